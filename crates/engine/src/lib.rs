@@ -1,0 +1,180 @@
+//! # mxrs-engine
+//!
+//! MXNet's dependency engine, knowing nothing of tensors. Callers create [`Var`]s, one per
+//! buffer, and [`Engine::push`] closures together with the variables each reads and writes. An
+//! op runs once every earlier write to what it reads, and every earlier read or write of what it
+//! writes, has finished; ops with no conflict may run concurrently.
+//!
+//! Errors: an op that fails (returns `Err` or panics) leaves its error on every variable it
+//! writes. A later op that reads such a variable is skipped and passes the error on to its own
+//! outputs; a successful write clears it. [`Engine::wait_for_var`] reports the error on the
+//! variable each time it is read, [`Engine::wait_for_all`] reports the errors raised since the
+//! last `wait_for_all` once. A panic never leaves the engine.
+//!
+//! ```
+//! use mxrs_engine::{Device, Engine, FnProperty, Var, engine};
+//! use std::sync::{Arc, atomic::{AtomicI64, Ordering}};
+//!
+//! let eng = engine();
+//! let v = Var::new();
+//! let cell = Arc::new(AtomicI64::new(1));
+//! let c = cell.clone();
+//! eng.push(Box::new(move || { c.fetch_add(41, Ordering::SeqCst); Ok(()) }),
+//!          &[], &[v.clone()], Device::cpu(0), FnProperty::Normal, 0, "add");
+//! eng.wait_for_var(&v).unwrap();
+//! assert_eq!(cell.load(Ordering::SeqCst), 42);
+//! ```
+
+mod error;
+mod naive;
+pub(crate) mod threaded;
+mod var;
+
+use std::sync::OnceLock;
+
+pub use error::{BoxError, EngineError};
+pub use naive::NaiveEngine;
+pub use var::Var;
+
+/// The closure an op runs.
+pub type OpFn = Box<dyn FnOnce() -> Result<(), BoxError> + Send + 'static>;
+
+/// The kind of device an op runs on; engines keep separate worker lanes per device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// Host CPU.
+    Cpu,
+    /// A CUDA GPU.
+    Gpu,
+}
+
+/// The device an op is scheduled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Device {
+    /// Kind of device.
+    pub kind: DeviceKind,
+    /// Device ordinal.
+    pub id: u32,
+}
+
+impl Device {
+    /// The CPU device `id`.
+    pub fn cpu(id: u32) -> Device {
+        Device { kind: DeviceKind::Cpu, id }
+    }
+    /// The GPU device `id`.
+    pub fn gpu(id: u32) -> Device {
+        Device { kind: DeviceKind::Gpu, id }
+    }
+}
+
+/// What kind of work an op is, which picks the worker lane (MXNet's `FnProperty`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FnProperty {
+    /// Ordinary compute.
+    Normal,
+    /// A copy from host to device.
+    CopyToDevice,
+    /// A copy from device to host.
+    CopyFromDevice,
+    /// CPU work that should jump the queue (KVStore communication, for example).
+    CpuPrioritized,
+    /// An op that only waits or signals; cheap and never skipped.
+    Wait,
+}
+
+/// The dependency engine interface. Implementations: [`NaiveEngine`] and the threaded engines.
+pub trait Engine: Send + Sync + std::fmt::Debug {
+    /// Schedule `op`, which reads `reads` and writes `writes`. A variable may not appear twice
+    /// or in both lists (duplicates are removed, and a variable in both counts as written).
+    /// `priority` orders ready ops in priority lanes (higher first). Returns at once on
+    /// asynchronous engines.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &self,
+        op: OpFn,
+        reads: &[Var],
+        writes: &[Var],
+        device: Device,
+        prop: FnProperty,
+        priority: i32,
+        name: &'static str,
+    );
+
+    /// Block until every op pushed so far that writes `var` has finished; then return the error
+    /// left on `var`, if any (it stays on the variable).
+    fn wait_for_var(&self, var: &Var) -> Result<(), EngineError>;
+
+    /// Block until every op pushed so far has finished; then return the first error raised since
+    /// the previous `wait_for_all`, once.
+    fn wait_for_all(&self) -> Result<(), EngineError>;
+
+    /// The engine's name as `MXNET_ENGINE_TYPE` spells it.
+    fn name(&self) -> &'static str;
+}
+
+/// Remove duplicates and variables also in `writes` from `reads`; dedupe `writes`.
+pub(crate) fn normalize_vars(reads: &[Var], writes: &[Var]) -> (Vec<Var>, Vec<Var>) {
+    let mut w: Vec<Var> = Vec::with_capacity(writes.len());
+    for v in writes {
+        if !w.iter().any(|x| x.same(v)) {
+            w.push(v.clone());
+        }
+    }
+    let mut r: Vec<Var> = Vec::with_capacity(reads.len());
+    for v in reads {
+        if !w.iter().any(|x| x.same(v)) && !r.iter().any(|x| x.same(v)) {
+            r.push(v.clone());
+        }
+    }
+    (r, w)
+}
+
+/// Run `op` with panics caught, turning both failure modes into an [`EngineError`].
+pub(crate) fn run_guarded(op: OpFn, name: &str) -> Result<(), EngineError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(EngineError::new(name, e)),
+        Err(payload) => Err(EngineError::from_panic(name, payload)),
+    }
+}
+
+/// The first error found on `reads` (inherited errors make the op skip).
+pub(crate) fn inherited_error(reads: &[Var]) -> Option<EngineError> {
+    reads.iter().find_map(|v| v.error())
+}
+
+static ENGINE: OnceLock<Box<dyn Engine>> = OnceLock::new();
+
+/// Build the engine named by `MXNET_ENGINE_TYPE` (unset or empty: the default,
+/// `ThreadedEnginePerDevice`).
+pub fn engine_from_env() -> Result<Box<dyn Engine>, String> {
+    let name = std::env::var("MXNET_ENGINE_TYPE").unwrap_or_default();
+    create_engine(name.trim())
+}
+
+/// Build an engine by name: `NaiveEngine`, `ThreadedEngine` or `ThreadedEnginePerDevice`
+/// (also the default for an empty name).
+pub fn create_engine(name: &str) -> Result<Box<dyn Engine>, String> {
+    match name {
+        "NaiveEngine" => Ok(Box::new(NaiveEngine::new())),
+        "" | "ThreadedEnginePerDevice" | "ThreadedEngine" => Ok(threaded::create(name)),
+        other => Err(format!(
+            "Cannot find Engine {other}: MXNET_ENGINE_TYPE must be NaiveEngine, ThreadedEngine or ThreadedEnginePerDevice"
+        )),
+    }
+}
+
+/// The process-wide engine, created on first use from `MXNET_ENGINE_TYPE`. An unknown name
+/// falls back to the default engine with a warning on stderr (the Python layer checks the
+/// variable first and raises a proper error).
+pub fn engine() -> &'static dyn Engine {
+    ENGINE
+        .get_or_init(|| {
+            engine_from_env().unwrap_or_else(|msg| {
+                eprintln!("mxrs: {msg}; using ThreadedEnginePerDevice");
+                threaded::create("")
+            })
+        })
+        .as_ref()
+}

@@ -1,0 +1,72 @@
+//! The synchronous engine: each op runs on the pushing thread before `push` returns.
+
+use parking_lot::Mutex;
+
+use crate::{
+    Device, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars,
+    run_guarded,
+};
+
+/// Runs every op at once on the calling thread (`MXNET_ENGINE_TYPE=NaiveEngine`). Useful for
+/// debugging: an op's error is also kept on its outputs exactly as the threaded engines do.
+#[derive(Debug, Default)]
+pub struct NaiveEngine {
+    pending_errors: Mutex<Vec<EngineError>>,
+}
+
+impl NaiveEngine {
+    /// A new naive engine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Engine for NaiveEngine {
+    fn push(
+        &self,
+        op: OpFn,
+        reads: &[Var],
+        writes: &[Var],
+        _device: Device,
+        prop: FnProperty,
+        _priority: i32,
+        name: &'static str,
+    ) {
+        let (reads, writes) = normalize_vars(reads, writes);
+        let result = match inherited_error(&reads) {
+            Some(e) if prop != FnProperty::Wait => Err(e),
+            _ => run_guarded(op, name),
+        };
+        let err = result.err();
+        for w in &writes {
+            w.finish_write(err.as_ref());
+        }
+        if let Some(e) = err {
+            let mut pending = self.pending_errors.lock();
+            if !pending.iter().any(|p| p.same_as(&e)) {
+                pending.push(e);
+            }
+        }
+    }
+
+    fn wait_for_var(&self, var: &Var) -> Result<(), EngineError> {
+        match var.error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn wait_for_all(&self) -> Result<(), EngineError> {
+        let mut pending = self.pending_errors.lock();
+        let first = pending.first().cloned();
+        pending.clear();
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "NaiveEngine"
+    }
+}

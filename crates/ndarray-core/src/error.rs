@@ -1,0 +1,117 @@
+//! The error type of `mxrs-ndarray-core`.
+//!
+//! Variants carry data (op names, shapes, dtypes, paths); the Python bindings map each variant to
+//! one exception class of `mxrs.base` in a single place.
+
+use crate::dtype::DType;
+
+/// Errors raised by tensors, kernels, ops and file formats.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// Shapes that do not fit the op (maps to `ShapeError`, a `ValueError`).
+    #[error("{op}: {msg}")]
+    Shape {
+        /// The op that found the problem.
+        op: String,
+        /// What is wrong, with the shapes involved.
+        msg: String,
+    },
+    /// A dtype the op does not accept (maps to `DTypeError`, a `TypeError`).
+    #[error("{op}: {msg} (dtype {dtype})")]
+    DType {
+        /// The op that found the problem.
+        op: String,
+        /// The offending dtype.
+        dtype: DType,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A bad attribute value or argument (maps to `MXNetError` + `ValueError`).
+    #[error("{op}: {msg}")]
+    Param {
+        /// The op whose argument is wrong.
+        op: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// An index out of range (maps to `IndexError`).
+    #[error("{0}")]
+    Index(String),
+    /// Arrays on different or unavailable devices (maps to `ContextError`).
+    #[error("{0}")]
+    Context(String),
+    /// A reading or writing failure on a file (maps to `MXNetIOError`, an `OSError`).
+    #[error("{path}: {msg}")]
+    Io {
+        /// The file or URI.
+        path: String,
+        /// What went wrong.
+        msg: String,
+    },
+    /// A file whose content is not what the format says (maps to `MXNetError`).
+    #[error("{path}: invalid file: {msg}")]
+    Format {
+        /// The file or URI (or `<buffer>`).
+        path: String,
+        /// What is wrong, with the offset where it helps.
+        msg: String,
+    },
+    /// A feature that this build or device does not provide (maps to `NotSupported`).
+    #[error("{0}")]
+    NotSupported(String),
+    /// An op that is not registered.
+    #[error("operator '{0}' is not registered")]
+    UnknownOp(String),
+    /// An error raised by an asynchronous op, delivered at a sync point.
+    #[error("{0}")]
+    Engine(#[from] mxrs_engine::EngineError),
+    /// Anything else.
+    #[error("{0}")]
+    Msg(String),
+}
+
+impl Error {
+    /// A plain message error.
+    pub fn msg(s: impl Into<String>) -> Self {
+        Error::Msg(s.into())
+    }
+    /// A shape error from `op`.
+    pub fn shape(op: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Shape { op: op.into(), msg: msg.into() }
+    }
+    /// A parameter error from `op`.
+    pub fn param(op: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Param { op: op.into(), msg: msg.into() }
+    }
+    /// A dtype error from `op`.
+    pub fn dtype(op: impl Into<String>, dtype: DType, msg: impl Into<String>) -> Self {
+        Error::DType { op: op.into(), dtype, msg: msg.into() }
+    }
+    /// A format error for `path`.
+    pub fn format(path: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Format { path: path.into(), msg: msg.into() }
+    }
+    /// An I/O error for `path`.
+    pub fn io(path: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        Error::Io { path: path.into(), msg: err.to_string() }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Return early with a shape error: `bail_shape!(op, "fmt", args..)`.
+#[macro_export]
+macro_rules! bail_shape {
+    ($op:expr, $($arg:tt)*) => {
+        return Err($crate::error::Error::shape($op, format!($($arg)*)))
+    };
+}
+
+/// Return early with a parameter error: `bail_param!(op, "fmt", args..)`.
+#[macro_export]
+macro_rules! bail_param {
+    ($op:expr, $($arg:tt)*) => {
+        return Err($crate::error::Error::param($op, format!($($arg)*)))
+    };
+}
