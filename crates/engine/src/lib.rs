@@ -27,13 +27,23 @@
 
 mod error;
 mod naive;
+mod pool;
+mod queue;
 pub(crate) mod threaded;
 mod var;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::OnceLock;
 
 pub use error::{BoxError, EngineError};
 pub use naive::NaiveEngine;
+pub use pool::{LaneKind, WorkerInfo, WorkerInitHook, current_worker, set_worker_init_hook, with_worker_state};
+pub use threaded::{
+    DEFAULT_CPU_PRIORITY_WORKERS, DEFAULT_CPU_WORKERS, DEFAULT_GPU_COPY_WORKERS, DEFAULT_GPU_WORKERS,
+    DEFAULT_MAX_PENDING, ThreadedConfig, ThreadedEngine,
+};
 pub use var::Var;
 
 /// The closure an op runs.

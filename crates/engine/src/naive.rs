@@ -2,10 +2,7 @@
 
 use parking_lot::Mutex;
 
-use crate::{
-    Device, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars,
-    run_guarded,
-};
+use crate::{Device, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars, run_guarded};
 
 /// Runs every op at once on the calling thread (`MXNET_ENGINE_TYPE=NaiveEngine`). Useful for
 /// debugging: an op's error is also kept on its outputs exactly as the threaded engines do.

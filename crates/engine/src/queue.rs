@@ -1,0 +1,251 @@
+//! The per-variable dependency protocol of the threaded engines (MXNet's `ThreadedVar`).
+//!
+//! Every [`Var`] carries a [`VarQueue`]: a count of running reads, a flag for a running write,
+//! and a FIFO of ops waiting for the variable. Every pushed op is an [`OprBlock`] whose wait
+//! counter starts at `reads + writes + 1`; each grant on one of its variables takes one off, and
+//! the push itself takes the extra one off once the op is registered everywhere. Whoever takes
+//! the counter to zero owns the dispatch of the op. See `README.md` for the invariants.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::{Device, EngineError, FnProperty, OpFn, Var};
+
+/// A pushed op with its dependencies and its wait counter.
+pub(crate) struct OprBlock {
+    /// Grants still missing before the op may run (plus one while the push is in progress).
+    wait: AtomicUsize,
+    /// The closure; taken exactly once, by whoever runs or skips the op.
+    func: Mutex<Option<OpFn>>,
+    /// Variables read (normalised: no duplicates, none also written).
+    pub(crate) reads: Vec<Var>,
+    /// Variables written (normalised: no duplicates).
+    pub(crate) writes: Vec<Var>,
+    pub(crate) device: Device,
+    pub(crate) prop: FnProperty,
+    pub(crate) priority: i32,
+    pub(crate) name: &'static str,
+    /// Push sequence number: FIFO tie-break inside priority lanes.
+    pub(crate) seq: u64,
+}
+
+/// A shared handle to a pushed op.
+pub(crate) type Opr = Arc<OprBlock>;
+
+impl OprBlock {
+    /// A new op block; `reads` and `writes` must already be normalised.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        func: OpFn,
+        reads: Vec<Var>,
+        writes: Vec<Var>,
+        device: Device,
+        prop: FnProperty,
+        priority: i32,
+        name: &'static str,
+        seq: u64,
+    ) -> Opr {
+        Arc::new(OprBlock {
+            wait: AtomicUsize::new(reads.len() + writes.len() + 1),
+            func: Mutex::new(Some(func)),
+            reads,
+            writes,
+            device,
+            prop,
+            priority,
+            name,
+            seq,
+        })
+    }
+
+    /// Take the closure out (`None` if it was already taken).
+    pub(crate) fn take_func(&self) -> Option<OpFn> {
+        self.func.lock().take()
+    }
+
+    /// Remove `n` from the wait counter; true when that made it reach zero.
+    fn release_waits(&self, n: usize) -> bool {
+        let before = self.wait.fetch_sub(n, Ordering::AcqRel);
+        debug_assert!(before >= n, "wait counter underflow in op {}", self.name);
+        before == n
+    }
+}
+
+impl fmt::Debug for OprBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OprBlock")
+            .field("name", &self.name)
+            .field("seq", &self.seq)
+            .field("wait", &self.wait.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// How an op uses a variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+/// Per-variable scheduling state (lives in `Var`'s `sched` mutex).
+///
+/// Invariants (checked by `check` in tests):
+/// * never a running write together with running reads;
+/// * a read waits in `waiting` only behind a write: if the front entry is a read, a write is
+///   running;
+/// * if the front entry is a write and no write is running, reads are running (it waits for
+///   them).
+#[derive(Debug, Default)]
+pub(crate) struct VarQueue {
+    running_reads: usize,
+    write_running: bool,
+    waiting: VecDeque<(Opr, Access)>,
+}
+
+impl VarQueue {
+    /// Register a read; true if granted at once.
+    fn append_read(&mut self, op: &Opr) -> bool {
+        if !self.write_running && self.waiting.is_empty() {
+            self.running_reads += 1;
+            true
+        } else {
+            self.waiting.push_back((op.clone(), Access::Read));
+            false
+        }
+    }
+
+    /// Register a write; true if granted at once.
+    fn append_write(&mut self, op: &Opr) -> bool {
+        if !self.write_running && self.running_reads == 0 && self.waiting.is_empty() {
+            self.write_running = true;
+            true
+        } else {
+            self.waiting.push_back((op.clone(), Access::Write));
+            false
+        }
+    }
+
+    /// Grant the write at the front, if there is one (no reads may be running).
+    fn grant_front_write(&mut self, granted: &mut Vec<Opr>) {
+        if let Some((_, Access::Write)) = self.waiting.front()
+            && let Some((op, _)) = self.waiting.pop_front()
+        {
+            self.write_running = true;
+            granted.push(op);
+        }
+    }
+
+    /// A running read finished; grant the next write once the last read is done.
+    fn finish_read(&mut self, granted: &mut Vec<Opr>) {
+        debug_assert!(self.running_reads > 0 && !self.write_running);
+        self.running_reads -= 1;
+        if self.running_reads == 0 {
+            self.grant_front_write(granted);
+        }
+    }
+
+    /// The running write finished: grant the consecutive reads after it, or else the next
+    /// write.
+    fn finish_write(&mut self, granted: &mut Vec<Opr>) {
+        debug_assert!(self.write_running && self.running_reads == 0);
+        self.write_running = false;
+        while matches!(self.waiting.front(), Some((_, Access::Read))) {
+            if let Some((op, _)) = self.waiting.pop_front() {
+                self.running_reads += 1;
+                granted.push(op);
+            }
+        }
+        if self.running_reads == 0 {
+            self.grant_front_write(granted);
+        }
+    }
+
+    /// Assert the invariants (tests only).
+    #[cfg(test)]
+    pub(crate) fn check(&self) {
+        assert!(!(self.write_running && self.running_reads > 0), "{self:?}");
+        match self.waiting.front() {
+            Some((_, Access::Read)) => assert!(self.write_running, "read waits for nothing"),
+            Some((_, Access::Write)) if !self.write_running => {
+                assert!(self.running_reads > 0, "write waits for nothing")
+            }
+            _ => {}
+        }
+    }
+
+    /// True when nothing runs or waits on the variable.
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.running_reads == 0 && !self.write_running && self.waiting.is_empty()
+    }
+}
+
+/// Register `op` on all its variables. Returns true when the op is ready to run now (the caller
+/// then owns its dispatch).
+///
+/// All the variables' locks are taken in id order and held together while the op is appended
+/// (two-phase locking). Hence any two ops that share variables are queued in the same relative
+/// order on every shared variable, even when pushed from different threads at once, so the
+/// waits-for relation stays acyclic and no push can deadlock the engine.
+pub(crate) fn append(op: &Opr) -> bool {
+    let mut vars: Vec<(&Var, Access)> = Vec::with_capacity(op.reads.len() + op.writes.len());
+    vars.extend(op.reads.iter().map(|v| (v, Access::Read)));
+    vars.extend(op.writes.iter().map(|v| (v, Access::Write)));
+    vars.sort_unstable_by_key(|(v, _)| v.id());
+    let _unused: Vec<MutexGuard<'_, VarQueue>> = Vec::new();
+    vars.reverse();
+    let mut granted = 0;
+    for (v, access) in vars.iter() {
+        let mut queue = v.0.sched.lock();
+        let now = match access {
+            Access::Read => queue.append_read(op),
+            Access::Write => queue.append_write(op),
+        };
+        drop(queue);
+        if v.id() % 2 == 0 { std::thread::yield_now(); }
+        granted += usize::from(now);
+    }
+    op.release_waits(granted + 1)
+}
+
+/// Give up `op`'s read of `var`; ops made ready go to the back of `ready`.
+pub(crate) fn release_read(var: &Var, ready: &mut VecDeque<Opr>) {
+    let mut granted = Vec::new();
+    var.0.sched.lock().finish_read(&mut granted);
+    collect_ready(granted, ready);
+}
+
+/// Finish `op`'s write of `var`: record the outcome (error or none, version + 1) before anyone
+/// else may see the variable, then grant what follows; ops made ready go to `ready`.
+pub(crate) fn release_write(var: &Var, error: Option<&EngineError>, ready: &mut VecDeque<Opr>) {
+    let mut granted = Vec::new();
+    {
+        let mut queue = var.0.sched.lock();
+        var.finish_write(error);
+        queue.finish_write(&mut granted);
+    }
+    collect_ready(granted, ready);
+}
+
+/// Release every variable of a finished op, reads first, then writes.
+pub(crate) fn release(op: &OprBlock, error: Option<&EngineError>, ready: &mut VecDeque<Opr>) {
+    for v in &op.reads {
+        release_read(v, ready);
+    }
+    for v in &op.writes {
+        release_write(v, error, ready);
+    }
+}
+
+fn collect_ready(granted: Vec<Opr>, ready: &mut VecDeque<Opr>) {
+    for op in granted {
+        if op.release_waits(1) {
+            ready.push_back(op);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Ordering, concurrency, lanes and configuration of the threaded engines.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::thread::sleep;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::util::{Gate, TimedBarrier, cpu_engine, push_cpu, with_timeout};
+use crate::{
+    Device, Engine, FnProperty, LaneKind, ThreadedConfig, ThreadedEngine, Var, create_engine, current_worker,
+    set_worker_init_hook, with_worker_state,
+};
+
+const LONG: Duration = Duration::from_secs(10);
+
+#[test]
+fn read_after_write_and_write_after_read() {
+    with_timeout(30, || {
+        let eng = cpu_engine(2);
+        let v = Var::new();
+        let cell = Arc::new(AtomicI64::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let c = cell.clone();
+        push_cpu(&eng, &[], &[&v], move || {
+            sleep(Duration::from_millis(30));
+            c.store(1, Ordering::Relaxed);
+            Ok(())
+        });
+        for _ in 0..2 {
+            let (c, seen) = (cell.clone(), seen.clone());
+            push_cpu(&eng, &[&v], &[], move || {
+                let before = c.load(Ordering::Relaxed);
+                sleep(Duration::from_millis(30));
+                seen.lock().push((before, c.load(Ordering::Relaxed)));
+                Ok(())
+            });
+        }
+        let c = cell.clone();
+        push_cpu(&eng, &[], &[&v], move || {
+            c.store(2, Ordering::Relaxed);
+            Ok(())
+        });
+        eng.wait_for_var(&v).unwrap();
+        assert_eq!(cell.load(Ordering::Relaxed), 2);
+        assert_eq!(*seen.lock(), [(1, 1), (1, 1)]);
+        assert_eq!(v.version(), 2);
+    });
+}
+
+#[test]
+fn independent_ops_run_concurrently() {
+    with_timeout(30, || {
+        for eng in [cpu_engine(2), ThreadedEngine::new(ThreadedConfig::pooled())] {
+            let barrier = Arc::new(TimedBarrier::new(2));
+            let vars = [Var::new(), Var::new()];
+            for v in &vars {
+                let b = barrier.clone();
+                push_cpu(&eng, &[], &[v], move || {
+                    if b.wait(LONG) { Ok(()) } else { Err("ops did not run concurrently".into()) }
+                });
+            }
+            eng.wait_for_all().unwrap();
+        }
+    });
+}
+
+#[test]
+fn reads_of_one_var_run_concurrently() {
+    with_timeout(30, || {
+        let eng = cpu_engine(2);
+        let v = Var::new();
+        push_cpu(&eng, &[], &[&v], || Ok(()));
+        let barrier = Arc::new(TimedBarrier::new(2));
+        for _ in 0..2 {
+            let b = barrier.clone();
+            push_cpu(&eng, &[&v], &[], move || {
+                if b.wait(LONG) { Ok(()) } else { Err("reads did not run concurrently".into()) }
+            });
+        }
+        eng.wait_for_all().unwrap();
+    });
+}
+
+#[test]
+fn writes_to_one_var_are_serialised() {
+    with_timeout(60, || {
+        let eng = cpu_engine(2);
+        let v = Var::new();
+        let cell = Arc::new(AtomicI64::new(0));
+        for _ in 0..300 {
+            let c = cell.clone();
+            push_cpu(&eng, &[], &[&v], move || {
+                let x = c.load(Ordering::Relaxed);
+                std::thread::yield_now();
+                c.store(x + 1, Ordering::Relaxed);
+                Ok(())
+            });
+        }
+        eng.wait_for_var(&v).unwrap();
+        assert_eq!(cell.load(Ordering::Relaxed), 300);
+        assert_eq!(v.version(), 300);
+    });
+}
+
+#[test]
+fn priority_lane_runs_higher_priority_first() {
+    with_timeout(30, || {
+        let eng = ThreadedEngine::new(ThreadedConfig { cpu_priority_workers: 1, ..ThreadedConfig::per_device() });
+        let (started, release) = (Arc::new(Gate::default()), Arc::new(Gate::default()));
+        let (s, r) = (started.clone(), release.clone());
+        let blocker: crate::OpFn = Box::new(move || {
+            s.open();
+            if r.wait(LONG) { Ok(()) } else { Err("never released".into()) }
+        });
+        eng.push(blocker, &[], &[], Device::cpu(0), FnProperty::CpuPrioritized, 0, "blocker");
+        assert!(started.wait(LONG));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..20usize {
+            let p = ((i * 7) % 10) as i32 - 5;
+            let o = order.clone();
+            let op: crate::OpFn = Box::new(move || {
+                assert_eq!(current_worker().map(|w| w.lane), Some(LaneKind::CpuPriority));
+                o.lock().push((p, i));
+                Ok(())
+            });
+            eng.push(op, &[], &[], Device::cpu(0), FnProperty::CpuPrioritized, p, "prio");
+        }
+        release.open();
+        eng.wait_for_all().unwrap();
+        let got = order.lock().clone();
+        let mut want = got.clone();
+        want.sort_by_key(|&(p, i)| (-p, i));
+        assert_eq!(got, want, "higher priority first, push order among equals");
+        assert_eq!(got.len(), 20);
+    });
+}
+
+/// Where an op ran: lane, device, thread name and what the worker's state slot held.
+type Seen = (Option<crate::WorkerInfo>, String, Option<String>);
+
+fn probe(eng: &dyn Engine, device: Device, prop: FnProperty) -> Seen {
+    let out = Arc::new(Mutex::new(None));
+    let o = out.clone();
+    let v = Var::new();
+    let op: crate::OpFn = Box::new(move || {
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        let state = with_worker_state(|s| s.and_then(|s| s.downcast_ref::<String>().cloned()));
+        *o.lock() = Some((current_worker(), name, state));
+        Ok(())
+    });
+    eng.push(op, &[], std::slice::from_ref(&v), device, prop, 0, "probe");
+    eng.wait_for_var(&v).unwrap();
+    out.lock().take().expect("probe ran")
+}
+
+#[test]
+fn lanes_threads_and_worker_state_seam() {
+    with_timeout(30, || {
+        set_worker_init_hook(Some(Arc::new(|info: &crate::WorkerInfo| {
+            Some(Box::new(format!("{:?}@{}", info.lane, info.device.id)) as Box<dyn Any>)
+        })));
+        let eng = ThreadedEngine::new(ThreadedConfig::per_device());
+        let cases = [
+            (Device::cpu(0), FnProperty::Normal, LaneKind::CpuNormal, "mxrs-cpu-worker-", 0),
+            (Device::cpu(1), FnProperty::CopyToDevice, LaneKind::CpuNormal, "mxrs-cpu-worker-", 0),
+            (Device::cpu(0), FnProperty::CpuPrioritized, LaneKind::CpuPriority, "mxrs-cpu-priority-", 0),
+            (Device::gpu(3), FnProperty::Normal, LaneKind::GpuNormal, "mxrs-gpu3-worker-", 3),
+            (Device::gpu(3), FnProperty::CopyFromDevice, LaneKind::GpuCopy, "mxrs-gpu3-copy-", 3),
+            (Device::gpu(1), FnProperty::CopyToDevice, LaneKind::GpuCopy, "mxrs-gpu1-copy-", 1),
+        ];
+        for (device, prop, lane, prefix, dev_id) in cases {
+            let (info, name, state) = probe(&eng, device, prop);
+            let info = info.expect("runs on a worker");
+            assert_eq!((info.lane, info.device.id), (lane, dev_id), "{device:?} {prop:?}");
+            assert!(name.starts_with(prefix), "{name} for {device:?} {prop:?}");
+            assert_eq!(state, Some(format!("{lane:?}@{dev_id}")));
+        }
+        let pooled = ThreadedEngine::new(ThreadedConfig::pooled());
+        for (device, prop) in [(Device::gpu(0), FnProperty::CopyToDevice), (Device::cpu(0), FnProperty::Normal)] {
+            let (info, name, _) = probe(&pooled, device, prop);
+            assert_eq!(info.map(|i| i.lane), Some(LaneKind::Pooled));
+            assert!(name.starts_with("mxrs-worker-"), "{name}");
+        }
+        // Wait ops run inline, wherever they become ready: not on a worker here.
+        let (info, _, _) = probe(&eng, Device::cpu(0), FnProperty::Wait);
+        assert_eq!(info, None);
+        assert_eq!(current_worker(), None);
+        set_worker_init_hook(None);
+    });
+}
+
+#[test]
+fn engine_names_and_config_from_env() {
+    with_timeout(30, || {
+        assert_eq!(create_engine("").unwrap().name(), "ThreadedEnginePerDevice");
+        assert_eq!(create_engine("ThreadedEnginePerDevice").unwrap().name(), "ThreadedEnginePerDevice");
+        assert_eq!(create_engine("ThreadedEngine").unwrap().name(), "ThreadedEngine");
+        assert_eq!(create_engine("NaiveEngine").unwrap().name(), "NaiveEngine");
+        assert!(create_engine("Bogus").is_err());
+    });
+    let env = |k: &str| match k {
+        "MXNET_CPU_WORKER_NTHREADS" => Some(" 3 ".to_string()),
+        "MXNET_CPU_PRIORITY_NTHREADS" => Some("0".to_string()),
+        "MXNET_GPU_WORKER_NTHREADS" => Some("junk".to_string()),
+        "MXRS_ENGINE_MAX_PENDING" => Some("0".to_string()),
+        _ => None,
+    };
+    let c = ThreadedConfig::from_lookup(true, env);
+    assert_eq!(c.cpu_workers, 3);
+    assert_eq!(c.cpu_priority_workers, 1, "at least one worker");
+    assert_eq!(c.gpu_workers, crate::DEFAULT_GPU_WORKERS, "junk is ignored");
+    assert_eq!(c.gpu_copy_workers, crate::DEFAULT_GPU_COPY_WORKERS);
+    assert_eq!(c.max_pending, 0);
+    assert_eq!(ThreadedConfig::from_lookup(false, |_| None), ThreadedConfig::pooled());
+    assert_eq!(ThreadedConfig::from_lookup(true, |_| None), ThreadedConfig::default());
+}

@@ -1,0 +1,28 @@
+//! dtype conversion (`astype`, `Cast`).
+
+use half::f16;
+
+use crate::dtype::{Bool8, DType, Element};
+use crate::storage::{CpuStorage, StorageElement};
+use crate::with_dtype;
+
+/// Convert a slice to a new storage of `dtype`, as C casts do (floats to ints truncate).
+pub fn cast_slice<S: Element>(src: &[S], dtype: DType) -> CpuStorage {
+    if S::DTYPE == dtype {
+        return with_dtype!(dtype, T, {
+            T::wrap(bytemuck::cast_slice::<S, T>(src).to_vec())
+        });
+    }
+    match (S::DTYPE, dtype) {
+        (DType::F32, DType::F16) => {
+            let s: &[f32] = bytemuck::cast_slice(src);
+            CpuStorage::F16(s.iter().map(|&x| f16::from_f32(x)).collect())
+        }
+        (DType::F16, DType::F32) => {
+            let s: &[f16] = bytemuck::cast_slice(src);
+            CpuStorage::F32(s.iter().map(|x| x.to_f32()).collect())
+        }
+        (_, DType::Bool) => CpuStorage::Bool(src.iter().map(|x| Bool8((x.to_f64() != 0.0) as u8)).collect()),
+        _ => with_dtype!(dtype, T, { T::wrap(src.iter().map(|x| T::from_f64(x.to_f64())).collect()) }),
+    }
+}

@@ -1,0 +1,178 @@
+//! Reductions over axes: sum, mean, prod, max, min, L2 norm, argmax, argmin.
+//!
+//! The input is viewed as `(outer, reduced, inner)` when the reduced axes are contiguous;
+//! otherwise it is first transposed so that they are. Float32 sums use fixed-size blocks with
+//! several accumulators, combined in f64, so results do not depend on the thread count.
+
+use half::f16;
+use rayon::prelude::*;
+
+use super::gather::transpose;
+use crate::dtype::Element;
+use crate::storage::{CpuStorage, StorageElement};
+
+/// What to compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceKind {
+    /// Sum.
+    Sum,
+    /// Mean.
+    Mean,
+    /// Product.
+    Prod,
+    /// Maximum.
+    Max,
+    /// Minimum.
+    Min,
+    /// sqrt of the sum of squares.
+    Norm,
+    /// L1 norm.
+    NormL1,
+    /// Index of the first maximum.
+    Argmax,
+    /// Index of the first minimum.
+    Argmin,
+    /// Sum ignoring NaN.
+    NanSum,
+}
+
+const BLOCK: usize = 4096;
+
+/// Sum of a float32 slice: 16 lanes per 4096-element block, blocks combined in f64.
+pub fn sum_f32(v: &[f32]) -> f64 {
+    let block_sum = |b: &[f32]| -> f64 {
+        let mut acc = [0f32; 16];
+        let mut it = b.chunks_exact(16);
+        for c in &mut it {
+            for i in 0..16 {
+                acc[i] += c[i];
+            }
+        }
+        let mut s: f32 = it.remainder().iter().sum();
+        for a in acc {
+            s += a;
+        }
+        s as f64
+    };
+    if v.len() >= super::PAR_THRESHOLD {
+        v.par_chunks(BLOCK).map(block_sum).collect::<Vec<f64>>().iter().sum()
+    } else {
+        v.chunks(BLOCK).map(block_sum).sum()
+    }
+}
+
+fn reduce_row<T: Element>(kind: ReduceKind, row: &[T], stride: usize, n: usize) -> f64 {
+    let get = |i: usize| row[i * stride].to_f64();
+    match kind {
+        ReduceKind::Sum | ReduceKind::Mean => {
+            let mut s = 0.0;
+            for i in 0..n {
+                s += get(i);
+            }
+            if kind == ReduceKind::Mean { s / n as f64 } else { s }
+        }
+        ReduceKind::NanSum => (0..n).map(get).filter(|x| !x.is_nan()).sum(),
+        ReduceKind::Prod => (0..n).map(get).product(),
+        ReduceKind::Max => (0..n).map(get).fold(f64::NEG_INFINITY, |a, b| if b > a || b.is_nan() { b } else { a }),
+        ReduceKind::Min => (0..n).map(get).fold(f64::INFINITY, |a, b| if b < a || b.is_nan() { b } else { a }),
+        ReduceKind::Norm => (0..n).map(|i| get(i) * get(i)).sum::<f64>().sqrt(),
+        ReduceKind::NormL1 => (0..n).map(|i| get(i).abs()).sum::<f64>(),
+        ReduceKind::Argmax | ReduceKind::Argmin => {
+            let mut best = 0usize;
+            for i in 1..n {
+                let (x, b) = (get(i), get(best));
+                let better = if kind == ReduceKind::Argmax { x > b } else { x < b };
+                if better {
+                    best = i;
+                }
+            }
+            best as f64
+        }
+    }
+}
+
+/// Reduce a contiguous array of `shape` over the axes flagged in `reduce`. Returns the values
+/// in the layout of the kept axes (in order). Empty reductions give 0 for sums, 1 for products
+/// and -inf/inf for max/min.
+pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &[usize], reduce: &[bool]) -> Vec<T> {
+    let nd = shape.len();
+    // Make the reduced axes a contiguous block [lo, hi) by transposing when needed.
+    let red: Vec<usize> = (0..nd).filter(|&i| reduce[i]).collect();
+    let contiguous = red.windows(2).all(|w| w[1] == w[0] + 1);
+    let (data, shape): (std::borrow::Cow<'_, [T]>, Vec<usize>) = if contiguous {
+        (std::borrow::Cow::Borrowed(src), shape.to_vec())
+    } else {
+        let keep: Vec<usize> = (0..nd).filter(|&i| !reduce[i]).collect();
+        let axes: Vec<usize> = keep.iter().chain(red.iter()).copied().collect();
+        let sh: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
+        (std::borrow::Cow::Owned(transpose(src, shape, &axes)), sh)
+    };
+    let flags: Vec<bool> = if contiguous {
+        reduce.to_vec()
+    } else {
+        let k = nd - red.len();
+        (0..nd).map(|i| i >= k).collect()
+    };
+    let lo = flags.iter().position(|&f| f).unwrap_or(nd);
+    let hi = flags.iter().rposition(|&f| f).map(|p| p + 1).unwrap_or(nd);
+    let outer: usize = shape[..lo].iter().product();
+    let r: usize = shape[lo..hi].iter().product();
+    let inner: usize = shape[hi..].iter().product();
+    let n_out = outer * inner;
+    let data = &data[..];
+    if kind == ReduceKind::Sum && T::DTYPE == crate::dtype::DType::F32 && inner == 1 {
+        let d: &[f32] = bytemuck::cast_slice(data);
+        let vals: Vec<f64> = if outer == 1 {
+            vec![sum_f32(d)]
+        } else {
+            (0..outer).into_par_iter().map(|o| sum_f32(&d[o * r..(o + 1) * r])).collect()
+        };
+        return vals.into_iter().map(T::from_f64).collect();
+    }
+    let work = |j: usize| -> T {
+        let (o, i) = (j / inner.max(1), j % inner.max(1));
+        let base = o * r * inner + i;
+        T::from_f64(reduce_row(kind, &data[base.min(data.len())..], inner, r))
+    };
+    if n_out * r >= super::PAR_THRESHOLD {
+        (0..n_out).into_par_iter().map(work).collect()
+    } else {
+        (0..n_out).map(work).collect()
+    }
+}
+
+/// Reduce a storage; argmax/argmin results keep the input dtype (as MXNet's do).
+pub fn reduce_storage(kind: ReduceKind, s: &CpuStorage, shape: &[usize], flags: &[bool]) -> CpuStorage {
+    match s {
+        CpuStorage::F16(v) => {
+            let f: Vec<f32> = v.iter().map(|x| x.to_f32()).collect();
+            CpuStorage::F16(reduce(kind, &f, shape, flags).into_iter().map(f16::from_f32).collect())
+        }
+        other => crate::with_cpu!(other, v, T, { T::wrap(reduce(kind, v, shape, flags)) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes() {
+        let v: Vec<f32> = (0..24).map(|x| x as f32).collect();
+        let s = [2, 3, 4];
+        assert_eq!(reduce(ReduceKind::Sum, &v, &s, &[true, true, true]), vec![276.0]);
+        assert_eq!(reduce(ReduceKind::Sum, &v, &s, &[false, false, true]), vec![6.0, 22.0, 38.0, 54.0, 70.0, 86.0]);
+        assert_eq!(reduce(ReduceKind::Sum, &v, &s, &[true, false, false])[..3], [12.0, 14.0, 16.0]);
+        let r = reduce(ReduceKind::Max, &v, &s, &[true, false, true]);
+        assert_eq!(r, vec![15.0, 19.0, 23.0]);
+        let r = reduce(ReduceKind::Argmax, &v, &s, &[false, true, false]);
+        assert_eq!(r, vec![2.0; 8]);
+    }
+
+    #[test]
+    fn big_sum_is_accurate() {
+        let v = vec![0.1f32; 10_000_000];
+        let s = sum_f32(&v);
+        assert!((s - 1_000_000.0).abs() < 1.0, "{s}");
+    }
+}

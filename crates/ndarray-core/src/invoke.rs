@@ -1,0 +1,155 @@
+//! The imperative call: check and infer synchronously, then push the compute onto the engine.
+
+use std::sync::Arc;
+
+use mxrs_engine::{FnProperty, Var, engine};
+
+use crate::context::Context;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::ndarray::NDArray;
+use crate::op::{Attrs, OpCtx, Operator, TensorIn, random, registry};
+use crate::shape::{Shape, fmt_shape};
+use crate::storage::Storage;
+
+/// Run the registered op `name` on `inputs`. Shape and dtype errors are raised here, at the
+/// call; failures while computing surface at the next wait on an output. When `out` is given
+/// the results are written into those arrays (which may alias inputs), otherwise new arrays are
+/// made on `ctx` (default: the inputs' context).
+pub fn invoke(name: &str, attrs: &Attrs, inputs: &[NDArray], out: Option<&[NDArray]>, ctx: Option<Context>) -> Result<Vec<NDArray>> {
+    let def = registry().get(name)?;
+    let op: Arc<dyn Operator> = Arc::from((def.create)(attrs)?);
+    invoke_op(op, inputs, out, ctx)
+}
+
+/// [`invoke`] with an already created op instance.
+pub fn invoke_op(op: Arc<dyn Operator>, inputs: &[NDArray], out: Option<&[NDArray]>, ctx: Option<Context>) -> Result<Vec<NDArray>> {
+    let name = op.name().to_string();
+    let ctx = match inputs.first() {
+        Some(first) => {
+            if let Some(other) = inputs.iter().find(|a| a.ctx() != first.ctx()) {
+                return Err(Error::Context(format!(
+                    "{name}: all inputs must be on the same context, got {} and {}; copy them with as_in_context first",
+                    first.ctx(),
+                    other.ctx()
+                )));
+            }
+            first.ctx()
+        }
+        None => ctx.or_else(|| out.and_then(|o| o.first()).map(|o| o.ctx())).unwrap_or_default(),
+    };
+    let in_shapes: Vec<Shape> = inputs.iter().map(|a| a.shape().to_vec()).collect();
+    let in_dtypes: Vec<DType> = inputs.iter().map(|a| a.dtype()).collect();
+    let out_shapes = op.infer_shape(&in_shapes)?;
+    let out_dtypes = op.infer_dtype(&in_dtypes)?;
+    let outputs: Vec<NDArray> = match out {
+        Some(o) => {
+            if o.len() != out_shapes.len() {
+                return Err(Error::param(&name, format!("expects {} output array(s), got {}", out_shapes.len(), o.len())));
+            }
+            for (a, s) in o.iter().zip(&out_shapes) {
+                if a.shape() != s.as_slice() {
+                    return Err(Error::shape(
+                        &name,
+                        format!("output array has shape {} but the result has shape {}", fmt_shape(a.shape()), fmt_shape(s)),
+                    ));
+                }
+                if a.ctx() != ctx {
+                    return Err(Error::Context(format!("{name}: output is on {} but inputs are on {ctx}", a.ctx())));
+                }
+            }
+            o.to_vec()
+        }
+        None => out_shapes
+            .iter()
+            .zip(&out_dtypes)
+            .map(|(s, &d)| NDArray::new_pending(s.clone(), d, ctx))
+            .collect::<Result<_>>()?,
+    };
+    let rng = op.uses_rng().then(|| random::resource(ctx));
+    let mut reads: Vec<Var> = inputs.iter().map(|a| a.var().clone()).collect();
+    let mut writes: Vec<Var> = outputs.iter().map(|a| a.var().clone()).collect();
+    if let Some(r) = &rng {
+        writes.push(r.var.clone());
+    }
+    reads.retain(|v| !writes.iter().any(|w| w.same(v)));
+    let (ins, outs) = (inputs.to_vec(), outputs.clone());
+    engine().push(
+        Box::new(move || {
+            run(&*op, ctx, &ins, &outs, &out_shapes, &out_dtypes, rng.as_deref()).map_err(|e| Box::new(e) as _)
+        }),
+        &reads,
+        &writes,
+        ctx.engine_device(),
+        FnProperty::Normal,
+        0,
+        "invoke",
+    );
+    Ok(outputs)
+}
+
+/// The body of an engine op: read the inputs, compute, store the outputs.
+fn run(
+    op: &dyn Operator,
+    ctx: Context,
+    inputs: &[NDArray],
+    outputs: &[NDArray],
+    out_shapes: &[Shape],
+    out_dtypes: &[DType],
+    rng: Option<&random::RngResource>,
+) -> Result<()> {
+    let results = {
+        let guards: Vec<_> = inputs.iter().map(|a| a.chunk.storage.read()).collect();
+        let mut tensors = Vec::with_capacity(inputs.len());
+        for (a, g) in inputs.iter().zip(&guards) {
+            let data = match &**g {
+                Storage::Cpu(c) => c,
+                Storage::Device(_) => return Err(Error::NotSupported(format!("{}: GPU kernels are not implemented yet", op.name()))),
+            };
+            if data.len() != a.chunk.len {
+                return Err(Error::msg(format!("{}: an input was never written (its producing op failed)", op.name())));
+            }
+            tensors.push(TensorIn { data, offset: a.offset, shape: a.shape() });
+        }
+        let mut rng_guard = rng.map(|r| r.rng.lock());
+        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut() };
+        op.forward(&mut octx, &tensors, out_shapes, out_dtypes)?
+    };
+    if results.len() != outputs.len() {
+        return Err(Error::msg(format!("internal: {} returned {} outputs, expected {}", op.name(), results.len(), outputs.len())));
+    }
+    for (o, r) in outputs.iter().zip(results) {
+        o.write_result(r)?;
+    }
+    Ok(())
+}
+
+/// Reseed the generator of every context (or only `ctx`), ordered after pending draws.
+pub fn random_seed(seed: u64, ctx: Option<Context>) {
+    let ctxs = match ctx {
+        Some(c) => vec![c],
+        None => {
+            let mut v = random::contexts();
+            if !v.contains(&Context::cpu(0)) {
+                v.push(Context::cpu(0));
+            }
+            v
+        }
+    };
+    for c in ctxs {
+        let res = random::resource(c);
+        let r2 = res.clone();
+        engine().push(
+            Box::new(move || {
+                random::reseed(&r2, seed, c);
+                Ok(())
+            }),
+            &[],
+            std::slice::from_ref(&res.var),
+            c.engine_device(),
+            FnProperty::Normal,
+            0,
+            "random_seed",
+        );
+    }
+}

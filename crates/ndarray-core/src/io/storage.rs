@@ -1,0 +1,305 @@
+//! The storage layer: reading and atomically writing whole files by path or URI.
+//!
+//! Every file that mxrs reads or writes by name goes through a [`Store`] picked by
+//! [`store_for`] from the URI's scheme. Format code only sees bytes (or a writer), so remote
+//! backends such as `s3://` and `hdfs://` can be added here later without touching any format.
+//!
+//! Plain paths and `file://` URIs go to [`LocalStore`]. Writes are atomic: the data goes to a
+//! temporary file in the target's folder, which is flushed, fsynced and then renamed over the
+//! target, so a failed or interrupted write never leaves a half-written file behind and keeps
+//! the old one intact.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// A place files can be read from and written to, addressed by path or URI.
+pub trait Store: Send + Sync {
+    /// Read the whole file at `uri`.
+    fn read(&self, uri: &str) -> Result<Vec<u8>>;
+
+    /// Replace the file at `uri` with what `data` writes, atomically: readers see either the old
+    /// file or the complete new one. If `data` (or anything else) fails, the old file is left
+    /// as it was and the error names `uri`.
+    fn write_atomic(
+        &self,
+        uri: &str,
+        data: &dyn Fn(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<()>;
+}
+
+/// The local file system: plain paths and `file://` URIs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalStore;
+
+/// The one [`LocalStore`] that [`store_for`] hands out.
+static LOCAL: LocalStore = LocalStore;
+
+/// The store for `uri`, chosen by its scheme.
+///
+/// Plain paths and `file://` URIs give [`LocalStore`]; `s3://`, `hdfs://` and any other scheme
+/// give [`Error::NotSupported`] naming the scheme and the URI.
+pub fn store_for(uri: &str) -> Result<&'static dyn Store> {
+    match split_scheme(uri) {
+        None => Ok(&LOCAL),
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("file") => Ok(&LOCAL),
+        Some((scheme, _)) => Err(not_supported(scheme, uri)),
+    }
+}
+
+/// Read the whole file at `uri` through the store for its scheme.
+pub fn read(uri: &str) -> Result<Vec<u8>> {
+    store_for(uri)?.read(uri)
+}
+
+/// Atomically replace the file at `uri` through the store for its scheme
+/// (see [`Store::write_atomic`]).
+pub fn write_atomic(uri: &str, data: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    store_for(uri)?.write_atomic(uri, data)
+}
+
+/// `(scheme, rest)` when `uri` starts with `scheme://` and the scheme is well formed
+/// (a letter, then letters, digits, `+`, `-` or `.`); `None` for a plain path.
+fn split_scheme(uri: &str) -> Option<(&str, &str)> {
+    let i = uri.find("://")?;
+    let scheme = &uri[..i];
+    let mut chars = scheme.chars();
+    let well_formed = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    well_formed.then(|| (scheme, &uri[i + 3..]))
+}
+
+fn not_supported(scheme: &str, uri: &str) -> Error {
+    let backend = match scheme.to_ascii_lowercase().as_str() {
+        "s3" => "the S3 storage backend".to_owned(),
+        "hdfs" => "the HDFS storage backend".to_owned(),
+        other => format!("a storage backend for '{other}://'"),
+    };
+    Error::NotSupported(format!(
+        "cannot open '{uri}': {backend} is not built yet (only local paths and file:// work)"
+    ))
+}
+
+/// The local path that `uri` names: a plain path as is, `file://rest` as `rest`
+/// (`file:///abs` is `/abs`, `file://localhost/abs` is `/abs`).
+fn local_path(uri: &str) -> Result<PathBuf> {
+    let path = match split_scheme(uri) {
+        None => uri,
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => {
+            rest.strip_prefix("localhost").filter(|r| r.starts_with('/')).unwrap_or(rest)
+        }
+        Some((scheme, _)) => return Err(not_supported(scheme, uri)),
+    };
+    if path.is_empty() {
+        return Err(Error::io(uri, "empty path"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+impl Store for LocalStore {
+    fn read(&self, uri: &str) -> Result<Vec<u8>> {
+        let path = local_path(uri)?;
+        fs::read(&path).map_err(|e| Error::io(uri, e))
+    }
+
+    fn write_atomic(
+        &self,
+        uri: &str,
+        data: &dyn Fn(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<()> {
+        let path = local_path(uri)?;
+        let name = path.file_name().ok_or_else(|| Error::io(uri, "not a file name"))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let (tmp, file) = create_temp(dir, &name.to_string_lossy())
+            .map_err(|e| Error::io(uri, format!("cannot create a temporary file: {e}")))?;
+        // Removes the temporary file on every early return, and if `data` panics.
+        let mut guard = TempGuard(Some(tmp));
+        let tmp = guard.0.as_deref().unwrap_or(Path::new(""));
+        // Keep the permissions of the file being replaced.
+        if let Ok(meta) = fs::metadata(&path) {
+            let _ = file.set_permissions(meta.permissions());
+        }
+        let mut w = BufWriter::new(file);
+        data(&mut w).map_err(|e| Error::io(uri, e))?;
+        let file = w.into_inner().map_err(|e| Error::io(uri, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(uri, e))?;
+        drop(file);
+        fs::rename(tmp, &path).map_err(|e| Error::io(uri, e))?;
+        guard.0 = None;
+        sync_dir(dir);
+        Ok(())
+    }
+}
+
+/// Deletes the temporary file it holds when dropped.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// A new, exclusively created temporary file next to the target.
+fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id();
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp-{pid}-{n}"));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n % 1000 != 999 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Make the rename durable (best effort; not every platform can fsync a folder).
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh, empty folder for one test.
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mxrs-storage-{}-{test}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn write_and_read_plain_and_file_uri() {
+        let dir = scratch("roundtrip");
+        let path = dir.join("a.bin");
+        let uri = path.to_str().unwrap().to_owned();
+        write_atomic(&uri, &|w| w.write_all(b"first")).unwrap();
+        assert_eq!(read(&uri).unwrap(), b"first");
+        let file_uri = format!("file://{uri}");
+        write_atomic(&file_uri, &|w| w.write_all(b"second, longer")).unwrap();
+        assert_eq!(read(&file_uri).unwrap(), b"second, longer");
+        assert_eq!(fs::read(&path).unwrap(), b"second, longer");
+        assert_eq!(entries(&dir), ["a.bin"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ndarray_file_through_the_store() {
+        use crate::dtype::DType;
+        use crate::io::ndarray_file::{ArrayRef, read_list, write_list};
+        let dir = scratch("ndfile");
+        let uri = dir.join("x.params").to_str().unwrap().to_owned();
+        let data: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let a = ArrayRef { dtype: DType::F32, shape: &[2], data: &data };
+        store_for(&uri).unwrap().write_atomic(&uri, &|w| write_list(w, &[a], &["w"])).unwrap();
+        let (arrays, names) = read_list(&read(&uri).unwrap(), &uri).unwrap();
+        assert_eq!((arrays[0].as_array_ref(), names), (a, vec!["w".to_owned()]));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn failed_write_keeps_the_old_file() {
+        let dir = scratch("atomic");
+        let uri = dir.join("model.params").to_str().unwrap().to_owned();
+        write_atomic(&uri, &|w| w.write_all(b"old contents")).unwrap();
+
+        let failing = |w: &mut dyn Write| -> io::Result<()> {
+            w.write_all(&[7u8; 100_000])?; // more than the buffer: reaches the temp file
+            Err(io::Error::other("disk on fire"))
+        };
+        match LocalStore.write_atomic(&uri, &failing) {
+            Err(Error::Io { path, msg }) => {
+                assert_eq!(path, uri);
+                assert!(msg.contains("disk on fire"), "{msg}");
+            }
+            other => panic!("expected an Io error, got {other:?}"),
+        }
+        assert_eq!(fs::read(&uri).unwrap(), b"old contents");
+        assert_eq!(entries(&dir), ["model.params"], "temporary file left behind");
+
+        // A panicking writer leaves no temporary file either.
+        let panicking = |w: &mut dyn Write| -> io::Result<()> {
+            w.write_all(b"partial")?;
+            panic!("writer panicked");
+        };
+        let r = std::panic::catch_unwind(|| LocalStore.write_atomic(&uri, &panicking));
+        assert!(r.is_err());
+        assert_eq!(fs::read(&uri).unwrap(), b"old contents");
+        assert_eq!(entries(&dir), ["model.params"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn io_errors_name_the_path() {
+        let dir = scratch("missing");
+        let missing = dir.join("nope.params").to_str().unwrap().to_owned();
+        match read(&missing) {
+            Err(Error::Io { path, .. }) => assert_eq!(path, missing),
+            other => panic!("{other:?}"),
+        }
+        let in_missing_dir = dir.join("no/such/dir/x.params").to_str().unwrap().to_owned();
+        match write_atomic(&in_missing_dir, &|w| w.write_all(b"x")) {
+            Err(Error::Io { path, .. }) => assert_eq!(path, in_missing_dir),
+            other => panic!("{other:?}"),
+        }
+        // Renaming over a folder fails and cleans up.
+        let sub = dir.join("sub");
+        fs::create_dir(&sub).unwrap();
+        assert!(write_atomic(sub.to_str().unwrap(), &|w| w.write_all(b"x")).is_err());
+        assert_eq!(entries(&dir), ["sub"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_schemes_are_not_supported() {
+        for uri in ["s3://bucket/model.params", "hdfs://namenode:9000/x", "http://host/x"] {
+            let scheme = uri.split("://").next().unwrap();
+            let check = |r: Result<()>| match r {
+                Err(Error::NotSupported(msg)) => {
+                    assert!(msg.contains(uri), "{msg}");
+                    assert!(msg.to_lowercase().contains(scheme), "{msg}");
+                    assert!(msg.contains("not built yet"), "{msg}");
+                }
+                other => panic!("{uri}: {other:?}"),
+            };
+            check(store_for(uri).map(|_| ()));
+            check(read(uri).map(|_| ()));
+            check(write_atomic(uri, &|w| w.write_all(b"x")));
+            check(LocalStore.read(uri).map(|_| ()));
+        }
+        assert!(store_for("relative/path.params").is_ok());
+        assert!(store_for("file:///abs/path.params").is_ok());
+        assert!(store_for("FILE://x").is_ok());
+        assert!(store_for("dir/a://b").is_ok(), "not a scheme: contains '/'");
+        assert_eq!(local_path("file://localhost/tmp/a").unwrap(), Path::new("/tmp/a"));
+        assert_eq!(local_path("file:///tmp/a").unwrap(), Path::new("/tmp/a"));
+        assert_eq!(local_path("file://rel/a").unwrap(), Path::new("rel/a"));
+        assert!(matches!(local_path("file://"), Err(Error::Io { .. })));
+    }
+}

@@ -1,0 +1,279 @@
+//! `NDArray`: a handle to a chunk of memory (storage + engine variable) plus an element offset
+//! and a shape. As in MXNet, every array is contiguous; basic slices along the first axis and
+//! reshapes are views sharing the chunk, everything else copies.
+
+use std::fmt;
+use std::sync::Arc;
+
+use mxrs_engine::{EngineError, FnProperty, Var, engine};
+use parking_lot::RwLock;
+
+use crate::context::Context;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::shape::{Shape, fmt_shape, size_of};
+use crate::storage::{CpuStorage, Storage};
+
+/// The memory behind one or more arrays: storage, the engine variable that orders its use,
+/// its context and dtype.
+pub struct Chunk {
+    /// The memory. The engine guarantees that a writer runs alone; the lock only makes that
+    /// sharing safe in Rust's terms (it is never contended by correct schedules).
+    pub(crate) storage: RwLock<Storage>,
+    /// The engine variable of this memory.
+    pub(crate) var: Var,
+    pub(crate) ctx: Context,
+    pub(crate) dtype: DType,
+    /// Number of elements.
+    pub(crate) len: usize,
+}
+
+impl fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chunk").field("ctx", &self.ctx).field("dtype", &self.dtype).field("len", &self.len).finish()
+    }
+}
+
+/// An n-dimensional array on a context. Cloning gives another handle to the same memory.
+#[derive(Clone)]
+pub struct NDArray {
+    pub(crate) chunk: Arc<Chunk>,
+    pub(crate) offset: usize,
+    pub(crate) shape: Shape,
+}
+
+impl fmt::Debug for NDArray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NDArray({} {} @{})", fmt_shape(&self.shape), self.dtype(), self.ctx())
+    }
+}
+
+/// Convert an engine error back into this crate's error, keeping its kind.
+pub fn from_engine(e: EngineError) -> Error {
+    match e.source_error().downcast_ref::<Error>() {
+        Some(inner) => inner.clone(),
+        None => Error::Engine(e),
+    }
+}
+
+impl NDArray {
+    fn with_storage(storage: Storage, shape: Shape, ctx: Context, dtype: DType) -> NDArray {
+        let len = size_of(&shape);
+        NDArray {
+            chunk: Arc::new(Chunk { storage: RwLock::new(storage), var: Var::new(), ctx, dtype, len }),
+            offset: 0,
+            shape,
+        }
+    }
+
+    /// A new array whose memory the first op writing it will provide.
+    pub(crate) fn new_pending(shape: Shape, dtype: DType, ctx: Context) -> Result<NDArray> {
+        ctx.check_available()?;
+        Ok(Self::with_storage(Storage::Cpu(CpuStorage::zeros(dtype, 0)), shape, ctx, dtype))
+    }
+
+    /// An array of zeros (allocated at once).
+    pub fn zeros(shape: &[usize], dtype: DType, ctx: Context) -> Result<NDArray> {
+        ctx.check_available()?;
+        let n = size_of(shape);
+        Ok(Self::with_storage(Storage::Cpu(CpuStorage::zeros(dtype, n)), shape.to_vec(), ctx, dtype))
+    }
+
+    /// An array over host data; the storage's length must match the shape.
+    pub fn from_cpu(data: CpuStorage, shape: &[usize], ctx: Context) -> Result<NDArray> {
+        ctx.check_available()?;
+        if data.len() != size_of(shape) {
+            return Err(Error::shape(
+                "array",
+                format!("{} elements cannot have shape {}", data.len(), fmt_shape(shape)),
+            ));
+        }
+        let dtype = data.dtype();
+        Ok(Self::with_storage(Storage::Cpu(data), shape.to_vec(), ctx, dtype))
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.chunk.dtype
+    }
+    /// The context.
+    pub fn ctx(&self) -> Context {
+        self.chunk.ctx
+    }
+    /// Number of elements.
+    pub fn size(&self) -> usize {
+        size_of(&self.shape)
+    }
+    /// The engine variable of the memory (shared by views).
+    pub fn var(&self) -> &Var {
+        &self.chunk.var
+    }
+    /// True when both arrays use the same memory chunk.
+    pub fn same_chunk(&self, other: &NDArray) -> bool {
+        Arc::ptr_eq(&self.chunk, &other.chunk)
+    }
+    /// Element offset inside the chunk.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+    /// True when the array covers its whole chunk.
+    pub fn is_whole(&self) -> bool {
+        self.offset == 0 && self.size() == self.chunk.len
+    }
+
+    /// Block until all pending writes to this array are done; report their failure.
+    pub fn wait_to_read(&self) -> Result<()> {
+        engine().wait_for_var(&self.chunk.var).map_err(from_engine)
+    }
+
+    /// Block until pending reads and writes are done; report a failure of pending writes.
+    pub fn wait_to_write(&self) -> Result<()> {
+        self.wait_to_read()
+    }
+
+    /// Wait, then run `f` on the array's host elements.
+    pub fn read_cpu<R>(&self, f: impl FnOnce(&CpuStorage, usize, usize) -> R) -> Result<R> {
+        self.wait_to_read()?;
+        let g = self.chunk.storage.read();
+        let cpu = g.cpu("asnumpy")?;
+        if cpu.len() != self.chunk.len {
+            return Err(Error::msg("array memory was never written (its producing op failed)"));
+        }
+        Ok(f(cpu, self.offset, self.size()))
+    }
+
+    /// Wait, then copy the elements out as little-endian bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.read_cpu(|s, off, n| {
+            let es = s.dtype().size();
+            s.as_bytes()[off * es..(off + n) * es].to_vec()
+        })
+    }
+
+    /// Wait, then copy the elements into a new host storage.
+    pub fn to_cpu_storage(&self) -> Result<CpuStorage> {
+        self.read_cpu(|s, off, n| s.slice_copy(off, n))
+    }
+
+    /// A view of rows `[begin, end)` along the first axis (shares memory).
+    pub fn slice_axis0(&self, begin: usize, end: usize) -> Result<NDArray> {
+        let d0 = *self.shape.first().ok_or_else(|| Error::Index("cannot slice a 0-d array".into()))?;
+        if begin > end || end > d0 {
+            return Err(Error::Index(format!("slice [{begin}:{end}] is out of bounds for axis 0 of size {d0}")));
+        }
+        let row: usize = size_of(&self.shape[1..]);
+        let mut shape = self.shape.clone();
+        shape[0] = end - begin;
+        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset + begin * row, shape })
+    }
+
+    /// The view `self[i]` along the first axis (shares memory; drops that axis).
+    pub fn at(&self, i: usize) -> Result<NDArray> {
+        let d0 = *self.shape.first().ok_or_else(|| Error::Index("too many indices for a 0-d array".into()))?;
+        if i >= d0 {
+            return Err(Error::Index(format!("index {i} is out of bounds for axis 0 with size {d0}")));
+        }
+        let row: usize = size_of(&self.shape[1..]);
+        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset + i * row, shape: self.shape[1..].to_vec() })
+    }
+
+    /// A view with another shape of the same size (shares memory).
+    pub fn reshape_view(&self, shape: &[usize]) -> Result<NDArray> {
+        if size_of(shape) != self.size() {
+            return Err(Error::shape(
+                "reshape",
+                format!("cannot reshape array of shape {} into shape {}", fmt_shape(&self.shape), fmt_shape(shape)),
+            ));
+        }
+        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset, shape: shape.to_vec() })
+    }
+
+    /// Store an op's result into this array's region of its chunk. Called by engine ops only.
+    pub(crate) fn write_result(&self, result: CpuStorage) -> Result<()> {
+        let mut g = self.chunk.storage.write();
+        let cpu = g.cpu_mut("write")?;
+        let result = if result.dtype() != self.chunk.dtype {
+            result.cast(0, result.len(), self.chunk.dtype)
+        } else {
+            result
+        };
+        if result.len() != self.size() {
+            return Err(Error::msg(format!(
+                "internal: op produced {} elements for an output of shape {}",
+                result.len(),
+                fmt_shape(&self.shape)
+            )));
+        }
+        if self.is_whole() {
+            *cpu = result;
+        } else {
+            if cpu.len() != self.chunk.len {
+                *cpu = CpuStorage::zeros(self.chunk.dtype, self.chunk.len);
+            }
+            cpu.copy_in(self.offset, &result)?;
+        }
+        Ok(())
+    }
+
+    /// Push a copy of `src` into `self` (any contexts; dtypes are converted). Shapes must have
+    /// the same number of elements.
+    pub fn copy_from(&self, src: &NDArray) -> Result<()> {
+        if src.size() != self.size() {
+            return Err(Error::shape(
+                "copyto",
+                format!("source shape {} and target shape {} differ", fmt_shape(&src.shape), fmt_shape(&self.shape)),
+            ));
+        }
+        if self.same_chunk(src) && self.offset == src.offset {
+            return Ok(());
+        }
+        let (s, d) = (src.clone(), self.clone());
+        engine().push(
+            Box::new(move || {
+                let data = {
+                    let g = s.chunk.storage.read();
+                    let cpu = g.cpu("copyto")?;
+                    cpu.cast(s.offset, s.size(), d.dtype())
+                };
+                d.write_result(data).map_err(|e| Box::new(e) as _)
+            }),
+            std::slice::from_ref(&src.chunk.var),
+            std::slice::from_ref(&self.chunk.var),
+            self.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "copyto",
+        );
+        Ok(())
+    }
+
+    /// Push a write of host data (already converted to this array's dtype) into `self`.
+    pub fn write_from_cpu(&self, data: CpuStorage) -> Result<()> {
+        if data.len() != self.size() {
+            return Err(Error::shape(
+                "__setitem__",
+                format!("{} values cannot be assigned to an array of shape {}", data.len(), fmt_shape(&self.shape)),
+            ));
+        }
+        let d = self.clone();
+        engine().push(
+            Box::new(move || d.write_result(data).map_err(|e| Box::new(e) as _)),
+            &[],
+            std::slice::from_ref(&self.chunk.var),
+            self.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "copy_from_host",
+        );
+        Ok(())
+    }
+}
+
+/// Wait for every pushed op; report the errors raised since the last call, once.
+pub fn waitall() -> Result<()> {
+    engine().wait_for_all().map_err(from_engine)
+}

@@ -1,0 +1,348 @@
+//! Index ops: take, pick, one_hot, where, and slice assignment (`a[:, 1:3] = x`).
+
+use super::matrix::resolve_range;
+use super::registry::Registry;
+use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::params;
+use crate::shape::{Shape, fmt_shape, norm_axis, size_of, strides_of};
+use crate::storage::{CpuStorage, StorageElement};
+use crate::with_cpu;
+
+/// Read element `i` of a tensor as f64.
+fn get(x: &TensorIn<'_>, i: usize) -> f64 {
+    x.data.get_f64(x.offset + i)
+}
+
+/// Turn a float index into a position on an axis of length `n` (`clip` or `wrap`).
+fn index(op: &str, v: f64, n: usize, wrap: bool) -> Result<usize> {
+    if n == 0 {
+        return Err(Error::Index(format!("{op}: cannot index an empty axis")));
+    }
+    let i = v as i64;
+    let n = n as i64;
+    Ok(if wrap { i.rem_euclid(n) } else { i.clamp(0, n - 1) } as usize)
+}
+
+#[derive(Debug)]
+struct Take {
+    axis: i64,
+    wrap: bool,
+}
+
+impl Operator for Take {
+    fn name(&self) -> &str {
+        "take"
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs("take", inputs.len(), 2)?;
+        let (a, idx) = (&inputs[0], &inputs[1]);
+        let ax = norm_axis("take", self.axis, a.len())?;
+        let mut o = a[..ax].to_vec();
+        o.extend_from_slice(idx);
+        o.extend_from_slice(&a[ax + 1..]);
+        Ok(vec![o])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let a = x[0].shape;
+        let ax = norm_axis("take", self.axis, a.len())?;
+        let outer: usize = a[..ax].iter().product();
+        let inner: usize = a[ax + 1..].iter().product();
+        let n = a[ax];
+        let ni = x[1].len();
+        let idx: Vec<usize> = (0..ni).map(|i| index("take", get(&x[1], i), n, self.wrap)).collect::<Result<_>>()?;
+        let src = x[0].storage();
+        with_cpu!(&*src, v, T, {
+            let mut o: Vec<T> = Vec::with_capacity(size_of(&out[0]));
+            for p in 0..outer {
+                for &i in &idx {
+                    let s = (p * n + i) * inner;
+                    o.extend_from_slice(&v[s..s + inner]);
+                }
+            }
+            Ok(vec![T::wrap(o)])
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Pick {
+    axis: i64,
+    keepdims: bool,
+    wrap: bool,
+}
+
+impl Operator for Pick {
+    fn name(&self) -> &str {
+        "pick"
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs("pick", inputs.len(), 2)?;
+        let a = &inputs[0];
+        let ax = norm_axis("pick", self.axis, a.len())?;
+        let mut o = a.clone();
+        if self.keepdims {
+            o[ax] = 1;
+        } else {
+            o.remove(ax);
+        }
+        let want: Shape = a.iter().enumerate().filter(|(i, _)| *i != ax).map(|(_, &d)| d).collect();
+        if size_of(&inputs[1]) != size_of(&want) {
+            return Err(Error::shape(
+                "pick",
+                format!("index shape {} does not match data shape {} without axis {ax}", fmt_shape(&inputs[1]), fmt_shape(a)),
+            ));
+        }
+        Ok(vec![if o.is_empty() { vec![1] } else { o }])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let a = x[0].shape;
+        let ax = norm_axis("pick", self.axis, a.len())?;
+        let outer: usize = a[..ax].iter().product();
+        let inner: usize = a[ax + 1..].iter().product();
+        let n = a[ax];
+        let src = x[0].storage();
+        with_cpu!(&*src, v, T, {
+            let mut o: Vec<T> = Vec::with_capacity(size_of(&out[0]));
+            for p in 0..outer {
+                for q in 0..inner {
+                    let i = index("pick", get(&x[1], p * inner + q), n, self.wrap)?;
+                    o.push(v[(p * n + i) * inner + q]);
+                }
+            }
+            Ok(vec![T::wrap(o)])
+        })
+    }
+}
+
+#[derive(Debug)]
+struct OneHot {
+    depth: usize,
+    on: f64,
+    off: f64,
+    dtype: DType,
+}
+
+impl Operator for OneHot {
+    fn name(&self) -> &str {
+        "one_hot"
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs("one_hot", inputs.len(), 1)?;
+        let mut o = inputs[0].clone();
+        o.push(self.depth);
+        Ok(vec![o])
+    }
+    fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![self.dtype])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let n = x[0].len();
+        let mut o = CpuStorage::full(self.dtype, n * self.depth, self.off);
+        let on = CpuStorage::full(self.dtype, 1, self.on);
+        for i in 0..n {
+            let v = get(&x[0], i);
+            if v >= 0.0 && (v as usize) < self.depth {
+                o.copy_in(i * self.depth + v as usize, &on)?;
+            }
+        }
+        Ok(vec![o])
+    }
+}
+
+#[derive(Debug)]
+struct Where;
+
+impl Operator for Where {
+    fn name(&self) -> &str {
+        "where"
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs("where", inputs.len(), 3)?;
+        let (c, a, b) = (&inputs[0], &inputs[1], &inputs[2]);
+        if a != b {
+            return Err(Error::shape("where", format!("x {} and y {} must have the same shape", fmt_shape(a), fmt_shape(b))));
+        }
+        if c != a && !(c.len() == 1 && !a.is_empty() && c[0] == a[0]) {
+            return Err(Error::shape(
+                "where",
+                format!("condition {} must have the shape of x {} or be 1-D of its first dimension", fmt_shape(c), fmt_shape(a)),
+            ));
+        }
+        Ok(vec![a.clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![super::same_dtype("where", &inputs[1..])?])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let n = x[1].len();
+        let per = if x[0].len() == n { 1 } else { n / x[0].len().max(1) };
+        let (a, b) = (x[1].storage(), x[2].storage());
+        let cond: Vec<bool> = (0..x[0].len()).map(|i| get(&x[0], i) != 0.0).collect();
+        with_cpu!(&*a, av, T, {
+            let bv = T::slice(&b).expect("same dtype");
+            let o: Vec<T> = (0..n).map(|i| if cond[i / per] { av[i] } else { bv[i] }).collect();
+            Ok(vec![T::wrap(o)])
+        })
+    }
+}
+
+/// `_slice_assign` (rhs array) and `_slice_assign_scalar`: lhs with a strided window replaced.
+#[derive(Debug)]
+struct SliceAssign {
+    name: &'static str,
+    begin: Vec<Option<i64>>,
+    end: Vec<Option<i64>>,
+    step: Vec<Option<i64>>,
+    scalar: Option<f64>,
+}
+
+impl SliceAssign {
+    fn ranges(&self, s: &[usize]) -> Result<Vec<(usize, usize, i64)>> {
+        let mut r: Vec<(usize, usize, i64)> = s.iter().map(|&d| (0, d, 1)).collect();
+        if self.begin.len() > s.len() || self.end.len() != self.begin.len() {
+            return Err(Error::param(self.name, format!("begin/end do not fit shape {}", fmt_shape(s))));
+        }
+        for i in 0..self.begin.len() {
+            r[i] = resolve_range(self.name, s[i], self.begin[i], self.end[i], self.step.get(i).copied().flatten())?;
+        }
+        Ok(r)
+    }
+}
+
+impl Operator for SliceAssign {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let want = if self.scalar.is_some() { 1 } else { 2 };
+        expect_inputs(self.name, inputs.len(), want)?;
+        let win: Shape = self.ranges(&inputs[0])?.iter().map(|r| r.1).collect();
+        if let Some(rhs) = inputs.get(1) {
+            if size_of(rhs) != size_of(&win) && size_of(rhs) != 1 {
+                return Err(Error::shape(
+                    self.name,
+                    format!("cannot assign an array of shape {} to a window of shape {}", fmt_shape(rhs), fmt_shape(&win)),
+                ));
+            }
+        }
+        Ok(vec![inputs[0].clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let s = x[0].shape;
+        let rs = self.ranges(s)?;
+        let win: Shape = rs.iter().map(|r| r.1).collect();
+        let nwin = size_of(&win);
+        let mut out = x[0].to_storage();
+        let vals: CpuStorage = match self.scalar {
+            Some(v) => CpuStorage::full(out.dtype(), 1, v),
+            None => x[1].data.cast(x[1].offset, x[1].len(), out.dtype()),
+        };
+        let cs = strides_of(s);
+        let base: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
+        let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
+        with_cpu!(&mut out, ov, T, {
+            let src = T::slice(&vals).expect("cast above");
+            let mut idx = vec![0usize; win.len()];
+            for k in 0..nwin {
+                let mut rem = k;
+                for ax in (0..win.len()).rev() {
+                    idx[ax] = rem % win[ax];
+                    rem /= win[ax];
+                }
+                let pos = base + idx.iter().zip(&st).map(|(&i, &t)| i as isize * t).sum::<isize>();
+                ov[pos as usize] = if src.len() == 1 { src[0] } else { src[k] };
+            }
+        });
+        Ok(vec![out])
+    }
+}
+
+fn opt_list(a: &Attrs, op: &str, key: &str) -> Result<Vec<Option<i64>>> {
+    Ok(a.opt_tuple(op, key)?.unwrap_or_default().into_iter().map(|v| if v == i64::MIN { None } else { Some(v) }).collect())
+}
+
+fn mode_wrap(a: &Attrs, op: &str) -> Result<bool> {
+    match a.str_or("mode", "clip") {
+        "clip" => Ok(false),
+        "wrap" => Ok(true),
+        "raise" => Ok(false),
+        m => Err(Error::param(op, format!("mode must be 'clip' or 'wrap', got '{m}'"))),
+    }
+}
+
+pub(super) fn register(r: &mut Registry) {
+    r.add("take", &["a", "indices"], params!("axis" = Some("0"), "mode" = Some("'clip'")), "gather slices along an axis", |a: &Attrs| {
+        Ok(Box::new(Take { axis: a.int_or("take", "axis", 0)?, wrap: mode_wrap(a, "take")? }))
+    });
+    r.add(
+        "pick",
+        &["data", "index"],
+        params!("axis" = Some("-1"), "keepdims" = Some("False"), "mode" = Some("'clip'")),
+        "pick one element per row",
+        |a: &Attrs| {
+            Ok(Box::new(Pick {
+                axis: a.int_or("pick", "axis", -1)?,
+                keepdims: a.bool_or("pick", "keepdims", false)?,
+                wrap: mode_wrap(a, "pick")?,
+            }))
+        },
+    );
+    r.add(
+        "one_hot",
+        &["indices"],
+        params!("depth" = None, "on_value" = Some("1.0"), "off_value" = Some("0.0"), "dtype" = Some("'float32'")),
+        "one-hot encoding",
+        |a: &Attrs| {
+            Ok(Box::new(OneHot {
+                depth: a.int("one_hot", "depth")?.max(0) as usize,
+                on: a.float_or("one_hot", "on_value", 1.0)?,
+                off: a.float_or("one_hot", "off_value", 0.0)?,
+                dtype: a.opt_dtype("one_hot", "dtype")?.unwrap_or(DType::F32),
+            }))
+        },
+    );
+    r.add("where", &["condition", "x", "y"], params!(), "elementwise choice", |_: &Attrs| Ok(Box::new(Where)));
+    r.add(
+        "_slice_assign",
+        &["lhs", "rhs"],
+        params!("begin" = None, "end" = None, "step" = Some("()")),
+        "assign rhs to a window of lhs",
+        |a: &Attrs| {
+            Ok(Box::new(SliceAssign {
+                name: "_slice_assign",
+                begin: opt_list(a, "_slice_assign", "begin")?,
+                end: opt_list(a, "_slice_assign", "end")?,
+                step: opt_list(a, "_slice_assign", "step")?,
+                scalar: None,
+            }))
+        },
+    );
+    r.alias("_crop_assign", "_slice_assign");
+    r.add(
+        "_slice_assign_scalar",
+        &["data"],
+        params!("scalar" = Some("0"), "begin" = None, "end" = None, "step" = Some("()")),
+        "assign a scalar to a window",
+        |a: &Attrs| {
+            Ok(Box::new(SliceAssign {
+                name: "_slice_assign_scalar",
+                begin: opt_list(a, "_slice_assign_scalar", "begin")?,
+                end: opt_list(a, "_slice_assign_scalar", "end")?,
+                step: opt_list(a, "_slice_assign_scalar", "step")?,
+                scalar: Some(a.float_or("_slice_assign_scalar", "scalar", 0.0)?),
+            }))
+        },
+    );
+    r.alias("_crop_assign_scalar", "_slice_assign_scalar");
+}

@@ -1,0 +1,78 @@
+//! softmax and log_softmax along an axis.
+
+use super::registry::Registry;
+use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::dtype::{DType, Element};
+use crate::error::Result;
+use crate::params;
+use crate::shape::{Shape, norm_axis};
+use crate::storage::{CpuStorage, StorageElement};
+use crate::with_cpu;
+
+#[derive(Debug)]
+struct Softmax {
+    name: &'static str,
+    axis: i64,
+    temperature: f64,
+    log: bool,
+}
+
+impl Operator for Softmax {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name, inputs.len(), 1)?;
+        norm_axis(self.name, self.axis, inputs[0].len())?;
+        Ok(vec![inputs[0].clone()])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let s = x[0].shape;
+        let ax = norm_axis(self.name, self.axis, s.len())?;
+        let outer: usize = s[..ax].iter().product();
+        let inner: usize = s[ax + 1..].iter().product();
+        let n = s[ax];
+        let src = x[0].storage();
+        Ok(vec![with_cpu!(&*src, v, T, {
+            let mut o: Vec<T> = v.to_vec();
+            let mut buf = vec![0f64; n];
+            for p in 0..outer {
+                for q in 0..inner {
+                    let at = |i: usize| (p * n + i) * inner + q;
+                    let mut mx = f64::NEG_INFINITY;
+                    for (i, b) in buf.iter_mut().enumerate() {
+                        *b = v[at(i)].to_f64() / self.temperature;
+                        mx = mx.max(*b);
+                    }
+                    let sum: f64 = buf.iter().map(|b| (b - mx).exp()).sum();
+                    for (i, b) in buf.iter().enumerate() {
+                        let r = if self.log { b - mx - sum.ln() } else { (b - mx).exp() / sum };
+                        o[at(i)] = T::from_f64(r);
+                    }
+                }
+            }
+            T::wrap(o)
+        })])
+    }
+}
+
+pub(super) fn register(r: &mut Registry) {
+    for (name, log) in [("softmax", false), ("log_softmax", true)] {
+        r.add(
+            name,
+            &["data"],
+            params!("axis" = Some("-1"), "temperature" = Some("None"), "dtype" = Some("None"), "use_length" = Some("False")),
+            "softmax along an axis",
+            move |a: &Attrs| {
+                a.check_known(name, &["axis", "temperature", "dtype", "use_length"])?;
+                Ok(Box::new(Softmax {
+                    name,
+                    axis: a.int_or(name, "axis", -1)?,
+                    temperature: a.float_or(name, "temperature", 1.0)?,
+                    log,
+                }))
+            },
+        );
+    }
+}
+

@@ -1,0 +1,206 @@
+//! Random sampling ops and the per-context generators behind them.
+//!
+//! Each context has one generator, guarded by an engine variable that every sampling op
+//! writes: draws therefore happen in push order, so `mx.random.seed(n)` makes them reproducible
+//! whatever the engine's parallelism.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use rand::{Rng as _, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+use super::registry::Registry;
+use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::context::Context;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::params;
+use crate::shape::{Shape, size_of};
+use crate::storage::{CpuStorage, StorageElement};
+use crate::{with_cpu, with_dtype};
+
+/// The generator type.
+pub type Rng = rand::rngs::StdRng;
+
+/// A context's generator and the engine variable that orders its use.
+#[derive(Debug)]
+pub struct RngResource {
+    /// Written by every op that draws from `rng`.
+    pub var: mxrs_engine::Var,
+    /// The generator.
+    pub rng: Mutex<Rng>,
+}
+
+fn seed_for(seed: u64, ctx: Context) -> u64 {
+    // Distinct but reproducible streams per device.
+    seed ^ ((ctx.dev_type as u64) << 56) ^ ((ctx.dev_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+fn table() -> &'static Mutex<HashMap<Context, Arc<RngResource>>> {
+    static T: OnceLock<Mutex<HashMap<Context, Arc<RngResource>>>> = OnceLock::new();
+    T.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The generator of `ctx` (created on first use, seeded with 0 like a fresh MXNet process).
+pub fn resource(ctx: Context) -> Arc<RngResource> {
+    table()
+        .lock()
+        .entry(ctx)
+        .or_insert_with(|| {
+            Arc::new(RngResource { var: mxrs_engine::Var::new(), rng: Mutex::new(Rng::seed_from_u64(seed_for(0, ctx))) })
+        })
+        .clone()
+}
+
+/// Every context whose generator exists.
+pub fn contexts() -> Vec<Context> {
+    table().lock().keys().copied().collect()
+}
+
+/// Reseed a generator now (callers order this after pending draws through the engine).
+pub fn reseed(res: &RngResource, seed: u64, ctx: Context) {
+    *res.rng.lock() = Rng::seed_from_u64(seed_for(seed, ctx));
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Dist {
+    Uniform(f64, f64),
+    Normal(f64, f64),
+    RandInt(i64, i64),
+}
+
+#[derive(Debug)]
+struct Sample {
+    name: &'static str,
+    dist: Dist,
+    shape: Shape,
+    dtype: DType,
+}
+
+impl Operator for Sample {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn uses_rng(&self) -> bool {
+        true
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name, inputs.len(), 0)?;
+        Ok(vec![self.shape.clone()])
+    }
+    fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![self.dtype])
+    }
+    fn forward(&self, ctx: &mut OpCtx<'_>, _: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: sampling op without a generator"))?;
+        let n = size_of(&out[0]);
+        Ok(vec![with_dtype!(self.dtype, T, {
+            let v: Vec<T> = match self.dist {
+                Dist::Uniform(lo, hi) => {
+                    (0..n).map(|_| T::from_f64(lo + (hi - lo) * rng.random::<f32>() as f64)).collect()
+                }
+                Dist::Normal(loc, scale) => (0..n)
+                    .map(|_| {
+                        let z: f32 = StandardNormal.sample(rng);
+                        T::from_f64(loc + scale * z as f64)
+                    })
+                    .collect(),
+                Dist::RandInt(lo, hi) => (0..n).map(|_| T::from_f64(rng.random_range(lo..hi) as f64)).collect(),
+            };
+            T::wrap(v)
+        })])
+    }
+}
+
+/// `_shuffle`: permute along the first axis.
+#[derive(Debug)]
+struct Shuffle;
+
+impl Operator for Shuffle {
+    fn name(&self) -> &str {
+        "_shuffle"
+    }
+    fn uses_rng(&self) -> bool {
+        true
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs("_shuffle", inputs.len(), 1)?;
+        Ok(vec![inputs[0].clone()])
+    }
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: shuffle without a generator"))?;
+        let s = x[0].shape;
+        let rows = s.first().copied().unwrap_or(1);
+        let row = if rows == 0 { 0 } else { x[0].len() / rows };
+        let mut perm: Vec<usize> = (0..rows).collect();
+        for i in (1..rows).rev() {
+            let j = rng.random_range(0..=i);
+            perm.swap(i, j);
+        }
+        let src = x[0].storage();
+        Ok(vec![with_cpu!(&*src, v, T, {
+            let mut o: Vec<T> = Vec::with_capacity(v.len());
+            for &p in &perm {
+                o.extend_from_slice(&v[p * row..(p + 1) * row]);
+            }
+            T::wrap(o)
+        })])
+    }
+}
+
+fn sample(name: &'static str, a: &Attrs, dist: Dist, default_dtype: DType) -> Result<Box<dyn Operator>> {
+    a.check_known(name, &["low", "high", "loc", "scale", "shape", "dtype", "ctx"])?;
+    let dtype = a.opt_dtype(name, "dtype")?.unwrap_or(default_dtype);
+    Ok(Box::new(Sample { name, dist, shape: a.shape(name, "shape")?, dtype }))
+}
+
+pub(super) fn register(r: &mut Registry) {
+    r.add(
+        "_random_uniform",
+        &[],
+        params!("low" = Some("0"), "high" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+        "uniform samples in [low, high)",
+        |a: &Attrs| {
+            let (lo, hi) = (a.float_or("_random_uniform", "low", 0.0)?, a.float_or("_random_uniform", "high", 1.0)?);
+            if hi < lo {
+                return Err(Error::param("_random_uniform", format!("low ({lo}) must not exceed high ({hi})")));
+            }
+            sample("_random_uniform", a, Dist::Uniform(lo, hi), DType::F32)
+        },
+    );
+    r.alias("uniform", "_random_uniform");
+    r.alias("random_uniform", "_random_uniform");
+    r.add(
+        "_random_normal",
+        &[],
+        params!("loc" = Some("0"), "scale" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+        "normal samples",
+        |a: &Attrs| {
+            let (loc, scale) = (a.float_or("_random_normal", "loc", 0.0)?, a.float_or("_random_normal", "scale", 1.0)?);
+            if scale < 0.0 {
+                return Err(Error::param("_random_normal", format!("scale parameter in gaussian has to be positive, got {scale}")));
+            }
+            sample("_random_normal", a, Dist::Normal(loc, scale), DType::F32)
+        },
+    );
+    r.alias("normal", "_random_normal");
+    r.alias("random_normal", "_random_normal");
+    r.add(
+        "_random_randint",
+        &[],
+        params!("low" = None, "high" = None, "shape" = Some("()"), "dtype" = Some("'None'")),
+        "integers in [low, high)",
+        |a: &Attrs| {
+            let (lo, hi) = (a.int("_random_randint", "low")?, a.int("_random_randint", "high")?);
+            if hi <= lo {
+                return Err(Error::param("_random_randint", format!("low ({lo}) must be less than high ({hi})")));
+            }
+            sample("_random_randint", a, Dist::RandInt(lo, hi), DType::I32)
+        },
+    );
+    r.add("_shuffle", &["data"], params!(), "shuffle along the first axis", |_: &Attrs| Ok(Box::new(Shuffle)));
+    r.alias("shuffle", "_shuffle");
+}
+

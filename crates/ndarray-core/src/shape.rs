@@ -1,0 +1,188 @@
+//! Shape arithmetic: sizes, strides, broadcasting, axes and MXNet's reshape codes.
+
+use crate::error::{Error, Result};
+
+/// An array shape. An empty shape is a 0-d (scalar) array of one element.
+pub type Shape = Vec<usize>;
+
+/// Number of elements of `shape`.
+pub fn size_of(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Row-major strides (in elements) of a contiguous array of `shape`.
+pub fn strides_of(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Format a shape as MXNet does in messages: `(2,3)`.
+pub fn fmt_shape(shape: &[usize]) -> String {
+    let inner: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("({})", inner.join(","))
+}
+
+/// The broadcast shape of `a` and `b` under MXNet 1.x rules (NumPy rules: align right, a dim
+/// of 1 stretches).
+pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        out[i] = if da == db {
+            da
+        } else if da == 1 {
+            db
+        } else if db == 1 {
+            da
+        } else {
+            return Err(Error::shape(
+                op,
+                format!("operands could not be broadcast together with shapes {} {}", fmt_shape(a), fmt_shape(b)),
+            ));
+        };
+    }
+    Ok(out)
+}
+
+/// Normalise a possibly negative axis against `ndim`.
+pub fn norm_axis(op: &str, axis: i64, ndim: usize) -> Result<usize> {
+    let n = ndim as i64;
+    let a = if axis < 0 { axis + n } else { axis };
+    if a < 0 || a >= n {
+        return Err(Error::param(op, format!("axis {axis} is out of range for an array of {ndim} dimension(s)")));
+    }
+    Ok(a as usize)
+}
+
+/// Apply MXNet's `Reshape` codes (0 copy, -1 infer, -2 copy rest, -3 merge two, -4 split) to
+/// `src`, with `reverse` matching codes from the right.
+pub fn reshape_codes(op: &str, src: &[usize], spec: &[i64], reverse: bool) -> Result<Shape> {
+    let bad = |m: String| Error::shape(op, format!("cannot reshape {} to {:?}: {m}", fmt_shape(src), spec));
+    let (src_v, spec_v): (Vec<usize>, Vec<i64>) = if reverse {
+        let mut s = src.to_vec();
+        s.reverse();
+        // -4 takes the two following values; reversing keeps each (-4, a, b) group in its order.
+        let mut groups: Vec<Vec<i64>> = Vec::new();
+        let mut i = 0;
+        while i < spec.len() {
+            if spec[i] == -4 && i + 2 < spec.len() {
+                groups.push(vec![-4, spec[i + 2], spec[i + 1]]);
+                i += 3;
+            } else {
+                groups.push(vec![spec[i]]);
+                i += 1;
+            }
+        }
+        groups.reverse();
+        (s, groups.concat())
+    } else {
+        (src.to_vec(), spec.to_vec())
+    };
+    let mut out: Vec<i64> = Vec::new();
+    let mut si = 0usize;
+    let mut infer: Option<usize> = None;
+    let mut i = 0usize;
+    while i < spec_v.len() {
+        let c = spec_v[i];
+        match c {
+            d if d > 0 => {
+                out.push(d);
+                si += 1;
+            }
+            0 => {
+                let d = *src_v.get(si).ok_or_else(|| bad("code 0 has no matching input dimension".into()))?;
+                out.push(d as i64);
+                si += 1;
+            }
+            -1 => {
+                if infer.is_some() {
+                    return Err(bad("more than one -1".into()));
+                }
+                infer = Some(out.len());
+                out.push(-1);
+                si += 1;
+            }
+            -2 => {
+                while si < src_v.len() {
+                    out.push(src_v[si] as i64);
+                    si += 1;
+                }
+            }
+            -3 => {
+                if si + 1 >= src_v.len() {
+                    return Err(bad("code -3 needs two input dimensions".into()));
+                }
+                out.push((src_v[si] * src_v[si + 1]) as i64);
+                si += 2;
+            }
+            -4 => {
+                if i + 2 >= spec_v.len() {
+                    return Err(bad("code -4 needs two following values".into()));
+                }
+                let d = *src_v.get(si).ok_or_else(|| bad("code -4 has no input dimension".into()))? as i64;
+                let (mut a, mut b) = (spec_v[i + 1], spec_v[i + 2]);
+                if a == -1 && b > 0 {
+                    a = if b != 0 && d % b == 0 { d / b } else { return Err(bad("-4 split does not divide".into())) };
+                } else if b == -1 && a > 0 {
+                    b = if a != 0 && d % a == 0 { d / a } else { return Err(bad("-4 split does not divide".into())) };
+                }
+                if a < 0 || b < 0 || a * b != d {
+                    return Err(bad(format!("-4 split {a}x{b} does not match dimension {d}")));
+                }
+                out.push(a);
+                out.push(b);
+                si += 1;
+                i += 2;
+            }
+            _ => return Err(bad(format!("invalid code {c}"))),
+        }
+        i += 1;
+    }
+    let total = size_of(src) as i64;
+    if let Some(pos) = infer {
+        let known: i64 = out.iter().enumerate().filter(|(j, _)| *j != pos).map(|(_, d)| *d).product();
+        if known == 0 || total % known != 0 {
+            return Err(bad("the -1 dimension cannot be inferred".into()));
+        }
+        out[pos] = total / known;
+    }
+    if reverse {
+        out.reverse();
+    }
+    let shape: Shape = out.iter().map(|&d| d as usize).collect();
+    if size_of(&shape) as i64 != total {
+        return Err(bad(format!("target has {} elements, source {}", size_of(&shape), total)));
+    }
+    Ok(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast() {
+        assert_eq!(broadcast_shapes("t", &[2, 1, 3], &[4, 1]).unwrap(), vec![2, 4, 3]);
+        assert!(broadcast_shapes("t", &[2, 3], &[3, 2]).is_err());
+        assert_eq!(broadcast_shapes("t", &[], &[3]).unwrap(), vec![3]);
+    }
+
+    #[test]
+    fn reshape_special_codes() {
+        let s = [2, 3, 4];
+        assert_eq!(reshape_codes("r", &s, &[4, 0, 2], false).unwrap(), vec![4, 3, 2]);
+        assert_eq!(reshape_codes("r", &s, &[6, 1, -1], false).unwrap(), vec![6, 1, 4]);
+        assert_eq!(reshape_codes("r", &s, &[-2], false).unwrap(), vec![2, 3, 4]);
+        assert_eq!(reshape_codes("r", &s, &[2, -2], false).unwrap(), vec![2, 3, 4]);
+        assert_eq!(reshape_codes("r", &s, &[-3, 4], false).unwrap(), vec![6, 4]);
+        assert_eq!(reshape_codes("r", &s, &[-4, 1, 2, -2], false).unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(reshape_codes("r", &s, &[2, -4, -1, 3, 4], false).unwrap(), vec![2, 1, 3, 4]);
+        assert_eq!(reshape_codes("r", &[10, 5, 4], &[-1, 0], true).unwrap(), vec![50, 4]);
+        assert!(reshape_codes("r", &s, &[5, -1], false).is_err());
+    }
+}

@@ -1,0 +1,287 @@
+//! Storage: the memory behind arrays, one variant per device kind.
+//!
+//! `Storage` is a closed enum (candle's pattern): host memory is a typed vector per dtype, and
+//! device memory has its own variant, so no API assumes host memory. Kernels match on the
+//! variant once at the op boundary.
+
+use half::f16;
+
+use crate::backend::DeviceStorage;
+use crate::dtype::{Bool8, DType, Element};
+use crate::error::{Error, Result};
+
+/// Host memory: a typed vector per dtype.
+#[derive(Clone, Debug)]
+pub enum CpuStorage {
+    /// float32
+    F32(Vec<f32>),
+    /// float64
+    F64(Vec<f64>),
+    /// float16
+    F16(Vec<f16>),
+    /// uint8
+    U8(Vec<u8>),
+    /// int8
+    I8(Vec<i8>),
+    /// int32
+    I32(Vec<i32>),
+    /// int64
+    I64(Vec<i64>),
+    /// bool
+    Bool(Vec<Bool8>),
+}
+
+/// Run `$body` with `$v` bound to the typed vector inside a `CpuStorage` (by reference) and
+/// `$t` to its element type.
+#[macro_export]
+macro_rules! with_cpu {
+    ($s:expr, $v:ident, $t:ident, $body:block) => {
+        match $s {
+            $crate::storage::CpuStorage::F32($v) => {
+                #[allow(unused)]
+                type $t = f32;
+                $body
+            }
+            $crate::storage::CpuStorage::F64($v) => {
+                #[allow(unused)]
+                type $t = f64;
+                $body
+            }
+            $crate::storage::CpuStorage::F16($v) => {
+                #[allow(unused)]
+                type $t = half::f16;
+                $body
+            }
+            $crate::storage::CpuStorage::U8($v) => {
+                #[allow(unused)]
+                type $t = u8;
+                $body
+            }
+            $crate::storage::CpuStorage::I8($v) => {
+                #[allow(unused)]
+                type $t = i8;
+                $body
+            }
+            $crate::storage::CpuStorage::I32($v) => {
+                #[allow(unused)]
+                type $t = i32;
+                $body
+            }
+            $crate::storage::CpuStorage::I64($v) => {
+                #[allow(unused)]
+                type $t = i64;
+                $body
+            }
+            $crate::storage::CpuStorage::Bool($v) => {
+                #[allow(unused)]
+                type $t = $crate::dtype::Bool8;
+                $body
+            }
+        }
+    };
+}
+
+/// Run `$body` with `$t` bound to the Rust element type of a `DType`.
+#[macro_export]
+macro_rules! with_dtype {
+    ($d:expr, $t:ident, $body:block) => {
+        match $d {
+            $crate::dtype::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            $crate::dtype::DType::F64 => {
+                type $t = f64;
+                $body
+            }
+            $crate::dtype::DType::F16 => {
+                type $t = half::f16;
+                $body
+            }
+            $crate::dtype::DType::U8 => {
+                type $t = u8;
+                $body
+            }
+            $crate::dtype::DType::I8 => {
+                type $t = i8;
+                $body
+            }
+            $crate::dtype::DType::I32 => {
+                type $t = i32;
+                $body
+            }
+            $crate::dtype::DType::I64 => {
+                type $t = i64;
+                $body
+            }
+            $crate::dtype::DType::Bool => {
+                type $t = $crate::dtype::Bool8;
+                $body
+            }
+        }
+    };
+}
+
+/// Conversion between typed vectors and `CpuStorage`.
+pub trait StorageElement: Element {
+    /// Wrap a vector.
+    fn wrap(v: Vec<Self>) -> CpuStorage;
+    /// Borrow the vector if the dtype matches.
+    fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    /// Borrow the vector mutably if the dtype matches.
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
+}
+
+macro_rules! storage_element {
+    ($t:ty, $var:ident) => {
+        impl StorageElement for $t {
+            fn wrap(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$var(v)
+            }
+            fn slice(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$var(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
+                match s {
+                    CpuStorage::$var(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+storage_element!(f32, F32);
+storage_element!(f64, F64);
+storage_element!(f16, F16);
+storage_element!(u8, U8);
+storage_element!(i8, I8);
+storage_element!(i32, I32);
+storage_element!(i64, I64);
+storage_element!(Bool8, Bool);
+
+impl CpuStorage {
+    /// `n` zeros of `dtype`.
+    pub fn zeros(dtype: DType, n: usize) -> CpuStorage {
+        with_dtype!(dtype, T, { T::wrap(vec![<T as Element>::zero(); n]) })
+    }
+
+    /// `n` copies of `value` (converted from f64) of `dtype`.
+    pub fn full(dtype: DType, n: usize, value: f64) -> CpuStorage {
+        with_dtype!(dtype, T, { T::wrap(vec![<T as Element>::from_f64(value); n]) })
+    }
+
+    /// Parse little-endian bytes into a storage of `dtype`.
+    pub fn from_le_bytes(dtype: DType, bytes: &[u8]) -> Result<CpuStorage> {
+        if bytes.len() % dtype.size() != 0 {
+            return Err(Error::msg(format!("{} bytes is not a whole number of {dtype} elements", bytes.len())));
+        }
+        let n = bytes.len() / dtype.size();
+        Ok(with_dtype!(dtype, T, {
+            let mut v = vec![<T as Element>::zero(); n];
+            bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
+            T::wrap(v)
+        }))
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        with_cpu!(self, _v, T, { <T as Element>::DTYPE })
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        with_cpu!(self, v, T, { v.len() })
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The raw bytes (host order, which is little-endian on every supported target).
+    pub fn as_bytes(&self) -> &[u8] {
+        with_cpu!(self, v, T, { bytemuck::cast_slice::<T, u8>(v) })
+    }
+
+    /// The raw bytes, mutable.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        with_cpu!(self, v, T, { bytemuck::cast_slice_mut::<T, u8>(v) })
+    }
+
+    /// Copy of elements `[start, start+len)`.
+    pub fn slice_copy(&self, start: usize, len: usize) -> CpuStorage {
+        with_cpu!(self, v, T, { T::wrap(v[start..start + len].to_vec()) })
+    }
+
+    /// Copy `src` (same dtype) into elements starting at `start`.
+    pub fn copy_in(&mut self, start: usize, src: &CpuStorage) -> Result<()> {
+        let n = src.len();
+        if src.dtype() != self.dtype() || start + n > self.len() {
+            return Err(Error::msg(format!(
+                "internal: copy of {n} {} elements into {} storage of {} at {start}",
+                src.dtype(),
+                self.dtype(),
+                self.len()
+            )));
+        }
+        let es = self.dtype().size();
+        self.as_bytes_mut()[start * es..(start + n) * es].copy_from_slice(src.as_bytes());
+        Ok(())
+    }
+
+    /// Convert elements `[start, start+len)` to `dtype` (a cast, as `astype`).
+    pub fn cast(&self, start: usize, len: usize, dtype: DType) -> CpuStorage {
+        with_cpu!(self, v, S, {
+            let src = &v[start..start + len];
+            crate::backend::cpu::cast::cast_slice(src, dtype)
+        })
+    }
+
+    /// Element `i` as f64.
+    pub fn get_f64(&self, i: usize) -> f64 {
+        with_cpu!(self, v, T, { v[i].to_f64() })
+    }
+}
+
+/// The memory of an array on any device.
+#[derive(Debug)]
+pub enum Storage {
+    /// Host memory.
+    Cpu(CpuStorage),
+    /// Device memory (CUDA). Only constructible by the CUDA backend.
+    Device(DeviceStorage),
+}
+
+impl Storage {
+    /// The host storage, or an error naming the op for device storage.
+    pub fn cpu(&self, op: &str) -> Result<&CpuStorage> {
+        match self {
+            Storage::Cpu(c) => Ok(c),
+            Storage::Device(_) => Err(Error::NotSupported(format!("{op}: GPU kernels are not implemented yet"))),
+        }
+    }
+
+    /// Mutable host storage.
+    pub fn cpu_mut(&mut self, op: &str) -> Result<&mut CpuStorage> {
+        match self {
+            Storage::Cpu(c) => Ok(c),
+            Storage::Device(_) => Err(Error::NotSupported(format!("{op}: GPU kernels are not implemented yet"))),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Storage::Cpu(c) => c.len(),
+            Storage::Device(d) => d.len(),
+        }
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

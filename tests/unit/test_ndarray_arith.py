@@ -1,0 +1,405 @@
+"""Arithmetic operators, comparisons, in-place ops and broadcasting (MXNet 1.9.1)."""
+
+import operator
+
+import numpy as np
+import pytest
+from _target import mx
+from numpy.testing import assert_allclose
+
+A = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+B = np.array([[2, 2, 2], [3, 3, 3]], np.float32)
+
+
+def nd(x, dtype="float32"):
+    return mx.nd.array(x, dtype=dtype)
+
+
+def check(got, expected, dtype=np.float32, rtol=1e-5):
+    assert isinstance(got, mx.nd.NDArray)
+    expected = np.asarray(expected)
+    assert got.shape == expected.shape
+    assert got.dtype == np.dtype(dtype).type
+    assert_allclose(got.asnumpy(), expected.astype(dtype), rtol=rtol)
+
+
+# --------------------------------------------------------------------------- float binary
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        operator.add,
+        operator.sub,
+        operator.mul,
+        operator.truediv,
+        operator.mod,
+        operator.pow,
+    ],
+    ids=["add", "sub", "mul", "div", "mod", "pow"],
+)
+def test_array_array_float(op):
+    check(op(nd(A), nd(B)), op(A, B))
+
+
+@pytest.mark.parametrize("scalar", [2, 0.5, -3])
+@pytest.mark.parametrize(
+    "op",
+    [
+        operator.add,
+        operator.sub,
+        operator.mul,
+        operator.truediv,
+        operator.mod,
+        operator.pow,
+    ],
+    ids=["add", "sub", "mul", "div", "mod", "pow"],
+)
+def test_scalar_either_side_float(op, scalar):
+    check(op(nd(A), scalar), op(A, np.float32(scalar)))
+    check(op(scalar, nd(A)), op(np.float32(scalar), A))
+
+
+def test_reflected_values():
+    check(1 + nd(A), [[2, 3, 4], [5, 6, 7]])
+    check(10 - nd(A), [[9, 8, 7], [6, 5, 4]])
+    check(2 * nd(A), [[2, 4, 6], [8, 10, 12]])
+    check(6 / nd(A), [[6, 3, 2], [1.5, 1.2, 1]])
+    check(7 % nd(A), [[0, 1, 1], [3, 2, 1]])
+    check(2 ** nd(A), [[2, 4, 8], [16, 32, 64]])
+
+
+def test_float_mod_follows_python_sign_rule():
+    check(nd([-7.0, 7.0]) % 3, [2, 1])
+    check(nd([5.5, -5.5]) % nd([-3, 3]), [-0.5, 0.5])
+
+
+def test_float_division_by_zero():
+    got = (nd([1, -1, 0]) / 0).asnumpy()
+    assert got[0] == np.inf and got[1] == -np.inf and np.isnan(got[2])
+
+
+def test_unary_minus_and_abs():
+    check(-nd(A), -A)
+    check(abs(nd([[-1, 2], [3, -4]])), [[1, 2], [3, 4]])
+    check(-nd([1, 2, 3], "int32"), np.array([-1, -2, -3]), np.int32)
+
+
+def test_unary_plus_is_not_supported():
+    with pytest.raises(TypeError):
+        operator.pos(nd(A))
+
+
+def test_numpy_operand_is_typeerror():
+    with pytest.raises(TypeError):
+        nd([1, 2]) + np.array([1, 2])
+
+
+def test_mixed_dtypes_raise():
+    with pytest.raises(mx.base.MXNetError):
+        (mx.nd.ones(2) + mx.nd.ones(2, dtype="int32")).wait_to_read()
+    with pytest.raises(mx.base.MXNetError):
+        (mx.nd.ones(2) * mx.nd.ones(2, dtype="float64")).wait_to_read()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+def test_other_float_dtypes(dtype):
+    rtol = 1e-3 if dtype == "float16" else 1e-7
+    a, b = nd(A, dtype), nd(B, dtype)
+    check(a + b, A + B, dtype, rtol)
+    check(a * b, A * B, dtype, rtol)
+    check(a / b, A.astype(dtype) / B.astype(dtype), dtype, rtol)
+    check(a - 1.5, A - 1.5, dtype, rtol)
+    check(3 / a, 3 / A.astype(dtype), dtype, rtol)
+
+
+# --------------------------------------------------------------------------- integer semantics
+
+
+def test_int_division_truncates():
+    i = nd([1, 2, 3], "int32")
+    check(i / 2, [0, 1, 1], np.int32)
+    check(nd([-7, 7], "int32") / 2, [-3, 3], np.int32)
+    check(i / nd([2, 2, 2], "int32"), [0, 1, 1], np.int32)
+    check(7 / i, [7, 3, 2], np.int32)
+
+
+def test_int_op_float_scalar_is_cast_to_int_first():
+    # the scalar is converted to the array's integer type before the op
+    i = nd([1, 2, 3], "int32")
+    check(i / 2.5, [0, 1, 1], np.int32)  # i / 2
+    check(i * 0.5, [0, 0, 0], np.int32)  # i * 0
+    check(2.5 * i, [2, 4, 6], np.int32)  # 2 * i
+    check(i + 0.7, [1, 2, 3], np.int32)  # i + 0
+    check(i - 0.5, [1, 2, 3], np.int32)
+    check(0.5 - i, [-1, -2, -3], np.int32)
+    check(i**0.5, [1, 1, 1], np.int32)  # i ** 0
+    check(i**2.7, [1, 4, 9], np.int32)  # i ** 2
+    check(i > 1.5, [0, 1, 1], np.int32)  # i > 1
+    check(i == 2.0, [0, 1, 0], np.int32)
+
+
+def test_int_mod_follows_python_sign_rule():
+    i = nd([1, 2, 3], "int32")
+    check(i % 2, [1, 0, 1], np.int32)
+    check(nd([-7, 7], "int32") % 3, [2, 1], np.int32)
+    check(nd([-7, 7], "int32") % -3, [-1, -2], np.int32)
+    check(nd([5, -5], "int32") % nd([-3, 3], "int32"), [-1, 1], np.int32)
+
+
+def test_int_mod_by_zero_gives_zero():
+    check(nd([1, 2, 3], "int32") % 0, [0, 0, 0], np.int32)
+
+
+def test_int_other_ops():
+    i = nd([1, 2, 3], "int32")
+    check(i**2, [1, 4, 9], np.int32)
+    check(2**i, [2, 4, 8], np.int32)
+    check(i - 5, [-4, -3, -2], np.int32)
+    check(i * i, [1, 4, 9], np.int32)
+    check(i == i.copy(), [1, 1, 1], np.int32)
+
+
+def test_int_wraparound():
+    check(nd([1, 2], "uint8") - 5, [252, 253], np.uint8)
+    check(nd([1, 2], "uint8") * 200, [200, 144], np.uint8)
+    check(nd([100], "int8") + 100, [-56], np.int8)
+    big = nd([2**40], "int64") + 1
+    assert big.dtype == np.int64
+    assert big.asnumpy().tolist() == [2**40 + 1]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int32", "int64"])
+def test_int_dtypes_basic(dtype):
+    a = nd([[1, 2, 3], [4, 5, 6]], dtype)
+    b = nd([[2, 2, 2], [3, 3, 3]], dtype)
+    check(a + b, A + B, dtype)
+    check(a * b, A * B, dtype)
+    check(b - a + 3, B - A + 3, dtype)
+    check(a / b, np.trunc(A / B), dtype)
+    check(a % b, A % B, dtype)
+    check(a > b, A > B, dtype)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+@pytest.mark.parametrize(
+    "op",
+    [operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge],
+    ids=["eq", "ne", "lt", "le", "gt", "ge"],
+)
+@pytest.mark.parametrize(
+    "dtype", ["float32", "float64", "float16", "int32", "uint8", "int64"]
+)
+def test_comparisons_return_input_dtype(op, dtype):
+    a = nd(A, dtype)
+    b = nd(B, dtype)
+    check(op(a, b), op(A, B), dtype)
+    check(op(a, 3), op(A, 3), dtype)
+    check(op(3, a), op(3, A), dtype)
+
+
+def test_comparison_values():
+    a = nd(A)
+    check(a == nd(B), [[0, 1, 0], [0, 0, 0]])
+    check(a != 2, [[1, 0, 1], [1, 1, 1]])
+    check(a <= 3, [[1, 1, 1], [0, 0, 0]])
+    check(operator.gt(3, a), [[1, 1, 0], [0, 0, 0]])  # reflected: a < 3
+    check(a >= nd(B), [[0, 1, 1], [1, 1, 1]])
+
+
+def test_comparison_broadcasts():
+    check(nd([[1], [2]]) == nd([1, 2, 3]), [[1, 0, 0], [0, 1, 0]])
+    check(nd(A) > nd([[2], [5]]), [[0, 0, 1], [0, 0, 1]])
+
+
+# --------------------------------------------------------------------------- in place
+
+
+def test_inplace_ops_alias():
+    a = mx.nd.ones((2, 3))
+    b = a
+    b *= 3
+    assert b is a
+    check(a, np.full((2, 3), 3))
+    a += 1
+    check(b, np.full((2, 3), 4))
+    a -= 2
+    check(b, np.full((2, 3), 2))
+    a /= 2
+    check(b, np.full((2, 3), 1))
+    a += mx.nd.ones((2, 3))
+    check(b, np.full((2, 3), 2))
+    c = a
+    c %= 1
+    check(a, np.zeros((2, 3)))
+
+
+def test_inplace_keeps_identity_and_dtype():
+    i = nd([5, 7, 9], "int32")
+    j = i
+    j /= 2
+    assert j is i
+    check(i, [2, 3, 4], np.int32)
+    j *= 3
+    check(i, [6, 9, 12], np.int32)
+
+
+def test_inplace_broadcasting_rhs():
+    q = mx.nd.ones((2, 3))
+    q += mx.nd.array([1, 2, 3])
+    check(q, [[2, 3, 4], [2, 3, 4]])
+    q = mx.nd.ones((2, 3))
+    q *= mx.nd.array([[2], [3]])
+    check(q, [[2, 2, 2], [3, 3, 3]])
+
+
+def test_inplace_on_copy_does_not_touch_original():
+    a = mx.nd.ones((2,))
+    b = a.copy()
+    b += 5
+    check(a, [1, 1])
+    check(b, [6, 6])
+
+
+def test_binary_op_returns_new_array():
+    a = mx.nd.ones((2,))
+    b = a + 0
+    b[:] = 5
+    check(a, [1, 1])
+
+
+# --------------------------------------------------------------------------- broadcasting
+
+
+@pytest.mark.parametrize(
+    "ls,rs",
+    [
+        ((2, 3), (2, 1)),
+        ((2, 3), (3,)),
+        ((2, 1), (3,)),
+        ((2, 3), (1, 3)),
+        ((1,), (2, 3)),
+        ((2, 3), (4, 2, 3)),
+        ((4, 1, 3), (1, 5, 1)),
+        ((1, 1), (3, 4)),
+    ],
+)
+@pytest.mark.parametrize(
+    "op",
+    [operator.add, operator.sub, operator.mul, operator.truediv, operator.pow],
+    ids=["add", "sub", "mul", "div", "pow"],
+)
+def test_operator_broadcasting(op, ls, rs):
+    rng = np.random.RandomState(0)
+    x = rng.uniform(0.5, 2, ls).astype(np.float32)
+    y = rng.uniform(0.5, 2, rs).astype(np.float32)
+    check(op(nd(x), nd(y)), op(x, y))
+
+
+def test_operator_broadcast_values():
+    check(nd(A) + nd([[1], [2]]), [[2, 3, 4], [6, 7, 8]])
+    check(nd(A) + nd([10, 20, 30]), [[11, 22, 33], [14, 25, 36]])
+    check(nd([[1], [2]]) + nd([10, 20, 30]), [[11, 21, 31], [12, 22, 32]])
+    check(nd([5]) + nd(A), [[6, 7, 8], [9, 10, 11]])
+
+
+@pytest.mark.parametrize("rs", [(3, 2), (2, 3, 1), (4,)])
+def test_incompatible_broadcast_raises(rs):
+    with pytest.raises(mx.base.MXNetError):
+        (mx.nd.ones((2, 3)) + mx.nd.ones(rs)).wait_to_read()
+    with pytest.raises(mx.base.MXNetError):
+        mx.nd.broadcast_mul(mx.nd.ones((2, 3)), mx.nd.ones(rs)).wait_to_read()
+
+
+X = np.arange(6, dtype=np.float32).reshape(2, 3)
+Y = np.array([[1], [2]], np.float32)
+
+BROADCAST_EXPECTED = {
+    "add": [[1, 2, 3], [5, 6, 7]],
+    "sub": [[-1, 0, 1], [1, 2, 3]],
+    "mul": [[0, 1, 2], [6, 8, 10]],
+    "div": [[0, 1, 2], [1.5, 2, 2.5]],
+    "mod": [[0, 0, 0], [1, 0, 1]],
+    "power": [[0, 1, 2], [9, 16, 25]],
+    "maximum": [[1, 1, 2], [3, 4, 5]],
+    "minimum": [[0, 1, 1], [2, 2, 2]],
+    "equal": [[0, 1, 0], [0, 0, 0]],
+    "not_equal": [[1, 0, 1], [1, 1, 1]],
+    "greater": [[0, 0, 1], [1, 1, 1]],
+    "greater_equal": [[0, 1, 1], [1, 1, 1]],
+    "lesser": [[1, 0, 0], [0, 0, 0]],
+    "lesser_equal": [[1, 1, 0], [0, 0, 0]],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROADCAST_EXPECTED))
+def test_broadcast_ops_values(name):
+    fn = getattr(mx.nd, "broadcast_" + name)
+    check(fn(nd(X), nd(Y)), BROADCAST_EXPECTED[name])
+
+
+@pytest.mark.parametrize("name", sorted(BROADCAST_EXPECTED))
+def test_broadcast_ops_int32(name):
+    fn = getattr(mx.nd, "broadcast_" + name)
+    got = fn(nd(X, "int32"), nd(Y, "int32"))
+    exp = np.array(BROADCAST_EXPECTED[name], np.float32)
+    if name == "div":
+        exp = np.trunc(X / Y)
+    check(got, exp, np.int32)
+
+
+@pytest.mark.parametrize("name", sorted(BROADCAST_EXPECTED))
+def test_broadcast_ops_same_shape(name):
+    fn = getattr(mx.nd, "broadcast_" + name)
+    x = np.array([[1, 5], [3, 2]], np.float32)
+    y = np.array([[2, 5], [1, 4]], np.float32)
+    npfn = {
+        "add": np.add,
+        "sub": np.subtract,
+        "mul": np.multiply,
+        "div": np.divide,
+        "mod": np.mod,
+        "power": np.power,
+        "maximum": np.maximum,
+        "minimum": np.minimum,
+        "equal": np.equal,
+        "not_equal": np.not_equal,
+        "greater": np.greater,
+        "greater_equal": np.greater_equal,
+        "lesser": np.less,
+        "lesser_equal": np.less_equal,
+    }[name]
+    check(fn(nd(x), nd(y)), npfn(x, y).astype(np.float32))
+
+
+def test_broadcast_to():
+    check(mx.nd.broadcast_to(nd([[1, 2, 3]]), shape=(2, 3)), [[1, 2, 3], [1, 2, 3]])
+    check(mx.nd.broadcast_to(nd([[1], [2]]), shape=(2, 4)), [[1] * 4, [2] * 4])
+    # 0 in the target shape keeps the input dimension
+    check(mx.nd.broadcast_to(nd([[1], [2]]), shape=(0, 4)), [[1] * 4, [2] * 4])
+    check(
+        mx.nd.broadcast_to(mx.nd.ones((1, 2, 1)), shape=(3, 2, 2)), np.ones((3, 2, 2))
+    )
+    x = nd([[1], [2]], "int32")
+    check(x.broadcast_to((2, 3)), [[1, 1, 1], [2, 2, 2]], np.int32)
+
+
+def test_broadcast_to_needs_same_ndim():
+    with pytest.raises(mx.base.MXNetError):
+        mx.nd.broadcast_to(nd([1, 2]), shape=(2, 3)).wait_to_read()
+    with pytest.raises(mx.base.MXNetError):
+        mx.nd.broadcast_to(nd([[1, 2]]), shape=(2, 3)).wait_to_read()
+
+
+def test_broadcast_axis():
+    check(mx.nd.broadcast_axis(nd([[1], [2]]), axis=1, size=3), [[1, 1, 1], [2, 2, 2]])
+    got = mx.nd.broadcast_axis(mx.nd.ones((1, 2, 1)), axis=(0, 2), size=(2, 3))
+    check(got, np.ones((2, 2, 3)))
+    x = np.arange(3, dtype=np.float32).reshape(1, 3, 1)
+    check(
+        mx.nd.broadcast_axis(nd(x), axis=(0, 2), size=(2, 2)),
+        np.broadcast_to(x, (2, 3, 2)),
+    )
+    check(nd(x).broadcast_axes(axis=2, size=4), np.broadcast_to(x, (1, 3, 4)))
