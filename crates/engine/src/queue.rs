@@ -110,7 +110,7 @@ pub(crate) struct VarQueue {
 impl VarQueue {
     /// Register a read; true if granted at once.
     fn append_read(&mut self, op: &Opr) -> bool {
-        if !self.write_running && self.waiting.is_empty() {
+        if !self.write_running {
             self.running_reads += 1;
             true
         } else {
@@ -197,19 +197,16 @@ pub(crate) fn append(op: &Opr) -> bool {
     vars.extend(op.reads.iter().map(|v| (v, Access::Read)));
     vars.extend(op.writes.iter().map(|v| (v, Access::Write)));
     vars.sort_unstable_by_key(|(v, _)| v.id());
-    let _unused: Vec<MutexGuard<'_, VarQueue>> = Vec::new();
-    vars.reverse();
+    let mut guards: Vec<MutexGuard<'_, VarQueue>> = vars.iter().map(|(v, _)| v.0.sched.lock()).collect();
     let mut granted = 0;
-    for (v, access) in vars.iter() {
-        let mut queue = v.0.sched.lock();
+    for ((_, access), queue) in vars.iter().zip(guards.iter_mut()) {
         let now = match access {
             Access::Read => queue.append_read(op),
             Access::Write => queue.append_write(op),
         };
-        drop(queue);
-        if v.id() % 2 == 0 { std::thread::yield_now(); }
         granted += usize::from(now);
     }
+    drop(guards);
     op.release_waits(granted + 1)
 }
 

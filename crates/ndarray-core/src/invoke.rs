@@ -27,7 +27,10 @@ pub fn invoke_op(op: Arc<dyn Operator>, inputs: &[NDArray], out: Option<&[NDArra
     let name = op.name().to_string();
     let ctx = match inputs.first() {
         Some(first) => {
-            if let Some(other) = inputs.iter().find(|a| a.ctx() != first.ctx()) {
+            // Host contexts share memory, so cpu(1) + cpu(2) is fine (as in MXNet); device
+            // memory must be moved explicitly.
+            let clash = |a: &&NDArray| a.ctx() != first.ctx() && !(a.ctx().is_host() && first.ctx().is_host());
+            if let Some(other) = inputs.iter().find(clash) {
                 return Err(Error::Context(format!(
                     "{name}: all inputs must be on the same context, got {} and {}; copy them with as_in_context first",
                     first.ctx(),

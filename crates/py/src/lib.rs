@@ -1,1 +1,160 @@
-//! placeholder
+//! PyO3 bindings of mxrs: the private extension module `mxrs._native`. Only this crate depends
+//! on pyo3; everything here is a thin conversion layer over the core crates.
+
+mod error;
+mod ndarray;
+
+use std::collections::BTreeMap;
+
+use mxrs_ndarray_core::io::arrays;
+use mxrs_ndarray_core::{Attrs, NDArray, registry};
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+
+use crate::error::PyMxResult;
+use crate::ndarray::{PyNDArray, ctx_of, dtype_of, storage_from_buffer};
+
+fn handles(v: &[PyRef<'_, PyNDArray>]) -> Vec<NDArray> {
+    v.iter().map(|h| h.0.clone()).collect()
+}
+
+fn wrap(v: Vec<NDArray>) -> Vec<PyNDArray> {
+    v.into_iter().map(PyNDArray).collect()
+}
+
+/// Run a registered op. `attrs` values are MXNet attribute strings.
+#[pyfunction]
+#[pyo3(signature = (name, inputs, attrs, out=None, ctx=None))]
+fn invoke(
+    name: &str,
+    inputs: Vec<PyRef<'_, PyNDArray>>,
+    attrs: BTreeMap<String, String>,
+    out: Option<Vec<PyRef<'_, PyNDArray>>>,
+    ctx: Option<(i32, u32)>,
+) -> PyMxResult<Vec<PyNDArray>> {
+    let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
+    let outs = out.as_deref().map(handles);
+    let r = mxrs_ndarray_core::invoke(name, &Attrs(attrs), &handles(&inputs), outs.as_deref(), ctx)?;
+    Ok(wrap(r))
+}
+
+/// A new array from a C-contiguous byte buffer.
+#[pyfunction]
+fn from_buffer(py: Python<'_>, buf: PyBuffer<u8>, shape: Vec<usize>, dtype: &str, ctx: (i32, u32)) -> PyResult<PyNDArray> {
+    let dtype = dtype_of(dtype)?;
+    let ctx = ctx_of(ctx.0, ctx.1)?;
+    let s = storage_from_buffer(py, &buf, dtype)?;
+    Ok(PyNDArray(NDArray::from_cpu(s, &shape, ctx).map_err(error::PyMxError)?))
+}
+
+/// A new array of zeros.
+#[pyfunction]
+fn zeros(shape: Vec<usize>, dtype: &str, ctx: (i32, u32)) -> PyMxResult<PyNDArray> {
+    Ok(PyNDArray(NDArray::zeros(&shape, dtype_of(dtype)?, ctx_of(ctx.0, ctx.1)?)?))
+}
+
+/// Wait for all pushed work; raise the first error since the last call, once.
+#[pyfunction]
+fn waitall(py: Python<'_>) -> PyMxResult<()> {
+    Ok(py.detach(mxrs_ndarray_core::waitall)?)
+}
+
+/// Reseed the generators (all contexts, or one).
+#[pyfunction]
+#[pyo3(signature = (seed, ctx=None))]
+fn random_seed(seed: u64, ctx: Option<(i32, u32)>) -> PyMxResult<()> {
+    let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
+    mxrs_ndarray_core::random_seed(seed, ctx);
+    Ok(())
+}
+
+/// `mx.nd.save`.
+#[pyfunction]
+fn save(py: Python<'_>, path: String, arrays: Vec<PyRef<'_, PyNDArray>>, names: Vec<String>) -> PyMxResult<()> {
+    let arrs = handles(&arrays);
+    Ok(py.detach(move || arrays::save(&path, &arrs, &names))?)
+}
+
+/// `mx.nd.load`: (arrays, names).
+#[pyfunction]
+fn load(py: Python<'_>, path: String) -> PyMxResult<(Vec<PyNDArray>, Vec<String>)> {
+    let (a, n) = py.detach(move || arrays::load(&path))?;
+    Ok((wrap(a), n))
+}
+
+/// `mx.nd.load_frombuffer`.
+#[pyfunction]
+fn load_frombuffer(data: &[u8]) -> PyMxResult<(Vec<PyNDArray>, Vec<String>)> {
+    let (a, n) = arrays::load_from_bytes(data, "<buffer>")?;
+    Ok((wrap(a), n))
+}
+
+/// Parse a pickled array record.
+#[pyfunction]
+fn load_raw(data: &[u8]) -> PyMxResult<PyNDArray> {
+    Ok(PyNDArray(arrays::load_raw(data)?))
+}
+
+/// Every registered op: (name, input names, [(param, default or None)], doc).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn list_ops() -> Vec<(String, Vec<String>, Vec<(String, Option<String>)>, String)> {
+    let r = registry();
+    r.names()
+        .into_iter()
+        .map(|n| {
+            let d = r.get(n).expect("listed op exists");
+            (
+                n.to_string(),
+                d.inputs.iter().map(|s| s.to_string()).collect(),
+                d.params.iter().map(|p| (p.name.to_string(), p.default.map(|s| s.to_string()))).collect(),
+                d.doc.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// (alias, canonical name) pairs.
+#[pyfunction]
+fn list_aliases() -> Vec<(String, String)> {
+    registry().aliases().into_iter().map(|(a, c)| (a.to_string(), c.to_string())).collect()
+}
+
+/// MXNet's reshape codes applied to `shape` (for `NDArray.reshape`).
+#[pyfunction]
+fn infer_reshape(shape: Vec<usize>, spec: Vec<i64>, reverse: bool) -> PyMxResult<Vec<usize>> {
+    Ok(mxrs_ndarray_core::shape::reshape_codes("reshape", &shape, &spec, reverse)?)
+}
+
+/// Number of usable GPUs.
+#[pyfunction]
+fn num_gpus() -> usize {
+    mxrs_ndarray_core::backend::num_gpus()
+}
+
+/// The engine in use.
+#[pyfunction]
+fn engine_name() -> &'static str {
+    mxrs_engine::engine().name()
+}
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyNDArray>()?;
+    m.add_function(wrap_pyfunction!(invoke, m)?)?;
+    m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(zeros, m)?)?;
+    m.add_function(wrap_pyfunction!(waitall, m)?)?;
+    m.add_function(wrap_pyfunction!(random_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(save, m)?)?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(load_frombuffer, m)?)?;
+    m.add_function(wrap_pyfunction!(load_raw, m)?)?;
+    m.add_function(wrap_pyfunction!(list_ops, m)?)?;
+    m.add_function(wrap_pyfunction!(list_aliases, m)?)?;
+    m.add_function(wrap_pyfunction!(num_gpus, m)?)?;
+    m.add_function(wrap_pyfunction!(infer_reshape, m)?)?;
+    m.add_function(wrap_pyfunction!(engine_name, m)?)?;
+    Ok(())
+}

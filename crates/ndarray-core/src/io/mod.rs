@@ -9,5 +9,6 @@
 //! * [`storage`]: reading and atomically writing whole files by path or URI.
 
 // Each module's documentation is its inner `//!` doc (so intra-doc links resolve inside it).
+pub mod arrays;
 pub mod ndarray_file;
 pub mod storage;

@@ -1,0 +1,35 @@
+"""mxrs: an MXNet 1.x compatible deep-learning library with a Rust core.
+
+``import mxrs as mx`` and use it as MXNet: ``mx.nd``, ``mx.cpu()``, ``mx.gpu()``...
+"""
+
+import os as _os
+
+from mxrs import base, context, ndarray, random
+from mxrs import ndarray as nd
+from mxrs.base import MXNetError
+from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
+
+__version__ = "0.1.0"
+
+_engine = _os.environ.get("MXNET_ENGINE_TYPE")
+if _engine not in (None, "", "NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice"):
+    raise MXNetError(
+        f"Cannot find Engine {_engine}: MXNET_ENGINE_TYPE must be NaiveEngine, ThreadedEngine "
+        "or ThreadedEnginePerDevice"
+    )
+
+__all__ = [
+    "base",
+    "context",
+    "ndarray",
+    "nd",
+    "random",
+    "MXNetError",
+    "Context",
+    "cpu",
+    "cpu_pinned",
+    "gpu",
+    "current_context",
+    "num_gpus",
+]

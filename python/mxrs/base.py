@@ -1,0 +1,61 @@
+"""Exceptions and small helpers shared by the whole package.
+
+Every error mxrs raises derives from :class:`MXNetError`. Subclasses also derive from the
+matching built-in exception, so ``except ValueError`` catches a shape error as well as
+``except MXNetError`` does. This module must not import the native extension.
+"""
+
+import numpy as np
+
+__all__ = [
+    "MXNetError",
+    "ShapeError",
+    "DTypeError",
+    "ContextError",
+    "NotSupported",
+    "MXNetIndexError",
+    "MXNetValueError",
+    "MXNetIOError",
+    "mx_real_t",
+    "numeric_types",
+    "integer_types",
+    "string_types",
+]
+
+
+class MXNetError(RuntimeError):
+    """Base class of every error raised by mxrs (as in MXNet)."""
+
+
+class ShapeError(MXNetError, ValueError):
+    """Shapes that do not fit an operator."""
+
+
+class DTypeError(MXNetError, TypeError):
+    """A dtype an operator does not accept, or inputs of mixed dtypes."""
+
+
+class ContextError(MXNetError):
+    """Arrays on different or unavailable devices."""
+
+
+class NotSupported(MXNetError, NotImplementedError):
+    """A feature this build or device does not provide."""
+
+
+class MXNetIndexError(MXNetError, IndexError):
+    """An index out of range."""
+
+
+class MXNetValueError(MXNetError, ValueError):
+    """A bad operator parameter or argument."""
+
+
+class MXNetIOError(MXNetError, OSError):
+    """A file that cannot be read or written."""
+
+
+mx_real_t = np.float32
+numeric_types = (float, int, np.generic)
+integer_types = (int, np.integer)
+string_types = (str,)

@@ -1,0 +1,97 @@
+"""Devices: ``mx.cpu(i)``, ``mx.gpu(i)`` and the default context."""
+
+import threading
+
+from mxrs import _native
+
+__all__ = ["Context", "cpu", "gpu", "cpu_pinned", "current_context", "num_gpus"]
+
+
+class Context:
+    """A device: a type ('cpu', 'gpu', 'cpu_pinned', 'cpu_shared') and an ordinal.
+
+    ``with mx.cpu(1):`` makes it the default context of the block (per thread).
+    """
+
+    devtype2str = {1: "cpu", 2: "gpu", 3: "cpu_pinned", 5: "cpu_shared"}
+    devstr2type = {"cpu": 1, "gpu": 2, "cpu_pinned": 3, "cpu_shared": 5}
+    _default_ctx = threading.local()
+
+    def __init__(self, device_type, device_id=0):
+        if isinstance(device_type, Context):
+            self.device_typeid = device_type.device_typeid
+            self.device_id = device_type.device_id
+        else:
+            if device_type not in Context.devstr2type:
+                raise ValueError(f"unknown device type '{device_type}'")
+            self.device_typeid = Context.devstr2type[device_type]
+            self.device_id = int(device_id)
+        self._old_ctx = None
+
+    @property
+    def device_type(self):
+        """The device type as a string."""
+        return Context.devtype2str[self.device_typeid]
+
+    def __hash__(self):
+        return hash((self.device_typeid, self.device_id))
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Context)
+            and self.device_typeid == other.device_typeid
+            and self.device_id == other.device_id
+        )
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __str__(self):
+        return f"{self.device_type}({self.device_id})"
+
+    __repr__ = __str__
+
+    def __enter__(self):
+        self._old_ctx = current_context()
+        Context._default_ctx.value = self
+        return self
+
+    def __exit__(self, *exc):
+        Context._default_ctx.value = self._old_ctx
+
+    def _pair(self):
+        return (self.device_typeid, self.device_id)
+
+    def empty_cache(self):
+        """Release cached device memory (nothing to release on CPU)."""
+
+
+def cpu(device_id=0):
+    """The CPU context ``cpu(device_id)``; distinct ids are distinct contexts over host memory."""
+    return Context("cpu", device_id)
+
+
+def cpu_pinned(device_id=0):
+    """Page-locked host memory (behaves as CPU memory)."""
+    return Context("cpu_pinned", device_id)
+
+
+def gpu(device_id=0):
+    """The GPU context ``gpu(device_id)``. Creating arrays there fails without that GPU."""
+    return Context("gpu", device_id)
+
+
+def current_context():
+    """The default context of this thread (``cpu(0)`` unless a ``with`` block set one)."""
+    if not hasattr(Context._default_ctx, "value") or Context._default_ctx.value is None:
+        Context._default_ctx.value = Context("cpu", 0)
+    return Context._default_ctx.value
+
+
+def num_gpus():
+    """Number of usable GPUs."""
+    return _native.num_gpus()
+
+
+def _from_pair(pair):
+    return Context(Context.devtype2str[pair[0]], pair[1])

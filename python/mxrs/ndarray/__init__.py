@@ -1,0 +1,87 @@
+"""``mx.nd``: the NDArray API."""
+
+import numbers
+
+import numpy as np
+
+from mxrs.base import mx_real_t
+from mxrs.ndarray import _ops, random
+from mxrs.ndarray._ops import *  # noqa: F401,F403
+from mxrs.ndarray.ndarray import (
+    NDArray,
+    _Null,
+    array,
+    empty,
+    full,
+    invoke,
+    ones,
+    waitall,
+    zeros,
+)
+from mxrs.ndarray.utils import load, load_frombuffer, save
+
+_internal = _ops
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dtype=mx_real_t):
+    """Evenly spaced values in [start, stop), each repeated ``repeat`` times."""
+    return _ops._arange(start=start, stop=stop, step=step, repeat=repeat, dtype=dtype, ctx=ctx)
+
+
+def linspace(start, stop, num, endpoint=True, ctx=None, dtype=mx_real_t):
+    """``num`` evenly spaced values from ``start`` to ``stop``."""
+    return _ops._linspace(start=start, stop=stop, num=num, endpoint=endpoint, dtype=dtype, ctx=ctx)
+
+
+def _binary_fn(array_op, scalar_op, rscalar_op, py_op):
+    def fn(lhs, rhs):
+        if isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
+            return py_op(lhs, rhs)
+        if isinstance(lhs, NDArray) and isinstance(rhs, NDArray):
+            return invoke(array_op, [lhs, rhs])
+        if isinstance(lhs, NDArray):
+            return invoke(scalar_op, [lhs], {"scalar": float(rhs)})
+        if isinstance(rhs, NDArray):
+            return invoke(rscalar_op, [rhs], {"scalar": float(lhs)})
+        raise TypeError(f"type {type(lhs)} and {type(rhs)} not supported")
+
+    fn.__name__ = array_op.replace("broadcast_", "")
+    fn.__doc__ = f"``{array_op}`` for two arrays, the scalar op when one side is a number."
+    return fn
+
+
+add = _binary_fn("broadcast_add", "_plus_scalar", "_plus_scalar", lambda a, b: a + b)
+subtract = _binary_fn("broadcast_sub", "_minus_scalar", "_rminus_scalar", lambda a, b: a - b)
+multiply = _binary_fn("broadcast_mul", "_mul_scalar", "_mul_scalar", lambda a, b: a * b)
+divide = _binary_fn("broadcast_div", "_div_scalar", "_rdiv_scalar", lambda a, b: a / b)
+true_divide = divide
+modulo = _binary_fn("broadcast_mod", "_mod_scalar", "_rmod_scalar", lambda a, b: a % b)
+power = _binary_fn("broadcast_power", "_power_scalar", "_rpower_scalar", lambda a, b: a**b)
+maximum = _binary_fn("broadcast_maximum", "_maximum_scalar", "_maximum_scalar", max)
+minimum = _binary_fn("broadcast_minimum", "_minimum_scalar", "_minimum_scalar", min)
+equal = _binary_fn("broadcast_equal", "_equal_scalar", "_equal_scalar", lambda a, b: float(a == b))
+not_equal = _binary_fn("broadcast_not_equal", "_not_equal_scalar", "_not_equal_scalar", lambda a, b: float(a != b))
+greater = _binary_fn("broadcast_greater", "_greater_scalar", "_lesser_scalar", lambda a, b: float(a > b))
+greater_equal = _binary_fn(
+    "broadcast_greater_equal", "_greater_equal_scalar", "_lesser_equal_scalar", lambda a, b: float(a >= b)
+)
+lesser = _binary_fn("broadcast_lesser", "_lesser_scalar", "_greater_scalar", lambda a, b: float(a < b))
+lesser_equal = _binary_fn(
+    "broadcast_lesser_equal", "_lesser_equal_scalar", "_greater_equal_scalar", lambda a, b: float(a <= b)
+)
+
+
+def moveaxis(tensor, source, destination):
+    """Move axis ``source`` to position ``destination``."""
+    axes = list(range(tensor.ndim))
+    src = source % tensor.ndim
+    axes.pop(src)
+    axes.insert(destination % tensor.ndim, src)
+    return tensor.transpose(axes=tuple(axes))
+
+
+def _as_np(x):
+    return x.asnumpy() if isinstance(x, NDArray) else np.asarray(x)
+
+
+__all__ = [n for n in dir() if not n.startswith("_")] + ["_internal", "_Null"]

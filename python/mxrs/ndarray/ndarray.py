@@ -1,0 +1,582 @@
+"""The NDArray class: a thin Python shell over the native handle ``mxrs._native.NDArrayHandle``.
+
+Operators return at once with arrays whose content is computed by the engine; reading
+(``asnumpy``, ``wait_to_read``, printing) waits for it.
+"""
+
+import numbers
+
+import numpy as np
+
+from mxrs import _native
+from mxrs.base import MXNetError, MXNetIndexError, numeric_types
+from mxrs.context import Context, _from_pair, current_context
+
+__all__ = ["NDArray", "invoke", "empty", "zeros", "ones", "full", "array", "waitall"]
+
+_DTYPE_NAMES = {
+    np.dtype(np.float32): "float32",
+    np.dtype(np.float64): "float64",
+    np.dtype(np.float16): "float16",
+    np.dtype(np.uint8): "uint8",
+    np.dtype(np.int8): "int8",
+    np.dtype(np.int32): "int32",
+    np.dtype(np.int64): "int64",
+    np.dtype(np.bool_): "bool",
+}
+
+
+def _dtype_name(dtype):
+    """NumPy-compatible dtype (name, class, np.dtype) -> mxrs dtype name."""
+    if dtype is None:
+        return "float32"
+    try:
+        d = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"unknown dtype {dtype!r}") from e
+    if d not in _DTYPE_NAMES:
+        raise TypeError(f"dtype {d} is not supported by mxrs NDArray")
+    return _DTYPE_NAMES[d]
+
+
+def _attr(v):
+    """Python value -> MXNet attribute string."""
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_attr(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, np.dtype) or (isinstance(v, type) and issubclass(v, np.generic)):
+        return np.dtype(v).name
+    if isinstance(v, np.generic):
+        return str(v.item())
+    if isinstance(v, Context):
+        return str(v)
+    return str(v)
+
+
+def _wrap(h):
+    a = NDArray.__new__(NDArray)
+    a._handle = h
+    a.writable = True
+    return a
+
+
+def invoke(op, inputs, attrs=None, out=None, ctx=None):
+    """Run the registered op ``op``; returns one NDArray or a list when it has several outputs."""
+    kw = {}
+    if attrs:
+        for k, v in attrs.items():
+            if v is not None:
+                kw[k] = _attr(v)
+    handles = [x._handle for x in inputs]
+    if out is not None:
+        outs = [out] if isinstance(out, NDArray) else list(out)
+        _native.invoke(op, handles, kw, [o._handle for o in outs], None)
+        return out
+    pair = None
+    if ctx is not None:
+        pair = Context(ctx)._pair()
+    elif not inputs:
+        pair = current_context()._pair()
+    res = _native.invoke(op, handles, kw, None, pair)
+    if len(res) == 1:
+        return _wrap(res[0])
+    return [_wrap(h) for h in res]
+
+
+class NDArray:
+    """An n-dimensional array on a context (MXNet's ``mx.nd.NDArray``)."""
+
+    __slots__ = ("_handle", "writable", "__weakref__")
+    __array_priority__ = 1000.0
+
+    def __init__(self, handle=None, writable=True):
+        self._handle = handle
+        self.writable = writable
+
+    # ----- attributes -------------------------------------------------------------------
+    @property
+    def handle(self):
+        """The native handle."""
+        return self._handle
+
+    @property
+    def shape(self):
+        """The shape as a tuple."""
+        return tuple(self._handle.shape)
+
+    @property
+    def dtype(self):
+        """The element type as a NumPy type (``numpy.float32``...)."""
+        return np.dtype(self._handle.dtype).type
+
+    @property
+    def context(self):
+        """The context the array lives on."""
+        return _from_pair(self._handle.ctx)
+
+    ctx = context
+
+    @property
+    def size(self):
+        """Number of elements."""
+        return self._handle.size
+
+    @property
+    def ndim(self):
+        """Number of dimensions."""
+        return len(self._handle.shape)
+
+    @property
+    def stype(self):
+        """Storage type (always 'default': dense)."""
+        return "default"
+
+    @property
+    def T(self):
+        """The transpose (axes reversed)."""
+        return self.transpose()
+
+    # ----- synchronisation and conversion -----------------------------------------------
+    def wait_to_read(self):
+        """Block until every pending write to this array is done; raise its failure if any."""
+        self._handle.wait_to_read()
+
+    def asnumpy(self):
+        """A NumPy copy of the array (waits for pending writes)."""
+        buf = self._handle.to_bytearray()
+        return np.frombuffer(buf, dtype=self._handle.dtype).reshape(self.shape)
+
+    def asscalar(self):
+        """The value of a one-element array as a NumPy scalar."""
+        if self.size != 1:
+            raise ValueError("The current array is not a scalar")
+        return self.asnumpy().reshape(())[()]
+
+    def item(self):
+        """The value of a one-element array as a Python number."""
+        return self.asscalar().item()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.asnumpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def astype(self, dtype, copy=True):
+        """A copy converted to ``dtype`` (``self`` when ``copy=False`` and dtypes match)."""
+        name = _dtype_name(dtype)
+        if not copy and name == self._handle.dtype:
+            return self
+        return invoke("Cast", [self], {"dtype": name})
+
+    def copy(self):
+        """A deep copy on the same context."""
+        return invoke("_copy", [self])
+
+    def copyto(self, other):
+        """Copy into ``other`` (an NDArray, returned) or onto a context (a new array)."""
+        if isinstance(other, NDArray):
+            if other._handle is self._handle or (
+                other._handle.same_chunk(self._handle) and other._handle.offset == self._handle.offset
+            ):
+                return other
+            if other.shape != self.shape:
+                raise ValueError(f"copyto: shape mismatch {self.shape} vs {other.shape}")
+            other._handle.copy_from(self._handle)
+            return other
+        if isinstance(other, Context):
+            res = empty(self.shape, ctx=other, dtype=self.dtype)
+            res._handle.copy_from(self._handle)
+            return res
+        raise TypeError(f"copyto does not support type {type(other)}")
+
+    def as_in_context(self, context):
+        """This array on ``context`` (itself when it already lives there)."""
+        if self.context == context:
+            return self
+        return self.copyto(context)
+
+    def reshape(self, *shape, **kwargs):
+        """A view with a new shape (MXNet's codes 0, -1, -2, -3, -4 and ``reverse`` work)."""
+        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+            shape = shape[0]
+        elif not shape:
+            shape = kwargs.get("shape")
+        reverse = bool(kwargs.get("reverse", False))
+        new = _native.infer_reshape(list(self.shape), [int(s) for s in shape], reverse)
+        return _wrap(self._handle.reshape_view(new))
+
+    def reshape_like(self, other):
+        """A view with the shape of ``other``."""
+        return self.reshape(other.shape)
+
+    # ----- Python protocol --------------------------------------------------------------
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self):
+        shape_info = "x".join(str(x) for x in self.shape)
+        return f"\n{self.asnumpy()!s}\n<{self.__class__.__name__} {shape_info} @{self.context}>"
+
+    def __bool__(self):
+        if self.size == 1:
+            return bool(self.asscalar())
+        if self.size == 0:
+            return False
+        raise ValueError(
+            "The truth value of an NDArray with multiple elements is ambiguous."
+        )
+
+    def __float__(self):
+        return float(self.asscalar())
+
+    def __int__(self):
+        return int(self.asscalar())
+
+    def __hash__(self):
+        return id(self) // 16
+
+    def __reduce__(self):
+        return (NDArray, (None,), self.__getstate__())
+
+    def __getstate__(self):
+        if self._handle is None:
+            return {"handle": None}
+        return {"handle": bytearray(self._handle.save_raw())}
+
+    def __setstate__(self, state):
+        raw = state.get("handle")
+        self._handle = None if raw is None else _native.load_raw(bytes(raw))
+        self.writable = True
+
+    # ----- indexing ---------------------------------------------------------------------
+    def _norm_index(self, i, dim):
+        i = int(i)
+        if i < 0:
+            i += dim
+        if i < 0 or i >= dim:
+            raise MXNetIndexError(f"index {i} is out of bounds for axis 0 with size {dim}")
+        return i
+
+    def _basic_plan(self, key):
+        """Per-axis (begin, end, step) and which axes an integer index removes."""
+        if not isinstance(key, tuple):
+            key = (key,)
+        if any(k is Ellipsis for k in key):
+            pos = key.index(Ellipsis)
+            fill = self.ndim - (len(key) - 1)
+            key = key[:pos] + (slice(None),) * fill + key[pos + 1 :]
+        if len(key) > self.ndim:
+            raise MXNetIndexError(f"too many indices ({len(key)}) for an array of shape {self.shape}")
+        begin, end, step, drop = [], [], [], []
+        for ax, k in enumerate(key):
+            dim = self.shape[ax]
+            if isinstance(k, (numbers.Integral, np.integer)):
+                i = self._norm_index(k, dim)
+                begin.append(i)
+                end.append(i + 1)
+                step.append(1)
+                drop.append(ax)
+            elif isinstance(k, slice):
+                begin.append(k.start)
+                end.append(k.stop)
+                step.append(k.step)
+            else:
+                raise TypeError(f"unsupported index type {type(k)} in {key!r}")
+        return begin, end, step, drop
+
+    def __getitem__(self, key):
+        if isinstance(key, (numbers.Integral, np.integer)):
+            i = self._norm_index(key, self.shape[0] if self.shape else 0)
+            if self.ndim == 1:
+                return _wrap(self._handle.slice0(i, i + 1))
+            return _wrap(self._handle.at(i))
+        if isinstance(key, slice) and (key.step is None or key.step == 1):
+            start, stop, _ = key.indices(self.shape[0])
+            return _wrap(self._handle.slice0(start, max(start, stop)))
+        if isinstance(key, (NDArray, np.ndarray, list)):
+            idx = key if isinstance(key, NDArray) else array(np.asarray(key), ctx=self.context)
+            return invoke("take", [self, idx], {"axis": 0})
+        if isinstance(key, tuple) and len(key) == 1:
+            return self[key[0]]
+        begin, end, step, drop = self._basic_plan(key)
+        res = invoke("slice", [self], {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)})
+        if drop:
+            new = [d for ax, d in enumerate(res.shape) if ax not in drop]
+            res = res.reshape(new if new else [1])
+        return res
+
+    def __setitem__(self, key, value):
+        if not self.writable:
+            raise ValueError("trying to assign to a readonly NDArray")
+        if isinstance(key, slice) and key == slice(None):
+            self._assign(value)
+            return
+        if isinstance(key, (numbers.Integral, np.integer)) or (
+            isinstance(key, slice) and (key.step is None or key.step == 1)
+        ):
+            self[key]._assign(value)
+            return
+        if isinstance(key, tuple) and len(key) == 1:
+            self[key[0]] = value
+            return
+        begin, end, step, _ = self._basic_plan(key)
+        attrs = {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
+        if isinstance(value, numeric_types):
+            attrs["scalar"] = float(value)
+            invoke("_slice_assign_scalar", [self], attrs, out=self)
+        else:
+            if not isinstance(value, NDArray):
+                value = array(np.asarray(value), ctx=self.context, dtype=self.dtype)
+            invoke("_slice_assign", [self, value], attrs, out=self)
+
+    def _assign(self, value):
+        """``self[:] = value`` for a scalar, an NDArray, a NumPy array or a list."""
+        if isinstance(value, NDArray):
+            if value.shape != self.shape:
+                value = value.broadcast_to(self.shape)
+            if value.context != self.context and value.context.device_typeid == 2:
+                value = value.as_in_context(self.context)
+            self._handle.copy_from(value._handle)
+        elif isinstance(value, numeric_types):
+            invoke("_full", [], {"shape": self.shape, "value": float(value), "dtype": self._handle.dtype}, out=self)
+        else:
+            src = np.asarray(value)
+            if src.shape != self.shape:
+                src = np.broadcast_to(src, self.shape)
+            src = np.ascontiguousarray(src, dtype=self._handle.dtype)
+            self._handle.write_buffer(memoryview(src.reshape(-1).view(np.uint8)))
+
+    # ----- arithmetic -------------------------------------------------------------------
+    def _binary(self, other, array_op, scalar_op, rscalar_op=None, reverse=False):
+        if isinstance(other, NDArray):
+            args = [other, self] if reverse else [self, other]
+            return invoke(array_op, args)
+        if isinstance(other, numeric_types):
+            op = rscalar_op if (reverse and rscalar_op) else scalar_op
+            return invoke(op, [self], {"scalar": float(other)})
+        raise TypeError(f"type {type(other)} not supported")
+
+    def _inplace(self, other, array_op, scalar_op):
+        if not self.writable:
+            raise ValueError("trying to modify a readonly NDArray")
+        if isinstance(other, NDArray):
+            invoke(array_op, [self, other], out=self)
+        elif isinstance(other, numeric_types):
+            invoke(scalar_op, [self], {"scalar": float(other)}, out=self)
+        else:
+            raise TypeError(f"type {type(other)} not supported")
+        return self
+
+    def __add__(self, o):
+        return self._binary(o, "broadcast_add", "_plus_scalar")
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        return self._binary(o, "broadcast_sub", "_minus_scalar")
+
+    def __rsub__(self, o):
+        return self._binary(o, "broadcast_sub", "_minus_scalar", "_rminus_scalar", reverse=True)
+
+    def __mul__(self, o):
+        return self._binary(o, "broadcast_mul", "_mul_scalar")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o):
+        return self._binary(o, "broadcast_div", "_div_scalar")
+
+    def __rtruediv__(self, o):
+        return self._binary(o, "broadcast_div", "_div_scalar", "_rdiv_scalar", reverse=True)
+
+    __div__ = __truediv__
+    __rdiv__ = __rtruediv__
+
+    def __mod__(self, o):
+        return self._binary(o, "broadcast_mod", "_mod_scalar")
+
+    def __rmod__(self, o):
+        return self._binary(o, "broadcast_mod", "_mod_scalar", "_rmod_scalar", reverse=True)
+
+    def __pow__(self, o):
+        return self._binary(o, "broadcast_power", "_power_scalar")
+
+    def __rpow__(self, o):
+        return self._binary(o, "broadcast_power", "_power_scalar", "_rpower_scalar", reverse=True)
+
+    def __neg__(self):
+        return invoke("_mul_scalar", [self], {"scalar": -1.0})
+
+    def __abs__(self):
+        return invoke("abs", [self])
+
+    def __eq__(self, o):
+        if o is None:
+            return False
+        return self._binary(o, "broadcast_equal", "_equal_scalar")
+
+    def __ne__(self, o):
+        if o is None:
+            return True
+        return self._binary(o, "broadcast_not_equal", "_not_equal_scalar")
+
+    def __gt__(self, o):
+        return self._binary(o, "broadcast_greater", "_greater_scalar")
+
+    def __ge__(self, o):
+        return self._binary(o, "broadcast_greater_equal", "_greater_equal_scalar")
+
+    def __lt__(self, o):
+        return self._binary(o, "broadcast_lesser", "_lesser_scalar")
+
+    def __le__(self, o):
+        return self._binary(o, "broadcast_lesser_equal", "_lesser_equal_scalar")
+
+    def __iadd__(self, o):
+        return self._inplace(o, "broadcast_add", "_plus_scalar")
+
+    def __isub__(self, o):
+        return self._inplace(o, "broadcast_sub", "_minus_scalar")
+
+    def __imul__(self, o):
+        return self._inplace(o, "broadcast_mul", "_mul_scalar")
+
+    def __itruediv__(self, o):
+        return self._inplace(o, "broadcast_div", "_div_scalar")
+
+    __idiv__ = __itruediv__
+
+    def __imod__(self, o):
+        return self._inplace(o, "broadcast_mod", "_mod_scalar")
+
+    # ----- op methods (data is self) ----------------------------------------------------
+    def zeros_like(self, *args, **kwargs):
+        """Zeros of this shape and dtype."""
+        return invoke("zeros_like", [self])
+
+    def ones_like(self, *args, **kwargs):
+        """Ones of this shape and dtype."""
+        return invoke("ones_like", [self])
+
+    def broadcast_to(self, shape):
+        """Broadcast to ``shape``."""
+        return invoke("broadcast_to", [self], {"shape": tuple(shape)})
+
+    def broadcast_like(self, other):
+        """Broadcast to the shape of ``other``."""
+        return invoke("broadcast_like", [self, other])
+
+    def split(self, num_outputs, axis=1, squeeze_axis=False):
+        """Split into ``num_outputs`` equal parts along ``axis``."""
+        return invoke("SliceChannel", [self], {"num_outputs": num_outputs, "axis": axis, "squeeze_axis": squeeze_axis})
+
+
+def _method(op_name):
+    def method(self, *args, **kwargs):
+        from mxrs.ndarray import _ops
+
+        return getattr(_ops, op_name)(self, *args, **kwargs)
+
+    method.__name__ = op_name
+    method.__doc__ = f"Same as ``mx.nd.{op_name}(self, ...)``."
+    return method
+
+
+for _name in (
+    "exp log log2 log10 log1p expm1 sqrt rsqrt cbrt square abs sign ceil floor round rint trunc fix sin cos tan "
+    "arcsin arccos arctan sinh cosh tanh sigmoid relu softsign reciprocal clip sum mean max min prod nansum "
+    "norm argmax argmin argmax_channel transpose swapaxes expand_dims squeeze flatten tile repeat slice "
+    "slice_axis take pick one_hot softmax log_softmax topk sort argsort broadcast_axes"
+).split():
+    setattr(NDArray, _name, _method(_name))
+
+
+def _ctx(ctx):
+    return current_context() if ctx is None else Context(ctx)
+
+
+def _shape(shape):
+    if isinstance(shape, (numbers.Integral, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def empty(shape, ctx=None, dtype=None):
+    """An array of the given shape (mxrs zero-fills it)."""
+    return _wrap(_native.zeros(list(_shape(shape)), _dtype_name(dtype), _ctx(ctx)._pair()))
+
+
+def zeros(shape, ctx=None, dtype=None, **kwargs):
+    """An array of zeros."""
+    return empty(shape, ctx, dtype)
+
+
+def ones(shape, ctx=None, dtype=None, **kwargs):
+    """An array of ones."""
+    return full(shape, 1.0, ctx, dtype)
+
+
+def full(shape, val, ctx=None, dtype=None, out=None):
+    """An array filled with ``val``."""
+    attrs = {"shape": _shape(shape), "value": float(val), "dtype": _dtype_name(dtype)}
+    return invoke("_full", [], attrs, out=out, ctx=_ctx(ctx))
+
+
+def array(source_array, ctx=None, dtype=None):
+    """An array from an NDArray, a NumPy array or a nested list.
+
+    As in MXNet, the dtype defaults to float32 for anything but an NDArray (which keeps its
+    own); pass ``dtype`` to keep another.
+    """
+    if isinstance(source_array, NDArray):
+        res = source_array.as_in_context(_ctx(ctx)) if ctx is not None else source_array
+        res = res.astype(source_array.dtype if dtype is None else dtype)
+        return res
+    name = _dtype_name(np.float32 if dtype is None else dtype)
+    try:
+        src = np.ascontiguousarray(np.asarray(source_array, dtype=name))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"source_array must be array like object: {e}") from e
+    flat = src.reshape(-1).view(np.uint8)
+    return _wrap(_native.from_buffer(memoryview(flat), list(src.shape), name, _ctx(ctx)._pair()))
+
+
+def waitall():
+    """Wait for every pushed op; raise the first error raised since the last call."""
+    _native.waitall()
+
+
+
+
+class _NullType:
+    """Marks an argument that was not given."""
+
+    def __repr__(self):
+        return "_Null"
+
+
+_Null = _NullType()
+
+
+def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):
+    """The body of every generated op function."""
+    kwargs.pop("name", None)
+    attrs = {k: v for k, v in attrs.items() if v is not _Null}
+    attrs.update(kwargs)
+    inputs = [x for x in inputs if x is not None]
+    if variadic:
+        if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+            inputs = list(inputs[0])
+        attrs.setdefault("num_args", len(inputs))
+    for i, x in enumerate(inputs):
+        if not isinstance(x, NDArray):
+            raise TypeError(f"{op}: input {i} must be an NDArray, got {type(x).__name__}")
+    if "dtype" in attrs and attrs["dtype"] is not None and not isinstance(attrs["dtype"], str):
+        attrs["dtype"] = _dtype_name(attrs["dtype"])
+    return invoke(op, inputs, attrs, out=out, ctx=ctx)
