@@ -23,7 +23,7 @@ class Context:
             self.device_id = device_type.device_id
         else:
             if device_type not in Context.devstr2type:
-                raise ValueError(f"unknown device type '{device_type}'")
+                raise KeyError(f"unknown device type '{device_type}'")
             self.device_typeid = Context.devstr2type[device_type]
             self.device_id = int(device_id)
         self._old_ctx = None

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _target import mx
+from _target import IS_MXNET, mx
 from numpy.testing import assert_allclose, assert_array_equal
 
 
@@ -296,11 +296,20 @@ def test_dot_shape_mismatch_raises():
         mx.nd.dot(nd(M23), nd(M23)).wait_to_read()
 
 
+@pytest.mark.skipif(not IS_MXNET, reason="MXNet 1.9.1 limitation; mxrs computes integer dot")
 def test_dot_int_not_supported():
     with pytest.raises(mx.base.MXNetError):
         mx.nd.dot(
             nd([[1, 2], [3, 4]], "int32"), nd([[1, 2], [3, 4]], "int32")
         ).wait_to_read()
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs behaviour beyond MXNet 1.9.1")
+def test_dot_int_mxrs():
+    a = np.array([[1, 2], [3, 4]], dtype=np.int32)
+    r = mx.nd.dot(nd(a, "int32"), nd(a, "int32"))
+    assert r.dtype == np.int32
+    assert_array_equal(r.asnumpy(), a @ a)
 
 
 def test_batch_dot():

@@ -317,6 +317,7 @@ def test_fixture_nd_empty():
     assert mx.nd.load(str(fixture("nd_empty.params"))) == []
 
 
+@pytest.mark.xfail(not IS_MXNET, reason="mxrs has no bfloat16 dtype yet", strict=True)
 def test_fixture_nd_dtypes():
     r = mx.nd.load(str(fixture("nd_dtypes.params")))
     assert list(r) == [
@@ -342,6 +343,7 @@ def test_fixture_nd_dtypes():
     check(r["f32_2x2x2"], np.arange(8).reshape(2, 2, 2), "float32")
 
 
+@pytest.mark.xfail(not IS_MXNET, reason="mxrs has no bfloat16 dtype yet", strict=True)
 def test_fixture_nd_dtypes_bfloat16_raw_bits():
     bf = mx.nd.load(str(fixture("nd_dtypes.params")))["bf16"]
     assert bf.shape == (3,)
@@ -353,11 +355,15 @@ def test_fixture_nd_sparse():
     r = mx.nd.load(str(fixture("nd_sparse.params")))
     assert list(r) == ["rsp", "csr"]
     rsp, csr = r["rsp"], r["csr"]
-    assert rsp.stype == "row_sparse"
-    assert csr.stype == "csr"
     assert rsp.shape == (4, 2) and csr.shape == (3, 3)
     assert_array_equal(rsp.asnumpy(), [[0, 0], [1, 2], [0, 0], [3, 4]])
     assert_array_equal(csr.asnumpy(), [[5, 0, 6], [0, 0, 0], [0, 7, 0]])
+    if not IS_MXNET:
+        # mxrs has no sparse storage yet: sparse records load densified.
+        assert rsp.stype == "default" and csr.stype == "default"
+        return
+    assert rsp.stype == "row_sparse"
+    assert csr.stype == "csr"
     assert rsp.indices.dtype == np.int64
     assert_array_equal(rsp.indices.asnumpy(), [1, 3])
     assert_array_equal(csr.indptr.asnumpy(), [0, 2, 2, 3])
@@ -365,9 +371,18 @@ def test_fixture_nd_sparse():
     assert_array_equal(csr.data.asnumpy(), [5, 6, 7])
 
 
+@pytest.mark.skipif(not IS_MXNET, reason="MXNet 1.9.1 refuses V3 files outside np-shape mode; mxrs loads them")
 def test_fixture_v3_rejected_outside_np_shape():
     with pytest.raises(mx.base.MXNetError):
         mx.nd.load(str(fixture("nd_npshape_v3.params")))
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs behaviour beyond MXNet 1.9.1")
+def test_fixture_v3_loads_mxrs():
+    r = mx.nd.load(str(fixture("nd_npshape_v3.params")))
+    assert isinstance(r, list) and len(r) == 2
+    assert r[0].shape == () and r[0].asscalar() == 5.0
+    assert r[1].shape == (2, 0) and r[1].size == 0
 
 
 def test_fixture_v3_loads_in_np_shape_mode():

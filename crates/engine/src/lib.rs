@@ -11,6 +11,52 @@
 //! variable each time it is read, [`Engine::wait_for_all`] reports the errors raised since the
 //! last `wait_for_all` once. A panic never leaves the engine.
 //!
+//! ## Engines (`MXNET_ENGINE_TYPE`)
+//!
+//! * `ThreadedEnginePerDevice` (the default, also for an unset or empty variable): all CPU
+//!   devices share one FIFO pool of workers; [`FnProperty::CpuPrioritized`] ops go to a CPU
+//!   priority lane (higher `priority` first, push order among equals); each GPU gets, on its
+//!   first op, its own FIFO compute workers and a copy lane (`CopyToDevice`/`CopyFromDevice`,
+//!   by priority).
+//! * `ThreadedEngine`: one FIFO pool for every device and kind of op; priorities are ignored.
+//! * `NaiveEngine`: every op runs on the pushing thread before `push` returns.
+//!
+//! `Wait` ops (and the internal op of `wait_for_var`) never occupy a worker: they run on
+//! whichever thread makes them ready, so they must be cheap and must not block.
+//! Worker threads are named (`mxrs-cpu-worker-N`, `mxrs-cpu-priority-N`, `mxrs-gpuD-worker-N`,
+//! `mxrs-gpuD-copy-N`, `mxrs-worker-N`) and start lazily, lane by lane. A device backend gets
+//! one state slot per worker thread ([`set_worker_init_hook`], [`with_worker_state`],
+//! [`current_worker`]): that is where a CUDA backend will keep each worker's stream.
+//!
+//! ## Worker counts and oversubscription
+//!
+//! | variable | default | MXNet's |
+//! |---|---|---|
+//! | `MXNET_CPU_WORKER_NTHREADS` (also the size of `ThreadedEngine`'s pool) | 2 | 1 |
+//! | `MXNET_CPU_PRIORITY_NTHREADS` | 2 | 4 |
+//! | `MXNET_GPU_WORKER_NTHREADS` | 2 | 2 |
+//! | `MXNET_GPU_COPY_NTHREADS` | 2 | 2 |
+//! | `MXRS_ENGINE_MAX_PENDING` (0: unbounded) | 65,536 | none |
+//!
+//! Kernels parallelise *inside* an op on rayon's global pool, which is sized to the cores
+//! (`RAYON_NUM_THREADS`). The engine's workers are for overlapping independent ops, not for
+//! data parallelism, so the policy is: few engine workers, all kernel parallelism in rayon.
+//! An engine worker that enters a rayon parallel section only waits while rayon's threads
+//! work, so engine workers never multiply the kernel threads: at most `cores` threads compute
+//! in parallel sections, plus at most one per engine worker running a small serial op. Two CPU
+//! workers (rather than MXNet's one) let a small op or a copy proceed while a large one is
+//! running, and let two ops that depend on each other's progress (a producer and a consumer)
+//! both run; more would only add threads waiting on the same rayon pool. On a 2-core machine
+//! that is at most 2 kernel threads + 2 workers, and the workers are mostly blocked.
+//!
+//! ## Back-pressure, shutdown
+//!
+//! `push` blocks while `max_pending` ops are pending, except on a worker thread (an op pushing
+//! more ops must never wait for itself). Dropping a [`ThreadedEngine`] never blocks: pushed ops
+//! still run and the workers exit after the last one. The process-wide [`engine()`] is never
+//! dropped and nothing waits for it at exit. See `README.md` for the protocol and its
+//! invariants.
+//!
 //! ```
 //! use mxrs_engine::{Device, Engine, FnProperty, Var, engine};
 //! use std::sync::{Arc, atomic::{AtomicI64, Ordering}};

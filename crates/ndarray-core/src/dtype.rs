@@ -122,12 +122,14 @@ pub trait Element:
 }
 
 macro_rules! impl_element {
-    ($t:ty, $d:expr) => {
+    ($t:ty, $d:expr, $via:ty) => {
         impl Element for $t {
             const DTYPE: DType = $d;
+            /// Floats convert natively; integers wrap like C's casts through a wide integer
+            /// (`300.0 -> uint8` gives 44, as MXNet does on x86).
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
-                v as $t
+                v as $via as $t
             }
             #[inline(always)]
             fn to_f64(self) -> f64 {
@@ -144,12 +146,12 @@ macro_rules! impl_element {
         }
     };
 }
-impl_element!(f32, DType::F32);
-impl_element!(f64, DType::F64);
-impl_element!(u8, DType::U8);
-impl_element!(i8, DType::I8);
-impl_element!(i32, DType::I32);
-impl_element!(i64, DType::I64);
+impl_element!(f32, DType::F32, f32);
+impl_element!(f64, DType::F64, f64);
+impl_element!(u8, DType::U8, i64);
+impl_element!(i8, DType::I8, i64);
+impl_element!(i32, DType::I32, i64);
+impl_element!(i64, DType::I64, i64);
 
 impl Element for f16 {
     const DTYPE: DType = DType::F16;

@@ -132,6 +132,7 @@ pub fn random_seed(seed: u64, ctx: Option<Context>) {
     let ctxs = match ctx {
         Some(c) => vec![c],
         None => {
+            random::set_global_seed(seed);
             let mut v = random::contexts();
             if !v.contains(&Context::cpu(0)) {
                 v.push(Context::cpu(0));

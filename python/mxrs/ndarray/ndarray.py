@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from mxrs import _native
-from mxrs.base import MXNetError, MXNetIndexError, numeric_types
+from mxrs.base import MXNetIndexError, ShapeError, numeric_types
 from mxrs.context import Context, _from_pair, current_context
 
 __all__ = ["NDArray", "invoke", "empty", "zeros", "ones", "full", "array", "waitall"]
@@ -180,7 +180,7 @@ class NDArray:
             ):
                 return other
             if other.shape != self.shape:
-                raise ValueError(f"copyto: shape mismatch {self.shape} vs {other.shape}")
+                raise ShapeError(f"copyto: source shape {self.shape} and target shape {other.shape} differ")
             other._handle.copy_from(self._handle)
             return other
         if isinstance(other, Context):
@@ -346,7 +346,11 @@ class NDArray:
         elif isinstance(value, numeric_types):
             invoke("_full", [], {"shape": self.shape, "value": float(value), "dtype": self._handle.dtype}, out=self)
         else:
+            if isinstance(value, (str, bytes)):
+                raise TypeError(f"cannot assign a value of type {type(value).__name__} to an NDArray")
             src = np.asarray(value)
+            if src.dtype == object:
+                raise TypeError("cannot assign a ragged or non-numeric value to an NDArray")
             if src.shape != self.shape:
                 src = np.broadcast_to(src, self.shape)
             src = np.ascontiguousarray(src, dtype=self._handle.dtype)
@@ -465,8 +469,12 @@ class NDArray:
         return invoke("ones_like", [self])
 
     def broadcast_to(self, shape):
-        """Broadcast to ``shape``."""
-        return invoke("broadcast_to", [self], {"shape": tuple(shape)})
+        """Broadcast to ``shape`` (missing leading axes are added first)."""
+        shape = tuple(shape)
+        cur = self
+        if len(shape) > self.ndim:
+            cur = self.reshape((1,) * (len(shape) - self.ndim) + self.shape)
+        return invoke("broadcast_to", [cur], {"shape": shape})
 
     def broadcast_like(self, other):
         """Broadcast to the shape of ``other``."""
@@ -540,7 +548,10 @@ def array(source_array, ctx=None, dtype=None):
         return res
     name = _dtype_name(np.float32 if dtype is None else dtype)
     try:
-        src = np.ascontiguousarray(np.asarray(source_array, dtype=name))
+        src = np.asarray(source_array)
+        if src.dtype == object:
+            raise TypeError("source_array must be array like object")
+        src = src.astype(name, order="C")
     except (TypeError, ValueError) as e:
         raise TypeError(f"source_array must be array like object: {e}") from e
     flat = src.reshape(-1).view(np.uint8)
@@ -567,7 +578,8 @@ _Null = _NullType()
 def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):
     """The body of every generated op function."""
     kwargs.pop("name", None)
-    attrs = {k: v for k, v in attrs.items() if v is not _Null}
+    # An explicit None is passed on ("axis=None" means "all axes" for some ops).
+    attrs = {k: ("None" if v is None else v) for k, v in attrs.items() if v is not _Null}
     attrs.update(kwargs)
     inputs = [x for x in inputs if x is not None]
     if variadic:

@@ -106,7 +106,12 @@ pub(super) fn register(r: &mut Registry) {
             if step == 0.0 {
                 return Err(Error::param("_arange", "step cannot be zero"));
             }
-            let n = ((stop - start) / step).ceil().max(0.0) as usize;
+            let n = ((stop - start) / step).ceil();
+            if !(n > 0.0) {
+                // MXNet rejects empty ranges.
+                return Err(Error::param("_arange", format!("invalid range: start={start}, stop={stop}, step={step}")));
+            }
+            let n = n as usize;
             let repeat = a.int_or("_arange", "repeat", 1)?.max(1) as usize;
             Ok(Box::new(Range { name: "_arange", start, step, n, repeat, dtype: dtype_of(a, "_arange")? }))
         },

@@ -384,7 +384,7 @@ impl Expand {
                     }
                     out.push(w as usize);
                 }
-                Ok((s.to_vec(), broadcast_strides(s, &out), out))
+                Ok((out.clone(), broadcast_strides(s, &out), out))
             }
             ExpandKind::Axis(axes, sizes) => {
                 if axes.len() != sizes.len() {
@@ -398,7 +398,7 @@ impl Expand {
                     }
                     out[a] = z as usize;
                 }
-                Ok((s.to_vec(), broadcast_strides(s, &out), out))
+                Ok((out.clone(), broadcast_strides(s, &out), out))
             }
             ExpandKind::Like => {
                 let t = other.expect("broadcast_like has two inputs");
@@ -406,7 +406,7 @@ impl Expand {
                 if out.len() != t.len() || out.as_slice() != t {
                     return Err(bad(format!("cannot broadcast {} like {}", fmt_shape(s), fmt_shape(t))));
                 }
-                Ok((s.to_vec(), broadcast_strides(s, &out), out))
+                Ok((out.clone(), broadcast_strides(s, &out), out))
             }
             ExpandKind::Tile(reps) => {
                 let nd = s.len().max(reps.len());

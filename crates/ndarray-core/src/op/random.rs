@@ -5,6 +5,7 @@
 //! whatever the engine's parallelism.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -43,13 +44,21 @@ fn table() -> &'static Mutex<HashMap<Context, Arc<RngResource>>> {
     T.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// The generator of `ctx` (created on first use, seeded with 0 like a fresh MXNet process).
+static GLOBAL_SEED: AtomicU64 = AtomicU64::new(0);
+
+/// Record the seed that generators created from now on start from (`mx.random.seed`).
+pub fn set_global_seed(seed: u64) {
+    GLOBAL_SEED.store(seed, Ordering::SeqCst);
+}
+
+/// The generator of `ctx`, created on first use from the last global seed (0 at start).
 pub fn resource(ctx: Context) -> Arc<RngResource> {
     table()
         .lock()
         .entry(ctx)
         .or_insert_with(|| {
-            Arc::new(RngResource { var: mxrs_engine::Var::new(), rng: Mutex::new(Rng::seed_from_u64(seed_for(0, ctx))) })
+            let seed = seed_for(GLOBAL_SEED.load(Ordering::SeqCst), ctx);
+            Arc::new(RngResource { var: mxrs_engine::Var::new(), rng: Mutex::new(Rng::seed_from_u64(seed)) })
         })
         .clone()
 }
@@ -100,6 +109,10 @@ impl Operator for Sample {
             let v: Vec<T> = match self.dist {
                 Dist::Uniform(lo, hi) => {
                     (0..n).map(|_| T::from_f64(lo + (hi - lo) * rng.random::<f32>() as f64)).collect()
+                }
+                Dist::Normal(_, scale) if scale < 0.0 => {
+                    // Checked at run time, as MXNet does: the error surfaces at the next sync.
+                    return Err(Error::param(self.name, format!("scale parameter in gaussian has to be positive, got {scale}")));
                 }
                 Dist::Normal(loc, scale) => (0..n)
                     .map(|_| {
@@ -153,7 +166,13 @@ impl Operator for Shuffle {
 fn sample(name: &'static str, a: &Attrs, dist: Dist, default_dtype: DType) -> Result<Box<dyn Operator>> {
     a.check_known(name, &["low", "high", "loc", "scale", "shape", "dtype", "ctx"])?;
     let dtype = a.opt_dtype(name, "dtype")?.unwrap_or(default_dtype);
-    Ok(Box::new(Sample { name, dist, shape: a.shape(name, "shape")?, dtype }))
+    let shape = a.shape(name, "shape")?;
+    // MXNet's samplers default to one value of shape (1,).
+    let shape = if shape.is_empty() { vec![1] } else { shape };
+    if name == "_random_randint" && !matches!(dtype, DType::I32 | DType::I64) {
+        return Err(Error::dtype(name, dtype, "randint produces int32 or int64"));
+    }
+    Ok(Box::new(Sample { name, dist, shape, dtype }))
 }
 
 pub(super) fn register(r: &mut Registry) {
@@ -179,9 +198,6 @@ pub(super) fn register(r: &mut Registry) {
         "normal samples",
         |a: &Attrs| {
             let (loc, scale) = (a.float_or("_random_normal", "loc", 0.0)?, a.float_or("_random_normal", "scale", 1.0)?);
-            if scale < 0.0 {
-                return Err(Error::param("_random_normal", format!("scale parameter in gaussian has to be positive, got {scale}")));
-            }
             sample("_random_normal", a, Dist::Normal(loc, scale), DType::F32)
         },
     );
