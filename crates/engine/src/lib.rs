@@ -162,7 +162,8 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     fn wait_for_var(&self, var: &Var) -> Result<(), EngineError>;
 
     /// Block until every op pushed so far has finished; then return the first error raised since
-    /// the previous `wait_for_all`, once.
+    /// the previous `wait_for_all`, once. An error already reported by `wait_for_var` counts as
+    /// seen and is not reported again here (it stays on its variables).
     fn wait_for_all(&self) -> Result<(), EngineError>;
 
     /// The engine's name as `MXNET_ENGINE_TYPE` spells it.

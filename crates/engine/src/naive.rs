@@ -48,7 +48,11 @@ impl Engine for NaiveEngine {
 
     fn wait_for_var(&self, var: &Var) -> Result<(), EngineError> {
         match var.error() {
-            Some(e) => Err(e),
+            Some(e) => {
+                // The error has now been seen: a later wait_for_all does not report it again.
+                self.pending_errors.lock().retain(|p| !p.same_as(&e));
+                Err(e)
+            }
             None => Ok(()),
         }
     }

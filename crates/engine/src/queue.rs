@@ -110,7 +110,7 @@ pub(crate) struct VarQueue {
 impl VarQueue {
     /// Register a read; true if granted at once.
     fn append_read(&mut self, op: &Opr) -> bool {
-        if !self.write_running {
+        if !self.write_running && self.waiting.is_empty() {
             self.running_reads += 1;
             true
         } else {

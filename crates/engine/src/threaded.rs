@@ -10,7 +10,6 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::pool::{Lane, LaneKind, worker_engine};
-pub(crate) use crate::queue::VarQueue;
 use crate::queue::{self, Opr, OprBlock};
 use crate::{
     Device, DeviceKind, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars, run_guarded,
@@ -100,11 +99,15 @@ pub(crate) fn create(name: &str) -> Box<dyn Engine> {
     Box::new(ThreadedEngine::new(ThreadedConfig::from_env(name != "ThreadedEngine")))
 }
 
-/// Counters guarded by one mutex: pending ops, the first error since the last `wait_for_all`.
+/// Most errors kept for `wait_for_all` (further ones are still kept on their variables).
+const MAX_RECORDED_ERRORS: usize = 256;
+
+/// Counters guarded by one mutex: pending ops, the errors not yet seen since the last
+/// `wait_for_all` (in the order they were raised).
 #[derive(Default)]
 struct State {
     pending: usize,
-    first_error: Option<EngineError>,
+    errors: Vec<EngineError>,
     shutdown: bool,
 }
 
@@ -146,13 +149,18 @@ impl Shared {
         st.pending += 1;
     }
 
-    /// Count an op as finished and record its error.
-    fn finish(&self, error: Option<EngineError>) {
+    /// Record an op's error for `wait_for_all` (once per original error).
+    fn record_error(&self, e: &EngineError) {
+        let mut st = self.state.lock();
+        if st.errors.len() < MAX_RECORDED_ERRORS && !st.errors.iter().any(|x| x.same_as(e)) {
+            st.errors.push(e.clone());
+        }
+    }
+
+    /// Count an op as finished.
+    fn finish(&self) {
         let close = {
             let mut st = self.state.lock();
-            if let Some(e) = error {
-                st.first_error.get_or_insert(e);
-            }
             st.pending -= 1;
             if self.config.max_pending > 0 && st.pending < self.config.max_pending {
                 self.space.notify_one();
@@ -223,9 +231,13 @@ impl Shared {
             }
             _ => func.and_then(|f| run_guarded(f, op.name).err()),
         };
+        // Record before releasing, so that a waiter woken by the release finds it recorded.
+        if let Some(e) = &error {
+            self.record_error(e);
+        }
         queue::release(&op, error.as_ref(), work);
         drop(op); // frees the variable handles before the op counts as finished
-        self.finish(error);
+        self.finish();
     }
 
     /// The lane `op` runs on, starting it if needed; `None` if that lane has no worker.
@@ -396,7 +408,11 @@ impl Engine for ThreadedEngine {
         let (cpu, wait) = (Device::cpu(0), FnProperty::Wait);
         Shared::push(&self.shared, op, reads, Vec::new(), cpu, wait, 0, "WaitForVar", false);
         match signal.wait() {
-            Some(e) => Err(e),
+            Some(e) => {
+                // The error has now been seen: a later wait_for_all does not report it again.
+                self.shared.state.lock().errors.retain(|x| !x.same_as(&e));
+                Err(e)
+            }
             None => Ok(()),
         }
     }
@@ -410,7 +426,9 @@ impl Engine for ThreadedEngine {
         while st.pending > 0 {
             self.shared.all_done.wait(&mut st);
         }
-        match st.first_error.take() {
+        let first = st.errors.first().cloned();
+        st.errors.clear();
+        match first {
             Some(e) => Err(e),
             None => Ok(()),
         }

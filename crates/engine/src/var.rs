@@ -23,7 +23,7 @@ pub(crate) struct VarInner {
     /// The error of the last failed op that wrote this variable; cleared by a successful write.
     pub(crate) error: Mutex<Option<EngineError>>,
     /// Scheduling state used by the threaded engines.
-    pub(crate) sched: Mutex<crate::threaded::VarQueue>,
+    pub(crate) sched: Mutex<crate::queue::VarQueue>,
 }
 
 impl Var {

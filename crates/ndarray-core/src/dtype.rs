@@ -30,16 +30,8 @@ pub enum DType {
 
 impl DType {
     /// Every dtype, in flag order.
-    pub const ALL: [DType; 8] = [
-        DType::F32,
-        DType::F64,
-        DType::F16,
-        DType::U8,
-        DType::I32,
-        DType::I8,
-        DType::I64,
-        DType::Bool,
-    ];
+    pub const ALL: [DType; 8] =
+        [DType::F32, DType::F64, DType::F16, DType::U8, DType::I32, DType::I8, DType::I64, DType::Bool];
 
     /// MXNet's type flag (as stored in `.params` files).
     pub fn flag(self) -> i32 {

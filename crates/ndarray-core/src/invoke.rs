@@ -16,14 +16,25 @@ use crate::storage::Storage;
 /// call; failures while computing surface at the next wait on an output. When `out` is given
 /// the results are written into those arrays (which may alias inputs), otherwise new arrays are
 /// made on `ctx` (default: the inputs' context).
-pub fn invoke(name: &str, attrs: &Attrs, inputs: &[NDArray], out: Option<&[NDArray]>, ctx: Option<Context>) -> Result<Vec<NDArray>> {
+pub fn invoke(
+    name: &str,
+    attrs: &Attrs,
+    inputs: &[NDArray],
+    out: Option<&[NDArray]>,
+    ctx: Option<Context>,
+) -> Result<Vec<NDArray>> {
     let def = registry().get(name)?;
     let op: Arc<dyn Operator> = Arc::from((def.create)(attrs)?);
     invoke_op(op, inputs, out, ctx)
 }
 
 /// [`invoke`] with an already created op instance.
-pub fn invoke_op(op: Arc<dyn Operator>, inputs: &[NDArray], out: Option<&[NDArray]>, ctx: Option<Context>) -> Result<Vec<NDArray>> {
+pub fn invoke_op(
+    op: Arc<dyn Operator>,
+    inputs: &[NDArray],
+    out: Option<&[NDArray]>,
+    ctx: Option<Context>,
+) -> Result<Vec<NDArray>> {
     let name = op.name().to_string();
     let ctx = match inputs.first() {
         Some(first) => {
@@ -48,13 +59,20 @@ pub fn invoke_op(op: Arc<dyn Operator>, inputs: &[NDArray], out: Option<&[NDArra
     let outputs: Vec<NDArray> = match out {
         Some(o) => {
             if o.len() != out_shapes.len() {
-                return Err(Error::param(&name, format!("expects {} output array(s), got {}", out_shapes.len(), o.len())));
+                return Err(Error::param(
+                    &name,
+                    format!("expects {} output array(s), got {}", out_shapes.len(), o.len()),
+                ));
             }
             for (a, s) in o.iter().zip(&out_shapes) {
                 if a.shape() != s.as_slice() {
                     return Err(Error::shape(
                         &name,
-                        format!("output array has shape {} but the result has shape {}", fmt_shape(a.shape()), fmt_shape(s)),
+                        format!(
+                            "output array has shape {} but the result has shape {}",
+                            fmt_shape(a.shape()),
+                            fmt_shape(s)
+                        ),
                     ));
                 }
                 if a.ctx() != ctx {
@@ -107,7 +125,9 @@ fn run(
         for (a, g) in inputs.iter().zip(&guards) {
             let data = match &**g {
                 Storage::Cpu(c) => c,
-                Storage::Device(_) => return Err(Error::NotSupported(format!("{}: GPU kernels are not implemented yet", op.name()))),
+                Storage::Device(_) => {
+                    return Err(Error::NotSupported(format!("{}: GPU kernels are not implemented yet", op.name())));
+                }
             };
             if data.len() != a.chunk.len {
                 return Err(Error::msg(format!("{}: an input was never written (its producing op failed)", op.name())));
@@ -119,7 +139,12 @@ fn run(
         op.forward(&mut octx, &tensors, out_shapes, out_dtypes)?
     };
     if results.len() != outputs.len() {
-        return Err(Error::msg(format!("internal: {} returned {} outputs, expected {}", op.name(), results.len(), outputs.len())));
+        return Err(Error::msg(format!(
+            "internal: {} returned {} outputs, expected {}",
+            op.name(),
+            results.len(),
+            outputs.len()
+        )));
     }
     for (o, r) in outputs.iter().zip(results) {
         o.write_result(r)?;

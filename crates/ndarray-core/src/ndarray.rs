@@ -196,11 +196,8 @@ impl NDArray {
     pub(crate) fn write_result(&self, result: CpuStorage) -> Result<()> {
         let mut g = self.chunk.storage.write();
         let cpu = g.cpu_mut("write")?;
-        let result = if result.dtype() != self.chunk.dtype {
-            result.cast(0, result.len(), self.chunk.dtype)
-        } else {
-            result
-        };
+        let result =
+            if result.dtype() != self.chunk.dtype { result.cast(0, result.len(), self.chunk.dtype) } else { result };
         if result.len() != self.size() {
             return Err(Error::msg(format!(
                 "internal: op produced {} elements for an output of shape {}",

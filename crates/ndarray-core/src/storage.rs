@@ -175,7 +175,7 @@ impl CpuStorage {
 
     /// Parse little-endian bytes into a storage of `dtype`.
     pub fn from_le_bytes(dtype: DType, bytes: &[u8]) -> Result<CpuStorage> {
-        if bytes.len() % dtype.size() != 0 {
+        if !bytes.len().is_multiple_of(dtype.size()) {
             return Err(Error::msg(format!("{} bytes is not a whole number of {dtype} elements", bytes.len())));
         }
         let n = bytes.len() / dtype.size();

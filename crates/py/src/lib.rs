@@ -40,7 +40,13 @@ fn invoke(
 
 /// A new array from a C-contiguous byte buffer.
 #[pyfunction]
-fn from_buffer(py: Python<'_>, buf: PyBuffer<u8>, shape: Vec<usize>, dtype: &str, ctx: (i32, u32)) -> PyResult<PyNDArray> {
+fn from_buffer(
+    py: Python<'_>,
+    buf: PyBuffer<u8>,
+    shape: Vec<usize>,
+    dtype: &str,
+    ctx: (i32, u32),
+) -> PyResult<PyNDArray> {
     let dtype = dtype_of(dtype)?;
     let ctx = ctx_of(ctx.0, ctx.1)?;
     let s = storage_from_buffer(py, &buf, dtype)?;

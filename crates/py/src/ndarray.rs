@@ -106,7 +106,7 @@ impl PyNDArray {
 /// Copy a C-contiguous byte buffer into a new storage of `dtype`.
 pub(crate) fn storage_from_buffer(py: Python<'_>, buf: &PyBuffer<u8>, dtype: DType) -> PyResult<CpuStorage> {
     let nbytes = buf.item_count();
-    if !buf.is_c_contiguous() || nbytes % dtype.size() != 0 {
+    if !buf.is_c_contiguous() || !nbytes.is_multiple_of(dtype.size()) {
         return Err(PyMxError(mxrs_ndarray_core::Error::msg(format!(
             "expected a C-contiguous buffer of whole {dtype} elements, got {nbytes} bytes"
         )))

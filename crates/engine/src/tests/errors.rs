@@ -42,8 +42,8 @@ fn failed_op_skips_dependents_and_error_stays_until_rewritten() {
         });
         eng.wait_for_var(&b).unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 1);
-        // wait_for_all raises the first error once, then the engine is clean and usable.
-        assert!(eng.wait_for_all().unwrap_err().same_as(&ea));
+        // The error was already reported by the waits above, so wait_for_all does not repeat it
+        // (as MXNet); the engine is clean and usable.
         eng.wait_for_all().unwrap();
         push_cpu(&eng, &[&b], &[&c], || Ok(()));
         eng.wait_for_var(&c).unwrap();
@@ -95,7 +95,7 @@ fn panicking_op_is_caught_and_worker_survives() {
         assert_eq!(e.op(), "test_op");
         eng.wait_for_var(&w).unwrap();
         assert_eq!(*names.lock(), vec!["mxrs-cpu-worker-0".to_string(); 3], "the one worker lives on");
-        assert!(eng.wait_for_all().is_err());
+        // Already reported by wait_for_var: wait_for_all does not repeat it.
         eng.wait_for_all().unwrap();
     });
 }
@@ -131,7 +131,7 @@ fn wait_for_all_inside_an_op_fails_instead_of_deadlocking() {
         });
         let e = eng.wait_for_var(&v).unwrap_err();
         assert!(e.to_string().contains("wait for itself"), "{e}");
-        assert!(eng.wait_for_all().is_err());
+        eng.wait_for_all().unwrap();
     });
 }
 

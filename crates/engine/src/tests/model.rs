@@ -98,10 +98,13 @@ fn check(nv: usize, ops: &[ModelOp], choices: &[u16]) {
             let held = r.iter().map(|&v| (v, false)).chain(w.iter().map(|&v| (v, true))).collect();
             running.push(Running { op, held });
         } else {
-            // Release one variable of a running op, in any order.
+            // Release one variable of a running op, in any order (an op without variables
+            // just finishes).
             let j = a - can_push - ready.len();
-            let k = pick.next().unwrap_or(0) as usize % running[j].held.len().max(1);
-            if let Some((v, is_write)) = (!running[j].held.is_empty()).then(|| running[j].held.swap_remove(k)) {
+            let held = &mut running[j].held;
+            if !held.is_empty() {
+                let k = pick.next().unwrap_or(0) as usize % held.len();
+                let (v, is_write) = held.swap_remove(k);
                 if is_write {
                     writer[v] = false;
                     queue::release_write(&vars[v], None, &mut ready);
@@ -112,7 +115,7 @@ fn check(nv: usize, ops: &[ModelOp], choices: &[u16]) {
             }
             if running[j].held.is_empty() {
                 let done = running.swap_remove(j);
-                assert!(done.op.take_func().is_some());
+                assert!(done.op.take_func().is_some(), "each op runs once");
                 finished += 1;
             }
         }

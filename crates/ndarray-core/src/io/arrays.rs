@@ -26,7 +26,11 @@ fn with_refs<R>(arrays: &[NDArray], f: impl FnOnce(&[ArrayRef<'_>]) -> R) -> Res
             return Err(Error::msg("cannot save an array whose producing op failed"));
         }
         let es = a.dtype().size();
-        refs.push(ArrayRef { dtype: a.dtype(), shape: a.shape(), data: &cpu.as_bytes()[a.offset * es..(a.offset + a.size()) * es] });
+        refs.push(ArrayRef {
+            dtype: a.dtype(),
+            shape: a.shape(),
+            data: &cpu.as_bytes()[a.offset * es..(a.offset + a.size()) * es],
+        });
     }
     Ok(f(&refs))
 }

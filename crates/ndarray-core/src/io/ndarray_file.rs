@@ -88,11 +88,7 @@ pub struct ArrayRef<'a> {
 /// that order). Ordinary arrays are written as V2 records with context `cpu(0)`, byte-identical
 /// to MXNet 1.9.1; 0-d arrays and arrays with a zero dim are written as V3 records. An array
 /// whose data length does not match its shape and dtype gives `InvalidInput`.
-pub fn write_list<W: Write + ?Sized>(
-    w: &mut W,
-    arrays: &[ArrayRef<'_>],
-    names: &[&str],
-) -> io::Result<()> {
+pub fn write_list<W: Write + ?Sized>(w: &mut W, arrays: &[ArrayRef<'_>], names: &[&str]) -> io::Result<()> {
     if !names.is_empty() && names.len() != arrays.len() {
         return Err(invalid_input(format!(
             "{} names for {} arrays (names must be empty or one per array)",
@@ -156,12 +152,7 @@ fn check_array_ref(a: &ArrayRef<'_>) -> std::result::Result<(), String> {
     }
     match byte_len(a.shape, a.dtype.size()) {
         Some(n) if n == a.data.len() => Ok(()),
-        Some(n) => Err(format!(
-            "shape {:?} of {} needs {n} data bytes, got {}",
-            a.shape,
-            a.dtype,
-            a.data.len()
-        )),
+        Some(n) => Err(format!("shape {:?} of {} needs {n} data bytes, got {}", a.shape, a.dtype, a.data.len())),
         None => Err(format!("shape {:?} of {} overflows the address space", a.shape, a.dtype)),
     }
 }
@@ -222,11 +213,7 @@ impl Record {
                     path,
                     self.start,
                     index,
-                    format!(
-                        "dtype flag {} ({}) is not supported by mxrs",
-                        self.flag,
-                        flag_name(self.flag)
-                    ),
+                    format!("dtype flag {} ({}) is not supported by mxrs", self.flag, flag_name(self.flag)),
                 )
             })?;
         Ok(RawArray { dtype, shape: self.shape, data: self.data })
@@ -291,16 +278,16 @@ impl<'a> Reader<'a> {
     fn shape(&mut self, what: &str) -> Result<Vec<usize>> {
         let at = self.pos;
         let ndim = self.i32(what)?;
-        let ndim = usize::try_from(ndim).ok().filter(|&n| n <= MAX_NDIM).ok_or_else(|| {
-            self.error_at(at, format!("{what}: ndim {ndim} is not in 0..={MAX_NDIM}"))
-        })?;
+        let ndim = usize::try_from(ndim)
+            .ok()
+            .filter(|&n| n <= MAX_NDIM)
+            .ok_or_else(|| self.error_at(at, format!("{what}: ndim {ndim} is not in 0..={MAX_NDIM}")))?;
         // ndim ≤ MAX_NDIM, so this allocation is tiny whatever the input says.
         let mut dims = Vec::with_capacity(ndim);
         for _ in 0..ndim {
             let dat = self.pos;
             let d = self.i64(what)?;
-            let d = usize::try_from(d)
-                .map_err(|_| self.error_at(dat, format!("{what}: invalid dimension {d}")))?;
+            let d = usize::try_from(d).map_err(|_| self.error_at(dat, format!("{what}: invalid dimension {d}")))?;
             dims.push(d);
         }
         Ok(dims)
@@ -320,9 +307,10 @@ impl<'a> Reader<'a> {
         let mut dims = Vec::with_capacity(ndim);
         for _ in 0..ndim {
             let d = self.u32("legacy shape")?;
-            dims.push(usize::try_from(d).map_err(|_| {
-                self.error_at(self.pos - 4, format!("dimension {d} does not fit in usize"))
-            })?);
+            dims.push(
+                usize::try_from(d)
+                    .map_err(|_| self.error_at(self.pos - 4, format!("dimension {d} does not fit in usize")))?,
+            );
         }
         Ok(dims)
     }
@@ -331,9 +319,8 @@ impl<'a> Reader<'a> {
     /// input holds it.
     fn blob(&mut self, shape: &[usize], item: usize, what: &str) -> Result<Vec<u8>> {
         let at = self.pos;
-        let n = byte_len(shape, item).ok_or_else(|| {
-            self.error_at(at, format!("{what}: shape {shape:?} × {item} bytes overflows"))
-        })?;
+        let n = byte_len(shape, item)
+            .ok_or_else(|| self.error_at(at, format!("{what}: shape {shape:?} × {item} bytes overflows")))?;
         // `take` checks the remaining length, so the copy is at most the input's size.
         Ok(self.take(n, what)?.to_vec())
     }
@@ -418,23 +405,16 @@ fn parse_list(bytes: &[u8], path: &str, max_dense: usize) -> Result<(Vec<Record>
     let mut r = Reader { buf: bytes, pos: 0, path, index: None };
     let magic = r.u64("list magic")?;
     if magic != LIST_MAGIC {
-        return Err(r.error_at(
-            0,
-            format!("not an NDArray file: list magic is 0x{magic:X}, expected 0x{LIST_MAGIC:X}"),
-        ));
+        return Err(r.error_at(0, format!("not an NDArray file: list magic is 0x{magic:X}, expected 0x{LIST_MAGIC:X}")));
     }
     let _reserved = r.u64("reserved header field")?;
     let n_at = r.pos;
     let n = r.u64("array count")?;
     // Every record takes at least MIN_RECORD_BYTES, which bounds the capacity by the input size.
-    let n = usize::try_from(n).ok().filter(|&n| n <= r.remaining() / MIN_RECORD_BYTES).ok_or_else(
-        || {
-            r.error_at(
-                n_at,
-                format!("header claims {n} arrays but only {} bytes follow", r.remaining()),
-            )
-        },
-    )?;
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n <= r.remaining() / MIN_RECORD_BYTES)
+        .ok_or_else(|| r.error_at(n_at, format!("header claims {n} arrays but only {} bytes follow", r.remaining())))?;
     let mut records = Vec::with_capacity(n);
     for i in 0..n {
         r.index = Some(i);
@@ -444,10 +424,7 @@ fn parse_list(bytes: &[u8], path: &str, max_dense: usize) -> Result<(Vec<Record>
     let k_at = r.pos;
     let k = r.u64("name count")?;
     if k != 0 && k != n as u64 {
-        return Err(r.error_at(
-            k_at,
-            format!("name count is {k} but must be 0 (list) or {n} (dict, one per array)"),
-        ));
+        return Err(r.error_at(k_at, format!("name count is {k} but must be 0 (list) or {n} (dict, one per array)")));
     }
     // k ≤ n, which is already bounded by the input size.
     let mut names = Vec::with_capacity(k as usize);
@@ -455,15 +432,12 @@ fn parse_list(bytes: &[u8], path: &str, max_dense: usize) -> Result<(Vec<Record>
         let at = r.pos;
         let len = r.u64("name length")?;
         let len = usize::try_from(len).ok().filter(|&l| l <= r.remaining()).ok_or_else(|| {
-            r.error_at(
-                at,
-                format!("truncated: name {i} claims {len} bytes but only {} remain", r.remaining()),
-            )
+            r.error_at(at, format!("truncated: name {i} claims {len} bytes but only {} remain", r.remaining()))
         })?;
         let name_at = r.pos;
         let raw = r.take(len, "name")?;
-        let name = std::str::from_utf8(raw)
-            .map_err(|e| r.error_at(name_at, format!("name {i} is not valid UTF-8: {e}")))?;
+        let name =
+            std::str::from_utf8(raw).map_err(|e| r.error_at(name_at, format!("name {i} is not valid UTF-8: {e}")))?;
         names.push(name.to_owned());
     }
     Ok((records, names))
@@ -489,17 +463,11 @@ fn parse_record(r: &mut Reader<'_>, max_dense: usize) -> Result<Record> {
                 1 => 1, // row_sparse: indices
                 2 => 2, // csr: indptr, indices
                 _ => {
-                    return Err(r.error_at(
-                        stype_at,
-                        format!("unknown storage type {stype} (expected 0, 1 or 2)"),
-                    ));
+                    return Err(r.error_at(stype_at, format!("unknown storage type {stype} (expected 0, 1 or 2)")));
                 }
             };
             if v3 && stype != 0 {
-                return Err(r.error_at(
-                    stype_at,
-                    format!("storage type {stype} in a V3 record (V3 is dense only)"),
-                ));
+                return Err(r.error_at(stype_at, format!("storage type {stype} in a V3 record (V3 is dense only)")));
             }
             let storage_shape = if n_aux > 0 { Some(r.shape("storage shape")?) } else { None };
             let shape = r.shape("shape")?;
@@ -510,8 +478,7 @@ fn parse_record(r: &mut Reader<'_>, max_dense: usize) -> Result<Record> {
             let _dev_id = r.i32("context dev_id")?;
             let flag_at = r.pos;
             let flag = r.i32("dtype flag")?;
-            let item = flag_item_size(flag)
-                .ok_or_else(|| r.error_at(flag_at, format!("unknown dtype flag {flag}")))?;
+            let item = flag_item_size(flag).ok_or_else(|| r.error_at(flag_at, format!("unknown dtype flag {flag}")))?;
             let mut aux = Vec::with_capacity(n_aux);
             for _ in 0..n_aux {
                 let aux_at = r.pos;
@@ -519,10 +486,7 @@ fn parse_record(r: &mut Reader<'_>, max_dense: usize) -> Result<Record> {
                 if !is_index_flag(aux_flag) {
                     return Err(r.error_at(
                         aux_at,
-                        format!(
-                            "aux dtype flag {aux_flag} ({}) is not an integer type",
-                            flag_name(aux_flag)
-                        ),
+                        format!("aux dtype flag {aux_flag} ({}) is not an integer type", flag_name(aux_flag)),
                     ));
                 }
                 aux.push((aux_flag, r.shape("aux shape")?));
@@ -586,21 +550,14 @@ fn dense_tail(
     let _dev_id = r.i32("context dev_id")?;
     let flag_at = r.pos;
     let flag = r.i32("dtype flag")?;
-    let item = flag_item_size(flag)
-        .ok_or_else(|| r.error_at(flag_at, format!("unknown dtype flag {flag}")))?;
+    let item = flag_item_size(flag).ok_or_else(|| r.error_at(flag_at, format!("unknown dtype flag {flag}")))?;
     let data = r.blob(&shape, item, "array data")?;
     Ok(Record { start, flag, shape, data })
 }
 
 /// A zero-filled buffer for a densified sparse array, within the cap and without aborting on
 /// allocation failure.
-fn dense_buffer(
-    r: &Reader<'_>,
-    start: usize,
-    shape: &[usize],
-    item: usize,
-    max_dense: usize,
-) -> Result<Vec<u8>> {
+fn dense_buffer(r: &Reader<'_>, start: usize, shape: &[usize], item: usize, max_dense: usize) -> Result<Vec<u8>> {
     let n = byte_len(shape, item).filter(|&n| n <= max_dense).ok_or_else(|| {
         r.error_at(
             start,
@@ -611,8 +568,7 @@ fn dense_buffer(
         )
     })?;
     let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|e| r.error_at(start, format!("cannot allocate {n} bytes: {e}")))?;
+    v.try_reserve_exact(n).map_err(|e| r.error_at(start, format!("cannot allocate {n} bytes: {e}")))?;
     v.resize(n, 0);
     Ok(v)
 }
@@ -647,8 +603,7 @@ fn densify_row_sparse(
             .ok()
             .filter(|&x| x < shape[0])
             .ok_or_else(|| bad(format!("row index {row} out of range 0..{}", shape[0])))?;
-        dense[row * row_bytes..(row + 1) * row_bytes]
-            .copy_from_slice(&values[k * row_bytes..(k + 1) * row_bytes]);
+        dense[row * row_bytes..(row + 1) * row_bytes].copy_from_slice(&values[k * row_bytes..(k + 1) * row_bytes]);
     }
     Ok(dense)
 }
@@ -715,8 +670,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixtures_dir() -> Option<PathBuf> {
-        let dir =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/fixtures");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/fixtures");
         if dir.is_dir() {
             Some(dir)
         } else {
@@ -794,8 +748,7 @@ mod tests {
 
     #[test]
     fn nd_dict_and_list_values_and_byte_exact_round_trip() {
-        let (Some(dict), Some(list)) = (fixture("nd_dict.params"), fixture("nd_list.params"))
-        else {
+        let (Some(dict), Some(list)) = (fixture("nd_dict.params"), fixture("nd_list.params")) else {
             return;
         };
         assert_eq!((dict.len(), list.len()), (170, 152));
@@ -815,8 +768,7 @@ mod tests {
 
     #[test]
     fn nd_single_and_empty() {
-        let (Some(single), Some(empty)) = (fixture("nd_single.params"), fixture("nd_empty.params"))
-        else {
+        let (Some(single), Some(empty)) = (fixture("nd_single.params"), fixture("nd_empty.params")) else {
             return;
         };
         let (arrays, names) = read_list(&single, "nd_single.params").unwrap();
@@ -845,16 +797,12 @@ mod tests {
             assert_eq!(r.shape, [3]);
         }
         assert_eq!(recs[9].shape, [2, 2, 2]);
-        let words = |r: &Record, n: usize| -> Vec<Vec<u8>> {
-            r.data.chunks_exact(n).map(<[u8]>::to_vec).collect()
-        };
+        let words = |r: &Record, n: usize| -> Vec<Vec<u8>> { r.data.chunks_exact(n).map(<[u8]>::to_vec).collect() };
         assert_eq!(recs[0].data, f32_bytes(&[1.0, -2.5, 3.140625]));
         let f64s: Vec<u8> = [1.0f64, -2.5, 1e-300].iter().flat_map(|x| x.to_le_bytes()).collect();
         assert_eq!(recs[1].data, f64s);
-        let f16s: Vec<u8> = [1.0f32, -2.5, 65504.0]
-            .iter()
-            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-            .collect();
+        let f16s: Vec<u8> =
+            [1.0f32, -2.5, 65504.0].iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect();
         assert_eq!(recs[2].data, f16s);
         assert_eq!(recs[3].data, [0, 1, 255]);
         let i32s: Vec<u8> = [-1i32, 0, i32::MAX].iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -863,8 +811,7 @@ mod tests {
         let i64b: Vec<u8> = [-1i64, 0, 1 << 40].iter().flat_map(|x| x.to_le_bytes()).collect();
         assert_eq!(recs[6].data, i64b);
         assert_eq!(recs[7].data, [1, 0, 1]);
-        let bf16: Vec<u16> =
-            words(&recs[8], 2).iter().map(|w| u16::from_le_bytes([w[0], w[1]])).collect();
+        let bf16: Vec<u16> = words(&recs[8], 2).iter().map(|w| u16::from_le_bytes([w[0], w[1]])).collect();
         assert_eq!(bf16, [16256, 49184, 16457]);
         assert_eq!(recs[9].data, f32_bytes(&[0., 1., 2., 3., 4., 5., 6., 7.]));
 
@@ -1006,11 +953,7 @@ mod tests {
         assert_eq!((rgb.dtype, rgb.shape.as_slice()), (DType::U8, &[3, 3, 6, 8][..]));
         let pixel = |i: usize, y: usize, x: usize| -> [u8; 3] {
             // [R, G, B] as the README's generating formula says.
-            [
-                ((80 * i + 3 * x + 5 * y) % 256) as u8,
-                ((40 * y + 11 * i) % 256) as u8,
-                ((30 * x + 7 * i) % 256) as u8,
-            ]
+            [((80 * i + 3 * x + 5 * y) % 256) as u8, ((40 * y + 11 * i) % 256) as u8, ((30 * x + 7 * i) % 256) as u8]
         };
         for i in 0..3 {
             for y in 0..6 {

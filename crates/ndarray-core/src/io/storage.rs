@@ -24,11 +24,7 @@ pub trait Store: Send + Sync {
     /// Replace the file at `uri` with what `data` writes, atomically: readers see either the old
     /// file or the complete new one. If `data` (or anything else) fails, the old file is left
     /// as it was and the error names `uri`.
-    fn write_atomic(
-        &self,
-        uri: &str,
-        data: &dyn Fn(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<()>;
+    fn write_atomic(&self, uri: &str, data: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> Result<()>;
 }
 
 /// The local file system: plain paths and `file://` URIs.
@@ -78,9 +74,7 @@ fn not_supported(scheme: &str, uri: &str) -> Error {
         "hdfs" => "the HDFS storage backend".to_owned(),
         other => format!("a storage backend for '{other}://'"),
     };
-    Error::NotSupported(format!(
-        "cannot open '{uri}': {backend} is not built yet (only local paths and file:// work)"
-    ))
+    Error::NotSupported(format!("cannot open '{uri}': {backend} is not built yet (only local paths and file:// work)"))
 }
 
 /// The local path that `uri` names: a plain path as is, `file://rest` as `rest`
@@ -105,11 +99,7 @@ impl Store for LocalStore {
         fs::read(&path).map_err(|e| Error::io(uri, e))
     }
 
-    fn write_atomic(
-        &self,
-        uri: &str,
-        data: &dyn Fn(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<()> {
+    fn write_atomic(&self, uri: &str, data: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> Result<()> {
         let path = local_path(uri)?;
         let name = path.file_name().ok_or_else(|| Error::io(uri, "not a file name"))?;
         let dir = match path.parent() {
@@ -186,10 +176,8 @@ mod tests {
     }
 
     fn entries(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut v: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
     }

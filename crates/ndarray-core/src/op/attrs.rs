@@ -156,9 +156,7 @@ impl Attrs {
     /// A non-negative shape tuple.
     pub fn shape(&self, op: &str, key: &str) -> Result<Vec<usize>> {
         let t = self.opt_tuple(op, key)?.unwrap_or_default();
-        t.iter()
-            .map(|&d| usize::try_from(d).map_err(|_| self.bad(op, key, "non-negative dimensions")))
-            .collect()
+        t.iter().map(|&d| usize::try_from(d).map_err(|_| self.bad(op, key, "non-negative dimensions"))).collect()
     }
 
     /// A string with a default.

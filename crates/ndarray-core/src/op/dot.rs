@@ -18,13 +18,13 @@ struct Dot {
 /// The 2-D view of a dot operand: (rows, cols) before transposition.
 fn as_matrix(s: &[usize], first_axis_rows: bool) -> (usize, usize) {
     if s.len() <= 1 {
-        return if first_axis_rows { (s.first().copied().unwrap_or(1), 1) } else { (1, s.first().copied().unwrap_or(1)) };
+        return if first_axis_rows {
+            (s.first().copied().unwrap_or(1), 1)
+        } else {
+            (1, s.first().copied().unwrap_or(1))
+        };
     }
-    if first_axis_rows {
-        (s[0], size_of(&s[1..]))
-    } else {
-        (size_of(&s[..s.len() - 1]), s[s.len() - 1])
-    }
+    if first_axis_rows { (s[0], size_of(&s[1..])) } else { (size_of(&s[..s.len() - 1]), s[s.len() - 1]) }
 }
 
 impl Dot {
@@ -105,7 +105,11 @@ impl BatchDot {
         if a.len() != 3 || b.len() != 3 || a[0] != b[0] {
             return Err(Error::shape(
                 "batch_dot",
-                format!("batch_dot needs two 3-D arrays with the same batch size, got {} and {}", fmt_shape(a), fmt_shape(b)),
+                format!(
+                    "batch_dot needs two 3-D arrays with the same batch size, got {} and {}",
+                    fmt_shape(a),
+                    fmt_shape(b)
+                ),
             ));
         }
         let (m, ka) = if self.ta { (a[2], a[1]) } else { (a[1], a[2]) };
@@ -113,7 +117,11 @@ impl BatchDot {
         if ka != kb {
             return Err(Error::shape(
                 "batch_dot",
-                format!("batch_dot shape error: {} X {}: inner dimensions {ka} and {kb} differ", fmt_shape(a), fmt_shape(b)),
+                format!(
+                    "batch_dot shape error: {} X {}: inner dimensions {ka} and {kb} differ",
+                    fmt_shape(a),
+                    fmt_shape(b)
+                ),
             ));
         }
         Ok((a[0], m, ka, n))

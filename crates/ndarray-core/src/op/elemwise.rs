@@ -295,10 +295,16 @@ pub(super) fn register(r: &mut Registry) {
         });
         if matches!(kind, BinaryKind::Sub | BinaryKind::Div | BinaryKind::Mod | BinaryKind::Power) {
             let rname = leak(format!("_r{}_scalar", stem.trim_start_matches('_')));
-            r.add(rname, &["data"], params!("scalar" = None), "scalar op with the array on the right", move |a: &Attrs| {
-                a.check_known(rname, &["scalar", "is_int"])?;
-                Ok(Box::new(Scalar { name: rname, kind, scalar: a.float(rname, "scalar")?, reverse: true }))
-            });
+            r.add(
+                rname,
+                &["data"],
+                params!("scalar" = None),
+                "scalar op with the array on the right",
+                move |a: &Attrs| {
+                    a.check_known(rname, &["scalar", "is_int"])?;
+                    Ok(Box::new(Scalar { name: rname, kind, scalar: a.float(rname, "scalar")?, reverse: true }))
+                },
+            );
         }
     }
     for (alias, c) in [
@@ -319,19 +325,29 @@ pub(super) fn register(r: &mut Registry) {
     ] {
         r.alias(alias, c);
     }
-    r.add("clip", &["data"], params!("a_min" = None, "a_max" = None), "clip values into [a_min, a_max]", |a: &Attrs| {
-        a.check_known("clip", &["a_min", "a_max"])?;
-        Ok(Box::new(Clip { lo: a.float("clip", "a_min")?, hi: a.float("clip", "a_max")? }))
-    });
+    r.add(
+        "clip",
+        &["data"],
+        params!("a_min" = None, "a_max" = None),
+        "clip values into [a_min, a_max]",
+        |a: &Attrs| {
+            a.check_known("clip", &["a_min", "a_max"])?;
+            Ok(Box::new(Clip { lo: a.float("clip", "a_min")?, hi: a.float("clip", "a_max")? }))
+        },
+    );
     r.add("Cast", &["data"], params!("dtype" = None), "cast to a dtype", |a: &Attrs| {
         a.check_known("Cast", &["dtype"])?;
-        let dtype = a.opt_dtype("Cast", "dtype")?.ok_or_else(|| Error::param("Cast", "required parameter 'dtype' is missing"))?;
+        let dtype = a
+            .opt_dtype("Cast", "dtype")?
+            .ok_or_else(|| Error::param("Cast", "required parameter 'dtype' is missing"))?;
         Ok(Box::new(Cast { dtype }))
     });
     r.alias("cast", "Cast");
     r.add("_copy", &["data"], params!(), "copy", |_: &Attrs| Ok(Box::new(Copy { name: "_copy" })));
     r.alias("identity", "_copy");
-    r.add("_copyto", &["data"], params!(), "copy into another array", |_: &Attrs| Ok(Box::new(Copy { name: "_copyto" })));
+    r.add("_copyto", &["data"], params!(), "copy into another array", |_: &Attrs| {
+        Ok(Box::new(Copy { name: "_copyto" }))
+    });
     r.add("zeros_like", &["data"], params!(), "zeros of the input's shape and dtype", |_: &Attrs| {
         Ok(Box::new(FillLike { name: "zeros_like", value: 0.0 }))
     });

@@ -94,7 +94,11 @@ impl Operator for Pick {
         if size_of(&inputs[1]) != size_of(&want) {
             return Err(Error::shape(
                 "pick",
-                format!("index shape {} does not match data shape {} without axis {ax}", fmt_shape(&inputs[1]), fmt_shape(a)),
+                format!(
+                    "index shape {} does not match data shape {} without axis {ax}",
+                    fmt_shape(&inputs[1]),
+                    fmt_shape(a)
+                ),
             ));
         }
         Ok(vec![if o.is_empty() { vec![1] } else { o }])
@@ -168,12 +172,19 @@ impl Operator for Where {
         expect_inputs("where", inputs.len(), 3)?;
         let (c, a, b) = (&inputs[0], &inputs[1], &inputs[2]);
         if a != b {
-            return Err(Error::shape("where", format!("x {} and y {} must have the same shape", fmt_shape(a), fmt_shape(b))));
+            return Err(Error::shape(
+                "where",
+                format!("x {} and y {} must have the same shape", fmt_shape(a), fmt_shape(b)),
+            ));
         }
         if c != a && !(c.len() == 1 && !a.is_empty() && c[0] == a[0]) {
             return Err(Error::shape(
                 "where",
-                format!("condition {} must have the shape of x {} or be 1-D of its first dimension", fmt_shape(c), fmt_shape(a)),
+                format!(
+                    "condition {} must have the shape of x {} or be 1-D of its first dimension",
+                    fmt_shape(c),
+                    fmt_shape(a)
+                ),
             ));
         }
         Ok(vec![a.clone()])
@@ -225,11 +236,18 @@ impl Operator for SliceAssign {
         let want = if self.scalar.is_some() { 1 } else { 2 };
         expect_inputs(self.name, inputs.len(), want)?;
         let win: Shape = self.ranges(&inputs[0])?.iter().map(|r| r.1).collect();
-        if let Some(rhs) = inputs.get(1) {
-            if size_of(rhs) != size_of(&win) && size_of(rhs) != 1 {
+        if let Some(rhs) = inputs.get(1)
+            && size_of(rhs) != size_of(&win)
+            && size_of(rhs) != 1
+        {
+            {
                 return Err(Error::shape(
                     self.name,
-                    format!("cannot assign an array of shape {} to a window of shape {}", fmt_shape(rhs), fmt_shape(&win)),
+                    format!(
+                        "cannot assign an array of shape {} to a window of shape {}",
+                        fmt_shape(rhs),
+                        fmt_shape(&win)
+                    ),
                 ));
             }
         }
@@ -269,7 +287,11 @@ impl Operator for SliceAssign {
 }
 
 fn opt_list(a: &Attrs, op: &str, key: &str) -> Result<Vec<Option<i64>>> {
-    Ok(a.opt_tuple(op, key)?.unwrap_or_default().into_iter().map(|v| if v == i64::MIN { None } else { Some(v) }).collect())
+    Ok(a.opt_tuple(op, key)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| if v == i64::MIN { None } else { Some(v) })
+        .collect())
 }
 
 fn mode_wrap(a: &Attrs, op: &str) -> Result<bool> {
@@ -282,9 +304,13 @@ fn mode_wrap(a: &Attrs, op: &str) -> Result<bool> {
 }
 
 pub(super) fn register(r: &mut Registry) {
-    r.add("take", &["a", "indices"], params!("axis" = Some("0"), "mode" = Some("'clip'")), "gather slices along an axis", |a: &Attrs| {
-        Ok(Box::new(Take { axis: a.int_or("take", "axis", 0)?, wrap: mode_wrap(a, "take")? }))
-    });
+    r.add(
+        "take",
+        &["a", "indices"],
+        params!("axis" = Some("0"), "mode" = Some("'clip'")),
+        "gather slices along an axis",
+        |a: &Attrs| Ok(Box::new(Take { axis: a.int_or("take", "axis", 0)?, wrap: mode_wrap(a, "take")? })),
+    );
     r.add(
         "pick",
         &["data", "index"],

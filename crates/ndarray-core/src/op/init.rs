@@ -93,7 +93,13 @@ pub(super) fn register(r: &mut Registry) {
     r.add(
         "_arange",
         &[],
-        params!("start" = None, "stop" = Some("None"), "step" = Some("1.0"), "repeat" = Some("1"), "dtype" = Some("'float32'")),
+        params!(
+            "start" = None,
+            "stop" = Some("None"),
+            "step" = Some("1.0"),
+            "repeat" = Some("1"),
+            "dtype" = Some("'float32'")
+        ),
         "evenly spaced values in [start, stop)",
         |a: &Attrs| {
             a.check_known("_arange", &["start", "stop", "step", "repeat", "dtype", "ctx", "infer_range"])?;
@@ -107,7 +113,7 @@ pub(super) fn register(r: &mut Registry) {
                 return Err(Error::param("_arange", "step cannot be zero"));
             }
             let n = ((stop - start) / step).ceil();
-            if !(n > 0.0) {
+            if n.is_nan() || n <= 0.0 {
                 // MXNet rejects empty ranges.
                 return Err(Error::param("_arange", format!("invalid range: start={start}, stop={stop}, step={step}")));
             }
@@ -122,7 +128,10 @@ pub(super) fn register(r: &mut Registry) {
         params!("start" = None, "stop" = None, "num" = None, "endpoint" = Some("True"), "dtype" = Some("'float32'")),
         "num evenly spaced values from start to stop",
         |a: &Attrs| {
-            a.check_known("_linspace", &["start", "stop", "num", "endpoint", "dtype", "ctx", "step", "repeat", "infer_range"])?;
+            a.check_known(
+                "_linspace",
+                &["start", "stop", "num", "endpoint", "dtype", "ctx", "step", "repeat", "infer_range"],
+            )?;
             let start = a.float("_linspace", "start")?;
             let stop = a.float("_linspace", "stop")?;
             let num = a.int("_linspace", "num")?;
@@ -132,7 +141,14 @@ pub(super) fn register(r: &mut Registry) {
             let endpoint = a.bool_or("_linspace", "endpoint", true)?;
             let div = if endpoint { num - 1 } else { num };
             let step = if div > 0 { (stop - start) / div as f64 } else { 0.0 };
-            Ok(Box::new(Range { name: "_linspace", start, step, n: num as usize, repeat: 1, dtype: dtype_of(a, "_linspace")? }))
+            Ok(Box::new(Range {
+                name: "_linspace",
+                start,
+                step,
+                n: num as usize,
+                repeat: 1,
+                dtype: dtype_of(a, "_linspace")?,
+            }))
         },
     );
 }

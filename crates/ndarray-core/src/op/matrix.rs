@@ -97,7 +97,10 @@ impl Transpose {
             return Ok((0..nd).rev().collect());
         }
         if self.axes.len() != nd {
-            return Err(Error::param("transpose", format!("axes {:?} do not match an array of {nd} dimension(s)", self.axes)));
+            return Err(Error::param(
+                "transpose",
+                format!("axes {:?} do not match an array of {nd} dimension(s)", self.axes),
+            ));
         }
         let p: Vec<usize> = self.axes.iter().map(|&a| norm_axis("transpose", a, nd)).collect::<Result<_>>()?;
         let mut seen = vec![false; nd];
@@ -250,7 +253,7 @@ impl Operator for Split {
         expect_inputs("SliceChannel", inputs.len(), 1)?;
         let s = &inputs[0];
         let ax = norm_axis("SliceChannel", self.axis, s.len())?;
-        if self.num_outputs == 0 || s[ax] % self.num_outputs != 0 {
+        if self.num_outputs == 0 || !s[ax].is_multiple_of(self.num_outputs) {
             return Err(Error::shape(
                 "SliceChannel",
                 format!("axis {ax} of shape {} cannot be split into {} equal parts", fmt_shape(s), self.num_outputs),
@@ -290,7 +293,13 @@ struct Slice {
 }
 
 /// Resolve Python-style (begin, end, step) on an axis of length `d`: (start, len, step).
-pub(crate) fn resolve_range(op: &str, d: usize, b: Option<i64>, e: Option<i64>, s: Option<i64>) -> Result<(usize, usize, i64)> {
+pub(crate) fn resolve_range(
+    op: &str,
+    d: usize,
+    b: Option<i64>,
+    e: Option<i64>,
+    s: Option<i64>,
+) -> Result<(usize, usize, i64)> {
     let step = s.unwrap_or(1);
     if step == 0 {
         return Err(Error::param(op, "slice step cannot be zero"));
@@ -306,7 +315,11 @@ pub(crate) fn resolve_range(op: &str, d: usize, b: Option<i64>, e: Option<i64>, 
         let en = e.map(|v| if v < 0 { v + d } else { v }).map(|v| clamp(v, -1, d - 1)).unwrap_or(-1);
         (st, en)
     };
-    let len = if step > 0 { (stop - start + step - 1).div_euclid(step) } else { (start - stop + (-step) - 1).div_euclid(-step) };
+    let len = if step > 0 {
+        (stop - start + step - 1).div_euclid(step)
+    } else {
+        (start - stop + (-step) - 1).div_euclid(-step)
+    };
     Ok((start.max(0) as usize, len.max(0) as usize, step))
 }
 
@@ -322,7 +335,12 @@ impl Slice {
         if self.begin.len() > s.len() || self.end.len() != self.begin.len() {
             return Err(Error::param(
                 self.name,
-                format!("begin {:?} and end {:?} must have the same length, at most ndim of {}", self.begin, self.end, fmt_shape(s)),
+                format!(
+                    "begin {:?} and end {:?} must have the same length, at most ndim of {}",
+                    self.begin,
+                    self.end,
+                    fmt_shape(s)
+                ),
             ));
         }
         for i in 0..self.begin.len() {
@@ -380,7 +398,11 @@ impl Expand {
                 for (i, (&d, &w)) in s.iter().zip(t).enumerate() {
                     let w = if w == 0 { d as i64 } else { w };
                     if d as i64 != w && d != 1 {
-                        return Err(bad(format!("cannot broadcast {} to {:?}: axis {i} has size {d}", fmt_shape(s), t)));
+                        return Err(bad(format!(
+                            "cannot broadcast {} to {:?}: axis {i} has size {d}",
+                            fmt_shape(s),
+                            t
+                        )));
                     }
                     out.push(w as usize);
                 }
@@ -411,7 +433,8 @@ impl Expand {
             ExpandKind::Tile(reps) => {
                 let nd = s.len().max(reps.len());
                 let sp: Vec<usize> = std::iter::repeat_n(1, nd - s.len()).chain(s.iter().copied()).collect();
-                let rp: Vec<usize> = std::iter::repeat_n(1, nd - reps.len()).chain(reps.iter().map(|&r| r.max(0) as usize)).collect();
+                let rp: Vec<usize> =
+                    std::iter::repeat_n(1, nd - reps.len()).chain(reps.iter().map(|&r| r.max(0) as usize)).collect();
                 let spc: Vec<isize> = strides_of(&sp).iter().map(|&c| c as isize).collect();
                 // View as (r0, s0, r1, s1, ...) with zero strides on the repeat axes.
                 let mut vs = Vec::new();
@@ -465,17 +488,30 @@ impl Operator for Expand {
 }
 
 fn opt_list(a: &Attrs, op: &str, key: &str) -> Result<Vec<Option<i64>>> {
-    Ok(a.opt_tuple(op, key)?.unwrap_or_default().into_iter().map(|v| if v == i64::MIN { None } else { Some(v) }).collect())
+    Ok(a.opt_tuple(op, key)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| if v == i64::MIN { None } else { Some(v) })
+        .collect())
 }
 
 pub(super) fn register(r: &mut Registry) {
-    r.add("Reshape", &["data"], params!("shape" = Some("()"), "reverse" = Some("False")), "reshape with MXNet's special codes", |a: &Attrs| {
-        a.check_known("Reshape", &["shape", "reverse", "target_shape", "keep_highest"])?;
-        Ok(Box::new(Reshape {
-            name: "Reshape",
-            kind: ReshapeKind::Codes { shape: a.tuple("Reshape", "shape")?, reverse: a.bool_or("Reshape", "reverse", false)? },
-        }))
-    });
+    r.add(
+        "Reshape",
+        &["data"],
+        params!("shape" = Some("()"), "reverse" = Some("False")),
+        "reshape with MXNet's special codes",
+        |a: &Attrs| {
+            a.check_known("Reshape", &["shape", "reverse", "target_shape", "keep_highest"])?;
+            Ok(Box::new(Reshape {
+                name: "Reshape",
+                kind: ReshapeKind::Codes {
+                    shape: a.tuple("Reshape", "shape")?,
+                    reverse: a.bool_or("Reshape", "reverse", false)?,
+                },
+            }))
+        },
+    );
     r.alias("reshape", "Reshape");
     r.add("Flatten", &["data"], params!(), "collapse all axes but the first", |_: &Attrs| {
         Ok(Box::new(Reshape { name: "Flatten", kind: ReshapeKind::Flatten }))
@@ -494,13 +530,35 @@ pub(super) fn register(r: &mut Registry) {
         Ok(Box::new(SwapAxis { d1: a.int_or("SwapAxis", "dim1", 0)?, d2: a.int_or("SwapAxis", "dim2", 0)? }))
     });
     r.alias("swapaxes", "SwapAxis");
-    r.add("Concat", &["*data"], params!("num_args" = None, "dim" = Some("1")), "join arrays along an axis", |a: &Attrs| {
-        Ok(Box::new(Join { name: "Concat", axis: a.int_or("Concat", "dim", 1)?, num_args: a.int("Concat", "num_args")? as usize, stack: false }))
-    });
+    r.add(
+        "Concat",
+        &["*data"],
+        params!("num_args" = None, "dim" = Some("1")),
+        "join arrays along an axis",
+        |a: &Attrs| {
+            Ok(Box::new(Join {
+                name: "Concat",
+                axis: a.int_or("Concat", "dim", 1)?,
+                num_args: a.int("Concat", "num_args")? as usize,
+                stack: false,
+            }))
+        },
+    );
     r.alias("concat", "Concat");
-    r.add("stack", &["*data"], params!("axis" = Some("0"), "num_args" = None), "join arrays along a new axis", |a: &Attrs| {
-        Ok(Box::new(Join { name: "stack", axis: a.int_or("stack", "axis", 0)?, num_args: a.int("stack", "num_args")? as usize, stack: true }))
-    });
+    r.add(
+        "stack",
+        &["*data"],
+        params!("axis" = Some("0"), "num_args" = None),
+        "join arrays along a new axis",
+        |a: &Attrs| {
+            Ok(Box::new(Join {
+                name: "stack",
+                axis: a.int_or("stack", "axis", 0)?,
+                num_args: a.int("stack", "num_args")? as usize,
+                stack: true,
+            }))
+        },
+    );
     r.add(
         "SliceChannel",
         &["data"],
@@ -515,35 +573,53 @@ pub(super) fn register(r: &mut Registry) {
         },
     );
     r.alias("split", "SliceChannel");
-    r.add("slice", &["data"], params!("begin" = None, "end" = None, "step" = Some("()")), "a strided window", |a: &Attrs| {
-        Ok(Box::new(Slice {
-            name: "slice",
-            begin: opt_list(a, "slice", "begin")?,
-            end: opt_list(a, "slice", "end")?,
-            step: opt_list(a, "slice", "step")?,
-            axis: None,
-        }))
-    });
+    r.add(
+        "slice",
+        &["data"],
+        params!("begin" = None, "end" = None, "step" = Some("()")),
+        "a strided window",
+        |a: &Attrs| {
+            Ok(Box::new(Slice {
+                name: "slice",
+                begin: opt_list(a, "slice", "begin")?,
+                end: opt_list(a, "slice", "end")?,
+                step: opt_list(a, "slice", "step")?,
+                axis: None,
+            }))
+        },
+    );
     r.alias("crop", "slice");
-    r.add("slice_axis", &["data"], params!("axis" = None, "begin" = None, "end" = None), "a window on one axis", |a: &Attrs| {
-        let end = a.opt_int("slice_axis", "end")?;
-        Ok(Box::new(Slice {
-            name: "slice_axis",
-            begin: vec![Some(a.int("slice_axis", "begin")?)],
-            end: vec![end],
-            step: vec![],
-            axis: Some(a.int("slice_axis", "axis")?),
-        }))
-    });
+    r.add(
+        "slice_axis",
+        &["data"],
+        params!("axis" = None, "begin" = None, "end" = None),
+        "a window on one axis",
+        |a: &Attrs| {
+            let end = a.opt_int("slice_axis", "end")?;
+            Ok(Box::new(Slice {
+                name: "slice_axis",
+                begin: vec![Some(a.int("slice_axis", "begin")?)],
+                end: vec![end],
+                step: vec![],
+                axis: Some(a.int("slice_axis", "axis")?),
+            }))
+        },
+    );
     r.add("broadcast_to", &["data"], params!("shape" = Some("()")), "broadcast to a shape", |a: &Attrs| {
         Ok(Box::new(Expand { name: "broadcast_to", kind: ExpandKind::To(a.tuple("broadcast_to", "shape")?) }))
     });
-    r.add("broadcast_axis", &["data"], params!("axis" = Some("()"), "size" = Some("()")), "broadcast size-1 axes", |a: &Attrs| {
-        Ok(Box::new(Expand {
-            name: "broadcast_axis",
-            kind: ExpandKind::Axis(a.tuple("broadcast_axis", "axis")?, a.tuple("broadcast_axis", "size")?),
-        }))
-    });
+    r.add(
+        "broadcast_axis",
+        &["data"],
+        params!("axis" = Some("()"), "size" = Some("()")),
+        "broadcast size-1 axes",
+        |a: &Attrs| {
+            Ok(Box::new(Expand {
+                name: "broadcast_axis",
+                kind: ExpandKind::Axis(a.tuple("broadcast_axis", "axis")?, a.tuple("broadcast_axis", "size")?),
+            }))
+        },
+    );
     r.alias("broadcast_axes", "broadcast_axis");
     r.add("broadcast_like", &["lhs", "rhs"], params!(), "broadcast lhs to the shape of rhs", |_: &Attrs| {
         Ok(Box::new(Expand { name: "broadcast_like", kind: ExpandKind::Like }))

@@ -100,8 +100,13 @@ pub trait Operator: Send + Sync + fmt::Debug {
         same_dtype(self.name(), inputs).map(|d| vec![d; self.num_outputs()])
     }
     /// Compute the outputs.
-    fn forward(&self, ctx: &mut OpCtx<'_>, inputs: &[TensorIn<'_>], out_shapes: &[Shape], out_dtypes: &[DType])
-    -> Result<Vec<CpuStorage>>;
+    fn forward(
+        &self,
+        ctx: &mut OpCtx<'_>,
+        inputs: &[TensorIn<'_>],
+        out_shapes: &[Shape],
+        out_dtypes: &[DType],
+    ) -> Result<Vec<CpuStorage>>;
     /// True when the op draws random numbers (it then also writes its context's generator).
     fn uses_rng(&self) -> bool {
         false
@@ -114,11 +119,7 @@ pub trait Operator: Send + Sync + fmt::Debug {
 pub fn same_dtype(op: &str, inputs: &[DType]) -> Result<DType> {
     let Some(&first) = inputs.first() else { return Ok(DType::F32) };
     if let Some(&other) = inputs.iter().find(|&&d| d != first) {
-        return Err(Error::dtype(
-            op,
-            other,
-            format!("all inputs must have the same dtype, got {first} and {other}"),
-        ));
+        return Err(Error::dtype(op, other, format!("all inputs must have the same dtype, got {first} and {other}")));
     }
     Ok(first)
 }

@@ -61,7 +61,12 @@ pub(super) fn register(r: &mut Registry) {
         r.add(
             name,
             &["data"],
-            params!("axis" = Some("-1"), "temperature" = Some("None"), "dtype" = Some("None"), "use_length" = Some("False")),
+            params!(
+                "axis" = Some("-1"),
+                "temperature" = Some("None"),
+                "dtype" = Some("None"),
+                "use_length" = Some("False")
+            ),
             "softmax along an axis",
             move |a: &Attrs| {
                 a.check_known(name, &["axis", "temperature", "dtype", "use_length"])?;
@@ -75,4 +80,3 @@ pub(super) fn register(r: &mut Registry) {
         );
     }
 }
-

@@ -112,7 +112,10 @@ impl Operator for Sample {
                 }
                 Dist::Normal(_, scale) if scale < 0.0 => {
                     // Checked at run time, as MXNet does: the error surfaces at the next sync.
-                    return Err(Error::param(self.name, format!("scale parameter in gaussian has to be positive, got {scale}")));
+                    return Err(Error::param(
+                        self.name,
+                        format!("scale parameter in gaussian has to be positive, got {scale}"),
+                    ));
                 }
                 Dist::Normal(loc, scale) => (0..n)
                     .map(|_| {
@@ -146,7 +149,7 @@ impl Operator for Shuffle {
         let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: shuffle without a generator"))?;
         let s = x[0].shape;
         let rows = s.first().copied().unwrap_or(1);
-        let row = if rows == 0 { 0 } else { x[0].len() / rows };
+        let row = x[0].len().checked_div(rows).unwrap_or(0);
         let mut perm: Vec<usize> = (0..rows).collect();
         for i in (1..rows).rev() {
             let j = rng.random_range(0..=i);
@@ -219,4 +222,3 @@ pub(super) fn register(r: &mut Registry) {
     r.add("_shuffle", &["data"], params!(), "shuffle along the first axis", |_: &Attrs| Ok(Box::new(Shuffle)));
     r.alias("shuffle", "_shuffle");
 }
-

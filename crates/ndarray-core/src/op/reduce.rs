@@ -99,15 +99,29 @@ pub(super) fn register(r: &mut Registry) {
     r.alias("sum_axis", "sum");
     r.alias("max_axis", "max");
     r.alias("min_axis", "min");
-    r.add("norm", &["data"], params!("ord" = Some("2"), "axis" = Some("None"), "keepdims" = Some("False")), "L1 or L2 norm", |a: &Attrs| {
-        create("norm", ReduceKind::Norm, a)
-    });
+    r.add(
+        "norm",
+        &["data"],
+        params!("ord" = Some("2"), "axis" = Some("None"), "keepdims" = Some("False")),
+        "L1 or L2 norm",
+        |a: &Attrs| create("norm", ReduceKind::Norm, a),
+    );
     for (name, kind) in [("argmax", ReduceKind::Argmax), ("argmin", ReduceKind::Argmin)] {
-        r.add(name, &["data"], params!("axis" = Some("None"), "keepdims" = Some("False")), "index of the extreme value", move |a: &Attrs| {
-            create(name, kind, a)
-        });
+        r.add(
+            name,
+            &["data"],
+            params!("axis" = Some("None"), "keepdims" = Some("False")),
+            "index of the extreme value",
+            move |a: &Attrs| create(name, kind, a),
+        );
     }
     r.add("argmax_channel", &["data"], params!(), "argmax over the last axis", |_: &Attrs| {
-        Ok(Box::new(Reduce { name: "argmax_channel", kind: ReduceKind::Argmax, axis: Some(vec![-1]), keepdims: false, exclude: false }))
+        Ok(Box::new(Reduce {
+            name: "argmax_channel",
+            kind: ReduceKind::Argmax,
+            axis: Some(vec![-1]),
+            keepdims: false,
+            exclude: false,
+        }))
     });
 }

@@ -137,7 +137,13 @@ pub(super) fn register(r: &mut Registry) {
     r.add(
         "topk",
         &["data"],
-        params!("axis" = Some("-1"), "k" = Some("1"), "ret_typ" = Some("'indices'"), "is_ascend" = Some("False"), "dtype" = Some("'float32'")),
+        params!(
+            "axis" = Some("-1"),
+            "k" = Some("1"),
+            "ret_typ" = Some("'indices'"),
+            "is_ascend" = Some("False"),
+            "dtype" = Some("'float32'")
+        ),
         "the k largest (or smallest) elements",
         |a: &Attrs| create("topk", a, Ret::Indices),
     );
@@ -152,4 +158,3 @@ pub(super) fn register(r: &mut Registry) {
         |a: &Attrs| create("argsort", a, Ret::Indices),
     );
 }
-

@@ -9,9 +9,7 @@ use crate::with_dtype;
 /// Convert a slice to a new storage of `dtype`, as C casts do (floats to ints truncate).
 pub fn cast_slice<S: Element>(src: &[S], dtype: DType) -> CpuStorage {
     if S::DTYPE == dtype {
-        return with_dtype!(dtype, T, {
-            T::wrap(bytemuck::cast_slice::<S, T>(src).to_vec())
-        });
+        return with_dtype!(dtype, T, { T::wrap(bytemuck::cast_slice::<S, T>(src).to_vec()) });
     }
     match (S::DTYPE, dtype) {
         (DType::F32, DType::F16) => {

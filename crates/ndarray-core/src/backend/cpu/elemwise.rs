@@ -304,8 +304,8 @@ pub fn binary<T: Arith + PartialOrd>(
         Div => zip_broadcast(a, ashape, b, bshape, out_shape, |x, y| x.div(y)),
         Mod => z(&|x, y| x.modulo(y)),
         Power => z(&|x, y| x.pow(y)),
-        Maximum => z(&|x, y| if x >= y || x != x { x } else { y }),
-        Minimum => z(&|x, y| if x <= y || x != x { x } else { y }),
+        Maximum => z(&|x, y| if x >= y || x.partial_cmp(&x).is_none() { x } else { y }),
+        Minimum => z(&|x, y| if x <= y || x.partial_cmp(&x).is_none() { x } else { y }),
         Equal => z(&|x, y| b2t(x == y)),
         NotEqual => z(&|x, y| b2t(x != y)),
         Greater => z(&|x, y| b2t(x > y)),
@@ -523,9 +523,7 @@ pub fn unary_storage(kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
         CpuStorage::F32(v) => CpuStorage::F32(map(v, |x| unary_scalar(kind, x))),
         CpuStorage::F64(v) => CpuStorage::F64(map(v, |x| unary_scalar(kind, x))),
         CpuStorage::F16(v) => CpuStorage::F16(map(v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32())))),
-        other => crate::with_cpu!(other, v, T, {
-            T::wrap(map(v, |x: T| int_unary::<T>(kind, x)))
-        }),
+        other => crate::with_cpu!(other, v, T, { T::wrap(map(v, |x: T| int_unary::<T>(kind, x))) }),
     }
 }
 

@@ -7,12 +7,7 @@ use super::{PAR_CHUNK, PAR_THRESHOLD};
 
 /// Copy the elements of a strided view of `src` into a new contiguous vector. The view starts
 /// at `offset` and has `shape` with per-axis `strides` (in elements; 0 repeats an element).
-pub fn gather<T: bytemuck::Pod + Send + Sync>(
-    src: &[T],
-    offset: usize,
-    shape: &[usize],
-    strides: &[isize],
-) -> Vec<T> {
+pub fn gather<T: bytemuck::Pod + Send + Sync>(src: &[T], offset: usize, shape: &[usize], strides: &[isize]) -> Vec<T> {
     let n: usize = shape.iter().product();
     if n == 0 {
         return Vec::new();
@@ -78,15 +73,7 @@ fn fill<T: Copy>(src: &[T], offset: usize, shape: &[usize], strides: &[isize], s
 pub fn broadcast_strides(shape: &[usize], out_shape: &[usize]) -> Vec<isize> {
     let cs = crate::shape::strides_of(shape);
     let off = out_shape.len() - shape.len();
-    (0..out_shape.len())
-        .map(|i| {
-            if i < off || shape[i - off] == 1 {
-                0
-            } else {
-                cs[i - off] as isize
-            }
-        })
-        .collect()
+    (0..out_shape.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { cs[i - off] as isize }).collect()
 }
 
 /// Transpose a contiguous array of `shape` by `axes`.
