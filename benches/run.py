@@ -46,13 +46,9 @@ BUSY_FRACTION = 0.15
 def interpreter_for(framework):
     """Return the Python interpreter that runs ``framework``'s child."""
     if framework == "mxnet":
-        return os.environ.get("MXREF_PYTHON") or str(
-            REPO_ROOT.parent / "mxref" / "bin" / "python"
-        )
+        return os.environ.get("MXREF_PYTHON") or str(REPO_ROOT.parent / "mxref" / "bin" / "python")
     if framework == "torch":
-        return os.environ.get("TORCH_PYTHON") or str(
-            REPO_ROOT.parent / "torchref" / "bin" / "python"
-        )
+        return os.environ.get("TORCH_PYTHON") or str(REPO_ROOT.parent / "torchref" / "bin" / "python")
     return sys.executable
 
 
@@ -117,9 +113,7 @@ def describe(info):
                 desc += f" kernel={pool['architecture']}"
             parts.append(f"{desc} ({pool['num_threads']} thr)")
     if "features" in info:
-        blas = [
-            f for f in info["features"] if f.startswith(("BLAS", "MKLDNN", "OPENMP"))
-        ]
+        blas = [f for f in info["features"] if f.startswith(("BLAS", "MKLDNN", "OPENMP"))]
         parts.append("features=" + ",".join(blas))
     return "; ".join(parts)
 
@@ -173,9 +167,7 @@ def build_rows(records):
         pick = min if row["better"] == "lower" else max
         row["best_peer"] = pick(peers, key=peers.get) if peers else None
         mine = values.get("mxrs")
-        row["mxrs_vs_mxnet"] = (
-            mine / values["mxnet"] if mine and "mxnet" in values else None
-        )
+        row["mxrs_vs_mxnet"] = mine / values["mxnet"] if mine and "mxnet" in values else None
         row["mxrs_vs_best"] = mine / peers[row["best_peer"]] if mine and peers else None
     return list(rows.values())
 
@@ -190,12 +182,7 @@ def print_table(rows):
     """Print the results table and how to read its ratio columns."""
     header = ["case", "unit", *FRAMEWORKS, "mxrs/mxnet", "mxrs/best", "best peer"]
     widths = [22, 8, 9, 9, 9, 9, 11, 10, 10]
-    print(
-        "  ".join(
-            h.rjust(w) if i > 1 else h.ljust(w)
-            for i, (h, w) in enumerate(zip(header, widths, strict=True))
-        )
-    )
+    print("  ".join(h.rjust(w) if i > 1 else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True))))
     for row in rows:
         cells = [row["case"].ljust(widths[0]), row["unit"].ljust(widths[1])]
         cells += [fmt(row["values"].get(fw), 9) for fw in FRAMEWORKS]
@@ -215,9 +202,7 @@ def print_table(rows):
 def parse_args(argv=None):
     """Command-line options of the runner."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="few repeats (under a minute)"
-    )
+    parser.add_argument("--quick", action="store_true", help="few repeats (under a minute)")
     parser.add_argument(
         "--only",
         action="append",

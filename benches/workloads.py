@@ -268,19 +268,14 @@ def framework_info(fw, threads):
             "num_threads",
             "threading_layer",
         )
-        info["threadpools"] = [
-            {k: pool.get(k) for k in keys if pool.get(k) is not None}
-            for pool in threadpool_info()
-        ]
+        info["threadpools"] = [{k: pool.get(k) for k in keys if pool.get(k) is not None} for pool in threadpool_info()]
     return info
 
 
 def parse_args(argv=None):
     """Command-line options of the child process."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--framework", required=True, choices=("mxnet", "mxrs", "torch", "numpy")
-    )
+    parser.add_argument("--framework", required=True, choices=("mxnet", "mxrs", "torch", "numpy"))
     parser.add_argument(
         "--case",
         action="append",
@@ -288,9 +283,7 @@ def parse_args(argv=None):
         help="case to run (repeatable; default: all)",
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--quick", action="store_true", help="few repeats, short samples"
-    )
+    parser.add_argument("--quick", action="store_true", help="few repeats, short samples")
     return parser.parse_args(argv)
 
 
@@ -301,11 +294,7 @@ def main(argv=None):
     try:
         fw = Backend(args.framework)
     except Exception as exc:  # noqa: BLE001 - any import failure means "skip"
-        print(
-            json.dumps(
-                {"framework": args.framework, "error": f"{type(exc).__name__}: {exc}"}
-            )
-        )
+        print(json.dumps({"framework": args.framework, "error": f"{type(exc).__name__}: {exc}"}))
         return 3
     if args.framework == "torch":
         fw.mod.set_num_threads(args.threads)

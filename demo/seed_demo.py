@@ -13,9 +13,8 @@ import pickle as pkl
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 import mxrs as mx
+import numpy as np
 
 OUT = Path(__file__).resolve().parent / "out"
 

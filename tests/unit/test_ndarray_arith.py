@@ -189,9 +189,7 @@ def test_int_dtypes_basic(dtype):
     [operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge],
     ids=["eq", "ne", "lt", "le", "gt", "ge"],
 )
-@pytest.mark.parametrize(
-    "dtype", ["float32", "float64", "float16", "int32", "uint8", "int64"]
-)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32", "uint8", "int64"])
 def test_comparisons_return_input_dtype(op, dtype):
     a = nd(A, dtype)
     b = nd(B, dtype)
@@ -379,9 +377,7 @@ def test_broadcast_to():
     check(mx.nd.broadcast_to(nd([[1], [2]]), shape=(2, 4)), [[1] * 4, [2] * 4])
     # 0 in the target shape keeps the input dimension
     check(mx.nd.broadcast_to(nd([[1], [2]]), shape=(0, 4)), [[1] * 4, [2] * 4])
-    check(
-        mx.nd.broadcast_to(mx.nd.ones((1, 2, 1)), shape=(3, 2, 2)), np.ones((3, 2, 2))
-    )
+    check(mx.nd.broadcast_to(mx.nd.ones((1, 2, 1)), shape=(3, 2, 2)), np.ones((3, 2, 2)))
     x = nd([[1], [2]], "int32")
     check(x.broadcast_to((2, 3)), [[1, 1, 1], [2, 2, 2]], np.int32)
 

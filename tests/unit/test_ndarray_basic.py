@@ -64,9 +64,7 @@ def test_full_default_dtype():
     x = mx.nd.full((2, 2), 7)
     assert x.dtype == np.float32
     assert_array_equal(npv(x), [[7.0, 7.0], [7.0, 7.0]])
-    assert_array_equal(
-        npv(mx.nd.full((2,), 7, dtype="int32")), np.array([7, 7], np.int32)
-    )
+    assert_array_equal(npv(mx.nd.full((2,), 7, dtype="int32")), np.array([7, 7], np.int32))
 
 
 def test_array_from_list_is_float32():
@@ -151,9 +149,7 @@ def test_arange_bad_range_raises():
 
 def test_linspace():
     assert_allclose(npv(mx.nd.linspace(0, 1, 5)), [0, 0.25, 0.5, 0.75, 1.0])
-    assert_allclose(
-        npv(mx.nd.linspace(0, 1, 5, endpoint=False)), [0, 0.2, 0.4, 0.6, 0.8], rtol=1e-6
-    )
+    assert_allclose(npv(mx.nd.linspace(0, 1, 5, endpoint=False)), [0, 0.2, 0.4, 0.6, 0.8], rtol=1e-6)
     assert mx.nd.linspace(0, 1, 5).dtype == np.float32
 
 
@@ -424,12 +420,8 @@ def test_reshape_bad_size_raises():
 
 
 def test_repr_2d_float():
-    assert (
-        repr(mx.nd.ones((2, 3))) == "\n[[1. 1. 1.]\n [1. 1. 1.]]\n<NDArray 2x3 @cpu(0)>"
-    )
-    assert (
-        str(mx.nd.ones((2, 3))) == "\n[[1. 1. 1.]\n [1. 1. 1.]]\n<NDArray 2x3 @cpu(0)>"
-    )
+    assert repr(mx.nd.ones((2, 3))) == "\n[[1. 1. 1.]\n [1. 1. 1.]]\n<NDArray 2x3 @cpu(0)>"
+    assert str(mx.nd.ones((2, 3))) == "\n[[1. 1. 1.]\n [1. 1. 1.]]\n<NDArray 2x3 @cpu(0)>"
 
 
 @pytest.mark.parametrize(
@@ -478,9 +470,7 @@ def test_repr_large_array_is_full_numpy_str():
     r = repr(x)
     assert r.startswith("\n[  0.   1.   2.")
     assert r.endswith(" 998. 999.]\n<NDArray 1000 @cpu(0)>")
-    assert (
-        r == "\n" + str(np.arange(1000, dtype=np.float32)) + "\n<NDArray 1000 @cpu(0)>"
-    )
+    assert r == "\n" + str(np.arange(1000, dtype=np.float32)) + "\n<NDArray 1000 @cpu(0)>"
 
 
 def test_repr_0d_array():

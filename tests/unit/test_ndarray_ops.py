@@ -247,9 +247,7 @@ def test_dot_2d():
     check(mx.nd.dot(nd(M23), nd(M34)), M23 @ M34)
     check(mx.nd.dot(nd(M23), nd(M23), transpose_b=True), M23 @ M23.T)
     check(mx.nd.dot(nd(M23), nd(M23), transpose_a=True), M23.T @ M23)
-    check(
-        mx.nd.dot(nd(M34), nd(M23), transpose_a=True, transpose_b=True), M34.T @ M23.T
-    )
+    check(mx.nd.dot(nd(M34), nd(M23), transpose_a=True, transpose_b=True), M34.T @ M23.T)
     check(mx.nd.dot(nd(M23), nd(M34)), [[20, 23, 26, 29], [56, 68, 80, 92]])
 
 
@@ -286,9 +284,7 @@ def test_dot_nd_rule():
 
 def test_dot_float64():
     check(mx.nd.dot(nd(M23, "float64"), nd(M34, "float64")), M23 @ M34, np.float64)
-    check(
-        mx.nd.dot(nd([1, 1, 1], "float64"), nd([1, 1, 1], "float64")), [3], np.float64
-    )
+    check(mx.nd.dot(nd([1, 1, 1], "float64"), nd([1, 1, 1], "float64")), [3], np.float64)
 
 
 def test_dot_shape_mismatch_raises():
@@ -299,9 +295,7 @@ def test_dot_shape_mismatch_raises():
 @pytest.mark.skipif(not IS_MXNET, reason="MXNet 1.9.1 limitation; mxrs computes integer dot")
 def test_dot_int_not_supported():
     with pytest.raises(mx.base.MXNetError):
-        mx.nd.dot(
-            nd([[1, 2], [3, 4]], "int32"), nd([[1, 2], [3, 4]], "int32")
-        ).wait_to_read()
+        mx.nd.dot(nd([[1, 2], [3, 4]], "int32"), nd([[1, 2], [3, 4]], "int32")).wait_to_read()
 
 
 @pytest.mark.skipif(IS_MXNET, reason="mxrs behaviour beyond MXNet 1.9.1")
@@ -316,9 +310,7 @@ def test_batch_dot():
     a = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
     b = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
     check(mx.nd.batch_dot(nd(a), nd(b)), a @ b)
-    check(
-        mx.nd.batch_dot(nd(a), nd(b)), [[[10, 13], [28, 40]], [[172, 193], [244, 274]]]
-    )
+    check(mx.nd.batch_dot(nd(a), nd(b)), [[[10, 13], [28, 40]], [[172, 193], [244, 274]]])
     rng = np.random.RandomState(2)
     x = rng.randn(3, 4, 2).astype(np.float32)
     y = rng.randn(3, 5, 4).astype(np.float32)
@@ -418,9 +410,7 @@ def test_split():
     assert isinstance(parts, list) and len(parts) == 3
     for got, exp in zip(parts, np.split(x, 3, axis=1), strict=True):
         check(got, exp)
-    parts = mx.nd.split(
-        nd(np.arange(6).reshape(3, 2)), num_outputs=3, axis=0, squeeze_axis=True
-    )
+    parts = mx.nd.split(nd(np.arange(6).reshape(3, 2)), num_outputs=3, axis=0, squeeze_axis=True)
     assert [p.shape for p in parts] == [(2,), (2,), (2,)]
     check(parts[2], [4, 5])
     parts = mx.nd.split(nd(np.arange(4).reshape(2, 2)), 2)  # default axis=1
@@ -448,9 +438,7 @@ def test_tile():
 
 def test_repeat():
     x = np.array([[1, 2], [3, 4]], np.float32)
-    check(
-        mx.nd.repeat(nd(x), repeats=2), [1, 1, 2, 2, 3, 3, 4, 4]
-    )  # flattens without axis
+    check(mx.nd.repeat(nd(x), repeats=2), [1, 1, 2, 2, 3, 3, 4, 4])  # flattens without axis
     check(mx.nd.repeat(nd(x), repeats=2, axis=1), [[1, 1, 2, 2], [3, 3, 4, 4]])
     check(mx.nd.repeat(nd(x), repeats=2, axis=0), [[1, 2], [1, 2], [3, 4], [3, 4]])
     check(nd(x).repeat(3, axis=-1), np.repeat(x, 3, axis=-1))
@@ -517,9 +505,7 @@ def test_where():
     check(mx.nd.where(nd([1, 0, 1]), nd([1, 2, 3]), nd([4, 5, 6])), [1, 5, 3])
     # any nonzero condition counts as true
     check(
-        mx.nd.where(
-            nd([[0.5, 0], [0, -2]]), nd([[1, 2], [3, 4]]), nd([[5, 6], [7, 8]])
-        ),
+        mx.nd.where(nd([[0.5, 0], [0, -2]]), nd([[1, 2], [3, 4]]), nd([[5, 6], [7, 8]])),
         [[1, 6], [7, 4]],
     )
     # a 1-D condition selects whole rows
@@ -528,9 +514,7 @@ def test_where():
         [[1, 2], [7, 8]],
     )
     with pytest.raises(mx.base.MXNetError):
-        mx.nd.where(
-            nd([[1, 0]]), nd([[1, 2], [3, 4]]), nd([[5, 6], [7, 8]])
-        ).wait_to_read()
+        mx.nd.where(nd([[1, 0]]), nd([[1, 2], [3, 4]]), nd([[5, 6], [7, 8]])).wait_to_read()
 
 
 def _softmax(x, axis=-1):
@@ -593,9 +577,7 @@ def test_sort_argsort():
 
 def test_argsort_ties_are_stable():
     check(mx.nd.argsort(nd([2, 1, 2, 1, 0])), [4, 1, 3, 0, 2])
-    check(
-        mx.nd.argsort(nd(T)), [[1, 3, 0, 2], [2, 0, 3, 1]]
-    )  # the two 1s keep their order
+    check(mx.nd.argsort(nd(T)), [[1, 3, 0, 2], [2, 0, 3, 1]])  # the two 1s keep their order
 
 
 # --------------------------------------------------------------------------- random

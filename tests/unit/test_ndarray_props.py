@@ -29,9 +29,7 @@ TOL = {
 }
 
 shapes = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=5)
-pair_shapes = hnp.mutually_broadcastable_shapes(
-    num_shapes=2, min_dims=1, max_dims=4, min_side=1, max_side=4
-)
+pair_shapes = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=4, min_side=1, max_side=4)
 
 
 def nd(x):
@@ -56,9 +54,7 @@ def check(got, expected, dtype, **tol):
 
 def float_arrays(draw, dtype, shape, lo, hi):
     width = {"float16": 16, "float32": 32, "float64": 64}[dtype]
-    lo, hi = (
-        float(np.dtype(dtype).type(v)) for v in (lo, hi)
-    )  # exactly representable bounds
+    lo, hi = (float(np.dtype(dtype).type(v)) for v in (lo, hi))  # exactly representable bounds
     elems = st.floats(
         lo,
         hi,
@@ -91,16 +87,10 @@ FLOAT_BINARY = {
 
 def _operands(draw, name, dtype, s1, s2):
     if name == "div":
-        return float_arrays(draw, dtype, s1, -10, 10), nonzero_arrays(
-            draw, dtype, s2, 0.5, 10
-        )
+        return float_arrays(draw, dtype, s1, -10, 10), nonzero_arrays(draw, dtype, s2, 0.5, 10)
     if name == "pow":
-        return float_arrays(draw, dtype, s1, 0.25, 3), float_arrays(
-            draw, dtype, s2, -2, 2
-        )
-    return float_arrays(draw, dtype, s1, -10, 10), float_arrays(
-        draw, dtype, s2, -10, 10
-    )
+        return float_arrays(draw, dtype, s1, 0.25, 3), float_arrays(draw, dtype, s2, -2, 2)
+    return float_arrays(draw, dtype, s1, -10, 10), float_arrays(draw, dtype, s2, -10, 10)
 
 
 @SETTINGS
@@ -127,18 +117,12 @@ def test_float_binary_broadcast(name, dtype, data, bshapes):
 
 
 @SETTINGS
-@given(
-    dtype=st.sampled_from(["float32", "float64"]), data=st.data(), bshapes=pair_shapes
-)
+@given(dtype=st.sampled_from(["float32", "float64"]), data=st.data(), bshapes=pair_shapes)
 def test_float_mod_broadcast(dtype, data, bshapes):
     # integer-valued operands keep the result away from rounding ties
     s1, s2 = bshapes.input_shapes
     x = data.draw(hnp.arrays(dtype, s1, elements=st.integers(-50, 50).map(float)))
-    y = data.draw(
-        hnp.arrays(
-            dtype, s2, elements=st.sampled_from([-7.0, -3.0, -2.0, 1.0, 2.0, 5.0])
-        )
-    )
+    y = data.draw(hnp.arrays(dtype, s2, elements=st.sampled_from([-7.0, -3.0, -2.0, 1.0, 2.0, 5.0])))
     expected = np.mod(x, y)
     check(nd(x) % nd(y), expected, dtype)
     check(mx.nd.broadcast_mod(nd(x), nd(y)), expected, dtype)
@@ -157,9 +141,7 @@ COMPARISONS = {
 @SETTINGS
 @given(
     name=st.sampled_from(sorted(COMPARISONS)),
-    dtype=st.sampled_from(
-        ["float32", "float64", "float16", "int32", "int64", "uint8", "int8"]
-    ),
+    dtype=st.sampled_from(["float32", "float64", "float16", "int32", "int64", "uint8", "int8"]),
     data=st.data(),
     bshapes=pair_shapes,
 )
@@ -200,11 +182,7 @@ INT_BINARY = {
 def test_int_binary_broadcast(name, dtype, data, bshapes):
     s1, s2 = bshapes.input_shapes
     x = data.draw(hnp.arrays(dtype, s1, elements=st.integers(-1000, 1000)))
-    rhs = (
-        st.integers(-20, 20).filter(bool)
-        if name in ("div", "mod")
-        else st.integers(-1000, 1000)
-    )
+    rhs = st.integers(-20, 20).filter(bool) if name in ("div", "mod") else st.integers(-1000, 1000)
     y = data.draw(hnp.arrays(dtype, s2, elements=rhs))
     mxop, npop = INT_BINARY[name]
     expected = npop(x.astype(np.int64), y.astype(np.int64)).astype(dtype)
@@ -233,12 +211,8 @@ SCALAR_OPS = {
 def test_float_scalar_both_sides(name, dtype, data, shape, scalar):
     x = nonzero_arrays(data.draw, dtype, shape, 0.5, 10)
     op = SCALAR_OPS[name]
-    check(
-        op(nd(x), scalar), op(x.astype(np.float64), np.dtype(dtype).type(scalar)), dtype
-    )
-    check(
-        op(scalar, nd(x)), op(np.dtype(dtype).type(scalar), x.astype(np.float64)), dtype
-    )
+    check(op(nd(x), scalar), op(x.astype(np.float64), np.dtype(dtype).type(scalar)), dtype)
+    check(op(scalar, nd(x)), op(np.dtype(dtype).type(scalar), x.astype(np.float64)), dtype)
 
 
 # --------------------------------------------------------------------------- unary
@@ -282,19 +256,13 @@ UNARY = {
 def test_unary_against_numpy(name, dtype, data, shape):
     ref, lo, hi = UNARY[name]
     x = float_arrays(data.draw, dtype, shape, lo, hi)
-    tol = (
-        {"rtol": 1e-5, "atol": 1e-6}
-        if dtype == "float32"
-        else {"rtol": 1e-7, "atol": 1e-12}
-    )
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-7, "atol": 1e-12}
     check(getattr(mx.nd, name)(nd(x)), ref(x.astype(np.float64)), dtype, **tol)
 
 
 @SETTINGS
 @given(
-    name=st.sampled_from(
-        ["exp", "sqrt", "square", "abs", "tanh", "sigmoid", "relu", "floor", "negative"]
-    ),
+    name=st.sampled_from(["exp", "sqrt", "square", "abs", "tanh", "sigmoid", "relu", "floor", "negative"]),
     data=st.data(),
     shape=shapes,
 )
@@ -321,9 +289,7 @@ def test_unary_float16(name, data, shape):
 def test_clip_against_numpy(data, shape, lo, width):
     x = float_arrays(data.draw, "float32", shape, -10, 10)
     hi = float(np.float32(lo + width))
-    check(
-        mx.nd.clip(nd(x), lo, hi), np.clip(x, np.float32(lo), np.float32(hi)), "float32"
-    )
+    check(mx.nd.clip(nd(x), lo, hi), np.clip(x, np.float32(lo), np.float32(hi)), "float32")
 
 
 # --------------------------------------------------------------------------- reductions
@@ -340,11 +306,7 @@ def array_and_axis(draw, dtype="float32", lo=-10.0, hi=10.0):
     elif kind == "int":
         axis = draw(st.integers(-nd_, nd_ - 1))
     else:
-        axis = tuple(
-            draw(
-                st.lists(st.integers(0, nd_ - 1), min_size=1, max_size=nd_, unique=True)
-            )
-        )
+        axis = tuple(draw(st.lists(st.integers(0, nd_ - 1), min_size=1, max_size=nd_, unique=True)))
     return x, axis
 
 
@@ -363,11 +325,7 @@ def test_reductions_against_numpy(name, dtype, data, keepdims):
     x, axis = data.draw(array_and_axis(dtype, lo, hi))
     expected = getattr(np, name)(x.astype(np.float64), axis=axis, keepdims=keepdims)
     got = getattr(mx.nd, name)(nd(x), axis=axis, keepdims=keepdims)
-    tol = (
-        {"rtol": 1e-4, "atol": 1e-3}
-        if dtype == "float32"
-        else {"rtol": 1e-10, "atol": 1e-10}
-    )
+    tol = {"rtol": 1e-4, "atol": 1e-3} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-10}
     check(got, expected, dtype, **tol)
 
 
@@ -474,9 +432,7 @@ def test_dot_nd_against_numpy(data, lhs, rhs, ta, tb):
     b = float_arrays(data.draw, "float32", b_shape, -3, 3)
     a_axis = 0 if ta else a.ndim - 1
     b_axis = b.ndim - 1 if tb else 0
-    expected = np.tensordot(
-        a.astype(np.float64), b.astype(np.float64), axes=([a_axis], [b_axis])
-    )
+    expected = np.tensordot(a.astype(np.float64), b.astype(np.float64), axes=([a_axis], [b_axis]))
     got = mx.nd.dot(nd(a), nd(b), transpose_a=ta, transpose_b=tb)
     check(got, expected, "float32", rtol=1e-4, atol=1e-4)
 
@@ -492,16 +448,10 @@ def test_dot_nd_against_numpy(data, lhs, rhs, ta, tb):
     tb=st.booleans(),
 )
 def test_batch_dot_against_numpy(data, batch, m, k, n, ta, tb):
-    a = float_arrays(
-        data.draw, "float32", (batch, k, m) if ta else (batch, m, k), -3, 3
-    )
-    b = float_arrays(
-        data.draw, "float32", (batch, n, k) if tb else (batch, k, n), -3, 3
-    )
+    a = float_arrays(data.draw, "float32", (batch, k, m) if ta else (batch, m, k), -3, 3)
+    b = float_arrays(data.draw, "float32", (batch, n, k) if tb else (batch, k, n), -3, 3)
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    expected = (a64.transpose(0, 2, 1) if ta else a64) @ (
-        b64.transpose(0, 2, 1) if tb else b64
-    )
+    expected = (a64.transpose(0, 2, 1) if ta else a64) @ (b64.transpose(0, 2, 1) if tb else b64)
     got = mx.nd.batch_dot(nd(a), nd(b), transpose_a=ta, transpose_b=tb)
     check(got, expected, "float32", rtol=1e-4, atol=1e-4)
 

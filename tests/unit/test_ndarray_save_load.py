@@ -37,9 +37,7 @@ def sample():
 # --------------------------------------------------------------------------- pickle
 
 
-@pytest.mark.parametrize(
-    "dtype", ["float32", "float64", "float16", "uint8", "int8", "int32", "int64"]
-)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "uint8", "int8", "int32", "int64"])
 def test_pickle_round_trip(dtype):
     x = mx.nd.array([[1, 2, 3], [4, 5, 6]], dtype=dtype)
     y = pickle.loads(pickle.dumps(x))
@@ -115,9 +113,7 @@ def test_save_load_list(tmp_path):
 def test_save_load_dict_keeps_order(tmp_path):
     f = str(tmp_path / "d.params")
     s = sample()
-    mx.nd.save(
-        f, {"b": s["b"], "a": s["a"], "z": mx.nd.zeros((1,)), "c": mx.nd.ones((1,))}
-    )
+    mx.nd.save(f, {"b": s["b"], "a": s["a"], "z": mx.nd.zeros((1,)), "c": mx.nd.ones((1,))})
     r = mx.nd.load(f)
     assert isinstance(r, dict)
     assert list(r) == ["b", "a", "z", "c"]
@@ -131,9 +127,7 @@ def test_save_load_unicode_keys(tmp_path):
     assert list(mx.nd.load(f)) == ["ключ", "arg:fc1_weight"]
 
 
-@pytest.mark.parametrize(
-    "dtype", ["float32", "float64", "float16", "uint8", "int8", "int32", "int64"]
-)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "uint8", "int8", "int32", "int64"])
 def test_save_load_dtypes(tmp_path, dtype):
     f = str(tmp_path / "t.params")
     x = mx.nd.array([[0, 1, 2], [3, 4, 5]], dtype=dtype)
@@ -226,9 +220,7 @@ def test_load_missing_file(tmp_path):
     assert "does_not_exist.params" in str(info.value)
 
 
-@pytest.mark.parametrize(
-    "cut", [0, 4, 8, 16, 24, 30, 50, 64, 100, 140, 151, 152, 160, 169]
-)
+@pytest.mark.parametrize("cut", [0, 4, 8, 16, 24, 30, 50, 64, 100, 140, 151, 152, 160, 169])
 def test_load_truncated_file_raises(tmp_path, cut):
     path = tmp_path / "trunc.params"
     path.write_bytes(fixture("nd_dict.params").read_bytes()[:cut])
@@ -404,6 +396,4 @@ def test_fixture_imagerecorditer_cpu_pinned_records_load_on_cpu0():
     assert r["A_label"].context == mx.cpu(0)
     check(r["A_label"], [0, 1, 2], "float32")
     assert r["A_data"].shape == (3, 3, 4, 6)
-    assert_array_equal(
-        r["A_data"][0, 0, 0].asnumpy(), [-0.5, 0.25, 1.0, 1.75, 2.5, 3.25]
-    )
+    assert_array_equal(r["A_data"][0, 0, 0].asnumpy(), [-0.5, 0.25, 1.0, 1.75, 2.5, 3.25])

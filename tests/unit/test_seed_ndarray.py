@@ -122,9 +122,7 @@ def test_binary_save_list_and_dict(tmp_path):
     assert_array_equal(c["b"].asnumpy(), full((2, 3), 3))
 
 
-@pytest.mark.parametrize(
-    "target", ["s3://mybucket/mydata.bin", "hdfs///users/myname/mydata.bin"]
-)
+@pytest.mark.parametrize("target", ["s3://mybucket/mydata.bin", "hdfs///users/myname/mydata.bin"])
 def test_save_to_distributed_fs_is_unavailable(tmp_path, monkeypatch, target):
     monkeypatch.chdir(tmp_path)
     a = mx.nd.ones((2, 3)) * 2

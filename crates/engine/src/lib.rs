@@ -137,6 +137,10 @@ pub enum FnProperty {
     CpuPrioritized,
     /// An op that only waits or signals; cheap and never skipped.
     Wait,
+    /// A small CPU op (microseconds of work). When it is ready at push time it runs at once on
+    /// the pushing thread, which saves a hand-off to a worker; otherwise it is queued like
+    /// `Normal`. Ordering and error handling are unchanged.
+    Light,
 }
 
 /// The dependency engine interface. Implementations: [`NaiveEngine`] and the threaded engines.

@@ -192,6 +192,11 @@ impl Shared {
         let seq = this.next_seq.fetch_add(1, Ordering::Relaxed);
         let op = OprBlock::new(func, reads, writes, device, prop, priority, name, seq);
         if queue::append(&op) {
+            if op.prop == FnProperty::Light {
+                // Ready and small: running it here is cheaper than waking a worker.
+                Shared::run_op(this, op);
+                return;
+            }
             let mut work = VecDeque::new();
             work.push_back(op);
             Shared::drive(this, &mut work);

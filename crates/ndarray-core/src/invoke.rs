@@ -94,6 +94,8 @@ pub fn invoke_op(
         writes.push(r.var.clone());
     }
     reads.retain(|v| !writes.iter().any(|w| w.same(v)));
+    let work: usize = inputs.iter().map(|a| a.size()).chain(outputs.iter().map(|a| a.size())).sum();
+    let prop = crate::ndarray::property_for(ctx, work);
     let (ins, outs) = (inputs.to_vec(), outputs.clone());
     engine().push(
         Box::new(move || {
@@ -102,7 +104,7 @@ pub fn invoke_op(
         &reads,
         &writes,
         ctx.engine_device(),
-        FnProperty::Normal,
+        prop,
         0,
         "invoke",
     );

@@ -20,6 +20,7 @@ pub mod invoke;
 pub mod io;
 pub mod ndarray;
 pub mod op;
+pub mod pool;
 pub mod shape;
 pub mod storage;
 

@@ -28,6 +28,14 @@ pub struct Chunk {
     pub(crate) len: usize,
 }
 
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Storage::Cpu(c) = std::mem::replace(self.storage.get_mut(), Storage::Cpu(CpuStorage::F32(Vec::new()))) {
+            crate::pool::give(c);
+        }
+    }
+}
+
 impl fmt::Debug for Chunk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Chunk").field("ctx", &self.ctx).field("dtype", &self.dtype).field("len", &self.len).finish()
@@ -46,6 +54,15 @@ impl fmt::Debug for NDArray {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "NDArray({} {} @{})", fmt_shape(&self.shape), self.dtype(), self.ctx())
     }
+}
+
+/// Ops touching at most this many elements in all are "light": run on the pushing thread when
+/// ready at once, since a hand-off to a worker would cost more than the op.
+pub const LIGHT_OP_ELEMENTS: usize = 1 << 14;
+
+/// The engine property for host work touching `elements` elements.
+pub(crate) fn property_for(ctx: Context, elements: usize) -> FnProperty {
+    if ctx.is_host() && elements <= LIGHT_OP_ELEMENTS { FnProperty::Light } else { FnProperty::Normal }
 }
 
 /// Convert an engine error back into this crate's error, keeping its kind.
@@ -206,7 +223,7 @@ impl NDArray {
             )));
         }
         if self.is_whole() {
-            *cpu = result;
+            crate::pool::give(std::mem::replace(cpu, result));
         } else {
             if cpu.len() != self.chunk.len {
                 *cpu = CpuStorage::zeros(self.chunk.dtype, self.chunk.len);
@@ -241,7 +258,7 @@ impl NDArray {
             std::slice::from_ref(&src.chunk.var),
             std::slice::from_ref(&self.chunk.var),
             self.ctx().engine_device(),
-            FnProperty::Normal,
+            property_for(self.ctx(), 2 * self.size()),
             0,
             "copyto",
         );
@@ -262,7 +279,7 @@ impl NDArray {
             &[],
             std::slice::from_ref(&self.chunk.var),
             self.ctx().engine_device(),
-            FnProperty::Normal,
+            property_for(self.ctx(), self.size()),
             0,
             "copy_from_host",
         );

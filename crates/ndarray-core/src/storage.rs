@@ -130,6 +130,8 @@ pub trait StorageElement: Element {
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
     /// Borrow the vector mutably if the dtype matches.
     fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
+    /// Take the vector out if the dtype matches.
+    fn into_vec(s: CpuStorage) -> Result<Vec<Self>, CpuStorage>;
 }
 
 macro_rules! storage_element {
@@ -148,6 +150,12 @@ macro_rules! storage_element {
                 match s {
                     CpuStorage::$var(v) => Some(v),
                     _ => None,
+                }
+            }
+            fn into_vec(s: CpuStorage) -> Result<Vec<Self>, CpuStorage> {
+                match s {
+                    CpuStorage::$var(v) => Ok(v),
+                    other => Err(other),
                 }
             }
         }

@@ -2,14 +2,12 @@
 
 import numbers
 
-import numpy as np
-
 from mxrs.base import mx_real_t
 from mxrs.ndarray import _ops, random
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.ndarray import (
     NDArray,
-    _Null,
+    _Null,  # noqa: F401 - re-exported for generated code
     array,
     empty,
     full,
@@ -80,8 +78,35 @@ def moveaxis(tensor, source, destination):
     return tensor.transpose(axes=tuple(axes))
 
 
-def _as_np(x):
-    return x.asnumpy() if isinstance(x, NDArray) else np.asarray(x)
-
-
-__all__ = [n for n in dir() if not n.startswith("_")] + ["_internal", "_Null"]
+__all__ = _ops.__all__ + [
+    "NDArray",
+    "array",
+    "empty",
+    "full",
+    "invoke",
+    "ones",
+    "waitall",
+    "zeros",
+    "load",
+    "load_frombuffer",
+    "save",
+    "random",
+    "arange",
+    "linspace",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "true_divide",
+    "modulo",
+    "power",
+    "maximum",
+    "minimum",
+    "equal",
+    "not_equal",
+    "greater",
+    "greater_equal",
+    "lesser",
+    "lesser_equal",
+    "moveaxis",
+]

@@ -54,8 +54,11 @@ def _attr(v):
     return str(v)
 
 
+_invoke_fast = _native.invoke_fast
+
+
 def _wrap(h):
-    a = NDArray.__new__(NDArray)
+    a = _new_ndarray(NDArray)
     a._handle = h
     a.writable = True
     return a
@@ -82,6 +85,9 @@ def invoke(op, inputs, attrs=None, out=None, ctx=None):
     if len(res) == 1:
         return _wrap(res[0])
     return [_wrap(h) for h in res]
+
+
+_new_ndarray = object.__new__
 
 
 class NDArray:
@@ -228,9 +234,7 @@ class NDArray:
             return bool(self.asscalar())
         if self.size == 0:
             return False
-        raise ValueError(
-            "The truth value of an NDArray with multiple elements is ambiguous."
-        )
+        raise ValueError("The truth value of an NDArray with multiple elements is ambiguous.")
 
     def __float__(self):
         return float(self.asscalar())
@@ -359,11 +363,12 @@ class NDArray:
     # ----- arithmetic -------------------------------------------------------------------
     def _binary(self, other, array_op, scalar_op, rscalar_op=None, reverse=False):
         if isinstance(other, NDArray):
-            args = [other, self] if reverse else [self, other]
-            return invoke(array_op, args)
+            if reverse:
+                return _wrap(_invoke_fast(array_op, other._handle, self._handle))
+            return _wrap(_invoke_fast(array_op, self._handle, other._handle))
         if isinstance(other, numeric_types):
             op = rscalar_op if (reverse and rscalar_op) else scalar_op
-            return invoke(op, [self], {"scalar": float(other)})
+            return _wrap(_invoke_fast(op, self._handle, None, float(other)))
         raise TypeError(f"type {type(other)} not supported")
 
     def _inplace(self, other, array_op, scalar_op):
@@ -378,6 +383,8 @@ class NDArray:
         return self
 
     def __add__(self, o):
+        if type(o) is NDArray:  # the most common case, kept short
+            return _wrap(_invoke_fast("broadcast_add", self._handle, o._handle))
         return self._binary(o, "broadcast_add", "_plus_scalar")
 
     __radd__ = __add__
@@ -561,8 +568,6 @@ def array(source_array, ctx=None, dtype=None):
 def waitall():
     """Wait for every pushed op; raise the first error raised since the last call."""
     _native.waitall()
-
-
 
 
 class _NullType:

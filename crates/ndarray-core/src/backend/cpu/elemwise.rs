@@ -195,11 +195,11 @@ fn b2t<T: Element>(b: bool) -> T {
 /// Map `f` over `out[i] = f(a[i], b[i])` for a broadcast pair of contiguous arrays.
 fn zip_broadcast<T, F>(a: &[T], ashape: &[usize], b: &[T], bshape: &[usize], out_shape: &[usize], f: F) -> Vec<T>
 where
-    T: Element,
+    T: Element + StorageElement,
     F: Fn(T, T) -> T + Sync + Send,
 {
     let n: usize = out_shape.iter().product();
-    let mut out: Vec<T> = bytemuck::zeroed_vec(n);
+    let mut out: Vec<T> = crate::pool::alloc(n);
     if n == 0 {
         return out;
     }
@@ -280,8 +280,8 @@ where
 }
 
 /// A new vector `f(src[i])`.
-pub fn map<S: Copy + Sync, T: bytemuck::Pod + Send, F: Fn(S) -> T + Sync + Send>(src: &[S], f: F) -> Vec<T> {
-    let mut out: Vec<T> = bytemuck::zeroed_vec(src.len());
+pub fn map<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send>(src: &[S], f: F) -> Vec<T> {
+    let mut out: Vec<T> = crate::pool::alloc(src.len());
     map_into(src, &mut out, f);
     out
 }
@@ -520,6 +520,17 @@ pub fn unary_scalar<F: UnaryFloat>(kind: UnaryKind, x: F) -> F {
 /// Unary function over a storage; the output keeps the input dtype.
 pub fn unary_storage(kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
     match s {
+        CpuStorage::F32(v) if kind == UnaryKind::Exp => {
+            let mut out: Vec<f32> = crate::pool::alloc(v.len());
+            if v.len() >= PAR_THRESHOLD {
+                out.par_chunks_mut(PAR_CHUNK)
+                    .zip(v.par_chunks(PAR_CHUNK))
+                    .for_each(|(o, s)| super::vmath::exp_slice(s, o));
+            } else {
+                super::vmath::exp_slice(v, &mut out);
+            }
+            CpuStorage::F32(out)
+        }
         CpuStorage::F32(v) => CpuStorage::F32(map(v, |x| unary_scalar(kind, x))),
         CpuStorage::F64(v) => CpuStorage::F64(map(v, |x| unary_scalar(kind, x))),
         CpuStorage::F16(v) => CpuStorage::F16(map(v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32())))),

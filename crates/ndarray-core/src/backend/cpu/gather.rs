@@ -7,7 +7,12 @@ use super::{PAR_CHUNK, PAR_THRESHOLD};
 
 /// Copy the elements of a strided view of `src` into a new contiguous vector. The view starts
 /// at `offset` and has `shape` with per-axis `strides` (in elements; 0 repeats an element).
-pub fn gather<T: bytemuck::Pod + Send + Sync>(src: &[T], offset: usize, shape: &[usize], strides: &[isize]) -> Vec<T> {
+pub fn gather<T: crate::storage::StorageElement + Send + Sync>(
+    src: &[T],
+    offset: usize,
+    shape: &[usize],
+    strides: &[isize],
+) -> Vec<T> {
     let n: usize = shape.iter().product();
     if n == 0 {
         return Vec::new();
@@ -15,8 +20,8 @@ pub fn gather<T: bytemuck::Pod + Send + Sync>(src: &[T], offset: usize, shape: &
     if shape.is_empty() {
         return vec![src[offset]];
     }
-    // Zeroed allocation maps fresh zero pages lazily, so it costs no extra pass.
-    let mut out: Vec<T> = bytemuck::zeroed_vec(n);
+    // Every element is written below, so a pooled buffer with stale content is fine.
+    let mut out: Vec<T> = crate::pool::alloc(n);
     let buf = out.as_mut_slice();
     if n >= PAR_THRESHOLD {
         buf.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, chunk)| {
@@ -77,7 +82,11 @@ pub fn broadcast_strides(shape: &[usize], out_shape: &[usize]) -> Vec<isize> {
 }
 
 /// Transpose a contiguous array of `shape` by `axes`.
-pub fn transpose<T: bytemuck::Pod + Send + Sync>(src: &[T], shape: &[usize], axes: &[usize]) -> Vec<T> {
+pub fn transpose<T: crate::storage::StorageElement + Send + Sync>(
+    src: &[T],
+    shape: &[usize],
+    axes: &[usize],
+) -> Vec<T> {
     let cs = crate::shape::strides_of(shape);
     let out_shape: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
     let strides: Vec<isize> = axes.iter().map(|&a| cs[a] as isize).collect();
@@ -106,7 +115,7 @@ mod tests {
     #[test]
     fn parallel_matches_serial() {
         let shape = [300, 257];
-        let v: Vec<u32> = (0..(300 * 257) as u32).collect();
+        let v: Vec<i32> = (0..300 * 257).collect();
         let t = transpose(&v, &shape, &[1, 0]);
         for i in 0..257 {
             for j in 0..300 {

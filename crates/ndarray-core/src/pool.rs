@@ -1,0 +1,111 @@
+//! A cache of large host buffers.
+//!
+//! Fresh large allocations come from `mmap` and pay a page fault per 4 KiB page on first touch,
+//! which caps elementwise ops far below memory bandwidth. Buffers of at least
+//! [`MIN_POOLED_BYTES`] released by arrays are kept here, keyed by dtype and length, and reused
+//! by kernels that overwrite every element of their output. The pool holds at most
+//! `MXRS_POOL_BYTES` bytes (default 1 GiB; 0 disables it) and evicts the oldest buffers first.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::dtype::DType;
+use crate::storage::{CpuStorage, StorageElement};
+
+/// Buffers smaller than this are left to the system allocator.
+pub const MIN_POOLED_BYTES: usize = 1 << 20;
+
+#[derive(Default)]
+struct Pool {
+    free: HashMap<(DType, usize), Vec<CpuStorage>>,
+    /// Insertion order, for eviction.
+    order: VecDeque<(DType, usize)>,
+    bytes: usize,
+    cap: usize,
+}
+
+fn pool() -> &'static Mutex<Pool> {
+    static P: OnceLock<Mutex<Pool>> = OnceLock::new();
+    P.get_or_init(|| {
+        let cap = std::env::var("MXRS_POOL_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1usize << 30);
+        Mutex::new(Pool { cap, ..Default::default() })
+    })
+}
+
+fn nbytes(dtype: DType, len: usize) -> usize {
+    dtype.size() * len
+}
+
+/// Keep `s` for reuse if it is large enough and fits.
+pub fn give(s: CpuStorage) {
+    let (dtype, len) = (s.dtype(), s.len());
+    let b = nbytes(dtype, len);
+    if b < MIN_POOLED_BYTES {
+        return;
+    }
+    let mut p = pool().lock();
+    if b > p.cap {
+        return;
+    }
+    while p.bytes + b > p.cap {
+        let Some(key) = p.order.pop_front() else { break };
+        if let Some(v) = p.free.get_mut(&key)
+            && v.pop().is_some()
+        {
+            p.bytes -= nbytes(key.0, key.1);
+        }
+    }
+    p.bytes += b;
+    p.order.push_back((dtype, len));
+    p.free.entry((dtype, len)).or_default().push(s);
+}
+
+/// A pooled buffer of exactly `len` elements of `dtype`, with arbitrary content.
+pub fn take(dtype: DType, len: usize) -> Option<CpuStorage> {
+    if nbytes(dtype, len) < MIN_POOLED_BYTES {
+        return None;
+    }
+    let mut p = pool().lock();
+    let s = p.free.get_mut(&(dtype, len))?.pop()?;
+    p.bytes -= nbytes(dtype, len);
+    if let Some(i) = p.order.iter().rposition(|k| *k == (dtype, len)) {
+        p.order.remove(i);
+    }
+    Some(s)
+}
+
+/// A vector of `len` elements for a kernel that writes every element: pooled when possible
+/// (arbitrary content), else freshly zeroed.
+pub fn alloc<T: StorageElement>(len: usize) -> Vec<T> {
+    if let Some(s) = take(T::DTYPE, len) {
+        match T::into_vec(s) {
+            Ok(v) => return v,
+            Err(s) => give(s),
+        }
+    }
+    bytemuck::zeroed_vec(len)
+}
+
+/// Bytes currently held by the pool.
+pub fn pooled_bytes() -> usize {
+    pool().lock().bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuses_exact_sizes() {
+        let n = (MIN_POOLED_BYTES / 4) + 3;
+        let v: Vec<f32> = vec![1.5; n];
+        let ptr = v.as_ptr();
+        give(CpuStorage::F32(v));
+        let w: Vec<f32> = alloc(n);
+        assert_eq!(w.as_ptr(), ptr);
+        let small: Vec<f32> = alloc(10);
+        assert!(small.iter().all(|&x| x == 0.0));
+    }
+}
