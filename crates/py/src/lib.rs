@@ -19,6 +19,19 @@ use crate::error::PyMxResult;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::ndarray::{PyNDArray, ctx_of, dtype_of, storage_from_buffer};
 
+/// Run the synchronous part of an op call with panics turned into `MXNetError`, so that a bug
+/// in shape inference never reaches Python as a `PanicException`.
+fn guarded<T>(op: &str, f: impl FnOnce() -> mxrs_ndarray_core::Result<T>) -> mxrs_ndarray_core::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(mxrs_ndarray_core::Error::msg(format!("internal error in operator {op}: {msg}")))
+    })
+}
+
 fn handles(v: &[PyRef<'_, PyNDArray>]) -> Vec<NDArray> {
     v.iter().map(|h| h.0.clone()).collect()
 }
@@ -39,7 +52,7 @@ fn invoke(
 ) -> PyMxResult<Vec<PyNDArray>> {
     let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
     let outs = out.as_deref().map(handles);
-    let r = mxrs_ndarray_core::invoke(name, &Attrs(attrs), &handles(&inputs), outs.as_deref(), ctx)?;
+    let r = guarded(name, || mxrs_ndarray_core::invoke(name, &Attrs(attrs), &handles(&inputs), outs.as_deref(), ctx))?;
     Ok(wrap(r))
 }
 
@@ -56,7 +69,7 @@ fn invoke_fast(name: &str, a: &PyNDArray, b: Option<&PyNDArray>, scalar: Option<
         Some(b) => vec![a.0.clone(), b.0.clone()],
         None => vec![a.0.clone()],
     };
-    let mut r = mxrs_ndarray_core::invoke(name, &attrs, &inputs, None, None)?;
+    let mut r = guarded(name, || mxrs_ndarray_core::invoke(name, &attrs, &inputs, None, None))?;
     Ok(PyNDArray(r.swap_remove(0)))
 }
 

@@ -38,24 +38,46 @@ pub enum ReduceKind {
 
 const BLOCK: usize = 256;
 
+#[inline(always)]
+fn block_sum(b: &[f32]) -> f64 {
+    let mut acc = [0f32; 16];
+    let mut it = b.chunks_exact(16);
+    for c in &mut it {
+        for i in 0..16 {
+            acc[i] += c[i];
+        }
+    }
+    let mut s: f32 = it.remainder().iter().sum();
+    for a in acc {
+        s += a;
+    }
+    s as f64
+}
+
+fn group_sum_generic(g: &[f32]) -> f64 {
+    g.chunks(BLOCK).map(block_sum).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn group_sum_avx2(g: &[f32]) -> f64 {
+    g.chunks(BLOCK).map(block_sum).sum()
+}
+
+/// The sum of a group of blocks, with AVX2 code where the CPU has it.
+fn group_sum(g: &[f32]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { group_sum_avx2(g) };
+    }
+    group_sum_generic(g)
+}
+
 /// Sum of a float32 slice: 16 lanes per 256-element block, blocks combined in f64.
 pub fn sum_f32(v: &[f32]) -> f64 {
-    let block_sum = |b: &[f32]| -> f64 {
-        let mut acc = [0f32; 16];
-        let mut it = b.chunks_exact(16);
-        for c in &mut it {
-            for i in 0..16 {
-                acc[i] += c[i];
-            }
-        }
-        let mut s: f32 = it.remainder().iter().sum();
-        for a in acc {
-            s += a;
-        }
-        s as f64
-    };
-    // Fixed 64-block groups: the result does not depend on the number of threads.
-    let group = |g: &[f32]| -> f64 { g.chunks(BLOCK).map(block_sum).sum() };
+    // Fixed groups of blocks: the result does not depend on the number of threads.
+    let group = group_sum;
     if v.len() >= super::PAR_THRESHOLD {
         v.par_chunks(BLOCK * 1024).map(group).collect::<Vec<f64>>().iter().sum()
     } else {
