@@ -309,7 +309,6 @@ def test_fixture_nd_empty():
     assert mx.nd.load(str(fixture("nd_empty.params"))) == []
 
 
-@pytest.mark.xfail(not IS_MXNET, reason="mxrs has no bfloat16 dtype yet", strict=True)
 def test_fixture_nd_dtypes():
     r = mx.nd.load(str(fixture("nd_dtypes.params")))
     assert list(r) == [
@@ -335,7 +334,6 @@ def test_fixture_nd_dtypes():
     check(r["f32_2x2x2"], np.arange(8).reshape(2, 2, 2), "float32")
 
 
-@pytest.mark.xfail(not IS_MXNET, reason="mxrs has no bfloat16 dtype yet", strict=True)
 def test_fixture_nd_dtypes_bfloat16_raw_bits():
     bf = mx.nd.load(str(fixture("nd_dtypes.params")))["bf16"]
     assert bf.shape == (3,)

@@ -191,6 +191,17 @@ pub(crate) fn normalize_vars(reads: &[Var], writes: &[Var]) -> (Vec<Var>, Vec<Va
     (r, w)
 }
 
+/// The variables listed both as read and as written (in-place ops).
+pub(crate) fn read_writes(reads: &[Var], writes: &[Var]) -> Vec<Var> {
+    let mut rw: Vec<Var> = Vec::new();
+    for v in reads {
+        if writes.iter().any(|w| w.same(v)) && !rw.iter().any(|x| x.same(v)) {
+            rw.push(v.clone());
+        }
+    }
+    rw
+}
+
 /// Run `op` with panics caught, turning both failure modes into an [`EngineError`].
 pub(crate) fn run_guarded(op: OpFn, name: &str) -> Result<(), EngineError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)) {

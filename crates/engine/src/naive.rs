@@ -2,7 +2,9 @@
 
 use parking_lot::Mutex;
 
-use crate::{Device, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars, run_guarded};
+use crate::{
+    Device, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars, read_writes, run_guarded,
+};
 
 /// Runs every op at once on the calling thread (`MXNET_ENGINE_TYPE=NaiveEngine`). Useful for
 /// debugging: an op's error is also kept on its outputs exactly as the threaded engines do.
@@ -29,16 +31,20 @@ impl Engine for NaiveEngine {
         _priority: i32,
         name: &'static str,
     ) {
+        let rw = read_writes(reads, writes);
         let (reads, writes) = normalize_vars(reads, writes);
-        let result = match inherited_error(&reads) {
-            Some(e) if prop != FnProperty::Wait => Err(e),
-            _ => run_guarded(op, name),
+        let inherited =
+            if prop == FnProperty::Wait { None } else { inherited_error(&reads).or_else(|| inherited_error(&rw)) };
+        let (err, fresh) = match inherited {
+            Some(e) => (Some(e), false),
+            None => (run_guarded(op, name).err(), true),
         };
-        let err = result.err();
         for w in &writes {
             w.finish_write(err.as_ref());
         }
-        if let Some(e) = err {
+        // Only new failures are recorded for wait_for_all (an inherited one was recorded where
+        // it arose).
+        if let Some(e) = err.filter(|_| fresh) {
             let mut pending = self.pending_errors.lock();
             if !pending.iter().any(|p| p.same_as(&e)) {
                 pending.push(e);

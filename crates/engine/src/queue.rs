@@ -25,6 +25,9 @@ pub(crate) struct OprBlock {
     pub(crate) reads: Vec<Var>,
     /// Variables written (normalised: no duplicates).
     pub(crate) writes: Vec<Var>,
+    /// Written variables the caller also listed as read (in-place ops such as `x += 1`): an
+    /// error on them makes the op skip, as an error on a read does.
+    pub(crate) read_writes: Vec<Var>,
     pub(crate) device: Device,
     pub(crate) prop: FnProperty,
     pub(crate) priority: i32,
@@ -38,6 +41,7 @@ pub(crate) type Opr = Arc<OprBlock>;
 
 impl OprBlock {
     /// A new op block; `reads` and `writes` must already be normalised.
+    #[cfg(test)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         func: OpFn,
@@ -49,11 +53,28 @@ impl OprBlock {
         name: &'static str,
         seq: u64,
     ) -> Opr {
+        Self::with_read_writes(func, reads, writes, Vec::new(), device, prop, priority, name, seq)
+    }
+
+    /// [`OprBlock::new`] with the written variables that were also read.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn with_read_writes(
+        func: OpFn,
+        reads: Vec<Var>,
+        writes: Vec<Var>,
+        read_writes: Vec<Var>,
+        device: Device,
+        prop: FnProperty,
+        priority: i32,
+        name: &'static str,
+        seq: u64,
+    ) -> Opr {
         Arc::new(OprBlock {
             wait: AtomicUsize::new(reads.len() + writes.len() + 1),
             func: Mutex::new(Some(func)),
             reads,
             writes,
+            read_writes,
             device,
             prop,
             priority,

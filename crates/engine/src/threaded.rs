@@ -12,7 +12,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::pool::{Lane, LaneKind, worker_engine};
 use crate::queue::{self, Opr, OprBlock};
 use crate::{
-    Device, DeviceKind, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars, run_guarded,
+    Device, DeviceKind, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars, read_writes,
+    run_guarded,
 };
 
 /// Default engine CPU workers (`MXNET_CPU_WORKER_NTHREADS`); see the crate docs for why 2.
@@ -182,6 +183,7 @@ impl Shared {
         func: OpFn,
         reads: Vec<Var>,
         writes: Vec<Var>,
+        read_writes: Vec<Var>,
         device: Device,
         prop: FnProperty,
         priority: i32,
@@ -190,7 +192,7 @@ impl Shared {
     ) {
         this.admit(throttle);
         let seq = this.next_seq.fetch_add(1, Ordering::Relaxed);
-        let op = OprBlock::new(func, reads, writes, device, prop, priority, name, seq);
+        let op = OprBlock::with_read_writes(func, reads, writes, read_writes, device, prop, priority, name, seq);
         if queue::append(&op) {
             if op.prop == FnProperty::Light {
                 // Ready and small: running it here is cheaper than waking a worker.
@@ -229,17 +231,27 @@ impl Shared {
     /// `work`. Never unwinds.
     fn execute(&self, op: Opr, work: &mut VecDeque<Opr>) {
         let func = op.take_func();
-        let error = match inherited_error(&op.reads) {
-            Some(e) if op.prop != FnProperty::Wait => {
+        let inherited = if op.prop == FnProperty::Wait {
+            None
+        } else {
+            inherited_error(&op.reads).or_else(|| inherited_error(&op.read_writes))
+        };
+        let error = match inherited {
+            Some(e) => {
                 drop(func);
                 Some(e)
             }
-            _ => func.and_then(|f| run_guarded(f, op.name).err()),
+            None => {
+                let fresh = func.and_then(|f| run_guarded(f, op.name).err());
+                // Only new failures are recorded for wait_for_all (an inherited error was
+                // recorded where it arose). Record before releasing, so that a waiter woken
+                // by the release finds it recorded.
+                if let Some(e) = &fresh {
+                    self.record_error(e);
+                }
+                fresh
+            }
         };
-        // Record before releasing, so that a waiter woken by the release finds it recorded.
-        if let Some(e) = &error {
-            self.record_error(e);
-        }
         queue::release(&op, error.as_ref(), work);
         drop(op); // frees the variable handles before the op counts as finished
         self.finish();
@@ -398,8 +410,9 @@ impl Engine for ThreadedEngine {
         priority: i32,
         name: &'static str,
     ) {
+        let rw = read_writes(reads, writes);
         let (reads, writes) = normalize_vars(reads, writes);
-        Shared::push(&self.shared, op, reads, writes, device, prop, priority, name, true);
+        Shared::push(&self.shared, op, reads, writes, rw, device, prop, priority, name, true);
     }
 
     fn wait_for_var(&self, var: &Var) -> Result<(), EngineError> {
@@ -411,7 +424,7 @@ impl Engine for ThreadedEngine {
         });
         let reads = vec![var.clone()];
         let (cpu, wait) = (Device::cpu(0), FnProperty::Wait);
-        Shared::push(&self.shared, op, reads, Vec::new(), cpu, wait, 0, "WaitForVar", false);
+        Shared::push(&self.shared, op, reads, Vec::new(), Vec::new(), cpu, wait, 0, "WaitForVar", false);
         match signal.wait() {
             Some(e) => {
                 // The error has now been seen: a later wait_for_all does not report it again.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use half::f16;
+use half::{bf16, f16};
 
 use crate::error::{Error, Result};
 
@@ -26,12 +26,14 @@ pub enum DType {
     I64 = 6,
     /// Boolean stored as one byte (0 or 1).
     Bool = 7,
+    /// bfloat16: the upper 16 bits of a float32.
+    BF16 = 12,
 }
 
 impl DType {
     /// Every dtype, in flag order.
-    pub const ALL: [DType; 8] =
-        [DType::F32, DType::F64, DType::F16, DType::U8, DType::I32, DType::I8, DType::I64, DType::Bool];
+    pub const ALL: [DType; 9] =
+        [DType::F32, DType::F64, DType::F16, DType::U8, DType::I32, DType::I8, DType::I64, DType::Bool, DType::BF16];
 
     /// MXNet's type flag (as stored in `.params` files).
     pub fn flag(self) -> i32 {
@@ -51,7 +53,7 @@ impl DType {
         match self {
             DType::F64 | DType::I64 => 8,
             DType::F32 | DType::I32 => 4,
-            DType::F16 => 2,
+            DType::F16 | DType::BF16 => 2,
             DType::U8 | DType::I8 | DType::Bool => 1,
         }
     }
@@ -67,6 +69,7 @@ impl DType {
             DType::I8 => "int8",
             DType::I64 => "int64",
             DType::Bool => "bool",
+            DType::BF16 => "bfloat16",
         }
     }
 
@@ -81,13 +84,14 @@ impl DType {
             "int8" | "i1" | "|i1" => DType::I8,
             "int64" | "i8" | "<i8" => DType::I64,
             "bool" | "bool_" | "|b1" => DType::Bool,
+            "bfloat16" | "bf16" => DType::BF16,
             other => return Err(Error::msg(format!("unknown dtype '{other}'"))),
         })
     }
 
     /// True for the floating-point dtypes.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64 | DType::F16)
+        matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
     }
 }
 
@@ -163,6 +167,24 @@ impl Element for f16 {
     }
 }
 
+impl Element for bf16 {
+    const DTYPE: DType = DType::BF16;
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        bf16::from_f64(v)
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        bf16::to_f64(self)
+    }
+    fn zero() -> Self {
+        bf16::ZERO
+    }
+    fn one() -> Self {
+        bf16::ONE
+    }
+}
+
 /// A boolean element: one byte holding 0 or 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(transparent)]
@@ -200,6 +222,7 @@ mod tests {
             assert_eq!(DType::from_flag(d.flag()).unwrap(), d);
             assert_eq!(DType::from_name(d.name()).unwrap(), d);
         }
-        assert!(DType::from_flag(12).is_err());
+        assert_eq!(DType::from_flag(12).unwrap(), DType::BF16);
+        assert!(DType::from_flag(9).is_err());
     }
 }

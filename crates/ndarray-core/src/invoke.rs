@@ -88,12 +88,13 @@ pub fn invoke_op(
             .collect::<Result<_>>()?,
     };
     let rng = op.uses_rng().then(|| random::resource(ctx));
-    let mut reads: Vec<Var> = inputs.iter().map(|a| a.var().clone()).collect();
+    let reads: Vec<Var> = inputs.iter().map(|a| a.var().clone()).collect();
     let mut writes: Vec<Var> = outputs.iter().map(|a| a.var().clone()).collect();
     if let Some(r) = &rng {
         writes.push(r.var.clone());
     }
-    reads.retain(|v| !writes.iter().any(|w| w.same(v)));
+    // Inputs that are also outputs stay in `reads`: the engine then knows the op reads them
+    // (an error on them makes it skip) and treats them as written.
     let work: usize = inputs.iter().map(|a| a.size()).chain(outputs.iter().map(|a| a.size())).sum();
     let prop = crate::ndarray::property_for(ctx, work);
     let (ins, outs) = (inputs.to_vec(), outputs.clone());
@@ -108,6 +109,12 @@ pub fn invoke_op(
         0,
         "invoke",
     );
+    if engine().name() == "NaiveEngine" {
+        // As MXNet's NaiveEngine: the op has run, and its failure is raised by the call itself.
+        for o in &outputs {
+            o.wait_to_read()?;
+        }
+    }
     Ok(outputs)
 }
 

@@ -4,7 +4,7 @@
 //! device memory has its own variant, so no API assumes host memory. Kernels match on the
 //! variant once at the op boundary.
 
-use half::f16;
+use half::{bf16, f16};
 
 use crate::backend::DeviceStorage;
 use crate::dtype::{Bool8, DType, Element};
@@ -29,6 +29,8 @@ pub enum CpuStorage {
     I64(Vec<i64>),
     /// bool
     Bool(Vec<Bool8>),
+    /// bfloat16
+    BF16(Vec<bf16>),
 }
 
 /// Run `$body` with `$v` bound to the typed vector inside a `CpuStorage` (by reference) and
@@ -77,6 +79,11 @@ macro_rules! with_cpu {
                 type $t = $crate::dtype::Bool8;
                 $body
             }
+            $crate::storage::CpuStorage::BF16($v) => {
+                #[allow(unused)]
+                type $t = half::bf16;
+                $body
+            }
         }
     };
 }
@@ -116,6 +123,10 @@ macro_rules! with_dtype {
             }
             $crate::dtype::DType::Bool => {
                 type $t = $crate::dtype::Bool8;
+                $body
+            }
+            $crate::dtype::DType::BF16 => {
+                type $t = half::bf16;
                 $body
             }
         }
@@ -169,6 +180,7 @@ storage_element!(i8, I8);
 storage_element!(i32, I32);
 storage_element!(i64, I64);
 storage_element!(Bool8, Bool);
+storage_element!(bf16, BF16);
 
 impl CpuStorage {
     /// `n` zeros of `dtype`.

@@ -26,10 +26,35 @@ _DTYPE_NAMES = {
 }
 
 
+# NumPy has no bfloat16; as MXNet does, arrays of it show this structured dtype (raw bits).
+BFLOAT16 = np.dtype([("bfloat16", "<u2")])
+
+
+def _np_dtype(name):
+    """mxrs dtype name -> the NumPy dtype of ``asnumpy``."""
+    return BFLOAT16 if name == "bfloat16" else np.dtype(name)
+
+
+def _host_array(src, name):
+    """A C-contiguous NumPy array holding ``src`` converted to the mxrs dtype ``name``."""
+    # (np.ascontiguousarray would turn a 0-d array into a 1-d one.)
+    if name != "bfloat16":
+        return src.astype(name, order="C", copy=False)
+    if src.dtype == BFLOAT16:
+        return np.asarray(src, order="C")
+    bits = np.asarray(src, dtype=np.float32, order="C").view(np.uint32)
+    rounded = (bits + (((bits >> 16) & 1) + 0x7FFF)) >> 16  # round to nearest even
+    return rounded.astype(np.uint16).view(BFLOAT16)
+
+
 def _dtype_name(dtype):
     """NumPy-compatible dtype (name, class, np.dtype) -> mxrs dtype name."""
     if dtype is None:
         return "float32"
+    if isinstance(dtype, str) and dtype in ("bfloat16", "bf16"):
+        return "bfloat16"
+    if isinstance(dtype, np.dtype) and dtype == BFLOAT16:
+        return "bfloat16"
     try:
         d = np.dtype(dtype)
     except TypeError as e:
@@ -113,8 +138,9 @@ class NDArray:
 
     @property
     def dtype(self):
-        """The element type as a NumPy type (``numpy.float32``...)."""
-        return np.dtype(self._handle.dtype).type
+        """The element type as a NumPy type (``numpy.float32``...; bfloat16 as MXNet shows it)."""
+        name = self._handle.dtype
+        return BFLOAT16 if name == "bfloat16" else np.dtype(name).type
 
     @property
     def context(self):
@@ -151,7 +177,7 @@ class NDArray:
     def asnumpy(self):
         """A NumPy copy of the array (waits for pending writes)."""
         buf = self._handle.to_bytearray()
-        return np.frombuffer(buf, dtype=self._handle.dtype).reshape(self.shape)
+        return np.frombuffer(buf, dtype=_np_dtype(self._handle.dtype)).reshape(self.shape)
 
     def asscalar(self):
         """The value of a one-element array as a NumPy scalar."""
@@ -357,7 +383,7 @@ class NDArray:
                 raise TypeError("cannot assign a ragged or non-numeric value to an NDArray")
             if src.shape != self.shape:
                 src = np.broadcast_to(src, self.shape)
-            src = np.ascontiguousarray(src, dtype=self._handle.dtype)
+            src = _host_array(src, self._handle.dtype)
             self._handle.write_buffer(memoryview(src.reshape(-1).view(np.uint8)))
 
     # ----- arithmetic -------------------------------------------------------------------
@@ -558,7 +584,7 @@ def array(source_array, ctx=None, dtype=None):
         src = np.asarray(source_array)
         if src.dtype == object:
             raise TypeError("source_array must be array like object")
-        src = src.astype(name, order="C")
+        src = _host_array(src, name)
     except (TypeError, ValueError) as e:
         raise TypeError(f"source_array must be array like object: {e}") from e
     flat = src.reshape(-1).view(np.uint8)

@@ -80,7 +80,14 @@ fn serial(ops: &[TestOp]) -> (Outcome, Vec<usize>) {
     let (mut waits, mut recorded) = (Vec::new(), Vec::new());
     for (i, op) in ops.iter().enumerate() {
         let (r, w) = normalized(op);
-        let inherited = if op.lane == 6 { None } else { r.iter().find_map(|&v| errors[v]) };
+        let inherited = if op.lane == 6 {
+            None
+        } else {
+            // Reads, and written variables also listed as read (in-place ops).
+            let rw = op.reads.iter().filter(|v| op.writes.contains(v));
+            r.iter().chain(rw).find_map(|&v| errors[v])
+        };
+        let fresh = inherited.is_none();
         let err = inherited.or_else(|| match op.kind {
             Kind::Ok => {
                 compute(i, &r, &w, |v| cells.borrow()[v], |v, x| cells.borrow_mut()[v] = x);
@@ -93,6 +100,7 @@ fn serial(ops: &[TestOp]) -> (Outcome, Vec<usize>) {
             versions[v] += 1;
         }
         if let Some(e) = err
+            && fresh
             && !recorded.contains(&e)
         {
             recorded.push(e);

@@ -125,6 +125,27 @@ impl Arith for Bool8 {
     }
 }
 
+impl Arith for half::bf16 {
+    fn add(self, b: Self) -> Self {
+        Self::from_f32(self.to_f32() + b.to_f32())
+    }
+    fn sub(self, b: Self) -> Self {
+        Self::from_f32(self.to_f32() - b.to_f32())
+    }
+    fn mul(self, b: Self) -> Self {
+        Self::from_f32(self.to_f32() * b.to_f32())
+    }
+    fn div(self, b: Self) -> Self {
+        Self::from_f32(self.to_f32() / b.to_f32())
+    }
+    fn modulo(self, b: Self) -> Self {
+        Self::from_f32(self.to_f32().modulo(b.to_f32()))
+    }
+    fn pow(self, b: Self) -> Self {
+        Self::from_f32(self.to_f32().powf(b.to_f32()))
+    }
+}
+
 impl Arith for f16 {
     fn add(self, b: Self) -> Self {
         f16::from_f32(self.to_f32() + b.to_f32())
@@ -342,6 +363,12 @@ pub fn binary_storage(
             let r = binary(kind, &xf, ashape, &yf, bshape, out_shape);
             CpuStorage::F16(r.into_iter().map(f16::from_f32).collect())
         }
+        (CpuStorage::BF16(x), CpuStorage::BF16(y)) => {
+            let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+            let yf: Vec<f32> = y.iter().map(|v| v.to_f32()).collect();
+            let r = binary(kind, &xf, ashape, &yf, bshape, out_shape);
+            CpuStorage::BF16(r.into_iter().map(half::bf16::from_f32).collect())
+        }
         (CpuStorage::U8(x), CpuStorage::U8(y)) => go!(x, y),
         (CpuStorage::I8(x), CpuStorage::I8(y)) => go!(x, y),
         (CpuStorage::I32(x), CpuStorage::I32(y)) => go!(x, y),
@@ -534,6 +561,9 @@ pub fn unary_storage(kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
         CpuStorage::F32(v) => CpuStorage::F32(map(v, |x| unary_scalar(kind, x))),
         CpuStorage::F64(v) => CpuStorage::F64(map(v, |x| unary_scalar(kind, x))),
         CpuStorage::F16(v) => CpuStorage::F16(map(v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32())))),
+        CpuStorage::BF16(v) => {
+            CpuStorage::BF16(map(v, |x: half::bf16| half::bf16::from_f32(unary_scalar(kind, x.to_f32()))))
+        }
         other => crate::with_cpu!(other, v, T, { T::wrap(map(v, |x: T| int_unary::<T>(kind, x))) }),
     }
 }
