@@ -202,8 +202,25 @@ pub(crate) fn read_writes(reads: &[Var], writes: &[Var]) -> Vec<Var> {
     rw
 }
 
+static RUNNING_OPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many op closures are running right now, in all engines of the process. Kernels use it
+/// to decide whether to split work over their own thread pool: when several ops already run
+/// side by side, each is better off on one thread (see the crate README's thread policy).
+pub fn running_ops() -> usize {
+    RUNNING_OPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Run `op` with panics caught, turning both failure modes into an [`EngineError`].
 pub(crate) fn run_guarded(op: OpFn, name: &str) -> Result<(), EngineError> {
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            RUNNING_OPS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    RUNNING_OPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _running = Running;
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(EngineError::new(name, e)),

@@ -7,7 +7,7 @@
 use half::f16;
 use rayon::prelude::*;
 
-use super::{PAR_CHUNK, PAR_THRESHOLD};
+use super::PAR_CHUNK;
 use crate::dtype::{Bool8, Element};
 use crate::storage::{CpuStorage, StorageElement};
 
@@ -225,7 +225,7 @@ where
         return out;
     }
     if a.len() == n && b.len() == n {
-        if n >= PAR_THRESHOLD {
+        if super::parallel(n) {
             out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, o)| {
                 let (s, len) = (ci * PAR_CHUNK, o.len());
                 for ((o, &x), &y) in o.iter_mut().zip(&a[s..s + len]).zip(&b[s..s + len]) {
@@ -269,7 +269,7 @@ where
             *o = f(a[(pa + j as isize * la) as usize], b[(pb + j as isize * lb) as usize]);
         }
     };
-    if n >= PAR_THRESHOLD {
+    if super::parallel(n) {
         out.par_chunks_mut(last).enumerate().for_each(|(r, o)| row_fn(r, o));
     } else {
         for (r, o) in out.chunks_mut(last).enumerate() {
@@ -287,7 +287,7 @@ where
     T: Send,
     F: Fn(S) -> T + Sync + Send,
 {
-    if src.len() >= PAR_THRESHOLD {
+    if super::parallel(src.len()) {
         out.par_chunks_mut(PAR_CHUNK).zip(src.par_chunks(PAR_CHUNK)).for_each(|(o, s)| {
             for (o, &x) in o.iter_mut().zip(s) {
                 *o = f(x);
@@ -549,7 +549,7 @@ pub fn unary_storage(kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
     match s {
         CpuStorage::F32(v) if kind == UnaryKind::Exp => {
             let mut out: Vec<f32> = crate::pool::alloc(v.len());
-            if v.len() >= PAR_THRESHOLD {
+            if super::parallel(v.len()) {
                 out.par_chunks_mut(PAR_CHUNK)
                     .zip(v.par_chunks(PAR_CHUNK))
                     .for_each(|(o, s)| super::vmath::exp_slice(s, o));

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::{PAR_CHUNK, PAR_THRESHOLD};
+use super::PAR_CHUNK;
 
 /// Copy the elements of a strided view of `src` into a new contiguous vector. The view starts
 /// at `offset` and has `shape` with per-axis `strides` (in elements; 0 repeats an element).
@@ -23,7 +23,7 @@ pub fn gather<T: crate::storage::StorageElement + Send + Sync>(
     // Every element is written below, so a pooled buffer with stale content is fine.
     let mut out: Vec<T> = crate::pool::alloc(n);
     let buf = out.as_mut_slice();
-    if n >= PAR_THRESHOLD {
+    if super::parallel(n) {
         buf.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, chunk)| {
             fill(src, offset, shape, strides, ci * PAR_CHUNK, chunk);
         });

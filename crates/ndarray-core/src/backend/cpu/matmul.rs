@@ -26,7 +26,7 @@ impl MatRef {
 }
 
 fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    if m * n * k >= 64 * 64 * 64 {
+    if m * n * k >= 64 * 64 * 64 && rayon::current_num_threads() > 1 && mxrs_engine::running_ops() <= 1 {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {
         gemm::Parallelism::None

@@ -13,3 +13,11 @@ pub const PAR_THRESHOLD: usize = 1 << 16;
 
 /// Chunk length for parallel elementwise loops.
 pub const PAR_CHUNK: usize = 1 << 15;
+
+/// Whether a kernel over `n` elements should split its work over rayon's pool: only for large
+/// inputs, when the pool has several threads, and when no other engine op runs at the same time
+/// (then each op keeps to its own worker thread, and independent ops run side by side instead
+/// of queueing for the same pool).
+pub fn parallel(n: usize) -> bool {
+    n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 && mxrs_engine::running_ops() <= 1
+}

@@ -78,7 +78,7 @@ fn group_sum(g: &[f32]) -> f64 {
 pub fn sum_f32(v: &[f32]) -> f64 {
     // Fixed groups of blocks: the result does not depend on the number of threads.
     let group = group_sum;
-    if v.len() >= super::PAR_THRESHOLD {
+    if super::parallel(v.len()) {
         v.par_chunks(BLOCK * 1024).map(group).collect::<Vec<f64>>().iter().sum()
     } else {
         v.chunks(BLOCK * 1024).map(group).sum()
@@ -158,7 +158,7 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
         let base = o * r * inner + i;
         T::from_f64(reduce_row(kind, &data[base.min(data.len())..], inner, r))
     };
-    if n_out * r >= super::PAR_THRESHOLD {
+    if super::parallel(n_out * r) {
         (0..n_out).into_par_iter().map(work).collect()
     } else {
         (0..n_out).map(work).collect()

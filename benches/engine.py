@@ -1,0 +1,355 @@
+"""Engine benchmark: mxrs's dependency engine next to MXNet 1.9.1's, in one run.
+
+Usage::
+
+    python benches/engine.py [--quick] [--json PATH]
+
+Cases (all ops are pushed from one Python thread; every timed region ends with
+``mx.nd.waitall()``):
+
+``chains``
+    Two independent chains of 20 in-place ``x += 1`` ops on 4M-element float32
+    arrays, issued interleaved (``x += 1; y += 1``), against one dependent chain of
+    40 such ops on one array.  Same work; the speedup t(dependent 40) / t(two
+    independent 20s) shows how much the engine overlaps independent ops (2.0 at
+    best on 2 cores, 1.0 when a single op already keeps every core busy).
+``overhead``
+    ``c = a + b`` on 2x3 float32 back to back: microseconds per op.
+``pushes``
+    Pushes per second of the cheapest op: ``a.copyto(b)`` on 1-element arrays.
+    Neither framework has a Python API for an empty engine op, so this is a real
+    (tiny) copy, the same call for both.
+
+Each configuration runs in its own child interpreter (this script with
+``--child``), as ``benches/run.py`` does: mxrs with the interpreter running this
+script, MXNet with ``$MXREF_PYTHON`` (default ``../mxref/bin/python`` from the repo
+root).  The children start from a clean environment for the engine: every
+variable below is removed, then the configuration's own values are set:
+
+==============  =========================================================
+``mxrs``        defaults: 2 engine workers, rayon pool of one thread per core
+``mxrs r1w2``   ``RAYON_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=2``
+``mxnet``       defaults: 1 CPU worker, OpenMP thread per core
+``mxnet o1w2``  ``MXNET_CPU_WORKER_NTHREADS=2 OMP_NUM_THREADS=1``
+==============  =========================================================
+
+Figures are the best of several repeats after a warm-up (medians go to the
+JSON file with ``--json``).  Full run: about 30 s on 2 cores; ``--quick``: about 15 s.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from run import BUSY_FRACTION, UNSET_ENV_VARS, cpu_busy_fraction, cpu_model, interpreter_for  # noqa: E402
+
+CASES = ("chains", "overhead", "pushes")
+CHAIN_N = 4_000_000
+CHAIN_OPS = 40
+TINY_SHAPE = (2, 3)
+CHILD_TIMEOUT_S = 300
+SPEEDUP_TARGET = 1.8
+# Removed from every child's environment before its configuration is applied.
+ENGINE_ENV_VARS = (
+    "MXNET_ENGINE_TYPE",
+    "MXNET_CPU_WORKER_NTHREADS",
+    "MXNET_CPU_PRIORITY_NTHREADS",
+    "MXRS_ENGINE_MAX_PENDING",
+    "RAYON_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+)
+# (label, framework, environment, cases)
+CONFIGS = (
+    ("mxrs", "mxrs", {}, CASES),
+    ("mxrs r1w2", "mxrs", {"RAYON_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "2"}, ("chains",)),
+    ("mxnet", "mxnet", {}, CASES),
+    ("mxnet o1w2", "mxnet", {"MXNET_CPU_WORKER_NTHREADS": "2", "OMP_NUM_THREADS": "1"}, ("chains",)),
+)
+# (key, label, unit, digits)
+ROWS = (
+    ("dependent_ms", f"dependent chain, {CHAIN_OPS} ops", "ms", 1),
+    ("independent_ms", f"2 independent chains, 2x{CHAIN_OPS // 2}", "ms", 1),
+    ("speedup", "speedup dependent / independent", "x", 2),
+    ("overhead_us", "tiny op c = a + b (2x3)", "us/op", 2),
+    ("pushes_k", "cheapest op a.copyto(b), 1 elem", "k ops/s", 1),
+)
+
+
+# --------------------------------------------------------------------------- child
+
+
+def _samples(fn, repeats):
+    """Run ``fn`` (which returns seconds) once as a warm-up, then ``repeats`` times."""
+    fn()
+    return sorted(fn() for _ in range(repeats))
+
+
+def _best_median(samples):
+    return samples[0], samples[len(samples) // 2]
+
+
+def case_chains(mx, cfg):
+    """Dependent chain of 40 ``+= 1`` vs two interleaved independent chains of 20."""
+    x = mx.nd.zeros((CHAIN_N,))
+    y = mx.nd.zeros((CHAIN_N,))
+    z = mx.nd.zeros((CHAIN_N,))
+    mx.nd.waitall()
+
+    def dependent():
+        start = time.perf_counter()
+        for _ in range(CHAIN_OPS):
+            z.__iadd__(1)
+        mx.nd.waitall()
+        return time.perf_counter() - start
+
+    def independent():
+        start = time.perf_counter()
+        for _ in range(CHAIN_OPS // 2):
+            x.__iadd__(1)
+            y.__iadd__(1)
+        mx.nd.waitall()
+        return time.perf_counter() - start
+
+    dependent()
+    independent()
+    dep, ind = [], []
+    for _ in range(cfg["chain_repeats"]):  # alternate, so drifting load hits both alike
+        dep.append(dependent())
+        ind.append(independent())
+    dep.sort()
+    ind.sort()
+    expected = (cfg["chain_repeats"] + 1) * CHAIN_OPS
+    assert float(z[0].asscalar()) == expected, "dependent chain computed a wrong value"
+    assert float(x[0].asscalar()) == float(y[-1].asscalar()) == expected / 2, "independent chains wrong"
+    d_best, d_med = _best_median(dep)
+    i_best, i_med = _best_median(ind)
+    return {
+        "dependent_ms": d_best * 1e3,
+        "independent_ms": i_best * 1e3,
+        "speedup": d_best / i_best,
+        "dependent_ms_median": d_med * 1e3,
+        "independent_ms_median": i_med * 1e3,
+        "speedup_median": d_med / i_med,
+    }
+
+
+def _per_op(mx, op, cfg):
+    """Best and median seconds per ``op()`` over batches ending with ``waitall()``."""
+    start = time.perf_counter()
+    for _ in range(1000):
+        op()
+    mx.nd.waitall()
+    per = (time.perf_counter() - start) / 1000
+    iters = int(min(10**6, max(1000, cfg["target_s"] / max(per, 1e-9))))
+
+    def batch():
+        start = time.perf_counter()
+        for _ in range(iters):
+            op()
+        mx.nd.waitall()
+        return (time.perf_counter() - start) / iters
+
+    return _best_median(_samples(batch, cfg["repeats"])), iters
+
+
+def case_overhead(mx, cfg):
+    """Microseconds per ``c = a + b`` on 2x3 float32, final ``waitall()`` included."""
+    a = mx.nd.ones(TINY_SHAPE)
+    b = mx.nd.ones(TINY_SHAPE)
+    (best, med), iters = _per_op(mx, lambda: a + b, cfg)
+    return {"overhead_us": best * 1e6, "overhead_us_median": med * 1e6, "overhead_iters": iters}
+
+
+def case_pushes(mx, cfg):
+    """Thousands of ``a.copyto(b)`` (1 element) per second, final ``waitall()`` included."""
+    a = mx.nd.ones((1,))
+    b = mx.nd.zeros((1,))
+    (best, med), iters = _per_op(mx, lambda: a.copyto(b), cfg)
+    assert float(b.asscalar()) == 1.0
+    return {"pushes_k": 1e-3 / best, "pushes_k_median": 1e-3 / med, "pushes_iters": iters}
+
+
+CASE_FUNCS = {"chains": case_chains, "overhead": case_overhead, "pushes": case_pushes}
+
+
+def engine_name(mx, framework):
+    """The engine the child runs on."""
+    if framework == "mxrs":
+        return mx._native.engine_name()
+    return os.environ.get("MXNET_ENGINE_TYPE") or "ThreadedEnginePerDevice"
+
+
+def child_main(args):
+    """Run the requested cases in this interpreter and print one JSON line."""
+    try:
+        mx = __import__(args.framework)
+    except Exception as exc:  # noqa: BLE001 - any import failure means "skip"
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        return 3
+    if args.quick:
+        cfg = {"repeats": 3, "chain_repeats": 3, "target_s": 0.05}
+    else:
+        cfg = {"repeats": 5, "chain_repeats": 7, "target_s": 0.25}
+    results = {}
+    for case in args.case or CASES:
+        results.update(CASE_FUNCS[case](mx, cfg))
+    info = {
+        "version": getattr(mx, "__version__", "unknown"),
+        "engine": engine_name(mx, args.framework),
+        "env": {var: os.environ[var] for var in ENGINE_ENV_VARS if var in os.environ},
+    }
+    print(json.dumps({"info": info, "results": results}))
+    return 0
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def child_env(overrides):
+    """This environment without engine/thread settings or OpenBLAS overrides, plus ``overrides``."""
+    env = dict(os.environ)
+    for var in (*ENGINE_ENV_VARS, *UNSET_ENV_VARS):
+        env.pop(var, None)
+    env.update(overrides)
+    return env
+
+
+def run_config(framework, env, cases, quick):
+    """Run one configuration's child; return ``(record, None)`` or ``(None, note)``."""
+    python = interpreter_for(framework)
+    if not Path(python).exists():
+        return None, f"interpreter not found: {python}"
+    cmd = [python, str(Path(__file__).resolve()), "--child", "--framework", framework]
+    for case in cases:
+        cmd += ["--case", case]
+    if quick:
+        cmd.append("--quick")
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=child_env(env), timeout=CHILD_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {CHILD_TIMEOUT_S} s"
+    except OSError as exc:
+        return None, f"could not start {python}: {exc}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return None, f"exit code {proc.returncode}: {tail}"
+    record = json.loads(lines[-1])
+    if "error" in record:
+        return None, f"import failed: {record['error']}"
+    return record, None
+
+
+def fmt(value, width, digits):
+    """Right-aligned number, or '-' when missing."""
+    return ("-" if value is None else f"{value:.{digits}f}").rjust(width)
+
+
+def print_table(records):
+    """One row per measurement, one column per configuration."""
+    labels = [label for label, *_ in CONFIGS]
+    print(f"{'measurement':36}  {'unit':8}" + "".join(f"{label:>12}" for label in labels))
+    for key, name, unit, digits in ROWS:
+        cells = [fmt(records.get(label, {}).get(key), 12, digits) for label in labels]
+        print(f"{name:36}  {unit:8}" + "".join(cells))
+
+
+def print_ratios(records):
+    """mxrs vs MXNet at their defaults, and the chain speedups against the target."""
+
+    def get(label, key):
+        return records.get(label, {}).get(key)
+
+    print()
+    over_rs, over_mx = get("mxrs", "overhead_us"), get("mxnet", "overhead_us")
+    if over_rs and over_mx:
+        print(
+            f"tiny-op overhead mxrs / MXNet: {over_rs / over_mx:.3f} (lower is better; MXNet {over_mx / over_rs:.1f}x)"
+        )
+    push_rs, push_mx = get("mxrs", "pushes_k"), get("mxnet", "pushes_k")
+    if push_rs and push_mx:
+        print(f"cheapest-op pushes/s mxrs / MXNet: {push_rs / push_mx:.2f} (higher is better)")
+    for label, *_ in CONFIGS:
+        speedup = get(label, "speedup")
+        if speedup is None:
+            continue
+        note = ""
+        if label.startswith("mxrs"):
+            verdict = "met" if speedup >= SPEEDUP_TARGET else "NOT met"
+            note = f"  (target >= {SPEEDUP_TARGET}x: {verdict})"
+        print(f"chain speedup {label:11} {speedup:.2f}x{note}")
+
+
+def parse_args(argv=None):
+    """Command-line options (parent and child)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (about 20 s)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results (with medians) here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--framework", choices=("mxrs", "mxnet"), help=argparse.SUPPRESS)
+    parser.add_argument("--case", action="append", choices=CASES, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Run every configuration's child and print the table and ratios."""
+    args = parse_args(argv)
+    if args.child:
+        return child_main(args)
+
+    print(f"Engine benchmark  {datetime.datetime.now().isoformat(timespec='seconds')}  quick={args.quick}")
+    print(f"host: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    busy = cpu_busy_fraction()
+    if busy is not None:
+        print(f"CPU busy before the run (other processes): {busy:.0%}")
+        if busy > BUSY_FRACTION:
+            print("WARNING: the machine is busy; the figures will be unreliable.")
+    records, raw = {}, {}
+    for label, framework, env, cases in CONFIGS:
+        start = time.perf_counter()
+        record, note = run_config(framework, env, cases, args.quick)
+        if record is None:
+            print(f"  {label:11} SKIPPED ({note})")
+            continue
+        records[label] = record["results"]
+        raw[label] = record
+        info = record["info"]
+        settings = " ".join(f"{k}={v}" for k, v in info["env"].items()) or "defaults"
+        print(f"  {label:11} v{info['version']} {info['engine']}; {settings}  [{time.perf_counter() - start:.1f} s]")
+    busy_after = cpu_busy_fraction()
+    if busy_after is not None:
+        print(f"CPU busy after the run (other processes): {busy_after:.0%}")
+        if busy_after > BUSY_FRACTION:
+            print("WARNING: the machine got busy; the figures may be unreliable.")
+    print()
+    print_table(records)
+    print_ratios(records)
+    if args.json:
+        payload = {
+            "created": datetime.datetime.now().isoformat(timespec="seconds"),
+            "quick": args.quick,
+            "host": {"cpu": cpu_model(), "cores": os.cpu_count()},
+            "cpu_busy_before": busy,
+            "cpu_busy_after": busy_after,
+            "configs": raw,
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
