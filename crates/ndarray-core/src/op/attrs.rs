@@ -148,6 +148,12 @@ impl Attrs {
         }
     }
 
+    /// An optional tuple whose entries may be `None` (`begin=(None, 2)`); absent gives `[]`.
+    pub fn opt_list(&self, op: &str, key: &str) -> Result<Vec<Option<i64>>> {
+        let t = self.opt_tuple(op, key)?.unwrap_or_default();
+        Ok(t.into_iter().map(|v| if v == i64::MIN { None } else { Some(v) }).collect())
+    }
+
     /// A required tuple.
     pub fn tuple(&self, op: &str, key: &str) -> Result<Vec<i64>> {
         self.opt_tuple(op, key)?.ok_or_else(|| Error::param(op, format!("required parameter '{key}' is missing")))

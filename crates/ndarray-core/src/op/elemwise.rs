@@ -2,7 +2,7 @@
 //! cast and copy.
 
 use super::registry::Registry;
-use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_unary};
 use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind, binary_storage, unary_storage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -21,8 +21,7 @@ impl Operator for Unary {
         self.name
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs(self.name, inputs.len(), 1)?;
-        Ok(vec![inputs[0].clone()])
+        same_shape_unary(self.name, inputs)
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![unary_storage(self.kind, &x[0].storage())])
@@ -72,8 +71,7 @@ impl Operator for Scalar {
         self.name
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs(self.name, inputs.len(), 1)?;
-        Ok(vec![inputs[0].clone()])
+        same_shape_unary(self.name, inputs)
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[0].storage();
@@ -98,8 +96,7 @@ impl Operator for Clip {
         "clip"
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs("clip", inputs.len(), 1)?;
-        Ok(vec![inputs[0].clone()])
+        same_shape_unary("clip", inputs)
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[0].storage();
@@ -121,8 +118,7 @@ impl Operator for Cast {
         "Cast"
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs("Cast", inputs.len(), 1)?;
-        Ok(vec![inputs[0].clone()])
+        same_shape_unary("Cast", inputs)
     }
     fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![self.dtype])
@@ -143,8 +139,7 @@ impl Operator for Copy {
         self.name
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs(self.name, inputs.len(), 1)?;
-        Ok(vec![inputs[0].clone()])
+        same_shape_unary(self.name, inputs)
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![x[0].to_storage()])
@@ -163,8 +158,7 @@ impl Operator for FillLike {
         self.name
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs(self.name, inputs.len(), 1)?;
-        Ok(vec![inputs[0].clone()])
+        same_shape_unary(self.name, inputs)
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![CpuStorage::full(x[0].dtype(), x[0].len(), self.value)])

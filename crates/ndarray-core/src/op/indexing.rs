@@ -286,14 +286,6 @@ impl Operator for SliceAssign {
     }
 }
 
-fn opt_list(a: &Attrs, op: &str, key: &str) -> Result<Vec<Option<i64>>> {
-    Ok(a.opt_tuple(op, key)?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| if v == i64::MIN { None } else { Some(v) })
-        .collect())
-}
-
 fn mode_wrap(a: &Attrs, op: &str) -> Result<bool> {
     match a.str_or("mode", "clip") {
         "clip" => Ok(false),
@@ -347,9 +339,9 @@ pub(super) fn register(r: &mut Registry) {
         |a: &Attrs| {
             Ok(Box::new(SliceAssign {
                 name: "_slice_assign",
-                begin: opt_list(a, "_slice_assign", "begin")?,
-                end: opt_list(a, "_slice_assign", "end")?,
-                step: opt_list(a, "_slice_assign", "step")?,
+                begin: a.opt_list("_slice_assign", "begin")?,
+                end: a.opt_list("_slice_assign", "end")?,
+                step: a.opt_list("_slice_assign", "step")?,
                 scalar: None,
             }))
         },
@@ -363,9 +355,9 @@ pub(super) fn register(r: &mut Registry) {
         |a: &Attrs| {
             Ok(Box::new(SliceAssign {
                 name: "_slice_assign_scalar",
-                begin: opt_list(a, "_slice_assign_scalar", "begin")?,
-                end: opt_list(a, "_slice_assign_scalar", "end")?,
-                step: opt_list(a, "_slice_assign_scalar", "step")?,
+                begin: a.opt_list("_slice_assign_scalar", "begin")?,
+                end: a.opt_list("_slice_assign_scalar", "end")?,
+                step: a.opt_list("_slice_assign_scalar", "step")?,
                 scalar: Some(a.float_or("_slice_assign_scalar", "scalar", 0.0)?),
             }))
         },

@@ -86,71 +86,54 @@ impl Operator for Reshape {
     }
 }
 
+/// `transpose` (a permutation, default reversed) and `SwapAxis` (two axes exchanged).
 #[derive(Debug)]
-struct Transpose {
-    axes: Vec<i64>,
+enum Permute {
+    Axes(Vec<i64>),
+    Swap(i64, i64),
 }
 
-impl Transpose {
+impl Permute {
+    fn op(&self) -> &'static str {
+        match self {
+            Permute::Axes(_) => "transpose",
+            Permute::Swap(..) => "SwapAxis",
+        }
+    }
+
     fn perm(&self, nd: usize) -> Result<Vec<usize>> {
-        if self.axes.is_empty() {
+        let axes = match self {
+            Permute::Swap(d1, d2) => {
+                let (a, b) = (norm_axis("SwapAxis", *d1, nd)?, norm_axis("SwapAxis", *d2, nd)?);
+                let mut p: Vec<usize> = (0..nd).collect();
+                p.swap(a, b);
+                return Ok(p);
+            }
+            Permute::Axes(axes) => axes,
+        };
+        if axes.is_empty() {
             return Ok((0..nd).rev().collect());
         }
-        if self.axes.len() != nd {
-            return Err(Error::param(
-                "transpose",
-                format!("axes {:?} do not match an array of {nd} dimension(s)", self.axes),
-            ));
+        if axes.len() != nd {
+            return Err(Error::param("transpose", format!("axes {axes:?} do not match an array of {nd} dimension(s)")));
         }
-        let p: Vec<usize> = self.axes.iter().map(|&a| norm_axis("transpose", a, nd)).collect::<Result<_>>()?;
+        let p: Vec<usize> = axes.iter().map(|&a| norm_axis("transpose", a, nd)).collect::<Result<_>>()?;
         let mut seen = vec![false; nd];
         for &a in &p {
             if std::mem::replace(&mut seen[a], true) {
-                return Err(Error::param("transpose", format!("repeated axis in {:?}", self.axes)));
+                return Err(Error::param("transpose", format!("repeated axis in {axes:?}")));
             }
         }
         Ok(p)
     }
 }
 
-impl Operator for Transpose {
+impl Operator for Permute {
     fn name(&self) -> &str {
-        "transpose"
+        self.op()
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs("transpose", inputs.len(), 1)?;
-        let p = self.perm(inputs[0].len())?;
-        Ok(vec![p.iter().map(|&a| inputs[0][a]).collect()])
-    }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        let p = self.perm(x[0].shape.len())?;
-        let cs = strides_of(x[0].shape);
-        let st: Vec<isize> = p.iter().map(|&a| cs[a] as isize).collect();
-        Ok(vec![gather_view(&x[0], 0, &out[0], &st)])
-    }
-}
-
-#[derive(Debug)]
-struct SwapAxis {
-    d1: i64,
-    d2: i64,
-}
-
-impl SwapAxis {
-    fn perm(&self, nd: usize) -> Result<Vec<usize>> {
-        let (a, b) = (norm_axis("SwapAxis", self.d1, nd)?, norm_axis("SwapAxis", self.d2, nd)?);
-        let mut p: Vec<usize> = (0..nd).collect();
-        p.swap(a, b);
-        Ok(p)
-    }
-}
-
-impl Operator for SwapAxis {
-    fn name(&self) -> &str {
-        "SwapAxis"
-    }
-    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs("SwapAxis", inputs.len(), 1)?;
+        expect_inputs(self.op(), inputs.len(), 1)?;
         let p = self.perm(inputs[0].len())?;
         Ok(vec![p.iter().map(|&a| inputs[0][a]).collect()])
     }
@@ -487,14 +470,6 @@ impl Operator for Expand {
     }
 }
 
-fn opt_list(a: &Attrs, op: &str, key: &str) -> Result<Vec<Option<i64>>> {
-    Ok(a.opt_tuple(op, key)?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| if v == i64::MIN { None } else { Some(v) })
-        .collect())
-}
-
 pub(super) fn register(r: &mut Registry) {
     r.add(
         "Reshape",
@@ -524,10 +499,10 @@ pub(super) fn register(r: &mut Registry) {
         Ok(Box::new(Reshape { name: "squeeze", kind: ReshapeKind::Squeeze(a.opt_tuple("squeeze", "axis")?) }))
     });
     r.add("transpose", &["data"], params!("axes" = Some("()")), "permute axes", |a: &Attrs| {
-        Ok(Box::new(Transpose { axes: a.opt_tuple("transpose", "axes")?.unwrap_or_default() }))
+        Ok(Box::new(Permute::Axes(a.opt_tuple("transpose", "axes")?.unwrap_or_default())))
     });
     r.add("SwapAxis", &["data"], params!("dim1" = Some("0"), "dim2" = Some("0")), "swap two axes", |a: &Attrs| {
-        Ok(Box::new(SwapAxis { d1: a.int_or("SwapAxis", "dim1", 0)?, d2: a.int_or("SwapAxis", "dim2", 0)? }))
+        Ok(Box::new(Permute::Swap(a.int_or("SwapAxis", "dim1", 0)?, a.int_or("SwapAxis", "dim2", 0)?)))
     });
     r.alias("swapaxes", "SwapAxis");
     r.add(
@@ -581,9 +556,9 @@ pub(super) fn register(r: &mut Registry) {
         |a: &Attrs| {
             Ok(Box::new(Slice {
                 name: "slice",
-                begin: opt_list(a, "slice", "begin")?,
-                end: opt_list(a, "slice", "end")?,
-                step: opt_list(a, "slice", "step")?,
+                begin: a.opt_list("slice", "begin")?,
+                end: a.opt_list("slice", "end")?,
+                step: a.opt_list("slice", "step")?,
                 axis: None,
             }))
         },

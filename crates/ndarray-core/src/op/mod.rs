@@ -124,6 +124,12 @@ pub fn same_dtype(op: &str, inputs: &[DType]) -> Result<DType> {
     Ok(first)
 }
 
+/// Shape inference of one-input ops whose output has the input's shape.
+pub fn same_shape_unary(op: &str, inputs: &[Shape]) -> Result<Vec<Shape>> {
+    expect_inputs(op, inputs.len(), 1)?;
+    Ok(vec![inputs[0].clone()])
+}
+
 /// Check the number of inputs.
 pub fn expect_inputs(op: &str, got: usize, want: usize) -> Result<()> {
     if got != want {

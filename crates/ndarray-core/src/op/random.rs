@@ -13,7 +13,7 @@ use rand::{Rng as _, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
 use super::registry::Registry;
-use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
+use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_shape_unary};
 use crate::context::Context;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
@@ -142,8 +142,7 @@ impl Operator for Shuffle {
         true
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs("_shuffle", inputs.len(), 1)?;
-        Ok(vec![inputs[0].clone()])
+        same_shape_unary("_shuffle", inputs)
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: shuffle without a generator"))?;
