@@ -12,6 +12,10 @@ from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpu
 
 __version__ = "0.1.0"
 
+from mxrs import _blas  # noqa: E402
+
+_blas.enable()
+
 _engine = _os.environ.get("MXNET_ENGINE_TYPE")
 if _engine not in (None, "", "NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice"):
     raise MXNetError(

@@ -167,6 +167,28 @@ fn infer_reshape(shape: Vec<usize>, spec: Vec<i64>, reverse: bool) -> PyMxResult
     Ok(mxrs_ndarray_core::shape::reshape_codes("reshape", &shape, &spec, reverse)?)
 }
 
+/// Use the `cblas_sgemm` (ILP64) at address `addr` for large float32 products. The Python layer
+/// passes the address of the OpenBLAS that NumPy loaded (`mxrs/_blas.py`).
+#[pyfunction]
+fn set_external_sgemm(addr: usize) -> bool {
+    if addr == 0 {
+        return false;
+    }
+    // SAFETY: `addr` is the address of an exported `cblas_sgemm` of an ILP64 OpenBLAS
+    // (symbols with the `64_` suffix), resolved by ctypes from a library this process has
+    // loaded and keeps loaded (NumPy's), so it is a function with the `Sgemm64` signature.
+    unsafe {
+        let f: mxrs_ndarray_core::backend::cpu::matmul::Sgemm64 = std::mem::transmute(addr);
+        mxrs_ndarray_core::backend::cpu::matmul::set_external_sgemm(f)
+    }
+}
+
+/// True when large float32 products use an external BLAS.
+#[pyfunction]
+fn has_external_sgemm() -> bool {
+    mxrs_ndarray_core::backend::cpu::matmul::has_external_sgemm()
+}
+
 /// Number of usable GPUs.
 #[pyfunction]
 fn num_gpus() -> usize {
@@ -197,6 +219,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(list_aliases, m)?)?;
     m.add_function(wrap_pyfunction!(num_gpus, m)?)?;
     m.add_function(wrap_pyfunction!(infer_reshape, m)?)?;
+    m.add_function(wrap_pyfunction!(set_external_sgemm, m)?)?;
+    m.add_function(wrap_pyfunction!(has_external_sgemm, m)?)?;
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
     Ok(())
 }
