@@ -41,7 +41,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,13 +49,19 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from run import BUSY_FRACTION, UNSET_ENV_VARS, cpu_busy_fraction, cpu_model, interpreter_for  # noqa: E402
+from run import (  # noqa: E402
+    BUSY_FRACTION,
+    UNSET_ENV_VARS,
+    cpu_busy_fraction,
+    cpu_model,
+    interpreter_for,
+    run_json_child,
+)
 
 CASES = ("chains", "overhead", "pushes")
 CHAIN_N = 4_000_000
 CHAIN_OPS = 40
 TINY_SHAPE = (2, 3)
-CHILD_TIMEOUT_S = 300
 SPEEDUP_TARGET = 1.8
 # Removed from every child's environment before its configuration is applied.
 ENGINE_ENV_VARS = (
@@ -235,22 +240,7 @@ def run_config(framework, env, cases, quick):
         cmd += ["--case", case]
     if quick:
         cmd.append("--quick")
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=child_env(env), timeout=CHILD_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return None, f"timed out after {CHILD_TIMEOUT_S} s"
-    except OSError as exc:
-        return None, f"could not start {python}: {exc}"
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return None, f"exit code {proc.returncode}: {tail}"
-    record = json.loads(lines[-1])
-    if "error" in record:
-        return None, f"import failed: {record['error']}"
-    return record, None
+    return run_json_child(cmd, child_env(env), python)
 
 
 def fmt(value, width, digits):

@@ -72,15 +72,13 @@ def run_child(framework, cases, threads, quick):
         cmd += ["--case", case]
     if quick:
         cmd.append("--quick")
+    return run_json_child(cmd, child_env(threads), python)
+
+
+def run_json_child(cmd, env, python):
+    """Run a child that prints JSON lines; return ``(last record, None)`` or ``(None, note)``."""
     try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            env=child_env(threads),
-            timeout=CHILD_TIMEOUT_S,
-            check=False,
-        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         return None, f"timed out after {CHILD_TIMEOUT_S} s"
     except OSError as exc:
