@@ -28,12 +28,42 @@ pub fn invoke(
     invoke_op(op, inputs, out, ctx)
 }
 
-/// [`invoke`] with an already created op instance.
+thread_local! {
+    static TRAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether imperative calls on this thread run in training mode (`autograd.train_mode`).
+pub fn is_training() -> bool {
+    TRAINING.with(|t| t.get())
+}
+
+/// Set this thread's training mode; returns the previous one.
+pub fn set_training(train: bool) -> bool {
+    TRAINING.with(|t| t.replace(train))
+}
+
+/// [`invoke`] with an already created op instance. Returns the op's visible outputs.
 pub fn invoke_op(
     op: Arc<dyn Operator>,
     inputs: &[NDArray],
     out: Option<&[NDArray]>,
     ctx: Option<Context>,
+) -> Result<Vec<NDArray>> {
+    let visible = op.num_visible_outputs();
+    let mut all = invoke_op_full(op, inputs, out, ctx, is_training())?;
+    all.truncate(visible);
+    Ok(all)
+}
+
+/// The general imperative call: every output (hidden ones too) is returned, `out` may name
+/// either all outputs or only the visible ones (hidden ones are then allocated), and the
+/// training mode is explicit. Inputs listed by [`Operator::mutate_inputs`] are updated in place.
+pub fn invoke_op_full(
+    op: Arc<dyn Operator>,
+    inputs: &[NDArray],
+    out: Option<&[NDArray]>,
+    ctx: Option<Context>,
+    is_train: bool,
 ) -> Result<Vec<NDArray>> {
     let name = op.name().to_string();
     let ctx = match inputs.first() {
@@ -56,29 +86,24 @@ pub fn invoke_op(
     let in_dtypes: Vec<DType> = inputs.iter().map(|a| a.dtype()).collect();
     let out_shapes = op.infer_shape(&in_shapes)?;
     let out_dtypes = op.infer_dtype(&in_dtypes)?;
+    if out_shapes.len() != op.num_outputs() || out_dtypes.len() != op.num_outputs() {
+        return Err(Error::msg(format!("internal: {name} inferred the wrong number of outputs")));
+    }
+    let visible = op.num_visible_outputs();
     let outputs: Vec<NDArray> = match out {
+        Some(o) if o.len() == visible && visible < out_shapes.len() => {
+            let mut all = o.to_vec();
+            for (s, &d) in out_shapes[visible..].iter().zip(&out_dtypes[visible..]) {
+                all.push(NDArray::new_pending(s.clone(), d, ctx)?);
+            }
+            check_outputs(&name, &all, &out_shapes, ctx)?;
+            all
+        }
         Some(o) => {
             if o.len() != out_shapes.len() {
-                return Err(Error::param(
-                    &name,
-                    format!("expects {} output array(s), got {}", out_shapes.len(), o.len()),
-                ));
+                return Err(Error::param(&name, format!("expects {visible} output array(s), got {}", o.len())));
             }
-            for (a, s) in o.iter().zip(&out_shapes) {
-                if a.shape() != s.as_slice() {
-                    return Err(Error::shape(
-                        &name,
-                        format!(
-                            "output array has shape {} but the result has shape {}",
-                            fmt_shape(a.shape()),
-                            fmt_shape(s)
-                        ),
-                    ));
-                }
-                if a.ctx() != ctx {
-                    return Err(Error::Context(format!("{name}: output is on {} but inputs are on {ctx}", a.ctx())));
-                }
-            }
+            check_outputs(&name, o, &out_shapes, ctx)?;
             o.to_vec()
         }
         None => out_shapes
@@ -89,7 +114,14 @@ pub fn invoke_op(
     };
     let rng = op.uses_rng().then(|| random::resource(ctx));
     let reads: Vec<Var> = inputs.iter().map(|a| a.var().clone()).collect();
-    let mut writes: Vec<Var> = outputs.iter().map(|a| a.var().clone()).collect();
+    let mutated: Vec<NDArray> = op
+        .mutate_inputs()
+        .into_iter()
+        .map(|i| {
+            inputs.get(i).cloned().ok_or_else(|| Error::msg(format!("internal: {name} mutates missing input {i}")))
+        })
+        .collect::<Result<_>>()?;
+    let mut writes: Vec<Var> = outputs.iter().chain(&mutated).map(|a| a.var().clone()).collect();
     if let Some(r) = &rng {
         writes.push(r.var.clone());
     }
@@ -97,10 +129,13 @@ pub fn invoke_op(
     // (an error on them makes it skip) and treats them as written.
     let work: usize = inputs.iter().map(|a| a.size()).chain(outputs.iter().map(|a| a.size())).sum();
     let prop = crate::ndarray::property_for(ctx, work);
-    let (ins, outs) = (inputs.to_vec(), outputs.clone());
+    let ins = inputs.to_vec();
+    let mut targets = outputs.clone();
+    targets.extend(mutated);
     engine().push(
         Box::new(move || {
-            run(&*op, ctx, &ins, &outs, &out_shapes, &out_dtypes, rng.as_deref()).map_err(|e| Box::new(e) as _)
+            run(&*op, ctx, is_train, &ins, &targets, &out_shapes, &out_dtypes, rng.as_deref())
+                .map_err(|e| Box::new(e) as _)
         }),
         &reads,
         &writes,
@@ -118,10 +153,28 @@ pub fn invoke_op(
     Ok(outputs)
 }
 
-/// The body of an engine op: read the inputs, compute, store the outputs.
+fn check_outputs(name: &str, o: &[NDArray], out_shapes: &[Shape], ctx: Context) -> Result<()> {
+    for (a, s) in o.iter().zip(out_shapes) {
+        if a.shape() != s.as_slice() {
+            return Err(Error::shape(
+                name,
+                format!("output array has shape {} but the result has shape {}", fmt_shape(a.shape()), fmt_shape(s)),
+            ));
+        }
+        if a.ctx() != ctx {
+            return Err(Error::Context(format!("{name}: output is on {} but inputs are on {ctx}", a.ctx())));
+        }
+    }
+    Ok(())
+}
+
+/// The body of an engine op: read the inputs, compute, store the outputs (then the new values
+/// of mutated inputs, which `outputs` lists after the real outputs).
+#[allow(clippy::too_many_arguments)]
 fn run(
     op: &dyn Operator,
     ctx: Context,
+    is_train: bool,
     inputs: &[NDArray],
     outputs: &[NDArray],
     out_shapes: &[Shape],
@@ -144,9 +197,10 @@ fn run(
             tensors.push(TensorIn { data, offset: a.offset, shape: a.shape() });
         }
         let mut rng_guard = rng.map(|r| r.rng.lock());
-        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut() };
+        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut(), is_train };
         op.forward(&mut octx, &tensors, out_shapes, out_dtypes)?
     };
+    // `outputs` includes the mutated inputs, whose new values follow the outputs.
     if results.len() != outputs.len() {
         return Err(Error::msg(format!(
             "internal: {} returned {} outputs, expected {}",

@@ -2,7 +2,10 @@
 //! cast and copy.
 
 use super::registry::Registry;
-use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_unary};
+use super::{
+    Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
+    same_shape_unary,
+};
 use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind, binary_storage, unary_storage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -22,6 +25,9 @@ impl Operator for Unary {
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         same_shape_unary(self.name, inputs)
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        same_shape_partial(self.name, inputs, outputs)
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![unary_storage(self.kind, &x[0].storage())])
@@ -51,6 +57,13 @@ impl Operator for Binary {
             Ok(vec![a.clone()])
         }
     }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        if self.broadcast {
+            let Some(known) = inputs.iter().cloned().collect::<Option<Vec<Shape>>>() else { return Ok(()) };
+            return super::assign_shapes(self.name, outputs, &self.infer_shape(&known)?);
+        }
+        same_shape_partial(self.name, inputs, outputs)
+    }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let (a, b) = (x[0].storage(), x[1].storage());
         Ok(vec![binary_storage(self.kind, &a, x[0].shape, &b, x[1].shape, &out[0])])
@@ -72,6 +85,9 @@ impl Operator for Scalar {
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         same_shape_unary(self.name, inputs)
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        same_shape_partial(self.name, inputs, outputs)
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[0].storage();
@@ -301,6 +317,8 @@ pub(super) fn register(r: &mut Registry) {
             );
         }
     }
+    r.set_gradient("elemwise_mul", grad_mul);
+    r.set_gradient("exp", grad_exp);
     for (alias, c) in [
         ("_plus", "elemwise_add"),
         ("_add", "elemwise_add"),
@@ -352,4 +370,43 @@ pub(super) fn register(r: &mut Registry) {
         Ok(Box::new(AddN { num_args: a.int("add_n", "num_args")? as usize }))
     });
     r.alias("ElementWiseSum", "add_n");
+}
+
+/// d(a*b) = (g*b, g*a).
+fn grad_mul(
+    b: &mut dyn GradBuilder,
+    _: &Attrs,
+    x: &[NodeEntry],
+    _: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    let ga = b.op("elemwise_mul", &[g[0], x[1]], Attrs::default())?[0];
+    let gb = b.op("elemwise_mul", &[g[0], x[0]], Attrs::default())?[0];
+    Ok(vec![Some(ga), Some(gb)])
+}
+
+/// d exp(x) = g * exp(x), reusing the forward output.
+fn grad_exp(
+    b: &mut dyn GradBuilder,
+    _: &Attrs,
+    _: &[NodeEntry],
+    y: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    Ok(vec![Some(b.op("elemwise_mul", &[g[0], y[0]], Attrs::default())?[0])])
+}
+
+#[cfg(test)]
+mod grad_tests {
+    use crate::op::Attrs;
+    use crate::op::grad::{check_numeric_gradient, f64_array, test_values};
+
+    #[test]
+    fn mul_and_exp_gradients_match_finite_differences() {
+        let a = f64_array(&[2, 3], test_values(6, 1)).unwrap();
+        let b = f64_array(&[2, 3], test_values(6, 2)).unwrap();
+        check_numeric_gradient("elemwise_mul", &Attrs::default(), &[a.clone(), b], &[0, 1], false, 1e-6, 1e-6, 1e-8)
+            .unwrap();
+        check_numeric_gradient("exp", &Attrs::default(), &[a], &[0], false, 1e-6, 1e-6, 1e-8).unwrap();
+    }
 }

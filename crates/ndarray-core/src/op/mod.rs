@@ -8,6 +8,7 @@
 pub mod attrs;
 mod dot;
 mod elemwise;
+pub mod grad;
 mod indexing;
 mod init;
 mod matrix;
@@ -78,11 +79,14 @@ pub struct OpCtx<'a> {
     pub ctx: Context,
     /// The random generator of `ctx`, for ops that declare [`Operator::uses_rng`].
     pub rng: Option<&'a mut random::Rng>,
+    /// True in training (Dropout drops, BatchNorm uses batch statistics and updates its
+    /// moving averages); false for inference.
+    pub is_train: bool,
 }
 
 impl fmt::Debug for OpCtx<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpCtx").field("ctx", &self.ctx).finish()
+        f.debug_struct("OpCtx").field("ctx", &self.ctx).field("is_train", &self.is_train).finish()
     }
 }
 
@@ -113,6 +117,119 @@ pub trait Operator: Send + Sync + fmt::Debug {
     }
     /// The registered name, for messages.
     fn name(&self) -> &str;
+
+    /// Outputs a caller sees (`mx.nd.X(...)` returns these, a Symbol lists these); the rest are
+    /// kept for the gradient (Dropout's mask, BatchNorm's batch mean and variance).
+    fn num_visible_outputs(&self) -> usize {
+        self.num_outputs()
+    }
+    /// Output names, as MXNet's `list_outputs` suffixes (`fc1_output`, `bn_mean`, `split_output1`).
+    fn output_names(&self) -> Vec<String> {
+        match self.num_outputs() {
+            1 => vec!["output".to_string()],
+            n => (0..n).map(|i| format!("output{i}")).collect(),
+        }
+    }
+    /// Input names of this instance when they depend on the attributes (FullyConnected with
+    /// `no_bias` has no `bias`; `Concat` has `num_args` of them). `None`: the op's registered
+    /// `inputs`. Auxiliary states come last.
+    fn input_names(&self) -> Option<Vec<String>> {
+        None
+    }
+    /// How many of the last inputs are auxiliary states (BatchNorm's `moving_mean` and
+    /// `moving_var`): state the op updates itself, never given a gradient.
+    fn num_aux(&self) -> usize {
+        0
+    }
+    /// Inputs the op updates in place (aux states, an optimizer's momentum). `forward` returns
+    /// their new values after the outputs, in this order; the engine orders the op as a writer
+    /// of those arrays.
+    fn mutate_inputs(&self) -> Vec<usize> {
+        Vec::new()
+    }
+    /// Shape inference over partly known shapes, for Symbol graphs: fill what can be deduced
+    /// (a weight's shape from the data's and `num_hidden`, an input's shape from its partner's)
+    /// and check what is known. Unknown shapes are `None`. The default runs
+    /// [`Operator::infer_shape`] once every input is known.
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        let Some(known) = inputs.iter().cloned().collect::<Option<Vec<Shape>>>() else { return Ok(()) };
+        let inferred = self.infer_shape(&known)?;
+        assign_shapes(self.name(), outputs, &inferred)
+    }
+    /// Dtype inference over partly known dtypes. The default: every input and output shares
+    /// one dtype (the first known one), as most ops require.
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        if let Some(known) = inputs.iter().cloned().collect::<Option<Vec<DType>>>() {
+            let inferred = self.infer_dtype(&known)?;
+            for (o, d) in outputs.iter_mut().zip(inferred) {
+                match o {
+                    Some(x) if *x != d => {
+                        return Err(Error::dtype(
+                            self.name(),
+                            d,
+                            format!("output dtype {x} conflicts with inferred {d}"),
+                        ));
+                    }
+                    _ => *o = Some(d),
+                }
+            }
+            return Ok(());
+        }
+        let first = inputs.iter().chain(outputs.iter()).flatten().next().copied();
+        if let Some(d) = first {
+            for x in inputs.iter_mut().chain(outputs.iter_mut()) {
+                match x {
+                    Some(o) if *o != d => {
+                        return Err(Error::dtype(
+                            self.name(),
+                            *o,
+                            format!("all inputs must have the same dtype, got {d} and {o}"),
+                        ));
+                    }
+                    _ => *x = Some(d),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Store inferred output shapes, checking them against shapes already known.
+pub fn assign_shapes(op: &str, slots: &mut [Option<Shape>], inferred: &[Shape]) -> Result<()> {
+    for (i, (slot, s)) in slots.iter_mut().zip(inferred).enumerate() {
+        match slot {
+            Some(known) if known != s => {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "output {i}: inferred shape {} conflicts with known shape {}",
+                        crate::shape::fmt_shape(s),
+                        crate::shape::fmt_shape(known)
+                    ),
+                ));
+            }
+            _ => *slot = Some(s.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// Partial shape inference of ops whose inputs and outputs all share one shape (elementwise
+/// ops): whichever shape is known is given to every other slot; conflicts are errors.
+pub fn same_shape_partial(op: &str, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+    let Some(s) = inputs.iter().chain(outputs.iter()).flatten().next().cloned() else { return Ok(()) };
+    for slot in inputs.iter_mut().chain(outputs.iter_mut()) {
+        match slot {
+            Some(k) if *k != s => {
+                return Err(Error::shape(
+                    op,
+                    format!("shapes {} and {} must be equal", crate::shape::fmt_shape(&s), crate::shape::fmt_shape(k)),
+                ));
+            }
+            _ => *slot = Some(s.clone()),
+        }
+    }
+    Ok(())
 }
 
 /// All inputs must share one dtype; returns it (float32 for no inputs).

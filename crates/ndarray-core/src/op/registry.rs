@@ -34,6 +34,12 @@ impl Registry {
         assert!(self.ops.insert(name, Arc::new(def)).is_none(), "op {name} registered twice");
     }
 
+    /// Attach the gradient of a registered op (defined beside it, built from registered ops).
+    pub fn set_gradient(&mut self, name: &'static str, grad: super::GradFn) {
+        let def = self.ops.get_mut(name).unwrap_or_else(|| panic!("gradient for unknown op {name}"));
+        Arc::get_mut(def).expect("registry is being built").gradient = Some(grad);
+    }
+
     /// Add an alias for a registered op.
     pub fn alias(&mut self, alias: &'static str, canonical: &'static str) {
         assert!(self.ops.contains_key(canonical), "alias {alias} -> unknown op {canonical}");
