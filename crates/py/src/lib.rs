@@ -3,6 +3,7 @@
 
 mod error;
 mod ndarray;
+mod symbol;
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ use crate::ndarray::{PyNDArray, ctx_of, dtype_of, storage_from_buffer};
 
 /// Run the synchronous part of an op call with panics turned into `MXNetError`, so that a bug
 /// in shape inference never reaches Python as a `PanicException`.
-fn guarded<T>(op: &str, f: impl FnOnce() -> mxrs_ndarray_core::Result<T>) -> mxrs_ndarray_core::Result<T> {
+pub(crate) fn guarded<T>(op: &str, f: impl FnOnce() -> mxrs_ndarray_core::Result<T>) -> mxrs_ndarray_core::Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
@@ -205,6 +206,8 @@ fn engine_name() -> &'static str {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNDArray>()?;
+    m.add_class::<symbol::PySymbol>()?;
+    m.add_class::<symbol::PyExecutor>()?;
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
     m.add_function(wrap_pyfunction!(invoke_fast, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;

@@ -1,0 +1,196 @@
+//! `SymbolHandle` and `ExecutorHandle`: the native halves of `mxrs.symbol.Symbol` and
+//! `mxrs.executor.Executor`.
+
+use std::collections::BTreeMap;
+
+use mxrs_ndarray_core::{Attrs, DType, NDArray};
+use mxrs_symbol::{BindArgs, Executor, GradReq, Symbol};
+use pyo3::prelude::*;
+
+use crate::error::{PyMxError, PyMxResult};
+use crate::guarded;
+use crate::ndarray::{PyNDArray, ctx_of};
+
+/// A symbol (an immutable graph).
+#[pyclass(frozen, module = "mxrs._native", name = "SymbolHandle")]
+#[derive(Debug)]
+pub struct PySymbol(pub Symbol);
+
+type Shapes = Vec<Option<Vec<usize>>>;
+type Dtypes = Vec<Option<&'static str>>;
+
+fn syms(v: &[PyRef<'_, PySymbol>]) -> Vec<Symbol> {
+    v.iter().map(|s| s.0.clone()).collect()
+}
+
+fn named(v: Vec<(String, PyRef<'_, PySymbol>)>) -> Vec<(String, Symbol)> {
+    v.into_iter().map(|(k, s)| (k, s.0.clone())).collect()
+}
+
+#[pymethods]
+impl PySymbol {
+    /// A variable.
+    #[staticmethod]
+    fn variable(name: &str, attrs: BTreeMap<String, String>) -> PySymbol {
+        PySymbol(Symbol::variable(name, Attrs(attrs)))
+    }
+    /// Apply a registered op to positional and named inputs.
+    #[staticmethod]
+    fn create(
+        op: &str,
+        name: &str,
+        attrs: BTreeMap<String, String>,
+        args: Vec<PyRef<'_, PySymbol>>,
+        kwargs: Vec<(String, PyRef<'_, PySymbol>)>,
+    ) -> PyMxResult<PySymbol> {
+        let (args, kwargs) = (syms(&args), named(kwargs));
+        Ok(PySymbol(guarded(op, || Symbol::create(op, name, Attrs(attrs), &args, &kwargs))?))
+    }
+    /// Several symbols as one.
+    #[staticmethod]
+    fn group(members: Vec<PyRef<'_, PySymbol>>) -> PySymbol {
+        PySymbol(Symbol::group(&syms(&members)))
+    }
+    /// Parse MXNet's JSON.
+    #[staticmethod]
+    fn from_json(text: &str) -> PyMxResult<PySymbol> {
+        Ok(PySymbol(guarded("load_json", || mxrs_symbol::from_json(text))?))
+    }
+    /// MXNet's JSON text.
+    fn tojson(&self) -> String {
+        mxrs_symbol::to_json(&self.0)
+    }
+    /// Argument names.
+    fn list_arguments(&self) -> Vec<String> {
+        self.0.list_arguments()
+    }
+    /// Output names.
+    fn list_outputs(&self) -> Vec<String> {
+        self.0.list_outputs()
+    }
+    /// Aux-state names.
+    fn list_auxiliary_states(&self) -> Vec<String> {
+        self.0.list_auxiliary_states()
+    }
+    /// Every variable name.
+    fn list_inputs(&self) -> Vec<String> {
+        self.0.list_inputs()
+    }
+    /// Number of outputs.
+    fn num_outputs(&self) -> usize {
+        self.0.outputs.len()
+    }
+    /// Every node's outputs.
+    fn get_internals(&self) -> PySymbol {
+        PySymbol(self.0.get_internals())
+    }
+    /// The head nodes' inputs, or None for a variable.
+    fn get_children(&self) -> Option<PySymbol> {
+        self.0.get_children().map(PySymbol)
+    }
+    /// Output `i`.
+    fn output(&self, i: usize) -> PyMxResult<PySymbol> {
+        Ok(PySymbol(self.0.output(i)?))
+    }
+    /// The head node's name (None for several outputs).
+    fn name(&self) -> Option<String> {
+        self.0.name()
+    }
+    /// `(op name, is variable)` of the single head node.
+    fn head_op(&self) -> Option<(String, bool)> {
+        match self.0.outputs.as_slice() {
+            [e] => Some((e.node.op_name().to_string(), e.node.is_variable())),
+            _ => None,
+        }
+    }
+    /// The head node's attributes.
+    fn attrs(&self) -> Option<BTreeMap<String, String>> {
+        self.0.attrs().map(|a| a.0.clone())
+    }
+    /// `(node name, attributes)` for every node with attributes.
+    fn attr_dict(&self) -> Vec<(String, BTreeMap<String, String>)> {
+        self.0.attr_dict().into_iter().map(|(n, a)| (n, a.0)).collect()
+    }
+    /// A copy with extra attributes on the head node.
+    fn with_attrs(&self, attrs: BTreeMap<String, String>) -> PyMxResult<PySymbol> {
+        Ok(PySymbol(self.0.with_attrs(&Attrs(attrs))?))
+    }
+    /// `sym(**kwargs, name=...)`.
+    #[pyo3(signature = (name, kwargs))]
+    fn compose(&self, name: Option<&str>, kwargs: Vec<(String, PyRef<'_, PySymbol>)>) -> PyMxResult<PySymbol> {
+        let kwargs = named(kwargs);
+        Ok(PySymbol(guarded("compose", || self.0.compose(name, &kwargs))?))
+    }
+    /// Partial shape inference: (arguments, outputs, aux), None where unknown.
+    fn infer_shape(&self, known: Vec<(String, Vec<usize>)>) -> PyMxResult<(Shapes, Shapes, Shapes)> {
+        Ok(guarded("infer_shape", || mxrs_symbol::infer_shape_lists(&self.0, &known))?)
+    }
+    /// Partial dtype inference: (arguments, outputs, aux), None where unknown.
+    fn infer_type(&self, known: Vec<(String, String)>) -> PyMxResult<(Dtypes, Dtypes, Dtypes)> {
+        let known = known
+            .into_iter()
+            .map(|(k, d)| Ok((k, DType::from_name(&d)?)))
+            .collect::<mxrs_ndarray_core::Result<Vec<_>>>()?;
+        let (a, o, x) = guarded("infer_type", || mxrs_symbol::infer_type_lists(&self.0, &known))?;
+        let f = |v: Vec<Option<DType>>| v.into_iter().map(|d| d.map(|d| d.name())).collect();
+        Ok((f(a), f(o), f(x)))
+    }
+}
+
+/// A bound executor.
+#[pyclass(frozen, module = "mxrs._native", name = "ExecutorHandle")]
+#[derive(Debug)]
+pub struct PyExecutor(Executor);
+
+fn arrays(v: &[PyRef<'_, PyNDArray>]) -> Vec<NDArray> {
+    v.iter().map(|a| a.0.clone()).collect()
+}
+
+#[pymethods]
+impl PyExecutor {
+    /// Bind a symbol to arrays.
+    #[staticmethod]
+    fn bind(
+        sym: PyRef<'_, PySymbol>,
+        ctx: (i32, u32),
+        args: Vec<PyRef<'_, PyNDArray>>,
+        grads: Vec<Option<PyRef<'_, PyNDArray>>>,
+        reqs: Vec<String>,
+        aux: Vec<PyRef<'_, PyNDArray>>,
+    ) -> PyMxResult<PyExecutor> {
+        let ctx = ctx_of(ctx.0, ctx.1)?;
+        let reqs = reqs.iter().map(|r| GradReq::parse(r)).collect::<mxrs_ndarray_core::Result<Vec<_>>>()?;
+        let b = BindArgs {
+            args: arrays(&args),
+            grads: grads.iter().map(|g| g.as_ref().map(|a| a.0.clone())).collect(),
+            reqs,
+            aux: arrays(&aux),
+        };
+        Ok(PyExecutor(guarded("bind", || Executor::bind(&sym.0, ctx, b))?))
+    }
+    /// Push the forward pass.
+    fn forward(&self, is_train: bool) -> PyMxResult<()> {
+        self.0.forward(is_train).map_err(PyMxError)
+    }
+    /// Push the backward pass.
+    fn backward(&self) -> PyMxResult<()> {
+        self.0.backward().map_err(PyMxError)
+    }
+    /// Output arrays.
+    fn outputs(&self) -> Vec<PyNDArray> {
+        self.0.outputs().iter().cloned().map(PyNDArray).collect()
+    }
+    /// Head-gradient arrays.
+    fn head_grads(&self) -> Vec<PyNDArray> {
+        self.0.head_grads().iter().cloned().map(PyNDArray).collect()
+    }
+    /// The schedules, for `debug_str`.
+    fn debug_str(&self) -> String {
+        let (f, b) = self.0.num_steps();
+        format!(
+            "{f} forward step(s), {b} backward step(s), {} buffer(s)\n{}",
+            self.0.num_buffers(),
+            self.0.debug_plan()
+        )
+    }
+}
