@@ -5,11 +5,10 @@
 
 import os as _os
 
-from mxrs import attribute, base, context, name, ndarray, random, symbol
+from mxrs import attribute, base, context, executor, name, ndarray, random, symbol
 from mxrs import ndarray as nd
 from mxrs import symbol as sym
 from mxrs.attribute import AttrScope
-from mxrs import executor  # noqa: E402  (after symbol: executor builds on it)
 from mxrs.base import MXNetError
 from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 

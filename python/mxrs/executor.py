@@ -124,10 +124,7 @@ class Executor:
             return zeros(s, ctx=ctx, dtype=t)
 
         args = [alloc("arg", n, s, t) for n, s, t in zip(names, arg_shapes, arg_types)]
-        grads = [
-            alloc("grad", n, s, t) if reqs[n] != "null" else None
-            for n, s, t in zip(names, arg_shapes, arg_types)
-        ]
+        grads = [alloc("grad", n, s, t) if reqs[n] != "null" else None for n, s, t in zip(names, arg_shapes, arg_types)]
         aux = [alloc("aux", n, s, t) for n, s, t in zip(aux_names, aux_shapes, aux_types)]
         return cls._bind(symbol, ctx, args, grads, [reqs[n] for n in names], aux)
 

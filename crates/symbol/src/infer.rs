@@ -88,12 +88,7 @@ pub fn infer_shapes(g: &IndexedGraph, known: &[(String, Shape)]) -> Result<Vec<O
             shapes[g.entry(i, 0)] = Some(s.clone());
         }
     }
-    run_to_fixpoint(
-        g,
-        &mut shapes,
-        |node, ins, outs| node.operator().infer_shape_partial(ins, outs),
-        |n, e| shape_error(n, e),
-    )?;
+    run_to_fixpoint(g, &mut shapes, |node, ins, outs| node.operator().infer_shape_partial(ins, outs), shape_error)?;
     Ok(shapes)
 }
 

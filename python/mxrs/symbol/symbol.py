@@ -490,4 +490,3 @@ def load(fname):
 def create(op_name, *args, **kwargs):
     """Apply the registered op ``op_name`` symbolically."""
     return _make_op_function(op_name, op_name, [], [], "op")(*args, **kwargs)
-
