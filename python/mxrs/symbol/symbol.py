@@ -310,15 +310,17 @@ class Symbol:
         return "\n".join(lines)
 
     # ----- binding -----------------------------------------------------------------------------
-    def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None, group2ctx=None, shared_exec=None):
+    def bind(self, ctx=None, args=None, args_grad=None, grad_req="write", aux_states=None, group2ctx=None, shared_exec=None):
         """Bind to arrays; see ``mx.executor.Executor``."""
         from mxrs.executor import Executor
 
-        return Executor._bind(self, ctx, args, args_grad, grad_req, aux_states)
+        if args is None:
+            raise MXNetError("bind: args are required (a list or a dict of NDArrays)")
+        return Executor._bind(self, ctx or current_context(), args, args_grad, grad_req, aux_states)
 
     def simple_bind(
         self,
-        ctx,
+        ctx=None,
         grad_req="write",
         type_dict=None,
         stype_dict=None,
@@ -331,7 +333,7 @@ class Symbol:
         """Allocate every array from the given input shapes and bind."""
         from mxrs.executor import Executor
 
-        return Executor._simple_bind(self, ctx, grad_req, type_dict, kwargs)
+        return Executor._simple_bind(self, ctx or current_context(), grad_req, type_dict, kwargs)
 
     def eval(self, ctx=None, **kwargs):
         """Bind to ``kwargs`` and run forward; returns the outputs."""
