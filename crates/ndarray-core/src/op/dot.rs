@@ -1,7 +1,8 @@
 //! `dot` (MXNet's N-D rule) and `batch_dot`.
 
+use super::grad::build::{Grads, pick_attrs};
 use super::registry::Registry;
-use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
+use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::backend::cpu::matmul::{MatRef, matmul_into};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -149,6 +150,104 @@ impl Operator for BatchDot {
     }
 }
 
+/// `_backward_dot(ograd, lhs, rhs)` / `_backward_batch_dot`: the gradients of both operands,
+/// two matrix products per batch on the 2-D views the forward op used.
+#[derive(Debug)]
+struct DotBackward {
+    ta: bool,
+    tb: bool,
+    batch: bool,
+}
+
+impl DotBackward {
+    fn name_of(&self) -> &'static str {
+        if self.batch { "_backward_batch_dot" } else { "_backward_dot" }
+    }
+    /// (batch, m, k, n) and the forward output shape.
+    fn dims(&self, a: &[usize], b: &[usize]) -> Result<(usize, usize, usize, usize, Shape)> {
+        if self.batch {
+            let (bs, m, k, n) = BatchDot { ta: self.ta, tb: self.tb }.dims(a, b)?;
+            Ok((bs, m, k, n, vec![bs, m, n]))
+        } else {
+            let (m, k, n, out) = Dot { ta: self.ta, tb: self.tb }.dims(a, b)?;
+            Ok((1, m, k, n, out))
+        }
+    }
+}
+
+impl Operator for DotBackward {
+    fn name(&self) -> &str {
+        self.name_of()
+    }
+    fn num_outputs(&self) -> usize {
+        2
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name_of(), inputs.len(), 3)?;
+        let out = self.dims(&inputs[1], &inputs[2])?.4;
+        if size_of(&out) != size_of(&inputs[0]) {
+            return Err(Error::shape(
+                self.name_of(),
+                format!("ograd {} does not match the product's shape {}", fmt_shape(&inputs[0]), fmt_shape(&out)),
+            ));
+        }
+        Ok(vec![inputs[1].clone(), inputs[2].clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        let d = super::same_dtype(self.name_of(), inputs)?;
+        Ok(vec![d, d])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let (g, a, b) = (&x[0], &x[1], &x[2]);
+        let (bs, m, k, n, _) = self.dims(a.shape, b.shape)?;
+        let (ta, tb) = (self.ta, self.tb);
+        let mut da = CpuStorage::zeros(dt[0], bs * m * k);
+        let mut db = CpuStorage::zeros(dt[1], bs * k * n);
+        for i in 0..bs {
+            let (go, ao, bo) = (g.offset + i * m * n, a.offset + i * m * k, b.offset + i * k * n);
+            // Stored A is (m x k), or (k x m) when transposed; stored B is (k x n) or (n x k).
+            let a_ld = if ta { m } else { k };
+            let b_ld = if tb { k } else { n };
+            if ta {
+                // dA^T (k x m) = op(B) (k x n) * G^T (n x m).
+                let l = MatRef::row_major(bo, b_ld, tb);
+                let r = MatRef::row_major(go, n, true);
+                matmul_into(&mut da, i * m * k, b.data, l, g.data, r, k, m, n);
+            } else {
+                // dA (m x k) = G (m x n) * op(B)^T (n x k).
+                let l = MatRef::row_major(go, n, false);
+                let r = MatRef::row_major(bo, b_ld, !tb);
+                matmul_into(&mut da, i * m * k, g.data, l, b.data, r, m, k, n);
+            }
+            if tb {
+                // dB^T (n x k) = G^T (n x m) * op(A) (m x k).
+                let l = MatRef::row_major(go, n, true);
+                let r = MatRef::row_major(ao, a_ld, ta);
+                matmul_into(&mut db, i * k * n, g.data, l, a.data, r, n, k, m);
+            } else {
+                // dB (k x n) = op(A)^T (k x m) * G (m x n).
+                let l = MatRef::row_major(ao, a_ld, !ta);
+                let r = MatRef::row_major(go, n, false);
+                matmul_into(&mut db, i * k * n, a.data, l, g.data, r, k, n, m);
+            }
+        }
+        Ok(vec![da, db])
+    }
+}
+
+fn grad_dot_impl(name: &str, b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let outs = b.op(name, &[g[0], x[0], x[1]], pick_attrs(a, &["transpose_a", "transpose_b"]))?;
+    Ok(vec![Some(outs[0]), Some(outs[1])])
+}
+
+fn grad_dot(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    grad_dot_impl("_backward_dot", b, a, x, g)
+}
+
+fn grad_batch_dot(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    grad_dot_impl("_backward_batch_dot", b, a, x, g)
+}
+
 pub(super) fn register(r: &mut Registry) {
     let p = params!("transpose_a" = Some("False"), "transpose_b" = Some("False"));
     r.add("dot", &["lhs", "rhs"], p, "matrix product (N-D: last axis of lhs with first of rhs)", |a: &Attrs| {
@@ -162,4 +261,45 @@ pub(super) fn register(r: &mut Registry) {
             tb: a.bool_or("batch_dot", "transpose_b", false)?,
         }))
     });
+    for (name, batch) in [("_backward_dot", false), ("_backward_batch_dot", true)] {
+        r.add(name, &["ograd", "lhs", "rhs"], p, "gradients of both operands of a matrix product", move |a: &Attrs| {
+            a.check_known(name, &["transpose_a", "transpose_b"])?;
+            Ok(Box::new(DotBackward {
+                ta: a.bool_or(name, "transpose_a", false)?,
+                tb: a.bool_or(name, "transpose_b", false)?,
+                batch,
+            }))
+        });
+    }
+    r.set_gradient("dot", grad_dot);
+    r.set_gradient("batch_dot", grad_batch_dot);
+}
+
+#[cfg(test)]
+mod grad_tests {
+    use crate::op::grad::testing::{arr, check};
+
+    #[test]
+    fn dot_gradients() {
+        let tf = |t: bool| if t { "True" } else { "False" };
+        for ta in [false, true] {
+            for tb in [false, true] {
+                let a = if ta { [4, 3] } else { [3, 4] };
+                let b = if tb { [5, 4] } else { [4, 5] };
+                let at = [("transpose_a", tf(ta)), ("transpose_b", tf(tb))];
+                check("dot", &at, &[arr(&a, 1), arr(&b, 2)], &[0, 1]);
+                let a3 = if ta { [2, 4, 3] } else { [2, 3, 4] };
+                let b3 = if tb { [2, 5, 4] } else { [2, 4, 5] };
+                check("batch_dot", &at, &[arr(&a3, 3), arr(&b3, 4)], &[0, 1]);
+            }
+        }
+        // N-D operands and vectors.
+        check("dot", &[], &[arr(&[2, 3, 4], 5), arr(&[4, 5], 6)], &[0, 1]);
+        check("dot", &[], &[arr(&[3, 4], 7), arr(&[4, 2, 3], 8)], &[0, 1]);
+        check("dot", &[("transpose_a", "True")], &[arr(&[4, 2, 3], 9), arr(&[4, 5], 10)], &[0, 1]);
+        check("dot", &[("transpose_b", "True")], &[arr(&[2, 4], 11), arr(&[5, 2, 4], 12)], &[0, 1]);
+        check("dot", &[], &[arr(&[4], 13), arr(&[4], 14)], &[0, 1]);
+        check("dot", &[], &[arr(&[4], 15), arr(&[4, 3], 16)], &[0, 1]);
+        check("dot", &[], &[arr(&[3, 4], 17), arr(&[4], 18)], &[0, 1]);
+    }
 }

@@ -169,3 +169,118 @@ pub fn check_numeric_gradient(
     }
     Ok(())
 }
+
+/// Small helpers for writing gradient functions: each adds one registered op to the builder.
+pub(crate) mod build {
+    use super::super::{Attrs, GradBuilder, NodeEntry};
+    use crate::error::Result;
+
+    /// The result of a gradient function.
+    pub(crate) type Grads = Result<Vec<Option<NodeEntry>>>;
+
+    /// Apply op `name` and return its first output.
+    pub(crate) fn ap(b: &mut dyn GradBuilder, name: &str, inputs: &[NodeEntry], attrs: Attrs) -> Result<NodeEntry> {
+        Ok(b.op(name, inputs, attrs)?[0])
+    }
+
+    /// Apply a one-input op without attributes.
+    pub(crate) fn un(b: &mut dyn GradBuilder, name: &str, x: NodeEntry) -> Result<NodeEntry> {
+        ap(b, name, &[x], Attrs::default())
+    }
+
+    /// Apply a two-input op without attributes.
+    pub(crate) fn bin(b: &mut dyn GradBuilder, name: &str, x: NodeEntry, y: NodeEntry) -> Result<NodeEntry> {
+        ap(b, name, &[x, y], Attrs::default())
+    }
+
+    /// `x * y` (same shapes).
+    pub(crate) fn mul(b: &mut dyn GradBuilder, x: NodeEntry, y: NodeEntry) -> Result<NodeEntry> {
+        bin(b, "elemwise_mul", x, y)
+    }
+
+    /// `x / y` (same shapes).
+    pub(crate) fn div(b: &mut dyn GradBuilder, x: NodeEntry, y: NodeEntry) -> Result<NodeEntry> {
+        bin(b, "elemwise_div", x, y)
+    }
+
+    /// A scalar op (`_mul_scalar`, `_rminus_scalar`...) with `scalar = s`.
+    pub(crate) fn sc(b: &mut dyn GradBuilder, name: &str, x: NodeEntry, s: f64) -> Result<NodeEntry> {
+        ap(b, name, &[x], Attrs::from_pairs([("scalar", format!("{s:?}"))]))
+    }
+
+    /// The attributes of `a` whose keys are in `keys`.
+    pub(crate) fn pick_attrs(a: &Attrs, keys: &[&str]) -> Attrs {
+        Attrs(a.0.iter().filter(|(k, _)| keys.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    /// Zero gradients (`zeros_like` of each input), as MXNet gives comparison and rounding ops.
+    pub(crate) fn zeros(b: &mut dyn GradBuilder, inputs: &[NodeEntry]) -> Grads {
+        inputs.iter().map(|&x| un(b, "zeros_like", x).map(Some)).collect()
+    }
+}
+
+/// Dtype inference of ops whose single output has the dtype of input `src` and whose other
+/// inputs may have any dtype (integer indices).
+pub(crate) fn dtype_of_input(
+    op: &str,
+    src: usize,
+    inputs: &mut [Option<DType>],
+    outputs: &mut [Option<DType>],
+) -> Result<()> {
+    match (inputs[src], outputs[0]) {
+        (Some(a), Some(b)) if a != b => {
+            Err(Error::dtype(op, b, format!("output dtype {b} conflicts with the input's {a}")))
+        }
+        (Some(a), _) => {
+            outputs[0] = Some(a);
+            Ok(())
+        }
+        (None, Some(b)) => {
+            inputs[src] = Some(b);
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+/// Shorthands for the gradient tests beside each op family.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{check_numeric_gradient, f64_array, test_values};
+    use crate::ndarray::NDArray;
+    use crate::op::Attrs;
+
+    /// A float64 array of `shape` with values in [-1, 1) from `seed`, mapped through `f`.
+    pub(crate) fn arr_map(shape: &[usize], seed: u64, f: impl Fn(f64) -> f64) -> NDArray {
+        let n = shape.iter().product();
+        f64_array(shape, test_values(n, seed).into_iter().map(f).collect()).unwrap()
+    }
+
+    /// A float64 array of `shape` with values in [-1, 1).
+    pub(crate) fn arr(shape: &[usize], seed: u64) -> NDArray {
+        arr_map(shape, seed, |v| v)
+    }
+
+    /// Values in [0.6, 1.6): positive, away from zero.
+    pub(crate) fn pos(shape: &[usize], seed: u64) -> NDArray {
+        arr_map(shape, seed, |v| 1.1 + 0.5 * v)
+    }
+
+    /// Values in [-1.2, -0.2] or [0.2, 1.2): away from zero (kinks of abs, relu, sign).
+    pub(crate) fn nonzero(shape: &[usize], seed: u64) -> NDArray {
+        arr_map(shape, seed, |v| if v < 0.0 { v - 0.2 } else { v + 0.2 })
+    }
+
+    /// An array with the given values (float64).
+    pub(crate) fn vals(shape: &[usize], v: &[f64]) -> NDArray {
+        f64_array(shape, v.to_vec()).unwrap()
+    }
+
+    /// Check op `name`'s gradient for the inputs in `check` against finite differences.
+    pub(crate) fn check(name: &str, attrs: &[(&str, &str)], inputs: &[NDArray], check: &[usize]) {
+        let a = Attrs::from_pairs(attrs.iter().copied());
+        if let Err(e) = check_numeric_gradient(name, &a, inputs, check, false, 1e-6, 1e-5, 1e-7) {
+            panic!("{name} {attrs:?} on {:?}: {e}", inputs.iter().map(|x| x.shape().to_vec()).collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! Index ops: take, pick, one_hot, where, and slice assignment (`a[:, 1:3] = x`).
 
+use super::grad::build::{Grads, ap, bin, pick_attrs, un};
 use super::matrix::resolve_range;
 use super::registry::Registry;
-use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
-use crate::dtype::DType;
+use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::params;
 use crate::shape::{Shape, fmt_shape, norm_axis, size_of, strides_of};
@@ -286,6 +287,153 @@ impl Operator for SliceAssign {
     }
 }
 
+/// `_backward_take(ograd, indices, a)`: the gradient of take's `a`, the output gradient's
+/// slices added into the rows they were taken from.
+#[derive(Debug)]
+struct TakeBackward {
+    fwd: Take,
+}
+
+impl Operator for TakeBackward {
+    fn name(&self) -> &str {
+        "_backward_take"
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), 3)?;
+        let out = self.fwd.infer_shape(&inputs[1..].iter().rev().cloned().collect::<Vec<_>>())?.remove(0);
+        if out != inputs[0] {
+            return Err(Error::shape(
+                self.name(),
+                format!("ograd {} differs from take's output shape {}", fmt_shape(&inputs[0]), fmt_shape(&out)),
+            ));
+        }
+        Ok(vec![inputs[2].clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        super::grad::dtype_of_input(self.name(), 0, inputs, outputs)
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let a = x[2].shape;
+        let ax = norm_axis("take", self.fwd.axis, a.len())?;
+        let outer: usize = a[..ax].iter().product();
+        let inner: usize = a[ax + 1..].iter().product();
+        let n = a[ax];
+        let ni = x[1].len();
+        let idx: Vec<usize> = (0..ni).map(|i| index("take", get(&x[1], i), n, self.fwd.wrap)).collect::<Result<_>>()?;
+        let g = x[0].storage();
+        let mut o = CpuStorage::zeros(dt[0], size_of(a));
+        with_cpu!(&mut o, ov, T, {
+            let gv = T::slice(&g).expect("ograd has the output dtype");
+            for p in 0..outer {
+                for (j, &i) in idx.iter().enumerate() {
+                    let src = (p * ni + j) * inner;
+                    let dst = (p * n + i) * inner;
+                    for q in 0..inner {
+                        ov[dst + q] = T::from_f64(ov[dst + q].to_f64() + gv[src + q].to_f64());
+                    }
+                }
+            }
+        });
+        Ok(vec![o])
+    }
+}
+
+/// `_backward_pick(ograd, index, data)`: the output gradient put back where pick read.
+#[derive(Debug)]
+struct PickBackward {
+    fwd: Pick,
+}
+
+impl Operator for PickBackward {
+    fn name(&self) -> &str {
+        "_backward_pick"
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), 3)?;
+        let out = self.fwd.infer_shape(&[inputs[2].clone(), inputs[1].clone()])?.remove(0);
+        if size_of(&out) != size_of(&inputs[0]) {
+            return Err(Error::shape(
+                self.name(),
+                format!("ograd {} differs from pick's output shape {}", fmt_shape(&inputs[0]), fmt_shape(&out)),
+            ));
+        }
+        Ok(vec![inputs[2].clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        super::grad::dtype_of_input(self.name(), 0, inputs, outputs)
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let a = x[2].shape;
+        let ax = norm_axis("pick", self.fwd.axis, a.len())?;
+        let outer: usize = a[..ax].iter().product();
+        let inner: usize = a[ax + 1..].iter().product();
+        let n = a[ax];
+        let g = x[0].storage();
+        let mut o = CpuStorage::zeros(dt[0], size_of(a));
+        with_cpu!(&mut o, ov, T, {
+            let gv = T::slice(&g).expect("ograd has the output dtype");
+            for p in 0..outer {
+                for q in 0..inner {
+                    let i = index("pick", get(&x[1], p * inner + q), n, self.fwd.wrap)?;
+                    ov[(p * n + i) * inner + q] = gv[p * inner + q];
+                }
+            }
+        });
+        Ok(vec![o])
+    }
+}
+
+/// take: scatter-add into `a`; integer indices get none.
+fn grad_take(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let ga = ap(b, "_backward_take", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "mode"]))?;
+    Ok(vec![Some(ga), None])
+}
+
+/// pick: the gradient goes to the picked elements; the index gets none.
+fn grad_pick(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let gd = ap(b, "_backward_pick", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "keepdims", "mode"]))?;
+    Ok(vec![Some(gd), None])
+}
+
+/// where: the gradient goes to x where the condition holds, to y elsewhere.
+fn grad_where(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let z = un(b, "zeros_like", g[0])?;
+    let gx = ap(b, "where", &[x[0], g[0], z], Attrs::default())?;
+    let gy = ap(b, "where", &[x[0], z, g[0]], Attrs::default())?;
+    Ok(vec![None, Some(gx), Some(gy)])
+}
+
+/// `_slice_assign_scalar`: the assigned window gets no gradient.
+fn grad_slice_assign_scalar(
+    b: &mut dyn GradBuilder,
+    a: &Attrs,
+    _: &[NodeEntry],
+    _: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Grads {
+    let mut at = pick_attrs(a, &["begin", "end", "step"]);
+    at.set("scalar", "0");
+    Ok(vec![Some(ap(b, "_slice_assign_scalar", &[g[0]], at)?)])
+}
+
+/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window (rhs must have
+/// the window's size; a broadcast single value is not differentiated yet).
+fn grad_slice_assign(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let win = pick_attrs(a, &["begin", "end", "step"]);
+    let mut at = win.clone();
+    at.set("scalar", "0");
+    let gl = ap(b, "_slice_assign_scalar", &[g[0]], at)?;
+    let w = ap(b, "slice", &[g[0]], win)?;
+    let gr = bin(b, "reshape_like", w, x[1])?;
+    Ok(vec![Some(gl), Some(gr)])
+}
+
 fn mode_wrap(a: &Attrs, op: &str) -> Result<bool> {
     match a.str_or("mode", "clip") {
         "clip" => Ok(false),
@@ -363,4 +511,76 @@ pub(super) fn register(r: &mut Registry) {
         },
     );
     r.alias("_crop_assign_scalar", "_slice_assign_scalar");
+    r.add(
+        "_backward_take",
+        &["ograd", "indices", "a"],
+        params!("axis" = Some("0"), "mode" = Some("'clip'")),
+        "gradient of take: ograd added into the rows it was taken from",
+        |a: &Attrs| {
+            let fwd = Take { axis: a.int_or("_backward_take", "axis", 0)?, wrap: mode_wrap(a, "_backward_take")? };
+            Ok(Box::new(TakeBackward { fwd }))
+        },
+    );
+    r.add(
+        "_backward_pick",
+        &["ograd", "index", "data"],
+        params!("axis" = Some("-1"), "keepdims" = Some("False"), "mode" = Some("'clip'")),
+        "gradient of pick",
+        |a: &Attrs| {
+            let name = "_backward_pick";
+            let fwd = Pick {
+                axis: a.int_or(name, "axis", -1)?,
+                keepdims: a.bool_or(name, "keepdims", false)?,
+                wrap: mode_wrap(a, name)?,
+            };
+            Ok(Box::new(PickBackward { fwd }))
+        },
+    );
+    r.set_gradient("take", grad_take);
+    r.set_gradient("pick", grad_pick);
+    r.set_gradient("where", grad_where);
+    r.set_gradient("_slice_assign_scalar", grad_slice_assign_scalar);
+    r.set_gradient("_slice_assign", grad_slice_assign);
+}
+
+#[cfg(test)]
+mod grad_tests {
+    use crate::op::Attrs;
+    use crate::op::grad::testing::{arr, check, vals};
+    use crate::op::grad::{eager_gradient, f64_array};
+
+    #[test]
+    fn take_gradient_adds_repeated_rows() {
+        // Index 2 is taken twice: its row gets both output rows' gradients.
+        let a = arr(&[4, 3], 1);
+        let idx = vals(&[2, 2], &[2.0, 0.0, 2.0, 3.0]);
+        check("take", &[], &[a.clone(), idx.clone()], &[0]);
+        check("take", &[("axis", "1"), ("mode", "wrap")], &[a.clone(), vals(&[3], &[-1.0, 0.0, 4.0])], &[0]);
+        check("take", &[("axis", "-1")], &[arr(&[2, 3, 4], 2), vals(&[2], &[3.0, 1.0])], &[0]);
+        let g = f64_array(&[2, 2, 3], vec![1.0; 12]).unwrap();
+        let (_, grads) = eager_gradient("take", &Attrs::default(), &[a, idx], &[g], false).unwrap();
+        assert!(grads[1].is_none());
+        let ga = grads[0].as_ref().unwrap().to_cpu_storage().unwrap();
+        let got: Vec<f64> = (0..12).map(|i| ga.get_f64(i)).collect();
+        assert_eq!(got, [1., 1., 1., 0., 0., 0., 2., 2., 2., 1., 1., 1.]);
+    }
+
+    #[test]
+    fn pick_and_where_gradients() {
+        let x = arr(&[3, 4], 3);
+        check("pick", &[("axis", "1")], &[x.clone(), vals(&[3], &[0.0, 3.0, 1.0])], &[0]);
+        check("pick", &[("axis", "0"), ("keepdims", "True")], &[x, vals(&[4], &[2.0, 0.0, 1.0, 2.0])], &[0]);
+        let c = vals(&[2, 3], &[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+        check("where", &[], &[c, arr(&[2, 3], 4), arr(&[2, 3], 5)], &[1, 2]);
+        check("where", &[], &[vals(&[2], &[0.0, 1.0]), arr(&[2, 3], 6), arr(&[2, 3], 7)], &[1, 2]);
+    }
+
+    #[test]
+    fn slice_assign_gradients() {
+        let win = [("begin", "(1, 0)"), ("end", "(3, 2)")];
+        check("_slice_assign", &win, &[arr(&[4, 3], 8), arr(&[2, 2], 9)], &[0, 1]);
+        let mut w = win.to_vec();
+        w.push(("scalar", "2.5"));
+        check("_slice_assign_scalar", &w, &[arr(&[4, 3], 10)], &[0]);
+    }
 }

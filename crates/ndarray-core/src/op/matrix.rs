@@ -2,9 +2,11 @@
 //! stack, split, tile, repeat, slice, slice_axis, broadcast_to / broadcast_axis / broadcast_like.
 //! Most are one strided gather (see `backend::cpu::gather`).
 
+use super::grad::build::{Grads, ap, bin, pick_attrs};
 use super::registry::Registry;
-use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
 use crate::backend::cpu::gather::{broadcast_strides, gather};
+use crate::backend::cpu::reduce::{ReduceKind, reduce_storage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::{Shape, fmt_shape, norm_axis, reshape_codes, size_of, strides_of};
@@ -470,6 +472,341 @@ impl Operator for Expand {
     }
 }
 
+/// `reshape_like(lhs, rhs)`: lhs with rhs's shape (same size).
+#[derive(Debug)]
+struct ReshapeLike;
+
+impl Operator for ReshapeLike {
+    fn name(&self) -> &str {
+        "reshape_like"
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs("reshape_like", inputs.len(), 2)?;
+        if size_of(&inputs[0]) != size_of(&inputs[1]) {
+            return Err(Error::shape(
+                "reshape_like",
+                format!("cannot reshape {} like {}: sizes differ", fmt_shape(&inputs[0]), fmt_shape(&inputs[1])),
+            ));
+        }
+        Ok(vec![inputs[1].clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        super::grad::dtype_of_input("reshape_like", 0, inputs, outputs)
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        Ok(vec![x[0].to_storage()])
+    }
+}
+
+/// `_backward_Concat(ograd, data...)`: the output gradient cut into one piece per input.
+#[derive(Debug)]
+struct ConcatBackward {
+    axis: i64,
+    num_args: usize,
+}
+
+impl Operator for ConcatBackward {
+    fn name(&self) -> &str {
+        "_backward_Concat"
+    }
+    fn num_outputs(&self) -> usize {
+        self.num_args
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), self.num_args + 1)?;
+        let fwd = Join { name: "_backward_Concat", axis: self.axis, num_args: self.num_args, stack: false };
+        let out = fwd.infer_shape(&inputs[1..])?.remove(0);
+        if out != inputs[0] {
+            return Err(Error::shape(
+                self.name(),
+                format!("ograd {} differs from the concatenation's shape {}", fmt_shape(&inputs[0]), fmt_shape(&out)),
+            ));
+        }
+        Ok(inputs[1..].to_vec())
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]; self.num_args])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let gs = x[0].shape;
+        let ax = norm_axis(self.name(), self.axis, gs.len())?;
+        let st: Vec<isize> = strides_of(gs).iter().map(|&c| c as isize).collect();
+        let mut start = 0usize;
+        let mut res = Vec::with_capacity(self.num_args);
+        for s in out {
+            res.push(gather_view(&x[0], (start as isize) * st[ax], s, &st));
+            start += s[ax];
+        }
+        Ok(res)
+    }
+}
+
+/// `_backward_slice(ograd, data)` / `_backward_slice_axis`: zeros of data's shape with the
+/// sliced window set to the output gradient.
+#[derive(Debug)]
+struct SliceBackward {
+    fwd: Slice,
+}
+
+impl Operator for SliceBackward {
+    fn name(&self) -> &str {
+        self.fwd.name
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), 2)?;
+        let win = self.fwd.infer_shape(&inputs[1..])?.remove(0);
+        if win != inputs[0] {
+            return Err(Error::shape(
+                self.name(),
+                format!("ograd {} differs from the window's shape {}", fmt_shape(&inputs[0]), fmt_shape(&win)),
+            ));
+        }
+        Ok(vec![inputs[1].clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let s = &out[0];
+        let rs = self.fwd.ranges(s)?;
+        let win: Shape = rs.iter().map(|r| r.1).collect();
+        let cs = strides_of(s);
+        let base: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
+        let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
+        let mut o = CpuStorage::zeros(dt[0], size_of(s));
+        let g = x[0].storage();
+        with_cpu!(&mut o, ov, T, {
+            let src = T::slice(&g).expect("same dtype");
+            let mut idx = vec![0usize; win.len()];
+            for (k, &v) in src.iter().enumerate() {
+                let mut rem = k;
+                for ax in (0..win.len()).rev() {
+                    idx[ax] = rem % win[ax];
+                    rem /= win[ax];
+                }
+                let pos = base + idx.iter().zip(&st).map(|(&i, &t)| i as isize * t).sum::<isize>();
+                ov[pos as usize] = v;
+            }
+        });
+        Ok(vec![o])
+    }
+}
+
+/// `_backward_tile(ograd, data)` / `_backward_repeat`: the output gradient summed over the
+/// copies the forward op made.
+#[derive(Debug)]
+struct ExpandBackward {
+    name: &'static str,
+    fwd: Expand,
+}
+
+impl Operator for ExpandBackward {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name, inputs.len(), 2)?;
+        let out = self.fwd.plan(&inputs[1], None)?.2;
+        if out != inputs[0] {
+            return Err(Error::shape(
+                self.name,
+                format!("ograd {} differs from the forward output shape {}", fmt_shape(&inputs[0]), fmt_shape(&out)),
+            ));
+        }
+        Ok(vec![inputs[1].clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        // The forward op gathered its output as a view of shape `vs`; the copies are the
+        // zero-stride axes of that view.
+        let (vs, st, _) = self.fwd.plan(x[1].shape, None)?;
+        let flags: Vec<bool> = vs.iter().zip(&st).map(|(&n, &s)| s == 0 && n > 1).collect();
+        if !flags.contains(&true) {
+            return Ok(vec![x[0].to_storage()]);
+        }
+        Ok(vec![reduce_storage(ReduceKind::Sum, &x[0].storage(), &vs, &flags)])
+    }
+}
+
+/// Reshape-like ops: the gradient takes the input's shape back.
+fn grad_reshape(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    Ok(vec![Some(bin(b, "reshape_like", g[0], x[0])?)])
+}
+
+/// `reshape_like`: rhs only gives a shape.
+fn grad_reshape_like(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    Ok(vec![Some(bin(b, "reshape_like", g[0], x[0])?), None])
+}
+
+/// transpose: the inverse permutation.
+fn grad_transpose(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let axes = a.opt_tuple("transpose", "axes")?.unwrap_or_default();
+    let mut at = Attrs::default();
+    if !axes.is_empty() {
+        let nd = axes.len();
+        let p: Vec<usize> = axes.iter().map(|&v| norm_axis("transpose", v, nd)).collect::<Result<_>>()?;
+        let mut inv = vec![0usize; nd];
+        for (i, &v) in p.iter().enumerate() {
+            inv[v] = i;
+        }
+        let s: Vec<String> = inv.iter().map(|v| v.to_string()).collect();
+        at.set("axes", format!("({},)", s.join(",")));
+    }
+    Ok(vec![Some(ap(b, "transpose", &[g[0]], at)?)])
+}
+
+/// SwapAxis is its own inverse.
+fn grad_swapaxis(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    Ok(vec![Some(ap(b, "SwapAxis", &[g[0]], pick_attrs(a, &["dim1", "dim2"]))?)])
+}
+
+fn grad_concat(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let mut ins = vec![g[0]];
+    ins.extend_from_slice(x);
+    let outs = b.op("_backward_Concat", &ins, pick_attrs(a, &["dim", "num_args"]))?;
+    Ok(outs.into_iter().map(Some).collect())
+}
+
+/// stack: split the gradient along the new axis.
+fn grad_stack(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let at = Attrs::from_pairs([
+        ("num_outputs", x.len().to_string()),
+        ("axis", a.int_or("stack", "axis", 0)?.to_string()),
+        ("squeeze_axis", "True".to_string()),
+    ]);
+    Ok(b.op("SliceChannel", &[g[0]], at)?.into_iter().map(Some).collect())
+}
+
+/// SliceChannel: join the output gradients back (stack them when the axis was squeezed).
+fn grad_split(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let axis = a.int_or("SliceChannel", "axis", 1)?.to_string();
+    let n = g.len().to_string();
+    let out = if a.bool_or("SliceChannel", "squeeze_axis", false)? {
+        ap(b, "stack", g, Attrs::from_pairs([("axis", axis), ("num_args", n)]))?
+    } else {
+        ap(b, "Concat", g, Attrs::from_pairs([("dim", axis), ("num_args", n)]))?
+    };
+    Ok(vec![Some(out)])
+}
+
+fn grad_slice(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    Ok(vec![Some(ap(b, "_backward_slice", &[g[0], x[0]], pick_attrs(a, &["begin", "end", "step"]))?)])
+}
+
+fn grad_slice_axis(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    Ok(vec![Some(ap(b, "_backward_slice_axis", &[g[0], x[0]], pick_attrs(a, &["axis", "begin", "end"]))?)])
+}
+
+/// broadcast_to / broadcast_axis / broadcast_like: sum back to the input's shape (broadcast_like's
+/// rhs only gives a shape).
+fn grad_broadcast(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let mut v = vec![Some(bin(b, "_reduce_sum_like", g[0], x[0])?)];
+    v.extend(x[1..].iter().map(|_| None));
+    Ok(v)
+}
+
+fn grad_tile(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    Ok(vec![Some(ap(b, "_backward_tile", &[g[0], x[0]], pick_attrs(a, &["reps"]))?)])
+}
+
+fn grad_repeat(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    Ok(vec![Some(ap(b, "_backward_repeat", &[g[0], x[0]], pick_attrs(a, &["repeats", "axis"]))?)])
+}
+
+fn register_gradients(r: &mut Registry) {
+    r.add("reshape_like", &["lhs", "rhs"], params!(), "lhs reshaped to the shape of rhs", |a: &Attrs| {
+        a.check_known("reshape_like", &[])?;
+        Ok(Box::new(ReshapeLike))
+    });
+    r.add(
+        "_backward_Concat",
+        &["*data"],
+        params!("num_args" = None, "dim" = Some("1")),
+        "gradient of Concat: ograd cut into the inputs' shapes",
+        |a: &Attrs| {
+            Ok(Box::new(ConcatBackward {
+                axis: a.int_or("_backward_Concat", "dim", 1)?,
+                num_args: a.int("_backward_Concat", "num_args")? as usize,
+            }))
+        },
+    );
+    r.add(
+        "_backward_slice",
+        &["ograd", "data"],
+        params!("begin" = None, "end" = None, "step" = Some("()")),
+        "gradient of slice",
+        |a: &Attrs| {
+            let name = "_backward_slice";
+            Ok(Box::new(SliceBackward {
+                fwd: Slice {
+                    name,
+                    begin: a.opt_list(name, "begin")?,
+                    end: a.opt_list(name, "end")?,
+                    step: a.opt_list(name, "step")?,
+                    axis: None,
+                },
+            }))
+        },
+    );
+    r.add(
+        "_backward_slice_axis",
+        &["ograd", "data"],
+        params!("axis" = None, "begin" = None, "end" = None),
+        "gradient of slice_axis",
+        |a: &Attrs| {
+            let name = "_backward_slice_axis";
+            Ok(Box::new(SliceBackward {
+                fwd: Slice {
+                    name,
+                    begin: vec![Some(a.int(name, "begin")?)],
+                    end: vec![a.opt_int(name, "end")?],
+                    step: vec![],
+                    axis: Some(a.int(name, "axis")?),
+                },
+            }))
+        },
+    );
+    r.add("_backward_tile", &["ograd", "data"], params!("reps" = None), "gradient of tile", |a: &Attrs| {
+        let name = "_backward_tile";
+        Ok(Box::new(ExpandBackward { name, fwd: Expand { name, kind: ExpandKind::Tile(a.tuple(name, "reps")?) } }))
+    });
+    r.add(
+        "_backward_repeat",
+        &["ograd", "data"],
+        params!("repeats" = None, "axis" = Some("None")),
+        "gradient of repeat",
+        |a: &Attrs| {
+            let name = "_backward_repeat";
+            let n = a.int(name, "repeats")?.max(0) as usize;
+            Ok(Box::new(ExpandBackward {
+                name,
+                fwd: Expand { name, kind: ExpandKind::Repeat(n, a.opt_int(name, "axis")?) },
+            }))
+        },
+    );
+    for name in ["Reshape", "Flatten", "expand_dims", "squeeze"] {
+        r.set_gradient(name, grad_reshape);
+    }
+    r.set_gradient("reshape_like", grad_reshape_like);
+    r.set_gradient("transpose", grad_transpose);
+    r.set_gradient("SwapAxis", grad_swapaxis);
+    r.set_gradient("Concat", grad_concat);
+    r.set_gradient("stack", grad_stack);
+    r.set_gradient("SliceChannel", grad_split);
+    r.set_gradient("slice", grad_slice);
+    r.set_gradient("slice_axis", grad_slice_axis);
+    for name in ["broadcast_to", "broadcast_axis", "broadcast_like"] {
+        r.set_gradient(name, grad_broadcast);
+    }
+    r.set_gradient("tile", grad_tile);
+    r.set_gradient("repeat", grad_repeat);
+}
+
 pub(super) fn register(r: &mut Registry) {
     r.add(
         "Reshape",
@@ -609,4 +946,71 @@ pub(super) fn register(r: &mut Registry) {
         }
         Ok(Box::new(Expand { name: "repeat", kind: ExpandKind::Repeat(n as usize, a.opt_int("repeat", "axis")?) }))
     });
+    register_gradients(r);
+}
+
+#[cfg(test)]
+mod grad_tests {
+    use crate::op::grad::testing::{arr, check};
+
+    #[test]
+    fn reshape_like_gradients() {
+        let x = || arr(&[2, 3, 4], 1);
+        check("Reshape", &[("shape", "(4, -1)")], &[x()], &[0]);
+        check("Flatten", &[], &[x()], &[0]);
+        check("expand_dims", &[("axis", "-1")], &[x()], &[0]);
+        check("squeeze", &[], &[arr(&[2, 1, 3], 2)], &[0]);
+        check("squeeze", &[("axis", "1")], &[arr(&[2, 1, 3, 1], 2)], &[0]);
+        check("reshape_like", &[], &[x(), arr(&[6, 4], 3)], &[0]);
+    }
+
+    #[test]
+    fn permutation_gradients() {
+        let x = || arr(&[2, 3, 4], 4);
+        check("transpose", &[], &[x()], &[0]);
+        check("transpose", &[("axes", "(1, 2, 0)")], &[x()], &[0]);
+        check("transpose", &[("axes", "(-1, 0, 1)")], &[x()], &[0]);
+        check("SwapAxis", &[("dim1", "0"), ("dim2", "2")], &[x()], &[0]);
+    }
+
+    #[test]
+    fn slice_gradients() {
+        let x = || arr(&[4, 5], 5);
+        check("slice", &[("begin", "(1, 0)"), ("end", "(3, 5)")], &[x()], &[0]);
+        check("slice", &[("begin", "(0, 1)"), ("end", "(None, None)"), ("step", "(2, 2)")], &[x()], &[0]);
+        check("slice", &[("begin", "(3,)"), ("end", "(0,)"), ("step", "(-1,)")], &[x()], &[0]);
+        check("slice_axis", &[("axis", "-1"), ("begin", "1"), ("end", "-1")], &[x()], &[0]);
+        check("slice_axis", &[("axis", "0"), ("begin", "2"), ("end", "None")], &[x()], &[0]);
+    }
+
+    #[test]
+    fn join_split_gradients() {
+        let ins = [arr(&[2, 1, 3], 6), arr(&[2, 2, 3], 7), arr(&[2, 3, 3], 8)];
+        check("Concat", &[("num_args", "3"), ("dim", "1")], &ins, &[0, 1, 2]);
+        let ins = [arr(&[2, 3, 1], 9), arr(&[2, 3, 2], 10)];
+        check("Concat", &[("num_args", "2"), ("dim", "-1")], &ins, &[0, 1]);
+        let ins = [arr(&[2, 3], 11), arr(&[2, 3], 12), arr(&[2, 3], 13)];
+        check("stack", &[("num_args", "3"), ("axis", "1")], &ins, &[0, 1, 2]);
+        check("stack", &[("num_args", "3"), ("axis", "-1")], &ins, &[0, 1, 2]);
+        check("SliceChannel", &[("num_outputs", "2"), ("axis", "1")], &[arr(&[2, 4, 3], 14)], &[0]);
+        check(
+            "SliceChannel",
+            &[("num_outputs", "3"), ("axis", "-1"), ("squeeze_axis", "True")],
+            &[arr(&[2, 2, 3], 15)],
+            &[0],
+        );
+    }
+
+    #[test]
+    fn expand_gradients() {
+        check("broadcast_to", &[("shape", "(2, 4, 3)")], &[arr(&[2, 1, 3], 16)], &[0]);
+        check("broadcast_to", &[("shape", "(0, 4, 3)")], &[arr(&[2, 1, 1], 17)], &[0]);
+        check("broadcast_axis", &[("axis", "(0, 2)"), ("size", "(2, 3)")], &[arr(&[1, 4, 1], 18)], &[0]);
+        check("broadcast_like", &[], &[arr(&[1, 3], 19), arr(&[4, 3], 20)], &[0]);
+        check("tile", &[("reps", "(2, 1, 3)")], &[arr(&[2, 3], 21)], &[0]);
+        check("tile", &[("reps", "(2,)")], &[arr(&[2, 3], 22)], &[0]);
+        check("repeat", &[("repeats", "3")], &[arr(&[2, 3], 23)], &[0]);
+        check("repeat", &[("repeats", "2"), ("axis", "1")], &[arr(&[2, 3, 2], 24)], &[0]);
+        check("repeat", &[("repeats", "2"), ("axis", "-1")], &[arr(&[2, 3], 25)], &[0]);
+    }
 }

@@ -1,7 +1,8 @@
 //! softmax and log_softmax along an axis.
 
+use super::grad::build::{Grads, ap, bin, mul, sc, un};
 use super::registry::Registry;
-use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
+use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::dtype::{DType, Element};
 use crate::error::Result;
 use crate::params;
@@ -56,6 +57,35 @@ impl Operator for Softmax {
     }
 }
 
+/// softmax: `y * (g - sum(g * y)) / T`; log_softmax: `(g - exp(y) * sum(g)) / T`, the sums
+/// along the softmax axis.
+fn grad_softmax(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    softmax_grad(b, a, y[0], g[0], false)
+}
+
+fn grad_log_softmax(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    softmax_grad(b, a, y[0], g[0], true)
+}
+
+fn softmax_grad(b: &mut dyn GradBuilder, a: &Attrs, y: NodeEntry, g: NodeEntry, log: bool) -> Grads {
+    let axis = a.int_or("softmax", "axis", -1)?;
+    let temperature = a.float_or("softmax", "temperature", 1.0)?;
+    let sum_at = Attrs::from_pairs([("axis", axis.to_string()), ("keepdims", "True".to_string())]);
+    let d = if log {
+        let s = ap(b, "sum", &[g], sum_at)?;
+        let e = un(b, "exp", y)?;
+        let t = bin(b, "broadcast_mul", e, s)?;
+        bin(b, "elemwise_sub", g, t)?
+    } else {
+        let t = mul(b, g, y)?;
+        let s = ap(b, "sum", &[t], sum_at)?;
+        let d = bin(b, "broadcast_sub", g, s)?;
+        mul(b, d, y)?
+    };
+    let d = if temperature != 1.0 { sc(b, "_div_scalar", d, temperature)? } else { d };
+    Ok(vec![Some(d)])
+}
+
 pub(super) fn register(r: &mut Registry) {
     for (name, log) in [("softmax", false), ("log_softmax", true)] {
         r.add(
@@ -78,5 +108,21 @@ pub(super) fn register(r: &mut Registry) {
                 }))
             },
         );
+    }
+    r.set_gradient("softmax", grad_softmax);
+    r.set_gradient("log_softmax", grad_log_softmax);
+}
+
+#[cfg(test)]
+mod grad_tests {
+    use crate::op::grad::testing::{arr, check};
+
+    #[test]
+    fn softmax_gradients() {
+        for name in ["softmax", "log_softmax"] {
+            check(name, &[], &[arr(&[2, 3, 4], 1)], &[0]);
+            check(name, &[("axis", "0")], &[arr(&[2, 3, 4], 2)], &[0]);
+            check(name, &[("axis", "1"), ("temperature", "2.0")], &[arr(&[2, 3, 4], 3)], &[0]);
+        }
     }
 }

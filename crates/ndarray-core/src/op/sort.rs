@@ -1,7 +1,8 @@
 //! sort, argsort and topk along an axis (stable, as NumPy's and MXNet's CPU kernels).
 
+use super::grad::build::{Grads, ap, pick_attrs, zeros};
 use super::registry::Registry;
-use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
+use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::params;
@@ -111,7 +112,79 @@ impl Operator for TopK {
     }
 }
 
+/// `_backward_topk(ograd, data)`: the gradient of topk's (or sort's) values, put back at the
+/// positions the values came from (the order is recomputed from `data`).
+#[derive(Debug)]
+struct TopKBackward {
+    fwd: TopK,
+}
+
+impl Operator for TopKBackward {
+    fn name(&self) -> &str {
+        "_backward_topk"
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), 2)?;
+        let (mut ws, ax, k) = self.fwd.geometry(&inputs[1])?;
+        ws[ax] = k;
+        if ws.iter().product::<usize>() != inputs[0].iter().product::<usize>() {
+            return Err(Error::shape(self.name(), "ograd does not match the selected values' shape"));
+        }
+        Ok(vec![inputs[1].clone()])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let (ws, ax, k) = self.fwd.geometry(x[1].shape)?;
+        let outer: usize = ws[..ax].iter().product();
+        let inner: usize = ws[ax + 1..].iter().product();
+        let n = ws[ax];
+        let (g, d) = (x[0].storage(), x[1].storage());
+        Ok(vec![with_cpu!(&*d, v, T, {
+            let gv = T::slice(&g).expect("same dtype");
+            let mut o = vec![T::zero(); v.len()];
+            let mut order: Vec<usize> = Vec::with_capacity(n);
+            for p in 0..outer {
+                for q in 0..inner {
+                    let at = |i: usize| (p * n + i) * inner + q;
+                    order.clear();
+                    order.extend(0..n);
+                    let key = |i: &usize| v[at(*i)].to_f64();
+                    if self.fwd.ascend {
+                        order.sort_by(|a, b| key(a).total_cmp(&key(b)));
+                    } else {
+                        order.sort_by(|a, b| key(b).total_cmp(&key(a)));
+                    }
+                    for (j, &i) in order.iter().take(k).enumerate() {
+                        o[at(i)] = gv[(p * k + j) * inner + q];
+                    }
+                }
+            }
+            T::wrap(o)
+        })])
+    }
+}
+
+/// topk: values (ret_typ value or both) get their gradient back; indices and masks get zeros.
+fn grad_topk(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    if !matches!(a.str_or("ret_typ", "indices"), "value" | "both") {
+        return zeros(b, x);
+    }
+    let at = pick_attrs(a, &["axis", "k", "is_ascend"]);
+    Ok(vec![Some(ap(b, "_backward_topk", &[g[0], x[0]], at)?)])
+}
+
+/// sort: the gradient goes back through the sorting permutation.
+fn grad_sort(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let mut at = pick_attrs(a, &["axis"]);
+    at.set("is_ascend", a.bool_or("sort", "is_ascend", true)?.to_string());
+    at.set("k", "0");
+    Ok(vec![Some(ap(b, "_backward_topk", &[g[0], x[0]], at)?)])
+}
+
 fn create(name: &'static str, a: &Attrs, ret_default: Ret) -> Result<Box<dyn Operator>> {
+    Ok(Box::new(parse(name, a, ret_default)?))
+}
+
+fn parse(name: &'static str, a: &Attrs, ret_default: Ret) -> Result<TopK> {
     a.check_known(name, &["axis", "k", "ret_typ", "is_ascend", "dtype"])?;
     let ret = match (name, a.str_or("ret_typ", "")) {
         ("topk", "value") => Ret::Value,
@@ -130,7 +203,7 @@ fn create(name: &'static str, a: &Attrs, ret_default: Ret) -> Result<Box<dyn Ope
     };
     let ascend = a.bool_or(name, "is_ascend", name != "topk")?;
     let dtype = a.opt_dtype(name, "dtype")?.unwrap_or(DType::F32);
-    Ok(Box::new(TopK { name, axis, k, ret, ascend, dtype }))
+    Ok(TopK { name, axis, k, ret, ascend, dtype })
 }
 
 pub(super) fn register(r: &mut Registry) {
@@ -157,4 +230,32 @@ pub(super) fn register(r: &mut Registry) {
         "indices that sort",
         |a: &Attrs| create("argsort", a, Ret::Indices),
     );
+    r.add(
+        "_backward_topk",
+        &["ograd", "data"],
+        params!("axis" = Some("-1"), "k" = Some("1"), "is_ascend" = Some("False")),
+        "gradient of topk's and sort's values",
+        |a: &Attrs| {
+            a.check_known("_backward_topk", &["axis", "k", "is_ascend"])?;
+            Ok(Box::new(TopKBackward { fwd: parse("topk", a, Ret::Value)? }))
+        },
+    );
+    r.set_gradient("topk", grad_topk);
+    r.set_gradient("sort", grad_sort);
+}
+
+#[cfg(test)]
+mod grad_tests {
+    use crate::op::grad::testing::{arr, check};
+
+    #[test]
+    fn topk_and_sort_gradients() {
+        let x = || arr(&[3, 4], 1);
+        check("topk", &[("k", "2"), ("ret_typ", "value")], &[x()], &[0]);
+        check("topk", &[("k", "2"), ("ret_typ", "both"), ("axis", "0"), ("is_ascend", "True")], &[x()], &[0]);
+        check("topk", &[("k", "3"), ("ret_typ", "value"), ("axis", "None")], &[x()], &[0]);
+        check("topk", &[("k", "2")], &[x()], &[0]);
+        check("sort", &[], &[x()], &[0]);
+        check("sort", &[("axis", "0"), ("is_ascend", "False")], &[x()], &[0]);
+    }
 }
