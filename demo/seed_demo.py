@@ -4,8 +4,7 @@ Runs every NDArray example of the tutorial (``../shared/seed``) in order and pri
 tutorial prints. Where the tutorial uses ``mx.gpu()`` and this machine has no GPU, the CPU
 contexts ``cpu(1)``/``cpu(2)`` stand in (as MXNet's own tests do). It ends by fitting the
 tutorial's linear-regression data (y = 5x + noise) with NDArray ops and saving the scatter and
-the fitted line as ``demo/out/linear_regression.png``. Symbol, KVStore and FeedForward parts of
-the tutorial join this demo as those pieces land.
+the fitted line as ``demo/out/linear_regression.png``. The Symbol examples run between the two.
 """
 
 import os
@@ -103,6 +102,69 @@ def ndarray_examples():
     print("a (= b) =", a.asnumpy().tolist(), " c =", c.asnumpy().tolist(), " engine:", mx._native.engine_name())
 
 
+def symbol_examples():
+    section("Symbol: a 2-layer perceptron")
+    net = mx.symbol.Variable("data")
+    net = mx.symbol.FullyConnected(data=net, name="fc1", num_hidden=128)
+    net = mx.symbol.Activation(data=net, name="relu1", act_type="relu")
+    net = mx.symbol.FullyConnected(data=net, name="fc2", num_hidden=64)
+    net = mx.symbol.SoftmaxOutput(data=net, name="out")
+    print(type(net))
+    print(net.list_arguments())
+
+    section("Symbol: naming an argument")
+    net2 = mx.symbol.Variable("data")
+    w = mx.symbol.Variable("myweight")
+    net2 = mx.symbol.FullyConnected(data=net2, weight=w, name="fc1", num_hidden=128)
+    print(net2.list_arguments())
+
+    section("Symbol: composing with +")
+    lhs = mx.symbol.Variable("data1")
+    rhs = mx.symbol.Variable("data2")
+    net = mx.symbol.FullyConnected(data=lhs + rhs, name="fc1", num_hidden=128)
+    print(net.list_arguments())
+
+    section("Symbol: composing symbols")
+    net = mx.symbol.Variable("data")
+    net = mx.symbol.FullyConnected(data=net, name="fc1", num_hidden=128)
+    net2 = mx.symbol.Variable("data2")
+    net2 = mx.symbol.FullyConnected(data=net2, name="net2", num_hidden=128)
+    composed_net = net(data=net2, name="compose")
+    print(composed_net.list_arguments())
+
+    section("Symbol: shape inference")
+    net = mx.symbol.Variable("data")
+    net = mx.symbol.FullyConnected(data=net, name="fc1", num_hidden=10)
+    arg_shape, out_shape, aux_shape = net.infer_shape(data=(100, 100))
+    print(dict(zip(net.list_arguments(), arg_shape)))
+    print(out_shape)
+
+    section("Symbol: bind and run")
+    A = mx.symbol.Variable("A")
+    B = mx.symbol.Variable("B")
+    C = A * B
+    a = mx.nd.ones(3) * 4
+    b = mx.nd.ones(3) * 2
+    c_exec = C.bind(ctx=mx.cpu(), args={"A": a, "B": b})
+    c_exec.forward()
+    print(c_exec.outputs[0].asnumpy())
+
+    section("Symbol: simple_bind, forward and backward")
+    net = mx.symbol.Variable("data")
+    net = mx.symbol.FullyConnected(data=net, name="fc1", num_hidden=128)
+    net = mx.symbol.Activation(data=net, name="relu1", act_type="relu")
+    net = mx.symbol.FullyConnected(data=net, name="fc2", num_hidden=64)
+    net = mx.symbol.SoftmaxOutput(data=net, name="out")
+    texec = net.simple_bind(data=(32, 100))
+    for name, arr in texec.arg_dict.items():
+        if name.endswith("weight"):
+            arr[:] = mx.nd.random.uniform(-0.1, 0.1, shape=arr.shape)
+    texec.forward(is_train=True, data=mx.nd.random.uniform(shape=(32, 100)))
+    texec.backward()
+    print("output", texec.outputs[0].shape, " grad of fc1_weight", texec.grad_dict["fc1_weight"].shape)
+    print("|grad fc2_weight| =", float(texec.grad_dict["fc2_weight"].norm().asscalar()))
+
+
 def linear_regression_figure():
     section("linear regression data of the tutorial, fitted with NDArray ops")
     mx.random.seed(0)
@@ -137,4 +199,5 @@ def linear_regression_figure():
 
 if __name__ == "__main__":
     ndarray_examples()
+    symbol_examples()
     linear_regression_figure()
