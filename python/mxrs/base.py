@@ -51,6 +51,10 @@ class MXNetValueError(MXNetError, ValueError):
     """A bad operator parameter or argument."""
 
 
+class MXNetTypeError(MXNetError, TypeError):
+    """An argument of the wrong kind (an unknown keyword, a non-NDArray where one is needed)."""
+
+
 class MXNetIOError(MXNetError, OSError):
     """A file that cannot be read or written."""
 

@@ -1,7 +1,7 @@
 """``mx.executor.Executor``: a Symbol bound to arrays, running forward and backward on the engine."""
 
 from mxrs import _native
-from mxrs.base import MXNetError
+from mxrs.base import MXNetError, MXNetTypeError, MXNetValueError
 from mxrs.context import Context
 from mxrs.ndarray.ndarray import NDArray, _wrap, array, zeros
 
@@ -22,7 +22,7 @@ def _as_list(name, value, names, allow_none=False):
                 if allow_none:
                     out.append(None)
                     continue
-                raise MXNetError(f"bind: {name} has no array for '{n}'; it needs {names}")
+                raise MXNetValueError(f"bind: {name} has no array for '{n}' (key `{n}` is missing); it needs {names}")
             out.append(value[n])
         return out
     value = list(value)
@@ -82,7 +82,7 @@ class Executor:
                 raise MXNetError(f"bind: grad_req must have {len(names)} entries, got {len(reqs)}")
         for r in reqs:
             if r not in ("null", "write", "add", "inplace"):
-                raise MXNetError(f"bind: grad_req must be 'null', 'write' or 'add', got {r!r}")
+                raise MXNetValueError(f"bind: grad_req must be 'null', 'write' or 'add', got {r!r}")
         reqs = [r if g is not None else "null" for r, g in zip(reqs, grads)]
         handle = _native.ExecutorHandle.bind(
             symbol._handle,
@@ -133,7 +133,7 @@ class Executor:
         """Copy ``kwargs`` into the arguments, then push the forward pass; returns ``outputs``."""
         for k, v in kwargs.items():
             if k not in self.arg_dict:
-                raise MXNetError(f"forward: unknown argument {k!r}; the arguments are {list(self.arg_dict)}")
+                raise MXNetTypeError(f"forward: unknown argument {k!r}; the arguments are {list(self.arg_dict)}")
             dst = self.arg_dict[k]
             if isinstance(v, NDArray):
                 if v.shape != dst.shape:

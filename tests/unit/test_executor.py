@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mxrs as mx
-from mxrs.base import MXNetError
+from _target import IS_MXNET, mx
+
+MXNetError = mx.base.MXNetError
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / ".." / "shared" / "reference" / "fixtures"
@@ -57,11 +58,12 @@ def test_forward_backward_equal_real_mxnet(prefix, make, shape):
     for name, arr in exe.aux_dict.items():
         np.testing.assert_allclose(arr.asnumpy(), gold[f"{prefix}:aux_after:{name}"].asnumpy(), rtol=1e-4, atol=1e-6)
     exe.forward(is_train=False)
-    np.testing.assert_allclose(
-        exe.outputs[0].asnumpy(), gold[f"{prefix}:out_predict"].asnumpy(), rtol=1e-4, atol=1e-6
-    )
+    np.testing.assert_allclose(exe.outputs[0].asnumpy(), gold[f"{prefix}:out_predict"].asnumpy(), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.skipif(
+    IS_MXNET, reason="MXNet 1.9.1 with MKLDNN leaves aux_dict stale here; the fixture is its own output"
+)
 def test_checkpoint_fixture_matches_mxnet():
     sym = mx.sym.load(str(FIX / "ckpt-symbol.json"))
     params = mx.nd.load(str(FIX / "ckpt-0001.params"))
@@ -109,7 +111,9 @@ def _numeric_grads(sym, values, eps=1e-6):
 def test_numeric_gradient_of_a_graph_in_float64():
     x, y = mx.sym.Variable("x"), mx.sym.Variable("y")
     h = mx.sym.FullyConnected(x, num_hidden=3, name="fc")
-    z = mx.sym.tanh(h) * mx.sym.broadcast_add(h, y) + mx.sym.sum(mx.sym.exp(h), axis=1, keepdims=True)
+    z = mx.sym.broadcast_add(
+        mx.sym.tanh(h) * mx.sym.broadcast_add(h, y), mx.sym.sum(mx.sym.exp(h), axis=1, keepdims=True)
+    )
     rng = np.random.RandomState(0)
     values = {
         "x": rng.uniform(-1, 1, (2, 4)),
@@ -143,14 +147,14 @@ def test_grad_req_add_null_and_dict():
 
 def test_outputs_are_stable_arrays_and_forward_kwargs():
     a = mx.sym.Variable("a")
-    exe = mx.sym._mul_scalar(a, scalar=2, name="double").simple_bind(mx.cpu(), a=(3,), grad_req="null")
+    exe = mx.sym.square(a, name="sq").simple_bind(mx.cpu(), a=(3,), grad_req="null")
     out = exe.outputs[0]
     exe.forward(a=mx.nd.array([1, 2, 3]))
-    np.testing.assert_array_equal(out.asnumpy(), [2, 4, 6])
+    np.testing.assert_array_equal(out.asnumpy(), [1, 4, 9])
     exe.forward(a=np.array([5, 5, 5]))
-    np.testing.assert_array_equal(exe.outputs[0].asnumpy(), [10, 10, 10])
-    assert exe.output_dict["double_output"] is exe.outputs[0]
-    with pytest.raises(MXNetError):
+    np.testing.assert_array_equal(exe.outputs[0].asnumpy(), [25, 25, 25])
+    assert exe.output_dict["sq_output"] is exe.outputs[0]
+    with pytest.raises(TypeError):
         exe.forward(b=mx.nd.ones(3))
 
 
@@ -165,7 +169,7 @@ def test_copy_params_from_and_reshape():
     exe.copy_params_from({"nope": w}, allow_extra_params=True)
     new = exe.reshape(data=(2, 12), out_label=(2,))
     assert new.arg_dict["data"].shape == (2, 12)
-    assert new.arg_dict["fc1_weight"] is exe.arg_dict["fc1_weight"]
+    np.testing.assert_array_equal(new.arg_dict["fc1_weight"].asnumpy(), w.asnumpy())
     new.forward(is_train=True)
     new.backward()
     assert new.outputs[0].shape == (2, 8)
@@ -177,18 +181,19 @@ def test_bind_errors():
     args = {k: mx.nd.zeros(s) for k, s in shapes.items()}
     missing = dict(args)
     del missing["fc2_bias"]
-    with pytest.raises(MXNetError, match="fc2_bias"):
+    with pytest.raises(ValueError, match="fc2_bias"):
         net.bind(mx.cpu(), missing)
     wrong = dict(args)
     wrong["fc1_weight"] = mx.nd.zeros((16, 13))
     with pytest.raises(MXNetError, match="fc1"):
         net.bind(mx.cpu(), wrong)
-    with pytest.raises(MXNetError, match="grad_req"):
+    with pytest.raises(ValueError, match="grad_req"):
         net.bind(mx.cpu(), args, args_grad={k: mx.nd.zeros(s) for k, s in shapes.items()}, grad_req="sometimes")
     with pytest.raises(MXNetError, match="cannot infer"):
         net.simple_bind(mx.cpu())
 
 
+@pytest.mark.skipif(IS_MXNET, reason="debug_str layout is mxrs's")
 def test_memory_plan_reuses_buffers():
     x = mx.sym.Variable("x")
     y = x

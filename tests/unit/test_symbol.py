@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mxrs as mx
-from mxrs.base import MXNetError
+from _target import IS_MXNET, mx
+
+MXNetError = mx.base.MXNetError
 
 FIX = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "fixtures"
 
@@ -42,6 +43,7 @@ def test_seed_3_sum_then_fc():
     assert net.list_arguments() == ["data1", "data2", "fc1_weight", "fc1_bias"]
 
 
+@pytest.mark.skipif(IS_MXNET, reason="the seed's composition naming differs from MXNet 1.9.1 (seed wins)")
 def test_seed_4_compose():
     net = mx.symbol.Variable("data")
     net = mx.symbol.FullyConnected(data=net, name="fc1", num_hidden=128)
@@ -87,7 +89,7 @@ def test_seed_6_bind_forward():
 
 def test_seed_6_simple_bind_forward_backward():
     net = mlp()
-    texec = net.simple_bind(data=(4, 20))
+    texec = net.simple_bind(mx.cpu(), data=(4, 20))
     texec.forward()
     texec.backward()
     assert texec.outputs[0].shape == (4, 64)
@@ -146,7 +148,7 @@ def test_listing_internals_group_getitem():
     assert len(g) == 2 and g[1].name == "out"
     sc = mx.sym.SliceChannel(x, num_outputs=3, name="split")
     assert sc.list_outputs() == ["split_output0", "split_output1", "split_output2"]
-    with pytest.raises(MXNetError):
+    with pytest.raises(ValueError):
         internals["nope"]
 
 
@@ -235,7 +237,8 @@ def test_bn_fixture(tmp_path):
     # The hidden attributes drive inference.
     arg, out, aux = sym.infer_shape()
     assert arg == [(2, 3), (3,), (3,)] and aux == [(3,), (3,)]
-    assert sym.infer_type()[0] == [np.float16] * 3
+    # As MXNet: BatchNorm keeps float32 parameters for float16 data.
+    assert sym.infer_type()[0] == [np.float16, np.float32, np.float32]
 
 
 def test_legacy_json_upgrade():
@@ -266,8 +269,9 @@ def test_pickle_round_trip():
 
 
 def test_bad_json_and_unknown_op_errors():
-    with pytest.raises(MXNetError, match="not valid JSON"):
-        mx.sym.load_json("{")
+    if not IS_MXNET:  # MXNet's own message is not UTF-8 here
+        with pytest.raises(MXNetError, match="not valid JSON"):
+            mx.sym.load_json("{")
     cyclic = {
         "nodes": [
             {"op": "null", "name": "a", "inputs": []},
@@ -277,8 +281,9 @@ def test_bad_json_and_unknown_op_errors():
         "arg_nodes": [0],
         "heads": [[2, 0, 0]],
     }
-    with pytest.raises(MXNetError, match="cyclic"):
-        mx.sym.load_json(json.dumps(cyclic))
+    if not IS_MXNET:  # MXNet loads this cyclic graph without a word
+        with pytest.raises(MXNetError, match="cyclic"):
+            mx.sym.load_json(json.dumps(cyclic))
     unknown = {
         "nodes": [{"op": "null", "name": "a", "inputs": []}, {"op": "Nope", "name": "n", "inputs": [[0, 0, 0]]}],
         "arg_nodes": [0],
@@ -288,7 +293,7 @@ def test_bad_json_and_unknown_op_errors():
         mx.sym.load_json(json.dumps(unknown))
     with pytest.raises(MXNetError, match="act_type"):
         mx.sym.Activation(mx.sym.Variable("x"), act_type="swishy")
-    with pytest.raises(MXNetError, match="candidates"):
+    with pytest.raises(MXNetError, match="(?i)candidate"):
         mlp()(nothing=mx.sym.Variable("z"))
     with pytest.raises(MXNetError, match="kwargs"):
         mlp()(mx.sym.Variable("z"))

@@ -36,6 +36,11 @@ def lenet():
     return mx.sym.SoftmaxOutput(fc, name="softmax")
 
 
+def snap(a):
+    """A synchronous copy (``NDArray.copy()`` interleaved with assignments gave wrong values)."""
+    return mx.nd.array(a.asnumpy())
+
+
 def run(prefix, sym, shapes, label_name, classes, out):
     rng = np.random.RandomState(7)
     exe = sym.simple_bind(mx.cpu(), grad_req="write", **shapes)
@@ -47,21 +52,21 @@ def run(prefix, sym, shapes, label_name, classes, out):
         else:
             v = rng.uniform(-0.5, 0.5, size=arr.shape).astype(np.float32)
         arr[:] = v
-        out[f"{prefix}:arg:{name}"] = arr.copy()
+        out[f"{prefix}:arg:{name}"] = snap(arr)
     for name, arr in exe.aux_dict.items():
         arr[:] = rng.uniform(0.5, 1.0, size=arr.shape).astype(np.float32)
-        out[f"{prefix}:aux:{name}"] = arr.copy()
+        out[f"{prefix}:aux:{name}"] = snap(arr)
     exe.forward(is_train=True)
-    out[f"{prefix}:out"] = exe.outputs[0].copy()
+    out[f"{prefix}:out"] = snap(exe.outputs[0])
     exe.backward()
     for name, g in exe.grad_dict.items():
         if name not in ("data", label_name):
-            out[f"{prefix}:grad:{name}"] = g.copy()
-    out[f"{prefix}:grad:data"] = exe.grad_dict["data"].copy()
+            out[f"{prefix}:grad:{name}"] = snap(g)
+    out[f"{prefix}:grad:data"] = snap(exe.grad_dict["data"])
     for name, arr in exe.aux_dict.items():
-        out[f"{prefix}:aux_after:{name}"] = arr.copy()
+        out[f"{prefix}:aux_after:{name}"] = snap(arr)
     exe.forward(is_train=False)
-    out[f"{prefix}:out_predict"] = exe.outputs[0].copy()
+    out[f"{prefix}:out_predict"] = snap(exe.outputs[0])
 
 
 def main():

@@ -7,7 +7,7 @@ import warnings
 from mxrs import _native
 from mxrs import attribute as _attribute
 from mxrs import name as _name
-from mxrs.base import MXNetError
+from mxrs.base import MXNetError, MXNetValueError
 from mxrs.context import current_context
 from mxrs.ndarray.ndarray import _attr, _dtype_name, _np_dtype
 
@@ -89,9 +89,9 @@ class Symbol:
             names = self.list_outputs()
             matches = [i for i, n in enumerate(names) if n == index]
             if not matches:
-                raise MXNetError(f"Cannot find output that matches name {index!r}; outputs are {names}")
+                raise MXNetValueError(f"Cannot find output that matches name {index!r}; outputs are {names}")
             if len(matches) > 1:
-                raise MXNetError(f"There are multiple outputs with name {index!r}")
+                raise MXNetValueError(f"There are multiple outputs with name {index!r}")
             index = matches[0]
         if not isinstance(index, int):
             raise TypeError(f"Symbol index must be an int or an output name, got {type(index).__name__}")
@@ -310,7 +310,9 @@ class Symbol:
         return "\n".join(lines)
 
     # ----- binding -----------------------------------------------------------------------------
-    def bind(self, ctx=None, args=None, args_grad=None, grad_req="write", aux_states=None, group2ctx=None, shared_exec=None):
+    def bind(
+        self, ctx=None, args=None, args_grad=None, grad_req="write", aux_states=None, group2ctx=None, shared_exec=None
+    ):
         """Bind to arrays; see ``mx.executor.Executor``."""
         from mxrs.executor import Executor
 
