@@ -2,6 +2,7 @@
 //! on pyo3; everything here is a thin conversion layer over the core crates.
 
 mod error;
+mod kvstore;
 mod ndarray;
 
 use std::collections::BTreeMap;
@@ -205,6 +206,7 @@ fn engine_name() -> &'static str {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNDArray>()?;
+    m.add_class::<kvstore::PyKVStore>()?;
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
     m.add_function(wrap_pyfunction!(invoke_fast, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
