@@ -2,6 +2,7 @@
 //! on pyo3; everything here is a thin conversion layer over the core crates.
 
 mod error;
+mod kvstore;
 mod ndarray;
 mod symbol;
 
@@ -208,6 +209,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNDArray>()?;
     m.add_class::<symbol::PySymbol>()?;
     m.add_class::<symbol::PyExecutor>()?;
+    m.add_class::<kvstore::PyKVStore>()?;
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
     m.add_function(wrap_pyfunction!(invoke_fast, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;

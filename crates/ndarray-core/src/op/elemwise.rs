@@ -210,12 +210,49 @@ impl Operator for AddN {
         Ok(vec![same_dtype("add_n", inputs)?])
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        // One pass over all inputs for float32 / float64 (the KVStore's reduction).
+        match x.first().map(|t| t.dtype()) {
+            Some(DType::F32) => {
+                return Ok(vec![CpuStorage::F32(sum_slices(&x.iter().map(|t| t.typed::<f32>()).collect::<Vec<_>>()))]);
+            }
+            Some(DType::F64) => {
+                return Ok(vec![CpuStorage::F64(sum_slices(&x.iter().map(|t| t.typed::<f64>()).collect::<Vec<_>>()))]);
+            }
+            _ => {}
+        }
         let mut acc = x[0].to_storage();
         for t in &x[1..] {
             acc = binary_storage(BinaryKind::Add, &acc, &out[0], &t.storage(), t.shape, &out[0]);
         }
         Ok(vec![acc])
     }
+}
+
+/// `xs[0] + xs[1] + ...` (summed in that order), in cache-sized chunks, split over rayon's pool
+/// when large.
+fn sum_slices<T>(xs: &[&[T]]) -> Vec<T>
+where
+    T: crate::storage::StorageElement + std::marker::Copy + Send + Sync + std::ops::Add<Output = T>,
+{
+    use rayon::prelude::*;
+    let n = xs[0].len();
+    let mut out: Vec<T> = crate::pool::alloc(n);
+    let body = |off: usize, o: &mut [T]| {
+        let m = o.len();
+        o.copy_from_slice(&xs[0][off..off + m]);
+        for x in &xs[1..] {
+            for (a, &b) in o.iter_mut().zip(&x[off..off + m]) {
+                *a = *a + b;
+            }
+        }
+    };
+    let chunk = crate::backend::cpu::PAR_CHUNK;
+    if crate::backend::cpu::parallel(n) {
+        out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| body(c * chunk, o));
+    } else {
+        out.chunks_mut(chunk).enumerate().for_each(|(c, o)| body(c * chunk, o));
+    }
+    out
 }
 
 const UNARY: &[(&str, UnaryKind)] = &[

@@ -13,6 +13,7 @@ mod indexing;
 mod init;
 mod matrix;
 mod nn;
+mod optimizer;
 pub mod random;
 mod reduce;
 mod registry;

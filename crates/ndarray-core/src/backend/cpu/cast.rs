@@ -9,7 +9,13 @@ use crate::with_dtype;
 /// Convert a slice to a new storage of `dtype`, as C casts do (floats to ints truncate).
 pub fn cast_slice<S: Element>(src: &[S], dtype: DType) -> CpuStorage {
     if S::DTYPE == dtype {
-        return with_dtype!(dtype, T, { T::wrap(bytemuck::cast_slice::<S, T>(src).to_vec()) });
+        // Pooled (already faulted-in) memory when large: copies are bandwidth-bound.
+        return with_dtype!(dtype, T, {
+            let s = bytemuck::cast_slice::<S, T>(src);
+            let mut v: Vec<T> = crate::pool::alloc(s.len());
+            v.copy_from_slice(s);
+            T::wrap(v)
+        });
     }
     match (S::DTYPE, dtype) {
         (DType::F32, DType::F16) => {

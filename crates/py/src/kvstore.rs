@@ -1,0 +1,164 @@
+//! `KVStoreHandle`: the native half of `mxrs.kvstore.KVStore`.
+
+use std::sync::{Arc, Mutex};
+
+use mxrs_kvstore::{KVStore, Key};
+use mxrs_ndarray_core::{Error, NDArray};
+use pyo3::prelude::*;
+
+use crate::error::{MXNetError, PyMxError, PyMxResult};
+use crate::ndarray::PyNDArray;
+
+/// A key as Python passes it.
+#[derive(FromPyObject)]
+pub(crate) enum KeyArg {
+    Int(i64),
+    Str(String),
+}
+
+impl From<KeyArg> for Key {
+    fn from(k: KeyArg) -> Key {
+        match k {
+            KeyArg::Int(i) => Key::Int(i),
+            KeyArg::Str(s) => Key::Str(s),
+        }
+    }
+}
+
+fn keys_of(keys: Vec<KeyArg>) -> Vec<Key> {
+    keys.into_iter().map(Key::from).collect()
+}
+
+fn lists_of(v: &[Vec<PyRef<'_, PyNDArray>>]) -> Vec<Vec<NDArray>> {
+    v.iter().map(|l| l.iter().map(|h| h.0.clone()).collect()).collect()
+}
+
+/// A key-value store (`local` / `device`).
+#[pyclass(frozen, module = "mxrs._native", name = "KVStoreHandle")]
+pub struct PyKVStore {
+    store: Box<dyn KVStore>,
+    /// The exception raised by the Python updater during the current push, re-raised as the
+    /// cause of the push's `MXNetError`.
+    updater_error: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl std::fmt::Debug for PyKVStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KVStoreHandle({:?})", self.store)
+    }
+}
+
+impl PyKVStore {
+    /// Turn a store error into a Python exception, chaining the updater's own exception.
+    fn raise(&self, py: Python<'_>, e: Error) -> PyErr {
+        let cause = self.updater_error.lock().expect("updater error slot").take();
+        match cause {
+            Some(c) => {
+                let err = MXNetError::new_err(e.to_string());
+                err.set_cause(py, Some(c));
+                err
+            }
+            None => PyMxError(e).into(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyKVStore {
+    /// Create a store by MXNet's type name.
+    #[new]
+    fn new(name: &str) -> PyMxResult<Self> {
+        Ok(PyKVStore { store: mxrs_kvstore::create(name)?, updater_error: Arc::new(Mutex::new(None)) })
+    }
+    /// The type name.
+    #[getter]
+    fn type_name(&self) -> String {
+        self.store.type_name().to_string()
+    }
+    /// This worker's rank.
+    #[getter]
+    fn rank(&self) -> usize {
+        self.store.rank()
+    }
+    /// Number of workers.
+    #[getter]
+    fn num_workers(&self) -> usize {
+        self.store.num_workers()
+    }
+    /// True for a store updated in this process.
+    #[getter]
+    fn is_local(&self) -> bool {
+        self.store.is_local()
+    }
+    /// Initialise keys with copies of the values.
+    fn init(&self, keys: Vec<KeyArg>, values: Vec<PyRef<'_, PyNDArray>>) -> PyMxResult<()> {
+        let vals: Vec<NDArray> = values.iter().map(|h| h.0.clone()).collect();
+        Ok(self.store.init(&keys_of(keys), &vals)?)
+    }
+    /// Push one list of values per key (summed; then stored or given to the updater).
+    #[pyo3(signature = (keys, values, priority=0))]
+    fn push(
+        &self,
+        py: Python<'_>,
+        keys: Vec<KeyArg>,
+        values: Vec<Vec<PyRef<'_, PyNDArray>>>,
+        priority: i32,
+    ) -> PyResult<()> {
+        // The GIL stays held: the updater is Python code run on this thread.
+        self.store.push(&keys_of(keys), &lists_of(&values), priority).map_err(|e| self.raise(py, e))
+    }
+    /// Copy each key's stored value into its list of outputs.
+    #[pyo3(signature = (keys, outs, priority=0))]
+    fn pull(&self, keys: Vec<KeyArg>, outs: Vec<Vec<PyRef<'_, PyNDArray>>>, priority: i32) -> PyMxResult<()> {
+        Ok(self.store.pull(&keys_of(keys), &lists_of(&outs), priority)?)
+    }
+    /// Push, then pull.
+    #[pyo3(signature = (keys, values, outs, priority=0))]
+    fn pushpull(
+        &self,
+        py: Python<'_>,
+        keys: Vec<KeyArg>,
+        values: Vec<Vec<PyRef<'_, PyNDArray>>>,
+        outs: Vec<Vec<PyRef<'_, PyNDArray>>>,
+        priority: i32,
+    ) -> PyResult<()> {
+        self.store
+            .pushpull(&keys_of(keys), &lists_of(&values), &lists_of(&outs), priority)
+            .map_err(|e| self.raise(py, e))
+    }
+    /// Install `fn(key, input_handle, stored_handle)` as the updater (None removes it).
+    #[pyo3(signature = (func=None))]
+    fn set_updater(&self, func: Option<Py<PyAny>>) {
+        let Some(func) = func else {
+            self.store.set_updater(None);
+            return;
+        };
+        let slot = self.updater_error.clone();
+        self.store.set_updater(Some(Arc::new(move |k: &Key, input: &NDArray, stored: &NDArray| {
+            Python::attach(|py| {
+                let key = match k {
+                    Key::Int(i) => i.into_pyobject(py).map(|b| b.into_any()),
+                    Key::Str(s) => s.into_pyobject(py).map(|b| b.into_any()),
+                }
+                .map_err(|e| Error::msg(e.to_string()))?;
+                let r = func.call1(py, (key, PyNDArray(input.clone()), PyNDArray(stored.clone())));
+                match r {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let msg = format!("the updater raised {}", e);
+                        *slot.lock().expect("updater error slot") = Some(e);
+                        Err(Error::msg(msg))
+                    }
+                }
+            })
+        })));
+    }
+    /// True when an updater is installed.
+    fn has_updater(&self) -> bool {
+        self.store.has_updater()
+    }
+    /// Wait for all workers.
+    fn barrier(&self, py: Python<'_>) -> PyMxResult<()> {
+        Ok(py.detach(|| self.store.barrier())?)
+    }
+}
