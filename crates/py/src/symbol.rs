@@ -168,13 +168,13 @@ impl PyExecutor {
         };
         Ok(PyExecutor(guarded("bind", || Executor::bind(&sym.0, ctx, b))?))
     }
-    /// Push the forward pass.
-    fn forward(&self, is_train: bool) -> PyMxResult<()> {
-        self.0.forward(is_train).map_err(PyMxError)
+    /// Push the forward pass (without the GIL: small ops may run on this thread).
+    fn forward(&self, py: Python<'_>, is_train: bool) -> PyMxResult<()> {
+        py.detach(|| guarded("forward", || self.0.forward(is_train))).map_err(PyMxError)
     }
-    /// Push the backward pass.
-    fn backward(&self) -> PyMxResult<()> {
-        self.0.backward().map_err(PyMxError)
+    /// Push the backward pass (without the GIL).
+    fn backward(&self, py: Python<'_>) -> PyMxResult<()> {
+        py.detach(|| guarded("backward", || self.0.backward())).map_err(PyMxError)
     }
     /// Output arrays.
     fn outputs(&self) -> Vec<PyNDArray> {
