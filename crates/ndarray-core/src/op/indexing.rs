@@ -295,6 +295,9 @@ struct TakeBackward {
 }
 
 impl Operator for TakeBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[2], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_backward_take"
     }
@@ -348,6 +351,9 @@ struct PickBackward {
 }
 
 impl Operator for PickBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[2], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_backward_pick"
     }
