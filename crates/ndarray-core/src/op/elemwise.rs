@@ -969,7 +969,7 @@ mod grad_tests {
         assert_eq!(g("_maximum", &[], &[a.clone(), b.clone()]), [[1.0, 0.0], [0.0, 1.0]]);
         assert_eq!(g("_minimum", &[], &[a.clone(), b.clone()]), [[1.0, 1.0], [0.0, 0.0]]);
         let x = vals(&[3], &[1.0, 2.0, 0.0]);
-        assert_eq!(g("_maximum_scalar", &[("scalar", "1")], &[x.clone()]), [[1.0, 1.0, 0.0]]);
+        assert_eq!(g("_maximum_scalar", &[("scalar", "1")], std::slice::from_ref(&x)), [[1.0, 1.0, 0.0]]);
         assert_eq!(g("_minimum_scalar", &[("scalar", "1")], &[x]), [[1.0, 0.0, 1.0]]);
         let x = vals(&[4], &[0.0, 1.0, 0.5, 2.0]);
         assert_eq!(g("clip", &[("a_min", "0"), ("a_max", "1")], &[x]), [[1.0, 1.0, 1.0, 0.0]]);

@@ -337,7 +337,8 @@ mod tests {
     /// gradient's shape is known (Symbol shape inference of backward graphs).
     #[test]
     fn gradient_ops_infer_shapes_from_partial_inputs() {
-        let cases: &[(&str, &[(&str, &str)], usize)] = &[
+        type Case = (&'static str, &'static [(&'static str, &'static str)], usize);
+        let cases: &[Case] = &[
             ("_reduce_sum_like", &[], 2),
             ("_backward_slice", &[("begin", "(0,)"), ("end", "(1,)")], 2),
             ("_backward_take", &[], 3),
