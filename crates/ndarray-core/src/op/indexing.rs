@@ -328,18 +328,29 @@ impl Operator for TakeBackward {
         let idx: Vec<usize> = (0..ni).map(|i| index("take", get(&x[1], i), n, self.fwd.wrap)).collect::<Result<_>>()?;
         let g = x[0].storage();
         let mut o = CpuStorage::zeros(dt[0], size_of(a));
-        with_cpu!(&mut o, ov, T, {
-            let gv = T::slice(&g).expect("ograd has the output dtype");
-            for p in 0..outer {
-                for (j, &i) in idx.iter().enumerate() {
-                    let src = (p * ni + j) * inner;
-                    let dst = (p * n + i) * inner;
+        // Rows: (destination, source) element offsets of each `inner`-long row.
+        let rows = (0..outer)
+            .flat_map(|p| idx.iter().enumerate().map(move |(j, &i)| ((p * n + i) * inner, (p * ni + j) * inner)));
+        match (&mut o, &*g) {
+            (CpuStorage::F32(ov), CpuStorage::F32(gv)) => {
+                for (dst, src) in rows {
+                    ov[dst..dst + inner].iter_mut().zip(&gv[src..src + inner]).for_each(|(d, s)| *d += s);
+                }
+            }
+            (CpuStorage::F64(ov), CpuStorage::F64(gv)) => {
+                for (dst, src) in rows {
+                    ov[dst..dst + inner].iter_mut().zip(&gv[src..src + inner]).for_each(|(d, s)| *d += s);
+                }
+            }
+            (o, g) => with_cpu!(o, ov, T, {
+                let gv = T::slice(g).expect("ograd has the output dtype");
+                for (dst, src) in rows {
                     for q in 0..inner {
                         ov[dst + q] = T::from_f64(ov[dst + q].to_f64() + gv[src + q].to_f64());
                     }
                 }
-            }
-        });
+            }),
+        }
         Ok(vec![o])
     }
 }
@@ -551,9 +562,11 @@ pub(super) fn register(r: &mut Registry) {
 
 #[cfg(test)]
 mod grad_tests {
+    use crate::dtype::DType;
     use crate::op::Attrs;
     use crate::op::grad::testing::{arr, check, vals};
     use crate::op::grad::{eager_gradient, f64_array};
+    use crate::storage::CpuStorage;
 
     #[test]
     fn take_gradient_adds_repeated_rows() {
@@ -569,6 +582,22 @@ mod grad_tests {
         let ga = grads[0].as_ref().unwrap().to_cpu_storage().unwrap();
         let got: Vec<f64> = (0..12).map(|i| ga.get_f64(i)).collect();
         assert_eq!(got, [1., 1., 1., 0., 0., 0., 2., 2., 2., 1., 1., 1.]);
+        // float32 (the fast path) and float16 (the generic one) give the same sums.
+        for dt in [DType::F32, DType::F16] {
+            let a = a32(&[4, 3], dt);
+            let idx = vals(&[2, 2], &[2.0, 0.0, 2.0, 3.0]);
+            let g = crate::ndarray::NDArray::from_cpu(CpuStorage::full(dt, 12, 1.0), &[2, 2, 3], a.ctx()).unwrap();
+            let (_, grads) = eager_gradient("take", &Attrs::default(), &[a, idx], &[g], false).unwrap();
+            let ga = grads[0].as_ref().unwrap().to_cpu_storage().unwrap();
+            assert_eq!(ga.dtype(), dt);
+            let got: Vec<f64> = (0..12).map(|i| ga.get_f64(i)).collect();
+            assert_eq!(got, [1., 1., 1., 0., 0., 0., 2., 2., 2., 1., 1., 1.]);
+        }
+    }
+
+    fn a32(shape: &[usize], dt: DType) -> crate::ndarray::NDArray {
+        let n = shape.iter().product();
+        crate::ndarray::NDArray::from_cpu(CpuStorage::full(dt, n, 0.5), shape, crate::context::Context::cpu(0)).unwrap()
     }
 
     #[test]
