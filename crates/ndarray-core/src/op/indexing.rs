@@ -1,6 +1,6 @@
 //! Index ops: take, pick, one_hot, where, and slice assignment (`a[:, 1:3] = x`).
 
-use super::grad::build::{Grads, ap, bin, pick_attrs, un};
+use super::grad::build::{Grads, ap, pick_attrs, un};
 use super::matrix::resolve_range;
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
@@ -406,6 +406,46 @@ impl Operator for PickBackward {
     }
 }
 
+/// `_backward_slice_assign_rhs(ograd, rhs)`: the gradient of `_slice_assign`'s rhs, the
+/// window of the output gradient in rhs's shape (summed when a single rhs value was broadcast).
+#[derive(Debug)]
+struct SliceAssignRhsBackward {
+    win: SliceAssign,
+}
+
+impl Operator for SliceAssignRhsBackward {
+    fn name(&self) -> &str {
+        self.win.name
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), 2)?;
+        self.win.infer_shape(inputs)?;
+        Ok(vec![inputs[1].clone()])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let s = x[0].shape;
+        let rs = self.win.ranges(s)?;
+        let win: Shape = rs.iter().map(|r| r.1).collect();
+        let cs = strides_of(s);
+        let base: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
+        let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
+        let w = super::matrix::gather_view(&x[0], base, &win, &st);
+        if x[1].len() == w.len() {
+            return Ok(vec![w]);
+        }
+        let all = vec![true; win.len()];
+        Ok(vec![crate::backend::cpu::reduce::reduce_storage(
+            crate::backend::cpu::reduce::ReduceKind::Sum,
+            &w,
+            &win,
+            &all,
+        )])
+    }
+}
+
 /// take: scatter-add into `a`; integer indices get none.
 fn grad_take(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let ga = ap(b, "_backward_take", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "mode"]))?;
@@ -439,15 +479,13 @@ fn grad_slice_assign_scalar(
     Ok(vec![Some(ap(b, "_slice_assign_scalar", &[g[0]], at)?)])
 }
 
-/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window (rhs must have
-/// the window's size; a broadcast single value is not differentiated yet).
+/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window.
 fn grad_slice_assign(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let win = pick_attrs(a, &["begin", "end", "step"]);
     let mut at = win.clone();
     at.set("scalar", "0");
     let gl = ap(b, "_slice_assign_scalar", &[g[0]], at)?;
-    let w = ap(b, "slice", &[g[0]], win)?;
-    let gr = bin(b, "reshape_like", w, x[1])?;
+    let gr = ap(b, "_backward_slice_assign_rhs", &[g[0], x[1]], win)?;
     Ok(vec![Some(gl), Some(gr)])
 }
 
@@ -553,6 +591,24 @@ pub(super) fn register(r: &mut Registry) {
             Ok(Box::new(PickBackward { fwd }))
         },
     );
+    r.add(
+        "_backward_slice_assign_rhs",
+        &["ograd", "rhs"],
+        params!("begin" = None, "end" = None, "step" = Some("()")),
+        "gradient of _slice_assign's rhs",
+        |a: &Attrs| {
+            let name = "_backward_slice_assign_rhs";
+            Ok(Box::new(SliceAssignRhsBackward {
+                win: SliceAssign {
+                    name,
+                    begin: a.opt_list(name, "begin")?,
+                    end: a.opt_list(name, "end")?,
+                    step: a.opt_list(name, "step")?,
+                    scalar: None,
+                },
+            }))
+        },
+    );
     r.set_gradient("take", grad_take);
     r.set_gradient("pick", grad_pick);
     r.set_gradient("where", grad_where);
@@ -614,6 +670,10 @@ mod grad_tests {
     fn slice_assign_gradients() {
         let win = [("begin", "(1, 0)"), ("end", "(3, 2)")];
         check("_slice_assign", &win, &[arr(&[4, 3], 8), arr(&[2, 2], 9)], &[0, 1]);
+        check("_slice_assign", &win, &[arr(&[4, 3], 8), arr(&[4], 9)], &[0, 1]);
+        check("_slice_assign", &win, &[arr(&[4, 3], 8), arr(&[1], 9)], &[0, 1]);
+        let step = [("begin", "(None, 2)"), ("end", "(None, 0)"), ("step", "(2, -1)")];
+        check("_slice_assign", &step, &[arr(&[4, 3], 8), arr(&[2, 2], 9)], &[0, 1]);
         let mut w = win.to_vec();
         w.push(("scalar", "2.5"));
         check("_slice_assign_scalar", &w, &[arr(&[4, 3], 10)], &[0]);
