@@ -958,7 +958,8 @@ mod grad_tests {
         }
     }
 
-    /// Conventions at ties and kinks, as MXNet 1.9.1's autograd gives them.
+    /// Conventions at ties and kinks, as MXNet 1.9.1's autograd gives them
+    /// (`tools/golden/grad_conventions.py` prints MXNet's values).
     #[test]
     fn gradients_at_ties_and_kinks_follow_mxnet() {
         use crate::op::grad::testing::{grads_of_ones, vals};

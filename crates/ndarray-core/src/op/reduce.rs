@@ -362,7 +362,8 @@ mod grad_tests {
         }
     }
 
-    /// Ties share the gradient of max; prod at a zero gives NaN there (MXNet 1.9.1 does both).
+    /// Ties share the gradient of max; prod at a zero gives NaN there (MXNet 1.9.1 does both;
+    /// `tools/golden/grad_conventions.py` prints its values).
     #[test]
     fn max_ties_and_prod_at_zero_follow_mxnet() {
         use crate::op::grad::testing::{grads_of_ones, vals};
