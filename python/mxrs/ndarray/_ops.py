@@ -97,6 +97,170 @@ def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=
     return _call("_arange", [], {"start": start, "stop": stop, "step": step, "repeat": repeat, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
 
+def _backward_Cast(ograd=None, data=None, out=None, name=None, ctx=None, **kwargs):
+    """Ograd cast to the dtype of data.
+
+    Inputs: ograd, data.
+    """
+    return _call("_backward_Cast", [ograd, data], {}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of Concat: ograd cut into the inputs' shapes.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_args : default required
+    dim : default 1
+    """
+    return _call("_backward_Concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
+
+
+def _backward_batch_dot(ograd=None, lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradients of both operands of a matrix product.
+
+    Inputs: ograd, lhs, rhs.
+
+    Parameters
+    ----------
+    transpose_a : default False
+    transpose_b : default False
+    """
+    return _call("_backward_batch_dot", [ograd, lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_dot(ograd=None, lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradients of both operands of a matrix product.
+
+    Inputs: ograd, lhs, rhs.
+
+    Parameters
+    ----------
+    transpose_a : default False
+    transpose_b : default False
+    """
+    return _call("_backward_dot", [ograd, lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_gammaln(ograd=None, data=None, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of gammaln: ograd * digamma(data).
+
+    Inputs: ograd, data.
+    """
+    return _call("_backward_gammaln", [ograd, data], {}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_pick(ograd=None, index=None, data=None, axis=_Null, keepdims=_Null, mode=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of pick.
+
+    Inputs: ograd, index, data.
+
+    Parameters
+    ----------
+    axis : default -1
+    keepdims : default False
+    mode : default 'clip'
+    """
+    return _call("_backward_pick", [ograd, index, data], {"axis": axis, "keepdims": keepdims, "mode": mode}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_repeat(ograd=None, data=None, repeats=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of repeat.
+
+    Inputs: ograd, data.
+
+    Parameters
+    ----------
+    repeats : default required
+    axis : default None
+    """
+    return _call("_backward_repeat", [ograd, data], {"repeats": repeats, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_slice(ograd=None, data=None, begin=_Null, end=_Null, step=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of slice.
+
+    Inputs: ograd, data.
+
+    Parameters
+    ----------
+    begin : default required
+    end : default required
+    step : default ()
+    """
+    return _call("_backward_slice", [ograd, data], {"begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_slice_axis(ograd=None, data=None, axis=_Null, begin=_Null, end=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of slice_axis.
+
+    Inputs: ograd, data.
+
+    Parameters
+    ----------
+    axis : default required
+    begin : default required
+    end : default required
+    """
+    return _call("_backward_slice_axis", [ograd, data], {"axis": axis, "begin": begin, "end": end}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_take(ograd=None, indices=None, a=None, axis=_Null, mode=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of take: ograd added into the rows it was taken from.
+
+    Inputs: ograd, indices, a.
+
+    Parameters
+    ----------
+    axis : default 0
+    mode : default 'clip'
+    """
+    return _call("_backward_take", [ograd, indices, a], {"axis": axis, "mode": mode}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_tile(ograd=None, data=None, reps=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of tile.
+
+    Inputs: ograd, data.
+
+    Parameters
+    ----------
+    reps : default required
+    """
+    return _call("_backward_tile", [ograd, data], {"reps": reps}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_topk(ograd=None, data=None, axis=_Null, k=_Null, is_ascend=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of topk's and sort's values.
+
+    Inputs: ograd, data.
+
+    Parameters
+    ----------
+    axis : default -1
+    k : default 1
+    is_ascend : default False
+    """
+    return _call("_backward_topk", [ograd, data], {"axis": axis, "k": k, "is_ascend": is_ascend}, out, ctx, kwargs, variadic=False)
+
+
+def _broadcast_reduced_like(data=None, like=None, axis=_Null, keepdims=_Null, exclude=_Null, mean=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Broadcast a reduction result back to the reduced array's shape.
+
+    Inputs: data, like.
+
+    Parameters
+    ----------
+    axis : default ()
+    keepdims : default False
+    exclude : default False
+    mean : default False
+    """
+    return _call("_broadcast_reduced_like", [data, like], {"axis": axis, "keepdims": keepdims, "exclude": exclude, "mean": mean}, out, ctx, kwargs, variadic=False)
+
+
 def _copy(data=None, out=None, name=None, ctx=None, **kwargs):
     """Copy.
 
@@ -552,6 +716,14 @@ def _rdiv_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwarg
     scalar : default required
     """
     return _call("_rdiv_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
+
+
+def _reduce_sum_like(data=None, like=None, out=None, name=None, ctx=None, **kwargs):
+    """Sum data over the axes broadcasting added to like's shape.
+
+    Inputs: data, like.
+    """
+    return _call("_reduce_sum_like", [data, like], {}, out, ctx, kwargs, variadic=False)
 
 
 def _rminus_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1309,6 +1481,14 @@ def repeat(data=None, repeats=_Null, axis=_Null, out=None, name=None, ctx=None, 
     return _call("repeat", [data], {"repeats": repeats, "axis": axis}, out, ctx, kwargs, variadic=False)
 
 
+def reshape_like(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
+    """Lhs reshaped to the shape of rhs.
+
+    Inputs: lhs, rhs.
+    """
+    return _call("reshape_like", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
+
+
 def rint(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1626,6 +1806,19 @@ __all__ = [
     "_Plus",
     "_add",
     "_arange",
+    "_backward_Cast",
+    "_backward_Concat",
+    "_backward_batch_dot",
+    "_backward_dot",
+    "_backward_gammaln",
+    "_backward_pick",
+    "_backward_repeat",
+    "_backward_slice",
+    "_backward_slice_axis",
+    "_backward_take",
+    "_backward_tile",
+    "_backward_topk",
+    "_broadcast_reduced_like",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -1674,6 +1867,7 @@ __all__ = [
     "_random_randint",
     "_random_uniform",
     "_rdiv_scalar",
+    "_reduce_sum_like",
     "_rminus_scalar",
     "_rmod_scalar",
     "_rpower_scalar",
@@ -1768,6 +1962,7 @@ __all__ = [
     "relu",
     "repeat",
     "reshape",
+    "reshape_like",
     "rint",
     "round",
     "rsqrt",

@@ -176,6 +176,9 @@ impl DotBackward {
 }
 
 impl Operator for DotBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1, 2], inputs, outputs)
+    }
     fn name(&self) -> &str {
         self.name_of()
     }

@@ -489,6 +489,9 @@ impl Operator for GammalnBackward {
 struct CastBackward;
 
 impl Operator for CastBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_backward_Cast"
     }
@@ -990,6 +993,28 @@ mod grad_tests {
         ] {
             check(name, &[("scalar", scalar)], &[pos(&s, 31)], &[0]);
         }
+    }
+
+    /// Conventions at ties and kinks, as MXNet 1.9.1's autograd gives them
+    /// (`tools/golden/grad_conventions.py` prints MXNet's values).
+    #[test]
+    fn gradients_at_ties_and_kinks_follow_mxnet() {
+        use crate::op::grad::testing::{grads_of_ones, vals};
+        let g = |name: &str, at: &[(&str, &str)], ins: &[crate::ndarray::NDArray]| -> Vec<Vec<f64>> {
+            grads_of_ones(name, at, ins).into_iter().map(|g| g.unwrap()).collect()
+        };
+        let (a, b) = (vals(&[2], &[1.0, 2.0]), vals(&[2], &[1.0, 3.0]));
+        assert_eq!(g("_maximum", &[], &[a.clone(), b.clone()]), [[1.0, 0.0], [0.0, 1.0]]);
+        assert_eq!(g("_minimum", &[], &[a.clone(), b.clone()]), [[1.0, 1.0], [0.0, 0.0]]);
+        let x = vals(&[3], &[1.0, 2.0, 0.0]);
+        assert_eq!(g("_maximum_scalar", &[("scalar", "1")], std::slice::from_ref(&x)), [[1.0, 1.0, 0.0]]);
+        assert_eq!(g("_minimum_scalar", &[("scalar", "1")], &[x]), [[1.0, 0.0, 1.0]]);
+        let x = vals(&[4], &[0.0, 1.0, 0.5, 2.0]);
+        assert_eq!(g("clip", &[("a_min", "0"), ("a_max", "1")], &[x]), [[1.0, 1.0, 1.0, 0.0]]);
+        assert_eq!(g("relu", &[], &[vals(&[2], &[0.0, 1.0])]), [[0.0, 1.0]]);
+        assert_eq!(g("abs", &[], &[vals(&[2], &[0.0, 1.0])]), [[0.0, 1.0]]);
+        assert_eq!(g("_rmod_scalar", &[("scalar", "5")], &[vals(&[2], &[2.0, 3.0])]), [[-2.0, -1.0]]);
+        assert_eq!(g("_mod", &[], &[vals(&[2], &[5.0, 7.0]), vals(&[2], &[2.0, 3.0])]), [[1.0, 1.0], [-2.0, -2.0]]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::invoke::invoke_op_full;
 use crate::ndarray::NDArray;
+use crate::shape::Shape;
 use crate::storage::CpuStorage;
 
 /// A [`GradBuilder`] whose node entries are arrays computed at once.
@@ -276,11 +277,85 @@ pub(crate) mod testing {
         f64_array(shape, v.to_vec()).unwrap()
     }
 
+    /// The gradients of op `name` for output gradients of ones (`None` where an input gets none).
+    pub(crate) fn grads_of_ones(name: &str, attrs: &[(&str, &str)], inputs: &[NDArray]) -> Vec<Option<Vec<f64>>> {
+        let a = Attrs::from_pairs(attrs.iter().copied());
+        let op = (crate::op::registry().get(name).unwrap().create)(&a).unwrap();
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|x| x.shape().to_vec()).collect();
+        let outs = op.infer_shape(&shapes).unwrap();
+        let ones: Vec<NDArray> = outs[..op.num_visible_outputs()]
+            .iter()
+            .map(|s| f64_array(s, vec![1.0; s.iter().product()]).unwrap())
+            .collect();
+        let (_, grads) = super::eager_gradient(name, &a, inputs, &ones, false).unwrap();
+        grads
+            .into_iter()
+            .map(|g| {
+                g.map(|g| {
+                    let s = g.to_cpu_storage().unwrap();
+                    (0..s.len()).map(|i| s.get_f64(i)).collect()
+                })
+            })
+            .collect()
+    }
+
     /// Check op `name`'s gradient for the inputs in `check` against finite differences.
     pub(crate) fn check(name: &str, attrs: &[(&str, &str)], inputs: &[NDArray], check: &[usize]) {
         let a = Attrs::from_pairs(attrs.iter().copied());
         if let Err(e) = check_numeric_gradient(name, &a, inputs, check, false, 1e-6, 1e-5, 1e-7) {
             panic!("{name} {attrs:?} on {:?}: {e}", inputs.iter().map(|x| x.shape().to_vec()).collect::<Vec<_>>());
+        }
+    }
+}
+
+/// Partial shape inference of gradient ops whose output `k` has the shape of input `srcs[k]`
+/// (`_backward_slice(ograd, data)` gives data's shape): each output is known as soon as its
+/// source input is; once every input is known the op's full check runs.
+pub(crate) fn shapes_of_inputs(
+    op: &dyn Operator,
+    srcs: &[usize],
+    inputs: &mut [Option<Shape>],
+    outputs: &mut [Option<Shape>],
+) -> Result<()> {
+    if let Some(known) = inputs.iter().cloned().collect::<Option<Vec<Shape>>>() {
+        let inferred = op.infer_shape(&known)?;
+        return super::assign_shapes(op.name(), outputs, &inferred);
+    }
+    for (k, &src) in srcs.iter().enumerate() {
+        if let (Some(s), Some(slot)) = (inputs.get(src).cloned().flatten(), outputs.get_mut(k)) {
+            super::assign_shapes(op.name(), std::slice::from_mut(slot), &[s])?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::op::{Attrs, registry};
+
+    /// Gradient ops give their outputs the shapes of the inputs they mirror before the output
+    /// gradient's shape is known (Symbol shape inference of backward graphs).
+    #[test]
+    fn gradient_ops_infer_shapes_from_partial_inputs() {
+        type Case = (&'static str, &'static [(&'static str, &'static str)], usize);
+        let cases: &[Case] = &[
+            ("_reduce_sum_like", &[], 2),
+            ("_backward_slice", &[("begin", "(0,)"), ("end", "(1,)")], 2),
+            ("_backward_take", &[], 3),
+            ("_backward_dot", &[], 3),
+            ("_backward_Concat", &[("num_args", "2"), ("dim", "0")], 3),
+        ];
+        for &(name, attrs, n_in) in cases {
+            let op = (registry().get(name).unwrap().create)(&Attrs::from_pairs(attrs.iter().copied())).unwrap();
+            let mut ins: Vec<Option<Vec<usize>>> = (0..n_in).map(|i| Some(vec![2 + i, 3])).collect();
+            ins[0] = None;
+            let mut outs = vec![None; op.num_outputs()];
+            op.infer_shape_partial(&mut ins, &mut outs).unwrap();
+            let src = if name == "_backward_take" { 2 } else { 1 };
+            assert_eq!(outs[0], ins[src], "{name}");
+            if name != "_reduce_sum_like" && outs.len() > 1 {
+                assert_eq!(outs[1], ins[2], "{name}");
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Index ops: take, pick, one_hot, where, and slice assignment (`a[:, 1:3] = x`).
 
-use super::grad::build::{Grads, ap, bin, pick_attrs, un};
+use super::grad::build::{Grads, ap, pick_attrs, un};
 use super::matrix::resolve_range;
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
@@ -295,6 +295,9 @@ struct TakeBackward {
 }
 
 impl Operator for TakeBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[2], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_backward_take"
     }
@@ -325,18 +328,29 @@ impl Operator for TakeBackward {
         let idx: Vec<usize> = (0..ni).map(|i| index("take", get(&x[1], i), n, self.fwd.wrap)).collect::<Result<_>>()?;
         let g = x[0].storage();
         let mut o = CpuStorage::zeros(dt[0], size_of(a));
-        with_cpu!(&mut o, ov, T, {
-            let gv = T::slice(&g).expect("ograd has the output dtype");
-            for p in 0..outer {
-                for (j, &i) in idx.iter().enumerate() {
-                    let src = (p * ni + j) * inner;
-                    let dst = (p * n + i) * inner;
+        // Rows: (destination, source) element offsets of each `inner`-long row.
+        let rows = (0..outer)
+            .flat_map(|p| idx.iter().enumerate().map(move |(j, &i)| ((p * n + i) * inner, (p * ni + j) * inner)));
+        match (&mut o, &*g) {
+            (CpuStorage::F32(ov), CpuStorage::F32(gv)) => {
+                for (dst, src) in rows {
+                    ov[dst..dst + inner].iter_mut().zip(&gv[src..src + inner]).for_each(|(d, s)| *d += s);
+                }
+            }
+            (CpuStorage::F64(ov), CpuStorage::F64(gv)) => {
+                for (dst, src) in rows {
+                    ov[dst..dst + inner].iter_mut().zip(&gv[src..src + inner]).for_each(|(d, s)| *d += s);
+                }
+            }
+            (o, g) => with_cpu!(o, ov, T, {
+                let gv = T::slice(g).expect("ograd has the output dtype");
+                for (dst, src) in rows {
                     for q in 0..inner {
                         ov[dst + q] = T::from_f64(ov[dst + q].to_f64() + gv[src + q].to_f64());
                     }
                 }
-            }
-        });
+            }),
+        }
         Ok(vec![o])
     }
 }
@@ -348,6 +362,9 @@ struct PickBackward {
 }
 
 impl Operator for PickBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[2], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_backward_pick"
     }
@@ -389,6 +406,46 @@ impl Operator for PickBackward {
     }
 }
 
+/// `_backward_slice_assign_rhs(ograd, rhs)`: the gradient of `_slice_assign`'s rhs, the
+/// window of the output gradient in rhs's shape (summed when a single rhs value was broadcast).
+#[derive(Debug)]
+struct SliceAssignRhsBackward {
+    win: SliceAssign,
+}
+
+impl Operator for SliceAssignRhsBackward {
+    fn name(&self) -> &str {
+        self.win.name
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), 2)?;
+        self.win.infer_shape(inputs)?;
+        Ok(vec![inputs[1].clone()])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let s = x[0].shape;
+        let rs = self.win.ranges(s)?;
+        let win: Shape = rs.iter().map(|r| r.1).collect();
+        let cs = strides_of(s);
+        let base: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
+        let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
+        let w = super::matrix::gather_view(&x[0], base, &win, &st);
+        if x[1].len() == w.len() {
+            return Ok(vec![w]);
+        }
+        let all = vec![true; win.len()];
+        Ok(vec![crate::backend::cpu::reduce::reduce_storage(
+            crate::backend::cpu::reduce::ReduceKind::Sum,
+            &w,
+            &win,
+            &all,
+        )])
+    }
+}
+
 /// take: scatter-add into `a`; integer indices get none.
 fn grad_take(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let ga = ap(b, "_backward_take", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "mode"]))?;
@@ -422,15 +479,13 @@ fn grad_slice_assign_scalar(
     Ok(vec![Some(ap(b, "_slice_assign_scalar", &[g[0]], at)?)])
 }
 
-/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window (rhs must have
-/// the window's size; a broadcast single value is not differentiated yet).
+/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window.
 fn grad_slice_assign(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let win = pick_attrs(a, &["begin", "end", "step"]);
     let mut at = win.clone();
     at.set("scalar", "0");
     let gl = ap(b, "_slice_assign_scalar", &[g[0]], at)?;
-    let w = ap(b, "slice", &[g[0]], win)?;
-    let gr = bin(b, "reshape_like", w, x[1])?;
+    let gr = ap(b, "_backward_slice_assign_rhs", &[g[0], x[1]], win)?;
     Ok(vec![Some(gl), Some(gr)])
 }
 
@@ -536,6 +591,24 @@ pub(super) fn register(r: &mut Registry) {
             Ok(Box::new(PickBackward { fwd }))
         },
     );
+    r.add(
+        "_backward_slice_assign_rhs",
+        &["ograd", "rhs"],
+        params!("begin" = None, "end" = None, "step" = Some("()")),
+        "gradient of _slice_assign's rhs",
+        |a: &Attrs| {
+            let name = "_backward_slice_assign_rhs";
+            Ok(Box::new(SliceAssignRhsBackward {
+                win: SliceAssign {
+                    name,
+                    begin: a.opt_list(name, "begin")?,
+                    end: a.opt_list(name, "end")?,
+                    step: a.opt_list(name, "step")?,
+                    scalar: None,
+                },
+            }))
+        },
+    );
     r.set_gradient("take", grad_take);
     r.set_gradient("pick", grad_pick);
     r.set_gradient("where", grad_where);
@@ -545,9 +618,11 @@ pub(super) fn register(r: &mut Registry) {
 
 #[cfg(test)]
 mod grad_tests {
+    use crate::dtype::DType;
     use crate::op::Attrs;
     use crate::op::grad::testing::{arr, check, vals};
     use crate::op::grad::{eager_gradient, f64_array};
+    use crate::storage::CpuStorage;
 
     #[test]
     fn take_gradient_adds_repeated_rows() {
@@ -563,6 +638,22 @@ mod grad_tests {
         let ga = grads[0].as_ref().unwrap().to_cpu_storage().unwrap();
         let got: Vec<f64> = (0..12).map(|i| ga.get_f64(i)).collect();
         assert_eq!(got, [1., 1., 1., 0., 0., 0., 2., 2., 2., 1., 1., 1.]);
+        // float32 (the fast path) and float16 (the generic one) give the same sums.
+        for dt in [DType::F32, DType::F16] {
+            let a = a32(&[4, 3], dt);
+            let idx = vals(&[2, 2], &[2.0, 0.0, 2.0, 3.0]);
+            let g = crate::ndarray::NDArray::from_cpu(CpuStorage::full(dt, 12, 1.0), &[2, 2, 3], a.ctx()).unwrap();
+            let (_, grads) = eager_gradient("take", &Attrs::default(), &[a, idx], &[g], false).unwrap();
+            let ga = grads[0].as_ref().unwrap().to_cpu_storage().unwrap();
+            assert_eq!(ga.dtype(), dt);
+            let got: Vec<f64> = (0..12).map(|i| ga.get_f64(i)).collect();
+            assert_eq!(got, [1., 1., 1., 0., 0., 0., 2., 2., 2., 1., 1., 1.]);
+        }
+    }
+
+    fn a32(shape: &[usize], dt: DType) -> crate::ndarray::NDArray {
+        let n = shape.iter().product();
+        crate::ndarray::NDArray::from_cpu(CpuStorage::full(dt, n, 0.5), shape, crate::context::Context::cpu(0)).unwrap()
     }
 
     #[test]
@@ -579,6 +670,10 @@ mod grad_tests {
     fn slice_assign_gradients() {
         let win = [("begin", "(1, 0)"), ("end", "(3, 2)")];
         check("_slice_assign", &win, &[arr(&[4, 3], 8), arr(&[2, 2], 9)], &[0, 1]);
+        check("_slice_assign", &win, &[arr(&[4, 3], 8), arr(&[4], 9)], &[0, 1]);
+        check("_slice_assign", &win, &[arr(&[4, 3], 8), arr(&[1], 9)], &[0, 1]);
+        let step = [("begin", "(None, 2)"), ("end", "(None, 0)"), ("step", "(2, -1)")];
+        check("_slice_assign", &step, &[arr(&[4, 3], 8), arr(&[2, 2], 9)], &[0, 1]);
         let mut w = win.to_vec();
         w.push(("scalar", "2.5"));
         check("_slice_assign_scalar", &w, &[arr(&[4, 3], 10)], &[0]);

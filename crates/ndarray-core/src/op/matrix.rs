@@ -477,6 +477,9 @@ impl Operator for Expand {
 struct ReshapeLike;
 
 impl Operator for ReshapeLike {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "reshape_like"
     }
@@ -509,6 +512,10 @@ struct ConcatBackward {
 }
 
 impl Operator for ConcatBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        let srcs: Vec<usize> = (1..=self.num_args).collect();
+        super::grad::shapes_of_inputs(self, &srcs, inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_backward_Concat"
     }
@@ -552,6 +559,9 @@ struct SliceBackward {
 }
 
 impl Operator for SliceBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
     fn name(&self) -> &str {
         self.fwd.name
     }
@@ -604,6 +614,9 @@ struct ExpandBackward {
 }
 
 impl Operator for ExpandBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
     fn name(&self) -> &str {
         self.name
     }

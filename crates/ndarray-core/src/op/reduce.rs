@@ -96,6 +96,9 @@ impl SumLike {
 }
 
 impl Operator for SumLike {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_reduce_sum_like"
     }
@@ -123,6 +126,9 @@ struct BroadcastReduced {
 }
 
 impl Operator for BroadcastReduced {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_broadcast_reduced_like"
     }
@@ -356,12 +362,30 @@ mod grad_tests {
         }
     }
 
+    /// Ties share the gradient of max; prod at a zero gives NaN there (MXNet 1.9.1 does both;
+    /// `tools/golden/grad_conventions.py` prints its values).
+    #[test]
+    fn max_ties_and_prod_at_zero_follow_mxnet() {
+        use crate::op::grad::testing::{grads_of_ones, vals};
+        let gm = grads_of_ones("max", &[], &[vals(&[1, 3], &[1.0, 3.0, 3.0])]);
+        assert_eq!(gm[0].as_deref(), Some(&[0.0, 1.0, 1.0][..]));
+        let gp = grads_of_ones("prod", &[], &[vals(&[2], &[0.0, 2.0])]);
+        let gp = gp[0].as_ref().unwrap();
+        assert!(gp[0].is_nan() && gp[1] == 0.0);
+    }
+
     #[test]
     fn nansum_skips_nan() {
         let x = arr_map(&[2, 2], 9, |v| if v > 0.5 { f64::NAN } else { v });
         let g = crate::op::grad::f64_array(&[1], vec![1.0]).unwrap();
-        let (_, grads) =
-            crate::op::grad::eager_gradient("nansum", &crate::op::Attrs::default(), &[x.clone()], &[g], false).unwrap();
+        let (_, grads) = crate::op::grad::eager_gradient(
+            "nansum",
+            &crate::op::Attrs::default(),
+            std::slice::from_ref(&x),
+            &[g],
+            false,
+        )
+        .unwrap();
         let gv = grads[0].as_ref().unwrap().to_cpu_storage().unwrap();
         let xv = x.to_cpu_storage().unwrap();
         for i in 0..4 {

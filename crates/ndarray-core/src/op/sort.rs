@@ -120,6 +120,9 @@ struct TopKBackward {
 }
 
 impl Operator for TopKBackward {
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
+    }
     fn name(&self) -> &str {
         "_backward_topk"
     }
