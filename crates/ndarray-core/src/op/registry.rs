@@ -81,6 +81,7 @@ pub fn registry() -> &'static Registry {
         super::random::register(&mut r);
         super::nn::register(&mut r);
         super::sort::register(&mut r);
+        super::layers::register(&mut r);
         r
     })
 }
