@@ -11,6 +11,7 @@ mod elemwise;
 pub mod grad;
 mod indexing;
 mod init;
+mod layers;
 mod matrix;
 mod nn;
 mod optimizer;

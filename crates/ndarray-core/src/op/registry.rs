@@ -82,6 +82,7 @@ pub fn registry() -> &'static Registry {
         super::nn::register(&mut r);
         super::sort::register(&mut r);
         super::optimizer::register(&mut r);
+        super::layers::register(&mut r);
         r
     })
 }

@@ -1,0 +1,516 @@
+//! Activation (relu sigmoid tanh softrelu softsign), LeakyReLU (leaky elu selu gelu prelu
+//! rrelu) and SoftmaxActivation, with their backward kernels.
+
+use rand::Rng as _;
+
+use super::{Real, c, expect_shape, fill_shape, float_dtype, map1, map3, with_float};
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::op::registry::Registry;
+use crate::op::{
+    Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
+};
+use crate::params;
+use crate::shape::{Shape, size_of};
+use crate::storage::{CpuStorage, StorageElement};
+#[allow(unused_imports)]
+use num_traits::Float as _;
+
+const ACT: &str = "Activation";
+const ACT_TYPES: &[&str] = &["relu", "sigmoid", "softrelu", "softsign", "tanh"];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Act {
+    Relu,
+    Sigmoid,
+    SoftRelu,
+    SoftSign,
+    Tanh,
+}
+
+#[derive(Debug)]
+struct Activation {
+    name: &'static str,
+    act: Act,
+}
+
+fn parse_act(name: &str, a: &Attrs) -> Result<Act> {
+    a.check_known(name, &["act_type"])?;
+    let t = a.raw("act_type").ok_or_else(|| {
+        Error::param(
+            name,
+            format!("required parameter 'act_type' is missing; valid values are {}", ACT_TYPES.join(", ")),
+        )
+    })?;
+    Ok(match t.trim().trim_matches(['\'', '"']) {
+        "relu" => Act::Relu,
+        "sigmoid" => Act::Sigmoid,
+        "softrelu" => Act::SoftRelu,
+        "softsign" => Act::SoftSign,
+        "tanh" => Act::Tanh,
+        other => {
+            return Err(Error::param(
+                name,
+                format!("invalid act_type '{other}'; valid values are {}", ACT_TYPES.join(", ")),
+            ));
+        }
+    })
+}
+
+/// log(1 + e^x) without overflow.
+fn softrelu<T: Real>(x: T) -> T {
+    if x > <T as Element>::zero() { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
+}
+
+fn sigmoid<T: Real>(x: T) -> T {
+    <T as Element>::one() / (<T as Element>::one() + (-x).exp())
+}
+
+impl Operator for Activation {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let n = if self.name == ACT { 1 } else { 3 };
+        expect_inputs(self.name, inputs.len(), n)?;
+        for s in &inputs[1..] {
+            expect_shape(self.name, "input", s, &inputs[0])?;
+        }
+        Ok(vec![inputs[0].clone()])
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        same_shape_partial(self.name, inputs, outputs)
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![float_dtype(self.name, same_dtype(self.name, inputs)?)?])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let act = self.act;
+        Ok(vec![with_float!(self.name, dt[0], T, {
+            if self.name == ACT {
+                let v = x[0].typed::<T>();
+                T::wrap(match act {
+                    Act::Relu => map1(v, |a| if a > <T as Element>::zero() { a } else { <T as Element>::zero() }),
+                    Act::Sigmoid => map1(v, sigmoid),
+                    Act::Tanh => map1(v, |a| a.tanh()),
+                    Act::SoftRelu => map1(v, softrelu),
+                    Act::SoftSign => map1(v, |a| a / (<T as Element>::one() + a.abs())),
+                })
+            } else {
+                // _backward_Activation(out_grad, data, output)
+                let (g, d, y) = (x[0].typed::<T>(), x[1].typed::<T>(), x[2].typed::<T>());
+                let one = <T as Element>::one();
+                T::wrap(match act {
+                    Act::Relu => {
+                        map3(g, d, y, |g, _, y| if y > <T as Element>::zero() { g } else { <T as Element>::zero() })
+                    }
+                    Act::Sigmoid => map3(g, d, y, |g, _, y| g * y * (one - y)),
+                    Act::Tanh => map3(g, d, y, |g, _, y| g * (one - y * y)),
+                    Act::SoftRelu => map3(g, d, y, |g, d, _| g * sigmoid(d)),
+                    Act::SoftSign => map3(g, d, y, |g, d, _| {
+                        let t = one + d.abs();
+                        g / (t * t)
+                    }),
+                })
+            }
+        })])
+    }
+}
+
+fn grad_activation(
+    b: &mut dyn GradBuilder,
+    attrs: &Attrs,
+    x: &[NodeEntry],
+    y: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    Ok(vec![Some(b.op("_backward_Activation", &[g[0], x[0], y[0]], attrs.clone())?[0])])
+}
+
+const LRELU: &str = "LeakyReLU";
+const LRELU_TYPES: &[&str] = &["elu", "gelu", "leaky", "prelu", "rrelu", "selu"];
+const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Leaky {
+    Leaky,
+    Elu,
+    Selu,
+    Gelu,
+    Prelu,
+    Rrelu,
+}
+
+#[derive(Debug, Clone)]
+struct LeakyReLU {
+    act: Leaky,
+    slope: f64,
+    lower: f64,
+    upper: f64,
+}
+
+impl LeakyReLU {
+    fn parse(name: &str, a: &Attrs) -> Result<LeakyReLU> {
+        a.check_known(name, &["act_type", "slope", "lower_bound", "upper_bound"])?;
+        let act = match a.str_or("act_type", "leaky") {
+            "leaky" => Leaky::Leaky,
+            "elu" => Leaky::Elu,
+            "selu" => Leaky::Selu,
+            "gelu" => Leaky::Gelu,
+            "prelu" => Leaky::Prelu,
+            "rrelu" => Leaky::Rrelu,
+            other => {
+                return Err(Error::param(
+                    name,
+                    format!("invalid act_type '{other}'; valid values are {}", LRELU_TYPES.join(", ")),
+                ));
+            }
+        };
+        Ok(LeakyReLU {
+            act,
+            slope: a.float_or(name, "slope", 0.25)?,
+            lower: a.float_or(name, "lower_bound", 0.125)?,
+            upper: a.float_or(name, "upper_bound", 0.334)?,
+        })
+    }
+
+    fn n_in(&self) -> usize {
+        if self.act == Leaky::Prelu { 2 } else { 1 }
+    }
+
+    /// (channels, elements per channel block) of prelu's data.
+    fn channels(data: &[usize]) -> Result<(usize, usize)> {
+        if data.len() < 2 {
+            return Err(Error::shape(LRELU, "prelu needs data with at least 2 dimensions (batch, channel, ...)"));
+        }
+        Ok((data[1], size_of(&data[2..])))
+    }
+}
+
+impl Operator for LeakyReLU {
+    fn name(&self) -> &str {
+        LRELU
+    }
+    fn num_outputs(&self) -> usize {
+        if self.act == Leaky::Rrelu { 2 } else { 1 }
+    }
+    fn num_visible_outputs(&self) -> usize {
+        1
+    }
+    fn output_names(&self) -> Vec<String> {
+        let n: &[&str] = if self.act == Leaky::Rrelu { &["output", "mask"] } else { &["output"] };
+        n.iter().map(|s| s.to_string()).collect()
+    }
+    fn input_names(&self) -> Option<Vec<String>> {
+        let n: &[&str] = if self.act == Leaky::Prelu { &["data", "gamma"] } else { &["data"] };
+        Some(n.iter().map(|s| s.to_string()).collect())
+    }
+    fn uses_rng(&self) -> bool {
+        self.act == Leaky::Rrelu
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(LRELU, inputs.len(), self.n_in())?;
+        if self.act == Leaky::Prelu {
+            let (ch, _) = Self::channels(&inputs[0])?;
+            expect_shape(LRELU, "gamma", &inputs[1], &[ch])?;
+        }
+        Ok(vec![inputs[0].clone(); self.num_outputs()])
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        expect_inputs(LRELU, inputs.len(), self.n_in())?;
+        let Some(d) = inputs[0].clone().or_else(|| outputs[0].clone()) else { return Ok(()) };
+        fill_shape(LRELU, "data", &mut inputs[0], &d)?;
+        if self.act == Leaky::Prelu {
+            let (ch, _) = Self::channels(&d)?;
+            fill_shape(LRELU, "gamma", &mut inputs[1], &[ch])?;
+        }
+        for o in outputs.iter_mut() {
+            fill_shape(LRELU, "output", o, &d)?;
+        }
+        Ok(())
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![float_dtype(LRELU, same_dtype(LRELU, inputs)?)?; self.num_outputs()])
+    }
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let slope = self.slope;
+        with_float!(LRELU, dt[0], T, {
+            let v = x[0].typed::<T>();
+            let z = <T as Element>::zero();
+            let (s, alpha, lambda) = (c::<T>(slope), c::<T>(SELU_ALPHA), c::<T>(SELU_LAMBDA));
+            let out = match self.act {
+                Leaky::Leaky => map1(v, |a| if a > z { a } else { s * a }),
+                Leaky::Elu => map1(v, |a| if a > z { a } else { s * a.exp_m1() }),
+                Leaky::Selu => map1(v, |a| lambda * if a > z { a } else { alpha * a.exp_m1() }),
+                Leaky::Gelu => map1(v, |a| {
+                    let a64 = a.to_f64();
+                    c(0.5 * a64 * (1.0 + libm_erf(a64 / std::f64::consts::SQRT_2)))
+                }),
+                Leaky::Prelu => {
+                    let (ch, inner) = Self::channels(x[0].shape)?;
+                    let gamma = x[1].typed::<T>();
+                    v.iter().enumerate().map(|(i, &a)| if a > z { a } else { gamma[(i / inner) % ch] * a }).collect()
+                }
+                Leaky::Rrelu => {
+                    let mask: Vec<T> = match ctx.rng.as_deref_mut() {
+                        Some(rng) if ctx.is_train => {
+                            let (lo, hi) = (self.lower, self.upper);
+                            (0..v.len()).map(|_| c(lo + (hi - lo) * rng.random::<f64>())).collect()
+                        }
+                        _ => vec![c((self.lower + self.upper) / 2.0); v.len()],
+                    };
+                    let out = v.iter().zip(&mask).map(|(&a, &m)| if a > z { a } else { m * a }).collect();
+                    return Ok(vec![T::wrap(out), T::wrap(mask)]);
+                }
+            };
+            Ok(vec![T::wrap(out)])
+        })
+    }
+}
+
+/// erf through the float64 implementation the elementwise `erf` op uses.
+fn libm_erf(x: f64) -> f64 {
+    crate::backend::cpu::elemwise::erf(x)
+}
+
+/// `_backward_LeakyReLU(out_grad, data[, gamma][, mask])` → data (and gamma) gradients.
+#[derive(Debug)]
+struct LeakyReLUBackward(LeakyReLU);
+
+impl LeakyReLUBackward {
+    fn n_in(&self) -> usize {
+        match self.0.act {
+            Leaky::Prelu | Leaky::Rrelu => 3,
+            _ => 2,
+        }
+    }
+}
+
+impl Operator for LeakyReLUBackward {
+    fn name(&self) -> &str {
+        "_backward_LeakyReLU"
+    }
+    fn num_outputs(&self) -> usize {
+        self.0.n_in()
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), self.n_in())?;
+        expect_shape(self.name(), "output gradient", &inputs[0], &inputs[1])?;
+        Ok(inputs[1..1 + self.0.n_in()].to_vec())
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let slope = self.0.slope;
+        with_float!(self.name(), dt[0], T, {
+            let (g, d) = (x[0].typed::<T>(), x[1].typed::<T>());
+            let z = <T as Element>::zero();
+            let (s, alpha, lambda) = (c::<T>(slope), c::<T>(SELU_ALPHA), c::<T>(SELU_LAMBDA));
+            let dx: Vec<T> = match self.0.act {
+                Leaky::Leaky => map3(g, d, d, |g, a, _| if a > z { g } else { s * g }),
+                Leaky::Elu => map3(g, d, d, |g, a, _| if a > z { g } else { g * s * a.exp() }),
+                Leaky::Selu => {
+                    map3(g, d, d, |g, a, _| g * lambda * if a > z { <T as Element>::one() } else { alpha * a.exp() })
+                }
+                Leaky::Gelu => map3(g, d, d, |g, a, _| {
+                    let a = a.to_f64();
+                    let cdf = 0.5 * (1.0 + libm_erf(a / std::f64::consts::SQRT_2));
+                    let pdf = (-0.5 * a * a).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                    g * c::<T>(cdf + a * pdf)
+                }),
+                Leaky::Rrelu => map3(g, d, x[2].typed::<T>(), |g, a, m| if a > z { g } else { m * g }),
+                Leaky::Prelu => {
+                    let (ch, inner) = LeakyReLU::channels(x[1].shape)?;
+                    let gamma = x[2].typed::<T>();
+                    let mut dgamma = vec![0f64; ch];
+                    let dx = (0..d.len())
+                        .map(|i| {
+                            let k = (i / inner) % ch;
+                            if d[i] > z {
+                                g[i]
+                            } else {
+                                dgamma[k] += (g[i] * d[i]).to_f64();
+                                gamma[k] * g[i]
+                            }
+                        })
+                        .collect();
+                    let dgamma = dgamma.into_iter().map(<T as Element>::from_f64).collect();
+                    return Ok(vec![T::wrap(dx), T::wrap(dgamma)]);
+                }
+            };
+            Ok(vec![T::wrap(dx)])
+        })
+    }
+}
+
+fn grad_leaky(
+    b: &mut dyn GradBuilder,
+    attrs: &Attrs,
+    x: &[NodeEntry],
+    y: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    let op = LeakyReLU::parse(LRELU, attrs)?;
+    match op.act {
+        Leaky::Prelu => {
+            let r = b.op("_backward_LeakyReLU", &[g[0], x[0], x[1]], attrs.clone())?;
+            Ok(vec![Some(r[0]), Some(r[1])])
+        }
+        Leaky::Rrelu => {
+            let r = b.op("_backward_LeakyReLU", &[g[0], x[0], y[1]], attrs.clone())?;
+            Ok(vec![Some(r[0])])
+        }
+        _ => Ok(vec![Some(b.op("_backward_LeakyReLU", &[g[0], x[0]], attrs.clone())?[0])]),
+    }
+}
+
+const SMA: &str = "SoftmaxActivation";
+
+/// Softmax over `n` entries spaced `inner` apart, for each (outer, inner) position of a
+/// row-major (outer, n, inner) block.
+pub(super) fn softmax_groups<T: Real>(x: &[T], n: usize, inner: usize) -> Vec<T> {
+    let mut out = vec![<T as Element>::zero(); x.len()];
+    if n == 0 || inner == 0 {
+        return out;
+    }
+    let mut buf = vec![0f64; n];
+    for (xb, ob) in x.chunks_exact(n * inner).zip(out.chunks_exact_mut(n * inner)) {
+        for q in 0..inner {
+            let mut mx = f64::NEG_INFINITY;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = xb[i * inner + q].to_f64();
+                mx = mx.max(*b);
+            }
+            let mut sum = 0.0;
+            for b in buf.iter_mut() {
+                *b = (*b - mx).exp();
+                sum += *b;
+            }
+            for (i, b) in buf.iter().enumerate() {
+                ob[i * inner + q] = c(b / sum);
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+struct SoftmaxActivation {
+    name: &'static str,
+    channel: bool,
+}
+
+impl SoftmaxActivation {
+    fn parse(name: &'static str, a: &Attrs) -> Result<SoftmaxActivation> {
+        a.check_known(name, &["mode"])?;
+        let channel = match a.str_or("mode", "instance") {
+            "instance" => false,
+            "channel" => true,
+            other => {
+                return Err(Error::param(name, format!("invalid mode '{other}'; valid values are channel, instance")));
+            }
+        };
+        Ok(SoftmaxActivation { name, channel })
+    }
+    /// (n, inner) of the softmax groups.
+    fn groups(&self, s: &[usize]) -> Result<(usize, usize)> {
+        if self.channel {
+            if s.len() < 2 {
+                return Err(Error::shape(self.name, "channel mode needs data with at least 2 dimensions"));
+            }
+            Ok((s[1], size_of(&s[2..])))
+        } else {
+            Ok((size_of(s.get(1..).unwrap_or(&[])), 1))
+        }
+    }
+}
+
+impl Operator for SoftmaxActivation {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name, inputs.len(), if self.name == SMA { 1 } else { 2 })?;
+        for s in &inputs[1..] {
+            expect_shape(self.name, "input", s, &inputs[0])?;
+        }
+        self.groups(&inputs[0])?;
+        Ok(vec![inputs[0].clone()])
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        same_shape_partial(self.name, inputs, outputs)
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![float_dtype(self.name, same_dtype(self.name, inputs)?)?])
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let (n, inner) = self.groups(x[0].shape)?;
+        Ok(vec![with_float!(self.name, dt[0], T, {
+            if self.name == SMA {
+                T::wrap(softmax_groups(x[0].typed::<T>(), n, inner))
+            } else {
+                // _backward_SoftmaxActivation(out_grad, output): y * (g - sum(g * y))
+                let (g, y) = (x[0].typed::<T>(), x[1].typed::<T>());
+                let mut out = vec![<T as Element>::zero(); g.len()];
+                for ((gb, yb), ob) in
+                    g.chunks_exact(n * inner).zip(y.chunks_exact(n * inner)).zip(out.chunks_exact_mut(n * inner))
+                {
+                    for q in 0..inner {
+                        let dotp: f64 = (0..n).map(|i| (gb[i * inner + q] * yb[i * inner + q]).to_f64()).sum();
+                        for i in 0..n {
+                            let k = i * inner + q;
+                            ob[k] = yb[k] * (gb[k] - c::<T>(dotp));
+                        }
+                    }
+                }
+                T::wrap(out)
+            }
+        })])
+    }
+}
+
+fn grad_softmax_activation(
+    b: &mut dyn GradBuilder,
+    attrs: &Attrs,
+    _: &[NodeEntry],
+    y: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    Ok(vec![Some(b.op("_backward_SoftmaxActivation", &[g[0], y[0]], attrs.clone())?[0])])
+}
+
+pub(super) fn register(r: &mut Registry) {
+    r.add(ACT, &["data"], params!("act_type" = None), "elementwise activation function", |a: &Attrs| {
+        Ok(Box::new(Activation { name: ACT, act: parse_act(ACT, a)? }))
+    });
+    r.add(
+        "_backward_Activation",
+        &["out_grad", "data", "output"],
+        params!("act_type" = None),
+        "gradient of Activation",
+        |a: &Attrs| {
+            Ok(Box::new(Activation { name: "_backward_Activation", act: parse_act("_backward_Activation", a)? }))
+        },
+    );
+    r.set_gradient(ACT, grad_activation);
+    let lp = params!(
+        "act_type" = Some("'leaky'"),
+        "slope" = Some("0.25"),
+        "lower_bound" = Some("0.125"),
+        "upper_bound" = Some("0.334")
+    );
+    r.add(LRELU, &["data", "gamma"], lp, "leaky rectified linear units and relatives", |a: &Attrs| {
+        Ok(Box::new(LeakyReLU::parse(LRELU, a)?))
+    });
+    r.add("_backward_LeakyReLU", &["out_grad", "data", "gamma"], lp, "gradient of LeakyReLU", |a: &Attrs| {
+        Ok(Box::new(LeakyReLUBackward(LeakyReLU::parse("_backward_LeakyReLU", a)?)))
+    });
+    r.set_gradient(LRELU, grad_leaky);
+    let sp = params!("mode" = Some("'instance'"));
+    r.add(SMA, &["data"], sp, "softmax over each instance or over channels", |a: &Attrs| {
+        Ok(Box::new(SoftmaxActivation::parse(SMA, a)?))
+    });
+    r.add("_backward_SoftmaxActivation", &["out_grad", "output"], sp, "gradient of SoftmaxActivation", |a: &Attrs| {
+        Ok(Box::new(SoftmaxActivation::parse("_backward_SoftmaxActivation", a)?))
+    });
+    r.set_gradient(SMA, grad_softmax_activation);
+}

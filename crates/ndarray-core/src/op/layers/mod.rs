@@ -1,0 +1,154 @@
+//! Neural-network layers and losses: FullyConnected, Embedding, Activation, LeakyReLU,
+//! SoftmaxActivation, SoftmaxOutput and the regression outputs, MakeLoss, BlockGrad, Dropout and
+//! BatchNorm, each with its `_backward_X` kernel and registered gradient.
+//!
+//! Kernels are generic over the float dtypes ([`Real`]); float32 and float64 are the ones that
+//! matter (float64 for finite-difference tests). Loss ops ignore the incoming output gradient
+//! as MXNet does (their gradient is that of the loss they stand for).
+
+mod activation;
+mod batch_norm;
+mod dropout;
+mod fully_connected;
+mod loss;
+
+#[cfg(test)]
+mod tests;
+
+use rayon::prelude::*;
+
+use super::registry::Registry;
+use crate::backend::cpu::{PAR_CHUNK, parallel};
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::shape::fmt_shape;
+use crate::storage::StorageElement;
+
+pub(super) fn register(r: &mut Registry) {
+    fully_connected::register(r);
+    activation::register(r);
+    loss::register(r);
+    dropout::register(r);
+    batch_norm::register(r);
+}
+
+/// A floating-point element type the layer kernels compute in.
+pub(crate) trait Real: num_traits::Float + StorageElement + Send + Sync {}
+impl<T: num_traits::Float + StorageElement + Send + Sync> Real for T {}
+
+/// A constant in `T`.
+#[inline(always)]
+fn c<T: Real>(v: f64) -> T {
+    <T as Element>::from_f64(v)
+}
+
+/// Run `$body` with `$t` bound to the float element type of `$dt`; other dtypes are an error
+/// naming `$op`.
+macro_rules! with_float {
+    ($op:expr, $dt:expr, $t:ident, $body:block) => {
+        match $dt {
+            $crate::dtype::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            $crate::dtype::DType::F64 => {
+                type $t = f64;
+                $body
+            }
+            $crate::dtype::DType::F16 => {
+                type $t = half::f16;
+                $body
+            }
+            $crate::dtype::DType::BF16 => {
+                type $t = half::bf16;
+                $body
+            }
+            d => {
+                return Err($crate::error::Error::dtype(
+                    $op,
+                    d,
+                    format!("{} needs a floating-point input, got {d}", $op),
+                ))
+            }
+        }
+    };
+}
+pub(crate) use with_float;
+
+/// Check that `dt` is a float dtype.
+fn float_dtype(op: &str, dt: DType) -> Result<DType> {
+    if dt.is_float() {
+        Ok(dt)
+    } else {
+        Err(Error::dtype(op, dt, format!("{op} needs a floating-point input, got {dt}")))
+    }
+}
+
+/// `f` applied elementwise, split over rayon's pool for large inputs.
+fn map1<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    let mut out = vec![<T as Element>::zero(); x.len()];
+    let body = |(o, a): (&mut [T], &[T])| {
+        for (o, &a) in o.iter_mut().zip(a) {
+            *o = f(a);
+        }
+    };
+    if parallel(x.len()) {
+        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(body);
+    } else {
+        body((&mut out, x));
+    }
+    out
+}
+
+/// `f(a, b, c)` elementwise over three equal-length slices, split like [`map1`].
+fn map3<T: Real>(a: &[T], b: &[T], cc: &[T], f: impl Fn(T, T, T) -> T + Sync) -> Vec<T> {
+    let mut out = vec![<T as Element>::zero(); a.len()];
+    let body = |(o, (a, (b, cc))): (&mut [T], (&[T], (&[T], &[T])))| {
+        for i in 0..o.len() {
+            o[i] = f(a[i], b[i], cc[i]);
+        }
+    };
+    if parallel(a.len()) {
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK).zip(cc.par_chunks(PAR_CHUNK))))
+            .for_each(body);
+    } else {
+        body((&mut out, (a, (b, cc))));
+    }
+    out
+}
+
+/// Store a deduced shape in `slot`, or check it against the one already there.
+fn fill_shape(op: &str, what: &str, slot: &mut Option<Vec<usize>>, want: &[usize]) -> Result<()> {
+    match slot {
+        Some(s) if s.as_slice() != want => {
+            Err(Error::shape(op, format!("{what} has shape {} but {} is expected", fmt_shape(s), fmt_shape(want))))
+        }
+        _ => {
+            *slot = Some(want.to_vec());
+            Ok(())
+        }
+    }
+}
+
+/// Store a deduced dtype in `slot`, or check it against the one already there.
+fn fill_dtype(op: &str, what: &str, slot: &mut Option<DType>, want: DType) -> Result<()> {
+    match slot {
+        Some(d) if *d != want => Err(Error::dtype(op, *d, format!("{what} has dtype {d} but {want} is expected"))),
+        _ => {
+            *slot = Some(want);
+            Ok(())
+        }
+    }
+}
+
+/// Check a fully known input shape against the expected one.
+fn expect_shape(op: &str, what: &str, got: &[usize], want: &[usize]) -> Result<()> {
+    if got != want {
+        return Err(Error::shape(
+            op,
+            format!("{what} has shape {} but {} is expected", fmt_shape(got), fmt_shape(want)),
+        ));
+    }
+    Ok(())
+}
