@@ -6,6 +6,7 @@
 //! storages. Only [`crate::invoke`] pushes them onto the engine.
 
 pub mod attrs;
+mod conv;
 mod dot;
 mod elemwise;
 pub mod grad;
@@ -13,6 +14,7 @@ mod indexing;
 mod init;
 mod matrix;
 mod nn;
+mod pool;
 pub mod random;
 mod reduce;
 mod registry;

@@ -81,6 +81,8 @@ pub fn registry() -> &'static Registry {
         super::random::register(&mut r);
         super::nn::register(&mut r);
         super::sort::register(&mut r);
+        super::conv::register(&mut r);
+        super::pool::register(&mut r);
         r
     })
 }
