@@ -33,12 +33,79 @@ def Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kw
     return _call("Concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
 
 
+def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Convolution over NCW or NCHW data with a (num_filter, C/num_group, *kernel) weight.
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+    """
+    return _call("Convolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def Deconvolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Transposed convolution over NCW or NCHW data with a (C, num_filter/num_group, *kernel) weight.
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    adj : default ()
+    target_shape : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 512
+    no_bias : default True
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+    """
+    return _call("Deconvolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "adj": adj, "target_shape": target_shape, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
 def Flatten(data=None, out=None, name=None, ctx=None, **kwargs):
     """Collapse all axes but the first.
 
     Inputs: data.
     """
     return _call("Flatten", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Max, average, sum or lp pooling over NCW or NCHW data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default ()
+    pool_type : default 'max'
+    global_pool : default False
+    cudnn_off : default False
+    pooling_convention : default 'valid'
+    stride : default ()
+    pad : default ()
+    p_value : default None
+    count_include_pad : default None
+    layout : default None
+    """
+    return _call("Pooling", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
 def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -95,6 +162,73 @@ def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=
     dtype : default 'float32'
     """
     return _call("_arange", [], {"start": start, "stop": stop, "step": step, "repeat": repeat, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_Convolution(out_grad=None, data=None, weight=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradients of Convolution's data, weight and bias.
+
+    Inputs: out_grad, data, weight.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+    """
+    return _call("_backward_Convolution", [out_grad, data, weight], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_Deconvolution(out_grad=None, data=None, weight=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradients of Deconvolution's data, weight and bias.
+
+    Inputs: out_grad, data, weight.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    adj : default ()
+    target_shape : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 512
+    no_bias : default True
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+    """
+    return _call("_backward_Deconvolution", [out_grad, data, weight], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "adj": adj, "target_shape": target_shape, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_Pooling(out_grad=None, data=None, output=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of Pooling's data.
+
+    Inputs: out_grad, data, output.
+
+    Parameters
+    ----------
+    kernel : default ()
+    pool_type : default 'max'
+    global_pool : default False
+    cudnn_off : default False
+    pooling_convention : default 'valid'
+    stride : default ()
+    pad : default ()
+    p_value : default None
+    count_include_pad : default None
+    layout : default None
+    """
+    return _call("_backward_Pooling", [out_grad, data, output], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
 def _copy(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -1615,8 +1749,11 @@ uniform = _random_uniform
 __all__ = [
     "Cast",
     "Concat",
+    "Convolution",
+    "Deconvolution",
     "ElementWiseSum",
     "Flatten",
+    "Pooling",
     "Reshape",
     "SliceChannel",
     "SwapAxis",
@@ -1626,6 +1763,9 @@ __all__ = [
     "_Plus",
     "_add",
     "_arange",
+    "_backward_Convolution",
+    "_backward_Deconvolution",
+    "_backward_Pooling",
     "_copy",
     "_copyto",
     "_crop_assign",
