@@ -33,12 +33,79 @@ def Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kw
     return _call("Concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
 
 
+def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Convolution over NCW or NCHW data with a (num_filter, C/num_group, *kernel) weight.
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+    """
+    return _call("Convolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def Deconvolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Transposed convolution over NCW or NCHW data with a (C, num_filter/num_group, *kernel) weight.
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    adj : default ()
+    target_shape : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 512
+    no_bias : default True
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+    """
+    return _call("Deconvolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "adj": adj, "target_shape": target_shape, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
 def Flatten(data=None, out=None, name=None, ctx=None, **kwargs):
     """Collapse all axes but the first.
 
     Inputs: data.
     """
     return _call("Flatten", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Max, average, sum or lp pooling over NCW or NCHW data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default ()
+    pool_type : default 'max'
+    global_pool : default False
+    cudnn_off : default False
+    pooling_convention : default 'valid'
+    stride : default ()
+    pad : default ()
+    p_value : default None
+    count_include_pad : default None
+    layout : default None
+    """
+    return _call("Pooling", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
 def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -97,168 +164,71 @@ def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=
     return _call("_arange", [], {"start": start, "stop": stop, "step": step, "repeat": repeat, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
 
-def _backward_Cast(ograd=None, data=None, out=None, name=None, ctx=None, **kwargs):
-    """Ograd cast to the dtype of data.
+def _backward_Convolution(out_grad=None, data=None, weight=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradients of Convolution's data, weight and bias.
 
-    Inputs: ograd, data.
-    """
-    return _call("_backward_Cast", [ograd, data], {}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of Concat: ograd cut into the inputs' shapes.
-
-    Inputs: *data.
+    Inputs: out_grad, data, weight.
 
     Parameters
     ----------
-    num_args : default required
-    dim : default 1
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
     """
-    return _call("_backward_Concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
+    return _call("_backward_Convolution", [out_grad, data, weight], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
-def _backward_batch_dot(ograd=None, lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradients of both operands of a matrix product.
+def _backward_Deconvolution(out_grad=None, data=None, weight=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradients of Deconvolution's data, weight and bias.
 
-    Inputs: ograd, lhs, rhs.
+    Inputs: out_grad, data, weight.
 
     Parameters
     ----------
-    transpose_a : default False
-    transpose_b : default False
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    adj : default ()
+    target_shape : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 512
+    no_bias : default True
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
     """
-    return _call("_backward_batch_dot", [ograd, lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
+    return _call("_backward_Deconvolution", [out_grad, data, weight], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "adj": adj, "target_shape": target_shape, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
-def _backward_dot(ograd=None, lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradients of both operands of a matrix product.
+def _backward_Pooling(out_grad=None, data=None, output=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of Pooling's data.
 
-    Inputs: ograd, lhs, rhs.
+    Inputs: out_grad, data, output.
 
     Parameters
     ----------
-    transpose_a : default False
-    transpose_b : default False
+    kernel : default ()
+    pool_type : default 'max'
+    global_pool : default False
+    cudnn_off : default False
+    pooling_convention : default 'valid'
+    stride : default ()
+    pad : default ()
+    p_value : default None
+    count_include_pad : default None
+    layout : default None
     """
-    return _call("_backward_dot", [ograd, lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_gammaln(ograd=None, data=None, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of gammaln: ograd * digamma(data).
-
-    Inputs: ograd, data.
-    """
-    return _call("_backward_gammaln", [ograd, data], {}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_pick(ograd=None, index=None, data=None, axis=_Null, keepdims=_Null, mode=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of pick.
-
-    Inputs: ograd, index, data.
-
-    Parameters
-    ----------
-    axis : default -1
-    keepdims : default False
-    mode : default 'clip'
-    """
-    return _call("_backward_pick", [ograd, index, data], {"axis": axis, "keepdims": keepdims, "mode": mode}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_repeat(ograd=None, data=None, repeats=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of repeat.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    repeats : default required
-    axis : default None
-    """
-    return _call("_backward_repeat", [ograd, data], {"repeats": repeats, "axis": axis}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_slice(ograd=None, data=None, begin=_Null, end=_Null, step=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of slice.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    begin : default required
-    end : default required
-    step : default ()
-    """
-    return _call("_backward_slice", [ograd, data], {"begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_slice_axis(ograd=None, data=None, axis=_Null, begin=_Null, end=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of slice_axis.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    axis : default required
-    begin : default required
-    end : default required
-    """
-    return _call("_backward_slice_axis", [ograd, data], {"axis": axis, "begin": begin, "end": end}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_take(ograd=None, indices=None, a=None, axis=_Null, mode=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of take: ograd added into the rows it was taken from.
-
-    Inputs: ograd, indices, a.
-
-    Parameters
-    ----------
-    axis : default 0
-    mode : default 'clip'
-    """
-    return _call("_backward_take", [ograd, indices, a], {"axis": axis, "mode": mode}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_tile(ograd=None, data=None, reps=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of tile.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    reps : default required
-    """
-    return _call("_backward_tile", [ograd, data], {"reps": reps}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_topk(ograd=None, data=None, axis=_Null, k=_Null, is_ascend=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of topk's and sort's values.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    axis : default -1
-    k : default 1
-    is_ascend : default False
-    """
-    return _call("_backward_topk", [ograd, data], {"axis": axis, "k": k, "is_ascend": is_ascend}, out, ctx, kwargs, variadic=False)
-
-
-def _broadcast_reduced_like(data=None, like=None, axis=_Null, keepdims=_Null, exclude=_Null, mean=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Broadcast a reduction result back to the reduced array's shape.
-
-    Inputs: data, like.
-
-    Parameters
-    ----------
-    axis : default ()
-    keepdims : default False
-    exclude : default False
-    mean : default False
-    """
-    return _call("_broadcast_reduced_like", [data, like], {"axis": axis, "keepdims": keepdims, "exclude": exclude, "mean": mean}, out, ctx, kwargs, variadic=False)
+    return _call("_backward_Pooling", [out_grad, data, output], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
 def _copy(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -716,14 +686,6 @@ def _rdiv_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwarg
     scalar : default required
     """
     return _call("_rdiv_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
-
-
-def _reduce_sum_like(data=None, like=None, out=None, name=None, ctx=None, **kwargs):
-    """Sum data over the axes broadcasting added to like's shape.
-
-    Inputs: data, like.
-    """
-    return _call("_reduce_sum_like", [data, like], {}, out, ctx, kwargs, variadic=False)
 
 
 def _rminus_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1481,14 +1443,6 @@ def repeat(data=None, repeats=_Null, axis=_Null, out=None, name=None, ctx=None, 
     return _call("repeat", [data], {"repeats": repeats, "axis": axis}, out, ctx, kwargs, variadic=False)
 
 
-def reshape_like(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
-    """Lhs reshaped to the shape of rhs.
-
-    Inputs: lhs, rhs.
-    """
-    return _call("reshape_like", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
-
-
 def rint(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1795,8 +1749,11 @@ uniform = _random_uniform
 __all__ = [
     "Cast",
     "Concat",
+    "Convolution",
+    "Deconvolution",
     "ElementWiseSum",
     "Flatten",
+    "Pooling",
     "Reshape",
     "SliceChannel",
     "SwapAxis",
@@ -1806,19 +1763,9 @@ __all__ = [
     "_Plus",
     "_add",
     "_arange",
-    "_backward_Cast",
-    "_backward_Concat",
-    "_backward_batch_dot",
-    "_backward_dot",
-    "_backward_gammaln",
-    "_backward_pick",
-    "_backward_repeat",
-    "_backward_slice",
-    "_backward_slice_axis",
-    "_backward_take",
-    "_backward_tile",
-    "_backward_topk",
-    "_broadcast_reduced_like",
+    "_backward_Convolution",
+    "_backward_Deconvolution",
+    "_backward_Pooling",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -1867,7 +1814,6 @@ __all__ = [
     "_random_randint",
     "_random_uniform",
     "_rdiv_scalar",
-    "_reduce_sum_like",
     "_rminus_scalar",
     "_rmod_scalar",
     "_rpower_scalar",
@@ -1962,7 +1908,6 @@ __all__ = [
     "relu",
     "repeat",
     "reshape",
-    "reshape_like",
     "rint",
     "round",
     "rsqrt",

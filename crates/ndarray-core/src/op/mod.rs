@@ -6,6 +6,7 @@
 //! storages. Only [`crate::invoke`] pushes them onto the engine.
 
 pub mod attrs;
+mod conv;
 mod dot;
 mod elemwise;
 pub mod grad;
@@ -15,6 +16,7 @@ mod layers;
 mod matrix;
 mod nn;
 mod optimizer;
+mod pool;
 pub mod random;
 mod reduce;
 mod registry;

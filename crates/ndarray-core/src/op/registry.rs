@@ -83,6 +83,8 @@ pub fn registry() -> &'static Registry {
         super::sort::register(&mut r);
         super::optimizer::register(&mut r);
         super::layers::register(&mut r);
+        super::conv::register(&mut r);
+        super::pool::register(&mut r);
         r
     })
 }
@@ -121,6 +123,18 @@ mod tests {
         ("_random_randint", "random sampling, no inputs"),
         ("_shuffle", "random permutation; MXNet gives none"),
         ("_copyto", "copy between arrays outside any graph; MXNet gives none"),
+        ("sgd_update", "optimizer update; MXNet gives none"),
+        ("sgd_mom_update", "optimizer update; MXNet gives none"),
+        ("mp_sgd_update", "optimizer update; MXNet gives none"),
+        ("mp_sgd_mom_update", "optimizer update; MXNet gives none"),
+        ("nag_mom_update", "optimizer update; MXNet gives none"),
+        ("mp_nag_mom_update", "optimizer update; MXNet gives none"),
+        ("adam_update", "optimizer update; MXNet gives none"),
+        ("rmsprop_update", "optimizer update; MXNet gives none"),
+        ("rmspropalex_update", "optimizer update; MXNet gives none"),
+        ("ftrl_update", "optimizer update; MXNet gives none"),
+        ("signsgd_update", "optimizer update; MXNet gives none"),
+        ("signum_update", "optimizer update; MXNet gives none"),
     ];
 
     #[test]

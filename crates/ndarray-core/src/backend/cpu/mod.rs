@@ -2,6 +2,7 @@
 //! (with their shapes) to a new output vector. Large inputs are split across rayon's pool.
 
 pub mod cast;
+pub mod conv;
 pub mod elemwise;
 pub mod gather;
 pub mod matmul;

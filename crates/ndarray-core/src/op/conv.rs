@@ -1,0 +1,801 @@
+//! `Convolution` and `Deconvolution` (transposed convolution) over NCW and NCHW data, with their
+//! fused backward ops `_backward_Convolution` and `_backward_Deconvolution`.
+//!
+//! Kernels live in [`crate::backend::cpu::conv`]; float16 and bfloat16 compute in float32.
+
+use super::registry::Registry;
+use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use crate::backend::cpu::conv::{
+    ConvFloat, ConvGeom, PoolGeom, PoolKind, bias_backward, conv_backward_data, conv_backward_weight, conv_forward,
+    pool_backward, pool_forward,
+};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::params;
+use crate::shape::{Shape, fmt_shape};
+use crate::storage::{CpuStorage, StorageElement};
+
+/// One kernel call of this family, run on float32 or float64 slices by [`run_float`].
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Task {
+    /// `(data, weight[, bias]) -> out`.
+    ConvFwd(ConvGeom, bool),
+    /// `(out_grad, data, weight) -> (data_grad, weight_grad[, bias_grad])`.
+    ConvBwd(ConvGeom, bool),
+    /// `(data, weight[, bias]) -> out` of a transposed convolution whose adjoint is `ConvGeom`.
+    DeconvFwd(ConvGeom, bool),
+    /// `(out_grad, data, weight) -> (data_grad, weight_grad[, bias_grad])`.
+    DeconvBwd(ConvGeom, bool),
+    /// `data -> out`.
+    PoolFwd(PoolGeom, PoolKind),
+    /// `(out_grad, data, out) -> data_grad`.
+    PoolBwd(PoolGeom, PoolKind),
+}
+
+impl Task {
+    fn run<T: ConvFloat>(self, x: &[&[T]]) -> Vec<Vec<T>> {
+        match self {
+            Task::ConvFwd(g, bias) => vec![conv_forward(x[0], x[1], bias.then(|| x[2]), &g)],
+            Task::ConvBwd(g, bias) => {
+                let mut v = vec![conv_backward_data(x[0], x[2], &g), conv_backward_weight(x[0], x[1], &g)];
+                if bias {
+                    v.push(bias_backward(x[0], g.batch, g.out_c, g.oh * g.ow));
+                }
+                v
+            }
+            Task::DeconvFwd(g, bias) => {
+                let mut y = conv_backward_data(x[0], x[1], &g);
+                if bias {
+                    let plane = g.h * g.w;
+                    for (i, chunk) in y.chunks_mut(plane.max(1)).enumerate() {
+                        let b = x[2][i % g.in_c];
+                        chunk.iter_mut().for_each(|v| *v = *v + b);
+                    }
+                }
+                vec![y]
+            }
+            Task::DeconvBwd(g, bias) => {
+                let mut v = vec![conv_forward(x[0], x[2], None, &g), conv_backward_weight(x[1], x[0], &g)];
+                if bias {
+                    v.push(bias_backward(x[0], g.batch, g.in_c, g.h * g.w));
+                }
+                v
+            }
+            Task::PoolFwd(g, k) => vec![pool_forward(x[0], &g, k)],
+            Task::PoolBwd(g, k) => vec![pool_backward(x[0], x[1], x[2], &g, k)],
+        }
+    }
+}
+
+fn float_slices<'a, T: StorageElement>(op: &str, ins: &[&'a CpuStorage]) -> Result<Vec<&'a [T]>> {
+    ins.iter().map(|s| T::slice(s).ok_or_else(|| Error::dtype(op, s.dtype(), "inputs must share one dtype"))).collect()
+}
+
+/// Run `task` on the inputs' dtype: float32 and float64 natively, float16 and bfloat16 through
+/// float32 (results cast back); other dtypes are an error.
+pub(super) fn run_float(op: &str, task: Task, ins: &[TensorIn<'_>]) -> Result<Vec<CpuStorage>> {
+    let dtype = ins.first().map(|t| t.dtype()).unwrap_or(DType::F32);
+    match dtype {
+        DType::F32 | DType::F64 => {
+            let owned: Vec<_> = ins.iter().map(|t| t.storage()).collect();
+            let refs: Vec<&CpuStorage> = owned.iter().map(|c| &**c).collect();
+            Ok(if dtype == DType::F32 {
+                task.run(&float_slices::<f32>(op, &refs)?).into_iter().map(f32::wrap).collect()
+            } else {
+                task.run(&float_slices::<f64>(op, &refs)?).into_iter().map(f64::wrap).collect()
+            })
+        }
+        DType::F16 | DType::BF16 => {
+            let owned: Vec<CpuStorage> = ins.iter().map(|t| t.data.cast(t.offset, t.len(), DType::F32)).collect();
+            let refs: Vec<&CpuStorage> = owned.iter().collect();
+            let outs = task.run(&float_slices::<f32>(op, &refs)?);
+            Ok(outs
+                .into_iter()
+                .map(|v| {
+                    let n = v.len();
+                    CpuStorage::F32(v).cast(0, n, dtype)
+                })
+                .collect())
+        }
+        d => Err(Error::dtype(op, d, "needs floating-point inputs")),
+    }
+}
+
+/// All inputs share one floating-point dtype, which every output has.
+pub(super) fn float_dtype(op: &str, inputs: &[DType], outputs: usize) -> Result<Vec<DType>> {
+    let d = same_dtype(op, inputs)?;
+    if !d.is_float() {
+        return Err(Error::dtype(op, d, "needs floating-point inputs"));
+    }
+    Ok(vec![d; outputs])
+}
+
+/// A per-dimension tuple parameter: empty gives `default` for every dimension.
+pub(super) fn spatial(a: &Attrs, op: &str, key: &str, nd: usize, default: usize) -> Result<Vec<usize>> {
+    let t = a.shape(op, key)?;
+    if t.is_empty() {
+        return Ok(vec![default; nd]);
+    }
+    if t.len() != nd {
+        return Err(Error::param(op, format!("{key} {t:?} must have {nd} entries, as the kernel has")));
+    }
+    Ok(t)
+}
+
+/// Accept the layouts matching `nd` spatial dimensions in NC(D)HW order.
+pub(super) fn check_layout(a: &Attrs, op: &str, nd: usize) -> Result<()> {
+    let layout = a.str_or("layout", "None");
+    let ok = match nd {
+        1 => ["None", "NCW"].contains(&layout),
+        _ => ["None", "NCHW"].contains(&layout),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::NotSupported(format!("{op}: layout {layout} is not supported (only NCW and NCHW)")))
+    }
+}
+
+/// Parameters of Convolution and Deconvolution.
+#[derive(Clone, Debug)]
+struct ConvParams {
+    kernel: Vec<usize>,
+    stride: Vec<usize>,
+    dilate: Vec<usize>,
+    pad: Vec<usize>,
+    adj: Vec<usize>,
+    target: Vec<usize>,
+    num_filter: usize,
+    num_group: usize,
+    no_bias: bool,
+}
+
+const CONV_KEYS: &[&str] = &[
+    "kernel",
+    "stride",
+    "dilate",
+    "pad",
+    "num_filter",
+    "num_group",
+    "workspace",
+    "no_bias",
+    "cudnn_tune",
+    "cudnn_off",
+    "layout",
+];
+const DECONV_KEYS: &[&str] = &[
+    "kernel",
+    "stride",
+    "dilate",
+    "pad",
+    "adj",
+    "target_shape",
+    "num_filter",
+    "num_group",
+    "workspace",
+    "no_bias",
+    "cudnn_tune",
+    "cudnn_off",
+    "layout",
+];
+
+impl ConvParams {
+    fn parse(op: &str, a: &Attrs, deconv: bool) -> Result<ConvParams> {
+        a.check_known(op, if deconv { DECONV_KEYS } else { CONV_KEYS })?;
+        let kernel = a.shape(op, "kernel")?;
+        match kernel.len() {
+            0 => return Err(Error::param(op, "required parameter 'kernel' is missing")),
+            1 | 2 => {}
+            3 => {
+                return Err(Error::NotSupported(format!(
+                    "{op}: 3-D kernels ({kernel:?}) are not supported yet; only 1-D and 2-D"
+                )));
+            }
+            _ => return Err(Error::param(op, format!("kernel {kernel:?} must have 1 or 2 entries"))),
+        }
+        let nd = kernel.len();
+        check_layout(a, op, nd)?;
+        let p = ConvParams {
+            stride: spatial(a, op, "stride", nd, 1)?,
+            dilate: spatial(a, op, "dilate", nd, 1)?,
+            pad: spatial(a, op, "pad", nd, 0)?,
+            adj: if deconv { spatial(a, op, "adj", nd, 0)? } else { vec![0; nd] },
+            target: if deconv { spatial(a, op, "target_shape", nd, 0)? } else { vec![0; nd] },
+            num_filter: a.int(op, "num_filter")?.max(0) as usize,
+            num_group: a.int_or(op, "num_group", 1)?.max(0) as usize,
+            no_bias: a.bool_or(op, "no_bias", deconv)?,
+            kernel,
+        };
+        if p.kernel.contains(&0) || p.stride.contains(&0) || p.dilate.contains(&0) {
+            return Err(Error::param(
+                op,
+                format!("kernel {:?}, stride {:?} and dilate {:?} must be positive", p.kernel, p.stride, p.dilate),
+            ));
+        }
+        if p.num_filter == 0 || p.num_group == 0 {
+            return Err(Error::param(op, "num_filter and num_group must be positive"));
+        }
+        if !p.num_filter.is_multiple_of(p.num_group) {
+            return Err(Error::param(
+                op,
+                format!("num_filter ({}) must be divisible by num_group ({})", p.num_filter, p.num_group),
+            ));
+        }
+        Ok(p)
+    }
+
+    fn nd(&self) -> usize {
+        self.kernel.len()
+    }
+
+    /// The data's channels, checked against the groups.
+    fn channels(&self, op: &str, data: &[usize]) -> Result<usize> {
+        if data.len() != self.nd() + 2 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "data {} must have {} dimensions for a {}-D kernel {:?}",
+                    fmt_shape(data),
+                    self.nd() + 2,
+                    self.nd(),
+                    self.kernel
+                ),
+            ));
+        }
+        if !data[1].is_multiple_of(self.num_group) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "data {}: {} channels are not divisible by num_group {}",
+                    fmt_shape(data),
+                    data[1],
+                    self.num_group
+                ),
+            ));
+        }
+        Ok(data[1])
+    }
+
+    /// The geometry as 2-D: 1-D data gets a unit height.
+    fn geom2(
+        &self,
+        batch: usize,
+        in_c: usize,
+        out_c: usize,
+        insz: &[usize],
+        outsz: &[usize],
+        pad: &[usize],
+    ) -> ConvGeom {
+        let (k, s, d) = (&self.kernel, &self.stride, &self.dilate);
+        let two = |v: &[usize], fill: usize| if v.len() == 1 { (fill, v[0]) } else { (v[0], v[1]) };
+        let ((kh, kw), (sh, sw), (dh, dw)) = (two(k, 1), two(s, 1), two(d, 1));
+        let ((ph, pw), (h, w), (oh, ow)) = (two(pad, 0), two(insz, 1), two(outsz, 1));
+        ConvGeom { batch, in_c, h, w, out_c, groups: self.num_group, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow }
+    }
+
+    fn bias_shape(&self) -> Shape {
+        vec![self.num_filter]
+    }
+}
+
+fn check_input(op: &str, what: &str, got: &[usize], want: &[usize], data: &[usize]) -> Result<()> {
+    if got != want {
+        return Err(Error::shape(
+            op,
+            format!(
+                "{what} shape {} does not match {} expected for data {}",
+                fmt_shape(got),
+                fmt_shape(want),
+                fmt_shape(data)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Fill or check the weight and bias slots from the expected shapes.
+fn fill_params(op: &str, inputs: &mut [Option<Shape>], want: &[Shape], data: &[usize]) -> Result<()> {
+    for (i, w) in want.iter().enumerate() {
+        let what = if i == 0 { "weight" } else { "bias" };
+        match &inputs[i + 1] {
+            Some(s) => check_input(op, what, s, w, data)?,
+            None => inputs[i + 1] = Some(w.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// `Convolution`, or its backward op when `backward`.
+#[derive(Debug)]
+struct Convolution {
+    p: ConvParams,
+    backward: bool,
+}
+
+impl Convolution {
+    fn name_of(&self) -> &'static str {
+        if self.backward { "_backward_Convolution" } else { "Convolution" }
+    }
+
+    /// Geometry, weight shape and output shape for `data`.
+    fn layout(&self, data: &[usize]) -> Result<(ConvGeom, Shape, Shape)> {
+        let (op, p) = (self.name_of(), &self.p);
+        let c = p.channels(op, data)?;
+        let mut out = vec![data[0], p.num_filter];
+        for i in 0..p.nd() {
+            let dk = p.dilate[i] * (p.kernel[i] - 1) + 1;
+            let padded = data[2 + i] + 2 * p.pad[i];
+            if dk > padded {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "kernel {:?} (dilated size {dk}) exceeds the input: data {} padded to {padded} with pad {:?}",
+                        p.kernel,
+                        fmt_shape(data),
+                        p.pad
+                    ),
+                ));
+            }
+            out.push((padded - dk) / p.stride[i] + 1);
+        }
+        let mut weight = vec![p.num_filter, c / p.num_group];
+        weight.extend(&p.kernel);
+        let g = p.geom2(data[0], c, p.num_filter, &data[2..], &out[2..], &p.pad);
+        Ok((g, weight, out))
+    }
+}
+
+impl Operator for Convolution {
+    fn name(&self) -> &str {
+        self.name_of()
+    }
+    fn num_outputs(&self) -> usize {
+        if self.backward { self.num_params() } else { 1 }
+    }
+    fn input_names(&self) -> Option<Vec<String>> {
+        let names: &[&str] = match (self.backward, self.p.no_bias) {
+            (false, false) => &["data", "weight", "bias"],
+            (false, true) => &["data", "weight"],
+            (true, _) => &["out_grad", "data", "weight"],
+        };
+        Some(names.iter().map(|s| s.to_string()).collect())
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let op = self.name_of();
+        if self.backward {
+            expect_inputs(op, inputs.len(), 3)?;
+            let (_, weight, out) = self.layout(&inputs[1])?;
+            check_input(op, "weight", &inputs[2], &weight, &inputs[1])?;
+            check_input(op, "out_grad", &inputs[0], &out, &inputs[1])?;
+            let mut v = vec![inputs[1].clone(), weight];
+            if !self.p.no_bias {
+                v.push(self.p.bias_shape());
+            }
+            return Ok(v);
+        }
+        expect_inputs(op, inputs.len(), self.num_params())?;
+        let (_, weight, out) = self.layout(&inputs[0])?;
+        check_input(op, "weight", &inputs[1], &weight, &inputs[0])?;
+        if !self.p.no_bias {
+            check_input(op, "bias", &inputs[2], &self.p.bias_shape(), &inputs[0])?;
+        }
+        Ok(vec![out])
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        if self.backward {
+            return default_partial(self, inputs, outputs);
+        }
+        let Some(data) = inputs.first().cloned().flatten() else { return Ok(()) };
+        let (_, weight, out) = self.layout(&data)?;
+        let mut want = vec![weight];
+        if !self.p.no_bias {
+            want.push(self.p.bias_shape());
+        }
+        fill_params(self.name_of(), inputs, &want, &data)?;
+        super::assign_shapes(self.name_of(), outputs, &[out])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        float_dtype(self.name_of(), inputs, self.num_outputs())
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let bias = !self.p.no_bias;
+        if self.backward {
+            let (g, _, _) = self.layout(x[1].shape)?;
+            run_float(self.name_of(), Task::ConvBwd(g, bias), x)
+        } else {
+            let (g, _, _) = self.layout(x[0].shape)?;
+            run_float(self.name_of(), Task::ConvFwd(g, bias), x)
+        }
+    }
+}
+
+trait NumParams {
+    fn num_params(&self) -> usize;
+}
+
+impl NumParams for Convolution {
+    fn num_params(&self) -> usize {
+        if self.p.no_bias { 2 } else { 3 }
+    }
+}
+
+impl NumParams for Deconvolution {
+    fn num_params(&self) -> usize {
+        if self.p.no_bias { 2 } else { 3 }
+    }
+}
+
+/// The default partial inference: run `infer_shape` once every input is known.
+fn default_partial(op: &dyn Operator, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+    let Some(known) = inputs.iter().cloned().collect::<Option<Vec<Shape>>>() else { return Ok(()) };
+    let inferred = op.infer_shape(&known)?;
+    super::assign_shapes(op.name(), outputs, &inferred)
+}
+
+/// `Deconvolution`, or its backward op when `backward`.
+#[derive(Debug)]
+struct Deconvolution {
+    p: ConvParams,
+    backward: bool,
+}
+
+impl Deconvolution {
+    fn name_of(&self) -> &'static str {
+        if self.backward { "_backward_Deconvolution" } else { "Deconvolution" }
+    }
+
+    /// The adjoint convolution's geometry, the weight shape and the output shape for `data`.
+    fn layout(&self, data: &[usize]) -> Result<(ConvGeom, Shape, Shape)> {
+        let (op, p) = (self.name_of(), &self.p);
+        let c = p.channels(op, data)?;
+        let use_target = p.target.iter().any(|&t| t != 0);
+        let mut out = vec![data[0], p.num_filter];
+        let mut pads = Vec::with_capacity(p.nd());
+        for i in 0..p.nd() {
+            let dk = p.dilate[i] * (p.kernel[i] - 1) + 1;
+            let full = p.stride[i] * data[2 + i].saturating_sub(1) + dk;
+            let (pad, adj) = if use_target {
+                if full < p.target[i] {
+                    return Err(Error::shape(
+                        op,
+                        format!(
+                            "target_shape {:?} is too big for data {} (at most {full} in dimension {i})",
+                            p.target,
+                            fmt_shape(data)
+                        ),
+                    ));
+                }
+                let total = full - p.target[i];
+                (total.div_ceil(2), total % 2)
+            } else {
+                (p.pad[i], p.adj[i])
+            };
+            if adj >= p.stride[i] {
+                return Err(Error::shape(
+                    op,
+                    format!("adj {adj} must be smaller than stride {:?} (data {})", p.stride, fmt_shape(data)),
+                ));
+            }
+            if full + adj <= 2 * pad {
+                return Err(Error::shape(
+                    op,
+                    format!("pad {pad} leaves no output for data {} and kernel {:?}", fmt_shape(data), p.kernel),
+                ));
+            }
+            out.push(full + adj - 2 * pad);
+            pads.push(pad);
+        }
+        let mut weight = vec![c, p.num_filter / p.num_group];
+        weight.extend(&p.kernel);
+        let g = p.geom2(data[0], p.num_filter, c, &out[2..], &data[2..], &pads);
+        Ok((g, weight, out))
+    }
+}
+
+impl Operator for Deconvolution {
+    fn name(&self) -> &str {
+        self.name_of()
+    }
+    fn num_outputs(&self) -> usize {
+        if self.backward { self.num_params() } else { 1 }
+    }
+    fn input_names(&self) -> Option<Vec<String>> {
+        let names: &[&str] = match (self.backward, self.p.no_bias) {
+            (false, false) => &["data", "weight", "bias"],
+            (false, true) => &["data", "weight"],
+            (true, _) => &["out_grad", "data", "weight"],
+        };
+        Some(names.iter().map(|s| s.to_string()).collect())
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let op = self.name_of();
+        if self.backward {
+            expect_inputs(op, inputs.len(), 3)?;
+            let (_, weight, out) = self.layout(&inputs[1])?;
+            check_input(op, "weight", &inputs[2], &weight, &inputs[1])?;
+            check_input(op, "out_grad", &inputs[0], &out, &inputs[1])?;
+            let mut v = vec![inputs[1].clone(), weight];
+            if !self.p.no_bias {
+                v.push(self.p.bias_shape());
+            }
+            return Ok(v);
+        }
+        expect_inputs(op, inputs.len(), self.num_params())?;
+        let (_, weight, out) = self.layout(&inputs[0])?;
+        check_input(op, "weight", &inputs[1], &weight, &inputs[0])?;
+        if !self.p.no_bias {
+            check_input(op, "bias", &inputs[2], &self.p.bias_shape(), &inputs[0])?;
+        }
+        Ok(vec![out])
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        if self.backward {
+            return default_partial(self, inputs, outputs);
+        }
+        let Some(data) = inputs.first().cloned().flatten() else { return Ok(()) };
+        let (_, weight, out) = self.layout(&data)?;
+        let mut want = vec![weight];
+        if !self.p.no_bias {
+            want.push(self.p.bias_shape());
+        }
+        fill_params(self.name_of(), inputs, &want, &data)?;
+        super::assign_shapes(self.name_of(), outputs, &[out])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        float_dtype(self.name_of(), inputs, self.num_outputs())
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let bias = !self.p.no_bias;
+        if self.backward {
+            let (g, _, _) = self.layout(x[1].shape)?;
+            run_float(self.name_of(), Task::DeconvBwd(g, bias), x)
+        } else {
+            let (g, _, _) = self.layout(x[0].shape)?;
+            run_float(self.name_of(), Task::DeconvFwd(g, bias), x)
+        }
+    }
+}
+
+/// Gradient of Convolution / Deconvolution: one fused backward op giving every input's gradient.
+fn grad_via(
+    name: &str,
+    b: &mut dyn GradBuilder,
+    attrs: &Attrs,
+    x: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    let outs = b.op(name, &[g[0], x[0], x[1]], attrs.clone())?;
+    Ok(outs.into_iter().take(x.len()).map(Some).collect())
+}
+
+fn grad_conv(
+    b: &mut dyn GradBuilder,
+    attrs: &Attrs,
+    x: &[NodeEntry],
+    _: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    grad_via("_backward_Convolution", b, attrs, x, g)
+}
+
+fn grad_deconv(
+    b: &mut dyn GradBuilder,
+    attrs: &Attrs,
+    x: &[NodeEntry],
+    _: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    grad_via("_backward_Deconvolution", b, attrs, x, g)
+}
+
+pub(super) fn register(r: &mut Registry) {
+    let conv_params = params!(
+        "kernel" = None,
+        "stride" = Some("()"),
+        "dilate" = Some("()"),
+        "pad" = Some("()"),
+        "num_filter" = None,
+        "num_group" = Some("1"),
+        "workspace" = Some("1024"),
+        "no_bias" = Some("False"),
+        "cudnn_tune" = Some("None"),
+        "cudnn_off" = Some("False"),
+        "layout" = Some("None")
+    );
+    let deconv_params = params!(
+        "kernel" = None,
+        "stride" = Some("()"),
+        "dilate" = Some("()"),
+        "pad" = Some("()"),
+        "adj" = Some("()"),
+        "target_shape" = Some("()"),
+        "num_filter" = None,
+        "num_group" = Some("1"),
+        "workspace" = Some("512"),
+        "no_bias" = Some("True"),
+        "cudnn_tune" = Some("None"),
+        "cudnn_off" = Some("False"),
+        "layout" = Some("None")
+    );
+    r.add(
+        "Convolution",
+        &["data", "weight", "bias"],
+        conv_params,
+        "convolution over NCW or NCHW data with a (num_filter, C/num_group, *kernel) weight",
+        |a: &Attrs| Ok(Box::new(Convolution { p: ConvParams::parse("Convolution", a, false)?, backward: false })),
+    );
+    r.add(
+        "_backward_Convolution",
+        &["out_grad", "data", "weight"],
+        conv_params,
+        "gradients of Convolution's data, weight and bias",
+        |a: &Attrs| {
+            Ok(Box::new(Convolution { p: ConvParams::parse("_backward_Convolution", a, false)?, backward: true }))
+        },
+    );
+    r.set_gradient("Convolution", grad_conv);
+    r.add(
+        "Deconvolution",
+        &["data", "weight", "bias"],
+        deconv_params,
+        "transposed convolution over NCW or NCHW data with a (C, num_filter/num_group, *kernel) weight",
+        |a: &Attrs| Ok(Box::new(Deconvolution { p: ConvParams::parse("Deconvolution", a, true)?, backward: false })),
+    );
+    r.add(
+        "_backward_Deconvolution",
+        &["out_grad", "data", "weight"],
+        deconv_params,
+        "gradients of Deconvolution's data, weight and bias",
+        |a: &Attrs| {
+            Ok(Box::new(Deconvolution { p: ConvParams::parse("_backward_Deconvolution", a, true)?, backward: true }))
+        },
+    );
+    r.set_gradient("Deconvolution", grad_deconv);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::grad::{check_numeric_gradient, f64_array, test_values};
+    use crate::op::registry;
+
+    fn attrs(pairs: &[(&str, &str)]) -> Attrs {
+        Attrs::from_pairs(pairs.iter().copied())
+    }
+
+    fn create(name: &str, a: &Attrs) -> Box<dyn Operator> {
+        (registry().get(name).unwrap().create)(a).unwrap()
+    }
+
+    /// Inputs of `name` for `data` (weight and bias shapes from partial inference).
+    fn inputs(name: &str, a: &Attrs, data: &[usize]) -> Vec<crate::ndarray::NDArray> {
+        let op = create(name, a);
+        let n = op.input_names().unwrap().len();
+        let mut shapes: Vec<Option<Shape>> = vec![None; n];
+        shapes[0] = Some(data.to_vec());
+        op.infer_shape_partial(&mut shapes, &mut [None]).unwrap();
+        shapes
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let s = s.unwrap();
+                f64_array(&s, test_values(s.iter().product(), 10 + i as u64)).unwrap()
+            })
+            .collect()
+    }
+
+    fn check(name: &str, pairs: &[(&str, &str)], data: &[usize]) {
+        let a = attrs(pairs);
+        let ins = inputs(name, &a, data);
+        let all: Vec<usize> = (0..ins.len()).collect();
+        check_numeric_gradient(name, &a, &ins, &all, true, 1e-6, 1e-5, 1e-8)
+            .unwrap_or_else(|e| panic!("{name} {pairs:?} on {data:?}: {e}"));
+    }
+
+    #[test]
+    fn convolution_gradients_match_finite_differences() {
+        check("Convolution", &[("kernel", "(3, 3)"), ("num_filter", "3")], &[2, 2, 5, 5]);
+        check(
+            "Convolution",
+            &[("kernel", "(3, 2)"), ("stride", "(2, 2)"), ("pad", "(1, 1)"), ("num_filter", "2")],
+            &[2, 2, 6, 5],
+        );
+        check(
+            "Convolution",
+            &[("kernel", "(2, 2)"), ("dilate", "(2, 2)"), ("num_group", "2"), ("num_filter", "4"), ("no_bias", "True")],
+            &[1, 4, 5, 5],
+        );
+        check("Convolution", &[("kernel", "(1, 1)"), ("num_filter", "3")], &[2, 2, 3, 3]);
+        check(
+            "Convolution",
+            &[("kernel", "(3,)"), ("stride", "(2,)"), ("pad", "(1,)"), ("num_filter", "2")],
+            &[2, 3, 7],
+        );
+    }
+
+    #[test]
+    fn deconvolution_gradients_match_finite_differences() {
+        check("Deconvolution", &[("kernel", "(3, 3)"), ("num_filter", "2")], &[2, 2, 3, 3]);
+        check(
+            "Deconvolution",
+            &[
+                ("kernel", "(3, 3)"),
+                ("stride", "(2, 2)"),
+                ("pad", "(1, 1)"),
+                ("adj", "(1, 1)"),
+                ("num_filter", "2"),
+                ("no_bias", "False"),
+            ],
+            &[1, 2, 3, 4],
+        );
+        check(
+            "Deconvolution",
+            &[("kernel", "(2, 2)"), ("stride", "(2, 2)"), ("num_group", "2"), ("num_filter", "4")],
+            &[2, 2, 2, 3],
+        );
+        check(
+            "Deconvolution",
+            &[
+                ("kernel", "(3, 3)"),
+                ("stride", "(2, 2)"),
+                ("target_shape", "(6, 6)"),
+                ("num_filter", "2"),
+                ("dilate", "(1, 2)"),
+            ],
+            &[1, 2, 3, 3],
+        );
+        check(
+            "Deconvolution",
+            &[("kernel", "(3,)"), ("stride", "(2,)"), ("num_filter", "2"), ("no_bias", "False")],
+            &[2, 2, 4],
+        );
+    }
+
+    #[test]
+    fn shapes_follow_mxnet() {
+        let a = attrs(&[
+            ("kernel", "(3, 3)"),
+            ("num_filter", "8"),
+            ("num_group", "4"),
+            ("stride", "(2, 2)"),
+            ("pad", "(1, 1)"),
+        ]);
+        let op = create("Convolution", &a);
+        let mut ins = vec![Some(vec![1, 4, 5, 5]), None, None];
+        let mut outs = vec![None];
+        op.infer_shape_partial(&mut ins, &mut outs).unwrap();
+        assert_eq!(ins[1], Some(vec![8, 1, 3, 3]));
+        assert_eq!(ins[2], Some(vec![8]));
+        assert_eq!(outs[0], Some(vec![1, 8, 3, 3]));
+        let d = attrs(&[("kernel", "(3, 3)"), ("num_filter", "6"), ("num_group", "2")]);
+        let op = create("Deconvolution", &d);
+        assert_eq!(op.input_names().unwrap(), vec!["data", "weight"]);
+        let mut ins = vec![Some(vec![1, 4, 5, 5]), None];
+        op.infer_shape_partial(&mut ins, &mut outs[..]).unwrap_err();
+        let mut outs = vec![None];
+        op.infer_shape_partial(&mut ins, &mut outs).unwrap();
+        assert_eq!((ins[1].clone(), outs[0].clone()), (Some(vec![4, 3, 3, 3]), Some(vec![1, 6, 7, 7])));
+        let t = attrs(&[("kernel", "(3, 3)"), ("num_filter", "6"), ("stride", "(2, 2)"), ("target_shape", "(10, 10)")]);
+        assert_eq!(
+            create("Deconvolution", &t).infer_shape(&[vec![1, 4, 5, 5], vec![4, 6, 3, 3]]).unwrap(),
+            vec![vec![1, 6, 10, 10]]
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_naming_the_op_and_shapes() {
+        let a = attrs(&[("kernel", "(3, 3)"), ("num_filter", "4"), ("no_bias", "True")]);
+        let e = create("Convolution", &a).infer_shape(&[vec![1, 3, 5, 5], vec![4, 2, 3, 3]]).unwrap_err().to_string();
+        assert!(e.contains("Convolution") && e.contains("(4,2,3,3)") && e.contains("(4,3,3,3)"), "{e}");
+        let e = create("Convolution", &a).infer_shape(&[vec![1, 3, 2, 2], vec![4, 3, 3, 3]]).unwrap_err().to_string();
+        assert!(e.contains("exceeds") && e.contains("(1,3,2,2)"), "{e}");
+        let bad = attrs(&[("kernel", "(3, 3)"), ("num_filter", "5"), ("num_group", "2")]);
+        let e = (registry().get("Convolution").unwrap().create)(&bad).unwrap_err().to_string();
+        assert!(e.contains("num_filter (5)") && e.contains("num_group (2)"), "{e}");
+        let three = attrs(&[("kernel", "(3, 3, 3)"), ("num_filter", "2")]);
+        let e = (registry().get("Convolution").unwrap().create)(&three).unwrap_err();
+        assert!(matches!(e, Error::NotSupported(_)), "{e}");
+        let e = create("Convolution", &a).infer_dtype(&[DType::I32, DType::I32]).unwrap_err();
+        assert!(matches!(e, Error::DType { .. }), "{e}");
+    }
+}

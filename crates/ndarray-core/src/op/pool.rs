@@ -1,0 +1,255 @@
+//! `Pooling` (max, avg, sum, lp; valid and full conventions; global pooling) over NCW and NCHW
+//! data, with its backward op `_backward_Pooling`.
+
+use super::conv::{Task, check_layout, float_dtype, run_float, spatial};
+use super::registry::Registry;
+use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::backend::cpu::conv::{PoolGeom, PoolKind};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::params;
+use crate::shape::{Shape, fmt_shape};
+use crate::storage::CpuStorage;
+
+#[derive(Debug)]
+struct Pooling {
+    kernel: Vec<usize>,
+    stride: Vec<usize>,
+    pad: Vec<usize>,
+    kind: PoolKind,
+    global: bool,
+    full: bool,
+    backward: bool,
+}
+
+const KEYS: &[&str] = &[
+    "kernel",
+    "pool_type",
+    "global_pool",
+    "cudnn_off",
+    "pooling_convention",
+    "stride",
+    "pad",
+    "p_value",
+    "count_include_pad",
+    "layout",
+];
+
+impl Pooling {
+    fn parse(op: &str, a: &Attrs, backward: bool) -> Result<Pooling> {
+        a.check_known(op, KEYS)?;
+        let global = a.bool_or(op, "global_pool", false)?;
+        let kernel = a.shape(op, "kernel")?;
+        if kernel.is_empty() && !global {
+            return Err(Error::param(op, "required parameter 'kernel' is missing (or set global_pool=True)"));
+        }
+        let nd = if global && kernel.is_empty() { 0 } else { kernel.len() };
+        if nd == 3 {
+            return Err(Error::NotSupported(format!("{op}: 3-D pooling ({kernel:?}) is not supported yet")));
+        }
+        if nd > 3 {
+            return Err(Error::param(op, format!("kernel {kernel:?} must have 1 or 2 entries")));
+        }
+        if nd > 0 {
+            check_layout(a, op, nd)?;
+        }
+        let include_pad = a.bool_or(op, "count_include_pad", true)?;
+        let kind = match a.str_or("pool_type", "max") {
+            "max" => PoolKind::Max,
+            "avg" => PoolKind::Avg { include_pad },
+            "sum" => PoolKind::Sum,
+            "lp" => {
+                let p = a.opt_int(op, "p_value")?.ok_or_else(|| Error::param(op, "lp pooling needs p_value"))?;
+                if !(1..=3).contains(&p) {
+                    return Err(Error::param(op, format!("p_value {p} is not supported (1, 2 or 3)")));
+                }
+                PoolKind::Lp { p: p as i32 }
+            }
+            t => return Err(Error::param(op, format!("pool_type '{t}' is not one of max, avg, sum, lp"))),
+        };
+        let full = match a.str_or("pooling_convention", "valid") {
+            "valid" => false,
+            "full" => true,
+            "same" => {
+                return Err(Error::NotSupported(format!("{op}: pooling_convention 'same' is not supported yet")));
+            }
+            c => return Err(Error::param(op, format!("pooling_convention '{c}' is not one of valid, full, same"))),
+        };
+        let (stride, pad) = if nd == 0 {
+            (Vec::new(), Vec::new())
+        } else {
+            (spatial(a, op, "stride", nd, 1)?, spatial(a, op, "pad", nd, 0)?)
+        };
+        if kernel.contains(&0) || stride.contains(&0) {
+            return Err(Error::param(op, format!("kernel {kernel:?} and stride {stride:?} must be positive")));
+        }
+        Ok(Pooling { kernel, stride, pad, kind, global, full, backward })
+    }
+
+    fn name_of(&self) -> &'static str {
+        if self.backward { "_backward_Pooling" } else { "Pooling" }
+    }
+
+    /// The 2-D geometry and output shape for `data`.
+    fn layout(&self, data: &[usize]) -> Result<(PoolGeom, Shape)> {
+        let op = self.name_of();
+        if data.len() == 5 {
+            return Err(Error::NotSupported(format!(
+                "{op}: 3-D pooling (data {}) is not supported yet",
+                fmt_shape(data)
+            )));
+        }
+        if !(3..=4).contains(&data.len()) || (!self.global && data.len() != self.kernel.len() + 2) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "data {} must have {} dimensions for kernel {:?}",
+                    fmt_shape(data),
+                    self.kernel.len() + 2,
+                    self.kernel
+                ),
+            ));
+        }
+        let nd = data.len() - 2;
+        let (kernel, stride, pad) = if self.global {
+            (data[2..].to_vec(), vec![1; nd], vec![0; nd])
+        } else {
+            (self.kernel.clone(), self.stride.clone(), self.pad.clone())
+        };
+        let mut out = data[..2].to_vec();
+        for i in 0..nd {
+            let padded = data[2 + i] + 2 * pad[i];
+            if kernel[i] > padded {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "kernel {kernel:?} exceeds the input: data {} padded to {padded} with pad {pad:?}",
+                        fmt_shape(data)
+                    ),
+                ));
+            }
+            let span = padded - kernel[i];
+            out.push(if self.full { span.div_ceil(stride[i]) } else { span / stride[i] } + 1);
+        }
+        let two = |v: &[usize], fill: usize| if v.len() == 1 { (fill, v[0]) } else { (v[0], v[1]) };
+        let ((h, w), (kh, kw), (sh, sw)) = (two(&data[2..], 1), two(&kernel, 1), two(&stride, 1));
+        let ((ph, pw), (oh, ow)) = (two(&pad, 0), two(&out[2..], 1));
+        let g = PoolGeom { planes: data[0] * data[1], h, w, kh, kw, sh, sw, ph, pw, oh, ow };
+        Ok((g, out))
+    }
+}
+
+impl Operator for Pooling {
+    fn name(&self) -> &str {
+        self.name_of()
+    }
+    fn input_names(&self) -> Option<Vec<String>> {
+        let names: &[&str] = if self.backward { &["out_grad", "data", "output"] } else { &["data"] };
+        Some(names.iter().map(|s| s.to_string()).collect())
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let op = self.name_of();
+        if self.backward {
+            expect_inputs(op, inputs.len(), 3)?;
+            let (_, out) = self.layout(&inputs[1])?;
+            for (what, s) in [("out_grad", &inputs[0]), ("output", &inputs[2])] {
+                if s != &out {
+                    return Err(Error::shape(
+                        op,
+                        format!("{what} shape {} does not match the pooled shape {}", fmt_shape(s), fmt_shape(&out)),
+                    ));
+                }
+            }
+            return Ok(vec![inputs[1].clone()]);
+        }
+        expect_inputs(op, inputs.len(), 1)?;
+        Ok(vec![self.layout(&inputs[0])?.1])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        float_dtype(self.name_of(), inputs, 1)
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        if self.backward {
+            let (g, _) = self.layout(x[1].shape)?;
+            run_float(self.name_of(), Task::PoolBwd(g, self.kind), x)
+        } else {
+            let (g, _) = self.layout(x[0].shape)?;
+            run_float(self.name_of(), Task::PoolFwd(g, self.kind), x)
+        }
+    }
+}
+
+/// Gradient of Pooling: `_backward_Pooling(out_grad, data, output)`.
+fn grad_pool(
+    b: &mut dyn GradBuilder,
+    attrs: &Attrs,
+    x: &[NodeEntry],
+    y: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    Ok(vec![Some(b.op("_backward_Pooling", &[g[0], x[0], y[0]], attrs.clone())?[0])])
+}
+
+pub(super) fn register(r: &mut Registry) {
+    let p = params!(
+        "kernel" = Some("()"),
+        "pool_type" = Some("'max'"),
+        "global_pool" = Some("False"),
+        "cudnn_off" = Some("False"),
+        "pooling_convention" = Some("'valid'"),
+        "stride" = Some("()"),
+        "pad" = Some("()"),
+        "p_value" = Some("None"),
+        "count_include_pad" = Some("None"),
+        "layout" = Some("None")
+    );
+    r.add("Pooling", &["data"], p, "max, average, sum or lp pooling over NCW or NCHW data", |a: &Attrs| {
+        Ok(Box::new(Pooling::parse("Pooling", a, false)?))
+    });
+    r.add("_backward_Pooling", &["out_grad", "data", "output"], p, "gradient of Pooling's data", |a: &Attrs| {
+        Ok(Box::new(Pooling::parse("_backward_Pooling", a, true)?))
+    });
+    r.set_gradient("Pooling", grad_pool);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::op::Attrs;
+    use crate::op::grad::{check_numeric_gradient, f64_array, test_values};
+
+    fn check(pairs: &[(&str, &str)], data: &[usize]) {
+        let a = Attrs::from_pairs(pairs.iter().copied());
+        let x = f64_array(data, test_values(data.iter().product(), 7)).unwrap();
+        check_numeric_gradient("Pooling", &a, &[x], &[0], true, 1e-6, 1e-5, 1e-8)
+            .unwrap_or_else(|e| panic!("Pooling {pairs:?} on {data:?}: {e}"));
+    }
+
+    #[test]
+    fn pooling_gradients_match_finite_differences() {
+        check(&[("kernel", "(2, 2)"), ("stride", "(2, 2)")], &[2, 2, 4, 4]);
+        check(&[("kernel", "(3, 3)"), ("stride", "(2, 2)"), ("pad", "(1, 1)")], &[1, 2, 5, 5]);
+        check(
+            &[("kernel", "(3, 3)"), ("stride", "(2, 2)"), ("pooling_convention", "full"), ("pool_type", "max")],
+            &[1, 1, 6, 6],
+        );
+        for include in ["True", "False"] {
+            check(
+                &[
+                    ("kernel", "(3, 3)"),
+                    ("stride", "(2, 2)"),
+                    ("pad", "(1, 1)"),
+                    ("pool_type", "avg"),
+                    ("pooling_convention", "full"),
+                    ("count_include_pad", include),
+                ],
+                &[1, 2, 5, 5],
+            );
+        }
+        check(&[("kernel", "(2, 2)"), ("pool_type", "sum")], &[1, 2, 4, 4]);
+        check(&[("kernel", "(2, 2)"), ("stride", "(2, 2)"), ("pool_type", "lp"), ("p_value", "2")], &[1, 2, 4, 4]);
+        check(&[("kernel", "(2, 2)"), ("pool_type", "lp"), ("p_value", "3")], &[1, 1, 3, 3]);
+        check(&[("pool_type", "avg"), ("global_pool", "True")], &[2, 2, 3, 4]);
+        check(&[("pool_type", "max"), ("global_pool", "True")], &[2, 2, 3, 4]);
+        check(&[("kernel", "(3,)"), ("stride", "(2,)"), ("pool_type", "max")], &[2, 2, 7]);
+    }
+}
