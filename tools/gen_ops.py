@@ -92,7 +92,9 @@ def main():
     ap.add_argument("--check", action="store_true", help="fail if the file is out of date")
     args = ap.parse_args()
     _native = _load_native()
-    text = render(_native.list_ops(), _native.list_aliases())
+    # Gradient kernels (`_backward_*`) are internal to graphs, as in MXNet's Python API.
+    ops = [op for op in _native.list_ops() if not op[0].startswith("_backward_")]
+    text = render(ops, _native.list_aliases())
     if args.check:
         if not OUT.exists() or OUT.read_text() != text:
             print(f"{OUT} is stale: run python tools/gen_ops.py", file=sys.stderr)

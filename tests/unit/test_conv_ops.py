@@ -40,12 +40,14 @@ def _gradients(case):
             y = getattr(mx.nd, case["op"])(**ins, **attrs)
         y.backward(head)
         return [a.grad for a in ins.values()]
-    op = case["op"]
-    if op == "Pooling":
-        y = mx.nd.Pooling(ins["data"], **attrs)
-        return [mx.nd._backward_Pooling(head, ins["data"], y, **attrs)]
-    grads = getattr(mx.nd, f"_backward_{op}")(head, ins["data"], ins["weight"], **attrs)
-    return grads if isinstance(grads, list) else [grads]
+    # mxrs: through a bound Symbol (the gradient graph the executor builds from the registry).
+    names = list(ins)
+    sym = getattr(mx.sym, case["op"])(**{n: mx.sym.Variable(n) for n in names}, **attrs)
+    grads = {n: mx.nd.zeros(a.shape) for n, a in ins.items()}
+    exe = sym.bind(mx.cpu(), ins, args_grad=grads)
+    exe.forward(is_train=True)
+    exe.backward(head)
+    return [grads[n] for n in sym.list_arguments()]
 
 
 def _close(got, want, what):

@@ -84,9 +84,11 @@ def test_checkpoint_fixture_matches_mxnet():
         exe.aux_dict["bn1_moving_var"].asnumpy(), expect["bn1_moving_var_after_train_fwd"].asnumpy(), rtol=1e-5
     )
     exe.backward()
+    # BatchNorm over a batch of 2 nearly cancels in backward: float32 rounding reaches ~6e-7 in
+    # fc1_weight's gradient (MXNet's own values are 6e-7 from a float64 computation, mxrs's 2e-7).
     for k, v in expect.items():
         if k.startswith("grad:"):
-            np.testing.assert_allclose(exe.grad_dict[k[5:]].asnumpy(), v.asnumpy(), rtol=1e-5, atol=1e-7, err_msg=k)
+            np.testing.assert_allclose(exe.grad_dict[k[5:]].asnumpy(), v.asnumpy(), rtol=1e-5, atol=1e-6, err_msg=k)
 
 
 def _numeric_grads(sym, values, eps=1e-6):

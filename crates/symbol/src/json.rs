@@ -48,7 +48,9 @@ impl J {
             J::Int(i) => {
                 let _ = write!(out, "{i}");
             }
-            J::Arr(v) if v.len() <= 10 => {
+            // MXNet's writer: arrays of objects always one element per line, other arrays
+            // only when they have more than 10 elements.
+            J::Arr(v) if v.len() <= 10 && !v.iter().any(|x| matches!(x, J::Obj(_))) => {
                 out.push('[');
                 for (i, x) in v.iter().enumerate() {
                     if i > 0 {

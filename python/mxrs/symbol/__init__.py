@@ -25,6 +25,8 @@ def _init_ops():
         ops[name] = (inputs, params, doc)
     g = globals()
     for name, (inputs, params, doc) in ops.items():
+        if name.startswith("_backward_"):
+            continue
         g[name] = _make_op_function(name, name, inputs, params, doc)
         __all__.append(name)
     for alias, canonical in _native.list_aliases():
