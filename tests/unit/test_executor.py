@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _target import IS_MXNET, mx
 
 MXNetError = mx.base.MXNetError

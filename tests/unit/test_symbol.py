@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _target import IS_MXNET, mx
 
 MXNetError = mx.base.MXNetError
