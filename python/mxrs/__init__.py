@@ -7,6 +7,8 @@ import os as _os
 
 from mxrs import base, context, ndarray, random
 from mxrs import ndarray as nd
+from mxrs import callback, initializer, metric
+from mxrs import initializer as init
 from mxrs.base import MXNetError
 from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 
@@ -29,6 +31,10 @@ __all__ = [
     "ndarray",
     "nd",
     "random",
+    "init",
+    "initializer",
+    "metric",
+    "callback",
     "MXNetError",
     "Context",
     "cpu",
