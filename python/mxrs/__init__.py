@@ -5,10 +5,10 @@
 
 import os as _os
 
-from mxrs import base, context, ndarray, random
-from mxrs import ndarray as nd
-from mxrs import callback, initializer, metric
+from mxrs import base, callback, context, initializer, metric, model, module, ndarray, random
 from mxrs import initializer as init
+from mxrs import module as mod
+from mxrs import ndarray as nd
 from mxrs.base import MXNetError
 from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 
@@ -35,6 +35,9 @@ __all__ = [
     "initializer",
     "metric",
     "callback",
+    "model",
+    "module",
+    "mod",
     "MXNetError",
     "Context",
     "cpu",

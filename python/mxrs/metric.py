@@ -523,7 +523,7 @@ class _Regression(EvalMetric):
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
             label, pred = _as_columns(label, pred)
-            self._add(self._batch(label - pred), 1)
+            self._add(float(self._batch(label - pred)), 1)
 
 
 @register
@@ -573,7 +573,7 @@ class _LogLoss(EvalMetric):
             if label.shape[0] != pred.shape[0]:
                 raise AssertionError("label and pred differ in batch size")
             prob = pred[numpy.arange(label.shape[0]), numpy.int64(label)]
-            self._add((-numpy.log(prob + self.eps)).sum(), label.shape[0])
+            self._add(float((-numpy.log(prob + self.eps)).sum()), label.shape[0])
 
 
 @register
