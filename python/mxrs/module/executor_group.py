@@ -10,7 +10,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from mxrs import ndarray as nd
-from mxrs.base import MXNetValueError, ShapeError
+from mxrs.base import MXNetError, MXNetValueError, ShapeError
 from mxrs.context import cpu
 
 __all__ = ["DataDesc", "ExecutorGroup", "split_input_slice", "batch_axis"]
@@ -225,9 +225,10 @@ class ExecutorGroup:
                 exe = self.symbol.simple_bind(ctx, grad_req=self.grad_req, type_dict=types, **shapes)
             else:
                 exe = self._bind_shared(ctx, shared, shapes, types)
-        except (ValueError, TypeError, RuntimeError) as err:
+        except (ValueError, TypeError, RuntimeError, KeyError) as err:
             desc = ", ".join(f"{k}{v}" for k, v in shapes.items())
-            raise type(err)(f"cannot bind the symbol with inputs {desc}: {err}") from err
+            cls = type(err) if isinstance(err, MXNetError) else MXNetValueError
+            raise cls(f"cannot bind the symbol with inputs {desc}: {err}") from err
         if self.monitor is not None:
             self.monitor.install(exe)
         self._exec_cache[key] = exe
