@@ -258,16 +258,62 @@ class CompositeEvalMetric(EvalMetric):
 @register
 @alias("acc")
 class Accuracy(EvalMetric):
-    """Fraction of samples whose predicted class (argmax over ``axis``) equals the label."""
+    """Fraction of samples whose predicted class (argmax over ``axis``) equals the label.
+
+    With NDArray inputs the count is computed by engine ops and read back only when
+    ``sum_metric`` is read (``get()``, a log line), so training never waits on the metric.
+    Labels and predictions are compared as int32, as MXNet does.
+    """
 
     def __init__(self, axis=1, name="accuracy", output_names=None, label_names=None):
+        self._pending = []
         super().__init__(name, axis=axis, output_names=output_names, label_names=label_names, has_global_stats=True)
         self.axis = axis
+
+    def _flush(self):
+        pending = self.__dict__.get("_pending")
+        if pending:
+            correct = sum(int(c.asscalar()) for c in pending)
+            pending.clear()
+            self.__dict__["_sum_metric"] += correct
+            self.__dict__["_global_sum_metric"] += correct
+
+    @property
+    def sum_metric(self):
+        """Number of correct predictions since the last (local) reset."""
+        self._flush()
+        return self.__dict__["_sum_metric"]
+
+    @sum_metric.setter
+    def sum_metric(self, value):
+        self._flush()
+        self.__dict__["_sum_metric"] = value
+
+    @property
+    def global_sum_metric(self):
+        """Number of correct predictions since the last reset."""
+        self._flush()
+        return self.__dict__["_global_sum_metric"]
+
+    @global_sum_metric.setter
+    def global_sum_metric(self, value):
+        self._flush()
+        self.__dict__["_global_sum_metric"] = value
 
     def update(self, labels, preds):
         """Count correct predictions of one batch."""
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
+            if isinstance(pred, NDArray) and isinstance(label, NDArray):
+                if pred.shape != label.shape:
+                    pred = nd.argmax(pred, axis=self.axis)
+                check_label_shapes(range(label.size), range(pred.size))
+                label = label.as_in_context(pred.context).reshape((-1,)).astype("int32")
+                hits = nd.equal(pred.reshape((-1,)).astype("int32"), label)
+                self._pending.append(nd.sum(hits))
+                self.num_inst += pred.size
+                self.global_num_inst += pred.size
+                continue
             pred_np = _to_numpy(pred)
             label_np = _to_numpy(label)
             if pred_np.shape != label_np.shape:
@@ -275,8 +321,7 @@ class Accuracy(EvalMetric):
             pred_np = pred_np.astype("int32").ravel()
             label_np = label_np.astype("int32").ravel()
             check_label_shapes(label_np, pred_np)
-            correct = int((pred_np == label_np).sum())
-            self._add(correct, len(pred_np))
+            self._add(int((pred_np == label_np).sum()), len(pred_np))
 
 
 @register

@@ -284,8 +284,8 @@ class ExecutorGroup:
         self._single = len(execs) == 1
         self._data_dst = [e.arg_dict[n] for e in execs[:1] for n in self.data_names]
         self._label_dst = [e.arg_dict[n] for e in execs[:1] for n in self.label_names]
-        probe = execs[0].outputs
-        self.output_layouts = [0 if len(o.shape) > 0 else -1 for o in probe]
+        # As in MXNet, outputs carry no layout attribute, so their batch axis is 0.
+        self.output_layouts = [0] * len(self.output_names)
 
     def reshape(self, data_shapes, label_shapes):
         """Re-bind for new input shapes, keeping the parameter arrays."""
