@@ -7,7 +7,7 @@ and runs pytest on it (``MXRS_TEST_TARGET=mxrs_hybrid``). It checks the training
 before (or independently of) mxrs's own Symbol/Executor.
 
 Usage (with the MXNet 1.9.1 reference venv):
-    /work/mxref/bin/python tools/mxnet_hybrid.py [pytest args, default: the training tests]
+    /work/mxref/bin/python tools/mxnet_hybrid.py [pytest args; test paths default to the training tests]
 """
 
 import os
@@ -87,13 +87,15 @@ def main(argv):
         build(dest)
         env = dict(os.environ, MXRS_TEST_TARGET="mxrs_hybrid")
         env["PYTHONPATH"] = dest + os.pathsep + env.get("PYTHONPATH", "")
-        args = argv or [
+        defaults = [
             "tests/unit/test_module.py",
             "tests/unit/test_feedforward.py",
             "tests/unit/test_metric.py",
             "tests/unit/test_callback.py",
             "tests/unit/test_initializer.py",
         ]
+        has_paths = any(a.startswith("tests") or a.endswith(".py") for a in argv)
+        args = list(argv) if has_paths else defaults + list(argv)
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
         return subprocess.call(cmd, cwd=ROOT, env=env)
     finally:

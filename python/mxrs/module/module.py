@@ -5,6 +5,7 @@ import warnings
 
 from mxrs import context as ctx_mod
 from mxrs import ndarray as nd
+from mxrs.base import ShapeError
 from mxrs.initializer import InitDesc, Uniform
 from mxrs.model import (
     _create_kvstore,
@@ -196,7 +197,7 @@ class Module(BaseModule):
                     src = cache[name]
                     if src is not arr:
                         if src.shape != arr.shape:
-                            raise ValueError(f"shape of {name} is {arr.shape}, but the given array has {src.shape}")
+                            raise ShapeError(f"shape of {name} is {arr.shape}, but the given array has {src.shape}")
                         src.copyto(arr)
                     return
                 if not allow_missing:
