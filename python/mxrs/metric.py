@@ -270,11 +270,13 @@ class Accuracy(EvalMetric):
         super().__init__(name, axis=axis, output_names=output_names, label_names=label_names, has_global_stats=True)
         self.axis = axis
 
-    def _flush(self):
+    def _flush(self, keep=0):
+        """Read back the counts of all but the ``keep`` newest batches."""
         pending = self.__dict__.get("_pending")
-        if pending:
-            correct = sum(int(c.asscalar()) for c in pending)
-            pending.clear()
+        if pending and len(pending) > keep:
+            done = pending[: len(pending) - keep]
+            del pending[: len(done)]
+            correct = sum(int(c.asscalar()) for c in done)
             self.__dict__["_sum_metric"] += correct
             self.__dict__["_global_sum_metric"] += correct
 
@@ -300,19 +302,34 @@ class Accuracy(EvalMetric):
         self._flush()
         self.__dict__["_global_sum_metric"] = value
 
+    def _update_lazy(self, label, pred):
+        # trunc() on floats equals MXNet's cast to int32; argmax gives whole numbers already.
+        if pred.shape != label.shape:
+            pred = nd.argmax(pred, axis=self.axis)
+        else:
+            pred = nd.trunc(pred)
+        size = pred.size
+        if size != label.size:
+            raise ValueError(f"Shape of labels {label.size} does not match shape of predictions {size}")
+        if label.context != pred.context:
+            label = label.as_in_context(pred.context)
+        label = nd.trunc(label)
+        if label.shape != pred.shape:
+            label = label.reshape((size,))
+            pred = pred.reshape((size,))
+        pending = self._pending
+        pending.append(nd.sum(nd.equal(pred, label)))
+        if len(pending) > 64:
+            self._flush(keep=16)  # batches that old are computed: no wait
+        self.num_inst += size
+        self.global_num_inst += size
+
     def update(self, labels, preds):
         """Count correct predictions of one batch."""
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
             if isinstance(pred, NDArray) and isinstance(label, NDArray):
-                if pred.shape != label.shape:
-                    pred = nd.argmax(pred, axis=self.axis)
-                check_label_shapes(range(label.size), range(pred.size))
-                label = label.as_in_context(pred.context).reshape((-1,)).astype("int32")
-                hits = nd.equal(pred.reshape((-1,)).astype("int32"), label)
-                self._pending.append(nd.sum(hits))
-                self.num_inst += pred.size
-                self.global_num_inst += pred.size
+                self._update_lazy(label, pred)
                 continue
             pred_np = _to_numpy(pred)
             label_np = _to_numpy(label)

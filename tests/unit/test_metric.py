@@ -272,10 +272,22 @@ def test_accuracy_is_exact_over_many_batches():
     rng = np.random.RandomState(7)
     acc = mx.metric.Accuracy()
     correct = 0
-    for _ in range(20):
+    for _ in range(100):  # more than the 64 batches mxrs keeps pending
         pred = rng.rand(128, 10).astype(np.float32)
         label = rng.randint(0, 10, 128)
         correct += int((pred.argmax(1) == label).sum())
         acc.update([nd(label)], [nd(pred)])
-    assert acc.get()[1] == pytest.approx(correct / 2560)
-    assert_allclose(acc.num_inst, 2560)
+    assert acc.get()[1] == pytest.approx(correct / 12800)
+    assert_allclose(acc.num_inst, 12800)
+    assert acc.sum_metric == correct and acc.global_sum_metric == correct
+
+
+def test_accuracy_truncates_like_int32_casts():
+    acc = mx.metric.Accuracy()
+    acc.update([nd([0.9, 1.2, -0.5])], [nd([[1, 0], [0, 1], [1, 0]])])  # labels -> 0, 1, 0
+    assert acc.get()[1] == pytest.approx(2 / 3)
+    acc = mx.metric.Accuracy()
+    acc.update([nd([1, 0, 2])], [nd([1.9, 0.2, 1.99])])  # class indices -> 1, 0, 1
+    assert acc.get()[1] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError):
+        mx.metric.Accuracy().update([nd([1, 0, 2])], [nd([[1.0, 0.0], [0.0, 1.0]])])

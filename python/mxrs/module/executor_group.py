@@ -13,7 +13,7 @@ from mxrs import ndarray as nd
 from mxrs.base import MXNetError, MXNetValueError, ShapeError
 from mxrs.context import cpu
 
-__all__ = ["DataDesc", "ExecutorGroup", "split_input_slice", "batch_axis"]
+__all__ = ["DataDesc", "ExecutorGroup", "DataParallelExecutorGroup", "split_input_slice", "batch_axis"]
 
 
 class DataDesc(namedtuple("DataDesc", ["name", "shape"])):
@@ -434,6 +434,9 @@ class ExecutorGroup:
         self.monitor = mon
         for exe in self.execs:
             mon.install(exe)
+
+
+DataParallelExecutorGroup = ExecutorGroup  # MXNet's name
 
 
 def _base_update_dict():

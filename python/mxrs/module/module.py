@@ -207,7 +207,7 @@ class Module(BaseModule):
             else:
                 initializer(name, arr)
 
-        attrs = self._symbol.attr_dict()
+        attrs = self._symbol.attr_dict() if hasattr(self._symbol, "attr_dict") else {}
         for name, arr in sorted(self._arg_params.items()):
             _impl(InitDesc(name, attrs.get(name, None)), arr, arg_params)
         for name, arr in sorted(self._aux_params.items()):
