@@ -284,8 +284,8 @@ def test_accuracy_is_exact_over_many_batches():
 
 def test_accuracy_truncates_like_int32_casts():
     acc = mx.metric.Accuracy()
-    acc.update([nd([0.9, 1.2, -0.5])], [nd([[1, 0], [0, 1], [1, 0]])])  # labels -> 0, 1, 0
-    assert acc.get()[1] == pytest.approx(2 / 3)
+    acc.update([nd([0.9, 1.2, -0.5, 1.99])], [nd([[1, 0], [0, 1], [1, 0], [1, 0]])])  # labels -> 0, 1, 0, 1
+    assert acc.get()[1] == pytest.approx(3 / 4)
     acc = mx.metric.Accuracy()
     acc.update([nd([1, 0, 2])], [nd([1.9, 0.2, 1.99])])  # class indices -> 1, 0, 1
     assert acc.get()[1] == pytest.approx(2 / 3)
