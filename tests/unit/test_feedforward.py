@@ -14,8 +14,22 @@ import pytest
 from _target import mx
 from numpy.testing import assert_allclose
 
+
+def _training_ready():
+    """True when Symbol, the NN layers with their gradients, the optimizers and NDArrayIter exist."""
+    if not all(hasattr(mx, name) for name in ("sym", "io", "optimizer")):
+        return False
+    try:
+        net = mx.sym.FullyConnected(data=mx.sym.Variable("data"), num_hidden=2, name="probe")
+        net = mx.sym.SoftmaxOutput(data=net, name="softmax")
+        net.simple_bind(mx.cpu(), data=(1, 2))
+    except (AttributeError, NotImplementedError, mx.base.MXNetError):
+        return False
+    return hasattr(mx.io, "NDArrayIter") and hasattr(mx.optimizer, "get_updater")
+
+
 pytestmark = [
-    pytest.mark.skipif(not hasattr(mx, "sym") or not hasattr(mx, "io"), reason="needs mx.sym and mx.io"),
+    pytest.mark.skipif(not _training_ready(), reason="needs mx.sym with NN layers and gradients, mx.io, mx.optimizer"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
 
@@ -177,6 +191,7 @@ def test_duplicate_argument_names():
         mx.model.FeedForward(sym)
 
 
+@pytest.mark.skipif(not hasattr(mx, "kv"), reason="needs mx.kv")
 def test_kvstore_object_and_two_devices():
     np.random.seed(3)
     mx.random.seed(3)

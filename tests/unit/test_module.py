@@ -15,7 +15,24 @@ import pytest
 from _target import IS_MXNET, mx
 from numpy.testing import assert_allclose, assert_array_equal
 
-pytestmark = pytest.mark.skipif(not hasattr(mx, "sym") or not hasattr(mx, "io"), reason="needs mx.sym and mx.io")
+
+def _training_ready():
+    """True when Symbol, the NN layers with their gradients, the optimizers and NDArrayIter exist."""
+    if not all(hasattr(mx, name) for name in ("sym", "io", "optimizer")):
+        return False
+    try:
+        net = mx.sym.FullyConnected(data=mx.sym.Variable("data"), num_hidden=2, name="probe")
+        net = mx.sym.SoftmaxOutput(data=net, name="softmax")
+        net.simple_bind(mx.cpu(), data=(1, 2))
+    except (AttributeError, NotImplementedError, mx.base.MXNetError):
+        return False
+    return hasattr(mx.io, "NDArrayIter") and hasattr(mx.optimizer, "get_updater")
+
+
+pytestmark = pytest.mark.skipif(
+    not _training_ready(), reason="needs mx.sym with NN layers and gradients, mx.io, mx.optimizer"
+)
+needs_kv = pytest.mark.skipif(not hasattr(mx, "kv"), reason="needs mx.kv")
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "fixtures")
 if not os.path.isdir(FIXTURES):
@@ -273,6 +290,7 @@ def test_set_params_and_missing():
         mod.init_params()
 
 
+@needs_kv
 def test_multi_context_data_parallel():
     np.random.seed(4)
     mx.random.seed(4)
@@ -293,6 +311,7 @@ def test_multi_context_data_parallel():
     assert_allclose(single.predict(val).asnumpy(), mod.predict(val).asnumpy(), rtol=1e-5, atol=1e-6)
 
 
+@needs_kv
 def test_fit_with_kvstore_object_and_composite_metric(caplog):
     with caplog.at_level(logging.INFO):
         mod, _, _ = trained_module(num_epoch=2, kvstore=mx.kv.create("local"), eval_metric=["acc", "ce"])
