@@ -326,7 +326,9 @@ class FeedForward:
         self.__dict__.update(state)
 
     def _init_predictor(self, input_shapes, type_dict=None):
-        shapes = {name: arr.shape for name, arr in self.arg_params.items()}
+        # Only the symbol's own arguments: an extra parameter is reported by copy_params_from.
+        names = set(self.symbol.list_arguments())
+        shapes = {name: arr.shape for name, arr in self.arg_params.items() if name in names}
         shapes.update(dict(input_shapes))
         if self._pred_exec is not None:
             arg_shapes, _, _ = self.symbol.infer_shape(**shapes)
@@ -381,7 +383,8 @@ class FeedForward:
     def _predict_setup(self, X):
         data_shapes = X.provide_data
         data_names = [x[0] for x in data_shapes]
-        type_dict = {key: value.dtype for key, value in self.arg_params.items()}
+        names = set(self.symbol.list_arguments())
+        type_dict = {key: value.dtype for key, value in self.arg_params.items() if key in names}
         for x in data_shapes:
             type_dict[x[0]] = getattr(x, "dtype", mx_real_t)
         self._init_predictor(data_shapes, type_dict)

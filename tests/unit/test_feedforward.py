@@ -175,7 +175,7 @@ def test_extra_params():
     assert "extra" not in lenient.arg_params
     assert lenient.predict(x).shape == (20, 2)
     strict = mx.model.FeedForward(classifier(), arg_params=arg, aux_params={})
-    with pytest.raises(ValueError, match='Find name "extra" that is not in the arguments'):
+    with pytest.raises(ValueError, match="Find name .extra. that is not in the arguments"):
         strict.predict(x)
 
 
