@@ -356,6 +356,9 @@ class ExecutorGroup:
             return
         if not isinstance(out_grads, (list, tuple)):
             out_grads = [out_grads]
+        if self._single:
+            self.execs[0].backward(out_grads=list(out_grads))
+            return
         for i, exe in enumerate(self.execs):
             sliced = [
                 _crop(g, ax, self.slices[i]).as_in_context(exe.outputs[0].context)
