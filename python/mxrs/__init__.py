@@ -5,7 +5,23 @@
 
 import os as _os
 
-from mxrs import attribute, base, context, executor, name, ndarray, random, symbol
+from mxrs import (
+    attribute,
+    base,
+    callback,
+    context,
+    executor,
+    initializer,
+    metric,
+    model,
+    module,
+    name,
+    ndarray,
+    random,
+    symbol,
+)
+from mxrs import initializer as init
+from mxrs import module as mod
 from mxrs import ndarray as nd
 from mxrs import symbol as sym
 from mxrs.attribute import AttrScope
@@ -37,6 +53,13 @@ __all__ = [
     "name",
     "attribute",
     "AttrScope",
+    "init",
+    "initializer",
+    "metric",
+    "callback",
+    "model",
+    "module",
+    "mod",
     "MXNetError",
     "Context",
     "cpu",
