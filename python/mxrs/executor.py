@@ -98,9 +98,13 @@ class Executor:
     @classmethod
     def _simple_bind(cls, symbol, ctx, grad_req, type_dict, shapes, reuse=None):
         ctx = Context(ctx) if not isinstance(ctx, Context) else ctx
-        arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**shapes)
         names = symbol.list_arguments()
         aux_names = symbol.list_auxiliary_states()
+        # As MXNet's simple_bind: shapes of names the symbol does not have are ignored.
+        shapes = {k: v for k, v in shapes.items() if k in names or k in aux_names}
+        if type_dict:
+            type_dict = {k: v for k, v in type_dict.items() if k in names or k in aux_names}
+        arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**shapes)
         unknown = [n for n, s in zip(names + aux_names, arg_shapes + aux_shapes) if s == ()]
         if unknown:
             raise MXNetError(
