@@ -5,7 +5,8 @@
 
 import os as _os
 
-from mxrs import base, context, ndarray, random
+from mxrs import base, context, kvstore, lr_scheduler, ndarray, optimizer, random
+from mxrs import kvstore as kv
 from mxrs import ndarray as nd
 from mxrs.base import MXNetError
 from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
@@ -29,6 +30,10 @@ __all__ = [
     "ndarray",
     "nd",
     "random",
+    "kv",
+    "kvstore",
+    "optimizer",
+    "lr_scheduler",
     "MXNetError",
     "Context",
     "cpu",

@@ -648,6 +648,25 @@ def abs(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("abs", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def adam_update(weight=None, grad=None, mean=None, var=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Adam step (the caller folds the bias correction into lr).
+
+    Inputs: weight, grad, mean, var.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("adam_update", [weight, grad, mean, var], {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
 def add_n(*args, num_args=_Null, out=None, name=None, ctx=None, **kwargs):
     """Sum of all inputs.
 
@@ -1072,6 +1091,23 @@ def floor(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("floor", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def ftrl_update(weight=None, grad=None, z=None, n=None, lr=_Null, lamda1=_Null, beta=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """FTRL-proximal step.
+
+    Inputs: weight, grad, z, n.
+
+    Parameters
+    ----------
+    lr : default required
+    lamda1 : default 0.01
+    beta : default 1
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    """
+    return _call("ftrl_update", [weight, grad, z, n], {"lr": lr, "lamda1": lamda1, "beta": beta, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
 def gamma(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1183,6 +1219,71 @@ def min(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=Non
     exclude : default False
     """
     return _call("min", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
+
+
+def mp_nag_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Nesterov momentum step on a float32 master weight.
+
+    Inputs: weight, grad, mom, weight32.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    """
+    return _call("mp_nag_mom_update", [weight, grad, mom, weight32], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
+def mp_sgd_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD step with momentum on a float32 master weight.
+
+    Inputs: weight, grad, mom, weight32.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("mp_sgd_mom_update", [weight, grad, mom, weight32], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
+def mp_sgd_update(weight=None, grad=None, weight32=None, lr=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD step on a float32 master weight.
+
+    Inputs: weight, grad, weight32.
+
+    Parameters
+    ----------
+    lr : default required
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("mp_sgd_update", [weight, grad, weight32], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
+def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Nesterov momentum step.
+
+    Inputs: weight, grad, mom.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    """
+    return _call("nag_mom_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
 
 
 def nansum(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1317,6 +1418,43 @@ def rint(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("rint", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def rmsprop_update(weight=None, grad=None, n=None, lr=_Null, gamma1=_Null, epsilon=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, clip_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """RMSProp step (Tieleman and Hinton).
+
+    Inputs: weight, grad, n.
+
+    Parameters
+    ----------
+    lr : default required
+    gamma1 : default 0.95
+    epsilon : default 1e-08
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    clip_weights : default -1
+    """
+    return _call("rmsprop_update", [weight, grad, n], {"lr": lr, "gamma1": gamma1, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "clip_weights": clip_weights}, out, ctx, kwargs, variadic=False)
+
+
+def rmspropalex_update(weight=None, grad=None, n=None, g=None, delta=None, lr=_Null, gamma1=_Null, gamma2=_Null, epsilon=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, clip_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Centered RMSProp step (Graves).
+
+    Inputs: weight, grad, n, g, delta.
+
+    Parameters
+    ----------
+    lr : default required
+    gamma1 : default 0.95
+    gamma2 : default 0.9
+    epsilon : default 1e-08
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    clip_weights : default -1
+    """
+    return _call("rmspropalex_update", [weight, grad, n, g, delta], {"lr": lr, "gamma1": gamma1, "gamma2": gamma2, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "clip_weights": clip_weights}, out, ctx, kwargs, variadic=False)
+
+
 def round(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1333,6 +1471,39 @@ def rsqrt(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("rsqrt", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def sgd_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD step with momentum.
+
+    Inputs: weight, grad, mom.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("sgd_mom_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
+def sgd_update(weight=None, grad=None, lr=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD step.
+
+    Inputs: weight, grad.
+
+    Parameters
+    ----------
+    lr : default required
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("sgd_update", [weight, grad], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
 def sigmoid(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1347,6 +1518,38 @@ def sign(data=None, out=None, name=None, ctx=None, **kwargs):
     Inputs: data.
     """
     return _call("sign", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def signsgd_update(weight=None, grad=None, lr=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SignSGD step.
+
+    Inputs: weight, grad.
+
+    Parameters
+    ----------
+    lr : default required
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    """
+    return _call("signsgd_update", [weight, grad], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
+def signum_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, wd_lh=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Signum step (sign of the momentum).
+
+    Inputs: weight, grad, mom.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    wd_lh : default 0
+    """
+    return _call("signum_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "wd_lh": wd_lh}, out, ctx, kwargs, variadic=False)
 
 
 def sin(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -1683,6 +1886,7 @@ __all__ = [
     "_sub",
     "_zeros",
     "abs",
+    "adam_update",
     "add_n",
     "arccos",
     "arcsin",
@@ -1737,6 +1941,7 @@ __all__ = [
     "fix",
     "flatten",
     "floor",
+    "ftrl_update",
     "gamma",
     "gammaln",
     "identity",
@@ -1753,6 +1958,10 @@ __all__ = [
     "min",
     "min_axis",
     "minimum",
+    "mp_nag_mom_update",
+    "mp_sgd_mom_update",
+    "mp_sgd_update",
+    "nag_mom_update",
     "nansum",
     "negative",
     "norm",
@@ -1769,11 +1978,17 @@ __all__ = [
     "repeat",
     "reshape",
     "rint",
+    "rmsprop_update",
+    "rmspropalex_update",
     "round",
     "rsqrt",
+    "sgd_mom_update",
+    "sgd_update",
     "shuffle",
     "sigmoid",
     "sign",
+    "signsgd_update",
+    "signum_update",
     "sin",
     "sinh",
     "slice",

@@ -168,8 +168,12 @@ fn step<T: Float>(rule: Rule, p: &P<T>, w: T, g: T, s: &mut [T; 3]) -> T {
         }
         Rule::Nag => {
             let gr = p.scaled(g) + p.wd * w;
-            s[0] = p.momentum * s[0] + gr;
-            w - p.lr * (p.momentum * s[0] + gr)
+            let nw = w + p.momentum * (p.momentum * s[0] - p.lr * gr) - p.lr * gr;
+            // MXNet's kernel writes the weight, then reads it again for the momentum's weight
+            // decay: with `out=weight` (how its optimizer calls it) and in `mp_nag_mom_update`
+            // the momentum sees the new weight. Checked against MXNet 1.9.1.
+            s[0] = p.momentum * s[0] - p.lr * (p.scaled(g) + p.wd * nw);
+            nw
         }
         Rule::Adam => {
             let gr = p.scaled_wd(g, w);
