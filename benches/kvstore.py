@@ -108,7 +108,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.child:
         return child_main(args)
-    print(f"KVStore '{args.type}': {args.keys} keys x {args.size} float32, push from and pull to {NUM_CONTEXTS} contexts")
+    what = f"{args.keys} keys x {args.size} float32, push from and pull to {NUM_CONTEXTS} contexts"
+    print(f"KVStore '{args.type}': {what}")
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores")
     records = {}
     for fw in ("mxrs", "mxnet"):

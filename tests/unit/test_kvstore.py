@@ -268,7 +268,7 @@ def test_push_pull_are_ordered_without_waiting():
     kv.init("w", mx.nd.zeros((n,)))
     grads = [mx.nd.zeros((n,), ctx=mx.cpu(i)) for i in range(4)]
     outs = [mx.nd.zeros((n,), ctx=mx.cpu(i)) for i in range(4)]
-    for step in range(1, 6):
+    for _ in range(5):
         for g in grads:
             g += 1  # in flight while the push is queued
         kv.push("w", grads)

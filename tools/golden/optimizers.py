@@ -59,14 +59,22 @@ SCHEDULERS = [
     ("MultiFactorScheduler", {"step": [3, 7, 12], "factor": 0.5, "base_lr": 1.0}),
     (
         "MultiFactorScheduler",
-        {"step": [5, 9], "factor": 0.1, "base_lr": 1.0, "warmup_steps": 3, "warmup_mode": "constant",
-         "warmup_begin_lr": 0.5},
+        {
+            "step": [5, 9],
+            "factor": 0.1,
+            "base_lr": 1.0,
+            "warmup_steps": 3,
+            "warmup_mode": "constant",
+            "warmup_begin_lr": 0.5,
+        },
     ),
     ("PolyScheduler", {"max_update": 20, "base_lr": 0.1, "pwr": 2}),
     ("PolyScheduler", {"max_update": 20, "base_lr": 0.1, "pwr": 1, "final_lr": 0.01, "warmup_steps": 5}),
     ("CosineScheduler", {"max_update": 20, "base_lr": 0.1}),
-    ("CosineScheduler", {"max_update": 20, "base_lr": 0.1, "final_lr": 0.02, "warmup_steps": 4,
-                         "warmup_begin_lr": 0.01}),
+    (
+        "CosineScheduler",
+        {"max_update": 20, "base_lr": 0.1, "final_lr": 0.02, "warmup_steps": 4, "warmup_begin_lr": 0.01},
+    ),
 ]
 
 OPS = [
@@ -107,7 +115,8 @@ def run_op(name, nstates, attrs):
     steps = []
     for g in grads(3):
         getattr(mx.nd, name)(w, mx.nd.array(g), *states, out=w, **attrs)
-        steps.append([w.asnumpy().astype(np.float64).tolist()] + [s.asnumpy().astype(np.float64).tolist() for s in states])
+        arrays = [w, *states]
+        steps.append([a.asnumpy().astype(np.float64).tolist() for a in arrays])
     return {"states0": init, "steps": steps}
 
 

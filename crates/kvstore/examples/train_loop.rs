@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use mxrs_kvstore::{KVStore, Key, create};
+use mxrs_kvstore::{Key, create};
 use mxrs_ndarray_core::{Attrs, Context, CpuStorage, DType, NDArray, Result, invoke};
 
 /// One data-parallel replica: its part of the batch and its copy of the weight.
