@@ -216,17 +216,14 @@ fn step<T: Float>(rule: Rule, p: &P<T>, w: T, g: T, s: &mut [T; 3]) -> T {
 
 /// Apply `rule` over whole arrays: `w` is updated into a new vector (returned), `states` in
 /// place. `g` is converted to `T` by `gconv`.
-fn apply<T: Float + Send + Sync, G: Copy + Sync>(
+fn apply<T: Float + Send + Sync + crate::storage::StorageElement, G: Copy + Sync>(
     rule: Rule,
     p: &P<T>,
     w: &[T],
     g: &[G],
     gconv: impl Fn(G) -> T + Sync,
     states: &mut [Vec<T>],
-) -> Vec<T>
-where
-    T: crate::storage::StorageElement,
-{
+) -> Vec<T> {
     let n = w.len();
     let mut out: Vec<T> = crate::pool::alloc(n);
     let ns = states.len();
