@@ -12,15 +12,19 @@ from mxrs import (
     context,
     executor,
     initializer,
+    kvstore,
+    lr_scheduler,
     metric,
     model,
     module,
     name,
     ndarray,
+    optimizer,
     random,
     symbol,
 )
 from mxrs import initializer as init
+from mxrs import kvstore as kv
 from mxrs import module as mod
 from mxrs import ndarray as nd
 from mxrs import symbol as sym
@@ -60,6 +64,10 @@ __all__ = [
     "model",
     "module",
     "mod",
+    "kv",
+    "kvstore",
+    "optimizer",
+    "lr_scheduler",
     "MXNetError",
     "Context",
     "cpu",

@@ -59,7 +59,8 @@ class Optimizer:
             learning_rate = 0.01
         self.lr = learning_rate
         if lr_scheduler is not None and learning_rate is not None and lr_scheduler.base_lr != learning_rate:
-            print(UserWarning("learning rate from ``lr_scheduler`` has been overwritten by ``learning_rate`` in optimizer."))
+            msg = "learning rate from ``lr_scheduler`` has been overwritten by ``learning_rate`` in optimizer."
+            print(UserWarning(msg))
             lr_scheduler.base_lr = learning_rate
         self.wd = wd
         self.lr_mult = {}
@@ -294,8 +295,9 @@ class SGD(Optimizer):
 
 @register
 class NAG(SGD):
-    """Nesterov accelerated gradient: ``g = clip(rescale*grad) + wd*weight``,
-    ``mom = momentum*mom + g``, ``weight -= lr*(g + momentum*mom)``."""
+    """Nesterov accelerated gradient: with ``g = clip(rescale*grad) + wd*weight``,
+    ``weight += momentum*(momentum*mom - lr*g) - lr*g``, then ``mom = momentum*mom - lr*g``
+    (whose weight-decay term reads the new weight, as MXNet's kernel does)."""
 
     def __init__(self, momentum=0.0, **kwargs):
         super().__init__(momentum=momentum, **kwargs)

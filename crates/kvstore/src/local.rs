@@ -324,7 +324,8 @@ mod tests {
         kv.set_updater(Some(Arc::new(move |_k: &Key, input: &NDArray, stored: &NDArray| {
             c2.fetch_add(1, Ordering::SeqCst);
             // stored += input * 2
-            let twice = invoke("_mul_scalar", &Attrs::from_pairs([("scalar", "2")]), &[input.clone()], None, None)?;
+            let twice =
+                invoke("_mul_scalar", &Attrs::from_pairs([("scalar", "2")]), std::slice::from_ref(input), None, None)?;
             invoke(
                 "elemwise_add",
                 &Attrs::default(),
@@ -338,7 +339,7 @@ mod tests {
         kv.push(&[Key::Int(3)], &[vec![full(1.0, 0)]], 0).unwrap();
         assert_eq!(pull1(&*kv, 3), 6.0);
         let outs: Vec<NDArray> = (0..4).map(|c| full(1.0, c)).collect();
-        kv.pull(&[Key::Int(3)], &[outs.clone()], 0).unwrap();
+        kv.pull(&[Key::Int(3)], std::slice::from_ref(&outs), 0).unwrap();
         assert!(outs.iter().all(|o| first(o) == 6.0));
         let keys = [Key::Int(5), Key::Int(7), Key::Int(9)];
         kv.init(&keys, &[full(1.0, 0), full(1.0, 0), full(1.0, 0)]).unwrap();
@@ -400,10 +401,16 @@ mod tests {
         for _ in 0..5 {
             // The gradients are produced by ops still in flight when the push is queued.
             for g in &grads {
-                invoke("_plus_scalar", &Attrs::from_pairs([("scalar", "1")]), &[g.clone()], Some(&[g.clone()]), None)
-                    .unwrap();
+                invoke(
+                    "_plus_scalar",
+                    &Attrs::from_pairs([("scalar", "1")]),
+                    std::slice::from_ref(g),
+                    Some(std::slice::from_ref(g)),
+                    None,
+                )
+                .unwrap();
             }
-            kv.push(std::slice::from_ref(&k), &[grads.clone()], 0).unwrap();
+            kv.push(std::slice::from_ref(&k), std::slice::from_ref(&grads), 0).unwrap();
             kv.pull(std::slice::from_ref(&k), &[vec![out.clone()]], 0).unwrap();
             // out = 4 * step, and writing a gradient next waits for the push to read it.
         }

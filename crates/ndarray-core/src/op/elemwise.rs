@@ -213,7 +213,7 @@ impl Operator for AddN {
         // One pass over all inputs for float32 / float64 (the KVStore's reduction).
         match x.first().map(|t| t.dtype()) {
             Some(DType::F32) => {
-                return Ok(vec![CpuStorage::F32(sum_slices(&x.iter().map(|t| t.typed::<f32>()).collect::<Vec<_>>()))]);
+                return Ok(vec![CpuStorage::F32(sum_f32(&x.iter().map(|t| t.typed::<f32>()).collect::<Vec<_>>()))]);
             }
             Some(DType::F64) => {
                 return Ok(vec![CpuStorage::F64(sum_slices(&x.iter().map(|t| t.typed::<f64>()).collect::<Vec<_>>()))]);
@@ -251,6 +251,29 @@ where
         out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| body(c * chunk, o));
     } else {
         out.chunks_mut(chunk).enumerate().for_each(|(c, o)| body(c * chunk, o));
+    }
+    out
+}
+
+/// [`sum_slices`] for float32, with streaming stores for outputs larger than the caches.
+fn sum_f32(xs: &[&[f32]]) -> Vec<f32> {
+    use crate::backend::cpu::stream;
+    use rayon::prelude::*;
+    let n = xs[0].len();
+    if n * 4 < stream::STREAM_MIN_BYTES || xs.len() > 8 {
+        return sum_slices(xs);
+    }
+    let mut out: Vec<f32> = crate::pool::alloc(n);
+    let chunk = crate::backend::cpu::PAR_CHUNK;
+    let body = |c: usize, o: &mut [f32]| {
+        let off = c * chunk;
+        let parts: Vec<&[f32]> = xs.iter().map(|x| &x[off..off + o.len()]).collect();
+        stream::sum_f32_streamed(o, &parts);
+    };
+    if crate::backend::cpu::parallel(n) {
+        out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| body(c, o));
+    } else {
+        stream::sum_f32_streamed(&mut out, xs);
     }
     out
 }

@@ -168,8 +168,12 @@ fn step<T: Float>(rule: Rule, p: &P<T>, w: T, g: T, s: &mut [T; 3]) -> T {
         }
         Rule::Nag => {
             let gr = p.scaled(g) + p.wd * w;
-            s[0] = p.momentum * s[0] + gr;
-            w - p.lr * (p.momentum * s[0] + gr)
+            let nw = w + p.momentum * (p.momentum * s[0] - p.lr * gr) - p.lr * gr;
+            // MXNet's kernel writes the weight, then reads it again for the momentum's weight
+            // decay: with `out=weight` (how its optimizer calls it) and in `mp_nag_mom_update`
+            // the momentum sees the new weight. Checked against MXNet 1.9.1.
+            s[0] = p.momentum * s[0] - p.lr * (p.scaled(g) + p.wd * nw);
+            nw
         }
         Rule::Adam => {
             let gr = p.scaled_wd(g, w);
@@ -212,17 +216,14 @@ fn step<T: Float>(rule: Rule, p: &P<T>, w: T, g: T, s: &mut [T; 3]) -> T {
 
 /// Apply `rule` over whole arrays: `w` is updated into a new vector (returned), `states` in
 /// place. `g` is converted to `T` by `gconv`.
-fn apply<T: Float + Send + Sync, G: Copy + Sync>(
+fn apply<T: Float + Send + Sync + crate::storage::StorageElement, G: Copy + Sync>(
     rule: Rule,
     p: &P<T>,
     w: &[T],
     g: &[G],
     gconv: impl Fn(G) -> T + Sync,
     states: &mut [Vec<T>],
-) -> Vec<T>
-where
-    T: crate::storage::StorageElement,
-{
+) -> Vec<T> {
     let n = w.len();
     let mut out: Vec<T> = crate::pool::alloc(n);
     let ns = states.len();

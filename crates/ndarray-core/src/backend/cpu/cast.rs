@@ -13,7 +13,7 @@ pub fn cast_slice<S: Element>(src: &[S], dtype: DType) -> CpuStorage {
         return with_dtype!(dtype, T, {
             let s = bytemuck::cast_slice::<S, T>(src);
             let mut v: Vec<T> = crate::pool::alloc(s.len());
-            v.copy_from_slice(s);
+            super::stream::copy_bytes(bytemuck::cast_slice_mut(&mut v), bytemuck::cast_slice(s));
             T::wrap(v)
         });
     }

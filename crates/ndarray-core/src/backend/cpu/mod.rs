@@ -7,6 +7,7 @@ pub mod elemwise;
 pub mod gather;
 pub mod matmul;
 pub mod reduce;
+pub mod stream;
 pub mod vmath;
 
 /// Inputs at least this long are processed in parallel chunks.

@@ -1,0 +1,182 @@
+"""Key-value stores (MXNet's ``mx.kv`` / ``mx.kvstore``).
+
+``mx.kv.create('local')`` (or ``'device'``) makes a store for one process: ``init`` stores a copy
+of a value under an int or str key, ``push`` sends values (a list of them, one per device, is
+summed) and ``pull`` copies the stored value out to arrays on any contexts. Without an updater
+a push *replaces* the stored value by the sum; ``set_optimizer`` / ``_set_updater`` install an
+update rule instead. Push and pull are asynchronous engine operations, ordered against other
+work on the same arrays.
+"""
+
+from mxrs import _native
+from mxrs import optimizer as opt
+from mxrs.base import MXNetError, NotSupported
+from mxrs.ndarray.ndarray import NDArray, _wrap
+
+__all__ = ["KVStore", "create"]
+
+
+def _is_key(k):
+    return isinstance(k, (int, str)) and not isinstance(k, bool)
+
+
+def _check_key(k):
+    if not _is_key(k):
+        raise TypeError(f"a KVStore key must be an int or a str, got {type(k).__name__}")
+    return k
+
+
+def _value_list(v, what):
+    """One value or a list of values for one key -> list of handles."""
+    if isinstance(v, NDArray):
+        return [v._handle]
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, NDArray) for x in v):
+        return [x._handle for x in v]
+    raise TypeError(f"{what} must be an NDArray or a list of NDArrays for each key")
+
+
+def _pairs(key, value, what):
+    """Normalise (key, value) as MXNet does: one key with one value or a list of values, or a
+    list of keys with one value (or list of values) per key."""
+    if isinstance(key, (list, tuple)):
+        keys = [_check_key(k) for k in key]
+        if not isinstance(value, (list, tuple)) or len(value) != len(keys):
+            n = len(value) if isinstance(value, (list, tuple)) else 1
+            raise MXNetError(f"kvstore.{what}: {len(keys)} keys need {len(keys)} values, got {n}")
+        return keys, [_value_list(v, what) for v in value]
+    return [_check_key(key)], [_value_list(value, what)]
+
+
+class KVStore:
+    """A key-value store for data exchange between devices (MXNet's ``KVStore``)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self._updater = None
+        self._updater_func = None
+
+    # -- properties -----------------------------------------------------------------------
+    @property
+    def type(self):
+        """The store's type name (``'local'``, ``'device'``...)."""
+        return self.handle.type_name
+
+    @property
+    def rank(self):
+        """This worker's rank (0 for local stores)."""
+        return self.handle.rank
+
+    @property
+    def num_workers(self):
+        """Number of workers (1 for local stores)."""
+        return self.handle.num_workers
+
+    def is_capable(self, capability):
+        """Whether the store supports ``capability`` (only ``'optimizer'`` exists)."""
+        if capability.lower() == "optimizer":
+            return True
+        raise MXNetError(f"Unknown capability: {capability}")
+
+    # -- data -----------------------------------------------------------------------------
+    def init(self, key, value):
+        """Store a copy of ``value`` under ``key`` (or of each value under each key)."""
+        keys, vals = _pairs(key, value, "init")
+        flat = []
+        for k, v in zip(keys, vals, strict=True):
+            if len(v) != 1:
+                raise MXNetError(f"kvstore.init: key {k!r} needs exactly one value, got {len(v)}")
+            flat.append(v[0])
+        self.handle.init(keys, flat)
+
+    def push(self, key, value, priority=0):
+        """Push values: a list of values for one key is summed; the sum replaces the stored
+        value, or is given to the updater with it."""
+        keys, vals = _pairs(key, value, "push")
+        self.handle.push(keys, vals, priority)
+
+    def pull(self, key, out=None, priority=0, ignore_sparse=True):
+        """Copy the stored value of each key into its output array(s)."""
+        if out is None:
+            raise MXNetError("kvstore.pull: out must be given")
+        keys, outs = _pairs(key, out, "pull")
+        self.handle.pull(keys, outs, priority)
+
+    def pushpull(self, key, value, out=None, priority=0):
+        """Push, then pull into ``out`` (into ``value`` itself when ``out`` is None)."""
+        keys, vals = _pairs(key, value, "pushpull")
+        outs = vals if out is None else _pairs(key, out, "pushpull")[1]
+        self.handle.pushpull(keys, vals, outs, priority)
+
+    def broadcast(self, key, value, out, priority=0):
+        """Initialise ``key`` with ``value``, then pull it into ``out``."""
+        self.init(key, value)
+        self.pull(key, out=out, priority=priority)
+
+    def row_sparse_pull(self, key, out=None, priority=0, row_ids=None):
+        """Not available: mxrs has no row_sparse arrays yet."""
+        raise NotSupported("row_sparse_pull: row_sparse storage is not supported yet")
+
+    def set_gradient_compression(self, compression_params):
+        """Not available for local stores (as in MXNet, which allows it only for device and dist)."""
+        raise NotSupported("gradient compression is not supported yet")
+
+    # -- updates --------------------------------------------------------------------------
+    def set_optimizer(self, optimizer):
+        """Apply ``optimizer`` inside the store: each push updates the stored weight."""
+        if not isinstance(optimizer, opt.Optimizer):
+            raise TypeError("set_optimizer expects an mx.optimizer.Optimizer")
+        self._set_updater(opt.get_updater(optimizer))
+
+    def _set_updater(self, updater):
+        """Install ``updater(key, input, stored)``, which must update ``stored`` in place.
+
+        It runs on the pushing thread, after the pushed values are summed."""
+        self._updater = updater
+        if updater is None:
+            self._updater_func = None
+            self.handle.set_updater(None)
+            return
+
+        def call(key, h_input, h_stored):
+            # As MXNet 1.9.1's local store: str keys reach a raw updater as bytes
+            # (mx.optimizer.Updater decodes them).
+            if isinstance(key, str):
+                key = key.encode()
+            updater(key, _wrap(h_input), _wrap(h_stored))
+
+        self._updater_func = call
+        self.handle.set_updater(call)
+
+    set_updater = _set_updater
+
+    def save_optimizer_states(self, fname, dump_optimizer=False):
+        """Write the optimizer states (pickled; with the optimizer when ``dump_optimizer``)."""
+        if self._updater is None:
+            raise AssertionError("Cannot save states for distributed training")
+        with open(fname, "wb") as f:
+            f.write(self._updater.get_states(dump_optimizer))
+
+    def load_optimizer_states(self, fname):
+        """Load optimizer states written by :meth:`save_optimizer_states`."""
+        if self._updater is None:
+            raise AssertionError("Cannot load states for distributed training")
+        with open(fname, "rb") as f:
+            self._updater.set_states(f.read())
+
+    # -- synchronisation ------------------------------------------------------------------
+    def _barrier(self):
+        """Wait for all workers (a no-op for local stores)."""
+        self.handle.barrier()
+
+    barrier = _barrier
+
+    def __repr__(self):
+        return f"<KVStore type={self.type} rank={self.rank} num_workers={self.num_workers}>"
+
+
+def create(name="local"):
+    """Create a store: ``'local'``, ``'device'`` (any name without ``dist``/``nccl`` is a local
+    store; with ``device`` in it, sums happen on the devices)."""
+    if not isinstance(name, str):
+        raise TypeError("name must be a string")
+    return KVStore(_native.KVStoreHandle(name))
