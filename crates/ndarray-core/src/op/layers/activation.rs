@@ -195,10 +195,8 @@ impl Operator for LeakyReLU {
     fn num_outputs(&self) -> usize {
         if self.act == Leaky::Rrelu { 2 } else { 1 }
     }
-    fn num_visible_outputs(&self) -> usize {
-        1
-    }
     fn output_names(&self) -> Vec<String> {
+        // rrelu's mask (the slope of each element) is a visible output, as in MXNet.
         let n: &[&str] = if self.act == Leaky::Rrelu { &["output", "mask"] } else { &["output"] };
         n.iter().map(|s| s.to_string()).collect()
     }

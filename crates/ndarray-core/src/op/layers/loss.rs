@@ -362,7 +362,13 @@ impl Operator for Regression {
                 .zip(&label)
                 .map(|(&o, &l)| {
                     let d = o.to_f64() - l;
-                    c::<T>(if self.kind == Reg::Mae { d.signum() * f * (d != 0.0) as u8 as f64 } else { d * f })
+                    let v = match self.kind {
+                        Reg::Mae if d > 0.0 => f,
+                        Reg::Mae if d < 0.0 => -f,
+                        Reg::Mae => 0.0,
+                        _ => d * f,
+                    };
+                    c::<T>(v)
                 })
                 .collect();
             Ok(vec![T::wrap(out)])

@@ -104,8 +104,8 @@ fn map1<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
 fn map3<T: Real>(a: &[T], b: &[T], cc: &[T], f: impl Fn(T, T, T) -> T + Sync) -> Vec<T> {
     let mut out = vec![<T as Element>::zero(); a.len()];
     let body = |(o, (a, (b, cc))): (&mut [T], (&[T], (&[T], &[T])))| {
-        for i in 0..o.len() {
-            o[i] = f(a[i], b[i], cc[i]);
+        for (o, ((&a, &b), &cc)) in o.iter_mut().zip(a.iter().zip(b).zip(cc)) {
+            *o = f(a, b, cc);
         }
     };
     if parallel(a.len()) {
