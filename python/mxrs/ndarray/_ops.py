@@ -8,6 +8,46 @@ Do not edit by hand.
 from mxrs.ndarray.ndarray import _Null, _call
 
 
+def Activation(data=None, act_type=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Elementwise activation function.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    act_type : default required
+    """
+    return _call("Activation", [data], {"act_type": act_type}, out, ctx, kwargs, variadic=False)
+
+
+def BatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, axis=_Null, cudnn_off=_Null, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Batch normalization over the channel axis.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    axis : default 1
+    cudnn_off : default False
+    min_calib_range : default None
+    max_calib_range : default None
+    """
+    return _call("BatchNorm", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
+
+
+def BlockGrad(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Identity that stops gradients.
+
+    Inputs: data.
+    """
+    return _call("BlockGrad", [data], {}, out, ctx, kwargs, variadic=False)
+
+
 def Cast(data=None, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """Cast to a dtype.
 
@@ -33,12 +73,121 @@ def Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kw
     return _call("Concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
 
 
+def Dropout(data=None, p=_Null, mode=_Null, axes=_Null, cudnn_off=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Randomly zero elements in training, scaling the rest by 1/(1-p).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    p : default 0.5
+    mode : default 'training'
+    axes : default ()
+    cudnn_off : default False
+    """
+    return _call("Dropout", [data], {"p": p, "mode": mode, "axes": axes, "cudnn_off": cudnn_off}, out, ctx, kwargs, variadic=False)
+
+
+def Embedding(data=None, weight=None, input_dim=_Null, output_dim=_Null, dtype=_Null, sparse_grad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Map integer indices to rows of a weight table.
+
+    Inputs: data, weight.
+
+    Parameters
+    ----------
+    input_dim : default required
+    output_dim : default required
+    dtype : default 'float32'
+    sparse_grad : default False
+    """
+    return _call("Embedding", [data, weight], {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, out, ctx, kwargs, variadic=False)
+
+
 def Flatten(data=None, out=None, name=None, ctx=None, **kwargs):
     """Collapse all axes but the first.
 
     Inputs: data.
     """
     return _call("Flatten", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=_Null, flatten=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Fully connected layer: data · weightᵀ + bias.
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    num_hidden : default required
+    no_bias : default False
+    flatten : default True
+    """
+    return _call("FullyConnected", [data, weight, bias], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
+
+
+def LeakyReLU(data=None, gamma=None, act_type=_Null, slope=_Null, lower_bound=_Null, upper_bound=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Leaky rectified linear units and relatives.
+
+    Inputs: data, gamma.
+
+    Parameters
+    ----------
+    act_type : default 'leaky'
+    slope : default 0.25
+    lower_bound : default 0.125
+    upper_bound : default 0.334
+    """
+    return _call("LeakyReLU", [data, gamma], {"act_type": act_type, "slope": slope, "lower_bound": lower_bound, "upper_bound": upper_bound}, out, ctx, kwargs, variadic=False)
+
+
+def LinearRegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity with a squared-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("LinearRegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def LogisticRegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Sigmoid with a logistic-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("LogisticRegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def MAERegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity with an absolute-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("MAERegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def MakeLoss(data=None, grad_scale=_Null, valid_thresh=_Null, normalization=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity whose gradient is grad_scale (a custom loss head).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    valid_thresh : default 0.0
+    normalization : default 'null'
+    """
+    return _call("MakeLoss", [data], {"grad_scale": grad_scale, "valid_thresh": valid_thresh, "normalization": normalization}, out, ctx, kwargs, variadic=False)
 
 
 def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -68,6 +217,37 @@ def SliceChannel(data=None, num_outputs=_Null, axis=_Null, squeeze_axis=_Null, o
     return _call("SliceChannel", [data], {"num_outputs": num_outputs, "axis": axis, "squeeze_axis": squeeze_axis}, out, ctx, kwargs, variadic=False)
 
 
+def SoftmaxActivation(data=None, mode=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Softmax over each instance or over channels.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mode : default 'instance'
+    """
+    return _call("SoftmaxActivation", [data], {"mode": mode}, out, ctx, kwargs, variadic=False)
+
+
+def SoftmaxOutput(data=None, label=None, grad_scale=_Null, ignore_label=_Null, multi_output=_Null, use_ignore=_Null, preserve_shape=_Null, normalization=_Null, out_grad=_Null, smooth_alpha=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Softmax output with a cross-entropy gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    ignore_label : default -1.0
+    multi_output : default False
+    use_ignore : default False
+    preserve_shape : default False
+    normalization : default 'null'
+    out_grad : default False
+    smooth_alpha : default 0.0
+    """
+    return _call("SoftmaxOutput", [data, label], {"grad_scale": grad_scale, "ignore_label": ignore_label, "multi_output": multi_output, "use_ignore": use_ignore, "preserve_shape": preserve_shape, "normalization": normalization, "out_grad": out_grad, "smooth_alpha": smooth_alpha}, out, ctx, kwargs, variadic=False)
+
+
 def SwapAxis(data=None, dim1=_Null, dim2=_Null, out=None, name=None, ctx=None, **kwargs):
     """Swap two axes.
 
@@ -95,6 +275,163 @@ def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=
     dtype : default 'float32'
     """
     return _call("_arange", [], {"start": start, "stop": stop, "step": step, "repeat": repeat, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_Activation(ograd=None, data=None, output=None, act_type=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of Activation.
+
+    Inputs: ograd, data, output.
+
+    Parameters
+    ----------
+    act_type : default required
+    """
+    return _call("_backward_Activation", [ograd, data, output], {"act_type": act_type}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_BatchNorm(ograd=None, data=None, gamma=None, mean=None, var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, axis=_Null, cudnn_off=_Null, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradients of BatchNorm.
+
+    Inputs: ograd, data, gamma, mean, var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    axis : default 1
+    cudnn_off : default False
+    min_calib_range : default None
+    max_calib_range : default None
+    """
+    return _call("_backward_BatchNorm", [ograd, data, gamma, mean, var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_Embedding(ograd=None, data=None, input_dim=_Null, output_dim=_Null, dtype=_Null, sparse_grad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Weight gradient of Embedding.
+
+    Inputs: ograd, data.
+
+    Parameters
+    ----------
+    input_dim : default required
+    output_dim : default required
+    dtype : default 'float32'
+    sparse_grad : default False
+    """
+    return _call("_backward_Embedding", [ograd, data], {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_FullyConnected(ograd=None, data=None, weight=None, num_hidden=_Null, no_bias=_Null, flatten=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradients of FullyConnected.
+
+    Inputs: ograd, data, weight.
+
+    Parameters
+    ----------
+    num_hidden : default required
+    no_bias : default False
+    flatten : default True
+    """
+    return _call("_backward_FullyConnected", [ograd, data, weight], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_LeakyReLU(ograd=None, data=None, gamma=None, act_type=_Null, slope=_Null, lower_bound=_Null, upper_bound=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of LeakyReLU.
+
+    Inputs: ograd, data, gamma.
+
+    Parameters
+    ----------
+    act_type : default 'leaky'
+    slope : default 0.25
+    lower_bound : default 0.125
+    upper_bound : default 0.334
+    """
+    return _call("_backward_LeakyReLU", [ograd, data, gamma], {"act_type": act_type, "slope": slope, "lower_bound": lower_bound, "upper_bound": upper_bound}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_LinearRegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity with a squared-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("_backward_LinearRegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_LogisticRegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Sigmoid with a logistic-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("_backward_LogisticRegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_MAERegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity with an absolute-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("_backward_MAERegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_MakeLoss(data=None, grad_scale=_Null, valid_thresh=_Null, normalization=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of MakeLoss.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    valid_thresh : default 0.0
+    normalization : default 'null'
+    """
+    return _call("_backward_MakeLoss", [data], {"grad_scale": grad_scale, "valid_thresh": valid_thresh, "normalization": normalization}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_SoftmaxActivation(ograd=None, output=None, mode=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of SoftmaxActivation.
+
+    Inputs: ograd, output.
+
+    Parameters
+    ----------
+    mode : default 'instance'
+    """
+    return _call("_backward_SoftmaxActivation", [ograd, output], {"mode": mode}, out, ctx, kwargs, variadic=False)
+
+
+def _backward_SoftmaxOutput(ograd=None, output=None, label=None, grad_scale=_Null, ignore_label=_Null, multi_output=_Null, use_ignore=_Null, preserve_shape=_Null, normalization=_Null, out_grad=_Null, smooth_alpha=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Data gradient of SoftmaxOutput.
+
+    Inputs: ograd, output, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    ignore_label : default -1.0
+    multi_output : default False
+    use_ignore : default False
+    preserve_shape : default False
+    normalization : default 'null'
+    out_grad : default False
+    smooth_alpha : default 0.0
+    """
+    return _call("_backward_SoftmaxOutput", [ograd, output, label], {"grad_scale": grad_scale, "ignore_label": ignore_label, "multi_output": multi_output, "use_ignore": use_ignore, "preserve_shape": preserve_shape, "normalization": normalization, "out_grad": out_grad, "smooth_alpha": smooth_alpha}, out, ctx, kwargs, variadic=False)
 
 
 def _copy(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -1578,6 +1915,7 @@ def zeros_like(data=None, out=None, name=None, ctx=None, **kwargs):
 
 
 ElementWiseSum = add_n
+Softmax = SoftmaxOutput
 _Div = elemwise_div
 _Minus = elemwise_sub
 _Mul = elemwise_mul
@@ -1608,17 +1946,32 @@ random_uniform = _random_uniform
 reshape = Reshape
 shuffle = _shuffle
 split = SliceChannel
+stop_gradient = BlockGrad
 sum_axis = sum
 swapaxes = SwapAxis
 uniform = _random_uniform
 
 __all__ = [
+    "Activation",
+    "BatchNorm",
+    "BlockGrad",
     "Cast",
     "Concat",
+    "Dropout",
     "ElementWiseSum",
+    "Embedding",
     "Flatten",
+    "FullyConnected",
+    "LeakyReLU",
+    "LinearRegressionOutput",
+    "LogisticRegressionOutput",
+    "MAERegressionOutput",
+    "MakeLoss",
     "Reshape",
     "SliceChannel",
+    "Softmax",
+    "SoftmaxActivation",
+    "SoftmaxOutput",
     "SwapAxis",
     "_Div",
     "_Minus",
@@ -1626,6 +1979,17 @@ __all__ = [
     "_Plus",
     "_add",
     "_arange",
+    "_backward_Activation",
+    "_backward_BatchNorm",
+    "_backward_Embedding",
+    "_backward_FullyConnected",
+    "_backward_LeakyReLU",
+    "_backward_LinearRegressionOutput",
+    "_backward_LogisticRegressionOutput",
+    "_backward_MAERegressionOutput",
+    "_backward_MakeLoss",
+    "_backward_SoftmaxActivation",
+    "_backward_SoftmaxOutput",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -1786,6 +2150,7 @@ __all__ = [
     "square",
     "squeeze",
     "stack",
+    "stop_gradient",
     "sum",
     "sum_axis",
     "swapaxes",

@@ -101,7 +101,7 @@ impl SoftmaxOutput {
         } else if self.preserve_shape {
             (size_of(&s[..s.len() - 1]), s[s.len() - 1], 1)
         } else {
-            (s[0], if s[0] == 0 { 0 } else { size / s[0] }, 1)
+            (s[0], size.checked_div(s[0]).unwrap_or(0), 1)
         })
     }
 
@@ -517,7 +517,7 @@ pub(super) fn register(r: &mut Registry) {
     });
     r.add(
         "_backward_SoftmaxOutput",
-        &["out_grad", "output", "label"],
+        &["ograd", "output", "label"],
         sp,
         "data gradient of SoftmaxOutput",
         |a: &Attrs| Ok(Box::new(SoftmaxOutput::parse("_backward_SoftmaxOutput", a)?)),
