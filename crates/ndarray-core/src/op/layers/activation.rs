@@ -133,7 +133,7 @@ const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
 const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Leaky {
+enum LeakyKind {
     Leaky,
     Elu,
     Selu,
@@ -144,7 +144,7 @@ enum Leaky {
 
 #[derive(Debug, Clone)]
 struct LeakyReLU {
-    act: Leaky,
+    act: LeakyKind,
     slope: f64,
     lower: f64,
     upper: f64,
@@ -154,12 +154,12 @@ impl LeakyReLU {
     fn parse(name: &str, a: &Attrs) -> Result<LeakyReLU> {
         a.check_known(name, &["act_type", "slope", "lower_bound", "upper_bound"])?;
         let act = match a.str_or("act_type", "leaky") {
-            "leaky" => Leaky::Leaky,
-            "elu" => Leaky::Elu,
-            "selu" => Leaky::Selu,
-            "gelu" => Leaky::Gelu,
-            "prelu" => Leaky::Prelu,
-            "rrelu" => Leaky::Rrelu,
+            "leaky" => LeakyKind::Leaky,
+            "elu" => LeakyKind::Elu,
+            "selu" => LeakyKind::Selu,
+            "gelu" => LeakyKind::Gelu,
+            "prelu" => LeakyKind::Prelu,
+            "rrelu" => LeakyKind::Rrelu,
             other => {
                 return Err(Error::param(
                     name,
@@ -176,7 +176,7 @@ impl LeakyReLU {
     }
 
     fn n_in(&self) -> usize {
-        if self.act == Leaky::Prelu { 2 } else { 1 }
+        if self.act == LeakyKind::Prelu { 2 } else { 1 }
     }
 
     /// (channels, elements per channel block) of prelu's data.
@@ -193,25 +193,23 @@ impl Operator for LeakyReLU {
         LRELU
     }
     fn num_outputs(&self) -> usize {
-        if self.act == Leaky::Rrelu { 2 } else { 1 }
-    }
-    fn num_visible_outputs(&self) -> usize {
-        1
+        if self.act == LeakyKind::Rrelu { 2 } else { 1 }
     }
     fn output_names(&self) -> Vec<String> {
-        let n: &[&str] = if self.act == Leaky::Rrelu { &["output", "mask"] } else { &["output"] };
+        // rrelu's mask (the slope of each element) is a visible output, as in MXNet.
+        let n: &[&str] = if self.act == LeakyKind::Rrelu { &["output", "mask"] } else { &["output"] };
         n.iter().map(|s| s.to_string()).collect()
     }
     fn input_names(&self) -> Option<Vec<String>> {
-        let n: &[&str] = if self.act == Leaky::Prelu { &["data", "gamma"] } else { &["data"] };
+        let n: &[&str] = if self.act == LeakyKind::Prelu { &["data", "gamma"] } else { &["data"] };
         Some(n.iter().map(|s| s.to_string()).collect())
     }
     fn uses_rng(&self) -> bool {
-        self.act == Leaky::Rrelu
+        self.act == LeakyKind::Rrelu
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         expect_inputs(LRELU, inputs.len(), self.n_in())?;
-        if self.act == Leaky::Prelu {
+        if self.act == LeakyKind::Prelu {
             let (ch, _) = Self::channels(&inputs[0])?;
             expect_shape(LRELU, "gamma", &inputs[1], &[ch])?;
         }
@@ -221,7 +219,7 @@ impl Operator for LeakyReLU {
         expect_inputs(LRELU, inputs.len(), self.n_in())?;
         let Some(d) = inputs[0].clone().or_else(|| outputs[0].clone()) else { return Ok(()) };
         fill_shape(LRELU, "data", &mut inputs[0], &d)?;
-        if self.act == Leaky::Prelu {
+        if self.act == LeakyKind::Prelu {
             let (ch, _) = Self::channels(&d)?;
             fill_shape(LRELU, "gamma", &mut inputs[1], &[ch])?;
         }
@@ -240,19 +238,19 @@ impl Operator for LeakyReLU {
             let z = <T as Element>::zero();
             let (s, alpha, lambda) = (c::<T>(slope), c::<T>(SELU_ALPHA), c::<T>(SELU_LAMBDA));
             let out = match self.act {
-                Leaky::Leaky => map1(v, |a| if a > z { a } else { s * a }),
-                Leaky::Elu => map1(v, |a| if a > z { a } else { s * a.exp_m1() }),
-                Leaky::Selu => map1(v, |a| lambda * if a > z { a } else { alpha * a.exp_m1() }),
-                Leaky::Gelu => map1(v, |a| {
+                LeakyKind::Leaky => map1(v, |a| if a > z { a } else { s * a }),
+                LeakyKind::Elu => map1(v, |a| if a > z { a } else { s * a.exp_m1() }),
+                LeakyKind::Selu => map1(v, |a| lambda * if a > z { a } else { alpha * a.exp_m1() }),
+                LeakyKind::Gelu => map1(v, |a| {
                     let a64 = a.to_f64();
                     c(0.5 * a64 * (1.0 + libm_erf(a64 / std::f64::consts::SQRT_2)))
                 }),
-                Leaky::Prelu => {
+                LeakyKind::Prelu => {
                     let (ch, inner) = Self::channels(x[0].shape)?;
                     let gamma = x[1].typed::<T>();
                     v.iter().enumerate().map(|(i, &a)| if a > z { a } else { gamma[(i / inner) % ch] * a }).collect()
                 }
-                Leaky::Rrelu => {
+                LeakyKind::Rrelu => {
                     let mask: Vec<T> = match ctx.rng.as_deref_mut() {
                         Some(rng) if ctx.is_train => {
                             let (lo, hi) = (self.lower, self.upper);
@@ -281,7 +279,7 @@ struct LeakyReLUBackward(LeakyReLU);
 impl LeakyReLUBackward {
     fn n_in(&self) -> usize {
         match self.0.act {
-            Leaky::Prelu | Leaky::Rrelu => 3,
+            LeakyKind::Prelu | LeakyKind::Rrelu => 3,
             _ => 2,
         }
     }
@@ -306,19 +304,19 @@ impl Operator for LeakyReLUBackward {
             let z = <T as Element>::zero();
             let (s, alpha, lambda) = (c::<T>(slope), c::<T>(SELU_ALPHA), c::<T>(SELU_LAMBDA));
             let dx: Vec<T> = match self.0.act {
-                Leaky::Leaky => map3(g, d, d, |g, a, _| if a > z { g } else { s * g }),
-                Leaky::Elu => map3(g, d, d, |g, a, _| if a > z { g } else { g * s * a.exp() }),
-                Leaky::Selu => {
+                LeakyKind::Leaky => map3(g, d, d, |g, a, _| if a > z { g } else { s * g }),
+                LeakyKind::Elu => map3(g, d, d, |g, a, _| if a > z { g } else { g * s * a.exp() }),
+                LeakyKind::Selu => {
                     map3(g, d, d, |g, a, _| g * lambda * if a > z { <T as Element>::one() } else { alpha * a.exp() })
                 }
-                Leaky::Gelu => map3(g, d, d, |g, a, _| {
+                LeakyKind::Gelu => map3(g, d, d, |g, a, _| {
                     let a = a.to_f64();
                     let cdf = 0.5 * (1.0 + libm_erf(a / std::f64::consts::SQRT_2));
                     let pdf = (-0.5 * a * a).exp() / (2.0 * std::f64::consts::PI).sqrt();
                     g * c::<T>(cdf + a * pdf)
                 }),
-                Leaky::Rrelu => map3(g, d, x[2].typed::<T>(), |g, a, m| if a > z { g } else { m * g }),
-                Leaky::Prelu => {
+                LeakyKind::Rrelu => map3(g, d, x[2].typed::<T>(), |g, a, m| if a > z { g } else { m * g }),
+                LeakyKind::Prelu => {
                     let (ch, inner) = LeakyReLU::channels(x[1].shape)?;
                     let gamma = x[2].typed::<T>();
                     let mut dgamma = vec![0f64; ch];
@@ -351,11 +349,11 @@ fn grad_leaky(
 ) -> Result<Vec<Option<NodeEntry>>> {
     let op = LeakyReLU::parse(LRELU, attrs)?;
     match op.act {
-        Leaky::Prelu => {
+        LeakyKind::Prelu => {
             let r = b.op("_backward_LeakyReLU", &[g[0], x[0], x[1]], attrs.clone())?;
             Ok(vec![Some(r[0]), Some(r[1])])
         }
-        Leaky::Rrelu => {
+        LeakyKind::Rrelu => {
             let r = b.op("_backward_LeakyReLU", &[g[0], x[0], y[1]], attrs.clone())?;
             Ok(vec![Some(r[0])])
         }
@@ -419,7 +417,8 @@ impl SoftmaxActivation {
             }
             Ok((s[1], size_of(&s[2..])))
         } else {
-            Ok((size_of(s.get(1..).unwrap_or(&[])), 1))
+            // "instance": over the last axis (MXNet 1.9.1 does this for any number of axes).
+            Ok((s.last().copied().unwrap_or(1), 1))
         }
     }
 }
@@ -484,7 +483,7 @@ pub(super) fn register(r: &mut Registry) {
     });
     r.add(
         "_backward_Activation",
-        &["out_grad", "data", "output"],
+        &["ograd", "data", "output"],
         params!("act_type" = None),
         "gradient of Activation",
         |a: &Attrs| {
@@ -501,7 +500,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add(LRELU, &["data", "gamma"], lp, "leaky rectified linear units and relatives", |a: &Attrs| {
         Ok(Box::new(LeakyReLU::parse(LRELU, a)?))
     });
-    r.add("_backward_LeakyReLU", &["out_grad", "data", "gamma"], lp, "gradient of LeakyReLU", |a: &Attrs| {
+    r.add("_backward_LeakyReLU", &["ograd", "data", "gamma"], lp, "gradient of LeakyReLU", |a: &Attrs| {
         Ok(Box::new(LeakyReLUBackward(LeakyReLU::parse("_backward_LeakyReLU", a)?)))
     });
     r.set_gradient(LRELU, grad_leaky);
@@ -509,7 +508,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add(SMA, &["data"], sp, "softmax over each instance or over channels", |a: &Attrs| {
         Ok(Box::new(SoftmaxActivation::parse(SMA, a)?))
     });
-    r.add("_backward_SoftmaxActivation", &["out_grad", "output"], sp, "gradient of SoftmaxActivation", |a: &Attrs| {
+    r.add("_backward_SoftmaxActivation", &["ograd", "output"], sp, "gradient of SoftmaxActivation", |a: &Attrs| {
         Ok(Box::new(SoftmaxActivation::parse("_backward_SoftmaxActivation", a)?))
     });
     r.set_gradient(SMA, grad_softmax_activation);

@@ -305,7 +305,7 @@ pub(super) fn register(r: &mut Registry) {
         "batch normalization over the channel axis",
         |a: &Attrs| Ok(Box::new(BatchNorm::parse(NAME, a)?)),
     );
-    r.add(BACK, &["out_grad", "data", "gamma", "mean", "var"], p, "gradients of BatchNorm", |a: &Attrs| {
+    r.add(BACK, &["ograd", "data", "gamma", "mean", "var"], p, "gradients of BatchNorm", |a: &Attrs| {
         Ok(Box::new(BatchNormBackward(BatchNorm::parse(BACK, a)?)))
     });
     r.set_gradient(NAME, grad_batch_norm);

@@ -105,7 +105,7 @@ impl Operator for FullyConnected {
                 let b = x[2].typed::<T>();
                 for row in o.chunks_exact_mut(h) {
                     for (v, &bb) in row.iter_mut().zip(b) {
-                        *v = *v + bb;
+                        *v += bb;
                     }
                 }
             });
@@ -302,7 +302,7 @@ impl Operator for EmbeddingBackward {
             let mut out = vec![<T as Element>::zero(); self.0.input_dim * d];
             for (n, &i) in idx.iter().enumerate() {
                 for (o, &v) in out[i * d..(i + 1) * d].iter_mut().zip(&g[n * d..(n + 1) * d]) {
-                    *o = *o + v;
+                    *o += v;
                 }
             }
             T::wrap(out)
@@ -332,7 +332,7 @@ pub(super) fn register(r: &mut Registry) {
     );
     r.add(
         "_backward_FullyConnected",
-        &["out_grad", "data", "weight"],
+        &["ograd", "data", "weight"],
         fc_params,
         "gradients of FullyConnected",
         |a: &Attrs| Ok(Box::new(FullyConnectedBackward(FullyConnected::parse("_backward_FullyConnected", a)?))),
@@ -343,7 +343,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add(EMB, &["data", "weight"], emb_params, "map integer indices to rows of a weight table", |a: &Attrs| {
         Ok(Box::new(Embedding::parse(EMB, a)?))
     });
-    r.add("_backward_Embedding", &["out_grad", "data"], emb_params, "weight gradient of Embedding", |a: &Attrs| {
+    r.add("_backward_Embedding", &["ograd", "data"], emb_params, "weight gradient of Embedding", |a: &Attrs| {
         Ok(Box::new(EmbeddingBackward(Embedding::parse("_backward_Embedding", a)?)))
     });
     r.set_gradient(EMB, grad_embedding);

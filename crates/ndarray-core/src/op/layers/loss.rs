@@ -101,7 +101,7 @@ impl SoftmaxOutput {
         } else if self.preserve_shape {
             (size_of(&s[..s.len() - 1]), s[s.len() - 1], 1)
         } else {
-            (s[0], if s[0] == 0 { 0 } else { size / s[0] }, 1)
+            (s[0], size.checked_div(s[0]).unwrap_or(0), 1)
         })
     }
 
@@ -362,7 +362,13 @@ impl Operator for Regression {
                 .zip(&label)
                 .map(|(&o, &l)| {
                     let d = o.to_f64() - l;
-                    c::<T>(if self.kind == Reg::Mae { d.signum() * f * (d != 0.0) as u8 as f64 } else { d * f })
+                    let v = match self.kind {
+                        Reg::Mae if d > 0.0 => f,
+                        Reg::Mae if d < 0.0 => -f,
+                        Reg::Mae => 0.0,
+                        _ => d * f,
+                    };
+                    c::<T>(v)
                 })
                 .collect();
             Ok(vec![T::wrap(out)])
@@ -511,7 +517,7 @@ pub(super) fn register(r: &mut Registry) {
     });
     r.add(
         "_backward_SoftmaxOutput",
-        &["out_grad", "output", "label"],
+        &["ograd", "output", "label"],
         sp,
         "data gradient of SoftmaxOutput",
         |a: &Attrs| Ok(Box::new(SoftmaxOutput::parse("_backward_SoftmaxOutput", a)?)),

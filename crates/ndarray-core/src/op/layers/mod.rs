@@ -100,12 +100,15 @@ fn map1<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     out
 }
 
+/// A chunk of output and the matching chunks of three inputs.
+type Chunk3<'a, T> = (&'a mut [T], (&'a [T], (&'a [T], &'a [T])));
+
 /// `f(a, b, c)` elementwise over three equal-length slices, split like [`map1`].
 fn map3<T: Real>(a: &[T], b: &[T], cc: &[T], f: impl Fn(T, T, T) -> T + Sync) -> Vec<T> {
     let mut out = vec![<T as Element>::zero(); a.len()];
-    let body = |(o, (a, (b, cc))): (&mut [T], (&[T], (&[T], &[T])))| {
-        for i in 0..o.len() {
-            o[i] = f(a[i], b[i], cc[i]);
+    let body = |(o, (a, (b, cc))): Chunk3<'_, T>| {
+        for (o, ((&a, &b), &cc)) in o.iter_mut().zip(a.iter().zip(b).zip(cc)) {
+            *o = f(a, b, cc);
         }
     };
     if parallel(a.len()) {
