@@ -141,9 +141,9 @@ fn col2im<T: ConvFloat>(col: &[T], g: &ConvGeom, cg: usize, x: &mut [T]) {
                             *d = *d + s;
                         }
                     } else {
-                        for ox in lo..hi {
+                        for (ox, &s) in src.iter().enumerate().take(hi).skip(lo) {
                             let ix = (ox as isize * g.sw as isize + x0) as usize;
-                            dst[ix] = dst[ix] + src[ox];
+                            dst[ix] = dst[ix] + s;
                         }
                     }
                 }
