@@ -534,10 +534,11 @@ pub fn pool_backward<T: Float + Send + Sync>(dy: &[T], x: &[T], y: &[T], g: &Poo
                         let mut best = usize::MAX;
                         let mut m = T::neg_infinity();
                         for r in sy.lo..sy.hi {
-                            for i in r * g.w + sx.lo..r * g.w + sx.hi {
-                                if best == usize::MAX || plane[i] > m {
-                                    m = plane[i];
-                                    best = i;
+                            let start = r * g.w + sx.lo;
+                            for (i, &v) in plane[start..r * g.w + sx.hi].iter().enumerate() {
+                                if best == usize::MAX || v > m {
+                                    m = v;
+                                    best = start + i;
                                 }
                             }
                         }
