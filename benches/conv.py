@@ -17,7 +17,8 @@ Each layer is timed forward only (``fwd``) and forward plus the gradients of eve
 (``_backward_Convolution``, ``_backward_Pooling``) directly, since Symbol/autograd are not
 built yet; MXNet 1.9.1 uses ``mx.autograd`` and PyTorch ``torch.autograd.grad`` (both also
 compute every input's gradient). Figures are milliseconds per batch, best of several
-repeats after a warm-up, the sync inside the timed region; the ratio columns are
+repeats after a warm-up, the sync inside the timed region (``--cpu-time``: CPU time of the
+child process instead of wall time, for a busy machine with ``--threads 1``); the ratio columns are
 peer time / mxrs time (above 1: mxrs is faster).
 
 Each framework runs in its own child interpreter (this script with ``--child``), as
@@ -57,16 +58,16 @@ LAYERS = {
 FRAMEWORKS = ("mxrs", "torch", "mxnet")
 
 
-def _best_ms(fn, sync, iters, repeats):
+def _best_ms(fn, sync, iters, repeats, clock=time.perf_counter):
     fn()
     sync()
     best = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(iters):
             fn()
         sync()
-        best = min(best, (time.perf_counter() - t0) / iters)
+        best = min(best, (clock() - t0) / iters)
     return best * 1e3
 
 
@@ -177,13 +178,14 @@ def child_main(args):
         sync = mx.nd.waitall
         fwd = layers.forward
     iters, repeats = (3, 3) if args.quick else (10, 5)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     results = {}
     cases = [(n, [n]) for n in LAYERS] + [("stack", list(LAYERS))]
     for case, names in cases:
         x = make(LAYERS[names[0]][1])
         results[case] = {
-            "fwd": _best_ms(lambda names=names, x=x: fwd(names, x), sync, iters, repeats),
-            "fwd+bwd": _best_ms(lambda names=names, x=x: layers.fwd_bwd(names, x), sync, iters, repeats),
+            "fwd": _best_ms(lambda names=names, x=x: fwd(names, x), sync, iters, repeats, clock),
+            "fwd+bwd": _best_ms(lambda names=names, x=x: layers.fwd_bwd(names, x), sync, iters, repeats, clock),
         }
     print(json.dumps({"framework": fw, "version": version, "threads": args.threads, "results": results}))
     return 0
@@ -194,6 +196,11 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads per framework")
     ap.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset")
+    ap.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time with the process's CPU time (all its threads); with --threads 1 it stays fair on a busy machine",
+    )
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--child", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -204,7 +211,10 @@ def main(argv=None):
     if args.child:
         return child_main(args)
     print(f"Convolution benchmark  {datetime.datetime.now().isoformat(timespec='seconds')}  quick={args.quick}")
-    print(f"host: {cpu_model()}, {os.cpu_count()} cores, {args.threads} threads; load {os.getloadavg()[0]:.2f}")
+    clock = "CPU time" if args.cpu_time else "wall time"
+    print(
+        f"host: {cpu_model()}, {os.cpu_count()} cores, {args.threads} threads, {clock}; load {os.getloadavg()[0]:.2f}"
+    )
     busy = cpu_busy_fraction()
     if busy is not None and busy > BUSY_FRACTION:
         print(f"WARNING: the machine is {busy:.0%} busy; the figures will be unreliable.")
@@ -217,6 +227,8 @@ def main(argv=None):
         cmd = [python, str(Path(__file__).resolve()), "--child", fw, "--threads", str(args.threads)]
         if args.quick:
             cmd.append("--quick")
+        if args.cpu_time:
+            cmd.append("--cpu-time")
         record, note = run_json_child(cmd, child_env(args.threads), python)
         if record is None:
             print(f"  {fw:6} SKIPPED ({note})")

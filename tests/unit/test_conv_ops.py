@@ -2,7 +2,10 @@
 
 The golden file is written by ``tools/golden/conv_ops.py`` (run with MXNet's interpreter).
 Gradients are checked through the fused backward ops (``_backward_Convolution`` ...) on mxrs,
-and through ``mx.autograd`` when the suite runs against MXNet itself.
+and through ``mx.autograd`` when the suite runs against MXNet itself. Run that with
+``MXNET_MKLDNN_ENABLED=0``: the golden values come from MXNet's own kernels, and its oneDNN
+path differs from them for Deconvolution with ``target_shape`` and for the gradient of
+full-convention average pooling.
 """
 
 import json
@@ -79,6 +82,8 @@ def test_gradients_match_mxnet(name):
 @pytest.mark.parametrize("dtype", ["float64", "float16"])
 def test_other_float_dtypes(name, dtype):
     case = CASES[name]
+    if IS_MXNET and dtype == "float16" and case["op"] != "Pooling":
+        pytest.skip("MXNet has no float16 gemm on the CPU")
     y = _forward(case, dtype)
     assert y.dtype == np.dtype(dtype)
     want = np.array(case["output"]["data"])

@@ -25,7 +25,12 @@ OUT = Path(__file__).resolve().parents[2] / "tests" / "data" / "conv_ops_golden.
 # (name, op, data shape, attrs); weight and bias shapes come from MXNet's shape inference.
 CASES = [
     ("conv_basic", "Convolution", (2, 3, 7, 7), {"kernel": (3, 3), "num_filter": 4}),
-    ("conv_stride_pad", "Convolution", (2, 3, 8, 7), {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "num_filter": 5}),
+    (
+        "conv_stride_pad",
+        "Convolution",
+        (2, 3, 8, 7),
+        {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "num_filter": 5},
+    ),
     ("conv_dilate", "Convolution", (1, 2, 9, 9), {"kernel": (3, 3), "dilate": (2, 2), "pad": (2, 1), "num_filter": 3}),
     ("conv_groups", "Convolution", (2, 4, 6, 6), {"kernel": (3, 3), "num_group": 2, "num_filter": 6, "no_bias": True}),
     ("conv_depthwise", "Convolution", (1, 4, 6, 6), {"kernel": (3, 3), "num_group": 4, "num_filter": 4, "pad": (1, 1)}),
@@ -39,13 +44,33 @@ CASES = [
         (2, 3, 4, 5),
         {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "adj": (1, 1), "num_filter": 4, "no_bias": False},
     ),
-    ("deconv_groups", "Deconvolution", (1, 4, 3, 3), {"kernel": (2, 2), "stride": (2, 2), "num_filter": 6, "num_group": 2}),
-    ("deconv_target", "Deconvolution", (1, 2, 4, 4), {"kernel": (3, 3), "stride": (2, 2), "target_shape": (8, 8), "num_filter": 3}),
-    ("deconv_dilate", "Deconvolution", (1, 2, 4, 4), {"kernel": (3, 3), "dilate": (2, 2), "pad": (1, 1), "num_filter": 2}),
+    (
+        "deconv_groups",
+        "Deconvolution",
+        (1, 4, 3, 3),
+        {"kernel": (2, 2), "stride": (2, 2), "num_filter": 6, "num_group": 2},
+    ),
+    (
+        "deconv_target",
+        "Deconvolution",
+        (1, 2, 4, 4),
+        {"kernel": (3, 3), "stride": (2, 2), "target_shape": (8, 8), "num_filter": 3},
+    ),
+    (
+        "deconv_dilate",
+        "Deconvolution",
+        (1, 2, 4, 4),
+        {"kernel": (3, 3), "dilate": (2, 2), "pad": (1, 1), "num_filter": 2},
+    ),
     ("deconv_1d", "Deconvolution", (2, 3, 5), {"kernel": (3,), "stride": (2,), "num_filter": 2, "no_bias": False}),
     ("pool_max", "Pooling", (2, 3, 6, 6), {"kernel": (2, 2), "stride": (2, 2), "pool_type": "max"}),
     ("pool_max_pad", "Pooling", (2, 2, 7, 7), {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "pool_type": "max"}),
-    ("pool_max_full", "Pooling", (1, 2, 8, 8), {"kernel": (3, 3), "stride": (2, 2), "pool_type": "max", "pooling_convention": "full"}),
+    (
+        "pool_max_full",
+        "Pooling",
+        (1, 2, 8, 8),
+        {"kernel": (3, 3), "stride": (2, 2), "pool_type": "max", "pooling_convention": "full"},
+    ),
     (
         "pool_avg_full_pad",
         "Pooling",
@@ -63,7 +88,12 @@ CASES = [
     ("pool_sum", "Pooling", (1, 2, 5, 5), {"kernel": (2, 2), "pool_type": "sum"}),
     ("pool_lp2", "Pooling", (1, 2, 6, 6), {"kernel": (2, 2), "stride": (2, 2), "pool_type": "lp", "p_value": 2}),
     ("pool_max_1d", "Pooling", (2, 3, 9), {"kernel": (3,), "stride": (2,), "pool_type": "max"}),
-    ("pool_avg_1d_full", "Pooling", (2, 2, 8), {"kernel": (3,), "stride": (2,), "pad": (1,), "pool_type": "avg", "pooling_convention": "full"}),
+    (
+        "pool_avg_1d_full",
+        "Pooling",
+        (2, 2, 8),
+        {"kernel": (3,), "stride": (2,), "pad": (1,), "pool_type": "avg", "pooling_convention": "full"},
+    ),
 ]
 
 

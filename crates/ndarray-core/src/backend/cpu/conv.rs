@@ -141,9 +141,9 @@ fn col2im<T: ConvFloat>(col: &[T], g: &ConvGeom, cg: usize, x: &mut [T]) {
                             *d = *d + s;
                         }
                     } else {
-                        for ox in lo..hi {
+                        for (ox, &s) in src.iter().enumerate().take(hi).skip(lo) {
                             let ix = (ox as isize * g.sw as isize + x0) as usize;
-                            dst[ix] = dst[ix] + src[ox];
+                            dst[ix] = dst[ix] + s;
                         }
                     }
                 }
@@ -407,32 +407,39 @@ pub struct PoolGeom {
     pub ow: usize,
 }
 
-/// One window: the clipped input rows and columns and the divisor of an average.
-struct Window {
-    y0: usize,
-    y1: usize,
-    x0: usize,
-    x1: usize,
-    count: usize,
+/// The input range `[lo, hi)` one output position of a pooling window covers along one axis,
+/// and the window's length counting padding (but not what lies beyond the padding).
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    lo: usize,
+    hi: usize,
+    padded: usize,
+}
+
+fn spans(out: usize, stride: usize, pad: usize, k: usize, n: usize) -> Vec<Span> {
+    (0..out)
+        .map(|o| {
+            let s = (o * stride) as isize - pad as isize;
+            let e = (s + k as isize).min((n + pad) as isize);
+            let lo = s.clamp(0, n as isize) as usize;
+            let hi = (e.clamp(0, n as isize) as usize).max(lo);
+            Span { lo, hi, padded: (e - s).max(0) as usize }
+        })
+        .collect()
 }
 
 impl PoolGeom {
-    fn window(&self, oy: usize, ox: usize, kind: PoolKind) -> Window {
-        let ys = (oy * self.sh) as isize - self.ph as isize;
-        let xs = (ox * self.sw) as isize - self.pw as isize;
-        let ye = (ys + self.kh as isize).min((self.h + self.ph) as isize);
-        let xe = (xs + self.kw as isize).min((self.w + self.pw) as isize);
-        let padded = ((ye - ys).max(0) * (xe - xs).max(0)) as usize;
-        let y0 = ys.max(0) as usize;
-        let x0 = xs.max(0) as usize;
-        let y1 = (ye.max(0) as usize).min(self.h).max(y0);
-        let x1 = (xe.max(0) as usize).min(self.w).max(x0);
-        let count = match kind {
-            PoolKind::Avg { include_pad: true } => padded,
-            PoolKind::Avg { include_pad: false } => (y1 - y0) * (x1 - x0),
-            _ => 1,
-        };
-        Window { y0, y1, x0, x1, count }
+    fn spans(&self) -> (Vec<Span>, Vec<Span>) {
+        (spans(self.oh, self.sh, self.ph, self.kh, self.h), spans(self.ow, self.sw, self.pw, self.kw, self.w))
+    }
+}
+
+/// The divisor of a window (1 for max, sum and lp).
+fn divisor(kind: PoolKind, sy: &Span, sx: &Span) -> usize {
+    match kind {
+        PoolKind::Avg { include_pad: true } => sy.padded * sx.padded,
+        PoolKind::Avg { include_pad: false } => (sy.hi - sy.lo) * (sx.hi - sx.lo),
+        _ => 1,
     }
 }
 
@@ -444,38 +451,68 @@ fn powi<T: Float>(v: T, p: i32) -> T {
     }
 }
 
+fn as_float<T: Float>(n: usize) -> T {
+    T::from(n).unwrap_or_else(T::one)
+}
+
+/// Run `body(plane, chunk)` over the `per`-element chunks of `out`, in parallel when `work` is
+/// large.
+fn for_each_plane<T: Send>(out: &mut [T], per: usize, work: usize, body: impl Fn(usize, &mut [T]) + Sync + Send) {
+    if per == 0 || out.is_empty() {
+        return;
+    }
+    if super::parallel(work) {
+        out.par_chunks_mut(per).enumerate().for_each(|(p, o)| body(p, o));
+    } else {
+        out.chunks_mut(per).enumerate().for_each(|(p, o)| body(p, o));
+    }
+}
+
 /// Pool `x` (`(planes, h, w)`) into `(planes, oh, ow)`.
 pub fn pool_forward<T: Float + Send + Sync>(x: &[T], g: &PoolGeom, kind: PoolKind) -> Vec<T> {
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let (ys, xs) = g.spans();
     let mut y = vec![T::zero(); g.planes * ohw];
-    let body = |p: usize, out: &mut [T]| {
+    for_each_plane(&mut y, ohw, x.len() + g.planes * ohw, |p, out| {
         let plane = &x[p * hw..(p + 1) * hw];
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                let win = g.window(oy, ox, kind);
-                let rows = (win.y0..win.y1).map(|r| &plane[r * g.w + win.x0..r * g.w + win.x1]);
-                out[oy * g.ow + ox] = match kind {
-                    PoolKind::Max => rows.flatten().fold(T::neg_infinity(), |m, &v| if v > m { v } else { m }),
+        for (sy, orow) in ys.iter().zip(out.chunks_mut(g.ow)) {
+            for (sx, o) in xs.iter().zip(orow.iter_mut()) {
+                let rows = (sy.lo..sy.hi).map(|r| &plane[r * g.w + sx.lo..r * g.w + sx.hi]);
+                *o = match kind {
+                    PoolKind::Max => {
+                        let mut m = T::neg_infinity();
+                        for row in rows {
+                            for &v in row {
+                                if v > m {
+                                    m = v;
+                                }
+                            }
+                        }
+                        m
+                    }
                     PoolKind::Avg { .. } | PoolKind::Sum => {
-                        let s = rows.flatten().fold(T::zero(), |a, &v| a + v);
-                        if win.count == 0 { s } else { s / T::from(win.count).unwrap_or_else(T::one) }
+                        let mut s = T::zero();
+                        for row in rows {
+                            for &v in row {
+                                s = s + v;
+                            }
+                        }
+                        let d = divisor(kind, sy, sx);
+                        if d <= 1 { s } else { s / as_float(d) }
                     }
                     PoolKind::Lp { p } => {
-                        let s = rows.flatten().fold(T::zero(), |a, &v| a + powi(v, p));
-                        if p == 1 { s } else { s.powf(T::one() / T::from(p).unwrap_or_else(T::one)) }
+                        let mut s = T::zero();
+                        for row in rows {
+                            for &v in row {
+                                s = s + powi(v, p);
+                            }
+                        }
+                        if p == 1 { s } else { s.powf(T::one() / as_float(p as usize)) }
                     }
                 };
             }
         }
-    };
-    if ohw == 0 {
-        return y;
-    }
-    if super::parallel(x.len() + y.len()) {
-        y.par_chunks_mut(ohw).enumerate().for_each(|(p, o)| body(p, o));
-    } else {
-        y.chunks_mut(ohw).enumerate().for_each(|(p, o)| body(p, o));
-    }
+    });
     y
 }
 
@@ -483,42 +520,45 @@ pub fn pool_forward<T: Float + Send + Sync>(x: &[T], g: &PoolGeom, kind: PoolKin
 /// output (used by `Lp`); returns `(planes, h, w)`.
 pub fn pool_backward<T: Float + Send + Sync>(dy: &[T], x: &[T], y: &[T], g: &PoolGeom, kind: PoolKind) -> Vec<T> {
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let (ys, xs) = g.spans();
     let mut dx = vec![T::zero(); g.planes * hw];
-    let body = |p: usize, dxp: &mut [T]| {
+    for_each_plane(&mut dx, hw, x.len() + dy.len(), |p, dxp| {
         let plane = &x[p * hw..(p + 1) * hw];
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                let o = p * ohw + oy * g.ow + ox;
-                let gv = dy[o];
-                let win = g.window(oy, ox, kind);
+        let dyp = &dy[p * ohw..(p + 1) * ohw];
+        for (oy, sy) in ys.iter().enumerate() {
+            for (ox, sx) in xs.iter().enumerate() {
+                let o = oy * g.ow + ox;
+                let gv = dyp[o];
                 match kind {
                     PoolKind::Max => {
-                        let mut best: Option<(usize, T)> = None;
-                        for r in win.y0..win.y1 {
-                            for c in win.x0..win.x1 {
-                                let v = plane[r * g.w + c];
-                                if best.is_none_or(|(_, b)| v > b) {
-                                    best = Some((r * g.w + c, v));
+                        let mut best = usize::MAX;
+                        let mut m = T::neg_infinity();
+                        for r in sy.lo..sy.hi {
+                            let start = r * g.w + sx.lo;
+                            for (i, &v) in plane[start..r * g.w + sx.hi].iter().enumerate() {
+                                if best == usize::MAX || v > m {
+                                    m = v;
+                                    best = start + i;
                                 }
                             }
                         }
-                        if let Some((i, _)) = best {
-                            dxp[i] = dxp[i] + gv;
+                        if best != usize::MAX {
+                            dxp[best] = dxp[best] + gv;
                         }
                     }
                     PoolKind::Avg { .. } | PoolKind::Sum => {
-                        let share = if win.count == 0 { gv } else { gv / T::from(win.count).unwrap_or_else(T::one) };
-                        for r in win.y0..win.y1 {
-                            for d in &mut dxp[r * g.w + win.x0..r * g.w + win.x1] {
-                                *d = *d + share;
+                        let d = divisor(kind, sy, sx);
+                        let share = if d <= 1 { gv } else { gv / as_float(d) };
+                        for r in sy.lo..sy.hi {
+                            for v in &mut dxp[r * g.w + sx.lo..r * g.w + sx.hi] {
+                                *v = *v + share;
                             }
                         }
                     }
                     PoolKind::Lp { p: pw } => {
-                        let yv = y[o];
-                        for r in win.y0..win.y1 {
-                            for c in win.x0..win.x1 {
-                                let i = r * g.w + c;
+                        let yv = y[p * ohw + o];
+                        for r in sy.lo..sy.hi {
+                            for i in r * g.w + sx.lo..r * g.w + sx.hi {
                                 let d = if pw == 1 {
                                     gv
                                 } else if yv == T::zero() {
@@ -533,15 +573,7 @@ pub fn pool_backward<T: Float + Send + Sync>(dy: &[T], x: &[T], y: &[T], g: &Poo
                 }
             }
         }
-    };
-    if hw == 0 {
-        return dx;
-    }
-    if super::parallel(x.len() + dy.len()) {
-        dx.par_chunks_mut(hw).enumerate().for_each(|(p, d)| body(p, d));
-    } else {
-        dx.chunks_mut(hw).enumerate().for_each(|(p, d)| body(p, d));
-    }
+    });
     dx
 }
 
