@@ -2,6 +2,7 @@
 //! on pyo3; everything here is a thin conversion layer over the core crates.
 
 mod error;
+mod io;
 mod ndarray;
 
 use std::collections::BTreeMap;
@@ -222,5 +223,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_external_sgemm, m)?)?;
     m.add_function(wrap_pyfunction!(has_external_sgemm, m)?)?;
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
+    io::register(m)?;
     Ok(())
 }
