@@ -42,7 +42,6 @@ TARGET = 1.5
 def make_dataset(prefix):
     """Write the benchmark's .rec/.idx with mxrs (once)."""
     import numpy as np
-
     from mxrs import _native, recordio
 
     rng = np.random.default_rng(1234)

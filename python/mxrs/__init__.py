@@ -5,8 +5,7 @@
 
 import os as _os
 
-from mxrs import base, context, ndarray, random
-from mxrs import io, recordio
+from mxrs import base, context, io, ndarray, random, recordio
 from mxrs import ndarray as nd
 from mxrs.base import MXNetError
 from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus

@@ -69,11 +69,13 @@ def main():
 
     rec, idx = os.path.join(FIX, "img3_png.rec"), os.path.join(FIX, "img3_png.idx")
     for bs in (2, 4):
-        it = mx.io.ImageRecordIter(path_imgrec=rec, path_imgidx=idx, data_shape=(3, 6, 8), batch_size=bs,
-                                   preprocess_threads=1)
+        it = mx.io.ImageRecordIter(
+            path_imgrec=rec, path_imgidx=idx, data_shape=(3, 6, 8), batch_size=bs, preprocess_threads=1
+        )
         eps = batches(it, 3)
         g[f"imagerec_round_b{bs}"] = {
-            "epochs": [[{"label": b["label"], "pad": b["pad"]} for b in ep] for ep in eps], **descs(it)
+            "epochs": [[{"label": b["label"], "pad": b["pad"]} for b in ep] for ep in eps],
+            **descs(it),
         }
     out = os.path.join(os.path.dirname(__file__), "../../tests/data/io_golden.json")
     with open(out, "w") as f:

@@ -32,9 +32,14 @@ pub fn unpack(buf: &[u8]) -> Result<(IRHeader, Vec<f32>, &[u8])> {
     }
     let end = HEADER_SIZE + 4 * h.flag as usize;
     if buf.len() < end {
-        return Err(Error::msg(format!("image record header announces {} labels but the record has {} bytes", h.flag, buf.len())));
+        return Err(Error::msg(format!(
+            "image record header announces {} labels but the record has {} bytes",
+            h.flag,
+            buf.len()
+        )));
     }
-    let labels = buf[HEADER_SIZE..end].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+    let labels =
+        buf[HEADER_SIZE..end].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
     Ok((h, labels, &buf[end..]))
 }
 

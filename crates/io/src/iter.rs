@@ -146,7 +146,7 @@ impl Rng {
     }
     /// Uniform in `0..n` (n > 0).
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 11) as u128 * n as u128 >> 53) as usize
+        (((self.next() >> 11) as u128 * n as u128) >> 53) as usize
     }
 }
 
@@ -176,12 +176,14 @@ fn read_imglist(path: &str) -> Result<HashMap<u64, Vec<f32>>> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = || Error::Format { path: path.into(), msg: format!("line {}: expected index\\tlabel...\\tpath", n + 1) };
+        let bad =
+            || Error::Format { path: path.into(), msg: format!("line {}: expected index\\tlabel...\\tpath", n + 1) };
         if f.len() < 3 {
             return Err(bad());
         }
         let id = f[0].trim().parse::<f64>().map_err(|_| bad())? as u64;
-        let labels = f[1..f.len() - 1].iter().map(|s| s.trim().parse::<f32>().map_err(|_| bad())).collect::<Result<_>>()?;
+        let labels =
+            f[1..f.len() - 1].iter().map(|s| s.trim().parse::<f32>().map_err(|_| bad())).collect::<Result<_>>()?;
         map.insert(id, labels);
     }
     Ok(map)
@@ -210,7 +212,7 @@ impl ImageRecordIter {
         if cfg.num_parts == 0 || cfg.part_index >= cfg.num_parts {
             return Err(param(format!("part_index {} out of range for num_parts {}", cfg.part_index, cfg.num_parts)));
         }
-        if cfg.std.iter().any(|&s| s == 0.0) {
+        if cfg.std.contains(&0.0) {
             return Err(param("std_r/g/b/a must not be zero"));
         }
         let mut reader = RecordReader::open(&cfg.path_imgrec)?;
@@ -234,7 +236,13 @@ impl ImageRecordIter {
             .thread_name(|i| format!("mxrs-imgdec-{i}"))
             .build()
             .map_err(|e| Error::msg(format!("cannot start decoding threads: {e}")))?;
-        let mut it = Self { shared: Arc::new(Shared { cfg, offsets, labels, pool }), rx: None, epoch: 0, start: 0, consumed: false };
+        let mut it = Self {
+            shared: Arc::new(Shared { cfg, offsets, labels, pool }),
+            rx: None,
+            epoch: 0,
+            start: 0,
+            consumed: false,
+        };
         it.spawn();
         Ok(it)
     }
@@ -427,7 +435,14 @@ fn fill<T: Pixel>(
     })
 }
 
-fn process<T: Pixel>(shared: &Shared, raw: &[u8], rng: &mut Rng, out: &mut [T], lab: &mut [f32], id: &mut u64) -> Result<()> {
+fn process<T: Pixel>(
+    shared: &Shared,
+    raw: &[u8],
+    rng: &mut Rng,
+    out: &mut [T],
+    lab: &mut [f32],
+    id: &mut u64,
+) -> Result<()> {
     let cfg = &shared.cfg;
     let [c, h, w] = cfg.data_shape;
     let (hdr, mut labels, payload) = header::unpack(raw)?;

@@ -90,7 +90,12 @@ impl PyRecordWriter {
 /// `flag` is OpenCV's: -1 unchanged, 0 gray, 1 colour.
 #[pyfunction]
 #[pyo3(signature = (buf, flag=1, bgr=true))]
-fn imdecode<'py>(py: Python<'py>, buf: &[u8], flag: i32, bgr: bool) -> PyMxResult<(Bound<'py, PyBytes>, usize, usize, usize)> {
+fn imdecode<'py>(
+    py: Python<'py>,
+    buf: &[u8],
+    flag: i32,
+    bgr: bool,
+) -> PyMxResult<(Bound<'py, PyBytes>, usize, usize, usize)> {
     let img = py.detach(|| {
         let mut img = image::decode(buf, DecodeMode::from_flag(flag))?;
         if bgr {

@@ -54,9 +54,7 @@ class DataDesc(namedtuple("DataDesc", ["name", "shape"])):
 class DataBatch:
     """One batch: lists of data and label arrays, padding count and indices."""
 
-    def __init__(
-        self, data, label=None, pad=None, index=None, bucket_key=None, provide_data=None, provide_label=None
-    ):
+    def __init__(self, data, label=None, pad=None, index=None, bucket_key=None, provide_data=None, provide_label=None):
         if data is not None:
             assert isinstance(data, (list, tuple)), "Data must be list of NDArrays"
         if label is not None:
@@ -380,7 +378,9 @@ class NDArrayIter(DataIter):
     def _descs(self, source):
         axis = self.layout.find("N")
         return [
-            DataDesc(k, tuple(list(v.shape[:axis]) + [self.batch_size] + list(v.shape[axis + 1 :])), v.dtype, self.layout)
+            DataDesc(
+                k, tuple(list(v.shape[:axis]) + [self.batch_size] + list(v.shape[axis + 1 :])), v.dtype, self.layout
+            )
             for k, v in source
         ]
 
