@@ -12,6 +12,7 @@ from mxrs import (
     context,
     executor,
     initializer,
+    io,
     kvstore,
     lr_scheduler,
     metric,
@@ -21,6 +22,7 @@ from mxrs import (
     ndarray,
     optimizer,
     random,
+    recordio,
     symbol,
 )
 from mxrs import initializer as init
@@ -68,6 +70,8 @@ __all__ = [
     "kvstore",
     "optimizer",
     "lr_scheduler",
+    "io",
+    "recordio",
     "MXNetError",
     "Context",
     "cpu",

@@ -3,6 +3,7 @@
 
 mod error;
 mod kvstore;
+mod io;
 mod ndarray;
 mod symbol;
 
@@ -227,5 +228,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_external_sgemm, m)?)?;
     m.add_function(wrap_pyfunction!(has_external_sgemm, m)?)?;
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
+    io::register(m)?;
     Ok(())
 }

@@ -1,0 +1,276 @@
+//! Image decode/encode (JPEG and PNG through the `image` crate) and the pixel operations the
+//! iterator needs, on interleaved (HWC) `u8` images in RGB(A) order.
+//!
+//! `resize` follows OpenCV's `INTER_LINEAR` for 8-bit images: pixel centres aligned
+//! (`src = (dst + 0.5) * scale - 0.5`), 11-bit fixed-point weights and the same rounding, so
+//! results match `cv2.resize` to within one unit.
+
+use image::{DynamicImage, ExtendedColorType, ImageEncoder};
+
+use crate::{Error, Result};
+
+/// An interleaved 8-bit image: `h * w * c` bytes, row-major, channels RGB(A) or gray.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Height in pixels.
+    pub h: usize,
+    /// Width in pixels.
+    pub w: usize,
+    /// Channels: 1 (gray), 3 (RGB) or 4 (RGBA).
+    pub c: usize,
+    /// The pixels.
+    pub data: Vec<u8>,
+}
+
+/// How to decode (OpenCV's `imdecode` flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeMode {
+    /// `-1`: keep gray as 1 channel, colour as 3, alpha as 4.
+    Unchanged,
+    /// `0`: one gray channel.
+    Gray,
+    /// `1`: three colour channels.
+    Color,
+}
+
+impl DecodeMode {
+    /// From OpenCV's flag (-1, 0, 1).
+    pub fn from_flag(flag: i32) -> Self {
+        match flag {
+            f if f < 0 => DecodeMode::Unchanged,
+            0 => DecodeMode::Gray,
+            _ => DecodeMode::Color,
+        }
+    }
+}
+
+fn decode_err(e: impl std::fmt::Display) -> Error {
+    Error::msg(format!("cannot decode image: {e}"))
+}
+
+/// OpenCV's RGB to gray weights (0.299, 0.587, 0.114) in 14-bit fixed point.
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((r as u32 * 4899 + g as u32 * 9617 + b as u32 * 1868 + 8192) >> 14) as u8
+}
+
+/// Decode a JPEG or PNG buffer to RGB(A) or gray.
+pub fn decode(buf: &[u8], mode: DecodeMode) -> Result<Image> {
+    let img = image::load_from_memory(buf).map_err(decode_err)?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let gray_src = matches!(img, DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_));
+    let alpha = img.color().has_alpha();
+    let out = match mode {
+        DecodeMode::Color => Image { h, w, c: 3, data: img.into_rgb8().into_raw() },
+        DecodeMode::Gray if gray_src => Image { h, w, c: 1, data: img.into_luma8().into_raw() },
+        DecodeMode::Gray => {
+            let rgb = img.into_rgb8().into_raw();
+            Image { h, w, c: 1, data: rgb.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])).collect() }
+        }
+        DecodeMode::Unchanged if alpha => Image { h, w, c: 4, data: img.into_rgba8().into_raw() },
+        DecodeMode::Unchanged if gray_src => Image { h, w, c: 1, data: img.into_luma8().into_raw() },
+        DecodeMode::Unchanged => Image { h, w, c: 3, data: img.into_rgb8().into_raw() },
+    };
+    Ok(out)
+}
+
+/// Encoding format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// JPEG; quality 1..=100.
+    Jpeg,
+    /// PNG; "quality" is the compression level 0..=9 as in OpenCV.
+    Png,
+}
+
+impl Format {
+    /// From an extension such as `.jpg`, `jpeg` or `.png`.
+    pub fn from_ext(ext: &str) -> Result<Self> {
+        match ext.trim_start_matches('.').to_ascii_lowercase().as_str() {
+            "jpg" | "jpeg" => Ok(Format::Jpeg),
+            "png" => Ok(Format::Png),
+            other => Err(Error::msg(format!("unsupported image format '{other}' (use .jpg or .png)"))),
+        }
+    }
+}
+
+/// Encode an RGB(A)/gray image.
+pub fn encode(img: &Image, fmt: Format, quality: i32) -> Result<Vec<u8>> {
+    let color = match img.c {
+        1 => ExtendedColorType::L8,
+        3 => ExtendedColorType::Rgb8,
+        4 => ExtendedColorType::Rgba8,
+        c => return Err(Error::msg(format!("cannot encode an image with {c} channels"))),
+    };
+    if img.data.len() != img.h * img.w * img.c {
+        return Err(Error::msg("image buffer size does not match its shape"));
+    }
+    let mut out = Vec::new();
+    let (w, h) = (img.w as u32, img.h as u32);
+    let enc_err = |e: image::ImageError| Error::msg(format!("cannot encode image: {e}"));
+    match fmt {
+        Format::Jpeg => {
+            let q = quality.clamp(1, 100) as u8;
+            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q);
+            if img.c == 4 {
+                let rgb: Vec<u8> = img.data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+                enc.write_image(&rgb, w, h, ExtendedColorType::Rgb8).map_err(enc_err)?;
+            } else {
+                enc.write_image(&img.data, w, h, color).map_err(enc_err)?;
+            }
+        }
+        Format::Png => {
+            use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+            let comp = match quality {
+                i32::MIN..=1 => CompressionType::Fast,
+                2..=6 => CompressionType::Default,
+                _ => CompressionType::Best,
+            };
+            PngEncoder::new_with_quality(&mut out, comp, FilterType::Adaptive)
+                .write_image(&img.data, w, h, color)
+                .map_err(enc_err)?;
+        }
+    }
+    Ok(out)
+}
+
+impl Image {
+    /// Swap the first and third channels (RGB <-> BGR) in place; no-op for gray.
+    pub fn swap_rb(&mut self) {
+        if self.c >= 3 {
+            for p in self.data.chunks_exact_mut(self.c) {
+                p.swap(0, 2);
+            }
+        }
+    }
+}
+
+/// Source index and 11-bit weights along one axis, as OpenCV computes them.
+fn axis_coeffs(src: usize, dst: usize) -> Vec<(usize, usize, i32, i32)> {
+    const ONE: f32 = 2048.0;
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let mut s = f.floor() as i64;
+            let mut frac = f - s as f32;
+            if s < 0 {
+                s = 0;
+                frac = 0.0;
+            }
+            if s as usize >= src - 1 {
+                s = (src - 1) as i64;
+                frac = 0.0;
+            }
+            let s = s as usize;
+            let a1 = (frac * ONE).round() as i32;
+            let a0 = ((1.0 - frac) * ONE).round() as i32;
+            (s, (s + 1).min(src - 1), a0, a1)
+        })
+        .collect()
+}
+
+/// Bilinear resize to `new_w` x `new_h` (OpenCV `INTER_LINEAR` rounding).
+pub fn resize(img: &Image, new_w: usize, new_h: usize) -> Image {
+    if new_w == img.w && new_h == img.h {
+        return img.clone();
+    }
+    let c = img.c;
+    let xs = axis_coeffs(img.w, new_w);
+    let ys = axis_coeffs(img.h, new_h);
+    // Horizontal pass on the source rows that are used, cached by source row.
+    let row_len = new_w * c;
+    let hrow = |sy: usize, out: &mut [i32]| {
+        let src = &img.data[sy * img.w * c..(sy + 1) * img.w * c];
+        for (dx, &(s0, s1, a0, a1)) in xs.iter().enumerate() {
+            for k in 0..c {
+                out[dx * c + k] = src[s0 * c + k] as i32 * a0 + src[s1 * c + k] as i32 * a1;
+            }
+        }
+    };
+    let mut data = vec![0u8; new_h * row_len];
+    let (mut r0, mut r1) = (vec![0i32; row_len], vec![0i32; row_len]);
+    let (mut have0, mut have1) = (usize::MAX, usize::MAX);
+    for (dy, &(s0, s1, b0, b1)) in ys.iter().enumerate() {
+        if have0 != s0 {
+            if have1 == s0 {
+                std::mem::swap(&mut r0, &mut r1);
+                have1 = usize::MAX;
+            } else {
+                hrow(s0, &mut r0);
+            }
+            have0 = s0;
+        }
+        if have1 != s1 {
+            hrow(s1, &mut r1);
+            have1 = s1;
+        }
+        let out = &mut data[dy * row_len..(dy + 1) * row_len];
+        for x in 0..row_len {
+            // OpenCV's SIMD rounding: ((b0 * (S0 >> 4)) >> 16) + ((b1 * (S1 >> 4)) >> 16), then (+2) >> 2.
+            let v = ((b0 * (r0[x] >> 4)) >> 16) + ((b1 * (r1[x] >> 4)) >> 16);
+            out[x] = ((v + 2) >> 2).clamp(0, 255) as u8;
+        }
+    }
+    Image { h: new_h, w: new_w, c, data }
+}
+
+/// The size after resizing the shorter edge to `short` (the other edge scales with integer
+/// division, as MXNet does): `(new_w, new_h)`.
+pub fn shorter_edge_size(w: usize, h: usize, short: usize) -> (usize, usize) {
+    if h > w { (short, h * short / w) } else { (w * short / h, short) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixtures' synthetic image 0 in RGB: R = 3x + 5y, G = 40y, B = 30x (6 x 8).
+    fn synth(i: usize) -> Image {
+        let (h, w) = (6, 8);
+        let mut data = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                data.push(((80 * i + 3 * x + 5 * y) % 256) as u8);
+                data.push(((40 * y + 11 * i) % 256) as u8);
+                data.push(((30 * x + 7 * i) % 256) as u8);
+            }
+        }
+        Image { h, w, c: 3, data }
+    }
+
+    #[test]
+    fn resize_matches_opencv_on_the_fixture() {
+        // cv2.resize(img, (4, 3)) R channel of image 0 (from imagerecorditer_expected C_data).
+        let r = resize(&synth(0), 4, 3);
+        let red: Vec<u8> = r.data.chunks_exact(3).map(|p| p[0]).collect();
+        assert_eq!(red, vec![4, 10, 16, 22, 14, 20, 26, 32, 24, 30, 36, 42]);
+    }
+
+    #[test]
+    fn resize_identity_and_upscale_edges() {
+        let img = synth(1);
+        assert_eq!(resize(&img, 8, 6), img);
+        let up = resize(&img, 16, 12);
+        assert_eq!((up.w, up.h, up.data.len()), (16, 12, 16 * 12 * 3));
+        // Corners replicate the border pixels.
+        assert_eq!(&up.data[..3], &img.data[..3]);
+        assert_eq!(shorter_edge_size(8, 6, 3), (4, 3));
+        assert_eq!(shorter_edge_size(6, 8, 3), (3, 4));
+    }
+
+    #[test]
+    fn png_round_trip_is_exact_and_jpeg_close() {
+        let img = synth(2);
+        let png = encode(&img, Format::Png, 3).unwrap();
+        assert_eq!(decode(&png, DecodeMode::Color).unwrap(), img);
+        assert_eq!(decode(&png, DecodeMode::Unchanged).unwrap().c, 3);
+        let g = decode(&png, DecodeMode::Gray).unwrap();
+        assert_eq!((g.c, g.data[0]), (1, luma(img.data[0], img.data[1], img.data[2])));
+        let jpg = encode(&img, Format::Jpeg, 95).unwrap();
+        let back = decode(&jpg, DecodeMode::Color).unwrap();
+        let max = back.data.iter().zip(&img.data).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+        assert!(max < 40, "{max}");
+        assert!(decode(b"not an image", DecodeMode::Color).is_err());
+        assert!(Format::from_ext(".bmp").is_err());
+    }
+}
