@@ -6,6 +6,8 @@
 //! outputs are the mean used and the inverse standard deviation `1 / sqrt(var + eps)` (what
 //! `output_mean_var=True` shows as `var`).
 
+use rayon::prelude::*;
+
 use super::{Real, c, expect_shape, fill_dtype, fill_shape, with_float};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
@@ -177,13 +179,17 @@ impl Operator for BatchNorm {
             let scale: Vec<T> = (0..ch).map(|k| c(if self.fix_gamma { 1.0 } else { gamma[k] } * invstd[k])).collect();
             let shift: Vec<T> = (0..ch).map(|k| c(beta[k] - mean[k] * scale[k].to_f64())).collect();
             let mut out = vec![<T as Element>::zero(); v.len()];
-            for (ob, vb) in out.chunks_exact_mut(ch * inner).zip(v.chunks_exact(ch * inner)) {
-                for k in 0..ch {
-                    let (s, b) = (scale[k], shift[k]);
-                    for (o, &a) in ob[k * inner..(k + 1) * inner].iter_mut().zip(&vb[k * inner..(k + 1) * inner]) {
-                        *o = a * s + b;
-                    }
+            // One channel block of `inner` elements at a time, split over rayon for large data.
+            let body = |(j, (o, a)): (usize, (&mut [T], &[T]))| {
+                let (s, b) = (scale[j % ch], shift[j % ch]);
+                for (o, &a) in o.iter_mut().zip(a) {
+                    *o = a * s + b;
                 }
+            };
+            if inner > 0 && crate::backend::cpu::parallel(v.len()) {
+                out.par_chunks_mut(inner).zip(v.par_chunks(inner)).enumerate().for_each(body);
+            } else if inner > 0 {
+                out.chunks_mut(inner).zip(v.chunks(inner)).enumerate().for_each(body);
             }
             let (new_mm, new_mv) = if self.batch_stats(ctx.is_train) {
                 let mo = self.momentum;
