@@ -181,9 +181,10 @@ pub fn resize(img: &Image, new_w: usize, new_h: usize) -> Image {
     let row_len = new_w * c;
     let hrow = |sy: usize, out: &mut [i32]| {
         let src = &img.data[sy * img.w * c..(sy + 1) * img.w * c];
-        for (dx, &(s0, s1, a0, a1)) in xs.iter().enumerate() {
-            for k in 0..c {
-                out[dx * c + k] = src[s0 * c + k] as i32 * a0 + src[s1 * c + k] as i32 * a1;
+        for (o, &(s0, s1, a0, a1)) in out.chunks_exact_mut(c).zip(&xs) {
+            let (p0, p1) = (&src[s0 * c..s0 * c + c], &src[s1 * c..s1 * c + c]);
+            for ((o, &v0), &v1) in o.iter_mut().zip(p0).zip(p1) {
+                *o = v0 as i32 * a0 + v1 as i32 * a1;
             }
         }
     };
@@ -205,10 +206,10 @@ pub fn resize(img: &Image, new_w: usize, new_h: usize) -> Image {
             have1 = s1;
         }
         let out = &mut data[dy * row_len..(dy + 1) * row_len];
-        for x in 0..row_len {
+        for ((o, &v0), &v1) in out.iter_mut().zip(&r0).zip(&r1) {
             // OpenCV's SIMD rounding: ((b0 * (S0 >> 4)) >> 16) + ((b1 * (S1 >> 4)) >> 16), then (+2) >> 2.
-            let v = ((b0 * (r0[x] >> 4)) >> 16) + ((b1 * (r1[x] >> 4)) >> 16);
-            out[x] = ((v + 2) >> 2).clamp(0, 255) as u8;
+            let v = ((b0 * (v0 >> 4)) >> 16) + ((b1 * (v1 >> 4)) >> 16);
+            *o = ((v + 2) >> 2).clamp(0, 255) as u8;
         }
     }
     Image { h: new_h, w: new_w, c, data }
