@@ -53,7 +53,7 @@ def test_mxrs_json_loads_and_runs_in_mxnet(tmp_path):
     assert got["outs"] == out.list_outputs()
     assert got["json"] == out.tojson()
     e = out.simple_bind(mx.cpu(), data=(2, 3), grad_req="null")
-    for k, a in e.arg_dict.items():
+    for a in e.arg_dict.values():
         a[:] = np.linspace(-1, 1, a.size).reshape(a.shape)
     for k, a in e.aux_dict.items():
         a[:] = 1 if k.endswith("var") else 0

@@ -2,8 +2,8 @@
 //! on pyo3; everything here is a thin conversion layer over the core crates.
 
 mod error;
-mod kvstore;
 mod io;
+mod kvstore;
 mod ndarray;
 mod symbol;
 

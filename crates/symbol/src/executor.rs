@@ -112,6 +112,8 @@ pub struct Executor {
     arg_names: Vec<String>,
     has_backward: bool,
     num_slots: usize,
+    /// The mode of the last forward: backward kernels such as BatchNorm's depend on it.
+    last_train: std::sync::atomic::AtomicBool,
 }
 
 impl Executor {
@@ -401,20 +403,33 @@ impl Executor {
                 None => NDArray::zeros(&vshapes[v], vdtypes[v], ctx),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Executor { ctx, fwd, bwd, arrays, outputs, head_grads, arg_names, has_backward, num_slots })
+        Ok(Executor {
+            ctx,
+            fwd,
+            bwd,
+            arrays,
+            outputs,
+            head_grads,
+            arg_names,
+            has_backward,
+            num_slots,
+            last_train: std::sync::atomic::AtomicBool::new(true),
+        })
     }
 
     /// Run the forward schedule (asynchronously).
     pub fn forward(&self, is_train: bool) -> Result<()> {
+        self.last_train.store(is_train, std::sync::atomic::Ordering::Relaxed);
         self.run(&self.fwd, is_train)
     }
 
-    /// Run the backward schedule with the current head gradients (ones unless set).
+    /// Run the backward schedule with the current head gradients (ones unless set), in the
+    /// mode of the last forward.
     pub fn backward(&self) -> Result<()> {
         if !self.has_backward {
             return Ok(());
         }
-        self.run(&self.bwd, true)
+        self.run(&self.bwd, self.last_train.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn run(&self, steps: &[Step], is_train: bool) -> Result<()> {
