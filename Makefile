@@ -14,7 +14,7 @@ venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' pytest hypothesis ruff matplotlib
+	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' pytest hypothesis ruff matplotlib scikit-learn
 	touch $@
 
 build: venv

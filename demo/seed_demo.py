@@ -2,18 +2,26 @@
 
 Runs every NDArray example of the tutorial (``../shared/seed``) in order and prints what the
 tutorial prints. Where the tutorial uses ``mx.gpu()`` and this machine has no GPU, the CPU
-contexts ``cpu(1)``/``cpu(2)`` stand in (as MXNet's own tests do). It ends by fitting the
-tutorial's linear-regression data (y = 5x + noise) with NDArray ops and saving the scatter and
-the fitted line as ``demo/out/linear_regression.png``. The Symbol examples run between the two.
+contexts ``cpu(1)``/``cpu(2)`` stand in (as MXNet's own tests do). Then come the Symbol and
+KVStore examples, the tutorial's linear regression (y = 5x + noise) with ``mx.model.FeedForward``,
+saving the scatter and the fitted line as ``demo/out/linear_regression.png``, and last an MLP
+trained on scikit-learn's handwritten digits (``Module.fit``, then ``FeedForward.create`` over an
+``ImageRecordIter`` with a KVStore), reporting test-set accuracy.
 """
 
+import logging
 import os
 import pickle as pkl
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import mxrs as mx
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kvstore_examples  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -166,21 +174,25 @@ def symbol_examples():
 
 
 def linear_regression_figure():
-    section("linear regression data of the tutorial, fitted with NDArray ops")
+    section("the tutorial's linear regression with mx.model.FeedForward")
+    np.random.seed(0)
     mx.random.seed(0)
-    x_data = np.linspace(-1, 1, 100)
-    noise = np.random.default_rng(0).normal(0, 0.5, 100)
-    y_data = 5 * x_data + noise
-    x = mx.nd.array(np.stack([x_data, np.ones_like(x_data)], axis=1))
-    y = mx.nd.array(y_data).reshape((-1, 1))
-    # Gradient descent on the mean squared error, all on mxrs arrays.
-    w = mx.nd.zeros((2, 1))
-    for _ in range(300):
-        grad = mx.nd.dot(x, mx.nd.dot(x, w) - y, transpose_a=True) * (2.0 / len(x_data))
-        w -= grad * 0.5
-    slope, bias = w.asnumpy().ravel()
-    print(f"fitted slope {slope:.3f} (true 5), bias {bias:.3f}")
-    prediction = mx.nd.dot(x, w).asnumpy().ravel()
+    X_data = np.linspace(-1, 1, 100)
+    noise = np.random.normal(0, 0.5, 100)
+    y_data = 5 * X_data + noise
+
+    X = mx.symbol.Variable("data")
+    Y = mx.symbol.Variable("softmax_label")
+    Y_ = mx.symbol.FullyConnected(data=X, num_hidden=1, name="pre")
+    loss = mx.symbol.LinearRegressionOutput(data=Y_, label=Y, name="loss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = mx.model.FeedForward(ctx=mx.cpu(), symbol=loss, num_epoch=100, learning_rate=0.001, numpy_batch_size=1)
+    model.fit(X=X_data, y=y_data)
+    prediction = model.predict(X_data)
+    slope = float(model.arg_params["pre_weight"].asnumpy().ravel()[0])
+    bias = float(model.arg_params["pre_bias"].asnumpy().ravel()[0])
+    print(f"fitted slope {slope:.3f} (true 5), bias {bias:.3f}; prediction shape {prediction.shape}")
     try:
         import matplotlib.pyplot as plt
     except ImportError:
@@ -189,15 +201,80 @@ def linear_regression_figure():
     OUT.mkdir(exist_ok=True)
     fig = plt.figure()
     ax = fig.add_subplot(1, 1, 1)
-    ax.scatter(x_data, y_data)
-    ax.plot(x_data, prediction, "r-", lw=5)
-    ax.set_title(f"mxrs: y = {slope:.2f} x + {bias:.2f}")
+    ax.scatter(X_data, y_data)
+    ax.plot(X_data, prediction, "r-", lw=5)
+    ax.set_title(f"mxrs FeedForward: y = {slope:.2f} x + {bias:.2f}")
     path = OUT / "linear_regression.png"
     fig.savefig(path)
     print("saved", path)
 
 
+def mlp_on_digits():
+    section("an MLP on scikit-learn's handwritten digits (Module.fit), then FeedForward.create on a .rec")
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        print("scikit-learn is not installed: skipped")
+        return
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    y = digits.target.astype(np.float32)
+    order = np.random.RandomState(42).permutation(len(x))
+    x, y = x[order], y[order]
+    n_train = 1400
+    train = mx.io.NDArrayIter(x[:n_train], y[:n_train], batch_size=50, shuffle=True)
+    test = mx.io.NDArrayIter(x[n_train:], y[n_train:], batch_size=50)
+    data = mx.sym.Variable("data")
+    net = mx.sym.FullyConnected(data, num_hidden=128, name="fc1")
+    net = mx.sym.Activation(net, act_type="relu", name="relu1")
+    net = mx.sym.FullyConnected(net, num_hidden=64, name="fc2")
+    net = mx.sym.Activation(net, act_type="relu", name="relu2")
+    net = mx.sym.FullyConnected(net, num_hidden=10, name="fc3")
+    net = mx.sym.SoftmaxOutput(net, name="softmax")
+    mx.random.seed(1)
+    mod = mx.mod.Module(net, context=mx.cpu())
+    mod.fit(
+        train,
+        eval_data=test,
+        num_epoch=20,
+        optimizer="sgd",
+        optimizer_params={"learning_rate": 0.1, "momentum": 0.9},
+        initializer=mx.init.Xavier(),
+        eval_metric="acc",
+    )
+    acc = dict(mod.score(test, "acc"))["accuracy"]
+    print(f"test-set accuracy on {len(x) - n_train} held-out digits: {acc:.4f}")
+
+    # The tutorial's FeedForward.create(symbol, X=ImageRecordIter(...), kvstore=kv): pack the
+    # digits as 8x8 PNG records, read them back with ImageRecordIter.
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = os.path.join(tmp, "digits.rec")
+        writer = mx.recordio.MXIndexedRecordIO(os.path.join(tmp, "digits.idx"), rec, "w")
+        for i in range(n_train):
+            img = (x[i].reshape(8, 8, 1) * 255).astype(np.uint8).repeat(3, axis=2)
+            header = mx.recordio.IRHeader(0, float(y[i]), i, 0)
+            writer.write_idx(i, mx.recordio.pack_img(header, img, img_fmt=".png"))
+        writer.close()
+        data_iter = mx.io.ImageRecordIter(
+            path_imgrec=rec, data_shape=(3, 8, 8), batch_size=50, shuffle=True, scale=1.0 / 255
+        )
+        kv = mx.kvstore.create("local")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            model = mx.model.FeedForward.create(
+                symbol=net, X=data_iter, kvstore=kv, num_epoch=10, learning_rate=0.1, momentum=0.9,
+                initializer=mx.init.Xavier(),
+            )  # fmt: skip
+        x3 = np.repeat(x[n_train:].reshape(-1, 1, 8, 8), 3, axis=1)
+        pred = model.predict(x3).argmax(axis=1)
+        print(f"FeedForward.create on ImageRecordIter: test accuracy {np.mean(pred == y[n_train:]):.4f}")
+
+
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     ndarray_examples()
     symbol_examples()
+    section("KVStore examples")
+    kvstore_examples.run()
     linear_regression_figure()
+    mlp_on_digits()
