@@ -193,6 +193,20 @@ def _backward_slice(ograd=None, data=None, begin=_Null, end=_Null, step=_Null, o
     return _call("_backward_slice", [ograd, data], {"begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
 
 
+def _backward_slice_assign_rhs(ograd=None, rhs=None, begin=_Null, end=_Null, step=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gradient of _slice_assign's rhs.
+
+    Inputs: ograd, rhs.
+
+    Parameters
+    ----------
+    begin : default required
+    end : default required
+    step : default ()
+    """
+    return _call("_backward_slice_assign_rhs", [ograd, rhs], {"begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
+
+
 def _backward_slice_axis(ograd=None, data=None, axis=_Null, begin=_Null, end=_Null, out=None, name=None, ctx=None, **kwargs):
     """Gradient of slice_axis.
 
@@ -1814,6 +1828,7 @@ __all__ = [
     "_backward_pick",
     "_backward_repeat",
     "_backward_slice",
+    "_backward_slice_assign_rhs",
     "_backward_slice_axis",
     "_backward_take",
     "_backward_tile",
