@@ -8,6 +8,46 @@ Do not edit by hand.
 from mxrs.ndarray.ndarray import _Null, _call
 
 
+def Activation(data=None, act_type=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Elementwise activation function.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    act_type : default required
+    """
+    return _call("Activation", [data], {"act_type": act_type}, out, ctx, kwargs, variadic=False)
+
+
+def BatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, axis=_Null, cudnn_off=_Null, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Batch normalization over the channel axis.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    axis : default 1
+    cudnn_off : default False
+    min_calib_range : default None
+    max_calib_range : default None
+    """
+    return _call("BatchNorm", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
+
+
+def BlockGrad(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Identity that stops gradients.
+
+    Inputs: data.
+    """
+    return _call("BlockGrad", [data], {}, out, ctx, kwargs, variadic=False)
+
+
 def Cast(data=None, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """Cast to a dtype.
 
@@ -33,12 +73,188 @@ def Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kw
     return _call("Concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
 
 
+def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Convolution over NCW or NCHW data with a (num_filter, C/num_group, *kernel) weight.
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+    """
+    return _call("Convolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def Deconvolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Transposed convolution over NCW or NCHW data with a (C, num_filter/num_group, *kernel) weight.
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    adj : default ()
+    target_shape : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 512
+    no_bias : default True
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+    """
+    return _call("Deconvolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "adj": adj, "target_shape": target_shape, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def Dropout(data=None, p=_Null, mode=_Null, axes=_Null, cudnn_off=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Randomly zero elements in training, scaling the rest by 1/(1-p).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    p : default 0.5
+    mode : default 'training'
+    axes : default ()
+    cudnn_off : default False
+    """
+    return _call("Dropout", [data], {"p": p, "mode": mode, "axes": axes, "cudnn_off": cudnn_off}, out, ctx, kwargs, variadic=False)
+
+
+def Embedding(data=None, weight=None, input_dim=_Null, output_dim=_Null, dtype=_Null, sparse_grad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Map integer indices to rows of a weight table.
+
+    Inputs: data, weight.
+
+    Parameters
+    ----------
+    input_dim : default required
+    output_dim : default required
+    dtype : default 'float32'
+    sparse_grad : default False
+    """
+    return _call("Embedding", [data, weight], {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, out, ctx, kwargs, variadic=False)
+
+
 def Flatten(data=None, out=None, name=None, ctx=None, **kwargs):
     """Collapse all axes but the first.
 
     Inputs: data.
     """
     return _call("Flatten", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=_Null, flatten=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Fully connected layer: data · weightᵀ + bias.
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    num_hidden : default required
+    no_bias : default False
+    flatten : default True
+    """
+    return _call("FullyConnected", [data, weight, bias], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
+
+
+def LeakyReLU(data=None, gamma=None, act_type=_Null, slope=_Null, lower_bound=_Null, upper_bound=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Leaky rectified linear units and relatives.
+
+    Inputs: data, gamma.
+
+    Parameters
+    ----------
+    act_type : default 'leaky'
+    slope : default 0.25
+    lower_bound : default 0.125
+    upper_bound : default 0.334
+    """
+    return _call("LeakyReLU", [data, gamma], {"act_type": act_type, "slope": slope, "lower_bound": lower_bound, "upper_bound": upper_bound}, out, ctx, kwargs, variadic=False)
+
+
+def LinearRegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity with a squared-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("LinearRegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def LogisticRegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Sigmoid with a logistic-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("LogisticRegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def MAERegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity with an absolute-loss gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    """
+    return _call("MAERegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
+
+
+def MakeLoss(data=None, grad_scale=_Null, valid_thresh=_Null, normalization=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity whose gradient is grad_scale (a custom loss head).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    valid_thresh : default 0.0
+    normalization : default 'null'
+    """
+    return _call("MakeLoss", [data], {"grad_scale": grad_scale, "valid_thresh": valid_thresh, "normalization": normalization}, out, ctx, kwargs, variadic=False)
+
+
+def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Max, average, sum or lp pooling over NCW or NCHW data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default ()
+    pool_type : default 'max'
+    global_pool : default False
+    cudnn_off : default False
+    pooling_convention : default 'valid'
+    stride : default ()
+    pad : default ()
+    p_value : default None
+    count_include_pad : default None
+    layout : default None
+    """
+    return _call("Pooling", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
 def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -68,6 +284,37 @@ def SliceChannel(data=None, num_outputs=_Null, axis=_Null, squeeze_axis=_Null, o
     return _call("SliceChannel", [data], {"num_outputs": num_outputs, "axis": axis, "squeeze_axis": squeeze_axis}, out, ctx, kwargs, variadic=False)
 
 
+def SoftmaxActivation(data=None, mode=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Softmax over each instance or over channels.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mode : default 'instance'
+    """
+    return _call("SoftmaxActivation", [data], {"mode": mode}, out, ctx, kwargs, variadic=False)
+
+
+def SoftmaxOutput(data=None, label=None, grad_scale=_Null, ignore_label=_Null, multi_output=_Null, use_ignore=_Null, preserve_shape=_Null, normalization=_Null, out_grad=_Null, smooth_alpha=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Softmax output with a cross-entropy gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    grad_scale : default 1.0
+    ignore_label : default -1.0
+    multi_output : default False
+    use_ignore : default False
+    preserve_shape : default False
+    normalization : default 'null'
+    out_grad : default False
+    smooth_alpha : default 0.0
+    """
+    return _call("SoftmaxOutput", [data, label], {"grad_scale": grad_scale, "ignore_label": ignore_label, "multi_output": multi_output, "use_ignore": use_ignore, "preserve_shape": preserve_shape, "normalization": normalization, "out_grad": out_grad, "smooth_alpha": smooth_alpha}, out, ctx, kwargs, variadic=False)
+
+
 def SwapAxis(data=None, dim1=_Null, dim2=_Null, out=None, name=None, ctx=None, **kwargs):
     """Swap two axes.
 
@@ -95,169 +342,6 @@ def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=
     dtype : default 'float32'
     """
     return _call("_arange", [], {"start": start, "stop": stop, "step": step, "repeat": repeat, "dtype": dtype}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_Cast(ograd=None, data=None, out=None, name=None, ctx=None, **kwargs):
-    """Ograd cast to the dtype of data.
-
-    Inputs: ograd, data.
-    """
-    return _call("_backward_Cast", [ograd, data], {}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of Concat: ograd cut into the inputs' shapes.
-
-    Inputs: *data.
-
-    Parameters
-    ----------
-    num_args : default required
-    dim : default 1
-    """
-    return _call("_backward_Concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
-
-
-def _backward_batch_dot(ograd=None, lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradients of both operands of a matrix product.
-
-    Inputs: ograd, lhs, rhs.
-
-    Parameters
-    ----------
-    transpose_a : default False
-    transpose_b : default False
-    """
-    return _call("_backward_batch_dot", [ograd, lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_dot(ograd=None, lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradients of both operands of a matrix product.
-
-    Inputs: ograd, lhs, rhs.
-
-    Parameters
-    ----------
-    transpose_a : default False
-    transpose_b : default False
-    """
-    return _call("_backward_dot", [ograd, lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_gammaln(ograd=None, data=None, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of gammaln: ograd * digamma(data).
-
-    Inputs: ograd, data.
-    """
-    return _call("_backward_gammaln", [ograd, data], {}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_pick(ograd=None, index=None, data=None, axis=_Null, keepdims=_Null, mode=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of pick.
-
-    Inputs: ograd, index, data.
-
-    Parameters
-    ----------
-    axis : default -1
-    keepdims : default False
-    mode : default 'clip'
-    """
-    return _call("_backward_pick", [ograd, index, data], {"axis": axis, "keepdims": keepdims, "mode": mode}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_repeat(ograd=None, data=None, repeats=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of repeat.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    repeats : default required
-    axis : default None
-    """
-    return _call("_backward_repeat", [ograd, data], {"repeats": repeats, "axis": axis}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_slice(ograd=None, data=None, begin=_Null, end=_Null, step=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of slice.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    begin : default required
-    end : default required
-    step : default ()
-    """
-    return _call("_backward_slice", [ograd, data], {"begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_slice_assign_rhs(ograd=None, rhs=None, begin=_Null, end=_Null, step=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of _slice_assign's rhs.
-
-    Inputs: ograd, rhs.
-
-    Parameters
-    ----------
-    begin : default required
-    end : default required
-    step : default ()
-    """
-    return _call("_backward_slice_assign_rhs", [ograd, rhs], {"begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_slice_axis(ograd=None, data=None, axis=_Null, begin=_Null, end=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of slice_axis.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    axis : default required
-    begin : default required
-    end : default required
-    """
-    return _call("_backward_slice_axis", [ograd, data], {"axis": axis, "begin": begin, "end": end}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_take(ograd=None, indices=None, a=None, axis=_Null, mode=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of take: ograd added into the rows it was taken from.
-
-    Inputs: ograd, indices, a.
-
-    Parameters
-    ----------
-    axis : default 0
-    mode : default 'clip'
-    """
-    return _call("_backward_take", [ograd, indices, a], {"axis": axis, "mode": mode}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_tile(ograd=None, data=None, reps=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of tile.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    reps : default required
-    """
-    return _call("_backward_tile", [ograd, data], {"reps": reps}, out, ctx, kwargs, variadic=False)
-
-
-def _backward_topk(ograd=None, data=None, axis=_Null, k=_Null, is_ascend=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Gradient of topk's and sort's values.
-
-    Inputs: ograd, data.
-
-    Parameters
-    ----------
-    axis : default -1
-    k : default 1
-    is_ascend : default False
-    """
-    return _call("_backward_topk", [ograd, data], {"axis": axis, "k": k, "is_ascend": is_ascend}, out, ctx, kwargs, variadic=False)
 
 
 def _broadcast_reduced_like(data=None, like=None, axis=_Null, keepdims=_Null, exclude=_Null, mean=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -834,6 +918,25 @@ def abs(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("abs", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def adam_update(weight=None, grad=None, mean=None, var=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Adam step (the caller folds the bias correction into lr).
+
+    Inputs: weight, grad, mean, var.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("adam_update", [weight, grad, mean, var], {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
 def add_n(*args, num_args=_Null, out=None, name=None, ctx=None, **kwargs):
     """Sum of all inputs.
 
@@ -1258,6 +1361,23 @@ def floor(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("floor", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def ftrl_update(weight=None, grad=None, z=None, n=None, lr=_Null, lamda1=_Null, beta=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """FTRL-proximal step.
+
+    Inputs: weight, grad, z, n.
+
+    Parameters
+    ----------
+    lr : default required
+    lamda1 : default 0.01
+    beta : default 1
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    """
+    return _call("ftrl_update", [weight, grad, z, n], {"lr": lr, "lamda1": lamda1, "beta": beta, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
 def gamma(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1369,6 +1489,71 @@ def min(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=Non
     exclude : default False
     """
     return _call("min", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
+
+
+def mp_nag_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Nesterov momentum step on a float32 master weight.
+
+    Inputs: weight, grad, mom, weight32.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    """
+    return _call("mp_nag_mom_update", [weight, grad, mom, weight32], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
+def mp_sgd_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD step with momentum on a float32 master weight.
+
+    Inputs: weight, grad, mom, weight32.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("mp_sgd_mom_update", [weight, grad, mom, weight32], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
+def mp_sgd_update(weight=None, grad=None, weight32=None, lr=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD step on a float32 master weight.
+
+    Inputs: weight, grad, weight32.
+
+    Parameters
+    ----------
+    lr : default required
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("mp_sgd_update", [weight, grad, weight32], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
+def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Nesterov momentum step.
+
+    Inputs: weight, grad, mom.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    """
+    return _call("nag_mom_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
 
 
 def nansum(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1511,6 +1696,43 @@ def rint(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("rint", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def rmsprop_update(weight=None, grad=None, n=None, lr=_Null, gamma1=_Null, epsilon=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, clip_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """RMSProp step (Tieleman and Hinton).
+
+    Inputs: weight, grad, n.
+
+    Parameters
+    ----------
+    lr : default required
+    gamma1 : default 0.95
+    epsilon : default 1e-08
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    clip_weights : default -1
+    """
+    return _call("rmsprop_update", [weight, grad, n], {"lr": lr, "gamma1": gamma1, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "clip_weights": clip_weights}, out, ctx, kwargs, variadic=False)
+
+
+def rmspropalex_update(weight=None, grad=None, n=None, g=None, delta=None, lr=_Null, gamma1=_Null, gamma2=_Null, epsilon=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, clip_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Centered RMSProp step (Graves).
+
+    Inputs: weight, grad, n, g, delta.
+
+    Parameters
+    ----------
+    lr : default required
+    gamma1 : default 0.95
+    gamma2 : default 0.9
+    epsilon : default 1e-08
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    clip_weights : default -1
+    """
+    return _call("rmspropalex_update", [weight, grad, n, g, delta], {"lr": lr, "gamma1": gamma1, "gamma2": gamma2, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "clip_weights": clip_weights}, out, ctx, kwargs, variadic=False)
+
+
 def round(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1527,6 +1749,39 @@ def rsqrt(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("rsqrt", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def sgd_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD step with momentum.
+
+    Inputs: weight, grad, mom.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("sgd_mom_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
+def sgd_update(weight=None, grad=None, lr=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD step.
+
+    Inputs: weight, grad.
+
+    Parameters
+    ----------
+    lr : default required
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    lazy_update : default True
+    """
+    return _call("sgd_update", [weight, grad], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
 def sigmoid(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1541,6 +1796,38 @@ def sign(data=None, out=None, name=None, ctx=None, **kwargs):
     Inputs: data.
     """
     return _call("sign", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def signsgd_update(weight=None, grad=None, lr=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SignSGD step.
+
+    Inputs: weight, grad.
+
+    Parameters
+    ----------
+    lr : default required
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    """
+    return _call("signsgd_update", [weight, grad], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
+def signum_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, wd_lh=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Signum step (sign of the momentum).
+
+    Inputs: weight, grad, mom.
+
+    Parameters
+    ----------
+    lr : default required
+    momentum : default 0
+    wd : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    wd_lh : default 0
+    """
+    return _call("signum_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "wd_lh": wd_lh}, out, ctx, kwargs, variadic=False)
 
 
 def sin(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -1772,6 +2059,7 @@ def zeros_like(data=None, out=None, name=None, ctx=None, **kwargs):
 
 
 ElementWiseSum = add_n
+Softmax = SoftmaxOutput
 _Div = elemwise_div
 _Minus = elemwise_sub
 _Mul = elemwise_mul
@@ -1802,17 +2090,35 @@ random_uniform = _random_uniform
 reshape = Reshape
 shuffle = _shuffle
 split = SliceChannel
+stop_gradient = BlockGrad
 sum_axis = sum
 swapaxes = SwapAxis
 uniform = _random_uniform
 
 __all__ = [
+    "Activation",
+    "BatchNorm",
+    "BlockGrad",
     "Cast",
     "Concat",
+    "Convolution",
+    "Deconvolution",
+    "Dropout",
     "ElementWiseSum",
+    "Embedding",
     "Flatten",
+    "FullyConnected",
+    "LeakyReLU",
+    "LinearRegressionOutput",
+    "LogisticRegressionOutput",
+    "MAERegressionOutput",
+    "MakeLoss",
+    "Pooling",
     "Reshape",
     "SliceChannel",
+    "Softmax",
+    "SoftmaxActivation",
+    "SoftmaxOutput",
     "SwapAxis",
     "_Div",
     "_Minus",
@@ -1820,19 +2126,6 @@ __all__ = [
     "_Plus",
     "_add",
     "_arange",
-    "_backward_Cast",
-    "_backward_Concat",
-    "_backward_batch_dot",
-    "_backward_dot",
-    "_backward_gammaln",
-    "_backward_pick",
-    "_backward_repeat",
-    "_backward_slice",
-    "_backward_slice_assign_rhs",
-    "_backward_slice_axis",
-    "_backward_take",
-    "_backward_tile",
-    "_backward_topk",
     "_broadcast_reduced_like",
     "_copy",
     "_copyto",
@@ -1892,6 +2185,7 @@ __all__ = [
     "_sub",
     "_zeros",
     "abs",
+    "adam_update",
     "add_n",
     "arccos",
     "arcsin",
@@ -1946,6 +2240,7 @@ __all__ = [
     "fix",
     "flatten",
     "floor",
+    "ftrl_update",
     "gamma",
     "gammaln",
     "identity",
@@ -1962,6 +2257,10 @@ __all__ = [
     "min",
     "min_axis",
     "minimum",
+    "mp_nag_mom_update",
+    "mp_sgd_mom_update",
+    "mp_sgd_update",
+    "nag_mom_update",
     "nansum",
     "negative",
     "norm",
@@ -1979,11 +2278,17 @@ __all__ = [
     "reshape",
     "reshape_like",
     "rint",
+    "rmsprop_update",
+    "rmspropalex_update",
     "round",
     "rsqrt",
+    "sgd_mom_update",
+    "sgd_update",
     "shuffle",
     "sigmoid",
     "sign",
+    "signsgd_update",
+    "signum_update",
     "sin",
     "sinh",
     "slice",
@@ -1996,6 +2301,7 @@ __all__ = [
     "square",
     "squeeze",
     "stack",
+    "stop_gradient",
     "sum",
     "sum_axis",
     "swapaxes",
