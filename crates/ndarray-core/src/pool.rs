@@ -3,8 +3,10 @@
 //! Fresh large allocations come from `mmap` and pay a page fault per 4 KiB page on first touch,
 //! which caps elementwise ops far below memory bandwidth. Buffers of at least
 //! [`MIN_POOLED_BYTES`] released by arrays are kept here, keyed by dtype and length, and reused
-//! by kernels that overwrite every element of their output. The pool holds at most
-//! `MXRS_POOL_BYTES` bytes (default 1 GiB; 0 disables it) and evicts the oldest buffers first.
+//! by kernels that overwrite every element of their output. Only sizes that some kernel has
+//! asked for are kept (a kernel that allocates by itself would otherwise fill the pool with
+//! buffers nobody takes). The pool holds at most `MXRS_POOL_BYTES` bytes (default 1 GiB; 0
+//! disables it) and evicts the oldest buffers first.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::OnceLock;
@@ -17,9 +19,16 @@ use crate::storage::{CpuStorage, StorageElement};
 /// Buffers smaller than this are left to the system allocator.
 pub const MIN_POOLED_BYTES: usize = 1 << 20;
 
+/// At most this many free buffers of one size are kept: when more arrays of a size are
+/// released than kernels take (an op that allocates by itself writes into a pooled array each
+/// step), the surplus goes back to the allocator instead of piling up.
+pub const MAX_PER_SIZE: usize = 4;
+
 #[derive(Default)]
 struct Pool {
     free: HashMap<(DType, usize), Vec<CpuStorage>>,
+    /// Sizes kernels have asked for: only these are kept.
+    wanted: std::collections::HashSet<(DType, usize)>,
     /// Insertion order, for eviction.
     order: VecDeque<(DType, usize)>,
     bytes: usize,
@@ -46,7 +55,10 @@ pub fn give(s: CpuStorage) {
         return;
     }
     let mut p = pool().lock();
-    if b > p.cap {
+    if b > p.cap || !p.wanted.contains(&(dtype, len)) {
+        return;
+    }
+    if p.free.get(&(dtype, len)).is_some_and(|v| v.len() >= MAX_PER_SIZE) {
         return;
     }
     while p.bytes + b > p.cap {
@@ -68,6 +80,16 @@ pub fn take(dtype: DType, len: usize) -> Option<CpuStorage> {
         return None;
     }
     let mut p = pool().lock();
+    if p.cap == 0 {
+        return None;
+    }
+    if !p.wanted.contains(&(dtype, len)) {
+        if p.wanted.len() > 4096 {
+            p.wanted.clear();
+        }
+        p.wanted.insert((dtype, len));
+        return None;
+    }
     let s = p.free.get_mut(&(dtype, len))?.pop()?;
     p.bytes -= nbytes(dtype, len);
     if let Some(i) = p.order.iter().rposition(|k| *k == (dtype, len)) {
@@ -100,6 +122,7 @@ mod tests {
     #[test]
     fn reuses_exact_sizes() {
         let n = (MIN_POOLED_BYTES / 4) + 3;
+        assert!(take(DType::F32, n).is_none(), "a first request only registers the size");
         let v: Vec<f32> = vec![1.5; n];
         let ptr = v.as_ptr();
         give(CpuStorage::F32(v));
@@ -107,5 +130,27 @@ mod tests {
         assert_eq!(w.as_ptr(), ptr);
         let small: Vec<f32> = alloc(10);
         assert!(small.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn at_most_max_per_size_buffers_of_one_size() {
+        let n = (MIN_POOLED_BYTES / 4) + 11;
+        assert!(take(DType::F32, n).is_none());
+        for _ in 0..MAX_PER_SIZE + 3 {
+            give(CpuStorage::F32(vec![0.0; n]));
+        }
+        let mut got = 0;
+        while take(DType::F32, n).is_some() {
+            got += 1;
+        }
+        assert_eq!(got, MAX_PER_SIZE);
+    }
+
+    #[test]
+    fn sizes_nobody_asks_for_are_not_kept() {
+        let n = (MIN_POOLED_BYTES / 4) + 7;
+        let before = pooled_bytes();
+        give(CpuStorage::F32(vec![0.0; n]));
+        assert_eq!(pooled_bytes(), before);
     }
 }
