@@ -48,6 +48,9 @@ pub type Sgemm64 = unsafe extern "C" fn(
 
 static EXTERNAL_SGEMM: OnceLock<Sgemm64> = OnceLock::new();
 
+/// Products with fewer multiply-adds than this stay on the gemm crate.
+const EXTERNAL_MIN_MACS: usize = 512 * 512 * 512;
+
 /// Use an external `cblas_sgemm` (the OpenBLAS that NumPy already loaded, found by the Python
 /// layer) for large float32 products; the `gemm` crate stays the fallback. Returns false if
 /// one was set before.
@@ -93,7 +96,10 @@ fn external_sgemm(
     k: usize,
 ) -> bool {
     let Some(f) = EXTERNAL_SGEMM.get() else { return false };
-    if m * n * k < 64 * 64 * 64 || m == 0 || n == 0 || k == 0 {
+    // Only large products: OpenBLAS's own threads spin after each call and then fight the
+    // engine workers and rayon for the cores; for layer-sized products (an MLP's or LeNet's,
+    // up to ~10^8 multiply-adds) the gemm crate on rayon was faster in a training step.
+    if m * n * k < EXTERNAL_MIN_MACS || m == 0 || n == 0 || k == 0 {
         return false;
     }
     let (Some((ta, lda)), Some((tb, ldb))) = (cblas_operand(l), cblas_operand(r)) else { return false };
