@@ -89,8 +89,9 @@ def test_ndarrayiter_protocol():
     assert_array_equal(batch.label[0].asnumpy(), LABEL[4:8])
     it = mx.io.NDArrayIter(DATA, batch_size=5)
     assert it.provide_label == [] and it.next().label == []
-    with pytest.raises(ValueError):
-        mx.io.NDArrayIter(DATA, batch_size=2, last_batch_handle="bogus")
+    if not IS_MXNET:  # MXNet 1.9.1 accepts any value here and fails later
+        with pytest.raises(ValueError):
+            mx.io.NDArrayIter(DATA, batch_size=2, last_batch_handle="bogus")
 
 
 def test_databatch_and_datadesc():
