@@ -18,6 +18,8 @@ def _needs_cv2_under_mxnet():
     """MXNet's image record helpers need OpenCV; mxrs decodes in Rust."""
     if IS_MXNET:
         pytest.importorskip("cv2")
+
+
 RAW = [b"hello", b"abcd", b"XXXX\x0a\x23\xd7\xceYY", b""]
 
 
