@@ -7,7 +7,7 @@ Usage::
 Each framework runs in its own child interpreter (MXNet from ``$MXREF_PYTHON``, PyTorch from
 ``$TORCH_PYTHON``; see ``benches/run.py``). A training step is: copy the batch in, forward
 (training mode), backward, and an SGD update of every parameter (``sgd_update`` for mxrs and
-MXNet, ``torch.optim.SGD`` for PyTorch). Reported: samples/s (median of 5 timed rounds) and the
+MXNet, ``torch.optim.SGD`` for PyTorch); no framework computes the data's gradient. Reported: samples/s (median of 5 timed rounds) and the
 child's peak RSS. Workloads (issue 4's benchmark): the MLP 784-128-64-10 at batch 128 and LeNet
 (conv 20 5x5, max pool, conv 50 5x5, max pool, fc 500, fc 10; tanh) at batch 64 on 28x28 inputs.
 """
@@ -65,7 +65,9 @@ def child_mx(framework, case, rounds, steps):
         import mxrs as mx
     batch, shape = CASES[case]
     net = mx_net(mx, case)
-    exe = net.simple_bind(mx.cpu(), data=(batch,) + shape)
+    # As Module does (and as PyTorch does): no gradient for the data and the label.
+    req = {n: ("null" if n in ("data", "softmax_label") else "write") for n in net.list_arguments()}
+    exe = net.simple_bind(mx.cpu(), grad_req=req, data=(batch,) + shape)
     rng = np.random.RandomState(0)
     params = []
     for name, arr in exe.arg_dict.items():
