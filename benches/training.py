@@ -8,8 +8,9 @@ Each framework runs in its own child interpreter (MXNet from ``$MXREF_PYTHON``, 
 ``$TORCH_PYTHON``; see ``benches/run.py``). A training step is: copy the batch in, forward
 (training mode), backward, and an SGD update of every parameter (``sgd_update`` for mxrs and
 MXNet, ``torch.optim.SGD`` for PyTorch); no framework computes the data's gradient.
-Reported: samples/s (median of 5 timed rounds) and the child's peak RSS. Workloads (issue 4's benchmark): the MLP 784-128-64-10 at batch 128 and LeNet
-(conv 20 5x5, max pool, conv 50 5x5, max pool, fc 500, fc 10; tanh) at batch 64 on 28x28 inputs.
+Reported: samples/s (median of 5 timed rounds) and the child's peak RSS. Workloads (issue 4's
+benchmark): the MLP 784-128-64-10 at batch 128 and LeNet (conv 20 5x5, max pool, conv 50 5x5,
+max pool, fc 500, fc 10; tanh) at batch 64 on 28x28 inputs.
 """
 
 import argparse
