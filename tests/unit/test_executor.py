@@ -4,12 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _fixtures import FIXTURES as _FIXTURES
 from _target import IS_MXNET, mx
 
 MXNetError = mx.base.MXNetError
 
 ROOT = Path(__file__).resolve().parents[2]
-FIX = ROOT / ".." / "shared" / "reference" / "fixtures"
+FIX = _FIXTURES
 GOLDEN = ROOT / "tests" / "data" / "symbol_nets.params"
 
 

@@ -12,6 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
+from _fixtures import FIXTURES as _FIXTURES
 from _target import IS_MXNET, mx
 from numpy.testing import assert_allclose, assert_array_equal
 
@@ -34,9 +35,7 @@ pytestmark = pytest.mark.skipif(
 )
 needs_kv = pytest.mark.skipif(not hasattr(mx, "kv"), reason="needs mx.kv")
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "fixtures")
-if not os.path.isdir(FIXTURES):
-    FIXTURES = "/work/shared/reference/fixtures"
+FIXTURES = str(_FIXTURES)
 
 
 def mlp(num_classes=3, hidden=16):

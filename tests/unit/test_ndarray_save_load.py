@@ -3,15 +3,15 @@
 import pickle
 import struct
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _fixtures import FIXTURES as _FIXTURES
 from _target import IS_MXNET, mx
 from numpy.testing import assert_array_equal
 
 MXRS_ONLY = pytest.mark.skipif(IS_MXNET, reason="mxrs behaviour beyond MXNet 1.9.1")
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/reference/fixtures"
+FIXTURES = _FIXTURES
 
 
 def fixture(name):

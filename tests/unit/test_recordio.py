@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _fixtures import FIXTURES as _FIXTURES
 from _target import IS_MXNET, mx
 from numpy.testing import assert_array_equal
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/reference/fixtures"
+FIXTURES = _FIXTURES
 MXRS_ONLY = pytest.mark.skipif(IS_MXNET, reason="mxrs behaviour beyond MXNet 1.9.1")
 
 

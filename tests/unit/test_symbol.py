@@ -3,15 +3,15 @@
 import json
 import pickle
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _fixtures import FIXTURES as _FIXTURES
 from _target import IS_MXNET, mx
 
 MXNetError = mx.base.MXNetError
 
-FIX = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "fixtures"
+FIX = _FIXTURES
 
 
 def mlp():

@@ -5,7 +5,7 @@ use super::*;
 use std::path::PathBuf;
 
 fn fixtures_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/fixtures");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/mxnet_fixtures");
     if dir.is_dir() {
         Some(dir)
     } else {

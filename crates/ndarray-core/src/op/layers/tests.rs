@@ -255,7 +255,7 @@ fn block_grad_and_make_loss() {
 }
 
 fn fixtures_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/fixtures");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/mxnet_fixtures");
     if dir.is_dir() {
         Some(dir)
     } else {
