@@ -305,20 +305,37 @@ fn fill_params(op: &str, inputs: &mut [Option<Shape>], want: &[Shape], data: &[u
     Ok(())
 }
 
-/// `Convolution`, or its backward op when `backward`.
+/// `Convolution` or `Deconvolution` (`deconv`), or their backward op when `backward`: the two
+/// differ only in their layout (a deconvolution runs the adjoint convolution's geometry).
 #[derive(Debug)]
-struct Convolution {
+struct Conv {
     p: ConvParams,
+    deconv: bool,
     backward: bool,
 }
 
-impl Convolution {
+impl Conv {
     fn name_of(&self) -> &'static str {
-        if self.backward { "_backward_Convolution" } else { "Convolution" }
+        match (self.deconv, self.backward) {
+            (false, false) => "Convolution",
+            (false, true) => "_backward_Convolution",
+            (true, false) => "Deconvolution",
+            (true, true) => "_backward_Deconvolution",
+        }
     }
 
-    /// Geometry, weight shape and output shape for `data`.
+    fn num_params(&self) -> usize {
+        if self.p.no_bias { 2 } else { 3 }
+    }
+
+    /// Geometry (of the convolution, or of the adjoint one for a deconvolution), the weight
+    /// shape and the output shape for `data`.
     fn layout(&self, data: &[usize]) -> Result<(ConvGeom, Shape, Shape)> {
+        if self.deconv { self.deconv_layout(data) } else { self.conv_layout(data) }
+    }
+
+    /// Geometry, weight shape and output shape of a convolution of `data`.
+    fn conv_layout(&self, data: &[usize]) -> Result<(ConvGeom, Shape, Shape)> {
         let (op, p) = (self.name_of(), &self.p);
         let c = p.channels(op, data)?;
         let mut out = vec![data[0], p.num_filter];
@@ -345,7 +362,7 @@ impl Convolution {
     }
 }
 
-impl Operator for Convolution {
+impl Operator for Conv {
     fn name(&self) -> &str {
         self.name_of()
     }
@@ -399,29 +416,14 @@ impl Operator for Convolution {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let bias = !self.p.no_bias;
-        if self.backward {
-            let (g, _, _) = self.layout(x[1].shape)?;
-            run_float(self.name_of(), Task::ConvBwd(g, bias), x)
-        } else {
-            let (g, _, _) = self.layout(x[0].shape)?;
-            run_float(self.name_of(), Task::ConvFwd(g, bias), x)
-        }
-    }
-}
-
-trait NumParams {
-    fn num_params(&self) -> usize;
-}
-
-impl NumParams for Convolution {
-    fn num_params(&self) -> usize {
-        if self.p.no_bias { 2 } else { 3 }
-    }
-}
-
-impl NumParams for Deconvolution {
-    fn num_params(&self) -> usize {
-        if self.p.no_bias { 2 } else { 3 }
+        let (g, _, _) = self.layout(x[usize::from(self.backward)].shape)?;
+        let task = match (self.deconv, self.backward) {
+            (false, false) => Task::ConvFwd(g, bias),
+            (false, true) => Task::ConvBwd(g, bias),
+            (true, false) => Task::DeconvFwd(g, bias),
+            (true, true) => Task::DeconvBwd(g, bias),
+        };
+        run_float(self.name_of(), task, x)
     }
 }
 
@@ -432,20 +434,10 @@ fn default_partial(op: &dyn Operator, inputs: &mut [Option<Shape>], outputs: &mu
     super::assign_shapes(op.name(), outputs, &inferred)
 }
 
-/// `Deconvolution`, or its backward op when `backward`.
-#[derive(Debug)]
-struct Deconvolution {
-    p: ConvParams,
-    backward: bool,
-}
-
-impl Deconvolution {
-    fn name_of(&self) -> &'static str {
-        if self.backward { "_backward_Deconvolution" } else { "Deconvolution" }
-    }
-
-    /// The adjoint convolution's geometry, the weight shape and the output shape for `data`.
-    fn layout(&self, data: &[usize]) -> Result<(ConvGeom, Shape, Shape)> {
+impl Conv {
+    /// The adjoint convolution's geometry, the weight shape and the output shape of a
+    /// deconvolution of `data`.
+    fn deconv_layout(&self, data: &[usize]) -> Result<(ConvGeom, Shape, Shape)> {
         let (op, p) = (self.name_of(), &self.p);
         let c = p.channels(op, data)?;
         let use_target = p.target.iter().any(|&t| t != 0);
@@ -489,70 +481,6 @@ impl Deconvolution {
         weight.extend(&p.kernel);
         let g = p.geom2(data[0], p.num_filter, c, &out[2..], &data[2..], &pads);
         Ok((g, weight, out))
-    }
-}
-
-impl Operator for Deconvolution {
-    fn name(&self) -> &str {
-        self.name_of()
-    }
-    fn num_outputs(&self) -> usize {
-        if self.backward { self.num_params() } else { 1 }
-    }
-    fn input_names(&self) -> Option<Vec<String>> {
-        let names: &[&str] = match (self.backward, self.p.no_bias) {
-            (false, false) => &["data", "weight", "bias"],
-            (false, true) => &["data", "weight"],
-            (true, _) => &["out_grad", "data", "weight"],
-        };
-        Some(names.iter().map(|s| s.to_string()).collect())
-    }
-    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        let op = self.name_of();
-        if self.backward {
-            expect_inputs(op, inputs.len(), 3)?;
-            let (_, weight, out) = self.layout(&inputs[1])?;
-            check_input(op, "weight", &inputs[2], &weight, &inputs[1])?;
-            check_input(op, "out_grad", &inputs[0], &out, &inputs[1])?;
-            let mut v = vec![inputs[1].clone(), weight];
-            if !self.p.no_bias {
-                v.push(self.p.bias_shape());
-            }
-            return Ok(v);
-        }
-        expect_inputs(op, inputs.len(), self.num_params())?;
-        let (_, weight, out) = self.layout(&inputs[0])?;
-        check_input(op, "weight", &inputs[1], &weight, &inputs[0])?;
-        if !self.p.no_bias {
-            check_input(op, "bias", &inputs[2], &self.p.bias_shape(), &inputs[0])?;
-        }
-        Ok(vec![out])
-    }
-    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
-        if self.backward {
-            return default_partial(self, inputs, outputs);
-        }
-        let Some(data) = inputs.first().cloned().flatten() else { return Ok(()) };
-        let (_, weight, out) = self.layout(&data)?;
-        let mut want = vec![weight];
-        if !self.p.no_bias {
-            want.push(self.p.bias_shape());
-        }
-        fill_params(self.name_of(), inputs, &want, &data)?;
-        super::assign_shapes(self.name_of(), outputs, &[out])
-    }
-    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
-        float_dtype(self.name_of(), inputs, self.num_outputs())
-    }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        let bias = !self.p.no_bias;
-        if self.backward {
-            let (g, _, _) = self.layout(x[1].shape)?;
-            run_float(self.name_of(), Task::DeconvBwd(g, bias), x)
-        } else {
-            let (g, _, _) = self.layout(x[0].shape)?;
-            run_float(self.name_of(), Task::DeconvFwd(g, bias), x)
-        }
     }
 }
 
@@ -622,7 +550,9 @@ pub(super) fn register(r: &mut Registry) {
         &["data", "weight", "bias"],
         conv_params,
         "convolution over NCW or NCHW data with a (num_filter, C/num_group, *kernel) weight",
-        |a: &Attrs| Ok(Box::new(Convolution { p: ConvParams::parse("Convolution", a, false)?, backward: false })),
+        |a: &Attrs| {
+            Ok(Box::new(Conv { p: ConvParams::parse("Convolution", a, false)?, deconv: false, backward: false }))
+        },
     );
     r.add(
         "_backward_Convolution",
@@ -630,7 +560,11 @@ pub(super) fn register(r: &mut Registry) {
         conv_params,
         "gradients of Convolution's data, weight and bias",
         |a: &Attrs| {
-            Ok(Box::new(Convolution { p: ConvParams::parse("_backward_Convolution", a, false)?, backward: true }))
+            Ok(Box::new(Conv {
+                p: ConvParams::parse("_backward_Convolution", a, false)?,
+                deconv: false,
+                backward: true,
+            }))
         },
     );
     r.set_gradient("Convolution", grad_conv);
@@ -639,7 +573,9 @@ pub(super) fn register(r: &mut Registry) {
         &["data", "weight", "bias"],
         deconv_params,
         "transposed convolution over NCW or NCHW data with a (C, num_filter/num_group, *kernel) weight",
-        |a: &Attrs| Ok(Box::new(Deconvolution { p: ConvParams::parse("Deconvolution", a, true)?, backward: false })),
+        |a: &Attrs| {
+            Ok(Box::new(Conv { p: ConvParams::parse("Deconvolution", a, true)?, deconv: true, backward: false }))
+        },
     );
     r.add(
         "_backward_Deconvolution",
@@ -647,7 +583,11 @@ pub(super) fn register(r: &mut Registry) {
         deconv_params,
         "gradients of Deconvolution's data, weight and bias",
         |a: &Attrs| {
-            Ok(Box::new(Deconvolution { p: ConvParams::parse("_backward_Deconvolution", a, true)?, backward: true }))
+            Ok(Box::new(Conv {
+                p: ConvParams::parse("_backward_Deconvolution", a, true)?,
+                deconv: true,
+                backward: true,
+            }))
         },
     );
     r.set_gradient("Deconvolution", grad_deconv);
