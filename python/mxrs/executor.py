@@ -184,14 +184,12 @@ class Executor:
         """Copy parameter values into the bound arrays."""
         for name, arr in (arg_params or {}).items():
             if name in self.arg_dict:
-                dst = self.arg_dict[name]
-                arr.astype(dst.dtype).copyto(dst) if arr.dtype != dst.dtype else arr.copyto(dst)
+                arr.copyto(self.arg_dict[name])  # converts the dtype when they differ
             elif not allow_extra_params:
                 raise ValueError(f"Find name {name!r} that is not in the arguments")
         for name, arr in (aux_params or {}).items():
             if name in self.aux_dict:
-                dst = self.aux_dict[name]
-                arr.astype(dst.dtype).copyto(dst) if arr.dtype != dst.dtype else arr.copyto(dst)
+                arr.copyto(self.aux_dict[name])
             elif not allow_extra_params:
                 raise ValueError(f"Find name {name!r} that is not in the auxiliary states")
 
