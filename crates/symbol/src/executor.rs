@@ -315,6 +315,9 @@ impl Executor {
             }
         }
 
+        // Skip backward work nobody reads: at this point `fixed` holds the gradient arrays.
+        prune_unread(&mut bwd, |v| fixed.contains_key(&v));
+
         // Fixed arrays: variables, outputs, head gradients.
         for (k, &n) in g.args.iter().enumerate() {
             check_array(&arg_names[k], &b.args[k], &vshapes[g.entry(n, 0)], ctx)?;
@@ -473,6 +476,33 @@ impl Executor {
         }
         s
     }
+}
+
+/// Drop the steps none of whose outputs is read (by a later step) or is a root, and let a step
+/// with some unread outputs compute only the others when its op can
+/// ([`Operator::keep_outputs`]: a fused backward op then skips, say, the data gradient of a
+/// network's first layer).
+fn prune_unread(steps: &mut Vec<Step>, is_root: impl Fn(usize) -> bool) {
+    let mut read = std::collections::HashSet::new();
+    let mut kept = Vec::with_capacity(steps.len());
+    for mut st in steps.drain(..).rev() {
+        let flags: Vec<bool> = st.outputs.iter().map(|&v| read.contains(&v) || is_root(v)).collect();
+        let mutates = !st.op.mutate_inputs().is_empty();
+        if !mutates && !flags.iter().any(|&f| f) {
+            continue;
+        }
+        if !mutates
+            && flags.iter().any(|&f| !f)
+            && let Some(op) = st.op.keep_outputs(&flags)
+        {
+            st.op = Arc::from(op);
+            st.outputs = st.outputs.iter().zip(&flags).filter(|(_, f)| **f).map(|(&v, _)| v).collect();
+        }
+        read.extend(st.inputs.iter().copied());
+        kept.push(st);
+    }
+    kept.reverse();
+    *steps = kept;
 }
 
 fn slot_of(a: &NDArray) -> Result<NDArray> {

@@ -87,6 +87,41 @@ mod tests {
     }
 
     #[test]
+    fn unread_gradients_are_not_computed() {
+        // y = FC(x) with no gradient for x: the fused backward op computes only dW and db, and
+        // gives the same values as with every gradient requested.
+        let fc_attrs = Attrs::from_pairs([("num_hidden", "2")]);
+        let y = Symbol::create("FullyConnected", "fc", fc_attrs, &[var("x")], &[]).unwrap();
+        assert_eq!(y.list_arguments(), ["x", "fc_weight", "fc_bias"]);
+        let m = |v: Vec<f64>, s: &[usize]| NDArray::from_cpu(CpuStorage::F64(v), s, Context::cpu(0)).unwrap();
+        let run = |x_req: GradReq| {
+            let grads = vec![Some(m(vec![0.0; 6], &[2, 3])), Some(m(vec![0.0; 6], &[2, 3])), Some(arr(vec![0.0; 2]))];
+            let args = vec![
+                m(vec![1.0, 2.0, 3.0, -1.0, 0.5, 2.0], &[2, 3]),
+                m(vec![0.1, -0.2, 0.3, 0.4, 0.5, -0.6], &[2, 3]),
+                arr(vec![0.0, 1.0]),
+            ];
+            let reqs = vec![x_req, GradReq::Write, GradReq::Write];
+            let exe = Executor::bind(&y, Context::cpu(0), BindArgs { args, grads: grads.clone(), reqs, aux: vec![] })
+                .unwrap();
+            exe.forward(true).unwrap();
+            exe.backward().unwrap();
+            (exe.debug_plan(), grads.iter().map(|g| vals(g.as_ref().unwrap())).collect::<Vec<_>>())
+        };
+        let (all_plan, all) = run(GradReq::Write);
+        let (pruned_plan, pruned) = run(GradReq::Null);
+        // The plan lists `_backward_FullyConnected([inputs]) -> [outputs]`.
+        let num_outputs = |plan: &str| {
+            let line = plan.lines().find(|l| l.contains("_backward_FullyConnected")).unwrap();
+            line.rsplit("->").next().unwrap().matches(',').count() + 1
+        };
+        assert_eq!(num_outputs(&all_plan), 3, "{all_plan}");
+        assert_eq!(num_outputs(&pruned_plan), 2, "{pruned_plan}");
+        assert_eq!(pruned[0], vec![0.0; 6], "x's gradient array is left alone");
+        assert_eq!(pruned[1..], all[1..]);
+    }
+
+    #[test]
     fn json_round_trip_keeps_names_and_layout() {
         let y = Symbol::create("exp", "e0", Attrs::default(), &[var("data")], &[]).unwrap();
         let text = to_json(&y);

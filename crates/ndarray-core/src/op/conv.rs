@@ -20,12 +20,12 @@ use crate::storage::{CpuStorage, StorageElement};
 pub(super) enum Task {
     /// `(data, weight[, bias]) -> out`.
     ConvFwd(ConvGeom, bool),
-    /// `(out_grad, data, weight) -> (data_grad, weight_grad[, bias_grad])`.
-    ConvBwd(ConvGeom, bool),
+    /// `(out_grad, data, weight) -> (data_grad, weight_grad[, bias_grad])`, the ones flagged.
+    ConvBwd(ConvGeom, [bool; 3]),
     /// `(data, weight[, bias]) -> out` of a transposed convolution whose adjoint is `ConvGeom`.
     DeconvFwd(ConvGeom, bool),
-    /// `(out_grad, data, weight) -> (data_grad, weight_grad[, bias_grad])`.
-    DeconvBwd(ConvGeom, bool),
+    /// `(out_grad, data, weight) -> (data_grad, weight_grad[, bias_grad])`, the ones flagged.
+    DeconvBwd(ConvGeom, [bool; 3]),
     /// `data -> out`.
     PoolFwd(PoolGeom, PoolKind),
     /// `(out_grad, data, out) -> data_grad`.
@@ -36,9 +36,15 @@ impl Task {
     fn run<T: ConvFloat>(self, x: &[&[T]]) -> Vec<Vec<T>> {
         match self {
             Task::ConvFwd(g, bias) => vec![conv_forward(x[0], x[1], bias.then(|| x[2]), &g)],
-            Task::ConvBwd(g, bias) => {
-                let mut v = vec![conv_backward_data(x[0], x[2], &g), conv_backward_weight(x[0], x[1], &g)];
-                if bias {
+            Task::ConvBwd(g, keep) => {
+                let mut v = Vec::with_capacity(3);
+                if keep[0] {
+                    v.push(conv_backward_data(x[0], x[2], &g));
+                }
+                if keep[1] {
+                    v.push(conv_backward_weight(x[0], x[1], &g));
+                }
+                if keep[2] {
                     v.push(bias_backward(x[0], g.batch, g.out_c, g.oh * g.ow));
                 }
                 v
@@ -54,9 +60,15 @@ impl Task {
                 }
                 vec![y]
             }
-            Task::DeconvBwd(g, bias) => {
-                let mut v = vec![conv_forward(x[0], x[2], None, &g), conv_backward_weight(x[1], x[0], &g)];
-                if bias {
+            Task::DeconvBwd(g, keep) => {
+                let mut v = Vec::with_capacity(3);
+                if keep[0] {
+                    v.push(conv_forward(x[0], x[2], None, &g));
+                }
+                if keep[1] {
+                    v.push(conv_backward_weight(x[1], x[0], &g));
+                }
+                if keep[2] {
                     v.push(bias_backward(x[0], g.batch, g.in_c, g.h * g.w));
                 }
                 v
@@ -307,14 +319,21 @@ fn fill_params(op: &str, inputs: &mut [Option<Shape>], want: &[Shape], data: &[u
 
 /// `Convolution` or `Deconvolution` (`deconv`), or their backward op when `backward`: the two
 /// differ only in their layout (a deconvolution runs the adjoint convolution's geometry).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Conv {
     p: ConvParams,
     deconv: bool,
     backward: bool,
+    /// Backward only: which of the (data, weight, bias) gradients to compute.
+    keep: [bool; 3],
 }
 
 impl Conv {
+    fn new(p: ConvParams, deconv: bool, backward: bool) -> Conv {
+        let keep = [true, true, !p.no_bias];
+        Conv { p, deconv, backward, keep }
+    }
+
     fn name_of(&self) -> &'static str {
         match (self.deconv, self.backward) {
             (false, false) => "Convolution",
@@ -367,7 +386,18 @@ impl Operator for Conv {
         self.name_of()
     }
     fn num_outputs(&self) -> usize {
-        if self.backward { self.num_params() } else { 1 }
+        if self.backward { self.keep.iter().filter(|&&k| k).count() } else { 1 }
+    }
+    fn keep_outputs(&self, keep: &[bool]) -> Option<Box<dyn Operator>> {
+        if !self.backward || keep.len() != self.num_outputs() {
+            return None;
+        }
+        let mut flags = keep.iter();
+        let mut next = self.clone();
+        for k in next.keep.iter_mut().filter(|k| **k) {
+            *k = *flags.next().expect("one flag per output");
+        }
+        Some(Box::new(next))
     }
     fn input_names(&self) -> Option<Vec<String>> {
         let names: &[&str] = match (self.backward, self.p.no_bias) {
@@ -384,11 +414,8 @@ impl Operator for Conv {
             let (_, weight, out) = self.layout(&inputs[1])?;
             check_input(op, "weight", &inputs[2], &weight, &inputs[1])?;
             check_input(op, "out_grad", &inputs[0], &out, &inputs[1])?;
-            let mut v = vec![inputs[1].clone(), weight];
-            if !self.p.no_bias {
-                v.push(self.p.bias_shape());
-            }
-            return Ok(v);
+            let all = [inputs[1].clone(), weight, self.p.bias_shape()];
+            return Ok(all.into_iter().zip(self.keep).filter(|(_, k)| *k).map(|(s, _)| s).collect());
         }
         expect_inputs(op, inputs.len(), self.num_params())?;
         let (_, weight, out) = self.layout(&inputs[0])?;
@@ -419,9 +446,9 @@ impl Operator for Conv {
         let (g, _, _) = self.layout(x[usize::from(self.backward)].shape)?;
         let task = match (self.deconv, self.backward) {
             (false, false) => Task::ConvFwd(g, bias),
-            (false, true) => Task::ConvBwd(g, bias),
+            (false, true) => Task::ConvBwd(g, self.keep),
             (true, false) => Task::DeconvFwd(g, bias),
-            (true, true) => Task::DeconvBwd(g, bias),
+            (true, true) => Task::DeconvBwd(g, self.keep),
         };
         run_float(self.name_of(), task, x)
     }
@@ -550,22 +577,14 @@ pub(super) fn register(r: &mut Registry) {
         &["data", "weight", "bias"],
         conv_params,
         "convolution over NCW or NCHW data with a (num_filter, C/num_group, *kernel) weight",
-        |a: &Attrs| {
-            Ok(Box::new(Conv { p: ConvParams::parse("Convolution", a, false)?, deconv: false, backward: false }))
-        },
+        |a: &Attrs| Ok(Box::new(Conv::new(ConvParams::parse("Convolution", a, false)?, false, false))),
     );
     r.add(
         "_backward_Convolution",
         &["out_grad", "data", "weight"],
         conv_params,
         "gradients of Convolution's data, weight and bias",
-        |a: &Attrs| {
-            Ok(Box::new(Conv {
-                p: ConvParams::parse("_backward_Convolution", a, false)?,
-                deconv: false,
-                backward: true,
-            }))
-        },
+        |a: &Attrs| Ok(Box::new(Conv::new(ConvParams::parse("_backward_Convolution", a, false)?, false, true))),
     );
     r.set_gradient("Convolution", grad_conv);
     r.add(
@@ -573,22 +592,14 @@ pub(super) fn register(r: &mut Registry) {
         &["data", "weight", "bias"],
         deconv_params,
         "transposed convolution over NCW or NCHW data with a (C, num_filter/num_group, *kernel) weight",
-        |a: &Attrs| {
-            Ok(Box::new(Conv { p: ConvParams::parse("Deconvolution", a, true)?, deconv: true, backward: false }))
-        },
+        |a: &Attrs| Ok(Box::new(Conv::new(ConvParams::parse("Deconvolution", a, true)?, true, false))),
     );
     r.add(
         "_backward_Deconvolution",
         &["out_grad", "data", "weight"],
         deconv_params,
         "gradients of Deconvolution's data, weight and bias",
-        |a: &Attrs| {
-            Ok(Box::new(Conv {
-                p: ConvParams::parse("_backward_Deconvolution", a, true)?,
-                deconv: true,
-                backward: true,
-            }))
-        },
+        |a: &Attrs| Ok(Box::new(Conv::new(ConvParams::parse("_backward_Deconvolution", a, true)?, true, true))),
     );
     r.set_gradient("Deconvolution", grad_deconv);
 }
@@ -737,5 +748,36 @@ mod tests {
         assert!(matches!(e, Error::NotSupported(_)), "{e}");
         let e = create("Convolution", &a).infer_dtype(&[DType::I32, DType::I32]).unwrap_err();
         assert!(matches!(e, Error::DType { .. }), "{e}");
+    }
+
+    #[test]
+    fn backward_ops_compute_only_the_kept_gradients() {
+        use crate::invoke::invoke_op;
+        use std::sync::Arc;
+        for (fwd, bwd, data) in [
+            ("Convolution", "_backward_Convolution", [2usize, 2, 5, 5]),
+            ("Deconvolution", "_backward_Deconvolution", [2, 2, 3, 3]),
+        ] {
+            let a = attrs(&[("kernel", "(3, 3)"), ("num_filter", "2"), ("no_bias", "False")]);
+            let ins = inputs(fwd, &a, &data);
+            let y = crate::invoke::invoke(fwd, &a, &ins, None, None).unwrap();
+            let bargs = [y[0].clone(), ins[0].clone(), ins[1].clone()];
+            let full: Arc<dyn Operator> = Arc::from(create(bwd, &a));
+            let all = invoke_op(full.clone(), &bargs, None, None).unwrap();
+            assert_eq!(all.len(), 3);
+            for keep in [[false, true, true], [true, false, false], [false, false, true]] {
+                let op: Arc<dyn Operator> = Arc::from(full.keep_outputs(&keep).unwrap());
+                assert_eq!(op.num_outputs(), keep.iter().filter(|&&k| k).count());
+                let got = invoke_op(op, &bargs, None, None).unwrap();
+                let want: Vec<_> = all.iter().zip(keep).filter(|(_, k)| *k).map(|(a, _)| a).collect();
+                assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(want) {
+                    assert_eq!(g.shape(), w.shape());
+                    let (gs, ws) = (g.to_cpu_storage().unwrap(), w.to_cpu_storage().unwrap());
+                    assert!((0..ws.len()).all(|i| gs.get_f64(i) == ws.get_f64(i)), "{bwd} {keep:?}");
+                }
+            }
+            assert!(create(fwd, &a).keep_outputs(&[false]).is_none(), "forward ops keep their output");
+        }
     }
 }

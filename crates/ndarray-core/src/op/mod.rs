@@ -140,6 +140,14 @@ pub trait Operator: Send + Sync + fmt::Debug {
     fn input_names(&self) -> Option<Vec<String>> {
         None
     }
+    /// This op restricted to the outputs flagged in `keep` (one flag per output), computing
+    /// only those and returning them in order. Executors use it to skip gradients nobody reads
+    /// (the data gradient of a network's first layer). `None`, the default: the op always
+    /// computes every output.
+    fn keep_outputs(&self, keep: &[bool]) -> Option<Box<dyn Operator>> {
+        let _ = keep;
+        None
+    }
     /// How many of the last inputs are auxiliary states (BatchNorm's `moving_mean` and
     /// `moving_var`): state the op updates itself, never given a gradient.
     fn num_aux(&self) -> usize {

@@ -128,12 +128,104 @@ fn external_sgemm(
     true
 }
 
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+/// How many blocks to split a product into: one per rayon thread for products big enough to
+/// pay for the hand-off, while no other engine op runs (see [`super::parallel`]).
+fn num_blocks(m: usize, n: usize, k: usize) -> usize {
     if m * n * k >= 64 * 64 * 64 && rayon::current_num_threads() > 1 && mxrs_engine::running_ops() <= 1 {
-        gemm::Parallelism::Rayon(rayon::current_num_threads())
+        rayon::current_num_threads().min(m.max(n).div_ceil(BLOCK_ALIGN))
     } else {
-        gemm::Parallelism::None
+        1
     }
+}
+
+/// Blocks of a split product start at multiples of this many rows (or columns).
+const BLOCK_ALIGN: usize = 16;
+
+/// A raw pointer that may cross to a rayon thread (each block writes its own part of `dst`).
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: only used by `gemm_blocks`, whose blocks write disjoint parts of the destination and
+// only read the operands, all of which outlive the parallel section.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// `dst (m x n, row stride n) = lhs (m x k) * rhs (k x n)` through the gemm crate, split into
+/// row blocks (or column blocks, whichever dimension is larger) that rayon's threads compute
+/// side by side, each with a serial gemm. Splitting once per product beat the crate's own
+/// parallel mode, which synchronises its threads once per depth block: a 128x784 by 784x128
+/// product took 250 µs against 290-370 µs on 2 threads.
+///
+/// # Safety
+/// `dst` must be valid for writes of `m * n` row-major elements, and `lhs`/`rhs` valid for
+/// reads of every element `l`/`r` address for these sizes (offsets already applied).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_blocks<T: 'static + Copy + Send + Sync>(
+    dst: *mut T,
+    lhs: *const T,
+    l: MatRef,
+    rhs: *const T,
+    r: MatRef,
+    m: usize,
+    n: usize,
+    k: usize,
+    zero: T,
+    one: T,
+) {
+    let blocks = num_blocks(m, n, k);
+    let run = |d: SendPtr<T>, a: SendPtr<T>, b: SendPtr<T>, rows: usize, cols: usize| {
+        // SAFETY: the caller's contract, restricted to this block.
+        unsafe {
+            gemm::gemm(
+                rows,
+                cols,
+                k,
+                d.0,
+                1,
+                n as isize,
+                false,
+                a.0 as *const T,
+                l.cs,
+                l.rs,
+                b.0 as *const T,
+                r.cs,
+                r.rs,
+                zero,
+                one,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    };
+    let (d, a, b) = (SendPtr(dst), SendPtr(lhs as *mut T), SendPtr(rhs as *mut T));
+    if blocks <= 1 {
+        return run(d, a, b, m, n);
+    }
+    let along_rows = m >= n;
+    let len = if along_rows { m } else { n };
+    let step = len.div_ceil(blocks).div_ceil(BLOCK_ALIGN) * BLOCK_ALIGN;
+    use rayon::prelude::*;
+    (0..len.div_ceil(step)).into_par_iter().for_each(|i| {
+        // Whole wrappers, not their raw-pointer fields, are captured.
+        let (d, a, b) = (&d, &a, &b);
+        let start = i * step;
+        let size = step.min(len - start);
+        // SAFETY: block `i` covers rows (or columns) start..start+size of dst and the matching
+        // rows of lhs (or columns of rhs), all inside the caller's ranges; blocks are disjoint.
+        unsafe {
+            if along_rows {
+                let d = SendPtr(d.0.add(start * n));
+                let a = SendPtr(a.0.offset(start as isize * l.rs));
+                run(d, a, *b, size, n)
+            } else {
+                let d = SendPtr(d.0.add(start));
+                let b = SendPtr(b.0.offset(start as isize * r.cs));
+                run(d, *a, b, m, size)
+            }
+        }
+    });
 }
 
 /// `dst[m x n] (row-major, at dst_off) = lhs[m x k] * rhs[k x n]`.
@@ -170,26 +262,17 @@ pub fn matmul_into(
             // lies inside its slice, and `dst` is exclusively borrowed with room for m*n
             // row-major elements from `dst_off`; gemm reads only lhs/rhs and writes only dst.
             unsafe {
-                gemm::gemm(
+                gemm_blocks(
+                    $d.as_mut_ptr().add(dst_off),
+                    $a.as_ptr().add(l.offset),
+                    MatRef { offset: 0, ..l },
+                    $b.as_ptr().add(r.offset),
+                    MatRef { offset: 0, ..r },
                     m,
                     n,
                     k,
-                    $d.as_mut_ptr().add(dst_off),
-                    1,
-                    n as isize,
-                    false,
-                    $a.as_ptr().add(l.offset),
-                    l.cs,
-                    l.rs,
-                    $b.as_ptr().add(r.offset),
-                    r.cs,
-                    r.rs,
                     $zero,
                     $one,
-                    false,
-                    false,
-                    false,
-                    parallelism(m, n, k),
                 )
             }
         }};
@@ -225,5 +308,53 @@ pub fn matmul_into(
                 }
             }
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain triple loop, in float64.
+    fn naive(a: &[f32], l: MatRef, b: &[f32], r: MatRef, m: usize, n: usize, k: usize) -> Vec<f64> {
+        let at = |x: &[f32], q: MatRef, i: usize, j: usize| {
+            x[(q.offset as isize + i as isize * q.rs + j as isize * q.cs) as usize] as f64
+        };
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|p| at(a, l, i, p) * at(b, r, p, j)).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn split_products_match_the_naive_loop() {
+        // Row splits (m >= n), column splits (n > m), transposed operands, offsets, sizes that
+        // are not multiples of the block alignment, and a product too small to split.
+        let cases = [
+            (130, 70, 90, false, true),
+            (40, 301, 77, true, false),
+            (129, 129, 64, true, true),
+            (3, 5, 7, false, false),
+        ];
+        for (m, n, k, ta, tb) in cases {
+            let a: Vec<f32> = (0..m * k + 5).map(|i| ((i * 7919) % 23) as f32 / 23.0 - 0.5).collect();
+            let b: Vec<f32> = (0..k * n + 3).map(|i| ((i * 104_729) % 19) as f32 / 19.0 - 0.5).collect();
+            let l = MatRef::row_major(5, if ta { m } else { k }, ta);
+            let r = MatRef::row_major(3, if tb { k } else { n }, tb);
+            let want = naive(&a, l, &b, r, m, n, k);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let mut dst = CpuStorage::F32(vec![f32::NAN; m * n + 2]);
+            pool.install(|| {
+                matmul_into(&mut dst, 2, &CpuStorage::F32(a.clone()), l, &CpuStorage::F32(b.clone()), r, m, n, k)
+            });
+            let CpuStorage::F32(d) = dst else { unreachable!() };
+            assert!(d[..2].iter().all(|v| v.is_nan()), "nothing written before dst_off");
+            for (i, (&g, &w)) in d[2..].iter().zip(&want).enumerate() {
+                assert!((g as f64 - w).abs() < 1e-4, "{m}x{n}x{k} ta={ta} tb={tb}: element {i} is {g}, want {w}");
+            }
+        }
     }
 }

@@ -114,21 +114,44 @@ impl Operator for FullyConnected {
     }
 }
 
-/// `_backward_FullyConnected(out_grad, data, weight)` → data, weight (and bias) gradients.
+/// `_backward_FullyConnected(out_grad, data, weight)` → data, weight (and bias) gradients, or
+/// the subset flagged in `keep` (see [`Operator::keep_outputs`]).
 #[derive(Debug)]
-struct FullyConnectedBackward(FullyConnected);
+struct FullyConnectedBackward {
+    fc: FullyConnected,
+    /// Which of (data, weight, bias) gradients to compute.
+    keep: [bool; 3],
+}
+
+impl FullyConnectedBackward {
+    fn new(fc: FullyConnected) -> FullyConnectedBackward {
+        let bias = !fc.no_bias;
+        FullyConnectedBackward { fc, keep: [true, true, bias] }
+    }
+}
 
 impl Operator for FullyConnectedBackward {
     fn name(&self) -> &str {
         "_backward_FullyConnected"
     }
     fn num_outputs(&self) -> usize {
-        self.0.n_in()
+        self.keep.iter().filter(|&&k| k).count()
+    }
+    fn keep_outputs(&self, keep: &[bool]) -> Option<Box<dyn Operator>> {
+        if keep.len() != self.num_outputs() {
+            return None;
+        }
+        let mut flags = keep.iter();
+        let mut next = self.keep;
+        for k in next.iter_mut().filter(|k| **k) {
+            *k = *flags.next().expect("one flag per output");
+        }
+        Some(Box::new(FullyConnectedBackward { fc: self.fc.clone(), keep: next }))
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         expect_inputs(self.name(), inputs.len(), 3)?;
-        let (m, k) = self.0.dims(&inputs[1])?;
-        let h = self.0.num_hidden;
+        let (m, k) = self.fc.dims(&inputs[1])?;
+        let h = self.fc.num_hidden;
         expect_shape(self.name(), "weight", &inputs[2], &[h, k])?;
         if size_of(&inputs[0]) != m * h {
             return Err(Error::shape(
@@ -136,26 +159,29 @@ impl Operator for FullyConnectedBackward {
                 format!("output gradient {} does not match data {}", fmt_shape(&inputs[0]), fmt_shape(&inputs[1])),
             ));
         }
-        let mut v = vec![inputs[1].clone(), inputs[2].clone()];
-        if !self.0.no_bias {
-            v.push(vec![h]);
-        }
-        Ok(v)
+        let all = [inputs[1].clone(), inputs[2].clone(), vec![h]];
+        Ok(all.into_iter().zip(self.keep).filter(|(_, k)| *k).map(|(s, _)| s).collect())
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
-        let (m, k) = self.0.dims(x[1].shape)?;
-        let h = self.0.num_hidden;
+        let (m, k) = self.fc.dims(x[1].shape)?;
+        let h = self.fc.num_hidden;
         let (g, data, w) = (&x[0], &x[1], &x[2]);
-        // d data (m x k) = g (m x h) · W (h x k)
-        let mut dx = CpuStorage::zeros(dt[0], m * k);
-        let gl = MatRef::row_major(g.offset, h, false);
-        matmul_into(&mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
-        // d W (h x k) = gᵀ (h x m) · data (m x k)
-        let mut dw = CpuStorage::zeros(dt[0], h * k);
-        let gt = MatRef::row_major(g.offset, h, true);
-        matmul_into(&mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
-        let mut out = vec![dx, dw];
-        if !self.0.no_bias {
+        let mut out = Vec::with_capacity(3);
+        if self.keep[0] {
+            // d data (m x k) = g (m x h) · W (h x k)
+            let mut dx = CpuStorage::zeros(dt[0], m * k);
+            let gl = MatRef::row_major(g.offset, h, false);
+            matmul_into(&mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
+            out.push(dx);
+        }
+        if self.keep[1] {
+            // d W (h x k) = gᵀ (h x m) · data (m x k)
+            let mut dw = CpuStorage::zeros(dt[0], h * k);
+            let gt = MatRef::row_major(g.offset, h, true);
+            matmul_into(&mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
+            out.push(dw);
+        }
+        if self.keep[2] {
             out.push(with_float!(self.name(), dt[0], T, {
                 let mut acc = vec![0f64; h];
                 for row in g.typed::<T>().chunks_exact(h) {
@@ -335,7 +361,7 @@ pub(super) fn register(r: &mut Registry) {
         &["ograd", "data", "weight"],
         fc_params,
         "gradients of FullyConnected",
-        |a: &Attrs| Ok(Box::new(FullyConnectedBackward(FullyConnected::parse("_backward_FullyConnected", a)?))),
+        |a: &Attrs| Ok(Box::new(FullyConnectedBackward::new(FullyConnected::parse("_backward_FullyConnected", a)?))),
     );
     r.set_gradient(FC, grad_fc);
     let emb_params =
