@@ -110,6 +110,21 @@ pub fn alloc<T: StorageElement>(len: usize) -> Vec<T> {
     bytemuck::zeroed_vec(len)
 }
 
+/// A zeroed vector of `len` elements for a kernel that accumulates into it: a pooled buffer
+/// cleared (cheaper than the page faults of fresh memory) when possible.
+pub fn alloc_zeroed<T: StorageElement + bytemuck::Zeroable>(len: usize) -> Vec<T> {
+    if let Some(s) = take(T::DTYPE, len) {
+        match T::into_vec(s) {
+            Ok(mut v) => {
+                v.fill(T::zeroed());
+                return v;
+            }
+            Err(s) => give(s),
+        }
+    }
+    bytemuck::zeroed_vec(len)
+}
+
 /// Bytes currently held by the pool.
 pub fn pooled_bytes() -> usize {
     pool().lock().bytes

@@ -33,7 +33,7 @@ pub(super) enum Task {
 }
 
 impl Task {
-    fn run<T: ConvFloat>(self, x: &[&[T]]) -> Vec<Vec<T>> {
+    fn run<T: ConvFloat + StorageElement>(self, x: &[&[T]]) -> Vec<Vec<T>> {
         match self {
             Task::ConvFwd(g, bias) => vec![conv_forward(x[0], x[1], bias.then(|| x[2]), &g)],
             Task::ConvBwd(g, keep) => {

@@ -548,15 +548,13 @@ pub fn unary_scalar<F: UnaryFloat>(kind: UnaryKind, x: F) -> F {
 pub fn unary_storage(kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
     match s {
         CpuStorage::F32(v) if kind == UnaryKind::Exp => {
-            let mut out: Vec<f32> = crate::pool::alloc(v.len());
-            if super::parallel(v.len()) {
-                out.par_chunks_mut(PAR_CHUNK)
-                    .zip(v.par_chunks(PAR_CHUNK))
-                    .for_each(|(o, s)| super::vmath::exp_slice(s, o));
-            } else {
-                super::vmath::exp_slice(v, &mut out);
-            }
-            CpuStorage::F32(out)
+            CpuStorage::F32(super::vmath::map_slices(v, super::vmath::exp_slice))
+        }
+        CpuStorage::F32(v) if kind == UnaryKind::Tanh => {
+            CpuStorage::F32(super::vmath::map_slices(v, super::vmath::tanh_slice))
+        }
+        CpuStorage::F32(v) if kind == UnaryKind::Sigmoid => {
+            CpuStorage::F32(super::vmath::map_slices(v, super::vmath::sigmoid_slice))
         }
         CpuStorage::F32(v) => CpuStorage::F32(map(v, |x| unary_scalar(kind, x))),
         CpuStorage::F64(v) => CpuStorage::F64(map(v, |x| unary_scalar(kind, x))),

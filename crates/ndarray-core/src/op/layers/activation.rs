@@ -86,6 +86,11 @@ impl Operator for Activation {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let act = self.act;
+        if self.name == ACT && dt[0] == DType::F32 && matches!(act, Act::Tanh | Act::Sigmoid) {
+            use crate::backend::cpu::vmath;
+            let f = if act == Act::Tanh { vmath::tanh_slice } else { vmath::sigmoid_slice };
+            return Ok(vec![CpuStorage::F32(vmath::map_slices(x[0].typed::<f32>(), f))]);
+        }
         Ok(vec![with_float!(self.name, dt[0], T, {
             if self.name == ACT {
                 let v = x[0].typed::<T>();
