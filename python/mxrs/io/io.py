@@ -6,7 +6,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from mxrs.base import mx_real_t
-from mxrs.ndarray import NDArray, array, concat, tile
+from mxrs.ndarray import NDArray, array, concat, take, tile
 
 __all__ = ["DataDesc", "DataBatch", "DataIter", "ResizeIter", "PrefetchingIter", "NDArrayIter"]
 
@@ -485,6 +485,9 @@ class NDArrayIter(DataIter):
         return 0
 
     def _shuffle_data(self):
+        # As MXNet: the new permutation is applied to the already shuffled arrays. A `take`
+        # gathers the rows in one copy, without a round trip through NumPy.
         np.random.shuffle(self.idx)
-        self.data = [(k, array(v.asnumpy()[self.idx], v.context, dtype=v.dtype)) for k, v in self.data]
-        self.label = [(k, array(v.asnumpy()[self.idx], v.context, dtype=v.dtype)) for k, v in self.label]
+        order = array(self.idx, dtype="int64")
+        self.data = [(k, take(v, order.as_in_context(v.context))) for k, v in self.data]
+        self.label = [(k, take(v, order.as_in_context(v.context))) for k, v in self.label]

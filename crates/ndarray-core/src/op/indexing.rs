@@ -58,11 +58,16 @@ impl Operator for Take {
         let idx: Vec<usize> = (0..ni).map(|i| index("take", get(&x[1], i), n, self.wrap)).collect::<Result<_>>()?;
         let src = x[0].storage();
         with_cpu!(&*src, v, T, {
-            let mut o: Vec<T> = Vec::with_capacity(size_of(&out[0]));
+            // Every element is written: a pooled buffer (no page faults on big outputs, such
+            // as NDArrayIter's shuffled copy of a whole dataset each epoch) is fine.
+            let mut o: Vec<T> = crate::pool::alloc(size_of(&out[0]));
+            let mut rows = o.chunks_exact_mut(inner.max(1));
             for p in 0..outer {
                 for &i in &idx {
                     let s = (p * n + i) * inner;
-                    o.extend_from_slice(&v[s..s + inner]);
+                    if let Some(dst) = rows.next() {
+                        dst.copy_from_slice(&v[s..s + inner]);
+                    }
                 }
             }
             Ok(vec![T::wrap(o)])
