@@ -165,6 +165,11 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// left on `var`, if any (it stays on the variable).
     fn wait_for_var(&self, var: &Var) -> Result<(), EngineError>;
 
+    /// [`Engine::wait_for_var`] without blocking: `Some` with its result when no write to `var`
+    /// is running or queued (then the wait would return at once), `None` when it would block.
+    /// Lets a caller skip releasing a lock such as Python's GIL for a wait that is already over.
+    fn poll_var(&self, var: &Var) -> Option<Result<(), EngineError>>;
+
     /// Block until every op pushed so far has finished; then return the first error raised since
     /// the previous `wait_for_all`, once. An error already reported by `wait_for_var` counts as
     /// seen and is not reported again here (it stays on its variables).

@@ -63,6 +63,11 @@ impl Engine for NaiveEngine {
         }
     }
 
+    fn poll_var(&self, var: &Var) -> Option<Result<(), EngineError>> {
+        // Every op has run by the time `push` returns.
+        Some(self.wait_for_var(var))
+    }
+
     fn wait_for_all(&self) -> Result<(), EngineError> {
         let mut pending = self.pending_errors.lock();
         let first = pending.first().cloned();

@@ -186,6 +186,11 @@ impl VarQueue {
         }
     }
 
+    /// True when no write runs or waits (a waiting read always waits behind a write).
+    pub(crate) fn writes_done(&self) -> bool {
+        !self.write_running && self.waiting.is_empty()
+    }
+
     /// Assert the invariants (tests only).
     #[cfg(test)]
     pub(crate) fn check(&self) {

@@ -416,6 +416,9 @@ impl Engine for ThreadedEngine {
     }
 
     fn wait_for_var(&self, var: &Var) -> Result<(), EngineError> {
+        if let Some(r) = self.poll_var(var) {
+            return r;
+        }
         let signal = Arc::new(OneShot::default());
         let (s, v) = (signal.clone(), var.clone());
         let op: OpFn = Box::new(move || {
@@ -433,6 +436,22 @@ impl Engine for ThreadedEngine {
             }
             None => Ok(()),
         }
+    }
+
+    fn poll_var(&self, var: &Var) -> Option<Result<(), EngineError>> {
+        // Writes are appended to the variable's queue by `push` itself, so an empty queue with
+        // no running write means every write pushed before this call has finished.
+        if !var.0.sched.lock().writes_done() {
+            return None;
+        }
+        Some(match var.error() {
+            Some(e) => {
+                // The error has now been seen: a later wait_for_all does not report it again.
+                self.shared.state.lock().errors.retain(|x| !x.same_as(&e));
+                Err(e)
+            }
+            None => Ok(()),
+        })
     }
 
     fn wait_for_all(&self) -> Result<(), EngineError> {

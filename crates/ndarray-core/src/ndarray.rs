@@ -147,6 +147,11 @@ impl NDArray {
         engine().wait_for_var(&self.chunk.var).map_err(from_engine)
     }
 
+    /// [`NDArray::wait_to_read`] if it would not block (no write pending), else `None`.
+    pub fn try_wait_to_read(&self) -> Option<Result<()>> {
+        engine().poll_var(&self.chunk.var).map(|r| r.map_err(from_engine))
+    }
+
     /// Block until pending reads and writes are done; report a failure of pending writes.
     pub fn wait_to_write(&self) -> Result<()> {
         self.wait_to_read()

@@ -51,13 +51,23 @@ impl PyNDArray {
     }
     /// Wait for pending writes (releases the GIL).
     fn wait_to_read(&self, py: Python<'_>) -> PyMxResult<()> {
+        // Keep the GIL when there is nothing to wait for (releasing it costs more than the
+        // tiny op the caller usually just ran).
+        if let Some(r) = self.0.try_wait_to_read() {
+            return r.map_err(PyMxError);
+        }
         let a = self.0.clone();
         py.detach(move || a.wait_to_read()).map_err(PyMxError)
     }
     /// Wait, then copy the elements into a new bytearray (the only copy of `asnumpy`).
     fn to_bytearray<'py>(&self, py: Python<'py>) -> PyMxResult<Bound<'py, PyByteArray>> {
-        let a = self.0.clone();
-        py.detach(|| a.wait_to_read())?;
+        match self.0.try_wait_to_read() {
+            Some(r) => r?,
+            None => {
+                let a = self.0.clone();
+                py.detach(|| a.wait_to_read())?
+            }
+        }
         let r = self.0.read_cpu(|s, off, n| {
             let es = s.dtype().size();
             PyByteArray::new(py, &s.as_bytes()[off * es..(off + n) * es])

@@ -167,3 +167,37 @@ fn errors_skip_across_lanes() {
         assert_eq!(e.to_string(), "intentional gpu fail");
     });
 }
+
+#[test]
+fn poll_var_answers_only_when_no_write_is_pending() {
+    with_timeout(30, || {
+        let engines: [Box<dyn Engine>; 2] = [Box::new(cpu_engine(2)), Box::new(crate::NaiveEngine::new())];
+        for eng in engines {
+            let eng = &*eng;
+            let (a, b) = (Var::new(), Var::new());
+            assert!(matches!(eng.poll_var(&a), Some(Ok(()))), "a fresh variable");
+            let gate = Arc::new(AtomicBool::new(false));
+            let g = gate.clone();
+            let threaded = eng.name() != "NaiveEngine";
+            if threaded {
+                // A write that waits for the gate: polling must not claim the wait is over.
+                push_cpu(eng, &[], &[&a], move || {
+                    while !g.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    Ok(())
+                });
+                assert!(eng.poll_var(&a).is_none(), "a write is running");
+                gate.store(true, Ordering::SeqCst);
+            }
+            eng.wait_for_var(&a).unwrap();
+            assert!(matches!(eng.poll_var(&a), Some(Ok(()))));
+            push_cpu(eng, &[], &[&b], || Err("intentional fail".into()));
+            eng.wait_for_var(&b).unwrap_err();
+            let e = eng.poll_var(&b).unwrap().unwrap_err();
+            assert_eq!(e.to_string(), "intentional fail", "the error stays on the variable");
+            // Seen through poll_var and wait_for_var: wait_for_all does not report it again.
+            eng.wait_for_all().unwrap();
+        }
+    });
+}
