@@ -4,7 +4,7 @@
 //! Kernels live in [`crate::backend::cpu::conv`]; float16 and bfloat16 compute in float32.
 
 use super::registry::Registry;
-use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use super::{Attrs, GradBuilder, Kept, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
 use crate::backend::cpu::conv::{
     ConvFloat, ConvGeom, PoolGeom, PoolKind, bias_backward, conv_backward_data, conv_backward_weight, conv_forward,
     pool_backward, pool_forward,
@@ -21,11 +21,11 @@ pub(super) enum Task {
     /// `(data, weight[, bias]) -> out`.
     ConvFwd(ConvGeom, bool),
     /// `(out_grad, data, weight) -> (data_grad, weight_grad[, bias_grad])`, the ones flagged.
-    ConvBwd(ConvGeom, [bool; 3]),
+    ConvBwd(ConvGeom, Kept),
     /// `(data, weight[, bias]) -> out` of a transposed convolution whose adjoint is `ConvGeom`.
     DeconvFwd(ConvGeom, bool),
     /// `(out_grad, data, weight) -> (data_grad, weight_grad[, bias_grad])`, the ones flagged.
-    DeconvBwd(ConvGeom, [bool; 3]),
+    DeconvBwd(ConvGeom, Kept),
     /// `data -> out`.
     PoolFwd(PoolGeom, PoolKind),
     /// `(out_grad, data, out) -> data_grad`.
@@ -36,7 +36,7 @@ impl Task {
     fn run<T: ConvFloat + StorageElement>(self, x: &[&[T]]) -> Vec<Vec<T>> {
         match self {
             Task::ConvFwd(g, bias) => vec![conv_forward(x[0], x[1], bias.then(|| x[2]), &g)],
-            Task::ConvBwd(g, keep) => {
+            Task::ConvBwd(g, Kept(keep)) => {
                 let mut v = Vec::with_capacity(3);
                 if keep[0] {
                     v.push(conv_backward_data(x[0], x[2], &g));
@@ -60,7 +60,7 @@ impl Task {
                 }
                 vec![y]
             }
-            Task::DeconvBwd(g, keep) => {
+            Task::DeconvBwd(g, Kept(keep)) => {
                 let mut v = Vec::with_capacity(3);
                 if keep[0] {
                     v.push(conv_forward(x[0], x[2], None, &g));
@@ -325,12 +325,12 @@ struct Conv {
     deconv: bool,
     backward: bool,
     /// Backward only: which of the (data, weight, bias) gradients to compute.
-    keep: [bool; 3],
+    keep: Kept,
 }
 
 impl Conv {
     fn new(p: ConvParams, deconv: bool, backward: bool) -> Conv {
-        let keep = [true, true, !p.no_bias];
+        let keep = Kept::all(!p.no_bias);
         Conv { p, deconv, backward, keep }
     }
 
@@ -386,18 +386,13 @@ impl Operator for Conv {
         self.name_of()
     }
     fn num_outputs(&self) -> usize {
-        if self.backward { self.keep.iter().filter(|&&k| k).count() } else { 1 }
+        if self.backward { self.keep.count() } else { 1 }
     }
     fn keep_outputs(&self, keep: &[bool]) -> Option<Box<dyn Operator>> {
-        if !self.backward || keep.len() != self.num_outputs() {
+        if !self.backward {
             return None;
         }
-        let mut flags = keep.iter();
-        let mut next = self.clone();
-        for k in next.keep.iter_mut().filter(|k| **k) {
-            *k = *flags.next().expect("one flag per output");
-        }
-        Some(Box::new(next))
+        Some(Box::new(Conv { keep: self.keep.narrow(keep)?, ..self.clone() }))
     }
     fn input_names(&self) -> Option<Vec<String>> {
         let names: &[&str] = match (self.backward, self.p.no_bias) {
@@ -415,7 +410,7 @@ impl Operator for Conv {
             check_input(op, "weight", &inputs[2], &weight, &inputs[1])?;
             check_input(op, "out_grad", &inputs[0], &out, &inputs[1])?;
             let all = [inputs[1].clone(), weight, self.p.bias_shape()];
-            return Ok(all.into_iter().zip(self.keep).filter(|(_, k)| *k).map(|(s, _)| s).collect());
+            return Ok(self.keep.select(all));
         }
         expect_inputs(op, inputs.len(), self.num_params())?;
         let (_, weight, out) = self.layout(&inputs[0])?;

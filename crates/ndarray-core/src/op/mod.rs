@@ -206,6 +206,38 @@ pub trait Operator: Send + Sync + fmt::Debug {
     }
 }
 
+/// Which of a fused backward op's (data, weight, bias) gradients it computes: the state
+/// behind [`Operator::keep_outputs`] for `_backward_FullyConnected` and the convolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Kept(pub(crate) [bool; 3]);
+
+impl Kept {
+    /// Every gradient (the bias's only when there is a bias).
+    pub(crate) fn all(bias: bool) -> Kept {
+        Kept([true, true, bias])
+    }
+    /// Number of outputs computed.
+    pub(crate) fn count(self) -> usize {
+        self.0.iter().filter(|&&k| k).count()
+    }
+    /// Narrowed to the current outputs flagged in `keep` (one flag per current output).
+    pub(crate) fn narrow(self, keep: &[bool]) -> Option<Kept> {
+        if keep.len() != self.count() {
+            return None;
+        }
+        let mut flags = keep.iter();
+        let mut next = self;
+        for k in next.0.iter_mut().filter(|k| **k) {
+            *k = *flags.next()?;
+        }
+        Some(next)
+    }
+    /// The entries of `all` (data, weight, bias) that are computed, in order.
+    pub(crate) fn select<T>(self, all: [T; 3]) -> Vec<T> {
+        all.into_iter().zip(self.0).filter(|(_, k)| *k).map(|(x, _)| x).collect()
+    }
+}
+
 /// Store inferred output shapes, checking them against shapes already known.
 pub fn assign_shapes(op: &str, slots: &mut [Option<Shape>], inferred: &[Shape]) -> Result<()> {
     for (i, (slot, s)) in slots.iter_mut().zip(inferred).enumerate() {

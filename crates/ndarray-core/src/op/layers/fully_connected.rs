@@ -6,7 +6,7 @@ use crate::backend::cpu::matmul::{MatRef, matmul_into};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
-use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use crate::op::{Attrs, GradBuilder, Kept, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
 use crate::params;
 use crate::shape::{Shape, fmt_shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
@@ -120,13 +120,13 @@ impl Operator for FullyConnected {
 struct FullyConnectedBackward {
     fc: FullyConnected,
     /// Which of (data, weight, bias) gradients to compute.
-    keep: [bool; 3],
+    keep: Kept,
 }
 
 impl FullyConnectedBackward {
     fn new(fc: FullyConnected) -> FullyConnectedBackward {
         let bias = !fc.no_bias;
-        FullyConnectedBackward { fc, keep: [true, true, bias] }
+        FullyConnectedBackward { fc, keep: Kept::all(bias) }
     }
 }
 
@@ -135,18 +135,11 @@ impl Operator for FullyConnectedBackward {
         "_backward_FullyConnected"
     }
     fn num_outputs(&self) -> usize {
-        self.keep.iter().filter(|&&k| k).count()
+        self.keep.count()
     }
     fn keep_outputs(&self, keep: &[bool]) -> Option<Box<dyn Operator>> {
-        if keep.len() != self.num_outputs() {
-            return None;
-        }
-        let mut flags = keep.iter();
-        let mut next = self.keep;
-        for k in next.iter_mut().filter(|k| **k) {
-            *k = *flags.next().expect("one flag per output");
-        }
-        Some(Box::new(FullyConnectedBackward { fc: self.fc.clone(), keep: next }))
+        let keep = self.keep.narrow(keep)?;
+        Some(Box::new(FullyConnectedBackward { fc: self.fc.clone(), keep }))
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         expect_inputs(self.name(), inputs.len(), 3)?;
@@ -160,28 +153,28 @@ impl Operator for FullyConnectedBackward {
             ));
         }
         let all = [inputs[1].clone(), inputs[2].clone(), vec![h]];
-        Ok(all.into_iter().zip(self.keep).filter(|(_, k)| *k).map(|(s, _)| s).collect())
+        Ok(self.keep.select(all))
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (m, k) = self.fc.dims(x[1].shape)?;
         let h = self.fc.num_hidden;
         let (g, data, w) = (&x[0], &x[1], &x[2]);
         let mut out = Vec::with_capacity(3);
-        if self.keep[0] {
+        if self.keep.0[0] {
             // d data (m x k) = g (m x h) · W (h x k)
             let mut dx = CpuStorage::zeros(dt[0], m * k);
             let gl = MatRef::row_major(g.offset, h, false);
             matmul_into(&mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
             out.push(dx);
         }
-        if self.keep[1] {
+        if self.keep.0[1] {
             // d W (h x k) = gᵀ (h x m) · data (m x k)
             let mut dw = CpuStorage::zeros(dt[0], h * k);
             let gt = MatRef::row_major(g.offset, h, true);
             matmul_into(&mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
             out.push(dw);
         }
-        if self.keep[2] {
+        if self.keep.0[2] {
             out.push(with_float!(self.name(), dt[0], T, {
                 let mut acc = vec![0f64; h];
                 for row in g.typed::<T>().chunks_exact(h) {
