@@ -49,25 +49,13 @@ impl PyNDArray {
     fn offset(&self) -> usize {
         self.0.offset()
     }
-    /// Wait for pending writes (releases the GIL).
+    /// Wait for pending writes (releasing the GIL while it blocks).
     fn wait_to_read(&self, py: Python<'_>) -> PyMxResult<()> {
-        // Keep the GIL when there is nothing to wait for (releasing it costs more than the
-        // tiny op the caller usually just ran).
-        if let Some(r) = self.0.try_wait_to_read() {
-            return r.map_err(PyMxError);
-        }
-        let a = self.0.clone();
-        py.detach(move || a.wait_to_read()).map_err(PyMxError)
+        Ok(wait_readable(py, &self.0)?)
     }
     /// Wait, then copy the elements into a new bytearray (the only copy of `asnumpy`).
     fn to_bytearray<'py>(&self, py: Python<'py>) -> PyMxResult<Bound<'py, PyByteArray>> {
-        match self.0.try_wait_to_read() {
-            Some(r) => r?,
-            None => {
-                let a = self.0.clone();
-                py.detach(|| a.wait_to_read())?
-            }
-        }
+        wait_readable(py, &self.0)?;
         let r = self.0.read_cpu(|s, off, n| {
             let es = s.dtype().size();
             PyByteArray::new(py, &s.as_bytes()[off * es..(off + n) * es])
@@ -125,4 +113,13 @@ pub(crate) fn storage_from_buffer(py: Python<'_>, buf: &PyBuffer<u8>, dtype: DTy
     let mut s = CpuStorage::zeros(dtype, nbytes / dtype.size());
     buf.copy_to_slice(py, s.as_bytes_mut())?;
     Ok(s)
+}
+
+/// `a.wait_to_read()`, releasing the GIL only when it must block: releasing it costs more
+/// than the tiny op a caller usually has just run.
+fn wait_readable(py: Python<'_>, a: &NDArray) -> mxrs_ndarray_core::Result<()> {
+    if let Some(r) = a.try_wait_to_read() {
+        return r;
+    }
+    py.detach(|| a.wait_to_read())
 }
