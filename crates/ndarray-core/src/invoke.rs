@@ -182,6 +182,12 @@ fn run(
     out_dtypes: &[DType],
     rng: Option<&random::RngResource>,
 ) -> Result<()> {
+    if rng.is_none()
+        && in_place_candidate(inputs, outputs, out_shapes, out_dtypes)
+        && run_in_place(op, ctx, is_train, inputs)?
+    {
+        return Ok(());
+    }
     let results = {
         let guards: Vec<_> = inputs.iter().map(|a| a.chunk.storage.read()).collect();
         let mut tensors = Vec::with_capacity(inputs.len());
@@ -216,6 +222,40 @@ fn run(
     Ok(())
 }
 
+/// Whether the op writes its only output over the whole of input 0, with input 0's shape and
+/// dtype, and no other input shares that memory: then [`Operator::forward_inplace`] may run.
+fn in_place_candidate(inputs: &[NDArray], outputs: &[NDArray], out_shapes: &[Shape], out_dtypes: &[DType]) -> bool {
+    let ([first, rest @ ..], [out]) = (inputs, outputs) else { return false };
+    first.same_chunk(out)
+        && first.is_whole()
+        && out.is_whole()
+        && first.shape() == out_shapes[0].as_slice()
+        && first.dtype() == out_dtypes[0]
+        && !rest.iter().any(|a| a.same_chunk(first))
+}
+
+/// Offer the op an in-place run over input 0's storage; false when it declined (or input 0
+/// was never written, which the general path reports).
+fn run_in_place(op: &dyn Operator, ctx: Context, is_train: bool, inputs: &[NDArray]) -> Result<bool> {
+    let mut target = inputs[0].chunk.storage.write();
+    let Storage::Cpu(data) = &mut *target else { return Ok(false) };
+    if data.len() != inputs[0].chunk.len {
+        return Ok(false);
+    }
+    let guards: Vec<_> = inputs[1..].iter().map(|a| a.chunk.storage.read()).collect();
+    let mut rest = Vec::with_capacity(guards.len());
+    for (a, g) in inputs[1..].iter().zip(&guards) {
+        match &**g {
+            Storage::Cpu(c) if c.len() == a.chunk.len => {
+                rest.push(TensorIn { data: c, offset: a.offset, shape: a.shape() })
+            }
+            _ => return Ok(false),
+        }
+    }
+    let mut octx = OpCtx { ctx, rng: None, is_train };
+    op.forward_inplace(&mut octx, data, &rest)
+}
+
 /// Reseed the generator of every context (or only `ctx`), ordered after pending draws.
 pub fn random_seed(seed: u64, ctx: Option<Context>) {
     let ctxs = match ctx {
@@ -244,5 +284,120 @@ pub fn random_seed(seed: u64, ctx: Option<Context>) {
             0,
             "random_seed",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::CpuStorage;
+
+    fn arr(v: Vec<f32>, shape: &[usize]) -> NDArray {
+        NDArray::from_cpu(CpuStorage::F32(v), shape, Context::cpu(0)).unwrap()
+    }
+
+    fn vals(a: &NDArray) -> Vec<f64> {
+        let s = a.to_cpu_storage().unwrap();
+        (0..s.len()).map(|i| s.get_f64(i)).collect()
+    }
+
+    /// Address of the array's buffer: an in-place op keeps it, the general path swaps it.
+    fn buffer(a: &NDArray) -> usize {
+        a.read_cpu(|s, _, _| match s {
+            CpuStorage::F32(v) => v.as_ptr() as usize,
+            CpuStorage::I32(v) => v.as_ptr() as usize,
+            _ => unreachable!(),
+        })
+        .unwrap()
+    }
+
+    fn scalar(name: &str, a: &NDArray, s: &str, out: &NDArray) {
+        invoke(
+            name,
+            &Attrs::from_pairs([("scalar", s)]),
+            std::slice::from_ref(a),
+            Some(std::slice::from_ref(out)),
+            None,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn updates_of_a_whole_array_run_in_place() {
+        // Large enough for the parallel kernels, odd so that the chunks are uneven.
+        let n = 300_001;
+        let x = arr((0..n).map(|i| (i % 11) as f32).collect(), &[n]);
+        let y = arr((0..n).map(|i| 1.0 + (i % 5) as f32).collect(), &[n]);
+        let p = buffer(&x);
+        scalar("_plus_scalar", &x, "2", &x);
+        scalar("_rminus_scalar", &x, "100", &x);
+        scalar("_mul_scalar", &x, "0.5", &x);
+        scalar("_rdiv_scalar", &x, "3", &x);
+        invoke("broadcast_add", &Attrs::default(), &[x.clone(), y.clone()], Some(std::slice::from_ref(&x)), None)
+            .unwrap();
+        invoke("elemwise_div", &Attrs::default(), &[x.clone(), y.clone()], Some(std::slice::from_ref(&x)), None)
+            .unwrap();
+        let got = vals(&x);
+        assert_eq!(buffer(&x), p, "the in-place ops replaced the buffer");
+        for (i, g) in got.iter().enumerate() {
+            let (a, b) = ((i % 11) as f32, 1.0 + (i % 5) as f32);
+            let want = (3.0 / ((100.0 - (a + 2.0)) * 0.5) + b) / b;
+            assert!((*g as f32 - want).abs() <= 1e-6 * want.abs(), "element {i}: {g} vs {want}");
+        }
+    }
+
+    #[test]
+    fn in_place_keeps_integer_semantics_and_one_element_operands() {
+        let x = NDArray::from_cpu(CpuStorage::I32(vec![7, -7, 9, 0]), &[2, 2], Context::cpu(0)).unwrap();
+        let p = buffer(&x);
+        scalar("_div_scalar", &x, "2", &x);
+        let one = NDArray::from_cpu(CpuStorage::I32(vec![3]), &[1], Context::cpu(0)).unwrap();
+        invoke("broadcast_mul", &Attrs::default(), &[x.clone(), one], Some(std::slice::from_ref(&x)), None).unwrap();
+        assert_eq!(vals(&x), [9.0, -9.0, 12.0, 0.0]);
+        assert_eq!(buffer(&x), p);
+    }
+
+    #[test]
+    fn other_updates_take_the_general_path() {
+        // x += x: the other operand shares the buffer.
+        let x = arr(vec![1.0, 2.0, 3.0, 4.0], &[4]);
+        invoke("broadcast_add", &Attrs::default(), &[x.clone(), x.clone()], Some(std::slice::from_ref(&x)), None)
+            .unwrap();
+        assert_eq!(vals(&x), [2.0, 4.0, 6.0, 8.0]);
+        // A view: only its rows change.
+        let v = x.slice_axis0(1, 3).unwrap();
+        scalar("_plus_scalar", &v, "10", &v);
+        assert_eq!(vals(&x), [2.0, 14.0, 16.0, 8.0]);
+        // A broadcast row operand (neither one element nor the full size).
+        let m = arr(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+        let row = arr(vec![10.0, 20.0, 30.0], &[3]);
+        invoke("broadcast_sub", &Attrs::default(), &[m.clone(), row], Some(std::slice::from_ref(&m)), None).unwrap();
+        assert_eq!(vals(&m), [-9.0, -18.0, -27.0, -6.0, -15.0, -24.0]);
+        // An op without an in-place kernel, written over its input.
+        scalar("_power_scalar", &m, "2", &m);
+        assert_eq!(vals(&m)[0], 81.0);
+    }
+
+    #[test]
+    fn failed_producer_is_reported_by_the_in_place_consumer() {
+        // An op writing x fails at run time; the in-place update after it must not compute
+        // over x but leave the original error for the next read.
+        let x = arr(vec![1.0, 2.0], &[2]);
+        engine().push(
+            Box::new(|| Err("the producer failed".into())),
+            &[],
+            std::slice::from_ref(x.var()),
+            x.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "failing producer",
+        );
+        scalar("_plus_scalar", &x, "1", &x);
+        let e = x.wait_to_read().unwrap_err().to_string();
+        assert!(e.contains("the producer failed"), "{e}");
+        // Written again, x is usable.
+        x.write_from_cpu(CpuStorage::F32(vec![5.0, 6.0])).unwrap();
+        scalar("_plus_scalar", &x, "1", &x);
+        assert_eq!(vals(&x), [6.0, 7.0]);
     }
 }

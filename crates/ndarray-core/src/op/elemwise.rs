@@ -7,7 +7,7 @@ use super::{
     Attrs, GradBuilder, GradFn, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
     same_shape_unary,
 };
-use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind, binary_storage, unary_storage};
+use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind, binary_inplace, binary_storage, unary_storage};
 use crate::dtype::DType;
 use crate::dtype::Element;
 use crate::error::{Error, Result};
@@ -71,6 +71,9 @@ impl Operator for Binary {
         let (a, b) = (x[0].storage(), x[1].storage());
         Ok(vec![binary_storage(self.kind, &a, x[0].shape, &b, x[1].shape, &out[0])])
     }
+    fn forward_inplace(&self, _: &mut OpCtx<'_>, data: &mut CpuStorage, rest: &[TensorIn<'_>]) -> Result<bool> {
+        Ok(binary_inplace(self.kind, data, &rest[0].storage(), false))
+    }
 }
 
 /// A binary op with a scalar operand (`_plus_scalar`, `_rminus_scalar`...).
@@ -101,6 +104,10 @@ impl Operator for Scalar {
             binary_storage(self.kind, &a, x[0].shape, &s, &[1], &out[0])
         };
         Ok(vec![r])
+    }
+    fn forward_inplace(&self, _: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
+        let s = CpuStorage::full(data.dtype(), 1, self.scalar);
+        Ok(binary_inplace(self.kind, data, &s, self.reverse))
     }
 }
 

@@ -115,6 +115,15 @@ pub trait Operator: Send + Sync + fmt::Debug {
         out_shapes: &[Shape],
         out_dtypes: &[DType],
     ) -> Result<Vec<CpuStorage>>;
+    /// Compute the op's only output in place, over input 0's storage. [`crate::invoke`] offers
+    /// this when the output is the whole of input 0's array and has its shape and dtype
+    /// (`x += 1`, `x *= y`): `data` holds input 0 and receives the result, `rest` are the other
+    /// inputs, none of which shares `data`. Return `Ok(false)`, leaving `data` untouched, when
+    /// there is no in-place kernel for these inputs; `forward` then runs instead. Working in
+    /// place needs no second buffer, so a chain of updates of a 16 MB array stays in the cache.
+    fn forward_inplace(&self, _ctx: &mut OpCtx<'_>, _data: &mut CpuStorage, _rest: &[TensorIn<'_>]) -> Result<bool> {
+        Ok(false)
+    }
     /// True when the op draws random numbers (it then also writes its context's generator).
     fn uses_rng(&self) -> bool {
         false

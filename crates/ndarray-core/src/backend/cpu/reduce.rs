@@ -40,28 +40,51 @@ const BLOCK: usize = 1024;
 const LANES: usize = 32;
 
 /// Sum of one block: 32 independent lanes (four AVX registers, enough to hide the latency of
-/// the adds), combined in f64.
+/// the adds), combined in f64. Plain index loops only: an iterator adapter here would be a
+/// call into code compiled without the caller's target features.
 #[inline(always)]
 fn block_sum(b: &[f32]) -> f64 {
     let mut acc = [0f32; LANES];
-    let mut it = b.chunks_exact(LANES);
-    for c in &mut it {
+    let full = b.len() / LANES * LANES;
+    let mut j = 0;
+    while j < full {
+        let c = &b[j..j + LANES];
         for i in 0..LANES {
             acc[i] += c[i];
         }
+        j += LANES;
     }
-    let rest: f64 = it.remainder().iter().map(|&x| x as f64).sum();
-    acc.iter().map(|&x| x as f64).sum::<f64>() + rest
+    let mut s = 0f64;
+    for &x in &b[full..] {
+        s += x as f64;
+    }
+    for &x in &acc {
+        s += x as f64;
+    }
+    s
+}
+
+/// Blocks of [`BLOCK`] elements summed one by one, the block sums added in f64.
+#[inline(always)]
+fn group_sum_body(g: &[f32]) -> f64 {
+    let mut total = 0f64;
+    let mut start = 0;
+    while start < g.len() {
+        let end = (start + BLOCK).min(g.len());
+        total += block_sum(&g[start..end]);
+        start = end;
+    }
+    total
 }
 
 fn group_sum_generic(g: &[f32]) -> f64 {
-    g.chunks(BLOCK).map(block_sum).sum()
+    group_sum_body(g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn group_sum_avx2(g: &[f32]) -> f64 {
-    g.chunks(BLOCK).map(block_sum).sum()
+    group_sum_body(g)
 }
 
 /// The sum of a group of blocks, with AVX2 code where the CPU has it.
