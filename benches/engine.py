@@ -13,6 +13,12 @@ Cases (all ops are pushed from one Python thread; every timed region ends with
     40 such ops on one array.  Same work; the speedup t(dependent 40) / t(two
     independent 20s) shows how much the engine overlaps independent ops (2.0 at
     best on 2 cores, 1.0 when a single op already keeps every core busy).
+``small_chains``
+    The same on 2^17-element arrays (512 KiB each: every array fits in one core's L2,
+    so both layouts touch memory alike) with 400 ops.  On 4M-element arrays a single
+    16 MiB array stays in a 32 MiB L3 while two of them do not, so there the dependent
+    chain also wins on cache, not only the engine's overlap; this case measures the
+    overlap alone.
 ``overhead``
     ``c = a + b`` on 2x3 float32 back to back: microseconds per op.
 ``pushes``
@@ -34,7 +40,7 @@ variable below is removed, then the configuration's own values are set:
 ==============  =========================================================
 
 Figures are the best of several repeats after a warm-up (medians go to the
-JSON file with ``--json``).  Full run: about 30 s on 2 cores; ``--quick``: about 15 s.
+JSON file with ``--json``).  Full run: about 40 s on 2 cores; ``--quick``: about 20 s.
 """
 
 import argparse
@@ -58,9 +64,11 @@ from run import (  # noqa: E402
     run_json_child,
 )
 
-CASES = ("chains", "overhead", "pushes")
+CASES = ("chains", "small_chains", "overhead", "pushes")
 CHAIN_N = 4_000_000
 CHAIN_OPS = 40
+SMALL_CHAIN_N = 1 << 17
+SMALL_CHAIN_OPS = 400
 TINY_SHAPE = (2, 3)
 SPEEDUP_TARGET = 1.8
 # Removed from every child's environment before its configuration is applied.
@@ -77,15 +85,18 @@ ENGINE_ENV_VARS = (
 # (label, framework, environment, cases)
 CONFIGS = (
     ("mxrs", "mxrs", {}, CASES),
-    ("mxrs r1w2", "mxrs", {"RAYON_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "2"}, ("chains",)),
+    ("mxrs r1w2", "mxrs", {"RAYON_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "2"}, ("chains", "small_chains")),
     ("mxnet", "mxnet", {}, CASES),
-    ("mxnet o1w2", "mxnet", {"MXNET_CPU_WORKER_NTHREADS": "2", "OMP_NUM_THREADS": "1"}, ("chains",)),
+    ("mxnet o1w2", "mxnet", {"MXNET_CPU_WORKER_NTHREADS": "2", "OMP_NUM_THREADS": "1"}, ("chains", "small_chains")),
 )
 # (key, label, unit, digits)
 ROWS = (
     ("dependent_ms", f"dependent chain, {CHAIN_OPS} ops", "ms", 1),
     ("independent_ms", f"2 independent chains, 2x{CHAIN_OPS // 2}", "ms", 1),
     ("speedup", "speedup dependent / independent", "x", 2),
+    ("small_dependent_ms", f"small: dependent chain, {SMALL_CHAIN_OPS} ops", "ms", 2),
+    ("small_independent_ms", f"small: 2 chains, 2x{SMALL_CHAIN_OPS // 2}", "ms", 2),
+    ("small_speedup", "small: speedup", "x", 2),
     ("overhead_us", "tiny op c = a + b (2x3)", "us/op", 2),
     ("pushes_k", "cheapest op a.copyto(b), 1 elem", "k ops/s", 1),
 )
@@ -104,23 +115,23 @@ def _best_median(samples):
     return samples[0], samples[len(samples) // 2]
 
 
-def case_chains(mx, cfg):
-    """Dependent chain of 40 ``+= 1`` vs two interleaved independent chains of 20."""
-    x = mx.nd.zeros((CHAIN_N,))
-    y = mx.nd.zeros((CHAIN_N,))
-    z = mx.nd.zeros((CHAIN_N,))
+def case_chains(mx, cfg, n=CHAIN_N, ops=CHAIN_OPS, prefix=""):
+    """Dependent chain of ``ops`` ``+= 1`` vs two interleaved independent chains of half as many."""
+    x = mx.nd.zeros((n,))
+    y = mx.nd.zeros((n,))
+    z = mx.nd.zeros((n,))
     mx.nd.waitall()
 
     def dependent():
         start = time.perf_counter()
-        for _ in range(CHAIN_OPS):
+        for _ in range(ops):
             z.__iadd__(1)
         mx.nd.waitall()
         return time.perf_counter() - start
 
     def independent():
         start = time.perf_counter()
-        for _ in range(CHAIN_OPS // 2):
+        for _ in range(ops // 2):
             x.__iadd__(1)
             y.__iadd__(1)
         mx.nd.waitall()
@@ -134,19 +145,24 @@ def case_chains(mx, cfg):
         ind.append(independent())
     dep.sort()
     ind.sort()
-    expected = (cfg["chain_repeats"] + 1) * CHAIN_OPS
+    expected = (cfg["chain_repeats"] + 1) * ops
     assert float(z[0].asscalar()) == expected, "dependent chain computed a wrong value"
     assert float(x[0].asscalar()) == float(y[-1].asscalar()) == expected / 2, "independent chains wrong"
     d_best, d_med = _best_median(dep)
     i_best, i_med = _best_median(ind)
     return {
-        "dependent_ms": d_best * 1e3,
-        "independent_ms": i_best * 1e3,
-        "speedup": d_best / i_best,
-        "dependent_ms_median": d_med * 1e3,
-        "independent_ms_median": i_med * 1e3,
-        "speedup_median": d_med / i_med,
+        f"{prefix}dependent_ms": d_best * 1e3,
+        f"{prefix}independent_ms": i_best * 1e3,
+        f"{prefix}speedup": d_best / i_best,
+        f"{prefix}dependent_ms_median": d_med * 1e3,
+        f"{prefix}independent_ms_median": i_med * 1e3,
+        f"{prefix}speedup_median": d_med / i_med,
     }
+
+
+def case_small_chains(mx, cfg):
+    """:func:`case_chains` on cache-sized arrays: the engine's overlap without cache effects."""
+    return case_chains(mx, cfg, SMALL_CHAIN_N, SMALL_CHAIN_OPS, "small_")
 
 
 def _per_op(mx, op, cfg):
@@ -185,7 +201,12 @@ def case_pushes(mx, cfg):
     return {"pushes_k": 1e-3 / best, "pushes_k_median": 1e-3 / med, "pushes_iters": iters}
 
 
-CASE_FUNCS = {"chains": case_chains, "overhead": case_overhead, "pushes": case_pushes}
+CASE_FUNCS = {
+    "chains": case_chains,
+    "small_chains": case_small_chains,
+    "overhead": case_overhead,
+    "pushes": case_pushes,
+}
 
 
 def engine_name(mx, framework):
@@ -281,6 +302,10 @@ def print_ratios(records):
             verdict = "met" if speedup >= SPEEDUP_TARGET else "NOT met"
             note = f"  (target >= {SPEEDUP_TARGET}x: {verdict})"
         print(f"chain speedup {label:11} {speedup:.2f}x{note}")
+    for label, *_ in CONFIGS:
+        small = get(label, "small_speedup")
+        if small is not None:
+            print(f"small-array chain speedup {label:11} {small:.2f}x")
 
 
 def parse_args(argv=None):

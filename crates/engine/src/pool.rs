@@ -213,6 +213,12 @@ impl Lane {
         }
     }
 
+    /// True for a FIFO lane with no op waiting (a worker may then run a newly ready op of the
+    /// lane itself without breaking the order).
+    pub(crate) fn is_fifo_and_empty(&self) -> bool {
+        !self.ordered && self.queue.lock().fifo.is_empty()
+    }
+
     /// Let the workers exit once the queue is empty.
     pub(crate) fn close(&self) {
         self.queue.lock().closed = true;
@@ -242,7 +248,7 @@ fn worker_main(shared: Arc<Shared>, lane: Arc<Lane>, info: WorkerInfo) {
         WORKER_STATE.with(|s| *s.borrow_mut() = state.ok().flatten());
     }
     while let Some(op) = lane.pop() {
-        Shared::run_op(&shared, op);
+        Shared::run_op(&shared, op, Some(&lane));
     }
     WORKER_STATE.with(|s| s.borrow_mut().take());
 }

@@ -196,7 +196,7 @@ impl Shared {
         if queue::append(&op) {
             if op.prop == FnProperty::Light {
                 // Ready and small: running it here is cheaper than waking a worker.
-                Shared::run_op(this, op);
+                Shared::run_op(this, op, None);
                 return;
             }
             let mut work = VecDeque::new();
@@ -220,11 +220,26 @@ impl Shared {
         }
     }
 
-    /// Run a dispatched op on the current worker, then everything it makes runnable inline.
-    pub(crate) fn run_op(this: &Arc<Self>, op: Opr) {
+    /// Run a dispatched op on the current thread, then dispatch what it makes runnable. On a
+    /// worker (`home`: its lane), an op made ready for the worker's own lane runs next on the
+    /// same thread when nothing older waits in that lane: a dependent chain then runs on one
+    /// worker without a queue round trip, and without waking a second worker for each link
+    /// (about 8 µs per wake-up on a 2-core VM).
+    pub(crate) fn run_op(this: &Arc<Self>, op: Opr, home: Option<&Arc<Lane>>) {
         let mut work = VecDeque::new();
-        this.execute(op, &mut work);
-        Shared::drive(this, &mut work);
+        let mut next = Some(op);
+        while let Some(op) = next.take() {
+            this.execute(op, &mut work);
+            if let Some(home) = home
+                && home.is_fifo_and_empty()
+                && let Some(i) = work
+                    .iter()
+                    .position(|o| o.prop != FnProperty::Wait && this.lane_for(o).is_some_and(|l| Arc::ptr_eq(&l, home)))
+            {
+                next = work.remove(i);
+            }
+            Shared::drive(this, &mut work);
+        }
     }
 
     /// Run (or skip) `op`, release its variables and count it finished. Newly ready ops go to

@@ -68,6 +68,40 @@ fn independent_ops_run_concurrently() {
 }
 
 #[test]
+fn a_dependent_chain_stays_on_one_worker_and_side_work_still_overlaps() {
+    with_timeout(30, || {
+        let eng = cpu_engine(2);
+        let (v, w) = (Var::new(), Var::new());
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        // The chain's first link waits until every later link has been pushed (and the
+        // independent op has run), so each link becomes ready on the worker that finishes the
+        // one before it.
+        let gate = Arc::new(Gate::default());
+        let g = gate.clone();
+        push_cpu(&eng, &[], &[&v], move || {
+            if g.wait(LONG) { Ok(()) } else { Err("the independent op did not run beside the chain".into()) }
+        });
+        for _ in 0..50 {
+            let t = threads.clone();
+            push_cpu(&eng, &[], &[&v], move || {
+                t.lock().push(std::thread::current().id());
+                Ok(())
+            });
+        }
+        // An independent op still runs beside the chain on the other worker.
+        let g = gate.clone();
+        push_cpu(&eng, &[], &[&w], move || {
+            g.open();
+            Ok(())
+        });
+        eng.wait_for_all().unwrap();
+        let t = threads.lock();
+        assert_eq!(t.len(), 50);
+        assert!(t.iter().all(|id| *id == t[0]), "the chain hopped between workers");
+    });
+}
+
+#[test]
 fn reads_of_one_var_run_concurrently() {
     with_timeout(30, || {
         let eng = cpu_engine(2);

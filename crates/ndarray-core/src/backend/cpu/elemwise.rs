@@ -213,8 +213,17 @@ fn b2t<T: Element>(b: bool) -> T {
     if b { T::one() } else { T::zero() }
 }
 
-/// Map `f` over `out[i] = f(a[i], b[i])` for a broadcast pair of contiguous arrays.
-fn zip_broadcast<T, F>(a: &[T], ashape: &[usize], b: &[T], bshape: &[usize], out_shape: &[usize], f: F) -> Vec<T>
+/// Map `f` over `out[i] = f(a[i], b[i])` for a broadcast pair of contiguous arrays. `cheap`:
+/// `f` is a single arithmetic instruction, so that only long inputs are worth splitting.
+fn zip_broadcast<T, F>(
+    a: &[T],
+    ashape: &[usize],
+    b: &[T],
+    bshape: &[usize],
+    out_shape: &[usize],
+    cheap: bool,
+    f: F,
+) -> Vec<T>
 where
     T: Element + StorageElement,
     F: Fn(T, T) -> T + Sync + Send,
@@ -224,8 +233,9 @@ where
     if n == 0 {
         return out;
     }
+    let split = if cheap { super::parallel_cheap(n) } else { super::parallel(n) };
     if a.len() == n && b.len() == n {
-        if super::parallel(n) {
+        if split {
             out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, o)| {
                 let (s, len) = (ci * PAR_CHUNK, o.len());
                 zip_chunk(&a[s..s + len], &b[s..s + len], o, &f);
@@ -237,12 +247,12 @@ where
     }
     if b.len() == 1 && a.len() == n {
         let y = b[0];
-        map_into(a, &mut out, |x| f(x, y));
+        map_chunks(a, &mut out, split, |x| f(x, y));
         return out;
     }
     if a.len() == 1 && b.len() == n {
         let x = a[0];
-        map_into(b, &mut out, |y| f(x, y));
+        map_chunks(b, &mut out, split, |y| f(x, y));
         return out;
     }
     // General broadcast: expand each side with zero strides, walk the output row by row.
@@ -265,7 +275,7 @@ where
             *o = f(a[(pa + j as isize * la) as usize], b[(pb + j as isize * lb) as usize]);
         }
     };
-    if super::parallel(n) {
+    if split {
         out.par_chunks_mut(last).enumerate().for_each(|(r, o)| row_fn(r, o));
     } else {
         for (r, o) in out.chunks_mut(last).enumerate() {
@@ -283,7 +293,17 @@ where
     T: Send,
     F: Fn(S) -> T + Sync + Send,
 {
-    if super::parallel(src.len()) {
+    map_chunks(src, out, super::parallel(src.len()), f);
+}
+
+/// `out[i] = f(src[i])`, split over rayon's pool when `split`.
+fn map_chunks<S, T, F>(src: &[S], out: &mut [T], split: bool, f: F)
+where
+    S: Copy + Sync,
+    T: Send,
+    F: Fn(S) -> T + Sync + Send,
+{
+    if split {
         out.par_chunks_mut(PAR_CHUNK).zip(src.par_chunks(PAR_CHUNK)).for_each(|(o, s)| map_chunk(s, o, &f));
     } else {
         map_chunk(src, out, &f);
@@ -328,12 +348,12 @@ pub fn binary<T: Arith + PartialOrd>(
     out_shape: &[usize],
 ) -> Vec<T> {
     use BinaryKind::*;
-    let z = |f: &(dyn Fn(T, T) -> T + Sync + Send)| zip_broadcast(a, ashape, b, bshape, out_shape, f);
+    let z = |f: &(dyn Fn(T, T) -> T + Sync + Send)| zip_broadcast(a, ashape, b, bshape, out_shape, false, f);
     match kind {
-        Add => zip_broadcast(a, ashape, b, bshape, out_shape, |x, y| x.add(y)),
-        Sub => zip_broadcast(a, ashape, b, bshape, out_shape, |x, y| x.sub(y)),
-        Mul => zip_broadcast(a, ashape, b, bshape, out_shape, |x, y| x.mul(y)),
-        Div => zip_broadcast(a, ashape, b, bshape, out_shape, |x, y| x.div(y)),
+        Add => zip_broadcast(a, ashape, b, bshape, out_shape, true, |x, y| x.add(y)),
+        Sub => zip_broadcast(a, ashape, b, bshape, out_shape, true, |x, y| x.sub(y)),
+        Mul => zip_broadcast(a, ashape, b, bshape, out_shape, true, |x, y| x.mul(y)),
+        Div => zip_broadcast(a, ashape, b, bshape, out_shape, true, |x, y| x.div(y)),
         Mod => z(&|x, y| x.modulo(y)),
         Power => z(&|x, y| x.pow(y)),
         Maximum => z(&|x, y| if x >= y || x.partial_cmp(&x).is_none() { x } else { y }),
@@ -427,12 +447,12 @@ fn zip_inplace<T: Copy + Send + Sync, F: Fn(T, T) -> T + Sync + Send>(a: &mut [T
     if b.len() == 1 {
         let y = b[0];
         let g = move |x| f(x, y);
-        if super::parallel(a.len()) {
+        if super::parallel_cheap(a.len()) {
             a.par_chunks_mut(PAR_CHUNK).for_each(|c| update_chunk(c, &g));
         } else {
             update_chunk(a, &g);
         }
-    } else if super::parallel(a.len()) {
+    } else if super::parallel_cheap(a.len()) {
         a.par_chunks_mut(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)).for_each(|(c, d)| update_zip_chunk(c, d, &f));
     } else {
         update_zip_chunk(a, b, &f);

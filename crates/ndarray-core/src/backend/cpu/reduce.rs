@@ -101,7 +101,7 @@ fn group_sum(g: &[f32]) -> f64 {
 pub fn sum_f32(v: &[f32]) -> f64 {
     // Fixed groups of blocks: the result does not depend on the number of threads.
     let group = group_sum;
-    if super::parallel(v.len()) {
+    if super::parallel_cheap(v.len()) {
         v.par_chunks(BLOCK * 256).map(group).collect::<Vec<f64>>().iter().sum()
     } else {
         v.chunks(BLOCK * 256).map(group).sum()
