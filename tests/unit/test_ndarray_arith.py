@@ -253,6 +253,44 @@ def test_inplace_broadcasting_rhs():
     check(q, [[2, 2, 2], [3, 3, 3]])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32", "int64", "uint8", "int8"])
+@pytest.mark.parametrize("n", [7, 300_001])
+def test_inplace_updates_match_numpy(dtype, n):
+    # Whole arrays update in their own buffer (the large size splits across threads); the
+    # results must equal NumPy's, as the out-of-place ops' do.
+    rng = np.random.default_rng(n)
+    x0 = rng.integers(1, 60, n).astype(dtype)
+    y0 = rng.integers(1, 4, n).astype(dtype)
+    x, y = mx.nd.array(x0, dtype=dtype), mx.nd.array(y0, dtype=dtype)
+    want = x0.copy()
+    for op, scalar in ((operator.iadd, 3), (operator.imul, 2), (operator.isub, 1)):
+        x = op(x, scalar)
+        want = op(want, np.array(scalar, dtype=dtype))
+        x = op(x, y)
+        want = op(want, y0)
+    x /= 2
+    y /= y
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        # MXNet's integer division truncates (C semantics; int8 wrapped to negatives above).
+        want = np.trunc(want.astype(np.float64) / 2).astype(dtype)
+    else:
+        want = want / np.array(2, dtype=dtype)
+    check(x, want, np.dtype(dtype))
+    check(y, np.ones(n), np.dtype(dtype))
+
+
+def test_inplace_on_a_view_and_with_itself():
+    a = mx.nd.array(np.arange(6, dtype=np.float32).reshape(3, 2))
+    v = a[1:3]
+    v *= 10
+    check(a, [[0, 1], [20, 30], [40, 50]])
+    a += a
+    check(a, [[0, 2], [40, 60], [80, 100]])
+    r = a.reshape((6,))
+    r -= 1
+    check(a, [[-1, 1], [39, 59], [79, 99]])
+
+
 def test_inplace_on_copy_does_not_touch_original():
     a = mx.nd.ones((2,))
     b = a.copy()
