@@ -49,6 +49,10 @@
 //! both run; more would only add threads waiting on the same rayon pool. On a 2-core machine
 //! that is at most 2 kernel threads + 2 workers, and the workers are mostly blocked.
 //!
+//! A worker that finishes an op and thereby makes an op of its own FIFO lane ready runs that op
+//! next itself when nothing older waits in the lane, so a dependent chain stays on one worker
+//! (and in its core's caches) instead of waking the other worker for every link.
+//!
 //! ## Back-pressure, shutdown
 //!
 //! `push` blocks while `max_pending` ops are pending, except on a worker thread (an op pushing
