@@ -17,6 +17,20 @@ use crate::threaded::Shared;
 /// Stack size of worker threads: ops may run deep code (custom Python ops, for instance).
 const WORKER_STACK: usize = 8 << 20;
 
+/// How long an idle worker keeps looking for work before it sleeps, and a waiter for a
+/// variable before it sleeps (`MXRS_ENGINE_SPIN_US`, default 30; 0 turns both off). A caller
+/// that waits for each op (`x.asnumpy()` in a loop) pushes its next op a few microseconds after
+/// the last one finished, and a short op finishes within microseconds: a thread still looking
+/// takes the news at once, where a sleeping one takes about 8 µs to wake on a 2-core VM. Both
+/// yield their core while they look.
+pub(crate) fn spin_time() -> std::time::Duration {
+    static SPIN: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| {
+        let us = std::env::var("MXRS_ENGINE_SPIN_US").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(30);
+        std::time::Duration::from_micros(us)
+    })
+}
+
 /// Which lane a worker thread serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LaneKind {
@@ -131,6 +145,8 @@ pub(crate) struct Lane {
     device: Device,
     ordered: bool,
     queue: Mutex<LaneQueue>,
+    /// Ops in `queue`, readable without the lock (for idle workers that look before sleeping).
+    queued: AtomicUsize,
     available: Condvar,
     workers: AtomicUsize,
 }
@@ -161,6 +177,7 @@ impl Lane {
             device,
             ordered,
             queue: Mutex::new(LaneQueue::default()),
+            queued: AtomicUsize::new(0),
             available: Condvar::new(),
             workers: AtomicUsize::new(0),
         });
@@ -194,21 +211,40 @@ impl Lane {
         } else {
             q.fifo.push_back(op);
         }
+        self.queued.fetch_add(1, Ordering::Release);
         drop(q);
         self.available.notify_one();
     }
 
-    /// Block until an op is available; `None` once the lane is closed and drained.
+    /// Block until an op is available; `None` once the lane is closed and drained. An idle
+    /// worker looks for [`spin_time`] before it sleeps.
     fn pop(&self) -> Option<Opr> {
         let mut q = self.queue.lock();
+        let mut spun = false;
         loop {
             let next = if self.ordered { q.heap.pop().map(|p| p.0) } else { q.fifo.pop_front() };
             if next.is_some() {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
                 return next;
             }
             if q.closed {
                 return None;
             }
+            let spin = spin_time();
+            if !spun && !spin.is_zero() {
+                spun = true;
+                drop(q);
+                let deadline = std::time::Instant::now() + spin;
+                while self.queued.load(Ordering::Acquire) == 0
+                    && !crate::parallel_running()
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::yield_now();
+                }
+                q = self.queue.lock();
+                continue;
+            }
+            spun = false;
             self.available.wait(&mut q);
         }
     }

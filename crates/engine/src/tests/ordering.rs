@@ -102,6 +102,55 @@ fn a_dependent_chain_stays_on_one_worker_and_side_work_still_overlaps() {
 }
 
 #[test]
+fn parallel_ops_are_counted_while_they_run() {
+    with_timeout(30, || {
+        // Other tests run ops in parallel sections too, so only this op's own effect on the
+        // count is checked: it is seen inside the op, and marking twice counts once.
+        let eng = cpu_engine(1);
+        let v = Var::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        push_cpu(&eng, &[], &[&v], move || {
+            let before = crate::parallel_ops_now();
+            crate::mark_parallel();
+            crate::mark_parallel();
+            s.lock().push((before, crate::parallel_ops_now()));
+            Ok(())
+        });
+        eng.wait_for_var(&v).unwrap();
+        let (before, inside) = seen.lock()[0];
+        assert!(inside >= 1 && inside <= before + 1, "{before} -> {inside}");
+        // The count drops again when such ops end: a thousand of them, nested ones included,
+        // leave it where it was (give or take the ops other tests run meanwhile).
+        let start = crate::parallel_ops_now();
+        for _ in 0..1000 {
+            crate::run_guarded(
+                Box::new(|| {
+                    crate::mark_parallel();
+                    crate::run_guarded(Box::new(|| Ok(())), "inner").unwrap();
+                    crate::run_guarded(
+                        Box::new(|| {
+                            crate::mark_parallel();
+                            Ok(())
+                        }),
+                        "inner parallel",
+                    )
+                    .unwrap();
+                    Ok(())
+                }),
+                "outer",
+            )
+            .unwrap();
+        }
+        assert!(crate::parallel_ops_now() < start + 8, "{start} -> {}", crate::parallel_ops_now());
+        // Outside ops, marking does nothing.
+        let n = crate::parallel_ops_now();
+        crate::mark_parallel();
+        assert!(crate::parallel_ops_now() <= n + 8);
+    });
+}
+
+#[test]
 fn reads_of_one_var_run_concurrently() {
     with_timeout(30, || {
         let eng = cpu_engine(2);

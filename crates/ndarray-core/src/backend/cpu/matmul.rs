@@ -103,6 +103,8 @@ fn external_sgemm(
         return false;
     }
     let (Some((ta, lda)), Some((tb, ldb))) = (cblas_operand(l), cblas_operand(r)) else { return false };
+    // OpenBLAS splits the product over its own threads.
+    mxrs_engine::mark_parallel();
     // Bounds were checked by the caller (`span` asserts) for every element addressed.
     // SAFETY: `f` has the CBLAS sgemm contract (set_external_sgemm's precondition); the
     // operands address only elements inside `a` and `b` (checked by the caller), and `d` has
@@ -207,6 +209,7 @@ unsafe fn gemm_blocks<T: 'static + Copy + Send + Sync>(
     let len = if along_rows { m } else { n };
     let step = len.div_ceil(blocks).div_ceil(BLOCK_ALIGN) * BLOCK_ALIGN;
     use rayon::prelude::*;
+    mxrs_engine::mark_parallel();
     (0..len.div_ceil(step)).into_par_iter().for_each(|i| {
         // Whole wrappers, not their raw-pointer fields, are captured.
         let (d, a, b) = (&d, &a, &b);

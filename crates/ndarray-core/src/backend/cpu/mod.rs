@@ -21,7 +21,11 @@ pub const PAR_CHUNK: usize = 1 << 15;
 /// (then each op keeps to its own worker thread, and independent ops run side by side instead
 /// of queueing for the same pool).
 pub fn parallel(n: usize) -> bool {
-    n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 && mxrs_engine::running_ops() <= 1
+    let split = n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 && mxrs_engine::running_ops() <= 1;
+    if split {
+        mxrs_engine::mark_parallel();
+    }
+    split
 }
 
 /// Inputs of kernels that do a few flops per element (an SGD step, `x + y`, `x += 1`, a sum)

@@ -169,10 +169,13 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
     let data = &data[..];
     if kind == ReduceKind::Sum && T::DTYPE == crate::dtype::DType::F32 && inner == 1 {
         let d: &[f32] = bytemuck::cast_slice(data);
+        let row = |o: usize| sum_f32(&d[o * r..(o + 1) * r]);
         let vals: Vec<f64> = if outer == 1 {
             vec![sum_f32(d)]
+        } else if super::parallel_cheap(d.len()) {
+            (0..outer).into_par_iter().map(row).collect()
         } else {
-            (0..outer).into_par_iter().map(|o| sum_f32(&d[o * r..(o + 1) * r])).collect()
+            (0..outer).map(row).collect()
         };
         return vals.into_iter().map(T::from_f64).collect();
     }
