@@ -437,3 +437,19 @@ def test_broadcast_axis():
         np.broadcast_to(x, (2, 3, 2)),
     )
     check(nd(x).broadcast_axes(axis=2, size=4), np.broadcast_to(x, (1, 3, 4)))
+
+
+def test_operators_with_many_scalars_and_operand_types():
+    # The operators keep their op instances by name and scalar (at most 32): many distinct
+    # scalars, ints and floats, and NaN must each give their own result.
+    a = mx.nd.array([1.0, 2.0, 4.0])
+    for s in list(range(40)) + [0.5, -0.0, 1e30]:
+        check(a + s, np.array([1.0, 2.0, 4.0], np.float32) + np.float32(s))
+        check(a * s, np.array([1.0, 2.0, 4.0], np.float32) * np.float32(s))
+        check(a - s, np.array([1.0, 2.0, 4.0], np.float32) - np.float32(s))
+    check(a / 4, [0.25, 0.5, 1.0])
+    assert np.isnan((a + float("nan")).asnumpy()).all()
+    check(a + True, [2.0, 3.0, 5.0])
+    check(a * np.float32(2), [2.0, 4.0, 8.0])
+    with pytest.raises(TypeError):
+        a + "1"

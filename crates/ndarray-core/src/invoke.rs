@@ -65,7 +65,9 @@ pub fn invoke_op_full(
     ctx: Option<Context>,
     is_train: bool,
 ) -> Result<Vec<NDArray>> {
-    let name = op.name().to_string();
+    // The op itself moves into the engine closure below; a second handle lends the name.
+    let op_ref = op.clone();
+    let name = op_ref.name();
     let ctx = match inputs.first() {
         Some(first) => {
             // Host contexts share memory, so cpu(1) + cpu(2) is fine (as in MXNet); device
@@ -96,14 +98,14 @@ pub fn invoke_op_full(
             for (s, &d) in out_shapes[visible..].iter().zip(&out_dtypes[visible..]) {
                 all.push(NDArray::new_pending(s.clone(), d, ctx)?);
             }
-            check_outputs(&name, &all, &out_shapes, ctx)?;
+            check_outputs(name, &all, &out_shapes, ctx)?;
             all
         }
         Some(o) => {
             if o.len() != out_shapes.len() {
-                return Err(Error::param(&name, format!("expects {visible} output array(s), got {}", o.len())));
+                return Err(Error::param(name, format!("expects {visible} output array(s), got {}", o.len())));
             }
-            check_outputs(&name, o, &out_shapes, ctx)?;
+            check_outputs(name, o, &out_shapes, ctx)?;
             o.to_vec()
         }
         None => out_shapes

@@ -10,9 +10,11 @@ mod symbol;
 use std::collections::BTreeMap;
 
 use mxrs_ndarray_core::io::arrays;
+use mxrs_ndarray_core::op::Operator;
 use mxrs_ndarray_core::{Attrs, NDArray, registry};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
+use std::sync::Arc;
 
 use crate::error::PyMxResult;
 
@@ -64,16 +66,49 @@ fn invoke(
 #[pyfunction]
 #[pyo3(signature = (name, a, b=None, scalar=None))]
 fn invoke_fast(name: &str, a: &PyNDArray, b: Option<&PyNDArray>, scalar: Option<f64>) -> PyMxResult<PyNDArray> {
-    let mut attrs = Attrs::default();
-    if let Some(s) = scalar {
-        attrs.set("scalar", format!("{s:?}"));
-    }
     let inputs = match b {
         Some(b) => vec![a.0.clone(), b.0.clone()],
         None => vec![a.0.clone()],
     };
-    let mut r = guarded(name, || mxrs_ndarray_core::invoke(name, &attrs, &inputs, None, None))?;
+    let mut r = guarded(name, || mxrs_ndarray_core::invoke::invoke_op(fast_op(name, scalar)?, &inputs, None, None))?;
     Ok(PyNDArray(r.swap_remove(0)))
+}
+
+/// Ops kept by [`fast_op`]: name, bits of the scalar, instance.
+type FastOps = Vec<(String, Option<u64>, Arc<dyn Operator>)>;
+
+thread_local! {
+    /// Ops made by `invoke_fast`, by name and scalar. `NDArray`'s operators use a handful of
+    /// them (`a + b`, `x * 2`), and an op instance is immutable (random ops are not kept), so
+    /// one serves every call: making it took a registry lookup, the scalar's text and its
+    /// parsing, and two allocations, per `a + 1`.
+    static FAST_OPS: std::cell::RefCell<FastOps> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The op `name` (with attribute `scalar` when given), from the cache when it is there.
+fn fast_op(name: &str, scalar: Option<f64>) -> mxrs_ndarray_core::Result<Arc<dyn Operator>> {
+    let key = scalar.map(f64::to_bits);
+    let hit =
+        FAST_OPS.with(|c| c.borrow().iter().find(|(n, k, _)| *k == key && n == name).map(|(_, _, op)| op.clone()));
+    if let Some(op) = hit {
+        return Ok(op);
+    }
+    let mut attrs = Attrs::default();
+    if let Some(s) = scalar {
+        attrs.set("scalar", format!("{s:?}"));
+    }
+    let op: Arc<dyn Operator> = Arc::from((registry().get(name)?.create)(&attrs)?);
+    if op.uses_rng() {
+        return Ok(op);
+    }
+    FAST_OPS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 32 {
+            c.remove(0);
+        }
+        c.push((name.to_string(), key, op.clone()));
+    });
+    Ok(op)
 }
 
 /// A new array from a C-contiguous byte buffer.

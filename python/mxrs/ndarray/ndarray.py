@@ -408,25 +408,45 @@ class NDArray:
             raise TypeError(f"type {type(other)} not supported")
         return self
 
+    # The four arithmetic operators test the two common operand types first, inline: an
+    # NDArray, or a Python int or float (never a bool, whose type is bool).
     def __add__(self, o):
-        if type(o) is NDArray:  # the most common case, kept short
+        t = type(o)
+        if t is NDArray:
             return _wrap(_invoke_fast("broadcast_add", self._handle, o._handle))
+        if t is float or t is int:
+            return _wrap(_invoke_fast("_plus_scalar", self._handle, None, o))
         return self._binary(o, "broadcast_add", "_plus_scalar")
 
     __radd__ = __add__
 
     def __sub__(self, o):
+        t = type(o)
+        if t is NDArray:
+            return _wrap(_invoke_fast("broadcast_sub", self._handle, o._handle))
+        if t is float or t is int:
+            return _wrap(_invoke_fast("_minus_scalar", self._handle, None, o))
         return self._binary(o, "broadcast_sub", "_minus_scalar")
 
     def __rsub__(self, o):
         return self._binary(o, "broadcast_sub", "_minus_scalar", "_rminus_scalar", reverse=True)
 
     def __mul__(self, o):
+        t = type(o)
+        if t is NDArray:
+            return _wrap(_invoke_fast("broadcast_mul", self._handle, o._handle))
+        if t is float or t is int:
+            return _wrap(_invoke_fast("_mul_scalar", self._handle, None, o))
         return self._binary(o, "broadcast_mul", "_mul_scalar")
 
     __rmul__ = __mul__
 
     def __truediv__(self, o):
+        t = type(o)
+        if t is NDArray:
+            return _wrap(_invoke_fast("broadcast_div", self._handle, o._handle))
+        if t is float or t is int:
+            return _wrap(_invoke_fast("_div_scalar", self._handle, None, o))
         return self._binary(o, "broadcast_div", "_div_scalar")
 
     def __rtruediv__(self, o):
