@@ -31,6 +31,20 @@ pub(crate) fn spin_time() -> std::time::Duration {
     })
 }
 
+/// Look for `found()` for up to [`spin_time`], yielding the core between looks; false when the
+/// time is up, or at once while an op has split its work over a thread pool (which needs every
+/// core). The caller then sleeps.
+pub(crate) fn look_briefly(mut found: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + spin_time();
+    while !crate::parallel_running() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+        if found() {
+            return true;
+        }
+    }
+    false
+}
+
 /// Which lane a worker thread serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LaneKind {
@@ -230,17 +244,10 @@ impl Lane {
             if q.closed {
                 return None;
             }
-            let spin = spin_time();
-            if !spun && !spin.is_zero() {
+            if !spun {
                 spun = true;
                 drop(q);
-                let deadline = std::time::Instant::now() + spin;
-                while self.queued.load(Ordering::Acquire) == 0
-                    && !crate::parallel_running()
-                    && std::time::Instant::now() < deadline
-                {
-                    std::thread::yield_now();
-                }
+                look_briefly(|| self.queued.load(Ordering::Acquire) > 0);
                 q = self.queue.lock();
                 continue;
             }
@@ -252,7 +259,7 @@ impl Lane {
     /// True for a FIFO lane with no op waiting (a worker may then run a newly ready op of the
     /// lane itself without breaking the order).
     pub(crate) fn is_fifo_and_empty(&self) -> bool {
-        !self.ordered && self.queue.lock().fifo.is_empty()
+        !self.ordered && self.queued.load(Ordering::Acquire) == 0
     }
 
     /// Let the workers exit once the queue is empty.

@@ -437,12 +437,13 @@ impl Engine for ThreadedEngine {
         // A short op finishes sooner than this thread could be woken from sleep (about 8 µs on
         // a 2-core VM): look again for a little while, yielding the core, before sleeping;
         // not while an op has its work split over the kernel pool, which needs every core.
-        let deadline = std::time::Instant::now() + crate::pool::spin_time();
-        while !crate::parallel_running() && std::time::Instant::now() < deadline {
-            std::thread::yield_now();
-            if let Some(r) = self.poll_var(var) {
-                return r;
-            }
+        let mut polled = None;
+        crate::pool::look_briefly(|| {
+            polled = self.poll_var(var);
+            polled.is_some()
+        });
+        if let Some(r) = polled {
+            return r;
         }
         let signal = Arc::new(OneShot::default());
         let (s, v) = (signal.clone(), var.clone());
