@@ -19,6 +19,13 @@ Cases (all ops are pushed from one Python thread; every timed region ends with
     16 MiB array stays in a 32 MiB L3 while two of them do not, so there the dependent
     chain also wins on cache, not only the engine's overlap; this case measures the
     overlap alone.
+``compute_chains``
+    The same layout with ``mx.nd.sigmoid(x, out=x)`` on the 4M-element arrays: an op
+    that computes more than it moves (an exponential and a division per element), so
+    two chains running side by side are not capped by memory bandwidth.  In the
+    configurations with one kernel thread per op (``r1w2``, ``o1w2``) this is where
+    the engine's overlap of independent ops shows; with a kernel pool per op the
+    dependent chain already keeps both cores busy and the speedup is about 1.
 ``overhead``
     ``c = a + b`` on 2x3 float32 back to back: microseconds per op.
 ``pushes``
@@ -46,6 +53,7 @@ JSON file with ``--json``).  Full run: about 40 s on 2 cores; ``--quick``: about
 import argparse
 import datetime
 import json
+import math
 import os
 import sys
 import time
@@ -64,7 +72,7 @@ from run import (  # noqa: E402
     run_json_child,
 )
 
-CASES = ("chains", "small_chains", "overhead", "pushes")
+CASES = ("chains", "small_chains", "compute_chains", "overhead", "pushes")
 CHAIN_N = 4_000_000
 CHAIN_OPS = 40
 SMALL_CHAIN_N = 1 << 17
@@ -82,12 +90,13 @@ ENGINE_ENV_VARS = (
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
 )
+CHAIN_CASES = ("chains", "small_chains", "compute_chains")
 # (label, framework, environment, cases)
 CONFIGS = (
     ("mxrs", "mxrs", {}, CASES),
-    ("mxrs r1w2", "mxrs", {"RAYON_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "2"}, ("chains", "small_chains")),
+    ("mxrs r1w2", "mxrs", {"RAYON_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "2"}, CHAIN_CASES),
     ("mxnet", "mxnet", {}, CASES),
-    ("mxnet o1w2", "mxnet", {"MXNET_CPU_WORKER_NTHREADS": "2", "OMP_NUM_THREADS": "1"}, ("chains", "small_chains")),
+    ("mxnet o1w2", "mxnet", {"MXNET_CPU_WORKER_NTHREADS": "2", "OMP_NUM_THREADS": "1"}, CHAIN_CASES),
 )
 # (key, label, unit, digits)
 ROWS = (
@@ -97,6 +106,9 @@ ROWS = (
     ("small_dependent_ms", f"small: dependent chain, {SMALL_CHAIN_OPS} ops", "ms", 2),
     ("small_independent_ms", f"small: 2 chains, 2x{SMALL_CHAIN_OPS // 2}", "ms", 2),
     ("small_speedup", "small: speedup", "x", 2),
+    ("compute_dependent_ms", f"sigmoid: dependent chain, {CHAIN_OPS} ops", "ms", 1),
+    ("compute_independent_ms", f"sigmoid: 2 chains, 2x{CHAIN_OPS // 2}", "ms", 1),
+    ("compute_speedup", "sigmoid: speedup", "x", 2),
     ("overhead_us", "tiny op c = a + b (2x3)", "us/op", 2),
     ("pushes_k", "cheapest op a.copyto(b), 1 elem", "k ops/s", 1),
 )
@@ -115,8 +127,28 @@ def _best_median(samples):
     return samples[0], samples[len(samples) // 2]
 
 
-def case_chains(mx, cfg, n=CHAIN_N, ops=CHAIN_OPS, prefix=""):
-    """Dependent chain of ``ops`` ``+= 1`` vs two interleaved independent chains of half as many."""
+def _add_one(mx, a):
+    a.__iadd__(1)
+
+
+def _sigmoid_in_place(mx, a):
+    mx.nd.sigmoid(a, out=a)
+
+
+def _sigmoid_iterated(times):
+    """The value of ``sigmoid`` applied ``times`` times to 0 (float64)."""
+    v = 0.0
+    for _ in range(times):
+        v = 1.0 / (1.0 + math.exp(-v))
+    return v
+
+
+def case_chains(mx, cfg, n=CHAIN_N, ops=CHAIN_OPS, prefix="", update=_add_one, expect=float):
+    """Dependent chain of ``ops`` updates vs two interleaved independent chains of half as many.
+
+    ``update(mx, a)`` changes ``a`` in place; ``expect(k)`` is the value of every element after
+    ``k`` updates of zeros, to check the results.
+    """
     x = mx.nd.zeros((n,))
     y = mx.nd.zeros((n,))
     z = mx.nd.zeros((n,))
@@ -125,15 +157,15 @@ def case_chains(mx, cfg, n=CHAIN_N, ops=CHAIN_OPS, prefix=""):
     def dependent():
         start = time.perf_counter()
         for _ in range(ops):
-            z.__iadd__(1)
+            update(mx, z)
         mx.nd.waitall()
         return time.perf_counter() - start
 
     def independent():
         start = time.perf_counter()
         for _ in range(ops // 2):
-            x.__iadd__(1)
-            y.__iadd__(1)
+            update(mx, x)
+            update(mx, y)
         mx.nd.waitall()
         return time.perf_counter() - start
 
@@ -145,9 +177,9 @@ def case_chains(mx, cfg, n=CHAIN_N, ops=CHAIN_OPS, prefix=""):
         ind.append(independent())
     dep.sort()
     ind.sort()
-    expected = (cfg["chain_repeats"] + 1) * ops
-    assert float(z[0].asscalar()) == expected, "dependent chain computed a wrong value"
-    assert float(x[0].asscalar()) == float(y[-1].asscalar()) == expected / 2, "independent chains wrong"
+    done = (cfg["chain_repeats"] + 1) * ops
+    for got, want in ((z[0], expect(done)), (x[0], expect(done // 2)), (y[-1], expect(done // 2))):
+        assert math.isclose(float(got.asscalar()), want, rel_tol=1e-5), f"a chain computed {got}, not {want}"
     d_best, d_med = _best_median(dep)
     i_best, i_med = _best_median(ind)
     return {
@@ -163,6 +195,11 @@ def case_chains(mx, cfg, n=CHAIN_N, ops=CHAIN_OPS, prefix=""):
 def case_small_chains(mx, cfg):
     """:func:`case_chains` on cache-sized arrays: the engine's overlap without cache effects."""
     return case_chains(mx, cfg, SMALL_CHAIN_N, SMALL_CHAIN_OPS, "small_")
+
+
+def case_compute_chains(mx, cfg):
+    """:func:`case_chains` with ``sigmoid`` in place: compute-bound, not bandwidth-bound."""
+    return case_chains(mx, cfg, prefix="compute_", update=_sigmoid_in_place, expect=_sigmoid_iterated)
 
 
 def _per_op(mx, op, cfg):
@@ -204,6 +241,7 @@ def case_pushes(mx, cfg):
 CASE_FUNCS = {
     "chains": case_chains,
     "small_chains": case_small_chains,
+    "compute_chains": case_compute_chains,
     "overhead": case_overhead,
     "pushes": case_pushes,
 }
@@ -306,6 +344,10 @@ def print_ratios(records):
         small = get(label, "small_speedup")
         if small is not None:
             print(f"small-array chain speedup {label:11} {small:.2f}x")
+    for label, *_ in CONFIGS:
+        compute = get(label, "compute_speedup")
+        if compute is not None:
+            print(f"sigmoid chain speedup {label:11} {compute:.2f}x")
 
 
 def parse_args(argv=None):

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benches/run.py [--quick] [--only CASE] [--threads N] [--frameworks a,b]
+    python benches/run.py [--quick] [--rounds N] [--only CASE] [--threads N] [--frameworks a,b]
 
 Each framework runs in its own child interpreter (``benches/workloads.py``):
 mxrs and NumPy with the interpreter running this script, MXNet with
@@ -10,6 +10,13 @@ mxrs and NumPy with the interpreter running this script, MXNet with
 PyTorch with ``$TORCH_PYTHON`` (default ``../torchref/bin/python``).  A peer
 that is missing or fails to import is skipped with a note.  The table is
 printed and the results are written to ``benches/results/ndarray.json``.
+
+On a small VM a figure moves by 20-40% from one child process to the next (where
+the array lands in memory, which host cores the two vCPUs get), for every
+framework alike.  So the children run in ``--rounds`` rounds (default 3), each
+round starting with a different framework; a framework's figure is its best over
+the rounds, and the ``rounds`` column gives the range of mxrs's ratio to the best
+peer within each round.
 """
 
 import argparse
@@ -170,6 +177,46 @@ def build_rows(records):
     return list(rows.values())
 
 
+def merge_rounds(rounds):
+    """One record per framework from several rounds: each case's best result over the rounds.
+
+    ``rounds`` is a list of ``{framework: record}``; the merged result of a case keeps every
+    round's value under ``"rounds"``.
+    """
+    merged = {}
+    for records in rounds:
+        for framework, record in records.items():
+            entry = merged.setdefault(framework, {"info": record["info"], "results": {}})
+            for result in record["results"]:
+                best = entry["results"].get(result["case"])
+                values = (best["rounds"] if best else []) + [result["value"]]
+                if best is None or (
+                    result["value"] < best["value"] if result["better"] == "lower" else result["value"] > best["value"]
+                ):
+                    best = dict(result)
+                best["rounds"] = values
+                entry["results"][result["case"]] = best
+    return {fw: {"info": e["info"], "results": list(e["results"].values())} for fw, e in merged.items()}
+
+
+def add_round_spread(rows, rounds):
+    """Add each row's range of mxrs/best-peer ratios over the rounds (``round_ratios``)."""
+    per_round = [{row["case"]: row["mxrs_vs_best"] for row in build_rows(records)} for records in rounds]
+    for row in rows:
+        ratios = [r[row["case"]] for r in per_round if r.get(row["case"]) is not None]
+        row["round_ratios"] = ratios
+    return rows
+
+
+def fmt_range(values, width):
+    """``lo-hi`` of a list of ratios, right-aligned, or '-'."""
+    if not values:
+        return "-".rjust(width)
+    if len(values) == 1:
+        return f"{values[0]:.2f}".rjust(width)
+    return f"{min(values):.2f}-{max(values):.2f}".rjust(width)
+
+
 def fmt(value, width, digits=2):
     """Right-aligned number, or '-' when missing."""
     text = "-" if value is None else f"{value:.{digits}f}"
@@ -178,8 +225,8 @@ def fmt(value, width, digits=2):
 
 def print_table(rows):
     """Print the results table and how to read its ratio columns."""
-    header = ["case", "unit", *FRAMEWORKS, "mxrs/mxnet", "mxrs/best", "best peer"]
-    widths = [22, 8, 9, 9, 9, 9, 11, 10, 10]
+    header = ["case", "unit", *FRAMEWORKS, "mxrs/mxnet", "mxrs/best", "best peer", "rounds"]
+    widths = [22, 8, 9, 9, 9, 9, 11, 10, 10, 10]
     print("  ".join(h.rjust(w) if i > 1 else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True))))
     for row in rows:
         cells = [row["case"].ljust(widths[0]), row["unit"].ljust(widths[1])]
@@ -187,13 +234,15 @@ def print_table(rows):
         cells.append(fmt(row["mxrs_vs_mxnet"], 11))
         cells.append(fmt(row["mxrs_vs_best"], 10))
         cells.append((row["best_peer"] or "-").rjust(10))
+        cells.append(fmt_range(row.get("round_ratios"), 10))
         print("  ".join(cells))
     print(
         "\nRatios are mxrs / peer."
         "\n  us/op (overhead): lower is better, ratio < 1 means mxrs is faster."
         "\n  GB/s, GFLOP/s: higher is better, ratio > 1 means mxrs is faster."
         "\nTorch and NumPy are synchronous: both overhead rows time the same loop."
-        "\nValues are the best of the repeats (the JSON file also has medians)."
+        "\nValues are the best of the repeats over all rounds (the JSON file also has medians"
+        "\nand every round's value); 'rounds' is the range of mxrs/best within single rounds."
     )
 
 
@@ -207,6 +256,12 @@ def parse_args(argv=None):
         choices=CASES,
         metavar="CASE",
         help=f"run only this case (repeatable): {', '.join(CASES)}",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="run every framework's child this many times, in turn (default 3; 1 with --quick)",
     )
     parser.add_argument("--threads", type=int, default=2, help="threads per framework")
     parser.add_argument(
@@ -239,18 +294,31 @@ def main(argv=None):
     if removed:
         print(f"unset for the children: {removed}")
 
-    records, notes, infos = {}, {}, {}
-    for framework in frameworks:
-        start = time.perf_counter()
-        record, note = run_child(framework, cases, args.threads, args.quick)
-        elapsed = time.perf_counter() - start
-        if record is None:
-            notes[framework] = note
-            print(f"  {framework:6} SKIPPED ({note})")
-            continue
-        records[framework] = record
-        infos[framework] = record["info"]
-        print(f"  {framework:6} {describe(record['info'])}  [{elapsed:.1f} s]")
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    if rounds < 1:
+        sys.exit("--rounds must be at least 1")
+    round_records, notes, infos = [], {}, {}
+    for index in range(rounds):
+        records = {}
+        # Each round starts with a different framework, so none always runs first or last.
+        order = frameworks[index % len(frameworks) :] + frameworks[: index % len(frameworks)]
+        for framework in order:
+            if framework in notes:
+                continue
+            start = time.perf_counter()
+            record, note = run_child(framework, cases, args.threads, args.quick)
+            elapsed = time.perf_counter() - start
+            if record is None:
+                notes[framework] = note
+                print(f"  {framework:6} SKIPPED ({note})")
+                continue
+            records[framework] = record
+            if framework not in infos:
+                infos[framework] = record["info"]
+                print(f"  {framework:6} {describe(record['info'])}  [{elapsed:.1f} s]")
+        round_records.append(records)
+        if rounds > 1:
+            print(f"  round {index + 1}/{rounds} done")
     busy_after = cpu_busy_fraction()
     if busy_after is not None:
         print(f"CPU busy after the run (other processes): {busy_after:.0%}")
@@ -258,13 +326,15 @@ def main(argv=None):
             print("WARNING: the machine got busy; the figures may be unreliable.")
     print()
 
-    rows = build_rows(records)
+    records = merge_rounds(round_records)
+    rows = add_round_spread(build_rows(records), round_records)
     print_table(rows)
 
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "quick": args.quick,
+        "rounds": rounds,
         "threads": args.threads,
         "cases": cases,
         "host": {

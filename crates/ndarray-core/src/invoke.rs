@@ -349,6 +349,29 @@ mod tests {
     }
 
     #[test]
+    fn unary_ops_written_over_their_input_run_in_place() {
+        // The vectorised float32 kernels (exp, tanh, sigmoid) and the generic ones, over a
+        // length that splits into uneven parallel chunks and stack-buffer pieces.
+        let n = 300_001;
+        let src: Vec<f32> = (0..n).map(|i| ((i % 97) as f32 - 48.0) / 16.0).collect();
+        for name in ["exp", "tanh", "sigmoid", "sqrt", "abs", "negative", "floor"] {
+            let x = arr(src.clone(), &[n]);
+            let fresh = invoke(name, &Attrs::default(), std::slice::from_ref(&x), None, None).unwrap();
+            let p = buffer(&x);
+            invoke(name, &Attrs::default(), std::slice::from_ref(&x), Some(std::slice::from_ref(&x)), None).unwrap();
+            assert_eq!(buffer(&x), p, "{name} replaced the buffer");
+            let (got, want) = (vals(&x), vals(&fresh[0]));
+            for i in 0..n {
+                assert!(got[i] == want[i] || (got[i].is_nan() && want[i].is_nan()), "{name} element {i}");
+            }
+        }
+        let x = NDArray::from_cpu(CpuStorage::I32(vec![-3, 4, -5, 0]), &[4], Context::cpu(0)).unwrap();
+        let p = buffer(&x);
+        invoke("abs", &Attrs::default(), std::slice::from_ref(&x), Some(std::slice::from_ref(&x)), None).unwrap();
+        assert_eq!((vals(&x), buffer(&x)), (vec![3.0, 4.0, 5.0, 0.0], p));
+    }
+
+    #[test]
     fn in_place_keeps_integer_semantics_and_one_element_operands() {
         let x = NDArray::from_cpu(CpuStorage::I32(vec![7, -7, 9, 0]), &[2, 2], Context::cpu(0)).unwrap();
         let p = buffer(&x);

@@ -7,7 +7,9 @@ use super::{
     Attrs, GradBuilder, GradFn, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
     same_shape_unary,
 };
-use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind, binary_inplace, binary_storage, unary_storage};
+use crate::backend::cpu::elemwise::{
+    BinaryKind, UnaryKind, binary_inplace, binary_storage, unary_inplace, unary_storage,
+};
 use crate::dtype::DType;
 use crate::dtype::Element;
 use crate::error::{Error, Result};
@@ -34,6 +36,9 @@ impl Operator for Unary {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![unary_storage(self.kind, &x[0].storage())])
+    }
+    fn forward_inplace(&self, _: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
+        Ok(unary_inplace(self.kind, data))
     }
 }
 

@@ -663,6 +663,33 @@ pub fn unary_storage(kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
     }
 }
 
+/// `x = f(x)` in place for an elementwise unary op. Returns false, leaving `s` untouched, for
+/// half-precision and bool storages (those compute in float32 through a copy anyway).
+pub fn unary_inplace(kind: UnaryKind, s: &mut CpuStorage) -> bool {
+    match s {
+        CpuStorage::F32(v) if kind == UnaryKind::Exp => super::vmath::map_inplace(v, super::vmath::exp_inplace),
+        CpuStorage::F32(v) if kind == UnaryKind::Tanh => super::vmath::map_inplace(v, super::vmath::tanh_inplace),
+        CpuStorage::F32(v) if kind == UnaryKind::Sigmoid => super::vmath::map_inplace(v, super::vmath::sigmoid_inplace),
+        CpuStorage::F32(v) => update_map(v, |x| unary_scalar(kind, x)),
+        CpuStorage::F64(v) => update_map(v, |x| unary_scalar(kind, x)),
+        CpuStorage::U8(v) => update_map(v, |x| int_unary(kind, x)),
+        CpuStorage::I8(v) => update_map(v, |x| int_unary(kind, x)),
+        CpuStorage::I32(v) => update_map(v, |x| int_unary(kind, x)),
+        CpuStorage::I64(v) => update_map(v, |x| int_unary(kind, x)),
+        _ => return false,
+    }
+    true
+}
+
+/// `a[i] = f(a[i])`, in parallel for long inputs.
+fn update_map<T: Copy + Send + Sync, F: Fn(T) -> T + Sync + Send>(a: &mut [T], f: F) {
+    if super::parallel(a.len()) {
+        a.par_chunks_mut(PAR_CHUNK).for_each(|c| update_chunk(c, &f));
+    } else {
+        update_chunk(a, &f);
+    }
+}
+
 #[inline(always)]
 fn int_unary<T: Element>(kind: UnaryKind, x: T) -> T {
     use UnaryKind::*;

@@ -65,40 +65,60 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-x))
 }
 
-/// `dst[i] = f(src[i])` for one of the functions above, as `NAME_slice`, compiled a second
-/// time for AVX2+FMA and picked at run time.
+/// `dst[i] = f(src[i])` for one of the functions above, as `NAME_slice`, and `v[i] = f(v[i])`
+/// as `NAME_inplace`, each compiled a second time for AVX2+FMA and picked at run time.
 macro_rules! slice_fn {
-    ($name:ident, $generic:ident, $avx2:ident, $f:path, $doc:literal) => {
-        // Inlined into the AVX2 copy below, which is what makes that copy use AVX2.
-        #[inline(always)]
-        fn $generic(src: &[f32], dst: &mut [f32]) {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = $f(s);
-            }
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        fn $avx2(src: &[f32], dst: &mut [f32]) {
-            $generic(src, dst)
-        }
-
+    ($name:ident, $inplace:ident, $f:path, $doc:literal, $doc_inplace:literal) => {
         #[doc = $doc]
         pub fn $name(src: &[f32], dst: &mut [f32]) {
+            // Inlined into the AVX2 copy below, which is what makes that copy use AVX2.
+            #[inline(always)]
+            fn generic(src: &[f32], dst: &mut [f32]) {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = $f(s);
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(src: &[f32], dst: &mut [f32]) {
+                generic(src, dst)
+            }
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                unsafe { $avx2(src, dst) };
+                unsafe { avx2(src, dst) };
                 return;
             }
-            $generic(src, dst)
+            generic(src, dst)
+        }
+
+        #[doc = $doc_inplace]
+        pub fn $inplace(v: &mut [f32]) {
+            #[inline(always)]
+            fn generic(v: &mut [f32]) {
+                for x in v.iter_mut() {
+                    *x = $f(*x);
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(v: &mut [f32]) {
+                generic(v)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                unsafe { avx2(v) };
+                return;
+            }
+            generic(v)
         }
     };
 }
 
-slice_fn!(exp_slice, exp_slice_generic, exp_slice_avx2, exp_f32, "`dst[i] = exp(src[i])`.");
-slice_fn!(tanh_slice, tanh_slice_generic, tanh_slice_avx2, tanh_f32, "`dst[i] = tanh(src[i])`.");
-slice_fn!(sigmoid_slice, sigmoid_slice_generic, sigmoid_slice_avx2, sigmoid_f32, "`dst[i] = sigmoid(src[i])`.");
+slice_fn!(exp_slice, exp_inplace, exp_f32, "`dst[i] = exp(src[i])`.", "`v[i] = exp(v[i])`.");
+slice_fn!(tanh_slice, tanh_inplace, tanh_f32, "`dst[i] = tanh(src[i])`.", "`v[i] = tanh(v[i])`.");
+slice_fn!(sigmoid_slice, sigmoid_inplace, sigmoid_f32, "`dst[i] = sigmoid(src[i])`.", "`v[i] = sigmoid(v[i])`.");
 
 /// `dst[i] = f(src[i])` with one of the slice functions above, split over rayon's threads for
 /// long inputs (see [`super::parallel`]).
@@ -111,6 +131,17 @@ pub fn map_slices(src: &[f32], f: fn(&[f32], &mut [f32])) -> Vec<f32> {
         f(src, &mut out);
     }
     out
+}
+
+/// `v[i] = f(v[i])` in place with one of the `NAME_inplace` functions above, split over
+/// rayon's threads for long inputs (see [`super::parallel`]).
+pub fn map_inplace(v: &mut [f32], f: fn(&mut [f32])) {
+    use rayon::prelude::*;
+    if super::parallel(v.len()) {
+        v.par_chunks_mut(super::PAR_CHUNK).for_each(f);
+    } else {
+        f(v);
+    }
 }
 
 #[cfg(test)]
