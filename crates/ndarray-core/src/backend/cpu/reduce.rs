@@ -39,24 +39,30 @@ pub enum ReduceKind {
 const BLOCK: usize = 1024;
 const LANES: usize = 32;
 
-/// Sum of one block: 32 independent lanes (four AVX registers, enough to hide the latency of
-/// the adds), combined in f64. Plain index loops only: an iterator adapter here would be a
-/// call into code compiled without the caller's target features.
+/// `x`, or `x * x` for the sums of squares (`SQ`).
 #[inline(always)]
-fn block_sum(b: &[f32]) -> f64 {
+fn term<const SQ: bool>(x: f32) -> f32 {
+    if SQ { x * x } else { x }
+}
+
+/// Sum of one block (of squares with `SQ`): 32 independent lanes (four AVX registers, enough
+/// to hide the latency of the adds), combined in f64. Plain index loops only: an iterator
+/// adapter here would be a call into code compiled without the caller's target features.
+#[inline(always)]
+fn block_sum<const SQ: bool>(b: &[f32]) -> f64 {
     let mut acc = [0f32; LANES];
     let full = b.len() / LANES * LANES;
     let mut j = 0;
     while j < full {
         let c = &b[j..j + LANES];
         for i in 0..LANES {
-            acc[i] += c[i];
+            acc[i] += term::<SQ>(c[i]);
         }
         j += LANES;
     }
     let mut s = 0f64;
     for &x in &b[full..] {
-        s += x as f64;
+        s += term::<SQ>(x) as f64;
     }
     for &x in &acc {
         s += x as f64;
@@ -66,19 +72,19 @@ fn block_sum(b: &[f32]) -> f64 {
 
 /// Blocks of [`BLOCK`] elements summed one by one, the block sums added in f64.
 #[inline(always)]
-fn group_sum_body(g: &[f32]) -> f64 {
+fn group_sum_body<const SQ: bool>(g: &[f32]) -> f64 {
     let mut total = 0f64;
     let mut start = 0;
     while start < g.len() {
         let end = (start + BLOCK).min(g.len());
-        total += block_sum(&g[start..end]);
+        total += block_sum::<SQ>(&g[start..end]);
         start = end;
     }
     total
 }
 
-fn group_sum_generic(g: &[f32]) -> f64 {
-    group_sum_body(g)
+fn group_sum_generic<const SQ: bool>(g: &[f32]) -> f64 {
+    group_sum_body::<SQ>(g)
 }
 
 /// Fold eight float32 lanes into four float64 lanes.
@@ -106,12 +112,13 @@ fn lanes_sum(d: std::arch::x86_64::__m256d) -> f64 {
 /// folded into float64, as in [`group_sum_body`]; the group's tail takes that path.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn group_sum_avx2(g: &[f32]) -> f64 {
+fn group_sum_avx2<const SQ: bool>(g: &[f32]) -> f64 {
     use std::arch::x86_64::*;
     /// Elements of one stream between folds: 32 per lane.
     const PIECE: usize = 256;
     let quarter = g.len() / (4 * PIECE) * PIECE;
     let p = g.as_ptr();
+    let t = |x: __m256| if SQ { _mm256_mul_ps(x, x) } else { x };
     let mut d = [_mm256_setzero_pd(); 2];
     let mut off = 0;
     while off < quarter {
@@ -122,10 +129,10 @@ fn group_sum_avx2(g: &[f32]) -> f64 {
             // [s * quarter, (s + 1) * quarter), which lies in `g` (4 * quarter <= g.len());
             // unaligned loads accept any address.
             unsafe {
-                a[0] = _mm256_add_ps(a[0], _mm256_loadu_ps(p.add(j)));
-                a[1] = _mm256_add_ps(a[1], _mm256_loadu_ps(p.add(quarter + j)));
-                a[2] = _mm256_add_ps(a[2], _mm256_loadu_ps(p.add(2 * quarter + j)));
-                a[3] = _mm256_add_ps(a[3], _mm256_loadu_ps(p.add(3 * quarter + j)));
+                a[0] = _mm256_add_ps(a[0], t(_mm256_loadu_ps(p.add(j))));
+                a[1] = _mm256_add_ps(a[1], t(_mm256_loadu_ps(p.add(quarter + j))));
+                a[2] = _mm256_add_ps(a[2], t(_mm256_loadu_ps(p.add(2 * quarter + j))));
+                a[3] = _mm256_add_ps(a[3], t(_mm256_loadu_ps(p.add(3 * quarter + j))));
             }
             j += 8;
         }
@@ -133,23 +140,32 @@ fn group_sum_avx2(g: &[f32]) -> f64 {
         d[1] = _mm256_add_pd(d[1], _mm256_add_pd(widen(a[2]), widen(a[3])));
         off += PIECE;
     }
-    lanes_sum(_mm256_add_pd(d[0], d[1])) + group_sum_body(&g[4 * quarter..])
+    lanes_sum(_mm256_add_pd(d[0], d[1])) + group_sum_body::<SQ>(&g[4 * quarter..])
 }
 
-/// The sum of a group of blocks, with AVX2 code where the CPU has it.
-fn group_sum(g: &[f32]) -> f64 {
+/// The sum (of squares with `SQ`) of a group of blocks, with AVX2 code where the CPU has it.
+fn group_sum<const SQ: bool>(g: &[f32]) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { group_sum_avx2(g) };
+        return unsafe { group_sum_avx2::<SQ>(g) };
     }
-    group_sum_generic(g)
+    group_sum_generic::<SQ>(g)
 }
 
 /// Sum of a float32 slice: 32 lanes per 1024-element block, blocks combined in f64.
 pub fn sum_f32(v: &[f32]) -> f64 {
+    groups_sum::<false>(v)
+}
+
+/// Sum of the squares of a float32 slice, accumulated as [`sum_f32`] does (for the L2 norm).
+pub fn sum_squares_f32(v: &[f32]) -> f64 {
+    groups_sum::<true>(v)
+}
+
+fn groups_sum<const SQ: bool>(v: &[f32]) -> f64 {
     // Fixed groups of blocks: the result does not depend on the number of threads.
-    let group = group_sum;
+    let group = group_sum::<SQ>;
     if super::parallel_cheap(v.len()) {
         v.par_chunks(BLOCK * 256).map(group).collect::<Vec<f64>>().iter().sum()
     } else {
@@ -216,11 +232,19 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
     let inner: usize = shape[hi..].iter().product();
     let n_out = outer * inner;
     let data = &data[..];
-    if kind == ReduceKind::Sum && T::DTYPE == crate::dtype::DType::F32 && inner == 1 {
+    let fast = matches!(kind, ReduceKind::Sum | ReduceKind::Mean | ReduceKind::Norm);
+    if fast && T::DTYPE == crate::dtype::DType::F32 && inner == 1 {
+        // Rows of float32 summed by the vectorised kernel (split over threads when long);
+        // mean and the L2 norm are a sum and a sum of squares finished per row.
         let d: &[f32] = bytemuck::cast_slice(data);
-        let row = |o: usize| sum_f32(&d[o * r..(o + 1) * r]);
+        let finish = |row: &[f32]| match kind {
+            ReduceKind::Mean => sum_f32(row) / r as f64,
+            ReduceKind::Norm => sum_squares_f32(row).sqrt(),
+            _ => sum_f32(row),
+        };
+        let row = |o: usize| finish(&d[o * r..(o + 1) * r]);
         let vals: Vec<f64> = if outer == 1 {
-            vec![sum_f32(d)]
+            vec![finish(d)]
         } else if super::parallel_cheap(d.len()) {
             (0..outer).into_par_iter().map(row).collect()
         } else {
@@ -276,10 +300,16 @@ mod tests {
             let v = &data[..n];
             let exact: f64 = v.iter().map(|&x| x as f64).sum();
             let scale: f64 = v.iter().map(|&x| (x as f64).abs()).sum::<f64>().max(1.0);
-            for (name, got) in [("group_sum", group_sum(v)), ("generic", group_sum_generic(v)), ("sum_f32", sum_f32(v))]
-            {
+            for (name, got) in [
+                ("group_sum", group_sum::<false>(v)),
+                ("generic", group_sum_generic::<false>(v)),
+                ("sum_f32", sum_f32(v)),
+            ] {
                 assert!((got - exact).abs() <= 1e-6 * scale, "{name} over {n}: {got} vs {exact}");
             }
+            let squares: f64 = v.iter().map(|&x| x as f64 * x as f64).sum();
+            let got = sum_squares_f32(v);
+            assert!((got - squares).abs() <= 1e-6 * squares.max(1.0), "squares over {n}: {got} vs {squares}");
         }
     }
 
