@@ -211,6 +211,8 @@ def test_int_reductions_keep_dtype():
 def test_large_float32_sum_mean_norm_match_float64(shape):
     # The vectorised float32 row kernels (four streams, threads for long rows) against NumPy
     # in float64: whole arrays, long rows, many short rows, and empty rows.
+    if IS_MXNET and 0 in shape:
+        pytest.skip("MXNet 1.x reads a 0 in a shape as unknown and fails these reductions")
     x0 = (np.random.default_rng(3).standard_normal(shape) * 10).astype(np.float32)
     x = mx.nd.array(x0)
     wide = x0.astype(np.float64)
@@ -219,8 +221,6 @@ def test_large_float32_sum_mean_norm_match_float64(shape):
         assert_allclose(mx.nd.sum(x, **kw).asnumpy(), np.atleast_1d(wide.sum(**kw)), rtol=1e-5, atol=1e-3)
         if wide.size:
             assert_allclose(mx.nd.mean(x, **kw).asnumpy(), np.atleast_1d(wide.mean(**kw)), rtol=1e-5, atol=1e-5)
-        if IS_MXNET and not wide.size:
-            continue  # MXNet 1.x reads a 0 in a shape as "unknown": norm fails shape inference
         want = np.sqrt((wide**2).sum(**kw))
         # MXNet accumulates the squares in float32 (2e-4 off here); mxrs in float64 per block.
         assert_allclose(mx.nd.norm(x, **kw).asnumpy(), np.atleast_1d(want), rtol=1e-3 if IS_MXNET else 1e-5)
