@@ -173,6 +173,106 @@ fn groups_sum<const SQ: bool>(v: &[f32]) -> f64 {
     }
 }
 
+/// Max (`MAX`) or min of a float32 slice, NaN if any element is NaN (as the generic path
+/// gives): 32 lanes, each with its own NaN flag, so that the loop vectorises.
+#[inline(always)]
+fn extreme_body<const MAX: bool>(v: &[f32]) -> f32 {
+    let init = if MAX { f32::NEG_INFINITY } else { f32::INFINITY };
+    let mut acc = [init; LANES];
+    let mut nan = [0u32; LANES];
+    let full = v.len() / LANES * LANES;
+    let mut j = 0;
+    while j < full {
+        let c = &v[j..j + LANES];
+        for i in 0..LANES {
+            let x = c[i];
+            let better = if MAX { x > acc[i] } else { x < acc[i] };
+            acc[i] = if better { x } else { acc[i] };
+            nan[i] |= u32::from(x.is_nan());
+        }
+        j += LANES;
+    }
+    let mut m = init;
+    let mut any_nan = nan.iter().any(|&n| n != 0);
+    for &x in acc.iter().chain(&v[full..]) {
+        any_nan |= x.is_nan();
+        if if MAX { x > m } else { x < m } {
+            m = x;
+        }
+    }
+    if any_nan { f32::NAN } else { m }
+}
+
+/// [`extreme_body`] with AVX2 intrinsics, reading the slice as four interleaved streams (its
+/// quarters), as the sum does; the rest goes through [`extreme_body`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn extreme_avx2<const MAX: bool>(v: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let init = if MAX { f32::NEG_INFINITY } else { f32::INFINITY };
+    let quarter = v.len() / 32 * 8;
+    let p = v.as_ptr();
+    let mut acc = [_mm256_set1_ps(init); 4];
+    let mut nan = _mm256_setzero_ps();
+    let mut j = 0;
+    while j < quarter {
+        for (s, a) in acc.iter_mut().enumerate() {
+            // SAFETY: j + 8 <= quarter, so stream s reads inside [s * quarter, (s + 1) * quarter),
+            // which lies in `v` (4 * quarter <= v.len()); unaligned loads accept any address.
+            let x = unsafe { _mm256_loadu_ps(p.add(s * quarter + j)) };
+            // max_ps/min_ps return their second operand when either is NaN: NaNs never enter
+            // the accumulators and are flagged separately.
+            *a = if MAX { _mm256_max_ps(x, *a) } else { _mm256_min_ps(x, *a) };
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x));
+        }
+        j += 8;
+    }
+    if _mm256_movemask_ps(nan) != 0 {
+        return f32::NAN;
+    }
+    let mut lanes = [0f32; 32];
+    for (s, a) in acc.iter().enumerate() {
+        // SAFETY: `lanes` has room for 8 floats from offset 8 * s.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr().add(8 * s), *a) };
+    }
+    let rest = extreme_body::<MAX>(&v[4 * quarter..]);
+    let mut m = rest;
+    for &x in &lanes {
+        if !m.is_nan() && (if MAX { x > m } else { x < m }) {
+            m = x;
+        }
+    }
+    m
+}
+
+fn extreme_group<const MAX: bool>(v: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { extreme_avx2::<MAX>(v) };
+    }
+    extreme_body::<MAX>(v)
+}
+
+/// Max (`MAX`) or min of a float32 slice, split over threads when long; NaN if any is NaN.
+fn extreme_f32<const MAX: bool>(v: &[f32]) -> f32 {
+    let pick = |a: f32, b: f32| {
+        if a.is_nan() || b.is_nan() {
+            f32::NAN
+        } else if if MAX { b > a } else { b < a } {
+            b
+        } else {
+            a
+        }
+    };
+    let init = if MAX { f32::NEG_INFINITY } else { f32::INFINITY };
+    if super::parallel_cheap(v.len()) {
+        v.par_chunks(BLOCK * 256).map(extreme_group::<MAX>).reduce(|| init, pick)
+    } else {
+        v.chunks(BLOCK * 256).map(extreme_group::<MAX>).fold(init, pick)
+    }
+}
+
 fn reduce_row<T: Element>(kind: ReduceKind, row: &[T], stride: usize, n: usize) -> f64 {
     let get = |i: usize| row[i * stride].to_f64();
     match kind {
@@ -252,6 +352,20 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
         };
         return vals.into_iter().map(T::from_f64).collect();
     }
+    if matches!(kind, ReduceKind::Max | ReduceKind::Min) && T::DTYPE == crate::dtype::DType::F32 && inner == 1 {
+        let d: &[f32] = bytemuck::cast_slice(data);
+        let row = |o: usize| {
+            let row = &d[o * r..(o + 1) * r];
+            T::from_f64(
+                if kind == ReduceKind::Max { extreme_f32::<true>(row) } else { extreme_f32::<false>(row) } as f64
+            )
+        };
+        return if outer > 1 && super::parallel_cheap(d.len()) {
+            (0..outer).into_par_iter().map(row).collect()
+        } else {
+            (0..outer).map(row).collect()
+        };
+    }
     let work = |j: usize| -> T {
         let (o, i) = (j / inner.max(1), j % inner.max(1));
         let base = o * r * inner + i;
@@ -310,6 +424,27 @@ mod tests {
             let squares: f64 = v.iter().map(|&x| x as f64 * x as f64).sum();
             let got = sum_squares_f32(v);
             assert!((got - squares).abs() <= 1e-6 * squares.max(1.0), "squares over {n}: {got} vs {squares}");
+        }
+    }
+
+    #[test]
+    fn float32_max_and_min_match_a_plain_fold_and_keep_nan() {
+        let data: Vec<f32> = (0..700_001u64).map(|i| ((i * 7919) % 100_003) as f32 - 50_000.0).collect();
+        for n in [0, 1, 31, 32, 33, 1023, 262_145, 700_001] {
+            let v = &data[..n];
+            let max = v.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let min = v.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+            assert_eq!((extreme_f32::<true>(v), extreme_f32::<false>(v)), (max, min), "over {n}");
+        }
+        for at in [0, 5, 40, 300_000, 700_000] {
+            let mut v = data.clone();
+            v[at] = f32::NAN;
+            assert!(extreme_f32::<true>(&v).is_nan() && extreme_f32::<false>(&v).is_nan(), "NaN at {at}");
+        }
+        // Rows through `reduce`, against the generic path's semantics.
+        let rows = reduce(ReduceKind::Max, &data[..6 * 1000], &[6, 1000], &[false, true]);
+        for (o, &m) in rows.iter().enumerate() {
+            assert_eq!(m, data[o * 1000..(o + 1) * 1000].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)));
         }
     }
 
