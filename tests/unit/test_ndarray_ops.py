@@ -226,6 +226,23 @@ def test_large_float32_sum_mean_norm_match_float64(shape):
         assert_allclose(mx.nd.norm(x, **kw).asnumpy(), np.atleast_1d(want), rtol=1e-3 if IS_MXNET else 1e-5)
 
 
+@pytest.mark.parametrize("shape", [(1_000_003,), (3, 400_001), (700, 1_500)])
+def test_large_float32_max_min_match_numpy(shape):
+    x0 = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    x = mx.nd.array(x0)
+    for axis in (None, -1):
+        kw = {} if axis is None else {"axis": axis}
+        assert_array_equal(mx.nd.max(x, **kw).asnumpy(), np.atleast_1d(x0.max(**kw)))
+        assert_array_equal(mx.nd.min(x, **kw).asnumpy(), np.atleast_1d(x0.min(**kw)))
+    if not IS_MXNET:
+        # A NaN anywhere makes its row's max and min NaN, as NumPy's (and the generic path's).
+        x0.reshape(-1)[x0.size // 2 + 1] = np.nan
+        x = mx.nd.array(x0)
+        assert_array_equal(mx.nd.max(x, axis=-1).asnumpy(), x0.max(axis=-1))
+        assert_array_equal(mx.nd.min(x, axis=-1).asnumpy(), x0.min(axis=-1))
+        assert np.isnan(mx.nd.max(x).asscalar()) and np.isnan(mx.nd.min(x).asscalar())
+
+
 def test_norm():
     x = nd([[3, 4], [6, 8]])
     check(mx.nd.norm(x), [np.sqrt(125)])
