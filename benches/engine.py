@@ -47,7 +47,7 @@ variable below is removed, then the configuration's own values are set:
 ==============  =========================================================
 
 Figures are the best of several repeats after a warm-up (medians go to the
-JSON file with ``--json``).  Full run: about 40 s on 2 cores; ``--quick``: about 20 s.
+JSON file with ``--json``).  Full run: about 50 s on 2 cores; ``--quick``: about 25 s.
 """
 
 import argparse

@@ -446,12 +446,7 @@ fn apply_inplace<T: Arith>(kind: BinaryKind, a: &mut [T], b: &[T], reverse: bool
 fn zip_inplace<T: Copy + Send + Sync, F: Fn(T, T) -> T + Sync + Send>(a: &mut [T], b: &[T], f: F) {
     if b.len() == 1 {
         let y = b[0];
-        let g = move |x| f(x, y);
-        if super::parallel_cheap(a.len()) {
-            a.par_chunks_mut(PAR_CHUNK).for_each(|c| update_chunk(c, &g));
-        } else {
-            update_chunk(a, &g);
-        }
+        update_map(a, super::parallel_cheap, move |x| f(x, y));
     } else if super::parallel_cheap(a.len()) {
         a.par_chunks_mut(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)).for_each(|(c, d)| update_zip_chunk(c, d, &f));
     } else {
@@ -641,19 +636,25 @@ pub fn unary_scalar<F: UnaryFloat>(kind: UnaryKind, x: F) -> F {
     }
 }
 
+/// The vectorised float32 kernels of `kind` (out of place, in place), where there are some.
+#[allow(clippy::type_complexity)]
+fn f32_kernels(kind: UnaryKind) -> Option<(fn(&[f32], &mut [f32]), fn(&mut [f32]))> {
+    use super::vmath::*;
+    match kind {
+        UnaryKind::Exp => Some((exp_slice, exp_inplace)),
+        UnaryKind::Tanh => Some((tanh_slice, tanh_inplace)),
+        UnaryKind::Sigmoid => Some((sigmoid_slice, sigmoid_inplace)),
+        _ => None,
+    }
+}
+
 /// Unary function over a storage; the output keeps the input dtype.
 pub fn unary_storage(kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
     match s {
-        CpuStorage::F32(v) if kind == UnaryKind::Exp => {
-            CpuStorage::F32(super::vmath::map_slices(v, super::vmath::exp_slice))
-        }
-        CpuStorage::F32(v) if kind == UnaryKind::Tanh => {
-            CpuStorage::F32(super::vmath::map_slices(v, super::vmath::tanh_slice))
-        }
-        CpuStorage::F32(v) if kind == UnaryKind::Sigmoid => {
-            CpuStorage::F32(super::vmath::map_slices(v, super::vmath::sigmoid_slice))
-        }
-        CpuStorage::F32(v) => CpuStorage::F32(map(v, |x| unary_scalar(kind, x))),
+        CpuStorage::F32(v) => CpuStorage::F32(match f32_kernels(kind) {
+            Some((slice, _)) => super::vmath::map_slices(v, slice),
+            None => map(v, |x| unary_scalar(kind, x)),
+        }),
         CpuStorage::F64(v) => CpuStorage::F64(map(v, |x| unary_scalar(kind, x))),
         CpuStorage::F16(v) => CpuStorage::F16(map(v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32())))),
         CpuStorage::BF16(v) => {
@@ -667,23 +668,24 @@ pub fn unary_storage(kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
 /// half-precision and bool storages (those compute in float32 through a copy anyway).
 pub fn unary_inplace(kind: UnaryKind, s: &mut CpuStorage) -> bool {
     match s {
-        CpuStorage::F32(v) if kind == UnaryKind::Exp => super::vmath::map_inplace(v, super::vmath::exp_inplace),
-        CpuStorage::F32(v) if kind == UnaryKind::Tanh => super::vmath::map_inplace(v, super::vmath::tanh_inplace),
-        CpuStorage::F32(v) if kind == UnaryKind::Sigmoid => super::vmath::map_inplace(v, super::vmath::sigmoid_inplace),
-        CpuStorage::F32(v) => update_map(v, |x| unary_scalar(kind, x)),
-        CpuStorage::F64(v) => update_map(v, |x| unary_scalar(kind, x)),
-        CpuStorage::U8(v) => update_map(v, |x| int_unary(kind, x)),
-        CpuStorage::I8(v) => update_map(v, |x| int_unary(kind, x)),
-        CpuStorage::I32(v) => update_map(v, |x| int_unary(kind, x)),
-        CpuStorage::I64(v) => update_map(v, |x| int_unary(kind, x)),
+        CpuStorage::F32(v) => match f32_kernels(kind) {
+            Some((_, inplace)) => super::vmath::map_inplace(v, inplace),
+            None => update_map(v, super::parallel, |x| unary_scalar(kind, x)),
+        },
+        CpuStorage::F64(v) => update_map(v, super::parallel, |x| unary_scalar(kind, x)),
+        CpuStorage::U8(v) => update_map(v, super::parallel, |x| int_unary(kind, x)),
+        CpuStorage::I8(v) => update_map(v, super::parallel, |x| int_unary(kind, x)),
+        CpuStorage::I32(v) => update_map(v, super::parallel, |x| int_unary(kind, x)),
+        CpuStorage::I64(v) => update_map(v, super::parallel, |x| int_unary(kind, x)),
         _ => return false,
     }
     true
 }
 
-/// `a[i] = f(a[i])`, in parallel for long inputs.
-fn update_map<T: Copy + Send + Sync, F: Fn(T) -> T + Sync + Send>(a: &mut [T], f: F) {
-    if super::parallel(a.len()) {
+/// `a[i] = f(a[i])`, split over rayon's pool when `split(a.len())` says so
+/// ([`super::parallel`] or [`super::parallel_cheap`]).
+fn update_map<T: Copy + Send + Sync, F: Fn(T) -> T + Sync + Send>(a: &mut [T], split: fn(usize) -> bool, f: F) {
+    if split(a.len()) {
         a.par_chunks_mut(PAR_CHUNK).for_each(|c| update_chunk(c, &f));
     } else {
         update_chunk(a, &f);

@@ -332,14 +332,17 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
     let inner: usize = shape[hi..].iter().product();
     let n_out = outer * inner;
     let data = &data[..];
-    let fast = matches!(kind, ReduceKind::Sum | ReduceKind::Mean | ReduceKind::Norm);
+    let fast =
+        matches!(kind, ReduceKind::Sum | ReduceKind::Mean | ReduceKind::Norm | ReduceKind::Max | ReduceKind::Min);
     if fast && T::DTYPE == crate::dtype::DType::F32 && inner == 1 {
-        // Rows of float32 summed by the vectorised kernel (split over threads when long);
-        // mean and the L2 norm are a sum and a sum of squares finished per row.
+        // Rows of float32 through the vectorised kernels (split over threads when long): mean
+        // and the L2 norm are a sum and a sum of squares finished per row.
         let d: &[f32] = bytemuck::cast_slice(data);
         let finish = |row: &[f32]| match kind {
             ReduceKind::Mean => sum_f32(row) / r as f64,
             ReduceKind::Norm => sum_squares_f32(row).sqrt(),
+            ReduceKind::Max => extreme_f32::<true>(row) as f64,
+            ReduceKind::Min => extreme_f32::<false>(row) as f64,
             _ => sum_f32(row),
         };
         let row = |o: usize| finish(&d[o * r..(o + 1) * r]);
@@ -351,20 +354,6 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
             (0..outer).map(row).collect()
         };
         return vals.into_iter().map(T::from_f64).collect();
-    }
-    if matches!(kind, ReduceKind::Max | ReduceKind::Min) && T::DTYPE == crate::dtype::DType::F32 && inner == 1 {
-        let d: &[f32] = bytemuck::cast_slice(data);
-        let row = |o: usize| {
-            let row = &d[o * r..(o + 1) * r];
-            T::from_f64(
-                if kind == ReduceKind::Max { extreme_f32::<true>(row) } else { extreme_f32::<false>(row) } as f64
-            )
-        };
-        return if outer > 1 && super::parallel_cheap(d.len()) {
-            (0..outer).into_par_iter().map(row).collect()
-        } else {
-            (0..outer).map(row).collect()
-        };
     }
     let work = |j: usize| -> T {
         let (o, i) = (j / inner.max(1), j % inner.max(1));
