@@ -4,11 +4,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# release: optimised wheel (benchmarks, demo); dev-opt: faster to build, still optimised.
-PROFILE ?= release
-STAMP := $(VENV)/.mxrs-built-$(PROFILE)
+# One cargo profile for the wheel, the Rust tests and the examples, so that `make demo` then
+# `make test` compile the workspace once: dev-opt (optimised, no LTO, incremental). `make bench`
+# and `make wheel` use release (thin LTO), which benchmarks and published wheels need.
+PROFILE ?= dev-opt
+# The same environment for maturin and cargo, so pyo3's build script sees the same interpreter
+# and nothing is rebuilt between them.
+CARGO_ENV := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-rust test-python build venv bench lint fmt clean
+.PHONY: demo test test-rust test-python build wheel venv bench lint fmt clean
 
 venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
@@ -18,22 +22,26 @@ $(VENV)/.deps: pyproject.toml
 	touch $@
 
 build: venv
-	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH maturin develop --profile $(PROFILE) -q
+	$(CARGO_ENV) maturin develop --profile $(PROFILE) -q
 	$(PY) tools/gen_ops.py --check
 
 demo: build
 	MPLBACKEND=Agg $(PY) demo/seed_demo.py
 
-test-rust:
-	cargo test --workspace
+test-rust: venv
+	$(CARGO_ENV) cargo test --workspace --profile $(PROFILE)
 
 test-python: build
 	$(PY) -m pytest tests -q
 
 test: test-rust test-python
 
-bench: build
+bench: venv
+	$(MAKE) build PROFILE=release
 	$(PY) benches/run.py
+
+wheel: venv
+	$(CARGO_ENV) maturin build --release -o dist
 
 lint: venv
 	cargo fmt --all -- --check
