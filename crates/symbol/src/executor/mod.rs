@@ -21,6 +21,7 @@ mod memory_plan;
 mod schedule;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mxrs_ndarray_core::dtype::DType;
@@ -121,10 +122,11 @@ impl Executor {
         let mut outputs = Vec::new();
         for &(n, k) in &g.heads {
             let e = g.entry(n, k);
-            if !fixed.contains_key(&e) {
-                fixed.insert(e, NDArray::zeros(&shapes[e], dtypes[e], ctx)?);
-            }
-            outputs.push(fixed[&e].clone());
+            let a = match fixed.entry(e) {
+                Entry::Occupied(a) => a.get().clone(),
+                Entry::Vacant(slot) => slot.insert(NDArray::zeros(&shapes[e], dtypes[e], ctx)?).clone(),
+            };
+            outputs.push(a);
         }
         let mut head_grads = Vec::new();
         for &v in &back.head_grads {
