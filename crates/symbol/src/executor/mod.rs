@@ -359,11 +359,17 @@ pub(crate) mod testing {
 
     /// A symbol's schedules and value table as `bind` builds them, and its fixed values.
     pub(crate) struct Program {
+        /// The flattened graph.
         pub g: IndexedGraph,
+        /// The forward schedule.
         pub fwd: Vec<Step>,
+        /// The backward graph.
         pub back: Backward,
+        /// Shape of each value.
         pub shapes: Vec<Shape>,
+        /// Dtype of each value.
         pub dtypes: Vec<DType>,
+        /// The values that keep arrays of their own.
         pub fixed: HashSet<usize>,
     }
 
