@@ -99,6 +99,47 @@ impl LocalStore {
         if self.on_device { ctx } else { self.host }
     }
 
+    /// Prepare the push of `vals` (validated) to `e`, under the lock: with an updater, move the
+    /// stored value to where the values merge (as MXNet's device store does); queue copies of
+    /// the values the merge context cannot read into reused staging arrays; pick the sum buffer.
+    fn plan_push(&self, e: &mut Entry, key: &Key, vals: &[NDArray], has_updater: bool) -> Result<PushPlan> {
+        let merge_ctx = self.home(vals[0].ctx());
+        if has_updater && !compatible(e.stored.ctx(), merge_ctx) {
+            let moved = NDArray::zeros(e.stored.shape(), e.stored.dtype(), merge_ctx)?;
+            moved.copy_from(&e.stored)?;
+            e.stored = moved;
+        }
+        let mut ready = Vec::with_capacity(vals.len());
+        for v in vals {
+            if compatible(v.ctx(), merge_ctx) {
+                ready.push(v.clone());
+            } else {
+                let buf = match e.staging.get(&v.ctx()) {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = NDArray::zeros(v.shape(), v.dtype(), merge_ctx)?;
+                        e.staging.insert(v.ctx(), b.clone());
+                        b
+                    }
+                };
+                buf.copy_from(v)?;
+                ready.push(buf);
+            }
+        }
+        let needs_merge = ready.len() > 1 && (has_updater || !compatible(e.stored.ctx(), ready[0].ctx()));
+        let merge = if needs_merge {
+            let m = match &e.merge {
+                Some(m) if compatible(m.ctx(), merge_ctx) => m.clone(),
+                _ => NDArray::zeros(e.stored.shape(), e.stored.dtype(), merge_ctx)?,
+            };
+            e.merge = Some(m.clone());
+            Some(m)
+        } else {
+            None
+        };
+        Ok(PushPlan { key: key.clone(), stored: e.stored.clone(), values: ready, merge })
+    }
+
     fn lookup<'a>(&self, st: &'a State, op: &str, key: &Key) -> Result<&'a Entry> {
         st.entries.get(key).ok_or_else(|| {
             Error::param(format!("kvstore.{op}"), format!("key {key} has not been initialized; call init first"))
@@ -180,67 +221,14 @@ impl KVStore for LocalStore {
             }
             let mut plans = Vec::with_capacity(keys.len());
             for (k, vals) in keys.iter().zip(values) {
-                let merge_ctx = self.home(vals[0].ctx());
                 let e = st.entries.get_mut(k).expect("validated above");
-                if updater.is_some() && !compatible(e.stored.ctx(), merge_ctx) {
-                    // As MXNet's device store: the weight moves to where the gradients merge.
-                    let moved = NDArray::zeros(e.stored.shape(), e.stored.dtype(), merge_ctx)?;
-                    moved.copy_from(&e.stored)?;
-                    e.stored = moved;
-                }
-                let mut ready = Vec::with_capacity(vals.len());
-                for v in vals {
-                    if compatible(v.ctx(), merge_ctx) {
-                        ready.push(v.clone());
-                    } else {
-                        let buf = match e.staging.get(&v.ctx()) {
-                            Some(b) => b.clone(),
-                            None => {
-                                let b = NDArray::zeros(v.shape(), v.dtype(), merge_ctx)?;
-                                e.staging.insert(v.ctx(), b.clone());
-                                b
-                            }
-                        };
-                        buf.copy_from(v)?;
-                        ready.push(buf);
-                    }
-                }
-                let needs_merge = ready.len() > 1 && (updater.is_some() || !compatible(e.stored.ctx(), ready[0].ctx()));
-                let merge = if needs_merge {
-                    let m = match &e.merge {
-                        Some(m) if compatible(m.ctx(), merge_ctx) => m.clone(),
-                        _ => NDArray::zeros(e.stored.shape(), e.stored.dtype(), merge_ctx)?,
-                    };
-                    e.merge = Some(m.clone());
-                    Some(m)
-                } else {
-                    None
-                };
-                plans.push(PushPlan { key: k.clone(), stored: e.stored.clone(), values: ready, merge });
+                plans.push(self.plan_push(e, k, vals, updater.is_some())?);
             }
             plans
         };
         // The lock is released: the updater may use the store.
         for p in plans {
-            let merged = match (&p.merge, p.values.len()) {
-                (_, 1) => p.values[0].clone(),
-                (Some(m), _) => {
-                    sum_into(&p.values, m)?;
-                    m.clone()
-                }
-                (None, _) => {
-                    // No updater: stored = sum, computed straight into the stored array.
-                    sum_into(&p.values, &p.stored)?;
-                    continue;
-                }
-            };
-            match &updater {
-                Some(u) => u(&p.key, &merged, &p.stored).map_err(|e| match e {
-                    Error::Msg(m) => Error::Msg(format!("kvstore updater failed on key {}: {m}", p.key)),
-                    other => other,
-                })?,
-                None => p.stored.copy_from(&merged)?,
-            }
+            apply_push(p, updater.as_ref())?;
         }
         Ok(())
     }
@@ -274,6 +262,26 @@ impl KVStore for LocalStore {
 
     fn has_updater(&self) -> bool {
         self.updater.lock().is_some()
+    }
+}
+
+/// Queue a planned push: sum the values (into the stored array when there is no updater and
+/// no sum buffer), then store the sum or give it to the updater.
+fn apply_push(p: PushPlan, updater: Option<&Updater>) -> Result<()> {
+    let merged = match (&p.merge, p.values.len()) {
+        (_, 1) => p.values[0].clone(),
+        (Some(m), _) => {
+            sum_into(&p.values, m)?;
+            m.clone()
+        }
+        (None, _) => return sum_into(&p.values, &p.stored),
+    };
+    match updater {
+        Some(u) => u(&p.key, &merged, &p.stored).map_err(|e| match e {
+            Error::Msg(m) => Error::Msg(format!("kvstore updater failed on key {}: {m}", p.key)),
+            other => other,
+        }),
+        None => p.stored.copy_from(&merged),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mxrs_ndarray_core::dtype::DType;
 use mxrs_ndarray_core::op::attrs::parse_tuple;
-use mxrs_ndarray_core::shape::{Shape, fmt_shape};
+use mxrs_ndarray_core::shape::Shape;
 use mxrs_ndarray_core::{Error, Result};
 
 use crate::graph::{Node, Symbol};
@@ -199,9 +199,4 @@ pub fn infer_type_lists(sym: &Symbol, known: &[(String, DType)]) -> Result<TypeL
         g.heads.iter().map(|&(n, k)| t[g.entry(n, k)]).collect(),
         g.aux.iter().map(|&i| t[g.entry(i, 0)]).collect(),
     ))
-}
-
-/// Format a shape for messages (`(2, 3)`).
-pub fn show(s: &Option<Shape>) -> String {
-    s.as_ref().map_or("?".to_string(), |s| fmt_shape(s))
 }

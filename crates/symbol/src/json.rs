@@ -197,63 +197,8 @@ pub fn from_json(text: &str) -> Result<Symbol> {
         .is_none_or(|ver| ver < 900);
     let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(nodes_v.len());
     for (i, nv) in nodes_v.iter().enumerate() {
-        let what = format!("node {i}");
-        let obj = nv.as_object().ok_or_else(|| bad(format!("{what}: must be an object")))?;
-        let op = obj.get("op").and_then(Value::as_str).ok_or_else(|| bad(format!("{what}: missing 'op'")))?;
-        let name = obj.get("name").and_then(Value::as_str).ok_or_else(|| bad(format!("{what}: missing 'name'")))?;
-        let what = format!("node {i} ({name})");
-        let attrs = attrs_of(obj, &what)?;
-        let mut inputs = Vec::new();
-        if let Some(iv) = obj.get("inputs") {
-            let list = iv.as_array().ok_or_else(|| bad(format!("{what}: 'inputs' must be a list")))?;
-            for e in list {
-                let (src, k) = entry_of(e, &what)?;
-                if src >= i {
-                    return Err(bad(format!(
-                        "{what}: input refers to node {src}, which does not come before it (the graph is cyclic or not in topological order)"
-                    )));
-                }
-                let node = nodes[src].clone();
-                if k >= node.num_outputs() {
-                    return Err(bad(format!("{what}: node {src} has {} output(s), not {}", node.num_outputs(), k + 1)));
-                }
-                inputs.push(Entry { node, index: k });
-            }
-        }
-        if op == "null" {
-            if !inputs.is_empty() {
-                return Err(bad(format!("{what}: a variable cannot have inputs")));
-            }
-            nodes.push(Arc::new(Node { op: None, instance: None, name: name.into(), attrs, inputs, auto: false }));
-            continue;
-        }
-        let def = registry().get(op).map_err(|_| bad(format!("{what}: operator '{op}' is not registered")))?.clone();
-        let inst = make_instance(&def, name, &attrs)?;
-        let names = input_names(&def, &*inst, inputs.len());
-        let variadic = def.inputs.len() == 1 && def.inputs[0].starts_with('*') && inst.input_names().is_none();
-        if !variadic && inputs.len() != names.len() {
-            if legacy && inputs.len() < names.len() {
-                for n in &names[inputs.len()..] {
-                    let var = Node::variable(format!("{name}_{n}"), attrs.clone());
-                    inputs.push(Entry { node: var, index: 0 });
-                }
-            } else {
-                return Err(bad(format!(
-                    "{what}: operator {op} takes {} input(s) ({}), the file gives {}",
-                    names.len(),
-                    names.join(", "),
-                    inputs.len()
-                )));
-            }
-        }
-        nodes.push(Arc::new(Node {
-            op: Some(def),
-            instance: Some(inst),
-            name: name.into(),
-            attrs,
-            inputs,
-            auto: false,
-        }));
+        let node = node_of(i, nv, &nodes, legacy)?;
+        nodes.push(node);
     }
     let heads_v = top.get("heads").and_then(Value::as_array).ok_or_else(|| bad("missing 'heads' list"))?;
     let mut outputs = Vec::new();
@@ -265,10 +210,74 @@ pub fn from_json(text: &str) -> Result<Symbol> {
         }
         outputs.push(Entry { node, index: k });
     }
-    // Auto-created argument names follow `<node>_<input>`: mark them so composition with a
-    // name renames them as for symbols built in this process.
+    let sym = Symbol { outputs };
+    let auto = auto_named(&nodes);
+    if auto.is_empty() {
+        return Ok(sym);
+    }
+    Ok(mark_auto(&sym, &auto))
+}
+
+/// Node `i` of the file, whose inputs are among the `earlier` nodes. In a `legacy` file (before
+/// MXNet 0.9) missing trailing inputs become variables named `<node>_<input>`.
+fn node_of(i: usize, nv: &Value, earlier: &[Arc<Node>], legacy: bool) -> Result<Arc<Node>> {
+    let what = format!("node {i}");
+    let obj = nv.as_object().ok_or_else(|| bad(format!("{what}: must be an object")))?;
+    let op = obj.get("op").and_then(Value::as_str).ok_or_else(|| bad(format!("{what}: missing 'op'")))?;
+    let name = obj.get("name").and_then(Value::as_str).ok_or_else(|| bad(format!("{what}: missing 'name'")))?;
+    let what = format!("node {i} ({name})");
+    let attrs = attrs_of(obj, &what)?;
+    let mut inputs = Vec::new();
+    if let Some(iv) = obj.get("inputs") {
+        let list = iv.as_array().ok_or_else(|| bad(format!("{what}: 'inputs' must be a list")))?;
+        for e in list {
+            let (src, k) = entry_of(e, &what)?;
+            if src >= i {
+                return Err(bad(format!(
+                    "{what}: input refers to node {src}, which does not come before it (the graph is cyclic or not in topological order)"
+                )));
+            }
+            let node = earlier[src].clone();
+            if k >= node.num_outputs() {
+                return Err(bad(format!("{what}: node {src} has {} output(s), not {}", node.num_outputs(), k + 1)));
+            }
+            inputs.push(Entry { node, index: k });
+        }
+    }
+    if op == "null" {
+        if !inputs.is_empty() {
+            return Err(bad(format!("{what}: a variable cannot have inputs")));
+        }
+        return Ok(Arc::new(Node { op: None, instance: None, name: name.into(), attrs, inputs, auto: false }));
+    }
+    let def = registry().get(op).map_err(|_| bad(format!("{what}: operator '{op}' is not registered")))?.clone();
+    let inst = make_instance(&def, name, &attrs)?;
+    let names = input_names(&def, &*inst, inputs.len());
+    let variadic = def.inputs.len() == 1 && def.inputs[0].starts_with('*') && inst.input_names().is_none();
+    if !variadic && inputs.len() != names.len() {
+        if legacy && inputs.len() < names.len() {
+            for n in &names[inputs.len()..] {
+                let var = Node::variable(format!("{name}_{n}"), attrs.clone());
+                inputs.push(Entry { node: var, index: 0 });
+            }
+        } else {
+            return Err(bad(format!(
+                "{what}: operator {op} takes {} input(s) ({}), the file gives {}",
+                names.len(),
+                names.join(", "),
+                inputs.len()
+            )));
+        }
+    }
+    Ok(Arc::new(Node { op: Some(def), instance: Some(inst), name: name.into(), attrs, inputs, auto: false }))
+}
+
+/// The variables named `<node>_<input>` after the op input they feed, as automatically created
+/// arguments are: marked so that composition with a name renames them as for symbols built in
+/// this process.
+fn auto_named(nodes: &[Arc<Node>]) -> HashMap<usize, String> {
     let mut by_ptr: HashMap<usize, String> = HashMap::new();
-    for n in &nodes {
+    for n in nodes {
         if let Some(inst) = &n.instance {
             let names = input_names(n.op.as_ref().unwrap(), &**inst, n.inputs.len());
             for (e, inp) in n.inputs.iter().zip(names) {
@@ -278,11 +287,7 @@ pub fn from_json(text: &str) -> Result<Symbol> {
             }
         }
     }
-    let sym = Symbol { outputs };
-    if by_ptr.is_empty() {
-        return Ok(sym);
-    }
-    Ok(mark_auto(&sym, &by_ptr))
+    by_ptr
 }
 
 /// A copy of `sym` whose variables in `auto` are flagged as automatically made.
