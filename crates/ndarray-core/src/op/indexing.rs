@@ -430,19 +430,20 @@ impl Operator for SliceAssignRhsBackward {
         self.win.infer_shape(inputs)?;
         Ok(vec![inputs[1].clone()])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let s = x[0].shape;
         let rs = self.win.ranges(s)?;
         let win: Shape = rs.iter().map(|r| r.1).collect();
         let cs = strides_of(s);
         let base: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
         let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
-        let w = super::matrix::gather_view(&x[0], base, &win, &st);
+        let w = super::matrix::gather_view(ctx.par, &x[0], base, &win, &st);
         if x[1].len() == w.len() {
             return Ok(vec![w]);
         }
         let all = vec![true; win.len()];
         Ok(vec![crate::backend::cpu::reduce::reduce_storage(
+            ctx.par,
             crate::backend::cpu::reduce::ReduceKind::Sum,
             &w,
             &win,

@@ -186,7 +186,7 @@ impl Operator for BatchNorm {
                     *o = a * s + b;
                 }
             };
-            if inner > 0 && crate::backend::cpu::parallel(v.len()) {
+            if inner > 0 && ctx.par.split(v.len()) {
                 out.par_chunks_mut(inner).zip(v.par_chunks(inner)).enumerate().for_each(body);
             } else if inner > 0 {
                 out.chunks_mut(inner).zip(v.chunks(inner)).enumerate().for_each(body);

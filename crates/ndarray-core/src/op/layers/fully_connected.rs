@@ -91,14 +91,14 @@ impl Operator for FullyConnected {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![float_dtype(FC, same_dtype(FC, inputs)?)?])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (m, k) = self.dims(x[0].shape)?;
         let h = self.num_hidden;
         let mut out = CpuStorage::zeros(dt[0], m * h);
         // data (m x k) times weight (h x k) transposed.
         let l = MatRef::row_major(x[0].offset, k, false);
         let r = MatRef::row_major(x[1].offset, k, true);
-        matmul_into(&mut out, 0, x[0].data, l, x[1].data, r, m, h, k);
+        matmul_into(ctx.par, &mut out, 0, x[0].data, l, x[1].data, r, m, h, k);
         if !self.no_bias {
             with_float!(FC, dt[0], T, {
                 let o = T::slice_mut(&mut out).expect("dtype");
@@ -155,7 +155,7 @@ impl Operator for FullyConnectedBackward {
         let all = [inputs[1].clone(), inputs[2].clone(), vec![h]];
         Ok(self.keep.select(all))
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (m, k) = self.fc.dims(x[1].shape)?;
         let h = self.fc.num_hidden;
         let (g, data, w) = (&x[0], &x[1], &x[2]);
@@ -164,14 +164,14 @@ impl Operator for FullyConnectedBackward {
             // d data (m x k) = g (m x h) · W (h x k)
             let mut dx = CpuStorage::zeros(dt[0], m * k);
             let gl = MatRef::row_major(g.offset, h, false);
-            matmul_into(&mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
+            matmul_into(ctx.par, &mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
             out.push(dx);
         }
         if self.keep.0[1] {
             // d W (h x k) = gᵀ (h x m) · data (m x k)
             let mut dw = CpuStorage::zeros(dt[0], h * k);
             let gt = MatRef::row_major(g.offset, h, true);
-            matmul_into(&mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
+            matmul_into(ctx.par, &mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
             out.push(dw);
         }
         if self.keep.0[2] {

@@ -344,12 +344,12 @@ impl Operator for Regression {
         }
         Ok(())
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         with_float!(self.name, dt[0], T, {
             let v = x[0].typed::<T>();
             if !self.backward {
                 return Ok(vec![T::wrap(match self.kind {
-                    Reg::Logistic => map1(v, |a| <T as Element>::one() / (<T as Element>::one() + (-a).exp())),
+                    Reg::Logistic => map1(ctx.par, v, |a| <T as Element>::one() / (<T as Element>::one() + (-a).exp())),
                     _ => v.to_vec(),
                 })]);
             }
