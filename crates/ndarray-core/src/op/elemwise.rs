@@ -14,10 +14,9 @@ use crate::backend::cpu::elemwise::{
 use crate::dtype::DType;
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::params;
 use crate::shape::{Shape, broadcast_shapes, fmt_shape};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::with_cpu;
+use crate::{dispatch, params};
 
 #[derive(Debug)]
 struct Unary {
@@ -519,7 +518,7 @@ impl Operator for GammalnBackward {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let (g, d) = (x[0].storage(), x[1].storage());
-        Ok(vec![with_cpu!(&*g, gv, T, {
+        Ok(vec![dispatch!(storage &*g => gv: T, {
             let dv = T::slice(&d).expect("same dtype checked by infer_dtype");
             T::wrap(gv.iter().zip(dv).map(|(&g, &d)| T::from_f64(g.to_f64() * digamma(d.to_f64()))).collect())
         })])

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::shape::{Shape, fmt_shape, norm_axis, reshape_codes, size_of, strides_of};
 use crate::storage::{CpuStorage, StorageElement};
 
-use crate::{params, with_cpu};
+use crate::{dispatch, params};
 
 /// Gather a strided view of one input into a new contiguous storage.
 pub(crate) fn gather_view(
@@ -23,7 +23,7 @@ pub(crate) fn gather_view(
     shape: &[usize],
     strides: &[isize],
 ) -> CpuStorage {
-    with_cpu!(x.data, v, T, {
+    dispatch!(storage x.data => v: T, {
         let src = &v[x.offset..x.offset + x.len()];
         T::wrap(gather(par, src, offset as usize, shape, strides))
     })
@@ -597,7 +597,7 @@ impl Operator for SliceBackward {
         let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
         let mut o = CpuStorage::zeros(dt[0], size_of(s));
         let g = x[0].storage();
-        with_cpu!(&mut o, ov, T, {
+        dispatch!(storage &mut o => ov: T, {
             let src = T::slice(&g).expect("same dtype");
             let mut idx = vec![0usize; win.len()];
             for (k, &v) in src.iter().enumerate() {

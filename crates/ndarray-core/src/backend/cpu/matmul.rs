@@ -298,7 +298,7 @@ pub fn matmul_into(
         }
         (CpuStorage::F64(d), CpuStorage::F64(a), CpuStorage::F64(b)) => fast!(d, a, b, 0f64, 1f64),
         (CpuStorage::F16(d), CpuStorage::F16(a), CpuStorage::F16(b)) => fast!(d, a, b, f16::ZERO, f16::ONE),
-        (d, a, b) => crate::with_cpu!(d, dv, T, {
+        (d, a, b) => crate::dispatch!(storage d => dv: T, {
             let av = <T as crate::storage::StorageElement>::slice(a).expect("dtype checked by caller");
             let bv = <T as crate::storage::StorageElement>::slice(b).expect("dtype checked by caller");
             for i in 0..m {

@@ -383,7 +383,7 @@ pub fn reduce_storage(
             let f: Vec<f32> = v.iter().map(|x| x.to_f32()).collect();
             CpuStorage::F16(reduce(par, kind, &f, shape, flags).into_iter().map(f16::from_f32).collect())
         }
-        other => crate::with_cpu!(other, v, T, { T::wrap(reduce(par, kind, v, shape, flags)) }),
+        other => crate::dispatch!(storage other => v: T, { T::wrap(reduce(par, kind, v, shape, flags)) }),
     }
 }
 

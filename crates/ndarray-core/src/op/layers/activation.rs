@@ -3,16 +3,16 @@
 
 use rand::Rng as _;
 
-use super::{Real, c, expect_shape, fill_shape, float_dtype, map1, map3, with_float};
+use super::{Real, c, expect_shape, fill_shape, float_dtype, map1, map3};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
 use crate::op::{
     Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
 };
-use crate::params;
 use crate::shape::{Shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
+use crate::{dispatch, params};
 #[allow(unused_imports)]
 use num_traits::Float as _;
 
@@ -91,7 +91,7 @@ impl Operator for Activation {
             let f = if act == Act::Tanh { vmath::tanh_slice } else { vmath::sigmoid_slice };
             return Ok(vec![CpuStorage::F32(vmath::map_slices(ctx.par, x[0].typed::<f32>(), f))]);
         }
-        Ok(vec![with_float!(self.name, dt[0], T, {
+        Ok(vec![dispatch!(float self.name, dt[0] => T, {
             if self.name == ACT {
                 let v = x[0].typed::<T>();
                 T::wrap(match act {
@@ -246,7 +246,7 @@ impl Operator for LeakyReLU {
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let slope = self.slope;
-        with_float!(LRELU, dt[0], T, {
+        dispatch!(float LRELU, dt[0] => T, {
             let v = x[0].typed::<T>();
             let z = <T as Element>::zero();
             let (s, alpha, lambda) = (c::<T>(slope), c::<T>(SELU_ALPHA), c::<T>(SELU_LAMBDA));
@@ -312,7 +312,7 @@ impl Operator for LeakyReLUBackward {
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let slope = self.0.slope;
-        with_float!(self.name(), dt[0], T, {
+        dispatch!(float self.name(), dt[0] => T, {
             let (g, d) = (x[0].typed::<T>(), x[1].typed::<T>());
             let z = <T as Element>::zero();
             let (s, alpha, lambda) = (c::<T>(slope), c::<T>(SELU_ALPHA), c::<T>(SELU_LAMBDA));
@@ -456,7 +456,7 @@ impl Operator for SoftmaxActivation {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (n, inner) = self.groups(x[0].shape)?;
-        Ok(vec![with_float!(self.name, dt[0], T, {
+        Ok(vec![dispatch!(float self.name, dt[0] => T, {
             if self.name == SMA {
                 T::wrap(softmax_groups(x[0].typed::<T>(), n, inner))
             } else {

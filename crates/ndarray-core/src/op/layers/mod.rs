@@ -42,39 +42,6 @@ fn c<T: Real>(v: f64) -> T {
     <T as Element>::from_f64(v)
 }
 
-/// Run `$body` with `$t` bound to the float element type of `$dt`; other dtypes are an error
-/// naming `$op`.
-macro_rules! with_float {
-    ($op:expr, $dt:expr, $t:ident, $body:block) => {
-        match $dt {
-            $crate::dtype::DType::F32 => {
-                type $t = f32;
-                $body
-            }
-            $crate::dtype::DType::F64 => {
-                type $t = f64;
-                $body
-            }
-            $crate::dtype::DType::F16 => {
-                type $t = half::f16;
-                $body
-            }
-            $crate::dtype::DType::BF16 => {
-                type $t = half::bf16;
-                $body
-            }
-            d => {
-                return Err($crate::error::Error::dtype(
-                    $op,
-                    d,
-                    format!("{} needs a floating-point input, got {d}", $op),
-                ))
-            }
-        }
-    };
-}
-pub(crate) use with_float;
-
 /// Check that `dt` is a float dtype.
 fn float_dtype(op: &str, dt: DType) -> Result<DType> {
     if dt.is_float() {

@@ -198,7 +198,7 @@ pub fn unary_storage(par: Parallelism, kind: UnaryKind, s: &CpuStorage) -> CpuSt
         CpuStorage::BF16(v) => {
             CpuStorage::BF16(map(par, v, |x: half::bf16| half::bf16::from_f32(unary_scalar(kind, x.to_f32()))))
         }
-        other => crate::with_cpu!(other, v, T, { T::wrap(map(par, v, |x: T| int_unary::<T>(kind, x))) }),
+        other => crate::dispatch!(storage other => v: T, { T::wrap(map(par, v, |x: T| int_unary::<T>(kind, x))) }),
     }
 }
 
