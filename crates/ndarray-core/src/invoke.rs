@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use mxrs_engine::{FnProperty, Var, engine};
 
+use crate::backend::cpu::Parallelism;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -206,7 +207,7 @@ fn run(
             tensors.push(TensorIn { data, offset: a.offset, shape: a.shape() });
         }
         let mut rng_guard = rng.map(|r| r.rng.lock());
-        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut(), is_train };
+        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut(), is_train, par: thread_budget() };
         op.forward(&mut octx, &tensors, out_shapes, out_dtypes)?
     };
     // `outputs` includes the mutated inputs, whose new values follow the outputs.
@@ -222,6 +223,15 @@ fn run(
         o.write_result(r)?;
     }
     Ok(())
+}
+
+/// The thread budget of the op about to run on this thread: rayon's pool while no other
+/// engine op runs, else one thread (each op then keeps to its own worker, and independent ops
+/// run side by side instead of queueing for the same pool). Kernels that split report it to
+/// the engine, which then leaves the cores to the pool.
+fn thread_budget() -> Parallelism {
+    let threads = if mxrs_engine::running_ops() <= 1 { rayon::current_num_threads() } else { 1 };
+    Parallelism { threads, on_split: mxrs_engine::mark_parallel }
 }
 
 /// Whether the op writes its only output over the whole of input 0, with input 0's shape and
@@ -254,7 +264,7 @@ fn run_in_place(op: &dyn Operator, ctx: Context, is_train: bool, inputs: &[NDArr
             _ => return Ok(false),
         }
     }
-    let mut octx = OpCtx { ctx, rng: None, is_train };
+    let mut octx = OpCtx { ctx, rng: None, is_train, par: thread_budget() };
     op.forward_inplace(&mut octx, data, &rest)
 }
 

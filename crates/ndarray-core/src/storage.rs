@@ -33,11 +33,28 @@ pub enum CpuStorage {
     BF16(Vec<bf16>),
 }
 
-/// Run `$body` with `$v` bound to the typed vector inside a `CpuStorage` (by reference) and
-/// `$t` to its element type.
+/// Dtype dispatch: run `$body` once per element type, with the Rust type (and the typed data)
+/// bound. One macro with three modes:
+///
+/// - `dispatch!(storage s => v: T, { .. })`: `s` is a `CpuStorage` or a reference to one; `v`
+///   binds the typed vector inside (by reference when `s` is one) and `T` its element type.
+/// - `dispatch!(dtype d => T, { .. })`: `T` binds the element type of the [`DType`] `d`.
+/// - `dispatch!(float op, d => T, { .. })`: as `dtype` for the floating-point dtypes; any other
+///   dtype returns a dtype error naming the op `op` from the enclosing function.
+///
+/// ```
+/// use mxrs_ndarray_core::dtype::Element;
+/// use mxrs_ndarray_core::{DType, dispatch, storage::CpuStorage};
+///
+/// let s = CpuStorage::I32(vec![1, 2, 3]);
+/// let total = dispatch!(storage &s => v: T, { v.iter().map(|x| x.to_f64()).sum::<f64>() });
+/// assert_eq!(total, 6.0);
+/// let bytes = dispatch!(dtype DType::F16 => T, { std::mem::size_of::<T>() });
+/// assert_eq!(bytes, 2);
+/// ```
 #[macro_export]
-macro_rules! with_cpu {
-    ($s:expr, $v:ident, $t:ident, $body:block) => {
+macro_rules! dispatch {
+    (storage $s:expr => $v:ident : $t:ident, $body:block) => {
         match $s {
             $crate::storage::CpuStorage::F32($v) => {
                 #[allow(unused)]
@@ -86,48 +103,83 @@ macro_rules! with_cpu {
             }
         }
     };
-}
-
-/// Run `$body` with `$t` bound to the Rust element type of a `DType`.
-#[macro_export]
-macro_rules! with_dtype {
-    ($d:expr, $t:ident, $body:block) => {
+    (dtype $d:expr => $t:ident, $body:block) => {
         match $d {
             $crate::dtype::DType::F32 => {
+                #[allow(unused)]
                 type $t = f32;
                 $body
             }
             $crate::dtype::DType::F64 => {
+                #[allow(unused)]
                 type $t = f64;
                 $body
             }
             $crate::dtype::DType::F16 => {
+                #[allow(unused)]
                 type $t = half::f16;
                 $body
             }
             $crate::dtype::DType::U8 => {
+                #[allow(unused)]
                 type $t = u8;
                 $body
             }
             $crate::dtype::DType::I8 => {
+                #[allow(unused)]
                 type $t = i8;
                 $body
             }
             $crate::dtype::DType::I32 => {
+                #[allow(unused)]
                 type $t = i32;
                 $body
             }
             $crate::dtype::DType::I64 => {
+                #[allow(unused)]
                 type $t = i64;
                 $body
             }
             $crate::dtype::DType::Bool => {
+                #[allow(unused)]
                 type $t = $crate::dtype::Bool8;
                 $body
             }
             $crate::dtype::DType::BF16 => {
+                #[allow(unused)]
                 type $t = half::bf16;
                 $body
+            }
+        }
+    };
+    (float $op:expr, $d:expr => $t:ident, $body:block) => {
+        match $d {
+            $crate::dtype::DType::F32 => {
+                #[allow(unused)]
+                type $t = f32;
+                $body
+            }
+            $crate::dtype::DType::F64 => {
+                #[allow(unused)]
+                type $t = f64;
+                $body
+            }
+            $crate::dtype::DType::F16 => {
+                #[allow(unused)]
+                type $t = half::f16;
+                $body
+            }
+            $crate::dtype::DType::BF16 => {
+                #[allow(unused)]
+                type $t = half::bf16;
+                $body
+            }
+            d => {
+                return Err($crate::error::Error::dtype(
+                    $op,
+                    d,
+                    format!("{} needs a floating-point input, got {d}", $op),
+                ))
             }
         }
     };
@@ -185,12 +237,12 @@ storage_element!(bf16, BF16);
 impl CpuStorage {
     /// `n` zeros of `dtype`.
     pub fn zeros(dtype: DType, n: usize) -> CpuStorage {
-        with_dtype!(dtype, T, { T::wrap(vec![<T as Element>::zero(); n]) })
+        dispatch!(dtype dtype => T, { T::wrap(vec![<T as Element>::zero(); n]) })
     }
 
     /// `n` copies of `value` (converted from f64) of `dtype`.
     pub fn full(dtype: DType, n: usize, value: f64) -> CpuStorage {
-        with_dtype!(dtype, T, { T::wrap(vec![<T as Element>::from_f64(value); n]) })
+        dispatch!(dtype dtype => T, { T::wrap(vec![<T as Element>::from_f64(value); n]) })
     }
 
     /// Parse little-endian bytes into a storage of `dtype`.
@@ -199,7 +251,7 @@ impl CpuStorage {
             return Err(Error::msg(format!("{} bytes is not a whole number of {dtype} elements", bytes.len())));
         }
         let n = bytes.len() / dtype.size();
-        Ok(with_dtype!(dtype, T, {
+        Ok(dispatch!(dtype dtype => T, {
             let mut v = vec![<T as Element>::zero(); n];
             bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
             T::wrap(v)
@@ -208,12 +260,12 @@ impl CpuStorage {
 
     /// The element type.
     pub fn dtype(&self) -> DType {
-        with_cpu!(self, _v, T, { <T as Element>::DTYPE })
+        dispatch!(storage self => _v: T, { <T as Element>::DTYPE })
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        with_cpu!(self, v, T, { v.len() })
+        dispatch!(storage self => v: T, { v.len() })
     }
 
     /// True when there are no elements.
@@ -223,17 +275,17 @@ impl CpuStorage {
 
     /// The raw bytes (host order, which is little-endian on every supported target).
     pub fn as_bytes(&self) -> &[u8] {
-        with_cpu!(self, v, T, { bytemuck::cast_slice::<T, u8>(v) })
+        dispatch!(storage self => v: T, { bytemuck::cast_slice::<T, u8>(v) })
     }
 
     /// The raw bytes, mutable.
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-        with_cpu!(self, v, T, { bytemuck::cast_slice_mut::<T, u8>(v) })
+        dispatch!(storage self => v: T, { bytemuck::cast_slice_mut::<T, u8>(v) })
     }
 
     /// Copy of elements `[start, start+len)`.
     pub fn slice_copy(&self, start: usize, len: usize) -> CpuStorage {
-        with_cpu!(self, v, T, { T::wrap(v[start..start + len].to_vec()) })
+        dispatch!(storage self => v: T, { T::wrap(v[start..start + len].to_vec()) })
     }
 
     /// Copy `src` (same dtype) into elements starting at `start`.
@@ -254,7 +306,7 @@ impl CpuStorage {
 
     /// Convert elements `[start, start+len)` to `dtype` (a cast, as `astype`).
     pub fn cast(&self, start: usize, len: usize, dtype: DType) -> CpuStorage {
-        with_cpu!(self, v, S, {
+        dispatch!(storage self => v: S, {
             let src = &v[start..start + len];
             crate::backend::cpu::cast::cast_slice(src, dtype)
         })
@@ -262,7 +314,7 @@ impl CpuStorage {
 
     /// Element `i` as f64.
     pub fn get_f64(&self, i: usize) -> f64 {
-        with_cpu!(self, v, T, { v[i].to_f64() })
+        dispatch!(storage self => v: T, { v[i].to_f64() })
     }
 }
 

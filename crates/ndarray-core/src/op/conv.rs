@@ -5,6 +5,7 @@
 
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, Kept, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use crate::backend::cpu::Parallelism;
 use crate::backend::cpu::conv::{
     ConvFloat, ConvGeom, PoolGeom, PoolKind, bias_backward, conv_backward_data, conv_backward_weight, conv_forward,
     pool_backward, pool_forward,
@@ -33,16 +34,16 @@ pub(super) enum Task {
 }
 
 impl Task {
-    fn run<T: ConvFloat + StorageElement>(self, x: &[&[T]]) -> Vec<Vec<T>> {
+    fn run<T: ConvFloat + StorageElement>(self, par: Parallelism, x: &[&[T]]) -> Vec<Vec<T>> {
         match self {
-            Task::ConvFwd(g, bias) => vec![conv_forward(x[0], x[1], bias.then(|| x[2]), &g)],
+            Task::ConvFwd(g, bias) => vec![conv_forward(par, x[0], x[1], bias.then(|| x[2]), &g)],
             Task::ConvBwd(g, Kept(keep)) => {
                 let mut v = Vec::with_capacity(3);
                 if keep[0] {
-                    v.push(conv_backward_data(x[0], x[2], &g));
+                    v.push(conv_backward_data(par, x[0], x[2], &g));
                 }
                 if keep[1] {
-                    v.push(conv_backward_weight(x[0], x[1], &g));
+                    v.push(conv_backward_weight(par, x[0], x[1], &g));
                 }
                 if keep[2] {
                     v.push(bias_backward(x[0], g.batch, g.out_c, g.oh * g.ow));
@@ -50,7 +51,7 @@ impl Task {
                 v
             }
             Task::DeconvFwd(g, bias) => {
-                let mut y = conv_backward_data(x[0], x[1], &g);
+                let mut y = conv_backward_data(par, x[0], x[1], &g);
                 if bias {
                     let plane = g.h * g.w;
                     for (i, chunk) in y.chunks_mut(plane.max(1)).enumerate() {
@@ -63,18 +64,18 @@ impl Task {
             Task::DeconvBwd(g, Kept(keep)) => {
                 let mut v = Vec::with_capacity(3);
                 if keep[0] {
-                    v.push(conv_forward(x[0], x[2], None, &g));
+                    v.push(conv_forward(par, x[0], x[2], None, &g));
                 }
                 if keep[1] {
-                    v.push(conv_backward_weight(x[1], x[0], &g));
+                    v.push(conv_backward_weight(par, x[1], x[0], &g));
                 }
                 if keep[2] {
                     v.push(bias_backward(x[0], g.batch, g.in_c, g.h * g.w));
                 }
                 v
             }
-            Task::PoolFwd(g, k) => vec![pool_forward(x[0], &g, k)],
-            Task::PoolBwd(g, k) => vec![pool_backward(x[0], x[1], x[2], &g, k)],
+            Task::PoolFwd(g, k) => vec![pool_forward(par, x[0], &g, k)],
+            Task::PoolBwd(g, k) => vec![pool_backward(par, x[0], x[1], x[2], &g, k)],
         }
     }
 }
@@ -85,22 +86,22 @@ fn float_slices<'a, T: StorageElement>(op: &str, ins: &[&'a CpuStorage]) -> Resu
 
 /// Run `task` on the inputs' dtype: float32 and float64 natively, float16 and bfloat16 through
 /// float32 (results cast back); other dtypes are an error.
-pub(super) fn run_float(op: &str, task: Task, ins: &[TensorIn<'_>]) -> Result<Vec<CpuStorage>> {
+pub(super) fn run_float(par: Parallelism, op: &str, task: Task, ins: &[TensorIn<'_>]) -> Result<Vec<CpuStorage>> {
     let dtype = ins.first().map(|t| t.dtype()).unwrap_or(DType::F32);
     match dtype {
         DType::F32 | DType::F64 => {
             let owned: Vec<_> = ins.iter().map(|t| t.storage()).collect();
             let refs: Vec<&CpuStorage> = owned.iter().map(|c| &**c).collect();
             Ok(if dtype == DType::F32 {
-                task.run(&float_slices::<f32>(op, &refs)?).into_iter().map(f32::wrap).collect()
+                task.run(par, &float_slices::<f32>(op, &refs)?).into_iter().map(f32::wrap).collect()
             } else {
-                task.run(&float_slices::<f64>(op, &refs)?).into_iter().map(f64::wrap).collect()
+                task.run(par, &float_slices::<f64>(op, &refs)?).into_iter().map(f64::wrap).collect()
             })
         }
         DType::F16 | DType::BF16 => {
             let owned: Vec<CpuStorage> = ins.iter().map(|t| t.data.cast(t.offset, t.len(), DType::F32)).collect();
             let refs: Vec<&CpuStorage> = owned.iter().collect();
-            let outs = task.run(&float_slices::<f32>(op, &refs)?);
+            let outs = task.run(par, &float_slices::<f32>(op, &refs)?);
             Ok(outs
                 .into_iter()
                 .map(|v| {
@@ -436,7 +437,7 @@ impl Operator for Conv {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         float_dtype(self.name_of(), inputs, self.num_outputs())
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let bias = !self.p.no_bias;
         let (g, _, _) = self.layout(x[usize::from(self.backward)].shape)?;
         let task = match (self.deconv, self.backward) {
@@ -445,7 +446,7 @@ impl Operator for Conv {
             (true, false) => Task::DeconvFwd(g, bias),
             (true, true) => Task::DeconvBwd(g, self.keep),
         };
-        run_float(self.name_of(), task, x)
+        run_float(ctx.par, self.name_of(), task, x)
     }
 }
 

@@ -84,13 +84,13 @@ impl Operator for Dot {
         }
         Ok(vec![self.dims(&inputs[0], &inputs[1])?.3])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (m, k, n, _) = self.dims(x[0].shape, x[1].shape)?;
         let mut out = CpuStorage::zeros(dt[0], m * n);
         // Row-major left matrix is (m x k) or, transposed, stored as (k x m).
         let l = MatRef::row_major(x[0].offset, if self.ta { m } else { k }, self.ta);
         let r = MatRef::row_major(x[1].offset, if self.tb { k } else { n }, self.tb);
-        matmul_into(&mut out, 0, x[0].data, l, x[1].data, r, m, n, k);
+        matmul_into(ctx.par, &mut out, 0, x[0].data, l, x[1].data, r, m, n, k);
         Ok(vec![out])
     }
 }
@@ -138,13 +138,13 @@ impl Operator for BatchDot {
         let (bs, m, _, n) = self.dims(&inputs[0], &inputs[1])?;
         Ok(vec![vec![bs, m, n]])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (bs, m, k, n) = self.dims(x[0].shape, x[1].shape)?;
         let mut out = CpuStorage::zeros(dt[0], bs * m * n);
         for i in 0..bs {
             let l = MatRef::row_major(x[0].offset + i * m * k, if self.ta { m } else { k }, self.ta);
             let r = MatRef::row_major(x[1].offset + i * k * n, if self.tb { k } else { n }, self.tb);
-            matmul_into(&mut out, i * m * n, x[0].data, l, x[1].data, r, m, n, k);
+            matmul_into(ctx.par, &mut out, i * m * n, x[0].data, l, x[1].data, r, m, n, k);
         }
         Ok(vec![out])
     }
@@ -200,7 +200,7 @@ impl Operator for DotBackward {
         let d = super::same_dtype(self.name_of(), inputs)?;
         Ok(vec![d, d])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (g, a, b) = (&x[0], &x[1], &x[2]);
         let (bs, m, k, n, _) = self.dims(a.shape, b.shape)?;
         let (ta, tb) = (self.ta, self.tb);
@@ -215,23 +215,23 @@ impl Operator for DotBackward {
                 // dA^T (k x m) = op(B) (k x n) * G^T (n x m).
                 let l = MatRef::row_major(bo, b_ld, tb);
                 let r = MatRef::row_major(go, n, true);
-                matmul_into(&mut da, i * m * k, b.data, l, g.data, r, k, m, n);
+                matmul_into(ctx.par, &mut da, i * m * k, b.data, l, g.data, r, k, m, n);
             } else {
                 // dA (m x k) = G (m x n) * op(B)^T (n x k).
                 let l = MatRef::row_major(go, n, false);
                 let r = MatRef::row_major(bo, b_ld, !tb);
-                matmul_into(&mut da, i * m * k, g.data, l, b.data, r, m, k, n);
+                matmul_into(ctx.par, &mut da, i * m * k, g.data, l, b.data, r, m, k, n);
             }
             if tb {
                 // dB^T (n x k) = G^T (n x m) * op(A) (m x k).
                 let l = MatRef::row_major(go, n, true);
                 let r = MatRef::row_major(ao, a_ld, ta);
-                matmul_into(&mut db, i * k * n, g.data, l, a.data, r, n, k, m);
+                matmul_into(ctx.par, &mut db, i * k * n, g.data, l, a.data, r, n, k, m);
             } else {
                 // dB (k x n) = op(A)^T (k x m) * G (m x n).
                 let l = MatRef::row_major(ao, a_ld, !ta);
                 let r = MatRef::row_major(go, n, false);
-                matmul_into(&mut db, i * k * n, a.data, l, g.data, r, k, n, m);
+                matmul_into(ctx.par, &mut db, i * k * n, a.data, l, g.data, r, k, n, m);
             }
         }
         Ok(vec![da, db])

@@ -7,16 +7,16 @@ use super::{
     Attrs, GradBuilder, GradFn, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
     same_shape_unary,
 };
+use crate::backend::cpu::Parallelism;
 use crate::backend::cpu::elemwise::{
     BinaryKind, UnaryKind, binary_inplace, binary_storage, unary_inplace, unary_storage,
 };
 use crate::dtype::DType;
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::params;
 use crate::shape::{Shape, broadcast_shapes, fmt_shape};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::with_cpu;
+use crate::{dispatch, params};
 
 #[derive(Debug)]
 struct Unary {
@@ -34,11 +34,11 @@ impl Operator for Unary {
     fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
         same_shape_partial(self.name, inputs, outputs)
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        Ok(vec![unary_storage(self.kind, &x[0].storage())])
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        Ok(vec![unary_storage(ctx.par, self.kind, &x[0].storage())])
     }
-    fn forward_inplace(&self, _: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
-        Ok(unary_inplace(self.kind, data))
+    fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
+        Ok(unary_inplace(ctx.par, self.kind, data))
     }
 }
 
@@ -72,12 +72,12 @@ impl Operator for Binary {
         }
         same_shape_partial(self.name, inputs, outputs)
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let (a, b) = (x[0].storage(), x[1].storage());
-        Ok(vec![binary_storage(self.kind, &a, x[0].shape, &b, x[1].shape, &out[0])])
+        Ok(vec![binary_storage(ctx.par, self.kind, &a, x[0].shape, &b, x[1].shape, &out[0])])
     }
-    fn forward_inplace(&self, _: &mut OpCtx<'_>, data: &mut CpuStorage, rest: &[TensorIn<'_>]) -> Result<bool> {
-        Ok(binary_inplace(self.kind, data, &rest[0].storage(), false))
+    fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, rest: &[TensorIn<'_>]) -> Result<bool> {
+        Ok(binary_inplace(ctx.par, self.kind, data, &rest[0].storage(), false))
     }
 }
 
@@ -100,19 +100,19 @@ impl Operator for Scalar {
     fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
         same_shape_partial(self.name, inputs, outputs)
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[0].storage();
         let s = CpuStorage::full(a.dtype(), 1, self.scalar);
         let r = if self.reverse {
-            binary_storage(self.kind, &s, &[1], &a, x[0].shape, &out[0])
+            binary_storage(ctx.par, self.kind, &s, &[1], &a, x[0].shape, &out[0])
         } else {
-            binary_storage(self.kind, &a, x[0].shape, &s, &[1], &out[0])
+            binary_storage(ctx.par, self.kind, &a, x[0].shape, &s, &[1], &out[0])
         };
         Ok(vec![r])
     }
-    fn forward_inplace(&self, _: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
+    fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
         let s = CpuStorage::full(data.dtype(), 1, self.scalar);
-        Ok(binary_inplace(self.kind, data, &s, self.reverse))
+        Ok(binary_inplace(ctx.par, self.kind, data, &s, self.reverse))
     }
 }
 
@@ -129,12 +129,12 @@ impl Operator for Clip {
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         same_shape_unary("clip", inputs)
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[0].storage();
         let lo = CpuStorage::full(a.dtype(), 1, self.lo);
         let hi = CpuStorage::full(a.dtype(), 1, self.hi);
-        let t = binary_storage(BinaryKind::Maximum, &a, x[0].shape, &lo, &[1], &out[0]);
-        Ok(vec![binary_storage(BinaryKind::Minimum, &t, &out[0], &hi, &[1], &out[0])])
+        let t = binary_storage(ctx.par, BinaryKind::Maximum, &a, x[0].shape, &lo, &[1], &out[0]);
+        Ok(vec![binary_storage(ctx.par, BinaryKind::Minimum, &t, &out[0], &hi, &[1], &out[0])])
     }
 }
 
@@ -221,20 +221,26 @@ impl Operator for AddN {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![same_dtype("add_n", inputs)?])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         // One pass over all inputs for float32 / float64 (the KVStore's reduction).
         match x.first().map(|t| t.dtype()) {
             Some(DType::F32) => {
-                return Ok(vec![CpuStorage::F32(sum_f32(&x.iter().map(|t| t.typed::<f32>()).collect::<Vec<_>>()))]);
+                return Ok(vec![CpuStorage::F32(sum_f32(
+                    ctx.par,
+                    &x.iter().map(|t| t.typed::<f32>()).collect::<Vec<_>>(),
+                ))]);
             }
             Some(DType::F64) => {
-                return Ok(vec![CpuStorage::F64(sum_slices(&x.iter().map(|t| t.typed::<f64>()).collect::<Vec<_>>()))]);
+                return Ok(vec![CpuStorage::F64(sum_slices(
+                    ctx.par,
+                    &x.iter().map(|t| t.typed::<f64>()).collect::<Vec<_>>(),
+                ))]);
             }
             _ => {}
         }
         let mut acc = x[0].to_storage();
         for t in &x[1..] {
-            acc = binary_storage(BinaryKind::Add, &acc, &out[0], &t.storage(), t.shape, &out[0]);
+            acc = binary_storage(ctx.par, BinaryKind::Add, &acc, &out[0], &t.storage(), t.shape, &out[0]);
         }
         Ok(vec![acc])
     }
@@ -242,7 +248,7 @@ impl Operator for AddN {
 
 /// `xs[0] + xs[1] + ...` (summed in that order), in cache-sized chunks, split over rayon's pool
 /// when large.
-fn sum_slices<T>(xs: &[&[T]]) -> Vec<T>
+fn sum_slices<T>(par: Parallelism, xs: &[&[T]]) -> Vec<T>
 where
     T: crate::storage::StorageElement + std::marker::Copy + Send + Sync + std::ops::Add<Output = T>,
 {
@@ -259,7 +265,7 @@ where
         }
     };
     let chunk = crate::backend::cpu::PAR_CHUNK;
-    if crate::backend::cpu::parallel(n) {
+    if par.split(n) {
         out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| body(c * chunk, o));
     } else {
         out.chunks_mut(chunk).enumerate().for_each(|(c, o)| body(c * chunk, o));
@@ -268,12 +274,12 @@ where
 }
 
 /// [`sum_slices`] for float32, with streaming stores for outputs larger than the caches.
-fn sum_f32(xs: &[&[f32]]) -> Vec<f32> {
+fn sum_f32(par: Parallelism, xs: &[&[f32]]) -> Vec<f32> {
     use crate::backend::cpu::stream;
     use rayon::prelude::*;
     let n = xs[0].len();
     if n * 4 < stream::STREAM_MIN_BYTES || xs.len() > 8 {
-        return sum_slices(xs);
+        return sum_slices(par, xs);
     }
     let mut out: Vec<f32> = crate::pool::alloc(n);
     let chunk = crate::backend::cpu::PAR_CHUNK;
@@ -282,7 +288,7 @@ fn sum_f32(xs: &[&[f32]]) -> Vec<f32> {
         let parts: Vec<&[f32]> = xs.iter().map(|x| &x[off..off + o.len()]).collect();
         stream::sum_f32_streamed(o, &parts);
     };
-    if crate::backend::cpu::parallel(n) {
+    if par.split(n) {
         out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| body(c, o));
     } else {
         stream::sum_f32_streamed(&mut out, xs);
@@ -512,7 +518,7 @@ impl Operator for GammalnBackward {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let (g, d) = (x[0].storage(), x[1].storage());
-        Ok(vec![with_cpu!(&*g, gv, T, {
+        Ok(vec![dispatch!(storage &*g => gv: T, {
             let dv = T::slice(&d).expect("same dtype checked by infer_dtype");
             T::wrap(gv.iter().zip(dv).map(|(&g, &d)| T::from_f64(g.to_f64() * digamma(d.to_f64()))).collect())
         })])

@@ -6,10 +6,9 @@ use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::params;
 use crate::shape::{Shape, fmt_shape, norm_axis, size_of, strides_of};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::with_cpu;
+use crate::{dispatch, params};
 
 /// Read element `i` of a tensor as f64.
 fn get(x: &TensorIn<'_>, i: usize) -> f64 {
@@ -57,7 +56,7 @@ impl Operator for Take {
         let ni = x[1].len();
         let idx: Vec<usize> = (0..ni).map(|i| index("take", get(&x[1], i), n, self.wrap)).collect::<Result<_>>()?;
         let src = x[0].storage();
-        with_cpu!(&*src, v, T, {
+        dispatch!(storage &*src => v: T, {
             // Every element is written: a pooled buffer (no page faults on big outputs, such
             // as NDArrayIter's shuffled copy of a whole dataset each epoch) is fine.
             let mut o: Vec<T> = crate::pool::alloc(size_of(&out[0]));
@@ -119,7 +118,7 @@ impl Operator for Pick {
         let inner: usize = a[ax + 1..].iter().product();
         let n = a[ax];
         let src = x[0].storage();
-        with_cpu!(&*src, v, T, {
+        dispatch!(storage &*src => v: T, {
             let mut o: Vec<T> = Vec::with_capacity(size_of(&out[0]));
             for p in 0..outer {
                 for q in 0..inner {
@@ -203,7 +202,7 @@ impl Operator for Where {
         let per = if x[0].len() == n { 1 } else { n / x[0].len().max(1) };
         let (a, b) = (x[1].storage(), x[2].storage());
         let cond: Vec<bool> = (0..x[0].len()).map(|i| get(&x[0], i) != 0.0).collect();
-        with_cpu!(&*a, av, T, {
+        dispatch!(storage &*a => av: T, {
             let bv = T::slice(&b).expect("same dtype");
             let o: Vec<T> = (0..n).map(|i| if cond[i / per] { av[i] } else { bv[i] }).collect();
             Ok(vec![T::wrap(o)])
@@ -275,7 +274,7 @@ impl Operator for SliceAssign {
         let cs = strides_of(s);
         let base: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
         let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
-        with_cpu!(&mut out, ov, T, {
+        dispatch!(storage &mut out => ov: T, {
             let src = T::slice(&vals).expect("cast above");
             let mut idx = vec![0usize; win.len()];
             for k in 0..nwin {
@@ -347,7 +346,7 @@ impl Operator for TakeBackward {
                     ov[dst..dst + inner].iter_mut().zip(&gv[src..src + inner]).for_each(|(d, s)| *d += s);
                 }
             }
-            (o, g) => with_cpu!(o, ov, T, {
+            (o, g) => dispatch!(storage o => ov: T, {
                 let gv = T::slice(g).expect("ograd has the output dtype");
                 for (dst, src) in rows {
                     for q in 0..inner {
@@ -398,7 +397,7 @@ impl Operator for PickBackward {
         let n = a[ax];
         let g = x[0].storage();
         let mut o = CpuStorage::zeros(dt[0], size_of(a));
-        with_cpu!(&mut o, ov, T, {
+        dispatch!(storage &mut o => ov: T, {
             let gv = T::slice(&g).expect("ograd has the output dtype");
             for p in 0..outer {
                 for q in 0..inner {
@@ -430,19 +429,20 @@ impl Operator for SliceAssignRhsBackward {
         self.win.infer_shape(inputs)?;
         Ok(vec![inputs[1].clone()])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let s = x[0].shape;
         let rs = self.win.ranges(s)?;
         let win: Shape = rs.iter().map(|r| r.1).collect();
         let cs = strides_of(s);
         let base: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
         let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
-        let w = super::matrix::gather_view(&x[0], base, &win, &st);
+        let w = super::matrix::gather_view(ctx.par, &x[0], base, &win, &st);
         if x[1].len() == w.len() {
             return Ok(vec![w]);
         }
         let all = vec![true; win.len()];
         Ok(vec![crate::backend::cpu::reduce::reduce_storage(
+            ctx.par,
             crate::backend::cpu::reduce::ReduceKind::Sum,
             &w,
             &win,

@@ -4,10 +4,9 @@ use super::registry::Registry;
 use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::params;
 use crate::shape::{Shape, size_of};
 use crate::storage::CpuStorage;
-use crate::with_dtype;
+use crate::{dispatch, params};
 
 #[derive(Debug)]
 struct Fill {
@@ -57,7 +56,7 @@ impl Operator for Range {
         Ok(vec![self.dtype])
     }
     fn forward(&self, _: &mut OpCtx<'_>, _: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        Ok(vec![with_dtype!(self.dtype, T, {
+        Ok(vec![dispatch!(dtype self.dtype => T, {
             let mut v: Vec<T> = Vec::with_capacity(self.n * self.repeat);
             for i in 0..self.n {
                 let x = <T as crate::dtype::Element>::from_f64(self.start + i as f64 * self.step);

@@ -5,6 +5,7 @@
 use super::grad::build::{Grads, ap, bin, pick_attrs};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use crate::backend::cpu::Parallelism;
 use crate::backend::cpu::gather::{broadcast_strides, gather};
 use crate::backend::cpu::reduce::{ReduceKind, reduce_storage};
 use crate::dtype::DType;
@@ -12,13 +13,19 @@ use crate::error::{Error, Result};
 use crate::shape::{Shape, fmt_shape, norm_axis, reshape_codes, size_of, strides_of};
 use crate::storage::{CpuStorage, StorageElement};
 
-use crate::{params, with_cpu};
+use crate::{dispatch, params};
 
 /// Gather a strided view of one input into a new contiguous storage.
-pub(crate) fn gather_view(x: &TensorIn<'_>, offset: isize, shape: &[usize], strides: &[isize]) -> CpuStorage {
-    with_cpu!(x.data, v, T, {
+pub(crate) fn gather_view(
+    par: Parallelism,
+    x: &TensorIn<'_>,
+    offset: isize,
+    shape: &[usize],
+    strides: &[isize],
+) -> CpuStorage {
+    dispatch!(storage x.data => v: T, {
         let src = &v[x.offset..x.offset + x.len()];
-        T::wrap(gather(src, offset as usize, shape, strides))
+        T::wrap(gather(par, src, offset as usize, shape, strides))
     })
 }
 
@@ -139,11 +146,11 @@ impl Operator for Permute {
         let p = self.perm(inputs[0].len())?;
         Ok(vec![p.iter().map(|&a| inputs[0][a]).collect()])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let p = self.perm(x[0].shape.len())?;
         let cs = strides_of(x[0].shape);
         let st: Vec<isize> = p.iter().map(|&a| cs[a] as isize).collect();
-        Ok(vec![gather_view(&x[0], 0, &out[0], &st)])
+        Ok(vec![gather_view(ctx.par, &x[0], 0, &out[0], &st)])
     }
 }
 
@@ -254,7 +261,7 @@ impl Operator for Split {
         }
         Ok(vec![o; self.num_outputs])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let s = x[0].shape;
         let ax = norm_axis("SliceChannel", self.axis, s.len())?;
         let part = s[ax] / self.num_outputs;
@@ -262,7 +269,9 @@ impl Operator for Split {
         let mut shape = s.to_vec();
         shape[ax] = part;
         let st: Vec<isize> = cs.iter().map(|&c| c as isize).collect();
-        Ok((0..self.num_outputs).map(|i| gather_view(&x[0], (i * part * cs[ax]) as isize, &shape, &st)).collect())
+        Ok((0..self.num_outputs)
+            .map(|i| gather_view(ctx.par, &x[0], (i * part * cs[ax]) as isize, &shape, &st))
+            .collect())
     }
 }
 
@@ -344,12 +353,12 @@ impl Operator for Slice {
         expect_inputs(self.name, inputs.len(), 1)?;
         Ok(vec![self.ranges(&inputs[0])?.iter().map(|r| r.1).collect()])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let rs = self.ranges(x[0].shape)?;
         let cs = strides_of(x[0].shape);
         let off: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
         let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
-        Ok(vec![gather_view(&x[0], off, &out[0], &st)])
+        Ok(vec![gather_view(ctx.par, &x[0], off, &out[0], &st)])
     }
 }
 
@@ -466,9 +475,9 @@ impl Operator for Expand {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![inputs[0]])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let (vs, st, _) = self.plan(x[0].shape, x.get(1).map(|t| t.shape))?;
-        Ok(vec![gather_view(&x[0], 0, &vs, &st)])
+        Ok(vec![gather_view(ctx.par, &x[0], 0, &vs, &st)])
     }
 }
 
@@ -537,14 +546,14 @@ impl Operator for ConcatBackward {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![inputs[0]; self.num_args])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let gs = x[0].shape;
         let ax = norm_axis(self.name(), self.axis, gs.len())?;
         let st: Vec<isize> = strides_of(gs).iter().map(|&c| c as isize).collect();
         let mut start = 0usize;
         let mut res = Vec::with_capacity(self.num_args);
         for s in out {
-            res.push(gather_view(&x[0], (start as isize) * st[ax], s, &st));
+            res.push(gather_view(ctx.par, &x[0], (start as isize) * st[ax], s, &st));
             start += s[ax];
         }
         Ok(res)
@@ -588,7 +597,7 @@ impl Operator for SliceBackward {
         let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
         let mut o = CpuStorage::zeros(dt[0], size_of(s));
         let g = x[0].storage();
-        with_cpu!(&mut o, ov, T, {
+        dispatch!(storage &mut o => ov: T, {
             let src = T::slice(&g).expect("same dtype");
             let mut idx = vec![0usize; win.len()];
             for (k, &v) in src.iter().enumerate() {
@@ -634,7 +643,7 @@ impl Operator for ExpandBackward {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![inputs[0]])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         // The forward op gathered its output as a view of shape `vs`; the copies are the
         // zero-stride axes of that view.
         let (vs, st, _) = self.fwd.plan(x[1].shape, None)?;
@@ -642,7 +651,7 @@ impl Operator for ExpandBackward {
         if !flags.contains(&true) {
             return Ok(vec![x[0].to_storage()]);
         }
-        Ok(vec![reduce_storage(ReduceKind::Sum, &x[0].storage(), &vs, &flags)])
+        Ok(vec![reduce_storage(ctx.par, ReduceKind::Sum, &x[0].storage(), &vs, &flags)])
     }
 }
 

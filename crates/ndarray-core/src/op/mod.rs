@@ -3,7 +3,9 @@
 //! gradient.
 //!
 //! Compute functions are synchronous and engine-free: they map input storages to output
-//! storages. Only [`crate::invoke`] pushes them onto the engine.
+//! storages, with what else they may use (the random generator, the training flag, the thread
+//! budget of the kernels) handed in by [`OpCtx`]. Only [`crate::invoke`] pushes them onto the
+//! engine and fills that context from it.
 
 pub mod attrs;
 mod conv;
@@ -28,6 +30,7 @@ use std::sync::Arc;
 pub use attrs::Attrs;
 pub use registry::{Registry, registry};
 
+use crate::backend::cpu::Parallelism;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -86,11 +89,17 @@ pub struct OpCtx<'a> {
     /// True in training (Dropout drops, BatchNorm uses batch statistics and updates its
     /// moving averages); false for inference.
     pub is_train: bool,
+    /// The threads the op's kernels may split their work over.
+    pub par: Parallelism,
 }
 
 impl fmt::Debug for OpCtx<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpCtx").field("ctx", &self.ctx).field("is_train", &self.is_train).finish()
+        f.debug_struct("OpCtx")
+            .field("ctx", &self.ctx)
+            .field("is_train", &self.is_train)
+            .field("par", &self.par)
+            .finish()
     }
 }
 

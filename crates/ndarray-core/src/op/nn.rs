@@ -5,10 +5,9 @@ use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::dtype::{DType, Element};
 use crate::error::Result;
-use crate::params;
 use crate::shape::{Shape, norm_axis};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::with_cpu;
+use crate::{dispatch, params};
 
 #[derive(Debug)]
 struct Softmax {
@@ -34,7 +33,7 @@ impl Operator for Softmax {
         let inner: usize = s[ax + 1..].iter().product();
         let n = s[ax];
         let src = x[0].storage();
-        Ok(vec![with_cpu!(&*src, v, T, {
+        Ok(vec![dispatch!(storage &*src => v: T, {
             let mut o: Vec<T> = v.to_vec();
             let mut buf = vec![0f64; n];
             for p in 0..outer {

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::registry::Registry;
 use super::{Attrs, OpCtx, Operator, TensorIn};
-use crate::backend::cpu::{PAR_CHUNK, parallel_cheap};
+use crate::backend::cpu::{PAR_CHUNK, Parallelism};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::params;
@@ -217,7 +217,9 @@ fn step<T: Float, const CLIP: bool>(rule: Rule, p: &P<T>, w: T, g: T, s: &mut [T
 
 /// Apply `rule` over whole arrays: `w` is updated into a new vector (returned), `states` in
 /// place. `g` is converted to `T` by `gconv`.
+#[allow(clippy::too_many_arguments)]
 fn apply<T: Float + Send + Sync + crate::storage::StorageElement, G: Copy + Sync>(
+    par: Parallelism,
     rule: Rule,
     p: &P<T>,
     w: &[T],
@@ -288,7 +290,7 @@ fn apply<T: Float + Send + Sync + crate::storage::StorageElement, G: Copy + Sync
         }
         if p.do_clip { by_rule!(true) } else { by_rule!(false) }
     };
-    if parallel_cheap(n) {
+    if par.split_cheap(n) {
         let mut per_chunk: Vec<Vec<&mut [T]>> = (0..n.div_ceil(PAR_CHUNK)).map(|_| Vec::new()).collect();
         for s in states.iter_mut() {
             for (c, part) in s.chunks_mut(PAR_CHUNK).enumerate() {
@@ -321,22 +323,23 @@ impl Update {
 
     fn forward_plain<T: Float + Send + Sync + crate::storage::StorageElement>(
         &self,
+        par: Parallelism,
         x: &[TensorIn<'_>],
     ) -> Vec<CpuStorage> {
         let p = P::<T>::new(&self.p);
         let mut states: Vec<Vec<T>> = x[2..].iter().map(float_slice::<T>).collect();
-        let w = apply(self.rule, &p, x[0].typed::<T>(), x[1].typed::<T>(), |g| g, &mut states);
+        let w = apply(par, self.rule, &p, x[0].typed::<T>(), x[1].typed::<T>(), |g| g, &mut states);
         std::iter::once(T::wrap(w)).chain(states.into_iter().map(T::wrap)).collect()
     }
 
-    fn forward_mp(&self, x: &[TensorIn<'_>]) -> Result<Vec<CpuStorage>> {
+    fn forward_mp(&self, par: Parallelism, x: &[TensorIn<'_>]) -> Result<Vec<CpuStorage>> {
         let p = P::<f32>::new(&self.p);
         let ns = self.rule.num_states();
         let mut states: Vec<Vec<f32>> = x[2..2 + ns].iter().map(float_slice::<f32>).collect();
         let w32 = x[2 + ns].typed::<f32>();
         let new32 = match x[1].dtype() {
-            DType::F16 => apply(self.rule, &p, w32, x[1].typed::<f16>(), |g: f16| g.to_f32(), &mut states),
-            DType::F32 => apply(self.rule, &p, w32, x[1].typed::<f32>(), |g| g, &mut states),
+            DType::F16 => apply(par, self.rule, &p, w32, x[1].typed::<f16>(), |g: f16| g.to_f32(), &mut states),
+            DType::F32 => apply(par, self.rule, &p, w32, x[1].typed::<f32>(), |g| g, &mut states),
             d => return Err(Error::dtype(self.name, d, "grad must be float16 or float32")),
         };
         let weight = if x[0].dtype() == DType::F16 {
@@ -392,20 +395,20 @@ impl Operator for Update {
     fn mutate_inputs(&self) -> Vec<usize> {
         (2..self.num_inputs()).collect()
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         if self.mp {
-            return self.forward_mp(x);
+            return self.forward_mp(ctx.par, x);
         }
         Ok(match x[0].dtype() {
-            DType::F32 => self.forward_plain::<f32>(x),
-            DType::F64 => self.forward_plain::<f64>(x),
+            DType::F32 => self.forward_plain::<f32>(ctx.par, x),
+            DType::F64 => self.forward_plain::<f64>(ctx.par, x),
             DType::F16 | DType::BF16 => {
                 // Compute in float32 and round back, as MXNet's half kernels do.
                 let conv: Vec<CpuStorage> = x.iter().map(|t| t.data.cast(t.offset, t.len(), DType::F32)).collect();
                 let t32: Vec<TensorIn<'_>> =
                     conv.iter().zip(x).map(|(c, t)| TensorIn { data: c, offset: 0, shape: t.shape }).collect();
                 let d = x[0].dtype();
-                self.forward_plain::<f32>(&t32).into_iter().map(|s| s.cast(0, s.len(), d)).collect()
+                self.forward_plain::<f32>(ctx.par, &t32).into_iter().map(|s| s.cast(0, s.len(), d)).collect()
             }
             d => return Err(Error::dtype(self.name, d, "weight must be a float array")),
         })

@@ -168,13 +168,13 @@ impl Operator for Pooling {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         float_dtype(self.name_of(), inputs, 1)
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         if self.backward {
             let (g, _) = self.layout(x[1].shape)?;
-            run_float(self.name_of(), Task::PoolBwd(g, self.kind), x)
+            run_float(ctx.par, self.name_of(), Task::PoolBwd(g, self.kind), x)
         } else {
             let (g, _) = self.layout(x[0].shape)?;
-            run_float(self.name_of(), Task::PoolFwd(g, self.kind), x)
+            run_float(ctx.par, self.name_of(), Task::PoolFwd(g, self.kind), x)
         }
     }
 }

@@ -17,10 +17,9 @@ use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_shape_unary};
 use crate::context::Context;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::params;
 use crate::shape::{Shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::{with_cpu, with_dtype};
+use crate::{dispatch, params};
 
 /// The generator type.
 pub type Rng = rand::rngs::StdRng;
@@ -105,7 +104,7 @@ impl Operator for Sample {
     fn forward(&self, ctx: &mut OpCtx<'_>, _: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: sampling op without a generator"))?;
         let n = size_of(&out[0]);
-        Ok(vec![with_dtype!(self.dtype, T, {
+        Ok(vec![dispatch!(dtype self.dtype => T, {
             let v: Vec<T> = match self.dist {
                 Dist::Uniform(lo, hi) => {
                     (0..n).map(|_| T::from_f64(lo + (hi - lo) * rng.random::<f32>() as f64)).collect()
@@ -155,7 +154,7 @@ impl Operator for Shuffle {
             perm.swap(i, j);
         }
         let src = x[0].storage();
-        Ok(vec![with_cpu!(&*src, v, T, {
+        Ok(vec![dispatch!(storage &*src => v: T, {
             let mut o: Vec<T> = Vec::with_capacity(v.len());
             for &p in &perm {
                 o.extend_from_slice(&v[p * row..(p + 1) * row]);

@@ -57,14 +57,14 @@ impl Operator for Reduce {
         // MXNet 1.x (legacy shapes) never returns a 0-d array: a full reduction gives (1,).
         Ok(vec![if out.is_empty() { vec![1] } else { out }])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let flags = self.flags(x[0].shape.len())?;
         if matches!(self.kind, ReduceKind::Argmax | ReduceKind::Argmin)
             && x[0].shape.iter().zip(&flags).any(|(&d, &r)| r && d == 0)
         {
             return Err(Error::shape(self.name, "cannot take the arg-reduction of an empty axis"));
         }
-        Ok(vec![reduce_storage(self.kind, &x[0].storage(), x[0].shape, &flags)])
+        Ok(vec![reduce_storage(ctx.par, self.kind, &x[0].storage(), x[0].shape, &flags)])
     }
 }
 
@@ -107,12 +107,12 @@ impl Operator for SumLike {
         Self::flags(&inputs[0], &inputs[1])?;
         Ok(vec![inputs[1].clone()])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let flags = Self::flags(x[0].shape, x[1].shape)?;
         if !flags.contains(&true) {
             return Ok(vec![x[0].to_storage()]);
         }
-        Ok(vec![reduce_storage(ReduceKind::Sum, &x[0].storage(), x[0].shape, &flags)])
+        Ok(vec![reduce_storage(ctx.par, ReduceKind::Sum, &x[0].storage(), x[0].shape, &flags)])
     }
 }
 
@@ -148,15 +148,15 @@ impl Operator for BroadcastReduced {
         }
         Ok(vec![inputs[1].clone()])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let l = x[1].shape;
         let flags = self.reduce.flags(l.len())?;
         let kept: Shape = l.iter().zip(&flags).map(|(&d, &r)| if r { 1 } else { d }).collect();
-        let mut o = gather_view(&x[0], 0, &out[0], &broadcast_strides(&kept, l));
+        let mut o = gather_view(ctx.par, &x[0], 0, &out[0], &broadcast_strides(&kept, l));
         if self.mean {
             let count: usize = l.iter().zip(&flags).filter(|(_, r)| **r).map(|(&d, _)| d).product();
             let c = CpuStorage::full(o.dtype(), 1, count as f64);
-            o = binary_storage(BinaryKind::Div, &o, l, &c, &[1], l);
+            o = binary_storage(ctx.par, BinaryKind::Div, &o, l, &c, &[1], l);
         }
         Ok(vec![o])
     }

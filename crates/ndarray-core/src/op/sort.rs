@@ -5,10 +5,9 @@ use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::params;
 use crate::shape::{Shape, norm_axis};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::with_cpu;
+use crate::{dispatch, params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ret {
@@ -73,7 +72,7 @@ impl Operator for TopK {
         let inner: usize = ws[ax + 1..].iter().product();
         let n = ws[ax];
         let src = x[0].storage();
-        with_cpu!(&*src, v, T, {
+        dispatch!(storage &*src => v: T, {
             let mut vals: Vec<T> = Vec::with_capacity(outer * k * inner);
             let mut idxs: Vec<f64> = Vec::with_capacity(outer * k * inner);
             let mut mask: Vec<T> = if self.ret == Ret::Mask { vec![T::zero(); v.len()] } else { Vec::new() };
@@ -141,7 +140,7 @@ impl Operator for TopKBackward {
         let inner: usize = ws[ax + 1..].iter().product();
         let n = ws[ax];
         let (g, d) = (x[0].storage(), x[1].storage());
-        Ok(vec![with_cpu!(&*d, v, T, {
+        Ok(vec![dispatch!(storage &*d => v: T, {
             let gv = T::slice(&g).expect("same dtype");
             let mut o = vec![T::zero(); v.len()];
             let mut order: Vec<usize> = Vec::with_capacity(n);

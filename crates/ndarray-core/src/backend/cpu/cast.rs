@@ -2,15 +2,15 @@
 
 use half::f16;
 
+use crate::dispatch;
 use crate::dtype::{Bool8, DType, Element};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::with_dtype;
 
 /// Convert a slice to a new storage of `dtype`, as C casts do (floats to ints truncate).
 pub fn cast_slice<S: Element>(src: &[S], dtype: DType) -> CpuStorage {
     if S::DTYPE == dtype {
         // Pooled (already faulted-in) memory when large: copies are bandwidth-bound.
-        return with_dtype!(dtype, T, {
+        return dispatch!(dtype dtype => T, {
             let s = bytemuck::cast_slice::<S, T>(src);
             let mut v: Vec<T> = crate::pool::alloc(s.len());
             super::stream::copy_bytes(bytemuck::cast_slice_mut(&mut v), bytemuck::cast_slice(s));
@@ -27,6 +27,6 @@ pub fn cast_slice<S: Element>(src: &[S], dtype: DType) -> CpuStorage {
             CpuStorage::F32(s.iter().map(|x| x.to_f32()).collect())
         }
         (_, DType::Bool) => CpuStorage::Bool(src.iter().map(|x| Bool8((x.to_f64() != 0.0) as u8)).collect()),
-        _ => with_dtype!(dtype, T, { T::wrap(src.iter().map(|x| T::from_f64(x.to_f64())).collect()) }),
+        _ => dispatch!(dtype dtype => T, { T::wrap(src.iter().map(|x| T::from_f64(x.to_f64())).collect()) }),
     }
 }

@@ -3,11 +3,12 @@
 
 use rayon::prelude::*;
 
-use super::PAR_CHUNK;
+use super::{PAR_CHUNK, Parallelism};
 
 /// Copy the elements of a strided view of `src` into a new contiguous vector. The view starts
 /// at `offset` and has `shape` with per-axis `strides` (in elements; 0 repeats an element).
 pub fn gather<T: crate::storage::StorageElement + Send + Sync>(
+    par: Parallelism,
     src: &[T],
     offset: usize,
     shape: &[usize],
@@ -23,7 +24,7 @@ pub fn gather<T: crate::storage::StorageElement + Send + Sync>(
     // Every element is written below, so a pooled buffer with stale content is fine.
     let mut out: Vec<T> = crate::pool::alloc(n);
     let buf = out.as_mut_slice();
-    if super::parallel(n) {
+    if par.split(n) {
         buf.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, chunk)| {
             fill(src, offset, shape, strides, ci * PAR_CHUNK, chunk);
         });
@@ -83,6 +84,7 @@ pub fn broadcast_strides(shape: &[usize], out_shape: &[usize]) -> Vec<isize> {
 
 /// Transpose a contiguous array of `shape` by `axes`.
 pub fn transpose<T: crate::storage::StorageElement + Send + Sync>(
+    par: Parallelism,
     src: &[T],
     shape: &[usize],
     axes: &[usize],
@@ -90,7 +92,7 @@ pub fn transpose<T: crate::storage::StorageElement + Send + Sync>(
     let cs = crate::shape::strides_of(shape);
     let out_shape: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
     let strides: Vec<isize> = axes.iter().map(|&a| cs[a] as isize).collect();
-    gather(src, 0, &out_shape, &strides)
+    gather(par, src, 0, &out_shape, &strides)
 }
 
 #[cfg(test)]
@@ -100,23 +102,23 @@ mod tests {
     #[test]
     fn transpose_2d() {
         let v: Vec<i32> = (0..6).collect();
-        assert_eq!(transpose(&v, &[2, 3], &[1, 0]), vec![0, 3, 1, 4, 2, 5]);
+        assert_eq!(transpose(Parallelism::SERIAL, &v, &[2, 3], &[1, 0]), vec![0, 3, 1, 4, 2, 5]);
     }
 
     #[test]
     fn broadcast_and_steps() {
         let v = vec![1, 2, 3];
         let s = broadcast_strides(&[3], &[2, 3]);
-        assert_eq!(gather(&v, 0, &[2, 3], &s), vec![1, 2, 3, 1, 2, 3]);
+        assert_eq!(gather(Parallelism::SERIAL, &v, 0, &[2, 3], &s), vec![1, 2, 3, 1, 2, 3]);
         let v: Vec<i32> = (0..10).collect();
-        assert_eq!(gather(&v, 9, &[4], &[-2]), vec![9, 7, 5, 3]);
+        assert_eq!(gather(Parallelism::SERIAL, &v, 9, &[4], &[-2]), vec![9, 7, 5, 3]);
     }
 
     #[test]
     fn parallel_matches_serial() {
         let shape = [300, 257];
         let v: Vec<i32> = (0..300 * 257).collect();
-        let t = transpose(&v, &shape, &[1, 0]);
+        let t = transpose(Parallelism::whole_pool(), &v, &shape, &[1, 0]);
         for i in 0..257 {
             for j in 0..300 {
                 assert_eq!(t[i * 300 + j], v[j * 257 + i]);

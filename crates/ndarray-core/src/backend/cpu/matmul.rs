@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use half::f16;
 
+use super::Parallelism;
 use crate::dtype::Element;
 use crate::storage::CpuStorage;
 
@@ -85,6 +86,7 @@ fn cblas_operand(x: MatRef) -> Option<(i32, i64)> {
 /// Try the external sgemm for `dst = lhs * rhs`; false when it is unset or unsuitable.
 #[allow(clippy::too_many_arguments)]
 fn external_sgemm(
+    par: Parallelism,
     d: &mut [f32],
     dst_off: usize,
     a: &[f32],
@@ -104,7 +106,7 @@ fn external_sgemm(
     }
     let (Some((ta, lda)), Some((tb, ldb))) = (cblas_operand(l), cblas_operand(r)) else { return false };
     // OpenBLAS splits the product over its own threads.
-    mxrs_engine::mark_parallel();
+    par.notify_split();
     // Bounds were checked by the caller (`span` asserts) for every element addressed.
     // SAFETY: `f` has the CBLAS sgemm contract (set_external_sgemm's precondition); the
     // operands address only elements inside `a` and `b` (checked by the caller), and `d` has
@@ -130,14 +132,10 @@ fn external_sgemm(
     true
 }
 
-/// How many blocks to split a product into: one per rayon thread for products big enough to
-/// pay for the hand-off, while no other engine op runs (see [`super::parallel`]).
-fn num_blocks(m: usize, n: usize, k: usize) -> usize {
-    if m * n * k >= 64 * 64 * 64 && rayon::current_num_threads() > 1 && mxrs_engine::running_ops() <= 1 {
-        rayon::current_num_threads().min(m.max(n).div_ceil(BLOCK_ALIGN))
-    } else {
-        1
-    }
+/// How many blocks to split a product into: one per thread of the budget for products big
+/// enough to pay for the hand-off.
+fn num_blocks(par: Parallelism, m: usize, n: usize, k: usize) -> usize {
+    if m * n * k >= 64 * 64 * 64 && par.threads > 1 { par.threads.min(m.max(n).div_ceil(BLOCK_ALIGN)) } else { 1 }
 }
 
 /// Blocks of a split product start at multiples of this many rows (or columns).
@@ -163,6 +161,7 @@ unsafe impl<T> Sync for SendPtr<T> {}
 /// reads of every element `l`/`r` address for these sizes (offsets already applied).
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_blocks<T: 'static + Copy + Send + Sync>(
+    par: Parallelism,
     dst: *mut T,
     lhs: *const T,
     l: MatRef,
@@ -174,7 +173,7 @@ unsafe fn gemm_blocks<T: 'static + Copy + Send + Sync>(
     zero: T,
     one: T,
 ) {
-    let blocks = num_blocks(m, n, k);
+    let blocks = num_blocks(par, m, n, k);
     let run = |d: SendPtr<T>, a: SendPtr<T>, b: SendPtr<T>, rows: usize, cols: usize| {
         // SAFETY: the caller's contract, restricted to this block.
         unsafe {
@@ -209,7 +208,7 @@ unsafe fn gemm_blocks<T: 'static + Copy + Send + Sync>(
     let len = if along_rows { m } else { n };
     let step = len.div_ceil(blocks).div_ceil(BLOCK_ALIGN) * BLOCK_ALIGN;
     use rayon::prelude::*;
-    mxrs_engine::mark_parallel();
+    par.notify_split();
     (0..len.div_ceil(step)).into_par_iter().for_each(|i| {
         // Whole wrappers, not their raw-pointer fields, are captured.
         let (d, a, b) = (&d, &a, &b);
@@ -231,9 +230,11 @@ unsafe fn gemm_blocks<T: 'static + Copy + Send + Sync>(
     });
 }
 
-/// `dst[m x n] (row-major, at dst_off) = lhs[m x k] * rhs[k x n]`.
+/// `dst[m x n] (row-major, at dst_off) = lhs[m x k] * rhs[k x n]`, split over the threads of
+/// `par` when large.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_into(
+    par: Parallelism,
     dst: &mut CpuStorage,
     dst_off: usize,
     lhs: &CpuStorage,
@@ -266,6 +267,7 @@ pub fn matmul_into(
             // row-major elements from `dst_off`; gemm reads only lhs/rhs and writes only dst.
             unsafe {
                 gemm_blocks(
+                    par,
                     $d.as_mut_ptr().add(dst_off),
                     $a.as_ptr().add(l.offset),
                     MatRef { offset: 0, ..l },
@@ -290,13 +292,13 @@ pub fn matmul_into(
                 }
             };
             let in_bounds = span(l, m, k) <= a.len() && span(r, k, n) <= b.len() && dst_off + m * n <= d.len();
-            if !(in_bounds && external_sgemm(d, dst_off, a, l, b, r, m, n, k)) {
+            if !(in_bounds && external_sgemm(par, d, dst_off, a, l, b, r, m, n, k)) {
                 fast!(d, a, b, 0f32, 1f32)
             }
         }
         (CpuStorage::F64(d), CpuStorage::F64(a), CpuStorage::F64(b)) => fast!(d, a, b, 0f64, 1f64),
         (CpuStorage::F16(d), CpuStorage::F16(a), CpuStorage::F16(b)) => fast!(d, a, b, f16::ZERO, f16::ONE),
-        (d, a, b) => crate::with_cpu!(d, dv, T, {
+        (d, a, b) => crate::dispatch!(storage d => dv: T, {
             let av = <T as crate::storage::StorageElement>::slice(a).expect("dtype checked by caller");
             let bv = <T as crate::storage::StorageElement>::slice(b).expect("dtype checked by caller");
             for i in 0..m {
@@ -351,7 +353,18 @@ mod tests {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
             let mut dst = CpuStorage::F32(vec![f32::NAN; m * n + 2]);
             pool.install(|| {
-                matmul_into(&mut dst, 2, &CpuStorage::F32(a.clone()), l, &CpuStorage::F32(b.clone()), r, m, n, k)
+                matmul_into(
+                    Parallelism::whole_pool(),
+                    &mut dst,
+                    2,
+                    &CpuStorage::F32(a.clone()),
+                    l,
+                    &CpuStorage::F32(b.clone()),
+                    r,
+                    m,
+                    n,
+                    k,
+                )
             });
             let CpuStorage::F32(d) = dst else { unreachable!() };
             assert!(d[..2].iter().all(|v| v.is_nan()), "nothing written before dst_off");

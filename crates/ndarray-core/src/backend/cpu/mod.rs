@@ -1,5 +1,6 @@
 //! Host kernels. Every kernel is synchronous and engine-free: it maps contiguous input slices
-//! (with their shapes) to a new output vector. Large inputs are split across rayon's pool.
+//! (with their shapes) to a new output vector. Large inputs are split across rayon's pool, as
+//! far as the op's thread budget ([`Parallelism`], handed down by the op context) allows.
 
 pub mod cast;
 pub mod conv;
@@ -16,25 +17,85 @@ pub const PAR_THRESHOLD: usize = 1 << 16;
 /// Chunk length for parallel elementwise loops.
 pub const PAR_CHUNK: usize = 1 << 15;
 
-/// Whether a kernel over `n` elements should split its work over rayon's pool: only for large
-/// inputs, when the pool has several threads, and when no other engine op runs at the same time
-/// (then each op keeps to its own worker thread, and independent ops run side by side instead
-/// of queueing for the same pool).
-pub fn parallel(n: usize) -> bool {
-    let split = n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 && mxrs_engine::running_ops() <= 1;
-    if split {
-        mxrs_engine::mark_parallel();
-    }
-    split
-}
-
 /// Inputs of kernels that do a few flops per element (an SGD step, `x + y`, `x += 1`, a sum)
 /// go parallel only from this length: below it, waking a second thread costs more than it
 /// saves. On 2 cores an SGD step on 10^5 float32 took 35 µs on one thread and 65 µs split over
 /// two; `x += 1` on 2^16 float32 13-18 µs against 23-31 µs.
 pub const PAR_THRESHOLD_CHEAP: usize = 1 << 18;
 
-/// [`parallel`] for kernels that do a few flops per element.
-pub fn parallel_cheap(n: usize) -> bool {
-    n >= PAR_THRESHOLD_CHEAP && parallel(n)
+/// The thread budget of one op run: how many threads its kernels may split work over, and
+/// whom they tell when they do. The caller that runs the op fills it (the imperative call
+/// gives rayon's pool size while no other engine op runs, else 1, so that independent ops
+/// run side by side instead of queueing for the same pool); kernels only read it.
+#[derive(Clone, Copy, Debug)]
+pub struct Parallelism {
+    /// Threads a kernel may use; 1 keeps it on the calling thread.
+    pub threads: usize,
+    /// Called on the op's thread when a kernel splits its work over a pool (the engine then
+    /// leaves every core to that pool).
+    pub on_split: fn(),
+}
+
+impl Parallelism {
+    /// One thread, telling nobody: kernels never split.
+    pub const SERIAL: Parallelism = Parallelism { threads: 1, on_split: no_split_hook };
+
+    /// Whether a kernel over `n` elements should split its work over rayon's pool: only for
+    /// large inputs and a budget of several threads. A split is reported to `on_split`.
+    pub fn split(self, n: usize) -> bool {
+        let split = n >= PAR_THRESHOLD && self.threads > 1;
+        if split {
+            self.notify_split();
+        }
+        split
+    }
+
+    /// [`Parallelism::split`] for kernels that do a few flops per element.
+    pub fn split_cheap(self, n: usize) -> bool {
+        n >= PAR_THRESHOLD_CHEAP && self.split(n)
+    }
+
+    /// Report a split decided by the kernel's own measure of work (the matrix products, an
+    /// external BLAS's threads).
+    pub fn notify_split(self) {
+        (self.on_split)();
+    }
+
+    /// Every thread of the current rayon pool, splits reported to nobody: kernel tests that
+    /// run outside the engine.
+    #[cfg(test)]
+    pub(crate) fn whole_pool() -> Parallelism {
+        Parallelism { threads: rayon::current_num_threads(), on_split: no_split_hook }
+    }
+}
+
+/// The `on_split` of a budget nobody listens to.
+fn no_split_hook() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static SPLITS: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_split() {
+        SPLITS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn split_follows_the_thresholds_and_the_budget() {
+        let par = Parallelism { threads: 4, on_split: count_split };
+        let before = SPLITS.load(Ordering::Relaxed);
+        assert!(!par.split(PAR_THRESHOLD - 1));
+        assert!(par.split(PAR_THRESHOLD));
+        assert!(!par.split_cheap(PAR_THRESHOLD_CHEAP - 1));
+        assert!(par.split_cheap(PAR_THRESHOLD_CHEAP));
+        assert_eq!(SPLITS.load(Ordering::Relaxed) - before, 2, "each split is reported once");
+        let one = Parallelism { threads: 1, on_split: count_split };
+        assert!(!one.split(usize::MAX) && !one.split_cheap(usize::MAX));
+        assert!(!Parallelism::SERIAL.split(usize::MAX));
+        assert_eq!(SPLITS.load(Ordering::Relaxed) - before, 2, "no split, no report");
+    }
 }

@@ -7,6 +7,7 @@
 use half::f16;
 use rayon::prelude::*;
 
+use super::Parallelism;
 use super::gather::transpose;
 use crate::dtype::Element;
 use crate::storage::{CpuStorage, StorageElement};
@@ -154,19 +155,19 @@ fn group_sum<const SQ: bool>(g: &[f32]) -> f64 {
 }
 
 /// Sum of a float32 slice: 32 lanes per 1024-element block, blocks combined in f64.
-pub fn sum_f32(v: &[f32]) -> f64 {
-    groups_sum::<false>(v)
+pub fn sum_f32(par: Parallelism, v: &[f32]) -> f64 {
+    groups_sum::<false>(par, v)
 }
 
 /// Sum of the squares of a float32 slice, accumulated as [`sum_f32`] does (for the L2 norm).
-pub fn sum_squares_f32(v: &[f32]) -> f64 {
-    groups_sum::<true>(v)
+pub fn sum_squares_f32(par: Parallelism, v: &[f32]) -> f64 {
+    groups_sum::<true>(par, v)
 }
 
-fn groups_sum<const SQ: bool>(v: &[f32]) -> f64 {
+fn groups_sum<const SQ: bool>(par: Parallelism, v: &[f32]) -> f64 {
     // Fixed groups of blocks: the result does not depend on the number of threads.
     let group = group_sum::<SQ>;
-    if super::parallel_cheap(v.len()) {
+    if par.split_cheap(v.len()) {
         v.par_chunks(BLOCK * 256).map(group).collect::<Vec<f64>>().iter().sum()
     } else {
         v.chunks(BLOCK * 256).map(group).sum()
@@ -255,7 +256,7 @@ fn extreme_group<const MAX: bool>(v: &[f32]) -> f32 {
 }
 
 /// Max (`MAX`) or min of a float32 slice, split over threads when long; NaN if any is NaN.
-fn extreme_f32<const MAX: bool>(v: &[f32]) -> f32 {
+fn extreme_f32<const MAX: bool>(par: Parallelism, v: &[f32]) -> f32 {
     let pick = |a: f32, b: f32| {
         if a.is_nan() || b.is_nan() {
             f32::NAN
@@ -266,7 +267,7 @@ fn extreme_f32<const MAX: bool>(v: &[f32]) -> f32 {
         }
     };
     let init = if MAX { f32::NEG_INFINITY } else { f32::INFINITY };
-    if super::parallel_cheap(v.len()) {
+    if par.split_cheap(v.len()) {
         v.par_chunks(BLOCK * 256).map(extreme_group::<MAX>).reduce(|| init, pick)
     } else {
         v.chunks(BLOCK * 256).map(extreme_group::<MAX>).fold(init, pick)
@@ -306,7 +307,13 @@ fn reduce_row<T: Element>(kind: ReduceKind, row: &[T], stride: usize, n: usize) 
 /// Reduce a contiguous array of `shape` over the axes flagged in `reduce`. Returns the values
 /// in the layout of the kept axes (in order). Empty reductions give 0 for sums, 1 for products
 /// and -inf/inf for max/min.
-pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &[usize], reduce: &[bool]) -> Vec<T> {
+pub fn reduce<T: Element + StorageElement>(
+    par: Parallelism,
+    kind: ReduceKind,
+    src: &[T],
+    shape: &[usize],
+    reduce: &[bool],
+) -> Vec<T> {
     let nd = shape.len();
     // Make the reduced axes a contiguous block [lo, hi) by transposing when needed.
     let red: Vec<usize> = (0..nd).filter(|&i| reduce[i]).collect();
@@ -317,7 +324,7 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
         let keep: Vec<usize> = (0..nd).filter(|&i| !reduce[i]).collect();
         let axes: Vec<usize> = keep.iter().chain(red.iter()).copied().collect();
         let sh: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
-        (std::borrow::Cow::Owned(transpose(src, shape, &axes)), sh)
+        (std::borrow::Cow::Owned(transpose(par, src, shape, &axes)), sh)
     };
     let flags: Vec<bool> = if contiguous {
         reduce.to_vec()
@@ -339,16 +346,16 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
         // and the L2 norm are a sum and a sum of squares finished per row.
         let d: &[f32] = bytemuck::cast_slice(data);
         let finish = |row: &[f32]| match kind {
-            ReduceKind::Mean => sum_f32(row) / r as f64,
-            ReduceKind::Norm => sum_squares_f32(row).sqrt(),
-            ReduceKind::Max => extreme_f32::<true>(row) as f64,
-            ReduceKind::Min => extreme_f32::<false>(row) as f64,
-            _ => sum_f32(row),
+            ReduceKind::Mean => sum_f32(par, row) / r as f64,
+            ReduceKind::Norm => sum_squares_f32(par, row).sqrt(),
+            ReduceKind::Max => extreme_f32::<true>(par, row) as f64,
+            ReduceKind::Min => extreme_f32::<false>(par, row) as f64,
+            _ => sum_f32(par, row),
         };
         let row = |o: usize| finish(&d[o * r..(o + 1) * r]);
         let vals: Vec<f64> = if outer == 1 {
             vec![finish(d)]
-        } else if super::parallel_cheap(d.len()) {
+        } else if par.split_cheap(d.len()) {
             (0..outer).into_par_iter().map(row).collect()
         } else {
             (0..outer).map(row).collect()
@@ -360,21 +367,23 @@ pub fn reduce<T: Element + StorageElement>(kind: ReduceKind, src: &[T], shape: &
         let base = o * r * inner + i;
         T::from_f64(reduce_row(kind, &data[base.min(data.len())..], inner, r))
     };
-    if super::parallel(n_out * r) {
-        (0..n_out).into_par_iter().map(work).collect()
-    } else {
-        (0..n_out).map(work).collect()
-    }
+    if par.split(n_out * r) { (0..n_out).into_par_iter().map(work).collect() } else { (0..n_out).map(work).collect() }
 }
 
 /// Reduce a storage; argmax/argmin results keep the input dtype (as MXNet's do).
-pub fn reduce_storage(kind: ReduceKind, s: &CpuStorage, shape: &[usize], flags: &[bool]) -> CpuStorage {
+pub fn reduce_storage(
+    par: Parallelism,
+    kind: ReduceKind,
+    s: &CpuStorage,
+    shape: &[usize],
+    flags: &[bool],
+) -> CpuStorage {
     match s {
         CpuStorage::F16(v) => {
             let f: Vec<f32> = v.iter().map(|x| x.to_f32()).collect();
-            CpuStorage::F16(reduce(kind, &f, shape, flags).into_iter().map(f16::from_f32).collect())
+            CpuStorage::F16(reduce(par, kind, &f, shape, flags).into_iter().map(f16::from_f32).collect())
         }
-        other => crate::with_cpu!(other, v, T, { T::wrap(reduce(kind, v, shape, flags)) }),
+        other => crate::dispatch!(storage other => v: T, { T::wrap(reduce(par, kind, v, shape, flags)) }),
     }
 }
 
@@ -382,16 +391,21 @@ pub fn reduce_storage(kind: ReduceKind, s: &CpuStorage, shape: &[usize], flags: 
 mod tests {
     use super::*;
 
+    const SERIAL: Parallelism = Parallelism::SERIAL;
+
     #[test]
     fn axes() {
         let v: Vec<f32> = (0..24).map(|x| x as f32).collect();
         let s = [2, 3, 4];
-        assert_eq!(reduce(ReduceKind::Sum, &v, &s, &[true, true, true]), vec![276.0]);
-        assert_eq!(reduce(ReduceKind::Sum, &v, &s, &[false, false, true]), vec![6.0, 22.0, 38.0, 54.0, 70.0, 86.0]);
-        assert_eq!(reduce(ReduceKind::Sum, &v, &s, &[true, false, false])[..3], [12.0, 14.0, 16.0]);
-        let r = reduce(ReduceKind::Max, &v, &s, &[true, false, true]);
+        assert_eq!(reduce(SERIAL, ReduceKind::Sum, &v, &s, &[true, true, true]), vec![276.0]);
+        assert_eq!(
+            reduce(SERIAL, ReduceKind::Sum, &v, &s, &[false, false, true]),
+            vec![6.0, 22.0, 38.0, 54.0, 70.0, 86.0]
+        );
+        assert_eq!(reduce(SERIAL, ReduceKind::Sum, &v, &s, &[true, false, false])[..3], [12.0, 14.0, 16.0]);
+        let r = reduce(SERIAL, ReduceKind::Max, &v, &s, &[true, false, true]);
         assert_eq!(r, vec![15.0, 19.0, 23.0]);
-        let r = reduce(ReduceKind::Argmax, &v, &s, &[false, true, false]);
+        let r = reduce(SERIAL, ReduceKind::Argmax, &v, &s, &[false, true, false]);
         assert_eq!(r, vec![2.0; 8]);
     }
 
@@ -406,12 +420,12 @@ mod tests {
             for (name, got) in [
                 ("group_sum", group_sum::<false>(v)),
                 ("generic", group_sum_generic::<false>(v)),
-                ("sum_f32", sum_f32(v)),
+                ("sum_f32", sum_f32(Parallelism::whole_pool(), v)),
             ] {
                 assert!((got - exact).abs() <= 1e-6 * scale, "{name} over {n}: {got} vs {exact}");
             }
             let squares: f64 = v.iter().map(|&x| x as f64 * x as f64).sum();
-            let got = sum_squares_f32(v);
+            let got = sum_squares_f32(Parallelism::whole_pool(), v);
             assert!((got - squares).abs() <= 1e-6 * squares.max(1.0), "squares over {n}: {got} vs {squares}");
         }
     }
@@ -423,15 +437,23 @@ mod tests {
             let v = &data[..n];
             let max = v.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
             let min = v.iter().fold(f32::INFINITY, |a, &b| a.min(b));
-            assert_eq!((extreme_f32::<true>(v), extreme_f32::<false>(v)), (max, min), "over {n}");
+            assert_eq!(
+                (extreme_f32::<true>(Parallelism::whole_pool(), v), extreme_f32::<false>(Parallelism::whole_pool(), v)),
+                (max, min),
+                "over {n}"
+            );
         }
         for at in [0, 5, 40, 300_000, 700_000] {
             let mut v = data.clone();
             v[at] = f32::NAN;
-            assert!(extreme_f32::<true>(&v).is_nan() && extreme_f32::<false>(&v).is_nan(), "NaN at {at}");
+            assert!(
+                extreme_f32::<true>(Parallelism::whole_pool(), &v).is_nan()
+                    && extreme_f32::<false>(Parallelism::whole_pool(), &v).is_nan(),
+                "NaN at {at}"
+            );
         }
         // Rows through `reduce`, against the generic path's semantics.
-        let rows = reduce(ReduceKind::Max, &data[..6 * 1000], &[6, 1000], &[false, true]);
+        let rows = reduce(SERIAL, ReduceKind::Max, &data[..6 * 1000], &[6, 1000], &[false, true]);
         for (o, &m) in rows.iter().enumerate() {
             assert_eq!(m, data[o * 1000..(o + 1) * 1000].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)));
         }
@@ -440,7 +462,7 @@ mod tests {
     #[test]
     fn big_sum_is_accurate() {
         let v = vec![0.1f32; 10_000_000];
-        let s = sum_f32(&v);
+        let s = sum_f32(Parallelism::whole_pool(), &v);
         let exact = 10_000_000.0 * 0.1f32 as f64;
         assert!((s - exact).abs() < 0.5, "{s} vs {exact}");
     }

@@ -3,6 +3,8 @@
 //! instructions and picked at run time (the wheel must run on any x86-64, so no
 //! `target-cpu=native`).
 
+use super::Parallelism;
+
 /// e^x for float32, accurate to about 2 ulp: range reduction by ln 2 and a degree-6
 /// polynomial, with overflow to inf, underflow to 0 and NaN passed through.
 #[inline(always)]
@@ -121,11 +123,11 @@ slice_fn!(tanh_slice, tanh_inplace, tanh_f32, "`dst[i] = tanh(src[i])`.", "`v[i]
 slice_fn!(sigmoid_slice, sigmoid_inplace, sigmoid_f32, "`dst[i] = sigmoid(src[i])`.", "`v[i] = sigmoid(v[i])`.");
 
 /// `dst[i] = f(src[i])` with one of the slice functions above, split over rayon's threads for
-/// long inputs (see [`super::parallel`]).
-pub fn map_slices(src: &[f32], f: fn(&[f32], &mut [f32])) -> Vec<f32> {
+/// long inputs (see [`Parallelism::split`]).
+pub fn map_slices(par: Parallelism, src: &[f32], f: fn(&[f32], &mut [f32])) -> Vec<f32> {
     use rayon::prelude::*;
     let mut out: Vec<f32> = crate::pool::alloc(src.len());
-    if super::parallel(src.len()) {
+    if par.split(src.len()) {
         out.par_chunks_mut(super::PAR_CHUNK).zip(src.par_chunks(super::PAR_CHUNK)).for_each(|(o, s)| f(s, o));
     } else {
         f(src, &mut out);
@@ -134,10 +136,10 @@ pub fn map_slices(src: &[f32], f: fn(&[f32], &mut [f32])) -> Vec<f32> {
 }
 
 /// `v[i] = f(v[i])` in place with one of the `NAME_inplace` functions above, split over
-/// rayon's threads for long inputs (see [`super::parallel`]).
-pub fn map_inplace(v: &mut [f32], f: fn(&mut [f32])) {
+/// rayon's threads for long inputs (see [`Parallelism::split`]).
+pub fn map_inplace(par: Parallelism, v: &mut [f32], f: fn(&mut [f32])) {
     use rayon::prelude::*;
-    if super::parallel(v.len()) {
+    if par.split(v.len()) {
         v.par_chunks_mut(super::PAR_CHUNK).for_each(f);
     } else {
         f(v);

@@ -3,16 +3,16 @@
 
 use rand::Rng as _;
 
-use super::{Real, c, expect_shape, fill_shape, float_dtype, map1, map3, with_float};
+use super::{Real, c, expect_shape, fill_shape, float_dtype, map1, map3};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
 use crate::op::{
     Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
 };
-use crate::params;
 use crate::shape::{Shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
+use crate::{dispatch, params};
 #[allow(unused_imports)]
 use num_traits::Float as _;
 
@@ -84,22 +84,24 @@ impl Operator for Activation {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![float_dtype(self.name, same_dtype(self.name, inputs)?)?])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let act = self.act;
         if self.name == ACT && dt[0] == DType::F32 && matches!(act, Act::Tanh | Act::Sigmoid) {
             use crate::backend::cpu::vmath;
             let f = if act == Act::Tanh { vmath::tanh_slice } else { vmath::sigmoid_slice };
-            return Ok(vec![CpuStorage::F32(vmath::map_slices(x[0].typed::<f32>(), f))]);
+            return Ok(vec![CpuStorage::F32(vmath::map_slices(ctx.par, x[0].typed::<f32>(), f))]);
         }
-        Ok(vec![with_float!(self.name, dt[0], T, {
+        Ok(vec![dispatch!(float self.name, dt[0] => T, {
             if self.name == ACT {
                 let v = x[0].typed::<T>();
                 T::wrap(match act {
-                    Act::Relu => map1(v, |a| if a > <T as Element>::zero() { a } else { <T as Element>::zero() }),
-                    Act::Sigmoid => map1(v, sigmoid),
-                    Act::Tanh => map1(v, |a| a.tanh()),
-                    Act::SoftRelu => map1(v, softrelu),
-                    Act::SoftSign => map1(v, |a| a / (<T as Element>::one() + a.abs())),
+                    Act::Relu => {
+                        map1(ctx.par, v, |a| if a > <T as Element>::zero() { a } else { <T as Element>::zero() })
+                    }
+                    Act::Sigmoid => map1(ctx.par, v, sigmoid),
+                    Act::Tanh => map1(ctx.par, v, |a| a.tanh()),
+                    Act::SoftRelu => map1(ctx.par, v, softrelu),
+                    Act::SoftSign => map1(ctx.par, v, |a| a / (<T as Element>::one() + a.abs())),
                 })
             } else {
                 // _backward_Activation(out_grad, data, output)
@@ -107,12 +109,18 @@ impl Operator for Activation {
                 let one = <T as Element>::one();
                 T::wrap(match act {
                     Act::Relu => {
-                        map3(g, d, y, |g, _, y| if y > <T as Element>::zero() { g } else { <T as Element>::zero() })
+                        map3(
+                            ctx.par,
+                            g,
+                            d,
+                            y,
+                            |g, _, y| if y > <T as Element>::zero() { g } else { <T as Element>::zero() },
+                        )
                     }
-                    Act::Sigmoid => map3(g, d, y, |g, _, y| g * y * (one - y)),
-                    Act::Tanh => map3(g, d, y, |g, _, y| g * (one - y * y)),
-                    Act::SoftRelu => map3(g, d, y, |g, d, _| g * sigmoid(d)),
-                    Act::SoftSign => map3(g, d, y, |g, d, _| {
+                    Act::Sigmoid => map3(ctx.par, g, d, y, |g, _, y| g * y * (one - y)),
+                    Act::Tanh => map3(ctx.par, g, d, y, |g, _, y| g * (one - y * y)),
+                    Act::SoftRelu => map3(ctx.par, g, d, y, |g, d, _| g * sigmoid(d)),
+                    Act::SoftSign => map3(ctx.par, g, d, y, |g, d, _| {
                         let t = one + d.abs();
                         g / (t * t)
                     }),
@@ -238,15 +246,15 @@ impl Operator for LeakyReLU {
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let slope = self.slope;
-        with_float!(LRELU, dt[0], T, {
+        dispatch!(float LRELU, dt[0] => T, {
             let v = x[0].typed::<T>();
             let z = <T as Element>::zero();
             let (s, alpha, lambda) = (c::<T>(slope), c::<T>(SELU_ALPHA), c::<T>(SELU_LAMBDA));
             let out = match self.act {
-                LeakyKind::Leaky => map1(v, |a| if a > z { a } else { s * a }),
-                LeakyKind::Elu => map1(v, |a| if a > z { a } else { s * a.exp_m1() }),
-                LeakyKind::Selu => map1(v, |a| lambda * if a > z { a } else { alpha * a.exp_m1() }),
-                LeakyKind::Gelu => map1(v, |a| {
+                LeakyKind::Leaky => map1(ctx.par, v, |a| if a > z { a } else { s * a }),
+                LeakyKind::Elu => map1(ctx.par, v, |a| if a > z { a } else { s * a.exp_m1() }),
+                LeakyKind::Selu => map1(ctx.par, v, |a| lambda * if a > z { a } else { alpha * a.exp_m1() }),
+                LeakyKind::Gelu => map1(ctx.par, v, |a| {
                     let a64 = a.to_f64();
                     c(0.5 * a64 * (1.0 + libm_erf(a64 / std::f64::consts::SQRT_2)))
                 }),
@@ -302,25 +310,25 @@ impl Operator for LeakyReLUBackward {
         expect_shape(self.name(), "output gradient", &inputs[0], &inputs[1])?;
         Ok(inputs[1..1 + self.0.n_in()].to_vec())
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let slope = self.0.slope;
-        with_float!(self.name(), dt[0], T, {
+        dispatch!(float self.name(), dt[0] => T, {
             let (g, d) = (x[0].typed::<T>(), x[1].typed::<T>());
             let z = <T as Element>::zero();
             let (s, alpha, lambda) = (c::<T>(slope), c::<T>(SELU_ALPHA), c::<T>(SELU_LAMBDA));
             let dx: Vec<T> = match self.0.act {
-                LeakyKind::Leaky => map3(g, d, d, |g, a, _| if a > z { g } else { s * g }),
-                LeakyKind::Elu => map3(g, d, d, |g, a, _| if a > z { g } else { g * s * a.exp() }),
-                LeakyKind::Selu => {
-                    map3(g, d, d, |g, a, _| g * lambda * if a > z { <T as Element>::one() } else { alpha * a.exp() })
-                }
-                LeakyKind::Gelu => map3(g, d, d, |g, a, _| {
+                LeakyKind::Leaky => map3(ctx.par, g, d, d, |g, a, _| if a > z { g } else { s * g }),
+                LeakyKind::Elu => map3(ctx.par, g, d, d, |g, a, _| if a > z { g } else { g * s * a.exp() }),
+                LeakyKind::Selu => map3(ctx.par, g, d, d, |g, a, _| {
+                    g * lambda * if a > z { <T as Element>::one() } else { alpha * a.exp() }
+                }),
+                LeakyKind::Gelu => map3(ctx.par, g, d, d, |g, a, _| {
                     let a = a.to_f64();
                     let cdf = 0.5 * (1.0 + libm_erf(a / std::f64::consts::SQRT_2));
                     let pdf = (-0.5 * a * a).exp() / (2.0 * std::f64::consts::PI).sqrt();
                     g * c::<T>(cdf + a * pdf)
                 }),
-                LeakyKind::Rrelu => map3(g, d, x[2].typed::<T>(), |g, a, m| if a > z { g } else { m * g }),
+                LeakyKind::Rrelu => map3(ctx.par, g, d, x[2].typed::<T>(), |g, a, m| if a > z { g } else { m * g }),
                 LeakyKind::Prelu => {
                     let (ch, inner) = LeakyReLU::channels(x[1].shape)?;
                     let gamma = x[2].typed::<T>();
@@ -448,7 +456,7 @@ impl Operator for SoftmaxActivation {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (n, inner) = self.groups(x[0].shape)?;
-        Ok(vec![with_float!(self.name, dt[0], T, {
+        Ok(vec![dispatch!(float self.name, dt[0] => T, {
             if self.name == SMA {
                 T::wrap(softmax_groups(x[0].typed::<T>(), n, inner))
             } else {

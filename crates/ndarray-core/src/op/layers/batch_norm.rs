@@ -8,14 +8,14 @@
 
 use rayon::prelude::*;
 
-use super::{Real, c, expect_shape, fill_dtype, fill_shape, with_float};
+use super::{Real, c, expect_shape, fill_dtype, fill_shape};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
 use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
-use crate::params;
 use crate::shape::{Shape, norm_axis, size_of};
 use crate::storage::{CpuStorage, StorageElement};
+use crate::{dispatch, params};
 #[allow(unused_imports)]
 use num_traits::Float as _;
 
@@ -86,11 +86,11 @@ impl BatchNorm {
 }
 
 fn values(t: &TensorIn<'_>) -> Vec<f64> {
-    crate::with_cpu!(t.data, v, T, { v[t.offset..t.offset + t.len()].iter().map(|x| x.to_f64()).collect() })
+    crate::dispatch!(storage t.data => v: T, { v[t.offset..t.offset + t.len()].iter().map(|x| x.to_f64()).collect() })
 }
 
 fn wrap_as(dt: DType, v: Vec<f64>) -> CpuStorage {
-    crate::with_dtype!(dt, T, { <T as crate::storage::StorageElement>::wrap(v.into_iter().map(T::from_f64).collect()) })
+    crate::dispatch!(dtype dt => T, { <T as crate::storage::StorageElement>::wrap(v.into_iter().map(T::from_f64).collect()) })
 }
 
 impl Operator for BatchNorm {
@@ -164,7 +164,7 @@ impl Operator for BatchNorm {
         let (gamma, beta) = (values(&x[1]), values(&x[2]));
         let (mm, mv) = (values(&x[3]), values(&x[4]));
         let pdt = dt[1];
-        with_float!(NAME, dt[0], T, {
+        dispatch!(float NAME, dt[0] => T, {
             let v = x[0].typed::<T>();
             let (mean, var) = if self.batch_stats(ctx.is_train) {
                 let mean: Vec<f64> = channel_sums(v, ch, inner, |_, a| a.to_f64()).iter().map(|s| s / m).collect();
@@ -186,7 +186,7 @@ impl Operator for BatchNorm {
                     *o = a * s + b;
                 }
             };
-            if inner > 0 && crate::backend::cpu::parallel(v.len()) {
+            if inner > 0 && ctx.par.split(v.len()) {
                 out.par_chunks_mut(inner).zip(v.par_chunks(inner)).enumerate().for_each(body);
             } else if inner > 0 {
                 out.chunks_mut(inner).zip(v.chunks(inner)).enumerate().for_each(body);
@@ -237,7 +237,7 @@ impl Operator for BatchNormBackward {
         let gamma: Vec<f64> = if self.0.fix_gamma { vec![1.0; ch] } else { values(&x[2]) };
         let (mean, invstd) = (values(&x[3]), values(&x[4]));
         let batch = self.0.batch_stats(ctx.is_train);
-        with_float!(BACK, dt[0], T, {
+        dispatch!(float BACK, dt[0] => T, {
             let (g, v) = (x[0].typed::<T>(), x[1].typed::<T>());
             let dbeta = channel_sums(g, ch, inner, |_, a| a.to_f64());
             // sum(g * xhat) per channel, with xhat = (x - mean) * invstd.

@@ -5,14 +5,14 @@
 
 use rand::Rng as _;
 
-use super::{c, float_dtype, with_float};
+use super::{c, float_dtype};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
 use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_shape_partial};
-use crate::params;
 use crate::shape::{Shape, norm_axis, strides_of};
 use crate::storage::{CpuStorage, StorageElement};
+use crate::{dispatch, params};
 #[allow(unused_imports)]
 use num_traits::Float as _;
 
@@ -90,7 +90,7 @@ impl Operator for Dropout {
                 })
                 .collect()
         };
-        with_float!(NAME, dt[0], T, {
+        dispatch!(float NAME, dt[0] => T, {
             let v = x[0].typed::<T>();
             let mask: Vec<T> = full.iter().map(|&m| c(m)).collect();
             let out: Vec<T> = v.iter().zip(&mask).map(|(&a, &m)| a * m).collect();

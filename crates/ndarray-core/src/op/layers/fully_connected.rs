@@ -1,16 +1,15 @@
 //! FullyConnected (`out = x · Wᵀ + b` through gemm) and Embedding (row lookup), with their
 //! backward kernels.
 
-use super::{expect_shape, fill_dtype, fill_shape, float_dtype, with_float};
+use super::{expect_shape, fill_dtype, fill_shape, float_dtype};
 use crate::backend::cpu::matmul::{MatRef, matmul_into};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
 use crate::op::{Attrs, GradBuilder, Kept, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
-use crate::params;
 use crate::shape::{Shape, fmt_shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::with_cpu;
+use crate::{dispatch, params};
 #[allow(unused_imports)]
 use num_traits::Float as _;
 
@@ -91,16 +90,16 @@ impl Operator for FullyConnected {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![float_dtype(FC, same_dtype(FC, inputs)?)?])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (m, k) = self.dims(x[0].shape)?;
         let h = self.num_hidden;
         let mut out = CpuStorage::zeros(dt[0], m * h);
         // data (m x k) times weight (h x k) transposed.
         let l = MatRef::row_major(x[0].offset, k, false);
         let r = MatRef::row_major(x[1].offset, k, true);
-        matmul_into(&mut out, 0, x[0].data, l, x[1].data, r, m, h, k);
+        matmul_into(ctx.par, &mut out, 0, x[0].data, l, x[1].data, r, m, h, k);
         if !self.no_bias {
-            with_float!(FC, dt[0], T, {
+            dispatch!(float FC, dt[0] => T, {
                 let o = T::slice_mut(&mut out).expect("dtype");
                 let b = x[2].typed::<T>();
                 for row in o.chunks_exact_mut(h) {
@@ -155,7 +154,7 @@ impl Operator for FullyConnectedBackward {
         let all = [inputs[1].clone(), inputs[2].clone(), vec![h]];
         Ok(self.keep.select(all))
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (m, k) = self.fc.dims(x[1].shape)?;
         let h = self.fc.num_hidden;
         let (g, data, w) = (&x[0], &x[1], &x[2]);
@@ -164,18 +163,18 @@ impl Operator for FullyConnectedBackward {
             // d data (m x k) = g (m x h) · W (h x k)
             let mut dx = CpuStorage::zeros(dt[0], m * k);
             let gl = MatRef::row_major(g.offset, h, false);
-            matmul_into(&mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
+            matmul_into(ctx.par, &mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
             out.push(dx);
         }
         if self.keep.0[1] {
             // d W (h x k) = gᵀ (h x m) · data (m x k)
             let mut dw = CpuStorage::zeros(dt[0], h * k);
             let gt = MatRef::row_major(g.offset, h, true);
-            matmul_into(&mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
+            matmul_into(ctx.par, &mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
             out.push(dw);
         }
         if self.keep.0[2] {
-            out.push(with_float!(self.name(), dt[0], T, {
+            out.push(dispatch!(float self.name(), dt[0] => T, {
                 let mut acc = vec![0f64; h];
                 for row in g.typed::<T>().chunks_exact(h) {
                     for (a, &v) in acc.iter_mut().zip(row) {
@@ -235,7 +234,7 @@ impl Embedding {
     }
 
     fn indices(&self, data: &TensorIn<'_>) -> Vec<usize> {
-        with_cpu!(data.data, v, T, {
+        dispatch!(storage data.data => v: T, {
             v[data.offset..data.offset + data.len()].iter().map(|x| self.index(x.to_f64())).collect()
         })
     }
@@ -284,7 +283,7 @@ impl Operator for Embedding {
         let idx = self.indices(&x[0]);
         let d = self.output_dim;
         let w = &x[1];
-        Ok(vec![with_cpu!(w.data, wv, T, {
+        Ok(vec![dispatch!(storage w.data => wv: T, {
             let table = &wv[w.offset..w.offset + w.len()];
             let mut out = Vec::with_capacity(idx.len() * d);
             for &i in &idx {
@@ -316,7 +315,7 @@ impl Operator for EmbeddingBackward {
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let idx = self.0.indices(&x[1]);
         let d = self.0.output_dim;
-        Ok(vec![with_float!(self.name(), dt[0], T, {
+        Ok(vec![dispatch!(float self.name(), dt[0] => T, {
             let g = x[0].typed::<T>();
             let mut out = vec![<T as Element>::zero(); self.0.input_dim * d];
             for (n, &i) in idx.iter().enumerate() {

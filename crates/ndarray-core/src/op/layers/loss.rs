@@ -6,17 +6,16 @@
 //! multiplies by it, as MXNet documents; MXNet 1.9.1 multiplies by the output instead).
 
 use super::activation::softmax_groups;
-use super::{Real, c, fill_shape, float_dtype, map1, with_float};
+use super::{Real, c, fill_shape, float_dtype, map1};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
 use crate::op::{
     Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_shape_partial, same_shape_unary,
 };
-use crate::params;
 use crate::shape::{Shape, fmt_shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
-use crate::with_cpu;
+use crate::{dispatch, params};
 #[allow(unused_imports)]
 use num_traits::Float as _;
 
@@ -43,7 +42,7 @@ fn parse_norm(op: &str, a: &Attrs) -> Result<Norm> {
 
 /// A label input as float64 values.
 fn label_values(t: &TensorIn<'_>) -> Vec<f64> {
-    with_cpu!(t.data, v, T, { v[t.offset..t.offset + t.len()].iter().map(|x| x.to_f64()).collect() })
+    dispatch!(storage t.data => v: T, { v[t.offset..t.offset + t.len()].iter().map(|x| x.to_f64()).collect() })
 }
 
 const SO: &str = "SoftmaxOutput";
@@ -249,7 +248,7 @@ impl Operator for SoftmaxOutput {
         Ok(())
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
-        with_float!(self.name, dt[0], T, {
+        dispatch!(float self.name, dt[0] => T, {
             if self.name == SO {
                 let (_, n, inner) = self.layout(x[0].shape)?;
                 Ok(vec![T::wrap(softmax_groups(x[0].typed::<T>(), n, inner))])
@@ -344,12 +343,12 @@ impl Operator for Regression {
         }
         Ok(())
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
-        with_float!(self.name, dt[0], T, {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        dispatch!(float self.name, dt[0] => T, {
             let v = x[0].typed::<T>();
             if !self.backward {
                 return Ok(vec![T::wrap(match self.kind {
-                    Reg::Logistic => map1(v, |a| <T as Element>::one() / (<T as Element>::one() + (-a).exp())),
+                    Reg::Logistic => map1(ctx.par, v, |a| <T as Element>::one() / (<T as Element>::one() + (-a).exp())),
                     _ => v.to_vec(),
                 })]);
             }
@@ -440,7 +439,7 @@ impl Operator for MakeLoss {
         if self.name == "MakeLoss" {
             return Ok(vec![x[0].to_storage()]);
         }
-        with_float!(self.name, dt[0], T, {
+        dispatch!(float self.name, dt[0] => T, {
             let v = x[0].typed::<T>();
             let cnt = match self.norm {
                 Norm::Null => 1.0,

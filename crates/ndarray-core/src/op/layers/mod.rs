@@ -18,7 +18,7 @@ mod tests;
 use rayon::prelude::*;
 
 use super::registry::Registry;
-use crate::backend::cpu::{PAR_CHUNK, parallel};
+use crate::backend::cpu::{PAR_CHUNK, Parallelism};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::shape::fmt_shape;
@@ -42,39 +42,6 @@ fn c<T: Real>(v: f64) -> T {
     <T as Element>::from_f64(v)
 }
 
-/// Run `$body` with `$t` bound to the float element type of `$dt`; other dtypes are an error
-/// naming `$op`.
-macro_rules! with_float {
-    ($op:expr, $dt:expr, $t:ident, $body:block) => {
-        match $dt {
-            $crate::dtype::DType::F32 => {
-                type $t = f32;
-                $body
-            }
-            $crate::dtype::DType::F64 => {
-                type $t = f64;
-                $body
-            }
-            $crate::dtype::DType::F16 => {
-                type $t = half::f16;
-                $body
-            }
-            $crate::dtype::DType::BF16 => {
-                type $t = half::bf16;
-                $body
-            }
-            d => {
-                return Err($crate::error::Error::dtype(
-                    $op,
-                    d,
-                    format!("{} needs a floating-point input, got {d}", $op),
-                ))
-            }
-        }
-    };
-}
-pub(crate) use with_float;
-
 /// Check that `dt` is a float dtype.
 fn float_dtype(op: &str, dt: DType) -> Result<DType> {
     if dt.is_float() {
@@ -85,14 +52,14 @@ fn float_dtype(op: &str, dt: DType) -> Result<DType> {
 }
 
 /// `f` applied elementwise, split over rayon's pool for large inputs.
-fn map1<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+fn map1<T: Real>(par: Parallelism, x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     let mut out = vec![<T as Element>::zero(); x.len()];
     let body = |(o, a): (&mut [T], &[T])| {
         for (o, &a) in o.iter_mut().zip(a) {
             *o = f(a);
         }
     };
-    if parallel(x.len()) {
+    if par.split(x.len()) {
         out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(body);
     } else {
         body((&mut out, x));
@@ -104,14 +71,14 @@ fn map1<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
 type Chunk3<'a, T> = (&'a mut [T], (&'a [T], (&'a [T], &'a [T])));
 
 /// `f(a, b, c)` elementwise over three equal-length slices, split like [`map1`].
-fn map3<T: Real>(a: &[T], b: &[T], cc: &[T], f: impl Fn(T, T, T) -> T + Sync) -> Vec<T> {
+fn map3<T: Real>(par: Parallelism, a: &[T], b: &[T], cc: &[T], f: impl Fn(T, T, T) -> T + Sync) -> Vec<T> {
     let mut out = vec![<T as Element>::zero(); a.len()];
     let body = |(o, (a, (b, cc))): Chunk3<'_, T>| {
         for (o, ((&a, &b), &cc)) in o.iter_mut().zip(a.iter().zip(b).zip(cc)) {
             *o = f(a, b, cc);
         }
     };
-    if parallel(a.len()) {
+    if par.split(a.len()) {
         out.par_chunks_mut(PAR_CHUNK)
             .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK).zip(cc.par_chunks(PAR_CHUNK))))
             .for_each(body);

@@ -1,0 +1,380 @@
+//! Convolution and pooling kernels over NCHW data (1-D data uses `h = kh = 1`).
+//!
+//! Convolution lowers each image (and group) to a matrix product: `im2col` gathers the input
+//! patches into a `(C/g * kh * kw) x (oh * ow)` matrix, `gemm` multiplies it by the weight, and
+//! `col2im` scatters patch gradients back. Work is split over the batch with rayon (each worker
+//! keeps one column buffer); a lone large image lets `gemm` use the pool instead. Transposed
+//! convolution (Deconvolution) is the same set of kernels with the roles swapped.
+//!
+//! The patch gathers live in the `im2col` submodule and pooling in `pool` (re-exported here).
+//! Every kernel splits its work within the op's thread budget ([`Parallelism`]).
+
+mod im2col;
+mod pool;
+
+use num_traits::Float;
+use rayon::prelude::*;
+
+use self::im2col::{col2im, im2col};
+use super::Parallelism;
+
+pub use self::pool::{PoolGeom, PoolKind, pool_backward, pool_forward};
+
+/// Element types the convolution kernels run on: the floats `gemm` supports.
+pub trait ConvFloat: Float + Send + Sync + Default + std::fmt::Debug + 'static {}
+impl ConvFloat for f32 {}
+impl ConvFloat for f64 {}
+
+/// The geometry of a grouped 2-D convolution from `(batch, in_c, h, w)` to
+/// `(batch, out_c, oh, ow)` with a `(out_c, in_c / groups, kh, kw)` weight.
+///
+/// `oh` and `ow` are stored rather than derived, so a transposed convolution can use exactly
+/// the sizes of its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input channels (all groups).
+    pub in_c: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels (filters, all groups).
+    pub out_c: usize,
+    /// Channel groups; `in_c` and `out_c` are multiples of it.
+    pub groups: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Top and bottom padding.
+    pub ph: usize,
+    /// Left and right padding.
+    pub pw: usize,
+    /// Vertical dilation.
+    pub dh: usize,
+    /// Horizontal dilation.
+    pub dw: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl ConvGeom {
+    /// Rows of one group's column matrix: `in_c / groups * kh * kw`.
+    pub fn col_rows(&self) -> usize {
+        self.in_c / self.groups * self.kh * self.kw
+    }
+    /// Elements of the weight.
+    pub fn weight_len(&self) -> usize {
+        self.out_c * self.col_rows()
+    }
+    /// A 1x1 kernel with unit stride and no padding reads the input as its own column matrix.
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+    }
+    fn work(&self) -> usize {
+        self.batch * self.out_c * self.oh * self.ow * self.col_rows()
+    }
+}
+
+/// `dst[m x n] = (dst if acc) + op(a) * op(b)`, all row-major: `a` is `m x k` (stored `k x m`
+/// when `ta`), `b` is `k x n` (stored `n x k` when `tb`).
+#[allow(clippy::too_many_arguments)]
+fn gemm_rm<T: ConvFloat>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+    acc: bool,
+    par: gemm::Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !acc {
+            dst[..m * n].fill(T::zero());
+        }
+        return;
+    }
+    assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n, "gemm_rm: operand too short");
+    let (a_rs, a_cs) = if ta { (1, m as isize) } else { (k as isize, 1) };
+    let (b_rs, b_cs) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    // SAFETY: the assert above checks that `a` holds the m*k elements and `b` the k*n elements
+    // the strides address, and `dst` (exclusively borrowed) has room for m*n row-major
+    // elements; gemm reads only `a` and `b` and writes only `dst`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            acc,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// How to spread `work` multiply-adds over `batch` images: (split over the batch, gemm's own
+/// parallelism inside each product).
+fn plan(par: Parallelism, batch: usize, work: usize) -> (bool, gemm::Parallelism) {
+    let split = par.split(work);
+    if split && batch > 1 {
+        (true, gemm::Parallelism::None)
+    } else if split {
+        (false, gemm::Parallelism::Rayon(par.threads))
+    } else {
+        (false, gemm::Parallelism::None)
+    }
+}
+
+/// Run `f(image, out_chunk, scratch)` for every `per`-element chunk of `out`, in parallel when
+/// `split`; each worker owns one `scratch`-element buffer.
+fn for_each_image<T: ConvFloat>(
+    out: &mut [T],
+    per: usize,
+    scratch: usize,
+    split: bool,
+    f: impl Fn(usize, &mut [T], &mut [T]) + Sync + Send,
+) {
+    if out.is_empty() || per == 0 {
+        return;
+    }
+    if split {
+        out.par_chunks_mut(per).enumerate().for_each_init(|| vec![T::zero(); scratch], |buf, (n, o)| f(n, o, buf));
+    } else {
+        let mut buf = vec![T::zero(); scratch];
+        for (n, o) in out.chunks_mut(per).enumerate() {
+            f(n, o, &mut buf);
+        }
+    }
+}
+
+/// Convolution forward: `x` is `(batch, in_c, h, w)`, `w` is `(out_c, in_c/groups, kh, kw)`,
+/// `bias` is `(out_c,)`; returns `(batch, out_c, oh, ow)`.
+pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Option<&[T]>, g: &ConvGeom) -> Vec<T> {
+    let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
+    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let mut y = vec![T::zero(); g.batch * g.out_c * ohw];
+    let (par_batch, inner) = plan(par, g.batch, g.work());
+    let pointwise = g.is_pointwise();
+    let scratch = if pointwise { 0 } else { kg * ohw };
+    for_each_image(&mut y, g.out_c * ohw, scratch, par_batch, |n, yimg, col| {
+        let ximg = &x[n * g.in_c * hw..(n + 1) * g.in_c * hw];
+        for grp in 0..g.groups {
+            let xg = &ximg[grp * cg * hw..(grp + 1) * cg * hw];
+            let src: &[T] = if pointwise {
+                xg
+            } else {
+                im2col(xg, g, cg, col);
+                col
+            };
+            let wg = &w[grp * fg * kg..(grp + 1) * fg * kg];
+            gemm_rm(fg, ohw, kg, &mut yimg[grp * fg * ohw..(grp + 1) * fg * ohw], wg, false, src, false, false, inner);
+        }
+        if let Some(b) = bias {
+            for (plane, &bv) in yimg.chunks_mut(ohw).zip(b) {
+                plane.iter_mut().for_each(|v| *v = *v + bv);
+            }
+        }
+    });
+    y
+}
+
+/// Gradient of the convolution's input: `dy` is `(batch, out_c, oh, ow)`; returns
+/// `(batch, in_c, h, w)`. Also the forward pass of a transposed convolution.
+pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
+    let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
+    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let mut dx = vec![T::zero(); g.batch * g.in_c * hw];
+    let (par_batch, inner) = plan(par, g.batch, g.work());
+    let pointwise = g.is_pointwise();
+    let scratch = if pointwise { 0 } else { kg * ohw };
+    for_each_image(&mut dx, g.in_c * hw, scratch, par_batch, |n, dximg, col| {
+        let dyimg = &dy[n * g.out_c * ohw..(n + 1) * g.out_c * ohw];
+        for grp in 0..g.groups {
+            let wg = &w[grp * fg * kg..(grp + 1) * fg * kg];
+            let dyg = &dyimg[grp * fg * ohw..(grp + 1) * fg * ohw];
+            let dxg = &mut dximg[grp * cg * hw..(grp + 1) * cg * hw];
+            if pointwise {
+                gemm_rm(kg, ohw, fg, dxg, wg, true, dyg, false, false, inner);
+            } else {
+                gemm_rm(kg, ohw, fg, col, wg, true, dyg, false, false, inner);
+                col2im(col, g, cg, dxg);
+            }
+        }
+    });
+    dx
+}
+
+/// Gradient of the convolution's weight: `dy` is `(batch, out_c, oh, ow)`, `x` the input;
+/// returns `(out_c, in_c/groups, kh, kw)`, summed over the batch.
+pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g: &ConvGeom) -> Vec<T> {
+    let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
+    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let (par_batch, inner) = plan(par, g.batch, g.work());
+    let pointwise = g.is_pointwise();
+    // Accumulate images [lo, hi) into `dw` (zero on entry).
+    let accumulate = |lo: usize, hi: usize, dw: &mut [T]| {
+        let mut col = vec![T::zero(); if pointwise { 0 } else { kg * ohw }];
+        for n in lo..hi {
+            let ximg = &x[n * g.in_c * hw..(n + 1) * g.in_c * hw];
+            let dyimg = &dy[n * g.out_c * ohw..(n + 1) * g.out_c * ohw];
+            for grp in 0..g.groups {
+                let xg = &ximg[grp * cg * hw..(grp + 1) * cg * hw];
+                let src: &[T] = if pointwise {
+                    xg
+                } else {
+                    im2col(xg, g, cg, &mut col);
+                    &col
+                };
+                let dyg = &dyimg[grp * fg * ohw..(grp + 1) * fg * ohw];
+                let dwg = &mut dw[grp * fg * kg..(grp + 1) * fg * kg];
+                gemm_rm(fg, kg, ohw, dwg, dyg, false, src, true, n > lo, inner);
+            }
+        }
+    };
+    let len = g.weight_len();
+    if !par_batch {
+        let mut dw = vec![T::zero(); len];
+        accumulate(0, g.batch, &mut dw);
+        return dw;
+    }
+    let parts = par.threads.min(g.batch).max(1);
+    let per = g.batch.div_ceil(parts);
+    (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let mut dw = vec![T::zero(); len];
+            accumulate(p * per, ((p + 1) * per).min(g.batch), &mut dw);
+            dw
+        })
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, &y)| *x = *x + y);
+            a
+        })
+        .unwrap_or_else(|| vec![T::zero(); len])
+}
+
+/// Gradient of a per-channel bias: sums `dy` (`(batch, channels, plane)`) over batch and plane.
+pub fn bias_backward<T: ConvFloat>(dy: &[T], batch: usize, channels: usize, plane: usize) -> Vec<T> {
+    let mut db = vec![T::zero(); channels];
+    for n in 0..batch {
+        for (c, d) in db.iter_mut().enumerate() {
+            let s = &dy[(n * channels + c) * plane..(n * channels + c + 1) * plane];
+            *d = *d + s.iter().fold(T::zero(), |a, &v| a + v);
+        }
+    }
+    db
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom(h: usize, w: usize, k: usize, s: usize, p: usize, d: usize) -> ConvGeom {
+        let dk = d * (k - 1) + 1;
+        ConvGeom {
+            batch: 2,
+            in_c: 4,
+            h,
+            w,
+            out_c: 6,
+            groups: 2,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            dh: d,
+            dw: d,
+            oh: (h + 2 * p - dk) / s + 1,
+            ow: (w + 2 * p - dk) / s + 1,
+        }
+    }
+
+    /// Direct convolution, for comparison.
+    fn naive(x: &[f64], w: &[f64], g: &ConvGeom) -> Vec<f64> {
+        let (cg, fg) = (g.in_c / g.groups, g.out_c / g.groups);
+        let mut y = vec![0.0; g.batch * g.out_c * g.oh * g.ow];
+        for n in 0..g.batch {
+            for f in 0..g.out_c {
+                let grp = f / fg;
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let mut s = 0.0;
+                        for c in 0..cg {
+                            for i in 0..g.kh {
+                                for j in 0..g.kw {
+                                    let iy = (oy * g.sh + i * g.dh) as isize - g.ph as isize;
+                                    let ix = (ox * g.sw + j * g.dw) as isize - g.pw as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                        continue;
+                                    }
+                                    let xi = ((n * g.in_c + grp * cg + c) * g.h + iy as usize) * g.w + ix as usize;
+                                    s += x[xi] * w[((f * cg + c) * g.kh + i) * g.kw + j];
+                                }
+                            }
+                        }
+                        y[((n * g.out_c + f) * g.oh + oy) * g.ow + ox] = s;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn forward_matches_direct_convolution() {
+        for (h, w, k, s, p, d) in [(7, 6, 3, 1, 0, 1), (7, 8, 3, 2, 1, 1), (9, 9, 2, 3, 2, 2), (5, 5, 1, 1, 0, 1)] {
+            let g = geom(h, w, k, s, p, d);
+            let x = crate::op::grad::test_values(g.batch * g.in_c * h * w, 3);
+            let wt = crate::op::grad::test_values(g.weight_len(), 4);
+            let got = conv_forward(Parallelism::whole_pool(), &x, &wt, None, &g);
+            let want = naive(&x, &wt, &g);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        let g = geom(7, 8, 3, 2, 1, 2);
+        let cg = g.in_c / g.groups;
+        let x = crate::op::grad::test_values(cg * g.h * g.w, 5);
+        let c = crate::op::grad::test_values(g.col_rows() * g.oh * g.ow, 6);
+        let mut col = vec![0.0; c.len()];
+        im2col(&x, &g, cg, &mut col);
+        let mut back = vec![0.0; x.len()];
+        col2im(&c, &g, cg, &mut back);
+        let lhs: f64 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-10);
+    }
+}

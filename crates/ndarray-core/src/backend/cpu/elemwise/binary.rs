@@ -1,0 +1,280 @@
+//! Binary ops over two arrays with broadcasting (MXNet's `elemwise_*`, `broadcast_*`, and the
+//! `_*_scalar` ops with the scalar as a one-element operand), out of place and in place.
+
+use half::f16;
+use rayon::prelude::*;
+
+use super::Arith;
+use super::map::{map_chunks, update_map};
+use crate::backend::cpu::{PAR_CHUNK, Parallelism};
+use crate::dtype::Element;
+use crate::storage::{CpuStorage, StorageElement};
+
+/// Elementwise binary operations (MXNet's `elemwise_*`, `broadcast_*` and `_*_scalar`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a * b
+    Mul,
+    /// a / b
+    Div,
+    /// a mod b
+    Mod,
+    /// a ** b
+    Power,
+    /// max(a, b)
+    Maximum,
+    /// min(a, b)
+    Minimum,
+    /// a == b
+    Equal,
+    /// a != b
+    NotEqual,
+    /// a > b
+    Greater,
+    /// a >= b
+    GreaterEqual,
+    /// a < b
+    Lesser,
+    /// a <= b
+    LesserEqual,
+    /// a && b
+    LogicalAnd,
+    /// a || b
+    LogicalOr,
+    /// a xor b
+    LogicalXor,
+    /// sqrt(a^2 + b^2)
+    Hypot,
+}
+
+#[inline(always)]
+fn b2t<T: Element>(b: bool) -> T {
+    if b { T::one() } else { T::zero() }
+}
+
+/// Map `f` over `out[i] = f(a[i], b[i])` for a broadcast pair of contiguous arrays. `cheap`:
+/// `f` is a single arithmetic instruction, so that only long inputs are worth splitting.
+#[allow(clippy::too_many_arguments)]
+fn zip_broadcast<T, F>(
+    par: Parallelism,
+    a: &[T],
+    ashape: &[usize],
+    b: &[T],
+    bshape: &[usize],
+    out_shape: &[usize],
+    cheap: bool,
+    f: F,
+) -> Vec<T>
+where
+    T: Element + StorageElement,
+    F: Fn(T, T) -> T + Sync + Send,
+{
+    let n: usize = out_shape.iter().product();
+    let mut out: Vec<T> = crate::pool::alloc(n);
+    if n == 0 {
+        return out;
+    }
+    let split = if cheap { par.split_cheap(n) } else { par.split(n) };
+    if a.len() == n && b.len() == n {
+        if split {
+            out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, o)| {
+                let (s, len) = (ci * PAR_CHUNK, o.len());
+                zip_chunk(&a[s..s + len], &b[s..s + len], o, &f);
+            });
+        } else {
+            zip_chunk(a, b, &mut out, &f);
+        }
+        return out;
+    }
+    if b.len() == 1 && a.len() == n {
+        let y = b[0];
+        map_chunks(a, &mut out, split, |x| f(x, y));
+        return out;
+    }
+    if a.len() == 1 && b.len() == n {
+        let x = a[0];
+        map_chunks(b, &mut out, split, |y| f(x, y));
+        return out;
+    }
+    // General broadcast: expand each side with zero strides, walk the output row by row.
+    let sa = crate::backend::cpu::gather::broadcast_strides(ashape, out_shape);
+    let sb = crate::backend::cpu::gather::broadcast_strides(bshape, out_shape);
+    let nd = out_shape.len();
+    let last = out_shape[nd - 1];
+    let (la, lb) = (sa[nd - 1], sb[nd - 1]);
+    let rows = n / last;
+    let row_fn = |r: usize, o: &mut [T]| {
+        let (mut pa, mut pb) = (0isize, 0isize);
+        let mut rem = r;
+        for ax in (0..nd - 1).rev() {
+            let i = rem % out_shape[ax];
+            rem /= out_shape[ax];
+            pa += i as isize * sa[ax];
+            pb += i as isize * sb[ax];
+        }
+        for (j, o) in o.iter_mut().enumerate() {
+            *o = f(a[(pa + j as isize * la) as usize], b[(pb + j as isize * lb) as usize]);
+        }
+    };
+    if split {
+        out.par_chunks_mut(last).enumerate().for_each(|(r, o)| row_fn(r, o));
+    } else {
+        for (r, o) in out.chunks_mut(last).enumerate() {
+            row_fn(r, o);
+        }
+    }
+    debug_assert_eq!(rows * last, n);
+    out
+}
+
+/// `out[i] = f(a[i], b[i])` over one chunk (a separate function for the reason given in
+/// `map.rs`).
+#[inline]
+fn zip_chunk<T: Copy, F: Fn(T, T) -> T>(a: &[T], b: &[T], out: &mut [T], f: &F) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = f(x, y);
+    }
+}
+
+/// Binary op over two broadcast-compatible arrays of the same dtype.
+pub fn binary<T: Arith + PartialOrd>(
+    par: Parallelism,
+    kind: BinaryKind,
+    a: &[T],
+    ashape: &[usize],
+    b: &[T],
+    bshape: &[usize],
+    out_shape: &[usize],
+) -> Vec<T> {
+    use BinaryKind::*;
+    let z = |f: &(dyn Fn(T, T) -> T + Sync + Send)| zip_broadcast(par, a, ashape, b, bshape, out_shape, false, f);
+    match kind {
+        Add => zip_broadcast(par, a, ashape, b, bshape, out_shape, true, |x, y| x.add(y)),
+        Sub => zip_broadcast(par, a, ashape, b, bshape, out_shape, true, |x, y| x.sub(y)),
+        Mul => zip_broadcast(par, a, ashape, b, bshape, out_shape, true, |x, y| x.mul(y)),
+        Div => zip_broadcast(par, a, ashape, b, bshape, out_shape, true, |x, y| x.div(y)),
+        Mod => z(&|x, y| x.modulo(y)),
+        Power => z(&|x, y| x.pow(y)),
+        Maximum => z(&|x, y| if x >= y || x.partial_cmp(&x).is_none() { x } else { y }),
+        Minimum => z(&|x, y| if x <= y || x.partial_cmp(&x).is_none() { x } else { y }),
+        Equal => z(&|x, y| b2t(x == y)),
+        NotEqual => z(&|x, y| b2t(x != y)),
+        Greater => z(&|x, y| b2t(x > y)),
+        GreaterEqual => z(&|x, y| b2t(x >= y)),
+        Lesser => z(&|x, y| b2t(x < y)),
+        LesserEqual => z(&|x, y| b2t(x <= y)),
+        LogicalAnd => z(&|x, y| b2t(x != T::zero() && y != T::zero())),
+        LogicalOr => z(&|x, y| b2t(x != T::zero() || y != T::zero())),
+        LogicalXor => z(&|x, y| b2t((x != T::zero()) != (y != T::zero()))),
+        Hypot => z(&|x, y| T::from_f64(x.to_f64().hypot(y.to_f64()))),
+    }
+}
+
+/// Binary op on storages (same dtype) with broadcasting.
+pub fn binary_storage(
+    par: Parallelism,
+    kind: BinaryKind,
+    a: &CpuStorage,
+    ashape: &[usize],
+    b: &CpuStorage,
+    bshape: &[usize],
+    out_shape: &[usize],
+) -> CpuStorage {
+    macro_rules! go {
+        ($x:expr, $y:expr) => {
+            StorageElement::wrap(binary(par, kind, $x, ashape, $y, bshape, out_shape))
+        };
+    }
+    match (a, b) {
+        (CpuStorage::F32(x), CpuStorage::F32(y)) => go!(x, y),
+        (CpuStorage::F64(x), CpuStorage::F64(y)) => go!(x, y),
+        (CpuStorage::F16(x), CpuStorage::F16(y)) => {
+            let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+            let yf: Vec<f32> = y.iter().map(|v| v.to_f32()).collect();
+            let r = binary(par, kind, &xf, ashape, &yf, bshape, out_shape);
+            CpuStorage::F16(r.into_iter().map(f16::from_f32).collect())
+        }
+        (CpuStorage::BF16(x), CpuStorage::BF16(y)) => {
+            let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
+            let yf: Vec<f32> = y.iter().map(|v| v.to_f32()).collect();
+            let r = binary(par, kind, &xf, ashape, &yf, bshape, out_shape);
+            CpuStorage::BF16(r.into_iter().map(half::bf16::from_f32).collect())
+        }
+        (CpuStorage::U8(x), CpuStorage::U8(y)) => go!(x, y),
+        (CpuStorage::I8(x), CpuStorage::I8(y)) => go!(x, y),
+        (CpuStorage::I32(x), CpuStorage::I32(y)) => go!(x, y),
+        (CpuStorage::I64(x), CpuStorage::I64(y)) => go!(x, y),
+        (CpuStorage::Bool(x), CpuStorage::Bool(y)) => go!(x, y),
+        _ => panic!("binary_storage: dtype mismatch {:?} vs {:?} (checked by the caller)", a.dtype(), b.dtype()),
+    }
+}
+
+/// `a = a op b` in place, for `+ - * /` (`reverse`: `a = b op a`), where `b` has one element
+/// or as many as `a`. Returns false, leaving `a` untouched, for other ops, mixed dtypes and
+/// half-precision storages (those compute in float32 through a copy anyway).
+pub fn binary_inplace(par: Parallelism, kind: BinaryKind, a: &mut CpuStorage, b: &CpuStorage, reverse: bool) -> bool {
+    if !matches!(kind, BinaryKind::Add | BinaryKind::Sub | BinaryKind::Mul | BinaryKind::Div)
+        || (b.len() != 1 && b.len() != a.len())
+    {
+        return false;
+    }
+    match (a, b) {
+        (CpuStorage::F32(x), CpuStorage::F32(y)) => apply_inplace(par, kind, x, y, reverse),
+        (CpuStorage::F64(x), CpuStorage::F64(y)) => apply_inplace(par, kind, x, y, reverse),
+        (CpuStorage::U8(x), CpuStorage::U8(y)) => apply_inplace(par, kind, x, y, reverse),
+        (CpuStorage::I8(x), CpuStorage::I8(y)) => apply_inplace(par, kind, x, y, reverse),
+        (CpuStorage::I32(x), CpuStorage::I32(y)) => apply_inplace(par, kind, x, y, reverse),
+        (CpuStorage::I64(x), CpuStorage::I64(y)) => apply_inplace(par, kind, x, y, reverse),
+        _ => return false,
+    }
+    true
+}
+
+fn apply_inplace<T: Arith>(par: Parallelism, kind: BinaryKind, a: &mut [T], b: &[T], reverse: bool) {
+    match (kind, reverse) {
+        (BinaryKind::Add, _) => zip_inplace(par, a, b, |x, y| x.add(y)),
+        (BinaryKind::Mul, _) => zip_inplace(par, a, b, |x, y| x.mul(y)),
+        (BinaryKind::Sub, false) => zip_inplace(par, a, b, |x, y| x.sub(y)),
+        (BinaryKind::Sub, true) => zip_inplace(par, a, b, |x, y| y.sub(x)),
+        (BinaryKind::Div, false) => zip_inplace(par, a, b, |x, y| x.div(y)),
+        (BinaryKind::Div, true) => zip_inplace(par, a, b, |x, y| y.div(x)),
+        _ => unreachable!("binary_inplace checked the op"),
+    }
+}
+
+/// `a[i] = f(a[i], b[i])`, or `f(a[i], b[0])` when `b` has one element.
+fn zip_inplace<T: Copy + Send + Sync, F: Fn(T, T) -> T + Sync + Send>(par: Parallelism, a: &mut [T], b: &[T], f: F) {
+    if b.len() == 1 {
+        let y = b[0];
+        update_map(a, |n| par.split_cheap(n), move |x| f(x, y));
+    } else if par.split_cheap(a.len()) {
+        a.par_chunks_mut(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)).for_each(|(c, d)| update_zip_chunk(c, d, &f));
+    } else {
+        update_zip_chunk(a, b, &f);
+    }
+}
+
+/// `a[i] = f(a[i], b[i])` over one chunk.
+#[inline]
+fn update_zip_chunk<T: Copy, F: Fn(T, T) -> T>(a: &mut [T], b: &[T], f: &F) {
+    for (x, &y) in a.iter_mut().zip(b) {
+        *x = f(*x, y);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_add() {
+        let a = [1.0f32, 2.0, 3.0];
+        let b = [10.0f32, 20.0];
+        let r = binary(Parallelism::SERIAL, BinaryKind::Add, &a, &[1, 3], &b, &[2, 1], &[2, 3]);
+        assert_eq!(r, vec![11.0, 12.0, 13.0, 21.0, 22.0, 23.0]);
+    }
+}

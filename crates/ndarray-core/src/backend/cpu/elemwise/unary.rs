@@ -1,0 +1,232 @@
+//! Unary math functions over a storage, out of place and in place.
+
+use half::f16;
+
+use super::map::{map, update_map};
+use super::special::{erf, gamma};
+use crate::backend::cpu::Parallelism;
+use crate::dtype::Element;
+use crate::storage::{CpuStorage, StorageElement};
+
+/// Elementwise unary math functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryKind {
+    /// e^x
+    Exp,
+    /// ln x
+    Log,
+    /// log2 x
+    Log2,
+    /// log10 x
+    Log10,
+    /// ln(1+x)
+    Log1p,
+    /// e^x - 1
+    Expm1,
+    /// sqrt
+    Sqrt,
+    /// 1/sqrt
+    Rsqrt,
+    /// cube root
+    Cbrt,
+    /// x^2
+    Square,
+    /// |x|
+    Abs,
+    /// sign
+    Sign,
+    /// ceil
+    Ceil,
+    /// floor
+    Floor,
+    /// round half away from zero
+    Round,
+    /// round, halves down (MXNet's rint)
+    Rint,
+    /// truncate
+    Trunc,
+    /// fix (towards zero)
+    Fix,
+    /// sin
+    Sin,
+    /// cos
+    Cos,
+    /// tan
+    Tan,
+    /// arcsin
+    Arcsin,
+    /// arccos
+    Arccos,
+    /// arctan
+    Arctan,
+    /// sinh
+    Sinh,
+    /// cosh
+    Cosh,
+    /// tanh
+    Tanh,
+    /// logistic sigmoid
+    Sigmoid,
+    /// max(x, 0)
+    Relu,
+    /// x / (1 + |x|)
+    Softsign,
+    /// -x
+    Negative,
+    /// 1/x
+    Reciprocal,
+    /// log(1 + e^x)
+    Softrelu,
+    /// logical not
+    LogicalNot,
+    /// degrees
+    Degrees,
+    /// radians
+    Radians,
+    /// erf
+    Erf,
+    /// gamma
+    Gamma,
+    /// ln gamma
+    Gammaln,
+}
+
+/// A floating-point type the unary functions are computed in.
+pub trait UnaryFloat: num_traits::Float + Send + Sync + 'static {}
+impl UnaryFloat for f32 {}
+impl UnaryFloat for f64 {}
+
+/// Apply a unary function to one value.
+#[inline(always)]
+pub fn unary_scalar<F: UnaryFloat>(kind: UnaryKind, x: F) -> F {
+    use UnaryKind::*;
+    let one = F::one();
+    let zero = F::zero();
+    match kind {
+        Exp => x.exp(),
+        Log => x.ln(),
+        Log2 => x.log2(),
+        Log10 => x.log10(),
+        Log1p => x.ln_1p(),
+        Expm1 => x.exp_m1(),
+        Sqrt => x.sqrt(),
+        Rsqrt => one / x.sqrt(),
+        Cbrt => x.cbrt(),
+        Square => x * x,
+        Abs => x.abs(),
+        Sign => {
+            if x > zero {
+                one
+            } else if x < zero {
+                -one
+            } else {
+                zero
+            }
+        }
+        Ceil => x.ceil(),
+        Floor => x.floor(),
+        Round => x.round(),
+        Rint => {
+            // MXNet's rint: halves go down (2.5 -> 2, -2.5 -> -3).
+            let f = x.floor();
+            if x - f <= F::from(0.5).unwrap() { f } else { f + one }
+        }
+        Trunc | Fix => x.trunc(),
+        Sin => x.sin(),
+        Cos => x.cos(),
+        Tan => x.tan(),
+        Arcsin => x.asin(),
+        Arccos => x.acos(),
+        Arctan => x.atan(),
+        Sinh => x.sinh(),
+        Cosh => x.cosh(),
+        Tanh => x.tanh(),
+        Sigmoid => one / (one + (-x).exp()),
+        Relu => {
+            if x > zero {
+                x
+            } else {
+                zero
+            }
+        }
+        Softsign => x / (one + x.abs()),
+        Negative => -x,
+        Reciprocal => one / x,
+        Softrelu => {
+            if x > F::from(20.0).unwrap() {
+                x
+            } else {
+                x.exp().ln_1p()
+            }
+        }
+        LogicalNot => {
+            if x == zero {
+                one
+            } else {
+                zero
+            }
+        }
+        Degrees => x.to_degrees(),
+        Radians => x.to_radians(),
+        Erf => F::from(erf(x.to_f64().unwrap())).unwrap(),
+        Gamma => F::from(gamma(x.to_f64().unwrap())).unwrap(),
+        Gammaln => F::from(gamma(x.to_f64().unwrap()).abs().ln()).unwrap(),
+    }
+}
+
+/// The vectorised float32 kernels of `kind` (out of place, in place), where there are some.
+#[allow(clippy::type_complexity)]
+fn f32_kernels(kind: UnaryKind) -> Option<(fn(&[f32], &mut [f32]), fn(&mut [f32]))> {
+    use crate::backend::cpu::vmath::*;
+    match kind {
+        UnaryKind::Exp => Some((exp_slice, exp_inplace)),
+        UnaryKind::Tanh => Some((tanh_slice, tanh_inplace)),
+        UnaryKind::Sigmoid => Some((sigmoid_slice, sigmoid_inplace)),
+        _ => None,
+    }
+}
+
+/// Unary function over a storage; the output keeps the input dtype.
+pub fn unary_storage(par: Parallelism, kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
+    match s {
+        CpuStorage::F32(v) => CpuStorage::F32(match f32_kernels(kind) {
+            Some((slice, _)) => crate::backend::cpu::vmath::map_slices(par, v, slice),
+            None => map(par, v, |x| unary_scalar(kind, x)),
+        }),
+        CpuStorage::F64(v) => CpuStorage::F64(map(par, v, |x| unary_scalar(kind, x))),
+        CpuStorage::F16(v) => CpuStorage::F16(map(par, v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32())))),
+        CpuStorage::BF16(v) => {
+            CpuStorage::BF16(map(par, v, |x: half::bf16| half::bf16::from_f32(unary_scalar(kind, x.to_f32()))))
+        }
+        other => crate::dispatch!(storage other => v: T, { T::wrap(map(par, v, |x: T| int_unary::<T>(kind, x))) }),
+    }
+}
+
+/// `x = f(x)` in place for an elementwise unary op. Returns false, leaving `s` untouched, for
+/// half-precision and bool storages (those compute in float32 through a copy anyway).
+pub fn unary_inplace(par: Parallelism, kind: UnaryKind, s: &mut CpuStorage) -> bool {
+    match s {
+        CpuStorage::F32(v) => match f32_kernels(kind) {
+            Some((_, inplace)) => crate::backend::cpu::vmath::map_inplace(par, v, inplace),
+            None => update_map(v, |n| par.split(n), |x| unary_scalar(kind, x)),
+        },
+        CpuStorage::F64(v) => update_map(v, |n| par.split(n), |x| unary_scalar(kind, x)),
+        CpuStorage::U8(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
+        CpuStorage::I8(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
+        CpuStorage::I32(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
+        CpuStorage::I64(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
+        _ => return false,
+    }
+    true
+}
+
+#[inline(always)]
+fn int_unary<T: Element>(kind: UnaryKind, x: T) -> T {
+    use UnaryKind::*;
+    match kind {
+        Negative => T::from_f64(-x.to_f64()),
+        Abs => T::from_f64(x.to_f64().abs()),
+        Square => T::from_f64(x.to_f64() * x.to_f64()),
+        _ => T::from_f64(unary_scalar(kind, x.to_f64())),
+    }
+}
