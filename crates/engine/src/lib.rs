@@ -220,9 +220,10 @@ pub(crate) fn read_writes(reads: &[Var], writes: &[Var]) -> Vec<Var> {
 
 static RUNNING_OPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// How many op closures are running right now, in all engines of the process. Kernels use it
-/// to decide whether to split work over their own thread pool: when several ops already run
-/// side by side, each is better off on one thread (see the crate README's thread policy).
+/// How many op closures are running right now, in all engines of the process. Callers that
+/// launch ops use it to give each op its thread budget (mxrs-ndarray-core's `invoke` does): when
+/// several ops already run side by side, each is better off on one thread (see the crate
+/// README's thread policy).
 pub fn running_ops() -> usize {
     RUNNING_OPS.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -235,7 +236,7 @@ thread_local! {
 }
 
 /// Tell the engine that the op running on this thread splits its work over a thread pool
-/// (kernels call it when they go parallel; it is a no-op outside ops and after the first
+/// (an op calls it when it goes parallel, through the hook its caller hands its kernels; it is a no-op outside ops and after the first
 /// call). While such an op runs, idle workers and waiters sleep at once instead of looking
 /// for work for a while, so that they leave every core to the pool's threads.
 pub fn mark_parallel() {
