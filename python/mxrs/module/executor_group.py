@@ -5,50 +5,24 @@ and every per-batch call is a plain copy into the executor's input arrays plus `
 Arrays are kept in lists built once at bind time, so the training loop does no dict lookups.
 """
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 
 import numpy as np
 
 from mxrs import ndarray as nd
 from mxrs.base import MXNetError, MXNetValueError, ShapeError
 from mxrs.context import cpu
+from mxrs.io import DataDesc
+from mxrs.metric import EvalMetric
 
-__all__ = ["DataDesc", "ExecutorGroup", "DataParallelExecutorGroup", "split_input_slice", "batch_axis"]
-
-
-class DataDesc(namedtuple("DataDesc", ["name", "shape"])):
-    """``(name, shape)`` with ``dtype`` and ``layout`` (used when ``mx.io`` is not there)."""
-
-    def __new__(cls, name, shape, dtype=np.float32, layout="NCHW"):
-        desc = super().__new__(cls, name, tuple(shape))
-        desc.dtype = dtype
-        desc.layout = layout
-        return desc
-
-    def __repr__(self):
-        return f"DataDesc[{self.name},{self.shape},{self.dtype},{self.layout}]"
-
-    @staticmethod
-    def get_batch_axis(layout):
-        """The position of 'N' in ``layout`` (0 when there is no layout)."""
-        if layout is None:
-            return 0
-        return layout.find("N")
-
-
-def _desc_class():
-    try:
-        from mxrs.io import DataDesc as io_desc
-    except ImportError:
-        return DataDesc
-    return io_desc
+__all__ = ["ExecutorGroup", "DataParallelExecutorGroup", "split_input_slice", "batch_axis"]
 
 
 def as_desc(item):
     """``item`` as a DataDesc (a DataDesc passes; a ``(name, shape)`` pair is wrapped)."""
     if hasattr(item, "name") and hasattr(item, "shape"):
         return item
-    return _desc_class()(*item)
+    return DataDesc(*item)
 
 
 def batch_axis(desc):
@@ -416,7 +390,7 @@ class ExecutorGroup:
         plain = (
             getattr(eval_metric, "output_names", None) is None
             and getattr(eval_metric, "label_names", None) is None
-            and type(eval_metric).update_dict is _base_update_dict()
+            and type(eval_metric).update_dict is EvalMetric.update_dict
         )
         for i, exe in enumerate(self.execs):
             if pre_sliced:
@@ -440,9 +414,3 @@ class ExecutorGroup:
 
 
 DataParallelExecutorGroup = ExecutorGroup  # MXNet's name
-
-
-def _base_update_dict():
-    from mxrs.metric import EvalMetric
-
-    return EvalMetric.update_dict

@@ -1,4 +1,8 @@
-"""``mx.nd``: the NDArray API."""
+"""``mx.nd``: the NDArray API.
+
+The generated op functions (``_ops``) build on :mod:`mxrs.ndarray.ndarray`; this package puts
+them together and gives NDArray its op methods (``a.exp()`` is ``mx.nd.exp(a)``).
+"""
 
 import numbers
 
@@ -19,6 +23,27 @@ from mxrs.ndarray.ndarray import (
 from mxrs.ndarray.utils import load, load_frombuffer, save
 
 _internal = _ops
+
+
+def _method(name):
+    """The op function ``name`` as an NDArray method taking the array as its first input."""
+    fn = getattr(_ops, name)
+
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"Same as ``mx.nd.{name}(self, ...)``."
+    return method
+
+
+for _name in (
+    "exp log log2 log10 log1p expm1 sqrt rsqrt cbrt square abs sign ceil floor round rint trunc fix sin cos tan "
+    "arcsin arccos arctan sinh cosh tanh sigmoid relu softsign reciprocal clip sum mean max min prod nansum "
+    "norm argmax argmin argmax_channel transpose swapaxes expand_dims squeeze flatten tile repeat slice "
+    "slice_axis take pick one_hot softmax log_softmax topk sort argsort broadcast_axes"
+).split():
+    setattr(NDArray, _name, _method(_name))
 
 
 def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dtype=mx_real_t):

@@ -538,26 +538,6 @@ class NDArray:
         return invoke("SliceChannel", [self], {"num_outputs": num_outputs, "axis": axis, "squeeze_axis": squeeze_axis})
 
 
-def _method(op_name):
-    def method(self, *args, **kwargs):
-        from mxrs.ndarray import _ops
-
-        return getattr(_ops, op_name)(self, *args, **kwargs)
-
-    method.__name__ = op_name
-    method.__doc__ = f"Same as ``mx.nd.{op_name}(self, ...)``."
-    return method
-
-
-for _name in (
-    "exp log log2 log10 log1p expm1 sqrt rsqrt cbrt square abs sign ceil floor round rint trunc fix sin cos tan "
-    "arcsin arccos arctan sinh cosh tanh sigmoid relu softsign reciprocal clip sum mean max min prod nansum "
-    "norm argmax argmin argmax_channel transpose swapaxes expand_dims squeeze flatten tile repeat slice "
-    "slice_axis take pick one_hot softmax log_softmax topk sort argsort broadcast_axes"
-).split():
-    setattr(NDArray, _name, _method(_name))
-
-
 def _ctx(ctx):
     return current_context() if ctx is None else Context(ctx)
 

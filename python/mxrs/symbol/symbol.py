@@ -7,8 +7,9 @@ import warnings
 from mxrs import _native
 from mxrs import attribute as _attribute
 from mxrs import name as _name
-from mxrs.base import MXNetError, MXNetValueError
+from mxrs.base import MXNetError, MXNetIOError, MXNetValueError
 from mxrs.context import current_context
+from mxrs.executor import Executor
 from mxrs.ndarray.ndarray import _attr, _dtype_name, _np_dtype
 
 __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "create"]
@@ -287,8 +288,6 @@ class Symbol:
 
     def save(self, fname, remove_amp_cast=True):
         """Write ``tojson()`` to ``fname``."""
-        from mxrs.base import MXNetIOError
-
         try:
             with open(fname, "w", encoding="utf-8") as f:
                 f.write(self.tojson())
@@ -314,8 +313,6 @@ class Symbol:
         self, ctx=None, args=None, args_grad=None, grad_req="write", aux_states=None, group2ctx=None, shared_exec=None
     ):
         """Bind to arrays; see ``mx.executor.Executor``."""
-        from mxrs.executor import Executor
-
         if args is None:
             raise MXNetError("bind: args are required (a list or a dict of NDArrays)")
         return Executor._bind(self, ctx or current_context(), args, args_grad, grad_req, aux_states)
@@ -333,8 +330,6 @@ class Symbol:
         **kwargs,
     ):
         """Allocate every array from the given input shapes and bind."""
-        from mxrs.executor import Executor
-
         return Executor._simple_bind(self, ctx or current_context(), grad_req, type_dict, kwargs)
 
     def eval(self, ctx=None, **kwargs):
@@ -478,8 +473,6 @@ def load_json(json_str):
 
 def load(fname):
     """A symbol from a JSON file (``sym.save``'s output or MXNet's ``-symbol.json``)."""
-    from mxrs.base import MXNetIOError
-
     try:
         with open(fname, encoding="utf-8") as f:
             text = f.read()
