@@ -11,7 +11,6 @@ from mxrs.ndarray import _ops, random
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.ndarray import (
     NDArray,
-    _Null,  # noqa: F401 - re-exported for generated code
     array,
     empty,
     full,

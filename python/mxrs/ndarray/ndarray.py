@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from mxrs import _native
-from mxrs.base import MXNetIndexError, ShapeError, numeric_types
+from mxrs.base import MXNetIndexError, ShapeError, _Null, numeric_types
 from mxrs.context import Context, _from_pair, current_context
 
 __all__ = ["NDArray", "invoke", "empty", "zeros", "ones", "full", "array", "waitall"]
@@ -594,16 +594,6 @@ def array(source_array, ctx=None, dtype=None):
 def waitall():
     """Wait for every pushed op; raise the first error raised since the last call."""
     _native.waitall()
-
-
-class _NullType:
-    """Marks an argument that was not given."""
-
-    def __repr__(self):
-        return "_Null"
-
-
-_Null = _NullType()
 
 
 def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):

@@ -7,7 +7,7 @@ import warnings
 from mxrs import _native
 from mxrs import attribute as _attribute
 from mxrs import name as _name
-from mxrs.base import MXNetError, MXNetIOError, MXNetValueError
+from mxrs.base import MXNetError, MXNetIOError, MXNetValueError, _Null
 from mxrs.context import current_context
 from mxrs.executor import Executor
 from mxrs.ndarray.ndarray import _attr, _dtype_name, _np_dtype
@@ -395,36 +395,41 @@ def _create(op, args, params, name, attr, hint, sym_kwargs=None):
     return _wrap(_native.SymbolHandle.create(op, name, attrs, [a._handle for a in args], kw))
 
 
-def _make_op_function(op_name, func_name, inputs, params, doc):
-    variadic = len(inputs) == 1 and inputs[0].startswith("*")
-    hint = func_name.lower()
-
-    def fn(*args, name=None, attr=None, **kwargs):
+def _compose(op, hint, variadic, args, kwargs, name, attr):
+    """Apply ``op`` to symbols: positional ``args``, and in ``kwargs`` symbols by input name
+    (a variadic op also takes a list of symbols) and operator attributes."""
+    syms = {}
+    params = {}
+    for k, v in kwargs.items():
+        if isinstance(v, Symbol):
+            syms[k] = v
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, Symbol) for x in v) and variadic:
+            args = tuple(args) + tuple(v)
+        else:
+            params[k] = v
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = tuple(args[0])
+    for i, a in enumerate(args):
+        if not isinstance(a, Symbol):
+            raise TypeError(f"{op}: positional argument {i} must be a Symbol, got {type(a).__name__}")
+    if variadic:
+        params.setdefault("num_args", len(args) + len(syms))
+        args = list(args) + list(syms.values())
         syms = {}
-        params_ = {}
-        for k, v in kwargs.items():
-            if isinstance(v, Symbol):
-                syms[k] = v
-            elif isinstance(v, (list, tuple)) and v and all(isinstance(x, Symbol) for x in v) and variadic:
-                args = tuple(args) + tuple(v)
-            else:
-                params_[k] = v
-        if len(args) == 1 and isinstance(args[0], (list, tuple)):
-            args = tuple(args[0])
-        for i, a in enumerate(args):
-            if not isinstance(a, Symbol):
-                raise TypeError(f"{func_name}: positional argument {i} must be a Symbol, got {type(a).__name__}")
-        if variadic:
-            params_.setdefault("num_args", len(args) + len(syms))
-            args = list(args) + list(syms.values())
-            syms = {}
-        return _create(op_name, list(args), params_, name, attr, hint, syms)
+    return _create(op, list(args), params, name, attr, hint, syms)
 
-    fn.__name__ = func_name
-    fn.__qualname__ = func_name
-    sig = ", ".join(inputs + [f"{p}={d if d is not None else 'required'}" for p, d in params])
-    fn.__doc__ = f"{doc[0].upper() + doc[1:]}.\n\nSymbolic form of ``mx.nd.{op_name}({sig})``."
-    return fn
+
+def _symbol_op(op, hint, inputs, params, name, attr, kwargs):
+    """The body of every generated ``mx.sym`` function.
+
+    ``inputs`` maps input names to symbols (None: not given), or is the tuple of symbols of a
+    variadic op; ``params`` holds the operator attributes (``_Null``: not given).
+    """
+    given = {k: v for k, v in params.items() if v is not _Null}
+    given.update(kwargs)
+    if isinstance(inputs, tuple):
+        return _compose(op, hint, True, inputs, given, name, attr)
+    return _compose(op, hint, False, (), {**{k: v for k, v in inputs.items() if v is not None}, **given}, name, attr)
 
 
 def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None, stype=None, **kwargs):
@@ -484,6 +489,6 @@ def load(fname):
         raise type(e)(f"{fname}: {e}") from None
 
 
-def create(op_name, *args, **kwargs):
+def create(op_name, *args, name=None, attr=None, **kwargs):
     """Apply the registered op ``op_name`` symbolically."""
-    return _make_op_function(op_name, op_name, [], [], "op")(*args, **kwargs)
+    return _compose(op_name, op_name.lower(), False, args, kwargs, name, attr)
