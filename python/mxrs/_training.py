@@ -28,7 +28,8 @@ __all__ = [
     "update_params_on_kvstore",
 ]
 
-BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", "locals"])
+# MXNet's type name, shown by repr().
+BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", "locals"])  # type: ignore[name-match]
 
 
 # --------------------------------------------------------------------------- kvstore helpers
@@ -87,7 +88,7 @@ def update_params(param_arrays, grad_arrays, updater, num_device, kvstore=None, 
 
     All of a device's parameters go to the updater in one call (index, grad, weight lists).
     """
-    updates = [[] for _ in range(num_device)]
+    updates: list[list] = [[] for _ in range(num_device)]
     for index, (arg_list, grad_list) in enumerate(zip(param_arrays, grad_arrays)):
         if grad_list[0] is None:
             continue
@@ -128,7 +129,8 @@ def load_params(prefix, epoch):
     """``(arg_params, aux_params)`` from ``prefix-%04d.params`` (other key prefixes dropped)."""
     fname = f"{prefix}-{epoch:04d}.params"
     save_dict = nd.load(fname)
-    arg_params, aux_params = {}, {}
+    arg_params: dict = {}
+    aux_params: dict = {}
     if not save_dict:
         logging.warning("Params file '%s' is empty", fname)
         return (arg_params, aux_params)

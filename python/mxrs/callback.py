@@ -67,7 +67,7 @@ class Speedometer:
         self.batch_size = batch_size
         self.frequent = frequent
         self.init = False
-        self.tic = 0
+        self.tic = 0.0
         self.last_count = 0
         self.auto_reset = auto_reset
 

@@ -251,7 +251,7 @@ class ExecutorGroup:
         ]
         self.aux_arrays = [[e.aux_dict[name] for e in execs] for name in self.aux_names]
         if self.inputs_need_grad:
-            self.input_grad_arrays = [[e.grad_dict[name] for e in execs] for name in self.data_names]
+            self.input_grad_arrays: list[list] | None = [[e.grad_dict[name] for e in execs] for name in self.data_names]
         else:
             self.input_grad_arrays = None
         # The single-device fast path: flat lists of (source position, destination array).
@@ -361,9 +361,10 @@ class ExecutorGroup:
         """Gradients of the data inputs."""
         if not self.inputs_need_grad:
             raise AssertionError("bind with inputs_need_grad=True to get input gradients")
+        grads = self.input_grad_arrays or []
         if merge_multi_context:
-            return [_merge(g, ax) for g, ax in zip(self.input_grad_arrays, self.data_layouts)]
-        return self.input_grad_arrays
+            return [_merge(g, ax) for g, ax in zip(grads, self.data_layouts)]
+        return grads
 
     def get_states(self, merge_multi_context=True):
         """Arrays of the state inputs."""

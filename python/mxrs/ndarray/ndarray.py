@@ -5,6 +5,7 @@ Operators return at once with arrays whose content is computed by the engine; re
 """
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -167,7 +168,7 @@ class NDArray:
     @property
     def T(self):
         """The transpose (axes reversed)."""
-        return self.transpose()
+        return invoke("transpose", [self])
 
     # ----- synchronisation and conversion -----------------------------------------------
     def wait_to_read(self):
@@ -229,12 +230,11 @@ class NDArray:
 
     def reshape(self, *shape, **kwargs):
         """A view with a new shape (MXNet's codes 0, -1, -2, -3, -4 and ``reverse`` work)."""
-        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
-            shape = shape[0]
-        elif not shape:
-            shape = kwargs.get("shape")
+        spec: Any = shape[0] if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else shape
+        if not shape:
+            spec = kwargs.get("shape")
         reverse = bool(kwargs.get("reverse", False))
-        new = _native.infer_reshape(list(self.shape), [int(s) for s in shape], reverse)
+        new = _native.infer_reshape(list(self.shape), [int(s) for s in spec], reverse)
         return _wrap(self._handle.reshape_view(new))
 
     def reshape_like(self, other):
@@ -356,7 +356,7 @@ class NDArray:
             self[key[0]] = value
             return
         begin, end, step, _ = self._basic_plan(key)
-        attrs = {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
+        attrs: dict[str, object] = {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
         if isinstance(value, numeric_types):
             attrs["scalar"] = float(value)
             invoke("_slice_assign_scalar", [self], attrs, out=self)
