@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= release
 STAMP := $(VENV)/.mxrs-built-$(PROFILE)
 
-.PHONY: demo test test-rust test-python build venv bench lint fmt clean
+.PHONY: demo test test-rust test-python build venv bench lint typecheck fmt clean
 
 venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
@@ -40,6 +40,14 @@ lint: venv
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches tools demo
 	$(VENV)/bin/ruff format --check python tests benches tools demo
+	$(PY) tools/import_cycles.py
+	$(MAKE) typecheck
+
+# mypy over the package, and the extension's stub against the compiled module.
+typecheck: build
+	$(PY) -m mypy --version >/dev/null 2>&1 || $(PY) -m pip install -q mypy
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest mxrs._native
 
 fmt: venv
 	cargo fmt --all
