@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mxrs import _native
+from mxrs import _arith, _native
 from mxrs.base import MXNetIndexError, ShapeError, _Null, numeric_types
 from mxrs.context import Context, _from_pair, current_context
 
@@ -114,6 +114,40 @@ def invoke(op, inputs, attrs=None, out=None, ctx=None):
 
 
 _new_ndarray = object.__new__
+
+
+def _fast_binary(op):
+    """The dunder of ``op``: the two common operand types are tested first, inline (an NDArray,
+    or a Python int or float, never a bool, whose type is bool); tiny ops take about 1.6 us."""
+    array_op, scalar_op = op.array, op.scalar
+
+    def dunder(self, o):
+        t = type(o)
+        if t is NDArray:
+            return _wrap(_invoke_fast(array_op, self._handle, o._handle))
+        if t is float or t is int:
+            return _wrap(_invoke_fast(scalar_op, self._handle, None, o))
+        return self._binary(o, op)
+
+    return dunder
+
+
+def _binary_method(op, reverse=False):
+    """The dunder of ``op`` (``reverse``: the reflected one, ``other OP self``)."""
+
+    def dunder(self, o):
+        return self._binary(o, op, reverse)
+
+    return dunder
+
+
+def _inplace_method(op):
+    """The in-place dunder of ``op`` (``self OP= other``)."""
+
+    def dunder(self, o):
+        return self._inplace(o, op)
+
+    return dunder
 
 
 class NDArray:
@@ -386,86 +420,46 @@ class NDArray:
             src = _host_array(src, self._handle.dtype)
             self._handle.write_buffer(memoryview(src.reshape(-1).view(np.uint8)))
 
-    # ----- arithmetic -------------------------------------------------------------------
-    def _binary(self, other, array_op, scalar_op, rscalar_op=None, reverse=False):
+    # ----- arithmetic (the operators' ops are in mxrs._arith) -----------------------------
+    def _binary(self, other, op, reverse=False):
         if isinstance(other, NDArray):
             if reverse:
-                return _wrap(_invoke_fast(array_op, other._handle, self._handle))
-            return _wrap(_invoke_fast(array_op, self._handle, other._handle))
+                return _wrap(_invoke_fast(op.array, other._handle, self._handle))
+            return _wrap(_invoke_fast(op.array, self._handle, other._handle))
         if isinstance(other, numeric_types):
-            op = rscalar_op if (reverse and rscalar_op) else scalar_op
-            return _wrap(_invoke_fast(op, self._handle, None, float(other)))
+            return _wrap(_invoke_fast(op.rscalar if reverse else op.scalar, self._handle, None, float(other)))
         raise TypeError(f"type {type(other)} not supported")
 
-    def _inplace(self, other, array_op, scalar_op):
+    def _inplace(self, other, op):
         if not self.writable:
             raise ValueError("trying to modify a readonly NDArray")
         if isinstance(other, NDArray):
-            invoke(array_op, [self, other], out=self)
+            invoke(op.array, [self, other], out=self)
         elif isinstance(other, numeric_types):
-            invoke(scalar_op, [self], {"scalar": float(other)}, out=self)
+            invoke(op.scalar, [self], {"scalar": float(other)}, out=self)
         else:
             raise TypeError(f"type {type(other)} not supported")
         return self
 
-    # The four arithmetic operators test the two common operand types first, inline: an
-    # NDArray, or a Python int or float (never a bool, whose type is bool).
-    def __add__(self, o):
-        t = type(o)
-        if t is NDArray:
-            return _wrap(_invoke_fast("broadcast_add", self._handle, o._handle))
-        if t is float or t is int:
-            return _wrap(_invoke_fast("_plus_scalar", self._handle, None, o))
-        return self._binary(o, "broadcast_add", "_plus_scalar")
-
-    __radd__ = __add__
-
-    def __sub__(self, o):
-        t = type(o)
-        if t is NDArray:
-            return _wrap(_invoke_fast("broadcast_sub", self._handle, o._handle))
-        if t is float or t is int:
-            return _wrap(_invoke_fast("_minus_scalar", self._handle, None, o))
-        return self._binary(o, "broadcast_sub", "_minus_scalar")
-
-    def __rsub__(self, o):
-        return self._binary(o, "broadcast_sub", "_minus_scalar", "_rminus_scalar", reverse=True)
-
-    def __mul__(self, o):
-        t = type(o)
-        if t is NDArray:
-            return _wrap(_invoke_fast("broadcast_mul", self._handle, o._handle))
-        if t is float or t is int:
-            return _wrap(_invoke_fast("_mul_scalar", self._handle, None, o))
-        return self._binary(o, "broadcast_mul", "_mul_scalar")
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, o):
-        t = type(o)
-        if t is NDArray:
-            return _wrap(_invoke_fast("broadcast_div", self._handle, o._handle))
-        if t is float or t is int:
-            return _wrap(_invoke_fast("_div_scalar", self._handle, None, o))
-        return self._binary(o, "broadcast_div", "_div_scalar")
-
-    def __rtruediv__(self, o):
-        return self._binary(o, "broadcast_div", "_div_scalar", "_rdiv_scalar", reverse=True)
-
-    __div__ = __truediv__
-    __rdiv__ = __rtruediv__
-
-    def __mod__(self, o):
-        return self._binary(o, "broadcast_mod", "_mod_scalar")
-
-    def __rmod__(self, o):
-        return self._binary(o, "broadcast_mod", "_mod_scalar", "_rmod_scalar", reverse=True)
-
-    def __pow__(self, o):
-        return self._binary(o, "broadcast_power", "_power_scalar")
-
-    def __rpow__(self, o):
-        return self._binary(o, "broadcast_power", "_power_scalar", "_rpower_scalar", reverse=True)
+    __add__ = __radd__ = _fast_binary(_arith.ADD)
+    __sub__ = _fast_binary(_arith.SUB)
+    __rsub__ = _binary_method(_arith.SUB, reverse=True)
+    __mul__ = __rmul__ = _fast_binary(_arith.MUL)
+    __truediv__ = __div__ = _fast_binary(_arith.DIV)
+    __rtruediv__ = __rdiv__ = _binary_method(_arith.DIV, reverse=True)
+    __mod__ = _binary_method(_arith.MOD)
+    __rmod__ = _binary_method(_arith.MOD, reverse=True)
+    __pow__ = _binary_method(_arith.POW)
+    __rpow__ = _binary_method(_arith.POW, reverse=True)
+    __gt__ = _binary_method(_arith.GT)
+    __ge__ = _binary_method(_arith.GE)
+    __lt__ = _binary_method(_arith.LT)
+    __le__ = _binary_method(_arith.LE)
+    __iadd__ = _inplace_method(_arith.ADD)
+    __isub__ = _inplace_method(_arith.SUB)
+    __imul__ = _inplace_method(_arith.MUL)
+    __itruediv__ = __idiv__ = _inplace_method(_arith.DIV)
+    __imod__ = _inplace_method(_arith.MOD)
 
     def __neg__(self):
         return invoke("_mul_scalar", [self], {"scalar": -1.0})
@@ -476,41 +470,12 @@ class NDArray:
     def __eq__(self, o):
         if o is None:
             return False
-        return self._binary(o, "broadcast_equal", "_equal_scalar")
+        return self._binary(o, _arith.EQ)
 
     def __ne__(self, o):
         if o is None:
             return True
-        return self._binary(o, "broadcast_not_equal", "_not_equal_scalar")
-
-    def __gt__(self, o):
-        return self._binary(o, "broadcast_greater", "_greater_scalar")
-
-    def __ge__(self, o):
-        return self._binary(o, "broadcast_greater_equal", "_greater_equal_scalar")
-
-    def __lt__(self, o):
-        return self._binary(o, "broadcast_lesser", "_lesser_scalar")
-
-    def __le__(self, o):
-        return self._binary(o, "broadcast_lesser_equal", "_lesser_equal_scalar")
-
-    def __iadd__(self, o):
-        return self._inplace(o, "broadcast_add", "_plus_scalar")
-
-    def __isub__(self, o):
-        return self._inplace(o, "broadcast_sub", "_minus_scalar")
-
-    def __imul__(self, o):
-        return self._inplace(o, "broadcast_mul", "_mul_scalar")
-
-    def __itruediv__(self, o):
-        return self._inplace(o, "broadcast_div", "_div_scalar")
-
-    __idiv__ = __itruediv__
-
-    def __imod__(self, o):
-        return self._inplace(o, "broadcast_mod", "_mod_scalar")
+        return self._binary(o, _arith.NE)
 
     # ----- op methods (data is self) ----------------------------------------------------
     def zeros_like(self, *args, **kwargs):

@@ -4,7 +4,7 @@ import json
 import numbers
 import warnings
 
-from mxrs import _native
+from mxrs import _arith, _native
 from mxrs import attribute as _attribute
 from mxrs import name as _name
 from mxrs.base import MXNetError, MXNetIOError, MXNetValueError, _Null
@@ -26,6 +26,15 @@ _DTYPE_FLAG = {
     "bool": 7,
     "bfloat16": 12,
 }
+
+
+def _binary_method(op, reverse=False):
+    """The dunder of ``op`` (``reverse``: the reflected one, ``other OP self``)."""
+
+    def dunder(self, o):
+        return self._binary(o, op, reverse)
+
+    return dunder
 
 
 def _wrap(handle):
@@ -152,74 +161,44 @@ class Symbol:
     def __setstate__(self, state):
         self._handle = _native.SymbolHandle.from_json(state["handle"])
 
-    # ----- arithmetic -------------------------------------------------------------------------
-    def _binary(self, other, array_op, hint, scalar_op, reverse=False):
+    # ----- arithmetic (the operators' ops are in mxrs._arith) -----------------------------
+    def _binary(self, other, op, reverse=False):
         if isinstance(other, Symbol):
             lhs, rhs = (other, self) if reverse else (self, other)
-            return _create(array_op, [lhs, rhs], {}, None, None, hint)
+            return _create(op.symbol, [lhs, rhs], {}, None, None, op.symbol_hint)
         if isinstance(other, numbers.Number):
+            scalar_op = op.rscalar if reverse else op.scalar
             return _create(scalar_op, [self], {"scalar": other}, None, None, _scalar_hint(scalar_op))
         return NotImplemented
 
-    def __add__(self, o):
-        return self._binary(o, "elemwise_add", "_plus", "_plus_scalar")
-
-    def __radd__(self, o):
-        return self._binary(o, "elemwise_add", "_plus", "_plus_scalar", True)
-
-    def __sub__(self, o):
-        return self._binary(o, "elemwise_sub", "_minus", "_minus_scalar")
-
-    def __rsub__(self, o):
-        return self._binary(o, "elemwise_sub", "_minus", "_rminus_scalar", True)
-
-    def __mul__(self, o):
-        return self._binary(o, "elemwise_mul", "_mul", "_mul_scalar")
-
-    def __rmul__(self, o):
-        return self._binary(o, "elemwise_mul", "_mul", "_mul_scalar", True)
-
-    def __truediv__(self, o):
-        return self._binary(o, "elemwise_div", "_div", "_div_scalar")
-
-    def __rtruediv__(self, o):
-        return self._binary(o, "elemwise_div", "_div", "_rdiv_scalar", True)
-
-    def __mod__(self, o):
-        return self._binary(o, "_mod", "_mod", "_mod_scalar")
-
-    def __rmod__(self, o):
-        return self._binary(o, "_mod", "_mod", "_rmod_scalar", True)
-
-    def __pow__(self, o):
-        return self._binary(o, "_power", "_power", "_power_scalar")
-
-    def __rpow__(self, o):
-        return self._binary(o, "_power", "_power", "_rpower_scalar", True)
+    __add__ = _binary_method(_arith.ADD)
+    __radd__ = _binary_method(_arith.ADD, reverse=True)
+    __sub__ = _binary_method(_arith.SUB)
+    __rsub__ = _binary_method(_arith.SUB, reverse=True)
+    __mul__ = _binary_method(_arith.MUL)
+    __rmul__ = _binary_method(_arith.MUL, reverse=True)
+    __truediv__ = _binary_method(_arith.DIV)
+    __rtruediv__ = _binary_method(_arith.DIV, reverse=True)
+    __mod__ = _binary_method(_arith.MOD)
+    __rmod__ = _binary_method(_arith.MOD, reverse=True)
+    __pow__ = _binary_method(_arith.POW)
+    __rpow__ = _binary_method(_arith.POW, reverse=True)
+    __gt__ = _binary_method(_arith.GT)
+    __ge__ = _binary_method(_arith.GE)
+    __lt__ = _binary_method(_arith.LT)
+    __le__ = _binary_method(_arith.LE)
 
     def __neg__(self):
         return _create("_mul_scalar", [self], {"scalar": -1.0}, None, None, "_mulscalar")
 
-    def __gt__(self, o):
-        return self._binary(o, "_greater", "_greater", "_greater_scalar")
-
-    def __ge__(self, o):
-        return self._binary(o, "_greater_equal", "_greater_equal", "_greater_equal_scalar")
-
-    def __lt__(self, o):
-        return self._binary(o, "_lesser", "_lesser", "_lesser_scalar")
-
-    def __le__(self, o):
-        return self._binary(o, "_lesser_equal", "_lesser_equal", "_lesser_equal_scalar")
-
     def __eq__(self, o):
         if isinstance(o, (Symbol, numbers.Number)):
-            return self._binary(o, "_equal", "_equal", "_equal_scalar")
+            return self._binary(o, _arith.EQ)
         return NotImplemented
 
     def __ne__(self, o):
         if isinstance(o, (Symbol, numbers.Number)):
-            return self._binary(o, "_not_equal", "_not_equal", "_not_equal_scalar")
+            return self._binary(o, _arith.NE)
         return NotImplemented
 
     __hash__ = object.__hash__
