@@ -146,10 +146,6 @@ class FeedForward:
                 names = set(self.symbol.list_auxiliary_states())
                 self.aux_params = {k: v for k, v in self.aux_params.items() if k in names}
 
-    @staticmethod
-    def _is_data_arg(name):
-        return name.endswith("data") or name.endswith("label")
-
     def _init_params(self, inputs, overwrite=False):
         """Allocate and initialize every non-input argument and aux state."""
         inputs = [as_desc(x) for x in inputs]

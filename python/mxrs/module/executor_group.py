@@ -113,7 +113,6 @@ class ExecutorGroup:
         self.fixed_param_names = list(fixed_param_names or [])
         self.state_names = list(state_names or [])
         self.shared_group = shared_group
-        self._total_exec_bytes = 0
         self.grad_req = self._grad_req_dict(grad_req, data_shapes, label_shapes)
         self.execs = []
         self._exec_cache = {}

@@ -61,7 +61,6 @@ class Module(BaseModule):
         if len(work_load_list) != len(self._context):
             raise AssertionError("work_load_list must have one entry per context")
         self._work_load_list = work_load_list
-        self._group2ctxs = group2ctxs
         self._symbol = symbol
         data_names = list(data_names) if data_names is not None else []
         label_names = list(label_names) if label_names is not None else []
