@@ -147,7 +147,7 @@ def render_stub(kind, ops, aliases):
     ]
     for func, op, inputs, params, _ in _entries(ops, aliases):
         if _is_variadic(inputs):
-            sig = [f"*{inputs[0][1:]}: {array}"]
+            sig = [f"*{inputs[0][1:]}: {array} | Sequence[{array}]"]  # one list of them works too
         else:
             sig = [f"{_pyname(i)}: {array} | None = None" for i in inputs]
         sig += [f"{_pyname(p)}: Any = {_stub_default(d)}" for p, d in params]
