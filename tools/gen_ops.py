@@ -9,6 +9,8 @@ each. Run after changing the registry::
 
 import argparse
 import ast
+import importlib.machinery
+import importlib.util
 import keyword
 import sys
 from pathlib import Path
@@ -159,9 +161,6 @@ def render_stub(kind, ops, aliases):
 
 def _load_native():
     """Load the extension module without importing the package (whose __init__ needs _ops)."""
-    import importlib.machinery
-    import importlib.util
-
     spec = importlib.util.find_spec("mxrs")
     pkg_dirs = list(spec.submodule_search_locations or []) if spec else []
     for d in pkg_dirs:
