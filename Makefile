@@ -12,13 +12,13 @@ PROFILE ?= dev-opt
 # and nothing is rebuilt between them.
 CARGO_ENV := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-rust test-python build wheel venv bench lint fmt clean
+.PHONY: demo test test-rust test-python build wheel venv bench lint typecheck fmt clean
 
 venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' pytest hypothesis ruff matplotlib scikit-learn
+	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' pytest hypothesis ruff mypy matplotlib scikit-learn
 	touch $@
 
 build: venv
@@ -48,6 +48,13 @@ lint: venv
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches tools demo
 	$(VENV)/bin/ruff format --check python tests benches tools demo
+	$(PY) tools/import_cycles.py
+	$(MAKE) typecheck
+
+# mypy over the package, and the extension's stub against the compiled module.
+typecheck: build
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest mxrs._native
 
 fmt: venv
 	cargo fmt --all

@@ -46,6 +46,8 @@ from mxrs import _blas  # noqa: E402
 
 _blas.enable()
 
+# The names mxrs_engine::create_engine accepts; the extension has no call that checks the
+# variable without creating the engine (whose fallback only warns on stderr).
 _engine = _os.environ.get("MXNET_ENGINE_TYPE")
 if _engine not in (None, "", "NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice"):
     raise MXNetError(

@@ -1,7 +1,41 @@
 """Type stubs of the native extension ``mxrs._native`` (crates/py)."""
 
 from collections.abc import Callable, Sequence
+from typing import final
 
+from typing_extensions import Self
+
+__all__ = [
+    "NDArrayHandle",
+    "SymbolHandle",
+    "ExecutorHandle",
+    "KVStoreHandle",
+    "invoke",
+    "invoke_fast",
+    "from_buffer",
+    "zeros",
+    "waitall",
+    "random_seed",
+    "save",
+    "load",
+    "load_frombuffer",
+    "load_raw",
+    "list_ops",
+    "list_aliases",
+    "num_gpus",
+    "infer_reshape",
+    "set_external_sgemm",
+    "has_external_sgemm",
+    "engine_name",
+    "RecordReader",
+    "RecordWriter",
+    "ImageRecordIter",
+    "imdecode",
+    "imencode",
+    "imresize",
+]
+
+@final
 class NDArrayHandle:
     """A handle to an array; views share memory with their base."""
 
@@ -55,6 +89,7 @@ def has_external_sgemm() -> bool: ...
 _Shapes = list[list[int] | None]
 _Dtypes = list[str | None]
 
+@final
 class SymbolHandle:
     @staticmethod
     def variable(name: str, attrs: dict[str, str]) -> SymbolHandle: ...
@@ -88,6 +123,7 @@ class SymbolHandle:
     def infer_shape(self, known: Sequence[tuple[str, Sequence[int]]]) -> tuple[_Shapes, _Shapes, _Shapes]: ...
     def infer_type(self, known: Sequence[tuple[str, str]]) -> tuple[_Dtypes, _Dtypes, _Dtypes]: ...
 
+@final
 class ExecutorHandle:
     @staticmethod
     def bind(
@@ -104,10 +140,11 @@ class ExecutorHandle:
     def head_grads(self) -> list[NDArrayHandle]: ...
     def debug_str(self) -> str: ...
 
+@final
 class KVStoreHandle:
     """A local (``local`` / ``device``) key-value store; keys are ints or strs."""
 
-    def __init__(self, name: str) -> None: ...
+    def __new__(cls, name: str) -> Self: ...
     @property
     def type_name(self) -> str: ...
     @property
@@ -132,29 +169,32 @@ class KVStoreHandle:
 
 # --- mxrs-io (crates/py/src/io.rs): RecordIO, image codecs, the image record iterator
 
+@final
 class RecordReader:
     """Reader of a ``.rec`` file (sequential, or by byte offset)."""
 
-    def __init__(self, path: str) -> None: ...
+    def __new__(cls, path: str) -> Self: ...
     def read(self) -> bytes | None: ...
     def seek(self, pos: int) -> None: ...
     def tell(self) -> int: ...
     def close(self) -> None: ...
 
+@final
 class RecordWriter:
     """Writer of a ``.rec`` file."""
 
-    def __init__(self, path: str) -> None: ...
+    def __new__(cls, path: str) -> Self: ...
     def write(self, buf: bytes) -> int: ...
     def tell(self) -> int: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
+@final
 class ImageRecordIter:
     """Prefetching decoder of image records into NCHW batches."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path_imgrec: str,
         data_shape: tuple[int, int, int],
         batch_size: int,
@@ -163,12 +203,12 @@ class ImageRecordIter:
         label_width: int = 1,
         shuffle: bool = False,
         seed: int = 0,
-        resize: int = -1,
+        resize: int = ...,  # -1: no resize
         rand_crop: bool = False,
         rand_mirror: bool = False,
         mirror: bool = False,
-        mean: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
-        std: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
+        mean: tuple[float, float, float, float] = ...,  # zeros
+        std: tuple[float, float, float, float] = ...,  # ones
         scale: float = 1.0,
         preprocess_threads: int = 4,
         prefetch_buffer: int = 4,
@@ -176,7 +216,7 @@ class ImageRecordIter:
         part_index: int = 0,
         round_batch: bool = True,
         dtype: str = "float32",
-    ) -> None: ...
+    ) -> Self: ...
     def next(self) -> tuple[NDArrayHandle, NDArrayHandle, int, list[int]] | None: ...
     def reset(self) -> None: ...
     def num_records(self) -> int: ...

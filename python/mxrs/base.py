@@ -59,6 +59,15 @@ class MXNetIOError(MXNetError, OSError):
     """A file that cannot be read or written."""
 
 
+class _NullType:
+    """Marks an argument that was not given (the default of every generated op function)."""
+
+    def __repr__(self):
+        return "_Null"
+
+
+_Null = _NullType()
+
 mx_real_t = np.float32
 numeric_types = (float, int, np.generic)
 integer_types = (int, np.integer)

@@ -8,6 +8,8 @@ import logging
 import math
 import time
 
+from mxrs._training import save_checkpoint
+
 __all__ = [
     "module_checkpoint",
     "do_checkpoint",
@@ -31,8 +33,6 @@ def module_checkpoint(mod, prefix, period=1, save_optimizer_states=False):
 
 def do_checkpoint(prefix, period=1):
     """An epoch-end callback saving ``prefix-symbol.json`` and ``prefix-%04d.params`` (1-based)."""
-    from mxrs.model import save_checkpoint
-
     period = int(max(1, period))
 
     def _callback(iter_no, sym, arg, aux):
@@ -67,7 +67,7 @@ class Speedometer:
         self.batch_size = batch_size
         self.frequent = frequent
         self.init = False
-        self.tic = 0
+        self.tic = 0.0
         self.last_count = 0
         self.auto_reset = auto_reset
 

@@ -13,6 +13,8 @@ class Context:
     ``with mx.cpu(1):`` makes it the default context of the block (per thread).
     """
 
+    device_typeid: int
+    device_id: int
     devtype2str = {1: "cpu", 2: "gpu", 3: "cpu_pinned", 5: "cpu_shared"}
     devstr2type = {"cpu": 1, "gpu": 2, "cpu_pinned": 3, "cpu_shared": 5}
     _default_ctx = threading.local()

@@ -16,7 +16,7 @@ def _as_list(name, value, names, allow_none=False):
         unknown = [k for k in value if k not in names]
         if unknown:
             raise MXNetError(f"bind: {name} names {unknown} which are not among {names}")
-        out = []
+        out: list = []
         for n in names:
             if n not in value:
                 if allow_none:

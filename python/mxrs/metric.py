@@ -233,7 +233,8 @@ class CompositeEvalMetric(EvalMetric):
             metric.reset_local()
 
     def _collect(self, getter):
-        names, values = [], []
+        names: list[str] = []
+        values: list = []
         for metric in self.metrics:
             name, value = getter(metric)
             names.extend([name] if isinstance(name, str) else name)

@@ -1,154 +1,37 @@
-"""``mx.model``: checkpoints, the kvstore/update helpers, and the deprecated FeedForward API.
+"""``mx.model``: checkpoints and the deprecated FeedForward API.
 
-Checkpoint files are MXNet's: ``prefix-symbol.json`` and ``prefix-%04d.params`` holding
-``arg:<name>``/``aux:<name>`` arrays, so real MXNet loads them and the other way round.
+Checkpoint files are MXNet's (see :mod:`mxrs._training`, shared with ``mx.mod``).
 ``FeedForward`` keeps MXNet 1.9.1's behaviour (numpy input named ``data``/``softmax_label``,
 1-based ``nbatch`` in batch callbacks, ``epoch_size``, the same log lines) on top of a
 :class:`mxrs.module.Module`.
 """
 
 import logging
-import os
 import time
 import warnings
-from collections import namedtuple
 
 import numpy as np
 
-from mxrs import metric
+from mxrs import io, metric
 from mxrs import ndarray as nd
+from mxrs import optimizer as opt
+from mxrs._training import (
+    BatchEndParam,
+    create_kvstore,
+    load_checkpoint,
+    load_params,
+    multiple_callbacks,
+    save_checkpoint,
+)
 from mxrs.base import mx_real_t
+from mxrs.callback import LogValidationMetricsCallback
 from mxrs.context import Context, cpu
 from mxrs.initializer import Uniform
+from mxrs.module import Module
+from mxrs.module.executor_group import as_desc
+from mxrs.symbol import Symbol
 
 __all__ = ["BatchEndParam", "FeedForward", "save_checkpoint", "load_checkpoint", "load_params"]
-
-BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", "locals"])
-
-
-def _kv():
-    from mxrs import kvstore
-
-    return kvstore
-
-
-# --------------------------------------------------------------------------- kvstore helpers
-def _create_kvstore(kvstore, num_device, arg_params):
-    """``(kvstore or None, update_on_kvstore)`` as MXNet chooses them.
-
-    'local' on one device (and not dist) means no kvstore: updates are done locally.
-    """
-    update_on_kvstore = bool(int(os.getenv("MXNET_UPDATE_ON_KVSTORE", "1")))
-    if kvstore is None:
-        kv = None
-    elif isinstance(kvstore, str):
-        if num_device == 1 and "dist" not in kvstore:
-            kv = None
-        else:
-            kv = _kv().create(kvstore)
-            if kvstore == "local" and arg_params:
-                max_size = max(int(np.prod(p.shape)) for p in arg_params.values())
-                if max_size > 1024 * 1024 * 16:
-                    update_on_kvstore = False
-    elif hasattr(kvstore, "push") and hasattr(kvstore, "pull"):
-        kv = kvstore
-    else:
-        raise TypeError("kvstore must be KVStore, str or None")
-    if kv is None:
-        update_on_kvstore = False
-    elif hasattr(kv, "is_capable"):
-        try:
-            update_on_kvstore &= bool(kv.is_capable("optimizer"))
-        except Exception:  # noqa: BLE001 - a store without capability flags can optimize
-            pass
-    return (kv, update_on_kvstore)
-
-
-def _initialize_kvstore(kvstore, param_arrays, arg_params, param_names, update_on_kvstore):
-    """Register every parameter with the store (and broadcast it when the store updates)."""
-    for idx, param_on_devs in enumerate(param_arrays):
-        name = param_names[idx]
-        kvstore.init(name, arg_params[name])
-        if update_on_kvstore:
-            kvstore.pull(name, param_on_devs, priority=-idx)
-
-
-def _update_params_on_kvstore(param_arrays, grad_arrays, kvstore, param_names):
-    """Push gradients and pull updated weights (the store runs the optimizer)."""
-    for index, (arg_list, grad_list) in enumerate(zip(param_arrays, grad_arrays)):
-        if grad_list[0] is None:
-            continue
-        name = param_names[index]
-        kvstore.push(name, grad_list, priority=-index)
-        kvstore.pull(name, arg_list, priority=-index)
-
-
-def _update_params(param_arrays, grad_arrays, updater, num_device, kvstore=None, param_names=None):
-    """Sum gradients through ``kvstore`` (if any), then run ``updater`` on each device.
-
-    All of a device's parameters go to the updater in one call (index, grad, weight lists).
-    """
-    updates = [[] for _ in range(num_device)]
-    for index, (arg_list, grad_list) in enumerate(zip(param_arrays, grad_arrays)):
-        if grad_list[0] is None:
-            continue
-        if kvstore:
-            name = param_names[index]
-            kvstore.push(name, grad_list, priority=-index)
-            kvstore.pull(name, grad_list, priority=-index)
-        for k, (w, g) in enumerate(zip(arg_list, grad_list)):
-            updates[k].append((index * num_device + k, g, w))
-    for dev_updates in updates:
-        if dev_updates:
-            idx, grads, weights = zip(*dev_updates)
-            updater(list(idx), list(grads), list(weights))
-
-
-def _multiple_callbacks(callbacks, *args, **kwargs):
-    if isinstance(callbacks, list):
-        for cb in callbacks:
-            cb(*args, **kwargs)
-        return
-    if callbacks:
-        callbacks(*args, **kwargs)
-
-
-# ------------------------------------------------------------------------------ checkpoints
-def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast=True):
-    """Save ``prefix-symbol.json`` (unless ``symbol`` is None) and ``prefix-%04d.params``."""
-    if symbol is not None:
-        symbol.save(f"{prefix}-symbol.json")
-    save_dict = {f"arg:{k}": v.as_in_context(cpu()) for k, v in arg_params.items()}
-    save_dict.update({f"aux:{k}": v.as_in_context(cpu()) for k, v in aux_params.items()})
-    param_name = f"{prefix}-{epoch:04d}.params"
-    nd.save(param_name, save_dict)
-    logging.info('Saved checkpoint to "%s"', param_name)
-
-
-def load_params(prefix, epoch):
-    """``(arg_params, aux_params)`` from ``prefix-%04d.params`` (other key prefixes dropped)."""
-    fname = f"{prefix}-{epoch:04d}.params"
-    save_dict = nd.load(fname)
-    arg_params, aux_params = {}, {}
-    if not save_dict:
-        logging.warning("Params file '%s' is empty", fname)
-        return (arg_params, aux_params)
-    for k, v in save_dict.items():
-        tp, name = k.split(":", 1)
-        if tp == "arg":
-            arg_params[name] = v
-        if tp == "aux":
-            aux_params[name] = v
-    return (arg_params, aux_params)
-
-
-def load_checkpoint(prefix, epoch):
-    """``(symbol, arg_params, aux_params)`` saved by :func:`save_checkpoint`."""
-    from mxrs import symbol as sym
-
-    symbol = sym.load(f"{prefix}-symbol.json")
-    arg_params, aux_params = load_params(prefix, epoch)
-    return (symbol, arg_params, aux_params)
 
 
 def _check_arguments(symbol):
@@ -176,26 +59,6 @@ def _check_arguments(symbol):
 def _load_data(batch, targets):
     for src, dst in zip(batch.data, targets):
         src.copyto(dst)
-
-
-def _io():
-    from mxrs import io
-
-    return io
-
-
-def _is_symbol(obj):
-    try:
-        from mxrs.symbol import Symbol
-    except ImportError:
-        return hasattr(obj, "list_arguments")
-    return isinstance(obj, Symbol)
-
-
-def _log_validation():
-    from mxrs.callback import LogValidationMetricsCallback
-
-    return LogValidationMetricsCallback()
 
 
 _DEFAULT = object()
@@ -242,7 +105,7 @@ class FeedForward:
             DeprecationWarning,
             stacklevel=2,
         )
-        if _is_symbol(symbol):
+        if isinstance(symbol, Symbol):
             self.symbol = symbol
             self.sym_gen = None
         else:
@@ -283,14 +146,8 @@ class FeedForward:
                 names = set(self.symbol.list_auxiliary_states())
                 self.aux_params = {k: v for k, v in self.aux_params.items() if k in names}
 
-    @staticmethod
-    def _is_data_arg(name):
-        return name.endswith("data") or name.endswith("label")
-
     def _init_params(self, inputs, overwrite=False):
         """Allocate and initialize every non-input argument and aux state."""
-        from mxrs.module.executor_group import as_desc
-
         inputs = [as_desc(x) for x in inputs]
         input_shapes = {d.name: d.shape for d in inputs}
         arg_shapes, _, aux_shapes = self.symbol.infer_shape(**input_shapes)
@@ -357,9 +214,9 @@ class FeedForward:
                 raise ValueError("Label must be 1D or 2D (with 2nd dimension being 1)")
             batch = min(X.shape[0], self.numpy_batch_size)
             if is_train:
-                return _io().NDArrayIter(X, y, batch, shuffle=is_train, last_batch_handle="roll_over")
-            return _io().NDArrayIter(X, y, batch, shuffle=False)
-        if not isinstance(X, _io().DataIter):
+                return io.NDArrayIter(X, y, batch, shuffle=is_train, last_batch_handle="roll_over")
+            return io.NDArrayIter(X, y, batch, shuffle=False)
+        if not isinstance(X, io.DataIter):
             raise TypeError("X must be DataIter, NDArray or numpy.ndarray")
         return X
 
@@ -369,12 +226,12 @@ class FeedForward:
         if isinstance(eval_data, (tuple, list)) and len(eval_data) == 2:
             if eval_data[0] is None:
                 raise ValueError("Eval data is NONE")
-            if eval_data[1] is None and isinstance(eval_data[0], _io().DataIter):
+            if eval_data[1] is None and isinstance(eval_data[0], io.DataIter):
                 return eval_data[0]
             data = np.array(eval_data[0]) if isinstance(eval_data[0], list) else eval_data[0]
             label = np.array(eval_data[1]) if isinstance(eval_data[1], list) else eval_data[1]
             return self._init_iter(data, label, is_train=True)
-        if not isinstance(eval_data, _io().DataIter):
+        if not isinstance(eval_data, io.DataIter):
             raise TypeError(
                 "Eval data must be DataIter, or NDArray/numpy.ndarray/list pair (i.e. tuple/list of length 2)"
             )
@@ -444,7 +301,7 @@ class FeedForward:
             eval_metric.update(batch.label, self._pred_exec.outputs)
             if batch_end_callback is not None:
                 params = BatchEndParam(epoch=0, nbatch=i, eval_metric=eval_metric, locals=locals())
-                _multiple_callbacks(batch_end_callback, params)
+                multiple_callbacks(batch_end_callback, params)
         return eval_metric.get()[1]
 
     def fit(
@@ -463,10 +320,8 @@ class FeedForward:
         eval_batch_end_callback=None,
     ):
         """Train on ``X`` (numpy/NDArray with ``y``, or a DataIter) for ``num_epoch`` epochs."""
-        from mxrs import optimizer as opt
-
         if eval_end_callback is _DEFAULT:
-            eval_end_callback = _log_validation()
+            eval_end_callback = LogValidationMetricsCallback()
         data = self._init_iter(X, y, is_train=True)
         eval_data = self._init_eval_iter(eval_data)
         if self.sym_gen:
@@ -476,7 +331,7 @@ class FeedForward:
         _arg_names, param_names, _aux_names = self._init_params(data.provide_data + data.provide_label)
         if not isinstance(eval_metric, metric.EvalMetric):
             eval_metric = metric.create(eval_metric)
-        kvstore, update_on_kvstore = _create_kvstore(kvstore, len(self.ctx), self.arg_params)
+        kvstore, update_on_kvstore = create_kvstore(kvstore, len(self.ctx), self.arg_params)
         param_idx2name = {}
         if update_on_kvstore:
             param_idx2name.update(enumerate(param_names))
@@ -524,8 +379,6 @@ class FeedForward:
         eval_end_callback,
         eval_batch_end_callback,
     ):
-        from mxrs.module import Module
-
         data_names = [x[0] for x in train_data.provide_data]
         label_names = [x[0] for x in train_data.provide_label]
         logger.info("Start training with %s", str(self.ctx))
@@ -565,7 +418,7 @@ class FeedForward:
                     nbatch += 1
                     if callbacks is not None:
                         params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric, locals=locals())
-                        _multiple_callbacks(callbacks, params)
+                        multiple_callbacks(callbacks, params)
                     if epoch_size is not None and nbatch >= epoch_size:
                         do_reset = False
                         break
@@ -577,7 +430,7 @@ class FeedForward:
             logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
             if epoch_end_callback or epoch + 1 == end_epoch:
                 group.get_params(self.arg_params, self.aux_params)
-            _multiple_callbacks(epoch_end_callback, epoch, self.symbol, self.arg_params, self.aux_params)
+            multiple_callbacks(epoch_end_callback, epoch, self.symbol, self.arg_params, self.aux_params)
             if eval_data:
                 eval_metric.reset()
                 eval_data.reset()
@@ -587,13 +440,13 @@ class FeedForward:
                     mod.update_metric(eval_metric, eval_batch.label)
                     if eval_batch_end_callback is not None:
                         params = BatchEndParam(epoch=epoch, nbatch=i, eval_metric=eval_metric, locals=locals())
-                        _multiple_callbacks(eval_batch_end_callback, params)
+                        multiple_callbacks(eval_batch_end_callback, params)
                     total_num_batch += 1
                 if eval_end_callback is not None:
                     params = BatchEndParam(
                         epoch=epoch, nbatch=total_num_batch, eval_metric=eval_metric, locals=locals()
                     )
-                    _multiple_callbacks(eval_end_callback, params)
+                    multiple_callbacks(eval_end_callback, params)
                 eval_data.reset()
         self._pred_exec = None
 

@@ -38,7 +38,7 @@ class Optimizer:
     ``param_idx2name``) and update counting.
     """
 
-    opt_registry = {}
+    opt_registry: dict[str, type] = {}
 
     def __init__(
         self,
@@ -67,7 +67,7 @@ class Optimizer:
         self.wd_mult = {}
         self.begin_num_update = begin_num_update
         self.num_update = begin_num_update
-        self._all_index_update_counts = {0: {}}
+        self._all_index_update_counts: dict[int, dict] = {0: {}}
         self._index_update_count = self._all_index_update_counts[0]
         self.clip_gradient = clip_gradient
         self.multi_precision = multi_precision

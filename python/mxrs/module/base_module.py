@@ -14,10 +14,11 @@ import numpy as np
 
 from mxrs import metric
 from mxrs import ndarray as nd
+from mxrs._training import BatchEndParam
 from mxrs.base import MXNetValueError
 from mxrs.context import cpu
 from mxrs.initializer import Uniform
-from mxrs.model import BatchEndParam
+from mxrs.io import DataBatch, DataIter
 from mxrs.module.executor_group import as_desc
 
 __all__ = ["BaseModule"]
@@ -67,24 +68,6 @@ def _parse_data_desc(data_names, label_names, data_shapes, label_shapes):
     return data_shapes, label_shapes
 
 
-def _data_batch(data):
-    try:
-        from mxrs.io import DataBatch
-    except ImportError:
-        from types import SimpleNamespace
-
-        return SimpleNamespace(data=data, label=None, pad=0, provide_data=None, provide_label=None)
-    return DataBatch(data)
-
-
-def _is_data_iter(obj):
-    try:
-        from mxrs.io import DataIter
-    except ImportError:
-        return hasattr(obj, "provide_data") and hasattr(obj, "reset")
-    return isinstance(obj, DataIter)
-
-
 class BaseModule:
     """The interface and shared loops of modules (see MXNet's ``mx.mod.BaseModule``)."""
 
@@ -96,7 +79,6 @@ class BaseModule:
         self.params_initialized = False
         self.optimizer_initialized = False
         self._symbol = None
-        self._total_exec_bytes = 0
 
     # ---------------------------------------------------------------- high level
     def forward_backward(self, data_batch):
@@ -168,9 +150,9 @@ class BaseModule:
         if isinstance(eval_data, (nd.NDArray, np.ndarray)):
             if isinstance(eval_data, np.ndarray):
                 eval_data = nd.array(eval_data)
-            self.forward(_data_batch([eval_data]))
+            self.forward(DataBatch([eval_data]))
             return self.get_outputs()[0]
-        if not _is_data_iter(eval_data):
+        if not isinstance(eval_data, DataIter):
             raise ValueError("eval_data must be of type NDArray or DataIter")
         if reset:
             eval_data.reset()

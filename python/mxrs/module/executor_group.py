@@ -5,50 +5,24 @@ and every per-batch call is a plain copy into the executor's input arrays plus `
 Arrays are kept in lists built once at bind time, so the training loop does no dict lookups.
 """
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 
 import numpy as np
 
 from mxrs import ndarray as nd
 from mxrs.base import MXNetError, MXNetValueError, ShapeError
 from mxrs.context import cpu
+from mxrs.io import DataDesc
+from mxrs.metric import EvalMetric
 
-__all__ = ["DataDesc", "ExecutorGroup", "DataParallelExecutorGroup", "split_input_slice", "batch_axis"]
-
-
-class DataDesc(namedtuple("DataDesc", ["name", "shape"])):
-    """``(name, shape)`` with ``dtype`` and ``layout`` (used when ``mx.io`` is not there)."""
-
-    def __new__(cls, name, shape, dtype=np.float32, layout="NCHW"):
-        desc = super().__new__(cls, name, tuple(shape))
-        desc.dtype = dtype
-        desc.layout = layout
-        return desc
-
-    def __repr__(self):
-        return f"DataDesc[{self.name},{self.shape},{self.dtype},{self.layout}]"
-
-    @staticmethod
-    def get_batch_axis(layout):
-        """The position of 'N' in ``layout`` (0 when there is no layout)."""
-        if layout is None:
-            return 0
-        return layout.find("N")
-
-
-def _desc_class():
-    try:
-        from mxrs.io import DataDesc as io_desc
-    except ImportError:
-        return DataDesc
-    return io_desc
+__all__ = ["ExecutorGroup", "DataParallelExecutorGroup", "split_input_slice", "batch_axis"]
 
 
 def as_desc(item):
     """``item`` as a DataDesc (a DataDesc passes; a ``(name, shape)`` pair is wrapped)."""
     if hasattr(item, "name") and hasattr(item, "shape"):
         return item
-    return _desc_class()(*item)
+    return DataDesc(*item)
 
 
 def batch_axis(desc):
@@ -139,7 +113,6 @@ class ExecutorGroup:
         self.fixed_param_names = list(fixed_param_names or [])
         self.state_names = list(state_names or [])
         self.shared_group = shared_group
-        self._total_exec_bytes = 0
         self.grad_req = self._grad_req_dict(grad_req, data_shapes, label_shapes)
         self.execs = []
         self._exec_cache = {}
@@ -277,7 +250,7 @@ class ExecutorGroup:
         ]
         self.aux_arrays = [[e.aux_dict[name] for e in execs] for name in self.aux_names]
         if self.inputs_need_grad:
-            self.input_grad_arrays = [[e.grad_dict[name] for e in execs] for name in self.data_names]
+            self.input_grad_arrays: list[list] | None = [[e.grad_dict[name] for e in execs] for name in self.data_names]
         else:
             self.input_grad_arrays = None
         # The single-device fast path: flat lists of (source position, destination array).
@@ -387,9 +360,10 @@ class ExecutorGroup:
         """Gradients of the data inputs."""
         if not self.inputs_need_grad:
             raise AssertionError("bind with inputs_need_grad=True to get input gradients")
+        grads = self.input_grad_arrays or []
         if merge_multi_context:
-            return [_merge(g, ax) for g, ax in zip(self.input_grad_arrays, self.data_layouts)]
-        return self.input_grad_arrays
+            return [_merge(g, ax) for g, ax in zip(grads, self.data_layouts)]
+        return grads
 
     def get_states(self, merge_multi_context=True):
         """Arrays of the state inputs."""
@@ -416,7 +390,7 @@ class ExecutorGroup:
         plain = (
             getattr(eval_metric, "output_names", None) is None
             and getattr(eval_metric, "label_names", None) is None
-            and type(eval_metric).update_dict is _base_update_dict()
+            and type(eval_metric).update_dict is EvalMetric.update_dict
         )
         for i, exe in enumerate(self.execs):
             if pre_sliced:
@@ -440,9 +414,3 @@ class ExecutorGroup:
 
 
 DataParallelExecutorGroup = ExecutorGroup  # MXNet's name
-
-
-def _base_update_dict():
-    from mxrs.metric import EvalMetric
-
-    return EvalMetric.update_dict

@@ -5,25 +5,20 @@ import warnings
 
 from mxrs import context as ctx_mod
 from mxrs import ndarray as nd
+from mxrs import optimizer as opt
+from mxrs._training import (
+    create_kvstore,
+    initialize_kvstore,
+    load_checkpoint,
+    update_params,
+    update_params_on_kvstore,
+)
 from mxrs.base import ShapeError
 from mxrs.initializer import InitDesc, Uniform
-from mxrs.model import (
-    _create_kvstore,
-    _initialize_kvstore,
-    _update_params,
-    _update_params_on_kvstore,
-    load_checkpoint,
-)
 from mxrs.module.base_module import BaseModule, _check_input_names, _parse_data_desc
 from mxrs.module.executor_group import ExecutorGroup, as_desc
 
 __all__ = ["Module"]
-
-
-def _optimizer_module():
-    from mxrs import optimizer
-
-    return optimizer
 
 
 class Module(BaseModule):
@@ -66,7 +61,6 @@ class Module(BaseModule):
         if len(work_load_list) != len(self._context):
             raise AssertionError("work_load_list must have one entry per context")
         self._work_load_list = work_load_list
-        self._group2ctxs = group2ctxs
         self._symbol = symbol
         data_names = list(data_names) if data_names is not None else []
         label_names = list(label_names) if label_names is not None else []
@@ -323,10 +317,9 @@ class Module(BaseModule):
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
             return
-        opt = _optimizer_module()
         if self._params_dirty:
             self._sync_params_from_devices()
-        kvstore, update_on_kvstore = _create_kvstore(kvstore, len(self._context), self._arg_params)
+        kvstore, update_on_kvstore = create_kvstore(kvstore, len(self._context), self._arg_params)
         batch_size = self._exec_group.batch_size
         if kvstore and "dist" in kvstore.type and "_sync" in kvstore.type:
             batch_size *= kvstore.num_workers
@@ -362,7 +355,7 @@ class Module(BaseModule):
                 kvstore.set_gradient_compression(self._compression_params)
             if update_on_kvstore:
                 kvstore.set_optimizer(self._optimizer)
-            _initialize_kvstore(
+            initialize_kvstore(
                 kvstore=kvstore,
                 param_arrays=self._exec_group.param_arrays,
                 arg_params=self._arg_params,
@@ -430,9 +423,9 @@ class Module(BaseModule):
         self._params_dirty = True
         group = self._exec_group
         if self._update_on_kvstore:
-            _update_params_on_kvstore(group.param_arrays, group.grad_arrays, self._kvstore, group.param_names)
+            update_params_on_kvstore(group.param_arrays, group.grad_arrays, self._kvstore, group.param_names)
         else:
-            _update_params(
+            update_params(
                 group.param_arrays,
                 group.grad_arrays,
                 updater=self._updater,

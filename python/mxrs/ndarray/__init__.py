@@ -1,13 +1,17 @@
-"""``mx.nd``: the NDArray API."""
+"""``mx.nd``: the NDArray API.
+
+The generated op functions (``_ops``) build on :mod:`mxrs.ndarray.ndarray`; this package puts
+them together and gives NDArray its op methods (``a.exp()`` is ``mx.nd.exp(a)``).
+"""
 
 import numbers
 
+from mxrs import _arith
 from mxrs.base import mx_real_t
 from mxrs.ndarray import _ops, random
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.ndarray import (
     NDArray,
-    _Null,  # noqa: F401 - re-exported for generated code
     array,
     empty,
     full,
@@ -21,6 +25,27 @@ from mxrs.ndarray.utils import load, load_frombuffer, save
 _internal = _ops
 
 
+def _method(name):
+    """The op function ``name`` as an NDArray method taking the array as its first input."""
+    fn = getattr(_ops, name)
+
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"Same as ``mx.nd.{name}(self, ...)``."
+    return method
+
+
+for _name in (
+    "exp log log2 log10 log1p expm1 sqrt rsqrt cbrt square abs sign ceil floor round rint trunc fix sin cos tan "
+    "arcsin arccos arctan sinh cosh tanh sigmoid relu softsign reciprocal clip sum mean max min prod nansum "
+    "norm argmax argmin argmax_channel transpose swapaxes expand_dims squeeze flatten tile repeat slice "
+    "slice_axis take pick one_hot softmax log_softmax topk sort argsort broadcast_axes"
+).split():
+    setattr(NDArray, _name, _method(_name))
+
+
 def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dtype=mx_real_t):
     """Evenly spaced values in [start, stop), each repeated ``repeat`` times."""
     return _ops._arange(start=start, stop=stop, step=step, repeat=repeat, dtype=dtype, ctx=ctx)
@@ -31,42 +56,38 @@ def linspace(start, stop, num, endpoint=True, ctx=None, dtype=mx_real_t):
     return _ops._linspace(start=start, stop=stop, num=num, endpoint=endpoint, dtype=dtype, ctx=ctx)
 
 
-def _binary_fn(array_op, scalar_op, rscalar_op, py_op):
+def _binary_fn(op):
     def fn(lhs, rhs):
         if isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
-            return py_op(lhs, rhs)
+            return op.number(lhs, rhs)
         if isinstance(lhs, NDArray) and isinstance(rhs, NDArray):
-            return invoke(array_op, [lhs, rhs])
+            return invoke(op.array, [lhs, rhs])
         if isinstance(lhs, NDArray):
-            return invoke(scalar_op, [lhs], {"scalar": float(rhs)})
+            return invoke(op.scalar, [lhs], {"scalar": float(rhs)})
         if isinstance(rhs, NDArray):
-            return invoke(rscalar_op, [rhs], {"scalar": float(lhs)})
+            return invoke(op.rscalar, [rhs], {"scalar": float(lhs)})
         raise TypeError(f"type {type(lhs)} and {type(rhs)} not supported")
 
-    fn.__name__ = array_op.replace("broadcast_", "")
-    fn.__doc__ = f"``{array_op}`` for two arrays, the scalar op when one side is a number."
+    fn.__name__ = op.array.replace("broadcast_", "")
+    fn.__doc__ = f"``{op.array}`` for two arrays, the scalar op when one side is a number."
     return fn
 
 
-add = _binary_fn("broadcast_add", "_plus_scalar", "_plus_scalar", lambda a, b: a + b)
-subtract = _binary_fn("broadcast_sub", "_minus_scalar", "_rminus_scalar", lambda a, b: a - b)
-multiply = _binary_fn("broadcast_mul", "_mul_scalar", "_mul_scalar", lambda a, b: a * b)
-divide = _binary_fn("broadcast_div", "_div_scalar", "_rdiv_scalar", lambda a, b: a / b)
+add = _binary_fn(_arith.ADD)
+subtract = _binary_fn(_arith.SUB)
+multiply = _binary_fn(_arith.MUL)
+divide = _binary_fn(_arith.DIV)
 true_divide = divide
-modulo = _binary_fn("broadcast_mod", "_mod_scalar", "_rmod_scalar", lambda a, b: a % b)
-power = _binary_fn("broadcast_power", "_power_scalar", "_rpower_scalar", lambda a, b: a**b)
-maximum = _binary_fn("broadcast_maximum", "_maximum_scalar", "_maximum_scalar", max)
-minimum = _binary_fn("broadcast_minimum", "_minimum_scalar", "_minimum_scalar", min)
-equal = _binary_fn("broadcast_equal", "_equal_scalar", "_equal_scalar", lambda a, b: float(a == b))
-not_equal = _binary_fn("broadcast_not_equal", "_not_equal_scalar", "_not_equal_scalar", lambda a, b: float(a != b))
-greater = _binary_fn("broadcast_greater", "_greater_scalar", "_lesser_scalar", lambda a, b: float(a > b))
-greater_equal = _binary_fn(
-    "broadcast_greater_equal", "_greater_equal_scalar", "_lesser_equal_scalar", lambda a, b: float(a >= b)
-)
-lesser = _binary_fn("broadcast_lesser", "_lesser_scalar", "_greater_scalar", lambda a, b: float(a < b))
-lesser_equal = _binary_fn(
-    "broadcast_lesser_equal", "_lesser_equal_scalar", "_greater_equal_scalar", lambda a, b: float(a <= b)
-)
+modulo = _binary_fn(_arith.MOD)
+power = _binary_fn(_arith.POW)
+maximum = _binary_fn(_arith.MAXIMUM)
+minimum = _binary_fn(_arith.MINIMUM)
+equal = _binary_fn(_arith.EQ)
+not_equal = _binary_fn(_arith.NE)
+greater = _binary_fn(_arith.GT)
+greater_equal = _binary_fn(_arith.GE)
+lesser = _binary_fn(_arith.LT)
+lesser_equal = _binary_fn(_arith.LE)
 
 
 def moveaxis(tensor, source, destination):

@@ -5,7 +5,9 @@ Do not edit by hand.
 
 # ruff: noqa: E501
 
-from mxrs.ndarray.ndarray import _Null, _call
+from mxrs.base import _Null
+from mxrs.ndarray.ndarray import _call
+
 
 
 def Activation(data=None, act_type=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -16,6 +18,8 @@ def Activation(data=None, act_type=_Null, out=None, name=None, ctx=None, **kwarg
     Parameters
     ----------
     act_type : default required
+
+    Returns: NDArray.
     """
     return _call("Activation", [data], {"act_type": act_type}, out, ctx, kwargs, variadic=False)
 
@@ -36,6 +40,8 @@ def BatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=Non
     cudnn_off : default False
     min_calib_range : default None
     max_calib_range : default None
+
+    Returns: NDArray or list of NDArray.
     """
     return _call("BatchNorm", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
 
@@ -44,6 +50,8 @@ def BlockGrad(data=None, out=None, name=None, ctx=None, **kwargs):
     """Identity that stops gradients.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("BlockGrad", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -56,6 +64,8 @@ def Cast(data=None, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     Parameters
     ----------
     dtype : default required
+
+    Returns: NDArray.
     """
     return _call("Cast", [data], {"dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -69,6 +79,8 @@ def Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kw
     ----------
     num_args : default required
     dim : default 1
+
+    Returns: NDArray.
     """
     return _call("Concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
 
@@ -91,6 +103,8 @@ def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, d
     cudnn_tune : default None
     cudnn_off : default False
     layout : default None
+
+    Returns: NDArray.
     """
     return _call("Convolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
 
@@ -115,6 +129,8 @@ def Deconvolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null,
     cudnn_tune : default None
     cudnn_off : default False
     layout : default None
+
+    Returns: NDArray.
     """
     return _call("Deconvolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "adj": adj, "target_shape": target_shape, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
 
@@ -130,6 +146,8 @@ def Dropout(data=None, p=_Null, mode=_Null, axes=_Null, cudnn_off=_Null, out=Non
     mode : default 'training'
     axes : default ()
     cudnn_off : default False
+
+    Returns: NDArray.
     """
     return _call("Dropout", [data], {"p": p, "mode": mode, "axes": axes, "cudnn_off": cudnn_off}, out, ctx, kwargs, variadic=False)
 
@@ -145,6 +163,8 @@ def Embedding(data=None, weight=None, input_dim=_Null, output_dim=_Null, dtype=_
     output_dim : default required
     dtype : default 'float32'
     sparse_grad : default False
+
+    Returns: NDArray.
     """
     return _call("Embedding", [data, weight], {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, out, ctx, kwargs, variadic=False)
 
@@ -153,6 +173,8 @@ def Flatten(data=None, out=None, name=None, ctx=None, **kwargs):
     """Collapse all axes but the first.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("Flatten", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -167,6 +189,8 @@ def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=
     num_hidden : default required
     no_bias : default False
     flatten : default True
+
+    Returns: NDArray.
     """
     return _call("FullyConnected", [data, weight, bias], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
 
@@ -182,6 +206,8 @@ def LeakyReLU(data=None, gamma=None, act_type=_Null, slope=_Null, lower_bound=_N
     slope : default 0.25
     lower_bound : default 0.125
     upper_bound : default 0.334
+
+    Returns: NDArray or list of NDArray.
     """
     return _call("LeakyReLU", [data, gamma], {"act_type": act_type, "slope": slope, "lower_bound": lower_bound, "upper_bound": upper_bound}, out, ctx, kwargs, variadic=False)
 
@@ -194,6 +220,8 @@ def LinearRegressionOutput(data=None, label=None, grad_scale=_Null, out=None, na
     Parameters
     ----------
     grad_scale : default 1.0
+
+    Returns: NDArray.
     """
     return _call("LinearRegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
 
@@ -206,6 +234,8 @@ def LogisticRegressionOutput(data=None, label=None, grad_scale=_Null, out=None, 
     Parameters
     ----------
     grad_scale : default 1.0
+
+    Returns: NDArray.
     """
     return _call("LogisticRegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
 
@@ -218,6 +248,8 @@ def MAERegressionOutput(data=None, label=None, grad_scale=_Null, out=None, name=
     Parameters
     ----------
     grad_scale : default 1.0
+
+    Returns: NDArray.
     """
     return _call("MAERegressionOutput", [data, label], {"grad_scale": grad_scale}, out, ctx, kwargs, variadic=False)
 
@@ -232,6 +264,8 @@ def MakeLoss(data=None, grad_scale=_Null, valid_thresh=_Null, normalization=_Nul
     grad_scale : default 1.0
     valid_thresh : default 0.0
     normalization : default 'null'
+
+    Returns: NDArray.
     """
     return _call("MakeLoss", [data], {"grad_scale": grad_scale, "valid_thresh": valid_thresh, "normalization": normalization}, out, ctx, kwargs, variadic=False)
 
@@ -253,6 +287,8 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     p_value : default None
     count_include_pad : default None
     layout : default None
+
+    Returns: NDArray.
     """
     return _call("Pooling", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
@@ -266,6 +302,8 @@ def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None
     ----------
     shape : default ()
     reverse : default False
+
+    Returns: NDArray.
     """
     return _call("Reshape", [data], {"shape": shape, "reverse": reverse}, out, ctx, kwargs, variadic=False)
 
@@ -280,6 +318,8 @@ def SliceChannel(data=None, num_outputs=_Null, axis=_Null, squeeze_axis=_Null, o
     num_outputs : default required
     axis : default 1
     squeeze_axis : default False
+
+    Returns: NDArray or list of NDArray.
     """
     return _call("SliceChannel", [data], {"num_outputs": num_outputs, "axis": axis, "squeeze_axis": squeeze_axis}, out, ctx, kwargs, variadic=False)
 
@@ -292,6 +332,8 @@ def SoftmaxActivation(data=None, mode=_Null, out=None, name=None, ctx=None, **kw
     Parameters
     ----------
     mode : default 'instance'
+
+    Returns: NDArray.
     """
     return _call("SoftmaxActivation", [data], {"mode": mode}, out, ctx, kwargs, variadic=False)
 
@@ -311,6 +353,8 @@ def SoftmaxOutput(data=None, label=None, grad_scale=_Null, ignore_label=_Null, m
     normalization : default 'null'
     out_grad : default False
     smooth_alpha : default 0.0
+
+    Returns: NDArray.
     """
     return _call("SoftmaxOutput", [data, label], {"grad_scale": grad_scale, "ignore_label": ignore_label, "multi_output": multi_output, "use_ignore": use_ignore, "preserve_shape": preserve_shape, "normalization": normalization, "out_grad": out_grad, "smooth_alpha": smooth_alpha}, out, ctx, kwargs, variadic=False)
 
@@ -324,6 +368,8 @@ def SwapAxis(data=None, dim1=_Null, dim2=_Null, out=None, name=None, ctx=None, *
     ----------
     dim1 : default 0
     dim2 : default 0
+
+    Returns: NDArray.
     """
     return _call("SwapAxis", [data], {"dim1": dim1, "dim2": dim2}, out, ctx, kwargs, variadic=False)
 
@@ -340,6 +386,8 @@ def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=
     step : default 1.0
     repeat : default 1
     dtype : default 'float32'
+
+    Returns: NDArray.
     """
     return _call("_arange", [], {"start": start, "stop": stop, "step": step, "repeat": repeat, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -355,6 +403,8 @@ def _broadcast_reduced_like(data=None, like=None, axis=_Null, keepdims=_Null, ex
     keepdims : default False
     exclude : default False
     mean : default False
+
+    Returns: NDArray.
     """
     return _call("_broadcast_reduced_like", [data, like], {"axis": axis, "keepdims": keepdims, "exclude": exclude, "mean": mean}, out, ctx, kwargs, variadic=False)
 
@@ -363,6 +413,8 @@ def _copy(data=None, out=None, name=None, ctx=None, **kwargs):
     """Copy.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("_copy", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -371,6 +423,8 @@ def _copyto(data=None, out=None, name=None, ctx=None, **kwargs):
     """Copy into another array.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("_copyto", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -383,6 +437,8 @@ def _div_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_div_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -396,6 +452,8 @@ def _empty(shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     ----------
     shape : default ()
     dtype : default 'float32'
+
+    Returns: NDArray.
     """
     return _call("_empty", [], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -404,6 +462,8 @@ def _equal(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_equal", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -416,6 +476,8 @@ def _equal_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwar
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_equal_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -430,6 +492,8 @@ def _full(shape=_Null, dtype=_Null, value=_Null, out=None, name=None, ctx=None, 
     shape : default ()
     dtype : default 'float32'
     value : default required
+
+    Returns: NDArray.
     """
     return _call("_full", [], {"shape": shape, "dtype": dtype, "value": value}, out, ctx, kwargs, variadic=False)
 
@@ -438,6 +502,8 @@ def _greater(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_greater", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -446,6 +512,8 @@ def _greater_equal(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_greater_equal", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -458,6 +526,8 @@ def _greater_equal_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_greater_equal_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -470,6 +540,8 @@ def _greater_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kw
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_greater_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -478,6 +550,8 @@ def _hypot(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_hypot", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -490,6 +564,8 @@ def _hypot_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwar
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_hypot_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -498,6 +574,8 @@ def _lesser(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_lesser", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -506,6 +584,8 @@ def _lesser_equal(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_lesser_equal", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -518,6 +598,8 @@ def _lesser_equal_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None,
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_lesser_equal_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -530,6 +612,8 @@ def _lesser_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwa
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_lesser_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -546,6 +630,8 @@ def _linspace(start=_Null, stop=_Null, num=_Null, endpoint=_Null, dtype=_Null, o
     num : default required
     endpoint : default True
     dtype : default 'float32'
+
+    Returns: NDArray.
     """
     return _call("_linspace", [], {"start": start, "stop": stop, "num": num, "endpoint": endpoint, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -554,6 +640,8 @@ def _logical_and(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_logical_and", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -566,6 +654,8 @@ def _logical_and_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, 
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_logical_and_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -574,6 +664,8 @@ def _logical_or(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_logical_or", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -586,6 +678,8 @@ def _logical_or_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, *
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_logical_or_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -594,6 +688,8 @@ def _logical_xor(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_logical_xor", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -606,6 +702,8 @@ def _logical_xor_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, 
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_logical_xor_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -614,6 +712,8 @@ def _maximum(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_maximum", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -626,6 +726,8 @@ def _maximum_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kw
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_maximum_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -634,6 +736,8 @@ def _minimum(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_minimum", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -646,6 +750,8 @@ def _minimum_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kw
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_minimum_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -658,6 +764,8 @@ def _minus_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwar
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_minus_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -666,6 +774,8 @@ def _mod(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_mod", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -678,6 +788,8 @@ def _mod_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_mod_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -690,6 +802,8 @@ def _mul_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_mul_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -698,6 +812,8 @@ def _not_equal(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_not_equal", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -710,6 +826,8 @@ def _not_equal_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_not_equal_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -723,6 +841,8 @@ def _ones(shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     ----------
     shape : default ()
     dtype : default 'float32'
+
+    Returns: NDArray.
     """
     return _call("_ones", [], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -735,6 +855,8 @@ def _plus_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwarg
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_plus_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -743,6 +865,8 @@ def _power(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("_power", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -755,6 +879,8 @@ def _power_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwar
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_power_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -770,6 +896,8 @@ def _random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, out=None, n
     scale : default 1
     shape : default ()
     dtype : default 'None'
+
+    Returns: NDArray.
     """
     return _call("_random_normal", [], {"loc": loc, "scale": scale, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -785,6 +913,8 @@ def _random_randint(low=_Null, high=_Null, shape=_Null, dtype=_Null, out=None, n
     high : default required
     shape : default ()
     dtype : default 'None'
+
+    Returns: NDArray.
     """
     return _call("_random_randint", [], {"low": low, "high": high, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -800,6 +930,8 @@ def _random_uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, out=None, n
     high : default 1
     shape : default ()
     dtype : default 'None'
+
+    Returns: NDArray.
     """
     return _call("_random_uniform", [], {"low": low, "high": high, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -812,6 +944,8 @@ def _rdiv_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwarg
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_rdiv_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -820,6 +954,8 @@ def _reduce_sum_like(data=None, like=None, out=None, name=None, ctx=None, **kwar
     """Sum data over the axes broadcasting added to like's shape.
 
     Inputs: data, like.
+
+    Returns: NDArray.
     """
     return _call("_reduce_sum_like", [data, like], {}, out, ctx, kwargs, variadic=False)
 
@@ -832,6 +968,8 @@ def _rminus_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwa
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_rminus_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -844,6 +982,8 @@ def _rmod_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwarg
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_rmod_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -856,6 +996,8 @@ def _rpower_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwa
     Parameters
     ----------
     scalar : default required
+
+    Returns: NDArray.
     """
     return _call("_rpower_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
@@ -864,6 +1006,8 @@ def _shuffle(data=None, out=None, name=None, ctx=None, **kwargs):
     """Shuffle along the first axis.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("_shuffle", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -878,6 +1022,8 @@ def _slice_assign(lhs=None, rhs=None, begin=_Null, end=_Null, step=_Null, out=No
     begin : default required
     end : default required
     step : default ()
+
+    Returns: NDArray.
     """
     return _call("_slice_assign", [lhs, rhs], {"begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
 
@@ -893,6 +1039,8 @@ def _slice_assign_scalar(data=None, scalar=_Null, begin=_Null, end=_Null, step=_
     begin : default required
     end : default required
     step : default ()
+
+    Returns: NDArray.
     """
     return _call("_slice_assign_scalar", [data], {"scalar": scalar, "begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
 
@@ -906,6 +1054,8 @@ def _zeros(shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     ----------
     shape : default ()
     dtype : default 'float32'
+
+    Returns: NDArray.
     """
     return _call("_zeros", [], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -914,6 +1064,8 @@ def abs(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("abs", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -933,6 +1085,8 @@ def adam_update(weight=None, grad=None, mean=None, var=None, lr=_Null, beta1=_Nu
     rescale_grad : default 1
     clip_gradient : default -1
     lazy_update : default True
+
+    Returns: NDArray.
     """
     return _call("adam_update", [weight, grad, mean, var], {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
 
@@ -945,6 +1099,8 @@ def add_n(*args, num_args=_Null, out=None, name=None, ctx=None, **kwargs):
     Parameters
     ----------
     num_args : default required
+
+    Returns: NDArray.
     """
     return _call("add_n", args, {"num_args": num_args}, out, ctx, kwargs, variadic=True)
 
@@ -953,6 +1109,8 @@ def arccos(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("arccos", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -961,6 +1119,8 @@ def arcsin(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("arcsin", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -969,6 +1129,8 @@ def arctan(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("arctan", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -982,6 +1144,8 @@ def argmax(data=None, axis=_Null, keepdims=_Null, out=None, name=None, ctx=None,
     ----------
     axis : default None
     keepdims : default False
+
+    Returns: NDArray.
     """
     return _call("argmax", [data], {"axis": axis, "keepdims": keepdims}, out, ctx, kwargs, variadic=False)
 
@@ -990,6 +1154,8 @@ def argmax_channel(data=None, out=None, name=None, ctx=None, **kwargs):
     """Argmax over the last axis.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("argmax_channel", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1003,6 +1169,8 @@ def argmin(data=None, axis=_Null, keepdims=_Null, out=None, name=None, ctx=None,
     ----------
     axis : default None
     keepdims : default False
+
+    Returns: NDArray.
     """
     return _call("argmin", [data], {"axis": axis, "keepdims": keepdims}, out, ctx, kwargs, variadic=False)
 
@@ -1017,6 +1185,8 @@ def argsort(data=None, axis=_Null, is_ascend=_Null, dtype=_Null, out=None, name=
     axis : default -1
     is_ascend : default True
     dtype : default 'float32'
+
+    Returns: NDArray.
     """
     return _call("argsort", [data], {"axis": axis, "is_ascend": is_ascend, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -1030,6 +1200,8 @@ def batch_dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None
     ----------
     transpose_a : default False
     transpose_b : default False
+
+    Returns: NDArray.
     """
     return _call("batch_dot", [lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
 
@@ -1038,6 +1210,8 @@ def broadcast_add(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_add", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1051,6 +1225,8 @@ def broadcast_axis(data=None, axis=_Null, size=_Null, out=None, name=None, ctx=N
     ----------
     axis : default ()
     size : default ()
+
+    Returns: NDArray.
     """
     return _call("broadcast_axis", [data], {"axis": axis, "size": size}, out, ctx, kwargs, variadic=False)
 
@@ -1059,6 +1235,8 @@ def broadcast_div(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_div", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1067,6 +1245,8 @@ def broadcast_equal(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs)
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_equal", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1075,6 +1255,8 @@ def broadcast_greater(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwarg
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_greater", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1083,6 +1265,8 @@ def broadcast_greater_equal(lhs=None, rhs=None, out=None, name=None, ctx=None, *
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_greater_equal", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1091,6 +1275,8 @@ def broadcast_hypot(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs)
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_hypot", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1099,6 +1285,8 @@ def broadcast_lesser(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_lesser", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1107,6 +1295,8 @@ def broadcast_lesser_equal(lhs=None, rhs=None, out=None, name=None, ctx=None, **
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_lesser_equal", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1115,6 +1305,8 @@ def broadcast_like(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Broadcast lhs to the shape of rhs.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_like", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1123,6 +1315,8 @@ def broadcast_logical_and(lhs=None, rhs=None, out=None, name=None, ctx=None, **k
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_logical_and", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1131,6 +1325,8 @@ def broadcast_logical_or(lhs=None, rhs=None, out=None, name=None, ctx=None, **kw
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_logical_or", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1139,6 +1335,8 @@ def broadcast_logical_xor(lhs=None, rhs=None, out=None, name=None, ctx=None, **k
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_logical_xor", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1147,6 +1345,8 @@ def broadcast_maximum(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwarg
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_maximum", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1155,6 +1355,8 @@ def broadcast_minimum(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwarg
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_minimum", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1163,6 +1365,8 @@ def broadcast_mod(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_mod", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1171,6 +1375,8 @@ def broadcast_mul(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_mul", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1179,6 +1385,8 @@ def broadcast_not_equal(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwa
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_not_equal", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1187,6 +1395,8 @@ def broadcast_power(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs)
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_power", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1195,6 +1405,8 @@ def broadcast_sub(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Binary op with broadcasting.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("broadcast_sub", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1207,6 +1419,8 @@ def broadcast_to(data=None, shape=_Null, out=None, name=None, ctx=None, **kwargs
     Parameters
     ----------
     shape : default ()
+
+    Returns: NDArray.
     """
     return _call("broadcast_to", [data], {"shape": shape}, out, ctx, kwargs, variadic=False)
 
@@ -1215,6 +1429,8 @@ def cbrt(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("cbrt", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1223,6 +1439,8 @@ def ceil(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("ceil", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1236,6 +1454,8 @@ def clip(data=None, a_min=_Null, a_max=_Null, out=None, name=None, ctx=None, **k
     ----------
     a_min : default required
     a_max : default required
+
+    Returns: NDArray.
     """
     return _call("clip", [data], {"a_min": a_min, "a_max": a_max}, out, ctx, kwargs, variadic=False)
 
@@ -1244,6 +1464,8 @@ def cos(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("cos", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1252,6 +1474,8 @@ def cosh(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("cosh", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1260,6 +1484,8 @@ def degrees(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("degrees", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1273,6 +1499,8 @@ def dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name
     ----------
     transpose_a : default False
     transpose_b : default False
+
+    Returns: NDArray.
     """
     return _call("dot", [lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
 
@@ -1281,6 +1509,8 @@ def elemwise_add(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("elemwise_add", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1289,6 +1519,8 @@ def elemwise_div(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("elemwise_div", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1297,6 +1529,8 @@ def elemwise_mul(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("elemwise_mul", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1305,6 +1539,8 @@ def elemwise_sub(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise binary op on equal shapes.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("elemwise_sub", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1313,6 +1549,8 @@ def erf(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("erf", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1321,6 +1559,8 @@ def exp(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("exp", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1333,6 +1573,8 @@ def expand_dims(data=None, axis=_Null, out=None, name=None, ctx=None, **kwargs):
     Parameters
     ----------
     axis : default required
+
+    Returns: NDArray.
     """
     return _call("expand_dims", [data], {"axis": axis}, out, ctx, kwargs, variadic=False)
 
@@ -1341,6 +1583,8 @@ def expm1(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("expm1", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1349,6 +1593,8 @@ def fix(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("fix", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1357,6 +1603,8 @@ def floor(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("floor", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1374,6 +1622,8 @@ def ftrl_update(weight=None, grad=None, z=None, n=None, lr=_Null, lamda1=_Null, 
     wd : default 0
     rescale_grad : default 1
     clip_gradient : default -1
+
+    Returns: NDArray.
     """
     return _call("ftrl_update", [weight, grad, z, n], {"lr": lr, "lamda1": lamda1, "beta": beta, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
 
@@ -1382,6 +1632,8 @@ def gamma(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("gamma", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1390,6 +1642,8 @@ def gammaln(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("gammaln", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1398,6 +1652,8 @@ def log(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("log", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1406,6 +1662,8 @@ def log10(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("log10", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1414,6 +1672,8 @@ def log1p(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("log1p", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1422,6 +1682,8 @@ def log2(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("log2", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1437,6 +1699,8 @@ def log_softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_lengt
     temperature : default None
     dtype : default None
     use_length : default False
+
+    Returns: NDArray.
     """
     return _call("log_softmax", [data], {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, out, ctx, kwargs, variadic=False)
 
@@ -1445,6 +1709,8 @@ def logical_not(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("logical_not", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1459,6 +1725,8 @@ def max(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=Non
     axis : default ()
     keepdims : default False
     exclude : default False
+
+    Returns: NDArray.
     """
     return _call("max", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
 
@@ -1473,6 +1741,8 @@ def mean(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=No
     axis : default ()
     keepdims : default False
     exclude : default False
+
+    Returns: NDArray.
     """
     return _call("mean", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
 
@@ -1487,6 +1757,8 @@ def min(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=Non
     axis : default ()
     keepdims : default False
     exclude : default False
+
+    Returns: NDArray.
     """
     return _call("min", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
 
@@ -1503,6 +1775,8 @@ def mp_nag_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null,
     wd : default 0
     rescale_grad : default 1
     clip_gradient : default -1
+
+    Returns: NDArray.
     """
     return _call("mp_nag_mom_update", [weight, grad, mom, weight32], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
 
@@ -1520,6 +1794,8 @@ def mp_sgd_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null,
     rescale_grad : default 1
     clip_gradient : default -1
     lazy_update : default True
+
+    Returns: NDArray.
     """
     return _call("mp_sgd_mom_update", [weight, grad, mom, weight32], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
 
@@ -1536,6 +1812,8 @@ def mp_sgd_update(weight=None, grad=None, weight32=None, lr=_Null, wd=_Null, res
     rescale_grad : default 1
     clip_gradient : default -1
     lazy_update : default True
+
+    Returns: NDArray.
     """
     return _call("mp_sgd_update", [weight, grad, weight32], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
 
@@ -1552,6 +1830,8 @@ def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, w
     wd : default 0
     rescale_grad : default 1
     clip_gradient : default -1
+
+    Returns: NDArray.
     """
     return _call("nag_mom_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
 
@@ -1566,6 +1846,8 @@ def nansum(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=
     axis : default ()
     keepdims : default False
     exclude : default False
+
+    Returns: NDArray.
     """
     return _call("nansum", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
 
@@ -1574,6 +1856,8 @@ def negative(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("negative", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1588,6 +1872,8 @@ def norm(data=None, ord=_Null, axis=_Null, keepdims=_Null, out=None, name=None, 
     ord : default 2
     axis : default None
     keepdims : default False
+
+    Returns: NDArray.
     """
     return _call("norm", [data], {"ord": ord, "axis": axis, "keepdims": keepdims}, out, ctx, kwargs, variadic=False)
 
@@ -1603,6 +1889,8 @@ def one_hot(indices=None, depth=_Null, on_value=_Null, off_value=_Null, dtype=_N
     on_value : default 1.0
     off_value : default 0.0
     dtype : default 'float32'
+
+    Returns: NDArray.
     """
     return _call("one_hot", [indices], {"depth": depth, "on_value": on_value, "off_value": off_value, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -1611,6 +1899,8 @@ def ones_like(data=None, out=None, name=None, ctx=None, **kwargs):
     """Ones of the input's shape and dtype.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("ones_like", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1625,6 +1915,8 @@ def pick(data=None, index=None, axis=_Null, keepdims=_Null, mode=_Null, out=None
     axis : default -1
     keepdims : default False
     mode : default 'clip'
+
+    Returns: NDArray.
     """
     return _call("pick", [data, index], {"axis": axis, "keepdims": keepdims, "mode": mode}, out, ctx, kwargs, variadic=False)
 
@@ -1639,6 +1931,8 @@ def prod(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=No
     axis : default ()
     keepdims : default False
     exclude : default False
+
+    Returns: NDArray.
     """
     return _call("prod", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
 
@@ -1647,6 +1941,8 @@ def radians(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("radians", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1655,6 +1951,8 @@ def reciprocal(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("reciprocal", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1663,6 +1961,8 @@ def relu(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("relu", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1676,6 +1976,8 @@ def repeat(data=None, repeats=_Null, axis=_Null, out=None, name=None, ctx=None, 
     ----------
     repeats : default required
     axis : default None
+
+    Returns: NDArray.
     """
     return _call("repeat", [data], {"repeats": repeats, "axis": axis}, out, ctx, kwargs, variadic=False)
 
@@ -1684,6 +1986,8 @@ def reshape_like(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     """Lhs reshaped to the shape of rhs.
 
     Inputs: lhs, rhs.
+
+    Returns: NDArray.
     """
     return _call("reshape_like", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
@@ -1692,6 +1996,8 @@ def rint(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("rint", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1710,6 +2016,8 @@ def rmsprop_update(weight=None, grad=None, n=None, lr=_Null, gamma1=_Null, epsil
     rescale_grad : default 1
     clip_gradient : default -1
     clip_weights : default -1
+
+    Returns: NDArray.
     """
     return _call("rmsprop_update", [weight, grad, n], {"lr": lr, "gamma1": gamma1, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "clip_weights": clip_weights}, out, ctx, kwargs, variadic=False)
 
@@ -1729,6 +2037,8 @@ def rmspropalex_update(weight=None, grad=None, n=None, g=None, delta=None, lr=_N
     rescale_grad : default 1
     clip_gradient : default -1
     clip_weights : default -1
+
+    Returns: NDArray.
     """
     return _call("rmspropalex_update", [weight, grad, n, g, delta], {"lr": lr, "gamma1": gamma1, "gamma2": gamma2, "epsilon": epsilon, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "clip_weights": clip_weights}, out, ctx, kwargs, variadic=False)
 
@@ -1737,6 +2047,8 @@ def round(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("round", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1745,6 +2057,8 @@ def rsqrt(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("rsqrt", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1762,6 +2076,8 @@ def sgd_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, w
     rescale_grad : default 1
     clip_gradient : default -1
     lazy_update : default True
+
+    Returns: NDArray.
     """
     return _call("sgd_mom_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
 
@@ -1778,6 +2094,8 @@ def sgd_update(weight=None, grad=None, lr=_Null, wd=_Null, rescale_grad=_Null, c
     rescale_grad : default 1
     clip_gradient : default -1
     lazy_update : default True
+
+    Returns: NDArray.
     """
     return _call("sgd_update", [weight, grad], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
 
@@ -1786,6 +2104,8 @@ def sigmoid(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("sigmoid", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1794,6 +2114,8 @@ def sign(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("sign", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1809,6 +2131,8 @@ def signsgd_update(weight=None, grad=None, lr=_Null, wd=_Null, rescale_grad=_Nul
     wd : default 0
     rescale_grad : default 1
     clip_gradient : default -1
+
+    Returns: NDArray.
     """
     return _call("signsgd_update", [weight, grad], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
 
@@ -1826,6 +2150,8 @@ def signum_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd
     rescale_grad : default 1
     clip_gradient : default -1
     wd_lh : default 0
+
+    Returns: NDArray.
     """
     return _call("signum_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "wd_lh": wd_lh}, out, ctx, kwargs, variadic=False)
 
@@ -1834,6 +2160,8 @@ def sin(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("sin", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1842,6 +2170,8 @@ def sinh(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("sinh", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1856,6 +2186,8 @@ def slice(data=None, begin=_Null, end=_Null, step=_Null, out=None, name=None, ct
     begin : default required
     end : default required
     step : default ()
+
+    Returns: NDArray.
     """
     return _call("slice", [data], {"begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
 
@@ -1870,6 +2202,8 @@ def slice_axis(data=None, axis=_Null, begin=_Null, end=_Null, out=None, name=Non
     axis : default required
     begin : default required
     end : default required
+
+    Returns: NDArray.
     """
     return _call("slice_axis", [data], {"axis": axis, "begin": begin, "end": end}, out, ctx, kwargs, variadic=False)
 
@@ -1885,6 +2219,8 @@ def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_N
     temperature : default None
     dtype : default None
     use_length : default False
+
+    Returns: NDArray.
     """
     return _call("softmax", [data], {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, out, ctx, kwargs, variadic=False)
 
@@ -1893,6 +2229,8 @@ def softsign(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("softsign", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1906,6 +2244,8 @@ def sort(data=None, axis=_Null, is_ascend=_Null, out=None, name=None, ctx=None, 
     ----------
     axis : default -1
     is_ascend : default True
+
+    Returns: NDArray.
     """
     return _call("sort", [data], {"axis": axis, "is_ascend": is_ascend}, out, ctx, kwargs, variadic=False)
 
@@ -1914,6 +2254,8 @@ def sqrt(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("sqrt", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1922,6 +2264,8 @@ def square(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("square", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1934,6 +2278,8 @@ def squeeze(data=None, axis=_Null, out=None, name=None, ctx=None, **kwargs):
     Parameters
     ----------
     axis : default None
+
+    Returns: NDArray.
     """
     return _call("squeeze", [data], {"axis": axis}, out, ctx, kwargs, variadic=False)
 
@@ -1947,6 +2293,8 @@ def stack(*data, axis=_Null, num_args=_Null, out=None, name=None, ctx=None, **kw
     ----------
     axis : default 0
     num_args : default required
+
+    Returns: NDArray.
     """
     return _call("stack", data, {"axis": axis, "num_args": num_args}, out, ctx, kwargs, variadic=True)
 
@@ -1961,6 +2309,8 @@ def sum(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=Non
     axis : default ()
     keepdims : default False
     exclude : default False
+
+    Returns: NDArray.
     """
     return _call("sum", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
 
@@ -1974,6 +2324,8 @@ def take(a=None, indices=None, axis=_Null, mode=_Null, out=None, name=None, ctx=
     ----------
     axis : default 0
     mode : default 'clip'
+
+    Returns: NDArray.
     """
     return _call("take", [a, indices], {"axis": axis, "mode": mode}, out, ctx, kwargs, variadic=False)
 
@@ -1982,6 +2334,8 @@ def tan(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("tan", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -1990,6 +2344,8 @@ def tanh(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("tanh", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -2002,6 +2358,8 @@ def tile(data=None, reps=_Null, out=None, name=None, ctx=None, **kwargs):
     Parameters
     ----------
     reps : default required
+
+    Returns: NDArray.
     """
     return _call("tile", [data], {"reps": reps}, out, ctx, kwargs, variadic=False)
 
@@ -2018,6 +2376,8 @@ def topk(data=None, axis=_Null, k=_Null, ret_typ=_Null, is_ascend=_Null, dtype=_
     ret_typ : default 'indices'
     is_ascend : default False
     dtype : default 'float32'
+
+    Returns: NDArray or list of NDArray.
     """
     return _call("topk", [data], {"axis": axis, "k": k, "ret_typ": ret_typ, "is_ascend": is_ascend, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
@@ -2030,6 +2390,8 @@ def transpose(data=None, axes=_Null, out=None, name=None, ctx=None, **kwargs):
     Parameters
     ----------
     axes : default ()
+
+    Returns: NDArray.
     """
     return _call("transpose", [data], {"axes": axes}, out, ctx, kwargs, variadic=False)
 
@@ -2038,6 +2400,8 @@ def trunc(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("trunc", [data], {}, out, ctx, kwargs, variadic=False)
 
@@ -2046,6 +2410,8 @@ def where(condition=None, x=None, y=None, out=None, name=None, ctx=None, **kwarg
     """Elementwise choice.
 
     Inputs: condition, x, y.
+
+    Returns: NDArray.
     """
     return _call("where", [condition, x, y], {}, out, ctx, kwargs, variadic=False)
 
@@ -2054,9 +2420,10 @@ def zeros_like(data=None, out=None, name=None, ctx=None, **kwargs):
     """Zeros of the input's shape and dtype.
 
     Inputs: data.
+
+    Returns: NDArray.
     """
     return _call("zeros_like", [data], {}, out, ctx, kwargs, variadic=False)
-
 
 ElementWiseSum = add_n
 Softmax = SoftmaxOutput

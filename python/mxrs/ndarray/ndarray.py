@@ -5,11 +5,12 @@ Operators return at once with arrays whose content is computed by the engine; re
 """
 
 import numbers
+from typing import Any
 
 import numpy as np
 
-from mxrs import _native
-from mxrs.base import MXNetIndexError, ShapeError, numeric_types
+from mxrs import _arith, _native
+from mxrs.base import MXNetIndexError, ShapeError, _Null, numeric_types
 from mxrs.context import Context, _from_pair, current_context
 
 __all__ = ["NDArray", "invoke", "empty", "zeros", "ones", "full", "array", "waitall"]
@@ -115,6 +116,40 @@ def invoke(op, inputs, attrs=None, out=None, ctx=None):
 _new_ndarray = object.__new__
 
 
+def _fast_binary(op):
+    """The dunder of ``op``: the two common operand types are tested first, inline (an NDArray,
+    or a Python int or float, never a bool, whose type is bool), as tiny ops are dominated by it."""
+    array_op, scalar_op = op.array, op.scalar
+
+    def dunder(self, o):
+        t = type(o)
+        if t is NDArray:
+            return _wrap(_invoke_fast(array_op, self._handle, o._handle))
+        if t is float or t is int:
+            return _wrap(_invoke_fast(scalar_op, self._handle, None, o))
+        return self._binary(o, op)
+
+    return dunder
+
+
+def _binary_method(op, reverse=False):
+    """The dunder of ``op`` (``reverse``: the reflected one, ``other OP self``)."""
+
+    def dunder(self, o):
+        return self._binary(o, op, reverse)
+
+    return dunder
+
+
+def _inplace_method(op):
+    """The in-place dunder of ``op`` (``self OP= other``)."""
+
+    def dunder(self, o):
+        return self._inplace(o, op)
+
+    return dunder
+
+
 class NDArray:
     """An n-dimensional array on a context (MXNet's ``mx.nd.NDArray``)."""
 
@@ -167,7 +202,7 @@ class NDArray:
     @property
     def T(self):
         """The transpose (axes reversed)."""
-        return self.transpose()
+        return invoke("transpose", [self])
 
     # ----- synchronisation and conversion -----------------------------------------------
     def wait_to_read(self):
@@ -229,12 +264,11 @@ class NDArray:
 
     def reshape(self, *shape, **kwargs):
         """A view with a new shape (MXNet's codes 0, -1, -2, -3, -4 and ``reverse`` work)."""
-        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
-            shape = shape[0]
-        elif not shape:
-            shape = kwargs.get("shape")
+        spec: Any = shape[0] if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else shape
+        if not shape:
+            spec = kwargs.get("shape")
         reverse = bool(kwargs.get("reverse", False))
-        new = _native.infer_reshape(list(self.shape), [int(s) for s in shape], reverse)
+        new = _native.infer_reshape(list(self.shape), [int(s) for s in spec], reverse)
         return _wrap(self._handle.reshape_view(new))
 
     def reshape_like(self, other):
@@ -356,7 +390,7 @@ class NDArray:
             self[key[0]] = value
             return
         begin, end, step, _ = self._basic_plan(key)
-        attrs = {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
+        attrs: dict[str, object] = {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
         if isinstance(value, numeric_types):
             attrs["scalar"] = float(value)
             invoke("_slice_assign_scalar", [self], attrs, out=self)
@@ -386,86 +420,46 @@ class NDArray:
             src = _host_array(src, self._handle.dtype)
             self._handle.write_buffer(memoryview(src.reshape(-1).view(np.uint8)))
 
-    # ----- arithmetic -------------------------------------------------------------------
-    def _binary(self, other, array_op, scalar_op, rscalar_op=None, reverse=False):
+    # ----- arithmetic (the operators' ops are in mxrs._arith) -----------------------------
+    def _binary(self, other, op, reverse=False):
         if isinstance(other, NDArray):
             if reverse:
-                return _wrap(_invoke_fast(array_op, other._handle, self._handle))
-            return _wrap(_invoke_fast(array_op, self._handle, other._handle))
+                return _wrap(_invoke_fast(op.array, other._handle, self._handle))
+            return _wrap(_invoke_fast(op.array, self._handle, other._handle))
         if isinstance(other, numeric_types):
-            op = rscalar_op if (reverse and rscalar_op) else scalar_op
-            return _wrap(_invoke_fast(op, self._handle, None, float(other)))
+            return _wrap(_invoke_fast(op.rscalar if reverse else op.scalar, self._handle, None, float(other)))
         raise TypeError(f"type {type(other)} not supported")
 
-    def _inplace(self, other, array_op, scalar_op):
+    def _inplace(self, other, op):
         if not self.writable:
             raise ValueError("trying to modify a readonly NDArray")
         if isinstance(other, NDArray):
-            invoke(array_op, [self, other], out=self)
+            invoke(op.array, [self, other], out=self)
         elif isinstance(other, numeric_types):
-            invoke(scalar_op, [self], {"scalar": float(other)}, out=self)
+            invoke(op.scalar, [self], {"scalar": float(other)}, out=self)
         else:
             raise TypeError(f"type {type(other)} not supported")
         return self
 
-    # The four arithmetic operators test the two common operand types first, inline: an
-    # NDArray, or a Python int or float (never a bool, whose type is bool).
-    def __add__(self, o):
-        t = type(o)
-        if t is NDArray:
-            return _wrap(_invoke_fast("broadcast_add", self._handle, o._handle))
-        if t is float or t is int:
-            return _wrap(_invoke_fast("_plus_scalar", self._handle, None, o))
-        return self._binary(o, "broadcast_add", "_plus_scalar")
-
-    __radd__ = __add__
-
-    def __sub__(self, o):
-        t = type(o)
-        if t is NDArray:
-            return _wrap(_invoke_fast("broadcast_sub", self._handle, o._handle))
-        if t is float or t is int:
-            return _wrap(_invoke_fast("_minus_scalar", self._handle, None, o))
-        return self._binary(o, "broadcast_sub", "_minus_scalar")
-
-    def __rsub__(self, o):
-        return self._binary(o, "broadcast_sub", "_minus_scalar", "_rminus_scalar", reverse=True)
-
-    def __mul__(self, o):
-        t = type(o)
-        if t is NDArray:
-            return _wrap(_invoke_fast("broadcast_mul", self._handle, o._handle))
-        if t is float or t is int:
-            return _wrap(_invoke_fast("_mul_scalar", self._handle, None, o))
-        return self._binary(o, "broadcast_mul", "_mul_scalar")
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, o):
-        t = type(o)
-        if t is NDArray:
-            return _wrap(_invoke_fast("broadcast_div", self._handle, o._handle))
-        if t is float or t is int:
-            return _wrap(_invoke_fast("_div_scalar", self._handle, None, o))
-        return self._binary(o, "broadcast_div", "_div_scalar")
-
-    def __rtruediv__(self, o):
-        return self._binary(o, "broadcast_div", "_div_scalar", "_rdiv_scalar", reverse=True)
-
-    __div__ = __truediv__
-    __rdiv__ = __rtruediv__
-
-    def __mod__(self, o):
-        return self._binary(o, "broadcast_mod", "_mod_scalar")
-
-    def __rmod__(self, o):
-        return self._binary(o, "broadcast_mod", "_mod_scalar", "_rmod_scalar", reverse=True)
-
-    def __pow__(self, o):
-        return self._binary(o, "broadcast_power", "_power_scalar")
-
-    def __rpow__(self, o):
-        return self._binary(o, "broadcast_power", "_power_scalar", "_rpower_scalar", reverse=True)
+    __add__ = __radd__ = _fast_binary(_arith.ADD)
+    __sub__ = _fast_binary(_arith.SUB)
+    __rsub__ = _binary_method(_arith.SUB, reverse=True)
+    __mul__ = __rmul__ = _fast_binary(_arith.MUL)
+    __truediv__ = __div__ = _fast_binary(_arith.DIV)
+    __rtruediv__ = __rdiv__ = _binary_method(_arith.DIV, reverse=True)
+    __mod__ = _binary_method(_arith.MOD)
+    __rmod__ = _binary_method(_arith.MOD, reverse=True)
+    __pow__ = _binary_method(_arith.POW)
+    __rpow__ = _binary_method(_arith.POW, reverse=True)
+    __gt__ = _binary_method(_arith.GT)
+    __ge__ = _binary_method(_arith.GE)
+    __lt__ = _binary_method(_arith.LT)
+    __le__ = _binary_method(_arith.LE)
+    __iadd__ = _inplace_method(_arith.ADD)
+    __isub__ = _inplace_method(_arith.SUB)
+    __imul__ = _inplace_method(_arith.MUL)
+    __itruediv__ = __idiv__ = _inplace_method(_arith.DIV)
+    __imod__ = _inplace_method(_arith.MOD)
 
     def __neg__(self):
         return invoke("_mul_scalar", [self], {"scalar": -1.0})
@@ -476,41 +470,12 @@ class NDArray:
     def __eq__(self, o):
         if o is None:
             return False
-        return self._binary(o, "broadcast_equal", "_equal_scalar")
+        return self._binary(o, _arith.EQ)
 
     def __ne__(self, o):
         if o is None:
             return True
-        return self._binary(o, "broadcast_not_equal", "_not_equal_scalar")
-
-    def __gt__(self, o):
-        return self._binary(o, "broadcast_greater", "_greater_scalar")
-
-    def __ge__(self, o):
-        return self._binary(o, "broadcast_greater_equal", "_greater_equal_scalar")
-
-    def __lt__(self, o):
-        return self._binary(o, "broadcast_lesser", "_lesser_scalar")
-
-    def __le__(self, o):
-        return self._binary(o, "broadcast_lesser_equal", "_lesser_equal_scalar")
-
-    def __iadd__(self, o):
-        return self._inplace(o, "broadcast_add", "_plus_scalar")
-
-    def __isub__(self, o):
-        return self._inplace(o, "broadcast_sub", "_minus_scalar")
-
-    def __imul__(self, o):
-        return self._inplace(o, "broadcast_mul", "_mul_scalar")
-
-    def __itruediv__(self, o):
-        return self._inplace(o, "broadcast_div", "_div_scalar")
-
-    __idiv__ = __itruediv__
-
-    def __imod__(self, o):
-        return self._inplace(o, "broadcast_mod", "_mod_scalar")
+        return self._binary(o, _arith.NE)
 
     # ----- op methods (data is self) ----------------------------------------------------
     def zeros_like(self, *args, **kwargs):
@@ -536,26 +501,6 @@ class NDArray:
     def split(self, num_outputs, axis=1, squeeze_axis=False):
         """Split into ``num_outputs`` equal parts along ``axis``."""
         return invoke("SliceChannel", [self], {"num_outputs": num_outputs, "axis": axis, "squeeze_axis": squeeze_axis})
-
-
-def _method(op_name):
-    def method(self, *args, **kwargs):
-        from mxrs.ndarray import _ops
-
-        return getattr(_ops, op_name)(self, *args, **kwargs)
-
-    method.__name__ = op_name
-    method.__doc__ = f"Same as ``mx.nd.{op_name}(self, ...)``."
-    return method
-
-
-for _name in (
-    "exp log log2 log10 log1p expm1 sqrt rsqrt cbrt square abs sign ceil floor round rint trunc fix sin cos tan "
-    "arcsin arccos arctan sinh cosh tanh sigmoid relu softsign reciprocal clip sum mean max min prod nansum "
-    "norm argmax argmin argmax_channel transpose swapaxes expand_dims squeeze flatten tile repeat slice "
-    "slice_axis take pick one_hot softmax log_softmax topk sort argsort broadcast_axes"
-).split():
-    setattr(NDArray, _name, _method(_name))
 
 
 def _ctx(ctx):
@@ -614,16 +559,6 @@ def array(source_array, ctx=None, dtype=None):
 def waitall():
     """Wait for every pushed op; raise the first error raised since the last call."""
     _native.waitall()
-
-
-class _NullType:
-    """Marks an argument that was not given."""
-
-    def __repr__(self):
-        return "_Null"
-
-
-_Null = _NullType()
 
 
 def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):

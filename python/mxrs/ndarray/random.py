@@ -1,6 +1,7 @@
 """Random sampling: ``mx.nd.random.uniform``, ``normal``, ``randint``, ``shuffle``."""
 
-from mxrs.ndarray.ndarray import _call, _Null
+from mxrs.base import _Null
+from mxrs.ndarray.ndarray import _call
 
 
 def _shape(shape, out):

@@ -15,7 +15,7 @@ def save(fname, data):
     failure midway leaves any previous file intact.
     """
     if isinstance(data, NDArray):
-        arrays, names = [data], []
+        arrays, names = [data], list[str]()
     elif isinstance(data, dict):
         arrays, names = [], []
         for k, v in data.items():

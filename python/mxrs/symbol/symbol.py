@@ -4,11 +4,12 @@ import json
 import numbers
 import warnings
 
-from mxrs import _native
+from mxrs import _arith, _native
 from mxrs import attribute as _attribute
 from mxrs import name as _name
-from mxrs.base import MXNetError, MXNetValueError
+from mxrs.base import MXNetError, MXNetIOError, MXNetValueError, _Null
 from mxrs.context import current_context
+from mxrs.executor import Executor
 from mxrs.ndarray.ndarray import _attr, _dtype_name, _np_dtype
 
 __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "create"]
@@ -25,6 +26,15 @@ _DTYPE_FLAG = {
     "bool": 7,
     "bfloat16": 12,
 }
+
+
+def _binary_method(op, reverse=False):
+    """The dunder of ``op`` (``reverse``: the reflected one, ``other OP self``)."""
+
+    def dunder(self, o):
+        return self._binary(o, op, reverse)
+
+    return dunder
 
 
 def _wrap(handle):
@@ -151,74 +161,44 @@ class Symbol:
     def __setstate__(self, state):
         self._handle = _native.SymbolHandle.from_json(state["handle"])
 
-    # ----- arithmetic -------------------------------------------------------------------------
-    def _binary(self, other, array_op, hint, scalar_op, reverse=False):
+    # ----- arithmetic (the operators' ops are in mxrs._arith) -----------------------------
+    def _binary(self, other, op, reverse=False):
         if isinstance(other, Symbol):
             lhs, rhs = (other, self) if reverse else (self, other)
-            return _create(array_op, [lhs, rhs], {}, None, None, hint)
+            return _create(op.symbol, [lhs, rhs], {}, None, None, op.symbol_hint)
         if isinstance(other, numbers.Number):
+            scalar_op = op.rscalar if reverse else op.scalar
             return _create(scalar_op, [self], {"scalar": other}, None, None, _scalar_hint(scalar_op))
         return NotImplemented
 
-    def __add__(self, o):
-        return self._binary(o, "elemwise_add", "_plus", "_plus_scalar")
-
-    def __radd__(self, o):
-        return self._binary(o, "elemwise_add", "_plus", "_plus_scalar", True)
-
-    def __sub__(self, o):
-        return self._binary(o, "elemwise_sub", "_minus", "_minus_scalar")
-
-    def __rsub__(self, o):
-        return self._binary(o, "elemwise_sub", "_minus", "_rminus_scalar", True)
-
-    def __mul__(self, o):
-        return self._binary(o, "elemwise_mul", "_mul", "_mul_scalar")
-
-    def __rmul__(self, o):
-        return self._binary(o, "elemwise_mul", "_mul", "_mul_scalar", True)
-
-    def __truediv__(self, o):
-        return self._binary(o, "elemwise_div", "_div", "_div_scalar")
-
-    def __rtruediv__(self, o):
-        return self._binary(o, "elemwise_div", "_div", "_rdiv_scalar", True)
-
-    def __mod__(self, o):
-        return self._binary(o, "_mod", "_mod", "_mod_scalar")
-
-    def __rmod__(self, o):
-        return self._binary(o, "_mod", "_mod", "_rmod_scalar", True)
-
-    def __pow__(self, o):
-        return self._binary(o, "_power", "_power", "_power_scalar")
-
-    def __rpow__(self, o):
-        return self._binary(o, "_power", "_power", "_rpower_scalar", True)
+    __add__ = _binary_method(_arith.ADD)
+    __radd__ = _binary_method(_arith.ADD, reverse=True)
+    __sub__ = _binary_method(_arith.SUB)
+    __rsub__ = _binary_method(_arith.SUB, reverse=True)
+    __mul__ = _binary_method(_arith.MUL)
+    __rmul__ = _binary_method(_arith.MUL, reverse=True)
+    __truediv__ = _binary_method(_arith.DIV)
+    __rtruediv__ = _binary_method(_arith.DIV, reverse=True)
+    __mod__ = _binary_method(_arith.MOD)
+    __rmod__ = _binary_method(_arith.MOD, reverse=True)
+    __pow__ = _binary_method(_arith.POW)
+    __rpow__ = _binary_method(_arith.POW, reverse=True)
+    __gt__ = _binary_method(_arith.GT)
+    __ge__ = _binary_method(_arith.GE)
+    __lt__ = _binary_method(_arith.LT)
+    __le__ = _binary_method(_arith.LE)
 
     def __neg__(self):
         return _create("_mul_scalar", [self], {"scalar": -1.0}, None, None, "_mulscalar")
 
-    def __gt__(self, o):
-        return self._binary(o, "_greater", "_greater", "_greater_scalar")
-
-    def __ge__(self, o):
-        return self._binary(o, "_greater_equal", "_greater_equal", "_greater_equal_scalar")
-
-    def __lt__(self, o):
-        return self._binary(o, "_lesser", "_lesser", "_lesser_scalar")
-
-    def __le__(self, o):
-        return self._binary(o, "_lesser_equal", "_lesser_equal", "_lesser_equal_scalar")
-
     def __eq__(self, o):
         if isinstance(o, (Symbol, numbers.Number)):
-            return self._binary(o, "_equal", "_equal", "_equal_scalar")
+            return self._binary(o, _arith.EQ)
         return NotImplemented
 
     def __ne__(self, o):
         if isinstance(o, (Symbol, numbers.Number)):
-            return self._binary(o, "_not_equal", "_not_equal", "_not_equal_scalar")
+            return self._binary(o, _arith.NE)
         return NotImplemented
 
     __hash__ = object.__hash__
@@ -287,8 +267,6 @@ class Symbol:
 
     def save(self, fname, remove_amp_cast=True):
         """Write ``tojson()`` to ``fname``."""
-        from mxrs.base import MXNetIOError
-
         try:
             with open(fname, "w", encoding="utf-8") as f:
                 f.write(self.tojson())
@@ -314,8 +292,6 @@ class Symbol:
         self, ctx=None, args=None, args_grad=None, grad_req="write", aux_states=None, group2ctx=None, shared_exec=None
     ):
         """Bind to arrays; see ``mx.executor.Executor``."""
-        from mxrs.executor import Executor
-
         if args is None:
             raise MXNetError("bind: args are required (a list or a dict of NDArrays)")
         return Executor._bind(self, ctx or current_context(), args, args_grad, grad_req, aux_states)
@@ -333,8 +309,6 @@ class Symbol:
         **kwargs,
     ):
         """Allocate every array from the given input shapes and bind."""
-        from mxrs.executor import Executor
-
         return Executor._simple_bind(self, ctx or current_context(), grad_req, type_dict, kwargs)
 
     def eval(self, ctx=None, **kwargs):
@@ -400,36 +374,41 @@ def _create(op, args, params, name, attr, hint, sym_kwargs=None):
     return _wrap(_native.SymbolHandle.create(op, name, attrs, [a._handle for a in args], kw))
 
 
-def _make_op_function(op_name, func_name, inputs, params, doc):
-    variadic = len(inputs) == 1 and inputs[0].startswith("*")
-    hint = func_name.lower()
-
-    def fn(*args, name=None, attr=None, **kwargs):
+def _compose(op, hint, variadic, args, kwargs, name, attr):
+    """Apply ``op`` to symbols: positional ``args``, and in ``kwargs`` symbols by input name
+    (a variadic op also takes a list of symbols) and operator attributes."""
+    syms = {}
+    params = {}
+    for k, v in kwargs.items():
+        if isinstance(v, Symbol):
+            syms[k] = v
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, Symbol) for x in v) and variadic:
+            args = tuple(args) + tuple(v)
+        else:
+            params[k] = v
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = tuple(args[0])
+    for i, a in enumerate(args):
+        if not isinstance(a, Symbol):
+            raise TypeError(f"{op}: positional argument {i} must be a Symbol, got {type(a).__name__}")
+    if variadic:
+        params.setdefault("num_args", len(args) + len(syms))
+        args = list(args) + list(syms.values())
         syms = {}
-        params_ = {}
-        for k, v in kwargs.items():
-            if isinstance(v, Symbol):
-                syms[k] = v
-            elif isinstance(v, (list, tuple)) and v and all(isinstance(x, Symbol) for x in v) and variadic:
-                args = tuple(args) + tuple(v)
-            else:
-                params_[k] = v
-        if len(args) == 1 and isinstance(args[0], (list, tuple)):
-            args = tuple(args[0])
-        for i, a in enumerate(args):
-            if not isinstance(a, Symbol):
-                raise TypeError(f"{func_name}: positional argument {i} must be a Symbol, got {type(a).__name__}")
-        if variadic:
-            params_.setdefault("num_args", len(args) + len(syms))
-            args = list(args) + list(syms.values())
-            syms = {}
-        return _create(op_name, list(args), params_, name, attr, hint, syms)
+    return _create(op, list(args), params, name, attr, hint, syms)
 
-    fn.__name__ = func_name
-    fn.__qualname__ = func_name
-    sig = ", ".join(inputs + [f"{p}={d if d is not None else 'required'}" for p, d in params])
-    fn.__doc__ = f"{doc[0].upper() + doc[1:]}.\n\nSymbolic form of ``mx.nd.{op_name}({sig})``."
-    return fn
+
+def _symbol_op(op, hint, inputs, params, name, attr, kwargs):
+    """The body of every generated ``mx.sym`` function.
+
+    ``inputs`` maps input names to symbols (None: not given), or is the tuple of symbols of a
+    variadic op; ``params`` holds the operator attributes (``_Null``: not given).
+    """
+    given = {k: v for k, v in params.items() if v is not _Null}
+    given.update(kwargs)
+    if isinstance(inputs, tuple):
+        return _compose(op, hint, True, inputs, given, name, attr)
+    return _compose(op, hint, False, (), {**{k: v for k, v in inputs.items() if v is not None}, **given}, name, attr)
 
 
 def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None, stype=None, **kwargs):
@@ -478,8 +457,6 @@ def load_json(json_str):
 
 def load(fname):
     """A symbol from a JSON file (``sym.save``'s output or MXNet's ``-symbol.json``)."""
-    from mxrs.base import MXNetIOError
-
     try:
         with open(fname, encoding="utf-8") as f:
             text = f.read()
@@ -491,6 +468,6 @@ def load(fname):
         raise type(e)(f"{fname}: {e}") from None
 
 
-def create(op_name, *args, **kwargs):
+def create(op_name, *args, name=None, attr=None, **kwargs):
     """Apply the registered op ``op_name`` symbolically."""
-    return _make_op_function(op_name, op_name, [], [], "op")(*args, **kwargs)
+    return _compose(op_name, op_name.lower(), False, args, kwargs, name, attr)

@@ -27,7 +27,7 @@ def list_image(root, recursive, exts):
     """Yield ``(index, relative path, label)`` for the images under ``root``."""
     i = 0
     if recursive:
-        cat = {}
+        cat: dict = {}
         for path, dirs, files in os.walk(root, followlinks=True):
             dirs.sort()
             files.sort()
