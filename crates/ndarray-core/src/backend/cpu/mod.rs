@@ -1,6 +1,7 @@
 //! Host kernels. Every kernel is synchronous and engine-free: it maps contiguous input slices
 //! (with their shapes) to a new output vector. Large inputs are split across rayon's pool.
 
+pub mod blas;
 pub mod cast;
 pub mod conv;
 pub mod elemwise;
