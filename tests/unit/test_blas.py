@@ -81,4 +81,4 @@ def test_blas_library_variable_overrides_the_package():
 def test_blas_library_variable_names_the_library():
     pytest.importorskip("scipy_openblas32")
     path = mx._blas._package_library()
-    assert _run(EXACT_PRODUCT, MXRS_BLAS_LIBRARY=path).strip() == path
+    assert _run(EXACT_PRODUCT, MXRS_BLAS="1", MXRS_BLAS_LIBRARY=path).strip() == path
