@@ -1,48 +1,40 @@
-"""Use the OpenBLAS that NumPy ships for large float32 ``dot``.
+"""Choose the BLAS for large float32 ``dot``: the OpenBLAS of the ``scipy-openblas32`` dependency.
 
-NumPy (the only runtime dependency of mxrs) loads an ILP64 OpenBLAS. Its ``cblas_sgemm`` is
-faster than the pure-Rust ``gemm`` crate on large products, so when it can be found its address
-is handed to the native core, which falls back to ``gemm`` otherwise. Set ``MXRS_BLAS=0`` to
-keep the pure-Rust path.
+The native core hands large float32 products to a CBLAS library and computes the others with
+the pure-Rust ``gemm`` crate (``crates/ndarray-core/src/backend/cpu/blas.rs``). At import, mxrs
+asks ``scipy_openblas32`` (a declared dependency) where its library is and loads it into the
+core. ``MXRS_BLAS_LIBRARY=/path/to/libopenblas.so`` takes another CBLAS library instead, and
+``MXRS_BLAS=0`` keeps every product on the pure-Rust path.
 """
 
-import ctypes
 import os
 import sys
 
-import numpy  # noqa: F401  (loads NumPy's OpenBLAS into the process)
-
 from mxrs import _native
-
-# ILP64 builds export the CBLAS functions with a "64_" suffix (and NumPy >= 2's wheels a
-# "scipy_" prefix too); only these are taken, since their integer width is known.
-_SYMBOLS = ("scipy_cblas_sgemm64_", "cblas_sgemm64_")
+from mxrs.base import MXNetError
 
 
-def _loaded_openblas():
-    """Paths of loaded shared objects whose name mentions OpenBLAS (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return []
+def _package_library():
+    """Path of the ``scipy_openblas32`` shared library, or None when the package is missing."""
     try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return []
-    return sorted(p for p in paths if os.path.exists(p))
+        import scipy_openblas32  # here, not at the top: importing it loads the library
+    except ImportError:
+        return None
+    lib_dir = scipy_openblas32.get_lib_dir()
+    if sys.platform == "win32":  # get_library names the import library; the DLL sits beside it
+        dlls = [name for name in os.listdir(lib_dir) if name.endswith(".dll")]
+        return os.path.join(lib_dir, dlls[0]) if dlls else None
+    return os.path.join(lib_dir, scipy_openblas32.get_library(fullname=True))
 
 
 def enable():
-    """Hand NumPy's ``cblas_sgemm`` to the core if there is one; returns whether it is in use."""
-    if os.environ.get("MXRS_BLAS", "1") == "0":
-        return False
-    for path in _loaded_openblas():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in _SYMBOLS:
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                _native.set_external_sgemm(ctypes.cast(fn, ctypes.c_void_p).value)
-                return _native.has_external_sgemm()
-    return _native.has_external_sgemm()
+    """Load the package's OpenBLAS unless the environment says otherwise; returns the path of
+    the library in use, or None on the pure-Rust path."""
+    if os.environ.get("MXRS_BLAS", "1") != "0" and not os.environ.get("MXRS_BLAS_LIBRARY"):
+        path = _package_library()
+        if path is not None:
+            try:
+                _native.load_blas(path)
+            except MXNetError:
+                pass  # the core falls back to the system's OpenBLAS, else to gemm
+    return _native.blas_library()

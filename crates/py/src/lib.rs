@@ -205,26 +205,20 @@ fn infer_reshape(shape: Vec<usize>, spec: Vec<i64>, reverse: bool) -> PyMxResult
     Ok(mxrs_ndarray_core::shape::reshape_codes("reshape", &shape, &spec, reverse)?)
 }
 
-/// Use the `cblas_sgemm` (ILP64) at address `addr` for large float32 products. The Python layer
-/// passes the address of the OpenBLAS that NumPy loaded (`mxrs/_blas.py`).
+/// Use the CBLAS library at `path` for large float32 products (the Python layer passes the
+/// OpenBLAS of the `scipy-openblas32` package, `mxrs/_blas.py`); returns its `sgemm` symbol.
 #[pyfunction]
-fn set_external_sgemm(addr: usize) -> bool {
-    if addr == 0 {
-        return false;
-    }
-    // SAFETY: `addr` is the address of an exported `cblas_sgemm` of an ILP64 OpenBLAS
-    // (symbols with the `64_` suffix), resolved by ctypes from a library this process has
-    // loaded and keeps loaded (NumPy's), so it is a function with the `Sgemm64` signature.
-    unsafe {
-        let f: mxrs_ndarray_core::backend::cpu::matmul::Sgemm64 = std::mem::transmute(addr);
-        mxrs_ndarray_core::backend::cpu::matmul::set_external_sgemm(f)
-    }
+fn load_blas(path: std::path::PathBuf) -> PyResult<String> {
+    // SAFETY: the caller names `path` as a CBLAS library, as it would for `ctypes.CDLL`.
+    let blas = unsafe { mxrs_ndarray_core::backend::cpu::blas::load(path) };
+    blas.map(|b| b.symbol().to_string()).map_err(|e| crate::error::MXNetError::new_err(e.to_string()))
 }
 
-/// True when large float32 products use an external BLAS.
+/// The file of the BLAS library that large float32 products use (chosen now if no library
+/// was loaded), or None on the pure-Rust `gemm` path.
 #[pyfunction]
-fn has_external_sgemm() -> bool {
-    mxrs_ndarray_core::backend::cpu::matmul::has_external_sgemm()
+fn blas_library() -> Option<std::path::PathBuf> {
+    mxrs_ndarray_core::backend::cpu::blas::get().map(|b| b.path().to_path_buf())
 }
 
 /// Number of usable GPUs.
@@ -260,8 +254,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(list_aliases, m)?)?;
     m.add_function(wrap_pyfunction!(num_gpus, m)?)?;
     m.add_function(wrap_pyfunction!(infer_reshape, m)?)?;
-    m.add_function(wrap_pyfunction!(set_external_sgemm, m)?)?;
-    m.add_function(wrap_pyfunction!(has_external_sgemm, m)?)?;
+    m.add_function(wrap_pyfunction!(load_blas, m)?)?;
+    m.add_function(wrap_pyfunction!(blas_library, m)?)?;
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
     io::register(m)?;
     Ok(())

@@ -1,11 +1,11 @@
 //! Matrix products through the `gemm` crate (runtime CPU dispatch, AVX-512 included), with a
-//! plain loop for integer dtypes.
-
-use std::sync::OnceLock;
+//! plain loop for integer dtypes; large float32 products go to a CBLAS library when there is
+//! one ([`blas`]).
 
 use half::f16;
 
 use super::Parallelism;
+use super::blas::{self, Op};
 use crate::dtype::Element;
 use crate::storage::CpuStorage;
 
@@ -28,62 +28,22 @@ impl MatRef {
     }
 }
 
-/// `cblas_sgemm` of an ILP64 OpenBLAS (64-bit sizes; the enums stay C `int`s), as OpenBLAS
-/// builds with the `64_` symbol suffix export it.
-pub type Sgemm64 = unsafe extern "C" fn(
-    order: i32,
-    trans_a: i32,
-    trans_b: i32,
-    m: i64,
-    n: i64,
-    k: i64,
-    alpha: f32,
-    a: *const f32,
-    lda: i64,
-    b: *const f32,
-    ldb: i64,
-    beta: f32,
-    c: *mut f32,
-    ldc: i64,
-) -> ();
-
-static EXTERNAL_SGEMM: OnceLock<Sgemm64> = OnceLock::new();
-
 /// Products with fewer multiply-adds than this stay on the gemm crate.
 const EXTERNAL_MIN_MACS: usize = 512 * 512 * 512;
 
-/// Use an external `cblas_sgemm` (the OpenBLAS that NumPy already loaded, found by the Python
-/// layer) for large float32 products; the `gemm` crate stays the fallback. Returns false if
-/// one was set before.
-///
-/// # Safety
-/// `f` must be a function with exactly the [`Sgemm64`] signature and CBLAS semantics, valid for
-/// the rest of the process.
-pub unsafe fn set_external_sgemm(f: Sgemm64) -> bool {
-    EXTERNAL_SGEMM.set(f).is_ok()
-}
-
-/// True when an external sgemm is in use.
-pub fn has_external_sgemm() -> bool {
-    EXTERNAL_SGEMM.get().is_some()
-}
-
-const CBLAS_ROW_MAJOR: i32 = 101;
-const CBLAS_NO_TRANS: i32 = 111;
-const CBLAS_TRANS: i32 = 112;
-
-/// (transpose flag, leading dimension) of an operand, if CBLAS can read it directly.
-fn cblas_operand(x: MatRef) -> Option<(i32, i64)> {
+/// (how CBLAS reads an operand, its leading dimension), if CBLAS can read it directly.
+fn cblas_operand(x: MatRef) -> Option<(Op, usize)> {
     if x.cs == 1 && x.rs >= 1 {
-        Some((CBLAS_NO_TRANS, x.rs as i64))
+        Some((Op::NoTrans, x.rs as usize))
     } else if x.rs == 1 && x.cs >= 1 {
-        Some((CBLAS_TRANS, x.cs as i64))
+        Some((Op::Trans, x.cs as usize))
     } else {
         None
     }
 }
 
-/// Try the external sgemm for `dst = lhs * rhs`; false when it is unset or unsuitable.
+/// Try the external sgemm ([`blas`]) for `dst = lhs * rhs`; false when there is none or it is
+/// unsuitable.
 #[allow(clippy::too_many_arguments)]
 fn external_sgemm(
     par: Parallelism,
@@ -97,39 +57,34 @@ fn external_sgemm(
     n: usize,
     k: usize,
 ) -> bool {
-    let Some(f) = EXTERNAL_SGEMM.get() else { return false };
     // Only large products: OpenBLAS's own threads spin after each call and then fight the
     // engine workers and rayon for the cores; for layer-sized products (an MLP's or LeNet's,
     // up to ~10^8 multiply-adds) the gemm crate on rayon was faster in a training step.
     if m * n * k < EXTERNAL_MIN_MACS || m == 0 || n == 0 || k == 0 {
         return false;
     }
+    let Some(blas) = blas::get() else { return false };
     let (Some((ta, lda)), Some((tb, ldb))) = (cblas_operand(l), cblas_operand(r)) else { return false };
     // OpenBLAS splits the product over its own threads.
     par.notify_split();
     // Bounds were checked by the caller (`span` asserts) for every element addressed.
-    // SAFETY: `f` has the CBLAS sgemm contract (set_external_sgemm's precondition); the
-    // operands address only elements inside `a` and `b` (checked by the caller), and `d` has
-    // room for m*n row-major elements from `dst_off` with leading dimension n.
+    // SAFETY: the operands address only elements inside `a` and `b` (checked by the caller),
+    // and `d` has room for m*n row-major elements from `dst_off` with leading dimension n.
     unsafe {
-        f(
-            CBLAS_ROW_MAJOR,
+        blas.sgemm(
             ta,
             tb,
-            m as i64,
-            n as i64,
-            k as i64,
-            1.0,
+            m,
+            n,
+            k,
             a.as_ptr().add(l.offset),
             lda,
             b.as_ptr().add(r.offset),
             ldb,
-            0.0,
             d.as_mut_ptr().add(dst_off),
-            n as i64,
+            n,
         )
-    };
-    true
+    }
 }
 
 /// How many blocks to split a product into: one per thread of the budget for products big

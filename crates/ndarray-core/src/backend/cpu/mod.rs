@@ -2,6 +2,7 @@
 //! (with their shapes) to a new output vector. Large inputs are split across rayon's pool, as
 //! far as the op's thread budget ([`Parallelism`], handed down by the op context) allows.
 
+pub mod blas;
 pub mod cast;
 pub mod conv;
 pub mod elemwise;
