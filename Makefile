@@ -18,7 +18,7 @@ venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' pytest hypothesis ruff mypy matplotlib scikit-learn
+	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' scipy-openblas32 pytest hypothesis ruff mypy matplotlib scikit-learn
 	touch $@
 
 build: venv
@@ -28,8 +28,12 @@ build: venv
 demo: build
 	MPLBACKEND=Agg $(PY) demo/seed_demo.py
 
+# The Rust tests load the same OpenBLAS as the Python package (scipy-openblas32), so the BLAS
+# path of large float32 products is tested from Rust too.
+BLAS_LIB = $(shell $(PY) -c "import os, scipy_openblas32 as s; print(os.path.join(s.get_lib_dir(), s.get_library(fullname=True)))" 2>/dev/null)
+
 test-rust: venv
-	$(CARGO_ENV) cargo test --workspace --profile $(PROFILE)
+	$(CARGO_ENV) MXRS_BLAS_LIBRARY=$(BLAS_LIB) cargo test --workspace --profile $(PROFILE)
 
 test-python: build
 	$(PY) -m pytest tests -q

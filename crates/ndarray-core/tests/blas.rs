@@ -5,6 +5,7 @@
 //! file is its own process, so the library is still unchosen when the test starts.
 
 use mxrs_ndarray_core::backend::cpu::blas::{self, BlasError};
+use mxrs_ndarray_core::backend::cpu::Parallelism;
 use mxrs_ndarray_core::backend::cpu::matmul::{MatRef, matmul_into};
 use mxrs_ndarray_core::storage::CpuStorage;
 
@@ -28,7 +29,7 @@ fn product(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize), (ta, tb): (bo
     let (sa, l) = layout(a, m, k, ta);
     let (sb, r) = layout(b, k, n, tb);
     let mut dst = CpuStorage::F32(vec![f32::NAN; m * n]);
-    matmul_into(&mut dst, 0, &sa, l, &sb, r, m, n, k);
+    matmul_into(Parallelism::SERIAL, &mut dst, 0, &sa, l, &sb, r, m, n, k);
     let CpuStorage::F32(d) = dst else { unreachable!() };
     d
 }
