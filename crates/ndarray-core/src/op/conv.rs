@@ -602,7 +602,8 @@ pub(super) fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::grad::{check_numeric_gradient, f64_array, test_values};
+    use crate::eager_grad::{check_numeric_gradient, f64_array};
+    use crate::op::grad::test_values;
     use crate::op::registry;
 
     fn attrs(pairs: &[(&str, &str)]) -> Attrs {

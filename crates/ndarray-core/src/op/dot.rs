@@ -1,6 +1,6 @@
 //! `dot` (MXNet's N-D rule) and `batch_dot`.
 
-use super::grad::build::{Grads, pick_attrs};
+use super::grad::{Grads, pick_attrs};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::backend::cpu::matmul::{MatRef, matmul_into};
@@ -280,7 +280,7 @@ pub(super) fn register(r: &mut Registry) {
 
 #[cfg(test)]
 mod grad_tests {
-    use crate::op::grad::testing::{arr, check};
+    use crate::eager_grad::testing::{arr, check};
 
     #[test]
     fn dot_gradients() {

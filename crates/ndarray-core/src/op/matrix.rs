@@ -2,7 +2,7 @@
 //! stack, split, tile, repeat, slice, slice_axis, broadcast_to / broadcast_axis / broadcast_like.
 //! Most are one strided gather (see `backend::cpu::gather`).
 
-use super::grad::build::{Grads, ap, bin, pick_attrs};
+use super::grad::{Grads, pick_attrs};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
 use crate::backend::cpu::gather::{broadcast_strides, gather};
@@ -648,12 +648,12 @@ impl Operator for ExpandBackward {
 
 /// Reshape-like ops: the gradient takes the input's shape back.
 fn grad_reshape(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(bin(b, "reshape_like", g[0], x[0])?)])
+    Ok(vec![Some(b.binary("reshape_like", g[0], x[0])?)])
 }
 
 /// `reshape_like`: rhs only gives a shape.
 fn grad_reshape_like(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(bin(b, "reshape_like", g[0], x[0])?), None])
+    Ok(vec![Some(b.binary("reshape_like", g[0], x[0])?), None])
 }
 
 /// transpose: the inverse permutation.
@@ -670,12 +670,12 @@ fn grad_transpose(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[Node
         let s: Vec<String> = inv.iter().map(|v| v.to_string()).collect();
         at.set("axes", format!("({},)", s.join(",")));
     }
-    Ok(vec![Some(ap(b, "transpose", &[g[0]], at)?)])
+    Ok(vec![Some(b.apply("transpose", &[g[0]], at)?)])
 }
 
 /// SwapAxis is its own inverse.
 fn grad_swapaxis(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "SwapAxis", &[g[0]], pick_attrs(a, &["dim1", "dim2"]))?)])
+    Ok(vec![Some(b.apply("SwapAxis", &[g[0]], pick_attrs(a, &["dim1", "dim2"]))?)])
 }
 
 fn grad_concat(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
@@ -700,35 +700,35 @@ fn grad_split(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[NodeEntr
     let axis = a.int_or("SliceChannel", "axis", 1)?.to_string();
     let n = g.len().to_string();
     let out = if a.bool_or("SliceChannel", "squeeze_axis", false)? {
-        ap(b, "stack", g, Attrs::from_pairs([("axis", axis), ("num_args", n)]))?
+        b.apply("stack", g, Attrs::from_pairs([("axis", axis), ("num_args", n)]))?
     } else {
-        ap(b, "Concat", g, Attrs::from_pairs([("dim", axis), ("num_args", n)]))?
+        b.apply("Concat", g, Attrs::from_pairs([("dim", axis), ("num_args", n)]))?
     };
     Ok(vec![Some(out)])
 }
 
 fn grad_slice(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "_backward_slice", &[g[0], x[0]], pick_attrs(a, &["begin", "end", "step"]))?)])
+    Ok(vec![Some(b.apply("_backward_slice", &[g[0], x[0]], pick_attrs(a, &["begin", "end", "step"]))?)])
 }
 
 fn grad_slice_axis(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "_backward_slice_axis", &[g[0], x[0]], pick_attrs(a, &["axis", "begin", "end"]))?)])
+    Ok(vec![Some(b.apply("_backward_slice_axis", &[g[0], x[0]], pick_attrs(a, &["axis", "begin", "end"]))?)])
 }
 
 /// broadcast_to / broadcast_axis / broadcast_like: sum back to the input's shape (broadcast_like's
 /// rhs only gives a shape).
 fn grad_broadcast(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    let mut v = vec![Some(bin(b, "_reduce_sum_like", g[0], x[0])?)];
+    let mut v = vec![Some(b.binary("_reduce_sum_like", g[0], x[0])?)];
     v.extend(x[1..].iter().map(|_| None));
     Ok(v)
 }
 
 fn grad_tile(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "_backward_tile", &[g[0], x[0]], pick_attrs(a, &["reps"]))?)])
+    Ok(vec![Some(b.apply("_backward_tile", &[g[0], x[0]], pick_attrs(a, &["reps"]))?)])
 }
 
 fn grad_repeat(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "_backward_repeat", &[g[0], x[0]], pick_attrs(a, &["repeats", "axis"]))?)])
+    Ok(vec![Some(b.apply("_backward_repeat", &[g[0], x[0]], pick_attrs(a, &["repeats", "axis"]))?)])
 }
 
 fn register_gradients(r: &mut Registry) {
@@ -964,7 +964,7 @@ pub(super) fn register(r: &mut Registry) {
 
 #[cfg(test)]
 mod grad_tests {
-    use crate::op::grad::testing::{arr, check};
+    use crate::eager_grad::testing::{arr, check};
 
     #[test]
     fn reshape_like_gradients() {

@@ -1,4 +1,4 @@
-//! The operator registry: every op of `mx.nd` (and later `mx.sym`) is defined once here, with
+//! The operator registry: every op of `mx.nd` and `mx.sym` is defined once here, with
 //! its name, inputs, parameters, shape and dtype inference, compute function and a slot for its
 //! gradient.
 //!
@@ -6,6 +6,7 @@
 //! storages. Only [`crate::invoke`] pushes them onto the engine.
 
 pub mod attrs;
+mod catalog;
 mod conv;
 mod dot;
 mod elemwise;
@@ -26,7 +27,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use attrs::Attrs;
-pub use registry::{Registry, registry};
+pub use catalog::registry;
+pub use registry::Registry;
 
 use crate::context::Context;
 use crate::dtype::DType;
@@ -308,12 +310,14 @@ pub fn expect_inputs(op: &str, got: usize, want: usize) -> Result<()> {
     Ok(())
 }
 
-/// Identifies one output of a graph node while building a gradient (filled in by the graph
-/// crate's builder).
+/// Identifies one output of a graph node while building a gradient (an index the builder
+/// gives out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeEntry(pub usize);
 
-/// Builds gradient graphs from registered ops. Implemented by the Symbol/autograd layer.
+/// Builds gradient graphs from registered ops: the Symbol executor adds graph nodes,
+/// [`crate::eager_grad::EagerGrad`] runs each op at once. Gradient functions add ops through the
+/// methods of `dyn GradBuilder` (`apply`, `unary`, `binary`, `scalar_op`...).
 pub trait GradBuilder {
     /// Add a node applying the registered op `name` to `inputs`; returns its outputs.
     fn op(&mut self, name: &str, inputs: &[NodeEntry], attrs: Attrs) -> Result<Vec<NodeEntry>>;
@@ -354,7 +358,7 @@ pub struct OpDef {
     pub doc: &'static str,
     /// Parse attributes.
     pub create: CreateFn,
-    /// The gradient, defined beside the op (filled in by the Symbol issue).
+    /// The gradient, defined beside the op as a composition of registered ops.
     pub gradient: Option<GradFn>,
 }
 

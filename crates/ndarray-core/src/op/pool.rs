@@ -187,7 +187,7 @@ fn grad_pool(
     y: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    Ok(vec![Some(b.op("_backward_Pooling", &[g[0], x[0], y[0]], attrs.clone())?[0])])
+    Ok(vec![Some(b.apply("_backward_Pooling", &[g[0], x[0], y[0]], attrs.clone())?)])
 }
 
 pub(super) fn register(r: &mut Registry) {
@@ -214,8 +214,9 @@ pub(super) fn register(r: &mut Registry) {
 
 #[cfg(test)]
 mod tests {
+    use crate::eager_grad::{check_numeric_gradient, f64_array};
     use crate::op::Attrs;
-    use crate::op::grad::{check_numeric_gradient, f64_array, test_values};
+    use crate::op::grad::test_values;
 
     fn check(pairs: &[(&str, &str)], data: &[usize]) {
         let a = Attrs::from_pairs(pairs.iter().copied());

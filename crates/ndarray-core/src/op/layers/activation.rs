@@ -129,7 +129,7 @@ fn grad_activation(
     y: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    Ok(vec![Some(b.op("_backward_Activation", &[g[0], x[0], y[0]], attrs.clone())?[0])])
+    Ok(vec![Some(b.apply("_backward_Activation", &[g[0], x[0], y[0]], attrs.clone())?)])
 }
 
 const LRELU: &str = "LeakyReLU";
@@ -362,7 +362,7 @@ fn grad_leaky(
             let r = b.op("_backward_LeakyReLU", &[g[0], x[0], y[1]], attrs.clone())?;
             Ok(vec![Some(r[0])])
         }
-        _ => Ok(vec![Some(b.op("_backward_LeakyReLU", &[g[0], x[0]], attrs.clone())?[0])]),
+        _ => Ok(vec![Some(b.apply("_backward_LeakyReLU", &[g[0], x[0]], attrs.clone())?)]),
     }
 }
 
@@ -479,7 +479,7 @@ fn grad_softmax_activation(
     y: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    Ok(vec![Some(b.op("_backward_SoftmaxActivation", &[g[0], y[0]], attrs.clone())?[0])])
+    Ok(vec![Some(b.apply("_backward_SoftmaxActivation", &[g[0], y[0]], attrs.clone())?)])
 }
 
 pub(super) fn register(r: &mut Registry) {

@@ -336,7 +336,7 @@ fn grad_embedding(
     _: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    let dw = b.op("_backward_Embedding", &[g[0], x[0]], attrs.clone())?[0];
+    let dw = b.apply("_backward_Embedding", &[g[0], x[0]], attrs.clone())?;
     Ok(vec![None, Some(dw)])
 }
 

@@ -275,7 +275,7 @@ fn grad_softmax_output(
     y: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    Ok(vec![Some(b.op("_backward_SoftmaxOutput", &[g[0], y[0], x[1]], attrs.clone())?[0]), None])
+    Ok(vec![Some(b.apply("_backward_SoftmaxOutput", &[g[0], y[0], x[1]], attrs.clone())?), None])
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -384,7 +384,7 @@ fn grad_regression_with(
     x: &[NodeEntry],
     y: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    Ok(vec![Some(b.op(name, &[y[0], x[1]], attrs.clone())?[0]), None])
+    Ok(vec![Some(b.apply(name, &[y[0], x[1]], attrs.clone())?), None])
 }
 
 fn grad_linear(
@@ -459,7 +459,7 @@ fn grad_make_loss(
     y: &[NodeEntry],
     _: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    Ok(vec![Some(b.op("_backward_MakeLoss", &[y[0]], attrs.clone())?[0])])
+    Ok(vec![Some(b.apply("_backward_MakeLoss", &[y[0]], attrs.clone())?)])
 }
 
 /// BlockGrad: identity whose input gets no gradient.
