@@ -467,7 +467,8 @@ fn grad_exp(
     Ok(vec![Some(b.apply("elemwise_mul", &[g[0], y[0]], Attrs::default())?)])
 }
 
-/// `_backward_gammaln(ograd, data)`: `ograd * digamma(data)`.
+/// `_backward_gammaln(ograd, data)`: `ograd * digamma(data)`. Fused, not timed: there is no
+/// digamma forward op to compose it from.
 #[derive(Debug)]
 struct GammalnBackward;
 
@@ -519,7 +520,9 @@ impl Operator for GammalnBackward {
     }
 }
 
-/// `_backward_Cast(ograd, data)`: the output gradient cast back to the input's dtype.
+/// `_backward_Cast(ograd, data)`: the output gradient cast back to the input's dtype. Fused, not
+/// timed: `Cast` takes its target dtype as an attribute, and the input's dtype is not known when
+/// the gradient is built.
 #[derive(Debug)]
 struct CastBackward;
 

@@ -451,13 +451,17 @@ impl Operator for SliceAssignRhsBackward {
     }
 }
 
-/// take: scatter-add into `a`; integer indices get none.
+/// take: scatter-add into `a`; integer indices get none. Fused `_backward_take`: 0.23 ms vs
+/// 61.7 ms composed (`dot(one_hot(indices)ᵀ, g)`, whose depth is a shape) for 32x35 rows of
+/// 10000x128 (examples/fused_backward.rs).
 fn grad_take(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let ga = b.apply("_backward_take", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "mode"]))?;
     Ok(vec![Some(ga), None])
 }
 
-/// pick: the gradient goes to the picked elements; the index gets none.
+/// pick: the gradient goes to the picked elements; the index gets none. Fused `_backward_pick`,
+/// not timed: its composition (`g * one_hot(index)`) needs the picked axis's length as
+/// `one_hot`'s depth, which is a shape, unknown when the gradient is built.
 fn grad_pick(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let gd = b.apply("_backward_pick", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "keepdims", "mode"]))?;
     Ok(vec![Some(gd), None])
@@ -484,7 +488,9 @@ fn grad_slice_assign_scalar(
     Ok(vec![Some(b.apply("_slice_assign_scalar", &[g[0]], at)?)])
 }
 
-/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window.
+/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window. Fused
+/// `_backward_slice_assign_rhs`, not timed: the rhs may be any shape of the window's size or
+/// one broadcast value (the window is then summed), a choice made on shapes.
 fn grad_slice_assign(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let win = pick_attrs(a, &["begin", "end", "step"]);
     let mut at = win.clone();

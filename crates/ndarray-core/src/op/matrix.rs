@@ -582,6 +582,9 @@ fn grad_swapaxis(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[NodeE
     Ok(vec![Some(b.apply("SwapAxis", &[g[0]], pick_attrs(a, &["dim1", "dim2"]))?)])
 }
 
+/// Concat: the output gradient cut into the inputs' shapes by the fused `_backward_Concat`. Its
+/// composition is as fast (0.989 ms fused vs 0.981 ms, one slice_axis per input, on 2 x
+/// 128x64x14x14 along channels, examples/fused_backward.rs) but needs each input's offset along the axis, a shape.
 fn grad_concat(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let mut ins = vec![g[0]];
     ins.extend_from_slice(x);

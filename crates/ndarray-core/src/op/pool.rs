@@ -179,7 +179,9 @@ impl Operator for Pooling {
     }
 }
 
-/// Gradient of Pooling: `_backward_Pooling(out_grad, data, output)`.
+/// Gradient of Pooling: `_backward_Pooling(out_grad, data, output)`. Fused: 0.90 ms vs 1.34 ms
+/// composed (max: repeat, broadcast_equal, mul, exact only without ties) and 0.45 ms vs 0.59 ms
+/// (avg: repeat, scale) on 32x16x28x28 2x2 stride 2 (examples/fused_backward.rs).
 fn grad_pool(
     b: &mut dyn GradBuilder,
     attrs: &Attrs,

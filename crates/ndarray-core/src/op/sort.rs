@@ -167,6 +167,8 @@ impl Operator for TopKBackward {
 }
 
 /// topk: values (ret_typ value or both) get their gradient back; indices and masks get zeros.
+/// Fused `_backward_topk`, not timed: putting the values back is a scatter to positions only
+/// the data holds, which no forward op does.
 fn grad_topk(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     if !matches!(a.str_or("ret_typ", "indices"), "value" | "both") {
         return b.zeros_like_each(x);

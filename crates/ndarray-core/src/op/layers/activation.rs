@@ -122,6 +122,9 @@ impl Operator for Activation {
     }
 }
 
+/// Gradient of Activation through the fused `_backward_Activation`: on 32x32x28x28, relu
+/// 0.62 ms vs 1.48 ms composed (`g * (y > 0)`), sigmoid 0.73 ms vs 0.85 ms (`g * y * (1 - y)`),
+/// tanh 0.51 ms vs 0.97 ms (`g * (1 - y^2)`) (examples/fused_backward.rs).
 fn grad_activation(
     b: &mut dyn GradBuilder,
     attrs: &Attrs,
@@ -345,6 +348,8 @@ impl Operator for LeakyReLUBackward {
     }
 }
 
+/// Gradient of LeakyReLU through the fused `_backward_LeakyReLU`: 0.010 ms vs 0.056 ms composed
+/// (`g * ((x > 0) * (1 - slope) + slope)`) for leaky on 128x256 (examples/fused_backward.rs).
 fn grad_leaky(
     b: &mut dyn GradBuilder,
     attrs: &Attrs,
@@ -472,6 +477,8 @@ impl Operator for SoftmaxActivation {
     }
 }
 
+/// Gradient of SoftmaxActivation through the fused `_backward_SoftmaxActivation`: 0.002 ms vs
+/// 0.008 ms composed (`y * (g - sum(g * y))`) on 128x10 (examples/fused_backward.rs).
 fn grad_softmax_activation(
     b: &mut dyn GradBuilder,
     attrs: &Attrs,

@@ -269,6 +269,9 @@ impl Operator for SoftmaxOutput {
     }
 }
 
+/// Gradient of SoftmaxOutput through the fused `_backward_SoftmaxOutput`: 0.003 ms vs 0.003 ms
+/// (1.24x) composed on 128x10 (`y - one_hot(label)`, which also needs the class count, known
+/// only from the shapes, and leaves out ignore_label and normalization) (examples/fused_backward.rs).
 fn grad_softmax_output(
     b: &mut dyn GradBuilder,
     attrs: &Attrs,
