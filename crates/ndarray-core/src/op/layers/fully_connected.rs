@@ -5,11 +5,10 @@ use super::{expect_shape, fill_dtype, fill_shape, float_dtype, with_float};
 use crate::backend::cpu::matmul::{MatRef, matmul_into};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::op::grad::Grads;
 use crate::op::registry::Registry;
-use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use crate::op::{Attrs, GradBuilder, Kept, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
 use crate::params;
-use crate::shape::{Shape, size_of};
+use crate::shape::{Shape, fmt_shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
 use crate::with_cpu;
 #[allow(unused_imports)]
@@ -115,29 +114,95 @@ impl Operator for FullyConnected {
     }
 }
 
-/// FullyConnected on the 2-D view of the data (rows by features: axis 0 by the rest, or with
-/// `flatten=False` every axis but the last merged): `dx = g w` given the data's shape,
-/// `dw = gᵀ x` and `db = g` summed over every axis but the last. Composed rather than fused:
-/// the products ran as fast as the former `_backward_FullyConnected` (1.077 ms vs 1.076 ms on
-/// 128x784 -> 256, examples/fused_backward.rs); the views add a copy of the data (Flatten) and
-/// of its gradient (reshape_like), the latter dropped by executors for a network's first layer.
-fn grad_fc(b: &mut dyn GradBuilder, attrs: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    let (flatten, no_bias) = (attrs.bool_or(FC, "flatten", true)?, attrs.bool_or(FC, "no_bias", false)?);
-    let (data, grad) = if flatten {
-        (b.unary("Flatten", x[0])?, g[0])
-    } else {
-        let rows = Attrs::from_pairs([("shape", "(-1, 0)"), ("reverse", "True")]);
-        (b.apply("Reshape", &[x[0]], rows.clone())?, b.apply("Reshape", &[g[0]], rows)?)
-    };
-    let dx = b.binary("dot", grad, x[1])?;
-    let dx = b.binary("reshape_like", dx, x[0])?;
-    let dw = b.apply("dot", &[grad, data], Attrs::from_pairs([("transpose_a", "True")]))?;
-    let mut grads = vec![Some(dx), Some(dw)];
-    if !no_bias {
-        let per_unit = Attrs::from_pairs([("axis", "-1"), ("exclude", "True")]);
-        grads.push(Some(b.apply("sum", &[g[0]], per_unit)?));
+/// `_backward_FullyConnected(out_grad, data, weight)` → data, weight (and bias) gradients, or
+/// the subset flagged in `keep` (see [`Operator::keep_outputs`]).
+///
+/// Kept fused: its two products and bias sum composed of `dot` and `sum` ran as fast (1.076 ms
+/// fused vs 1.077 ms composed on 128x784 -> 256, examples/fused_backward.rs), but on the layer's
+/// N-D data the composition also needs `Flatten` and `reshape_like` copies of the data and its
+/// gradient, which that figure leaves out and this op avoids.
+#[derive(Debug)]
+struct FullyConnectedBackward {
+    fc: FullyConnected,
+    /// Which of (data, weight, bias) gradients to compute.
+    keep: Kept,
+}
+
+impl FullyConnectedBackward {
+    fn new(fc: FullyConnected) -> FullyConnectedBackward {
+        let bias = !fc.no_bias;
+        FullyConnectedBackward { fc, keep: Kept::all(bias) }
     }
-    Ok(grads)
+}
+
+impl Operator for FullyConnectedBackward {
+    fn name(&self) -> &str {
+        "_backward_FullyConnected"
+    }
+    fn num_outputs(&self) -> usize {
+        self.keep.count()
+    }
+    fn keep_outputs(&self, keep: &[bool]) -> Option<Box<dyn Operator>> {
+        let keep = self.keep.narrow(keep)?;
+        Some(Box::new(FullyConnectedBackward { fc: self.fc.clone(), keep }))
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.name(), inputs.len(), 3)?;
+        let (m, k) = self.fc.dims(&inputs[1])?;
+        let h = self.fc.num_hidden;
+        expect_shape(self.name(), "weight", &inputs[2], &[h, k])?;
+        if size_of(&inputs[0]) != m * h {
+            return Err(Error::shape(
+                self.name(),
+                format!("output gradient {} does not match data {}", fmt_shape(&inputs[0]), fmt_shape(&inputs[1])),
+            ));
+        }
+        let all = [inputs[1].clone(), inputs[2].clone(), vec![h]];
+        Ok(self.keep.select(all))
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let (m, k) = self.fc.dims(x[1].shape)?;
+        let h = self.fc.num_hidden;
+        let (g, data, w) = (&x[0], &x[1], &x[2]);
+        let mut out = Vec::with_capacity(3);
+        if self.keep.0[0] {
+            // d data (m x k) = g (m x h) · W (h x k)
+            let mut dx = CpuStorage::zeros(dt[0], m * k);
+            let gl = MatRef::row_major(g.offset, h, false);
+            matmul_into(&mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
+            out.push(dx);
+        }
+        if self.keep.0[1] {
+            // d W (h x k) = gᵀ (h x m) · data (m x k)
+            let mut dw = CpuStorage::zeros(dt[0], h * k);
+            let gt = MatRef::row_major(g.offset, h, true);
+            matmul_into(&mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
+            out.push(dw);
+        }
+        if self.keep.0[2] {
+            out.push(with_float!(self.name(), dt[0], T, {
+                let mut acc = vec![0f64; h];
+                for row in g.typed::<T>().chunks_exact(h) {
+                    for (a, &v) in acc.iter_mut().zip(row) {
+                        *a += v.to_f64();
+                    }
+                }
+                T::wrap(acc.into_iter().map(<T as Element>::from_f64).collect())
+            }));
+        }
+        Ok(out)
+    }
+}
+
+fn grad_fc(
+    b: &mut dyn GradBuilder,
+    attrs: &Attrs,
+    x: &[NodeEntry],
+    _: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Result<Vec<Option<NodeEntry>>> {
+    let r = b.op("_backward_FullyConnected", &[g[0], x[0], x[1]], attrs.clone())?;
+    Ok(r.into_iter().map(Some).collect())
 }
 
 const EMB: &str = "Embedding";
@@ -269,9 +334,6 @@ impl Operator for EmbeddingBackward {
     }
 }
 
-/// Gradient of Embedding's weight through the fused `_backward_Embedding` (a scatter-add of
-/// rows): 0.23 ms vs 61.7 ms composed (`dot(one_hot(data)ᵀ, g)`) for 32x35 ids into 10000x128
-/// (examples/fused_backward.rs).
 fn grad_embedding(
     b: &mut dyn GradBuilder,
     attrs: &Attrs,
@@ -291,6 +353,13 @@ pub(super) fn register(r: &mut Registry) {
         fc_params,
         "fully connected layer: data · weightᵀ + bias",
         |a: &Attrs| Ok(Box::new(FullyConnected::parse(FC, a)?)),
+    );
+    r.add(
+        "_backward_FullyConnected",
+        &["ograd", "data", "weight"],
+        fc_params,
+        "gradients of FullyConnected",
+        |a: &Attrs| Ok(Box::new(FullyConnectedBackward::new(FullyConnected::parse("_backward_FullyConnected", a)?))),
     );
     r.set_gradient(FC, grad_fc);
     let emb_params =
