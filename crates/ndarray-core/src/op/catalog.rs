@@ -21,7 +21,11 @@ pub fn registry() -> &'static Registry {
         super::nn::register(&mut r);
         super::sort::register(&mut r);
         super::optimizer::register(&mut r);
-        super::layers::register(&mut r);
+        super::layers::fully_connected::register(&mut r);
+        super::layers::activation::register(&mut r);
+        super::layers::loss::register(&mut r);
+        super::layers::dropout::register(&mut r);
+        super::layers::batch_norm::register(&mut r);
         super::conv::register(&mut r);
         super::pool::register(&mut r);
         r

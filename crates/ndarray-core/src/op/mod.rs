@@ -18,9 +18,10 @@ mod matrix;
 mod nn;
 mod optimizer;
 mod pool;
-pub mod random;
+mod random;
 mod reduce;
 mod registry;
+pub mod rng;
 mod sort;
 
 use std::fmt;
@@ -84,7 +85,7 @@ pub struct OpCtx<'a> {
     /// The context the op runs on.
     pub ctx: Context,
     /// The random generator of `ctx`, for ops that declare [`Operator::uses_rng`].
-    pub rng: Option<&'a mut random::Rng>,
+    pub rng: Option<&'a mut rng::Rng>,
     /// True in training (Dropout drops, BatchNorm uses batch statistics and updates its
     /// moving averages); false for inference.
     pub is_train: bool,

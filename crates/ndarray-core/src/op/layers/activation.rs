@@ -489,7 +489,7 @@ fn grad_softmax_activation(
     Ok(vec![Some(b.apply("_backward_SoftmaxActivation", &[g[0], y[0]], attrs.clone())?)])
 }
 
-pub(super) fn register(r: &mut Registry) {
+pub(in crate::op) fn register(r: &mut Registry) {
     r.add(ACT, &["data"], params!("act_type" = None), "elementwise activation function", |a: &Attrs| {
         Ok(Box::new(Activation { name: ACT, act: parse_act(ACT, a)? }))
     });

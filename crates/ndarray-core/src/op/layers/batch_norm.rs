@@ -294,7 +294,7 @@ fn grad_batch_norm(
     Ok(vec![Some(r[0]), Some(r[1]), Some(r[2]), None, None])
 }
 
-pub(super) fn register(r: &mut Registry) {
+pub(in crate::op) fn register(r: &mut Registry) {
     let p = params!(
         "eps" = Some("0.001"),
         "momentum" = Some("0.9"),

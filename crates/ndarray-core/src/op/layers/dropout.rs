@@ -110,7 +110,7 @@ fn grad_dropout(
     Ok(vec![Some(b.apply("elemwise_mul", &[g[0], y[1]], Attrs::default())?)])
 }
 
-pub(super) fn register(r: &mut Registry) {
+pub(in crate::op) fn register(r: &mut Registry) {
     r.add(
         NAME,
         &["data"],

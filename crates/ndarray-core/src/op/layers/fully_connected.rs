@@ -345,7 +345,7 @@ fn grad_embedding(
     Ok(vec![None, Some(dw)])
 }
 
-pub(super) fn register(r: &mut Registry) {
+pub(in crate::op) fn register(r: &mut Registry) {
     let fc_params = params!("num_hidden" = None, "no_bias" = Some("False"), "flatten" = Some("True"));
     r.add(
         FC,

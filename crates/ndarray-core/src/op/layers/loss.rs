@@ -465,7 +465,7 @@ fn make_loss(a: &Attrs) -> Result<Box<dyn Operator>> {
     Ok(Box::new(MakeLoss))
 }
 
-pub(super) fn register(r: &mut Registry) {
+pub(in crate::op) fn register(r: &mut Registry) {
     let sp = params!(
         "grad_scale" = Some("1.0"),
         "ignore_label" = Some("-1.0"),
