@@ -3,7 +3,7 @@
 //! gradient.
 //!
 //! Compute functions are synchronous and engine-free: they map input storages to output
-//! storages. Only [`crate::invoke`] pushes them onto the engine.
+//! storages. Only [`crate::invoke()`] pushes them onto the engine.
 
 pub mod attrs;
 mod catalog;
@@ -118,7 +118,7 @@ pub trait Operator: Send + Sync + fmt::Debug {
         out_shapes: &[Shape],
         out_dtypes: &[DType],
     ) -> Result<Vec<CpuStorage>>;
-    /// Compute the op's only output in place, over input 0's storage. [`crate::invoke`] offers
+    /// Compute the op's only output in place, over input 0's storage. [`crate::invoke()`] offers
     /// this when the output is the whole of input 0's array and has its shape and dtype
     /// (`x += 1`, `x *= y`): `data` holds input 0 and receives the result, `rest` are the other
     /// inputs, none of which shares `data`. Return `Ok(false)`, leaving `data` untouched, when
