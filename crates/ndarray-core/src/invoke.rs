@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ndarray::NDArray;
-use crate::op::{Attrs, OpCtx, Operator, TensorIn, random, registry};
+use crate::op::{Attrs, OpCtx, Operator, TensorIn, registry, rng};
 use crate::shape::{Shape, fmt_shape};
 use crate::storage::Storage;
 
@@ -115,7 +115,7 @@ pub fn invoke_op_full(
             .map(|(s, &d)| NDArray::new_pending(s.clone(), d, ctx))
             .collect::<Result<_>>()?,
     };
-    let rng = op.uses_rng().then(|| random::resource(ctx));
+    let rng = op.uses_rng().then(|| rng::resource(ctx));
     let reads: Vec<Var> = inputs.iter().map(|a| a.var().clone()).collect();
     let mutated: Vec<NDArray> = op
         .mutate_inputs()
@@ -183,7 +183,7 @@ fn run(
     outputs: &[NDArray],
     out_shapes: &[Shape],
     out_dtypes: &[DType],
-    rng: Option<&random::RngResource>,
+    rng: Option<&rng::RngResource>,
 ) -> Result<()> {
     if rng.is_none()
         && in_place_candidate(inputs, outputs, out_shapes, out_dtypes)
@@ -273,8 +273,8 @@ pub fn random_seed(seed: u64, ctx: Option<Context>) {
     let ctxs = match ctx {
         Some(c) => vec![c],
         None => {
-            random::set_global_seed(seed);
-            let mut v = random::contexts();
+            rng::set_global_seed(seed);
+            let mut v = rng::contexts();
             if !v.contains(&Context::cpu(0)) {
                 v.push(Context::cpu(0));
             }
@@ -282,11 +282,11 @@ pub fn random_seed(seed: u64, ctx: Option<Context>) {
         }
     };
     for c in ctxs {
-        let res = random::resource(c);
+        let res = rng::resource(c);
         let r2 = res.clone();
         engine().push(
             Box::new(move || {
-                random::reseed(&r2, seed, c);
+                rng::reseed(&r2, seed, c);
                 Ok(())
             }),
             &[],

@@ -15,6 +15,7 @@
 pub mod backend;
 pub mod context;
 pub mod dtype;
+pub mod eager_grad;
 pub mod error;
 pub mod invoke;
 pub mod io;

@@ -1,7 +1,7 @@
 //! Elementwise ops: unary math, binary (same-shape and broadcast), ops with a scalar, clip,
 //! cast and copy.
 
-use super::grad::build::{Grads, bin, div, mul, sc, un, zeros};
+use super::grad::Grads;
 use super::registry::Registry;
 use super::{
     Attrs, GradBuilder, GradFn, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
@@ -470,10 +470,11 @@ fn grad_exp(
     y: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    Ok(vec![Some(b.op("elemwise_mul", &[g[0], y[0]], Attrs::default())?[0])])
+    Ok(vec![Some(b.apply("elemwise_mul", &[g[0], y[0]], Attrs::default())?)])
 }
 
-/// `_backward_gammaln(ograd, data)`: `ograd * digamma(data)`.
+/// `_backward_gammaln(ograd, data)`: `ograd * digamma(data)`. Fused, not timed: there is no
+/// digamma forward op to compose it from.
 #[derive(Debug)]
 struct GammalnBackward;
 
@@ -525,7 +526,9 @@ impl Operator for GammalnBackward {
     }
 }
 
-/// `_backward_Cast(ograd, data)`: the output gradient cast back to the input's dtype.
+/// `_backward_Cast(ograd, data)`: the output gradient cast back to the input's dtype. Fused, not
+/// timed: `Cast` takes its target dtype as an attribute, and the input's dtype is not known when
+/// the gradient is built.
 #[derive(Debug)]
 struct CastBackward;
 
@@ -570,93 +573,93 @@ macro_rules! unary_grads {
 }
 
 unary_grads! {
-    grad_log = |b, x, y, g| { div(b, g, x)? }
-    grad_log2 = |b, x, y, g| { let t = div(b, g, x)?; sc(b, "_mul_scalar", t, 1.0 / std::f64::consts::LN_2)? }
-    grad_log10 = |b, x, y, g| { let t = div(b, g, x)?; sc(b, "_mul_scalar", t, 1.0 / std::f64::consts::LN_10)? }
-    grad_log1p = |b, x, y, g| { let t = sc(b, "_plus_scalar", x, 1.0)?; div(b, g, t)? }
-    grad_expm1 = |b, x, y, g| { let t = sc(b, "_plus_scalar", y, 1.0)?; mul(b, g, t)? }
-    grad_sqrt = |b, x, y, g| { let t = sc(b, "_mul_scalar", y, 2.0)?; div(b, g, t)? }
+    grad_log = |b, x, y, g| { b.div(g, x)? }
+    grad_log2 = |b, x, y, g| { let t = b.div(g, x)?; b.scalar_op("_mul_scalar", t, 1.0 / std::f64::consts::LN_2)? }
+    grad_log10 = |b, x, y, g| { let t = b.div(g, x)?; b.scalar_op("_mul_scalar", t, 1.0 / std::f64::consts::LN_10)? }
+    grad_log1p = |b, x, y, g| { let t = b.scalar_op("_plus_scalar", x, 1.0)?; b.div(g, t)? }
+    grad_expm1 = |b, x, y, g| { let t = b.scalar_op("_plus_scalar", y, 1.0)?; b.mul(g, t)? }
+    grad_sqrt = |b, x, y, g| { let t = b.scalar_op("_mul_scalar", y, 2.0)?; b.div(g, t)? }
     grad_rsqrt = |b, x, y, g| {
-        let y2 = un(b, "square", y)?;
-        let y3 = mul(b, y2, y)?;
-        let t = mul(b, g, y3)?;
-        sc(b, "_mul_scalar", t, -0.5)?
+        let y2 = b.unary("square", y)?;
+        let y3 = b.mul(y2, y)?;
+        let t = b.mul(g, y3)?;
+        b.scalar_op("_mul_scalar", t, -0.5)?
     }
     grad_cbrt = |b, x, y, g| {
-        let y2 = un(b, "square", y)?;
-        let t = sc(b, "_mul_scalar", y2, 3.0)?;
-        div(b, g, t)?
+        let y2 = b.unary("square", y)?;
+        let t = b.scalar_op("_mul_scalar", y2, 3.0)?;
+        b.div(g, t)?
     }
-    grad_square = |b, x, y, g| { let t = sc(b, "_mul_scalar", x, 2.0)?; mul(b, g, t)? }
-    grad_abs = |b, x, y, g| { let t = un(b, "sign", x)?; mul(b, g, t)? }
-    grad_sin = |b, x, y, g| { let t = un(b, "cos", x)?; mul(b, g, t)? }
-    grad_cos = |b, x, y, g| { let t = un(b, "sin", x)?; let t = mul(b, g, t)?; un(b, "negative", t)? }
+    grad_square = |b, x, y, g| { let t = b.scalar_op("_mul_scalar", x, 2.0)?; b.mul(g, t)? }
+    grad_abs = |b, x, y, g| { let t = b.unary("sign", x)?; b.mul(g, t)? }
+    grad_sin = |b, x, y, g| { let t = b.unary("cos", x)?; b.mul(g, t)? }
+    grad_cos = |b, x, y, g| { let t = b.unary("sin", x)?; let t = b.mul(g, t)?; b.unary("negative", t)? }
     grad_tan = |b, x, y, g| {
-        let y2 = un(b, "square", y)?;
-        let t = sc(b, "_plus_scalar", y2, 1.0)?;
-        mul(b, g, t)?
+        let y2 = b.unary("square", y)?;
+        let t = b.scalar_op("_plus_scalar", y2, 1.0)?;
+        b.mul(g, t)?
     }
     grad_arcsin = |b, x, y, g| {
-        let x2 = un(b, "square", x)?;
-        let t = sc(b, "_rminus_scalar", x2, 1.0)?;
-        let t = un(b, "rsqrt", t)?;
-        mul(b, g, t)?
+        let x2 = b.unary("square", x)?;
+        let t = b.scalar_op("_rminus_scalar", x2, 1.0)?;
+        let t = b.unary("rsqrt", t)?;
+        b.mul(g, t)?
     }
     grad_arccos = |b, x, y, g| {
-        let x2 = un(b, "square", x)?;
-        let t = sc(b, "_rminus_scalar", x2, 1.0)?;
-        let t = un(b, "rsqrt", t)?;
-        let t = mul(b, g, t)?;
-        un(b, "negative", t)?
+        let x2 = b.unary("square", x)?;
+        let t = b.scalar_op("_rminus_scalar", x2, 1.0)?;
+        let t = b.unary("rsqrt", t)?;
+        let t = b.mul(g, t)?;
+        b.unary("negative", t)?
     }
     grad_arctan = |b, x, y, g| {
-        let x2 = un(b, "square", x)?;
-        let t = sc(b, "_plus_scalar", x2, 1.0)?;
-        div(b, g, t)?
+        let x2 = b.unary("square", x)?;
+        let t = b.scalar_op("_plus_scalar", x2, 1.0)?;
+        b.div(g, t)?
     }
-    grad_sinh = |b, x, y, g| { let t = un(b, "cosh", x)?; mul(b, g, t)? }
-    grad_cosh = |b, x, y, g| { let t = un(b, "sinh", x)?; mul(b, g, t)? }
+    grad_sinh = |b, x, y, g| { let t = b.unary("cosh", x)?; b.mul(g, t)? }
+    grad_cosh = |b, x, y, g| { let t = b.unary("sinh", x)?; b.mul(g, t)? }
     grad_tanh = |b, x, y, g| {
-        let y2 = un(b, "square", y)?;
-        let t = sc(b, "_rminus_scalar", y2, 1.0)?;
-        mul(b, g, t)?
+        let y2 = b.unary("square", y)?;
+        let t = b.scalar_op("_rminus_scalar", y2, 1.0)?;
+        b.mul(g, t)?
     }
     grad_sigmoid = |b, x, y, g| {
-        let t = sc(b, "_rminus_scalar", y, 1.0)?;
-        let t = mul(b, y, t)?;
-        mul(b, g, t)?
+        let t = b.scalar_op("_rminus_scalar", y, 1.0)?;
+        let t = b.mul(y, t)?;
+        b.mul(g, t)?
     }
-    grad_relu = |b, x, y, g| { let t = sc(b, "_greater_scalar", x, 0.0)?; mul(b, g, t)? }
+    grad_relu = |b, x, y, g| { let t = b.scalar_op("_greater_scalar", x, 0.0)?; b.mul(g, t)? }
     grad_softsign = |b, x, y, g| {
-        let t = un(b, "abs", x)?;
-        let t = sc(b, "_plus_scalar", t, 1.0)?;
-        let t = un(b, "square", t)?;
-        div(b, g, t)?
+        let t = b.unary("abs", x)?;
+        let t = b.scalar_op("_plus_scalar", t, 1.0)?;
+        let t = b.unary("square", t)?;
+        b.div(g, t)?
     }
-    grad_negative = |b, x, y, g| { un(b, "negative", g)? }
+    grad_negative = |b, x, y, g| { b.unary("negative", g)? }
     grad_reciprocal = |b, x, y, g| {
-        let y2 = un(b, "square", y)?;
-        let t = mul(b, g, y2)?;
-        un(b, "negative", t)?
+        let y2 = b.unary("square", y)?;
+        let t = b.mul(g, y2)?;
+        b.unary("negative", t)?
     }
-    grad_degrees = |b, x, y, g| { sc(b, "_mul_scalar", g, 180.0 / std::f64::consts::PI)? }
-    grad_radians = |b, x, y, g| { sc(b, "_mul_scalar", g, std::f64::consts::PI / 180.0)? }
+    grad_degrees = |b, x, y, g| { b.scalar_op("_mul_scalar", g, 180.0 / std::f64::consts::PI)? }
+    grad_radians = |b, x, y, g| { b.scalar_op("_mul_scalar", g, std::f64::consts::PI / 180.0)? }
     grad_erf = |b, x, y, g| {
-        let x2 = un(b, "square", x)?;
-        let t = un(b, "negative", x2)?;
-        let t = un(b, "exp", t)?;
-        let t = sc(b, "_mul_scalar", t, std::f64::consts::FRAC_2_SQRT_PI)?;
-        mul(b, g, t)?
+        let x2 = b.unary("square", x)?;
+        let t = b.unary("negative", x2)?;
+        let t = b.unary("exp", t)?;
+        let t = b.scalar_op("_mul_scalar", t, std::f64::consts::FRAC_2_SQRT_PI)?;
+        b.mul(g, t)?
     }
-    grad_gammaln = |b, x, y, g| { bin(b, "_backward_gammaln", g, x)? }
-    grad_gamma = |b, x, y, g| { let t = bin(b, "_backward_gammaln", g, x)?; mul(b, y, t)? }
+    grad_gammaln = |b, x, y, g| { b.binary("_backward_gammaln", g, x)? }
+    grad_gamma = |b, x, y, g| { let t = b.binary("_backward_gammaln", g, x)?; b.mul(y, t)? }
     grad_copy = |b, x, y, g| { g }
-    grad_cast = |b, x, y, g| { bin(b, "_backward_Cast", g, x)? }
+    grad_cast = |b, x, y, g| { b.binary("_backward_Cast", g, x)? }
 }
 
 /// Zero gradients for every input (comparisons, rounding, `zeros_like`), as MXNet gives.
 fn grad_zero(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], _: &[NodeEntry]) -> Grads {
-    zeros(b, x)
+    b.zeros_like_each(x)
 }
 
 /// `add_n`: every input gets the output gradient.
@@ -666,10 +669,10 @@ fn grad_add_n(_: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntr
 
 /// `clip`: the gradient passes where `a_min <= x <= a_max`.
 fn grad_clip(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    let lo = sc(b, "_greater_equal_scalar", x[0], a.float("clip", "a_min")?)?;
-    let hi = sc(b, "_lesser_equal_scalar", x[0], a.float("clip", "a_max")?)?;
-    let m = mul(b, lo, hi)?;
-    Ok(vec![Some(mul(b, g[0], m)?)])
+    let lo = b.scalar_op("_greater_equal_scalar", x[0], a.float("clip", "a_min")?)?;
+    let hi = b.scalar_op("_lesser_equal_scalar", x[0], a.float("clip", "a_max")?)?;
+    let m = b.mul(lo, hi)?;
+    Ok(vec![Some(b.mul(g[0], m)?)])
 }
 
 /// The name of a binary op: `broadcast_<stem>` or its same-shape form.
@@ -693,30 +696,30 @@ fn binary_grad(
     g: NodeEntry,
 ) -> Grads {
     let (l, r) = (x[0], x[1]);
-    let op = |b: &mut dyn GradBuilder, stem: &str, p: NodeEntry, q: NodeEntry| bin(b, &binary_name(stem, bc), p, q);
+    let op = |b: &mut dyn GradBuilder, stem: &str, p: NodeEntry, q: NodeEntry| b.binary(&binary_name(stem, bc), p, q);
     let (gl, gr) = match kind {
         BinaryKind::Add => (g, g),
-        BinaryKind::Sub => (g, un(b, "negative", g)?),
+        BinaryKind::Sub => (g, b.unary("negative", g)?),
         BinaryKind::Mul => (op(b, "mul", g, r)?, op(b, "mul", g, l)?),
         BinaryKind::Div => {
             let gl = op(b, "div", g, r)?;
-            let t = mul(b, g, y)?;
+            let t = b.mul(g, y)?;
             let t = op(b, "div", t, r)?;
-            (gl, un(b, "negative", t)?)
+            (gl, b.unary("negative", t)?)
         }
         BinaryKind::Mod => {
             let q = op(b, "div", l, r)?;
-            let q = un(b, "floor", q)?;
-            let t = mul(b, g, q)?;
-            (g, un(b, "negative", t)?)
+            let q = b.unary("floor", q)?;
+            let t = b.mul(g, q)?;
+            (g, b.unary("negative", t)?)
         }
         BinaryKind::Power => {
-            let rm1 = sc(b, "_minus_scalar", r, 1.0)?;
+            let rm1 = b.scalar_op("_minus_scalar", r, 1.0)?;
             let p = op(b, "power", l, rm1)?;
             let p = op(b, "mul", p, r)?;
-            let gl = mul(b, g, p)?;
-            let ln = un(b, "log", l)?;
-            let t = mul(b, g, y)?;
+            let gl = b.mul(g, p)?;
+            let ln = b.unary("log", l)?;
+            let t = b.mul(g, y)?;
             (gl, op(b, "mul", t, ln)?)
         }
         BinaryKind::Maximum | BinaryKind::Minimum => {
@@ -724,17 +727,17 @@ fn binary_grad(
                 if kind == BinaryKind::Maximum { ("greater_equal", "lesser") } else { ("lesser_equal", "greater") };
             let ml = op(b, sl, l, r)?;
             let mr = op(b, sr, l, r)?;
-            (mul(b, g, ml)?, mul(b, g, mr)?)
+            (b.mul(g, ml)?, b.mul(g, mr)?)
         }
         BinaryKind::Hypot => {
-            let t = div(b, g, y)?;
+            let t = b.div(g, y)?;
             (op(b, "mul", t, l)?, op(b, "mul", t, r)?)
         }
-        _ => return zeros(b, x),
+        _ => return b.zeros_like_each(x),
     };
     if bc {
-        let gl = bin(b, "_reduce_sum_like", gl, l)?;
-        let gr = bin(b, "_reduce_sum_like", gr, r)?;
+        let gl = b.binary("_reduce_sum_like", gl, l)?;
+        let gr = b.binary("_reduce_sum_like", gr, r)?;
         return Ok(vec![Some(gl), Some(gr)]);
     }
     Ok(vec![Some(gl), Some(gr)])
@@ -753,42 +756,42 @@ fn scalar_grad(
     let s = a.float("scalar op", "scalar")?;
     let gx = match (kind, reverse) {
         (BinaryKind::Add, _) | (BinaryKind::Sub | BinaryKind::Mod, false) => g,
-        (BinaryKind::Sub, true) => un(b, "negative", g)?,
-        (BinaryKind::Mul, _) => sc(b, "_mul_scalar", g, s)?,
-        (BinaryKind::Div, false) => sc(b, "_div_scalar", g, s)?,
+        (BinaryKind::Sub, true) => b.unary("negative", g)?,
+        (BinaryKind::Mul, _) => b.scalar_op("_mul_scalar", g, s)?,
+        (BinaryKind::Div, false) => b.scalar_op("_div_scalar", g, s)?,
         (BinaryKind::Div, true) => {
-            let t = mul(b, g, y)?;
-            let t = div(b, t, x)?;
-            un(b, "negative", t)?
+            let t = b.mul(g, y)?;
+            let t = b.div(t, x)?;
+            b.unary("negative", t)?
         }
         (BinaryKind::Mod, true) => {
-            let q = sc(b, "_rdiv_scalar", x, s)?;
-            let q = un(b, "floor", q)?;
-            let t = mul(b, g, q)?;
-            un(b, "negative", t)?
+            let q = b.scalar_op("_rdiv_scalar", x, s)?;
+            let q = b.unary("floor", q)?;
+            let t = b.mul(g, q)?;
+            b.unary("negative", t)?
         }
         (BinaryKind::Power, false) => {
-            let p = sc(b, "_power_scalar", x, s - 1.0)?;
-            let p = sc(b, "_mul_scalar", p, s)?;
-            mul(b, g, p)?
+            let p = b.scalar_op("_power_scalar", x, s - 1.0)?;
+            let p = b.scalar_op("_mul_scalar", p, s)?;
+            b.mul(g, p)?
         }
         (BinaryKind::Power, true) => {
-            let t = mul(b, g, y)?;
-            sc(b, "_mul_scalar", t, s.ln())?
+            let t = b.mul(g, y)?;
+            b.scalar_op("_mul_scalar", t, s.ln())?
         }
         (BinaryKind::Maximum, _) => {
-            let m = sc(b, "_greater_equal_scalar", x, s)?;
-            mul(b, g, m)?
+            let m = b.scalar_op("_greater_equal_scalar", x, s)?;
+            b.mul(g, m)?
         }
         (BinaryKind::Minimum, _) => {
-            let m = sc(b, "_lesser_equal_scalar", x, s)?;
-            mul(b, g, m)?
+            let m = b.scalar_op("_lesser_equal_scalar", x, s)?;
+            b.mul(g, m)?
         }
         (BinaryKind::Hypot, _) => {
-            let t = div(b, x, y)?;
-            mul(b, g, t)?
+            let t = b.div(x, y)?;
+            b.mul(g, t)?
         }
-        _ => return zeros(b, &[x]),
+        _ => return b.zeros_like_each(&[x]),
     };
     Ok(vec![Some(gx)])
 }
@@ -895,9 +898,10 @@ fn set_gradients(r: &mut Registry) {
 
 #[cfg(test)]
 mod grad_tests {
+    use crate::eager_grad::testing::{arr, arr_map, check, nonzero, pos};
+    use crate::eager_grad::{check_numeric_gradient, eager_gradient, f64_array};
     use crate::op::Attrs;
-    use crate::op::grad::testing::{arr, arr_map, check, nonzero, pos};
-    use crate::op::grad::{check_numeric_gradient, eager_gradient, f64_array, test_values};
+    use crate::op::grad::test_values;
 
     #[test]
     fn mul_and_exp_gradients_match_finite_differences() {
@@ -1040,7 +1044,7 @@ mod grad_tests {
     /// (`tools/golden/grad_conventions.py` prints MXNet's values).
     #[test]
     fn gradients_at_ties_and_kinks_follow_mxnet() {
-        use crate::op::grad::testing::{grads_of_ones, vals};
+        use crate::eager_grad::testing::{grads_of_ones, vals};
         let g = |name: &str, at: &[(&str, &str)], ins: &[crate::ndarray::NDArray]| -> Vec<Vec<f64>> {
             grads_of_ones(name, at, ins).into_iter().map(|g| g.unwrap()).collect()
         };

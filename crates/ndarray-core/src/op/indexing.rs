@@ -1,6 +1,6 @@
 //! Index ops: take, pick, one_hot, where, and slice assignment (`a[:, 1:3] = x`).
 
-use super::grad::build::{Grads, ap, pick_attrs, un};
+use super::grad::{Grads, pick_attrs};
 use super::matrix::resolve_range;
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
@@ -451,23 +451,27 @@ impl Operator for SliceAssignRhsBackward {
     }
 }
 
-/// take: scatter-add into `a`; integer indices get none.
+/// take: scatter-add into `a`; integer indices get none. Fused `_backward_take`: 0.23 ms vs
+/// 61.7 ms composed (`dot(one_hot(indices)ᵀ, g)`, whose depth is a shape) for 32x35 rows of
+/// 10000x128 (examples/fused_backward.rs).
 fn grad_take(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    let ga = ap(b, "_backward_take", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "mode"]))?;
+    let ga = b.apply("_backward_take", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "mode"]))?;
     Ok(vec![Some(ga), None])
 }
 
-/// pick: the gradient goes to the picked elements; the index gets none.
+/// pick: the gradient goes to the picked elements; the index gets none. Fused `_backward_pick`,
+/// not timed: its composition (`g * one_hot(index)`) needs the picked axis's length as
+/// `one_hot`'s depth, which is a shape, unknown when the gradient is built.
 fn grad_pick(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    let gd = ap(b, "_backward_pick", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "keepdims", "mode"]))?;
+    let gd = b.apply("_backward_pick", &[g[0], x[1], x[0]], pick_attrs(a, &["axis", "keepdims", "mode"]))?;
     Ok(vec![Some(gd), None])
 }
 
 /// where: the gradient goes to x where the condition holds, to y elsewhere.
 fn grad_where(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    let z = un(b, "zeros_like", g[0])?;
-    let gx = ap(b, "where", &[x[0], g[0], z], Attrs::default())?;
-    let gy = ap(b, "where", &[x[0], z, g[0]], Attrs::default())?;
+    let z = b.unary("zeros_like", g[0])?;
+    let gx = b.apply("where", &[x[0], g[0], z], Attrs::default())?;
+    let gy = b.apply("where", &[x[0], z, g[0]], Attrs::default())?;
     Ok(vec![None, Some(gx), Some(gy)])
 }
 
@@ -481,16 +485,18 @@ fn grad_slice_assign_scalar(
 ) -> Grads {
     let mut at = pick_attrs(a, &["begin", "end", "step"]);
     at.set("scalar", "0");
-    Ok(vec![Some(ap(b, "_slice_assign_scalar", &[g[0]], at)?)])
+    Ok(vec![Some(b.apply("_slice_assign_scalar", &[g[0]], at)?)])
 }
 
-/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window.
+/// `_slice_assign`: lhs gets the gradient outside the window, rhs the window. Fused
+/// `_backward_slice_assign_rhs`, not timed: the rhs may be any shape of the window's size or
+/// one broadcast value (the window is then summed), a choice made on shapes.
 fn grad_slice_assign(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let win = pick_attrs(a, &["begin", "end", "step"]);
     let mut at = win.clone();
     at.set("scalar", "0");
-    let gl = ap(b, "_slice_assign_scalar", &[g[0]], at)?;
-    let gr = ap(b, "_backward_slice_assign_rhs", &[g[0], x[1]], win)?;
+    let gl = b.apply("_slice_assign_scalar", &[g[0]], at)?;
+    let gr = b.apply("_backward_slice_assign_rhs", &[g[0], x[1]], win)?;
     Ok(vec![Some(gl), Some(gr)])
 }
 
@@ -624,9 +630,9 @@ pub(super) fn register(r: &mut Registry) {
 #[cfg(test)]
 mod grad_tests {
     use crate::dtype::DType;
+    use crate::eager_grad::testing::{arr, check, vals};
+    use crate::eager_grad::{eager_gradient, f64_array};
     use crate::op::Attrs;
-    use crate::op::grad::testing::{arr, check, vals};
-    use crate::op::grad::{eager_gradient, f64_array};
     use crate::storage::CpuStorage;
 
     #[test]

@@ -2,12 +2,11 @@
 //! stack, split, tile, repeat, slice, slice_axis, broadcast_to / broadcast_axis / broadcast_like.
 //! Most are one strided gather (see `backend::cpu::gather`).
 
-use super::grad::build::{Grads, ap, bin, pick_attrs};
+use super::grad::{Grads, pick_attrs};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
 use crate::backend::cpu::Parallelism;
 use crate::backend::cpu::gather::{broadcast_strides, gather};
-use crate::backend::cpu::reduce::{ReduceKind, reduce_storage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::{Shape, fmt_shape, norm_axis, reshape_codes, size_of, strides_of};
@@ -560,109 +559,14 @@ impl Operator for ConcatBackward {
     }
 }
 
-/// `_backward_slice(ograd, data)` / `_backward_slice_axis`: zeros of data's shape with the
-/// sliced window set to the output gradient.
-#[derive(Debug)]
-struct SliceBackward {
-    fwd: Slice,
-}
-
-impl Operator for SliceBackward {
-    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
-        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
-    }
-    fn name(&self) -> &str {
-        self.fwd.name
-    }
-    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs(self.name(), inputs.len(), 2)?;
-        let win = self.fwd.infer_shape(&inputs[1..])?.remove(0);
-        if win != inputs[0] {
-            return Err(Error::shape(
-                self.name(),
-                format!("ograd {} differs from the window's shape {}", fmt_shape(&inputs[0]), fmt_shape(&win)),
-            ));
-        }
-        Ok(vec![inputs[1].clone()])
-    }
-    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
-        Ok(vec![inputs[0]])
-    }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
-        let s = &out[0];
-        let rs = self.fwd.ranges(s)?;
-        let win: Shape = rs.iter().map(|r| r.1).collect();
-        let cs = strides_of(s);
-        let base: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
-        let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
-        let mut o = CpuStorage::zeros(dt[0], size_of(s));
-        let g = x[0].storage();
-        dispatch!(storage &mut o => ov: T, {
-            let src = T::slice(&g).expect("same dtype");
-            let mut idx = vec![0usize; win.len()];
-            for (k, &v) in src.iter().enumerate() {
-                let mut rem = k;
-                for ax in (0..win.len()).rev() {
-                    idx[ax] = rem % win[ax];
-                    rem /= win[ax];
-                }
-                let pos = base + idx.iter().zip(&st).map(|(&i, &t)| i as isize * t).sum::<isize>();
-                ov[pos as usize] = v;
-            }
-        });
-        Ok(vec![o])
-    }
-}
-
-/// `_backward_tile(ograd, data)` / `_backward_repeat`: the output gradient summed over the
-/// copies the forward op made.
-#[derive(Debug)]
-struct ExpandBackward {
-    name: &'static str,
-    fwd: Expand,
-}
-
-impl Operator for ExpandBackward {
-    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
-        super::grad::shapes_of_inputs(self, &[1], inputs, outputs)
-    }
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs(self.name, inputs.len(), 2)?;
-        let out = self.fwd.plan(&inputs[1], None)?.2;
-        if out != inputs[0] {
-            return Err(Error::shape(
-                self.name,
-                format!("ograd {} differs from the forward output shape {}", fmt_shape(&inputs[0]), fmt_shape(&out)),
-            ));
-        }
-        Ok(vec![inputs[1].clone()])
-    }
-    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
-        Ok(vec![inputs[0]])
-    }
-    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        // The forward op gathered its output as a view of shape `vs`; the copies are the
-        // zero-stride axes of that view.
-        let (vs, st, _) = self.fwd.plan(x[1].shape, None)?;
-        let flags: Vec<bool> = vs.iter().zip(&st).map(|(&n, &s)| s == 0 && n > 1).collect();
-        if !flags.contains(&true) {
-            return Ok(vec![x[0].to_storage()]);
-        }
-        Ok(vec![reduce_storage(ctx.par, ReduceKind::Sum, &x[0].storage(), &vs, &flags)])
-    }
-}
-
 /// Reshape-like ops: the gradient takes the input's shape back.
 fn grad_reshape(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(bin(b, "reshape_like", g[0], x[0])?)])
+    Ok(vec![Some(b.binary("reshape_like", g[0], x[0])?)])
 }
 
 /// `reshape_like`: rhs only gives a shape.
 fn grad_reshape_like(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(bin(b, "reshape_like", g[0], x[0])?), None])
+    Ok(vec![Some(b.binary("reshape_like", g[0], x[0])?), None])
 }
 
 /// transpose: the inverse permutation.
@@ -679,14 +583,17 @@ fn grad_transpose(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[Node
         let s: Vec<String> = inv.iter().map(|v| v.to_string()).collect();
         at.set("axes", format!("({},)", s.join(",")));
     }
-    Ok(vec![Some(ap(b, "transpose", &[g[0]], at)?)])
+    Ok(vec![Some(b.apply("transpose", &[g[0]], at)?)])
 }
 
 /// SwapAxis is its own inverse.
 fn grad_swapaxis(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "SwapAxis", &[g[0]], pick_attrs(a, &["dim1", "dim2"]))?)])
+    Ok(vec![Some(b.apply("SwapAxis", &[g[0]], pick_attrs(a, &["dim1", "dim2"]))?)])
 }
 
+/// Concat: the output gradient cut into the inputs' shapes by the fused `_backward_Concat`. Its
+/// composition is as fast (0.989 ms fused vs 0.981 ms, one slice_axis per input, on 2 x
+/// 128x64x14x14 along channels, examples/fused_backward.rs) but needs each input's offset along the axis, a shape.
 fn grad_concat(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let mut ins = vec![g[0]];
     ins.extend_from_slice(x);
@@ -709,35 +616,96 @@ fn grad_split(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], _: &[NodeEntr
     let axis = a.int_or("SliceChannel", "axis", 1)?.to_string();
     let n = g.len().to_string();
     let out = if a.bool_or("SliceChannel", "squeeze_axis", false)? {
-        ap(b, "stack", g, Attrs::from_pairs([("axis", axis), ("num_args", n)]))?
+        b.apply("stack", g, Attrs::from_pairs([("axis", axis), ("num_args", n)]))?
     } else {
-        ap(b, "Concat", g, Attrs::from_pairs([("dim", axis), ("num_args", n)]))?
+        b.apply("Concat", g, Attrs::from_pairs([("dim", axis), ("num_args", n)]))?
     };
     Ok(vec![Some(out)])
 }
 
+/// `slice`: zeros of the input's shape with the window set to the output gradient.
 fn grad_slice(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "_backward_slice", &[g[0], x[0]], pick_attrs(a, &["begin", "end", "step"]))?)])
+    let zeros = b.unary("zeros_like", x[0])?;
+    Ok(vec![Some(b.apply("_slice_assign", &[zeros, g[0]], pick_attrs(a, &["begin", "end", "step"]))?)])
 }
 
+/// `slice_axis`: as `slice` with a window on one axis. A negative axis counts from the end, so
+/// the arrays are first viewed as (leading dims merged, axis, trailing dims) by a reshape
+/// matched from the right, making the window's axis 1.
 fn grad_slice_axis(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "_backward_slice_axis", &[g[0], x[0]], pick_attrs(a, &["axis", "begin", "end"]))?)])
+    let name = "slice_axis";
+    let axis = a.int(name, "axis")?;
+    let begin = a.int(name, "begin")?.to_string();
+    let end = a.opt_int(name, "end")?.map_or("None".to_string(), |e| e.to_string());
+    let zeros = b.unary("zeros_like", x[0])?;
+    if axis >= 0 {
+        let lead = "None, ".repeat(axis as usize);
+        let window = Attrs::from_pairs([("begin", format!("({lead}{begin},)")), ("end", format!("({lead}{end},)"))]);
+        return Ok(vec![Some(b.apply("_slice_assign", &[zeros, g[0]], window)?)]);
+    }
+    let spec = format!("(-1{})", ", 0".repeat(axis.unsigned_abs() as usize));
+    let view = Attrs::from_pairs([("shape", spec), ("reverse", "True".to_string())]);
+    let zeros = b.apply("Reshape", &[zeros], view.clone())?;
+    let grad = b.apply("Reshape", &[g[0]], view)?;
+    let window = Attrs::from_pairs([("begin", format!("(None, {begin})")), ("end", format!("(None, {end})"))]);
+    let out = b.apply("_slice_assign", &[zeros, grad], window)?;
+    Ok(vec![Some(b.binary("reshape_like", out, x[0])?)])
 }
 
 /// broadcast_to / broadcast_axis / broadcast_like: sum back to the input's shape (broadcast_like's
 /// rhs only gives a shape).
 fn grad_broadcast(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    let mut v = vec![Some(bin(b, "_reduce_sum_like", g[0], x[0])?)];
+    let mut v = vec![Some(b.binary("_reduce_sum_like", g[0], x[0])?)];
     v.extend(x[1..].iter().map(|_| None));
     Ok(v)
 }
 
-fn grad_tile(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "_backward_tile", &[g[0], x[0]], pick_attrs(a, &["reps"]))?)])
+/// `ograd` viewed by `Reshape` codes `spec` (matched from the right with `reverse`), summed over
+/// `axes` and given the shape of `like`: the gradient of ops that copy their input.
+fn sum_copies(
+    b: &mut dyn GradBuilder,
+    ograd: NodeEntry,
+    like: NodeEntry,
+    spec: String,
+    reverse: bool,
+    axes: String,
+) -> Result<NodeEntry> {
+    let reverse = if reverse { "True" } else { "False" }.to_string();
+    let split = b.apply("Reshape", &[ograd], Attrs::from_pairs([("shape", spec), ("reverse", reverse)]))?;
+    let summed = b.apply("sum", &[split], Attrs::from_pairs([("axis", axes)]))?;
+    b.binary("reshape_like", summed, like)
 }
 
+/// `tile`: output axis `i` (from the right) holds `reps[i]` copies, split off by a reshape
+/// (`-4, r, -1` per axis, matched from the right) and summed away.
+fn grad_tile(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let reps = a.tuple("tile", "reps")?;
+    if reps.iter().any(|&r| r <= 0) {
+        return Ok(vec![Some(b.unary("zeros_like", x[0])?)]);
+    }
+    if reps.is_empty() {
+        return Ok(vec![Some(b.binary("reshape_like", g[0], x[0])?)]);
+    }
+    let k = reps.len() as i64;
+    let spec: String = reps.iter().map(|r| format!(", -4, {r}, -1")).collect();
+    let axes: Vec<String> = (0..k).map(|i| (-2 * (k - i)).to_string()).collect();
+    let axes = format!("({},)", axes.join(", "));
+    Ok(vec![Some(sum_copies(b, g[0], x[0], format!("(-2{spec})"), true, axes)?)])
+}
+
+/// `repeat`: the repeated axis (the flattened input without `axis`) is split into (size,
+/// repeats) and summed over the repeats.
 fn grad_repeat(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(ap(b, "_backward_repeat", &[g[0], x[0]], pick_attrs(a, &["repeats", "axis"]))?)])
+    let n = a.int("repeat", "repeats")?;
+    if n <= 0 {
+        return Ok(vec![Some(b.unary("zeros_like", x[0])?)]);
+    }
+    let (spec, reverse, axis) = match a.opt_int("repeat", "axis")? {
+        None => (format!("(-1, {n})"), false, 1),
+        Some(ax) if ax >= 0 => (format!("({}-4, -1, {n}, -2)", "0, ".repeat(ax as usize)), false, ax + 1),
+        Some(ax) => (format!("(-2, -4, -1, {n}{})", ", 0".repeat((-ax - 1) as usize)), true, ax),
+    };
+    Ok(vec![Some(sum_copies(b, g[0], x[0], spec, reverse, axis.to_string())?)])
 }
 
 fn register_gradients(r: &mut Registry) {
@@ -757,60 +725,7 @@ fn register_gradients(r: &mut Registry) {
             }))
         },
     );
-    r.add(
-        "_backward_slice",
-        &["ograd", "data"],
-        params!("begin" = None, "end" = None, "step" = Some("()")),
-        "gradient of slice",
-        |a: &Attrs| {
-            let name = "_backward_slice";
-            Ok(Box::new(SliceBackward {
-                fwd: Slice {
-                    name,
-                    begin: a.opt_list(name, "begin")?,
-                    end: a.opt_list(name, "end")?,
-                    step: a.opt_list(name, "step")?,
-                    axis: None,
-                },
-            }))
-        },
-    );
-    r.add(
-        "_backward_slice_axis",
-        &["ograd", "data"],
-        params!("axis" = None, "begin" = None, "end" = None),
-        "gradient of slice_axis",
-        |a: &Attrs| {
-            let name = "_backward_slice_axis";
-            Ok(Box::new(SliceBackward {
-                fwd: Slice {
-                    name,
-                    begin: vec![Some(a.int(name, "begin")?)],
-                    end: vec![a.opt_int(name, "end")?],
-                    step: vec![],
-                    axis: Some(a.int(name, "axis")?),
-                },
-            }))
-        },
-    );
-    r.add("_backward_tile", &["ograd", "data"], params!("reps" = None), "gradient of tile", |a: &Attrs| {
-        let name = "_backward_tile";
-        Ok(Box::new(ExpandBackward { name, fwd: Expand { name, kind: ExpandKind::Tile(a.tuple(name, "reps")?) } }))
-    });
-    r.add(
-        "_backward_repeat",
-        &["ograd", "data"],
-        params!("repeats" = None, "axis" = Some("None")),
-        "gradient of repeat",
-        |a: &Attrs| {
-            let name = "_backward_repeat";
-            let n = a.int(name, "repeats")?.max(0) as usize;
-            Ok(Box::new(ExpandBackward {
-                name,
-                fwd: Expand { name, kind: ExpandKind::Repeat(n, a.opt_int(name, "axis")?) },
-            }))
-        },
-    );
+
     for name in ["Reshape", "Flatten", "expand_dims", "squeeze"] {
         r.set_gradient(name, grad_reshape);
     }
@@ -973,7 +888,7 @@ pub(super) fn register(r: &mut Registry) {
 
 #[cfg(test)]
 mod grad_tests {
-    use crate::op::grad::testing::{arr, check};
+    use crate::eager_grad::testing::{arr, check};
 
     #[test]
     fn reshape_like_gradients() {
@@ -1003,6 +918,10 @@ mod grad_tests {
         check("slice", &[("begin", "(3,)"), ("end", "(0,)"), ("step", "(-1,)")], &[x()], &[0]);
         check("slice_axis", &[("axis", "-1"), ("begin", "1"), ("end", "-1")], &[x()], &[0]);
         check("slice_axis", &[("axis", "0"), ("begin", "2"), ("end", "None")], &[x()], &[0]);
+        // Negative axes (the window is placed through a reshape matched from the right).
+        check("slice_axis", &[("axis", "-2"), ("begin", "0"), ("end", "2")], &[arr(&[2, 3, 4], 26)], &[0]);
+        check("slice_axis", &[("axis", "-3"), ("begin", "1"), ("end", "2")], &[arr(&[2, 3, 4], 27)], &[0]);
+        check("slice_axis", &[("axis", "1"), ("begin", "-2"), ("end", "None")], &[arr(&[2, 3, 4], 28)], &[0]);
     }
 
     #[test]
@@ -1034,5 +953,8 @@ mod grad_tests {
         check("repeat", &[("repeats", "3")], &[arr(&[2, 3], 23)], &[0]);
         check("repeat", &[("repeats", "2"), ("axis", "1")], &[arr(&[2, 3, 2], 24)], &[0]);
         check("repeat", &[("repeats", "2"), ("axis", "-1")], &[arr(&[2, 3], 25)], &[0]);
+        check("repeat", &[("repeats", "3"), ("axis", "-2")], &[arr(&[2, 3, 2], 29)], &[0]);
+        check("repeat", &[("repeats", "2"), ("axis", "0")], &[arr(&[2, 3], 30)], &[0]);
+        check("tile", &[("reps", "(2, 3)")], &[arr(&[2, 3], 31)], &[0]);
     }
 }

@@ -1,13 +1,14 @@
-//! The operator registry: every op of `mx.nd` (and later `mx.sym`) is defined once here, with
+//! The operator registry: every op of `mx.nd` and `mx.sym` is defined once here, with
 //! its name, inputs, parameters, shape and dtype inference, compute function and a slot for its
 //! gradient.
 //!
 //! Compute functions are synchronous and engine-free: they map input storages to output
 //! storages, with what else they may use (the random generator, the training flag, the thread
-//! budget of the kernels) handed in by [`OpCtx`]. Only [`crate::invoke`] pushes them onto the
+//! budget of the kernels) handed in by [`OpCtx`]. Only [`crate::invoke()`] pushes them onto the
 //! engine and fills that context from it.
 
 pub mod attrs;
+mod catalog;
 mod conv;
 mod dot;
 mod elemwise;
@@ -19,16 +20,18 @@ mod matrix;
 mod nn;
 mod optimizer;
 mod pool;
-pub mod random;
+mod random;
 mod reduce;
 mod registry;
+pub mod rng;
 mod sort;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use attrs::Attrs;
-pub use registry::{Registry, registry};
+pub use catalog::registry;
+pub use registry::Registry;
 
 use crate::backend::cpu::Parallelism;
 use crate::context::Context;
@@ -85,7 +88,7 @@ pub struct OpCtx<'a> {
     /// The context the op runs on.
     pub ctx: Context,
     /// The random generator of `ctx`, for ops that declare [`Operator::uses_rng`].
-    pub rng: Option<&'a mut random::Rng>,
+    pub rng: Option<&'a mut rng::Rng>,
     /// True in training (Dropout drops, BatchNorm uses batch statistics and updates its
     /// moving averages); false for inference.
     pub is_train: bool,
@@ -124,7 +127,7 @@ pub trait Operator: Send + Sync + fmt::Debug {
         out_shapes: &[Shape],
         out_dtypes: &[DType],
     ) -> Result<Vec<CpuStorage>>;
-    /// Compute the op's only output in place, over input 0's storage. [`crate::invoke`] offers
+    /// Compute the op's only output in place, over input 0's storage. [`crate::invoke()`] offers
     /// this when the output is the whole of input 0's array and has its shape and dtype
     /// (`x += 1`, `x *= y`): `data` holds input 0 and receives the result, `rest` are the other
     /// inputs, none of which shares `data`. Return `Ok(false)`, leaving `data` untouched, when
@@ -317,12 +320,14 @@ pub fn expect_inputs(op: &str, got: usize, want: usize) -> Result<()> {
     Ok(())
 }
 
-/// Identifies one output of a graph node while building a gradient (filled in by the graph
-/// crate's builder).
+/// Identifies one output of a graph node while building a gradient (an index the builder
+/// gives out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeEntry(pub usize);
 
-/// Builds gradient graphs from registered ops. Implemented by the Symbol/autograd layer.
+/// Builds gradient graphs from registered ops: the Symbol executor adds graph nodes,
+/// [`crate::eager_grad::EagerGrad`] runs each op at once. Gradient functions add ops through the
+/// methods of `dyn GradBuilder` (`apply`, `unary`, `binary`, `scalar_op`...).
 pub trait GradBuilder {
     /// Add a node applying the registered op `name` to `inputs`; returns its outputs.
     fn op(&mut self, name: &str, inputs: &[NodeEntry], attrs: Attrs) -> Result<Vec<NodeEntry>>;
@@ -363,7 +368,7 @@ pub struct OpDef {
     pub doc: &'static str,
     /// Parse attributes.
     pub create: CreateFn,
-    /// The gradient, defined beside the op (filled in by the Symbol issue).
+    /// The gradient, defined beside the op as a composition of registered ops.
     pub gradient: Option<GradFn>,
 }
 

@@ -1,6 +1,6 @@
 //! softmax and log_softmax along an axis.
 
-use super::grad::build::{Grads, ap, bin, mul, sc, un};
+use super::grad::Grads;
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::dtype::{DType, Element};
@@ -71,17 +71,17 @@ fn softmax_grad(b: &mut dyn GradBuilder, a: &Attrs, y: NodeEntry, g: NodeEntry, 
     let temperature = a.float_or("softmax", "temperature", 1.0)?;
     let sum_at = Attrs::from_pairs([("axis", axis.to_string()), ("keepdims", "True".to_string())]);
     let d = if log {
-        let s = ap(b, "sum", &[g], sum_at)?;
-        let e = un(b, "exp", y)?;
-        let t = bin(b, "broadcast_mul", e, s)?;
-        bin(b, "elemwise_sub", g, t)?
+        let s = b.apply("sum", &[g], sum_at)?;
+        let e = b.unary("exp", y)?;
+        let t = b.binary("broadcast_mul", e, s)?;
+        b.binary("elemwise_sub", g, t)?
     } else {
-        let t = mul(b, g, y)?;
-        let s = ap(b, "sum", &[t], sum_at)?;
-        let d = bin(b, "broadcast_sub", g, s)?;
-        mul(b, d, y)?
+        let t = b.mul(g, y)?;
+        let s = b.apply("sum", &[t], sum_at)?;
+        let d = b.binary("broadcast_sub", g, s)?;
+        b.mul(d, y)?
     };
-    let d = if temperature != 1.0 { sc(b, "_div_scalar", d, temperature)? } else { d };
+    let d = if temperature != 1.0 { b.scalar_op("_div_scalar", d, temperature)? } else { d };
     Ok(vec![Some(d)])
 }
 
@@ -114,7 +114,7 @@ pub(super) fn register(r: &mut Registry) {
 
 #[cfg(test)]
 mod grad_tests {
-    use crate::op::grad::testing::{arr, check};
+    use crate::eager_grad::testing::{arr, check};
 
     #[test]
     fn softmax_gradients() {

@@ -1,6 +1,6 @@
 //! Reductions: sum, mean, prod, nansum, max, min, norm, argmax, argmin.
 
-use super::grad::build::{Grads, ap, bin, div, mul, pick_attrs, un};
+use super::grad::{Grads, pick_attrs};
 use super::matrix::gather_view;
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
@@ -168,7 +168,7 @@ fn unreduce(b: &mut dyn GradBuilder, a: &Attrs, data: NodeEntry, like: NodeEntry
     if mean {
         at.set("mean", "True");
     }
-    ap(b, "_broadcast_reduced_like", &[data, like], at)
+    b.apply("_broadcast_reduced_like", &[data, like], at)
 }
 
 fn grad_sum(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
@@ -183,40 +183,40 @@ fn grad_mean(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry
 fn grad_prod(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let gb = unreduce(b, a, g[0], x[0], false)?;
     let yb = unreduce(b, a, y[0], x[0], false)?;
-    let t = mul(b, gb, yb)?;
-    Ok(vec![Some(div(b, t, x[0])?)])
+    let t = b.mul(gb, yb)?;
+    Ok(vec![Some(b.div(t, x[0])?)])
 }
 
 /// max / min: the gradient goes to every element equal to the extreme.
 fn grad_extreme(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let gb = unreduce(b, a, g[0], x[0], false)?;
     let yb = unreduce(b, a, y[0], x[0], false)?;
-    let m = bin(b, "_equal", x[0], yb)?;
-    Ok(vec![Some(mul(b, gb, m)?)])
+    let m = b.binary("_equal", x[0], yb)?;
+    Ok(vec![Some(b.mul(gb, m)?)])
 }
 
 /// nansum: NaN elements get no gradient.
 fn grad_nansum(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let gb = unreduce(b, a, g[0], x[0], false)?;
-    let m = bin(b, "_equal", x[0], x[0])?;
-    Ok(vec![Some(mul(b, gb, m)?)])
+    let m = b.binary("_equal", x[0], x[0])?;
+    Ok(vec![Some(b.mul(gb, m)?)])
 }
 
 /// norm: g * x / y for ord 2, g * sign(x) for ord 1.
 fn grad_norm(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     let gb = unreduce(b, a, g[0], x[0], false)?;
     if a.int_or("norm", "ord", 2)? == 1 {
-        let s = un(b, "sign", x[0])?;
-        return Ok(vec![Some(mul(b, gb, s)?)]);
+        let s = b.unary("sign", x[0])?;
+        return Ok(vec![Some(b.mul(gb, s)?)]);
     }
     let yb = unreduce(b, a, y[0], x[0], false)?;
-    let t = div(b, x[0], yb)?;
-    Ok(vec![Some(mul(b, gb, t)?)])
+    let t = b.div(x[0], yb)?;
+    Ok(vec![Some(b.mul(gb, t)?)])
 }
 
 /// `_reduce_sum_like`: its data gradient broadcasts back; `like` gives only a shape.
 fn grad_sum_like(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
-    Ok(vec![Some(bin(b, "broadcast_like", g[0], x[0])?), None])
+    Ok(vec![Some(b.binary("broadcast_like", g[0], x[0])?), None])
 }
 
 /// `_broadcast_reduced_like`: its data gradient is the same reduction of the output gradient.
@@ -229,7 +229,7 @@ fn grad_broadcast_reduced(
 ) -> Grads {
     let mean = a.bool_or("_broadcast_reduced_like", "mean", false)?;
     let at = pick_attrs(a, &["axis", "keepdims", "exclude"]);
-    Ok(vec![Some(ap(b, if mean { "mean" } else { "sum" }, &[g[0]], at)?), None])
+    Ok(vec![Some(b.apply(if mean { "mean" } else { "sum" }, &[g[0]], at)?), None])
 }
 
 fn create(name: &'static str, kind: ReduceKind, a: &Attrs) -> Result<Box<dyn Operator>> {
@@ -330,7 +330,7 @@ pub(super) fn register(r: &mut Registry) {
 
 #[cfg(test)]
 mod grad_tests {
-    use crate::op::grad::testing::{arr, arr_map, check, nonzero, pos};
+    use crate::eager_grad::testing::{arr, arr_map, check, nonzero, pos};
 
     /// Axis variants every reduction is checked with.
     const VARIANTS: &[&[(&str, &str)]] = &[
@@ -366,7 +366,7 @@ mod grad_tests {
     /// `tools/golden/grad_conventions.py` prints its values).
     #[test]
     fn max_ties_and_prod_at_zero_follow_mxnet() {
-        use crate::op::grad::testing::{grads_of_ones, vals};
+        use crate::eager_grad::testing::{grads_of_ones, vals};
         let gm = grads_of_ones("max", &[], &[vals(&[1, 3], &[1.0, 3.0, 3.0])]);
         assert_eq!(gm[0].as_deref(), Some(&[0.0, 1.0, 1.0][..]));
         let gp = grads_of_ones("prod", &[], &[vals(&[2], &[0.0, 2.0])]);
@@ -377,8 +377,8 @@ mod grad_tests {
     #[test]
     fn nansum_skips_nan() {
         let x = arr_map(&[2, 2], 9, |v| if v > 0.5 { f64::NAN } else { v });
-        let g = crate::op::grad::f64_array(&[1], vec![1.0]).unwrap();
-        let (_, grads) = crate::op::grad::eager_gradient(
+        let g = crate::eager_grad::f64_array(&[1], vec![1.0]).unwrap();
+        let (_, grads) = crate::eager_grad::eager_gradient(
             "nansum",
             &crate::op::Attrs::default(),
             std::slice::from_ref(&x),

@@ -1,7 +1,7 @@
 //! The table of registered ops and their compatibility aliases.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::{Attrs, CreateFn, OpDef, Operator, ParamSpec};
 use crate::error::{Error, Result};
@@ -67,31 +67,10 @@ impl Registry {
     }
 }
 
-/// The process-wide registry, built on first use from every op family's `register` function.
-pub fn registry() -> &'static Registry {
-    static REG: OnceLock<Registry> = OnceLock::new();
-    REG.get_or_init(|| {
-        let mut r = Registry::default();
-        super::elemwise::register(&mut r);
-        super::reduce::register(&mut r);
-        super::dot::register(&mut r);
-        super::matrix::register(&mut r);
-        super::indexing::register(&mut r);
-        super::init::register(&mut r);
-        super::random::register(&mut r);
-        super::nn::register(&mut r);
-        super::sort::register(&mut r);
-        super::optimizer::register(&mut r);
-        super::layers::register(&mut r);
-        super::conv::register(&mut r);
-        super::pool::register(&mut r);
-        r
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op::registry;
 
     #[test]
     fn registry_builds_and_aliases_resolve() {

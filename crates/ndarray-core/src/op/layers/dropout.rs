@@ -107,10 +107,10 @@ fn grad_dropout(
     y: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    Ok(vec![Some(b.op("elemwise_mul", &[g[0], y[1]], Attrs::default())?[0])])
+    Ok(vec![Some(b.apply("elemwise_mul", &[g[0], y[1]], Attrs::default())?)])
 }
 
-pub(super) fn register(r: &mut Registry) {
+pub(in crate::op) fn register(r: &mut Registry) {
     r.add(
         NAME,
         &["data"],

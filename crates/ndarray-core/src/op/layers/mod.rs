@@ -1,36 +1,28 @@
 //! Neural-network layers and losses: FullyConnected, Embedding, Activation, LeakyReLU,
 //! SoftmaxActivation, SoftmaxOutput and the regression outputs, MakeLoss, BlockGrad, Dropout and
-//! BatchNorm, each with its `_backward_X` kernel and registered gradient.
+//! BatchNorm, each with its registered gradient (through a fused `_backward_X` kernel where
+//! `examples/fused_backward.rs` shows one pays).
 //!
 //! Kernels are generic over the float dtypes ([`Real`]); float32 and float64 are the ones that
 //! matter (float64 for finite-difference tests). Loss ops ignore the incoming output gradient
 //! as MXNet does (their gradient is that of the loss they stand for).
 
-mod activation;
-mod batch_norm;
-mod dropout;
-mod fully_connected;
-mod loss;
+pub(super) mod activation;
+pub(super) mod batch_norm;
+pub(super) mod dropout;
+pub(super) mod fully_connected;
+pub(super) mod loss;
 
 #[cfg(test)]
 mod tests;
 
 use rayon::prelude::*;
 
-use super::registry::Registry;
 use crate::backend::cpu::{PAR_CHUNK, Parallelism};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::shape::fmt_shape;
 use crate::storage::StorageElement;
-
-pub(super) fn register(r: &mut Registry) {
-    fully_connected::register(r);
-    activation::register(r);
-    loss::register(r);
-    dropout::register(r);
-    batch_norm::register(r);
-}
 
 /// A floating-point element type the layer kernels compute in.
 pub(crate) trait Real: num_traits::Float + StorageElement + Send + Sync {}

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use crate::context::Context;
 use crate::dtype::DType;
+use crate::eager_grad::{EagerGrad, check_numeric_gradient, eager_gradient, f64_array};
 use crate::error::Error;
 use crate::invoke::invoke_op_full;
 use crate::ndarray::NDArray;
-use crate::op::grad::{EagerGrad, check_numeric_gradient, eager_gradient, f64_array, test_values};
+use crate::op::grad::test_values;
 use crate::op::{Attrs, GradBuilder, NodeEntry, registry};
 use crate::storage::CpuStorage;
 
