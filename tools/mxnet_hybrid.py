@@ -19,7 +19,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(ROOT, "python", "mxrs")
-FILES = ["_registry.py", "initializer.py", "metric.py", "callback.py", "model.py", "module"]
+FILES = ["_registry.py", "_training.py", "initializer.py", "metric.py", "callback.py", "model.py", "module"]
 CORE = {"ndarray", "context", "symbol", "io", "optimizer", "kvstore"}
 IMPORT = re.compile(r"^(\s*)from mxrs((?:\.\w+)*) import (.+)$")
 

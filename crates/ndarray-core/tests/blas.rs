@@ -4,8 +4,8 @@
 //! PyPI `scipy-openblas32` wheel, or the system's `libopenblas.so.0`); skips without one. This
 //! file is its own process, so the library is still unchosen when the test starts.
 
-use mxrs_ndarray_core::backend::cpu::blas::{self, BlasError};
 use mxrs_ndarray_core::backend::cpu::Parallelism;
+use mxrs_ndarray_core::backend::cpu::blas::{self, BlasError};
 use mxrs_ndarray_core::backend::cpu::matmul::{MatRef, matmul_into};
 use mxrs_ndarray_core::storage::CpuStorage;
 
