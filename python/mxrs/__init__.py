@@ -42,18 +42,13 @@ from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpu
 
 __version__ = "0.1.0"
 
-from mxrs import _blas  # noqa: E402
+from mxrs import _blas, _native  # noqa: E402
 
 _blas.enable()
 
-# The names mxrs_engine::create_engine accepts; the extension has no call that checks the
-# variable without creating the engine (whose fallback only warns on stderr).
-_engine = _os.environ.get("MXNET_ENGINE_TYPE")
-if _engine not in (None, "", "NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice"):
-    raise MXNetError(
-        f"Cannot find Engine {_engine}: MXNET_ENGINE_TYPE must be NaiveEngine, ThreadedEngine "
-        "or ThreadedEnginePerDevice"
-    )
+# An unknown MXNET_ENGINE_TYPE raises MXNetError here; the engine itself would only warn on
+# stderr and use the default.
+_native.check_engine_env()
 
 __all__ = [
     "base",

@@ -82,234 +82,81 @@
 //! assert_eq!(cell.load(Ordering::SeqCst), 42);
 //! ```
 
+mod api;
 mod error;
 mod naive;
+mod op;
 mod pool;
 mod queue;
-pub(crate) mod threaded;
-mod var;
+mod running;
+mod threaded;
 
 #[cfg(test)]
 mod tests;
 
 use std::sync::OnceLock;
 
+pub use api::Engine;
 pub use error::{BoxError, EngineError};
 pub use naive::NaiveEngine;
+pub use op::{Device, DeviceKind, FnProperty, OpFn};
 pub use pool::{LaneKind, WorkerInfo, WorkerInitHook, current_worker, set_worker_init_hook, with_worker_state};
+pub use queue::Var;
+pub use running::{mark_parallel, running_ops};
 pub use threaded::{
     DEFAULT_CPU_PRIORITY_WORKERS, DEFAULT_CPU_WORKERS, DEFAULT_GPU_COPY_WORKERS, DEFAULT_GPU_WORKERS,
     DEFAULT_MAX_PENDING, ThreadedConfig, ThreadedEngine,
 };
-pub use var::Var;
-
-/// The closure an op runs.
-pub type OpFn = Box<dyn FnOnce() -> Result<(), BoxError> + Send + 'static>;
-
-/// The kind of device an op runs on; engines keep separate worker lanes per device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DeviceKind {
-    /// Host CPU.
-    Cpu,
-    /// A CUDA GPU.
-    Gpu,
-}
-
-/// The device an op is scheduled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Device {
-    /// Kind of device.
-    pub kind: DeviceKind,
-    /// Device ordinal.
-    pub id: u32,
-}
-
-impl Device {
-    /// The CPU device `id`.
-    pub fn cpu(id: u32) -> Device {
-        Device { kind: DeviceKind::Cpu, id }
-    }
-    /// The GPU device `id`.
-    pub fn gpu(id: u32) -> Device {
-        Device { kind: DeviceKind::Gpu, id }
-    }
-}
-
-/// What kind of work an op is, which picks the worker lane (MXNet's `FnProperty`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FnProperty {
-    /// Ordinary compute.
-    Normal,
-    /// A copy from host to device.
-    CopyToDevice,
-    /// A copy from device to host.
-    CopyFromDevice,
-    /// CPU work that should jump the queue (KVStore communication, for example).
-    CpuPrioritized,
-    /// An op that only waits or signals; cheap and never skipped.
-    Wait,
-    /// A small CPU op (microseconds of work). When it is ready at push time it runs at once on
-    /// the pushing thread, which saves a hand-off to a worker; otherwise it is queued like
-    /// `Normal`. Ordering and error handling are unchanged.
-    Light,
-}
-
-/// The dependency engine interface. Implementations: [`NaiveEngine`] and the threaded engines.
-pub trait Engine: Send + Sync + std::fmt::Debug {
-    /// Schedule `op`, which reads `reads` and writes `writes`. A variable may not appear twice
-    /// or in both lists (duplicates are removed, and a variable in both counts as written).
-    /// `priority` orders ready ops in priority lanes (higher first). Returns at once on
-    /// asynchronous engines.
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &self,
-        op: OpFn,
-        reads: &[Var],
-        writes: &[Var],
-        device: Device,
-        prop: FnProperty,
-        priority: i32,
-        name: &'static str,
-    );
-
-    /// Block until every op pushed so far that writes `var` has finished; then return the error
-    /// left on `var`, if any (it stays on the variable).
-    fn wait_for_var(&self, var: &Var) -> Result<(), EngineError>;
-
-    /// [`Engine::wait_for_var`] without blocking: `Some` with its result when no write to `var`
-    /// is running or queued (then the wait would return at once), `None` when it would block.
-    /// Lets a caller skip releasing a lock such as Python's GIL for a wait that is already over.
-    fn poll_var(&self, var: &Var) -> Option<Result<(), EngineError>>;
-
-    /// Block until every op pushed so far has finished; then return the first error raised since
-    /// the previous `wait_for_all`, once. An error already reported by `wait_for_var` counts as
-    /// seen and is not reported again here (it stays on its variables).
-    fn wait_for_all(&self) -> Result<(), EngineError>;
-
-    /// The engine's name as `MXNET_ENGINE_TYPE` spells it.
-    fn name(&self) -> &'static str;
-}
-
-/// Remove duplicates and variables also in `writes` from `reads`; dedupe `writes`.
-pub(crate) fn normalize_vars(reads: &[Var], writes: &[Var]) -> (Vec<Var>, Vec<Var>) {
-    let mut w: Vec<Var> = Vec::with_capacity(writes.len());
-    for v in writes {
-        if !w.iter().any(|x| x.same(v)) {
-            w.push(v.clone());
-        }
-    }
-    let mut r: Vec<Var> = Vec::with_capacity(reads.len());
-    for v in reads {
-        if !w.iter().any(|x| x.same(v)) && !r.iter().any(|x| x.same(v)) {
-            r.push(v.clone());
-        }
-    }
-    (r, w)
-}
-
-/// The variables listed both as read and as written (in-place ops).
-pub(crate) fn read_writes(reads: &[Var], writes: &[Var]) -> Vec<Var> {
-    let mut rw: Vec<Var> = Vec::new();
-    for v in reads {
-        if writes.iter().any(|w| w.same(v)) && !rw.iter().any(|x| x.same(v)) {
-            rw.push(v.clone());
-        }
-    }
-    rw
-}
-
-static RUNNING_OPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// How many op closures are running right now, in all engines of the process. Callers that
-/// launch ops use it to give each op its thread budget (mxrs-ndarray-core's `invoke` does): when
-/// several ops already run side by side, each is better off on one thread (see the crate
-/// README's thread policy).
-pub fn running_ops() -> usize {
-    RUNNING_OPS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-static PARALLEL_OPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-thread_local! {
-    /// 0: this thread runs no op; 1: it runs one; 2: that op has split work over a pool.
-    static OP_STATE: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
-}
-
-/// Tell the engine that the op running on this thread splits its work over a thread pool
-/// (an op calls it when it goes parallel, through the hook its caller hands its kernels; it is a no-op outside ops and after the first
-/// call). While such an op runs, idle workers and waiters sleep at once instead of looking
-/// for work for a while, so that they leave every core to the pool's threads.
-pub fn mark_parallel() {
-    OP_STATE.with(|s| {
-        if s.get() == 1 {
-            s.set(2);
-            PARALLEL_OPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    });
-}
-
-/// True while some running op has split its work over a thread pool ([`mark_parallel`]).
-pub(crate) fn parallel_running() -> bool {
-    parallel_ops_now() > 0
-}
-
-/// How many running ops have split their work over a thread pool.
-pub(crate) fn parallel_ops_now() -> usize {
-    PARALLEL_OPS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Run `op` with panics caught, turning both failure modes into an [`EngineError`].
-pub(crate) fn run_guarded(op: OpFn, name: &str) -> Result<(), EngineError> {
-    struct Running(u8);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            RUNNING_OPS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            let was = OP_STATE.with(|s| s.replace(self.0));
-            if was == 2 {
-                PARALLEL_OPS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-    }
-    RUNNING_OPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // An op run inline inside another op (a Light op pushed from a worker) restores the outer
-    // op's state when it ends.
-    let _running = Running(OP_STATE.with(|s| s.replace(1)));
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(EngineError::new(name, e)),
-        Err(payload) => Err(EngineError::from_panic(name, payload)),
-    }
-}
-
-/// The first error found on `reads` (inherited errors make the op skip).
-pub(crate) fn inherited_error(reads: &[Var]) -> Option<EngineError> {
-    reads.iter().find_map(|v| v.error())
-}
 
 static ENGINE: OnceLock<Box<dyn Engine>> = OnceLock::new();
+
+/// The engine names [`create_engine`] accepts; the empty name also does and picks the default,
+/// `ThreadedEnginePerDevice`.
+pub const ENGINE_NAMES: [&str; 3] = ["NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice"];
+
+/// Check an engine name as [`create_engine`] does, without building an engine: the error is the
+/// message `create_engine` would return.
+pub fn check_engine_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || ENGINE_NAMES.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "Cannot find Engine {name}: MXNET_ENGINE_TYPE must be NaiveEngine, ThreadedEngine or ThreadedEnginePerDevice"
+        ))
+    }
+}
+
+/// The engine name `MXNET_ENGINE_TYPE` asks for, trimmed ("" when unset or empty).
+fn env_engine_name() -> String {
+    std::env::var("MXNET_ENGINE_TYPE").unwrap_or_default().trim().to_string()
+}
+
+/// Check `MXNET_ENGINE_TYPE` as [`engine_from_env`] reads it ([`check_engine_name`]), without
+/// building an engine. A front end calls it to raise a proper error where [`engine()`] would
+/// only warn and fall back to the default.
+pub fn check_engine_env() -> Result<(), String> {
+    check_engine_name(&env_engine_name())
+}
 
 /// Build the engine named by `MXNET_ENGINE_TYPE` (unset or empty: the default,
 /// `ThreadedEnginePerDevice`).
 pub fn engine_from_env() -> Result<Box<dyn Engine>, String> {
-    let name = std::env::var("MXNET_ENGINE_TYPE").unwrap_or_default();
-    create_engine(name.trim())
+    create_engine(&env_engine_name())
 }
 
 /// Build an engine by name: `NaiveEngine`, `ThreadedEngine` or `ThreadedEnginePerDevice`
 /// (also the default for an empty name).
 pub fn create_engine(name: &str) -> Result<Box<dyn Engine>, String> {
-    match name {
-        "NaiveEngine" => Ok(Box::new(NaiveEngine::new())),
-        "" | "ThreadedEnginePerDevice" | "ThreadedEngine" => Ok(threaded::create(name)),
-        other => Err(format!(
-            "Cannot find Engine {other}: MXNET_ENGINE_TYPE must be NaiveEngine, ThreadedEngine or ThreadedEnginePerDevice"
-        )),
-    }
+    check_engine_name(name)?;
+    Ok(match name {
+        "NaiveEngine" => Box::new(NaiveEngine::new()),
+        _ => threaded::create(name),
+    })
 }
 
 /// The process-wide engine, created on first use from `MXNET_ENGINE_TYPE`. An unknown name
 /// falls back to the default engine with a warning on stderr (the Python layer checks the
-/// variable first and raises a proper error).
+/// variable first with [`check_engine_env`] and raises a proper error).
 pub fn engine() -> &'static dyn Engine {
     ENGINE
         .get_or_init(|| {

@@ -2,9 +2,11 @@
 
 use parking_lot::Mutex;
 
-use crate::{
-    Device, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars, read_writes, run_guarded,
-};
+use crate::api::Engine;
+use crate::error::EngineError;
+use crate::op::{Device, FnProperty, OpFn};
+use crate::queue::{Var, inherited_error, normalize_vars, read_writes};
+use crate::running::run_guarded;
 
 /// Runs every op at once on the calling thread (`MXNET_ENGINE_TYPE=NaiveEngine`). Useful for
 /// debugging: an op's error is also kept on its outputs exactly as the threaded engines do.

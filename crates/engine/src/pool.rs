@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::Device;
+use crate::op::Device;
 use crate::queue::Opr;
-use crate::threaded::Shared;
+use crate::running::parallel_running;
 
 /// Stack size of worker threads: ops may run deep code (custom Python ops, for instance).
 const WORKER_STACK: usize = 8 << 20;
@@ -36,7 +36,7 @@ pub(crate) fn spin_time() -> std::time::Duration {
 /// core). The caller then sleeps.
 pub(crate) fn look_briefly(mut found: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + spin_time();
-    while !crate::parallel_running() && std::time::Instant::now() < deadline {
+    while !parallel_running() && std::time::Instant::now() < deadline {
         std::thread::yield_now();
         if found() {
             return true;
@@ -120,6 +120,17 @@ pub(crate) fn worker_engine() -> usize {
     WORKER_ENGINE.with(Cell::get)
 }
 
+/// What a lane's workers run their ops through: the engine that owns the lane (the `Shared`
+/// part of a threaded engine). The lanes know nothing else of the engine.
+pub(crate) trait LaneRunner: Send + Sync + 'static {
+    /// A process-unique identity of the engine (what [`worker_engine`] returns on its workers).
+    fn engine_id(&self) -> usize;
+
+    /// Run `op` on the calling worker of `lane`, then dispatch what it made ready. Never unwinds
+    /// (ops run under `catch_unwind`).
+    fn run_on_worker(this: &Arc<Self>, op: Opr, lane: &Arc<Lane>);
+}
+
 /// A ready op in a priority lane: higher priority first, then push order.
 struct ByPriority(Opr);
 
@@ -176,11 +187,11 @@ impl fmt::Debug for Lane {
 }
 
 impl Lane {
-    /// Create a lane and start `nthreads` workers for it, which run ops through `shared`.
+    /// Create a lane and start `nthreads` workers for it, which run ops through `runner`.
     /// `ordered` lanes pop by priority, the others in FIFO order. If no thread could be spawned
     /// the lane has no workers, and the engine runs its ops on the dispatching thread instead.
-    pub(crate) fn start(
-        shared: &Arc<Shared>,
+    pub(crate) fn start<R: LaneRunner>(
+        runner: &Arc<R>,
         kind: LaneKind,
         device: Device,
         nthreads: usize,
@@ -197,11 +208,11 @@ impl Lane {
         });
         for index in 0..nthreads {
             let info = WorkerInfo { lane: kind, device, index };
-            let (shared, lane2) = (shared.clone(), lane.clone());
+            let (runner, lane2) = (runner.clone(), lane.clone());
             let spawned = std::thread::Builder::new()
                 .name(thread_name(&info))
                 .stack_size(WORKER_STACK)
-                .spawn(move || worker_main(shared, lane2, info));
+                .spawn(move || worker_main(runner, lane2, info));
             match spawned {
                 Ok(_) => {
                     lane.workers.fetch_add(1, Ordering::Relaxed);
@@ -281,17 +292,17 @@ fn thread_name(info: &WorkerInfo) -> String {
 }
 
 /// The body of a worker thread: set up the thread-locals and the state slot, then run ops until
-/// the lane closes. `Shared::run_op` never unwinds (ops run under `catch_unwind`).
-fn worker_main(shared: Arc<Shared>, lane: Arc<Lane>, info: WorkerInfo) {
+/// the lane closes.
+fn worker_main<R: LaneRunner>(runner: Arc<R>, lane: Arc<Lane>, info: WorkerInfo) {
     WORKER_INFO.with(|c| c.set(Some(info)));
-    WORKER_ENGINE.with(|c| c.set(shared.id()));
+    WORKER_ENGINE.with(|c| c.set(runner.engine_id()));
     let hook = INIT_HOOK.read().clone();
     if let Some(hook) = hook {
         let state = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&info)));
         WORKER_STATE.with(|s| *s.borrow_mut() = state.ok().flatten());
     }
     while let Some(op) = lane.pop() {
-        Shared::run_op(&shared, op, Some(&lane));
+        R::run_on_worker(&runner, op, &lane);
     }
     WORKER_STATE.with(|s| s.borrow_mut().take());
 }

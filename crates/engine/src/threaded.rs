@@ -9,12 +9,12 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::pool::{Lane, LaneKind, worker_engine};
-use crate::queue::{self, Opr, OprBlock};
-use crate::{
-    Device, DeviceKind, Engine, EngineError, FnProperty, OpFn, Var, inherited_error, normalize_vars, read_writes,
-    run_guarded,
-};
+use crate::api::Engine;
+use crate::error::EngineError;
+use crate::op::{Device, DeviceKind, FnProperty, OpFn};
+use crate::pool::{Lane, LaneKind, LaneRunner, in_worker, look_briefly, worker_engine};
+use crate::queue::{self, Opr, OprBlock, Var, inherited_error, normalize_vars, read_writes};
+use crate::running::run_guarded;
 
 /// Default engine CPU workers (`MXNET_CPU_WORKER_NTHREADS`); see the crate docs for why 2.
 pub const DEFAULT_CPU_WORKERS: usize = 2;
@@ -142,7 +142,7 @@ impl Shared {
     /// `throttle` is false or the caller is a worker thread (blocking a worker could deadlock).
     fn admit(&self, throttle: bool) {
         let mut st = self.state.lock();
-        if throttle && self.config.max_pending > 0 && !crate::pool::in_worker() {
+        if throttle && self.config.max_pending > 0 && !in_worker() {
             while st.pending >= self.config.max_pending {
                 self.space.wait(&mut st);
             }
@@ -328,6 +328,16 @@ impl Shared {
     }
 }
 
+impl LaneRunner for Shared {
+    fn engine_id(&self) -> usize {
+        self.id()
+    }
+
+    fn run_on_worker(this: &Arc<Self>, op: Opr, lane: &Arc<Lane>) {
+        Shared::run_op(this, op, Some(lane));
+    }
+}
+
 /// A one-shot slot that `wait_for_var`'s internal op fills.
 #[derive(Default)]
 struct OneShot {
@@ -438,7 +448,7 @@ impl Engine for ThreadedEngine {
         // a 2-core VM): look again for a little while, yielding the core, before sleeping;
         // not while an op has its work split over the kernel pool, which needs every core.
         let mut polled = None;
-        crate::pool::look_briefly(|| {
+        look_briefly(|| {
             polled = self.poll_var(var);
             polled.is_some()
         });

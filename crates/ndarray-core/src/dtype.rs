@@ -4,7 +4,17 @@ use std::fmt;
 
 use half::{bf16, f16};
 
-use crate::error::{Error, Result};
+/// A type flag or name that names no [`DType`]. It converts into [`crate::Error`] (a plain
+/// message error with the same text), so `?` works in functions returning the crate's `Result`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownDType {
+    /// An MXNet type flag with no dtype.
+    #[error("unsupported dtype flag {0}")]
+    Flag(i32),
+    /// A dtype name NumPy would not give.
+    #[error("unknown dtype '{0}'")]
+    Name(String),
+}
 
 /// The element type of an array. Discriminants are MXNet's on-disk type flags (mshadow).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,11 +51,8 @@ impl DType {
     }
 
     /// The dtype for an MXNet type flag.
-    pub fn from_flag(flag: i32) -> Result<DType> {
-        DType::ALL
-            .into_iter()
-            .find(|d| d.flag() == flag)
-            .ok_or_else(|| Error::msg(format!("unsupported dtype flag {flag}")))
+    pub fn from_flag(flag: i32) -> Result<DType, UnknownDType> {
+        DType::ALL.into_iter().find(|d| d.flag() == flag).ok_or(UnknownDType::Flag(flag))
     }
 
     /// Size of one element in bytes.
@@ -74,7 +81,7 @@ impl DType {
     }
 
     /// Parse a NumPy dtype name.
-    pub fn from_name(name: &str) -> Result<DType> {
+    pub fn from_name(name: &str) -> Result<DType, UnknownDType> {
         Ok(match name {
             "float32" | "float" | "f4" | "<f4" => DType::F32,
             "float64" | "double" | "f8" | "<f8" => DType::F64,
@@ -85,7 +92,7 @@ impl DType {
             "int64" | "i8" | "<i8" => DType::I64,
             "bool" | "bool_" | "|b1" => DType::Bool,
             "bfloat16" | "bf16" => DType::BF16,
-            other => return Err(Error::msg(format!("unknown dtype '{other}'"))),
+            other => return Err(UnknownDType::Name(other.to_string())),
         })
     }
 
@@ -223,6 +230,7 @@ mod tests {
             assert_eq!(DType::from_name(d.name()).unwrap(), d);
         }
         assert_eq!(DType::from_flag(12).unwrap(), DType::BF16);
-        assert!(DType::from_flag(9).is_err());
+        assert_eq!(DType::from_flag(9), Err(UnknownDType::Flag(9)));
+        assert_eq!(DType::from_name("float128"), Err(UnknownDType::Name("float128".into())));
     }
 }

@@ -3,7 +3,7 @@
 //! Variants carry data (op names, shapes, dtypes, paths); the Python bindings map each variant to
 //! one exception class of `mxrs.base` in a single place.
 
-use crate::dtype::DType;
+use crate::dtype::{DType, UnknownDType};
 
 /// Errors raised by tensors, kernels, ops and file formats.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -97,6 +97,12 @@ impl Error {
     }
 }
 
+impl From<UnknownDType> for Error {
+    fn from(e: UnknownDType) -> Self {
+        Error::Msg(e.to_string())
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -114,4 +120,17 @@ macro_rules! bail_param {
     ($op:expr, $($arg:tt)*) => {
         return Err($crate::error::Error::param($op, format!($($arg)*)))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_dtypes_become_message_errors() {
+        let e = Error::from(DType::from_name("float128").unwrap_err());
+        assert!(matches!(e, Error::Msg(_)));
+        assert_eq!(e.to_string(), "unknown dtype 'float128'");
+        assert_eq!(Error::from(UnknownDType::Flag(9)).to_string(), "unsupported dtype flag 9");
+    }
 }

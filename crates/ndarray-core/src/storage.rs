@@ -304,14 +304,6 @@ impl CpuStorage {
         Ok(())
     }
 
-    /// Convert elements `[start, start+len)` to `dtype` (a cast, as `astype`).
-    pub fn cast(&self, start: usize, len: usize, dtype: DType) -> CpuStorage {
-        dispatch!(storage self => v: S, {
-            let src = &v[start..start + len];
-            crate::backend::cpu::cast::cast_slice(src, dtype)
-        })
-    }
-
     /// Element `i` as f64.
     pub fn get_f64(&self, i: usize) -> f64 {
         dispatch!(storage self => v: T, { v[i].to_f64() })

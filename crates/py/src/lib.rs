@@ -2,6 +2,7 @@
 //! on pyo3; everything here is a thin conversion layer over the core crates.
 
 mod error;
+mod guard;
 mod io;
 mod kvstore;
 mod ndarray;
@@ -16,26 +17,14 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use std::sync::Arc;
 
-use crate::error::PyMxResult;
+use crate::error::{MXNetError, PyMxResult};
+use crate::guard::guarded;
+use crate::ndarray::{PyNDArray, ctx_of, dtype_of, storage_from_buffer};
 
 /// mimalloc: an op allocates a few dozen small blocks (handles, shapes, queue entries), and
 /// glibc's malloc/free took a third of the per-op instructions (measured with callgrind).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use crate::ndarray::{PyNDArray, ctx_of, dtype_of, storage_from_buffer};
-
-/// Run the synchronous part of an op call with panics turned into `MXNetError`, so that a bug
-/// in shape inference never reaches Python as a `PanicException`.
-pub(crate) fn guarded<T>(op: &str, f: impl FnOnce() -> mxrs_ndarray_core::Result<T>) -> mxrs_ndarray_core::Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(mxrs_ndarray_core::Error::msg(format!("internal error in operator {op}: {msg}")))
-    })
-}
 
 fn handles(v: &[PyRef<'_, PyNDArray>]) -> Vec<NDArray> {
     v.iter().map(|h| h.0.clone()).collect()
@@ -233,6 +222,13 @@ fn engine_name() -> &'static str {
     mxrs_engine::engine().name()
 }
 
+/// Check `MXNET_ENGINE_TYPE` as the engine will read it: `MXNetError` for a name no engine has
+/// (the engine itself would only warn and use the default).
+#[pyfunction]
+fn check_engine_env() -> PyResult<()> {
+    mxrs_engine::check_engine_env().map_err(MXNetError::new_err)
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -257,6 +253,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_blas, m)?)?;
     m.add_function(wrap_pyfunction!(blas_library, m)?)?;
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
+    m.add_function(wrap_pyfunction!(check_engine_env, m)?)?;
     io::register(m)?;
     Ok(())
 }

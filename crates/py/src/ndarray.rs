@@ -18,7 +18,7 @@ pub(crate) fn ctx_of(dev_type: i32, dev_id: u32) -> PyMxResult<Context> {
 }
 
 pub(crate) fn dtype_of(name: &str) -> PyMxResult<DType> {
-    Ok(DType::from_name(name)?)
+    Ok(DType::from_name(name).map_err(mxrs_ndarray_core::Error::from)?)
 }
 
 #[pymethods]
@@ -61,12 +61,6 @@ impl PyNDArray {
             PyByteArray::new(py, &s.as_bytes()[off * es..(off + n) * es])
         })?;
         Ok(r)
-    }
-    /// Element `i` (flat) as a float, after waiting.
-    fn item(&self, py: Python<'_>, i: usize) -> PyMxResult<f64> {
-        let a = self.0.clone();
-        py.detach(|| a.wait_to_read())?;
-        Ok(self.0.read_cpu(|s, off, _| s.get_f64(off + i))?)
     }
     /// View of rows `[begin, end)`.
     fn slice0(&self, begin: usize, end: usize) -> PyMxResult<PyNDArray> {

@@ -8,7 +8,7 @@ use mxrs_symbol::{BindArgs, Executor, GradReq, Symbol};
 use pyo3::prelude::*;
 
 use crate::error::{PyMxError, PyMxResult};
-use crate::guarded;
+use crate::guard::guarded;
 use crate::ndarray::{PyNDArray, ctx_of};
 
 /// A symbol (an immutable graph).

@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 
 use proptest::prelude::*;
 
-use crate::queue::{self, Opr, OprBlock};
-use crate::{Device, FnProperty, Var, normalize_vars};
+use crate::queue::{self, Opr, OprBlock, normalize_vars};
+use crate::{Device, FnProperty, Var};
 
 #[derive(Clone, Debug)]
 struct ModelOp {

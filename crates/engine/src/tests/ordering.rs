@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 
 use super::util::{Gate, TimedBarrier, cpu_engine, push_cpu, with_timeout};
 use crate::{
-    Device, Engine, FnProperty, LaneKind, ThreadedConfig, ThreadedEngine, Var, create_engine, current_worker,
-    set_worker_init_hook, with_worker_state,
+    Device, Engine, FnProperty, LaneKind, ThreadedConfig, ThreadedEngine, Var, check_engine_name, create_engine,
+    current_worker, set_worker_init_hook, with_worker_state,
 };
 
 const LONG: Duration = Duration::from_secs(10);
@@ -111,10 +111,10 @@ fn parallel_ops_are_counted_while_they_run() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         push_cpu(&eng, &[], &[&v], move || {
-            let before = crate::parallel_ops_now();
+            let before = crate::running::parallel_ops_now();
             crate::mark_parallel();
             crate::mark_parallel();
-            s.lock().push((before, crate::parallel_ops_now()));
+            s.lock().push((before, crate::running::parallel_ops_now()));
             Ok(())
         });
         eng.wait_for_var(&v).unwrap();
@@ -122,13 +122,13 @@ fn parallel_ops_are_counted_while_they_run() {
         assert!(inside >= 1 && inside <= before + 1, "{before} -> {inside}");
         // The count drops again when such ops end: a thousand of them, nested ones included,
         // leave it where it was (give or take the ops other tests run meanwhile).
-        let start = crate::parallel_ops_now();
+        let start = crate::running::parallel_ops_now();
         for _ in 0..1000 {
-            crate::run_guarded(
+            crate::running::run_guarded(
                 Box::new(|| {
                     crate::mark_parallel();
-                    crate::run_guarded(Box::new(|| Ok(())), "inner").unwrap();
-                    crate::run_guarded(
+                    crate::running::run_guarded(Box::new(|| Ok(())), "inner").unwrap();
+                    crate::running::run_guarded(
                         Box::new(|| {
                             crate::mark_parallel();
                             Ok(())
@@ -142,11 +142,11 @@ fn parallel_ops_are_counted_while_they_run() {
             )
             .unwrap();
         }
-        assert!(crate::parallel_ops_now() < start + 8, "{start} -> {}", crate::parallel_ops_now());
+        assert!(crate::running::parallel_ops_now() < start + 8, "{start} -> {}", crate::running::parallel_ops_now());
         // Outside ops, marking does nothing.
-        let n = crate::parallel_ops_now();
+        let n = crate::running::parallel_ops_now();
         crate::mark_parallel();
-        assert!(crate::parallel_ops_now() <= n + 8);
+        assert!(crate::running::parallel_ops_now() <= n + 8);
     });
 }
 
@@ -282,7 +282,15 @@ fn engine_names_and_config_from_env() {
         assert_eq!(create_engine("ThreadedEnginePerDevice").unwrap().name(), "ThreadedEnginePerDevice");
         assert_eq!(create_engine("ThreadedEngine").unwrap().name(), "ThreadedEngine");
         assert_eq!(create_engine("NaiveEngine").unwrap().name(), "NaiveEngine");
-        assert!(create_engine("Bogus").is_err());
+        let err = create_engine("Bogus").unwrap_err();
+        assert!(err.starts_with("Cannot find Engine Bogus: MXNET_ENGINE_TYPE must be NaiveEngine"), "{err}");
+        // The check alone agrees with create_engine on every name, and builds nothing.
+        for name in ["", "NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice"] {
+            assert_eq!(check_engine_name(name), Ok(()), "{name}");
+        }
+        for name in ["Bogus", "naiveengine", " NaiveEngine"] {
+            assert_eq!(check_engine_name(name).unwrap_err(), create_engine(name).unwrap_err(), "{name}");
+        }
     });
     let env = |k: &str| match k {
         "MXNET_CPU_WORKER_NTHREADS" => Some(" 3 ".to_string()),

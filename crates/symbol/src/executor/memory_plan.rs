@@ -33,6 +33,9 @@
 use std::collections::{HashMap, HashSet};
 
 use mxrs_ndarray_core::dtype::DType;
+use mxrs_ndarray_core::shape::Shape;
+
+use super::types::Step;
 
 /// Where a value lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +59,16 @@ pub(crate) struct Buffer {
 
 /// The inputs and outputs of one step, as value ids.
 pub(crate) type StepIo<'a> = (&'a [usize], &'a [usize]);
+
+/// The inputs and outputs of the forward then the backward steps: what the memory plan covers.
+pub(crate) fn schedule_io<'a>(fwd: &'a [Step], bwd: &'a [Step]) -> Vec<StepIo<'a>> {
+    fwd.iter().chain(bwd).map(|st| (&st.inputs[..], &st.outputs[..])).collect()
+}
+
+/// `(elements, dtype)` of each value.
+pub(crate) fn value_sizes(shapes: &[Shape], dtypes: &[DType]) -> Vec<(usize, DType)> {
+    shapes.iter().zip(dtypes).map(|(s, &d)| (s.iter().product(), d)).collect()
+}
 
 /// The buffers of a schedule and the place of each value.
 #[derive(Debug)]
@@ -137,8 +150,9 @@ mod tests {
     use mxrs_ndarray_core::Attrs;
 
     use super::*;
-    use crate::executor::GradReq;
-    use crate::executor::testing::{Program, op, var};
+    use crate::executor::program::Program;
+    use crate::executor::testing::{op, var};
+    use crate::executor::types::GradReq;
     use crate::graph::Symbol;
 
     /// Assert invariants 1-4 of the module docs over `schedule`; returns the number of steps
@@ -249,8 +263,8 @@ mod tests {
     /// plan, the number of in-place steps and the number of values.
     fn plan_graph(sym: &Symbol, known: &[(&str, Vec<usize>)], req: GradReq) -> (MemoryPlan, usize, usize) {
         let p = Program::build(sym, known, req);
-        let schedule = p.schedule();
-        let values = p.value_sizes();
+        let schedule = schedule_io(&p.fwd, &p.back.steps);
+        let values = value_sizes(&p.shapes, &p.dtypes);
         let plan = MemoryPlan::new(&schedule, &values, |v| p.fixed.contains(&v));
         let in_place = check_invariants(&schedule, &values, |v| p.fixed.contains(&v), &plan);
         (plan, in_place, values.len())

@@ -4,7 +4,7 @@
 //!
 //! 1. checks and inference (here): the given arrays against the symbol's inputs, then every
 //!    entry's shape and dtype from the arguments';
-//! 2. [`schedule`]: the forward schedule, one [`Step`](schedule::Step) per op node over value
+//! 2. [`schedule`]: the forward schedule, one [`Step`](types::Step) per op node over value
 //!    ids (the graph's entries);
 //! 3. [`gradient`]: the backward schedule built from each op's registered gradient (steps made
 //!    of registered ops over new value ids), wired into the argument gradient arrays by their
@@ -14,11 +14,19 @@
 //!    tests are in that module); arguments, aux states, outputs, head gradients and argument
 //!    gradients keep their own arrays.
 //!
+//! The types the stages share (`GradReq`, `Step`) live in `types`, below every stage; the tests'
+//! symbols and the stages run without arrays (`testing`, `program`) are test-only modules.
+//!
 //! Forward and backward push every step onto the engine and return at once.
 
 mod gradient;
 mod memory_plan;
+#[cfg(test)]
+mod program;
 mod schedule;
+#[cfg(test)]
+mod testing;
+mod types;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -32,31 +40,10 @@ use mxrs_ndarray_core::{Context, CpuStorage, Error, NDArray, Result};
 use crate::graph::Symbol;
 use crate::infer::{IndexedGraph, infer_dtypes, infer_shapes};
 use gradient::GradArray;
-use memory_plan::{MemoryPlan, Place, StepIo};
-use schedule::Step;
+use memory_plan::{MemoryPlan, Place, schedule_io, value_sizes};
+use types::Step;
 
-/// How an argument's gradient is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GradReq {
-    /// No gradient.
-    Null,
-    /// Overwrite the gradient array.
-    Write,
-    /// Add to the gradient array.
-    Add,
-}
-
-impl GradReq {
-    /// Parse `'null' | 'write' | 'add'` (`'inplace'` counts as write).
-    pub fn parse(s: &str) -> Result<GradReq> {
-        match s {
-            "null" => Ok(GradReq::Null),
-            "write" | "inplace" => Ok(GradReq::Write),
-            "add" => Ok(GradReq::Add),
-            other => Err(Error::param("bind", format!("grad_req must be 'null', 'write' or 'add', got '{other}'"))),
-        }
-    }
-}
+pub use types::GradReq;
 
 /// What a caller gives to [`Executor::bind`].
 #[derive(Debug, Default)]
@@ -287,16 +274,6 @@ fn check_grad_shapes(
     Ok(())
 }
 
-/// The inputs and outputs of the forward then the backward steps: what the memory plan covers.
-fn schedule_io<'a>(fwd: &'a [Step], bwd: &'a [Step]) -> Vec<StepIo<'a>> {
-    fwd.iter().chain(bwd).map(|st| (&st.inputs[..], &st.outputs[..])).collect()
-}
-
-/// `(elements, dtype)` of each value.
-fn value_sizes(shapes: &[Shape], dtypes: &[DType]) -> Vec<(usize, DType)> {
-    shapes.iter().zip(dtypes).map(|(s, &d)| (s.iter().product(), d)).collect()
-}
-
 /// One array per value: the fixed arrays, views of the plan's buffers (each allocated once),
 /// and zeros for values no step writes.
 fn materialize(
@@ -335,81 +312,6 @@ fn check_array(name: &str, a: &NDArray, want: &[usize], ctx: Context) -> Result<
         return Err(Error::Context(format!("bind: array for '{name}' is on {} but the executor on {ctx}", a.ctx())));
     }
     Ok(())
-}
-
-/// Bind's stages on a symbol without arrays, for the tests of each stage.
-#[cfg(test)]
-pub(crate) mod testing {
-    use std::collections::HashSet;
-
-    use mxrs_ndarray_core::Attrs;
-
-    use super::*;
-    use gradient::Backward;
-
-    /// A variable.
-    pub(crate) fn var(name: &str) -> Symbol {
-        Symbol::variable(name, Attrs::default())
-    }
-
-    /// Op `name` (default attributes) applied to `args`, as node `node`.
-    pub(crate) fn op(name: &str, node: &str, args: &[Symbol]) -> Symbol {
-        Symbol::create(name, node, Attrs::default(), args, &[]).unwrap()
-    }
-
-    /// A symbol's schedules and value table as `bind` builds them, and its fixed values.
-    pub(crate) struct Program {
-        /// The flattened graph.
-        pub g: IndexedGraph,
-        /// The forward schedule.
-        pub fwd: Vec<Step>,
-        /// The backward graph.
-        pub back: Backward,
-        /// Shape of each value.
-        pub shapes: Vec<Shape>,
-        /// Dtype of each value.
-        pub dtypes: Vec<DType>,
-        /// The values that keep arrays of their own.
-        pub fixed: HashSet<usize>,
-    }
-
-    impl Program {
-        /// Float32 values, shapes inferred from `known`, `req` and a gradient array for every
-        /// argument.
-        pub(crate) fn try_build(sym: &Symbol, known: &[(&str, Vec<usize>)], req: GradReq) -> Result<Program> {
-            let g = IndexedGraph::new(sym);
-            let known: Vec<(String, Shape)> = known.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
-            let mut shapes: Vec<Shape> =
-                infer_shapes(&g, &known)?.into_iter().map(|s| s.expect("every shape known")).collect();
-            let mut dtypes = vec![DType::F32; shapes.len()];
-            let reqs = vec![req; g.args.len()];
-            let arrays: Vec<Option<GradArray>> = (g.args.iter())
-                .map(|&n| Some(GradArray { req, shape: shapes[g.entry(n, 0)].clone(), dtype: DType::F32 }))
-                .collect();
-            let fwd = schedule::forward(&g);
-            let back = gradient::build(&g, &reqs, &arrays, &mut shapes, &mut dtypes)?;
-            let mut fixed: HashSet<usize> = g.args.iter().chain(&g.aux).map(|&n| g.entry(n, 0)).collect();
-            fixed.extend(g.heads.iter().map(|&(n, k)| g.entry(n, k)));
-            fixed.extend(back.head_grads.iter().copied());
-            fixed.extend(back.arg_grads.iter().map(|&(_, v)| v));
-            Ok(Program { g, fwd, back, shapes, dtypes, fixed })
-        }
-
-        /// [`Program::try_build`], panicking on errors.
-        pub(crate) fn build(sym: &Symbol, known: &[(&str, Vec<usize>)], req: GradReq) -> Program {
-            Program::try_build(sym, known, req).unwrap()
-        }
-
-        /// What the memory plan covers: the forward then the backward steps.
-        pub(crate) fn schedule(&self) -> Vec<StepIo<'_>> {
-            schedule_io(&self.fwd, &self.back.steps)
-        }
-
-        /// `(elements, dtype)` of each value.
-        pub(crate) fn value_sizes(&self) -> Vec<(usize, DType)> {
-            value_sizes(&self.shapes, &self.dtypes)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,25 +8,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use mxrs_ndarray_core::op::Operator;
-
+use super::types::Step;
 use crate::infer::IndexedGraph;
-
-/// One op application of a schedule, over value ids.
-pub(crate) struct Step {
-    /// The op instance.
-    pub op: Arc<dyn Operator>,
-    /// Values read.
-    pub inputs: Vec<usize>,
-    /// Values written (the op's outputs, in order).
-    pub outputs: Vec<usize>,
-}
-
-impl std::fmt::Debug for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}({:?}) -> {:?}", self.op.name(), self.inputs, self.outputs)
-    }
-}
 
 /// One step per op node, in the graph's (topological) node order; value ids are entry ids.
 pub(crate) fn forward(g: &IndexedGraph) -> Vec<Step> {
@@ -74,8 +57,9 @@ mod tests {
     use mxrs_ndarray_core::Attrs;
 
     use super::*;
-    use crate::executor::gradient::make_op;
     use crate::executor::testing::{op, var};
+    use crate::executor::types::make_op;
+
     fn step(name: &str, inputs: Vec<usize>, outputs: Vec<usize>) -> Step {
         Step { op: make_op(name, &Attrs::default()).unwrap(), inputs, outputs }
     }

@@ -1,10 +1,18 @@
-//! dtype conversion (`astype`, `Cast`).
+//! dtype conversion (`astype`, `Cast`): [`CpuStorage::cast`] and the slice kernel under it. The
+//! method is defined here, beside its kernel, so that `storage.rs` stays below the kernels.
 
 use half::f16;
 
 use crate::dispatch;
 use crate::dtype::{Bool8, DType, Element};
 use crate::storage::{CpuStorage, StorageElement};
+
+impl CpuStorage {
+    /// Convert elements `[start, start+len)` to `dtype` (a cast, as `astype`).
+    pub fn cast(&self, start: usize, len: usize, dtype: DType) -> CpuStorage {
+        dispatch!(storage self => v: S, { cast_slice(&v[start..start + len], dtype) })
+    }
+}
 
 /// Convert a slice to a new storage of `dtype`, as C casts do (floats to ints truncate).
 pub fn cast_slice<S: Element>(src: &[S], dtype: DType) -> CpuStorage {

@@ -1,7 +1,7 @@
 //! The lowering of a convolution to a matrix product: `im2col` gathers input patches into a
 //! column matrix, `col2im` adds a column matrix back onto the input planes (its adjoint).
 
-use super::{ConvFloat, ConvGeom};
+use super::geom::{ConvFloat, ConvGeom};
 
 /// Range `[lo, hi)` of output positions `o` whose input position `o * s + off` lies in `[0, n)`.
 fn valid_range(off: isize, s: usize, n: usize, out: usize) -> (usize, usize) {

@@ -6,83 +6,20 @@
 //! keeps one column buffer); a lone large image lets `gemm` use the pool instead. Transposed
 //! convolution (Deconvolution) is the same set of kernels with the roles swapped.
 //!
-//! The patch gathers live in the `im2col` submodule and pooling in `pool` (re-exported here).
-//! Every kernel splits its work within the op's thread budget ([`Parallelism`]).
+//! The element types and the geometry live in the `geom` submodule, the patch gathers in `im2col`
+//! and pooling in `pool` (re-exported here). Every kernel splits its work within the op's thread budget ([`Parallelism`]).
 
+mod geom;
 mod im2col;
 mod pool;
 
-use num_traits::Float;
 use rayon::prelude::*;
 
 use self::im2col::{col2im, im2col};
 use super::Parallelism;
 
+pub use self::geom::{ConvFloat, ConvGeom};
 pub use self::pool::{PoolGeom, PoolKind, pool_backward, pool_forward};
-
-/// Element types the convolution kernels run on: the floats `gemm` supports.
-pub trait ConvFloat: Float + Send + Sync + Default + std::fmt::Debug + 'static {}
-impl ConvFloat for f32 {}
-impl ConvFloat for f64 {}
-
-/// The geometry of a grouped 2-D convolution from `(batch, in_c, h, w)` to
-/// `(batch, out_c, oh, ow)` with a `(out_c, in_c / groups, kh, kw)` weight.
-///
-/// `oh` and `ow` are stored rather than derived, so a transposed convolution can use exactly
-/// the sizes of its input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvGeom {
-    /// Images in the batch.
-    pub batch: usize,
-    /// Input channels (all groups).
-    pub in_c: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-    /// Output channels (filters, all groups).
-    pub out_c: usize,
-    /// Channel groups; `in_c` and `out_c` are multiples of it.
-    pub groups: usize,
-    /// Kernel height.
-    pub kh: usize,
-    /// Kernel width.
-    pub kw: usize,
-    /// Vertical stride.
-    pub sh: usize,
-    /// Horizontal stride.
-    pub sw: usize,
-    /// Top and bottom padding.
-    pub ph: usize,
-    /// Left and right padding.
-    pub pw: usize,
-    /// Vertical dilation.
-    pub dh: usize,
-    /// Horizontal dilation.
-    pub dw: usize,
-    /// Output height.
-    pub oh: usize,
-    /// Output width.
-    pub ow: usize,
-}
-
-impl ConvGeom {
-    /// Rows of one group's column matrix: `in_c / groups * kh * kw`.
-    pub fn col_rows(&self) -> usize {
-        self.in_c / self.groups * self.kh * self.kw
-    }
-    /// Elements of the weight.
-    pub fn weight_len(&self) -> usize {
-        self.out_c * self.col_rows()
-    }
-    /// A 1x1 kernel with unit stride and no padding reads the input as its own column matrix.
-    fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
-    }
-    fn work(&self) -> usize {
-        self.batch * self.out_c * self.oh * self.ow * self.col_rows()
-    }
-}
 
 /// `dst[m x n] = (dst if acc) + op(a) * op(b)`, all row-major: `a` is `m x k` (stored `k x m`
 /// when `ta`), `b` is `k x n` (stored `n x k` when `tb`).
@@ -318,6 +255,11 @@ mod tests {
         }
     }
 
+    /// `n` deterministic values in `[-1, 1)`, different for each `seed`.
+    fn values(n: usize, seed: usize) -> Vec<f64> {
+        (0..n).map(|i| ((i * 7919 + seed * 104_729) % 1009) as f64 / 504.5 - 1.0).collect()
+    }
+
     /// Direct convolution, for comparison.
     fn naive(x: &[f64], w: &[f64], g: &ConvGeom) -> Vec<f64> {
         let (cg, fg) = (g.in_c / g.groups, g.out_c / g.groups);
@@ -353,8 +295,8 @@ mod tests {
     fn forward_matches_direct_convolution() {
         for (h, w, k, s, p, d) in [(7, 6, 3, 1, 0, 1), (7, 8, 3, 2, 1, 1), (9, 9, 2, 3, 2, 2), (5, 5, 1, 1, 0, 1)] {
             let g = geom(h, w, k, s, p, d);
-            let x = crate::op::grad::test_values(g.batch * g.in_c * h * w, 3);
-            let wt = crate::op::grad::test_values(g.weight_len(), 4);
+            let x = values(g.batch * g.in_c * h * w, 3);
+            let wt = values(g.weight_len(), 4);
             let got = conv_forward(Parallelism::whole_pool(), &x, &wt, None, &g);
             let want = naive(&x, &wt, &g);
             for (a, b) in got.iter().zip(&want) {
@@ -367,8 +309,8 @@ mod tests {
     fn col2im_is_the_adjoint_of_im2col() {
         let g = geom(7, 8, 3, 2, 1, 2);
         let cg = g.in_c / g.groups;
-        let x = crate::op::grad::test_values(cg * g.h * g.w, 5);
-        let c = crate::op::grad::test_values(g.col_rows() * g.oh * g.ow, 6);
+        let x = values(cg * g.h * g.w, 5);
+        let c = values(g.col_rows() * g.oh * g.ow, 6);
         let mut col = vec![0.0; c.len()];
         im2col(&x, &g, cg, &mut col);
         let mut back = vec![0.0; x.len()];

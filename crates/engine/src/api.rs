@@ -1,0 +1,42 @@
+//! The [`Engine`] trait: what every engine offers its callers.
+
+use crate::error::EngineError;
+use crate::op::{Device, FnProperty, OpFn};
+use crate::queue::Var;
+
+/// The dependency engine interface. Implementations: [`NaiveEngine`](crate::NaiveEngine) and the
+/// threaded engines.
+pub trait Engine: Send + Sync + std::fmt::Debug {
+    /// Schedule `op`, which reads `reads` and writes `writes`. A variable may not appear twice
+    /// or in both lists (duplicates are removed, and a variable in both counts as written).
+    /// `priority` orders ready ops in priority lanes (higher first). Returns at once on
+    /// asynchronous engines.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &self,
+        op: OpFn,
+        reads: &[Var],
+        writes: &[Var],
+        device: Device,
+        prop: FnProperty,
+        priority: i32,
+        name: &'static str,
+    );
+
+    /// Block until every op pushed so far that writes `var` has finished; then return the error
+    /// left on `var`, if any (it stays on the variable).
+    fn wait_for_var(&self, var: &Var) -> Result<(), EngineError>;
+
+    /// [`Engine::wait_for_var`] without blocking: `Some` with its result when no write to `var`
+    /// is running or queued (then the wait would return at once), `None` when it would block.
+    /// Lets a caller skip releasing a lock such as Python's GIL for a wait that is already over.
+    fn poll_var(&self, var: &Var) -> Option<Result<(), EngineError>>;
+
+    /// Block until every op pushed so far has finished; then return the first error raised since
+    /// the previous `wait_for_all`, once. An error already reported by `wait_for_var` counts as
+    /// seen and is not reported again here (it stays on its variables).
+    fn wait_for_all(&self) -> Result<(), EngineError>;
+
+    /// The engine's name as `MXNET_ENGINE_TYPE` spells it.
+    fn name(&self) -> &'static str;
+}

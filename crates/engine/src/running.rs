@@ -1,0 +1,73 @@
+//! The ops running right now: every engine runs an op's closure through [`run_guarded`], which
+//! catches its panics and keeps the process-wide counts behind [`running_ops`] and
+//! [`mark_parallel`].
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::EngineError;
+use crate::op::OpFn;
+
+static RUNNING_OPS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many op closures are running right now, in all engines of the process. Callers that
+/// launch ops use it to give each op its thread budget (mxrs-ndarray-core's `invoke` does): when
+/// several ops already run side by side, each is better off on one thread (see the crate
+/// README's thread policy).
+pub fn running_ops() -> usize {
+    RUNNING_OPS.load(Ordering::Relaxed)
+}
+
+static PARALLEL_OPS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// 0: this thread runs no op; 1: it runs one; 2: that op has split work over a pool.
+    static OP_STATE: Cell<u8> = const { Cell::new(0) };
+}
+
+/// Tell the engine that the op running on this thread splits its work over a thread pool
+/// (an op calls it when it goes parallel, through the hook its caller hands its kernels; it is
+/// a no-op outside ops and after the first call). While such an op runs, idle workers and
+/// waiters sleep at once instead of looking for work for a while, so that they leave every core
+/// to the pool's threads.
+pub fn mark_parallel() {
+    OP_STATE.with(|s| {
+        if s.get() == 1 {
+            s.set(2);
+            PARALLEL_OPS.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
+/// True while some running op has split its work over a thread pool ([`mark_parallel`]).
+pub(crate) fn parallel_running() -> bool {
+    parallel_ops_now() > 0
+}
+
+/// How many running ops have split their work over a thread pool.
+pub(crate) fn parallel_ops_now() -> usize {
+    PARALLEL_OPS.load(Ordering::Relaxed)
+}
+
+/// Run `op` with panics caught, turning both failure modes into an [`EngineError`].
+pub(crate) fn run_guarded(op: OpFn, name: &str) -> Result<(), EngineError> {
+    struct Running(u8);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            RUNNING_OPS.fetch_sub(1, Ordering::Relaxed);
+            let was = OP_STATE.with(|s| s.replace(self.0));
+            if was == 2 {
+                PARALLEL_OPS.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+    RUNNING_OPS.fetch_add(1, Ordering::Relaxed);
+    // An op run inline inside another op (a Light op pushed from a worker) restores the outer
+    // op's state when it ends.
+    let _running = Running(OP_STATE.with(|s| s.replace(1)));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(EngineError::new(name, e)),
+        Err(payload) => Err(EngineError::from_panic(name, payload)),
+    }
+}
