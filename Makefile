@@ -54,7 +54,7 @@ lint: venv
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches tools demo
 	$(VENV)/bin/ruff format --check python tests benches tools demo
-	$(PY) tools/import_cycles.py
+	$(PY) tools/import_cycles.py --rust
 	$(MAKE) typecheck
 
 # mypy over the package, and the extension's stub against the compiled module.

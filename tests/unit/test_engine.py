@@ -284,6 +284,38 @@ def test_exit_with_work_pending(case):
     print(f"{case}: exited in {elapsed:.2f} s")
 
 
+ENGINE_NAME_CHILD = """
+import mxrs
+print(mxrs._native.engine_name())
+"""
+
+
+@pytest.mark.parametrize("name", ["NaiveEngine", " ThreadedEngine ", "ThreadedEnginePerDevice"])
+def test_known_engine_names_are_used(name):
+    """MXNET_ENGINE_TYPE picks the engine; the name is read as the engine reads it (trimmed)."""
+    proc = _run_child(ENGINE_NAME_CHILD, MXNET_ENGINE_TYPE=name)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == name.strip()
+
+
+def test_unknown_engine_name_is_an_error_at_import():
+    """An unknown MXNET_ENGINE_TYPE is an MXNetError naming it and the valid names, raised by
+    the core's own check when mxrs is imported (never a silent fallback)."""
+    proc = _run_child(
+        """
+        try:
+            import mxrs
+        except Exception as e:
+            print(type(e).__name__, "|", e)
+        """,
+        MXNET_ENGINE_TYPE="Bogus",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    kind, _, msg = proc.stdout.partition(" | ")
+    assert kind == "MXNetError", proc.stdout
+    assert "Bogus" in msg and "NaiveEngine" in msg and "ThreadedEnginePerDevice" in msg, msg
+
+
 # --------------------------------------------------------------------------- leaks
 
 LEAK_CHILD = """
