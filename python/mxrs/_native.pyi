@@ -27,6 +27,7 @@ __all__ = [
     "num_gpus",
     "infer_reshape",
     "load_blas",
+    "prefer_blas",
     "blas_library",
     "engine_name",
     "check_engine_env",
@@ -87,6 +88,7 @@ def invoke_fast(
     name: str, a: NDArrayHandle, b: NDArrayHandle | None = None, scalar: float | None = None
 ) -> NDArrayHandle: ...
 def load_blas(path: str | os.PathLike[str]) -> str: ...
+def prefer_blas(path: str | os.PathLike[str]) -> bool: ...
 def blas_library() -> pathlib.Path | None: ...
 
 _Shapes = list[list[int] | None]

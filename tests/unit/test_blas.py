@@ -43,10 +43,25 @@ def test_the_dependency_provides_the_blas():
     if os.environ.get("MXRS_BLAS") == "0" or os.environ.get("MXRS_BLAS_LIBRARY"):
         pytest.skip("the environment chooses the BLAS")
     scipy_openblas32 = pytest.importorskip("scipy_openblas32")
-    path = mx._native.blas_library()
+    path = mx._blas.library()
     assert path is not None
     assert os.path.samefile(path, os.path.join(scipy_openblas32.get_lib_dir(), os.path.basename(path)))
-    assert mx._blas.enable() == path
+    assert os.path.samefile(mx._blas._package_library(), path)
+
+
+def test_importing_mxrs_opens_no_blas():
+    """OpenBLAS starts spinning threads when opened: mxrs opens it at the first large product,
+    never at import or for small products."""
+    code = (
+        "import mxrs as mx\n"
+        "mx.nd.dot(mx.nd.ones((64, 64)), mx.nd.ones((64, 64))).wait_to_read()\n"
+        "lib = mx._blas._package_library()\n"
+        "print(lib is not None and any(lib in line for line in open('/proc/self/maps')))\n"
+    )
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/maps")
+    pytest.importorskip("scipy_openblas32")
+    assert _run(code).strip() == "False"
 
 
 def _run(code, **env):

@@ -203,6 +203,13 @@ fn load_blas(path: std::path::PathBuf) -> PyResult<String> {
     blas.map(|b| b.symbol().to_string()).map_err(|e| crate::error::MXNetError::new_err(e.to_string()))
 }
 
+/// Name the CBLAS library to open at the first large float32 product (nothing opens now);
+/// false when one was named before.
+#[pyfunction]
+fn prefer_blas(path: std::path::PathBuf) -> bool {
+    mxrs_ndarray_core::backend::cpu::blas::prefer(path)
+}
+
 /// The file of the BLAS library that large float32 products use (chosen now if no library
 /// was loaded), or None on the pure-Rust `gemm` path.
 #[pyfunction]
@@ -251,6 +258,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(num_gpus, m)?)?;
     m.add_function(wrap_pyfunction!(infer_reshape, m)?)?;
     m.add_function(wrap_pyfunction!(load_blas, m)?)?;
+    m.add_function(wrap_pyfunction!(prefer_blas, m)?)?;
     m.add_function(wrap_pyfunction!(blas_library, m)?)?;
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
     m.add_function(wrap_pyfunction!(check_engine_env, m)?)?;

@@ -3,14 +3,17 @@
 //! [`matmul`](super::matmul) hands large float32 products to the `sgemm` of a CBLAS library
 //! (OpenBLAS in practice) and computes the others with the `gemm` crate. The library is the
 //! first of:
-//! 1. the one passed to [`load`] before the first large product (the Python package passes the
-//!    OpenBLAS of its `scipy-openblas32` dependency);
+//! 1. the one passed to [`load`] before the first large product;
 //! 2. the file named by the `MXRS_BLAS_LIBRARY` environment variable;
-//! 3. the system's OpenBLAS: `libopenblas.so.0` on Linux (Debian and Ubuntu: `apt install
+//! 3. the file named by [`prefer`] (the Python package names the OpenBLAS of its
+//!    `scipy-openblas32` dependency);
+//! 4. the system's OpenBLAS: `libopenblas.so.0` on Linux (Debian and Ubuntu: `apt install
 //!    libopenblas0`), `libopenblas.0.dylib` on macOS, `libopenblas.dll` on Windows.
 //!
 //! With none of these, or with `MXRS_BLAS=0`, the `gemm` crate computes every product. The
-//! choice is made once per process ([`get`]). The library's `sgemm` may be named `cblas_sgemm`,
+//! choice is made once per process, at the first large product ([`get`]): opening OpenBLAS
+//! starts its thread pool, whose threads spin for a while and would take the cores from a
+//! program that never multiplies large matrices. The library's `sgemm` may be named `cblas_sgemm`,
 //! `scipy_cblas_sgemm` (the PyPI `scipy-openblas32` wheels), or either with OpenBLAS's `64_`
 //! suffix for 64-bit integers (ILP64 builds); an unsuffixed name whose OpenBLAS build reports
 //! `USE64BITINT` is taken as ILP64 as well. OpenBLAS sizes its own thread pool from
@@ -122,6 +125,19 @@ impl std::fmt::Debug for Blas {
 /// The library in use; `None` inside once the `gemm` crate was chosen.
 static BLAS: OnceLock<Option<Blas>> = OnceLock::new();
 
+/// The library named by [`prefer`], opened by the first [`get`].
+static PREFERRED: OnceLock<PathBuf> = OnceLock::new();
+
+/// Name the CBLAS library to open at the first large product, after `MXRS_BLAS_LIBRARY` and
+/// before the system's OpenBLAS; nothing is opened now. Returns false (and changes nothing)
+/// when a library was named before. If the file does not open, the next candidate is used.
+///
+/// The file must be a CBLAS library whose exported names follow the conventions in the module
+/// docs (it is opened as [`load`] opens it).
+pub fn prefer(path: impl Into<PathBuf>) -> bool {
+    PREFERRED.set(path.into()).is_ok()
+}
+
 /// True when `MXRS_BLAS=0` keeps every product on the `gemm` crate.
 fn disabled() -> bool {
     std::env::var_os("MXRS_BLAS").is_some_and(|v| v == "0")
@@ -148,19 +164,25 @@ pub unsafe fn load(path: impl AsRef<Path>) -> Result<&'static Blas, BlasError> {
 }
 
 /// The library large float32 products use, if any. The first call without an earlier [`load`]
-/// chooses it: `MXRS_BLAS_LIBRARY`, else the system's OpenBLAS, else none.
+/// chooses it: `MXRS_BLAS_LIBRARY`, else the [`prefer`]red file, else the system's OpenBLAS,
+/// else none.
 pub fn get() -> Option<&'static Blas> {
     BLAS.get_or_init(default_library).as_ref()
 }
 
-/// `MXRS_BLAS_LIBRARY`, else the first system library that opens; `None` under `MXRS_BLAS=0`.
+/// `MXRS_BLAS_LIBRARY`, else the first of the [`prefer`]red file and the system libraries that
+/// opens; `None` under `MXRS_BLAS=0`.
 fn default_library() -> Option<Blas> {
     if disabled() {
         return None;
     }
     let named = std::env::var_os("MXRS_BLAS_LIBRARY").filter(|p| !p.is_empty()).map(PathBuf::from);
-    let candidates = named.map_or_else(|| SYSTEM_LIBRARIES.iter().map(PathBuf::from).collect(), |p| vec![p]);
-    // SAFETY: the user named this file as a CBLAS library, or it has the system OpenBLAS's name.
+    let candidates = named.map_or_else(
+        || PREFERRED.get().cloned().into_iter().chain(SYSTEM_LIBRARIES.iter().map(PathBuf::from)).collect(),
+        |p| vec![p],
+    );
+    // SAFETY: the user named this file as a CBLAS library (through the environment or
+    // `prefer`), or it has the system OpenBLAS's name.
     candidates.iter().find_map(|p| unsafe { Blas::open(p) }.ok())
 }
 
