@@ -14,6 +14,7 @@ static RUNNING_OPS: AtomicUsize = AtomicUsize::new(0);
 /// launch ops use it to give each op its thread budget (mxrs-ndarray-core's `invoke` does): when
 /// several ops already run side by side, each is better off on one thread (see the crate
 /// README's thread policy).
+#[inline]
 pub fn running_ops() -> usize {
     RUNNING_OPS.load(Ordering::Relaxed)
 }
@@ -30,6 +31,7 @@ thread_local! {
 /// a no-op outside ops and after the first call). While such an op runs, idle workers and
 /// waiters sleep at once instead of looking for work for a while, so that they leave every core
 /// to the pool's threads.
+#[inline]
 pub fn mark_parallel() {
     OP_STATE.with(|s| {
         if s.get() == 1 {
@@ -40,11 +42,13 @@ pub fn mark_parallel() {
 }
 
 /// True while some running op has split its work over a thread pool ([`mark_parallel`]).
+#[inline]
 pub(crate) fn parallel_running() -> bool {
     parallel_ops_now() > 0
 }
 
 /// How many running ops have split their work over a thread pool.
+#[inline]
 pub(crate) fn parallel_ops_now() -> usize {
     PARALLEL_OPS.load(Ordering::Relaxed)
 }

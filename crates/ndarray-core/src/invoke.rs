@@ -230,7 +230,11 @@ fn run(
 /// run side by side instead of queueing for the same pool). Kernels that split report it to
 /// the engine, which then leaves the cores to the pool.
 fn thread_budget() -> Parallelism {
-    let threads = if mxrs_engine::running_ops() <= 1 { rayon::current_num_threads() } else { 1 };
+    // Rayon's global pool never changes size once built; asking it per op would cost a
+    // thread-local and registry lookup on every tiny op.
+    static POOL_THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        if mxrs_engine::running_ops() <= 1 { *POOL_THREADS.get_or_init(rayon::current_num_threads) } else { 1 };
     Parallelism { threads, on_split: mxrs_engine::mark_parallel }
 }
 

@@ -142,10 +142,20 @@ def _binary_method(op, reverse=False):
 
 
 def _inplace_method(op):
-    """The in-place dunder of ``op`` (``self OP= other``)."""
+    """The in-place dunder of ``op`` (``self OP= other``), written out rather than calling a
+    shared method: one Python call less is 5% of a tiny ``x += 1``."""
+    array_op, scalar_op = op.array, op.scalar
 
     def dunder(self, o):
-        return self._inplace(o, op)
+        if not self.writable:
+            raise ValueError("trying to modify a readonly NDArray")
+        if isinstance(o, NDArray):
+            invoke(array_op, [self, o], out=self)
+        elif isinstance(o, numeric_types):
+            invoke(scalar_op, [self], {"scalar": float(o)}, out=self)
+        else:
+            raise TypeError(f"type {type(o)} not supported")
+        return self
 
     return dunder
 
@@ -429,17 +439,6 @@ class NDArray:
         if isinstance(other, numeric_types):
             return _wrap(_invoke_fast(op.rscalar if reverse else op.scalar, self._handle, None, float(other)))
         raise TypeError(f"type {type(other)} not supported")
-
-    def _inplace(self, other, op):
-        if not self.writable:
-            raise ValueError("trying to modify a readonly NDArray")
-        if isinstance(other, NDArray):
-            invoke(op.array, [self, other], out=self)
-        elif isinstance(other, numeric_types):
-            invoke(op.scalar, [self], {"scalar": float(other)}, out=self)
-        else:
-            raise TypeError(f"type {type(other)} not supported")
-        return self
 
     __add__ = __radd__ = _fast_binary(_arith.ADD)
     __sub__ = _fast_binary(_arith.SUB)
