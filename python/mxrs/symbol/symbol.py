@@ -7,10 +7,10 @@ import warnings
 from mxrs import _arith, _native
 from mxrs import attribute as _attribute
 from mxrs import name as _name
-from mxrs.base import MXNetError, MXNetIOError, MXNetValueError, _Null
+from mxrs.base import MXNetError, MXNetIOError, MXNetTypeError, MXNetValueError, _Null
 from mxrs.context import current_context
 from mxrs.executor import Executor
-from mxrs.ndarray.ndarray import _attr, _dtype_name, _np_dtype
+from mxrs.ndarray.ndarray import _attr, _dims, _dtype_name, _np_dtype, _shape, _check_op_kwargs
 
 __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "create"]
 
@@ -212,7 +212,7 @@ class Symbol:
         if args:
             names = self.list_arguments()
             if len(args) > len(names):
-                raise MXNetError(f"infer: too many positional arguments; the arguments are {names}")
+                raise MXNetValueError(f"infer: too many positional arguments; the arguments are {names}")
             known += [(n, convert(a)) for n, a in zip(names, args) if a is not None]
         known += [(k, convert(v)) for k, v in kwargs.items() if v is not None]
         return known
@@ -237,7 +237,7 @@ class Symbol:
         return f(arg), f(out), f(aux)
 
     def _infer_shape(self, args, kwargs):
-        known = self._known(args, kwargs, lambda s: [int(d) for d in s])
+        known = self._known(args, kwargs, lambda s: list(_shape(s, "infer_shape")))
         try:
             return self._handle.infer_shape(known)
         except MXNetError:
@@ -293,7 +293,7 @@ class Symbol:
     ):
         """Bind to arrays; see ``mx.executor.Executor``."""
         if args is None:
-            raise MXNetError("bind: args are required (a list or a dict of NDArrays)")
+            raise MXNetTypeError("bind: args are required (a list or a dict of NDArrays)")
         return Executor._bind(self, ctx or current_context(), args, args_grad, grad_req, aux_states)
 
     def simple_bind(
@@ -398,6 +398,13 @@ def _compose(op, hint, variadic, args, kwargs, name, attr):
     return _create(op, list(args), params, name, attr, hint, syms)
 
 
+def _is_symbols(v):
+    """A Symbol, or a non-empty list of them (the inputs of a variadic op)."""
+    if isinstance(v, (list, tuple)):
+        return bool(v) and all(isinstance(x, Symbol) for x in v)
+    return isinstance(v, Symbol)
+
+
 def _symbol_op(op, hint, inputs, params, name, attr, kwargs):
     """The body of every generated ``mx.sym`` function.
 
@@ -405,6 +412,9 @@ def _symbol_op(op, hint, inputs, params, name, attr, kwargs):
     variadic op; ``params`` holds the operator attributes (``_Null``: not given).
     """
     given = {k: v for k, v in params.items() if v is not _Null}
+    attrs_given = {k: v for k, v in kwargs.items() if not _is_symbols(v)}
+    if attrs_given:
+        _check_op_kwargs(op, attrs_given, params, ("name", "attr"))
     given.update(kwargs)
     if isinstance(inputs, tuple):
         return _compose(op, hint, True, inputs, given, name, attr)
@@ -433,7 +443,11 @@ def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None
         if k.startswith("__") and k.endswith("__"):
             attrs[k] = str(v)
         else:
-            raise ValueError(f"Variable: attribute {k} must start and end with double underscores")
+            valid = "name, attr, shape, lr_mult, wd_mult, dtype, init, stype"
+            raise MXNetValueError(
+                f"Variable: unknown keyword argument {k!r}; valid arguments are: {valid}, or attributes "
+                "that start and end with double underscores (__yourattr__)"
+            )
     return _wrap(_native.SymbolHandle.variable(name, attrs))
 
 
