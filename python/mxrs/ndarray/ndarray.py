@@ -481,13 +481,15 @@ class NDArray:
         return self._binary(o, _arith.NE)
 
     # ----- op methods (data is self) ----------------------------------------------------
-    def zeros_like(self, *args, **kwargs):
+    def zeros_like(self, out=None, name=None, **kwargs):
         """Zeros of this shape and dtype."""
-        return invoke("zeros_like", [self])
+        _check_op_kwargs("zeros_like", kwargs, (), ("out", "name"))
+        return invoke("zeros_like", [self], out=out)
 
-    def ones_like(self, *args, **kwargs):
+    def ones_like(self, out=None, name=None, **kwargs):
         """Ones of this shape and dtype."""
-        return invoke("ones_like", [self])
+        _check_op_kwargs("ones_like", kwargs, (), ("out", "name"))
+        return invoke("ones_like", [self], out=out)
 
     def broadcast_to(self, shape):
         """Broadcast to ``shape`` (missing leading axes are added first)."""

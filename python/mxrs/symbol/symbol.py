@@ -10,7 +10,7 @@ from mxrs import name as _name
 from mxrs.base import MXNetError, MXNetIOError, MXNetTypeError, MXNetValueError, _Null
 from mxrs.context import current_context
 from mxrs.executor import Executor
-from mxrs.ndarray.ndarray import _attr, _dims, _dtype_name, _np_dtype, _shape, _check_op_kwargs
+from mxrs.ndarray.ndarray import _attr, _check_op_kwargs, _dtype_name, _np_dtype, _shape
 
 __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "create"]
 
