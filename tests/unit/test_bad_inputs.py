@@ -103,6 +103,13 @@ CASES = [
         HUGE + " 4611686018427387904 bytes",
         "MXNetError: Invalid Parameter format for num expect int but value='1152921504606846976'",
     ),
+    Case(
+        "mx.nd.ones((1 << 40,))",
+        "MXNetMemoryError",
+        MemoryError,
+        "more than the memory and swap of this machine",
+        "MXNetError: Size of tensor you are trying to allocate is larger than 2^31 elements.",
+    ),
     # Sizes that overflow: shape errors.
     Case(
         "mx.nd.zeros((1 << 62, 8))",
@@ -131,6 +138,20 @@ CASES = [
         ValueError,
         OVER,
         "MXNetError: Invalid Parameter format for reps expect Shape(tuple) but value='(4611686018427387904, 1)'",
+    ),
+    Case(
+        "mx.nd.tile(mx.nd.ones((4,)), reps=(1 << 62,))",
+        "ShapeError",
+        ValueError,
+        "dimension 4611686018427387904 x 4 is more than can be addressed",
+        "MXNetError: Invalid Parameter format for reps expect Shape(tuple) but value='(4611686018427387904,)'",
+    ),
+    Case(
+        "mx.nd.repeat(mx.nd.ones((4,)), repeats=1 << 62)",
+        "ShapeError",
+        ValueError,
+        "is more than can be addressed",
+        "MXNetError: Invalid Parameter format for repeats expect int but value='4611686018427387904'",
     ),
     Case(
         "x.reshape((1 << 62, 8))",
@@ -431,7 +452,7 @@ def test_bad_input_raises_a_catchable_error(outcomes, case):
     assert case.message in message, f"{case.code}: {message!r} lacks {case.message!r}"
 
 
-def _first_line(s, width=150):
+def _first_line(s, width=190):
     line = s.strip().splitlines()[0] if s.strip() else ""
     line = line if len(line) <= width else line[: width - 1] + "…"
     return line.replace("|", "\\|")

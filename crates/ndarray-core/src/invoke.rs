@@ -92,36 +92,7 @@ pub fn invoke_op_full(
     if out_shapes.len() != op.num_outputs() || out_dtypes.len() != op.num_outputs() {
         return Err(Error::msg(format!("internal: {name} inferred the wrong number of outputs")));
     }
-    let visible = op.num_visible_outputs();
-    // Outputs from `first_new` on are allocated by this call (all, the hidden ones, or none).
-    let first_new = match out {
-        None => 0,
-        Some(o) if o.len() == visible && visible < out_shapes.len() => visible,
-        Some(_) => out_shapes.len(),
-    };
-    check_output_memory(name, &out_shapes[first_new..], &out_dtypes[first_new..])?;
-    let outputs: Vec<NDArray> = match out {
-        Some(o) if o.len() == visible && visible < out_shapes.len() => {
-            let mut all = o.to_vec();
-            for (s, &d) in out_shapes[visible..].iter().zip(&out_dtypes[visible..]) {
-                all.push(NDArray::new_pending(s.clone(), d, ctx)?);
-            }
-            check_outputs(name, &all, &out_shapes, ctx)?;
-            all
-        }
-        Some(o) => {
-            if o.len() != out_shapes.len() {
-                return Err(Error::param(name, format!("expects {visible} output array(s), got {}", o.len())));
-            }
-            check_outputs(name, o, &out_shapes, ctx)?;
-            o.to_vec()
-        }
-        None => out_shapes
-            .iter()
-            .zip(&out_dtypes)
-            .map(|(s, &d)| NDArray::new_pending(s.clone(), d, ctx))
-            .collect::<Result<_>>()?,
-    };
+    let outputs = make_outputs(name, op.num_visible_outputs(), out, &out_shapes, &out_dtypes, ctx)?;
     let rng = op.uses_rng().then(|| rng::resource(ctx));
     let reads: Vec<Var> = inputs.iter().map(|a| a.var().clone()).collect();
     let mutated: Vec<NDArray> = op
@@ -161,6 +132,47 @@ pub fn invoke_op_full(
         }
     }
     Ok(outputs)
+}
+
+/// The arrays an op call writes: `out` (all outputs, or the visible ones with the hidden ones
+/// made here), or new arrays, after checking what this call allocates.
+fn make_outputs(
+    name: &str,
+    visible: usize,
+    out: Option<&[NDArray]>,
+    out_shapes: &[Shape],
+    out_dtypes: &[DType],
+    ctx: Context,
+) -> Result<Vec<NDArray>> {
+    // Outputs from `first_new` on are allocated by this call (all, the hidden ones, or none).
+    let first_new = match out {
+        None => 0,
+        Some(o) if o.len() == visible && visible < out_shapes.len() => visible,
+        Some(_) => out_shapes.len(),
+    };
+    check_output_memory(name, &out_shapes[first_new..], &out_dtypes[first_new..])?;
+    Ok(match out {
+        Some(o) if o.len() == visible && visible < out_shapes.len() => {
+            let mut all = o.to_vec();
+            for (s, &d) in out_shapes[visible..].iter().zip(&out_dtypes[visible..]) {
+                all.push(NDArray::new_pending(s.clone(), d, ctx)?);
+            }
+            check_outputs(name, &all, out_shapes, ctx)?;
+            all
+        }
+        Some(o) => {
+            if o.len() != out_shapes.len() {
+                return Err(Error::param(name, format!("expects {visible} output array(s), got {}", o.len())));
+            }
+            check_outputs(name, o, out_shapes, ctx)?;
+            o.to_vec()
+        }
+        None => out_shapes
+            .iter()
+            .zip(out_dtypes)
+            .map(|(s, &d)| NDArray::new_pending(s.clone(), d, ctx))
+            .collect::<Result<_>>()?,
+    })
 }
 
 /// Outputs of at least this many bytes in all are asked of the allocator before the op is

@@ -94,14 +94,10 @@ impl NDArray {
     pub fn zeros(shape: &[usize], dtype: DType, ctx: Context) -> Result<NDArray> {
         ctx.check_available()?;
         let bytes = checked_bytes("zeros", shape, dtype)?;
-        let n = size_of(shape);
-        let storage = CpuStorage::try_zeros("zeros", dtype, n).map_err(|_| {
-            Error::out_of_memory(
-                "zeros",
-                bytes as u128,
-                format!("an array of shape {} and dtype {dtype}", fmt_shape(shape)),
-            )
-        })?;
+        let what = || format!("an array of shape {} and dtype {dtype}", fmt_shape(shape));
+        crate::storage::fits_in_memory("zeros", bytes, what)?;
+        let storage = CpuStorage::try_zeros("zeros", dtype, size_of(shape))
+            .map_err(|_| Error::out_of_memory("zeros", bytes as u128, what()))?;
         Ok(Self::with_storage(Storage::Cpu(storage), shape.to_vec(), ctx, dtype))
     }
 

@@ -36,6 +36,17 @@ pub fn checked_bytes(op: &str, shape: &[usize], dtype: DType) -> Result<usize> {
     })
 }
 
+/// `a * b` for a dimension computed from a user's parameters (`tile`'s reps, `repeat`'s count):
+/// a shape error naming `op` when it overflows, where plain arithmetic would wrap silently.
+pub fn mul_dim(op: &str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| Error::shape(op, format!("dimension {a} x {b} is more than can be addressed")))
+}
+
+/// A dimension given as a signed parameter: a shape error naming `op` when it is negative.
+pub fn dim(op: &str, d: i64) -> Result<usize> {
+    usize::try_from(d).map_err(|_| Error::shape(op, format!("dimension {d} is negative")))
+}
+
 /// A shape from signed dimensions given by a user: a shape error naming `op` for a negative
 /// dimension or a shape whose size overflows.
 pub fn from_dims(op: &str, dims: &[i64]) -> Result<Shape> {
@@ -185,7 +196,21 @@ pub fn reshape_codes(op: &str, src: &[usize], spec: &[i64], reverse: bool) -> Re
         }
         i += 1;
     }
-    let total = to_i64(checked_size(op, src)?)?;
+    finish_reshape(op, src, out, infer, reverse, &bad)
+}
+
+/// The end of [`reshape_codes`]: the `-1` dimension (at `infer`) from the source's size, the
+/// order restored, and the sizes compared, all in checked arithmetic.
+fn finish_reshape(
+    op: &str,
+    src: &[usize],
+    mut out: Vec<i64>,
+    infer: Option<usize>,
+    reverse: bool,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<Shape> {
+    let total = checked_size(op, src)?;
+    let total = i64::try_from(total).map_err(|_| bad(format!("dimension {total} is too large")))?;
     if let Some(pos) = infer {
         let known = out
             .iter()
