@@ -432,6 +432,8 @@ def _run_cases(codes):
 @pytest.fixture(scope="module")
 def outcomes():
     """Every case run in one child interpreter; the test fails if that child dies."""
+    if os.environ.get("MXRS_TEST_TARGET", "mxrs").strip() == "mxnet":
+        pytest.skip("mxrs's own errors; what MXNet does is the table's last column")
     env = dict(os.environ, MXRS_TEST_TARGET="mxrs")
     proc = subprocess.run(
         [sys.executable, __file__, "--run"], capture_output=True, text=True, env=env, timeout=300, check=False
