@@ -333,6 +333,35 @@ CASES = [
         "unknown argument 'foo'",
         "TypeError: Unknown argument foo",
     ),
+    # Arguments of the wrong kind: TypeErrors.
+    Case(
+        "mx.nd.relu(5)",
+        "MXNetTypeError",
+        TypeError,
+        "must be an NDArray, got int",
+        "AssertionError: Argument data must have NDArray type, but got 5",
+    ),
+    Case(
+        "mx.sym.relu(5)",
+        "MXNetTypeError",
+        TypeError,
+        "must be a Symbol, got int",
+        "AssertionError: Argument data must be Symbol instances, but got 5",
+    ),
+    Case(
+        "mx.nd.array([[1, 2], [3]])",
+        "MXNetTypeError",
+        TypeError,
+        "array like object",
+        "TypeError: source_array must be array like object",
+    ),
+    Case(
+        "mx.nd.ones((2,), dtype='complex64')",
+        "DTypeError",
+        TypeError,
+        "complex64",
+        "MXNetError: Invalid Input: 'complex64', valid values are: {'bfloat16', 'bool', 'float16', …",
+    ),
     # Unknown keyword arguments: errors that list the valid names.
     Case(
         "mx.nd.ones((2, 3), dtpye='float16')",

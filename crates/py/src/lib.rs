@@ -44,7 +44,7 @@ fn invoke(
     out: Option<Vec<PyRef<'_, PyNDArray>>>,
     ctx: Option<(i32, u32)>,
 ) -> PyResult<Vec<PyNDArray>> {
-    enter(&format!("operator {name}"), || {
+    enter(name, || {
         let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
         let outs = out.as_deref().map(handles);
         let r = mxrs_ndarray_core::invoke(name, &Attrs(attrs), &handles(&inputs), outs.as_deref(), ctx)?;

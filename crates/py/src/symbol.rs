@@ -44,7 +44,7 @@ impl PySymbol {
         kwargs: Vec<(String, PyRef<'_, PySymbol>)>,
     ) -> PyResult<PySymbol> {
         let (args, kwargs) = (syms(&args), named(kwargs));
-        enter(&format!("operator {op}"), || Symbol::create(op, name, Attrs(attrs), &args, &kwargs).map(PySymbol))
+        enter(op, || Symbol::create(op, name, Attrs(attrs), &args, &kwargs).map(PySymbol))
     }
     /// Several symbols as one.
     #[staticmethod]

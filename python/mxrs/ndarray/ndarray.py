@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mxrs import _arith, _native
-from mxrs.base import MXNetIndexError, MXNetTypeError, NotSupported, ShapeError, _Null, numeric_types
+from mxrs.base import DTypeError, MXNetIndexError, MXNetTypeError, NotSupported, ShapeError, _Null, numeric_types
 from mxrs.context import Context, _from_pair, current_context
 
 __all__ = ["NDArray", "invoke", "empty", "zeros", "ones", "full", "array", "waitall"]
@@ -61,9 +61,9 @@ def _dtype_name(dtype):
     try:
         d = np.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"unknown dtype {dtype!r}") from e
+        raise DTypeError(f"unknown dtype {dtype!r}") from e
     if d not in _DTYPE_NAMES:
-        raise TypeError(f"dtype {d} is not supported by mxrs NDArray")
+        raise DTypeError(f"dtype {d} is not supported by mxrs NDArray")
     return _DTYPE_NAMES[d]
 
 
@@ -256,7 +256,7 @@ class NDArray:
             res = empty(self.shape, ctx=other, dtype=self.dtype)
             res._handle.copy_from(self._handle)
             return res
-        raise TypeError(f"copyto does not support type {type(other)}")
+        raise MXNetTypeError(f"copyto does not support type {type(other)}")
 
     def as_in_context(self, context):
         """This array on ``context`` (itself when it already lives there)."""
@@ -354,7 +354,7 @@ class NDArray:
                 end.append(k.stop)
                 step.append(k.step)
             else:
-                raise TypeError(f"unsupported index type {type(k)} in {key!r}")
+                raise MXNetTypeError(f"unsupported index type {type(k)} in {key!r}")
         return begin, end, step, drop
 
     def __getitem__(self, key):
@@ -414,10 +414,10 @@ class NDArray:
             invoke("_full", [], {"shape": self.shape, "value": float(value), "dtype": self._handle.dtype}, out=self)
         else:
             if isinstance(value, (str, bytes)):
-                raise TypeError(f"cannot assign a value of type {type(value).__name__} to an NDArray")
+                raise MXNetTypeError(f"cannot assign a value of type {type(value).__name__} to an NDArray")
             src = np.asarray(value)
             if src.dtype == object:
-                raise TypeError("cannot assign a ragged or non-numeric value to an NDArray")
+                raise MXNetTypeError("cannot assign a ragged or non-numeric value to an NDArray")
             if src.shape != self.shape:
                 src = np.broadcast_to(src, self.shape)
             src = _host_array(src, self._handle.dtype)
@@ -431,7 +431,7 @@ class NDArray:
             return _wrap(_invoke_fast(op.array, self._handle, other._handle))
         if isinstance(other, numeric_types):
             return _wrap(_invoke_fast(op.rscalar if reverse else op.scalar, self._handle, None, float(other)))
-        raise TypeError(f"type {type(other)} not supported")
+        raise MXNetTypeError(f"type {type(other)} not supported")
 
     def _inplace(self, other, op):
         if not self.writable:
@@ -441,7 +441,7 @@ class NDArray:
         elif isinstance(other, numeric_types):
             invoke(op.scalar, [self], {"scalar": float(other)}, out=self)
         else:
-            raise TypeError(f"type {type(other)} not supported")
+            raise MXNetTypeError(f"type {type(other)} not supported")
         return self
 
     __add__ = __radd__ = _fast_binary(_arith.ADD)
@@ -606,10 +606,10 @@ def array(source_array, ctx=None, dtype=None):
     try:
         src = np.asarray(source_array)
         if src.dtype == object:
-            raise TypeError("source_array must be array like object")
+            raise MXNetTypeError("source_array must be array like object")
         src = _host_array(src, name)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"source_array must be array like object: {e}") from e
+        raise MXNetTypeError(f"source_array must be array like object: {e}") from e
     flat = src.reshape(-1).view(np.uint8)
     return _wrap(_native.from_buffer(memoryview(flat), list(src.shape), name, _ctx(ctx)._pair()))
 
@@ -656,7 +656,7 @@ def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):
         attrs.setdefault("num_args", len(inputs))
     for i, x in enumerate(inputs):
         if not isinstance(x, NDArray):
-            raise TypeError(f"{op}: input {i} must be an NDArray, got {type(x).__name__}")
+            raise MXNetTypeError(f"{op}: input {i} must be an NDArray, got {type(x).__name__}")
     if "dtype" in attrs and attrs["dtype"] is not None and not isinstance(attrs["dtype"], str):
         attrs["dtype"] = _dtype_name(attrs["dtype"])
     return invoke(op, inputs, attrs, out=out, ctx=ctx)

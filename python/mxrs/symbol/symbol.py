@@ -104,7 +104,7 @@ class Symbol:
                 raise MXNetValueError(f"There are multiple outputs with name {index!r}")
             index = matches[0]
         if not isinstance(index, int):
-            raise TypeError(f"Symbol index must be an int or an output name, got {type(index).__name__}")
+            raise MXNetTypeError(f"Symbol index must be an int or an output name, got {type(index).__name__}")
         if index < 0:
             index += len(self)
         return _wrap(self._handle.output(index))
@@ -146,7 +146,7 @@ class Symbol:
             raise MXNetError("General composition only support kwargs for now")
         for k, v in kwargs.items():
             if not isinstance(v, Symbol):
-                raise TypeError(f"compose: argument {k} must be a Symbol, got {type(v).__name__}")
+                raise MXNetTypeError(f"compose: argument {k} must be a Symbol, got {type(v).__name__}")
         return _wrap(self._handle.compose(name, [(k, v._handle) for k, v in kwargs.items()]))
 
     def __copy__(self):
@@ -390,7 +390,7 @@ def _compose(op, hint, variadic, args, kwargs, name, attr):
         args = tuple(args[0])
     for i, a in enumerate(args):
         if not isinstance(a, Symbol):
-            raise TypeError(f"{op}: positional argument {i} must be a Symbol, got {type(a).__name__}")
+            raise MXNetTypeError(f"{op}: positional argument {i} must be a Symbol, got {type(a).__name__}")
     if variadic:
         params.setdefault("num_args", len(args) + len(syms))
         args = list(args) + list(syms.values())
@@ -418,13 +418,16 @@ def _symbol_op(op, hint, inputs, params, name, attr, kwargs):
     given.update(kwargs)
     if isinstance(inputs, tuple):
         return _compose(op, hint, True, inputs, given, name, attr)
+    for k, v in inputs.items():
+        if v is not None and not isinstance(v, Symbol):
+            raise MXNetTypeError(f"{op}: input {k} must be a Symbol, got {type(v).__name__}")
     return _compose(op, hint, False, (), {**{k: v for k, v in inputs.items() if v is not None}, **given}, name, attr)
 
 
 def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None, stype=None, **kwargs):
     """A named input of a graph (data, label or parameter)."""
     if not isinstance(name, str):
-        raise TypeError("Variable: name must be a string")
+        raise MXNetTypeError("Variable: name must be a string")
     attrs = _attribute.hide(_attribute.current().get(attr))
     attrs = {k: str(v) for k, v in attrs.items()}
     if shape is not None:
@@ -458,7 +461,7 @@ def Group(symbols):
     """Several symbols' outputs as one symbol."""
     symbols = list(symbols)
     if not symbols or not all(isinstance(s, Symbol) for s in symbols):
-        raise TypeError("Group expects a non-empty list of Symbols")
+        raise MXNetTypeError("Group expects a non-empty list of Symbols")
     return _wrap(_native.SymbolHandle.group([s._handle for s in symbols]))
 
 
