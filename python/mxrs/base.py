@@ -15,6 +15,8 @@ __all__ = [
     "NotSupported",
     "MXNetIndexError",
     "MXNetValueError",
+    "MXNetTypeError",
+    "MXNetMemoryError",
     "MXNetIOError",
     "mx_real_t",
     "numeric_types",
@@ -53,6 +55,10 @@ class MXNetValueError(MXNetError, ValueError):
 
 class MXNetTypeError(MXNetError, TypeError):
     """An argument of the wrong kind (an unknown keyword, a non-NDArray where one is needed)."""
+
+
+class MXNetMemoryError(MXNetError, MemoryError):
+    """An allocation the system refused; the message names the bytes asked for."""
 
 
 class MXNetIOError(MXNetError, OSError):

@@ -3,19 +3,21 @@
 from mxrs import _native
 from mxrs.base import MXNetError, MXNetTypeError, MXNetValueError
 from mxrs.context import Context
-from mxrs.ndarray.ndarray import NDArray, _wrap, array, zeros
+from mxrs.ndarray.ndarray import NDArray, _shape, _wrap, array, zeros
 
 __all__ = ["Executor"]
 
 
 def _as_list(name, value, names, allow_none=False):
-    """A list or a dict (by name) of arrays -> a list in ``names`` order."""
+    """A list or a dict (by name) of arrays -> a list in ``names`` order. As in MXNet, a list of
+    the wrong length or a dict missing a name is a ValueError (MXNetValueError), anything but a
+    list or a dict a TypeError (MXNetTypeError)."""
     if value is None:
         return [None] * len(names)
     if isinstance(value, dict):
         unknown = [k for k in value if k not in names]
         if unknown:
-            raise MXNetError(f"bind: {name} names {unknown} which are not among {names}")
+            raise MXNetValueError(f"bind: {name} names {unknown} which are not among {names}")
         out: list = []
         for n in names:
             if n not in value:
@@ -25,16 +27,21 @@ def _as_list(name, value, names, allow_none=False):
                 raise MXNetValueError(f"bind: {name} has no array for '{n}' (key `{n}` is missing); it needs {names}")
             out.append(value[n])
         return out
+    if isinstance(value, NDArray) or not isinstance(value, (list, tuple)):
+        raise MXNetTypeError(f"bind: {name} must be a list of NDArrays or a dict of str to NDArray, got {value!r}")
     value = list(value)
     if len(value) != len(names):
-        raise MXNetError(f"bind: {name} must have {len(names)} arrays ({', '.join(names)}), got {len(value)}")
+        raise MXNetValueError(
+            f"bind: Length of {name} does not match the number of arguments: {len(names)} needed "
+            f"({', '.join(names)}), got {len(value)}"
+        )
     return value
 
 
 def _check_arrays(what, arrays, names):
     for n, a in zip(names, arrays):
         if a is not None and not isinstance(a, NDArray):
-            raise TypeError(f"bind: {what} for '{n}' must be an NDArray, got {type(a).__name__}")
+            raise MXNetTypeError(f"bind: {what} for '{n}' must be an NDArray, got {type(a).__name__}")
 
 
 class Executor:
@@ -69,7 +76,7 @@ class Executor:
         grads = _as_list("args_grad", args_grad, names, allow_none=True)
         _check_arrays("gradient", grads, names)
         if aux_states is None and aux_names:
-            raise MXNetError(f"bind: aux_states are needed for {aux_names}")
+            raise MXNetValueError(f"bind: aux_states are needed for {aux_names}")
         aux = _as_list("aux_states", aux_states or [], aux_names)
         _check_arrays("aux state", aux, aux_names)
         if isinstance(grad_req, str):
@@ -77,9 +84,11 @@ class Executor:
         elif isinstance(grad_req, dict):
             reqs = [grad_req.get(n, "null") for n in names]
         else:
+            if not isinstance(grad_req, (list, tuple)):
+                raise MXNetTypeError(f"bind: grad_req must be a str, a list or a dict, got {grad_req!r}")
             reqs = list(grad_req)
             if len(reqs) != len(names):
-                raise MXNetError(f"bind: grad_req must have {len(names)} entries, got {len(reqs)}")
+                raise MXNetValueError(f"bind: grad_req must have {len(names)} entries, got {len(reqs)}")
         for r in reqs:
             if r not in ("null", "write", "add", "inplace"):
                 raise MXNetValueError(f"bind: grad_req must be 'null', 'write' or 'add', got {r!r}")
@@ -101,7 +110,7 @@ class Executor:
         names = symbol.list_arguments()
         aux_names = symbol.list_auxiliary_states()
         # As MXNet's simple_bind: shapes of names the symbol does not have are ignored.
-        shapes = {k: v for k, v in shapes.items() if k in names or k in aux_names}
+        shapes = {k: _shape(v, "simple_bind") for k, v in shapes.items() if k in names or k in aux_names}
         if type_dict:
             type_dict = {k: v for k, v in type_dict.items() if k in names or k in aux_names}
         arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**shapes)

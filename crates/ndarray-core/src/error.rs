@@ -34,6 +34,25 @@ pub enum Error {
         /// What is wrong.
         msg: String,
     },
+    /// An argument of the wrong kind, such as an unknown keyword argument (maps to
+    /// `MXNetTypeError`, a `TypeError`).
+    #[error("{op}: {msg}")]
+    Type {
+        /// The function or op whose argument is wrong.
+        op: String,
+        /// What is wrong, with the valid names where there are some.
+        msg: String,
+    },
+    /// An allocation the system refused (maps to `MXNetMemoryError`, a `MemoryError`).
+    #[error("{op}: out of memory: cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory {
+        /// The op or function that asked.
+        op: String,
+        /// Bytes asked for.
+        bytes: u128,
+        /// What the memory was for (an array's shape and dtype).
+        what: String,
+    },
     /// An index out of range (maps to `IndexError`).
     #[error("{0}")]
     Index(String),
@@ -87,6 +106,14 @@ impl Error {
     pub fn dtype(op: impl Into<String>, dtype: DType, msg: impl Into<String>) -> Self {
         Error::DType { op: op.into(), dtype, msg: msg.into() }
     }
+    /// An argument-kind error from `op`.
+    pub fn type_error(op: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Type { op: op.into(), msg: msg.into() }
+    }
+    /// An out-of-memory error: `op` could not get `bytes` bytes for `what`.
+    pub fn out_of_memory(op: impl Into<String>, bytes: u128, what: impl Into<String>) -> Self {
+        Error::OutOfMemory { op: op.into(), bytes, what: what.into() }
+    }
     /// A format error for `path`.
     pub fn format(path: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Format { path: path.into(), msg: msg.into() }
@@ -132,5 +159,15 @@ mod tests {
         assert!(matches!(e, Error::Msg(_)));
         assert_eq!(e.to_string(), "unknown dtype 'float128'");
         assert_eq!(Error::from(UnknownDType::Flag(9)).to_string(), "unsupported dtype flag 9");
+    }
+
+    #[test]
+    fn out_of_memory_names_the_bytes() {
+        let e = Error::out_of_memory("zeros", 1 << 54, "an array of shape (4503599627370496) and dtype float32");
+        assert_eq!(
+            e.to_string(),
+            "zeros: out of memory: cannot allocate 18014398509481984 bytes for an array of shape (4503599627370496) \
+             and dtype float32"
+        );
     }
 }

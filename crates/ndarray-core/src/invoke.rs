@@ -10,8 +10,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ndarray::NDArray;
 use crate::op::{Attrs, OpCtx, Operator, TensorIn, registry, rng};
-use crate::shape::{Shape, fmt_shape};
-use crate::storage::Storage;
+use crate::shape::{Shape, checked_bytes, fmt_shape};
+use crate::storage::{Storage, probe_alloc};
 
 /// Run the registered op `name` on `inputs`. Shape and dtype errors are raised here, at the
 /// call; failures while computing surface at the next wait on an output. When `out` is given
@@ -92,29 +92,7 @@ pub fn invoke_op_full(
     if out_shapes.len() != op.num_outputs() || out_dtypes.len() != op.num_outputs() {
         return Err(Error::msg(format!("internal: {name} inferred the wrong number of outputs")));
     }
-    let visible = op.num_visible_outputs();
-    let outputs: Vec<NDArray> = match out {
-        Some(o) if o.len() == visible && visible < out_shapes.len() => {
-            let mut all = o.to_vec();
-            for (s, &d) in out_shapes[visible..].iter().zip(&out_dtypes[visible..]) {
-                all.push(NDArray::new_pending(s.clone(), d, ctx)?);
-            }
-            check_outputs(name, &all, &out_shapes, ctx)?;
-            all
-        }
-        Some(o) => {
-            if o.len() != out_shapes.len() {
-                return Err(Error::param(name, format!("expects {visible} output array(s), got {}", o.len())));
-            }
-            check_outputs(name, o, &out_shapes, ctx)?;
-            o.to_vec()
-        }
-        None => out_shapes
-            .iter()
-            .zip(&out_dtypes)
-            .map(|(s, &d)| NDArray::new_pending(s.clone(), d, ctx))
-            .collect::<Result<_>>()?,
-    };
+    let outputs = make_outputs(name, op.num_visible_outputs(), out, &out_shapes, &out_dtypes, ctx)?;
     let rng = op.uses_rng().then(|| rng::resource(ctx));
     let reads: Vec<Var> = inputs.iter().map(|a| a.var().clone()).collect();
     let mutated: Vec<NDArray> = op
@@ -154,6 +132,75 @@ pub fn invoke_op_full(
         }
     }
     Ok(outputs)
+}
+
+/// The arrays an op call writes: `out` (all outputs, or the visible ones with the hidden ones
+/// made here), or new arrays, after checking what this call allocates.
+fn make_outputs(
+    name: &str,
+    visible: usize,
+    out: Option<&[NDArray]>,
+    out_shapes: &[Shape],
+    out_dtypes: &[DType],
+    ctx: Context,
+) -> Result<Vec<NDArray>> {
+    // Outputs from `first_new` on are allocated by this call (all, the hidden ones, or none).
+    let first_new = match out {
+        None => 0,
+        Some(o) if o.len() == visible && visible < out_shapes.len() => visible,
+        Some(_) => out_shapes.len(),
+    };
+    check_output_memory(name, &out_shapes[first_new..], &out_dtypes[first_new..])?;
+    Ok(match out {
+        Some(o) if o.len() == visible && visible < out_shapes.len() => {
+            let mut all = o.to_vec();
+            for (s, &d) in out_shapes[visible..].iter().zip(&out_dtypes[visible..]) {
+                all.push(NDArray::new_pending(s.clone(), d, ctx)?);
+            }
+            check_outputs(name, &all, out_shapes, ctx)?;
+            all
+        }
+        Some(o) => {
+            if o.len() != out_shapes.len() {
+                return Err(Error::param(name, format!("expects {visible} output array(s), got {}", o.len())));
+            }
+            check_outputs(name, o, out_shapes, ctx)?;
+            o.to_vec()
+        }
+        None => out_shapes
+            .iter()
+            .zip(out_dtypes)
+            .map(|(s, &d)| NDArray::new_pending(s.clone(), d, ctx))
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// Outputs of at least this many bytes in all are asked of the allocator before the op is
+/// pushed; a refusal of less would mean the process is out of memory anyway.
+pub const PROBE_BYTES: usize = 1 << 26;
+
+/// Check the outputs an op call will allocate: a shape error when a size overflows, and an
+/// out-of-memory error naming the bytes when the system cannot give them now. Kernels allocate
+/// their outputs on engine workers, where a refused allocation would abort the process; this
+/// makes an impossible request (`zeros((1 << 52,))`) fail at the call instead.
+fn check_output_memory(name: &str, shapes: &[Shape], dtypes: &[DType]) -> Result<()> {
+    let mut total = 0usize;
+    for (s, &d) in shapes.iter().zip(dtypes) {
+        let b = checked_bytes(name, s, d)?;
+        total = total.checked_add(b).filter(|&t| t <= isize::MAX as usize).ok_or_else(|| {
+            Error::shape(name, format!("the outputs of shapes {shapes:?} take more bytes than can be addressed"))
+        })?;
+    }
+    if total < PROBE_BYTES {
+        return Ok(());
+    }
+    probe_alloc(name, total, || match (shapes, dtypes) {
+        ([s], [d]) => format!("an output of shape {} and dtype {d}", fmt_shape(s)),
+        _ => {
+            let each: Vec<String> = shapes.iter().zip(dtypes).map(|(s, d)| format!("{} {d}", fmt_shape(s))).collect();
+            format!("outputs of shapes {}", each.join(", "))
+        }
+    })
 }
 
 fn check_outputs(name: &str, o: &[NDArray], out_shapes: &[Shape], ctx: Context) -> Result<()> {
@@ -415,6 +462,30 @@ mod tests {
         // An op without an in-place kernel, written over its input.
         scalar("_power_scalar", &m, "2", &m);
         assert_eq!(vals(&m)[0], 81.0);
+    }
+
+    #[test]
+    fn impossible_outputs_fail_at_the_call() {
+        let attrs = |pairs: &[(&str, &str)]| Attrs::from_pairs(pairs.iter().copied());
+        // Too large for any allocator: out of memory, naming the op and the bytes.
+        let e = invoke("_zeros", &attrs(&[("shape", "(4503599627370496,)")]), &[], None, None).unwrap_err();
+        assert!(matches!(e, Error::OutOfMemory { bytes, .. } if bytes == 1 << 54), "{e}");
+        assert!(e.to_string().contains("_zeros: out of memory: cannot allocate 18014398509481984 bytes"), "{e}");
+        let e = invoke("_arange", &attrs(&[("start", "0"), ("stop", "1e15")]), &[], None, None).unwrap_err();
+        assert!(e.to_string().contains("cannot allocate 4000000000000000 bytes"), "{e}");
+        // Sizes that overflow, and bad dimensions: shape errors.
+        let e = invoke("_zeros", &attrs(&[("shape", "(4611686018427387904, 8)")]), &[], None, None).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+        let e = invoke("_full", &attrs(&[("shape", "(-1, 2)"), ("value", "1")]), &[], None, None).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+        let e = invoke("_arange", &attrs(&[("start", "0"), ("stop", "inf")]), &[], None, None).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+        let x = arr(vec![1.0], &[1, 1]);
+        let big = attrs(&[("shape", "(1099511627776, 1099511627776)")]);
+        let e = invoke("broadcast_to", &big, std::slice::from_ref(&x), None, None).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }), "{e}");
+        // Nothing was pushed for them: the engine and the array still work.
+        assert_eq!(vals(&invoke("_plus_scalar", &attrs(&[("scalar", "1")]), &[x], None, None).unwrap()[0]), [2.0]);
     }
 
     #[test]

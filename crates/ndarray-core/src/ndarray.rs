@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::shape::{Shape, fmt_shape, size_of};
+use crate::shape::{Shape, checked_bytes, checked_size, fmt_shape, size_of};
 use crate::storage::{CpuStorage, Storage};
 
 /// The memory behind one or more arrays: storage, the engine variable that orders its use,
@@ -89,17 +89,22 @@ impl NDArray {
         Ok(Self::with_storage(Storage::Cpu(CpuStorage::zeros(dtype, 0)), shape, ctx, dtype))
     }
 
-    /// An array of zeros (allocated at once).
+    /// An array of zeros (allocated at once): a shape error when the size overflows, an
+    /// out-of-memory error naming the bytes when the system refuses them.
     pub fn zeros(shape: &[usize], dtype: DType, ctx: Context) -> Result<NDArray> {
         ctx.check_available()?;
-        let n = size_of(shape);
-        Ok(Self::with_storage(Storage::Cpu(CpuStorage::zeros(dtype, n)), shape.to_vec(), ctx, dtype))
+        let bytes = checked_bytes("zeros", shape, dtype)?;
+        let what = || format!("an array of shape {} and dtype {dtype}", fmt_shape(shape));
+        crate::storage::fits_in_memory("zeros", bytes, what)?;
+        let storage = CpuStorage::try_zeros("zeros", dtype, size_of(shape))
+            .map_err(|_| Error::out_of_memory("zeros", bytes as u128, what()))?;
+        Ok(Self::with_storage(Storage::Cpu(storage), shape.to_vec(), ctx, dtype))
     }
 
     /// An array over host data; the storage's length must match the shape.
     pub fn from_cpu(data: CpuStorage, shape: &[usize], ctx: Context) -> Result<NDArray> {
         ctx.check_available()?;
-        if data.len() != size_of(shape) {
+        if Some(data.len()) != checked_size("array", shape).ok() {
             return Err(Error::shape(
                 "array",
                 format!("{} elements cannot have shape {}", data.len(), fmt_shape(shape)),
@@ -205,7 +210,7 @@ impl NDArray {
 
     /// A view with another shape of the same size (shares memory).
     pub fn reshape_view(&self, shape: &[usize]) -> Result<NDArray> {
-        if size_of(shape) != self.size() {
+        if checked_size("reshape", shape)? != self.size() {
             return Err(Error::shape(
                 "reshape",
                 format!("cannot reshape array of shape {} into shape {}", fmt_shape(&self.shape), fmt_shape(shape)),
@@ -231,7 +236,7 @@ impl NDArray {
             crate::pool::give(std::mem::replace(cpu, result));
         } else {
             if cpu.len() != self.chunk.len {
-                *cpu = CpuStorage::zeros(self.chunk.dtype, self.chunk.len);
+                *cpu = CpuStorage::try_zeros("write", self.chunk.dtype, self.chunk.len)?;
             }
             cpu.copy_in(self.offset, &result)?;
         }

@@ -99,30 +99,42 @@ pub fn take(dtype: DType, len: usize) -> Option<CpuStorage> {
 }
 
 /// A vector of `len` elements for a kernel that writes every element: pooled when possible
-/// (arbitrary content), else freshly zeroed.
+/// (arbitrary content), else freshly zeroed. For output sizes that [`crate::invoke()`] checked
+/// before the op was pushed; [`try_alloc`] reports a refused allocation instead.
 pub fn alloc<T: StorageElement>(len: usize) -> Vec<T> {
-    if let Some(s) = take(T::DTYPE, len) {
-        match T::into_vec(s) {
-            Ok(v) => return v,
-            Err(s) => give(s),
+    pooled(len).unwrap_or_else(|| bytemuck::zeroed_vec(len))
+}
+
+/// [`alloc`], with an out-of-memory error naming `op` and the bytes when the system refuses.
+pub fn try_alloc<T: StorageElement>(op: &str, len: usize) -> crate::error::Result<Vec<T>> {
+    match pooled(len) {
+        Some(v) => Ok(v),
+        None => crate::storage::try_zeroed_vec(op, len),
+    }
+}
+
+/// A pooled buffer of `len` elements of `T`, with arbitrary content.
+fn pooled<T: StorageElement>(len: usize) -> Option<Vec<T>> {
+    let s = take(T::DTYPE, len)?;
+    match T::into_vec(s) {
+        Ok(v) => Some(v),
+        Err(s) => {
+            give(s);
+            None
         }
     }
-    bytemuck::zeroed_vec(len)
 }
 
 /// A zeroed vector of `len` elements for a kernel that accumulates into it: a pooled buffer
 /// cleared (cheaper than the page faults of fresh memory) when possible.
 pub fn alloc_zeroed<T: StorageElement + bytemuck::Zeroable>(len: usize) -> Vec<T> {
-    if let Some(s) = take(T::DTYPE, len) {
-        match T::into_vec(s) {
-            Ok(mut v) => {
-                v.fill(T::zeroed());
-                return v;
-            }
-            Err(s) => give(s),
+    match pooled::<T>(len) {
+        Some(mut v) => {
+            v.fill(T::zeroed());
+            v
         }
+        None => bytemuck::zeroed_vec(len),
     }
-    bytemuck::zeroed_vec(len)
 }
 
 /// Bytes currently held by the pool.
@@ -145,6 +157,10 @@ mod tests {
         assert_eq!(w.as_ptr(), ptr);
         let small: Vec<f32> = alloc(10);
         assert!(small.iter().all(|&x| x == 0.0));
+        let tried: Vec<f32> = try_alloc("t", 10).unwrap();
+        assert_eq!(tried.len(), 10);
+        let e = try_alloc::<f64>("t", 1 << 59).unwrap_err();
+        assert!(e.to_string().contains("4611686018427387904 bytes"), "{e}");
     }
 
     #[test]

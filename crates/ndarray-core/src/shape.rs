@@ -1,13 +1,65 @@
 //! Shape arithmetic: sizes, strides, broadcasting, axes and MXNet's reshape codes.
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 /// An array shape. An empty shape is a 0-d (scalar) array of one element.
 pub type Shape = Vec<usize>;
 
-/// Number of elements of `shape`.
+/// Number of elements of `shape`, for shapes already known to be valid (those of existing
+/// arrays, or checked by [`checked_size`]).
 pub fn size_of(shape: &[usize]) -> usize {
     shape.iter().product()
+}
+
+/// Number of elements of `shape`, a shape error naming `op` when the product overflows.
+/// Every shape that comes from user input is measured with this before anything is allocated.
+pub fn checked_size(op: &str, shape: &[usize]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| {
+        Error::shape(op, format!("shape {} has more elements than can be addressed (over 2^64)", fmt_shape(shape)))
+    })
+}
+
+/// Bytes of an array of `shape` and `dtype`: a shape error naming `op` when the count of
+/// elements or of bytes overflows, or exceeds what one allocation may hold (`isize::MAX`).
+pub fn checked_bytes(op: &str, shape: &[usize], dtype: DType) -> Result<usize> {
+    let n = checked_size(op, shape)?;
+    n.checked_mul(dtype.size()).filter(|&b| b <= isize::MAX as usize).ok_or_else(|| {
+        Error::shape(
+            op,
+            format!(
+                "an array of shape {} and dtype {dtype} would take {} bytes, more than can be addressed",
+                fmt_shape(shape),
+                n as u128 * dtype.size() as u128
+            ),
+        )
+    })
+}
+
+/// `a * b` for a dimension computed from a user's parameters (`tile`'s reps, `repeat`'s count):
+/// a shape error naming `op` when it overflows, where plain arithmetic would wrap silently.
+pub fn mul_dim(op: &str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| Error::shape(op, format!("dimension {a} x {b} is more than can be addressed")))
+}
+
+/// A dimension given as a signed parameter: a shape error naming `op` when it is negative.
+pub fn dim(op: &str, d: i64) -> Result<usize> {
+    usize::try_from(d).map_err(|_| Error::shape(op, format!("dimension {d} is negative")))
+}
+
+/// A shape from signed dimensions given by a user: a shape error naming `op` for a negative
+/// dimension or a shape whose size overflows.
+pub fn from_dims(op: &str, dims: &[i64]) -> Result<Shape> {
+    let shape = dims
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                Error::shape(op, format!("negative dimension {d} in shape {dims:?}: dimensions must be non-negative"))
+            })
+        })
+        .collect::<Result<Shape>>()?;
+    checked_size(op, &shape)?;
+    Ok(shape)
 }
 
 /// Row-major strides (in elements) of a contiguous array of `shape`.
@@ -63,6 +115,7 @@ pub fn norm_axis(op: &str, axis: i64, ndim: usize) -> Result<usize> {
 /// `src`, with `reverse` matching codes from the right.
 pub fn reshape_codes(op: &str, src: &[usize], spec: &[i64], reverse: bool) -> Result<Shape> {
     let bad = |m: String| Error::shape(op, format!("cannot reshape {} to {:?}: {m}", fmt_shape(src), spec));
+    let to_i64 = |d: usize| i64::try_from(d).map_err(|_| bad(format!("dimension {d} is too large")));
     let (src_v, spec_v): (Vec<usize>, Vec<i64>) = if reverse {
         let mut s = src.to_vec();
         s.reverse();
@@ -96,7 +149,7 @@ pub fn reshape_codes(op: &str, src: &[usize], spec: &[i64], reverse: bool) -> Re
             }
             0 => {
                 let d = *src_v.get(si).ok_or_else(|| bad("code 0 has no matching input dimension".into()))?;
-                out.push(d as i64);
+                out.push(to_i64(d)?);
                 si += 1;
             }
             -1 => {
@@ -109,7 +162,7 @@ pub fn reshape_codes(op: &str, src: &[usize], spec: &[i64], reverse: bool) -> Re
             }
             -2 => {
                 while si < src_v.len() {
-                    out.push(src_v[si] as i64);
+                    out.push(to_i64(src_v[si])?);
                     si += 1;
                 }
             }
@@ -117,21 +170,21 @@ pub fn reshape_codes(op: &str, src: &[usize], spec: &[i64], reverse: bool) -> Re
                 if si + 1 >= src_v.len() {
                     return Err(bad("code -3 needs two input dimensions".into()));
                 }
-                out.push((src_v[si] * src_v[si + 1]) as i64);
+                out.push(to_i64(src_v[si].checked_mul(src_v[si + 1]).ok_or_else(|| bad("-3 overflows".into()))?)?);
                 si += 2;
             }
             -4 => {
                 if i + 2 >= spec_v.len() {
                     return Err(bad("code -4 needs two following values".into()));
                 }
-                let d = *src_v.get(si).ok_or_else(|| bad("code -4 has no input dimension".into()))? as i64;
+                let d = to_i64(*src_v.get(si).ok_or_else(|| bad("code -4 has no input dimension".into()))?)?;
                 let (mut a, mut b) = (spec_v[i + 1], spec_v[i + 2]);
                 if a == -1 && b > 0 {
                     a = if b != 0 && d % b == 0 { d / b } else { return Err(bad("-4 split does not divide".into())) };
                 } else if b == -1 && a > 0 {
                     b = if a != 0 && d % a == 0 { d / a } else { return Err(bad("-4 split does not divide".into())) };
                 }
-                if a < 0 || b < 0 || a * b != d {
+                if a < 0 || b < 0 || a.checked_mul(b) != Some(d) {
                     return Err(bad(format!("-4 split {a}x{b} does not match dimension {d}")));
                 }
                 out.push(a);
@@ -143,9 +196,28 @@ pub fn reshape_codes(op: &str, src: &[usize], spec: &[i64], reverse: bool) -> Re
         }
         i += 1;
     }
-    let total = size_of(src) as i64;
+    finish_reshape(op, src, out, infer, reverse, &bad)
+}
+
+/// The end of [`reshape_codes`]: the `-1` dimension (at `infer`) from the source's size, the
+/// order restored, and the sizes compared, all in checked arithmetic.
+fn finish_reshape(
+    op: &str,
+    src: &[usize],
+    mut out: Vec<i64>,
+    infer: Option<usize>,
+    reverse: bool,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<Shape> {
+    let total = checked_size(op, src)?;
+    let total = i64::try_from(total).map_err(|_| bad(format!("dimension {total} is too large")))?;
     if let Some(pos) = infer {
-        let known: i64 = out.iter().enumerate().filter(|(j, _)| *j != pos).map(|(_, d)| *d).product();
+        let known = out
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != pos)
+            .try_fold(1i64, |n, (_, &d)| n.checked_mul(d))
+            .ok_or_else(|| bad("the target's size overflows".into()))?;
         if known == 0 || total % known != 0 {
             return Err(bad("the -1 dimension cannot be inferred".into()));
         }
@@ -155,8 +227,9 @@ pub fn reshape_codes(op: &str, src: &[usize], spec: &[i64], reverse: bool) -> Re
         out.reverse();
     }
     let shape: Shape = out.iter().map(|&d| d as usize).collect();
-    if size_of(&shape) as i64 != total {
-        return Err(bad(format!("target has {} elements, source {}", size_of(&shape), total)));
+    let n = checked_size(op, &shape)?;
+    if i64::try_from(n).ok() != Some(total) {
+        return Err(bad(format!("target has {n} elements, source {total}")));
     }
     Ok(shape)
 }
@@ -184,5 +257,31 @@ mod tests {
         assert_eq!(reshape_codes("r", &s, &[2, -4, -1, 3, 4], false).unwrap(), vec![2, 1, 3, 4]);
         assert_eq!(reshape_codes("r", &[10, 5, 4], &[-1, 0], true).unwrap(), vec![50, 4]);
         assert!(reshape_codes("r", &s, &[5, -1], false).is_err());
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_shape_errors() {
+        assert_eq!(checked_size("t", &[2, 3, 4]).unwrap(), 24);
+        assert_eq!(checked_size("t", &[]).unwrap(), 1);
+        let e = checked_size("zeros", &[1 << 62, 8]).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }) && e.to_string().contains("(4611686018427387904,8)"), "{e}");
+        assert_eq!(checked_bytes("t", &[1 << 20], DType::F64).unwrap(), 8 << 20);
+        let e = checked_bytes("zeros", &[1 << 61], DType::F64).unwrap_err();
+        assert!(e.to_string().contains("18446744073709551616 bytes"), "{e}");
+        assert!(checked_bytes("t", &[1 << 63], DType::U8).is_err(), "over isize::MAX");
+        assert!(checked_bytes("t", &[1 << 62], DType::U8).is_ok());
+        assert_eq!(from_dims("t", &[2, 0, 3]).unwrap(), vec![2, 0, 3]);
+        let e = from_dims("zeros", &[-1, 2]).unwrap_err();
+        assert!(matches!(e, Error::Shape { .. }) && e.to_string().contains("negative dimension -1"), "{e}");
+        assert!(from_dims("t", &[1 << 40, 1 << 40]).is_err());
+    }
+
+    #[test]
+    fn reshape_codes_never_overflow() {
+        let big = 1usize << 62;
+        assert!(reshape_codes("r", &[big, 8], &[-3], false).is_err());
+        assert!(reshape_codes("r", &[2, 3], &[big as i64, 4, -1], false).is_err());
+        assert!(reshape_codes("r", &[6], &[-4, i64::MAX, 2], false).is_err());
+        assert!(reshape_codes("r", &[usize::MAX], &[-1], false).is_err());
     }
 }

@@ -234,15 +234,109 @@ storage_element!(i64, I64);
 storage_element!(Bool8, Bool);
 storage_element!(bf16, BF16);
 
+/// The error of a refused allocation of `n` elements of `T` for `op`.
+fn out_of_memory<T: Element>(op: &str, n: usize) -> Error {
+    let bytes = n as u128 * std::mem::size_of::<T>() as u128;
+    Error::out_of_memory(op, bytes, format!("{n} {} elements", T::DTYPE))
+}
+
+/// `n` zeroed elements, or an out-of-memory error naming `op` and the bytes asked for. Fresh
+/// large blocks come zeroed from the system, so untouched pages cost nothing.
+pub fn try_zeroed_vec<T: Element>(op: &str, n: usize) -> Result<Vec<T>> {
+    fits_in_memory(op, n.saturating_mul(std::mem::size_of::<T>()), || format!("{n} {} elements", T::DTYPE))?;
+    bytemuck::try_zeroed_vec(n).map_err(|()| out_of_memory::<T>(op, n))
+}
+
+/// `n` copies of `value`, or an out-of-memory error naming `op` and the bytes asked for.
+pub fn try_filled_vec<T: Element>(op: &str, n: usize, value: T) -> Result<Vec<T>> {
+    fits_in_memory(op, n.saturating_mul(std::mem::size_of::<T>()), || format!("{n} {} elements", T::DTYPE))?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| out_of_memory::<T>(op, n))?;
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// Check that the system would give `op` a block of `bytes` bytes now, by asking for one and
+/// returning it at once; an out-of-memory error naming `what` otherwise. Ops whose kernels
+/// allocate their outputs by themselves are checked this way before they are pushed, so an
+/// impossible request fails at the call instead of aborting the process in a worker.
+pub fn probe_alloc(op: &str, bytes: usize, what: impl Fn() -> String) -> Result<()> {
+    fits_in_memory(op, bytes, &what)?;
+    let mut v: Vec<u8> = Vec::new();
+    v.try_reserve_exact(bytes).map_err(|_| Error::out_of_memory(op, bytes as u128, what()))
+}
+
+/// An out-of-memory error when `bytes` exceed the memory and swap of the machine (or of the
+/// process's cgroup, when smaller). An allocator may grant address space far beyond them (the
+/// extension's mimalloc maps large blocks without reserving memory), and touching such a block
+/// would only bring the kernel's OOM killer: a request larger than all memory is refused here,
+/// as Linux's default overcommit heuristic refuses it to `malloc`.
+pub fn fits_in_memory(op: &str, bytes: usize, what: impl FnOnce() -> String) -> Result<()> {
+    match memory_limit() {
+        Some(limit) if bytes as u64 > limit => Err(Error::out_of_memory(
+            op,
+            bytes as u128,
+            format!("{}: more than the memory and swap of this machine", what()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Bytes of memory and swap the process may use at most, read once; None where unknown.
+pub fn memory_limit() -> Option<u64> {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let machine = meminfo_kib("MemTotal").map(|m| (m + meminfo_kib("SwapTotal").unwrap_or(0)) * 1024);
+        let cgroup = cgroup_bytes("memory.max").map(|m| m.saturating_add(cgroup_bytes("memory.swap.max").unwrap_or(0)));
+        match (machine, cgroup) {
+            (Some(m), Some(c)) => Some(m.min(c)),
+            (m, c) => m.or(c),
+        }
+    })
+}
+
+/// A field of `/proc/meminfo`, in KiB.
+fn meminfo_kib(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.split(':').next() == Some(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A numeric limit of the process's cgroup (v2); None for "max" or outside a cgroup.
+fn cgroup_bytes(file: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/sys/fs/cgroup/{file}")).ok()?.trim().parse().ok()
+}
+
 impl CpuStorage {
-    /// `n` zeros of `dtype`.
+    /// `n` zeros of `dtype`, for sizes of arrays that exist (allocation failure aborts); sizes
+    /// from user input go through [`CpuStorage::try_zeros`].
     pub fn zeros(dtype: DType, n: usize) -> CpuStorage {
         dispatch!(dtype dtype => T, { T::wrap(vec![<T as Element>::zero(); n]) })
     }
 
-    /// `n` copies of `value` (converted from f64) of `dtype`.
+    /// `n` copies of `value` (converted from f64) of `dtype`, for sizes of arrays that exist;
+    /// sizes from user input go through [`CpuStorage::try_full`].
     pub fn full(dtype: DType, n: usize, value: f64) -> CpuStorage {
         dispatch!(dtype dtype => T, { T::wrap(vec![<T as Element>::from_f64(value); n]) })
+    }
+
+    /// `n` zeros of `dtype`, or an out-of-memory error naming `op` and the bytes asked for.
+    pub fn try_zeros(op: &str, dtype: DType, n: usize) -> Result<CpuStorage> {
+        Ok(dispatch!(dtype dtype => T, { T::wrap(try_zeroed_vec::<T>(op, n)?) }))
+    }
+
+    /// `n` copies of `value` (converted from f64) of `dtype`, or an out-of-memory error naming
+    /// `op` and the bytes asked for.
+    pub fn try_full(op: &str, dtype: DType, n: usize, value: f64) -> Result<CpuStorage> {
+        Ok(dispatch!(dtype dtype => T, {
+            let v = <T as Element>::from_f64(value);
+            let data = if v == <T as Element>::zero() && value.to_bits() == 0 {
+                try_zeroed_vec::<T>(op, n)?
+            } else {
+                try_filled_vec::<T>(op, n, v)?
+            };
+            T::wrap(data)
+        }))
     }
 
     /// Parse little-endian bytes into a storage of `dtype`.
@@ -252,7 +346,7 @@ impl CpuStorage {
         }
         let n = bytes.len() / dtype.size();
         Ok(dispatch!(dtype dtype => T, {
-            let mut v = vec![<T as Element>::zero(); n];
+            let mut v = try_zeroed_vec::<T>("load", n)?;
             bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
             T::wrap(v)
         }))
@@ -347,5 +441,36 @@ impl Storage {
     /// True when there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallible_allocations_fill_and_fail_cleanly() {
+        let z = CpuStorage::try_zeros("t", DType::I32, 5).unwrap();
+        assert_eq!((z.len(), z.get_f64(4)), (5, 0.0));
+        let f = CpuStorage::try_full("t", DType::F16, 3, 1.5).unwrap();
+        assert_eq!(f.get_f64(2), 1.5);
+        let m = CpuStorage::try_full("t", DType::F32, 2, -0.0).unwrap();
+        assert!(m.get_f64(0).is_sign_negative());
+        // More than any address space: refused by the allocator, not an abort.
+        let e = CpuStorage::try_zeros("zeros", DType::F32, 1 << 60).unwrap_err();
+        assert!(matches!(e, Error::OutOfMemory { bytes, .. } if bytes == 1 << 62), "{e}");
+        assert!(e.to_string().contains("4611686018427387904 bytes"), "{e}");
+        let e = CpuStorage::try_full("ones", DType::U8, usize::MAX / 2, 1.0).unwrap_err();
+        assert!(matches!(e, Error::OutOfMemory { .. }), "{e}");
+        assert!(probe_alloc("t", 1 << 20, String::new).is_ok());
+        // Beyond all memory and swap (but within the address space): refused before asking.
+        if let Some(limit) = memory_limit() {
+            let e = probe_alloc("ones", (limit + 1) as usize, || "an output".into()).unwrap_err();
+            assert!(e.to_string().contains("more than the memory and swap of this machine"), "{e}");
+            let e = CpuStorage::try_full("ones", DType::U8, (limit + 1) as usize, 1.0).unwrap_err();
+            assert!(matches!(e, Error::OutOfMemory { .. }), "{e}");
+        }
+        let e = probe_alloc("tile", 1 << 62, || "the output (2,..)".into()).unwrap_err();
+        assert!(e.to_string().starts_with("tile: out of memory: cannot allocate 4611686018427387904 bytes"), "{e}");
     }
 }

@@ -11,6 +11,8 @@ pyo3::import_exception!(mxrs.base, NotSupported);
 pyo3::import_exception!(mxrs.base, MXNetIndexError);
 pyo3::import_exception!(mxrs.base, MXNetValueError);
 pyo3::import_exception!(mxrs.base, MXNetIOError);
+pyo3::import_exception!(mxrs.base, MXNetTypeError);
+pyo3::import_exception!(mxrs.base, MXNetMemoryError);
 
 /// Wrapper so that `?` converts core errors into Python exceptions.
 #[derive(Debug)]
@@ -29,6 +31,8 @@ impl From<PyMxError> for PyErr {
             Error::Shape { .. } => ShapeError::new_err(msg),
             Error::DType { .. } => DTypeError::new_err(msg),
             Error::Param { .. } => MXNetValueError::new_err(msg),
+            Error::Type { .. } => MXNetTypeError::new_err(msg),
+            Error::OutOfMemory { .. } => MXNetMemoryError::new_err(msg),
             Error::Index(_) => MXNetIndexError::new_err(msg),
             Error::Context(_) => ContextError::new_err(msg),
             Error::NotSupported(_) => NotSupported::new_err(msg),

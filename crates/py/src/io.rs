@@ -1,16 +1,16 @@
 //! Bindings of `mxrs-io`: RecordIO handles, image codecs and the image record iterator.
 //! Everything that reads, decodes or waits runs with the GIL released.
 
-use std::sync::Mutex;
-
 use mxrs_io::image::{self, DecodeMode, Format, Image};
 use mxrs_io::iter::{ImageIterConfig, ImageRecordIter, OutDType};
 use mxrs_io::recordio::{RecordReader, RecordWriter};
 use mxrs_ndarray_core::{Context, DevType, Error, NDArray};
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::error::{PyMxError, PyMxResult};
+use crate::error::PyMxError;
+use crate::guard::enter_detached;
 use crate::ndarray::PyNDArray;
 
 fn closed() -> PyMxError {
@@ -25,29 +25,32 @@ pub struct PyRecordReader(Mutex<Option<RecordReader>>);
 #[pymethods]
 impl PyRecordReader {
     #[new]
-    fn new(path: &str) -> PyMxResult<Self> {
-        Ok(Self(Mutex::new(Some(RecordReader::open(path)?))))
+    fn new(py: Python<'_>, path: &str) -> PyResult<Self> {
+        enter_detached(py, "MXRecordIO.open", || Ok::<_, PyMxError>(Self(Mutex::new(Some(RecordReader::open(path)?)))))
     }
     /// The next record, or None at the end of the file.
-    fn read<'py>(&self, py: Python<'py>) -> PyMxResult<Option<Bound<'py, PyBytes>>> {
-        let r = py.detach(|| {
-            let mut g = self.0.lock().expect("reader lock");
-            g.as_mut().ok_or_else(closed)?.read().map_err(PyMxError)
+    fn read<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let r = enter_detached(py, "MXRecordIO.read", || {
+            self.0.lock().as_mut().ok_or_else(closed)?.read().map_err(PyMxError)
         })?;
         Ok(r.map(|v| PyBytes::new(py, &v)))
     }
     /// Move to a record's byte offset.
-    fn seek(&self, pos: u64) -> PyMxResult<()> {
-        let mut g = self.0.lock().expect("reader lock");
-        Ok(g.as_mut().ok_or_else(closed)?.seek(pos)?)
+    fn seek(&self, py: Python<'_>, pos: u64) -> PyResult<()> {
+        enter_detached(py, "MXRecordIO.seek", || {
+            self.0.lock().as_mut().ok_or_else(closed)?.seek(pos).map_err(PyMxError)
+        })
     }
     /// Offset of the next record.
-    fn tell(&self) -> PyMxResult<u64> {
-        Ok(self.0.lock().expect("reader lock").as_ref().ok_or_else(closed)?.tell())
+    fn tell(&self, py: Python<'_>) -> PyResult<u64> {
+        enter_detached(py, "MXRecordIO.tell", || Ok::<_, PyMxError>(self.0.lock().as_ref().ok_or_else(closed)?.tell()))
     }
     /// Close the file.
-    fn close(&self) {
-        self.0.lock().expect("reader lock").take();
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        enter_detached(py, "MXRecordIO.close", || {
+            self.0.lock().take();
+            Ok::<_, PyMxError>(())
+        })
     }
 }
 
@@ -59,30 +62,31 @@ pub struct PyRecordWriter(Mutex<Option<RecordWriter>>);
 #[pymethods]
 impl PyRecordWriter {
     #[new]
-    fn new(path: &str) -> PyMxResult<Self> {
-        Ok(Self(Mutex::new(Some(RecordWriter::create(path)?))))
+    fn new(py: Python<'_>, path: &str) -> PyResult<Self> {
+        enter_detached(py, "MXRecordIO.open", || {
+            Ok::<_, PyMxError>(Self(Mutex::new(Some(RecordWriter::create(path)?))))
+        })
     }
     /// Append a record; returns its offset.
-    fn write(&self, py: Python<'_>, buf: &[u8]) -> PyMxResult<u64> {
-        py.detach(|| {
-            let mut g = self.0.lock().expect("writer lock");
-            g.as_mut().ok_or_else(closed)?.write(buf).map_err(PyMxError)
+    fn write(&self, py: Python<'_>, buf: &[u8]) -> PyResult<u64> {
+        enter_detached(py, "MXRecordIO.write", || {
+            self.0.lock().as_mut().ok_or_else(closed)?.write(buf).map_err(PyMxError)
         })
     }
     /// Offset of the next record.
-    fn tell(&self) -> PyMxResult<u64> {
-        Ok(self.0.lock().expect("writer lock").as_ref().ok_or_else(closed)?.tell())
+    fn tell(&self, py: Python<'_>) -> PyResult<u64> {
+        enter_detached(py, "MXRecordIO.tell", || Ok::<_, PyMxError>(self.0.lock().as_ref().ok_or_else(closed)?.tell()))
     }
     /// Flush buffered records.
-    fn flush(&self) -> PyMxResult<()> {
-        Ok(self.0.lock().expect("writer lock").as_mut().ok_or_else(closed)?.flush()?)
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        enter_detached(py, "MXRecordIO.flush", || self.0.lock().as_mut().ok_or_else(closed)?.flush().map_err(PyMxError))
     }
     /// Flush and close the file.
-    fn close(&self) -> PyMxResult<()> {
-        if let Some(mut w) = self.0.lock().expect("writer lock").take() {
-            w.flush()?;
-        }
-        Ok(())
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        enter_detached(py, "MXRecordIO.close", || match self.0.lock().take() {
+            Some(mut w) => w.flush().map_err(PyMxError),
+            None => Ok(()),
+        })
     }
 }
 
@@ -95,8 +99,8 @@ fn imdecode<'py>(
     buf: &[u8],
     flag: i32,
     bgr: bool,
-) -> PyMxResult<(Bound<'py, PyBytes>, usize, usize, usize)> {
-    let img = py.detach(|| {
+) -> PyResult<(Bound<'py, PyBytes>, usize, usize, usize)> {
+    let img = enter_detached(py, "imdecode", || {
         let mut img = image::decode(buf, DecodeMode::from_flag(flag))?;
         if bgr {
             img.swap_rb();
@@ -119,9 +123,9 @@ fn imencode<'py>(
     fmt: &str,
     quality: i32,
     bgr: bool,
-) -> PyMxResult<Bound<'py, PyBytes>> {
-    let fmt = Format::from_ext(fmt)?;
-    let out = py.detach(|| {
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = enter_detached(py, "imencode", || {
+        let fmt = Format::from_ext(fmt)?;
         let mut img = Image { h, w, c, data: data.to_vec() };
         if bgr {
             img.swap_rb();
@@ -141,11 +145,13 @@ fn imresize<'py>(
     c: usize,
     new_w: usize,
     new_h: usize,
-) -> PyMxResult<Bound<'py, PyBytes>> {
-    if data.len() != h * w * c || new_w == 0 || new_h == 0 {
-        return Err(PyMxError(Error::msg("imresize: buffer size does not match the shape, or empty target")));
-    }
-    let out = py.detach(|| image::resize(&Image { h, w, c, data: data.to_vec() }, new_w, new_h).data);
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = enter_detached(py, "imresize", || {
+        if h.checked_mul(w).and_then(|n| n.checked_mul(c)) != Some(data.len()) || new_w == 0 || new_h == 0 {
+            return Err(Error::msg("imresize: buffer size does not match the shape, or empty target"));
+        }
+        Ok(image::resize(&Image { h, w, c, data: data.to_vec() }, new_w, new_h).data)
+    })?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -191,16 +197,14 @@ impl PyImageRecordIter {
         part_index: usize,
         round_batch: bool,
         dtype: &str,
-    ) -> PyMxResult<Self> {
+    ) -> PyResult<Self> {
         let dtype = match dtype {
             "float32" => OutDType::F32,
             "uint8" => OutDType::U8,
             "int8" => OutDType::I8,
             d => {
-                return Err(PyMxError(Error::Param {
-                    op: "ImageRecordIter".into(),
-                    msg: format!("dtype must be float32, uint8 or int8, got {d}"),
-                }));
+                let msg = format!("dtype must be float32, uint8 or int8, got {d}");
+                return Err(PyMxError(Error::param("ImageRecordIter", msg)).into());
             }
         };
         let cfg = ImageIterConfig {
@@ -227,33 +231,38 @@ impl PyImageRecordIter {
             dtype,
         };
         let data_shape = cfg.data_shape;
-        let it = py.detach(|| ImageRecordIter::new(cfg))?;
+        let it = enter_detached(py, "ImageRecordIter", || ImageRecordIter::new(cfg))?;
         Ok(Self { it: Mutex::new(it), data_shape, batch_size, label_width })
     }
 
     /// The next batch `(data, label, pad, index)`, or None at the end of the epoch.
     #[allow(clippy::type_complexity)]
-    fn next(&self, py: Python<'_>) -> PyMxResult<Option<(PyNDArray, PyNDArray, usize, Vec<u64>)>> {
-        let Some(b) = py.detach(|| self.it.lock().expect("iterator lock").next_batch())? else {
-            return Ok(None);
-        };
-        let ctx = Context { dev_type: DevType::CpuPinned, dev_id: 0 };
-        let [c, h, w] = self.data_shape;
-        let data = NDArray::from_cpu(b.data, &[self.batch_size, c, h, w], ctx)?;
-        let lshape: Vec<usize> =
-            if self.label_width == 1 { vec![self.batch_size] } else { vec![self.batch_size, self.label_width] };
-        let label = NDArray::from_cpu(mxrs_ndarray_core::CpuStorage::F32(b.label), &lshape, ctx)?;
-        Ok(Some((PyNDArray(data), PyNDArray(label), b.pad, b.index)))
+    fn next(&self, py: Python<'_>) -> PyResult<Option<(PyNDArray, PyNDArray, usize, Vec<u64>)>> {
+        enter_detached(py, "ImageRecordIter.next", || {
+            let Some(b) = self.it.lock().next_batch()? else {
+                return Ok(None);
+            };
+            let ctx = Context { dev_type: DevType::CpuPinned, dev_id: 0 };
+            let [c, h, w] = self.data_shape;
+            let data = NDArray::from_cpu(b.data, &[self.batch_size, c, h, w], ctx)?;
+            let lshape: Vec<usize> =
+                if self.label_width == 1 { vec![self.batch_size] } else { vec![self.batch_size, self.label_width] };
+            let label = NDArray::from_cpu(mxrs_ndarray_core::CpuStorage::F32(b.label), &lshape, ctx)?;
+            Ok::<_, Error>(Some((PyNDArray(data), PyNDArray(label), b.pad, b.index)))
+        })
     }
 
     /// Start the next epoch.
-    fn reset(&self, py: Python<'_>) {
-        py.detach(|| self.it.lock().expect("iterator lock").reset());
+    fn reset(&self, py: Python<'_>) -> PyResult<()> {
+        enter_detached(py, "ImageRecordIter.reset", || {
+            self.it.lock().reset();
+            Ok::<_, Error>(())
+        })
     }
 
     /// Number of records this iterator reads per epoch.
-    fn num_records(&self) -> usize {
-        self.it.lock().expect("iterator lock").num_records()
+    fn num_records(&self, py: Python<'_>) -> PyResult<usize> {
+        enter_detached(py, "ImageRecordIter.num_records", || Ok::<_, Error>(self.it.lock().num_records()))
     }
 }
 

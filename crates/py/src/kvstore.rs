@@ -1,12 +1,14 @@
 //! `KVStoreHandle`: the native half of `mxrs.kvstore.KVStore`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use mxrs_kvstore::{KVStore, Key};
 use mxrs_ndarray_core::{Error, NDArray};
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 
-use crate::error::{MXNetError, PyMxError, PyMxResult};
+use crate::error::{MXNetError, PyMxError};
+use crate::guard::{enter, enter_detached, enter_ok};
 use crate::ndarray::PyNDArray;
 
 /// A key as Python passes it.
@@ -51,7 +53,7 @@ impl std::fmt::Debug for PyKVStore {
 impl PyKVStore {
     /// Turn a store error into a Python exception, chaining the updater's own exception.
     fn raise(&self, py: Python<'_>, e: Error) -> PyErr {
-        let cause = self.updater_error.lock().expect("updater error slot").take();
+        let cause = self.updater_error.lock().take();
         match cause {
             Some(c) => {
                 let err = MXNetError::new_err(e.to_string());
@@ -67,33 +69,38 @@ impl PyKVStore {
 impl PyKVStore {
     /// Create a store by MXNet's type name.
     #[new]
-    fn new(name: &str) -> PyMxResult<Self> {
-        Ok(PyKVStore { store: mxrs_kvstore::create(name)?, updater_error: Arc::new(Mutex::new(None)) })
+    fn new(name: &str) -> PyResult<Self> {
+        enter("kvstore.create", || {
+            Ok::<_, PyMxError>(PyKVStore {
+                store: mxrs_kvstore::create(name)?,
+                updater_error: Arc::new(Mutex::new(None)),
+            })
+        })
     }
     /// The type name.
     #[getter]
-    fn type_name(&self) -> String {
-        self.store.type_name().to_string()
+    fn type_name(&self) -> PyResult<String> {
+        enter_ok("KVStore.type", || self.store.type_name().to_string())
     }
     /// This worker's rank.
     #[getter]
-    fn rank(&self) -> usize {
-        self.store.rank()
+    fn rank(&self) -> PyResult<usize> {
+        enter_ok("KVStore.rank", || self.store.rank())
     }
     /// Number of workers.
     #[getter]
-    fn num_workers(&self) -> usize {
-        self.store.num_workers()
+    fn num_workers(&self) -> PyResult<usize> {
+        enter_ok("KVStore.num_workers", || self.store.num_workers())
     }
     /// True for a store updated in this process.
     #[getter]
-    fn is_local(&self) -> bool {
-        self.store.is_local()
+    fn is_local(&self) -> PyResult<bool> {
+        enter_ok("KVStore.is_local", || self.store.is_local())
     }
     /// Initialise keys with copies of the values.
-    fn init(&self, keys: Vec<KeyArg>, values: Vec<PyRef<'_, PyNDArray>>) -> PyMxResult<()> {
+    fn init(&self, keys: Vec<KeyArg>, values: Vec<PyRef<'_, PyNDArray>>) -> PyResult<()> {
         let vals: Vec<NDArray> = values.iter().map(|h| h.0.clone()).collect();
-        Ok(self.store.init(&keys_of(keys), &vals)?)
+        enter("KVStore.init", || self.store.init(&keys_of(keys), &vals))
     }
     /// Push one list of values per key (summed; then stored or given to the updater).
     #[pyo3(signature = (keys, values, priority=0))]
@@ -105,12 +112,14 @@ impl PyKVStore {
         priority: i32,
     ) -> PyResult<()> {
         // The GIL stays held: the updater is Python code run on this thread.
-        self.store.push(&keys_of(keys), &lists_of(&values), priority).map_err(|e| self.raise(py, e))
+        enter("KVStore.push", || {
+            self.store.push(&keys_of(keys), &lists_of(&values), priority).map_err(|e| self.raise(py, e))
+        })
     }
     /// Copy each key's stored value into its list of outputs.
     #[pyo3(signature = (keys, outs, priority=0))]
-    fn pull(&self, keys: Vec<KeyArg>, outs: Vec<Vec<PyRef<'_, PyNDArray>>>, priority: i32) -> PyMxResult<()> {
-        Ok(self.store.pull(&keys_of(keys), &lists_of(&outs), priority)?)
+    fn pull(&self, keys: Vec<KeyArg>, outs: Vec<Vec<PyRef<'_, PyNDArray>>>, priority: i32) -> PyResult<()> {
+        enter("KVStore.pull", || self.store.pull(&keys_of(keys), &lists_of(&outs), priority))
     }
     /// Push, then pull.
     #[pyo3(signature = (keys, values, outs, priority=0))]
@@ -122,13 +131,30 @@ impl PyKVStore {
         outs: Vec<Vec<PyRef<'_, PyNDArray>>>,
         priority: i32,
     ) -> PyResult<()> {
-        self.store
-            .pushpull(&keys_of(keys), &lists_of(&values), &lists_of(&outs), priority)
-            .map_err(|e| self.raise(py, e))
+        enter("KVStore.pushpull", || {
+            self.store
+                .pushpull(&keys_of(keys), &lists_of(&values), &lists_of(&outs), priority)
+                .map_err(|e| self.raise(py, e))
+        })
     }
     /// Install `fn(key, input_handle, stored_handle)` as the updater (None removes it).
     #[pyo3(signature = (func=None))]
-    fn set_updater(&self, func: Option<Py<PyAny>>) {
+    fn set_updater(&self, func: Option<Py<PyAny>>) -> PyResult<()> {
+        enter_ok("KVStore._set_updater", || self.install_updater(func))
+    }
+    /// True when an updater is installed.
+    fn has_updater(&self) -> PyResult<bool> {
+        enter_ok("KVStore.has_updater", || self.store.has_updater())
+    }
+    /// Wait for all workers.
+    fn barrier(&self, py: Python<'_>) -> PyResult<()> {
+        enter_detached(py, "KVStore.barrier", || self.store.barrier())
+    }
+}
+
+impl PyKVStore {
+    /// Install `func` (or remove the updater for None); its exception is kept for [`Self::raise`].
+    fn install_updater(&self, func: Option<Py<PyAny>>) {
         let Some(func) = func else {
             self.store.set_updater(None);
             return;
@@ -146,19 +172,11 @@ impl PyKVStore {
                     Ok(_) => Ok(()),
                     Err(e) => {
                         let msg = format!("the updater raised {}", e);
-                        *slot.lock().expect("updater error slot") = Some(e);
+                        *slot.lock() = Some(e);
                         Err(Error::msg(msg))
                     }
                 }
             })
         })));
-    }
-    /// True when an updater is installed.
-    fn has_updater(&self) -> bool {
-        self.store.has_updater()
-    }
-    /// Wait for all workers.
-    fn barrier(&self, py: Python<'_>) -> PyMxResult<()> {
-        Ok(py.detach(|| self.store.barrier())?)
     }
 }

@@ -17,8 +17,8 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use std::sync::Arc;
 
-use crate::error::{MXNetError, PyMxResult};
-use crate::guard::guarded;
+use crate::error::{MXNetError, PyMxError};
+use crate::guard::{enter, enter_detached, enter_ok};
 use crate::ndarray::{PyNDArray, ctx_of, dtype_of, storage_from_buffer};
 
 /// mimalloc: an op allocates a few dozen small blocks (handles, shapes, queue entries), and
@@ -43,24 +43,28 @@ fn invoke(
     attrs: BTreeMap<String, String>,
     out: Option<Vec<PyRef<'_, PyNDArray>>>,
     ctx: Option<(i32, u32)>,
-) -> PyMxResult<Vec<PyNDArray>> {
-    let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
-    let outs = out.as_deref().map(handles);
-    let r = guarded(name, || mxrs_ndarray_core::invoke(name, &Attrs(attrs), &handles(&inputs), outs.as_deref(), ctx))?;
-    Ok(wrap(r))
+) -> PyResult<Vec<PyNDArray>> {
+    enter(name, || {
+        let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
+        let outs = out.as_deref().map(handles);
+        let r = mxrs_ndarray_core::invoke(name, &Attrs(attrs), &handles(&inputs), outs.as_deref(), ctx)?;
+        Ok::<_, PyMxError>(wrap(r))
+    })
 }
 
 /// Fast path of the Python operators: a one-output op on one or two arrays, with an optional
 /// `scalar` attribute.
 #[pyfunction]
 #[pyo3(signature = (name, a, b=None, scalar=None))]
-fn invoke_fast(name: &str, a: &PyNDArray, b: Option<&PyNDArray>, scalar: Option<f64>) -> PyMxResult<PyNDArray> {
+fn invoke_fast(name: &str, a: &PyNDArray, b: Option<&PyNDArray>, scalar: Option<f64>) -> PyResult<PyNDArray> {
     let inputs = match b {
         Some(b) => vec![a.0.clone(), b.0.clone()],
         None => vec![a.0.clone()],
     };
-    let mut r = guarded(name, || mxrs_ndarray_core::invoke::invoke_op(fast_op(name, scalar)?, &inputs, None, None))?;
-    Ok(PyNDArray(r.swap_remove(0)))
+    enter(name, || {
+        let mut r = mxrs_ndarray_core::invoke::invoke_op(fast_op(name, scalar)?, &inputs, None, None)?;
+        Ok::<_, PyMxError>(PyNDArray(r.swap_remove(0)))
+    })
 }
 
 /// Ops kept by [`fast_op`]: name, bits of the scalar, instance.
@@ -105,102 +109,115 @@ fn fast_op(name: &str, scalar: Option<f64>) -> mxrs_ndarray_core::Result<Arc<dyn
 fn from_buffer(
     py: Python<'_>,
     buf: PyBuffer<u8>,
-    shape: Vec<usize>,
+    shape: Vec<i64>,
     dtype: &str,
     ctx: (i32, u32),
 ) -> PyResult<PyNDArray> {
-    let dtype = dtype_of(dtype)?;
-    let ctx = ctx_of(ctx.0, ctx.1)?;
-    let s = storage_from_buffer(py, &buf, dtype)?;
-    Ok(PyNDArray(NDArray::from_cpu(s, &shape, ctx).map_err(error::PyMxError)?))
+    enter("array", || {
+        let shape = mxrs_ndarray_core::shape::from_dims("array", &shape).map_err(PyMxError)?;
+        let dtype = dtype_of(dtype)?;
+        let ctx = ctx_of(ctx.0, ctx.1)?;
+        let s = storage_from_buffer(py, &buf, dtype)?;
+        Ok::<_, PyErr>(PyNDArray(NDArray::from_cpu(s, &shape, ctx).map_err(PyMxError)?))
+    })
 }
 
-/// A new array of zeros.
+/// A new array of zeros: a `ShapeError` for a negative dimension or a size that overflows, an
+/// `MXNetMemoryError` naming the bytes when the system refuses them.
 #[pyfunction]
-fn zeros(shape: Vec<usize>, dtype: &str, ctx: (i32, u32)) -> PyMxResult<PyNDArray> {
-    Ok(PyNDArray(NDArray::zeros(&shape, dtype_of(dtype)?, ctx_of(ctx.0, ctx.1)?)?))
+fn zeros(shape: Vec<i64>, dtype: &str, ctx: (i32, u32)) -> PyResult<PyNDArray> {
+    enter("zeros", || {
+        let shape = mxrs_ndarray_core::shape::from_dims("zeros", &shape)?;
+        Ok::<_, PyMxError>(PyNDArray(NDArray::zeros(&shape, dtype_of(dtype)?, ctx_of(ctx.0, ctx.1)?)?))
+    })
 }
 
 /// Wait for all pushed work; raise the first error since the last call, once.
 #[pyfunction]
-fn waitall(py: Python<'_>) -> PyMxResult<()> {
-    Ok(py.detach(mxrs_ndarray_core::waitall)?)
+fn waitall(py: Python<'_>) -> PyResult<()> {
+    enter_detached(py, "waitall", mxrs_ndarray_core::waitall)
 }
 
 /// Reseed the generators (all contexts, or one).
 #[pyfunction]
 #[pyo3(signature = (seed, ctx=None))]
-fn random_seed(seed: u64, ctx: Option<(i32, u32)>) -> PyMxResult<()> {
-    let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
-    mxrs_ndarray_core::random_seed(seed, ctx);
-    Ok(())
+fn random_seed(seed: u64, ctx: Option<(i32, u32)>) -> PyResult<()> {
+    enter("random_seed", || {
+        let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
+        mxrs_ndarray_core::random_seed(seed, ctx);
+        Ok::<_, PyMxError>(())
+    })
 }
 
 /// `mx.nd.save`.
 #[pyfunction]
-fn save(py: Python<'_>, path: String, arrays: Vec<PyRef<'_, PyNDArray>>, names: Vec<String>) -> PyMxResult<()> {
+fn save(py: Python<'_>, path: String, arrays: Vec<PyRef<'_, PyNDArray>>, names: Vec<String>) -> PyResult<()> {
     let arrs = handles(&arrays);
-    Ok(py.detach(move || arrays::save(&path, &arrs, &names))?)
+    enter_detached(py, "save", move || arrays::save(&path, &arrs, &names))
 }
 
 /// `mx.nd.load`: (arrays, names).
 #[pyfunction]
-fn load(py: Python<'_>, path: String) -> PyMxResult<(Vec<PyNDArray>, Vec<String>)> {
-    let (a, n) = py.detach(move || arrays::load(&path))?;
+fn load(py: Python<'_>, path: String) -> PyResult<(Vec<PyNDArray>, Vec<String>)> {
+    let (a, n) = enter_detached(py, "load", move || arrays::load(&path))?;
     Ok((wrap(a), n))
 }
 
 /// `mx.nd.load_frombuffer`.
 #[pyfunction]
-fn load_frombuffer(data: &[u8]) -> PyMxResult<(Vec<PyNDArray>, Vec<String>)> {
-    let (a, n) = arrays::load_from_bytes(data, "<buffer>")?;
+fn load_frombuffer(py: Python<'_>, data: &[u8]) -> PyResult<(Vec<PyNDArray>, Vec<String>)> {
+    let (a, n) = enter_detached(py, "load_frombuffer", || arrays::load_from_bytes(data, "<buffer>"))?;
     Ok((wrap(a), n))
 }
 
 /// Parse a pickled array record.
 #[pyfunction]
-fn load_raw(data: &[u8]) -> PyMxResult<PyNDArray> {
-    Ok(PyNDArray(arrays::load_raw(data)?))
+fn load_raw(py: Python<'_>, data: &[u8]) -> PyResult<PyNDArray> {
+    enter_detached(py, "unpickling an NDArray", || arrays::load_raw(data).map(PyNDArray))
 }
 
 /// Every registered op: (name, input names, [(param, default or None)], doc).
 #[pyfunction]
 #[allow(clippy::type_complexity)]
-fn list_ops() -> Vec<(String, Vec<String>, Vec<(String, Option<String>)>, String)> {
-    let r = registry();
-    r.names()
-        .into_iter()
-        .map(|n| {
-            let d = r.get(n).expect("listed op exists");
-            (
-                n.to_string(),
-                d.inputs.iter().map(|s| s.to_string()).collect(),
-                d.params.iter().map(|p| (p.name.to_string(), p.default.map(|s| s.to_string()))).collect(),
-                d.doc.to_string(),
-            )
-        })
-        .collect()
+fn list_ops() -> PyResult<Vec<(String, Vec<String>, Vec<(String, Option<String>)>, String)>> {
+    enter("list_ops", || {
+        let r = registry();
+        r.names()
+            .into_iter()
+            .map(|n| {
+                let d = r.get(n)?;
+                Ok((
+                    n.to_string(),
+                    d.inputs.iter().map(|s| s.to_string()).collect(),
+                    d.params.iter().map(|p| (p.name.to_string(), p.default.map(|s| s.to_string()))).collect(),
+                    d.doc.to_string(),
+                ))
+            })
+            .collect::<mxrs_ndarray_core::Result<Vec<_>>>()
+    })
 }
 
 /// (alias, canonical name) pairs.
 #[pyfunction]
-fn list_aliases() -> Vec<(String, String)> {
-    registry().aliases().into_iter().map(|(a, c)| (a.to_string(), c.to_string())).collect()
+fn list_aliases() -> PyResult<Vec<(String, String)>> {
+    enter_ok("list_aliases", || registry().aliases().into_iter().map(|(a, c)| (a.to_string(), c.to_string())).collect())
 }
 
 /// MXNet's reshape codes applied to `shape` (for `NDArray.reshape`).
 #[pyfunction]
-fn infer_reshape(shape: Vec<usize>, spec: Vec<i64>, reverse: bool) -> PyMxResult<Vec<usize>> {
-    Ok(mxrs_ndarray_core::shape::reshape_codes("reshape", &shape, &spec, reverse)?)
+fn infer_reshape(shape: Vec<usize>, spec: Vec<i64>, reverse: bool) -> PyResult<Vec<usize>> {
+    enter("reshape", || mxrs_ndarray_core::shape::reshape_codes("reshape", &shape, &spec, reverse))
 }
 
 /// Use the CBLAS library at `path` for large float32 products (the Python layer passes the
 /// OpenBLAS of the `scipy-openblas32` package, `mxrs/_blas.py`); returns its `sgemm` symbol.
 #[pyfunction]
 fn load_blas(path: std::path::PathBuf) -> PyResult<String> {
-    // SAFETY: the caller names `path` as a CBLAS library, as it would for `ctypes.CDLL`.
-    let blas = unsafe { mxrs_ndarray_core::backend::cpu::blas::load(path) };
-    blas.map(|b| b.symbol().to_string()).map_err(|e| crate::error::MXNetError::new_err(e.to_string()))
+    enter("load_blas", || {
+        // SAFETY: the caller names `path` as a CBLAS library, as it would for `ctypes.CDLL`.
+        let blas = unsafe { mxrs_ndarray_core::backend::cpu::blas::load(path) };
+        blas.map(|b| b.symbol().to_string()).map_err(|e| MXNetError::new_err(e.to_string()))
+    })
 }
 
 /// Name the CBLAS library to open at the first large float32 product (nothing opens now);
@@ -213,27 +230,27 @@ fn prefer_blas(path: std::path::PathBuf) -> bool {
 /// The file of the BLAS library that large float32 products use (chosen now if no library
 /// was loaded), or None on the pure-Rust `gemm` path.
 #[pyfunction]
-fn blas_library() -> Option<std::path::PathBuf> {
-    mxrs_ndarray_core::backend::cpu::blas::get().map(|b| b.path().to_path_buf())
+fn blas_library() -> PyResult<Option<std::path::PathBuf>> {
+    enter_ok("blas_library", || mxrs_ndarray_core::backend::cpu::blas::get().map(|b| b.path().to_path_buf()))
 }
 
 /// Number of usable GPUs.
 #[pyfunction]
-fn num_gpus() -> usize {
-    mxrs_ndarray_core::backend::num_gpus()
+fn num_gpus() -> PyResult<usize> {
+    enter_ok("num_gpus", mxrs_ndarray_core::backend::num_gpus)
 }
 
 /// The engine in use.
 #[pyfunction]
-fn engine_name() -> &'static str {
-    mxrs_engine::engine().name()
+fn engine_name() -> PyResult<&'static str> {
+    enter_ok("engine_name", || mxrs_engine::engine().name())
 }
 
 /// Check `MXNET_ENGINE_TYPE` as the engine will read it: `MXNetError` for a name no engine has
 /// (the engine itself would only warn and use the default).
 #[pyfunction]
 fn check_engine_env() -> PyResult<()> {
-    mxrs_engine::check_engine_env().map_err(MXNetError::new_err)
+    enter("check_engine_env", || mxrs_engine::check_engine_env().map_err(MXNetError::new_err))
 }
 
 /// The extension module.

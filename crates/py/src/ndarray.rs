@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
 use crate::error::{PyMxError, PyMxResult};
+use crate::guard::{enter, enter_detached, enter_ok};
 
 /// A handle to an array (shares memory with its views).
 #[pyclass(frozen, module = "mxrs._native", name = "NDArrayHandle")]
@@ -25,72 +26,80 @@ pub(crate) fn dtype_of(name: &str) -> PyMxResult<DType> {
 impl PyNDArray {
     /// The shape as a tuple.
     #[getter]
-    fn shape(&self) -> Vec<usize> {
-        self.0.shape().to_vec()
+    fn shape(&self) -> PyResult<Vec<usize>> {
+        enter_ok("NDArray.shape", || self.0.shape().to_vec())
     }
     /// NumPy's name of the dtype.
     #[getter]
-    fn dtype(&self) -> &'static str {
-        self.0.dtype().name()
+    fn dtype(&self) -> PyResult<&'static str> {
+        enter_ok("NDArray.dtype", || self.0.dtype().name())
     }
     /// `(dev_type code, dev_id)`.
     #[getter]
-    fn ctx(&self) -> (i32, u32) {
-        let c = self.0.ctx();
-        (c.dev_type as i32, c.dev_id)
+    fn ctx(&self) -> PyResult<(i32, u32)> {
+        enter_ok("NDArray.context", || {
+            let c = self.0.ctx();
+            (c.dev_type as i32, c.dev_id)
+        })
     }
     /// Number of elements.
     #[getter]
-    fn size(&self) -> usize {
-        self.0.size()
+    fn size(&self) -> PyResult<usize> {
+        enter_ok("NDArray.size", || self.0.size())
     }
     /// Element offset in the chunk.
     #[getter]
-    fn offset(&self) -> usize {
-        self.0.offset()
+    fn offset(&self) -> PyResult<usize> {
+        enter_ok("NDArray.offset", || self.0.offset())
     }
     /// Wait for pending writes (releasing the GIL while it blocks).
-    fn wait_to_read(&self, py: Python<'_>) -> PyMxResult<()> {
-        Ok(wait_readable(py, &self.0)?)
+    fn wait_to_read(&self, py: Python<'_>) -> PyResult<()> {
+        wait_readable(py, &self.0)
     }
     /// Wait, then copy the elements into a new bytearray (the only copy of `asnumpy`).
-    fn to_bytearray<'py>(&self, py: Python<'py>) -> PyMxResult<Bound<'py, PyByteArray>> {
+    fn to_bytearray<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyByteArray>> {
         wait_readable(py, &self.0)?;
-        let r = self.0.read_cpu(|s, off, n| {
-            let es = s.dtype().size();
-            PyByteArray::new(py, &s.as_bytes()[off * es..(off + n) * es])
-        })?;
-        Ok(r)
+        enter("asnumpy", || {
+            self.0.read_cpu(|s, off, n| {
+                let es = s.dtype().size();
+                PyByteArray::new(py, &s.as_bytes()[off * es..(off + n) * es])
+            })
+        })
     }
     /// View of rows `[begin, end)`.
-    fn slice0(&self, begin: usize, end: usize) -> PyMxResult<PyNDArray> {
-        Ok(PyNDArray(self.0.slice_axis0(begin, end)?))
+    fn slice0(&self, begin: usize, end: usize) -> PyResult<PyNDArray> {
+        enter("NDArray.__getitem__", || self.0.slice_axis0(begin, end).map(PyNDArray))
     }
     /// View `self[i]`.
-    fn at(&self, i: usize) -> PyMxResult<PyNDArray> {
-        Ok(PyNDArray(self.0.at(i)?))
+    fn at(&self, i: usize) -> PyResult<PyNDArray> {
+        enter("NDArray.__getitem__", || self.0.at(i).map(PyNDArray))
     }
     /// View with another shape.
-    fn reshape_view(&self, shape: Vec<usize>) -> PyMxResult<PyNDArray> {
-        Ok(PyNDArray(self.0.reshape_view(&shape)?))
+    fn reshape_view(&self, shape: Vec<i64>) -> PyResult<PyNDArray> {
+        enter("reshape", || {
+            let shape = mxrs_ndarray_core::shape::from_dims("reshape", &shape)?;
+            self.0.reshape_view(&shape).map(PyNDArray)
+        })
     }
     /// True when both handles share memory.
-    fn same_chunk(&self, other: &PyNDArray) -> bool {
-        self.0.same_chunk(&other.0)
+    fn same_chunk(&self, other: &PyNDArray) -> PyResult<bool> {
+        enter_ok("NDArray.same_chunk", || self.0.same_chunk(&other.0))
     }
     /// Push a copy of `src` into this array.
-    fn copy_from(&self, src: &PyNDArray) -> PyMxResult<()> {
-        Ok(self.0.copy_from(&src.0)?)
+    fn copy_from(&self, src: &PyNDArray) -> PyResult<()> {
+        enter("copyto", || self.0.copy_from(&src.0))
     }
     /// Push a write of host bytes (C order, this array's dtype) into this array.
     fn write_buffer(&self, py: Python<'_>, buf: PyBuffer<u8>) -> PyResult<()> {
-        let data = storage_from_buffer(py, &buf, self.0.dtype())?;
-        self.0.write_from_cpu(data).map_err(|e| PyMxError(e).into())
+        enter("NDArray.__setitem__", || {
+            let data = storage_from_buffer(py, &buf, self.0.dtype())?;
+            self.0.write_from_cpu(data).map_err(|e| PyErr::from(PyMxError(e)))
+        })
     }
     /// The raw record for pickling.
-    fn save_raw<'py>(&self, py: Python<'py>) -> PyMxResult<Bound<'py, PyBytes>> {
+    fn save_raw<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let a = self.0.clone();
-        let bytes = py.detach(move || arrays::save_raw(&a))?;
+        let bytes = enter_detached(py, "pickling an NDArray", move || arrays::save_raw(&a))?;
         Ok(PyBytes::new(py, &bytes))
     }
 }
@@ -104,16 +113,16 @@ pub(crate) fn storage_from_buffer(py: Python<'_>, buf: &PyBuffer<u8>, dtype: DTy
         )))
         .into());
     }
-    let mut s = CpuStorage::zeros(dtype, nbytes / dtype.size());
+    let mut s = CpuStorage::try_zeros("array", dtype, nbytes / dtype.size()).map_err(PyMxError)?;
     buf.copy_to_slice(py, s.as_bytes_mut())?;
     Ok(s)
 }
 
 /// `a.wait_to_read()`, releasing the GIL only when it must block: releasing it costs more
 /// than the tiny op a caller usually has just run.
-fn wait_readable(py: Python<'_>, a: &NDArray) -> mxrs_ndarray_core::Result<()> {
-    if let Some(r) = a.try_wait_to_read() {
-        return r;
+fn wait_readable(py: Python<'_>, a: &NDArray) -> PyResult<()> {
+    match enter_ok("wait_to_read", || a.try_wait_to_read())? {
+        Some(r) => enter("wait_to_read", || r),
+        None => enter_detached(py, "wait_to_read", || a.wait_to_read()),
     }
-    py.detach(|| a.wait_to_read())
 }

@@ -4,13 +4,15 @@ Operators return at once with arrays whose content is computed by the engine; re
 (``asnumpy``, ``wait_to_read``, printing) waits for it.
 """
 
+import functools
 import numbers
+import operator
 from typing import Any
 
 import numpy as np
 
 from mxrs import _arith, _native
-from mxrs.base import MXNetIndexError, ShapeError, _Null, numeric_types
+from mxrs.base import DTypeError, MXNetIndexError, MXNetTypeError, NotSupported, ShapeError, _Null, numeric_types
 from mxrs.context import Context, _from_pair, current_context
 
 __all__ = ["NDArray", "invoke", "empty", "zeros", "ones", "full", "array", "waitall"]
@@ -59,9 +61,9 @@ def _dtype_name(dtype):
     try:
         d = np.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"unknown dtype {dtype!r}") from e
+        raise DTypeError(f"unknown dtype {dtype!r}") from e
     if d not in _DTYPE_NAMES:
-        raise TypeError(f"dtype {d} is not supported by mxrs NDArray")
+        raise DTypeError(f"dtype {d} is not supported by mxrs NDArray")
     return _DTYPE_NAMES[d]
 
 
@@ -154,7 +156,7 @@ def _inplace_method(op):
         elif isinstance(o, numeric_types):
             invoke(scalar_op, [self], {"scalar": float(o)}, out=self)
         else:
-            raise TypeError(f"type {type(o)} not supported")
+            raise MXNetTypeError(f"type {type(o)} not supported")
         return self
 
     return dunder
@@ -264,7 +266,7 @@ class NDArray:
             res = empty(self.shape, ctx=other, dtype=self.dtype)
             res._handle.copy_from(self._handle)
             return res
-        raise TypeError(f"copyto does not support type {type(other)}")
+        raise MXNetTypeError(f"copyto does not support type {type(other)}")
 
     def as_in_context(self, context):
         """This array on ``context`` (itself when it already lives there)."""
@@ -274,11 +276,12 @@ class NDArray:
 
     def reshape(self, *shape, **kwargs):
         """A view with a new shape (MXNet's codes 0, -1, -2, -3, -4 and ``reverse`` work)."""
+        _check_kwargs("reshape", kwargs, ("shape", "reverse"))
         spec: Any = shape[0] if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else shape
         if not shape:
             spec = kwargs.get("shape")
         reverse = bool(kwargs.get("reverse", False))
-        new = _native.infer_reshape(list(self.shape), [int(s) for s in spec], reverse)
+        new = _native.infer_reshape(list(self.shape), list(_dims(spec, "reshape")), reverse)
         return _wrap(self._handle.reshape_view(new))
 
     def reshape_like(self, other):
@@ -361,7 +364,7 @@ class NDArray:
                 end.append(k.stop)
                 step.append(k.step)
             else:
-                raise TypeError(f"unsupported index type {type(k)} in {key!r}")
+                raise MXNetTypeError(f"unsupported index type {type(k)} in {key!r}")
         return begin, end, step, drop
 
     def __getitem__(self, key):
@@ -421,10 +424,10 @@ class NDArray:
             invoke("_full", [], {"shape": self.shape, "value": float(value), "dtype": self._handle.dtype}, out=self)
         else:
             if isinstance(value, (str, bytes)):
-                raise TypeError(f"cannot assign a value of type {type(value).__name__} to an NDArray")
+                raise MXNetTypeError(f"cannot assign a value of type {type(value).__name__} to an NDArray")
             src = np.asarray(value)
             if src.dtype == object:
-                raise TypeError("cannot assign a ragged or non-numeric value to an NDArray")
+                raise MXNetTypeError("cannot assign a ragged or non-numeric value to an NDArray")
             if src.shape != self.shape:
                 src = np.broadcast_to(src, self.shape)
             src = _host_array(src, self._handle.dtype)
@@ -438,7 +441,7 @@ class NDArray:
             return _wrap(_invoke_fast(op.array, self._handle, other._handle))
         if isinstance(other, numeric_types):
             return _wrap(_invoke_fast(op.rscalar if reverse else op.scalar, self._handle, None, float(other)))
-        raise TypeError(f"type {type(other)} not supported")
+        raise MXNetTypeError(f"type {type(other)} not supported")
 
     __add__ = __radd__ = _fast_binary(_arith.ADD)
     __sub__ = _fast_binary(_arith.SUB)
@@ -477,13 +480,15 @@ class NDArray:
         return self._binary(o, _arith.NE)
 
     # ----- op methods (data is self) ----------------------------------------------------
-    def zeros_like(self, *args, **kwargs):
+    def zeros_like(self, out=None, name=None, **kwargs):
         """Zeros of this shape and dtype."""
-        return invoke("zeros_like", [self])
+        _check_op_kwargs("zeros_like", kwargs, (), ("out", "name"))
+        return invoke("zeros_like", [self], out=out)
 
-    def ones_like(self, *args, **kwargs):
+    def ones_like(self, out=None, name=None, **kwargs):
         """Ones of this shape and dtype."""
-        return invoke("ones_like", [self])
+        _check_op_kwargs("ones_like", kwargs, (), ("out", "name"))
+        return invoke("ones_like", [self], out=out)
 
     def broadcast_to(self, shape):
         """Broadcast to ``shape`` (missing leading axes are added first)."""
@@ -506,30 +511,83 @@ def _ctx(ctx):
     return current_context() if ctx is None else Context(ctx)
 
 
-def _shape(shape):
+# Dimensions must fit the native side's signed 64-bit integers.
+_MAX_DIM = (1 << 63) - 1
+
+
+def _dims(shape, op, what="shape"):
+    """``shape`` (an int or a sequence of ints) as a tuple of Python ints, allowing negative
+    values (reshape codes); a ShapeError naming ``op`` for anything that is not an integer."""
     if isinstance(shape, (numbers.Integral, np.integer)):
-        return (int(shape),)
-    return tuple(int(s) for s in shape)
+        items: Any = (shape,)
+    elif shape is None or isinstance(shape, (str, bytes, dict)) or not hasattr(shape, "__iter__"):
+        raise ShapeError(f"{op}: {what} must be an int or a tuple of ints, got {shape!r}")
+    else:
+        items = shape
+    dims = []
+    for d in items:  # (an iterable of something else fails below, naming the dimension)
+        try:
+            v = operator.index(d)
+        except TypeError:
+            raise ShapeError(f"{op}: {what} {shape!r} has a non-integer dimension {d!r}") from None
+        if abs(v) > _MAX_DIM:
+            raise ShapeError(f"{op}: dimension {v} in {what} {shape!r} is too large")
+        dims.append(v)
+    return tuple(dims)
 
 
-def empty(shape, ctx=None, dtype=None):
+def _shape(shape, op="shape"):
+    """A shape given by a user as a tuple of ints: a ShapeError naming ``op`` for a dimension
+    that is negative or not an integer (sizes that overflow are refused by the native side)."""
+    dims = _dims(shape, op)
+    for d in dims:
+        if d < 0:
+            raise ShapeError(f"{op}: shape {shape!r} has a negative dimension {d}; dimensions must be non-negative")
+    return dims
+
+
+def _check_kwargs(fn, kwargs, valid):
+    """MXNetTypeError (an MXNetError and a TypeError) for keyword arguments ``fn`` does not take,
+    listing the ones it does."""
+    unknown = [k for k in kwargs if k not in valid]
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        raise MXNetTypeError(f"{fn}: unknown keyword argument {names}; valid arguments are: {', '.join(valid)}")
+
+
+def _check_stype(fn, stype):
+    if stype not in (None, "default"):
+        raise NotSupported(f"{fn}: storage type {stype!r} is not supported; mxrs arrays are dense ('default')")
+
+
+_ZEROS_ARGS = ("shape", "ctx", "dtype", "stype", "out", "name")
+
+
+def empty(shape, ctx=None, dtype=None, stype=None):
     """An array of the given shape (mxrs zero-fills it)."""
-    return _wrap(_native.zeros(list(_shape(shape)), _dtype_name(dtype), _ctx(ctx)._pair()))
+    _check_stype("empty", stype)
+    return _wrap(_native.zeros(list(_shape(shape, "empty")), _dtype_name(dtype), _ctx(ctx)._pair()))
 
 
-def zeros(shape, ctx=None, dtype=None, **kwargs):
-    """An array of zeros."""
-    return empty(shape, ctx, dtype)
+def zeros(shape, ctx=None, dtype=None, stype=None, **kwargs):
+    """An array of zeros (``out=`` fills an existing array)."""
+    _check_kwargs("zeros", kwargs, _ZEROS_ARGS)
+    _check_stype("zeros", stype)
+    if kwargs.get("out") is not None:
+        return full(_shape(shape, "zeros"), 0.0, ctx, dtype, out=kwargs["out"])
+    return _wrap(_native.zeros(list(_shape(shape, "zeros")), _dtype_name(dtype), _ctx(ctx)._pair()))
 
 
 def ones(shape, ctx=None, dtype=None, **kwargs):
-    """An array of ones."""
-    return full(shape, 1.0, ctx, dtype)
+    """An array of ones (``out=`` fills an existing array)."""
+    _check_kwargs("ones", kwargs, _ZEROS_ARGS)
+    _check_stype("ones", kwargs.get("stype"))
+    return full(_shape(shape, "ones"), 1.0, ctx, dtype, out=kwargs.get("out"))
 
 
 def full(shape, val, ctx=None, dtype=None, out=None):
     """An array filled with ``val``."""
-    attrs = {"shape": _shape(shape), "value": float(val), "dtype": _dtype_name(dtype)}
+    attrs = {"shape": _shape(shape, "full"), "value": float(val), "dtype": _dtype_name(dtype)}
     return invoke("_full", [], attrs, out=out, ctx=_ctx(ctx))
 
 
@@ -547,10 +605,10 @@ def array(source_array, ctx=None, dtype=None):
     try:
         src = np.asarray(source_array)
         if src.dtype == object:
-            raise TypeError("source_array must be array like object")
+            raise MXNetTypeError("source_array must be array like object")
         src = _host_array(src, name)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"source_array must be array like object: {e}") from e
+        raise MXNetTypeError(f"source_array must be array like object: {e}") from e
     flat = src.reshape(-1).view(np.uint8)
     return _wrap(_native.from_buffer(memoryview(flat), list(src.shape), name, _ctx(ctx)._pair()))
 
@@ -560,9 +618,33 @@ def waitall():
     _native.waitall()
 
 
+@functools.cache
+def _op_inputs():
+    """``{op or alias name: input names}`` from the registry (for messages)."""
+    table = {name: inputs for name, inputs, _, _ in _native.list_ops()}
+    table.update({alias: table[canonical] for alias, canonical in _native.list_aliases()})
+    return table
+
+
+def _is_hidden_attr(key):
+    """MXNet's hidden attributes (``__layout__``, ``__lr_mult__``...) pass through any op."""
+    return key.startswith("__") and key.endswith("__") and len(key) > 4
+
+
+def _check_op_kwargs(op, kwargs, params, extra):
+    """MXNetTypeError listing the valid names when ``kwargs`` holds a name that is neither one
+    of the op's parameters (``params``), nor a hidden ``__attr__``."""
+    unknown = [k for k in kwargs if k not in params and not _is_hidden_attr(k)]
+    if unknown:
+        inputs = [i.lstrip("*") for i in _op_inputs().get(op, [])]
+        _check_kwargs(op, {k: None for k in unknown}, [*inputs, *params, *extra])
+
+
 def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):
     """The body of every generated op function."""
     kwargs.pop("name", None)
+    if kwargs:
+        _check_op_kwargs(op, kwargs, attrs, ("out", "name", "ctx"))
     # An explicit None is passed on ("axis=None" means "all axes" for some ops).
     attrs = {k: ("None" if v is None else v) for k, v in attrs.items() if v is not _Null}
     attrs.update(kwargs)
@@ -573,7 +655,7 @@ def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):
         attrs.setdefault("num_args", len(inputs))
     for i, x in enumerate(inputs):
         if not isinstance(x, NDArray):
-            raise TypeError(f"{op}: input {i} must be an NDArray, got {type(x).__name__}")
+            raise MXNetTypeError(f"{op}: input {i} must be an NDArray, got {type(x).__name__}")
     if "dtype" in attrs and attrs["dtype"] is not None and not isinstance(attrs["dtype"], str):
         attrs["dtype"] = _dtype_name(attrs["dtype"])
     return invoke(op, inputs, attrs, out=out, ctx=ctx)

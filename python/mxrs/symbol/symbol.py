@@ -7,10 +7,10 @@ import warnings
 from mxrs import _arith, _native
 from mxrs import attribute as _attribute
 from mxrs import name as _name
-from mxrs.base import MXNetError, MXNetIOError, MXNetValueError, _Null
+from mxrs.base import MXNetError, MXNetIOError, MXNetTypeError, MXNetValueError, _Null
 from mxrs.context import current_context
 from mxrs.executor import Executor
-from mxrs.ndarray.ndarray import _attr, _dtype_name, _np_dtype
+from mxrs.ndarray.ndarray import _attr, _check_op_kwargs, _dtype_name, _np_dtype, _shape
 
 __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "create"]
 
@@ -104,7 +104,7 @@ class Symbol:
                 raise MXNetValueError(f"There are multiple outputs with name {index!r}")
             index = matches[0]
         if not isinstance(index, int):
-            raise TypeError(f"Symbol index must be an int or an output name, got {type(index).__name__}")
+            raise MXNetTypeError(f"Symbol index must be an int or an output name, got {type(index).__name__}")
         if index < 0:
             index += len(self)
         return _wrap(self._handle.output(index))
@@ -146,7 +146,7 @@ class Symbol:
             raise MXNetError("General composition only support kwargs for now")
         for k, v in kwargs.items():
             if not isinstance(v, Symbol):
-                raise TypeError(f"compose: argument {k} must be a Symbol, got {type(v).__name__}")
+                raise MXNetTypeError(f"compose: argument {k} must be a Symbol, got {type(v).__name__}")
         return _wrap(self._handle.compose(name, [(k, v._handle) for k, v in kwargs.items()]))
 
     def __copy__(self):
@@ -212,7 +212,7 @@ class Symbol:
         if args:
             names = self.list_arguments()
             if len(args) > len(names):
-                raise MXNetError(f"infer: too many positional arguments; the arguments are {names}")
+                raise MXNetValueError(f"infer: too many positional arguments; the arguments are {names}")
             known += [(n, convert(a)) for n, a in zip(names, args) if a is not None]
         known += [(k, convert(v)) for k, v in kwargs.items() if v is not None]
         return known
@@ -237,7 +237,7 @@ class Symbol:
         return f(arg), f(out), f(aux)
 
     def _infer_shape(self, args, kwargs):
-        known = self._known(args, kwargs, lambda s: [int(d) for d in s])
+        known = self._known(args, kwargs, lambda s: list(_shape(s, "infer_shape")))
         try:
             return self._handle.infer_shape(known)
         except MXNetError:
@@ -293,7 +293,7 @@ class Symbol:
     ):
         """Bind to arrays; see ``mx.executor.Executor``."""
         if args is None:
-            raise MXNetError("bind: args are required (a list or a dict of NDArrays)")
+            raise MXNetTypeError("bind: args are required (a list or a dict of NDArrays)")
         return Executor._bind(self, ctx or current_context(), args, args_grad, grad_req, aux_states)
 
     def simple_bind(
@@ -390,12 +390,19 @@ def _compose(op, hint, variadic, args, kwargs, name, attr):
         args = tuple(args[0])
     for i, a in enumerate(args):
         if not isinstance(a, Symbol):
-            raise TypeError(f"{op}: positional argument {i} must be a Symbol, got {type(a).__name__}")
+            raise MXNetTypeError(f"{op}: positional argument {i} must be a Symbol, got {type(a).__name__}")
     if variadic:
         params.setdefault("num_args", len(args) + len(syms))
         args = list(args) + list(syms.values())
         syms = {}
     return _create(op, list(args), params, name, attr, hint, syms)
+
+
+def _is_symbols(v):
+    """A Symbol, or a non-empty list of them (the inputs of a variadic op)."""
+    if isinstance(v, (list, tuple)):
+        return bool(v) and all(isinstance(x, Symbol) for x in v)
+    return isinstance(v, Symbol)
 
 
 def _symbol_op(op, hint, inputs, params, name, attr, kwargs):
@@ -405,16 +412,22 @@ def _symbol_op(op, hint, inputs, params, name, attr, kwargs):
     variadic op; ``params`` holds the operator attributes (``_Null``: not given).
     """
     given = {k: v for k, v in params.items() if v is not _Null}
+    attrs_given = {k: v for k, v in kwargs.items() if not _is_symbols(v)}
+    if attrs_given:
+        _check_op_kwargs(op, attrs_given, params, ("name", "attr"))
     given.update(kwargs)
     if isinstance(inputs, tuple):
         return _compose(op, hint, True, inputs, given, name, attr)
+    for k, v in inputs.items():
+        if v is not None and not isinstance(v, Symbol):
+            raise MXNetTypeError(f"{op}: input {k} must be a Symbol, got {type(v).__name__}")
     return _compose(op, hint, False, (), {**{k: v for k, v in inputs.items() if v is not None}, **given}, name, attr)
 
 
 def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None, stype=None, **kwargs):
     """A named input of a graph (data, label or parameter)."""
     if not isinstance(name, str):
-        raise TypeError("Variable: name must be a string")
+        raise MXNetTypeError("Variable: name must be a string")
     attrs = _attribute.hide(_attribute.current().get(attr))
     attrs = {k: str(v) for k, v in attrs.items()}
     if shape is not None:
@@ -433,7 +446,11 @@ def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None
         if k.startswith("__") and k.endswith("__"):
             attrs[k] = str(v)
         else:
-            raise ValueError(f"Variable: attribute {k} must start and end with double underscores")
+            valid = "name, attr, shape, lr_mult, wd_mult, dtype, init, stype"
+            raise MXNetValueError(
+                f"Variable: unknown keyword argument {k!r}; valid arguments are: {valid}, or attributes "
+                "that start and end with double underscores (__yourattr__)"
+            )
     return _wrap(_native.SymbolHandle.variable(name, attrs))
 
 
@@ -444,7 +461,7 @@ def Group(symbols):
     """Several symbols' outputs as one symbol."""
     symbols = list(symbols)
     if not symbols or not all(isinstance(s, Symbol) for s in symbols):
-        raise TypeError("Group expects a non-empty list of Symbols")
+        raise MXNetTypeError("Group expects a non-empty list of Symbols")
     return _wrap(_native.SymbolHandle.group([s._handle for s in symbols]))
 
 

@@ -68,14 +68,14 @@ impl Attrs {
         self.0.get(key).map(|s| s.as_str()).filter(|s| s.trim() != "None")
     }
 
-    /// Reject attributes not in `known` (a misspelt parameter is an error, as in MXNet).
+    /// Reject attributes not in `known` (a misspelt parameter is an error, as in MXNet): an
+    /// argument-kind error (`TypeError`, as Python gives for an unexpected keyword) that lists
+    /// the valid names.
     pub fn check_known(&self, op: &str, known: &[&str]) -> Result<()> {
         for k in self.0.keys() {
             if !known.contains(&k.as_str()) && !k.starts_with("__") && k != "name" {
-                return Err(Error::param(
-                    op,
-                    format!("unknown parameter '{k}'; valid parameters are: {}", known.join(", ")),
-                ));
+                let valid = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                return Err(Error::type_error(op, format!("unknown parameter '{k}'; valid parameters are: {valid}")));
             }
         }
         Ok(())
@@ -159,10 +159,18 @@ impl Attrs {
         self.opt_tuple(op, key)?.ok_or_else(|| Error::param(op, format!("required parameter '{key}' is missing")))
     }
 
-    /// A non-negative shape tuple.
+    /// A shape tuple: a shape error for a dimension that is negative or not an integer, or a
+    /// shape whose size overflows.
     pub fn shape(&self, op: &str, key: &str) -> Result<Vec<usize>> {
-        let t = self.opt_tuple(op, key)?.unwrap_or_default();
-        t.iter().map(|&d| usize::try_from(d).map_err(|_| self.bad(op, key, "non-negative dimensions"))).collect()
+        let t = match self.0.get(key) {
+            None => Vec::new(),
+            Some(s) => parse_tuple(s)
+                .ok_or_else(|| {
+                    Error::shape(op, format!("invalid {key} '{s}': dimensions must be non-negative integers"))
+                })?
+                .unwrap_or_default(),
+        };
+        crate::shape::from_dims(op, &t)
     }
 
     /// A string with a default.
@@ -206,6 +214,21 @@ mod tests {
         assert!(a.bool_or("op", "b", false).unwrap());
         assert_eq!(a.opt_dtype("op", "d").unwrap(), Some(DType::F16));
         assert!(a.int("op", "missing").is_err());
-        assert!(a.check_known("op", &["k"]).is_err());
+        assert!(matches!(a.check_known("op", &["k"]), Err(Error::Type { .. })));
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        let a = Attrs::from_pairs([
+            ("s", "(2, 3)"),
+            ("neg", "(-1, 2)"),
+            ("frac", "(2.5, 2)"),
+            ("big", "(4611686018427387904, 8)"),
+        ]);
+        assert_eq!(a.shape("op", "s").unwrap(), vec![2, 3]);
+        assert_eq!(a.shape("op", "missing").unwrap(), Vec::<usize>::new());
+        for key in ["neg", "frac", "big"] {
+            assert!(matches!(a.shape("op", key), Err(Error::Shape { .. })), "{key}");
+        }
     }
 }

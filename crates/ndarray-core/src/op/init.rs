@@ -28,7 +28,7 @@ impl Operator for Fill {
         Ok(vec![self.dtype])
     }
     fn forward(&self, _: &mut OpCtx<'_>, _: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        Ok(vec![CpuStorage::full(self.dtype, size_of(&out[0]), self.value)])
+        Ok(vec![CpuStorage::try_full(self.name, self.dtype, size_of(&out[0]), self.value)?])
     }
 }
 
@@ -50,14 +50,18 @@ impl Operator for Range {
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         expect_inputs(self.name, inputs.len(), 0)?;
-        Ok(vec![vec![self.n * self.repeat]])
+        Ok(vec![vec![self.len()?]])
     }
     fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![self.dtype])
     }
     fn forward(&self, _: &mut OpCtx<'_>, _: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let len = self.len()?;
         Ok(vec![dispatch!(dtype self.dtype => T, {
-            let mut v: Vec<T> = Vec::with_capacity(self.n * self.repeat);
+            let mut v: Vec<T> = Vec::new();
+            v.try_reserve_exact(len).map_err(|_| {
+                Error::out_of_memory(self.name, len as u128 * self.dtype.size() as u128, format!("{len} {} values", self.dtype))
+            })?;
             for i in 0..self.n {
                 let x = <T as crate::dtype::Element>::from_f64(self.start + i as f64 * self.step);
                 for _ in 0..self.repeat {
@@ -66,6 +70,18 @@ impl Operator for Range {
             }
             <T as crate::storage::StorageElement>::wrap(v)
         })])
+    }
+}
+
+impl Range {
+    /// Number of values: a shape error when `n * repeat` overflows.
+    fn len(&self) -> Result<usize> {
+        self.n.checked_mul(self.repeat).ok_or_else(|| {
+            Error::shape(
+                self.name,
+                format!("{} values repeated {} times are more than can be addressed", self.n, self.repeat),
+            )
+        })
     }
 }
 

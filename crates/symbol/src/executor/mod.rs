@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mxrs_ndarray_core::dtype::DType;
 use mxrs_ndarray_core::invoke::invoke_op_full;
-use mxrs_ndarray_core::shape::{Shape, fmt_shape};
+use mxrs_ndarray_core::shape::{Shape, checked_bytes, fmt_shape};
 use mxrs_ndarray_core::{Context, CpuStorage, Error, NDArray, Result};
 
 use crate::graph::Symbol;
@@ -118,7 +118,7 @@ impl Executor {
         let mut head_grads = Vec::new();
         for &v in &back.head_grads {
             let n = shapes[v].iter().product();
-            let a = NDArray::from_cpu(CpuStorage::full(dtypes[v], n, 1.0), &shapes[v], ctx)?;
+            let a = NDArray::from_cpu(CpuStorage::try_full("bind", dtypes[v], n, 1.0)?, &shapes[v], ctx)?;
             fixed.insert(v, a.clone());
             head_grads.push(a);
         }
@@ -245,7 +245,13 @@ fn infer_values(
         };
         vshapes.push(s);
     }
-    Ok((vshapes, dtypes.iter().map(|d| d.unwrap_or(DType::F32)).collect()))
+    let vtypes: Vec<DType> = dtypes.iter().map(|d| d.unwrap_or(DType::F32)).collect();
+    // Every value gets memory at bind: sizes that overflow are shape errors here, before the
+    // plan adds them up.
+    for (s, &d) in vshapes.iter().zip(&vtypes) {
+        checked_bytes("bind", s, d)?;
+    }
+    Ok((vshapes, vtypes))
 }
 
 /// Each gradient array must have its argument's shape.

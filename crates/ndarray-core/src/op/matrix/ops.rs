@@ -396,7 +396,7 @@ impl Expand {
                             t
                         )));
                     }
-                    out.push(w as usize);
+                    out.push(crate::shape::dim(self.name, w)?);
                 }
                 Ok((out.clone(), broadcast_strides(s, &out), out))
             }
@@ -410,7 +410,7 @@ impl Expand {
                     if s[a] != 1 {
                         return Err(bad(format!("axis {a} of {} must have size 1 to broadcast", fmt_shape(s))));
                     }
-                    out[a] = z as usize;
+                    out[a] = crate::shape::dim(self.name, z)?;
                 }
                 Ok((out.clone(), broadcast_strides(s, &out), out))
             }
@@ -435,14 +435,14 @@ impl Expand {
                 for i in 0..nd {
                     vs.extend([rp[i], sp[i]]);
                     st.extend([0, spc[i]]);
-                    out.push(rp[i] * sp[i]);
+                    out.push(crate::shape::mul_dim(self.name, rp[i], sp[i])?);
                 }
                 Ok((vs, st, out))
             }
             ExpandKind::Repeat(n, axis) => match axis {
                 None => {
                     let total = size_of(s);
-                    Ok((vec![total, *n], vec![1, 0], vec![total * n]))
+                    Ok((vec![total, *n], vec![1, 0], vec![crate::shape::mul_dim(self.name, total, *n)?]))
                 }
                 Some(a) => {
                     let a = norm_axis(self.name, *a, s.len())?;
@@ -453,7 +453,7 @@ impl Expand {
                     st.push(0);
                     st.extend_from_slice(&cs[a + 1..]);
                     let mut out = s.to_vec();
-                    out[a] *= n;
+                    out[a] = crate::shape::mul_dim(self.name, out[a], *n)?;
                     Ok((vs, st, out))
                 }
             },
