@@ -223,8 +223,8 @@ fn load_blas(path: std::path::PathBuf) -> PyResult<String> {
 /// Name the CBLAS library to open at the first large float32 product (nothing opens now);
 /// false when one was named before.
 #[pyfunction]
-fn prefer_blas(path: std::path::PathBuf) -> bool {
-    mxrs_ndarray_core::backend::cpu::blas::prefer(path)
+fn prefer_blas(path: std::path::PathBuf) -> PyResult<bool> {
+    enter_ok("prefer_blas", || mxrs_ndarray_core::backend::cpu::blas::prefer(path))
 }
 
 /// The file of the BLAS library that large float32 products use (chosen now if no library
