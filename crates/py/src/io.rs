@@ -25,8 +25,8 @@ pub struct PyRecordReader(Mutex<Option<RecordReader>>);
 #[pymethods]
 impl PyRecordReader {
     #[new]
-    fn new(path: &str) -> PyMxResult<Self> {
-        Ok(Self(Mutex::new(Some(RecordReader::open(path)?))))
+    fn new(py: Python<'_>, path: &str) -> PyMxResult<Self> {
+        Ok(Self(Mutex::new(Some(py.detach(|| RecordReader::open(path))?))))
     }
     /// The next record, or None at the end of the file.
     fn read<'py>(&self, py: Python<'py>) -> PyMxResult<Option<Bound<'py, PyBytes>>> {
@@ -59,8 +59,8 @@ pub struct PyRecordWriter(Mutex<Option<RecordWriter>>);
 #[pymethods]
 impl PyRecordWriter {
     #[new]
-    fn new(path: &str) -> PyMxResult<Self> {
-        Ok(Self(Mutex::new(Some(RecordWriter::create(path)?))))
+    fn new(py: Python<'_>, path: &str) -> PyMxResult<Self> {
+        Ok(Self(Mutex::new(Some(py.detach(|| RecordWriter::create(path))?))))
     }
     /// Append a record; returns its offset.
     fn write(&self, py: Python<'_>, buf: &[u8]) -> PyMxResult<u64> {
@@ -74,13 +74,13 @@ impl PyRecordWriter {
         Ok(self.0.lock().expect("writer lock").as_ref().ok_or_else(closed)?.tell())
     }
     /// Flush buffered records.
-    fn flush(&self) -> PyMxResult<()> {
-        Ok(self.0.lock().expect("writer lock").as_mut().ok_or_else(closed)?.flush()?)
+    fn flush(&self, py: Python<'_>) -> PyMxResult<()> {
+        py.detach(|| Ok(self.0.lock().expect("writer lock").as_mut().ok_or_else(closed)?.flush()?))
     }
-    /// Flush and close the file.
-    fn close(&self) -> PyMxResult<()> {
+    /// Flush and close the file (a remote file appears now).
+    fn close(&self, py: Python<'_>) -> PyMxResult<()> {
         if let Some(mut w) = self.0.lock().expect("writer lock").take() {
-            w.flush()?;
+            py.detach(|| w.finish())?;
         }
         Ok(())
     }

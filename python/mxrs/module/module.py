@@ -1,8 +1,10 @@
 """``mx.mod.Module``: a symbol bound to executors, with parameters and an optimizer."""
 
 import logging
+import os
 import warnings
 
+from mxrs import _native
 from mxrs import context as ctx_mod
 from mxrs import ndarray as nd
 from mxrs import optimizer as opt
@@ -465,8 +467,7 @@ class Module(BaseModule):
         if self._update_on_kvstore:
             self._kvstore.save_optimizer_states(fname)
         else:
-            with open(fname, "wb") as fout:
-                fout.write(self._updater.get_states())
+            _native.write_file(os.fspath(fname), self._updater.get_states())
 
     def load_optimizer_states(self, fname):
         """Load optimizer states saved by ``save_optimizer_states``."""
@@ -475,8 +476,7 @@ class Module(BaseModule):
         if self._update_on_kvstore:
             self._kvstore.load_optimizer_states(fname)
         else:
-            with open(fname, "rb") as fin:
-                self._updater.set_states(fin.read())
+            self._updater.set_states(_native.read_file(os.fspath(fname)))
 
     def install_monitor(self, mon):
         """Install a monitor on the executors."""
