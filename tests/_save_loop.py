@@ -8,9 +8,8 @@ a complete file of any generation from a torn one.
 
 import sys
 
-import numpy as np
-
 import mxrs as mx
+import numpy as np
 
 
 def main():
