@@ -1,14 +1,14 @@
 """``mx.mod.Module``: a symbol bound to executors, with parameters and an optimizer."""
 
 import logging
-import os
 import warnings
 
-from mxrs import _native
 from mxrs import context as ctx_mod
 from mxrs import ndarray as nd
 from mxrs import optimizer as opt
 from mxrs._training import (
+    _read_file,
+    _write_file,
     create_kvstore,
     initialize_kvstore,
     load_checkpoint,
@@ -467,7 +467,7 @@ class Module(BaseModule):
         if self._update_on_kvstore:
             self._kvstore.save_optimizer_states(fname)
         else:
-            _native.write_file(os.fspath(fname), self._updater.get_states())
+            _write_file(fname, self._updater.get_states())
 
     def load_optimizer_states(self, fname):
         """Load optimizer states saved by ``save_optimizer_states``."""
@@ -476,7 +476,7 @@ class Module(BaseModule):
         if self._update_on_kvstore:
             self._kvstore.load_optimizer_states(fname)
         else:
-            self._updater.set_states(_native.read_file(os.fspath(fname)))
+            self._updater.set_states(_read_file(fname))
 
     def install_monitor(self, mon):
         """Install a monitor on the executors."""
