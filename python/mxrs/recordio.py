@@ -139,7 +139,7 @@ class MXIndexedRecordIO(MXRecordIO):
         self.idx = {}
         self.keys = []
         self.key_type = key_type
-        self.fidx: list[str] | None = None
+        self.fidx = None
         super().__init__(uri, flag)
 
     def open(self):
