@@ -149,12 +149,9 @@ impl Target {
         match self.rt.block_on(self.op.stat(&self.path)) {
             Ok(meta) => Ok(meta.content_length()),
             Err(e) if e.kind() == ErrorKind::NotFound && !self.hdfs => {
-                let mut opts = ReadOptions::default();
-                opts.range = (0..1).into();
-                match self.rt.block_on(self.op.read_options(&self.path, opts)) {
-                    Err(e) => Err(self.err("cannot open for reading", &e)),
-                    Ok(_) => Err(self.err("cannot open for reading", &e)),
-                }
+                let opts = ReadOptions { range: (0..1).into(), ..Default::default() };
+                let get = self.rt.block_on(self.op.read_options(&self.path, opts));
+                Err(self.err("cannot open for reading", &get.err().unwrap_or(e)))
             }
             Err(e) => Err(self.err("cannot open for reading", &e)),
         }
@@ -217,10 +214,12 @@ fn profile_region(text: &str, profile: &str) -> Option<String> {
             let section = section.trim();
             let name = section.strip_prefix("profile ").map(str::trim).unwrap_or(section);
             inside = name == profile;
-        } else if inside && let Some((k, v)) = line.split_once('=') {
-            if k.trim() == "region" && !v.trim().is_empty() {
-                return Some(v.trim().to_owned());
-            }
+        } else if inside
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == "region"
+            && !v.trim().is_empty()
+        {
+            return Some(v.trim().to_owned());
         }
     }
     None
@@ -340,8 +339,7 @@ impl RemoteReader {
         let sequential = !self.buf.is_empty() && self.pos == self.buf_end();
         self.fetch = if sequential { (self.fetch * 2).min(MAX_FETCH) } else { MIN_FETCH };
         let end = (self.pos + self.fetch).min(self.size);
-        let mut opts = ReadOptions::default();
-        opts.range = (self.pos..end).into();
+        let opts = ReadOptions { range: (self.pos..end).into(), ..Default::default() };
         let data = self
             .t
             .rt
@@ -417,9 +415,7 @@ impl RemoteWriter {
         let upload = if t.hdfs {
             None
         } else {
-            let mut opts = WriteOptions::default();
-            opts.chunk = Some(PART_SIZE);
-            opts.concurrent = UPLOAD_CONCURRENCY;
+            let opts = WriteOptions { chunk: Some(PART_SIZE), concurrent: UPLOAD_CONCURRENCY, ..Default::default() };
             let w = t.rt.block_on(t.op.writer_options(&t.path, opts)).map_err(|e| t.err("cannot write", &e))?;
             Some(w)
         };
