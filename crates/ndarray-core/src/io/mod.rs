@@ -8,6 +8,7 @@
 //!   files and the pickle payload of an NDArray), as pure functions over bytes;
 //! * [`storage`]: reading and atomically writing whole files, and streaming readers and
 //!   writers, by path or URI;
+//! * [`store`]: the [`store::Store`] trait that backends implement;
 //! * [`remote`]: the S3 and WebHDFS backends (the only code that knows `opendal`).
 
 // Each module's documentation is its inner `//!` doc (so intra-doc links resolve inside it).
@@ -15,3 +16,4 @@ pub mod arrays;
 pub mod ndarray_file;
 pub mod remote;
 pub mod storage;
+pub mod store;

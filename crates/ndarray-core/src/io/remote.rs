@@ -38,7 +38,7 @@ use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator, services};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::error::{Error, Result};
-use crate::io::storage::{Store, StoreReader, StoreWriter, split_scheme};
+use crate::io::store::{Store, StoreReader, StoreWriter, split_scheme};
 
 /// The URI schemes served here.
 pub const SCHEMES: [&str; 4] = ["s3://", "hdfs://", "webhdfs://", "swebhdfs://"];
