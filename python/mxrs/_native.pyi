@@ -37,6 +37,8 @@ __all__ = [
     "imdecode",
     "imencode",
     "imresize",
+    "read_file",
+    "write_file",
 ]
 
 @final
@@ -229,3 +231,8 @@ class ImageRecordIter:
 def imdecode(buf: bytes, flag: int = 1, bgr: bool = True) -> tuple[bytes, int, int, int]: ...
 def imencode(data: bytes, h: int, w: int, c: int, fmt: str, quality: int, bgr: bool = True) -> bytes: ...
 def imresize(data: bytes, h: int, w: int, c: int, new_w: int, new_h: int) -> bytes: ...
+
+# --- the storage layer (crates/py/src/storage.rs): whole files by path or URI
+
+def read_file(uri: str) -> bytes: ...
+def write_file(uri: str, data: bytes) -> None: ...

@@ -114,6 +114,28 @@ def multiple_callbacks(callbacks, *args, **kwargs):
 
 
 # ------------------------------------------------------------------------------ checkpoints
+def _write_file(fname, data):
+    """Replace the file at ``fname`` (a path or a URI such as ``s3://bucket/key``) with the
+    bytes ``data``, atomically, through mxrs's storage layer."""
+    try:
+        from mxrs import _native  # noqa: PLC0415 - see the except clause
+    except ImportError:  # tools/mxnet_hybrid.py runs this file over MXNet, which has no _native
+        with open(fname, "wb") as f:
+            f.write(data)
+        return
+    _native.write_file(os.fspath(fname), data)
+
+
+def _read_file(fname):
+    """The bytes of the file at ``fname`` (a path or a URI), through mxrs's storage layer."""
+    try:
+        from mxrs import _native  # noqa: PLC0415 - see _write_file
+    except ImportError:
+        with open(fname, "rb") as f:
+            return f.read()
+    return _native.read_file(os.fspath(fname))
+
+
 def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast=True):
     """Save ``prefix-symbol.json`` (unless ``symbol`` is None) and ``prefix-%04d.params``."""
     if symbol is not None:

@@ -8,6 +8,8 @@ update rule instead. Push and pull are asynchronous engine operations, ordered a
 work on the same arrays.
 """
 
+import os
+
 from mxrs import _native
 from mxrs import optimizer as opt
 from mxrs.base import MXNetError, NotSupported
@@ -153,15 +155,13 @@ class KVStore:
         """Write the optimizer states (pickled; with the optimizer when ``dump_optimizer``)."""
         if self._updater is None:
             raise AssertionError("Cannot save states for distributed training")
-        with open(fname, "wb") as f:
-            f.write(self._updater.get_states(dump_optimizer))
+        _native.write_file(os.fspath(fname), self._updater.get_states(dump_optimizer))
 
     def load_optimizer_states(self, fname):
         """Load optimizer states written by :meth:`save_optimizer_states`."""
         if self._updater is None:
             raise AssertionError("Cannot load states for distributed training")
-        with open(fname, "rb") as f:
-            self._updater.set_states(f.read())
+        self._updater.set_states(_native.read_file(os.fspath(fname)))
 
     # -- synchronisation ------------------------------------------------------------------
     def _barrier(self):

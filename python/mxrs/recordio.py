@@ -24,7 +24,9 @@ class MXRecordIO:
     Parameters
     ----------
     uri : str
-        Path of the record file.
+        Path or URI (``s3://bucket/key``, ``hdfs://``, ``webhdfs://``) of the record file. A
+        remote file is read in ranges as records are needed, and written as a (multipart)
+        upload that appears whole when the writer is closed.
     flag : str
         ``'w'`` to write (truncates) or ``'r'`` to read.
     """
@@ -123,7 +125,7 @@ class MXIndexedRecordIO(MXRecordIO):
     Parameters
     ----------
     idx_path : str
-        Path of the index file.
+        Path or URI of the index file (a writer writes it when closed).
     uri : str
         Path of the record file.
     flag : str
@@ -144,9 +146,10 @@ class MXIndexedRecordIO(MXRecordIO):
         super().open()
         self.idx = {}
         self.keys = []
-        self.fidx = open(self.idx_path, self.flag)  # noqa: SIM115 - lives as long as the handle
+        # The index lines written so far; the index file is written (atomically) by ``close``.
+        self.fidx = [] if self.writable else None
         if not self.writable:
-            for line in iter(self.fidx.readline, ""):
+            for line in _native.read_file(self.idx_path).decode("utf-8").splitlines():
                 fields = line.strip().split("\t")
                 key = self.key_type(fields[0])
                 self.idx[key] = int(fields[1])
@@ -156,7 +159,9 @@ class MXIndexedRecordIO(MXRecordIO):
         if not self.is_open:
             return
         super().close()
-        self.fidx.close()
+        if self.fidx is not None:
+            lines, self.fidx = self.fidx, None
+            _native.write_file(self.idx_path, "".join(lines).encode("utf-8"))
 
     def __getstate__(self):
         d = super().__getstate__()
@@ -184,7 +189,7 @@ class MXIndexedRecordIO(MXRecordIO):
         key = self.key_type(idx)
         pos = self.tell()
         self.write(buf)
-        self.fidx.write(f"{key}\t{pos}\n")
+        self.fidx.append(f"{key}\t{pos}\n")
         self.idx[key] = pos
         self.keys.append(key)
 

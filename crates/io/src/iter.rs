@@ -168,8 +168,9 @@ fn param(msg: impl Into<String>) -> Error {
 }
 
 fn read_imglist(path: &str) -> Result<HashMap<u64, Vec<f32>>> {
+    let bytes = mxrs_ndarray_core::io::storage::read(path)?;
     let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.into(), msg: format!("cannot read: {e}") })?;
+        String::from_utf8(bytes).map_err(|e| Error::Format { path: path.into(), msg: format!("not UTF-8: {e}") })?;
     let mut map = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split('\t').collect();

@@ -7,8 +7,9 @@
 //! chunks and a cflag 3 last chunk. The reader joins the chunks and puts the magic back.
 //! Invariant: in a well-formed file every aligned magic word starts a chunk header.
 
-use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
+
+use mxrs_ndarray_core::io::storage::{self, StoreReader, StoreWriter};
 
 use crate::{Error, Result};
 
@@ -61,15 +62,17 @@ pub fn encode_record(buf: &[u8], out: &mut Vec<u8>) -> Result<()> {
 #[derive(Debug)]
 pub struct RecordWriter {
     path: String,
-    file: BufWriter<File>,
+    file: BufWriter<Box<dyn StoreWriter>>,
     pos: u64,
     scratch: Vec<u8>,
 }
 
 impl RecordWriter {
-    /// Create (truncate) `path`.
+    /// Create (truncate) `path`: a local path or a URI of the storage layer (`s3://`,
+    /// `hdfs://`...). A local file is written in place; a remote one appears whole when the
+    /// writer is finished (or dropped).
     pub fn create(path: &str) -> Result<Self> {
-        let f = File::create(path).map_err(|e| io_err(path, "cannot open for writing", e))?;
+        let f = storage::create(path)?;
         Ok(Self { path: path.to_string(), file: BufWriter::with_capacity(1 << 16, f), pos: 0, scratch: Vec::new() })
     }
 
@@ -88,15 +91,22 @@ impl RecordWriter {
         self.pos
     }
 
-    /// Flush buffered bytes to the file.
+    /// Flush buffered bytes to the file (a remote file still appears only at [`Self::finish`]).
     pub fn flush(&mut self) -> Result<()> {
         self.file.flush().map_err(|e| io_err(&self.path, "flush failed", e))
+    }
+
+    /// Flush and complete the file: a remote file appears now. Writing afterwards fails.
+    pub fn finish(&mut self) -> Result<()> {
+        self.flush()?;
+        self.file.get_mut().finish()
     }
 }
 
 impl Drop for RecordWriter {
+    /// Finish the file, ignoring errors (call [`RecordWriter::finish`] to see them).
     fn drop(&mut self) {
-        let _ = self.file.flush();
+        let _ = self.finish();
     }
 }
 
@@ -104,16 +114,17 @@ impl Drop for RecordWriter {
 #[derive(Debug)]
 pub struct RecordReader {
     path: String,
-    file: BufReader<File>,
+    file: BufReader<Box<dyn StoreReader>>,
     pos: u64,
     len: u64,
 }
 
 impl RecordReader {
-    /// Open `path` for reading.
+    /// Open `path` (a local path or a URI of the storage layer) for reading. A remote file is
+    /// fetched in ranges as records are read, never whole.
     pub fn open(path: &str) -> Result<Self> {
-        let f = File::open(path).map_err(|e| io_err(path, "cannot open for reading", e))?;
-        let len = f.metadata().map_err(|e| io_err(path, "cannot stat", e))?.len();
+        let f = storage::open(path)?;
+        let len = f.size();
         Ok(Self { path: path.to_string(), file: BufReader::with_capacity(1 << 16, f), pos: 0, len })
     }
 
@@ -255,7 +266,8 @@ impl RecordReader {
 /// Parse an `.idx` file as the C++ iterator does: whitespace-separated `key offset` pairs;
 /// returns the offsets sorted and deduplicated.
 pub fn read_idx_offsets(path: &str) -> Result<Vec<u64>> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, "cannot read index", e))?;
+    let bytes = storage::read(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| Error::Format { path: path.into(), msg: format!("index: {e}") })?;
     let mut offs = Vec::new();
     let mut it = text.split_whitespace();
     while let Some(_key) = it.next() {

@@ -81,10 +81,11 @@ impl PyRecordWriter {
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         enter_detached(py, "MXRecordIO.flush", || self.0.lock().as_mut().ok_or_else(closed)?.flush().map_err(PyMxError))
     }
-    /// Flush and close the file.
+    /// Flush and close the file (a remote file appears now).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        // Finishing uploads a remote file, so a failed upload is raised here.
         enter_detached(py, "MXRecordIO.close", || match self.0.lock().take() {
-            Some(mut w) => w.flush().map_err(PyMxError),
+            Some(mut w) => w.finish().map_err(PyMxError),
             None => Ok(()),
         })
     }

@@ -6,6 +6,7 @@ mod guard;
 mod io;
 mod kvstore;
 mod ndarray;
+mod storage;
 mod symbol;
 
 use std::collections::BTreeMap;
@@ -280,5 +281,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
     m.add_function(wrap_pyfunction!(check_engine_env, m)?)?;
     io::register(m)?;
+    storage::register(m)?;
     Ok(())
 }

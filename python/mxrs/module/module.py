@@ -7,6 +7,8 @@ from mxrs import context as ctx_mod
 from mxrs import ndarray as nd
 from mxrs import optimizer as opt
 from mxrs._training import (
+    _read_file,
+    _write_file,
     create_kvstore,
     initialize_kvstore,
     load_checkpoint,
@@ -465,8 +467,7 @@ class Module(BaseModule):
         if self._update_on_kvstore:
             self._kvstore.save_optimizer_states(fname)
         else:
-            with open(fname, "wb") as fout:
-                fout.write(self._updater.get_states())
+            _write_file(fname, self._updater.get_states())
 
     def load_optimizer_states(self, fname):
         """Load optimizer states saved by ``save_optimizer_states``."""
@@ -475,8 +476,7 @@ class Module(BaseModule):
         if self._update_on_kvstore:
             self._kvstore.load_optimizer_states(fname)
         else:
-            with open(fname, "rb") as fin:
-                self._updater.set_states(fin.read())
+            self._updater.set_states(_read_file(fname))
 
     def install_monitor(self, mon):
         """Install a monitor on the executors."""

@@ -2,6 +2,7 @@
 
 import json
 import numbers
+import os
 import warnings
 
 from mxrs import _arith, _native
@@ -266,12 +267,11 @@ class Symbol:
         return self._handle.tojson()
 
     def save(self, fname, remove_amp_cast=True):
-        """Write ``tojson()`` to ``fname``."""
+        """Write ``tojson()`` to ``fname``: a path or a URI (``s3://``, ``hdfs://``), atomically."""
         try:
-            with open(fname, "w", encoding="utf-8") as f:
-                f.write(self.tojson())
+            _native.write_file(os.fspath(fname), self.tojson().encode("utf-8"))
         except OSError as e:
-            raise MXNetIOError(f"{fname}: cannot write the symbol: {e}") from e
+            raise MXNetIOError(f"cannot write the symbol: {e}") from None
 
     def debug_str(self):
         """A readable listing of the graph."""
@@ -475,10 +475,11 @@ def load_json(json_str):
 def load(fname):
     """A symbol from a JSON file (``sym.save``'s output or MXNet's ``-symbol.json``)."""
     try:
-        with open(fname, encoding="utf-8") as f:
-            text = f.read()
+        text = _native.read_file(os.fspath(fname)).decode("utf-8")
     except OSError as e:
-        raise MXNetIOError(f"{fname}: cannot read the symbol file: {e}") from e
+        raise MXNetIOError(f"cannot read the symbol file: {e}") from None
+    except UnicodeDecodeError as e:
+        raise MXNetIOError(f"{fname}: the symbol file is not UTF-8 text: {e}") from None
     try:
         return load_json(text)
     except MXNetError as e:

@@ -1,31 +1,29 @@
-//! The storage layer: reading and atomically writing whole files by path or URI.
+//! The storage layer: reading and writing files by path or URI.
 //!
 //! Every file that mxrs reads or writes by name goes through a [`Store`] picked by
-//! [`store_for`] from the URI's scheme. Format code only sees bytes (or a writer), so remote
-//! backends such as `s3://` and `hdfs://` can be added here later without touching any format.
+//! [`store_for`] from the URI's scheme. Format code only sees bytes, a reader or a writer.
 //!
-//! Plain paths and `file://` URIs go to [`LocalStore`]. Writes are atomic: the data goes to a
-//! temporary file in the target's folder, which is flushed, fsynced and then renamed over the
-//! target, so a failed or interrupted write never leaves a half-written file behind and keeps
-//! the old one intact.
+//! * Plain paths and `file://` URIs go to [`LocalStore`]. [`write_atomic`] writes a temporary
+//!   file in the target's folder, flushes and fsyncs it and renames it over the target, so a
+//!   failed or killed write never leaves a half-written file and keeps the old one intact.
+//! * `s3://bucket/key`, `hdfs://`, `webhdfs://` and `swebhdfs://` go to the remote store of
+//!   [`super::remote`] (opendal over S3 and WebHDFS). An S3 object is replaced atomically by
+//!   nature: a single PUT or a multipart upload appears whole when it completes.
+//!
+//! Whole-file reads and atomic writes ([`read`], [`write_atomic`]) serve the small formats
+//! (NDArray files, Symbol JSON, optimizer states, `.idx`). Large sequential files (`.rec`) use
+//! [`open`] (a seekable reader; remote files are fetched in ranges as they are read) and
+//! [`create`] (a writer; remote files are uploaded in parts and appear at [`StoreWriter::finish`]).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-
-/// A place files can be read from and written to, addressed by path or URI.
-pub trait Store: Send + Sync {
-    /// Read the whole file at `uri`.
-    fn read(&self, uri: &str) -> Result<Vec<u8>>;
-
-    /// Replace the file at `uri` with what `data` writes, atomically: readers see either the old
-    /// file or the complete new one. If `data` (or anything else) fails, the old file is left
-    /// as it was and the error names `uri`.
-    fn write_atomic(&self, uri: &str, data: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> Result<()>;
-}
+use crate::io::remote;
+use crate::io::store::split_scheme;
+pub use crate::io::store::{Store, StoreReader, StoreWriter};
 
 /// The local file system: plain paths and `file://` URIs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,13 +34,14 @@ static LOCAL: LocalStore = LocalStore;
 
 /// The store for `uri`, chosen by its scheme.
 ///
-/// Plain paths and `file://` URIs give [`LocalStore`]; `s3://`, `hdfs://` and any other scheme
-/// give [`Error::NotSupported`] naming the scheme and the URI.
+/// Plain paths and `file://` URIs give [`LocalStore`]; `s3`, `hdfs`, `webhdfs` and `swebhdfs`
+/// give the remote store; any other scheme gives [`Error::NotSupported`] naming the scheme, the
+/// URI and the schemes that work.
 pub fn store_for(uri: &str) -> Result<&'static dyn Store> {
     match split_scheme(uri) {
         None => Ok(&LOCAL),
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("file") => Ok(&LOCAL),
-        Some((scheme, _)) => Err(not_supported(scheme, uri)),
+        Some((scheme, _)) => remote::store(scheme).ok_or_else(|| not_supported(scheme, uri)),
     }
 }
 
@@ -57,24 +56,21 @@ pub fn write_atomic(uri: &str, data: &dyn Fn(&mut dyn Write) -> io::Result<()>) 
     store_for(uri)?.write_atomic(uri, data)
 }
 
-/// `(scheme, rest)` when `uri` starts with `scheme://` and the scheme is well formed
-/// (a letter, then letters, digits, `+`, `-` or `.`); `None` for a plain path.
-fn split_scheme(uri: &str) -> Option<(&str, &str)> {
-    let i = uri.find("://")?;
-    let scheme = &uri[..i];
-    let mut chars = scheme.chars();
-    let well_formed = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    well_formed.then(|| (scheme, &uri[i + 3..]))
+/// Open the file at `uri` for reading through the store for its scheme (see [`Store::open`]).
+pub fn open(uri: &str) -> Result<Box<dyn StoreReader>> {
+    store_for(uri)?.open(uri)
+}
+
+/// Create the file at `uri` through the store for its scheme (see [`Store::create`]).
+pub fn create(uri: &str) -> Result<Box<dyn StoreWriter>> {
+    store_for(uri)?.create(uri)
 }
 
 fn not_supported(scheme: &str, uri: &str) -> Error {
-    let backend = match scheme.to_ascii_lowercase().as_str() {
-        "s3" => "the S3 storage backend".to_owned(),
-        "hdfs" => "the HDFS storage backend".to_owned(),
-        other => format!("a storage backend for '{other}://'"),
-    };
-    Error::NotSupported(format!("cannot open '{uri}': {backend} is not built yet (only local paths and file:// work)"))
+    Error::NotSupported(format!(
+        "cannot open '{uri}': no storage backend for '{scheme}://' (supported: local paths, file://, {})",
+        remote::SCHEMES.join(", ")
+    ))
 }
 
 /// The local path that `uri` names: a plain path as is, `file://rest` as `rest`
@@ -91,6 +87,62 @@ fn local_path(uri: &str) -> Result<PathBuf> {
         return Err(Error::io(uri, "empty path"));
     }
     Ok(PathBuf::from(path))
+}
+
+/// A local file opened by [`LocalStore::open`].
+#[derive(Debug)]
+struct LocalReader {
+    file: File,
+    size: u64,
+}
+
+impl Read for LocalReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Seek for LocalReader {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl StoreReader for LocalReader {
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// A local file created by [`LocalStore::create`] (written in place, as `File::create` does).
+#[derive(Debug)]
+struct LocalWriter {
+    uri: String,
+    file: Option<File>,
+}
+
+impl LocalWriter {
+    fn file(&mut self) -> io::Result<&mut File> {
+        self.file.as_mut().ok_or_else(|| io::Error::other("the file was already finished"))
+    }
+}
+
+impl Write for LocalWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file()?.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
+impl StoreWriter for LocalWriter {
+    fn finish(&mut self) -> Result<()> {
+        match self.file.take() {
+            Some(mut f) => f.flush().map_err(|e| Error::io(&self.uri, e)),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Store for LocalStore {
@@ -124,6 +176,19 @@ impl Store for LocalStore {
         guard.0 = None;
         sync_dir(dir);
         Ok(())
+    }
+
+    fn open(&self, uri: &str) -> Result<Box<dyn StoreReader>> {
+        let path = local_path(uri)?;
+        let file = File::open(&path).map_err(|e| Error::io(uri, format!("cannot open for reading: {e}")))?;
+        let size = file.metadata().map_err(|e| Error::io(uri, format!("cannot stat: {e}")))?.len();
+        Ok(Box::new(LocalReader { file, size }))
+    }
+
+    fn create(&self, uri: &str) -> Result<Box<dyn StoreWriter>> {
+        let path = local_path(uri)?;
+        let file = File::create(&path).map_err(|e| Error::io(uri, format!("cannot open for writing: {e}")))?;
+        Ok(Box::new(LocalWriter { uri: uri.to_owned(), file: Some(file) }))
     }
 }
 
@@ -266,20 +331,25 @@ mod tests {
 
     #[test]
     fn unknown_schemes_are_not_supported() {
-        for uri in ["s3://bucket/model.params", "hdfs://namenode:9000/x", "http://host/x"] {
+        for uri in ["http://host/x", "gs://bucket/x", "ftp://host/x"] {
             let scheme = uri.split("://").next().unwrap();
             let check = |r: Result<()>| match r {
                 Err(Error::NotSupported(msg)) => {
                     assert!(msg.contains(uri), "{msg}");
-                    assert!(msg.to_lowercase().contains(scheme), "{msg}");
-                    assert!(msg.contains("not built yet"), "{msg}");
+                    assert!(msg.contains(&format!("'{scheme}://'")), "{msg}");
+                    assert!(msg.contains("s3://") && msg.contains("hdfs://"), "{msg}");
                 }
                 other => panic!("{uri}: {other:?}"),
             };
             check(store_for(uri).map(|_| ()));
             check(read(uri).map(|_| ()));
+            check(open(uri).map(|_| ()));
+            check(create(uri).map(|_| ()));
             check(write_atomic(uri, &|w| w.write_all(b"x")));
             check(LocalStore.read(uri).map(|_| ()));
+        }
+        for uri in ["s3://bucket/model.params", "hdfs://namenode:9000/x", "webhdfs://nn:9870/x", "S3://b/k"] {
+            assert!(store_for(uri).is_ok(), "{uri}");
         }
         assert!(store_for("relative/path.params").is_ok());
         assert!(store_for("file:///abs/path.params").is_ok());
@@ -289,5 +359,31 @@ mod tests {
         assert_eq!(local_path("file:///tmp/a").unwrap(), Path::new("/tmp/a"));
         assert_eq!(local_path("file://rel/a").unwrap(), Path::new("rel/a"));
         assert!(matches!(local_path("file://"), Err(Error::Io { .. })));
+    }
+
+    #[test]
+    fn local_open_and_create() {
+        let dir = scratch("stream");
+        let uri = dir.join("r.rec").to_str().unwrap().to_owned();
+        let mut w = create(&uri).unwrap();
+        w.write_all(b"0123456789").unwrap();
+        w.flush().unwrap();
+        assert_eq!(fs::read(&uri).unwrap(), b"0123456789", "a local file is written in place");
+        w.finish().unwrap();
+        assert!(w.write_all(b"x").is_err(), "writing after finish");
+        w.flush().unwrap();
+        w.finish().unwrap();
+        let mut r = open(&uri).unwrap();
+        assert_eq!(r.size(), 10);
+        r.seek(io::SeekFrom::Start(4)).unwrap();
+        let mut got = String::new();
+        r.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "456789");
+        let missing = dir.join("nope.rec").to_str().unwrap().to_owned();
+        let e = open(&missing).unwrap_err().to_string();
+        assert!(e.contains(&missing) && e.contains("cannot open for reading"), "{e}");
+        let e = create(dir.join("no/dir/x.rec").to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("no/dir/x.rec") && e.contains("cannot open for writing"), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
