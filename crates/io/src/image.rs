@@ -5,7 +5,9 @@
 //! (`src = (dst + 0.5) * scale - 0.5`), 11-bit fixed-point weights and the same rounding, so
 //! results match `cv2.resize` to within one unit.
 
-use image::{DynamicImage, ExtendedColorType, ImageEncoder};
+use std::io::Cursor;
+
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
 
 use crate::{Error, Result};
 
@@ -53,9 +55,59 @@ fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((r as u32 * 4899 + g as u32 * 9617 + b as u32 * 1868 + 8192) >> 14) as u8
 }
 
+/// Deflate (PNG's compression) expands its input at most 1032 times.
+const DEFLATE_MAX_RATIO: u128 = 1032;
+/// A Huffman-coded JPEG spends at least one bit on each 8×8 block of a scan's component, so a
+/// byte covers at most 512 pixels (doubled here as a margin).
+const JPEG_MAX_PIXELS_PER_BYTE: u128 = 1024;
+/// A margin on both bounds (4 Ki pixels, 4 KiB of PNG scanlines), which no real file needs.
+const SLACK_PIXELS: u128 = 1 << 12;
+const SLACK_PNG_BYTES: u128 = 1 << 12;
+
+/// Bits per pixel of a PNG's scanlines, from its IHDR (bit depth × samples per colour type).
+fn png_bits_per_pixel(buf: &[u8]) -> u128 {
+    let samples = match buf.get(25) {
+        Some(2) => 3,
+        Some(4) => 2,
+        Some(6) => 4,
+        _ => 1,
+    };
+    u128::from(*buf.get(24).unwrap_or(&1)).max(1) * samples
+}
+
+/// Refuse an image whose declared size its bytes cannot encode, before the decoder allocates
+/// its output: such a file is truncated or forged, and a few bytes must not make a decoder
+/// allocate gigabytes.
+fn check_size_is_justified(buf: &[u8], format: Option<ImageFormat>, w: u32, h: u32) -> Result<()> {
+    let (w, h, len) = (u128::from(w), u128::from(h), buf.len() as u128);
+    let fits = match format {
+        // Filtered scanlines: a filter byte and ceil(w × bits / 8) bytes per row.
+        Some(ImageFormat::Png) => {
+            h * (1 + (w * png_bits_per_pixel(buf)).div_ceil(8)) <= DEFLATE_MAX_RATIO * len + SLACK_PNG_BYTES
+        }
+        _ => w * h <= JPEG_MAX_PIXELS_PER_BYTE * len + SLACK_PIXELS,
+    };
+    if fits {
+        Ok(())
+    } else {
+        let name = format.map(|f| format!("{f:?}")).unwrap_or_else(|| "image".into());
+        Err(decode_err(format!(
+            "the {name} header declares {w}x{h} pixels, more than {len} bytes can encode (truncated or corrupt file)"
+        )))
+    }
+}
+
 /// Decode a JPEG or PNG buffer to RGB(A) or gray.
+///
+/// The declared size is checked against the buffer's length before anything is allocated (see
+/// `check_size_is_justified`), so a short forged header is an error, not a huge allocation.
 pub fn decode(buf: &[u8], mode: DecodeMode) -> Result<Image> {
-    let img = image::load_from_memory(buf).map_err(decode_err)?;
+    let reader = ImageReader::new(Cursor::new(buf)).with_guessed_format().map_err(decode_err)?;
+    let format = reader.format();
+    let decoder = reader.into_decoder().map_err(decode_err)?;
+    let (w, h) = decoder.dimensions();
+    check_size_is_justified(buf, format, w, h)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let gray_src = matches!(img, DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_));
     let alpha = img.color().has_alpha();
