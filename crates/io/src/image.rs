@@ -6,6 +6,7 @@
 //! results match `cv2.resize` to within one unit.
 
 use std::io::Cursor;
+use std::panic::AssertUnwindSafe;
 
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
 
@@ -97,17 +98,45 @@ fn check_size_is_justified(buf: &[u8], format: Option<ImageFormat>, w: u32, h: u
     }
 }
 
+/// Refuse a PNG palette (PLTE) whose length is not a whole number of RGB entries: png 0.18.1
+/// panics on one (image-rs/image-png#694; found by crates/fuzz, target image). Chunks are
+/// walked up to the first IDAT, which a palette must precede.
+fn check_png_palette(buf: &[u8]) -> Result<()> {
+    let mut pos = 8;
+    while let Some(head) = buf.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            b"PLTE" if !len.is_multiple_of(3) => {
+                return Err(decode_err(format!("the PNG palette has {len} bytes, not a whole number of RGB entries")));
+            }
+            b"IDAT" => break,
+            _ => {}
+        }
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    Ok(())
+}
+
 /// Decode a JPEG or PNG buffer to RGB(A) or gray.
 ///
 /// The declared size is checked against the buffer's length before anything is allocated (see
-/// `check_size_is_justified`), so a short forged header is an error, not a huge allocation.
+/// `check_size_is_justified`), so a short forged header is an error, not a huge allocation. A
+/// panic inside a decoder on malformed data is an error too.
 pub fn decode(buf: &[u8], mode: DecodeMode) -> Result<Image> {
     let reader = ImageReader::new(Cursor::new(buf)).with_guessed_format().map_err(decode_err)?;
     let format = reader.format();
-    let decoder = reader.into_decoder().map_err(decode_err)?;
-    let (w, h) = decoder.dimensions();
-    check_size_is_justified(buf, format, w, h)?;
-    let img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    if format == Some(ImageFormat::Png) {
+        check_png_palette(buf)?;
+    }
+    // The decoders only read `buf` and build new values, so nothing is left half-changed if
+    // one panics.
+    let img = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let decoder = reader.into_decoder().map_err(decode_err)?;
+        let (w, h) = decoder.dimensions();
+        check_size_is_justified(buf, format, w, h)?;
+        DynamicImage::from_decoder(decoder).map_err(decode_err)
+    }))
+    .map_err(|_| decode_err("the decoder failed on malformed data"))??;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let gray_src = matches!(img, DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_));
     let alpha = img.color().has_alpha();
@@ -309,6 +338,62 @@ mod tests {
         assert_eq!(&up.data[..3], &img.data[..3]);
         assert_eq!(shorter_edge_size(8, 6, 3), (4, 3));
         assert_eq!(shorter_edge_size(6, 8, 3), (3, 4));
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// A forged header must not make the decoder allocate for the size it declares: a few
+    /// hundred bytes cannot encode 30000x30000 pixels (checked by crates/fuzz, target image).
+    #[test]
+    fn forged_dimensions_are_errors_before_allocating() {
+        let img = synth(0);
+        let mut png = encode(&img, Format::Png, 3).unwrap();
+        // IHDR body at 16..29: width, height (big-endian), then its CRC.
+        png[16..20].copy_from_slice(&30000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&30000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let e = decode(&png, DecodeMode::Color).unwrap_err().to_string();
+        assert!(e.contains("declares 30000x30000 pixels, more than"), "{e}");
+
+        let mut jpg = encode(&img, Format::Jpeg, 90).unwrap();
+        let sof = jpg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        let e = decode(&jpg, DecodeMode::Color).unwrap_err().to_string();
+        assert!(e.contains("declares 65535x65535 pixels"), "{e}");
+
+        // The bounds leave real images alone: 1-bit-like content compresses ~1000x in a PNG.
+        let flat = Image { h: 600, w: 800, c: 1, data: vec![7; 600 * 800] };
+        let png = encode(&flat, Format::Png, 9).unwrap();
+        assert!(png.len() < 2000, "{}", png.len());
+        assert_eq!(decode(&png, DecodeMode::Gray).unwrap(), flat);
+    }
+
+    /// Found by crates/fuzz (target image): a palette PNG whose PLTE chunk claims 26 bytes made
+    /// png 0.18.1 panic (slice index out of range in its palette expansion).
+    #[test]
+    fn palette_of_partial_entries_is_an_error() {
+        const PNG: &[u8] = &[
+            0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+            0x00, 0x04, 0x00, 0x00, 0x00, 0x02, 0x02, 0x03, 0x00, 0x00, 0x00, 0x02, 0xc6, 0x95, 0xf0, 0x00, 0x00, 0x00,
+            0x1a, 0x50, 0x4c, 0x54, 0x45, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x13, 0x08, 0x09, 0x0a, 0x0b, 0xdc,
+            0x4c, 0x38, 0x9c, 0x00, 0x00, 0x00, 0x02, 0x74, 0x52, 0x4e, 0x53, 0x00, 0x80, 0x5c, 0x17, 0xf3, 0x3a, 0x52,
+            0x4e, 0x53, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x90, 0x66, 0x78, 0x02, 0x00, 0x01, 0x39, 0x01,
+            0x00, 0x7b, 0x99, 0x42, 0x37, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+        ];
+        for mode in [DecodeMode::Color, DecodeMode::Gray, DecodeMode::Unchanged] {
+            let e = decode(PNG, mode).unwrap_err().to_string();
+            assert!(e.contains("palette has 26 bytes"), "{e}");
+        }
     }
 
     #[test]
