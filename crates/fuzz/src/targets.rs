@@ -19,6 +19,9 @@ use crate::{json_mutate, mutate};
 /// What one input did: the features it reached (`Ok`), or the reader's error message.
 pub type Outcome = Result<Vec<String>, String>;
 
+/// A structure-aware mutation: a mutant of the input, or None if the input does not parse.
+pub type StructuredMutator = fn(&mut Rng, &[u8]) -> Option<Vec<u8>>;
+
 /// One fuzz target.
 #[derive(Debug)]
 pub struct Target {
@@ -34,7 +37,7 @@ pub struct Target {
     pub run: fn(&[u8]) -> Outcome,
     /// A structure-aware mutation, tried for half of the inputs (None: bytes only, or the
     /// input did not parse).
-    pub structured: Option<fn(&mut Rng, &[u8]) -> Option<Vec<u8>>>,
+    pub structured: Option<StructuredMutator>,
     /// Repair applied after mutating (checksums), so mutants get past integrity checks.
     pub fixup: Option<fn(&mut [u8])>,
 }
