@@ -24,7 +24,7 @@ class _Forged:
         return (mx.nd.NDArray, (None,), self.state)
 
 
-@pytest.mark.parametrize("state", [None, [], "handle", {"hande": b""}, {"handle": 1 << 40}, {"handle": "abc"}])
+@pytest.mark.parametrize("state", [0, [], "handle", {"hande": b""}, {"handle": 1 << 40}, {"handle": "abc"}])
 def test_state_of_the_wrong_kind_is_a_type_error(state):
     # An int handle must not reach bytes(), which would allocate that many zero bytes.
     with pytest.raises(TypeError) as e:

@@ -319,8 +319,7 @@ class NDArray:
         # checks the record itself (fuzzed by crates/fuzz, target ndarray_raw).
         if not isinstance(state, dict) or "handle" not in state:
             raise MXNetTypeError(
-                f"cannot unpickle an NDArray from a {type(state).__name__} state: expected a dict "
-                "with a 'handle' key"
+                f"cannot unpickle an NDArray from a {type(state).__name__} state: expected a dict with a 'handle' key"
             )
         raw = state["handle"]
         if raw is not None and not isinstance(raw, (bytes, bytearray, memoryview)):
