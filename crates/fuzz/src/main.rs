@@ -13,6 +13,7 @@
 
 mod alloc;
 mod json_mutate;
+mod kinds;
 mod mutate;
 mod rng;
 mod runner;

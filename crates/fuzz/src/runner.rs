@@ -15,6 +15,7 @@ use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use crate::alloc;
+use crate::kinds::normalize;
 use crate::mutate;
 use crate::rng::Rng;
 use crate::targets::{Outcome, Target};
@@ -234,72 +235,6 @@ fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
-/// An error message with the parts that vary by input blanked: numbers (decimal or hex), and
-/// whatever is quoted or bracketed (names, shapes, values, debug output), nesting included;
-/// only printable ASCII is kept.
-pub fn normalize(msg: &str) -> String {
-    let mut out = String::new();
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut in_number = false;
-    for c in msg.chars() {
-        if let Some(q) = quote {
-            if c == q {
-                quote = None;
-                if depth == 0 {
-                    out.push(c);
-                }
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' | '`' => {
-                quote = Some(c);
-                if depth == 0 {
-                    out.push(c);
-                }
-                continue;
-            }
-            // What follows a brace is debug output of a value: noise for a kind.
-            '{' => {
-                if depth == 0 {
-                    out.push_str("{}");
-                }
-                break;
-            }
-            '[' | '(' => {
-                if depth == 0 {
-                    out.push(c);
-                }
-                depth += 1;
-                continue;
-            }
-            ']' | ')' => {
-                if depth == 1 {
-                    out.push(c);
-                }
-                depth = depth.saturating_sub(1);
-                continue;
-            }
-            _ if depth > 0 => continue,
-            _ => {}
-        }
-        if in_number && c.is_ascii_alphanumeric() {
-            continue;
-        }
-        in_number = c.is_ascii_digit();
-        if in_number {
-            out.push('#');
-        } else if c.is_ascii_graphic() || c == ' ' {
-            out.push(c);
-        }
-        if out.len() >= 120 {
-            break;
-        }
-    }
-    out
-}
-
 /// Save a failing input under `<out>/<target>/`; returns its path.
 pub fn save_input(out: &Path, target: &str, kind: &str, input: &[u8]) -> PathBuf {
     let dir = out.join(target);
@@ -442,19 +377,4 @@ pub fn fuzz(t: &Target, cfg: &Config) -> Result<Summary, String> {
         let _ = std::fs::remove_file(&current_path);
     }
     Ok(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalize_blanks_numbers_and_names() {
-        assert_eq!(normalize("magic 0xF993FAC9, shape [3, 2] in \"x\""), "magic #, shape [] in \"\"");
-        assert_eq!(normalize("ChunkType { type: \\u{1}x, ok: [1] } before é IHDR"), "ChunkType {}");
-        assert_eq!(
-            normalize("at byte 123 (array 4): operator 'Foo' is not registered"),
-            "at byte # (): operator '' is not registered"
-        );
-    }
 }

@@ -241,7 +241,7 @@ fn header_kind(rec: &[u8]) -> String {
             assert!(payload.len() <= rec.len());
             format!("ok: header flag {}", h.flag.min(4))
         }
-        Err(e) => format!("header error: {}", crate::runner::normalize(&e.to_string())),
+        Err(e) => format!("header error: {}", crate::kinds::normalize(&e.to_string())),
     }
 }
 
