@@ -12,7 +12,7 @@ PROFILE ?= dev-opt
 # and nothing is rebuilt between them.
 CARGO_ENV := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-rust test-python build wheel venv bench lint typecheck fmt clean
+.PHONY: demo test test-rust test-python build wheel venv bench lint typecheck fmt clean fuzz
 
 venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
@@ -45,6 +45,12 @@ test: test-rust test-python
 bench: venv
 	$(MAKE) build PROFILE=release
 	$(PY) benches/run.py
+
+# Fuzz the readers of untrusted bytes (NDArray files, pickled arrays, RecordIO, Symbol JSON,
+# images) with FUZZ_RUNS inputs per target, release build; see crates/fuzz/README.md.
+FUZZ_RUNS ?= 100000
+fuzz:
+	cargo run -p mxrs-fuzz --release -- all --runs $(FUZZ_RUNS)
 
 wheel: venv
 	$(CARGO_ENV) maturin build --release -o dist

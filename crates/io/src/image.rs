@@ -5,7 +5,10 @@
 //! (`src = (dst + 0.5) * scale - 0.5`), 11-bit fixed-point weights and the same rounding, so
 //! results match `cv2.resize` to within one unit.
 
-use image::{DynamicImage, ExtendedColorType, ImageEncoder};
+use std::io::Cursor;
+use std::panic::AssertUnwindSafe;
+
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
 
 use crate::{Error, Result};
 
@@ -53,9 +56,87 @@ fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((r as u32 * 4899 + g as u32 * 9617 + b as u32 * 1868 + 8192) >> 14) as u8
 }
 
+/// Deflate (PNG's compression) expands its input at most 1032 times.
+const DEFLATE_MAX_RATIO: u128 = 1032;
+/// A Huffman-coded JPEG spends at least one bit on each 8×8 block of a scan's component, so a
+/// byte covers at most 512 pixels (doubled here as a margin).
+const JPEG_MAX_PIXELS_PER_BYTE: u128 = 1024;
+/// A margin on both bounds (4 Ki pixels, 4 KiB of PNG scanlines), which no real file needs.
+const SLACK_PIXELS: u128 = 1 << 12;
+const SLACK_PNG_BYTES: u128 = 1 << 12;
+
+/// Bits per pixel of a PNG's scanlines, from its IHDR (bit depth × samples per colour type).
+fn png_bits_per_pixel(buf: &[u8]) -> u128 {
+    let samples = match buf.get(25) {
+        Some(2) => 3,
+        Some(4) => 2,
+        Some(6) => 4,
+        _ => 1,
+    };
+    u128::from(*buf.get(24).unwrap_or(&1)).max(1) * samples
+}
+
+/// Refuse an image whose declared size its bytes cannot encode, before the decoder allocates
+/// its output: such a file is truncated or forged, and a few bytes must not make a decoder
+/// allocate gigabytes.
+fn check_size_is_justified(buf: &[u8], format: Option<ImageFormat>, w: u32, h: u32) -> Result<()> {
+    let (w, h, len) = (u128::from(w), u128::from(h), buf.len() as u128);
+    let fits = match format {
+        // Filtered scanlines: a filter byte and ceil(w × bits / 8) bytes per row.
+        Some(ImageFormat::Png) => {
+            h * (1 + (w * png_bits_per_pixel(buf)).div_ceil(8)) <= DEFLATE_MAX_RATIO * len + SLACK_PNG_BYTES
+        }
+        _ => w * h <= JPEG_MAX_PIXELS_PER_BYTE * len + SLACK_PIXELS,
+    };
+    if fits {
+        Ok(())
+    } else {
+        let name = format.map(|f| format!("{f:?}")).unwrap_or_else(|| "image".into());
+        Err(decode_err(format!(
+            "the {name} header declares {w}x{h} pixels, more than {len} bytes can encode (truncated or corrupt file)"
+        )))
+    }
+}
+
+/// Refuse a PNG palette (PLTE) whose length is not a whole number of RGB entries: png 0.18.1
+/// panics on one (image-rs/image-png#694; found by crates/fuzz, target image). Chunks are
+/// walked up to the first IDAT, which a palette must precede.
+fn check_png_palette(buf: &[u8]) -> Result<()> {
+    let mut pos = 8;
+    while let Some(head) = buf.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            b"PLTE" if !len.is_multiple_of(3) => {
+                return Err(decode_err(format!("the PNG palette has {len} bytes, not a whole number of RGB entries")));
+            }
+            b"IDAT" => break,
+            _ => {}
+        }
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    Ok(())
+}
+
 /// Decode a JPEG or PNG buffer to RGB(A) or gray.
+///
+/// The declared size is checked against the buffer's length before anything is allocated (see
+/// `check_size_is_justified`), so a short forged header is an error, not a huge allocation. A
+/// panic inside a decoder on malformed data is an error too.
 pub fn decode(buf: &[u8], mode: DecodeMode) -> Result<Image> {
-    let img = image::load_from_memory(buf).map_err(decode_err)?;
+    let reader = ImageReader::new(Cursor::new(buf)).with_guessed_format().map_err(decode_err)?;
+    let format = reader.format();
+    if format == Some(ImageFormat::Png) {
+        check_png_palette(buf)?;
+    }
+    // The decoders only read `buf` and build new values, so nothing is left half-changed if
+    // one panics.
+    let img = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let decoder = reader.into_decoder().map_err(decode_err)?;
+        let (w, h) = decoder.dimensions();
+        check_size_is_justified(buf, format, w, h)?;
+        DynamicImage::from_decoder(decoder).map_err(decode_err)
+    }))
+    .map_err(|_| decode_err("the decoder failed on malformed data"))??;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let gray_src = matches!(img, DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_));
     let alpha = img.color().has_alpha();
@@ -257,6 +338,62 @@ mod tests {
         assert_eq!(&up.data[..3], &img.data[..3]);
         assert_eq!(shorter_edge_size(8, 6, 3), (4, 3));
         assert_eq!(shorter_edge_size(6, 8, 3), (3, 4));
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// A forged header must not make the decoder allocate for the size it declares: a few
+    /// hundred bytes cannot encode 30000x30000 pixels (checked by crates/fuzz, target image).
+    #[test]
+    fn forged_dimensions_are_errors_before_allocating() {
+        let img = synth(0);
+        let mut png = encode(&img, Format::Png, 3).unwrap();
+        // IHDR body at 16..29: width, height (big-endian), then its CRC.
+        png[16..20].copy_from_slice(&30000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&30000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let e = decode(&png, DecodeMode::Color).unwrap_err().to_string();
+        assert!(e.contains("declares 30000x30000 pixels, more than"), "{e}");
+
+        let mut jpg = encode(&img, Format::Jpeg, 90).unwrap();
+        let sof = jpg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        let e = decode(&jpg, DecodeMode::Color).unwrap_err().to_string();
+        assert!(e.contains("declares 65535x65535 pixels"), "{e}");
+
+        // The bounds leave real images alone: 1-bit-like content compresses ~1000x in a PNG.
+        let flat = Image { h: 600, w: 800, c: 1, data: vec![7; 600 * 800] };
+        let png = encode(&flat, Format::Png, 9).unwrap();
+        assert!(png.len() < 2000, "{}", png.len());
+        assert_eq!(decode(&png, DecodeMode::Gray).unwrap(), flat);
+    }
+
+    /// Found by crates/fuzz (target image): a palette PNG whose PLTE chunk claims 26 bytes made
+    /// png 0.18.1 panic (slice index out of range in its palette expansion).
+    #[test]
+    fn palette_of_partial_entries_is_an_error() {
+        const PNG: &[u8] = &[
+            0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+            0x00, 0x04, 0x00, 0x00, 0x00, 0x02, 0x02, 0x03, 0x00, 0x00, 0x00, 0x02, 0xc6, 0x95, 0xf0, 0x00, 0x00, 0x00,
+            0x1a, 0x50, 0x4c, 0x54, 0x45, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x13, 0x08, 0x09, 0x0a, 0x0b, 0xdc,
+            0x4c, 0x38, 0x9c, 0x00, 0x00, 0x00, 0x02, 0x74, 0x52, 0x4e, 0x53, 0x00, 0x80, 0x5c, 0x17, 0xf3, 0x3a, 0x52,
+            0x4e, 0x53, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x90, 0x66, 0x78, 0x02, 0x00, 0x01, 0x39, 0x01,
+            0x00, 0x7b, 0x99, 0x42, 0x37, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+        ];
+        for mode in [DecodeMode::Color, DecodeMode::Gray, DecodeMode::Unchanged] {
+            let e = decode(PNG, mode).unwrap_err().to_string();
+            assert!(e.contains("palette has 26 bytes"), "{e}");
+        }
     }
 
     #[test]

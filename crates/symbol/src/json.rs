@@ -14,6 +14,11 @@ use crate::infer::IndexedGraph;
 /// The MXNet version mxrs writes into its JSON (1.9.1).
 pub const MXNET_VERSION: i64 = 10901;
 
+/// Most outputs a node loaded from JSON may have (SliceChannel's `num_outputs`, a backward
+/// op's `num_args`...): far above any real graph, far below what would exhaust memory when a
+/// name is made per output.
+pub const MAX_NODE_OUTPUTS: usize = 1 << 16;
+
 /// A JSON value with ordered keys, printed with MXNet's layout.
 enum J {
     Str(String),
@@ -252,6 +257,15 @@ fn node_of(i: usize, nv: &Value, earlier: &[Arc<Node>], legacy: bool) -> Result<
     }
     let def = registry().get(op).map_err(|_| bad(format!("{what}: operator '{op}' is not registered")))?.clone();
     let inst = make_instance(&def, name, &attrs)?;
+    // Code after loading makes a name per output (list_outputs, get_internals) and sums output
+    // counts (the node_row_ptr), so a forged count (num_args=-1, num_outputs=1e12) must stop here.
+    if inst.num_outputs() > MAX_NODE_OUTPUTS {
+        return Err(bad(format!(
+            "{what}: operator {op} would have {} outputs, more than the {MAX_NODE_OUTPUTS} a loaded node may have \
+             (check its parameters)",
+            inst.num_outputs()
+        )));
+    }
     let names = input_names(&def, &*inst, inputs.len());
     let variadic = def.inputs.len() == 1 && def.inputs[0].starts_with('*') && inst.input_names().is_none();
     if !variadic && inputs.len() != names.len() {
@@ -307,4 +321,34 @@ fn mark_auto(sym: &Symbol, auto: &HashMap<usize, String>) -> Symbol {
         memo.insert(key, Arc::new(node));
     }
     Symbol { outputs: sym.outputs.iter().map(|e| Entry { node: memo[&e.key()].clone(), index: e.index }).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzzer (crates/fuzz, target symbol_json): a backward op with `num_args=-1`
+    /// declared usize::MAX outputs, which overflowed the node_row_ptr sum in `tojson` and made
+    /// `list_outputs` try to name every output.
+    #[test]
+    fn forged_output_counts_are_errors() {
+        for (op, attrs) in [
+            ("_backward_Concat", r#"{"num_args": "-1", "dim": "1"}"#),
+            ("SliceChannel", r#"{"num_outputs": "1000000000000"}"#),
+        ] {
+            let json = format!(
+                r#"{{"nodes": [{{"op": "null", "name": "x", "inputs": []}},
+                    {{"op": "{op}", "name": "n", "attrs": {attrs}, "inputs": [[0, 0, 0]]}}],
+                   "heads": [[1, 0, 0]], "attrs": {{"mxnet_version": ["int", 10901]}}}}"#
+            );
+            let err = from_json(&json).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("outputs, more than the 65536"), "{op}: {err}");
+        }
+        // A legitimately large split still loads.
+        let json = r#"{"nodes": [{"op": "null", "name": "x", "inputs": []},
+            {"op": "SliceChannel", "name": "s", "attrs": {"num_outputs": "1000"}, "inputs": [[0, 0, 0]]}],
+            "heads": [[1, 999, 0]], "attrs": {"mxnet_version": ["int", 10901]}}"#;
+        let sym = from_json(json).unwrap();
+        assert_eq!(sym.list_outputs(), vec!["s_output999".to_string()]);
+    }
 }

@@ -327,7 +327,18 @@ class NDArray:
         return {"handle": bytearray(self._handle.save_raw())}
 
     def __setstate__(self, state):
-        raw = state.get("handle")
+        # A pickle may be damaged or forged: accept only the layout __getstate__ writes, so that
+        # e.g. an int 'handle' cannot make bytes() allocate that many bytes. The core reader
+        # checks the record itself (fuzzed by crates/fuzz, target ndarray_raw).
+        if not isinstance(state, dict) or "handle" not in state:
+            raise MXNetTypeError(
+                f"cannot unpickle an NDArray from a {type(state).__name__} state: expected a dict with a 'handle' key"
+            )
+        raw = state["handle"]
+        if raw is not None and not isinstance(raw, (bytes, bytearray, memoryview)):
+            raise MXNetTypeError(
+                f"cannot unpickle an NDArray: its 'handle' is a {type(raw).__name__}, expected bytes or None"
+            )
         self._handle = None if raw is None else _native.load_raw(bytes(raw))
         self.writable = True
 

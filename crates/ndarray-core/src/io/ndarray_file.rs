@@ -173,7 +173,14 @@ fn invalid_input(msg: impl Into<String>) -> io::Error {
 /// (legacy ndim 0) load as zero-size arrays of shape `[0]`, V3 scalars as shape `[]`. Bytes
 /// after the names are ignored, as MXNet does. `path` only labels errors.
 pub fn read_list(bytes: &[u8], path: &str) -> Result<(Vec<RawArray>, Vec<String>)> {
-    let (records, names) = parse_list(bytes, path, MAX_DENSIFIED_BYTES)?;
+    read_list_with_limit(bytes, path, MAX_DENSIFIED_BYTES)
+}
+
+/// [`read_list`] with another cap than [`MAX_DENSIFIED_BYTES`] on the dense size of a sparse
+/// array. Every other allocation is bounded by the input's length whatever the cap; the fuzz
+/// targets use a small cap so that this holds for all of them.
+pub fn read_list_with_limit(bytes: &[u8], path: &str, max_densified: usize) -> Result<(Vec<RawArray>, Vec<String>)> {
+    let (records, names) = parse_list(bytes, path, max_densified)?;
     let arrays = records
         .into_iter()
         .enumerate()
@@ -186,8 +193,14 @@ pub fn read_list(bytes: &[u8], path: &str) -> Result<(Vec<RawArray>, Vec<String>
 ///
 /// Same record rules as [`read_list`]; bytes after the record are ignored.
 pub fn read_record(bytes: &[u8], path: &str) -> Result<RawArray> {
+    read_record_with_limit(bytes, path, MAX_DENSIFIED_BYTES)
+}
+
+/// [`read_record`] with another cap on the dense size of a sparse array (see
+/// [`read_list_with_limit`]).
+pub fn read_record_with_limit(bytes: &[u8], path: &str, max_densified: usize) -> Result<RawArray> {
     let mut r = Reader { buf: bytes, pos: 0, path, index: None };
-    let rec = parse_record(&mut r, MAX_DENSIFIED_BYTES)?;
+    let rec = parse_record(&mut r, max_densified)?;
     rec.into_raw_array(path, None)
 }
 
@@ -290,7 +303,17 @@ impl<'a> Reader<'a> {
             let d = usize::try_from(d).map_err(|_| self.error_at(dat, format!("{what}: invalid dimension {d}")))?;
             dims.push(d);
         }
-        Ok(dims)
+        self.check_extent(at, what, dims)
+    }
+
+    /// `dims` if the product of its non-zero dims is at most `isize::MAX`: a shape with a zero
+    /// dim holds no data, but code that computes strides or sizes must not overflow on it.
+    fn check_extent(&self, at: usize, what: &str, dims: Vec<usize>) -> Result<Vec<usize>> {
+        let fits = dims.iter().filter(|&&d| d != 0).try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        match fits {
+            Some(n) if isize::try_from(n).is_ok() => Ok(dims),
+            _ => Err(self.error_at(at, format!("{what}: shape {dims:?} has more elements than fit in memory"))),
+        }
     }
 
     /// Pre-V1 legacy shape: `ndim` was the record's first `u32`, dims are `u32`.
@@ -312,7 +335,7 @@ impl<'a> Reader<'a> {
                     .map_err(|_| self.error_at(self.pos - 4, format!("dimension {d} does not fit in usize")))?,
             );
         }
-        Ok(dims)
+        self.check_extent(at, "legacy shape", dims)
     }
 
     /// The data blob of `shape` with items of `item` bytes, copied out after checking that the

@@ -510,7 +510,18 @@ fn malicious_headers_are_format_errors() {
     assert_format_err(read_list(&list_of(&[&rec], &[]), path), "truncated");
     // An element count that overflows usize.
     let rec = v2_header(&[1 << 62, 1 << 62], 0).0;
-    assert_format_err(read_list(&list_of(&[&rec], &[]), path), "overflows");
+    assert_format_err(read_list(&list_of(&[&rec], &[]), path), "more elements than fit in memory");
+    // ... also beside a zero dim (a zero-size array, but sizes and strides of the other dims
+    // would overflow), in a V3 record and in a V2 "none" record.
+    let v3 = Rec::new().u32(V3_MAGIC).i32(0).shape(&[0, 1 << 40, 1 << 40]).i32(1).i32(0).i32(0).0;
+    assert_format_err(read_list(&list_of(&[&v3], &[]), path), "more elements than fit in memory");
+    let none = v2_header(&[1 << 40, 1 << 40, 0], 0).0;
+    assert_format_err(read_list(&list_of(&[&none], &[]), path), "more elements than fit in memory");
+    let legacy = Rec::new().u32(3).u32(u32::MAX).u32(u32::MAX).u32(u32::MAX).0;
+    assert_format_err(read_list(&list_of(&[&legacy], &[]), path), "more elements than fit in memory");
+    // Zero-size arrays whose other dims are large but representable still load.
+    let ok = Rec::new().u32(V3_MAGIC).i32(0).shape(&[0, 1 << 30]).i32(1).i32(0).i32(0).0;
+    assert_eq!(read_list(&list_of(&[&ok], &[]), path).unwrap().0[0].shape, vec![0, 1 << 30]);
     let rec = v2_header(&[1 << 61], 1).0;
     assert_format_err(read_list(&list_of(&[&rec], &[]), path), "overflows");
     // Array count and name length far beyond the input.
