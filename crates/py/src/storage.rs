@@ -6,19 +6,20 @@ use mxrs_ndarray_core::io::storage;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::error::PyMxResult;
+use crate::error::PyMxError;
+use crate::guard::enter_detached;
 
 /// The bytes of the file at `uri`.
 #[pyfunction]
-fn read_file<'py>(py: Python<'py>, uri: &str) -> PyMxResult<Bound<'py, PyBytes>> {
-    let data = py.detach(|| storage::read(uri))?;
+fn read_file<'py>(py: Python<'py>, uri: &str) -> PyResult<Bound<'py, PyBytes>> {
+    let data = enter_detached(py, "read_file", || storage::read(uri).map_err(PyMxError))?;
     Ok(PyBytes::new(py, &data))
 }
 
 /// Replace the file at `uri` with `data`, atomically (the old file or the whole new one).
 #[pyfunction]
-fn write_file(py: Python<'_>, uri: &str, data: &[u8]) -> PyMxResult<()> {
-    Ok(py.detach(|| storage::write_atomic(uri, &|w| w.write_all(data)))?)
+fn write_file(py: Python<'_>, uri: &str, data: &[u8]) -> PyResult<()> {
+    enter_detached(py, "write_file", || storage::write_atomic(uri, &|w| w.write_all(data)).map_err(PyMxError))
 }
 
 /// Add the functions to the module.
