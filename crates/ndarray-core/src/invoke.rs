@@ -272,17 +272,21 @@ fn run(
     Ok(())
 }
 
-/// The thread budget of the op about to run on this thread: rayon's pool while no other
-/// engine op runs, else one thread (each op then keeps to its own worker, and independent ops
-/// run side by side instead of queueing for the same pool). Kernels that split report it to
-/// the engine, which then leaves the cores to the pool.
+/// The thread budget of the op about to run on this thread: rayon's pool, of which its kernels
+/// use one thread whenever another engine op runs (each op then keeps to its own worker, and
+/// independent ops run side by side instead of queueing for the same pool); they ask at each
+/// split. Kernels that split report it to the engine, which then leaves the cores to the pool.
 fn thread_budget() -> Parallelism {
     // Rayon's global pool never changes size once built; asking it per op would cost a
     // thread-local and registry lookup on every tiny op.
     static POOL_THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let threads =
-        if mxrs_engine::running_ops() <= 1 { *POOL_THREADS.get_or_init(rayon::current_num_threads) } else { 1 };
-    Parallelism { threads, on_split: mxrs_engine::mark_parallel }
+    let threads = *POOL_THREADS.get_or_init(rayon::current_num_threads);
+    Parallelism { threads, busy: other_ops_running, on_split: mxrs_engine::mark_parallel }
+}
+
+/// Whether engine ops other than the caller's run now (the caller's op counts itself).
+fn other_ops_running() -> bool {
+    mxrs_engine::running_ops() > 1
 }
 
 /// Whether the op writes its only output over the whole of input 0, with input 0's shape and

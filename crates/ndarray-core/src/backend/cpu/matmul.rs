@@ -90,7 +90,8 @@ fn external_sgemm(
 /// How many blocks to split a product into: one per thread of the budget for products big
 /// enough to pay for the hand-off.
 fn num_blocks(par: Parallelism, m: usize, n: usize, k: usize) -> usize {
-    if m * n * k >= 64 * 64 * 64 && par.threads > 1 { par.threads.min(m.max(n).div_ceil(BLOCK_ALIGN)) } else { 1 }
+    let threads = if m * n * k >= 64 * 64 * 64 { par.available() } else { 1 };
+    if threads > 1 { threads.min(m.max(n).div_ceil(BLOCK_ALIGN)) } else { 1 }
 }
 
 /// Blocks of a split product start at multiples of this many rows (or columns).

@@ -24,14 +24,19 @@ pub const PAR_CHUNK: usize = 1 << 15;
 /// two; `x += 1` on 2^16 float32 13-18 µs against 23-31 µs.
 pub const PAR_THRESHOLD_CHEAP: usize = 1 << 18;
 
-/// The thread budget of one op run: how many threads its kernels may split work over, and
-/// whom they tell when they do. The caller that runs the op fills it (the imperative call
-/// gives rayon's pool size while no other engine op runs, else 1, so that independent ops
+/// The thread budget of one op run: how many threads its kernels may split work over, when,
+/// and whom they tell when they do. The caller that runs the op fills it (the imperative call
+/// gives rayon's pool size, `busy` true while other engine ops run, so that independent ops
 /// run side by side instead of queueing for the same pool); kernels only read it.
 #[derive(Clone, Copy, Debug)]
 pub struct Parallelism {
     /// Threads a kernel may use; 1 keeps it on the calling thread.
     pub threads: usize,
+    /// Asked each time a kernel decides whether to split: true while other work runs beside the
+    /// op, and the kernel then keeps to one thread. Asked at each decision rather than once per
+    /// op, so that a long op (a convolution's backward pass) that starts beside a short one (an
+    /// SGD step) still splits its later kernels once it runs alone.
+    pub busy: fn() -> bool,
     /// Called on the op's thread when a kernel splits its work over a pool (the engine then
     /// leaves every core to that pool).
     pub on_split: fn(),
@@ -39,12 +44,18 @@ pub struct Parallelism {
 
 impl Parallelism {
     /// One thread, telling nobody: kernels never split.
-    pub const SERIAL: Parallelism = Parallelism { threads: 1, on_split: no_split_hook };
+    pub const SERIAL: Parallelism = Parallelism { threads: 1, busy: never_busy, on_split: no_split_hook };
+
+    /// Threads a kernel may use now: the budget's, or 1 while [`Parallelism::busy`].
+    pub fn available(self) -> usize {
+        if self.threads > 1 && !(self.busy)() { self.threads } else { 1 }
+    }
 
     /// Whether a kernel over `n` elements should split its work over rayon's pool: only for
-    /// large inputs and a budget of several threads. A split is reported to `on_split`.
+    /// large inputs and several [available](Parallelism::available) threads. A split is
+    /// reported to `on_split`.
     pub fn split(self, n: usize) -> bool {
-        let split = n >= PAR_THRESHOLD && self.threads > 1;
+        let split = n >= PAR_THRESHOLD && self.available() > 1;
         if split {
             self.notify_split();
         }
@@ -66,12 +77,17 @@ impl Parallelism {
     /// run outside the engine.
     #[cfg(test)]
     pub(crate) fn whole_pool() -> Parallelism {
-        Parallelism { threads: rayon::current_num_threads(), on_split: no_split_hook }
+        Parallelism { threads: rayon::current_num_threads(), busy: never_busy, on_split: no_split_hook }
     }
 }
 
 /// The `on_split` of a budget nobody listens to.
 fn no_split_hook() {}
+
+/// The `busy` of a budget that nothing runs beside.
+fn never_busy() -> bool {
+    false
+}
 
 #[cfg(test)]
 mod tests {
@@ -87,14 +103,14 @@ mod tests {
 
     #[test]
     fn split_follows_the_thresholds_and_the_budget() {
-        let par = Parallelism { threads: 4, on_split: count_split };
+        let par = Parallelism { threads: 4, busy: never_busy, on_split: count_split };
         let before = SPLITS.load(Ordering::Relaxed);
         assert!(!par.split(PAR_THRESHOLD - 1));
         assert!(par.split(PAR_THRESHOLD));
         assert!(!par.split_cheap(PAR_THRESHOLD_CHEAP - 1));
         assert!(par.split_cheap(PAR_THRESHOLD_CHEAP));
         assert_eq!(SPLITS.load(Ordering::Relaxed) - before, 2, "each split is reported once");
-        let one = Parallelism { threads: 1, on_split: count_split };
+        let one = Parallelism { threads: 1, busy: never_busy, on_split: count_split };
         assert!(!one.split(usize::MAX) && !one.split_cheap(usize::MAX));
         assert!(!Parallelism::SERIAL.split(usize::MAX));
         assert_eq!(SPLITS.load(Ordering::Relaxed) - before, 2, "no split, no report");
