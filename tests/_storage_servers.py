@@ -2,11 +2,13 @@
 
 * :class:`WebHdfsServer`: an in-memory WebHDFS endpoint (name node and data node in one) that
   speaks the subset of the WebHDFS REST API that mxrs's client uses: ``GETFILESTATUS``,
-  ``OPEN`` (with ``offset``/``length``, answered by a 307 redirect to the "data node" as a real
+  ``LISTSTATUS``, ``OPEN`` (with ``offset``/``length``, answered by a 307 redirect to the "data node" as a real
   name node does), two-step ``CREATE`` (a 307 redirect, or a JSON ``Location`` when the client
-  asks for ``noredirect=true``, then the data ``PUT`` to that location), ``MKDIRS`` and
-  ``DELETE``. Errors are WebHDFS ``RemoteException`` bodies. Paths under ``/secure`` answer
-  403 (``AccessControlException``).
+  asks for ``noredirect=true``, then the data ``PUT`` to that location), ``MKDIRS``,
+  ``CONCAT``, ``RENAME`` (which, as HDFS's, refuses an existing destination) and ``DELETE``.
+  Errors are WebHDFS ``RemoteException`` bodies. Paths under ``/secure`` answer 403
+  (``AccessControlException``); once ``fail_creates_after`` data ``CREATE``s have succeeded,
+  the next ones answer 500, to test failed writes.
 * :class:`RecordingProxy`: an HTTP proxy in front of another server (moto's S3) that records
   every request's method, path, query and ``Range`` header and the size of the response body,
   so tests can check that a ``.rec`` is read in ranges and that a large write is a multipart
@@ -91,6 +93,7 @@ class WebHdfsServer(_Server):
     def __init__(self):
         super().__init__(_WebHdfsHandler)
         self.files = {}
+        self.fail_creates_after = None
 
 
 def _status(path, data):
@@ -158,6 +161,14 @@ class _WebHdfsHandler(_Handler):
                 self._json({"FileStatus": _status(path, None)})
             else:
                 self._error(404, "FileNotFoundException", f"File does not exist: {path}")
+        elif op == "LISTSTATUS":
+            prefix = path.rstrip("/") + "/"
+            names = sorted({p[len(prefix) :].split("/")[0] for p in server.files if p.startswith(prefix)})
+            statuses = []
+            for n in names:
+                full = prefix + n
+                statuses.append({**_status(full, server.files.get(full)), "pathSuffix": n})
+            self._json({"FileStatuses": {"FileStatus": statuses}})
         elif op == "OPEN":
             if path not in server.files:
                 self._error(404, "FileNotFoundException", f"File does not exist: {path}")
@@ -184,6 +195,11 @@ class _WebHdfsHandler(_Handler):
             return
         if op == "CREATE":
             if query.get("datanode") == "true":
+                if server.fail_creates_after is not None:
+                    if server.fail_creates_after <= 0:
+                        self._error(500, "IOException", f"injected failure writing {path}")
+                        return
+                    server.fail_creates_after -= 1
                 server.files[path] = body
                 self._send(201, headers=[("Location", f"hdfs://127.0.0.1{quote(path)}")])
                 return
@@ -194,8 +210,36 @@ class _WebHdfsHandler(_Handler):
                 self._send(307, headers=[("Location", location)])
         elif op == "MKDIRS":
             self._json({"boolean": True})
+        elif op == "RENAME":
+            dest = "/" + query.get("destination", "").strip("/")
+            if path not in server.files:
+                self._error(404, "FileNotFoundException", f"File does not exist: {path}")
+            elif dest in server.files:
+                self._json({"boolean": False})
+            else:
+                server.files[dest] = server.files.pop(path)
+                self._json({"boolean": True})
         else:
             self._error(400, "IllegalArgumentException", f"Invalid value for webhdfs parameter op: {op}")
+
+    def do_POST(self):
+        route = self._route()
+        if route is None:
+            return
+        server, path, query, _ = route
+        self._body()
+        if self._denied(path):
+            return
+        if query.get("op", "").upper() != "CONCAT":
+            self._error(400, "IllegalArgumentException", "only CONCAT is served by POST here")
+            return
+        sources = ["/" + p.strip("/") for p in query.get("sources", "").split(",") if p]
+        missing = [p for p in [path, *sources] if p not in server.files]
+        if missing:
+            self._error(404, "FileNotFoundException", f"File does not exist: {missing[0]}")
+            return
+        server.files[path] += b"".join(server.files.pop(p) for p in sources)
+        self._send(200)
 
     def do_DELETE(self):
         route = self._route()

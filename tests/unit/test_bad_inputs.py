@@ -426,6 +426,21 @@ CASES = [
         UNKNOWN + " 'foo'; valid arguments are: name, attr, shape",
         "ValueError: Attribute name=foo is not supported. Additional attributes must start and end with double unde…",
     ),
+    # Counts of inputs or outputs: from 1 to 65536, never a huge or wrapped-around count.
+    Case(
+        "mx.sym.SliceChannel(data, num_outputs=10**12)",
+        "MXNetValueError",
+        ValueError,
+        "num_outputs: expected a count from 1 to 65536",
+        "MXNetError: Invalid Parameter format for num_outputs expect int but value='1000000000000'",
+    ),
+    Case(
+        "mx.nd.add_n(x, x, num_args=-1)",
+        "MXNetValueError",
+        ValueError,
+        "num_args: expected a count from 1 to 65536",
+        "MXNetError: value -1 for Parameter num_args should be greater equal to 1",
+    ),
     Case(
         "mx.nd.zeros((2, 3), stype='csr')",
         "NotSupported",
@@ -583,6 +598,26 @@ def test_every_binding_entry_point_goes_through_the_guard():
     assert len(points) > 60, f"the scan found only {len(points)} entry points"
     unguarded = [f"{f}: {n}" for f, n, b in points if not re.search(r"\benter(_ok|_detached)?\(|wait_readable\(", b)]
     assert not unguarded, f"entry points that bypass crates/py/src/guard.rs: {unguarded}"
+
+
+def test_a_panic_in_an_entry_point_is_an_mxnet_error_and_the_process_goes_on():
+    """The guard's panic branch, with the GIL held and released: a deliberate panic in the core
+    comes back as an ``MXNetError`` naming the entry point, and the engine keeps working."""
+    code = """
+import mxrs as mx
+for detached in (False, True):
+    try:
+        mx._native._guard_selftest(detached)
+    except mx.base.MXNetError as e:
+        print(type(e).__name__, e)
+print((mx.nd.ones((2, 2)) * 3).asnumpy().sum())
+"""
+    env = {**os.environ, "RUST_BACKTRACE": "0"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    want = "MXNetError internal error in _guard_selftest: guard self-test: a deliberate panic"
+    assert lines == [want, want, "12.0"]
 
 
 def main(argv):

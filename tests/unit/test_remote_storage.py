@@ -343,6 +343,32 @@ def test_webhdfs_save_load(hdfs):
     assert [r[3].get("datanode") for r in opens] == [None, "true"], "OPEN follows the 307 redirect"
 
 
+def test_webhdfs_large_write_streams_in_parts(hdfs):
+    """A file over one part (8 MiB) goes out as part files beside the target while it is written,
+    then CONCAT and RENAME put it in place; the old file stays whole until then, no part file is
+    left behind, and a failed write keeps the old file and removes its parts."""
+    uri = f"webhdfs://127.0.0.1:{hdfs.port}/user/mxrs/big.params"
+    old = {"old": mx.nd.ones((3,))}
+    mx.nd.save(uri, old)
+    big = {"w": mx.nd.array(np.random.default_rng(0).standard_normal((5, 1 << 20)).astype(np.float32))}
+    hdfs.log.clear()
+    mx.nd.save(uri, big)  # 20 MiB: three parts
+    part_creates = [p for (_, op, p, q) in hdfs.log if op == "CREATE" and q.get("datanode") and "-part-" in p]
+    assert len(part_creates) == 3
+    assert all(p.startswith("/user/mxrs/.big.params.mxrs-") and "-part-" in p for p in part_creates)
+    ops = [op for (_, op, _, _) in hdfs.log]
+    assert ops.index("CONCAT") < ops.index("RENAME")
+    assert sorted(hdfs.files) == ["/user/mxrs/big.params"]
+    assert_same(mx.nd.load(uri), big)
+
+    mx.nd.save(uri, old)
+    hdfs.fail_creates_after = 2  # the third part fails
+    with pytest.raises(mx.base.MXNetError, match="big.params"):
+        mx.nd.save(uri, big)
+    assert sorted(hdfs.files) == ["/user/mxrs/big.params"], "the parts were deleted"
+    assert_same(mx.nd.load(uri), old)
+
+
 def test_hdfs_uris(hdfs, monkeypatch):
     sym = mlp()
     monkeypatch.setenv("MXRS_WEBHDFS_PORT", str(hdfs.port))

@@ -74,3 +74,12 @@ where
 {
     py.detach(|| catch(what, f))
 }
+
+/// A deliberate panic inside the guard, for the tests that prove a panic in any entry point
+/// reaches Python as an `MXNetError` and leaves the interpreter and the engine working
+/// (`detached` picks [`enter_detached`] over [`enter`]). Not part of the public API.
+#[pyfunction]
+pub(crate) fn _guard_selftest(py: Python<'_>, detached: bool) -> PyResult<()> {
+    let boom = || -> Result<(), Error> { panic!("guard self-test: a deliberate panic") };
+    if detached { enter_detached(py, "_guard_selftest", boom) } else { enter("_guard_selftest", boom) }
+}

@@ -280,6 +280,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(blas_library, m)?)?;
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
     m.add_function(wrap_pyfunction!(check_engine_env, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::_guard_selftest, m)?)?;
     io::register(m)?;
     storage::register(m)?;
     Ok(())

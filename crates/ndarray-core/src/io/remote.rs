@@ -21,17 +21,25 @@
 //!
 //! # Writes
 //!
-//! S3 writes are buffered in parts of [`PART_SIZE`] bytes: a file up to one part is one PUT, a
-//! larger one a multipart upload (up to [`UPLOAD_CONCURRENCY`] parts in flight). Either way the
-//! object appears whole when the writer finishes, and a failed or abandoned write is aborted,
-//! leaving the old object. WebHDFS writes are buffered in memory and sent as one `CREATE`
-//! (overwrite) when the writer finishes; a client killed during that request can leave a
-//! partial file (HDFS has no atomic replace).
+//! Writes stream in parts of [`PART_SIZE`] bytes (up to [`UPLOAD_CONCURRENCY`] in flight),
+//! so memory stays bounded whatever the file's size. A file up to one part is one request (S3
+//! `PUT`, WebHDFS `CREATE` with overwrite).
+//!
+//! * S3: a larger object is a multipart upload. The object appears whole when the writer
+//!   finishes, and a failed or abandoned write is aborted, leaving the old object.
+//! * WebHDFS: each part of a larger file is written as a hidden file beside the target
+//!   (`dir/.NAME.mxrs-TAG-part-UUID`, TAG naming this write); at the end they are joined (`CONCAT`), the old file is
+//!   deleted and the joined one renamed onto its name. The old file stays whole until every
+//!   part is written; a failed or abandoned write deletes its parts (found by listing the
+//!   directory). HDFS has no atomic replace,
+//!   so a client killed between the delete and the rename leaves the new data in the part file
+//!   and no file at the target.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opendal::options::{ReadOptions, WriteOptions};
 use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator, services};
@@ -112,6 +120,8 @@ struct Target {
     path: String,
     rt: Arc<tokio::runtime::Runtime>,
     hdfs: bool,
+    /// WebHDFS: the name prefix of this target's part files (see "Writes" above).
+    parts: Option<String>,
 }
 
 impl Target {
@@ -122,11 +132,12 @@ impl Target {
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let path = path.trim_start_matches('/');
         let hdfs = scheme != "s3";
-        let op = if hdfs {
+        let parts = hdfs.then(|| part_prefix(path));
+        let op = if let Some(parts) = &parts {
             if path.is_empty() || path.ends_with('/') {
                 return Err(bad("expected a file path after the name node, as in hdfs://namenode/dir/file"));
             }
-            webhdfs_operator(&hdfs_endpoint(&scheme, authority, &EnvVars).map_err(|m| bad(&m))?)
+            webhdfs_operator(&hdfs_endpoint(&scheme, authority, &EnvVars).map_err(|m| bad(&m))?, parts)
         } else {
             if authority.is_empty() || path.is_empty() || path.ends_with('/') {
                 return Err(bad("expected s3://bucket/key"));
@@ -136,7 +147,7 @@ impl Target {
         let op = op.map_err(|e| Error::io(uri, describe(&e)))?;
         let (rt, http) = shared(uri)?;
         let op = op.with_context(OperationContext::new().with_http_transport(http));
-        Ok(Self { uri: uri.to_owned(), op, path: path.to_owned(), rt, hdfs })
+        Ok(Self { uri: uri.to_owned(), op, path: path.to_owned(), rt, hdfs, parts })
     }
 
     fn err(&self, what: &str, e: &opendal::Error) -> Error {
@@ -180,12 +191,27 @@ fn s3_operator(bucket: &str) -> opendal::Result<Operator> {
     Operator::new(b)
 }
 
-fn webhdfs_operator(endpoint: &str) -> opendal::Result<Operator> {
-    let mut b = services::Webhdfs::default().endpoint(endpoint).root("/");
+/// The operator of a WebHDFS name node, set to write the parts of a large file as files named
+/// `parts` + a UUID (see "Writes" above). Listings use plain `LISTSTATUS`, which every HDFS
+/// version serves.
+fn webhdfs_operator(endpoint: &str, parts: &str) -> opendal::Result<Operator> {
+    let mut b = services::Webhdfs::default().endpoint(endpoint).root("/").atomic_write_dir(parts).disable_list_batch();
     if let Some(user) = EnvVars.var("HADOOP_USER_NAME").or_else(|| EnvVars.var("USER")) {
         b = b.user_name(&user);
     }
     Operator::new(b)
+}
+
+/// The name prefix of the part files of one large WebHDFS write of `path`: hidden files in the
+/// same directory (so they need no other directory and the final rename stays inside one),
+/// with a tag of their own so that an aborted write deletes its parts and no one else's.
+fn part_prefix(path: &str) -> String {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let tag = format!("{:x}{nanos:x}{:x}", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed));
+    let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
+    let dir = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    format!("{dir}.{name}.mxrs-{tag}-part-")
 }
 
 /// The S3 region: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` in the AWS config
@@ -390,11 +416,10 @@ impl StoreReader for RemoteReader {
     }
 }
 
-/// A remote file being written: parts go out as they fill (S3), everything at `finish`
-/// (WebHDFS).
+/// A remote file being written: parts go out as they fill (see "Writes" above).
 struct RemoteWriter {
     t: Target,
-    /// The open S3 upload; None for WebHDFS and once finished.
+    /// The open upload; None once finished or aborted.
     upload: Option<opendal::Writer>,
     buf: Vec<u8>,
     finished: bool,
@@ -412,14 +437,9 @@ impl std::fmt::Debug for RemoteWriter {
 
 impl RemoteWriter {
     fn new(t: Target) -> Result<Self> {
-        let upload = if t.hdfs {
-            None
-        } else {
-            let opts = WriteOptions { chunk: Some(PART_SIZE), concurrent: UPLOAD_CONCURRENCY, ..Default::default() };
-            let w = t.rt.block_on(t.op.writer_options(&t.path, opts)).map_err(|e| t.err("cannot write", &e))?;
-            Some(w)
-        };
-        Ok(Self { t, upload, buf: Vec::new(), finished: false })
+        let opts = WriteOptions { chunk: Some(PART_SIZE), concurrent: UPLOAD_CONCURRENCY, ..Default::default() };
+        let w = t.rt.block_on(t.op.writer_options(&t.path, opts)).map_err(|e| t.err("cannot write", &e))?;
+        Ok(Self { t, upload: Some(w), buf: Vec::new(), finished: false })
     }
 
     /// Hand the buffered bytes to the upload.
@@ -429,9 +449,24 @@ impl RemoteWriter {
         self.t.rt.block_on(w.write(part)).map_err(|e| io::Error::other(describe(&e)))
     }
 
+    /// Abandon the upload: S3 aborts the multipart upload; for WebHDFS, whose abort in opendal
+    /// does not know the parts still being written, this writer's part files are found by
+    /// their prefix and deleted.
     fn abort(&mut self) {
-        if let Some(mut w) = self.upload.take() {
-            let _ = self.t.rt.block_on(w.abort());
+        if let Some(w) = self.upload.take() {
+            self.abort_upload(w);
+        }
+    }
+
+    fn abort_upload(&self, mut w: opendal::Writer) {
+        let _ = self.t.rt.block_on(w.abort());
+        if let Some(prefix) = &self.t.parts {
+            let dir = prefix.rsplit_once('/').map_or_else(|| "/".to_owned(), |(d, _)| format!("{d}/"));
+            if let Ok(entries) = self.t.rt.block_on(self.t.op.list(&dir)) {
+                for e in entries.iter().filter(|e| e.path().trim_start_matches('/').starts_with(prefix.as_str())) {
+                    let _ = self.t.rt.block_on(self.t.op.delete(e.path()));
+                }
+            }
         }
     }
 }
@@ -442,7 +477,7 @@ impl Write for RemoteWriter {
             return Err(io::Error::other("the file was already finished"));
         }
         self.buf.extend_from_slice(data);
-        if self.upload.is_some() && self.buf.len() >= PART_SIZE {
+        if self.buf.len() >= PART_SIZE {
             self.send()?;
         }
         Ok(data.len())
@@ -460,22 +495,18 @@ impl StoreWriter for RemoteWriter {
             return Ok(());
         }
         self.finished = true;
-        let r = if self.t.hdfs {
-            let data = std::mem::take(&mut self.buf);
-            self.t.rt.block_on(self.t.op.write(&self.t.path, data)).map(drop)
-        } else {
-            let sent = self.send().map_err(|e| Error::io(&self.t.uri, format!("cannot write: {e}")));
-            if let Err(e) = sent {
-                self.abort();
-                return Err(e);
-            }
-            let mut w = self.upload.take().expect("an S3 writer has an upload until finished");
-            let r = self.t.rt.block_on(w.close()).map(drop);
-            if r.is_err() {
-                let _ = self.t.rt.block_on(w.abort());
-            }
-            r
+        let sent = self.send().map_err(|e| Error::io(&self.t.uri, format!("cannot write: {e}")));
+        if let Err(e) = sent {
+            self.abort();
+            return Err(e);
+        }
+        let Some(mut w) = self.upload.take() else {
+            return Err(Error::io(&self.t.uri, "cannot write: the upload was already aborted"));
         };
+        let r = self.t.rt.block_on(w.close()).map(drop);
+        if r.is_err() {
+            self.abort_upload(w);
+        }
         r.map_err(|e| self.t.err("cannot write", &e))
     }
 }
@@ -501,6 +532,14 @@ mod tests {
 
     fn env(pairs: &[(&'static str, &'static str)]) -> Map {
         Map(pairs.iter().copied().collect())
+    }
+
+    #[test]
+    fn part_files_sit_beside_the_target() {
+        let (a, b) = (part_prefix("user/me/x.params"), part_prefix("user/me/x.params"));
+        assert!(a.starts_with("user/me/.x.params.mxrs-") && a.ends_with("-part-"), "{a}");
+        assert_ne!(a, b, "each write has parts of its own");
+        assert!(part_prefix("x.params").starts_with(".x.params.mxrs-"));
     }
 
     #[test]

@@ -26,6 +26,10 @@ fn parse_int(s: &str) -> Option<i64> {
     })
 }
 
+/// The most inputs or outputs an operator's count parameter (`num_args`, `num_outputs`) may ask
+/// for.
+pub const MAX_ARITY: usize = 1 << 16;
+
 /// Parse `(2, 3)`, `[2,3]`, `(2,)`, `2` or `()` into integers; `None` for "None".
 pub fn parse_tuple(s: &str) -> Option<Option<Vec<i64>>> {
     let t = s.trim();
@@ -96,6 +100,20 @@ impl Attrs {
             None => Ok(None),
             Some(s) => parse_int(s).map(Some).ok_or_else(|| self.bad(op, key, "an integer")),
         }
+    }
+
+    /// A required count of inputs or outputs (`num_args`, `num_outputs`): an integer from 1 to
+    /// [`MAX_ARITY`], so a negative or huge value is an error here and never becomes a huge
+    /// `usize` that later code would allocate for.
+    pub fn count(&self, op: &str, key: &str) -> Result<usize> {
+        let n = self.int(op, key)?;
+        if n < 1 || n > MAX_ARITY as i64 {
+            return Err(Error::param(
+                op,
+                format!("invalid value {n} for parameter {key}: expected a count from 1 to {MAX_ARITY}"),
+            ));
+        }
+        Ok(n as usize)
     }
 
     /// An integer with a default.

@@ -441,7 +441,7 @@ pub(super) fn register(r: &mut Registry) {
         Ok(Box::new(FillLike { name: "ones_like", value: 1.0 }))
     });
     r.add("add_n", &["*args"], params!("num_args" = None), "sum of all inputs", |a: &Attrs| {
-        Ok(Box::new(AddN { num_args: a.int("add_n", "num_args")? as usize }))
+        Ok(Box::new(AddN { num_args: a.count("add_n", "num_args")? }))
     });
     r.alias("ElementWiseSum", "add_n");
 }

@@ -217,7 +217,7 @@ pub(super) fn register(r: &mut Registry) {
         |a: &Attrs| {
             Ok(Box::new(ConcatBackward {
                 axis: a.int_or("_backward_Concat", "dim", 1)?,
-                num_args: a.int("_backward_Concat", "num_args")? as usize,
+                num_args: a.count("_backward_Concat", "num_args")?,
             }))
         },
     );

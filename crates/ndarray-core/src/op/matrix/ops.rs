@@ -555,7 +555,7 @@ pub(super) fn register(r: &mut Registry) {
             Ok(Box::new(Join {
                 name: "Concat",
                 axis: a.int_or("Concat", "dim", 1)?,
-                num_args: a.int("Concat", "num_args")? as usize,
+                num_args: a.count("Concat", "num_args")?,
                 stack: false,
             }))
         },
@@ -570,7 +570,7 @@ pub(super) fn register(r: &mut Registry) {
             Ok(Box::new(Join {
                 name: "stack",
                 axis: a.int_or("stack", "axis", 0)?,
-                num_args: a.int("stack", "num_args")? as usize,
+                num_args: a.count("stack", "num_args")?,
                 stack: true,
             }))
         },
@@ -582,7 +582,7 @@ pub(super) fn register(r: &mut Registry) {
         "split into equal parts",
         |a: &Attrs| {
             Ok(Box::new(Split {
-                num_outputs: a.int("SliceChannel", "num_outputs")? as usize,
+                num_outputs: a.count("SliceChannel", "num_outputs")?,
                 axis: a.int_or("SliceChannel", "axis", 1)?,
                 squeeze: a.bool_or("SliceChannel", "squeeze_axis", false)?,
             }))
