@@ -31,6 +31,7 @@ __all__ = [
     "blas_library",
     "engine_name",
     "check_engine_env",
+    "_guard_selftest",
     "RecordReader",
     "RecordWriter",
     "ImageRecordIter",
