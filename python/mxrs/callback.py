@@ -272,6 +272,7 @@ class MetricHistory:
         ax = fig.subplots()
         for name, values in sorted(self.history.items()):
             ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("epoch")
         ax.set_ylabel("metric value")
         ax.set_title(title)
