@@ -11,14 +11,7 @@ import os as _os
 # the user chose otherwise. Must be set before ``_native`` is loaded.
 _os.environ.setdefault("MIMALLOC_PURGE_DELAY", "500")
 
-from mxrs import runtime  # noqa: E402
-
-# OMP_NUM_THREADS / MXNET_OMP_MAX_THREADS bound the kernels' thread pool as they bound OpenMP
-# in MXNet; the pool reads RAYON_NUM_THREADS when it starts, at the first parallel kernel.
-_kernel_threads = runtime.kernel_threads_from_env(_os.environ)
-if _kernel_threads is not None:
-    _os.environ["RAYON_NUM_THREADS"] = str(_kernel_threads)
-
+# First: applies OMP_NUM_THREADS / MXNET_OMP_MAX_THREADS before any kernel starts its pool.
 from mxrs import (
     attribute,
     base,
@@ -38,6 +31,7 @@ from mxrs import (
     profiler,
     random,
     recordio,
+    runtime,
     symbol,
     viz,
 )

@@ -39,6 +39,13 @@ __all__ = [
     "imresize",
     "read_file",
     "write_file",
+    "to_dlpack",
+    "from_dlpack",
+    "profiler_set_recording",
+    "profiler_take_events",
+    "build_features",
+    "kernel_threads",
+    "_guard_selftest",
 ]
 
 @final

@@ -142,25 +142,25 @@ class Speedometer:
         self.epoch_start = 0.0
         self.epoch_batches = None
 
-    def _draw(self, param):
+    def _draw(self, bar, param):
         """Terminal mode: one bar per epoch, its total the previous epoch's batch count."""
         count = param.nbatch
         if self.last_count > count or not self.init:
             if self.init:
                 self.epoch_batches = self.last_count
-                self.bar.close()
+                bar.close()
             self.init = True
             self.epoch_start = time.time()
         self.last_count = count
         metric = param.eval_metric
         post = ", ".join(f"{n}={v:.4g}" for n, v in metric.get_name_value()) if metric is not None else ""
         done = self.epoch_batches is not None and count >= self.epoch_batches
-        self.bar.update(f"Epoch {param.epoch}", count, self.epoch_batches, time.time() - self.epoch_start, post, done)
+        bar.update(f"Epoch {param.epoch}", count, self.epoch_batches, time.time() - self.epoch_start, post, done)
 
     def __call__(self, param):
         """Log speed when ``param.nbatch`` is a multiple of ``frequent`` (a bar on a terminal)."""
         if self.bar is not None:
-            self._draw(param)
+            self._draw(self.bar, param)
             return
         count = param.nbatch
         if self.last_count > count:
@@ -266,13 +266,14 @@ class MetricHistory:
     def plot(self, fname, title="training curves"):
         """Save the curves as an image (matplotlib): one line per metric, by epoch."""
         from matplotlib.figure import Figure  # optional dependency
+        from matplotlib.ticker import MaxNLocator
 
         self.finish()
         fig = Figure(figsize=(6, 4))
         ax = fig.subplots()
         for name, values in sorted(self.history.items()):
             ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("metric value")
         ax.set_title(title)

@@ -48,10 +48,14 @@ _DEVICES = {1: "cpu", 2: "gpu"}
 class _State:
     def __init__(self):
         self.lock = threading.Lock()
-        self.config = {"filename": "profile.json", "profile_symbolic": True, "profile_imperative": True}
+        self.config: dict[str, object] = {
+            "filename": "profile.json",
+            "profile_symbolic": True,
+            "profile_imperative": True,
+        }
         self.running = False
         self.paused = False
-        self.events = []
+        self.events: list[tuple] = []
 
     def records(self):
         c = self.config
@@ -85,7 +89,9 @@ def set_config(**kwargs):
 
 def profiler_set_config(mode="symbolic", filename="profile.json"):
     """Deprecated MXNet form of :func:`set_config`: ``mode`` is ``'symbolic'`` or ``'all'``."""
-    warnings.warn("profiler.profiler_set_config() is deprecated. Please use profiler.set_config() instead", stacklevel=2)
+    warnings.warn(
+        "profiler.profiler_set_config() is deprecated. Please use profiler.set_config() instead", stacklevel=2
+    )
     set_config(profile_all=mode == "all", profile_symbolic=True, filename=filename)
 
 
@@ -129,10 +135,10 @@ def reset():
 
 def _trace(events):
     """The Chrome trace-event document of ``events``."""
-    out = []
-    pids = {}
-    threads = {}
-    for name, dev, dev_id, tid, tname, _start, _dur, _bytes in events:
+    out: list[dict] = []
+    pids: dict[tuple[int, int], int] = {}
+    threads: dict[tuple[int, int], str] = {}
+    for _name, dev, dev_id, tid, tname, _start, _dur, _bytes in events:
         pids.setdefault((dev, dev_id), len(pids))
         threads.setdefault((pids[(dev, dev_id)], tid), tname)
     for (dev, dev_id), pid in pids.items():
@@ -160,7 +166,7 @@ def dump(finished=True, profile_process="worker"):
     """Write every op recorded so far to the configured file as a Chrome trace (JSON)."""
     with _state.lock:
         events = list(_state.collect())
-        fname = _state.config.get("filename", "profile.json")
+        fname = str(_state.config.get("filename", "profile.json"))
     with open(fname, "w") as f:
         json.dump(_trace(events), f)
 
@@ -172,7 +178,7 @@ def dump_profile():
 
 
 def _aggregate(events):
-    stats = {}
+    stats: dict[str, list] = {}
     for name, *_, dur, _nbytes in events:
         s = stats.setdefault(name, [0, 0.0, float("inf"), 0.0])
         s[0] += 1

@@ -111,3 +111,11 @@ def kernel_threads_from_env(environ):
         return None
     n = want if want is not None else (os.cpu_count() or 1)
     return min(n, cap) if cap is not None else n
+
+
+# OMP_NUM_THREADS / MXNET_OMP_MAX_THREADS bound the kernels' thread pool as they bound OpenMP in
+# MXNet. The pool reads RAYON_NUM_THREADS when it starts, at the first parallel kernel, which
+# comes after ``import mxrs`` has imported this module (first of its submodules).
+_kernel_threads = kernel_threads_from_env(os.environ)
+if _kernel_threads is not None:
+    os.environ["RAYON_NUM_THREADS"] = str(_kernel_threads)

@@ -136,7 +136,7 @@ def plot_network(symbol, title="plot", save_format="pdf", shape=None, dtype=None
     bias, gamma, beta and moving-statistics variables, as MXNet does.
     """
     try:
-        from graphviz import Digraph
+        from graphviz import Digraph  # type: ignore[import-untyped]
     except ImportError as e:
         raise ImportError("Draw network requires graphviz library (pip install graphviz)") from e
     nodes, _ = _graph(symbol)
@@ -157,7 +157,7 @@ def plot_network(symbol, title="plot", save_format="pdf", shape=None, dtype=None
             continue
         attrs["fillcolor"] = _COLORS[_OP_COLOR.get(op, 5)]
         dot.node(name=name, label=_label(node), **attrs)
-    for i, node in enumerate(nodes):
+    for node in nodes:
         if node["op"] == "null":
             continue
         for src, *_ in node["inputs"]:
@@ -187,5 +187,5 @@ def _ndarray_html(self):
     return f"<div>{head}<pre>{html.escape(str(self.asnumpy()))}</pre></div>"
 
 
-Symbol._repr_png_ = _symbol_png
-NDArray._repr_html_ = _ndarray_html
+setattr(Symbol, "_repr_png_", _symbol_png)  # noqa: B010 - a method added from here, not in symbol.py
+setattr(NDArray, "_repr_html_", _ndarray_html)  # noqa: B010

@@ -9,10 +9,9 @@ import gc
 import sys
 import threading
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 from mxrs.base import MXNetError, MXNetValueError
 
 try:

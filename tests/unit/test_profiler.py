@@ -4,10 +4,9 @@ import json
 import subprocess
 import sys
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 from mxrs.base import MXNetValueError
 
 
@@ -121,12 +120,13 @@ def test_symbolic_executor_ops_are_recorded():
 
 
 def test_autostart_from_environment(tmp_path):
+    path = str(tmp_path / "a.json")
     code = (
         "import json, mxrs as mx\n"
-        f"mx.profiler.set_config(filename={str(tmp_path / 'a.json')!r})\n"
+        f"mx.profiler.set_config(filename={path!r})\n"
         "(mx.nd.ones((2,)) + 1).wait_to_read()\n"
         "mx.profiler.dump()\n"
-        f"print(sorted({{e['name'] for e in json.load(open({str(tmp_path / 'a.json')!r}))['traceEvents'] if e['ph'] == 'X'}}))\n"
+        f"print(sorted({{e['name'] for e in json.load(open({path!r}))['traceEvents'] if e['ph'] == 'X'}}))\n"
     )
     env = {"MXNET_PROFILER_AUTOSTART": "1", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -87,7 +87,9 @@ def test_readme_python_block_runs(index, outcomes):
     if reason is not None:
         pytest.skip(f"README block {index}: {reason}")
     first = code.strip().splitlines()[0]
-    assert index in outcomes, f"README block {index} ({first}) did not run (an earlier block failed?)\n{outcomes['stderr']}"
+    assert index in outcomes, (
+        f"README block {index} ({first}) did not run (an earlier block failed?)\n{outcomes['stderr']}"
+    )
     assert outcomes[index] is None, f"README block {index} ({first}) failed:\n{outcomes[index]}"
 
 

@@ -5,9 +5,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import mxrs as mx
+import pytest
 from mxrs.runtime import kernel_threads_from_env
 
 GOLDEN = json.load(open(os.path.join(os.path.dirname(__file__), "..", "data", "ecosystem_golden.json")))

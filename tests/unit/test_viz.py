@@ -7,10 +7,9 @@ import logging
 import os
 import shutil
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 from mxrs.callback import MetricHistory, ProgressLine, Speedometer
 from mxrs.model import BatchEndParam
 

@@ -36,7 +36,9 @@ def main():
     (mx.nd.ones((4, 4)) + 1).wait_to_read()
     mx.profiler.set_state("stop")
     table = mx.profiler.dumps()
-    out["dumps_operator_header"] = next(line for line in table.splitlines() if line.startswith("Name") and "Time" in line)
+    out["dumps_operator_header"] = next(
+        line for line in table.splitlines() if line.startswith("Name") and "Time" in line
+    )
     path = os.path.join(os.path.dirname(__file__), "../../tests/data/ecosystem_golden.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)

@@ -10,6 +10,7 @@ from mxrs import _arith
 from mxrs.base import mx_real_t
 from mxrs.ndarray import _ops, dlpack, random
 from mxrs.ndarray._ops import *  # noqa: F401,F403
+from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
 from mxrs.ndarray.ndarray import (
     NDArray,
     array,
@@ -20,7 +21,6 @@ from mxrs.ndarray.ndarray import (
     waitall,
     zeros,
 )
-from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write
 from mxrs.ndarray.utils import load, load_frombuffer, save
 
 _internal = _ops

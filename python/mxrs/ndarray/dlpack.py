@@ -11,6 +11,8 @@ Import (``from_dlpack``, ``from_numpy``) copies: mxrs's host memory is a buffer 
 array is independent of the producer's tensor, which is released at once.
 """
 
+from typing import Any
+
 import numpy as np
 
 from mxrs import _native
@@ -100,7 +102,8 @@ def _array(self, dtype=None, copy=None):
 
 def _buffer(self, flags):
     """The buffer protocol (Python 3.12+, PEP 688): a memoryview of the same memory."""
-    return memoryview(np.from_dlpack(self))
+    view: Any = np.from_dlpack(self)
+    return memoryview(view)
 
 
 def install(cls):
