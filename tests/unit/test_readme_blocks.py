@@ -104,3 +104,15 @@ def test_rust_block_is_the_example():
         example = f.read()
     body = example[example.index("use mxrs_ndarray_core") :]
     assert rust.strip() == body.strip()
+
+
+def test_demo_prints_the_tutorials_output_not_per_epoch_logs():
+    demo = os.path.join(ROOT, "demo", "seed_demo.py")
+    env = dict(os.environ, MPLBACKEND="Agg", MXRS_PROGRESS="0")
+    proc = subprocess.run([sys.executable, demo], capture_output=True, text=True, env=env, timeout=300, check=True)
+    out = proc.stdout + proc.stderr
+    assert "Resetting Data Iterator" not in out and "Epoch[" not in out
+    assert len(out.splitlines()) < 160
+    assert "fitted slope" in out and "mxnet." not in out.lower()  # messages name mxrs
+    if importlib.util.find_spec("sklearn") is not None:
+        assert "train-accuracy" in out and "validation-accuracy" in out

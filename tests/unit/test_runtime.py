@@ -68,3 +68,17 @@ def test_engine_variables_work():
     code = "import mxrs as mx; print(mx._native.engine_name())"
     assert _in_child(code, MXNET_ENGINE_TYPE="NaiveEngine") == "NaiveEngine"
     assert _in_child(code, MXNET_ENGINE_TYPE="ThreadedEngine") == "ThreadedEngine"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
+def test_cpu_worker_nthreads_sets_the_engine_workers():
+    code = (
+        "import os, mxrs as mx\n"
+        "ys = [mx.nd.dot(mx.nd.ones((300, 300)), mx.nd.ones((300, 300))) for _ in range(8)]\n"
+        "mx.nd.waitall()\n"
+        "names = [open(f'/proc/self/task/{t}/comm').read().strip() for t in os.listdir('/proc/self/task')]\n"
+        "print(sum(n.startswith('mxrs-cpu-worker') for n in names))\n"
+    )
+    one = int(_in_child(code, MXNET_CPU_WORKER_NTHREADS="1"))
+    four = int(_in_child(code, MXNET_CPU_WORKER_NTHREADS="4"))
+    assert four - one == 3

@@ -158,3 +158,10 @@ def test_ndarray_html_repr_and_numpy_like_abbreviation():
     assert "..." not in repr(small)
     html = big._repr_html_()
     assert html.startswith("<") and "50x100" in html and "float32" in html and "..." in html
+
+
+def test_feedforward_deprecation_names_mxrs():
+    with pytest.warns(
+        DeprecationWarning, match=r"mxrs\.model\.FeedForward has been deprecated\. Please use mxrs\.mod\.Module"
+    ):
+        mx.model.FeedForward(mx.sym.Variable("data"))

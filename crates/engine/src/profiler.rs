@@ -26,7 +26,7 @@ pub struct OpEvent {
     pub device: Device,
     /// The thread that ran it: a number unique in the process, and its name
     /// (`mxrs-cpu-worker-0`..., or the pushing thread's for ops run inline).
-    pub thread: (u64, Arc<str>),
+    pub thread: ThreadId,
     /// Start, in microseconds since the profiler's epoch (its first use in the process).
     pub start_us: f64,
     /// Duration in microseconds.
@@ -36,6 +36,9 @@ pub struct OpEvent {
 }
 
 type Buffer = Arc<Mutex<Vec<OpEvent>>>;
+
+/// A thread's number and name, as events carry them.
+pub type ThreadId = (u64, Arc<str>);
 
 /// Every thread's buffer, for [`take_events`].
 fn buffers() -> &'static Mutex<Vec<Buffer>> {
@@ -50,7 +53,7 @@ fn epoch() -> Instant {
 
 thread_local! {
     /// This thread's number and name, and its buffer (registered on first use).
-    static LOCAL: RefCell<Option<((u64, Arc<str>), Buffer)>> = const { RefCell::new(None) };
+    static LOCAL: RefCell<Option<(ThreadId, Buffer)>> = const { RefCell::new(None) };
     /// Bytes the running op reported.
     static BYTES: Cell<u64> = const { Cell::new(0) };
     /// The name the running op reported.
