@@ -12,6 +12,8 @@ import os as _os
 _os.environ.setdefault("MIMALLOC_PURGE_DELAY", "500")
 
 # First: applies OMP_NUM_THREADS / MXNET_OMP_MAX_THREADS before any kernel starts its pool.
+from mxrs import runtime  # isort: split
+
 from mxrs import (
     attribute,
     base,
@@ -31,7 +33,6 @@ from mxrs import (
     profiler,
     random,
     recordio,
-    runtime,
     symbol,
     viz,
 )

@@ -289,6 +289,7 @@ unsafe fn copy_tensor(t: &DlTensor) -> PyResult<(CpuStorage, Vec<usize>)> {
     let strides = if t.strides.is_null() || ndim == 0 {
         None
     } else {
+        // SAFETY: a non-null `strides` has `ndim` entries, as `shape` has.
         Some(unsafe { std::slice::from_raw_parts(t.strides, ndim) })
     };
     if shape.iter().any(|&d| d < 0) {
@@ -301,22 +302,31 @@ unsafe fn copy_tensor(t: &DlTensor) -> PyResult<(CpuStorage, Vec<usize>)> {
         )));
     }
     let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-    let n: usize = dims.iter().product();
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| MXNetValueError::new_err(format!("from_dlpack: shape {shape:?} has too many elements")))?;
     let mut s = CpuStorage::try_zeros("from_dlpack", dtype, n).map_err(PyMxError)?;
     let bytes = n * dtype.size();
     if bytes > 0 {
         // SAFETY: the producer's tensor covers `n` elements of `dtype` from data + byte_offset.
         let src = unsafe { t.data.cast::<u8>().add(t.byte_offset as usize) };
+        // SAFETY: `src` has `bytes` readable bytes (above); `s` was just allocated with as many,
+        // and the two cannot overlap.
         unsafe { std::ptr::copy_nonoverlapping(src, s.as_bytes_mut().as_mut_ptr(), bytes) };
     }
     Ok((s, dims))
 }
 
+/// What [`open_capsule`] finds: the tensor, the call that releases it, and the capsule's name
+/// once consumed.
+type Opened = (*const DlTensor, Box<dyn FnOnce()>, &'static CStr);
+
 /// The tensor inside a DLPack capsule of either kind, with the deleter to run on it and the
 /// names the capsule has and takes when consumed; an error for anything else.
 ///
 /// SAFETY (for the caller): `ptr` is a live object and the GIL is held.
-unsafe fn open_capsule(ptr: *mut ffi::PyObject) -> PyResult<(*const DlTensor, Box<dyn FnOnce()>, &'static CStr)> {
+unsafe fn open_capsule(ptr: *mut ffi::PyObject) -> PyResult<Opened> {
     // SAFETY: the caller's promise; a capsule of a DLPack name holds that kind of tensor.
     unsafe {
         if ffi::PyCapsule_IsValid(ptr, CAPSULE.as_ptr()) == 1 {

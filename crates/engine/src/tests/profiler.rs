@@ -15,7 +15,7 @@ fn records_ops_only_while_on_with_their_bytes() {
                 Ok(())
             }),
             &[],
-            &[v.clone()],
+            std::slice::from_ref(&v),
             Device::cpu(0),
             FnProperty::Normal,
             0,
