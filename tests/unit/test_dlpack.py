@@ -209,3 +209,18 @@ def test_torch_tensor_keeps_memory_alive():
     for _ in range(4):
         (mx.nd.ones((1000,)) * 7).wait_to_read()
     assert float(t[999]) == 999.0
+
+
+def test_whole_array_writes_go_into_the_shared_buffer():
+    # Without sharing, a whole-array write swaps in the op's new buffer; shared, it copies in.
+    x = mx.nd.zeros((4, 4))
+    a = np.from_dlpack(x)
+    x[:] = 3.0
+    x.wait_to_read()
+    assert (a == 3.0).all()
+    mx.nd.elemwise_add(mx.nd.ones((4, 4)), mx.nd.ones((4, 4)), out=x)
+    x.wait_to_read()
+    assert (a == 2.0).all()
+    mx.nd.dot(mx.nd.ones((4, 4)), mx.nd.ones((4, 4)), out=x)
+    x.wait_to_read()
+    assert (a == 4.0).all() and a.ctypes.data == np.from_dlpack(x).ctypes.data
