@@ -6,7 +6,11 @@ contexts ``cpu(1)``/``cpu(2)`` stand in (as MXNet's own tests do). Then come the
 KVStore examples, the tutorial's linear regression (y = 5x + noise) with ``mx.model.FeedForward``,
 saving the scatter and the fitted line as ``demo/out/linear_regression.png``, and last an MLP
 trained on scikit-learn's handwritten digits (``Module.fit``, then ``FeedForward.create`` over an
-``ImageRecordIter`` with a KVStore), reporting test-set accuracy.
+``ImageRecordIter`` with a KVStore), reporting test-set accuracy and saving its training curves
+(``mx.callback.MetricHistory``) as ``demo/out/mlp_training_curves.png``.
+
+Training logs only warnings here: each fit's progress is summed up in a few lines (the metric
+at a few epochs) instead of MXNet's per-epoch log lines.
 """
 
 import logging
@@ -33,6 +37,26 @@ def gpu(i=0):
 
 def section(title):
     print(f"\n=== {title} ===")
+
+
+class quiet_training:
+    """Leave out the per-epoch INFO lines of ``fit`` (warnings still show)."""
+
+    def __enter__(self):
+        self.level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.WARNING)
+
+    def __exit__(self, *exc):
+        logging.getLogger().setLevel(self.level)
+
+
+def summarize(history, epochs=(1, 5, 10, 20, 50, 100)):
+    """One line per metric: its value at a few epochs (1-based)."""
+    for name, values in sorted(history.items()):
+        shown = [e for e in epochs if e <= len(values)]
+        if len(values) not in shown:
+            shown.append(len(values))
+        print(f"  {name:<20}" + "  ".join(f"epoch {e}: {values[e - 1]:.4f}" for e in shown))
 
 
 def ndarray_examples():
@@ -188,7 +212,11 @@ def linear_regression_figure():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         model = mx.model.FeedForward(ctx=mx.cpu(), symbol=loss, num_epoch=100, learning_rate=0.001, numpy_batch_size=1)
-    model.fit(X=X_data, y=y_data)
+    hist = mx.callback.MetricHistory()
+    with quiet_training():
+        model.fit(X=X_data, y=y_data, eval_metric="mse", batch_end_callback=hist)
+    print("training mean squared error by epoch:")
+    summarize(hist.finish())
     prediction = model.predict(X_data)
     slope = float(model.arg_params["pre_weight"].asnumpy().ravel()[0])
     bias = float(model.arg_params["pre_bias"].asnumpy().ravel()[0])
@@ -201,11 +229,15 @@ def linear_regression_figure():
     OUT.mkdir(exist_ok=True)
     fig = plt.figure()
     ax = fig.add_subplot(1, 1, 1)
-    ax.scatter(X_data, y_data)
-    ax.plot(X_data, prediction, "r-", lw=5)
-    ax.set_title(f"mxrs FeedForward: y = {slope:.2f} x + {bias:.2f}")
+    ax.scatter(X_data, y_data, s=12, label="data: y = 5x + noise")
+    ax.plot(X_data, prediction, "r-", lw=3, label=f"fitted: y = {slope:.2f}x + {bias:.2f}")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title("linear regression with mxrs FeedForward")
+    ax.legend()
     path = OUT / "linear_regression.png"
     fig.savefig(path)
+    plt.close(fig)
     print("saved", path)
 
 
@@ -233,17 +265,28 @@ def mlp_on_digits():
     net = mx.sym.SoftmaxOutput(net, name="softmax")
     mx.random.seed(1)
     mod = mx.mod.Module(net, context=mx.cpu())
-    mod.fit(
-        train,
-        eval_data=test,
-        num_epoch=20,
-        optimizer="sgd",
-        optimizer_params={"learning_rate": 0.1, "momentum": 0.9},
-        initializer=mx.init.Xavier(),
-        eval_metric="acc",
-    )
+    hist = mx.callback.MetricHistory()
+    with quiet_training():
+        mod.fit(
+            train,
+            eval_data=test,
+            num_epoch=20,
+            optimizer="sgd",
+            optimizer_params={"learning_rate": 0.1, "momentum": 0.9},
+            initializer=mx.init.Xavier(),
+            eval_metric="acc",
+            batch_end_callback=hist,
+            eval_end_callback=hist.eval_end,
+        )
+    print("accuracy by epoch:")
+    summarize(hist.finish())
     acc = dict(mod.score(test, "acc"))["accuracy"]
     print(f"test-set accuracy on {len(x) - n_train} held-out digits: {acc:.4f}")
+    try:
+        OUT.mkdir(exist_ok=True)
+        print("saved", hist.plot(str(OUT / "mlp_training_curves.png"), title="MLP on digits (mxrs Module.fit)"))
+    except ImportError:
+        print("matplotlib is not installed: no training curves saved")
 
     # The tutorial's FeedForward.create(symbol, X=ImageRecordIter(...), kvstore=kv): pack the
     # digits as 8x8 PNG records, read them back with ImageRecordIter.
@@ -259,7 +302,7 @@ def mlp_on_digits():
             path_imgrec=rec, data_shape=(3, 8, 8), batch_size=50, shuffle=True, scale=1.0 / 255
         )
         kv = mx.kvstore.create("local")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_training():
             warnings.simplefilter("ignore", DeprecationWarning)
             model = mx.model.FeedForward.create(
                 symbol=net, X=data_iter, kvstore=kv, num_epoch=10, learning_rate=0.1, momentum=0.9,

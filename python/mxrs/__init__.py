@@ -11,6 +11,9 @@ import os as _os
 # the user chose otherwise. Must be set before ``_native`` is loaded.
 _os.environ.setdefault("MIMALLOC_PURGE_DELAY", "500")
 
+# First: applies OMP_NUM_THREADS / MXNET_OMP_MAX_THREADS before any kernel starts its pool.
+from mxrs import runtime  # isort: split
+
 from mxrs import (
     attribute,
     base,
@@ -27,9 +30,11 @@ from mxrs import (
     name,
     ndarray,
     optimizer,
+    profiler,
     random,
     recordio,
     symbol,
+    viz,
 )
 from mxrs import initializer as init
 from mxrs import kvstore as kv
@@ -75,6 +80,9 @@ __all__ = [
     "lr_scheduler",
     "io",
     "recordio",
+    "profiler",
+    "runtime",
+    "viz",
     "MXNetError",
     "Context",
     "cpu",

@@ -3,7 +3,7 @@
 import os
 import pathlib
 from collections.abc import Callable, Sequence
-from typing import final
+from typing import Any, final
 
 from typing_extensions import Self
 
@@ -40,6 +40,13 @@ __all__ = [
     "imresize",
     "read_file",
     "write_file",
+    "to_dlpack",
+    "from_dlpack",
+    "profiler_set_recording",
+    "profiler_take_events",
+    "build_features",
+    "kernel_threads",
+    "_guard_selftest",
 ]
 
 @final
@@ -94,6 +101,12 @@ def invoke_fast(
 def load_blas(path: str | os.PathLike[str]) -> str: ...
 def prefer_blas(path: str | os.PathLike[str]) -> bool: ...
 def blas_library() -> pathlib.Path | None: ...
+def to_dlpack(a: NDArrayHandle, for_write: bool, versioned: bool) -> Any: ...
+def from_dlpack(capsule: Any, ctx: tuple[int, int]) -> NDArrayHandle: ...
+def profiler_set_recording(on: bool) -> None: ...
+def profiler_take_events() -> list[tuple[str, int, int, int, str, float, float, int]]: ...
+def build_features() -> list[str]: ...
+def kernel_threads() -> int: ...
 
 _Shapes = list[list[int] | None]
 _Dtypes = list[str | None]

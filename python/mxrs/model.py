@@ -24,7 +24,7 @@ from mxrs._training import (
     save_checkpoint,
 )
 from mxrs.base import mx_real_t
-from mxrs.callback import LogValidationMetricsCallback
+from mxrs.callback import LogValidationMetricsCallback, ProgressLine, is_terminal
 from mxrs.context import Context, cpu
 from mxrs.initializer import Uniform
 from mxrs.module import Module
@@ -101,7 +101,7 @@ class FeedForward:
         **kwargs,
     ):
         warnings.warn(
-            "mxnet.model.FeedForward has been deprecated. Please use mxnet.mod.Module instead.",
+            "mxrs.model.FeedForward has been deprecated. Please use mxrs.mod.Module instead.",
             DeprecationWarning,
             stacklevel=2,
         )
@@ -400,6 +400,7 @@ class FeedForward:
         end_epoch = self.num_epoch
         epoch_size = self.epoch_size
         train_data.reset()
+        bar, per_epoch = (ProgressLine() if is_terminal() else None), None
         for epoch in range(self.begin_epoch, end_epoch):
             tic = time.time()
             eval_metric.reset()
@@ -419,6 +420,8 @@ class FeedForward:
                     if callbacks is not None:
                         params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric, locals=locals())
                         multiple_callbacks(callbacks, params)
+                    if bar is not None:
+                        bar.update(f"Epoch {epoch}", nbatch, per_epoch, time.time() - tic, force=nbatch == per_epoch)
                     if epoch_size is not None and nbatch >= epoch_size:
                         do_reset = False
                         break
@@ -427,6 +430,9 @@ class FeedForward:
                     train_data.reset()
                 if epoch_size is None or nbatch >= epoch_size:
                     break
+            if bar is not None:
+                bar.close()
+                per_epoch = nbatch
             logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
             if epoch_end_callback or epoch + 1 == end_epoch:
                 group.get_params(self.arg_params, self.aux_params)

@@ -87,6 +87,7 @@ mod error;
 mod naive;
 mod op;
 mod pool;
+pub mod profiler;
 mod queue;
 mod running;
 mod threaded;

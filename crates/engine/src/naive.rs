@@ -28,7 +28,7 @@ impl Engine for NaiveEngine {
         op: OpFn,
         reads: &[Var],
         writes: &[Var],
-        _device: Device,
+        device: Device,
         prop: FnProperty,
         _priority: i32,
         name: &'static str,
@@ -39,7 +39,7 @@ impl Engine for NaiveEngine {
             if prop == FnProperty::Wait { None } else { inherited_error(&reads).or_else(|| inherited_error(&rw)) };
         let (err, fresh) = match inherited {
             Some(e) => (Some(e), false),
-            None => (run_guarded(op, name).err(), true),
+            None => (run_guarded(op, name, device).err(), true),
         };
         for w in &writes {
             w.finish_write(err.as_ref());

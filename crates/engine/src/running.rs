@@ -6,7 +6,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::EngineError;
-use crate::op::OpFn;
+use crate::op::{Device, OpFn};
+use crate::profiler::profiled;
 
 static RUNNING_OPS: AtomicUsize = AtomicUsize::new(0);
 
@@ -53,8 +54,9 @@ pub(crate) fn parallel_ops_now() -> usize {
     PARALLEL_OPS.load(Ordering::Relaxed)
 }
 
-/// Run `op` with panics caught, turning both failure modes into an [`EngineError`].
-pub(crate) fn run_guarded(op: OpFn, name: &str) -> Result<(), EngineError> {
+/// Run `op` with panics caught, turning both failure modes into an [`EngineError`]; the
+/// profiler records it when on.
+pub(crate) fn run_guarded(op: OpFn, name: &'static str, device: Device) -> Result<(), EngineError> {
     struct Running(u8);
     impl Drop for Running {
         fn drop(&mut self) {
@@ -69,7 +71,7 @@ pub(crate) fn run_guarded(op: OpFn, name: &str) -> Result<(), EngineError> {
     // An op run inline inside another op (a Light op pushed from a worker) restores the outer
     // op's state when it ends.
     let _running = Running(OP_STATE.with(|s| s.replace(1)));
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)) {
+    match profiled(name, device, || std::panic::catch_unwind(std::panic::AssertUnwindSafe(op))) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(EngineError::new(name, e)),
         Err(payload) => Err(EngineError::from_panic(name, payload)),

@@ -232,6 +232,10 @@ fn run(
     out_dtypes: &[DType],
     rng: Option<&rng::RngResource>,
 ) -> Result<()> {
+    if mxrs_engine::profiler::is_recording() {
+        let bytes: usize = out_shapes.iter().zip(out_dtypes).map(|(s, d)| s.iter().product::<usize>() * d.size()).sum();
+        mxrs_engine::profiler::note_op(op.name(), bytes as u64);
+    }
     if rng.is_none()
         && in_place_candidate(inputs, outputs, out_shapes, out_dtypes)
         && run_in_place(op, ctx, is_train, inputs)?

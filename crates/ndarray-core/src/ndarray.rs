@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mxrs_engine::{EngineError, FnProperty, Var, engine};
 use parking_lot::RwLock;
@@ -26,6 +27,9 @@ pub struct Chunk {
     pub(crate) dtype: DType,
     /// Number of elements.
     pub(crate) len: usize,
+    /// Set once the memory is shared outside (DLPack, NumPy views): from then on writes copy
+    /// into the buffer instead of replacing it, so the outside pointer stays valid.
+    pub(crate) pinned: AtomicBool,
 }
 
 impl Drop for Chunk {
@@ -77,7 +81,14 @@ impl NDArray {
     fn with_storage(storage: Storage, shape: Shape, ctx: Context, dtype: DType) -> NDArray {
         let len = size_of(&shape);
         NDArray {
-            chunk: Arc::new(Chunk { storage: RwLock::new(storage), var: Var::new(), ctx, dtype, len }),
+            chunk: Arc::new(Chunk {
+                storage: RwLock::new(storage),
+                var: Var::new(),
+                ctx,
+                dtype,
+                len,
+                pinned: AtomicBool::new(false),
+            }),
             offset: 0,
             shape,
         }
@@ -173,6 +184,22 @@ impl NDArray {
         Ok(f(cpu, self.offset, self.size()))
     }
 
+    /// The address of this array's first element in host memory, for sharing it outside
+    /// (DLPack, NumPy views). The caller waits for the engine first (reads or writes, as it
+    /// will use the memory). From this call on the buffer stays where it is for the chunk's
+    /// lifetime (writes copy into it rather than replace it), so the address stays valid while
+    /// the caller keeps a handle to the array.
+    pub fn share_host_ptr(&self, op: &str) -> Result<*mut u8> {
+        let mut g = self.chunk.storage.write();
+        let cpu = g.cpu_mut(op)?;
+        if cpu.len() != self.chunk.len {
+            return Err(Error::msg(format!("{op}: array memory was never written (its producing op failed)")));
+        }
+        self.chunk.pinned.store(true, Ordering::Relaxed);
+        let es = cpu.dtype().size();
+        Ok(cpu.as_bytes_mut()[self.offset * es..].as_mut_ptr())
+    }
+
     /// Wait, then copy the elements out as little-endian bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         self.read_cpu(|s, off, n| {
@@ -232,7 +259,7 @@ impl NDArray {
                 fmt_shape(&self.shape)
             )));
         }
-        if self.is_whole() {
+        if self.is_whole() && !self.chunk.pinned.load(Ordering::Relaxed) {
             crate::pool::give(std::mem::replace(cpu, result));
         } else {
             if cpu.len() != self.chunk.len {

@@ -1,11 +1,13 @@
 //! PyO3 bindings of mxrs: the private extension module `mxrs._native`. Only this crate depends
 //! on pyo3; everything here is a thin conversion layer over the core crates.
 
+mod dlpack;
 mod error;
 mod guard;
 mod io;
 mod kvstore;
 mod ndarray;
+mod runtime;
 mod storage;
 mod symbol;
 
@@ -281,7 +283,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
     m.add_function(wrap_pyfunction!(check_engine_env, m)?)?;
     m.add_function(wrap_pyfunction!(guard::_guard_selftest, m)?)?;
+    dlpack::register(m)?;
     io::register(m)?;
+    runtime::register(m)?;
     storage::register(m)?;
     Ok(())
 }

@@ -8,8 +8,9 @@ import numbers
 
 from mxrs import _arith
 from mxrs.base import mx_real_t
-from mxrs.ndarray import _ops, random
+from mxrs.ndarray import _ops, dlpack, random
 from mxrs.ndarray._ops import *  # noqa: F401,F403
+from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
 from mxrs.ndarray.ndarray import (
     NDArray,
     array,
@@ -44,6 +45,7 @@ for _name in (
     "slice_axis take pick one_hot softmax log_softmax topk sort argsort broadcast_axes"
 ).split():
     setattr(NDArray, _name, _method(_name))
+dlpack.install(NDArray)
 
 
 def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dtype=mx_real_t):

@@ -5,5 +5,6 @@ mod equivalence;
 mod errors;
 mod model;
 mod ordering;
+mod profiler;
 mod stress;
 mod util;

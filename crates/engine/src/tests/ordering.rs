@@ -127,18 +127,20 @@ fn parallel_ops_are_counted_while_they_run() {
             crate::running::run_guarded(
                 Box::new(|| {
                     crate::mark_parallel();
-                    crate::running::run_guarded(Box::new(|| Ok(())), "inner").unwrap();
+                    crate::running::run_guarded(Box::new(|| Ok(())), "inner", Device::cpu(0)).unwrap();
                     crate::running::run_guarded(
                         Box::new(|| {
                             crate::mark_parallel();
                             Ok(())
                         }),
                         "inner parallel",
+                        Device::cpu(0),
                     )
                     .unwrap();
                     Ok(())
                 }),
                 "outer",
+                Device::cpu(0),
             )
             .unwrap();
         }
