@@ -19,6 +19,9 @@
 //!   port is ignored) and `hdfs:///path` uses `MXRS_WEBHDFS_ENDPOINT`. The user is
 //!   `HADOOP_USER_NAME`, else `USER`. HDFS native RPC and Kerberos are not supported.
 //!
+//! Requests that fail for a passing reason (a 5xx answer, a dropped connection) are retried
+//! three times with a growing delay (`retry_layer`).
+//!
 //! # Writes
 //!
 //! Writes stream in parts of [`PART_SIZE`] bytes (up to [`UPLOAD_CONCURRENCY`] in flight),
@@ -41,6 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use opendal::layers::RetryLayer;
 use opendal::options::{ReadOptions, WriteOptions};
 use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator, services};
 use opendal_http_transport_reqwest::ReqwestTransport;
@@ -144,7 +148,7 @@ impl Target {
             }
             s3_operator(authority)
         };
-        let op = op.map_err(|e| Error::io(uri, describe(&e)))?;
+        let op = op.map_err(|e| Error::io(uri, describe(&e)))?.layer(retry_layer());
         let (rt, http) = shared(uri)?;
         let op = op.with_context(OperationContext::new().with_http_transport(http));
         Ok(Self { uri: uri.to_owned(), op, path: path.to_owned(), rt, hdfs, parts })
@@ -212,6 +216,14 @@ fn part_prefix(path: &str) -> String {
     let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
     let dir = if dir.is_empty() { String::new() } else { format!("{dir}/") };
     format!("{dir}.{name}.mxrs-{tag}-part-")
+}
+
+/// Retries of requests that failed for a passing reason (a 5xx answer such as S3's
+/// `503 SlowDown`, a dropped connection): three more tries, 0.1 s apart and growing, with
+/// jitter, as the AWS SDKs do. An error that says something about the request (no such key,
+/// access denied) is never retried.
+fn retry_layer() -> RetryLayer {
+    RetryLayer::new().with_jitter().with_min_delay(Duration::from_millis(100)).with_max_times(3)
 }
 
 /// The S3 region: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` in the AWS config
