@@ -13,20 +13,15 @@ __all__ = ["Trainer"]
 
 
 def _check_params(params):
+    """The Parameters as a list (a dict's sorted by name, as MXNet)."""
     if isinstance(params, (dict, ParameterDict)):
-        params = list(params.values())
+        params = [params[key] for key in sorted(params.keys())]
     if not isinstance(params, (list, tuple)):
         raise ValueError(f"First argument must be a list or dict of Parameters, got {type(params)}.")
-    out = []
-    seen = set()
     for param in params:
         if not isinstance(param, Parameter):
             raise ValueError(f"First argument must be a list or dict of Parameters, got list of {type(param)}.")
-        if param.name in seen:
-            continue
-        seen.add(param.name)
-        out.append(param)
-    return out
+    return list(params)
 
 
 class Trainer:

@@ -33,16 +33,9 @@ def split_data(data, num_slice, batch_axis=0, even_split=True):
             f"{batch_axis}. Use a batch size that's multiple of {num_slice} or set even_split=False to "
             "allow uneven partitioning of data."
         )
-    if size < num_slice:
-        raise ValueError(
-            f"Too many slices for data with shape {data.shape}. Arguments are num_slice={num_slice} and "
-            f"batch_axis={batch_axis}."
-        )
     n_each, extras = divmod(size, num_slice)
     sizes = [0] + extras * [n_each + 1] + (num_slice - extras) * [n_each]
     points = np.cumsum(sizes)
-    if num_slice == 1:
-        return [data]
     if batch_axis != 0:
         return [
             ndarray.slice_axis(data, axis=batch_axis, begin=int(points[i]), end=int(points[i + 1]))

@@ -50,15 +50,9 @@ class Sequential(Block):
         for block in blocks:
             self.register_child(block)
 
-    def forward(self, x, *args):
+    def forward(self, x):
         for block in self._children.values():
-            x = block(x, *args)
-            args = []
-            if isinstance(x, (tuple, list)):
-                args = x[1:]
-                x = x[0]
-        if args:
-            x = tuple([x] + list(args))
+            x = block(x)
         return x
 
     def __repr__(self):
@@ -90,15 +84,9 @@ class HybridSequential(HybridBlock):
         for block in blocks:
             self.register_child(block)
 
-    def hybrid_forward(self, F, x, *args):
+    def hybrid_forward(self, F, x):
         for block in self._children.values():
-            x = block(x, *args)
-            args = []
-            if isinstance(x, (tuple, list)):
-                args = x[1:]
-                x = x[0]
-        if args:
-            x = tuple([x] + list(args))
+            x = block(x)
         return x
 
     def __repr__(self):
