@@ -51,7 +51,13 @@ def test_naming_and_children():
     assert m.hidden.prefix == "model_dense0_" and m.out.prefix == "model_dense1_"
     assert m.hidden.act.prefix == "model_dense0_relu_"
     names = list(m.collect_params().keys())
-    assert names == ["model_scale", "model_dense0_weight", "model_dense0_bias", "model_dense1_weight", "model_dense1_bias"]
+    assert names == [
+        "model_scale",
+        "model_dense0_weight",
+        "model_dense0_bias",
+        "model_dense1_weight",
+        "model_dense1_bias",
+    ]
     assert list(m.params.keys()) == ["model_scale"]
     assert list(m.collect_params(".*weight").keys()) == ["model_dense0_weight", "model_dense1_weight"]
     assert list(m.collect_params("model_dense1_.*|.*scale").keys()) == [
@@ -77,7 +83,9 @@ def test_automatic_prefixes_count_per_class():
     assert len(seq) == 3 and isinstance(seq[1], nn.Dense)
     sub = seq[1:]
     assert isinstance(sub, nn.Sequential) and len(sub) == 2
-    assert repr(seq) == "Sequential(\n  (0): Dense(None -> 3, linear)\n  (1): Dense(None -> 4, linear)\n  (2): Activation(relu)\n)"
+    assert repr(seq) == (
+        "Sequential(\n  (0): Dense(None -> 3, linear)\n  (1): Dense(None -> 4, linear)\n  (2): Activation(relu)\n)"
+    )
 
 
 def test_imperative_block_forward_and_deferred_init():

@@ -102,7 +102,7 @@ class CachedGraph:
 
     def _bind(self, data, pdata, adata, recording):
         ctx = data[0].context
-        args = [None] * len(self._arg_names)
+        args: list = [None] * len(self._arg_names)
         bufs = []
         for pos, d in zip(self._data_pos, data):
             buf = zeros(d.shape, ctx=ctx, dtype=d.dtype)
@@ -110,7 +110,7 @@ class CachedGraph:
             bufs.append(buf)
         for pos, p in zip(self._param_pos, pdata):
             args[pos] = p
-        grads = [None] * len(args)
+        grads: list = [None] * len(args)
         if recording:
             grads = [zeros(a.shape, ctx=ctx, dtype=a.dtype) for a in args]
         reqs = ["write" if g is not None else "null" for g in grads]

@@ -10,6 +10,7 @@ import copy
 import threading
 import warnings
 from collections import OrderedDict, defaultdict
+from typing import Any
 
 from mxrs import initializer, ndarray, symbol
 from mxrs import name as _name
@@ -37,9 +38,9 @@ class _BlockScope:
 
     def __init__(self, block):
         self._block = block
-        self._counter = {}
-        self._old_scope = None
-        self._name_scope = None
+        self._counter: dict = {}
+        self._old_scope: Any = None
+        self._name_scope: Any = None
 
     @staticmethod
     def create(prefix, params, hint):
@@ -364,8 +365,8 @@ class Block:
 
     def summary(self, *inputs):
         """Print each layer's output shape and parameter count for a forward pass on ``inputs``."""
-        rows = []
-        seen = set()
+        rows: list = []
+        seen: set = set()
 
         def hook(block, _, out):
             outs = out if isinstance(out, (list, tuple)) else [out]
@@ -381,6 +382,7 @@ class Block:
             rows.append((f"{block.__class__.__name__}-{len(rows) + 1}", shapes[0] if len(shapes) == 1 else shapes, n))
 
         handles = []
+
         def register(block):
             # Containers are not rows of the table (as MXNet, which skips (Hybrid)Sequential).
             if not getattr(block, "_is_container", False):
@@ -425,12 +427,12 @@ class HybridBlock(Block):
 
     def __init__(self, prefix=None, params=None):
         super().__init__(prefix=prefix, params=params)
-        self._cached_graph = ()
-        self._cached_op = None
-        self._out_format = None
-        self._in_format = None
+        self._cached_graph: Any = ()
+        self._cached_op: Any = None
+        self._out_format: Any = None
+        self._in_format: Any = None
         self._active = False
-        self._flags = []
+        self._flags: list = []
 
     def __setattr__(self, name, value):
         super().__setattr__(name, value)
@@ -479,7 +481,8 @@ class HybridBlock(Block):
             real = sum(a is not None for a in flat_args)
             if real == 0:
                 raise ValueError(f"All args are None and we do not support such a case. Received args={args}")
-            flat_inputs, sym_inputs = [], []
+            flat_inputs: list = []
+            sym_inputs: list = []
             for arg in flat_args:
                 if arg is None:
                     flat_inputs.append(None)

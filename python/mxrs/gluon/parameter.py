@@ -8,6 +8,7 @@ them in (``Block`` infers them through the traced Symbol).
 import re
 import warnings
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -75,19 +76,19 @@ class Parameter:
         stype="default",
         grad_stype="default",
     ):
-        self._var = None
-        self._data = None
-        self._grad = None
-        self._ctx_list = None
-        self._ctx_map = None
-        self._trainer = None
-        self._deferred_init = ()
+        self._var: Any = None
+        self._data: Any = None
+        self._grad: Any = None
+        self._ctx_list: Any = None
+        self._ctx_map: Any = None
+        self._trainer: Any = None
+        self._deferred_init: tuple = ()
         self._differentiable = differentiable
         self._allow_deferred_init = allow_deferred_init
-        self._grad_req = None
+        self._grad_req: Any = None
         if isinstance(shape, int):
             shape = (shape,)
-        self._shape = tuple(shape) if shape is not None else None
+        self._shape: Any = tuple(shape) if shape is not None else None
         self.name = name
         self._dtype = dtype
         self.lr_mult = lr_mult
@@ -573,7 +574,7 @@ class ParameterDict:
 
     def list_ctx(self):
         """The contexts of all the Parameters."""
-        s = []
+        s: list = []
         for v in self.values():
             s.extend(c for c in v.list_ctx() if c not in s)
         return s

@@ -5,6 +5,8 @@ several contexts (or with a ``dist`` store) a KVStore sums the gradients, and wi
 ``update_on_kvstore`` it also runs the optimizer.
 """
 
+from typing import Any
+
 from mxrs import _training
 from mxrs import optimizer as opt
 from mxrs.gluon.parameter import Parameter, ParameterDict
@@ -60,9 +62,9 @@ class Trainer:
         self._init_optimizer(optimizer, optimizer_params)
         self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
         self._kv_initialized = False
-        self._kvstore = None
-        self._distributed = None
-        self._update_on_kvstore = None
+        self._kvstore: Any = None
+        self._distributed: Any = None
+        self._update_on_kvstore: Any = None
         self._params_to_init = list(self._params)
 
     def _check_contexts(self):
@@ -210,7 +212,7 @@ class Trainer:
         self._update(ignore_stale_grad)
 
     def _update(self, ignore_stale_grad=False):
-        updates = [[] for _ in self._updaters]
+        updates: list[list] = [[] for _ in self._updaters]
         for i, param in enumerate(self._params):
             if param.grad_req == "null":
                 continue

@@ -131,10 +131,9 @@ class Dense(HybridBlock):
                 )
             else:
                 self.bias = None
+            self.act: Activation | None = None
             if activation is not None:
                 self.act = Activation(activation, prefix=activation + "_")
-            else:
-                self.act = None
 
     def hybrid_forward(self, F, x, weight, bias=None):
         act = F.FullyConnected(
