@@ -7,7 +7,7 @@ try:
 except ImportError:  # pragma: no cover - the interim build without mx.autograd
     _ag = None
 
-__all__ = ["pause", "mark_variables", "is_recording", "is_training", "Function"]
+__all__ = ["pause", "mark_variables", "is_recording", "is_training", "record_custom"]
 
 
 def pause(train_mode=False):
@@ -31,4 +31,8 @@ def is_training():
     return _ag.is_training() if _ag is not None else False
 
 
-Function = _ag.Function if _ag is not None else object
+def record_custom(inputs, outputs, backward_fn, name="custom"):
+    """``autograd.record_custom``: ``outputs`` as one tape node whose backward is ``backward_fn``."""
+    if _ag is None:
+        return list(outputs)
+    return _ag.record_custom(inputs, outputs, backward_fn, name=name)

@@ -38,27 +38,23 @@ def _release(entry):
     entry.busy = False
 
 
-class _GraphFunction(autograd.Function):  # type: ignore[misc,valid-type]
-    """The recorded form of one executor call: forward and backward run the bound graph."""
+class _Backward:
+    """The backward of one recorded call: the executor's backward pass. While the tape holds
+    it, the executor's saved forward state belongs to that call (its entry is busy)."""
 
-    def __init__(self, graph, entry, is_train):
-        super().__init__()
-        self._graph = graph
+    def __init__(self, entry, order):
         self._entry = entry
-        self._is_train = is_train
+        self._order = order
+        entry.busy = True
+        weakref.finalize(self, _release, entry)
 
-    def forward(self, *inputs):
-        n = len(self._entry.data_bufs)
-        return self._graph._run(self._entry, inputs[:n], self._is_train)
-
-    def backward(self, *out_grads):
-        exe = self._entry.exe
-        exe.backward(list(out_grads))
-        grads = []
-        for i, g in enumerate(self._entry.grads):
-            grads.append(g.copy() if g is not None else zeros(self._entry.exe.arg_arrays[i].shape))
-        order = self._graph._input_order
-        return tuple(grads[i] for i in order) if len(order) > 1 else grads[order[0]]
+    def __call__(self, *out_grads):
+        entry = self._entry
+        outs = entry.exe.outputs
+        entry.exe.backward(
+            [g if g is not None else zeros(o.shape, ctx=o.context, dtype=o.dtype) for g, o in zip(out_grads, outs)]
+        )
+        return [entry.grads[i].copy() for i in self._order]
 
 
 class CachedGraph:
@@ -135,6 +131,7 @@ class CachedGraph:
         return entry
 
     def _run(self, entry, data, is_train):
+        """Copy ``data`` in, run forward, copy the outputs out (one array or a tuple)."""
         for buf, d in zip(entry.data_bufs, data):
             d.copyto(buf)
         exe = entry.exe
@@ -145,12 +142,13 @@ class CachedGraph:
     def __call__(self, data):
         """Run the graph on the input arrays ``data``; a list of output arrays."""
         recording = autograd.is_recording()
+        train = autograd.is_training()
         entry = self._entry(data, recording)
         if not recording:
-            out = self._run(entry, data, autograd.is_training())
+            out = self._run(entry, data, train)
             return [out] if not isinstance(out, tuple) else list(out)
-        entry.busy = True
-        fn = _GraphFunction(self, entry, autograd.is_training())
-        weakref.finalize(fn, _release, entry)
-        out = fn(*data, *entry.params)
-        return [out] if not isinstance(out, (tuple, list)) else list(out)
+        with autograd.pause(train):
+            outs = self._run(entry, data, train)
+        outs = [outs] if not isinstance(outs, tuple) else list(outs)
+        back = _Backward(entry, self._input_order)
+        return autograd.record_custom(list(data) + list(entry.params), outs, back, name="HybridBlock")
