@@ -12,9 +12,9 @@ second executor instead of overwriting the first one's saved activations.
 
 import weakref
 
+from mxrs import autograd
 from mxrs.base import MXNetError
 from mxrs.executor import Executor
-from mxrs.gluon import _autograd as autograd
 from mxrs.ndarray.ndarray import zeros
 
 __all__ = ["CachedGraph"]
