@@ -384,6 +384,8 @@ class Block:
         handles = []
 
         def register(block):
+            if isinstance(block, HybridBlock) and block._active:
+                raise AssertionError(f'"{block.name}" must not be hybridized to print summary.')
             # Containers are not rows of the table (as MXNet, which skips (Hybrid)Sequential).
             if not getattr(block, "_is_container", False):
                 handles.append(block.register_forward_hook(hook))
