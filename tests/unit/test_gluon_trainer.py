@@ -256,3 +256,33 @@ def test_hybridized_call_is_one_node_run_by_the_executor():
     entry = pool[-1]
     exe_grads = dict(zip(entry.exe._symbol.list_arguments(), entry.grads))
     close(exe_grads["net_dense0_weight"], net[0].weight.grad())
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_grad_req_add_accumulates_and_lr_mult(hybridize):
+    net = dense_for_trainer()
+    if hybridize:
+        net.hybridize()
+    x = GOLDEN["x"]
+    with autograd.record():
+        loss = net(x).sum()
+    loss.backward()
+    once = net.weight.grad().copy()
+    net.collect_params().setattr("grad_req", "add")
+    net.collect_params().zero_grad()
+    for _ in range(2):
+        with autograd.record():
+            loss = net(x).sum()
+        loss.backward()
+    close(net.weight.grad(), once * 2)
+    # lr_mult 0 freezes a parameter; the other one moves.
+    net.collect_params().setattr("grad_req", "write")
+    net.weight.lr_mult = 0.0
+    tr = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+    w0, b0 = net.weight.data().copy(), net.bias.data().copy()
+    with autograd.record():
+        loss = net(x).sum()
+    loss.backward()
+    tr.step(1)
+    close(net.weight.data(), w0)
+    assert not np.allclose(net.bias.data().asnumpy(), b0.asnumpy())
