@@ -244,7 +244,7 @@ def test_hybridized_call_is_one_node_run_by_the_executor():
             loss = (net(x) ** 2).sum()
         loss.backward()
     gc.collect()
-    pools = [p for key, p in net._cached_op._entries.items() if key[2]]
+    pools = [p for key, p in net._cached_op._entries.items() if key[2] is not None]
     assert len(pools) == 1
     pool = pools[0]
     # iterations reuse executors once the tape lets go of them; no pool growth per step
@@ -256,6 +256,15 @@ def test_hybridized_call_is_one_node_run_by_the_executor():
     entry = pool[-1]
     exe_grads = dict(zip(entry.exe._symbol.list_arguments(), entry.grads))
     close(exe_grads["net_dense0_weight"], net[0].weight.grad())
+    # a frozen parameter gets no gradient buffer in the recording executor
+    net[0].weight.grad_req = "null"
+    with autograd.record():
+        loss = (net(x) ** 2).sum()
+    loss.backward()
+    key = next(k for k in net._cached_op._entries if k[2] is not None and not all(k[2]))
+    entry = net._cached_op._entries[key][0]
+    grads = dict(zip(entry.exe._symbol.list_arguments(), entry.grads))
+    assert grads["net_dense0_weight"] is None and grads["net_dense0_bias"] is not None
 
 
 @pytest.mark.parametrize("hybridize", [False, True])
