@@ -154,7 +154,8 @@ def test_trainer_stale_grad_and_update_allreduce():
     assert not np.allclose(before.asnumpy(), net.weight.data().asnumpy())
 
 
-def test_trainer_multi_context_kvstore():
+@pytest.mark.parametrize("update_on_kvstore", [None, False])
+def test_trainer_multi_context_kvstore(update_on_kvstore):
     ctxs = [mx.cpu(0), mx.cpu(1)]
     single = dense_for_trainer()
     multi = nn.Dense(2, in_units=6)
@@ -162,7 +163,9 @@ def test_trainer_multi_context_kvstore():
     multi.weight.set_data(rnd((2, 6), 10))
     multi.bias.set_data(rnd((2,), 11))
     t1 = gluon.Trainer(single.collect_params(), "sgd", {"learning_rate": 0.1})
-    t2 = gluon.Trainer(multi.collect_params(), "sgd", {"learning_rate": 0.1}, kvstore="device")
+    t2 = gluon.Trainer(
+        multi.collect_params(), "sgd", {"learning_rate": 0.1}, kvstore="device", update_on_kvstore=update_on_kvstore
+    )
     x = GOLDEN["x"]
     with autograd.record():
         loss = (single(x) ** 2).sum()
@@ -173,7 +176,15 @@ def test_trainer_multi_context_kvstore():
         losses = [(multi(p) ** 2).sum() for p in parts]
     for lo in losses:
         lo.backward()
-    t2.step(4)
+    if update_on_kvstore is False:
+        t2.allreduce_grads()
+        for c in ctxs:
+            close(multi.weight.grad(c), single.weight.grad(), rtol=1e-5)
+        t2.update(4)
+    else:
+        t2.step(4)
+        with pytest.raises(AssertionError, match="not supported"):
+            t2.allreduce_grads()
     assert t2._kvstore is not None
     for c in ctxs:
         close(multi.weight.data(c), single.weight.data(), rtol=1e-5)
