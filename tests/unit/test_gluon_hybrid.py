@@ -228,3 +228,17 @@ mx.nd.save({str(tmp_path / "out.params")!r}, out)
     close(got["imports"], ref)
     close(got["module"], ref)
     close(got["load_parameters"], ref)
+
+
+def test_two_input_two_output_export_imports(tmp_path):
+    blk = TwoIO(prefix="two_")
+    blk.initialize(mx.init.Xavier())
+    blk.hybridize()
+    x, y = mx.nd.array([[1, 2], [3, -4]]), mx.nd.array([[0.5, -10, 1], [0, 0, 0]])
+    a, b = blk(x, y)
+    path = str(tmp_path / "two")
+    blk.export(path)
+    back = gluon.SymbolBlock.imports(path + "-symbol.json", ["data0", "data1"], path + "-0000.params")
+    a2, b2 = back(x, y)
+    close(a2, a)
+    close(b2, b)
