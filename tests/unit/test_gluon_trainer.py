@@ -140,11 +140,8 @@ def test_trainer_stale_grad_and_update_allreduce():
     with autograd.record():
         loss = net(GOLDEN["x"]).sum()
     loss.backward()
-    if hasattr(mx.nd.NDArray, "_fresh_grad"):
-        with pytest.raises(UserWarning, match="has not been updated by backward"):
-            tr.step(1)
-    else:
-        tr.step(1, ignore_stale_grad=True)  # mxrs's tape does not track stale gradients yet
+    with pytest.raises(UserWarning, match="has not been updated by backward"):
+        tr.step(1)
     before = net.weight.data().copy()
     with autograd.record():
         loss = net(GOLDEN["x"]).sum()
