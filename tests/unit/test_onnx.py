@@ -1,0 +1,199 @@
+"""mx.onnx: exported nets run in onnxruntime as in mxrs, export -> import round trips, and
+models written by real MXNet 1.9.1's exporter (tools/golden/onnx_mxnet.py) import into mxrs
+with MXNet's outputs."""
+
+import mxrs as mx
+import numpy as np
+import pytest
+from _fixtures import FIXTURES
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+ONNX_DATA = FIXTURES.parent / "onnx"
+
+
+def _params(sym, shapes, seed=0):
+    """Random parameters for every argument of ``sym`` that is not an input in ``shapes``."""
+    rng = np.random.RandomState(seed)
+    arg_shapes, _, aux_shapes = sym.infer_shape(**shapes)
+    params = {}
+    for n, s in zip(sym.list_arguments(), arg_shapes):
+        if n not in shapes and not n.endswith("_label"):
+            params[n] = mx.nd.array(rng.uniform(-0.5, 0.5, s).astype(np.float32))
+    for n, s in zip(sym.list_auxiliary_states(), aux_shapes):
+        lo = 0.5 if n.endswith("_var") else -0.5
+        params[n] = mx.nd.array(rng.uniform(lo, lo + 1.0, s).astype(np.float32))
+    return params
+
+
+def _inputs(shapes, seed=1, low=-1.0, high=1.0):
+    rng = np.random.RandomState(seed)
+    return {k: rng.uniform(low, high, s).astype(np.float32) for k, s in shapes.items()}
+
+
+def _mxrs_forward(sym, params, inputs):
+    args = {k: v for k, v in params.items() if k in sym.list_arguments()}
+    args.update({k: mx.nd.array(v) for k, v in inputs.items()})
+    arg_shapes, _, _ = sym.infer_shape(**{k: v.shape for k, v in inputs.items()})
+    for n, s in zip(sym.list_arguments(), arg_shapes):
+        if n not in args:  # labels
+            args[n] = mx.nd.zeros(s)
+    aux = {k: v for k, v in params.items() if k in sym.list_auxiliary_states()}
+    exe = sym.bind(mx.cpu(), args=args, aux_states=aux, grad_req="null")
+    return [o.asnumpy() for o in exe.forward(is_train=False)]
+
+
+def _ort(path, inputs):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, inputs)
+
+
+def _check_export(tmp_path, sym, shapes, rtol=1e-4, atol=1e-5, seed=0, low=-1.0, high=1.0):
+    """Export ``sym``, run it in onnxruntime, import it back: all three agree."""
+    params = _params(sym, shapes, seed)
+    inputs = _inputs(shapes, seed + 1, low, high)
+    want = _mxrs_forward(sym, params, inputs)
+    path = tmp_path / "model.onnx"
+    out = mx.onnx.export_model(sym, params, [shapes[k] for k in shapes], np.float32, str(path))
+    assert out == str(path)
+    got = _ort(path, inputs)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.reshape(w.shape), w, rtol=rtol, atol=atol)
+    sym2, arg2, aux2 = mx.onnx.import_model(str(path))
+    back = _mxrs_forward(sym2, {**arg2, **aux2}, inputs)
+    for b, w in zip(back, want):
+        np.testing.assert_allclose(b.reshape(w.shape), w, rtol=rtol, atol=atol)
+    return path
+
+
+def mlp():
+    data = mx.sym.var("data")
+    h = mx.sym.FullyConnected(data, num_hidden=32, name="fc1")
+    h = mx.sym.Activation(h, act_type="relu", name="relu1")
+    h = mx.sym.FullyConnected(h, num_hidden=16, name="fc2")
+    h = mx.sym.Activation(h, act_type="sigmoid", name="sig")
+    h = mx.sym.FullyConnected(h, num_hidden=10, name="fc3")
+    return mx.sym.SoftmaxOutput(h, name="softmax")
+
+
+def lenet():
+    data = mx.sym.var("data")
+    c = mx.sym.Convolution(data, kernel=(5, 5), num_filter=6, name="conv1")
+    c = mx.sym.Activation(c, act_type="tanh")
+    c = mx.sym.Pooling(c, pool_type="max", kernel=(2, 2), stride=(2, 2))
+    c = mx.sym.Convolution(c, kernel=(5, 5), num_filter=16, name="conv2")
+    c = mx.sym.Activation(c, act_type="tanh")
+    c = mx.sym.Pooling(c, pool_type="avg", kernel=(2, 2), stride=(2, 2))
+    c = mx.sym.Flatten(c)
+    c = mx.sym.FullyConnected(c, num_hidden=120, name="fc1")
+    c = mx.sym.Activation(c, act_type="tanh")
+    c = mx.sym.FullyConnected(c, num_hidden=10, name="fc2")
+    return mx.sym.SoftmaxOutput(c, name="softmax")
+
+
+def _res_block(x, channels, stride, name):
+    conv = dict(kernel=(3, 3), pad=(1, 1), num_filter=channels, no_bias=True)
+    c = mx.sym.Convolution(x, stride=stride, name=name + "_c1", **conv)
+    c = mx.sym.BatchNorm(c, fix_gamma=False, eps=2e-5, name=name + "_bn1")
+    c = mx.sym.Activation(c, act_type="relu")
+    c = mx.sym.Convolution(c, name=name + "_c2", **conv)
+    c = mx.sym.BatchNorm(c, name=name + "_bn2")  # fix_gamma=True: gamma is 1
+    if stride != (1, 1):
+        x = mx.sym.Convolution(x, kernel=(1, 1), stride=stride, num_filter=channels, no_bias=True, name=name + "_sc")
+        x = mx.sym.BatchNorm(x, fix_gamma=False, name=name + "_scbn")
+    return mx.sym.Activation(c + x, act_type="relu")
+
+
+def resnet():
+    data = mx.sym.var("data")
+    x = mx.sym.Convolution(data, kernel=(3, 3), pad=(1, 1), num_filter=8, no_bias=True, name="stem")
+    x = mx.sym.BatchNorm(x, fix_gamma=False, name="stem_bn")
+    x = mx.sym.Activation(x, act_type="relu")
+    x = _res_block(x, 8, (1, 1), "b1")
+    x = _res_block(x, 16, (2, 2), "b2")
+    x = mx.sym.Pooling(x, pool_type="avg", global_pool=True, kernel=(1, 1))
+    x = mx.sym.Flatten(x)
+    x = mx.sym.FullyConnected(x, num_hidden=10, name="fc")
+    return mx.sym.SoftmaxOutput(x, name="softmax")
+
+
+@pytest.mark.parametrize(
+    "build, shape",
+    [(mlp, (4, 20)), (lenet, (2, 1, 28, 28)), (resnet, (2, 3, 16, 16))],
+    ids=["mlp", "lenet", "resnet"],
+)
+def test_nets_in_onnxruntime_and_back(tmp_path, build, shape):
+    sym = build()
+    path = _check_export(tmp_path, sym, {"data": shape})
+    model = onnx.load(str(path))
+    assert [i.name for i in model.graph.input] == ["data"]  # labels and params are not inputs
+    assert [o.name for o in model.graph.output] == ["softmax"]
+    assert model.graph.name == "mxnet_converted_model"
+    inits = {i.name for i in model.graph.initializer}
+    assert set(sym.list_arguments()) - {"data", "softmax_label"} <= inits
+    assert set(sym.list_auxiliary_states()) <= inits
+
+
+@pytest.mark.parametrize("name", ["mlp", "convnet"])
+def test_import_mxnet_exported_model(name):
+    sym, arg_params, aux_params = mx.onnx.import_model(str(ONNX_DATA / f"mxnet_{name}.onnx"))
+    ref = np.load(ONNX_DATA / f"mxnet_{name}.npz")
+    (out,) = _mxrs_forward(sym, {**arg_params, **aux_params}, {"data": ref["data"]})
+    np.testing.assert_allclose(out, ref["out"], rtol=1e-4, atol=1e-6)
+    # The parameters keep MXNet's names; BatchNorm's statistics are auxiliary states.
+    assert "fc1_weight" in arg_params or "fc_weight" in arg_params
+    if name == "convnet":
+        assert sorted(aux_params) == ["bn1_moving_mean", "bn1_moving_var", "bn2_moving_mean", "bn2_moving_var"]
+    # MXNet's own ONNX run agrees too.
+    np.testing.assert_allclose(_ort(ONNX_DATA / f"mxnet_{name}.onnx", {"data": ref["data"]})[0], ref["out"], atol=1e-5)
+
+
+def test_contrib_alias_and_metadata():
+    path = str(ONNX_DATA / "mxnet_convnet.onnx")
+    sym, _, _ = mx.contrib.onnx.import_model(path)
+    assert sym.list_outputs() == ["softmax_output"]
+    meta = mx.contrib.onnx.get_model_metadata(path)
+    assert meta == {"input_tensor_data": [("data", (2, 3, 12, 12))], "output_tensor_data": [("softmax", (2, 5))]}
+    assert "Convolution" in mx.onnx.get_operator_support()
+
+
+def test_export_from_files(tmp_path):
+    sym = lenet()
+    params = _params(sym, {"data": (1, 1, 28, 28)})
+    sym.save(str(tmp_path / "lenet-symbol.json"))
+    mx.nd.save(str(tmp_path / "lenet-0000.params"), {"arg:" + k: v for k, v in params.items()})
+    path = tmp_path / "lenet.onnx"
+    mx.onnx.export_model(
+        str(tmp_path / "lenet-symbol.json"),
+        str(tmp_path / "lenet-0000.params"),
+        input_shape=[(1, 1, 28, 28)],
+        onnx_file_path=str(path),
+    )
+    x = _inputs({"data": (1, 1, 28, 28)})
+    np.testing.assert_allclose(_ort(path, x)[0], _mxrs_forward(sym, params, x)[0], rtol=1e-4, atol=1e-6)
+
+
+def test_dynamic_batch(tmp_path):
+    sym = mlp()
+    params = _params(sym, {"data": (4, 20)})
+    path = tmp_path / "dyn.onnx"
+    dyn = [(None, 20)]
+    mx.onnx.export_model(sym, [params, {}], [(4, 20)], onnx_file_path=str(path), dynamic=True, dynamic_input_shapes=dyn)
+    dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    assert not dims[0].HasField("dim_value") and dims[1].dim_value == 20
+    x = _inputs({"data": (7, 20)})
+    np.testing.assert_allclose(_ort(path, x)[0], _mxrs_forward(sym, params, x)[0], rtol=1e-4, atol=1e-6)
+
+
+def test_export_errors(tmp_path):
+    data = mx.sym.var("data")
+    with pytest.raises(mx.MXNetError, match="in_shapes"):
+        mx.onnx.export_model(mx.sym.relu(data), {}, None, onnx_file_path=str(tmp_path / "a.onnx"))
+    with pytest.raises(mx.MXNetError, match="topk"):
+        mx.onnx.export_model(mx.sym.topk(data, k=2), {}, [(2, 5)], onnx_file_path=str(tmp_path / "b.onnx"))
+    with pytest.raises(ValueError, match="dynamic"):
+        mx.onnx.export_model(mx.sym.relu(data), {}, [(2, 5)], dynamic_input_shapes=[(None, 5)])
+    with pytest.raises(ValueError, match="files or objects"):
+        mx.onnx.export_model(mx.sym.relu(data), 3, [(2, 5)])
