@@ -6,66 +6,12 @@ import mxrs as mx
 import numpy as np
 import pytest
 from _fixtures import FIXTURES
+from _onnx_check import check_export, make_inputs, mxrs_forward, ort_run, random_params
 
 onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
 
 ONNX_DATA = FIXTURES.parent / "onnx"
-
-
-def _params(sym, shapes, seed=0):
-    """Random parameters for every argument of ``sym`` that is not an input in ``shapes``."""
-    rng = np.random.RandomState(seed)
-    arg_shapes, _, aux_shapes = sym.infer_shape(**shapes)
-    params = {}
-    for n, s in zip(sym.list_arguments(), arg_shapes):
-        if n not in shapes and not n.endswith("_label"):
-            params[n] = mx.nd.array(rng.uniform(-0.5, 0.5, s).astype(np.float32))
-    for n, s in zip(sym.list_auxiliary_states(), aux_shapes):
-        lo = 0.5 if n.endswith("_var") else -0.5
-        params[n] = mx.nd.array(rng.uniform(lo, lo + 1.0, s).astype(np.float32))
-    return params
-
-
-def _inputs(shapes, seed=1, low=-1.0, high=1.0):
-    rng = np.random.RandomState(seed)
-    return {k: rng.uniform(low, high, s).astype(np.float32) for k, s in shapes.items()}
-
-
-def _mxrs_forward(sym, params, inputs):
-    args = {k: v for k, v in params.items() if k in sym.list_arguments()}
-    args.update({k: mx.nd.array(v) for k, v in inputs.items()})
-    arg_shapes, _, _ = sym.infer_shape(**{k: v.shape for k, v in inputs.items()})
-    for n, s in zip(sym.list_arguments(), arg_shapes):
-        if n not in args:  # labels
-            args[n] = mx.nd.zeros(s)
-    aux = {k: v for k, v in params.items() if k in sym.list_auxiliary_states()}
-    exe = sym.bind(mx.cpu(), args=args, aux_states=aux, grad_req="null")
-    return [o.asnumpy() for o in exe.forward(is_train=False)]
-
-
-def _ort(path, inputs):
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return sess.run(None, inputs)
-
-
-def _check_export(tmp_path, sym, shapes, rtol=1e-4, atol=1e-5, seed=0, low=-1.0, high=1.0):
-    """Export ``sym``, run it in onnxruntime, import it back: all three agree."""
-    params = _params(sym, shapes, seed)
-    inputs = _inputs(shapes, seed + 1, low, high)
-    want = _mxrs_forward(sym, params, inputs)
-    path = tmp_path / "model.onnx"
-    out = mx.onnx.export_model(sym, params, [shapes[k] for k in shapes], np.float32, str(path))
-    assert out == str(path)
-    got = _ort(path, inputs)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g.reshape(w.shape), w, rtol=rtol, atol=atol)
-    sym2, arg2, aux2 = mx.onnx.import_model(str(path))
-    back = _mxrs_forward(sym2, {**arg2, **aux2}, inputs)
-    for b, w in zip(back, want):
-        np.testing.assert_allclose(b.reshape(w.shape), w, rtol=rtol, atol=atol)
-    return path
 
 
 def mlp():
@@ -126,7 +72,7 @@ def resnet():
 )
 def test_nets_in_onnxruntime_and_back(tmp_path, build, shape):
     sym = build()
-    path = _check_export(tmp_path, sym, {"data": shape})
+    path = check_export(tmp_path, sym, {"data": shape})
     model = onnx.load(str(path))
     assert [i.name for i in model.graph.input] == ["data"]  # labels and params are not inputs
     assert [o.name for o in model.graph.output] == ["softmax"]
@@ -140,14 +86,15 @@ def test_nets_in_onnxruntime_and_back(tmp_path, build, shape):
 def test_import_mxnet_exported_model(name):
     sym, arg_params, aux_params = mx.onnx.import_model(str(ONNX_DATA / f"mxnet_{name}.onnx"))
     ref = np.load(ONNX_DATA / f"mxnet_{name}.npz")
-    (out,) = _mxrs_forward(sym, {**arg_params, **aux_params}, {"data": ref["data"]})
+    (out,) = mxrs_forward(sym, {**arg_params, **aux_params}, {"data": ref["data"]})
     np.testing.assert_allclose(out, ref["out"], rtol=1e-4, atol=1e-6)
     # The parameters keep MXNet's names; BatchNorm's statistics are auxiliary states.
     assert "fc1_weight" in arg_params or "fc_weight" in arg_params
     if name == "convnet":
         assert sorted(aux_params) == ["bn1_moving_mean", "bn1_moving_var", "bn2_moving_mean", "bn2_moving_var"]
     # MXNet's own ONNX run agrees too.
-    np.testing.assert_allclose(_ort(ONNX_DATA / f"mxnet_{name}.onnx", {"data": ref["data"]})[0], ref["out"], atol=1e-5)
+    ort_out = ort_run(ONNX_DATA / f"mxnet_{name}.onnx", {"data": ref["data"]})[0]
+    np.testing.assert_allclose(ort_out, ref["out"], atol=1e-5)
 
 
 def test_contrib_alias_and_metadata():
@@ -161,7 +108,7 @@ def test_contrib_alias_and_metadata():
 
 def test_export_from_files(tmp_path):
     sym = lenet()
-    params = _params(sym, {"data": (1, 1, 28, 28)})
+    params = random_params(sym, {"data": (1, 1, 28, 28)})
     sym.save(str(tmp_path / "lenet-symbol.json"))
     mx.nd.save(str(tmp_path / "lenet-0000.params"), {"arg:" + k: v for k, v in params.items()})
     path = tmp_path / "lenet.onnx"
@@ -171,20 +118,20 @@ def test_export_from_files(tmp_path):
         input_shape=[(1, 1, 28, 28)],
         onnx_file_path=str(path),
     )
-    x = _inputs({"data": (1, 1, 28, 28)})
-    np.testing.assert_allclose(_ort(path, x)[0], _mxrs_forward(sym, params, x)[0], rtol=1e-4, atol=1e-6)
+    x = make_inputs({"data": (1, 1, 28, 28)})
+    np.testing.assert_allclose(ort_run(path, x)[0], mxrs_forward(sym, params, x)[0], rtol=1e-4, atol=1e-6)
 
 
 def test_dynamic_batch(tmp_path):
     sym = mlp()
-    params = _params(sym, {"data": (4, 20)})
+    params = random_params(sym, {"data": (4, 20)})
     path = tmp_path / "dyn.onnx"
     dyn = [(None, 20)]
     mx.onnx.export_model(sym, [params, {}], [(4, 20)], onnx_file_path=str(path), dynamic=True, dynamic_input_shapes=dyn)
     dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
     assert not dims[0].HasField("dim_value") and dims[1].dim_value == 20
-    x = _inputs({"data": (7, 20)})
-    np.testing.assert_allclose(_ort(path, x)[0], _mxrs_forward(sym, params, x)[0], rtol=1e-4, atol=1e-6)
+    x = make_inputs({"data": (7, 20)})
+    np.testing.assert_allclose(ort_run(path, x)[0], mxrs_forward(sym, params, x)[0], rtol=1e-4, atol=1e-6)
 
 
 def test_export_errors(tmp_path):
