@@ -82,7 +82,7 @@ def test_nets_in_onnxruntime_and_back(tmp_path, build, shape):
     assert set(sym.list_auxiliary_states()) <= inits
 
 
-@pytest.mark.parametrize("name", ["mlp", "convnet"])
+@pytest.mark.parametrize("name", ["mlp", "convnet", "ops"])
 def test_import_mxnet_exported_model(name):
     sym, arg_params, aux_params = mx.onnx.import_model(str(ONNX_DATA / f"mxnet_{name}.onnx"))
     ref = np.load(ONNX_DATA / f"mxnet_{name}.npz")

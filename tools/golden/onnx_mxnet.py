@@ -19,6 +19,14 @@ os.environ.setdefault("MXNET_MKLDNN_ENABLED", "0")
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
+import onnx.checker  # noqa: E402
+import onnx.defs  # noqa: E402
+
+# MXNet 1.9.1 exports with the newest opset the onnx package knows, but it has translations for
+# opsets 12 and 13 only (onnx 1.14's opset 19 moved ReduceMax's axes to an input, which its
+# translation does not do): pin 13, the opset of its era.
+onnx.defs.onnx_opset_version = lambda: 13
+onnx.checker.DEFAULT_CONTEXT.opset_imports = {"": 13}
 
 OUT = Path(__file__).resolve().parents[2] / "tests" / "data" / "onnx"
 
@@ -51,10 +59,35 @@ def convnet():
     return mx.sym.softmax(c, axis=1, name="softmax"), (2, 3, 12, 12)
 
 
+def ops():
+    """Many ops on one input, to see what MXNet's exporter writes for each."""
+    data = mx.sym.var("data")  # (2, 4, 6, 6)
+    c = mx.sym.Convolution(data, kernel=(3, 3), dilate=(2, 2), pad=(2, 2), num_filter=4, name="dconv")
+    d = mx.sym.Deconvolution(c, kernel=(2, 2), stride=(2, 2), num_filter=2, no_bias=True, name="deconv")
+    d = mx.sym.Pooling(d, kernel=(3, 3), stride=(2, 2), pool_type="max", pooling_convention="full", name="pfull")
+    a = mx.sym.Pooling(c, kernel=(3, 3), stride=(1, 1), pad=(1, 1), pool_type="avg", name="pavg")
+    x = mx.sym.concat(c, a, dim=1, name="cat")
+    x = mx.sym.LeakyReLU(x, act_type="elu", slope=0.5, name="elu")
+    x = mx.sym.Reshape(x, shape=(0, 48, -1), name="r1")  # (2, 48, 6)
+    x = mx.sym.transpose(x, axes=(0, 2, 1), name="tr")  # (2, 6, 48)
+    x = mx.sym.slice_axis(x, axis=2, begin=4, end=40, name="sa")  # (2, 6, 36)
+    x = mx.sym.clip(x, a_min=-2.0, a_max=2.0, name="clip")
+    y = mx.sym.batch_dot(x, x, transpose_b=True, name="bd")  # (2, 6, 6)
+    y = mx.sym.softmax(y / 4.0 + 1.0, axis=-1, name="sm")
+    z = mx.sym.sum(x, axis=2, keepdims=True, name="s1") * 0.1 - mx.sym.mean(x, axis=2, keepdims=True, name="m1")
+    z = mx.sym.broadcast_mul(y, z, name="bm")
+    z = mx.sym.expand_dims(z, axis=1, name="ed")  # (2, 1, 6, 6)
+    z = mx.sym.exp(mx.sym.tanh(z)) + mx.sym.sqrt(mx.sym.abs(z) + 1) - mx.sym.sigmoid(z)
+    z = mx.sym.Flatten(z, name="fl")
+    d = mx.sym.Flatten(d, name="dfl")
+    z = mx.sym.concat(z, d, dim=1, name="cat2")
+    return mx.sym.FullyConnected(z, num_hidden=7, name="fc"), (2, 4, 6, 6)
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.RandomState(19)
-    for name, build in [("mlp", mlp), ("convnet", convnet)]:
+    for name, build in [("mlp", mlp), ("convnet", convnet), ("ops", ops)]:
         sym, shape = build()
         arg_shapes, _, aux_shapes = sym.infer_shape(data=shape)
         params = {}
