@@ -40,14 +40,16 @@ class ImportContext:
         """Whether the tensor ``name`` has a known value."""
         return name == "" or isinstance(self.values.get(name), np.ndarray)
 
-    def const(self, name: str) -> np.ndarray | None:
-        """The value of a constant tensor (None for a missing optional input)."""
-        if name == "":
-            return None
-        v = self.values[name]
+    def const(self, name: str) -> np.ndarray:
+        """The value of a constant tensor."""
+        v = self.values.get(name)
         if not isinstance(v, np.ndarray):
             raise OnnxError(f"ONNX import: tensor '{name}' must be a constant here")
         return v
+
+    def maybe_const(self, name: str) -> np.ndarray | None:
+        """The value of a constant input, or None for a missing optional one."""
+        return None if name == "" else self.const(name)
 
     def sym(self, name: str, value: np.ndarray | None = None):
         """The tensor as a Symbol: a constant becomes a parameter named after it. ``value``

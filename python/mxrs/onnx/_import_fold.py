@@ -8,7 +8,7 @@ from mxrs.onnx._import_context import ImportContext, OnnxNode
 
 
 def _c(ctx: ImportContext, n: OnnxNode, i: int):
-    return ctx.const(n.inputs[i]) if i < len(n.inputs) else None
+    return ctx.maybe_const(n.inputs[i]) if i < len(n.inputs) else None
 
 
 def _axes(ctx: ImportContext, n: OnnxNode, pos: int) -> list | None:

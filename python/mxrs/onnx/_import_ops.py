@@ -77,12 +77,12 @@ def gemm(ctx: ImportContext, n: OnnxNode) -> list:
         a = _sym.transpose(a)
     if ctx.is_const(n.inputs[1]) and alpha == 1.0 and beta == 1.0:
         w = ctx.const(n.inputs[1])
-        w = w if trans_b else w.T  # type: ignore[union-attr]
+        w = w if trans_b else w.T
         c = ctx.const(n.inputs[2]) if has_c and ctx.is_const(n.inputs[2]) else None
         if not has_c or (c is not None and c.ndim <= 1 and c.size in (1, w.shape[0])):
             args = {"data": a, "weight": ctx.sym(n.inputs[1], np.ascontiguousarray(w))}
-            if has_c:
-                bias = np.broadcast_to(c, (w.shape[0],)).astype(w.dtype)  # type: ignore[arg-type]
+            if c is not None:
+                bias = np.broadcast_to(c, (w.shape[0],)).astype(w.dtype)
                 args["bias"] = ctx.sym(n.inputs[2], np.ascontiguousarray(bias))
             return [_sym.FullyConnected(**args, num_hidden=w.shape[0], no_bias=not has_c, flatten=False, name=n.name)]
     y = _sym.dot(a, ctx.sym(n.inputs[1]), transpose_b=bool(trans_b))
@@ -110,11 +110,11 @@ def matmul(ctx: ImportContext, n: OnnxNode) -> list:
 
 
 def batch_norm(ctx: ImportContext, n: OnnxNode) -> list:
-    ins = [ctx.sym(i) for i in n.inputs[:5]]
+    keys = ("data", "gamma", "beta", "moving_mean", "moving_var")
+    ins = {k: ctx.sym(i) for k, i in zip(keys, n.inputs)}
     eps = float(n.attrs.get("epsilon", 1e-5))
     mom = float(n.attrs.get("momentum", 0.9))
-    y = _sym.BatchNorm(*ins, eps=eps, momentum=mom, fix_gamma=False, name=n.name)
-    return [y]
+    return [_sym.BatchNorm(**ins, eps=eps, momentum=mom, fix_gamma=False, name=n.name)]
 
 
 def _pool_common(ctx: ImportContext, n: OnnxNode) -> dict:

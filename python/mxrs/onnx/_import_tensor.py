@@ -98,7 +98,7 @@ def _axes(ctx: ImportContext, n: OnnxNode, pos: int) -> list | None:
     if "axes" in n.attrs:
         return [int(a) for a in n.attrs["axes"]]
     if len(n.inputs) > pos and n.inputs[pos]:
-        return [int(a) for a in ctx.const(n.inputs[pos]).reshape(-1)]  # type: ignore[union-attr]
+        return [int(a) for a in ctx.const(n.inputs[pos]).reshape(-1)]
     return None
 
 
@@ -113,7 +113,7 @@ def reduce(ctx: ImportContext, n: OnnxNode) -> list:
 
 
 def reshape(ctx: ImportContext, n: OnnxNode) -> list:
-    shape = tuple(int(d) for d in ctx.const(n.inputs[1]))  # type: ignore[union-attr]
+    shape = tuple(int(d) for d in ctx.const(n.inputs[1]))
     if n.attrs.get("allowzero", 0) and 0 in shape:
         raise n.fail("allowzero=1 with a 0 in the shape is not supported")
     return [_sym.reshape(ctx.sym(n.inputs[0]), shape=shape, name=n.name)]
@@ -141,14 +141,14 @@ def clip(ctx: ImportContext, n: OnnxNode) -> list:
 def gather(ctx: ImportContext, n: OnnxNode) -> list:
     axis = int(n.attrs.get("axis", 0))
     data, idx = n.inputs[0], n.inputs[1]
-    if ctx.is_const(data) and not ctx.is_const(idx) and axis == 0 and ctx.const(data).ndim == 2:  # type: ignore[union-attr]
+    if ctx.is_const(data) and not ctx.is_const(idx) and axis == 0 and ctx.const(data).ndim == 2:
         w = ctx.const(data)
         return [
-            _sym.Embedding(ctx.sym(idx), weight=ctx.sym(data), input_dim=w.shape[0], output_dim=w.shape[1], name=n.name)  # type: ignore[union-attr]
+            _sym.Embedding(ctx.sym(idx), weight=ctx.sym(data), input_dim=w.shape[0], output_dim=w.shape[1], name=n.name)
         ]
     if ctx.is_const(idx):
         i = ctx.const(idx)
-        if i.ndim == 0:  # type: ignore[union-attr]
+        if i.ndim == 0:
             k = int(i)
             x = _sym.slice_axis(ctx.sym(data), axis=axis, begin=k, end=k + 1 if k != -1 else None)
             return [_sym.squeeze(x, axis=axis, name=n.name)]
@@ -173,7 +173,7 @@ def unsqueeze(ctx: ImportContext, n: OnnxNode) -> list:
 
 def squeeze(ctx: ImportContext, n: OnnxNode) -> list:
     axes = _axes(ctx, n, 1)
-    kw = {"axis": tuple(axes)} if axes else {}
+    kw: dict = {"axis": tuple(axes)} if axes else {}
     return [_sym.squeeze(ctx.sym(n.inputs[0]), name=n.name, **kw)]
 
 
@@ -183,17 +183,20 @@ def _bound(v: int) -> int | None:
 
 def slice_(ctx: ImportContext, n: OnnxNode) -> list:
     if "starts" in n.attrs:
-        starts, ends, axes, steps = n.attrs["starts"], n.attrs["ends"], n.attrs.get("axes"), None
+        starts, ends = list(n.attrs["starts"]), list(n.attrs["ends"])
+        axes_v, steps_v = n.attrs.get("axes"), None
     else:
-        starts, ends = ctx.const(n.inputs[1]), ctx.const(n.inputs[2])
-        axes = ctx.const(n.inputs[3]) if len(n.inputs) > 3 else None
-        steps = ctx.const(n.inputs[4]) if len(n.inputs) > 4 else None
+        starts, ends = list(ctx.const(n.inputs[1])), list(ctx.const(n.inputs[2]))
+        axes_v = ctx.maybe_const(n.inputs[3]) if len(n.inputs) > 3 else None
+        steps_v = ctx.maybe_const(n.inputs[4]) if len(n.inputs) > 4 else None
     ndim = len(ctx.shape(n.inputs[0]))
-    axes = list(range(len(starts))) if axes is None else [int(a) % ndim for a in axes]  # type: ignore[arg-type]
-    steps = [1] * len(axes) if steps is None else [int(s) for s in steps]
-    begin, end, step = [None] * ndim, [None] * ndim, [None] * ndim
-    for a, b, e, s in zip(axes, starts, ends, steps):  # type: ignore[arg-type]
-        begin[a], end[a], step[a] = _bound(int(b)), _bound(int(e)), s  # type: ignore[call-overload]
+    axes = list(range(len(starts))) if axes_v is None else [int(a) % ndim for a in axes_v]
+    steps = [1] * len(axes) if steps_v is None else [int(s) for s in steps_v]
+    begin: list = [None] * ndim
+    end: list = [None] * ndim
+    step: list = [None] * ndim
+    for a, b, e, s in zip(axes, starts, ends, steps):
+        begin[a], end[a], step[a] = _bound(int(b)), _bound(int(e)), s
     return [_sym.slice(ctx.sym(n.inputs[0]), begin=tuple(begin), end=tuple(end), step=tuple(step), name=n.name)]
 
 
@@ -201,7 +204,7 @@ def split(ctx: ImportContext, n: OnnxNode) -> list:
     axis = int(n.attrs.get("axis", 0))
     sizes = n.attrs.get("split")
     if sizes is None and len(n.inputs) > 1 and n.inputs[1]:
-        sizes = [int(s) for s in ctx.const(n.inputs[1])]  # type: ignore[union-attr]
+        sizes = [int(s) for s in ctx.const(n.inputs[1])]
     x, k = ctx.sym(n.inputs[0]), len(n.outputs)
     if sizes is None or len(set(sizes)) == 1:
         parts = _sym.split(x, num_outputs=k, axis=axis, name=n.name)
@@ -214,7 +217,7 @@ def split(ctx: ImportContext, n: OnnxNode) -> list:
 
 
 def expand(ctx: ImportContext, n: OnnxNode) -> list:
-    target = tuple(int(d) for d in ctx.const(n.inputs[1]))  # type: ignore[union-attr]
+    target = tuple(int(d) for d in ctx.const(n.inputs[1]))
     shape = np.broadcast_shapes(ctx.shape(n.inputs[0]), target)
     x = ctx.sym(n.inputs[0])
     src = ctx.shape(n.inputs[0])
@@ -224,7 +227,7 @@ def expand(ctx: ImportContext, n: OnnxNode) -> list:
 
 
 def tile(ctx: ImportContext, n: OnnxNode) -> list:
-    reps = tuple(int(r) for r in ctx.const(n.inputs[1]))  # type: ignore[union-attr]
+    reps = tuple(int(r) for r in ctx.const(n.inputs[1]))
     return [_sym.tile(ctx.sym(n.inputs[0]), reps=reps, name=n.name)]
 
 
