@@ -144,3 +144,20 @@ def test_export_errors(tmp_path):
         mx.onnx.export_model(mx.sym.relu(data), {}, [(2, 5)], dynamic_input_shapes=[(None, 5)])
     with pytest.raises(ValueError, match="files or objects"):
         mx.onnx.export_model(mx.sym.relu(data), 3, [(2, 5)])
+
+
+@pytest.mark.parametrize(
+    "shape_codes, reverse",
+    [((-3, -2), False), ((0, -4, -1, 2, -2), False), ((-1, 0), True), ((0, 0, -3), False), ((-2,), False)],
+)
+def test_dynamic_reshape_codes(tmp_path, shape_codes, reverse):
+    # With free dimensions MXNet's -2/-3/-4 codes are computed from the input's shape at run time.
+    sym = mx.sym.Reshape(mx.sym.var("data"), shape=shape_codes, reverse=reverse)
+    path = tmp_path / "r.onnx"
+    mx.onnx.export_model(sym, {}, [(2, 4, 3, 5)], onnx_file_path=str(path), dynamic=True)
+    for batch in (1, 3):
+        x = make_inputs({"data": (batch, 4, 3, 5)})
+        got = ort_run(path, x)[0]
+        want = mxrs_forward(sym, {}, x)[0]
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)

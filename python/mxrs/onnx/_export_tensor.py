@@ -156,12 +156,77 @@ def _reshape_static(n: ExportNode) -> bool:
     return bool(shape) and all(int(s) >= -1 for s in shape) and not attr_bool(n.attrs, "reverse", False)
 
 
+def _shape_pieces(codes: list, ndim: int) -> list:
+    """MXNet's reshape rules as a list of pieces, one per output dimension: ``("c", v)`` a
+    constant, ``("d", i)`` input dim i, ``("m", i)`` dims i and i+1 multiplied, ``("q", i, v)``
+    dim i divided by v."""
+    out: list = []
+    src, i = 0, 0
+    while i < len(codes):
+        c = codes[i]
+        if c == 0:
+            out.append(("d", src))
+            src += 1
+        elif c == -1:
+            out.append(("c", -1))
+            src += 1
+        elif c == -2:
+            out.extend(("d", k) for k in range(src, ndim))
+            src = ndim
+        elif c == -3:
+            out.append(("m", src))
+            src += 2
+        elif c == -4:
+            d1, d2 = codes[i + 1], codes[i + 2]
+            if d1 == -1:
+                out += [("q", src, d2), ("c", d2)]
+            elif d2 == -1:
+                out += [("c", d1), ("q", src, d1)]
+            else:
+                out += [("c", d1), ("c", d2)]
+            src += 1
+            i += 2
+        else:
+            out.append(("c", c))
+            src += 1
+        i += 1
+    return out
+
+
+def _runtime_shape(ctx: ExportContext, n: ExportNode) -> str:
+    """A Reshape target computed from the input's runtime shape, for ``dynamic=True``."""
+    codes = [int(c) for c in attr_tuple(n.attrs, "shape")]
+    ndim = len(n.in_shapes[0])
+    rev = attr_bool(n.attrs, "reverse", False)
+    pieces = _shape_pieces(codes[::-1] if rev else codes, ndim)
+    shape = ctx.emit("Shape", [n.inputs[0]], base=n.name + "_inshape")
+
+    def dim(k: int) -> str:
+        k = ndim - 1 - k if rev else k
+        return ctx.emit("Gather", [shape, ctx.ints([k], n.name + "_i")], axis=0)
+
+    parts = []
+    for p in pieces[::-1] if rev else pieces:
+        if p[0] == "c":
+            parts.append(ctx.ints([p[1]], n.name + "_c"))
+        elif p[0] == "d":
+            parts.append(dim(p[1]))
+        elif p[0] == "m":
+            a, b = (p[1] + 1, p[1]) if rev else (p[1], p[1] + 1)
+            parts.append(ctx.emit("Mul", [dim(a), dim(b)]))
+        else:
+            parts.append(ctx.emit("Div", [dim(p[1]), ctx.ints([p[2]], n.name + "_c")]))
+    return ctx.emit("Concat", parts, base=n.name + "_target", axis=0)
+
+
 def reshape(ctx: ExportContext, n: ExportNode) -> None:
     if _reshape_static(n):
         # ONNX Reshape reads 0 (copy) and -1 (infer) as MXNet does, so batch sizes stay free.
         target = [int(s) for s in attr_tuple(n.attrs, "shape")]
     elif ctx.dynamic:
-        raise n.fail(f"shape codes {n.attrs.get('shape')} need known input shapes (dynamic=False)")
+        # Free dimensions: the target is computed from Shape(x) when the model runs.
+        ctx.emit("Reshape", [n.inputs[0], _runtime_shape(ctx, n)], n.outputs[0])
+        return
     else:
         # -2/-3/-4 and reverse resolved with the shapes MXNet infers.
         target = list(n.out_shapes[0])
