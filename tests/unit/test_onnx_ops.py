@@ -34,6 +34,15 @@ CASES = {
         S.Pooling(X, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg", count_include_pad=False),
         IMG,
     ),
+    "pool_avg_full_pad": (
+        S.Pooling(X, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg", pooling_convention="full"),
+        {"data": (2, 3, 8, 8)},
+    ),
+    "pool_lp": (S.Pooling(X, kernel=(2, 2), stride=(1, 1), pool_type="lp", p_value=2), IMG),
+    "deconv_target_shape": (
+        S.Deconvolution(X, kernel=(3, 3), num_filter=2, stride=(2, 2), target_shape=(18, 18)),
+        IMG,
+    ),
     "pool_sum": (S.Pooling(X, kernel=(2, 2), stride=(2, 2), pool_type="sum"), IMG),
     "pool_global_max": (S.Pooling(X, kernel=(1, 1), global_pool=True, pool_type="max"), IMG),
     "batchnorm_fix_gamma": (S.BatchNorm(X, eps=1e-3), IMG),
@@ -75,6 +84,7 @@ CASES = {
     "split": (S.Group(list(S.split(X, num_outputs=2, axis=2))), T3),
     "split_squeeze": (S.Group(list(S.split(X, num_outputs=3, axis=1, squeeze_axis=True))), T3),
     "tile": (S.tile(X, reps=(2, 1)), VEC),
+    "tile_more_reps": (S.tile(X, reps=(2, 1, 3)), VEC),
     "broadcast_to": (S.broadcast_to(S.expand_dims(X, axis=0), shape=(2, 0, 0)), VEC),
     # arithmetic
     "add_sub_mul_div": ((X + Y) * (X - Y) / (S.abs(Y) + 1), TWO),

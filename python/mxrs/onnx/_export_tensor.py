@@ -318,7 +318,9 @@ def dot(ctx: ExportContext, n: ExportNode) -> None:
     # MXNet contracts A's last axis with B's first: B as a (k, rest) matrix, then reshape.
     b2 = ctx.emit("Reshape", [b, ctx.ints([sb[0], -1], n.name + "_b2")])
     y = ctx.emit("MatMul", [a, b2])
-    ctx.emit("Reshape", [y, ctx.ints(n.out_shapes[0], n.name + "_shape")], n.outputs[0])
+    # 0 keeps A's leading dimensions free under dynamic=True.
+    target = [0] * (len(sa) - 1) + list(sb[1:])
+    ctx.emit("Reshape", [y, ctx.ints(target, n.name + "_shape")], n.outputs[0])
 
 
 def batch_dot(ctx: ExportContext, n: ExportNode) -> None:
@@ -354,14 +356,15 @@ def tile(ctx: ExportContext, n: ExportNode) -> None:
     ndim = len(n.in_shapes[0])
     x = n.inputs[0]
     if len(reps) > ndim:
-        shape = [1] * (len(reps) - ndim) + list(n.in_shapes[0])
-        x = ctx.emit("Reshape", [x, ctx.ints(shape, n.name + "_shape")])
+        x = ctx.emit("Unsqueeze", [x, ctx.ints(range(len(reps) - ndim), n.name + "_axes")])
     reps = [1] * (ndim - len(reps)) + reps
     ctx.emit("Tile", [x, ctx.ints(reps, n.name + "_reps")], n.outputs[0])
 
 
 def broadcast_to(ctx: ExportContext, n: ExportNode) -> None:
-    ctx.emit("Expand", [n.inputs[0], ctx.ints(n.out_shapes[0], n.name + "_shape")], n.outputs[0])
+    # MXNet's 0 (keep the dimension) is ONNX Expand's 1.
+    target = [1 if int(d) == 0 else int(d) for d in attr_tuple(n.attrs, "shape")]
+    ctx.emit("Expand", [n.inputs[0], ctx.ints(target, n.name + "_shape")], n.outputs[0])
 
 
 def where(ctx: ExportContext, n: ExportNode) -> None:
