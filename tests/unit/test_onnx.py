@@ -161,3 +161,18 @@ def test_dynamic_reshape_codes(tmp_path, shape_codes, reverse):
         want = mxrs_forward(sym, {}, x)[0]
         assert got.shape == want.shape
         np.testing.assert_array_equal(got, want)
+
+
+def test_export_gluon_hybrid_block(tmp_path):
+    gluon = pytest.importorskip("mxrs.gluon")
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(16, activation="relu"), gluon.nn.BatchNorm(), gluon.nn.Dropout(0.5), gluon.nn.Dense(4))
+    net.initialize(mx.init.Xavier())
+    # Deferred shapes: export runs the block once on zeros of in_shapes to settle them.
+    path = mx.onnx.export_model(net, None, in_shapes=[(2, 10)], onnx_file_path=str(tmp_path / "g.onnx"))
+    x = make_inputs({"data": (2, 10)})
+    want = net(mx.nd.array(x["data"])).asnumpy()
+    np.testing.assert_allclose(ort_run(path, x)[0], want, rtol=1e-4, atol=1e-6)
+    sym, arg_params, aux_params = mx.onnx.import_model(path)
+    assert sorted({**arg_params, **aux_params}) == sorted(p.name for p in net.collect_params().values())
+    np.testing.assert_allclose(mxrs_forward(sym, {**arg_params, **aux_params}, x)[0], want, rtol=1e-4, atol=1e-6)

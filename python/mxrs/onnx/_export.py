@@ -46,13 +46,22 @@ def _load_params(params):
     return out
 
 
-def _from_block(block):
-    """(symbol, params) of a Gluon HybridBlock, traced on a variable ``data``."""
-    out = block(_sym.var("data"))
+def _from_block(block, in_shapes, in_types):
+    """(symbol, params) of a Gluon HybridBlock traced on variables ``data`` (``data0``,
+    ``data1``... for several inputs), as ``HybridBlock.export`` names them. Parameters whose
+    shapes are still deferred are settled by one forward pass on zeros of ``in_shapes``."""
+    shapes = list(in_shapes or [])
+    types = in_types if isinstance(in_types, list) else [in_types] * len(shapes)
+    params = block.collect_params()
+    if any(d in (0, -1) for p in params.values() for d in (p.shape or (0,))):
+        if not shapes:
+            raise OnnxError("export_model of a Gluon block with deferred parameter shapes needs in_shapes")
+        block(*[_nd.zeros(tuple(s), dtype=np.dtype(t).name) for s, t in zip(shapes, types)])
+    names = ["data"] if len(shapes) <= 1 else [f"data{i}" for i in range(len(shapes))]
+    out = block(*[_sym.var(n) for n in names])
     if isinstance(out, (list, tuple)):
         out = _sym.Group(list(out))
-    params = {p.name: p.data() for p in block.collect_params().values()}
-    return out, params
+    return out, {p.name: p.data() for p in params.values()}
 
 
 def _visible_outputs(nodes, names):
@@ -177,11 +186,11 @@ def _graph_outputs(g, names, ctx, dynamic):
     return outs
 
 
-def _resolve_inputs(sym, params):
+def _resolve_inputs(sym, params, in_shapes, in_types):
     if isinstance(sym, (str, os.PathLike)):
         sym = _sym.load(os.fspath(sym))
     elif not isinstance(sym, _sym.Symbol) and hasattr(sym, "collect_params"):
-        sym, block_params = _from_block(sym)
+        sym, block_params = _from_block(sym, in_shapes, in_types)
         if params is None:
             params = block_params
     if not isinstance(sym, _sym.Symbol):
@@ -219,8 +228,9 @@ def export_model(
     """Write ``sym`` with ``params`` as an ONNX model at ``onnx_file_path``; returns the path.
 
     As MXNet 1.9.1's ``mx.onnx.export_model``: ``sym`` is a Symbol or the path of a
-    ``-symbol.json`` file (or a Gluon HybridBlock, traced on an input ``data``), ``params`` a
-    dict of NDArrays, ``[arg_params, aux_params]`` or the path of a ``.params`` file;
+    ``-symbol.json`` file, ``params`` a dict of NDArrays, ``[arg_params, aux_params]`` or the
+    path of a ``.params`` file. ``sym`` may also be a Gluon HybridBlock with ``params=None``
+    (its own parameters; inputs named ``data`` or ``data0``, ``data1``...);
     ``in_shapes`` gives one shape per graph input (the symbol's inputs that are not parameters
     or labels), ``in_types`` one type for all or a list. ``dynamic=True`` leaves every input
     dimension free (or as ``dynamic_input_shapes`` says, ``None`` for a free one).
@@ -231,7 +241,7 @@ def export_model(
         in_types = input_type
     if input_shape is not None:
         in_shapes = input_shape
-    sym, weights = _resolve_inputs(sym, params)
+    sym, weights = _resolve_inputs(sym, params, in_shapes, in_types)
     g = _Graph(sym, weights, in_shapes, in_types)
     dyn = _dynamic_shapes(in_shapes, dynamic, dynamic_input_shapes)
     ctx = ExportContext(onnx, dynamic=bool(dynamic), verbose=verbose)
