@@ -176,3 +176,66 @@ def test_export_gluon_hybrid_block(tmp_path):
     sym, arg_params, aux_params = mx.onnx.import_model(path)
     assert sorted({**arg_params, **aux_params}) == sorted(p.name for p in net.collect_params().values())
     np.testing.assert_allclose(mxrs_forward(sym, {**arg_params, **aux_params}, x)[0], want, rtol=1e-4, atol=1e-6)
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=11):
+    h = onnx.helper
+    f32 = onnx.TensorProto.FLOAT
+    graph = h.make_graph(
+        nodes,
+        "g",
+        [h.make_tensor_value_info(n, f32, s) for n, s in inputs],
+        [h.make_tensor_value_info(n, f32, None) for n in outputs],
+        initializer=[onnx.numpy_helper.from_array(np.asarray(v), n) for n, v in inits],
+    )
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", opset)], ir_version=6)
+
+
+def test_import_older_opset_forms(tmp_path):
+    # Opset 11: axes/split as attributes, Softmax flattening from its axis, Clip bounds as inputs.
+    h = onnx.helper
+    nodes = [
+        h.make_node("Unsqueeze", ["x"], ["u"], axes=[0]),
+        h.make_node("Squeeze", ["u"], ["s"], axes=[0]),
+        h.make_node("Softmax", ["s"], ["sm"], axis=1),
+        h.make_node("Clip", ["sm", "lo", "hi"], ["c"]),
+        h.make_node("ReduceSum", ["c"], ["r"], axes=[2], keepdims=0),
+        h.make_node("Split", ["x"], ["p0", "p1"], axis=2, split=[1, 3]),
+        h.make_node("Slice", ["p1", "st", "en", "ax"], ["sl"]),
+        h.make_node("Mul", ["sl", "two"], ["y"]),
+    ]
+    inits = [
+        ("lo", np.float32(0.05)),
+        ("hi", np.float32(0.2)),
+        ("two", np.float32(2.0)),
+        ("st", np.array([1], np.int64)),
+        ("en", np.array([2**62], np.int64)),
+        ("ax", np.array([-1], np.int64)),
+    ]
+    path = tmp_path / "old.onnx"
+    onnx.save(_model(nodes, [("x", (2, 3, 4))], ["r", "p0", "y"], inits), str(path))
+    x = make_inputs({"x": (2, 3, 4)})
+    want = ort_run(path, x)
+    sym, arg_params, aux_params = mx.onnx.import_model(str(path))
+    got = mxrs_forward(sym, {**arg_params, **aux_params}, x)
+    assert [g.shape for g in got] == [w.shape for w in want]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    assert arg_params == {}  # bounds, scalars and slice arguments are read as values
+
+
+def test_import_errors(tmp_path):
+    h = onnx.helper
+    path = tmp_path / "bad.onnx"
+    onnx.save(_model([h.make_node("LRN", ["x"], ["y"], size=3)], [("x", (1, 3, 4, 4))], ["y"]), str(path))
+    with pytest.raises(mx.MXNetError, match="LRN 'y': no translation"):
+        mx.onnx.import_model(str(path))
+    pads = h.make_node("Conv", ["x", "w"], ["y"], pads=[0, 0, 1, 1])
+    onnx.save(_model([pads], [("x", (1, 3, 4, 4))], ["y"], [("w", np.ones((2, 3, 3, 3), np.float32))]), str(path))
+    with pytest.raises(mx.MXNetError, match="asymmetric pads"):
+        mx.onnx.import_model(str(path))
+    nodes = [h.make_node("Shape", ["x"], ["s"]), h.make_node("Reshape", ["x", "s"], ["y"])]
+    free = _model(nodes, [("x", ("n", 3))], ["y"])
+    onnx.save(free, str(path))
+    with pytest.raises(mx.MXNetError, match="static shapes"):
+        mx.onnx.import_model(str(path))

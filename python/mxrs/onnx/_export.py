@@ -95,6 +95,8 @@ class _Graph:
             raise OnnxError(f"export_model needs one shape in in_shapes per input {self.inputs}, got {in_shapes}")
         if not isinstance(in_types, list):
             in_types = [in_types] * len(self.inputs)
+        if len(in_types) != len(self.inputs):
+            raise OnnxError(f"export_model: the lengths of in_types {in_types} and in_shapes {in_shapes} must equal")
         self.in_types = [np.dtype(t) for t in in_types]
         known = {n: tuple(s) for n, s in zip(self.inputs, in_shapes)}
         known.update({n: v.shape for n, v in params.items() if n in sym.list_inputs()})
