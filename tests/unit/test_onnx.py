@@ -239,3 +239,18 @@ def test_import_errors(tmp_path):
     onnx.save(free, str(path))
     with pytest.raises(mx.MXNetError, match="static shapes"):
         mx.onnx.import_model(str(path))
+
+
+def test_import_layer_normalization(tmp_path):
+    if not hasattr(mx.sym, "LayerNorm"):
+        pytest.skip("this mxrs has no LayerNorm op")
+    rng = np.random.RandomState(3)
+    inits = [("g", rng.uniform(0.5, 1.5, 5).astype(np.float32)), ("b", rng.uniform(-1, 1, 5).astype(np.float32))]
+    node = onnx.helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1, epsilon=1e-4)
+    path = tmp_path / "ln.onnx"
+    onnx.save(_model([node], [("x", (2, 3, 5))], ["y"], inits, opset=17), str(path))
+    x = make_inputs({"x": (2, 3, 5)})
+    sym, arg_params, aux_params = mx.onnx.import_model(str(path))
+    assert sorted(arg_params) == ["b", "g"]
+    got = mxrs_forward(sym, {**arg_params, **aux_params}, x)[0]
+    np.testing.assert_allclose(got, ort_run(path, x)[0], rtol=1e-4, atol=1e-5)
