@@ -117,7 +117,12 @@ def test_export_from_files(tmp_path):
         str(tmp_path / "lenet-0000.params"),
         input_shape=[(1, 1, 28, 28)],
         onnx_file_path=str(path),
+        verbose=True,
+        run_shape_inference=True,
     )
+    # Shape inference filled in the intermediate tensors' shapes.
+    value_info = {v.name: v for v in onnx.load(str(path)).graph.value_info}
+    assert [d.dim_value for d in value_info["conv1"].type.tensor_type.shape.dim] == [1, 6, 24, 24]
     x = make_inputs({"data": (1, 1, 28, 28)})
     np.testing.assert_allclose(ort_run(path, x)[0], mxrs_forward(sym, params, x)[0], rtol=1e-4, atol=1e-6)
 
