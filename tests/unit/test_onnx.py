@@ -259,3 +259,25 @@ def test_import_layer_normalization(tmp_path):
     assert sorted(arg_params) == ["b", "g"]
     got = mxrs_forward(sym, {**arg_params, **aux_params}, x)[0]
     np.testing.assert_allclose(got, ort_run(path, x)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_import_gemm_forms(tmp_path):
+    # Gemm as FullyConnected (constant B, row bias) and as dot + bias (alpha, a column bias).
+    h = onnx.helper
+    rng = np.random.RandomState(5)
+    inits = [
+        ("w", rng.uniform(-1, 1, (4, 3)).astype(np.float32)),
+        ("row", rng.uniform(-1, 1, (1, 3)).astype(np.float32)),
+        ("col", rng.uniform(-1, 1, (2, 1)).astype(np.float32)),
+    ]
+    nodes = [
+        h.make_node("Gemm", ["x", "w", "row"], ["fc"]),
+        h.make_node("Gemm", ["x", "w", "col"], ["y"], alpha=0.5, beta=2.0),
+        h.make_node("Gemm", ["x", "x"], ["xx"], transB=1),
+    ]
+    path = tmp_path / "gemm.onnx"
+    onnx.save(_model(nodes, [("x", (2, 4))], ["fc", "y", "xx"], inits), str(path))
+    x = make_inputs({"x": (2, 4)})
+    sym, arg_params, aux_params = mx.onnx.import_model(str(path))
+    for got, want in zip(mxrs_forward(sym, {**arg_params, **aux_params}, x), ort_run(path, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

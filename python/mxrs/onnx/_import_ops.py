@@ -79,10 +79,11 @@ def gemm(ctx: ImportContext, n: OnnxNode) -> list:
         w = ctx.const(n.inputs[1])
         w = w if trans_b else w.T
         c = ctx.const(n.inputs[2]) if has_c and ctx.is_const(n.inputs[2]) else None
-        if not has_c or (c is not None and c.ndim <= 1 and c.size in (1, w.shape[0])):
+        row = c is not None and (c.ndim <= 1 or (c.ndim == 2 and c.shape[0] == 1)) and c.size in (1, w.shape[0])
+        if not has_c or row:
             args = {"data": a, "weight": ctx.sym(n.inputs[1], np.ascontiguousarray(w))}
             if c is not None:
-                bias = np.broadcast_to(c, (w.shape[0],)).astype(w.dtype)
+                bias = np.broadcast_to(c.reshape(-1), (w.shape[0],)).astype(w.dtype)
                 args["bias"] = ctx.sym(n.inputs[2], np.ascontiguousarray(bias))
             return [_sym.FullyConnected(**args, num_hidden=w.shape[0], no_bias=not has_c, flatten=False, name=n.name)]
     y = _sym.dot(a, ctx.sym(n.inputs[1]), transpose_b=bool(trans_b))
