@@ -45,6 +45,8 @@ CASES = {
     ),
     "pool_sum": (S.Pooling(X, kernel=(2, 2), stride=(2, 2), pool_type="sum"), IMG),
     "pool_global_max": (S.Pooling(X, kernel=(1, 1), global_pool=True, pool_type="max"), IMG),
+    "pool_global_avg_1d": (S.Pooling(X, kernel=(1,), global_pool=True, pool_type="avg"), T3),
+    "pool_1d": (S.Pooling(X, kernel=(2,), stride=(2,), pool_type="max"), T3),
     "batchnorm_fix_gamma": (S.BatchNorm(X, eps=1e-3), IMG),
     "batchnorm_2d": (S.BatchNorm(X, fix_gamma=False), VEC),
     "relu": (S.Activation(X, act_type="relu"), VEC),
