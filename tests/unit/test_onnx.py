@@ -281,3 +281,11 @@ def test_import_gemm_forms(tmp_path):
     sym, arg_params, aux_params = mx.onnx.import_model(str(path))
     for got, want in zip(mxrs_forward(sym, {**arg_params, **aux_params}, x), ort_run(path, x)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_import_to_gluon():
+    pytest.importorskip("mxrs.gluon")
+    ref = np.load(ONNX_DATA / "mxnet_convnet.npz")
+    net = mx.contrib.onnx.import_to_gluon(str(ONNX_DATA / "mxnet_convnet.onnx"), mx.cpu())
+    out = net(mx.nd.array(ref["data"])).asnumpy()
+    np.testing.assert_allclose(out, ref["out"], rtol=1e-4, atol=1e-6)
