@@ -9,7 +9,9 @@ For every net it writes ``tests/data/onnx/mxnet_<name>.onnx`` (``mx.onnx.export_
 ``tests/data/onnx/mxnet_<name>.npz`` holding the input ``data`` and MXNet's output ``out``
 (``forward(is_train=False)``). ``tests/unit/test_onnx.py`` imports the files into mxrs and
 compares. (MXNet 1.9.1's exporter writes a BatchNorm's gamma as it is even with
-``fix_gamma=True``, where MXNet itself uses 1, so the nets here use ``fix_gamma=False``.)
+``fix_gamma=True``, where MXNet itself uses 1, so the nets here use ``fix_gamma=False``; and
+it fails on SoftmaxOutput, whose label it skips without a placeholder, so they end in
+``softmax``.)
 """
 
 import os
@@ -23,7 +25,7 @@ import onnx.checker  # noqa: E402
 import onnx.defs  # noqa: E402
 
 # MXNet 1.9.1 exports with the newest opset the onnx package knows, but it has translations for
-# opsets 12 and 13 only (onnx 1.14's opset 19 moved ReduceMax's axes to an input, which its
+# opsets 12 and 13 only (onnx 1.14's opset 19 moved ReduceMean's axes to an input, which its
 # translation does not do): pin 13, the opset of its era.
 onnx.defs.onnx_opset_version = lambda: 13
 onnx.checker.DEFAULT_CONTEXT.opset_imports = {"": 13}
