@@ -195,6 +195,52 @@ def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=
     return _call("FullyConnected", [data, weight, bias], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
 
 
+def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Group normalization over groups of channels.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    num_groups : default 1
+    eps : default 1e-05
+    output_mean_var : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("GroupNorm", [data, gamma, beta], {"num_groups": num_groups, "eps": eps, "output_mean_var": output_mean_var}, out, ctx, kwargs, variadic=False)
+
+
+def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Instance normalization over each channel of each sample.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    eps : default 0.001
+
+    Returns: NDArray.
+    """
+    return _call("InstanceNorm", [data, gamma, beta], {"eps": eps}, out, ctx, kwargs, variadic=False)
+
+
+def LayerNorm(data=None, gamma=None, beta=None, axis=_Null, eps=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Layer normalization over one axis.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    axis : default -1
+    eps : default 1e-05
+    output_mean_var : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("LayerNorm", [data, gamma, beta], {"axis": axis, "eps": eps, "output_mean_var": output_mean_var}, out, ctx, kwargs, variadic=False)
+
+
 def LeakyReLU(data=None, gamma=None, act_type=_Null, slope=_Null, lower_bound=_Null, upper_bound=_Null, out=None, name=None, ctx=None, **kwargs):
     """Leaky rectified linear units and relatives.
 
@@ -2475,6 +2521,9 @@ __all__ = [
     "Embedding",
     "Flatten",
     "FullyConnected",
+    "GroupNorm",
+    "InstanceNorm",
+    "LayerNorm",
     "LeakyReLU",
     "LinearRegressionOutput",
     "LogisticRegressionOutput",

@@ -195,6 +195,52 @@ def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=
     return _symbol_op("FullyConnected", "fullyconnected", {"data": data, "weight": weight, "bias": bias}, {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, name, attr, kwargs)
 
 
+def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, output_mean_var=_Null, name=None, attr=None, **kwargs):
+    """Group normalization over groups of channels.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    num_groups : default 1
+    eps : default 1e-05
+    output_mean_var : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("GroupNorm", "groupnorm", {"data": data, "gamma": gamma, "beta": beta}, {"num_groups": num_groups, "eps": eps, "output_mean_var": output_mean_var}, name, attr, kwargs)
+
+
+def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, name=None, attr=None, **kwargs):
+    """Instance normalization over each channel of each sample.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    eps : default 0.001
+
+    Returns: Symbol.
+    """
+    return _symbol_op("InstanceNorm", "instancenorm", {"data": data, "gamma": gamma, "beta": beta}, {"eps": eps}, name, attr, kwargs)
+
+
+def LayerNorm(data=None, gamma=None, beta=None, axis=_Null, eps=_Null, output_mean_var=_Null, name=None, attr=None, **kwargs):
+    """Layer normalization over one axis.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    axis : default -1
+    eps : default 1e-05
+    output_mean_var : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("LayerNorm", "layernorm", {"data": data, "gamma": gamma, "beta": beta}, {"axis": axis, "eps": eps, "output_mean_var": output_mean_var}, name, attr, kwargs)
+
+
 def LeakyReLU(data=None, gamma=None, act_type=_Null, slope=_Null, lower_bound=_Null, upper_bound=_Null, name=None, attr=None, **kwargs):
     """Leaky rectified linear units and relatives.
 
@@ -2908,6 +2954,9 @@ __all__ = [
     "Embedding",
     "Flatten",
     "FullyConnected",
+    "GroupNorm",
+    "InstanceNorm",
+    "LayerNorm",
     "LeakyReLU",
     "LinearRegressionOutput",
     "LogisticRegressionOutput",

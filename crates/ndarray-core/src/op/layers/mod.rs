@@ -1,6 +1,6 @@
 //! Neural-network layers and losses: FullyConnected, Embedding, Activation, LeakyReLU,
 //! SoftmaxActivation, SoftmaxOutput and the regression outputs, MakeLoss, BlockGrad, Dropout and
-//! BatchNorm, each with its registered gradient (through a fused `_backward_X` kernel where
+//! BatchNorm, LayerNorm, InstanceNorm and GroupNorm, each with its registered gradient (through a fused `_backward_X` kernel where
 //! `examples/fused_backward.rs` shows one pays).
 //!
 //! Kernels are generic over the float dtypes ([`Real`]); float32 and float64 are the ones that
@@ -12,6 +12,7 @@ pub(super) mod batch_norm;
 pub(super) mod dropout;
 pub(super) mod fully_connected;
 pub(super) mod loss;
+pub(super) mod norm;
 
 #[cfg(test)]
 mod tests;
