@@ -18,7 +18,7 @@ venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' scipy-openblas32 pytest hypothesis ruff mypy matplotlib scikit-learn 'moto[server]' graphviz
+	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' scipy-openblas32 pytest hypothesis ruff mypy matplotlib scikit-learn 'moto[server]' graphviz onnx onnxruntime
 	touch $@
 
 build: venv
