@@ -176,7 +176,7 @@ SoftmaxCELoss = SoftmaxCrossEntropyLoss
 
 
 class KLDivLoss(Loss):
-    """Kullback-Leibler divergence ``label * (log(label) - pred)``.
+    """Kullback-Leibler divergence ``label * (log(label) - pred)``, summed per sample.
 
     ``from_logits=True`` (the default) takes log-probabilities as ``pred``; otherwise a
     ``log_softmax`` along ``axis`` is applied first.
@@ -199,7 +199,7 @@ class KLDivLoss(Loss):
             pred = F.log_softmax(pred, axis=self._axis)
         loss = label * (F.log(label + 1e-12) - pred)
         loss = _apply_weighting(F, loss, self._weight, sample_weight)
-        return self._mean(F, loss)
+        return F.sum(loss, axis=self._batch_axis, exclude=True)
 
 
 class CTCLoss(Loss):
