@@ -28,7 +28,7 @@ def _fire(squeeze: int, expand1x1: int, expand3x3: int) -> nn.HybridSequential:
 
 
 # Layer plans: ("pool",) or (squeeze, expand) fire modules after the stem.
-_PLANS = {
+_PLANS: dict[str, tuple[int, int, list[Any]]] = {
     "1.0": (
         96,
         7,
