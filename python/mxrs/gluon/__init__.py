@@ -1,6 +1,6 @@
 """``mx.gluon``: the imperative/hybrid neural-network API of MXNet 1.x."""
 
-from mxrs.gluon import nn, parameter, utils
+from mxrs.gluon import loss, model_zoo, nn, parameter, rnn, utils
 from mxrs.gluon.block import Block, HybridBlock, SymbolBlock
 from mxrs.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from mxrs.gluon.trainer import Trainer
@@ -17,4 +17,7 @@ __all__ = [
     "nn",
     "utils",
     "parameter",
+    "loss",
+    "rnn",
+    "model_zoo",
 ]
