@@ -46,7 +46,10 @@ def forward(case, dtype=None):
 
 def _bound(case, ins, grads):
     sym = getattr(mx.sym, case["op"])(**{n: mx.sym.Variable(n) for n in ins}, **attrs(case))
-    return sym.bind(mx.cpu(), ins, args_grad=grads, grad_req="write" if grads else "null")
+    if not grads:
+        return sym.bind(mx.cpu(), ins, grad_req="null")
+    req = {n: "write" if n in grads else "null" for n in ins}
+    return sym.bind(mx.cpu(), ins, args_grad=grads, grad_req=req)
 
 
 def gradients(case):
