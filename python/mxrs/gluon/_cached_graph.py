@@ -12,10 +12,10 @@ second executor instead of overwriting the first one's saved activations.
 
 import weakref
 
+from mxrs import autograd
 from mxrs.base import MXNetError
 from mxrs.executor import Executor
-from mxrs.gluon import _autograd as autograd
-from mxrs.ndarray.ndarray import zeros
+from mxrs.ndarray.ndarray import invoke, zeros
 
 __all__ = ["CachedGraph"]
 
@@ -32,6 +32,14 @@ class _Entry:
         self.data_bufs = data_bufs
         self.grads = grads
         self.busy = False
+
+
+def _only_or_data(param, like):
+    """The parameter's array on ``like``'s context (its only array without a lookup)."""
+    arrays = param._data
+    if arrays is not None and len(arrays) == 1:
+        return arrays[0]
+    return param.data(like.context)
 
 
 def _release(entry):
@@ -114,11 +122,19 @@ class CachedGraph:
         return _Entry(exe, pdata, adata, bufs, grads)
 
     def _entry(self, data, recording):
-        ctx = data[0].context
-        pdata = [p.data(ctx) for p in self._params]
-        adata = [p.data(ctx) for p in self._aux]
-        key = (tuple((d.shape, d.dtype) for d in data), ctx, recording)
-        pool = self._entries.setdefault(key, [])
+        pair = data[0]._handle.ctx
+        key = (tuple((d.shape, d.dtype) for d in data), pair, recording)
+        pool = self._entries.get(key)
+        if pool is None:
+            # The first call with this signature: data(ctx) checks the contexts (and raises
+            # DeferredInitializationError before the shapes are known).
+            ctx = data[0].context
+            pdata = [p.data(ctx) for p in self._params]
+            adata = [p.data(ctx) for p in self._aux]
+            pool = self._entries[key] = []
+        else:
+            pdata = [_only_or_data(p, data[0]) for p in self._params]
+            adata = [_only_or_data(p, data[0]) for p in self._aux]
         for entry in pool:
             if entry.busy:
                 continue
@@ -133,7 +149,7 @@ class CachedGraph:
     def _run(self, entry, data, is_train):
         """Copy ``data`` in, run forward, copy the outputs out (one array or a tuple)."""
         for buf, d in zip(entry.data_bufs, data):
-            d.copyto(buf)
+            invoke("_copy", [d], out=buf)
         exe = entry.exe
         exe._handle.forward(bool(is_train))
         outs = [o.copy() for o in exe.outputs]

@@ -538,15 +538,13 @@ class HybridBlock(Block):
                 f"Stored format = {fmt}, input format = {self._in_format}"
             )
         data = [a for a in flat if a is not None]
-        params = self._cached_op.params()
         try:
-            for p in params:
-                p.data(data[0].context)
+            out = self._cached_op(data)
         except DeferredInitializationError:
             self._deferred_infer_shape(*args)
-            for p in params:
+            for p in self._cached_op.params():
                 p._finish_deferred_init()
-        out = self._cached_op(data)
+            out = self._cached_op(data)
         return _regroup(out, self._out_format)
 
     def forward(self, x, *args):
