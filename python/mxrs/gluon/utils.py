@@ -3,6 +3,7 @@
 import hashlib
 import os
 import shutil
+import ssl
 import urllib.request
 import uuid
 import warnings
@@ -18,6 +19,7 @@ __all__ = [
     "clip_global_norm",
     "check_sha1",
     "download",
+    "replace_file",
     "HookHandle",
     "shape_is_known",
 ]
@@ -93,8 +95,6 @@ def check_sha1(filename, sha1_hash):
 def _fetch(url, dest, verify_ssl):
     context = None
     if not verify_ssl and url.startswith("https"):
-        import ssl  # noqa: PLC0415 - only when the user turns verification off
-
         context = ssl._create_unverified_context()
     with urllib.request.urlopen(url, context=context) as r, open(dest, "wb") as f:  # noqa: S310
         status = getattr(r, "status", 200)
@@ -156,6 +156,11 @@ def download(url, path=None, overwrite=False, sha1_hash=None, retries=5, verify_
                 raise e
             print(f"download failed due to {e!r}, retrying, {retries} attempt{'s' if retries > 1 else ''} left")
     return fname
+
+
+def replace_file(src, dst):
+    """Move ``src`` over ``dst`` atomically."""
+    os.replace(src, dst)
 
 
 def _get_repo_url():
