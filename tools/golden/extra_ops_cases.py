@@ -6,6 +6,8 @@ values)``), ``attrs``, and optionally ``nograd`` (inputs without a gradient), ``
 forward only) and ``train`` (False: predict mode).
 """
 
+import numpy as np
+
 
 def _norm_cases():
     return [
@@ -58,6 +60,128 @@ def _norm_cases():
     ]
 
 
+def _rnn_params(mode, layers, bidir, inp, h):
+    g = {"lstm": 4, "gru": 3}.get(mode, 1)
+    dirs = 2 if bidir else 1
+    size = sum(dirs * g * h * ((inp if lay == 0 else dirs * h) + h) for lay in range(layers))
+    return size + layers * dirs * 2 * g * h
+
+
+def _rnn_case(mode, layers, bidir, state_outputs=True, t=4, n=3, inp=5, h=3):
+    dirs = 2 if bidir else 1
+    inputs = [
+        ("data", (t, n, inp), "u"),
+        ("parameters", (_rnn_params(mode, layers, bidir, inp, h),), "unit"),
+        ("state", (layers * dirs, n, h), "u"),
+    ]
+    if mode == "lstm":
+        inputs.append(("state_cell", (layers * dirs, n, h), "u"))
+    attrs = {"mode": mode, "state_size": h, "num_layers": layers, "bidirectional": bidir}
+    attrs["state_outputs"] = state_outputs
+    name = f"{mode}_l{layers}{'_bi' if bidir else ''}{'' if state_outputs else '_nostate'}"
+    return {"name": name, "op": "RNN", "inputs": inputs, "attrs": attrs}
+
+
+def _rnn_cases():
+    cases = []
+    for mode in ["rnn_relu", "rnn_tanh", "lstm", "gru"]:
+        cases += [_rnn_case(mode, 1, False), _rnn_case(mode, 2, True)]
+    cases.append(_rnn_case("lstm", 2, False, state_outputs=False, t=6, n=2, inp=4, h=5))
+    cases.append(_rnn_case("gru", 3, True, state_outputs=False, t=2, n=1, inp=2, h=4))
+    return cases
+
+
+def _ctc_cases():
+    lab_first = [[1, 2, 0], [3, 3, 1], [4, 0, 0]]
+    lab_last = [[0, 1, -1], [2, 2, 3], [1, -1, -1]]
+    nograd = ("label", "data_lengths", "label_lengths")
+    f32 = "float32"
+    return [
+        {
+            "name": "first",
+            "op": "CTCLoss",
+            "inputs": [("data", (6, 3, 5), "u"), ("label", np.array(lab_first, f32))],
+            "nograd": nograd,
+        },
+        {
+            "name": "last",
+            "op": "ctc_loss",
+            "inputs": [("data", (6, 3, 5), "u"), ("label", np.array(lab_last, f32))],
+            "attrs": {"blank_label": "last"},
+            "nograd": nograd,
+        },
+        {
+            "name": "lengths",
+            "op": "CTCLoss",
+            "inputs": [
+                ("data", (7, 3, 4), "u"),
+                ("label", np.array([[1, 2, 3], [3, 3, 1], [2, 1, 2]], f32)),
+                ("data_lengths", np.array([7, 4, 5], f32)),
+                ("label_lengths", np.array([2, 3, 1], f32)),
+            ],
+            "attrs": {"use_data_lengths": True, "use_label_lengths": True},
+            "nograd": nograd,
+        },
+        {
+            "name": "contrib_data_lengths_last",
+            "op": "CTCLoss",
+            "inputs": [
+                ("data", (5, 2, 3), "u"),
+                ("label", np.array([[0, 1], [1, -1]], f32)),
+                ("data_lengths", np.array([3, 5], f32)),
+            ],
+            "attrs": {"use_data_lengths": True, "blank_label": "last"},
+            "nograd": nograd,
+        },
+    ]
+
+
+def _remap_cases():
+    f32 = "float32"
+    lens = ("sequence_length", np.array([2, 4, 1], f32))
+    seq = ("data", (4, 3, 2), "u")
+    no = ("sequence_length", "shape_like")
+
+    def c(name, op, inputs, **attrs):
+        return {"name": name, "op": op, "inputs": inputs, "attrs": attrs, "nograd": no}
+
+    pw = (0, 0, 0, 0, 1, 2, 2, 1)
+    return [
+        c("reverse_1", "reverse", [("data", (2, 3, 4), "u")], axis=1),
+        c("flip_0_2", "flip", [("data", (2, 3, 4), "u")], axis=(0, 2)),
+        c("depth_to_space", "depth_to_space", [("data", (1, 8, 2, 3), "u")], block_size=2),
+        c("space_to_depth", "space_to_depth", [("data", (2, 2, 4, 6), "u")], block_size=2),
+        c("pad_constant", "Pad", [("data", (1, 2, 3, 4), "u")], mode="constant", pad_width=pw, constant_value=1.5),
+        c("pad_edge", "pad", [("data", (1, 2, 3, 4), "u")], mode="edge", pad_width=pw),
+        c("pad_reflect", "Pad", [("data", (2, 1, 3, 4), "u")], mode="reflect", pad_width=pw),
+        c("pad_5d", "Pad", [("data", (1, 1, 2, 3, 2), "u")], mode="edge", pad_width=(0, 0, 0, 0, 1, 0, 0, 1, 1, 1)),
+        dict(
+            c("upsampling", "UpSampling", [("data", (1, 2, 2, 3), "u")], scale=2, sample_type="nearest"),
+            positional=True,
+        ),
+        c("slice_like_axes", "slice_like", [("data", (3, 4, 5), "u"), ("shape_like", (2, 3, 9), "u")], axes=(0, 1)),
+        c("slice_like_all", "slice_like", [("data", (3, 4, 5), "u"), ("shape_like", (2, 2, 2), "u")]),
+        c("diag_2d_k1", "diag", [("data", (3, 4), "u")], k=1),
+        c("diag_1d_km1", "diag", [("data", (3,), "u")], k=-1),
+        c("diag_3d", "diag", [("data", (2, 3, 4), "u")], axis1=1, axis2=2),
+        c(
+            "seq_mask",
+            "SequenceMask",
+            [seq, ("sequence_length", np.array([1, 4, 2], f32))],
+            use_sequence_length=True,
+            value=-1.0,
+        ),
+        c("seq_mask_axis1", "SequenceMask", [("data", (3, 4, 2), "u"), lens], use_sequence_length=True, axis=1),
+        c("seq_last", "SequenceLast", [seq, lens], use_sequence_length=True),
+        c("seq_last_axis1", "SequenceLast", [("data", (3, 4, 2), "u"), lens], use_sequence_length=True, axis=1),
+        c("seq_reverse", "SequenceReverse", [seq, lens], use_sequence_length=True),
+        c("seq_reverse_plain", "SequenceReverse", [seq]),
+    ]
+
+
 FAMILIES = {
     "norm": _norm_cases(),
+    "rnn": _rnn_cases(),
+    "ctc": _ctc_cases(),
+    "remap": _remap_cases(),
 }

@@ -56,6 +56,22 @@ def BlockGrad(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("BlockGrad", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: NDArray.
+    """
+    return _call("CTCLoss", [data, label, data_lengths, label_lengths], {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, out, ctx, kwargs, variadic=False)
+
+
 def Cast(data=None, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """Cast to a dtype.
 
@@ -316,6 +332,22 @@ def MakeLoss(data=None, grad_scale=_Null, valid_thresh=_Null, normalization=_Nul
     return _call("MakeLoss", [data], {"grad_scale": grad_scale, "valid_thresh": valid_thresh, "normalization": normalization}, out, ctx, kwargs, variadic=False)
 
 
+def Pad(data=None, mode=_Null, pad_width=_Null, constant_value=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Pad the spatial axes of 4-D or 5-D data (constant, edge or reflect).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mode : default required
+    pad_width : default required
+    constant_value : default 0
+
+    Returns: NDArray.
+    """
+    return _call("Pad", [data], {"mode": mode, "pad_width": pad_width, "constant_value": constant_value}, out, ctx, kwargs, variadic=False)
+
+
 def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
     """Max, average, sum or lp pooling over NCW or NCHW data.
 
@@ -339,6 +371,30 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     return _call("Pooling", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
+def RNN(data=None, parameters=None, state=None, state_cell=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Fused recurrent layers (vanilla RNN, LSTM, GRU), stacked and optionally bidirectional.
+
+    Inputs: data, parameters, state, state_cell.
+
+    Parameters
+    ----------
+    state_size : default required
+    num_layers : default required
+    bidirectional : default False
+    mode : default required
+    p : default 0
+    state_outputs : default False
+    projection_size : default None
+    lstm_state_clip_min : default None
+    lstm_state_clip_max : default None
+    lstm_state_clip_nan : default False
+    use_sequence_length : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("RNN", [data, parameters, state, state_cell], {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, out, ctx, kwargs, variadic=False)
+
+
 def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None, **kwargs):
     """Reshape with MXNet's special codes.
 
@@ -352,6 +408,52 @@ def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None
     Returns: NDArray.
     """
     return _call("Reshape", [data], {"shape": shape, "reverse": reverse}, out, ctx, kwargs, variadic=False)
+
+
+def SequenceLast(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The last valid step of each sample.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    axis : default 0
+
+    Returns: NDArray.
+    """
+    return _call("SequenceLast", [data, sequence_length], {"use_sequence_length": use_sequence_length, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def SequenceMask(data=None, sequence_length=None, use_sequence_length=_Null, value=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Set the steps past each sample's length to a value.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    value : default 0
+    axis : default 0
+
+    Returns: NDArray.
+    """
+    return _call("SequenceMask", [data, sequence_length], {"use_sequence_length": use_sequence_length, "value": value, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def SequenceReverse(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Reverse the valid steps of each sample.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    axis : default 0
+
+    Returns: NDArray.
+    """
+    return _call("SequenceReverse", [data, sequence_length], {"use_sequence_length": use_sequence_length, "axis": axis}, out, ctx, kwargs, variadic=False)
 
 
 def SliceChannel(data=None, num_outputs=_Null, axis=_Null, squeeze_axis=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -418,6 +520,25 @@ def SwapAxis(data=None, dim1=_Null, dim2=_Null, out=None, name=None, ctx=None, *
     Returns: NDArray.
     """
     return _call("SwapAxis", [data], {"dim1": dim1, "dim2": dim2}, out, ctx, kwargs, variadic=False)
+
+
+def UpSampling(*data, scale=_Null, num_filter=_Null, sample_type=_Null, multi_input_mode=_Null, num_args=_Null, workspace=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Nearest-neighbour upsampling of NCHW data.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    scale : default required
+    num_filter : default 0
+    sample_type : default required
+    multi_input_mode : default 'concat'
+    num_args : default required
+    workspace : default 512
+
+    Returns: NDArray.
+    """
+    return _call("UpSampling", data, {"scale": scale, "num_filter": num_filter, "sample_type": sample_type, "multi_input_mode": multi_input_mode, "num_args": num_args, "workspace": workspace}, out, ctx, kwargs, variadic=True)
 
 
 def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1536,6 +1657,36 @@ def degrees(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("degrees", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def depth_to_space(data=None, block_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Rearrange blocks of channels into spatial blocks (NCHW).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    block_size : default required
+
+    Returns: NDArray.
+    """
+    return _call("depth_to_space", [data], {"block_size": block_size}, out, ctx, kwargs, variadic=False)
+
+
+def diag(data=None, k=_Null, axis1=_Null, axis2=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Extract a diagonal, or build a diagonal matrix from a vector.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    k : default 0
+    axis1 : default 0
+    axis2 : default 1
+
+    Returns: NDArray.
+    """
+    return _call("diag", [data], {"k": k, "axis1": axis1, "axis2": axis2}, out, ctx, kwargs, variadic=False)
+
+
 def dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name=None, ctx=None, **kwargs):
     """Matrix product (N-D: last axis of lhs with first of rhs).
 
@@ -2038,6 +2189,20 @@ def reshape_like(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     return _call("reshape_like", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
 
+def reverse(data=None, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Reverse the order of elements along the given axes.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default required
+
+    Returns: NDArray.
+    """
+    return _call("reverse", [data], {"axis": axis}, out, ctx, kwargs, variadic=False)
+
+
 def rint(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2254,6 +2419,20 @@ def slice_axis(data=None, axis=_Null, begin=_Null, end=_Null, out=None, name=Non
     return _call("slice_axis", [data], {"axis": axis, "begin": begin, "end": end}, out, ctx, kwargs, variadic=False)
 
 
+def slice_like(data=None, shape_like=None, axes=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Slice data to the shape of another array on the given axes.
+
+    Inputs: data, shape_like.
+
+    Parameters
+    ----------
+    axes : default ()
+
+    Returns: NDArray.
+    """
+    return _call("slice_like", [data, shape_like], {"axes": axes}, out, ctx, kwargs, variadic=False)
+
+
 def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, out=None, name=None, ctx=None, **kwargs):
     """Softmax along an axis.
 
@@ -2294,6 +2473,20 @@ def sort(data=None, axis=_Null, is_ascend=_Null, out=None, name=None, ctx=None, 
     Returns: NDArray.
     """
     return _call("sort", [data], {"axis": axis, "is_ascend": is_ascend}, out, ctx, kwargs, variadic=False)
+
+
+def space_to_depth(data=None, block_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Rearrange spatial blocks into channels (NCHW).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    block_size : default required
+
+    Returns: NDArray.
+    """
+    return _call("space_to_depth", [data], {"block_size": block_size}, out, ctx, kwargs, variadic=False)
 
 
 def sqrt(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -2478,6 +2671,8 @@ _Minus = elemwise_sub
 _Mul = elemwise_mul
 _Plus = elemwise_add
 _add = elemwise_add
+_contrib_CTCLoss = CTCLoss
+_contrib_ctc_loss = CTCLoss
 _crop_assign = _slice_assign
 _crop_assign_scalar = _slice_assign_scalar
 _div = elemwise_div
@@ -2491,13 +2686,16 @@ broadcast_plus = broadcast_add
 cast = Cast
 concat = Concat
 crop = slice
+ctc_loss = CTCLoss
 flatten = Flatten
+flip = reverse
 identity = _copy
 max_axis = max
 maximum = broadcast_maximum
 min_axis = min
 minimum = broadcast_minimum
 normal = _random_normal
+pad = Pad
 random_normal = _random_normal
 random_uniform = _random_uniform
 reshape = Reshape
@@ -2512,6 +2710,7 @@ __all__ = [
     "Activation",
     "BatchNorm",
     "BlockGrad",
+    "CTCLoss",
     "Cast",
     "Concat",
     "Convolution",
@@ -2529,13 +2728,19 @@ __all__ = [
     "LogisticRegressionOutput",
     "MAERegressionOutput",
     "MakeLoss",
+    "Pad",
     "Pooling",
+    "RNN",
     "Reshape",
+    "SequenceLast",
+    "SequenceMask",
+    "SequenceReverse",
     "SliceChannel",
     "Softmax",
     "SoftmaxActivation",
     "SoftmaxOutput",
     "SwapAxis",
+    "UpSampling",
     "_Div",
     "_Minus",
     "_Mul",
@@ -2543,6 +2748,8 @@ __all__ = [
     "_add",
     "_arange",
     "_broadcast_reduced_like",
+    "_contrib_CTCLoss",
+    "_contrib_ctc_loss",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -2643,7 +2850,10 @@ __all__ = [
     "cos",
     "cosh",
     "crop",
+    "ctc_loss",
     "degrees",
+    "depth_to_space",
+    "diag",
     "dot",
     "elemwise_add",
     "elemwise_div",
@@ -2655,6 +2865,7 @@ __all__ = [
     "expm1",
     "fix",
     "flatten",
+    "flip",
     "floor",
     "ftrl_update",
     "gamma",
@@ -2683,6 +2894,7 @@ __all__ = [
     "normal",
     "one_hot",
     "ones_like",
+    "pad",
     "pick",
     "prod",
     "radians",
@@ -2693,6 +2905,7 @@ __all__ = [
     "repeat",
     "reshape",
     "reshape_like",
+    "reverse",
     "rint",
     "rmsprop_update",
     "rmspropalex_update",
@@ -2709,9 +2922,11 @@ __all__ = [
     "sinh",
     "slice",
     "slice_axis",
+    "slice_like",
     "softmax",
     "softsign",
     "sort",
+    "space_to_depth",
     "split",
     "sqrt",
     "square",

@@ -56,6 +56,22 @@ def BlockGrad(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("BlockGrad", "blockgrad", {"data": data}, {}, name, attr, kwargs)
 
 
+def CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("CTCLoss", "ctcloss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
 def Cast(data=None, dtype=_Null, name=None, attr=None, **kwargs):
     """Cast to a dtype.
 
@@ -316,6 +332,22 @@ def MakeLoss(data=None, grad_scale=_Null, valid_thresh=_Null, normalization=_Nul
     return _symbol_op("MakeLoss", "makeloss", {"data": data}, {"grad_scale": grad_scale, "valid_thresh": valid_thresh, "normalization": normalization}, name, attr, kwargs)
 
 
+def Pad(data=None, mode=_Null, pad_width=_Null, constant_value=_Null, name=None, attr=None, **kwargs):
+    """Pad the spatial axes of 4-D or 5-D data (constant, edge or reflect).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mode : default required
+    pad_width : default required
+    constant_value : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("Pad", "pad", {"data": data}, {"mode": mode, "pad_width": pad_width, "constant_value": constant_value}, name, attr, kwargs)
+
+
 def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, name=None, attr=None, **kwargs):
     """Max, average, sum or lp pooling over NCW or NCHW data.
 
@@ -339,6 +371,30 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     return _symbol_op("Pooling", "pooling", {"data": data}, {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, name, attr, kwargs)
 
 
+def RNN(data=None, parameters=None, state=None, state_cell=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, name=None, attr=None, **kwargs):
+    """Fused recurrent layers (vanilla RNN, LSTM, GRU), stacked and optionally bidirectional.
+
+    Inputs: data, parameters, state, state_cell.
+
+    Parameters
+    ----------
+    state_size : default required
+    num_layers : default required
+    bidirectional : default False
+    mode : default required
+    p : default 0
+    state_outputs : default False
+    projection_size : default None
+    lstm_state_clip_min : default None
+    lstm_state_clip_max : default None
+    lstm_state_clip_nan : default False
+    use_sequence_length : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("RNN", "rnn", {"data": data, "parameters": parameters, "state": state, "state_cell": state_cell}, {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, name, attr, kwargs)
+
+
 def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwargs):
     """Reshape with MXNet's special codes.
 
@@ -352,6 +408,52 @@ def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwarg
     Returns: Symbol.
     """
     return _symbol_op("Reshape", "reshape", {"data": data}, {"shape": shape, "reverse": reverse}, name, attr, kwargs)
+
+
+def SequenceLast(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """The last valid step of each sample.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    axis : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SequenceLast", "sequencelast", {"data": data, "sequence_length": sequence_length}, {"use_sequence_length": use_sequence_length, "axis": axis}, name, attr, kwargs)
+
+
+def SequenceMask(data=None, sequence_length=None, use_sequence_length=_Null, value=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Set the steps past each sample's length to a value.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    value : default 0
+    axis : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SequenceMask", "sequencemask", {"data": data, "sequence_length": sequence_length}, {"use_sequence_length": use_sequence_length, "value": value, "axis": axis}, name, attr, kwargs)
+
+
+def SequenceReverse(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Reverse the valid steps of each sample.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    axis : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SequenceReverse", "sequencereverse", {"data": data, "sequence_length": sequence_length}, {"use_sequence_length": use_sequence_length, "axis": axis}, name, attr, kwargs)
 
 
 def SliceChannel(data=None, num_outputs=_Null, axis=_Null, squeeze_axis=_Null, name=None, attr=None, **kwargs):
@@ -418,6 +520,25 @@ def SwapAxis(data=None, dim1=_Null, dim2=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("SwapAxis", "swapaxis", {"data": data}, {"dim1": dim1, "dim2": dim2}, name, attr, kwargs)
+
+
+def UpSampling(*data, scale=_Null, num_filter=_Null, sample_type=_Null, multi_input_mode=_Null, num_args=_Null, workspace=_Null, name=None, attr=None, **kwargs):
+    """Nearest-neighbour upsampling of NCHW data.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    scale : default required
+    num_filter : default 0
+    sample_type : default required
+    multi_input_mode : default 'concat'
+    num_args : default required
+    workspace : default 512
+
+    Returns: Symbol.
+    """
+    return _symbol_op("UpSampling", "upsampling", data, {"scale": scale, "num_filter": num_filter, "sample_type": sample_type, "multi_input_mode": multi_input_mode, "num_args": num_args, "workspace": workspace}, name, attr, kwargs)
 
 
 def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, name=None, attr=None, **kwargs):
@@ -1536,6 +1657,36 @@ def degrees(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("degrees", "degrees", {"data": data}, {}, name, attr, kwargs)
 
 
+def depth_to_space(data=None, block_size=_Null, name=None, attr=None, **kwargs):
+    """Rearrange blocks of channels into spatial blocks (NCHW).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    block_size : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("depth_to_space", "depth_to_space", {"data": data}, {"block_size": block_size}, name, attr, kwargs)
+
+
+def diag(data=None, k=_Null, axis1=_Null, axis2=_Null, name=None, attr=None, **kwargs):
+    """Extract a diagonal, or build a diagonal matrix from a vector.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    k : default 0
+    axis1 : default 0
+    axis2 : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("diag", "diag", {"data": data}, {"k": k, "axis1": axis1, "axis2": axis2}, name, attr, kwargs)
+
+
 def dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, name=None, attr=None, **kwargs):
     """Matrix product (N-D: last axis of lhs with first of rhs).
 
@@ -2038,6 +2189,20 @@ def reshape_like(lhs=None, rhs=None, name=None, attr=None, **kwargs):
     return _symbol_op("reshape_like", "reshape_like", {"lhs": lhs, "rhs": rhs}, {}, name, attr, kwargs)
 
 
+def reverse(data=None, axis=_Null, name=None, attr=None, **kwargs):
+    """Reverse the order of elements along the given axes.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("reverse", "reverse", {"data": data}, {"axis": axis}, name, attr, kwargs)
+
+
 def rint(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2254,6 +2419,20 @@ def slice_axis(data=None, axis=_Null, begin=_Null, end=_Null, name=None, attr=No
     return _symbol_op("slice_axis", "slice_axis", {"data": data}, {"axis": axis, "begin": begin, "end": end}, name, attr, kwargs)
 
 
+def slice_like(data=None, shape_like=None, axes=_Null, name=None, attr=None, **kwargs):
+    """Slice data to the shape of another array on the given axes.
+
+    Inputs: data, shape_like.
+
+    Parameters
+    ----------
+    axes : default ()
+
+    Returns: Symbol.
+    """
+    return _symbol_op("slice_like", "slice_like", {"data": data, "shape_like": shape_like}, {"axes": axes}, name, attr, kwargs)
+
+
 def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, name=None, attr=None, **kwargs):
     """Softmax along an axis.
 
@@ -2294,6 +2473,20 @@ def sort(data=None, axis=_Null, is_ascend=_Null, name=None, attr=None, **kwargs)
     Returns: Symbol.
     """
     return _symbol_op("sort", "sort", {"data": data}, {"axis": axis, "is_ascend": is_ascend}, name, attr, kwargs)
+
+
+def space_to_depth(data=None, block_size=_Null, name=None, attr=None, **kwargs):
+    """Rearrange spatial blocks into channels (NCHW).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    block_size : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("space_to_depth", "space_to_depth", {"data": data}, {"block_size": block_size}, name, attr, kwargs)
 
 
 def sqrt(data=None, name=None, attr=None, **kwargs):
@@ -2557,6 +2750,38 @@ def _add(lhs=None, rhs=None, name=None, attr=None, **kwargs):
     return _symbol_op("elemwise_add", "_add", {"lhs": lhs, "rhs": rhs}, {}, name, attr, kwargs)
 
 
+def _contrib_CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("CTCLoss", "_contrib_ctcloss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
+def _contrib_ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("CTCLoss", "_contrib_ctc_loss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
 def _crop_assign(lhs=None, rhs=None, begin=_Null, end=_Null, step=_Null, name=None, attr=None, **kwargs):
     """Assign rhs to a window of lhs.
 
@@ -2720,6 +2945,22 @@ def crop(data=None, begin=_Null, end=_Null, step=_Null, name=None, attr=None, **
     return _symbol_op("slice", "crop", {"data": data}, {"begin": begin, "end": end, "step": step}, name, attr, kwargs)
 
 
+def ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("CTCLoss", "ctc_loss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
 def flatten(data=None, name=None, attr=None, **kwargs):
     """Collapse all axes but the first.
 
@@ -2728,6 +2969,20 @@ def flatten(data=None, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("Flatten", "flatten", {"data": data}, {}, name, attr, kwargs)
+
+
+def flip(data=None, axis=_Null, name=None, attr=None, **kwargs):
+    """Reverse the order of elements along the given axes.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("reverse", "flip", {"data": data}, {"axis": axis}, name, attr, kwargs)
 
 
 def identity(data=None, name=None, attr=None, **kwargs):
@@ -2807,6 +3062,22 @@ def normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, attr=Non
     Returns: Symbol.
     """
     return _symbol_op("_random_normal", "normal", {}, {"loc": loc, "scale": scale, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def pad(data=None, mode=_Null, pad_width=_Null, constant_value=_Null, name=None, attr=None, **kwargs):
+    """Pad the spatial axes of 4-D or 5-D data (constant, edge or reflect).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mode : default required
+    pad_width : default required
+    constant_value : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("Pad", "pad", {"data": data}, {"mode": mode, "pad_width": pad_width, "constant_value": constant_value}, name, attr, kwargs)
 
 
 def random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
@@ -2945,6 +3216,7 @@ __all__ = [
     "Activation",
     "BatchNorm",
     "BlockGrad",
+    "CTCLoss",
     "Cast",
     "Concat",
     "Convolution",
@@ -2962,13 +3234,19 @@ __all__ = [
     "LogisticRegressionOutput",
     "MAERegressionOutput",
     "MakeLoss",
+    "Pad",
     "Pooling",
+    "RNN",
     "Reshape",
+    "SequenceLast",
+    "SequenceMask",
+    "SequenceReverse",
     "SliceChannel",
     "Softmax",
     "SoftmaxActivation",
     "SoftmaxOutput",
     "SwapAxis",
+    "UpSampling",
     "_Div",
     "_Minus",
     "_Mul",
@@ -2976,6 +3254,8 @@ __all__ = [
     "_add",
     "_arange",
     "_broadcast_reduced_like",
+    "_contrib_CTCLoss",
+    "_contrib_ctc_loss",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -3076,7 +3356,10 @@ __all__ = [
     "cos",
     "cosh",
     "crop",
+    "ctc_loss",
     "degrees",
+    "depth_to_space",
+    "diag",
     "dot",
     "elemwise_add",
     "elemwise_div",
@@ -3088,6 +3371,7 @@ __all__ = [
     "expm1",
     "fix",
     "flatten",
+    "flip",
     "floor",
     "ftrl_update",
     "gamma",
@@ -3116,6 +3400,7 @@ __all__ = [
     "normal",
     "one_hot",
     "ones_like",
+    "pad",
     "pick",
     "prod",
     "radians",
@@ -3126,6 +3411,7 @@ __all__ = [
     "repeat",
     "reshape",
     "reshape_like",
+    "reverse",
     "rint",
     "rmsprop_update",
     "rmspropalex_update",
@@ -3142,9 +3428,11 @@ __all__ = [
     "sinh",
     "slice",
     "slice_axis",
+    "slice_like",
     "softmax",
     "softsign",
     "sort",
+    "space_to_depth",
     "split",
     "sqrt",
     "square",
