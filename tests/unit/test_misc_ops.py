@@ -40,3 +40,19 @@ def test_moments_symbol_outputs():
 def test_erfinv_edges():
     got = mx.nd.erfinv(mx.nd.array([-1, 0, 1, 2])).asnumpy()
     assert got[0] == -np.inf and got[1] == 0 and got[2] == np.inf and np.isnan(got[3])
+
+
+def test_eye():
+    np.testing.assert_array_equal(mx.nd.eye(3).asnumpy(), np.eye(3))
+    np.testing.assert_array_equal(mx.nd.eye(2, 4, k=1, dtype="int32").asnumpy(), np.eye(2, 4, k=1))
+    assert mx.nd.eye(2, 4, k=1, dtype="int32").dtype == np.int32
+    np.testing.assert_array_equal(mx.nd.eye(4, 3, k=-2).asnumpy(), np.eye(4, 3, k=-2))
+    assert mx.sym.eye(3, 5).infer_shape()[1] == [(3, 5)]
+
+
+def test_cumsum_integer_and_dtype():
+    x = mx.nd.array([[1, 2], [3, 4]], dtype="int32")
+    got = mx.nd.cumsum(x, axis=0)
+    np.testing.assert_array_equal(got.asnumpy(), [[1, 2], [4, 6]])
+    assert got.dtype == np.int32
+    assert mx.nd.cumsum(x, dtype="float64").dtype == np.float64

@@ -202,6 +202,8 @@ def _misc_cases():
         c("l2norm_instance", "L2Normalization", [("data", (2, 3, 4), "u")]),
         c("l2norm_channel", "L2Normalization", [("data", (2, 3, 2, 2), "u")], mode="channel", eps=1e-3),
         c("l2norm_spatial", "L2Normalization", [("data", (2, 3, 2, 2), "u")], mode="spatial"),
+        c("cumsum_axis", "cumsum", [("a", (2, 3, 4), "u")], axis=1),
+        c("cumsum_flat", "cumsum", [("a", (2, 3), "u")]),
         dict(c("shape_array", "shape_array", [("data", (2, 3, 4), "u")]), grad=False),
         dict(c("size_array", "size_array", [("data", (2, 3, 4), "u")]), grad=False),
     ]

@@ -56,6 +56,11 @@ def linspace(start, stop, num, endpoint=True, ctx=None, dtype=mx_real_t):
     return _ops._linspace(start=start, stop=stop, num=num, endpoint=endpoint, dtype=dtype, ctx=ctx)
 
 
+def eye(N, M=0, k=0, ctx=None, dtype=None, **kwargs):
+    """An ``N x M`` matrix (``M = N`` when 0) with ones on the ``k``-th diagonal."""
+    return _ops._eye(N=N, M=M, k=k, ctx=ctx, dtype=dtype or mx_real_t, **kwargs)
+
+
 def _binary_fn(op):
     def fn(lhs, rhs):
         if isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
@@ -132,6 +137,7 @@ __all__ = _ops.__all__ + [
     "greater_equal",
     "lesser",
     "lesser_equal",
+    "eye",
     "logical_and",
     "logical_or",
     "logical_xor",

@@ -664,6 +664,23 @@ def _equal_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwar
     return _call("_equal_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
 
+def _eye(N=_Null, M=_Null, k=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """An identity-like matrix with ones on the k-th diagonal.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    N : default required
+    M : default 0
+    k : default 0
+    dtype : default 'float32'
+
+    Returns: NDArray.
+    """
+    return _call("_eye", [], {"N": N, "M": M, "k": k, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
 def _full(shape=_Null, dtype=_Null, value=_Null, out=None, name=None, ctx=None, **kwargs):
     """An array filled with one value.
 
@@ -1690,6 +1707,21 @@ def cosh(data=None, out=None, name=None, ctx=None, **kwargs):
     Returns: NDArray.
     """
     return _call("cosh", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def cumsum(a=None, axis=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Cumulative sum along an axis.
+
+    Inputs: a.
+
+    Parameters
+    ----------
+    axis : default None
+    dtype : default None
+
+    Returns: NDArray.
+    """
+    return _call("cumsum", [a], {"axis": axis, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
 
 def degrees(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -2906,6 +2938,7 @@ __all__ = [
     "_empty",
     "_equal",
     "_equal_scalar",
+    "_eye",
     "_full",
     "_greater",
     "_greater_equal",
@@ -3001,6 +3034,7 @@ __all__ = [
     "cosh",
     "crop",
     "ctc_loss",
+    "cumsum",
     "degrees",
     "depth_to_space",
     "diag",

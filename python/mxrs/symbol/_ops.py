@@ -664,6 +664,23 @@ def _equal_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     return _symbol_op("_equal_scalar", "_equal_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
 
 
+def _eye(N=_Null, M=_Null, k=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """An identity-like matrix with ones on the k-th diagonal.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    N : default required
+    M : default 0
+    k : default 0
+    dtype : default 'float32'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_eye", "_eye", {}, {"N": N, "M": M, "k": k, "dtype": dtype}, name, attr, kwargs)
+
+
 def _full(shape=_Null, dtype=_Null, value=_Null, name=None, attr=None, **kwargs):
     """An array filled with one value.
 
@@ -1690,6 +1707,21 @@ def cosh(data=None, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("cosh", "cosh", {"data": data}, {}, name, attr, kwargs)
+
+
+def cumsum(a=None, axis=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Cumulative sum along an axis.
+
+    Inputs: a.
+
+    Parameters
+    ----------
+    axis : default None
+    dtype : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("cumsum", "cumsum", {"a": a}, {"axis": axis, "dtype": dtype}, name, attr, kwargs)
 
 
 def degrees(data=None, name=None, attr=None, **kwargs):
@@ -3412,6 +3444,7 @@ __all__ = [
     "_empty",
     "_equal",
     "_equal_scalar",
+    "_eye",
     "_full",
     "_greater",
     "_greater_equal",
@@ -3507,6 +3540,7 @@ __all__ = [
     "cosh",
     "crop",
     "ctc_loss",
+    "cumsum",
     "degrees",
     "depth_to_space",
     "diag",

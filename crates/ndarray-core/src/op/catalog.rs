@@ -32,6 +32,7 @@ pub fn registry() -> &'static Registry {
         super::conv::register(&mut r);
         super::pool::register(&mut r);
         super::pointwise::register(&mut r);
+        super::scan::register(&mut r);
         super::remap::register::register(&mut r);
         r
     })

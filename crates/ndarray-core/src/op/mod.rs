@@ -26,6 +26,7 @@ mod reduce;
 mod registry;
 mod remap;
 pub mod rng;
+mod scan;
 mod sort;
 
 use std::fmt;
