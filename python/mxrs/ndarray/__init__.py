@@ -58,6 +58,11 @@ def linspace(start, stop, num, endpoint=True, ctx=None, dtype=mx_real_t):
     return _ops._linspace(start=start, stop=stop, num=num, endpoint=endpoint, dtype=dtype, ctx=ctx)
 
 
+def eye(N, M=0, k=0, ctx=None, dtype=None, **kwargs):
+    """An ``N x M`` matrix (``M = N`` when 0) with ones on the ``k``-th diagonal."""
+    return _ops._eye(N=N, M=M, k=k, ctx=ctx, dtype=dtype or mx_real_t, **kwargs)
+
+
 def _binary_fn(op):
     def fn(lhs, rhs):
         if isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
@@ -90,6 +95,9 @@ greater = _binary_fn(_arith.GT)
 greater_equal = _binary_fn(_arith.GE)
 lesser = _binary_fn(_arith.LT)
 lesser_equal = _binary_fn(_arith.LE)
+logical_and = _binary_fn(_arith.LOGICAL_AND)
+logical_or = _binary_fn(_arith.LOGICAL_OR)
+logical_xor = _binary_fn(_arith.LOGICAL_XOR)
 
 
 def moveaxis(tensor, source, destination):
@@ -131,5 +139,9 @@ __all__ = _ops.__all__ + [
     "greater_equal",
     "lesser",
     "lesser_equal",
+    "eye",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
     "moveaxis",
 ]

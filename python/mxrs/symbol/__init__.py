@@ -19,4 +19,9 @@ def ones(shape, dtype=None, **kwargs):
     return _ops._ones(shape=shape, dtype=dtype or "float32", **kwargs)
 
 
-__all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "create", "zeros", "ones"] + _ops.__all__
+def eye(N, M=0, k=0, dtype=None, **kwargs):
+    """A symbol of an ``N x M`` matrix (``M = N`` when 0) with ones on the ``k``-th diagonal."""
+    return _ops._eye(N=N, M=M, k=k, dtype=dtype or "float32", **kwargs)
+
+
+__all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "create", "zeros", "ones", "eye"] + _ops.__all__

@@ -19,12 +19,14 @@ mod layers;
 mod matrix;
 mod nn;
 mod optimizer;
+mod pointwise;
 mod pool;
 mod random;
 mod reduce;
 mod registry;
 mod remap;
 pub mod rng;
+mod scan;
 mod sort;
 
 use std::fmt;

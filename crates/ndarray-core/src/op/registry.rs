@@ -97,6 +97,7 @@ mod tests {
         ("_empty", "no inputs"),
         ("_arange", "no inputs"),
         ("_linspace", "no inputs"),
+        ("_eye", "no inputs"),
         ("_random_uniform", "random sampling, no inputs"),
         ("_random_normal", "random sampling, no inputs"),
         ("_random_randint", "random sampling, no inputs"),
