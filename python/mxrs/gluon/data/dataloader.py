@@ -12,9 +12,10 @@ import warnings
 from multiprocessing.pool import ThreadPool
 
 import numpy as np
-
-from mxrs import context, ndarray as nd
-from mxrs.gluon.data import _procpool, sampler as _sampler
+from mxrs import context
+from mxrs import ndarray as nd
+from mxrs.gluon.data import _procpool
+from mxrs.gluon.data import sampler as _sampler
 
 __all__ = ["DataLoader", "default_batchify_fn", "default_mp_batchify_fn"]
 

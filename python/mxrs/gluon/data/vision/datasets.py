@@ -14,15 +14,13 @@ import tarfile
 import warnings
 
 import numpy as np
-
-from mxrs import _native, ndarray as nd, recordio
+from mxrs import _native, recordio
+from mxrs import ndarray as nd
 from mxrs.base import MXNetIOError
 from mxrs.gluon.data import dataset
-from mxrs.gluon.utils import check_sha1, download
+from mxrs.gluon.utils import _get_repo_file_url, check_sha1, download
 
 __all__ = ["MNIST", "FashionMNIST", "CIFAR10", "CIFAR100", "ImageRecordDataset", "ImageFolderDataset"]
-
-_DEFAULT_REPO = "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/"
 
 
 def data_dir():
@@ -30,15 +28,14 @@ def data_dir():
     return os.getenv("MXNET_HOME", os.path.join(os.path.expanduser("~"), ".mxnet"))
 
 
-def _repo_file_url(namespace, filename):
-    repo = os.environ.get("MXNET_GLUON_REPO", _DEFAULT_REPO)
-    if not repo.endswith("/"):
-        repo += "/"
-    return f"{repo}{namespace}/{filename}"
-
-
 def _default_root(name):
     return os.path.join(data_dir(), "datasets", name)
+
+
+_MNIST_ROOT = _default_root("mnist")
+_FASHION_MNIST_ROOT = _default_root("fashion-mnist")
+_CIFAR10_ROOT = _default_root("cifar10")
+_CIFAR100_ROOT = _default_root("cifar100")
 
 
 def imdecode(buf, flag=1):
@@ -102,7 +99,7 @@ class MNIST(_DownloadedDataset):
     _test_label = ("t10k-labels-idx1-ubyte.gz", "763e7fa3757d93b0cdec073cef058b2004252c17")
     _namespace = "mnist"
 
-    def __init__(self, root=_default_root("mnist"), train=True, transform=None):
+    def __init__(self, root=_MNIST_ROOT, train=True, transform=None):
         self._train = train
         super().__init__(root, transform)
 
@@ -111,7 +108,7 @@ class MNIST(_DownloadedDataset):
             path = os.path.join(self._root, candidate)
             if os.path.exists(path):
                 return path
-        url = _repo_file_url("gluon/dataset/" + self._namespace, name)
+        url = _get_repo_file_url("gluon/dataset/" + self._namespace, name)
         return download(url, path=self._root, sha1_hash=sha1)
 
     def _get_data(self):
@@ -134,7 +131,7 @@ class FashionMNIST(MNIST):
     _test_label = ("t10k-labels-idx1-ubyte.gz", "17f9ab60e7257a1620f4ad76bbbaf857c3920701")
     _namespace = "fashion-mnist"
 
-    def __init__(self, root=_default_root("fashion-mnist"), train=True, transform=None):
+    def __init__(self, root=_FASHION_MNIST_ROOT, train=True, transform=None):
         super().__init__(root, train, transform)
 
 
@@ -162,7 +159,7 @@ class CIFAR10(_DownloadedDataset):
     _py_dir = "cifar-10-batches-py"
     _label_bytes = 1
 
-    def __init__(self, root=_default_root("cifar10"), train=True, transform=None):
+    def __init__(self, root=_CIFAR10_ROOT, train=True, transform=None):
         self._train = train
         self._fine_label = False
         super().__init__(root, transform)
@@ -199,7 +196,7 @@ class CIFAR10(_DownloadedDataset):
         names = self._train_data if self._train else self._test_data
         found = self._find(names)
         if found is None:
-            url = _repo_file_url("gluon/dataset/" + self._namespace, self._archive_file[0])
+            url = _get_repo_file_url("gluon/dataset/" + self._namespace, self._archive_file[0])
             archive = download(url, path=self._root, sha1_hash=self._archive_file[1])
             with tarfile.open(archive) as tar:
                 tar.extractall(self._root, filter="data")
@@ -229,7 +226,7 @@ class CIFAR100(CIFAR10):
     _py_dir = "cifar-100-python"
     _label_bytes = 2
 
-    def __init__(self, root=_default_root("cifar100"), fine_label=False, train=True, transform=None):
+    def __init__(self, root=_CIFAR100_ROOT, fine_label=False, train=True, transform=None):
         self._train = train
         self._fine_label = fine_label
         _DownloadedDataset.__init__(self, root, transform)

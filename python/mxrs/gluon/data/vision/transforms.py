@@ -9,7 +9,6 @@ members as MXNet's does.
 """
 
 import numpy as np
-
 from mxrs import ndarray as nd
 from mxrs.base import NotSupported
 from mxrs.gluon.block import Block, HybridBlock
@@ -196,6 +195,4 @@ class RandomLighting(HybridBlock):
         self._alpha = alpha
 
     def hybrid_forward(self, F, x):
-        return _apply(
-            F, x, lambda a: _image.adjust_lighting(a, np.random.normal(0, self._alpha, 3)), "RandomLighting"
-        )
+        return _apply(F, x, lambda a: _image.adjust_lighting(a, np.random.normal(0, self._alpha, 3)), "RandomLighting")
