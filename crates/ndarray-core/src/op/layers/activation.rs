@@ -227,7 +227,10 @@ impl Operator for LeakyReLU {
         expect_inputs(LRELU, inputs.len(), self.n_in())?;
         if self.act == LeakyKind::Prelu {
             let (ch, _) = Self::channels(&inputs[0])?;
-            expect_shape(LRELU, "gamma", &inputs[1], &[ch])?;
+            // One slope for every channel, as MXNet allows (Gluon's PReLU() has in_channels=1).
+            if inputs[1].as_slice() != [1] {
+                expect_shape(LRELU, "gamma", &inputs[1], &[ch])?;
+            }
         }
         Ok(vec![inputs[0].clone(); self.num_outputs()])
     }
@@ -237,7 +240,9 @@ impl Operator for LeakyReLU {
         fill_shape(LRELU, "data", &mut inputs[0], &d)?;
         if self.act == LeakyKind::Prelu {
             let (ch, _) = Self::channels(&d)?;
-            fill_shape(LRELU, "gamma", &mut inputs[1], &[ch])?;
+            if inputs[1].as_ref().is_none_or(|g| g.as_slice() != [1]) {
+                fill_shape(LRELU, "gamma", &mut inputs[1], &[ch])?;
+            }
         }
         for o in outputs.iter_mut() {
             fill_shape(LRELU, "output", o, &d)?;
@@ -264,6 +269,8 @@ impl Operator for LeakyReLU {
                 LeakyKind::Prelu => {
                     let (ch, inner) = Self::channels(x[0].shape)?;
                     let gamma = x[1].typed::<T>();
+                    let ch = if gamma.len() == 1 { 1 } else { ch };
+                    let inner = if gamma.len() == 1 { v.len().max(1) } else { inner };
                     v.iter().enumerate().map(|(i, &a)| if a > z { a } else { gamma[(i / inner) % ch] * a }).collect()
                 }
                 LeakyKind::Rrelu => {
@@ -335,6 +342,8 @@ impl Operator for LeakyReLUBackward {
                 LeakyKind::Prelu => {
                     let (ch, inner) = LeakyReLU::channels(x[1].shape)?;
                     let gamma = x[2].typed::<T>();
+                    let ch = if gamma.len() == 1 { 1 } else { ch };
+                    let inner = if gamma.len() == 1 { d.len().max(1) } else { inner };
                     let mut dgamma = vec![0f64; ch];
                     let dx = (0..d.len())
                         .map(|i| {

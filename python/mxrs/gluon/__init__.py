@@ -1,0 +1,20 @@
+"""``mx.gluon``: the imperative/hybrid neural-network API of MXNet 1.x."""
+
+from mxrs.gluon import nn, parameter, utils
+from mxrs.gluon.block import Block, HybridBlock, SymbolBlock
+from mxrs.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
+from mxrs.gluon.trainer import Trainer
+
+__all__ = [
+    "Block",
+    "HybridBlock",
+    "SymbolBlock",
+    "Parameter",
+    "Constant",
+    "ParameterDict",
+    "DeferredInitializationError",
+    "Trainer",
+    "nn",
+    "utils",
+    "parameter",
+]

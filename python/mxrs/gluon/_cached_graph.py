@@ -1,0 +1,156 @@
+"""The engine of a hybridized HybridBlock: its traced Symbol bound to executors.
+
+One executor is bound per input signature (shapes, dtypes, context, and whether autograd is
+recording). Parameters are bound in place (no copy per call); inputs are copied into the
+executor's own buffers and outputs copied out, so results never alias the executor's memory.
+
+Under ``autograd.record()`` a call is one tape node (an ``autograd.Function``) whose backward
+runs the executor's backward pass. An executor whose forward state is still needed by a tape
+node is busy until that node is freed, so calling the same block twice in one recording binds a
+second executor instead of overwriting the first one's saved activations.
+"""
+
+import weakref
+
+from mxrs.base import MXNetError
+from mxrs.executor import Executor
+from mxrs.gluon import _autograd as autograd
+from mxrs.ndarray.ndarray import zeros
+
+__all__ = ["CachedGraph"]
+
+
+class _Entry:
+    """A bound executor and the parameter arrays it was bound with."""
+
+    __slots__ = ("exe", "params", "aux", "busy", "data_bufs", "grads")
+
+    def __init__(self, exe, params, aux, data_bufs, grads):
+        self.exe = exe
+        self.params = params
+        self.aux = aux
+        self.data_bufs = data_bufs
+        self.grads = grads
+        self.busy = False
+
+
+def _release(entry):
+    entry.busy = False
+
+
+class _GraphFunction(autograd.Function):  # type: ignore[misc,valid-type]
+    """The recorded form of one executor call: forward and backward run the bound graph."""
+
+    def __init__(self, graph, entry, is_train):
+        super().__init__()
+        self._graph = graph
+        self._entry = entry
+        self._is_train = is_train
+
+    def forward(self, *inputs):
+        n = len(self._entry.data_bufs)
+        return self._graph._run(self._entry, inputs[:n], self._is_train)
+
+    def backward(self, *out_grads):
+        exe = self._entry.exe
+        exe.backward(list(out_grads))
+        grads = []
+        for i, g in enumerate(self._entry.grads):
+            grads.append(g.copy() if g is not None else zeros(self._entry.exe.arg_arrays[i].shape))
+        order = self._graph._input_order
+        return tuple(grads[i] for i in order) if len(order) > 1 else grads[order[0]]
+
+
+class CachedGraph:
+    """A traced graph with its executors.
+
+    Parameters
+    ----------
+    inputs : list of Symbol
+        The input variables, in call order.
+    out : Symbol
+        The traced outputs.
+    params : ParameterDict
+        Every Parameter the graph names.
+    """
+
+    def __init__(self, inputs, out, params):
+        self.symbol = out
+        self.data_names = [i.name for i in inputs]
+        self._arg_names = out.list_arguments()
+        aux_names = out.list_auxiliary_states()
+        missing = [n for n in self._arg_names + aux_names if n not in self.data_names and n not in params]
+        if missing:
+            raise MXNetError(
+                f"hybridize: the traced graph uses variables {missing} that are neither inputs "
+                f"({self.data_names}) nor Parameters of the block"
+            )
+        unused = [n for n in self.data_names if n not in self._arg_names]
+        if unused:
+            raise MXNetError(f"hybridize: the inputs {unused} are not used by the block's graph")
+        self._data_pos = [self._arg_names.index(n) for n in self.data_names]
+        self._param_pos = [i for i, n in enumerate(self._arg_names) if n not in self.data_names]
+        self._params = [params[self._arg_names[i]] for i in self._param_pos]
+        self._aux = [params[n] for n in aux_names]
+        # Function inputs are the data then the parameters; their positions among the arguments.
+        self._input_order = self._data_pos + self._param_pos
+        self._entries = {}
+
+    def params(self):
+        """The graph's argument then aux Parameters."""
+        return self._params + self._aux
+
+    def _bind(self, data, pdata, adata, recording):
+        ctx = data[0].context
+        args: list = [None] * len(self._arg_names)
+        bufs = []
+        for pos, d in zip(self._data_pos, data):
+            buf = zeros(d.shape, ctx=ctx, dtype=d.dtype)
+            args[pos] = buf
+            bufs.append(buf)
+        for pos, p in zip(self._param_pos, pdata):
+            args[pos] = p
+        grads: list = [None] * len(args)
+        if recording:
+            grads = [zeros(a.shape, ctx=ctx, dtype=a.dtype) for a in args]
+        reqs = ["write" if g is not None else "null" for g in grads]
+        exe = Executor._bind(self.symbol, ctx, args, grads, reqs, adata)
+        return _Entry(exe, pdata, adata, bufs, grads)
+
+    def _entry(self, data, recording):
+        ctx = data[0].context
+        pdata = [p.data(ctx) for p in self._params]
+        adata = [p.data(ctx) for p in self._aux]
+        key = (tuple((d.shape, d.dtype) for d in data), ctx, recording)
+        pool = self._entries.setdefault(key, [])
+        for entry in pool:
+            if entry.busy:
+                continue
+            if all(a is b for a, b in zip(entry.params, pdata)) and all(a is b for a, b in zip(entry.aux, adata)):
+                return entry
+            pool.remove(entry)
+            break
+        entry = self._bind(data, pdata, adata, recording)
+        pool.append(entry)
+        return entry
+
+    def _run(self, entry, data, is_train):
+        for buf, d in zip(entry.data_bufs, data):
+            d.copyto(buf)
+        exe = entry.exe
+        exe._handle.forward(bool(is_train))
+        outs = [o.copy() for o in exe.outputs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def __call__(self, data):
+        """Run the graph on the input arrays ``data``; a list of output arrays."""
+        recording = autograd.is_recording()
+        entry = self._entry(data, recording)
+        if not recording:
+            out = self._run(entry, data, autograd.is_training())
+            return [out] if not isinstance(out, tuple) else list(out)
+        entry.busy = True
+        fn = _GraphFunction(self, entry, autograd.is_training())
+        weakref.finalize(fn, _release, entry)
+        out = fn(*data, *entry.params)
+        return [out] if not isinstance(out, (tuple, list)) else list(out)

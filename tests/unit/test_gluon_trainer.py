@@ -1,0 +1,229 @@
+"""gluon.Trainer and training with autograd: MXNet 1.9.1's values, imperative == hybridized."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _target import mx
+
+gluon = mx.gluon
+nn = gluon.nn
+autograd = pytest.importorskip(mx.__name__ + ".autograd")
+DATA = Path(__file__).resolve().parents[1] / "data" / "gluon"
+GOLDEN = mx.nd.load(str(DATA / "golden.params"))
+
+
+def rnd(shape, seed, scale=1.0):
+    """tools/golden/gluon.py's ``arr``."""
+    return mx.nd.array(np.random.RandomState(seed).uniform(-1, 1, size=shape) * scale, dtype="float32")
+
+
+def close(a, b, rtol=1e-5, atol=1e-6):
+    np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=rtol, atol=atol)
+
+
+def nested_net():
+    net = nn.HybridSequential(prefix="net_")
+    with net.name_scope():
+        net.add(nn.Dense(5, activation="relu"))
+        net.add(nn.BatchNorm())
+        inner = nn.HybridSequential()
+        with inner.name_scope():
+            inner.add(nn.Dense(4, activation="tanh"), nn.Dense(3))
+        net.add(inner)
+    return net
+
+
+def dense_for_trainer():
+    d = nn.Dense(2, in_units=6)
+    d.initialize()
+    d.weight.set_data(rnd((2, 6), 10))
+    d.bias.set_data(rnd((2,), 11))
+    return d
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_training_forward_backward_matches_mxnet(hybridize):
+    net = nested_net()
+    net.load_parameters(str(DATA / "net.params"))
+    if hybridize:
+        net.hybridize()
+    x = GOLDEN["x"]
+    with autograd.record():
+        y = net(x)
+        loss = (y * y).sum()
+    loss.backward()
+    close(y, GOLDEN["net_train"], rtol=1e-4, atol=1e-5)
+    for k, p in net._collect_params_with_prefix().items():
+        if p.grad_req != "null":
+            close(p.grad(), GOLDEN[f"net_grad:{k}"], rtol=1e-4, atol=1e-5)
+        else:
+            close(p.data(), GOLDEN[f"net_after:{k}"], rtol=1e-4, atol=1e-5)
+
+
+def test_hybridized_data_gradient_and_two_calls_in_one_recording():
+    net = nested_net()
+    net.load_parameters(str(DATA / "net.params"))
+    x = GOLDEN["x"].copy()
+    x.attach_grad()
+    with autograd.record():
+        loss = (net(x) * 2).sum() + net(x * 0.5).sum()
+    loss.backward()
+    ref_x = x.grad.copy()
+    ref_w = net[0].weight.grad().copy()
+    net2 = nested_net()
+    net2.load_parameters(str(DATA / "net.params"))
+    net2.hybridize()
+    x2 = GOLDEN["x"].copy()
+    x2.attach_grad()
+    with autograd.record():
+        loss2 = (net2(x2) * 2).sum() + net2(x2 * 0.5).sum()
+    loss2.backward()
+    close(loss2, loss, rtol=1e-4)
+    close(x2.grad, ref_x, rtol=1e-4, atol=1e-5)
+    close(net2[0].weight.grad(), ref_w, rtol=1e-4, atol=1e-5)
+
+
+def test_trainer_sgd_momentum_wd_matches_mxnet():
+    net = dense_for_trainer()
+    tr = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.01})
+    assert tr.learning_rate == 0.1
+    for _ in range(3):
+        with autograd.record():
+            out = net(GOLDEN["x"])
+            loss = (out * out).sum()
+        loss.backward()
+        tr.step(4)
+    close(net.weight.data(), GOLDEN["trainer_sgd_weight"], rtol=1e-5)
+    close(net.bias.data(), GOLDEN["trainer_sgd_bias"], rtol=1e-5)
+
+
+def test_trainer_optimizer_object_adam_matches_mxnet():
+    net = dense_for_trainer()
+    tr = gluon.Trainer(net.collect_params(), mx.optimizer.Adam(learning_rate=0.05))
+    for _ in range(3):
+        with autograd.record():
+            out = net(GOLDEN["x"])
+            loss = (out * out).sum()
+        loss.backward()
+        tr.step(2)
+    close(net.weight.data(), GOLDEN["trainer_adam_weight"], rtol=1e-5)
+    with pytest.raises(AssertionError, match="optimizer_params must be None"):
+        gluon.Trainer(net.collect_params(), mx.optimizer.Adam(), {"learning_rate": 1.0})
+
+
+def test_trainer_learning_rate_states_roundtrip(tmp_path):
+    net = dense_for_trainer()
+    tr = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5, "momentum": 0.9})
+    tr.set_learning_rate(0.2)
+    assert tr.learning_rate == 0.2
+    with autograd.record():
+        loss = net(GOLDEN["x"]).sum()
+    loss.backward()
+    tr.step(1)
+    f = str(tmp_path / "t.states")
+    tr.save_states(f)
+    tr2 = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5, "momentum": 0.9})
+    tr2.load_states(f)
+    assert tr2.learning_rate == 0.2
+    state = tr2._updaters[0].states[tr2._param2idx[net.weight.name]]
+    assert state is not None and state.shape == (2, 6)
+
+
+def test_trainer_stale_grad_and_update_allreduce():
+    net = dense_for_trainer()
+    extra = gluon.Parameter("unused", shape=(2,))
+    extra.initialize()
+    params = list(net.collect_params().values()) + [extra]
+    tr = gluon.Trainer(params, "sgd", {"learning_rate": 0.1})
+    with autograd.record():
+        loss = net(GOLDEN["x"]).sum()
+    loss.backward()
+    with pytest.raises(UserWarning, match="has not been updated by backward"):
+        tr.step(1)
+    before = net.weight.data().copy()
+    with autograd.record():
+        loss = net(GOLDEN["x"]).sum()
+    loss.backward()
+    tr.allreduce_grads()
+    tr.update(1, ignore_stale_grad=True)
+    assert not np.allclose(before.asnumpy(), net.weight.data().asnumpy())
+
+
+def test_trainer_multi_context_kvstore():
+    ctxs = [mx.cpu(0), mx.cpu(1)]
+    single = dense_for_trainer()
+    multi = nn.Dense(2, in_units=6)
+    multi.initialize(ctx=ctxs)
+    multi.weight.set_data(rnd((2, 6), 10))
+    multi.bias.set_data(rnd((2,), 11))
+    t1 = gluon.Trainer(single.collect_params(), "sgd", {"learning_rate": 0.1})
+    t2 = gluon.Trainer(multi.collect_params(), "sgd", {"learning_rate": 0.1}, kvstore="device")
+    x = GOLDEN["x"]
+    with autograd.record():
+        loss = (single(x) ** 2).sum()
+    loss.backward()
+    t1.step(4)
+    parts = gluon.utils.split_and_load(x, ctxs)
+    with autograd.record():
+        losses = [(multi(p) ** 2).sum() for p in parts]
+    for lo in losses:
+        lo.backward()
+    t2.step(4)
+    assert t2._kvstore is not None
+    for c in ctxs:
+        close(multi.weight.data(c), single.weight.data(), rtol=1e-5)
+
+
+def _separable(n=256, seed=0):
+    rng = np.random.RandomState(seed)
+    x = rng.randn(n, 2).astype(np.float32)
+    y = ((x[:, 0] + x[:, 1]) > 0).astype(np.float32)
+    return mx.nd.array(x), mx.nd.array(y)
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_mlp_learns_separable_set(hybridize):
+    mx.random.seed(1)
+    x, y = _separable()
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Dense(16, activation="relu"), nn.Dense(2))
+    net.initialize(mx.init.Xavier())
+    if hybridize:
+        net.hybridize()
+    tr = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5})
+    for _ in range(30):
+        for i in range(0, 256, 64):
+            xb, yb = x[i : i + 64], y[i : i + 64]
+            with autograd.record():
+                out = net(xb)
+                loss = -mx.nd.pick(mx.nd.log_softmax(out), yb).sum()
+            loss.backward()
+            tr.step(64)
+    acc = (net(x).argmax(axis=1) == y).mean().asscalar()
+    assert acc > 0.95
+
+
+def test_imperative_and_hybridized_training_agree():
+    x, y = _separable(64, 3)
+
+    def run(hybridize):
+        net = nn.HybridSequential(prefix="m_")
+        with net.name_scope():
+            net.add(nn.Dense(8, activation="tanh", in_units=2), nn.Dense(2, in_units=8))
+        net.initialize(mx.init.Constant(0.1))
+        net[0].weight.set_data(rnd((8, 2), 20))
+        net[1].weight.set_data(rnd((2, 8), 21))
+        if hybridize:
+            net.hybridize()
+        tr = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.3, "momentum": 0.5})
+        for _ in range(5):
+            with autograd.record():
+                loss = -mx.nd.pick(mx.nd.log_softmax(net(x)), y).sum()
+            loss.backward()
+            tr.step(64)
+        return [p.data().asnumpy() for p in net.collect_params().values()]
+
+    for a, b in zip(run(False), run(True)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
