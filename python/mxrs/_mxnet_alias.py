@@ -44,10 +44,12 @@ class _MXNetAliasFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname != _ALIAS and not fullname.startswith(_ALIAS + "."):
             return None
+        target_name = _target_name(fullname)
         try:
-            module = importlib.import_module(_target_name(fullname))
+            module = importlib.import_module(target_name)
         except ModuleNotFoundError as exc:
-            if exc.name == _target_name(fullname):
+            # mxrs has no such module (or no such package above it): not found, as usual.
+            if exc.name and (target_name == exc.name or target_name.startswith(exc.name + ".")):
                 return None
             raise
         is_pkg = hasattr(module, "__path__")

@@ -1,6 +1,6 @@
 """``mx.gluon``: the imperative/hybrid neural-network API of MXNet 1.x."""
 
-from mxrs.gluon import nn, parameter, utils
+from mxrs.gluon import data, nn, parameter, utils
 from mxrs.gluon.block import Block, HybridBlock, SymbolBlock
 from mxrs.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from mxrs.gluon.trainer import Trainer
@@ -15,6 +15,7 @@ __all__ = [
     "DeferredInitializationError",
     "Trainer",
     "nn",
+    "data",
     "utils",
     "parameter",
 ]

@@ -13,11 +13,15 @@ again there. The price is that the dataset and batchify function must pickle wit
 anything defined in ``__main__`` (or lambdas); :func:`portable_payload` checks that and the
 DataLoader then falls back to a thread pool.
 
-Batches come back pickled through the pipe (protocol 5, one copy); the arrays of a batch are
-rebuilt as NDArrays in the parent. Batch ``k`` goes to worker ``k % n`` and each worker
-answers in order, so the parent reads the answers in batch order without a reader thread.
+The workers are started once (by the first such DataLoader) and serve every DataLoader of
+the process: each loader registers its dataset with them, so a program that makes many
+loaders (the d2l book makes two per model) pays the interpreter start-up once. Batches come
+back pickled through the pipe (one copy); the arrays of a batch are rebuilt as NDArrays in
+the parent. Batch ``k`` goes to worker ``k % n`` and each worker answers in order, so the
+parent reads the answers in batch order without a reader thread.
 """
 
+import atexit
 import io
 import multiprocessing
 import os
@@ -25,12 +29,11 @@ import pickle
 import select
 import subprocess
 import sys
-from collections import deque
 
 from mxrs.base import MXNetError
 from mxrs.gluon.data import _worker
 
-__all__ = ["NotPortable", "portable_payload", "ProcessPool", "WorkerTimeout"]
+__all__ = ["NotPortable", "portable_payload", "ProcessPool", "WorkerTimeout", "shared_pool"]
 
 
 class NotPortable(Exception):
@@ -63,26 +66,28 @@ def portable_payload(obj):
     return buf.getvalue()
 
 
-class _Raw:
-    """Bytes already pickled: sent as they are (``pickle.loads`` in the worker)."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def __reduce__(self):
-        return (pickle.loads, (self.data,))
-
-
 class ProcessPool:
-    """``num_workers`` worker interpreters serving batches of ``payload``'s dataset."""
+    """Worker interpreters shared by every DataLoader of this process (started on demand).
 
-    def __init__(self, num_workers, payload):
+    A loader registers its pickled dataset under a key (:meth:`register`) and asks worker
+    ``w`` for batches under tags ``(key, epoch, k)``. Answers for other tags that arrive
+    while waiting are kept until asked for, unless their epoch was closed.
+    """
+
+    def __init__(self):
         self._procs = []
-        self._pending: list[deque] = []
+        self._buffers: list[dict] = []
+        self._live: set = set()
+
+    def __len__(self):
+        return len(self._procs)
+
+    def ensure(self, num_workers):
+        """Start workers until there are ``num_workers``."""
         env = dict(os.environ)
         # Several workers share the cores: one engine thread each is enough for batchify.
         env.setdefault("MXNET_CPU_WORKER_NTHREADS", "1")
-        for _ in range(num_workers):
+        while len(self._procs) < num_workers:
             proc = subprocess.Popen(
                 [sys.executable, "-c", "from mxrs.gluon.data._worker import main; main()"],
                 stdin=subprocess.PIPE,
@@ -94,28 +99,51 @@ class ProcessPool:
             # buffered writes (each message is one flush).
             proc.stdin = io.BufferedWriter(proc.stdin)
             self._procs.append(proc)
-            self._pending.append(deque())
-        for proc in self._procs:
-            _worker.send(proc.stdin, list(sys.path))
-            _worker.send(proc.stdin, _Raw(payload))
+            self._buffers.append({})
+            self._send(len(self._procs) - 1, list(sys.path))
 
-    def __len__(self):
-        return len(self._procs)
+    def _send(self, worker, msg):
+        proc = self._procs[worker]
+        try:
+            _worker.send(proc.stdin, msg)
+        except (BrokenPipeError, OSError) as exc:
+            raise MXNetError(f"DataLoader worker {worker} is gone (exit code {proc.poll()})") from exc
+
+    def register(self, key, payload, num_workers):
+        """Start ``num_workers`` workers if needed and give them the loader's payload."""
+        self.ensure(num_workers)
+        for worker in range(num_workers):
+            self._send(worker, ("setup", key, payload))
+
+    def unregister(self, key, num_workers):
+        """Let the workers forget loader ``key``."""
+        for worker in range(min(num_workers, len(self._procs))):
+            if self._procs[worker].poll() is None:
+                try:
+                    self._send(worker, ("drop", key, None))
+                except MXNetError:
+                    pass
+
+    def open_epoch(self, epoch):
+        """Answers tagged ``(*epoch, k)`` are wanted from now on."""
+        self._live.add(epoch)
+
+    def close_epoch(self, epoch):
+        """Answers of ``epoch`` still to come are dropped; those kept are freed."""
+        self._live.discard(epoch)
+        for buf in self._buffers:
+            for tag in [t for t in buf if t[:2] == epoch]:
+                del buf[tag]
 
     def submit(self, worker, tag, indices):
         """Ask ``worker`` for the batch of ``indices``, answered under ``tag``."""
-        proc = self._procs[worker]
-        try:
-            _worker.send(proc.stdin, (tag, list(indices)))
-        except (BrokenPipeError, OSError) as exc:
-            raise MXNetError(f"DataLoader worker {worker} is gone (exit code {proc.poll()})") from exc
-        self._pending[worker].append(tag)
+        self._send(worker, ("batch", tag, list(indices)))
 
     def result(self, worker, tag, timeout):
-        """The batch submitted to ``worker`` under ``tag``; earlier answers are dropped."""
+        """The batch submitted to ``worker`` under ``tag``."""
         proc = self._procs[worker]
-        pending = self._pending[worker]
-        while pending:
+        buf = self._buffers[worker]
+        while tag not in buf:
             ready, _, _ = select.select([proc.stdout], [], [], timeout)
             if not ready:
                 raise WorkerTimeout(
@@ -125,17 +153,15 @@ class ProcessPool:
             msg = _worker.recv(proc.stdout)
             if msg is None:
                 raise MXNetError(f"DataLoader worker {worker} exited (code {proc.wait()}) while loading a batch")
-            got, ok, value = msg
-            pending.popleft()
-            if got != tag:
-                continue
-            if ok:
-                return value
-            exc, text = value
-            if exc is None:
-                raise MXNetError(f"DataLoader worker {worker} failed:\n{text}")
-            raise exc from MXNetError(f"in DataLoader worker {worker}:\n{text}")
-        raise MXNetError(f"no batch was asked of DataLoader worker {worker} under {tag!r}")
+            if msg[0][:2] in self._live:
+                buf[msg[0]] = msg
+        _, ok, value = buf.pop(tag)
+        if ok:
+            return value
+        exc, text = value
+        if exc is None:
+            raise MXNetError(f"DataLoader worker {worker} failed:\n{text}")
+        raise exc from MXNetError(f"in DataLoader worker {worker}:\n{text}")
 
     def terminate(self):
         """Stop the workers (end of input, then kill any that do not exit at once)."""
@@ -152,3 +178,15 @@ class ProcessPool:
                 proc.wait()
             proc.stdout.close()
         self._procs = []
+        self._buffers = []
+
+
+_SHARED: list[ProcessPool] = []
+
+
+def shared_pool():
+    """The process's :class:`ProcessPool` (stopped at exit)."""
+    if not _SHARED:
+        _SHARED.append(ProcessPool())
+        atexit.register(_SHARED[0].terminate)
+    return _SHARED[0]

@@ -6,9 +6,12 @@ locks held and no threads to release them. The protocol on stdin/stdout is a seq
 length-prefixed pickles (:func:`send` / :func:`recv`):
 
 1. parent -> worker: ``sys.path`` of the parent (so the dataset's classes import as there);
-2. parent -> worker: the pickled ``(dataset, batchify_fn)``;
-3. then, per batch, parent -> worker ``(tag, indices)`` and worker -> parent
+2. then any of: ``("setup", key, payload)`` registers a DataLoader's pickled
+   ``(dataset, batchify_fn)`` under ``key``; ``("drop", key, None)`` forgets it;
+   ``("batch", tag, indices)`` asks for a batch of loader ``tag[0]``, answered with
    ``(tag, True, batch)`` or ``(tag, False, (exception or None, formatted traceback))``.
+
+A worker serves every DataLoader of its parent, so interpreters start once per session.
 
 The worker's own stdout is redirected to stderr so that prints in a transform do not
 corrupt the protocol; end of input (the parent closed the pipe or died) ends the worker.
@@ -61,26 +64,41 @@ def _failure(tag, exc):
     return (tag, False, (exc, text))
 
 
+def _setup(payload):
+    """``(dataset, batchify_fn)`` from a payload, or the exception unpickling raised."""
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:
+        return exc
+
+
 def serve(inp, out):
-    """Answer batch requests from ``inp`` on ``out`` until end of input."""
+    """Answer requests from ``inp`` on ``out`` until end of input."""
     path = recv(inp)
     if path is None:
         return
     sys.path[:] = path
-    setup = recv(inp)
-    if setup is None:
-        return
-    dataset, batchify_fn = setup
+    loaders = {}
     while True:
         msg = recv(inp)
         if msg is None:
             return
-        tag, indices = msg
-        try:
-            reply = (tag, True, batchify_fn([dataset[i] for i in indices]))
-            send(out, reply)
-        except Exception as exc:  # reported to the parent, which raises it
-            send(out, _failure(tag, exc))
+        kind, key, arg = msg
+        if kind == "setup":
+            loaders[key] = _setup(arg)
+        elif kind == "drop":
+            loaders.pop(key, None)
+        else:
+            tag, indices = key, arg
+            try:
+                setup = loaders[tag[0]]
+                if isinstance(setup, Exception):
+                    raise setup
+                dataset, batchify_fn = setup
+                reply = (tag, True, batchify_fn([dataset[i] for i in indices]))
+                send(out, reply)
+            except Exception as exc:  # reported to the parent, which raises it
+                send(out, _failure(tag, exc))
 
 
 def main():

@@ -7,11 +7,13 @@ function that cannot be sent to them (a lambda, a class defined in ``__main__``)
 loader use threads instead, with a warning.
 """
 
+import itertools
 import multiprocessing
 import warnings
 from multiprocessing.pool import ThreadPool
 
 import numpy as np
+
 from mxrs import context
 from mxrs import ndarray as nd
 from mxrs.gluon.data import _procpool
@@ -88,16 +90,21 @@ class _ThreadIter:
         return self._loader._pin(batch)
 
 
-class _ProcessIter:
-    """Batches computed by worker processes, ``prefetch`` of them ahead, in order."""
+_LOADER_KEYS = itertools.count()
 
-    _epochs = 0
+
+class _ProcessIter:
+    """Batches computed by the shared worker processes, ``prefetch`` ahead, in order."""
+
+    _epochs = itertools.count()
 
     def __init__(self, loader, prefetch):
-        _ProcessIter._epochs += 1
-        self._epoch = _ProcessIter._epochs
-        self._loader = loader
+        self._epoch = (loader._key, next(_ProcessIter._epochs))
+        self._workers = loader._num_workers
+        self._timeout = loader._timeout
+        self._pin = loader._pin
         self._pool = loader._worker_pool
+        self._pool.open_epoch(self._epoch)
         self._iter = iter(loader._batch_sampler)
         self._sent = 0
         self._rcvd = 0
@@ -108,7 +115,7 @@ class _ProcessIter:
         r = next(self._iter, None)
         if r is None:
             return
-        self._pool.submit(self._sent % len(self._pool), (self._epoch, self._sent), r)
+        self._pool.submit(self._sent % self._workers, (*self._epoch, self._sent), r)
         self._sent += 1
 
     def __iter__(self):
@@ -117,11 +124,15 @@ class _ProcessIter:
     def __next__(self):
         self._push_next()
         if self._rcvd == self._sent:
+            self._pool.close_epoch(self._epoch)
             raise StopIteration
         k = self._rcvd
-        batch = self._pool.result(k % len(self._pool), (self._epoch, k), self._loader._timeout)
+        batch = self._pool.result(k % self._workers, (*self._epoch, k), self._timeout)
         self._rcvd += 1
-        return self._loader._pin(batch)
+        return self._pin(batch)
+
+    def __del__(self):
+        self._pool.close_epoch(self._epoch)
 
 
 class DataLoader:
@@ -186,7 +197,9 @@ class DataLoader:
                     stacklevel=3,
                 )
             else:
-                self._worker_pool = _procpool.ProcessPool(self._num_workers, payload)
+                self._worker_pool = _procpool.shared_pool()
+                self._key = next(_LOADER_KEYS)
+                self._worker_pool.register(self._key, payload, self._num_workers)
                 self._process_pool = True
                 return
         self._worker_pool = ThreadPool(self._num_workers)
@@ -229,9 +242,13 @@ class DataLoader:
 
     def __del__(self):
         pool = getattr(self, "_worker_pool", None)
-        if pool is not None:
+        if pool is None:
+            return
+        if self._process_pool:
+            pool.unregister(self._key, self._num_workers)
+        else:
             pool.terminate()
-            self._worker_pool = None
+        self._worker_pool = None
 
 
 def _make_batch_sampler(dataset, batch_size, shuffle, sampler, last_batch, batch_sampler):

@@ -11,6 +11,7 @@ import math
 import random
 
 import numpy as np
+
 from mxrs import _native
 from mxrs.base import MXNetValueError, NotSupported
 

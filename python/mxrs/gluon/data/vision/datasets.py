@@ -14,6 +14,7 @@ import tarfile
 import warnings
 
 import numpy as np
+
 from mxrs import _native, recordio
 from mxrs import ndarray as nd
 from mxrs.base import MXNetIOError

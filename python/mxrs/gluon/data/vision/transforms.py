@@ -9,6 +9,7 @@ members as MXNet's does.
 """
 
 import numpy as np
+
 from mxrs import ndarray as nd
 from mxrs.base import NotSupported
 from mxrs.gluon.block import Block, HybridBlock
