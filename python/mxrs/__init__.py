@@ -13,6 +13,7 @@ _os.environ.setdefault("MIMALLOC_PURGE_DELAY", "500")
 
 from mxrs import (
     attribute,
+    autograd,
     base,
     callback,
     context,
@@ -56,6 +57,7 @@ __all__ = [
     "base",
     "context",
     "ndarray",
+    "autograd",
     "nd",
     "random",
     "symbol",

@@ -18,6 +18,7 @@ __all__ = [
     "MXNetTypeError",
     "MXNetMemoryError",
     "MXNetIOError",
+    "AutogradError",
     "mx_real_t",
     "numeric_types",
     "integer_types",
@@ -59,6 +60,11 @@ class MXNetTypeError(MXNetError, TypeError):
 
 class MXNetMemoryError(MXNetError, MemoryError):
     """An allocation the system refused; the message names the bytes asked for."""
+
+
+class AutogradError(MXNetError):
+    """Misuse of autograd: backward outside a recorded graph, or writing into an array that a
+    recorded graph uses."""
 
 
 class MXNetIOError(MXNetError, OSError):

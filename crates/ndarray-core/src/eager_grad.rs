@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::invoke::invoke_op_full;
+use crate::invoke::{invoke_op_full, invoke_op_record};
 use crate::ndarray::NDArray;
 use crate::op::grad::test_values;
 use crate::op::{Attrs, GradBuilder, NodeEntry, Operator, registry};
@@ -41,7 +41,8 @@ impl GradBuilder for EagerGrad {
         let def = registry().get(name)?;
         let op: Arc<dyn Operator> = Arc::from((def.create)(&attrs)?);
         let ins: Vec<NDArray> = inputs.iter().map(|e| self.values[e.0].clone()).collect();
-        let outs = invoke_op_full(op, &ins, None, None, self.is_train)?;
+        // Recorded while the thread records: `autograd.grad(create_graph=True)`.
+        let outs = invoke_op_record(op, || attrs, &ins, None, None, self.is_train)?;
         Ok(outs.into_iter().map(|o| self.push(o)).collect())
     }
 }

@@ -84,6 +84,10 @@ pub enum Error {
     /// An error raised by an asynchronous op, delivered at a sync point.
     #[error("{0}")]
     Engine(#[from] mxrs_engine::EngineError),
+    /// Misuse of autograd: backward outside a recorded graph, writing into an array a graph
+    /// uses (maps to `AutogradError`, an `MXNetError`).
+    #[error("{0}")]
+    Autograd(String),
     /// Anything else.
     #[error("{0}")]
     Msg(String),

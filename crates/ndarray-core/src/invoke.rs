@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use mxrs_engine::{FnProperty, Var, engine};
 
+use crate::autograd::record;
 use crate::backend::cpu::Parallelism;
 use crate::context::Context;
 use crate::dtype::DType;
@@ -26,24 +27,47 @@ pub fn invoke(
 ) -> Result<Vec<NDArray>> {
     let def = registry().get(name)?;
     let op: Arc<dyn Operator> = Arc::from((def.create)(attrs)?);
-    invoke_op(op, inputs, out, ctx)
+    invoke_op_attrs(op, || attrs.clone(), inputs, out, ctx)
 }
 
-thread_local! {
-    static TRAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// The imperative call of the frontends: [`invoke_op`], recorded on the autograd tape while
+/// this thread records (`attrs` is only called then: the gradient functions read them).
+pub fn invoke_op_attrs(
+    op: Arc<dyn Operator>,
+    attrs: impl FnOnce() -> Attrs,
+    inputs: &[NDArray],
+    out: Option<&[NDArray]>,
+    ctx: Option<Context>,
+) -> Result<Vec<NDArray>> {
+    let visible = op.num_visible_outputs();
+    let mut all = invoke_op_record(op, attrs, inputs, out, ctx, is_training())?;
+    all.truncate(visible);
+    Ok(all)
 }
 
-/// Whether imperative calls on this thread run in training mode (`autograd.train_mode`).
-pub fn is_training() -> bool {
-    TRAINING.with(|t| t.get())
+/// [`invoke_op_full`], recorded on the autograd tape while this thread records. Returns every
+/// output, hidden ones too.
+pub fn invoke_op_record(
+    op: Arc<dyn Operator>,
+    attrs: impl FnOnce() -> Attrs,
+    inputs: &[NDArray],
+    out: Option<&[NDArray]>,
+    ctx: Option<Context>,
+    is_train: bool,
+) -> Result<Vec<NDArray>> {
+    if !record::is_recording() {
+        return invoke_op_full(op, inputs, out, ctx, is_train);
+    }
+    record::check_writable(op.name(), out)?;
+    let mut all = invoke_op_full(op.clone(), inputs, out, ctx, is_train)?;
+    record::record_op(op, attrs(), inputs, &mut all, is_train);
+    Ok(all)
 }
 
-/// Set this thread's training mode; returns the previous one.
-pub fn set_training(train: bool) -> bool {
-    TRAINING.with(|t| t.replace(train))
-}
+pub use crate::autograd::record::{is_training, set_training};
 
-/// [`invoke`] with an already created op instance. Returns the op's visible outputs.
+/// [`invoke`] with an already created op instance, never recorded. Returns the op's visible
+/// outputs.
 pub fn invoke_op(
     op: Arc<dyn Operator>,
     inputs: &[NDArray],
@@ -110,7 +134,8 @@ pub fn invoke_op_full(
     // (an error on them makes it skip) and treats them as written.
     let work: usize = inputs.iter().map(|a| a.size()).chain(outputs.iter().map(|a| a.size())).sum();
     let prop = crate::ndarray::property_for(ctx, work);
-    let ins = inputs.to_vec();
+    // The engine closure needs the data only; autograd slots stay with the caller.
+    let ins: Vec<NDArray> = inputs.iter().map(NDArray::detach).collect();
     let mut targets = outputs.clone();
     targets.extend(mutated);
     engine().push(

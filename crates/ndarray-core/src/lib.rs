@@ -12,6 +12,7 @@
 //! assert_eq!(v.get_f64(5), 2.0);
 //! ```
 
+pub mod autograd;
 pub mod backend;
 pub mod context;
 pub mod dtype;

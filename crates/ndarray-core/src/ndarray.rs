@@ -8,6 +8,7 @@ use std::sync::Arc;
 use mxrs_engine::{EngineError, FnProperty, Var, engine};
 use parking_lot::RwLock;
 
+use crate::autograd::node::Entry;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -48,6 +49,9 @@ pub struct NDArray {
     pub(crate) chunk: Arc<Chunk>,
     pub(crate) offset: usize,
     pub(crate) shape: Shape,
+    /// The autograd slot: the tape node that produced this array, or its variable node
+    /// (`None` outside any graph; see `crate::autograd`).
+    pub(crate) ag: Option<Entry<NDArray>>,
 }
 
 impl fmt::Debug for NDArray {
@@ -80,6 +84,7 @@ impl NDArray {
             chunk: Arc::new(Chunk { storage: RwLock::new(storage), var: Var::new(), ctx, dtype, len }),
             offset: 0,
             shape,
+            ag: None,
         }
     }
 
@@ -142,6 +147,18 @@ impl NDArray {
     pub fn offset(&self) -> usize {
         self.offset
     }
+    /// The autograd slot (`None` outside any graph).
+    pub fn autograd_entry(&self) -> Option<&Entry<NDArray>> {
+        self.ag.as_ref()
+    }
+    /// Another handle to the same memory with autograd slot `ag` (`None`: `detach()`).
+    pub fn with_entry(&self, ag: Option<Entry<NDArray>>) -> NDArray {
+        NDArray { chunk: self.chunk.clone(), offset: self.offset, shape: self.shape.clone(), ag }
+    }
+    /// Another handle to the same memory outside any graph (`NDArray.detach()`).
+    pub fn detach(&self) -> NDArray {
+        self.with_entry(None)
+    }
     /// True when the array covers its whole chunk.
     pub fn is_whole(&self) -> bool {
         self.offset == 0 && self.size() == self.chunk.len
@@ -195,7 +212,7 @@ impl NDArray {
         let row: usize = size_of(&self.shape[1..]);
         let mut shape = self.shape.clone();
         shape[0] = end - begin;
-        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset + begin * row, shape })
+        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset + begin * row, shape, ag: None })
     }
 
     /// The view `self[i]` along the first axis (shares memory; drops that axis).
@@ -205,7 +222,12 @@ impl NDArray {
             return Err(Error::Index(format!("index {i} is out of bounds for axis 0 with size {d0}")));
         }
         let row: usize = size_of(&self.shape[1..]);
-        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset + i * row, shape: self.shape[1..].to_vec() })
+        Ok(NDArray {
+            chunk: self.chunk.clone(),
+            offset: self.offset + i * row,
+            shape: self.shape[1..].to_vec(),
+            ag: None,
+        })
     }
 
     /// A view with another shape of the same size (shares memory).
@@ -216,7 +238,7 @@ impl NDArray {
                 format!("cannot reshape array of shape {} into shape {}", fmt_shape(&self.shape), fmt_shape(shape)),
             ));
         }
-        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset, shape: shape.to_vec() })
+        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset, shape: shape.to_vec(), ag: None })
     }
 
     /// Store an op's result into this array's region of its chunk. Called by engine ops only.

@@ -13,6 +13,7 @@ pyo3::import_exception!(mxrs.base, MXNetValueError);
 pyo3::import_exception!(mxrs.base, MXNetIOError);
 pyo3::import_exception!(mxrs.base, MXNetTypeError);
 pyo3::import_exception!(mxrs.base, MXNetMemoryError);
+pyo3::import_exception!(mxrs.base, AutogradError);
 
 /// Wrapper so that `?` converts core errors into Python exceptions.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ impl From<PyMxError> for PyErr {
             Error::NotSupported(_) => NotSupported::new_err(msg),
             Error::Io { .. } => MXNetIOError::new_err(msg),
             Error::UnknownOp(_) => MXNetValueError::new_err(msg),
+            Error::Autograd(_) => AutogradError::new_err(msg),
             Error::Format { .. } | Error::Engine(_) | Error::Msg(_) => MXNetError::new_err(msg),
         }
     }

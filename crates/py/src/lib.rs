@@ -1,6 +1,7 @@
 //! PyO3 bindings of mxrs: the private extension module `mxrs._native`. Only this crate depends
 //! on pyo3; everything here is a thin conversion layer over the core crates.
 
+mod autograd;
 mod error;
 mod guard;
 mod io;
@@ -63,7 +64,8 @@ fn invoke_fast(name: &str, a: &PyNDArray, b: Option<&PyNDArray>, scalar: Option<
         None => vec![a.0.clone()],
     };
     enter(name, || {
-        let mut r = mxrs_ndarray_core::invoke::invoke_op(fast_op(name, scalar)?, &inputs, None, None)?;
+        let attrs = || scalar.map(|s| Attrs::from_pairs([("scalar", format!("{s:?}"))])).unwrap_or_default();
+        let mut r = mxrs_ndarray_core::invoke::invoke_op_attrs(fast_op(name, scalar)?, attrs, &inputs, None, None)?;
         Ok::<_, PyMxError>(PyNDArray(r.swap_remove(0)))
     })
 }
@@ -280,6 +282,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(blas_library, m)?)?;
     m.add_function(wrap_pyfunction!(engine_name, m)?)?;
     m.add_function(wrap_pyfunction!(check_engine_env, m)?)?;
+    autograd::register(m)?;
     io::register(m)?;
     storage::register(m)?;
     Ok(())

@@ -1,7 +1,8 @@
 //! `NDArrayHandle`: the native half of `mxrs.ndarray.NDArray`.
 
+use mxrs_ndarray_core::autograd::record::{check_writable, is_recording, record_view};
 use mxrs_ndarray_core::io::arrays;
-use mxrs_ndarray_core::{Context, CpuStorage, DType, DevType, NDArray};
+use mxrs_ndarray_core::{Attrs, Context, CpuStorage, DType, DevType, NDArray};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
@@ -68,17 +69,25 @@ impl PyNDArray {
     }
     /// View of rows `[begin, end)`.
     fn slice0(&self, begin: usize, end: usize) -> PyResult<PyNDArray> {
-        enter("NDArray.__getitem__", || self.0.slice_axis0(begin, end).map(PyNDArray))
+        enter("NDArray.__getitem__", || slice0(&self.0, begin, end).map(PyNDArray))
     }
     /// View `self[i]`.
     fn at(&self, i: usize) -> PyResult<PyNDArray> {
-        enter("NDArray.__getitem__", || self.0.at(i).map(PyNDArray))
+        enter("NDArray.__getitem__", || {
+            let v = self.0.at(i)?;
+            if !is_recording() {
+                return Ok(PyNDArray(v));
+            }
+            // Recorded as MXNet records `_at`: a slice of one row, then a reshape dropping it.
+            let row = slice0(&self.0, i, i + 1)?;
+            reshape(&row, v.shape()).map(PyNDArray)
+        })
     }
     /// View with another shape.
     fn reshape_view(&self, shape: Vec<i64>) -> PyResult<PyNDArray> {
         enter("reshape", || {
             let shape = mxrs_ndarray_core::shape::from_dims("reshape", &shape)?;
-            self.0.reshape_view(&shape).map(PyNDArray)
+            reshape(&self.0, &shape).map(PyNDArray)
         })
     }
     /// True when both handles share memory.
@@ -87,11 +96,19 @@ impl PyNDArray {
     }
     /// Push a copy of `src` into this array.
     fn copy_from(&self, src: &PyNDArray) -> PyResult<()> {
-        enter("copyto", || self.0.copy_from(&src.0))
+        enter("copyto", || {
+            if is_recording() {
+                check_writable("copyto", Some(std::slice::from_ref(&self.0)))?;
+            }
+            self.0.copy_from(&src.0)
+        })
     }
     /// Push a write of host bytes (C order, this array's dtype) into this array.
     fn write_buffer(&self, py: Python<'_>, buf: PyBuffer<u8>) -> PyResult<()> {
         enter("NDArray.__setitem__", || {
+            if is_recording() {
+                check_writable("NDArray.__setitem__", Some(std::slice::from_ref(&self.0))).map_err(PyMxError)?;
+            }
             let data = storage_from_buffer(py, &buf, self.0.dtype())?;
             self.0.write_from_cpu(data).map_err(|e| PyErr::from(PyMxError(e)))
         })
@@ -102,6 +119,26 @@ impl PyNDArray {
         let bytes = enter_detached(py, "pickling an NDArray", move || arrays::save_raw(&a))?;
         Ok(PyBytes::new(py, &bytes))
     }
+}
+
+/// Rows `[begin, end)` of `a` as a view, recorded as `slice_axis` while recording.
+fn slice0(a: &NDArray, begin: usize, end: usize) -> mxrs_ndarray_core::Result<NDArray> {
+    let v = a.slice_axis0(begin, end)?;
+    if !is_recording() {
+        return Ok(v);
+    }
+    let attrs = Attrs::from_pairs([("axis", "0".to_string()), ("begin", begin.to_string()), ("end", end.to_string())]);
+    record_view("slice_axis", attrs, a, v)
+}
+
+/// `a` as a view of `shape`, recorded as `Reshape` while recording.
+fn reshape(a: &NDArray, shape: &[usize]) -> mxrs_ndarray_core::Result<NDArray> {
+    let v = a.reshape_view(shape)?;
+    if !is_recording() {
+        return Ok(v);
+    }
+    let spec = format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
+    record_view("Reshape", Attrs::from_pairs([("shape", spec)]), a, v)
 }
 
 /// Copy a C-contiguous byte buffer into a new storage of `dtype`.

@@ -12,7 +12,16 @@ from typing import Any
 import numpy as np
 
 from mxrs import _arith, _native
-from mxrs.base import DTypeError, MXNetIndexError, MXNetTypeError, NotSupported, ShapeError, _Null, numeric_types
+from mxrs.base import (
+    DTypeError,
+    MXNetIndexError,
+    MXNetTypeError,
+    MXNetValueError,
+    NotSupported,
+    ShapeError,
+    _Null,
+    numeric_types,
+)
 from mxrs.context import Context, _from_pair, current_context
 
 __all__ = ["NDArray", "invoke", "empty", "zeros", "ones", "full", "array", "waitall"]
@@ -102,7 +111,10 @@ def invoke(op, inputs, attrs=None, out=None, ctx=None):
     handles = [x._handle for x in inputs]
     if out is not None:
         outs = [out] if isinstance(out, NDArray) else list(out)
-        _native.invoke(op, handles, kw, [o._handle for o in outs], None)
+        res = _native.invoke(op, handles, kw, [o._handle for o in outs], None)
+        # While recording, the outputs' new handles point at the op's tape node.
+        for o, h in zip(outs, res):
+            o._handle = h
         return out
     pair = None
     if ctx is not None:
@@ -283,6 +295,32 @@ class NDArray:
         reverse = bool(kwargs.get("reverse", False))
         new = _native.infer_reshape(list(self.shape), list(_dims(spec, "reshape")), reverse)
         return _wrap(self._handle.reshape_view(new))
+
+    # ----- autograd (mxrs.autograd) ---------------------------------------------------------
+    def attach_grad(self, grad_req="write", stype=None):
+        """Make this array a variable: backward stores its gradient in ``self.grad`` by
+        ``grad_req`` ('write' overwrites, 'add' accumulates, 'null' computes none)."""
+        if stype is not None and stype != "default":
+            raise NotSupported(f"attach_grad: sparse gradient storage {stype!r} is not supported")
+        if grad_req not in ("write", "add", "null", "inplace"):
+            raise MXNetValueError(f"grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
+        grad = _native.zeros(list(self.shape), self._handle.dtype, self._handle.ctx)
+        self._handle = _native.autograd_mark_variable(self._handle, grad, grad_req)
+
+    @property
+    def grad(self):
+        """The gradient buffer of a variable (``attach_grad``), else None."""
+        h = _native.autograd_grad_of(self._handle)
+        return None if h is None else _wrap(h)
+
+    def detach(self):
+        """The same memory outside any recorded graph."""
+        return _wrap(_native.autograd_detach(self._handle))
+
+    def backward(self, out_grad=None, retain_graph=False, train_mode=True):
+        """Compute the gradients of this array with respect to the marked variables."""
+        hg = None if out_grad is None else out_grad._handle
+        _native.autograd_backward([self._handle], [hg], None, bool(retain_graph), False, bool(train_mode))
 
     def reshape_like(self, other):
         """A view with the shape of ``other``."""

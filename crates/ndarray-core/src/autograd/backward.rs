@@ -1,0 +1,341 @@
+//! Backward over the tape: a reverse topological walk from the heads that runs each recorded
+//! node's registry gradient at once (through [`EagerGrad`]) or calls its custom backward,
+//! accumulating gradients per node output, and finally stores the variables' gradients by
+//! their `grad_req` (or returns those of the requested variables, for `autograd.grad`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::node::{Entry, GradReq, Node, NodeState};
+use super::record;
+use crate::eager_grad::EagerGrad;
+use crate::error::{Error, Result};
+use crate::invoke::{invoke, invoke_op};
+use crate::ndarray::NDArray;
+use crate::op::{Attrs, NodeEntry, Operator, registry};
+
+/// MXNet's message for a head outside any recorded graph.
+const NOT_IN_GRAPH: &str = "Cannot differentiate node because it is not in a computational graph. You need to set \
+    is_recording to true or use autograd.record() to save computational graphs for backward. If you want to \
+    differentiate the same graph twice, you need to pass retain_graph=True to backward.";
+
+/// How a backward pass runs.
+#[derive(Clone, Copy, Debug)]
+pub struct BackwardOptions {
+    /// Keep the saved arrays of the graph for another backward.
+    pub retain_graph: bool,
+    /// Record the gradient computation itself (for higher-order gradients).
+    pub create_graph: bool,
+    /// The training mode the gradient ops run in.
+    pub is_train: bool,
+}
+
+type TapeNode = Node<NDArray>;
+type Key = (usize, usize);
+/// A node's inputs' entries (`None` for inputs outside the graph).
+type Children = Vec<Option<Entry<NDArray>>>;
+
+/// One node of the walk: the node and its inputs' entries (`None` for inputs outside the graph).
+struct Visit {
+    node: Arc<TapeNode>,
+    children: Children,
+    needed: bool,
+}
+
+/// Sets the thread's recording and training modes for the pass and restores them after.
+struct ModeGuard {
+    recording: bool,
+    training: bool,
+}
+
+impl ModeGuard {
+    fn new(recording: bool, training: bool) -> ModeGuard {
+        ModeGuard { recording: record::set_recording(recording), training: record::set_training(training) }
+    }
+}
+
+impl Drop for ModeGuard {
+    fn drop(&mut self) {
+        record::set_recording(self.recording);
+        record::set_training(self.training);
+    }
+}
+
+fn node_key(n: &Arc<TapeNode>) -> usize {
+    Arc::as_ptr(n) as usize
+}
+
+/// The entries of a node's inputs; an error for a node whose graph was released.
+fn children_of(node: &TapeNode) -> Result<Children> {
+    Ok(match &*node.state.lock() {
+        NodeState::Variable { .. } => Vec::new(),
+        NodeState::Op(r) => r.inputs.iter().map(|a| a.ag.clone()).collect(),
+        NodeState::Custom(r) => r.inputs.iter().map(|a| a.ag.clone()).collect(),
+        NodeState::Freed => return Err(Error::Autograd(NOT_IN_GRAPH.to_string())),
+    })
+}
+
+/// The nodes reachable from `heads`, inputs before their consumers (iterative: graphs of
+/// recurrent loops are deep). `is_target` marks nodes whose gradient is wanted; a node is
+/// needed when it or one of its inputs' nodes is.
+fn topo_order(heads: &[&Entry<NDArray>], is_target: &dyn Fn(&Arc<TapeNode>) -> bool) -> Result<Vec<Visit>> {
+    let mut order: Vec<Visit> = Vec::new();
+    let mut pos: HashMap<usize, usize> = HashMap::new();
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut stack: Vec<(Arc<TapeNode>, Children, usize)> = Vec::new();
+    for h in heads {
+        if seen.insert(node_key(&h.node)) {
+            stack.push((h.node.clone(), children_of(&h.node)?, 0));
+        }
+        while let Some((_, children, next)) = stack.last_mut() {
+            if let Some(c) = children.get(*next) {
+                *next += 1;
+                if let Some(c) = c
+                    && seen.insert(node_key(&c.node))
+                {
+                    let node = c.node.clone();
+                    let ch = children_of(&node)?;
+                    stack.push((node, ch, 0));
+                }
+                continue;
+            }
+            let (node, children, _) = stack.pop().expect("the stack is not empty");
+            let needed = is_target(&node)
+                || children.iter().flatten().any(|c| pos.get(&node_key(&c.node)).is_some_and(|&p| order[p].needed));
+            pos.insert(node_key(&node), order.len());
+            order.push(Visit { node, children, needed });
+        }
+    }
+    Ok(order)
+}
+
+/// Run the registered op `name` outside any graph.
+fn plain(name: &str, inputs: &[NDArray], out: Option<&[NDArray]>) -> Result<NDArray> {
+    let op: Arc<dyn Operator> = Arc::from((registry().get(name)?.create)(&Attrs::default())?);
+    Ok(invoke_op(op, inputs, out, None)?.swap_remove(0))
+}
+
+/// Add `g` to the gradient accumulated for `key` (recorded when the pass creates a graph).
+fn accumulate(grads: &mut HashMap<Key, NDArray>, key: Key, g: NDArray) -> Result<()> {
+    let total = match grads.remove(&key) {
+        Some(prev) => invoke("elemwise_add", &Attrs::default(), &[prev, g], None, None)?.swap_remove(0),
+        None => g,
+    };
+    grads.insert(key, total);
+    Ok(())
+}
+
+/// The gradients of a recorded node's visible outputs, zeros where none arrived; `None` when
+/// none arrived at all. Gradients of `keep` entries stay in the map (requested outputs).
+fn take_out_grads(
+    grads: &mut HashMap<Key, NDArray>,
+    node: usize,
+    outputs: &[NDArray],
+    visible: usize,
+    keep: &HashSet<Key>,
+) -> Result<Option<Vec<NDArray>>> {
+    let got: Vec<Option<NDArray>> = (0..visible)
+        .map(|i| if keep.contains(&(node, i)) { grads.get(&(node, i)).cloned() } else { grads.remove(&(node, i)) })
+        .collect();
+    if got.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    got.into_iter()
+        .zip(outputs)
+        .map(|(g, o)| match g {
+            Some(g) => Ok(g),
+            None => plain("zeros_like", std::slice::from_ref(o), None),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// The input gradients of one recorded node for its output gradients `ogs`.
+fn node_gradients(
+    node: &Arc<TapeNode>,
+    ogs_of: impl FnOnce(&[NDArray], usize) -> Result<Option<Vec<NDArray>>>,
+    opts: BackwardOptions,
+) -> Result<Option<Vec<Option<NDArray>>>> {
+    enum Work {
+        Op(Arc<dyn Operator>, Attrs, Vec<NDArray>, Vec<NDArray>),
+        Custom(Arc<dyn super::node::CustomBackward<NDArray>>, usize, Vec<NDArray>),
+    }
+    // Clone what the gradient needs, then unlock: a custom backward calls back into Python.
+    let work = match &*node.state.lock() {
+        NodeState::Op(r) => Work::Op(r.op.clone(), r.attrs.clone(), r.inputs.clone(), r.outputs.clone()),
+        NodeState::Custom(r) => Work::Custom(r.backward.clone(), r.inputs.len(), r.outputs.clone()),
+        NodeState::Variable { .. } => return Ok(None),
+        NodeState::Freed => return Err(Error::Autograd(NOT_IN_GRAPH.to_string())),
+    };
+    match work {
+        Work::Op(op, attrs, inputs, outputs) => {
+            let Some(ogs) = ogs_of(&outputs, op.num_visible_outputs())? else { return Ok(None) };
+            let name = op.name().to_string();
+            let grad_fn = registry().get(&name)?.gradient.ok_or_else(|| {
+                Error::Autograd(format!(
+                    "Operator {name} is non-differentiable because it didn't register FGradient attribute."
+                ))
+            })?;
+            let mut b = EagerGrad::new(opts.is_train);
+            // Without a new graph the gradient ops need the data only.
+            let strip = |a: &NDArray| if opts.create_graph { a.clone() } else { a.detach() };
+            let in_e: Vec<NodeEntry> = inputs.iter().map(|a| b.push(strip(a))).collect();
+            let out_e: Vec<NodeEntry> = outputs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let entry = opts.create_graph.then(|| Entry { node: node.clone(), index: i });
+                    b.push(a.with_entry(entry))
+                })
+                .collect();
+            let og_e: Vec<NodeEntry> = ogs.into_iter().map(|a| b.push(a)).collect();
+            let gs = grad_fn(&mut b, &attrs, &in_e, &out_e, &og_e)?;
+            if gs.len() != inputs.len() {
+                return Err(Error::msg(format!(
+                    "internal: the gradient of {name} returned {} gradients for {} inputs",
+                    gs.len(),
+                    inputs.len()
+                )));
+            }
+            Ok(Some(gs.into_iter().map(|g| g.map(|e| b.get(e).clone())).collect()))
+        }
+        Work::Custom(f, n_in, outputs) => {
+            let Some(ogs) = ogs_of(&outputs, outputs.len())? else { return Ok(None) };
+            let gs = f.backward(&ogs, opts.is_train)?;
+            if gs.len() != n_in {
+                return Err(Error::Autograd(format!(
+                    "{}: backward returned {} gradients for {n_in} inputs",
+                    f.name(),
+                    gs.len()
+                )));
+            }
+            Ok(Some(gs))
+        }
+    }
+}
+
+/// Run backward from `heads` (each with an optional head gradient; ones by default).
+/// With `variables`, return their gradients (zeros for one no gradient reaches) and leave
+/// gradient buffers alone (`autograd.grad`); without, store the gradient of every variable
+/// reached into its buffer by its `grad_req` and return nothing.
+pub fn backward(
+    heads: &[NDArray],
+    head_grads: &[Option<NDArray>],
+    variables: Option<&[NDArray]>,
+    opts: BackwardOptions,
+) -> Result<Vec<NDArray>> {
+    if head_grads.len() != heads.len() {
+        return Err(Error::param(
+            "backward",
+            format!("got {} head gradients for {} heads", head_grads.len(), heads.len()),
+        ));
+    }
+    let head_entries: Vec<&Entry<NDArray>> = heads
+        .iter()
+        .map(|h| h.ag.as_ref().filter(|e| e.is_live()).ok_or_else(|| Error::Autograd(NOT_IN_GRAPH.to_string())))
+        .collect::<Result<_>>()?;
+    let targets: Option<Vec<Key>> = variables
+        .map(|vs| {
+            vs.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.ag.as_ref().map(Entry::key).ok_or_else(|| {
+                        Error::Autograd(format!(
+                            "grad: variable {i} is not part of a computational graph: call attach_grad() on it \
+                             (or mark_variables) before recording"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
+    let target_nodes: HashSet<usize> = targets.iter().flatten().map(|k| k.0).collect();
+    let keep: HashSet<Key> = targets.iter().flatten().copied().collect();
+    let is_target = |n: &Arc<TapeNode>| match &targets {
+        Some(_) => target_nodes.contains(&node_key(n)),
+        None => matches!(&*n.state.lock(), NodeState::Variable { req, .. } if *req != GradReq::Null),
+    };
+    let order = topo_order(&head_entries, &is_target)?;
+    let _mode = ModeGuard::new(opts.create_graph, opts.is_train);
+    let mut grads: HashMap<Key, NDArray> = HashMap::new();
+    for ((h, e), hg) in heads.iter().zip(&head_entries).zip(head_grads) {
+        let g = match hg {
+            Some(g) if g.shape() != h.shape() => {
+                return Err(Error::shape(
+                    "backward",
+                    format!("head gradient of shape {:?} for a head of shape {:?}", g.shape(), h.shape()),
+                ));
+            }
+            Some(g) => g.clone(),
+            None => plain("ones_like", &[h.detach()], None)?,
+        };
+        accumulate(&mut grads, e.key(), g)?;
+    }
+    let result = walk(&order, &mut grads, &keep, opts).and_then(|()| match &targets {
+        Some(ts) => finish_grad(ts, variables.unwrap_or_default(), &mut grads),
+        None => finish_backward(&order, &grads).map(|()| Vec::new()),
+    });
+    if !opts.retain_graph {
+        for v in &order {
+            let mut s = v.node.state.lock();
+            if matches!(*s, NodeState::Op(_) | NodeState::Custom(_)) {
+                *s = NodeState::Freed;
+            }
+        }
+    }
+    result
+}
+
+/// The reverse walk: each needed node turns its output gradients into its inputs' gradients.
+fn walk(order: &[Visit], grads: &mut HashMap<Key, NDArray>, keep: &HashSet<Key>, opts: BackwardOptions) -> Result<()> {
+    let needed: HashSet<usize> = order.iter().filter(|v| v.needed).map(|v| node_key(&v.node)).collect();
+    for v in order.iter().rev().filter(|v| v.needed) {
+        let nk = node_key(&v.node);
+        let ogs_of = |outs: &[NDArray], visible: usize| take_out_grads(grads, nk, outs, visible, keep);
+        let Some(gs) = node_gradients(&v.node, ogs_of, opts)? else { continue };
+        for (child, g) in v.children.iter().zip(gs) {
+            if let (Some(c), Some(g)) = (child, g)
+                && needed.contains(&node_key(&c.node))
+            {
+                accumulate(grads, c.key(), g)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `autograd.grad`: the requested gradients, zeros where none arrived.
+fn finish_grad(targets: &[Key], variables: &[NDArray], grads: &mut HashMap<Key, NDArray>) -> Result<Vec<NDArray>> {
+    targets
+        .iter()
+        .zip(variables)
+        .map(|(k, v)| match grads.get(k) {
+            Some(g) => Ok(g.clone()),
+            None => plain("zeros_like", &[v.detach()], None),
+        })
+        .collect()
+}
+
+/// `backward`: store each reached variable's gradient into its buffer by its request.
+fn finish_backward(order: &[Visit], grads: &HashMap<Key, NDArray>) -> Result<()> {
+    let _plain = ModeGuard::new(false, record::is_training());
+    for v in order.iter().filter(|v| v.needed) {
+        let (buf, req) = match &*v.node.state.lock() {
+            NodeState::Variable { grad, req } => (grad.clone(), *req),
+            _ => continue,
+        };
+        let g = grads.get(&(node_key(&v.node), 0));
+        match (req, g) {
+            (GradReq::Null, _) => {}
+            (GradReq::Write, Some(g)) => buf.copy_from(g)?,
+            (GradReq::Write, None) => {
+                plain("zeros_like", std::slice::from_ref(&buf), Some(std::slice::from_ref(&buf)))?;
+            }
+            (GradReq::Add, Some(g)) => {
+                plain("elemwise_add", &[buf.clone(), g.clone()], Some(std::slice::from_ref(&buf)))?;
+            }
+            (GradReq::Add, None) => {}
+        }
+    }
+    Ok(())
+}
