@@ -6,9 +6,14 @@ is the book's architecture with its channel counts divided by ``W`` and a smalle
 so that a CPU trains it in seconds.
 """
 
-import d2lzh as d2l
+import pytest
 from mxnet import gluon, init, nd
 from mxnet.gluon import nn
+
+d2l = pytest.importorskip(
+    "d2lzh", reason="tests/d2l run the d2l book's helper package d2lzh 1.0 (make venv installs it)"
+)
+
 
 W = 8
 

@@ -175,15 +175,19 @@ def test_thread_worker_timeout():
     assert isinstance(err.value, mx.MXNetError)
 
 
-def test_processes_are_not_forked():
-    # The workers are new interpreters: their parent is this process, their command line
-    # is the worker entry point (a fork would show pytest's).
-    loader = gdata.DataLoader(_pairs(), 5, num_workers=1)
-    proc = loader._worker_pool._procs[0]
-    assert "mxrs.gluon.data._worker" in " ".join(proc.args)
-    assert len(list(loader)) == 5
-    loader.__del__()
-    assert proc.poll() is not None
+def test_processes_are_not_forked_and_are_shared():
+    # The workers are new interpreters whose command line is the worker entry point (a fork
+    # would show pytest's), shared by every loader; interleaved epochs do not mix.
+    a = gdata.DataLoader(_pairs(), 5, num_workers=2)
+    b = gdata.DataLoader(gdata.SimpleDataset(list(range(100, 110))), 3, num_workers=1)
+    assert a._worker_pool is b._worker_pool
+    assert "mxrs.gluon.data._worker" in " ".join(a._worker_pool._procs[0].args)
+    pairs = list(zip(a, b))
+    assert [(x[1].asnumpy()[0], y.asnumpy()[0]) for x, y in pairs] == [(0, 100), (5, 103), (10, 106), (15, 109)]
+    # A loader abandoned half-way leaves nothing kept for it.
+    next(iter(b))
+    assert [y.asnumpy()[0] for y in b] == [100, 103, 106, 109]
+    assert not any(b._worker_pool._buffers)
 
 
 # ---------------------------------------------------------------- vision datasets

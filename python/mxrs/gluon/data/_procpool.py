@@ -16,9 +16,8 @@ DataLoader then falls back to a thread pool.
 The workers are started once (by the first such DataLoader) and serve every DataLoader of
 the process: each loader registers its dataset with them, so a program that makes many
 loaders (the d2l book makes two per model) pays the interpreter start-up once. Batches come
-back pickled through the pipe (one copy); the arrays of a batch are rebuilt as NDArrays in
-the parent. Batch ``k`` goes to worker ``k % n`` and each worker answers in order, so the
-parent reads the answers in batch order without a reader thread.
+back pickled through the pipe (one copy), read by one thread per worker; the arrays of a
+batch are rebuilt as NDArrays in the parent. Batch ``k`` goes to worker ``k % n``.
 """
 
 import atexit
@@ -26,9 +25,10 @@ import io
 import multiprocessing
 import os
 import pickle
-import select
 import subprocess
 import sys
+import threading
+from typing import cast
 
 from mxrs.base import MXNetError
 from mxrs.gluon.data import _worker
@@ -70,14 +70,17 @@ class ProcessPool:
     """Worker interpreters shared by every DataLoader of this process (started on demand).
 
     A loader registers its pickled dataset under a key (:meth:`register`) and asks worker
-    ``w`` for batches under tags ``(key, epoch, k)``. Answers for other tags that arrive
-    while waiting are kept until asked for, unless their epoch was closed.
+    ``w`` for batches under tags ``(key, epoch, k)``. One reader thread per worker takes its
+    answers off the pipe as they come (so a worker never waits to write while the parent
+    waits to write to it) and keeps them until asked for, unless their epoch was closed.
     """
 
     def __init__(self):
-        self._procs = []
+        self._procs: list[subprocess.Popen] = []
         self._buffers: list[dict] = []
+        self._exited: list[int | None] = []
         self._live: set = set()
+        self._cond = threading.Condition()
 
     def __len__(self):
         return len(self._procs)
@@ -95,12 +98,32 @@ class ProcessPool:
                 env=env,
                 bufsize=0,
             )
-            # Unbuffered reads, so that ``select`` on the pipe sees every byte not yet read;
-            # buffered writes (each message is one flush).
-            proc.stdin = io.BufferedWriter(proc.stdin)
+            proc.stdin = io.BufferedWriter(cast(io.RawIOBase, proc.stdin))
+            worker = len(self._procs)
             self._procs.append(proc)
             self._buffers.append({})
-            self._send(len(self._procs) - 1, list(sys.path))
+            self._exited.append(None)
+            reader = threading.Thread(target=self._read, args=(worker,), name=f"DataLoader-reader-{worker}")
+            reader.daemon = True
+            reader.start()
+            self._send(worker, list(sys.path))
+
+    def _read(self, worker):
+        proc = self._procs[worker]
+        stream = io.BufferedReader(cast(io.RawIOBase, proc.stdout))
+        while True:
+            try:
+                msg = _worker.recv(stream)
+            except Exception:
+                msg = None
+            with self._cond:
+                if msg is None:
+                    self._exited[worker] = proc.wait()
+                    self._cond.notify_all()
+                    return
+                if msg[0][:2] in self._live:
+                    self._buffers[worker][msg[0]] = msg
+                    self._cond.notify_all()
 
     def _send(self, worker, msg):
         proc = self._procs[worker]
@@ -126,14 +149,16 @@ class ProcessPool:
 
     def open_epoch(self, epoch):
         """Answers tagged ``(*epoch, k)`` are wanted from now on."""
-        self._live.add(epoch)
+        with self._cond:
+            self._live.add(epoch)
 
     def close_epoch(self, epoch):
         """Answers of ``epoch`` still to come are dropped; those kept are freed."""
-        self._live.discard(epoch)
-        for buf in self._buffers:
-            for tag in [t for t in buf if t[:2] == epoch]:
-                del buf[tag]
+        with self._cond:
+            self._live.discard(epoch)
+            for buf in self._buffers:
+                for tag in [t for t in buf if t[:2] == epoch]:
+                    del buf[tag]
 
     def submit(self, worker, tag, indices):
         """Ask ``worker`` for the batch of ``indices``, answered under ``tag``."""
@@ -141,21 +166,19 @@ class ProcessPool:
 
     def result(self, worker, tag, timeout):
         """The batch submitted to ``worker`` under ``tag``."""
-        proc = self._procs[worker]
         buf = self._buffers[worker]
-        while tag not in buf:
-            ready, _, _ = select.select([proc.stdout], [], [], timeout)
-            if not ready:
-                raise WorkerTimeout(
-                    f"DataLoader worker {worker} gave no batch within {timeout} s (timeout=); "
-                    "a slow transform needs a larger timeout"
-                )
-            msg = _worker.recv(proc.stdout)
-            if msg is None:
-                raise MXNetError(f"DataLoader worker {worker} exited (code {proc.wait()}) while loading a batch")
-            if msg[0][:2] in self._live:
-                buf[msg[0]] = msg
-        _, ok, value = buf.pop(tag)
+        with self._cond:
+            self._cond.wait_for(lambda: tag in buf or self._exited[worker] is not None, timeout)
+            msg = buf.pop(tag, None)
+            if msg is None and self._exited[worker] is not None:
+                code = self._exited[worker]
+                raise MXNetError(f"DataLoader worker {worker} exited (code {code}) while loading a batch")
+        if msg is None:
+            raise WorkerTimeout(
+                f"DataLoader worker {worker} gave no batch within {timeout} s (timeout=); "
+                "a slow transform needs a larger timeout"
+            )
+        _, ok, value = msg
         if ok:
             return value
         exc, text = value
@@ -176,9 +199,9 @@ class ProcessPool:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            proc.stdout.close()
         self._procs = []
         self._buffers = []
+        self._exited = []
 
 
 _SHARED: list[ProcessPool] = []

@@ -11,6 +11,7 @@ import itertools
 import multiprocessing
 import warnings
 from multiprocessing.pool import ThreadPool
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,12 @@ class _ProcessIter:
             self._pool.close_epoch(self._epoch)
             raise StopIteration
         k = self._rcvd
-        batch = self._pool.result(k % self._workers, (*self._epoch, k), self._timeout)
+        try:
+            batch = self._pool.result(k % self._workers, (*self._epoch, k), self._timeout)
+        except BaseException:
+            # The epoch ends here: what its workers still send is dropped.
+            self._pool.close_epoch(self._epoch)
+            raise
         self._rcvd += 1
         return self._pin(batch)
 
@@ -181,7 +187,7 @@ class DataLoader:
         self._process_pool = False
         if self._num_workers > 0:
             self._start_workers()
-        self._iter = None
+        self._iter: Any = None
         self.auto_reload = auto_reload
         if auto_reload:
             self.refresh()

@@ -57,7 +57,7 @@ class Dataset:
         trans = _LazyTransformDataset(self, fn)
         if lazy:
             return trans
-        return SimpleDataset([i for i in trans])
+        return SimpleDataset([trans[i] for i in range(len(trans))])
 
     def transform_first(self, fn, lazy=True):
         """As :meth:`transform`, applying ``fn`` to the first element of each sample only."""

@@ -12,6 +12,7 @@ import pickle
 import struct
 import tarfile
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,8 @@ class _DownloadedDataset(dataset.Dataset):
 
     def __init__(self, root, transform):
         self._transform = transform
-        self._data = None
-        self._label = None
+        self._data: Any = None
+        self._label: Any = None
         root = os.path.expanduser(root)
         self._root = root
         if not os.path.isdir(root):
@@ -269,8 +270,8 @@ class ImageFolderDataset(dataset.Dataset):
         self._list_images(self._root)
 
     def _list_images(self, root):
-        self.synsets = []
-        self.items = []
+        self.synsets: list[str] = []
+        self.items: list[tuple[str, int]] = []
         for folder in sorted(os.listdir(root)):
             path = os.path.join(root, folder)
             if not os.path.isdir(path):
