@@ -57,7 +57,16 @@ def write_fashion_mnist(root, seed=0):
         (root / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(_idx(labels))
 
 
-def write_kaggle_house(folder, n_train=300, n_test=100, seed=0):
+# Categorical columns of the competition's data, here with random levels (the real file has 43).
+_CATEGORICAL = (
+    "LotShape LandContour Utilities LotConfig LandSlope Neighborhood Condition1 Condition2 BldgType "
+    "HouseStyle RoofStyle RoofMatl Exterior1st Exterior2nd MasVnrType ExterQual ExterCond Foundation "
+    "BsmtQual BsmtCond BsmtExposure BsmtFinType1 BsmtFinType2 Heating HeatingQC CentralAir Electrical "
+    "KitchenQual Functional FireplaceQu GarageFinish GarageQual GarageCond PavedDrive SaleType"
+).split()
+
+
+def write_kaggle_house(folder, n_train=1000, n_test=200, seed=0):
     """``kaggle_house_pred_train.csv`` and ``kaggle_house_pred_test.csv`` under ``folder``."""
     rng = np.random.default_rng(seed)
     n = n_train + n_test
@@ -74,12 +83,14 @@ def write_kaggle_house(folder, n_train=300, n_test=100, seed=0):
         "GarageType": rng.choice(["Attchd", "Detchd", "BuiltIn", ""], n),
         "SaleCondition": rng.choice(["Normal", "Abnorml", "Partial"], n),
     }
+    for name in _CATEGORICAL:
+        cols[name] = rng.choice(["Gd", "TA", "Fa", ""], n, p=[0.4, 0.4, 0.15, 0.05])
     price = (
-        20000
-        + 18000 * cols["OverallQual"]
-        + 55 * cols["GrLivArea"]
-        + 300 * (cols["YearBuilt"] - 1900)
-        + 1.5 * cols["LotArea"]
+        10000
+        + 9000 * cols["OverallQual"]
+        + 25 * cols["GrLivArea"]
+        + 150 * (cols["YearBuilt"] - 1900)
+        + 0.7 * cols["LotArea"]
     ) * rng.lognormal(0, 0.08, n)
     missing = rng.random(n) < 0.15
     folder = Path(folder)

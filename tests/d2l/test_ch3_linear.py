@@ -5,6 +5,7 @@ import random
 import sys
 import time
 
+import numpy as np
 import pytest
 from mxnet import autograd, gluon, init, nd
 from mxnet.gluon import data as gdata
@@ -117,7 +118,7 @@ def test_fashion_mnist():
     mnist_test = gdata.vision.FashionMNIST(train=False)
     assert len(mnist_train) == 2000 and len(mnist_test) == 500
     feature, label = mnist_train[0]
-    assert feature.shape == (28, 28, 1) and feature.dtype == "uint8"
+    assert feature.shape == (28, 28, 1) and feature.dtype == np.uint8
     assert type(label).__name__ == "int32" and label.dtype == "int32"
     X, y = mnist_train[0:9]
     d2l.show_fashion_mnist(X, d2l.get_fashion_mnist_labels(y))
@@ -130,7 +131,7 @@ def test_fashion_mnist():
     start = time.time()
     n = 0
     for X, _y in train_iter:
-        assert X.shape[1:] == (1, 28, 28) and X.dtype == "float32"
+        assert X.shape[1:] == (1, 28, 28) and X.dtype == np.float32
         assert float(X.max().asscalar()) <= 1.0
         n += X.shape[0]
     print(f"{time.time() - start:.2f} sec")
