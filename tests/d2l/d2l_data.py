@@ -86,11 +86,11 @@ def write_kaggle_house(folder, n_train=1000, n_test=200, seed=0):
     for name in _CATEGORICAL:
         cols[name] = rng.choice(["Gd", "TA", "Fa", ""], n, p=[0.4, 0.4, 0.15, 0.05])
     price = (
-        10000
-        + 9000 * cols["OverallQual"]
-        + 25 * cols["GrLivArea"]
-        + 150 * (cols["YearBuilt"] - 1900)
-        + 0.7 * cols["LotArea"]
+        5000
+        + 4500 * cols["OverallQual"]
+        + 12 * cols["GrLivArea"]
+        + 80 * (cols["YearBuilt"] - 1900)
+        + 0.3 * cols["LotArea"]
     ) * rng.lognormal(0, 0.08, n)
     missing = rng.random(n) < 0.15
     folder = Path(folder)
