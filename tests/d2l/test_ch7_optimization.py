@@ -59,7 +59,7 @@ def f_2d(x1, x2):
 def test_gd_sgd():
     res = gd(0.2)
     show_trace(res)
-    assert abs(res[-1]) < 0.01
+    assert abs(res[-1] - 10 * 0.6**10) < 1e-9
     assert abs(gd(1.1)[-1]) > 10
     eta = 0.1
 
