@@ -19,7 +19,7 @@ PKG = Path(__file__).resolve().parents[1] / "python" / "mxrs"
 
 # The registry does not say how many outputs an op has; these may return several arrays
 # (a list) depending on their parameters, every other op returns one.
-MULTI_OUTPUT = {"SliceChannel", "split", "topk", "BatchNorm", "LeakyReLU"}
+MULTI_OUTPUT = {"SliceChannel", "split", "topk", "BatchNorm", "LeakyReLU", "LayerNorm", "GroupNorm", "RNN", "moments"}
 
 WARNING = "Do not edit by hand."
 

@@ -214,3 +214,71 @@ def test_block_zero_grad_and_params_share():
     a = nn.Dense(3, in_units=2, prefix="a_")
     b = nn.Dense(3, in_units=2, prefix="a_", params=a.collect_params())
     assert b.weight is a.weight
+
+
+class MyInit(mx.init.Initializer):
+    """The book's custom initializer: only ``_init_weight`` is overridden."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def _init_weight(self, name, data):
+        self.seen.append((str(name), data.shape))
+        data[:] = mx.nd.arange(data.size).reshape(data.shape)
+        data *= data >= 3
+
+
+def test_initializer_subclass_deferred_and_force_reinit():
+    net = nn.Sequential()
+    net.add(nn.Dense(4, activation="relu"), nn.Dense(2))
+    my = MyInit()
+    net.initialize(my)
+    assert my.seen == []  # deferred: nothing is initialized before the first forward
+    net(mx.nd.ones((1, 3)))
+    assert sorted(my.seen) == sorted([(net[0].weight.name, (4, 3)), (net[1].weight.name, (2, 4))])
+    w = net[0].weight.data().asnumpy()
+    np.testing.assert_array_equal(w.ravel()[:4], [0, 0, 0, 3])
+    np.testing.assert_array_equal(net[0].bias.data().asnumpy(), np.zeros(4))
+    net.initialize(mx.init.Constant(1), force_reinit=True)
+    np.testing.assert_array_equal(net[1].weight.data().asnumpy(), np.ones((2, 4)))
+    net[0].weight.initialize(init=mx.init.Xavier(), force_reinit=True)
+    assert net[0].weight.data().shape == (4, 3)
+    net[0].weight.data()[:] += 1
+
+
+def test_shared_parameters_between_layers():
+    net = nn.Sequential()
+    shared = nn.Dense(8, activation="relu")
+    net.add(nn.Dense(8, activation="relu"), shared, nn.Dense(8, activation="relu", params=shared.params), nn.Dense(2))
+    net.initialize()
+    net(mx.nd.random.uniform(shape=(2, 20)))
+    assert net[1].weight is net[2].weight
+    assert (net[1].weight.data() == net[2].weight.data()).asnumpy().all()
+    assert len(net.collect_params().keys()) == 6
+    assert net[0].params.get("weight") is net[0].weight
+
+
+class MyDense(nn.Block):
+    """The book's custom layer with its own Parameters."""
+
+    def __init__(self, units, in_units, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = self.params.get("weight", shape=(in_units, units))
+        self.bias = self.params.get("bias", shape=(units,))
+
+    def forward(self, x):
+        return mx.nd.relu(mx.nd.dot(x, self.weight.data()) + self.bias.data())
+
+
+def test_custom_layer_params_and_repr():
+    dense = MyDense(units=3, in_units=5, prefix="mydense0_")
+    assert repr(dense.params) == (
+        "mydense0_ (\n  Parameter mydense0_weight (shape=(5, 3), dtype=<class 'numpy.float32'>)\n"
+        "  Parameter mydense0_bias (shape=(3,), dtype=<class 'numpy.float32'>)\n)"
+    )
+    dense.initialize()
+    assert dense(mx.nd.random.uniform(shape=(2, 5))).shape == (2, 3)
+    params = gluon.ParameterDict()
+    params.get("param2", shape=(2, 3))
+    assert list(params.keys()) == ["param2"]

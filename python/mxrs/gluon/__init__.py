@@ -1,6 +1,6 @@
 """``mx.gluon``: the imperative/hybrid neural-network API of MXNet 1.x."""
 
-from mxrs.gluon import data, nn, parameter, utils
+from mxrs.gluon import data, loss, model_zoo, nn, parameter, rnn, utils
 from mxrs.gluon.block import Block, HybridBlock, SymbolBlock
 from mxrs.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from mxrs.gluon.trainer import Trainer
@@ -18,4 +18,7 @@ __all__ = [
     "data",
     "utils",
     "parameter",
+    "loss",
+    "rnn",
+    "model_zoo",
 ]

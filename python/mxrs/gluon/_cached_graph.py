@@ -12,10 +12,10 @@ second executor instead of overwriting the first one's saved activations.
 
 import weakref
 
+from mxrs import autograd
 from mxrs.base import MXNetError
 from mxrs.executor import Executor
-from mxrs.gluon import _autograd as autograd
-from mxrs.ndarray.ndarray import zeros
+from mxrs.ndarray.ndarray import invoke, zeros
 
 __all__ = ["CachedGraph"]
 
@@ -34,31 +34,35 @@ class _Entry:
         self.busy = False
 
 
+def _only_or_data(param, like):
+    """The parameter's array on ``like``'s context (its only array without a lookup)."""
+    arrays = param._data
+    if arrays is not None and len(arrays) == 1:
+        return arrays[0]
+    return param.data(like.context)
+
+
 def _release(entry):
     entry.busy = False
 
 
-class _GraphFunction(autograd.Function):  # type: ignore[misc,valid-type]
-    """The recorded form of one executor call: forward and backward run the bound graph."""
+class _Backward:
+    """The backward of one recorded call: the executor's backward pass. While the tape holds
+    it, the executor's saved forward state belongs to that call (its entry is busy)."""
 
-    def __init__(self, graph, entry, is_train):
-        super().__init__()
-        self._graph = graph
+    def __init__(self, entry, order):
         self._entry = entry
-        self._is_train = is_train
+        self._order = order
+        entry.busy = True
+        weakref.finalize(self, _release, entry)
 
-    def forward(self, *inputs):
-        n = len(self._entry.data_bufs)
-        return self._graph._run(self._entry, inputs[:n], self._is_train)
-
-    def backward(self, *out_grads):
-        exe = self._entry.exe
-        exe.backward(list(out_grads))
-        grads = []
-        for i, g in enumerate(self._entry.grads):
-            grads.append(g.copy() if g is not None else zeros(self._entry.exe.arg_arrays[i].shape))
-        order = self._graph._input_order
-        return tuple(grads[i] for i in order) if len(order) > 1 else grads[order[0]]
+    def __call__(self, *out_grads):
+        entry = self._entry
+        outs = entry.exe.outputs
+        entry.exe.backward(
+            [g if g is not None else zeros(o.shape, ctx=o.context, dtype=o.dtype) for g, o in zip(out_grads, outs)]
+        )
+        return [entry.grads[i].copy() for i in self._order]
 
 
 class CachedGraph:
@@ -118,11 +122,19 @@ class CachedGraph:
         return _Entry(exe, pdata, adata, bufs, grads)
 
     def _entry(self, data, recording):
-        ctx = data[0].context
-        pdata = [p.data(ctx) for p in self._params]
-        adata = [p.data(ctx) for p in self._aux]
-        key = (tuple((d.shape, d.dtype) for d in data), ctx, recording)
-        pool = self._entries.setdefault(key, [])
+        pair = data[0]._handle.ctx
+        key = (tuple((d.shape, d.dtype) for d in data), pair, recording)
+        pool = self._entries.get(key)
+        if pool is None:
+            # The first call with this signature: data(ctx) checks the contexts (and raises
+            # DeferredInitializationError before the shapes are known).
+            ctx = data[0].context
+            pdata = [p.data(ctx) for p in self._params]
+            adata = [p.data(ctx) for p in self._aux]
+            pool = self._entries[key] = []
+        else:
+            pdata = [_only_or_data(p, data[0]) for p in self._params]
+            adata = [_only_or_data(p, data[0]) for p in self._aux]
         for entry in pool:
             if entry.busy:
                 continue
@@ -135,8 +147,9 @@ class CachedGraph:
         return entry
 
     def _run(self, entry, data, is_train):
+        """Copy ``data`` in, run forward, copy the outputs out (one array or a tuple)."""
         for buf, d in zip(entry.data_bufs, data):
-            d.copyto(buf)
+            invoke("_copy", [d], out=buf)
         exe = entry.exe
         exe._handle.forward(bool(is_train))
         outs = [o.copy() for o in exe.outputs]
@@ -145,12 +158,13 @@ class CachedGraph:
     def __call__(self, data):
         """Run the graph on the input arrays ``data``; a list of output arrays."""
         recording = autograd.is_recording()
+        train = autograd.is_training()
         entry = self._entry(data, recording)
         if not recording:
-            out = self._run(entry, data, autograd.is_training())
+            out = self._run(entry, data, train)
             return [out] if not isinstance(out, tuple) else list(out)
-        entry.busy = True
-        fn = _GraphFunction(self, entry, autograd.is_training())
-        weakref.finalize(fn, _release, entry)
-        out = fn(*data, *entry.params)
-        return [out] if not isinstance(out, (tuple, list)) else list(out)
+        with autograd.pause(train):
+            outs = self._run(entry, data, train)
+        outs = [outs] if not isinstance(outs, tuple) else list(outs)
+        back = _Backward(entry, self._input_order)
+        return autograd.record_custom(list(data) + list(entry.params), outs, back, name="HybridBlock")

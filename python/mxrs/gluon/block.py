@@ -384,6 +384,8 @@ class Block:
         handles = []
 
         def register(block):
+            if isinstance(block, HybridBlock) and block._active:
+                raise AssertionError(f'"{block.name}" must not be hybridized to print summary.')
             # Containers are not rows of the table (as MXNet, which skips (Hybrid)Sequential).
             if not getattr(block, "_is_container", False):
                 handles.append(block.register_forward_hook(hook))
@@ -538,15 +540,13 @@ class HybridBlock(Block):
                 f"Stored format = {fmt}, input format = {self._in_format}"
             )
         data = [a for a in flat if a is not None]
-        params = self._cached_op.params()
         try:
-            for p in params:
-                p.data(data[0].context)
+            out = self._cached_op(data)
         except DeferredInitializationError:
             self._deferred_infer_shape(*args)
-            for p in params:
+            for p in self._cached_op.params():
                 p._finish_deferred_init()
-        out = self._cached_op(data)
+            out = self._cached_op(data)
         return _regroup(out, self._out_format)
 
     def forward(self, x, *args):

@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from mxrs import initializer, symbol
+from mxrs import autograd, initializer, symbol
 from mxrs import ndarray as nd
 from mxrs.base import MXNetError, mx_real_t
 from mxrs.context import Context, cpu, current_context
-from mxrs.gluon import _autograd as autograd
 from mxrs.ndarray.ndarray import NDArray
 
 __all__ = ["DeferredInitializationError", "Parameter", "Constant", "ParameterDict", "tensor_types"]

@@ -3,6 +3,7 @@
 import hashlib
 import os
 import shutil
+import ssl
 import urllib.request
 import uuid
 import warnings
@@ -93,8 +94,6 @@ def check_sha1(filename, sha1_hash):
 def _fetch(url, dest, verify_ssl):
     context = None
     if not verify_ssl and url.startswith("https"):
-        import ssl  # noqa: PLC0415 - only when the user turns verification off
-
         context = ssl._create_unverified_context()
     with urllib.request.urlopen(url, context=context) as r, open(dest, "wb") as f:  # noqa: S310
         status = getattr(r, "status", 200)

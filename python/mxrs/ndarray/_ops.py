@@ -56,6 +56,22 @@ def BlockGrad(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("BlockGrad", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: NDArray.
+    """
+    return _call("CTCLoss", [data, label, data_lengths, label_lengths], {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, out, ctx, kwargs, variadic=False)
+
+
 def Cast(data=None, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """Cast to a dtype.
 
@@ -195,6 +211,52 @@ def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=
     return _call("FullyConnected", [data, weight, bias], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
 
 
+def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Group normalization over groups of channels.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    num_groups : default 1
+    eps : default 1e-05
+    output_mean_var : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("GroupNorm", [data, gamma, beta], {"num_groups": num_groups, "eps": eps, "output_mean_var": output_mean_var}, out, ctx, kwargs, variadic=False)
+
+
+def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Instance normalization over each channel of each sample.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    eps : default 0.001
+
+    Returns: NDArray.
+    """
+    return _call("InstanceNorm", [data, gamma, beta], {"eps": eps}, out, ctx, kwargs, variadic=False)
+
+
+def LayerNorm(data=None, gamma=None, beta=None, axis=_Null, eps=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Layer normalization over one axis.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    axis : default -1
+    eps : default 1e-05
+    output_mean_var : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("LayerNorm", [data, gamma, beta], {"axis": axis, "eps": eps, "output_mean_var": output_mean_var}, out, ctx, kwargs, variadic=False)
+
+
 def LeakyReLU(data=None, gamma=None, act_type=_Null, slope=_Null, lower_bound=_Null, upper_bound=_Null, out=None, name=None, ctx=None, **kwargs):
     """Leaky rectified linear units and relatives.
 
@@ -291,6 +353,30 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     Returns: NDArray.
     """
     return _call("Pooling", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def RNN(data=None, parameters=None, state=None, state_cell=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Fused recurrent layers (vanilla RNN, LSTM, GRU), stacked and optionally bidirectional.
+
+    Inputs: data, parameters, state, state_cell.
+
+    Parameters
+    ----------
+    state_size : default required
+    num_layers : default required
+    bidirectional : default False
+    mode : default required
+    p : default 0
+    state_outputs : default False
+    projection_size : default None
+    lstm_state_clip_min : default None
+    lstm_state_clip_max : default None
+    lstm_state_clip_nan : default False
+    use_sequence_length : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("RNN", [data, parameters, state, state_cell], {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, out, ctx, kwargs, variadic=False)
 
 
 def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -2432,6 +2518,8 @@ _Minus = elemwise_sub
 _Mul = elemwise_mul
 _Plus = elemwise_add
 _add = elemwise_add
+_contrib_CTCLoss = CTCLoss
+_contrib_ctc_loss = CTCLoss
 _crop_assign = _slice_assign
 _crop_assign_scalar = _slice_assign_scalar
 _div = elemwise_div
@@ -2445,6 +2533,7 @@ broadcast_plus = broadcast_add
 cast = Cast
 concat = Concat
 crop = slice
+ctc_loss = CTCLoss
 flatten = Flatten
 identity = _copy
 max_axis = max
@@ -2466,6 +2555,7 @@ __all__ = [
     "Activation",
     "BatchNorm",
     "BlockGrad",
+    "CTCLoss",
     "Cast",
     "Concat",
     "Convolution",
@@ -2475,12 +2565,16 @@ __all__ = [
     "Embedding",
     "Flatten",
     "FullyConnected",
+    "GroupNorm",
+    "InstanceNorm",
+    "LayerNorm",
     "LeakyReLU",
     "LinearRegressionOutput",
     "LogisticRegressionOutput",
     "MAERegressionOutput",
     "MakeLoss",
     "Pooling",
+    "RNN",
     "Reshape",
     "SliceChannel",
     "Softmax",
@@ -2494,6 +2588,8 @@ __all__ = [
     "_add",
     "_arange",
     "_broadcast_reduced_like",
+    "_contrib_CTCLoss",
+    "_contrib_ctc_loss",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -2594,6 +2690,7 @@ __all__ = [
     "cos",
     "cosh",
     "crop",
+    "ctc_loss",
     "degrees",
     "dot",
     "elemwise_add",

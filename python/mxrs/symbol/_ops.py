@@ -56,6 +56,22 @@ def BlockGrad(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("BlockGrad", "blockgrad", {"data": data}, {}, name, attr, kwargs)
 
 
+def CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("CTCLoss", "ctcloss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
 def Cast(data=None, dtype=_Null, name=None, attr=None, **kwargs):
     """Cast to a dtype.
 
@@ -195,6 +211,52 @@ def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=
     return _symbol_op("FullyConnected", "fullyconnected", {"data": data, "weight": weight, "bias": bias}, {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, name, attr, kwargs)
 
 
+def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, output_mean_var=_Null, name=None, attr=None, **kwargs):
+    """Group normalization over groups of channels.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    num_groups : default 1
+    eps : default 1e-05
+    output_mean_var : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("GroupNorm", "groupnorm", {"data": data, "gamma": gamma, "beta": beta}, {"num_groups": num_groups, "eps": eps, "output_mean_var": output_mean_var}, name, attr, kwargs)
+
+
+def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, name=None, attr=None, **kwargs):
+    """Instance normalization over each channel of each sample.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    eps : default 0.001
+
+    Returns: Symbol.
+    """
+    return _symbol_op("InstanceNorm", "instancenorm", {"data": data, "gamma": gamma, "beta": beta}, {"eps": eps}, name, attr, kwargs)
+
+
+def LayerNorm(data=None, gamma=None, beta=None, axis=_Null, eps=_Null, output_mean_var=_Null, name=None, attr=None, **kwargs):
+    """Layer normalization over one axis.
+
+    Inputs: data, gamma, beta.
+
+    Parameters
+    ----------
+    axis : default -1
+    eps : default 1e-05
+    output_mean_var : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("LayerNorm", "layernorm", {"data": data, "gamma": gamma, "beta": beta}, {"axis": axis, "eps": eps, "output_mean_var": output_mean_var}, name, attr, kwargs)
+
+
 def LeakyReLU(data=None, gamma=None, act_type=_Null, slope=_Null, lower_bound=_Null, upper_bound=_Null, name=None, attr=None, **kwargs):
     """Leaky rectified linear units and relatives.
 
@@ -291,6 +353,30 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     Returns: Symbol.
     """
     return _symbol_op("Pooling", "pooling", {"data": data}, {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, name, attr, kwargs)
+
+
+def RNN(data=None, parameters=None, state=None, state_cell=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, name=None, attr=None, **kwargs):
+    """Fused recurrent layers (vanilla RNN, LSTM, GRU), stacked and optionally bidirectional.
+
+    Inputs: data, parameters, state, state_cell.
+
+    Parameters
+    ----------
+    state_size : default required
+    num_layers : default required
+    bidirectional : default False
+    mode : default required
+    p : default 0
+    state_outputs : default False
+    projection_size : default None
+    lstm_state_clip_min : default None
+    lstm_state_clip_max : default None
+    lstm_state_clip_nan : default False
+    use_sequence_length : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("RNN", "rnn", {"data": data, "parameters": parameters, "state": state, "state_cell": state_cell}, {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, name, attr, kwargs)
 
 
 def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwargs):
@@ -2511,6 +2597,38 @@ def _add(lhs=None, rhs=None, name=None, attr=None, **kwargs):
     return _symbol_op("elemwise_add", "_add", {"lhs": lhs, "rhs": rhs}, {}, name, attr, kwargs)
 
 
+def _contrib_CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("CTCLoss", "_contrib_ctcloss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
+def _contrib_ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("CTCLoss", "_contrib_ctc_loss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
 def _crop_assign(lhs=None, rhs=None, begin=_Null, end=_Null, step=_Null, name=None, attr=None, **kwargs):
     """Assign rhs to a window of lhs.
 
@@ -2672,6 +2790,22 @@ def crop(data=None, begin=_Null, end=_Null, step=_Null, name=None, attr=None, **
     Returns: Symbol.
     """
     return _symbol_op("slice", "crop", {"data": data}, {"begin": begin, "end": end, "step": step}, name, attr, kwargs)
+
+
+def ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
+    """Connectionist temporal classification loss.
+
+    Inputs: data, label, data_lengths, label_lengths.
+
+    Parameters
+    ----------
+    use_data_lengths : default False
+    use_label_lengths : default False
+    blank_label : default 'first'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("CTCLoss", "ctc_loss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
 
 
 def flatten(data=None, name=None, attr=None, **kwargs):
@@ -2899,6 +3033,7 @@ __all__ = [
     "Activation",
     "BatchNorm",
     "BlockGrad",
+    "CTCLoss",
     "Cast",
     "Concat",
     "Convolution",
@@ -2908,12 +3043,16 @@ __all__ = [
     "Embedding",
     "Flatten",
     "FullyConnected",
+    "GroupNorm",
+    "InstanceNorm",
+    "LayerNorm",
     "LeakyReLU",
     "LinearRegressionOutput",
     "LogisticRegressionOutput",
     "MAERegressionOutput",
     "MakeLoss",
     "Pooling",
+    "RNN",
     "Reshape",
     "SliceChannel",
     "Softmax",
@@ -2927,6 +3066,8 @@ __all__ = [
     "_add",
     "_arange",
     "_broadcast_reduced_like",
+    "_contrib_CTCLoss",
+    "_contrib_ctc_loss",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -3027,6 +3168,7 @@ __all__ = [
     "cos",
     "cosh",
     "crop",
+    "ctc_loss",
     "degrees",
     "dot",
     "elemwise_add",

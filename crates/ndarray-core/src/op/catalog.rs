@@ -26,6 +26,9 @@ pub fn registry() -> &'static Registry {
         super::layers::loss::register(&mut r);
         super::layers::dropout::register(&mut r);
         super::layers::batch_norm::register(&mut r);
+        super::layers::norm::register(&mut r);
+        super::layers::rnn::register(&mut r);
+        super::layers::ctc::register(&mut r);
         super::conv::register(&mut r);
         super::pool::register(&mut r);
         r

@@ -61,7 +61,7 @@ def _format_sequence(length: int | None, inputs: Any, layout: str, merge: bool |
     batch_size = 0
     if isinstance(inputs, (Symbol, NDArray)):
         F: Any = symbol if isinstance(inputs, Symbol) else ndarray
-        if isinstance(inputs, NDArray):
+        if not isinstance(inputs, Symbol):
             batch_size = inputs.shape[batch_axis]
             if length is not None and inputs.shape[axis] != length:
                 raise ValueError(
@@ -69,7 +69,12 @@ def _format_sequence(length: int | None, inputs: Any, layout: str, merge: bool |
                     % (inputs.shape[axis], axis, layout, length)
                 )
         if merge is False:
-            n = length if length is not None else inputs.shape[axis]
+            if length is not None:
+                n = length
+            elif isinstance(inputs, Symbol):
+                raise ValueError("unroll: length is required for Symbol inputs")
+            else:
+                n = inputs.shape[axis]
             if n == 1:
                 inputs = [F.squeeze(inputs, axis=axis)]
             else:
@@ -165,7 +170,7 @@ class RecurrentCell(Block):
         """One step: (output, new states)."""
         raise NotImplementedError
 
-    def __call__(self, inputs: Any, states: Any) -> Any:  # type: ignore[override]
+    def __call__(self, inputs: Any, states: Any) -> Any:
         self._counter += 1
         return super().__call__(inputs, states)
 
@@ -437,8 +442,8 @@ class SequentialRNNCell(RecurrentCell):
 class HybridSequentialRNNCell(SequentialRNNCell, HybridRecurrentCell):
     """A :class:`SequentialRNNCell` of hybridizable cells."""
 
-    def hybrid_forward(self, F: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        return SequentialRNNCell.__call__(self, inputs, args[0] if args else kwargs["states"])
+    def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+        return SequentialRNNCell.__call__(self, x, args[0] if args else kwargs["states"])
 
 
 class DropoutCell(HybridRecurrentCell):

@@ -90,7 +90,7 @@ class _RNNLayer(HybridBlock):
             ni = recurrent * self._dir
 
     def __repr__(self) -> str:
-        shape = self.l0_i2h_weight.shape
+        shape = self.params.get("l0_i2h_weight").shape
         s = "%s(%s -> %s, %s" % (type(self).__name__, shape[1] or None, shape[0] // self._gates, self._layout)
         if self._num_layers != 1:
             s += ", num_layers=%d" % self._num_layers
@@ -145,7 +145,9 @@ class _RNNLayer(HybridBlock):
             states.append(func(name="%sh0_%d" % (self.prefix, i), **args))
         return states
 
-    def __call__(self, inputs: Any, states: Any = None, sequence_length: Any = None, **kwargs: Any) -> Any:
+    def __call__(  # type: ignore[override]
+        self, inputs: Any, states: Any = None, sequence_length: Any = None, **kwargs: Any
+    ) -> Any:
         if sequence_length is not None:
             raise NotImplementedError("sequence_length is not supported by mxrs's RNN op yet")
         self.skip_states = states is None
@@ -159,7 +161,8 @@ class _RNNLayer(HybridBlock):
             states = [states]
         return super().__call__(inputs, states, **kwargs)
 
-    def hybrid_forward(self, F: Any, inputs: Any, states: Any, **kwargs: Any) -> Any:
+    def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+        inputs, states = x, args[0]
         if F is ndarray:
             batch_size = inputs.shape[self._layout.find("N")]
             for state, info in zip(states, self.state_info(batch_size)):

@@ -1,7 +1,8 @@
 //! Neural-network layers and losses: FullyConnected, Embedding, Activation, LeakyReLU,
-//! SoftmaxActivation, SoftmaxOutput and the regression outputs, MakeLoss, BlockGrad, Dropout and
-//! BatchNorm, each with its registered gradient (through a fused `_backward_X` kernel where
-//! `examples/fused_backward.rs` shows one pays).
+//! SoftmaxActivation, SoftmaxOutput and the regression outputs, MakeLoss, BlockGrad, Dropout,
+//! BatchNorm, LayerNorm, InstanceNorm, GroupNorm and the fused RNN, each with its registered
+//! gradient (through a fused `_backward_X` kernel where `examples/fused_backward.rs` shows one
+//! pays, or where no composition exists).
 //!
 //! Kernels are generic over the float dtypes ([`Real`]); float32 and float64 are the ones that
 //! matter (float64 for finite-difference tests). Loss ops ignore the incoming output gradient
@@ -9,9 +10,13 @@
 
 pub(super) mod activation;
 pub(super) mod batch_norm;
+pub(super) mod ctc;
 pub(super) mod dropout;
 pub(super) mod fully_connected;
 pub(super) mod loss;
+pub(super) mod norm;
+pub(super) mod rnn;
+mod rnn_cell;
 
 #[cfg(test)]
 mod tests;

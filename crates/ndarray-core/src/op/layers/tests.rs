@@ -115,6 +115,15 @@ fn leaky_relu_gradients() {
         check("LeakyReLU", &attrs(&[("act_type", t), ("slope", "0.3")]), std::slice::from_ref(&x), &[0], false);
     }
     check("LeakyReLU", &attrs(&[("act_type", "prelu")]), &[x.clone(), arr(&[3], 9)], &[0, 1], false);
+    // One slope shared by every channel (Gluon's PReLU() default), as MXNet accepts.
+    check("LeakyReLU", &attrs(&[("act_type", "prelu")]), &[x.clone(), arr(&[1], 10)], &[0, 1], false);
+    let g = arr(&[1], 11);
+    let y = run("LeakyReLU", &attrs(&[("act_type", "prelu")]), &[x.clone(), g.clone()], false).unwrap();
+    let (xv, yv, gv) = (vals(&x), vals(&y[0]), vals(&g));
+    for i in 0..xv.len() {
+        let want = if xv[i] > 0.0 { xv[i] } else { gv[0] * xv[i] };
+        assert!((yv[i] - want).abs() < 1e-6);
+    }
     // rrelu: fixed slope (lower+upper)/2 outside training.
     check("LeakyReLU", &attrs(&[("act_type", "rrelu")]), std::slice::from_ref(&x), &[0], false);
     // In training the slope is random per element and the mask holds it.
@@ -130,6 +139,9 @@ fn leaky_relu_gradients() {
     let mut o = vec![None];
     op.infer_shape_partial(&mut ins, &mut o).unwrap();
     assert_eq!(ins[1], Some(vec![3]));
+    let mut ins = vec![Some(vec![2, 3, 4]), Some(vec![1])];
+    op.infer_shape_partial(&mut ins, &mut o).unwrap();
+    assert_eq!(ins[1], Some(vec![1]));
     assert!(run("LeakyReLU", &attrs(&[("act_type", "foo")]), &[x], false).is_err());
 }
 
