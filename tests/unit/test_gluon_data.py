@@ -374,6 +374,10 @@ def test_random_transforms_keep_shape_and_range():
     assert flips == {G["img_u8"].tobytes(), G["img_u8"][:, ::-1].tobytes()}
     composed = T.Compose([T.Resize(4), T.ToTensor(), T.Normalize(0.5, 0.5)])
     assert composed(x).shape == (3, 4, 4)
+    assert isinstance(composed, mx.gluon.nn.Sequential)
+    assert all(isinstance(t, mx.gluon.HybridBlock) for t in composed)
+    composed.hybridize()
+    np.testing.assert_allclose(composed(x).asnumpy(), (T.ToTensor()(T.Resize(4)(x)).asnumpy() - 0.5) / 0.5, rtol=1e-6)
 
 
 # ---------------------------------------------------------------- install_as_mxnet

@@ -190,7 +190,8 @@ class ProcessPool:
         """Stop the workers (end of input, then kill any that do not exit at once)."""
         for proc in self._procs:
             try:
-                proc.stdin.close()
+                if proc.stdin is not None:
+                    proc.stdin.close()
             except OSError:
                 pass
         for proc in self._procs:

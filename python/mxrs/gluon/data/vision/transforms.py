@@ -3,9 +3,9 @@
 Each transform is a Gluon Block (a HybridBlock where MXNet's is one) taking an NDArray image,
 HWC (``(H, W, C)``, some also NHWC) before :class:`ToTensor`, CHW after it. The pixel kernels
 are in :mod:`mxrs.gluon.data.vision._image` and follow MXNet's image operators; they run
-imperatively (the operator registry has no image operators yet), so of these only
-:class:`Cast` can be traced into a Symbol graph and :class:`Compose` does not hybridize its
-members as MXNet's does.
+imperatively (the operator registry has no image operators yet): of these only :class:`Cast`
+is traced into a Symbol graph, the others stay imperative when hybridized, and
+:class:`Compose` does not group its members into a hybridized HybridSequential as MXNet's does.
 """
 
 import numpy as np
@@ -43,6 +43,14 @@ def _apply(F, x, fn, name):
     return nd.array(out, ctx=x.context, dtype=out.dtype)
 
 
+class _ImageTransform(HybridBlock):
+    """A HybridBlock whose kernel runs imperatively: ``hybridize()`` leaves it imperative (there
+    are no image operators to trace yet), so hybridizing a Compose of them works."""
+
+    def hybridize(self, active=True, **kwargs):
+        """Kept imperative (see the class)."""
+
+
 class Compose(Sequential):
     """Apply ``transforms`` (a list of Blocks or callables' Blocks) one after another."""
 
@@ -64,14 +72,14 @@ class Cast(HybridBlock):
         return F.cast(x, self._dtype)
 
 
-class ToTensor(HybridBlock):
+class ToTensor(_ImageTransform):
     """HWC (or NHWC) image of values 0..255 -> CHW (NCHW) float32 in [0, 1]."""
 
     def hybrid_forward(self, F, x):
         return _apply(F, x, _image.to_tensor, "ToTensor")
 
 
-class Normalize(HybridBlock):
+class Normalize(_ImageTransform):
     """``(x - mean[c]) / std[c]`` per channel of a CHW (or NCHW) tensor."""
 
     def __init__(self, mean=0.0, std=1.0):
@@ -83,7 +91,7 @@ class Normalize(HybridBlock):
         return _apply(F, x, lambda a: _image.normalize(a, self._mean, self._std), "Normalize")
 
 
-class Resize(HybridBlock):
+class Resize(_ImageTransform):
     """Resize an HWC (or NHWC) image to ``size``: an int (a square, or with ``keep_ratio``
     the shorter side) or ``(width, height)``. ``interpolation``: 0 nearest, 1 bilinear."""
 
@@ -125,21 +133,21 @@ class RandomResizedCrop(Block):
         return _apply(nd, x, lambda a: _image.random_size_crop(a, *self._args), "RandomResizedCrop")
 
 
-class RandomFlipLeftRight(HybridBlock):
+class RandomFlipLeftRight(_ImageTransform):
     """Flip an HWC image left-right with probability 0.5."""
 
     def hybrid_forward(self, F, x):
         return _apply(F, x, lambda a: a[:, ::-1].copy() if np.random.rand() < 0.5 else a, "RandomFlipLeftRight")
 
 
-class RandomFlipTopBottom(HybridBlock):
+class RandomFlipTopBottom(_ImageTransform):
     """Flip an HWC image top-bottom with probability 0.5."""
 
     def hybrid_forward(self, F, x):
         return _apply(F, x, lambda a: a[::-1].copy() if np.random.rand() < 0.5 else a, "RandomFlipTopBottom")
 
 
-class _RandomEnhance(HybridBlock):
+class _RandomEnhance(_ImageTransform):
     _kernel = staticmethod(_image.adjust_brightness)
 
     def __init__(self, value):
@@ -177,7 +185,7 @@ class RandomHue(_RandomEnhance):
     _kernel = staticmethod(_image.adjust_hue)
 
 
-class RandomColorJitter(HybridBlock):
+class RandomColorJitter(_ImageTransform):
     """Brightness, contrast, saturation and hue jitter in a random order."""
 
     def __init__(self, brightness=0, contrast=0, saturation=0, hue=0):
@@ -188,7 +196,7 @@ class RandomColorJitter(HybridBlock):
         return _apply(F, x, lambda a: _image.color_jitter(a, *self._args), "RandomColorJitter")
 
 
-class RandomLighting(HybridBlock):
+class RandomLighting(_ImageTransform):
     """AlexNet-style PCA lighting noise with ``alpha ~ N(0, alpha)`` per component."""
 
     def __init__(self, alpha):
