@@ -31,7 +31,7 @@ def fashion_images(n, rng, protos):
     shifts = rng.integers(-2, 3, (n, 2))
     for i, (dy, dx) in enumerate(shifts):
         imgs[i] = np.roll(imgs[i], (dy, dx), axis=(0, 1))
-    imgs += rng.normal(0, 25, imgs.shape)
+    imgs += rng.normal(0, 10, imgs.shape)
     return np.clip(imgs, 0, 255).astype(np.uint8), labels.astype(np.uint8)
 
 
@@ -41,7 +41,7 @@ def _prototypes(rng):
     for c in range(10):
         for _ in range(3):
             cy, cx = rng.uniform(5, 23, 2)
-            protos[c] += 230 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * rng.uniform(2, 4) ** 2))
+            protos[c] += 255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * rng.uniform(2, 4) ** 2))
     return np.clip(protos, 0, 255)
 
 
