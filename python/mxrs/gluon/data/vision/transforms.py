@@ -47,7 +47,7 @@ class _ImageTransform(HybridBlock):
     """A HybridBlock whose kernel runs imperatively: ``hybridize()`` leaves it imperative (there
     are no image operators to trace yet), so hybridizing a Compose of them works."""
 
-    def hybridize(self, active=True, **kwargs):
+    def hybridize(self, active=True, static_alloc=False, static_shape=False, **kwargs):
         """Kept imperative (see the class)."""
 
 
@@ -59,6 +59,11 @@ class Compose(Sequential):
         for t in transforms:
             if t is not None:
                 self.add(t)
+
+    def hybridize(self, active=True, **kwargs):
+        """Hybridize the members (without Sequential's advice to use HybridSequential: MXNet's
+        Compose makes one itself)."""
+        Block.hybridize(self, active, **kwargs)
 
 
 class Cast(HybridBlock):
