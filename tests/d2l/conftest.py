@@ -31,6 +31,8 @@ def _placeholder(name, why):
     module.__path__ = []
 
     def missing(attr):
+        if attr.startswith("__"):  # tools probing modules (pytest, hypothesis) ask for dunders
+            raise AttributeError(attr)
         raise mxrs.base.NotSupported(f"{name}.{attr}: {why}")
 
     module.__getattr__ = missing  # type: ignore[method-assign]

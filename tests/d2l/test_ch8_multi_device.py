@@ -18,7 +18,7 @@ d2l = pytest.importorskip(
 DEVICES = [mx.cpu(0), mx.cpu(1)]
 
 mx.random.seed(0)  # the parameters below are drawn at import, before the per-test seed
-scale = 0.01
+scale = 0.1  # the book draws at 0.01; on 2000 samples that stays on the initial plateau for epochs
 W1 = nd.random.normal(scale=scale, shape=(20, 1, 3, 3))
 b1 = nd.zeros(shape=20)
 W2 = nd.random.normal(scale=scale, shape=(50, 20, 5, 5))
@@ -107,8 +107,8 @@ def test_multiple_gpus():
             print(f"epoch {epoch + 1}, time {train_time:.1f} sec, test acc {test_acc:.2f}")
         return test_acc
 
-    assert train(num_gpus=1, batch_size=32, lr=0.4, num_epochs=6) > 0.5
-    assert train(num_gpus=2, batch_size=32, lr=0.4, num_epochs=6) > 0.5
+    assert train(num_gpus=1, batch_size=32, lr=0.2, num_epochs=3) > 0.5
+    assert train(num_gpus=2, batch_size=32, lr=0.2, num_epochs=3) > 0.5
 
 
 def resnet18(num_classes, width=64):
