@@ -25,6 +25,8 @@ __all__ = [
     "autograd_grad_of",
     "autograd_grad_req_of",
     "autograd_detach",
+    "autograd_fresh_grad",
+    "autograd_set_fresh_grad",
     "autograd_backward",
     "autograd_record_custom",
     "random_seed",
@@ -93,6 +95,8 @@ def autograd_mark_variable(array: NDArrayHandle, grad: NDArrayHandle, grad_req: 
 def autograd_grad_of(array: NDArrayHandle) -> NDArrayHandle | None: ...
 def autograd_grad_req_of(array: NDArrayHandle) -> str | None: ...
 def autograd_detach(array: NDArrayHandle) -> NDArrayHandle: ...
+def autograd_fresh_grad(array: NDArrayHandle) -> bool: ...
+def autograd_set_fresh_grad(array: NDArrayHandle, on: bool) -> None: ...
 def autograd_backward(
     heads: Sequence[NDArrayHandle],
     head_grads: Sequence[NDArrayHandle | None],

@@ -302,3 +302,16 @@ def test_thread_local_state():
         t.start()
         t.join()
     assert seen == [(False, False)]
+
+
+def test_inplace_and_setitem_while_recording_are_refused_as_in_mxnet():
+    x = nd.array([1.0, 2.0, 3.0])
+    x.attach_grad()
+    z = nd.zeros((2, 3))
+    with ag.record():
+        for stmt in ("z[0] = x * 2", "z[1, 1:] = x[:2]", "nd.elemwise_add(z, z, out=z)", "z += 1"):
+            with pytest.raises(AutogradError):
+                exec(stmt, {"x": x, "z": z, "nd": nd})
+        with pytest.raises(AutogradError, match="Inplace operations"):
+            nd.elemwise_add(z, z, out=z)
+    np.testing.assert_array_equal(z.asnumpy(), np.zeros((2, 3)))

@@ -212,9 +212,33 @@ mod.bind(data_shapes=[("data", x.shape)], for_training=False)
 mod.set_params(args, aux)
 mod.forward(mx.io.DataBatch([x]), is_train=False)
 out["module"] = mod.get_outputs()[0]
+net = gluon.nn.HybridSequential(prefix="net_")
+with net.name_scope():
+    net.add(gluon.nn.Dense(5, activation="relu"), gluon.nn.BatchNorm())
+    inner = gluon.nn.HybridSequential()
+    with inner.name_scope():
+        inner.add(gluon.nn.Dense(4, activation="tanh"), gluon.nn.Dense(3))
+    net.add(inner)
+net.load_parameters({str(tmp_path / "ours.params")!r})
+out["load_parameters"] = net(x)
 mx.nd.save({str(tmp_path / "out.params")!r}, out)
 """
     subprocess.run([str(MXREF), "-c", script], check=True, capture_output=True, timeout=120)
     got = mx.nd.load(str(tmp_path / "out.params"))
     close(got["imports"], ref)
     close(got["module"], ref)
+    close(got["load_parameters"], ref)
+
+
+def test_two_input_two_output_export_imports(tmp_path):
+    blk = TwoIO(prefix="two_")
+    blk.initialize(mx.init.Xavier())
+    blk.hybridize()
+    x, y = mx.nd.array([[1, 2], [3, -4]]), mx.nd.array([[0.5, -10, 1], [0, 0, 0]])
+    a, b = blk(x, y)
+    path = str(tmp_path / "two")
+    blk.export(path)
+    back = gluon.SymbolBlock.imports(path + "-symbol.json", ["data0", "data1"], path + "-0000.params")
+    a2, b2 = back(x, y)
+    close(a2, a)
+    close(b2, b)

@@ -140,11 +140,8 @@ def test_trainer_stale_grad_and_update_allreduce():
     with autograd.record():
         loss = net(GOLDEN["x"]).sum()
     loss.backward()
-    if hasattr(mx.nd.NDArray, "_fresh_grad"):
-        with pytest.raises(UserWarning, match="has not been updated by backward"):
-            tr.step(1)
-    else:
-        tr.step(1, ignore_stale_grad=True)  # mxrs's tape does not track stale gradients yet
+    with pytest.raises(UserWarning, match="has not been updated by backward"):
+        tr.step(1)
     before = net.weight.data().copy()
     with autograd.record():
         loss = net(GOLDEN["x"]).sum()
@@ -154,7 +151,8 @@ def test_trainer_stale_grad_and_update_allreduce():
     assert not np.allclose(before.asnumpy(), net.weight.data().asnumpy())
 
 
-def test_trainer_multi_context_kvstore():
+@pytest.mark.parametrize("update_on_kvstore", [None, False])
+def test_trainer_multi_context_kvstore(update_on_kvstore):
     ctxs = [mx.cpu(0), mx.cpu(1)]
     single = dense_for_trainer()
     multi = nn.Dense(2, in_units=6)
@@ -162,7 +160,9 @@ def test_trainer_multi_context_kvstore():
     multi.weight.set_data(rnd((2, 6), 10))
     multi.bias.set_data(rnd((2,), 11))
     t1 = gluon.Trainer(single.collect_params(), "sgd", {"learning_rate": 0.1})
-    t2 = gluon.Trainer(multi.collect_params(), "sgd", {"learning_rate": 0.1}, kvstore="device")
+    t2 = gluon.Trainer(
+        multi.collect_params(), "sgd", {"learning_rate": 0.1}, kvstore="device", update_on_kvstore=update_on_kvstore
+    )
     x = GOLDEN["x"]
     with autograd.record():
         loss = (single(x) ** 2).sum()
@@ -173,7 +173,15 @@ def test_trainer_multi_context_kvstore():
         losses = [(multi(p) ** 2).sum() for p in parts]
     for lo in losses:
         lo.backward()
-    t2.step(4)
+    if update_on_kvstore is False:
+        t2.allreduce_grads()
+        for c in ctxs:
+            close(multi.weight.grad(c), single.weight.grad(), rtol=1e-5)
+        t2.update(4)
+    else:
+        t2.step(4)
+        with pytest.raises(AssertionError, match="not supported"):
+            t2.allreduce_grads()
     assert t2._kvstore is not None
     for c in ctxs:
         close(multi.weight.data(c), single.weight.data(), rtol=1e-5)
@@ -244,7 +252,7 @@ def test_hybridized_call_is_one_node_run_by_the_executor():
             loss = (net(x) ** 2).sum()
         loss.backward()
     gc.collect()
-    pools = [p for key, p in net._cached_op._entries.items() if key[2]]
+    pools = [p for key, p in net._cached_op._entries.items() if key[2] is not None]
     assert len(pools) == 1
     pool = pools[0]
     # iterations reuse executors once the tape lets go of them; no pool growth per step
@@ -256,3 +264,42 @@ def test_hybridized_call_is_one_node_run_by_the_executor():
     entry = pool[-1]
     exe_grads = dict(zip(entry.exe._symbol.list_arguments(), entry.grads))
     close(exe_grads["net_dense0_weight"], net[0].weight.grad())
+    # a frozen parameter gets no gradient buffer in the recording executor
+    net[0].weight.grad_req = "null"
+    with autograd.record():
+        loss = (net(x) ** 2).sum()
+    loss.backward()
+    key = next(k for k in net._cached_op._entries if k[2] is not None and not all(k[2]))
+    entry = net._cached_op._entries[key][0]
+    grads = dict(zip(entry.exe._symbol.list_arguments(), entry.grads))
+    assert grads["net_dense0_weight"] is None and grads["net_dense0_bias"] is not None
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_grad_req_add_accumulates_and_lr_mult(hybridize):
+    net = dense_for_trainer()
+    if hybridize:
+        net.hybridize()
+    x = GOLDEN["x"]
+    with autograd.record():
+        loss = net(x).sum()
+    loss.backward()
+    once = net.weight.grad().copy()
+    net.collect_params().setattr("grad_req", "add")
+    net.collect_params().zero_grad()
+    for _ in range(2):
+        with autograd.record():
+            loss = net(x).sum()
+        loss.backward()
+    close(net.weight.grad(), once * 2)
+    # lr_mult 0 freezes a parameter; the other one moves.
+    net.collect_params().setattr("grad_req", "write")
+    net.weight.lr_mult = 0.0
+    tr = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+    w0, b0 = net.weight.data().copy(), net.bias.data().copy()
+    with autograd.record():
+        loss = net(x).sum()
+    loss.backward()
+    tr.step(1)
+    close(net.weight.data(), w0)
+    assert not np.allclose(net.bias.data().asnumpy(), b0.asnumpy())

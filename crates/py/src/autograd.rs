@@ -63,6 +63,18 @@ fn autograd_grad_req_of(array: &PyNDArray) -> PyResult<Option<&'static str>> {
     enter_ok("NDArray.grad_req", || ag::record::grad_req_of(&array.0).map(GradReq::name))
 }
 
+/// Whether backward wrote the variable's gradient since the flag was last cleared.
+#[pyfunction]
+fn autograd_fresh_grad(array: &PyNDArray) -> PyResult<bool> {
+    enter_ok("NDArray._fresh_grad", || ag::record::fresh_grad(&array.0))
+}
+
+/// Set the variable's fresh-gradient flag.
+#[pyfunction]
+fn autograd_set_fresh_grad(array: &PyNDArray, on: bool) -> PyResult<()> {
+    enter_ok("NDArray._fresh_grad", || ag::record::set_fresh_grad(&array.0, on))
+}
+
 /// A handle to the same memory outside any graph.
 #[pyfunction]
 fn autograd_detach(array: &PyNDArray) -> PyResult<PyNDArray> {
@@ -153,6 +165,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(autograd_grad_of, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_grad_req_of, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_detach, m)?)?;
+    m.add_function(wrap_pyfunction!(autograd_fresh_grad, m)?)?;
+    m.add_function(wrap_pyfunction!(autograd_set_fresh_grad, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_backward, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_record_custom, m)?)?;
     Ok(())

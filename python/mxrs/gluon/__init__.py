@@ -1,8 +1,8 @@
 """``mx.gluon``: the imperative/hybrid neural-network API of MXNet 1.x."""
 
-from mxrs.gluon import data, loss, model_zoo, nn, parameter, rnn, utils
+from mxrs.gluon import block, data, loss, model_zoo, nn, parameter, rnn, trainer, utils
 from mxrs.gluon.block import Block, HybridBlock, SymbolBlock
-from mxrs.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
+from mxrs.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict, tensor_types
 from mxrs.gluon.trainer import Trainer
 
 __all__ = [
@@ -13,11 +13,14 @@ __all__ = [
     "Constant",
     "ParameterDict",
     "DeferredInitializationError",
+    "tensor_types",
     "Trainer",
+    "block",
     "nn",
-    "data",
-    "utils",
     "parameter",
+    "trainer",
+    "utils",
+    "data",
     "loss",
     "rnn",
     "model_zoo",

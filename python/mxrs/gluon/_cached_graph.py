@@ -62,7 +62,7 @@ class _Backward:
         entry.exe.backward(
             [g if g is not None else zeros(o.shape, ctx=o.context, dtype=o.dtype) for g, o in zip(out_grads, outs)]
         )
-        return [entry.grads[i].copy() for i in self._order]
+        return [None if entry.grads[i] is None else entry.grads[i].copy() for i in self._order]
 
 
 class CachedGraph:
@@ -104,7 +104,8 @@ class CachedGraph:
         """The graph's argument then aux Parameters."""
         return self._params + self._aux
 
-    def _bind(self, data, pdata, adata, recording):
+    def _bind(self, data, pdata, adata, needs):
+        """Bind an executor; ``needs`` (None when not recording) says which parameters want a gradient."""
         ctx = data[0].context
         args: list = [None] * len(self._arg_names)
         bufs = []
@@ -115,15 +116,18 @@ class CachedGraph:
         for pos, p in zip(self._param_pos, pdata):
             args[pos] = p
         grads: list = [None] * len(args)
-        if recording:
-            grads = [zeros(a.shape, ctx=ctx, dtype=a.dtype) for a in args]
+        if needs is not None:
+            wanted = set(self._data_pos) | {pos for pos, n in zip(self._param_pos, needs) if n}
+            grads = [zeros(a.shape, ctx=ctx, dtype=a.dtype) if i in wanted else None for i, a in enumerate(args)]
         reqs = ["write" if g is not None else "null" for g in grads]
         exe = Executor._bind(self.symbol, ctx, args, grads, reqs, adata)
         return _Entry(exe, pdata, adata, bufs, grads)
 
     def _entry(self, data, recording):
         pair = data[0]._handle.ctx
-        key = (tuple((d.shape, d.dtype) for d in data), pair, recording)
+        # Recording executors differ by which parameters want gradients (frozen ones do not).
+        needs = tuple(p._grad_req != "null" for p in self._params) if recording else None
+        key = (tuple((d.shape, d.dtype) for d in data), pair, needs)
         pool = self._entries.get(key)
         if pool is None:
             # The first call with this signature: data(ctx) checks the contexts (and raises
@@ -142,7 +146,7 @@ class CachedGraph:
                 return entry
             pool.remove(entry)
             break
-        entry = self._bind(data, pdata, adata, recording)
+        entry = self._bind(data, pdata, adata, needs)
         pool.append(entry)
         return entry
 

@@ -128,6 +128,19 @@ def _common_prefix(names):
     return prefix
 
 
+def _arrays_on(reg_params, x, ctx):
+    """``{attribute: param.data(ctx)}``, taking a parameter's only array directly when it is on x's context."""
+    pair = x._handle.ctx
+    out = {}
+    for k, v in reg_params.items():
+        arrays = v._data
+        if arrays is not None and len(arrays) == 1 and arrays[0]._handle.ctx == pair:
+            out[k] = arrays[0]
+        else:
+            out[k] = v.data(ctx)
+    return out
+
+
 class Block:
     """Base class of all layers and models: override ``forward``.
 
@@ -556,12 +569,12 @@ class HybridBlock(Block):
                 if self._active:
                     return self._call_cached_op(x, *args)
                 try:
-                    params = {k: v.data(ctx) for k, v in self._reg_params.items()}
+                    params = _arrays_on(self._reg_params, x, ctx)
                 except DeferredInitializationError:
                     self._deferred_infer_shape(x, *args)
                     for v in self.params.values():
                         v._finish_deferred_init()
-                    params = {k: v.data(ctx) for k, v in self._reg_params.items()}
+                    params = _arrays_on(self._reg_params, x, ctx)
                 return self.hybrid_forward(ndarray, x, *args, **params)
         if not isinstance(x, Symbol):
             raise AssertionError(

@@ -219,7 +219,7 @@ class Trainer:
             datas = param.list_data()
             if not ignore_stale_grad:
                 for data in datas:
-                    if not getattr(data, "_fresh_grad", True):
+                    if not data._fresh_grad:
                         raise UserWarning(
                             f"Gradient of Parameter `{param.name}` on context {data.context} has not been updated "
                             "by backward since last `step`. This could mean a bug in your model that made it only "
@@ -228,12 +228,11 @@ class Trainer:
                             "and skip updating of Parameters with stale gradient"
                         )
             if self._kvstore is not None and self._update_on_kvstore:
-                _mark_stale(datas)
                 continue
             for upd, arr, grad in zip(updates, datas, param.list_grad()):
-                if not ignore_stale_grad or getattr(arr, "_fresh_grad", True):
+                if not ignore_stale_grad or arr._fresh_grad:
                     upd.append((i, grad, arr))
-            _mark_stale(datas)
+                    arr._fresh_grad = False
         for updater, upd in zip(self._updaters, updates):
             if upd:
                 idx, grads, arrs = zip(*upd)
@@ -262,12 +261,3 @@ class Trainer:
                 updater.optimizer = self._updaters[0].optimizer
             self._optimizer = self._updaters[0].optimizer
         self._optimizer.param_dict = dict(enumerate(self._params))
-
-
-def _mark_stale(arrays):
-    for a in arrays:
-        if hasattr(type(a), "_fresh_grad"):
-            try:
-                a._fresh_grad = False
-            except AttributeError:
-                pass

@@ -19,6 +19,7 @@ __all__ = [
     "clip_global_norm",
     "check_sha1",
     "download",
+    "replace_file",
     "HookHandle",
     "shape_is_known",
 ]
@@ -155,6 +156,11 @@ def download(url, path=None, overwrite=False, sha1_hash=None, retries=5, verify_
                 raise e
             print(f"download failed due to {e!r}, retrying, {retries} attempt{'s' if retries > 1 else ''} left")
     return fname
+
+
+def replace_file(src, dst):
+    """Move ``src`` over ``dst`` atomically."""
+    os.replace(src, dst)
 
 
 def _get_repo_url():

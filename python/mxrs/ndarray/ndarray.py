@@ -313,6 +313,16 @@ class NDArray:
         h = _native.autograd_grad_of(self._handle)
         return None if h is None else _wrap(h)
 
+    @property
+    def _fresh_grad(self):
+        """Whether backward wrote this variable's gradient since the flag was last cleared
+        (gluon's Trainer clears it at each step and warns about stale gradients)."""
+        return _native.autograd_fresh_grad(self._handle)
+
+    @_fresh_grad.setter
+    def _fresh_grad(self, state):
+        _native.autograd_set_fresh_grad(self._handle, bool(state))
+
     def detach(self):
         """The same memory outside any recorded graph."""
         return _wrap(_native.autograd_detach(self._handle))

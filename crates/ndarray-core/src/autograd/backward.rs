@@ -69,8 +69,8 @@ fn node_key(n: &Arc<TapeNode>) -> usize {
 fn children_of(node: &TapeNode) -> Result<Children> {
     Ok(match &*node.state.lock() {
         NodeState::Variable { .. } => Vec::new(),
-        NodeState::Op(r) => r.inputs.iter().map(|a| a.ag.clone()).collect(),
-        NodeState::Custom(r) => r.inputs.iter().map(|a| a.ag.clone()).collect(),
+        NodeState::Op(r) => r.edges.clone(),
+        NodeState::Custom(r) => r.edges.clone(),
         NodeState::Freed => return Err(Error::Autograd(NOT_IN_GRAPH.to_string())),
     })
 }
@@ -126,17 +126,14 @@ fn accumulate(grads: &mut HashMap<Key, NDArray>, key: Key, g: NDArray) -> Result
 }
 
 /// The gradients of a recorded node's visible outputs, zeros where none arrived; `None` when
-/// none arrived at all. Gradients of `keep` entries stay in the map (requested outputs).
+/// none arrived at all.
 fn take_out_grads(
     grads: &mut HashMap<Key, NDArray>,
     node: usize,
     outputs: &[NDArray],
     visible: usize,
-    keep: &HashSet<Key>,
 ) -> Result<Option<Vec<NDArray>>> {
-    let got: Vec<Option<NDArray>> = (0..visible)
-        .map(|i| if keep.contains(&(node, i)) { grads.get(&(node, i)).cloned() } else { grads.remove(&(node, i)) })
-        .collect();
+    let got: Vec<Option<NDArray>> = (0..visible).map(|i| grads.remove(&(node, i))).collect();
     if got.iter().all(Option::is_none) {
         return Ok(None);
     }
@@ -157,18 +154,20 @@ fn node_gradients(
     opts: BackwardOptions,
 ) -> Result<Option<Vec<Option<NDArray>>>> {
     enum Work {
-        Op(Arc<dyn Operator>, Attrs, Vec<NDArray>, Vec<NDArray>),
+        Op(Arc<dyn Operator>, Attrs, Vec<NDArray>, Vec<Option<Entry<NDArray>>>, Vec<NDArray>),
         Custom(Arc<dyn super::node::CustomBackward<NDArray>>, usize, Vec<NDArray>),
     }
     // Clone what the gradient needs, then unlock: a custom backward calls back into Python.
     let work = match &*node.state.lock() {
-        NodeState::Op(r) => Work::Op(r.op.clone(), r.attrs.clone(), r.inputs.clone(), r.outputs.clone()),
+        NodeState::Op(r) => {
+            Work::Op(r.op.clone(), r.attrs.clone(), r.inputs.clone(), r.edges.clone(), r.outputs.clone())
+        }
         NodeState::Custom(r) => Work::Custom(r.backward.clone(), r.inputs.len(), r.outputs.clone()),
         NodeState::Variable { .. } => return Ok(None),
         NodeState::Freed => return Err(Error::Autograd(NOT_IN_GRAPH.to_string())),
     };
     match work {
-        Work::Op(op, attrs, inputs, outputs) => {
+        Work::Op(op, attrs, inputs, edges, outputs) => {
             let Some(ogs) = ogs_of(&outputs, op.num_visible_outputs())? else { return Ok(None) };
             let name = op.name().to_string();
             let grad_fn = registry().get(&name)?.gradient.ok_or_else(|| {
@@ -177,9 +176,12 @@ fn node_gradients(
                 ))
             })?;
             let mut b = EagerGrad::new(opts.is_train);
-            // Without a new graph the gradient ops need the data only.
-            let strip = |a: &NDArray| if opts.create_graph { a.clone() } else { a.detach() };
-            let in_e: Vec<NodeEntry> = inputs.iter().map(|a| b.push(strip(a))).collect();
+            // A new graph links the gradient ops to the inputs' and outputs' nodes.
+            let in_e: Vec<NodeEntry> = inputs
+                .iter()
+                .zip(edges)
+                .map(|(a, e)| b.push(if opts.create_graph { a.with_entry(e) } else { a.clone() }))
+                .collect();
             let out_e: Vec<NodeEntry> = outputs
                 .iter()
                 .enumerate()
@@ -214,6 +216,20 @@ fn node_gradients(
     }
 }
 
+/// The key of `grad`'s variable `i`: it must be a variable that requires a gradient.
+fn variable_key((i, v): (usize, &NDArray)) -> Result<Key> {
+    let e =
+        v.ag.as_ref()
+            .filter(|e| matches!(&*e.node.state.lock(), NodeState::Variable { req, .. } if *req != GradReq::Null));
+    e.map(Entry::key).ok_or_else(|| {
+        Error::Autograd(format!(
+            "Cannot differentiate with respect to the {}-th variable because it does not require gradient \
+             (call attach_grad() on it before recording)",
+            i + 1
+        ))
+    })
+}
+
 /// Run backward from `heads` (each with an optional head gradient; ones by default).
 /// With `variables`, return their gradients (zeros for one no gradient reaches) and leave
 /// gradient buffers alone (`autograd.grad`); without, store the gradient of every variable
@@ -234,23 +250,9 @@ pub fn backward(
         .iter()
         .map(|h| h.ag.as_ref().filter(|e| e.is_live()).ok_or_else(|| Error::Autograd(NOT_IN_GRAPH.to_string())))
         .collect::<Result<_>>()?;
-    let targets: Option<Vec<Key>> = variables
-        .map(|vs| {
-            vs.iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v.ag.as_ref().map(Entry::key).ok_or_else(|| {
-                        Error::Autograd(format!(
-                            "grad: variable {i} is not part of a computational graph: call attach_grad() on it \
-                             (or mark_variables) before recording"
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()
-        })
-        .transpose()?;
+    let targets: Option<Vec<Key>> =
+        variables.map(|vs| vs.iter().enumerate().map(variable_key).collect()).transpose()?;
     let target_nodes: HashSet<usize> = targets.iter().flatten().map(|k| k.0).collect();
-    let keep: HashSet<Key> = targets.iter().flatten().copied().collect();
     let is_target = |n: &Arc<TapeNode>| match &targets {
         Some(_) => target_nodes.contains(&node_key(n)),
         None => matches!(&*n.state.lock(), NodeState::Variable { req, .. } if *req != GradReq::Null),
@@ -271,7 +273,7 @@ pub fn backward(
         };
         accumulate(&mut grads, e.key(), g)?;
     }
-    let result = walk(&order, &mut grads, &keep, opts).and_then(|()| match &targets {
+    let result = walk(&order, &mut grads, opts).and_then(|()| match &targets {
         Some(ts) => finish_grad(ts, variables.unwrap_or_default(), &mut grads),
         None => finish_backward(&order, &grads).map(|()| Vec::new()),
     });
@@ -287,11 +289,11 @@ pub fn backward(
 }
 
 /// The reverse walk: each needed node turns its output gradients into its inputs' gradients.
-fn walk(order: &[Visit], grads: &mut HashMap<Key, NDArray>, keep: &HashSet<Key>, opts: BackwardOptions) -> Result<()> {
+fn walk(order: &[Visit], grads: &mut HashMap<Key, NDArray>, opts: BackwardOptions) -> Result<()> {
     let needed: HashSet<usize> = order.iter().filter(|v| v.needed).map(|v| node_key(&v.node)).collect();
     for v in order.iter().rev().filter(|v| v.needed) {
         let nk = node_key(&v.node);
-        let ogs_of = |outs: &[NDArray], visible: usize| take_out_grads(grads, nk, outs, visible, keep);
+        let ogs_of = |outs: &[NDArray], visible: usize| take_out_grads(grads, nk, outs, visible);
         let Some(gs) = node_gradients(&v.node, ogs_of, opts)? else { continue };
         for (child, g) in v.children.iter().zip(gs) {
             if let (Some(c), Some(g)) = (child, g)
@@ -320,8 +322,11 @@ fn finish_grad(targets: &[Key], variables: &[NDArray], grads: &mut HashMap<Key, 
 fn finish_backward(order: &[Visit], grads: &HashMap<Key, NDArray>) -> Result<()> {
     let _plain = ModeGuard::new(false, record::is_training());
     for v in order.iter().filter(|v| v.needed) {
-        let (buf, req) = match &*v.node.state.lock() {
-            NodeState::Variable { grad, req } => (grad.clone(), *req),
+        let (buf, req) = match &mut *v.node.state.lock() {
+            NodeState::Variable { grad, req, fresh } => {
+                *fresh |= *req != GradReq::Null;
+                (grad.clone(), *req)
+            }
             _ => continue,
         };
         let g = grads.get(&(node_key(&v.node), 0));

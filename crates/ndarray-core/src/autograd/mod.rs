@@ -15,6 +15,8 @@
 pub mod backward;
 pub mod node;
 pub mod record;
+#[cfg(test)]
+mod tests;
 
 pub use backward::{BackwardOptions, backward};
 pub use node::{CustomBackward, Entry, GradReq};

@@ -58,8 +58,10 @@ pub struct OpRecord<V> {
     pub op: Arc<dyn Operator>,
     /// Its attributes (the gradient functions read them).
     pub attrs: Attrs,
-    /// The inputs as they were passed (each keeps its own autograd entry: the graph's edges).
+    /// The inputs, without their autograd entries.
     pub inputs: Vec<V>,
+    /// The inputs' autograd entries (`None` for inputs outside any graph): the graph's edges.
+    pub edges: Vec<Option<Entry<V>>>,
     /// Every output, hidden ones too, without their autograd entries (which point here).
     pub outputs: Vec<V>,
     /// The training mode the op ran in.
@@ -70,8 +72,10 @@ pub struct OpRecord<V> {
 pub struct CustomRecord<V> {
     /// The backward callback.
     pub backward: Arc<dyn CustomBackward<V>>,
-    /// The inputs (with their autograd entries).
+    /// The inputs, without their autograd entries.
     pub inputs: Vec<V>,
+    /// The inputs' autograd entries: the graph's edges.
+    pub edges: Vec<Option<Entry<V>>>,
     /// The outputs, without their autograd entries.
     pub outputs: Vec<V>,
 }
@@ -84,6 +88,9 @@ pub enum NodeState<V> {
         grad: V,
         /// How it is written.
         req: GradReq,
+        /// Set when backward writes the buffer; cleared by the optimizer step (gluon's
+        /// `Trainer` warns about gradients not updated since the last step).
+        fresh: bool,
     },
     /// A recorded registry op.
     Op(OpRecord<V>),
@@ -132,6 +139,31 @@ impl<V> std::fmt::Debug for NodeState<V> {
 impl<V> std::fmt::Debug for Node<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Node({:?})", &*self.state.lock())
+    }
+}
+
+impl<V> NodeState<V> {
+    /// Take the nodes this one's edges point at (leaving no edges).
+    fn take_edges(&mut self) -> Vec<Arc<Node<V>>> {
+        let edges = match self {
+            NodeState::Op(r) => std::mem::take(&mut r.edges),
+            NodeState::Custom(r) => std::mem::take(&mut r.edges),
+            NodeState::Variable { .. } | NodeState::Freed => Vec::new(),
+        };
+        edges.into_iter().flatten().map(|e| e.node).collect()
+    }
+}
+
+impl<V> Drop for Node<V> {
+    /// Release a chain of nodes iteratively: the graph of a long loop would otherwise drop
+    /// node by node recursively, one stack frame group per op, and overflow the stack.
+    fn drop(&mut self) {
+        let mut stack = self.state.get_mut().take_edges();
+        while let Some(n) = stack.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(n) {
+                stack.extend(node.state.get_mut().take_edges());
+            }
+        }
     }
 }
 

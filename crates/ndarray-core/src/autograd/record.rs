@@ -44,6 +44,19 @@ const ASSIGN_IN_GRAPH: &str = "Assigning to NDArrays that are already in a compu
     section. Also note that you cannot use inplace operations like +=, *=, relu(x, out=x), y[idx]=x, etc inside a \
     record section.";
 
+/// MXNet's message for an op, while recording, writing over one of its own inputs.
+const INPLACE: &str = "Inplace operations (+=, -=, x[:]=, etc) are not supported when recording with autograd.";
+
+/// Refuse, while recording, an op writing over one of its inputs, as MXNet does.
+pub fn check_not_inplace(op: &str, inputs: &[NDArray], out: Option<&[NDArray]>) -> Result<()> {
+    for o in out.unwrap_or_default() {
+        if inputs.iter().any(|a| a.same_chunk(o)) {
+            return Err(Error::Autograd(format!("{op}: {INPLACE}")));
+        }
+    }
+    Ok(())
+}
+
 /// Refuse, while recording, to write into arrays that belong to a live graph (a variable or a
 /// recorded output whose node still holds its saved arrays), as MXNet does.
 pub fn check_writable(op: &str, out: Option<&[NDArray]>) -> Result<()> {
@@ -61,7 +74,8 @@ pub fn record_op(op: Arc<dyn Operator>, attrs: Attrs, inputs: &[NDArray], output
     let rec = OpRecord {
         op,
         attrs,
-        inputs: inputs.to_vec(),
+        inputs: inputs.iter().map(NDArray::detach).collect(),
+        edges: inputs.iter().map(|a| a.ag.clone()).collect(),
         outputs: outputs.iter().map(NDArray::detach).collect(),
         is_train,
     };
@@ -71,8 +85,12 @@ pub fn record_op(op: Arc<dyn Operator>, attrs: Attrs, inputs: &[NDArray], output
 /// Add a node whose gradient is `backward` (an `autograd.Function`, a hybridized block) and
 /// point the outputs' autograd slots at it.
 pub fn record_custom(backward: Arc<dyn CustomBackward<NDArray>>, inputs: &[NDArray], outputs: &mut [NDArray]) {
-    let rec =
-        CustomRecord { backward, inputs: inputs.to_vec(), outputs: outputs.iter().map(NDArray::detach).collect() };
+    let rec = CustomRecord {
+        backward,
+        inputs: inputs.iter().map(NDArray::detach).collect(),
+        edges: inputs.iter().map(|a| a.ag.clone()).collect(),
+        outputs: outputs.iter().map(NDArray::detach).collect(),
+    };
     attach_outputs(Node::new(NodeState::Custom(rec)), outputs);
 }
 
@@ -92,7 +110,7 @@ pub fn mark_variable(array: &NDArray, grad: &NDArray, req: GradReq) -> Result<ND
             format!("gradient buffer has shape {:?} but the variable has {:?}", grad.shape(), array.shape()),
         ));
     }
-    let node = Node::new(NodeState::Variable { grad: grad.detach(), req });
+    let node = Node::new(NodeState::Variable { grad: grad.detach(), req, fresh: false });
     Ok(array.with_entry(Some(Entry { node, index: 0 })))
 }
 
@@ -126,4 +144,19 @@ pub fn record_view(name: &str, attrs: Attrs, input: &NDArray, view: NDArray) -> 
     record_op(op, attrs, std::slice::from_ref(input), &mut outs, is_training());
     let [v] = outs;
     Ok(v)
+}
+
+/// Whether backward wrote the variable's gradient since the flag was last cleared
+/// (`NDArray._fresh_grad`); false for other arrays.
+pub fn fresh_grad(array: &NDArray) -> bool {
+    array.ag.as_ref().is_some_and(|e| matches!(&*e.node.state.lock(), NodeState::Variable { fresh: true, .. }))
+}
+
+/// Set the variable's fresh-gradient flag (no effect on other arrays).
+pub fn set_fresh_grad(array: &NDArray, on: bool) {
+    if let Some(e) = &array.ag
+        && let NodeState::Variable { fresh, .. } = &mut *e.node.state.lock()
+    {
+        *fresh = on;
+    }
 }
