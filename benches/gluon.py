@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benches/gluon.py [--quick] [--only lenet|resnet18|recorded_op] [--json]
+    python benches/gluon.py [--quick] [--only lenet|resnet18|recorded_op] [--threads N] [--json]
 
 Each (framework, case, mode) runs in its own child interpreter (MXNet from ``$MXREF_PYTHON``,
 PyTorch from ``$TORCH_PYTHON``; see ``benches/run.py``), so peak RSS is per run.
@@ -33,7 +33,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from run import UNSET_ENV_VARS, cpu_busy_fraction, cpu_model, interpreter_for, run_json_child  # noqa: E402
+from run import UNSET_ENV_VARS, child_env, cpu_busy_fraction, cpu_model, interpreter_for, run_json_child  # noqa: E402
 
 CASES = {"lenet": (64, (1, 28, 28)), "resnet18": (16, (3, 32, 32))}
 RUNS = [
@@ -255,6 +255,7 @@ def main(argv=None):
     p.add_argument("--only", choices=["lenet", "resnet18", "recorded_op"])
     p.add_argument("--frameworks", default="mxrs,mxnet,torch", help="comma-separated subset")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    p.add_argument("--threads", type=int, help="pin every child's OMP/MKL/OpenBLAS/rayon threads (default: unpinned)")
     p.add_argument("--framework", help=argparse.SUPPRESS)
     p.add_argument("--case", help=argparse.SUPPRESS)
     p.add_argument("--mode", help=argparse.SUPPRESS)
@@ -262,8 +263,12 @@ def main(argv=None):
     if args.framework:
         child_main(args)
         return
-    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV_VARS}
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; busy by others: {cpu_busy_fraction():.0%}")
+    if args.threads:
+        env = child_env(args.threads)
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV_VARS}
+    threads = f"{args.threads} thread(s) per child" if args.threads else "threads unpinned"
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; busy by others: {cpu_busy_fraction():.0%}; {threads}")
     wanted = set(args.frameworks.split(","))
     results = {}
     for case, fw, mode in RUNS:

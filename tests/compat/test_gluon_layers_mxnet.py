@@ -27,8 +27,9 @@ pytestmark = [
 ]
 
 
-def run_mxnet(code):
-    env = dict(os.environ, MXNET_MKLDNN_ENABLED="0", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0")
+def run_mxnet(code, onednn=False):
+    """Run ``code`` in MXNet; its own kernels unless ``onednn`` (its CPU RNN needs oneDNN)."""
+    env = dict(os.environ, MXNET_MKLDNN_ENABLED="1" if onednn else "0", MXNET_STORAGE_FALLBACK_LOG_VERBOSE="0")
     out = subprocess.run([str(MXREF), "-c", code], capture_output=True, text=True, timeout=300, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -77,3 +78,22 @@ def test_mxrs_exported_conv_net_runs_in_mxnet(tmp_path):
         f"print(json.dumps(net(mx.nd.array(np.load({str(tmp_path / 'x.npy')!r}))).asnumpy().tolist()))\n"
     )
     np.testing.assert_allclose(np.array(got), want, rtol=1e-4, atol=1e-5)
+
+
+def test_mxnet_saved_lstm_loads_in_mxrs(tmp_path):
+    if not hasattr(mx.nd, "RNN"):
+        pytest.skip("the fused RNN op is not in mxrs's registry yet")
+    params = tmp_path / "lstm.params"
+    x = np.random.RandomState(3).uniform(-1, 1, (5, 2, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    want = run_mxnet(
+        "import json, mxnet as mx, numpy as np\n"
+        "layer = mx.gluon.rnn.LSTM(4, num_layers=2, bidirectional=True, input_size=3)\n"
+        "layer.initialize(mx.init.Uniform(0.5))\n"
+        f"layer.save_parameters({str(params)!r})\n"
+        f"print(json.dumps(layer(mx.nd.array(np.load({str(tmp_path / 'x.npy')!r}))).asnumpy().tolist()))\n",
+        onednn=True,
+    )
+    layer = mx.gluon.rnn.LSTM(4, num_layers=2, bidirectional=True)
+    layer.load_parameters(str(params))
+    np.testing.assert_allclose(layer(mx.nd.array(x)).asnumpy(), np.array(want), rtol=1e-4, atol=1e-5)

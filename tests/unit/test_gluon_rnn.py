@@ -176,3 +176,20 @@ def test_cell_unroll_gradients_match_mxnet(case):
     for name, p in cell.collect_params().items():
         want = FIX["%s/grad/%s" % (case, name[len(cell.prefix) :])]
         np.testing.assert_allclose(p.grad().asnumpy(), want, err_msg=name, **TOL)
+
+
+def test_layer_deferred_input_size_and_saved_names(tmp_path):
+    _needs_rnn_op()
+    layer = rnn.GRU(4, num_layers=2, bidirectional=True)
+    layer.initialize()
+    out = layer(mx.nd.ones((5, 2, 3)))
+    assert out.shape == (5, 2, 8)
+    assert layer.l0_i2h_weight.shape == (12, 3) and layer.r1_i2h_weight.shape == (12, 8)
+    path = str(tmp_path / "gru.params")
+    layer.save_parameters(path)
+    # MXNet 1.9.1 writes a fused layer's parameters under the names of its unfused cells
+    keys = set(mx.nd.load(path))
+    assert "_unfused.0.l_cell.i2h_weight" in keys and "_unfused.1.r_cell.h2h_bias" in keys
+    again = rnn.GRU(4, num_layers=2, bidirectional=True, input_size=3)
+    again.load_parameters(path)
+    np.testing.assert_allclose(again(mx.nd.ones((5, 2, 3))).asnumpy(), out.asnumpy(), rtol=1e-6)
