@@ -30,8 +30,9 @@ memory); use them in place of the originals. Nothing is recorded when not record
 """
 
 from mxrs import _native
-from mxrs.base import MXNetTypeError, MXNetValueError, NotSupported
+from mxrs.base import MXNetTypeError, MXNetValueError
 from mxrs.ndarray.ndarray import NDArray
+from mxrs.symbol.symbol import Symbol
 
 __all__ = [
     "set_recording",
@@ -187,8 +188,11 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
 
 
 def get_symbol(x):
-    """The recorded history of ``x`` as a Symbol: not supported by mxrs's tape."""
-    raise NotSupported("autograd.get_symbol is not supported: trace a HybridBlock with hybridize() instead")
+    """The recorded history of ``x`` as a Symbol: one node per recorded op, a variable
+    ``var<k>`` per marked variable and per input from outside the graph."""
+    if not isinstance(x, NDArray):
+        raise MXNetTypeError(f"get_symbol: expected an NDArray, got {type(x).__name__}")
+    return Symbol(_native.autograd_get_symbol(x._handle))
 
 
 def _wrap(handle):

@@ -315,3 +315,19 @@ def test_inplace_and_setitem_while_recording_are_refused_as_in_mxnet():
         with pytest.raises(AutogradError, match="Inplace operations"):
             nd.elemwise_add(z, z, out=z)
     np.testing.assert_array_equal(z.asnumpy(), np.zeros((2, 3)))
+
+
+def test_get_symbol_of_the_recorded_history():
+    x = nd.array([1.0, 2.0])
+    x.attach_grad()
+    with ag.record():
+        y = nd.exp(x) * 2 + nd.sin(x) * x + x.reshape((2, 1)).reshape((2,))
+    s = ag.get_symbol(y)
+    assert s.list_arguments() == ["var0"]
+    ex = s.bind(mx.cpu(), {"var0": x})
+    np.testing.assert_allclose(ex.forward()[0].asnumpy(), y.asnumpy(), rtol=1e-6)
+    with ag.record():
+        z = x * nd.array([3.0, 4.0])
+    assert len(ag.get_symbol(z).list_arguments()) == 2
+    with pytest.raises(MXNetError):
+        ag.get_symbol(nd.ones((1,)))

@@ -61,7 +61,7 @@ pub fn invoke_op_record(
     record::check_writable(op.name(), out)?;
     record::check_not_inplace(op.name(), inputs, out)?;
     let mut all = invoke_op_full(op.clone(), inputs, out, ctx, is_train)?;
-    record::record_op(op, attrs(), inputs, &mut all, is_train);
+    record::record_op(op, attrs, inputs, &mut all, is_train);
     Ok(all)
 }
 

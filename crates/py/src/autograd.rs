@@ -3,14 +3,20 @@
 //! blocks). The tape itself lives in `mxrs_ndarray_core::autograd`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use mxrs_ndarray_core::autograd::node::{Node, NodeState};
 use mxrs_ndarray_core::autograd::{self as ag, BackwardOptions, CustomBackward, GradReq};
-use mxrs_ndarray_core::{Error, NDArray};
+use mxrs_ndarray_core::{Attrs, Error, NDArray};
+use mxrs_symbol::Symbol;
 use pyo3::prelude::*;
 
 use crate::guard::{enter, enter_detached, enter_ok};
 use crate::ndarray::PyNDArray;
+use crate::symbol::PySymbol;
+
+type TapeNode = Node<NDArray>;
 
 thread_local! {
     /// The exception a Python backward raised during the current native backward: raised
@@ -155,6 +161,68 @@ fn autograd_record_custom(
     })
 }
 
+/// The recorded history of `head` as a Symbol (`autograd.get_symbol`): each op node becomes a
+/// node of the op, each variable and each input from outside the graph a variable `var<k>`.
+fn tape_symbol(head: &NDArray) -> mxrs_ndarray_core::Result<Symbol> {
+    let not_in_graph = || Error::Autograd("get_symbol: the array is not part of a recorded graph".into());
+    let head_entry = head.autograd_entry().ok_or_else(not_in_graph)?;
+    // Post-order over the nodes (iterative: recorded loops are deep), symbols memoized by node.
+    let mut made: HashMap<usize, Symbol> = HashMap::new();
+    let mut stack: Vec<(Arc<TapeNode>, bool)> = vec![(head_entry.node.clone(), false)];
+    let mut vars = 0usize;
+    let mut fresh_var = || {
+        vars += 1;
+        Symbol::variable(&format!("var{}", vars - 1), Attrs::default())
+    };
+    while let Some((node, expanded)) = stack.pop() {
+        let key = Arc::as_ptr(&node) as usize;
+        if made.contains_key(&key) {
+            continue;
+        }
+        let state = node.state.lock();
+        let sym = match &*state {
+            NodeState::Variable { .. } => fresh_var(),
+            NodeState::Op(r) if r.edges.is_empty() => {
+                // A node outside any graph (only constants in): a constant input.
+                fresh_var()
+            }
+            NodeState::Op(r) if !expanded => {
+                let pending: Vec<Arc<TapeNode>> = r.edges.iter().flatten().map(|e| e.node.clone()).collect();
+                drop(state);
+                stack.push((node, true));
+                stack.extend(pending.into_iter().map(|n| (n, false)));
+                continue;
+            }
+            NodeState::Op(r) => {
+                let mut args = Vec::with_capacity(r.edges.len());
+                for e in &r.edges {
+                    args.push(match e {
+                        Some(e) => made[&(Arc::as_ptr(&e.node) as usize)].output(e.index)?,
+                        None => fresh_var(),
+                    });
+                }
+                let name = format!("{}{}", r.op.name().trim_start_matches('_'), made.len());
+                Symbol::create(r.op.name(), &name, r.attrs.clone(), &args, &[])?
+            }
+            NodeState::Custom(r) => {
+                return Err(Error::NotSupported(format!(
+                    "get_symbol: the history holds a custom node ({}), which has no Symbol",
+                    r.backward.name()
+                )));
+            }
+            NodeState::Freed => return Err(not_in_graph()),
+        };
+        made.insert(key, sym);
+    }
+    made[&(Arc::as_ptr(&head_entry.node) as usize)].output(head_entry.index)
+}
+
+/// `autograd.get_symbol(x)`: the recorded history of `x` as a Symbol.
+#[pyfunction]
+fn autograd_get_symbol(array: &PyNDArray) -> PyResult<PySymbol> {
+    enter("autograd.get_symbol", || tape_symbol(&array.0).map(PySymbol))
+}
+
 /// Add the functions of this file to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(autograd_set_recording, m)?)?;
@@ -169,5 +237,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(autograd_set_fresh_grad, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_backward, m)?)?;
     m.add_function(wrap_pyfunction!(autograd_record_custom, m)?)?;
+    m.add_function(wrap_pyfunction!(autograd_get_symbol, m)?)?;
     Ok(())
 }

@@ -52,7 +52,8 @@ pub trait CustomBackward<V>: Send + Sync {
     fn name(&self) -> String;
 }
 
-/// A recorded registry op: everything its gradient function reads.
+/// A recorded registry op: everything its gradient function reads (nothing, with empty
+/// vectors, when none of its inputs was in a graph: no gradient can flow through it).
 pub struct OpRecord<V> {
     /// The op instance that ran.
     pub op: Arc<dyn Operator>,

@@ -69,15 +69,27 @@ pub fn check_writable(op: &str, out: Option<&[NDArray]>) -> Result<()> {
 }
 
 /// Add a node for a registry op that produced `outputs` (every output, hidden ones too) from
-/// `inputs`, and point the outputs' autograd slots at it.
-pub fn record_op(op: Arc<dyn Operator>, attrs: Attrs, inputs: &[NDArray], outputs: &mut [NDArray], is_train: bool) {
-    let rec = OpRecord {
-        op,
-        attrs,
-        inputs: inputs.iter().map(NDArray::detach).collect(),
-        edges: inputs.iter().map(|a| a.ag.clone()).collect(),
-        outputs: outputs.iter().map(NDArray::detach).collect(),
-        is_train,
+/// `inputs`, and point the outputs' autograd slots at it. A node none of whose inputs is in a
+/// graph saves nothing (no gradient can flow through it; `attrs` is not even called): its
+/// outputs are only heads that backward accepts, as in MXNet.
+pub fn record_op(
+    op: Arc<dyn Operator>,
+    attrs: impl FnOnce() -> Attrs,
+    inputs: &[NDArray],
+    outputs: &mut [NDArray],
+    is_train: bool,
+) {
+    let rec = if inputs.iter().all(|a| a.ag.is_none()) {
+        OpRecord { op, attrs: Attrs::default(), inputs: Vec::new(), edges: Vec::new(), outputs: Vec::new(), is_train }
+    } else {
+        OpRecord {
+            op,
+            attrs: attrs(),
+            inputs: inputs.iter().map(NDArray::detach).collect(),
+            edges: inputs.iter().map(|a| a.ag.clone()).collect(),
+            outputs: outputs.iter().map(NDArray::detach).collect(),
+            is_train,
+        }
     };
     attach_outputs(Node::new(NodeState::Op(rec)), outputs);
 }
@@ -141,7 +153,7 @@ pub fn record_view(name: &str, attrs: Attrs, input: &NDArray, view: NDArray) -> 
     }
     let op: Arc<dyn Operator> = Arc::from((registry().get(name)?.create)(&attrs)?);
     let mut outs = [view];
-    record_op(op, attrs, std::slice::from_ref(input), &mut outs, is_training());
+    record_op(op, || attrs, std::slice::from_ref(input), &mut outs, is_training());
     let [v] = outs;
     Ok(v)
 }
