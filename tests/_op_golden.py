@@ -33,19 +33,28 @@ def inputs(case, dtype=None):
     return out
 
 
+def _nd_call(case, ins):
+    fn = getattr(mx.nd, case["op"])
+    return fn(*ins.values(), **attrs(case)) if case.get("positional") else fn(**ins, **attrs(case))
+
+
 def forward(case, dtype=None):
     """The op's outputs (a list), in training mode as the golden values were made."""
     ins = inputs(case, dtype)
     if IS_MXNET:
         with mx.autograd.record(train_mode=case["train"]):
-            y = getattr(mx.nd, case["op"])(**ins, **attrs(case))
+            y = _nd_call(case, ins)
     else:
         y = _bound(case, ins, grads=None).forward(is_train=case["train"])
     return list(y) if isinstance(y, (list, tuple)) else [y]
 
 
 def _bound(case, ins, grads):
-    sym = getattr(mx.sym, case["op"])(**{n: mx.sym.Variable(n) for n in ins}, **attrs(case))
+    fn = getattr(mx.sym, case["op"])
+    if case.get("positional"):
+        sym = fn(*(mx.sym.Variable(n) for n in ins), **attrs(case))
+    else:
+        sym = fn(**{n: mx.sym.Variable(n) for n in ins}, **attrs(case))
     if not grads:
         return sym.bind(mx.cpu(), ins, grad_req="null")
     req = {n: "write" if n in grads else "null" for n in ins}
@@ -62,7 +71,7 @@ def gradients(case):
         for n in names:
             ins[n].attach_grad()
         with mx.autograd.record(train_mode=case["train"]):
-            y = getattr(mx.nd, case["op"])(**ins, **attrs(case))
+            y = _nd_call(case, ins)
         mx.autograd.backward(list(y) if isinstance(y, (list, tuple)) else [y], heads)
         return {n: ins[n].grad for n in names}
     grads = {n: mx.nd.zeros(a.shape, dtype=a.dtype) for n, a in ins.items() if n in names}

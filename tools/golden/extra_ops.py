@@ -65,7 +65,10 @@ def run_case(seed, case):
     for n in diff:
         arrays[n].attach_grad()
     with mx.autograd.record(train_mode=case.get("train", True)):
-        y = getattr(mx.nd, op)(**arrays, **attrs)
+        if case.get("positional"):
+            y = getattr(mx.nd, op)(*arrays.values(), **attrs)
+        else:
+            y = getattr(mx.nd, op)(**arrays, **attrs)
     outs = y if isinstance(y, (list, tuple)) else [y]
     heads = [rng.uniform(-1, 1, o.shape).astype(np.float32) for o in outs]
     if diff:
@@ -75,6 +78,7 @@ def run_case(seed, case):
         "op": op,
         "attrs": {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()},
         "train": case.get("train", True),
+        "positional": case.get("positional", False),
         "inputs": {
             n: {"shape": list(v.shape), "dtype": np.dtype(v.dtype).name, "data": flat(v)} for n, v in inputs.items()
         },

@@ -136,8 +136,52 @@ def _ctc_cases():
     ]
 
 
+def _remap_cases():
+    f32 = "float32"
+    lens = ("sequence_length", np.array([2, 4, 1], f32))
+    seq = ("data", (4, 3, 2), "u")
+    no = ("sequence_length", "shape_like")
+
+    def c(name, op, inputs, **attrs):
+        return {"name": name, "op": op, "inputs": inputs, "attrs": attrs, "nograd": no}
+
+    pw = (0, 0, 0, 0, 1, 2, 2, 1)
+    return [
+        c("reverse_1", "reverse", [("data", (2, 3, 4), "u")], axis=1),
+        c("flip_0_2", "flip", [("data", (2, 3, 4), "u")], axis=(0, 2)),
+        c("depth_to_space", "depth_to_space", [("data", (1, 8, 2, 3), "u")], block_size=2),
+        c("space_to_depth", "space_to_depth", [("data", (2, 2, 4, 6), "u")], block_size=2),
+        c("pad_constant", "Pad", [("data", (1, 2, 3, 4), "u")], mode="constant", pad_width=pw, constant_value=1.5),
+        c("pad_edge", "pad", [("data", (1, 2, 3, 4), "u")], mode="edge", pad_width=pw),
+        c("pad_reflect", "Pad", [("data", (2, 1, 3, 4), "u")], mode="reflect", pad_width=pw),
+        c("pad_5d", "Pad", [("data", (1, 1, 2, 3, 2), "u")], mode="edge", pad_width=(0, 0, 0, 0, 1, 0, 0, 1, 1, 1)),
+        dict(
+            c("upsampling", "UpSampling", [("data", (1, 2, 2, 3), "u")], scale=2, sample_type="nearest"),
+            positional=True,
+        ),
+        c("slice_like_axes", "slice_like", [("data", (3, 4, 5), "u"), ("shape_like", (2, 3, 9), "u")], axes=(0, 1)),
+        c("slice_like_all", "slice_like", [("data", (3, 4, 5), "u"), ("shape_like", (2, 2, 2), "u")]),
+        c("diag_2d_k1", "diag", [("data", (3, 4), "u")], k=1),
+        c("diag_1d_km1", "diag", [("data", (3,), "u")], k=-1),
+        c("diag_3d", "diag", [("data", (2, 3, 4), "u")], axis1=1, axis2=2),
+        c(
+            "seq_mask",
+            "SequenceMask",
+            [seq, ("sequence_length", np.array([1, 4, 2], f32))],
+            use_sequence_length=True,
+            value=-1.0,
+        ),
+        c("seq_mask_axis1", "SequenceMask", [("data", (3, 4, 2), "u"), lens], use_sequence_length=True, axis=1),
+        c("seq_last", "SequenceLast", [seq, lens], use_sequence_length=True),
+        c("seq_last_axis1", "SequenceLast", [("data", (3, 4, 2), "u"), lens], use_sequence_length=True, axis=1),
+        c("seq_reverse", "SequenceReverse", [seq, lens], use_sequence_length=True),
+        c("seq_reverse_plain", "SequenceReverse", [seq]),
+    ]
+
+
 FAMILIES = {
     "norm": _norm_cases(),
     "rnn": _rnn_cases(),
     "ctc": _ctc_cases(),
+    "remap": _remap_cases(),
 }

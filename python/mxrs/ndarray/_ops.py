@@ -332,6 +332,22 @@ def MakeLoss(data=None, grad_scale=_Null, valid_thresh=_Null, normalization=_Nul
     return _call("MakeLoss", [data], {"grad_scale": grad_scale, "valid_thresh": valid_thresh, "normalization": normalization}, out, ctx, kwargs, variadic=False)
 
 
+def Pad(data=None, mode=_Null, pad_width=_Null, constant_value=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Pad the spatial axes of 4-D or 5-D data (constant, edge or reflect).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mode : default required
+    pad_width : default required
+    constant_value : default 0
+
+    Returns: NDArray.
+    """
+    return _call("Pad", [data], {"mode": mode, "pad_width": pad_width, "constant_value": constant_value}, out, ctx, kwargs, variadic=False)
+
+
 def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
     """Max, average, sum or lp pooling over NCW or NCHW data.
 
@@ -392,6 +408,52 @@ def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None
     Returns: NDArray.
     """
     return _call("Reshape", [data], {"shape": shape, "reverse": reverse}, out, ctx, kwargs, variadic=False)
+
+
+def SequenceLast(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The last valid step of each sample.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    axis : default 0
+
+    Returns: NDArray.
+    """
+    return _call("SequenceLast", [data, sequence_length], {"use_sequence_length": use_sequence_length, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def SequenceMask(data=None, sequence_length=None, use_sequence_length=_Null, value=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Set the steps past each sample's length to a value.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    value : default 0
+    axis : default 0
+
+    Returns: NDArray.
+    """
+    return _call("SequenceMask", [data, sequence_length], {"use_sequence_length": use_sequence_length, "value": value, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def SequenceReverse(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Reverse the valid steps of each sample.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    axis : default 0
+
+    Returns: NDArray.
+    """
+    return _call("SequenceReverse", [data, sequence_length], {"use_sequence_length": use_sequence_length, "axis": axis}, out, ctx, kwargs, variadic=False)
 
 
 def SliceChannel(data=None, num_outputs=_Null, axis=_Null, squeeze_axis=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -458,6 +520,25 @@ def SwapAxis(data=None, dim1=_Null, dim2=_Null, out=None, name=None, ctx=None, *
     Returns: NDArray.
     """
     return _call("SwapAxis", [data], {"dim1": dim1, "dim2": dim2}, out, ctx, kwargs, variadic=False)
+
+
+def UpSampling(*data, scale=_Null, num_filter=_Null, sample_type=_Null, multi_input_mode=_Null, num_args=_Null, workspace=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Nearest-neighbour upsampling of NCHW data.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    scale : default required
+    num_filter : default 0
+    sample_type : default required
+    multi_input_mode : default 'concat'
+    num_args : default required
+    workspace : default 512
+
+    Returns: NDArray.
+    """
+    return _call("UpSampling", data, {"scale": scale, "num_filter": num_filter, "sample_type": sample_type, "multi_input_mode": multi_input_mode, "num_args": num_args, "workspace": workspace}, out, ctx, kwargs, variadic=True)
 
 
 def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1576,6 +1657,36 @@ def degrees(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("degrees", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def depth_to_space(data=None, block_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Rearrange blocks of channels into spatial blocks (NCHW).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    block_size : default required
+
+    Returns: NDArray.
+    """
+    return _call("depth_to_space", [data], {"block_size": block_size}, out, ctx, kwargs, variadic=False)
+
+
+def diag(data=None, k=_Null, axis1=_Null, axis2=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Extract a diagonal, or build a diagonal matrix from a vector.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    k : default 0
+    axis1 : default 0
+    axis2 : default 1
+
+    Returns: NDArray.
+    """
+    return _call("diag", [data], {"k": k, "axis1": axis1, "axis2": axis2}, out, ctx, kwargs, variadic=False)
+
+
 def dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None, name=None, ctx=None, **kwargs):
     """Matrix product (N-D: last axis of lhs with first of rhs).
 
@@ -2078,6 +2189,20 @@ def reshape_like(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
     return _call("reshape_like", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
 
 
+def reverse(data=None, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Reverse the order of elements along the given axes.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default required
+
+    Returns: NDArray.
+    """
+    return _call("reverse", [data], {"axis": axis}, out, ctx, kwargs, variadic=False)
+
+
 def rint(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2294,6 +2419,20 @@ def slice_axis(data=None, axis=_Null, begin=_Null, end=_Null, out=None, name=Non
     return _call("slice_axis", [data], {"axis": axis, "begin": begin, "end": end}, out, ctx, kwargs, variadic=False)
 
 
+def slice_like(data=None, shape_like=None, axes=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Slice data to the shape of another array on the given axes.
+
+    Inputs: data, shape_like.
+
+    Parameters
+    ----------
+    axes : default ()
+
+    Returns: NDArray.
+    """
+    return _call("slice_like", [data, shape_like], {"axes": axes}, out, ctx, kwargs, variadic=False)
+
+
 def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, out=None, name=None, ctx=None, **kwargs):
     """Softmax along an axis.
 
@@ -2334,6 +2473,20 @@ def sort(data=None, axis=_Null, is_ascend=_Null, out=None, name=None, ctx=None, 
     Returns: NDArray.
     """
     return _call("sort", [data], {"axis": axis, "is_ascend": is_ascend}, out, ctx, kwargs, variadic=False)
+
+
+def space_to_depth(data=None, block_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Rearrange spatial blocks into channels (NCHW).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    block_size : default required
+
+    Returns: NDArray.
+    """
+    return _call("space_to_depth", [data], {"block_size": block_size}, out, ctx, kwargs, variadic=False)
 
 
 def sqrt(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -2535,12 +2688,14 @@ concat = Concat
 crop = slice
 ctc_loss = CTCLoss
 flatten = Flatten
+flip = reverse
 identity = _copy
 max_axis = max
 maximum = broadcast_maximum
 min_axis = min
 minimum = broadcast_minimum
 normal = _random_normal
+pad = Pad
 random_normal = _random_normal
 random_uniform = _random_uniform
 reshape = Reshape
@@ -2573,14 +2728,19 @@ __all__ = [
     "LogisticRegressionOutput",
     "MAERegressionOutput",
     "MakeLoss",
+    "Pad",
     "Pooling",
     "RNN",
     "Reshape",
+    "SequenceLast",
+    "SequenceMask",
+    "SequenceReverse",
     "SliceChannel",
     "Softmax",
     "SoftmaxActivation",
     "SoftmaxOutput",
     "SwapAxis",
+    "UpSampling",
     "_Div",
     "_Minus",
     "_Mul",
@@ -2692,6 +2852,8 @@ __all__ = [
     "crop",
     "ctc_loss",
     "degrees",
+    "depth_to_space",
+    "diag",
     "dot",
     "elemwise_add",
     "elemwise_div",
@@ -2703,6 +2865,7 @@ __all__ = [
     "expm1",
     "fix",
     "flatten",
+    "flip",
     "floor",
     "ftrl_update",
     "gamma",
@@ -2731,6 +2894,7 @@ __all__ = [
     "normal",
     "one_hot",
     "ones_like",
+    "pad",
     "pick",
     "prod",
     "radians",
@@ -2741,6 +2905,7 @@ __all__ = [
     "repeat",
     "reshape",
     "reshape_like",
+    "reverse",
     "rint",
     "rmsprop_update",
     "rmspropalex_update",
@@ -2757,9 +2922,11 @@ __all__ = [
     "sinh",
     "slice",
     "slice_axis",
+    "slice_like",
     "softmax",
     "softsign",
     "sort",
+    "space_to_depth",
     "split",
     "sqrt",
     "square",

@@ -332,6 +332,22 @@ def MakeLoss(data=None, grad_scale=_Null, valid_thresh=_Null, normalization=_Nul
     return _symbol_op("MakeLoss", "makeloss", {"data": data}, {"grad_scale": grad_scale, "valid_thresh": valid_thresh, "normalization": normalization}, name, attr, kwargs)
 
 
+def Pad(data=None, mode=_Null, pad_width=_Null, constant_value=_Null, name=None, attr=None, **kwargs):
+    """Pad the spatial axes of 4-D or 5-D data (constant, edge or reflect).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mode : default required
+    pad_width : default required
+    constant_value : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("Pad", "pad", {"data": data}, {"mode": mode, "pad_width": pad_width, "constant_value": constant_value}, name, attr, kwargs)
+
+
 def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, name=None, attr=None, **kwargs):
     """Max, average, sum or lp pooling over NCW or NCHW data.
 
@@ -392,6 +408,52 @@ def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwarg
     Returns: Symbol.
     """
     return _symbol_op("Reshape", "reshape", {"data": data}, {"shape": shape, "reverse": reverse}, name, attr, kwargs)
+
+
+def SequenceLast(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """The last valid step of each sample.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    axis : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SequenceLast", "sequencelast", {"data": data, "sequence_length": sequence_length}, {"use_sequence_length": use_sequence_length, "axis": axis}, name, attr, kwargs)
+
+
+def SequenceMask(data=None, sequence_length=None, use_sequence_length=_Null, value=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Set the steps past each sample's length to a value.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    value : default 0
+    axis : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SequenceMask", "sequencemask", {"data": data, "sequence_length": sequence_length}, {"use_sequence_length": use_sequence_length, "value": value, "axis": axis}, name, attr, kwargs)
+
+
+def SequenceReverse(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Reverse the valid steps of each sample.
+
+    Inputs: data, sequence_length.
+
+    Parameters
+    ----------
+    use_sequence_length : default False
+    axis : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SequenceReverse", "sequencereverse", {"data": data, "sequence_length": sequence_length}, {"use_sequence_length": use_sequence_length, "axis": axis}, name, attr, kwargs)
 
 
 def SliceChannel(data=None, num_outputs=_Null, axis=_Null, squeeze_axis=_Null, name=None, attr=None, **kwargs):
@@ -458,6 +520,25 @@ def SwapAxis(data=None, dim1=_Null, dim2=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("SwapAxis", "swapaxis", {"data": data}, {"dim1": dim1, "dim2": dim2}, name, attr, kwargs)
+
+
+def UpSampling(*data, scale=_Null, num_filter=_Null, sample_type=_Null, multi_input_mode=_Null, num_args=_Null, workspace=_Null, name=None, attr=None, **kwargs):
+    """Nearest-neighbour upsampling of NCHW data.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    scale : default required
+    num_filter : default 0
+    sample_type : default required
+    multi_input_mode : default 'concat'
+    num_args : default required
+    workspace : default 512
+
+    Returns: Symbol.
+    """
+    return _symbol_op("UpSampling", "upsampling", data, {"scale": scale, "num_filter": num_filter, "sample_type": sample_type, "multi_input_mode": multi_input_mode, "num_args": num_args, "workspace": workspace}, name, attr, kwargs)
 
 
 def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, name=None, attr=None, **kwargs):
@@ -1576,6 +1657,36 @@ def degrees(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("degrees", "degrees", {"data": data}, {}, name, attr, kwargs)
 
 
+def depth_to_space(data=None, block_size=_Null, name=None, attr=None, **kwargs):
+    """Rearrange blocks of channels into spatial blocks (NCHW).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    block_size : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("depth_to_space", "depth_to_space", {"data": data}, {"block_size": block_size}, name, attr, kwargs)
+
+
+def diag(data=None, k=_Null, axis1=_Null, axis2=_Null, name=None, attr=None, **kwargs):
+    """Extract a diagonal, or build a diagonal matrix from a vector.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    k : default 0
+    axis1 : default 0
+    axis2 : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("diag", "diag", {"data": data}, {"k": k, "axis1": axis1, "axis2": axis2}, name, attr, kwargs)
+
+
 def dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, name=None, attr=None, **kwargs):
     """Matrix product (N-D: last axis of lhs with first of rhs).
 
@@ -2078,6 +2189,20 @@ def reshape_like(lhs=None, rhs=None, name=None, attr=None, **kwargs):
     return _symbol_op("reshape_like", "reshape_like", {"lhs": lhs, "rhs": rhs}, {}, name, attr, kwargs)
 
 
+def reverse(data=None, axis=_Null, name=None, attr=None, **kwargs):
+    """Reverse the order of elements along the given axes.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("reverse", "reverse", {"data": data}, {"axis": axis}, name, attr, kwargs)
+
+
 def rint(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2294,6 +2419,20 @@ def slice_axis(data=None, axis=_Null, begin=_Null, end=_Null, name=None, attr=No
     return _symbol_op("slice_axis", "slice_axis", {"data": data}, {"axis": axis, "begin": begin, "end": end}, name, attr, kwargs)
 
 
+def slice_like(data=None, shape_like=None, axes=_Null, name=None, attr=None, **kwargs):
+    """Slice data to the shape of another array on the given axes.
+
+    Inputs: data, shape_like.
+
+    Parameters
+    ----------
+    axes : default ()
+
+    Returns: Symbol.
+    """
+    return _symbol_op("slice_like", "slice_like", {"data": data, "shape_like": shape_like}, {"axes": axes}, name, attr, kwargs)
+
+
 def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, name=None, attr=None, **kwargs):
     """Softmax along an axis.
 
@@ -2334,6 +2473,20 @@ def sort(data=None, axis=_Null, is_ascend=_Null, name=None, attr=None, **kwargs)
     Returns: Symbol.
     """
     return _symbol_op("sort", "sort", {"data": data}, {"axis": axis, "is_ascend": is_ascend}, name, attr, kwargs)
+
+
+def space_to_depth(data=None, block_size=_Null, name=None, attr=None, **kwargs):
+    """Rearrange spatial blocks into channels (NCHW).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    block_size : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("space_to_depth", "space_to_depth", {"data": data}, {"block_size": block_size}, name, attr, kwargs)
 
 
 def sqrt(data=None, name=None, attr=None, **kwargs):
@@ -2818,6 +2971,20 @@ def flatten(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("Flatten", "flatten", {"data": data}, {}, name, attr, kwargs)
 
 
+def flip(data=None, axis=_Null, name=None, attr=None, **kwargs):
+    """Reverse the order of elements along the given axes.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("reverse", "flip", {"data": data}, {"axis": axis}, name, attr, kwargs)
+
+
 def identity(data=None, name=None, attr=None, **kwargs):
     """Copy.
 
@@ -2895,6 +3062,22 @@ def normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, attr=Non
     Returns: Symbol.
     """
     return _symbol_op("_random_normal", "normal", {}, {"loc": loc, "scale": scale, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def pad(data=None, mode=_Null, pad_width=_Null, constant_value=_Null, name=None, attr=None, **kwargs):
+    """Pad the spatial axes of 4-D or 5-D data (constant, edge or reflect).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mode : default required
+    pad_width : default required
+    constant_value : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("Pad", "pad", {"data": data}, {"mode": mode, "pad_width": pad_width, "constant_value": constant_value}, name, attr, kwargs)
 
 
 def random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
@@ -3051,14 +3234,19 @@ __all__ = [
     "LogisticRegressionOutput",
     "MAERegressionOutput",
     "MakeLoss",
+    "Pad",
     "Pooling",
     "RNN",
     "Reshape",
+    "SequenceLast",
+    "SequenceMask",
+    "SequenceReverse",
     "SliceChannel",
     "Softmax",
     "SoftmaxActivation",
     "SoftmaxOutput",
     "SwapAxis",
+    "UpSampling",
     "_Div",
     "_Minus",
     "_Mul",
@@ -3170,6 +3358,8 @@ __all__ = [
     "crop",
     "ctc_loss",
     "degrees",
+    "depth_to_space",
+    "diag",
     "dot",
     "elemwise_add",
     "elemwise_div",
@@ -3181,6 +3371,7 @@ __all__ = [
     "expm1",
     "fix",
     "flatten",
+    "flip",
     "floor",
     "ftrl_update",
     "gamma",
@@ -3209,6 +3400,7 @@ __all__ = [
     "normal",
     "one_hot",
     "ones_like",
+    "pad",
     "pick",
     "prod",
     "radians",
@@ -3219,6 +3411,7 @@ __all__ = [
     "repeat",
     "reshape",
     "reshape_like",
+    "reverse",
     "rint",
     "rmsprop_update",
     "rmspropalex_update",
@@ -3235,9 +3428,11 @@ __all__ = [
     "sinh",
     "slice",
     "slice_axis",
+    "slice_like",
     "softmax",
     "softsign",
     "sort",
+    "space_to_depth",
     "split",
     "sqrt",
     "square",

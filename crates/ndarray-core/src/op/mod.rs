@@ -23,6 +23,7 @@ mod pool;
 mod random;
 mod reduce;
 mod registry;
+mod remap;
 pub mod rng;
 mod sort;
 

@@ -1,0 +1,229 @@
+//! Ops whose every output element is a copy of one data element or a fill value: `reverse`
+//! (`flip`), `depth_to_space`, `space_to_depth`, `Pad` (`pad`), `UpSampling` (nearest),
+//! `slice_like`, `diag`, and `SequenceMask`, `SequenceLast`, `SequenceReverse`.
+//!
+//! Each describes itself by a [`Remap`]: the output shape and, per output element, the index
+//! of the data element it copies (or `-1` for the fill value). One forward op gathers through
+//! that map and one `_backward_X` op scatter-adds the output gradient back through it, so every
+//! op of the family gets its gradient from the same two kernels. Inputs after the data (the
+//! sequence lengths, `slice_like`'s shape source) only steer the map and get zero gradients.
+
+mod maps;
+pub(super) mod register;
+mod sequence;
+
+use std::fmt;
+
+use crate::dispatch;
+use crate::dtype::{DType, Element};
+use crate::error::Error;
+use crate::error::Result;
+use crate::op::grad::{Grads, dtype_of_input};
+use crate::op::registry::Registry;
+use crate::op::{Attrs, CreateFn, GradBuilder, NodeEntry, OpCtx, Operator, ParamSpec, TensorIn, expect_inputs};
+use crate::shape::{Shape, fmt_shape, strides_of};
+use crate::storage::{CpuStorage, StorageElement};
+
+/// An index-map op.
+pub(super) trait Remap: Send + Sync + fmt::Debug {
+    /// The registered name, for messages.
+    fn name(&self) -> &'static str;
+    /// Number of inputs (data first).
+    fn num_inputs(&self) -> usize {
+        1
+    }
+    /// Input names of this instance, when they depend on the attributes.
+    fn input_names(&self) -> Option<Vec<String>> {
+        None
+    }
+    /// The output shape.
+    fn out_shape(&self, inputs: &[Shape]) -> Result<Shape>;
+    /// For every output element the flat index of the data element it copies, `-1` for the
+    /// fill value. `aux` holds the values of the inputs after the data.
+    fn map(&self, inputs: &[Shape], out: &[usize], aux: &[Vec<f64>]) -> Result<Vec<i64>>;
+    /// The value of unmapped output elements.
+    fn fill(&self) -> f64 {
+        0.0
+    }
+}
+
+/// Build a map from output coordinates: `f(out_coords, in_coords)` fills the input coordinates
+/// and returns false for an unmapped element.
+pub(super) fn map_coords(out: &[usize], inp: &[usize], f: impl Fn(&[usize], &mut [usize]) -> bool) -> Vec<i64> {
+    let n: usize = out.iter().product();
+    let is = strides_of(inp);
+    let mut oc = vec![0usize; out.len()];
+    let mut ic = vec![0usize; inp.len()];
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        if f(&oc, &mut ic) {
+            v.push(ic.iter().zip(&is).map(|(a, b)| a * b).sum::<usize>() as i64);
+        } else {
+            v.push(-1);
+        }
+        for d in (0..out.len()).rev() {
+            oc[d] += 1;
+            if oc[d] < out[d] {
+                break;
+            }
+            oc[d] = 0;
+        }
+    }
+    v
+}
+
+fn aux_values(x: &[TensorIn<'_>]) -> Vec<Vec<f64>> {
+    x[1..]
+        .iter()
+        .map(|t| dispatch!(storage t.data => v: T, { v[t.offset..t.offset + t.len()].iter().map(|a| a.to_f64()).collect() }))
+        .collect()
+}
+
+fn shapes(x: &[TensorIn<'_>]) -> Vec<Shape> {
+    x.iter().map(|t| t.shape.to_vec()).collect()
+}
+
+#[derive(Debug)]
+struct RemapOp(Box<dyn Remap>);
+
+impl Operator for RemapOp {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn input_names(&self) -> Option<Vec<String>> {
+        self.0.input_names()
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.0.name(), inputs.len(), self.0.num_inputs())?;
+        Ok(vec![self.0.out_shape(inputs)?])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        dtype_of_input(self.0.name(), 0, inputs, outputs)?;
+        if let Some(d) = inputs[0] {
+            for slot in inputs[1..].iter_mut() {
+                slot.get_or_insert(d);
+            }
+        }
+        Ok(())
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        let map = self.0.map(&shapes(x), &out[0], &aux_values(x))?;
+        let fill = self.0.fill();
+        let t = &x[0];
+        Ok(vec![dispatch!(storage t.data => v: T, {
+            let v = &v[t.offset..t.offset + t.len()];
+            let f = T::from_f64(fill);
+            T::wrap(map.iter().map(|&i| if i < 0 { f } else { v[i as usize] }).collect())
+        })])
+    }
+}
+
+/// `_backward_X(ograd, data, aux...)`: the data gradient, the output gradient scattered back
+/// through the map and summed where several outputs copy one element.
+#[derive(Debug)]
+struct RemapBackward(&'static str, Box<dyn Remap>);
+
+impl Operator for RemapBackward {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn input_names(&self) -> Option<Vec<String>> {
+        let rest = self.1.input_names().unwrap_or_else(|| vec!["data".to_string()]);
+        Some(std::iter::once("ograd".to_string()).chain(rest).collect())
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(self.0, inputs.len(), self.1.num_inputs() + 1)?;
+        let out = self.1.out_shape(&inputs[1..])?;
+        if inputs[0] != out {
+            return Err(Error::shape(
+                self.0,
+                format!("output gradient has shape {} but {} is expected", fmt_shape(&inputs[0]), fmt_shape(&out)),
+            ));
+        }
+        Ok(vec![inputs[1].clone()])
+    }
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![inputs[0]])
+    }
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        dtype_of_input(self.0, 0, inputs, outputs)
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let map = self.1.map(&shapes(&x[1..]), x[0].shape, &aux_values(&x[1..]))?;
+        let n: usize = out[0].iter().product();
+        dispatch!(float self.0, dt[0] => T, {
+            let g = x[0].typed::<T>();
+            let mut dx = vec![0f64; n];
+            for (&i, &gv) in map.iter().zip(g) {
+                if i >= 0 {
+                    dx[i as usize] += gv.to_f64();
+                }
+            }
+            Ok(vec![T::wrap(dx.into_iter().map(T::from_f64).collect())])
+        })
+    }
+}
+
+/// The gradient of a remap op through its `_backward_X` op; the other inputs get zeros.
+pub(super) fn remap_gradient(
+    b: &mut dyn GradBuilder,
+    back: &str,
+    a: &Attrs,
+    x: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Grads {
+    let mut ins = vec![g[0]];
+    ins.extend_from_slice(x);
+    let dx = b.apply(back, &ins, a.clone())?;
+    let mut out = vec![Some(dx)];
+    for &e in &x[1..] {
+        out.push(Some(b.unary("zeros_like", e)?));
+    }
+    Ok(out)
+}
+
+/// One remap op to register.
+pub(super) struct Spec {
+    pub(super) name: &'static str,
+    pub(super) back: &'static str,
+    pub(super) inputs: &'static [&'static str],
+    pub(super) params: &'static [ParamSpec],
+    pub(super) doc: &'static str,
+    pub(super) create: fn(&'static str, &Attrs) -> Result<Box<dyn Remap>>,
+    pub(super) grad: crate::op::GradFn,
+    pub(super) aliases: &'static [&'static str],
+}
+
+/// Define a gradient function for the remap op whose backward op is `$back`.
+macro_rules! remap_grad {
+    ($f:ident, $back:literal) => {
+        fn $f(
+            b: &mut dyn $crate::op::GradBuilder,
+            a: &$crate::op::Attrs,
+            x: &[$crate::op::NodeEntry],
+            _: &[$crate::op::NodeEntry],
+            g: &[$crate::op::NodeEntry],
+        ) -> $crate::error::Result<Vec<Option<$crate::op::NodeEntry>>> {
+            super::remap_gradient(b, $back, a, x, g)
+        }
+    };
+}
+pub(super) use remap_grad;
+
+/// Register one remap op, its `_backward_X` op, gradient and aliases.
+pub(super) fn add(r: &mut Registry, s: Spec) {
+    let (name, back, create) = (s.name, s.back, s.create);
+    let fwd: CreateFn =
+        std::sync::Arc::new(move |a: &Attrs| Ok(Box::new(RemapOp(create(name, a)?)) as Box<dyn Operator>));
+    r.add(name, s.inputs, s.params, s.doc, move |a: &Attrs| fwd(a));
+    r.add(back, &["ograd", "data"], s.params, "gradient of an index-map op", move |a: &Attrs| {
+        Ok(Box::new(RemapBackward(back, create(back, a)?)))
+    });
+    r.set_gradient(name, s.grad);
+    for &alias in s.aliases {
+        r.alias(alias, name);
+    }
+}
