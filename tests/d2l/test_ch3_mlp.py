@@ -243,6 +243,23 @@ def test_dropout():
     assert d2l.evaluate_accuracy(test_iter, net) > 0.5
 
 
+def get_k_fold_data(k, i, X, y):
+    assert k > 1
+    fold_size = X.shape[0] // k
+    X_train, y_train = None, None
+    for j in range(k):
+        idx = slice(j * fold_size, (j + 1) * fold_size)
+        X_part, y_part = X[idx, :], y[idx]
+        if j == i:
+            X_valid, y_valid = X_part, y_part
+        elif X_train is None:
+            X_train, y_train = X_part, y_part
+        else:
+            X_train = nd.concat(X_train, X_part, dim=0)
+            y_train = nd.concat(y_train, y_part, dim=0)
+    return X_train, y_train, X_valid, y_valid
+
+
 def test_kaggle_house_price():
     train_data = pd.read_csv("../data/kaggle_house_pred_train.csv")
     test_data = pd.read_csv("../data/kaggle_house_pred_test.csv")
@@ -293,22 +310,6 @@ def test_kaggle_house_price():
             if test_labels is not None:
                 test_ls.append(log_rmse(net, test_features, test_labels))
         return train_ls, test_ls
-
-    def get_k_fold_data(k, i, X, y):
-        assert k > 1
-        fold_size = X.shape[0] // k
-        X_train, y_train = None, None
-        for j in range(k):
-            idx = slice(j * fold_size, (j + 1) * fold_size)
-            X_part, y_part = X[idx, :], y[idx]
-            if j == i:
-                X_valid, y_valid = X_part, y_part
-            elif X_train is None:
-                X_train, y_train = X_part, y_part
-            else:
-                X_train = nd.concat(X_train, X_part, dim=0)
-                y_train = nd.concat(y_train, y_part, dim=0)
-        return X_train, y_train, X_valid, y_valid
 
     def k_fold(k, X_train, y_train, num_epochs, learning_rate, weight_decay, batch_size):
         train_l_sum, valid_l_sum = 0, 0
