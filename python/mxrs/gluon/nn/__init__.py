@@ -35,6 +35,7 @@ from mxrs.gluon.nn.conv_layers import (
     MaxPool1D,
     MaxPool2D,
     MaxPool3D,
+    ReflectionPad2D,
 )
 
 __all__ = [
@@ -78,4 +79,5 @@ __all__ = [
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",
+    "ReflectionPad2D",
 ]

@@ -5,6 +5,7 @@ Each layer is a :class:`~mxrs.gluon.HybridBlock` over the registry's ``Convoluti
 alike. ``in_channels=0`` defers the weight's input-channel dimension to the first forward call.
 Layouts are channel-first (``NCW``, ``NCHW``, ``NCDHW``) as on MXNet's CPU. The ops compute 1-D
 and 2-D windows today; the 3-D layers are defined and raise the op's ``NotSupported`` error.
+``ReflectionPad2D`` pads with the ``Pad`` op in reflect mode.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "GlobalAvgPool1D",
     "GlobalAvgPool2D",
     "GlobalAvgPool3D",
+    "ReflectionPad2D",
 ]
 
 _LAYOUTS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
@@ -598,3 +600,24 @@ class GlobalAvgPool3D(_Pooling):
 
     def __init__(self, layout: str = "NCDHW", **kwargs: Any) -> None:
         super().__init__((1,) * 3, None, 0, True, True, "avg", layout, **kwargs)
+
+
+class ReflectionPad2D(HybridBlock):
+    """Pads the two spatial axes of NCHW data by reflecting it at the borders (the ``Pad`` op,
+    mode 'reflect').
+
+    ``padding`` is an int (every side) or MXNet's 8-tuple ``pad_width``, two entries per axis
+    (the first four, for N and C, are 0).
+    """
+
+    def __init__(self, padding: Any = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(padding, int):
+            padding = (0, 0, 0, 0, padding, padding, padding, padding)
+        padding = tuple(int(p) for p in padding)
+        if len(padding) != 8:
+            raise ValueError("ReflectionPad2D: padding must be an int or 8 ints, got %r" % (padding,))
+        self._padding = padding
+
+    def hybrid_forward(self, F: Any, x: Any) -> Any:
+        return F.pad(x, mode="reflect", pad_width=self._padding)
