@@ -62,3 +62,27 @@ LE = Arith(
     "_greater_equal_scalar",
     _flag(operator.le),
 )
+LOGICAL_AND = Arith(
+    "broadcast_logical_and",
+    "_logical_and",
+    "_logical_and",
+    "_logical_and_scalar",
+    "_logical_and_scalar",
+    lambda a, b: float(bool(a) and bool(b)),
+)
+LOGICAL_OR = Arith(
+    "broadcast_logical_or",
+    "_logical_or",
+    "_logical_or",
+    "_logical_or_scalar",
+    "_logical_or_scalar",
+    lambda a, b: float(bool(a) or bool(b)),
+)
+LOGICAL_XOR = Arith(
+    "broadcast_logical_xor",
+    "_logical_xor",
+    "_logical_xor",
+    "_logical_xor_scalar",
+    "_logical_xor_scalar",
+    lambda a, b: float(bool(a) != bool(b)),
+)

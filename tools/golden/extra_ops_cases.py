@@ -179,9 +179,38 @@ def _remap_cases():
     ]
 
 
+def _misc_cases():
+    def c(name, op, inputs, **attrs):
+        return {"name": name, "op": op, "inputs": inputs, "attrs": attrs}
+
+    x = ("data", (3, 4), "u")
+    return [
+        c("hard_sigmoid", "hard_sigmoid", [("data", (3, 4), "gt1")], alpha=0.3, beta=-0.1),
+        c("hard_sigmoid_default", "hard_sigmoid", [("data", (2, 5), "u")]),
+        c("smooth_l1", "smooth_l1", [x], scalar=2.0),
+        c("smooth_l1_half", "smooth_l1", [x], scalar=0.5),
+        c("softmin", "softmin", [("data", (2, 3, 4), "u")]),
+        c("softmin_axis_temp", "softmin", [("data", (2, 3, 4), "u")], axis=1, temperature=2.0),
+        c("erfinv", "erfinv", [("data", (3, 4), "unit")]),
+        c("arcsinh", "arcsinh", [x]),
+        c("arccosh", "arccosh", [("data", (3, 4), "gt1")]),
+        c("arctanh", "arctanh", [("data", (3, 4), "unit")]),
+        c("rcbrt", "rcbrt", [("data", (3, 4), "pos")]),
+        c("moments_all", "moments", [("data", (2, 3, 4), "u")], axes=(0, 1, 2)),
+        c("moments_axes_keep", "moments", [("data", (2, 3, 4), "u")], axes=(0, 2), keepdims=True),
+        c("moments_axis1", "moments", [("data", (2, 3, 4), "u")], axes=(1,)),
+        c("l2norm_instance", "L2Normalization", [("data", (2, 3, 4), "u")]),
+        c("l2norm_channel", "L2Normalization", [("data", (2, 3, 2, 2), "u")], mode="channel", eps=1e-3),
+        c("l2norm_spatial", "L2Normalization", [("data", (2, 3, 2, 2), "u")], mode="spatial"),
+        dict(c("shape_array", "shape_array", [("data", (2, 3, 4), "u")]), grad=False),
+        dict(c("size_array", "size_array", [("data", (2, 3, 4), "u")]), grad=False),
+    ]
+
+
 FAMILIES = {
     "norm": _norm_cases(),
     "rnn": _rnn_cases(),
     "ctc": _ctc_cases(),
     "remap": _remap_cases(),
+    "misc": _misc_cases(),
 }

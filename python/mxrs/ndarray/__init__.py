@@ -88,6 +88,9 @@ greater = _binary_fn(_arith.GT)
 greater_equal = _binary_fn(_arith.GE)
 lesser = _binary_fn(_arith.LT)
 lesser_equal = _binary_fn(_arith.LE)
+logical_and = _binary_fn(_arith.LOGICAL_AND)
+logical_or = _binary_fn(_arith.LOGICAL_OR)
+logical_xor = _binary_fn(_arith.LOGICAL_XOR)
 
 
 def moveaxis(tensor, source, destination):
@@ -129,5 +132,8 @@ __all__ = _ops.__all__ + [
     "greater_equal",
     "lesser",
     "lesser_equal",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
     "moveaxis",
 ]

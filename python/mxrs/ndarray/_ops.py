@@ -241,6 +241,21 @@ def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, out=None, name=Non
     return _call("InstanceNorm", [data, gamma, beta], {"eps": eps}, out, ctx, kwargs, variadic=False)
 
 
+def L2Normalization(data=None, eps=_Null, mode=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Divide by the L2 norm over each instance, channel or spatial position.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    eps : default 1e-10
+    mode : default 'instance'
+
+    Returns: NDArray.
+    """
+    return _call("L2Normalization", [data], {"eps": eps, "mode": mode}, out, ctx, kwargs, variadic=False)
+
+
 def LayerNorm(data=None, gamma=None, beta=None, axis=_Null, eps=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
     """Layer normalization over one axis.
 
@@ -1282,6 +1297,16 @@ def arccos(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("arccos", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def arccosh(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("arccosh", [data], {}, out, ctx, kwargs, variadic=False)
+
+
 def arcsin(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1292,6 +1317,16 @@ def arcsin(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("arcsin", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def arcsinh(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("arcsinh", [data], {}, out, ctx, kwargs, variadic=False)
+
+
 def arctan(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1300,6 +1335,16 @@ def arctan(data=None, out=None, name=None, ctx=None, **kwargs):
     Returns: NDArray.
     """
     return _call("arctan", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def arctanh(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("arctanh", [data], {}, out, ctx, kwargs, variadic=False)
 
 
 def argmax(data=None, axis=_Null, keepdims=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1752,6 +1797,16 @@ def erf(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("erf", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def erfinv(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("erfinv", [data], {}, out, ctx, kwargs, variadic=False)
+
+
 def exp(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -1843,6 +1898,21 @@ def gammaln(data=None, out=None, name=None, ctx=None, **kwargs):
     Returns: NDArray.
     """
     return _call("gammaln", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def hard_sigmoid(data=None, alpha=_Null, beta=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Clip(alpha * x + beta, 0, 1).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    alpha : default 0.2
+    beta : default 0.5
+
+    Returns: NDArray.
+    """
+    return _call("hard_sigmoid", [data], {"alpha": alpha, "beta": beta}, out, ctx, kwargs, variadic=False)
 
 
 def log(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -1958,6 +2028,21 @@ def min(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=Non
     Returns: NDArray.
     """
     return _call("min", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
+
+
+def moments(data=None, axes=_Null, keepdims=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Mean and variance over axes.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axes : default None
+    keepdims : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("moments", [data], {"axes": axes, "keepdims": keepdims}, out, ctx, kwargs, variadic=False)
 
 
 def mp_nag_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -2144,6 +2229,16 @@ def radians(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("radians", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def rcbrt(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("rcbrt", [data], {}, out, ctx, kwargs, variadic=False)
+
+
 def reciprocal(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2311,6 +2406,16 @@ def sgd_update(weight=None, grad=None, lr=_Null, wd=_Null, rescale_grad=_Null, c
     return _call("sgd_update", [weight, grad], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
 
 
+def shape_array(data=None, out=None, name=None, ctx=None, **kwargs):
+    """The shape or size of an array as int64.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("shape_array", [data], {}, out, ctx, kwargs, variadic=False)
+
+
 def sigmoid(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2387,6 +2492,16 @@ def sinh(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("sinh", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def size_array(data=None, out=None, name=None, ctx=None, **kwargs):
+    """The shape or size of an array as int64.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("size_array", [data], {}, out, ctx, kwargs, variadic=False)
+
+
 def slice(data=None, begin=_Null, end=_Null, step=_Null, out=None, name=None, ctx=None, **kwargs):
     """A strided window.
 
@@ -2433,6 +2548,20 @@ def slice_like(data=None, shape_like=None, axes=_Null, out=None, name=None, ctx=
     return _call("slice_like", [data, shape_like], {"axes": axes}, out, ctx, kwargs, variadic=False)
 
 
+def smooth_l1(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Smooth L1 (Huber-like) function.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+
+    Returns: NDArray.
+    """
+    return _call("smooth_l1", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
+
+
 def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, out=None, name=None, ctx=None, **kwargs):
     """Softmax along an axis.
 
@@ -2448,6 +2577,23 @@ def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_N
     Returns: NDArray.
     """
     return _call("softmax", [data], {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, out, ctx, kwargs, variadic=False)
+
+
+def softmin(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Softmax along an axis.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default -1
+    temperature : default None
+    dtype : default None
+    use_length : default False
+
+    Returns: NDArray.
+    """
+    return _call("softmin", [data], {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, out, ctx, kwargs, variadic=False)
 
 
 def softsign(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -2722,6 +2868,7 @@ __all__ = [
     "FullyConnected",
     "GroupNorm",
     "InstanceNorm",
+    "L2Normalization",
     "LayerNorm",
     "LeakyReLU",
     "LinearRegressionOutput",
@@ -2811,8 +2958,11 @@ __all__ = [
     "adam_update",
     "add_n",
     "arccos",
+    "arccosh",
     "arcsin",
+    "arcsinh",
     "arctan",
+    "arctanh",
     "argmax",
     "argmax_channel",
     "argmin",
@@ -2860,6 +3010,7 @@ __all__ = [
     "elemwise_mul",
     "elemwise_sub",
     "erf",
+    "erfinv",
     "exp",
     "expand_dims",
     "expm1",
@@ -2870,6 +3021,7 @@ __all__ = [
     "ftrl_update",
     "gamma",
     "gammaln",
+    "hard_sigmoid",
     "identity",
     "log",
     "log10",
@@ -2884,6 +3036,7 @@ __all__ = [
     "min",
     "min_axis",
     "minimum",
+    "moments",
     "mp_nag_mom_update",
     "mp_sgd_mom_update",
     "mp_sgd_update",
@@ -2900,6 +3053,7 @@ __all__ = [
     "radians",
     "random_normal",
     "random_uniform",
+    "rcbrt",
     "reciprocal",
     "relu",
     "repeat",
@@ -2913,6 +3067,7 @@ __all__ = [
     "rsqrt",
     "sgd_mom_update",
     "sgd_update",
+    "shape_array",
     "shuffle",
     "sigmoid",
     "sign",
@@ -2920,10 +3075,13 @@ __all__ = [
     "signum_update",
     "sin",
     "sinh",
+    "size_array",
     "slice",
     "slice_axis",
     "slice_like",
+    "smooth_l1",
     "softmax",
+    "softmin",
     "softsign",
     "sort",
     "space_to_depth",

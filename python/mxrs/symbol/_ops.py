@@ -241,6 +241,21 @@ def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, name=None, attr=No
     return _symbol_op("InstanceNorm", "instancenorm", {"data": data, "gamma": gamma, "beta": beta}, {"eps": eps}, name, attr, kwargs)
 
 
+def L2Normalization(data=None, eps=_Null, mode=_Null, name=None, attr=None, **kwargs):
+    """Divide by the L2 norm over each instance, channel or spatial position.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    eps : default 1e-10
+    mode : default 'instance'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("L2Normalization", "l2normalization", {"data": data}, {"eps": eps, "mode": mode}, name, attr, kwargs)
+
+
 def LayerNorm(data=None, gamma=None, beta=None, axis=_Null, eps=_Null, output_mean_var=_Null, name=None, attr=None, **kwargs):
     """Layer normalization over one axis.
 
@@ -1282,6 +1297,16 @@ def arccos(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("arccos", "arccos", {"data": data}, {}, name, attr, kwargs)
 
 
+def arccosh(data=None, name=None, attr=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("arccosh", "arccosh", {"data": data}, {}, name, attr, kwargs)
+
+
 def arcsin(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -1292,6 +1317,16 @@ def arcsin(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("arcsin", "arcsin", {"data": data}, {}, name, attr, kwargs)
 
 
+def arcsinh(data=None, name=None, attr=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("arcsinh", "arcsinh", {"data": data}, {}, name, attr, kwargs)
+
+
 def arctan(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -1300,6 +1335,16 @@ def arctan(data=None, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("arctan", "arctan", {"data": data}, {}, name, attr, kwargs)
+
+
+def arctanh(data=None, name=None, attr=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("arctanh", "arctanh", {"data": data}, {}, name, attr, kwargs)
 
 
 def argmax(data=None, axis=_Null, keepdims=_Null, name=None, attr=None, **kwargs):
@@ -1752,6 +1797,16 @@ def erf(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("erf", "erf", {"data": data}, {}, name, attr, kwargs)
 
 
+def erfinv(data=None, name=None, attr=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("erfinv", "erfinv", {"data": data}, {}, name, attr, kwargs)
+
+
 def exp(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -1843,6 +1898,21 @@ def gammaln(data=None, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("gammaln", "gammaln", {"data": data}, {}, name, attr, kwargs)
+
+
+def hard_sigmoid(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwargs):
+    """Clip(alpha * x + beta, 0, 1).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    alpha : default 0.2
+    beta : default 0.5
+
+    Returns: Symbol.
+    """
+    return _symbol_op("hard_sigmoid", "hard_sigmoid", {"data": data}, {"alpha": alpha, "beta": beta}, name, attr, kwargs)
 
 
 def log(data=None, name=None, attr=None, **kwargs):
@@ -1958,6 +2028,21 @@ def min(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=No
     Returns: Symbol.
     """
     return _symbol_op("min", "min", {"data": data}, {"axis": axis, "keepdims": keepdims, "exclude": exclude}, name, attr, kwargs)
+
+
+def moments(data=None, axes=_Null, keepdims=_Null, name=None, attr=None, **kwargs):
+    """Mean and variance over axes.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axes : default None
+    keepdims : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("moments", "moments", {"data": data}, {"axes": axes, "keepdims": keepdims}, name, attr, kwargs)
 
 
 def mp_nag_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
@@ -2144,6 +2229,16 @@ def radians(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("radians", "radians", {"data": data}, {}, name, attr, kwargs)
 
 
+def rcbrt(data=None, name=None, attr=None, **kwargs):
+    """Elementwise math.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("rcbrt", "rcbrt", {"data": data}, {}, name, attr, kwargs)
+
+
 def reciprocal(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2311,6 +2406,16 @@ def sgd_update(weight=None, grad=None, lr=_Null, wd=_Null, rescale_grad=_Null, c
     return _symbol_op("sgd_update", "sgd_update", {"weight": weight, "grad": grad}, {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, name, attr, kwargs)
 
 
+def shape_array(data=None, name=None, attr=None, **kwargs):
+    """The shape or size of an array as int64.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("shape_array", "shape_array", {"data": data}, {}, name, attr, kwargs)
+
+
 def sigmoid(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2387,6 +2492,16 @@ def sinh(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("sinh", "sinh", {"data": data}, {}, name, attr, kwargs)
 
 
+def size_array(data=None, name=None, attr=None, **kwargs):
+    """The shape or size of an array as int64.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("size_array", "size_array", {"data": data}, {}, name, attr, kwargs)
+
+
 def slice(data=None, begin=_Null, end=_Null, step=_Null, name=None, attr=None, **kwargs):
     """A strided window.
 
@@ -2433,6 +2548,20 @@ def slice_like(data=None, shape_like=None, axes=_Null, name=None, attr=None, **k
     return _symbol_op("slice_like", "slice_like", {"data": data, "shape_like": shape_like}, {"axes": axes}, name, attr, kwargs)
 
 
+def smooth_l1(data=None, scalar=_Null, name=None, attr=None, **kwargs):
+    """Smooth L1 (Huber-like) function.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("smooth_l1", "smooth_l1", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
+
+
 def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, name=None, attr=None, **kwargs):
     """Softmax along an axis.
 
@@ -2448,6 +2577,23 @@ def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_N
     Returns: Symbol.
     """
     return _symbol_op("softmax", "softmax", {"data": data}, {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, name, attr, kwargs)
+
+
+def softmin(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, name=None, attr=None, **kwargs):
+    """Softmax along an axis.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default -1
+    temperature : default None
+    dtype : default None
+    use_length : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("softmin", "softmin", {"data": data}, {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, name, attr, kwargs)
 
 
 def softsign(data=None, name=None, attr=None, **kwargs):
@@ -3228,6 +3374,7 @@ __all__ = [
     "FullyConnected",
     "GroupNorm",
     "InstanceNorm",
+    "L2Normalization",
     "LayerNorm",
     "LeakyReLU",
     "LinearRegressionOutput",
@@ -3317,8 +3464,11 @@ __all__ = [
     "adam_update",
     "add_n",
     "arccos",
+    "arccosh",
     "arcsin",
+    "arcsinh",
     "arctan",
+    "arctanh",
     "argmax",
     "argmax_channel",
     "argmin",
@@ -3366,6 +3516,7 @@ __all__ = [
     "elemwise_mul",
     "elemwise_sub",
     "erf",
+    "erfinv",
     "exp",
     "expand_dims",
     "expm1",
@@ -3376,6 +3527,7 @@ __all__ = [
     "ftrl_update",
     "gamma",
     "gammaln",
+    "hard_sigmoid",
     "identity",
     "log",
     "log10",
@@ -3390,6 +3542,7 @@ __all__ = [
     "min",
     "min_axis",
     "minimum",
+    "moments",
     "mp_nag_mom_update",
     "mp_sgd_mom_update",
     "mp_sgd_update",
@@ -3406,6 +3559,7 @@ __all__ = [
     "radians",
     "random_normal",
     "random_uniform",
+    "rcbrt",
     "reciprocal",
     "relu",
     "repeat",
@@ -3419,6 +3573,7 @@ __all__ = [
     "rsqrt",
     "sgd_mom_update",
     "sgd_update",
+    "shape_array",
     "shuffle",
     "sigmoid",
     "sign",
@@ -3426,10 +3581,13 @@ __all__ = [
     "signum_update",
     "sin",
     "sinh",
+    "size_array",
     "slice",
     "slice_axis",
     "slice_like",
+    "smooth_l1",
     "softmax",
+    "softmin",
     "softsign",
     "sort",
     "space_to_depth",

@@ -31,6 +31,7 @@ pub fn registry() -> &'static Registry {
         super::layers::ctc::register(&mut r);
         super::conv::register(&mut r);
         super::pool::register(&mut r);
+        super::pointwise::register(&mut r);
         super::remap::register::register(&mut r);
         r
     })

@@ -19,6 +19,7 @@ mod layers;
 mod matrix;
 mod nn;
 mod optimizer;
+mod pointwise;
 mod pool;
 mod random;
 mod reduce;

@@ -1,4 +1,4 @@
-//! softmax and log_softmax along an axis.
+//! softmax, log_softmax and softmin along an axis.
 
 use super::grad::Grads;
 use super::registry::Registry;
@@ -15,6 +15,8 @@ struct Softmax {
     axis: i64,
     temperature: f64,
     log: bool,
+    /// -1 for softmin (the softmax of `-x`), else 1.
+    sign: f64,
 }
 
 impl Operator for Softmax {
@@ -41,7 +43,7 @@ impl Operator for Softmax {
                     let at = |i: usize| (p * n + i) * inner + q;
                     let mut mx = f64::NEG_INFINITY;
                     for (i, b) in buf.iter_mut().enumerate() {
-                        *b = v[at(i)].to_f64() / self.temperature;
+                        *b = self.sign * v[at(i)].to_f64() / self.temperature;
                         mx = mx.max(*b);
                     }
                     let sum: f64 = buf.iter().map(|b| (b - mx).exp()).sum();
@@ -66,6 +68,12 @@ fn grad_log_softmax(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], y: &[No
     softmax_grad(b, a, y[0], g[0], true)
 }
 
+/// softmin: the softmax gradient, negated.
+fn grad_softmin(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    let d = softmax_grad(b, a, y[0], g[0], false)?[0].expect("softmax gives a gradient");
+    Ok(vec![Some(b.unary("negative", d)?)])
+}
+
 fn softmax_grad(b: &mut dyn GradBuilder, a: &Attrs, y: NodeEntry, g: NodeEntry, log: bool) -> Grads {
     let axis = a.int_or("softmax", "axis", -1)?;
     let temperature = a.float_or("softmax", "temperature", 1.0)?;
@@ -86,7 +94,7 @@ fn softmax_grad(b: &mut dyn GradBuilder, a: &Attrs, y: NodeEntry, g: NodeEntry, 
 }
 
 pub(super) fn register(r: &mut Registry) {
-    for (name, log) in [("softmax", false), ("log_softmax", true)] {
+    for (name, log, sign) in [("softmax", false, 1.0), ("log_softmax", true, 1.0), ("softmin", false, -1.0)] {
         r.add(
             name,
             &["data"],
@@ -104,12 +112,14 @@ pub(super) fn register(r: &mut Registry) {
                     axis: a.int_or(name, "axis", -1)?,
                     temperature: a.float_or(name, "temperature", 1.0)?,
                     log,
+                    sign,
                 }))
             },
         );
     }
     r.set_gradient("softmax", grad_softmax);
     r.set_gradient("log_softmax", grad_log_softmax);
+    r.set_gradient("softmin", grad_softmin);
 }
 
 #[cfg(test)]
@@ -118,7 +128,7 @@ mod grad_tests {
 
     #[test]
     fn softmax_gradients() {
-        for name in ["softmax", "log_softmax"] {
+        for name in ["softmax", "log_softmax", "softmin"] {
             check(name, &[], &[arr(&[2, 3, 4], 1)], &[0]);
             check(name, &[("axis", "0")], &[arr(&[2, 3, 4], 2)], &[0]);
             check(name, &[("axis", "1"), ("temperature", "2.0")], &[arr(&[2, 3, 4], 3)], &[0]);
