@@ -18,7 +18,11 @@ venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' scipy-openblas32 pytest hypothesis ruff mypy matplotlib scikit-learn 'moto[server]' graphviz onnx onnxruntime
+	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' scipy-openblas32 pytest hypothesis ruff mypy matplotlib scikit-learn 'moto[server]' graphviz onnx onnxruntime 'pandas<3' 'ipython<9'
+	# tests/d2l run the d2l book's helper package unchanged; its declared dependencies (jupyter)
+	# are not needed: it imports IPython.display (whose set_matplotlib_formats IPython 9 removed);
+	# the book's house-price code selects numeric columns by dtype != object (pandas 3 has str).
+	$(PY) -m pip install -q --no-deps d2lzh==1.0.0
 	touch $@
 
 build: venv

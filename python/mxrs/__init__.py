@@ -45,6 +45,7 @@ from mxrs import kvstore as kv
 from mxrs import module as mod
 from mxrs import ndarray as nd
 from mxrs import symbol as sym
+from mxrs._mxnet_alias import install_as_mxnet
 from mxrs.attribute import AttrScope
 from mxrs.base import MXNetError
 from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
@@ -98,4 +99,5 @@ __all__ = [
     "gpu",
     "current_context",
     "num_gpus",
+    "install_as_mxnet",
 ]
