@@ -15,7 +15,7 @@ CARGO_ENV := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH P
 .PHONY: demo test test-rust test-python build wheel venv bench lint typecheck fmt clean fuzz
 
 venv: $(VENV)/.deps
-$(VENV)/.deps: pyproject.toml
+$(VENV)/.deps: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' scipy-openblas32 pytest hypothesis ruff mypy matplotlib scikit-learn 'moto[server]' graphviz onnx onnxruntime 'pandas<3' 'ipython<9'
