@@ -83,3 +83,9 @@ __all__ = [
     "current_context",
     "num_gpus",
 ]
+
+# In a distributed job's server processes (MPI ranks after the workers), ``import mxrs`` runs
+# the kvstore server loop and exits, as MXNet's import does.
+from mxrs import kvstore_server as _kvstore_server  # noqa: E402
+
+_kvstore_server._init_kvstore_server_module()

@@ -25,6 +25,7 @@
 //! assert_eq!(out.to_cpu_storage().unwrap().get_f64(0), 4.0);
 //! ```
 
+pub mod dist;
 mod local;
 
 use std::fmt;
@@ -104,17 +105,20 @@ pub trait KVStore: Send + Sync + fmt::Debug {
     fn is_local(&self) -> bool {
         true
     }
+    /// Send a command to every server (MXNet's `_send_command_to_servers`; distributed stores
+    /// only).
+    fn send_command_to_servers(&self, cmd: i32, _body: &[u8]) -> Result<()> {
+        Err(Error::NotSupported(format!("kvstore type '{}' has no servers to send command {cmd} to", self.type_name())))
+    }
 }
 
-/// Create a store by MXNet's type name: names containing `dist` or `nccl` are distributed or
-/// NCCL stores (not available yet); any other name is a local store, reducing on the devices
-/// when it contains `device`.
+/// Create a store by MXNet's type name: names containing `dist` are distributed stores over
+/// MPI ([`dist`]; `_async` in the name makes it asynchronous), `nccl` is not available; any
+/// other name is a local store, reducing on the devices when it contains `device`.
 pub fn create(name: &str) -> Result<Box<dyn KVStore>> {
     let name = name.to_lowercase();
     if name.contains("dist") {
-        return Err(Error::NotSupported(format!(
-            "kvstore type '{name}': distributed stores are not available in this build"
-        )));
+        return Ok(Box::new(dist::create(&name)?));
     }
     if name.contains("nccl") {
         return Err(Error::NotSupported(format!("kvstore type '{name}': compile with NCCL support to use nccl")));

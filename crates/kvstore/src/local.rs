@@ -287,7 +287,7 @@ fn apply_push(p: PushPlan, updater: Option<&Updater>) -> Result<()> {
 
 /// Queue `out = values[0] + values[1] + ...` (one fused engine op; `out` may be on another host
 /// context than the values).
-fn sum_into(values: &[NDArray], out: &NDArray) -> Result<()> {
+pub(crate) fn sum_into(values: &[NDArray], out: &NDArray) -> Result<()> {
     if values.len() == 1 {
         return out.copy_from(&values[0]);
     }

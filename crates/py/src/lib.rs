@@ -5,6 +5,7 @@ mod error;
 mod guard;
 mod io;
 mod kvstore;
+mod kvstore_dist;
 mod ndarray;
 mod storage;
 mod symbol;
@@ -261,6 +262,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<symbol::PySymbol>()?;
     m.add_class::<symbol::PyExecutor>()?;
     m.add_class::<kvstore::PyKVStore>()?;
+    kvstore_dist::register(m)?;
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
     m.add_function(wrap_pyfunction!(invoke_fast, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
