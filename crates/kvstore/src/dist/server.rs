@@ -90,6 +90,8 @@ struct Entry {
     stored: Option<NDArray>,
     /// Workers whose init arrived, with the request to answer.
     inits: Vec<(usize, u64)>,
+    /// Each init's shape and dtype.
+    init_meta: Vec<(usize, Vec<usize>, DType)>,
     init_conflicts: Vec<String>,
     /// Sync mode: pushed values not yet applied, per worker.
     queues: Vec<VecDeque<NDArray>>,
@@ -177,6 +179,7 @@ impl Shard {
             dtype: msg.dtype,
             stored: None,
             inits: Vec::new(),
+            init_meta: Vec::new(),
             init_conflicts: Vec::new(),
             queues: vec![VecDeque::new(); nw],
             pushes: vec![0; nw],
@@ -188,23 +191,29 @@ impl Shard {
             out.push((w, Msg::fail(msg.id, &format!("duplicate init of {name} (rank {w})"))));
             return;
         }
-        if msg.shape != e.shape || msg.dtype != e.dtype {
-            e.init_conflicts.push(format!(
-                "rank {w} has shape {} dtype {} but the first init had shape {} dtype {}",
-                fmt_shape(&msg.shape),
-                msg.dtype,
-                fmt_shape(&e.shape),
-                e.dtype
-            ));
-        } else if msg.flags & FLAG_VALUE != 0 {
+        if msg.flags & FLAG_VALUE != 0 {
             match array(&msg) {
                 Ok(a) => e.stored = Some(a),
                 Err(err) => e.init_conflicts.push(format!("rank {w}'s value: {err}")),
             }
         }
+        e.init_meta.push((w, msg.shape.clone(), msg.dtype));
         e.inits.push((w, msg.id));
         if e.inits.len() < nw {
             return;
+        }
+        // Rank 0's init decides (MXNet initialises from rank 0); the others must agree.
+        if let Some((_, shape, dtype)) = e.init_meta.iter().find(|m| m.0 == 0).cloned() {
+            for (v, sh, dt) in &e.init_meta {
+                if *sh != shape || *dt != dtype {
+                    e.init_conflicts.push(format!(
+                        "rank {v} has shape {} dtype {dt} but rank 0 has shape {} dtype {dtype}",
+                        fmt_shape(sh),
+                        fmt_shape(&shape)
+                    ));
+                }
+            }
+            (e.shape, e.dtype) = (shape, dtype);
         }
         let problem = if !e.init_conflicts.is_empty() {
             Some(format!("ranks disagree on {name}: {}", e.init_conflicts.join("; ")))
