@@ -9,10 +9,9 @@ import os
 import sys
 import time
 
-import numpy as np
-
 import mxrs as mx
-from dist_helpers import FailingSGD
+import numpy as np
+from dist_helpers import FailingSGD, fit_data, fit_net
 
 SHAPE = (2, 3)
 
@@ -140,8 +139,33 @@ def silent(kv, r, w):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [seed, str_keys, async_updates, disagree, failing_updater, uneven_barrier,
-                                     uneven_end, dies, silent]}
+def module_fit(kv, r, w, b=4):
+    """Module.fit with a dist_sync store: worker r trains on its slice of every global batch."""
+    x, y, init = fit_data(w, b)
+    rows = np.concatenate([np.arange(i * w * b + r * b, i * w * b + (r + 1) * b) for i in range(len(x) // (w * b))])
+    it = mx.io.NDArrayIter(x[rows], y[rows], batch_size=b)
+    mod = mx.mod.Module(fit_net(), context=mx.cpu())
+    params = {k: mx.nd.array(v) for k, v in init.items()}
+    mod.fit(it, kvstore=kv, optimizer="sgd", optimizer_params={"learning_rate": 0.5}, arg_params=params, num_epoch=2)
+    arg, _ = mod.get_params()
+    return {k: v.asnumpy().tolist() for k, v in arg.items()}
+
+
+SCENARIOS = {
+    f.__name__: f
+    for f in [
+        seed,
+        module_fit,
+        str_keys,
+        async_updates,
+        disagree,
+        failing_updater,
+        uneven_barrier,
+        uneven_end,
+        dies,
+        silent,
+    ]
+}
 
 
 def main():

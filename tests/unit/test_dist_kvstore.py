@@ -6,17 +6,23 @@ stored value (no optimizer) or feed one server-side update per round; async appl
 Skipped where ``mpirun`` is absent; the no-MPI error is tested everywhere.
 """
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 
+import mxrs as mx
+import numpy as np
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "..", "dist", "kv_scenarios.py")
 MPIRUN = shutil.which("mpirun")
+_spec = importlib.util.spec_from_file_location("dist_helpers", os.path.join(HERE, "..", "dist", "dist_helpers.py"))
+helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(helpers)
 needs_mpi = pytest.mark.skipif(MPIRUN is None, reason="mpirun is not installed")
 
 
@@ -77,9 +83,7 @@ def test_seed_sequence_2_workers_1_server_via_launcher(tmp_path):
 
 @needs_mpi
 def test_seed_sequence_3_workers_2_servers_split_keys(tmp_path):
-    rc, out, res = _mpirun(
-        tmp_path, "seed", 3, DMLC_NUM_WORKER=3, DMLC_NUM_SERVER=2, MXNET_KVSTORE_BIGARRAY_BOUND=10
-    )
+    rc, out, res = _mpirun(tmp_path, "seed", 3, DMLC_NUM_WORKER=3, DMLC_NUM_SERVER=2, MXNET_KVSTORE_BIGARRAY_BOUND=10)
     assert rc == 0, out
     assert sorted(res) == [0, 1, 2]
     for r in res.values():
@@ -106,6 +110,24 @@ def test_dist_async_applies_every_push(tmp_path):
         assert "Updater needs to be set for async mode" in r["no_updater"]
         assert r["final"] == -0.5 * 3 * (1 + 2)  # every push applied, none merged
     assert res[0]["mine"] <= -1.5 and res[1]["mine"] <= -3.0
+
+
+@needs_mpi
+def test_module_fit_dist_sync_equals_union_batch_training(tmp_path):
+    rc, out, res = _mpirun(tmp_path, "module_fit", 2)
+    assert rc == 0, out
+    assert res[0]["fc_weight"] == res[1]["fc_weight"] and res[0]["fc_bias"] == res[1]["fc_bias"]  # identical
+    x, y, init = helpers.fit_data(2)
+    mod = mx.mod.Module(helpers.fit_net(), context=mx.cpu())
+    params = {k: mx.nd.array(v) for k, v in init.items()}
+    it = mx.io.NDArrayIter(x, y, batch_size=8)
+    mod.fit(
+        it, kvstore="local", optimizer="sgd", optimizer_params={"learning_rate": 0.5}, arg_params=params, num_epoch=2
+    )
+    arg, _ = mod.get_params()
+    for k in ("fc_weight", "fc_bias"):
+        np.testing.assert_allclose(np.array(res[0][k]), arg[k].asnumpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(arg["fc_weight"].asnumpy(), init["fc_weight"])  # it trained
 
 
 def _errors(res, n):
