@@ -28,7 +28,7 @@ K_SYNC_MODE = 3
 
 _RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
 _SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS")
-_shutdown_registered = []
+_shutdown_registered: list[bool] = []
 
 
 def _env_int(names):

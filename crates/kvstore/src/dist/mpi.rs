@@ -242,9 +242,8 @@ impl Mpi {
         let mut st2 = Status::default();
         // SAFETY: `buf` holds exactly the probed message's `count` bytes; source and tag name
         // the probed message, which only this thread receives.
-        let rc = unsafe {
-            (self.fns.recv)(buf.as_mut_ptr().cast(), count, self.byte, src, tag, self.comm_world, &mut st2)
-        };
+        let rc =
+            unsafe { (self.fns.recv)(buf.as_mut_ptr().cast(), count, self.byte, src, tag, self.comm_world, &mut st2) };
         self.check("MPI_Recv", rc)?;
         Ok(Some((src as usize, tag, buf)))
     }

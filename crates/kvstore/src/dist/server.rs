@@ -23,7 +23,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::layout::Layout;
 use super::wire::{FLAG_SYNC, FLAG_VALUE, Msg, Op};
-use crate::{Key, Updater};
+use crate::store::{Key, Updater, sum_into};
 
 /// Runs a server command (`cmd`, body) in the server's language (Python unpickles the
 /// optimizer); may return the updater to install.
@@ -350,7 +350,9 @@ impl Shard {
                 continue;
             }
             let waiting: Vec<usize> = (0..blocked.len()).filter(|&v| !e.queues[v].is_empty()).collect();
-            let Some((v, why)) = (0..blocked.len()).find_map(|v| blocked[v].filter(|_| e.queues[v].is_empty()).map(|w| (v, w))) else {
+            let Some((v, why)) =
+                (0..blocked.len()).find_map(|v| blocked[v].filter(|_| e.queues[v].is_empty()).map(|w| (v, w)))
+            else {
                 continue;
             };
             let m = format!(
@@ -423,7 +425,7 @@ fn apply_round(
         values[0].clone()
     } else {
         let m = NDArray::zeros(stored.shape(), stored.dtype(), Context::cpu(0))?;
-        crate::local::sum_into(values, &m)?;
+        sum_into(values, &m)?;
         m
     };
     match updater {

@@ -3,7 +3,7 @@
 
 use mxrs_ndarray_core::{DType, Error, Result};
 
-use crate::Key;
+use crate::store::Key;
 
 /// MPI tag of requests (worker to server).
 pub(crate) const TAG_REQUEST: i32 = 1;

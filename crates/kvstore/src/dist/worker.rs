@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::comm::Comm;
 use super::wire::{FLAG_SYNC, FLAG_VALUE, Msg, Op};
-use crate::{KVStore, Key, Updater, check_lengths};
+use crate::store::{KVStore, Key, Updater, check_lengths, sum_into};
 
 /// Arrays with at least this many elements are split evenly over all servers
 /// (`MXNET_KVSTORE_BIGARRAY_BOUND`, MXNet's default 1e6).
@@ -147,7 +147,8 @@ impl DistStore {
                 return Err(Error::param(format!("kvstore.{op}"), format!("key {k}: empty list of arrays")));
             }
             for v in list {
-                let bad_shape = if op == "pull" { v.size() != shape.iter().product::<usize>() } else { v.shape() != shape };
+                let bad_shape =
+                    if op == "pull" { v.size() != shape.iter().product::<usize>() } else { v.shape() != shape };
                 if bad_shape || (op != "pull" && v.dtype() != dtype) {
                     return Err(Error::shape(
                         format!("kvstore.{op}"),
@@ -186,7 +187,7 @@ fn merged_bytes(list: &[NDArray]) -> Result<Vec<u8>> {
         return list[0].to_bytes();
     }
     let m = NDArray::zeros(list[0].shape(), list[0].dtype(), Context::cpu(0))?;
-    crate::local::sum_into(list, &m)?;
+    sum_into(list, &m)?;
     m.to_bytes()
 }
 
