@@ -151,11 +151,23 @@ def module_fit(kv, r, w, b=4):
     return {k: v.asnumpy().tolist() for k, v in arg.items()}
 
 
+def feedforward_fit(kv, r, w, b=4):
+    """FeedForward.fit with kvstore='dist_sync' (the store is made by fit; the same one)."""
+    x, y, init = fit_data(w, b)
+    rows = np.concatenate([np.arange(i * w * b + r * b, i * w * b + (r + 1) * b) for i in range(len(x) // (w * b))])
+    it = mx.io.NDArrayIter(x[rows], y[rows], batch_size=b)
+    params = {k: mx.nd.array(v) for k, v in init.items()}
+    model = mx.model.FeedForward(fit_net(), num_epoch=2, optimizer="sgd", learning_rate=0.5, arg_params=params)
+    model.fit(it, kvstore="dist_sync")
+    return {k: v.asnumpy().tolist() for k, v in model.arg_params.items()}
+
+
 SCENARIOS = {
     f.__name__: f
     for f in [
         seed,
         module_fit,
+        feedforward_fit,
         str_keys,
         async_updates,
         disagree,

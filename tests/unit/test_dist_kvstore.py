@@ -113,8 +113,9 @@ def test_dist_async_applies_every_push(tmp_path):
 
 
 @needs_mpi
-def test_module_fit_dist_sync_equals_union_batch_training(tmp_path):
-    rc, out, res = _mpirun(tmp_path, "module_fit", 2)
+@pytest.mark.parametrize("scenario", ["module_fit", "feedforward_fit"])
+def test_fit_dist_sync_equals_union_batch_training(tmp_path, scenario):
+    rc, out, res = _mpirun(tmp_path, scenario, 2)
     assert rc == 0, out
     assert res[0]["fc_weight"] == res[1]["fc_weight"] and res[0]["fc_bias"] == res[1]["fc_bias"]  # identical
     x, y, init = helpers.fit_data(2)
@@ -128,6 +129,30 @@ def test_module_fit_dist_sync_equals_union_batch_training(tmp_path):
     for k in ("fc_weight", "fc_bias"):
         np.testing.assert_allclose(np.array(res[0][k]), arg[k].asnumpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(arg["fc_weight"].asnumpy(), init["fc_weight"])  # it trained
+
+
+def test_single_process_dist_store_and_aliases():
+    # Without mpirun, MPI starts as a singleton: 1 worker hosting the only server shard.
+    code = (
+        "import mxrs as mx\n"
+        "kv = mx.kv.create('Dist_Device_Sync')\n"
+        "print(kv.type, kv.rank, kv.num_workers)\n"
+        "kv.init('w', mx.nd.ones((3,)))\n"
+        "kv.push('w', [mx.nd.ones((3,)) * 2, mx.nd.ones((3,))])\n"
+        "a = mx.nd.zeros((3,)); kv.pull('w', out=a); print(a.asnumpy().tolist())\n"
+        "kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.1))\n"
+        "kv.pushpull('w', mx.nd.ones((3,)), out=a); print(a.asnumpy().tolist())\n"
+        "try:\n    kv.save_optimizer_states('x')\nexcept AssertionError as e:\n    print(e)\n"
+    )
+    if MPIRUN is None:
+        pytest.skip("mpirun is not installed")
+    p = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "dist_device_sync 0 1"
+    assert lines[1] == "[3.0, 3.0, 3.0]"  # the pushed list summed, replacing
+    np.testing.assert_allclose(json.loads(lines[2]), [2.9] * 3, rtol=1e-6)  # server-side SGD
+    assert lines[3] == "Cannot save states for distributed training"  # as MXNet
 
 
 def _errors(res, n):
