@@ -4,7 +4,7 @@
 //! Callers never block inside MPI: they wait on a condition variable, with a deadline.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,6 +36,8 @@ pub(crate) struct Comm {
     mailbox: Mutex<Mailbox>,
     arrived: Condvar,
     next_id: AtomicU64,
+    /// Callers waiting for replies: the comm thread does not sleep while there are any.
+    waiting: AtomicUsize,
     stop: AtomicBool,
     /// Set by the comm thread when its shard has seen every worker finish.
     shard_done: AtomicBool,
@@ -80,6 +82,7 @@ fn start() -> Result<Arc<Comm>> {
                     mailbox: Mutex::new(Mailbox::default()),
                     arrived: Condvar::new(),
                     next_id: AtomicU64::new(1),
+                    waiting: AtomicUsize::new(0),
                     stop: AtomicBool::new(false),
                     shard_done: AtomicBool::new(false),
                     hooks,
@@ -114,10 +117,15 @@ impl Comm {
     /// Queue `msg` for `dest` as a request; when `awaited` is false, only a failure reply is
     /// kept (reported by [`Comm::take_errors`]).
     pub(crate) fn request(&self, dest: usize, msg: &Msg, awaited: bool) {
+        self.request_with(dest, msg, &msg.body, awaited);
+    }
+
+    /// [`Comm::request`] with `body` as the payload.
+    pub(crate) fn request_with(&self, dest: usize, msg: &Msg, body: &[u8], awaited: bool) {
         if !awaited {
             self.mailbox.lock().unawaited.insert(msg.id);
         }
-        self.outbox.lock().push_back((dest, TAG_REQUEST, msg.encode()));
+        self.outbox.lock().push_back((dest, TAG_REQUEST, msg.encode_with(body)));
     }
 
     /// Failures of unawaited requests since the last call.
@@ -127,6 +135,13 @@ impl Comm {
 
     /// Wait for the replies to `ids` until `deadline`; `what` describes the wait for errors.
     pub(crate) fn wait(&self, ids: &[u64], timeout: Duration, what: &dyn Fn() -> String) -> Result<Vec<Msg>> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let r = self.wait_inner(ids, timeout, what);
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        r
+    }
+
+    fn wait_inner(&self, ids: &[u64], timeout: Duration, what: &dyn Fn() -> String) -> Result<Vec<Msg>> {
         let deadline = Instant::now() + timeout;
         let mut mb = self.mailbox.lock();
         loop {
@@ -201,7 +216,10 @@ impl Comm {
                         break Ok(());
                     }
                     idle = idle.saturating_add(1);
-                    backoff(idle);
+                    // Sends in flight need MPI calls to progress (large messages go in
+                    // fragments), and a waiting caller wants its reply at once: no sleeping.
+                    let urgent = !inflight.is_empty() || self.waiting.load(Ordering::Acquire) > 0;
+                    backoff(if urgent { idle.min(255) } else { idle });
                 }
                 Err(e) => break Err(e),
             }
@@ -255,14 +273,14 @@ impl Comm {
     }
 }
 
-/// Spin briefly, then sleep longer and longer (up to 1 ms) while nothing happens.
+/// Spin briefly, yield, then sleep longer and longer (up to 250 µs) while nothing happens.
 fn backoff(idle: u32) {
     if idle < 64 {
         std::hint::spin_loop();
     } else if idle < 256 {
         std::thread::yield_now();
     } else {
-        let us = (u64::from(idle - 255) * 10).min(1000);
+        let us = (u64::from(idle - 255) * 5).min(250);
         std::thread::sleep(Duration::from_micros(us));
     }
 }

@@ -89,11 +89,17 @@ impl Msg {
 
     /// Serialise.
     pub(crate) fn encode(&self) -> Vec<u8> {
+        self.encode_with(&self.body)
+    }
+
+    /// Serialise with `body` as the payload (instead of `self.body`, saving a copy of a large
+    /// value).
+    pub(crate) fn encode_with(&self, body: &[u8]) -> Vec<u8> {
         let key_len = match &self.key {
             Some(Key::Str(s)) => s.len(),
             _ => 8,
         };
-        let mut b = Vec::with_capacity(32 + key_len + 8 * self.shape.len() + self.body.len());
+        let mut b = Vec::with_capacity(32 + key_len + 8 * self.shape.len() + body.len());
         b.push(self.op as u8);
         b.push(self.flags);
         b.push(self.dtype.flag() as u8);
@@ -116,7 +122,7 @@ impl Msg {
         for &d in &self.shape {
             b.extend_from_slice(&(d as u64).to_le_bytes());
         }
-        b.extend_from_slice(&self.body);
+        b.extend_from_slice(body);
         b
     }
 
@@ -141,7 +147,9 @@ impl Msg {
             shape.push(r.u64()? as usize);
         }
         let at = r.at;
-        let body = buf.split_off(at);
+        // In place: the header is small, the body may be large.
+        buf.drain(..at);
+        let body = buf;
         Ok(Msg {
             op: Op::from_u8(head[0])?,
             id,

@@ -252,8 +252,8 @@ impl KVStore for DistStore {
                 if p.1 == 0 {
                     m.shape = shape.clone();
                 }
-                m.body = bytes[p.2 * es..(p.2 + p.3) * es].to_vec();
-                self.comm.request(self.comm.layout.host(p.0), &m, false);
+                let body = &bytes[p.2 * es..(p.2 + p.3) * es];
+                self.comm.request_with(self.comm.layout.host(p.0), &m, body, false);
             }
         }
         Ok(())
@@ -271,11 +271,13 @@ impl KVStore for DistStore {
                 .map(|p| (self.comm.layout.host(p.0), self.msg(Op::Pull, k, p, dtype)))
                 .collect();
             let replies = self.call("pull", reqs, &|| format!("kvstore.pull of key {k} on rank {r}"))?;
-            let mut bytes = Vec::with_capacity(n * dtype.size());
-            for m in replies {
-                bytes.extend_from_slice(&m.body);
-            }
-            let value = NDArray::from_cpu(CpuStorage::from_le_bytes(dtype, &bytes)?, &shape, Context::cpu(0))?;
+            let data = if replies.len() == 1 {
+                CpuStorage::from_le_bytes(dtype, &replies[0].body)?
+            } else {
+                let bytes: Vec<u8> = replies.iter().flat_map(|m| m.body.iter().copied()).collect();
+                CpuStorage::from_le_bytes(dtype, &bytes)?
+            };
+            let value = NDArray::from_cpu(data, &shape, Context::cpu(0))?;
             for o in list {
                 o.copy_from(&value)?;
             }
