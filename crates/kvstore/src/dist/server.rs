@@ -448,3 +448,112 @@ fn fail_entry(e: &mut Entry, message: String, out: &mut Replies) {
     }
     e.failed = Some(message);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::wire::FLAG_SYNC;
+
+    fn shard(workers: usize) -> Shard {
+        let layout = Layout { rank: workers, workers, servers: 1, dedicated: true };
+        Shard::new(0, layout, Arc::new(Hooks::default()))
+    }
+
+    fn msg(op: Op, id: u64, key: i64, shape: &[usize], value: Option<f32>) -> Msg {
+        let n: usize = shape.iter().product();
+        let body = value.map_or(Vec::new(), |v| v.to_le_bytes().repeat(n));
+        let flags = FLAG_SYNC | if value.is_some() && op == Op::Init { FLAG_VALUE } else { 0 };
+        Msg { key: Some(Key::Int(key)), shape: shape.to_vec(), body, flags, ..Msg::bare(op, id) }
+    }
+
+    fn value(m: &Msg) -> f32 {
+        assert_eq!(m.op, Op::Data, "{}", m.text());
+        f32::from_le_bytes(m.body[..4].try_into().unwrap())
+    }
+
+    fn init2(s: &mut Shard, key: i64) {
+        assert!(s.handle(0, msg(Op::Init, 1, key, &[2], Some(1.0))).is_empty());
+        let r = s.handle(1, msg(Op::Init, 2, key, &[2], None));
+        assert_eq!(r.iter().map(|(w, m)| (*w, m.op)).collect::<Vec<_>>(), [(0, Op::Ack), (1, Op::Ack)]);
+    }
+
+    #[test]
+    fn sync_rounds_sum_every_worker_before_answering_pulls() {
+        let mut s = shard(2);
+        init2(&mut s, 3);
+        assert!(s.handle(0, msg(Op::Push, 3, 3, &[2], Some(1.0))).is_empty());
+        // Worker 0's pull waits for the round it pushed into.
+        assert!(s.handle(0, msg(Op::Pull, 4, 3, &[2], None)).is_empty());
+        // Worker 1 has not pushed: it reads the previous value.
+        let r = s.handle(1, msg(Op::Pull, 5, 3, &[2], None));
+        assert_eq!(value(&r[0].1), 1.0);
+        let r = s.handle(1, msg(Op::Push, 6, 3, &[2], Some(2.0)));
+        assert_eq!((r[0].0, r[0].1.id, value(&r[0].1)), (0, 4, 3.0));
+        let r = s.handle(1, msg(Op::Pull, 7, 3, &[2], None));
+        assert_eq!(value(&r[0].1), 3.0);
+    }
+
+    #[test]
+    fn disagreeing_inits_fail_on_every_rank() {
+        let mut s = shard(2);
+        s.handle(1, msg(Op::Init, 1, 3, &[3], None));
+        let r = s.handle(0, msg(Op::Init, 2, 3, &[2], Some(1.0)));
+        assert_eq!(r.len(), 2);
+        for (_, m) in &r {
+            assert_eq!(m.op, Op::Fail);
+            assert!(m.text().contains("rank 1 has shape (3) dtype float32 but rank 0 has shape (2)"), "{}", m.text());
+        }
+        let r = s.handle(0, msg(Op::Push, 3, 3, &[2], Some(1.0)));
+        assert!(r[0].1.text().contains("ranks disagree on key 3"));
+    }
+
+    #[test]
+    fn a_round_that_cannot_complete_fails_instead_of_hanging() {
+        let mut s = shard(2);
+        init2(&mut s, 3);
+        s.handle(0, msg(Op::Push, 3, 3, &[2], Some(1.0)));
+        assert!(s.handle(0, msg(Op::Pull, 4, 3, &[2], None)).is_empty());
+        let r = s.handle(1, Msg::bare(Op::Barrier, 5));
+        let texts: Vec<(usize, String)> = r.iter().map(|(w, m)| (*w, m.text())).collect();
+        assert!(texts.iter().any(|(w, t)| *w == 0 && t.contains("key 3: rank 1 reached a barrier without pushing")));
+        assert!(texts.iter().any(|(w, t)| *w == 1 && t.contains("barrier failed on rank 1")), "{texts:?}");
+        let r = s.handle(1, msg(Op::Push, 6, 3, &[2], Some(1.0)));
+        assert_eq!(r[0].1.op, Op::Fail);
+    }
+
+    #[test]
+    fn async_pushes_need_an_updater_and_pulls_do_not_wait() {
+        let mut s = shard(2);
+        init2(&mut s, 3);
+        let mut push = msg(Op::Push, 3, 3, &[2], Some(1.0));
+        push.flags = 0;
+        let r = s.handle(0, push.clone());
+        assert!(r[0].1.text().contains("Updater needs to be set for async mode"));
+        let add: Updater = Arc::new(|_k: &Key, input: &NDArray, stored: &NDArray| {
+            let sum: Vec<f32> = (0..input.size())
+                .map(|i| {
+                    (input.to_cpu_storage().unwrap().get_f64(i) + stored.to_cpu_storage().unwrap().get_f64(i)) as f32
+                })
+                .collect();
+            stored.write_from_cpu(CpuStorage::F32(sum))
+        });
+        *s.hooks.updater.write() = Some(add);
+        assert!(s.handle(0, push.clone()).is_empty());
+        let mut pull = msg(Op::Pull, 4, 3, &[2], None);
+        pull.flags = 0;
+        assert_eq!(value(&s.handle(1, pull)[0].1), 2.0);
+    }
+
+    #[test]
+    fn finishing_counts_workers_and_uninitialised_keys_fail() {
+        let mut s = shard(2);
+        let r = s.handle(0, msg(Op::Pull, 1, 9, &[2], None));
+        assert!(r[0].1.text().contains("key 9 has not been inited (rank 0)"));
+        s.handle(0, Msg::bare(Op::Finalize, 2));
+        assert!(!s.done());
+        s.handle(1, Msg::bare(Op::Finalize, 3));
+        assert!(s.done());
+        let r = s.handle(5, Msg::bare(Op::Barrier, 4));
+        assert!(r[0].1.text().contains("rank 5 is not a worker"));
+    }
+}
