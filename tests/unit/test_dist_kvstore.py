@@ -205,7 +205,7 @@ def _launch(*args):
 
 
 @needs_mpi
-def test_launcher_arguments():
+def test_launcher_arguments(tmp_path):
     p = _launch("-n", "0", "python", "x.py")
     assert p.returncode == 2 and "-n must be at least 1" in p.stderr
     p = _launch("-n", "2")
@@ -217,5 +217,11 @@ def test_launcher_arguments():
     p = _launch("-n", "2", "-s", "1", "--env", "FOO=1", "--dry-run", "python", "x.py")
     assert p.returncode == 0
     assert "-np 3" in p.stdout and "-x DMLC_NUM_WORKER" in p.stdout and "-x FOO" in p.stdout
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost slots=4\n")
+    p = _launch("-n", "2", "-s", "0", "-H", str(hosts), "--dry-run", "python", "x.py")
+    assert p.returncode == 0
+    assert "-np 2" in p.stdout and f"--hostfile {hosts}" in p.stdout and "-x HOME" in p.stdout
+    assert "DMLC_NUM_SERVER" not in p.stdout  # -s 0: servers live in the workers
     p = _launch("-n", "2", "-s", "1", sys.executable, "-c", "import mxrs, sys; sys.exit(5)")
     assert p.returncode != 0

@@ -181,13 +181,25 @@ impl DistStore {
     }
 }
 
-/// The bytes of the sum of `list` (waiting for them to be computed).
+/// The bytes of the sum of `list` (waiting for them to be computed). Values on devices are
+/// first copied to the host (`dist_sync_device` sums on the host before sending, too).
 fn merged_bytes(list: &[NDArray]) -> Result<Vec<u8>> {
-    if list.len() == 1 {
-        return list[0].to_bytes();
+    let host: Vec<NDArray> = list
+        .iter()
+        .map(|v| {
+            if v.ctx().is_host() {
+                return Ok(v.clone());
+            }
+            let c = NDArray::zeros(v.shape(), v.dtype(), Context::cpu(0))?;
+            c.copy_from(v)?;
+            Ok(c)
+        })
+        .collect::<Result<_>>()?;
+    if host.len() == 1 {
+        return host[0].to_bytes();
     }
-    let m = NDArray::zeros(list[0].shape(), list[0].dtype(), Context::cpu(0))?;
-    sum_into(list, &m)?;
+    let m = NDArray::zeros(host[0].shape(), host[0].dtype(), Context::cpu(0))?;
+    sum_into(&host, &m)?;
     m.to_bytes()
 }
 
@@ -218,7 +230,7 @@ impl KVStore for DistStore {
         let rank0 = self.comm.layout.rank == 0;
         let mut reqs = Vec::new();
         for (k, v) in keys.iter().zip(values) {
-            let bytes = if rank0 { v.to_bytes()? } else { Vec::new() };
+            let bytes = if rank0 { merged_bytes(std::slice::from_ref(v))? } else { Vec::new() };
             let es = v.dtype().size();
             for p in self.pieces(k, v.size()) {
                 let mut m = self.msg(Op::Init, k, &p, v.dtype());
