@@ -133,7 +133,7 @@ def dies(kv, r, w):
 def silent(kv, r, w):
     kv.init(3, mx.nd.ones(SHAPE))
     if r == 1:
-        time.sleep(30)
+        time.sleep(6)
     kv.push(3, mx.nd.ones(SHAPE))
     kv.pull(3, out=mx.nd.zeros(SHAPE))
     return {}

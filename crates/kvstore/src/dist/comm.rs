@@ -45,6 +45,8 @@ pub(crate) struct Comm {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Whether `finalize` already ran.
     finished: AtomicBool,
+    /// Whether MPI was initialised here (else its owner, such as mpi4py, finalises it).
+    owns_mpi: bool,
 }
 
 impl std::fmt::Debug for Comm {
@@ -72,9 +74,9 @@ fn start() -> Result<Arc<Comm>> {
     let thread = std::thread::Builder::new()
         .name("mxrs-kvstore-comm".into())
         .spawn(move || {
-            let r = mpi.init().and_then(|(rank, size)| Layout::from_env(rank, size));
+            let r = mpi.init().and_then(|(rank, size, owns)| Ok((Layout::from_env(rank, size)?, owns)));
             let ok = r.is_ok();
-            let comm = r.map(|layout| {
+            let comm = r.map(|(layout, owns_mpi)| {
                 let hooks = hooks().clone();
                 Arc::new(Comm {
                     mpi,
@@ -88,6 +90,7 @@ fn start() -> Result<Arc<Comm>> {
                     hooks,
                     thread: Mutex::new(None),
                     finished: AtomicBool::new(false),
+                    owns_mpi,
                     layout,
                 })
             });
@@ -225,9 +228,10 @@ impl Comm {
             }
         };
         match result {
-            Ok(()) => {
+            Ok(()) if self.owns_mpi => {
                 let _ = self.mpi.finalize();
             }
+            Ok(()) => {}
             Err(e) => {
                 self.mailbox.lock().broken = Some(format!("the kvstore's MPI communication failed: {e}"));
                 self.arrived.notify_all();

@@ -18,7 +18,7 @@ mod server;
 mod wire;
 mod worker;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mxrs_ndarray_core::{Error, Result};
 pub use server::Controller;
@@ -90,7 +90,7 @@ pub fn run_server() -> Result<()> {
 /// End this process's part of the job: a worker tells every server it finished, waits until
 /// the shard it hosts (if any) saw every worker finish, then MPI is finalised. With `connect`,
 /// MPI is started first if no store was created (a launched worker that never used one).
-/// When the others do not answer in time, the job is aborted (`MPI_Abort`) instead of hanging.
+/// When the servers do not answer in time, the job is aborted (`MPI_Abort`) instead of hanging.
 pub fn shutdown(connect: bool) -> Result<()> {
     let c = match (connect, comm::started()) {
         (_, Some(c)) => c,
@@ -110,17 +110,17 @@ pub fn shutdown(connect: bool) -> Result<()> {
         })
         .collect();
     let acked = c.wait(&ids, timeout, &|| format!("kvstore shutdown on rank {}", l.rank));
-    let deadline = Instant::now() + timeout;
-    while l.shard_here().is_some() && !c.shard_done() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    if acked.is_ok() {
+        // The shard this worker hosts serves the others until they finish too. No deadline: a
+        // peer that dies ends the job (MPI), one stuck in a kvstore call fails within its own
+        // timeout and then finishes.
+        while l.shard_here().is_some() && !c.shard_done() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
-    let clean = acked.is_ok() && (l.shard_here().is_none() || c.shard_done());
-    if !clean {
-        eprintln!(
-            "mxrs kvstore: rank {} could not finish cleanly ({}); aborting the MPI job",
-            l.rank,
-            acked.err().map_or("other workers did not finish in time".to_string(), |e| e.to_string())
-        );
+    let clean = acked.is_ok();
+    if let Err(e) = acked {
+        eprintln!("mxrs kvstore: rank {} could not finish cleanly ({e}); aborting the MPI job", l.rank);
     }
     c.finalize(clean);
     Ok(())

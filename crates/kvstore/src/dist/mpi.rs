@@ -180,8 +180,9 @@ impl Mpi {
         Ok(())
     }
 
-    /// `MPI_Init_thread(SERIALIZED)` unless MPI is already initialised; returns (rank, size).
-    pub(crate) fn init(&self) -> Result<(usize, usize)> {
+    /// `MPI_Init_thread(SERIALIZED)` unless MPI is already initialised (by mpi4py, say);
+    /// returns (rank, size, whether MPI was initialised here and so is finalised here).
+    pub(crate) fn init(&self) -> Result<(usize, usize, bool)> {
         let mut flag: c_int = 0;
         // SAFETY: MPI_Initialized may be called at any time and writes one int.
         self.check("MPI_Initialized", unsafe { (self.fns.initialized)(&mut flag) })?;
@@ -199,7 +200,7 @@ impl Mpi {
             self.check("MPI_Comm_rank", (self.fns.rank)(self.comm_world, &mut rank))?;
             self.check("MPI_Comm_size", (self.fns.size)(self.comm_world, &mut size))?;
         }
-        Ok((rank as usize, size as usize))
+        Ok((rank as usize, size as usize, flag == 0))
     }
 
     /// Start sending `buf` to `dest`; the buffer must live until [`Mpi::test`] says done.
