@@ -6,7 +6,9 @@ saw to OUT_DIR/rank<r>.json (errors as their messages), so the test asserts on e
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 
 import mxrs as mx
@@ -139,6 +141,21 @@ def silent(kv, r, w):
     return {}
 
 
+def interrupt(kv, r, w):
+    """Ctrl-C (SIGINT) during a pull that waits for another worker raises KeyboardInterrupt."""
+    kv.init(3, mx.nd.ones(SHAPE))
+    if r == 1:
+        time.sleep(3)
+    else:
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    kv.push(3, mx.nd.ones(SHAPE))
+    try:
+        kv.pull(3, out=mx.nd.zeros(SHAPE))
+    except KeyboardInterrupt:
+        return {"interrupted": True}
+    return {"interrupted": False}
+
+
 def module_fit(kv, r, w, b=4):
     """Module.fit with a dist_sync store: worker r trains on its slice of every global batch."""
     x, y, init = fit_data(w, b)
@@ -176,6 +193,7 @@ SCENARIOS = {
         uneven_end,
         dies,
         silent,
+        interrupt,
     ]
 }
 

@@ -200,6 +200,13 @@ def test_silent_worker_times_out(tmp_path):
     assert e1 == "" and rc == 0, out
 
 
+@needs_mpi
+def test_ctrl_c_interrupts_a_waiting_pull(tmp_path):
+    rc, out, res = _mpirun(tmp_path, "interrupt", 2)
+    assert res[0]["interrupted"] is True, out
+    assert rc == 0, out
+
+
 def _launch(*args):
     return subprocess.run(
         [sys.executable, "-m", "mxrs.launch", *args], env=_env(), capture_output=True, text=True, timeout=60

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 use crate::error::{MXNetError, PyMxError};
 use crate::guard::{enter, enter_detached, enter_ok};
+use crate::kvstore_dist::or_interrupt;
 use crate::ndarray::PyNDArray;
 
 /// A key as Python passes it.
@@ -103,7 +104,7 @@ impl PyKVStore {
         let vals: Vec<NDArray> = values.iter().map(|h| h.0.clone()).collect();
         let keys = keys_of(keys);
         // A distributed init waits for every worker's: the GIL is released.
-        enter_detached(py, "KVStore.init", || self.store.init(&keys, &vals))
+        enter_detached(py, "KVStore.init", || self.store.init(&keys, &vals)).map_err(or_interrupt)
     }
     /// Push one list of values per key (summed; then stored or given to the updater).
     #[pyo3(signature = (keys, values, priority=0))]
@@ -118,7 +119,8 @@ impl PyKVStore {
         if !self.store.is_local() {
             // A distributed push waits for the values and may wait for the comm thread, whose
             // server shard runs Python updaters: the GIL is released.
-            return enter_detached(py, "KVStore.push", || self.store.push(&keys, &values, priority));
+            return enter_detached(py, "KVStore.push", || self.store.push(&keys, &values, priority))
+                .map_err(or_interrupt);
         }
         // The GIL stays held: the updater is Python code run on this thread.
         enter("KVStore.push", || self.store.push(&keys, &values, priority).map_err(|e| self.raise(py, e)))
@@ -134,7 +136,8 @@ impl PyKVStore {
     ) -> PyResult<()> {
         let (keys, outs) = (keys_of(keys), lists_of(&outs));
         if !self.store.is_local() {
-            return enter_detached(py, "KVStore.pull", || self.store.pull(&keys, &outs, priority));
+            return enter_detached(py, "KVStore.pull", || self.store.pull(&keys, &outs, priority))
+                .map_err(or_interrupt);
         }
         enter("KVStore.pull", || self.store.pull(&keys, &outs, priority))
     }
@@ -150,7 +153,8 @@ impl PyKVStore {
     ) -> PyResult<()> {
         let (keys, values, outs) = (keys_of(keys), lists_of(&values), lists_of(&outs));
         if !self.store.is_local() {
-            return enter_detached(py, "KVStore.pushpull", || self.store.pushpull(&keys, &values, &outs, priority));
+            return enter_detached(py, "KVStore.pushpull", || self.store.pushpull(&keys, &values, &outs, priority))
+                .map_err(or_interrupt);
         }
         enter("KVStore.pushpull", || {
             self.store.pushpull(&keys, &values, &outs, priority).map_err(|e| self.raise(py, e))
@@ -159,6 +163,7 @@ impl PyKVStore {
     /// Send command `cmd` with `body` to every server and wait until each ran it (dist stores).
     fn send_command(&self, py: Python<'_>, cmd: i32, body: Vec<u8>) -> PyResult<()> {
         enter_detached(py, "KVStore._send_command_to_servers", || self.store.send_command_to_servers(cmd, &body))
+            .map_err(or_interrupt)
     }
     /// Install `fn(key, input_handle, stored_handle)` as the updater (None removes it).
     #[pyo3(signature = (func=None))]
@@ -171,7 +176,7 @@ impl PyKVStore {
     }
     /// Wait for all workers.
     fn barrier(&self, py: Python<'_>) -> PyResult<()> {
-        enter_detached(py, "KVStore.barrier", || self.store.barrier())
+        enter_detached(py, "KVStore.barrier", || self.store.barrier()).map_err(or_interrupt)
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use mxrs_kvstore::dist::{self, Controller};
 use mxrs_kvstore::{Key, Updater};
 use mxrs_ndarray_core::{Error, NDArray};
@@ -12,6 +14,26 @@ use pyo3::types::PyBytes;
 use crate::error::PyMxError;
 use crate::guard::{enter_detached, enter_ok};
 use crate::ndarray::PyNDArray;
+
+/// The exception (KeyboardInterrupt...) that interrupted the last wait of a distributed store.
+static INTERRUPTED: Mutex<Option<PyErr>> = Mutex::new(None);
+
+/// Let Python's signal handlers run while a distributed store waits (Ctrl-C ends the wait).
+fn install_interrupt_check() {
+    dist::set_interrupt_check(Some(Arc::new(|| {
+        Python::attach(|py| {
+            let e = py.check_signals().err()?;
+            let msg = format!("interrupted ({})", e);
+            *INTERRUPTED.lock() = Some(e);
+            Some(msg)
+        })
+    })));
+}
+
+/// `err`, or the exception that interrupted the wait which failed with it.
+pub(crate) fn or_interrupt(err: PyErr) -> PyErr {
+    INTERRUPTED.lock().take().unwrap_or(err)
+}
 
 /// `func(key, input_handle, stored_handle)` as an updater run by the server shard.
 fn updater_of(func: Py<PyAny>) -> Updater {
@@ -63,7 +85,7 @@ pub(crate) fn dist_run_server(py: Python<'_>) -> PyResult<()> {
 #[pyfunction]
 #[pyo3(signature = (connect=false))]
 pub(crate) fn dist_shutdown(py: Python<'_>, connect: bool) -> PyResult<()> {
-    enter_detached(py, "kvstore.dist_shutdown", || dist::shutdown(connect).map_err(PyMxError))
+    enter_detached(py, "kvstore.dist_shutdown", || dist::shutdown(connect).map_err(PyMxError)).map_err(or_interrupt)
 }
 
 /// The MPI library a distributed store would use (loads it; raises NotSupported without MPI).
@@ -74,6 +96,7 @@ pub(crate) fn dist_mpi_library() -> PyResult<String> {
 
 /// Add the functions to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    install_interrupt_check();
     m.add_function(wrap_pyfunction!(dist_set_controller, m)?)?;
     m.add_function(wrap_pyfunction!(dist_role, m)?)?;
     m.add_function(wrap_pyfunction!(dist_run_server, m)?)?;

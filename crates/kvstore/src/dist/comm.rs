@@ -55,6 +55,17 @@ impl std::fmt::Debug for Comm {
     }
 }
 
+/// Asked by waiting callers every 100 ms; a message ends the wait (the host language's
+/// Ctrl-C).
+pub type InterruptCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+static INTERRUPT: parking_lot::RwLock<Option<InterruptCheck>> = parking_lot::RwLock::new(None);
+
+/// Install (or remove) the interrupt check of waiting callers.
+pub(crate) fn set_interrupt_check(check: Option<InterruptCheck>) {
+    *INTERRUPT.write() = check;
+}
+
 static COMM: OnceLock<std::result::Result<Arc<Comm>, Error>> = OnceLock::new();
 
 /// The process's endpoint, started (MPI initialised, comm thread running) on first use.
@@ -154,7 +165,18 @@ impl Comm {
             if ids.iter().all(|i| mb.replies.contains_key(i)) {
                 return Ok(ids.iter().filter_map(|i| mb.replies.remove(i)).collect());
             }
-            if self.arrived.wait_until(&mut mb, deadline).timed_out() {
+            let slice = (Instant::now() + Duration::from_millis(100)).min(deadline);
+            if self.arrived.wait_until(&mut mb, slice).timed_out() && Instant::now() < deadline {
+                let check = INTERRUPT.read().clone();
+                let Some(why) = check.and_then(|c| parking_lot::MutexGuard::unlocked(&mut mb, || c())) else {
+                    continue;
+                };
+                for i in ids {
+                    mb.replies.remove(i);
+                }
+                return Err(Error::msg(format!("{}: {why}", what())));
+            }
+            if Instant::now() >= deadline {
                 for i in ids {
                     mb.replies.remove(i);
                 }

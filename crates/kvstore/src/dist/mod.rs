@@ -20,6 +20,7 @@ mod worker;
 
 use std::time::Duration;
 
+pub use comm::InterruptCheck;
 use mxrs_ndarray_core::{Error, Result};
 pub use server::Controller;
 pub use worker::DistStore;
@@ -51,6 +52,11 @@ pub fn create(name: &str) -> Result<DistStore> {
         )));
     }
     Ok(DistStore::new(name, c))
+}
+
+/// Install (or remove) the check that interrupts waits (every 100 ms; Python's Ctrl-C).
+pub fn set_interrupt_check(check: Option<InterruptCheck>) {
+    comm::set_interrupt_check(check);
 }
 
 /// Install (or remove) the command handler of this process's server shard.
