@@ -2,12 +2,14 @@
 
 ``python benches/dist.py [--quick]`` prints, side by side:
 
-* push+pull round-trip latency and bandwidth between 2 workers and 1 or 2 servers for float32
-  values of 1 KB to 64 MB: mxrs (``mxrs.launch -n 2 -s S``), MXNet's dist kvstore on loopback
+* push+pull round-trip latency and bandwidth between 2 workers for float32 values of 1 KB to
+  64 MB: mxrs with the servers inside the workers (``mpirun -np 2``), on its allreduce path (the
+  default for dist_sync) and on its server path (``MXRS_KVSTORE_ALLREDUCE=0``), mxrs with 1 or 2
+  server processes (``mxrs.launch -n 2 -s S``), MXNet's dist kvstore on loopback
   (scheduler, servers and workers started with ``DMLC_ROLE`` and the other ``DMLC_*``
   variables), and ``MPI_Allreduce`` of the same bytes on 2 ranks (a C program built with mpicc);
 * dist_sync training samples/s (Module.fit, MLP 784-256-10, batch 64 per worker) on 1, 2 and 4
-  ranks (``mpirun -np N``: every rank a worker hosting a server shard).
+  ranks (``mpirun -np N``: every rank a worker hosting a server shard), allreduce and server path.
 
 Bandwidth is value bytes / round-trip time. Needs mpirun (and mpicc for the allreduce column);
 MXNet runs with ``$MXREF_PYTHON`` (default ``../mxref/bin/python``) and is skipped if absent.
@@ -40,9 +42,11 @@ def _last_json(out):
     return json.loads(lines[-1]) if lines else None
 
 
-def run_mxrs(servers, args):
+def run_mxrs(servers, args, allreduce=True):
+    """2 workers and `servers` server processes (0: the servers live in the workers)."""
     cmd = [sys.executable, "-m", "mxrs.launch", "-n", "2", "-s", str(servers), sys.executable, WORKER, "mxrs"]
-    p = subprocess.run([*cmd, *args], env=_env(), capture_output=True, text=True, timeout=900)
+    env = _env() if allreduce else _env(MXRS_KVSTORE_ALLREDUCE="0")
+    p = subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=900)
     return _last_json(p.stdout) if p.returncode == 0 else None
 
 
@@ -77,9 +81,10 @@ def run_allreduce(sizes, repeats):
     return _last_json(p.stdout)
 
 
-def run_training(ranks, batches):
+def run_training(ranks, batches, allreduce=True):
     cmd = ["mpirun", "--oversubscribe", "-np", str(ranks), sys.executable, WORKER, "mxrs", "train", str(batches)]
-    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
+    env = _env() if allreduce else _env(MXRS_KVSTORE_ALLREDUCE="0")
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     r = _last_json(p.stdout)
     return r["samples_per_s"] if r else None
 
@@ -102,6 +107,8 @@ def main():
     repeats = 3 if a.quick else 10
     args = ["pushpull", ",".join(map(str, sizes)), str(repeats)]
     cols = {
+        "mxrs 2w allreduce": run_mxrs(0, args),
+        "mxrs 2w in-worker servers": run_mxrs(0, args, allreduce=False),
         "mxrs 2w+1s": run_mxrs(1, args),
         "mxrs 2w+2s": run_mxrs(2, args),
         "MPI_Allreduce 2 ranks": run_allreduce(sizes, repeats),
@@ -109,17 +116,19 @@ def main():
         "MXNet 2w+2s": run_mxnet(2, args),
     }
     print("push+pull round trip (median): latency / bandwidth\n")
-    print("| size | " + " | ".join(cols) + " | mxrs 2w+1s / allreduce |")
-    print("|---" * (len(cols) + 2) + "|")
+    names = list(cols)
+    ref = names.index("MPI_Allreduce 2 ranks")
+    print("| size | " + " | ".join(names) + " | allreduce path / MPI_Allreduce | 2w+1s / MPI_Allreduce |")
+    print("|---" * (len(cols) + 3) + "|")
     for n in sizes:
         row = [(c or {}).get(str(n)) for c in cols.values()]
-        ratio = f"{row[2] / row[0]:.2f}x" if row[0] and row[2] else "-"
-        print(f"| {_fmt_size(n)} | " + " | ".join(_cell(t, n) for t in row) + f" | {ratio} |")
+        ratios = [f"{row[ref] / row[i]:.2f}x" if row[i] and row[ref] else "-" for i in (0, names.index("mxrs 2w+1s"))]
+        print(f"| {_fmt_size(n)} | " + " | ".join(_cell(t, n) for t in row) + f" | {' | '.join(ratios)} |")
     print("\ndist_sync training (Module.fit, MLP, batch 64 per worker), samples/s\n")
-    print("| ranks | samples/s |\n|---|---|")
+    print("| ranks | allreduce path | server path (in-worker shards) |\n|---|---|---|")
     for ranks in (1, 2, 4):
-        sps = run_training(ranks, 10 if a.quick else 40)
-        print(f"| {ranks} | {sps:.0f} |" if sps else f"| {ranks} | failed |")
+        sps = [run_training(ranks, 10 if a.quick else 40, allreduce=x) for x in (True, False)]
+        print(f"| {ranks} | " + " | ".join(f"{v:.0f}" if v else "failed" for v in sps) + " |")
 
 
 if __name__ == "__main__":

@@ -213,6 +213,11 @@ def create(name="local"):
         # This process may host a server shard (a plain ``mpirun -np N``): it runs the optimizer
         # the workers send. Installed before MPI starts, so no command can arrive before it.
         _native.dist_set_controller(kvstore_server.controller)
+        # dist_sync sums with MPI_Iallreduce; Open MPI's default non-blocking algorithm for 2
+        # ranks (binomial) runs large values at half the speed of MPI_Allreduce, its
+        # Rabenseifner one (reduce-scatter + allgather) as fast. Read when MPI starts; the
+        # user's (or mpirun's) setting wins.
+        os.environ.setdefault("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3")
         handle = _native.KVStoreHandle(name)
         kvstore_server.register_shutdown()
         return KVStore(handle)

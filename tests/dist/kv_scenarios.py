@@ -148,12 +148,38 @@ def interrupt(kv, r, w):
         time.sleep(3)
     else:
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-    kv.push(3, mx.nd.ones(SHAPE))
     try:
-        kv.pull(3, out=mx.nd.zeros(SHAPE))
+        kv.push(3, mx.nd.ones(SHAPE))  # waits here on the allreduce path
+        kv.pull(3, out=mx.nd.zeros(SHAPE))  # and here on the server path
     except KeyboardInterrupt:
         return {"interrupted": True}
     return {"interrupted": False}
+
+
+def disagree_push(kv, r, w):
+    """Workers push different keys in the same round."""
+    kv.init([3, 5], [mx.nd.ones(SHAPE), mx.nd.ones(SHAPE)])
+    kv.push(3 if r == 0 else 5, mx.nd.ones(SHAPE))
+    return {}
+
+
+def identical(kv, r, w):
+    """Adam on random per-worker gradients, several keys and dtypes pushed as one list: every
+    worker must hold bitwise the same values."""
+    rng = np.random.RandomState(r)
+    keys = [0, 1, 2, 3]
+    shapes = [(5,), (3, 4), (1000,), (2, 2)]
+    dtypes = ["float32", "float32", "float32", "float64"]
+    kv.init(
+        keys, [mx.nd.array(np.linspace(-1, 1, int(np.prod(s))).reshape(s), dtype=d) for s, d in zip(shapes, dtypes)]
+    )
+    kv.set_optimizer(mx.optimizer.Adam(learning_rate=0.01, rescale_grad=1.0 / w))
+    outs = [mx.nd.zeros(s, dtype=d) for s, d in zip(shapes, dtypes)]
+    for _ in range(4):
+        grads = [mx.nd.array(rng.standard_normal(s), dtype=d) for s, d in zip(shapes, dtypes)]
+        kv.push(keys, grads)
+        kv.pull(keys, out=outs)
+    return {"values": [o.asnumpy().tobytes().hex() for o in outs]}
 
 
 def module_fit(kv, r, w, b=4):
@@ -194,6 +220,8 @@ SCENARIOS = {
         dies,
         silent,
         interrupt,
+        disagree_push,
+        identical,
     ]
 }
 

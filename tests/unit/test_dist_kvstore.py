@@ -24,6 +24,10 @@ _spec = importlib.util.spec_from_file_location("dist_helpers", os.path.join(HERE
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 needs_mpi = pytest.mark.skipif(MPIRUN is None, reason="mpirun is not installed")
+# With the servers inside the workers, dist_sync sums with MPI allreduces among the workers (the
+# default) or sends to the server shards (MXRS_KVSTORE_ALLREDUCE=0): both are tested.
+MODES = {"allreduce": {}, "server": {"MXRS_KVSTORE_ALLREDUCE": "0"}}
+both_modes = pytest.mark.parametrize("mode", list(MODES))
 
 
 def _env(**extra):
@@ -82,8 +86,10 @@ def test_seed_sequence_2_workers_1_server_via_launcher(tmp_path):
 
 
 @needs_mpi
-def test_seed_sequence_3_workers_2_servers_split_keys(tmp_path):
-    rc, out, res = _mpirun(tmp_path, "seed", 3, DMLC_NUM_WORKER=3, DMLC_NUM_SERVER=2, MXNET_KVSTORE_BIGARRAY_BOUND=10)
+@both_modes
+def test_seed_sequence_3_workers_2_servers_split_keys(tmp_path, mode):
+    env = dict(DMLC_NUM_WORKER=3, DMLC_NUM_SERVER=2, MXNET_KVSTORE_BIGARRAY_BOUND=10, **MODES[mode])
+    rc, out, res = _mpirun(tmp_path, "seed", 3, **env)
     assert rc == 0, out
     assert sorted(res) == [0, 1, 2]
     for r in res.values():
@@ -113,9 +119,11 @@ def test_dist_async_applies_every_push(tmp_path):
 
 
 @needs_mpi
-@pytest.mark.parametrize("scenario", ["module_fit", "feedforward_fit"])
-def test_fit_dist_sync_equals_union_batch_training(tmp_path, scenario):
-    rc, out, res = _mpirun(tmp_path, scenario, 2)
+@pytest.mark.parametrize(
+    "scenario,mode", [("module_fit", "allreduce"), ("module_fit", "server"), ("feedforward_fit", "allreduce")]
+)
+def test_fit_dist_sync_equals_union_batch_training(tmp_path, scenario, mode):
+    rc, out, res = _mpirun(tmp_path, scenario, 2, **MODES[mode])
     assert rc == 0, out
     assert res[0]["fc_weight"] == res[1]["fc_weight"] and res[0]["fc_bias"] == res[1]["fc_bias"]  # identical
     x, y, init = helpers.fit_data(2)
@@ -161,10 +169,40 @@ def _errors(res, n):
 
 
 @needs_mpi
-def test_ranks_that_disagree_on_a_shape_all_fail(tmp_path):
-    rc, out, res = _mpirun(tmp_path, "disagree", 2)
+@both_modes
+def test_ranks_that_disagree_on_a_shape_all_fail(tmp_path, mode):
+    rc, out, res = _mpirun(tmp_path, "disagree", 2, **MODES[mode])
     for e in _errors(res, 2):
         assert "ranks disagree on key 3" in e and "rank 1 has shape (3,2)" in e, e
+
+
+@needs_mpi
+def test_allreduce_workers_pushing_different_keys_all_fail(tmp_path):
+    rc, out, res = _mpirun(tmp_path, "disagree_push", 2)
+    for r, e in enumerate(_errors(res, 2)):
+        assert f"kvstore.push (rank {r}): the workers pushed different keys, shapes or dtypes" in e, e
+        assert f"this rank pushed key {3 if r == 0 else 5} (2,3) float32" in e, e
+
+
+@needs_mpi
+def test_allreduce_workers_hold_bitwise_identical_values(tmp_path):
+    # 3 workers (not a power of two), Adam, keys of two dtypes fused per dtype into one allreduce.
+    rc, out, res = _mpirun(tmp_path, "identical", 3)
+    assert rc == 0 and sorted(res) == [0, 1, 2], out
+    assert res[0]["values"] == res[1]["values"] == res[2]["values"]
+    rc, out, ref = _mpirun(tmp_path, "identical", 3, **MODES["server"])
+    assert rc == 0, out
+    for a, b, dt in zip(res[0]["values"], ref[0]["values"], ["float32", "float32", "float32", "float64"]):
+        got, want = np.frombuffer(bytes.fromhex(a), dt), np.frombuffer(bytes.fromhex(b), dt)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)  # the server sums in another order
+        assert not np.allclose(got, np.linspace(-1, 1, got.size), atol=1e-3)  # it trained
+
+
+@needs_mpi
+def test_allreduce_updater_that_raises(tmp_path):
+    rc, out, res = _mpirun(tmp_path, "failing_updater", 2)
+    for r, e in enumerate(_errors(res, 2)):
+        assert f"key 3: the updater on rank {r} raised" in e and "update refused on purpose" in e, e
 
 
 @needs_mpi
@@ -175,34 +213,40 @@ def test_server_updater_that_raises(tmp_path):
 
 
 @needs_mpi
+@both_modes
 @pytest.mark.parametrize("scenario,why", [("uneven_barrier", "reached a barrier"), ("uneven_end", "finished")])
-def test_uneven_push_counts_fail_instead_of_hanging(tmp_path, scenario, why):
-    rc, out, res = _mpirun(tmp_path, scenario, 2)
+def test_uneven_push_counts_fail_instead_of_hanging(tmp_path, scenario, why, mode):
+    rc, out, res = _mpirun(tmp_path, scenario, 2, **MODES[mode])
     e0 = res[0]["error"]
     assert f"key 3: rank 1 {why} without pushing it while rank(s) [0] pushed it" in e0, e0
     assert "uneven batch counts" in e0
 
 
 @needs_mpi
-def test_dead_worker_ends_the_job(tmp_path):
-    rc, out, res = _mpirun(tmp_path, "dies", 2, timeout=60)
+@both_modes
+def test_dead_worker_ends_the_job(tmp_path, mode):
+    rc, out, res = _mpirun(tmp_path, "dies", 2, timeout=60, **MODES[mode])
     assert rc != 0
     assert "exit code" in out.lower() or "exited" in out.lower(), out
 
 
 @needs_mpi
-def test_silent_worker_times_out(tmp_path):
-    # Rank 1 stays away for 6 s; rank 0's pull gives up after 3 s. Rank 0 then finishes, its
-    # shard serving rank 1 until rank 1 is done: rank 1's round completes with rank 0's push.
-    rc, out, res = _mpirun(tmp_path, "silent", 2, timeout=60, MXNET_KVSTORE_TIMEOUT=3)
+@both_modes
+def test_silent_worker_times_out(tmp_path, mode):
+    # Rank 1 stays away for 6 s; rank 0's pull (server path) or push (allreduce path) gives up
+    # after 3 s. Rank 0 then finishes, its shard serving rank 1 until rank 1 is done: rank 1's
+    # round completes with rank 0's push (the server's queue, or the allreduce still running).
+    rc, out, res = _mpirun(tmp_path, "silent", 2, timeout=60, MXNET_KVSTORE_TIMEOUT=3, **MODES[mode])
     e0, e1 = _errors(res, 2)
-    assert "kvstore.pull of key 3 on rank 0: no reply within 3 s" in e0, e0
+    op = "push" if mode == "allreduce" else "pull"
+    assert f"kvstore.{op} of key 3 on rank 0" in e0 and "no reply within 3 s" in e0, e0
     assert e1 == "" and rc == 0, out
 
 
 @needs_mpi
-def test_ctrl_c_interrupts_a_waiting_pull(tmp_path):
-    rc, out, res = _mpirun(tmp_path, "interrupt", 2)
+@both_modes
+def test_ctrl_c_interrupts_a_waiting_pull(tmp_path, mode):
+    rc, out, res = _mpirun(tmp_path, "interrupt", 2, **MODES[mode])
     assert res[0]["interrupted"] is True, out
     assert rc == 0, out
 

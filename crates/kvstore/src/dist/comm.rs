@@ -9,11 +9,11 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mxrs_ndarray_core::{Error, Result};
+use mxrs_ndarray_core::{CpuStorage, Error, Result};
 use parking_lot::{Condvar, Mutex};
 
 use super::layout::Layout;
-use super::mpi::{Handle, Mpi};
+use super::mpi::{Elem, Handle, Mpi, ReduceOp};
 use super::server::{Hooks, Shard, hooks};
 use super::wire::{Msg, Op, TAG_REPLY, TAG_REQUEST};
 
@@ -28,11 +28,37 @@ struct Mailbox {
     broken: Option<String>,
 }
 
+/// An allreduce among all ranks (every rank a worker): first a check that every rank pushes
+/// the same keys, shapes and dtypes (the maximum of `check` and of its negation equals this
+/// rank's on every rank only when all agree), then the sum of each group, in place. The reply
+/// to `id` is `Data` (the sums are then taken with [`Comm::take_sums`]), or `Fail` when the
+/// ranks disagree.
+pub(crate) struct Allreduce {
+    pub(crate) id: u64,
+    pub(crate) check: i64,
+    pub(crate) groups: Vec<(Elem, CpuStorage)>,
+}
+
+/// The allreduce the comm thread is driving: its requests and buffers.
+struct Active {
+    job: Allreduce,
+    /// Phase 1: the check's send and receive buffers (boxed: MPI holds their address while
+    /// `Active` moves); phase 2 (`None`): the groups' sums.
+    check: Option<Box<[i64; 4]>>,
+    reqs: Vec<Handle>,
+}
+
 /// The process's endpoint.
 pub(crate) struct Comm {
     pub(crate) mpi: &'static Mpi,
     pub(crate) layout: Layout,
     outbox: Mutex<VecDeque<(usize, i32, Vec<u8>)>>,
+    /// Allreduces to run, in order (the same order on every rank).
+    collectives: Mutex<VecDeque<Allreduce>>,
+    /// Allreduces started by this process.
+    started: AtomicU64,
+    /// The sums of finished allreduces, by id.
+    sums: Mutex<HashMap<u64, Vec<CpuStorage>>>,
     mailbox: Mutex<Mailbox>,
     arrived: Condvar,
     next_id: AtomicU64,
@@ -92,6 +118,9 @@ fn start() -> Result<Arc<Comm>> {
                 Arc::new(Comm {
                     mpi,
                     outbox: Mutex::new(VecDeque::new()),
+                    collectives: Mutex::new(VecDeque::new()),
+                    started: AtomicU64::new(0),
+                    sums: Mutex::new(HashMap::new()),
                     mailbox: Mutex::new(Mailbox::default()),
                     arrived: Condvar::new(),
                     next_id: AtomicU64::new(1),
@@ -142,6 +171,24 @@ impl Comm {
         self.outbox.lock().push_back((dest, TAG_REQUEST, msg.encode_with(body)));
     }
 
+    /// Queue an allreduce; its reply arrives for `job.id` (see [`Allreduce`]). Returns how
+    /// many this process started, this one included.
+    pub(crate) fn allreduce(&self, job: Allreduce) -> u64 {
+        self.collectives.lock().push_back(job);
+        self.started.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The sums of the finished allreduce `id` (after its `Data` reply).
+    pub(crate) fn take_sums(&self, id: u64) -> Option<Vec<CpuStorage>> {
+        self.sums.lock().remove(&id)
+    }
+
+    /// How many allreduces this process started (sent with barriers and the final message, so
+    /// a peer waiting in a later one knows it waits in vain).
+    pub(crate) fn allreduces(&self) -> u64 {
+        self.started.load(Ordering::Acquire)
+    }
+
     /// Failures of unawaited requests since the last call.
     pub(crate) fn take_errors(&self) -> Vec<String> {
         std::mem::take(&mut self.mailbox.lock().errors)
@@ -149,13 +196,31 @@ impl Comm {
 
     /// Wait for the replies to `ids` until `deadline`; `what` describes the wait for errors.
     pub(crate) fn wait(&self, ids: &[u64], timeout: Duration, what: &dyn Fn() -> String) -> Result<Vec<Msg>> {
+        self.wait_or(ids, timeout, what, &|| None)
+    }
+
+    /// [`Comm::wait`], also ending (with its message) when `give_up` returns one (asked every
+    /// 100 ms).
+    pub(crate) fn wait_or(
+        &self,
+        ids: &[u64],
+        timeout: Duration,
+        what: &dyn Fn() -> String,
+        give_up: &dyn Fn() -> Option<String>,
+    ) -> Result<Vec<Msg>> {
         self.waiting.fetch_add(1, Ordering::AcqRel);
-        let r = self.wait_inner(ids, timeout, what);
+        let r = self.wait_inner(ids, timeout, what, give_up);
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         r
     }
 
-    fn wait_inner(&self, ids: &[u64], timeout: Duration, what: &dyn Fn() -> String) -> Result<Vec<Msg>> {
+    fn wait_inner(
+        &self,
+        ids: &[u64],
+        timeout: Duration,
+        what: &dyn Fn() -> String,
+        give_up: &dyn Fn() -> Option<String>,
+    ) -> Result<Vec<Msg>> {
         let deadline = Instant::now() + timeout;
         let mut mb = self.mailbox.lock();
         loop {
@@ -168,13 +233,17 @@ impl Comm {
             let slice = (Instant::now() + Duration::from_millis(100)).min(deadline);
             if self.arrived.wait_until(&mut mb, slice).timed_out() && Instant::now() < deadline {
                 let check = INTERRUPT.read().clone();
-                let Some(why) = check.and_then(|c| parking_lot::MutexGuard::unlocked(&mut mb, || c())) else {
-                    continue;
-                };
-                for i in ids {
-                    mb.replies.remove(i);
+                let interrupted = check.and_then(|c| parking_lot::MutexGuard::unlocked(&mut mb, || c()));
+                if let Some(why) = interrupted {
+                    for i in ids {
+                        mb.replies.remove(i);
+                    }
+                    return Err(Error::msg(format!("{}: {why}", what())));
                 }
-                return Err(Error::msg(format!("{}: {why}", what())));
+                if let Some(why) = parking_lot::MutexGuard::unlocked(&mut mb, give_up) {
+                    return Err(Error::msg(why));
+                }
+                continue;
             }
             if Instant::now() >= deadline {
                 for i in ids {
@@ -232,9 +301,10 @@ impl Comm {
     fn run(self: Arc<Self>) {
         let mut shard = self.layout.shard_here().map(|s| Shard::new(s, self.layout, self.hooks.clone()));
         let mut inflight: Vec<InFlight> = Vec::new();
+        let mut active: Option<Active> = None;
         let mut idle = 0u32;
         let result = loop {
-            match self.step(&mut shard, &mut inflight) {
+            match self.step(&mut shard, &mut inflight).and_then(|b| Ok(self.drive(&mut active)? || b)) {
                 Ok(true) => idle = 0,
                 Ok(false) => {
                     if self.stop.load(Ordering::Acquire) && inflight.is_empty() {
@@ -243,7 +313,7 @@ impl Comm {
                     idle = idle.saturating_add(1);
                     // Sends in flight need MPI calls to progress (large messages go in
                     // fragments), and a waiting caller wants its reply at once: no sleeping.
-                    let urgent = !inflight.is_empty() || self.waiting.load(Ordering::Acquire) > 0;
+                    let urgent = !inflight.is_empty() || active.is_some() || self.waiting.load(Ordering::Acquire) > 0;
                     backoff(if urgent { idle.min(255) } else { idle });
                 }
                 Err(e) => break Err(e),
@@ -259,6 +329,49 @@ impl Comm {
                 self.arrived.notify_all();
             }
         }
+    }
+
+    /// Start the next allreduce, or advance the running one; true when anything happened.
+    fn drive(&self, active: &mut Option<Active>) -> Result<bool> {
+        let Some(a) = active.as_mut() else {
+            let Some(job) = self.collectives.lock().pop_front() else {
+                return Ok(false);
+            };
+            let mut buf = Box::new([job.check, -job.check, 0, 0]);
+            let (s, r) = bytes_of_mut(&mut buf).split_at_mut(16);
+            let req = self.mpi.iallreduce(Some(s), r, Elem::I64, ReduceOp::Max)?;
+            *active = Some(Active { job, check: Some(buf), reqs: vec![req] });
+            return Ok(true);
+        };
+        let mut i = 0;
+        while i < a.reqs.len() {
+            if self.mpi.test(&mut a.reqs[i])? {
+                a.reqs.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if !a.reqs.is_empty() {
+            return Ok(false);
+        }
+        if let Some(buf) = a.check.take() {
+            if buf[..2] != buf[2..] {
+                let m = Msg::fail(a.job.id, "the workers disagree");
+                *active = None;
+                self.deliver(m);
+                return Ok(true);
+            }
+            // The sums, in place: every group at once (MPI matches them in order on every rank).
+            for (elem, buf) in a.job.groups.iter_mut() {
+                a.reqs.push(self.mpi.iallreduce(None, buf.as_bytes_mut(), *elem, ReduceOp::Sum)?);
+            }
+            return Ok(true);
+        }
+        let Some(a) = active.take() else { return Ok(false) };
+        let id = a.job.id;
+        self.sums.lock().insert(id, a.job.groups.into_iter().map(|(_, b)| b).collect());
+        self.deliver(Msg::bare(Op::Data, id));
+        Ok(true)
     }
 
     /// One round of sends, receives and completions; true when anything happened.
@@ -297,6 +410,12 @@ impl Comm {
         }
         Ok(busy)
     }
+}
+
+fn bytes_of_mut(v: &mut [i64; 4]) -> &mut [u8] {
+    // SAFETY: four i64 are 32 initialised bytes, u8 has no alignment requirement, and every
+    // byte pattern is a valid i64.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), 32) }
 }
 
 /// Spin briefly, yield, then sleep longer and longer (up to 250 µs) while nothing happens.

@@ -110,7 +110,7 @@ pub fn shutdown(connect: bool) -> Result<()> {
     let timeout = worker::timeout();
     let ids: Vec<u64> = (0..l.servers)
         .map(|s| {
-            let m = Msg::bare(Op::Finalize, c.id());
+            let m = Msg { body: c.allreduces().to_le_bytes().to_vec(), ..Msg::bare(Op::Finalize, c.id()) };
             c.request(l.host(s), &m, true);
             m.id
         })

@@ -10,7 +10,7 @@
 //! AArch64 pass in one register or stack slot, the callee reading the low 32 bits for an `int`.
 //!
 //! Only the calls the comm thread needs exist: thread init, rank/size, `Isend`/`Test`,
-//! `Iprobe`/`Get_count`/`Recv`, `Abort`, `Finalize`. Open MPI 4.1 is tested in CI; MPICH 4.0
+//! `Iprobe`/`Get_count`/`Recv`, `Iallreduce`, `Abort`, `Finalize`. Open MPI 4.1 is tested in CI; MPICH 4.0
 //! (Debian's `libmpich12`, started by `mpiexec.hydra`) was checked by hand with the same
 //! scenarios (co-located and dedicated servers, and `mxrs.launch --mpirun mpiexec.hydra`).
 
@@ -39,6 +39,50 @@ type TestFn = unsafe extern "C" fn(*mut Handle, *mut c_int, *mut Status) -> c_in
 type GetCountFn = unsafe extern "C" fn(*const Status, Handle, *mut c_int) -> c_int;
 type AbortFn = unsafe extern "C" fn(Handle, c_int) -> c_int;
 type LibVersionFn = unsafe extern "C" fn(*mut c_char, *mut c_int) -> c_int;
+type IallreduceFn =
+    unsafe extern "C" fn(*const c_void, *mut c_void, c_int, Handle, Handle, Handle, *mut Handle) -> c_int;
+
+/// The element types and operations of allreduces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Elem {
+    F32,
+    F64,
+    I8,
+    U8,
+    I32,
+    I64,
+}
+
+impl Elem {
+    /// The MPI element type of `dtype`, if MPI has one (`float16` has none).
+    pub(crate) fn of(dtype: mxrs_ndarray_core::DType) -> Option<Elem> {
+        use mxrs_ndarray_core::DType as D;
+        Some(match dtype {
+            D::F32 => Elem::F32,
+            D::F64 => Elem::F64,
+            D::I8 => Elem::I8,
+            D::U8 => Elem::U8,
+            D::I32 => Elem::I32,
+            D::I64 => Elem::I64,
+            _ => return None,
+        })
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Elem::I8 | Elem::U8 => 1,
+            Elem::F32 | Elem::I32 => 4,
+            Elem::F64 | Elem::I64 => 8,
+        }
+    }
+}
+
+/// Reduction operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReduceOp {
+    Sum,
+    Max,
+}
 
 /// `MPI_THREAD_SERIALIZED` (the same in both families): one thread (the comm thread) calls MPI.
 const THREAD_SERIALIZED: c_int = 2;
@@ -53,6 +97,11 @@ pub(crate) struct Mpi {
     any_source: c_int,
     /// Index of `MPI_SOURCE` and `MPI_TAG` in [`Status`].
     source_at: usize,
+    /// Element types in [`Elem`]'s order, then `MPI_SUM`, `MPI_MAX`.
+    elems: [Handle; 6],
+    ops: [Handle; 2],
+    /// `MPI_IN_PLACE` (Open MPI: 1, MPICH: -1).
+    in_place: usize,
     fns: Fns,
     _lib: Library,
 }
@@ -70,6 +119,7 @@ struct Fns {
     test: TestFn,
     get_count: GetCountFn,
     abort: AbortFn,
+    iallreduce: IallreduceFn,
 }
 
 /// How to get MPI, for error messages.
@@ -92,6 +142,11 @@ fn sym<T: Copy>(lib: &Library, name: &str) -> Result<T> {
 fn global(lib: &Library, name: &str) -> Option<Handle> {
     // SAFETY: only the symbol's address is taken; nothing is read through it here.
     unsafe { lib.get::<*mut c_void>(name.as_bytes()) }.ok().map(|s| s.into_raw() as Handle)
+}
+
+/// Whether the version string names an MPICH-family library.
+fn is_mpich(version: &str) -> bool {
+    ["MPICH", "INTEL", "MVAPICH", "CRAY"].iter().any(|k| version.to_uppercase().contains(k))
 }
 
 fn open_library() -> Result<(Library, String)> {
@@ -134,15 +189,26 @@ impl Mpi {
         let (comm_world, byte, any_source, source_at, family) =
             match (global(&lib, "ompi_mpi_comm_world"), global(&lib, "ompi_mpi_byte")) {
                 (Some(c), Some(b)) => (c, b, -1, 0, "Open MPI"),
-                _ if ["MPICH", "Intel", "MVAPICH", "CRAY"].iter().any(|k| version.to_uppercase().contains(k)) => {
-                    (0x4400_0000, 0x4c00_010d, -2, 2, "MPICH")
-                }
+                _ if is_mpich(&version) => (0x4400_0000, 0x4c00_010d, -2, 2, "MPICH"),
                 _ => {
                     return Err(Error::NotSupported(format!(
                         "{file} ({version}) is neither Open MPI nor an MPICH-family library; {INSTALL_HINT}"
                     )));
                 }
             };
+        let (elems, ops) = if family == "Open MPI" {
+            let g = |n: &str| global(&lib, n).ok_or_else(|| Error::NotSupported(format!("{file} has no {n}")));
+            let names = ["float", "double", "int8_t", "uint8_t", "int32_t", "int64_t"];
+            let mut elems = [0; 6];
+            for (e, n) in elems.iter_mut().zip(names) {
+                *e = g(&format!("ompi_mpi_{n}"))?;
+            }
+            (elems, [g("ompi_mpi_op_sum")?, g("ompi_mpi_op_max")?])
+        } else {
+            // MPICH's mpi.h: MPI_FLOAT, MPI_DOUBLE, MPI_INT8_T, MPI_UINT8_T, MPI_INT32_T,
+            // MPI_INT64_T; MPI_SUM, MPI_MAX.
+            ([0x4c00_040a, 0x4c00_080b, 0x4c00_0137, 0x4c00_013b, 0x4c00_0439, 0x4c00_083a], [0x5800_0003, 0x5800_0001])
+        };
         let fns = Fns {
             init_thread: sym(&lib, "MPI_Init_thread")?,
             initialized: sym(&lib, "MPI_Initialized")?,
@@ -155,6 +221,7 @@ impl Mpi {
             test: sym(&lib, "MPI_Test")?,
             get_count: sym(&lib, "MPI_Get_count")?,
             abort: sym(&lib, "MPI_Abort")?,
+            iallreduce: sym(&lib, "MPI_Iallreduce")?,
         };
         Ok(Mpi {
             describe: format!("{family} ({file}: {version})"),
@@ -162,6 +229,9 @@ impl Mpi {
             byte,
             any_source,
             source_at,
+            elems,
+            ops,
+            in_place: if family == "Open MPI" { 1 } else { usize::MAX },
             fns,
             _lib: lib,
         })
@@ -217,7 +287,28 @@ impl Mpi {
         Ok(req)
     }
 
-    /// True once the send request has completed (the request is then freed by MPI).
+    /// Start an allreduce over every rank of `send` (elements of type `elem`) into `recv`, of
+    /// the same length (`send` None: `recv` in place); both buffers must live until
+    /// [`Mpi::test`] says done.
+    pub(crate) fn iallreduce(&self, send: Option<&[u8]>, recv: &mut [u8], elem: Elem, op: ReduceOp) -> Result<Handle> {
+        let len = recv.len();
+        if send.is_some_and(|s| s.len() != len) || !len.is_multiple_of(elem.size()) {
+            return Err(Error::msg(format!("allreduce of {:?} bytes into {len} bytes", send.map(<[u8]>::len))));
+        }
+        let n = c_int::try_from(len / elem.size())
+            .map_err(|_| Error::msg(format!("an allreduce of {len} bytes is over MPI's count limit")))?;
+        let send: *const c_void = send.map_or(self.in_place as *const c_void, |s| s.as_ptr().cast());
+        let (dt, op) = (self.elems[elem as usize], self.ops[op as usize]);
+        let mut req: Handle = 0;
+        // SAFETY: both buffers (or `recv` and MPI_IN_PLACE) hold `n` elements of `elem` and stay
+        // alive (owned by the comm thread's running allreduce) until the request completes;
+        // `req` receives the handle.
+        let rc = unsafe { (self.fns.iallreduce)(send, recv.as_mut_ptr().cast(), n, dt, op, self.comm_world, &mut req) };
+        self.check("MPI_Iallreduce", rc)?;
+        Ok(req)
+    }
+
+    /// True once the request (a send or an allreduce) has completed (MPI then frees it).
     pub(crate) fn test(&self, req: &mut Handle) -> Result<bool> {
         let mut flag: c_int = 0;
         let mut st = Status::default();

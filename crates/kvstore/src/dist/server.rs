@@ -41,6 +41,10 @@ pub(crate) struct Hooks {
     /// `import mxrs`, so Python code on another thread would wait for the import lock), or,
     /// when unset, the calling (comm) thread.
     pub(crate) executor: Mutex<Option<Sender<Job>>>,
+    /// Workers that cannot push now (why, allreduces they had started), as this process's
+    /// shard saw them: a worker waiting in an allreduce fails at once when a peer blocked
+    /// before starting it.
+    pub(crate) blocked: Mutex<Vec<Option<(&'static str, u64)>>>,
 }
 
 /// Work handed to the executor thread.
@@ -151,6 +155,12 @@ impl Shard {
         }
         let mut out = Vec::new();
         let key = msg.key.clone().map(|k| (k, msg.arg));
+        if matches!(msg.op, Op::Barrier | Op::Finalize) {
+            let n = msg.body.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+            let mut b = self.hooks.blocked.lock();
+            b.resize(self.layout.workers, None);
+            b[src] = Some((if msg.op == Op::Barrier { "reached a barrier" } else { "finished" }, n));
+        }
         match (msg.op, key) {
             (Op::Init, Some(k)) => self.init(src, k, msg, &mut out),
             (Op::Push, Some(k)) => self.push(src, k, msg, &mut out),
@@ -329,6 +339,9 @@ impl Shard {
             }
             for (v, id) in self.barrier.drain(..) {
                 self.blocked[v] = None;
+                if let Some(b) = self.hooks.blocked.lock().get_mut(v) {
+                    *b = None;
+                }
                 out.push((v, Msg::bare(Op::Ack, id)));
             }
         }
@@ -337,6 +350,9 @@ impl Shard {
     fn fail_barrier(&mut self, why: &str, out: &mut Replies) {
         for (v, id) in self.barrier.drain(..) {
             self.blocked[v] = None;
+            if let Some(b) = self.hooks.blocked.lock().get_mut(v) {
+                *b = None;
+            }
             out.push((v, Msg::fail(id, &format!("barrier failed on rank {v}: {why}"))));
         }
     }
@@ -555,5 +571,18 @@ mod tests {
         assert!(s.done());
         let r = s.handle(5, Msg::bare(Op::Barrier, 4));
         assert!(r[0].1.text().contains("rank 5 is not a worker"));
+    }
+
+    #[test]
+    fn blocked_workers_are_published_with_their_allreduce_counts() {
+        let mut s = shard(2);
+        let barrier = |id, n: u64| Msg { body: n.to_le_bytes().to_vec(), ..Msg::bare(Op::Barrier, id) };
+        assert!(s.handle(1, barrier(1, 4)).is_empty());
+        assert_eq!(s.hooks.blocked.lock().clone(), vec![None, Some(("reached a barrier", 4))]);
+        let r = s.handle(0, barrier(2, 4));
+        assert_eq!(r.len(), 2);
+        assert_eq!(s.hooks.blocked.lock().clone(), vec![None, None]);
+        s.handle(0, Msg { body: 7u64.to_le_bytes().to_vec(), ..Msg::bare(Op::Finalize, 3) });
+        assert_eq!(s.hooks.blocked.lock()[0], Some(("finished", 7)));
     }
 }
