@@ -10,6 +10,9 @@
 //! Every process has one communication thread that owns MPI ([`comm`]); a process hosting a
 //! server shard answers requests on it ([`server`]). Workers wait for replies with a deadline
 //! (`MXNET_KVSTORE_TIMEOUT`), so a lost peer ends in an error, never a hang.
+//!
+//! `dist_sync` with the servers inside the workers sums pushes with MPI allreduces among the
+//! workers instead, each worker running the optimizer itself ([`DistStore::allreduce_keys`]).
 
 mod comm;
 mod layout;

@@ -12,7 +12,8 @@
 //! Only the calls the comm thread needs exist: thread init, rank/size, `Isend`/`Test`,
 //! `Iprobe`/`Get_count`/`Recv`, `Iallreduce`, `Abort`, `Finalize`. Open MPI 4.1 is tested in CI; MPICH 4.0
 //! (Debian's `libmpich12`, started by `mpiexec.hydra`) was checked by hand with the same
-//! scenarios (co-located and dedicated servers, and `mxrs.launch --mpirun mpiexec.hydra`).
+//! scenarios (co-located and dedicated servers, the allreduce path, and `mxrs.launch --mpirun
+//! mpiexec.hydra`).
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::OnceLock;
