@@ -69,6 +69,8 @@ pub(crate) struct Comm {
     shard_done: AtomicBool,
     pub(crate) hooks: Arc<Hooks>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The comm thread, unparked when work is queued (its idle naps are parks).
+    comm_thread: OnceLock<std::thread::Thread>,
     /// Whether `finalize` already ran.
     finished: AtomicBool,
     /// Whether MPI was initialised here (else its owner, such as mpi4py, finalises it).
@@ -129,6 +131,7 @@ fn start() -> Result<Arc<Comm>> {
                     shard_done: AtomicBool::new(false),
                     hooks,
                     thread: Mutex::new(None),
+                    comm_thread: OnceLock::new(),
                     finished: AtomicBool::new(false),
                     owns_mpi,
                     layout,
@@ -169,12 +172,21 @@ impl Comm {
             self.mailbox.lock().unawaited.insert(msg.id);
         }
         self.outbox.lock().push_back((dest, TAG_REQUEST, msg.encode_with(body)));
+        self.wake();
+    }
+
+    /// End the comm thread's idle nap.
+    fn wake(&self) {
+        if let Some(t) = self.comm_thread.get() {
+            t.unpark();
+        }
     }
 
     /// Queue an allreduce; its reply arrives for `job.id` (see [`Allreduce`]). Returns how
     /// many this process started, this one included.
     pub(crate) fn allreduce(&self, job: Allreduce) -> u64 {
         self.collectives.lock().push_back(job);
+        self.wake();
         self.started.fetch_add(1, Ordering::AcqRel) + 1
     }
 
@@ -279,6 +291,7 @@ impl Comm {
         }
         // MPI_Finalize must run on the thread that initialised MPI: the comm thread, as it ends.
         self.stop.store(true, Ordering::Release);
+        self.wake();
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
@@ -299,6 +312,7 @@ impl Comm {
 
     /// The comm thread's loop.
     fn run(self: Arc<Self>) {
+        let _ = self.comm_thread.set(std::thread::current());
         let mut shard = self.layout.shard_here().map(|s| Shard::new(s, self.layout, self.hooks.clone()));
         let mut inflight: Vec<InFlight> = Vec::new();
         let mut active: Option<Active> = None;
@@ -418,7 +432,7 @@ fn bytes_of_mut(v: &mut [i64; 4]) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), 32) }
 }
 
-/// Spin briefly, yield, then sleep longer and longer (up to 250 µs) while nothing happens.
+/// Spin briefly, yield, then nap longer and longer (up to 250 µs) while nothing happens.
 fn backoff(idle: u32) {
     if idle < 64 {
         std::hint::spin_loop();
@@ -426,6 +440,7 @@ fn backoff(idle: u32) {
         std::thread::yield_now();
     } else {
         let us = (u64::from(idle - 255) * 5).min(250);
-        std::thread::sleep(Duration::from_micros(us));
+        // Queuing work unparks the thread; an incoming message waits for the nap to end.
+        std::thread::park_timeout(Duration::from_micros(us));
     }
 }
