@@ -101,3 +101,9 @@ __all__ = [
     "num_gpus",
     "install_as_mxnet",
 ]
+
+# In a distributed job's server processes (MPI ranks after the workers), ``import mxrs`` runs
+# the kvstore server loop and exits, as MXNet's import does.
+from mxrs import kvstore_server as _kvstore_server  # noqa: E402
+
+_kvstore_server._init_kvstore_server_module()

@@ -12,6 +12,11 @@ __all__ = [
     "SymbolHandle",
     "ExecutorHandle",
     "KVStoreHandle",
+    "dist_set_controller",
+    "dist_role",
+    "dist_run_server",
+    "dist_shutdown",
+    "dist_mpi_library",
     "invoke",
     "invoke_fast",
     "from_buffer",
@@ -202,7 +207,8 @@ class ExecutorHandle:
 
 @final
 class KVStoreHandle:
-    """A local (``local`` / ``device``) key-value store; keys are ints or strs."""
+    """A key-value store (``local``, ``device``, or distributed over MPI: ``dist_sync``,
+    ``dist_async``...); keys are ints or strs."""
 
     def __new__(cls, name: str) -> Self: ...
     @property
@@ -226,6 +232,16 @@ class KVStoreHandle:
     def set_updater(self, func: Callable[[int | str, NDArrayHandle, NDArrayHandle], None] | None = None) -> None: ...
     def has_updater(self) -> bool: ...
     def barrier(self) -> None: ...
+    def send_command(self, cmd: int, body: bytes) -> None: ...
+
+# Distributed stores (crates/py/src/kvstore_dist.rs)
+def dist_set_controller(
+    controller: Callable[[int, bytes], Callable[[int | str, NDArrayHandle, NDArrayHandle], None] | None] | None = None,
+) -> None: ...
+def dist_role() -> tuple[bool, int, int, int]: ...
+def dist_run_server() -> None: ...
+def dist_shutdown(connect: bool = False) -> None: ...
+def dist_mpi_library() -> str: ...
 
 # --- mxrs-io (crates/py/src/io.rs): RecordIO, image codecs, the image record iterator
 

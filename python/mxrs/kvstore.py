@@ -6,11 +6,18 @@ summed) and ``pull`` copies the stored value out to arrays on any contexts. With
 a push *replaces* the stored value by the sum; ``set_optimizer`` / ``_set_updater`` install an
 update rule instead. Push and pull are asynchronous engine operations, ordered against other
 work on the same arrays.
+
+``mx.kv.create('dist_sync')`` (also ``'dist'``, ``'dist_sync_device'``, ``'dist_device_sync'``)
+and ``'dist_async'`` make a distributed store over MPI, for processes started by ``mpirun``,
+Slurm's ``srun`` or ``python -m mxrs.launch``: workers push and pull, servers keep the keys, sum
+each round's pushes (sync) or apply each push as it arrives (async), and run the optimizer the
+workers send with ``set_optimizer``. See the README's "Distributed training".
 """
 
 import os
+import pickle
 
-from mxrs import _native
+from mxrs import _native, kvstore_server
 from mxrs import optimizer as opt
 from mxrs.base import MXNetError, NotSupported
 from mxrs.ndarray.ndarray import NDArray, _wrap
@@ -73,6 +80,21 @@ class KVStore:
         """Number of workers (1 for local stores)."""
         return self.handle.num_workers
 
+    @property
+    def _is_dist(self):
+        return not self.handle.is_local
+
+    def num_dead_node(self, node_id, timeout_sec=60):
+        """Number of dead nodes in group ``node_id``. Always 0: when an MPI process dies, the MPI
+        runtime ends the job, and the others' kvstore calls fail within MXNET_KVSTORE_TIMEOUT."""
+        return 0
+
+    def _send_command_to_servers(self, head, body):
+        """Send command ``head`` with ``body`` (str or bytes) to every server (dist stores)."""
+        if isinstance(body, str):
+            body = body.encode()
+        self.handle.send_command(int(head), bytes(body))
+
     def is_capable(self, capability):
         """Whether the store supports ``capability`` (only ``'optimizer'`` exists)."""
         if capability.lower() == "optimizer":
@@ -124,9 +146,15 @@ class KVStore:
 
     # -- updates --------------------------------------------------------------------------
     def set_optimizer(self, optimizer):
-        """Apply ``optimizer`` inside the store: each push updates the stored weight."""
+        """Apply ``optimizer`` inside the store: each push updates the stored weight. A
+        distributed store sends it, pickled, to every server, which runs it (as MXNet)."""
         if not isinstance(optimizer, opt.Optimizer):
             raise TypeError("set_optimizer expects an mx.optimizer.Optimizer")
+        if self._is_dist:
+            self._send_command_to_servers(kvstore_server.K_CONTROLLER, pickle.dumps(optimizer, 0))
+            if optimizer.multi_precision:
+                self._send_command_to_servers(kvstore_server.K_SET_MULTI_PRECISION, b"")
+            return
         self._set_updater(opt.get_updater(optimizer))
 
     def _set_updater(self, updater):
@@ -176,7 +204,21 @@ class KVStore:
 
 def create(name="local"):
     """Create a store: ``'local'``, ``'device'`` (any name without ``dist``/``nccl`` is a local
-    store; with ``device`` in it, sums happen on the devices)."""
+    store; with ``device`` in it, sums happen on the devices), or a distributed store over MPI:
+    ``'dist_sync'`` (``'dist'``, ``'dist_sync_device'``, ``'dist_device_sync'``) or
+    ``'dist_async'``."""
     if not isinstance(name, str):
         raise TypeError("name must be a string")
+    if "dist" in name.lower():
+        # This process may host a server shard (a plain ``mpirun -np N``): it runs the optimizer
+        # the workers send. Installed before MPI starts, so no command can arrive before it.
+        _native.dist_set_controller(kvstore_server.controller)
+        # dist_sync sums with MPI_Iallreduce; Open MPI's default non-blocking algorithm for 2
+        # ranks (binomial) runs large values at half the speed of MPI_Allreduce, its
+        # Rabenseifner one (reduce-scatter + allgather) as fast. Read when MPI starts; the
+        # user's (or mpirun's) setting wins.
+        os.environ.setdefault("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3")
+        handle = _native.KVStoreHandle(name)
+        kvstore_server.register_shutdown()
+        return KVStore(handle)
     return KVStore(_native.KVStoreHandle(name))

@@ -201,7 +201,7 @@ class TestBadInput:
         with pytest.raises(TypeError):
             mx.kv.create(3)
         with pytest.raises(mx.base.NotSupported):
-            mx.kv.create("dist_sync")
+            mx.kv.create("nccl")  # dist stores: tests/unit/test_dist_kvstore.py
 
     def test_updater_that_raises(self):
         kv = mx.kv.create("local")

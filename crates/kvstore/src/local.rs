@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 
 use mxrs_ndarray_core::shape::fmt_shape;
-use mxrs_ndarray_core::{Attrs, Context, Error, NDArray, Result, invoke};
+use mxrs_ndarray_core::{Context, Error, NDArray, Result};
 use parking_lot::Mutex;
 
-use crate::{KVStore, Key, Updater, check_lengths};
+use crate::store::{KVStore, Key, Updater, check_lengths, sum_into};
 
 /// One stored key.
 struct Entry {
@@ -285,22 +285,12 @@ fn apply_push(p: PushPlan, updater: Option<&Updater>) -> Result<()> {
     }
 }
 
-/// Queue `out = values[0] + values[1] + ...` (one fused engine op; `out` may be on another host
-/// context than the values).
-fn sum_into(values: &[NDArray], out: &NDArray) -> Result<()> {
-    if values.len() == 1 {
-        return out.copy_from(&values[0]);
-    }
-    let attrs = Attrs::from_pairs([("num_args", values.len().to_string())]);
-    invoke("add_n", &attrs, values, Some(std::slice::from_ref(out)), None)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use mxrs_ndarray_core::{Attrs, invoke};
     use mxrs_ndarray_core::{CpuStorage, DType};
 
     use super::*;

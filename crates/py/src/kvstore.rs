@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 use crate::error::{MXNetError, PyMxError};
 use crate::guard::{enter, enter_detached, enter_ok};
+use crate::kvstore_dist::or_interrupt;
 use crate::ndarray::PyNDArray;
 
 /// A key as Python passes it.
@@ -35,7 +36,7 @@ fn lists_of(v: &[Vec<PyRef<'_, PyNDArray>>]) -> Vec<Vec<NDArray>> {
     v.iter().map(|l| l.iter().map(|h| h.0.clone()).collect()).collect()
 }
 
-/// A key-value store (`local` / `device`).
+/// A key-value store (`local`, `device`, or distributed: `dist_sync`, `dist_async`...).
 #[pyclass(frozen, module = "mxrs._native", name = "KVStoreHandle")]
 pub struct PyKVStore {
     store: Box<dyn KVStore>,
@@ -69,8 +70,9 @@ impl PyKVStore {
 impl PyKVStore {
     /// Create a store by MXNet's type name.
     #[new]
-    fn new(name: &str) -> PyResult<Self> {
-        enter("kvstore.create", || {
+    fn new(py: Python<'_>, name: &str) -> PyResult<Self> {
+        // A distributed store starts MPI (and its communication thread): the GIL is released.
+        enter_detached(py, "kvstore.create", || {
             Ok::<_, PyMxError>(PyKVStore {
                 store: mxrs_kvstore::create(name)?,
                 updater_error: Arc::new(Mutex::new(None)),
@@ -98,9 +100,11 @@ impl PyKVStore {
         enter_ok("KVStore.is_local", || self.store.is_local())
     }
     /// Initialise keys with copies of the values.
-    fn init(&self, keys: Vec<KeyArg>, values: Vec<PyRef<'_, PyNDArray>>) -> PyResult<()> {
+    fn init(&self, py: Python<'_>, keys: Vec<KeyArg>, values: Vec<PyRef<'_, PyNDArray>>) -> PyResult<()> {
         let vals: Vec<NDArray> = values.iter().map(|h| h.0.clone()).collect();
-        enter("KVStore.init", || self.store.init(&keys_of(keys), &vals))
+        let keys = keys_of(keys);
+        // A distributed init waits for every worker's: the GIL is released.
+        enter_detached(py, "KVStore.init", || self.store.init(&keys, &vals)).map_err(or_interrupt)
     }
     /// Push one list of values per key (summed; then stored or given to the updater).
     #[pyo3(signature = (keys, values, priority=0))]
@@ -111,15 +115,31 @@ impl PyKVStore {
         values: Vec<Vec<PyRef<'_, PyNDArray>>>,
         priority: i32,
     ) -> PyResult<()> {
+        let (keys, values) = (keys_of(keys), lists_of(&values));
+        if !self.store.is_local() {
+            // A distributed push waits for the values and may wait for the comm thread, whose
+            // server shard runs Python updaters: the GIL is released.
+            return enter_detached(py, "KVStore.push", || self.store.push(&keys, &values, priority))
+                .map_err(or_interrupt);
+        }
         // The GIL stays held: the updater is Python code run on this thread.
-        enter("KVStore.push", || {
-            self.store.push(&keys_of(keys), &lists_of(&values), priority).map_err(|e| self.raise(py, e))
-        })
+        enter("KVStore.push", || self.store.push(&keys, &values, priority).map_err(|e| self.raise(py, e)))
     }
     /// Copy each key's stored value into its list of outputs.
     #[pyo3(signature = (keys, outs, priority=0))]
-    fn pull(&self, keys: Vec<KeyArg>, outs: Vec<Vec<PyRef<'_, PyNDArray>>>, priority: i32) -> PyResult<()> {
-        enter("KVStore.pull", || self.store.pull(&keys_of(keys), &lists_of(&outs), priority))
+    fn pull(
+        &self,
+        py: Python<'_>,
+        keys: Vec<KeyArg>,
+        outs: Vec<Vec<PyRef<'_, PyNDArray>>>,
+        priority: i32,
+    ) -> PyResult<()> {
+        let (keys, outs) = (keys_of(keys), lists_of(&outs));
+        if !self.store.is_local() {
+            return enter_detached(py, "KVStore.pull", || self.store.pull(&keys, &outs, priority))
+                .map_err(or_interrupt);
+        }
+        enter("KVStore.pull", || self.store.pull(&keys, &outs, priority))
     }
     /// Push, then pull.
     #[pyo3(signature = (keys, values, outs, priority=0))]
@@ -131,11 +151,19 @@ impl PyKVStore {
         outs: Vec<Vec<PyRef<'_, PyNDArray>>>,
         priority: i32,
     ) -> PyResult<()> {
+        let (keys, values, outs) = (keys_of(keys), lists_of(&values), lists_of(&outs));
+        if !self.store.is_local() {
+            return enter_detached(py, "KVStore.pushpull", || self.store.pushpull(&keys, &values, &outs, priority))
+                .map_err(or_interrupt);
+        }
         enter("KVStore.pushpull", || {
-            self.store
-                .pushpull(&keys_of(keys), &lists_of(&values), &lists_of(&outs), priority)
-                .map_err(|e| self.raise(py, e))
+            self.store.pushpull(&keys, &values, &outs, priority).map_err(|e| self.raise(py, e))
         })
+    }
+    /// Send command `cmd` with `body` to every server and wait until each ran it (dist stores).
+    fn send_command(&self, py: Python<'_>, cmd: i32, body: Vec<u8>) -> PyResult<()> {
+        enter_detached(py, "KVStore._send_command_to_servers", || self.store.send_command_to_servers(cmd, &body))
+            .map_err(or_interrupt)
     }
     /// Install `fn(key, input_handle, stored_handle)` as the updater (None removes it).
     #[pyo3(signature = (func=None))]
@@ -148,7 +176,7 @@ impl PyKVStore {
     }
     /// Wait for all workers.
     fn barrier(&self, py: Python<'_>) -> PyResult<()> {
-        enter_detached(py, "KVStore.barrier", || self.store.barrier())
+        enter_detached(py, "KVStore.barrier", || self.store.barrier()).map_err(or_interrupt)
     }
 }
 

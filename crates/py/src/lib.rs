@@ -7,6 +7,7 @@ mod error;
 mod guard;
 mod io;
 mod kvstore;
+mod kvstore_dist;
 mod ndarray;
 mod runtime;
 mod storage;
@@ -265,6 +266,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<symbol::PySymbol>()?;
     m.add_class::<symbol::PyExecutor>()?;
     m.add_class::<kvstore::PyKVStore>()?;
+    kvstore_dist::register(m)?;
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
     m.add_function(wrap_pyfunction!(invoke_fast, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;

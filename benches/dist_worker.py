@@ -1,0 +1,69 @@
+"""One process of benches/dist.py (mxrs under mpirun, or real MXNet under ps-lite's DMLC_* roles).
+
+``python dist_worker.py FRAMEWORK pushpull SIZES REPEATS`` times push+pull round trips of float32
+values of each size in bytes; ``python dist_worker.py FRAMEWORK train BATCHES`` times
+``Module.fit`` of a small MLP under dist_sync. Rank 0 prints one JSON line.
+"""
+
+import importlib
+import json
+import sys
+import time
+
+import numpy as np
+
+mx = importlib.import_module("mxrs" if sys.argv[1] == "mxrs" else "mxnet")
+
+
+def pushpull(kv, sizes, repeats):
+    out = {}
+    for i, nbytes in enumerate(sizes):
+        n = max(1, nbytes // 4)
+        val, res = mx.nd.ones((n,)), mx.nd.zeros((n,))
+        kv.init(i, mx.nd.zeros((n,)))
+        for _ in range(2):
+            kv.push(i, val)
+            kv.pull(i, out=res)
+        res.wait_to_read()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            kv.push(i, val)
+            kv.pull(i, out=res)
+            res.wait_to_read()
+            times.append(time.perf_counter() - t0)
+        out[str(nbytes)] = float(np.median(times))
+    return out
+
+
+def train(kv, batches, b=64):
+    rng = np.random.RandomState(kv.rank)
+    x = rng.uniform(-1, 1, (batches * b, 784)).astype("float32")
+    y = rng.randint(0, 10, (batches * b,)).astype("float32")
+    net = mx.sym.Variable("data")
+    net = mx.sym.Activation(mx.sym.FullyConnected(net, num_hidden=256, name="fc1"), act_type="relu")
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(net, num_hidden=10, name="fc2"), name="softmax")
+    mod = mx.mod.Module(net, context=mx.cpu())
+    it = mx.io.NDArrayIter(x, y, batch_size=b)
+    mod.fit(it, kvstore=kv, optimizer="sgd", optimizer_params={"learning_rate": 0.1}, num_epoch=1)
+    kv._barrier()
+    t0 = time.perf_counter()
+    mod.fit(it, kvstore=kv, optimizer="sgd", optimizer_params={"learning_rate": 0.1}, num_epoch=2, begin_epoch=1)
+    mx.nd.waitall()
+    kv._barrier()
+    return {"samples_per_s": kv.num_workers * batches * b / (time.perf_counter() - t0)}
+
+
+def main():
+    kv = mx.kv.create("dist_sync")
+    if sys.argv[2] == "pushpull":
+        res = pushpull(kv, [int(s) for s in sys.argv[3].split(",")], int(sys.argv[4]))
+    else:
+        res = train(kv, int(sys.argv[3]))
+    kv._barrier()
+    if kv.rank == 0:
+        print(json.dumps(res), flush=True)
+
+
+if __name__ == "__main__":
+    main()

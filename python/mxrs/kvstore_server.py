@@ -1,0 +1,102 @@
+"""Server processes of distributed stores (MXNet's ``mxnet.kvstore_server``).
+
+In a job started with ``python -m mxrs.launch -n W -s S`` (or ``mpirun`` with
+``DMLC_NUM_WORKER``/``DMLC_NUM_SERVER``), MPI ranks ``W..W+S`` are servers: as in MXNet,
+``import mxrs`` in a server process runs the server loop (which keeps the keys, sums the
+workers' pushes and runs the optimizer the workers send with ``set_optimizer``) and then exits,
+so user code after the import runs only on workers. A process's role is read from the
+environment at import (MPI's rank variables and ``DMLC_*``), which costs nothing outside a job;
+MPI itself starts only when a distributed store is created or a server starts.
+"""
+
+import atexit
+import os
+import pickle
+import sys
+
+from mxrs import _native
+from mxrs import optimizer as opt
+from mxrs.ndarray.ndarray import _wrap
+
+__all__ = ["controller"]
+
+# Server command ids, as MXNet's (kvstore_server.py / kvstore_dist_server.h).
+K_CONTROLLER = 0
+K_SET_MULTI_PRECISION = 1
+K_STOP_SERVER = 2
+K_SYNC_MODE = 3
+
+_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
+_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS")
+_shutdown_registered: list[bool] = []
+
+
+def _env_int(names):
+    for n in names:
+        v = os.environ.get(n, "").strip()
+        if v.isdigit():
+            return int(v)
+    return None
+
+
+def controller(cmd, body):
+    """Run server command ``cmd`` (MXNet's ids): for ``kController`` (0) ``body`` is the pickled
+    optimizer, and the updater to install is returned."""
+    if cmd == K_CONTROLLER:
+        updater = opt.get_updater(pickle.loads(body))
+
+        def call(key, h_input, h_stored):
+            # As the local store: str keys reach the Updater as bytes.
+            if isinstance(key, str):
+                key = key.encode()
+            updater(key, _wrap(h_input), _wrap(h_stored))
+
+        return call
+    return None
+
+
+def _shutdown(connect):
+    try:
+        _native.dist_shutdown(connect)
+    except Exception as e:  # noqa: BLE001 - at exit, report and go on
+        print(f"mxrs kvstore: {e}", file=sys.stderr)
+
+
+def register_shutdown(connect=False):
+    """End this worker's part of the MPI job when the interpreter exits (once)."""
+    if not _shutdown_registered:
+        _shutdown_registered.append(connect)
+        atexit.register(_shutdown, connect)
+
+
+def role():
+    """This process's role from the environment: ``'server'``, ``'scheduler'``, ``'worker'`` (in
+    a launched job) or None (not launched for distributed training)."""
+    r = os.environ.get("DMLC_ROLE", "").strip().lower()
+    rank = _env_int(_RANK_VARS)
+    nw, ns = _env_int(("DMLC_NUM_WORKER",)), _env_int(("DMLC_NUM_SERVER",))
+    if r in ("server", "scheduler", "worker"):
+        return r
+    if rank is None or (nw is None and ns is None):
+        return None
+    if nw is not None and rank >= nw:
+        return "server"
+    size = _env_int(_SIZE_VARS)
+    if nw is None and ns is not None and size is not None and rank >= size - ns:
+        return "server"
+    return "worker"
+
+
+def _init_kvstore_server_module():
+    """Called by ``import mxrs``: a server runs its loop and exits the process."""
+    r = role()
+    if r == "server":
+        _native.dist_set_controller(controller)
+        _native.dist_run_server()
+        sys.exit(0)
+    if r == "scheduler":
+        # MPI needs no scheduler (ps-lite's): nothing to do.
+        sys.exit(0)
+    if r == "worker":
+        # The servers end once every worker finished, even one that made no store.
+        register_shutdown(connect=True)
