@@ -12,7 +12,7 @@ The names are MXNet 1.9.1's, in its order, followed by ``S3`` and ``HDFS`` (MXNe
   ``MXNET_OMP_MAX_THREADS`` (:func:`kernel_threads_from_env`).
 * ``PROFILER``: the engine's op profiler (``mx.profiler``). ``S3``/``HDFS``: ``s3://``,
   ``hdfs://`` and ``webhdfs://`` paths. ``INT64_TENSOR_SIZE``: sizes and indices are 64-bit.
-* ``DIST_KVSTORE``: a distributed KVStore type can be created in this build.
+* ``DIST_KVSTORE``: the MPI library that the ``dist_*`` KVStores open at run time loads here.
 """
 
 import collections
@@ -20,6 +20,7 @@ import os
 import platform
 
 from mxrs import _native
+from mxrs.base import MXNetError
 
 __all__ = ["Feature", "Features", "feature_list"]
 
@@ -40,9 +41,18 @@ def _enabled():
     blas = _native.blas_library()
     if blas is not None and "openblas" in os.path.basename(str(blas)).lower():
         on.add("BLAS_OPEN")
-    if hasattr(_native, "dist_kvstore_available") and _native.dist_kvstore_available():
+    if _mpi_available():
         on.add("DIST_KVSTORE")
     return on
+
+
+def _mpi_available():
+    """True when the MPI library the ``dist_*`` stores open at run time can be loaded."""
+    try:
+        _native.dist_mpi_library()
+    except MXNetError:
+        return False
+    return True
 
 
 class Feature:
