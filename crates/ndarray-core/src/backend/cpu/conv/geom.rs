@@ -6,6 +6,10 @@ use super::super::blas::{self, Op};
 
 /// Element types the convolution kernels run on: the floats `gemm` supports.
 pub trait ConvFloat: Float + Send + Sync + Default + std::fmt::Debug + 'static {
+    /// True when [`ConvFloat::blas_gemm`] has a library to call.
+    fn has_blas() -> bool {
+        false
+    }
     /// The external BLAS's gemm for this type, if it has one and one was loaded ([`blas`]):
     /// `dst (m x n) = op(a) * op(b) (+ dst when acc)`, row-major and dense as in the caller's
     /// `gemm_rm`. Returns false, doing nothing, when there is none.
@@ -26,6 +30,9 @@ pub trait ConvFloat: Float + Send + Sync + Default + std::fmt::Debug + 'static {
 }
 
 impl ConvFloat for f32 {
+    fn has_blas() -> bool {
+        blas::get().is_some()
+    }
     fn blas_gemm(
         m: usize,
         n: usize,
