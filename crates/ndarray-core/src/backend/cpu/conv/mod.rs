@@ -97,7 +97,8 @@ fn gemm_rm<T: ConvFloat>(
 /// OpenBLAS's spinning threads beside rayon's workers, or beside other processes on a busy
 /// machine, made a 2-thread ResNet-sized forward take 150-600 ms instead of 25-30 ms.
 fn plan<T: ConvFloat>(par: Parallelism, batch: usize, work: usize) -> (bool, gemm::Parallelism, bool) {
-    let blas = par.threads == 1 && T::has_blas();
+    // Small convolutions (LeNet's) never open the library (which starts its thread pool).
+    let blas = par.threads == 1 && work / batch.max(1) >= BLAS_MIN_MACS && T::has_blas();
     let split = par.split(work);
     if split && batch > 1 {
         (true, gemm::Parallelism::None, blas)
