@@ -262,18 +262,43 @@ impl Blas {
         c: *mut f32,
         ldc: usize,
     ) -> bool {
+        // SAFETY: the caller's contract, which is this one's with `c` only written.
+        unsafe { self.sgemm_beta(op_a, op_b, m, n, k, a, lda, b, ldb, 0.0, c, ldc) }
+    }
+
+    /// [`Blas::sgemm`] that keeps `beta` times the old `c`: `c = op_a(a) * op_b(b) + beta * c`
+    /// (`beta = 1` accumulates; with `beta = 0` the old `c` is never read).
+    ///
+    /// # Safety
+    /// As for [`Blas::sgemm`]; `c` must also be valid for reads when `beta` is not 0.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn sgemm_beta(
+        &self,
+        op_a: Op,
+        op_b: Op,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+    ) -> bool {
         let (ta, tb, sizes) = (op_a.cblas(), op_b.cblas(), [m, n, k, lda, ldb, ldc]);
         match self.sgemm {
             Sgemm::Lp64(f) => {
                 let Some([m, n, k, lda, ldb, ldc]) = ints::<i32>(sizes) else { return false };
                 // SAFETY: `f` is the library's sgemm with this signature (`open`), alive with
                 // `self`; the pointers satisfy CBLAS's contract (this function's).
-                unsafe { f(CBLAS_ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc) }
+                unsafe { f(CBLAS_ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc) }
             }
             Sgemm::Ilp64(f) => {
                 let Some([m, n, k, lda, ldb, ldc]) = ints::<i64>(sizes) else { return false };
                 // SAFETY: as above, with 64-bit sizes.
-                unsafe { f(CBLAS_ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc) }
+                unsafe { f(CBLAS_ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc) }
             }
         }
         true

@@ -2,9 +2,74 @@
 
 use num_traits::Float;
 
+use super::super::blas::{self, Op};
+
 /// Element types the convolution kernels run on: the floats `gemm` supports.
-pub trait ConvFloat: Float + Send + Sync + Default + std::fmt::Debug + 'static {}
-impl ConvFloat for f32 {}
+pub trait ConvFloat: Float + Send + Sync + Default + std::fmt::Debug + 'static {
+    /// True when [`ConvFloat::blas_gemm`] has a library to call.
+    fn has_blas() -> bool {
+        false
+    }
+    /// The external BLAS's gemm for this type, if it has one and one was loaded ([`blas`]):
+    /// `dst (m x n) = op(a) * op(b) (+ dst when acc)`, row-major and dense as in the caller's
+    /// `gemm_rm`. Returns false, doing nothing, when there is none.
+    #[allow(clippy::too_many_arguments)]
+    fn blas_gemm(
+        _m: usize,
+        _n: usize,
+        _k: usize,
+        _dst: &mut [Self],
+        _a: &[Self],
+        _ta: bool,
+        _b: &[Self],
+        _tb: bool,
+        _acc: bool,
+    ) -> bool {
+        false
+    }
+}
+
+impl ConvFloat for f32 {
+    fn has_blas() -> bool {
+        blas::get().is_some()
+    }
+    fn blas_gemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        dst: &mut [f32],
+        a: &[f32],
+        ta: bool,
+        b: &[f32],
+        tb: bool,
+        acc: bool,
+    ) -> bool {
+        let Some(lib) = blas::get() else { return false };
+        assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n, "blas_gemm: operand too short");
+        let op = |t| if t { Op::Trans } else { Op::NoTrans };
+        let (lda, ldb) = (if ta { m } else { k }, if tb { k } else { n });
+        let beta = if acc { 1.0 } else { 0.0 };
+        // SAFETY: the assert checks that `a` holds the m*k elements and `b` the k*n elements the
+        // leading dimensions address, and that `dst` (exclusively borrowed, so not overlapping
+        // them) has room for the m*n row-major result.
+        unsafe {
+            lib.sgemm_beta(
+                op(ta),
+                op(tb),
+                m,
+                n,
+                k,
+                a.as_ptr(),
+                lda.max(1),
+                b.as_ptr(),
+                ldb.max(1),
+                beta,
+                dst.as_mut_ptr(),
+                n.max(1),
+            )
+        }
+    }
+}
 impl ConvFloat for f64 {}
 
 /// The geometry of a grouped 2-D convolution from `(batch, in_c, h, w)` to

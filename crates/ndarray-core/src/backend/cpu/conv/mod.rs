@@ -3,7 +3,8 @@
 //! Convolution lowers each image (and group) to a matrix product: `im2col` gathers the input
 //! patches into a `(C/g * kh * kw) x (oh * ow)` matrix, `gemm` multiplies it by the weight, and
 //! `col2im` scatters patch gradients back. Work is split over the batch with rayon (each worker
-//! keeps one column buffer); a lone large image lets `gemm` use the pool instead. Transposed
+//! keeps one column buffer); a lone large image lets `gemm` use the pool instead. Under a
+//! one-thread budget, large float32 products go to the external BLAS's sgemm ([`blas`](super::blas)). Transposed
 //! convolution (Deconvolution) is the same set of kernels with the roles swapped.
 //!
 //! The element types and the geometry live in the `geom` submodule, the patch gathers in `im2col`
@@ -21,7 +22,15 @@ use super::Parallelism;
 pub use self::geom::{ConvFloat, ConvGeom};
 pub use self::pool::{PoolGeom, PoolKind, pool_backward, pool_forward};
 
-/// `dst[m x n] = (dst if acc) + op(a) * op(b)`, all row-major: `a` is `m x k` (stored `k x m`
+/// Products with at least this many multiply-adds go to the external BLAS when there is one
+/// (float32 only): OpenBLAS's sgemm ran the per-image products of ResNet-18's 3x3 convolutions
+/// (e.g. 128x1152 by 1152x256) at ~160 GFLOP/s on one thread against ~85 for the gemm crate.
+/// Smaller ones (LeNet's layers, 1x1 shortcuts) stay on the gemm crate (see [`plan`] for the
+/// thread budget).
+const BLAS_MIN_MACS: usize = 1 << 22;
+
+/// `dst[m x n] = (dst if acc) + op(a) * op(b)`, through the external BLAS when `blas` allows and
+/// the product is large, all row-major: `a` is `m x k` (stored `k x m`
 /// when `ta`), `b` is `k x n` (stored `n x k` when `tb`).
 #[allow(clippy::too_many_arguments)]
 fn gemm_rm<T: ConvFloat>(
@@ -35,6 +44,7 @@ fn gemm_rm<T: ConvFloat>(
     tb: bool,
     acc: bool,
     par: gemm::Parallelism,
+    blas: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -43,6 +53,9 @@ fn gemm_rm<T: ConvFloat>(
         if !acc {
             dst[..m * n].fill(T::zero());
         }
+        return;
+    }
+    if blas && m * n * k >= BLAS_MIN_MACS && T::blas_gemm(m, n, k, dst, a, ta, b, tb, acc) {
         return;
     }
     assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n, "gemm_rm: operand too short");
@@ -77,15 +90,22 @@ fn gemm_rm<T: ConvFloat>(
 }
 
 /// How to spread `work` multiply-adds over `batch` images: (split over the batch, gemm's own
-/// parallelism inside each product).
-fn plan(par: Parallelism, batch: usize, work: usize) -> (bool, gemm::Parallelism) {
+/// parallelism inside each product, whether float32 products may go to the external BLAS).
+///
+/// The BLAS is used only under a one-thread budget (e.g. `--threads 1`, where OpenBLAS is
+/// pinned to one thread as well): it cannot be told per call how many threads to use, and
+/// OpenBLAS's spinning threads beside rayon's workers, or beside other processes on a busy
+/// machine, made a 2-thread ResNet-sized forward take 150-600 ms instead of 25-30 ms.
+fn plan<T: ConvFloat>(par: Parallelism, batch: usize, work: usize) -> (bool, gemm::Parallelism, bool) {
+    // Small convolutions (LeNet's) never open the library (which starts its thread pool).
+    let blas = par.threads == 1 && work / batch.max(1) >= BLAS_MIN_MACS && T::has_blas();
     let split = par.split(work);
     if split && batch > 1 {
-        (true, gemm::Parallelism::None)
+        (true, gemm::Parallelism::None, blas)
     } else if split {
-        (false, gemm::Parallelism::Rayon(par.threads))
+        (false, gemm::Parallelism::Rayon(par.threads), blas)
     } else {
-        (false, gemm::Parallelism::None)
+        (false, gemm::Parallelism::None, blas)
     }
 }
 
@@ -117,7 +137,7 @@ pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Opti
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let mut y = vec![T::zero(); g.batch * g.out_c * ohw];
-    let (par_batch, inner) = plan(par, g.batch, g.work());
+    let (par_batch, inner, blas) = plan::<T>(par, g.batch, g.work());
     let pointwise = g.is_pointwise();
     let scratch = if pointwise { 0 } else { kg * ohw };
     for_each_image(&mut y, g.out_c * ohw, scratch, par_batch, |n, yimg, col| {
@@ -131,7 +151,19 @@ pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Opti
                 col
             };
             let wg = &w[grp * fg * kg..(grp + 1) * fg * kg];
-            gemm_rm(fg, ohw, kg, &mut yimg[grp * fg * ohw..(grp + 1) * fg * ohw], wg, false, src, false, false, inner);
+            gemm_rm(
+                fg,
+                ohw,
+                kg,
+                &mut yimg[grp * fg * ohw..(grp + 1) * fg * ohw],
+                wg,
+                false,
+                src,
+                false,
+                false,
+                inner,
+                blas,
+            );
         }
         if let Some(b) = bias {
             for (plane, &bv) in yimg.chunks_mut(ohw).zip(b) {
@@ -148,7 +180,7 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let mut dx = vec![T::zero(); g.batch * g.in_c * hw];
-    let (par_batch, inner) = plan(par, g.batch, g.work());
+    let (par_batch, inner, blas) = plan::<T>(par, g.batch, g.work());
     let pointwise = g.is_pointwise();
     let scratch = if pointwise { 0 } else { kg * ohw };
     for_each_image(&mut dx, g.in_c * hw, scratch, par_batch, |n, dximg, col| {
@@ -158,9 +190,9 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
             let dyg = &dyimg[grp * fg * ohw..(grp + 1) * fg * ohw];
             let dxg = &mut dximg[grp * cg * hw..(grp + 1) * cg * hw];
             if pointwise {
-                gemm_rm(kg, ohw, fg, dxg, wg, true, dyg, false, false, inner);
+                gemm_rm(kg, ohw, fg, dxg, wg, true, dyg, false, false, inner, blas);
             } else {
-                gemm_rm(kg, ohw, fg, col, wg, true, dyg, false, false, inner);
+                gemm_rm(kg, ohw, fg, col, wg, true, dyg, false, false, inner, blas);
                 col2im(col, g, cg, dxg);
             }
         }
@@ -173,7 +205,7 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
 pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g: &ConvGeom) -> Vec<T> {
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
-    let (par_batch, inner) = plan(par, g.batch, g.work());
+    let (par_batch, inner, blas) = plan::<T>(par, g.batch, g.work());
     let pointwise = g.is_pointwise();
     // Accumulate images [lo, hi) into `dw` (zero on entry).
     let accumulate = |lo: usize, hi: usize, dw: &mut [T]| {
@@ -191,7 +223,7 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
                 };
                 let dyg = &dyimg[grp * fg * ohw..(grp + 1) * fg * ohw];
                 let dwg = &mut dw[grp * fg * kg..(grp + 1) * fg * kg];
-                gemm_rm(fg, kg, ohw, dwg, dyg, false, src, true, n > lo, inner);
+                gemm_rm(fg, kg, ohw, dwg, dyg, false, src, true, n > lo, inner, blas);
             }
         }
     };
@@ -301,6 +333,41 @@ mod tests {
             let want = naive(&x, &wt, &g);
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// Every kernel in float32 (through the external BLAS when one is loaded, e.g. with
+    /// `MXRS_BLAS_LIBRARY`) against the float64 gemm-crate path: odd sizes, stride 2, groups
+    /// and dilation on products big enough to take the BLAS, and a strided 1x1 kernel that is not.
+    #[test]
+    fn float32_kernels_match_the_float64_path() {
+        // (h, w, kernel, stride, pad, dilation, groups, in_c, out_c)
+        let cases = [
+            (13, 11, 3, 1, 1, 1, 1, 64, 96),
+            (24, 23, 3, 2, 1, 1, 2, 128, 128),
+            (12, 12, 3, 1, 2, 2, 1, 64, 96),
+            (15, 16, 1, 2, 0, 1, 1, 48, 64),
+        ];
+        for (h, w, k, s, p, d, groups, in_c, out_c) in cases {
+            let dk = d * (k - 1) + 1;
+            let g = ConvGeom { batch: 3, in_c, out_c, groups, ..geom(h, w, k, s, p, d) };
+            let g = ConvGeom { oh: (h + 2 * p - dk) / s + 1, ow: (w + 2 * p - dk) / s + 1, ..g };
+            let x = values(g.batch * g.in_c * h * w, 7);
+            let wt = values(g.weight_len(), 8);
+            let dy = values(g.batch * g.out_c * g.oh * g.ow, 9);
+            let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+            let (x32, w32, dy32) = (f32s(&x), f32s(&wt), f32s(&dy));
+            let close = |got: &[f32], want: &[f64], what: &str| {
+                assert_eq!(got.len(), want.len());
+                for (a, b) in got.iter().zip(want) {
+                    assert!((*a as f64 - b).abs() < 1e-3 * (1.0 + b.abs()), "{what} {g:?}: {a} vs {b}");
+                }
+            };
+            for par in [Parallelism::SERIAL, Parallelism::whole_pool()] {
+                close(&conv_forward(par, &x32, &w32, None, &g), &naive(&x, &wt, &g), "forward");
+                close(&conv_backward_data(par, &dy32, &w32, &g), &conv_backward_data(par, &dy, &wt, &g), "data");
+                close(&conv_backward_weight(par, &dy32, &x32, &g), &conv_backward_weight(par, &dy, &x, &g), "weight");
             }
         }
     }
