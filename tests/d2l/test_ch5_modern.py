@@ -111,7 +111,9 @@ def test_nin():
         nn.GlobalAvgPool2D(),
         nn.Flatten(),
     )
-    train_and_check(net, resize=96, lr=0.1, num_epochs=5, threshold=0.2)
+    # NiN leaves its starting plateau at a different epoch from run to run (threaded float sums
+    # are not bitwise reproducible): 10 epochs clear it in every run seen.
+    train_and_check(net, resize=96, lr=0.1, num_epochs=10, threshold=0.2)
 
 
 class Inception(nn.Block):
