@@ -56,12 +56,7 @@ def test_layer_matches_mxnet(case):
     layer = LAYERS[case]()
     _set_params(layer, case)
     x = mx.nd.array(FIX[case + "/x"])
-    try:
-        out, states = layer(x, [mx.nd.array(s) for s in _states(case)])
-    except (NotImplementedError, ValueError) as err:
-        if "projection_size" in str(err):
-            pytest.skip("mxrs's RNN op has no LSTM projection yet: %s" % err)
-        raise
+    out, states = layer(x, [mx.nd.array(s) for s in _states(case)])
     np.testing.assert_allclose(out.asnumpy(), FIX[case + "/out"], **TOL)
     for got, want in zip(states, _states(case, "newstate"), strict=True):
         np.testing.assert_allclose(got.asnumpy(), want, **TOL)
@@ -69,7 +64,7 @@ def test_layer_matches_mxnet(case):
     np.testing.assert_allclose(layer(x).asnumpy(), FIX[case + "/out_zerostate"], **TOL)
 
 
-@pytest.mark.parametrize("case", ["lstm_2l_bi_ntc", "gru"])
+@pytest.mark.parametrize("case", ["lstm_2l_bi_ntc", "gru", "lstm_proj"])
 def test_layer_hybridized_equals_imperative(case):
     _needs_rnn_op()
     layer = LAYERS[case]()
@@ -193,3 +188,140 @@ def test_layer_deferred_input_size_and_saved_names(tmp_path):
     again = rnn.GRU(4, num_layers=2, bidirectional=True, input_size=3)
     again.load_parameters(path)
     np.testing.assert_allclose(again(mx.nd.ones((5, 2, 3))).asnumpy(), out.asnumpy(), rtol=1e-6)
+
+
+# unroll(valid_length=...) and the fused layers' use_sequence_length / projection_size, against
+# MXNet 1.9.1's Gluon cells (rnn_gaps.npz, written by tools/golden/rnn_gaps.py).
+GAPS = np.load(Path(__file__).resolve().parents[1] / "fixtures" / "gluon_layers" / "rnn_gaps.npz")
+
+
+def _seq_cell():
+    seq = rnn.SequentialRNNCell(prefix="seq_")
+    with seq.name_scope():
+        seq.add(rnn.LSTMCell(3, input_size=3, prefix="a_"))
+        seq.add(rnn.ResidualCell(rnn.GRUCell(3, input_size=3, prefix="b_")))
+    return seq
+
+
+def _bi_cell():
+    return rnn.BidirectionalCell(rnn.LSTMCell(2, input_size=3, prefix="l_"), rnn.GRUCell(3, input_size=3, prefix="r_"))
+
+
+VALID_LENGTH_CELLS = {
+    "rnncell_ntc": (lambda: rnn.RNNCell(4, input_size=3, prefix="c_"), "NTC", True),
+    "lstmcell_tnc_list": (lambda: rnn.LSTMCell(4, input_size=3, prefix="c_"), "TNC", False),
+    "grucell_ntc_none": (lambda: rnn.GRUCell(4, input_size=3, prefix="c_"), "NTC", None),
+    "seq_ntc": (_seq_cell, "NTC", True),
+    "bi_tnc": (_bi_cell, "TNC", True),
+    "bi_ntc_list": (_bi_cell, "NTC", False),
+}
+
+
+def _gap_params(block, case):
+    block.initialize()
+    for name, p in block.collect_params().items():
+        p.set_data(mx.nd.array(GAPS["%s/param/%s" % (case, name[len(block.prefix) :])]))
+
+
+@pytest.mark.parametrize("case", sorted(VALID_LENGTH_CELLS))
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_cell_unroll_valid_length_matches_mxnet(case, hybridize):
+    make, layout, merge = VALID_LENGTH_CELLS[case]
+    cell = make()
+    cell.initialize()
+    for name, p in cell.collect_params().items():
+        p.set_data(mx.nd.array(GAPS["%s/param/%s" % (case, name)]))
+    if hybridize:
+        cell.hybridize()
+    x = mx.nd.array(GAPS[case + "/x"])
+    x.attach_grad()
+    lens = mx.nd.array(GAPS[case + "/lens"])
+    with mx.autograd.record():
+        outs, states = cell.unroll(5, x, layout=layout, merge_outputs=merge, valid_length=lens)
+        merged = outs if isinstance(outs, mx.nd.NDArray) else mx.nd.stack(*outs, axis=layout.find("T"))
+        head = (merged * merged).sum() + sum(s.sum() for s in states)
+    head.backward()
+    assert isinstance(outs, mx.nd.NDArray) == bool(GAPS[case + "/merged"])
+    np.testing.assert_allclose(merged.asnumpy(), GAPS[case + "/out"], **TOL)
+    for i, got in enumerate(states):
+        np.testing.assert_allclose(got.asnumpy(), GAPS["%s/state%d" % (case, i)], **TOL)
+    assert "%s/state%d" % (case, len(states)) not in GAPS.files
+    np.testing.assert_allclose(x.grad.asnumpy(), GAPS[case + "/xgrad"], **TOL)
+    for name, p in cell.collect_params().items():
+        np.testing.assert_allclose(p.grad().asnumpy(), GAPS["%s/grad/%s" % (case, name)], err_msg=name, **TOL)
+
+
+def test_cell_unroll_valid_length_symbol():
+    cell = rnn.LSTMCell(4, input_size=3, prefix="c_")
+    begin = cell.begin_state(func=mx.sym.var)
+    out, states = cell.unroll(5, mx.sym.var("x"), begin, layout="NTC", merge_outputs=True, valid_length=mx.sym.var("len"))
+    grouped = mx.sym.Group([out] + states)
+    case = "lstmcell_tnc_list"
+    args = {"x": mx.nd.array(GAPS[case + "/x"]).swapaxes(0, 1), "len": mx.nd.array(GAPS[case + "/lens"])}
+    for name in cell.collect_params():
+        args[name] = mx.nd.array(GAPS["%s/param/%s" % (case, name)])
+    for s in begin:
+        args[s.name] = mx.nd.zeros((3, 4))
+    got = grouped.bind(mx.cpu(), args).forward()
+    np.testing.assert_allclose(got[0].asnumpy(), GAPS[case + "/out"].swapaxes(0, 1), **TOL)
+    np.testing.assert_allclose(got[1].asnumpy(), GAPS[case + "/state0"], **TOL)
+
+
+GAP_LAYERS = {
+    "lstm_2l_bi_len": lambda: rnn.LSTM(3, 2, bidirectional=True, input_size=3, use_sequence_length=True),
+    "gru_ntc_len": lambda: rnn.GRU(4, layout="NTC", input_size=3, use_sequence_length=True),
+    "rnn_tanh_bi_len": lambda: rnn.RNN(
+        4, activation="tanh", bidirectional=True, input_size=3, use_sequence_length=True
+    ),
+    "lstmp_2l_bi": lambda: rnn.LSTM(4, 2, bidirectional=True, projection_size=2, input_size=3),
+    "lstmp_ntc_len": lambda: rnn.LSTM(
+        4, layout="NTC", projection_size=3, input_size=3, use_sequence_length=True
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GAP_LAYERS))
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_layer_lengths_and_projection_match_mxnet(case, hybridize):
+    if mx.__name__ == "mxnet" and case != "lstmp_2l_bi":
+        pytest.skip("MXNet 1.9.1 runs use_sequence_length only through cuDNN")
+    if mx.__name__ == "mxnet":
+        pytest.skip("MXNet 1.9.1 cannot train an LSTM with a projection on CPU")
+    layer = GAP_LAYERS[case]()
+    _gap_params(layer, case)
+    if hybridize:
+        layer.hybridize()
+    x = mx.nd.array(GAPS[case + "/x"])
+    states = [mx.nd.array(GAPS["%s/state%d" % (case, i)]) for i in range(2) if "%s/state%d" % (case, i) in GAPS]
+    for a in [x] + states:
+        a.attach_grad()
+    extra = [mx.nd.array(GAPS[case + "/lens"])] if case + "/lens" in GAPS else []
+    with mx.autograd.record():
+        out, new_states = layer(x, states, *extra)
+    heads = [mx.nd.array(GAPS["%s/head%d" % (case, i)]) for i in range(1 + len(states))]
+    mx.autograd.backward([out] + new_states, heads)
+    np.testing.assert_allclose(out.asnumpy(), GAPS[case + "/out"], **TOL)
+    for i, got in enumerate(new_states):
+        np.testing.assert_allclose(got.asnumpy(), GAPS["%s/newstate%d" % (case, i)], **TOL)
+        np.testing.assert_allclose(states[i].grad.asnumpy(), GAPS["%s/stategrad%d" % (case, i)], **TOL)
+    np.testing.assert_allclose(x.grad.asnumpy(), GAPS[case + "/xgrad"], **TOL)
+    for name, p in layer.collect_params().items():
+        want = GAPS["%s/grad/%s" % (case, name[len(layer.prefix) :])]
+        np.testing.assert_allclose(p.grad().asnumpy(), want, err_msg=name, **TOL)
+
+
+def test_layer_sequence_length_bad_input():
+    layer = rnn.LSTM(3, input_size=2, use_sequence_length=True)
+    layer.initialize()
+    x = mx.nd.ones((4, 3, 2))
+    with pytest.raises(mx.base.MXNetError, match="sequence_length"):
+        layer(x, layer.begin_state(3), mx.nd.array([1, 2]))[0].wait_to_read()
+    with pytest.raises(mx.base.MXNetError, match="sequence_length"):
+        layer(x, layer.begin_state(3), mx.nd.array([1, 2, 5]))[0].wait_to_read()
+    with pytest.raises(ValueError, match="sequence_length"):
+        layer(x, layer.begin_state(3))
+    # A GRU has no projection: the op rejects it.
+    gru = rnn.GRU(3, input_size=2, projection_size=2)
+    gru.initialize()
+    with pytest.raises(mx.base.MXNetError, match="projection_size"):
+        gru(x).wait_to_read()

@@ -386,10 +386,10 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     return _symbol_op("Pooling", "pooling", {"data": data}, {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, name, attr, kwargs)
 
 
-def RNN(data=None, parameters=None, state=None, state_cell=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, name=None, attr=None, **kwargs):
-    """Fused recurrent layers (vanilla RNN, LSTM, GRU), stacked and optionally bidirectional.
+def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, name=None, attr=None, **kwargs):
+    """Fused recurrent layers (vanilla RNN, LSTM with optional projection, GRU), stacked and optionally bidirectional, with optional per-sample sequence lengths.
 
-    Inputs: data, parameters, state, state_cell.
+    Inputs: data, parameters, state, state_cell, sequence_length.
 
     Parameters
     ----------
@@ -407,7 +407,7 @@ def RNN(data=None, parameters=None, state=None, state_cell=None, state_size=_Nul
 
     Returns: Symbol.
     """
-    return _symbol_op("RNN", "rnn", {"data": data, "parameters": parameters, "state": state, "state_cell": state_cell}, {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, name, attr, kwargs)
+    return _symbol_op("RNN", "rnn", {"data": data, "parameters": parameters, "state": state, "state_cell": state_cell, "sequence_length": sequence_length}, {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, name, attr, kwargs)
 
 
 def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwargs):

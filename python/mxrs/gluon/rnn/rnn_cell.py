@@ -91,6 +91,31 @@ def _format_sequence(length: int | None, inputs: Any, layout: str, merge: bool |
     return inputs, axis, F, batch_size
 
 
+def _mask_sequence_variable_length(F: Any, data: Any, length: int, valid_length: Any, time_axis: int, merge: bool) -> Any:
+    """``data`` (a tensor or a list of steps) with the steps at and after each sample's
+    ``valid_length`` set to zero: one tensor (merge=True) or a list of steps."""
+    if not isinstance(data, (NDArray, Symbol)):
+        data = F.stack(*data, axis=time_axis)
+    outputs = F.SequenceMask(data, sequence_length=valid_length, use_sequence_length=True, axis=time_axis)
+    if not merge:
+        if length == 1:
+            return [F.squeeze(outputs, axis=time_axis)]
+        outputs = list(F.split(outputs, num_outputs=length, axis=time_axis, squeeze_axis=True))
+    return outputs
+
+
+def _reverse_sequences(sequences: list[Any], unroll_step: int, valid_length: Any = None) -> list[Any]:
+    """The list of steps reversed in time; with ``valid_length`` only each sample's first
+    ``valid_length`` steps are reversed (``SequenceReverse``), the padding stays in place."""
+    F: Any = symbol if isinstance(sequences[0], Symbol) else ndarray
+    if valid_length is None:
+        return list(reversed(sequences))
+    rev = F.SequenceReverse(F.stack(*sequences, axis=0), sequence_length=valid_length, use_sequence_length=True)
+    if unroll_step == 1:
+        return [F.squeeze(rev, axis=0)]
+    return list(F.split(rev, axis=0, num_outputs=unroll_step, squeeze_axis=True))
+
+
 class RecurrentCell(Block):
     """Abstract base class of the cells: ``state_info``, ``begin_state``, ``unroll``."""
 
@@ -138,18 +163,27 @@ class RecurrentCell(Block):
     ) -> tuple[Any, list[Any]]:
         """Run the cell over ``length`` steps; returns (outputs, final states).
 
-        ``merge_outputs=True`` stacks the outputs along the time axis, False (or None) returns a
-        list of per-step outputs.
+        ``merge_outputs=True`` stacks the outputs along the time axis, False returns a list of
+        per-step outputs, None a list (a tensor with ``valid_length``). ``valid_length`` (shape
+        ``(batch_size,)``) gives each sample's length: its outputs after that are zero and its
+        final states are those of its last valid step.
         """
-        if valid_length is not None:
-            raise NotImplementedError("unroll(valid_length=...) needs the SequenceMask op, which mxrs lacks")
         self.reset()
-        inputs, _, F, batch_size = _format_sequence(length, inputs, layout, False)
+        inputs, axis, F, batch_size = _format_sequence(length, inputs, layout, False)
         states = _get_begin_state(self, F, begin_state, inputs, batch_size)
         outputs = []
+        all_states = []
         for i in range(length):
             output, states = self(inputs[i], states)
             outputs.append(output)
+            if valid_length is not None:
+                all_states.append(states)
+        if valid_length is not None:
+            states = [
+                F.SequenceLast(F.stack(*steps, axis=0), sequence_length=valid_length, use_sequence_length=True, axis=0)
+                for steps in zip(*all_states)
+            ]
+            outputs = _mask_sequence_variable_length(F, outputs, length, valid_length, axis, True)
         outputs, _, _, _ = _format_sequence(length, outputs, layout, merge_outputs)
         return outputs, states
 
@@ -483,7 +517,8 @@ class DropoutCell(HybridRecurrentCell):
         inputs, _, F, _ = _format_sequence(length, inputs, layout, merge_outputs)
         if isinstance(inputs, (NDArray, Symbol)):
             return self.hybrid_forward(F, inputs, begin_state if begin_state else [])
-        return super().unroll(length, inputs, begin_state, layout, merge_outputs, valid_length)
+        # As in MXNet, a dropout cell does not mask the padding.
+        return super().unroll(length, inputs, begin_state, layout, merge_outputs, None)
 
 
 class ModifierCell(HybridRecurrentCell):
@@ -582,7 +617,10 @@ class ResidualCell(ModifierCell):
         finally:
             self.base_cell._modified = True
         merge = isinstance(outputs, (NDArray, Symbol)) if merge_outputs is None else merge_outputs
-        inputs, _, F, _ = _format_sequence(length, inputs, layout, merge)
+        inputs, axis, F, _ = _format_sequence(length, inputs, layout, merge)
+        if valid_length is not None:
+            # the padded inputs are not added to the (zero) outputs
+            inputs = _mask_sequence_variable_length(F, inputs, length, valid_length, axis, merge)
         if merge:
             outputs = F.elemwise_add(outputs, inputs)
         else:
@@ -623,20 +661,27 @@ class BidirectionalCell(HybridRecurrentCell):
         merge_outputs: bool | None = None,
         valid_length: Any = None,
     ) -> tuple[Any, list[Any]]:
-        if valid_length is not None:
-            raise NotImplementedError("unroll(valid_length=...) needs the SequenceReverse op, which mxrs lacks")
         self.reset()
         inputs, axis, F, batch_size = _format_sequence(length, inputs, layout, False)
+        reversed_inputs = _reverse_sequences(inputs, length, valid_length)
         states = _get_begin_state(self, F, begin_state, inputs, batch_size)
         l_cell, r_cell = self._children.values()
         n_l = len(l_cell.state_info(batch_size))
-        l_out, l_states = l_cell.unroll(length, inputs, states[:n_l], layout, False)
-        r_out, r_states = r_cell.unroll(length, list(reversed(inputs)), states[n_l:], layout, False)
-        r_out = list(reversed(r_out))
-        outputs = [
-            F.concat(lo, ro, dim=1, name="%st%d" % (self._output_prefix, i))
-            for i, (lo, ro) in enumerate(zip(l_out, r_out))
-        ]
+        l_out, l_states = l_cell.unroll(length, inputs, states[:n_l], layout, merge_outputs, valid_length)
+        r_out, r_states = r_cell.unroll(length, reversed_inputs, states[n_l:], layout, False, valid_length)
+        r_out = _reverse_sequences(r_out, length, valid_length)
+        if merge_outputs is None:
+            merge_outputs = isinstance(l_out, (NDArray, Symbol))
+            l_out, _, _, _ = _format_sequence(length, l_out, layout, merge_outputs)
+            r_out, _, _, _ = _format_sequence(length, r_out, layout, merge_outputs)
         if merge_outputs:
-            outputs = F.stack(*outputs, axis=axis)
+            r_out = F.stack(*r_out, axis=axis)
+            outputs = F.concat(l_out, r_out, dim=2, name="%sout" % self._output_prefix)
+        else:
+            outputs = [
+                F.concat(lo, ro, dim=1, name="%st%d" % (self._output_prefix, i))
+                for i, (lo, ro) in enumerate(zip(l_out, r_out))
+            ]
+        if valid_length is not None:
+            outputs = _mask_sequence_variable_length(F, outputs, length, valid_length, axis, merge_outputs)
         return outputs, l_states + r_states

@@ -50,8 +50,6 @@ class _RNNLayer(HybridBlock):
         super().__init__(**kwargs)
         if layout not in ("TNC", "NTC"):
             raise ValueError("Invalid layout %s; must be one of ['TNC' or 'NTC']" % layout)
-        if use_sequence_length:
-            raise NotImplementedError("use_sequence_length=True is not supported by mxrs's RNN op yet")
         self._hidden_size = hidden_size
         self._projection_size = projection_size or None
         self._num_layers = num_layers
@@ -62,6 +60,7 @@ class _RNNLayer(HybridBlock):
         self._input_size = input_size
         self._clip = (lstm_state_clip_min, lstm_state_clip_max, lstm_state_clip_nan)
         self._dtype = dtype
+        self._use_sequence_length = use_sequence_length
         self._gates = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}[mode]
         self.skip_states: bool | None = None
         inits = {
@@ -148,8 +147,6 @@ class _RNNLayer(HybridBlock):
     def __call__(  # type: ignore[override]
         self, inputs: Any, states: Any = None, sequence_length: Any = None, **kwargs: Any
     ) -> Any:
-        if sequence_length is not None:
-            raise NotImplementedError("sequence_length is not supported by mxrs's RNN op yet")
         self.skip_states = states is None
         if states is None:
             if isinstance(inputs, NDArray):
@@ -159,10 +156,15 @@ class _RNNLayer(HybridBlock):
                 states = self.begin_state(0, func=symbol.zeros)
         if isinstance(states, (NDArray, Symbol)):
             states = [states]
+        if self._use_sequence_length:
+            if sequence_length is None:
+                raise ValueError("%s was made with use_sequence_length=True: pass sequence_length" % type(self).__name__)
+            return super().__call__(inputs, states, sequence_length, **kwargs)
         return super().__call__(inputs, states, **kwargs)
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
         inputs, states = x, args[0]
+        sequence_length = args[1] if self._use_sequence_length else None
         if F is ndarray:
             batch_size = inputs.shape[self._layout.find("N")]
             for state, info in zip(states, self.state_info(batch_size)):
@@ -170,7 +172,7 @@ class _RNNLayer(HybridBlock):
                     raise ValueError(
                         "Invalid recurrent state shape. Expecting %s, got %s." % (info["shape"], state.shape)
                     )
-        outputs, new_states = self._forward_kernel(F, inputs, states, **kwargs)
+        outputs, new_states = self._forward_kernel(F, inputs, states, sequence_length, **kwargs)
         return outputs if self.skip_states else (outputs, new_states)
 
     def _flat_params(self, F: Any, kwargs: dict[str, Any]) -> Any:
@@ -185,10 +187,14 @@ class _RNNLayer(HybridBlock):
         ]
         return F.concat(*flat, dim=0)
 
-    def _forward_kernel(self, F: Any, inputs: Any, states: Any, **kwargs: Any) -> Any:
+    def _forward_kernel(self, F: Any, inputs: Any, states: Any, sequence_length: Any, **kwargs: Any) -> Any:
         if self._layout == "NTC":
             inputs = F.swapaxes(inputs, dim1=0, dim2=1)
         extra: dict[str, Any] = {}
+        if self._use_sequence_length:
+            # by name: a positional fourth input would be an LSTM's state_cell
+            extra["sequence_length"] = sequence_length
+            extra["use_sequence_length"] = True
         if self._projection_size:
             extra["projection_size"] = self._projection_size
         lo, hi, nan = self._clip

@@ -16,6 +16,7 @@ pub(super) mod fully_connected;
 pub(super) mod loss;
 pub(super) mod norm;
 pub(super) mod rnn;
+mod rnn_bptt;
 mod rnn_cell;
 
 #[cfg(test)]

@@ -3,16 +3,23 @@
 //! `_backward_RNN` (backpropagation through time; no composition of registered ops exists).
 //!
 //! Inputs are MXNet's: `data (T, N, C)`, the flat `parameters` vector (every layer and
-//! direction's `i2h` and `h2h` weights, then every layer and direction's biases), `state
-//! (L*D, N, H)` and, for LSTM, `state_cell`. Outputs: `(T, N, D*H)`, and with `state_outputs`
-//! the final hidden (and cell) states. A hidden last output, the reserve, keeps each layer's
-//! output, the gate values and the dropout masks for the backward pass.
+//! direction's `i2h`, `h2h` and, with `projection_size` P, `h2r` weights, then every layer and
+//! direction's biases), `state (L*D, N, H or P)`, for LSTM `state_cell (L*D, N, H)`, and with
+//! `use_sequence_length` the valid length of each sample, `sequence_length (N,)`. Outputs:
+//! `(T, N, D*H or D*P)`, and with `state_outputs` the final hidden (and cell) states. A hidden
+//! last output, the reserve, keeps each layer's output, the gate values and the dropout masks
+//! for the backward pass.
+//!
+//! MXNet 1.9.1 computes `use_sequence_length`, state clipping and the training of a projected
+//! LSTM only through cuDNN; here they follow cuDNN's definitions (see [`super::rnn_cell`]),
+//! which its Gluon cells reproduce (`unroll(valid_length=...)`, `contrib.rnn.LSTMPCell`).
 
 use std::borrow::Cow;
 
 use rand::Rng as _;
 
-use super::rnn_cell::{Dims, LayerIn, Mode, backward_dir, forward_dir};
+use super::rnn_bptt::backward_dir;
+use super::rnn_cell::{Clip, Dims, LayerIn, Mode, forward_dir};
 use super::{Real, c, expect_shape, fill_shape, float_dtype};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
@@ -42,10 +49,14 @@ const PARAMS: &[&str] = &[
 struct Rnn {
     mode: Mode,
     h: usize,
+    /// LSTM projection size, 0 for none.
+    proj: usize,
     layers: usize,
     dirs: usize,
     p: f64,
     state_outputs: bool,
+    clip: Option<Clip>,
+    use_len: bool,
 }
 
 impl Rnn {
@@ -59,14 +70,6 @@ impl Rnn {
             "" => return Err(Error::param(op, "required parameter 'mode' is missing")),
             m => return Err(Error::param(op, format!("mode must be rnn_relu, rnn_tanh, lstm or gru, got '{m}'"))),
         };
-        for unsupported in ["projection_size", "lstm_state_clip_min", "lstm_state_clip_max"] {
-            if a.raw(unsupported).is_some() {
-                return Err(Error::param(op, format!("{unsupported} is not supported by mxrs")));
-            }
-        }
-        if a.bool_or(op, "use_sequence_length", false)? {
-            return Err(Error::param(op, "use_sequence_length=True is not supported by mxrs"));
-        }
         let (h, layers) = (a.int(op, "state_size")?, a.int(op, "num_layers")?);
         if h < 1 || layers < 1 {
             return Err(Error::param(op, format!("state_size and num_layers must be positive, got {h} and {layers}")));
@@ -78,19 +81,68 @@ impl Rnn {
         Ok(Rnn {
             mode,
             h: h as usize,
+            proj: Self::parse_projection(op, a, mode, h)?,
             layers: layers as usize,
             dirs: if a.bool_or(op, "bidirectional", false)? { 2 } else { 1 },
             p,
             state_outputs: a.bool_or(op, "state_outputs", false)?,
+            clip: Self::parse_clip(op, a, mode)?,
+            use_len: a.bool_or(op, "use_sequence_length", false)?,
         })
+    }
+
+    /// `projection_size`: LSTM only, from 1 to `state_size` (MXNet's checks).
+    fn parse_projection(op: &str, a: &Attrs, mode: Mode, h: i64) -> Result<usize> {
+        let Some(ps) = a.opt_int(op, "projection_size")? else { return Ok(0) };
+        if mode != Mode::Lstm {
+            return Err(Error::param(op, "projection_size is only supported for mode='lstm'"));
+        }
+        if ps < 1 || ps > h {
+            return Err(Error::param(
+                op,
+                format!("projection_size must be from 1 to state_size ({h}), got {ps}"),
+            ));
+        }
+        Ok(ps as usize)
+    }
+
+    /// `lstm_state_clip_min/max/nan`: LSTM only, both bounds or none, `min <= max`.
+    fn parse_clip(op: &str, a: &Attrs, mode: Mode) -> Result<Option<Clip>> {
+        let (lo, hi) = (a.opt_float(op, "lstm_state_clip_min")?, a.opt_float(op, "lstm_state_clip_max")?);
+        let nan = a.bool_or(op, "lstm_state_clip_nan", false)?;
+        match (lo, hi) {
+            (None, None) => Ok(None),
+            _ if mode != Mode::Lstm => Err(Error::param(op, "state clipping is only supported for mode='lstm'")),
+            (Some(lo), Some(hi)) if lo <= hi => Ok(Some(Clip { lo, hi, nan })),
+            (Some(lo), Some(hi)) => Err(Error::param(
+                op,
+                format!("lstm_state_clip_max ({hi}) must be greater or equal to lstm_state_clip_min ({lo})"),
+            )),
+            _ => Err(Error::param(op, "lstm_state_clip_min and lstm_state_clip_max must be specified together")),
+        }
     }
 
     fn lstm(&self) -> bool {
         self.mode == Mode::Lstm
     }
 
+    /// Number of state inputs (and state outputs): 2 for LSTM, else 1.
+    fn n_states(&self) -> usize {
+        if self.lstm() { 2 } else { 1 }
+    }
+
     fn num_inputs(&self) -> usize {
-        if self.lstm() { 4 } else { 3 }
+        2 + self.n_states() + self.use_len as usize
+    }
+
+    /// Index of the `sequence_length` input.
+    fn len_index(&self) -> usize {
+        2 + self.n_states()
+    }
+
+    /// Width of the hidden state and of one direction's output.
+    fn hr(&self) -> usize {
+        if self.proj > 0 { self.proj } else { self.h }
     }
 
     fn dims(&self, data: &[usize]) -> Result<Dims> {
@@ -103,22 +155,68 @@ impl Rnn {
             n: data[1],
             i: data[2],
             h: self.h,
+            p: self.proj,
             layers: self.layers,
             dirs: self.dirs,
             dropout: self.p > 0.0,
+            clip: self.clip,
         })
     }
 
-    /// Shapes of (parameters, state) and of the outputs (output, state, [cell], reserve).
-    fn shapes(&self, data: &[usize]) -> Result<(Shape, Shape, Vec<Shape>)> {
+    /// Shapes of the inputs after the data (parameters, state, [cell], [sequence_length]) and
+    /// of the outputs (output, state, [cell], reserve).
+    fn shapes(&self, data: &[usize]) -> Result<(Vec<Shape>, Vec<Shape>)> {
         let d = self.dims(data)?;
-        let state = vec![self.layers * self.dirs, d.n, self.h];
-        let mut outs = vec![vec![d.t, d.n, d.width()], state.clone()];
+        let state = vec![self.layers * self.dirs, d.n, self.hr()];
+        let cell = vec![self.layers * self.dirs, d.n, self.h];
+        let mut ins = vec![vec![d.param_size()], state.clone()];
+        let mut outs = vec![vec![d.t, d.n, d.width()], state];
         if self.lstm() {
-            outs.push(state.clone());
+            ins.push(cell.clone());
+            outs.push(cell);
+        }
+        if self.use_len {
+            ins.push(vec![d.n]);
         }
         outs.push(vec![d.reserve_size()]);
-        Ok((vec![d.param_size()], state, outs))
+        Ok((ins, outs))
+    }
+
+    /// The per-sample lengths of the `sequence_length` input, each from 0 to `T`.
+    fn lengths(&self, x: &[TensorIn<'_>], t: usize) -> Result<Option<Vec<usize>>> {
+        if !self.use_len {
+            return Ok(None);
+        }
+        let s = &x[self.len_index()];
+        let vals: Vec<f64> =
+            dispatch!(storage s.data => v: E, { v[s.offset..s.offset + s.len()].iter().map(|a| a.to_f64()).collect() });
+        vals.iter()
+            .enumerate()
+            .map(|(b, &l)| {
+                if l.fract() != 0.0 || !(0.0..=t as f64).contains(&l) {
+                    Err(Error::param(NAME, format!("sequence_length[{b}] = {l} is not an integer from 0 to {t}")))
+                } else {
+                    Ok(l as usize)
+                }
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+const INPUT_NAMES: [&str; 4] = ["parameters", "state", "state_cell", "sequence_length"];
+
+impl Rnn {
+    /// Names of the inputs after the data, as [`Rnn::shapes`] orders them.
+    fn input_labels(&self) -> Vec<&'static str> {
+        let mut v = vec![INPUT_NAMES[0], INPUT_NAMES[1]];
+        if self.lstm() {
+            v.push(INPUT_NAMES[2]);
+        }
+        if self.use_len {
+            v.push(INPUT_NAMES[3]);
+        }
+        v
     }
 }
 
@@ -137,22 +235,23 @@ fn layer_output<T: Real>(d: &Dims, res: &[T], l: usize) -> Vec<T> {
 impl Rnn {
     fn forward_typed<T: Real>(&self, ctx: &mut OpCtx<'_>, d: &Dims, x: &[TensorIn<'_>]) -> Result<Vec<CpuStorage>> {
         let zero = <T as Element>::zero();
-        let nh = d.n * d.h;
+        let lens = self.lengths(x, d.t)?;
+        let (nh, nr) = (d.n * d.h, d.n * d.hr());
         let (h0, c0) = (x[2].typed::<T>(), if self.lstm() { x[3].typed::<T>() } else { &[] });
         let mut res = T::wrap(vec![zero; d.reserve_size()]);
-        let mut hy = vec![zero; d.layers * d.dirs * nh];
-        let mut cy = vec![zero; if self.lstm() { hy.len() } else { 0 }];
+        let mut hy = vec![zero; d.layers * d.dirs * nr];
+        let mut cy = vec![zero; if self.lstm() { d.layers * d.dirs * nh } else { 0 }];
         let mut input: Cow<'_, CpuStorage> = x[0].storage();
         let train = ctx.is_train && self.p > 0.0;
         for l in 0..d.layers {
             for dir in 0..d.dirs {
-                let li = LayerIn { layer: l, dir, x: &input, w: x[1].data, w_off: x[1].offset };
-                let s = (l * d.dirs + dir) * nh;
-                let c0s = if self.lstm() { &c0[s..s + nh] } else { &[] };
-                let (ht, ct) = forward_dir(ctx.par, d, &li, &h0[s..s + nh], c0s, &mut res);
-                hy[s..s + nh].copy_from_slice(&ht);
+                let li = LayerIn { layer: l, dir, x: &input, w: x[1].data, w_off: x[1].offset, lens: lens.as_deref() };
+                let k = l * d.dirs + dir;
+                let c0s = if self.lstm() { &c0[k * nh..(k + 1) * nh] } else { &[] };
+                let (ht, ct) = forward_dir(ctx.par, d, &li, &h0[k * nr..(k + 1) * nr], c0s, &mut res);
+                hy[k * nr..(k + 1) * nr].copy_from_slice(&ht);
                 if self.lstm() {
-                    cy[s..s + nh].copy_from_slice(&ct);
+                    cy[k * nh..(k + 1) * nh].copy_from_slice(&ct);
                 }
             }
             if l + 1 < d.layers {
@@ -183,6 +282,14 @@ impl Rnn {
         outs.push(res);
         Ok(outs)
     }
+
+    /// Check the inputs after the data against the shapes `data` implies.
+    fn check_inputs(&self, op: &str, rest: &[Shape], want: &[Shape]) -> Result<()> {
+        for ((got, want), what) in rest.iter().zip(want).zip(self.input_labels()) {
+            expect_shape(op, what, got, want)?;
+        }
+        Ok(())
+    }
 }
 
 impl Operator for Rnn {
@@ -190,7 +297,7 @@ impl Operator for Rnn {
         NAME
     }
     fn num_outputs(&self) -> usize {
-        if self.lstm() { 4 } else { 3 }
+        2 + self.n_states()
     }
     fn num_visible_outputs(&self) -> usize {
         if self.state_outputs { self.num_outputs() - 1 } else { 1 }
@@ -204,33 +311,23 @@ impl Operator for Rnn {
         v
     }
     fn input_names(&self) -> Option<Vec<String>> {
-        let mut v: Vec<String> = ["data", "parameters", "state"].iter().map(|s| s.to_string()).collect();
-        if self.lstm() {
-            v.push("state_cell".to_string());
-        }
-        Some(v)
+        Some(std::iter::once("data").chain(self.input_labels()).map(str::to_string).collect())
     }
     fn uses_rng(&self) -> bool {
         self.p > 0.0 && self.layers > 1
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         expect_inputs(NAME, inputs.len(), self.num_inputs())?;
-        let (p, st, outs) = self.shapes(&inputs[0])?;
-        expect_shape(NAME, "parameters", &inputs[1], &p)?;
-        expect_shape(NAME, "state", &inputs[2], &st)?;
-        if self.lstm() {
-            expect_shape(NAME, "state_cell", &inputs[3], &st)?;
-        }
+        let (ins, outs) = self.shapes(&inputs[0])?;
+        self.check_inputs(NAME, &inputs[1..], &ins)?;
         Ok(outs)
     }
     fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
         expect_inputs(NAME, inputs.len(), self.num_inputs())?;
         let Some(data) = inputs[0].clone() else { return Ok(()) };
-        let (p, st, outs) = self.shapes(&data)?;
-        fill_shape(NAME, "parameters", &mut inputs[1], &p)?;
-        fill_shape(NAME, "state", &mut inputs[2], &st)?;
-        if self.lstm() {
-            fill_shape(NAME, "state_cell", &mut inputs[3], &st)?;
+        let (ins, outs) = self.shapes(&data)?;
+        for ((slot, s), what) in inputs[1..].iter_mut().zip(&ins).zip(self.input_labels()) {
+            fill_shape(NAME, what, slot, s)?;
         }
         for (slot, s) in outputs.iter_mut().zip(&outs) {
             fill_shape(NAME, "output", slot, s)?;
@@ -238,8 +335,23 @@ impl Operator for Rnn {
         Ok(())
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
-        let d = crate::op::same_dtype(NAME, inputs)?;
+        // `sequence_length` may be an integer or float array of any dtype.
+        let d = crate::op::same_dtype(NAME, &inputs[..2 + self.n_states()])?;
         Ok(vec![float_dtype(NAME, d)?; self.num_outputs()])
+    }
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        let k = 2 + self.n_states();
+        let known = inputs[..k].iter().chain(outputs.iter()).flatten().next().copied();
+        let Some(d) = known else { return Ok(()) };
+        for slot in inputs[..k].iter_mut().chain(outputs.iter_mut()) {
+            match slot {
+                Some(o) if *o != d => {
+                    return Err(Error::dtype(NAME, *o, format!("data, parameters and states must share one dtype, got {d} and {o}")));
+                }
+                _ => *slot = Some(d),
+            }
+        }
+        Ok(())
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let d = self.dims(x[0].shape)?;
@@ -248,23 +360,25 @@ impl Operator for Rnn {
 }
 
 /// `_backward_RNN(d_output, d_state, [d_state_cell], data, parameters, state, [state_cell],
-/// reserve)` → gradients of data, parameters, state and (LSTM) state_cell.
+/// [sequence_length], reserve)` → gradients of data, parameters, state and (LSTM) state_cell.
 #[derive(Debug)]
 struct RnnBackward(Rnn);
 
 impl RnnBackward {
-    fn backward_typed<T: Real>(&self, ctx: &OpCtx<'_>, d: &Dims, x: &[TensorIn<'_>]) -> Vec<CpuStorage> {
+    fn backward_typed<T: Real>(&self, ctx: &OpCtx<'_>, d: &Dims, x: &[TensorIn<'_>]) -> Result<Vec<CpuStorage>> {
         let lstm = self.0.lstm();
-        let k = if lstm { 3 } else { 2 };
+        let k = 1 + self.0.n_states();
+        let fwd = &x[k..k + self.0.num_inputs()];
+        let lens = self.0.lengths(fwd, d.t)?;
         let (dout, dhy) = (x[0].typed::<T>(), x[1].typed::<T>());
         let dcy: &[T] = if lstm { x[2].typed::<T>() } else { &[] };
-        let (data, w) = (&x[k], &x[k + 1]);
-        let h0 = x[k + 2].typed::<T>();
-        let c0: &[T] = if lstm { x[k + 3].typed::<T>() } else { &[] };
+        let (data, w) = (&fwd[0], &fwd[1]);
+        let h0 = fwd[2].typed::<T>();
+        let c0: &[T] = if lstm { fwd[3].typed::<T>() } else { &[] };
         let res = x[x.len() - 1].storage();
         let rv = T::slice(&res).expect("reserve dtype");
         let zero = <T as Element>::zero();
-        let nh = d.n * d.h;
+        let (nh, nr) = (d.n * d.h, d.n * d.hr());
         let mut dw = vec![zero; d.param_size()];
         let mut dstate = vec![zero; h0.len()];
         let mut dcell = vec![zero; c0.len()];
@@ -275,14 +389,16 @@ impl RnnBackward {
                 if l == 0 { data.storage() } else { Cow::Owned(T::wrap(layer_output(d, rv, l - 1))) };
             let mut dx = T::wrap(vec![zero; d.t * d.n * d.input(l)]);
             for dir in 0..d.dirs {
-                let li = LayerIn { layer: l, dir, x: &input, w: w.data, w_off: w.offset };
-                let s = (l * d.dirs + dir) * nh;
-                let h0s = T::wrap(h0[s..s + nh].to_vec());
-                let (c0s, dct) = if lstm { (&c0[s..s + nh], &dcy[s..s + nh]) } else { (&[][..], &[][..]) };
-                let g = backward_dir(ctx.par, d, &li, &res, &h0s, c0s, &dy, &dhy[s..s + nh], dct, &mut dw, &mut dx);
-                dstate[s..s + nh].copy_from_slice(&g.dh0);
+                let li = LayerIn { layer: l, dir, x: &input, w: w.data, w_off: w.offset, lens: lens.as_deref() };
+                let s = l * d.dirs + dir;
+                let h0s = T::wrap(h0[s * nr..(s + 1) * nr].to_vec());
+                let (c0s, dct) =
+                    if lstm { (&c0[s * nh..(s + 1) * nh], &dcy[s * nh..(s + 1) * nh]) } else { (&[][..], &[][..]) };
+                let dht = &dhy[s * nr..(s + 1) * nr];
+                let g = backward_dir(ctx.par, d, &li, &res, &h0s, c0s, &dy, dht, dct, &mut dw, &mut dx);
+                dstate[s * nr..(s + 1) * nr].copy_from_slice(&g.dh0);
                 if lstm {
-                    dcell[s..s + nh].copy_from_slice(&g.dc0);
+                    dcell[s * nh..(s + 1) * nh].copy_from_slice(&g.dc0);
                 }
             }
             let dxv = T::into_vec(dx).expect("dtype");
@@ -299,7 +415,7 @@ impl RnnBackward {
         if lstm {
             outs.push(T::wrap(dcell));
         }
-        outs
+        Ok(outs)
     }
 }
 
@@ -308,31 +424,34 @@ impl Operator for RnnBackward {
         BACK
     }
     fn num_outputs(&self) -> usize {
-        self.0.num_inputs()
+        2 + self.0.n_states()
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        let n = self.0.num_inputs();
-        expect_inputs(BACK, inputs.len(), 2 * n)?;
-        let fwd = self.0.infer_shape(&inputs[n - 1..2 * n - 1])?;
-        for (i, what) in ["output", "state", "state_cell"].iter().take(n - 1).enumerate() {
-            expect_shape(BACK, &format!("gradient of {what}"), &inputs[i], &fwd[i])?;
+        let (k, nf) = (1 + self.0.n_states(), self.0.num_inputs());
+        expect_inputs(BACK, inputs.len(), k + nf + 1)?;
+        let fwd_in = &inputs[k..k + nf];
+        let (ins, outs) = self.0.shapes(&fwd_in[0])?;
+        self.0.check_inputs(BACK, &fwd_in[1..], &ins)?;
+        for (i, what) in ["output", "state", "state_cell"].iter().take(k).enumerate() {
+            expect_shape(BACK, &format!("gradient of {what}"), &inputs[i], &outs[i])?;
         }
-        expect_shape(BACK, "reserve", &inputs[2 * n - 1], &fwd[fwd.len() - 1])?;
-        Ok(inputs[n - 1..2 * n - 1].to_vec())
+        expect_shape(BACK, "reserve", &inputs[k + nf], &outs[outs.len() - 1])?;
+        Ok(fwd_in[..self.num_outputs()].to_vec())
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
-        let d = crate::op::same_dtype(BACK, inputs)?;
+        let k = 1 + self.0.n_states();
+        let d = crate::op::same_dtype(BACK, &inputs[..k + 2 + self.0.n_states()])?;
         Ok(vec![float_dtype(BACK, d)?; self.num_outputs()])
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
-        let n = self.0.num_inputs();
-        let d = self.0.dims(x[n - 1].shape)?;
-        dispatch!(float BACK, dt[0] => T, { Ok(self.backward_typed::<T>(ctx, &d, x)) })
+        let k = 1 + self.0.n_states();
+        let d = self.0.dims(x[k].shape)?;
+        dispatch!(float BACK, dt[0] => T, { self.backward_typed::<T>(ctx, &d, x) })
     }
 }
 
 /// Gradient of RNN through `_backward_RNN`; the final states' gradients are zeros when they
-/// are not outputs (`state_outputs=False`).
+/// are not outputs (`state_outputs=False`), and `sequence_length` gets zeros.
 fn grad_rnn(
     b: &mut dyn GradBuilder,
     attrs: &Attrs,
@@ -340,8 +459,7 @@ fn grad_rnn(
     y: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    let lstm = attrs.str_or("mode", "") == "lstm";
-    let n_states = if lstm { 2 } else { 1 };
+    let n_states = if attrs.str_or("mode", "") == "lstm" { 2 } else { 1 };
     let mut ins = vec![g[0]];
     for (k, &yk) in y.iter().enumerate().take(n_states + 1).skip(1) {
         ins.push(match g.get(k) {
@@ -349,10 +467,14 @@ fn grad_rnn(
             None => b.unary("zeros_like", yk)?,
         });
     }
-    ins.extend_from_slice(&x[..1 + 1 + n_states]);
+    ins.extend_from_slice(x);
     ins.push(y[y.len() - 1]);
     let r = b.op(BACK, &ins, attrs.clone())?;
-    Ok(r.into_iter().map(Some).collect())
+    let mut out: Vec<Option<NodeEntry>> = r.into_iter().map(Some).collect();
+    if x.len() > 2 + n_states {
+        out.push(Some(b.unary("zeros_like", x[2 + n_states])?));
+    }
+    Ok(out)
 }
 
 pub(in crate::op) fn register(r: &mut Registry) {
@@ -371,14 +493,25 @@ pub(in crate::op) fn register(r: &mut Registry) {
     );
     r.add(
         NAME,
-        &["data", "parameters", "state", "state_cell"],
+        &["data", "parameters", "state", "state_cell", "sequence_length"],
         p,
-        "fused recurrent layers (vanilla RNN, LSTM, GRU), stacked and optionally bidirectional",
+        "fused recurrent layers (vanilla RNN, LSTM with optional projection, GRU), stacked and optionally \
+         bidirectional, with optional per-sample sequence lengths",
         |a: &Attrs| Ok(Box::new(Rnn::parse(NAME, a)?)),
     );
     r.add(
         BACK,
-        &["d_output", "d_state", "d_state_cell", "data", "parameters", "state", "state_cell", "reserve"],
+        &[
+            "d_output",
+            "d_state",
+            "d_state_cell",
+            "data",
+            "parameters",
+            "state",
+            "state_cell",
+            "sequence_length",
+            "reserve",
+        ],
         p,
         "gradient of RNN (backpropagation through time)",
         |a: &Attrs| Ok(Box::new(RnnBackward(Rnn::parse(BACK, a)?))),
@@ -387,43 +520,4 @@ pub(in crate::op) fn register(r: &mut Registry) {
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::eager_grad::check_numeric_gradient;
-    use crate::eager_grad::testing::arr;
-    use crate::op::Attrs;
-
-    fn check(mode: &str, layers: usize, bidir: bool, state_outputs: bool) {
-        let (t, n, i, h) = (3, 2, 3, 2);
-        let dirs = if bidir { 2 } else { 1 };
-        let g = match mode {
-            "lstm" => 4,
-            "gru" => 3,
-            _ => 1,
-        };
-        let psize: usize = (0..layers).map(|l| dirs * g * h * (if l == 0 { i } else { dirs * h } + h)).sum::<usize>()
-            + layers * dirs * 2 * g * h;
-        let mut ins = vec![arr(&[t, n, i], 1), arr(&[psize], 2), arr(&[layers * dirs, n, h], 3)];
-        if mode == "lstm" {
-            ins.push(arr(&[layers * dirs, n, h], 4));
-        }
-        let a = Attrs::from_pairs([
-            ("mode", mode.to_string()),
-            ("state_size", h.to_string()),
-            ("num_layers", layers.to_string()),
-            ("bidirectional", bidir.to_string()),
-            ("state_outputs", state_outputs.to_string()),
-        ]);
-        let which: Vec<usize> = (0..ins.len()).collect();
-        check_numeric_gradient("RNN", &a, &ins, &which, true, 1e-6, 1e-5, 1e-7)
-            .unwrap_or_else(|e| panic!("{mode} layers={layers} bidir={bidir}: {e}"));
-    }
-
-    #[test]
-    fn rnn_gradients_match_finite_differences() {
-        for mode in ["rnn_tanh", "rnn_relu", "lstm", "gru"] {
-            check(mode, 1, false, true);
-            check(mode, 2, true, true);
-        }
-        check("lstm", 2, false, false);
-    }
-}
+mod tests;
