@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _target import mx
+from _target import IS_MXNET, mx
 
 rnn = mx.gluon.rnn
 FIX = np.load(Path(__file__).resolve().parents[1] / "fixtures" / "gluon_layers" / "rnn.npz")
@@ -254,7 +254,9 @@ def test_cell_unroll_valid_length_matches_mxnet(case, hybridize):
 def test_cell_unroll_valid_length_symbol():
     cell = rnn.LSTMCell(4, input_size=3, prefix="c_")
     begin = cell.begin_state(func=mx.sym.var)
-    out, states = cell.unroll(5, mx.sym.var("x"), begin, layout="NTC", merge_outputs=True, valid_length=mx.sym.var("len"))
+    out, states = cell.unroll(
+        5, mx.sym.var("x"), begin, layout="NTC", merge_outputs=True, valid_length=mx.sym.var("len")
+    )
     grouped = mx.sym.Group([out] + states)
     case = "lstmcell_tnc_list"
     args = {"x": mx.nd.array(GAPS[case + "/x"]).swapaxes(0, 1), "len": mx.nd.array(GAPS[case + "/lens"])}
@@ -274,19 +276,15 @@ GAP_LAYERS = {
         4, activation="tanh", bidirectional=True, input_size=3, use_sequence_length=True
     ),
     "lstmp_2l_bi": lambda: rnn.LSTM(4, 2, bidirectional=True, projection_size=2, input_size=3),
-    "lstmp_ntc_len": lambda: rnn.LSTM(
-        4, layout="NTC", projection_size=3, input_size=3, use_sequence_length=True
-    ),
+    "lstmp_ntc_len": lambda: rnn.LSTM(4, layout="NTC", projection_size=3, input_size=3, use_sequence_length=True),
 }
 
 
 @pytest.mark.parametrize("case", sorted(GAP_LAYERS))
 @pytest.mark.parametrize("hybridize", [False, True])
 def test_layer_lengths_and_projection_match_mxnet(case, hybridize):
-    if mx.__name__ == "mxnet" and case != "lstmp_2l_bi":
-        pytest.skip("MXNet 1.9.1 runs use_sequence_length only through cuDNN")
-    if mx.__name__ == "mxnet":
-        pytest.skip("MXNet 1.9.1 cannot train an LSTM with a projection on CPU")
+    if IS_MXNET:
+        pytest.skip("MXNet 1.9.1 runs use_sequence_length and trains projections only through cuDNN")
     layer = GAP_LAYERS[case]()
     _gap_params(layer, case)
     if hybridize:
@@ -310,6 +308,7 @@ def test_layer_lengths_and_projection_match_mxnet(case, hybridize):
         np.testing.assert_allclose(p.grad().asnumpy(), want, err_msg=name, **TOL)
 
 
+@pytest.mark.skipif(IS_MXNET, reason="MXNet 1.9.1 runs use_sequence_length only through cuDNN")
 def test_layer_sequence_length_bad_input():
     layer = rnn.LSTM(3, input_size=2, use_sequence_length=True)
     layer.initialize()

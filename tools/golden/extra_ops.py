@@ -12,6 +12,10 @@ input through ``mx.autograd``. ``tests/_op_golden.py`` reads them. Each family r
 process: oneDNN is off (MXNet's own kernels are the reference) except for the families in
 ``ONEDNN``, whose ops MXNet 1.9.1 can only differentiate through oneDNN (its plain CPU RNN
 fails in backward with ``state_outputs=True``).
+
+The RNN features MXNet 1.9.1 runs only through cuDNN (``use_sequence_length``, state clipping,
+training with ``projection_size``) have their own generator, ``rnn_gaps.py``: their reference
+is MXNet's Gluon cells, not the op.
 """
 
 import json

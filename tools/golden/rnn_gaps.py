@@ -237,9 +237,7 @@ def seq_cell():
 
 
 def bi_cell():
-    return rnn.BidirectionalCell(
-        rnn.LSTMCell(2, input_size=3, prefix="l_"), rnn.GRUCell(3, input_size=3, prefix="r_")
-    )
+    return rnn.BidirectionalCell(rnn.LSTMCell(2, input_size=3, prefix="l_"), rnn.GRUCell(3, input_size=3, prefix="r_"))
 
 
 def cell_cases(out):

@@ -91,7 +91,9 @@ def _format_sequence(length: int | None, inputs: Any, layout: str, merge: bool |
     return inputs, axis, F, batch_size
 
 
-def _mask_sequence_variable_length(F: Any, data: Any, length: int, valid_length: Any, time_axis: int, merge: bool) -> Any:
+def _mask_sequence_variable_length(
+    F: Any, data: Any, length: int, valid_length: Any, time_axis: int, merge: bool
+) -> Any:
     """``data`` (a tensor or a list of steps) with the steps at and after each sample's
     ``valid_length`` set to zero: one tensor (merge=True) or a list of steps."""
     if not isinstance(data, (NDArray, Symbol)):

@@ -158,7 +158,9 @@ class _RNNLayer(HybridBlock):
             states = [states]
         if self._use_sequence_length:
             if sequence_length is None:
-                raise ValueError("%s was made with use_sequence_length=True: pass sequence_length" % type(self).__name__)
+                raise ValueError(
+                    "%s was made with use_sequence_length=True: pass sequence_length" % type(self).__name__
+                )
             return super().__call__(inputs, states, sequence_length, **kwargs)
         return super().__call__(inputs, states, **kwargs)
 

@@ -98,10 +98,7 @@ impl Rnn {
             return Err(Error::param(op, "projection_size is only supported for mode='lstm'"));
         }
         if ps < 1 || ps > h {
-            return Err(Error::param(
-                op,
-                format!("projection_size must be from 1 to state_size ({h}), got {ps}"),
-            ));
+            return Err(Error::param(op, format!("projection_size must be from 1 to state_size ({h}), got {ps}")));
         }
         Ok(ps as usize)
     }
@@ -340,23 +337,31 @@ impl Operator for Rnn {
         Ok(vec![float_dtype(NAME, d)?; self.num_outputs()])
     }
     fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
-        let k = 2 + self.n_states();
-        let known = inputs[..k].iter().chain(outputs.iter()).flatten().next().copied();
-        let Some(d) = known else { return Ok(()) };
-        for slot in inputs[..k].iter_mut().chain(outputs.iter_mut()) {
-            match slot {
-                Some(o) if *o != d => {
-                    return Err(Error::dtype(NAME, *o, format!("data, parameters and states must share one dtype, got {d} and {o}")));
-                }
-                _ => *slot = Some(d),
-            }
-        }
-        Ok(())
+        share_dtype(NAME, &mut inputs[..2 + self.n_states()], outputs)
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let d = self.dims(x[0].shape)?;
         dispatch!(float NAME, dt[0] => T, { self.forward_typed::<T>(ctx, &d, x) })
     }
+}
+
+/// Dtype inference over partly known dtypes: `shared` inputs and every output have one dtype;
+/// `sequence_length` (not among them) may have any.
+fn share_dtype(op: &str, shared: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+    let Some(d) = shared.iter().chain(outputs.iter()).flatten().next().copied() else { return Ok(()) };
+    for slot in shared.iter_mut().chain(outputs.iter_mut()) {
+        match slot {
+            Some(o) if *o != d => {
+                return Err(Error::dtype(
+                    op,
+                    *o,
+                    format!("data, parameters, states and their gradients must share one dtype, got {d} and {o}"),
+                ));
+            }
+            _ => *slot = Some(d),
+        }
+    }
+    Ok(())
 }
 
 /// `_backward_RNN(d_output, d_state, [d_state_cell], data, parameters, state, [state_cell],
@@ -442,6 +447,9 @@ impl Operator for RnnBackward {
         let k = 1 + self.0.n_states();
         let d = crate::op::same_dtype(BACK, &inputs[..k + 2 + self.0.n_states()])?;
         Ok(vec![float_dtype(BACK, d)?; self.num_outputs()])
+    }
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        share_dtype(BACK, &mut inputs[..3 + 2 * self.0.n_states()], outputs)
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let k = 1 + self.0.n_states();

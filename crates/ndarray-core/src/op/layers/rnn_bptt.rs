@@ -52,7 +52,8 @@ pub(super) fn backward_dir<T: Real>(
     dw: &mut [T],
     dx: &mut CpuStorage,
 ) -> DirGrads<T> {
-    let (n, h, hr, gh, inp, rows, np) = (dims.n, dims.h, dims.hr(), dims.gh(), dims.input(li.layer), dims.rows(), dims.p);
+    let (n, h, hr, gh, inp, rows, np) =
+        (dims.n, dims.h, dims.hr(), dims.gh(), dims.input(li.layer), dims.rows(), dims.p);
     let p = dims.params(li.layer, li.dir);
     let wo = li.w_off;
     let zero = <T as Element>::zero();
@@ -209,10 +210,7 @@ fn step_backward<T: Real>(
                     if lstm { 0.0 } else { si.r[si.yo + (tp * n + b) * width + col + j].to_f64() },
                     if lstm { si.r[si.so + (tp * n + b) * sv + 4 * h + j].to_f64() } else { 0.0 },
                 ),
-                None => (
-                    if lstm { 0.0 } else { si.h0[k].to_f64() },
-                    if lstm { si.c0[k].to_f64() } else { 0.0 },
-                ),
+                None => (if lstm { 0.0 } else { si.h0[k].to_f64() }, if lstm { si.c0[k].to_f64() } else { 0.0 }),
             };
             let hv = if lstm { 0.0 } else { si.r[si.yo + row * width + col + j].to_f64() };
             let dcn = if lstm { dc_next[k].to_f64() } else { 0.0 };

@@ -123,7 +123,8 @@ impl Dims {
         w + self.layers * self.dirs * 2 * self.gh()
     }
     pub(super) fn params(&self, layer: usize, dir: usize) -> Params {
-        let off: usize = (0..layer).map(|l| self.dirs * self.dir_weights(l)).sum::<usize>() + dir * self.dir_weights(layer);
+        let off: usize =
+            (0..layer).map(|l| self.dirs * self.dir_weights(l)).sum::<usize>() + dir * self.dir_weights(layer);
         let wx = off;
         let wh = wx + self.gh() * self.input(layer);
         let wr = wh + self.gh() * self.hr();
@@ -214,6 +215,26 @@ impl LayerIn<'_> {
     }
 }
 
+/// The input side of every step's gates, `W_x x + b_x (+ b_h)` `(T*N, G*H)`; GRU keeps `b_h`
+/// apart (its `n` gate scales `W_hn h + b_hn` by `r`).
+fn input_gates<T: Real>(par: Parallelism, dims: &Dims, li: &LayerIn<'_>) -> CpuStorage {
+    let (gh, inp) = (dims.gh(), dims.input(li.layer));
+    let p = dims.params(li.layer, li.dir);
+    let (wo, w) = (li.w_off, slice::<T>(li.w));
+    let zero = <T as Element>::zero();
+    let mut pre = T::wrap(vec![zero; dims.rows() * gh]);
+    let (xm, wm) = (MatRef::row_major(0, inp, false), MatRef::row_major(wo + p.wx, inp, true));
+    mm(par, &mut pre, li.x, xm, li.w, wm, dims.rows(), gh, inp);
+    let gru = dims.mode == Mode::Gru;
+    for row in slice_mut::<T>(&mut pre).chunks_exact_mut(gh) {
+        for (j, v) in row.iter_mut().enumerate() {
+            let bh = if gru { zero } else { w[wo + p.bh + j] };
+            *v = *v + w[wo + p.bx + j] + bh;
+        }
+    }
+    pre
+}
+
 /// Forward pass of one layer direction: fills its output columns and saved values in `res`,
 /// returns the final recurrent (`N x HR`) and cell states.
 pub(super) fn forward_dir<T: Real>(
@@ -224,30 +245,13 @@ pub(super) fn forward_dir<T: Real>(
     c0: &[T],
     res: &mut CpuStorage,
 ) -> (Vec<T>, Vec<T>) {
-    let (n, h, hr, gh, inp) = (dims.n, dims.h, dims.hr(), dims.gh(), dims.input(li.layer));
+    let (n, h, hr, gh) = (dims.n, dims.h, dims.hr(), dims.gh());
     let p = dims.params(li.layer, li.dir);
     let wo = li.w_off;
     let w = slice::<T>(li.w);
     let zero = <T as Element>::zero();
-    let mut pre = T::wrap(vec![zero; dims.rows() * gh]);
-    mm(
-        par,
-        &mut pre,
-        li.x,
-        MatRef::row_major(0, inp, false),
-        li.w,
-        MatRef::row_major(wo + p.wx, inp, true),
-        dims.rows(),
-        gh,
-        inp,
-    );
     let gru = dims.mode == Mode::Gru;
-    for row in slice_mut::<T>(&mut pre).chunks_exact_mut(gh) {
-        for (j, v) in row.iter_mut().enumerate() {
-            let bh = if gru { zero } else { w[wo + p.bh + j] };
-            *v = *v + w[wo + p.bx + j] + bh;
-        }
-    }
+    let pre = input_gates::<T>(par, dims, li);
     let pre = slice::<T>(&pre);
     let mut hprev = T::wrap(h0.to_vec());
     let mut cprev = c0.to_vec();
@@ -257,7 +261,17 @@ pub(super) fn forward_dir<T: Real>(
     let (yo, so, width, sv) =
         (dims.y_off(li.layer), dims.saved_off(li.layer, li.dir), dims.width(), dims.mode.saved() * h);
     for t in dims.steps(li.dir) {
-        mm(par, &mut hh, &hprev, MatRef::row_major(0, hr, false), li.w, MatRef::row_major(wo + p.wh, hr, true), n, gh, hr);
+        mm(
+            par,
+            &mut hh,
+            &hprev,
+            MatRef::row_major(0, hr, false),
+            li.w,
+            MatRef::row_major(wo + p.wh, hr, true),
+            n,
+            gh,
+            hr,
+        );
         let hhs = slice::<T>(&hh);
         let hp = slice::<T>(&hprev);
         let r = slice_mut::<T>(res);
@@ -284,7 +298,17 @@ pub(super) fn forward_dir<T: Real>(
             }
         }
         if dims.p > 0 {
-            mm(par, &mut proj, &hcur, MatRef::row_major(0, h, false), li.w, MatRef::row_major(wo + p.wr, h, true), n, dims.p, h);
+            mm(
+                par,
+                &mut proj,
+                &hcur,
+                MatRef::row_major(0, h, false),
+                li.w,
+                MatRef::row_major(wo + p.wr, h, true),
+                n,
+                dims.p,
+                h,
+            );
         }
         let new = if dims.p > 0 { slice::<T>(&proj) } else { slice::<T>(&hcur) };
         let r = slice_mut::<T>(res);

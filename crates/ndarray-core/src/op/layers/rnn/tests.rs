@@ -28,10 +28,9 @@ fn check(k: &Case<'_>) {
         _ => 1,
     };
     let hr = if k.proj > 0 { k.proj } else { h };
-    let psize: usize = (0..k.layers)
-        .map(|l| dirs * (g * h * (if l == 0 { i } else { dirs * hr } + hr) + k.proj * h))
-        .sum::<usize>()
-        + k.layers * dirs * 2 * g * h;
+    let psize: usize =
+        (0..k.layers).map(|l| dirs * (g * h * (if l == 0 { i } else { dirs * hr } + hr) + k.proj * h)).sum::<usize>()
+            + k.layers * dirs * 2 * g * h;
     let mut ins = vec![arr(&[t, n, i], 1), arr(&[psize], 2), arr(&[k.layers * dirs, n, hr], 3)];
     if k.mode == "lstm" {
         ins.push(arr(&[k.layers * dirs, n, h], 4));
