@@ -214,6 +214,7 @@ VALID_LENGTH_CELLS = {
     "seq_ntc": (_seq_cell, "NTC", True),
     "bi_tnc": (_bi_cell, "TNC", True),
     "bi_ntc_list": (_bi_cell, "NTC", False),
+    "bi_tnc_none": (_bi_cell, "TNC", None),
 }
 
 

@@ -225,6 +225,7 @@ CELL_CASES = {
     "seq_ntc": ("seq_cell()", "NTC", True),
     "bi_tnc": ("bi_cell()", "TNC", True),
     "bi_ntc_list": ("bi_cell()", "NTC", False),
+    "bi_tnc_none": ("bi_cell()", "TNC", None),
 }
 
 

@@ -1,7 +1,9 @@
 """Recurrent cells of ``mxrs.gluon.rnn``, as MXNet 1.9.1's Gluon defines them.
 
 A cell computes one time step, ``output, new_states = cell(x_t, states)``; ``unroll`` runs it
-over a sequence (layout 'NTC' or 'TNC', a tensor or a list of per-step tensors). The parameter
+over a sequence (layout 'NTC' or 'TNC', a tensor or a list of per-step tensors), optionally of a
+different ``valid_length`` per sample (outputs past it are zero, the final states are those of
+its last valid step; a bidirectional cell reverses only the valid steps). The parameter
 names and gate orders match MXNet (LSTM: input, forget, cell, output; GRU: reset, update, new)
 so weights saved by MXNet load unchanged.
 """

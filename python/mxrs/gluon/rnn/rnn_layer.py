@@ -5,6 +5,11 @@ backward) ``{d}{l}_i2h_weight``, ``{d}{l}_h2h_weight``, ``{d}{l}_i2h_bias``,
 ``{d}{l}_h2h_bias`` (and ``{d}{l}_h2r_weight`` with an LSTM projection). They are flattened and
 concatenated in MXNet's order (all weights, then all biases; layer, direction, i2h before h2h)
 into the op's single parameter vector, so MXNet checkpoints load unchanged.
+
+A layer made with ``use_sequence_length=True`` is called as ``layer(x, states,
+sequence_length)`` with the valid length of each sample (shape ``(batch,)``): its outputs past
+that length are zero and its final states are those of the last valid step (the backward
+direction of a bidirectional layer starts there), as MXNet computes it through cuDNN.
 """
 
 from __future__ import annotations
