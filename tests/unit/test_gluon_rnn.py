@@ -325,3 +325,23 @@ def test_layer_sequence_length_bad_input():
     gru.initialize()
     with pytest.raises(mx.base.MXNetError, match="projection_size"):
         gru(x).wait_to_read()
+
+
+@pytest.mark.skipif(IS_MXNET, reason="MXNet 1.9.1 clips LSTM states only through cuDNN")
+def test_layer_state_clip():
+    # MXNet's test_lstm_clip (GPU): the returned cell states stay inside the clipping range.
+    layer = rnn.LSTM(8, projection_size=3, input_size=4, bidirectional=True)
+    clipped = rnn.LSTM(8, projection_size=3, input_size=4, bidirectional=True, state_clip_min=-0.2, state_clip_max=0.3)
+    layer.initialize(mx.init.Uniform(1.0))
+    clipped.initialize()
+    for (_, a), (_, b) in zip(layer.collect_params().items(), clipped.collect_params().items()):
+        b.set_data(a.data())
+    x = mx.nd.array(np.random.RandomState(0).uniform(-2, 2, (6, 5, 4)))
+    _, (_, c_free) = layer(x, layer.begin_state(5))
+    out, (_, c) = clipped(x, clipped.begin_state(5))
+    c = c.asnumpy()
+    assert c.min() >= -0.2 and c.max() <= 0.3
+    assert np.isclose(c, -0.2).any() and np.isclose(c, 0.3).any()
+    assert np.abs(c_free.asnumpy()).max() > 0.5
+    clipped.hybridize()
+    np.testing.assert_allclose(clipped(x, clipped.begin_state(5))[0].asnumpy(), out.asnumpy(), rtol=1e-6)
