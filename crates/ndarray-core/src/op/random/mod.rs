@@ -2,16 +2,18 @@
 //! `_random_*` samplers with scalar parameters (here), the `_sample_*` samplers with array
 //! parameters ([`multi`]), the densities `_random_pdf_*` ([`pdf`]) and `_shuffle`.
 
+mod common;
 mod dist;
 mod multi;
 mod pdf;
 
 use rand::Rng as _;
 
+use self::common::{real_dtype, sample_dtype, wrap_as};
 use self::dist::Family;
 use super::registry::Registry;
 use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_shape_unary};
-use crate::dtype::{DType, Element};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::{Shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
@@ -102,33 +104,6 @@ impl Operator for Shuffle {
             T::wrap(o)
         })])
     }
-}
-
-/// An input's elements as f64.
-pub(super) fn values(t: &TensorIn<'_>) -> Vec<f64> {
-    dispatch!(storage t.data => v: T, { v[t.offset..t.offset + t.len()].iter().map(|x| x.to_f64()).collect() })
-}
-
-/// A storage of dtype `dt` holding `v`.
-pub(super) fn wrap_as(dt: DType, v: Vec<f64>) -> CpuStorage {
-    dispatch!(dtype dt => T, { T::wrap(v.into_iter().map(T::from_f64).collect()) })
-}
-
-/// The `dtype` attribute of a sampler: `None` when absent or `'None'`.
-pub(super) fn sample_dtype(op: &str, a: &Attrs) -> Result<Option<DType>> {
-    match a.raw("dtype").map(|s| s.trim().trim_matches(['\'', '"'])) {
-        None | Some("None") | Some("") => Ok(None),
-        Some(_) => a.opt_dtype(op, "dtype"),
-    }
-}
-
-/// The output dtype of a real-valued sampler: `dtype`, float32 by default, a float type.
-pub(super) fn real_dtype(op: &str, a: &Attrs) -> Result<DType> {
-    let dtype = sample_dtype(op, a)?.unwrap_or(DType::F32);
-    if !matches!(dtype, DType::F16 | DType::F32 | DType::F64) {
-        return Err(Error::dtype(op, dtype, "output type must be float16, float32 or float64"));
-    }
-    Ok(dtype)
 }
 
 fn sample(name: &'static str, a: &Attrs, dist: Dist) -> Result<Box<dyn Operator>> {

@@ -3,8 +3,8 @@
 //! `_sample_generalized_negative_binomial` (one distribution per parameter element, `shape`
 //! samples of each), and `_sample_multinomial` with its gradient.
 
+use super::common::{real_dtype, sample_dtype, values, wrap_as};
 use super::dist::Family;
-use super::{real_dtype, values, wrap_as};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::grad::Grads;
@@ -263,7 +263,7 @@ fn multi_sample(name: &'static str, family: Family, arity: usize, a: &Attrs) -> 
 
 fn multinomial(a: &Attrs) -> Result<Box<dyn Operator>> {
     a.check_known(MULTINOMIAL, &["shape", "get_prob", "dtype"])?;
-    let dtype = super::sample_dtype(MULTINOMIAL, a)?.unwrap_or(DType::I32);
+    let dtype = sample_dtype(MULTINOMIAL, a)?.unwrap_or(DType::I32);
     if !matches!(dtype, DType::U8 | DType::I32 | DType::F16 | DType::F32 | DType::F64) {
         return Err(Error::dtype(MULTINOMIAL, dtype, "dtype must be uint8, int32, float16, float32 or float64"));
     }

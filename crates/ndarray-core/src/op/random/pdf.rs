@@ -16,7 +16,7 @@ use crate::params;
 use crate::shape::{Shape, fmt_shape, size_of};
 use crate::storage::CpuStorage;
 
-use super::{values, wrap_as};
+use super::common::{values, wrap_as};
 
 /// A density family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
