@@ -26,4 +26,16 @@ def eye(N, M=0, k=0, dtype=None, **kwargs):
 
 _internal = _ops
 
-__all__ = ["random", "Symbol", "Variable", "var", "Group", "load", "load_json", "create", "zeros", "ones", "eye"] + _ops.__all__
+__all__ = [
+    "random",
+    "Symbol",
+    "Variable",
+    "var",
+    "Group",
+    "load",
+    "load_json",
+    "create",
+    "zeros",
+    "ones",
+    "eye",
+] + _ops.__all__

@@ -81,9 +81,7 @@ def gamma(alpha=1, beta=1, shape=_Null, dtype=_Null, **kwargs):
 
 def negative_binomial(k=1, p=1, shape=_Null, dtype=_Null, **kwargs):
     """Samples of the negative binomial distribution (failures before ``k`` successes)."""
-    return _random_helper(
-        _ops._random_negative_binomial, _ops._sample_negative_binomial, [k, p], shape, dtype, kwargs
-    )
+    return _random_helper(_ops._random_negative_binomial, _ops._sample_negative_binomial, [k, p], shape, dtype, kwargs)
 
 
 def generalized_negative_binomial(mu=1, alpha=1, shape=_Null, dtype=_Null, **kwargs):

@@ -55,16 +55,18 @@ impl Family {
     pub(crate) fn invalid(self, a: f64, b: f64) -> Option<String> {
         let w = self.what();
         let bad = |name: &str, v: f64, cond: &str| Some(format!("{name} parameter in {w} has to be {cond}, got {v}"));
+        // Both false for NaN, which is therefore rejected too.
+        let (pos, nonneg) = (|v: f64| v > 0.0, |v: f64| v >= 0.0);
         match self {
             Family::Uniform | Family::Normal => None,
-            Family::Gamma if !(a > 0.0) => bad("alpha", a, "positive"),
-            Family::Gamma if !(b > 0.0) => bad("beta", b, "positive"),
-            Family::Exponential if !(a > 0.0) => bad("lambda", a, "positive"),
-            Family::Poisson if !(a >= 0.0) => bad("lambda", a, "non-negative"),
-            Family::NegBinomial if !(a >= 0.0) => bad("k", a, "non-negative"),
-            Family::NegBinomial if !(b > 0.0 && b <= 1.0) => bad("p", b, "in (0, 1]"),
-            Family::GenNegBinomial if !(a >= 0.0) => bad("mu", a, "non-negative"),
-            Family::GenNegBinomial if !(b >= 0.0) => bad("alpha", b, "non-negative"),
+            Family::Gamma if !pos(a) => bad("alpha", a, "positive"),
+            Family::Gamma if !pos(b) => bad("beta", b, "positive"),
+            Family::Exponential if !pos(a) => bad("lambda", a, "positive"),
+            Family::Poisson if !nonneg(a) => bad("lambda", a, "non-negative"),
+            Family::NegBinomial if !nonneg(a) => bad("k", a, "non-negative"),
+            Family::NegBinomial if !(pos(b) && b <= 1.0) => bad("p", b, "in (0, 1]"),
+            Family::GenNegBinomial if !nonneg(a) => bad("mu", a, "non-negative"),
+            Family::GenNegBinomial if !nonneg(b) => bad("alpha", b, "non-negative"),
             _ if !a.is_finite() || !b.is_finite() => {
                 Some(format!("parameters of the {w} must be finite, got {a}, {b}"))
             }

@@ -53,7 +53,7 @@ impl Operator for Sample {
         let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: sampling op without a generator"))?;
         let n = size_of(&out[0]);
         let values: Vec<f64> = match self.dist {
-            Dist::Real(Family::Normal, _, scale) if !(scale > 0.0) => {
+            Dist::Real(Family::Normal, _, scale) if scale.is_nan() || scale <= 0.0 => {
                 // Checked at run time, as MXNet does: the error surfaces at the next sync.
                 return Err(Error::param(
                     self.name,
