@@ -278,3 +278,30 @@ def test_mx_random_exports_every_sampler():
         assert getattr(mx.random, name) is getattr(mx.nd.random, name)
     for name in ("negative_binomial", "generalized_negative_binomial", "shuffle", "randint"):
         assert getattr(mx.random, name) is getattr(mx.nd.random, name)
+
+
+def test_like_samplers():
+    """``mx.nd.random.*_like``: samples of the shape and dtype of ``data``, zero gradient."""
+    mx.random.seed(2)
+    data = mx.nd.zeros((400, 250), dtype="float64")
+    x = mx.nd.random.gamma_like(data, alpha=2.0, beta=0.5)
+    assert x.shape == (400, 250) and x.dtype == np.float64
+    _assert_moments(x.asnumpy(), 1.0, 0.5, "gamma_like")
+    u = mx.nd.random.uniform_like(mx.nd.zeros((3, 4)), low=5, high=6).asnumpy()
+    assert u.dtype == np.float32 and u.min() >= 5 and u.max() < 6
+    for fn in (mx.nd.random.normal_like, mx.nd.random.exponential_like, mx.nd.random.poisson_like):
+        assert fn(mx.nd.ones((2, 5), dtype="float16")).dtype == np.float16
+    nb = mx.nd.random.negative_binomial_like(mx.nd.ones((10,)), k=3, p=0.5).asnumpy()
+    assert np.all(nb == np.round(nb)) and nb.min() >= 0
+    assert mx.nd.random.generalized_negative_binomial_like(mx.nd.ones((2, 2)), mu=2, alpha=0.5).shape == (2, 2)
+    s = mx.sym.random.poisson_like(mx.sym.var("d"), lam=3)
+    assert s.infer_shape(d=(2, 5))[1] == [(2, 5)]
+    assert s.infer_type(d=np.float64)[1] == [np.float64]
+    d = mx.nd.ones((2, 3))
+    d.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.random.normal_like(d)
+    y.backward()
+    np.testing.assert_array_equal(d.grad.asnumpy(), np.zeros((2, 3)))
+    with pytest.raises(mx.base.MXNetError):
+        mx.nd.random.exponential_like(mx.nd.ones((2,)), lam=0).asnumpy()

@@ -4,12 +4,16 @@ Scalar parameters draw from the ``_random_*`` ops (``shape`` samples of one dist
 NDArray parameters from the ``_sample_*`` ops (``shape`` samples of the distribution of each
 parameter element, so the output has shape ``params.shape + shape``). Every draw comes from
 the context's generator, which ``mx.random.seed`` reseeds.
+
+The ``*_like`` functions (``_random_*_like`` ops) draw as many samples as ``data`` has
+elements, of its shape and dtype.
 """
 
 from numbers import Number
 
 from mxrs.base import _Null
 from mxrs.context import current_context
+from mxrs.ndarray import _ops
 from mxrs.ndarray.ndarray import NDArray, _call
 
 __all__ = [
@@ -24,6 +28,13 @@ __all__ = [
     "generalized_negative_binomial",
     "shuffle",
     "randint",
+    "uniform_like",
+    "normal_like",
+    "gamma_like",
+    "exponential_like",
+    "poisson_like",
+    "negative_binomial_like",
+    "generalized_negative_binomial_like",
 ]
 
 # (scalar op, array op, parameter names) of each distribution.
@@ -136,3 +147,13 @@ def shuffle(data, **kwargs):
 def randint(low, high, shape=_Null, dtype=_Null, ctx=None, out=None, **kwargs):
     """Integers drawn uniformly from [low, high) (int32 unless ``dtype='int64'``)."""
     return _random_helper("randint", [low, high], shape, dtype, ctx, out, kwargs)
+
+
+# The `_random_*_like` ops: samples of the shape and dtype of `data`.
+uniform_like = _ops._random_uniform_like
+normal_like = _ops._random_normal_like
+gamma_like = _ops._random_gamma_like
+exponential_like = _ops._random_exponential_like
+poisson_like = _ops._random_poisson_like
+negative_binomial_like = _ops._random_negative_binomial_like
+generalized_negative_binomial_like = _ops._random_generalized_negative_binomial_like

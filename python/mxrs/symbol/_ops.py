@@ -1100,6 +1100,20 @@ def _random_exponential(lam=_Null, shape=_Null, dtype=_Null, name=None, attr=Non
     return _symbol_op("_random_exponential", "_random_exponential", {}, {"lam": lam, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
+def _random_exponential_like(data=None, lam=_Null, name=None, attr=None, **kwargs):
+    """Exponential samples of rate lam.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    lam : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_exponential_like", "_random_exponential_like", {"data": data}, {"lam": lam}, name, attr, kwargs)
+
+
 def _random_gamma(alpha=_Null, beta=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """Gamma samples of shape alpha and scale beta.
 
@@ -1115,6 +1129,21 @@ def _random_gamma(alpha=_Null, beta=_Null, shape=_Null, dtype=_Null, name=None, 
     Returns: Symbol.
     """
     return _symbol_op("_random_gamma", "_random_gamma", {}, {"alpha": alpha, "beta": beta, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_gamma_like(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwargs):
+    """Gamma samples of shape alpha and scale beta.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    alpha : default 1
+    beta : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_gamma_like", "_random_gamma_like", {"data": data}, {"alpha": alpha, "beta": beta}, name, attr, kwargs)
 
 
 def _random_generalized_negative_binomial(mu=_Null, alpha=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
@@ -1134,6 +1163,21 @@ def _random_generalized_negative_binomial(mu=_Null, alpha=_Null, shape=_Null, dt
     return _symbol_op("_random_generalized_negative_binomial", "_random_generalized_negative_binomial", {}, {"mu": mu, "alpha": alpha, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
+def _random_generalized_negative_binomial_like(data=None, mu=_Null, alpha=_Null, name=None, attr=None, **kwargs):
+    """Generalized negative binomial samples of mean mu and dispersion alpha.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mu : default 1
+    alpha : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_generalized_negative_binomial_like", "_random_generalized_negative_binomial_like", {"data": data}, {"mu": mu, "alpha": alpha}, name, attr, kwargs)
+
+
 def _random_negative_binomial(k=_Null, p=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """Negative binomial samples: failures before k successes of probability p.
 
@@ -1151,6 +1195,21 @@ def _random_negative_binomial(k=_Null, p=_Null, shape=_Null, dtype=_Null, name=N
     return _symbol_op("_random_negative_binomial", "_random_negative_binomial", {}, {"k": k, "p": p, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
+def _random_negative_binomial_like(data=None, k=_Null, p=_Null, name=None, attr=None, **kwargs):
+    """Negative binomial samples: failures before k successes of probability p.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    k : default 1
+    p : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_negative_binomial_like", "_random_negative_binomial_like", {"data": data}, {"k": k, "p": p}, name, attr, kwargs)
+
+
 def _random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """Normal samples of mean loc and standard deviation scale.
 
@@ -1166,6 +1225,21 @@ def _random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, 
     Returns: Symbol.
     """
     return _symbol_op("_random_normal", "_random_normal", {}, {"loc": loc, "scale": scale, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_normal_like(data=None, loc=_Null, scale=_Null, name=None, attr=None, **kwargs):
+    """Normal samples of mean loc and standard deviation scale.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    loc : default 0
+    scale : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_normal_like", "_random_normal_like", {"data": data}, {"loc": loc, "scale": scale}, name, attr, kwargs)
 
 
 def _random_pdf_dirichlet(sample=None, alpha=None, is_log=_Null, name=None, attr=None, **kwargs):
@@ -1296,6 +1370,20 @@ def _random_poisson(lam=_Null, shape=_Null, dtype=_Null, name=None, attr=None, *
     return _symbol_op("_random_poisson", "_random_poisson", {}, {"lam": lam, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
+def _random_poisson_like(data=None, lam=_Null, name=None, attr=None, **kwargs):
+    """Poisson samples of rate lam.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    lam : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_poisson_like", "_random_poisson_like", {"data": data}, {"lam": lam}, name, attr, kwargs)
+
+
 def _random_randint(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """Integers in [low, high).
 
@@ -1328,6 +1416,21 @@ def _random_uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, 
     Returns: Symbol.
     """
     return _symbol_op("_random_uniform", "_random_uniform", {}, {"low": low, "high": high, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_uniform_like(data=None, low=_Null, high=_Null, name=None, attr=None, **kwargs):
+    """Uniform samples in [low, high).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    low : default 0
+    high : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_uniform_like", "_random_uniform_like", {"data": data}, {"low": low, "high": high}, name, attr, kwargs)
 
 
 def _rdiv_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
@@ -4130,10 +4233,15 @@ __all__ = [
     "_power",
     "_power_scalar",
     "_random_exponential",
+    "_random_exponential_like",
     "_random_gamma",
+    "_random_gamma_like",
     "_random_generalized_negative_binomial",
+    "_random_generalized_negative_binomial_like",
     "_random_negative_binomial",
+    "_random_negative_binomial_like",
     "_random_normal",
+    "_random_normal_like",
     "_random_pdf_dirichlet",
     "_random_pdf_exponential",
     "_random_pdf_gamma",
@@ -4143,8 +4251,10 @@ __all__ = [
     "_random_pdf_poisson",
     "_random_pdf_uniform",
     "_random_poisson",
+    "_random_poisson_like",
     "_random_randint",
     "_random_uniform",
+    "_random_uniform_like",
     "_rdiv_scalar",
     "_reduce_sum_like",
     "_rminus_scalar",

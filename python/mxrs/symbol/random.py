@@ -2,6 +2,9 @@
 
 Number parameters make ``_random_*`` nodes; Symbol parameters make ``_sample_*`` nodes whose
 output has shape ``params.shape + shape``.
+
+The ``*_like`` functions (``_random_*_like`` ops) draw as many samples as ``data`` has
+elements, of its shape and dtype.
 """
 
 from numbers import Number
@@ -22,6 +25,13 @@ __all__ = [
     "generalized_negative_binomial",
     "shuffle",
     "randint",
+    "uniform_like",
+    "normal_like",
+    "gamma_like",
+    "exponential_like",
+    "poisson_like",
+    "negative_binomial_like",
+    "generalized_negative_binomial_like",
 ]
 
 
@@ -110,3 +120,13 @@ def shuffle(data, **kwargs):
 def randint(low, high, shape=_Null, dtype=_Null, **kwargs):
     """Integers drawn uniformly from [low, high)."""
     return _random_helper(_ops._random_randint, None, [low, high], shape, dtype, kwargs)
+
+
+# The `_random_*_like` ops: samples of the shape and dtype of `data`.
+uniform_like = _ops._random_uniform_like
+normal_like = _ops._random_normal_like
+gamma_like = _ops._random_gamma_like
+exponential_like = _ops._random_exponential_like
+poisson_like = _ops._random_poisson_like
+negative_binomial_like = _ops._random_negative_binomial_like
+generalized_negative_binomial_like = _ops._random_generalized_negative_binomial_like

@@ -26,13 +26,15 @@ enum Dist {
     RandInt(i64, i64),
 }
 
-/// A `_random_*` op: samples of one distribution with scalar parameters.
+/// A `_random_*` op: samples of one distribution with scalar parameters, of the given shape
+/// and dtype, or (`_random_*_like`) of the shape and dtype of its one input.
 #[derive(Debug)]
 struct Sample {
     name: &'static str,
     dist: Dist,
     shape: Shape,
     dtype: DType,
+    like: bool,
 }
 
 impl Operator for Sample {
@@ -43,13 +45,37 @@ impl Operator for Sample {
         true
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        expect_inputs(self.name, inputs.len(), 0)?;
-        Ok(vec![self.shape.clone()])
+        expect_inputs(self.name, inputs.len(), self.like as usize)?;
+        Ok(vec![if self.like { inputs[0].clone() } else { self.shape.clone() }])
     }
-    fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
-        Ok(vec![self.dtype])
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        if self.like {
+            return super::same_shape_partial(self.name, inputs, outputs);
+        }
+        let inferred = self.infer_shape(&[])?;
+        super::assign_shapes(self.name, outputs, &inferred)
     }
-    fn forward(&self, ctx: &mut OpCtx<'_>, _: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        if !self.like {
+            return Ok(vec![self.dtype]);
+        }
+        expect_inputs(self.name, inputs.len(), 1)?;
+        if !matches!(inputs[0], DType::F16 | DType::F32 | DType::F64) {
+            return Err(Error::dtype(self.name, inputs[0], "the input must be float16, float32 or float64"));
+        }
+        Ok(vec![inputs[0]])
+    }
+    fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        if self.like {
+            if let Some(d) = inputs[0] {
+                self.infer_dtype(&[d])?;
+            }
+            return super::grad::dtype_of_input(self.name, 0, inputs, outputs);
+        }
+        outputs[0] = Some(self.dtype);
+        Ok(())
+    }
+    fn forward(&self, ctx: &mut OpCtx<'_>, _: &[TensorIn<'_>], out: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: sampling op without a generator"))?;
         let n = size_of(&out[0]);
         let values: Vec<f64> = match self.dist {
@@ -67,7 +93,7 @@ impl Operator for Sample {
             }
             Dist::RandInt(lo, hi) => (0..n).map(|_| rng.random_range(lo..hi) as f64).collect(),
         };
-        Ok(vec![wrap_as(self.dtype, values)])
+        Ok(vec![wrap_as(dt[0], values)])
     }
 }
 
@@ -124,20 +150,35 @@ fn sample(name: &'static str, a: &Attrs, dist: Dist) -> Result<Box<dyn Operator>
     let shape = a.shape(name, "shape")?;
     // MXNet's samplers default to one value of shape (1,).
     let shape = if shape.is_empty() { vec![1] } else { shape };
-    Ok(Box::new(Sample { name, dist, shape, dtype }))
+    Ok(Box::new(Sample { name, dist, shape, dtype, like: false }))
 }
 
-/// Register a `_random_*` op of a real family with parameters `(p1, p2)` (defaults `d1`,
-/// `d2`), its public alias `random_*` and any further `aliases`.
-fn add_real(
-    r: &mut Registry,
-    name: &'static str,
-    family: Family,
-    params: &'static [super::ParamSpec],
-    (p1, d1): (&'static str, f64),
-    (p2, d2): (&'static str, f64),
-    aliases: &[&'static str],
-) {
+/// A `_random_*` op of a real family: its name, that of its `_like` variant, the family,
+/// the parameter specs of both, the names and defaults of the (up to) two distribution
+/// parameters (`""`: none) and the aliases.
+type RealSpec = (
+    &'static str,
+    &'static str,
+    Family,
+    &'static [super::ParamSpec],
+    &'static [super::ParamSpec],
+    [(&'static str, f64); 2],
+    &'static [&'static str],
+);
+
+/// The distribution parameters of a `_random_*` op from its attributes.
+fn real_params(name: &str, family: Family, [(p1, d1), (p2, d2)]: [(&str, f64); 2], a: &Attrs) -> Result<Dist> {
+    let x =
+        if family == Family::NegBinomial { a.int_or(name, p1, d1 as i64)? as f64 } else { a.float_or(name, p1, d1)? };
+    let y = if p2.is_empty() { 0.0 } else { a.float_or(name, p2, d2)? };
+    if family == Family::Uniform && y < x {
+        return Err(Error::param(name, format!("low ({x}) must not exceed high ({y})")));
+    }
+    Ok(Dist::Real(family, x, y))
+}
+
+/// Register a `_random_*` op, its `_random_*_like` variant and its aliases.
+fn add_real(r: &mut Registry, (name, like, family, params, like_params, ps, aliases): RealSpec) {
     let doc = match family {
         Family::Uniform => "uniform samples in [low, high)",
         Family::Normal => "normal samples of mean loc and standard deviation scale",
@@ -147,89 +188,88 @@ fn add_real(
         Family::NegBinomial => "negative binomial samples: failures before k successes of probability p",
         Family::GenNegBinomial => "generalized negative binomial samples of mean mu and dispersion alpha",
     };
-    r.add(name, &[], params, doc, move |a: &Attrs| {
-        let x = if family == Family::NegBinomial {
-            a.int_or(name, p1, d1 as i64)? as f64
-        } else {
-            a.float_or(name, p1, d1)?
-        };
-        let y = if p2.is_empty() { 0.0 } else { a.float_or(name, p2, d2)? };
-        if family == Family::Uniform && y < x {
-            return Err(Error::param(name, format!("low ({x}) must not exceed high ({y})")));
-        }
-        sample(name, a, Dist::Real(family, x, y))
-    });
+    r.add(name, &[], params, doc, move |a: &Attrs| sample(name, a, real_params(name, family, ps, a)?));
     for &alias in aliases {
         r.alias(alias, name);
     }
+    r.add(like, &["data"], like_params, doc, move |a: &Attrs| {
+        a.check_known(like, &[ps[0].0, ps[1].0])?;
+        let dist = real_params(like, family, ps, a)?;
+        Ok(Box::new(Sample { name: like, dist, shape: Shape::new(), dtype: DType::F32, like: true }))
+    });
+    r.set_gradient(like, |b, _, x, _, _| b.zeros_like_each(x));
 }
 
 pub(super) fn register(r: &mut Registry) {
-    let none = ("", 0.0);
-    let sd = |p: &'static str| -> (&'static str, f64) { (p, 1.0) };
-    add_real(
-        r,
-        "_random_uniform",
-        Family::Uniform,
-        params!("low" = Some("0"), "high" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
-        ("low", 0.0),
-        ("high", 1.0),
-        &["uniform", "random_uniform"],
-    );
-    add_real(
-        r,
-        "_random_normal",
-        Family::Normal,
-        params!("loc" = Some("0"), "scale" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
-        ("loc", 0.0),
-        sd("scale"),
-        &["normal", "random_normal"],
-    );
-    add_real(
-        r,
-        "_random_gamma",
-        Family::Gamma,
-        params!("alpha" = Some("1"), "beta" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
-        sd("alpha"),
-        sd("beta"),
-        &["random_gamma"],
-    );
-    add_real(
-        r,
-        "_random_exponential",
-        Family::Exponential,
-        params!("lam" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
-        sd("lam"),
-        none,
-        &["random_exponential"],
-    );
-    add_real(
-        r,
-        "_random_poisson",
-        Family::Poisson,
-        params!("lam" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
-        sd("lam"),
-        none,
-        &["random_poisson"],
-    );
-    add_real(
-        r,
-        "_random_negative_binomial",
-        Family::NegBinomial,
-        params!("k" = Some("1"), "p" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
-        sd("k"),
-        sd("p"),
-        &["random_negative_binomial"],
-    );
-    add_real(
-        r,
-        "_random_generalized_negative_binomial",
-        Family::GenNegBinomial,
-        params!("mu" = Some("1"), "alpha" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
-        sd("mu"),
-        sd("alpha"),
-        &["random_generalized_negative_binomial"],
-    );
+    const ONE: f64 = 1.0;
+    let specs: [RealSpec; 7] = [
+        (
+            "_random_uniform",
+            "_random_uniform_like",
+            Family::Uniform,
+            params!("low" = Some("0"), "high" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+            params!("low" = Some("0"), "high" = Some("1")),
+            [("low", 0.0), ("high", ONE)],
+            &["uniform", "random_uniform"],
+        ),
+        (
+            "_random_normal",
+            "_random_normal_like",
+            Family::Normal,
+            params!("loc" = Some("0"), "scale" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+            params!("loc" = Some("0"), "scale" = Some("1")),
+            [("loc", 0.0), ("scale", ONE)],
+            &["normal", "random_normal"],
+        ),
+        (
+            "_random_gamma",
+            "_random_gamma_like",
+            Family::Gamma,
+            params!("alpha" = Some("1"), "beta" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+            params!("alpha" = Some("1"), "beta" = Some("1")),
+            [("alpha", ONE), ("beta", ONE)],
+            &["random_gamma"],
+        ),
+        (
+            "_random_exponential",
+            "_random_exponential_like",
+            Family::Exponential,
+            params!("lam" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+            params!("lam" = Some("1")),
+            [("lam", ONE), ("", 0.0)],
+            &["random_exponential"],
+        ),
+        (
+            "_random_poisson",
+            "_random_poisson_like",
+            Family::Poisson,
+            params!("lam" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+            params!("lam" = Some("1")),
+            [("lam", ONE), ("", 0.0)],
+            &["random_poisson"],
+        ),
+        (
+            "_random_negative_binomial",
+            "_random_negative_binomial_like",
+            Family::NegBinomial,
+            params!("k" = Some("1"), "p" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+            params!("k" = Some("1"), "p" = Some("1")),
+            [("k", ONE), ("p", ONE)],
+            &["random_negative_binomial"],
+        ),
+        (
+            "_random_generalized_negative_binomial",
+            "_random_generalized_negative_binomial_like",
+            Family::GenNegBinomial,
+            params!("mu" = Some("1"), "alpha" = Some("1"), "shape" = Some("()"), "dtype" = Some("'None'")),
+            params!("mu" = Some("1"), "alpha" = Some("1")),
+            [("mu", ONE), ("alpha", ONE)],
+            &["random_generalized_negative_binomial"],
+        ),
+    ];
+    for spec in specs {
+        add_real(r, spec);
+    }
     r.add(
         "_random_randint",
         &[],
