@@ -30,6 +30,7 @@ MULTI_OUTPUT = {
     "RNN",
     "moments",
     "_sample_multinomial",
+    "_sample_unique_zipfian",
 }
 
 WARNING = "Do not edit by hand."

@@ -305,3 +305,20 @@ def test_like_samplers():
     np.testing.assert_array_equal(d.grad.asnumpy(), np.zeros((2, 3)))
     with pytest.raises(mx.base.MXNetError):
         mx.nd.random.exponential_like(mx.nd.ones((2,)), lam=0).asnumpy()
+
+
+def test_sample_unique_zipfian():
+    """Distinct log-uniform classes per row and the draws taken (MXNet's doc: ~16k here)."""
+    mx.random.seed(4)
+    samples, tries = mx.nd._internal._sample_unique_zipfian(750000, shape=(4, 8192))
+    assert samples.shape == (4, 8192) and tries.shape == (4,)
+    assert samples.dtype == np.int64 and tries.dtype == np.int64
+    s = samples.asnumpy()
+    assert all(len(np.unique(row)) == 8192 for row in s)
+    assert s.min() >= 0 and s.max() < 750000
+    assert np.all((tries.asnumpy() > 14000) & (tries.asnumpy() < 19000))
+    # Log-uniform: about as many classes in [0, 10) as in [10, 100) drawn with replacement.
+    small = mx.nd._internal._sample_unique_zipfian(1000, shape=(2000, 1))[0].asnumpy()
+    assert 0.6 < (small < 10).sum() / ((small >= 10) & (small < 100)).sum() < 1.6
+    with pytest.raises(mx.base.MXNetError):
+        mx.nd._internal._sample_unique_zipfian(10, shape=(1, 20))[0].asnumpy()

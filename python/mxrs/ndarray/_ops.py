@@ -1620,6 +1620,21 @@ def _sample_uniform(low=None, high=None, shape=_Null, dtype=_Null, out=None, nam
     return _call("_sample_uniform", [low, high], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
 
 
+def _sample_unique_zipfian(range_max=_Null, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Distinct approximately log-uniform (Zipfian) classes per batch row, and the draws taken.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    range_max : default required
+    shape : default []
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("_sample_unique_zipfian", [], {"range_max": range_max, "shape": shape}, out, ctx, kwargs, variadic=False)
+
+
 def _shuffle(data=None, out=None, name=None, ctx=None, **kwargs):
     """Shuffle along the first axis.
 
@@ -3451,6 +3466,7 @@ __all__ = [
     "_sample_normal",
     "_sample_poisson",
     "_sample_uniform",
+    "_sample_unique_zipfian",
     "_shuffle",
     "_slice_assign",
     "_slice_assign_scalar",

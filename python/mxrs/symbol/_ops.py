@@ -1620,6 +1620,21 @@ def _sample_uniform(low=None, high=None, shape=_Null, dtype=_Null, name=None, at
     return _symbol_op("_sample_uniform", "_sample_uniform", {"low": low, "high": high}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
+def _sample_unique_zipfian(range_max=_Null, shape=_Null, name=None, attr=None, **kwargs):
+    """Distinct approximately log-uniform (Zipfian) classes per batch row, and the draws taken.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    range_max : default required
+    shape : default []
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_unique_zipfian", "_sample_unique_zipfian", {}, {"range_max": range_max, "shape": shape}, name, attr, kwargs)
+
+
 def _shuffle(data=None, name=None, attr=None, **kwargs):
     """Shuffle along the first axis.
 
@@ -4268,6 +4283,7 @@ __all__ = [
     "_sample_normal",
     "_sample_poisson",
     "_sample_uniform",
+    "_sample_unique_zipfian",
     "_shuffle",
     "_slice_assign",
     "_slice_assign_scalar",

@@ -107,6 +107,7 @@ mod tests {
         ("_random_negative_binomial", "random sampling, no inputs"),
         ("_random_generalized_negative_binomial", "random sampling, no inputs"),
         ("_shuffle", "random permutation; MXNet gives none"),
+        ("_sample_unique_zipfian", "random sampling, no inputs"),
         ("_copyto", "copy between arrays outside any graph; MXNet gives none"),
         ("sgd_update", "optimizer update; MXNet gives none"),
         ("sgd_mom_update", "optimizer update; MXNet gives none"),

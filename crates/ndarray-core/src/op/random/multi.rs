@@ -1,7 +1,7 @@
 //! Samplers with array parameters: `_sample_uniform`, `_sample_normal`, `_sample_gamma`,
 //! `_sample_exponential`, `_sample_poisson`, `_sample_negative_binomial`,
 //! `_sample_generalized_negative_binomial` (one distribution per parameter element, `shape`
-//! samples of each), and `_sample_multinomial` with its gradient.
+//! samples of each), `_sample_multinomial` with its gradient, and `_sample_unique_zipfian`.
 
 use super::common::{real_dtype, sample_dtype, values, wrap_as};
 use super::dist::Family;
@@ -238,6 +238,85 @@ impl Operator for MultinomialBackward {
     }
 }
 
+/// `_sample_unique_zipfian(range_max, shape=(batch, num_sampled))`: per batch row,
+/// `num_sampled` distinct classes of [0, range_max) drawn from the approximately log-uniform
+/// distribution `P(c) = ln((c + 2) / (c + 1)) / ln(range_max + 1)` (MXNet's
+/// `round(exp(u ln range_max)) - 1` for uniform `u`), and the number of draws each row took.
+#[derive(Debug)]
+struct UniqueZipfian {
+    range_max: u64,
+    batch: usize,
+    num_sampled: usize,
+}
+
+const ZIPFIAN: &str = "_sample_unique_zipfian";
+
+impl Operator for UniqueZipfian {
+    fn name(&self) -> &str {
+        ZIPFIAN
+    }
+    fn uses_rng(&self) -> bool {
+        true
+    }
+    fn num_outputs(&self) -> usize {
+        2
+    }
+    fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        expect_inputs(ZIPFIAN, inputs.len(), 0)?;
+        Ok(vec![vec![self.batch, self.num_sampled], vec![self.batch]])
+    }
+    fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
+        Ok(vec![DType::I64, DType::I64])
+    }
+    fn infer_dtype_partial(&self, _: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        outputs.fill(Some(DType::I64));
+        Ok(())
+    }
+    fn forward(&self, ctx: &mut OpCtx<'_>, _: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        use rand::Rng as _;
+        let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: sampling op without a generator"))?;
+        let log_range = (self.range_max as f64).ln();
+        let mut samples = Vec::with_capacity(self.batch * self.num_sampled);
+        let mut tries = Vec::with_capacity(self.batch);
+        let mut seen = std::collections::HashSet::with_capacity(self.num_sampled);
+        for _ in 0..self.batch {
+            seen.clear();
+            let mut n = 0i64;
+            while seen.len() < self.num_sampled {
+                let u: f64 = rng.random();
+                let v = ((u * log_range).exp().round() as i64 - 1).clamp(0, self.range_max as i64 - 1);
+                if seen.insert(v) {
+                    samples.push(v);
+                }
+                n += 1;
+            }
+            tries.push(n);
+        }
+        Ok(vec![CpuStorage::I64(samples), CpuStorage::I64(tries)])
+    }
+}
+
+fn unique_zipfian(a: &Attrs) -> Result<Box<dyn Operator>> {
+    a.check_known(ZIPFIAN, &["range_max", "shape"])?;
+    let range_max = a.int(ZIPFIAN, "range_max")?;
+    let shape = a.shape(ZIPFIAN, "shape")?;
+    let &[batch, num_sampled] = shape.as_slice() else {
+        return Err(Error::param(
+            ZIPFIAN,
+            format!("shape must be 2-D (batch_size, num_sampled), got {}", fmt_shape(&shape)),
+        ));
+    };
+    if range_max <= 0 || num_sampled as i64 > range_max {
+        return Err(Error::param(
+            ZIPFIAN,
+            format!(
+                "number of samples ({num_sampled}) cannot exceed the number of possible classes ({range_max}), which must be positive"
+            ),
+        ));
+    }
+    Ok(Box::new(UniqueZipfian { range_max: range_max as u64, batch, num_sampled }))
+}
+
 /// The sampled indices get no gradient; with `get_prob` the log-probabilities give `data` one.
 fn grad_multinomial(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     if a.bool_or(MULTINOMIAL, "get_prob", false)? {
@@ -327,6 +406,13 @@ pub(super) fn register(r: &mut Registry) {
     );
     r.alias("sample_multinomial", MULTINOMIAL);
     r.set_gradient(MULTINOMIAL, grad_multinomial);
+    r.add(
+        ZIPFIAN,
+        &[],
+        params!("range_max" = None, "shape" = Some("[]")),
+        "distinct approximately log-uniform (Zipfian) classes per batch row, and the draws taken",
+        unique_zipfian,
+    );
     r.add(
         "_backward_sample_multinomial",
         &["ograd", "data", "sample"],
