@@ -241,6 +241,9 @@ fn layout(pdf: Pdf, inputs: &[Shape]) -> Result<Layout> {
         (false, _) => s.clone(),
     };
     let k = if vector { s[s.len() - 1] } else { 1 };
+    if k == 0 {
+        return Err(Error::shape(name, format!("sample {} has no components on its last axis", fmt_shape(s))));
+    }
     let dists = size_of(p).checked_div(k).unwrap_or(0);
     let per = size_of(&out).checked_div(dists).unwrap_or(0);
     Ok(Layout { dists, k, per, out })
@@ -454,5 +457,6 @@ mod tests {
         assert!(shape("_random_pdf_normal", &[&[2, 3], &[2], &[1]]).is_err());
         assert!(shape("_random_pdf_normal", &[&[2], &[2, 1], &[2, 1]]).is_err());
         assert!(shape("_random_pdf_dirichlet", &[&[2, 4, 3], &[2, 2]]).is_err());
+        assert!(shape("_random_pdf_dirichlet", &[&[3, 0], &[0]]).is_err());
     }
 }
