@@ -19,7 +19,19 @@ PKG = Path(__file__).resolve().parents[1] / "python" / "mxrs"
 
 # The registry does not say how many outputs an op has; these may return several arrays
 # (a list) depending on their parameters, every other op returns one.
-MULTI_OUTPUT = {"SliceChannel", "split", "topk", "BatchNorm", "LeakyReLU", "LayerNorm", "GroupNorm", "RNN", "moments"}
+MULTI_OUTPUT = {
+    "SliceChannel",
+    "split",
+    "topk",
+    "BatchNorm",
+    "LeakyReLU",
+    "LayerNorm",
+    "GroupNorm",
+    "RNN",
+    "moments",
+    "_sample_multinomial",
+    "_sample_unique_zipfian",
+}
 
 WARNING = "Do not edit by hand."
 

@@ -2,9 +2,34 @@
 
 from mxrs import _native
 from mxrs.context import Context
-from mxrs.ndarray.random import normal, randint, shuffle, uniform
+from mxrs.ndarray.random import (
+    exponential,
+    gamma,
+    generalized_negative_binomial,
+    multinomial,
+    negative_binomial,
+    normal,
+    poisson,
+    randint,
+    randn,
+    shuffle,
+    uniform,
+)
 
-__all__ = ["seed", "uniform", "normal", "randint", "shuffle"]
+__all__ = [
+    "seed",
+    "uniform",
+    "normal",
+    "randn",
+    "poisson",
+    "exponential",
+    "gamma",
+    "multinomial",
+    "negative_binomial",
+    "generalized_negative_binomial",
+    "shuffle",
+    "randint",
+]
 
 
 def seed(seed_state, ctx="all"):

@@ -209,10 +209,56 @@ def _misc_cases():
     ]
 
 
+def _random_cases():
+    """The densities ``random_pdf_*`` (deterministic) with ``is_log`` off and on."""
+    f32 = np.float32
+    counts = ("sample", np.array([[0, 1, 3], [2, 5, 1]], f32))
+    simplex = np.array([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3], [0.4, 0.4, 0.2], [0.1, 0.8, 0.1]], f32)
+    pdfs = [
+        ("uniform", [("sample", (2, 3), "u"), ("low", np.array([-1.5, -2.0], f32)), ("high", (2,), "gt1")]),
+        ("normal", [("sample", (2, 3), "u"), ("mu", (2,), "u"), ("sigma", (2,), "pos")]),
+        ("normal_3d", [("sample", (2, 2, 3), "u"), ("mu", (2, 2), "u"), ("sigma", (2, 2), "pos")]),
+        ("gamma", [("sample", (2, 3), "pos"), ("alpha", (2,), "gt1"), ("beta", (2,), "pos")]),
+        ("exponential", [("sample", (3, 4), "pos"), ("lam", (3,), "pos")]),
+        ("poisson", [counts, ("lam", (2,), "gt1")]),
+        ("negative_binomial", [counts, ("k", (2,), "gt1"), ("p", np.array([0.3, 0.6], f32))]),
+        ("generalized_negative_binomial", [counts, ("mu", (2,), "gt1"), ("alpha", (2,), "pos")]),
+        ("dirichlet", [("sample", simplex.reshape(2, 2, 3)), ("alpha", (2, 3), "gt1")]),
+        ("dirichlet_shared", [("sample", simplex), ("alpha", (3,), "pos")]),
+    ]
+    out = []
+    for name, inputs in pdfs:
+        op = "random_pdf_" + name.removesuffix("_3d").removesuffix("_shared")
+        for is_log in (False, True):
+            out.append(
+                {
+                    "name": f"pdf_{name}_{'log' if is_log else 'p'}",
+                    "op": op,
+                    "inputs": inputs,
+                    "attrs": {"is_log": is_log},
+                }
+            )
+    f64 = np.float64
+    out.append(
+        {
+            "name": "pdf_normal_f64",
+            "op": "random_pdf_normal",
+            "inputs": [
+                ("sample", np.array([[0.5, -1.0], [2.0, 0.25]], f64)),
+                ("mu", np.array([0.1, 1.0], f64)),
+                ("sigma", np.array([0.7, 2.0], f64)),
+            ],
+            "attrs": {"is_log": True},
+        }
+    )
+    return out
+
+
 FAMILIES = {
     "norm": _norm_cases(),
     "rnn": _rnn_cases(),
     "ctc": _ctc_cases(),
     "remap": _remap_cases(),
     "misc": _misc_cases(),
+    "random": _random_cases(),
 }

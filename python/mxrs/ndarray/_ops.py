@@ -1084,8 +1084,134 @@ def _power_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwar
     return _call("_power_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
 
+def _random_exponential(lam=_Null, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Exponential samples of rate lam.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    lam : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_random_exponential", [], {"lam": lam, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _random_exponential_like(data=None, lam=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Exponential samples of rate lam.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    lam : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_random_exponential_like", [data], {"lam": lam}, out, ctx, kwargs, variadic=False)
+
+
+def _random_gamma(alpha=_Null, beta=_Null, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gamma samples of shape alpha and scale beta.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    alpha : default 1
+    beta : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_random_gamma", [], {"alpha": alpha, "beta": beta, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _random_gamma_like(data=None, alpha=_Null, beta=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gamma samples of shape alpha and scale beta.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    alpha : default 1
+    beta : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_random_gamma_like", [data], {"alpha": alpha, "beta": beta}, out, ctx, kwargs, variadic=False)
+
+
+def _random_generalized_negative_binomial(mu=_Null, alpha=_Null, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Generalized negative binomial samples of mean mu and dispersion alpha.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    mu : default 1
+    alpha : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_random_generalized_negative_binomial", [], {"mu": mu, "alpha": alpha, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _random_generalized_negative_binomial_like(data=None, mu=_Null, alpha=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Generalized negative binomial samples of mean mu and dispersion alpha.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mu : default 1
+    alpha : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_random_generalized_negative_binomial_like", [data], {"mu": mu, "alpha": alpha}, out, ctx, kwargs, variadic=False)
+
+
+def _random_negative_binomial(k=_Null, p=_Null, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Negative binomial samples: failures before k successes of probability p.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    k : default 1
+    p : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_random_negative_binomial", [], {"k": k, "p": p, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _random_negative_binomial_like(data=None, k=_Null, p=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Negative binomial samples: failures before k successes of probability p.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    k : default 1
+    p : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_random_negative_binomial_like", [data], {"k": k, "p": p}, out, ctx, kwargs, variadic=False)
+
+
 def _random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Normal samples.
+    """Normal samples of mean loc and standard deviation scale.
 
     Inputs: none.
 
@@ -1099,6 +1225,163 @@ def _random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, out=None, n
     Returns: NDArray.
     """
     return _call("_random_normal", [], {"loc": loc, "scale": scale, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _random_normal_like(data=None, loc=_Null, scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Normal samples of mean loc and standard deviation scale.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    loc : default 0
+    scale : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_random_normal_like", [data], {"loc": loc, "scale": scale}, out, ctx, kwargs, variadic=False)
+
+
+def _random_pdf_dirichlet(sample=None, alpha=None, is_log=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Density of Dirichlet distributions of concentration alpha (vectors on the last axis).
+
+    Inputs: sample, alpha.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: NDArray.
+    """
+    return _call("_random_pdf_dirichlet", [sample, alpha], {"is_log": is_log}, out, ctx, kwargs, variadic=False)
+
+
+def _random_pdf_exponential(sample=None, lam=None, is_log=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Density of exponential distributions of rate lam.
+
+    Inputs: sample, lam.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: NDArray.
+    """
+    return _call("_random_pdf_exponential", [sample, lam], {"is_log": is_log}, out, ctx, kwargs, variadic=False)
+
+
+def _random_pdf_gamma(sample=None, alpha=None, beta=None, is_log=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Density of gamma distributions of shape alpha and rate beta.
+
+    Inputs: sample, alpha, beta.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: NDArray.
+    """
+    return _call("_random_pdf_gamma", [sample, alpha, beta], {"is_log": is_log}, out, ctx, kwargs, variadic=False)
+
+
+def _random_pdf_generalized_negative_binomial(sample=None, mu=None, alpha=None, is_log=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Probability mass of generalized negative binomial distributions (mu, alpha).
+
+    Inputs: sample, mu, alpha.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: NDArray.
+    """
+    return _call("_random_pdf_generalized_negative_binomial", [sample, mu, alpha], {"is_log": is_log}, out, ctx, kwargs, variadic=False)
+
+
+def _random_pdf_negative_binomial(sample=None, k=None, p=None, is_log=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Probability mass of negative binomial distributions (k, p).
+
+    Inputs: sample, k, p.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: NDArray.
+    """
+    return _call("_random_pdf_negative_binomial", [sample, k, p], {"is_log": is_log}, out, ctx, kwargs, variadic=False)
+
+
+def _random_pdf_normal(sample=None, mu=None, sigma=None, is_log=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Density of normal distributions of mean mu and standard deviation sigma.
+
+    Inputs: sample, mu, sigma.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: NDArray.
+    """
+    return _call("_random_pdf_normal", [sample, mu, sigma], {"is_log": is_log}, out, ctx, kwargs, variadic=False)
+
+
+def _random_pdf_poisson(sample=None, lam=None, is_log=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Probability mass of Poisson distributions of rate lam.
+
+    Inputs: sample, lam.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: NDArray.
+    """
+    return _call("_random_pdf_poisson", [sample, lam], {"is_log": is_log}, out, ctx, kwargs, variadic=False)
+
+
+def _random_pdf_uniform(sample=None, low=None, high=None, is_log=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Density of uniform distributions on [low, high).
+
+    Inputs: sample, low, high.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: NDArray.
+    """
+    return _call("_random_pdf_uniform", [sample, low, high], {"is_log": is_log}, out, ctx, kwargs, variadic=False)
+
+
+def _random_poisson(lam=_Null, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Poisson samples of rate lam.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    lam : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_random_poisson", [], {"lam": lam, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _random_poisson_like(data=None, lam=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Poisson samples of rate lam.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    lam : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_random_poisson_like", [data], {"lam": lam}, out, ctx, kwargs, variadic=False)
 
 
 def _random_randint(low=_Null, high=_Null, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1133,6 +1416,21 @@ def _random_uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, out=None, n
     Returns: NDArray.
     """
     return _call("_random_uniform", [], {"low": low, "high": high, "shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _random_uniform_like(data=None, low=_Null, high=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Uniform samples in [low, high).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    low : default 0
+    high : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_random_uniform_like", [data], {"low": low, "high": high}, out, ctx, kwargs, variadic=False)
 
 
 def _rdiv_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1199,6 +1497,142 @@ def _rpower_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwa
     Returns: NDArray.
     """
     return _call("_rpower_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_exponential(lam=None, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Exponential samples per rate lam.
+
+    Inputs: lam.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_sample_exponential", [lam], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_gamma(alpha=None, beta=None, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Gamma samples per (shape alpha, scale beta) pair.
+
+    Inputs: alpha, beta.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_sample_gamma", [alpha, beta], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_generalized_negative_binomial(mu=None, alpha=None, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Generalized negative binomial samples per (mu, alpha) pair.
+
+    Inputs: mu, alpha.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_sample_generalized_negative_binomial", [mu, alpha], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_multinomial(data=None, shape=_Null, get_prob=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Samples of the categorical distributions along data's last axis.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default []
+    get_prob : default False
+    dtype : default 'int32'
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("_sample_multinomial", [data], {"shape": shape, "get_prob": get_prob, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_negative_binomial(k=None, p=None, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Negative binomial samples per (k, p) pair.
+
+    Inputs: k, p.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_sample_negative_binomial", [k, p], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_normal(mu=None, sigma=None, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Normal samples per (mu, sigma) pair.
+
+    Inputs: mu, sigma.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_sample_normal", [mu, sigma], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_poisson(lam=None, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Poisson samples per rate lam.
+
+    Inputs: lam.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_sample_poisson", [lam], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_uniform(low=None, high=None, shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Uniform samples per [low, high) pair.
+
+    Inputs: low, high.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: NDArray.
+    """
+    return _call("_sample_uniform", [low, high], {"shape": shape, "dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def _sample_unique_zipfian(range_max=_Null, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Distinct approximately log-uniform (Zipfian) classes per batch row, and the draws taken.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    range_max : default required
+    shape : default []
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("_sample_unique_zipfian", [], {"range_max": range_max, "shape": shape}, out, ctx, kwargs, variadic=False)
 
 
 def _shuffle(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -2874,9 +3308,31 @@ min_axis = min
 minimum = broadcast_minimum
 normal = _random_normal
 pad = Pad
+random_exponential = _random_exponential
+random_gamma = _random_gamma
+random_generalized_negative_binomial = _random_generalized_negative_binomial
+random_negative_binomial = _random_negative_binomial
 random_normal = _random_normal
+random_pdf_dirichlet = _random_pdf_dirichlet
+random_pdf_exponential = _random_pdf_exponential
+random_pdf_gamma = _random_pdf_gamma
+random_pdf_generalized_negative_binomial = _random_pdf_generalized_negative_binomial
+random_pdf_negative_binomial = _random_pdf_negative_binomial
+random_pdf_normal = _random_pdf_normal
+random_pdf_poisson = _random_pdf_poisson
+random_pdf_uniform = _random_pdf_uniform
+random_poisson = _random_poisson
+random_randint = _random_randint
 random_uniform = _random_uniform
 reshape = Reshape
+sample_exponential = _sample_exponential
+sample_gamma = _sample_gamma
+sample_generalized_negative_binomial = _sample_generalized_negative_binomial
+sample_multinomial = _sample_multinomial
+sample_negative_binomial = _sample_negative_binomial
+sample_normal = _sample_normal
+sample_poisson = _sample_poisson
+sample_uniform = _sample_uniform
 shuffle = _shuffle
 split = SliceChannel
 stop_gradient = BlockGrad
@@ -2974,14 +3430,43 @@ __all__ = [
     "_plus_scalar",
     "_power",
     "_power_scalar",
+    "_random_exponential",
+    "_random_exponential_like",
+    "_random_gamma",
+    "_random_gamma_like",
+    "_random_generalized_negative_binomial",
+    "_random_generalized_negative_binomial_like",
+    "_random_negative_binomial",
+    "_random_negative_binomial_like",
     "_random_normal",
+    "_random_normal_like",
+    "_random_pdf_dirichlet",
+    "_random_pdf_exponential",
+    "_random_pdf_gamma",
+    "_random_pdf_generalized_negative_binomial",
+    "_random_pdf_negative_binomial",
+    "_random_pdf_normal",
+    "_random_pdf_poisson",
+    "_random_pdf_uniform",
+    "_random_poisson",
+    "_random_poisson_like",
     "_random_randint",
     "_random_uniform",
+    "_random_uniform_like",
     "_rdiv_scalar",
     "_reduce_sum_like",
     "_rminus_scalar",
     "_rmod_scalar",
     "_rpower_scalar",
+    "_sample_exponential",
+    "_sample_gamma",
+    "_sample_generalized_negative_binomial",
+    "_sample_multinomial",
+    "_sample_negative_binomial",
+    "_sample_normal",
+    "_sample_poisson",
+    "_sample_uniform",
+    "_sample_unique_zipfian",
     "_shuffle",
     "_slice_assign",
     "_slice_assign_scalar",
@@ -3085,7 +3570,21 @@ __all__ = [
     "pick",
     "prod",
     "radians",
+    "random_exponential",
+    "random_gamma",
+    "random_generalized_negative_binomial",
+    "random_negative_binomial",
     "random_normal",
+    "random_pdf_dirichlet",
+    "random_pdf_exponential",
+    "random_pdf_gamma",
+    "random_pdf_generalized_negative_binomial",
+    "random_pdf_negative_binomial",
+    "random_pdf_normal",
+    "random_pdf_poisson",
+    "random_pdf_uniform",
+    "random_poisson",
+    "random_randint",
     "random_uniform",
     "rcbrt",
     "reciprocal",
@@ -3099,6 +3598,14 @@ __all__ = [
     "rmspropalex_update",
     "round",
     "rsqrt",
+    "sample_exponential",
+    "sample_gamma",
+    "sample_generalized_negative_binomial",
+    "sample_multinomial",
+    "sample_negative_binomial",
+    "sample_normal",
+    "sample_poisson",
+    "sample_uniform",
     "sgd_mom_update",
     "sgd_update",
     "shape_array",

@@ -1084,8 +1084,134 @@ def _power_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     return _symbol_op("_power_scalar", "_power_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
 
 
+def _random_exponential(lam=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Exponential samples of rate lam.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    lam : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_exponential", "_random_exponential", {}, {"lam": lam, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_exponential_like(data=None, lam=_Null, name=None, attr=None, **kwargs):
+    """Exponential samples of rate lam.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    lam : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_exponential_like", "_random_exponential_like", {"data": data}, {"lam": lam}, name, attr, kwargs)
+
+
+def _random_gamma(alpha=_Null, beta=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Gamma samples of shape alpha and scale beta.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    alpha : default 1
+    beta : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_gamma", "_random_gamma", {}, {"alpha": alpha, "beta": beta, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_gamma_like(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwargs):
+    """Gamma samples of shape alpha and scale beta.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    alpha : default 1
+    beta : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_gamma_like", "_random_gamma_like", {"data": data}, {"alpha": alpha, "beta": beta}, name, attr, kwargs)
+
+
+def _random_generalized_negative_binomial(mu=_Null, alpha=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Generalized negative binomial samples of mean mu and dispersion alpha.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    mu : default 1
+    alpha : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_generalized_negative_binomial", "_random_generalized_negative_binomial", {}, {"mu": mu, "alpha": alpha, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_generalized_negative_binomial_like(data=None, mu=_Null, alpha=_Null, name=None, attr=None, **kwargs):
+    """Generalized negative binomial samples of mean mu and dispersion alpha.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    mu : default 1
+    alpha : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_generalized_negative_binomial_like", "_random_generalized_negative_binomial_like", {"data": data}, {"mu": mu, "alpha": alpha}, name, attr, kwargs)
+
+
+def _random_negative_binomial(k=_Null, p=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Negative binomial samples: failures before k successes of probability p.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    k : default 1
+    p : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_negative_binomial", "_random_negative_binomial", {}, {"k": k, "p": p, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_negative_binomial_like(data=None, k=_Null, p=_Null, name=None, attr=None, **kwargs):
+    """Negative binomial samples: failures before k successes of probability p.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    k : default 1
+    p : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_negative_binomial_like", "_random_negative_binomial_like", {"data": data}, {"k": k, "p": p}, name, attr, kwargs)
+
+
 def _random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
-    """Normal samples.
+    """Normal samples of mean loc and standard deviation scale.
 
     Inputs: none.
 
@@ -1099,6 +1225,163 @@ def _random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, 
     Returns: Symbol.
     """
     return _symbol_op("_random_normal", "_random_normal", {}, {"loc": loc, "scale": scale, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_normal_like(data=None, loc=_Null, scale=_Null, name=None, attr=None, **kwargs):
+    """Normal samples of mean loc and standard deviation scale.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    loc : default 0
+    scale : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_normal_like", "_random_normal_like", {"data": data}, {"loc": loc, "scale": scale}, name, attr, kwargs)
+
+
+def _random_pdf_dirichlet(sample=None, alpha=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of Dirichlet distributions of concentration alpha (vectors on the last axis).
+
+    Inputs: sample, alpha.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_dirichlet", "_random_pdf_dirichlet", {"sample": sample, "alpha": alpha}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def _random_pdf_exponential(sample=None, lam=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of exponential distributions of rate lam.
+
+    Inputs: sample, lam.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_exponential", "_random_pdf_exponential", {"sample": sample, "lam": lam}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def _random_pdf_gamma(sample=None, alpha=None, beta=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of gamma distributions of shape alpha and rate beta.
+
+    Inputs: sample, alpha, beta.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_gamma", "_random_pdf_gamma", {"sample": sample, "alpha": alpha, "beta": beta}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def _random_pdf_generalized_negative_binomial(sample=None, mu=None, alpha=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Probability mass of generalized negative binomial distributions (mu, alpha).
+
+    Inputs: sample, mu, alpha.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_generalized_negative_binomial", "_random_pdf_generalized_negative_binomial", {"sample": sample, "mu": mu, "alpha": alpha}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def _random_pdf_negative_binomial(sample=None, k=None, p=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Probability mass of negative binomial distributions (k, p).
+
+    Inputs: sample, k, p.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_negative_binomial", "_random_pdf_negative_binomial", {"sample": sample, "k": k, "p": p}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def _random_pdf_normal(sample=None, mu=None, sigma=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of normal distributions of mean mu and standard deviation sigma.
+
+    Inputs: sample, mu, sigma.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_normal", "_random_pdf_normal", {"sample": sample, "mu": mu, "sigma": sigma}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def _random_pdf_poisson(sample=None, lam=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Probability mass of Poisson distributions of rate lam.
+
+    Inputs: sample, lam.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_poisson", "_random_pdf_poisson", {"sample": sample, "lam": lam}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def _random_pdf_uniform(sample=None, low=None, high=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of uniform distributions on [low, high).
+
+    Inputs: sample, low, high.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_uniform", "_random_pdf_uniform", {"sample": sample, "low": low, "high": high}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def _random_poisson(lam=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Poisson samples of rate lam.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    lam : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_poisson", "_random_poisson", {}, {"lam": lam, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_poisson_like(data=None, lam=_Null, name=None, attr=None, **kwargs):
+    """Poisson samples of rate lam.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    lam : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_poisson_like", "_random_poisson_like", {"data": data}, {"lam": lam}, name, attr, kwargs)
 
 
 def _random_randint(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
@@ -1133,6 +1416,21 @@ def _random_uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, 
     Returns: Symbol.
     """
     return _symbol_op("_random_uniform", "_random_uniform", {}, {"low": low, "high": high, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _random_uniform_like(data=None, low=_Null, high=_Null, name=None, attr=None, **kwargs):
+    """Uniform samples in [low, high).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    low : default 0
+    high : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_uniform_like", "_random_uniform_like", {"data": data}, {"low": low, "high": high}, name, attr, kwargs)
 
 
 def _rdiv_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
@@ -1199,6 +1497,142 @@ def _rpower_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("_rpower_scalar", "_rpower_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
+
+
+def _sample_exponential(lam=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Exponential samples per rate lam.
+
+    Inputs: lam.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_exponential", "_sample_exponential", {"lam": lam}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _sample_gamma(alpha=None, beta=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Gamma samples per (shape alpha, scale beta) pair.
+
+    Inputs: alpha, beta.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_gamma", "_sample_gamma", {"alpha": alpha, "beta": beta}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _sample_generalized_negative_binomial(mu=None, alpha=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Generalized negative binomial samples per (mu, alpha) pair.
+
+    Inputs: mu, alpha.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_generalized_negative_binomial", "_sample_generalized_negative_binomial", {"mu": mu, "alpha": alpha}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _sample_multinomial(data=None, shape=_Null, get_prob=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Samples of the categorical distributions along data's last axis.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default []
+    get_prob : default False
+    dtype : default 'int32'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_multinomial", "_sample_multinomial", {"data": data}, {"shape": shape, "get_prob": get_prob, "dtype": dtype}, name, attr, kwargs)
+
+
+def _sample_negative_binomial(k=None, p=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Negative binomial samples per (k, p) pair.
+
+    Inputs: k, p.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_negative_binomial", "_sample_negative_binomial", {"k": k, "p": p}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _sample_normal(mu=None, sigma=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Normal samples per (mu, sigma) pair.
+
+    Inputs: mu, sigma.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_normal", "_sample_normal", {"mu": mu, "sigma": sigma}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _sample_poisson(lam=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Poisson samples per rate lam.
+
+    Inputs: lam.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_poisson", "_sample_poisson", {"lam": lam}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _sample_uniform(low=None, high=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Uniform samples per [low, high) pair.
+
+    Inputs: low, high.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_uniform", "_sample_uniform", {"low": low, "high": high}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def _sample_unique_zipfian(range_max=_Null, shape=_Null, name=None, attr=None, **kwargs):
+    """Distinct approximately log-uniform (Zipfian) classes per batch row, and the draws taken.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    range_max : default required
+    shape : default []
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_unique_zipfian", "_sample_unique_zipfian", {}, {"range_max": range_max, "shape": shape}, name, attr, kwargs)
 
 
 def _shuffle(data=None, name=None, attr=None, **kwargs):
@@ -3226,7 +3660,7 @@ def minimum(lhs=None, rhs=None, name=None, attr=None, **kwargs):
 
 
 def normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
-    """Normal samples.
+    """Normal samples of mean loc and standard deviation scale.
 
     Inputs: none.
 
@@ -3258,8 +3692,75 @@ def pad(data=None, mode=_Null, pad_width=_Null, constant_value=_Null, name=None,
     return _symbol_op("Pad", "pad", {"data": data}, {"mode": mode, "pad_width": pad_width, "constant_value": constant_value}, name, attr, kwargs)
 
 
+def random_exponential(lam=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Exponential samples of rate lam.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    lam : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_exponential", "random_exponential", {}, {"lam": lam, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def random_gamma(alpha=_Null, beta=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Gamma samples of shape alpha and scale beta.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    alpha : default 1
+    beta : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_gamma", "random_gamma", {}, {"alpha": alpha, "beta": beta, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def random_generalized_negative_binomial(mu=_Null, alpha=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Generalized negative binomial samples of mean mu and dispersion alpha.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    mu : default 1
+    alpha : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_generalized_negative_binomial", "random_generalized_negative_binomial", {}, {"mu": mu, "alpha": alpha, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def random_negative_binomial(k=_Null, p=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Negative binomial samples: failures before k successes of probability p.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    k : default 1
+    p : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_negative_binomial", "random_negative_binomial", {}, {"k": k, "p": p, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
 def random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
-    """Normal samples.
+    """Normal samples of mean loc and standard deviation scale.
 
     Inputs: none.
 
@@ -3273,6 +3774,151 @@ def random_normal(loc=_Null, scale=_Null, shape=_Null, dtype=_Null, name=None, a
     Returns: Symbol.
     """
     return _symbol_op("_random_normal", "random_normal", {}, {"loc": loc, "scale": scale, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def random_pdf_dirichlet(sample=None, alpha=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of Dirichlet distributions of concentration alpha (vectors on the last axis).
+
+    Inputs: sample, alpha.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_dirichlet", "random_pdf_dirichlet", {"sample": sample, "alpha": alpha}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def random_pdf_exponential(sample=None, lam=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of exponential distributions of rate lam.
+
+    Inputs: sample, lam.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_exponential", "random_pdf_exponential", {"sample": sample, "lam": lam}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def random_pdf_gamma(sample=None, alpha=None, beta=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of gamma distributions of shape alpha and rate beta.
+
+    Inputs: sample, alpha, beta.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_gamma", "random_pdf_gamma", {"sample": sample, "alpha": alpha, "beta": beta}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def random_pdf_generalized_negative_binomial(sample=None, mu=None, alpha=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Probability mass of generalized negative binomial distributions (mu, alpha).
+
+    Inputs: sample, mu, alpha.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_generalized_negative_binomial", "random_pdf_generalized_negative_binomial", {"sample": sample, "mu": mu, "alpha": alpha}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def random_pdf_negative_binomial(sample=None, k=None, p=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Probability mass of negative binomial distributions (k, p).
+
+    Inputs: sample, k, p.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_negative_binomial", "random_pdf_negative_binomial", {"sample": sample, "k": k, "p": p}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def random_pdf_normal(sample=None, mu=None, sigma=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of normal distributions of mean mu and standard deviation sigma.
+
+    Inputs: sample, mu, sigma.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_normal", "random_pdf_normal", {"sample": sample, "mu": mu, "sigma": sigma}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def random_pdf_poisson(sample=None, lam=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Probability mass of Poisson distributions of rate lam.
+
+    Inputs: sample, lam.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_poisson", "random_pdf_poisson", {"sample": sample, "lam": lam}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def random_pdf_uniform(sample=None, low=None, high=None, is_log=_Null, name=None, attr=None, **kwargs):
+    """Density of uniform distributions on [low, high).
+
+    Inputs: sample, low, high.
+
+    Parameters
+    ----------
+    is_log : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_pdf_uniform", "random_pdf_uniform", {"sample": sample, "low": low, "high": high}, {"is_log": is_log}, name, attr, kwargs)
+
+
+def random_poisson(lam=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Poisson samples of rate lam.
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    lam : default 1
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_poisson", "random_poisson", {}, {"lam": lam, "shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def random_randint(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Integers in [low, high).
+
+    Inputs: none.
+
+    Parameters
+    ----------
+    low : default required
+    high : default required
+    shape : default ()
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_random_randint", "random_randint", {}, {"low": low, "high": high, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
 def random_uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
@@ -3305,6 +3951,127 @@ def reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwarg
     Returns: Symbol.
     """
     return _symbol_op("Reshape", "reshape", {"data": data}, {"shape": shape, "reverse": reverse}, name, attr, kwargs)
+
+
+def sample_exponential(lam=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Exponential samples per rate lam.
+
+    Inputs: lam.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_exponential", "sample_exponential", {"lam": lam}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def sample_gamma(alpha=None, beta=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Gamma samples per (shape alpha, scale beta) pair.
+
+    Inputs: alpha, beta.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_gamma", "sample_gamma", {"alpha": alpha, "beta": beta}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def sample_generalized_negative_binomial(mu=None, alpha=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Generalized negative binomial samples per (mu, alpha) pair.
+
+    Inputs: mu, alpha.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_generalized_negative_binomial", "sample_generalized_negative_binomial", {"mu": mu, "alpha": alpha}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def sample_multinomial(data=None, shape=_Null, get_prob=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Samples of the categorical distributions along data's last axis.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default []
+    get_prob : default False
+    dtype : default 'int32'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_multinomial", "sample_multinomial", {"data": data}, {"shape": shape, "get_prob": get_prob, "dtype": dtype}, name, attr, kwargs)
+
+
+def sample_negative_binomial(k=None, p=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Negative binomial samples per (k, p) pair.
+
+    Inputs: k, p.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_negative_binomial", "sample_negative_binomial", {"k": k, "p": p}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def sample_normal(mu=None, sigma=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Normal samples per (mu, sigma) pair.
+
+    Inputs: mu, sigma.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_normal", "sample_normal", {"mu": mu, "sigma": sigma}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def sample_poisson(lam=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Poisson samples per rate lam.
+
+    Inputs: lam.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_poisson", "sample_poisson", {"lam": lam}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
+
+
+def sample_uniform(low=None, high=None, shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
+    """Uniform samples per [low, high) pair.
+
+    Inputs: low, high.
+
+    Parameters
+    ----------
+    shape : default []
+    dtype : default 'None'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sample_uniform", "sample_uniform", {"low": low, "high": high}, {"shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
 def shuffle(data=None, name=None, attr=None, **kwargs):
@@ -3480,14 +4247,43 @@ __all__ = [
     "_plus_scalar",
     "_power",
     "_power_scalar",
+    "_random_exponential",
+    "_random_exponential_like",
+    "_random_gamma",
+    "_random_gamma_like",
+    "_random_generalized_negative_binomial",
+    "_random_generalized_negative_binomial_like",
+    "_random_negative_binomial",
+    "_random_negative_binomial_like",
     "_random_normal",
+    "_random_normal_like",
+    "_random_pdf_dirichlet",
+    "_random_pdf_exponential",
+    "_random_pdf_gamma",
+    "_random_pdf_generalized_negative_binomial",
+    "_random_pdf_negative_binomial",
+    "_random_pdf_normal",
+    "_random_pdf_poisson",
+    "_random_pdf_uniform",
+    "_random_poisson",
+    "_random_poisson_like",
     "_random_randint",
     "_random_uniform",
+    "_random_uniform_like",
     "_rdiv_scalar",
     "_reduce_sum_like",
     "_rminus_scalar",
     "_rmod_scalar",
     "_rpower_scalar",
+    "_sample_exponential",
+    "_sample_gamma",
+    "_sample_generalized_negative_binomial",
+    "_sample_multinomial",
+    "_sample_negative_binomial",
+    "_sample_normal",
+    "_sample_poisson",
+    "_sample_uniform",
+    "_sample_unique_zipfian",
     "_shuffle",
     "_slice_assign",
     "_slice_assign_scalar",
@@ -3591,7 +4387,21 @@ __all__ = [
     "pick",
     "prod",
     "radians",
+    "random_exponential",
+    "random_gamma",
+    "random_generalized_negative_binomial",
+    "random_negative_binomial",
     "random_normal",
+    "random_pdf_dirichlet",
+    "random_pdf_exponential",
+    "random_pdf_gamma",
+    "random_pdf_generalized_negative_binomial",
+    "random_pdf_negative_binomial",
+    "random_pdf_normal",
+    "random_pdf_poisson",
+    "random_pdf_uniform",
+    "random_poisson",
+    "random_randint",
     "random_uniform",
     "rcbrt",
     "reciprocal",
@@ -3605,6 +4415,14 @@ __all__ = [
     "rmspropalex_update",
     "round",
     "rsqrt",
+    "sample_exponential",
+    "sample_gamma",
+    "sample_generalized_negative_binomial",
+    "sample_multinomial",
+    "sample_negative_binomial",
+    "sample_normal",
+    "sample_poisson",
+    "sample_uniform",
     "sgd_mom_update",
     "sgd_update",
     "shape_array",
