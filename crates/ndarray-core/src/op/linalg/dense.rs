@@ -1,0 +1,441 @@
+//! Dense float64 kernels on one row-major matrix: the BLAS 3 and LAPACK routines MXNet's
+//! `linalg_*` ops call (trmm, trsm, syrk, potrf, potri, gelqf/orglq, getrf/getri), written out
+//! as their textbook unblocked algorithms.
+//!
+//! The ops work on small matrices (a batch of them), so these loops are not blocked; float32
+//! inputs are computed in float64 and rounded once. Where LAPACK has a convention that shows in
+//! the result, these kernels follow it: the Householder reflectors of `gelqf` give `L` the
+//! diagonal signs LAPACK's `dlarfg` gives, and `getrf` picks the first row of largest magnitude
+//! as pivot.
+
+/// A row-major `r x c` matrix of float64.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Mat {
+    /// Rows.
+    pub r: usize,
+    /// Columns.
+    pub c: usize,
+    /// `r * c` elements, row by row.
+    pub d: Vec<f64>,
+}
+
+impl Mat {
+    /// A zero matrix.
+    pub fn zeros(r: usize, c: usize) -> Mat {
+        Mat { r, c, d: vec![0.0; r * c] }
+    }
+
+    /// The `n x n` identity.
+    pub fn eye(n: usize) -> Mat {
+        let mut m = Mat::zeros(n, n);
+        for i in 0..n {
+            m.d[i * n + i] = 1.0;
+        }
+        m
+    }
+
+    /// A matrix over `d` (`r * c` elements).
+    pub fn from_vec(r: usize, c: usize, d: Vec<f64>) -> Mat {
+        debug_assert_eq!(d.len(), r * c);
+        Mat { r, c, d }
+    }
+
+    /// Element `(i, j)`.
+    #[inline(always)]
+    pub fn at(&self, i: usize, j: usize) -> f64 {
+        self.d[i * self.c + j]
+    }
+
+    /// Element `(i, j)`, mutably.
+    #[inline(always)]
+    pub fn at_mut(&mut self, i: usize, j: usize) -> &mut f64 {
+        &mut self.d[i * self.c + j]
+    }
+
+    /// The transpose.
+    pub fn t(&self) -> Mat {
+        let mut o = Mat::zeros(self.c, self.r);
+        for i in 0..self.r {
+            for j in 0..self.c {
+                o.d[j * self.r + i] = self.at(i, j);
+            }
+        }
+        o
+    }
+
+    /// The transpose when `t`, else a copy.
+    pub fn op(&self, t: bool) -> Mat {
+        if t { self.t() } else { self.clone() }
+    }
+
+    /// Every element times `s`.
+    pub fn scale(mut self, s: f64) -> Mat {
+        self.d.iter_mut().for_each(|x| *x *= s);
+        self
+    }
+
+    /// `self + other` (same shapes).
+    pub fn add(mut self, other: &Mat) -> Mat {
+        self.d.iter_mut().zip(&other.d).for_each(|(x, y)| *x += y);
+        self
+    }
+
+    /// The lower (`lower`) or upper triangle, diagonal included; the rest zero.
+    pub fn tri(&self, lower: bool) -> Mat {
+        let mut o = self.clone();
+        o.zero_triangle(!lower);
+        o
+    }
+
+    /// Zero the strict lower (`lower`) or strict upper triangle.
+    pub fn zero_triangle(&mut self, lower: bool) {
+        for i in 0..self.r {
+            for j in 0..self.c {
+                if (lower && i > j) || (!lower && i < j) {
+                    *self.at_mut(i, j) = 0.0;
+                }
+            }
+        }
+    }
+
+    /// Make a square matrix symmetric from its lower (`from_lower`) or upper triangle.
+    pub fn symmetrize(&mut self, from_lower: bool) {
+        for i in 0..self.r {
+            for j in 0..i {
+                if from_lower {
+                    *self.at_mut(j, i) = self.at(i, j);
+                } else {
+                    *self.at_mut(i, j) = self.at(j, i);
+                }
+            }
+        }
+    }
+}
+
+/// `alpha * op(a) * op(b)`, `op` transposing where `ta` / `tb`.
+pub(super) fn gemm(a: &Mat, ta: bool, b: &Mat, tb: bool, alpha: f64) -> Mat {
+    let (m, k) = if ta { (a.c, a.r) } else { (a.r, a.c) };
+    let n = if tb { b.r } else { b.c };
+    let ga = |i: usize, p: usize| if ta { a.at(p, i) } else { a.at(i, p) };
+    let gb = |p: usize, j: usize| if tb { b.at(j, p) } else { b.at(p, j) };
+    let mut o = Mat::zeros(m, n);
+    for i in 0..m {
+        for p in 0..k {
+            let x = ga(i, p);
+            if x == 0.0 {
+                continue;
+            }
+            for j in 0..n {
+                o.d[i * n + j] += x * gb(p, j);
+            }
+        }
+    }
+    if alpha != 1.0 { o.scale(alpha) } else { o }
+}
+
+/// Solve `m * x = b` for `x`, `m` square and triangular: only its lower (`lower`) or upper
+/// triangle is read. A zero on the diagonal gives infinities, as BLAS's `trsm` does.
+fn solve_tri(m: &Mat, lower: bool, b: &Mat) -> Mat {
+    let n = m.r;
+    let mut x = b.clone();
+    let rows: Box<dyn Iterator<Item = usize>> = if lower { Box::new(0..n) } else { Box::new((0..n).rev()) };
+    for i in rows {
+        let ks: std::ops::Range<usize> = if lower { 0..i } else { i + 1..n };
+        for j in 0..x.c {
+            let mut s = x.at(i, j);
+            for k in ks.clone() {
+                s -= m.at(i, k) * x.at(k, j);
+            }
+            *x.at_mut(i, j) = s / m.at(i, i);
+        }
+    }
+    x
+}
+
+/// BLAS `trmm`: `alpha * op(tri(a)) * b`, or `alpha * b * op(tri(a))` when `right`.
+pub(super) fn trmm(a: &Mat, b: &Mat, alpha: f64, right: bool, lower: bool, trans: bool) -> Mat {
+    let t = a.tri(lower);
+    if right { gemm(b, false, &t, trans, alpha) } else { gemm(&t, trans, b, false, alpha) }
+}
+
+/// BLAS `trsm`: `alpha * op(tri(a))^-1 * b`, or `alpha * b * op(tri(a))^-1` when `right`.
+pub(super) fn trsm(a: &Mat, b: &Mat, alpha: f64, right: bool, lower: bool, trans: bool) -> Mat {
+    // op(tri(a)) is lower triangular when exactly one of `lower` and `trans` holds.
+    let t = a.op(trans);
+    let t_lower = lower != trans;
+    if right {
+        // x * T = b  <=>  T^T * x^T = b^T.
+        solve_tri(&t.t(), !t_lower, &b.t()).t().scale(alpha)
+    } else {
+        solve_tri(&t, t_lower, b).scale(alpha)
+    }
+}
+
+/// BLAS `syrk` as MXNet uses it: `alpha * a * a^T`, or `alpha * a^T * a` when `trans`.
+pub(super) fn syrk(a: &Mat, alpha: f64, trans: bool) -> Mat {
+    if trans { gemm(a, true, a, false, alpha) } else { gemm(a, false, a, true, alpha) }
+}
+
+/// LAPACK `potrf`: the Cholesky factor of a symmetric positive-definite `a`, lower (`a = l *
+/// l^T`, from `a`'s lower triangle) or upper (`a = u^T * u`, from its upper triangle); the other
+/// triangle of the result is zero. `Err(j)`: the leading minor of order `j + 1` is not positive.
+pub(super) fn potrf(a: &Mat, lower: bool) -> Result<Mat, usize> {
+    let src = if lower { a.clone() } else { a.t() };
+    let n = a.r;
+    let mut l = Mat::zeros(n, n);
+    for j in 0..n {
+        let mut s = src.at(j, j);
+        for k in 0..j {
+            s -= l.at(j, k) * l.at(j, k);
+        }
+        if s.is_nan() || s <= 0.0 {
+            return Err(j);
+        }
+        let djj = s.sqrt();
+        *l.at_mut(j, j) = djj;
+        for i in j + 1..n {
+            let mut s = src.at(i, j);
+            for k in 0..j {
+                s -= l.at(i, k) * l.at(j, k);
+            }
+            *l.at_mut(i, j) = s / djj;
+        }
+    }
+    Ok(if lower { l } else { l.t() })
+}
+
+/// LAPACK `potri` (with MXNet's symmetrisation): `(b * b^T)^-1` for a lower Cholesky factor
+/// `b`, `(b^T * b)^-1` for an upper one, reading only that triangle. `Err(j)`: `b[j][j]` is 0.
+pub(super) fn potri(b: &Mat, lower: bool) -> Result<Mat, usize> {
+    if let Some(j) = (0..b.r).find(|&j| b.at(j, j) == 0.0) {
+        return Err(j);
+    }
+    let inv = solve_tri(b, lower, &Mat::eye(b.r));
+    Ok(if lower { gemm(&inv, true, &inv, false, 1.0) } else { gemm(&inv, false, &inv, true, 1.0) })
+}
+
+/// LAPACK `gelqf` then `orglq`: `a = l * q` for an `m x n` matrix `a` with `m <= n`; `q` is
+/// `m x n` with orthonormal rows, `l` is `m x m` lower triangular.
+pub(super) fn gelqf(a: &Mat) -> (Mat, Mat) {
+    let (m, n) = (a.r, a.c);
+    let mut w = a.clone();
+    let mut reflectors: Vec<(f64, Vec<f64>)> = Vec::with_capacity(m);
+    for i in 0..m {
+        // dlarfg on (w[i][i], w[i][i+1..]): H = I - tau * v * v^T maps the row to (beta, 0...).
+        let alpha = w.at(i, i);
+        let xnorm = (i + 1..n).map(|j| w.at(i, j).powi(2)).sum::<f64>().sqrt();
+        let mut v = vec![0.0; n - i];
+        v[0] = 1.0;
+        let tau = if xnorm == 0.0 {
+            0.0
+        } else {
+            let beta = -alpha.signum() * alpha.hypot(xnorm);
+            for (j, vj) in v.iter_mut().enumerate().skip(1) {
+                *vj = w.at(i, i + j) / (alpha - beta);
+            }
+            *w.at_mut(i, i) = beta;
+            (beta - alpha) / beta
+        };
+        for j in i + 1..n {
+            *w.at_mut(i, j) = 0.0;
+        }
+        // Apply H from the right to the rows below.
+        for r in i + 1..m {
+            let dot: f64 = (i..n).map(|j| w.at(r, j) * v[j - i]).sum();
+            for j in i..n {
+                *w.at_mut(r, j) -= tau * dot * v[j - i];
+            }
+        }
+        reflectors.push((tau, v));
+    }
+    let mut l = Mat::zeros(m, m);
+    for i in 0..m {
+        for j in 0..=i {
+            *l.at_mut(i, j) = w.at(i, j);
+        }
+    }
+    // q = [I 0] * H(m-1) * ... * H(0).
+    let mut q = Mat::zeros(m, n);
+    for i in 0..m {
+        *q.at_mut(i, i) = 1.0;
+    }
+    for (i, (tau, v)) in reflectors.iter().enumerate().rev() {
+        for r in 0..m {
+            let dot: f64 = (i..n).map(|j| q.at(r, j) * v[j - i]).sum();
+            for j in i..n {
+                *q.at_mut(r, j) -= tau * dot * v[j - i];
+            }
+        }
+    }
+    (q, l)
+}
+
+/// LAPACK `getrf`: `a = p * l * u` with partial pivoting (the first row of largest magnitude).
+/// Returns the packed `l` (unit diagonal, below) and `u` (on and above the diagonal), and
+/// whether the row permutation is odd.
+pub(super) fn getrf(a: &Mat) -> (Mat, bool) {
+    let n = a.r;
+    let mut lu = a.clone();
+    let mut odd = false;
+    for k in 0..n {
+        let mut p = k;
+        for i in k + 1..n {
+            if lu.at(i, k).abs() > lu.at(p, k).abs() {
+                p = i;
+            }
+        }
+        if p != k {
+            odd = !odd;
+            for j in 0..n {
+                lu.d.swap(k * n + j, p * n + j);
+            }
+        }
+        let piv = lu.at(k, k);
+        if piv == 0.0 {
+            continue;
+        }
+        for i in k + 1..n {
+            let f = lu.at(i, k) / piv;
+            *lu.at_mut(i, k) = f;
+            if f != 0.0 {
+                for j in k + 1..n {
+                    *lu.at_mut(i, j) -= f * lu.at(k, j);
+                }
+            }
+        }
+    }
+    (lu, odd)
+}
+
+/// The sign (-1, 0 or 1) and the log of the absolute value of `det(a)`, from [`getrf`] as
+/// MXNet's `SignedLogDet` computes them.
+pub(super) fn slogdet(a: &Mat) -> (f64, f64) {
+    let (lu, odd) = getrf(a);
+    let mut sign = if odd { -1.0 } else { 1.0 };
+    let mut log = 0.0;
+    for j in 0..a.r {
+        let d = lu.at(j, j);
+        sign *= if d > 0.0 {
+            1.0
+        } else if d < 0.0 {
+            -1.0
+        } else {
+            0.0
+        };
+        log += d.abs().ln();
+    }
+    (sign, log)
+}
+
+/// The inverse of a square matrix (LU with partial pivoting); `None` when it is singular.
+pub(super) fn inverse(a: &Mat) -> Option<Mat> {
+    let n = a.r;
+    let mut lu = a.clone();
+    let mut perm: Vec<usize> = (0..n).collect();
+    for k in 0..n {
+        let p = (k..n).fold(k, |p, i| if lu.at(i, k).abs() > lu.at(p, k).abs() { i } else { p });
+        if lu.at(p, k) == 0.0 || !lu.at(p, k).is_finite() {
+            return None;
+        }
+        if p != k {
+            perm.swap(k, p);
+            for j in 0..n {
+                lu.d.swap(k * n + j, p * n + j);
+            }
+        }
+        for i in k + 1..n {
+            let f = lu.at(i, k) / lu.at(k, k);
+            *lu.at_mut(i, k) = f;
+            for j in k + 1..n {
+                *lu.at_mut(i, j) -= f * lu.at(k, j);
+            }
+        }
+    }
+    // Solve L U X = P I column by column: forward with unit L, then back with U.
+    let mut x = Mat::zeros(n, n);
+    for (i, &pi) in perm.iter().enumerate() {
+        *x.at_mut(i, pi) = 1.0;
+    }
+    for j in 0..n {
+        for i in 0..n {
+            let s = x.at(i, j) - (0..i).map(|k| lu.at(i, k) * x.at(k, j)).sum::<f64>();
+            *x.at_mut(i, j) = s;
+        }
+        for i in (0..n).rev() {
+            let s = x.at(i, j) - (i + 1..n).map(|k| lu.at(i, k) * x.at(k, j)).sum::<f64>();
+            *x.at_mut(i, j) = s / lu.at(i, i);
+        }
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &Mat, b: &Mat, tol: f64) {
+        assert_eq!((a.r, a.c), (b.r, b.c));
+        for (x, y) in a.d.iter().zip(&b.d) {
+            assert!((x - y).abs() < tol, "{a:?} vs {b:?}");
+        }
+    }
+
+    fn spd() -> Mat {
+        Mat::from_vec(3, 3, vec![4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 2.0])
+    }
+
+    #[test]
+    fn cholesky_lower_and_upper_reconstruct() {
+        let a = spd();
+        let l = potrf(&a, true).unwrap();
+        close(&gemm(&l, false, &l, true, 1.0), &a, 1e-12);
+        let u = potrf(&a, false).unwrap();
+        close(&gemm(&u, true, &u, false, 1.0), &a, 1e-12);
+        assert_eq!(potrf(&Mat::from_vec(2, 2, vec![1.0, 2.0, 2.0, 1.0]), true), Err(1));
+    }
+
+    #[test]
+    fn potri_inverts_from_the_factor() {
+        let a = spd();
+        for lower in [true, false] {
+            let inv = potri(&potrf(&a, lower).unwrap(), lower).unwrap();
+            close(&gemm(&inv, false, &a, false, 1.0), &Mat::eye(3), 1e-12);
+        }
+    }
+
+    #[test]
+    fn triangular_solve_undoes_multiply() {
+        let a = Mat::from_vec(3, 3, vec![2.0, 9.0, 9.0, 0.5, 1.5, 9.0, -1.0, 0.3, 3.0]);
+        let b = Mat::from_vec(3, 2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let bt = b.t();
+        for lower in [true, false] {
+            for trans in [true, false] {
+                let c = trmm(&a, &b, 2.0, false, lower, trans);
+                close(&trsm(&a, &c, 0.5, false, lower, trans), &b, 1e-12);
+                let c = trmm(&a, &bt, 2.0, true, lower, trans);
+                close(&trsm(&a, &c, 0.5, true, lower, trans), &bt, 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn lq_matches_lapack_signs() {
+        // MXNet 1.9.1: gelqf([[1,2,3],[4,5,6]]) -> L = [[-3.7416575, 0], [-8.552359, 1.9639606]].
+        let a = Mat::from_vec(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let (q, l) = gelqf(&a);
+        close(&l, &Mat::from_vec(2, 2, vec![-3.7416575, 0.0, -8.552359, 1.9639606]), 1e-6);
+        close(&gemm(&l, false, &q, false, 1.0), &a, 1e-12);
+        close(&gemm(&q, false, &q, true, 1.0), &Mat::eye(2), 1e-12);
+    }
+
+    #[test]
+    fn determinant_and_inverse() {
+        let a = Mat::from_vec(3, 3, vec![0.0, 2.0, 1.0, 1.0, 1.0, 0.0, 3.0, 0.0, 1.0]);
+        let (s, l) = slogdet(&a);
+        assert!((s * l.exp() - 5.0).abs() < 1e-12, "{s} {l}");
+        close(&gemm(&inverse(&a).unwrap(), false, &a, false, 1.0), &Mat::eye(3), 1e-12);
+        let sing = Mat::from_vec(2, 2, vec![1.0, 2.0, 2.0, 4.0]);
+        assert!(inverse(&sing).is_none());
+        assert_eq!(slogdet(&sing), (0.0, f64::NEG_INFINITY));
+    }
+}
