@@ -1,7 +1,8 @@
 """Generate the op modules of ``mx.nd`` and ``mx.sym`` and their stubs from the native op registry.
 
 Writes ``python/mxrs/ndarray/_ops.py``, ``python/mxrs/symbol/_ops.py`` and a ``.pyi`` stub beside
-each, and the namespace modules of ``NAMESPACES`` (``mx.nd.linalg``, ``mx.sym.linalg``). Run after changing the registry::
+each, and the namespace modules of ``NAMESPACES`` (``mx.nd.linalg``, ``mx.sym.linalg``). Run after
+changing the registry::
 
     python tools/gen_ops.py          # rewrite the files
     python tools/gen_ops.py --check  # fail if a checked-in file is stale (CI)

@@ -77,7 +77,9 @@ def test_factorizations_against_numpy():
     np.testing.assert_allclose(logabs.asnumpy(), want_log, rtol=1e-10)
     q, lo = mx.nd.linalg.gelqf(mx.nd.array(_rand((2, 3, 5), 3), dtype="float64"))
     np.testing.assert_allclose(lo.asnumpy() @ q.asnumpy(), _rand((2, 3, 5), 3), atol=1e-12)
-    np.testing.assert_allclose(q.asnumpy() @ np.swapaxes(q.asnumpy(), -1, -2), np.broadcast_to(np.eye(3), (2, 3, 3)), atol=1e-12)
+    np.testing.assert_allclose(
+        q.asnumpy() @ np.swapaxes(q.asnumpy(), -1, -2), np.broadcast_to(np.eye(3), (2, 3, 3)), atol=1e-12
+    )
 
 
 def test_singular_determinant_gradient_is_zero():
@@ -103,7 +105,9 @@ def _raises(fn, *needles):
 def test_bad_inputs():
     ones = mx.nd.ones
     _raises(lambda: mx.nd.linalg.potrf(ones((2, 3))), "linalg_potrf", "(2,3)", "square")
-    _raises(lambda: mx.nd.linalg.potrf(mx.nd.array([[1.0, 2.0], [2.0, 1.0]])), "linalg_potrf", "positive definite", "(2,2)")
+    _raises(
+        lambda: mx.nd.linalg.potrf(mx.nd.array([[1.0, 2.0], [2.0, 1.0]])), "linalg_potrf", "positive definite", "(2,2)"
+    )
     _raises(lambda: mx.nd.linalg.gemm2(ones((2, 2, 3)), ones((3, 3, 2))), "linalg_gemm2", "(2,2,3)", "(3,3,2)")
     _raises(lambda: mx.nd.linalg.gemm2(ones((2, 3)), ones((2, 3))), "linalg_gemm2", "incompatible")
     _raises(lambda: mx.nd.linalg.gemm(ones((2, 3)), ones((3, 4)), ones((2, 5))), "linalg_gemm", "(2,5)")

@@ -1,9 +1,15 @@
 //! The fused gradient kernels `_backward_linalg_*` of the factorizations and triangular
 //! products, with MXNet's formulas (`la_op-inl.h`; see arXiv:1710.08717 for their derivation).
 //! Each takes the output gradients first, then the forward inputs and outputs it needs.
+//!
+//! Fused because no composition of registered ops exists for most of them: the formulas
+//! symmetrize a matrix from one triangle (potrf, gelqf), keep one triangle (potri, trmm, trsm)
+//! or stop the gradient of singular matrices (det, slogdet), none of which an op does. The
+//! others (syrk, sumlogdiag, inverse) are fused alike, so that every gradient of this family
+//! runs one float64 pass per matrix, as the forward ops do.
 
+use super::batch::{P, Spec};
 use super::dense::{self, Mat, gemm, trmm, trsm};
-use super::{P, Spec};
 use crate::op::ParamSpec;
 use crate::params;
 use crate::shape::{Shape, fmt_shape};
@@ -23,7 +29,7 @@ fn same(s: &[Shape], g: usize, like: usize) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Gradient of input `k`, shaped like input `k`; input 0 (the gradient) like input `like`.
+/// The gradient (input 0) has the shape of input 1, and so has the result.
 fn sh_like1(s: &[Shape]) -> ShapeResult {
     same(s, 0, 1)?;
     Ok(vec![s[1].clone()])

@@ -6,8 +6,8 @@
 //! == 0` and `lower`, the lower triangle (below diagonal `offset`) row by row; otherwise the
 //! upper triangle column by column (the transposed lower triangle, row by row).
 
+use super::batch::{P, Spec, square};
 use super::dense::Mat;
-use super::{P, Spec, square};
 use crate::op::grad::{Grads, pick_attrs};
 use crate::op::{Attrs, GradBuilder, NodeEntry, ParamSpec};
 use crate::params;

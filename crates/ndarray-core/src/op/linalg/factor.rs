@@ -2,8 +2,8 @@
 //! and `slogdet`: their shapes, their computation on one matrix, and their gradients through
 //! the fused kernels of [`super::backward`].
 
+use super::batch::{P, Spec, join, lead, same_batch, scalar_shape, square};
 use super::dense::{self, Mat};
-use super::{P, Spec, join, lead, same_batch, scalar_shape, square};
 use crate::op::grad::Grads;
 use crate::op::{Attrs, GradBuilder, NodeEntry};
 use crate::params;

@@ -6,7 +6,7 @@
 //! strided operands in place through [`matmul_into`] (the `gemm` crate, or CBLAS for large
 //! float32 products). The gradients are `linalg_gemm2` products, as MXNet computes them.
 
-use super::la_dtype;
+use super::batch::la_dtype;
 use crate::backend::cpu::matmul::{MatRef, matmul_into};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
