@@ -60,6 +60,8 @@ def test_symbols_names_outputs_and_shapes():
     sym = mx.sym.linalg.gemm(x, mx.sym.var("b"), mx.sym.var("c"), transpose_a=True)
     assert sym.list_arguments() == ["a", "b", "c"]
     assert sym.infer_shape(a=(2, 4, 3), b=(2, 4, 5), c=(2, 3, 5))[1] == [(2, 3, 5)]
+    args, outs, _ = sym.infer_shape(a=(2, 4, 3), b=(2, 4, 5))
+    assert args == [(2, 4, 3), (2, 4, 5), (2, 3, 5)] and outs == [(2, 3, 5)]
 
 
 def test_factorizations_against_numpy():

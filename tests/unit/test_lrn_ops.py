@@ -38,6 +38,10 @@ def test_symbol_outputs():
     assert sym.infer_shape(x=(2, 5, 3, 3))[1] == [(2, 5, 3, 3)]
 
 
+def test_empty_data():
+    assert mx.nd.LRN(mx.nd.ones((2, 3, 0, 2)), nsize=3).shape == (2, 3, 0, 2)
+
+
 def test_bad_inputs():
     for kwargs, shape in [({"nsize": 2}, (1, 3, 2, 2)), ({"nsize": 5}, (1, 3, 2, 2))]:
         with pytest.raises(mx.base.MXNetError) as e:

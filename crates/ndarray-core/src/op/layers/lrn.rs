@@ -58,6 +58,9 @@ impl Lrn {
         let (ch, plane) = (s[1], s[2] * s[3]);
         let half = self.nsize / 2;
         let mut out = vec![0.0; v.len()];
+        if v.is_empty() {
+            return out;
+        }
         for (ob, vb) in out.chunks_mut(ch * plane).zip(v.chunks(ch * plane)) {
             for c in 0..ch {
                 let (lo, hi) = (c.saturating_sub(half), (c + half).min(ch - 1));

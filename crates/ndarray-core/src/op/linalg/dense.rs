@@ -140,16 +140,30 @@ fn solve_tri(m: &Mat, lower: bool, b: &Mat) -> Mat {
     let mut x = b.clone();
     let rows: Box<dyn Iterator<Item = usize>> = if lower { Box::new(0..n) } else { Box::new((0..n).rev()) };
     for i in rows {
-        let ks: std::ops::Range<usize> = if lower { 0..i } else { i + 1..n };
-        for j in 0..x.c {
-            let mut s = x.at(i, j);
-            for k in ks.clone() {
-                s -= m.at(i, k) * x.at(k, j);
-            }
-            *x.at_mut(i, j) = s / m.at(i, i);
-        }
+        let ks = if lower { 0..i } else { i + 1..n };
+        sub_rows(&mut x, i, ks.map(|k| (k, m.at(i, k))));
+        let d = m.at(i, i);
+        x.d[i * x.c..(i + 1) * x.c].iter_mut().for_each(|v| *v /= d);
     }
     x
+}
+
+/// `x[i] -= f * x[k]` for each `(k, f)`, whole rows at a time (`k != i`).
+fn sub_rows(x: &mut Mat, i: usize, terms: impl Iterator<Item = (usize, f64)>) {
+    let c = x.c;
+    for (k, f) in terms {
+        if f == 0.0 {
+            continue;
+        }
+        let (row_i, row_k) = if k < i {
+            let (lo, hi) = x.d.split_at_mut(i * c);
+            (&mut hi[..c], &lo[k * c..(k + 1) * c])
+        } else {
+            let (lo, hi) = x.d.split_at_mut(k * c);
+            (&mut lo[i * c..(i + 1) * c], &hi[..c])
+        };
+        row_i.iter_mut().zip(row_k).for_each(|(a, b)| *a -= f * b);
+    }
 }
 
 /// BLAS `trmm`: `alpha * op(tri(a)) * b`, or `alpha * b * op(tri(a))` when `right`.
@@ -351,20 +365,18 @@ pub(super) fn inverse(a: &Mat) -> Option<Mat> {
             }
         }
     }
-    // Solve L U X = P I column by column: forward with unit L, then back with U.
+    // Solve L U X = P I, whole rows at a time: forward with unit L, then back with U.
     let mut x = Mat::zeros(n, n);
     for (i, &pi) in perm.iter().enumerate() {
         *x.at_mut(i, pi) = 1.0;
     }
-    for j in 0..n {
-        for i in 0..n {
-            let s = x.at(i, j) - (0..i).map(|k| lu.at(i, k) * x.at(k, j)).sum::<f64>();
-            *x.at_mut(i, j) = s;
-        }
-        for i in (0..n).rev() {
-            let s = x.at(i, j) - (i + 1..n).map(|k| lu.at(i, k) * x.at(k, j)).sum::<f64>();
-            *x.at_mut(i, j) = s / lu.at(i, i);
-        }
+    for i in 0..n {
+        sub_rows(&mut x, i, (0..i).map(|k| (k, lu.at(i, k))));
+    }
+    for i in (0..n).rev() {
+        sub_rows(&mut x, i, (i + 1..n).map(|k| (k, lu.at(i, k))));
+        let d = lu.at(i, i);
+        x.d[i * n..(i + 1) * n].iter_mut().for_each(|v| *v /= d);
     }
     Some(x)
 }

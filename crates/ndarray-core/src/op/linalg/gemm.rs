@@ -134,6 +134,16 @@ impl Operator for Gemm {
         }
         Ok(vec![out])
     }
+    /// As MXNet: once A and B are known, the output's and C's shapes are.
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        expect_inputs(self.name(), inputs.len(), if self.mac { 3 } else { 2 })?;
+        let (Some(a), Some(b)) = (&inputs[0], &inputs[1]) else { return Ok(()) };
+        let (out, _) = self.out_shape(a, b)?;
+        if self.mac {
+            crate::op::assign_shapes(self.name(), &mut inputs[2..], std::slice::from_ref(&out))?;
+        }
+        crate::op::assign_shapes(self.name(), outputs, &[out])
+    }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![la_dtype(self.name(), inputs)?])
     }
@@ -147,6 +157,9 @@ impl Operator for Gemm {
         for b in 0..batch {
             let (l, r) = (la.mat(x[0].offset, b, self.ta), lb.mat(x[1].offset, b, self.tb));
             matmul_into(ctx.par, &mut prod, b * m * n, x[0].data, l, x[1].data, r, m, n, k);
+        }
+        if !self.mac && self.alpha == 1.0 && lo.mid == 1 {
+            return Ok(vec![prod]);
         }
         let c = self.mac.then(|| &x[2]);
         let (alpha, beta) = (self.alpha, self.beta);
