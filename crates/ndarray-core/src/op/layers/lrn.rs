@@ -6,13 +6,16 @@
 //! `dx = g * norm^-beta - 2 * beta * alpha / nsize * x * sum(g * x * norm^(-beta - 1))`, the
 //! sum over the same channel windows.
 
-use super::float_dtype;
+use rayon::prelude::*;
+
+use super::{Real, float_dtype};
+use crate::backend::cpu::Parallelism;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
 use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::shape::{Shape, fmt_shape};
-use crate::storage::{CpuStorage, StorageElement};
+use crate::storage::{CpuStorage, StorageElement as _};
 use crate::{dispatch, params};
 
 #[derive(Clone, Copy, Debug)]
@@ -53,35 +56,104 @@ impl Lrn {
         Ok(())
     }
 
-    /// `out[n, c, p] = sum(v[n, c', p])` over the channels `c'` of the window around `c`.
-    fn window_sum(&self, s: &[usize], v: &[f64]) -> Vec<f64> {
+    /// Per sample of `(C, H*W)` values, `f(window sum of sq, channel c, position q)` for every
+    /// element: `sq` gives the summed term of channel `c'` at `q`; the sum runs over the
+    /// channels of the window around `c`, in order, as MXNet's `chpool` does.
+    fn per_sample<T: Real>(
+        &self,
+        par: Parallelism,
+        s: &[usize],
+        outs: &mut [&mut [T]],
+        sq: impl Fn(usize, usize, usize) -> T + Sync,
+        f: impl Fn(usize, usize, usize, T) -> [T; 2] + Sync,
+    ) {
         let (ch, plane) = (s[1], s[2] * s[3]);
-        let half = self.nsize / 2;
-        let mut out = vec![0.0; v.len()];
-        if v.is_empty() {
-            return out;
+        let (size, half) = (ch * plane, self.nsize / 2);
+        if size == 0 {
+            return;
         }
-        for (ob, vb) in out.chunks_mut(ch * plane).zip(v.chunks(ch * plane)) {
+        // Sample `n`'s two output chunks.
+        let sample = |n: usize, o0: &mut [T], o1: &mut [T]| {
+            let mut acc = vec![<T as Element>::zero(); plane];
             for c in 0..ch {
-                let (lo, hi) = (c.saturating_sub(half), (c + half).min(ch - 1));
-                let o = &mut ob[c * plane..(c + 1) * plane];
-                for cc in lo..=hi {
-                    for (a, &b) in o.iter_mut().zip(&vb[cc * plane..(cc + 1) * plane]) {
-                        *a += b;
+                acc.iter_mut().for_each(|a| *a = <T as Element>::zero());
+                for cc in c.saturating_sub(half)..=(c + half).min(ch - 1) {
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        *a = *a + sq(n, cc, q);
                     }
                 }
+                for (q, &a) in acc.iter().enumerate() {
+                    let [x0, x1] = f(n, c, q, a);
+                    o0[c * plane + q] = x0;
+                    o1[c * plane + q] = x1;
+                }
             }
+        };
+        let [o0, o1] = outs else { unreachable!("two outputs") };
+        if par.split(o0.len()) {
+            o0.par_chunks_mut(size).zip(o1.par_chunks_mut(size)).enumerate().for_each(|(n, (a, b))| sample(n, a, b));
+        } else {
+            o0.chunks_mut(size).zip(o1.chunks_mut(size)).enumerate().for_each(|(n, (a, b))| sample(n, a, b));
         }
-        out
+    }
+
+    /// The output and the norm, in `T`'s arithmetic (float32 for float32, as MXNet).
+    fn forward_kernel<T: Real>(&self, par: Parallelism, s: &[usize], x: &[T]) -> (Vec<T>, Vec<T>) {
+        let (ch, plane) = (s[1], s[2] * s[3]);
+        let at = |n: usize, c: usize, q: usize| (n * ch + c) * plane + q;
+        let (salpha, knorm, beta) = (c::<T>(self.alpha / self.nsize as f64), c::<T>(self.knorm), c::<T>(-self.beta));
+        let (mut out, mut norm) = (vec![<T as Element>::zero(); x.len()], vec![<T as Element>::zero(); x.len()]);
+        self.per_sample(
+            par,
+            s,
+            &mut [&mut out, &mut norm],
+            |n, cc, q| x[at(n, cc, q)] * x[at(n, cc, q)],
+            |n, c, q, sum| {
+                let nm = sum * salpha + knorm;
+                [x[at(n, c, q)] * nm.powf(beta), nm]
+            },
+        );
+        (out, norm)
+    }
+
+    /// The data gradient: `g * norm^-beta - 2 * beta * salpha * x * sum(g * x * norm^(-beta-1))`.
+    fn backward_kernel<T: Real>(&self, par: Parallelism, s: &[usize], g: &[T], x: &[T], norm: &[T]) -> Vec<T> {
+        let (ch, plane) = (s[1], s[2] * s[3]);
+        let at = |n: usize, c: usize, q: usize| (n * ch + c) * plane + q;
+        let (beta, beta1) = (c::<T>(-self.beta), c::<T>(-self.beta - 1.0));
+        let k = c::<T>(-2.0 * self.beta * self.alpha / self.nsize as f64);
+        let term = |i: usize| g[i] * x[i] * norm[i].powf(beta1);
+        let inner: Vec<T> = if par.split(x.len()) {
+            (0..x.len()).into_par_iter().map(term).collect()
+        } else {
+            (0..x.len()).map(term).collect()
+        };
+        let (mut dx, mut unused) = (vec![<T as Element>::zero(); x.len()], vec![<T as Element>::zero(); x.len()]);
+        self.per_sample(
+            par,
+            s,
+            &mut [&mut dx, &mut unused],
+            |n, cc, q| inner[at(n, cc, q)],
+            |n, c, q, sum| {
+                let i = at(n, c, q);
+                [g[i] * norm[i].powf(beta) + k * sum * x[i], <T as Element>::zero()]
+            },
+        );
+        dx
     }
 }
 
-fn values(t: &TensorIn<'_>) -> Vec<f64> {
-    dispatch!(storage t.data => v: T, { v[t.offset..t.offset + t.len()].iter().map(|x| x.to_f64()).collect() })
+/// A constant in `T`.
+fn c<T: Real>(v: f64) -> T {
+    <T as Element>::from_f64(v)
 }
 
-fn store<T: StorageElement>(v: &[f64]) -> CpuStorage {
-    T::wrap(v.iter().map(|&x| T::from_f64(x)).collect())
+/// LRN computes in float32 or float64 (MXNet 1.9.1: float32 only).
+fn lrn_dtype(op: &str, d: DType) -> Result<DType> {
+    match float_dtype(op, d)? {
+        DType::F32 | DType::F64 => Ok(d),
+        d => Err(Error::dtype(op, d, "LRN supports float32 and float64")),
+    }
 }
 
 impl Operator for Lrn {
@@ -104,15 +176,13 @@ impl Operator for Lrn {
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         expect_inputs("LRN", inputs.len(), 1)?;
-        Ok(vec![float_dtype("LRN", inputs[0])?; 2])
+        Ok(vec![lrn_dtype("LRN", inputs[0])?; 2])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
-        let v = values(&x[0]);
-        let sq: Vec<f64> = v.iter().map(|a| a * a).collect();
-        let salpha = self.alpha / self.nsize as f64;
-        let norm: Vec<f64> = self.window_sum(x[0].shape, &sq).iter().map(|s| s * salpha + self.knorm).collect();
-        let out: Vec<f64> = v.iter().zip(&norm).map(|(a, n)| a * n.powf(-self.beta)).collect();
-        dispatch!(float "LRN", dt[0] => T, { Ok(vec![store::<T>(&out), store::<T>(&norm)]) })
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        dispatch!(float "LRN", dt[0] => T, {
+            let (out, norm) = self.forward_kernel(ctx.par, x[0].shape, x[0].typed::<T>());
+            Ok(vec![T::wrap(out), T::wrap(norm)])
+        })
     }
 }
 
@@ -143,16 +213,13 @@ impl Operator for LrnBackward {
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         expect_inputs("_backward_LRN", inputs.len(), 3)?;
-        Ok(vec![float_dtype("_backward_LRN", inputs[1])?])
+        Ok(vec![lrn_dtype("_backward_LRN", inputs[1])?])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
-        let p = self.0;
-        let (g, v, norm) = (values(&x[0]), values(&x[1]), values(&x[2]));
-        let inner: Vec<f64> = g.iter().zip(&v).zip(&norm).map(|((g, a), n)| g * a * n.powf(-p.beta - 1.0)).collect();
-        let pooled = p.window_sum(x[1].shape, &inner);
-        let k = -2.0 * p.beta * p.alpha / p.nsize as f64;
-        let dx: Vec<f64> = (0..v.len()).map(|i| g[i] * norm[i].powf(-p.beta) + k * pooled[i] * v[i]).collect();
-        dispatch!(float "_backward_LRN", dt[0] => T, { Ok(vec![store::<T>(&dx)]) })
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        dispatch!(float "_backward_LRN", dt[0] => T, {
+            let (g, v, n) = (x[0].typed::<T>(), x[1].typed::<T>(), x[2].typed::<T>());
+            Ok(vec![T::wrap(self.0.backward_kernel(ctx.par, x[1].shape, g, v, n))])
+        })
     }
 }
 

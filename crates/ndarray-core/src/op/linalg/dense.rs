@@ -255,10 +255,7 @@ pub(super) fn gelqf(a: &Mat) -> (Mat, Mat) {
         }
         // Apply H from the right to the rows below.
         for r in i + 1..m {
-            let dot: f64 = (i..n).map(|j| w.at(r, j) * v[j - i]).sum();
-            for j in i..n {
-                *w.at_mut(r, j) -= tau * dot * v[j - i];
-            }
+            reflect(&mut w.d[r * n + i..(r + 1) * n], &v, tau);
         }
         reflectors.push((tau, v));
     }
@@ -275,13 +272,20 @@ pub(super) fn gelqf(a: &Mat) -> (Mat, Mat) {
     }
     for (i, (tau, v)) in reflectors.iter().enumerate().rev() {
         for r in 0..m {
-            let dot: f64 = (i..n).map(|j| q.at(r, j) * v[j - i]).sum();
-            for j in i..n {
-                *q.at_mut(r, j) -= tau * dot * v[j - i];
-            }
+            reflect(&mut q.d[r * n + i..(r + 1) * n], v, *tau);
         }
     }
     (q, l)
+}
+
+/// `row * (I - tau * v * v^T)`: a row times a Householder reflector.
+fn reflect(row: &mut [f64], v: &[f64], tau: f64) {
+    if tau == 0.0 {
+        return;
+    }
+    let dot: f64 = row.iter().zip(v).map(|(a, b)| a * b).sum();
+    let f = tau * dot;
+    row.iter_mut().zip(v).for_each(|(a, b)| *a -= f * b);
 }
 
 /// LAPACK `getrf`: `a = p * l * u` with partial pivoting (the first row of largest magnitude).
