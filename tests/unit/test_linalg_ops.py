@@ -121,3 +121,27 @@ def test_bad_inputs():
     _raises(lambda: mx.nd.linalg.sumlogdiag(ones((3,))), "linalg_sumlogdiag", "(3)")
     _raises(lambda: mx.nd.linalg.det(ones((2, 2), dtype="int32")), "linalg_det", "floating point")
     _raises(lambda: mx.nd.linalg.gemm2(ones((2, 2), dtype="float16"), ones((2, 2), dtype="float16")), "linalg_gemm2")
+
+
+def test_autograd_through_a_chain_of_linalg_ops():
+    # sumlogdiag(potrf(A)) is log(det(A)) / 2, whose gradient is inverse(A) / 2.
+    m = _rand((2, 3, 3), 4)
+    spd = m @ np.swapaxes(m, -1, -2) + 3 * np.eye(3)
+    a = mx.nd.array(spd, dtype="float64")
+    a.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.linalg.sumlogdiag(mx.nd.linalg.potrf(a))
+    y.backward()
+    np.testing.assert_allclose(y.asnumpy(), 0.5 * np.linalg.slogdet(spd)[1], rtol=1e-12)
+    np.testing.assert_allclose(a.grad.asnumpy(), 0.5 * np.linalg.inv(spd), rtol=1e-10, atol=1e-12)
+    # A gemm2 product followed by its inverse.
+    b = mx.nd.array(_rand((2, 3, 3), 5) + 3 * np.eye(3), dtype="float64")
+    b.attach_grad()
+    with mx.autograd.record():
+        z = mx.nd.linalg.inverse(mx.nd.linalg.gemm2(b, b, transpose_b=True)).sum()
+    z.backward()
+    bb = b.asnumpy()
+    inv = np.linalg.inv(bb @ np.swapaxes(bb, -1, -2))
+    # d sum(inv(B B^T)) / dB = -(G + G^T) B with G = inv^T 1 inv^T.
+    g = np.swapaxes(inv, -1, -2) @ np.ones((3, 3)) @ np.swapaxes(inv, -1, -2)
+    np.testing.assert_allclose(b.grad.asnumpy(), -(g + np.swapaxes(g, -1, -2)) @ bb, rtol=1e-9, atol=1e-12)
