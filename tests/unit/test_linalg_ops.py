@@ -1,5 +1,5 @@
 """``mx.nd.linalg`` / ``mx.sym.linalg`` against real MXNet 1.9.1 (``ops_linalg_golden.json``):
-gemm, gemm2, potrf, potri, trmm, trsm, syrk, gelqf, sumlogdiag, extractdiag, makediag,
+gemm, gemm2, potrf, potri, trmm, trsm, syrk, gelqf, syevd, sumlogdiag, extractdiag, makediag,
 extracttrian, maketrian, inverse, det, slogdet; forward values and gradients, float64,
 the namespaces, and the errors of bad input."""
 
@@ -38,7 +38,7 @@ def test_namespaces_are_the_registered_ops():
     want = np.matmul(a.asnumpy(), b.asnumpy())
     for fn in (mx.nd.linalg.gemm2, mx.nd.linalg_gemm2):
         np.testing.assert_allclose(fn(a, b).asnumpy(), want, rtol=1e-5, atol=1e-6)
-    for short in ["gemm", "gemm2", "potrf", "potri", "trmm", "trsm", "syrk", "gelqf", "sumlogdiag"]:
+    for short in ["gemm", "gemm2", "potrf", "potri", "trmm", "trsm", "syrk", "gelqf", "syevd", "sumlogdiag"]:
         assert callable(getattr(mx.nd.linalg, short)) and callable(getattr(mx.sym.linalg, short))
     for short in ["extractdiag", "makediag", "extracttrian", "maketrian", "inverse", "det", "slogdet"]:
         assert callable(getattr(mx.nd.linalg, short)) and callable(getattr(mx.sym.linalg, short))
@@ -77,6 +77,10 @@ def test_factorizations_against_numpy():
     want_sign, want_log = np.linalg.slogdet(m)
     np.testing.assert_allclose(sign.asnumpy(), want_sign)
     np.testing.assert_allclose(logabs.asnumpy(), want_log, rtol=1e-10)
+    u, lam = mx.nd.linalg.syevd(a)
+    np.testing.assert_allclose(lam.asnumpy(), np.linalg.eigvalsh(spd), rtol=1e-10)
+    recon = np.swapaxes(u.asnumpy(), -1, -2) @ (lam.asnumpy()[..., None] * u.asnumpy())
+    np.testing.assert_allclose(recon, spd, rtol=1e-10, atol=1e-10)
     q, lo = mx.nd.linalg.gelqf(mx.nd.array(_rand((2, 3, 5), 3), dtype="float64"))
     np.testing.assert_allclose(lo.asnumpy() @ q.asnumpy(), _rand((2, 3, 5), 3), atol=1e-12)
     np.testing.assert_allclose(

@@ -81,11 +81,14 @@ def run_case(seed, case):
     diff = [n for n in arrays if n not in nograd and case.get("grad", True)]
     for n in diff:
         arrays[n].attach_grad()
+    fn = mx.nd
+    for part in op.split("."):
+        fn = getattr(fn, part)
     with mx.autograd.record(train_mode=case.get("train", True)):
         if case.get("positional"):
-            y = getattr(mx.nd, op)(*arrays.values(), **attrs)
+            y = fn(*arrays.values(), **attrs)
         else:
-            y = getattr(mx.nd, op)(**arrays, **attrs)
+            y = fn(**arrays, **attrs)
     outs = y if isinstance(y, (list, tuple)) else [y]
     heads = [rng.uniform(-1, 1, o.shape).astype(np.float32) for o in outs]
     if diff:

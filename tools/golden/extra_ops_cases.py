@@ -1,6 +1,6 @@
 """The cases of ``tools/golden/extra_ops.py``, by family.
 
-A case: ``name``, ``op``, ``inputs`` (``(name, shape, kind)`` with kind ``u`` uniform in
+A case: ``name``, ``op`` (a function of ``mx.nd``, dotted for a namespace: ``linalg.syevd``), ``inputs`` (``(name, shape, kind)`` with kind ``u`` uniform in
 [-1, 1), ``pos`` in [0.5, 2), ``unit`` in [-0.9, 0.9), ``gt1`` in [1.1, 3); on the last two
 axes: ``spd`` symmetric positive definite, ``dd`` uniform plus ``n`` times the identity
 (diagonally dominant), ``tril`` / ``triu`` triangular with a diagonal in [1, 2); or ``(name,
@@ -269,6 +269,8 @@ def _linalg_cases():
         c("syrk_t_batch", "linalg_syrk", [m("A", (2, 3, 4))], transpose=True),
         c("gelqf", "linalg_gelqf", [m("A", (3, 5))]),
         c("gelqf_square_batch", "linalg_gelqf", [m("A", (2, 3, 3), "dd")]),
+        c("syevd", "linalg.syevd", [m("A", (4, 4), "spd")]),
+        c("syevd_batch", "linalg.syevd", [m("A", (2, 3, 3), "spd")]),
         c("sumlogdiag", "linalg_sumlogdiag", [m("A", (3, 3), "dd")]),
         c("sumlogdiag_batch", "linalg_sumlogdiag", [m("A", (2, 2, 3, 3), "spd")]),
         c("extractdiag", "linalg_extractdiag", [m("A", (2, 4, 4))]),

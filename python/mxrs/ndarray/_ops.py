@@ -1005,6 +1005,16 @@ def _linalg_sumlogdiag(A=None, out=None, name=None, ctx=None, **kwargs):
     return _call("_linalg_sumlogdiag", [A], {}, out, ctx, kwargs, variadic=False)
 
 
+def _linalg_syevd(A=None, out=None, name=None, ctx=None, **kwargs):
+    """Eigendecomposition of symmetric matrices (eigenvectors as rows, eigenvalues ascending).
+
+    Inputs: A.
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_syevd", [A], {}, out, ctx, kwargs, variadic=False)
+
+
 def _linalg_syrk(A=None, transpose=_Null, alpha=_Null, out=None, name=None, ctx=None, **kwargs):
     """Product of a matrix and its transpose.
 
@@ -3217,6 +3227,7 @@ __all__ = [
     "_linalg_potri",
     "_linalg_slogdet",
     "_linalg_sumlogdiag",
+    "_linalg_syevd",
     "_linalg_syrk",
     "_linalg_trmm",
     "_linalg_trsm",

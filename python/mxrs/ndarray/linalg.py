@@ -20,6 +20,7 @@ potrf = _ops._linalg_potrf
 potri = _ops._linalg_potri
 slogdet = _ops._linalg_slogdet
 sumlogdiag = _ops._linalg_sumlogdiag
+syevd = _ops._linalg_syevd
 syrk = _ops._linalg_syrk
 trmm = _ops._linalg_trmm
 trsm = _ops._linalg_trsm
@@ -38,6 +39,7 @@ __all__ = [
     "potri",
     "slogdet",
     "sumlogdiag",
+    "syevd",
     "syrk",
     "trmm",
     "trsm",

@@ -1005,6 +1005,16 @@ def _linalg_sumlogdiag(A=None, name=None, attr=None, **kwargs):
     return _symbol_op("_linalg_sumlogdiag", "_linalg_sumlogdiag", {"A": A}, {}, name, attr, kwargs)
 
 
+def _linalg_syevd(A=None, name=None, attr=None, **kwargs):
+    """Eigendecomposition of symmetric matrices (eigenvectors as rows, eigenvalues ascending).
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_syevd", "_linalg_syevd", {"A": A}, {}, name, attr, kwargs)
+
+
 def _linalg_syrk(A=None, transpose=_Null, alpha=_Null, name=None, attr=None, **kwargs):
     """Product of a matrix and its transpose.
 
@@ -3927,6 +3937,7 @@ __all__ = [
     "_linalg_potri",
     "_linalg_slogdet",
     "_linalg_sumlogdiag",
+    "_linalg_syevd",
     "_linalg_syrk",
     "_linalg_trmm",
     "_linalg_trsm",

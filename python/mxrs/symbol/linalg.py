@@ -181,6 +181,16 @@ def sumlogdiag(A=None, name=None, attr=None, **kwargs):
     return _symbol_op("_linalg_sumlogdiag", "sumlogdiag", {"A": A}, {}, name, attr, kwargs)
 
 
+def syevd(A=None, name=None, attr=None, **kwargs):
+    """Eigendecomposition of symmetric matrices (eigenvectors as rows, eigenvalues ascending).
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_syevd", "syevd", {"A": A}, {}, name, attr, kwargs)
+
+
 def syrk(A=None, transpose=_Null, alpha=_Null, name=None, attr=None, **kwargs):
     """Product of a matrix and its transpose.
 
@@ -243,6 +253,7 @@ __all__ = [
     "potri",
     "slogdet",
     "sumlogdiag",
+    "syevd",
     "syrk",
     "trmm",
     "trsm",

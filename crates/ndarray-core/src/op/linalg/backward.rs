@@ -5,7 +5,7 @@
 //! Fused because no composition of registered ops exists for most of them: the formulas
 //! symmetrize a matrix from one triangle (potrf, gelqf), keep one triangle (potri, trmm, trsm)
 //! or stop the gradient of singular matrices (det, slogdet), none of which an op does. The
-//! others (syrk, sumlogdiag, inverse) are fused alike, so that every gradient of this family
+//! others (syrk, syevd, sumlogdiag, inverse) are fused alike, so that every gradient of this family
 //! runs one float64 pass per matrix, as the forward ops do.
 
 use super::batch::{P, Spec};
@@ -126,6 +126,25 @@ fn gelqf(_: &P, m: &[Mat]) -> Compute {
     Ok(vec![trsm(l, &da, 1.0, false, true, true)])
 }
 
+/// `dA = U^T * Y * U` with `Y` symmetric: off the diagonal `(X[i][j] - X[j][i]) / (2 * (l[i] -
+/// l[j]))` (the gap at least 1e-100) for `X = dU * U^T`, `dL` on the diagonal.
+fn syevd(_: &P, m: &[Mat]) -> Compute {
+    let (du, dl, u, l) = (&m[0], &m[1].d, &m[2], &m[3].d);
+    let x = gemm(du, false, u, true, 1.0);
+    let n = u.r;
+    let mut y = Mat::zeros(n, n);
+    for i in 0..n {
+        for j in 0..i {
+            let gap = 2.0 * (l[i] - l[j]).max(1e-100);
+            let e = (x.at(i, j) - x.at(j, i)) / gap;
+            *y.at_mut(i, j) = e;
+            *y.at_mut(j, i) = e;
+        }
+        *y.at_mut(i, i) = dl[i];
+    }
+    Ok(vec![gemm(&gemm(u, true, &y, false, 1.0), false, u, false, 1.0)])
+}
+
 /// `dA = diag(dB / diag(A))`.
 fn sumlogdiag(_: &P, m: &[Mat]) -> Compute {
     let (g, a) = (m[0].d[0], &m[1]);
@@ -205,6 +224,8 @@ pub(super) const SYRK: Spec = back!(
 );
 pub(super) const GELQF: Spec =
     back!("_backward_linalg_gelqf", &["dQ", "dL", "Q", "L"], &[true, true, true, true], 2, &[], 1, sh_gelqf, gelqf);
+pub(super) const SYEVD: Spec =
+    back!("_backward_linalg_syevd", &["dU", "dL", "U", "L"], &[true, false, true, false], 2, &[], 1, sh_gelqf, syevd);
 pub(super) const SUMLOGDIAG: Spec =
     back!("_backward_linalg_sumlogdiag", &["dB", "A"], &[false, true], 1, &[], 1, sh_sumlogdiag, sumlogdiag);
 pub(super) const INVERSE: Spec =

@@ -46,7 +46,8 @@ pub(super) type ComputeFn = fn(&P, &[Mat]) -> std::result::Result<Vec<Mat>, Stri
 pub(super) struct Spec {
     /// MXNet's name (`_linalg_potrf`, `_backward_linalg_potrf`).
     pub(super) name: &'static str,
-    /// The public alias (`linalg_potrf`), empty for gradient kernels; messages use it.
+    /// The public alias (`linalg_potrf`), empty for gradient kernels and `_linalg_syevd`
+    /// (MXNet has no `linalg_syevd`); messages use it.
     pub(super) alias: &'static str,
     pub(super) inputs: &'static [&'static str],
     /// Which inputs are batches of matrices (the others are batches of vectors or scalars).

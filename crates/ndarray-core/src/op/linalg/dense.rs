@@ -385,6 +385,65 @@ pub(super) fn inverse(a: &Mat) -> Option<Mat> {
     Some(x)
 }
 
+/// LAPACK `syevd` as MXNet returns it: `a = u^T * diag(l) * u` for a symmetric `a` (read from
+/// its lower triangle), eigenvalues `l` ascending, eigenvectors the rows of `u`, each signed so
+/// that its entry of largest magnitude (the first of equals) is positive. Cyclic Jacobi
+/// rotations, to float64 precision.
+pub(super) fn syevd(a: &Mat) -> (Mat, Vec<f64>) {
+    let n = a.r;
+    let mut w = a.clone();
+    w.symmetrize(true);
+    let mut v = Mat::eye(n);
+    let norm: f64 = w.d.iter().map(|x| x * x).sum::<f64>().sqrt();
+    for _sweep in 0..100 {
+        let off: f64 = (0..n).flat_map(|i| (0..i).map(move |j| (i, j))).map(|(i, j)| w.at(i, j).powi(2)).sum();
+        if off.sqrt() <= 1e-15 * norm || off == 0.0 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = w.at(p, q);
+                if apq == 0.0 {
+                    continue;
+                }
+                // The rotation that zeroes w[p][q] (Golub & Van Loan, Algorithm 8.4.1).
+                let theta = (w.at(q, q) - w.at(p, p)) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (wkp, wkq) = (w.at(k, p), w.at(k, q));
+                    *w.at_mut(k, p) = c * wkp - s * wkq;
+                    *w.at_mut(k, q) = s * wkp + c * wkq;
+                }
+                for k in 0..n {
+                    let (wpk, wqk) = (w.at(p, k), w.at(q, k));
+                    *w.at_mut(p, k) = c * wpk - s * wqk;
+                    *w.at_mut(q, k) = s * wpk + c * wqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v.at(k, p), v.at(k, q));
+                    *v.at_mut(k, p) = c * vkp - s * vkq;
+                    *v.at_mut(k, q) = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| w.at(i, i).total_cmp(&w.at(j, j)));
+    let mut u = Mat::zeros(n, n);
+    for (row, &k) in order.iter().enumerate() {
+        let vec: Vec<f64> = (0..n).map(|i| v.at(i, k)).collect();
+        let big = (1..n).fold(0, |b, i| if vec[i].abs() > vec[b].abs() { i } else { b });
+        let sign = if n > 0 && vec[big] < 0.0 { -1.0 } else { 1.0 };
+        for (i, x) in vec.iter().enumerate() {
+            *u.at_mut(row, i) = sign * x;
+        }
+    }
+    (u, order.iter().map(|&k| w.at(k, k)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +501,20 @@ mod tests {
         close(&l, &Mat::from_vec(2, 2, vec![-3.7416575, 0.0, -8.552359, 1.9639606]), 1e-6);
         close(&gemm(&l, false, &q, false, 1.0), &a, 1e-12);
         close(&gemm(&q, false, &q, true, 1.0), &Mat::eye(2), 1e-12);
+    }
+
+    #[test]
+    fn symmetric_eigendecomposition() {
+        // MXNet 1.9.1 on [[2, *], [1, 3]]: U = [[0.85065085, -0.52573115], [0.52573115, 0.85065085]].
+        let (u, l) = syevd(&Mat::from_vec(2, 2, vec![2.0, 100.0, 1.0, 3.0]));
+        close(&u, &Mat::from_vec(2, 2, vec![0.85065085, -0.52573115, 0.52573115, 0.85065085]), 1e-7);
+        assert!((l[0] - 1.381966).abs() < 1e-6 && (l[1] - 3.618034).abs() < 1e-6, "{l:?}");
+        let a = spd();
+        let (u, l) = syevd(&a);
+        let mut d = Mat::zeros(3, 3);
+        (0..3).for_each(|i| *d.at_mut(i, i) = l[i]);
+        close(&gemm(&gemm(&u, true, &d, false, 1.0), false, &u, false, 1.0), &a, 1e-12);
+        assert!(l[0] <= l[1] && l[1] <= l[2]);
     }
 
     #[test]

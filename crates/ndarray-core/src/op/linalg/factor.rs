@@ -1,5 +1,5 @@
-//! `linalg_potrf`, `potri`, `trmm`, `trsm`, `syrk`, `gelqf`, `sumlogdiag`, `inverse`, `det`
-//! and `slogdet`: their shapes, their computation on one matrix, and their gradients through
+//! `linalg_potrf`, `potri`, `trmm`, `trsm`, `syrk`, `gelqf`, `syevd`, `sumlogdiag`, `inverse`,
+//! `det` and `slogdet`: their shapes, their computation on one matrix, and their gradients through
 //! the fused kernels of [`super::backward`].
 
 use super::batch::{P, Spec, join, lead, same_batch, scalar_shape, square};
@@ -63,6 +63,11 @@ fn sh_triangular(p: &P, s: &[Shape]) -> ShapeResult {
     Ok(vec![s[1].clone()])
 }
 
+fn sh_syevd(_: &P, s: &[Shape]) -> ShapeResult {
+    let (l, n) = square("A", &s[0])?;
+    Ok(vec![s[0].clone(), join(l, &[n])])
+}
+
 fn one(v: f64) -> Mat {
     Mat::from_vec(1, 1, vec![v])
 }
@@ -94,6 +99,11 @@ fn syrk(p: &P, m: &[Mat]) -> Compute {
 fn gelqf(_: &P, m: &[Mat]) -> Compute {
     let (q, l) = dense::gelqf(&m[0]);
     Ok(vec![q, l])
+}
+
+fn syevd(_: &P, m: &[Mat]) -> Compute {
+    let (u, l) = dense::syevd(&m[0]);
+    Ok(vec![u, Mat::from_vec(1, l.len(), l)])
 }
 
 fn sumlogdiag(_: &P, m: &[Mat]) -> Compute {
@@ -138,6 +148,9 @@ fn g_syrk(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], 
 }
 fn g_gelqf(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     fused(b, "_backward_linalg_gelqf", a, &[g[0], g[1], y[0], y[1]], 1)
+}
+fn g_syevd(b: &mut dyn GradBuilder, a: &Attrs, _: &[NodeEntry], y: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+    fused(b, "_backward_linalg_syevd", a, &[g[0], g[1], y[0], y[1]], 1)
 }
 fn g_sumlogdiag(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
     fused(b, "_backward_linalg_sumlogdiag", a, &[g[0], x[0]], 1)
@@ -254,6 +267,18 @@ pub(super) static SPECS: &[Spec] = &[
         g_gelqf
     ),
     spec!(
+        "_linalg_syevd",
+        "",
+        A,
+        M1,
+        NONE,
+        "eigendecomposition of symmetric matrices (eigenvectors as rows, eigenvalues ascending)",
+        2,
+        sh_syevd,
+        syevd,
+        g_syevd
+    ),
+    spec!(
         "_linalg_sumlogdiag",
         "linalg_sumlogdiag",
         A,
@@ -297,6 +322,7 @@ pub(super) static SPECS: &[Spec] = &[
     super::backward::TRSM,
     super::backward::SYRK,
     super::backward::GELQF,
+    super::backward::SYEVD,
     super::backward::SUMLOGDIAG,
     super::backward::INVERSE,
     super::backward::DET,
