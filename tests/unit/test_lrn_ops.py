@@ -39,6 +39,8 @@ def test_symbol_outputs():
 
 
 def test_empty_data():
+    if IS_MXNET:
+        pytest.skip("MXNet 1.9.1 cannot make arrays with a zero dimension outside numpy mode")
     assert mx.nd.LRN(mx.nd.ones((2, 3, 0, 2)), nsize=3).shape == (2, 3, 0, 2)
 
 

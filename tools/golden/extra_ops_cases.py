@@ -1,11 +1,12 @@
 """The cases of ``tools/golden/extra_ops.py``, by family.
 
-A case: ``name``, ``op`` (a function of ``mx.nd``, dotted for a namespace: ``linalg.syevd``), ``inputs`` (``(name, shape, kind)`` with kind ``u`` uniform in
-[-1, 1), ``pos`` in [0.5, 2), ``unit`` in [-0.9, 0.9), ``gt1`` in [1.1, 3); on the last two
-axes: ``spd`` symmetric positive definite, ``dd`` uniform plus ``n`` times the identity
-(diagonally dominant), ``tril`` / ``triu`` triangular with a diagonal in [1, 2); or ``(name,
-values)``), ``attrs``, and optionally ``nograd`` (inputs without a gradient), ``grad`` (False:
-forward only) and ``train`` (False: predict mode).
+A case: ``name``, ``op`` (a function of ``mx.nd``, dotted for a namespace: ``linalg.syevd``),
+``inputs`` (``(name, shape, kind)`` with kind ``u`` uniform in [-1, 1), ``pos`` in [0.5, 2),
+``unit`` in [-0.9, 0.9), ``gt1`` in [1.1, 3); on the last two axes: ``spd`` symmetric positive
+definite, ``dd`` uniform plus ``n`` times the identity (diagonally dominant), ``tril`` / ``triu``
+triangular with a diagonal in [1, 2); or ``(name, values)``), ``attrs``, and optionally
+``nograd`` (inputs without a gradient), ``grad`` (False: forward only) and ``train`` (False:
+predict mode).
 """
 
 import numpy as np
