@@ -18,7 +18,7 @@ def test_forward_matches_mxnet(name):
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c["grads"]))
 def test_gradients_match_mxnet(name):
-    check_gradients(CASES[name], rtol=1e-3, atol=1e-4)
+    check_gradients(CASES[name], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["gemm_axis0", "potrf_upper_batch", "trsm_right_t", "gelqf", "inverse_batch", "det"])
