@@ -198,24 +198,31 @@ pub(super) fn potrf(a: &Mat, lower: bool) -> Result<Mat, usize> {
     let n = a.r;
     let mut l = Mat::zeros(n, n);
     for j in 0..n {
-        let mut s = src.at(j, j);
-        for k in 0..j {
-            s -= l.at(j, k) * l.at(j, k);
-        }
+        let lj = l.d[j * n..j * n + j].to_vec();
+        let s = src.at(j, j) - dot(&lj, &lj);
         if s.is_nan() || s <= 0.0 {
             return Err(j);
         }
         let djj = s.sqrt();
         *l.at_mut(j, j) = djj;
         for i in j + 1..n {
-            let mut s = src.at(i, j);
-            for k in 0..j {
-                s -= l.at(i, k) * l.at(j, k);
-            }
+            let s = src.at(i, j) - dot(&l.d[i * n..i * n + j], &lj);
             *l.at_mut(i, j) = s / djj;
         }
     }
     Ok(if lower { l } else { l.t() })
+}
+
+/// The dot product of two equal-length slices.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `row_i[from..] -= f * row_k[from..]` in a row-major matrix with `n` columns (`i > k`).
+fn axpy_row(d: &mut [f64], n: usize, i: usize, k: usize, f: f64, from: usize) {
+    let (lo, hi) = d.split_at_mut(i * n);
+    let (ri, rk) = (&mut hi[from..n], &lo[k * n + from..(k + 1) * n]);
+    ri.iter_mut().zip(rk).for_each(|(a, b)| *a -= f * b);
 }
 
 /// LAPACK `potri` (with MXNet's symmetrisation): `(b * b^T)^-1` for a lower Cholesky factor
@@ -316,9 +323,7 @@ pub(super) fn getrf(a: &Mat) -> (Mat, bool) {
             let f = lu.at(i, k) / piv;
             *lu.at_mut(i, k) = f;
             if f != 0.0 {
-                for j in k + 1..n {
-                    *lu.at_mut(i, j) -= f * lu.at(k, j);
-                }
+                axpy_row(&mut lu.d, n, i, k, f, k + 1);
             }
         }
     }
@@ -364,9 +369,7 @@ pub(super) fn inverse(a: &Mat) -> Option<Mat> {
         for i in k + 1..n {
             let f = lu.at(i, k) / lu.at(k, k);
             *lu.at_mut(i, k) = f;
-            for j in k + 1..n {
-                *lu.at_mut(i, j) -= f * lu.at(k, j);
-            }
+            axpy_row(&mut lu.d, n, i, k, f, k + 1);
         }
     }
     // Solve L U X = P I, whole rows at a time: forward with unit L, then back with U.
