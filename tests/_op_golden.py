@@ -33,8 +33,15 @@ def inputs(case, dtype=None):
     return out
 
 
+def _op(module, case):
+    """The op function of ``mx.nd`` or ``mx.sym``; a dotted name is in a namespace (``linalg.syevd``)."""
+    for part in case["op"].split("."):
+        module = getattr(module, part)
+    return module
+
+
 def _nd_call(case, ins):
-    fn = getattr(mx.nd, case["op"])
+    fn = _op(mx.nd, case)
     return fn(*ins.values(), **attrs(case)) if case.get("positional") else fn(**ins, **attrs(case))
 
 
@@ -50,7 +57,7 @@ def forward(case, dtype=None):
 
 
 def _bound(case, ins, grads):
-    fn = getattr(mx.sym, case["op"])
+    fn = _op(mx.sym, case)
     if case.get("positional"):
         sym = fn(*(mx.sym.Variable(n) for n in ins), **attrs(case))
     else:

@@ -1,7 +1,8 @@
 """Generate the op modules of ``mx.nd`` and ``mx.sym`` and their stubs from the native op registry.
 
 Writes ``python/mxrs/ndarray/_ops.py``, ``python/mxrs/symbol/_ops.py`` and a ``.pyi`` stub beside
-each. Run after changing the registry::
+each, and the namespace modules of ``NAMESPACES`` (``mx.nd.linalg``, ``mx.sym.linalg``). Run after
+changing the registry::
 
     python tools/gen_ops.py          # rewrite the files
     python tools/gen_ops.py --check  # fail if a checked-in file is stale (CI)
@@ -34,6 +35,9 @@ MULTI_OUTPUT = {
 }
 
 WARNING = "Do not edit by hand."
+
+# Namespaces built from op names, as MXNet builds them: ``_linalg_gemm`` is ``mx.nd.linalg.gemm``.
+NAMESPACES = ("linalg",)
 
 
 def _pyname(n):
@@ -99,6 +103,19 @@ def render_nd(ops, aliases):
     return "\n".join(lines) + "\n"
 
 
+def _sym_function(func, op, hint, inputs, params, doc):
+    """The lines of one ``mx.sym`` function: ``func`` adds op ``op``, its nodes named ``hint``N."""
+    variadic = _is_variadic(inputs)
+    sig = ["*" + inputs[0][1:]] if variadic else [f"{_pyname(i)}=None" for i in inputs]
+    sig += [f"{_pyname(p)}=_Null" for p, _ in params]
+    sig += ["name=None", "attr=None", "**kwargs"]
+    attrs = "{" + ", ".join(f'"{p}": {_pyname(p)}' for p, _ in params) + "}"
+    lines = ["", "", f"def {func}({', '.join(sig)}):", *_docstring(doc, inputs, params, "Symbol")]
+    ins = inputs[0][1:] if variadic else "{" + ", ".join(f'"{i}": {_pyname(i)}' for i in inputs) + "}"
+    lines.append(f'    return _symbol_op("{op}", "{hint}", {ins}, {attrs}, name, attr, kwargs)')
+    return lines
+
+
 def render_sym(ops, aliases):
     """The text of ``mxrs/symbol/_ops.py``: one function per op and per alias.
 
@@ -109,15 +126,34 @@ def render_sym(ops, aliases):
     lines = _module_header("mx.sym", ["from mxrs.base import _Null", "from mxrs.symbol.symbol import _symbol_op"])
     entries = _entries(ops, aliases)
     for func, op, inputs, params, doc in entries:
-        variadic = _is_variadic(inputs)
-        sig = ["*" + inputs[0][1:]] if variadic else [f"{_pyname(i)}=None" for i in inputs]
-        sig += [f"{_pyname(p)}=_Null" for p, _ in params]
-        sig += ["name=None", "attr=None", "**kwargs"]
-        attrs = "{" + ", ".join(f'"{p}": {_pyname(p)}' for p, _ in params) + "}"
-        lines += ["", "", f"def {func}({', '.join(sig)}):", *_docstring(doc, inputs, params, "Symbol")]
-        ins = inputs[0][1:] if variadic else "{" + ", ".join(f'"{i}": {_pyname(i)}' for i in inputs) + "}"
-        lines.append(f'    return _symbol_op("{op}", "{func.lower()}", {ins}, {attrs}, name, attr, kwargs)')
+        lines += _sym_function(func, op, func.lower(), inputs, params, doc)
     lines += _all_list([e[0] for e in entries])
+    return "\n".join(lines) + "\n"
+
+
+def _namespaced(ops, ns):
+    """``(short name, op)`` of the ops of namespace ``ns``: MXNet's ``_linalg_gemm`` is
+    ``mx.nd.linalg.gemm``."""
+    prefix = f"_{ns}_"
+    return [(op[0][len(prefix) :], op) for op in ops if op[0].startswith(prefix)]
+
+
+def render_namespace(kind, ns, ops):
+    """The text of ``mxrs/ndarray/<ns>.py`` or ``mxrs/symbol/<ns>.py`` (``mx.nd.linalg``...).
+
+    ``mx.nd.linalg.gemm`` is ``mx.nd._linalg_gemm``; ``mx.sym.linalg.gemm`` names its nodes
+    ``gemm0`` as MXNet's does (``mx.sym.linalg_gemm`` makes ``linalg_gemm0``).
+    """
+    what = f"mx.{kind}.{ns}"
+    members = _namespaced(ops, ns)
+    if kind == "nd":
+        lines = _module_header(what, ["from mxrs.ndarray import _ops"])
+        lines += [f"{short} = _ops.{op[0]}" for short, op in members]
+    else:
+        lines = _module_header(what, ["from mxrs.base import _Null", "from mxrs.symbol.symbol import _symbol_op"])
+        for short, (name, inputs, params, doc) in members:
+            lines += _sym_function(short, name, short, inputs, params, doc)
+    lines += _all_list([short for short, _ in members])
     return "\n".join(lines) + "\n"
 
 
@@ -191,12 +227,16 @@ def generated_files(native):
     # Gradient kernels (`_backward_*`) are internal to graphs, as in MXNet's Python API.
     ops = [op for op in native.list_ops() if not op[0].startswith("_backward_")]
     aliases = native.list_aliases()
-    return {
+    files = {
         PKG / "ndarray" / "_ops.py": render_nd(ops, aliases),
         PKG / "ndarray" / "_ops.pyi": render_stub("nd", ops, aliases),
         PKG / "symbol" / "_ops.py": render_sym(ops, aliases),
         PKG / "symbol" / "_ops.pyi": render_stub("sym", ops, aliases),
     }
+    for ns in NAMESPACES:
+        files[PKG / "ndarray" / f"{ns}.py"] = render_namespace("nd", ns, ops)
+        files[PKG / "symbol" / f"{ns}.py"] = render_namespace("sym", ns, ops)
+    return files
 
 
 def main():

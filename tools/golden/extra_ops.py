@@ -56,7 +56,24 @@ def make_input(rng, spec):
         return rng.uniform(-0.9, 0.9, shape).astype(np.float32)
     if kind == "gt1":
         return rng.uniform(1.1, 3.0, shape).astype(np.float32)
+    if kind in ("spd", "dd", "tril", "triu"):
+        return matrix_input(rng, shape, kind)
     raise ValueError(kind)
+
+
+def matrix_input(rng, shape, kind):
+    """Batches of square matrices (the last two axes) of one of the ``linalg`` kinds."""
+    n = shape[-1]
+    u = rng.uniform(-1, 1, shape)
+    eye = np.eye(n)
+    if kind == "spd":
+        a = u @ np.swapaxes(u, -1, -2) + n * eye
+    elif kind == "dd":
+        a = u + n * eye
+    else:
+        tri = np.tril(u) if kind == "tril" else np.triu(u)
+        a = tri * (1 - eye) + rng.uniform(1.0, 2.0, shape[:-1])[..., None] * eye
+    return a.astype(np.float32)
 
 
 def run_case(seed, case):
@@ -68,11 +85,14 @@ def run_case(seed, case):
     diff = [n for n in arrays if n not in nograd and case.get("grad", True)]
     for n in diff:
         arrays[n].attach_grad()
+    fn = mx.nd
+    for part in op.split("."):
+        fn = getattr(fn, part)
     with mx.autograd.record(train_mode=case.get("train", True)):
         if case.get("positional"):
-            y = getattr(mx.nd, op)(*arrays.values(), **attrs)
+            y = fn(*arrays.values(), **attrs)
         else:
-            y = getattr(mx.nd, op)(**arrays, **attrs)
+            y = fn(**arrays, **attrs)
     outs = y if isinstance(y, (list, tuple)) else [y]
     heads = [rng.uniform(-1, 1, o.shape).astype(np.float32) for o in outs]
     if diff:

@@ -1,9 +1,12 @@
 """The cases of ``tools/golden/extra_ops.py``, by family.
 
-A case: ``name``, ``op``, ``inputs`` (``(name, shape, kind)`` with kind ``u`` uniform in
-[-1, 1), ``pos`` in [0.5, 2), ``unit`` in [-0.9, 0.9), ``gt1`` in [1.1, 3); or ``(name,
-values)``), ``attrs``, and optionally ``nograd`` (inputs without a gradient), ``grad`` (False:
-forward only) and ``train`` (False: predict mode).
+A case: ``name``, ``op`` (a function of ``mx.nd``, dotted for a namespace: ``linalg.syevd``),
+``inputs`` (``(name, shape, kind)`` with kind ``u`` uniform in [-1, 1), ``pos`` in [0.5, 2),
+``unit`` in [-0.9, 0.9), ``gt1`` in [1.1, 3); on the last two axes: ``spd`` symmetric positive
+definite, ``dd`` uniform plus ``n`` times the identity (diagonally dominant), ``tril`` / ``triu``
+triangular with a diagonal in [1, 2); or ``(name, values)``), ``attrs``, and optionally
+``nograd`` (inputs without a gradient), ``grad`` (False: forward only) and ``train`` (False:
+predict mode).
 """
 
 import numpy as np
@@ -254,6 +257,100 @@ def _random_cases():
     return out
 
 
+def _linalg_cases():
+    def c(name, op, inputs, **attrs):
+        return {"name": name, "op": op, "inputs": inputs, "attrs": attrs}
+
+    def m(name, shape, kind="u"):
+        return (name, shape, kind)
+
+    return [
+        c("gemm", "linalg_gemm", [m("A", (2, 3)), m("B", (3, 4)), m("C", (2, 4))], alpha=1.5, beta=0.5),
+        c(
+            "gemm_batch_trans",
+            "linalg_gemm",
+            [m("A", (2, 3, 4)), m("B", (2, 5, 3)), m("C", (2, 4, 5))],
+            transpose_a=True,
+            transpose_b=True,
+            beta=-2.0,
+        ),
+        c("gemm_axis0", "linalg_gemm", [m("A", (3, 2, 4)), m("B", (4, 2, 5)), m("C", (3, 2, 5))], axis=0),
+        c("gemm2", "linalg_gemm2", [m("A", (3, 4)), m("B", (4, 2))], alpha=2.0),
+        c("gemm2_batch_ta", "linalg_gemm2", [m("A", (2, 2, 4, 3)), m("B", (2, 2, 4, 5))], transpose_a=True),
+        c("gemm2_tb", "linalg_gemm2", [m("A", (2, 3, 4)), m("B", (2, 5, 4))], transpose_b=True),
+        c(
+            "gemm2_axis1_tt",
+            "linalg_gemm2",
+            [m("A", (2, 4, 3, 3)), m("B", (2, 5, 3, 4))],
+            axis=1,
+            transpose_a=True,
+            transpose_b=True,
+        ),
+        c("potrf", "linalg_potrf", [m("A", (4, 4), "spd")]),
+        c("potrf_upper_batch", "linalg_potrf", [m("A", (2, 3, 3), "spd")], lower=False),
+        c("potri", "linalg_potri", [m("A", (3, 3), "dd")]),
+        c("potri_upper_batch", "linalg_potri", [m("A", (2, 3, 3), "triu")], lower=False),
+        c("trmm", "linalg_trmm", [m("A", (3, 3)), m("B", (3, 4))], alpha=2.0),
+        c(
+            "trmm_right_t_upper",
+            "linalg_trmm",
+            [m("A", (2, 3, 3)), m("B", (2, 4, 3))],
+            rightside=True,
+            transpose=True,
+            lower=False,
+        ),
+        c("trmm_t", "linalg_trmm", [m("A", (3, 3)), m("B", (3, 2))], transpose=True),
+        c("trsm", "linalg_trsm", [m("A", (3, 3), "dd"), m("B", (3, 4))], alpha=0.5),
+        c("trsm_right_upper", "linalg_trsm", [m("A", (2, 3, 3), "dd"), m("B", (2, 4, 3))], rightside=True, lower=False),
+        c("trsm_t", "linalg_trsm", [m("A", (4, 4), "dd"), m("B", (4, 2))], transpose=True),
+        c(
+            "trsm_right_t",
+            "linalg_trsm",
+            [m("A", (3, 3), "dd"), m("B", (2, 3))],
+            rightside=True,
+            transpose=True,
+            alpha=-1.0,
+        ),
+        c("syrk", "linalg_syrk", [m("A", (3, 4))], alpha=0.5),
+        c("syrk_t_batch", "linalg_syrk", [m("A", (2, 3, 4))], transpose=True),
+        c("gelqf", "linalg_gelqf", [m("A", (3, 5))]),
+        c("gelqf_square_batch", "linalg_gelqf", [m("A", (2, 3, 3), "dd")]),
+        c("syevd", "linalg.syevd", [m("A", (4, 4), "spd")]),
+        c("syevd_batch", "linalg.syevd", [m("A", (2, 3, 3), "spd")]),
+        c("sumlogdiag", "linalg_sumlogdiag", [m("A", (3, 3), "dd")]),
+        c("sumlogdiag_batch", "linalg_sumlogdiag", [m("A", (2, 2, 3, 3), "spd")]),
+        c("extractdiag", "linalg_extractdiag", [m("A", (2, 4, 4))]),
+        c("extractdiag_off", "linalg_extractdiag", [m("A", (3, 3))], offset=-1),
+        c("makediag", "linalg_makediag", [m("A", (2, 3))]),
+        c("makediag_off", "linalg_makediag", [m("A", (3,))], offset=2),
+        c("extracttrian", "linalg_extracttrian", [m("A", (2, 3, 3))]),
+        c("extracttrian_upper", "linalg_extracttrian", [m("A", (4, 4))], lower=False),
+        c("extracttrian_off", "linalg_extracttrian", [m("A", (4, 4))], offset=1),
+        c("extracttrian_neg", "linalg_extracttrian", [m("A", (2, 4, 4))], offset=-2),
+        c("maketrian", "linalg_maketrian", [m("A", (2, 6))]),
+        c("maketrian_upper_off", "linalg_maketrian", [m("A", (3,))], offset=1),
+        c("maketrian_neg", "linalg_maketrian", [m("A", (6,))], offset=-1, lower=False),
+        c("inverse", "linalg_inverse", [m("A", (3, 3), "dd")]),
+        c("inverse_batch", "linalg_inverse", [m("A", (2, 2, 4, 4), "dd")]),
+        c("det", "linalg_det", [m("A", (3, 3))]),
+        c("det_batch", "linalg_det", [m("A", (2, 3, 3), "dd")]),
+        c("slogdet", "linalg_slogdet", [m("A", (4, 4))]),
+        c("slogdet_batch", "linalg_slogdet", [m("A", (3, 2, 2))]),
+    ]
+
+
+def _lrn_cases():
+    def c(name, inputs, **attrs):
+        return {"name": name, "op": "LRN", "inputs": inputs, "attrs": attrs}
+
+    return [
+        c("nsize3", [("data", (2, 5, 3, 3), "u")], nsize=3),
+        c("nsize5_params", [("data", (1, 6, 2, 4), "u")], nsize=5, alpha=0.5, beta=0.6, knorm=1.5),
+        c("nsize1", [("data", (2, 3, 2, 2), "u")], nsize=1, alpha=2.0),
+        c("window_as_wide_as_channels", [("data", (1, 5, 2, 2), "u")], nsize=5, alpha=1.0, beta=1.2, knorm=0.5),
+    ]
+
+
 FAMILIES = {
     "norm": _norm_cases(),
     "rnn": _rnn_cases(),
@@ -261,4 +358,6 @@ FAMILIES = {
     "remap": _remap_cases(),
     "misc": _misc_cases(),
     "random": _random_cases(),
+    "linalg": _linalg_cases(),
+    "lrn": _lrn_cases(),
 }

@@ -256,6 +256,23 @@ def L2Normalization(data=None, eps=_Null, mode=_Null, out=None, name=None, ctx=N
     return _call("L2Normalization", [data], {"eps": eps, "mode": mode}, out, ctx, kwargs, variadic=False)
 
 
+def LRN(data=None, alpha=_Null, beta=_Null, knorm=_Null, nsize=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Local response normalization across channels.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    alpha : default 0.0001
+    beta : default 0.75
+    knorm : default 2
+    nsize : default required
+
+    Returns: NDArray.
+    """
+    return _call("LRN", [data], {"alpha": alpha, "beta": beta, "knorm": knorm, "nsize": nsize}, out, ctx, kwargs, variadic=False)
+
+
 def LayerNorm(data=None, gamma=None, beta=None, axis=_Null, eps=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
     """Layer normalization over one axis.
 
@@ -815,6 +832,236 @@ def _lesser_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwa
     Returns: NDArray.
     """
     return _call("_lesser_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_det(A=None, out=None, name=None, ctx=None, **kwargs):
+    """Determinant of square matrices.
+
+    Inputs: A.
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_det", [A], {}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_extractdiag(A=None, offset=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Extract a diagonal of square matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_extractdiag", [A], {"offset": offset}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_extracttrian(A=None, offset=_Null, lower=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Extract a triangle of square matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+    lower : default True
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_extracttrian", [A], {"offset": offset, "lower": lower}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_gelqf(A=None, out=None, name=None, ctx=None, **kwargs):
+    """LQ factorization of matrices with at most as many rows as columns.
+
+    Inputs: A.
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_gelqf", [A], {}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_gemm(A=None, B=None, C=None, transpose_a=_Null, transpose_b=_Null, alpha=_Null, beta=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Matrix product plus a multiple of a third matrix.
+
+    Inputs: A, B, C.
+
+    Parameters
+    ----------
+    transpose_a : default False
+    transpose_b : default False
+    alpha : default 1.0
+    beta : default 1.0
+    axis : default -2
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_gemm", [A, B, C], {"transpose_a": transpose_a, "transpose_b": transpose_b, "alpha": alpha, "beta": beta, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_gemm2(A=None, B=None, transpose_a=_Null, transpose_b=_Null, alpha=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Matrix product.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose_a : default False
+    transpose_b : default False
+    alpha : default 1.0
+    axis : default -2
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_gemm2", [A, B], {"transpose_a": transpose_a, "transpose_b": transpose_b, "alpha": alpha, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_inverse(A=None, out=None, name=None, ctx=None, **kwargs):
+    """Inverse of square matrices.
+
+    Inputs: A.
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_inverse", [A], {}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_makediag(A=None, offset=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Square matrices with the given vectors as a diagonal.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_makediag", [A], {"offset": offset}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_maketrian(A=None, offset=_Null, lower=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Square matrices with the given vectors as a triangle.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+    lower : default True
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_maketrian", [A], {"offset": offset, "lower": lower}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_potrf(A=None, lower=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Cholesky factorization of symmetric positive-definite matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    lower : default True
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_potrf", [A], {"lower": lower}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_potri(A=None, lower=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Inverse of a symmetric positive-definite matrix from its Cholesky factor.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    lower : default True
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_potri", [A], {"lower": lower}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_slogdet(A=None, out=None, name=None, ctx=None, **kwargs):
+    """Sign and log of the absolute value of the determinant of square matrices.
+
+    Inputs: A.
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_slogdet", [A], {}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_sumlogdiag(A=None, out=None, name=None, ctx=None, **kwargs):
+    """Sum of the logarithms of the diagonal of square matrices.
+
+    Inputs: A.
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_sumlogdiag", [A], {}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_syevd(A=None, out=None, name=None, ctx=None, **kwargs):
+    """Eigendecomposition of symmetric matrices (eigenvectors as rows, eigenvalues ascending).
+
+    Inputs: A.
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_syevd", [A], {}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_syrk(A=None, transpose=_Null, alpha=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Product of a matrix and its transpose.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    transpose : default False
+    alpha : default 1.0
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_syrk", [A], {"transpose": transpose, "alpha": alpha}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_trmm(A=None, B=None, transpose=_Null, rightside=_Null, lower=_Null, alpha=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Product with a triangular matrix.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose : default False
+    rightside : default False
+    lower : default True
+    alpha : default 1.0
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_trmm", [A, B], {"transpose": transpose, "rightside": rightside, "lower": lower, "alpha": alpha}, out, ctx, kwargs, variadic=False)
+
+
+def _linalg_trsm(A=None, B=None, transpose=_Null, rightside=_Null, lower=_Null, alpha=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Solve a triangular system of equations.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose : default False
+    rightside : default False
+    lower : default True
+    alpha : default 1.0
+
+    Returns: NDArray.
+    """
+    return _call("_linalg_trsm", [A, B], {"transpose": transpose, "rightside": rightside, "lower": lower, "alpha": alpha}, out, ctx, kwargs, variadic=False)
 
 
 def _linspace(start=_Null, stop=_Null, num=_Null, endpoint=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -3302,6 +3549,22 @@ ctc_loss = CTCLoss
 flatten = Flatten
 flip = reverse
 identity = _copy
+linalg_det = _linalg_det
+linalg_extractdiag = _linalg_extractdiag
+linalg_extracttrian = _linalg_extracttrian
+linalg_gelqf = _linalg_gelqf
+linalg_gemm = _linalg_gemm
+linalg_gemm2 = _linalg_gemm2
+linalg_inverse = _linalg_inverse
+linalg_makediag = _linalg_makediag
+linalg_maketrian = _linalg_maketrian
+linalg_potrf = _linalg_potrf
+linalg_potri = _linalg_potri
+linalg_slogdet = _linalg_slogdet
+linalg_sumlogdiag = _linalg_sumlogdiag
+linalg_syrk = _linalg_syrk
+linalg_trmm = _linalg_trmm
+linalg_trsm = _linalg_trsm
 max_axis = max
 maximum = broadcast_maximum
 min_axis = min
@@ -3357,6 +3620,7 @@ __all__ = [
     "GroupNorm",
     "InstanceNorm",
     "L2Normalization",
+    "LRN",
     "LayerNorm",
     "LeakyReLU",
     "LinearRegressionOutput",
@@ -3406,6 +3670,23 @@ __all__ = [
     "_lesser_equal",
     "_lesser_equal_scalar",
     "_lesser_scalar",
+    "_linalg_det",
+    "_linalg_extractdiag",
+    "_linalg_extracttrian",
+    "_linalg_gelqf",
+    "_linalg_gemm",
+    "_linalg_gemm2",
+    "_linalg_inverse",
+    "_linalg_makediag",
+    "_linalg_maketrian",
+    "_linalg_potrf",
+    "_linalg_potri",
+    "_linalg_slogdet",
+    "_linalg_sumlogdiag",
+    "_linalg_syevd",
+    "_linalg_syrk",
+    "_linalg_trmm",
+    "_linalg_trsm",
     "_linspace",
     "_logical_and",
     "_logical_and_scalar",
@@ -3542,6 +3823,22 @@ __all__ = [
     "gammaln",
     "hard_sigmoid",
     "identity",
+    "linalg_det",
+    "linalg_extractdiag",
+    "linalg_extracttrian",
+    "linalg_gelqf",
+    "linalg_gemm",
+    "linalg_gemm2",
+    "linalg_inverse",
+    "linalg_makediag",
+    "linalg_maketrian",
+    "linalg_potrf",
+    "linalg_potri",
+    "linalg_slogdet",
+    "linalg_sumlogdiag",
+    "linalg_syrk",
+    "linalg_trmm",
+    "linalg_trsm",
     "log",
     "log10",
     "log1p",

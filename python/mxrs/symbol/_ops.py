@@ -256,6 +256,23 @@ def L2Normalization(data=None, eps=_Null, mode=_Null, name=None, attr=None, **kw
     return _symbol_op("L2Normalization", "l2normalization", {"data": data}, {"eps": eps, "mode": mode}, name, attr, kwargs)
 
 
+def LRN(data=None, alpha=_Null, beta=_Null, knorm=_Null, nsize=_Null, name=None, attr=None, **kwargs):
+    """Local response normalization across channels.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    alpha : default 0.0001
+    beta : default 0.75
+    knorm : default 2
+    nsize : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("LRN", "lrn", {"data": data}, {"alpha": alpha, "beta": beta, "knorm": knorm, "nsize": nsize}, name, attr, kwargs)
+
+
 def LayerNorm(data=None, gamma=None, beta=None, axis=_Null, eps=_Null, output_mean_var=_Null, name=None, attr=None, **kwargs):
     """Layer normalization over one axis.
 
@@ -815,6 +832,236 @@ def _lesser_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("_lesser_scalar", "_lesser_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
+
+
+def _linalg_det(A=None, name=None, attr=None, **kwargs):
+    """Determinant of square matrices.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_det", "_linalg_det", {"A": A}, {}, name, attr, kwargs)
+
+
+def _linalg_extractdiag(A=None, offset=_Null, name=None, attr=None, **kwargs):
+    """Extract a diagonal of square matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_extractdiag", "_linalg_extractdiag", {"A": A}, {"offset": offset}, name, attr, kwargs)
+
+
+def _linalg_extracttrian(A=None, offset=_Null, lower=_Null, name=None, attr=None, **kwargs):
+    """Extract a triangle of square matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+    lower : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_extracttrian", "_linalg_extracttrian", {"A": A}, {"offset": offset, "lower": lower}, name, attr, kwargs)
+
+
+def _linalg_gelqf(A=None, name=None, attr=None, **kwargs):
+    """LQ factorization of matrices with at most as many rows as columns.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_gelqf", "_linalg_gelqf", {"A": A}, {}, name, attr, kwargs)
+
+
+def _linalg_gemm(A=None, B=None, C=None, transpose_a=_Null, transpose_b=_Null, alpha=_Null, beta=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Matrix product plus a multiple of a third matrix.
+
+    Inputs: A, B, C.
+
+    Parameters
+    ----------
+    transpose_a : default False
+    transpose_b : default False
+    alpha : default 1.0
+    beta : default 1.0
+    axis : default -2
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_gemm", "_linalg_gemm", {"A": A, "B": B, "C": C}, {"transpose_a": transpose_a, "transpose_b": transpose_b, "alpha": alpha, "beta": beta, "axis": axis}, name, attr, kwargs)
+
+
+def _linalg_gemm2(A=None, B=None, transpose_a=_Null, transpose_b=_Null, alpha=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Matrix product.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose_a : default False
+    transpose_b : default False
+    alpha : default 1.0
+    axis : default -2
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_gemm2", "_linalg_gemm2", {"A": A, "B": B}, {"transpose_a": transpose_a, "transpose_b": transpose_b, "alpha": alpha, "axis": axis}, name, attr, kwargs)
+
+
+def _linalg_inverse(A=None, name=None, attr=None, **kwargs):
+    """Inverse of square matrices.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_inverse", "_linalg_inverse", {"A": A}, {}, name, attr, kwargs)
+
+
+def _linalg_makediag(A=None, offset=_Null, name=None, attr=None, **kwargs):
+    """Square matrices with the given vectors as a diagonal.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_makediag", "_linalg_makediag", {"A": A}, {"offset": offset}, name, attr, kwargs)
+
+
+def _linalg_maketrian(A=None, offset=_Null, lower=_Null, name=None, attr=None, **kwargs):
+    """Square matrices with the given vectors as a triangle.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+    lower : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_maketrian", "_linalg_maketrian", {"A": A}, {"offset": offset, "lower": lower}, name, attr, kwargs)
+
+
+def _linalg_potrf(A=None, lower=_Null, name=None, attr=None, **kwargs):
+    """Cholesky factorization of symmetric positive-definite matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    lower : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_potrf", "_linalg_potrf", {"A": A}, {"lower": lower}, name, attr, kwargs)
+
+
+def _linalg_potri(A=None, lower=_Null, name=None, attr=None, **kwargs):
+    """Inverse of a symmetric positive-definite matrix from its Cholesky factor.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    lower : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_potri", "_linalg_potri", {"A": A}, {"lower": lower}, name, attr, kwargs)
+
+
+def _linalg_slogdet(A=None, name=None, attr=None, **kwargs):
+    """Sign and log of the absolute value of the determinant of square matrices.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_slogdet", "_linalg_slogdet", {"A": A}, {}, name, attr, kwargs)
+
+
+def _linalg_sumlogdiag(A=None, name=None, attr=None, **kwargs):
+    """Sum of the logarithms of the diagonal of square matrices.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_sumlogdiag", "_linalg_sumlogdiag", {"A": A}, {}, name, attr, kwargs)
+
+
+def _linalg_syevd(A=None, name=None, attr=None, **kwargs):
+    """Eigendecomposition of symmetric matrices (eigenvectors as rows, eigenvalues ascending).
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_syevd", "_linalg_syevd", {"A": A}, {}, name, attr, kwargs)
+
+
+def _linalg_syrk(A=None, transpose=_Null, alpha=_Null, name=None, attr=None, **kwargs):
+    """Product of a matrix and its transpose.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    transpose : default False
+    alpha : default 1.0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_syrk", "_linalg_syrk", {"A": A}, {"transpose": transpose, "alpha": alpha}, name, attr, kwargs)
+
+
+def _linalg_trmm(A=None, B=None, transpose=_Null, rightside=_Null, lower=_Null, alpha=_Null, name=None, attr=None, **kwargs):
+    """Product with a triangular matrix.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose : default False
+    rightside : default False
+    lower : default True
+    alpha : default 1.0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_trmm", "_linalg_trmm", {"A": A, "B": B}, {"transpose": transpose, "rightside": rightside, "lower": lower, "alpha": alpha}, name, attr, kwargs)
+
+
+def _linalg_trsm(A=None, B=None, transpose=_Null, rightside=_Null, lower=_Null, alpha=_Null, name=None, attr=None, **kwargs):
+    """Solve a triangular system of equations.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose : default False
+    rightside : default False
+    lower : default True
+    alpha : default 1.0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_trsm", "_linalg_trsm", {"A": A, "B": B}, {"transpose": transpose, "rightside": rightside, "lower": lower, "alpha": alpha}, name, attr, kwargs)
 
 
 def _linspace(start=_Null, stop=_Null, num=_Null, endpoint=_Null, dtype=_Null, name=None, attr=None, **kwargs):
@@ -3607,6 +3854,226 @@ def identity(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("_copy", "identity", {"data": data}, {}, name, attr, kwargs)
 
 
+def linalg_det(A=None, name=None, attr=None, **kwargs):
+    """Determinant of square matrices.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_det", "linalg_det", {"A": A}, {}, name, attr, kwargs)
+
+
+def linalg_extractdiag(A=None, offset=_Null, name=None, attr=None, **kwargs):
+    """Extract a diagonal of square matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_extractdiag", "linalg_extractdiag", {"A": A}, {"offset": offset}, name, attr, kwargs)
+
+
+def linalg_extracttrian(A=None, offset=_Null, lower=_Null, name=None, attr=None, **kwargs):
+    """Extract a triangle of square matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+    lower : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_extracttrian", "linalg_extracttrian", {"A": A}, {"offset": offset, "lower": lower}, name, attr, kwargs)
+
+
+def linalg_gelqf(A=None, name=None, attr=None, **kwargs):
+    """LQ factorization of matrices with at most as many rows as columns.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_gelqf", "linalg_gelqf", {"A": A}, {}, name, attr, kwargs)
+
+
+def linalg_gemm(A=None, B=None, C=None, transpose_a=_Null, transpose_b=_Null, alpha=_Null, beta=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Matrix product plus a multiple of a third matrix.
+
+    Inputs: A, B, C.
+
+    Parameters
+    ----------
+    transpose_a : default False
+    transpose_b : default False
+    alpha : default 1.0
+    beta : default 1.0
+    axis : default -2
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_gemm", "linalg_gemm", {"A": A, "B": B, "C": C}, {"transpose_a": transpose_a, "transpose_b": transpose_b, "alpha": alpha, "beta": beta, "axis": axis}, name, attr, kwargs)
+
+
+def linalg_gemm2(A=None, B=None, transpose_a=_Null, transpose_b=_Null, alpha=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Matrix product.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose_a : default False
+    transpose_b : default False
+    alpha : default 1.0
+    axis : default -2
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_gemm2", "linalg_gemm2", {"A": A, "B": B}, {"transpose_a": transpose_a, "transpose_b": transpose_b, "alpha": alpha, "axis": axis}, name, attr, kwargs)
+
+
+def linalg_inverse(A=None, name=None, attr=None, **kwargs):
+    """Inverse of square matrices.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_inverse", "linalg_inverse", {"A": A}, {}, name, attr, kwargs)
+
+
+def linalg_makediag(A=None, offset=_Null, name=None, attr=None, **kwargs):
+    """Square matrices with the given vectors as a diagonal.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_makediag", "linalg_makediag", {"A": A}, {"offset": offset}, name, attr, kwargs)
+
+
+def linalg_maketrian(A=None, offset=_Null, lower=_Null, name=None, attr=None, **kwargs):
+    """Square matrices with the given vectors as a triangle.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    offset : default 0
+    lower : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_maketrian", "linalg_maketrian", {"A": A}, {"offset": offset, "lower": lower}, name, attr, kwargs)
+
+
+def linalg_potrf(A=None, lower=_Null, name=None, attr=None, **kwargs):
+    """Cholesky factorization of symmetric positive-definite matrices.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    lower : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_potrf", "linalg_potrf", {"A": A}, {"lower": lower}, name, attr, kwargs)
+
+
+def linalg_potri(A=None, lower=_Null, name=None, attr=None, **kwargs):
+    """Inverse of a symmetric positive-definite matrix from its Cholesky factor.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    lower : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_potri", "linalg_potri", {"A": A}, {"lower": lower}, name, attr, kwargs)
+
+
+def linalg_slogdet(A=None, name=None, attr=None, **kwargs):
+    """Sign and log of the absolute value of the determinant of square matrices.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_slogdet", "linalg_slogdet", {"A": A}, {}, name, attr, kwargs)
+
+
+def linalg_sumlogdiag(A=None, name=None, attr=None, **kwargs):
+    """Sum of the logarithms of the diagonal of square matrices.
+
+    Inputs: A.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_sumlogdiag", "linalg_sumlogdiag", {"A": A}, {}, name, attr, kwargs)
+
+
+def linalg_syrk(A=None, transpose=_Null, alpha=_Null, name=None, attr=None, **kwargs):
+    """Product of a matrix and its transpose.
+
+    Inputs: A.
+
+    Parameters
+    ----------
+    transpose : default False
+    alpha : default 1.0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_syrk", "linalg_syrk", {"A": A}, {"transpose": transpose, "alpha": alpha}, name, attr, kwargs)
+
+
+def linalg_trmm(A=None, B=None, transpose=_Null, rightside=_Null, lower=_Null, alpha=_Null, name=None, attr=None, **kwargs):
+    """Product with a triangular matrix.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose : default False
+    rightside : default False
+    lower : default True
+    alpha : default 1.0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_trmm", "linalg_trmm", {"A": A, "B": B}, {"transpose": transpose, "rightside": rightside, "lower": lower, "alpha": alpha}, name, attr, kwargs)
+
+
+def linalg_trsm(A=None, B=None, transpose=_Null, rightside=_Null, lower=_Null, alpha=_Null, name=None, attr=None, **kwargs):
+    """Solve a triangular system of equations.
+
+    Inputs: A, B.
+
+    Parameters
+    ----------
+    transpose : default False
+    rightside : default False
+    lower : default True
+    alpha : default 1.0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_linalg_trsm", "linalg_trsm", {"A": A, "B": B}, {"transpose": transpose, "rightside": rightside, "lower": lower, "alpha": alpha}, name, attr, kwargs)
+
+
 def max_axis(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=None, **kwargs):
     """Reduce over axes.
 
@@ -4174,6 +4641,7 @@ __all__ = [
     "GroupNorm",
     "InstanceNorm",
     "L2Normalization",
+    "LRN",
     "LayerNorm",
     "LeakyReLU",
     "LinearRegressionOutput",
@@ -4223,6 +4691,23 @@ __all__ = [
     "_lesser_equal",
     "_lesser_equal_scalar",
     "_lesser_scalar",
+    "_linalg_det",
+    "_linalg_extractdiag",
+    "_linalg_extracttrian",
+    "_linalg_gelqf",
+    "_linalg_gemm",
+    "_linalg_gemm2",
+    "_linalg_inverse",
+    "_linalg_makediag",
+    "_linalg_maketrian",
+    "_linalg_potrf",
+    "_linalg_potri",
+    "_linalg_slogdet",
+    "_linalg_sumlogdiag",
+    "_linalg_syevd",
+    "_linalg_syrk",
+    "_linalg_trmm",
+    "_linalg_trsm",
     "_linspace",
     "_logical_and",
     "_logical_and_scalar",
@@ -4359,6 +4844,22 @@ __all__ = [
     "gammaln",
     "hard_sigmoid",
     "identity",
+    "linalg_det",
+    "linalg_extractdiag",
+    "linalg_extracttrian",
+    "linalg_gelqf",
+    "linalg_gemm",
+    "linalg_gemm2",
+    "linalg_inverse",
+    "linalg_makediag",
+    "linalg_maketrian",
+    "linalg_potrf",
+    "linalg_potri",
+    "linalg_slogdet",
+    "linalg_sumlogdiag",
+    "linalg_syrk",
+    "linalg_trmm",
+    "linalg_trsm",
     "log",
     "log10",
     "log1p",

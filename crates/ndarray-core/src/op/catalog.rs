@@ -27,12 +27,14 @@ pub fn registry() -> &'static Registry {
         super::layers::dropout::register(&mut r);
         super::layers::batch_norm::register(&mut r);
         super::layers::norm::register(&mut r);
+        super::layers::lrn::register(&mut r);
         super::layers::rnn::register(&mut r);
         super::layers::ctc::register(&mut r);
         super::conv::register(&mut r);
         super::pool::register(&mut r);
         super::pointwise::register(&mut r);
         super::scan::register(&mut r);
+        super::linalg::register(&mut r);
         super::remap::register::register(&mut r);
         r
     })

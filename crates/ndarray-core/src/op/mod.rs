@@ -16,6 +16,7 @@ pub mod grad;
 mod indexing;
 mod init;
 mod layers;
+mod linalg;
 mod matrix;
 mod nn;
 mod optimizer;

@@ -14,6 +14,7 @@ pub(super) mod ctc;
 pub(super) mod dropout;
 pub(super) mod fully_connected;
 pub(super) mod loss;
+pub(super) mod lrn;
 pub(super) mod norm;
 pub(super) mod rnn;
 mod rnn_bptt;
