@@ -1,4 +1,8 @@
-//! Pooling over NCHW planes: max, average, sum and Lp windows, forward and backward.
+//! Pooling over NCDHW volumes (2-D data has a unit depth): max, average, sum and Lp windows,
+//! forward and backward.
+//!
+//! Every kernel runs over the rows of a volume: a window covers the rows of its depth and height
+//! spans (`z * h + r`), so 1-D and 2-D pooling take the single-depth loops of before.
 
 use num_traits::Float;
 use rayon::prelude::*;
@@ -26,27 +30,38 @@ pub enum PoolKind {
     },
 }
 
-/// The geometry of a 2-D pooling over `planes` planes of `h x w`.
+/// The geometry of a pooling over `planes` volumes of `d x h x w` (`d = kd = od = sd = 1` and
+/// `pd = 0` for 1-D and 2-D data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolGeom {
-    /// Planes (batch times channels).
+    /// Volumes (batch times channels).
     pub planes: usize,
+    /// Input depth.
+    pub d: usize,
     /// Input height.
     pub h: usize,
     /// Input width.
     pub w: usize,
+    /// Window depth.
+    pub kd: usize,
     /// Window height.
     pub kh: usize,
     /// Window width.
     pub kw: usize,
+    /// Depth stride.
+    pub sd: usize,
     /// Vertical stride.
     pub sh: usize,
     /// Horizontal stride.
     pub sw: usize,
+    /// Front padding.
+    pub pd: usize,
     /// Top padding.
     pub ph: usize,
     /// Left padding.
     pub pw: usize,
+    /// Output depth.
+    pub od: usize,
     /// Output height.
     pub oh: usize,
     /// Output width.
@@ -75,16 +90,35 @@ fn spans(out: usize, stride: usize, pad: usize, k: usize, n: usize) -> Vec<Span>
 }
 
 impl PoolGeom {
-    fn spans(&self) -> (Vec<Span>, Vec<Span>) {
-        (spans(self.oh, self.sh, self.ph, self.kh, self.h), spans(self.ow, self.sw, self.pw, self.kw, self.w))
+    /// The windows' spans along depth, height and width.
+    fn spans(&self) -> (Vec<Span>, Vec<Span>, Vec<Span>) {
+        (
+            spans(self.od, self.sd, self.pd, self.kd, self.d),
+            spans(self.oh, self.sh, self.ph, self.kh, self.h),
+            spans(self.ow, self.sw, self.pw, self.kw, self.w),
+        )
+    }
+    /// Elements of one input volume.
+    fn in_vol(&self) -> usize {
+        self.d * self.h * self.w
+    }
+    /// Elements of one output volume.
+    fn out_vol(&self) -> usize {
+        self.od * self.oh * self.ow
     }
 }
 
+/// The volume rows (`z * h + r`) a window with depth span `sz` and height span `sy` covers, in
+/// row-major order.
+fn window_rows(sz: Span, sy: Span, h: usize) -> impl Iterator<Item = usize> + Clone {
+    (sz.lo..sz.hi).flat_map(move |z| (sy.lo..sy.hi).map(move |r| z * h + r))
+}
+
 /// The divisor of a window (1 for max, sum and lp).
-fn divisor(kind: PoolKind, sy: &Span, sx: &Span) -> usize {
+fn divisor(kind: PoolKind, sz: &Span, sy: &Span, sx: &Span) -> usize {
     match kind {
-        PoolKind::Avg { include_pad: true } => sy.padded * sx.padded,
-        PoolKind::Avg { include_pad: false } => (sy.hi - sy.lo) * (sx.hi - sx.lo),
+        PoolKind::Avg { include_pad: true } => sz.padded * sy.padded * sx.padded,
+        PoolKind::Avg { include_pad: false } => (sz.hi - sz.lo) * (sy.hi - sy.lo) * (sx.hi - sx.lo),
         _ => 1,
     }
 }
@@ -109,14 +143,15 @@ fn regular_columns(xs: &[Span], kw: usize, sw: usize) -> Option<usize> {
     xs.iter().enumerate().all(|(o, s)| s.lo == x0 + o * sw && s.hi - s.lo == kw).then_some(x0)
 }
 
-/// Max pooling of one output row over the input rows `sy` of `plane` (row length `w`), windows
-/// of `kw` columns from `x0`, `sw` apart: `out[o]` gets the window's maximum and, when `arg`
-/// is given, `arg[o]` the plane index of its first maximum (row-major order within the window).
+/// Max pooling of one output row over the input rows `rows` of `plane` (a volume of rows of
+/// length `w`), windows of `kw` columns from `x0`, `sw` apart: `out[o]` gets the window's
+/// maximum and, when `arg` is given, `arg[o]` the volume index of its first maximum (row-major
+/// order within the window).
 #[allow(clippy::too_many_arguments)]
 fn max_row<T: Float>(
     plane: &[T],
     w: usize,
-    sy: &Span,
+    rows: impl Iterator<Item = usize>,
     x0: usize,
     kw: usize,
     sw: usize,
@@ -128,7 +163,7 @@ fn max_row<T: Float>(
         return;
     }
     let mut first = true;
-    for r in sy.lo..sy.hi {
+    for r in rows {
         let row = &plane[r * w..(r + 1) * w];
         for j in 0..kw {
             let col = x0 + j;
@@ -184,68 +219,74 @@ fn for_each_plane<T: Send>(
     }
 }
 
-/// Pool `x` (`(planes, h, w)`) into `(planes, oh, ow)`.
+/// Pool `x` (`(planes, d, h, w)`) into `(planes, od, oh, ow)`.
 pub fn pool_forward<T: Float + Send + Sync + StorageElement>(
     par: Parallelism,
     x: &[T],
     g: &PoolGeom,
     kind: PoolKind,
 ) -> Vec<T> {
-    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
-    let (ys, xs) = g.spans();
-    let mut y: Vec<T> = crate::pool::alloc(g.planes * ohw);
+    let (vol, ovol, ohw) = (g.in_vol(), g.out_vol(), g.oh * g.ow);
+    let (zs, ys, xs) = g.spans();
+    let mut y: Vec<T> = crate::pool::alloc(g.planes * ovol);
     let regular = regular_columns(&xs, g.kw, g.sw).filter(|_| kind == PoolKind::Max);
-    for_each_plane(par, &mut y, ohw, x.len() + g.planes * ohw, |p, out| {
-        let plane = &x[p * hw..(p + 1) * hw];
-        if let Some(x0) = regular {
-            for (sy, orow) in ys.iter().zip(out.chunks_mut(g.ow)) {
-                max_row(plane, g.w, sy, x0, g.kw, g.sw, orow, None);
+    for_each_plane(par, &mut y, ovol, x.len() + g.planes * ovol, |p, out| {
+        let plane = &x[p * vol..(p + 1) * vol];
+        for (sz, slab) in zs.iter().zip(out.chunks_mut(ohw.max(1))) {
+            if let Some(x0) = regular {
+                for (sy, orow) in ys.iter().zip(slab.chunks_mut(g.ow)) {
+                    max_row(plane, g.w, window_rows(*sz, *sy, g.h), x0, g.kw, g.sw, orow, None);
+                }
+                continue;
             }
-            return;
-        }
-        for (sy, orow) in ys.iter().zip(out.chunks_mut(g.ow)) {
-            for (sx, o) in xs.iter().zip(orow.iter_mut()) {
-                let rows = (sy.lo..sy.hi).map(|r| &plane[r * g.w + sx.lo..r * g.w + sx.hi]);
-                *o = match kind {
-                    PoolKind::Max => {
-                        let mut m = T::neg_infinity();
-                        for row in rows {
-                            for &v in row {
-                                if v > m {
-                                    m = v;
-                                }
-                            }
-                        }
-                        m
-                    }
-                    PoolKind::Avg { .. } | PoolKind::Sum => {
-                        let mut s = <T as num_traits::Zero>::zero();
-                        for row in rows {
-                            for &v in row {
-                                s = s + v;
-                            }
-                        }
-                        let d = divisor(kind, sy, sx);
-                        if d <= 1 { s } else { s / as_float(d) }
-                    }
-                    PoolKind::Lp { p } => {
-                        let mut s = <T as num_traits::Zero>::zero();
-                        for row in rows {
-                            for &v in row {
-                                s = s + powi(v, p);
-                            }
-                        }
-                        if p == 1 { s } else { s.powf(<T as num_traits::One>::one() / as_float(p as usize)) }
-                    }
-                };
+            for (sy, orow) in ys.iter().zip(slab.chunks_mut(g.ow)) {
+                for (sx, o) in xs.iter().zip(orow.iter_mut()) {
+                    let rows = window_rows(*sz, *sy, g.h).map(|r| &plane[r * g.w + sx.lo..r * g.w + sx.hi]);
+                    *o = pool_window(rows, kind, divisor(kind, sz, sy, sx));
+                }
             }
         }
     });
     y
 }
 
-/// Gradient of [`pool_forward`]: `dy` is `(planes, oh, ow)`, `x` the input and `y` the forward
-/// output (used by `Lp`); returns `(planes, h, w)`.
+/// One window's pooled value from its rows (`d` is the average's divisor).
+fn pool_window<'a, T: Float + 'a>(rows: impl Iterator<Item = &'a [T]>, kind: PoolKind, d: usize) -> T {
+    match kind {
+        PoolKind::Max => {
+            let mut m = T::neg_infinity();
+            for row in rows {
+                for &v in row {
+                    if v > m {
+                        m = v;
+                    }
+                }
+            }
+            m
+        }
+        PoolKind::Avg { .. } | PoolKind::Sum => {
+            let mut s = T::zero();
+            for row in rows {
+                for &v in row {
+                    s = s + v;
+                }
+            }
+            if d <= 1 { s } else { s / as_float(d) }
+        }
+        PoolKind::Lp { p } => {
+            let mut s = T::zero();
+            for row in rows {
+                for &v in row {
+                    s = s + powi(v, p);
+                }
+            }
+            if p == 1 { s } else { s.powf(T::one() / as_float(p as usize)) }
+        }
+    }
+}
+
+/// Gradient of [`pool_forward`]: `dy` is `(planes, od, oh, ow)`, `x` the input and `y` the
+/// forward output (used by `Lp`); returns `(planes, d, h, w)`.
 pub fn pool_backward<T: Float + Send + Sync + StorageElement>(
     par: Parallelism,
     dy: &[T],
@@ -254,76 +295,94 @@ pub fn pool_backward<T: Float + Send + Sync + StorageElement>(
     g: &PoolGeom,
     kind: PoolKind,
 ) -> Vec<T> {
-    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
-    let (ys, xs) = g.spans();
-    let mut dx: Vec<T> = crate::pool::alloc_zeroed(g.planes * hw);
+    let (vol, ovol, ohw) = (g.in_vol(), g.out_vol(), g.oh * g.ow);
+    let (zs, ys, xs) = g.spans();
+    let mut dx: Vec<T> = crate::pool::alloc_zeroed(g.planes * vol);
     let regular = regular_columns(&xs, g.kw, g.sw).filter(|_| kind == PoolKind::Max);
-    for_each_plane(par, &mut dx, hw, x.len() + dy.len(), |p, dxp| {
-        let plane = &x[p * hw..(p + 1) * hw];
-        let dyp = &dy[p * ohw..(p + 1) * ohw];
+    for_each_plane(par, &mut dx, vol, x.len() + dy.len(), |p, dxp| {
+        let plane = &x[p * vol..(p + 1) * vol];
+        let dyp = &dy[p * ovol..(p + 1) * ovol];
         if let Some(x0) = regular {
             let (mut m, mut arg) = (vec![<T as num_traits::Zero>::zero(); g.ow], vec![0usize; g.ow]);
-            for (sy, dyrow) in ys.iter().zip(dyp.chunks_exact(g.ow)) {
-                if sy.lo == sy.hi {
-                    continue;
-                }
-                max_row(plane, g.w, sy, x0, g.kw, g.sw, &mut m, Some(&mut arg));
-                for (&i, &gv) in arg.iter().zip(dyrow) {
-                    dxp[i] = dxp[i] + gv;
+            for (sz, dyslab) in zs.iter().zip(dyp.chunks(ohw.max(1))) {
+                for (sy, dyrow) in ys.iter().zip(dyslab.chunks_exact(g.ow)) {
+                    if sy.lo == sy.hi || sz.lo == sz.hi {
+                        continue;
+                    }
+                    max_row(plane, g.w, window_rows(*sz, *sy, g.h), x0, g.kw, g.sw, &mut m, Some(&mut arg));
+                    for (&i, &gv) in arg.iter().zip(dyrow) {
+                        dxp[i] = dxp[i] + gv;
+                    }
                 }
             }
             return;
         }
-        for (oy, sy) in ys.iter().enumerate() {
-            for (ox, sx) in xs.iter().enumerate() {
-                let o = oy * g.ow + ox;
-                let gv = dyp[o];
-                match kind {
-                    PoolKind::Max => {
-                        let mut best = usize::MAX;
-                        let mut m = T::neg_infinity();
-                        for r in sy.lo..sy.hi {
-                            let start = r * g.w + sx.lo;
-                            for (i, &v) in plane[start..r * g.w + sx.hi].iter().enumerate() {
-                                if best == usize::MAX || v > m {
-                                    m = v;
-                                    best = start + i;
-                                }
-                            }
-                        }
-                        if best != usize::MAX {
-                            dxp[best] = dxp[best] + gv;
-                        }
-                    }
-                    PoolKind::Avg { .. } | PoolKind::Sum => {
-                        let d = divisor(kind, sy, sx);
-                        let share = if d <= 1 { gv } else { gv / as_float(d) };
-                        for r in sy.lo..sy.hi {
-                            for v in &mut dxp[r * g.w + sx.lo..r * g.w + sx.hi] {
-                                *v = *v + share;
-                            }
-                        }
-                    }
-                    PoolKind::Lp { p: pw } => {
-                        let yv = y[p * ohw + o];
-                        for r in sy.lo..sy.hi {
-                            for i in r * g.w + sx.lo..r * g.w + sx.hi {
-                                let d = if pw == 1 {
-                                    gv
-                                } else if yv == <T as num_traits::Zero>::zero() {
-                                    <T as num_traits::Zero>::zero()
-                                } else {
-                                    gv * powi(plane[i] / yv, pw - 1)
-                                };
-                                dxp[i] = dxp[i] + d;
-                            }
-                        }
-                    }
+        let yp = &y[p * ovol..(p + 1) * ovol];
+        for (oz, sz) in zs.iter().enumerate() {
+            for (oy, sy) in ys.iter().enumerate() {
+                for (ox, sx) in xs.iter().enumerate() {
+                    let o = (oz * g.oh + oy) * g.ow + ox;
+                    let rows = window_rows(*sz, *sy, g.h).map(|r| r * g.w + sx.lo..r * g.w + sx.hi);
+                    let d = divisor(kind, sz, sy, sx);
+                    unpool_window(plane, dxp, rows, kind, dyp[o], yp[o], d);
                 }
             }
         }
     });
     dx
+}
+
+/// Add one window's share of the output gradient `gv` onto `dxp` (the window's rows as index
+/// ranges into the volume `plane`; `yv` its pooled value, `d` the average's divisor).
+fn unpool_window<T: Float>(
+    plane: &[T],
+    dxp: &mut [T],
+    rows: impl Iterator<Item = std::ops::Range<usize>> + Clone,
+    kind: PoolKind,
+    gv: T,
+    yv: T,
+    d: usize,
+) {
+    match kind {
+        PoolKind::Max => {
+            let mut best = usize::MAX;
+            let mut m = T::neg_infinity();
+            for row in rows {
+                let start = row.start;
+                for (i, &v) in plane[row].iter().enumerate() {
+                    if best == usize::MAX || v > m {
+                        m = v;
+                        best = start + i;
+                    }
+                }
+            }
+            if best != usize::MAX {
+                dxp[best] = dxp[best] + gv;
+            }
+        }
+        PoolKind::Avg { .. } | PoolKind::Sum => {
+            let share = if d <= 1 { gv } else { gv / as_float(d) };
+            for row in rows {
+                for v in &mut dxp[row] {
+                    *v = *v + share;
+                }
+            }
+        }
+        PoolKind::Lp { p: pw } => {
+            for row in rows {
+                for i in row {
+                    let d = if pw == 1 {
+                        gv
+                    } else if yv == T::zero() {
+                        T::zero()
+                    } else {
+                        gv * powi(plane[i] / yv, pw - 1)
+                    };
+                    dxp[i] = dxp[i] + d;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -370,7 +429,24 @@ mod tests {
         {
             let oh = (h + 2 * pad - k) / st + 1;
             let ow = (w + 2 * pad - k) / st + 1;
-            let g = PoolGeom { planes: 3, h, w, kh: k, kw: k, sh: st, sw: st, ph: pad, pw: pad, oh, ow };
+            let g = PoolGeom {
+                planes: 3,
+                d: 1,
+                h,
+                w,
+                kd: 1,
+                kh: k,
+                kw: k,
+                sd: 1,
+                sh: st,
+                sw: st,
+                pd: 0,
+                ph: pad,
+                pw: pad,
+                od: 1,
+                oh,
+                ow,
+            };
             // Few distinct values: many ties, where the first maximum must win.
             let x: Vec<f32> = (0..3 * h * w).map(|i| ((i * 7919) % 5) as f32).collect();
             let dy: Vec<f32> = (0..3 * oh * ow).map(|i| 1.0 + i as f32).collect();
