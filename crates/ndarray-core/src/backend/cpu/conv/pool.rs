@@ -13,7 +13,9 @@ use crate::storage::StorageElement;
 /// A pooling reduction.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PoolKind {
-    /// Maximum of the window; the gradient goes to the first maximal element.
+    /// Maximum of the window; the gradient goes to the first maximal element. As in MXNet the
+    /// maximum starts from the lowest finite value, so a window wholly in the padding (full
+    /// convention) gives `-MAX`, not `-inf`.
     Max,
     /// Mean of the window. With `include_pad` the divisor counts padding (but not the part of
     /// a `full`-convention window beyond the padding), as MXNet does.
@@ -108,10 +110,22 @@ impl PoolGeom {
     }
 }
 
-/// The volume rows (`z * h + r`) a window with depth span `sz` and height span `sy` covers, in
-/// row-major order.
-fn window_rows(sz: Span, sy: Span, h: usize) -> impl Iterator<Item = usize> + Clone {
-    (sz.lo..sz.hi).flat_map(move |z| (sy.lo..sy.hi).map(move |r| z * h + r))
+/// Call `f` with the volume rows (`z * h + r`) a window with depth span `sz` and height span
+/// `sy` covers, in row-major order (nested loops: an iterator chain made 2-D average pooling
+/// twice as slow).
+#[inline(always)]
+fn for_rows(sz: &Span, sy: &Span, h: usize, mut f: impl FnMut(usize)) {
+    for z in sz.lo..sz.hi {
+        for r in sy.lo..sy.hi {
+            f(z * h + r);
+        }
+    }
+}
+
+/// The window's rows as index ranges into the volume: [`for_rows`] cut to the columns `sx`.
+#[inline(always)]
+fn for_row_ranges(sz: &Span, sy: &Span, sx: &Span, h: usize, w: usize, mut f: impl FnMut(std::ops::Range<usize>)) {
+    for_rows(sz, sy, h, |r| f(r * w + sx.lo..r * w + sx.hi));
 }
 
 /// The divisor of a window (1 for max, sum and lp).
@@ -143,27 +157,27 @@ fn regular_columns(xs: &[Span], kw: usize, sw: usize) -> Option<usize> {
     xs.iter().enumerate().all(|(o, s)| s.lo == x0 + o * sw && s.hi - s.lo == kw).then_some(x0)
 }
 
-/// Max pooling of one output row over the input rows `rows` of `plane` (a volume of rows of
-/// length `w`), windows of `kw` columns from `x0`, `sw` apart: `out[o]` gets the window's
-/// maximum and, when `arg` is given, `arg[o]` the volume index of its first maximum (row-major
-/// order within the window).
+/// Max pooling of one output row over the input rows `(sz, sy)` of `plane` (a volume of `h`
+/// rows of length `w` per depth slice), windows of `kw` columns from `x0`, `sw` apart: `out[o]`
+/// gets the window's maximum and, when `arg` is given, `arg[o]` the volume index of its first
+/// maximum (row-major order within the window).
 #[allow(clippy::too_many_arguments)]
 fn max_row<T: Float>(
     plane: &[T],
-    w: usize,
-    rows: impl Iterator<Item = usize>,
+    (h, w): (usize, usize),
+    (sz, sy): (&Span, &Span),
     x0: usize,
     kw: usize,
     sw: usize,
     out: &mut [T],
     mut arg: Option<&mut [usize]>,
 ) {
-    out.fill(T::neg_infinity());
+    out.fill(T::min_value());
     if out.is_empty() {
         return;
     }
     let mut first = true;
-    for r in rows {
+    for_rows(sz, sy, h, |r| {
         let row = &plane[r * w..(r + 1) * w];
         for j in 0..kw {
             let col = x0 + j;
@@ -197,7 +211,7 @@ fn max_row<T: Float>(
             }
             first = false;
         }
-    }
+    });
 }
 
 /// Run `body(plane, chunk)` over the `per`-element chunks of `out`, in parallel when `work` is
@@ -235,14 +249,13 @@ pub fn pool_forward<T: Float + Send + Sync + StorageElement>(
         for (sz, slab) in zs.iter().zip(out.chunks_mut(ohw.max(1))) {
             if let Some(x0) = regular {
                 for (sy, orow) in ys.iter().zip(slab.chunks_mut(g.ow)) {
-                    max_row(plane, g.w, window_rows(*sz, *sy, g.h), x0, g.kw, g.sw, orow, None);
+                    max_row(plane, (g.h, g.w), (sz, sy), x0, g.kw, g.sw, orow, None);
                 }
                 continue;
             }
             for (sy, orow) in ys.iter().zip(slab.chunks_mut(g.ow)) {
                 for (sx, o) in xs.iter().zip(orow.iter_mut()) {
-                    let rows = window_rows(*sz, *sy, g.h).map(|r| &plane[r * g.w + sx.lo..r * g.w + sx.hi]);
-                    *o = pool_window(rows, kind, divisor(kind, sz, sy, sx));
+                    *o = pool_window(plane, (g.h, g.w), [sz, sy, sx], kind);
                 }
             }
         }
@@ -250,37 +263,46 @@ pub fn pool_forward<T: Float + Send + Sync + StorageElement>(
     y
 }
 
-/// One window's pooled value from its rows (`d` is the average's divisor).
-fn pool_window<'a, T: Float + 'a>(rows: impl Iterator<Item = &'a [T]>, kind: PoolKind, d: usize) -> T {
+/// The pooled value of the window with spans `[sz, sy, sx]` of the volume `plane` (`h` rows of
+/// `w` per depth slice).
+#[inline(always)]
+fn pool_window<T: Float>(plane: &[T], (h, w): (usize, usize), [sz, sy, sx]: [&Span; 3], kind: PoolKind) -> T {
+    let d = divisor(kind, sz, sy, sx);
     match kind {
         PoolKind::Max => {
-            let mut m = T::neg_infinity();
-            for row in rows {
-                for &v in row {
+            let mut m = T::min_value();
+            for_row_ranges(sz, sy, sx, h, w, |r| {
+                for &v in &plane[r] {
                     if v > m {
                         m = v;
                     }
                 }
-            }
+            });
             m
         }
         PoolKind::Avg { .. } | PoolKind::Sum => {
             let mut s = T::zero();
-            for row in rows {
-                for &v in row {
+            for_row_ranges(sz, sy, sx, h, w, |r| {
+                for &v in &plane[r] {
                     s = s + v;
                 }
-            }
+            });
             if d <= 1 { s } else { s / as_float(d) }
         }
         PoolKind::Lp { p } => {
             let mut s = T::zero();
-            for row in rows {
-                for &v in row {
+            for_row_ranges(sz, sy, sx, h, w, |r| {
+                for &v in &plane[r] {
                     s = s + powi(v, p);
                 }
+            });
+            // MXNet takes the real cube root (a negative sum stays negative), not powf's NaN.
+            match p {
+                1 => s,
+                2 => s.sqrt(),
+                3 => s.cbrt(),
+                _ => s.powf(T::one() / as_float(p as usize)),
             }
-            if p == 1 { s } else { s.powf(T::one() / as_float(p as usize)) }
         }
     }
 }
@@ -309,7 +331,7 @@ pub fn pool_backward<T: Float + Send + Sync + StorageElement>(
                     if sy.lo == sy.hi || sz.lo == sz.hi {
                         continue;
                     }
-                    max_row(plane, g.w, window_rows(*sz, *sy, g.h), x0, g.kw, g.sw, &mut m, Some(&mut arg));
+                    max_row(plane, (g.h, g.w), (sz, sy), x0, g.kw, g.sw, &mut m, Some(&mut arg));
                     for (&i, &gv) in arg.iter().zip(dyrow) {
                         dxp[i] = dxp[i] + gv;
                     }
@@ -322,9 +344,7 @@ pub fn pool_backward<T: Float + Send + Sync + StorageElement>(
             for (oy, sy) in ys.iter().enumerate() {
                 for (ox, sx) in xs.iter().enumerate() {
                     let o = (oz * g.oh + oy) * g.ow + ox;
-                    let rows = window_rows(*sz, *sy, g.h).map(|r| r * g.w + sx.lo..r * g.w + sx.hi);
-                    let d = divisor(kind, sz, sy, sx);
-                    unpool_window(plane, dxp, rows, kind, dyp[o], yp[o], d);
+                    unpool_window(plane, dxp, (g.h, g.w), [sz, sy, sx], kind, (dyp[o], yp[o]));
                 }
             }
         }
@@ -332,22 +352,23 @@ pub fn pool_backward<T: Float + Send + Sync + StorageElement>(
     dx
 }
 
-/// Add one window's share of the output gradient `gv` onto `dxp` (the window's rows as index
-/// ranges into the volume `plane`; `yv` its pooled value, `d` the average's divisor).
+/// Add the share of the output gradient `gv` of the window with spans `[sz, sy, sx]` onto `dxp`
+/// (`plane` the input volume of `h` rows of `w` per depth slice, `yv` the pooled value).
+#[inline(always)]
 fn unpool_window<T: Float>(
     plane: &[T],
     dxp: &mut [T],
-    rows: impl Iterator<Item = std::ops::Range<usize>> + Clone,
+    (h, w): (usize, usize),
+    [sz, sy, sx]: [&Span; 3],
     kind: PoolKind,
-    gv: T,
-    yv: T,
-    d: usize,
+    (gv, yv): (T, T),
 ) {
+    let d = divisor(kind, sz, sy, sx);
     match kind {
         PoolKind::Max => {
             let mut best = usize::MAX;
             let mut m = T::neg_infinity();
-            for row in rows {
+            for_row_ranges(sz, sy, sx, h, w, |row| {
                 let start = row.start;
                 for (i, &v) in plane[row].iter().enumerate() {
                     if best == usize::MAX || v > m {
@@ -355,21 +376,21 @@ fn unpool_window<T: Float>(
                         best = start + i;
                     }
                 }
-            }
+            });
             if best != usize::MAX {
                 dxp[best] = dxp[best] + gv;
             }
         }
         PoolKind::Avg { .. } | PoolKind::Sum => {
             let share = if d <= 1 { gv } else { gv / as_float(d) };
-            for row in rows {
+            for_row_ranges(sz, sy, sx, h, w, |row| {
                 for v in &mut dxp[row] {
                     *v = *v + share;
                 }
-            }
+            });
         }
         PoolKind::Lp { p: pw } => {
-            for row in rows {
+            for_row_ranges(sz, sy, sx, h, w, |row| {
                 for i in row {
                     let d = if pw == 1 {
                         gv
@@ -380,7 +401,7 @@ fn unpool_window<T: Float>(
                     };
                     dxp[i] = dxp[i] + d;
                 }
-            }
+            });
         }
     }
 }
@@ -393,7 +414,7 @@ mod tests {
     /// row kernels).
     fn naive_max_pool(x: &[f32], g: &PoolGeom, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
-        let (mut y, mut dx) = (vec![f32::NEG_INFINITY; g.planes * ohw], vec![0.0; g.planes * hw]);
+        let (mut y, mut dx) = (vec![f32::MIN; g.planes * ohw], vec![0.0; g.planes * hw]);
         for p in 0..g.planes {
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
