@@ -296,6 +296,12 @@ def _conv3d_cases():
         pool("global_max", (2, 3, 3, 4, 5), kernel=(1, 1, 1), global_pool=True, pool_type="max"),
         pool("global_avg", (2, 3, 3, 4, 5), kernel=(1, 1, 1), global_pool=True, pool_type="avg"),
         pool("global_sum_no_kernel", (1, 2, 2, 3, 4), global_pool=True, pool_type="sum"),
+        # 2-D cases of the two fixes that came with 3-D: lp p=3 of a negative sum (the real cube
+        # root) and a full-convention max window wholly in the padding (-FLT_MAX).
+        pool("lp3_2d", (2, 2, 5, 4), kernel=(2, 2), stride=(1, 2), pool_type="lp", p_value=3),
+        pool(
+            "max_full_2d_pad_window", (1, 2, 5, 5), kernel=(2, 2), stride=(2, 2), pad=(1, 0), pooling_convention="full"
+        ),
     ]
 
 
