@@ -79,6 +79,12 @@ pub(super) fn col2im<T: ConvFloat>(col: &[T], g: &ConvGeom, cg: usize, x: &mut [
             for i in 0..g.kh {
                 for j in 0..g.kw {
                     let row = &col[(((c * g.kd + a) * g.kh + i) * g.kw + j) * ovol..][..ovol];
+                    if g.d == 1 && g.od == 1 && g.pd == 0 {
+                        // 1-D and 2-D data: the one depth slice (a straight call kept the 2-D
+                        // backward pass as fast as before depth was added).
+                        col2im_plane(row, g, i, j, volume);
+                        continue;
+                    }
                     for (oz, src) in row.chunks_exact(ohw.max(1)).enumerate().take(g.od) {
                         if let Some(iz) = depth_slice(g, oz, a) {
                             col2im_plane(src, g, i, j, &mut volume[iz * hw..(iz + 1) * hw]);
