@@ -146,11 +146,3 @@ def test_num_filter_not_divisible_by_num_group():
         "num_filter (5)",
         "num_group (2)",
     )
-
-
-@pytest.mark.skipif(IS_MXNET, reason="mxrs limitation: 3-D convolution")
-def test_3d_kernels_are_not_supported():
-    x = mx.nd.ones((1, 1, 4, 4, 4))
-    w = mx.nd.ones((2, 1, 3, 3, 3))
-    with pytest.raises(mx.base.NotSupported, match="Convolution"):
-        mx.nd.Convolution(x, w, kernel=(3, 3, 3), num_filter=2, no_bias=True)

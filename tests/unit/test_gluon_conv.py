@@ -1,7 +1,10 @@
 """gluon.nn convolution and pooling layers against real MXNet 1.9.1.
 
 Golden values: tests/fixtures/gluon_layers/conv.npz, written by gen_fixtures.py beside it
-(layer outputs for seeded weights and inputs, and the gradients of a small conv net).
+(layer outputs for seeded weights and inputs, and the gradients of a small conv net), and for
+the later 3-D cases conv3d.npz (MXNet's own kernels) and conv3d_onednn.npz (3-D transposed
+convolutions and a 3-D net with its gradients: MXNet 1.9.1 runs a 3-D Deconvolution only
+through oneDNN).
 """
 
 from pathlib import Path
@@ -11,7 +14,8 @@ import pytest
 from _target import mx
 
 nn = mx.gluon.nn
-FIX = np.load(Path(__file__).resolve().parents[1] / "fixtures" / "gluon_layers" / "conv.npz")
+_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "gluon_layers"
+FIX = {k: v for f in ("conv.npz", "conv3d.npz", "conv3d_onednn.npz") for k, v in np.load(_DIR / f).items()}
 
 CASES = {
     "conv1d": lambda: nn.Conv1D(4, 3),
@@ -44,6 +48,14 @@ CASES = {
     "gavgpool1d": lambda: nn.GlobalAvgPool1D(),
     "gavgpool2d": lambda: nn.GlobalAvgPool2D(),
     "gavgpool3d": lambda: nn.GlobalAvgPool3D(),
+    "conv3d_s2p1g2": lambda: nn.Conv3D(4, (3, 2, 3), strides=(2, 1, 2), padding=1, groups=2),
+    "conv3d_d2_relu": lambda: nn.Conv3D(3, 2, dilation=(2, 1, 1), activation="relu"),
+    "maxpool3d_k3s2p1": lambda: nn.MaxPool3D(3, 2, 1),
+    "maxpool3d_ceil": lambda: nn.MaxPool3D((2, 3, 2), ceil_mode=True),
+    "avgpool3d_p1_ceil": lambda: nn.AvgPool3D(3, 2, 1, ceil_mode=True),
+    "deconv3d": lambda: nn.Conv3DTranspose(3, (2, 3, 2)),
+    "deconv3d_s2p1op1": lambda: nn.Conv3DTranspose(2, 3, strides=2, padding=1, output_padding=(1, 0, 1)),
+    "deconv3d_g2": lambda: nn.Conv3DTranspose(4, 2, strides=(1, 2, 2), groups=2, use_bias=False, in_channels=4),
 }
 
 
@@ -58,12 +70,7 @@ def _load(block, case):
 
 
 def _run(block, case):
-    try:
-        return block(_load(block, case)).asnumpy()
-    except (NotImplementedError, ValueError) as err:  # mxrs's ops have no 3-D windows yet
-        if "3-D" in str(err):
-            pytest.skip(str(err))
-        raise
+    return block(_load(block, case)).asnumpy()
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -72,7 +79,11 @@ def test_layer_matches_mxnet(case):
     np.testing.assert_allclose(out, FIX[case + "/out"], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["conv2d_relu_s2p1", "deconv2d_s2p1op1", "avgpool2d_p1_nopad", "maxpool1d_ceil"])
+HYBRID_CASES = ["conv2d_relu_s2p1", "deconv2d_s2p1op1", "avgpool2d_p1_nopad", "maxpool1d_ceil"]
+HYBRID_CASES += ["conv3d_s2p1g2", "deconv3d_s2p1op1", "maxpool3d_ceil", "avgpool3d", "gavgpool3d", "gmaxpool3d"]
+
+
+@pytest.mark.parametrize("case", HYBRID_CASES)
 def test_hybridized_equals_imperative(case):
     block = CASES[case]()
     x = _load(block, case)
@@ -107,6 +118,62 @@ def test_conv_net_gradients_match_mxnet(hybridize):
     for name, p in net.collect_params().items():
         want = FIX["net/grad/" + name[len(net.prefix) :]]
         np.testing.assert_allclose(p.grad().asnumpy(), want, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def _net3d():
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Conv3D(3, 3, padding=1, activation="relu"), nn.MaxPool3D(), nn.Conv3DTranspose(2, 2, strides=2))
+        net.add(nn.AvgPool3D(2, 1, 1, count_include_pad=False), nn.GlobalMaxPool3D(), nn.Flatten())
+    return net
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_conv3d_net_gradients_match_mxnet(hybridize):
+    net = _net3d()
+    x = _load(net, "net3d")
+    if hybridize:
+        net.hybridize()
+    x.attach_grad()
+    with mx.autograd.record():
+        y = net(x)
+    np.testing.assert_allclose(y.asnumpy(), FIX["net3d/out"], rtol=1e-5, atol=1e-5)
+    y.backward(mx.nd.array(np.arange(1, y.size + 1, dtype=np.float32).reshape(y.shape)))
+    np.testing.assert_allclose(x.grad.asnumpy(), FIX["net3d/xgrad"], rtol=1e-4, atol=1e-5)
+    for name, p in net.collect_params().items():
+        want = FIX["net3d/grad/" + name[len(net.prefix) :]]
+        np.testing.assert_allclose(p.grad().asnumpy(), want, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_conv3d_layer_gradient_matches_finite_differences():
+    """Conv3DTranspose then Conv3D, float64: autograd against central differences of the sum."""
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Conv3DTranspose(2, (2, 2, 3), strides=(2, 1, 1), padding=(0, 1, 1), output_padding=(1, 0, 0)))
+        net.add(nn.Conv3D(2, 2, strides=(1, 2, 1), padding=(1, 0, 0)), nn.AvgPool3D(2, 1, 1))
+    net.initialize(mx.init.Uniform(0.5))
+    net.cast("float64")
+    rng = np.random.RandomState(5)
+    x0 = rng.uniform(-1, 1, (1, 2, 2, 3, 3))
+    head = rng.uniform(-1, 1, net(mx.nd.array(x0, dtype="float64")).shape)
+    net.hybridize()
+    x = mx.nd.array(x0, dtype="float64")
+    x.attach_grad()
+    with mx.autograd.record():
+        y = net(x)
+    y.backward(mx.nd.array(head, dtype="float64"))
+
+    def f(v):
+        return float((net(mx.nd.array(v, dtype="float64")).asnumpy() * head).sum())
+
+    num = np.zeros_like(x0)
+    eps = 1e-6
+    for i in np.ndindex(*x0.shape):
+        up, dn = x0.copy(), x0.copy()
+        up[i] += eps
+        dn[i] -= eps
+        num[i] = (f(up) - f(dn)) / (2 * eps)
+    np.testing.assert_allclose(x.grad.asnumpy(), num, rtol=1e-6, atol=1e-8)
 
 
 def test_deferred_in_channels_and_names():

@@ -11,7 +11,7 @@ outputs (in training mode, ``mx.autograd.record``) and the gradient of every dif
 input through ``mx.autograd``. ``tests/_op_golden.py`` reads them. Each family runs in its own
 process: oneDNN is off (MXNet's own kernels are the reference) except for the families in
 ``ONEDNN``, whose ops MXNet 1.9.1 can only differentiate through oneDNN (its plain CPU RNN
-fails in backward with ``state_outputs=True``).
+fails in backward with ``state_outputs=True``; its own Deconvolution kernel has no 3-D).
 
 The RNN features MXNet 1.9.1 runs only through cuDNN (``use_sequence_length``, state clipping,
 training with ``projection_size``) have their own generator, ``rnn_gaps.py``: their reference
@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ONEDNN = {"rnn"}
+ONEDNN = {"rnn", "deconv3d"}
 if len(sys.argv) == 2:
     os.environ["MXNET_MKLDNN_ENABLED"] = "1" if sys.argv[1] in ONEDNN else "0"
 os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")

@@ -351,6 +351,151 @@ def _lrn_cases():
     ]
 
 
+def _conv3d_cases():
+    """3-D Convolution and Pooling (NCDHW), from MXNet's own kernels."""
+
+    def conv(name, data, weight, bias=True, **attrs):
+        ins = [("data", data, "u"), ("weight", weight, "u")]
+        if bias:
+            ins.append(("bias", (attrs["num_filter"],), "u"))
+        return {"name": name, "op": "Convolution", "inputs": ins, "attrs": dict(attrs, no_bias=not bias)}
+
+    def pool(name, data, **attrs):
+        return {"name": name, "op": "Pooling", "inputs": [("data", data, "u")], "attrs": attrs}
+
+    k = (2, 3, 2)
+    return [
+        conv("conv_plain", (2, 3, 4, 5, 4), (4, 3, 2, 2, 2), kernel=(2, 2, 2), num_filter=4),
+        conv(
+            "conv_stride_pad",
+            (2, 2, 5, 6, 7),
+            (3, 2, 3, 3, 2),
+            kernel=(3, 3, 2),
+            stride=(2, 1, 3),
+            pad=(1, 2, 0),
+            num_filter=3,
+        ),
+        conv(
+            "conv_dilate_groups",
+            (1, 4, 6, 5, 6),
+            (6, 2, 2, 3, 2),
+            bias=False,
+            kernel=(2, 3, 2),
+            dilate=(2, 1, 2),
+            pad=(1, 1, 1),
+            num_group=2,
+            num_filter=6,
+        ),
+        conv("conv_pointwise", (2, 3, 3, 4, 2), (5, 3, 1, 1, 1), kernel=(1, 1, 1), num_filter=5),
+        conv(
+            "conv_depthwise",
+            (1, 3, 4, 4, 4),
+            (3, 1, 3, 3, 3),
+            kernel=(3, 3, 3),
+            pad=(1, 1, 1),
+            num_group=3,
+            num_filter=3,
+        ),
+        pool("max_valid", (2, 2, 4, 6, 5), kernel=k, stride=(2, 3, 2)),
+        pool("max_pad_full", (1, 3, 5, 5, 6), kernel=k, stride=(2, 2, 2), pad=(1, 1, 0), pooling_convention="full"),
+        pool("max_overlap", (1, 2, 4, 5, 5), kernel=(3, 3, 3), stride=(1, 2, 1), pad=(1, 1, 1)),
+        pool("avg_include_pad", (2, 2, 5, 4, 6), kernel=k, stride=(2, 2, 2), pad=(1, 1, 1), pool_type="avg"),
+        pool(
+            "avg_exclude_pad",
+            (1, 2, 5, 4, 6),
+            kernel=k,
+            stride=(2, 2, 2),
+            pad=(1, 1, 1),
+            pool_type="avg",
+            count_include_pad=False,
+        ),
+        pool(
+            "avg_full_include_pad",
+            (1, 2, 5, 6, 5),
+            kernel=(3, 3, 3),
+            stride=(2, 2, 2),
+            pad=(1, 0, 1),
+            pool_type="avg",
+            pooling_convention="full",
+        ),
+        pool(
+            "avg_full_exclude_pad",
+            (1, 2, 5, 6, 5),
+            kernel=(3, 3, 3),
+            stride=(2, 2, 2),
+            pad=(1, 0, 1),
+            pool_type="avg",
+            pooling_convention="full",
+            count_include_pad=False,
+        ),
+        pool("sum_valid", (2, 2, 4, 5, 4), kernel=k, stride=(1, 2, 1), pool_type="sum"),
+        pool(
+            "sum_full", (1, 2, 5, 5, 5), kernel=(2, 2, 2), stride=(2, 2, 2), pool_type="sum", pooling_convention="full"
+        ),
+        pool("lp1", (1, 2, 4, 5, 4), kernel=k, stride=(2, 2, 2), pool_type="lp", p_value=1),
+        pool("lp2_pad", (1, 2, 4, 5, 4), kernel=k, stride=(1, 2, 2), pad=(1, 0, 1), pool_type="lp", p_value=2),
+        pool("lp3", (1, 2, 4, 5, 4), kernel=(2, 2, 2), stride=(2, 2, 2), pool_type="lp", p_value=3),
+        pool("global_max", (2, 3, 3, 4, 5), kernel=(1, 1, 1), global_pool=True, pool_type="max"),
+        pool("global_avg", (2, 3, 3, 4, 5), kernel=(1, 1, 1), global_pool=True, pool_type="avg"),
+        pool("global_sum_no_kernel", (1, 2, 2, 3, 4), global_pool=True, pool_type="sum"),
+        # 2-D cases of the two fixes that came with 3-D: lp p=3 of a negative sum (the real cube
+        # root) and a full-convention max window wholly in the padding (-FLT_MAX).
+        pool("lp3_2d", (2, 2, 5, 4), kernel=(2, 2), stride=(1, 2), pool_type="lp", p_value=3),
+        pool(
+            "max_full_2d_pad_window", (1, 2, 5, 5), kernel=(2, 2), stride=(2, 2), pad=(1, 0), pooling_convention="full"
+        ),
+    ]
+
+
+def _deconv3d_cases():
+    """3-D Deconvolution (NCDHW). MXNet 1.9.1 runs it only through oneDNN (its own kernel is
+    1-D/2-D only), and refuses a dilated 3-D deconvolution and any with target_shape."""
+
+    def deconv(name, data, weight, bias=False, **attrs):
+        ins = [("data", data, "u"), ("weight", weight, "u")]
+        if bias:
+            ins.append(("bias", (attrs["num_filter"],), "u"))
+        return {"name": name, "op": "Deconvolution", "inputs": ins, "attrs": dict(attrs, no_bias=not bias)}
+
+    return [
+        deconv("deconv_plain", (2, 3, 3, 4, 3), (3, 2, 2, 2, 2), kernel=(2, 2, 2), num_filter=2),
+        deconv(
+            "deconv_stride_pad_adj_bias",
+            (1, 2, 3, 3, 4),
+            (2, 3, 3, 2, 3),
+            bias=True,
+            kernel=(3, 2, 3),
+            stride=(2, 2, 1),
+            pad=(1, 0, 1),
+            adj=(1, 1, 0),
+            num_filter=3,
+        ),
+        deconv(
+            "deconv_groups",
+            (2, 4, 2, 3, 3),
+            (4, 2, 2, 2, 3),
+            kernel=(2, 2, 3),
+            stride=(1, 2, 2),
+            num_group=2,
+            num_filter=4,
+        ),
+        # MXNet 1.9.1 cannot run a 3-D Deconvolution with target_shape (oneDNN refuses the
+        # primitive): this is the pad and adj target_shape=(6, 5, 4) implies, which
+        # tests/unit/test_conv3d_ops.py compares target_shape against.
+        deconv(
+            "deconv_as_target_shape_654",
+            (1, 3, 3, 3, 2),
+            (3, 2, 3, 3, 3),
+            bias=True,
+            kernel=(3, 3, 3),
+            stride=(2, 2, 2),
+            pad=(1, 1, 1),
+            adj=(1, 0, 1),
+            num_filter=2,
+        ),
+    ]
+
+
 FAMILIES = {
     "norm": _norm_cases(),
     "rnn": _rnn_cases(),
@@ -360,4 +505,6 @@ FAMILIES = {
     "random": _random_cases(),
     "linalg": _linalg_cases(),
     "lrn": _lrn_cases(),
+    "conv3d": _conv3d_cases(),
+    "deconv3d": _deconv3d_cases(),
 }

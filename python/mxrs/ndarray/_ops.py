@@ -102,7 +102,7 @@ def Concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kw
 
 
 def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Convolution over NCW or NCHW data with a (num_filter, C/num_group, *kernel) weight.
+    """Convolution over NCW, NCHW or NCDHW data with a (num_filter, C/num_group, *kernel) weight.
 
     Inputs: data, weight, bias.
 
@@ -126,7 +126,7 @@ def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, d
 
 
 def Deconvolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Transposed convolution over NCW or NCHW data with a (C, num_filter/num_group, *kernel) weight.
+    """Transposed convolution over NCW, NCHW or NCDHW data with a (C, num_filter/num_group, *kernel) weight.
 
     Inputs: data, weight, bias.
 
@@ -381,7 +381,7 @@ def Pad(data=None, mode=_Null, pad_width=_Null, constant_value=_Null, out=None, 
 
 
 def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
-    """Max, average, sum or lp pooling over NCW or NCHW data.
+    """Max, average, sum or lp pooling over NCW, NCHW or NCDHW data.
 
     Inputs: data.
 

@@ -1,4 +1,4 @@
-//! `Convolution` and `Deconvolution` (transposed convolution) over NCW and NCHW data, with their
+//! `Convolution` and `Deconvolution` (transposed convolution) over NCW, NCHW and NCDHW data, with their
 //! fused backward ops `_backward_Convolution` and `_backward_Deconvolution`.
 //!
 //! Kernels live in [`crate::backend::cpu::conv`]; float16 and bfloat16 compute in float32.
@@ -46,14 +46,14 @@ impl Task {
                     v.push(conv_backward_weight(par, x[0], x[1], &g));
                 }
                 if keep[2] {
-                    v.push(bias_backward(x[0], g.batch, g.out_c, g.oh * g.ow));
+                    v.push(bias_backward(x[0], g.batch, g.out_c, g.out_vol()));
                 }
                 v
             }
             Task::DeconvFwd(g, bias) => {
                 let mut y = conv_backward_data(par, x[0], x[1], &g);
                 if bias {
-                    let plane = g.h * g.w;
+                    let plane = g.in_vol();
                     for (i, chunk) in y.chunks_mut(plane.max(1)).enumerate() {
                         let b = x[2][i % g.in_c];
                         chunk.iter_mut().for_each(|v| *v = *v + b);
@@ -70,7 +70,7 @@ impl Task {
                     v.push(conv_backward_weight(par, x[1], x[0], &g));
                 }
                 if keep[2] {
-                    v.push(bias_backward(x[0], g.batch, g.in_c, g.h * g.w));
+                    v.push(bias_backward(x[0], g.batch, g.in_c, g.in_vol()));
                 }
                 v
             }
@@ -138,14 +138,33 @@ pub(super) fn spatial(a: &Attrs, op: &str, key: &str, nd: usize, default: usize)
 /// Accept the layouts matching `nd` spatial dimensions in NC(D)HW order.
 pub(super) fn check_layout(a: &Attrs, op: &str, nd: usize) -> Result<()> {
     let layout = a.str_or("layout", "None");
-    let ok = match nd {
-        1 => ["None", "NCW"].contains(&layout),
-        _ => ["None", "NCHW"].contains(&layout),
+    let want = match nd {
+        1 => "NCW",
+        2 => "NCHW",
+        _ => "NCDHW",
     };
-    if ok {
+    if layout == "None" || layout == want {
         Ok(())
+    } else if ["NCW", "NCHW", "NCDHW"].contains(&layout) {
+        Err(Error::param(op, format!("layout {layout} does not match the {nd}-D kernel (use {want})")))
     } else {
-        Err(Error::NotSupported(format!("{op}: layout {layout} is not supported (only NCW and NCHW)")))
+        Err(Error::NotSupported(format!("{op}: layout {layout} is not supported (only NCW, NCHW and NCDHW)")))
+    }
+}
+
+/// `v` (1 to 3 entries) as (depth, height, width), the missing leading ones `fill`.
+pub(super) fn dhw(v: &[usize], fill: usize) -> [usize; 3] {
+    let mut out = [fill; 3];
+    out[3 - v.len()..].copy_from_slice(v);
+    out
+}
+
+/// Check a kernel's rank: 1 to 3 spatial dimensions.
+pub(super) fn check_kernel_rank(op: &str, kernel: &[usize]) -> Result<()> {
+    match kernel.len() {
+        0 => Err(Error::param(op, "required parameter 'kernel' is missing")),
+        1..=3 => Ok(()),
+        _ => Err(Error::param(op, format!("kernel {kernel:?} must have 1, 2 or 3 entries"))),
     }
 }
 
@@ -196,16 +215,7 @@ impl ConvParams {
     fn parse(op: &str, a: &Attrs, deconv: bool) -> Result<ConvParams> {
         a.check_known(op, if deconv { DECONV_KEYS } else { CONV_KEYS })?;
         let kernel = a.shape(op, "kernel")?;
-        match kernel.len() {
-            0 => return Err(Error::param(op, "required parameter 'kernel' is missing")),
-            1 | 2 => {}
-            3 => {
-                return Err(Error::NotSupported(format!(
-                    "{op}: 3-D kernels ({kernel:?}) are not supported yet; only 1-D and 2-D"
-                )));
-            }
-            _ => return Err(Error::param(op, format!("kernel {kernel:?} must have 1 or 2 entries"))),
-        }
+        check_kernel_rank(op, &kernel)?;
         let nd = kernel.len();
         check_layout(a, op, nd)?;
         let p = ConvParams {
@@ -269,8 +279,8 @@ impl ConvParams {
         Ok(data[1])
     }
 
-    /// The geometry as 2-D: 1-D data gets a unit height.
-    fn geom2(
+    /// The geometry as 3-D: 2-D data gets a unit depth, 1-D data also a unit height.
+    fn geom(
         &self,
         batch: usize,
         in_c: usize,
@@ -279,11 +289,11 @@ impl ConvParams {
         outsz: &[usize],
         pad: &[usize],
     ) -> ConvGeom {
-        let (k, s, d) = (&self.kernel, &self.stride, &self.dilate);
-        let two = |v: &[usize], fill: usize| if v.len() == 1 { (fill, v[0]) } else { (v[0], v[1]) };
-        let ((kh, kw), (sh, sw), (dh, dw)) = (two(k, 1), two(s, 1), two(d, 1));
-        let ((ph, pw), (h, w), (oh, ow)) = (two(pad, 0), two(insz, 1), two(outsz, 1));
-        ConvGeom { batch, in_c, h, w, out_c, groups: self.num_group, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow }
+        let ([kd, kh, kw], [sd, sh, sw]) = (dhw(&self.kernel, 1), dhw(&self.stride, 1));
+        let ([dd, dh, dw], [pd, ph, pw]) = (dhw(&self.dilate, 1), dhw(pad, 0));
+        let ([d, h, w], [od, oh, ow]) = (dhw(insz, 1), dhw(outsz, 1));
+        let groups = self.num_group;
+        ConvGeom { batch, in_c, d, h, w, out_c, groups, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, ow }
     }
 
     fn bias_shape(&self) -> Shape {
@@ -377,7 +387,7 @@ impl Conv {
         }
         let mut weight = vec![p.num_filter, c / p.num_group];
         weight.extend(&p.kernel);
-        let g = p.geom2(data[0], c, p.num_filter, &data[2..], &out[2..], &p.pad);
+        let g = p.geom(data[0], c, p.num_filter, &data[2..], &out[2..], &p.pad);
         Ok((g, weight, out))
     }
 }
@@ -502,7 +512,7 @@ impl Conv {
         }
         let mut weight = vec![c, p.num_filter / p.num_group];
         weight.extend(&p.kernel);
-        let g = p.geom2(data[0], p.num_filter, c, &out[2..], &data[2..], &pads);
+        let g = p.geom(data[0], p.num_filter, c, &out[2..], &data[2..], &pads);
         Ok((g, weight, out))
     }
 }
@@ -575,7 +585,7 @@ pub(super) fn register(r: &mut Registry) {
         "Convolution",
         &["data", "weight", "bias"],
         conv_params,
-        "convolution over NCW or NCHW data with a (num_filter, C/num_group, *kernel) weight",
+        "convolution over NCW, NCHW or NCDHW data with a (num_filter, C/num_group, *kernel) weight",
         |a: &Attrs| Ok(Box::new(Conv::new(ConvParams::parse("Convolution", a, false)?, false, false))),
     );
     r.add(
@@ -590,7 +600,7 @@ pub(super) fn register(r: &mut Registry) {
         "Deconvolution",
         &["data", "weight", "bias"],
         deconv_params,
-        "transposed convolution over NCW or NCHW data with a (C, num_filter/num_group, *kernel) weight",
+        "transposed convolution over NCW, NCHW or NCDHW data with a (C, num_filter/num_group, *kernel) weight",
         |a: &Attrs| Ok(Box::new(Conv::new(ConvParams::parse("Deconvolution", a, true)?, true, false))),
     );
     r.add(
@@ -604,180 +614,5 @@ pub(super) fn register(r: &mut Registry) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::eager_grad::{check_numeric_gradient, f64_array};
-    use crate::op::grad::test_values;
-    use crate::op::registry;
-
-    fn attrs(pairs: &[(&str, &str)]) -> Attrs {
-        Attrs::from_pairs(pairs.iter().copied())
-    }
-
-    fn create(name: &str, a: &Attrs) -> Box<dyn Operator> {
-        (registry().get(name).unwrap().create)(a).unwrap()
-    }
-
-    /// Inputs of `name` for `data` (weight and bias shapes from partial inference).
-    fn inputs(name: &str, a: &Attrs, data: &[usize]) -> Vec<crate::ndarray::NDArray> {
-        let op = create(name, a);
-        let n = op.input_names().unwrap().len();
-        let mut shapes: Vec<Option<Shape>> = vec![None; n];
-        shapes[0] = Some(data.to_vec());
-        op.infer_shape_partial(&mut shapes, &mut [None]).unwrap();
-        shapes
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let s = s.unwrap();
-                f64_array(&s, test_values(s.iter().product(), 10 + i as u64)).unwrap()
-            })
-            .collect()
-    }
-
-    fn check(name: &str, pairs: &[(&str, &str)], data: &[usize]) {
-        let a = attrs(pairs);
-        let ins = inputs(name, &a, data);
-        let all: Vec<usize> = (0..ins.len()).collect();
-        check_numeric_gradient(name, &a, &ins, &all, true, 1e-6, 1e-5, 1e-8)
-            .unwrap_or_else(|e| panic!("{name} {pairs:?} on {data:?}: {e}"));
-    }
-
-    #[test]
-    fn convolution_gradients_match_finite_differences() {
-        check("Convolution", &[("kernel", "(3, 3)"), ("num_filter", "3")], &[2, 2, 5, 5]);
-        check(
-            "Convolution",
-            &[("kernel", "(3, 2)"), ("stride", "(2, 2)"), ("pad", "(1, 1)"), ("num_filter", "2")],
-            &[2, 2, 6, 5],
-        );
-        check(
-            "Convolution",
-            &[("kernel", "(2, 2)"), ("dilate", "(2, 2)"), ("num_group", "2"), ("num_filter", "4"), ("no_bias", "True")],
-            &[1, 4, 5, 5],
-        );
-        check("Convolution", &[("kernel", "(1, 1)"), ("num_filter", "3")], &[2, 2, 3, 3]);
-        check(
-            "Convolution",
-            &[("kernel", "(3,)"), ("stride", "(2,)"), ("pad", "(1,)"), ("num_filter", "2")],
-            &[2, 3, 7],
-        );
-    }
-
-    #[test]
-    fn deconvolution_gradients_match_finite_differences() {
-        check("Deconvolution", &[("kernel", "(3, 3)"), ("num_filter", "2")], &[2, 2, 3, 3]);
-        check(
-            "Deconvolution",
-            &[
-                ("kernel", "(3, 3)"),
-                ("stride", "(2, 2)"),
-                ("pad", "(1, 1)"),
-                ("adj", "(1, 1)"),
-                ("num_filter", "2"),
-                ("no_bias", "False"),
-            ],
-            &[1, 2, 3, 4],
-        );
-        check(
-            "Deconvolution",
-            &[("kernel", "(2, 2)"), ("stride", "(2, 2)"), ("num_group", "2"), ("num_filter", "4")],
-            &[2, 2, 2, 3],
-        );
-        check(
-            "Deconvolution",
-            &[
-                ("kernel", "(3, 3)"),
-                ("stride", "(2, 2)"),
-                ("target_shape", "(6, 6)"),
-                ("num_filter", "2"),
-                ("dilate", "(1, 2)"),
-            ],
-            &[1, 2, 3, 3],
-        );
-        check(
-            "Deconvolution",
-            &[("kernel", "(3,)"), ("stride", "(2,)"), ("num_filter", "2"), ("no_bias", "False")],
-            &[2, 2, 4],
-        );
-    }
-
-    #[test]
-    fn shapes_follow_mxnet() {
-        let a = attrs(&[
-            ("kernel", "(3, 3)"),
-            ("num_filter", "8"),
-            ("num_group", "4"),
-            ("stride", "(2, 2)"),
-            ("pad", "(1, 1)"),
-        ]);
-        let op = create("Convolution", &a);
-        let mut ins = vec![Some(vec![1, 4, 5, 5]), None, None];
-        let mut outs = vec![None];
-        op.infer_shape_partial(&mut ins, &mut outs).unwrap();
-        assert_eq!(ins[1], Some(vec![8, 1, 3, 3]));
-        assert_eq!(ins[2], Some(vec![8]));
-        assert_eq!(outs[0], Some(vec![1, 8, 3, 3]));
-        let d = attrs(&[("kernel", "(3, 3)"), ("num_filter", "6"), ("num_group", "2")]);
-        let op = create("Deconvolution", &d);
-        assert_eq!(op.input_names().unwrap(), vec!["data", "weight"]);
-        let mut ins = vec![Some(vec![1, 4, 5, 5]), None];
-        op.infer_shape_partial(&mut ins, &mut outs[..]).unwrap_err();
-        let mut outs = vec![None];
-        op.infer_shape_partial(&mut ins, &mut outs).unwrap();
-        assert_eq!((ins[1].clone(), outs[0].clone()), (Some(vec![4, 3, 3, 3]), Some(vec![1, 6, 7, 7])));
-        let t = attrs(&[("kernel", "(3, 3)"), ("num_filter", "6"), ("stride", "(2, 2)"), ("target_shape", "(10, 10)")]);
-        assert_eq!(
-            create("Deconvolution", &t).infer_shape(&[vec![1, 4, 5, 5], vec![4, 6, 3, 3]]).unwrap(),
-            vec![vec![1, 6, 10, 10]]
-        );
-    }
-
-    #[test]
-    fn bad_inputs_are_errors_naming_the_op_and_shapes() {
-        let a = attrs(&[("kernel", "(3, 3)"), ("num_filter", "4"), ("no_bias", "True")]);
-        let e = create("Convolution", &a).infer_shape(&[vec![1, 3, 5, 5], vec![4, 2, 3, 3]]).unwrap_err().to_string();
-        assert!(e.contains("Convolution") && e.contains("(4,2,3,3)") && e.contains("(4,3,3,3)"), "{e}");
-        let e = create("Convolution", &a).infer_shape(&[vec![1, 3, 2, 2], vec![4, 3, 3, 3]]).unwrap_err().to_string();
-        assert!(e.contains("exceeds") && e.contains("(1,3,2,2)"), "{e}");
-        let bad = attrs(&[("kernel", "(3, 3)"), ("num_filter", "5"), ("num_group", "2")]);
-        let e = (registry().get("Convolution").unwrap().create)(&bad).unwrap_err().to_string();
-        assert!(e.contains("num_filter (5)") && e.contains("num_group (2)"), "{e}");
-        let three = attrs(&[("kernel", "(3, 3, 3)"), ("num_filter", "2")]);
-        let e = (registry().get("Convolution").unwrap().create)(&three).unwrap_err();
-        assert!(matches!(e, Error::NotSupported(_)), "{e}");
-        let e = create("Convolution", &a).infer_dtype(&[DType::I32, DType::I32]).unwrap_err();
-        assert!(matches!(e, Error::DType { .. }), "{e}");
-    }
-
-    #[test]
-    fn backward_ops_compute_only_the_kept_gradients() {
-        use crate::invoke::invoke_op;
-        use std::sync::Arc;
-        for (fwd, bwd, data) in [
-            ("Convolution", "_backward_Convolution", [2usize, 2, 5, 5]),
-            ("Deconvolution", "_backward_Deconvolution", [2, 2, 3, 3]),
-        ] {
-            let a = attrs(&[("kernel", "(3, 3)"), ("num_filter", "2"), ("no_bias", "False")]);
-            let ins = inputs(fwd, &a, &data);
-            let y = crate::invoke::invoke(fwd, &a, &ins, None, None).unwrap();
-            let bargs = [y[0].clone(), ins[0].clone(), ins[1].clone()];
-            let full: Arc<dyn Operator> = Arc::from(create(bwd, &a));
-            let all = invoke_op(full.clone(), &bargs, None, None).unwrap();
-            assert_eq!(all.len(), 3);
-            for keep in [[false, true, true], [true, false, false], [false, false, true]] {
-                let op: Arc<dyn Operator> = Arc::from(full.keep_outputs(&keep).unwrap());
-                assert_eq!(op.num_outputs(), keep.iter().filter(|&&k| k).count());
-                let got = invoke_op(op, &bargs, None, None).unwrap();
-                let want: Vec<_> = all.iter().zip(keep).filter(|(_, k)| *k).map(|(a, _)| a).collect();
-                assert_eq!(got.len(), want.len());
-                for (g, w) in got.iter().zip(want) {
-                    assert_eq!(g.shape(), w.shape());
-                    let (gs, ws) = (g.to_cpu_storage().unwrap(), w.to_cpu_storage().unwrap());
-                    assert!((0..ws.len()).all(|i| gs.get_f64(i) == ws.get_f64(i)), "{bwd} {keep:?}");
-                }
-            }
-            assert!(create(fwd, &a).keep_outputs(&[false]).is_none(), "forward ops keep their output");
-        }
-    }
-}
+#[path = "conv_tests.rs"]
+mod tests;

@@ -1,7 +1,11 @@
-//! `Pooling` (max, avg, sum, lp; valid and full conventions; global pooling) over NCW and NCHW
-//! data, with its backward op `_backward_Pooling`.
+//! `Pooling` (max, avg, sum, lp; valid and full conventions; global pooling) over NCW, NCHW and
+//! NCDHW data, with its backward op `_backward_Pooling`.
+//!
+//! The `same` convention is refused: MXNet 1.9.1 documents it for 1-D max pooling only, and
+//! there its shape check fails (it reads `pad[1]` of a 1-entry pad), so it has no working
+//! reference.
 
-use super::conv::{Task, check_layout, float_dtype, run_float, spatial};
+use super::conv::{Task, check_layout, dhw, float_dtype, run_float, spatial};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::backend::cpu::conv::{PoolGeom, PoolKind};
@@ -44,11 +48,8 @@ impl Pooling {
             return Err(Error::param(op, "required parameter 'kernel' is missing (or set global_pool=True)"));
         }
         let nd = if global && kernel.is_empty() { 0 } else { kernel.len() };
-        if nd == 3 {
-            return Err(Error::NotSupported(format!("{op}: 3-D pooling ({kernel:?}) is not supported yet")));
-        }
         if nd > 3 {
-            return Err(Error::param(op, format!("kernel {kernel:?} must have 1 or 2 entries")));
+            return Err(Error::param(op, format!("kernel {kernel:?} must have 1, 2 or 3 entries")));
         }
         if nd > 0 {
             check_layout(a, op, nd)?;
@@ -71,7 +72,10 @@ impl Pooling {
             "valid" => false,
             "full" => true,
             "same" => {
-                return Err(Error::NotSupported(format!("{op}: pooling_convention 'same' is not supported yet")));
+                return Err(Error::NotSupported(format!(
+                    "{op}: pooling_convention 'same' is not supported (MXNet 1.9.1 allows it only for 1-D max \
+                     pooling, where its own shape check fails); use 'valid' or 'full' with pad"
+                )));
             }
             c => return Err(Error::param(op, format!("pooling_convention '{c}' is not one of valid, full, same"))),
         };
@@ -90,24 +94,14 @@ impl Pooling {
         if self.backward { "_backward_Pooling" } else { "Pooling" }
     }
 
-    /// The 2-D geometry and output shape for `data`.
+    /// The geometry (as 3-D) and output shape for `data`.
     fn layout(&self, data: &[usize]) -> Result<(PoolGeom, Shape)> {
         let op = self.name_of();
-        if data.len() == 5 {
-            return Err(Error::NotSupported(format!(
-                "{op}: 3-D pooling (data {}) is not supported yet",
-                fmt_shape(data)
-            )));
-        }
-        if !(3..=4).contains(&data.len()) || (!self.global && data.len() != self.kernel.len() + 2) {
+        if !(3..=5).contains(&data.len()) || (!self.global && data.len() != self.kernel.len() + 2) {
+            let want = if self.global { "3, 4 or 5".to_string() } else { (self.kernel.len() + 2).to_string() };
             return Err(Error::shape(
                 op,
-                format!(
-                    "data {} must have {} dimensions for kernel {:?}",
-                    fmt_shape(data),
-                    self.kernel.len() + 2,
-                    self.kernel
-                ),
+                format!("data {} must have {want} dimensions for kernel {:?}", fmt_shape(data), self.kernel),
             ));
         }
         let nd = data.len() - 2;
@@ -131,10 +125,10 @@ impl Pooling {
             let span = padded - kernel[i];
             out.push(if self.full { span.div_ceil(stride[i]) } else { span / stride[i] } + 1);
         }
-        let two = |v: &[usize], fill: usize| if v.len() == 1 { (fill, v[0]) } else { (v[0], v[1]) };
-        let ((h, w), (kh, kw), (sh, sw)) = (two(&data[2..], 1), two(&kernel, 1), two(&stride, 1));
-        let ((ph, pw), (oh, ow)) = (two(&pad, 0), two(&out[2..], 1));
-        let g = PoolGeom { planes: data[0] * data[1], h, w, kh, kw, sh, sw, ph, pw, oh, ow };
+        let ([d, h, w], [kd, kh, kw], [sd, sh, sw]) = (dhw(&data[2..], 1), dhw(&kernel, 1), dhw(&stride, 1));
+        let ([pd, ph, pw], [od, oh, ow]) = (dhw(&pad, 0), dhw(&out[2..], 1));
+        let planes = data[0] * data[1];
+        let g = PoolGeom { planes, d, h, w, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow };
         Ok((g, out))
     }
 }
@@ -205,7 +199,7 @@ pub(super) fn register(r: &mut Registry) {
         "count_include_pad" = Some("None"),
         "layout" = Some("None")
     );
-    r.add("Pooling", &["data"], p, "max, average, sum or lp pooling over NCW or NCHW data", |a: &Attrs| {
+    r.add("Pooling", &["data"], p, "max, average, sum or lp pooling over NCW, NCHW or NCDHW data", |a: &Attrs| {
         Ok(Box::new(Pooling::parse("Pooling", a, false)?))
     });
     r.add("_backward_Pooling", &["out_grad", "data", "output"], p, "gradient of Pooling's data", |a: &Attrs| {
@@ -254,5 +248,53 @@ mod tests {
         check(&[("pool_type", "avg"), ("global_pool", "True")], &[2, 2, 3, 4]);
         check(&[("pool_type", "max"), ("global_pool", "True")], &[2, 2, 3, 4]);
         check(&[("kernel", "(3,)"), ("stride", "(2,)"), ("pool_type", "max")], &[2, 2, 7]);
+    }
+
+    #[test]
+    fn pooling_3d_gradients_match_finite_differences() {
+        let k = ("kernel", "(2, 3, 2)");
+        check(&[k, ("stride", "(2, 2, 2)"), ("pool_type", "max")], &[1, 2, 4, 5, 4]);
+        check(&[k, ("stride", "(1, 2, 1)"), ("pad", "(1, 1, 0)"), ("pool_type", "max")], &[1, 1, 3, 4, 3]);
+        for include in ["True", "False"] {
+            check(
+                &[
+                    k,
+                    ("stride", "(2, 2, 2)"),
+                    ("pad", "(1, 1, 1)"),
+                    ("pool_type", "avg"),
+                    ("pooling_convention", "full"),
+                    ("count_include_pad", include),
+                ],
+                &[1, 2, 3, 4, 5],
+            );
+        }
+        check(&[k, ("pool_type", "sum")], &[1, 1, 3, 4, 3]);
+        check(&[k, ("stride", "(1, 2, 2)"), ("pool_type", "lp"), ("p_value", "2")], &[1, 1, 3, 5, 4]);
+        check(&[("pool_type", "avg"), ("global_pool", "True")], &[2, 2, 3, 2, 4]);
+        check(&[("pool_type", "max"), ("global_pool", "True")], &[1, 2, 2, 3, 2]);
+    }
+
+    #[test]
+    fn pooling_3d_shapes_and_errors() {
+        use crate::op::registry;
+        let create = |pairs: &[(&str, &str)]| {
+            (registry().get("Pooling").unwrap().create)(&Attrs::from_pairs(pairs.iter().copied()))
+        };
+        let k = ("kernel", "(2, 3, 2)");
+        let s = ("stride", "(2, 2, 3)");
+        let op = create(&[k, s]).unwrap();
+        assert_eq!(op.infer_shape(&[vec![1, 2, 5, 6, 7]]).unwrap(), vec![vec![1, 2, 2, 2, 2]]);
+        let op = create(&[k, s, ("pooling_convention", "full")]).unwrap();
+        assert_eq!(op.infer_shape(&[vec![1, 2, 5, 6, 7]]).unwrap(), vec![vec![1, 2, 3, 3, 3]]);
+        let op = create(&[("global_pool", "True")]).unwrap();
+        assert_eq!(op.infer_shape(&[vec![2, 3, 4, 5, 6]]).unwrap(), vec![vec![2, 3, 1, 1, 1]]);
+        let e = create(&[("kernel", "(2, 3)")]).unwrap().infer_shape(&[vec![1, 2, 5, 6, 7]]).unwrap_err().to_string();
+        assert!(e.contains("Pooling") && e.contains("(1,2,5,6,7)") && e.contains("4 dimensions"), "{e}");
+        let e = create(&[k, ("stride", "(0, 1, 1)")]).unwrap_err().to_string();
+        assert!(e.contains("Pooling") && e.contains("[0, 1, 1]"), "{e}");
+        let e = create(&[k]).unwrap().infer_shape(&[vec![1, 2, 1, 6, 7]]).unwrap_err().to_string();
+        assert!(e.contains("exceeds") && e.contains("(1,2,1,6,7)"), "{e}");
+        let e = create(&[k, ("pooling_convention", "same")]).unwrap_err().to_string();
+        assert!(e.contains("Pooling") && e.contains("same"), "{e}");
     }
 }

@@ -3,8 +3,8 @@
 Each layer is a :class:`~mxrs.gluon.HybridBlock` over the registry's ``Convolution``,
 ``Deconvolution`` and ``Pooling`` ops, so it runs imperatively and traced into a Symbol graph
 alike. ``in_channels=0`` defers the weight's input-channel dimension to the first forward call.
-Layouts are channel-first (``NCW``, ``NCHW``, ``NCDHW``) as on MXNet's CPU. The ops compute 1-D
-and 2-D windows today; the 3-D layers are defined and raise the op's ``NotSupported`` error.
+Layouts are channel-first (``NCW``, ``NCHW``, ``NCDHW``) as on MXNet's CPU; the ops compute
+1-D, 2-D and 3-D windows, so the 3-D layers run imperatively and hybridized like the others.
 ``ReflectionPad2D`` pads with the ``Pad`` op in reflect mode.
 """
 

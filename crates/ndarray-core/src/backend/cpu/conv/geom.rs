@@ -72,17 +72,21 @@ impl ConvFloat for f32 {
 }
 impl ConvFloat for f64 {}
 
-/// The geometry of a grouped 2-D convolution from `(batch, in_c, h, w)` to
-/// `(batch, out_c, oh, ow)` with a `(out_c, in_c / groups, kh, kw)` weight.
+/// The geometry of a grouped convolution over up to three spatial dimensions, from
+/// `(batch, in_c, d, h, w)` to `(batch, out_c, od, oh, ow)` with a
+/// `(out_c, in_c / groups, kd, kh, kw)` weight. 2-D data has `d = kd = od = sd = dd = 1` and
+/// `pd = 0` (1-D data also a unit height), so the depth loops run once.
 ///
-/// `oh` and `ow` are stored rather than derived, so a transposed convolution can use exactly
-/// the sizes of its input.
+/// `od`, `oh` and `ow` are stored rather than derived, so a transposed convolution can use
+/// exactly the sizes of its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeom {
     /// Images in the batch.
     pub batch: usize,
     /// Input channels (all groups).
     pub in_c: usize,
+    /// Input depth (1 for 1-D and 2-D data).
+    pub d: usize,
     /// Input height.
     pub h: usize,
     /// Input width.
@@ -91,22 +95,32 @@ pub struct ConvGeom {
     pub out_c: usize,
     /// Channel groups; `in_c` and `out_c` are multiples of it.
     pub groups: usize,
+    /// Kernel depth.
+    pub kd: usize,
     /// Kernel height.
     pub kh: usize,
     /// Kernel width.
     pub kw: usize,
+    /// Depth stride.
+    pub sd: usize,
     /// Vertical stride.
     pub sh: usize,
     /// Horizontal stride.
     pub sw: usize,
+    /// Front and back padding.
+    pub pd: usize,
     /// Top and bottom padding.
     pub ph: usize,
     /// Left and right padding.
     pub pw: usize,
+    /// Depth dilation.
+    pub dd: usize,
     /// Vertical dilation.
     pub dh: usize,
     /// Horizontal dilation.
     pub dw: usize,
+    /// Output depth.
+    pub od: usize,
     /// Output height.
     pub oh: usize,
     /// Output width.
@@ -114,20 +128,36 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
-    /// Rows of one group's column matrix: `in_c / groups * kh * kw`.
+    /// Rows of one group's column matrix: `in_c / groups * kd * kh * kw`.
     pub fn col_rows(&self) -> usize {
-        self.in_c / self.groups * self.kh * self.kw
+        self.in_c / self.groups * self.kd * self.kh * self.kw
     }
     /// Elements of the weight.
     pub fn weight_len(&self) -> usize {
         self.out_c * self.col_rows()
     }
-    /// A 1x1 kernel with unit stride and no padding reads the input as its own column matrix.
+    /// Elements of one input channel: `d * h * w`.
+    pub fn in_vol(&self) -> usize {
+        self.d * self.h * self.w
+    }
+    /// Elements of one output channel: `od * oh * ow`.
+    pub fn out_vol(&self) -> usize {
+        self.od * self.oh * self.ow
+    }
+    /// A 1x1(x1) kernel with unit stride and no padding reads the input as its own column matrix.
     pub(super) fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+        self.kd == 1
+            && self.kh == 1
+            && self.kw == 1
+            && self.sd == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.pd == 0
+            && self.ph == 0
+            && self.pw == 0
     }
     /// Multiply-adds of the whole convolution (what decides whether to split it).
     pub(super) fn work(&self) -> usize {
-        self.batch * self.out_c * self.oh * self.ow * self.col_rows()
+        self.batch * self.out_c * self.out_vol() * self.col_rows()
     }
 }

@@ -1,7 +1,8 @@
-//! Convolution and pooling kernels over NCHW data (1-D data uses `h = kh = 1`).
+//! Convolution and pooling kernels over NCDHW data (2-D data uses `d = kd = 1`, 1-D data also
+//! `h = kh = 1`).
 //!
 //! Convolution lowers each image (and group) to a matrix product: `im2col` gathers the input
-//! patches into a `(C/g * kh * kw) x (oh * ow)` matrix, `gemm` multiplies it by the weight, and
+//! patches into a `(C/g * kd * kh * kw) x (od * oh * ow)` matrix, `gemm` multiplies it by the weight, and
 //! `col2im` scatters patch gradients back. Work is split over the batch with rayon (each worker
 //! keeps one column buffer); a lone large image lets `gemm` use the pool instead. Under a
 //! one-thread budget, large float32 products go to the external BLAS's sgemm ([`blas`](super::blas)). Transposed
@@ -131,11 +132,11 @@ fn for_each_image<T: ConvFloat>(
     }
 }
 
-/// Convolution forward: `x` is `(batch, in_c, h, w)`, `w` is `(out_c, in_c/groups, kh, kw)`,
-/// `bias` is `(out_c,)`; returns `(batch, out_c, oh, ow)`.
+/// Convolution forward: `x` is `(batch, in_c, d, h, w)`, `w` is
+/// `(out_c, in_c/groups, kd, kh, kw)`, `bias` is `(out_c,)`; returns `(batch, out_c, od, oh, ow)`.
 pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Option<&[T]>, g: &ConvGeom) -> Vec<T> {
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
-    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let (hw, ohw) = (g.in_vol(), g.out_vol());
     let mut y = vec![T::zero(); g.batch * g.out_c * ohw];
     let (par_batch, inner, blas) = plan::<T>(par, g.batch, g.work());
     let pointwise = g.is_pointwise();
@@ -174,11 +175,11 @@ pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Opti
     y
 }
 
-/// Gradient of the convolution's input: `dy` is `(batch, out_c, oh, ow)`; returns
-/// `(batch, in_c, h, w)`. Also the forward pass of a transposed convolution.
+/// Gradient of the convolution's input: `dy` is `(batch, out_c, od, oh, ow)`; returns
+/// `(batch, in_c, d, h, w)`. Also the forward pass of a transposed convolution.
 pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
-    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let (hw, ohw) = (g.in_vol(), g.out_vol());
     let mut dx = vec![T::zero(); g.batch * g.in_c * hw];
     let (par_batch, inner, blas) = plan::<T>(par, g.batch, g.work());
     let pointwise = g.is_pointwise();
@@ -200,11 +201,11 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
     dx
 }
 
-/// Gradient of the convolution's weight: `dy` is `(batch, out_c, oh, ow)`, `x` the input;
-/// returns `(out_c, in_c/groups, kh, kw)`, summed over the batch.
+/// Gradient of the convolution's weight: `dy` is `(batch, out_c, od, oh, ow)`, `x` the input;
+/// returns `(out_c, in_c/groups, kd, kh, kw)`, summed over the batch.
 pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g: &ConvGeom) -> Vec<T> {
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
-    let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    let (hw, ohw) = (g.in_vol(), g.out_vol());
     let (par_batch, inner, blas) = plan::<T>(par, g.batch, g.work());
     let pointwise = g.is_pointwise();
     // Accumulate images [lo, hi) into `dw` (zero on entry).
@@ -270,21 +271,35 @@ mod tests {
         ConvGeom {
             batch: 2,
             in_c: 4,
+            d: 1,
             h,
             w,
             out_c: 6,
             groups: 2,
+            kd: 1,
             kh: k,
             kw: k,
+            sd: 1,
             sh: s,
             sw: s,
+            pd: 0,
             ph: p,
             pw: p,
+            dd: 1,
             dh: d,
             dw: d,
+            od: 1,
             oh: (h + 2 * p - dk) / s + 1,
             ow: (w + 2 * p - dk) / s + 1,
         }
+    }
+
+    /// A 3-D geometry: depth `z` with the given kernel, stride, padding and dilation in depth
+    /// (`kz, sz, pz, dz`), the plane as [`geom`].
+    fn geom3(z: (usize, usize, usize, usize, usize), h: usize, w: usize, k: usize, s: usize, p: usize) -> ConvGeom {
+        let (d, kd, sd, pd, dd) = z;
+        let od = (d + 2 * pd - (dd * (kd - 1) + 1)) / sd + 1;
+        ConvGeom { d, kd, sd, pd, dd, od, ..geom(h, w, k, s, p, 1) }
     }
 
     /// `n` deterministic values in `[-1, 1)`, different for each `seed`.
@@ -292,35 +307,72 @@ mod tests {
         (0..n).map(|i| ((i * 7919 + seed * 104_729) % 1009) as f64 / 504.5 - 1.0).collect()
     }
 
+    /// The input index output `(oz, oy, ox)` reads at kernel offset `(a, i, j)` of one channel
+    /// volume, if it is not padding.
+    fn tap(g: &ConvGeom, o: [usize; 3], k: [usize; 3]) -> Option<usize> {
+        let iz = (o[0] * g.sd + k[0] * g.dd) as isize - g.pd as isize;
+        let iy = (o[1] * g.sh + k[1] * g.dh) as isize - g.ph as isize;
+        let ix = (o[2] * g.sw + k[2] * g.dw) as isize - g.pw as isize;
+        let inside = |v: isize, n: usize| v >= 0 && v < n as isize;
+        (inside(iz, g.d) && inside(iy, g.h) && inside(ix, g.w))
+            .then(|| (iz as usize * g.h + iy as usize) * g.w + ix as usize)
+    }
+
     /// Direct convolution, for comparison.
     fn naive(x: &[f64], w: &[f64], g: &ConvGeom) -> Vec<f64> {
-        let (cg, fg) = (g.in_c / g.groups, g.out_c / g.groups);
-        let mut y = vec![0.0; g.batch * g.out_c * g.oh * g.ow];
+        let (cg, fg, vol, kvol) = (g.in_c / g.groups, g.out_c / g.groups, g.in_vol(), g.kd * g.kh * g.kw);
+        let mut y = vec![0.0; g.batch * g.out_c * g.out_vol()];
+        let outs = (0..g.od).flat_map(|z| (0..g.oh).flat_map(move |r| (0..g.ow).map(move |c| [z, r, c])));
+        let outs: Vec<[usize; 3]> = outs.collect();
+        let taps = (0..g.kd).flat_map(|a| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| [a, i, j])));
+        let taps: Vec<[usize; 3]> = taps.collect();
         for n in 0..g.batch {
             for f in 0..g.out_c {
                 let grp = f / fg;
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let mut s = 0.0;
-                        for c in 0..cg {
-                            for i in 0..g.kh {
-                                for j in 0..g.kw {
-                                    let iy = (oy * g.sh + i * g.dh) as isize - g.ph as isize;
-                                    let ix = (ox * g.sw + j * g.dw) as isize - g.pw as isize;
-                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                                        continue;
-                                    }
-                                    let xi = ((n * g.in_c + grp * cg + c) * g.h + iy as usize) * g.w + ix as usize;
-                                    s += x[xi] * w[((f * cg + c) * g.kh + i) * g.kw + j];
-                                }
+                for (oi, &o) in outs.iter().enumerate() {
+                    let mut s = 0.0;
+                    for c in 0..cg {
+                        let xc = &x[(n * g.in_c + grp * cg + c) * vol..][..vol];
+                        for (ki, &k) in taps.iter().enumerate() {
+                            if let Some(xi) = tap(g, o, k) {
+                                s += xc[xi] * w[(f * cg + c) * kvol + ki];
                             }
                         }
-                        y[((n * g.out_c + f) * g.oh + oy) * g.ow + ox] = s;
                     }
+                    y[(n * g.out_c + f) * g.out_vol() + oi] = s;
                 }
             }
         }
         y
+    }
+
+    #[test]
+    fn forward_3d_matches_direct_convolution_and_adjoints_hold() {
+        // (depth, kd, sd, pd, dd), then the plane's (h, w, k, s, p).
+        for (z, h, w, k, s, p) in [
+            ((4, 2, 1, 0, 1), 5, 6, 3, 1, 1),
+            ((7, 3, 2, 1, 1), 6, 5, 2, 2, 0),
+            ((6, 2, 1, 2, 2), 4, 4, 1, 1, 0),
+            ((3, 1, 1, 0, 1), 5, 5, 3, 2, 1),
+        ] {
+            let g = geom3(z, h, w, k, s, p);
+            let x = values(g.batch * g.in_c * g.in_vol(), 3);
+            let wt = values(g.weight_len(), 4);
+            let got = conv_forward(Parallelism::whole_pool(), &x, &wt, None, &g);
+            let want = naive(&x, &wt, &g);
+            assert_eq!(got.len(), want.len());
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
+            }
+            // <conv(x), dy> = <x, conv_backward_data(dy)> and = <w, conv_backward_weight(dy, x)>.
+            let dy = values(got.len(), 5);
+            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+            let lhs = dot(&got, &dy);
+            let dx = conv_backward_data(Parallelism::SERIAL, &dy, &wt, &g);
+            let dw = conv_backward_weight(Parallelism::whole_pool(), &dy, &x, &g);
+            assert!((lhs - dot(&x, &dx)).abs() < 1e-9 * (1.0 + lhs.abs()), "{g:?}: data adjoint");
+            assert!((lhs - dot(&wt, &dw)).abs() < 1e-9 * (1.0 + lhs.abs()), "{g:?}: weight adjoint");
+        }
     }
 
     #[test]
@@ -374,16 +426,17 @@ mod tests {
 
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
-        let g = geom(7, 8, 3, 2, 1, 2);
-        let cg = g.in_c / g.groups;
-        let x = values(cg * g.h * g.w, 5);
-        let c = values(g.col_rows() * g.oh * g.ow, 6);
-        let mut col = vec![0.0; c.len()];
-        im2col(&x, &g, cg, &mut col);
-        let mut back = vec![0.0; x.len()];
-        col2im(&c, &g, cg, &mut back);
-        let lhs: f64 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
-        let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
-        assert!((lhs - rhs).abs() < 1e-10);
+        for g in [geom(7, 8, 3, 2, 1, 2), geom3((6, 3, 2, 1, 2), 5, 4, 2, 1, 1)] {
+            let cg = g.in_c / g.groups;
+            let x = values(cg * g.in_vol(), 5);
+            let c = values(g.col_rows() * g.out_vol(), 6);
+            let mut col = vec![0.0; c.len()];
+            im2col(&x, &g, cg, &mut col);
+            let mut back = vec![0.0; x.len()];
+            col2im(&c, &g, cg, &mut back);
+            let lhs: f64 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() < 1e-10, "{g:?}");
+        }
     }
 }
