@@ -24,15 +24,18 @@ from mxrs import (
     executor,
     gluon,
     initializer,
+    engine,
     io,
     kvstore,
     lr_scheduler,
     metric,
     model,
     module,
+    monitor,
     name,
     ndarray,
     onnx,
+    operator,
     optimizer,
     profiler,
     random,
@@ -43,6 +46,7 @@ from mxrs import (
 from mxrs import initializer as init
 from mxrs import kvstore as kv
 from mxrs import module as mod
+from mxrs import monitor as mon
 from mxrs import ndarray as nd
 from mxrs import symbol as sym
 from mxrs._mxnet_alias import install_as_mxnet

@@ -64,6 +64,7 @@ class Executor:
         self.aux_dict = dict(zip(symbol.list_auxiliary_states(), aux_arrays))
         self.output_dict = dict(zip(symbol.list_outputs(), self.outputs))
         self._monitor = None
+        self._monitor_exec = None
 
     # ----- construction ------------------------------------------------------------------------
     @classmethod
@@ -154,11 +155,38 @@ class Executor:
                 v.copyto(dst)
             else:
                 dst[:] = v
+        aux_snapshot = None
+        if self._monitor is not None and self.aux_arrays:
+            aux_snapshot = [a.copy() for a in self.aux_arrays]
         self._handle.forward(bool(is_train))
         if self._monitor is not None:
-            for n, o in zip(self._symbol.list_outputs(), self.outputs):
-                self._monitor(n, o)
+            self._run_monitor(bool(is_train), aux_snapshot)
         return self.outputs
+
+    def _run_monitor(self, is_train, aux_snapshot):
+        """Call the monitor callback on every operator output of the graph (``NAME_output``
+        ...), then on the executor's outputs. The internal outputs come from a second executor
+        on ``symbol.get_internals()`` that shares the arguments and runs on a copy of the
+        auxiliary states taken before the forward (so they are not updated twice); random
+        operators (Dropout) therefore draw fresh values there."""
+        sym = self._symbol
+        if self._monitor_exec is None:
+            internals = sym.get_internals()
+            self._monitor_exec = Executor._bind(
+                internals, self._ctx, self.arg_arrays, None, "null", aux_snapshot or [a.copy() for a in self.aux_arrays]
+            )
+        mexe = self._monitor_exec
+        if aux_snapshot is not None:
+            for dst, src in zip(mexe.aux_arrays, aux_snapshot):
+                src.copyto(dst)
+        mexe._handle.forward(is_train)
+        leaves = set(sym.list_arguments()) | set(sym.list_auxiliary_states())
+        final = set(sym.list_outputs())
+        for n, o in zip(mexe._symbol.list_outputs(), mexe.outputs):
+            if n not in leaves and n not in final:
+                self._monitor(n, o)
+        for n, o in zip(sym.list_outputs(), self.outputs):
+            self._monitor(n, o)
 
     def backward(self, out_grads=None, is_train=True):
         """Push the backward pass. ``out_grads`` are the gradients of the outputs (ones by default;
@@ -186,8 +214,13 @@ class Executor:
         self._handle.backward()
 
     def set_monitor_callback(self, callback, monitor_all=False):
-        """Call ``callback(name, array)`` for each output after every forward."""
+        """Call ``callback(name, array)`` after every forward for each operator output of the
+        graph (``NAME_output``, in topological order) then for the executor's outputs, as
+        MXNet's monitor callback. ``monitor_all`` (MXNet: also the operators' inputs) is
+        accepted; inputs are reported by :class:`mxrs.monitor.Monitor` from the arguments."""
+        del monitor_all
         self._monitor = callback
+        self._monitor_exec = None
 
     def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False):
         """Copy parameter values into the bound arrays."""
