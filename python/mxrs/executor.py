@@ -1,5 +1,7 @@
 """``mx.executor.Executor``: a Symbol bound to arrays, running forward and backward on the engine."""
 
+from typing import Any
+
 from mxrs import _native
 from mxrs.base import MXNetError, MXNetTypeError, MXNetValueError
 from mxrs.context import Context
@@ -176,6 +178,7 @@ class Executor:
                 internals, self._ctx, self.arg_arrays, None, "null", aux_snapshot or [a.copy() for a in self.aux_arrays]
             )
         mexe = self._monitor_exec
+        callback: Any = self._monitor
         if aux_snapshot is not None:
             for dst, src in zip(mexe.aux_arrays, aux_snapshot):
                 src.copyto(dst)
@@ -184,9 +187,9 @@ class Executor:
         final = set(sym.list_outputs())
         for n, o in zip(mexe._symbol.list_outputs(), mexe.outputs):
             if n not in leaves and n not in final:
-                self._monitor(n, o)
+                callback(n, o)
         for n, o in zip(sym.list_outputs(), self.outputs):
-            self._monitor(n, o)
+            callback(n, o)
 
     def backward(self, out_grads=None, is_train=True):
         """Push the backward pass. ``out_grads`` are the gradients of the outputs (ones by default;

@@ -28,7 +28,7 @@ class Monitor:
         self.monitor_all = monitor_all
         self.interval = interval
         self.activated = False
-        self.queue = []
+        self.queue: list = []
         self.step = 0
         self.exes = []
         self.re_prog = re.compile(pattern)

@@ -2,10 +2,9 @@
 
 import logging
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 from mxrs.base import MXNetError
 
 

@@ -13,7 +13,7 @@ from mxrs.base import MXNetError
 from mxrs.ndarray.ndarray import NDArray, zeros
 
 #: ``op_type`` -> CustomOpProp subclass, filled by :func:`mxrs.operator.register`.
-REGISTRY = {}
+REGISTRY: dict = {}
 
 
 def _prop(op_type, kwargs):
