@@ -202,3 +202,18 @@ def test_monitor_on_module_collects_node_outputs_and_weights(caplog):
     mon2.tic()  # step 1: not a multiple of the interval
     mod.forward(batch, is_train=False)
     assert mon2.toc() == []
+
+
+def test_custom_in_gluon_block_imperative():
+    class Sq(mx.gluon.HybridBlock):
+        def hybrid_forward(self, F, x):
+            return F.Custom(x, op_type="test_square", scale=2)
+
+    net = Sq()
+    x = mx.nd.array([1.0, -3.0])
+    x.attach_grad()
+    with mx.autograd.record():
+        y = net(x)
+    y.backward()
+    np.testing.assert_allclose(y.asnumpy(), [2.0, 18.0])
+    np.testing.assert_allclose(x.grad.asnumpy(), [4.0, -12.0])
