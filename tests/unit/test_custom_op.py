@@ -192,6 +192,15 @@ def test_monitor_on_module_collects_node_outputs_and_weights(caplog):
     got = float(dict((k, v) for _, k, v in res)["fc1_output"].strip())
     assert abs(got - np.linalg.norm(fc1) / np.sqrt(fc1.size)) < 1e-4
     # pattern filters, inactive steps collect nothing, toc_print logs
+    # unsorted: the same names and order as MXNet 1.9.1 (node outputs, then the arguments)
+    mon3 = mx.mon.Monitor(1)
+    mod.install_monitor(mon3)
+    mon3.tic()
+    mod.forward(batch, is_train=False)
+    assert [k for _, k, _ in mon3.toc()][:10] == [
+        "fc1_output", "relu1_output", "fc2_output", "softmax_output",
+        "data", "fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias", "softmax_label",
+    ]  # fmt: skip
     mon2 = mx.monitor.Monitor(2, stat_func=lambda x: x.max(), pattern="fc2.*")
     mod.install_monitor(mon2)
     mon2.tic()
