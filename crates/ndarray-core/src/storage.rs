@@ -358,6 +358,21 @@ impl CpuStorage {
         }))
     }
 
+    /// A storage of `len` elements of `dtype` over memory another library lends (a zero-copy
+    /// DLPack import): dropping the storage drops `owner`, whose `Drop` gives the memory back.
+    ///
+    /// # Safety
+    /// `ptr` is aligned to `dtype.size()` (every mxrs dtype's alignment) and valid for reads and
+    /// writes of `len` elements of `dtype` until `owner` is dropped, and nothing else frees or
+    /// moves that memory meanwhile.
+    pub unsafe fn from_foreign(dtype: DType, ptr: *mut u8, len: usize, owner: Box<dyn Send + Sync>) -> CpuStorage {
+        dispatch!(dtype dtype => T, {
+            debug_assert!((ptr as usize).is_multiple_of(std::mem::align_of::<T>()));
+            // SAFETY: the caller's promise; every mxrs element type accepts any bit pattern.
+            T::wrap_buf(unsafe { HostBuf::from_foreign(ptr.cast::<T>(), len, owner) })
+        })
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         dispatch!(storage self => _v: T, { <T as Element>::DTYPE })

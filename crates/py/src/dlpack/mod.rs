@@ -1,23 +1,26 @@
-//! DLPack (v0.8 `DLManagedTensor` in a `"dltensor"` capsule): arrays shared with NumPy,
-//! PyTorch and every other DLPack library without a copy on export, as MXNet's
-//! `to_dlpack_for_read` / `to_dlpack_for_write` and the `__dlpack__` protocol do.
+//! DLPack (v0.8 `DLManagedTensor` in a `"dltensor"` capsule, v1.0 `DLManagedTensorVersioned`
+//! in a `"dltensor_versioned"` one): arrays shared with NumPy, PyTorch and every other DLPack
+//! library without a copy, both ways, as MXNet's `to_dlpack_for_read` / `to_dlpack_for_write`
+//! / `from_dlpack` and the `__dlpack__` protocol do.
 //!
 //! Export waits for the engine first (for a read: the pending writes; for a write: the pending
 //! reads and writes too), then hands out the address of the array's host buffer together with
 //! a handle to its chunk, so the memory lives as long as the capsule or the consumer's tensor
 //! (the DLPack deleter drops the handle). The chunk is pinned from then on
 //! (`NDArray::share_host_ptr`): later mxrs writes go into that same buffer, so each side sees
-//! the other's writes. Import copies the consumer-side memory into a new array (mxrs's host
-//! storage is an owned buffer) and releases the producer's tensor at once.
+//! the other's writes. Import ([`import`]) wraps the producer's memory in the new array's
+//! storage and releases the producer's tensor when the last array using it is freed; it copies
+//! only what mxrs cannot share (see there).
 
 use std::ffi::{CStr, c_void};
 
 use mxrs_engine::{FnProperty, engine};
-use mxrs_ndarray_core::{CpuStorage, DType, NDArray};
+use mxrs_ndarray_core::{DType, NDArray};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::error::{MXNetTypeError, MXNetValueError, NotSupported, PyMxError};
+mod import;
+
 use crate::guard::{enter, enter_detached};
 use crate::ndarray::PyNDArray;
 
@@ -253,137 +256,9 @@ pub(crate) fn to_dlpack(py: Python<'_>, a: &PyNDArray, for_write: bool, versione
     }
 }
 
-/// The element count and C-contiguity of a DLPack tensor's layout.
-fn c_contiguous(shape: &[i64], strides: Option<&[i64]>) -> bool {
-    let Some(strides) = strides else { return true };
-    let mut expect = 1i64;
-    for (&d, &s) in shape.iter().zip(strides).rev() {
-        if d != 1 && s != expect {
-            return false;
-        }
-        expect = expect.saturating_mul(d);
-    }
-    true
-}
-
-/// Copy the memory of a DLPack tensor into host storage: (storage, shape).
-///
-/// SAFETY (for the caller): `t` points to a live `DLTensor` whose fields describe readable
-/// memory, as a DLPack producer guarantees until its deleter runs.
-unsafe fn copy_tensor(t: &DlTensor) -> PyResult<(CpuStorage, Vec<usize>)> {
-    if t.device.device_type != DL_CPU && t.device.device_type != 3 {
-        return Err(NotSupported::new_err(format!(
-            "from_dlpack: only CPU tensors can be imported (device type {})",
-            t.device.device_type
-        )));
-    }
-    let dtype = from_dl_dtype(t.dtype).ok_or_else(|| {
-        MXNetTypeError::new_err(format!(
-            "from_dlpack: DLPack type code {} of {} bits is not supported",
-            t.dtype.code, t.dtype.bits
-        ))
-    })?;
-    let ndim = usize::try_from(t.ndim).map_err(|_| MXNetValueError::new_err("from_dlpack: negative ndim"))?;
-    // SAFETY: the producer gives `ndim` shape entries (and strides, when not null).
-    let shape: &[i64] = if ndim == 0 { &[] } else { unsafe { std::slice::from_raw_parts(t.shape, ndim) } };
-    let strides = if t.strides.is_null() || ndim == 0 {
-        None
-    } else {
-        // SAFETY: a non-null `strides` has `ndim` entries, as `shape` has.
-        Some(unsafe { std::slice::from_raw_parts(t.strides, ndim) })
-    };
-    if shape.iter().any(|&d| d < 0) {
-        return Err(MXNetValueError::new_err(format!("from_dlpack: negative dimension in shape {shape:?}")));
-    }
-    if !c_contiguous(shape, strides) {
-        return Err(NotSupported::new_err(format!(
-            "from_dlpack: only C-contiguous tensors can be imported (shape {shape:?}, strides {:?})",
-            strides.unwrap_or(&[])
-        )));
-    }
-    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-    let n = dims
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| MXNetValueError::new_err(format!("from_dlpack: shape {shape:?} has too many elements")))?;
-    let mut s = CpuStorage::try_zeros("from_dlpack", dtype, n).map_err(PyMxError)?;
-    let bytes = n * dtype.size();
-    if bytes > 0 {
-        // SAFETY: the producer's tensor covers `n` elements of `dtype` from data + byte_offset.
-        let src = unsafe { t.data.cast::<u8>().add(t.byte_offset as usize) };
-        // SAFETY: `src` has `bytes` readable bytes (above); `s` was just allocated with as many,
-        // and the two cannot overlap.
-        unsafe { std::ptr::copy_nonoverlapping(src, s.as_bytes_mut().as_mut_ptr(), bytes) };
-    }
-    Ok((s, dims))
-}
-
-/// What [`open_capsule`] finds: the tensor, the call that releases it, and the capsule's name
-/// once consumed.
-type Opened = (*const DlTensor, Box<dyn FnOnce()>, &'static CStr);
-
-/// The tensor inside a DLPack capsule of either kind, with the deleter to run on it and the
-/// names the capsule has and takes when consumed; an error for anything else.
-///
-/// SAFETY (for the caller): `ptr` is a live object and the GIL is held.
-unsafe fn open_capsule(ptr: *mut ffi::PyObject) -> PyResult<Opened> {
-    // SAFETY: the caller's promise; a capsule of a DLPack name holds that kind of tensor.
-    unsafe {
-        if ffi::PyCapsule_IsValid(ptr, CAPSULE.as_ptr()) == 1 {
-            let m = ffi::PyCapsule_GetPointer(ptr, CAPSULE.as_ptr()).cast::<DlManagedTensor>();
-            let del = (*m).deleter;
-            return Ok((&raw const (*m).dl_tensor, Box::new(move || del.into_iter().for_each(|d| d(m))), USED_CAPSULE));
-        }
-        if ffi::PyCapsule_IsValid(ptr, CAPSULE_V1.as_ptr()) == 1 {
-            let m = ffi::PyCapsule_GetPointer(ptr, CAPSULE_V1.as_ptr()).cast::<DlManagedTensorVersioned>();
-            if (*m).version.major > 1 {
-                return Err(NotSupported::new_err(format!(
-                    "from_dlpack: DLPack version {}.{} is newer than this build knows (1.x)",
-                    (*m).version.major,
-                    (*m).version.minor
-                )));
-            }
-            let del = (*m).deleter;
-            let f = Box::new(move || del.into_iter().for_each(|d| d(m)));
-            return Ok((&raw const (*m).dl_tensor, f, USED_CAPSULE_V1));
-        }
-        ffi::PyErr_Clear();
-        let used = [USED_CAPSULE, USED_CAPSULE_V1].iter().any(|n| ffi::PyCapsule_IsValid(ptr, n.as_ptr()) == 1);
-        ffi::PyErr_Clear();
-        Err(if used {
-            MXNetValueError::new_err("from_dlpack: a DLPack capsule can be consumed only once")
-        } else {
-            MXNetTypeError::new_err("from_dlpack: expected a DLPack capsule (\"dltensor\" or \"dltensor_versioned\")")
-        })
-    }
-}
-
-/// A new array with the contents of a DLPack capsule, which is consumed (renamed
-/// `"used_dltensor"`, its deleter run), as MXNet's `from_dlpack`.
-#[pyfunction]
-pub(crate) fn from_dlpack(capsule: &Bound<'_, PyAny>, ctx: (i32, u32)) -> PyResult<PyNDArray> {
-    let ptr = capsule.as_ptr();
-    enter("from_dlpack", || {
-        // SAFETY: `ptr` is borrowed for this call and the GIL is held.
-        let (tensor, delete, used_name) = unsafe { open_capsule(ptr) }?;
-        // SAFETY: the capsule's tensor stays alive until its deleter runs, below.
-        let (data, shape) = unsafe { copy_tensor(&*tensor) }?;
-        // SAFETY: consuming the capsule: rename it so its destructor leaves the tensor alone,
-        // then run the producer's deleter once.
-        unsafe {
-            if ffi::PyCapsule_SetName(ptr, used_name.as_ptr()) != 0 {
-                return Err(PyErr::fetch(capsule.py()));
-            }
-        }
-        delete();
-        let ctx = crate::ndarray::ctx_of(ctx.0, ctx.1)?;
-        Ok(PyNDArray(NDArray::from_cpu(data, &shape, ctx).map_err(PyMxError)?))
-    })
-}
-
 /// Add the functions to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(to_dlpack, m)?)?;
-    m.add_function(wrap_pyfunction!(from_dlpack, m)?)?;
+    m.add_function(wrap_pyfunction!(import::from_dlpack, m)?)?;
     Ok(())
 }
