@@ -19,7 +19,7 @@ use mxrs_ndarray_core::{CpuStorage, DType, NDArray};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use super::{
+use super::abi::{
     CAPSULE, CAPSULE_V1, DL_CPU, DlManagedTensor, DlManagedTensorVersioned, DlTensor, FLAG_READ_ONLY, USED_CAPSULE,
     USED_CAPSULE_V1, from_dl_dtype,
 };
