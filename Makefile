@@ -12,7 +12,7 @@ PROFILE ?= dev-opt
 # and nothing is rebuilt between them.
 CARGO_ENV := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-rust test-python build wheel venv bench lint typecheck fmt clean fuzz mpi
+.PHONY: demo test test-rust test-python build wheel venv bench lint typecheck fmt clean fuzz mpi torch
 
 venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml Makefile
@@ -49,7 +49,16 @@ mpi:
 	  apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y openmpi-bin >/dev/null; } || \
 	  echo "mpirun not found: the dist kvstore tests will be skipped (apt-get install openmpi-bin)"
 
-test-python: build mpi
+# The PyTorch interop tests (tests/unit/test_dlpack.py: DLPack both ways) need torch. It is a
+# test-only package (about 4.7 GB, about 70 s to install), so it goes into the venv once, here,
+# and not in `make venv` or `make demo`; without it those tests are skipped.
+TORCH_VERSION ?= 2.13.0
+torch: $(VENV)/.torch
+$(VENV)/.torch: | $(VENV)/.deps
+	$(PY) -m pip install -q 'torch==$(TORCH_VERSION)'
+	touch $@
+
+test-python: build mpi torch
 	$(PY) -m pytest tests -q
 
 test: test-rust test-python

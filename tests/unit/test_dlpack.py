@@ -3,24 +3,28 @@
 Export is zero-copy: writes on either side are seen on the other, the engine's pending writes
 (and, for a writer, reads) finish before the other library gets the memory, and a capsule or
 the consumer's tensor keeps the memory alive after mxrs drops its array.
+
+Import is zero-copy too: the new array uses the producer's memory, which stays alive while the
+array does, and the producer's deleter runs once the last array using it is freed. Misaligned,
+non-contiguous and read-only tensors are copied.
 """
 
+import ctypes
 import gc
 import sys
 import threading
+import time
+import weakref
 
 import mxrs as mx
 import numpy as np
 import pytest
 from mxrs.base import MXNetError, MXNetValueError
 
-try:
-    import torch
-    import torch.utils.dlpack as tdl
-except ImportError:  # pragma: no cover - torch is optional
-    torch = None
 
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+def _torch():
+    """PyTorch, or a skip where it is not installed (``make test-python`` installs it)."""
+    return pytest.importorskip("torch")
 
 
 class _Capsule:
@@ -142,9 +146,14 @@ def test_from_numpy_as_mxnet():
         mx.nd.from_numpy(np.ones((3, 4), dtype=np.float32).T)
 
 
-def test_non_contiguous_import_is_refused():
-    with pytest.raises(MXNetError, match="C-contiguous"):
-        mx.nd.from_dlpack(np.ones((3, 4), dtype=np.float32)[:, ::2])
+def test_non_contiguous_import_copies():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for src in (a[:, ::2], a.T, a[::-1], a[1:, 1:3]):
+        x = mx.nd.from_dlpack(src)
+        np.testing.assert_array_equal(x.asnumpy(), src)
+    x = mx.nd.from_dlpack(a[:, 1::2])
+    a[:, 1] = -1.0  # a copy: the producer's later writes are not seen
+    np.testing.assert_array_equal(x.asnumpy(), [[1, 3], [5, 7], [9, 11]])
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="the Python buffer protocol needs Python 3.12 (PEP 688)")
@@ -154,8 +163,8 @@ def test_buffer_protocol():
     assert m.format == "f" and m.tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
-@needs_torch
 def test_torch_shares_memory_both_ways_of_writing():
+    torch = _torch()
     x = mx.nd.arange(6).reshape((2, 3))
     t = torch.from_dlpack(x)
     assert t.dtype == torch.float32 and t.shape == (2, 3)
@@ -164,27 +173,26 @@ def test_torch_shares_memory_both_ways_of_writing():
     x *= 2
     x.wait_to_read()
     assert t.tolist() == [[0, 2, 4], [6, -10, 10]]
-    t2 = tdl.from_dlpack(mx.nd.ones((3,)).to_dlpack_for_write())
+    t2 = torch.utils.dlpack.from_dlpack(mx.nd.ones((3,)).to_dlpack_for_write())
     t2 += 1
     assert t2.tolist() == [2.0, 2.0, 2.0]
 
 
-@needs_torch
 def test_torch_to_mxrs():
+    torch = _torch()
     t = torch.arange(12, dtype=torch.float64).reshape(3, 4)
     x = mx.nd.from_dlpack(t)
     assert x.dtype == np.float64 and x.shape == (3, 4)
     np.testing.assert_array_equal(x.asnumpy(), t.numpy())
-    y = mx.nd.from_dlpack(tdl.to_dlpack(torch.ones(2, 2, dtype=torch.int64)))
+    y = mx.nd.from_dlpack(torch.utils.dlpack.to_dlpack(torch.ones(2, 2, dtype=torch.int64)))
     np.testing.assert_array_equal(y.asnumpy(), np.ones((2, 2)))
-    with pytest.raises(MXNetError, match="C-contiguous"):
-        mx.nd.from_dlpack(t.t())
+    np.testing.assert_array_equal(mx.nd.from_dlpack(t.t()).asnumpy(), t.t().numpy())
     z = mx.nd.from_dlpack(torch.tensor([True, False]))
     assert z.dtype == np.bool_ and z.asnumpy().tolist() == [True, False]
 
 
-@needs_torch
 def test_torch_reads_after_pending_mxrs_writes_from_another_thread():
+    torch = _torch()
     x = mx.nd.zeros((200, 200))
     done = []
 
@@ -200,8 +208,8 @@ def test_torch_reads_after_pending_mxrs_writes_from_another_thread():
     assert done and float(t.sum()) == 50.0 * 200 * 200
 
 
-@needs_torch
 def test_torch_tensor_keeps_memory_alive():
+    torch = _torch()
     x = mx.nd.arange(1000) + 0
     t = torch.from_dlpack(x)
     del x
@@ -224,3 +232,315 @@ def test_whole_array_writes_go_into_the_shared_buffer():
     mx.nd.dot(mx.nd.ones((4, 4)), mx.nd.ones((4, 4)), out=x)
     x.wait_to_read()
     assert (a == 4.0).all() and a.ctypes.data == np.from_dlpack(x).ctypes.data
+
+
+# --- Zero-copy import -------------------------------------------------------------------------
+
+_DTYPES = (np.float32, np.float64, np.float16, np.uint8, np.int8, np.int32, np.int64, np.bool_)
+
+
+def _addr(x):
+    """The address of an NDArray's first element (through a zero-copy NumPy view)."""
+    return np.from_dlpack(x).ctypes.data
+
+
+def _wait_until(cond, what):
+    """Poll ``cond`` for a few seconds: a release off the GIL runs on mxrs's release thread."""
+    deadline = time.monotonic() + 10
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        gc.collect()
+        time.sleep(0.01)
+
+
+def test_numpy_import_shares_memory_both_ways():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    x = mx.nd.from_dlpack(a)
+    assert _addr(x) == a.ctypes.data
+    a[0, 0] = 42.0  # a NumPy write is seen by mxrs
+    assert x[0, 0].asscalar() == 42.0
+    x[:] = 5  # whole-array mxrs writes go into NumPy's memory
+    x.wait_to_read()
+    np.testing.assert_array_equal(a, np.full((2, 3), 5.0))
+    x += 1
+    x[1] = 9
+    mx.nd.elemwise_mul(x, x, out=x)
+    x.wait_to_read()
+    np.testing.assert_array_equal(a, [[36, 36, 36], [81, 81, 81]])
+    assert _addr(x) == a.ctypes.data
+
+
+def test_every_dtype_imports_without_a_copy():
+    for dt in _DTYPES:
+        a = (np.arange(12) % 3).astype(dt).reshape(3, 4)
+        x = mx.nd.from_dlpack(a)
+        assert x.dtype == np.dtype(dt).type and x.shape == (3, 4)
+        assert _addr(x) == a.ctypes.data, dt
+        a[2, 3] = 1
+        assert x.asnumpy()[2, 3] == 1, dt
+        x[0] = 0
+        x.wait_to_read()
+        assert not a[0].any(), dt
+
+
+def test_import_keeps_the_producer_alive_and_releases_it_when_freed():
+    a = np.arange(1 << 16, dtype=np.float64)
+    ref = weakref.ref(a)
+    x = mx.nd.from_dlpack(a)
+    del a
+    gc.collect()
+    assert ref() is not None  # NumPy's DLPack tensor holds the array until mxrs releases it
+    junk = [mx.nd.ones((1 << 16,), dtype="float64") * 3 for _ in range(4)]
+    mx.nd.waitall()
+    assert x[-1].asscalar() == float((1 << 16) - 1) and len(junk) == 4
+    view = x[10:20]  # a view keeps the memory too
+    del x
+    gc.collect()
+    assert ref() is not None
+    np.testing.assert_array_equal(view.asnumpy(), np.arange(10, 20))
+    del view
+    _wait_until(lambda: ref() is None, "NumPy's deleter ran")
+
+
+def test_release_after_pending_ops_and_from_another_thread():
+    a = np.zeros((300, 300), dtype=np.float32)
+    ref = weakref.ref(a)
+    x = mx.nd.from_dlpack(a)
+    del a
+    outs = [mx.nd.dot(x, x) for _ in range(4)]  # pending ops hold the array too
+    del x
+    mx.nd.waitall()
+    assert all(o.sum().asscalar() == 0 for o in outs)
+    _wait_until(lambda: ref() is None, "the array is released after the ops")
+    b = np.ones(1000, dtype=np.float32)
+    ref_b = weakref.ref(b)
+    box = [mx.nd.from_dlpack(b)]
+    del b
+    th = threading.Thread(target=box.clear)  # the last handle dies on another thread
+    th.start()
+    th.join()
+    _wait_until(lambda: ref_b() is None, "a release from another thread")
+
+
+def test_misaligned_import_copies():
+    raw = np.zeros(4 * 8 + 1, dtype=np.uint8)
+    a = raw[1:].view(np.float32)
+    assert not a.flags.aligned
+    a[:] = np.arange(8)
+    x = mx.nd.from_dlpack(a)
+    np.testing.assert_array_equal(x.asnumpy(), np.arange(8))
+    a[0] = 100.0  # a copy: independent of the producer
+    x[1] = -1.0
+    x.wait_to_read()
+    assert x[0].asscalar() == 0.0 and a[1] == 1.0
+
+
+def test_read_only_import_copies():
+    a = np.arange(5, dtype=np.int32)
+    a.flags.writeable = False  # DLPack 1.0 says read-only: mxrs must not write it
+    x = mx.nd.from_dlpack(a)
+    x[:] = 7
+    x.wait_to_read()
+    np.testing.assert_array_equal(a, np.arange(5))
+    np.testing.assert_array_equal(x.asnumpy(), np.full(5, 7))
+    assert _addr(x) != a.ctypes.data
+
+
+def test_empty_and_scalar_imports():
+    e = mx.nd.from_dlpack(np.zeros((0, 3), dtype=np.float32))
+    assert e.shape == (0, 3) and e.asnumpy().size == 0
+    s = np.array(2.5)
+    x = mx.nd.from_dlpack(s)
+    assert x.shape == () and _addr(x) == s.ctypes.data
+    s[()] = 3.5
+    assert x.asscalar() == 3.5
+
+
+def test_mxrs_to_mxrs_shares_memory():
+    x = mx.nd.arange(6)
+    y = mx.nd.from_dlpack(x)  # x.__dlpack__: for writing
+    assert _addr(y) == _addr(x)
+    y[:] = 3
+    y.wait_to_read()
+    assert x.asnumpy().tolist() == [3.0] * 6
+    z = mx.nd.from_dlpack(x.to_dlpack_for_write())
+    z += 1
+    z.wait_to_read()
+    assert x.asnumpy().tolist() == [4.0] * 6
+
+
+def test_pending_writes_to_an_import_finish_before_export():
+    a = np.zeros((256, 256), dtype=np.float32)
+    x = mx.nd.from_dlpack(a)
+    for _ in range(30):
+        x += 1
+    view = np.from_dlpack(x)  # waits for the writes
+    assert view.ctypes.data == a.ctypes.data
+    np.testing.assert_array_equal(view, np.full((256, 256), 30.0))
+    np.testing.assert_array_equal(a, np.full((256, 256), 30.0))
+
+
+def test_from_numpy_zero_copy_shares_and_marks_read_only():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    x = mx.nd.from_numpy(a)
+    assert not a.flags.writeable and _addr(x) == a.ctypes.data
+    x *= 2
+    x.wait_to_read()
+    np.testing.assert_array_equal(a, np.arange(6).reshape(2, 3) * 2)
+    r = np.arange(3, dtype=np.int64)
+    r.flags.writeable = False
+    y = mx.nd.from_numpy(r)  # already read-only: copied
+    y[:] = 0
+    y.wait_to_read()
+    assert r.tolist() == [0, 1, 2]
+    big = np.arange(4, dtype=">i4")  # no DLPack for a non-native byte order: copied
+    z = mx.nd.from_numpy(big)
+    assert z.asnumpy().tolist() == [0, 1, 2, 3] and not big.flags.writeable
+    w = mx.nd.from_numpy(np.ones(3, dtype=np.float32), array_cls=mx.nd.NDArray)
+    assert w.asnumpy().tolist() == [1.0, 1.0, 1.0]
+
+
+# A DLPack producer written with ctypes, to reach what NumPy and PyTorch never hand out
+# (byte offsets, deleters counted exactly, DLPack 1.0 flags).
+
+
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("device", _DLDevice),
+        ("ndim", ctypes.c_int32),
+        ("dtype", _DLDataType),
+        ("shape", ctypes.POINTER(ctypes.c_int64)),
+        ("strides", ctypes.POINTER(ctypes.c_int64)),
+        ("byte_offset", ctypes.c_uint64),
+    ]
+
+
+class _DLManaged(ctypes.Structure):
+    pass
+
+
+class _DLManagedV1(ctypes.Structure):
+    pass
+
+
+_Deleter = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_DLManaged._fields_ = [("dl_tensor", _DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", _Deleter)]
+_DLManagedV1._fields_ = [
+    ("major", ctypes.c_uint32),
+    ("minor", ctypes.c_uint32),
+    ("manager_ctx", ctypes.c_void_p),
+    ("deleter", _Deleter),
+    ("flags", ctypes.c_uint64),
+    ("dl_tensor", _DLTensor),
+]
+_capsule_new = ctypes.pythonapi.PyCapsule_New
+_capsule_new.restype = ctypes.py_object
+_capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+
+
+class _Producer:
+    """float32 elements ``[byte_offset, byte_offset + 4 n)`` of ``buf`` in a DLPack capsule."""
+
+    def __init__(self, buf, byte_offset, n, flags=None):
+        self.released = 0
+        self.shape = (ctypes.c_int64 * 1)(n)
+        self.deleter = _Deleter(self._delete)
+        tensor = _DLTensor(buf.ctypes.data, _DLDevice(1, 0), 1, _DLDataType(2, 32, 1), self.shape, None, byte_offset)
+        if flags is None:
+            self.managed = _DLManaged(tensor, None, self.deleter)
+            name = b"dltensor"
+        else:
+            self.managed = _DLManagedV1(1, 0, None, self.deleter, flags, tensor)
+            name = b"dltensor_versioned"
+        self.capsule = _capsule_new(ctypes.addressof(self.managed), name, None)
+
+    def _delete(self, _ptr):
+        self.released += 1
+
+
+def test_byte_offsets_share_when_aligned_and_copy_otherwise():
+    buf = np.zeros(64, dtype=np.uint8)
+    buf[8:24] = np.arange(4, dtype=np.float32).view(np.uint8)
+    p = _Producer(buf, 8, 4)
+    x = mx.nd.from_dlpack(p.capsule)
+    assert repr(p.capsule).startswith('<capsule object "used_dltensor"')
+    assert p.released == 0 and _addr(x) == buf.ctypes.data + 8
+    x[:] = 7
+    x.wait_to_read()
+    assert buf[8:24].view(np.float32).tolist() == [7.0] * 4
+    del x
+    gc.collect()
+    assert p.released == 1  # the GIL was held: released at once, exactly once
+    q = _Producer(buf, 10, 4)  # 10 is not a multiple of 4: copied, released at import
+    y = mx.nd.from_dlpack(q.capsule)
+    assert q.released == 1
+    np.testing.assert_array_equal(y.asnumpy(), buf[10:26].view(np.float32))
+
+
+def test_versioned_capsules_and_the_read_only_flag():
+    buf = np.arange(4, dtype=np.float32)
+    p = _Producer(buf, 0, 4, flags=0)
+    x = mx.nd.from_dlpack(p.capsule)
+    assert repr(p.capsule).startswith('<capsule object "used_dltensor_versioned"')
+    assert p.released == 0 and _addr(x) == buf.ctypes.data
+    del x
+    gc.collect()
+    assert p.released == 1
+    r = _Producer(buf, 0, 4, flags=1)  # DLPACK_FLAG_BITMASK_READ_ONLY: copied
+    y = mx.nd.from_dlpack(r.capsule)
+    assert r.released == 1 and _addr(y) != buf.ctypes.data
+    y[:] = 0
+    y.wait_to_read()
+    assert buf.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_torch_import_shares_memory_both_ways():
+    torch = _torch()
+    t = torch.zeros(2, 3)
+    x = mx.nd.from_dlpack(t)
+    assert _addr(x) == t.data_ptr()
+    t[0, 1] = 4.0
+    assert x[0, 1].asscalar() == 4.0
+    x += 1
+    x.wait_to_read()
+    assert t.tolist() == [[1, 5, 1], [1, 1, 1]]
+    back = torch.from_dlpack(x)  # mxrs -> torch of the same memory
+    assert back.data_ptr() == t.data_ptr()
+    back[1] = -2.0
+    assert x[1].asnumpy().tolist() == [-2.0, -2.0, -2.0] and t[1].tolist() == [-2.0, -2.0, -2.0]
+    for dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8, torch.int8, torch.int32):
+        s = torch.arange(6).to(dt)
+        y = mx.nd.from_dlpack(s)
+        assert torch.from_dlpack(y).data_ptr() == s.data_ptr(), dt
+        s[5] = 1
+        assert y.astype("float32")[5].asscalar() == 1, dt
+    sliced = torch.arange(10, dtype=torch.int64)[3:7]  # a storage offset
+    z = mx.nd.from_dlpack(sliced)
+    assert _addr(z) == sliced.data_ptr() and z.asnumpy().tolist() == [3, 4, 5, 6]
+
+
+def test_torch_import_lifetime():
+    torch = _torch()
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    t = torch.arange(1 << 16, dtype=torch.float32)
+    storage = StorageWeakRef(t.untyped_storage())
+    x = mx.nd.from_dlpack(t)
+    del t
+    gc.collect()
+    assert not storage.expired()  # mxrs holds the tensor
+    junk = [mx.nd.ones((1 << 16,)) * 2 for _ in range(4)]
+    mx.nd.waitall()
+    assert x[-1].asscalar() == float((1 << 16) - 1) and len(junk) == 4
+    del x
+    _wait_until(storage.expired, "PyTorch's deleter ran")

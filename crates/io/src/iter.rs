@@ -370,17 +370,17 @@ fn make_batch(
         OutDType::F32 => {
             let mut d = vec![0f32; bs * img_size];
             fill(shared, &raws, &seeds, &mut d, &mut label, &mut index)?;
-            CpuStorage::F32(d)
+            CpuStorage::F32(d.into())
         }
         OutDType::U8 => {
             let mut d = vec![0u8; bs * img_size];
             fill(shared, &raws, &seeds, &mut d, &mut label, &mut index)?;
-            CpuStorage::U8(d)
+            CpuStorage::U8(d.into())
         }
         OutDType::I8 => {
             let mut d = vec![0i8; bs * img_size];
             fill(shared, &raws, &seeds, &mut d, &mut label, &mut index)?;
-            CpuStorage::I8(d)
+            CpuStorage::I8(d.into())
         }
     };
     Ok(Batch { data, label, pad, index })

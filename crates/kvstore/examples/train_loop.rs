@@ -79,8 +79,8 @@ pub fn train(max_iter: usize, eta: f64) -> Result<(Vec<f64>, f64)> {
                 xs.extend(row);
             }
             Ok(Replica {
-                x: NDArray::from_cpu(CpuStorage::F32(xs), &[rows_per_replica, features], ctx)?,
-                y: NDArray::from_cpu(CpuStorage::F32(ys), &[rows_per_replica, 1], ctx)?,
+                x: NDArray::from_cpu(CpuStorage::F32(xs.into()), &[rows_per_replica, features], ctx)?,
+                y: NDArray::from_cpu(CpuStorage::F32(ys.into()), &[rows_per_replica, 1], ctx)?,
                 weight: NDArray::zeros(&[features, 1], DType::F32, ctx)?,
                 gradient: NDArray::zeros(&[features, 1], DType::F32, ctx)?,
             })

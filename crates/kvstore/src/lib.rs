@@ -17,7 +17,7 @@
 //! use mxrs_ndarray_core::{Context, CpuStorage, NDArray};
 //!
 //! let kv = create("local").unwrap();
-//! let ones = |c: u32| NDArray::from_cpu(CpuStorage::F32(vec![1.0; 6]), &[2, 3], Context::cpu(c)).unwrap();
+//! let ones = |c: u32| NDArray::from_cpu(CpuStorage::F32(vec![1.0; 6].into()), &[2, 3], Context::cpu(c)).unwrap();
 //! kv.init(&[Key::Int(3)], &[ones(0)]).unwrap();
 //! kv.push(&[Key::Int(3)], &[vec![ones(0), ones(1), ones(2), ones(3)]], 0).unwrap();
 //! let out = NDArray::zeros(&[2, 3], mxrs_ndarray_core::DType::F32, Context::cpu(1)).unwrap();

@@ -296,7 +296,7 @@ mod tests {
     use super::*;
 
     fn full(v: f32, ctx: u32) -> NDArray {
-        NDArray::from_cpu(CpuStorage::F32(vec![v; 6]), &[2, 3], Context::cpu(ctx)).unwrap()
+        NDArray::from_cpu(CpuStorage::F32(vec![v; 6].into()), &[2, 3], Context::cpu(ctx)).unwrap()
     }
 
     fn first(a: &NDArray) -> f64 {
@@ -392,7 +392,7 @@ mod tests {
         let kv = LocalStore::new("local");
         let k = Key::Str("w".into());
         let n = 1 << 18;
-        let mk = |v: f32| NDArray::from_cpu(CpuStorage::F32(vec![v; n]), &[n], Context::cpu(0)).unwrap();
+        let mk = |v: f32| NDArray::from_cpu(CpuStorage::F32(vec![v; n].into()), &[n], Context::cpu(0)).unwrap();
         kv.init(std::slice::from_ref(&k), &[mk(0.0)]).unwrap();
         let grads: Vec<NDArray> = (0..4).map(|_| mk(0.0)).collect();
         let out = mk(0.0);

@@ -10,8 +10,8 @@ use mxrs_ndarray_core::{Attrs, Context, CpuStorage, NDArray, Result, invoke, wai
 
 fn main() -> Result<()> {
     let ctx = Context::cpu(0);
-    let a = NDArray::from_cpu(CpuStorage::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), &[2, 3], ctx)?;
-    let b = NDArray::from_cpu(CpuStorage::F32(vec![1.0; 6]), &[3, 2], ctx)?;
+    let a = NDArray::from_cpu(CpuStorage::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0].into()), &[2, 3], ctx)?;
+    let b = NDArray::from_cpu(CpuStorage::F32(vec![1.0; 6].into()), &[3, 2], ctx)?;
     // Any registered operator, by its MXNet name, with MXNet's attribute strings.
     let c = invoke("dot", &Attrs::default(), &[a.clone(), b], None, None)?.remove(0);
     let d = invoke("_plus_scalar", &Attrs::from_pairs([("scalar", "0.5")]), &[c], None, None)?.remove(0);

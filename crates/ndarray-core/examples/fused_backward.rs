@@ -30,7 +30,7 @@ fn rand(shape: &[usize], seed: u64, lo: f32, hi: f32) -> NDArray {
             lo + (hi - lo) * ((s >> 40) as f32 / (1u64 << 24) as f32)
         })
         .collect();
-    NDArray::from_cpu(CpuStorage::F32(v), shape, Context::cpu(0)).expect("a float32 array")
+    NDArray::from_cpu(CpuStorage::F32(v.into()), shape, Context::cpu(0)).expect("a float32 array")
 }
 
 /// Integer-valued float32 indices in [0, n).

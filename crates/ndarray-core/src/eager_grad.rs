@@ -83,7 +83,7 @@ pub fn eager_gradient(
 
 /// A float64 array on `cpu(0)`.
 pub fn f64_array(shape: &[usize], values: Vec<f64>) -> Result<NDArray> {
-    NDArray::from_cpu(CpuStorage::F64(values), shape, Context::cpu(0))
+    NDArray::from_cpu(CpuStorage::F64(values.into()), shape, Context::cpu(0))
 }
 
 fn values_f64(a: &NDArray) -> Result<Vec<f64>> {

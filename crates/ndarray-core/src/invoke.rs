@@ -390,7 +390,7 @@ mod tests {
     use crate::storage::CpuStorage;
 
     fn arr(v: Vec<f32>, shape: &[usize]) -> NDArray {
-        NDArray::from_cpu(CpuStorage::F32(v), shape, Context::cpu(0)).unwrap()
+        NDArray::from_cpu(CpuStorage::F32(v.into()), shape, Context::cpu(0)).unwrap()
     }
 
     fn vals(a: &NDArray) -> Vec<f64> {
@@ -460,7 +460,7 @@ mod tests {
                 assert!(got[i] == want[i] || (got[i].is_nan() && want[i].is_nan()), "{name} element {i}");
             }
         }
-        let x = NDArray::from_cpu(CpuStorage::I32(vec![-3, 4, -5, 0]), &[4], Context::cpu(0)).unwrap();
+        let x = NDArray::from_cpu(CpuStorage::I32(vec![-3, 4, -5, 0].into()), &[4], Context::cpu(0)).unwrap();
         let p = buffer(&x);
         invoke("abs", &Attrs::default(), std::slice::from_ref(&x), Some(std::slice::from_ref(&x)), None).unwrap();
         assert_eq!((vals(&x), buffer(&x)), (vec![3.0, 4.0, 5.0, 0.0], p));
@@ -468,10 +468,10 @@ mod tests {
 
     #[test]
     fn in_place_keeps_integer_semantics_and_one_element_operands() {
-        let x = NDArray::from_cpu(CpuStorage::I32(vec![7, -7, 9, 0]), &[2, 2], Context::cpu(0)).unwrap();
+        let x = NDArray::from_cpu(CpuStorage::I32(vec![7, -7, 9, 0].into()), &[2, 2], Context::cpu(0)).unwrap();
         let p = buffer(&x);
         scalar("_div_scalar", &x, "2", &x);
-        let one = NDArray::from_cpu(CpuStorage::I32(vec![3]), &[1], Context::cpu(0)).unwrap();
+        let one = NDArray::from_cpu(CpuStorage::I32(vec![3].into()), &[1], Context::cpu(0)).unwrap();
         invoke("broadcast_mul", &Attrs::default(), &[x.clone(), one], Some(std::slice::from_ref(&x)), None).unwrap();
         assert_eq!(vals(&x), [9.0, -9.0, 12.0, 0.0]);
         assert_eq!(buffer(&x), p);
@@ -540,7 +540,7 @@ mod tests {
         let e = x.wait_to_read().unwrap_err().to_string();
         assert!(e.contains("the producer failed"), "{e}");
         // Written again, x is usable.
-        x.write_from_cpu(CpuStorage::F32(vec![5.0, 6.0])).unwrap();
+        x.write_from_cpu(CpuStorage::F32(vec![5.0, 6.0].into())).unwrap();
         scalar("_plus_scalar", &x, "1", &x);
         assert_eq!(vals(&x), [6.0, 7.0]);
     }

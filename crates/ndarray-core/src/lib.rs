@@ -18,6 +18,7 @@ pub mod context;
 pub mod dtype;
 pub mod eager_grad;
 pub mod error;
+pub mod hostbuf;
 pub mod invoke;
 pub mod io;
 pub mod ndarray;

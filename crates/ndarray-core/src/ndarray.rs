@@ -28,14 +28,17 @@ pub struct Chunk {
     pub(crate) dtype: DType,
     /// Number of elements.
     pub(crate) len: usize,
-    /// Set once the memory is shared outside (DLPack, NumPy views): from then on writes copy
-    /// into the buffer instead of replacing it, so the outside pointer stays valid.
+    /// Set once the memory is shared outside (DLPack, NumPy views), and from the start for
+    /// foreign memory: writes copy into the buffer instead of replacing it, so the outside
+    /// pointer stays valid and the other library sees them.
     pub(crate) pinned: AtomicBool,
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        if let Storage::Cpu(c) = std::mem::replace(self.storage.get_mut(), Storage::Cpu(CpuStorage::F32(Vec::new()))) {
+        if let Storage::Cpu(c) =
+            std::mem::replace(self.storage.get_mut(), Storage::Cpu(CpuStorage::F32(Default::default())))
+        {
             crate::pool::give(c);
         }
     }
@@ -84,6 +87,8 @@ pub fn from_engine(e: EngineError) -> Error {
 impl NDArray {
     fn with_storage(storage: Storage, shape: Shape, ctx: Context, dtype: DType) -> NDArray {
         let len = size_of(&shape);
+        // Foreign memory (a zero-copy import) is shared from the start: writes go into it.
+        let shared = matches!(&storage, Storage::Cpu(c) if c.is_foreign());
         NDArray {
             chunk: Arc::new(Chunk {
                 storage: RwLock::new(storage),
@@ -91,7 +96,7 @@ impl NDArray {
                 ctx,
                 dtype,
                 len,
-                pinned: AtomicBool::new(false),
+                pinned: AtomicBool::new(shared),
             }),
             offset: 0,
             shape,

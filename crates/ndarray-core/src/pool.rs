@@ -47,8 +47,12 @@ fn nbytes(dtype: DType, len: usize) -> usize {
     dtype.size() * len
 }
 
-/// Keep `s` for reuse if it is large enough and fits.
+/// Keep `s` for reuse if it is large enough and fits (and mxrs owns it: foreign memory is
+/// released).
 pub fn give(s: CpuStorage) {
+    if s.is_foreign() {
+        return;
+    }
     let (dtype, len) = (s.dtype(), s.len());
     let b = nbytes(dtype, len);
     if b < MIN_POOLED_BYTES {
@@ -152,7 +156,7 @@ mod tests {
         assert!(take(DType::F32, n).is_none(), "a first request only registers the size");
         let v: Vec<f32> = vec![1.5; n];
         let ptr = v.as_ptr();
-        give(CpuStorage::F32(v));
+        give(CpuStorage::F32(v.into()));
         let w: Vec<f32> = alloc(n);
         assert_eq!(w.as_ptr(), ptr);
         let small: Vec<f32> = alloc(10);
@@ -168,7 +172,7 @@ mod tests {
         let n = (MIN_POOLED_BYTES / 4) + 11;
         assert!(take(DType::F32, n).is_none());
         for _ in 0..MAX_PER_SIZE + 3 {
-            give(CpuStorage::F32(vec![0.0; n]));
+            give(CpuStorage::F32(vec![0.0; n].into()));
         }
         let mut got = 0;
         while take(DType::F32, n).is_some() {
@@ -181,7 +185,7 @@ mod tests {
     fn sizes_nobody_asks_for_are_not_kept() {
         let n = (MIN_POOLED_BYTES / 4) + 7;
         let before = pooled_bytes();
-        give(CpuStorage::F32(vec![0.0; n]));
+        give(CpuStorage::F32(vec![0.0; n].into()));
         assert_eq!(pooled_bytes(), before);
     }
 }

@@ -9,35 +9,36 @@ use half::{bf16, f16};
 use crate::backend::DeviceStorage;
 use crate::dtype::{Bool8, DType, Element};
 use crate::error::{Error, Result};
+pub use crate::hostbuf::HostBuf;
 
-/// Host memory: a typed vector per dtype.
+/// Host memory: a typed buffer per dtype, owned or lent by another library (see [`HostBuf`]).
 #[derive(Clone, Debug)]
 pub enum CpuStorage {
     /// float32
-    F32(Vec<f32>),
+    F32(HostBuf<f32>),
     /// float64
-    F64(Vec<f64>),
+    F64(HostBuf<f64>),
     /// float16
-    F16(Vec<f16>),
+    F16(HostBuf<f16>),
     /// uint8
-    U8(Vec<u8>),
+    U8(HostBuf<u8>),
     /// int8
-    I8(Vec<i8>),
+    I8(HostBuf<i8>),
     /// int32
-    I32(Vec<i32>),
+    I32(HostBuf<i32>),
     /// int64
-    I64(Vec<i64>),
+    I64(HostBuf<i64>),
     /// bool
-    Bool(Vec<Bool8>),
+    Bool(HostBuf<Bool8>),
     /// bfloat16
-    BF16(Vec<bf16>),
+    BF16(HostBuf<bf16>),
 }
 
 /// Dtype dispatch: run `$body` once per element type, with the Rust type (and the typed data)
 /// bound. One macro with three modes:
 ///
 /// - `dispatch!(storage s => v: T, { .. })`: `s` is a `CpuStorage` or a reference to one; `v`
-///   binds the typed vector inside (by reference when `s` is one) and `T` its element type.
+///   binds the typed [`HostBuf`] inside (by reference when `s` is one) and `T` its element type.
 /// - `dispatch!(dtype d => T, { .. })`: `T` binds the element type of the [`DType`] `d`.
 /// - `dispatch!(float op, d => T, { .. })`: as `dtype` for the floating-point dtypes; any other
 ///   dtype returns a dtype error naming the op `op` from the enclosing function.
@@ -46,7 +47,7 @@ pub enum CpuStorage {
 /// use mxrs_ndarray_core::dtype::Element;
 /// use mxrs_ndarray_core::{DType, dispatch, storage::CpuStorage};
 ///
-/// let s = CpuStorage::I32(vec![1, 2, 3]);
+/// let s = CpuStorage::I32(vec![1, 2, 3].into());
 /// let total = dispatch!(storage &s => v: T, { v.iter().map(|x| x.to_f64()).sum::<f64>() });
 /// assert_eq!(total, 6.0);
 /// let bytes = dispatch!(dtype DType::F16 => T, { std::mem::size_of::<T>() });
@@ -189,11 +190,13 @@ macro_rules! dispatch {
 pub trait StorageElement: Element {
     /// Wrap a vector.
     fn wrap(v: Vec<Self>) -> CpuStorage;
+    /// Wrap a host buffer (owned or foreign).
+    fn wrap_buf(v: HostBuf<Self>) -> CpuStorage;
     /// Borrow the vector if the dtype matches.
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
     /// Borrow the vector mutably if the dtype matches.
     fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
-    /// Take the vector out if the dtype matches.
+    /// Take the vector out if the dtype matches (a copy of foreign memory).
     fn into_vec(s: CpuStorage) -> Result<Vec<Self>, CpuStorage>;
 }
 
@@ -201,6 +204,9 @@ macro_rules! storage_element {
     ($t:ty, $var:ident) => {
         impl StorageElement for $t {
             fn wrap(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$var(v.into())
+            }
+            fn wrap_buf(v: HostBuf<Self>) -> CpuStorage {
                 CpuStorage::$var(v)
             }
             fn slice(s: &CpuStorage) -> Option<&[Self]> {
@@ -217,7 +223,7 @@ macro_rules! storage_element {
             }
             fn into_vec(s: CpuStorage) -> Result<Vec<Self>, CpuStorage> {
                 match s {
-                    CpuStorage::$var(v) => Ok(v),
+                    CpuStorage::$var(v) => Ok(v.into_vec()),
                     other => Err(other),
                 }
             }
@@ -352,6 +358,21 @@ impl CpuStorage {
         }))
     }
 
+    /// A storage of `len` elements of `dtype` over memory another library lends (a zero-copy
+    /// DLPack import): dropping the storage drops `owner`, whose `Drop` gives the memory back.
+    ///
+    /// # Safety
+    /// `ptr` is aligned to `dtype.size()` (every mxrs dtype's alignment) and valid for reads and
+    /// writes of `len` elements of `dtype` until `owner` is dropped, and nothing else frees or
+    /// moves that memory meanwhile.
+    pub unsafe fn from_foreign(dtype: DType, ptr: *mut u8, len: usize, owner: Box<dyn Send + Sync>) -> CpuStorage {
+        dispatch!(dtype dtype => T, {
+            debug_assert!((ptr as usize).is_multiple_of(std::mem::align_of::<T>()));
+            // SAFETY: the caller's promise; every mxrs element type accepts any bit pattern.
+            T::wrap_buf(unsafe { HostBuf::from_foreign(ptr.cast::<T>(), len, owner) })
+        })
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         dispatch!(storage self => _v: T, { <T as Element>::DTYPE })
@@ -360,6 +381,11 @@ impl CpuStorage {
     /// Number of elements.
     pub fn len(&self) -> usize {
         dispatch!(storage self => v: T, { v.len() })
+    }
+
+    /// True when the memory belongs to another library (a zero-copy DLPack import).
+    pub fn is_foreign(&self) -> bool {
+        dispatch!(storage self => v: T, { v.is_foreign() })
     }
 
     /// True when there are no elements.

@@ -17,21 +17,21 @@ fn product(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize), (ta, tb): (bo
         let stored_cols = if t { rows } else { cols };
         let plain = MatRef::row_major(3, stored_cols, t);
         if !spread {
-            let data = [0.0; 3].iter().chain(x).copied().collect();
-            return (CpuStorage::F32(data), plain);
+            let data: Vec<f32> = [0.0; 3].iter().chain(x).copied().collect();
+            return (CpuStorage::F32(data.into()), plain);
         }
         let mut data = vec![f32::NAN; 2 * x.len() + 3];
         for (i, v) in x.iter().enumerate() {
             data[3 + 2 * i] = *v;
         }
-        (CpuStorage::F32(data), MatRef { offset: 3, rs: 2 * plain.rs, cs: 2 * plain.cs })
+        (CpuStorage::F32(data.into()), MatRef { offset: 3, rs: 2 * plain.rs, cs: 2 * plain.cs })
     };
     let (sa, l) = layout(a, m, k, ta);
     let (sb, r) = layout(b, k, n, tb);
-    let mut dst = CpuStorage::F32(vec![f32::NAN; m * n]);
+    let mut dst = CpuStorage::F32(vec![f32::NAN; m * n].into());
     matmul_into(Parallelism::SERIAL, &mut dst, 0, &sa, l, &sb, r, m, n, k);
     let CpuStorage::F32(d) = dst else { unreachable!() };
-    d
+    d.into_vec()
 }
 
 #[test]

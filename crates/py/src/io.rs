@@ -248,7 +248,7 @@ impl PyImageRecordIter {
             let data = NDArray::from_cpu(b.data, &[self.batch_size, c, h, w], ctx)?;
             let lshape: Vec<usize> =
                 if self.label_width == 1 { vec![self.batch_size] } else { vec![self.batch_size, self.label_width] };
-            let label = NDArray::from_cpu(mxrs_ndarray_core::CpuStorage::F32(b.label), &lshape, ctx)?;
+            let label = NDArray::from_cpu(mxrs_ndarray_core::CpuStorage::F32(b.label.into()), &lshape, ctx)?;
             Ok::<_, Error>(Some((PyNDArray(data), PyNDArray(label), b.pad, b.index)))
         })
     }

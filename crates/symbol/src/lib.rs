@@ -44,7 +44,7 @@ mod tests {
     }
     fn arr(v: Vec<f64>) -> NDArray {
         let n = v.len();
-        NDArray::from_cpu(CpuStorage::F64(v), &[n], Context::cpu(0)).unwrap()
+        NDArray::from_cpu(CpuStorage::F64(v.into()), &[n], Context::cpu(0)).unwrap()
     }
     fn vals(a: &NDArray) -> Vec<f64> {
         let s = a.to_cpu_storage().unwrap();
@@ -93,7 +93,7 @@ mod tests {
         let fc_attrs = Attrs::from_pairs([("num_hidden", "2")]);
         let y = Symbol::create("FullyConnected", "fc", fc_attrs, &[var("x")], &[]).unwrap();
         assert_eq!(y.list_arguments(), ["x", "fc_weight", "fc_bias"]);
-        let m = |v: Vec<f64>, s: &[usize]| NDArray::from_cpu(CpuStorage::F64(v), s, Context::cpu(0)).unwrap();
+        let m = |v: Vec<f64>, s: &[usize]| NDArray::from_cpu(CpuStorage::F64(v.into()), s, Context::cpu(0)).unwrap();
         let run = |x_req: GradReq| {
             let grads = vec![Some(m(vec![0.0; 6], &[2, 3])), Some(m(vec![0.0; 6], &[2, 3])), Some(arr(vec![0.0; 2]))];
             let args = vec![

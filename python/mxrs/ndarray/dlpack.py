@@ -7,8 +7,15 @@ writes, and the capsule (then the consumer's tensor) keeps that memory alive. Op
 export are not ordered with the other library's work: call ``wait_to_read()`` on the array before
 the other library touches it again, as with MXNet.
 
-Import (``from_dlpack``, ``from_numpy``) copies: mxrs's host memory is a buffer it owns, so the new
-array is independent of the producer's tensor, which is released at once.
+Import (``from_dlpack``, ``from_numpy(zero_copy=True)``) is zero-copy too, as in MXNet: the new
+array uses the producer's memory, so writes on either side are seen by the other, and the
+producer's tensor is released (its DLPack deleter run) when the last mxrs array using it is freed.
+The other library's work is not ordered with mxrs ops: finish it before mxrs reads the array, and
+call ``wait_to_read()`` before the other library touches the memory again. The data is copied
+instead (the new array is then independent) when mxrs cannot use the memory as it is: a tensor that
+is not C-contiguous, one whose address is not aligned for its dtype, one a DLPack 1.0 producer
+marks read-only (a read-only NumPy array, for instance), an empty one, or an import into a context
+other than the CPU.
 """
 
 from typing import Any
@@ -41,28 +48,45 @@ def to_dlpack_for_write(data):
     return _native.to_dlpack(data.handle, True, False)
 
 
+def _capsule(obj):
+    """The DLPack capsule of ``obj``: asked for as DLPack 1.0 (which can say read-only), else 0.8."""
+    try:
+        return obj.__dlpack__(max_version=(1, 0))
+    except TypeError:
+        return obj.__dlpack__()
+
+
 def from_dlpack(dlpack, ctx=None):
-    """An NDArray with the contents of a DLPack capsule or of an object with ``__dlpack__``.
+    """An NDArray sharing the memory of a DLPack capsule or of an object with ``__dlpack__``.
 
     A capsule is consumed (a second use raises ``MXNetValueError``, as MXNet's assertion does). The
-    data is copied (see the module's notes).
+    array uses the producer's memory without a copy, which stays alive as long as the array does;
+    see the module's notes for the cases that copy.
     """
     if hasattr(dlpack, "__dlpack__"):
-        dlpack = dlpack.__dlpack__()
+        dlpack = _capsule(dlpack)
     return _wrap(_native.from_dlpack(dlpack, _ctx(ctx)._pair()))
 
 
 def from_numpy(ndarray, zero_copy=True, array_cls=NDArray):
     """An NDArray from a NumPy array, as MXNet's ``mx.nd.from_numpy``.
 
-    With ``zero_copy=True`` the array must be C-contiguous and is consumed as in MXNet: it is made
-    read-only and should not be used afterwards. mxrs copies it all the same.
+    With ``zero_copy=True`` the array must be C-contiguous and is consumed as in MXNet: the NDArray
+    shares its memory (through NumPy's ``__dlpack__``), and the NumPy array is made read-only and
+    should not be used afterwards. A misaligned or already read-only array is copied (see the
+    module's notes). With ``zero_copy=False`` the data is copied.
     """
     if not zero_copy:
         return array(ndarray, dtype=ndarray.dtype)
     if not ndarray.flags["C_CONTIGUOUS"]:
         raise MXNetValueError("Only c-contiguous arrays are supported for zero-copy")
-    res = array(ndarray, dtype=ndarray.dtype)
+    try:
+        capsule = _capsule(ndarray)
+    except BufferError:
+        # NumPy exports no DLPack for some arrays (non-native byte order): copy those.
+        res = array(ndarray, dtype=ndarray.dtype.newbyteorder("="))
+    else:
+        res = _wrap(_native.from_dlpack(capsule, _ctx(None)._pair()))
     ndarray.flags["WRITEABLE"] = False
     return res if array_cls is NDArray else array_cls(handle=res.handle)
 

@@ -551,7 +551,7 @@ mod tests {
                     (input.to_cpu_storage().unwrap().get_f64(i) + stored.to_cpu_storage().unwrap().get_f64(i)) as f32
                 })
                 .collect();
-            stored.write_from_cpu(CpuStorage::F32(sum))
+            stored.write_from_cpu(CpuStorage::F32(sum.into()))
         });
         *s.hooks.updater.write() = Some(add);
         assert!(s.handle(0, push.clone()).is_empty());

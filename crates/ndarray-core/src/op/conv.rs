@@ -106,7 +106,7 @@ pub(super) fn run_float(par: Parallelism, op: &str, task: Task, ins: &[TensorIn<
                 .into_iter()
                 .map(|v| {
                     let n = v.len();
-                    CpuStorage::F32(v).cast(0, n, dtype)
+                    CpuStorage::F32(v.into()).cast(0, n, dtype)
                 })
                 .collect())
         }

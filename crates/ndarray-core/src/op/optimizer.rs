@@ -345,11 +345,11 @@ impl Update {
         let weight = if x[0].dtype() == DType::F16 {
             CpuStorage::F16(new32.iter().map(|&v| f16::from_f32(v)).collect())
         } else {
-            CpuStorage::F32(new32.clone())
+            CpuStorage::F32(new32.clone().into())
         };
         let mut out = vec![weight];
-        out.extend(states.into_iter().map(CpuStorage::F32));
-        out.push(CpuStorage::F32(new32));
+        out.extend(states.into_iter().map(|s| CpuStorage::F32(s.into())));
+        out.push(CpuStorage::F32(new32.into()));
         Ok(out)
     }
 }
@@ -653,7 +653,7 @@ mod tests {
     use crate::{Attrs, Context, CpuStorage, NDArray, invoke};
 
     fn arr(v: &[f32]) -> NDArray {
-        NDArray::from_cpu(CpuStorage::F32(v.to_vec()), &[v.len()], Context::cpu(0)).unwrap()
+        NDArray::from_cpu(CpuStorage::F32(v.to_vec().into()), &[v.len()], Context::cpu(0)).unwrap()
     }
 
     fn vals(a: &NDArray) -> Vec<f64> {

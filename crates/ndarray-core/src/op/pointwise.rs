@@ -463,7 +463,7 @@ impl Operator for ShapeArray {
         let s = x[0].shape;
         let v: Vec<i64> =
             if self.size { vec![s.iter().product::<usize>() as i64] } else { s.iter().map(|&d| d as i64).collect() };
-        Ok(vec![CpuStorage::I64(v)])
+        Ok(vec![CpuStorage::I64(v.into())])
     }
 }
 

@@ -100,7 +100,7 @@ impl Operator for TopK {
             }
             vals.extend(vals_t);
             idxs.extend(idx_t);
-            let idx_storage = |d: DType| CpuStorage::F64(idxs.clone()).cast(0, idxs.len(), d);
+            let idx_storage = |d: DType| CpuStorage::F64(idxs.clone().into()).cast(0, idxs.len(), d);
             Ok(match self.ret {
                 Ret::Value => vec![T::wrap(vals)],
                 Ret::Indices => vec![idx_storage(dt[0])],

@@ -329,7 +329,7 @@ mod tests {
 
     fn arr(v: f64, shape: &[usize]) -> NDArray {
         let n = shape.iter().product();
-        NDArray::from_cpu(CpuStorage::F32(vec![v as f32; n]), shape, Context::cpu(0)).unwrap()
+        NDArray::from_cpu(CpuStorage::F32(vec![v as f32; n].into()), shape, Context::cpu(0)).unwrap()
     }
 
     fn bind(sym: &Symbol, args: Vec<NDArray>, grads: Vec<Option<NDArray>>, req: GradReq) -> Result<Executor> {

@@ -307,15 +307,15 @@ mod tests {
             let r = MatRef::row_major(3, if tb { k } else { n }, tb);
             let want = naive(&a, l, &b, r, m, n, k);
             let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-            let mut dst = CpuStorage::F32(vec![f32::NAN; m * n + 2]);
+            let mut dst = CpuStorage::F32(vec![f32::NAN; m * n + 2].into());
             pool.install(|| {
                 matmul_into(
                     Parallelism::whole_pool(),
                     &mut dst,
                     2,
-                    &CpuStorage::F32(a.clone()),
+                    &CpuStorage::F32(a.clone().into()),
                     l,
-                    &CpuStorage::F32(b.clone()),
+                    &CpuStorage::F32(b.clone().into()),
                     r,
                     m,
                     n,

@@ -492,7 +492,7 @@ mod grad_tests {
         // Cast's gradient comes back in the input's dtype.
         let x = arr(&[2, 2], 16);
         let g = crate::ndarray::NDArray::from_cpu(
-            crate::storage::CpuStorage::F32(vec![1.0, 2.0, 3.0, 4.0]),
+            crate::storage::CpuStorage::F32(vec![1.0, 2.0, 3.0, 4.0].into()),
             &[2, 2],
             crate::context::Context::cpu(0),
         )

@@ -220,16 +220,14 @@ impl Operator for AddN {
         // One pass over all inputs for float32 / float64 (the KVStore's reduction).
         match x.first().map(|t| t.dtype()) {
             Some(DType::F32) => {
-                return Ok(vec![CpuStorage::F32(sum_f32(
-                    ctx.par,
-                    &x.iter().map(|t| t.typed::<f32>()).collect::<Vec<_>>(),
-                ))]);
+                return Ok(vec![CpuStorage::F32(
+                    sum_f32(ctx.par, &x.iter().map(|t| t.typed::<f32>()).collect::<Vec<_>>()).into(),
+                )]);
             }
             Some(DType::F64) => {
-                return Ok(vec![CpuStorage::F64(sum_slices(
-                    ctx.par,
-                    &x.iter().map(|t| t.typed::<f64>()).collect::<Vec<_>>(),
-                ))]);
+                return Ok(vec![CpuStorage::F64(
+                    sum_slices(ctx.par, &x.iter().map(|t| t.typed::<f64>()).collect::<Vec<_>>()).into(),
+                )]);
             }
             _ => {}
         }

@@ -89,7 +89,7 @@ impl Operator for Activation {
         if self.name == ACT && dt[0] == DType::F32 && matches!(act, Act::Tanh | Act::Sigmoid) {
             use crate::backend::cpu::vmath;
             let f = if act == Act::Tanh { vmath::tanh_slice } else { vmath::sigmoid_slice };
-            return Ok(vec![CpuStorage::F32(vmath::map_slices(ctx.par, x[0].typed::<f32>(), f))]);
+            return Ok(vec![CpuStorage::F32(vmath::map_slices(ctx.par, x[0].typed::<f32>(), f).into())]);
         }
         Ok(vec![dispatch!(float self.name, dt[0] => T, {
             if self.name == ACT {

@@ -59,7 +59,7 @@ pub(super) fn backward_dir<T: Real>(
     let zero = <T as Element>::zero();
     let gru = dims.mode == Mode::Gru;
     let mut dgx = T::wrap(vec![zero; rows * gh]);
-    let mut dgh = if gru { T::wrap(vec![zero; rows * gh]) } else { CpuStorage::F32(Vec::new()) };
+    let mut dgh = if gru { T::wrap(vec![zero; rows * gh]) } else { CpuStorage::F32(Default::default()) };
     let mut carry = Carry {
         dh_next: dht.to_vec(),
         dc_next: dct.to_vec(),

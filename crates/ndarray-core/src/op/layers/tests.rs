@@ -414,7 +414,7 @@ fn ckpt_net(
         return (prob, Vec::new());
     }
     let grad = |name: &str| registry().get(name).unwrap().gradient.unwrap();
-    let head = b.push(NDArray::from_cpu(CpuStorage::F32(vec![1.0; 4]), &[2, 2], Context::cpu(0)).unwrap());
+    let head = b.push(NDArray::from_cpu(CpuStorage::F32(vec![1.0; 4].into()), &[2, 2], Context::cpu(0)).unwrap());
     let g_so = grad("SoftmaxOutput")(&mut b, &so, &[h2[0], lab], &out, &[head]).unwrap();
     let g_fc2 = grad("FullyConnected")(&mut b, &fc2a, &[r1[0], w2, b2], &h2, &[g_so[0].unwrap()]).unwrap();
     let g_re = grad("Activation")(&mut b, &rea, &[bn[0]], &r1, &[g_fc2[0].unwrap()]).unwrap();

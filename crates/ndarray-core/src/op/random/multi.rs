@@ -292,7 +292,7 @@ impl Operator for UniqueZipfian {
             }
             tries.push(n);
         }
-        Ok(vec![CpuStorage::I64(samples), CpuStorage::I64(tries)])
+        Ok(vec![CpuStorage::I64(samples.into()), CpuStorage::I64(tries.into())])
     }
 }
 

@@ -189,14 +189,19 @@ fn f32_kernels(kind: UnaryKind) -> Option<(fn(&[f32], &mut [f32]), fn(&mut [f32]
 /// Unary function over a storage; the output keeps the input dtype.
 pub fn unary_storage(par: Parallelism, kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
     match s {
-        CpuStorage::F32(v) => CpuStorage::F32(match f32_kernels(kind) {
-            Some((slice, _)) => crate::backend::cpu::vmath::map_slices(par, v, slice),
-            None => map(par, v, |x| unary_scalar(kind, x)),
-        }),
-        CpuStorage::F64(v) => CpuStorage::F64(map(par, v, |x| unary_scalar(kind, x))),
-        CpuStorage::F16(v) => CpuStorage::F16(map(par, v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32())))),
+        CpuStorage::F32(v) => CpuStorage::F32(
+            match f32_kernels(kind) {
+                Some((slice, _)) => crate::backend::cpu::vmath::map_slices(par, v, slice),
+                None => map(par, v, |x| unary_scalar(kind, x)),
+            }
+            .into(),
+        ),
+        CpuStorage::F64(v) => CpuStorage::F64(map(par, v, |x| unary_scalar(kind, x)).into()),
+        CpuStorage::F16(v) => {
+            CpuStorage::F16(map(par, v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32()))).into())
+        }
         CpuStorage::BF16(v) => {
-            CpuStorage::BF16(map(par, v, |x: half::bf16| half::bf16::from_f32(unary_scalar(kind, x.to_f32()))))
+            CpuStorage::BF16(map(par, v, |x: half::bf16| half::bf16::from_f32(unary_scalar(kind, x.to_f32()))).into())
         }
         other => crate::dispatch!(storage other => v: T, { T::wrap(map(par, v, |x: T| int_unary::<T>(kind, x))) }),
     }
