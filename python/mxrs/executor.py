@@ -157,11 +157,12 @@ class Executor:
                 v.copyto(dst)
             else:
                 dst[:] = v
+        monitoring = self._monitor is not None and getattr(self._monitor, "active", lambda: True)()
         aux_snapshot = None
-        if self._monitor is not None and self.aux_arrays:
+        if monitoring and self.aux_arrays:
             aux_snapshot = [a.copy() for a in self.aux_arrays]
         self._handle.forward(bool(is_train))
-        if self._monitor is not None:
+        if monitoring:
             self._run_monitor(bool(is_train), aux_snapshot)
         return self.outputs
 
@@ -219,8 +220,10 @@ class Executor:
     def set_monitor_callback(self, callback, monitor_all=False):
         """Call ``callback(name, array)`` after every forward for each operator output of the
         graph (``NAME_output``, in topological order) then for the executor's outputs, as
-        MXNet's monitor callback. ``monitor_all`` (MXNet: also the operators' inputs) is
-        accepted; inputs are reported by :class:`mxrs.monitor.Monitor` from the arguments."""
+        MXNet's monitor callback. A callback with an ``active()`` attribute that returns False
+        is skipped for that forward (``Monitor`` between its collecting steps). ``monitor_all``
+        (MXNet: also the operators' inputs) is accepted; inputs are reported by
+        :class:`mxrs.monitor.Monitor` from the arguments."""
         del monitor_all
         self._monitor = callback
         self._monitor_exec = None

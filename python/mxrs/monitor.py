@@ -39,6 +39,9 @@ class Monitor:
                 return
             self.queue.append((self.step, name, self.stat_func(array)))
 
+        # Lets the executor skip collecting internal outputs in the steps between tic and toc
+        # where every call would return at once (the `interval` - 1 steps of each interval).
+        stat_helper.active = lambda: self.activated  # type: ignore[attr-defined]
         self.stat_helper = stat_helper
 
     def install(self, exe):
