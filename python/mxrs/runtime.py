@@ -3,8 +3,10 @@
 The names are MXNet 1.9.1's, in its order, followed by ``S3`` and ``HDFS`` (MXNet builds of the
 1.x line listed them too). A feature is enabled when this build really has it:
 
-* ``CUDA``: the extension was built with the ``cuda`` feature (no GPU kernels exist yet); cuDNN,
-  NCCL, CUDA_RTC and TensorRT are never used.
+* ``CUDA`` and ``CUDA_RTC``: the extension was built with the ``cuda`` feature (the default):
+  it loads the CUDA driver at run time and compiles its kernels with NVRTC, so both are on
+  whether or not this machine has a GPU (as in an MXNet CUDA build); cuDNN, NCCL and TensorRT
+  are never used.
 * ``CPU_SSE``/``CPU_SSE2``: the x86-64 baseline the wheel is compiled for; kernels that use wider
   vectors pick them at run time (``gemm``), which MXNet's compile-time flags do not describe.
 * ``BLAS_OPEN``: an OpenBLAS library is in use for large float32 products (``scipy-openblas32``).
@@ -35,7 +37,7 @@ def _enabled():
     """The names of the features this build has."""
     on = {"PROFILER", "INT64_TENSOR_SIZE", "S3", "HDFS"}
     if "cuda" in _native.build_features():
-        on.add("CUDA")
+        on.update(("CUDA", "CUDA_RTC"))
     if platform.machine().lower() in ("x86_64", "amd64"):
         on.update(("CPU_SSE", "CPU_SSE2", "SSE"))
     blas = _native.blas_library()

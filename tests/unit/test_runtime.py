@@ -21,7 +21,9 @@ def test_feature_names_are_mxnets_in_its_order():
 def test_features_report_this_build():
     f = mx.runtime.Features()
     assert f is mx.runtime.Features()
-    assert f.is_enabled("cuda") == (mx.num_gpus() > 0 and "cuda" in mx._native.build_features())
+    built = "cuda" in mx._native.build_features()
+    assert f.is_enabled("cuda") == built
+    assert f.is_enabled("CUDA_RTC") == built
     for off in ("CUDNN", "NCCL", "TENSORRT", "MKLDNN", "OPENMP", "CAFFE", "TVM_OP", "JEMALLOC"):
         assert not f.is_enabled(off), off
     for on in ("PROFILER", "S3", "HDFS", "INT64_TENSOR_SIZE"):

@@ -90,16 +90,10 @@ impl Context {
         if self.is_host() {
             return Ok(());
         }
-        let n = crate::backend::num_gpus();
-        if self.dev_id as usize >= n {
-            let why = if cfg!(feature = "cuda") {
-                format!("{n} CUDA device(s) found")
-            } else {
-                "this build of mxrs has no CUDA backend".to_string()
-            };
-            return Err(Error::Context(format!("cannot use {self}: no such GPU ({why})")));
+        match crate::backend::device::unavailable(self.dev_id) {
+            Some(why) => Err(Error::Context(why)),
+            None => Ok(()),
         }
-        Err(Error::NotSupported(format!("{self}: GPU arrays are not implemented yet")))
     }
 }
 

@@ -6,13 +6,14 @@ use mxrs_engine::{FnProperty, Var, engine};
 
 use crate::autograd::record;
 use crate::backend::cpu::Parallelism;
+use crate::backend::device::{DevIn, DeviceStorage};
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ndarray::NDArray;
 use crate::op::{Attrs, OpCtx, Operator, TensorIn, registry, rng};
 use crate::shape::{Shape, checked_bytes, fmt_shape};
-use crate::storage::{Storage, probe_alloc};
+use crate::storage::{CpuStorage, Storage, probe_alloc};
 
 /// Run the registered op `name` on `inputs`. Shape and dtype errors are raised here, at the
 /// call; failures while computing surface at the next wait on an output. When `out` is given
@@ -262,6 +263,9 @@ fn run(
         let bytes: usize = out_shapes.iter().zip(out_dtypes).map(|(s, d)| s.iter().product::<usize>() * d.size()).sum();
         mxrs_engine::profiler::note_op(op.name(), bytes as u64);
     }
+    if !ctx.is_host() {
+        return run_device(op, ctx, is_train, inputs, outputs, out_shapes, out_dtypes, rng);
+    }
     if rng.is_none()
         && in_place_candidate(inputs, outputs, out_shapes, out_dtypes)
         && run_in_place(op, ctx, is_train, inputs)?
@@ -298,6 +302,63 @@ fn run(
     }
     for (o, r) in outputs.iter().zip(results) {
         o.write_result(r)?;
+    }
+    Ok(())
+}
+
+/// [`run`] on a GPU context: the op's device kernels, or else its host kernel over copies of
+/// the inputs, whose results are copied back.
+#[allow(clippy::too_many_arguments)]
+fn run_device(
+    op: &dyn Operator,
+    ctx: Context,
+    is_train: bool,
+    inputs: &[NDArray],
+    outputs: &[NDArray],
+    out_shapes: &[Shape],
+    out_dtypes: &[DType],
+    rng: Option<&rng::RngResource>,
+) -> Result<()> {
+    let results = {
+        let guards: Vec<_> = inputs.iter().map(|a| a.chunk.storage.read()).collect();
+        let mut tensors = Vec::with_capacity(inputs.len());
+        for (a, g) in inputs.iter().zip(&guards) {
+            match &**g {
+                Storage::Device(d) if d.len() == a.chunk.len => {
+                    tensors.push(DevIn { data: d, offset: a.offset, shape: a.shape() })
+                }
+                Storage::Device(_) | Storage::Cpu(_) => {
+                    return Err(Error::msg(format!(
+                        "{}: an input was never written (its producing op failed)",
+                        op.name()
+                    )));
+                }
+            }
+        }
+        let mut rng_guard = rng.map(|r| r.rng.lock());
+        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut(), is_train, par: thread_budget() };
+        match op.forward_device(&mut octx, &tensors, out_shapes, out_dtypes)? {
+            Some(r) => r,
+            None => {
+                let host: Vec<CpuStorage> =
+                    tensors.iter().map(|t| t.data.download(t.offset, t.len())).collect::<Result<_>>()?;
+                let host_in: Vec<TensorIn<'_>> =
+                    host.iter().zip(&tensors).map(|(h, t)| TensorIn { data: h, offset: 0, shape: t.shape }).collect();
+                let r = op.forward(&mut octx, &host_in, out_shapes, out_dtypes)?;
+                r.iter().map(|c| DeviceStorage::upload(ctx.dev_id, c, 0, c.len())).collect::<Result<_>>()?
+            }
+        }
+    };
+    if results.len() != outputs.len() {
+        return Err(Error::msg(format!(
+            "internal: {} returned {} outputs, expected {}",
+            op.name(),
+            results.len(),
+            outputs.len()
+        )));
+    }
+    for (o, r) in outputs.iter().zip(results) {
+        o.write_result_device(r)?;
     }
     Ok(())
 }
@@ -387,7 +448,6 @@ pub fn random_seed(seed: u64, ctx: Option<Context>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::CpuStorage;
 
     fn arr(v: Vec<f32>, shape: &[usize]) -> NDArray {
         NDArray::from_cpu(CpuStorage::F32(v.into()), shape, Context::cpu(0)).unwrap()

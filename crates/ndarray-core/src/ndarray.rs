@@ -10,6 +10,7 @@ use mxrs_engine::{EngineError, FnProperty, Var, engine};
 use parking_lot::RwLock;
 
 use crate::autograd::node::Entry;
+use crate::backend::DeviceStorage;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -116,6 +117,10 @@ impl NDArray {
         ctx.check_available()?;
         let bytes = checked_bytes("zeros", shape, dtype)?;
         let what = || format!("an array of shape {} and dtype {dtype}", fmt_shape(shape));
+        if !ctx.is_host() {
+            let d = DeviceStorage::zeros(ctx.dev_id, dtype, size_of(shape))?;
+            return Ok(Self::with_storage(Storage::Device(d), shape.to_vec(), ctx, dtype));
+        }
         crate::storage::fits_in_memory("zeros", bytes, what)?;
         let storage = CpuStorage::try_zeros("zeros", dtype, size_of(shape))
             .map_err(|_| Error::out_of_memory("zeros", bytes as u128, what()))?;
@@ -132,6 +137,10 @@ impl NDArray {
             ));
         }
         let dtype = data.dtype();
+        if !ctx.is_host() {
+            let d = DeviceStorage::upload(ctx.dev_id, &data, 0, data.len())?;
+            return Ok(Self::with_storage(Storage::Device(d), shape.to_vec(), ctx, dtype));
+        }
         Ok(Self::with_storage(Storage::Cpu(data), shape.to_vec(), ctx, dtype))
     }
 
@@ -182,7 +191,12 @@ impl NDArray {
 
     /// Block until all pending writes to this array are done; report their failure.
     pub fn wait_to_read(&self) -> Result<()> {
-        engine().wait_for_var(&self.chunk.var).map_err(from_engine)
+        engine().wait_for_var(&self.chunk.var).map_err(from_engine)?;
+        if !self.ctx().is_host() {
+            // The engine has run the ops; the device may still be computing them.
+            crate::backend::device::synchronize(self.ctx().dev_id)?;
+        }
+        Ok(())
     }
 
     /// [`NDArray::wait_to_read`] if it would not block (no write pending), else `None`.
@@ -199,6 +213,10 @@ impl NDArray {
     pub fn read_cpu<R>(&self, f: impl FnOnce(&CpuStorage, usize, usize) -> R) -> Result<R> {
         self.wait_to_read()?;
         let g = self.chunk.storage.read();
+        if let Storage::Device(d) = &*g {
+            let host = d.download(self.offset, self.size())?;
+            return Ok(f(&host, 0, self.size()));
+        }
         let cpu = g.cpu("asnumpy")?;
         if cpu.len() != self.chunk.len {
             return Err(Error::msg("array memory was never written (its producing op failed)"));
@@ -275,6 +293,24 @@ impl NDArray {
 
     /// Store an op's result into this array's region of its chunk. Called by engine ops only.
     pub(crate) fn write_result(&self, result: CpuStorage) -> Result<()> {
+        if !self.ctx().is_host() {
+            let result = if result.dtype() != self.chunk.dtype {
+                result.cast(0, result.len(), self.chunk.dtype)
+            } else {
+                result
+            };
+            if result.len() != self.size() {
+                return Err(Error::msg(format!(
+                    "internal: op produced {} elements for an output of shape {}",
+                    result.len(),
+                    fmt_shape(&self.shape)
+                )));
+            }
+            return self.write_device(
+                |d| d.write_host(self.offset, &result, 0, result.len()),
+                || DeviceStorage::upload(self.ctx().dev_id, &result, 0, result.len()),
+            );
+        }
         let mut g = self.chunk.storage.write();
         let cpu = g.cpu_mut("write")?;
         let result =
@@ -297,6 +333,63 @@ impl NDArray {
         Ok(())
     }
 
+    /// Store a result in device memory into this array's region: `whole` makes the chunk's
+    /// new storage when the result is the whole chunk (or the chunk was never written and is
+    /// covered), else `part` writes into the existing device storage.
+    fn write_device(
+        &self,
+        part: impl FnOnce(&mut DeviceStorage) -> Result<()>,
+        whole: impl FnOnce() -> Result<DeviceStorage>,
+    ) -> Result<()> {
+        let mut g = self.chunk.storage.write();
+        let written = matches!(&*g, Storage::Device(d) if d.len() == self.chunk.len);
+        if self.is_whole() {
+            *g = Storage::Device(whole()?);
+            return Ok(());
+        }
+        if !written {
+            *g = Storage::Device(DeviceStorage::zeros(self.ctx().dev_id, self.chunk.dtype, self.chunk.len)?);
+        }
+        match &mut *g {
+            Storage::Device(d) => part(d),
+            Storage::Cpu(_) => Err(Error::msg("internal: host memory in a gpu array")),
+        }
+    }
+
+    /// Store an op's device result into this array's region. Called by engine ops only.
+    pub(crate) fn write_result_device(&self, result: DeviceStorage) -> Result<()> {
+        let result = if result.dtype() != self.chunk.dtype {
+            let whole = [result.len()];
+            let x = crate::backend::device::DevIn { data: &result, offset: 0, shape: &whole };
+            match crate::backend::device::cast(x, self.chunk.dtype)? {
+                Some(c) => c,
+                None => {
+                    let host = result.download(0, result.len())?;
+                    let host = host.cast(0, host.len(), self.chunk.dtype);
+                    DeviceStorage::upload(result.device_id(), &host, 0, host.len())?
+                }
+            }
+        } else {
+            result
+        };
+        if result.len() != self.size() {
+            return Err(Error::msg(format!(
+                "internal: op produced {} elements for an output of shape {}",
+                result.len(),
+                fmt_shape(&self.shape)
+            )));
+        }
+        if self.is_whole() {
+            *self.chunk.storage.write() = Storage::Device(result);
+            return Ok(());
+        }
+        let n = result.len();
+        self.write_device(
+            |d| d.copy_device(self.offset, &result, 0, n),
+            || Err(Error::msg("internal: a part of a chunk was taken for the whole")),
+        )
+    }
+
     /// Push a copy of `src` into `self` (any contexts; dtypes are converted). Shapes must have
     /// the same number of elements.
     pub fn copy_from(&self, src: &NDArray) -> Result<()> {
@@ -311,18 +404,11 @@ impl NDArray {
         }
         let (s, d) = (src.clone(), self.clone());
         engine().push(
-            Box::new(move || {
-                let data = {
-                    let g = s.chunk.storage.read();
-                    let cpu = g.cpu("copyto")?;
-                    cpu.cast(s.offset, s.size(), d.dtype())
-                };
-                d.write_result(data).map_err(|e| Box::new(e) as _)
-            }),
+            Box::new(move || copy_body(&s, &d).map_err(|e| Box::new(e) as _)),
             std::slice::from_ref(&src.chunk.var),
             std::slice::from_ref(&self.chunk.var),
-            self.ctx().engine_device(),
-            property_for(self.ctx(), 2 * self.size()),
+            copy_device(src.ctx(), self.ctx()),
+            copy_property(src.ctx(), self.ctx(), 2 * self.size()),
             0,
             "copyto",
         );
@@ -351,7 +437,64 @@ impl NDArray {
     }
 }
 
+/// The engine lane of a copy: the device side's (MXNet runs copies on the GPU's copy workers).
+fn copy_device(src: Context, dst: Context) -> mxrs_engine::Device {
+    if !dst.is_host() { dst.engine_device() } else { src.engine_device() }
+}
+
+fn copy_property(src: Context, dst: Context, elements: usize) -> FnProperty {
+    match (src.is_host(), dst.is_host()) {
+        (true, true) => property_for(dst, elements),
+        (true, false) => FnProperty::CopyToDevice,
+        (false, true) => FnProperty::CopyFromDevice,
+        (false, false) => FnProperty::Normal,
+    }
+}
+
+/// The work of a copy between any two contexts, with dtype conversion.
+fn copy_body(s: &NDArray, d: &NDArray) -> Result<()> {
+    let g = s.chunk.storage.read();
+    match &*g {
+        Storage::Cpu(cpu) => {
+            if cpu.len() != s.chunk.len {
+                return Err(Error::msg("copyto: the source was never written (its producing op failed)"));
+            }
+            let data = cpu.cast(s.offset, s.size(), d.dtype());
+            drop(g);
+            d.write_result(data)
+        }
+        Storage::Device(dev) => {
+            if dev.len() != s.chunk.len {
+                return Err(Error::msg("copyto: the source was never written (its producing op failed)"));
+            }
+            if d.ctx().is_host() {
+                let host = dev.download(s.offset, s.size())?;
+                drop(g);
+                let host = if host.dtype() != d.dtype() { host.cast(0, host.len(), d.dtype()) } else { host };
+                return d.write_result(host);
+            }
+            let shape = [s.size()];
+            let x = crate::backend::device::DevIn { data: dev, offset: s.offset, shape: &shape };
+            let copy = if d.ctx().dev_id == dev.device_id() {
+                match crate::backend::device::cast(x, d.dtype())? {
+                    Some(c) => c,
+                    None => {
+                        let host = dev.download(s.offset, s.size())?;
+                        DeviceStorage::upload(d.ctx().dev_id, &host.cast(0, host.len(), d.dtype()), 0, host.len())?
+                    }
+                }
+            } else {
+                let host = dev.download(s.offset, s.size())?;
+                DeviceStorage::upload(d.ctx().dev_id, &host.cast(0, host.len(), d.dtype()), 0, host.len())?
+            };
+            drop(g);
+            d.write_result_device(copy)
+        }
+    }
+}
+
 /// Wait for every pushed op; report the errors raised since the last call, once.
 pub fn waitall() -> Result<()> {
-    engine().wait_for_all().map_err(from_engine)
+    engine().wait_for_all().map_err(from_engine)?;
+    crate::backend::device::synchronize_all()
 }

@@ -444,7 +444,10 @@ impl Storage {
     pub fn cpu(&self, op: &str) -> Result<&CpuStorage> {
         match self {
             Storage::Cpu(c) => Ok(c),
-            Storage::Device(_) => Err(Error::NotSupported(format!("{op}: GPU kernels are not implemented yet"))),
+            Storage::Device(d) => Err(Error::Context(format!(
+                "{op}: the array is in gpu({}) memory, which the host cannot address; copy it with as_in_context(mx.cpu()) first",
+                d.device_id()
+            ))),
         }
     }
 
@@ -452,7 +455,10 @@ impl Storage {
     pub fn cpu_mut(&mut self, op: &str) -> Result<&mut CpuStorage> {
         match self {
             Storage::Cpu(c) => Ok(c),
-            Storage::Device(_) => Err(Error::NotSupported(format!("{op}: GPU kernels are not implemented yet"))),
+            Storage::Device(d) => Err(Error::Context(format!(
+                "{op}: the array is in gpu({}) memory, which the host cannot address; copy it with as_in_context(mx.cpu()) first",
+                d.device_id()
+            ))),
         }
     }
 

@@ -246,6 +246,18 @@ fn num_gpus() -> PyResult<usize> {
     enter_ok("num_gpus", mxrs_ndarray_core::backend::num_gpus)
 }
 
+/// (free, total) bytes of GPU `dev_id`, as the driver reports them.
+#[pyfunction]
+fn gpu_memory_info(dev_id: u32) -> PyResult<(usize, usize)> {
+    enter("gpu_memory_info", || mxrs_ndarray_core::backend::device::memory_info(dev_id))
+}
+
+/// Give the memory cached by mxrs on GPU `dev_id` back to the driver.
+#[pyfunction]
+fn gpu_empty_cache(dev_id: u32) -> PyResult<()> {
+    enter("gpu_empty_cache", || mxrs_ndarray_core::backend::device::empty_cache(dev_id))
+}
+
 /// The engine in use.
 #[pyfunction]
 fn engine_name() -> PyResult<&'static str> {
@@ -280,6 +292,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(list_ops, m)?)?;
     m.add_function(wrap_pyfunction!(list_aliases, m)?)?;
     m.add_function(wrap_pyfunction!(num_gpus, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_memory_info, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_empty_cache, m)?)?;
     m.add_function(wrap_pyfunction!(infer_reshape, m)?)?;
     m.add_function(wrap_pyfunction!(load_blas, m)?)?;
     m.add_function(wrap_pyfunction!(prefer_blas, m)?)?;

@@ -1,29 +1,15 @@
-//! Compute backends. `cpu` holds the host kernels; device (CUDA) memory has a place in
-//! [`crate::storage::Storage`] through [`DeviceStorage`], which is a stub until the CUDA backend
-//! lands (the `cuda` feature).
+//! Compute backends. `cpu` holds the host kernels; `device` is the CUDA backend (the `cuda`
+//! feature, on by default: it loads the CUDA libraries at run time, so building needs no
+//! toolkit), or without that feature a stand-in with the same interface and no devices. Ops
+//! call `device`'s primitives with no `cfg` of their own.
 
 pub mod cpu;
 
-/// Device memory of a CUDA backend. Without CUDA support it cannot be constructed.
-#[derive(Debug)]
-pub struct DeviceStorage {
-    len: usize,
-    _private: (),
-}
+#[cfg(feature = "cuda")]
+#[path = "cuda/mod.rs"]
+pub mod device;
+#[cfg(not(feature = "cuda"))]
+#[path = "nocuda.rs"]
+pub mod device;
 
-impl DeviceStorage {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-/// Number of usable CUDA devices (0 without the CUDA backend).
-pub fn num_gpus() -> usize {
-    0
-}
+pub use device::{DeviceStorage, num_gpus};

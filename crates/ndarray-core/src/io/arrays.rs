@@ -18,9 +18,18 @@ fn with_refs<R>(arrays: &[NDArray], f: impl FnOnce(&[ArrayRef<'_>]) -> R) -> Res
     for a in arrays {
         a.wait_to_read()?;
     }
+    // Arrays in device memory are saved from host copies.
+    let hosts: Vec<Option<CpuStorage>> = arrays
+        .iter()
+        .map(|a| if a.ctx().is_host() { Ok(None) } else { a.to_cpu_storage().map(Some) })
+        .collect::<Result<_>>()?;
     let guards: Vec<_> = arrays.iter().map(|a| a.chunk.storage.read()).collect();
     let mut refs = Vec::with_capacity(arrays.len());
-    for (a, g) in arrays.iter().zip(&guards) {
+    for ((a, g), host) in arrays.iter().zip(&guards).zip(&hosts) {
+        if let Some(h) = host {
+            refs.push(ArrayRef { dtype: a.dtype(), shape: a.shape(), data: h.as_bytes() });
+            continue;
+        }
         let cpu = g.cpu("save")?;
         if cpu.len() != a.chunk.len {
             return Err(Error::msg("cannot save an array whose producing op failed"));

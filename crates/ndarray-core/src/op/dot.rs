@@ -4,8 +4,10 @@ use super::grad::{Grads, pick_attrs};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::backend::cpu::matmul::{MatRef, matmul_into};
+use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::op::DevIn;
 use crate::params;
 use crate::shape::{Shape, fmt_shape, size_of};
 use crate::storage::CpuStorage;
@@ -93,6 +95,16 @@ impl Operator for Dot {
         matmul_into(ctx.par, &mut out, 0, x[0].data, l, x[1].data, r, m, n, k);
         Ok(vec![out])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let (m, k, n, _) = self.dims(x[0].shape, x[1].shape)?;
+        Ok(device::matmul(x[0], x[1], 1, m, n, k, self.ta, self.tb, false)?.map(|o| vec![o]))
+    }
 }
 
 #[derive(Debug)]
@@ -147,6 +159,16 @@ impl Operator for BatchDot {
             matmul_into(ctx.par, &mut out, i * m * n, x[0].data, l, x[1].data, r, m, n, k);
         }
         Ok(vec![out])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let (bs, m, k, n) = self.dims(x[0].shape, x[1].shape)?;
+        Ok(device::matmul(x[0], x[1], bs, m, n, k, self.ta, self.tb, false)?.map(|o| vec![o]))
     }
 }
 

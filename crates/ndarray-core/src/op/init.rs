@@ -2,8 +2,10 @@
 
 use super::registry::Registry;
 use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::op::DevIn;
 use crate::shape::{Shape, size_of};
 use crate::storage::CpuStorage;
 use crate::{dispatch, params};
@@ -29,6 +31,15 @@ impl Operator for Fill {
     }
     fn forward(&self, _: &mut OpCtx<'_>, _: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![CpuStorage::try_full(self.name, self.dtype, size_of(&out[0]), self.value)?])
+    }
+    fn forward_device(
+        &self,
+        ctx: &mut OpCtx<'_>,
+        _: &[DevIn<'_>],
+        out: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::fill(ctx.ctx.dev_id, self.dtype, size_of(&out[0]), self.value)?.map(|o| vec![o]))
     }
 }
 

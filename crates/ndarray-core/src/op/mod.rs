@@ -38,6 +38,8 @@ pub use catalog::registry;
 pub use registry::Registry;
 
 use crate::backend::cpu::Parallelism;
+pub use crate::backend::device::DevIn;
+use crate::backend::device::DeviceStorage;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -139,6 +141,20 @@ pub trait Operator: Send + Sync + fmt::Debug {
     /// place needs no second buffer, so a chain of updates of a 16 MB array stays in the cache.
     fn forward_inplace(&self, _ctx: &mut OpCtx<'_>, _data: &mut CpuStorage, _rest: &[TensorIn<'_>]) -> Result<bool> {
         Ok(false)
+    }
+    /// Compute the outputs from inputs in device memory, with the backend's primitives
+    /// ([`crate::backend::device`]). `Ok(None)`, the default, means the op has no device kernel
+    /// for these inputs: it then runs [`Operator::forward`] over host copies of them, and its
+    /// results are copied back (correct everywhere, fast only where a kernel exists). The same
+    /// contract as `forward`: outputs, then the new values of mutated inputs.
+    fn forward_device(
+        &self,
+        _ctx: &mut OpCtx<'_>,
+        _inputs: &[DevIn<'_>],
+        _out_shapes: &[Shape],
+        _out_dtypes: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(None)
     }
     /// True when the op draws random numbers (it then also writes its context's generator).
     fn uses_rng(&self) -> bool {

@@ -3,8 +3,10 @@
 use super::grad::Grads;
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::{DType, Element};
 use crate::error::Result;
+use crate::op::DevIn;
 use crate::shape::{Shape, norm_axis};
 use crate::storage::{CpuStorage, StorageElement};
 use crate::{dispatch, params};
@@ -27,6 +29,16 @@ impl Operator for Softmax {
         expect_inputs(self.name, inputs.len(), 1)?;
         norm_axis(self.name, self.axis, inputs[0].len())?;
         Ok(vec![inputs[0].clone()])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let ax = norm_axis(self.name, self.axis, x[0].shape.len())?;
+        Ok(device::softmax(x[0], ax, self.sign / self.temperature, self.log)?.map(|o| vec![o]))
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let s = x[0].shape;

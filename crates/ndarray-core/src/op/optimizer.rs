@@ -16,8 +16,10 @@ use rayon::prelude::*;
 use super::registry::Registry;
 use super::{Attrs, OpCtx, Operator, TensorIn};
 use crate::backend::cpu::{PAR_CHUNK, Parallelism};
+use crate::backend::device::{self, DeviceStorage, OptParams, OptRule};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::op::DevIn;
 use crate::params;
 use crate::shape::{Shape, fmt_shape};
 use crate::storage::CpuStorage;
@@ -412,6 +414,32 @@ impl Operator for Update {
             }
             d => return Err(Error::dtype(self.name, d, "weight must be a float array")),
         })
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let rule = match self.rule {
+            Rule::Sgd if !self.mp => OptRule::Sgd,
+            Rule::SgdMom if !self.mp => OptRule::SgdMom,
+            Rule::Adam if !self.mp => OptRule::Adam,
+            _ => return Ok(None),
+        };
+        let p = &self.p;
+        let params = OptParams {
+            lr: p.lr,
+            wd: p.wd,
+            rescale: p.rescale,
+            clip: p.clip,
+            momentum: p.momentum,
+            beta1: p.beta1,
+            beta2: p.beta2,
+            eps: p.eps,
+        };
+        device::optimizer_step(rule, x, params)
     }
 }
 

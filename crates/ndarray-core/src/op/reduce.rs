@@ -7,8 +7,10 @@ use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inp
 use crate::backend::cpu::elemwise::{BinaryKind, binary_storage};
 use crate::backend::cpu::gather::broadcast_strides;
 use crate::backend::cpu::reduce::{ReduceKind, reduce_storage};
+use crate::backend::device::{self, DeviceStorage, ReduceOp};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::op::DevIn;
 use crate::params;
 use crate::shape::{Shape, fmt_shape, norm_axis, size_of};
 use crate::storage::CpuStorage;
@@ -65,6 +67,26 @@ impl Operator for Reduce {
             return Err(Error::shape(self.name, "cannot take the arg-reduction of an empty axis"));
         }
         Ok(vec![reduce_storage(ctx.par, self.kind, &x[0].storage(), x[0].shape, &flags)])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let flags = self.flags(x[0].shape.len())?;
+        let rlen: usize = x[0].shape.iter().zip(&flags).filter(|(_, r)| **r).map(|(d, _)| *d).product();
+        let (op, scale) = match self.kind {
+            ReduceKind::Sum => (ReduceOp::Sum, 1.0),
+            ReduceKind::Mean => (ReduceOp::Sum, 1.0 / rlen as f64),
+            ReduceKind::Prod => (ReduceOp::Prod, 1.0),
+            ReduceKind::Max if rlen > 0 => (ReduceOp::Max, 1.0),
+            ReduceKind::Min if rlen > 0 => (ReduceOp::Min, 1.0),
+            ReduceKind::NanSum => (ReduceOp::NanSum, 1.0),
+            _ => return Ok(None),
+        };
+        Ok(device::reduce(op, x[0], &flags, scale)?.map(|o| vec![o]))
     }
 }
 

@@ -5,8 +5,10 @@ use crate::backend::cpu::Parallelism;
 use crate::backend::cpu::elemwise::{
     BinaryKind, UnaryKind, binary_inplace, binary_storage, unary_inplace, unary_storage,
 };
+use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::op::DevIn;
 use crate::op::registry::Registry;
 use crate::op::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial, same_shape_unary};
 use crate::params;
@@ -31,6 +33,15 @@ impl Operator for Unary {
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![unary_storage(ctx.par, self.kind, &x[0].storage())])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::unary(self.kind, x[0])?.map(|o| vec![o]))
     }
     fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
         Ok(unary_inplace(ctx.par, self.kind, data))
@@ -71,6 +82,15 @@ impl Operator for Binary {
         let (a, b) = (x[0].storage(), x[1].storage());
         Ok(vec![binary_storage(ctx.par, self.kind, &a, x[0].shape, &b, x[1].shape, &out[0])])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        out: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::binary(self.kind, x[0], x[1], &out[0])?.map(|o| vec![o]))
+    }
     fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, rest: &[TensorIn<'_>]) -> Result<bool> {
         Ok(binary_inplace(ctx.par, self.kind, data, &rest[0].storage(), false))
     }
@@ -104,6 +124,15 @@ impl Operator for Scalar {
             binary_storage(ctx.par, self.kind, &a, x[0].shape, &s, &[1], &out[0])
         };
         Ok(vec![r])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::scalar(self.kind, x[0], self.scalar, self.reverse)?.map(|o| vec![o]))
     }
     fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
         let s = CpuStorage::full(data.dtype(), 1, self.scalar);
@@ -152,6 +181,15 @@ impl Operator for Cast {
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![x[0].data.cast(x[0].offset, x[0].len(), self.dtype)])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::cast(x[0], self.dtype)?.map(|o| vec![o]))
+    }
 }
 
 /// `_copy`: identity, and `_copyto` between arrays of any dtype.
@@ -169,6 +207,15 @@ impl Operator for Copy {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![x[0].to_storage()])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::cast(x[0], x[0].dtype())?.map(|o| vec![o]))
     }
 }
 
@@ -188,6 +235,15 @@ impl Operator for FillLike {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![CpuStorage::full(x[0].dtype(), x[0].len(), self.value)])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::fill(x[0].data.device_id(), x[0].dtype(), x[0].len(), self.value)?.map(|o| vec![o]))
     }
 }
 

@@ -2,9 +2,12 @@
 //! backward kernels.
 
 use super::{expect_shape, fill_dtype, fill_shape, float_dtype};
+use crate::backend::cpu::elemwise::BinaryKind;
 use crate::backend::cpu::matmul::{MatRef, matmul_into};
+use crate::backend::device::{self, DeviceStorage, ReduceOp};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+use crate::op::DevIn;
 use crate::op::registry::Registry;
 use crate::op::{Attrs, GradBuilder, Kept, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
 use crate::shape::{Shape, fmt_shape, size_of};
@@ -111,6 +114,24 @@ impl Operator for FullyConnected {
         }
         Ok(vec![out])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let (m, k) = self.dims(x[0].shape)?;
+        let h = self.num_hidden;
+        // data (m x k) times weight (h x k) transposed, then the bias broadcast over rows.
+        let Some(y) = device::matmul(x[0], x[1], 1, m, h, k, false, true, false)? else { return Ok(None) };
+        if self.no_bias {
+            return Ok(Some(vec![y]));
+        }
+        let shape = [m, h];
+        let yin = DevIn { data: &y, offset: 0, shape: &shape };
+        Ok(device::binary(BinaryKind::Add, yin, x[2], &shape)?.map(|o| vec![o]))
+    }
 }
 
 /// `_backward_FullyConnected(out_grad, data, weight)` → data, weight (and bias) gradients, or
@@ -190,6 +211,35 @@ impl Operator for FullyConnectedBackward {
             }));
         }
         Ok(out)
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let (m, k) = self.fc.dims(x[1].shape)?;
+        let h = self.fc.num_hidden;
+        let gshape = [m, h];
+        let g = DevIn { data: x[0].data, offset: x[0].offset, shape: &gshape };
+        let (data, w) = (x[1], x[2]);
+        let mut out = Vec::with_capacity(3);
+        if self.keep.0[0] {
+            // d data (m x k) = g (m x h) · W (h x k)
+            let Some(dx) = device::matmul(g, w, 1, m, k, h, false, false, false)? else { return Ok(None) };
+            out.push(dx);
+        }
+        if self.keep.0[1] {
+            // d W (h x k) = gᵀ (h x m) · data (m x k)
+            let Some(dw) = device::matmul(g, data, 1, h, k, m, true, false, false)? else { return Ok(None) };
+            out.push(dw);
+        }
+        if self.keep.0[2] {
+            let Some(db) = device::reduce(ReduceOp::Sum, g, &[true, false], 1.0)? else { return Ok(None) };
+            out.push(db);
+        }
+        Ok(Some(out))
     }
 }
 

@@ -13,8 +13,10 @@ use self::common::{real_dtype, sample_dtype, wrap_as};
 use self::dist::Family;
 use super::registry::Registry;
 use super::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_shape_unary};
+use crate::backend::device::{self, DeviceDist, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::op::DevIn;
 use crate::shape::{Shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
 use crate::{dispatch, params};
@@ -94,6 +96,23 @@ impl Operator for Sample {
             Dist::RandInt(lo, hi) => (0..n).map(|_| rng.random_range(lo..hi) as f64).collect(),
         };
         Ok(vec![wrap_as(dt[0], values)])
+    }
+    fn forward_device(
+        &self,
+        ctx: &mut OpCtx<'_>,
+        _: &[DevIn<'_>],
+        out: &[Shape],
+        dt: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let dist = match self.dist {
+            Dist::Real(Family::Uniform, lo, hi) => DeviceDist::Uniform(lo, hi),
+            Dist::Real(Family::Normal, loc, scale) if scale > 0.0 => DeviceDist::Normal(loc, scale),
+            _ => return Ok(None),
+        };
+        let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: sampling op without a generator"))?;
+        // A fresh Philox key per draw from the device's generator: seeding reproduces draws.
+        let key: u64 = rng.random();
+        Ok(device::random(ctx.ctx.dev_id, dt[0], size_of(&out[0]), dist, key, 0)?.map(|o| vec![o]))
     }
 }
 

@@ -1,0 +1,62 @@
+//! The CUDA backend through cudarc, loaded at run time: building needs no CUDA toolkit, and a
+//! process without a driver or device sees `num_gpus() == 0` and clear errors for `gpu(i)`.
+//!
+//! - [`runtime`]: the driver probe and one `Gpu` per device (context, stream, cuBLAS, pool,
+//!   kernels). Every op of a device runs on its one stream in the engine's order; host reads
+//!   (`asnumpy`, `wait_to_read`) synchronise it.
+//! - [`alloc`]: the caching allocator. [`storage`]: [`DeviceStorage`] and the copies.
+//! - [`nvrtc`]: the CUDA C sources in `kernels/`, compiled by NVRTC at first use and cached
+//!   on disk. [`ops`]: the primitives the ops call.
+
+mod alloc;
+mod nvrtc;
+mod ops;
+mod runtime;
+mod storage;
+
+pub use ops::{
+    DevIn, DeviceDist, OptParams, OptRule, ReduceOp, binary, cast, fill, matmul, optimizer_step, random, reduce,
+    scalar, softmax, unary,
+};
+pub use runtime::num_gpus;
+pub use storage::DeviceStorage;
+
+use crate::error::Result;
+
+/// Why `gpu(id)` cannot be used (no driver, no such device), or None when it can.
+pub fn unavailable(id: u32) -> Option<String> {
+    runtime::unavailable(id)
+}
+
+/// (free, total) bytes of device `id`.
+pub fn memory_info(id: u32) -> Result<(usize, usize)> {
+    runtime::gpu(id)?.memory_info()
+}
+
+/// Give the cached blocks of device `id` back to the driver.
+pub fn empty_cache(id: u32) -> Result<()> {
+    runtime::gpu(id)?.empty_cache()
+}
+
+/// Wait for the queued work of device `id`, reporting a failed kernel.
+pub fn synchronize(id: u32) -> Result<()> {
+    runtime::gpu(id)?.sync()
+}
+
+/// Wait for the queued work of every device in use.
+pub fn synchronize_all() -> Result<()> {
+    runtime::opened().iter().try_for_each(|g| g.sync())
+}
+
+/// Bytes of device `id` held by mxrs arrays and by its cache: (in use, cached).
+pub fn pool_bytes(id: u32) -> Result<(usize, usize)> {
+    let g = runtime::gpu(id)?;
+    let p = g.pool.lock();
+    Ok((p.in_use, p.cached))
+}
+
+/// Whether NVRTC can compile the kernel files (for `make cuda-check`-style tests): the name
+/// and full text of every file.
+pub fn kernel_sources() -> Vec<(&'static str, String)> {
+    nvrtc::ALL.iter().map(|s| (s.name, nvrtc::full_text(s))).collect()
+}

@@ -1,0 +1,224 @@
+//! The CUDA backend's interface in a build without the `cuda` feature: no device exists, so
+//! no [`DeviceStorage`] can be made and every primitive is unreachable; `gpu(i)` reports that
+//! this build has no CUDA backend.
+
+use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+
+/// Device memory; never constructed in this build.
+#[derive(Debug)]
+pub struct DeviceStorage {
+    never: std::convert::Infallible,
+}
+
+fn none() -> Error {
+    Error::Context("this build of mxrs has no CUDA backend".to_string())
+}
+
+impl DeviceStorage {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self.never {}
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        match self.never {}
+    }
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self.never {}
+    }
+    /// The device ordinal.
+    pub fn device_id(&self) -> u32 {
+        match self.never {}
+    }
+    /// Zeros on a device: an error here.
+    pub fn zeros(_dev: u32, _dtype: DType, _len: usize) -> Result<DeviceStorage> {
+        Err(none())
+    }
+    /// A host copy on a device: an error here.
+    pub fn upload(_dev: u32, _src: &crate::storage::CpuStorage, _o: usize, _l: usize) -> Result<DeviceStorage> {
+        Err(none())
+    }
+    /// Host write: unreachable.
+    pub fn write_host(&mut self, _at: usize, _src: &crate::storage::CpuStorage, _o: usize, _l: usize) -> Result<()> {
+        match self.never {}
+    }
+    /// Download: unreachable.
+    pub fn download(&self, _offset: usize, _len: usize) -> Result<crate::storage::CpuStorage> {
+        match self.never {}
+    }
+    /// Device copy: unreachable.
+    pub fn copy_device(&mut self, _at: usize, _src: &DeviceStorage, _o: usize, _l: usize) -> Result<()> {
+        match self.never {}
+    }
+}
+
+/// A device input; never constructed in this build.
+#[derive(Clone, Copy, Debug)]
+pub struct DevIn<'a> {
+    /// The storage.
+    pub data: &'a DeviceStorage,
+    /// First element.
+    pub offset: usize,
+    /// Shape.
+    pub shape: &'a [usize],
+}
+
+impl DevIn<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.data.dtype()
+    }
+}
+
+/// Reductions (see the CUDA build).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// Sum.
+    Sum,
+    /// Product.
+    Prod,
+    /// Maximum.
+    Max,
+    /// Minimum.
+    Min,
+    /// Sum ignoring NaN.
+    NanSum,
+    /// Product ignoring NaN.
+    NanProd,
+}
+
+/// Optimizer rules (see the CUDA build).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptRule {
+    /// sgd_update
+    Sgd,
+    /// sgd_mom_update
+    SgdMom,
+    /// adam_update
+    Adam,
+}
+
+/// Optimizer parameters (see the CUDA build).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OptParams {
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay.
+    pub wd: f64,
+    /// Gradient rescale.
+    pub rescale: f64,
+    /// Gradient clip bound.
+    pub clip: f64,
+    /// Momentum.
+    pub momentum: f64,
+    /// Adam's beta1.
+    pub beta1: f64,
+    /// Adam's beta2.
+    pub beta2: f64,
+    /// Adam's epsilon.
+    pub eps: f64,
+}
+
+/// Random distributions (see the CUDA build).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DeviceDist {
+    /// Uniform.
+    Uniform(f64, f64),
+    /// Normal.
+    Normal(f64, f64),
+}
+
+/// Unreachable without devices.
+pub fn unary(_k: UnaryKind, x: DevIn<'_>) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn binary(_k: BinaryKind, a: DevIn<'_>, _b: DevIn<'_>, _s: &[usize]) -> Result<Option<DeviceStorage>> {
+    match a.data.never {}
+}
+/// Unreachable without devices.
+pub fn scalar(_k: BinaryKind, x: DevIn<'_>, _s: f64, _r: bool) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn cast(x: DevIn<'_>, _d: DType) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// An error: no devices.
+pub fn fill(_dev: u32, _d: DType, _len: usize, _v: f64) -> Result<Option<DeviceStorage>> {
+    Err(none())
+}
+/// Unreachable without devices.
+pub fn reduce(_op: ReduceOp, x: DevIn<'_>, _r: &[bool], _s: f64) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn softmax(x: DevIn<'_>, _axis: usize, _s: f64, _log: bool) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    a: DevIn<'_>,
+    _b: DevIn<'_>,
+    _batch: usize,
+    _m: usize,
+    _n: usize,
+    _k: usize,
+    _ta: bool,
+    _tb: bool,
+    _shared_b: bool,
+) -> Result<Option<DeviceStorage>> {
+    match a.data.never {}
+}
+/// Unreachable without devices.
+pub fn optimizer_step(_r: OptRule, x: &[DevIn<'_>], _p: OptParams) -> Result<Option<Vec<DeviceStorage>>> {
+    match x[0].data.never {}
+}
+/// An error: no devices.
+pub fn random(_dev: u32, _d: DType, _len: usize, _dist: DeviceDist, _k: u64, _o: u64) -> Result<Option<DeviceStorage>> {
+    Err(none())
+}
+/// No devices in this build.
+pub fn num_gpus() -> usize {
+    0
+}
+/// Always unavailable.
+pub fn unavailable(id: u32) -> Option<String> {
+    Some(format!("cannot use gpu({id}): this build of mxrs has no CUDA backend"))
+}
+/// An error: no devices.
+pub fn memory_info(_id: u32) -> Result<(usize, usize)> {
+    Err(none())
+}
+/// An error: no devices.
+pub fn empty_cache(_id: u32) -> Result<()> {
+    Err(none())
+}
+/// An error: no devices.
+pub fn synchronize(_id: u32) -> Result<()> {
+    Err(none())
+}
+/// Nothing to wait for.
+pub fn synchronize_all() -> Result<()> {
+    Ok(())
+}
+/// An error: no devices.
+pub fn pool_bytes(_id: u32) -> Result<(usize, usize)> {
+    Err(none())
+}
+/// No kernels in this build.
+pub fn kernel_sources() -> Vec<(&'static str, String)> {
+    Vec::new()
+}
