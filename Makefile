@@ -12,7 +12,7 @@ PROFILE ?= dev-opt
 # and nothing is rebuilt between them.
 CARGO_ENV := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-rust test-python build wheel venv bench lint typecheck fmt clean fuzz mpi torch
+.PHONY: demo test test-rust test-python build wheel venv bench lint typecheck fmt clean fuzz mpi torch cuda-check
 
 venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml Makefile
@@ -56,6 +56,18 @@ TORCH_VERSION ?= 2.13.0
 torch: $(VENV)/.torch
 $(VENV)/.torch: | $(VENV)/.deps
 	$(PY) -m pip install -q 'torch==$(TORCH_VERSION)'
+	touch $@
+
+# The CUDA backend's kernels (crates/ndarray-core/src/backend/cuda/kernels/*.cu) are compiled at run
+# time by NVRTC; `make cuda-check` compiles each of them for sm_80 and sm_90 with the same options
+# and prints ptxas's register/spill report, with no GPU and no CUDA toolkit: NVRTC and ptxas come
+# from PyPI's nvidia-cuda-nvrtc and nvidia-cuda-nvcc, installed into the venv once (about 330 MB).
+# --no-deps: only libnvrtc and ptxas are used, not nvcc's dependencies (crt, cudart, nvvm).
+CUDA_VERSION ?= 13.0.88
+cuda-check: $(VENV)/.cuda-$(CUDA_VERSION)
+	$(PY) tools/cuda_check.py
+$(VENV)/.cuda-$(CUDA_VERSION): | $(VENV)/.deps
+	$(PY) -m pip install -q --no-deps 'nvidia-cuda-nvrtc==$(CUDA_VERSION)' 'nvidia-cuda-nvcc==$(CUDA_VERSION)'
 	touch $@
 
 test-python: build mpi torch
