@@ -1,7 +1,8 @@
 """Compile every CUDA kernel file of the CUDA backend with NVRTC, as the runtime does (``make cuda-check``).
 
 The CUDA backend compiles ``crates/ndarray-core/src/backend/cuda/kernels/*.cu`` at run time with
-NVRTC (options ``--gpu-architecture=sm_XY --std=c++17``, nothing else), so a kernel that does not
+NVRTC, each file after the shared header ``common.cuh`` (options ``--gpu-architecture=compute_XY
+--std=c++17``; this tool asks for ``sm_XY``, which also assembles), so a kernel that does not
 compile would only fail on a machine with a GPU. This tool compiles each file for every
 architecture in ``ARCHES`` with the same options, without a GPU or a CUDA toolkit: NVRTC comes
 from PyPI's ``nvidia-cuda-nvrtc`` (opened with ctypes) and ``ptxas`` from ``nvidia-cuda-nvcc``.
@@ -48,6 +49,10 @@ _INCLUDE = re.compile(r"^\s*#\s*include\b", re.MULTILINE)
 
 class ToolMissing(RuntimeError):
     """A pip package (or a file in it) that the check needs is not installed."""
+
+
+# Kernels listed in the register report besides the spilling ones.
+TOP_KERNELS = 12
 
 
 def package_file(package: str, name: str) -> Path:
@@ -238,10 +243,21 @@ class FileResult:
     ptx: dict[str, str] = field(default_factory=dict)
 
 
+def full_text(path: Path) -> str:
+    """The text the runtime compiles for a kernel file: the shared header ``common.cuh`` of its
+    folder (when there is one), then the file, numbered from its own line 1 (as
+    ``backend/cuda/nvrtc.rs`` builds it)."""
+    header = path.parent / "common.cuh"
+    body = path.read_text()
+    if not header.exists():
+        return body
+    return f'{header.read_text()}\n#line 1 "{path.name}"\n{body}'
+
+
 def check_file(path: Path, arches: tuple[str, ...]) -> FileResult:
     """Compile one kernel file for each architecture."""
     result = FileResult(path)
-    source = path.read_text()
+    source = full_text(path)
     for arch in arches:
         ok, log, ptx = compile_source(source, arch, path.name)
         if ok:
@@ -276,15 +292,22 @@ def _report_usage(results: list[FileResult], arch: str) -> int:
         rows += [(res.path.name, u) for u in usages]
     if not rows:
         return failed
-    width = max(len(f"{f}:{u.kernel}") for f, u in rows)
+    # Every kernel that spills, then the heaviest by registers (VERBOSE=1 in the environment
+    # lists them all).
+    shown = sorted(rows, key=lambda r: (not r[1].spills, -r[1].registers))
+    if not os.environ.get("VERBOSE"):
+        shown = [r for r in shown if r[1].spills] + [r for r in shown if not r[1].spills][:TOP_KERNELS]
+    width = max(len(f"{f}:{u.kernel}") for f, u in shown)
     print(f"  {'kernel':<{width}}  regs  stack  spill st  spill ld  smem")
-    for fname, u in rows:
+    for fname, u in shown:
         flag = "  <- SPILLS" if u.spills else ""
         name = f"{fname}:{u.kernel}"
         print(
             f"  {name:<{width}}  {u.registers:>4}  {u.stack:>5}  {u.spill_stores:>8}  {u.spill_loads:>8}  "
             f"{u.shared:>4}{flag}"
         )
+    if len(shown) < len(rows):
+        print(f"  ... {len(rows) - len(shown)} more kernels, none spilling (VERBOSE=1 lists them)")
     spilling = [u.kernel for _, u in rows if u.spills]
     print(f"  {len(spilling)} of {len(rows)} kernels spill" + (f": {', '.join(spilling)}" if spilling else ""))
     return failed
