@@ -306,6 +306,25 @@ fn run(
     Ok(())
 }
 
+/// How many times each op ran on a GPU context through host memory (no device kernel).
+static HOST_FALLBACKS: parking_lot::Mutex<Option<std::collections::BTreeMap<String, u64>>> =
+    parking_lot::Mutex::new(None);
+
+fn note_host_fallback(name: &str) {
+    *HOST_FALLBACKS.lock().get_or_insert_with(Default::default).entry(name.to_string()).or_default() += 1;
+}
+
+/// The ops that ran on a GPU context through host memory since the last reset, with their
+/// counts (`reset` starts a new count): the ops that would gain from a device kernel.
+pub fn host_fallbacks(reset: bool) -> Vec<(String, u64)> {
+    let mut g = HOST_FALLBACKS.lock();
+    let out = g.as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default();
+    if reset {
+        *g = None;
+    }
+    out
+}
+
 /// [`run`] on a GPU context: the op's device kernels, or else its host kernel over copies of
 /// the inputs, whose results are copied back.
 #[allow(clippy::too_many_arguments)]
@@ -340,6 +359,7 @@ fn run_device(
         match op.forward_device(&mut octx, &tensors, out_shapes, out_dtypes)? {
             Some(r) => r,
             None => {
+                note_host_fallback(op.name());
                 let host: Vec<CpuStorage> =
                     tensors.iter().map(|t| t.data.download(t.offset, t.len())).collect::<Result<_>>()?;
                 let host_in: Vec<TensorIn<'_>> =

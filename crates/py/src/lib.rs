@@ -258,6 +258,14 @@ fn gpu_empty_cache(dev_id: u32) -> PyResult<()> {
     enter("gpu_empty_cache", || mxrs_ndarray_core::backend::device::empty_cache(dev_id))
 }
 
+/// The ops that ran on a GPU through host memory (no device kernel) since the last reset,
+/// with their counts.
+#[pyfunction]
+#[pyo3(signature = (reset=false))]
+fn gpu_host_fallbacks(reset: bool) -> PyResult<BTreeMap<String, u64>> {
+    enter_ok("gpu_host_fallbacks", || mxrs_ndarray_core::invoke::host_fallbacks(reset).into_iter().collect())
+}
+
 /// The engine in use.
 #[pyfunction]
 fn engine_name() -> PyResult<&'static str> {
@@ -294,6 +302,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(num_gpus, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_memory_info, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_empty_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_host_fallbacks, m)?)?;
     m.add_function(wrap_pyfunction!(infer_reshape, m)?)?;
     m.add_function(wrap_pyfunction!(load_blas, m)?)?;
     m.add_function(wrap_pyfunction!(prefer_blas, m)?)?;

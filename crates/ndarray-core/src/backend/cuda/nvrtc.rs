@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use cudarc::nvrtc::{CompileOptions, Ptx};
+use cudarc::nvrtc::Ptx;
 
 use crate::error::{Error, Result};
 
@@ -77,7 +77,58 @@ fn nvrtc_version() -> (i32, i32) {
     (major, minor)
 }
 
-/// PTX for `src` on a device of compute capability `arch`; None without NVRTC.
+/// Machine code (CUBIN) for `sm_XY` when this NVRTC knows the architecture, else PTX for
+/// `compute_XY` (which the driver compiles at load).
+enum Image {
+    Cubin(Vec<u8>),
+    Ptx(String),
+}
+
+/// Compile `text` with NVRTC; the error carries NVRTC's log.
+fn nvrtc_compile(text: &str, name: &str, arch: (i32, i32)) -> std::result::Result<Image, String> {
+    use cudarc::nvrtc::{result, sys};
+    let src = std::ffi::CString::new(text).map_err(|e| e.to_string())?;
+    let cname = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+    let prog = result::create_program(&src, Some(&cname)).map_err(|e| e.to_string())?;
+    let run = |opts: &[String]| -> std::result::Result<(), String> {
+        // SAFETY: `prog` is a live program made above and destroyed below.
+        unsafe { result::compile_program(prog, opts) }.map_err(|e| {
+            // SAFETY: as above; the log exists after a compile.
+            let log = unsafe { result::get_program_log(prog) }.unwrap_or_default();
+            let bytes: Vec<u8> = log.iter().map(|&c| c as u8).take_while(|&c| c != 0).collect();
+            format!("{e}: {}", String::from_utf8_lossy(&bytes))
+        })
+    };
+    let std = "--std=c++17".to_string();
+    let out = match run(&[format!("--gpu-architecture=sm_{}{}", arch.0, arch.1), std.clone()]) {
+        Ok(()) => {
+            let mut size = 0usize;
+            // SAFETY: the program compiled to machine code; the buffer gets exactly `size` bytes.
+            let cubin = unsafe {
+                sys::nvrtcGetCUBINSize(prog, &mut size).result().map_err(|e| e.to_string())?;
+                let mut buf = vec![0u8; size];
+                sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr().cast()).result().map_err(|e| e.to_string())?;
+                buf
+            };
+            Ok(Image::Cubin(cubin))
+        }
+        Err(first) => {
+            // An architecture newer than this NVRTC: PTX of the newest it knows the driver JITs.
+            run(&[format!("--gpu-architecture=compute_{}{}", arch.0, arch.1), std])
+                .map_err(|e| format!("{first}; {e}"))?;
+            // SAFETY: the program compiled to PTX.
+            let ptx = unsafe { result::get_ptx(prog) }.map_err(|e| e.to_string())?;
+            let bytes: Vec<u8> = ptx.iter().map(|&c| c as u8).take_while(|&c| c != 0).collect();
+            Ok(Image::Ptx(String::from_utf8_lossy(&bytes).into_owned()))
+        }
+    };
+    // SAFETY: destroyed once, after its last use.
+    let _ = unsafe { result::destroy_program(prog) };
+    out
+}
+
+/// The loadable image of `src` on a device of compute capability `arch`: machine code from the
+/// disk cache or NVRTC. None without NVRTC.
 pub(crate) fn compile(src: &Source, arch: (i32, i32)) -> Result<Option<Ptx>> {
     if !nvrtc_present() {
         return Ok(None);
@@ -86,27 +137,34 @@ pub(crate) fn compile(src: &Source, arch: (i32, i32)) -> Result<Option<Ptx>> {
     let version = nvrtc_version();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&text, arch, version).hash(&mut h);
-    let key = format!("{}-{:016x}-sm{}{}.ptx", src.name.trim_end_matches(".cu"), h.finish(), arch.0, arch.1);
-    let cached = cache_dir().map(|d| d.join(&key));
-    if let Some(p) = &cached
-        && let Ok(ptx) = std::fs::read_to_string(p)
-    {
-        return Ok(Some(Ptx::from_src(ptx)));
-    }
-    let opts = CompileOptions {
-        options: vec![format!("--gpu-architecture=compute_{}{}", arch.0, arch.1), "--std=c++17".to_string()],
-        ..Default::default()
-    };
-    let ptx = catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(&text, opts))
-        .map_err(|_| Error::Context("NVRTC failed to load".to_string()))?
-        .map_err(|e| Error::msg(format!("internal: NVRTC could not compile {}: {e}", src.name)))?;
-    if let Some(p) = &cached {
-        // A cache that cannot be written only costs a compile next time.
-        let _ = p.parent().map(std::fs::create_dir_all);
-        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, ptx.to_src()).is_ok() {
-            let _ = std::fs::rename(&tmp, p);
+    let stem = format!("{}-{:016x}-sm{}{}", src.name.trim_end_matches(".cu"), h.finish(), arch.0, arch.1);
+    let dir = cache_dir();
+    if let Some(d) = &dir {
+        if let Ok(bin) = std::fs::read(d.join(format!("{stem}.cubin"))) {
+            return Ok(Some(Ptx::from_binary(bin)));
+        }
+        if let Ok(ptx) = std::fs::read_to_string(d.join(format!("{stem}.ptx"))) {
+            return Ok(Some(Ptx::from_src(ptx)));
         }
     }
-    Ok(Some(ptx))
+    let image = catch_unwind(AssertUnwindSafe(|| nvrtc_compile(&text, src.name, arch)))
+        .map_err(|_| Error::Context("NVRTC failed to load".to_string()))?
+        .map_err(|e| Error::msg(format!("internal: NVRTC could not compile {}: {e}", src.name)))?;
+    let (ext, bytes) = match &image {
+        Image::Cubin(b) => ("cubin", b.clone()),
+        Image::Ptx(p) => ("ptx", p.clone().into_bytes()),
+    };
+    if let Some(d) = &dir {
+        // A cache that cannot be written only costs a compile next time.
+        let _ = std::fs::create_dir_all(d);
+        let path = d.join(format!("{stem}.{ext}"));
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+    Ok(Some(match image {
+        Image::Cubin(b) => Ptx::from_binary(b),
+        Image::Ptx(p) => Ptx::from_src(p),
+    }))
 }
