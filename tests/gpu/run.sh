@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# The GPU check: install the prebuilt wheel, run the GPU test tier, then the GPU benchmarks.
+#
+# Run from the repository root on a machine with a CUDA GPU and driver, PyPI's nvidia-* CUDA 13
+# libraries, numpy, pytest and (for the benchmarks) torch:
+#
+#     bash tests/gpu/run.sh
+#
+# It installs dist-gpu/*.whl into /tmp/mxrs-site (no network, no dependencies), prints the
+# machine, runs tests/gpu in three pytest groups (so a hang in one group does not hide the others)
+# and then benches/gpu.py, and ends with one line:
+#
+#     gpu-check: tests P passed F failed S skipped; bench <ok|failed>; <N> s
+#
+# Logs go to ${OUT:-/tmp}: gpu-tests.log (pytest -v output of every group), gpu-tests.jsonl (one
+# line per test result, written as the tests run), gpu-hang.txt (stacks of a test that hung),
+# gpu-bench.txt (the benchmark table). Every step has a timeout; the whole run stays under
+# MXRS_GPU_CHECK_BUDGET seconds (default 470). It exits 0 whatever the results, so the logs come
+# back; the summary line says what happened.
+#
+# Environment: MXRS_GPU_MAXFAIL (per group, default 25), MXRS_GPU_BENCH_ARGS (e.g. --quick),
+# MXRS_GPU_SKIP_INSTALL=1 (use the mxrs already importable instead of the wheel).
+
+set -u
+START=$(date +%s)
+BUDGET=${MXRS_GPU_CHECK_BUDGET:-470}
+OUT=${OUT:-/tmp}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+export PYTHONDONTWRITEBYTECODE=1
+cd "$(dirname "$0")/../.." || exit 0
+
+LOG="$OUT/gpu-tests.log"
+RESULTS="$OUT/gpu-tests.jsonl"
+HANG="$OUT/gpu-hang.txt"
+BENCH="$OUT/gpu-bench.txt"
+: >"$LOG"
+: >"$RESULTS"
+: >"$HANG"
+: >"$BENCH"
+
+elapsed() { echo $(($(date +%s) - START)); }
+left() { echo $((BUDGET - $(elapsed))); }
+section() { echo "== $* ($(elapsed) s)"; }
+
+PY=$(command -v python3 || command -v python || true)
+if [ -z "$PY" ]; then
+    echo "gpu-check: tests 0 passed 0 failed 0 skipped; bench failed; $(elapsed) s (no python3)"
+    exit 0
+fi
+
+section "machine"
+date -u
+timeout 20 nvidia-smi -L 2>&1 || echo "nvidia-smi -L failed"
+timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,compute_cap --format=csv 2>&1 || true
+"$PY" --version
+timeout 60 "$PY" - <<'EOF' 2>&1 || echo "torch probe failed"
+import importlib.metadata as md
+try:
+    import torch
+    print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
+except Exception as exc:
+    print("torch unavailable:", exc)
+names = sorted(d.metadata["Name"] + "==" + d.version for d in md.distributions()
+               if (d.metadata["Name"] or "").lower().startswith(("nvidia", "pytest", "numpy")))
+print("packages:", ", ".join(names))
+EOF
+
+section "install"
+WHEEL=$(ls dist-gpu/*.whl 2>/dev/null | head -n 1)
+if [ "${MXRS_GPU_SKIP_INSTALL:-0}" = 1 ]; then
+    echo "MXRS_GPU_SKIP_INSTALL=1: using the importable mxrs"
+elif [ -n "$WHEEL" ]; then
+    echo "wheel: $WHEEL ($(du -h "$WHEEL" | cut -f1))"
+    rm -rf /tmp/mxrs-site
+    if timeout 120 "$PY" -m pip install -q --no-index --no-deps --target /tmp/mxrs-site "$WHEEL" 2>&1 | tail -n 5; then
+        export PYTHONPATH=/tmp/mxrs-site${PYTHONPATH:+:$PYTHONPATH}
+    fi
+else
+    echo "no wheel in dist-gpu/ (build one with: maturin build --release -o dist-gpu)"
+fi
+
+section "import and smoke test"
+timeout 90 "$PY" - <<'EOF' 2>&1 | tail -n 40
+import time
+t0 = time.perf_counter()
+import mxrs as mx
+from mxrs import _cuda_libs
+print("mxrs", mx.__version__, mx.__file__)
+print("build features", mx._native.build_features())
+print("num_gpus", mx.num_gpus(), f"({time.perf_counter() - t0:.2f} s after start)")
+print("preloaded", _cuda_libs.loaded())
+try:
+    x = mx.nd.ones((2, 3), ctx=mx.gpu(0))
+    y = (x * 2 + 1).sum(axis=1)
+    print(y)
+    print("first gpu op done", f"({time.perf_counter() - t0:.2f} s after start)")
+    z = mx.nd.dot(x, x.T)
+    print("dot", z.asnumpy().tolist(), f"({time.perf_counter() - t0:.2f} s after start)")
+except Exception as exc:
+    print("gpu smoke test failed:", type(exc).__name__, exc)
+try:
+    print("gpu_memory_info(0)", mx.context.gpu_memory_info(0))
+except Exception as exc:
+    print("gpu_memory_info failed:", type(exc).__name__, exc)
+EOF
+
+TIMEOUT_OPTS=()
+if timeout 30 "$PY" -c "import pytest_timeout" 2>/dev/null; then
+    TIMEOUT_OPTS=(--timeout=60)
+else
+    echo "pytest-timeout not installed: relying on the tier's faulthandler watchdog"
+fi
+
+export MXRS_GPU_RESULTS="$RESULTS"
+export MXRS_GPU_HANG_LOG="$HANG"
+export MXRS_GPU_TEST_HARD_TIMEOUT=${MXRS_GPU_TEST_HARD_TIMEOUT:-75}
+# Groups run in order, each in its own pytest process with its own share of the time: basic
+# copies and the device runtime first (if they fail, the rest will too), then the op tables.
+GROUPS_SPEC=(
+    "70:tests/gpu/test_copies.py tests/gpu/test_device.py"
+    "110:tests/gpu/test_consistency.py tests/gpu/test_grad.py"
+    "70:tests/gpu/test_training.py"
+)
+TEST_END=$(($(elapsed) + 240))
+GROUP_RC=()
+for spec in "${GROUPS_SPEC[@]}"; do
+    cap=${spec%%:*}
+    files=${spec#*:}
+    remaining=$((TEST_END - $(elapsed)))
+    [ "$cap" -gt "$remaining" ] && cap=$remaining
+    if [ "$cap" -lt 10 ]; then
+        echo "skipping $files: test time used up" | tee -a "$LOG"
+        GROUP_RC+=("skipped")
+        continue
+    fi
+    section "pytest $files (limit $cap s)"
+    echo "===== pytest $files (limit $cap s) =====" >>"$LOG"
+    # shellcheck disable=SC2086
+    timeout -k 10 "$cap" "$PY" -m pytest $files -v -rfEs --durations=10 -p no:cacheprovider \
+        --maxfail="${MXRS_GPU_MAXFAIL:-25}" "${TIMEOUT_OPTS[@]}" >>"$LOG" 2>&1
+    rc=$?
+    GROUP_RC+=("$rc")
+    echo "exit status $rc"
+    tail -n 1 "$LOG"
+    echo
+done
+
+section "test results"
+COUNTS=$("$PY" - "$RESULTS" "$HANG" <<'EOF' 2>&1
+import json, sys
+results, hang = sys.argv[1], sys.argv[2]
+outcome = {}
+for line in open(results, encoding="utf-8"):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    node = r["nodeid"]
+    if r["outcome"] == "failed":
+        outcome[node] = "failed"
+        first = (r.get("error") or "").strip().splitlines()
+        tail = [l for l in first if l.startswith("E ")][:3] or first[-3:]
+        print(f"FAILED {node} ({r['when']}): " + " | ".join(s.strip()[:200] for s in tail), file=sys.stderr)
+    elif r["outcome"] == "skipped":
+        outcome.setdefault(node, "skipped")
+    else:
+        outcome.setdefault(node, "passed")
+started = [l.split(" start ", 1)[1].strip() for l in open(hang, encoding="utf-8") if " start " in l]
+hung = [n for n in started if n not in outcome]
+for n in hung:
+    outcome[n] = "failed"
+    print(f"HUNG or killed {n}", file=sys.stderr)
+vals = list(outcome.values())
+print(vals.count("passed"), vals.count("failed"), vals.count("skipped"))
+EOF
+)
+echo "$COUNTS" | head -n -1 | head -n 40 | cut -c1-400
+read -r P F S <<<"$(echo "$COUNTS" | tail -n 1)"
+case "$P$F$S" in *[!0-9]*|"") P=0; F=0; S=0; echo "could not count the results";; esac
+echo "group exit statuses: ${GROUP_RC[*]}"
+grep -m 5 "^SKIPPED" "$LOG" | cut -c1-300
+if grep -q "Timeout (" "$HANG"; then
+    echo "-- a test hung; its stacks (from $HANG):"
+    grep -A 25 "Timeout (" "$HANG" | head -n 40
+fi
+
+section "bench"
+BENCH_STATUS=failed
+bench_limit=$(( $(left) - 5 ))
+[ "$bench_limit" -gt 200 ] && bench_limit=200
+if [ "$bench_limit" -ge 30 ]; then
+    # shellcheck disable=SC2086
+    timeout -k 5 "$bench_limit" "$PY" benches/gpu.py ${MXRS_GPU_BENCH_ARGS:-} >"$BENCH" 2>&1
+    rc=$?
+    [ "$rc" = 0 ] && BENCH_STATUS=ok
+    grep -v "^\s*$" "$BENCH" | tail -n 60 | cut -c1-200
+    echo "bench exit status $rc"
+else
+    echo "no time left for the benchmarks"
+fi
+
+echo "gpu-check: tests $P passed $F failed $S skipped; bench $BENCH_STATUS; $(elapsed) s"
+exit 0
