@@ -423,6 +423,10 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({f"{fw}/{sec}": r for (fw, sec), r in res.items()}, f, indent=1)
+    failed = sorted(f"{fw}/{sec}" for (fw, sec), r in res.items() if "error" in r)
+    if failed:
+        print(f"\nbench failed: {', '.join(failed)}")
+        return 1
     return 0
 
 

@@ -11,7 +11,8 @@ installed. Independently of it, each test here arms ``faulthandler.dump_tracebac
 ``MXRS_GPU_TEST_HARD_TIMEOUT`` seconds (default 150): a test stuck in native code (where no
 Python signal handler runs) dumps every thread's stack and ends the process instead of hanging.
 The dump goes to ``MXRS_GPU_HANG_LOG`` (default ``/tmp/mxrs-gpu-hang.txt``), not to stderr, which
-pytest captures into a file that is lost when the process ends.
+pytest captures into a file that is lost when the process ends; each test's start is logged there
+too, and a SIGTERM (``timeout``) also dumps the stacks there before pytest ends.
 
 ``MXRS_GPU_RESULTS=path`` appends one JSON line per test phase (nodeid, outcome, duration and
 the first lines of a failure) as the tests run, so a killed run still leaves its results.
@@ -21,6 +22,7 @@ import faulthandler
 import json
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -102,14 +104,18 @@ _hang_log = None
 def _hang_file():
     global _hang_log
     if _hang_log is None:
-        path = os.environ.get("MXRS_GPU_HANG_LOG") or "/tmp/mxrs-gpu-hang.txt"
-        _hang_log = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole session
+        path = os.environ.get("MXRS_GPU_HANG_LOG")
+        # run.sh's log collects all its pytest groups; the default one holds this session only
+        _hang_log = open(path or "/tmp/mxrs-gpu-hang.txt", "a" if path else "w", encoding="utf-8")
+        # `timeout` (tests/gpu/run.sh) ends a stuck pytest with SIGTERM: dump the stacks first.
+        if hasattr(signal, "SIGTERM"):
+            faulthandler.register(signal.SIGTERM, file=_hang_log, all_threads=True, chain=True)
     return _hang_log
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    armed = _HARD_TIMEOUT > 0 and _HERE in Path(str(item.fspath)).resolve().parents
+    armed = SKIP_REASON is None and _HARD_TIMEOUT > 0 and _HERE in Path(str(item.fspath)).resolve().parents
     if armed:
         log = _hang_file()
         log.write(f"{time.strftime('%H:%M:%S')} start {item.nodeid}\n")

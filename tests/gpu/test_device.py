@@ -106,6 +106,7 @@ def _free(dev):
 @pytest.mark.skipif(IS_MXNET, reason="mxrs memory pool")
 def test_empty_cache_gives_memory_back(dev, needs_gpu):
     gib = 1 << 30
+    mx.nd.ones((1,), ctx=dev).wait_to_read()  # the CUDA context exists before the first reading
     dev.empty_cache()
     before = _free(dev)
     x = mx.nd.ones((gib // 4,), ctx=dev)  # 1 GiB of float32
