@@ -110,9 +110,9 @@ class TorchSide(Side):
         b = t.rand(n, device=self.dev)
         y = t.empty_like(a)
         gb = n * 4 / 1e9
-        self.emit("copy", 2 * gb / self.timer.best(lambda: y.copy_(a), 20, r))
-        self.emit("add", 3 * gb / self.timer.best(lambda: a + b, 20, r))
-        self.emit("relu", 2 * gb / self.timer.best(lambda: t.relu(a), 20, r))
+        self.emit("copy", 2 * gb / self.timer.best(lambda: y.copy_(a), 200, r))
+        self.emit("add", 3 * gb / self.timer.best(lambda: a + b, 200, r))
+        self.emit("relu", 2 * gb / self.timer.best(lambda: t.relu(a), 200, r))
 
     def gemm(self):
         t = self.torch
@@ -120,8 +120,7 @@ class TorchSide(Side):
             for n in self.sizes["gemm"]:
                 a = t.randn(n, n, device=self.dev).to(dtype)
                 b = t.randn(n, n, device=self.dev).to(dtype)
-                iters = max(2, int(2e12 / (2 * n**3)) if self.dev.type == "cuda" else 2)
-                sec = self.timer.best(lambda a=a, b=b: t.mm(a, b), min(iters, 50), self.sizes["repeats"])
+                sec = self.timer.best(lambda a=a, b=b: t.mm(a, b), 50, self.sizes["repeats"])
                 self.emit(f"{dtype_name}-{n}", 2 * n**3 / sec / 1e12)
 
     def launch(self):
@@ -197,10 +196,10 @@ class MxrsSide(Side):
         a = mx.nd.random.uniform(shape=(n,), ctx=self.ctx)
         b = mx.nd.random.uniform(shape=(n,), ctx=self.ctx)
         gb = n * 4 / 1e9
-        self.emit("add", 3 * gb / self.timer.best(lambda: a + b, 20, r))
-        self.emit("relu", 2 * gb / self.timer.best(lambda: mx.nd.relu(a), 20, r))
+        self.emit("add", 3 * gb / self.timer.best(lambda: a + b, 200, r))
+        self.emit("relu", 2 * gb / self.timer.best(lambda: mx.nd.relu(a), 200, r))
         y = mx.nd.empty((n,), ctx=self.ctx)
-        self.emit("copy", 2 * gb / self.timer.best(lambda: a.copyto(y), 20, r))
+        self.emit("copy", 2 * gb / self.timer.best(lambda: a.copyto(y), 200, r))
 
     def gemm(self):
         mx = self.mx
@@ -216,8 +215,7 @@ class MxrsSide(Side):
                 except Exception as exc:
                     self.emit(key, f"n/a: {type(exc).__name__}: {str(exc)[:120]}")
                     continue
-                iters = max(2, int(2e12 / (2 * n**3))) if self.ctx.device_type == "gpu" else 2
-                sec = self.timer.best(lambda a=a, b=b: mx.nd.dot(a, b), min(iters, 50), self.sizes["repeats"])
+                sec = self.timer.best(lambda a=a, b=b: mx.nd.dot(a, b), 50, self.sizes["repeats"])
                 self.emit(key, 2 * n**3 / sec / 1e12)
 
     def launch(self):

@@ -15,7 +15,7 @@
 # Logs go to ${OUT:-/tmp}: gpu-tests.log (pytest -v output of every group), gpu-tests.jsonl (one
 # line per test result, written as the tests run), gpu-hang.txt (stacks of a test that hung),
 # gpu-bench.txt (the benchmark table). Every step has a timeout; the whole run stays under
-# MXRS_GPU_CHECK_BUDGET seconds (default 470). It exits 0 whatever the results, so the logs come
+# MXRS_GPU_CHECK_BUDGET seconds (default 460). It exits 0 whatever the results, so the logs come
 # back; the summary line says what happened.
 #
 # Environment: MXRS_GPU_MAXFAIL (per group, default 25), MXRS_GPU_BENCH_ARGS (e.g. --quick),
@@ -23,7 +23,7 @@
 
 set -u
 START=$(date +%s)
-BUDGET=${MXRS_GPU_CHECK_BUDGET:-470}
+BUDGET=${MXRS_GPU_CHECK_BUDGET:-460}
 OUT=${OUT:-/tmp}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1

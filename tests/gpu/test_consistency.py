@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 import pytest
 from _consistency import check_consistency
-from _target import mx
+from _target import IS_MXNET, mx
 
 nd = mx.nd
 
@@ -395,6 +395,8 @@ TOL_BY_DTYPE = {"float64": (1e-10, 1e-12), "float16": (2e-2, 2e-2)}
 @pytest.mark.parametrize("dtype", ["float64", "float16"])
 @pytest.mark.parametrize("cid, fn, arity, kwargs", DTYPE_CASES, ids=[c[0] for c in DTYPE_CASES])
 def test_other_dtypes(dev, dtype, cid, fn, arity, kwargs):
+    if IS_MXNET and dtype == "float16" and cid in ("dot", "batch_dot", "FullyConnected"):
+        pytest.skip("MXNet 1.9 has no float16 dot on the CPU")
     rng = np.random.default_rng(zlib.crc32(f"{cid}-{dtype}".encode()))
     arrays = [rng.uniform(-1, 1, (8, 8)).astype(dtype) for _ in range(arity)]
     rtol, atol = TOL_BY_DTYPE[dtype]

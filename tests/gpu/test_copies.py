@@ -5,11 +5,13 @@ import pickle
 import numpy as np
 import pytest
 from _consistency import assert_close
-from _target import mx
+from _target import IS_MXNET, mx
 from numpy.testing import assert_array_equal
 
 DTYPES = ["float32", "float64", "float16", "int32", "int64", "uint8", "int8"]
-SHAPES = [(), (0,), (3, 0, 2), (1,), (7,), (33, 65), (2, 3, 4, 5), (100_001,)]
+SHAPES = [(1,), (7,), (33, 65), (2, 3, 4, 5), (100_001,)]
+if not IS_MXNET:  # MXNet 1.9 without numpy semantics has no 0-d or 0-size arrays
+    SHAPES += [(), (0,), (3, 0, 2)]
 
 
 def _data(shape, dtype, seed=0):
@@ -139,7 +141,8 @@ def test_repr_names_the_device(dev):
     text = repr(x)
     assert f"@{dev}" in text, text
     assert "2x2" in text and "4." in text, text
-    assert str(mx.nd.zeros((0,), ctx=dev))  # printing an empty array works too
+    if not IS_MXNET:
+        assert str(mx.nd.zeros((0,), ctx=dev))  # printing an empty array works too
 
 
 def test_pickle(dev):

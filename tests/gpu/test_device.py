@@ -42,11 +42,13 @@ def test_async_error_surfaces_at_read_and_engine_keeps_working(dev):
     fine = mx.nd.ones((1000, 1000), ctx=dev) * 3
     if bad is not None:
         dep = mx.nd.exp(bad) + 1
-        for arr in (bad, dep):
+        # mxrs raises on every read of the failed array and its dependents (MXNet 1.9 once)
+        for arr in (bad,) if IS_MXNET else (bad, dep):
             with pytest.raises(mx.base.MXNetError):
                 arr.wait_to_read()
-            with pytest.raises(mx.base.MXNetError):
-                arr.asnumpy()
+            if not IS_MXNET:
+                with pytest.raises(mx.base.MXNetError):
+                    arr.asnumpy()
         bad[:] = 0
         assert_array_equal((bad + 1)[:2, :2].asnumpy(), np.ones((2, 2), np.float32))
     assert float(fine.sum().asscalar()) == 3e6
