@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
-from _consistency import check_consistency
+from _consistency import CPU, assert_close, check_consistency
 from _target import IS_MXNET, mx
 
 nd = mx.nd
@@ -330,6 +330,69 @@ case("SequenceLast", nd.SequenceLast, [N((5, 3, 2)), C([2, 5, 1])], {"use_sequen
 case("shape_array", nd.shape_array, [N((2, 3, 4))])
 case("size_array", nd.size_array, [N((2, 3, 4))])
 
+
+# ---- more ops (many run through the host fallback on a GPU: still the right result) -------
+def SPD(rng):
+    """A symmetric positive definite 4x4 matrix."""
+    m = rng.standard_normal((4, 4))
+    return (m @ m.T + 4 * np.eye(4)).astype("float32")
+
+
+case("linalg_potrf", nd.linalg_potrf, [SPD], tol=SPECIAL)
+case("linalg_inverse", nd.linalg_inverse, [SPD], tol=SPECIAL)
+case("linalg_det", nd.linalg_det, [SPD], tol=SPECIAL)
+case("linalg_slogdet", nd.linalg_slogdet, [SPD], tol=SPECIAL)
+case("linalg_sumlogdiag", nd.linalg_sumlogdiag, [SPD], tol=SPECIAL)
+case("linalg_gemm", nd.linalg_gemm, [N((3, 4)), N((4, 5)), N((3, 5))], {"alpha": 2.0, "beta": 0.5}, tol=BLAS)
+case("linalg_syrk", nd.linalg_syrk, [N((3, 4))], {"alpha": 0.5}, tol=BLAS)
+case(
+    "linalg_trsm",
+    lambda a, b: nd.linalg_trsm(nd.linalg_potrf(a), b, alpha=1.0),
+    [SPD, N((4, 3))],
+    tol=SPECIAL,
+)
+case("GroupNorm", nd.GroupNorm, [N((2, 4, 3, 3)), U((2,), 0.5, 1.5), N((2,))], {"num_groups": 2}, tol=SPECIAL)
+case("BlockGrad", nd.BlockGrad, [N((3, 4))])
+case("MakeLoss", nd.MakeLoss, [N((3, 4))])
+case("LinearRegressionOutput", nd.LinearRegressionOutput, [N((4, 3)), N((4, 3))])
+case("LogisticRegressionOutput", nd.LogisticRegressionOutput, [N((4, 3)), U((4, 3), 0, 1)], tol=SPECIAL)
+case("slice_like", nd.slice_like, [N((5, 6)), N((3, 4))])
+case("reshape_like", nd.reshape_like, [N((2, 6)), N((3, 4))])
+case("CTCLoss", nd.CTCLoss, [N((6, 2, 5)), C([[1, 2, 0], [3, 3, 4]])], tol=SPECIAL)
+case("Pad-reflect", nd.Pad, [N((1, 2, 4, 4))], {"mode": "reflect", "pad_width": (0, 0, 0, 0, 1, 1, 2, 2)})
+case("UpSampling-nearest-3x", nd.UpSampling, [N((1, 2, 3, 3))], {"scale": 3, "sample_type": "nearest"})
+
+
+def _ftrl(w, g, z, n):
+    nd.ftrl_update(w, g, z, n, lr=0.1, lamda1=0.01, beta=1.0, out=w)
+    return [w, z, n]
+
+
+def _nag(w, g, m):
+    nd.nag_mom_update(w, g, m, lr=0.1, momentum=0.9, out=w)
+    return [w, m]
+
+
+def _signum(w, g, m):
+    nd.signum_update(w, g, m, lr=0.1, momentum=0.9, out=w)
+    return [w, m]
+
+
+def _mp_sgd_mom(w16, g16, m, w32):
+    nd.mp_sgd_mom_update(w16, g16, m, w32, lr=0.1, momentum=0.9, out=w16)
+    return [w16, m, w32]
+
+
+case("ftrl_update", _ftrl, [N((6, 5)), N((6, 5)), N((6, 5)), U((6, 5), 0.1, 1)], tol=SPECIAL)
+case("nag_mom_update", _nag, [N((6, 5)), N((6, 5)), N((6, 5))], tol=SPECIAL)
+case("signum_update", _signum, [N((6, 5)), N((6, 5)), N((6, 5))], tol=SPECIAL)
+case(
+    "mp_sgd_mom_update",
+    _mp_sgd_mom,
+    [N((6, 5), "float16"), N((6, 5), "float16"), N((6, 5)), N((6, 5))],
+    tol=(1e-3, 1e-3),
+)
+
 # ---- optimizer updates (in place through out=) -------------------------------------------
 W, G = N((6, 5)), N((6, 5))
 
@@ -422,3 +485,25 @@ def test_integer_dtypes(dev, dtype, cid, fn):
     rng = np.random.default_rng(zlib.crc32(f"{cid}-{dtype}".encode()))
     arrays = [rng.integers(0, 20, (6, 6)).astype(dtype) for _ in range(2)]
     check_consistency(fn, arrays, dev, {}, what=f"{cid}[{dtype}]")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ctx: nd.zeros((3, 4), ctx=ctx, dtype="int32"),
+        lambda ctx: nd.ones((2, 5), ctx=ctx, dtype="float16"),
+        lambda ctx: nd.full((3,), 2.5, ctx=ctx, dtype="float64"),
+        lambda ctx: nd.arange(2, 11, 3, ctx=ctx),
+        lambda ctx: nd.arange(0, 5, repeat=2, ctx=ctx, dtype="int64"),
+        lambda ctx: nd.eye(4, 5, k=1, ctx=ctx),
+        lambda ctx: nd.linspace(0, 1, 7, ctx=ctx),
+        lambda ctx: nd.array([[1, 2], [3, 4]], ctx=ctx, dtype="uint8"),
+    ],
+    ids=["zeros-int32", "ones-float16", "full-float64", "arange", "arange-repeat", "eye", "linspace", "array-uint8"],
+)
+def test_creation_ops(dev, make):
+    ref = make(CPU)
+    got = make(dev)
+    assert got.context == dev
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    assert_close(got.asnumpy(), ref.asnumpy(), 0, 0, "creation")
