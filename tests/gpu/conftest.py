@@ -151,6 +151,60 @@ def pytest_runtest_logreport(report):
         pass
 
 
+# ---- which registered ops the tier ran on the device ---------------------------------------
+# mxrs only: wraps the Python entry points of op calls and records each op that got an input (or
+# an output context) on the device. Ops that run inside the native side only (the Symbol
+# executor's graph, the backward ops of autograd) are not seen here.
+_device_ops: set[str] = set()
+
+
+def _install_op_recorder():
+    if IS_MXNET or SKIP_REASON is not None:
+        return False
+    from mxrs import _native
+    from mxrs.ndarray import ndarray as _ndmod
+
+    pair = DEVICE._pair()
+    invoke = _native.invoke
+    invoke_fast = _ndmod._invoke_fast
+
+    def recording_invoke(name, inputs, *args, **kwargs):
+        ctx = args[2] if len(args) > 2 else kwargs.get("ctx")
+        if ctx == pair or any(h.ctx == pair for h in inputs):
+            _device_ops.add(name)
+        return invoke(name, inputs, *args, **kwargs)
+
+    def recording_invoke_fast(name, a, *args, **kwargs):
+        if a.ctx == pair:
+            _device_ops.add(name)
+        return invoke_fast(name, a, *args, **kwargs)
+
+    _native.invoke = recording_invoke  # type: ignore[assignment]
+    _ndmod._invoke_fast = recording_invoke_fast
+    return True
+
+
+_RECORDING = _install_op_recorder()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _RECORDING or not _device_ops:
+        return
+    from mxrs import _native
+
+    canonical = dict(_native.list_aliases())
+    registered = {op[0] for op in _native.list_ops() if not op[0].startswith("_backward")}
+    used = {canonical.get(n, n) for n in _device_ops}
+    missing = sorted(registered - used)
+    terminalreporter.write_line(
+        f"gpu tier op coverage: {len(used & registered)} of {len(registered)} registered forward ops were "
+        f"called with inputs on {DEVICE} (imperative calls); not called there: {', '.join(missing)}"
+    )
+    if _RESULTS:  # run.sh unites the groups' records
+        with open(_RESULTS, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"ops_used": sorted(used), "ops_registered": sorted(registered)}) + "\n")
+
+
 @pytest.fixture
 def dev():
     """The device context under test (``gpu(0)``, or ``MXRS_GPU_TEST_CTX``)."""

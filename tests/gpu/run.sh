@@ -157,10 +157,15 @@ COUNTS=$("$PY" - "$RESULTS" "$HANG" <<'EOF' 2>&1
 import json, sys
 results, hang = sys.argv[1], sys.argv[2]
 outcome = {}
+used, registered = set(), set()
 for line in open(results, encoding="utf-8"):
     try:
         r = json.loads(line)
     except ValueError:
+        continue
+    if "ops_used" in r:
+        used.update(r["ops_used"])
+        registered.update(r["ops_registered"])
         continue
     node = r["nodeid"]
     if r["outcome"] == "failed":
@@ -177,11 +182,15 @@ hung = [n for n in started if n not in outcome]
 for n in hung:
     outcome[n] = "failed"
     print(f"HUNG or killed {n}", file=sys.stderr)
+if registered:
+    missing = sorted(registered - used)
+    print(f"op coverage: {len(used & registered)} of {len(registered)} registered forward ops called on the "
+          f"device from Python; not called: {', '.join(missing) or 'none'}", file=sys.stderr)
 vals = list(outcome.values())
 print(vals.count("passed"), vals.count("failed"), vals.count("skipped"))
 EOF
 )
-echo "$COUNTS" | head -n -1 | head -n 40 | cut -c1-400
+echo "$COUNTS" | head -n -1 | head -n 40 | cut -c1-1500
 read -r P F S <<<"$(echo "$COUNTS" | tail -n 1)"
 case "$P$F$S" in *[!0-9]*|"") P=0; F=0; S=0; echo "could not count the results";; esac
 echo "group exit statuses: ${GROUP_RC[*]}"

@@ -393,6 +393,68 @@ case(
     tol=(1e-3, 1e-3),
 )
 
+case("MAERegressionOutput", nd.MAERegressionOutput, [N((4, 3)), N((4, 3))])
+LSTM_SIZE = sum(4 * 6 * ((3 if i == 0 else 6) + 6) for i in range(2)) + 2 * 8 * 6
+case(
+    "RNN-lstm",
+    nd.RNN,
+    [N((5, 4, 3)), U((LSTM_SIZE,), -0.5, 0.5), N((2, 4, 6)), N((2, 4, 6))],
+    {"mode": "lstm", "state_size": 6, "num_layers": 2},
+    tol=BLAS,
+)
+case("linalg_extractdiag", nd.linalg_extractdiag, [N((2, 4, 4))], {"offset": 1})
+case("linalg_makediag", nd.linalg_makediag, [N((2, 4))], {"offset": -1})
+case("linalg_extracttrian", nd.linalg_extracttrian, [N((4, 4))])
+case("linalg_maketrian", nd.linalg_maketrian, [N((10,))])
+case("linalg_potri", lambda a: nd.linalg_potri(nd.linalg_potrf(a)), [SPD], tol=SPECIAL)
+case("linalg_trmm", lambda a, b: nd.linalg_trmm(nd.linalg_potrf(a), b), [SPD, N((4, 3))], tol=BLAS)
+case("linalg_gelqf", nd.linalg_gelqf, [N((3, 5))], tol=SPECIAL)
+case("linalg_syevd-eigenvalues", lambda a: nd.linalg.syevd(a)[1], [SPD], tol=SPECIAL)
+for pdf, params in [
+    ("normal", [N((3, 4)), N((3,)), U((3,), 0.5, 2)]),
+    ("uniform", [U((3, 4), 0, 1), U((3,), -1, 0), U((3,), 1, 2)]),
+    ("gamma", [U((3, 4), 0.1, 3), U((3,), 0.5, 2), U((3,), 0.5, 2)]),
+    ("exponential", [U((3, 4), 0, 3), U((3,), 0.5, 2)]),
+    ("poisson", [I((3, 4), 0, 6, "float32"), U((3,), 0.5, 4)]),
+    ("negative_binomial", [I((3, 4), 0, 6, "float32"), I((3,), 1, 5, "float32"), U((3,), 0.2, 0.8)]),
+    ("generalized_negative_binomial", [I((3, 4), 0, 6, "float32"), U((3,), 0.5, 3), U((3,), 0.1, 1)]),
+    ("dirichlet", [lambda rng: rng.dirichlet([1, 2, 3], size=(3, 4)).astype("float32"), U((3, 3), 0.5, 3)]),
+]:
+    case(f"random_pdf_{pdf}", getattr(nd, f"random_pdf_{pdf}"), params, tol=(1e-4, 1e-5))
+    case(f"random_pdf_{pdf}-log", getattr(nd, f"random_pdf_{pdf}"), params, {"is_log": True}, tol=(1e-4, 1e-5))
+
+
+def _mp_sgd(w16, g16, w32):
+    nd.mp_sgd_update(w16, g16, w32, lr=0.1, wd=0.01, out=w16)
+    return [w16, w32]
+
+
+def _mp_nag(w16, g16, m, w32):
+    nd.mp_nag_mom_update(w16, g16, m, w32, lr=0.1, momentum=0.9, out=w16)
+    return [w16, m, w32]
+
+
+def _signsgd(w, g):
+    nd.signsgd_update(w, g, lr=0.1, wd=0.01, out=w)
+    return w
+
+
+def _rmspropalex(w, g, n, gs, delta):
+    nd.rmspropalex_update(w, g, n, gs, delta, lr=0.01, gamma1=0.9, gamma2=0.9, epsilon=1e-8, out=w)
+    return [w, n, gs, delta]
+
+
+W16 = N((6, 5), "float16")
+case("mp_sgd_update", _mp_sgd, [W16, W16, N((6, 5))], tol=(1e-3, 1e-3))
+case("mp_nag_mom_update", _mp_nag, [W16, W16, N((6, 5)), N((6, 5))], tol=(1e-3, 1e-3))
+case("signsgd_update", _signsgd, [N((6, 5)), N((6, 5))], tol=SPECIAL)
+case(
+    "rmspropalex_update",
+    _rmspropalex,
+    [N((6, 5)), N((6, 5)), U((6, 5), 1, 2), U((6, 5), -0.1, 0.1), N((6, 5))],
+    tol=SPECIAL,
+)
+
 # ---- optimizer updates (in place through out=) -------------------------------------------
 W, G = N((6, 5)), N((6, 5))
 

@@ -233,6 +233,34 @@ def test_other_samplers_run_on_device(dev):
         assert arr.context == dev
         v = arr.asnumpy()
         assert np.isfinite(v).all() and v.min() >= 0
+    mu = mx.nd.array([0.0, 10.0], ctx=dev)
+    sigma = mx.nd.array([1.0, 0.1], ctx=dev)
+    for arr, shape in (
+        (mx.nd.sample_normal(mu, sigma, shape=(500,)), (2, 500)),
+        (mx.nd.sample_uniform(mu, mu + 1, shape=(3,)), (2, 3)),
+        (mx.nd.sample_gamma(sigma + 1, sigma, shape=(4,)), (2, 4)),
+        (mx.nd.sample_exponential(sigma, shape=(4,)), (2, 4)),
+        (mx.nd.sample_poisson(sigma, shape=(4,)), (2, 4)),
+        (mx.nd.sample_negative_binomial(mu + 1, sigma * 0.5, shape=(4,)), (2, 4)),
+        (mx.nd.sample_generalized_negative_binomial(sigma + 1, sigma, shape=(4,)), (2, 4)),
+        (mx.nd.sample_multinomial(mx.nd.array([[0.2, 0.8], [1.0, 0.0]], ctx=dev), shape=(5,)), (2, 5)),
+        (mx.nd.random.normal_like(mu), (2,)),
+        (mx.nd.random.uniform_like(mu), (2,)),
+        (mx.nd.random.exponential_like(mu), (2,)),
+        (mx.nd.random.gamma_like(sigma + 1), (2,)),
+        (mx.nd.random.poisson_like(sigma), (2,)),
+        (mx.nd.random.negative_binomial(2, 0.5, shape=(6,), ctx=dev), (6,)),
+        (mx.nd.random.generalized_negative_binomial(2, 0.5, shape=(6,), ctx=dev), (6,)),
+    ):
+        assert arr.context == dev and arr.shape == shape
+        assert np.isfinite(arr.asnumpy()).all()
+    normal = mx.nd.sample_normal(mu, sigma, shape=(500,)).asnumpy()
+    assert abs(normal[1].mean() - 10) < 0.05 and abs(normal[0].mean()) < 0.3
+    picks = mx.nd.sample_multinomial(mx.nd.array([[0.0, 1.0], [1.0, 0.0]], ctx=dev), shape=(5,)).asnumpy()
+    assert_array_equal(picks, [[1] * 5, [0] * 5])
+    perm = mx.nd.random.shuffle(mx.nd.arange(100, ctx=dev))
+    assert perm.context == dev
+    assert_array_equal(np.sort(perm.asnumpy()), np.arange(100, dtype=np.float32))
     d = mx.nd.Dropout(mx.nd.ones((10_000,), ctx=dev), p=0.5)
     assert_array_equal(d.asnumpy(), np.ones(10_000, np.float32))  # not training: identity
     with mx.autograd.train_mode():
