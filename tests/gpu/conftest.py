@@ -179,7 +179,7 @@ def _install_op_recorder():
             _device_ops.add(name)
         return invoke_fast(name, a, *args, **kwargs)
 
-    _native.invoke = recording_invoke  # type: ignore[assignment]
+    _native.invoke = recording_invoke
     _ndmod._invoke_fast = recording_invoke_fast
     return True
 

@@ -6,7 +6,8 @@
 #
 #     bash tests/gpu/run.sh
 #
-# It installs dist-gpu/*.whl into /tmp/mxrs-site (no network, no dependencies), prints the
+# It installs dist-gpu/*.whl into /tmp/mxrs-site (no network, no dependencies; PyPI's cuBLAS and
+# NVRTC 13 wheels too, but only where none is installed and a network is at hand), prints the
 # machine, runs tests/gpu in three pytest groups (so a hang in one group does not hide the others)
 # and then benches/gpu.py, and ends with one line:
 #
@@ -82,6 +83,21 @@ elif [ -n "$WHEEL" ]; then
     export PYTHONPATH=/tmp/mxrs-site${PYTHONPATH:+:$PYTHONPATH}
 else
     echo "no wheel in dist-gpu/ (build one with: maturin build --release -o dist-gpu)"
+fi
+
+# The CUDA libraries mxrs opens (cuBLAS, NVRTC) come from PyPI's nvidia-* wheels. Where none is
+# installed (a machine with only a driver), fetch them next to the wheel; skipped without network.
+if [ "${MXRS_GPU_SKIP_INSTALL:-0}" != 1 ] && [ -f /tmp/mxrs-site/mxrs/_cuda_libs.py ] && ! timeout 30 "$PY" -c "
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location('cuda_libs', '/tmp/mxrs-site/mxrs/_cuda_libs.py')
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+sys.exit(0 if m.find_library('libcublas.so.13') and m.find_library('libnvrtc.so.13') else 1)
+" >/dev/null 2>&1; then
+    echo "no pip-installed cuBLAS/NVRTC 13 found: trying pip install nvidia-cublas nvidia-cuda-nvrtc"
+    timeout 180 "$PY" -m pip install -q --timeout 10 --retries 0 --target /tmp/mxrs-site \
+        'nvidia-cublas>=13,<14' 'nvidia-cuda-nvrtc>=13,<14' 'nvidia-cuda-runtime>=13,<14' 2>&1 | tail -n 3 ||
+        echo "could not install the CUDA libraries"
 fi
 
 section "import and smoke test"
