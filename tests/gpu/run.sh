@@ -15,7 +15,8 @@
 #
 # Logs go to ${OUT:-/tmp}: gpu-tests.log (pytest -v output of every group), gpu-tests.jsonl (one
 # line per test result, written as the tests run), gpu-hang.txt (stacks of a test that hung),
-# gpu-bench.txt (the benchmark table). Every step has a timeout; the whole run stays under
+# gpu-bench.txt (the benchmark table), gpu-smoke.txt (tools/gpu_smoke.py, run first when present).
+# Every step has a timeout; the whole run stays under
 # MXRS_GPU_CHECK_BUDGET seconds (default 460). It exits 0 whatever the results, so the logs come
 # back; the summary line says what happened.
 #
@@ -124,6 +125,13 @@ try:
 except Exception as exc:
     print("gpu_memory_info failed:", type(exc).__name__, exc)
 EOF
+
+if [ -f tools/gpu_smoke.py ]; then
+    section "tools/gpu_smoke.py"
+    timeout -k 5 60 "$PY" tools/gpu_smoke.py >"$OUT/gpu-smoke.txt" 2>&1
+    echo "exit status $?"
+    grep -v "^PASS" "$OUT/gpu-smoke.txt" | tail -n 25 | cut -c1-400
+fi
 
 TIMEOUT_OPTS=()
 if timeout 30 "$PY" -c "import pytest_timeout" 2>/dev/null; then
