@@ -2,9 +2,9 @@
 
 import threading
 
-from mxrs import _native
+from mxrs import _cuda_libs, _native
 
-__all__ = ["Context", "cpu", "gpu", "cpu_pinned", "current_context", "num_gpus"]
+__all__ = ["Context", "cpu", "gpu", "cpu_pinned", "current_context", "num_gpus", "gpu_memory_info"]
 
 
 class Context:
@@ -28,6 +28,10 @@ class Context:
                 raise KeyError(f"unknown device type '{device_type}'")
             self.device_typeid = Context.devstr2type[device_type]
             self.device_id = int(device_id)
+        if self.device_typeid == 2:
+            # The CUDA backend opens NVRTC and cuBLAS by soname; PyPI's copies must be loaded
+            # first. Cheap after the first call.
+            _cuda_libs.preload()
         self._old_ctx = None
 
     @property
@@ -65,7 +69,14 @@ class Context:
         return (self.device_typeid, self.device_id)
 
     def empty_cache(self):
-        """Release cached device memory (nothing to release on CPU)."""
+        """Empty the memory pool of this context's device (as MXNet 1.x).
+
+        mxrs keeps freed GPU memory in a per-device pool for reuse; this hands the unused part
+        back to the driver, so that :func:`gpu_memory_info` reports it free again. Memory held by
+        live arrays stays allocated. A no-op for CPU contexts.
+        """
+        if self.device_typeid == 2:
+            _native.gpu_empty_cache(self.device_id)
 
 
 def cpu(device_id=0):
@@ -91,8 +102,21 @@ def current_context():
 
 
 def num_gpus():
-    """Number of usable GPUs."""
+    """Number of usable GPUs (0 without a CUDA driver or device)."""
+    _cuda_libs.preload()
     return _native.num_gpus()
+
+
+def gpu_memory_info(device_id=0):
+    """Free and total global memory of GPU ``device_id`` in bytes, as ``(free, total)``.
+
+    As MXNet 1.9's ``mx.context.gpu_memory_info``. Memory in mxrs's pool of freed blocks counts
+    as used until :meth:`Context.empty_cache` releases it. Raises ``MXNetError`` when there is no
+    such GPU.
+    """
+    _cuda_libs.preload()
+    free, total = _native.gpu_memory_info(int(device_id))
+    return (int(free), int(total))
 
 
 def _from_pair(pair):
