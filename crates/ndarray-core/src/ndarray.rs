@@ -72,9 +72,12 @@ impl fmt::Debug for NDArray {
 /// ready at once, since a hand-off to a worker would cost more than the op.
 pub const LIGHT_OP_ELEMENTS: usize = 1 << 14;
 
-/// The engine property for host work touching `elements` elements.
+/// The engine property for work on `ctx` touching `elements` elements. On a GPU every op is
+/// light: its body only queues kernels on the device's stream (asynchronous), which costs less
+/// than handing it to a worker thread. (An op without a device kernel then also runs its host
+/// copies on the calling thread when its inputs are ready.)
 pub(crate) fn property_for(ctx: Context, elements: usize) -> FnProperty {
-    if ctx.is_host() && elements <= LIGHT_OP_ELEMENTS { FnProperty::Light } else { FnProperty::Normal }
+    if elements <= LIGHT_OP_ELEMENTS || !ctx.is_host() { FnProperty::Light } else { FnProperty::Normal }
 }
 
 /// Convert an engine error back into this crate's error, keeping its kind.

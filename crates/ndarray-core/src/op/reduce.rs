@@ -135,6 +135,12 @@ impl Operator for SumLike {
             return Ok(vec![x[0].to_storage()]);
         }
         Ok(vec![reduce_storage(ctx.par, ReduceKind::Sum, &x[0].storage(), x[0].shape, &flags)])
+    }    fn forward_device(&self, _: &mut OpCtx<'_>, x: &[DevIn<'_>], _: &[Shape], _: &[DType]) -> Result<Option<Vec<DeviceStorage>>> {
+        let flags = Self::flags(x[0].shape, x[1].shape)?;
+        if !flags.contains(&true) {
+            return Ok(device::cast(x[0], x[0].dtype())?.map(|o| vec![o]));
+        }
+        Ok(device::reduce(ReduceOp::Sum, x[0], &flags, 1.0)?.map(|o| vec![o]))
     }
 }
 
@@ -181,6 +187,18 @@ impl Operator for BroadcastReduced {
             o = binary_storage(ctx.par, BinaryKind::Div, &o, l, &c, &[1], l);
         }
         Ok(vec![o])
+    }
+    fn forward_device(&self, _: &mut OpCtx<'_>, x: &[DevIn<'_>], out: &[Shape], _: &[DType]) -> Result<Option<Vec<DeviceStorage>>> {
+        let l = x[1].shape;
+        let flags = self.reduce.flags(l.len())?;
+        let kept: Shape = l.iter().zip(&flags).map(|(&d, &r)| if r { 1 } else { d }).collect();
+        // The broadcast as a binary op with a one-element operand: + 0, or / count for a mean.
+        let count: usize = l.iter().zip(&flags).filter(|(_, r)| **r).map(|(&d, _)| d).product();
+        let (kind, v) = if self.mean { (BinaryKind::Div, count as f64) } else { (BinaryKind::Add, 0.0) };
+        let Some(c) = device::fill(x[0].data.device_id(), x[0].dtype(), 1, v)? else { return Ok(None) };
+        let src = DevIn { data: x[0].data, offset: x[0].offset, shape: &kept };
+        let one = DevIn { data: &c, offset: 0, shape: &[1] };
+        Ok(device::binary(kind, src, one, &out[0])?.map(|o| vec![o]))
     }
 }
 

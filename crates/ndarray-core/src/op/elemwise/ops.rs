@@ -272,6 +272,17 @@ impl Operator for AddN {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![same_dtype("add_n", inputs)?])
     }
+    fn forward_device(&self, _: &mut OpCtx<'_>, x: &[DevIn<'_>], out: &[Shape], _: &[DType]) -> Result<Option<Vec<DeviceStorage>>> {
+        // A chain of adds (the KVStore's reduction of a few device arrays).
+        let [first, rest @ ..] = x else { return Ok(None) };
+        let Some(mut acc) = device::cast(*first, first.dtype())? else { return Ok(None) };
+        for t in rest {
+            let a = DevIn { data: &acc, offset: 0, shape: &out[0] };
+            let Some(next) = device::binary(BinaryKind::Add, a, *t, &out[0])? else { return Ok(None) };
+            acc = next;
+        }
+        Ok(Some(vec![acc]))
+    }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         // One pass over all inputs for float32 / float64 (the KVStore's reduction).
         match x.first().map(|t| t.dtype()) {
