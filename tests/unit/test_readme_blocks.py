@@ -3,7 +3,8 @@
 The blocks run in order in one fresh interpreter, in a scratch directory, each seeing the
 names the earlier ones made (as a reader typing them in would). A block right below
 ``<!-- readme-test: skip REASON -->`` is skipped with that reason; one below
-``<!-- readme-test: needs MODULE -->`` is skipped when that optional package is missing. The
+``<!-- readme-test: needs MODULE -->`` is skipped when that optional package is missing
+(``needs gpu``: when this machine has no GPU). The
 ```rust block must be the code of its example file.
 """
 
@@ -37,6 +38,12 @@ for i, code in blocks:
 """
 
 
+def _num_gpus():
+    import mxrs
+
+    return mxrs.num_gpus()
+
+
 def blocks(lang="python"):
     """(index, code, skip reason or None) of every block of ``lang``, in order."""
     with open(README, encoding="utf-8") as f:
@@ -49,6 +56,9 @@ def blocks(lang="python"):
         reason = None
         if kind == "skip":
             reason = arg or "marked skip"
+        elif kind == "needs" and arg == "gpu":
+            if _num_gpus() == 0:
+                reason = "needs a GPU"
         elif kind == "needs" and importlib.util.find_spec(arg) is None:
             reason = f"needs the optional package {arg!r}"
         out.append((len(out), code, reason))
