@@ -135,7 +135,14 @@ impl Operator for SumLike {
             return Ok(vec![x[0].to_storage()]);
         }
         Ok(vec![reduce_storage(ctx.par, ReduceKind::Sum, &x[0].storage(), x[0].shape, &flags)])
-    }    fn forward_device(&self, _: &mut OpCtx<'_>, x: &[DevIn<'_>], _: &[Shape], _: &[DType]) -> Result<Option<Vec<DeviceStorage>>> {
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
         let flags = Self::flags(x[0].shape, x[1].shape)?;
         if !flags.contains(&true) {
             return Ok(device::cast(x[0], x[0].dtype())?.map(|o| vec![o]));
@@ -188,7 +195,13 @@ impl Operator for BroadcastReduced {
         }
         Ok(vec![o])
     }
-    fn forward_device(&self, _: &mut OpCtx<'_>, x: &[DevIn<'_>], out: &[Shape], _: &[DType]) -> Result<Option<Vec<DeviceStorage>>> {
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        out: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
         let l = x[1].shape;
         let flags = self.reduce.flags(l.len())?;
         let kept: Shape = l.iter().zip(&flags).map(|(&d, &r)| if r { 1 } else { d }).collect();

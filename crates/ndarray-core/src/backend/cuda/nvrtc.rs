@@ -9,29 +9,39 @@ use cudarc::nvrtc::Ptx;
 
 use crate::error::{Error, Result};
 
-/// One kernel file: its name and text (the shared header is prepended when compiling).
+/// One kernel module: a name, the kernel file's text and the defines it is compiled with (the
+/// shared header is prepended when compiling). One file may give several modules.
 #[derive(Debug)]
 pub(crate) struct Source {
     pub(crate) name: &'static str,
+    pub(crate) file: &'static str,
     pub(crate) text: &'static str,
+    pub(crate) defines: &'static str,
 }
 
 const COMMON: &str = include_str!("kernels/common.cuh");
 
 macro_rules! sources {
-    ($($id:ident = $file:literal),* $(,)?) => {
+    ($($id:ident = $file:literal $(with $defines:literal)?),* $(,)?) => {
         $(
-            #[doc = concat!("The kernels of `kernels/", $file, "`.")]
-            pub(crate) const $id: Source = Source { name: $file, text: include_str!(concat!("kernels/", $file)) };
+            #[doc = concat!("The kernels of `kernels/", $file, "`", $(" with `", $defines, "`",)? ".")]
+            pub(crate) const $id: Source = Source {
+                name: concat!($file $(, ":", $defines)?),
+                file: $file,
+                text: include_str!(concat!("kernels/", $file)),
+                defines: concat!("" $(, $defines)?),
+            };
         )*
-        /// Every kernel file, for `make cuda-check` style tests.
+        /// Every kernel module.
         #[allow(dead_code)]
         pub(crate) const ALL: &[&Source] = &[$(&$id),*];
     };
 }
 sources!(
     UNARY = "unary.cu",
-    BINARY = "binary.cu",
+    BINARY = "binary.cu" with "#define BINARY_FAMILY 1",
+    BCAST = "binary.cu" with "#define BINARY_FAMILY 2",
+    SCALAR = "binary.cu" with "#define BINARY_FAMILY 3",
     CAST = "cast.cu",
     REDUCE = "reduce.cu",
     NN = "nn.cu",
@@ -41,7 +51,7 @@ sources!(
 
 /// The full text NVRTC compiles for `src`.
 pub(crate) fn full_text(src: &Source) -> String {
-    format!("{COMMON}\n#line 1 \"{}\"\n{}", src.name, src.text)
+    format!("{COMMON}\n{}\n#line 1 \"{}\"\n{}", src.defines, src.file, src.text)
 }
 
 /// Whether NVRTC can be loaded; warns once on stderr when not.
@@ -137,7 +147,8 @@ pub(crate) fn compile(src: &Source, arch: (i32, i32)) -> Result<Option<Ptx>> {
     let version = nvrtc_version();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&text, arch, version).hash(&mut h);
-    let stem = format!("{}-{:016x}-sm{}{}", src.name.trim_end_matches(".cu"), h.finish(), arch.0, arch.1);
+    let base: String = src.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let stem = format!("{base}-{:016x}-sm{}{}", h.finish(), arch.0, arch.1);
     let dir = cache_dir();
     if let Some(d) = &dir {
         if let Ok(bin) = std::fs::read(d.join(format!("{stem}.cubin"))) {
@@ -147,7 +158,7 @@ pub(crate) fn compile(src: &Source, arch: (i32, i32)) -> Result<Option<Ptx>> {
             return Ok(Some(Ptx::from_src(ptx)));
         }
     }
-    let image = catch_unwind(AssertUnwindSafe(|| nvrtc_compile(&text, src.name, arch)))
+    let image = catch_unwind(AssertUnwindSafe(|| nvrtc_compile(&text, src.file, arch)))
         .map_err(|_| Error::Context("NVRTC failed to load".to_string()))?
         .map_err(|e| Error::msg(format!("internal: NVRTC could not compile {}: {e}", src.name)))?;
     let (ext, bytes) = match &image {

@@ -229,7 +229,7 @@ pub fn binary(kind: BinaryKind, a: DevIn<'_>, b: DevIn<'_>, out_shape: &[usize])
         }
         info.sa = bcast_strides(a.shape, out_shape);
         info.sb = bcast_strides(b.shape, out_shape);
-        launch!(g, &nvrtc::BINARY, &format!("bcast_{op}_{sfx}"), grid(n), [&pa, &pb, &po, &len, &info])
+        launch!(g, &nvrtc::BCAST, &format!("bcast_{op}_{sfx}"), grid(n), [&pa, &pb, &po, &len, &info])
     };
     Ok(ok.then_some(out))
 }
@@ -242,7 +242,7 @@ pub fn scalar(kind: BinaryKind, x: DevIn<'_>, s: f64, reverse: bool) -> Result<O
     let out = DeviceStorage::uninit(g, x.dtype(), n)?;
     let (px, po, len, rev) = (x.ptr(), out.ptr, n as i64, i32::from(reverse));
     let name = format!("scalar_{}_{sfx}", binary_name(kind));
-    let ok = launch!(g, &nvrtc::BINARY, &name, grid(n), [&px, &po, &len, &s, &rev]);
+    let ok = launch!(g, &nvrtc::SCALAR, &name, grid(n), [&px, &po, &len, &s, &rev]);
     Ok(ok.then_some(out))
 }
 

@@ -272,7 +272,13 @@ impl Operator for AddN {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![same_dtype("add_n", inputs)?])
     }
-    fn forward_device(&self, _: &mut OpCtx<'_>, x: &[DevIn<'_>], out: &[Shape], _: &[DType]) -> Result<Option<Vec<DeviceStorage>>> {
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        out: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
         // A chain of adds (the KVStore's reduction of a few device arrays).
         let [first, rest @ ..] = x else { return Ok(None) };
         let Some(mut acc) = device::cast(*first, first.dtype())? else { return Ok(None) };

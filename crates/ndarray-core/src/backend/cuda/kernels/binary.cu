@@ -1,6 +1,11 @@
 // Elementwise binary ops for the floating-point dtypes: same shape (binary_<op>_<dtype>),
 // broadcast (bcast_<op>_<dtype>, up to 8 dimensions, the strides of a broadcast axis 0) and
 // with a scalar operand (scalar_<op>_<dtype>, `reverse` puts the scalar first).
+// The runtime compiles the three families as separate modules (defining BINARY_FAMILY to 1, 2
+// or 3) so that a first use compiles a third of the file; undefined, all are compiled.
+#ifndef BINARY_FAMILY
+#define BINARY_FAMILY 0
+#endif
 
 // MXNet's mod: the sign of b, 0 for b == 0.
 template <typename C> __device__ __forceinline__ C b_mod(C a, C b) {
@@ -28,14 +33,15 @@ struct Bcast {
     int ndim;
 };
 
-#define BINARY_KERNELS(name, expr, T, tn) \
+#define SAME_KERNEL(name, expr, T, tn) \
     extern "C" __global__ void binary_##name##_##tn(const T* pa, const T* pb, T* out, i64 n) { \
         typedef Acc<T>::type C; \
         FOR_N(i, n) { \
             C a = to_c(pa[i]), b = to_c(pb[i]); \
             out[i] = Conv<T>::from(expr); \
         } \
-    } \
+    }
+#define BCAST_KERNEL(name, expr, T, tn) \
     extern "C" __global__ void bcast_##name##_##tn(const T* pa, const T* pb, T* out, i64 n, Bcast g) { \
         typedef Acc<T>::type C; \
         FOR_N(i, n) { \
@@ -49,7 +55,8 @@ struct Bcast {
             C a = to_c(pa[ia]), b = to_c(pb[ib]); \
             out[i] = Conv<T>::from(expr); \
         } \
-    } \
+    }
+#define SCALAR_KERNEL(name, expr, T, tn) \
     extern "C" __global__ void scalar_##name##_##tn(const T* px, T* out, i64 n, double s, int reverse) { \
         typedef Acc<T>::type C; \
         C sc = to_c(Conv<T>::from(s)); \
@@ -59,7 +66,21 @@ struct Bcast {
             out[i] = Conv<T>::from(expr); \
         } \
     }
-#define BINARY_ALL(name, expr) \
-    BINARY_KERNELS(name, expr, float, f32) BINARY_KERNELS(name, expr, double, f64) \
-    BINARY_KERNELS(name, expr, f16, f16) BINARY_KERNELS(name, expr, bf16, bf16)
-BINARY_OPS(BINARY_ALL)
+#if BINARY_FAMILY == 0 || BINARY_FAMILY == 1
+#define SAME_ALL(name, expr) \
+    SAME_KERNEL(name, expr, float, f32) SAME_KERNEL(name, expr, double, f64) \
+    SAME_KERNEL(name, expr, f16, f16) SAME_KERNEL(name, expr, bf16, bf16)
+BINARY_OPS(SAME_ALL)
+#endif
+#if BINARY_FAMILY == 0 || BINARY_FAMILY == 2
+#define BCAST_ALL(name, expr) \
+    BCAST_KERNEL(name, expr, float, f32) BCAST_KERNEL(name, expr, double, f64) \
+    BCAST_KERNEL(name, expr, f16, f16) BCAST_KERNEL(name, expr, bf16, bf16)
+BINARY_OPS(BCAST_ALL)
+#endif
+#if BINARY_FAMILY == 0 || BINARY_FAMILY == 3
+#define SCALAR_ALL(name, expr) \
+    SCALAR_KERNEL(name, expr, float, f32) SCALAR_KERNEL(name, expr, double, f64) \
+    SCALAR_KERNEL(name, expr, f16, f16) SCALAR_KERNEL(name, expr, bf16, bf16)
+BINARY_OPS(SCALAR_ALL)
+#endif
