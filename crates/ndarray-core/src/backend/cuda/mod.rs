@@ -60,3 +60,31 @@ pub fn pool_bytes(id: u32) -> Result<(usize, usize)> {
 pub fn kernel_sources() -> Vec<(&'static str, String)> {
     nvrtc::ALL.iter().map(|s| (s.name, nvrtc::full_text(s))).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+
+    #[test]
+    fn without_a_device_gpu_memory_is_a_clear_error() {
+        // On a machine with a GPU this checks an ordinal past the last device instead.
+        let id = num_gpus() as u32;
+        let why = unavailable(id).expect("no device with this ordinal");
+        assert!(why.contains(&format!("gpu({id})")), "{why}");
+        let e = DeviceStorage::zeros(id, DType::F32, 4).unwrap_err().to_string();
+        assert!(e.contains(&format!("gpu({id})")), "{e}");
+        assert!(memory_info(id).is_err());
+        assert!(empty_cache(id).is_err());
+    }
+
+    #[test]
+    fn every_kernel_module_has_its_text() {
+        let all = kernel_sources();
+        assert!(all.len() >= 9);
+        for (name, text) in all {
+            assert!(text.contains("__global__"), "{name}");
+            assert!(!text.contains("#include"), "{name}: kernels are compiled without headers");
+        }
+    }
+}
