@@ -127,14 +127,32 @@ def _():
     close(mx.nd.log_softmax(a, axis=0).asnumpy(), mx.nd.log_softmax(mx.nd.array(X), axis=0).asnumpy(), 1e-5, 1e-5)
 
 
-@check("host fallback ops (conv, pool, topk, take)")
+@check("conv and pooling kernels, forward and backward")
 def _():
     x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
-    c = mx.nd.Convolution(mx.nd.array(x, ctx=G), mx.nd.array(w, ctx=G), kernel=(3, 3), num_filter=4, no_bias=True)
-    c0 = mx.nd.Convolution(mx.nd.array(x), mx.nd.array(w), kernel=(3, 3), num_filter=4, no_bias=True)
-    close(c.asnumpy(), c0.asnumpy(), 1e-5, 1e-5)
-    assert c.context == G
+    res = []
+    for ctx in (G, mx.cpu()):
+        a, b = mx.nd.array(x, ctx=ctx), mx.nd.array(w, ctx=ctx)
+        a.attach_grad()
+        b.attach_grad()
+        with mx.autograd.record():
+            c = mx.nd.Convolution(a, b, kernel=(3, 3), pad=(1, 1), num_filter=4, no_bias=True)
+            y = mx.nd.Pooling(c, kernel=(2, 2), stride=(2, 2), pool_type="max")
+        y.backward()
+        assert y.context == ctx
+        res.append((y.asnumpy(), a.grad.asnumpy(), b.grad.asnumpy()))
+    for got, want in zip(*res):
+        close(got, want, 1e-4, 1e-4)
+
+
+@check("host fallback ops (deconvolution, topk)")
+def _():
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 4, 3, 3)).astype(np.float32)
+    d = mx.nd.Deconvolution(mx.nd.array(x, ctx=G), mx.nd.array(w, ctx=G), kernel=(3, 3), num_filter=4)
+    close(d.asnumpy(), mx.nd.Deconvolution(mx.nd.array(x), mx.nd.array(w), kernel=(3, 3), num_filter=4).asnumpy())
+    assert d.context == G
     close(mx.nd.topk(mx.nd.array(X, ctx=G), k=3).asnumpy(), mx.nd.topk(mx.nd.array(X), k=3).asnumpy())
 
 

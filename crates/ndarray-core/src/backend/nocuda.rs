@@ -2,6 +2,7 @@
 //! no [`DeviceStorage`] can be made and every primitive is unreachable; `gpu(i)` reports that
 //! this build has no CUDA backend.
 
+use crate::backend::cpu::conv::{ConvGeom, PoolGeom, PoolKind};
 use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -189,6 +190,33 @@ pub fn optimizer_step(_r: OptRule, x: &[DevIn<'_>], _p: OptParams) -> Result<Opt
 /// An error: no devices.
 pub fn random(_dev: u32, _d: DType, _len: usize, _dist: DeviceDist, _k: u64, _o: u64) -> Result<Option<DeviceStorage>> {
     Err(none())
+}
+/// Unreachable without devices.
+pub fn conv_forward(
+    x: DevIn<'_>,
+    _w: DevIn<'_>,
+    _bias: Option<DevIn<'_>>,
+    _g: &ConvGeom,
+) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn conv_backward(
+    dy: DevIn<'_>,
+    _x: DevIn<'_>,
+    _w: DevIn<'_>,
+    _g: &ConvGeom,
+    _keep: [bool; 3],
+) -> Result<Option<Vec<DeviceStorage>>> {
+    match dy.data.never {}
+}
+/// Unreachable without devices.
+pub fn pool_forward(x: DevIn<'_>, _g: &PoolGeom, _k: PoolKind) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn pool_backward(dy: DevIn<'_>, _x: DevIn<'_>, _g: &PoolGeom, _k: PoolKind) -> Result<Option<DeviceStorage>> {
+    match dy.data.never {}
 }
 /// No devices in this build.
 pub fn num_gpus() -> usize {

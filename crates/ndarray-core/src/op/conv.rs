@@ -10,6 +10,7 @@ use crate::backend::cpu::conv::{
     ConvFloat, ConvGeom, PoolGeom, PoolKind, bias_backward, conv_backward_data, conv_backward_weight, conv_forward,
     pool_backward, pool_forward,
 };
+use crate::backend::device::{self, DevIn, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::params;
@@ -457,6 +458,26 @@ impl Operator for Conv {
             (true, true) => Task::DeconvBwd(g, self.keep),
         };
         run_float(ctx.par, self.name_of(), task, x)
+    }
+    /// Convolution and its backward on the device (`backend/cuda/conv.rs`); Deconvolution runs
+    /// through host memory.
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        if self.deconv {
+            return Ok(None);
+        }
+        if self.backward {
+            let (g, _, _) = self.layout(x[1].shape)?;
+            return device::conv_backward(x[0], x[1], x[2], &g, self.keep.0);
+        }
+        let (g, _, _) = self.layout(x[0].shape)?;
+        let bias = if self.p.no_bias { None } else { Some(x[2]) };
+        Ok(device::conv_forward(x[0], x[1], bias, &g)?.map(|y| vec![y]))
     }
 }
 

@@ -9,6 +9,7 @@ use super::conv::{Task, check_layout, dhw, float_dtype, run_float, spatial};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::backend::cpu::conv::{PoolGeom, PoolKind};
+use crate::backend::device::{self, DevIn, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::params;
@@ -170,6 +171,24 @@ impl Operator for Pooling {
             let (g, _) = self.layout(x[0].shape)?;
             run_float(ctx.par, self.name_of(), Task::PoolFwd(g, self.kind), x)
         }
+    }
+    /// Max, average and sum pooling on the device (`backend/cuda/conv.rs`); Lp pooling runs
+    /// through host memory.
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let y = if self.backward {
+            let (g, _) = self.layout(x[1].shape)?;
+            device::pool_backward(x[0], x[1], &g, self.kind)?
+        } else {
+            let (g, _) = self.layout(x[0].shape)?;
+            device::pool_forward(x[0], &g, self.kind)?
+        };
+        Ok(y.map(|y| vec![y]))
     }
 }
 

@@ -6,14 +6,16 @@
 //!   (`asnumpy`, `wait_to_read`) synchronise it.
 //! - [`alloc`]: the caching allocator. [`storage`]: [`DeviceStorage`] and the copies.
 //! - [`nvrtc`]: the CUDA C sources in `kernels/`, compiled by NVRTC at first use and cached
-//!   on disk. [`ops`]: the primitives the ops call.
+//!   on disk. [`ops`]: the primitives the ops call; [`conv`]: convolution and pooling.
 
 mod alloc;
+mod conv;
 mod nvrtc;
 mod ops;
 mod runtime;
 mod storage;
 
+pub use conv::{conv_backward, conv_forward, pool_backward, pool_forward};
 pub use ops::{
     DevIn, DeviceDist, OptParams, OptRule, ReduceOp, binary, cast, fill, matmul, optimizer_step, random, reduce,
     scalar, softmax, unary,

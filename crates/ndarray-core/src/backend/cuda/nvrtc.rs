@@ -47,6 +47,7 @@ sources!(
     NN = "nn.cu",
     OPTIM = "optim.cu",
     RANDOM = "random.cu",
+    CONV = "conv.cu",
 );
 
 /// The full text NVRTC compiles for `src`.

@@ -39,20 +39,20 @@ impl DevIn<'_> {
     pub fn dtype(&self) -> DType {
         self.data.dtype()
     }
-    fn ptr(&self) -> u64 {
+    pub(super) fn ptr(&self) -> u64 {
         self.data.at(self.offset)
     }
 }
 
 const THREADS: u32 = 256;
 
-fn grid(n: usize) -> LaunchConfig {
+pub(super) fn grid(n: usize) -> LaunchConfig {
     let blocks = n.div_ceil(THREADS as usize).clamp(1, 1 << 16) as u32;
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
 /// Kernel-name suffix of a float dtype; None for the others (no float kernel).
-fn float_suffix(d: DType) -> Option<&'static str> {
+pub(super) fn float_suffix(d: DType) -> Option<&'static str> {
     match d {
         DType::F32 => Some("f32"),
         DType::F64 => Some("f64"),
@@ -77,7 +77,7 @@ fn suffix(d: DType) -> &'static str {
     }
 }
 
-fn launch_err(g: &Gpu, name: &str, e: impl std::fmt::Display) -> Error {
+pub(super) fn launch_err(g: &Gpu, name: &str, e: impl std::fmt::Display) -> Error {
     Error::Context(format!("gpu({}): launching {name}: {e}", g.id))
 }
 
@@ -101,6 +101,7 @@ macro_rules! launch {
         }
     }};
 }
+pub(super) use launch;
 
 fn unary_name(k: UnaryKind) -> &'static str {
     use UnaryKind::*;
@@ -417,22 +418,10 @@ pub fn matmul(
     tb: bool,
     shared_b: bool,
 ) -> Result<Option<DeviceStorage>> {
-    use cudarc::cublas::sys::{
-        cublasComputeType_t as Ct, cublasGemmAlgo_t, cublasOperation_t as Op, cudaDataType as Dt,
-    };
     let dtype = a.dtype();
-    if b.dtype() != dtype {
+    if b.dtype() != dtype || float_suffix(dtype).is_none() {
         return Ok(None);
     }
-    let (dt, ct) = match dtype {
-        DType::F32 => {
-            (Dt::CUDA_R_32F, if allow_tf32() { Ct::CUBLAS_COMPUTE_32F_FAST_TF32 } else { Ct::CUBLAS_COMPUTE_32F })
-        }
-        DType::F64 => (Dt::CUDA_R_64F, Ct::CUBLAS_COMPUTE_64F),
-        DType::F16 => (Dt::CUDA_R_16F, Ct::CUBLAS_COMPUTE_32F),
-        DType::BF16 => (Dt::CUDA_R_16BF, Ct::CUBLAS_COMPUTE_32F),
-        _ => return Ok(None),
-    };
     let g: Arc<Gpu> = a.data.gpu.clone();
     let out = DeviceStorage::uninit(&g, dtype, batch * m * n)?;
     if batch * m * n == 0 {
@@ -441,21 +430,63 @@ pub fn matmul(
     if k == 0 {
         return fill(g.id, dtype, batch * m * n, 0.0);
     }
+    let sa = (m * k) as i64;
+    let sb = if shared_b { 0 } else { (k * n) as i64 };
+    let mats = Gemm { batch, m, n, k, ta, tb, accumulate: false };
+    let done = gemm(&g, dtype, mats, (a.ptr(), sa), (b.ptr(), sb), (out.ptr, (m * n) as i64))?;
+    Ok(done.then_some(out))
+}
+
+/// The shape of a row-major batched product for [`gemm`]: `batch` times `C (m x n) = op(A)
+/// op(B)` (`+ C` when `accumulate`), `A` `m x k` (`k x m` stored when `ta`), `B` `k x n`
+/// (`n x k` stored when `tb`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gemm {
+    pub(crate) batch: usize,
+    pub(crate) m: usize,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+    pub(crate) ta: bool,
+    pub(crate) tb: bool,
+    pub(crate) accumulate: bool,
+}
+
+/// Row-major strided batched product on `g`'s stream: each operand is (address, element
+/// stride between batches; 0 = shared by every batch), all dense with `dtype` elements (C's
+/// rows `n` apart). False when there is no cuBLAS or no product for `dtype` (nothing done).
+/// Needs `k > 0`; the caller checks that each operand covers what it addresses.
+pub(crate) fn gemm(g: &Gpu, dtype: DType, p: Gemm, a: (u64, i64), b: (u64, i64), c: (u64, i64)) -> Result<bool> {
+    use cudarc::cublas::sys::{
+        cublasComputeType_t as Ct, cublasGemmAlgo_t, cublasOperation_t as Op, cudaDataType as Dt,
+    };
+    let (dt, ct) = match dtype {
+        DType::F32 => {
+            (Dt::CUDA_R_32F, if allow_tf32() { Ct::CUBLAS_COMPUTE_32F_FAST_TF32 } else { Ct::CUBLAS_COMPUTE_32F })
+        }
+        DType::F64 => (Dt::CUDA_R_64F, Ct::CUBLAS_COMPUTE_64F),
+        DType::F16 => (Dt::CUDA_R_16F, Ct::CUBLAS_COMPUTE_32F),
+        DType::BF16 => (Dt::CUDA_R_16BF, Ct::CUBLAS_COMPUTE_32F),
+        _ => return Ok(false),
+    };
+    let Gemm { batch, m, n, k, ta, tb, accumulate } = p;
+    if batch * m * n == 0 || k == 0 {
+        return Ok(batch * m * n == 0);
+    }
     let mut blas = g.blas.lock();
-    let Some(handle) = blas.as_mut() else { return Ok(None) };
+    let Some(handle) = blas.as_mut() else { return Ok(false) };
     // Row-major C (m x n) is column-major C^T (n x m) = op(B)^T op(A)^T: cuBLAS gets B first.
     let (opb, ldb) = if tb { (Op::CUBLAS_OP_T, k) } else { (Op::CUBLAS_OP_N, n) };
     let (opa, lda) = if ta { (Op::CUBLAS_OP_T, m) } else { (Op::CUBLAS_OP_N, k) };
-    let (one32, zero32, one64, zero64) = (1f32, 0f32, 1f64, 0f64);
+    let (one32, one64) = (1f32, 1f64);
+    let (zero32, zero64) = (if accumulate { 1f32 } else { 0f32 }, if accumulate { 1f64 } else { 0f64 });
     let (alpha, beta): (*const std::ffi::c_void, *const std::ffi::c_void) = if dtype == DType::F64 {
         ((&one64 as *const f64).cast(), (&zero64 as *const f64).cast())
     } else {
         ((&one32 as *const f32).cast(), (&zero32 as *const f32).cast())
     };
     g.bind()?;
-    let stride_b = if shared_b { 0 } else { (k * n) as i64 };
-    // SAFETY: A holds batch*m*k (or m*k), B batch*k*n (or k*n when shared) and C batch*m*n
-    // elements of `dtype`, laid out as the leading dimensions and strides say; the handle is
+    // SAFETY: the callers pass operands holding the elements of `dtype` that these leading
+    // dimensions and batch strides address (A m*k, B k*n, C m*n per batch); the handle is
     // bound to this device's stream and used under its lock; alpha and beta outlive the call.
     let r = unsafe {
         cudarc::cublas::result::gemm_strided_batched_ex(
@@ -466,26 +497,26 @@ pub fn matmul(
             m as i32,
             k as i32,
             alpha,
-            b.ptr() as *const _,
+            b.0 as *const _,
             dt,
             ldb as i32,
-            stride_b,
-            a.ptr() as *const _,
+            b.1,
+            a.0 as *const _,
             dt,
             lda as i32,
-            (m * k) as i64,
+            a.1,
             beta,
-            out.ptr as *mut _,
+            c.0 as *mut _,
             dt,
             n as i32,
-            (m * n) as i64,
+            c.1,
             batch as i32,
             ct,
             cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
         )
     };
     r.map_err(|e| Error::Context(format!("gpu({}): cuBLAS matrix product ({m}x{k} by {k}x{n}): {e}", g.id)))?;
-    Ok(Some(out))
+    Ok(true)
 }
 
 /// Parameters of the fused optimizer steps (matches `struct OptP` of optim.cu).
