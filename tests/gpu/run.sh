@@ -152,7 +152,10 @@ GROUPS_SPEC=(
     "110:tests/gpu/test_consistency.py tests/gpu/test_grad.py"
     "75:tests/gpu/test_training.py"
 )
-TEST_END=$(($(elapsed) + 240))
+# The kernel families' own files (test_gpu_conv.py, test_gpu_layout.py...), one more group.
+KERNEL_FILES=$(ls tests/gpu/test_gpu_*.py 2>/dev/null | tr '\n' ' ')
+[ -n "$KERNEL_FILES" ] && GROUPS_SPEC+=("60:$KERNEL_FILES")
+TEST_END=$(($(elapsed) + ${MXRS_GPU_TEST_BUDGET:-240}))
 GROUP_RC=()
 for spec in "${GROUPS_SPEC[@]}"; do
     cap=${spec%%:*}
