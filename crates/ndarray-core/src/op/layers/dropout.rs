@@ -6,10 +6,11 @@
 use rand::Rng as _;
 
 use super::{c, float_dtype};
+use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
-use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_shape_partial};
+use crate::op::{Attrs, DevIn, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_shape_partial};
 use crate::shape::{Shape, norm_axis, strides_of};
 use crate::storage::{CpuStorage, StorageElement};
 use crate::{dispatch, params};
@@ -54,6 +55,21 @@ impl Operator for Dropout {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         let d = float_dtype(NAME, inputs[0])?;
         Ok(vec![d, d])
+    }
+    fn forward_device(
+        &self,
+        ctx: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        dt: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        // Only the identity (inference) has a device path; training draws its mask on the host.
+        if (ctx.is_train || self.always) && self.p > 0.0 {
+            return Ok(None);
+        }
+        let Some(out) = device::copy(x[0])? else { return Ok(None) };
+        let Some(mask) = device::fill(x[0].data.device_id(), dt[0], x[0].len(), 1.0)? else { return Ok(None) };
+        Ok(Some(vec![out, mask]))
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let n = x[0].len();
