@@ -7,11 +7,22 @@ inference, Activation, LeakyReLU and their gradients) runs on mx.gpu(0) and on m
 the same inputs; data movement must match exactly for every dtype, activations to rounding.
 """
 
+import os
+import re
+
 import numpy as np
 import pytest
-from _target import mx
+from _target import IS_MXNET, mx
 
-pytestmark = pytest.mark.skipif(mx.num_gpus() == 0, reason="needs a CUDA GPU")
+
+def _device():
+    """gpu(0), or the tier's MXRS_GPU_TEST_CTX (``cpu(1)`` checks this file without a GPU)."""
+    m = re.fullmatch(r"\s*(cpu|gpu)\s*\(\s*(\d+)\s*\)\s*", os.environ.get("MXRS_GPU_TEST_CTX", "gpu(0)"))
+    return mx.Context(m.group(1), int(m.group(2))) if m else mx.gpu(0)
+
+
+DEVICE = _device()
+pytestmark = pytest.mark.skipif(DEVICE.device_type == "gpu" and mx.num_gpus() == 0, reason="needs a CUDA GPU")
 
 DTYPES = ["float32", "float64", "float16", "int32", "int64", "int8", "uint8", "bool"]
 RNG = np.random.default_rng(0)
@@ -23,7 +34,7 @@ def slice_assign(*args, **kwargs):
 
 
 def gpu():
-    return mx.gpu(0)
+    return DEVICE
 
 
 def sample(shape, dtype):
@@ -285,3 +296,58 @@ def test_gluon_dense_net_step_matches_cpu():
         tr.step(8)
         outs.append(net(xd).asnumpy())
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-4, atol=1e-5)
+
+
+# The ops given device kernels here, by registered name: none may run through host memory.
+NATIVE = {
+    "transpose", "SwapAxis", "Concat", "stack", "SliceChannel", "slice", "slice_axis", "broadcast_to",
+    "broadcast_axis", "broadcast_like", "tile", "repeat", "Reshape", "Flatten", "expand_dims", "take",
+    "Embedding", "pick", "one_hot", "where", "Dropout", "Activation", "LeakyReLU", "_slice_assign",
+    "_slice_assign_scalar", "_backward_Activation", "_backward_LeakyReLU", "_backward_take",
+    "_backward_Embedding", "_backward_pick", "_backward_Concat",
+}  # fmt: skip
+
+
+@pytest.mark.skipif(IS_MXNET or DEVICE.device_type != "gpu", reason="mxrs counts host fallbacks on a GPU")
+def test_ops_run_natively():
+    ctx = DEVICE
+    x = mx.nd.array(sample((4, 6), "float32"), ctx=ctx)
+    i = mx.nd.array([[0, 2], [1, 3]], ctx=ctx)
+    mx.nd.waitall()
+    mx._native.gpu_host_fallbacks(reset=True)
+    x.attach_grad()
+    with mx.autograd.record():
+        parts = [
+            mx.nd.transpose(x),
+            mx.nd.SwapAxis(x, dim1=0, dim2=1),
+            mx.nd.concat(x, x, dim=1),
+            mx.nd.stack(x, x),
+            *mx.nd.split(x, num_outputs=2, axis=1),
+            mx.nd.slice(x, begin=(1, 0), end=(3, 6), step=(1, 2)),
+            mx.nd.slice_axis(x, axis=1, begin=1, end=4),
+            mx.nd.broadcast_to(mx.nd.expand_dims(x, axis=1), shape=(4, 3, 6)),
+            mx.nd.tile(x, reps=(2, 1)),
+            mx.nd.repeat(x, repeats=2, axis=0),
+            mx.nd.reshape(x, shape=(6, 4)),
+            mx.nd.take(x, i),
+            mx.nd.Embedding(i, x, input_dim=4, output_dim=6),
+            mx.nd.pick(x, mx.nd.array([0, 1, 2, 3], ctx=ctx)),
+            mx.nd.Activation(x, act_type="tanh"),
+            mx.nd.LeakyReLU(x, act_type="elu"),
+        ]
+        y = mx.nd.add_n(*[p.sum().reshape((1,)) for p in parts])
+    y.backward()
+    others = [
+        mx.nd.one_hot(i, depth=5),
+        mx.nd.where(x > 0, x, -x),
+        mx.nd.Dropout(x, p=0.5),
+        mx.nd.Flatten(x),
+        mx.nd.broadcast_like(x[:1], x),
+        mx.nd.broadcast_axis(x[:1], axis=0, size=3),
+    ]
+    z = x.copy()
+    z[1:3, ::2] = 5
+    mx.nd.waitall()
+    assert all(o.context == ctx for o in others) and x.grad.context == ctx
+    fallbacks = mx._native.gpu_host_fallbacks(reset=True)
+    assert not set(fallbacks) & NATIVE, fallbacks
