@@ -234,11 +234,20 @@ def test_dropout_inference_is_identity():
     same(lambda a: mx.nd.Dropout(a, p=0.5), x)
     with mx.autograd.record(train_mode=False):
         same(lambda a: mx.nd.Dropout(a, p=0.3), x)
-    # Training still works (on the host mask): kept elements scaled by 1 / (1 - p).
-    g = mx.nd.array(np.ones((100, 100), dtype="float32"), ctx=gpu())
-    with mx.autograd.record():
-        y = mx.nd.Dropout(g, p=0.5).asnumpy()
-    assert set(np.unique(y)) <= {0.0, 2.0} and 0.3 < (y == 0).mean() < 0.7
+    # Training: kept elements scaled by 1 / (1 - p), the gradient is the mask, `axes` share it.
+    for dtype in ("float32", "float16"):
+        g = mx.nd.array(np.full((100, 100), 3.0), ctx=gpu(), dtype=dtype)
+        g.attach_grad()
+        with mx.autograd.record():
+            y = mx.nd.Dropout(g, p=0.5)
+        y.backward()
+        y, grad = y.asnumpy().astype("float64"), g.grad.asnumpy().astype("float64")
+        assert set(np.unique(y)) <= {0.0, 6.0} and 0.4 < (y == 0).mean() < 0.6, np.unique(y)
+        np.testing.assert_array_equal(grad, y / 3)
+        with mx.autograd.record():
+            y = mx.nd.Dropout(g, p=0.25, axes=(1,)).asnumpy()
+        assert (y == y[:, :1]).all() and 0.1 < (y[:, 0] == 0).mean() < 0.4
+        assert set(np.round(np.unique(y), 2)) <= {0.0, 4.0}, np.unique(y)
 
 
 ACTS = [("Activation", t, {}) for t in ("relu", "sigmoid", "tanh", "softrelu", "softsign")] + [
@@ -334,6 +343,8 @@ def test_ops_run_natively():
             mx.nd.pick(x, mx.nd.array([0, 1, 2, 3], ctx=ctx)),
             mx.nd.Activation(x, act_type="tanh"),
             mx.nd.LeakyReLU(x, act_type="elu"),
+            mx.nd.Dropout(x, p=0.3),
+            mx.nd.Dropout(x, p=0.3, axes=(0,)),
         ]
         y = mx.nd.add_n(*[p.sum().reshape((1,)) for p in parts])
     y.backward()
