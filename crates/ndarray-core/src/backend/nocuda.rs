@@ -218,6 +218,91 @@ pub fn pool_forward(x: DevIn<'_>, _g: &PoolGeom, _k: PoolKind) -> Result<Option<
 pub fn pool_backward(dy: DevIn<'_>, _x: DevIn<'_>, _g: &PoolGeom, _k: PoolKind) -> Result<Option<DeviceStorage>> {
     match dy.data.never {}
 }
+/// Activation functions (see the CUDA build).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActKind {
+    /// max(x, 0)
+    Relu = 0,
+    /// 1 / (1 + e^-x)
+    Sigmoid = 1,
+    /// tanh(x)
+    Tanh = 2,
+    /// log(1 + e^x)
+    SoftRelu = 3,
+    /// x / (1 + |x|)
+    SoftSign = 4,
+    /// x, or slope * x below 0
+    Leaky = 5,
+    /// x, or slope * (e^x - 1) below 0
+    Elu = 6,
+    /// lambda * (x, or alpha * (e^x - 1) below 0)
+    Selu = 7,
+    /// x * Phi(x)
+    Gelu = 8,
+}
+/// Unreachable without devices.
+pub fn activation(_k: ActKind, x: DevIn<'_>, _slope: f64) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn activation_backward(
+    _k: ActKind,
+    g: DevIn<'_>,
+    _x: DevIn<'_>,
+    _y: DevIn<'_>,
+    _slope: f64,
+) -> Result<Option<DeviceStorage>> {
+    match g.data.never {}
+}
+/// Unreachable without devices.
+pub fn copy(x: DevIn<'_>) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn gather(x: DevIn<'_>, _offset: isize, _shape: &[usize], _strides: &[isize]) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn assign_window(
+    lhs: DevIn<'_>,
+    _rhs: DevIn<'_>,
+    _offset: isize,
+    _shape: &[usize],
+    _strides: &[isize],
+) -> Result<Option<DeviceStorage>> {
+    match lhs.data.never {}
+}
+/// Unreachable without devices (or no parts: no kernel).
+pub fn concat(parts: &[DevIn<'_>], _outer: usize, _chunks: &[usize]) -> Result<Option<DeviceStorage>> {
+    match parts.first() {
+        Some(p) => match p.data.never {},
+        None => Ok(None),
+    }
+}
+/// Unreachable without devices.
+pub fn take(x: DevIn<'_>, _idx: DevIn<'_>, _axis: usize, _wrap: bool) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn pick(x: DevIn<'_>, _idx: DevIn<'_>, _axis: usize, _wrap: bool) -> Result<Option<DeviceStorage>> {
+    match x.data.never {}
+}
+/// Unreachable without devices.
+pub fn pick_backward(g: DevIn<'_>, _i: DevIn<'_>, _s: &[usize], _a: usize, _w: bool) -> Result<Option<DeviceStorage>> {
+    match g.data.never {}
+}
+/// Unreachable without devices.
+pub fn take_backward(g: DevIn<'_>, _i: DevIn<'_>, _s: &[usize], _a: usize, _w: bool) -> Result<Option<DeviceStorage>> {
+    match g.data.never {}
+}
+/// Unreachable without devices.
+pub fn one_hot(idx: DevIn<'_>, _depth: usize, _on: f64, _off: f64, _d: DType) -> Result<Option<DeviceStorage>> {
+    match idx.data.never {}
+}
+/// Unreachable without devices.
+pub fn where_cond(cond: DevIn<'_>, _a: DevIn<'_>, _b: DevIn<'_>) -> Result<Option<DeviceStorage>> {
+    match cond.data.never {}
+}
 /// No devices in this build.
 pub fn num_gpus() -> usize {
     0

@@ -3,7 +3,8 @@
 use super::grad::{Grads, pick_attrs};
 use super::matrix::resolve_range;
 use super::registry::Registry;
-use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
+use super::{Attrs, DevIn, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::shape::{Shape, fmt_shape, norm_axis, size_of, strides_of};
@@ -46,6 +47,16 @@ impl Operator for Take {
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![inputs[0]])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let ax = norm_axis("take", self.axis, x[0].shape.len())?;
+        Ok(device::take(x[0], x[1], ax, self.wrap)?.map(|o| vec![o]))
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[0].shape;
@@ -111,6 +122,16 @@ impl Operator for Pick {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![inputs[0]])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let ax = norm_axis("pick", self.axis, x[0].shape.len())?;
+        Ok(device::pick(x[0], x[1], ax, self.wrap)?.map(|o| vec![o]))
+    }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[0].shape;
         let ax = norm_axis("pick", self.axis, a.len())?;
@@ -151,6 +172,15 @@ impl Operator for OneHot {
     }
     fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![self.dtype])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::one_hot(x[0], self.depth, self.on, self.off, self.dtype)?.map(|o| vec![o]))
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let n = x[0].len();
@@ -197,6 +227,15 @@ impl Operator for Where {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![super::same_dtype("where", &inputs[1..])?])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::where_cond(x[0], x[1], x[2])?.map(|o| vec![o]))
+    }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let n = x[1].len();
         let per = if x[0].len() == n { 1 } else { n / x[0].len().max(1) };
@@ -231,6 +270,15 @@ impl SliceAssign {
         }
         Ok(r)
     }
+
+    /// The window over an lhs of shape `s`: (its shape, first element, strides).
+    fn window(&self, s: &[usize]) -> Result<(Shape, isize, Vec<isize>)> {
+        let rs = self.ranges(s)?;
+        let cs = strides_of(s);
+        let base = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
+        let st = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
+        Ok((rs.iter().map(|r| r.1).collect(), base, st))
+    }
 }
 
 impl Operator for SliceAssign {
@@ -260,6 +308,30 @@ impl Operator for SliceAssign {
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![inputs[0]])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let (win, base, st) = self.window(x[0].shape)?;
+        let dtype = x[0].dtype();
+        // The values in lhs's dtype: the scalar as one element, rhs (cast when it differs).
+        let owned = match self.scalar {
+            Some(v) => device::fill(x[0].data.device_id(), dtype, 1, v)?,
+            None if x[1].dtype() == dtype => None,
+            None => device::cast(x[1], dtype)?,
+        };
+        let one = [1usize];
+        let rhs = match (&owned, self.scalar) {
+            (Some(o), Some(_)) => DevIn { data: o, offset: 0, shape: &one },
+            (Some(o), None) => DevIn { data: o, offset: 0, shape: x[1].shape },
+            (None, None) if x[1].dtype() == dtype => x[1],
+            (None, _) => return Ok(None),
+        };
+        Ok(device::assign_window(x[0], rhs, base, &win, &st)?.map(|o| vec![o]))
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let s = x[0].shape;
@@ -321,6 +393,16 @@ impl Operator for TakeBackward {
     }
     fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
         super::grad::dtype_of_input(self.name(), 0, inputs, outputs)
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let ax = norm_axis("take", self.fwd.axis, x[2].shape.len())?;
+        Ok(device::take_backward(x[0], x[1], x[2].shape, ax, self.fwd.wrap)?.map(|o| vec![o]))
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[2].shape;
@@ -389,6 +471,16 @@ impl Operator for PickBackward {
     fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
         super::grad::dtype_of_input(self.name(), 0, inputs, outputs)
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let ax = norm_axis("pick", self.fwd.axis, x[2].shape.len())?;
+        Ok(device::pick_backward(x[0], x[1], x[2].shape, ax, self.fwd.wrap)?.map(|o| vec![o]))
+    }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let a = x[2].shape;
         let ax = norm_axis("pick", self.fwd.axis, a.len())?;
@@ -428,6 +520,20 @@ impl Operator for SliceAssignRhsBackward {
         expect_inputs(self.name(), inputs.len(), 2)?;
         self.win.infer_shape(inputs)?;
         Ok(vec![inputs[1].clone()])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        // The window of the output gradient; a broadcast single value (a sum) has no kernel.
+        let (win, base, st) = self.win.window(x[0].shape)?;
+        if x[1].len() != win.iter().product::<usize>() {
+            return Ok(None);
+        }
+        Ok(device::gather(x[0], base, &win, &st)?.map(|o| vec![o]))
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let s = x[0].shape;

@@ -6,16 +6,22 @@
 //!   (`asnumpy`, `wait_to_read`) synchronise it.
 //! - [`alloc`]: the caching allocator. [`storage`]: [`DeviceStorage`] and the copies.
 //! - [`nvrtc`]: the CUDA C sources in `kernels/`, compiled by NVRTC at first use and cached
-//!   on disk. [`ops`]: the primitives the ops call; [`conv`]: convolution and pooling.
+//!   on disk. [`ops`]: the primitives the ops call; [`conv`]: convolution and pooling;
+//!   [`layout`]: data movement (strided copies, gathers, one_hot, where); [`activation`]:
+//!   Activation and LeakyReLU.
 
+mod activation;
 mod alloc;
 mod conv;
+mod layout;
 mod nvrtc;
 mod ops;
 mod runtime;
 mod storage;
 
+pub use activation::{ActKind, activation, activation_backward};
 pub use conv::{conv_backward, conv_forward, pool_backward, pool_forward};
+pub use layout::{assign_window, concat, copy, gather, one_hot, pick, pick_backward, take, take_backward, where_cond};
 pub use ops::{
     DevIn, DeviceDist, OptParams, OptRule, ReduceOp, binary, cast, fill, matmul, optimizer_step, random, reduce,
     scalar, softmax, unary,

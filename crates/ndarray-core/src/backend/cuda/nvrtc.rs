@@ -48,6 +48,8 @@ sources!(
     OPTIM = "optim.cu",
     RANDOM = "random.cu",
     CONV = "conv.cu",
+    LAYOUT = "layout.cu",
+    ACTIVATION = "activation.cu",
 );
 
 /// The full text NVRTC compiles for `src`.

@@ -4,11 +4,12 @@
 use rand::Rng as _;
 
 use super::{Real, c, expect_shape, fill_shape, float_dtype, map1, map3};
+use crate::backend::device::{self, ActKind, DeviceStorage};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
 use crate::op::{
-    Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
+    Attrs, DevIn, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_dtype, same_shape_partial,
 };
 use crate::shape::{Shape, size_of};
 use crate::storage::{CpuStorage, StorageElement};
@@ -62,6 +63,17 @@ fn softrelu<T: Real>(x: T) -> T {
     if x > <T as Element>::zero() { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
 }
 
+/// The device kernel's code of an Activation function.
+fn act_kind(a: Act) -> ActKind {
+    match a {
+        Act::Relu => ActKind::Relu,
+        Act::Sigmoid => ActKind::Sigmoid,
+        Act::SoftRelu => ActKind::SoftRelu,
+        Act::SoftSign => ActKind::SoftSign,
+        Act::Tanh => ActKind::Tanh,
+    }
+}
+
 fn sigmoid<T: Real>(x: T) -> T {
     <T as Element>::one() / (<T as Element>::one() + (-x).exp())
 }
@@ -83,6 +95,22 @@ impl Operator for Activation {
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![float_dtype(self.name, same_dtype(self.name, inputs)?)?])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let k = act_kind(self.act);
+        let r = if self.name == ACT {
+            device::activation(k, x[0], 0.0)?
+        } else {
+            // _backward_Activation(out_grad, data, output)
+            device::activation_backward(k, x[0], x[1], x[2], 0.0)?
+        };
+        Ok(r.map(|o| vec![o]))
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let act = self.act;
@@ -195,6 +223,17 @@ impl LeakyReLU {
         if self.act == LeakyKind::Prelu { 2 } else { 1 }
     }
 
+    /// The device kernel's code of this function; None for prelu and rrelu (no kernel).
+    fn device_kind(&self) -> Option<ActKind> {
+        match self.act {
+            LeakyKind::Leaky => Some(ActKind::Leaky),
+            LeakyKind::Elu => Some(ActKind::Elu),
+            LeakyKind::Selu => Some(ActKind::Selu),
+            LeakyKind::Gelu => Some(ActKind::Gelu),
+            LeakyKind::Prelu | LeakyKind::Rrelu => None,
+        }
+    }
+
     /// (channels, elements per channel block) of prelu's data.
     fn channels(data: &[usize]) -> Result<(usize, usize)> {
         if data.len() < 2 {
@@ -251,6 +290,16 @@ impl Operator for LeakyReLU {
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![float_dtype(LRELU, same_dtype(LRELU, inputs)?)?; self.num_outputs()])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let Some(k) = self.device_kind() else { return Ok(None) };
+        Ok(device::activation(k, x[0], self.slope)?.map(|o| vec![o]))
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let slope = self.slope;
@@ -319,6 +368,17 @@ impl Operator for LeakyReLUBackward {
         expect_inputs(self.name(), inputs.len(), self.n_in())?;
         expect_shape(self.name(), "output gradient", &inputs[0], &inputs[1])?;
         Ok(inputs[1..1 + self.0.n_in()].to_vec())
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        // _backward_LeakyReLU(out_grad, data): the kernel reads the data as its `x`.
+        let Some(k) = self.0.device_kind() else { return Ok(None) };
+        Ok(device::activation_backward(k, x[0], x[1], x[1], self.0.slope)?.map(|o| vec![o]))
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let slope = self.0.slope;

@@ -6,10 +6,13 @@
 use rand::Rng as _;
 
 use super::{c, float_dtype};
+use crate::backend::cpu::elemwise::BinaryKind;
+use crate::backend::cpu::gather::broadcast_strides;
+use crate::backend::device::{self, DeviceDist, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
-use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_shape_partial};
+use crate::op::{Attrs, DevIn, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_shape_partial};
 use crate::shape::{Shape, norm_axis, strides_of};
 use crate::storage::{CpuStorage, StorageElement};
 use crate::{dispatch, params};
@@ -23,6 +26,35 @@ struct Dropout {
     p: f64,
     always: bool,
     axes: Vec<i64>,
+}
+
+impl Dropout {
+    /// A training mask on the device, as the host draws it: per element of the shape with
+    /// `axes` collapsed, `1 / (1 - p)` where a uniform draw (the device's Philox stream, keyed
+    /// from the context's generator) is below `1 - p`, else 0; then broadcast to x's shape.
+    fn device_mask(&self, ctx: &mut OpCtx<'_>, x: DevIn<'_>, dt: DType) -> Result<Option<DeviceStorage>> {
+        let shape = x.shape;
+        let mut mshape = shape.to_vec();
+        for &a in &self.axes {
+            mshape[norm_axis(NAME, a, shape.len())?] = 1;
+        }
+        let keep = 1.0 - self.p;
+        let scale = if keep > 0.0 { 1.0 / keep } else { 0.0 };
+        let rng = ctx.rng.as_deref_mut().ok_or_else(|| Error::msg("internal: Dropout without a generator"))?;
+        let key: u64 = rng.random();
+        let n: usize = mshape.iter().product();
+        let dev = x.data.device_id();
+        let Some(u) = device::random(dev, dt, n, DeviceDist::Uniform(0.0, 1.0), key, 0)? else { return Ok(None) };
+        let u = DevIn { data: &u, offset: 0, shape: &mshape };
+        let Some(kept) = device::scalar(BinaryKind::Lesser, u, keep, false)? else { return Ok(None) };
+        let kept = DevIn { data: &kept, offset: 0, shape: &mshape };
+        let Some(small) = device::scalar(BinaryKind::Mul, kept, scale, false)? else { return Ok(None) };
+        if mshape == shape {
+            return Ok(Some(small));
+        }
+        let small = DevIn { data: &small, offset: 0, shape: &mshape };
+        device::gather(small, 0, shape, &broadcast_strides(&mshape, shape))
+    }
 }
 
 impl Operator for Dropout {
@@ -54,6 +86,23 @@ impl Operator for Dropout {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         let d = float_dtype(NAME, inputs[0])?;
         Ok(vec![d, d])
+    }
+    fn forward_device(
+        &self,
+        ctx: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        dt: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        if !((ctx.is_train || self.always) && self.p > 0.0) {
+            let Some(out) = device::copy(x[0])? else { return Ok(None) };
+            let Some(mask) = device::fill(x[0].data.device_id(), dt[0], x[0].len(), 1.0)? else { return Ok(None) };
+            return Ok(Some(vec![out, mask]));
+        }
+        let Some(mask) = self.device_mask(ctx, x[0], dt[0])? else { return Ok(None) };
+        let m = DevIn { data: &mask, offset: 0, shape: x[0].shape };
+        let Some(out) = device::binary(BinaryKind::Mul, x[0], m, x[0].shape)? else { return Ok(None) };
+        Ok(Some(vec![out, mask]))
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let n = x[0].len();

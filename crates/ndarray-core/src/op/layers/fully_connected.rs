@@ -334,6 +334,17 @@ impl Operator for Embedding {
         fill_dtype(EMB, "weight", &mut inputs[1], self.dtype)?;
         fill_dtype(EMB, "output", &mut outputs[0], self.dtype)
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        // Rows of the weight at the truncated indices, clipped into the table: `take` on
+        // axis 0 with clipping (NaN and negatives give row 0, as `Embedding::index`).
+        Ok(device::take(x[1], x[0], 0, false)?.map(|o| vec![o]))
+    }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let idx = self.indices(&x[0]);
         let d = self.output_dim;
@@ -366,6 +377,17 @@ impl Operator for EmbeddingBackward {
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![float_dtype(self.name(), inputs[0])?])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        // The rows of the output gradient added into the table at their (clipped) indices.
+        let table = [self.0.input_dim, self.0.output_dim];
+        Ok(device::take_backward(x[0], x[1], &table, 0, false)?.map(|o| vec![o]))
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let idx = self.0.indices(&x[1]);

@@ -2,11 +2,12 @@
 //! builder, and the fused `_backward_Concat`.
 
 use super::ops::{Join, gather_view};
+use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::grad::{Grads, pick_attrs};
 use crate::op::registry::Registry;
-use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
+use crate::op::{Attrs, DevIn, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::params;
 use crate::shape::{Shape, fmt_shape, norm_axis, strides_of};
 use crate::storage::CpuStorage;
@@ -55,6 +56,25 @@ impl Operator for ConcatBackward {
             start += s[ax];
         }
         Ok(res)
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        out: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let gs = x[0].shape;
+        let ax = norm_axis(self.name(), self.axis, gs.len())?;
+        let st: Vec<isize> = strides_of(gs).iter().map(|&c| c as isize).collect();
+        let mut start = 0usize;
+        let mut res = Vec::with_capacity(self.num_args);
+        for s in out {
+            let Some(part) = device::gather(x[0], (start as isize) * st[ax], s, &st)? else { return Ok(None) };
+            res.push(part);
+            start += s[ax];
+        }
+        Ok(Some(res))
     }
 }
 

@@ -1,13 +1,14 @@
 //! Shape and layout ops: reshape, flatten, transpose, swapaxes, expand_dims, squeeze, concat,
 //! stack, split, tile, repeat, slice, slice_axis, broadcast_to / broadcast_axis / broadcast_like.
-//! Most are one strided gather (see `backend::cpu::gather`).
+//! Most are one strided gather (see `backend::cpu::gather`; on a GPU, `backend::device::gather`).
 
 use crate::backend::cpu::Parallelism;
 use crate::backend::cpu::gather::{broadcast_strides, gather};
+use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
-use crate::op::{Attrs, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
+use crate::op::{Attrs, DevIn, OpCtx, Operator, TensorIn, expect_inputs, same_dtype};
 use crate::shape::{Shape, fmt_shape, norm_axis, reshape_codes, size_of, strides_of};
 use crate::storage::{CpuStorage, StorageElement};
 
@@ -91,6 +92,15 @@ impl Operator for Reshape {
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![x[0].to_storage()])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::copy(x[0])?.map(|o| vec![o]))
+    }
 }
 
 /// `transpose` (a permutation, default reversed) and `SwapAxis` (two axes exchanged).
@@ -149,6 +159,18 @@ impl Operator for Permute {
         let cs = strides_of(x[0].shape);
         let st: Vec<isize> = p.iter().map(|&a| cs[a] as isize).collect();
         Ok(vec![gather_view(ctx.par, &x[0], 0, &out[0], &st)])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        out: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let p = self.perm(x[0].shape.len())?;
+        let cs = strides_of(x[0].shape);
+        let st: Vec<isize> = p.iter().map(|&a| cs[a] as isize).collect();
+        Ok(device::gather(x[0], 0, &out[0], &st)?.map(|o| vec![o]))
     }
 }
 
@@ -222,6 +244,23 @@ impl Operator for Join {
         }
         Ok(vec![res])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        out: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let os = &out[0];
+        let ax = norm_axis(self.name, self.axis, os.len())?;
+        let outer: usize = os[..ax].iter().product();
+        // Each input contributes `chunk` contiguous elements per outer index, as on the host.
+        let chunks: Vec<usize> = x
+            .iter()
+            .map(|t| if self.stack { t.len() / outer.max(1) } else { t.shape[ax..].iter().product() })
+            .collect();
+        Ok(device::concat(x, outer, &chunks)?.map(|o| vec![o]))
+    }
 }
 
 /// `SliceChannel` / `split`.
@@ -270,6 +309,25 @@ impl Operator for Split {
         Ok((0..self.num_outputs)
             .map(|i| gather_view(ctx.par, &x[0], (i * part * cs[ax]) as isize, &shape, &st))
             .collect())
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let s = x[0].shape;
+        let ax = norm_axis("SliceChannel", self.axis, s.len())?;
+        let part = s[ax] / self.num_outputs;
+        let cs = strides_of(s);
+        let mut shape = s.to_vec();
+        shape[ax] = part;
+        let st: Vec<isize> = cs.iter().map(|&c| c as isize).collect();
+        let outs: Option<Vec<DeviceStorage>> = (0..self.num_outputs)
+            .map(|i| device::gather(x[0], (i * part * cs[ax]) as isize, &shape, &st))
+            .collect::<Result<_>>()?;
+        Ok(outs)
     }
 }
 
@@ -357,6 +415,19 @@ impl Operator for Slice {
         let off: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
         let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
         Ok(vec![gather_view(ctx.par, &x[0], off, &out[0], &st)])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        out: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let rs = self.ranges(x[0].shape)?;
+        let cs = strides_of(x[0].shape);
+        let off: isize = rs.iter().zip(&cs).map(|(r, &c)| (r.0 * c) as isize).sum();
+        let st: Vec<isize> = rs.iter().zip(&cs).map(|(r, &c)| r.2 as isize * c as isize).collect();
+        Ok(device::gather(x[0], off, &out[0], &st)?.map(|o| vec![o]))
     }
 }
 
@@ -477,6 +548,16 @@ impl Operator for Expand {
         let (vs, st, _) = self.plan(x[0].shape, x.get(1).map(|t| t.shape))?;
         Ok(vec![gather_view(ctx.par, &x[0], 0, &vs, &st)])
     }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let (vs, st, _) = self.plan(x[0].shape, x.get(1).map(|t| t.shape))?;
+        Ok(device::gather(x[0], 0, &vs, &st)?.map(|o| vec![o]))
+    }
 }
 
 /// `reshape_like(lhs, rhs)`: lhs with rhs's shape (same size).
@@ -508,6 +589,15 @@ impl Operator for ReshapeLike {
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![x[0].to_storage()])
+    }
+    fn forward_device(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        Ok(device::copy(x[0])?.map(|o| vec![o]))
     }
 }
 
