@@ -122,3 +122,21 @@ def test_mlp_grads(dev, hybridize):
     assert_close(loss, ref_loss, 1e-4, 1e-5, "mlp loss")
     for k, (g, r) in enumerate(zip(grads, ref_grads)):
         assert_close(g, r, 1e-4, 1e-5, f"mlp grad of parameter {k}")
+
+
+@pytest.mark.parametrize("shape", [(6,), (1,), (3, 1), (2, 3)])
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_gradient_of_a_full_reduction(dev, shape, reduce):
+    """The gradient of a full reduction broadcasts a one-element gradient to the input's shape
+    (1-D inputs once took the same-shape kernel over two one-element operands and read past
+    them)."""
+    x = np.arange(1, 1 + int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    out = []
+    for ctx in (CPU, dev):
+        a = mx.nd.array(x, ctx=ctx)
+        a.attach_grad()
+        with mx.autograd.record():
+            y = getattr(mx.nd, reduce)(a * mx.nd.array(x, ctx=ctx))
+        y.backward()
+        out.append(a.grad.asnumpy())
+    assert_close(out[1], out[0], 1e-6, 1e-6, f"{reduce} gradient of {shape}")

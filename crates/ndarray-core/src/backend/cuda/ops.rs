@@ -221,7 +221,9 @@ pub fn binary(kind: BinaryKind, a: DevIn<'_>, b: DevIn<'_>, out_shape: &[usize])
     let out = DeviceStorage::uninit(g, a.dtype(), n)?;
     let (pa, pb, po, len) = (a.ptr(), b.ptr(), out.ptr, n as i64);
     let op = binary_name(kind);
-    let ok = if a.shape == b.shape {
+    // The flat kernel only when neither operand is broadcast (two one-element operands may
+    // still broadcast to a larger output).
+    let ok = if a.shape == b.shape && a.len() == n {
         launch!(g, &nvrtc::BINARY, &format!("binary_{op}_{sfx}"), grid(n), [&pa, &pb, &po, &len])
     } else {
         let mut info = Bcast { ndim: out_shape.len() as i32, ..Default::default() };
@@ -251,7 +253,12 @@ pub fn scalar(kind: BinaryKind, x: DevIn<'_>, s: f64, reverse: bool) -> Result<O
 pub fn cast(x: DevIn<'_>, dtype: DType) -> Result<Option<DeviceStorage>> {
     let g = &x.data.gpu;
     let n = x.len();
-    let out = DeviceStorage::uninit(g, dtype, n)?;
+    let mut out = DeviceStorage::uninit(g, dtype, n)?;
+    if dtype == x.dtype() {
+        // A plain copy: the driver's device-to-device copy runs at the memory's full speed.
+        out.copy_device(0, x.data, x.offset, n)?;
+        return Ok(Some(out));
+    }
     let name = format!("cast_{}_{}", suffix(x.dtype()), suffix(dtype));
     let (px, po, len) = (x.ptr(), out.ptr, n as i64);
     let ok = launch!(g, &nvrtc::CAST, &name, grid(n), [&px, &po, &len]);

@@ -36,7 +36,23 @@ struct Bcast {
 #define SAME_KERNEL(name, expr, T, tn) \
     extern "C" __global__ void binary_##name##_##tn(const T* pa, const T* pb, T* out, i64 n) { \
         typedef Acc<T>::type C; \
-        FOR_N(i, n) { \
+        i64 start = 0; \
+        if (aligned16(pa, pb, out)) { \
+            const int V = V16<T>::n; \
+            const Pack<T>* va = reinterpret_cast<const Pack<T>*>(pa); \
+            const Pack<T>* vb = reinterpret_cast<const Pack<T>*>(pb); \
+            Pack<T>* vo = reinterpret_cast<Pack<T>*>(out); \
+            FOR_N(j, n / V) { \
+                Pack<T> x = va[j], y = vb[j], r; \
+                _Pragma("unroll") for (int k = 0; k < V; ++k) { \
+                    C a = to_c(x.v[k]), b = to_c(y.v[k]); \
+                    r.v[k] = Conv<T>::from(expr); \
+                } \
+                vo[j] = r; \
+            } \
+            start = n / V * V; \
+        } \
+        FOR_RANGE(i, start, n) { \
             C a = to_c(pa[i]), b = to_c(pb[i]); \
             out[i] = Conv<T>::from(expr); \
         } \
@@ -60,12 +76,29 @@ struct Bcast {
     extern "C" __global__ void scalar_##name##_##tn(const T* px, T* out, i64 n, double s, int reverse) { \
         typedef Acc<T>::type C; \
         C sc = to_c(Conv<T>::from(s)); \
-        FOR_N(i, n) { \
-            C x = to_c(px[i]); \
-            C a = reverse ? sc : x, b = reverse ? x : sc; \
+        i64 start = 0; \
+        if (aligned16(px, out)) { \
+            const int V = V16<T>::n; \
+            const Pack<T>* vx = reinterpret_cast<const Pack<T>*>(px); \
+            Pack<T>* vo = reinterpret_cast<Pack<T>*>(out); \
+            FOR_N(j, n / V) { \
+                Pack<T> x = vx[j], r; \
+                _Pragma("unroll") for (int k = 0; k < V; ++k) { \
+                    C e = to_c(x.v[k]); \
+                    C a = reverse ? sc : e, b = reverse ? e : sc; \
+                    r.v[k] = Conv<T>::from(expr); \
+                } \
+                vo[j] = r; \
+            } \
+            start = n / V * V; \
+        } \
+        FOR_RANGE(i, start, n) { \
+            C e = to_c(px[i]); \
+            C a = reverse ? sc : e, b = reverse ? e : sc; \
             out[i] = Conv<T>::from(expr); \
         } \
     }
+
 #if BINARY_FAMILY == 0 || BINARY_FAMILY == 1
 #define SAME_ALL(name, expr) \
     SAME_KERNEL(name, expr, float, f32) SAME_KERNEL(name, expr, double, f64) \

@@ -21,19 +21,27 @@ __device__ __forceinline__ float to_c(unsigned char v) { return (float)v; }
 __device__ __forceinline__ float to_c(bool8 v) { return v.x ? 1.0f : 0.0f; }
 
 template <typename T> struct Conv;
-template <> struct Conv<float> { __device__ static float from(double v) { return (float)v; } };
-template <> struct Conv<double> { __device__ static double from(double v) { return v; } };
+// Each conversion also takes a float directly (the compute type of the 32- and 16-bit floats),
+// so that the element loops do no double arithmetic.
+template <> struct Conv<float> {
+    __device__ static float from(double v) { return (float)v; }
+    __device__ static float from(float v) { return v; }
+};
+template <> struct Conv<double> {
+    __device__ static double from(double v) { return v; }
+    __device__ static double from(float v) { return (double)v; }
+};
 template <> struct Conv<f16> {
-    __device__ static f16 from(double d) {
-        float v = (float)d;
+    __device__ static f16 from(double d) { return from((float)d); }
+    __device__ static f16 from(float v) {
         f16 r;
         asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r.x) : "f"(v));
         return r;
     }
 };
 template <> struct Conv<bf16> {
-    __device__ static bf16 from(double d) {
-        float v = (float)d;
+    __device__ static bf16 from(double d) { return from((float)d); }
+    __device__ static bf16 from(float v) {
         unsigned u = __float_as_uint(v);
         bf16 r;
         if ((u & 0x7fffffffu) > 0x7f800000u) {
@@ -48,15 +56,19 @@ template <> struct Conv<bf16> {
 // Float to integer conversions truncate towards zero and saturate NaN to 0, as the host's.
 template <> struct Conv<i64> {
     __device__ static i64 from(double v) { return v != v ? 0 : (i64)v; }
+    __device__ static i64 from(float v) { return from((double)v); }
 };
 template <> struct Conv<int> {
     __device__ static int from(double v) { return v != v ? 0 : (int)(i64)v; }
+    __device__ static int from(float v) { return from((double)v); }
 };
 template <> struct Conv<signed char> {
     __device__ static signed char from(double v) { return v != v ? 0 : (signed char)(i64)v; }
+    __device__ static signed char from(float v) { return from((double)v); }
 };
 template <> struct Conv<unsigned char> {
     __device__ static unsigned char from(double v) { return v != v ? 0 : (unsigned char)(i64)v; }
+    __device__ static unsigned char from(float v) { return from((double)v); }
 };
 template <> struct Conv<bool8> {
     __device__ static bool8 from(double v) {
@@ -64,6 +76,7 @@ template <> struct Conv<bool8> {
         r.x = v != 0.0 ? 1 : 0;
         return r;
     }
+    __device__ static bool8 from(float v) { return from((double)v); }
 };
 
 // The type arithmetic on T is done in: float for the 16-bit floats and float32, double else.
@@ -72,9 +85,22 @@ template <> struct Acc<float> { typedef float type; };
 template <> struct Acc<f16> { typedef float type; };
 template <> struct Acc<bf16> { typedef float type; };
 
+// 16 bytes of T, for vectorised loads and stores: kernels over contiguous elements move V<T>
+// elements per access when every pointer is 16-byte aligned (whole blocks are; views at an odd
+// offset take the element loop).
+template <typename T> struct V16 { static const int n = 16 / sizeof(T); };
+template <typename T> struct alignas(16) Pack { T v[16 / sizeof(T)]; };
+__device__ __forceinline__ bool aligned16(const void* a, const void* b) { return (((u64)a | (u64)b) & 15) == 0; }
+__device__ __forceinline__ bool aligned16(const void* a, const void* b, const void* c) {
+    return (((u64)a | (u64)b | (u64)c) & 15) == 0;
+}
+
 // Grid-stride loop over n elements.
 #define FOR_N(i, n) \
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
+// Grid-stride loop over [start, n).
+#define FOR_RANGE(i, start, n) \
+    for (i64 i = (start) + (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
 
 // Overloads of the math library per compute type.
 #define MATH1(fn) \

@@ -25,7 +25,22 @@ template <typename C> __device__ __forceinline__ C u_rint(C x) {
 #define UNARY_KERNEL(name, expr, T, tn) \
     extern "C" __global__ void unary_##name##_##tn(const T* in, T* out, i64 n) { \
         typedef Acc<T>::type C; \
-        FOR_N(i, n) { \
+        i64 start = 0; \
+        if (aligned16(in, out)) { \
+            const int V = V16<T>::n; \
+            const Pack<T>* pin = reinterpret_cast<const Pack<T>*>(in); \
+            Pack<T>* pout = reinterpret_cast<Pack<T>*>(out); \
+            FOR_N(j, n / V) { \
+                Pack<T> a = pin[j], r; \
+                _Pragma("unroll") for (int k = 0; k < V; ++k) { \
+                    C x = to_c(a.v[k]); \
+                    r.v[k] = Conv<T>::from(expr); \
+                } \
+                pout[j] = r; \
+            } \
+            start = n / V * V; \
+        } \
+        FOR_RANGE(i, start, n) { \
             C x = to_c(in[i]); \
             out[i] = Conv<T>::from(expr); \
         } \
