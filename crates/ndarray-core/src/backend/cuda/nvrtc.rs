@@ -38,10 +38,22 @@ macro_rules! sources {
     };
 }
 sources!(
-    UNARY = "unary.cu",
-    BINARY = "binary.cu" with "#define BINARY_FAMILY 1",
-    BCAST = "binary.cu" with "#define BINARY_FAMILY 2",
-    SCALAR = "binary.cu" with "#define BINARY_FAMILY 3",
+    UNARY_F32 = "unary.cu" with "#define MXRS_DTYPE 1",
+    UNARY_F64 = "unary.cu" with "#define MXRS_DTYPE 2",
+    UNARY_F16 = "unary.cu" with "#define MXRS_DTYPE 3",
+    UNARY_BF16 = "unary.cu" with "#define MXRS_DTYPE 4",
+    BINARY_F32 = "binary.cu" with "#define BINARY_FAMILY 1\n#define MXRS_DTYPE 1",
+    BINARY_F64 = "binary.cu" with "#define BINARY_FAMILY 1\n#define MXRS_DTYPE 2",
+    BINARY_F16 = "binary.cu" with "#define BINARY_FAMILY 1\n#define MXRS_DTYPE 3",
+    BINARY_BF16 = "binary.cu" with "#define BINARY_FAMILY 1\n#define MXRS_DTYPE 4",
+    BCAST_F32 = "binary.cu" with "#define BINARY_FAMILY 2\n#define MXRS_DTYPE 1",
+    BCAST_F64 = "binary.cu" with "#define BINARY_FAMILY 2\n#define MXRS_DTYPE 2",
+    BCAST_F16 = "binary.cu" with "#define BINARY_FAMILY 2\n#define MXRS_DTYPE 3",
+    BCAST_BF16 = "binary.cu" with "#define BINARY_FAMILY 2\n#define MXRS_DTYPE 4",
+    SCALAR_F32 = "binary.cu" with "#define BINARY_FAMILY 3\n#define MXRS_DTYPE 1",
+    SCALAR_F64 = "binary.cu" with "#define BINARY_FAMILY 3\n#define MXRS_DTYPE 2",
+    SCALAR_F16 = "binary.cu" with "#define BINARY_FAMILY 3\n#define MXRS_DTYPE 3",
+    SCALAR_BF16 = "binary.cu" with "#define BINARY_FAMILY 3\n#define MXRS_DTYPE 4",
     CAST = "cast.cu",
     REDUCE = "reduce.cu",
     NN = "nn.cu",
@@ -52,10 +64,31 @@ sources!(
     ACTIVATION = "activation.cu",
 );
 
-/// The full text NVRTC compiles for `src`.
+/// The full text NVRTC compiles for `src`: its defines, the shared header, then the file.
 pub(crate) fn full_text(src: &Source) -> String {
-    format!("{COMMON}\n{}\n#line 1 \"{}\"\n{}", src.defines, src.file, src.text)
+    format!("{}\n{COMMON}\n#line 1 \"{}\"\n{}", src.defines, src.file, src.text)
 }
+
+/// The module of a family compiled for one float dtype (`F32`, `F64`, `F16`, `BF16` in this
+/// order), for the float dtype `d`.
+pub(crate) fn for_dtype(family: [&'static Source; 4], d: crate::dtype::DType) -> &'static Source {
+    use crate::dtype::DType;
+    match d {
+        DType::F64 => family[1],
+        DType::F16 => family[2],
+        DType::BF16 => family[3],
+        _ => family[0],
+    }
+}
+
+/// The unary kernels, per float dtype.
+pub(crate) const UNARY: [&Source; 4] = [&UNARY_F32, &UNARY_F64, &UNARY_F16, &UNARY_BF16];
+/// The same-shape binary kernels, per float dtype.
+pub(crate) const BINARY: [&Source; 4] = [&BINARY_F32, &BINARY_F64, &BINARY_F16, &BINARY_BF16];
+/// The broadcasting binary kernels, per float dtype.
+pub(crate) const BCAST: [&Source; 4] = [&BCAST_F32, &BCAST_F64, &BCAST_F16, &BCAST_BF16];
+/// The binary kernels with a scalar operand, per float dtype.
+pub(crate) const SCALAR: [&Source; 4] = [&SCALAR_F32, &SCALAR_F64, &SCALAR_F16, &SCALAR_BF16];
 
 /// Whether NVRTC can be loaded; warns once on stderr when not.
 fn nvrtc_present() -> bool {

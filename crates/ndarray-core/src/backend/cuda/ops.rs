@@ -179,7 +179,7 @@ pub fn unary(kind: UnaryKind, x: DevIn<'_>) -> Result<Option<DeviceStorage>> {
     let out = DeviceStorage::uninit(g, x.dtype(), n)?;
     let name = format!("unary_{}_{sfx}", unary_name(kind));
     let (src, dst, len) = (x.ptr(), out.ptr, n as i64);
-    let ok = launch!(g, &nvrtc::UNARY, &name, grid(n), [&src, &dst, &len]);
+    let ok = launch!(g, nvrtc::for_dtype(nvrtc::UNARY, x.dtype()), &name, grid(n), [&src, &dst, &len]);
     Ok(ok.then_some(out))
 }
 
@@ -224,7 +224,13 @@ pub fn binary(kind: BinaryKind, a: DevIn<'_>, b: DevIn<'_>, out_shape: &[usize])
     // The flat kernel only when neither operand is broadcast (two one-element operands may
     // still broadcast to a larger output).
     let ok = if a.shape == b.shape && a.len() == n {
-        launch!(g, &nvrtc::BINARY, &format!("binary_{op}_{sfx}"), grid(n), [&pa, &pb, &po, &len])
+        launch!(
+            g,
+            nvrtc::for_dtype(nvrtc::BINARY, a.dtype()),
+            &format!("binary_{op}_{sfx}"),
+            grid(n),
+            [&pa, &pb, &po, &len]
+        )
     } else {
         let mut info = Bcast { ndim: out_shape.len() as i32, ..Default::default() };
         for (d, &s) in out_shape.iter().enumerate() {
@@ -232,7 +238,13 @@ pub fn binary(kind: BinaryKind, a: DevIn<'_>, b: DevIn<'_>, out_shape: &[usize])
         }
         info.sa = bcast_strides(a.shape, out_shape);
         info.sb = bcast_strides(b.shape, out_shape);
-        launch!(g, &nvrtc::BCAST, &format!("bcast_{op}_{sfx}"), grid(n), [&pa, &pb, &po, &len, &info])
+        launch!(
+            g,
+            nvrtc::for_dtype(nvrtc::BCAST, a.dtype()),
+            &format!("bcast_{op}_{sfx}"),
+            grid(n),
+            [&pa, &pb, &po, &len, &info]
+        )
     };
     Ok(ok.then_some(out))
 }
@@ -245,7 +257,7 @@ pub fn scalar(kind: BinaryKind, x: DevIn<'_>, s: f64, reverse: bool) -> Result<O
     let out = DeviceStorage::uninit(g, x.dtype(), n)?;
     let (px, po, len, rev) = (x.ptr(), out.ptr, n as i64, i32::from(reverse));
     let name = format!("scalar_{}_{sfx}", binary_name(kind));
-    let ok = launch!(g, &nvrtc::SCALAR, &name, grid(n), [&px, &po, &len, &s, &rev]);
+    let ok = launch!(g, nvrtc::for_dtype(nvrtc::SCALAR, x.dtype()), &name, grid(n), [&px, &po, &len, &s, &rev]);
     Ok(ok.then_some(out))
 }
 

@@ -95,6 +95,30 @@ __device__ __forceinline__ bool aligned16(const void* a, const void* b, const vo
     return (((u64)a | (u64)b | (u64)c) & 15) == 0;
 }
 
+// A module may be compiled for one float dtype only (MXRS_DTYPE 1: float32, 2: float64,
+// 3: float16, 4: bfloat16), so that a first use compiles a quarter of a large file; without
+// MXRS_DTYPE every dtype's kernels are compiled. IF_<dtype>(code) keeps code for that dtype.
+#if !defined(MXRS_DTYPE) || MXRS_DTYPE == 1
+#define IF_F32(...) __VA_ARGS__
+#else
+#define IF_F32(...)
+#endif
+#if !defined(MXRS_DTYPE) || MXRS_DTYPE == 2
+#define IF_F64(...) __VA_ARGS__
+#else
+#define IF_F64(...)
+#endif
+#if !defined(MXRS_DTYPE) || MXRS_DTYPE == 3
+#define IF_F16(...) __VA_ARGS__
+#else
+#define IF_F16(...)
+#endif
+#if !defined(MXRS_DTYPE) || MXRS_DTYPE == 4
+#define IF_BF16(...) __VA_ARGS__
+#else
+#define IF_BF16(...)
+#endif
+
 // Grid-stride loop over n elements.
 #define FOR_N(i, n) \
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)

@@ -46,6 +46,6 @@ template <typename C> __device__ __forceinline__ C u_rint(C x) {
         } \
     }
 #define UNARY_ALL(name, expr) \
-    UNARY_KERNEL(name, expr, float, f32) UNARY_KERNEL(name, expr, double, f64) \
-    UNARY_KERNEL(name, expr, f16, f16) UNARY_KERNEL(name, expr, bf16, bf16)
+    IF_F32(UNARY_KERNEL(name, expr, float, f32)) IF_F64(UNARY_KERNEL(name, expr, double, f64)) \
+    IF_F16(UNARY_KERNEL(name, expr, f16, f16)) IF_BF16(UNARY_KERNEL(name, expr, bf16, bf16))
 UNARY_OPS(UNARY_ALL)
