@@ -9,8 +9,11 @@
 use rayon::prelude::*;
 
 use super::{Real, c, expect_shape, fill_dtype, fill_shape};
+use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind};
+use crate::backend::device::{self, DeviceStorage, ReduceOp};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+use crate::op::DevIn;
 use crate::op::registry::Registry;
 use crate::op::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
 use crate::shape::{Shape, norm_axis, size_of};
@@ -158,6 +161,16 @@ impl Operator for BatchNorm {
         fill_dtype(NAME, "mean", &mut outputs[1], p)?;
         fill_dtype(NAME, "var", &mut outputs[2], p)
     }
+    fn forward_device(
+        &self,
+        ctx: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let batch = self.batch_stats(ctx.is_train);
+        device_forward(self, batch, x)
+    }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (outer, ch, inner) = self.layout(x[0].shape)?;
         let m = (outer * inner) as f64;
@@ -279,6 +292,117 @@ impl Operator for BatchNormBackward {
             Ok(vec![T::wrap(dx), wrap_as(dt[1], dgamma), wrap_as(dt[2], dbeta)])
         })
     }
+    fn forward_device(
+        &self,
+        ctx: &mut OpCtx<'_>,
+        x: &[DevIn<'_>],
+        _: &[Shape],
+        _: &[DType],
+    ) -> Result<Option<Vec<DeviceStorage>>> {
+        let batch = self.0.batch_stats(ctx.is_train);
+        device_backward(&self.0, batch, x)
+    }
+}
+
+/// The result of a device primitive, or `Ok(None)` from the enclosing function when the
+/// primitive has no kernel for it (the op then runs on the host).
+macro_rules! dev {
+    ($e:expr) => {
+        match $e? {
+            Some(v) => v,
+            None => return Ok(None),
+        }
+    };
+}
+
+/// A whole device storage viewed with `shape`.
+fn view<'a>(s: &'a DeviceStorage, shape: &'a [usize]) -> DevIn<'a> {
+    DevIn { data: s, offset: 0, shape }
+}
+
+/// BatchNorm on a device, composed of the backend's primitives: the per-channel statistics are
+/// reductions over the (outer, inner) axes of the data seen as (outer, channels, inner), the
+/// normalisation is broadcast arithmetic per channel. Data and parameters must share a dtype
+/// (float16 data has float32 parameters: that case runs on the host).
+fn device_forward(bn: &BatchNorm, batch: bool, x: &[DevIn<'_>]) -> Result<Option<Vec<DeviceStorage>>> {
+    use BinaryKind::{Add, Div, Mul, Sub};
+    if x.iter().any(|t| t.dtype() != x[0].dtype()) {
+        return Ok(None);
+    }
+    let (outer, ch, inner) = bn.layout(x[0].shape)?;
+    let m = (outer * inner) as f64;
+    let (s3, c3, c1) = ([outer, ch, inner], [1, ch, 1], [ch]);
+    let data = DevIn { data: x[0].data, offset: x[0].offset, shape: &s3 };
+    let red = [true, false, true];
+    let (mean, var) = if batch {
+        let mean = dev!(device::reduce(ReduceOp::Sum, data, &red, 1.0 / m));
+        let d = dev!(device::binary(Sub, data, view(&mean, &c3), &s3));
+        let d2 = dev!(device::binary(Mul, view(&d, &s3), view(&d, &s3), &s3));
+        (mean, dev!(device::reduce(ReduceOp::Sum, view(&d2, &s3), &red, 1.0 / m)))
+    } else {
+        (dev!(device::cast(x[3], x[3].dtype())), dev!(device::cast(x[4], x[4].dtype())))
+    };
+    // invstd = 1 / sqrt(var + eps); out = x * scale + shift per channel.
+    let ve = dev!(device::scalar(Add, view(&var, &c1), bn.eps, false));
+    let sd = dev!(device::unary(UnaryKind::Sqrt, view(&ve, &c1)));
+    let invstd = dev!(device::scalar(Div, view(&sd, &c1), 1.0, true));
+    let scale = if bn.fix_gamma {
+        dev!(device::cast(view(&invstd, &c1), x[0].dtype()))
+    } else {
+        dev!(device::binary(Mul, x[1], view(&invstd, &c1), &c1))
+    };
+    let ms = dev!(device::binary(Mul, view(&mean, &c1), view(&scale, &c1), &c1));
+    let shift = dev!(device::binary(Sub, x[2], view(&ms, &c1), &c1));
+    let xs = dev!(device::binary(Mul, data, view(&scale, &c3), &s3));
+    let out = dev!(device::binary(Add, view(&xs, &s3), view(&shift, &c3), &s3));
+    // The moving averages: moving * momentum + batch * (1 - momentum), or unchanged.
+    let moving = |old: DevIn<'_>, new: &DeviceStorage| -> Result<Option<DeviceStorage>> {
+        if !batch {
+            return device::cast(old, old.dtype());
+        }
+        let a = dev!(device::scalar(Mul, old, bn.momentum, false));
+        let b = dev!(device::scalar(Mul, view(new, &c1), 1.0 - bn.momentum, false));
+        device::binary(Add, view(&a, &c1), view(&b, &c1), &c1)
+    };
+    let new_mm = dev!(moving(x[3], &mean));
+    let new_mv = dev!(moving(x[4], &var));
+    Ok(Some(vec![out, mean, invstd, new_mm, new_mv]))
+}
+
+/// `_backward_BatchNorm` on a device (inputs: out_grad, data, gamma, mean, invstd), composed as
+/// [`device_forward`] is, with the host kernel's formulas.
+fn device_backward(bn: &BatchNorm, batch: bool, x: &[DevIn<'_>]) -> Result<Option<Vec<DeviceStorage>>> {
+    use BinaryKind::{Div, Mul, Sub};
+    if x.iter().any(|t| t.dtype() != x[0].dtype()) {
+        return Ok(None);
+    }
+    let (outer, ch, inner) = bn.layout(x[1].shape)?;
+    let m = (outer * inner) as f64;
+    let (s3, c3, c1) = ([outer, ch, inner], [1, ch, 1], [ch]);
+    let g = DevIn { data: x[0].data, offset: x[0].offset, shape: &s3 };
+    let data = DevIn { data: x[1].data, offset: x[1].offset, shape: &s3 };
+    let (mean, invstd) = (DevIn { shape: &c3, ..x[3] }, DevIn { shape: &c3, ..x[4] });
+    let red = [true, false, true];
+    let dbeta = dev!(device::reduce(ReduceOp::Sum, g, &red, 1.0));
+    let xc = dev!(device::binary(Sub, data, mean, &s3));
+    let xhat = dev!(device::binary(Mul, view(&xc, &s3), invstd, &s3));
+    let gxh = dev!(device::binary(Mul, g, view(&xhat, &s3), &s3));
+    let gx = dev!(device::reduce(ReduceOp::Sum, view(&gxh, &s3), &red, 1.0));
+    let gs =
+        if bn.fix_gamma { dev!(device::cast(x[4], x[4].dtype())) } else { dev!(device::binary(Mul, x[2], x[4], &c1)) };
+    let dx = if batch {
+        // gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))
+        let mg = dev!(device::scalar(Div, view(&dbeta, &c1), m, false));
+        let mgx = dev!(device::scalar(Div, view(&gx, &c1), m, false));
+        let t1 = dev!(device::binary(Sub, g, view(&mg, &c3), &s3));
+        let t2 = dev!(device::binary(Mul, view(&xhat, &s3), view(&mgx, &c3), &s3));
+        let t3 = dev!(device::binary(Sub, view(&t1, &s3), view(&t2, &s3), &s3));
+        dev!(device::binary(Mul, view(&t3, &s3), view(&gs, &c3), &s3))
+    } else {
+        dev!(device::binary(Mul, g, view(&gs, &c3), &s3))
+    };
+    let dgamma = if bn.fix_gamma { dev!(device::fill(x[0].data.device_id(), x[0].dtype(), ch, 0.0)) } else { gx };
+    Ok(Some(vec![dx, dgamma, dbeta]))
 }
 
 /// Gradient of BatchNorm through the fused `_backward_BatchNorm`: 0.63 ms vs 3.10 ms composed
