@@ -28,8 +28,18 @@ impl MatRef {
     }
 }
 
-/// Products with fewer multiply-adds than this stay on the gemm crate.
+/// Products with fewer multiply-adds than this stay on the gemm crate; `MXRS_BLAS_MIN_MACS`
+/// overrides it (read once). On a 2-vCPU Xeon with AVX-512, OpenBLAS for every product made an
+/// MLP's training step 1.3x faster but LeNet's 1.8x slower (its threads spin after each call
+/// and take the cores from the rayon convolution kernels), so the default stays high.
 const EXTERNAL_MIN_MACS: usize = 512 * 512 * 512;
+
+fn external_min_macs() -> usize {
+    static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MIN.get_or_init(|| {
+        std::env::var("MXRS_BLAS_MIN_MACS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(EXTERNAL_MIN_MACS)
+    })
+}
 
 /// (how CBLAS reads an operand, its leading dimension), if CBLAS can read it directly.
 fn cblas_operand(x: MatRef) -> Option<(Op, usize)> {
@@ -60,7 +70,7 @@ fn external_sgemm(
     // Only large products: OpenBLAS's own threads spin after each call and then fight the
     // engine workers and rayon for the cores; for layer-sized products (an MLP's or LeNet's,
     // up to ~10^8 multiply-adds) the gemm crate on rayon was faster in a training step.
-    if m * n * k < EXTERNAL_MIN_MACS || m == 0 || n == 0 || k == 0 {
+    if m * n * k < external_min_macs() || m == 0 || n == 0 || k == 0 {
         return false;
     }
     let Some(blas) = blas::get() else { return false };
