@@ -292,14 +292,7 @@ fn run(
         op.forward(&mut octx, &tensors, out_shapes, out_dtypes)?
     };
     // `outputs` includes the mutated inputs, whose new values follow the outputs.
-    if results.len() != outputs.len() {
-        return Err(Error::msg(format!(
-            "internal: {} returned {} outputs, expected {}",
-            op.name(),
-            results.len(),
-            outputs.len()
-        )));
-    }
+    check_result_count(op, results.len(), outputs.len())?;
     for (o, r) in outputs.iter().zip(results) {
         o.write_result(r)?;
     }
@@ -369,16 +362,17 @@ fn run_device(
             }
         }
     };
-    if results.len() != outputs.len() {
-        return Err(Error::msg(format!(
-            "internal: {} returned {} outputs, expected {}",
-            op.name(),
-            results.len(),
-            outputs.len()
-        )));
-    }
+    check_result_count(op, results.len(), outputs.len())?;
     for (o, r) in outputs.iter().zip(results) {
         o.write_result_device(r)?;
+    }
+    Ok(())
+}
+
+/// An op returns one result per output (the new values of mutated inputs included).
+fn check_result_count(op: &dyn Operator, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(Error::msg(format!("internal: {} returned {got} outputs, expected {want}", op.name())));
     }
     Ok(())
 }

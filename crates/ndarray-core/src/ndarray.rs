@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 
 use crate::autograd::node::Entry;
 use crate::backend::DeviceStorage;
+use crate::backend::device::DevIn;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -296,19 +297,10 @@ impl NDArray {
 
     /// Store an op's result into this array's region of its chunk. Called by engine ops only.
     pub(crate) fn write_result(&self, result: CpuStorage) -> Result<()> {
+        let result =
+            if result.dtype() != self.chunk.dtype { result.cast(0, result.len(), self.chunk.dtype) } else { result };
+        self.check_result_len(result.len())?;
         if !self.ctx().is_host() {
-            let result = if result.dtype() != self.chunk.dtype {
-                result.cast(0, result.len(), self.chunk.dtype)
-            } else {
-                result
-            };
-            if result.len() != self.size() {
-                return Err(Error::msg(format!(
-                    "internal: op produced {} elements for an output of shape {}",
-                    result.len(),
-                    fmt_shape(&self.shape)
-                )));
-            }
             return self.write_device(
                 |d| d.write_host(self.offset, &result, 0, result.len()),
                 || DeviceStorage::upload(self.ctx().dev_id, &result, 0, result.len()),
@@ -316,15 +308,6 @@ impl NDArray {
         }
         let mut g = self.chunk.storage.write();
         let cpu = g.cpu_mut("write")?;
-        let result =
-            if result.dtype() != self.chunk.dtype { result.cast(0, result.len(), self.chunk.dtype) } else { result };
-        if result.len() != self.size() {
-            return Err(Error::msg(format!(
-                "internal: op produced {} elements for an output of shape {}",
-                result.len(),
-                fmt_shape(&self.shape)
-            )));
-        }
         if self.is_whole() && !self.chunk.pinned.load(Ordering::Relaxed) {
             crate::pool::give(std::mem::replace(cpu, result));
         } else {
@@ -332,6 +315,17 @@ impl NDArray {
                 *cpu = CpuStorage::try_zeros("write", self.chunk.dtype, self.chunk.len)?;
             }
             cpu.copy_in(self.offset, &result)?;
+        }
+        Ok(())
+    }
+
+    /// An op's result must fill this array's region.
+    fn check_result_len(&self, n: usize) -> Result<()> {
+        if n != self.size() {
+            return Err(Error::msg(format!(
+                "internal: op produced {n} elements for an output of shape {}",
+                fmt_shape(&self.shape)
+            )));
         }
         Ok(())
     }
@@ -363,25 +357,12 @@ impl NDArray {
     pub(crate) fn write_result_device(&self, result: DeviceStorage) -> Result<()> {
         let result = if result.dtype() != self.chunk.dtype {
             let whole = [result.len()];
-            let x = crate::backend::device::DevIn { data: &result, offset: 0, shape: &whole };
-            match crate::backend::device::cast(x, self.chunk.dtype)? {
-                Some(c) => c,
-                None => {
-                    let host = result.download(0, result.len())?;
-                    let host = host.cast(0, host.len(), self.chunk.dtype);
-                    DeviceStorage::upload(result.device_id(), &host, 0, host.len())?
-                }
-            }
+            let x = DevIn { data: &result, offset: 0, shape: &whole };
+            to_device(x, self.chunk.dtype, result.device_id())?
         } else {
             result
         };
-        if result.len() != self.size() {
-            return Err(Error::msg(format!(
-                "internal: op produced {} elements for an output of shape {}",
-                result.len(),
-                fmt_shape(&self.shape)
-            )));
-        }
+        self.check_result_len(result.len())?;
         if self.is_whole() {
             *self.chunk.storage.write() = Storage::Device(result);
             return Ok(());
@@ -473,27 +454,27 @@ fn copy_body(s: &NDArray, d: &NDArray) -> Result<()> {
             if d.ctx().is_host() {
                 let host = dev.download(s.offset, s.size())?;
                 drop(g);
-                let host = if host.dtype() != d.dtype() { host.cast(0, host.len(), d.dtype()) } else { host };
                 return d.write_result(host);
             }
             let shape = [s.size()];
-            let x = crate::backend::device::DevIn { data: dev, offset: s.offset, shape: &shape };
-            let copy = if d.ctx().dev_id == dev.device_id() {
-                match crate::backend::device::cast(x, d.dtype())? {
-                    Some(c) => c,
-                    None => {
-                        let host = dev.download(s.offset, s.size())?;
-                        DeviceStorage::upload(d.ctx().dev_id, &host.cast(0, host.len(), d.dtype()), 0, host.len())?
-                    }
-                }
-            } else {
-                let host = dev.download(s.offset, s.size())?;
-                DeviceStorage::upload(d.ctx().dev_id, &host.cast(0, host.len(), d.dtype()), 0, host.len())?
-            };
+            let copy = to_device(DevIn { data: dev, offset: s.offset, shape: &shape }, d.dtype(), d.ctx().dev_id)?;
             drop(g);
             d.write_result_device(copy)
         }
     }
+}
+
+/// `x` as `dtype` on device `dev`: the device's cast kernel when `x` is on `dev` and the kernel
+/// exists, else through host memory.
+fn to_device(x: DevIn<'_>, dtype: DType, dev: u32) -> Result<DeviceStorage> {
+    if x.data.device_id() == dev
+        && let Some(c) = crate::backend::device::cast(x, dtype)?
+    {
+        return Ok(c);
+    }
+    let host = x.data.download(x.offset, x.len())?;
+    let host = if host.dtype() != dtype { host.cast(0, host.len(), dtype) } else { host };
+    DeviceStorage::upload(dev, &host, 0, host.len())
 }
 
 /// Wait for every pushed op; report the errors raised since the last call, once.

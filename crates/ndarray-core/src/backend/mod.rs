@@ -12,4 +12,6 @@ pub mod device;
 #[path = "nocuda.rs"]
 pub mod device;
 
+mod device_types;
+
 pub use device::{DeviceStorage, num_gpus};

@@ -2,6 +2,10 @@
 //! no [`DeviceStorage`] can be made and every primitive is unreachable; `gpu(i)` reports that
 //! this build has no CUDA backend.
 
+pub use super::device_types::{ActKind, DeviceDist, OptParams, OptRule, ReduceOp};
+
+/// A device input; never constructed in this build.
+pub type DevIn<'a> = super::device_types::DevInOf<'a, DeviceStorage>;
 use crate::backend::cpu::conv::{ConvGeom, PoolGeom, PoolKind};
 use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind};
 use crate::dtype::DType;
@@ -15,6 +19,12 @@ pub struct DeviceStorage {
 
 fn none() -> Error {
     Error::Context("this build of mxrs has no CUDA backend".to_string())
+}
+
+impl super::device_types::DeviceBuffer for DeviceStorage {
+    fn dtype(&self) -> DType {
+        match self.never {}
+    }
 }
 
 impl DeviceStorage {
@@ -54,90 +64,6 @@ impl DeviceStorage {
     pub fn copy_device(&mut self, _at: usize, _src: &DeviceStorage, _o: usize, _l: usize) -> Result<()> {
         match self.never {}
     }
-}
-
-/// A device input; never constructed in this build.
-#[derive(Clone, Copy, Debug)]
-pub struct DevIn<'a> {
-    /// The storage.
-    pub data: &'a DeviceStorage,
-    /// First element.
-    pub offset: usize,
-    /// Shape.
-    pub shape: &'a [usize],
-}
-
-impl DevIn<'_> {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The element type.
-    pub fn dtype(&self) -> DType {
-        self.data.dtype()
-    }
-}
-
-/// Reductions (see the CUDA build).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReduceOp {
-    /// Sum.
-    Sum,
-    /// Product.
-    Prod,
-    /// Maximum.
-    Max,
-    /// Minimum.
-    Min,
-    /// Sum ignoring NaN.
-    NanSum,
-    /// Product ignoring NaN.
-    NanProd,
-}
-
-/// Optimizer rules (see the CUDA build).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptRule {
-    /// sgd_update
-    Sgd,
-    /// sgd_mom_update
-    SgdMom,
-    /// adam_update
-    Adam,
-}
-
-/// Optimizer parameters (see the CUDA build).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct OptParams {
-    /// Learning rate.
-    pub lr: f64,
-    /// Weight decay.
-    pub wd: f64,
-    /// Gradient rescale.
-    pub rescale: f64,
-    /// Gradient clip bound.
-    pub clip: f64,
-    /// Momentum.
-    pub momentum: f64,
-    /// Adam's beta1.
-    pub beta1: f64,
-    /// Adam's beta2.
-    pub beta2: f64,
-    /// Adam's epsilon.
-    pub eps: f64,
-}
-
-/// Random distributions (see the CUDA build).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum DeviceDist {
-    /// Uniform.
-    Uniform(f64, f64),
-    /// Normal.
-    Normal(f64, f64),
 }
 
 /// Unreachable without devices.
@@ -217,28 +143,6 @@ pub fn pool_forward(x: DevIn<'_>, _g: &PoolGeom, _k: PoolKind) -> Result<Option<
 /// Unreachable without devices.
 pub fn pool_backward(dy: DevIn<'_>, _x: DevIn<'_>, _g: &PoolGeom, _k: PoolKind) -> Result<Option<DeviceStorage>> {
     match dy.data.never {}
-}
-/// Activation functions (see the CUDA build).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActKind {
-    /// max(x, 0)
-    Relu = 0,
-    /// 1 / (1 + e^-x)
-    Sigmoid = 1,
-    /// tanh(x)
-    Tanh = 2,
-    /// log(1 + e^x)
-    SoftRelu = 3,
-    /// x / (1 + |x|)
-    SoftSign = 4,
-    /// x, or slope * x below 0
-    Leaky = 5,
-    /// x, or slope * (e^x - 1) below 0
-    Elu = 6,
-    /// lambda * (x, or alpha * (e^x - 1) below 0)
-    Selu = 7,
-    /// x * Phi(x)
-    Gelu = 8,
 }
 /// Unreachable without devices.
 pub fn activation(_k: ActKind, x: DevIn<'_>, _slope: f64) -> Result<Option<DeviceStorage>> {

@@ -7,30 +7,8 @@ use super::nvrtc;
 use super::ops::{DevIn, float_suffix, grid, launch, launch_err};
 use super::runtime::Gpu;
 use super::storage::DeviceStorage;
+pub use crate::backend::device_types::ActKind;
 use crate::error::Result;
-
-/// The activation functions with a device kernel (the `kind` codes of activation.cu).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActKind {
-    /// max(x, 0)
-    Relu = 0,
-    /// 1 / (1 + e^-x)
-    Sigmoid = 1,
-    /// tanh(x)
-    Tanh = 2,
-    /// log(1 + e^x)
-    SoftRelu = 3,
-    /// x / (1 + |x|)
-    SoftSign = 4,
-    /// x, or slope * x below 0
-    Leaky = 5,
-    /// x, or slope * (e^x - 1) below 0
-    Elu = 6,
-    /// lambda * (x, or alpha * (e^x - 1) below 0)
-    Selu = 7,
-    /// x * Phi(x)
-    Gelu = 8,
-}
 
 /// `kind` applied to x (`slope` for Leaky and Elu).
 pub fn activation(kind: ActKind, x: DevIn<'_>, slope: f64) -> Result<Option<DeviceStorage>> {

@@ -12,33 +12,15 @@ use super::nvrtc;
 use super::runtime::{Gpu, gpu};
 use super::storage::DeviceStorage;
 use crate::backend::cpu::elemwise::{BinaryKind, UnaryKind};
+pub use crate::backend::device_types::{DeviceDist, OptParams, OptRule, ReduceOp};
+
+/// A read-only device input over this backend's storage.
+pub type DevIn<'a> = crate::backend::device_types::DevInOf<'a, DeviceStorage>;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 
-/// A read-only device input: `shape` elements of `data` from `offset`, contiguous.
-#[derive(Clone, Copy, Debug)]
-pub struct DevIn<'a> {
-    /// The storage of the input's chunk.
-    pub data: &'a DeviceStorage,
-    /// First element of the input inside `data`.
-    pub offset: usize,
-    /// The input's shape.
-    pub shape: &'a [usize],
-}
-
 impl DevIn<'_> {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The element type.
-    pub fn dtype(&self) -> DType {
-        self.data.dtype()
-    }
+    /// Device address of the input's first element.
     pub(super) fn ptr(&self) -> u64 {
         self.data.at(self.offset)
     }
@@ -290,23 +272,6 @@ pub fn fill(dev: u32, dtype: DType, len: usize, value: f64) -> Result<Option<Dev
     Ok(ok.then_some(out))
 }
 
-/// Reductions of [`reduce`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReduceOp {
-    /// Sum (mean: a sum with `scale` 1/n).
-    Sum,
-    /// Product.
-    Prod,
-    /// Maximum.
-    Max,
-    /// Minimum.
-    Min,
-    /// Sum ignoring NaN.
-    NanSum,
-    /// Product ignoring NaN.
-    NanProd,
-}
-
 /// Layout of a reduction (matches `struct Red` of reduce.cu).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -538,40 +503,8 @@ pub(crate) fn gemm(g: &Gpu, dtype: DType, p: Gemm, a: (u64, i64), b: (u64, i64),
     Ok(true)
 }
 
-/// Parameters of the fused optimizer steps (matches `struct OptP` of optim.cu).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct OptParams {
-    /// Learning rate.
-    pub lr: f64,
-    /// Weight decay.
-    pub wd: f64,
-    /// Gradient rescale.
-    pub rescale: f64,
-    /// Gradient clip bound (negative: off).
-    pub clip: f64,
-    /// Momentum.
-    pub momentum: f64,
-    /// Adam's beta1.
-    pub beta1: f64,
-    /// Adam's beta2.
-    pub beta2: f64,
-    /// Adam's epsilon.
-    pub eps: f64,
-}
 // SAFETY: a plain C struct of doubles, passed by value as the kernel's C declaration.
 unsafe impl DeviceRepr for OptParams {}
-
-/// Optimizer steps with a fused kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptRule {
-    /// sgd_update
-    Sgd,
-    /// sgd_mom_update
-    SgdMom,
-    /// adam_update
-    Adam,
-}
 
 /// One optimizer step over weight, grad and the rule's states: the new weight, then the new
 /// states.
@@ -603,15 +536,6 @@ pub fn optimizer_step(rule: OptRule, x: &[DevIn<'_>], p: OptParams) -> Result<Op
         _ => return Err(Error::msg(format!("internal: {kernel} takes 2 to 4 inputs, got {}", ins.len()))),
     };
     Ok(ok.then_some(outs))
-}
-
-/// Random distributions with a device kernel.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum DeviceDist {
-    /// Uniform in [low, high).
-    Uniform(f64, f64),
-    /// Normal(loc, scale).
-    Normal(f64, f64),
 }
 
 /// `len` draws of `dist` as `dtype` on device `dev`, from the Philox stream of `key` at

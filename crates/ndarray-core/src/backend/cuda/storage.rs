@@ -26,6 +26,12 @@ impl std::fmt::Debug for DeviceStorage {
     }
 }
 
+impl crate::backend::device_types::DeviceBuffer for DeviceStorage {
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+}
+
 impl Drop for DeviceStorage {
     fn drop(&mut self) {
         self.gpu.give(self.ptr, self.size);

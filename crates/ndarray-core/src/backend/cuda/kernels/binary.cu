@@ -100,20 +100,14 @@ struct Bcast {
     }
 
 #if BINARY_FAMILY == 0 || BINARY_FAMILY == 1
-#define SAME_ALL(name, expr) \
-    IF_F32(SAME_KERNEL(name, expr, float, f32)) IF_F64(SAME_KERNEL(name, expr, double, f64)) \
-    IF_F16(SAME_KERNEL(name, expr, f16, f16)) IF_BF16(SAME_KERNEL(name, expr, bf16, bf16))
+#define SAME_ALL(name, expr) FLOAT_KERNELS(SAME_KERNEL, name, expr)
 BINARY_OPS(SAME_ALL)
 #endif
 #if BINARY_FAMILY == 0 || BINARY_FAMILY == 2
-#define BCAST_ALL(name, expr) \
-    IF_F32(BCAST_KERNEL(name, expr, float, f32)) IF_F64(BCAST_KERNEL(name, expr, double, f64)) \
-    IF_F16(BCAST_KERNEL(name, expr, f16, f16)) IF_BF16(BCAST_KERNEL(name, expr, bf16, bf16))
+#define BCAST_ALL(name, expr) FLOAT_KERNELS(BCAST_KERNEL, name, expr)
 BINARY_OPS(BCAST_ALL)
 #endif
 #if BINARY_FAMILY == 0 || BINARY_FAMILY == 3
-#define SCALAR_ALL(name, expr) \
-    IF_F32(SCALAR_KERNEL(name, expr, float, f32)) IF_F64(SCALAR_KERNEL(name, expr, double, f64)) \
-    IF_F16(SCALAR_KERNEL(name, expr, f16, f16)) IF_BF16(SCALAR_KERNEL(name, expr, bf16, bf16))
+#define SCALAR_ALL(name, expr) FLOAT_KERNELS(SCALAR_KERNEL, name, expr)
 BINARY_OPS(SCALAR_ALL)
 #endif

@@ -119,6 +119,11 @@ __device__ __forceinline__ bool aligned16(const void* a, const void* b, const vo
 #define IF_BF16(...)
 #endif
 
+// K(name, expr, T, suffix) for each float dtype this module is compiled for.
+#define FLOAT_KERNELS(K, name, expr) \
+    IF_F32(K(name, expr, float, f32)) IF_F64(K(name, expr, double, f64)) \
+    IF_F16(K(name, expr, f16, f16)) IF_BF16(K(name, expr, bf16, bf16))
+
 // Grid-stride loop over n elements.
 #define FOR_N(i, n) \
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)

@@ -45,7 +45,5 @@ template <typename C> __device__ __forceinline__ C u_rint(C x) {
             out[i] = Conv<T>::from(expr); \
         } \
     }
-#define UNARY_ALL(name, expr) \
-    IF_F32(UNARY_KERNEL(name, expr, float, f32)) IF_F64(UNARY_KERNEL(name, expr, double, f64)) \
-    IF_F16(UNARY_KERNEL(name, expr, f16, f16)) IF_BF16(UNARY_KERNEL(name, expr, bf16, bf16))
+#define UNARY_ALL(name, expr) FLOAT_KERNELS(UNARY_KERNEL, name, expr)
 UNARY_OPS(UNARY_ALL)
