@@ -4,6 +4,7 @@
 """
 
 import os as _os
+import sys as _sys
 
 # The native module allocates with mimalloc, which by default hands freed pages back to the
 # system after 10 ms; every large op output then pays page faults again (a 64x20x24x24 float32
@@ -41,6 +42,7 @@ from mxrs import (
     random,
     recordio,
     symbol,
+    test_utils,
     viz,
 )
 from mxrs import initializer as init
@@ -49,12 +51,17 @@ from mxrs import module as mod
 from mxrs import monitor as mon
 from mxrs import ndarray as nd
 from mxrs import symbol as sym
+from mxrs import viz as visualization
 from mxrs._mxnet_alias import install_as_mxnet
 from mxrs.attribute import AttrScope
 from mxrs.base import MXNetError
 from mxrs.context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 
 __version__ = "0.1.0"
+
+# MXNet's module is ``mxnet.visualization`` with ``mx.viz`` as its alias: both names, and
+# ``import mxrs.visualization``, give the one module.
+_sys.modules[__name__ + ".visualization"] = viz
 
 from mxrs import _blas, _native  # noqa: E402
 
@@ -94,6 +101,8 @@ __all__ = [
     "profiler",
     "runtime",
     "viz",
+    "visualization",
+    "test_utils",
     "onnx",
     "contrib",
     "engine",

@@ -2,6 +2,7 @@
 PrefetchingIter and ResizeIter."""
 
 from mxrs.io.io import DataBatch, DataDesc, DataIter, NDArrayIter, PrefetchingIter, ResizeIter
+from mxrs.io.mnist import MNISTIter
 from mxrs.io.native import CSVIter, ImageRecordIter, MXDataIter
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "MXDataIter",
     "CSVIter",
     "ImageRecordIter",
+    "MNISTIter",
 ]
