@@ -50,6 +50,7 @@ from mxrs import kvstore as kv
 from mxrs import module as mod
 from mxrs import monitor as mon
 from mxrs import ndarray as nd
+from mxrs import random as rnd
 from mxrs import symbol as sym
 from mxrs import viz as visualization
 from mxrs._mxnet_alias import install_as_mxnet
@@ -78,6 +79,7 @@ __all__ = [
     "autograd",
     "nd",
     "random",
+    "rnd",
     "symbol",
     "sym",
     "executor",
