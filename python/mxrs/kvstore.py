@@ -20,9 +20,10 @@ import pickle
 from mxrs import _native, kvstore_server
 from mxrs import optimizer as opt
 from mxrs.base import MXNetError, NotSupported
+from mxrs.kvstore_base import KVStoreBase
 from mxrs.ndarray.ndarray import NDArray, _wrap
 
-__all__ = ["KVStore", "create"]
+__all__ = ["KVStore", "KVStoreBase", "create"]
 
 
 def _is_key(k):
@@ -56,7 +57,7 @@ def _pairs(key, value, what):
     return [_check_key(key)], [_value_list(value, what)]
 
 
-class KVStore:
+class KVStore(KVStoreBase):
     """A key-value store for data exchange between devices (MXNet's ``KVStore``)."""
 
     def __init__(self, handle):
@@ -209,7 +210,10 @@ def create(name="local"):
     ``'dist_async'``."""
     if not isinstance(name, str):
         raise TypeError("name must be a string")
-    if "dist" in name.lower():
+    name = name.lower()
+    if name in KVStoreBase.kv_registry:
+        return KVStoreBase.kv_registry[name]()
+    if "dist" in name:
         # This process may host a server shard (a plain ``mpirun -np N``): it runs the optimizer
         # the workers send. Installed before MPI starts, so no command can arrive before it.
         _native.dist_set_controller(kvstore_server.controller)

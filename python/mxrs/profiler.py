@@ -14,21 +14,31 @@ device it ran for, the worker thread, its start, its duration and the bytes it w
 happens in the engine (``mxrs_engine::profiler``); when the profiler is off an op pays one relaxed
 atomic load for it. ``MXNET_PROFILER_AUTOSTART=1`` starts it at import, as in MXNet.
 
+MXNet's instrumentation objects record your own spans and values while the profiler runs:
+``Domain``, ``Task``/``Frame``/``Event`` (``start()``/``stop()`` spans), ``Counter`` (values) and
+``Marker`` (instants). They appear in the trace with MXNet's phases and categories, and the spans
+in :func:`dumps` in one table per category (``<domain>``, ``<domain>,frame``, ``event``); their
+times come from Python's monotonic clock, whose origin is not the engine's, so in the trace they
+are not aligned with the ops. They are recorded while the profiler runs and is not paused
+(MXNet 1.9.1 also records them before the first ``set_state('run')``). ``dumps`` lists the
+spans, not the counters.
+
 Not implemented (accepted and ignored): ``profile_memory``, ``profile_api``, ``continuous_dump``,
-``dump_period`` and ``profile_process='server'``; the ``Domain``/``Task``/``Frame``/``Counter``
-objects of MXNet's instrumentation API.
+``dump_period`` and ``profile_process='server'``.
 """
 
+import itertools
 import json
 import os
 import threading
+import time
 import warnings
 
 from mxrs import _native
 from mxrs.base import MXNetValueError
 
 __all__ = ["set_config", "profiler_set_config", "set_state", "profiler_set_state", "dump", "dumps"]
-__all__ += ["dump_profile", "pause", "resume", "reset"]
+__all__ += ["dump_profile", "pause", "resume", "reset", "Domain", "Task", "Frame", "Event", "Counter", "Marker"]
 
 _VALID_KEYS = {
     "filename",
@@ -56,6 +66,9 @@ class _State:
         self.running = False
         self.paused = False
         self.events: list[tuple] = []
+        # Instrumentation objects: Chrome trace events, and spans (category, name, µs) for dumps.
+        self.marks: list[dict] = []
+        self.spans: list[tuple[str, str, float]] = []
 
     def records(self):
         c = self.config
@@ -131,6 +144,8 @@ def reset():
     with _state.lock:
         _state.collect()
         _state.events = []
+        _state.marks = []
+        _state.spans = []
 
 
 def _trace(events):
@@ -159,7 +174,7 @@ def _trace(events):
                 "args": {"bytes": nbytes},
             }
         )
-    return {"traceEvents": out, "displayTimeUnit": "ms"}
+    return {"traceEvents": out + _state.marks, "displayTimeUnit": "ms"}
 
 
 def dump(finished=True, profile_process="worker"):
@@ -180,12 +195,16 @@ def dump_profile():
 def _aggregate(events):
     stats: dict[str, list] = {}
     for name, *_, dur, _nbytes in events:
-        s = stats.setdefault(name, [0, 0.0, float("inf"), 0.0])
-        s[0] += 1
-        s[1] += dur
-        s[2] = min(s[2], dur)
-        s[3] = max(s[3], dur)
+        _add_stat(stats, name, dur)
     return stats
+
+
+def _add_stat(stats, name, dur):
+    s = stats.setdefault(name, [0, 0.0, float("inf"), 0.0])
+    s[0] += 1
+    s[1] += dur
+    s[2] = min(s[2], dur)
+    s[3] = max(s[3], dur)
 
 
 _SORT_KEYS = {"total": 1, "avg": None, "min": 2, "max": 3, "count": 0}
@@ -202,33 +221,208 @@ def dumps(reset=False, format="table", sort_by="total", ascending=False):
     if sort_by not in _SORT_KEYS:
         raise MXNetValueError(f"profiler.dumps: sort_by must be one of {sorted(_SORT_KEYS)}, not {sort_by!r}")
     with _state.lock:
-        stats = _aggregate(_state.collect())
+        tables = {"operator": _aggregate(_state.collect())}
+        for cat, name, dur in _state.spans:
+            _add_stat(tables.setdefault(cat, {}), name, dur)
         if reset:
             _state.events = []
+            _state.spans = []
     idx = _SORT_KEYS[sort_by]
 
     def key(item):
         s = item[1]
         return s[1] / s[0] if idx is None else s[idx]
 
-    rows = sorted(stats.items(), key=key, reverse=not ascending)
     if format == "json":
-        ops = {
-            n: {"Count": c, "Total": t / 1e3, "Min": mn / 1e3, "Max": mx / 1e3, "Avg": t / c / 1e3}
-            for n, (c, t, mn, mx) in rows
-        }
-        return json.dumps({"Time": {"operator": ops}, "Unit": {"Time": "ms"}}, indent=4)
-    lines = ["", "Profile Statistics:", "\tNote the difference in units for different entries.", "operator"]
-    lines += ["=================", _row("Name", "Total Count", "Time (ms)", "Min Time (ms)", "Max Time (ms)")]
-    lines[-1] += f"{'Avg Time (ms)':>17}"
-    lines.append(_row("----", "-----------", "---------", "-------------", "-------------") + f"{'-------------':>17}")
-    for n, (c, t, mn, mx) in rows:
-        lines.append(f"{n:<30}{c:>11}{t / 1e3:>17.4f}{mn / 1e3:>17.4f}{mx / 1e3:>17.4f}{t / c / 1e3:>17.4f}")
-    return "\n".join(lines) + "\n"
+        times = {}
+        for cat, stats in tables.items():
+            rows = sorted(stats.items(), key=key, reverse=not ascending)
+            times[cat] = {
+                n: {"Count": c, "Total": t / 1e3, "Min": mn / 1e3, "Max": mx / 1e3, "Avg": t / c / 1e3}
+                for n, (c, t, mn, mx) in rows
+            }
+        return json.dumps({"Time": times, "Unit": {"Time": "ms"}}, indent=4)
+    lines = ["", "Profile Statistics:", "\tNote the difference in units for different entries."]
+    for cat, stats in tables.items():
+        if cat != "operator" and not stats:
+            continue
+        lines += [cat, "=================", _row("Name", "Total Count", "Time (ms)", "Min Time (ms)", "Max Time (ms)")]
+        lines[-1] += f"{'Avg Time (ms)':>17}"
+        lines.append(
+            _row("----", "-----------", "---------", "-------------", "-------------") + f"{'-------------':>17}"
+        )
+        for n, (c, t, mn, mx) in sorted(stats.items(), key=key, reverse=not ascending):
+            lines.append(f"{n:<30}{c:>11}{t / 1e3:>17.4f}{mn / 1e3:>17.4f}{mx / 1e3:>17.4f}{t / c / 1e3:>17.4f}")
+        lines.append("")
+    return "\n".join(lines[:-1] if lines[-1] == "" else lines) + "\n"
 
 
 def _row(name, count, total, mn, mx):
     return f"{name:<30}{count:>11}{total:>17}{mn:>17}{mx:>17}"
+
+
+_EPOCH = time.perf_counter()
+_IDS = itertools.count(1)
+
+
+def _now_us():
+    return (time.perf_counter() - _EPOCH) * 1e6
+
+
+def _recording():
+    return _state.running and not _state.paused
+
+
+def _mark(event):
+    """Add a trace event (from an instrumentation object) while the profiler records."""
+    with _state.lock:
+        if _recording():
+            event.update(pid=os.getpid(), tid=threading.get_ident(), ts=round(_now_us(), 3))
+            _state.marks.append(event)
+
+
+class Domain:
+    """A named group of instrumentation objects (their category in the trace)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __str__(self):
+        return self.name
+
+    def new_task(self, name):
+        """A :class:`Task` of this domain."""
+        return Task(self, name)
+
+    def new_frame(self, name):
+        """A :class:`Frame` of this domain."""
+        return Frame(self, name)
+
+    def new_counter(self, name, value=None):
+        """A :class:`Counter` of this domain, set to ``value`` if given."""
+        return Counter(self, name, value)
+
+    def new_marker(self, name):
+        """A :class:`Marker` of this domain."""
+        return Marker(self, name)
+
+
+class _Span:
+    """A span between ``start()`` and ``stop()``, recorded while the profiler runs."""
+
+    _phases = ("B", "E")
+
+    def __init__(self, category, name):
+        self.name = name
+        self._category = category
+        self._start = None
+        self._id = next(_IDS)
+
+    def _event(self, phase):
+        return {"name": self.name, "cat": self._category, "ph": phase}
+
+    def start(self):
+        """Begin the span."""
+        self._start = _now_us()
+        _mark(self._event(self._phases[0]))
+
+    def stop(self):
+        """End the span (its duration goes to :func:`dumps`)."""
+        _mark(self._event(self._phases[1]))
+        if self._start is not None:
+            with _state.lock:
+                if _recording():
+                    _state.spans.append((self._category, self.name, _now_us() - self._start))
+            self._start = None
+
+    def __str__(self):
+        return self.name
+
+
+class Task(_Span):
+    """A span of work in a domain (an async span, ``b``/``e``, in the trace)."""
+
+    _phases = ("b", "e")
+
+    def __init__(self, domain, name):
+        super().__init__(domain.name, name)
+
+    def _event(self, phase):
+        return {**super()._event(phase), "id": self._id}
+
+
+class Frame(_Span):
+    """A frame (``(``/``)`` in the trace), e.g. one iteration of a loop, in a domain."""
+
+    _phases = ("(", ")")
+
+    def __init__(self, domain, name):
+        super().__init__(f"{domain.name},frame", name)
+
+
+class Event(_Span):
+    """A span outside any domain (category ``event``)."""
+
+    def __init__(self, name):
+        super().__init__("event", name)
+
+
+class Counter:
+    """An integer counter of a domain; each change is a ``C`` event in the trace."""
+
+    def __init__(self, domain, name, value=None):
+        self.name = name
+        self._category = domain.name
+        self._value = 0
+        if value is not None:
+            self.set_value(value)
+
+    def _emit(self):
+        _mark({"name": self.name, "cat": self._category, "ph": "C", "args": {self.name: self._value}})
+
+    def set_value(self, value):
+        """Set the counter to ``value``."""
+        self._value = int(value)
+        self._emit()
+
+    def increment(self, delta=1):
+        """Add ``delta``."""
+        self._value += int(delta)
+        self._emit()
+
+    def decrement(self, delta=1):
+        """Subtract ``delta``."""
+        self._value -= int(delta)
+        self._emit()
+
+    def __iadd__(self, delta):
+        self.increment(delta)
+        return self
+
+    def __isub__(self, delta):
+        self.decrement(delta)
+        return self
+
+    def __str__(self):
+        return self.name
+
+
+_SCOPES = {"process": "p", "thread": "t", "global": "g"}
+
+
+class Marker:
+    """An instant in a domain; ``mark(scope)`` with scope ``process``, ``thread`` or ``global``."""
+
+    def __init__(self, domain, name):
+        self.name = name
+        self.domain = domain
+
+    def mark(self, scope="process"):
+        """Record the instant."""
+        if scope not in _SCOPES:
+            raise MXNetValueError(f"Marker.mark: scope must be one of {sorted(_SCOPES)}, not {scope!r}")
+        cat = f"{self.domain.name},instant_marker"
+        _mark({"name": self.name, "cat": cat, "ph": "n", "s": _SCOPES[scope]})
 
 
 if os.environ.get("MXNET_PROFILER_AUTOSTART", "0") not in ("", "0"):

@@ -31,6 +31,7 @@ __all__ = [
     "CTCLoss",
     "PoissonNLLLoss",
     "CosineEmbeddingLoss",
+    "SDMLLoss",
 ]
 
 
@@ -381,3 +382,40 @@ class CosineEmbeddingLoss(Loss):
         y_norm = F.reshape(F.norm(y, axis=axis), shape=(-1, 1))
         x_dot_y = F.reshape(F.sum(x * y, axis=axis), shape=(-1, 1))
         return x_dot_y / F._maximum_scalar(x_norm * y_norm, scalar=1e-12)
+
+
+class SDMLLoss(Loss):
+    """Batchwise Smoothed Deep Metric Learning loss (Bonadiman et al., 2019).
+
+    ``x1[i]`` and ``x2[i]`` (both ``(batch_size, dim)``) are positive pairs; the other rows
+    of the batch serve as negatives. The loss is the KL divergence between the softmax of the
+    negative squared distances of each ``x1`` row to every ``x2`` row and the identity labels
+    smoothed by ``smoothing_parameter``. Output: ``(batch_size,)``. As in MXNet, it reads the
+    inputs' shapes, so it runs on NDArrays (not hybridized).
+    """
+
+    def __init__(
+        self, smoothing_parameter: float = 0.3, weight: float = 1.0, batch_axis: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self.kl_loss = KLDivLoss(from_logits=True)
+        self.smoothing_parameter = smoothing_parameter
+
+    def _compute_distances(self, x1: Any, x2: Any) -> Any:
+        """Squared euclidean distances between every row of ``x1`` and every row of ``x2``."""
+        assert x1.shape == x2.shape
+        batch_size, dim = x1.shape
+        x1_ = x1.expand_dims(1).broadcast_to([batch_size, batch_size, dim])
+        x2_ = x2.expand_dims(0).broadcast_to([batch_size, batch_size, dim])
+        return ((x1_ - x2_) ** 2).sum(axis=2)
+
+    def _compute_labels(self, F: Any, batch_size: int) -> Any:
+        """The identity, smoothed: ``1 - s`` on the diagonal, ``s / (batch_size - 1)`` elsewhere."""
+        gold = F.eye(batch_size)
+        return gold * (1 - self.smoothing_parameter) + (1 - gold) * self.smoothing_parameter / (batch_size - 1)
+
+    def hybrid_forward(self, F: Any, x1: Any, x2: Any) -> Any:
+        labels = self._compute_labels(F, x1.shape[0])
+        distances = self._compute_distances(x1, x2)
+        log_probabilities = F.log_softmax(-distances, axis=1)
+        return self.kl_loss(log_probabilities, labels.as_in_context(distances.context))

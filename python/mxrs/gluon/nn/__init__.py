@@ -4,6 +4,7 @@ from mxrs.gluon.block import Block, HybridBlock, SymbolBlock
 from mxrs.gluon.nn.activations import ELU, GELU, SELU, Activation, LeakyReLU, PReLU, Swish
 from mxrs.gluon.nn.basic_layers import (
     BatchNorm,
+    BatchNormReLU,
     Dense,
     Dropout,
     Embedding,
@@ -56,6 +57,7 @@ __all__ = [
     "Embedding",
     "Flatten",
     "BatchNorm",
+    "BatchNormReLU",
     "InstanceNorm",
     "LayerNorm",
     "GroupNorm",

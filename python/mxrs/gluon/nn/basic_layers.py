@@ -17,6 +17,7 @@ __all__ = [
     "Embedding",
     "Flatten",
     "BatchNorm",
+    "BatchNormReLU",
     "InstanceNorm",
     "LayerNorm",
     "GroupNorm",
@@ -199,8 +200,9 @@ def _kwargs_repr(block, in_channels):
     return f"{block.__class__.__name__}({content}, in_channels={in_channels})"
 
 
-class BatchNorm(HybridBlock):
-    """Batch normalization over axis ``axis``, with moving statistics as aux Parameters."""
+class _BatchNorm(HybridBlock):
+    """Batch normalization over axis ``axis``, with moving statistics as aux Parameters;
+    followed by a ReLU when ``fuse_relu`` (MXNet's common base of the two layers)."""
 
     def __init__(
         self,
@@ -215,9 +217,11 @@ class BatchNorm(HybridBlock):
         running_mean_initializer="zeros",
         running_variance_initializer="ones",
         in_channels=0,
+        fuse_relu=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.fuse_relu = fuse_relu
         self._kwargs = {
             "axis": axis,
             "eps": epsilon,
@@ -253,11 +257,61 @@ class BatchNorm(HybridBlock):
         super().cast(dtype)
 
     def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
-        return F.BatchNorm(x, gamma, beta, running_mean, running_var, name="fwd", **self._kwargs)
+        out = F.BatchNorm(x, gamma, beta, running_mean, running_var, name="fwd", **self._kwargs)
+        # MXNet calls its fused ``contrib.BatchNormWithReLU``: the same values and gradients.
+        return F.relu(out) if self.fuse_relu else out
 
     def __repr__(self):
         in_channels = self.gamma.shape[0]
         return _kwargs_repr(self, in_channels if in_channels else None)
+
+
+class BatchNorm(_BatchNorm):
+    """Batch normalization over axis ``axis``, with moving statistics as aux Parameters."""
+
+    def __init__(
+        self,
+        axis=1,
+        momentum=0.9,
+        epsilon=1e-5,
+        center=True,
+        scale=True,
+        use_global_stats=False,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        running_mean_initializer="zeros",
+        running_variance_initializer="ones",
+        in_channels=0,
+        **kwargs,
+    ):
+        super().__init__(
+            axis, momentum, epsilon, center, scale, use_global_stats, beta_initializer, gamma_initializer,
+            running_mean_initializer, running_variance_initializer, in_channels, fuse_relu=False, **kwargs,
+        )  # fmt: skip
+
+
+class BatchNormReLU(_BatchNorm):
+    """Batch normalization followed by a ReLU, as one layer (MXNet 1.9's ``BatchNormReLU``)."""
+
+    def __init__(
+        self,
+        axis=1,
+        momentum=0.9,
+        epsilon=1e-5,
+        center=True,
+        scale=True,
+        use_global_stats=False,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        running_mean_initializer="zeros",
+        running_variance_initializer="ones",
+        in_channels=0,
+        **kwargs,
+    ):
+        super().__init__(
+            axis, momentum, epsilon, center, scale, use_global_stats, beta_initializer, gamma_initializer,
+            running_mean_initializer, running_variance_initializer, in_channels, fuse_relu=True, **kwargs,
+        )  # fmt: skip
 
 
 class _AffineNorm(HybridBlock):
