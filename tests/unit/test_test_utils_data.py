@@ -51,6 +51,27 @@ def test_mnist_iter_batches(tmp_path):
     assert len(list(it)) == 3
 
 
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's error types")
+def test_mnist_iter_bad_input(tmp_path):
+    from mxrs.base import MXNetError, MXNetIOError
+
+    img_path, lab_path, _, _ = _write_idx(tmp_path, 4)
+    with pytest.raises(MXNetIOError, match="cannot read"):
+        mx.io.MNISTIter(image=str(tmp_path / "missing"), label=lab_path)
+    (tmp_path / "short").write_bytes(b"\0\0\x08")
+    with pytest.raises(MXNetIOError, match="invalid mnist format"):
+        mx.io.MNISTIter(image=str(tmp_path / "short"), label=lab_path)
+    (tmp_path / "cut").write_bytes(struct.pack(">IIII", 2051, 100, 28, 28) + bytes(10))
+    with pytest.raises(MXNetIOError, match="file is shorter"):
+        mx.io.MNISTIter(image=str(tmp_path / "cut"), label=lab_path)
+    with pytest.raises(MXNetError, match="unknown parameters"):
+        mx.io.MNISTIter(image=img_path, label=lab_path, bogus=1)
+    with pytest.raises(MXNetError, match="part_index"):
+        mx.io.MNISTIter(image=img_path, label=lab_path, num_parts=2, part_index=2)
+    with pytest.raises(MXNetError, match="batch_size"):
+        mx.io.MNISTIter(image=img_path, label=lab_path, batch_size=0)
+
+
 def test_mnist_iter_shuffle_flat_and_parts_as_mxnet(tmp_path):
     img_path, lab_path, _, _ = _write_idx(tmp_path, 10)
     it = mx.io.MNISTIter(image=img_path, label=lab_path, batch_size=3, shuffle=True, flat=True, silent=True)
@@ -165,3 +186,24 @@ def test_download_model(tmp_path):
     prefix, epoch = tu.download_model("m", dst_dir=str(tmp_path / "models"), meta_info=meta)
     assert epoch == 0 and open(prefix + "-symbol.json").read() == "{}"
     assert tu.download_model("unknown", dst_dir=str(tmp_path / "models"), meta_info=meta) == (None, 0)
+
+
+@pytest.mark.skipif(IS_MXNET, reason="MXNet downloads from data.mxnet.io instead")
+def test_mnist_helpers_use_gluons_mnist_folder(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    root = home / "datasets" / "mnist"
+    root.mkdir(parents=True)
+    _, _, img, _ = _write_idx(root, 6, prefix="train-", gz=True, seed=1)
+    _write_idx(root, 3, prefix="t10k-", gz=True, seed=2)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("MXNET_HOME", str(home))
+    d = tu.get_mnist()
+    np.testing.assert_allclose(d["train_data"][:, 0], img / 255.0, rtol=1e-6)
+    assert d["test_label"].tolist() == [0, 1, 2]
+    train, val = tu.get_mnist_iterator(2, (784,))  # unpacks the .gz files into ./data
+    assert sorted(p.name for p in (work / "data").iterdir()) == sorted(
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    )
+    assert len(list(train)) == 3 and len(list(val)) == 1

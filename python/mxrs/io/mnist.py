@@ -16,6 +16,14 @@ __all__ = ["MNISTIter"]
 _IGNORED = ("silent", "prefetch_buffer", "ctx")
 
 
+def _read(path):
+    try:
+        with open(os.fspath(path), "rb") as fin:
+            return fin.read()
+    except OSError as e:
+        raise MXNetIOError(f"MNISTIter: cannot read {path}: {e.strerror or e}") from e
+
+
 def _read_header(buf, path, count):
     if len(buf) < 4 * count:
         raise MXNetIOError(f"MNISTIter: {path}: invalid mnist format (file too short)")
@@ -105,8 +113,7 @@ class MNISTIter(DataIter):
 
     @staticmethod
     def _load_images(path, num_parts, part_index):
-        with open(os.fspath(path), "rb") as fin:
-            raw = fin.read()
+        raw = _read(path)
         _, count, rows, cols = _read_header(raw, path, 4)
         start, end = _part(count, num_parts, part_index)
         size = rows * cols
@@ -117,8 +124,7 @@ class MNISTIter(DataIter):
 
     @staticmethod
     def _load_labels(path, num_parts, part_index):
-        with open(os.fspath(path), "rb") as fin:
-            raw = fin.read()
+        raw = _read(path)
         _, count = _read_header(raw, path, 2)
         start, end = _part(count, num_parts, part_index)
         body = np.frombuffer(raw, dtype=np.uint8, offset=8)
