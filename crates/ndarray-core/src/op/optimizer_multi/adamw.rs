@@ -36,6 +36,11 @@ struct AdamW {
 }
 
 impl AdamW {
+    /// `_adamw_update` leaves the rescaled, clipped gradient in `grad` (MXNet's kernel assigns
+    /// it there), which its callers see.
+    fn rewrites_grad(&self) -> bool {
+        !self.mp && !self.multi
+    }
     fn stride(&self) -> usize {
         4 + usize::from(self.mp)
     }
@@ -53,7 +58,7 @@ impl AdamW {
         let base = i * self.stride();
         let master = self.mp && (!self.multi || x[base].dtype() != DType::F32);
         let w = if master { load::<T>(&x[base + 4]) } else { load::<T>(&x[base]) };
-        let g = load::<T>(&x[base + 1]);
+        let mut g = load::<T>(&x[base + 1]);
         let (mut mean, mut var) = (load::<T>(&x[base + 2]), load::<T>(&x[base + 3]));
         let (b1, b2, eps, bound) = (c(self.beta1), c(self.beta2), c(self.eps), c(self.clip));
         let (lr, wd, eta, scale) = (c(self.lrs[i]), c(self.wds[i]), c(self.etas[i]), c(f64::from(scale)));
@@ -62,6 +67,7 @@ impl AdamW {
         for j in 0..w.len() {
             let gj = scale * g[j];
             let gj = if bound >= <T as num_traits::Zero>::zero() { super::clip(gj, bound) } else { gj };
+            g[j] = gj;
             if self.multi {
                 mean[j] = b1 * (mean[j] - gj) + gj;
                 var[j] = b2 * (var[j] - gj * gj) + gj * gj;
@@ -72,7 +78,11 @@ impl AdamW {
             out.push(w[j] - eta * (lr * mean[j] / (var[j].sqrt() + eps) + wd * w[j]));
         }
         let state_dt = x[base + 2].dtype();
-        let mut res = vec![store(out.clone(), dt), store(mean, state_dt), store(var, state_dt)];
+        let mut res = vec![store(out.clone(), dt)];
+        if self.rewrites_grad() {
+            res.push(store(g, x[base + 1].dtype()));
+        }
+        res.extend([store(mean, state_dt), store(var, state_dt)]);
         if self.mp {
             res.push(if master { store(out, DType::F32) } else { x[base + 4].to_storage() });
         }
@@ -134,6 +144,9 @@ impl Operator for AdamW {
         Ok(out)
     }
     fn mutate_inputs(&self) -> Vec<usize> {
+        if self.rewrites_grad() {
+            return vec![1, 2, 3];
+        }
         let k = self.stride();
         (0..self.n).flat_map(|i| (2..k).map(move |j| i * k + j)).collect()
     }
@@ -147,8 +160,9 @@ impl Operator for AdamW {
             let mut g = if skip {
                 // MXNet returns without writing: everything keeps its value.
                 let base = i * k;
+                let first = if self.rewrites_grad() { 1 } else { 2 };
                 let mut v = vec![x[base].to_storage()];
-                v.extend((2..k).map(|j| x[base + j].to_storage()));
+                v.extend((first..k).map(|j| x[base + j].to_storage()));
                 v
             } else if !self.mp && dt[i] == DType::F64 {
                 self.group::<f64>(x, i, scale, dt[i])
