@@ -7,10 +7,9 @@ import math
 import pickle
 from pathlib import Path
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "optimizer_optops_golden.json").read_text())
 
@@ -40,7 +39,11 @@ def test_optimizer_steps_match_mxnet(case):
         for i, (w, e) in enumerate(zip(ws, want, strict=True)):
             assert w.dtype == np.dtype(e["dtype"])
             np.testing.assert_allclose(
-                w.asnumpy().astype(np.float64), _np(e).astype(np.float64), rtol=rtol, atol=atol, err_msg=f"step {step} weight {i}"
+                w.asnumpy().astype(np.float64),
+                _np(e).astype(np.float64),
+                rtol=rtol,
+                atol=atol,
+                err_msg=f"step {step} weight {i}",
             )
 
 

@@ -75,7 +75,12 @@ def op_cases():
         (
             "lamb1_f64",
             "lamb_update_phase1",
-            [("w", s, "u", "float64"), ("g", s, "big", "float64"), ("m", s, "u", "float64"), ("v", s, "pos", "float64")],
+            [
+                ("w", s, "u", "float64"),
+                ("g", s, "big", "float64"),
+                ("m", s, "u", "float64"),
+                ("v", s, "pos", "float64"),
+            ],
             {"t": 2, "wd": 0.1},
         ),
         (
@@ -140,9 +145,21 @@ def op_cases():
         ("mom", s, "u", f32),
         ("w32", s, "pos", f32),
     ]
-    cases.append(("mmpsgd_mom_f32", "multi_mp_sgd_mom_update", ins, {"lrs": (0.1,), "wds": (0.1,), "momentum": 0.5, "num_weights": 1}))
     cases.append(
-        ("msgd_f64_noclip", "multi_sgd_update", [("w", s, "u", "float64"), ("g", s, "big", "float64")], {"lrs": (0.3,), "wds": (0.2,), "num_weights": 1})
+        (
+            "mmpsgd_mom_f32",
+            "multi_mp_sgd_mom_update",
+            ins,
+            {"lrs": (0.1,), "wds": (0.1,), "momentum": 0.5, "num_weights": 1},
+        )
+    )
+    cases.append(
+        (
+            "msgd_f64_noclip",
+            "multi_sgd_update",
+            [("w", s, "u", "float64"), ("g", s, "big", "float64")],
+            {"lrs": (0.3,), "wds": (0.2,), "num_weights": 1},
+        )
     )
     cases += [
         (
@@ -198,7 +215,13 @@ def op_cases():
         (
             "adamw",
             "_adamw_update",
-            [("w", s, "u", f32), ("g", s, "big", f32), ("m", s, "u", f32), ("v", s, "pos", f32), ("rs", (1,), [0.5], f32)],
+            [
+                ("w", s, "u", f32),
+                ("g", s, "big", f32),
+                ("m", s, "u", f32),
+                ("v", s, "pos", f32),
+                ("rs", (1,), [0.5], f32),
+            ],
             {"lr": 0.01, "eta": 0.5, "wd": 0.1, "clip_gradient": 0.4},
         ),
         (
@@ -270,7 +293,9 @@ def run_ops(mx):
         if "num_weights" in attrs:
             # MXNet's multi updates need out= (they fail to infer their outputs without it).
             stride = (len(inputs) - (2 if op.startswith("preloaded") else 0) - ("adamw" in op)) // attrs["num_weights"]
-            outs = [mx.nd.zeros(vals[k * stride].shape, dtype=vals[k * stride].dtype) for k in range(attrs["num_weights"])]
+            outs = [
+                mx.nd.zeros(vals[k * stride].shape, dtype=vals[k * stride].dtype) for k in range(attrs["num_weights"])
+            ]
         res = fn(*arrs, out=outs, **attrs) if outs else fn(*arrs, **attrs)
         res = [] if res is None else (res if isinstance(res, (list, tuple)) else [res])
         out.append(
@@ -293,7 +318,13 @@ SHAPES = [(3, 4), (5,)]
 # (name, optimizer, kwargs, weight dtype, aggregate_num override or None)
 OPTIMIZERS = [
     ("ftml", "ftml", {"learning_rate": 0.05}, "float32", None),
-    ("ftml_wd_clip", "ftml", {"learning_rate": 0.05, "wd": 0.01, "clip_gradient": 0.5, "rescale_grad": 2.0}, "float32", None),
+    (
+        "ftml_wd_clip",
+        "ftml",
+        {"learning_rate": 0.05, "wd": 0.01, "clip_gradient": 0.5, "rescale_grad": 2.0},
+        "float32",
+        None,
+    ),
     ("lamb_single", "lamb", {"learning_rate": 0.01, "wd": 0.01}, "float32", 1),
     ("lamb_bounds", "lamb", {"learning_rate": 0.01, "lower_bound": 0.1, "upper_bound": 1.5}, "float32", 1),
     ("lamb_nobias_clip", "lamb", {"learning_rate": 0.01, "bias_correction": False, "clip_gradient": 0.5}, "float32", 1),
@@ -309,7 +340,13 @@ OPTIMIZERS = [
         None,
     ),
     ("lars_mp", "lars", {"learning_rate": 0.1, "momentum": 0.9, "multi_precision": True}, "float16", None),
-    ("lbsgd", "lbsgd", {"learning_rate": 0.1, "momentum": 0.9, "warmup_epochs": 1, "updates_per_epoch": 2}, "float32", None),
+    (
+        "lbsgd",
+        "lbsgd",
+        {"learning_rate": 0.1, "momentum": 0.9, "warmup_epochs": 1, "updates_per_epoch": 2},
+        "float32",
+        None,
+    ),
     ("lbsgd_scale", "lbsgd", {"learning_rate": 0.1, "batch_scale": 2, "warmup_strategy": "power2"}, "float32", None),
     ("lbsgd_lars", "lbsgd", {"learning_rate": 0.1, "warmup_strategy": "lars", "wd": 0.01}, "float32", None),
     ("dcasgd", "dcasgd", {"learning_rate": 0.1}, "float32", None),
@@ -318,7 +355,13 @@ OPTIMIZERS = [
     ("adamax", "adamax", {}, "float32", None),
     ("adamax_wd_clip", "adamax", {"learning_rate": 0.01, "wd": 0.01, "clip_gradient": 0.5}, "float32", None),
     ("nadam", "nadam", {}, "float32", None),
-    ("nadam_wd_clip", "nadam", {"learning_rate": 0.01, "wd": 0.01, "clip_gradient": 0.5, "schedule_decay": 0.01}, "float32", None),
+    (
+        "nadam_wd_clip",
+        "nadam",
+        {"learning_rate": 0.01, "wd": 0.01, "clip_gradient": 0.5, "schedule_decay": 0.01},
+        "float32",
+        None,
+    ),
     ("test", "test", {"learning_rate": 0.1}, "float32", None),
     ("ccsgd", "ccsgd", {"learning_rate": 0.1, "momentum": 0.9}, "float32", None),
     ("sgd_aggregated", "sgd", {"learning_rate": 0.1, "wd": 0.01, "clip_gradient": 0.5}, "float32", None),
@@ -345,7 +388,9 @@ def run_optimizers(mx):
             upd(list(range(len(ws))), [mx.nd.array(g, dtype=dtype) for g in gs], ws)
             steps.append([_enc(w.asnumpy()) for w in ws])
         kw = {k: ({str(i): n for i, n in v.items()} if isinstance(v, dict) else v) for k, v in kwargs.items()}
-        out["cases"].append({"name": name, "optimizer": oname, "kwargs": kw, "dtype": dtype, "aggregate_num": agg, "steps": steps})
+        out["cases"].append(
+            {"name": name, "optimizer": oname, "kwargs": kw, "dtype": dtype, "aggregate_num": agg, "steps": steps}
+        )
     return out
 
 

@@ -60,8 +60,8 @@ class LARS(SGD):
         self.eta = eta
         self.eps = eps
         self.skip = 0
-        self.last_lr = None
-        self.cur_lr = None
+        self.last_lr: float | None = None
+        self.cur_lr: float | None = None
 
     def _get_lrs(self, indices):
         if self.cur_lr is not None:
@@ -103,10 +103,15 @@ class LARS(SGD):
         lrs, wds = self._get_lrs(index), self._get_wds(index)
         kwargs = self._common_kwargs()
         if self.momentum > 0:
-            correct = self.momentum_correction and self.last_lr != 0
-            kwargs["momentum"] = self.momentum * (self.cur_lr / self.last_lr) if correct else self.momentum
+            last, cur = self.last_lr, self.cur_lr
+            if self.momentum_correction and last is not None and last != 0 and cur is not None:
+                kwargs["momentum"] = self.momentum * (cur / last)
+            else:
+                kwargs["momentum"] = self.momentum
         if not aggregate:
-            lrs = [self._get_lars(i, w, g, lr, wd) for i, w, g, lr, wd in zip(index, weight, grad, lrs, wds, strict=True)]
+            lrs = [
+                self._get_lars(i, w, g, lr, wd) for i, w, g, lr, wd in zip(index, weight, grad, lrs, wds, strict=True)
+            ]
             for w, g, st, lr, wd in zip(weight, grad, state, lrs, wds, strict=True):
                 _sgd_one(w, g, st, lr, wd, multi_precision, self.lazy_update, kwargs)
             return
@@ -122,13 +127,21 @@ class LARS(SGD):
             w_sum_sq = nd.multi_sum_sq(*ws[:nb_lars], num_arrays=nb_lars)
             g_sum_sq = nd.multi_sum_sq(*gs[:nb_lars], num_arrays=nb_lars)
             lars = nd.multi_lars(
-                new_lrs[:nb_lars], w_sum_sq, g_sum_sq, new_wds[:nb_lars], eta=self.eta, eps=self.eps, rescale_grad=self.rescale_grad
+                new_lrs[:nb_lars],
+                w_sum_sq,
+                g_sum_sq,
+                new_wds[:nb_lars],
+                eta=self.eta,
+                eps=self.eps,
+                rescale_grad=self.rescale_grad,
             )
             new_lrs[:nb_lars] = lars
         step = max(self.aggregate_num, 1)
         for s in range(0, len(index), step):
             e = s + len(ws[s : s + step])
-            _preloaded_sgd(ws[s:e], gs[s:e], sts[s:e], new_lrs[s:e], new_wds[s:e], self.momentum > 0, multi_precision, kwargs)
+            _preloaded_sgd(
+                ws[s:e], gs[s:e], sts[s:e], new_lrs[s:e], new_wds[s:e], self.momentum > 0, multi_precision, kwargs
+            )
 
 
 def _sgd_one(w, g, st, lr, wd, multi_precision, lazy_update, kwargs):
@@ -148,13 +161,13 @@ def _preloaded_sgd(ws, gs, sts, lrs, wds, momentum, multi_precision, kwargs):
     """One ``preloaded_multi_[mp_]sgd[_mom]_update`` call (rates and decays as arrays)."""
     common = {"out": list(ws), "num_weights": len(ws), **kwargs}
     if not multi_precision:
-        groups = zip(ws, gs, sts, strict=True) if momentum else zip(ws, gs, strict=True)
+        groups: list = list(zip(ws, gs, sts, strict=True)) if momentum else list(zip(ws, gs, strict=True))
         op = nd.preloaded_multi_sgd_mom_update if momentum else nd.preloaded_multi_sgd_update
     elif momentum:
-        groups = zip(ws, gs, [s[0] for s in sts], [s[1] for s in sts], strict=True)
+        groups = list(zip(ws, gs, [s[0] for s in sts], [s[1] for s in sts], strict=True))
         op = nd.preloaded_multi_mp_sgd_mom_update
     else:
-        groups = zip(ws, gs, [s[1] for s in sts], strict=True)
+        groups = list(zip(ws, gs, [s[1] for s in sts], strict=True))
         op = nd.preloaded_multi_mp_sgd_update
     op(*_flatten(groups), lrs, wds, **common)
 
@@ -311,12 +324,12 @@ class LAMB(Optimizer):
         if multi_precision:
             weight32, (mean, var) = state
             g = nd.mp_lamb_update_phase1(weight, grad, mean, var, weight32, wd=wd, **kwargs)
-            r_1, r_2 = weight32.norm(), g.norm()
+            r_1, r_2 = nd.norm(weight32), nd.norm(g)
             nd.mp_lamb_update_phase2(weight, g, r_1, r_2, weight32, lr=lr, out=weight, **bounds)
         else:
             mean, var = state
             g = nd.lamb_update_phase1(weight, grad, mean, var, wd=wd, **kwargs)
-            r_1, r_2 = weight.norm(), g.norm()
+            r_1, r_2 = nd.norm(weight), nd.norm(g)
             nd.lamb_update_phase2(weight, g, r_1, r_2, lr=lr, out=weight, **bounds)
 
     def _update_impl(self, index, weight, grad, state, multi_precision):
@@ -466,4 +479,3 @@ class Test(Optimizer):
     def update(self, index, weight, grad, state):
         weight[:] += grad * self.rescale_grad
         state[:] = weight
-

@@ -101,7 +101,8 @@ impl Operator for AdamW {
         if !self.multi {
             return None;
         }
-        let per: &[&str] = if self.mp { &["weight", "grad", "mean", "var", "weight32"] } else { &["weight", "grad", "mean", "var"] };
+        let per: &[&str] =
+            if self.mp { &["weight", "grad", "mean", "var", "weight32"] } else { &["weight", "grad", "mean", "var"] };
         let mut names = group_names(self.n, per);
         names.push("rescale_grad".to_string());
         Some(names)
@@ -110,7 +111,10 @@ impl Operator for AdamW {
         expect_count(self.name, s.len(), self.num_inputs(), &self.how())?;
         for (key, v) in [("lrs", &self.lrs), ("wds", &self.wds), ("etas", &self.etas)] {
             if v.len() != self.n {
-                return Err(Error::param(self.name, format!("{key} has {} values but num_weights is {}", v.len(), self.n)));
+                return Err(Error::param(
+                    self.name,
+                    format!("{key} has {} values but num_weights is {}", v.len(), self.n),
+                ));
             }
         }
         let k = self.stride();
@@ -120,7 +124,10 @@ impl Operator for AdamW {
         }
         let scale = &s[self.n * k];
         if scale.iter().product::<usize>() != 1 {
-            return Err(Error::shape(self.name, format!("rescale_grad must hold one value, got shape {}", fmt_shape(scale))));
+            return Err(Error::shape(
+                self.name,
+                format!("rescale_grad must hold one value, got shape {}", fmt_shape(scale)),
+            ));
         }
         Ok((0..self.n).map(|i| s[i * k].clone()).collect())
     }
@@ -180,8 +187,16 @@ impl Operator for AdamW {
 fn parse(name: &'static str, mp: bool, multi: bool, a: &Attrs) -> Result<AdamW> {
     let f = |k: &str, d: Option<f64>| f32_param(a, name, k, d);
     let (n, lrs, wds, etas) = if multi {
-        a.check_known(name, &["lrs", "beta1", "beta2", "epsilon", "wds", "etas", "clip_gradient", "num_weights", "num_args"])?;
-        (num_weights(a, name, "num_weights", 1)?, float_tuple(a, name, "lrs")?, float_tuple(a, name, "wds")?, float_tuple(a, name, "etas")?)
+        a.check_known(
+            name,
+            &["lrs", "beta1", "beta2", "epsilon", "wds", "etas", "clip_gradient", "num_weights", "num_args"],
+        )?;
+        (
+            num_weights(a, name, "num_weights", 1)?,
+            float_tuple(a, name, "lrs")?,
+            float_tuple(a, name, "wds")?,
+            float_tuple(a, name, "etas")?,
+        )
     } else {
         a.check_known(name, &["lr", "beta1", "beta2", "epsilon", "wd", "eta", "clip_gradient"])?;
         (1, vec![f("lr", None)?], vec![f("wd", Some(0.0))?], vec![f("eta", None)?])

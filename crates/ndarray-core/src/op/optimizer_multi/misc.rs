@@ -63,7 +63,9 @@ impl Operator for Misc {
     fn input_names(&self) -> Option<Vec<String>> {
         match self {
             Misc::SumSq(n) | Misc::Reset(n) => Some((0..*n).map(|i| format!("array_{i}")).collect()),
-            Misc::AllFinite { name: "multi_all_finite", n, .. } => Some((0..*n).map(|i| format!("array_{i}")).collect()),
+            Misc::AllFinite { name: "multi_all_finite", n, .. } => {
+                Some((0..*n).map(|i| format!("array_{i}")).collect())
+            }
             _ => None,
         }
     }
@@ -238,10 +240,7 @@ fn grad_amp(
     _: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    x.iter()
-        .zip(g)
-        .map(|(&x, &g)| Ok(Some(b.op("_backward_Cast", &[g, x], Attrs::default())?[0])))
-        .collect()
+    x.iter().zip(g).map(|(&x, &g)| Ok(Some(b.op("_backward_Cast", &[g, x], Attrs::default())?[0]))).collect()
 }
 
 fn arrays(a: &Attrs, op: &str, known: &[&str]) -> Result<usize> {
@@ -268,11 +267,17 @@ pub(super) fn register(r: &mut Registry) {
             }))
         },
     );
-    r.add("all_finite", &["data"], params!("init_output" = Some("True")), "1 if every element is finite, else 0", |a| {
-        a.check_known("all_finite", &["init_output"])?;
-        let init = a.bool_or("all_finite", "init_output", true)?;
-        Ok(Box::new(Misc::AllFinite { name: "all_finite", n: 1, init }))
-    });
+    r.add(
+        "all_finite",
+        &["data"],
+        params!("init_output" = Some("True")),
+        "1 if every element is finite, else 0",
+        |a| {
+            a.check_known("all_finite", &["init_output"])?;
+            let init = a.bool_or("all_finite", "init_output", true)?;
+            Ok(Box::new(Misc::AllFinite { name: "all_finite", n: 1, init }))
+        },
+    );
     r.add(
         "multi_all_finite",
         &["*data"],

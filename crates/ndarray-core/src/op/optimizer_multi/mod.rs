@@ -67,9 +67,9 @@ fn float_tuple(a: &Attrs, op: &str, key: &str) -> Result<Vec<f64>> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<f64>()
-                .map(|v| v as f32 as f64)
-                .map_err(|_| Error::param(op, format!("invalid value '{raw}' for parameter {key}: expected a tuple of numbers")))
+            s.parse::<f64>().map(|v| v as f32 as f64).map_err(|_| {
+                Error::param(op, format!("invalid value '{raw}' for parameter {key}: expected a tuple of numbers"))
+            })
         })
         .collect()
 }
@@ -90,7 +90,12 @@ fn same_shapes(op: &str, shapes: &[Shape], idx: &[usize], what: &str) -> Result<
         if &shapes[i] != first {
             return Err(Error::shape(
                 op,
-                format!("{what}: input {i} has shape {} but input {} has {}", fmt_shape(&shapes[i]), idx[0], fmt_shape(first)),
+                format!(
+                    "{what}: input {i} has shape {} but input {} has {}",
+                    fmt_shape(&shapes[i]),
+                    idx[0],
+                    fmt_shape(first)
+                ),
             ));
         }
     }

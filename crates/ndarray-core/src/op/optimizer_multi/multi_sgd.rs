@@ -235,7 +235,8 @@ fn parse(name: &'static str, mom: bool, mp: bool, preloaded: bool, a: &Attrs) ->
         known.push("momentum");
     }
     a.check_known(name, &known)?;
-    let (lrs, wds) = if preloaded { (vec![], vec![]) } else { (float_tuple(a, name, "lrs")?, float_tuple(a, name, "wds")?) };
+    let (lrs, wds) =
+        if preloaded { (vec![], vec![]) } else { (float_tuple(a, name, "lrs")?, float_tuple(a, name, "wds")?) };
     Ok(MultiSgd {
         name,
         mom,
@@ -267,8 +268,12 @@ pub(super) fn register(r: &mut Registry) {
         "num_weights" = Some("1")
     );
     let pre = params!("rescale_grad" = Some("1"), "clip_gradient" = Some("-1"), "num_weights" = Some("1"));
-    let pre_mom =
-        params!("momentum" = Some("0"), "rescale_grad" = Some("1"), "clip_gradient" = Some("-1"), "num_weights" = Some("1"));
+    let pre_mom = params!(
+        "momentum" = Some("0"),
+        "rescale_grad" = Some("1"),
+        "clip_gradient" = Some("-1"),
+        "num_weights" = Some("1")
+    );
     type Spec = (&'static str, &'static [crate::op::ParamSpec], &'static str, bool, bool, bool);
     let specs: [Spec; 8] = [
         ("multi_sgd_update", plain, "SGD steps of several weights", false, false, false),
