@@ -163,7 +163,7 @@ impl Operator for AdamW {
         let skip = !scale.is_finite() || scale == 0.0;
         let mut outs = Vec::with_capacity(self.n);
         let mut states = Vec::new();
-        for i in 0..self.n {
+        for (i, &d) in dt.iter().enumerate().take(self.n) {
             let mut g = if skip {
                 // MXNet returns without writing: everything keeps its value.
                 let base = i * k;
@@ -171,10 +171,10 @@ impl Operator for AdamW {
                 let mut v = vec![x[base].to_storage()];
                 v.extend((first..k).map(|j| x[base + j].to_storage()));
                 v
-            } else if !self.mp && dt[i] == DType::F64 {
-                self.group::<f64>(x, i, scale, dt[i])
+            } else if !self.mp && d == DType::F64 {
+                self.group::<f64>(x, i, scale, d)
             } else {
-                self.group::<f32>(x, i, scale, dt[i])
+                self.group::<f32>(x, i, scale, d)
             };
             outs.push(g.remove(0));
             states.extend(g);

@@ -269,7 +269,8 @@ pub(super) fn register(r: &mut Registry) {
         "clip_gradient" = Some("-1")
     );
     let lamb2 = params!("lr" = None, "lower_bound" = Some("-1"), "upper_bound" = Some("-1"));
-    let specs: [(&'static str, &'static [&'static str], &'static [crate::op::ParamSpec], &'static str, Kind); 5] = [
+    type Spec = (&'static str, &'static [&'static str], &'static [crate::op::ParamSpec], &'static str, Kind);
+    let specs: [Spec; 5] = [
         (
             "ftml_update",
             &["weight", "grad", "d", "v", "z"],
