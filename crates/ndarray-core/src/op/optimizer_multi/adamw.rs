@@ -8,7 +8,7 @@
 
 use num_traits::Float;
 
-use super::{
+use super::common::{
     expect_count, f32_dtype, f32_param, float_dtype, float_tuple, group_names, load, num_weights, same_shapes, store,
 };
 use crate::dtype::DType;
@@ -66,7 +66,7 @@ impl AdamW {
         let mut out = Vec::with_capacity(w.len());
         for j in 0..w.len() {
             let gj = scale * g[j];
-            let gj = if bound >= <T as num_traits::Zero>::zero() { super::clip(gj, bound) } else { gj };
+            let gj = if bound >= <T as num_traits::Zero>::zero() { super::common::clip(gj, bound) } else { gj };
             g[j] = gj;
             if self.multi {
                 mean[j] = b1 * (mean[j] - gj) + gj;

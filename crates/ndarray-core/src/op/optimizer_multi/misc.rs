@@ -3,7 +3,7 @@
 
 use half::f16;
 
-use super::{expect_count, f32_dtype, f32_param, float_dtype, load, num_weights, same_shapes};
+use super::common::{expect_count, f32_dtype, f32_param, float_dtype, load, num_weights, same_shapes};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;

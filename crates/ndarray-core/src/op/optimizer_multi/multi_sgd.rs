@@ -10,7 +10,7 @@
 
 use num_traits::Float;
 
-use super::{
+use super::common::{
     compute_is_f64, expect_count, f32_dtype, f32_param, float_dtype, float_tuple, group_names, load, num_weights,
     same_shapes, scaled, store,
 };

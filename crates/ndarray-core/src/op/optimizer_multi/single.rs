@@ -3,7 +3,7 @@
 
 use num_traits::Float;
 
-use super::{clip, compute_is_f64, expect_count, f32_dtype, f32_param, float_dtype, load, same_shapes, store};
+use super::common::{clip, compute_is_f64, expect_count, f32_dtype, f32_param, float_dtype, load, same_shapes, store};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
@@ -85,7 +85,7 @@ impl Single {
         let one = <T as num_traits::One>::one();
         let mut out = vec![<T as num_traits::Zero>::zero(); w.len()];
         for i in 0..w.len() {
-            let g = super::scaled(gr[i], rescale, bound);
+            let g = super::common::scaled(gr[i], rescale, bound);
             mean[i] = b1 * mean[i] + (one - b1) * g;
             var[i] = b2 * var[i] + (one - b2) * g * g;
             out[i] = if p.bias_correction {
