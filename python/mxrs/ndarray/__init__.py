@@ -8,7 +8,7 @@ import numbers
 
 from mxrs import _arith
 from mxrs.base import mx_real_t
-from mxrs.ndarray import _ops, dlpack, linalg, random
+from mxrs.ndarray import _amp_ops, _ops, dlpack, linalg, random
 from mxrs.ndarray._custom import Custom  # noqa: F401
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
@@ -25,6 +25,9 @@ from mxrs.ndarray.ndarray import (
 from mxrs.ndarray.utils import load, load_frombuffer, save
 
 _internal = _ops
+# MXNet's init_output=False needs the output's previous value (see _amp_ops).
+all_finite = _amp_ops.all_finite
+multi_all_finite = _amp_ops.multi_all_finite
 
 
 def _method(name):

@@ -573,6 +573,26 @@ def UpSampling(*data, scale=_Null, num_filter=_Null, sample_type=_Null, multi_in
     return _call("UpSampling", data, {"scale": scale, "num_filter": num_filter, "sample_type": sample_type, "multi_input_mode": multi_input_mode, "num_args": num_args, "workspace": workspace}, out, ctx, kwargs, variadic=True)
 
 
+def _adamw_update(weight=None, grad=None, mean=None, var=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """AdamW step (decoupled weight decay).
+
+    Inputs: weight, grad, mean, var, rescale_grad.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    eta : default required
+    clip_gradient : default -1
+
+    Returns: NDArray.
+    """
+    return _call("_adamw_update", [weight, grad, mean, var, rescale_grad], {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
 def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """Evenly spaced values in [start, stop).
 
@@ -1240,6 +1260,26 @@ def _mod_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs
     return _call("_mod_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
 
+def _mp_adamw_update(weight=None, grad=None, mean=None, var=None, weight32=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """AdamW step on a float32 master weight.
+
+    Inputs: weight, grad, mean, var, weight32, rescale_grad.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    eta : default required
+    clip_gradient : default -1
+
+    Returns: NDArray.
+    """
+    return _call("_mp_adamw_update", [weight, grad, mean, var, weight32, rescale_grad], {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
 def _mul_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs):
     """Binary op with a scalar.
 
@@ -1252,6 +1292,48 @@ def _mul_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs
     Returns: NDArray.
     """
     return _call("_mul_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
+
+
+def _multi_adamw_update(*data, lrs=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wds=_Null, etas=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """AdamW steps of several weights.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wds : default required
+    etas : default required
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_multi_adamw_update", data, {"lrs": lrs, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wds": wds, "etas": etas, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
+def _multi_mp_adamw_update(*data, lrs=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wds=_Null, etas=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """AdamW steps of several weights on float32 master copies.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wds : default required
+    etas : default required
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_multi_mp_adamw_update", data, {"lrs": lrs, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wds": wds, "etas": etas, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
 
 
 def _not_equal(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
@@ -1985,6 +2067,49 @@ def add_n(*args, num_args=_Null, out=None, name=None, ctx=None, **kwargs):
     return _call("add_n", args, {"num_args": num_args}, out, ctx, kwargs, variadic=True)
 
 
+def all_finite(data=None, init_output=_Null, out=None, name=None, ctx=None, **kwargs):
+    """1 if every element is finite, else 0.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    init_output : default True
+
+    Returns: NDArray.
+    """
+    return _call("all_finite", [data], {"init_output": init_output}, out, ctx, kwargs, variadic=False)
+
+
+def amp_cast(data=None, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Cast between float16, bfloat16 and float32.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    dtype : default required
+
+    Returns: NDArray.
+    """
+    return _call("amp_cast", [data], {"dtype": dtype}, out, ctx, kwargs, variadic=False)
+
+
+def amp_multicast(*data, num_outputs=_Null, cast_narrow=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Cast several arrays to their widest (or narrowest) float type.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_outputs : default required
+    cast_narrow : default False
+
+    Returns: NDArray.
+    """
+    return _call("amp_multicast", data, {"num_outputs": num_outputs, "cast_narrow": cast_narrow}, out, ctx, kwargs, variadic=True)
+
+
 def arccos(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2574,6 +2699,27 @@ def floor(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("floor", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def ftml_update(weight=None, grad=None, d=None, v=None, z=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, t=_Null, wd=_Null, rescale_grad=_Null, clip_grad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """FTML (Follow the Moving Leader) step.
+
+    Inputs: weight, grad, d, v, z.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.6
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    t : default required
+    wd : default 0
+    rescale_grad : default 1
+    clip_grad : default -1
+
+    Returns: NDArray.
+    """
+    return _call("ftml_update", [weight, grad, d, v, z], {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "t": t, "wd": wd, "rescale_grad": rescale_grad, "clip_grad": clip_grad}, out, ctx, kwargs, variadic=False)
+
+
 def ftrl_update(weight=None, grad=None, z=None, n=None, lr=_Null, lamda1=_Null, beta=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
     """FTRL-proximal step.
 
@@ -2626,6 +2772,43 @@ def hard_sigmoid(data=None, alpha=_Null, beta=_Null, out=None, name=None, ctx=No
     Returns: NDArray.
     """
     return _call("hard_sigmoid", [data], {"alpha": alpha, "beta": beta}, out, ctx, kwargs, variadic=False)
+
+
+def lamb_update_phase1(weight=None, grad=None, mean=None, var=None, beta1=_Null, beta2=_Null, epsilon=_Null, t=_Null, bias_correction=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """LAMB phase 1: the Adam direction plus weight decay (g).
+
+    Inputs: weight, grad, mean, var.
+
+    Parameters
+    ----------
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-06
+    t : default required
+    bias_correction : default True
+    wd : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+
+    Returns: NDArray.
+    """
+    return _call("lamb_update_phase1", [weight, grad, mean, var], {"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "t": t, "bias_correction": bias_correction, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
+def lamb_update_phase2(weight=None, g=None, r1=None, r2=None, lr=_Null, lower_bound=_Null, upper_bound=_Null, out=None, name=None, ctx=None, **kwargs):
+    """LAMB phase 2: weight - lr * r1/r2 * g.
+
+    Inputs: weight, g, r1, r2.
+
+    Parameters
+    ----------
+    lr : default required
+    lower_bound : default -1
+    upper_bound : default -1
+
+    Returns: NDArray.
+    """
+    return _call("lamb_update_phase2", [weight, g, r1, r2], {"lr": lr, "lower_bound": lower_bound, "upper_bound": upper_bound}, out, ctx, kwargs, variadic=False)
 
 
 def log(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -2758,6 +2941,43 @@ def moments(data=None, axes=_Null, keepdims=_Null, out=None, name=None, ctx=None
     return _call("moments", [data], {"axes": axes, "keepdims": keepdims}, out, ctx, kwargs, variadic=False)
 
 
+def mp_lamb_update_phase1(weight=None, grad=None, mean=None, var=None, weight32=None, beta1=_Null, beta2=_Null, epsilon=_Null, t=_Null, bias_correction=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
+    """LAMB phase 1 on a float32 master weight.
+
+    Inputs: weight, grad, mean, var, weight32.
+
+    Parameters
+    ----------
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-06
+    t : default required
+    bias_correction : default True
+    wd : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+
+    Returns: NDArray.
+    """
+    return _call("mp_lamb_update_phase1", [weight, grad, mean, var, weight32], {"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "t": t, "bias_correction": bias_correction, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
+def mp_lamb_update_phase2(weight=None, g=None, r1=None, r2=None, weight32=None, lr=_Null, lower_bound=_Null, upper_bound=_Null, out=None, name=None, ctx=None, **kwargs):
+    """LAMB phase 2 on a float32 master weight.
+
+    Inputs: weight, g, r1, r2, weight32.
+
+    Parameters
+    ----------
+    lr : default required
+    lower_bound : default -1
+    upper_bound : default -1
+
+    Returns: NDArray.
+    """
+    return _call("mp_lamb_update_phase2", [weight, g, r1, r2, weight32], {"lr": lr, "lower_bound": lower_bound, "upper_bound": upper_bound}, out, ctx, kwargs, variadic=False)
+
+
 def mp_nag_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
     """Nesterov momentum step on a float32 master weight.
 
@@ -2811,6 +3031,125 @@ def mp_sgd_update(weight=None, grad=None, weight32=None, lr=_Null, wd=_Null, res
     Returns: NDArray.
     """
     return _call("mp_sgd_update", [weight, grad, weight32], {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, out, ctx, kwargs, variadic=False)
+
+
+def multi_all_finite(*data, num_arrays=_Null, init_output=_Null, out=None, name=None, ctx=None, **kwargs):
+    """1 if every element of every array is finite, else 0.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_arrays : default 1
+    init_output : default True
+
+    Returns: NDArray.
+    """
+    return _call("multi_all_finite", data, {"num_arrays": num_arrays, "init_output": init_output}, out, ctx, kwargs, variadic=True)
+
+
+def multi_lars(lrs=None, weights_sum_sq=None, grads_sum_sq=None, wds=None, eta=_Null, eps=_Null, rescale_grad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """LARS learning rates from sums of squares of weights and gradients.
+
+    Inputs: lrs, weights_sum_sq, grads_sum_sq, wds.
+
+    Parameters
+    ----------
+    eta : default required
+    eps : default required
+    rescale_grad : default 1
+
+    Returns: NDArray.
+    """
+    return _call("multi_lars", [lrs, weights_sum_sq, grads_sum_sq, wds], {"eta": eta, "eps": eps, "rescale_grad": rescale_grad}, out, ctx, kwargs, variadic=False)
+
+
+def multi_mp_sgd_mom_update(*data, lrs=_Null, wds=_Null, momentum=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD-with-momentum steps of several weights on float32 master copies.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    wds : default required
+    momentum : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("multi_mp_sgd_mom_update", data, {"lrs": lrs, "wds": wds, "momentum": momentum, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
+def multi_mp_sgd_update(*data, lrs=_Null, wds=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD steps of several weights on float32 master copies.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    wds : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("multi_mp_sgd_update", data, {"lrs": lrs, "wds": wds, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
+def multi_sgd_mom_update(*data, lrs=_Null, wds=_Null, momentum=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD-with-momentum steps of several weights.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    wds : default required
+    momentum : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("multi_sgd_mom_update", data, {"lrs": lrs, "wds": wds, "momentum": momentum, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
+def multi_sgd_update(*data, lrs=_Null, wds=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD steps of several weights.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    wds : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("multi_sgd_update", data, {"lrs": lrs, "wds": wds, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
+def multi_sum_sq(*data, num_arrays=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Sums of squares of several arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_arrays : default required
+
+    Returns: NDArray.
+    """
+    return _call("multi_sum_sq", data, {"num_arrays": num_arrays}, out, ctx, kwargs, variadic=True)
 
 
 def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -2916,6 +3255,72 @@ def pick(data=None, index=None, axis=_Null, keepdims=_Null, mode=_Null, out=None
     return _call("pick", [data, index], {"axis": axis, "keepdims": keepdims, "mode": mode}, out, ctx, kwargs, variadic=False)
 
 
+def preloaded_multi_mp_sgd_mom_update(*data, momentum=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD-with-momentum steps on float32 master copies, rates given as arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    momentum : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("preloaded_multi_mp_sgd_mom_update", data, {"momentum": momentum, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
+def preloaded_multi_mp_sgd_update(*data, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD steps of several weights on float32 master copies, rates given as arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("preloaded_multi_mp_sgd_update", data, {"rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
+def preloaded_multi_sgd_mom_update(*data, momentum=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD-with-momentum steps of several weights, rates given as arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    momentum : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("preloaded_multi_sgd_mom_update", data, {"momentum": momentum, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
+def preloaded_multi_sgd_update(*data, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, out=None, name=None, ctx=None, **kwargs):
+    """SGD steps of several weights, rates given as arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: NDArray.
+    """
+    return _call("preloaded_multi_sgd_update", data, {"rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, out, ctx, kwargs, variadic=True)
+
+
 def prod(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
     """Reduce over axes.
 
@@ -2985,6 +3390,20 @@ def repeat(data=None, repeats=_Null, axis=_Null, out=None, name=None, ctx=None, 
     Returns: NDArray.
     """
     return _call("repeat", [data], {"repeats": repeats, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def reset_arrays(*data, num_arrays=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Set several arrays to zero in place.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_arrays : default required
+
+    Returns: NDArray.
+    """
+    return _call("reset_arrays", data, {"num_arrays": num_arrays}, out, ctx, kwargs, variadic=True)
 
 
 def reshape_like(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
@@ -3531,7 +3950,11 @@ _Mul = elemwise_mul
 _Plus = elemwise_add
 _add = elemwise_add
 _contrib_CTCLoss = CTCLoss
+_contrib_adamw_update = _adamw_update
 _contrib_ctc_loss = CTCLoss
+_contrib_mp_adamw_update = _mp_adamw_update
+_contrib_multi_adamw_update = _multi_adamw_update
+_contrib_multi_mp_adamw_update = _multi_mp_adamw_update
 _crop_assign = _slice_assign
 _crop_assign_scalar = _slice_assign_scalar
 _div = elemwise_div
@@ -3644,11 +4067,16 @@ __all__ = [
     "_Minus",
     "_Mul",
     "_Plus",
+    "_adamw_update",
     "_add",
     "_arange",
     "_broadcast_reduced_like",
     "_contrib_CTCLoss",
+    "_contrib_adamw_update",
     "_contrib_ctc_loss",
+    "_contrib_mp_adamw_update",
+    "_contrib_multi_adamw_update",
+    "_contrib_multi_mp_adamw_update",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -3702,8 +4130,11 @@ __all__ = [
     "_minus_scalar",
     "_mod",
     "_mod_scalar",
+    "_mp_adamw_update",
     "_mul",
     "_mul_scalar",
+    "_multi_adamw_update",
+    "_multi_mp_adamw_update",
     "_not_equal",
     "_not_equal_scalar",
     "_ones",
@@ -3756,6 +4187,9 @@ __all__ = [
     "abs",
     "adam_update",
     "add_n",
+    "all_finite",
+    "amp_cast",
+    "amp_multicast",
     "arccos",
     "arccosh",
     "arcsin",
@@ -3818,11 +4252,14 @@ __all__ = [
     "flatten",
     "flip",
     "floor",
+    "ftml_update",
     "ftrl_update",
     "gamma",
     "gammaln",
     "hard_sigmoid",
     "identity",
+    "lamb_update_phase1",
+    "lamb_update_phase2",
     "linalg_det",
     "linalg_extractdiag",
     "linalg_extracttrian",
@@ -3853,9 +4290,18 @@ __all__ = [
     "min_axis",
     "minimum",
     "moments",
+    "mp_lamb_update_phase1",
+    "mp_lamb_update_phase2",
     "mp_nag_mom_update",
     "mp_sgd_mom_update",
     "mp_sgd_update",
+    "multi_all_finite",
+    "multi_lars",
+    "multi_mp_sgd_mom_update",
+    "multi_mp_sgd_update",
+    "multi_sgd_mom_update",
+    "multi_sgd_update",
+    "multi_sum_sq",
     "nag_mom_update",
     "nansum",
     "negative",
@@ -3865,6 +4311,10 @@ __all__ = [
     "ones_like",
     "pad",
     "pick",
+    "preloaded_multi_mp_sgd_mom_update",
+    "preloaded_multi_mp_sgd_update",
+    "preloaded_multi_sgd_mom_update",
+    "preloaded_multi_sgd_update",
     "prod",
     "radians",
     "random_exponential",
@@ -3887,6 +4337,7 @@ __all__ = [
     "reciprocal",
     "relu",
     "repeat",
+    "reset_arrays",
     "reshape",
     "reshape_like",
     "reverse",

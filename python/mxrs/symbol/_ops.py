@@ -573,6 +573,26 @@ def UpSampling(*data, scale=_Null, num_filter=_Null, sample_type=_Null, multi_in
     return _symbol_op("UpSampling", "upsampling", data, {"scale": scale, "num_filter": num_filter, "sample_type": sample_type, "multi_input_mode": multi_input_mode, "num_args": num_args, "workspace": workspace}, name, attr, kwargs)
 
 
+def _adamw_update(weight=None, grad=None, mean=None, var=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
+    """AdamW step (decoupled weight decay).
+
+    Inputs: weight, grad, mean, var, rescale_grad.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    eta : default required
+    clip_gradient : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_adamw_update", "_adamw_update", {"weight": weight, "grad": grad, "mean": mean, "var": var, "rescale_grad": rescale_grad}, {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
 def _arange(start=_Null, stop=_Null, step=_Null, repeat=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """Evenly spaced values in [start, stop).
 
@@ -1240,6 +1260,26 @@ def _mod_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     return _symbol_op("_mod_scalar", "_mod_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
 
 
+def _mp_adamw_update(weight=None, grad=None, mean=None, var=None, weight32=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
+    """AdamW step on a float32 master weight.
+
+    Inputs: weight, grad, mean, var, weight32, rescale_grad.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    eta : default required
+    clip_gradient : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_mp_adamw_update", "_mp_adamw_update", {"weight": weight, "grad": grad, "mean": mean, "var": var, "weight32": weight32, "rescale_grad": rescale_grad}, {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
 def _mul_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     """Binary op with a scalar.
 
@@ -1252,6 +1292,48 @@ def _mul_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("_mul_scalar", "_mul_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
+
+
+def _multi_adamw_update(*data, lrs=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wds=_Null, etas=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """AdamW steps of several weights.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wds : default required
+    etas : default required
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_multi_adamw_update", "_multi_adamw_update", data, {"lrs": lrs, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wds": wds, "etas": etas, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def _multi_mp_adamw_update(*data, lrs=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wds=_Null, etas=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """AdamW steps of several weights on float32 master copies.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wds : default required
+    etas : default required
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_multi_mp_adamw_update", "_multi_mp_adamw_update", data, {"lrs": lrs, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wds": wds, "etas": etas, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
 
 
 def _not_equal(lhs=None, rhs=None, name=None, attr=None, **kwargs):
@@ -1985,6 +2067,49 @@ def add_n(*args, num_args=_Null, name=None, attr=None, **kwargs):
     return _symbol_op("add_n", "add_n", args, {"num_args": num_args}, name, attr, kwargs)
 
 
+def all_finite(data=None, init_output=_Null, name=None, attr=None, **kwargs):
+    """1 if every element is finite, else 0.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    init_output : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("all_finite", "all_finite", {"data": data}, {"init_output": init_output}, name, attr, kwargs)
+
+
+def amp_cast(data=None, dtype=_Null, name=None, attr=None, **kwargs):
+    """Cast between float16, bfloat16 and float32.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    dtype : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("amp_cast", "amp_cast", {"data": data}, {"dtype": dtype}, name, attr, kwargs)
+
+
+def amp_multicast(*data, num_outputs=_Null, cast_narrow=_Null, name=None, attr=None, **kwargs):
+    """Cast several arrays to their widest (or narrowest) float type.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_outputs : default required
+    cast_narrow : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("amp_multicast", "amp_multicast", data, {"num_outputs": num_outputs, "cast_narrow": cast_narrow}, name, attr, kwargs)
+
+
 def arccos(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2574,6 +2699,27 @@ def floor(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("floor", "floor", {"data": data}, {}, name, attr, kwargs)
 
 
+def ftml_update(weight=None, grad=None, d=None, v=None, z=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, t=_Null, wd=_Null, rescale_grad=_Null, clip_grad=_Null, name=None, attr=None, **kwargs):
+    """FTML (Follow the Moving Leader) step.
+
+    Inputs: weight, grad, d, v, z.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.6
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    t : default required
+    wd : default 0
+    rescale_grad : default 1
+    clip_grad : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("ftml_update", "ftml_update", {"weight": weight, "grad": grad, "d": d, "v": v, "z": z}, {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "t": t, "wd": wd, "rescale_grad": rescale_grad, "clip_grad": clip_grad}, name, attr, kwargs)
+
+
 def ftrl_update(weight=None, grad=None, z=None, n=None, lr=_Null, lamda1=_Null, beta=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
     """FTRL-proximal step.
 
@@ -2626,6 +2772,43 @@ def hard_sigmoid(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwa
     Returns: Symbol.
     """
     return _symbol_op("hard_sigmoid", "hard_sigmoid", {"data": data}, {"alpha": alpha, "beta": beta}, name, attr, kwargs)
+
+
+def lamb_update_phase1(weight=None, grad=None, mean=None, var=None, beta1=_Null, beta2=_Null, epsilon=_Null, t=_Null, bias_correction=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
+    """LAMB phase 1: the Adam direction plus weight decay (g).
+
+    Inputs: weight, grad, mean, var.
+
+    Parameters
+    ----------
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-06
+    t : default required
+    bias_correction : default True
+    wd : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("lamb_update_phase1", "lamb_update_phase1", {"weight": weight, "grad": grad, "mean": mean, "var": var}, {"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "t": t, "bias_correction": bias_correction, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
+def lamb_update_phase2(weight=None, g=None, r1=None, r2=None, lr=_Null, lower_bound=_Null, upper_bound=_Null, name=None, attr=None, **kwargs):
+    """LAMB phase 2: weight - lr * r1/r2 * g.
+
+    Inputs: weight, g, r1, r2.
+
+    Parameters
+    ----------
+    lr : default required
+    lower_bound : default -1
+    upper_bound : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("lamb_update_phase2", "lamb_update_phase2", {"weight": weight, "g": g, "r1": r1, "r2": r2}, {"lr": lr, "lower_bound": lower_bound, "upper_bound": upper_bound}, name, attr, kwargs)
 
 
 def log(data=None, name=None, attr=None, **kwargs):
@@ -2758,6 +2941,43 @@ def moments(data=None, axes=_Null, keepdims=_Null, name=None, attr=None, **kwarg
     return _symbol_op("moments", "moments", {"data": data}, {"axes": axes, "keepdims": keepdims}, name, attr, kwargs)
 
 
+def mp_lamb_update_phase1(weight=None, grad=None, mean=None, var=None, weight32=None, beta1=_Null, beta2=_Null, epsilon=_Null, t=_Null, bias_correction=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
+    """LAMB phase 1 on a float32 master weight.
+
+    Inputs: weight, grad, mean, var, weight32.
+
+    Parameters
+    ----------
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-06
+    t : default required
+    bias_correction : default True
+    wd : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("mp_lamb_update_phase1", "mp_lamb_update_phase1", {"weight": weight, "grad": grad, "mean": mean, "var": var, "weight32": weight32}, {"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "t": t, "bias_correction": bias_correction, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
+def mp_lamb_update_phase2(weight=None, g=None, r1=None, r2=None, weight32=None, lr=_Null, lower_bound=_Null, upper_bound=_Null, name=None, attr=None, **kwargs):
+    """LAMB phase 2 on a float32 master weight.
+
+    Inputs: weight, g, r1, r2, weight32.
+
+    Parameters
+    ----------
+    lr : default required
+    lower_bound : default -1
+    upper_bound : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("mp_lamb_update_phase2", "mp_lamb_update_phase2", {"weight": weight, "g": g, "r1": r1, "r2": r2, "weight32": weight32}, {"lr": lr, "lower_bound": lower_bound, "upper_bound": upper_bound}, name, attr, kwargs)
+
+
 def mp_nag_mom_update(weight=None, grad=None, mom=None, weight32=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
     """Nesterov momentum step on a float32 master weight.
 
@@ -2811,6 +3031,125 @@ def mp_sgd_update(weight=None, grad=None, weight32=None, lr=_Null, wd=_Null, res
     Returns: Symbol.
     """
     return _symbol_op("mp_sgd_update", "mp_sgd_update", {"weight": weight, "grad": grad, "weight32": weight32}, {"lr": lr, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "lazy_update": lazy_update}, name, attr, kwargs)
+
+
+def multi_all_finite(*data, num_arrays=_Null, init_output=_Null, name=None, attr=None, **kwargs):
+    """1 if every element of every array is finite, else 0.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_arrays : default 1
+    init_output : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("multi_all_finite", "multi_all_finite", data, {"num_arrays": num_arrays, "init_output": init_output}, name, attr, kwargs)
+
+
+def multi_lars(lrs=None, weights_sum_sq=None, grads_sum_sq=None, wds=None, eta=_Null, eps=_Null, rescale_grad=_Null, name=None, attr=None, **kwargs):
+    """LARS learning rates from sums of squares of weights and gradients.
+
+    Inputs: lrs, weights_sum_sq, grads_sum_sq, wds.
+
+    Parameters
+    ----------
+    eta : default required
+    eps : default required
+    rescale_grad : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("multi_lars", "multi_lars", {"lrs": lrs, "weights_sum_sq": weights_sum_sq, "grads_sum_sq": grads_sum_sq, "wds": wds}, {"eta": eta, "eps": eps, "rescale_grad": rescale_grad}, name, attr, kwargs)
+
+
+def multi_mp_sgd_mom_update(*data, lrs=_Null, wds=_Null, momentum=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """SGD-with-momentum steps of several weights on float32 master copies.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    wds : default required
+    momentum : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("multi_mp_sgd_mom_update", "multi_mp_sgd_mom_update", data, {"lrs": lrs, "wds": wds, "momentum": momentum, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def multi_mp_sgd_update(*data, lrs=_Null, wds=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """SGD steps of several weights on float32 master copies.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    wds : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("multi_mp_sgd_update", "multi_mp_sgd_update", data, {"lrs": lrs, "wds": wds, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def multi_sgd_mom_update(*data, lrs=_Null, wds=_Null, momentum=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """SGD-with-momentum steps of several weights.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    wds : default required
+    momentum : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("multi_sgd_mom_update", "multi_sgd_mom_update", data, {"lrs": lrs, "wds": wds, "momentum": momentum, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def multi_sgd_update(*data, lrs=_Null, wds=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """SGD steps of several weights.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    wds : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("multi_sgd_update", "multi_sgd_update", data, {"lrs": lrs, "wds": wds, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def multi_sum_sq(*data, num_arrays=_Null, name=None, attr=None, **kwargs):
+    """Sums of squares of several arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_arrays : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("multi_sum_sq", "multi_sum_sq", data, {"num_arrays": num_arrays}, name, attr, kwargs)
 
 
 def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
@@ -2916,6 +3255,72 @@ def pick(data=None, index=None, axis=_Null, keepdims=_Null, mode=_Null, name=Non
     return _symbol_op("pick", "pick", {"data": data, "index": index}, {"axis": axis, "keepdims": keepdims, "mode": mode}, name, attr, kwargs)
 
 
+def preloaded_multi_mp_sgd_mom_update(*data, momentum=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """SGD-with-momentum steps on float32 master copies, rates given as arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    momentum : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("preloaded_multi_mp_sgd_mom_update", "preloaded_multi_mp_sgd_mom_update", data, {"momentum": momentum, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def preloaded_multi_mp_sgd_update(*data, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """SGD steps of several weights on float32 master copies, rates given as arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("preloaded_multi_mp_sgd_update", "preloaded_multi_mp_sgd_update", data, {"rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def preloaded_multi_sgd_mom_update(*data, momentum=_Null, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """SGD-with-momentum steps of several weights, rates given as arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    momentum : default 0
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("preloaded_multi_sgd_mom_update", "preloaded_multi_sgd_mom_update", data, {"momentum": momentum, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def preloaded_multi_sgd_update(*data, rescale_grad=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """SGD steps of several weights, rates given as arrays.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    rescale_grad : default 1
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("preloaded_multi_sgd_update", "preloaded_multi_sgd_update", data, {"rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
 def prod(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=None, **kwargs):
     """Reduce over axes.
 
@@ -2985,6 +3390,20 @@ def repeat(data=None, repeats=_Null, axis=_Null, name=None, attr=None, **kwargs)
     Returns: Symbol.
     """
     return _symbol_op("repeat", "repeat", {"data": data}, {"repeats": repeats, "axis": axis}, name, attr, kwargs)
+
+
+def reset_arrays(*data, num_arrays=_Null, name=None, attr=None, **kwargs):
+    """Set several arrays to zero in place.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_arrays : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("reset_arrays", "reset_arrays", data, {"num_arrays": num_arrays}, name, attr, kwargs)
 
 
 def reshape_like(lhs=None, rhs=None, name=None, attr=None, **kwargs):
@@ -3625,6 +4044,26 @@ def _contrib_CTCLoss(data=None, label=None, data_lengths=None, label_lengths=Non
     return _symbol_op("CTCLoss", "_contrib_ctcloss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
 
 
+def _contrib_adamw_update(weight=None, grad=None, mean=None, var=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
+    """AdamW step (decoupled weight decay).
+
+    Inputs: weight, grad, mean, var, rescale_grad.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    eta : default required
+    clip_gradient : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_adamw_update", "_contrib_adamw_update", {"weight": weight, "grad": grad, "mean": mean, "var": var, "rescale_grad": rescale_grad}, {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
 def _contrib_ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
     """Connectionist temporal classification loss.
 
@@ -3639,6 +4078,68 @@ def _contrib_ctc_loss(data=None, label=None, data_lengths=None, label_lengths=No
     Returns: Symbol.
     """
     return _symbol_op("CTCLoss", "_contrib_ctc_loss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
+def _contrib_mp_adamw_update(weight=None, grad=None, mean=None, var=None, weight32=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
+    """AdamW step on a float32 master weight.
+
+    Inputs: weight, grad, mean, var, weight32, rescale_grad.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    eta : default required
+    clip_gradient : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_mp_adamw_update", "_contrib_mp_adamw_update", {"weight": weight, "grad": grad, "mean": mean, "var": var, "weight32": weight32, "rescale_grad": rescale_grad}, {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
+def _contrib_multi_adamw_update(*data, lrs=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wds=_Null, etas=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """AdamW steps of several weights.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wds : default required
+    etas : default required
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_multi_adamw_update", "_contrib_multi_adamw_update", data, {"lrs": lrs, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wds": wds, "etas": etas, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def _contrib_multi_mp_adamw_update(*data, lrs=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wds=_Null, etas=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """AdamW steps of several weights on float32 master copies.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wds : default required
+    etas : default required
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_multi_mp_adamw_update", "_contrib_multi_mp_adamw_update", data, {"lrs": lrs, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wds": wds, "etas": etas, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
 
 
 def _crop_assign(lhs=None, rhs=None, begin=_Null, end=_Null, step=_Null, name=None, attr=None, **kwargs):
@@ -4665,11 +5166,16 @@ __all__ = [
     "_Minus",
     "_Mul",
     "_Plus",
+    "_adamw_update",
     "_add",
     "_arange",
     "_broadcast_reduced_like",
     "_contrib_CTCLoss",
+    "_contrib_adamw_update",
     "_contrib_ctc_loss",
+    "_contrib_mp_adamw_update",
+    "_contrib_multi_adamw_update",
+    "_contrib_multi_mp_adamw_update",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -4723,8 +5229,11 @@ __all__ = [
     "_minus_scalar",
     "_mod",
     "_mod_scalar",
+    "_mp_adamw_update",
     "_mul",
     "_mul_scalar",
+    "_multi_adamw_update",
+    "_multi_mp_adamw_update",
     "_not_equal",
     "_not_equal_scalar",
     "_ones",
@@ -4777,6 +5286,9 @@ __all__ = [
     "abs",
     "adam_update",
     "add_n",
+    "all_finite",
+    "amp_cast",
+    "amp_multicast",
     "arccos",
     "arccosh",
     "arcsin",
@@ -4839,11 +5351,14 @@ __all__ = [
     "flatten",
     "flip",
     "floor",
+    "ftml_update",
     "ftrl_update",
     "gamma",
     "gammaln",
     "hard_sigmoid",
     "identity",
+    "lamb_update_phase1",
+    "lamb_update_phase2",
     "linalg_det",
     "linalg_extractdiag",
     "linalg_extracttrian",
@@ -4874,9 +5389,18 @@ __all__ = [
     "min_axis",
     "minimum",
     "moments",
+    "mp_lamb_update_phase1",
+    "mp_lamb_update_phase2",
     "mp_nag_mom_update",
     "mp_sgd_mom_update",
     "mp_sgd_update",
+    "multi_all_finite",
+    "multi_lars",
+    "multi_mp_sgd_mom_update",
+    "multi_mp_sgd_update",
+    "multi_sgd_mom_update",
+    "multi_sgd_update",
+    "multi_sum_sq",
     "nag_mom_update",
     "nansum",
     "negative",
@@ -4886,6 +5410,10 @@ __all__ = [
     "ones_like",
     "pad",
     "pick",
+    "preloaded_multi_mp_sgd_mom_update",
+    "preloaded_multi_mp_sgd_update",
+    "preloaded_multi_sgd_mom_update",
+    "preloaded_multi_sgd_update",
     "prod",
     "radians",
     "random_exponential",
@@ -4908,6 +5436,7 @@ __all__ = [
     "reciprocal",
     "relu",
     "repeat",
+    "reset_arrays",
     "reshape",
     "reshape_like",
     "reverse",

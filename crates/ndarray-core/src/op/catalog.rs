@@ -21,6 +21,7 @@ pub fn registry() -> &'static Registry {
         super::nn::register(&mut r);
         super::sort::register(&mut r);
         super::optimizer::register(&mut r);
+        super::optimizer_multi::register(&mut r);
         super::layers::fully_connected::register(&mut r);
         super::layers::activation::register(&mut r);
         super::layers::loss::register(&mut r);

@@ -20,6 +20,7 @@ mod linalg;
 mod matrix;
 mod nn;
 mod optimizer;
+mod optimizer_multi;
 mod pointwise;
 mod pool;
 mod random;

@@ -7,6 +7,7 @@ optimizer into the ``updater(key, grad, weight)`` function a KVStore calls.
 """
 
 import math
+import os
 import pickle
 import warnings
 
@@ -251,6 +252,7 @@ class SGD(Optimizer):
         super().__init__(**kwargs)
         self.momentum = momentum
         self.lazy_update = lazy_update
+        self.aggregate_num = int(os.getenv("MXNET_OPTIMIZER_AGGREGATION_SIZE", "4"))
 
     def create_state_multi_precision(self, index, weight):
         if self.multi_precision and weight.dtype == numpy.float16:
@@ -270,27 +272,58 @@ class SGD(Optimizer):
         return None
 
     def _update_impl(self, index, weight, grad, state, multi_precision):
+        """As MXNet 1.9.1: dense weights go through the aggregated ``multi_sgd_*`` ops (one call
+        for a list of up to ``aggregate_num`` weights, or for a single one)."""
+        if not isinstance(index, (tuple, list)):
+            index, weight, grad, state = [index], [weight], [grad], [state]
+        aggregate = all(getattr(a, "stype", "default") == "default" for a in list(weight) + list(grad))
         self._update_count(index)
-        lr, wd = self._get_lr(index), self._get_wd(index)
+        lrs, wds = self._get_lrs(index), self._get_wds(index)
         kwargs = self._common_kwargs()
         if self.momentum > 0:
             kwargs["momentum"] = self.momentum
-        if not multi_precision:
-            if state is not None:
-                nd.sgd_mom_update(weight, grad, state, out=weight, lazy_update=self.lazy_update, lr=lr, wd=wd, **kwargs)
+        if aggregate:
+            _multi_sgd(weight, grad, state, lrs, wds, self.momentum > 0, multi_precision, kwargs)
+            return
+        for w, g, st, lr, wd in zip(weight, grad, state, lrs, wds, strict=True):
+            if not multi_precision:
+                if st is not None:
+                    nd.sgd_mom_update(w, g, st, out=w, lazy_update=self.lazy_update, lr=lr, wd=wd, **kwargs)
+                else:
+                    nd.sgd_update(w, g, out=w, lazy_update=self.lazy_update, lr=lr, wd=wd, **kwargs)
+            elif st[0] is not None:
+                nd.mp_sgd_mom_update(w, g, st[0], st[1], out=w, lr=lr, wd=wd, **kwargs)
             else:
-                nd.sgd_update(weight, grad, out=weight, lazy_update=self.lazy_update, lr=lr, wd=wd, **kwargs)
-        elif state[0] is not None:
-            nd.mp_sgd_mom_update(weight, grad, state[0], state[1], out=weight, lr=lr, wd=wd, **kwargs)
-        else:
-            nd.mp_sgd_update(weight, grad, state[1], out=weight, lr=lr, wd=wd, **kwargs)
+                nd.mp_sgd_update(w, g, st[1], out=w, lr=lr, wd=wd, **kwargs)
 
     def update(self, index, weight, grad, state):
         self._update_impl(index, weight, grad, state, False)
 
     def update_multi_precision(self, index, weight, grad, state):
-        mp = self.multi_precision and weight.dtype == numpy.float16
+        first = weight[0] if isinstance(index, (tuple, list)) else weight
+        mp = self.multi_precision and first.dtype == numpy.float16
         self._update_impl(index, weight, grad, state, mp)
+
+
+def _flatten(groups):
+    return [x for group in groups for x in group]
+
+
+def _multi_sgd(weights, grads, states, lrs, wds, momentum, multi_precision, kwargs):
+    """One ``multi_[mp_]sgd[_mom]_update`` call over lists of weights (states as SGD keeps them:
+    ``mom``, or ``(mom, weight32)`` with ``multi_precision``)."""
+    common = {"out": list(weights), "num_weights": len(weights), "lrs": lrs, "wds": wds, **kwargs}
+    if not multi_precision:
+        if momentum:
+            nd.multi_sgd_mom_update(*_flatten(zip(weights, grads, states, strict=True)), **common)
+        else:
+            nd.multi_sgd_update(*_flatten(zip(weights, grads, strict=True)), **common)
+    elif momentum:
+        moms, masters = [s[0] for s in states], [s[1] for s in states]
+        nd.multi_mp_sgd_mom_update(*_flatten(zip(weights, grads, moms, masters, strict=True)), **common)
+    else:
+        masters = [s[1] for s in states]
+        nd.multi_mp_sgd_update(*_flatten(zip(weights, grads, masters, strict=True)), **common)
 
 
 @register
@@ -301,6 +334,7 @@ class NAG(SGD):
 
     def __init__(self, momentum=0.0, **kwargs):
         super().__init__(momentum=momentum, **kwargs)
+        self.aggregate_num = 0  # NAG updates one weight at a time, as MXNet's
 
     def _update_impl(self, index, weight, grad, state, multi_precision):
         self._update_count(index)
@@ -486,10 +520,6 @@ class Ftrl(Optimizer):
         nd.ftrl_update(weight, grad, z, n, out=weight, lr=lr, wd=wd, **kwargs)
 
 
-# MXNet's lower-case aliases.
-Optimizer.opt_registry.setdefault("ccsgd", SGD)
-
-
 class Updater:
     """The ``updater(index, grad, weight)`` a KVStore calls: keeps one optimizer state per key
     (created on first use) and applies the optimizer."""
@@ -515,8 +545,24 @@ class Updater:
             elif not self.states_synced[idx]:
                 self.states[idx] = self.sync_state_context(self.states[idx], weights[i].context)
                 self.states_synced[idx] = True
+        if self.optimizer.aggregate_num > 0:
+            self._aggregated(indices, weights, grads)
+            return
         for idx, w, g in zip(indices, weights, grads, strict=True):
             self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
+
+    def _aggregated(self, indices, weights, grads):
+        """MXNet's aggregated updates: weights grouped by dtype, then given to the optimizer in
+        lists of up to ``aggregate_num``."""
+        by_type: dict = {}
+        for i, w, g in zip(indices, weights, grads, strict=True):
+            by_type.setdefault(w.dtype, []).append((i, w, g))
+        step = self.optimizer.aggregate_num
+        for group in by_type.values():
+            idx, ws, gs = (list(t) for t in zip(*group, strict=True))
+            for k in range(0, len(idx), step):
+                states = [self.states[i] for i in idx[k : k + step]]
+                self.optimizer.update_multi_precision(idx[k : k + step], ws[k : k + step], gs[k : k + step], states)
 
     def sync_state_context(self, state, context):
         """Move a (nested) state to ``context``."""

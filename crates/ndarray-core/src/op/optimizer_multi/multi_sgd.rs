@@ -1,0 +1,319 @@
+//! The aggregated SGD updates: `multi_sgd_update`, `multi_sgd_mom_update`, `multi_mp_sgd_update`,
+//! `multi_mp_sgd_mom_update` (rates and weight decays as tuple parameters) and their
+//! `preloaded_multi_*` forms (rates and weight decays as the last two float32 inputs).
+//!
+//! Inputs come in groups per weight: `weight, grad[, mom][, weight32]`. Each group follows
+//! MXNet's `MultiSGDKernel`: `mom = momentum*mom - lr*wd*w - lr*clip(rescale*grad)`,
+//! `w += mom`. The `mp` forms compute in float32 on the master copy `weight32` when the weight
+//! is not float32 (for float32 weights MXNet reads and writes the weight itself, and leaves
+//! `weight32` as it is).
+
+use num_traits::Float;
+
+use super::common::{
+    compute_is_f64, expect_count, f32_dtype, f32_param, float_dtype, float_tuple, group_names, load, num_weights,
+    same_shapes, scaled, store,
+};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::op::registry::Registry;
+use crate::op::{Attrs, OpCtx, Operator, TensorIn};
+use crate::params;
+use crate::shape::{Shape, fmt_shape};
+use crate::storage::{CpuStorage, StorageElement};
+
+#[derive(Debug)]
+struct MultiSgd {
+    name: &'static str,
+    mom: bool,
+    mp: bool,
+    preloaded: bool,
+    n: usize,
+    /// Per-weight rates and decays (empty when preloaded: they are inputs).
+    lrs: Vec<f64>,
+    wds: Vec<f64>,
+    momentum: f64,
+    rescale: f64,
+    clip: f64,
+}
+
+/// One group's step over `T`: returns the new weight; `mom` is updated in place.
+#[allow(clippy::too_many_arguments)]
+fn step<T: Float>(w: &[T], g: &[T], mom: Option<&mut [T]>, lr: T, wd: T, momentum: T, rescale: T, bound: T) -> Vec<T> {
+    match mom {
+        Some(m) => w
+            .iter()
+            .zip(g)
+            .zip(m.iter_mut())
+            .map(|((&w, &g), m)| {
+                *m = momentum * *m - lr * wd * w - lr * scaled(g, rescale, bound);
+                w + *m
+            })
+            .collect(),
+        None => w
+            .iter()
+            .zip(g)
+            .map(|(&w, &g)| {
+                let m = momentum * <T as num_traits::Zero>::zero() - lr * wd * w - lr * scaled(g, rescale, bound);
+                w + m
+            })
+            .collect(),
+    }
+}
+
+impl MultiSgd {
+    fn stride(&self) -> usize {
+        2 + usize::from(self.mom) + usize::from(self.mp)
+    }
+    fn num_inputs(&self) -> usize {
+        self.n * self.stride() + if self.preloaded { 2 } else { 0 }
+    }
+    fn how(&self) -> String {
+        let mut per = vec!["weight", "grad"];
+        if self.mom {
+            per.push("mom");
+        }
+        if self.mp {
+            per.push("weight32");
+        }
+        let tail = if self.preloaded { ", then lrs and wds" } else { "" };
+        format!("{} per weight for num_weights={}{tail}", per.join(", "), self.n)
+    }
+
+    /// Rates and decays of every weight, from the parameters or the last two inputs.
+    fn rates(&self, x: &[TensorIn<'_>]) -> (Vec<f64>, Vec<f64>) {
+        if self.preloaded {
+            let k = self.n * self.stride();
+            let f = |t: &TensorIn<'_>| load::<f32>(t).into_iter().map(f64::from).collect();
+            (f(&x[k]), f(&x[k + 1]))
+        } else {
+            (self.lrs.clone(), self.wds.clone())
+        }
+    }
+
+    /// Group `i` computed in `T`: the new weight (in `out_dtype`) and the new mom and weight32.
+    fn group<T: Float + StorageElement>(
+        &self,
+        x: &[TensorIn<'_>],
+        i: usize,
+        lr: f64,
+        wd: f64,
+        out_dtype: DType,
+    ) -> (CpuStorage, Vec<CpuStorage>) {
+        let c = |v: f64| T::from(v).unwrap_or_else(T::nan);
+        let base = i * self.stride();
+        // With a float32 weight, MXNet's mp kernels work on the weight and ignore weight32.
+        let master = self.mp && x[base].dtype() != DType::F32;
+        let w = if master { load::<T>(&x[base + self.stride() - 1]) } else { load::<T>(&x[base]) };
+        let g = load::<T>(&x[base + 1]);
+        let mut mom = self.mom.then(|| load::<T>(&x[base + 2]));
+        let (mc, rc, bc) = (c(self.momentum), c(self.rescale), c(self.clip));
+        let new = step(&w, &g, mom.as_deref_mut(), c(lr), c(wd), mc, rc, bc);
+        let mut states = Vec::new();
+        if let Some(m) = mom {
+            states.push(store(m, x[base + 2].dtype()));
+        }
+        if self.mp {
+            let w32 = &x[base + self.stride() - 1];
+            states.push(if master { store(new.clone(), DType::F32) } else { w32.to_storage() });
+        }
+        (store(new, out_dtype), states)
+    }
+}
+
+impl Operator for MultiSgd {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn num_outputs(&self) -> usize {
+        self.n
+    }
+    fn input_names(&self) -> Option<Vec<String>> {
+        let mut per = vec!["weight", "grad"];
+        if self.mom {
+            per.push("mom");
+        }
+        if self.mp {
+            per.push("weight32");
+        }
+        let mut names = group_names(self.n, &per);
+        if self.preloaded {
+            names.extend(["lrs".to_string(), "wds".to_string()]);
+        }
+        Some(names)
+    }
+    fn infer_shape(&self, s: &[Shape]) -> Result<Vec<Shape>> {
+        expect_count(self.name, s.len(), self.num_inputs(), &self.how())?;
+        if !self.preloaded {
+            for (key, v) in [("lrs", &self.lrs), ("wds", &self.wds)] {
+                if v.len() != self.n {
+                    return Err(Error::param(
+                        self.name,
+                        format!("{key} has {} values but num_weights is {}", v.len(), self.n),
+                    ));
+                }
+            }
+        }
+        let k = self.stride();
+        for i in 0..self.n {
+            let idx: Vec<usize> = (i * k..(i + 1) * k).collect();
+            same_shapes(self.name, s, &idx, &format!("weight {i}: its grad and states must have its shape"))?;
+        }
+        if self.preloaded {
+            for (j, key) in [(0, "lrs"), (1, "wds")] {
+                let sh = &s[self.n * k + j];
+                if sh.iter().product::<usize>() != self.n {
+                    return Err(Error::shape(
+                        self.name,
+                        format!("{key} must hold num_weights={} values, got shape {}", self.n, fmt_shape(sh)),
+                    ));
+                }
+            }
+        }
+        Ok((0..self.n).map(|i| s[i * k].clone()).collect())
+    }
+    fn infer_dtype(&self, d: &[DType]) -> Result<Vec<DType>> {
+        expect_count(self.name, d.len(), self.num_inputs(), &self.how())?;
+        let k = self.stride();
+        let mut out = Vec::with_capacity(self.n);
+        for i in 0..self.n {
+            let w = d[i * k];
+            float_dtype(self.name, w, "weight")?;
+            // Without mp the states share the weight's dtype; with mp they are float32.
+            let plain = if self.mp { 2 } else { k };
+            if let Some(&o) = d[i * k..i * k + plain].iter().find(|&&o| o != w) {
+                return Err(Error::dtype(self.name, o, format!("weight {i} is {w} but its grad or mom is {o}")));
+            }
+            for &o in &d[i * k + plain..(i + 1) * k] {
+                f32_dtype(self.name, o, "mom and weight32 of the mp updates")?;
+            }
+            out.push(w);
+        }
+        if self.preloaded {
+            f32_dtype(self.name, d[self.n * k], "lrs")?;
+            f32_dtype(self.name, d[self.n * k + 1], "wds")?;
+        }
+        Ok(out)
+    }
+    fn mutate_inputs(&self) -> Vec<usize> {
+        let k = self.stride();
+        let mut v = Vec::new();
+        for i in 0..self.n {
+            if self.mom {
+                v.push(i * k + 2);
+            }
+            if self.mp {
+                v.push(i * k + k - 1);
+            }
+        }
+        v
+    }
+    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let (lrs, wds) = self.rates(x);
+        let mut outs = Vec::with_capacity(self.n);
+        let mut states = Vec::new();
+        for i in 0..self.n {
+            let (o, s) = if !self.mp && compute_is_f64(dt[i]) {
+                self.group::<f64>(x, i, lrs[i], wds[i], dt[i])
+            } else {
+                self.group::<f32>(x, i, lrs[i], wds[i], dt[i])
+            };
+            outs.push(o);
+            states.extend(s);
+        }
+        outs.extend(states);
+        Ok(outs)
+    }
+}
+
+fn parse(name: &'static str, mom: bool, mp: bool, preloaded: bool, a: &Attrs) -> Result<MultiSgd> {
+    let mut known = vec!["rescale_grad", "clip_gradient", "num_weights", "num_args"];
+    if !preloaded {
+        known.extend(["lrs", "wds"]);
+    }
+    if mom {
+        known.push("momentum");
+    }
+    a.check_known(name, &known)?;
+    let (lrs, wds) =
+        if preloaded { (vec![], vec![]) } else { (float_tuple(a, name, "lrs")?, float_tuple(a, name, "wds")?) };
+    Ok(MultiSgd {
+        name,
+        mom,
+        mp,
+        preloaded,
+        n: num_weights(a, name, "num_weights", 1)?,
+        lrs,
+        wds,
+        momentum: if mom { f32_param(a, name, "momentum", Some(0.0))? } else { 0.0 },
+        rescale: f32_param(a, name, "rescale_grad", Some(1.0))?,
+        clip: f32_param(a, name, "clip_gradient", Some(-1.0))?,
+    })
+}
+
+pub(super) fn register(r: &mut Registry) {
+    let plain = params!(
+        "lrs" = None,
+        "wds" = None,
+        "rescale_grad" = Some("1"),
+        "clip_gradient" = Some("-1"),
+        "num_weights" = Some("1")
+    );
+    let mom = params!(
+        "lrs" = None,
+        "wds" = None,
+        "momentum" = Some("0"),
+        "rescale_grad" = Some("1"),
+        "clip_gradient" = Some("-1"),
+        "num_weights" = Some("1")
+    );
+    let pre = params!("rescale_grad" = Some("1"), "clip_gradient" = Some("-1"), "num_weights" = Some("1"));
+    let pre_mom = params!(
+        "momentum" = Some("0"),
+        "rescale_grad" = Some("1"),
+        "clip_gradient" = Some("-1"),
+        "num_weights" = Some("1")
+    );
+    type Spec = (&'static str, &'static [crate::op::ParamSpec], &'static str, bool, bool, bool);
+    let specs: [Spec; 8] = [
+        ("multi_sgd_update", plain, "SGD steps of several weights", false, false, false),
+        ("multi_sgd_mom_update", mom, "SGD-with-momentum steps of several weights", true, false, false),
+        ("multi_mp_sgd_update", plain, "SGD steps of several weights on float32 master copies", false, true, false),
+        (
+            "multi_mp_sgd_mom_update",
+            mom,
+            "SGD-with-momentum steps of several weights on float32 master copies",
+            true,
+            true,
+            false,
+        ),
+        ("preloaded_multi_sgd_update", pre, "SGD steps of several weights, rates given as arrays", false, false, true),
+        (
+            "preloaded_multi_sgd_mom_update",
+            pre_mom,
+            "SGD-with-momentum steps of several weights, rates given as arrays",
+            true,
+            false,
+            true,
+        ),
+        (
+            "preloaded_multi_mp_sgd_update",
+            pre,
+            "SGD steps of several weights on float32 master copies, rates given as arrays",
+            false,
+            true,
+            true,
+        ),
+        (
+            "preloaded_multi_mp_sgd_mom_update",
+            pre_mom,
+            "SGD-with-momentum steps on float32 master copies, rates given as arrays",
+            true,
+            true,
+            true,
+        ),
+    ];
+    for (name, params, doc, mom, mp, preloaded) in specs {
+        r.add(name, &["*data"], params, doc, move |a: &Attrs| Ok(Box::new(parse(name, mom, mp, preloaded, a)?)));
+    }
+}
