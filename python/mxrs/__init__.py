@@ -24,6 +24,7 @@ from mxrs import (
     engine,
     executor,
     gluon,
+    image,
     initializer,
     io,
     kvstore,
@@ -43,6 +44,7 @@ from mxrs import (
     symbol,
     viz,
 )
+from mxrs import image as img
 from mxrs import initializer as init
 from mxrs import kvstore as kv
 from mxrs import module as mod

@@ -13,7 +13,7 @@ import numpy as np
 from mxrs import ndarray as nd
 from mxrs.base import NotSupported
 from mxrs.gluon.block import Block, HybridBlock
-from mxrs.gluon.data.vision import _image
+from mxrs import _imgproc as _image
 from mxrs.gluon.nn import Sequential
 
 __all__ = [
