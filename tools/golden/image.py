@@ -210,6 +210,43 @@ def transform_cases():
     put("tf_imrotate_batch", mx.image.imrotate(xb, mx.nd.array([10.0, -20.0])))
 
 
+def det_cases():
+    img = mx.image.imdecode(read("rgb.png"))
+    label = np.array([[1, 0.1, 0.2, 0.6, 0.7], [0, 0.5, 0.1, 0.9, 0.4]], dtype=np.float32)
+    put("det_label", label)
+    out, lab = mx.image.DetHorizontalFlipAug(1.0)(img, label.copy())
+    put("det_flip", out)
+    put("det_flip_label", lab)
+    for seed in range(3):
+        random.seed(20 + seed)
+        out, lab = mx.image.DetRandomCropAug(min_object_covered=0.3, area_range=(0.2, 1.0))(img, label.copy())
+        put(f"det_crop{seed}", out)
+        put(f"det_crop{seed}_label", lab)
+        random.seed(30 + seed)
+        out, lab = mx.image.DetRandomPadAug(area_range=(1.0, 2.5), pad_val=(1, 2, 3))(img, label.copy())
+        put(f"det_pad{seed}", out)
+        put(f"det_pad{seed}_label", lab)
+    random.seed(40)
+    np.random.seed(40)
+    augs = mx.image.CreateDetAugmenter(
+        (3, 20, 20), resize=30, rand_crop=0.7, rand_pad=0.7, rand_mirror=True, mean=True, std=True,
+        brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1, pca_noise=0.1, rand_gray=0.3,
+        min_object_covered=[0.1, 0.5], area_range=(0.1, 2.0),
+    )
+    put("det_create_dumps", [str(a.dumps()) for a in augs])
+    out, lab = img, label.copy()
+    for a in augs:
+        out, lab = a(out, lab)
+    put("det_create_out", out)
+    put("det_create_label", lab)
+    it = mx.image.ImageDetIter(2, (3, 8, 8), path_imglist=os.path.join(IMG, "det.lst"), path_root=IMG)
+    put("det_iter_label_shape", it.label_shape)
+    batches = list(it)
+    put("det_iter_data", np.stack([b.data[0].asnumpy() for b in batches]))
+    put("det_iter_label", np.stack([b.label[0].asnumpy() for b in batches]))
+    put("det_iter_pad", [b.pad for b in batches])
+
+
 def main():
     decode_cases()
     resize_cases()
@@ -219,6 +256,7 @@ def main():
     iter_cases()
     nd_image_cases()
     transform_cases()
+    det_cases()
     np.savez_compressed(OUT, **G)
     print(f"wrote {len(G)} arrays to {OUT}")
 

@@ -192,12 +192,10 @@ class ImageIter(io.DataIter):
 
     def next(self):
         """The next DataBatch (``pad`` counts the filler images of a last 'pad' batch)."""
-        c, h, w = self.data_shape
         if self._cache_data is not None:
             batch_data, batch_label, i = self._cache_data, self._cache_label, self._cache_idx
         else:
-            batch_data = nd.zeros((self.batch_size, c, h, w))
-            batch_label = nd.empty(self.provide_label[0][1])
+            batch_data, batch_label = self._new_batch()
             i = self._batchify(batch_data, batch_label)
         pad = self.batch_size - i
         if pad != 0:
@@ -212,6 +210,11 @@ class ImageIter(io.DataIter):
             else:
                 self._cache_data = self._cache_label = self._cache_idx = None
         return io.DataBatch([batch_data], [batch_label], pad=pad)
+
+    def _new_batch(self):
+        """Empty data (zeros) and label arrays of one batch."""
+        c, h, w = self.data_shape
+        return nd.zeros((self.batch_size, c, h, w)), nd.empty(self.provide_label[0][1])
 
     def check_data_shape(self, data_shape):
         """``data_shape`` must be (3, H, W)."""
