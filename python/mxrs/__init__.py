@@ -77,6 +77,8 @@ __all__ = [
     "sym",
     "executor",
     "gluon",
+    "image",
+    "img",
     "name",
     "attribute",
     "AttrScope",

@@ -10,6 +10,7 @@ rounding.
 """
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +20,7 @@ from mxrs.base import MXNetValueError
 _COEF_SCALE = 2048  # INTER_RESIZE_COEF_SCALE: 11-bit fixed-point weights
 _CAST_SHIFT = 22  # two passes of 11 bits
 _S45 = 0.70710678118654752440084436210485
-_LANCZOS_CS = np.array(
-    [[1, 0], [-_S45, -_S45], [0, 1], [_S45, -_S45], [-1, 0], [_S45, _S45], [0, -1], [-_S45, _S45]]
-)
+_LANCZOS_CS = np.array([[1, 0], [-_S45, -_S45], [0, 1], [_S45, -_S45], [-1, 0], [_S45, _S45], [0, -1], [-_S45, _S45]])
 INTERP_NAMES = {0: "nearest", 1: "bilinear", 2: "bicubic", 3: "area", 4: "lanczos4"}
 
 
@@ -227,7 +226,7 @@ def copy_make_border(img, top, bot, left, right, border_type=0, value=0.0, value
     if border_type != 0:
         if img.shape[0] == 0 or img.shape[1] == 0:
             raise MXNetValueError(f"copyMakeBorder: cannot extend the border of an empty image {img.shape}")
-        mode = _BORDER_MODES[border_type]
+        mode: Any = _BORDER_MODES[border_type]
         if mode == "reflect" and min(img.shape[:2]) == 1:
             mode = "edge"
         return np.pad(img, widths, mode=mode)

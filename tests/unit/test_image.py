@@ -7,10 +7,9 @@ from the images in tests/data/image.
 import os
 import random
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 from mxrs.base import MXNetError
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")

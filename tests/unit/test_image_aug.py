@@ -7,10 +7,9 @@ import json
 import os
 import random
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 from mxrs.base import MXNetError
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
@@ -91,7 +90,10 @@ def test_random_augmenter_distributions():
     img = mx.nd.ones((4, 4, 3)) * 100
     vals = [mx.image.BrightnessJitterAug(0.2)(img.copy()).asnumpy()[0, 0, 0] for _ in range(300)]
     assert 80 <= min(vals) < 85 and 115 < max(vals) <= 120 and abs(np.mean(vals) - 100) < 2
-    flips = [mx.image.HorizontalFlipAug(0.3)(mx.nd.array(np.arange(6).reshape(1, 2, 3))).asnumpy()[0, 0, 0] for _ in range(400)]
+    flips = [
+        mx.image.HorizontalFlipAug(0.3)(mx.nd.array(np.arange(6).reshape(1, 2, 3))).asnumpy()[0, 0, 0]
+        for _ in range(400)
+    ]
     assert 0.22 < np.mean(np.array(flips) == 3) < 0.38
     crops = {mx.image.random_crop(image(), (10, 10))[1][:2] for _ in range(200)}
     assert all(0 <= x <= 22 and 0 <= y <= 14 for x, y in crops) and len(crops) > 50

@@ -4,10 +4,9 @@
 import os
 import random
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
 IMG = os.path.join(DATA, "image")

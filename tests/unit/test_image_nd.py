@@ -3,10 +3,9 @@
 
 import os
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 from mxrs.base import MXNetError, NotSupported
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")

@@ -4,10 +4,9 @@ HybridSequential) and mx.image.imrotate against MXNet 1.9.1 (tests/data/image_go
 import os
 import random
 
+import mxrs as mx
 import numpy as np
 import pytest
-
-import mxrs as mx
 from mxrs.base import MXNetError
 
 G = np.load(os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "image_golden.npz"))

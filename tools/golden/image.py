@@ -118,7 +118,9 @@ def augmenter_cases():
         "aug_rcrop": lambda: mx.image.RandomCropAug((12, 10))(img),
         "aug_rscrop": lambda: mx.image.RandomSizedCropAug((10, 10), 0.2, (0.5, 2.0))(img),
         "aug_lighting": lambda: mx.image.LightingAug(
-            0.1, np.array([55.46, 4.794, 1.148]), np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]])
+            0.1,
+            np.array([55.46, 4.794, 1.148]),
+            np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]]),
         )(f.copy()),
     }
     for name, fn in seeded.items():
@@ -128,8 +130,18 @@ def augmenter_cases():
     random.seed(3)
     np.random.seed(3)
     augs = mx.image.CreateAugmenter(
-        (3, 16, 16), resize=20, rand_crop=True, rand_mirror=True, mean=True, std=True, brightness=0.1,
-        contrast=0.1, saturation=0.1, hue=0.1, pca_noise=0.1, rand_gray=0.5,
+        (3, 16, 16),
+        resize=20,
+        rand_crop=True,
+        rand_mirror=True,
+        mean=True,
+        std=True,
+        brightness=0.1,
+        contrast=0.1,
+        saturation=0.1,
+        hue=0.1,
+        pca_noise=0.1,
+        rand_gray=0.5,
     )
     put("create_names", [type(a).__name__ for a in augs])
     put("create_dumps", [str(a.dumps()) for a in augs])
@@ -156,7 +168,10 @@ def iter_cases():
     put("iter_lst2_data", b.data[0])
     put("iter_lst2_label", b.label[0])
     it = mx.image.ImageIter(
-        2, (3, 8, 8), path_imgrec=os.path.join(IMG, "s.rec"), path_imgidx=os.path.join(IMG, "s.idx"),
+        2,
+        (3, 8, 8),
+        path_imgrec=os.path.join(IMG, "s.rec"),
+        path_imgidx=os.path.join(IMG, "s.idx"),
         last_batch_handle="roll_over",
     )
     first = [b.data[0].asnumpy() for b in it]
@@ -229,9 +244,21 @@ def det_cases():
     random.seed(40)
     np.random.seed(40)
     augs = mx.image.CreateDetAugmenter(
-        (3, 20, 20), resize=30, rand_crop=0.7, rand_pad=0.7, rand_mirror=True, mean=True, std=True,
-        brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1, pca_noise=0.1, rand_gray=0.3,
-        min_object_covered=[0.1, 0.5], area_range=(0.1, 2.0),
+        (3, 20, 20),
+        resize=30,
+        rand_crop=0.7,
+        rand_pad=0.7,
+        rand_mirror=True,
+        mean=True,
+        std=True,
+        brightness=0.1,
+        contrast=0.1,
+        saturation=0.1,
+        hue=0.1,
+        pca_noise=0.1,
+        rand_gray=0.3,
+        min_object_covered=[0.1, 0.5],
+        area_range=(0.1, 2.0),
     )
     put("det_create_dumps", [str(a.dumps()) for a in augs])
     out, lab = img, label.copy()

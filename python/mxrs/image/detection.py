@@ -10,6 +10,7 @@ import logging
 import random
 import warnings
 from math import sqrt
+from typing import Any
 
 import numpy as np
 
@@ -144,7 +145,12 @@ class DetRandomCropAug(DetAugmenter):
     image); after ``max_attempts`` failed proposals the input is returned unchanged."""
 
     def __init__(
-        self, min_object_covered=0.1, aspect_ratio_range=(0.75, 1.33), area_range=(0.05, 1.0), min_eject_coverage=0.3, max_attempts=50
+        self,
+        min_object_covered=0.1,
+        aspect_ratio_range=(0.75, 1.33),
+        area_range=(0.05, 1.0),
+        min_eject_coverage=0.3,
+        max_attempts=50,
     ):
         aspect_ratio_range = _as_range(aspect_ratio_range, "DetRandomCropAug", "aspect ratio")
         area_range = _as_range(area_range, "DetRandomCropAug", "area range")
@@ -164,7 +170,9 @@ class DetRandomCropAug(DetAugmenter):
         if area_range[1] <= 0 or area_range[0] > area_range[1]:
             warnings.warn(f"Skip DetRandomCropAug due to invalid area_range: {area_range}", stacklevel=2)
         elif aspect_ratio_range[0] > aspect_ratio_range[1] or aspect_ratio_range[0] <= 0:
-            warnings.warn(f"Skip DetRandomCropAug due to invalid aspect_ratio_range: {aspect_ratio_range}", stacklevel=2)
+            warnings.warn(
+                f"Skip DetRandomCropAug due to invalid aspect_ratio_range: {aspect_ratio_range}", stacklevel=2
+            )
         else:
             self.enabled = True
 
@@ -267,12 +275,16 @@ class DetRandomPadAug(DetAugmenter):
     """Random padding (with ``pad_val``) to an area in ``area_range`` times the image's and an
     aspect ratio in ``aspect_ratio_range``; the boxes are moved to match."""
 
-    def __init__(self, aspect_ratio_range=(0.75, 1.33), area_range=(1.0, 3.0), max_attempts=50, pad_val=(128, 128, 128)):
+    def __init__(
+        self, aspect_ratio_range=(0.75, 1.33), area_range=(1.0, 3.0), max_attempts=50, pad_val=(128, 128, 128)
+    ):
         if not isinstance(pad_val, (list, tuple)):
             assert isinstance(pad_val, numeric_types)
         aspect_ratio_range = _as_range(aspect_ratio_range, "DetRandomPadAug", "aspect ratio")
         area_range = _as_range(area_range, "DetRandomPadAug", "area range")
-        super().__init__(aspect_ratio_range=aspect_ratio_range, area_range=area_range, max_attempts=max_attempts, pad_val=pad_val)
+        super().__init__(
+            aspect_ratio_range=aspect_ratio_range, area_range=area_range, max_attempts=max_attempts, pad_val=pad_val
+        )
         self.pad_val = pad_val
         self.aspect_ratio_range = aspect_ratio_range
         self.area_range = area_range
@@ -326,18 +338,28 @@ class DetRandomPadAug(DetAugmenter):
 
 
 def CreateMultiRandCropAugmenter(
-    min_object_covered=0.1, aspect_ratio_range=(0.75, 1.33), area_range=(0.05, 1.0), min_eject_coverage=0.3, max_attempts=50, skip_prob=0
+    min_object_covered=0.1,
+    aspect_ratio_range=(0.75, 1.33),
+    area_range=(0.05, 1.0),
+    min_eject_coverage=0.3,
+    max_attempts=50,
+    skip_prob=0,
 ):
     """A :class:`DetRandomSelectAug` of :class:`DetRandomCropAug` s, one per value of the
     parameters given as lists (the others are repeated)."""
-    params = [p if isinstance(p, list) else [p] for p in (min_object_covered, aspect_ratio_range, area_range, min_eject_coverage, max_attempts)]
+    params = [
+        p if isinstance(p, list) else [p]
+        for p in (min_object_covered, aspect_ratio_range, area_range, min_eject_coverage, max_attempts)
+    ]
     num = max(len(p) for p in params)
     for k, p in enumerate(params):
         if len(p) != num:
             assert len(p) == 1
             params[k] = p * num
     augs = [
-        DetRandomCropAug(min_object_covered=moc, aspect_ratio_range=arr, area_range=ar, min_eject_coverage=mec, max_attempts=ma)
+        DetRandomCropAug(
+            min_object_covered=moc, aspect_ratio_range=arr, area_range=ar, min_eject_coverage=mec, max_attempts=ma
+        )
         for moc, arr, ar, mec, ma in zip(*params)
     ]
     return DetRandomSelectAug(augs, skip_prob=skip_prob)
@@ -366,13 +388,18 @@ def CreateDetAugmenter(
     pad_val=(127, 127, 127),
 ):
     """The standard detection augmenter list (see MXNet's ``CreateDetAugmenter``)."""
-    auglist = []
+    auglist: list[DetAugmenter] = []
     if resize > 0:
         auglist.append(DetBorrowAug(ResizeAug(resize, inter_method)))
     if rand_crop > 0:
         auglist.append(
             CreateMultiRandCropAugmenter(
-                min_object_covered, aspect_ratio_range, area_range, min_eject_coverage, max_attempts, skip_prob=(1 - rand_crop)
+                min_object_covered,
+                aspect_ratio_range,
+                area_range,
+                min_eject_coverage,
+                max_attempts,
+                skip_prob=(1 - rand_crop),
             )
         )
     if rand_mirror > 0:
@@ -446,6 +473,7 @@ class ImageDetIter(ImageIter):
         )
         self.auglist = CreateDetAugmenter(data_shape, **kwargs) if aug_list is None else aug_list
         label_shape = self._estimate_label_shape()
+        self.label_shape: Any = label_shape
         self.provide_label = [(label_name, (self.batch_size, label_shape[0], label_shape[1]))]
         self.label_shape = label_shape
 
@@ -526,7 +554,7 @@ class ImageDetIter(ImageIter):
         c, h, w = self.data_shape
         return nd.zeros((self.batch_size, c, h, w)), nd.full(self.provide_label[0][1], -1.0)
 
-    def augmentation_transform(self, data, label):
+    def augmentation_transform(self, data, label=None):
         """Run the detection augmenters on ``(data, label)``."""
         for aug in self.auglist:
             data, label = aug(data, label)
@@ -537,11 +565,25 @@ class ImageDetIter(ImageIter):
         if not len(label_shape) == 2:
             raise ValueError("label_shape should have length 2")
         if label_shape[0] < self.label_shape[0]:
-            raise ValueError("Attempts to reduce label count from %d to %d, not allowed." % (self.label_shape[0], label_shape[0]))
+            raise ValueError(
+                "Attempts to reduce label count from %d to %d, not allowed." % (self.label_shape[0], label_shape[0])
+            )
         if label_shape[1] != self.provide_label[0][1][2]:
-            raise ValueError("label_shape object width inconsistent: %d vs %d." % (self.provide_label[0][1][2], label_shape[1]))
+            raise ValueError(
+                "label_shape object width inconsistent: %d vs %d." % (self.provide_label[0][1][2], label_shape[1])
+            )
 
-    def draw_next(self, color=None, thickness=2, mean=None, std=None, clip=True, waitKey=None, window_name="draw_next", id2labels=None):
+    def draw_next(
+        self,
+        color=None,
+        thickness=2,
+        mean=None,
+        std=None,
+        clip=True,
+        waitKey=None,
+        window_name="draw_next",
+        id2labels=None,
+    ):
         """Yield the next images (HWC uint8, BGR as MXNet's) with their boxes drawn.
         Displaying (``waitKey``) and class names (``id2labels``) need OpenCV's GUI and text
         and are not supported."""

@@ -12,6 +12,7 @@ import json
 import random
 import warnings
 from numbers import Number
+from typing import Any
 
 import numpy as np
 
@@ -186,11 +187,13 @@ def fixed_crop(src, x0, y0, w, h, size=None, interp=2):
     """Crop ``(x0, y0, w, h)`` and resize to ``size`` (w, h) when given and different."""
     ih, iw = _hw(src, "fixed_crop")
     if x0 < 0 or y0 < 0 or w <= 0 or h <= 0 or x0 + w > iw or y0 + h > ih:
-        raise MXNetValueError(f"fixed_crop: the crop (x0={x0}, y0={y0}, w={w}, h={h}) is outside the image {tuple(src.shape)}")
+        raise MXNetValueError(
+            f"fixed_crop: the crop (x0={x0}, y0={y0}, w={w}, h={h}) is outside the image {tuple(src.shape)}"
+        )
     out = src[y0 : y0 + h, x0 : x0 + w]
     if size is not None and (w, h) != tuple(size):
         sizes = (h, w, size[1], size[0])
-        out = imresize(out, *size, interp=_get_interp_method(interp, sizes))
+        out = imresize(out, size[0], size[1], interp=_get_interp_method(interp, sizes))
     return out
 
 
@@ -309,10 +312,11 @@ def imrotate(src, rotation_degrees, zoom_in=False, zoom_out=False):
 
 def random_rotate(src, angle_limits, zoom_in=False, zoom_out=False):
     """:func:`imrotate` by an angle drawn (numpy's generator) from ``angle_limits``."""
+    rotation_degrees: Any
     if src.ndim == 3:
-        rotation_degrees = np.random.uniform(*angle_limits)
+        rotation_degrees = np.random.uniform(angle_limits[0], angle_limits[1])
     else:
-        rotation_degrees = nd.array(np.random.uniform(*angle_limits, size=src.shape[0]))
+        rotation_degrees = nd.array(np.random.uniform(angle_limits[0], angle_limits[1], size=src.shape[0]))
     return imrotate(src, rotation_degrees, zoom_in=zoom_in, zoom_out=zoom_out)
 
 
@@ -374,7 +378,7 @@ class ForceResizeAug(Augmenter):
 
     def __call__(self, src):
         sizes = (src.shape[0], src.shape[1], self.size[1], self.size[0])
-        return imresize(src, *self.size, interp=_get_interp_method(self.interp, sizes))
+        return imresize(src, self.size[0], self.size[1], interp=_get_interp_method(self.interp, sizes))
 
 
 class RandomCropAug(Augmenter):
@@ -508,7 +512,7 @@ class ColorJitterAug(RandomOrderAug):
     """Brightness, contrast and saturation jitter (those > 0) in a random order."""
 
     def __init__(self, brightness, contrast, saturation):
-        ts = []
+        ts: list[Augmenter] = []
         if brightness > 0:
             ts.append(BrightnessJitterAug(brightness))
         if contrast > 0:
@@ -603,7 +607,7 @@ def CreateAugmenter(
     """The standard augmenter list for ``data_shape`` (C, H, W): optional shorter-edge
     resize, a centre/random/random-sized crop, mirror, cast to float32, colour jitter, hue,
     PCA noise, gray, and mean/std normalisation (``True`` for the ImageNet values)."""
-    auglist = []
+    auglist: list[Augmenter] = []
     if resize > 0:
         auglist.append(ResizeAug(resize, inter_method))
     crop_size = (data_shape[2], data_shape[1])

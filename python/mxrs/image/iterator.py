@@ -6,6 +6,7 @@ batches into NCHW float32 NDArrays."""
 import logging
 import os
 import random
+from typing import Any
 
 from mxrs import io, recordio
 from mxrs import ndarray as nd
@@ -44,7 +45,15 @@ class ImageIter(io.DataIter):
         assert path_imgrec or path_imglist or (isinstance(imglist, list))
         assert dtype in ["int32", "float32", "int64", "float64"], dtype + " label not supported"
         if last_batch_handle not in ("pad", "discard", "roll_over"):
-            raise MXNetError(f"ImageIter: last_batch_handle must be 'pad', 'discard' or 'roll_over', not {last_batch_handle!r}")
+            raise MXNetError(
+                f"ImageIter: last_batch_handle must be 'pad', 'discard' or 'roll_over', not {last_batch_handle!r}"
+            )
+        self.imgrec: Any = None
+        self.imgidx: Any = None
+        self.seq: Any = None
+        self.imglist: Any = None
+        self.provide_data: list[tuple[str, tuple[int, ...]]] = []
+        self.provide_label: list[tuple[str, tuple[int, ...]]] = []
         if path_imgrec:
             if path_imgidx:
                 self.imgrec = recordio.MXIndexedRecordIO(path_imgidx, path_imgrec, "r")
@@ -81,15 +90,16 @@ class ImageIter(io.DataIter):
         self.cur = 0
         self._allow_read = True
         self.last_batch_handle = last_batch_handle
-        self.num_image = len(self.seq) if self.seq is not None else None
-        self._cache_data = None
-        self._cache_label = None
-        self._cache_idx = None
+        self.num_image: Any = len(self.seq) if self.seq is not None else None
+        self._cache_data: Any = None
+        self._cache_label: Any = None
+        self._cache_idx: Any = None
         self.reset()
 
     def _load_list(self, path_imglist, imglist, dtype):
         """Fill ``self.imglist`` ({key: (label NDArray, path)}) and return the keys in order."""
-        imgkeys = []
+        imgkeys: list[Any] = []
+        key: Any
         if path_imglist:
             self.imglist = {}
             try:
@@ -101,8 +111,12 @@ class ImageIter(io.DataIter):
                 line = raw.strip().split("\t")
                 if len(line) < 3:
                     raise MXNetError(f"ImageIter: line {num} of {path_imglist!r} is not 'index<TAB>label(s)<TAB>path'")
-                key = int(line[0])
-                self.imglist[key] = (nd.array([float(v) for v in line[1:-1]], dtype=dtype), line[-1])
+                try:
+                    key = int(line[0])
+                    values = [float(v) for v in line[1:-1]]
+                except ValueError:
+                    raise MXNetError(f"ImageIter: line {num} of {path_imglist!r}: non-numeric index or label") from None
+                self.imglist[key] = (nd.array(values, dtype=dtype), line[-1])
                 imgkeys.append(key)
         elif isinstance(imglist, list):
             self.imglist = {}

@@ -11,8 +11,8 @@ from mxrs.base import mx_real_t
 from mxrs.ndarray import _ops, dlpack, image, linalg, random
 from mxrs.ndarray._custom import Custom  # noqa: F401
 from mxrs.ndarray._ops import *  # noqa: F401,F403
-from mxrs.ndarray.image import legacy_imdecode as imdecode  # noqa: F401
 from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
+from mxrs.ndarray.image import legacy_imdecode as imdecode  # noqa: F401
 from mxrs.ndarray.ndarray import (
     NDArray,
     array,

@@ -150,7 +150,9 @@ random_hue.__doc__ = "Rotate the hue by ``alpha * 360`` degrees, ``alpha`` from 
 
 def random_color_jitter(data, brightness, contrast, saturation, hue, out=None, name=None):
     """Brightness, contrast, saturation and hue jitter (those > 0) in a random order."""
-    return _run(data, "random_color_jitter", lambda a: _imgproc.color_jitter(a, brightness, contrast, saturation, hue), out)
+    return _run(
+        data, "random_color_jitter", lambda a: _imgproc.color_jitter(a, brightness, contrast, saturation, hue), out
+    )
 
 
 def adjust_lighting(data, alpha, out=None, name=None):

@@ -65,7 +65,10 @@ def normalize(data, mean=(0.0, 0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0, 1.0), name=No
     """``(data - mean[c]) / std[c]`` per channel of a CHW (NCHW) tensor. ``mean`` and ``std``
     hold one value per channel, or one value (or all equal values) for every channel."""
     out = data
-    for values, scalar_op, bcast_op in ((mean, _ops._minus_scalar, _ops.broadcast_sub), (std, _ops._div_scalar, _ops.broadcast_div)):
+    for values, scalar_op, bcast_op in (
+        (mean, _ops._minus_scalar, _ops.broadcast_sub),
+        (std, _ops._div_scalar, _ops.broadcast_div),
+    ):
         v = np.atleast_1d(np.asarray(values, np.float64))
         if np.all(v == v[0]):
             out = scalar_op(out, scalar=float(v[0]))
