@@ -161,3 +161,16 @@ def test_legacy_imdecode():
         mx.nd.imdecode(buf, clip_rect=(0, 0, 40, 4))
     with pytest.raises(MXNetError, match="imdecode: cannot decode a buffer of 3 bytes"):
         mx.nd.imdecode(b"abc")
+
+
+def test_nd_image_autograd():
+    x = mx.nd.array(np.random.RandomState(0).uniform(0, 255, (4, 5, 3)))
+    x.attach_grad()
+    with mx.autograd.record():
+        t = mx.nd.image.to_tensor(mx.nd.image.crop(x, 1, 1, 3, 2))
+        y = mx.nd.image.normalize(t, mean=(0.1, 0.2, 0.3), std=(0.5, 0.25, 2.0))
+    assert y.shape == (3, 2, 3)
+    y.backward()
+    want = np.zeros((4, 5, 3), np.float32)
+    want[1:3, 1:4] = np.array([2.0, 4.0, 0.5]) / 255  # d/dx of (x / 255 - mean[c]) / std[c] in the crop
+    np.testing.assert_allclose(x.grad.asnumpy(), want, rtol=1e-6)

@@ -71,3 +71,18 @@ def test_random_apply():
     kinds = [aug(x).dtype == np.float64 for _ in range(400)]
     assert 0.22 < np.mean(kinds) < 0.38
     assert T.RandomApply(T.Compose([T.Cast("float64")]), p=1.0)(x).dtype == np.float64
+
+
+def test_hybridized_to_tensor_normalize():
+    x = mx.nd.array(G["tf_u8"], dtype="uint8")
+    net = T.HybridSequential()
+    net.add(T.ToTensor(), T.Normalize(mean=(0.1, 0.2, 0.3), std=(0.5, 0.6, 0.7)))
+    want = net(x).asnumpy()
+    net.hybridize()
+    got = net(x).asnumpy()
+    assert got.shape == (3, 10, 12)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    ref = (
+        G["tf_u8"].astype(np.float32).transpose(2, 0, 1) / 255 - np.array([0.1, 0.2, 0.3], np.float32)[:, None, None]
+    ) / np.array([0.5, 0.6, 0.7], np.float32)[:, None, None]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)

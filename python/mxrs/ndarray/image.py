@@ -11,6 +11,7 @@ import numpy as np
 
 from mxrs import _imgcv, _imgproc, _native
 from mxrs.base import MXNetValueError
+from mxrs.ndarray import _ops
 from mxrs.ndarray.ndarray import NDArray, array
 
 __all__ = [
@@ -32,40 +33,56 @@ __all__ = [
 ]
 
 
-def _run(data, op, fn, out=None, image=True):
+def _run(data, op, fn, out=None):
     if not isinstance(data, NDArray):
         raise MXNetValueError(f"image.{op}: data must be an NDArray, but got {type(data).__name__}")
     x = data.asnumpy()
-    if image:
-        _imgproc.check_image(x, op, (3, 4))
+    _imgproc.check_image(x, op, (3, 4))
     res = fn(x)
-    result = array(res, ctx=data.context, dtype=res.dtype)
-    if out is not None:
-        if tuple(out.shape) != res.shape:
-            raise MXNetValueError(f"image.{op}: out has shape {tuple(out.shape)}, but the result has shape {res.shape}")
-        out[:] = result
-        return out
-    return result
+    return _write(array(res, ctx=data.context, dtype=res.dtype), out, op)
+
+
+def _write(res, out, op):
+    """``res``, or ``res`` copied into ``out``."""
+    if out is None:
+        return res
+    if tuple(out.shape) != tuple(res.shape):
+        raise MXNetValueError(f"image.{op}: out has shape {tuple(out.shape)}, but the result has shape {tuple(res.shape)}")
+    out[:] = res
+    return out
+
+
+def _check_nd(data, op, ndims, what):
+    if not isinstance(data, NDArray):
+        raise MXNetValueError(f"image.{op}: data must be an NDArray, but got {type(data).__name__}")
+    if data.ndim not in ndims:
+        raise MXNetValueError(f"{op}: input must have shape {what}, but got {tuple(data.shape)}")
 
 
 def to_tensor(data, out=None, name=None):
-    """HWC (NHWC) image of values 0..255 -> CHW (NCHW) float32 in [0, 1]."""
-    return _run(data, "to_tensor", _imgproc.to_tensor, out, image=False)
+    """HWC (NHWC) image of values 0..255 -> CHW (NCHW) float32 in [0, 1] (NDArray operators,
+    so autograd records it)."""
+    _check_nd(data, "to_tensor", (3, 4), "(H, W, C) or (N, H, W, C)")
+    axes = (2, 0, 1) if data.ndim == 3 else (0, 3, 1, 2)
+    scaled = _ops.cast(data, dtype="float32") / 255.0
+    return _write(_ops.transpose(scaled, axes=axes), out, "to_tensor")
 
 
 def normalize(data, mean=(0.0, 0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0, 1.0), out=None, name=None):
     """``(data - mean[c]) / std[c]`` per channel of a CHW (NCHW) tensor; ``mean`` and ``std``
-    have one value per channel, or one for all (MXNet's four-value defaults are cut to C)."""
-
-    def fn(x):
-        if x.ndim not in (3, 4):
-            raise MXNetValueError(f"normalize: input must have shape (C, H, W) or (N, C, H, W), but got {x.shape}")
-        c = x.shape[-3]
-        m = np.atleast_1d(np.asarray(mean, np.float32))
-        s = np.atleast_1d(np.asarray(std, np.float32))
-        return _imgproc.normalize(x, m[:c] if m.size > c else m, s[:c] if s.size > c else s)
-
-    return _run(data, "normalize", fn, out, image=False)
+    have one value per channel, or one for all (MXNet's four-value defaults are cut to C).
+    NDArray operators, so autograd records it."""
+    _check_nd(data, "normalize", (3, 4), "(C, H, W) or (N, C, H, W)")
+    c = data.shape[-3]
+    res = data
+    for label, values, fn in (("mean", mean, _ops.broadcast_sub), ("std", std, _ops.broadcast_div)):
+        v = np.atleast_1d(np.asarray(values, np.float32))
+        v = v[:c] if v.size > c else v
+        if v.size not in (1, c):
+            raise MXNetValueError(f"normalize: {label} must have 1 or {c} elements, but got {v.size}")
+        const = array(np.broadcast_to(v, (c,)).reshape(c, 1, 1), ctx=data.context, dtype=data.dtype)
+        res = fn(res, const)
+    return _write(res, out, "normalize")
 
 
 def _resize_one(img, size, keep_ratio, interp):
@@ -89,39 +106,44 @@ def resize(data, size=(), keep_ratio=False, interp=1, out=None, name=None):
 
 
 def crop(data, x, y, width, height, out=None, name=None):
-    """The ``(x, y, width, height)`` window of an HWC (NHWC) image."""
-
-    def fn(a):
-        h, w = a.shape[-3], a.shape[-2]
-        if x < 0 or y < 0 or width <= 0 or height <= 0 or x + width > w or y + height > h:
-            raise MXNetValueError(
-                f"crop: the window (x={x}, y={y}, width={width}, height={height}) is outside the image {a.shape}"
-            )
-        return np.ascontiguousarray(a[..., y : y + height, x : x + width, :])
-
-    return _run(data, "crop", fn, out)
+    """The ``(x, y, width, height)`` window of an HWC (NHWC) image (NDArray operators, so
+    autograd records it)."""
+    _check_nd(data, "crop", (3, 4), "(H, W, C) or (N, H, W, C)")
+    h, w = data.shape[-3], data.shape[-2]
+    if x < 0 or y < 0 or width <= 0 or height <= 0 or x + width > w or y + height > h:
+        raise MXNetValueError(
+            f"crop: the window (x={x}, y={y}, width={width}, height={height}) is outside the image {tuple(data.shape)}"
+        )
+    rows = _ops.slice_axis(data, axis=data.ndim - 3, begin=y, end=y + height)
+    return _write(_ops.slice_axis(rows, axis=data.ndim - 2, begin=x, end=x + width), out, "crop")
 
 
 def flip_left_right(data, out=None, name=None):
     """Mirror an HWC (NHWC) image left-right."""
-    return _run(data, "flip_left_right", lambda a: np.ascontiguousarray(a[..., ::-1, :]), out)
+    _check_nd(data, "flip_left_right", (3, 4), "(H, W, C) or (N, H, W, C)")
+    return _write(_ops.reverse(data, axis=data.ndim - 2), out, "flip_left_right")
 
 
 def flip_top_bottom(data, out=None, name=None):
     """Mirror an HWC (NHWC) image top-bottom."""
-    return _run(data, "flip_top_bottom", lambda a: np.ascontiguousarray(a[..., ::-1, :, :]), out)
+    _check_nd(data, "flip_top_bottom", (3, 4), "(H, W, C) or (N, H, W, C)")
+    return _write(_ops.reverse(data, axis=data.ndim - 3), out, "flip_top_bottom")
 
 
 def random_flip_left_right(data, out=None, name=None):
     """:func:`flip_left_right` with probability 0.5."""
-    flip = np.random.rand() < 0.5
-    return _run(data, "random_flip_left_right", lambda a: np.ascontiguousarray(a[..., ::-1, :]) if flip else a, out)
+    if np.random.rand() < 0.5:
+        return flip_left_right(data, out)
+    _check_nd(data, "random_flip_left_right", (3, 4), "(H, W, C) or (N, H, W, C)")
+    return _write(data.copy(), out, "random_flip_left_right")
 
 
 def random_flip_top_bottom(data, out=None, name=None):
     """:func:`flip_top_bottom` with probability 0.5."""
-    flip = np.random.rand() < 0.5
-    return _run(data, "random_flip_top_bottom", lambda a: np.ascontiguousarray(a[..., ::-1, :, :]) if flip else a, out)
+    if np.random.rand() < 0.5:
+        return flip_top_bottom(data, out)
+    _check_nd(data, "random_flip_top_bottom", (3, 4), "(H, W, C) or (N, H, W, C)")
+    return _write(data.copy(), out, "random_flip_top_bottom")
 
 
 def _factor_op(op, kernel):

@@ -2,9 +2,10 @@
 
 Each transform is a Gluon Block (a HybridBlock where MXNet's is one) taking an NDArray image,
 HWC (``(H, W, C)``, some also NHWC) before :class:`ToTensor`, CHW after it. The pixel kernels
-are in :mod:`mxrs.gluon.data.vision._image` and follow MXNet's image operators; they run
-imperatively (the operator registry has no image operators yet): of these only :class:`Cast`
-is traced into a Symbol graph, the others stay imperative when hybridized, and
+are in :mod:`mxrs._imgproc` and follow MXNet's image operators; :class:`Cast`,
+:class:`ToTensor` and :class:`Normalize` are traced into a Symbol graph when hybridized
+(through ``F.image``), the others stay imperative when hybridized (``mx.sym.image`` has no
+resize or hue operators, and the random ones draw per call), and
 :class:`Compose` does not group its members into a hybridized HybridSequential as MXNet's does.
 """
 
@@ -86,14 +87,14 @@ class Cast(HybridBlock):
         return F.cast(x, self._dtype)
 
 
-class ToTensor(_ImageTransform):
+class ToTensor(HybridBlock):
     """HWC (or NHWC) image of values 0..255 -> CHW (NCHW) float32 in [0, 1]."""
 
     def hybrid_forward(self, F, x):
-        return _apply(F, x, _image.to_tensor, "ToTensor")
+        return F.image.to_tensor(x)
 
 
-class Normalize(_ImageTransform):
+class Normalize(HybridBlock):
     """``(x - mean[c]) / std[c]`` per channel of a CHW (or NCHW) tensor."""
 
     def __init__(self, mean=0.0, std=1.0):
@@ -102,7 +103,7 @@ class Normalize(_ImageTransform):
         self._std = std
 
     def hybrid_forward(self, F, x):
-        return _apply(F, x, lambda a: _image.normalize(a, self._mean, self._std), "Normalize")
+        return F.image.normalize(x, self._mean, self._std)
 
 
 class Resize(_ImageTransform):
