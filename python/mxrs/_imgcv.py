@@ -161,7 +161,8 @@ def _resize_area(img, new_h, new_w):
             return ((blocks.astype(np.int64) + 2) >> 2).astype(np.uint8)
         val = blocks * np.float32(1.0 / (isx * isy))
     else:
-        val = np.einsum("yh,hwc->ywc", _area_tab(h, new_h), np.einsum("xw,hwc->hxc", _area_tab(w, new_w), src))
+        rows = np.matmul(_area_tab(w, new_w), src)  # (h, new_w, c): per row, the x weights
+        val = np.tensordot(_area_tab(h, new_h), rows, axes=(1, 0))
     return _cast_back(val, img.dtype)
 
 

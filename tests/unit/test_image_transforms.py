@@ -86,3 +86,15 @@ def test_hybridized_to_tensor_normalize():
         G["tf_u8"].astype(np.float32).transpose(2, 0, 1) / 255 - np.array([0.1, 0.2, 0.3], np.float32)[:, None, None]
     ) / np.array([0.5, 0.6, 0.7], np.float32)[:, None, None]
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_compose_groups_hybrid_blocks():
+    composed = T.Compose([T.Resize(4), T.Cast("float32"), T.ToTensor(), T.Normalize(0.5, 0.5), T.RandomFlipLeftRight()])
+    kinds = [type(c).__name__ for c in composed._children.values()]
+    assert kinds == ["Resize", "HybridSequential", "RandomFlipLeftRight"]
+    x = mx.nd.array(G["tf_u8"], dtype="uint8")
+    np.random.seed(0)
+    got = composed(x).asnumpy()
+    np.random.seed(0)
+    ref = T.RandomFlipLeftRight()(T.Normalize(0.5, 0.5)(T.ToTensor()(T.Resize(4)(x)))).asnumpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)

@@ -62,11 +62,25 @@ class _ImageTransform(HybridBlock):
 
 
 class Compose(Sequential):
-    """Apply ``transforms`` (a list of Blocks or callables' Blocks) one after another."""
+    """Apply ``transforms`` (a list of Blocks) one after another. As MXNet's, runs of two or
+    more consecutive traceable HybridBlocks are grouped into a hybridized HybridSequential (the
+    transforms whose kernels run imperatively are kept apart, see the module)."""
 
     def __init__(self, transforms):
         super().__init__()
-        for t in transforms:
+        hybrid = []
+        for t in list(transforms) + [None]:
+            if isinstance(t, HybridBlock) and not isinstance(t, _ImageTransform):
+                hybrid.append(t)
+                continue
+            if len(hybrid) == 1:
+                self.add(hybrid[0])
+            elif len(hybrid) > 1:
+                block = HybridSequential()
+                block.add(*hybrid)
+                block.hybridize()
+                self.add(block)
+            hybrid = []
             if t is not None:
                 self.add(t)
 
