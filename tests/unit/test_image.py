@@ -77,6 +77,10 @@ def test_imdecode_jpeg_and_inputs():
 
 def test_imread():
     np.testing.assert_array_equal(mx.image.imread(os.path.join(IMG, "rgb.png")).asnumpy(), G["imread_rgb"])
+    np.testing.assert_array_equal(mx.image.imread(os.path.join(IMG, "rgb.png"), flag=0).asnumpy(), G["imread_gray"])
+    gray = mx.image.imdecode(read("photo.jpg"), flag=0).asnumpy()
+    assert gray.shape == G["dec_jpg_gray"].shape
+    assert np.abs(gray.astype(int) - G["dec_jpg_gray"]).mean() < 0.5
     with pytest.raises(MXNetError, match="imread.*nope.png"):
         mx.image.imread(os.path.join(IMG, "nope.png"))
 
@@ -106,6 +110,12 @@ def test_imresize_decoded(interp, size):
     w, h = size
     got = mx.image.imresize(mx.nd.array(G["dec_rgb"], dtype="uint8"), w, h, interp)
     close_u8(got, G[f"rs_big_{interp}_{w}x{h}"])
+
+
+@pytest.mark.parametrize("interp", [0, 1, 2, 3, 4])
+def test_imresize_gray(interp):
+    got = mx.image.imresize(mx.nd.array(G["rs_u8"][:, :, :1], dtype="uint8"), 30, 9, interp=interp)
+    np.testing.assert_array_equal(got.asnumpy(), G[f"rs_gray_{interp}"])
 
 
 def test_imresize_errors():

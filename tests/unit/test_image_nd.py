@@ -72,6 +72,7 @@ def test_nd_image_resize():
     ]:
         got = mx.nd.image.resize(x, **kwargs).asnumpy()
         assert got.shape == G[key].shape and np.abs(got.astype(int) - G[key]).max() <= 1
+    check(mx.nd.image.resize(x.astype("float32"), (9, 5)), "ndi_resize_f32", 1e-4)
     for interp in (0, 2, 3, 4):
         check(mx.nd.image.resize(x, (9, 11), interp=interp), f"ndi_resize_i{interp}")
     got = mx.nd.image.resize(mx.nd.stack(x, x), (3, 4)).asnumpy()

@@ -43,6 +43,8 @@ def decode_cases():
     put("dec_gray_gray", mx.image.imdecode(read("gray.png"), flag=0))
     put("dec_jpg", mx.image.imdecode(read("photo.jpg")))
     put("imread_rgb", mx.image.imread(os.path.join(IMG, "rgb.png")))
+    put("dec_jpg_gray", mx.image.imdecode(read("photo.jpg"), flag=0))
+    put("imread_gray", mx.image.imread(os.path.join(IMG, "rgb.png"), flag=0))
 
 
 def resize_cases():
@@ -57,6 +59,8 @@ def resize_cases():
         for w, h in sizes:
             put(f"rs_u8_{interp}_{w}x{h}", mx.image.imresize(mx.nd.array(u8, dtype="uint8"), w, h, interp=interp))
             put(f"rs_f32_{interp}_{w}x{h}", mx.image.imresize(mx.nd.array(f32), w, h, interp=interp))
+        gray = mx.nd.array(u8[:, :, :1], dtype="uint8")
+        put(f"rs_gray_{interp}", mx.image.imresize(gray, 30, 9, interp=interp))
         for w, h in [(16, 12), (8, 6), (64, 48), (20, 15)]:
             put(f"rs_big_{interp}_{w}x{h}", mx.image.imresize(big, w, h, interp=interp))
 
@@ -196,6 +200,7 @@ def nd_image_cases():
     put("ndi_resize_int", mx.nd.image.resize(u8, 10))
     for interp in (0, 2, 3, 4):
         put(f"ndi_resize_i{interp}", mx.nd.image.resize(u8, (9, 11), interp=interp))
+    put("ndi_resize_f32", mx.nd.image.resize(u8.astype("float32"), (9, 5)))
     put("ndi_resize4", mx.nd.image.resize(mx.nd.stack(u8, u8), (3, 4)))
     put("ndi_crop", mx.nd.image.crop(u8, 1, 2, 4, 3))
     put("ndi_crop4", mx.nd.image.crop(mx.nd.stack(u8, u8), 0, 1, 5, 2))
