@@ -1,12 +1,11 @@
 """OpenCV-compatible pixel kernels of ``mx.image`` on numpy HWC arrays.
 
 MXNet 1.9.1's ``mx.image`` calls OpenCV (``cv::resize``, ``cv::copyMakeBorder``); these
-follow OpenCV's scalar code paths: ``resize`` computes the same source taps and weights
-(half-pixel centres, replicated borders, Keys' cubic with ``A = -0.75``, Lanczos-4, pixel-area
-tables), and for ``uint8`` images the same 11-bit fixed-point weights and rounding. OpenCV's
-SIMD loops round a few values differently from its scalar ones, so ``uint8`` results can differ
-from MXNet's by one unit on a small fraction of the pixels; float images agree to float32
-rounding.
+follow OpenCV's code paths: ``resize`` computes the same source taps and weights (half-pixel
+centres, replicated borders, Keys' cubic with ``A = -0.75``, Lanczos-4, pixel-area tables), and
+for ``uint8`` images the same 11-bit fixed-point weights and the rounding of OpenCV's
+vectorised vertical passes (128-bit lanes), so ``uint8`` results equal MXNet's in the golden
+tests for every interpolation; float images agree to float32 rounding.
 """
 
 import math
@@ -14,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from mxrs import _native
 from mxrs.base import MXNetValueError
 
 _COEF_SCALE = 2048  # INTER_RESIZE_COEF_SCALE: 11-bit fixed-point weights
@@ -54,10 +52,12 @@ def _lanczos4_coeffs(fx):
     return c
 
 
-def _taps(n_in, n_out, interp):
+def _taps(n_in, n_out, interp, rows=False):
     """Source indices (clamped to the image) and float32 weights, ``(n_out, ksize)`` each, of
     OpenCV's generic resize along one axis; ``interp`` 1, 2, 4, or ``"area_up"`` (INTER_AREA
-    when enlarging: linear taps with OpenCV's area-mode offsets)."""
+    when enlarging: linear taps with OpenCV's area-mode offsets). OpenCV moves a bilinear tap
+    that falls off the image onto its edge with weight 1 along x, but along y (``rows``) keeps
+    the weights and only clamps the row indices, which rounds differently."""
     inv = n_out / n_in
     scale = 1.0 / inv
     dx = np.arange(n_out, dtype=np.float64)
@@ -70,9 +70,10 @@ def _taps(n_in, n_out, interp):
         sx = np.floor(fx).astype(np.int64)
         fx = (fx - sx.astype(np.float32)).astype(np.float32)
     if interp in (1, "area_up"):
-        low, high = sx < 0, sx >= n_in - 1
-        fx[low | high] = 0
-        sx = np.where(low, 0, np.where(high, n_in - 1, sx))
+        if not (rows and interp == 1):
+            low, high = sx < 0, sx >= n_in - 1
+            fx[low | high] = 0
+            sx = np.where(low, 0, np.where(high, n_in - 1, sx))
         ksize, weights = 2, np.stack([np.float32(1) - fx, fx], axis=-1)
     elif interp == 2:
         ksize, weights = 4, _cubic_coeffs(fx)
@@ -173,12 +174,6 @@ def _resize_nearest(img, new_h, new_w):
     return np.ascontiguousarray(img[ys][:, xs])
 
 
-def _resize_linear_u8(img, new_h, new_w):
-    h, w, c = img.shape
-    out = _native.imresize(np.ascontiguousarray(img).tobytes(), h, w, c, new_w, new_h)
-    return np.frombuffer(out, dtype=np.uint8).reshape(new_h, new_w, c).copy()
-
-
 def resize(img, new_w, new_h, interp=1, op="imresize"):
     """``cv::resize`` of an HWC (or HW) image to ``(new_h, new_w)``. ``interp``: 0 nearest,
     1 bilinear, 2 bicubic, 3 area, 4 Lanczos-4 (OpenCV's codes)."""
@@ -202,10 +197,8 @@ def resize(img, new_w, new_h, interp=1, op="imresize"):
     if interp == 3:
         if w >= new_w and h >= new_h:
             return _resize_area(img, new_h, new_w)
-        return _separable(img, _taps(h, new_h, "area_up"), _taps(w, new_w, "area_up"))
-    if interp == 1 and img.dtype == np.uint8:
-        return _resize_linear_u8(img, new_h, new_w)
-    return _separable(img, _taps(h, new_h, interp), _taps(w, new_w, interp))
+        return _separable(img, _taps(h, new_h, "area_up", rows=True), _taps(w, new_w, "area_up"))
+    return _separable(img, _taps(h, new_h, interp, rows=True), _taps(w, new_w, interp))
 
 
 _BORDER_MODES = {0: "constant", 1: "edge", 2: "symmetric", 3: "wrap", 4: "reflect"}

@@ -12,8 +12,8 @@ import random
 
 import numpy as np
 
-from mxrs import _native
-from mxrs.base import MXNetValueError, NotSupported
+from mxrs import _imgcv
+from mxrs.base import MXNetValueError
 
 _GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _EIG = np.array(
@@ -84,40 +84,10 @@ def resized_hw(h, w, size, keep_ratio):
     return size, int(w * size / h)
 
 
-def _linear_taps(n_in, n_out):
-    """OpenCV INTER_LINEAR source taps (half-pixel centres, clamped) for one axis."""
-    scale = n_in / n_out
-    src = (np.arange(n_out, dtype=np.float64) + 0.5) * scale - 0.5
-    i0 = np.floor(src).astype(np.int64)
-    frac = (src - i0).astype(np.float32)
-    frac[i0 < 0] = 0.0
-    i0 = np.clip(i0, 0, n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    frac[i0 >= n_in - 1] = 0.0
-    return i0, i1, frac
-
-
 def resize_hwc(img, new_h, new_w, interp=1):
-    """Resize one HWC image as OpenCV ``cv::resize`` (nearest ``interp=0``, bilinear ``1``)."""
-    h, w, c = img.shape
-    if (new_h, new_w) == (h, w):
-        return img.copy()
-    if interp == 0:
-        ys = np.minimum((np.arange(new_h) * (h / new_h)).astype(np.int64), h - 1)
-        xs = np.minimum((np.arange(new_w) * (w / new_w)).astype(np.int64), w - 1)
-        return np.ascontiguousarray(img[ys][:, xs])
-    if interp != 1:
-        raise NotSupported(f"resize: interpolation {interp} (only 0 nearest and 1 bilinear are implemented)")
-    if img.dtype == np.uint8:
-        out = _native.imresize(np.ascontiguousarray(img).tobytes(), h, w, c, new_w, new_h)
-        return np.frombuffer(out, dtype=np.uint8).reshape(new_h, new_w, c).copy()
-    y0, y1, fy = _linear_taps(h, new_h)
-    x0, x1, fx = _linear_taps(w, new_w)
-    src = img.astype(np.float32)
-    top = src[y0][:, x0] * (1 - fx)[None, :, None] + src[y0][:, x1] * fx[None, :, None]
-    bot = src[y1][:, x0] * (1 - fx)[None, :, None] + src[y1][:, x1] * fx[None, :, None]
-    out = top * (1 - fy)[:, None, None] + bot * fy[:, None, None]
-    return out.astype(img.dtype)
+    """Resize one HWC image as OpenCV's ``cv::resize`` (``interp``: 0 nearest, 1 bilinear,
+    2 bicubic, 3 area, 4 Lanczos-4; see :mod:`mxrs._imgcv`)."""
+    return _imgcv.resize(img, new_w, new_h, interp, "resize")
 
 
 def resize(x, size, keep_ratio=False, interp=1):

@@ -47,7 +47,7 @@ def _write(res, out, op):
     if out is None:
         return res
     if tuple(out.shape) != tuple(res.shape):
-        raise MXNetValueError(f"image.{op}: out has shape {tuple(out.shape)}, but the result has shape {tuple(res.shape)}")
+        raise MXNetValueError(f"image.{op}: out has shape {tuple(out.shape)}, the result {tuple(res.shape)}")
     out[:] = res
     return out
 
