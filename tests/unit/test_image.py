@@ -179,3 +179,18 @@ def test_crop_errors():
         mx.image.fixed_crop(img, 3, 0, 4, 2)
     with pytest.raises(MXNetError, match=r"center_crop: the image must have shape \(H, W, C\), but got \(4, 5\)"):
         mx.image.center_crop(mx.nd.zeros((4, 5)), (2, 2))
+
+
+@pytest.mark.parametrize("size", [(31, 29), (11, 7), (40, 10), (5, 30), (23, 17)])
+def test_native_bilinear_matches_opencv(size):
+    """The Rust bilinear kernel (ImageRecordIter's resize, im2rec) gives MXNet's values too."""
+    from mxrs import _native
+
+    w, h = size
+    src = G["rs_u8"]
+    out = _native.imresize(np.ascontiguousarray(src).tobytes(), src.shape[0], src.shape[1], 3, w, h)
+    np.testing.assert_array_equal(np.frombuffer(out, np.uint8).reshape(h, w, 3), G[f"rs_u8_1_{w}x{h}"])
+    big = G["dec_rgb"]
+    for w, h in [(16, 12), (64, 48), (20, 15)]:
+        out = _native.imresize(big.tobytes(), 24, 32, 3, w, h)
+        np.testing.assert_array_equal(np.frombuffer(out, np.uint8).reshape(h, w, 3), G[f"rs_big_1_{w}x{h}"])
