@@ -25,6 +25,7 @@ from mxrs import (
     engine,
     executor,
     gluon,
+    image,
     initializer,
     io,
     kvstore,
@@ -45,6 +46,7 @@ from mxrs import (
     test_utils,
     viz,
 )
+from mxrs import image as img
 from mxrs import initializer as init
 from mxrs import kvstore as kv
 from mxrs import module as mod
@@ -84,6 +86,8 @@ __all__ = [
     "sym",
     "executor",
     "gluon",
+    "image",
+    "img",
     "name",
     "attribute",
     "AttrScope",

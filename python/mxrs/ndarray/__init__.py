@@ -8,10 +8,11 @@ import numbers
 
 from mxrs import _arith
 from mxrs.base import mx_real_t
-from mxrs.ndarray import _amp_ops, _ops, dlpack, linalg, random
+from mxrs.ndarray import _amp_ops, _ops, dlpack, image, linalg, random
 from mxrs.ndarray._custom import Custom  # noqa: F401
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
+from mxrs.ndarray.image import legacy_imdecode as imdecode  # noqa: F401
 from mxrs.ndarray.ndarray import (
     NDArray,
     array,
@@ -128,6 +129,8 @@ __all__ = _ops.__all__ + [
     "save",
     "random",
     "linalg",
+    "image",
+    "imdecode",
     "arange",
     "linspace",
     "add",

@@ -2,23 +2,33 @@
 
 Each transform is a Gluon Block (a HybridBlock where MXNet's is one) taking an NDArray image,
 HWC (``(H, W, C)``, some also NHWC) before :class:`ToTensor`, CHW after it. The pixel kernels
-are in :mod:`mxrs.gluon.data.vision._image` and follow MXNet's image operators; they run
-imperatively (the operator registry has no image operators yet): of these only :class:`Cast`
-is traced into a Symbol graph, the others stay imperative when hybridized, and
+are in :mod:`mxrs._imgproc` and follow MXNet's image operators; :class:`Cast`,
+:class:`ToTensor` and :class:`Normalize` are traced into a Symbol graph when hybridized
+(through ``F.image``), the others stay imperative when hybridized (``mx.sym.image`` has no
+resize or hue operators, and the random ones draw per call), and
 :class:`Compose` does not group its members into a hybridized HybridSequential as MXNet's does.
 """
 
+import random
+
 import numpy as np
 
+from mxrs import _imgproc as _image
+from mxrs import image
 from mxrs import ndarray as nd
-from mxrs.base import NotSupported
+from mxrs.base import MXNetValueError, NotSupported
 from mxrs.gluon.block import Block, HybridBlock
-from mxrs.gluon.data.vision import _image
-from mxrs.gluon.nn import Sequential
+from mxrs.gluon.nn import HybridSequential, Sequential
 
 __all__ = [
     "Compose",
+    "HybridSequential",
+    "Sequential",
     "Cast",
+    "CropResize",
+    "Rotate",
+    "RandomRotation",
+    "RandomApply",
     "ToTensor",
     "Normalize",
     "Resize",
@@ -52,11 +62,25 @@ class _ImageTransform(HybridBlock):
 
 
 class Compose(Sequential):
-    """Apply ``transforms`` (a list of Blocks or callables' Blocks) one after another."""
+    """Apply ``transforms`` (a list of Blocks) one after another. As MXNet's, runs of two or
+    more consecutive traceable HybridBlocks are grouped into a hybridized HybridSequential (the
+    transforms whose kernels run imperatively are kept apart, see the module)."""
 
     def __init__(self, transforms):
         super().__init__()
-        for t in transforms:
+        hybrid = []
+        for t in list(transforms) + [None]:
+            if isinstance(t, HybridBlock) and not isinstance(t, _ImageTransform):
+                hybrid.append(t)
+                continue
+            if len(hybrid) == 1:
+                self.add(hybrid[0])
+            elif len(hybrid) > 1:
+                block = HybridSequential()
+                block.add(*hybrid)
+                block.hybridize()
+                self.add(block)
+            hybrid = []
             if t is not None:
                 self.add(t)
 
@@ -77,14 +101,14 @@ class Cast(HybridBlock):
         return F.cast(x, self._dtype)
 
 
-class ToTensor(_ImageTransform):
+class ToTensor(HybridBlock):
     """HWC (or NHWC) image of values 0..255 -> CHW (NCHW) float32 in [0, 1]."""
 
     def hybrid_forward(self, F, x):
-        return _apply(F, x, _image.to_tensor, "ToTensor")
+        return F.image.to_tensor(x)
 
 
-class Normalize(_ImageTransform):
+class Normalize(HybridBlock):
     """``(x - mean[c]) / std[c]`` per channel of a CHW (or NCHW) tensor."""
 
     def __init__(self, mean=0.0, std=1.0):
@@ -93,7 +117,7 @@ class Normalize(_ImageTransform):
         self._std = std
 
     def hybrid_forward(self, F, x):
-        return _apply(F, x, lambda a: _image.normalize(a, self._mean, self._std), "Normalize")
+        return F.image.normalize(x, self._mean, self._std)
 
 
 class Resize(_ImageTransform):
@@ -210,3 +234,76 @@ class RandomLighting(_ImageTransform):
 
     def hybrid_forward(self, F, x):
         return _apply(F, x, lambda a: _image.adjust_lighting(a, np.random.normal(0, self._alpha, 3)), "RandomLighting")
+
+
+class CropResize(_ImageTransform):
+    """Crop the ``(x, y, width, height)`` window of an HWC (NHWC) image, then resize it to
+    ``size`` (an int for a square, or ``(width, height)``) when given. ``interpolation`` is
+    OpenCV's code; None means bilinear (MXNet 1.9.1 fails on None with a size)."""
+
+    def __init__(self, x, y, width, height, size=None, interpolation=None):
+        super().__init__()
+        self._box = (x, y, width, height)
+        self._size = size
+        self._interpolation = 1 if interpolation is None else interpolation
+
+    def hybrid_forward(self, F, x):
+        if not isinstance(x, nd.NDArray):
+            raise NotSupported(f"transforms.CropResize runs on NDArrays only; got {type(x)}")
+        out = nd.image.crop(x, *self._box)
+        if self._size:
+            out = nd.image.resize(out, self._size, False, self._interpolation)
+        return out
+
+
+class Rotate(Block):
+    """Rotate a float32 CHW image (or NCHW batch) by ``rotation_degrees`` about its centre,
+    keeping its shape (``zoom_in``: no padding shows; ``zoom_out``: all of the image shows)."""
+
+    def __init__(self, rotation_degrees, zoom_in=False, zoom_out=False):
+        super().__init__()
+        self._args = (rotation_degrees, zoom_in, zoom_out)
+
+    def forward(self, x):
+        if x.dtype != np.float32:
+            raise TypeError("This transformation only supports float32. Consider calling it after ToTensor")
+        return image.imrotate(x, *self._args)
+
+
+class RandomRotation(Block):
+    """Rotate a float32 CHW (NCHW) image by an angle drawn from ``angle_limits`` (lower,
+    upper), with probability ``rotate_with_proba``."""
+
+    def __init__(self, angle_limits, zoom_in=False, zoom_out=False, rotate_with_proba=1.0):
+        super().__init__()
+        lower, upper = angle_limits
+        if lower >= upper:
+            raise ValueError("`angle_limits` must be an ordered tuple")
+        if rotate_with_proba < 0 or rotate_with_proba > 1:
+            raise ValueError("Probability of rotating the image should be between 0 and 1")
+        self._args = (angle_limits, zoom_in, zoom_out)
+        self._rotate_with_proba = rotate_with_proba
+
+    def forward(self, x):
+        if np.random.random() > self._rotate_with_proba:
+            return x
+        if x.dtype != np.float32:
+            raise TypeError("This transformation only supports float32. Consider calling it after ToTensor")
+        return image.random_rotate(x, *self._args)
+
+
+class RandomApply(Sequential):
+    """Apply ``transforms`` (a Block, e.g. a Compose) with probability ``p`` (Python's
+    ``random``, as MXNet)."""
+
+    def __init__(self, transforms, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise MXNetValueError(f"RandomApply: p must be in [0, 1], but got {p}")
+        self.transforms = transforms
+        self.p = p
+
+    def forward(self, x):
+        if self.p < random.random():
+            return x
+        return self.transforms(x)
