@@ -29,6 +29,7 @@ mod remap;
 pub mod rng;
 mod scan;
 mod sort;
+mod sparse;
 
 use std::fmt;
 use std::sync::Arc;
