@@ -162,7 +162,13 @@ def test_adagrad_update_lazy():
     _check_all([w, h], LAZY["adagrad"])
 
 
-def test_ftrl_update_lazy():
+def test_adagrad_update_epsilon_inside_sqrt_and_clip():
+    w, h = nd("W"), nd("V")
+    sp.adagrad_update(w, rsp(), h, lr=0.1, epsilon=0.5, rescale_grad=2.0, clip_gradient=0.8, out=w)
+    _check_all([w, h], LAZY["adagrad_eps_clip"])
+
+
+def test_ftrl_update_row_sparse_grad_is_dense_as_mxnet():
     w, z, n = nd("W"), nd("M"), nd("V")
     sp.ftrl_update(w, rsp(), z, n, lr=0.1, lamda1=0.01, beta=1.0, wd=0.01, out=w)
     _check_all([w, z, n], LAZY["ftrl"])
@@ -186,9 +192,9 @@ def test_lazy_update_with_empty_gradient():
     assert_array_equal(w.asnumpy(), INP["W"])
 
 
-@pytest.mark.parametrize(("name", "kw"), [("sgd", {"momentum": 0.9}), ("adam", {})])
+@pytest.mark.parametrize(("name", "kw"), [("sgd", {"momentum": 0.9}), ("adam", {}), ("adagrad", {"wd": 0.0})])
 def test_optimizer_with_row_sparse_gradient(name, kw):
-    opt = mx.optimizer.create(name, learning_rate=0.1, wd=0.01, **kw)
+    opt = mx.optimizer.create(name, learning_rate=0.1, **{"wd": 0.01, **kw})
     upd = mx.optimizer.get_updater(opt)
     w = nd("W")
     upd(0, rsp(), w)
@@ -243,3 +249,11 @@ def test_sym_sparse_dot_computes_dense_values():
     ex = y.bind(mx.cpu(), {"a": nd("A"), "b": nd("B")})
     out = ex.forward()[0]
     assert_allclose(out.asnumpy(), INP["A"] @ INP["B"], rtol=1e-5, atol=1e-6)
+
+
+def test_lazy_update_shape_errors_name_op_and_shapes():
+    g = sp.row_sparse_array(([[1.0, 1.0, 1.0]], [0]), shape=(4, 3))
+    with pytest.raises(mx.base.MXNetError, match=r"sgd_update: weight shape \(4, 2\) and gradient shape \(4, 3\)"):
+        sp.sgd_update(mx.nd.ones((4, 2)), g, lr=0.1)
+    with pytest.raises(mx.base.MXNetError, match=r"adam_update: .*state shape \(2, 3\)"):
+        sp.adam_update(mx.nd.ones((4, 3)), g, mx.nd.zeros((4, 3)), mx.nd.zeros((2, 3)), lr=0.1)

@@ -141,12 +141,15 @@ def optimizer_cases(inputs, R):
     w, h = arrs("W", "V")
     sp.adagrad_update(w, R, h, lr=0.1, epsilon=1e-7, wd=0.0, out=w)
     res["adagrad"] = enc([w, h])
+    w, h = arrs("W", "V")
+    sp.adagrad_update(w, R, h, lr=0.1, epsilon=0.5, rescale_grad=2.0, clip_gradient=0.8, out=w)
+    res["adagrad_eps_clip"] = enc([w, h])
     w, z, n = arrs("W", "M", "V")
     sp.ftrl_update(w, R, z, n, lr=0.1, lamda1=0.01, beta=1.0, wd=0.01, out=w)
     res["ftrl"] = enc([w, z, n])
     # mx.optimizer with a row_sparse gradient (lazy_update=True is the default), two steps.
-    for name, kw in (("sgd", {"momentum": 0.9}), ("adam", {})):
-        opt = mx.optimizer.create(name, learning_rate=0.1, wd=0.01, **kw)
+    for name, kw in (("sgd", {"momentum": 0.9}), ("adam", {}), ("adagrad", {"wd": 0.0})):
+        opt = mx.optimizer.create(name, learning_rate=0.1, **{"wd": 0.01, **kw})
         upd = mx.optimizer.get_updater(opt)
         (w,) = arrs("W")
         upd(0, R, w)

@@ -19,7 +19,7 @@ from mxrs.context import Context, current_context
 from mxrs.ndarray import ndarray as _nd
 from mxrs.ndarray.ndarray import NDArray, _dtype_name, _wrap, invoke
 
-__all__ = ["BaseSparseNDArray", "CSRNDArray", "RowSparseNDArray", "cast_storage", "zeros", "empty", "array"]
+__all__ = ["BaseSparseNDArray", "CSRNDArray", "RowSparseNDArray", "cast_storage", "zeros", "empty"]
 
 _STORAGE_TYPE_UNDEFINED = -1
 _STORAGE_TYPE_DEFAULT = 0
@@ -281,7 +281,7 @@ class CSRNDArray(BaseSparseNDArray):
 
     def asscipy(self):
         """A ``scipy.sparse.csr_matrix`` with copies of the components."""
-        import scipy.sparse as spsp  # noqa: PLC0415 - optional dependency
+        import scipy.sparse as spsp  # type: ignore[import-untyped]  # noqa: PLC0415 - optional dependency
 
         return spsp.csr_matrix((self.data.asnumpy(), _host(self.indices), _host(self.indptr)), shape=self.shape)
 
@@ -318,12 +318,6 @@ class RowSparseNDArray(BaseSparseNDArray):
         if isinstance(key, slice) and key == slice(None):
             return self
         raise Exception("__getitem__ with int or slice with step is not supported for RowSparseNDArray")
-
-    def retain(self, *args, **kwargs):
-        """``mx.nd.sparse.retain(self, ...)``."""
-        from mxrs.ndarray import sparse  # noqa: PLC0415 - the operators build on this module
-
-        return sparse.retain(self, *args, **kwargs)
 
 
 def _rebuild(stype, data, aux, shape):
@@ -429,7 +423,7 @@ def zeros(stype, shape, ctx=None, dtype=None, **kwargs):
         if len(shape) != 2:
             raise ShapeError(f"zeros: a csr array is 2-D, got shape {shape}")
         data = _nd.zeros((0,), ctx=ctx, dtype=dtype)
-        res = CSRNDArray(data, [_idx(np.zeros(shape[0] + 1), ctx), _idx(np.zeros(0), ctx)], shape)
+        res: BaseSparseNDArray = CSRNDArray(data, [_idx(np.zeros(shape[0] + 1), ctx), _idx(np.zeros(0), ctx)], shape)
     elif stype == "row_sparse":
         data = _nd.zeros((0,) + shape[1:], ctx=ctx, dtype=dtype)
         res = RowSparseNDArray(data, [_idx(np.zeros(0), ctx)], shape)
@@ -452,22 +446,9 @@ def _is_scipy(x):
     return mod.startswith("scipy.sparse")
 
 
-def array(source_array, ctx=None, dtype=None):
-    """A sparse array from a sparse array or a ``scipy.sparse`` matrix (copied)."""
-    ctx = _ctx_of(ctx)
-    if isinstance(source_array, BaseSparseNDArray):
-        res = source_array.copyto(ctx)
-        return res if dtype is None else res.astype(dtype)
-    if _is_scipy(source_array):
-        from mxrs.ndarray.sparse import csr_matrix  # noqa: PLC0415 - creation lives there
-
-        return csr_matrix(source_array, ctx=ctx, dtype=dtype)
-    raise ValueError("Unexpected source_array type: expected a sparse NDArray or a scipy.sparse csr matrix")
-
-
 def _install_dense_hooks():
     """Let ``mx.nd.zeros(..., stype=...)`` / ``mx.nd.empty`` make sparse arrays."""
-    _nd._SPARSE_ZEROS = zeros  # type: ignore[attr-defined]
+    _nd._SPARSE_ZEROS = zeros
 
 
 _install_dense_hooks()

@@ -243,17 +243,17 @@ def _install_operators():
         return lambda self, other: fn(other, self) if isinstance(other, NDArray) else _dense_rop(fn, self, other)
 
     B = BaseSparseNDArray
-    B.__add__ = lambda self, o: elemwise_add(self, o)  # type: ignore[method-assign]
-    B.__sub__ = lambda self, o: elemwise_sub(self, o)  # type: ignore[method-assign]
-    B.__mul__ = lambda self, o: elemwise_mul(self, o)  # type: ignore[method-assign]
-    B.__truediv__ = lambda self, o: elemwise_div(self, o)  # type: ignore[method-assign]
-    B.__div__ = B.__truediv__  # type: ignore[attr-defined]
-    B.__radd__ = rev(elemwise_add)  # type: ignore[method-assign]
-    B.__rsub__ = rev(elemwise_sub)  # type: ignore[method-assign]
-    B.__rmul__ = lambda self, o: elemwise_mul(self, o)  # type: ignore[method-assign]
-    B.__rtruediv__ = rev(elemwise_div)  # type: ignore[method-assign]
-    B.__neg__ = lambda self: negative(self)  # type: ignore[method-assign]
-    B.__abs__ = lambda self: abs(self)  # type: ignore[method-assign]
+    B.__add__ = lambda self, o: elemwise_add(self, o)
+    B.__sub__ = lambda self, o: elemwise_sub(self, o)
+    B.__mul__ = lambda self, o: elemwise_mul(self, o)
+    B.__truediv__ = lambda self, o: elemwise_div(self, o)
+    B.__div__ = B.__truediv__
+    B.__radd__ = rev(elemwise_add)
+    B.__rsub__ = rev(elemwise_sub)
+    B.__rmul__ = lambda self, o: elemwise_mul(self, o)
+    B.__rtruediv__ = rev(elemwise_div)
+    setattr(B, "__neg__", lambda self: negative(self))  # noqa: B010 - NDArray defines them as methods
+    setattr(B, "__abs__", lambda self: abs(self))  # noqa: B010
 
     def inplace(fn):
         def f(self, o):
@@ -262,14 +262,12 @@ def _install_operators():
 
         return f
 
-    B.__iadd__ = inplace(elemwise_add)  # type: ignore[method-assign]
-    B.__isub__ = inplace(elemwise_sub)  # type: ignore[method-assign]
-    B.__imul__ = inplace(elemwise_mul)  # type: ignore[method-assign]
-    B.__itruediv__ = inplace(elemwise_div)  # type: ignore[method-assign]
-    for n in _KEEP + _DENSE + ["clip", "zeros_like"]:
-        if n != "zeros_like":
-            setattr(B, n, (lambda f: lambda self, *a, **k: f(self, *a, **k))(globals()[n]))
-    for n in ("sum", "mean", "norm"):
+    B.__iadd__ = inplace(elemwise_add)
+    B.__isub__ = inplace(elemwise_sub)
+    B.__imul__ = inplace(elemwise_mul)
+    B.__itruediv__ = inplace(elemwise_div)
+    RowSparseNDArray.retain = lambda self, *a, **k: retain(self, *a, **k)  # type: ignore[attr-defined]
+    for n in _KEEP + _DENSE + ["clip", "sum", "mean", "norm"]:
         setattr(B, n, (lambda f: lambda self, *a, **k: f(self, *a, **k))(globals()[n]))
 
 
@@ -406,9 +404,9 @@ def _fallback(name):
     dense_fn = getattr(_ops, name)
 
     def fn(*args, **kwargs):
-        args = [_dense(a) for a in args]
-        kwargs = {k: (_dense(v) if k != "out" else v) for k, v in kwargs.items()}
-        return dense_fn(*args, **kwargs)
+        dense_args = [_dense(a) for a in args]
+        dense_kwargs = {k: (_dense(v) if k != "out" else v) for k, v in kwargs.items()}
+        return dense_fn(*dense_args, **dense_kwargs)
 
     fn.__name__ = name
     fn.__doc__ = f"``mx.nd.{name}`` over the dense values of sparse inputs."

@@ -8,6 +8,7 @@ MXNet's lazy kernels. A dense gradient, or ``lazy_update=False``, runs the dense
 the whole array (a row_sparse gradient through its dense value); so does FTRL, as in MXNet.
 """
 
+from mxrs.base import ShapeError
 from mxrs.ndarray import _ops
 from mxrs.ndarray._sparse_base import RowSparseNDArray
 from mxrs.ndarray.ndarray import invoke
@@ -40,6 +41,10 @@ def _target(weight, out):
 def _rows_update(dense_fn, weight, grad, states, out, attrs):
     """Run ``dense_fn(weight_rows, grad.data, *state_rows, out=weight_rows, **attrs)`` on the
     rows ``grad`` stores, then write the rows of the weight (into ``out``) and states back."""
+    name = dense_fn.__name__.lstrip("_")
+    for what, x in [("gradient", grad)] + [("state", s) for s in states]:
+        if x.shape != weight.shape:
+            raise ShapeError(f"{name}: weight shape {weight.shape} and {what} shape {x.shape} differ")
     target = _target(weight, out)
     idx = grad.indices
     if idx.shape[0] == 0:
@@ -118,12 +123,12 @@ def ftrl_update(
 
 def _adagrad_dense(w, g, h, out=None, lr=0.01, epsilon=1e-7, wd=0.0, rescale_grad=1.0, clip_gradient=-1.0):
     """MXNet's sparse AdaGrad step over whole arrays: ``g = clip(rescale_grad * grad)``,
-    ``history += g²``, ``weight -= lr * g / (sqrt(history) + epsilon)`` (in place)."""
+    ``history += g²``, ``weight -= lr * g / sqrt(history + epsilon)`` (in place)."""
     g = g * rescale_grad
     if clip_gradient is not None and clip_gradient >= 0:
         g = _ops.clip(g, a_min=-clip_gradient, a_max=clip_gradient)
     h += g * g
-    res = w - lr * g / (_ops.sqrt(h) + epsilon)
+    res = w - lr * g / _ops.sqrt(h + epsilon)
     target = w if out is None else out
     target[:] = res
     return target

@@ -615,7 +615,7 @@ def _check_kwargs(fn, kwargs, valid):
 
 
 # Set by mxrs.ndarray.sparse: makes the sparse arrays of ``zeros(..., stype=...)``.
-_SPARSE_ZEROS = None
+_SPARSE_ZEROS: Any = None
 
 
 def _check_stype(fn, stype):

@@ -16,7 +16,6 @@ import numpy as np
 
 from mxrs.base import MXNetError, ShapeError, mx_real_t
 from mxrs.context import Context, current_context
-from mxrs.ndarray import _ops
 from mxrs.ndarray import ndarray as _nd
 from mxrs.ndarray._sparse_base import (
     _STORAGE_AUX_TYPES,  # noqa: F401
@@ -35,7 +34,6 @@ from mxrs.ndarray._sparse_base import (
     _idx,
     _is_scipy,
     _vals,
-    array,
     cast_storage,
     empty,
     zeros,
@@ -327,4 +325,12 @@ def row_sparse_array(arg1, shape=None, ctx=None, dtype=None):
     raise ValueError(f"Unexpected input type: {type(arg1)}")
 
 
-_ = _ops
+def array(source_array, ctx=None, dtype=None):
+    """A sparse array from a sparse array or a ``scipy.sparse`` matrix (copied)."""
+    ctx = _ctx_of(ctx)
+    if isinstance(source_array, BaseSparseNDArray):
+        res = source_array.copyto(ctx)
+        return res if dtype is None else res.astype(dtype)
+    if _is_scipy(source_array):
+        return csr_matrix(source_array, ctx=ctx, dtype=dtype)
+    raise ValueError("Unexpected source_array type: expected a sparse NDArray or a scipy.sparse csr matrix")

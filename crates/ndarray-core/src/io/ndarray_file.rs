@@ -19,8 +19,10 @@
 //! Readers never panic and never allocate more than the input could justify: every length is
 //! checked against the bytes that remain before anything is allocated, products use checked
 //! arithmetic, and every failure is an [`Error::Format`] whose message starts with the byte
-//! offset. Sparse records (row_sparse, csr) are densified, because mxrs has no sparse storage
-//! yet; the dense result is capped at [`MAX_DENSIFIED_BYTES`].
+//! offset. [`read_list`] densifies sparse records (row_sparse, csr), capped at
+//! [`MAX_DENSIFIED_BYTES`]; [`read_list_sparse`] keeps their parts (what `mx.nd.load` uses: the
+//! Python layer holds sparse arrays as their components). As MXNet's loader does, the shape of
+//! a sparse record's values is derived from its aux shapes, not from its stored storage shape.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -670,13 +672,7 @@ fn dense_tail(
 /// allocation failure.
 fn dense_buffer(r: &Reader<'_>, start: usize, shape: &[usize], item: usize, max_dense: usize) -> Result<Vec<u8>> {
     let n = byte_len(shape, item).filter(|&n| n <= max_dense).ok_or_else(|| {
-        r.error_at(
-            start,
-            format!(
-                "sparse array of shape {shape:?} would densify to more than {max_dense} bytes \
-                     (sparse storage is not supported yet)"
-            ),
-        )
+        r.error_at(start, format!("sparse array of shape {shape:?} would densify to more than {max_dense} bytes"))
     })?;
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|e| r.error_at(start, format!("cannot allocate {n} bytes: {e}")))?;

@@ -1,6 +1,6 @@
 //! Conversions between dense arrays and sparse components, and row assignment.
 
-use super::{check_csr, check_rows, index_values, vector_len};
+use super::common::{check_csr, check_rows, index_values, vector_len};
 use crate::dispatch;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};

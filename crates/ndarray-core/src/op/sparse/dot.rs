@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::{check_csr, index_values, vector_len};
+use super::common::{check_csr, index_values, vector_len};
 use crate::backend::cpu::Parallelism;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
