@@ -286,3 +286,35 @@ def test_save_load_roundtrip(tmp_path):
         assert_array_equal(a.asnumpy(), b.asnumpy())
     buf = mx.nd.load_frombuffer(f.read_bytes())
     assert [x.stype for x in buf] == [a.stype for a in arrays.values()]
+
+
+def test_all_zero_and_empty_conversions():
+    for st in ("csr", "row_sparse"):
+        z = mx.nd.zeros((3, 4)).tostype(st)
+        assert z.stype == st and z.data.shape[0] == 0
+        assert_array_equal(z.asnumpy(), np.zeros((3, 4)))
+        assert_array_equal(sp.dot(z, mx.nd.ones((4, 2))).asnumpy(), np.zeros((3, 2)))
+    assert_array_equal(sp.zeros("csr", (3, 4)).indptr.asnumpy(), [0, 0, 0, 0])
+
+
+def test_integer_and_float64_values():
+    a = mx.nd.array([[0, 3], [4, 0]], dtype="int32").tostype("csr")
+    assert a.dtype == np.int32 and a.indices.dtype == np.int64
+    assert_array_equal(a.asnumpy(), [[0, 3], [4, 0]])
+    r = mx.nd.array([[0, 0], [1.5, 0]], dtype="float64").tostype("row_sparse")
+    assert r.dtype == np.float64
+    assert_array_equal(r.indices.asnumpy(), [1])
+
+
+def test_pickle_and_check_format():
+    import pickle
+
+    a = pickle.loads(pickle.dumps(csr()))
+    assert a.stype == "csr"
+    assert_array_equal(a.asnumpy(), INP["A"])
+    a.check_format()
+    bad = sp.CSRNDArray(a.data, [mx.nd.array([0, 9, 9, 9, 7], dtype="int64"), a.indices], (4, 5))
+    with pytest.raises(mx.base.MXNetError, match="indptr"):
+        bad.check_format()
+    with pytest.raises(mx.base.MXNetError, match="_sparse_csr_to_dense"):
+        bad.asnumpy()

@@ -240,10 +240,14 @@ pub struct SparseParts {
     pub aux: Vec<RawArray>,
 }
 
+/// One array of [`read_list_sparse`]: its dense data (a sparse record's stored values) and, for a
+/// sparse record, its other parts.
+pub type SparseOrDense = (RawArray, Option<SparseParts>);
+
 /// Parse a whole `mx.nd.save` file keeping sparse records sparse: each array is its dense data
 /// (for a sparse record, its stored values) and, for a sparse record, its other parts. The
 /// sparse structure (index ranges) is not checked here; the record layout is.
-pub fn read_list_sparse(bytes: &[u8], path: &str) -> Result<(Vec<(RawArray, Option<SparseParts>)>, Vec<String>)> {
+pub fn read_list_sparse(bytes: &[u8], path: &str) -> Result<(Vec<SparseOrDense>, Vec<String>)> {
     let (records, names) = parse_list_mode(bytes, path, MAX_DENSIFIED_BYTES, true)?;
     let mut out = Vec::with_capacity(records.len());
     for (i, mut rec) in records.into_iter().enumerate() {

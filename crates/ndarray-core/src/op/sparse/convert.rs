@@ -330,14 +330,12 @@ impl Operator for RowAssign {
         Ok(vec![x[0]])
     }
     fn forward_inplace(&self, _: &mut OpCtx<'_>, data: &mut CpuStorage, rest: &[TensorIn<'_>]) -> Result<bool> {
-        let shape: Vec<usize> = {
-            let rows = rest[1].len();
-            let row = if rows == 0 { 0 } else { rest[0].len() / rows };
-            if rows == 0 || row == 0 {
-                return Ok(true);
-            }
-            vec![data.len() / row, row]
-        };
+        // The output is input 0's whole chunk: its rows have the length of a row of rhs.
+        let row = rest[0].len().checked_div(rest[1].len()).unwrap_or(0);
+        if row == 0 {
+            return Ok(true);
+        }
+        let shape = [data.len() / row, row];
         self.assign(data, &shape, &rest[0], &rest[1])?;
         Ok(true)
     }

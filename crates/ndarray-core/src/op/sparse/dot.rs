@@ -106,8 +106,9 @@ impl Csr<'_> {
             let mut out = vec![T::zero(); self.cols * n];
             for r in 0..self.rows {
                 let src = &rhs[r * n..(r + 1) * n];
-                for k in self.indptr[r] as usize..self.indptr[r + 1] as usize {
-                    let (c, v) = (self.indices[k] as usize, data[k]);
+                let span = self.indptr[r] as usize..self.indptr[r + 1] as usize;
+                for (&c, &v) in self.indices[span.clone()].iter().zip(&data[span]) {
+                    let c = c as usize;
                     for (o, &b) in out[c * n..(c + 1) * n].iter_mut().zip(src) {
                         *o += v * b;
                     }
@@ -117,8 +118,9 @@ impl Csr<'_> {
         }
         let mut out = vec![T::zero(); self.rows * n];
         let row = |(r, dst): (usize, &mut [T])| {
-            for k in self.indptr[r] as usize..self.indptr[r + 1] as usize {
-                let (c, v) = (self.indices[k] as usize, data[k]);
+            let span = self.indptr[r] as usize..self.indptr[r + 1] as usize;
+            for (&c, &v) in self.indices[span.clone()].iter().zip(&data[span]) {
+                let c = c as usize;
                 for (o, &b) in dst.iter_mut().zip(&rhs[c * n..(c + 1) * n]) {
                     *o += v * b;
                 }
