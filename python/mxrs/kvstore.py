@@ -125,6 +125,13 @@ class KVStore:
         """Copy the stored value of each key into its output array(s)."""
         if out is None:
             raise MXNetError("kvstore.pull: out must be given")
+        flat = out if isinstance(out, (list, tuple)) else [out]
+        if any(
+            getattr(o, "stype", "default") != "default"
+            for x in flat
+            for o in (x if isinstance(x, (list, tuple)) else [x])
+        ):
+            raise MXNetError("kvstore.pull: sparse outputs are not supported; use row_sparse_pull for row_sparse")
         keys, outs = _pairs(key, out, "pull")
         self.handle.pull(keys, outs, priority)
 

@@ -257,3 +257,10 @@ def test_lazy_update_shape_errors_name_op_and_shapes():
         sp.sgd_update(mx.nd.ones((4, 2)), g, lr=0.1)
     with pytest.raises(mx.base.MXNetError, match=r"adam_update: .*state shape \(2, 3\)"):
         sp.adam_update(mx.nd.ones((4, 3)), g, mx.nd.zeros((4, 3)), mx.nd.zeros((2, 3)), lr=0.1)
+
+
+def test_pull_into_sparse_output_is_refused():
+    kv = mx.kv.create("local")
+    kv.init(1, nd("W"))
+    with pytest.raises(mx.base.MXNetError, match="row_sparse_pull"):
+        kv.pull(1, out=sp.zeros("row_sparse", (6, 3)))
