@@ -17,10 +17,13 @@ workers send with ``set_optimizer``. See the README's "Distributed training".
 import os
 import pickle
 
+import numpy
+
 from mxrs import _native, kvstore_server
 from mxrs import optimizer as opt
 from mxrs.base import MXNetError, NotSupported
 from mxrs.kvstore_base import KVStoreBase
+from mxrs.ndarray import ndarray
 from mxrs.ndarray.ndarray import NDArray, _wrap
 
 __all__ = ["KVStore", "KVStoreBase", "create"]
@@ -123,6 +126,13 @@ class KVStore(KVStoreBase):
         """Copy the stored value of each key into its output array(s)."""
         if out is None:
             raise MXNetError("kvstore.pull: out must be given")
+        flat = out if isinstance(out, (list, tuple)) else [out]
+        if any(
+            getattr(o, "stype", "default") != "default"
+            for x in flat
+            for o in (x if isinstance(x, (list, tuple)) else [x])
+        ):
+            raise MXNetError("kvstore.pull: sparse outputs are not supported; use row_sparse_pull for row_sparse")
         keys, outs = _pairs(key, out, "pull")
         self.handle.pull(keys, outs, priority)
 
@@ -138,8 +148,40 @@ class KVStore(KVStoreBase):
         self.pull(key, out=out, priority=priority)
 
     def row_sparse_pull(self, key, out=None, priority=0, row_ids=None):
-        """Not available: mxrs has no row_sparse arrays yet."""
-        raise NotSupported("row_sparse_pull: row_sparse storage is not supported yet")
+        """Pull only the rows ``row_ids`` of the stored value of each key into row_sparse
+        ``out`` arrays (one ``row_ids`` array per output; repeated and unsorted ids are fine):
+        each output stores exactly those rows, sorted."""
+        if out is None or row_ids is None:
+            raise MXNetError("kvstore.row_sparse_pull: out and row_ids must be given")
+        keys = [_check_key(k) for k in key] if isinstance(key, (list, tuple)) else [_check_key(key)]
+        outs = out if isinstance(key, (list, tuple)) else [out]
+        ids = row_ids if isinstance(key, (list, tuple)) else [row_ids]
+        if len(outs) != len(keys) or len(ids) != len(keys):
+            raise MXNetError(f"kvstore.row_sparse_pull: {len(keys)} keys need as many outputs and row_ids")
+        for k, o, r in zip(keys, outs, ids, strict=True):
+            os_ = list(o) if isinstance(o, (list, tuple)) else [o]
+            rs = list(r) if isinstance(r, (list, tuple)) else [r] * len(os_)
+            if len(rs) != len(os_):
+                raise MXNetError(f"kvstore.row_sparse_pull: key {k!r} has {len(os_)} outputs but {len(rs)} row_ids")
+            for dst, rid in zip(os_, rs, strict=True):
+                self._pull_rows(k, dst, rid, priority)
+
+    def _pull_rows(self, key, dst, rid, priority):
+        from mxrs.ndarray import sparse  # noqa: PLC0415 - sparse builds on the ndarray package
+
+        if not isinstance(dst, sparse.RowSparseNDArray):
+            raise MXNetError(
+                f"kvstore.row_sparse_pull: out must be a row_sparse array, got {getattr(dst, 'stype', type(dst))}"
+            )
+        full = ndarray.zeros(dst.shape, ctx=dst.context, dtype=dst.dtype)
+        self.handle.pull([key], [[full._handle]], priority)
+        ids = rid.asnumpy() if isinstance(rid, NDArray) else rid
+        rows = numpy.unique(numpy.asarray(ids, dtype=numpy.int64).reshape(-1))
+        if len(rows) and (rows[0] < 0 or rows[-1] >= dst.shape[0]):
+            raise MXNetError(f"kvstore.row_sparse_pull: row ids must be in [0, {dst.shape[0]}), got {rows.tolist()}")
+        idx = ndarray.array(rows, ctx=dst.context, dtype="int64")
+        data = full.take(idx) if len(rows) else ndarray.zeros((0,) + dst.shape[1:], ctx=dst.context, dtype=dst.dtype)
+        dst[:] = sparse.RowSparseNDArray(data, [idx], dst.shape)
 
     def set_gradient_compression(self, compression_params):
         """Not available for local stores (as in MXNet, which allows it only for device and dist)."""

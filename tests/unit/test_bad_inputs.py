@@ -442,11 +442,11 @@ CASES = [
         "MXNetError: value -1 for Parameter num_args should be greater equal to 1",
     ),
     Case(
-        "mx.nd.zeros((2, 3), stype='csr')",
+        "mx.nd.zeros((2, 3), stype='coo')",
         "NotSupported",
         NotImplementedError,
-        "storage type 'csr'",
-        "accepted: returns shape (2, 3)",
+        "storage type 'coo'",
+        "ValueError: unknown storage typecoo",
     ),
 ]
 

@@ -348,10 +348,6 @@ def test_fixture_nd_sparse():
     assert rsp.shape == (4, 2) and csr.shape == (3, 3)
     assert_array_equal(rsp.asnumpy(), [[0, 0], [1, 2], [0, 0], [3, 4]])
     assert_array_equal(csr.asnumpy(), [[5, 0, 6], [0, 0, 0], [0, 7, 0]])
-    if not IS_MXNET:
-        # mxrs has no sparse storage yet: sparse records load densified.
-        assert rsp.stype == "default" and csr.stype == "default"
-        return
     assert rsp.stype == "row_sparse"
     assert csr.stype == "csr"
     assert rsp.indices.dtype == np.int64

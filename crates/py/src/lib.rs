@@ -176,6 +176,27 @@ fn load_frombuffer(py: Python<'_>, data: &[u8]) -> PyResult<(Vec<PyNDArray>, Vec
     Ok((wrap(a), n))
 }
 
+/// One array of `load_sparse`: dense, or (stored values, (stype, logical shape, aux arrays)).
+type PyLoaded = (PyNDArray, Option<(i32, Vec<usize>, Vec<PyNDArray>)>);
+
+fn wrap_loaded(v: Vec<arrays::LoadedArray>) -> Vec<PyLoaded> {
+    v.into_iter().map(|(a, p)| (PyNDArray(a), p.map(|(st, shape, aux)| (st, shape, wrap(aux))))).collect()
+}
+
+/// `mx.nd.load` keeping sparse arrays sparse: ([(values, None | (stype, shape, aux))], names).
+#[pyfunction]
+fn load_sparse(py: Python<'_>, path: String) -> PyResult<(Vec<PyLoaded>, Vec<String>)> {
+    let (a, n) = enter_detached(py, "load", move || arrays::load_sparse(&path))?;
+    Ok((wrap_loaded(a), n))
+}
+
+/// `mx.nd.load_frombuffer` keeping sparse arrays sparse.
+#[pyfunction]
+fn load_frombuffer_sparse(py: Python<'_>, data: &[u8]) -> PyResult<(Vec<PyLoaded>, Vec<String>)> {
+    let (a, n) = enter_detached(py, "load_frombuffer", || arrays::load_sparse_from_bytes(data, "<buffer>"))?;
+    Ok((wrap_loaded(a), n))
+}
+
 /// Parse a pickled array record.
 #[pyfunction]
 fn load_raw(py: Python<'_>, data: &[u8]) -> PyResult<PyNDArray> {
@@ -296,6 +317,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(save, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(load_frombuffer, m)?)?;
+    m.add_function(wrap_pyfunction!(load_sparse, m)?)?;
+    m.add_function(wrap_pyfunction!(load_frombuffer_sparse, m)?)?;
     m.add_function(wrap_pyfunction!(load_raw, m)?)?;
     m.add_function(wrap_pyfunction!(list_ops, m)?)?;
     m.add_function(wrap_pyfunction!(list_aliases, m)?)?;

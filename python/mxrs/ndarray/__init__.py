@@ -8,7 +8,7 @@ import numbers
 
 from mxrs import _arith
 from mxrs.base import mx_real_t
-from mxrs.ndarray import _amp_ops, _ops, dlpack, image, linalg, random
+from mxrs.ndarray import _amp_ops, _ops, dlpack, image, linalg, random, sparse
 from mxrs.ndarray._custom import Custom  # noqa: F401
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
@@ -23,6 +23,7 @@ from mxrs.ndarray.ndarray import (
     waitall,
     zeros,
 )
+from mxrs.ndarray.sparse import CSRNDArray, RowSparseNDArray, cast_storage  # noqa: F401
 from mxrs.ndarray.utils import load, load_frombuffer, save
 
 _internal = _ops
@@ -51,6 +52,28 @@ for _name in (
 ).split():
     setattr(NDArray, _name, _method(_name))
 dlpack.install(NDArray)
+
+
+def _storage_dispatch(name, grad_at):
+    """``mx.nd.<name>``: the sparse version when its gradient (argument ``grad_at``) is row_sparse
+    (MXNet's op dispatches on storage types itself)."""
+    dense_fn, sparse_fn = getattr(_ops, name), getattr(sparse, name)
+
+    def fn(*args, **kwargs):
+        g = args[grad_at] if len(args) > grad_at else kwargs.get("grad")
+        if isinstance(g, sparse.BaseSparseNDArray):
+            return sparse_fn(*args, **{k: v for k, v in kwargs.items() if k not in ("name", "ctx")})
+        return dense_fn(*args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = dense_fn.__doc__
+    return fn
+
+
+sgd_update = _storage_dispatch("sgd_update", 1)
+sgd_mom_update = _storage_dispatch("sgd_mom_update", 1)
+adam_update = _storage_dispatch("adam_update", 1)
+ftrl_update = _storage_dispatch("ftrl_update", 1)
 
 
 def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None, dtype=mx_real_t):
@@ -117,6 +140,10 @@ def moveaxis(tensor, source, destination):
 __all__ = _ops.__all__ + [
     "Custom",
     "NDArray",
+    "CSRNDArray",
+    "RowSparseNDArray",
+    "cast_storage",
+    "sparse",
     "array",
     "empty",
     "full",

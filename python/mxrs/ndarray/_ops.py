@@ -2007,6 +2007,107 @@ def _slice_assign_scalar(data=None, scalar=_Null, begin=_Null, end=_Null, step=_
     return _call("_slice_assign_scalar", [data], {"scalar": scalar, "begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
 
 
+def _sparse_csr_from_dense(data=None, indptr=None, nnz=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Csr values and indices of a dense array.
+
+    Inputs: data, indptr.
+
+    Parameters
+    ----------
+    nnz : default required
+
+    Returns: NDArray.
+    """
+    return _call("_sparse_csr_from_dense", [data, indptr], {"nnz": nnz}, out, ctx, kwargs, variadic=False)
+
+
+def _sparse_csr_indptr(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Csr row pointer of a dense 2-D array.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("_sparse_csr_indptr", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def _sparse_csr_to_dense(data=None, indices=None, indptr=None, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Csr components to dense.
+
+    Inputs: data, indices, indptr.
+
+    Parameters
+    ----------
+    shape : default required
+
+    Returns: NDArray.
+    """
+    return _call("_sparse_csr_to_dense", [data, indices, indptr], {"shape": shape}, out, ctx, kwargs, variadic=False)
+
+
+def _sparse_dot_csr(data=None, indices=None, indptr=None, rhs=None, num_cols=_Null, transpose_a=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Product of a csr matrix (components) and a dense matrix.
+
+    Inputs: data, indices, indptr, rhs.
+
+    Parameters
+    ----------
+    num_cols : default required
+    transpose_a : default False
+
+    Returns: NDArray.
+    """
+    return _call("_sparse_dot_csr", [data, indices, indptr, rhs], {"num_cols": num_cols, "transpose_a": transpose_a}, out, ctx, kwargs, variadic=False)
+
+
+def _sparse_row_assign(lhs=None, rhs=None, indices=None, out=None, name=None, ctx=None, **kwargs):
+    """Assign rows of lhs (in place with out=lhs).
+
+    Inputs: lhs, rhs, indices.
+
+    Returns: NDArray.
+    """
+    return _call("_sparse_row_assign", [lhs, rhs, indices], {}, out, ctx, kwargs, variadic=False)
+
+
+def _sparse_rsp_from_dense(data=None, rowptr=None, nnr=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Non-zero rows of a dense array.
+
+    Inputs: data, rowptr.
+
+    Parameters
+    ----------
+    nnr : default required
+
+    Returns: NDArray.
+    """
+    return _call("_sparse_rsp_from_dense", [data, rowptr], {"nnr": nnr}, out, ctx, kwargs, variadic=False)
+
+
+def _sparse_rsp_rowptr(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Running count of a dense array's non-zero rows.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("_sparse_rsp_rowptr", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def _sparse_rsp_to_dense(data=None, indices=None, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Row_sparse components to dense.
+
+    Inputs: data, indices.
+
+    Parameters
+    ----------
+    shape : default required
+
+    Returns: NDArray.
+    """
+    return _call("_sparse_rsp_to_dense", [data, indices], {"shape": shape}, out, ctx, kwargs, variadic=False)
+
+
 def _zeros(shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """An array filled with one value.
 
@@ -4182,6 +4283,14 @@ __all__ = [
     "_shuffle",
     "_slice_assign",
     "_slice_assign_scalar",
+    "_sparse_csr_from_dense",
+    "_sparse_csr_indptr",
+    "_sparse_csr_to_dense",
+    "_sparse_dot_csr",
+    "_sparse_row_assign",
+    "_sparse_rsp_from_dense",
+    "_sparse_rsp_rowptr",
+    "_sparse_rsp_to_dense",
     "_sub",
     "_zeros",
     "abs",

@@ -614,9 +614,13 @@ def _check_kwargs(fn, kwargs, valid):
         raise MXNetTypeError(f"{fn}: unknown keyword argument {names}; valid arguments are: {', '.join(valid)}")
 
 
+# Set by mxrs.ndarray.sparse: makes the sparse arrays of ``zeros(..., stype=...)``.
+_SPARSE_ZEROS: Any = None
+
+
 def _check_stype(fn, stype):
-    if stype not in (None, "default"):
-        raise NotSupported(f"{fn}: storage type {stype!r} is not supported; mxrs arrays are dense ('default')")
+    if stype not in (None, "default", "csr", "row_sparse"):
+        raise NotSupported(f"{fn}: storage type {stype!r} is not supported (expected 'default', 'csr' or 'row_sparse')")
 
 
 _ZEROS_ARGS = ("shape", "ctx", "dtype", "stype", "out", "name")
@@ -625,6 +629,8 @@ _ZEROS_ARGS = ("shape", "ctx", "dtype", "stype", "out", "name")
 def empty(shape, ctx=None, dtype=None, stype=None):
     """An array of the given shape (mxrs zero-fills it)."""
     _check_stype("empty", stype)
+    if stype in ("csr", "row_sparse") and _SPARSE_ZEROS is not None:
+        return _SPARSE_ZEROS(stype, shape, ctx=ctx, dtype=dtype)
     return _wrap(_native.zeros(list(_shape(shape, "empty")), _dtype_name(dtype), _ctx(ctx)._pair()))
 
 
@@ -632,6 +638,8 @@ def zeros(shape, ctx=None, dtype=None, stype=None, **kwargs):
     """An array of zeros (``out=`` fills an existing array)."""
     _check_kwargs("zeros", kwargs, _ZEROS_ARGS)
     _check_stype("zeros", stype)
+    if stype in ("csr", "row_sparse") and _SPARSE_ZEROS is not None:
+        return _SPARSE_ZEROS(stype, shape, ctx=ctx, dtype=dtype)
     if kwargs.get("out") is not None:
         return full(_shape(shape, "zeros"), 0.0, ctx, dtype, out=kwargs["out"])
     return _wrap(_native.zeros(list(_shape(shape, "zeros")), _dtype_name(dtype), _ctx(ctx)._pair()))

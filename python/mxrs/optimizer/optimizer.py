@@ -426,6 +426,21 @@ class AdaGrad(Optimizer):
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
         history = state
+        if grad.stype == "row_sparse":
+            # As MXNet: the lazy sparse kernel (only the gradient's rows; wd must be 0).
+            clip = self.clip_gradient if self.clip_gradient is not None else -1.0
+            nd.sparse.adagrad_update(
+                weight,
+                grad,
+                history,
+                out=weight,
+                lr=lr,
+                wd=wd,
+                epsilon=self.float_stable_eps,
+                rescale_grad=self.rescale_grad,
+                clip_gradient=clip,
+            )
+            return
         grad = grad * self.rescale_grad
         if self.clip_gradient is not None:
             grad = nd.clip(grad, -self.clip_gradient, self.clip_gradient)

@@ -2007,6 +2007,107 @@ def _slice_assign_scalar(data=None, scalar=_Null, begin=_Null, end=_Null, step=_
     return _symbol_op("_slice_assign_scalar", "_slice_assign_scalar", {"data": data}, {"scalar": scalar, "begin": begin, "end": end, "step": step}, name, attr, kwargs)
 
 
+def _sparse_csr_from_dense(data=None, indptr=None, nnz=_Null, name=None, attr=None, **kwargs):
+    """Csr values and indices of a dense array.
+
+    Inputs: data, indptr.
+
+    Parameters
+    ----------
+    nnz : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sparse_csr_from_dense", "_sparse_csr_from_dense", {"data": data, "indptr": indptr}, {"nnz": nnz}, name, attr, kwargs)
+
+
+def _sparse_csr_indptr(data=None, name=None, attr=None, **kwargs):
+    """Csr row pointer of a dense 2-D array.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sparse_csr_indptr", "_sparse_csr_indptr", {"data": data}, {}, name, attr, kwargs)
+
+
+def _sparse_csr_to_dense(data=None, indices=None, indptr=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Csr components to dense.
+
+    Inputs: data, indices, indptr.
+
+    Parameters
+    ----------
+    shape : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sparse_csr_to_dense", "_sparse_csr_to_dense", {"data": data, "indices": indices, "indptr": indptr}, {"shape": shape}, name, attr, kwargs)
+
+
+def _sparse_dot_csr(data=None, indices=None, indptr=None, rhs=None, num_cols=_Null, transpose_a=_Null, name=None, attr=None, **kwargs):
+    """Product of a csr matrix (components) and a dense matrix.
+
+    Inputs: data, indices, indptr, rhs.
+
+    Parameters
+    ----------
+    num_cols : default required
+    transpose_a : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sparse_dot_csr", "_sparse_dot_csr", {"data": data, "indices": indices, "indptr": indptr, "rhs": rhs}, {"num_cols": num_cols, "transpose_a": transpose_a}, name, attr, kwargs)
+
+
+def _sparse_row_assign(lhs=None, rhs=None, indices=None, name=None, attr=None, **kwargs):
+    """Assign rows of lhs (in place with out=lhs).
+
+    Inputs: lhs, rhs, indices.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sparse_row_assign", "_sparse_row_assign", {"lhs": lhs, "rhs": rhs, "indices": indices}, {}, name, attr, kwargs)
+
+
+def _sparse_rsp_from_dense(data=None, rowptr=None, nnr=_Null, name=None, attr=None, **kwargs):
+    """Non-zero rows of a dense array.
+
+    Inputs: data, rowptr.
+
+    Parameters
+    ----------
+    nnr : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sparse_rsp_from_dense", "_sparse_rsp_from_dense", {"data": data, "rowptr": rowptr}, {"nnr": nnr}, name, attr, kwargs)
+
+
+def _sparse_rsp_rowptr(data=None, name=None, attr=None, **kwargs):
+    """Running count of a dense array's non-zero rows.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sparse_rsp_rowptr", "_sparse_rsp_rowptr", {"data": data}, {}, name, attr, kwargs)
+
+
+def _sparse_rsp_to_dense(data=None, indices=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Row_sparse components to dense.
+
+    Inputs: data, indices.
+
+    Parameters
+    ----------
+    shape : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_sparse_rsp_to_dense", "_sparse_rsp_to_dense", {"data": data, "indices": indices}, {"shape": shape}, name, attr, kwargs)
+
+
 def _zeros(shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """An array filled with one value.
 
@@ -5281,6 +5382,14 @@ __all__ = [
     "_shuffle",
     "_slice_assign",
     "_slice_assign_scalar",
+    "_sparse_csr_from_dense",
+    "_sparse_csr_indptr",
+    "_sparse_csr_to_dense",
+    "_sparse_dot_csr",
+    "_sparse_row_assign",
+    "_sparse_rsp_from_dense",
+    "_sparse_rsp_rowptr",
+    "_sparse_rsp_to_dense",
     "_sub",
     "_zeros",
     "abs",

@@ -3,7 +3,7 @@
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::io::ndarray_file::{ArrayRef, RawArray, read_list, read_record, write_list, write_record};
+use crate::io::ndarray_file::{ArrayRef, RawArray, read_list, read_list_sparse, read_record, write_list, write_record};
 use crate::io::storage;
 use crate::ndarray::NDArray;
 use crate::storage::CpuStorage;
@@ -65,6 +65,35 @@ pub fn load_from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<NDArray>, Vec<St
     let (raws, names) = read_list(bytes, what)?;
     let arrays = raws.into_iter().map(|r| to_ndarray(r, Context::cpu(0))).collect::<Result<_>>()?;
     Ok((arrays, names))
+}
+
+/// A loaded array: dense, or the stored values of a sparse one with its storage type, logical
+/// shape and aux arrays (row_sparse `[indices]`, csr `[indptr, indices]`).
+pub type LoadedArray = (NDArray, Option<(i32, Vec<usize>, Vec<NDArray>)>);
+
+/// `mx.nd.load` keeping sparse arrays sparse: [`load`] with each sparse record's parts.
+pub fn load_sparse(uri: &str) -> Result<(Vec<LoadedArray>, Vec<String>)> {
+    let bytes = storage::read(uri)?;
+    load_sparse_from_bytes(&bytes, uri)
+}
+
+/// `mx.nd.load_frombuffer` keeping sparse arrays sparse.
+pub fn load_sparse_from_bytes(bytes: &[u8], what: &str) -> Result<(Vec<LoadedArray>, Vec<String>)> {
+    let (raws, names) = read_list_sparse(bytes, what)?;
+    let cpu = Context::cpu(0);
+    let mut out = Vec::with_capacity(raws.len());
+    for (values, parts) in raws {
+        let values = to_ndarray(values, cpu)?;
+        let parts = match parts {
+            None => None,
+            Some(p) => {
+                let aux = p.aux.into_iter().map(|a| to_ndarray(a, cpu)).collect::<Result<Vec<_>>>()?;
+                Some((p.stype, p.shape, aux))
+            }
+        };
+        out.push((values, parts));
+    }
+    Ok((out, names))
 }
 
 /// One array record without a list header (the pickle payload).

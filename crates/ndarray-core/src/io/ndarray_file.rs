@@ -19,8 +19,10 @@
 //! Readers never panic and never allocate more than the input could justify: every length is
 //! checked against the bytes that remain before anything is allocated, products use checked
 //! arithmetic, and every failure is an [`Error::Format`] whose message starts with the byte
-//! offset. Sparse records (row_sparse, csr) are densified, because mxrs has no sparse storage
-//! yet; the dense result is capped at [`MAX_DENSIFIED_BYTES`].
+//! offset. [`read_list`] densifies sparse records (row_sparse, csr), capped at
+//! [`MAX_DENSIFIED_BYTES`]; [`read_list_sparse`] keeps their parts (what `mx.nd.load` uses: the
+//! Python layer holds sparse arrays as their components). As MXNet's loader does, the shape of
+//! a sparse record's values is derived from its aux shapes, not from its stored storage shape.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -200,7 +202,7 @@ pub fn read_record(bytes: &[u8], path: &str) -> Result<RawArray> {
 /// [`read_list_with_limit`]).
 pub fn read_record_with_limit(bytes: &[u8], path: &str, max_densified: usize) -> Result<RawArray> {
     let mut r = Reader { buf: bytes, pos: 0, path, index: None };
-    let rec = parse_record(&mut r, max_densified)?;
+    let rec = parse_record(&mut r, max_densified, false)?;
     rec.into_raw_array(path, None)
 }
 
@@ -214,6 +216,59 @@ struct Record {
     flag: i32,
     shape: Vec<usize>,
     data: Vec<u8>,
+    /// A sparse record read with its parts kept: `shape` and `data` are then the stored values.
+    sparse: Option<SparseRecord>,
+}
+
+/// The parts of a sparse record besides its values, as stored.
+#[derive(Debug)]
+struct SparseRecord {
+    stype: i32,
+    shape: Vec<usize>,
+    /// Per aux array: type flag, shape, bytes.
+    aux: Vec<(i32, Vec<usize>, Vec<u8>)>,
+}
+
+/// A sparse array read from a file with its parts kept ([`read_list_sparse`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SparseParts {
+    /// MXNet storage type: 1 row_sparse, 2 csr.
+    pub stype: i32,
+    /// Logical shape.
+    pub shape: Vec<usize>,
+    /// Aux arrays as stored: row_sparse `[indices]`, csr `[indptr, indices]`.
+    pub aux: Vec<RawArray>,
+}
+
+/// One array of [`read_list_sparse`]: its dense data (a sparse record's stored values) and, for a
+/// sparse record, its other parts.
+pub type SparseOrDense = (RawArray, Option<SparseParts>);
+
+/// Parse a whole `mx.nd.save` file keeping sparse records sparse: each array is its dense data
+/// (for a sparse record, its stored values) and, for a sparse record, its other parts. The
+/// sparse structure (index ranges) is not checked here; the record layout is.
+pub fn read_list_sparse(bytes: &[u8], path: &str) -> Result<(Vec<SparseOrDense>, Vec<String>)> {
+    let (records, names) = parse_list_mode(bytes, path, MAX_DENSIFIED_BYTES, true)?;
+    let mut out = Vec::with_capacity(records.len());
+    for (i, mut rec) in records.into_iter().enumerate() {
+        let sparse = rec.sparse.take();
+        let (start, values) = (rec.start, rec.into_raw_array(path, Some(i))?);
+        let parts = match sparse {
+            None => None,
+            Some(sp) => {
+                let aux = sp
+                    .aux
+                    .into_iter()
+                    .map(|(flag, shape, data)| {
+                        Record { start, flag, shape, data, sparse: None }.into_raw_array(path, Some(i))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Some(SparseParts { stype: sp.stype, shape: sp.shape, aux })
+            }
+        };
+        out.push((values, parts));
+    }
+    Ok((out, names))
 }
 
 impl Record {
@@ -425,6 +480,16 @@ fn is_index_flag(flag: i32) -> bool {
 
 /// Parse a list file into records (dtype flags not yet mapped) and names.
 fn parse_list(bytes: &[u8], path: &str, max_dense: usize) -> Result<(Vec<Record>, Vec<String>)> {
+    parse_list_mode(bytes, path, max_dense, false)
+}
+
+/// [`parse_list`], keeping sparse records' parts when `keep_sparse`.
+fn parse_list_mode(
+    bytes: &[u8],
+    path: &str,
+    max_dense: usize,
+    keep_sparse: bool,
+) -> Result<(Vec<Record>, Vec<String>)> {
     let mut r = Reader { buf: bytes, pos: 0, path, index: None };
     let magic = r.u64("list magic")?;
     if magic != LIST_MAGIC {
@@ -441,7 +506,7 @@ fn parse_list(bytes: &[u8], path: &str, max_dense: usize) -> Result<(Vec<Record>
     let mut records = Vec::with_capacity(n);
     for i in 0..n {
         r.index = Some(i);
-        records.push(parse_record(&mut r, max_dense)?);
+        records.push(parse_record(&mut r, max_dense, keep_sparse)?);
     }
     r.index = None;
     let k_at = r.pos;
@@ -467,13 +532,13 @@ fn parse_list(bytes: &[u8], path: &str, max_dense: usize) -> Result<(Vec<Record>
 }
 
 /// Parse one array record at the reader's position.
-fn parse_record(r: &mut Reader<'_>, max_dense: usize) -> Result<Record> {
+fn parse_record(r: &mut Reader<'_>, max_dense: usize, keep_sparse: bool) -> Result<Record> {
     let start = r.pos;
     let magic = r.u32("array record magic")?;
     let none = |shape: Vec<usize>| {
         // MXNet's "none" array: the record ends after the shape. ndim 0 loads as shape [0].
         let shape = if shape.is_empty() { vec![0] } else { shape };
-        Record { start, flag: DType::F32.flag(), shape, data: Vec::new() }
+        Record { start, flag: DType::F32.flag(), shape, data: Vec::new(), sparse: None }
     };
     let is_none = |shape: &[usize]| shape.is_empty() || shape.contains(&0);
     match magic {
@@ -514,11 +579,22 @@ fn parse_record(r: &mut Reader<'_>, max_dense: usize) -> Result<Record> {
                 }
                 aux.push((aux_flag, r.shape("aux shape")?));
             }
+            // As MXNet's loader, the values' shape comes from the aux shapes (the stored storage
+            // shape can be stale: MXNet may write it before the array's producer finished).
+            let storage_shape = match storage_shape {
+                Some(_) => Some(derived_storage_shape(r, start, stype, &shape, &aux)?),
+                None => None,
+            };
             let data = r.blob(storage_shape.as_deref().unwrap_or(&shape), item, "array data")?;
             let mut aux_data = Vec::with_capacity(n_aux);
             for (aux_flag, aux_shape) in &aux {
                 let size = flag_item_size(*aux_flag).unwrap_or(8);
                 aux_data.push(r.blob(aux_shape, size, "aux data")?);
+            }
+            if keep_sparse && let Some(sshape) = storage_shape {
+                let aux = aux.into_iter().zip(aux_data).map(|((f, s), d)| (f, s, d)).collect();
+                let sparse = Some(SparseRecord { stype, shape, aux });
+                return Ok(Record { start, flag, shape: sshape, data, sparse });
             }
             let data = match (stype, storage_shape) {
                 (1, Some(sshape)) => densify_row_sparse(
@@ -545,7 +621,7 @@ fn parse_record(r: &mut Reader<'_>, max_dense: usize) -> Result<Record> {
                 )?,
                 _ => data,
             };
-            Ok(Record { start, flag, shape, data })
+            Ok(Record { start, flag, shape, data, sparse: None })
         }
         V1_MAGIC => {
             let shape = r.shape("shape")?;
@@ -556,6 +632,24 @@ fn parse_record(r: &mut Reader<'_>, max_dense: usize) -> Result<Record> {
             dense_tail(r, start, shape, is_none, none)
         }
     }
+}
+
+/// The shape of a sparse record's values, as MXNet derives it: row_sparse `[nnr] + shape[1..]`
+/// with `nnr` the length of its indices, csr `[nnz]` with `nnz` the length of its indices.
+fn derived_storage_shape(
+    r: &Reader<'_>,
+    start: usize,
+    stype: i32,
+    shape: &[usize],
+    aux: &[(i32, Vec<usize>)],
+) -> Result<Vec<usize>> {
+    let idx = &aux[aux.len() - 1].1;
+    if idx.len() != 1 || shape.is_empty() || (stype == 2 && shape.len() != 2) {
+        return Err(r.error_at(start, format!("sparse record: indices shape {idx:?} does not fit shape {shape:?}")));
+    }
+    let mut s = if stype == 1 { shape.to_vec() } else { vec![0] };
+    s[0] = idx[0];
+    Ok(s)
 }
 
 /// The rest of a V1 or legacy record after its shape: ctx, dtype, data.
@@ -575,20 +669,14 @@ fn dense_tail(
     let flag = r.i32("dtype flag")?;
     let item = flag_item_size(flag).ok_or_else(|| r.error_at(flag_at, format!("unknown dtype flag {flag}")))?;
     let data = r.blob(&shape, item, "array data")?;
-    Ok(Record { start, flag, shape, data })
+    Ok(Record { start, flag, shape, data, sparse: None })
 }
 
 /// A zero-filled buffer for a densified sparse array, within the cap and without aborting on
 /// allocation failure.
 fn dense_buffer(r: &Reader<'_>, start: usize, shape: &[usize], item: usize, max_dense: usize) -> Result<Vec<u8>> {
     let n = byte_len(shape, item).filter(|&n| n <= max_dense).ok_or_else(|| {
-        r.error_at(
-            start,
-            format!(
-                "sparse array of shape {shape:?} would densify to more than {max_dense} bytes \
-                     (sparse storage is not supported yet)"
-            ),
-        )
+        r.error_at(start, format!("sparse array of shape {shape:?} would densify to more than {max_dense} bytes"))
     })?;
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|e| r.error_at(start, format!("cannot allocate {n} bytes: {e}")))?;

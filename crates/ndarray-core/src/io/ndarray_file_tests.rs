@@ -674,3 +674,44 @@ fn fuzz_truncation_and_bit_flips() {
         let _ = read_record(&buf, "garbage");
     }
 }
+
+#[test]
+fn read_list_sparse_keeps_parts() {
+    let (arrays, names) = read_list_sparse(&corpus(), "corpus").unwrap();
+    assert_eq!(names.len(), 6);
+    assert!(arrays[..4].iter().all(|(_, p)| p.is_none()));
+    let (vals, parts) = &arrays[4];
+    let parts = parts.as_ref().unwrap();
+    assert_eq!((parts.stype, &parts.shape[..]), (1, &[3, 2][..]));
+    assert_eq!((&vals.shape[..], f32s(vals)), (&[1, 2][..], vec![1., 2.]));
+    assert_eq!((parts.aux[0].dtype, &parts.aux[0].data[..]), (DType::I64, &2i64.to_le_bytes()[..]));
+    let (vals, parts) = &arrays[5];
+    let parts = parts.as_ref().unwrap();
+    assert_eq!((parts.stype, &parts.shape[..], f32s(vals)), (2, &[2, 3][..], vec![8., 9.]));
+    assert_eq!(parts.aux.iter().map(|a| a.shape.clone()).collect::<Vec<_>>(), [vec![3], vec![2]]);
+}
+
+#[test]
+fn stale_storage_shape_is_ignored_as_mxnet_does() {
+    // MXNet can write a row_sparse record whose storage shape says 0 rows while its indices
+    // and values hold 2: the values' shape comes from the indices' shape.
+    let rsp = Rec::new()
+        .u32(V2_MAGIC)
+        .i32(1)
+        .shape(&[0, 1])
+        .shape(&[3, 1])
+        .i32(1)
+        .i32(0)
+        .i32(0)
+        .i32(6)
+        .shape(&[2])
+        .bytes(&f32_bytes(&[4., 5.]))
+        .bytes(&0i64.to_le_bytes())
+        .bytes(&2i64.to_le_bytes())
+        .0;
+    let file = list_of(&[&rsp], &[]);
+    let (arrays, _) = read_list(&file, "x").unwrap();
+    assert_eq!(f32s(&arrays[0]), [4., 0., 5.]);
+    let (arrays, _) = read_list_sparse(&file, "x").unwrap();
+    assert_eq!(arrays[0].0.shape, [2, 1]);
+}

@@ -37,6 +37,7 @@ pub fn registry() -> &'static Registry {
         super::scan::register(&mut r);
         super::linalg::register(&mut r);
         super::remap::register::register(&mut r);
+        super::sparse::register(&mut r);
         r
     })
 }

@@ -30,6 +30,7 @@ mod remap;
 pub mod rng;
 mod scan;
 mod sort;
+mod sparse;
 
 use std::fmt;
 use std::sync::Arc;

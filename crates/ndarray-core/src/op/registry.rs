@@ -87,6 +87,14 @@ mod tests {
     /// yet: second-order gradients are not supported through them.
     const NO_GRADIENT: &[(&str, &str)] = &[
         ("argmax", "integer-valued index output; MXNet gives none"),
+        ("_sparse_csr_to_dense", "sparse storage kernel outside autograd (MXNet gives sparse ops none here)"),
+        ("_sparse_rsp_to_dense", "sparse storage kernel outside autograd"),
+        ("_sparse_csr_indptr", "integer-valued index output"),
+        ("_sparse_csr_from_dense", "sparse storage kernel outside autograd"),
+        ("_sparse_rsp_rowptr", "integer-valued index output"),
+        ("_sparse_rsp_from_dense", "sparse storage kernel outside autograd"),
+        ("_sparse_row_assign", "in-place row write of lazy optimizer updates; MXNet gives none"),
+        ("_sparse_dot_csr", "sparse dot outside autograd"),
         ("argmin", "integer-valued index output; MXNet gives none"),
         ("argmax_channel", "integer-valued index output; MXNet gives none"),
         ("argsort", "integer-valued index output; MXNet gives none"),
