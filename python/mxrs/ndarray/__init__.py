@@ -8,7 +8,7 @@ import numbers
 
 from mxrs import _arith
 from mxrs.base import mx_real_t
-from mxrs.ndarray import _ops, dlpack, linalg, random
+from mxrs.ndarray import _ops, contrib, dlpack, linalg, random
 from mxrs.ndarray._custom import Custom  # noqa: F401
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
@@ -125,6 +125,7 @@ __all__ = _ops.__all__ + [
     "save",
     "random",
     "linalg",
+    "contrib",
     "arange",
     "linspace",
     "add",
