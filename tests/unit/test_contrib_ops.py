@@ -40,7 +40,7 @@ def test_imperative_forward_matches_mxnet(name):
 def test_namespaces():
     assert mx.nd.contrib.box_non_maximum_suppression is not None
     for ns in (mx.contrib.nd, mx.contrib.ndarray, mx.contrib.sym, mx.contrib.symbol):
-        assert ns.box_nms.__name__ == "box_nms" and ns.ROIAlign.__name__ == "ROIAlign"
+        assert ns.box_nms.__name__.endswith("box_nms") and ns.ROIAlign.__name__.endswith("ROIAlign")
     x = mx.nd.array([[0, 0.9, 0, 0, 1, 1]])
     np.testing.assert_array_equal(mx.contrib.nd.box_nms(x).asnumpy(), x.asnumpy())
     for name in ("CTCLoss", "ctc_loss", "foreach", "while_loop", "cond", "isnan", "rand_zipfian"):

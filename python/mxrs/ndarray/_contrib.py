@@ -109,8 +109,8 @@ def while_loop(cond, func, loop_vars, max_iterations=None):
         if len(step_output) != len(outputs[0]):
             raise ValueError("Number of elements in step_output should be the same in each step")
     stacked = []
-    for i_th, items in enumerate(zip(*outputs), 1):
-        items = [x.expand_dims(axis=0) for x in items]
+    for i_th, step_items in enumerate(zip(*outputs), 1):
+        items = [x.expand_dims(axis=0) for x in step_items]
         if steps != max_iterations and items:
             pad_shape = (max_iterations - steps,) + tuple(items[0].shape[1:])
             items.append(zeros(pad_shape, ctx=items[0].context, dtype=items[0].dtype))
@@ -154,11 +154,11 @@ def rand_zipfian(true_classes, num_sampled, range_max, ctx=None):
         ctx = current_context()
     log_range = math.log(range_max + 1)
     rand = _ops._random_uniform(low=0, high=log_range, shape=(num_sampled,), dtype="float64", ctx=ctx)
-    sampled = (rand.exp() - 1).astype("int64") % range_max
+    sampled = (_ops.exp(rand) - 1).astype("int64") % range_max
     true_cls = true_classes.as_in_context(ctx).astype("float64")
-    expected_true = ((true_cls + 2.0) / (true_cls + 1.0)).log() / log_range * num_sampled
+    expected_true = _ops.log((true_cls + 2.0) / (true_cls + 1.0)) / log_range * num_sampled
     sampled_f = sampled.astype("float64")
-    expected_sampled = ((sampled_f + 2.0) / (sampled_f + 1.0)).log() / log_range * num_sampled
+    expected_sampled = _ops.log((sampled_f + 2.0) / (sampled_f + 1.0)) / log_range * num_sampled
     return sampled, expected_true, expected_sampled
 
 

@@ -75,11 +75,11 @@ def foreach(body, data, init_states, name="foreach"):
         )
     (num_iters,) = lengths
     states = init_states
-    outputs, out_fmt = [], None
+    outputs: list[list[Symbol]] = []
+    out_fmt = None
     for i in range(num_iters):
         eles = [_ops.squeeze(_ops.slice_axis(d, axis=0, begin=i, end=i + 1), axis=0) for d in flat_data]
-        eles = eles[0] if single else _regroup(eles, data_fmt)[0]
-        outs, states = body(eles, states)
+        outs, states = body(eles[0] if single else _regroup(eles, data_fmt)[0], states)
         outs, out_fmt = _flatten(outs, "foreach output")
         outputs.append(outs)
     if out_fmt is None:
@@ -117,7 +117,8 @@ def while_loop(cond, func, loop_vars, max_iterations=None, name="while_loop"):
     if not loop_vars:
         raise ValueError("loop_vars should contain at least one element")
     active = _ops.reshape(cond(*loop_vars), shape=(1,))
-    outputs, out_fmt = [], None
+    outputs: list[list[Symbol]] = []
+    out_fmt = None
     for _ in range(max_iterations):
         step_output, new_vars = func(*loop_vars)
         step_output = [] if step_output is None else step_output

@@ -608,6 +608,313 @@ def _broadcast_reduced_like(data=None, like=None, axis=_Null, keepdims=_Null, ex
     return _symbol_op("_broadcast_reduced_like", "_broadcast_reduced_like", {"data": data, "like": like}, {"axis": axis, "keepdims": keepdims, "exclude": exclude, "mean": mean}, name, attr, kwargs)
 
 
+def _contrib_AdaptiveAvgPooling2D(data=None, output_size=_Null, name=None, attr=None, **kwargs):
+    """Adaptive average pooling of NCHW data to output_size.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    output_size : default ()
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_AdaptiveAvgPooling2D", "_contrib_adaptiveavgpooling2d", {"data": data}, {"output_size": output_size}, name, attr, kwargs)
+
+
+def _contrib_BilinearResize2D(data=None, like=None, height=_Null, width=_Null, scale_height=_Null, scale_width=_Null, mode=_Null, align_corners=_Null, name=None, attr=None, **kwargs):
+    """Bilinear resizing of NCHW data to a size, a scale or another array's height and width.
+
+    Inputs: data, like.
+
+    Parameters
+    ----------
+    height : default 1
+    width : default 1
+    scale_height : default None
+    scale_width : default None
+    mode : default 'size'
+    align_corners : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_BilinearResize2D", "_contrib_bilinearresize2d", {"data": data, "like": like}, {"height": height, "width": width, "scale_height": scale_height, "scale_width": scale_width, "mode": mode, "align_corners": align_corners}, name, attr, kwargs)
+
+
+def _contrib_ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sample_ratio=_Null, position_sensitive=_Null, aligned=_Null, name=None, attr=None, **kwargs):
+    """Region-of-interest features of NCHW data by bilinear sampling (ROI Align).
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+    sample_ratio : default -1
+    position_sensitive : default False
+    aligned : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_ROIAlign", "_contrib_roialign", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sample_ratio": sample_ratio, "position_sensitive": position_sensitive, "aligned": aligned}, name, attr, kwargs)
+
+
+def _contrib_allclose(a=None, b=None, rtol=_Null, atol=_Null, equal_nan=_Null, name=None, attr=None, **kwargs):
+    """1 when a and b are elementwise equal within a tolerance, else 0.
+
+    Inputs: a, b.
+
+    Parameters
+    ----------
+    rtol : default 1e-05
+    atol : default 1e-08
+    equal_nan : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_allclose", "_contrib_allclose", {"a": a, "b": b}, {"rtol": rtol, "atol": atol, "equal_nan": equal_nan}, name, attr, kwargs)
+
+
+def _contrib_arange_like(data=None, start=_Null, step=_Null, repeat=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Evenly spaced values shaped like data (or one of its axes).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    start : default 0
+    step : default 1
+    repeat : default 1
+    axis : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_arange_like", "_contrib_arange_like", {"data": data}, {"start": start, "step": step, "repeat": repeat, "axis": axis}, name, attr, kwargs)
+
+
+def _contrib_bipartite_matching(data=None, is_ascend=_Null, threshold=_Null, topk=_Null, name=None, attr=None, **kwargs):
+    """Greedy bipartite matching of rows and columns by score.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    is_ascend : default False
+    threshold : default required
+    topk : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_bipartite_matching", "_contrib_bipartite_matching", {"data": data}, {"is_ascend": is_ascend, "threshold": threshold, "topk": topk}, name, attr, kwargs)
+
+
+def _contrib_box_decode(data=None, anchors=None, std0=_Null, std1=_Null, std2=_Null, std3=_Null, clip=_Null, format=_Null, name=None, attr=None, **kwargs):
+    """Corner boxes from predicted offsets relative to anchors.
+
+    Inputs: data, anchors.
+
+    Parameters
+    ----------
+    std0 : default 1
+    std1 : default 1
+    std2 : default 1
+    std3 : default 1
+    clip : default -1
+    format : default 'center'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_decode", "_contrib_box_decode", {"data": data, "anchors": anchors}, {"std0": std0, "std1": std1, "std2": std2, "std3": std3, "clip": clip, "format": format}, name, attr, kwargs)
+
+
+def _contrib_box_encode(samples=None, matches=None, anchors=None, refs=None, means=None, stds=None, name=None, attr=None, **kwargs):
+    """Regression targets and masks of anchors matched to reference boxes.
+
+    Inputs: samples, matches, anchors, refs, means, stds.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_encode", "_contrib_box_encode", {"samples": samples, "matches": matches, "anchors": anchors, "refs": refs, "means": means, "stds": stds}, {}, name, attr, kwargs)
+
+
+def _contrib_box_iou(lhs=None, rhs=None, format=_Null, name=None, attr=None, **kwargs):
+    """Intersection over union of every pair of lhs and rhs boxes.
+
+    Inputs: lhs, rhs.
+
+    Parameters
+    ----------
+    format : default 'corner'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_iou", "_contrib_box_iou", {"lhs": lhs, "rhs": rhs}, {"format": format}, name, attr, kwargs)
+
+
+def _contrib_box_nms(data=None, overlap_thresh=_Null, valid_thresh=_Null, topk=_Null, coord_start=_Null, score_index=_Null, id_index=_Null, background_id=_Null, force_suppress=_Null, in_format=_Null, out_format=_Null, name=None, attr=None, **kwargs):
+    """Non-maximum suppression of scored boxes, per batch, optionally per class.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    overlap_thresh : default 0.5
+    valid_thresh : default 0
+    topk : default -1
+    coord_start : default 2
+    score_index : default 1
+    id_index : default -1
+    background_id : default -1
+    force_suppress : default False
+    in_format : default 'corner'
+    out_format : default 'corner'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_nms", "_contrib_box_nms", {"data": data}, {"overlap_thresh": overlap_thresh, "valid_thresh": valid_thresh, "topk": topk, "coord_start": coord_start, "score_index": score_index, "id_index": id_index, "background_id": background_id, "force_suppress": force_suppress, "in_format": in_format, "out_format": out_format}, name, attr, kwargs)
+
+
+def _contrib_div_sqrt_dim(data=None, name=None, attr=None, **kwargs):
+    """Data divided by the square root of its last dimension.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_div_sqrt_dim", "_contrib_div_sqrt_dim", {"data": data}, {}, name, attr, kwargs)
+
+
+def _contrib_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=None, **kwargs):
+    """The identity, with its gradient multiplied by scalar.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+    is_int : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_gradientmultiplier", "_contrib_gradientmultiplier", {"data": data}, {"scalar": scalar, "is_int": is_int}, name, attr, kwargs)
+
+
+def _contrib_index_array(data=None, axes=_Null, name=None, attr=None, **kwargs):
+    """The index of every element of data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axes : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_index_array", "_contrib_index_array", {"data": data}, {"axes": axes}, name, attr, kwargs)
+
+
+def _contrib_index_copy(old_tensor=None, index_vector=None, new_tensor=None, name=None, attr=None, **kwargs):
+    """Old_tensor with the rows named by index_vector replaced by new_tensor's rows.
+
+    Inputs: old_tensor, index_vector, new_tensor.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_index_copy", "_contrib_index_copy", {"old_tensor": old_tensor, "index_vector": index_vector, "new_tensor": new_tensor}, {}, name, attr, kwargs)
+
+
+def _contrib_interleaved_matmul_encdec_qk(queries=None, keys_values=None, heads=_Null, name=None, attr=None, **kwargs):
+    """Scaled query-key products of encoder-decoder attention.
+
+    Inputs: queries, keys_values.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_interleaved_matmul_encdec_qk", "_contrib_interleaved_matmul_encdec_qk", {"queries": queries, "keys_values": keys_values}, {"heads": heads}, name, attr, kwargs)
+
+
+def _contrib_interleaved_matmul_encdec_valatt(keys_values=None, attention=None, heads=_Null, name=None, attr=None, **kwargs):
+    """Attention-weighted values of encoder-decoder attention.
+
+    Inputs: keys_values, attention.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_interleaved_matmul_encdec_valatt", "_contrib_interleaved_matmul_encdec_valatt", {"keys_values": keys_values, "attention": attention}, {"heads": heads}, name, attr, kwargs)
+
+
+def _contrib_interleaved_matmul_selfatt_qk(queries_keys_values=None, heads=_Null, name=None, attr=None, **kwargs):
+    """Scaled query-key products of interleaved self-attention projections.
+
+    Inputs: queries_keys_values.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_interleaved_matmul_selfatt_qk", "_contrib_interleaved_matmul_selfatt_qk", {"queries_keys_values": queries_keys_values}, {"heads": heads}, name, attr, kwargs)
+
+
+def _contrib_interleaved_matmul_selfatt_valatt(queries_keys_values=None, attention=None, heads=_Null, name=None, attr=None, **kwargs):
+    """Attention-weighted values of interleaved self-attention projections.
+
+    Inputs: queries_keys_values, attention.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_interleaved_matmul_selfatt_valatt", "_contrib_interleaved_matmul_selfatt_valatt", {"queries_keys_values": queries_keys_values, "attention": attention}, {"heads": heads}, name, attr, kwargs)
+
+
+def _contrib_quadratic(data=None, a=_Null, b=_Null, c=_Null, name=None, attr=None, **kwargs):
+    """A * data^2 + b * data + c.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    a : default 0
+    b : default 0
+    c : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_quadratic", "_contrib_quadratic", {"data": data}, {"a": a, "b": b, "c": c}, name, attr, kwargs)
+
+
+def _contrib_round_ste(data=None, name=None, attr=None, **kwargs):
+    """Rounding, with a straight-through gradient.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_round_ste", "_contrib_round_ste", {"data": data}, {}, name, attr, kwargs)
+
+
+def _contrib_sign_ste(data=None, name=None, attr=None, **kwargs):
+    """Sign, with a straight-through gradient.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_sign_ste", "_contrib_sign_ste", {"data": data}, {}, name, attr, kwargs)
+
+
 def _copy(data=None, name=None, attr=None, **kwargs):
     """Copy.
 
@@ -3625,6 +3932,29 @@ def _contrib_CTCLoss(data=None, label=None, data_lengths=None, label_lengths=Non
     return _symbol_op("CTCLoss", "_contrib_ctcloss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
 
 
+def _contrib_box_non_maximum_suppression(data=None, overlap_thresh=_Null, valid_thresh=_Null, topk=_Null, coord_start=_Null, score_index=_Null, id_index=_Null, background_id=_Null, force_suppress=_Null, in_format=_Null, out_format=_Null, name=None, attr=None, **kwargs):
+    """Non-maximum suppression of scored boxes, per batch, optionally per class.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    overlap_thresh : default 0.5
+    valid_thresh : default 0
+    topk : default -1
+    coord_start : default 2
+    score_index : default 1
+    id_index : default -1
+    background_id : default -1
+    force_suppress : default False
+    in_format : default 'corner'
+    out_format : default 'corner'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_nms", "_contrib_box_non_maximum_suppression", {"data": data}, {"overlap_thresh": overlap_thresh, "valid_thresh": valid_thresh, "topk": topk, "coord_start": coord_start, "score_index": score_index, "id_index": id_index, "background_id": background_id, "force_suppress": force_suppress, "in_format": in_format, "out_format": out_format}, name, attr, kwargs)
+
+
 def _contrib_ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
     """Connectionist temporal classification loss.
 
@@ -4668,8 +4998,30 @@ __all__ = [
     "_add",
     "_arange",
     "_broadcast_reduced_like",
+    "_contrib_AdaptiveAvgPooling2D",
+    "_contrib_BilinearResize2D",
     "_contrib_CTCLoss",
+    "_contrib_ROIAlign",
+    "_contrib_allclose",
+    "_contrib_arange_like",
+    "_contrib_bipartite_matching",
+    "_contrib_box_decode",
+    "_contrib_box_encode",
+    "_contrib_box_iou",
+    "_contrib_box_nms",
+    "_contrib_box_non_maximum_suppression",
     "_contrib_ctc_loss",
+    "_contrib_div_sqrt_dim",
+    "_contrib_gradientmultiplier",
+    "_contrib_index_array",
+    "_contrib_index_copy",
+    "_contrib_interleaved_matmul_encdec_qk",
+    "_contrib_interleaved_matmul_encdec_valatt",
+    "_contrib_interleaved_matmul_selfatt_qk",
+    "_contrib_interleaved_matmul_selfatt_valatt",
+    "_contrib_quadratic",
+    "_contrib_round_ste",
+    "_contrib_sign_ste",
     "_copy",
     "_copyto",
     "_crop_assign",

@@ -36,7 +36,7 @@ pub fn registry() -> &'static Registry {
         super::scan::register(&mut r);
         super::linalg::register(&mut r);
         super::remap::register::register(&mut r);
-        super::contrib::register(&mut r);
+        super::contrib::register::register(&mut r);
         r
     })
 }

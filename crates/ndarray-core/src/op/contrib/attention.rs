@@ -150,7 +150,9 @@ impl Interleaved {
             Kind::EncDecValAtt => {
                 let (kv, att) = (&x[0], &x[1]);
                 if kv[2] % (2 * h) != 0 || att[0] != kv[1] * h || att[2] != kv[0] {
-                    return fail("attention must be (batch * heads, q_seq, kv_seq) and keys_values.shape[2] a multiple of 2 * heads");
+                    return fail(
+                        "attention must be (batch * heads, q_seq, kv_seq) and keys_values.shape[2] a multiple of 2 * heads",
+                    );
                 }
                 Ok(vec![att[1], kv[1], kv[2] / 2])
             }
@@ -253,10 +255,11 @@ impl Kernel for Interleaved {
         }
         let out = self.forward_shape(&x[1..])?;
         if x[0] != out {
-            return Err(shape_err(self.name(), "out_grad must have the forward output's shape", &[
-                ("out_grad", &x[0]),
-                ("output", &out),
-            ]));
+            return Err(shape_err(
+                self.name(),
+                "out_grad must have the forward output's shape",
+                &[("out_grad", &x[0]), ("output", &out)],
+            ));
         }
         Ok(x[1..].to_vec())
     }
@@ -346,9 +349,16 @@ pub(super) fn register(r: &mut Registry) {
         }
         r.set_gradient(f, grad);
     }
-    add(r, "_contrib_div_sqrt_dim", &["data"], params!(), "data divided by the square root of its last dimension", |a| {
-        a.check_known("_contrib_div_sqrt_dim", &[])?;
-        Ok(DivSqrtDim)
-    });
+    add(
+        r,
+        "_contrib_div_sqrt_dim",
+        &["data"],
+        params!(),
+        "data divided by the square root of its last dimension",
+        |a| {
+            a.check_known("_contrib_div_sqrt_dim", &[])?;
+            Ok(DivSqrtDim)
+        },
+    );
     r.set_gradient("_contrib_div_sqrt_dim", grad_div_sqrt_dim);
 }

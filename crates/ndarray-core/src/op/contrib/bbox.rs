@@ -252,10 +252,11 @@ impl Kernel for Iou {
     fn shapes(&self, x: &[Shape]) -> Result<Vec<Shape>> {
         let (l, r) = (&x[0], &x[1]);
         if l.len() < 2 || r.len() < 2 || l[l.len() - 1] != 4 || r[r.len() - 1] != 4 {
-            return Err(shape_err(IOU, "lhs and rhs must have at least 2 dimensions, the last of size 4", &[
-                ("lhs", l),
-                ("rhs", r),
-            ]));
+            return Err(shape_err(
+                IOU,
+                "lhs and rhs must have at least 2 dimensions, the last of size 4",
+                &[("lhs", l), ("rhs", r)],
+            ));
         }
         Ok(vec![l[..l.len() - 1].iter().chain(&r[..r.len() - 1]).copied().collect()])
     }

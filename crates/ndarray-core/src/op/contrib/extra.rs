@@ -49,11 +49,10 @@ impl Kernel for BoxEncode {
         let (n, m) = (x[0].s[1], x[3].s[1]);
         let mut targets = vec![0.0; anchors.len()];
         let mut masks = vec![0.0; anchors.len()];
-        for i in 0..samples.len() {
-            if samples[i] <= 0.5 {
+        for (i, (&sample, &j)) in samples.iter().zip(matches.iter()).enumerate() {
+            if sample <= 0.5 {
                 continue;
             }
-            let j = matches[i];
             if j < 0.0 || j as usize >= m {
                 return Err(Error::msg(format!("{ENCODE}: match {j} is out of range for {m} reference boxes")));
             }
@@ -62,8 +61,8 @@ impl Kernel for BoxEncode {
             let (rw, rh, aw, ah) = (rb[2] - rb[0], rb[3] - rb[1], ab[2] - ab[0], ab[3] - ab[1]);
             let (rx, ry, ax, ay) = (rb[0] + rw * 0.5, rb[1] + rh * 0.5, ab[0] + aw * 0.5, ab[1] + ah * 0.5);
             let t = [(rx - ax) / aw, (ry - ay) / ah, (rw / aw).ln(), (rh / ah).ln()];
-            for k in 0..4 {
-                targets[i * 4 + k] = (t[k] - means[k]) / stds[k];
+            for (k, tk) in t.into_iter().enumerate() {
+                targets[i * 4 + k] = (tk - means[k]) / stds[k];
                 masks[i * 4 + k] = 1.0;
             }
         }
@@ -132,7 +131,19 @@ impl Kernel for Ste {
         Ok(vec![x[0].clone()])
     }
     fn run(&self, x: &[In<'_>], _: &[Shape]) -> Result<Vec<Vec<f64>>> {
-        let f = |v: f64| if self.sign { if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 } } else { v.round() };
+        let f = |v: f64| {
+            if self.sign {
+                if v > 0.0 {
+                    1.0
+                } else if v < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            } else {
+                v.round()
+            }
+        };
         Ok(vec![x[0].v.iter().map(|&v| f(v)).collect()])
     }
 }
@@ -168,11 +179,16 @@ pub(super) fn register(r: &mut Registry) {
             "corner" => false,
             f => return Err(Error::param(DECODE, format!("format '{f}' is not one of corner, center"))),
         };
-        Ok(BoxDecode { std: [s("std0")?, s("std1")?, s("std2")?, s("std3")?], clip: a.float_or(DECODE, "clip", -1.0)?, center })
+        Ok(BoxDecode {
+            std: [s("std0")?, s("std1")?, s("std2")?, s("std3")?],
+            clip: a.float_or(DECODE, "clip", -1.0)?,
+            center,
+        })
     });
     r.set_gradient(DECODE, zero_grads);
     for (name, sign) in [("_contrib_round_ste", false), ("_contrib_sign_ste", true)] {
-        let doc = if sign { "sign, with a straight-through gradient" } else { "rounding, with a straight-through gradient" };
+        let doc =
+            if sign { "sign, with a straight-through gradient" } else { "rounding, with a straight-through gradient" };
         if sign {
             add(r, name, &["data"], params!(), doc, |_| Ok(Ste { sign: true }));
         } else {

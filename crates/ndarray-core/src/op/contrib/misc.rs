@@ -57,20 +57,26 @@ impl Kernel for IndexCopy {
     }
     fn shapes(&self, x: &[Shape]) -> Result<Vec<Shape>> {
         let (old, idx, new) = (&x[0], &x[1], &x[2]);
-        let ok = idx.len() == 1
-            && !old.is_empty()
-            && old.len() == new.len()
-            && new[0] == idx[0]
-            && old[1..] == new[1..];
+        let ok =
+            idx.len() == 1 && !old.is_empty() && old.len() == new.len() && new[0] == idx[0] && old[1..] == new[1..];
         if !ok {
-            let what = "index_vector must be 1-D, new_tensor must have index_vector's length and old_tensor's row shape";
-            return Err(shape_err(INDEX_COPY, what, &[("old_tensor", old), ("index_vector", idx), ("new_tensor", new)]));
+            let what =
+                "index_vector must be 1-D, new_tensor must have index_vector's length and old_tensor's row shape";
+            return Err(shape_err(
+                INDEX_COPY,
+                what,
+                &[("old_tensor", old), ("index_vector", idx), ("new_tensor", new)],
+            ));
         }
         Ok(vec![old.clone()])
     }
     fn dtypes(&self, x: &[DType]) -> Result<Vec<DType>> {
         if x[0] != x[2] {
-            return Err(Error::dtype(INDEX_COPY, x[2], format!("new_tensor's dtype {} differs from old_tensor's {}", x[2], x[0])));
+            return Err(Error::dtype(
+                INDEX_COPY,
+                x[2],
+                format!("new_tensor's dtype {} differs from old_tensor's {}", x[2], x[0]),
+            ));
         }
         Ok(vec![x[0]])
     }
@@ -246,13 +252,9 @@ fn zero_grads(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntr
 }
 
 pub(super) fn register(r: &mut Registry) {
-    let p = params!(
-        "start" = Some("0"),
-        "step" = Some("1"),
-        "repeat" = Some("1"),
-        "ctx" = Some("''"),
-        "axis" = Some("None")
-    );
+    let p = params!("start" = Some("0"), "step" = Some("1"), "repeat" = Some("1"), "axis" = Some("None"));
+    // `ctx` is accepted as MXNet's attribute but not listed: the generated `mx.nd` functions
+    // take `ctx` themselves.
     add(r, ARANGE, &["data"], p, "evenly spaced values shaped like data (or one of its axes)", |a| {
         a.check_known(ARANGE, &["start", "step", "repeat", "ctx", "axis"])?;
         let repeat = a.int_or(ARANGE, "repeat", 1)?;

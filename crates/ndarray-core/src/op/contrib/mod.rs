@@ -11,6 +11,7 @@ mod attention;
 mod bbox;
 mod extra;
 mod misc;
+pub(super) mod register;
 mod resize;
 mod roi;
 #[cfg(test)]
@@ -139,7 +140,13 @@ impl<K: Kernel> Operator for F64Op<K> {
             }
         }
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], shapes: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[TensorIn<'_>],
+        shapes: &[Shape],
+        dt: &[DType],
+    ) -> Result<Vec<CpuStorage>> {
         let ins: Vec<In<'_>> = x.iter().map(|t| In { v: values(t), s: t.shape }).collect();
         let outs = self.0.run(&ins, shapes)?;
         Ok(outs.into_iter().zip(dt).map(|(v, &d)| store(d, v)).collect())
@@ -167,14 +174,4 @@ pub(super) fn shape_err(op: &str, what: impl fmt::Display, shapes: &[(&str, &[us
 /// The parameter names of `params`, for [`Attrs::check_known`].
 pub(super) fn keys(params: &[super::ParamSpec]) -> Vec<&'static str> {
     params.iter().map(|p| p.name).collect()
-}
-
-/// Register every contrib op.
-pub(super) fn register(r: &mut Registry) {
-    resize::register(r);
-    bbox::register(r);
-    roi::register(r);
-    attention::register(r);
-    misc::register(r);
-    extra::register(r);
 }

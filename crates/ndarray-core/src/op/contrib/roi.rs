@@ -114,7 +114,8 @@ impl RoiAlign {
                 for i in 0..ph {
                     for j in 0..pw {
                         let o = ((n * c_out + c) * ph + i) * pw + j;
-                        let (cu, cin) = if self.sensitive { ((c * ph + i) * pw + j, c_out * ph * pw) } else { (c, c_out) };
+                        let (cu, cin) =
+                            if self.sensitive { ((c * ph + i) * pw + j, c_out * ph * pw) } else { (c, c_out) };
                         let base = (b * cin + cu) * h * w;
                         for iy in 0..gh {
                             let y = y0 + i as f64 * bh + (iy as f64 + 0.5) * bh / gh as f64;
@@ -150,7 +151,11 @@ impl Kernel for RoiAlign {
         let (d, r) = (&x[k], &x[k + 1]);
         let named = [("data", d.as_slice()), ("rois", r.as_slice())];
         if d.len() != 4 || r.len() != 2 || r[1] != 5 || d[2] == 0 || d[3] == 0 {
-            return Err(shape_err(self.name(), "data must be 4-D (NCHW) with a non-empty map and rois of shape (num_rois, 5)", &named));
+            return Err(shape_err(
+                self.name(),
+                "data must be 4-D (NCHW) with a non-empty map and rois of shape (num_rois, 5)",
+                &named,
+            ));
         }
         if self.sensitive && d[1] % (self.ph * self.pw) != 0 {
             let what = format!("data's channels must be a multiple of pooled_size {}x{}", self.ph, self.pw);
@@ -180,8 +185,6 @@ fn grad_roi(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry]
 pub(super) fn register(r: &mut Registry) {
     let doc = "region-of-interest features of NCHW data by bilinear sampling (ROI Align)";
     add(r, ROI, &["data", "rois"], PARAMS, doc, |a| RoiAlign::parse(a, false));
-    add(r, ROI_BWD, &["out_grad", "data", "rois"], PARAMS, "gradient of ROIAlign's data", |a| {
-        RoiAlign::parse(a, true)
-    });
+    add(r, ROI_BWD, &["out_grad", "data", "rois"], PARAMS, "gradient of ROIAlign's data", |a| RoiAlign::parse(a, true));
     r.set_gradient(ROI, grad_roi);
 }
