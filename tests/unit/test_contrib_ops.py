@@ -122,3 +122,17 @@ def test_bad_inputs_name_the_op_and_shapes():
         mx.nd.contrib.BilinearResize2D(mx.nd.ones((1, 2, 3)), height=2, width=2)
     with pytest.raises(mx.base.MXNetError, match="boolean_mask"):
         mx.sym.contrib.boolean_mask(mx.sym.var("x"), mx.sym.var("i"))
+
+
+@pytest.mark.skipif(IS_MXNET, reason="error texts are mxrs's")
+def test_wrong_input_counts_are_errors():
+    calls = [
+        lambda: mx.nd.contrib.box_iou(mx.nd.ones((2, 4))),
+        lambda: mx.nd.contrib.index_copy(mx.nd.ones((2, 4))),
+        lambda: mx.nd.contrib.box_encode(mx.nd.ones((2, 3))),
+        lambda: mx.nd.contrib.BilinearResize2D(mx.nd.ones((1, 1, 2, 2)), mode="like"),
+        lambda: mx.nd.contrib.ROIAlign(mx.nd.ones((1, 1, 2, 2)), pooled_size=(1, 1), spatial_scale=1.0),
+    ]
+    for call in calls:
+        with pytest.raises(mx.base.MXNetError, match="_contrib_.*input"):
+            call()

@@ -126,10 +126,13 @@ impl Interleaved {
             return fail("inputs must be 3-D");
         }
         let h = self.heads;
+        if h > x[0][2] {
+            return fail("heads must not exceed the projection size");
+        }
         match self.kind {
             Kind::SelfQk | Kind::SelfValAtt => {
                 let q = &x[0];
-                if q[2] % (3 * h) != 0 {
+                if !q[2].is_multiple_of(3 * h) {
                     return fail("queries_keys_values.shape[2] must be a multiple of 3 * heads");
                 }
                 if self.kind == Kind::SelfQk {
@@ -142,14 +145,14 @@ impl Interleaved {
             }
             Kind::EncDecQk => {
                 let (q, kv) = (&x[0], &x[1]);
-                if q[2] % h != 0 || kv[2] != 2 * q[2] || kv[1] != q[1] {
+                if !q[2].is_multiple_of(h) || kv[2] != 2 * q[2] || kv[1] != q[1] {
                     return fail("keys_values must be (kv_seq, batch, 2 * proj_dim) and proj_dim a multiple of heads");
                 }
                 Ok(vec![h * q[1], q[0], kv[0]])
             }
             Kind::EncDecValAtt => {
                 let (kv, att) = (&x[0], &x[1]);
-                if kv[2] % (2 * h) != 0 || att[0] != kv[1] * h || att[2] != kv[0] {
+                if !kv[2].is_multiple_of(2 * h) || att[0] != kv[1] * h || att[2] != kv[0] {
                     return fail(
                         "attention must be (batch * heads, q_seq, kv_seq) and keys_values.shape[2] a multiple of 2 * heads",
                     );

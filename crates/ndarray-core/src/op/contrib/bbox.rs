@@ -112,10 +112,10 @@ impl Nms {
         if self.score >= width || (c0..=c1).contains(&self.score) {
             return Err(e(format!("score_index {} out of range or conflicts with coordinates", self.score)));
         }
-        if let Some(id) = self.id {
-            if id >= width || (c0..=c1).contains(&id) || id == self.score {
-                return Err(e(format!("id_index {id} out of range or conflicts with score or coordinates")));
-            }
+        if let Some(id) = self.id
+            && (id >= width || (c0..=c1).contains(&id) || id == self.score)
+        {
+            return Err(e(format!("id_index {id} out of range or conflicts with score or coordinates")));
         }
         Ok(())
     }
@@ -208,6 +208,9 @@ impl Kernel for Nms {
             for b in 0..batches {
                 for i in 0..n {
                     let src = rec[b * n + i];
+                    if src >= n as f64 {
+                        return Err(Error::msg(format!("{NMS_BWD}: record entry {src} is out of range for {n} boxes")));
+                    }
                     if src >= 0.0 {
                         let (to, from) = ((b * n + src as usize) * w, (b * n + i) * w);
                         dx[to..to + w].copy_from_slice(&g[from..from + w]);

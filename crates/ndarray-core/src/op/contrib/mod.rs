@@ -70,9 +70,9 @@ pub(super) trait Kernel: Send + Sync + fmt::Debug {
     fn run(&self, x: &[In<'_>], out: &[Shape]) -> Result<Vec<Vec<f64>>>;
 }
 
-/// The [`Operator`] of a [`Kernel`].
+/// The [`Operator`] of a [`Kernel`], with the number of inputs it was registered with.
 #[derive(Debug)]
-pub(super) struct F64Op<K>(pub K);
+pub(super) struct F64Op<K>(pub K, pub usize);
 
 /// The values of an input as `f64`.
 fn values(t: &TensorIn<'_>) -> Vec<f64> {
@@ -82,6 +82,14 @@ fn values(t: &TensorIn<'_>) -> Vec<f64> {
 /// `f64` values stored as `dt`.
 pub(super) fn store(dt: DType, v: Vec<f64>) -> CpuStorage {
     dispatch!(dtype dt => T, { T::wrap(v.into_iter().map(T::from_f64).collect()) })
+}
+
+impl<K: Kernel> F64Op<K> {
+    /// The number of inputs must be the registered one (or the instance's input names').
+    fn check_count(&self, got: usize) -> Result<()> {
+        let want = self.0.input_names().map_or(self.1, |names| names.len());
+        super::expect_inputs(self.0.name(), got, want)
+    }
 }
 
 impl<K: Kernel> Operator for F64Op<K> {
@@ -98,15 +106,15 @@ impl<K: Kernel> Operator for F64Op<K> {
         self.0.input_names()
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        if let Some(names) = self.0.input_names() {
-            super::expect_inputs(self.0.name(), inputs.len(), names.len())?;
-        }
+        self.check_count(inputs.len())?;
         self.0.shapes(inputs)
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
+        self.check_count(inputs.len())?;
         self.0.dtypes(inputs)
     }
     fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
+        self.check_count(inputs.len())?;
         if let Some(known) = inputs.iter().cloned().collect::<Option<Vec<DType>>>() {
             let inferred = self.0.dtypes(&known)?;
             for (o, d) in outputs.iter_mut().zip(inferred) {
@@ -162,7 +170,8 @@ pub(super) fn add<K: Kernel + 'static>(
     doc: &'static str,
     make: fn(&Attrs) -> Result<K>,
 ) {
-    r.add(name, inputs, params, doc, move |a: &Attrs| Ok(Box::new(F64Op(make(a)?)) as Box<dyn Operator>));
+    let n = inputs.len();
+    r.add(name, inputs, params, doc, move |a: &Attrs| Ok(Box::new(F64Op(make(a)?, n)) as Box<dyn Operator>));
 }
 
 /// A shape error of `op` naming the shapes involved.

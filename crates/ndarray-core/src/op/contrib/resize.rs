@@ -87,7 +87,7 @@ impl Resize {
     fn out_hw(&self, d: &[usize], like: Option<&[usize]>) -> Result<(usize, usize)> {
         let (h, w) = (d[2], d[3]);
         let scaled = |n: usize, s: f64| (n as f64 * s) as i64;
-        let odd = |n: usize, s: f64| if n % 2 == 0 { scaled(n, s) } else { scaled(n - 1, s) + 1 };
+        let odd = |n: usize, s: f64| if n.is_multiple_of(2) { scaled(n, s) } else { scaled(n - 1, s) + 1 };
         let (oh, ow): (i64, i64) = match self.mode {
             Mode::Size => match self.scale {
                 (Some(sh), Some(sw)) => (scaled(h, sh), scaled(w, sw)),
@@ -150,8 +150,8 @@ impl Kernel for Resize {
     }
     fn shapes(&self, x: &[Shape]) -> Result<Vec<Shape>> {
         let d = &x[usize::from(self.backward)];
-        if d.len() != 4 {
-            return Err(shape_err(self.name(), "data must be 4-D (NCHW)", &[("data", d)]));
+        if d.len() != 4 || d[2] == 0 || d[3] == 0 {
+            return Err(shape_err(self.name(), "data must be 4-D (NCHW) with a non-empty map", &[("data", d)]));
         }
         if self.backward {
             return Ok(vec![d.clone()]);

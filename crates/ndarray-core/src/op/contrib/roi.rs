@@ -109,6 +109,9 @@ impl RoiAlign {
             let (bh, bw) = (rh / ph as f64, rw / pw as f64);
             let gh = if self.ratio > 0 { self.ratio as usize } else { (rh / ph as f64).ceil() as usize };
             let gw = if self.ratio > 0 { self.ratio as usize } else { (rw / pw as f64).ceil() as usize };
+            if gh.saturating_mul(gw) > 1 << 24 {
+                return Err(Error::msg(format!("{ROI}: roi {n} needs a {gh}x{gw} sampling grid per bin; too large")));
+            }
             let count = (gh * gw) as f64;
             for c in 0..c_out {
                 for i in 0..ph {
@@ -157,7 +160,7 @@ impl Kernel for RoiAlign {
                 &named,
             ));
         }
-        if self.sensitive && d[1] % (self.ph * self.pw) != 0 {
+        if self.sensitive && !d[1].is_multiple_of(self.ph * self.pw) {
             let what = format!("data's channels must be a multiple of pooled_size {}x{}", self.ph, self.pw);
             return Err(shape_err(self.name(), what, &named));
         }
