@@ -37,7 +37,18 @@ MULTI_OUTPUT = {
 WARNING = "Do not edit by hand."
 
 # Namespaces built from op names, as MXNet builds them: ``_linalg_gemm`` is ``mx.nd.linalg.gemm``.
-NAMESPACES = ("linalg",)
+NAMESPACES = ("linalg", "contrib")
+
+# Python functions a namespace module re-exports beside its ops, by (kind, namespace): MXNet's
+# ``ndarray/contrib.py`` and ``symbol/contrib.py`` define the control-flow operators and a few
+# helpers in Python.
+NAMESPACE_EXTRAS = {
+    ("nd", "contrib"): (
+        "mxrs.ndarray._contrib",
+        ("boolean_mask", "cond", "foreach", "isfinite", "isinf", "isnan", "rand_zipfian", "while_loop"),
+    ),
+    ("sym", "contrib"): ("mxrs.symbol._contrib", ("boolean_mask", "cond", "foreach", "rand_zipfian", "while_loop")),
+}
 
 
 def _pyname(n):
@@ -131,29 +142,36 @@ def render_sym(ops, aliases):
     return "\n".join(lines) + "\n"
 
 
-def _namespaced(ops, ns):
-    """``(short name, op)`` of the ops of namespace ``ns``: MXNet's ``_linalg_gemm`` is
-    ``mx.nd.linalg.gemm``."""
+def _namespaced(ops, aliases, ns):
+    """``(short name, function name, op)`` of the ops and aliases of namespace ``ns``: MXNet's
+    ``_linalg_gemm`` is ``mx.nd.linalg.gemm``, the alias ``_contrib_CTCLoss`` of ``CTCLoss`` is
+    ``mx.nd.contrib.CTCLoss``."""
     prefix = f"_{ns}_"
-    return [(op[0][len(prefix) :], op) for op in ops if op[0].startswith(prefix)]
+    by_name = {op[0]: op for op in ops}
+    out = [(op[0][len(prefix) :], op[0], op) for op in ops if op[0].startswith(prefix)]
+    out += [(a[len(prefix) :], a, (c, *by_name[c][1:])) for a, c in aliases if a.startswith(prefix) and c in by_name]
+    return sorted(out, key=lambda m: m[0])
 
 
-def render_namespace(kind, ns, ops):
+def render_namespace(kind, ns, ops, aliases=()):
     """The text of ``mxrs/ndarray/<ns>.py`` or ``mxrs/symbol/<ns>.py`` (``mx.nd.linalg``...).
 
     ``mx.nd.linalg.gemm`` is ``mx.nd._linalg_gemm``; ``mx.sym.linalg.gemm`` names its nodes
     ``gemm0`` as MXNet's does (``mx.sym.linalg_gemm`` makes ``linalg_gemm0``).
     """
     what = f"mx.{kind}.{ns}"
-    members = _namespaced(ops, ns)
+    members = _namespaced(ops, aliases, ns)
+    module, extras = NAMESPACE_EXTRAS.get((kind, ns), (None, ()))
+    extra_import = [f"from {module} import {', '.join(extras)}  # noqa: F401"] if extras else []
     if kind == "nd":
-        lines = _module_header(what, ["from mxrs.ndarray import _ops"])
-        lines += [f"{short} = _ops.{op[0]}" for short, op in members]
+        lines = _module_header(what, ["from mxrs.ndarray import _ops", *extra_import])
+        lines += [f"{short} = _ops.{func}" for short, func, _ in members]
     else:
-        lines = _module_header(what, ["from mxrs.base import _Null", "from mxrs.symbol.symbol import _symbol_op"])
-        for short, (name, inputs, params, doc) in members:
+        imports = ["from mxrs.base import _Null", *extra_import, "from mxrs.symbol.symbol import _symbol_op"]
+        lines = _module_header(what, imports)
+        for short, _, (name, inputs, params, doc) in members:
             lines += _sym_function(short, name, short, inputs, params, doc)
-    lines += _all_list([short for short, _ in members])
+    lines += _all_list([m[0] for m in members] + list(extras))
     return "\n".join(lines) + "\n"
 
 
@@ -234,8 +252,8 @@ def generated_files(native):
         PKG / "symbol" / "_ops.pyi": render_stub("sym", ops, aliases),
     }
     for ns in NAMESPACES:
-        files[PKG / "ndarray" / f"{ns}.py"] = render_namespace("nd", ns, ops)
-        files[PKG / "symbol" / f"{ns}.py"] = render_namespace("sym", ns, ops)
+        files[PKG / "ndarray" / f"{ns}.py"] = render_namespace("nd", ns, ops, aliases)
+        files[PKG / "symbol" / f"{ns}.py"] = render_namespace("sym", ns, ops, aliases)
     return files
 
 

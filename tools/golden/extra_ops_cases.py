@@ -496,6 +496,8 @@ def _deconv3d_cases():
     ]
 
 
+from cases_contrib import contrib_cases  # noqa: E402
+
 FAMILIES = {
     "norm": _norm_cases(),
     "rnn": _rnn_cases(),
@@ -507,4 +509,5 @@ FAMILIES = {
     "lrn": _lrn_cases(),
     "conv3d": _conv3d_cases(),
     "deconv3d": _deconv3d_cases(),
+    "contrib": contrib_cases(),
 }

@@ -1,5 +1,12 @@
-"""``mx.contrib``: MXNet 1.x's contrib names that mxrs has (``mx.contrib.onnx``)."""
+"""``mx.contrib``: MXNet 1.x's contrib names that mxrs has: ``mx.contrib.onnx``, and
+``mx.contrib.nd`` / ``mx.contrib.ndarray`` (``mx.nd.contrib``) and ``mx.contrib.sym`` /
+``mx.contrib.symbol`` (``mx.sym.contrib``)."""
 
 from mxrs.contrib import onnx
+from mxrs.ndarray import contrib as ndarray
+from mxrs.symbol import contrib as symbol
 
-__all__ = ["onnx"]
+nd = ndarray
+sym = symbol
+
+__all__ = ["nd", "ndarray", "onnx", "sym", "symbol"]

@@ -8,7 +8,7 @@ import numbers
 
 from mxrs import _arith
 from mxrs.base import mx_real_t
-from mxrs.ndarray import _amp_ops, _ops, dlpack, image, linalg, random, sparse
+from mxrs.ndarray import _amp_ops, _ops, contrib, dlpack, image, linalg, random, sparse
 from mxrs.ndarray._custom import Custom  # noqa: F401
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
@@ -158,6 +158,7 @@ __all__ = _ops.__all__ + [
     "linalg",
     "image",
     "imdecode",
+    "contrib",
     "arange",
     "linspace",
     "add",

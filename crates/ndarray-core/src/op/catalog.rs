@@ -38,6 +38,7 @@ pub fn registry() -> &'static Registry {
         super::linalg::register(&mut r);
         super::remap::register::register(&mut r);
         super::sparse::register(&mut r);
+        super::contrib::register::register(&mut r);
         r
     })
 }

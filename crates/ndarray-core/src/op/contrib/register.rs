@@ -1,0 +1,15 @@
+//! Registers every contrib op family (apart from the families' shared kernel wrapper in
+//! `mod.rs`, so that imports run one way: this file -> the families -> `mod.rs`).
+
+use super::super::registry::Registry;
+use super::{attention, bbox, extra, misc, resize, roi};
+
+/// Register every contrib op.
+pub(in crate::op) fn register(r: &mut Registry) {
+    resize::register(r);
+    bbox::register(r);
+    roi::register(r);
+    attention::register(r);
+    misc::register(r);
+    extra::register(r);
+}
