@@ -40,6 +40,7 @@ from mxrs import (
     profiler,
     random,
     recordio,
+    rnn,
     symbol,
     viz,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "lr_scheduler",
     "io",
     "recordio",
+    "rnn",
     "profiler",
     "runtime",
     "viz",

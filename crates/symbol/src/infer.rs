@@ -88,8 +88,97 @@ pub fn infer_shapes(g: &IndexedGraph, known: &[(String, Shape)]) -> Result<Vec<O
             shapes[g.entry(i, 0)] = Some(s.clone());
         }
     }
-    run_to_fixpoint(g, &mut shapes, |node, ins, outs| node.operator().infer_shape_partial(ins, outs), shape_error)?;
-    Ok(shapes)
+    let hints = partial_hints(g);
+    loop {
+        run_to_fixpoint(g, &mut shapes, |node, ins, outs| node.operator().infer_shape_partial(ins, outs), shape_error)?;
+        if !complete_partial(g, &mut shapes, &hints) {
+            return Ok(shapes);
+        }
+    }
+}
+
+/// Declared shapes with unknown (0) dimensions, by entry: a variable's `__shape__` or the
+/// `shape` of an op without inputs (`_zeros`, `_random_uniform`, ...), as an RNN cell's
+/// `begin_state` of shape `(0, num_hidden)` declares. MXNet 1.x keeps such shapes partial
+/// and lets the consumers fill them; ops here infer whole shapes, so [`complete_partial`]
+/// fills the unknown dimensions once plain inference stalls.
+fn partial_hints(g: &IndexedGraph) -> Vec<(usize, usize, Shape)> {
+    let mut hints = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        let raw = if n.is_variable() {
+            n.attrs.raw("__shape__")
+        } else if n.inputs.is_empty() {
+            n.attrs.raw("shape")
+        } else {
+            None
+        };
+        if let Some(Some(t)) = raw.and_then(parse_tuple)
+            && t.contains(&0)
+            && t.iter().all(|&d| d >= 0)
+        {
+            hints.push((i, g.entry(i, 0), t.iter().map(|&d| d as usize).collect()));
+        }
+    }
+    hints
+}
+
+/// Most candidate completions tried for one partial shape.
+const MAX_COMPLETIONS: usize = 256;
+
+/// Fill one still-unknown partial shape: try each completion of its 0 dimensions by
+/// dimensions its consumers already know, and keep the one completion a consumer accepts (its
+/// inference succeeds, agreeing with what it already knew, and leaves every output known);
+/// when several pass, the consumer does not determine it. Returns whether a shape was filled.
+fn complete_partial(g: &IndexedGraph, shapes: &mut [Option<Shape>], hints: &[(usize, usize, Shape)]) -> bool {
+    for (node, entry, partial) in hints {
+        if shapes[*entry].is_some() {
+            continue;
+        }
+        for c in (0..g.nodes.len()).filter(|&c| g.inputs[c].contains(&(*node, 0))) {
+            if let Some(found) = complete_with(g, shapes, c, *entry, partial) {
+                shapes[*entry] = Some(found);
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The one completion of `partial` (the shape of `entry`) that consumer `c` accepts.
+fn complete_with(g: &IndexedGraph, shapes: &[Option<Shape>], c: usize, entry: usize, partial: &Shape) -> Option<Shape> {
+    let base = g.entry(c, 0);
+    let n_out = g.nodes[c].num_outputs();
+    let outs: Vec<Option<Shape>> = shapes[base..base + n_out].to_vec();
+    let ins: Vec<Option<Shape>> = g.inputs[c].iter().map(|&(n, k)| shapes[g.entry(n, k)].clone()).collect();
+    let mut dims: Vec<usize> = ins.iter().chain(&outs).flatten().flatten().copied().filter(|&d| d > 0).collect();
+    dims.sort_unstable();
+    dims.dedup();
+    let unknown: Vec<usize> = (0..partial.len()).filter(|&k| partial[k] == 0).collect();
+    let total = dims.len().checked_pow(unknown.len() as u32).filter(|&t| t > 0 && t <= MAX_COMPLETIONS)?;
+    let mut accepted: Option<Shape> = None;
+    for mut code in 0..total {
+        let mut cand = partial.clone();
+        for &k in &unknown {
+            cand[k] = dims[code % dims.len()];
+            code /= dims.len();
+        }
+        let mut ins_t = ins.clone();
+        for (slot, &(n, k)) in ins_t.iter_mut().zip(&g.inputs[c]) {
+            if g.entry(n, k) == entry {
+                *slot = Some(cand.clone());
+            }
+        }
+        let mut outs_t = outs.clone();
+        let ok = g.nodes[c].operator().infer_shape_partial(&mut ins_t, &mut outs_t).is_ok()
+            && outs_t.iter().all(Option::is_some);
+        if ok {
+            if accepted.is_some() {
+                return None; // ambiguous: leave it to the caller's error
+            }
+            accepted = Some(cand);
+        }
+    }
+    accepted
 }
 
 fn shape_error(node: &Node, e: Error) -> Error {
