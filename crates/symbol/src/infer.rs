@@ -289,3 +289,57 @@ pub fn infer_type_lists(sym: &Symbol, known: &[(String, DType)]) -> Result<TypeL
         g.aux.iter().map(|&i| t[g.entry(i, 0)]).collect(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use mxrs_ndarray_core::Attrs;
+
+    use super::infer_shape_lists;
+    use crate::graph::Symbol;
+
+    fn var(name: &str) -> Symbol {
+        Symbol::variable(name, Attrs::default())
+    }
+
+    fn zeros(name: &str, shape: &str) -> Symbol {
+        Symbol::create("_zeros", name, Attrs::from_pairs([("shape", shape)]), &[], &[]).unwrap()
+    }
+
+    fn fc(name: &str, data: Symbol) -> Symbol {
+        let (w, b) = (var(&format!("{name}_weight")), var(&format!("{name}_bias")));
+        Symbol::create("FullyConnected", name, Attrs::from_pairs([("num_hidden", "3")]), &[data, w, b], &[]).unwrap()
+    }
+
+    fn add(a: Symbol, b: Symbol) -> Symbol {
+        Symbol::create("elemwise_add", "sum", Attrs::default(), &[a, b], &[]).unwrap()
+    }
+
+    fn arg_shape(sym: &Symbol, shapes: &[Option<Vec<usize>>], name: &str) -> Option<Vec<usize>> {
+        let k = sym.list_arguments().iter().position(|n| n == name).unwrap();
+        shapes[k].clone()
+    }
+
+    #[test]
+    fn a_consumer_completes_the_zero_dims_of_a_creation_op() {
+        // An RNN step: the zero state's batch comes from the other addend of the gates.
+        let sum = add(fc("i2h", var("x")), fc("h2h", zeros("state", "(0, 4)")));
+        let (args, outs, _) = infer_shape_lists(&sum, &[("x".into(), vec![5, 2])]).unwrap();
+        assert_eq!(arg_shape(&sum, &args, "h2h_weight"), Some(vec![3, 4]));
+        assert_eq!(outs, vec![Some(vec![5, 3])]);
+        // Directly from an elementwise partner.
+        let direct = add(var("x"), zeros("z", "(0, 0)"));
+        let (_, outs, _) = infer_shape_lists(&direct, &[("x".into(), vec![2, 7])]).unwrap();
+        assert_eq!(outs, vec![Some(vec![2, 7])]);
+    }
+
+    #[test]
+    fn undetermined_zero_dims_stay_unknown_and_conflicts_are_errors() {
+        let alone = fc("h2h", zeros("state", "(0, 4)"));
+        let (args, outs, _) = infer_shape_lists(&alone, &[]).unwrap();
+        assert_eq!(arg_shape(&alone, &args, "h2h_weight"), None);
+        assert_eq!(outs, vec![None]);
+        let clash = add(var("x"), zeros("z", "(0, 4)"));
+        let err = infer_shape_lists(&clash, &[("x".into(), vec![2, 7])]).unwrap_err().to_string();
+        assert!(err.contains("declared shape (0,4)"), "{err}");
+    }
+}
