@@ -175,6 +175,7 @@ def run_case(mx, name):
         "arguments": list(sym.list_arguments()),
         "outputs_names": list(sym.list_outputs()),
         "outputs": [o.asnumpy() for o in exe.outputs],
+        "json": sym.tojson(),
     }
     if train:
         heads = []

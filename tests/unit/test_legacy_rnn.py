@@ -42,6 +42,8 @@ def test_unrolled_cell_matches_mxnet(name):
     res = cases.run_case(mx, name)
     assert res["arguments"] == META[name]["arguments"]
     assert res["outputs_names"] == META[name]["outputs"]
+    graph = json.loads(res["json"])
+    assert {k: graph[k] for k in ("nodes", "arg_nodes", "heads")} == META[name]["graph"]
     for k, out in enumerate(res["outputs"]):
         assert_allclose(out, GOLDEN[f"{name}/out{k}"], rtol=1e-4, atol=2e-5, err_msg=f"{name} output {k}")
     for arg, grad in res.get("grads", {}).items():

@@ -31,7 +31,12 @@ OUT = ROOT / "tests" / "data" / "legacy_rnn_golden.npz"
 def cell_cases(out, meta):
     for name in cases.CASES:
         res = cases.run_case(mx, name)
-        meta[name] = {"arguments": res["arguments"], "outputs": res["outputs_names"]}
+        graph = json.loads(res["json"])
+        meta[name] = {
+            "arguments": res["arguments"],
+            "outputs": res["outputs_names"],
+            "graph": {k: graph[k] for k in ("nodes", "arg_nodes", "heads")},
+        }
         for k, o in enumerate(res["outputs"]):
             out[f"{name}/out{k}"] = o
         for arg, g in res.get("grads", {}).items():

@@ -152,18 +152,18 @@ class FusedRNNCell(BaseRNNCell):
             state_outputs=self._get_next_state,
             mode=self._mode,
             name=self._prefix + "rnn",
+            # MXNet sets this through the state outputs, on their shared RNN node; mxrs's
+            # _set_attr would copy the node, so the attribute is given at creation.
+            attr={"__layout__": "LNC"} if self._get_next_state else None,
             **state_args,
         )
-        attr = {"__layout__": "LNC"}
         if not self._get_next_state:
             outputs, states = rnn, []
-        elif self._mode == "lstm":
-            rnn[1]._set_attr(**attr)
-            rnn[2]._set_attr(**attr)
-            outputs, states = rnn[0], [rnn[1], rnn[2]]
         else:
-            rnn[1]._set_attr(**attr)
-            outputs, states = rnn[0], [rnn[1]]
+            if self._mode == "lstm":
+                outputs, states = rnn[0], [rnn[1], rnn[2]]
+            else:
+                outputs, states = rnn[0], [rnn[1]]
         if axis == 1:
             outputs = symbol.swapaxes(outputs, dim1=0, dim2=1)
         outputs, _ = _normalize_sequence(length, outputs, layout, merge_outputs)
