@@ -127,8 +127,9 @@ const MAX_COMPLETIONS: usize = 256;
 
 /// Fill one still-unknown partial shape: try each completion of its 0 dimensions by
 /// dimensions its consumers already know, and keep the one completion a consumer accepts (its
-/// inference succeeds, agreeing with what it already knew, and leaves every output known);
-/// when several pass, the consumer does not determine it. Returns whether a shape was filled.
+/// inference succeeds, agreeing with what it already knew, and leaves every output known).
+/// A consumer that also accepts a value nobody knows, or several values, does not determine
+/// the shape. Returns whether a shape was filled.
 fn complete_partial(g: &IndexedGraph, shapes: &mut [Option<Shape>], hints: &[(usize, usize, Shape)]) -> bool {
     for (node, entry, partial) in hints {
         if shapes[*entry].is_some() {
@@ -150,17 +151,20 @@ fn complete_with(g: &IndexedGraph, shapes: &[Option<Shape>], c: usize, entry: us
     let n_out = g.nodes[c].num_outputs();
     let outs: Vec<Option<Shape>> = shapes[base..base + n_out].to_vec();
     let ins: Vec<Option<Shape>> = g.inputs[c].iter().map(|&(n, k)| shapes[g.entry(n, k)].clone()).collect();
-    let mut dims: Vec<usize> = ins.iter().chain(&outs).flatten().flatten().copied().filter(|&d| d > 0).collect();
-    dims.sort_unstable();
-    dims.dedup();
+    let mut values: Vec<usize> = ins.iter().chain(&outs).flatten().flatten().copied().filter(|&d| d > 0).collect();
+    values.sort_unstable();
+    values.dedup();
+    // A value no known shape has: a consumer that accepts it does not determine the dimension.
+    let probe = values.last()? + 1;
+    values.push(probe);
     let unknown: Vec<usize> = (0..partial.len()).filter(|&k| partial[k] == 0).collect();
-    let total = dims.len().checked_pow(unknown.len() as u32).filter(|&t| t > 0 && t <= MAX_COMPLETIONS)?;
+    let total = values.len().checked_pow(unknown.len() as u32).filter(|&t| t <= MAX_COMPLETIONS)?;
     let mut accepted: Option<Shape> = None;
     for mut code in 0..total {
         let mut cand = partial.clone();
         for &k in &unknown {
-            cand[k] = dims[code % dims.len()];
-            code /= dims.len();
+            cand[k] = values[code % values.len()];
+            code /= values.len();
         }
         let mut ins_t = ins.clone();
         for (slot, &(n, k)) in ins_t.iter_mut().zip(&g.inputs[c]) {
@@ -172,8 +176,8 @@ fn complete_with(g: &IndexedGraph, shapes: &[Option<Shape>], c: usize, entry: us
         let ok = g.nodes[c].operator().infer_shape_partial(&mut ins_t, &mut outs_t).is_ok()
             && outs_t.iter().all(Option::is_some);
         if ok {
-            if accepted.is_some() {
-                return None; // ambiguous: leave it to the caller's error
+            if accepted.is_some() || unknown.iter().any(|&k| cand[k] == probe) {
+                return None; // several completions pass: the consumer does not determine it
             }
             accepted = Some(cand);
         }
