@@ -15,8 +15,9 @@ from math import sqrt
 
 import numpy as np
 
-from mxrs import _registry
+from mxrs import _registry, _rnn_layout
 from mxrs import ndarray as nd
+from mxrs.ndarray import load
 from mxrs.ndarray import random as _random
 from mxrs.ndarray.ndarray import NDArray
 
@@ -38,6 +39,8 @@ __all__ = [
     "MSRAPrelu",
     "Bilinear",
     "LSTMBias",
+    "FusedRNN",
+    "load",
 ]
 
 
@@ -431,3 +434,62 @@ class LSTMBias(Initializer):
         arr[:] = 0.0
         n = arr.shape[0] // 4
         arr[n : 2 * n] = self.forget_bias
+
+
+@register
+class FusedRNN(Initializer):
+    """Initialize the packed ``parameters`` of a fused RNN (``FusedRNNCell``, the ``RNN`` op).
+
+    The vector is unpacked into per-gate weights and biases, each initialized by ``init`` (the
+    global initializer when None) by its name, then packed again; LSTM forget-gate biases are
+    set to ``forget_bias``.
+
+    Parameters
+    ----------
+    init : Initializer, its ``dumps()`` string, or None
+    num_hidden, num_layers : int
+    mode : str
+        'rnn_relu', 'rnn_tanh', 'lstm' or 'gru'.
+    bidirectional : bool, default False
+    forget_bias : float, default 1.0
+    """
+
+    def __init__(self, init, num_hidden, num_layers, mode, bidirectional=False, forget_bias=1.0):
+        if isinstance(init, str):
+            init = create(init)
+        super().__init__(
+            init=init.dumps() if init is not None else None,
+            num_hidden=num_hidden,
+            num_layers=num_layers,
+            mode=mode,
+            bidirectional=bidirectional,
+            forget_bias=forget_bias,
+        )
+        self._init = init
+        self._num_hidden = num_hidden
+        self._num_layers = num_layers
+        self._mode = mode
+        self._bidirectional = bidirectional
+        self._forget_bias = forget_bias
+
+    def _init_weight(self, desc, arr):
+        h, layers, mode, bidir = self._num_hidden, self._num_layers, self._mode, self._bidirectional
+        if mode not in _rnn_layout.GATES:
+            raise ValueError(f"FusedRNN: mode must be one of {sorted(_rnn_layout.GATES)}, got {mode!r}")
+        li = _rnn_layout.num_input(arr.size, h, layers, mode, bidir)
+        views = _rnn_layout.slice_fused(arr, "", layers, mode, bidir, li, h)
+        global_init = getattr(desc, "global_init", None)
+        for name, view in views.items():
+            value = view.copy()
+            if mode == "lstm" and name.endswith("_f_bias"):
+                value[:] = self._forget_bias
+            elif self._init is None:
+                if global_init is None:
+                    raise ValueError(
+                        "FusedRNN(init=None) initializes with the global initializer; call it with an "
+                        "InitDesc that has one (as Module does) or pass an initializer"
+                    )
+                global_init(InitDesc(name, global_init=global_init), value)
+            else:
+                self._init(InitDesc(name, global_init=global_init), value)
+            view[:] = value

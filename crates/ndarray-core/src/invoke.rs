@@ -113,7 +113,19 @@ pub fn invoke_op_full(
     };
     let in_shapes: Vec<Shape> = inputs.iter().map(|a| a.shape().to_vec()).collect();
     let in_dtypes: Vec<DType> = inputs.iter().map(|a| a.dtype()).collect();
-    let out_shapes = op.infer_shape(&in_shapes)?;
+    let mut out_shapes = op.infer_shape(&in_shapes)?;
+    if inputs.is_empty()
+        && let Some(o) = out
+    {
+        // A creation op declared with unknown (0) dimensions (`_zeros(shape=(0, 8))` in a
+        // graph, as MXNet 1.x symbols allow) fills the output it is given: the executor's,
+        // whose shape graph inference completed.
+        for (s, a) in out_shapes.iter_mut().zip(o) {
+            if s.contains(&0) && crate::shape::matches_partial(s, a.shape()) {
+                *s = a.shape().to_vec();
+            }
+        }
+    }
     let out_dtypes = op.infer_dtype(&in_dtypes)?;
     if out_shapes.len() != op.num_outputs() || out_dtypes.len() != op.num_outputs() {
         return Err(Error::msg(format!("internal: {name} inferred the wrong number of outputs")));

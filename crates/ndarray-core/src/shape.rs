@@ -77,6 +77,12 @@ pub fn fmt_shape(shape: &[usize]) -> String {
     format!("({})", inner.join(","))
 }
 
+/// Whether `shape` completes `partial`, a shape whose 0 dimensions are unknown (MXNet 1.x's
+/// symbolic convention): same rank, and equal wherever `partial` is not 0.
+pub fn matches_partial(partial: &[usize], shape: &[usize]) -> bool {
+    partial.len() == shape.len() && partial.iter().zip(shape).all(|(&p, &s)| p == 0 || p == s)
+}
+
 /// The broadcast shape of `a` and `b` under MXNet 1.x rules (NumPy rules: align right, a dim
 /// of 1 stretches).
 pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Shape> {

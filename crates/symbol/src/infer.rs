@@ -88,8 +88,101 @@ pub fn infer_shapes(g: &IndexedGraph, known: &[(String, Shape)]) -> Result<Vec<O
             shapes[g.entry(i, 0)] = Some(s.clone());
         }
     }
-    run_to_fixpoint(g, &mut shapes, |node, ins, outs| node.operator().infer_shape_partial(ins, outs), shape_error)?;
-    Ok(shapes)
+    let hints = partial_hints(g);
+    loop {
+        run_to_fixpoint(g, &mut shapes, |node, ins, outs| node.operator().infer_shape_partial(ins, outs), shape_error)?;
+        if !complete_partial(g, &mut shapes, &hints) {
+            return Ok(shapes);
+        }
+    }
+}
+
+/// Declared shapes with unknown (0) dimensions, by entry: a variable's `__shape__` or the
+/// `shape` of an op without inputs (`_zeros`, `_random_uniform`, ...), as an RNN cell's
+/// `begin_state` of shape `(0, num_hidden)` declares. MXNet 1.x keeps such shapes partial
+/// and lets the consumers fill them; ops here infer whole shapes, so [`complete_partial`]
+/// fills the unknown dimensions once plain inference stalls.
+fn partial_hints(g: &IndexedGraph) -> Vec<(usize, usize, Shape)> {
+    let mut hints = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        let raw = if n.is_variable() {
+            n.attrs.raw("__shape__")
+        } else if n.inputs.is_empty() {
+            n.attrs.raw("shape")
+        } else {
+            None
+        };
+        if let Some(Some(t)) = raw.and_then(parse_tuple)
+            && t.contains(&0)
+            && t.iter().all(|&d| d >= 0)
+        {
+            hints.push((i, g.entry(i, 0), t.iter().map(|&d| d as usize).collect()));
+        }
+    }
+    hints
+}
+
+/// Most candidate completions tried for one partial shape.
+const MAX_COMPLETIONS: usize = 256;
+
+/// Fill one still-unknown partial shape: try each completion of its 0 dimensions by
+/// dimensions its consumers already know, and keep the one completion a consumer accepts (its
+/// inference succeeds, agreeing with what it already knew, and leaves every output known).
+/// A consumer that also accepts a value nobody knows, or several values, does not determine
+/// the shape. Returns whether a shape was filled.
+fn complete_partial(g: &IndexedGraph, shapes: &mut [Option<Shape>], hints: &[(usize, usize, Shape)]) -> bool {
+    for (node, entry, partial) in hints {
+        if shapes[*entry].is_some() {
+            continue;
+        }
+        for c in (0..g.nodes.len()).filter(|&c| g.inputs[c].contains(&(*node, 0))) {
+            if let Some(found) = complete_with(g, shapes, c, *entry, partial) {
+                shapes[*entry] = Some(found);
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The one completion of `partial` (the shape of `entry`) that consumer `c` accepts.
+fn complete_with(g: &IndexedGraph, shapes: &[Option<Shape>], c: usize, entry: usize, partial: &Shape) -> Option<Shape> {
+    let base = g.entry(c, 0);
+    let n_out = g.nodes[c].num_outputs();
+    let outs: Vec<Option<Shape>> = shapes[base..base + n_out].to_vec();
+    let ins: Vec<Option<Shape>> = g.inputs[c].iter().map(|&(n, k)| shapes[g.entry(n, k)].clone()).collect();
+    let mut values: Vec<usize> = ins.iter().chain(&outs).flatten().flatten().copied().filter(|&d| d > 0).collect();
+    values.sort_unstable();
+    values.dedup();
+    // A value no known shape has: a consumer that accepts it does not determine the dimension.
+    let probe = values.last()? + 1;
+    values.push(probe);
+    let unknown: Vec<usize> = (0..partial.len()).filter(|&k| partial[k] == 0).collect();
+    let total = values.len().checked_pow(unknown.len() as u32).filter(|&t| t <= MAX_COMPLETIONS)?;
+    let mut accepted: Option<Shape> = None;
+    for mut code in 0..total {
+        let mut cand = partial.clone();
+        for &k in &unknown {
+            cand[k] = values[code % values.len()];
+            code /= values.len();
+        }
+        let mut ins_t = ins.clone();
+        for (slot, &(n, k)) in ins_t.iter_mut().zip(&g.inputs[c]) {
+            if g.entry(n, k) == entry {
+                *slot = Some(cand.clone());
+            }
+        }
+        let mut outs_t = outs.clone();
+        let ok = g.nodes[c].operator().infer_shape_partial(&mut ins_t, &mut outs_t).is_ok()
+            && outs_t.iter().all(Option::is_some);
+        if ok {
+            if accepted.is_some() || unknown.iter().any(|&k| cand[k] == probe) {
+                return None; // several completions pass: the consumer does not determine it
+            }
+            accepted = Some(cand);
+        }
+    }
+    accepted
 }
 
 fn shape_error(node: &Node, e: Error) -> Error {
@@ -199,4 +292,58 @@ pub fn infer_type_lists(sym: &Symbol, known: &[(String, DType)]) -> Result<TypeL
         g.heads.iter().map(|&(n, k)| t[g.entry(n, k)]).collect(),
         g.aux.iter().map(|&i| t[g.entry(i, 0)]).collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use mxrs_ndarray_core::Attrs;
+
+    use super::infer_shape_lists;
+    use crate::graph::Symbol;
+
+    fn var(name: &str) -> Symbol {
+        Symbol::variable(name, Attrs::default())
+    }
+
+    fn zeros(name: &str, shape: &str) -> Symbol {
+        Symbol::create("_zeros", name, Attrs::from_pairs([("shape", shape)]), &[], &[]).unwrap()
+    }
+
+    fn fc(name: &str, data: Symbol) -> Symbol {
+        let (w, b) = (var(&format!("{name}_weight")), var(&format!("{name}_bias")));
+        Symbol::create("FullyConnected", name, Attrs::from_pairs([("num_hidden", "3")]), &[data, w, b], &[]).unwrap()
+    }
+
+    fn add(a: Symbol, b: Symbol) -> Symbol {
+        Symbol::create("elemwise_add", "sum", Attrs::default(), &[a, b], &[]).unwrap()
+    }
+
+    fn arg_shape(sym: &Symbol, shapes: &[Option<Vec<usize>>], name: &str) -> Option<Vec<usize>> {
+        let k = sym.list_arguments().iter().position(|n| n == name).unwrap();
+        shapes[k].clone()
+    }
+
+    #[test]
+    fn a_consumer_completes_the_zero_dims_of_a_creation_op() {
+        // An RNN step: the zero state's batch comes from the other addend of the gates.
+        let sum = add(fc("i2h", var("x")), fc("h2h", zeros("state", "(0, 4)")));
+        let (args, outs, _) = infer_shape_lists(&sum, &[("x".into(), vec![5, 2])]).unwrap();
+        assert_eq!(arg_shape(&sum, &args, "h2h_weight"), Some(vec![3, 4]));
+        assert_eq!(outs, vec![Some(vec![5, 3])]);
+        // Directly from an elementwise partner.
+        let direct = add(var("x"), zeros("z", "(0, 0)"));
+        let (_, outs, _) = infer_shape_lists(&direct, &[("x".into(), vec![2, 7])]).unwrap();
+        assert_eq!(outs, vec![Some(vec![2, 7])]);
+    }
+
+    #[test]
+    fn undetermined_zero_dims_stay_unknown_and_conflicts_are_errors() {
+        let alone = fc("h2h", zeros("state", "(0, 4)"));
+        let (args, outs, _) = infer_shape_lists(&alone, &[]).unwrap();
+        assert_eq!(arg_shape(&alone, &args, "h2h_weight"), None);
+        assert_eq!(outs, vec![None]);
+        let clash = add(var("x"), zeros("z", "(0, 4)"));
+        let err = infer_shape_lists(&clash, &[("x".into(), vec![2, 7])]).unwrap_err().to_string();
+        assert!(err.contains("declared shape (0,4)"), "{err}");
+    }
 }

@@ -26,6 +26,10 @@ impl Operator for Fill {
         expect_inputs(self.name, inputs.len(), 0)?;
         Ok(vec![self.shape.clone()])
     }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        expect_inputs(self.name, inputs.len(), 0)?;
+        super::assign_declared_shape(self.name, outputs, &self.shape)
+    }
     fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![self.dtype])
     }

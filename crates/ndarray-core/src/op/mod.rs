@@ -302,6 +302,28 @@ pub fn assign_shapes(op: &str, slots: &mut [Option<Shape>], inferred: &[Shape]) 
     Ok(())
 }
 
+/// Partial shape inference of a creation op (`_zeros`, `_random_uniform`, ...) whose declared
+/// `shape` may hold 0s: as in MXNet 1.x symbols, a 0 is an unknown dimension that the graph
+/// fills (an RNN cell's `begin_state` of shape `(0, num_hidden)` takes the batch size from the
+/// op that consumes it). A fully declared shape is assigned; a partial one leaves the output
+/// unknown until a consumer supplies it, which must agree on every declared dimension.
+pub fn assign_declared_shape(op: &str, outputs: &mut [Option<Shape>], declared: &Shape) -> Result<()> {
+    if !declared.contains(&0) {
+        return assign_shapes(op, outputs, std::slice::from_ref(declared));
+    }
+    match outputs.first() {
+        Some(Some(known)) if !crate::shape::matches_partial(declared, known) => Err(Error::shape(
+            op,
+            format!(
+                "the declared shape {} (0 = unknown) conflicts with the shape {} its consumers need",
+                crate::shape::fmt_shape(declared),
+                crate::shape::fmt_shape(known)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Partial shape inference of ops whose inputs and outputs all share one shape (elementwise
 /// ops): whichever shape is known is given to every other slot; conflicts are errors.
 pub fn same_shape_partial(op: &str, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
