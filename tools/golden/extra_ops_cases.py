@@ -508,3 +508,4 @@ FAMILIES = {
     "conv3d": _conv3d_cases(),
     "deconv3d": _deconv3d_cases(),
 }
+FAMILIES.update(__import__("cases_ops").FAMILIES)  # the classic ops of issue 18

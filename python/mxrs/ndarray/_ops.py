@@ -227,6 +227,22 @@ def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, out
     return _call("GroupNorm", [data, gamma, beta], {"num_groups": num_groups, "eps": eps, "output_mean_var": output_mean_var}, out, ctx, kwargs, variadic=False)
 
 
+def IdentityAttachKLSparseReg(data=None, moving_avg=None, sparseness_target=_Null, penalty=_Null, momentum=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity adding a KL sparseness penalty to the gradient.
+
+    Inputs: data, moving_avg.
+
+    Parameters
+    ----------
+    sparseness_target : default 0.1
+    penalty : default 0.001
+    momentum : default 0.9
+
+    Returns: NDArray.
+    """
+    return _call("IdentityAttachKLSparseReg", [data, moving_avg], {"sparseness_target": sparseness_target, "penalty": penalty, "momentum": momentum}, out, ctx, kwargs, variadic=False)
+
+
 def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, out=None, name=None, ctx=None, **kwargs):
     """Instance normalization over each channel of each sample.
 
@@ -440,6 +456,22 @@ def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None
     Returns: NDArray.
     """
     return _call("Reshape", [data], {"shape": shape, "reverse": reverse}, out, ctx, kwargs, variadic=False)
+
+
+def SVMOutput(data=None, label=None, margin=_Null, regularization_coefficient=_Null, use_linear=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity with a support-vector-machine gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    margin : default 1.0
+    regularization_coefficient : default 1.0
+    use_linear : default False
+
+    Returns: NDArray.
+    """
+    return _call("SVMOutput", [data, label], {"margin": margin, "regularization_coefficient": regularization_coefficient, "use_linear": use_linear}, out, ctx, kwargs, variadic=False)
 
 
 def SequenceLast(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -760,6 +792,21 @@ def _greater_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kw
     Returns: NDArray.
     """
     return _call("_greater_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
+
+
+def _histogram(data=None, bins=None, bin_cnt=_Null, range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Histogram of the values (counts and bin edges).
+
+    Inputs: data, bins.
+
+    Parameters
+    ----------
+    bin_cnt : default None
+    range : default None
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("_histogram", [data, bins], {"bin_cnt": bin_cnt, "range": range}, out, ctx, kwargs, variadic=False)
 
 
 def _hypot(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
@@ -1278,6 +1325,16 @@ def _not_equal_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **
     return _call("_not_equal_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
 
+def _onehot_encode(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
+    """One-hot rows of rhs's shape (deprecated).
+
+    Inputs: lhs, rhs.
+
+    Returns: NDArray.
+    """
+    return _call("_onehot_encode", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
+
+
 def _ones(shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """An array filled with one value.
 
@@ -1680,6 +1737,20 @@ def _random_uniform_like(data=None, low=_Null, high=_Null, out=None, name=None, 
     return _call("_random_uniform_like", [data], {"low": low, "high": high}, out, ctx, kwargs, variadic=False)
 
 
+def _ravel_multi_index(data=None, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Flat indices from columns of multi-indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: NDArray.
+    """
+    return _call("_ravel_multi_index", [data], {"shape": shape}, out, ctx, kwargs, variadic=False)
+
+
 def _rdiv_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs):
     """Scalar op with the array on the right.
 
@@ -1925,6 +1996,37 @@ def _slice_assign_scalar(data=None, scalar=_Null, begin=_Null, end=_Null, step=_
     return _call("_slice_assign_scalar", [data], {"scalar": scalar, "begin": begin, "end": end, "step": step}, out, ctx, kwargs, variadic=False)
 
 
+def _split_v2(data=None, indices=_Null, axis=_Null, squeeze_axis=_Null, sections=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Split along an axis at indices or into sections.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    indices : default required
+    axis : default 1
+    squeeze_axis : default False
+    sections : default 0
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("_split_v2", [data], {"indices": indices, "axis": axis, "squeeze_axis": squeeze_axis, "sections": sections}, out, ctx, kwargs, variadic=False)
+
+
+def _unravel_index(data=None, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Columns of multi-indices from flat indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: NDArray.
+    """
+    return _call("_unravel_index", [data], {"shape": shape}, out, ctx, kwargs, variadic=False)
+
+
 def _zeros(shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """An array filled with one value.
 
@@ -2114,6 +2216,16 @@ def batch_dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None
     Returns: NDArray.
     """
     return _call("batch_dot", [lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
+
+
+def batch_take(a=None, indices=None, out=None, name=None, ctx=None, **kwargs):
+    """One element per row (deprecated; use pick).
+
+    Inputs: a, indices.
+
+    Returns: NDArray.
+    """
+    return _call("batch_take", [a, indices], {}, out, ctx, kwargs, variadic=False)
 
 
 def broadcast_add(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
@@ -2554,6 +2666,16 @@ def expm1(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("expm1", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def fill_element_0index(lhs=None, mhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
+    """Lhs with lhs[i, rhs[i]] set to mhs[i].
+
+    Inputs: lhs, mhs, rhs.
+
+    Returns: NDArray.
+    """
+    return _call("fill_element_0index", [lhs, mhs, rhs], {}, out, ctx, kwargs, variadic=False)
+
+
 def fix(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2613,6 +2735,16 @@ def gammaln(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("gammaln", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def gather_nd(data=None, indices=None, out=None, name=None, ctx=None, **kwargs):
+    """Gather elements or slices by N-d index tuples.
+
+    Inputs: data, indices.
+
+    Returns: NDArray.
+    """
+    return _call("gather_nd", [data, indices], {}, out, ctx, kwargs, variadic=False)
+
+
 def hard_sigmoid(data=None, alpha=_Null, beta=_Null, out=None, name=None, ctx=None, **kwargs):
     """Clip(alpha * x + beta, 0, 1).
 
@@ -2626,6 +2758,20 @@ def hard_sigmoid(data=None, alpha=_Null, beta=_Null, out=None, name=None, ctx=No
     Returns: NDArray.
     """
     return _call("hard_sigmoid", [data], {"alpha": alpha, "beta": beta}, out, ctx, kwargs, variadic=False)
+
+
+def khatri_rao(*args, num_args=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Column-wise Khatri-Rao product.
+
+    Inputs: *args.
+
+    Parameters
+    ----------
+    num_args : default required
+
+    Returns: NDArray.
+    """
+    return _call("khatri_rao", args, {"num_args": num_args}, out, ctx, kwargs, variadic=True)
 
 
 def log(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -2693,6 +2839,16 @@ def logical_not(data=None, out=None, name=None, ctx=None, **kwargs):
     Returns: NDArray.
     """
     return _call("logical_not", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def make_loss(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Identity whose input's gradient is ones.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("make_loss", [data], {}, out, ctx, kwargs, variadic=False)
 
 
 def max(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -2829,6 +2985,22 @@ def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, w
     Returns: NDArray.
     """
     return _call("nag_mom_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
+def nanprod(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Product over axes, NaN counted as one.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default ()
+    keepdims : default False
+    exclude : default False
+
+    Returns: NDArray.
+    """
+    return _call("nanprod", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
 
 
 def nansum(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -3082,6 +3254,20 @@ def rsqrt(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("rsqrt", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def scatter_nd(data=None, indices=None, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Scatter data into zeros of a shape at N-d index tuples.
+
+    Inputs: data, indices.
+
+    Parameters
+    ----------
+    shape : default required
+
+    Returns: NDArray.
+    """
+    return _call("scatter_nd", [data, indices], {"shape": shape}, out, ctx, kwargs, variadic=False)
+
+
 def sgd_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
     """SGD step with momentum.
 
@@ -3290,6 +3476,16 @@ def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_N
     Returns: NDArray.
     """
     return _call("softmax", [data], {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, out, ctx, kwargs, variadic=False)
+
+
+def softmax_cross_entropy(data=None, label=None, out=None, name=None, ctx=None, **kwargs):
+    """Summed softmax cross-entropy.
+
+    Inputs: data, label.
+
+    Returns: NDArray.
+    """
+    return _call("softmax_cross_entropy", [data, label], {}, out, ctx, kwargs, variadic=False)
 
 
 def softmin(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -3543,6 +3739,7 @@ broadcast_axes = broadcast_axis
 broadcast_minus = broadcast_sub
 broadcast_plus = broadcast_add
 cast = Cast
+choose_element_0index = pick
 concat = Concat
 crop = slice
 ctc_loss = CTCLoss
@@ -3587,6 +3784,7 @@ random_pdf_uniform = _random_pdf_uniform
 random_poisson = _random_poisson
 random_randint = _random_randint
 random_uniform = _random_uniform
+ravel_multi_index = _ravel_multi_index
 reshape = Reshape
 sample_exponential = _sample_exponential
 sample_gamma = _sample_gamma
@@ -3602,6 +3800,7 @@ stop_gradient = BlockGrad
 sum_axis = sum
 swapaxes = SwapAxis
 uniform = _random_uniform
+unravel_index = _unravel_index
 
 __all__ = [
     "Activation",
@@ -3618,6 +3817,7 @@ __all__ = [
     "Flatten",
     "FullyConnected",
     "GroupNorm",
+    "IdentityAttachKLSparseReg",
     "InstanceNorm",
     "L2Normalization",
     "LRN",
@@ -3631,6 +3831,7 @@ __all__ = [
     "Pooling",
     "RNN",
     "Reshape",
+    "SVMOutput",
     "SequenceLast",
     "SequenceMask",
     "SequenceReverse",
@@ -3664,6 +3865,7 @@ __all__ = [
     "_greater_equal",
     "_greater_equal_scalar",
     "_greater_scalar",
+    "_histogram",
     "_hypot",
     "_hypot_scalar",
     "_lesser",
@@ -3706,6 +3908,7 @@ __all__ = [
     "_mul_scalar",
     "_not_equal",
     "_not_equal_scalar",
+    "_onehot_encode",
     "_ones",
     "_plus",
     "_plus_scalar",
@@ -3734,6 +3937,7 @@ __all__ = [
     "_random_randint",
     "_random_uniform",
     "_random_uniform_like",
+    "_ravel_multi_index",
     "_rdiv_scalar",
     "_reduce_sum_like",
     "_rminus_scalar",
@@ -3751,7 +3955,9 @@ __all__ = [
     "_shuffle",
     "_slice_assign",
     "_slice_assign_scalar",
+    "_split_v2",
     "_sub",
+    "_unravel_index",
     "_zeros",
     "abs",
     "adam_update",
@@ -3767,6 +3973,7 @@ __all__ = [
     "argmin",
     "argsort",
     "batch_dot",
+    "batch_take",
     "broadcast_add",
     "broadcast_axes",
     "broadcast_axis",
@@ -3794,6 +4001,7 @@ __all__ = [
     "cast",
     "cbrt",
     "ceil",
+    "choose_element_0index",
     "clip",
     "concat",
     "cos",
@@ -3814,6 +4022,7 @@ __all__ = [
     "exp",
     "expand_dims",
     "expm1",
+    "fill_element_0index",
     "fix",
     "flatten",
     "flip",
@@ -3821,8 +4030,10 @@ __all__ = [
     "ftrl_update",
     "gamma",
     "gammaln",
+    "gather_nd",
     "hard_sigmoid",
     "identity",
+    "khatri_rao",
     "linalg_det",
     "linalg_extractdiag",
     "linalg_extracttrian",
@@ -3845,6 +4056,7 @@ __all__ = [
     "log2",
     "log_softmax",
     "logical_not",
+    "make_loss",
     "max",
     "max_axis",
     "maximum",
@@ -3857,6 +4069,7 @@ __all__ = [
     "mp_sgd_mom_update",
     "mp_sgd_update",
     "nag_mom_update",
+    "nanprod",
     "nansum",
     "negative",
     "norm",
@@ -3883,6 +4096,7 @@ __all__ = [
     "random_poisson",
     "random_randint",
     "random_uniform",
+    "ravel_multi_index",
     "rcbrt",
     "reciprocal",
     "relu",
@@ -3903,6 +4117,7 @@ __all__ = [
     "sample_normal",
     "sample_poisson",
     "sample_uniform",
+    "scatter_nd",
     "sgd_mom_update",
     "sgd_update",
     "shape_array",
@@ -3919,6 +4134,7 @@ __all__ = [
     "slice_like",
     "smooth_l1",
     "softmax",
+    "softmax_cross_entropy",
     "softmin",
     "softsign",
     "sort",
@@ -3940,6 +4156,7 @@ __all__ = [
     "transpose",
     "trunc",
     "uniform",
+    "unravel_index",
     "where",
     "zeros_like",
 ]

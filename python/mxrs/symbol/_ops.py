@@ -227,6 +227,22 @@ def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, out
     return _symbol_op("GroupNorm", "groupnorm", {"data": data, "gamma": gamma, "beta": beta}, {"num_groups": num_groups, "eps": eps, "output_mean_var": output_mean_var}, name, attr, kwargs)
 
 
+def IdentityAttachKLSparseReg(data=None, moving_avg=None, sparseness_target=_Null, penalty=_Null, momentum=_Null, name=None, attr=None, **kwargs):
+    """Identity adding a KL sparseness penalty to the gradient.
+
+    Inputs: data, moving_avg.
+
+    Parameters
+    ----------
+    sparseness_target : default 0.1
+    penalty : default 0.001
+    momentum : default 0.9
+
+    Returns: Symbol.
+    """
+    return _symbol_op("IdentityAttachKLSparseReg", "identityattachklsparsereg", {"data": data, "moving_avg": moving_avg}, {"sparseness_target": sparseness_target, "penalty": penalty, "momentum": momentum}, name, attr, kwargs)
+
+
 def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, name=None, attr=None, **kwargs):
     """Instance normalization over each channel of each sample.
 
@@ -440,6 +456,22 @@ def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwarg
     Returns: Symbol.
     """
     return _symbol_op("Reshape", "reshape", {"data": data}, {"shape": shape, "reverse": reverse}, name, attr, kwargs)
+
+
+def SVMOutput(data=None, label=None, margin=_Null, regularization_coefficient=_Null, use_linear=_Null, name=None, attr=None, **kwargs):
+    """Identity with a support-vector-machine gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    margin : default 1.0
+    regularization_coefficient : default 1.0
+    use_linear : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SVMOutput", "svmoutput", {"data": data, "label": label}, {"margin": margin, "regularization_coefficient": regularization_coefficient, "use_linear": use_linear}, name, attr, kwargs)
 
 
 def SequenceLast(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, name=None, attr=None, **kwargs):
@@ -760,6 +792,21 @@ def _greater_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("_greater_scalar", "_greater_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
+
+
+def _histogram(data=None, bins=None, bin_cnt=_Null, range=_Null, name=None, attr=None, **kwargs):
+    """Histogram of the values (counts and bin edges).
+
+    Inputs: data, bins.
+
+    Parameters
+    ----------
+    bin_cnt : default None
+    range : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_histogram", "_histogram", {"data": data, "bins": bins}, {"bin_cnt": bin_cnt, "range": range}, name, attr, kwargs)
 
 
 def _hypot(lhs=None, rhs=None, name=None, attr=None, **kwargs):
@@ -1278,6 +1325,16 @@ def _not_equal_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     return _symbol_op("_not_equal_scalar", "_not_equal_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
 
 
+def _onehot_encode(lhs=None, rhs=None, name=None, attr=None, **kwargs):
+    """One-hot rows of rhs's shape (deprecated).
+
+    Inputs: lhs, rhs.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_onehot_encode", "_onehot_encode", {"lhs": lhs, "rhs": rhs}, {}, name, attr, kwargs)
+
+
 def _ones(shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """An array filled with one value.
 
@@ -1680,6 +1737,20 @@ def _random_uniform_like(data=None, low=_Null, high=_Null, name=None, attr=None,
     return _symbol_op("_random_uniform_like", "_random_uniform_like", {"data": data}, {"low": low, "high": high}, name, attr, kwargs)
 
 
+def _ravel_multi_index(data=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Flat indices from columns of multi-indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_ravel_multi_index", "_ravel_multi_index", {"data": data}, {"shape": shape}, name, attr, kwargs)
+
+
 def _rdiv_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     """Scalar op with the array on the right.
 
@@ -1925,6 +1996,37 @@ def _slice_assign_scalar(data=None, scalar=_Null, begin=_Null, end=_Null, step=_
     return _symbol_op("_slice_assign_scalar", "_slice_assign_scalar", {"data": data}, {"scalar": scalar, "begin": begin, "end": end, "step": step}, name, attr, kwargs)
 
 
+def _split_v2(data=None, indices=_Null, axis=_Null, squeeze_axis=_Null, sections=_Null, name=None, attr=None, **kwargs):
+    """Split along an axis at indices or into sections.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    indices : default required
+    axis : default 1
+    squeeze_axis : default False
+    sections : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_split_v2", "_split_v2", {"data": data}, {"indices": indices, "axis": axis, "squeeze_axis": squeeze_axis, "sections": sections}, name, attr, kwargs)
+
+
+def _unravel_index(data=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Columns of multi-indices from flat indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_unravel_index", "_unravel_index", {"data": data}, {"shape": shape}, name, attr, kwargs)
+
+
 def _zeros(shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """An array filled with one value.
 
@@ -2114,6 +2216,16 @@ def batch_dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, name=Non
     Returns: Symbol.
     """
     return _symbol_op("batch_dot", "batch_dot", {"lhs": lhs, "rhs": rhs}, {"transpose_a": transpose_a, "transpose_b": transpose_b}, name, attr, kwargs)
+
+
+def batch_take(a=None, indices=None, name=None, attr=None, **kwargs):
+    """One element per row (deprecated; use pick).
+
+    Inputs: a, indices.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("batch_take", "batch_take", {"a": a, "indices": indices}, {}, name, attr, kwargs)
 
 
 def broadcast_add(lhs=None, rhs=None, name=None, attr=None, **kwargs):
@@ -2554,6 +2666,16 @@ def expm1(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("expm1", "expm1", {"data": data}, {}, name, attr, kwargs)
 
 
+def fill_element_0index(lhs=None, mhs=None, rhs=None, name=None, attr=None, **kwargs):
+    """Lhs with lhs[i, rhs[i]] set to mhs[i].
+
+    Inputs: lhs, mhs, rhs.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("fill_element_0index", "fill_element_0index", {"lhs": lhs, "mhs": mhs, "rhs": rhs}, {}, name, attr, kwargs)
+
+
 def fix(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2613,6 +2735,16 @@ def gammaln(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("gammaln", "gammaln", {"data": data}, {}, name, attr, kwargs)
 
 
+def gather_nd(data=None, indices=None, name=None, attr=None, **kwargs):
+    """Gather elements or slices by N-d index tuples.
+
+    Inputs: data, indices.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("gather_nd", "gather_nd", {"data": data, "indices": indices}, {}, name, attr, kwargs)
+
+
 def hard_sigmoid(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwargs):
     """Clip(alpha * x + beta, 0, 1).
 
@@ -2626,6 +2758,20 @@ def hard_sigmoid(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwa
     Returns: Symbol.
     """
     return _symbol_op("hard_sigmoid", "hard_sigmoid", {"data": data}, {"alpha": alpha, "beta": beta}, name, attr, kwargs)
+
+
+def khatri_rao(*args, num_args=_Null, name=None, attr=None, **kwargs):
+    """Column-wise Khatri-Rao product.
+
+    Inputs: *args.
+
+    Parameters
+    ----------
+    num_args : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("khatri_rao", "khatri_rao", args, {"num_args": num_args}, name, attr, kwargs)
 
 
 def log(data=None, name=None, attr=None, **kwargs):
@@ -2693,6 +2839,16 @@ def logical_not(data=None, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("logical_not", "logical_not", {"data": data}, {}, name, attr, kwargs)
+
+
+def make_loss(data=None, name=None, attr=None, **kwargs):
+    """Identity whose input's gradient is ones.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("make_loss", "make_loss", {"data": data}, {}, name, attr, kwargs)
 
 
 def max(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=None, **kwargs):
@@ -2829,6 +2985,22 @@ def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, w
     Returns: Symbol.
     """
     return _symbol_op("nag_mom_update", "nag_mom_update", {"weight": weight, "grad": grad, "mom": mom}, {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
+def nanprod(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=None, **kwargs):
+    """Product over axes, NaN counted as one.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default ()
+    keepdims : default False
+    exclude : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("nanprod", "nanprod", {"data": data}, {"axis": axis, "keepdims": keepdims, "exclude": exclude}, name, attr, kwargs)
 
 
 def nansum(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=None, **kwargs):
@@ -3082,6 +3254,20 @@ def rsqrt(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("rsqrt", "rsqrt", {"data": data}, {}, name, attr, kwargs)
 
 
+def scatter_nd(data=None, indices=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Scatter data into zeros of a shape at N-d index tuples.
+
+    Inputs: data, indices.
+
+    Parameters
+    ----------
+    shape : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("scatter_nd", "scatter_nd", {"data": data, "indices": indices}, {"shape": shape}, name, attr, kwargs)
+
+
 def sgd_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, name=None, attr=None, **kwargs):
     """SGD step with momentum.
 
@@ -3290,6 +3476,16 @@ def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_N
     Returns: Symbol.
     """
     return _symbol_op("softmax", "softmax", {"data": data}, {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, name, attr, kwargs)
+
+
+def softmax_cross_entropy(data=None, label=None, name=None, attr=None, **kwargs):
+    """Summed softmax cross-entropy.
+
+    Inputs: data, label.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("softmax_cross_entropy", "softmax_cross_entropy", {"data": data, "label": label}, {}, name, attr, kwargs)
 
 
 def softmin(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, name=None, attr=None, **kwargs):
@@ -3771,6 +3967,22 @@ def cast(data=None, dtype=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("Cast", "cast", {"data": data}, {"dtype": dtype}, name, attr, kwargs)
+
+
+def choose_element_0index(data=None, index=None, axis=_Null, keepdims=_Null, mode=_Null, name=None, attr=None, **kwargs):
+    """Pick one element per row.
+
+    Inputs: data, index.
+
+    Parameters
+    ----------
+    axis : default -1
+    keepdims : default False
+    mode : default 'clip'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("pick", "choose_element_0index", {"data": data, "index": index}, {"axis": axis, "keepdims": keepdims, "mode": mode}, name, attr, kwargs)
 
 
 def concat(*data, num_args=_Null, dim=_Null, name=None, attr=None, **kwargs):
@@ -4405,6 +4617,20 @@ def random_uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, a
     return _symbol_op("_random_uniform", "random_uniform", {}, {"low": low, "high": high, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
+def ravel_multi_index(data=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Flat indices from columns of multi-indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_ravel_multi_index", "ravel_multi_index", {"data": data}, {"shape": shape}, name, attr, kwargs)
+
+
 def reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwargs):
     """Reshape with MXNet's special codes.
 
@@ -4624,6 +4850,20 @@ def uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, attr=Non
     """
     return _symbol_op("_random_uniform", "uniform", {}, {"low": low, "high": high, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
+
+def unravel_index(data=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Columns of multi-indices from flat indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_unravel_index", "unravel_index", {"data": data}, {"shape": shape}, name, attr, kwargs)
+
 __all__ = [
     "Activation",
     "BatchNorm",
@@ -4639,6 +4879,7 @@ __all__ = [
     "Flatten",
     "FullyConnected",
     "GroupNorm",
+    "IdentityAttachKLSparseReg",
     "InstanceNorm",
     "L2Normalization",
     "LRN",
@@ -4652,6 +4893,7 @@ __all__ = [
     "Pooling",
     "RNN",
     "Reshape",
+    "SVMOutput",
     "SequenceLast",
     "SequenceMask",
     "SequenceReverse",
@@ -4685,6 +4927,7 @@ __all__ = [
     "_greater_equal",
     "_greater_equal_scalar",
     "_greater_scalar",
+    "_histogram",
     "_hypot",
     "_hypot_scalar",
     "_lesser",
@@ -4727,6 +4970,7 @@ __all__ = [
     "_mul_scalar",
     "_not_equal",
     "_not_equal_scalar",
+    "_onehot_encode",
     "_ones",
     "_plus",
     "_plus_scalar",
@@ -4755,6 +4999,7 @@ __all__ = [
     "_random_randint",
     "_random_uniform",
     "_random_uniform_like",
+    "_ravel_multi_index",
     "_rdiv_scalar",
     "_reduce_sum_like",
     "_rminus_scalar",
@@ -4772,7 +5017,9 @@ __all__ = [
     "_shuffle",
     "_slice_assign",
     "_slice_assign_scalar",
+    "_split_v2",
     "_sub",
+    "_unravel_index",
     "_zeros",
     "abs",
     "adam_update",
@@ -4788,6 +5035,7 @@ __all__ = [
     "argmin",
     "argsort",
     "batch_dot",
+    "batch_take",
     "broadcast_add",
     "broadcast_axes",
     "broadcast_axis",
@@ -4815,6 +5063,7 @@ __all__ = [
     "cast",
     "cbrt",
     "ceil",
+    "choose_element_0index",
     "clip",
     "concat",
     "cos",
@@ -4835,6 +5084,7 @@ __all__ = [
     "exp",
     "expand_dims",
     "expm1",
+    "fill_element_0index",
     "fix",
     "flatten",
     "flip",
@@ -4842,8 +5092,10 @@ __all__ = [
     "ftrl_update",
     "gamma",
     "gammaln",
+    "gather_nd",
     "hard_sigmoid",
     "identity",
+    "khatri_rao",
     "linalg_det",
     "linalg_extractdiag",
     "linalg_extracttrian",
@@ -4866,6 +5118,7 @@ __all__ = [
     "log2",
     "log_softmax",
     "logical_not",
+    "make_loss",
     "max",
     "max_axis",
     "maximum",
@@ -4878,6 +5131,7 @@ __all__ = [
     "mp_sgd_mom_update",
     "mp_sgd_update",
     "nag_mom_update",
+    "nanprod",
     "nansum",
     "negative",
     "norm",
@@ -4904,6 +5158,7 @@ __all__ = [
     "random_poisson",
     "random_randint",
     "random_uniform",
+    "ravel_multi_index",
     "rcbrt",
     "reciprocal",
     "relu",
@@ -4924,6 +5179,7 @@ __all__ = [
     "sample_normal",
     "sample_poisson",
     "sample_uniform",
+    "scatter_nd",
     "sgd_mom_update",
     "sgd_update",
     "shape_array",
@@ -4940,6 +5196,7 @@ __all__ = [
     "slice_like",
     "smooth_l1",
     "softmax",
+    "softmax_cross_entropy",
     "softmin",
     "softsign",
     "sort",
@@ -4961,6 +5218,7 @@ __all__ = [
     "transpose",
     "trunc",
     "uniform",
+    "unravel_index",
     "where",
     "zeros_like",
 ]

@@ -36,6 +36,7 @@ pub fn registry() -> &'static Registry {
         super::scan::register(&mut r);
         super::linalg::register(&mut r);
         super::remap::register::register(&mut r);
+        super::classic::register(&mut r);
         r
     })
 }

@@ -9,6 +9,7 @@
 
 pub mod attrs;
 mod catalog;
+mod classic;
 mod conv;
 mod dot;
 mod elemwise;

@@ -121,6 +121,11 @@ mod tests {
         ("ftrl_update", "optimizer update; MXNet gives none"),
         ("signsgd_update", "optimizer update; MXNet gives none"),
         ("signum_update", "optimizer update; MXNet gives none"),
+        ("batch_take", "deprecated index op; MXNet gives none"),
+        ("fill_element_0index", "legacy NDArray function; MXNet gives none"),
+        ("_onehot_encode", "legacy NDArray function of integer indices; MXNet gives none"),
+        ("khatri_rao", "MXNet gives none"),
+        ("_histogram", "integer counts; MXNet gives none"),
     ];
 
     #[test]

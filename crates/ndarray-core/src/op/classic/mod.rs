@@ -1,0 +1,22 @@
+//! MXNet 1.x's classic operators that the other families do not cover: N-d gathers and
+//! scatters and index conversions (`gather_nd`, `scatter_nd`, `ravel_multi_index`,
+//! `unravel_index`, `batch_take`, `fill_element_0index`, `_onehot_encode`), odd reductions
+//! and joins (`nanprod`, `khatri_rao`, `_histogram`, `_split_v2`, `make_loss`) and the old
+//! loss heads (`softmax_cross_entropy`, `SVMOutput`, `IdentityAttachKLSparseReg`).
+
+mod common;
+mod gather;
+mod losses;
+mod misc;
+
+use super::registry::Registry;
+
+/// Register every op of the family.
+pub(super) fn register(r: &mut Registry) {
+    gather::register(r);
+    misc::register(r);
+    losses::register(r);
+}
+
+#[cfg(test)]
+mod tests;
