@@ -9,7 +9,7 @@ import pytest
 from _op_golden import check_forward, check_gradients, load
 from _target import IS_MXNET, mx
 
-FAMILIES = ("classic_index", "classic_misc", "classic_loss")
+FAMILIES = ("classic_index", "classic_misc", "classic_loss", "classic_im2col")
 CASES = {f"{fam}/{name}": case for fam in FAMILIES for name, case in load(fam).items()}
 
 
@@ -25,9 +25,15 @@ def test_gradients_match_mxnet(key):
 
 def test_gradients_through_autograd():
     """The same gradients through mx.autograd (the eager tape), not only a bound graph."""
-    for key in ("classic_index/gather_nd_elements_repeated", "classic_index/scatter_nd_rows", "classic_misc/nanprod_axis1"):
+    for key in (
+        "classic_index/gather_nd_elements_repeated",
+        "classic_index/scatter_nd_rows",
+        "classic_misc/nanprod_axis1",
+    ):
         case = CASES[key]
-        ins = {n: mx.nd.array(np.array(v["data"]).reshape(v["shape"]), dtype=v["dtype"]) for n, v in case["inputs"].items()}
+        ins = {
+            n: mx.nd.array(np.array(v["data"]).reshape(v["shape"]), dtype=v["dtype"]) for n, v in case["inputs"].items()
+        }
         x = next(iter(ins.values()))
         x.attach_grad()
         attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in case["attrs"].items()}
@@ -65,7 +71,9 @@ def test_index_conversions_and_legacy_helpers():
     assert ret is out or np.array_equal(ret.asnumpy(), out.asnumpy())
     a = mx.nd.ones((2, 3))
     b = mx.nd.zeros((2, 2))
-    np.testing.assert_array_equal(mx.nd.concatenate([a, b], axis=1).asnumpy(), np.hstack([np.ones((2, 3)), np.zeros((2, 2))]))
+    np.testing.assert_array_equal(
+        mx.nd.concatenate([a, b], axis=1).asnumpy(), np.hstack([np.ones((2, 3)), np.zeros((2, 2))])
+    )
     assert mx.nd.concatenate([a], always_copy=False) is a
     with pytest.raises(mx.base.MXNetError):
         mx.nd.concatenate([a, b], axis=0)

@@ -174,7 +174,34 @@ def _loss_cases():
     ]
 
 
+def _im2col_cases():
+    return [
+        _case("im2col_2d", "im2col", [("data", (2, 3, 4, 5), "u")], {"kernel": (2, 3)}),
+        _case(
+            "im2col_2d_stride_pad_dilate",
+            "im2col",
+            [("data", (1, 2, 5, 6), "u")],
+            {"kernel": (3, 2), "stride": (2, 1), "pad": (1, 2), "dilate": (1, 2)},
+        ),
+        # MXNet 1.9.1's im2col/col2im fail on 1-D and 3-D data (shape checks of its kernels): 2-D only.
+        _case("im2col_2d_overlap", "im2col", [("data", (1, 1, 3, 3), "u")], {"kernel": (2, 2)}),
+        _case(
+            "col2im_2d",
+            "col2im",
+            [("data", (2, 12, 6), "u")],
+            {"output_size": (4, 5), "kernel": (2, 2), "stride": (2, 2), "pad": (0, 1)},
+        ),
+        _case(
+            "col2im_2d_overlap_dilate",
+            "col2im",
+            [("data", (1, 8, 12), "u")],
+            {"output_size": (4, 5), "kernel": (2, 2), "dilate": (2, 1), "pad": (0, 1)},
+        ),
+    ]
+
+
 FAMILIES = {
+    "classic_im2col": _im2col_cases(),
     "classic_index": _index_cases(),
     "classic_misc": _misc_cases(),
     "classic_loss": _loss_cases(),

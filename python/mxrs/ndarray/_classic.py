@@ -41,7 +41,7 @@ def histogram(a, bins=10, range=None):  # noqa: A002 - MXNet's argument name
         return _ops._histogram(data=a, bins=bins)
     if isinstance(bins, (int, np.integer)):
         if range is None:
-            warnings.warn("range is not specified, using numpy's result to ensure consistency with numpy")
+            warnings.warn("range is not specified, using numpy's result to ensure consistency with numpy", stacklevel=2)
             res, bin_bounds = np.histogram(a.asnumpy(), bins=bins)
             return array(res), array(bin_bounds)
         return _ops._histogram(data=a, bin_cnt=bins, range=range)

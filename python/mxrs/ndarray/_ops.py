@@ -2482,6 +2482,24 @@ def clip(data=None, a_min=_Null, a_max=_Null, out=None, name=None, ctx=None, **k
     return _call("clip", [data], {"a_min": a_min, "a_max": a_max}, out, ctx, kwargs, variadic=False)
 
 
+def col2im(data=None, output_size=_Null, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Columns summed back into an image.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    output_size : default required
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+
+    Returns: NDArray.
+    """
+    return _call("col2im", [data], {"output_size": output_size, "kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad}, out, ctx, kwargs, variadic=False)
+
+
 def cos(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2758,6 +2776,23 @@ def hard_sigmoid(data=None, alpha=_Null, beta=_Null, out=None, name=None, ctx=No
     Returns: NDArray.
     """
     return _call("hard_sigmoid", [data], {"alpha": alpha, "beta": beta}, out, ctx, kwargs, variadic=False)
+
+
+def im2col(data=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Sliding blocks of an image as columns.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+
+    Returns: NDArray.
+    """
+    return _call("im2col", [data], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad}, out, ctx, kwargs, variadic=False)
 
 
 def khatri_rao(*args, num_args=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -4003,6 +4038,7 @@ __all__ = [
     "ceil",
     "choose_element_0index",
     "clip",
+    "col2im",
     "concat",
     "cos",
     "cosh",
@@ -4033,6 +4069,7 @@ __all__ = [
     "gather_nd",
     "hard_sigmoid",
     "identity",
+    "im2col",
     "khatri_rao",
     "linalg_det",
     "linalg_extractdiag",

@@ -2482,6 +2482,24 @@ def clip(data=None, a_min=_Null, a_max=_Null, name=None, attr=None, **kwargs):
     return _symbol_op("clip", "clip", {"data": data}, {"a_min": a_min, "a_max": a_max}, name, attr, kwargs)
 
 
+def col2im(data=None, output_size=_Null, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, name=None, attr=None, **kwargs):
+    """Columns summed back into an image.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    output_size : default required
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+
+    Returns: Symbol.
+    """
+    return _symbol_op("col2im", "col2im", {"data": data}, {"output_size": output_size, "kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad}, name, attr, kwargs)
+
+
 def cos(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2758,6 +2776,23 @@ def hard_sigmoid(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwa
     Returns: Symbol.
     """
     return _symbol_op("hard_sigmoid", "hard_sigmoid", {"data": data}, {"alpha": alpha, "beta": beta}, name, attr, kwargs)
+
+
+def im2col(data=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, name=None, attr=None, **kwargs):
+    """Sliding blocks of an image as columns.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+
+    Returns: Symbol.
+    """
+    return _symbol_op("im2col", "im2col", {"data": data}, {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad}, name, attr, kwargs)
 
 
 def khatri_rao(*args, num_args=_Null, name=None, attr=None, **kwargs):
@@ -5065,6 +5100,7 @@ __all__ = [
     "ceil",
     "choose_element_0index",
     "clip",
+    "col2im",
     "concat",
     "cos",
     "cosh",
@@ -5095,6 +5131,7 @@ __all__ = [
     "gather_nd",
     "hard_sigmoid",
     "identity",
+    "im2col",
     "khatri_rao",
     "linalg_det",
     "linalg_extractdiag",

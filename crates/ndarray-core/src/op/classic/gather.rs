@@ -410,16 +410,10 @@ pub(super) fn register(r: &mut Registry) {
         a.check_known("batch_take", &[])?;
         Ok(Box::new(BatchTake))
     });
-    r.add(
-        "fill_element_0index",
-        &["lhs", "mhs", "rhs"],
-        params!(),
-        "lhs with lhs[i, rhs[i]] set to mhs[i]",
-        |a| {
-            a.check_known("fill_element_0index", &[])?;
-            Ok(Box::new(RowFill { name: "fill_element_0index", onehot: false }))
-        },
-    );
+    r.add("fill_element_0index", &["lhs", "mhs", "rhs"], params!(), "lhs with lhs[i, rhs[i]] set to mhs[i]", |a| {
+        a.check_known("fill_element_0index", &[])?;
+        Ok(Box::new(RowFill { name: "fill_element_0index", onehot: false }))
+    });
     r.add("_onehot_encode", &["lhs", "rhs"], params!(), "one-hot rows of rhs's shape (deprecated)", |a| {
         a.check_known("_onehot_encode", &[])?;
         Ok(Box::new(RowFill { name: "_onehot_encode", onehot: true }))

@@ -64,7 +64,11 @@ impl Operator for SoftmaxCE {
         if d.len() != 2 || l.len() != 1 || d[0] != l[0] {
             return Err(Error::shape(
                 self.op(),
-                format!("needs 2-D data and 1-D label of its rows; got data {} and label {}", fmt_shape(d), fmt_shape(l)),
+                format!(
+                    "needs 2-D data and 1-D label of its rows; got data {} and label {}",
+                    fmt_shape(d),
+                    fmt_shape(l)
+                ),
             ));
         }
         if self.backward && prod(&inputs[0]) != 1 {
@@ -221,7 +225,11 @@ impl Operator for KlSparseReg {
         if d.len() != 2 || *m != [d[1]] {
             return Err(Error::shape(
                 self.name(),
-                format!("needs 2-D data (batch, units) and moving_avg (units,); got {} and {}", fmt_shape(d), fmt_shape(m)),
+                format!(
+                    "needs 2-D data (batch, units) and moving_avg (units,); got {} and {}",
+                    fmt_shape(d),
+                    fmt_shape(m)
+                ),
             ));
         }
         Ok(vec![d.clone()])

@@ -113,7 +113,9 @@ impl Histogram {
                     .collect();
                 match parts.as_deref() {
                     Some(&[lo, hi]) if lo <= hi => Some((lo, hi)),
-                    _ => return Err(Error::param(name, format!("range must be (low, high) with low <= high, got {s}"))),
+                    _ => {
+                        return Err(Error::param(name, format!("range must be (low, high) with low <= high, got {s}")));
+                    }
                 }
             }
         };
@@ -222,11 +224,9 @@ struct SplitV2 {
 impl SplitV2 {
     /// The (start, end) of each piece on an axis of length `n`.
     fn bounds(&self, n: usize) -> Result<Vec<(usize, usize)>> {
-        let starts: Vec<i64> = if self.sections > 0 {
-            let (b, extra) = (n / self.sections, n % self.sections);
-            (0..self.sections).map(|i| (i * b + i.min(extra)) as i64).collect()
-        } else {
-            self.indices.clone()
+        let starts: Vec<i64> = match (n.checked_div(self.sections), n.checked_rem(self.sections)) {
+            (Some(b), Some(extra)) => (0..self.sections).map(|i| (i * b + i.min(extra)) as i64).collect(),
+            _ => self.indices.clone(),
         };
         let mut out = Vec::with_capacity(starts.len());
         for (i, &s) in starts.iter().enumerate() {
@@ -239,7 +239,10 @@ impl SplitV2 {
                 ));
             }
             if self.squeeze && e - s != 1 {
-                return Err(Error::shape("_split_v2", format!("squeeze_axis needs pieces of size 1, piece {i} has {}", e - s)));
+                return Err(Error::shape(
+                    "_split_v2",
+                    format!("squeeze_axis needs pieces of size 1, piece {i} has {}", e - s),
+                ));
             }
             out.push((s as usize, e as usize));
         }

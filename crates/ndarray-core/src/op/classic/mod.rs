@@ -2,10 +2,11 @@
 //! scatters and index conversions (`gather_nd`, `scatter_nd`, `ravel_multi_index`,
 //! `unravel_index`, `batch_take`, `fill_element_0index`, `_onehot_encode`), odd reductions
 //! and joins (`nanprod`, `khatri_rao`, `_histogram`, `_split_v2`, `make_loss`) and the old
-//! loss heads (`softmax_cross_entropy`, `SVMOutput`, `IdentityAttachKLSparseReg`).
+//! loss heads (`softmax_cross_entropy`, `SVMOutput`, `IdentityAttachKLSparseReg`), and `im2col` / `col2im`.
 
 mod common;
 mod gather;
+mod im2col;
 mod losses;
 mod misc;
 
@@ -16,6 +17,7 @@ pub(super) fn register(r: &mut Registry) {
     gather::register(r);
     misc::register(r);
     losses::register(r);
+    im2col::register(r);
 }
 
 #[cfg(test)]

@@ -32,3 +32,14 @@ fn zero_and_fixed_gradients() {
     let g = grads_of_ones("SVMOutput", &[], &[vals(&[1, 2], &[0.5, -2.0]), vals(&[1], &[0.0])]);
     assert_eq!(g[0].as_deref(), Some(&[-1.0, 0.0][..]));
 }
+
+#[test]
+fn im2col_col2im_gradients() {
+    check("im2col", &[("kernel", "(2, 2)"), ("pad", "(1, 0)")], &[arr(&[1, 2, 3, 3], 11)], &[0]);
+    check("im2col", &[("kernel", "(3,)"), ("stride", "(2,)"), ("pad", "(1,)")], &[arr(&[2, 2, 7], 12)], &[0]);
+    check("im2col", &[("kernel", "(2, 2, 2)"), ("dilate", "(1, 2, 1)")], &[arr(&[1, 1, 3, 4, 2], 13)], &[0]);
+    check("col2im", &[("output_size", "(3, 4)"), ("kernel", "(2, 2)")], &[arr(&[1, 8, 6], 14)], &[0]);
+    // 1-D col2im sums overlapping blocks: position 1 of a length-3 image is in both blocks.
+    let g = grads_of_ones("im2col", &[("kernel", "(2,)")], &[arr(&[1, 1, 3], 15)]);
+    assert_eq!(g[0].as_deref(), Some(&[1.0, 2.0, 1.0][..]));
+}
