@@ -9,7 +9,7 @@ import pytest
 from _op_golden import check_forward, check_gradients, load
 from _target import IS_MXNET, mx
 
-FAMILIES = ("classic_index", "classic_misc", "classic_loss", "classic_im2col")
+FAMILIES = ("classic_index", "classic_misc", "classic_loss", "classic_im2col", "classic_crop")
 CASES = {f"{fam}/{name}": case for fam in FAMILIES for name, case in load(fam).items()}
 
 

@@ -200,7 +200,46 @@ def _im2col_cases():
     ]
 
 
+def _crop_cases():
+    return [
+        _case("crop_h_w_offset", "Crop", [("data", (2, 3, 5, 6), "u")], {"num_args": 1, "h_w": (2, 3), "offset": (1, 2)}, positional=True),
+        _case("crop_center", "Crop", [("data", (1, 2, 6, 5), "u")], {"num_args": 1, "h_w": (3, 2), "center_crop": True}, positional=True),
+        _case(
+            "crop_like",
+            "Crop",
+            [("data", (2, 2, 5, 5), "u"), ("like", (2, 1, 3, 2), "u")],
+            {"num_args": 2, "offset": (2, 1)},
+            positional=True,
+            nograd=("like",),
+        ),
+    ]
+
+
+def _roi_cases():
+    rois = np.array(
+        [[0, 0, 0, 3, 3], [1, 1.6, 0.4, 6.2, 5.1], [0, 2, 2, 2, 2], [1, -3, -2, 12, 9], [0, 5, 1, 2, 6]], F32
+    )
+    return [
+        _case(
+            "roi_pool_2x2",
+            "ROIPooling",
+            [("data", (2, 3, 6, 7), "u"), ("rois", rois)],
+            {"pooled_size": (2, 2), "spatial_scale": 1.0},
+            nograd=("rois",),
+        ),
+        _case(
+            "roi_pool_3x2_scaled",
+            "ROIPooling",
+            [("data", (2, 2, 5, 6), "u"), ("rois", rois * 2)],
+            {"pooled_size": (3, 2), "spatial_scale": 0.5},
+            nograd=("rois",),
+        ),
+    ]
+
+
 FAMILIES = {
+    "classic_roi": _roi_cases(),
+    "classic_crop": _crop_cases(),
     "classic_im2col": _im2col_cases(),
     "classic_index": _index_cases(),
     "classic_misc": _misc_cases(),

@@ -125,6 +125,23 @@ def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, d
     return _call("Convolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
+def Crop(*data, num_args=_Null, offset=_Null, h_w=_Null, center_crop=_Null, out=None, name=None, ctx=None, **kwargs):
+    """A (h, w) window of 4-D data (legacy).
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_args : default required
+    offset : default (0, 0)
+    h_w : default (0, 0)
+    center_crop : default False
+
+    Returns: NDArray.
+    """
+    return _call("Crop", data, {"num_args": num_args, "offset": offset, "h_w": h_w, "center_crop": center_crop}, out, ctx, kwargs, variadic=True)
+
+
 def Deconvolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
     """Transposed convolution over NCW, NCHW or NCDHW data with a (C, num_filter/num_group, *kernel) weight.
 
@@ -3845,6 +3862,7 @@ __all__ = [
     "Cast",
     "Concat",
     "Convolution",
+    "Crop",
     "Deconvolution",
     "Dropout",
     "ElementWiseSum",

@@ -2,9 +2,10 @@
 //! scatters and index conversions (`gather_nd`, `scatter_nd`, `ravel_multi_index`,
 //! `unravel_index`, `batch_take`, `fill_element_0index`, `_onehot_encode`), odd reductions
 //! and joins (`nanprod`, `khatri_rao`, `_histogram`, `_split_v2`, `make_loss`) and the old
-//! loss heads (`softmax_cross_entropy`, `SVMOutput`, `IdentityAttachKLSparseReg`), and `im2col` / `col2im`.
+//! loss heads (`softmax_cross_entropy`, `SVMOutput`, `IdentityAttachKLSparseReg`), `im2col` / `col2im` and the legacy `Crop`.
 
 mod common;
+mod crop;
 mod gather;
 mod im2col;
 mod losses;
@@ -18,6 +19,7 @@ pub(super) fn register(r: &mut Registry) {
     misc::register(r);
     losses::register(r);
     im2col::register(r);
+    crop::register(r);
 }
 
 #[cfg(test)]

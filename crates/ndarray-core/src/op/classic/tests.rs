@@ -43,3 +43,10 @@ fn im2col_col2im_gradients() {
     let g = grads_of_ones("im2col", &[("kernel", "(2,)")], &[arr(&[1, 1, 3], 15)]);
     assert_eq!(g[0].as_deref(), Some(&[1.0, 2.0, 1.0][..]));
 }
+
+#[test]
+fn crop_gradients() {
+    check("Crop", &[("num_args", "1"), ("h_w", "(2, 3)"), ("offset", "(1, 0)")], &[arr(&[1, 2, 4, 4], 16)], &[0]);
+    let ins = [arr(&[2, 1, 5, 4], 17), arr(&[1, 1, 3, 3], 18)];
+    check("Crop", &[("num_args", "2"), ("center_crop", "True")], &ins, &[0, 1]);
+}
