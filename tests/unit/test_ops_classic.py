@@ -9,7 +9,7 @@ import pytest
 from _op_golden import check_forward, check_gradients, load
 from _target import IS_MXNET, mx
 
-FAMILIES = ("classic_index", "classic_misc", "classic_loss", "classic_im2col", "classic_crop")
+FAMILIES = ("classic_index", "classic_misc", "classic_loss", "classic_im2col", "classic_crop", "classic_roi")
 CASES = {f"{fam}/{name}": case for fam in FAMILIES for name, case in load(fam).items()}
 
 

@@ -202,8 +202,20 @@ def _im2col_cases():
 
 def _crop_cases():
     return [
-        _case("crop_h_w_offset", "Crop", [("data", (2, 3, 5, 6), "u")], {"num_args": 1, "h_w": (2, 3), "offset": (1, 2)}, positional=True),
-        _case("crop_center", "Crop", [("data", (1, 2, 6, 5), "u")], {"num_args": 1, "h_w": (3, 2), "center_crop": True}, positional=True),
+        _case(
+            "crop_h_w_offset",
+            "Crop",
+            [("data", (2, 3, 5, 6), "u")],
+            {"num_args": 1, "h_w": (2, 3), "offset": (1, 2)},
+            positional=True,
+        ),
+        _case(
+            "crop_center",
+            "Crop",
+            [("data", (1, 2, 6, 5), "u")],
+            {"num_args": 1, "h_w": (3, 2), "center_crop": True},
+            positional=True,
+        ),
         _case(
             "crop_like",
             "Crop",

@@ -460,6 +460,21 @@ def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length
     return _call("RNN", [data, parameters, state, state_cell, sequence_length], {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, out, ctx, kwargs, variadic=False)
 
 
+def ROIPooling(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Max pooling of regions of interest.
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+
+    Returns: NDArray.
+    """
+    return _call("ROIPooling", [data, rois], {"pooled_size": pooled_size, "spatial_scale": spatial_scale}, out, ctx, kwargs, variadic=False)
+
+
 def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None, **kwargs):
     """Reshape with MXNet's special codes.
 
@@ -3883,6 +3898,7 @@ __all__ = [
     "Pad",
     "Pooling",
     "RNN",
+    "ROIPooling",
     "Reshape",
     "SVMOutput",
     "SequenceLast",

@@ -460,6 +460,21 @@ def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length
     return _symbol_op("RNN", "rnn", {"data": data, "parameters": parameters, "state": state, "state_cell": state_cell, "sequence_length": sequence_length}, {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, name, attr, kwargs)
 
 
+def ROIPooling(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, name=None, attr=None, **kwargs):
+    """Max pooling of regions of interest.
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("ROIPooling", "roipooling", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale}, name, attr, kwargs)
+
+
 def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwargs):
     """Reshape with MXNet's special codes.
 
@@ -4945,6 +4960,7 @@ __all__ = [
     "Pad",
     "Pooling",
     "RNN",
+    "ROIPooling",
     "Reshape",
     "SVMOutput",
     "SequenceLast",

@@ -2,7 +2,7 @@
 //! scatters and index conversions (`gather_nd`, `scatter_nd`, `ravel_multi_index`,
 //! `unravel_index`, `batch_take`, `fill_element_0index`, `_onehot_encode`), odd reductions
 //! and joins (`nanprod`, `khatri_rao`, `_histogram`, `_split_v2`, `make_loss`) and the old
-//! loss heads (`softmax_cross_entropy`, `SVMOutput`, `IdentityAttachKLSparseReg`), `im2col` / `col2im` and the legacy `Crop`.
+//! loss heads (`softmax_cross_entropy`, `SVMOutput`, `IdentityAttachKLSparseReg`), `im2col` / `col2im` the legacy `Crop` and `ROIPooling`.
 
 mod common;
 mod crop;
@@ -10,6 +10,7 @@ mod gather;
 mod im2col;
 mod losses;
 mod misc;
+mod roi_pool;
 
 use super::registry::Registry;
 
@@ -20,6 +21,7 @@ pub(super) fn register(r: &mut Registry) {
     losses::register(r);
     im2col::register(r);
     crop::register(r);
+    roi_pool::register(r);
 }
 
 #[cfg(test)]

@@ -50,3 +50,11 @@ fn crop_gradients() {
     let ins = [arr(&[2, 1, 5, 4], 17), arr(&[1, 1, 3, 3], 18)];
     check("Crop", &[("num_args", "2"), ("center_crop", "True")], &ins, &[0, 1]);
 }
+
+#[test]
+fn roi_pooling_gradient() {
+    // Distinct values keep each bin's maximum unique, so finite differences see one winner.
+    let data = crate::eager_grad::testing::arr_map(&[1, 2, 4, 5], 19, |v| v * 3.0);
+    let rois = vals(&[2, 5], &[0.0, 0.0, 0.0, 3.0, 2.0, 0.0, 1.0, 1.0, 4.0, 3.0]);
+    check("ROIPooling", &[("pooled_size", "(2, 2)"), ("spatial_scale", "1.0")], &[data, rois], &[0]);
+}
