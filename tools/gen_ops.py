@@ -32,6 +32,8 @@ MULTI_OUTPUT = {
     "moments",
     "_sample_multinomial",
     "_sample_unique_zipfian",
+    "_histogram",
+    "_split_v2",
 }
 
 WARNING = "Do not edit by hand."

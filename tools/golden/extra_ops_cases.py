@@ -511,3 +511,4 @@ FAMILIES = {
     "deconv3d": _deconv3d_cases(),
     "contrib": contrib_cases(),
 }
+FAMILIES.update(__import__("cases_ops").FAMILIES)  # the classic ops of issue 18

@@ -9,6 +9,7 @@ import numbers
 from mxrs import _arith
 from mxrs.base import mx_real_t
 from mxrs.ndarray import _amp_ops, _ops, contrib, dlpack, image, linalg, random, sparse
+from mxrs.ndarray._classic import concatenate, histogram, onehot_encode, split_v2  # noqa: F401
 from mxrs.ndarray._custom import Custom  # noqa: F401
 from mxrs.ndarray._ops import *  # noqa: F401,F403
 from mxrs.ndarray.dlpack import from_dlpack, from_numpy, to_dlpack_for_read, to_dlpack_for_write  # noqa: F401
@@ -138,6 +139,10 @@ def moveaxis(tensor, source, destination):
 
 
 __all__ = _ops.__all__ + [
+    "concatenate",
+    "histogram",
+    "onehot_encode",
+    "split_v2",
     "Custom",
     "NDArray",
     "CSRNDArray",

@@ -39,6 +39,7 @@ pub fn registry() -> &'static Registry {
         super::remap::register::register(&mut r);
         super::sparse::register(&mut r);
         super::contrib::register::register(&mut r);
+        super::classic::register(&mut r);
         r
     })
 }

@@ -10,6 +10,7 @@
 pub mod attrs;
 mod catalog;
 mod contrib;
+mod classic;
 mod conv;
 mod dot;
 mod elemwise;
