@@ -47,7 +47,17 @@ NAMESPACES = ("linalg", "contrib")
 NAMESPACE_EXTRAS = {
     ("nd", "contrib"): (
         "mxrs.ndarray._contrib",
-        ("boolean_mask", "cond", "foreach", "isfinite", "isinf", "isnan", "rand_zipfian", "while_loop"),
+        (
+            "boolean_mask",
+            "cond",
+            "foreach",
+            "group_adagrad_update",
+            "isfinite",
+            "isinf",
+            "isnan",
+            "rand_zipfian",
+            "while_loop",
+        ),
     ),
     ("sym", "contrib"): ("mxrs.symbol._contrib", ("boolean_mask", "cond", "foreach", "rand_zipfian", "while_loop")),
 }

@@ -316,3 +316,28 @@ def test_imagerecorditer_releases_the_gil():
 def test_imagerecorditer_matches_source_pixels(rgb_chw):
     it = image_iter("img3_png", data_shape=(3, 6, 8), batch_size=3)
     assert_allclose(it.next().data[0].asnumpy(), rgb_chw)
+
+
+def test_imagerecord_typed_variants(rgb_chw):
+    """ImageRecordUInt8Iter/Int8Iter and the _v1 names are ImageRecordIter with a fixed dtype."""
+    kw = dict(
+        path_imgrec=fixture("img3_png.rec"),
+        path_imgidx=fixture("img3_png.idx"),
+        data_shape=(3, 6, 8),
+        batch_size=3,
+        preprocess_threads=1,
+    )
+    for cls in (mx.io.ImageRecordUInt8Iter, mx.io.ImageRecordUInt8Iter_v1):
+        it = cls(**kw)
+        assert it.provide_data[0].dtype == np.uint8
+        d = it.next().data[0].asnumpy()
+        assert d.dtype == np.uint8
+        assert_array_equal(d, rgb_chw)
+    i8 = mx.io.ImageRecordInt8Iter(**kw).next().data[0].asnumpy()
+    assert i8.dtype == np.int8
+    ref = mx.io.ImageRecordIter(dtype="int8", **kw).next().data[0].asnumpy()
+    assert_array_equal(i8, ref)
+    v1 = mx.io.ImageRecordIter_v1(mirror=True, **kw).next().data[0].asnumpy()
+    assert_array_equal(v1, rgb_chw[..., ::-1].astype(np.float32))
+    with pytest.raises(mx.base.MXNetError, match="ImageRecordUInt8Iter.*dtype"):
+        mx.io.ImageRecordUInt8Iter(dtype="float32", **kw)

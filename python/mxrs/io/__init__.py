@@ -3,7 +3,15 @@ PrefetchingIter and ResizeIter."""
 
 from mxrs.io.io import DataBatch, DataDesc, DataIter, NDArrayIter, PrefetchingIter, ResizeIter
 from mxrs.io.mnist import MNISTIter
-from mxrs.io.native import CSVIter, ImageRecordIter, MXDataIter
+from mxrs.io.native import (
+    CSVIter,
+    ImageRecordInt8Iter,
+    ImageRecordIter,
+    ImageRecordIter_v1,
+    ImageRecordUInt8Iter,
+    ImageRecordUInt8Iter_v1,
+    MXDataIter,
+)
 
 __all__ = [
     "DataBatch",
@@ -15,5 +23,9 @@ __all__ = [
     "MXDataIter",
     "CSVIter",
     "ImageRecordIter",
+    "ImageRecordUInt8Iter",
+    "ImageRecordInt8Iter",
+    "ImageRecordIter_v1",
+    "ImageRecordUInt8Iter_v1",
     "MNISTIter",
 ]

@@ -8,7 +8,15 @@ from mxrs.io.io import DataBatch, DataDesc, DataIter
 from mxrs.ndarray import array
 from mxrs.ndarray.ndarray import _wrap
 
-__all__ = ["MXDataIter", "ImageRecordIter", "CSVIter"]
+__all__ = [
+    "MXDataIter",
+    "ImageRecordIter",
+    "ImageRecordUInt8Iter",
+    "ImageRecordInt8Iter",
+    "ImageRecordIter_v1",
+    "ImageRecordUInt8Iter_v1",
+    "CSVIter",
+]
 
 
 class MXDataIter(DataIter):
@@ -220,6 +228,40 @@ class ImageRecordIter(MXDataIter):
             [DataDesc(label_name, label_shape, np.float32, "NCHW")],
             batch_size,
         )
+
+
+class _FixedDtypeRecordIter(ImageRecordIter):
+    """An ImageRecordIter whose batches have one fixed dtype (MXNet's typed variants)."""
+
+    _dtype = "float32"
+
+    def __init__(self, path_imgrec, data_shape, batch_size, **kwargs):
+        if "dtype" in kwargs:
+            raise MXNetError(f"{type(self).__name__}: Cannot find argument 'dtype' (its batches are {self._dtype})")
+        super().__init__(path_imgrec, data_shape, batch_size, dtype=self._dtype, **kwargs)
+
+
+class ImageRecordUInt8Iter(_FixedDtypeRecordIter):
+    """ImageRecordIter whose batches are the raw ``uint8`` pixels (no normalisation), as
+    MXNet's ``ImageRecordUInt8Iter``; the other parameters are ImageRecordIter's."""
+
+    _dtype = "uint8"
+
+
+class ImageRecordInt8Iter(_FixedDtypeRecordIter):
+    """ImageRecordIter with ``int8`` batches, as MXNet's ``ImageRecordInt8Iter`` (for int8
+    quantized models); the other parameters are ImageRecordIter's."""
+
+    _dtype = "int8"
+
+
+class ImageRecordIter_v1(ImageRecordIter):  # noqa: N801 (MXNet's name)
+    """MXNet's first ImageRecordIter, kept under this name for old scripts: the same batches
+    as :class:`ImageRecordIter`."""
+
+
+class ImageRecordUInt8Iter_v1(ImageRecordUInt8Iter):  # noqa: N801 (MXNet's name)
+    """MXNet's first ImageRecordUInt8Iter: the same batches as :class:`ImageRecordUInt8Iter`."""
 
 
 class CSVIter(DataIter):

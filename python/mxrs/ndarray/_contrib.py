@@ -12,9 +12,21 @@ import numpy as np
 from mxrs.base import MXNetError
 from mxrs.context import current_context
 from mxrs.ndarray import _ops
+from mxrs.ndarray._sparse_base import RowSparseNDArray
+from mxrs.ndarray._sparse_optim import _target, _write
 from mxrs.ndarray.ndarray import NDArray, array, zeros
 
-__all__ = ["boolean_mask", "cond", "foreach", "isfinite", "isinf", "isnan", "rand_zipfian", "while_loop"]
+__all__ = [
+    "boolean_mask",
+    "cond",
+    "foreach",
+    "group_adagrad_update",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "rand_zipfian",
+    "while_loop",
+]
 
 
 def _flatten(args, inout_str):
@@ -180,3 +192,44 @@ def boolean_mask(data, index, axis=0, out=None, name=None, **kwargs):
     keep = np.flatnonzero(index.asnumpy())
     positions = array(keep, ctx=data.context, dtype="int64")
     return _ops.take(data, positions, axis=ax, out=out)
+
+
+def group_adagrad_update(weight, grad, history, lr, rescale_grad=1.0, clip_gradient=-1.0, epsilon=1e-5, out=None):
+    """AdaGrad with one learning rate per row (MXNet's ``contrib.group_adagrad_update``).
+
+    For each row ``r`` the gradient stores (every row of a dense gradient, only the stored rows
+    of a row_sparse one), with ``g = clip(rescale_grad * grad[r], clip_gradient)`` (no clipping
+    when ``clip_gradient < 0``)::
+
+        history[r] += mean(g * g)
+        weight[r] -= lr * g / sqrt(history[r] + epsilon)
+
+    ``weight`` is 2-d and ``history`` has shape ``(rows, 1)``; both are updated in place (the
+    new weight goes to ``out`` when given). Rows the gradient does not store are left alone.
+    """
+    if len(weight.shape) != 2 or tuple(history.shape) != (weight.shape[0], 1):
+        raise MXNetError(
+            f"group_adagrad_update: weight must be 2-d and history (rows, 1), got {weight.shape} and {history.shape}"
+        )
+    if grad.shape != weight.shape:
+        raise MXNetError(f"group_adagrad_update: weight shape {weight.shape} and gradient shape {grad.shape} differ")
+    target = _target(weight, out)
+    if isinstance(grad, RowSparseNDArray):
+        idx = grad.indices
+        if idx.shape[0] == 0:
+            return target
+        g, w, h = grad.data, _ops.take(weight, idx), _ops.take(history, idx)
+    else:
+        idx, g, w, h = None, grad, weight.copy(), history.copy()
+    g = g * float(rescale_grad)
+    if clip_gradient >= 0:
+        g = _ops.clip(g, -float(clip_gradient), float(clip_gradient))
+    h = h + _ops.mean(g * g, axis=1, keepdims=True)
+    w = w - float(lr) * g / _ops.sqrt(h + float(epsilon))
+    if idx is None:
+        w.copyto(target)
+        h.copyto(history)
+    else:
+        _write(target, w, idx)
+        _write(history, h, idx)
+    return target

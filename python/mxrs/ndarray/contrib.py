@@ -6,7 +6,7 @@ Do not edit by hand.
 # ruff: noqa: E501
 
 from mxrs.ndarray import _ops
-from mxrs.ndarray._contrib import boolean_mask, cond, foreach, isfinite, isinf, isnan, rand_zipfian, while_loop  # noqa: F401
+from mxrs.ndarray._contrib import boolean_mask, cond, foreach, group_adagrad_update, isfinite, isinf, isnan, rand_zipfian, while_loop  # noqa: F401
 
 AdaptiveAvgPooling2D = _ops._contrib_AdaptiveAvgPooling2D
 BilinearResize2D = _ops._contrib_BilinearResize2D
@@ -57,6 +57,7 @@ __all__ = [
     "div_sqrt_dim",
     "foreach",
     "gradientmultiplier",
+    "group_adagrad_update",
     "index_array",
     "index_copy",
     "interleaved_matmul_encdec_qk",

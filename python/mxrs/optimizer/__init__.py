@@ -6,7 +6,8 @@ the Adam family and the updater are in :mod:`mxrs.optimizer.optimizer`; FTML, LA
 DCASGD, SGLD, Adamax, Nadam, Test and ccSGD in :mod:`mxrs.optimizer.extra`.
 """
 
-from mxrs.optimizer import optimizer
+from mxrs.ndarray import abs as NDabs  # noqa: F401 (in MXNet's mx.optimizer namespace)
+from mxrs.optimizer import contrib, optimizer  # noqa: F401 (submodules, as in MXNet)
 from mxrs.optimizer.extra import DCASGD, FTML, LAMB, LARS, LBSGD, SGLD, Adamax, Nadam, Test, ccSGD
 from mxrs.optimizer.optimizer import (
     NAG,

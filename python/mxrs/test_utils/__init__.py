@@ -42,6 +42,7 @@ from mxrs.test_utils._compare import *  # noqa: F403
 from mxrs.test_utils._compare import assert_almost_equal, same
 from mxrs.test_utils._data import *  # noqa: F403
 from mxrs.test_utils._random import *  # noqa: F403
+from mxrs.test_utils._sparse import *  # noqa: F403
 from mxrs.test_utils._symbolic import *  # noqa: F403
 
 try:

@@ -6,6 +6,7 @@ import numpy.random as rnd
 from mxrs import ndarray as nd
 from mxrs.context import current_context
 from mxrs.test_utils._compare import default_dtype
+from mxrs.test_utils._sparse import rand_sparse_ndarray
 
 try:
     import scipy.stats as ss  # type: ignore[import-untyped]
@@ -80,14 +81,21 @@ def rand_ndarray(
     distribution=None,
     ctx=None,
 ):
-    """A standard-normal NDArray of ``shape`` on ``ctx`` (the default context).
-
-    Only ``stype='default'``: the sparse storage types need sparse arrays, which mxrs lacks
-    (``density``, ``modifier_func``, ``shuffle_csr_indices`` and ``distribution`` are theirs).
-    """
+    """A standard-normal NDArray of ``shape`` on ``ctx`` (the default context), or for
+    ``stype`` ``'csr'``/``'row_sparse'`` a random sparse array (``rand_sparse_ndarray``)."""
     ctx = ctx if ctx else current_context()
     if stype != "default":
-        raise NotImplementedError(f"rand_ndarray: storage type {stype!r} needs sparse arrays, which mxrs lacks")
+        arr, _ = rand_sparse_ndarray(
+            shape,
+            stype,
+            density=density,
+            modifier_func=modifier_func,
+            dtype=dtype,
+            shuffle_csr_indices=shuffle_csr_indices,
+            distribution=distribution,
+            ctx=ctx,
+        )
+        return arr
     return nd.array(random_arrays(shape), dtype=dtype, ctx=ctx)
 
 
