@@ -2,6 +2,7 @@
 PrefetchingIter and ResizeIter."""
 
 from mxrs.io.io import DataBatch, DataDesc, DataIter, NDArrayIter, PrefetchingIter, ResizeIter
+from mxrs.io.libsvm import LibSVMIter
 from mxrs.io.mnist import MNISTIter
 from mxrs.io.native import (
     CSVIter,
@@ -28,4 +29,5 @@ __all__ = [
     "ImageRecordIter_v1",
     "ImageRecordUInt8Iter_v1",
     "MNISTIter",
+    "LibSVMIter",
 ]
