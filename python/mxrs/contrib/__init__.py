@@ -1,12 +1,13 @@
-"""``mx.contrib``: MXNet 1.x's contrib names that mxrs has: ``mx.contrib.onnx``, and
+"""``mx.contrib``: MXNet 1.x's contrib names that mxrs has: ``mx.contrib.onnx``,
+``mx.contrib.autograd`` (the first autograd interface), ``mx.contrib.io`` (``DataLoaderIter``), and
 ``mx.contrib.nd`` / ``mx.contrib.ndarray`` (``mx.nd.contrib``) and ``mx.contrib.sym`` /
 ``mx.contrib.symbol`` (``mx.sym.contrib``)."""
 
-from mxrs.contrib import onnx
+from mxrs.contrib import autograd, io, onnx
 from mxrs.ndarray import contrib as ndarray
 from mxrs.symbol import contrib as symbol
 
 nd = ndarray
 sym = symbol
 
-__all__ = ["nd", "ndarray", "onnx", "sym", "symbol"]
+__all__ = ["autograd", "io", "nd", "ndarray", "onnx", "sym", "symbol"]
