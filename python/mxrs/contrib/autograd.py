@@ -84,7 +84,7 @@ def grad_and_loss(func, argnum=None):
 
     @functools.wraps(func)
     def wrapped(*args):
-        variables = args
+        variables = list(args)
         if argnum is not None:
             nums = argnum if isinstance(argnum, list) else [argnum]
             variables = [args[i] for i in nums]

@@ -23,7 +23,7 @@ class DataLoaderIter(DataIter):
         self.dtype = dtype
         self.provide_data = [DataDesc(data_name, data.shape, dtype)]
         self.provide_label = [DataDesc(label_name, label.shape, dtype)]
-        self._current_batch = None
+        self._current_batch: tuple = (data, label)
         self.reset()
 
     def reset(self):
@@ -33,8 +33,8 @@ class DataLoaderIter(DataIter):
         try:
             self._current_batch = next(self._iter)
         except StopIteration:
-            self._current_batch = None
-        return self._current_batch is not None
+            return False
+        return True
 
     def next(self):
         if self.iter_next():

@@ -43,7 +43,7 @@ def _as_stype(value, stype, dtype):
     arr = nd.array(value, dtype=dtype)
     if stype == "default":
         return arr
-    return nd.cast_storage(arr, stype=stype)  # type: ignore[attr-defined]
+    return nd.cast_storage(arr, stype=stype)
 
 
 def simple_forward(sym, ctx=None, is_train=False, **inputs):

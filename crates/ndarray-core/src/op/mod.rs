@@ -9,8 +9,8 @@
 
 pub mod attrs;
 mod catalog;
-mod contrib;
 mod classic;
+mod contrib;
 mod conv;
 mod dot;
 mod elemwise;
