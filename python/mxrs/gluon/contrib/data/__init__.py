@@ -1,0 +1,5 @@
+"""Contrib data utilities of ``mx.gluon.contrib.data``."""
+
+from mxrs.gluon.contrib.data.sampler import IntervalSampler
+
+__all__ = ["IntervalSampler"]

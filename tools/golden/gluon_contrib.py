@@ -1,0 +1,136 @@
+"""Generate ``tests/data/gluon_contrib_golden.npz``: MXNet 1.9.1's ``gluon.contrib`` values.
+
+Run with the reference MXNet 1.9.1 environment::
+
+    /work/mxref/bin/python tools/golden/gluon_contrib.py
+
+Inputs and weights come from ``np.random.RandomState`` and are stored next to the outputs, so
+the tests set the same weights with ``set_data``: the pixel shuffles, (Hybrid)Concurrent of two
+Dense layers and an Identity, SparseEmbedding (output and its gradient, made dense),
+SyncBatchNorm in training (output, gradient of the input, updated running statistics),
+LSTMPCell unrolled over 3 steps (outputs, states, gradients) and IntervalSampler's orders.
+"""
+
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+from mxnet.gluon.contrib import data as cdata
+from mxnet.gluon.contrib import nn as cnn
+from mxnet.gluon.contrib import rnn as crnn
+
+OUT = Path(__file__).resolve().parents[2] / "tests" / "data" / "gluon_contrib_golden.npz"
+
+
+def rand(rng, *shape):
+    return rng.uniform(-1, 1, size=shape).astype(np.float32)
+
+
+def set_params(block, out, key, rng):
+    """Random values for every parameter of ``block``, stored as ``key/param_suffix``."""
+    for name, p in sorted(block.collect_params().items()):
+        v = rand(rng, *p.shape)
+        p.set_data(mx.nd.array(v))
+        out[f"{key}/{name[len(block.prefix) :]}"] = v
+
+
+def pixel_shuffle(out, rng):
+    for key, blk, shape in [
+        ("ps1", cnn.PixelShuffle1D(2), (2, 6, 3)),
+        ("ps2", cnn.PixelShuffle2D((2, 3)), (1, 12, 3, 2)),
+        ("ps3", cnn.PixelShuffle3D((2, 1, 3)), (1, 12, 2, 3, 2)),
+    ]:
+        x = rand(rng, *shape)
+        out[f"{key}/x"] = x
+        out[f"{key}/y"] = blk(mx.nd.array(x)).asnumpy()
+
+
+def concurrent(out, rng):
+    for key, cls in [("conc", cnn.Concurrent), ("hconc", cnn.HybridConcurrent)]:
+        net = cls(axis=1, prefix=key + "_")
+        with net.name_scope():
+            net.add(gluon.nn.Dense(3, in_units=4))
+            net.add(gluon.nn.Dense(2, in_units=4, activation="tanh"))
+            net.add(cnn.Identity())
+        net.initialize()
+        set_params(net, out, key, rng)
+        x = rand(rng, 2, 4)
+        out[f"{key}/x"] = x
+        out[f"{key}/y"] = net(mx.nd.array(x)).asnumpy()
+
+
+def sparse_embedding(out, rng):
+    emb = cnn.SparseEmbedding(6, 3, prefix="semb_")
+    emb.initialize()
+    set_params(emb, out, "semb", rng)
+    gluon.Trainer(emb.collect_params(), "sgd", {"learning_rate": 0.0})  # row_sparse_data needs one
+    idx = np.array([[0, 2, 2], [5, 1, 0]], dtype=np.float32)
+    head = rand(rng, 2, 3, 3)
+    with autograd.record():
+        y = emb(mx.nd.array(idx))
+    y.backward(mx.nd.array(head))
+    out["semb/idx"], out["semb/head"], out["semb/y"] = idx, head, y.asnumpy()
+    out["semb/grad"] = emb.weight.grad().tostype("default").asnumpy()
+
+
+def sync_batch_norm(out, rng):
+    bn = cnn.SyncBatchNorm(in_channels=3, num_devices=1, momentum=0.8, prefix="sbn_")
+    bn.initialize()
+    set_params(bn, out, "sbn", rng)
+    bn.running_var.set_data(mx.nd.array(np.abs(out["sbn/running_var"]) + 0.5))
+    out["sbn/running_var"] = bn.running_var.data().asnumpy()
+    x = rand(rng, 4, 3, 2, 2)
+    head = rand(rng, 4, 3, 2, 2)
+    xa = mx.nd.array(x)
+    xa.attach_grad()
+    with autograd.record():
+        y = bn(xa)
+    y.backward(mx.nd.array(head))
+    out["sbn/x"], out["sbn/head"], out["sbn/y"], out["sbn/dx"] = x, head, y.asnumpy(), xa.grad.asnumpy()
+    out["sbn/new_mean"] = bn.running_mean.data().asnumpy()
+    out["sbn/new_var"] = bn.running_var.data().asnumpy()
+    out["sbn/y_infer"] = bn(xa).asnumpy()
+
+
+def lstmp(out, rng):
+    cell = crnn.LSTMPCell(5, 3, input_size=4, prefix="lstmp_")
+    cell.initialize()
+    set_params(cell, out, "lstmp", rng)
+    x = rand(rng, 2, 3, 4)
+    h0, c0 = rand(rng, 2, 3), rand(rng, 2, 5)
+    xa = mx.nd.array(x)
+    xa.attach_grad()
+    with autograd.record():
+        outs, states = cell.unroll(3, xa, [mx.nd.array(h0), mx.nd.array(c0)], layout="NTC", merge_outputs=True)
+        loss = (outs * outs).sum() + states[1].sum()
+    loss.backward()
+    out["lstmp/x"], out["lstmp/h0"], out["lstmp/c0"] = x, h0, c0
+    out["lstmp/y"], out["lstmp/r"], out["lstmp/c"] = outs.asnumpy(), states[0].asnumpy(), states[1].asnumpy()
+    out["lstmp/dx"] = xa.grad.asnumpy()
+    for name in ("i2h_weight", "h2r_weight"):
+        out[f"lstmp/d_{name}"] = cell.collect_params()["lstmp_" + name].grad().asnumpy()
+
+
+def samplers(out):
+    out["interval/13_3"] = np.array(list(cdata.IntervalSampler(13, 3)))
+    out["interval/13_3_norollover"] = np.array(list(cdata.IntervalSampler(13, 3, rollover=False)))
+    out["interval/10_4"] = np.array(list(cdata.IntervalSampler(10, 4)))
+    out["interval/len_norollover"] = np.array(len(cdata.IntervalSampler(13, 3, rollover=False)))
+
+
+def main():
+    rng = np.random.RandomState(0)
+    out = {}
+    pixel_shuffle(out, rng)
+    concurrent(out, rng)
+    sparse_embedding(out, rng)
+    sync_batch_norm(out, rng)
+    lstmp(out, rng)
+    samplers(out)
+    np.savez_compressed(OUT, **out)
+    print(f"wrote {OUT} ({len(out)} arrays)")
+
+
+if __name__ == "__main__":
+    main()
