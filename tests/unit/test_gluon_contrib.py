@@ -237,3 +237,55 @@ def test_namespace():
     assert mx.gluon.contrib.nn.Identity is cnn.Identity
     assert {"nn", "rnn", "data"} <= set(dir(mx.gluon.contrib))
     assert not hasattr(mx.gluon.contrib, "estimator") and not hasattr(mx.gluon.contrib, "cnn")
+
+
+CONV_CELLS = {
+    "cgru1": (
+        "Conv1DGRUCell",
+        dict(input_shape=(2, 6), hidden_channels=3, i2h_kernel=3, h2h_kernel=(3,), i2h_dilate=2),
+    ),
+    "clstm2": (
+        "Conv2DLSTMCell",
+        dict(input_shape=(2, 4, 5), hidden_channels=3, i2h_kernel=3, h2h_kernel=3, i2h_pad=1),
+    ),
+    "crnn3": (
+        "Conv3DRNNCell",
+        dict(input_shape=(1, 3, 3, 3), hidden_channels=2, i2h_kernel=(1, 2, 2), h2h_kernel=3, activation="relu"),
+    ),
+}
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+@pytest.mark.parametrize("key", sorted(CONV_CELLS))
+def test_conv_rnn_cells_match_mxnet(key, hybrid):
+    cls, kw = CONV_CELLS[key]
+    cell = getattr(crnn, cls)(prefix=key + "_", **kw)
+    cell.initialize()
+    set_params(cell, key)
+    if hybrid:
+        cell.hybridize()
+    xa = nd(GOLD[f"{key}/x"])
+    xa.attach_grad()
+    with autograd.record():
+        outs, states = cell.unroll(3, xa, layout="NTC", merge_outputs=True)
+        loss = (outs * outs).sum() + sum(s.sum() for s in states)
+    loss.backward()
+    tol = {"rtol": 1e-5, "atol": 1e-5}
+    np.testing.assert_allclose(outs.asnumpy(), GOLD[f"{key}/y"], **tol)
+    np.testing.assert_allclose(xa.grad.asnumpy(), GOLD[f"{key}/dx"], **tol)
+    for i, st in enumerate(states):
+        np.testing.assert_allclose(st.asnumpy(), GOLD[f"{key}/state{i}"], **tol)
+
+
+def test_conv_rnn_cell_shapes_repr_and_bad_input():
+    cell = crnn.Conv2DLSTMCell((2, 4, 5), 3, i2h_kernel=3, h2h_kernel=3)
+    assert [s.shape for s in cell.begin_state(batch_size=2)] == [(2, 3, 2, 3), (2, 3, 2, 3)]
+    assert cell.i2h_weight.shape == (12, 2, 3, 3) and cell.h2h_weight.shape == (12, 3, 3, 3)
+    assert repr(cell) == "Conv2DLSTMCell(2 -> 12, tanh, NCHW)"
+    cell.initialize()
+    with pytest.raises(MXNetError, match=r"Conv2DLSTMCell.*\(2, 3, 4, 5\)"):
+        cell(mx.nd.zeros((2, 3, 4, 5)), cell.begin_state(batch_size=2))
+    with pytest.raises(MXNetError, match="odd h2h_kernel"):
+        crnn.Conv1DRNNCell((2, 6), 3, i2h_kernel=3, h2h_kernel=2)
+    with pytest.raises(MXNetError, match="Conv3DGRUCell.*i2h_kernel"):
+        crnn.Conv3DGRUCell((1, 3, 3, 3), 2, i2h_kernel=(1, 2), h2h_kernel=3)

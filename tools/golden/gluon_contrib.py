@@ -112,6 +112,36 @@ def lstmp(out, rng):
         out[f"lstmp/d_{name}"] = cell.collect_params()["lstmp_" + name].grad().asnumpy()
 
 
+CONV_CELLS = {
+    "cgru1": (
+        "Conv1DGRUCell",
+        dict(input_shape=(2, 6), hidden_channels=3, i2h_kernel=3, h2h_kernel=(3,), i2h_dilate=2),
+    ),
+    "clstm2": ("Conv2DLSTMCell", dict(input_shape=(2, 4, 5), hidden_channels=3, i2h_kernel=3, h2h_kernel=3, i2h_pad=1)),
+    "crnn3": (
+        "Conv3DRNNCell",
+        dict(input_shape=(1, 3, 3, 3), hidden_channels=2, i2h_kernel=(1, 2, 2), h2h_kernel=3, activation="relu"),
+    ),
+}
+
+
+def conv_cells(out, rng):
+    for key, (cls, kw) in CONV_CELLS.items():
+        cell = getattr(crnn, cls)(prefix=key + "_", **kw)
+        cell.initialize()
+        set_params(cell, out, key, rng)
+        x = rand(rng, 2, 3, *kw["input_shape"])
+        xa = mx.nd.array(x)
+        xa.attach_grad()
+        with autograd.record():
+            outs, states = cell.unroll(3, xa, layout="NTC", merge_outputs=True)
+            loss = (outs * outs).sum() + sum(s.sum() for s in states)
+        loss.backward()
+        out[f"{key}/x"], out[f"{key}/y"], out[f"{key}/dx"] = x, outs.asnumpy(), xa.grad.asnumpy()
+        for i, st in enumerate(states):
+            out[f"{key}/state{i}"] = st.asnumpy()
+
+
 def samplers(out):
     out["interval/13_3"] = np.array(list(cdata.IntervalSampler(13, 3)))
     out["interval/13_3_norollover"] = np.array(list(cdata.IntervalSampler(13, 3, rollover=False)))
@@ -127,6 +157,7 @@ def main():
     sparse_embedding(out, rng)
     sync_batch_norm(out, rng)
     lstmp(out, rng)
+    conv_cells(out, rng)
     samplers(out)
     np.savez_compressed(OUT, **out)
     print(f"wrote {OUT} ({len(out)} arrays)")
