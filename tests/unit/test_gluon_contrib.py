@@ -289,3 +289,17 @@ def test_conv_rnn_cell_shapes_repr_and_bad_input():
         crnn.Conv1DRNNCell((2, 6), 3, i2h_kernel=3, h2h_kernel=2)
     with pytest.raises(MXNetError, match="Conv3DGRUCell.*i2h_kernel"):
         crnn.Conv3DGRUCell((1, 3, 3, 3), 2, i2h_kernel=(1, 2), h2h_kernel=3)
+
+
+@pytest.mark.parametrize("key", ["dyn", "dynvl"])
+def test_dynamic_unroll_matches_mxnet(key):
+    cell = _lstmp()
+    vl = nd(GOLD["dyn/valid"]) if key == "dynvl" else None
+    begin = [nd(GOLD["lstmp/h0"]), nd(GOLD["lstmp/c0"])]
+    y, states = crnn.dynamic_unroll(cell, nd(GOLD["lstmp/x"]), begin, layout="NTC", valid_length=vl)
+    tol = {"rtol": 1e-5, "atol": 1e-6}
+    np.testing.assert_allclose(y.asnumpy(), GOLD[f"{key}/y"], **tol)
+    np.testing.assert_allclose(states[0].asnumpy(), GOLD[f"{key}/r"], **tol)
+    np.testing.assert_allclose(states[1].asnumpy(), GOLD[f"{key}/c"], **tol)
+    if vl is None:
+        np.testing.assert_allclose(y.asnumpy(), GOLD["lstmp/y"], **tol)

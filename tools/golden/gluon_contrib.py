@@ -110,6 +110,13 @@ def lstmp(out, rng):
     out["lstmp/dx"] = xa.grad.asnumpy()
     for name in ("i2h_weight", "h2r_weight"):
         out[f"lstmp/d_{name}"] = cell.collect_params()["lstmp_" + name].grad().asnumpy()
+    # dynamic_unroll of the same cell, NTC layout, with and without valid_length
+    valid = np.array([2, 3], dtype=np.float32)
+    out["dyn/valid"] = valid
+    begin = [mx.nd.array(h0), mx.nd.array(c0)]
+    for key, vl in [("dyn", None), ("dynvl", mx.nd.array(valid))]:
+        y, states = crnn.rnn_cell.dynamic_unroll(cell, mx.nd.array(x), begin, layout="NTC", valid_length=vl)
+        out[f"{key}/y"], out[f"{key}/r"], out[f"{key}/c"] = y.asnumpy(), states[0].asnumpy(), states[1].asnumpy()
 
 
 CONV_CELLS = {

@@ -12,7 +12,7 @@ from mxrs.gluon.contrib.rnn.conv_rnn_cell import (
     Conv3DLSTMCell,
     Conv3DRNNCell,
 )
-from mxrs.gluon.contrib.rnn.rnn_cell import LSTMPCell, VariationalDropoutCell
+from mxrs.gluon.contrib.rnn.rnn_cell import LSTMPCell, VariationalDropoutCell, dynamic_unroll
 
 __all__ = [
     "Conv1DRNNCell",
@@ -26,6 +26,7 @@ __all__ = [
     "Conv3DGRUCell",
     "VariationalDropoutCell",
     "LSTMPCell",
+    "dynamic_unroll",
     "conv_rnn_cell",
     "rnn_cell",
 ]

@@ -17,7 +17,7 @@ from mxrs.gluon.rnn.rnn_cell import (
 )
 from mxrs.ndarray import NDArray
 
-__all__ = ["VariationalDropoutCell", "LSTMPCell"]
+__all__ = ["VariationalDropoutCell", "LSTMPCell", "dynamic_unroll"]
 
 
 class VariationalDropoutCell(ModifierCell):
@@ -206,3 +206,55 @@ class LSTMPCell(HybridRecurrentCell):
             data=hidden, num_hidden=self._projection_size, weight=h2r_weight, no_bias=True, name=p + "out"
         )
         return next_r, [next_r, next_c]
+
+
+def dynamic_unroll(
+    cell: Any,
+    inputs: Any,
+    begin_state: Any,
+    drop_inputs: float = 0,
+    drop_outputs: float = 0,
+    layout: str = "TNC",
+    valid_length: Any = None,
+) -> tuple[Any, list[Any]]:
+    """Run ``cell`` over the time axis of ``inputs`` with ``F.contrib.foreach`` (MXNet 1.9.1's
+    ``gluon.contrib.rnn.rnn_cell.dynamic_unroll``); returns (outputs in ``layout``, final states).
+
+    With ``valid_length`` (shape ``(batch,)``) each sample's states stop changing after its
+    length and its later outputs are zero. As MXNet, ``drop_outputs`` drops with the mask shared
+    along axis ``layout.find('T')`` of the time-major outputs."""
+    inputs, axis, F, _ = _format_sequence(None, inputs, layout, True)
+    axes = list(range(len(layout)))
+    if axis != 0:
+        axes[0], axes[axis] = axes[axis], axes[0]
+        inputs = F.transpose(inputs, axes=axes)
+    states = begin_state
+    if drop_inputs:
+        inputs = F.Dropout(inputs, p=drop_inputs, axes=(axis,))
+    if valid_length is None:
+
+        def loop_body(inputs: Any, states: Any) -> Any:
+            return cell(inputs, states)
+
+    else:
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        states.append(F.zeros((1,)))
+
+        def loop_body(inputs: Any, states: Any) -> Any:
+            cell_states, iter_no = states[:-1], states[-1]
+            out, new_states = cell(inputs, cell_states)
+            new_states = list(new_states)
+            for i, state in enumerate(cell_states):
+                new_states[i] = F.where(F.broadcast_greater(valid_length, iter_no), new_states[i], state)
+            new_states.append(iter_no + 1)
+            return out, new_states
+
+    outputs, states = F.contrib.foreach(loop_body, inputs, states)
+    if drop_outputs:
+        outputs = F.Dropout(outputs, p=drop_outputs, axes=(axis,))
+    if axis != 0:
+        outputs = F.transpose(outputs, axes)
+    if valid_length is not None:
+        outputs = F.SequenceMask(outputs, sequence_length=valid_length, use_sequence_length=True, axis=axis)
+        return outputs, states[:-1]
+    return outputs, states
