@@ -303,3 +303,50 @@ def test_dynamic_unroll_matches_mxnet(key):
     np.testing.assert_allclose(states[1].asnumpy(), GOLD[f"{key}/c"], **tol)
     if vl is None:
         np.testing.assert_allclose(y.asnumpy(), GOLD["lstmp/y"], **tol)
+
+
+def _wiki_archive(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "wikitext-2-v1.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("wikitext-2/wiki.train.tokens", GOLD["wiki/train_bytes"].tobytes())
+        zf.writestr("wikitext-2/wiki.valid.tokens", GOLD["wiki/valid_bytes"].tobytes())
+    return archive
+
+
+def test_wikitext2_matches_mxnet(tmp_path, monkeypatch):
+    from mxrs.gluon.contrib.data import text
+
+    archive = _wiki_archive(tmp_path)
+    calls = []
+
+    def fake_download(url, path=None, sha1_hash=None, **kw):
+        calls.append((url, sha1_hash))
+        return str(archive)
+
+    monkeypatch.setattr(text, "download", fake_download)
+    root = tmp_path / "root"
+    train = text.WikiText2(root=str(root), segment="train", seq_len=5)
+    valid = text.WikiText2(root=str(root), segment="validation", vocab=train.vocabulary, seq_len=3)
+    assert calls[0][0].endswith("gluon/dataset/wikitext-2/wikitext-2-v1.zip")
+    assert calls[0][1] == "3c914d17d80b1459be871a5039ac23e752a53cbe"
+    assert (root / "wiki.train.tokens").read_bytes() == GOLD["wiki/train_bytes"].tobytes()
+    assert train.vocabulary.idx_to_token == GOLD["wiki/idx_to_token"].tolist()
+    assert train.frequencies["the"] == 6
+    np.testing.assert_array_equal(train._data.asnumpy(), GOLD["wiki/train_data"])
+    np.testing.assert_array_equal(train._label.asnumpy(), GOLD["wiki/train_label"])
+    np.testing.assert_array_equal(valid._data.asnumpy(), GOLD["wiki/valid_data"])
+    np.testing.assert_array_equal(valid._label.asnumpy(), GOLD["wiki/valid_label"])
+    assert [len(train), len(valid)] == GOLD["wiki/len"].tolist()
+    np.testing.assert_array_equal(np.stack([a.asnumpy() for a in train[3]]), GOLD["wiki/item3"])
+    assert train._data.dtype == np.int32
+
+
+def test_wikitext_bad_arguments(tmp_path):
+    from mxrs.gluon.contrib.data import text
+
+    with pytest.raises(MXNetError, match="WikiText103.*segment"):
+        text.WikiText103(root=str(tmp_path), segment="dev")
+    with pytest.raises(MXNetError, match="WikiText2.*seq_len"):
+        text.WikiText2(root=str(tmp_path), seq_len=0)

@@ -156,6 +156,40 @@ def samplers(out):
     out["interval/len_norollover"] = np.array(len(cdata.IntervalSampler(13, 3, rollover=False)))
 
 
+WIKI_TRAIN = (
+    " \n = Valkyria Chronicles = \n \n The game began development in 2010 , carrying over a large portion of"
+    " the work done on Valkyria Chronicles II .\n\n While it retained the standard features of the series"
+    " , it also underwent multiple adjustments , such as making the game more forgiving for series"
+    " newcomers .\n the the game game ,\ttab @-@ token\n"
+)
+WIKI_VALID = " = Other = \n The game and the series , unseen words here .\n"
+
+
+def wikitext(out):
+    import tempfile
+    import zipfile
+    from unittest import mock
+
+    from mxnet.gluon.contrib.data import text
+
+    out["wiki/train_bytes"] = np.frombuffer(WIKI_TRAIN.encode(), dtype=np.uint8)
+    out["wiki/valid_bytes"] = np.frombuffer(WIKI_VALID.encode(), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "wikitext-2-v1.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("wikitext-2/wiki.train.tokens", WIKI_TRAIN)
+            zf.writestr("wikitext-2/wiki.valid.tokens", WIKI_VALID)
+        root = Path(tmp) / "root"
+        with mock.patch.object(text, "download", lambda *a, **k: str(archive)):
+            train = text.WikiText2(root=str(root), segment="train", seq_len=5)
+            valid = text.WikiText2(root=str(root), segment="validation", vocab=train.vocabulary, seq_len=3)
+    out["wiki/train_data"], out["wiki/train_label"] = train._data.asnumpy(), train._label.asnumpy()
+    out["wiki/valid_data"], out["wiki/valid_label"] = valid._data.asnumpy(), valid._label.asnumpy()
+    out["wiki/idx_to_token"] = np.array(train.vocabulary.idx_to_token)
+    out["wiki/len"] = np.array([len(train), len(valid)])
+    out["wiki/item3"] = np.stack([a.asnumpy() for a in train[3]])
+
+
 def main():
     rng = np.random.RandomState(0)
     out = {}
@@ -166,6 +200,7 @@ def main():
     lstmp(out, rng)
     conv_cells(out, rng)
     samplers(out)
+    wikitext(out)
     np.savez_compressed(OUT, **out)
     print(f"wrote {OUT} ({len(out)} arrays)")
 
