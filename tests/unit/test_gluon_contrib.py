@@ -235,8 +235,8 @@ def test_interval_sampler_matches_mxnet():
 
 def test_namespace():
     assert mx.gluon.contrib.nn.Identity is cnn.Identity
-    assert {"nn", "rnn", "data"} <= set(dir(mx.gluon.contrib))
-    assert not hasattr(mx.gluon.contrib, "estimator") and not hasattr(mx.gluon.contrib, "cnn")
+    assert {"nn", "rnn", "data", "estimator"} <= set(dir(mx.gluon.contrib))
+    assert not hasattr(mx.gluon.contrib, "cnn")
 
 
 CONV_CELLS = {
@@ -350,3 +350,51 @@ def test_wikitext_bad_arguments(tmp_path):
         text.WikiText103(root=str(tmp_path), segment="dev")
     with pytest.raises(MXNetError, match="WikiText2.*seq_len"):
         text.WikiText2(root=str(tmp_path), seq_len=0)
+
+
+def _estimator(**kw):
+    from mxrs.gluon.contrib import estimator as est_mod
+
+    net = gluon.nn.Dense(3, in_units=4)
+    net.initialize()
+    net.weight.set_data(nd(GOLD["est/w"]))
+    net.bias.set_data(nd(GOLD["est/b"]))
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5})
+    loader = gluon.data.DataLoader(gluon.data.ArrayDataset(nd(GOLD["est/x"]), nd(GOLD["est/y"])), batch_size=4)
+    est = est_mod.Estimator(net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer=trainer, **kw)
+    return est, net, loader
+
+
+@pytest.mark.parametrize("key,kw", [("ep", {"epochs": 2}), ("bt", {"batches": 5})])
+def test_estimator_fit_matches_mxnet(key, kw, capsys):
+    est, net, loader = _estimator()
+    est.fit(loader, val_data=loader, **kw)
+    tol = {"rtol": 1e-5, "atol": 1e-6}
+    np.testing.assert_allclose(net.weight.data().asnumpy(), GOLD[f"est/{key}_w"], **tol)
+    np.testing.assert_allclose(net.bias.data().asnumpy(), GOLD[f"est/{key}_b"], **tol)
+    assert [m.get()[0] for m in est.train_metrics] == GOLD["est/train_names"].tolist()
+    assert [m.get()[0] for m in est.val_metrics] == GOLD["est/val_names"].tolist()
+    np.testing.assert_allclose([m.get()[1] for m in est.train_metrics], GOLD[f"est/{key}_train"], **tol)
+    np.testing.assert_allclose([m.get()[1] for m in est.val_metrics], GOLD[f"est/{key}_val"], **tol)
+    assert "Training begin: using optimizer SGD" in capsys.readouterr().out
+
+
+def test_estimator_handlers_and_errors(tmp_path):
+    from mxrs.gluon.contrib import estimator as est_mod
+
+    est, net, loader = _estimator()
+    acc = est.train_metrics[0]
+    stopper = est_mod.EarlyStoppingHandler(monitor=acc, patience=0, mode="min", baseline=-1.0)
+    ckpt = est_mod.CheckpointHandler(str(tmp_path), model_prefix="m", epoch_period=1, max_checkpoints=2)
+    est.fit(loader, epochs=5, event_handlers=[stopper, ckpt])
+    # accuracy never drops below the baseline -1 in 'min' mode: stops after the first epoch
+    assert stopper.stop_training and stopper.current_epoch == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-epoch0batch3.params", "m-epoch0batch3.states"]
+    with pytest.raises(ValueError, match="exactly one type of iteration"):
+        est.fit(loader, epochs=1, batches=1)
+    with pytest.raises(ValueError, match="DataLoader"):
+        est.fit([1, 2], epochs=1)
+    with pytest.raises(ValueError, match="loss must be a Loss"):
+        est_mod.Estimator(net, loss="l2")
+    with pytest.raises(ValueError, match="outside of the known"):
+        est.fit(loader, epochs=1, event_handlers=[est_mod.MetricHandler(metrics=[mx.metric.Accuracy()])])

@@ -190,6 +190,28 @@ def wikitext(out):
     out["wiki/item3"] = np.stack([a.asnumpy() for a in train[3]])
 
 
+def estimator_fit(out, rng):
+    from mxnet.gluon.contrib import estimator as est_mod
+
+    x, y = rand(rng, 12, 4), rng.randint(0, 3, size=12).astype(np.float32)
+    w, b = rand(rng, 3, 4), rand(rng, 3)
+    out["est/x"], out["est/y"], out["est/w"], out["est/b"] = x, y, w, b
+    for key, kw in [("ep", {"epochs": 2}), ("bt", {"batches": 5})]:
+        net = gluon.nn.Dense(3, in_units=4)
+        net.initialize()
+        net.weight.set_data(mx.nd.array(w))
+        net.bias.set_data(mx.nd.array(b))
+        trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5})
+        loader = gluon.data.DataLoader(gluon.data.ArrayDataset(mx.nd.array(x), mx.nd.array(y)), batch_size=4)
+        est = est_mod.Estimator(net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer=trainer)
+        est.fit(loader, val_data=loader, **kw)
+        out[f"est/{key}_w"], out[f"est/{key}_b"] = net.weight.data().asnumpy(), net.bias.data().asnumpy()
+        out[f"est/{key}_train"] = np.array([m.get()[1] for m in est.train_metrics])
+        out[f"est/{key}_val"] = np.array([m.get()[1] for m in est.val_metrics])
+        out["est/train_names"] = np.array([m.get()[0] for m in est.train_metrics])
+        out["est/val_names"] = np.array([m.get()[0] for m in est.val_metrics])
+
+
 def main():
     rng = np.random.RandomState(0)
     out = {}
@@ -201,6 +223,7 @@ def main():
     conv_cells(out, rng)
     samplers(out)
     wikitext(out)
+    estimator_fit(out, rng)
     np.savez_compressed(OUT, **out)
     print(f"wrote {OUT} ({len(out)} arrays)")
 

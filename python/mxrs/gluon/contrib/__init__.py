@@ -1,6 +1,7 @@
-"""``mx.gluon.contrib``: MXNet 1.9.1's extra Gluon layers (``nn``), cells (``rnn``) and samplers
-(``data``). MXNet's ``cnn`` (deformable convolutions) and ``estimator`` are not implemented."""
+"""``mx.gluon.contrib``: MXNet 1.9.1's extra Gluon layers (``nn``), cells (``rnn``), samplers and
+text datasets (``data``) and the ``estimator`` training loop. MXNet's ``cnn`` (deformable
+convolutions) is not implemented."""
 
-from mxrs.gluon.contrib import data, nn, rnn
+from mxrs.gluon.contrib import data, estimator, nn, rnn
 
-__all__ = ["nn", "rnn", "data"]
+__all__ = ["nn", "rnn", "data", "estimator"]
