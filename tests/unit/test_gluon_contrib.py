@@ -398,3 +398,21 @@ def test_estimator_handlers_and_errors(tmp_path):
         est_mod.Estimator(net, loss="l2")
     with pytest.raises(ValueError, match="outside of the known"):
         est.fit(loader, epochs=1, event_handlers=[est_mod.MetricHandler(metrics=[mx.metric.Accuracy()])])
+
+
+def test_estimator_checkpoint_resume_and_symbol(tmp_path):
+    from mxrs.gluon.contrib import estimator as est_mod
+
+    full, full_net, loader = _estimator()
+    full.fit(loader, epochs=3)
+    est, net, _ = _estimator()
+    net.hybridize()
+    ckpt = est_mod.CheckpointHandler(str(tmp_path), model_prefix="m", epoch_period=1)
+    est.fit(loader, epochs=2, event_handlers=[ckpt])
+    assert (tmp_path / "m-symbol.json").exists() and (tmp_path / "m-epoch1batch6.params").exists()
+    resumed, resumed_net, _ = _estimator()
+    ckpt2 = est_mod.CheckpointHandler(str(tmp_path), model_prefix="m", epoch_period=1, resume_from_checkpoint=True)
+    resumed.fit(loader, epochs=3, event_handlers=[ckpt2])
+    assert ckpt2.trained_epoch == 1 and resumed.max_epoch == 1
+    np.testing.assert_allclose(resumed_net.weight.data().asnumpy(), full_net.weight.data().asnumpy(), rtol=1e-5)
+    assert (tmp_path / "m-epoch2batch9.params").exists()  # epoch and batch counted on, as MXNet
