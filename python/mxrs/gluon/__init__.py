@@ -1,6 +1,6 @@
 """``mx.gluon``: the imperative/hybrid neural-network API of MXNet 1.x."""
 
-from mxrs.gluon import block, data, loss, model_zoo, nn, parameter, rnn, trainer, utils
+from mxrs.gluon import block, contrib, data, loss, model_zoo, nn, parameter, rnn, trainer, utils
 from mxrs.gluon.block import Block, HybridBlock, SymbolBlock
 from mxrs.gluon.parameter import Constant, DeferredInitializationError, Parameter, ParameterDict, tensor_types
 from mxrs.gluon.trainer import Trainer
@@ -24,4 +24,5 @@ __all__ = [
     "loss",
     "rnn",
     "model_zoo",
+    "contrib",
 ]
