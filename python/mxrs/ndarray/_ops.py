@@ -46,6 +46,38 @@ def BatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=Non
     return _call("BatchNorm", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
 
 
+def BatchNorm_v1(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deprecated batch normalization over axis 1.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("BatchNorm_v1", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var}, out, ctx, kwargs, variadic=False)
+
+
+def BilinearSampler(data=None, grid=None, cudnn_off=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Bilinear sampling of 4-D data at a normalised grid.
+
+    Inputs: data, grid.
+
+    Parameters
+    ----------
+    cudnn_off : default None
+
+    Returns: NDArray.
+    """
+    return _call("BilinearSampler", [data, grid], {"cudnn_off": cudnn_off}, out, ctx, kwargs, variadic=False)
+
+
 def BlockGrad(data=None, out=None, name=None, ctx=None, **kwargs):
     """Identity that stops gradients.
 
@@ -123,6 +155,47 @@ def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, d
     Returns: NDArray.
     """
     return _call("Convolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def Convolution_v1(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deprecated convolution over NCHW or NCDHW data (Convolution's kernel).
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+
+    Returns: NDArray.
+    """
+    return _call("Convolution_v1", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def Crop(*data, num_args=_Null, offset=_Null, h_w=_Null, center_crop=_Null, out=None, name=None, ctx=None, **kwargs):
+    """A (h, w) window of 4-D data (legacy).
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_args : default required
+    offset : default (0, 0)
+    h_w : default (0, 0)
+    center_crop : default False
+
+    Returns: NDArray.
+    """
+    return _call("Crop", data, {"num_args": num_args, "offset": offset, "h_w": h_w, "center_crop": center_crop}, out, ctx, kwargs, variadic=True)
 
 
 def Deconvolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -211,6 +284,21 @@ def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=
     return _call("FullyConnected", [data, weight, bias], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
 
 
+def GridGenerator(data=None, transform_type=_Null, target_shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """A sampling grid from an affine transform or a warp flow.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    transform_type : default required
+    target_shape : default (0, 0)
+
+    Returns: NDArray.
+    """
+    return _call("GridGenerator", [data], {"transform_type": transform_type, "target_shape": target_shape}, out, ctx, kwargs, variadic=False)
+
+
 def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
     """Group normalization over groups of channels.
 
@@ -225,6 +313,22 @@ def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, out
     Returns: NDArray or list of NDArray.
     """
     return _call("GroupNorm", [data, gamma, beta], {"num_groups": num_groups, "eps": eps, "output_mean_var": output_mean_var}, out, ctx, kwargs, variadic=False)
+
+
+def IdentityAttachKLSparseReg(data=None, moving_avg=None, sparseness_target=_Null, penalty=_Null, momentum=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity adding a KL sparseness penalty to the gradient.
+
+    Inputs: data, moving_avg.
+
+    Parameters
+    ----------
+    sparseness_target : default 0.1
+    penalty : default 0.001
+    momentum : default 0.9
+
+    Returns: NDArray.
+    """
+    return _call("IdentityAttachKLSparseReg", [data, moving_avg], {"sparseness_target": sparseness_target, "penalty": penalty, "momentum": momentum}, out, ctx, kwargs, variadic=False)
 
 
 def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -403,6 +507,25 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     return _call("Pooling", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
+def Pooling_v1(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deprecated max, avg or sum pooling of NCHW or NCDHW data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default ()
+    pool_type : default 'max'
+    global_pool : default False
+    pooling_convention : default 'valid'
+    stride : default ()
+    pad : default ()
+
+    Returns: NDArray.
+    """
+    return _call("Pooling_v1", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "pooling_convention": pooling_convention, "stride": stride, "pad": pad}, out, ctx, kwargs, variadic=False)
+
+
 def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, out=None, name=None, ctx=None, **kwargs):
     """Fused recurrent layers (vanilla RNN, LSTM with optional projection, GRU), stacked and optionally bidirectional, with optional per-sample sequence lengths.
 
@@ -427,6 +550,21 @@ def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length
     return _call("RNN", [data, parameters, state, state_cell, sequence_length], {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, out, ctx, kwargs, variadic=False)
 
 
+def ROIPooling(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Max pooling of regions of interest.
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+
+    Returns: NDArray.
+    """
+    return _call("ROIPooling", [data, rois], {"pooled_size": pooled_size, "spatial_scale": spatial_scale}, out, ctx, kwargs, variadic=False)
+
+
 def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None, **kwargs):
     """Reshape with MXNet's special codes.
 
@@ -440,6 +578,22 @@ def Reshape(data=None, shape=_Null, reverse=_Null, out=None, name=None, ctx=None
     Returns: NDArray.
     """
     return _call("Reshape", [data], {"shape": shape, "reverse": reverse}, out, ctx, kwargs, variadic=False)
+
+
+def SVMOutput(data=None, label=None, margin=_Null, regularization_coefficient=_Null, use_linear=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Identity with a support-vector-machine gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    margin : default 1.0
+    regularization_coefficient : default 1.0
+    use_linear : default False
+
+    Returns: NDArray.
+    """
+    return _call("SVMOutput", [data, label], {"margin": margin, "regularization_coefficient": regularization_coefficient, "use_linear": use_linear}, out, ctx, kwargs, variadic=False)
 
 
 def SequenceLast(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -539,6 +693,23 @@ def SoftmaxOutput(data=None, label=None, grad_scale=_Null, ignore_label=_Null, m
     return _call("SoftmaxOutput", [data, label], {"grad_scale": grad_scale, "ignore_label": ignore_label, "multi_output": multi_output, "use_ignore": use_ignore, "preserve_shape": preserve_shape, "normalization": normalization, "out_grad": out_grad, "smooth_alpha": smooth_alpha}, out, ctx, kwargs, variadic=False)
 
 
+def SpatialTransformer(data=None, loc=None, target_shape=_Null, transform_type=_Null, sampler_type=_Null, cudnn_off=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Affine spatial transformer (bilinear sampling).
+
+    Inputs: data, loc.
+
+    Parameters
+    ----------
+    target_shape : default (0, 0)
+    transform_type : default required
+    sampler_type : default required
+    cudnn_off : default None
+
+    Returns: NDArray.
+    """
+    return _call("SpatialTransformer", [data, loc], {"target_shape": target_shape, "transform_type": transform_type, "sampler_type": sampler_type, "cudnn_off": cudnn_off}, out, ctx, kwargs, variadic=False)
+
+
 def SwapAxis(data=None, dim1=_Null, dim2=_Null, out=None, name=None, ctx=None, **kwargs):
     """Swap two axes.
 
@@ -626,6 +797,313 @@ def _broadcast_reduced_like(data=None, like=None, axis=_Null, keepdims=_Null, ex
     Returns: NDArray.
     """
     return _call("_broadcast_reduced_like", [data, like], {"axis": axis, "keepdims": keepdims, "exclude": exclude, "mean": mean}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_AdaptiveAvgPooling2D(data=None, output_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Adaptive average pooling of NCHW data to output_size.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    output_size : default ()
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_AdaptiveAvgPooling2D", [data], {"output_size": output_size}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_BilinearResize2D(data=None, like=None, height=_Null, width=_Null, scale_height=_Null, scale_width=_Null, mode=_Null, align_corners=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Bilinear resizing of NCHW data to a size, a scale or another array's height and width.
+
+    Inputs: data, like.
+
+    Parameters
+    ----------
+    height : default 1
+    width : default 1
+    scale_height : default None
+    scale_width : default None
+    mode : default 'size'
+    align_corners : default True
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_BilinearResize2D", [data, like], {"height": height, "width": width, "scale_height": scale_height, "scale_width": scale_width, "mode": mode, "align_corners": align_corners}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sample_ratio=_Null, position_sensitive=_Null, aligned=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Region-of-interest features of NCHW data by bilinear sampling (ROI Align).
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+    sample_ratio : default -1
+    position_sensitive : default False
+    aligned : default False
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_ROIAlign", [data, rois], {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sample_ratio": sample_ratio, "position_sensitive": position_sensitive, "aligned": aligned}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_allclose(a=None, b=None, rtol=_Null, atol=_Null, equal_nan=_Null, out=None, name=None, ctx=None, **kwargs):
+    """1 when a and b are elementwise equal within a tolerance, else 0.
+
+    Inputs: a, b.
+
+    Parameters
+    ----------
+    rtol : default 1e-05
+    atol : default 1e-08
+    equal_nan : default True
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_allclose", [a, b], {"rtol": rtol, "atol": atol, "equal_nan": equal_nan}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_arange_like(data=None, start=_Null, step=_Null, repeat=_Null, axis=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Evenly spaced values shaped like data (or one of its axes).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    start : default 0
+    step : default 1
+    repeat : default 1
+    axis : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_arange_like", [data], {"start": start, "step": step, "repeat": repeat, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_bipartite_matching(data=None, is_ascend=_Null, threshold=_Null, topk=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Greedy bipartite matching of rows and columns by score.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    is_ascend : default False
+    threshold : default required
+    topk : default -1
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_bipartite_matching", [data], {"is_ascend": is_ascend, "threshold": threshold, "topk": topk}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_box_decode(data=None, anchors=None, std0=_Null, std1=_Null, std2=_Null, std3=_Null, clip=_Null, format=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Corner boxes from predicted offsets relative to anchors.
+
+    Inputs: data, anchors.
+
+    Parameters
+    ----------
+    std0 : default 1
+    std1 : default 1
+    std2 : default 1
+    std3 : default 1
+    clip : default -1
+    format : default 'center'
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_box_decode", [data, anchors], {"std0": std0, "std1": std1, "std2": std2, "std3": std3, "clip": clip, "format": format}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_box_encode(samples=None, matches=None, anchors=None, refs=None, means=None, stds=None, out=None, name=None, ctx=None, **kwargs):
+    """Regression targets and masks of anchors matched to reference boxes.
+
+    Inputs: samples, matches, anchors, refs, means, stds.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_box_encode", [samples, matches, anchors, refs, means, stds], {}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_box_iou(lhs=None, rhs=None, format=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Intersection over union of every pair of lhs and rhs boxes.
+
+    Inputs: lhs, rhs.
+
+    Parameters
+    ----------
+    format : default 'corner'
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_box_iou", [lhs, rhs], {"format": format}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_box_nms(data=None, overlap_thresh=_Null, valid_thresh=_Null, topk=_Null, coord_start=_Null, score_index=_Null, id_index=_Null, background_id=_Null, force_suppress=_Null, in_format=_Null, out_format=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Non-maximum suppression of scored boxes, per batch, optionally per class.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    overlap_thresh : default 0.5
+    valid_thresh : default 0
+    topk : default -1
+    coord_start : default 2
+    score_index : default 1
+    id_index : default -1
+    background_id : default -1
+    force_suppress : default False
+    in_format : default 'corner'
+    out_format : default 'corner'
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_box_nms", [data], {"overlap_thresh": overlap_thresh, "valid_thresh": valid_thresh, "topk": topk, "coord_start": coord_start, "score_index": score_index, "id_index": id_index, "background_id": background_id, "force_suppress": force_suppress, "in_format": in_format, "out_format": out_format}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_div_sqrt_dim(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Data divided by the square root of its last dimension.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_div_sqrt_dim", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The identity, with its gradient multiplied by scalar.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+    is_int : default True
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_gradientmultiplier", [data], {"scalar": scalar, "is_int": is_int}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_index_array(data=None, axes=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The index of every element of data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axes : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_index_array", [data], {"axes": axes}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_index_copy(old_tensor=None, index_vector=None, new_tensor=None, out=None, name=None, ctx=None, **kwargs):
+    """Old_tensor with the rows named by index_vector replaced by new_tensor's rows.
+
+    Inputs: old_tensor, index_vector, new_tensor.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_index_copy", [old_tensor, index_vector, new_tensor], {}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_interleaved_matmul_encdec_qk(queries=None, keys_values=None, heads=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Scaled query-key products of encoder-decoder attention.
+
+    Inputs: queries, keys_values.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_interleaved_matmul_encdec_qk", [queries, keys_values], {"heads": heads}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_interleaved_matmul_encdec_valatt(keys_values=None, attention=None, heads=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Attention-weighted values of encoder-decoder attention.
+
+    Inputs: keys_values, attention.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_interleaved_matmul_encdec_valatt", [keys_values, attention], {"heads": heads}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_interleaved_matmul_selfatt_qk(queries_keys_values=None, heads=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Scaled query-key products of interleaved self-attention projections.
+
+    Inputs: queries_keys_values.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_interleaved_matmul_selfatt_qk", [queries_keys_values], {"heads": heads}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_interleaved_matmul_selfatt_valatt(queries_keys_values=None, attention=None, heads=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Attention-weighted values of interleaved self-attention projections.
+
+    Inputs: queries_keys_values, attention.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_interleaved_matmul_selfatt_valatt", [queries_keys_values, attention], {"heads": heads}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quadratic(data=None, a=_Null, b=_Null, c=_Null, out=None, name=None, ctx=None, **kwargs):
+    """A * data^2 + b * data + c.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    a : default 0
+    b : default 0
+    c : default 0
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quadratic", [data], {"a": a, "b": b, "c": c}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_round_ste(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Rounding, with a straight-through gradient.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_round_ste", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_sign_ste(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Sign, with a straight-through gradient.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_sign_ste", [data], {}, out, ctx, kwargs, variadic=False)
 
 
 def _copy(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -780,6 +1258,21 @@ def _greater_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kw
     Returns: NDArray.
     """
     return _call("_greater_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
+
+
+def _histogram(data=None, bins=None, bin_cnt=_Null, range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Histogram of the values (counts and bin edges).
+
+    Inputs: data, bins.
+
+    Parameters
+    ----------
+    bin_cnt : default None
+    range : default None
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("_histogram", [data, bins], {"bin_cnt": bin_cnt, "range": range}, out, ctx, kwargs, variadic=False)
 
 
 def _hypot(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
@@ -1360,6 +1853,16 @@ def _not_equal_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **
     return _call("_not_equal_scalar", [data], {"scalar": scalar}, out, ctx, kwargs, variadic=False)
 
 
+def _onehot_encode(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
+    """One-hot rows of rhs's shape (deprecated).
+
+    Inputs: lhs, rhs.
+
+    Returns: NDArray.
+    """
+    return _call("_onehot_encode", [lhs, rhs], {}, out, ctx, kwargs, variadic=False)
+
+
 def _ones(shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """An array filled with one value.
 
@@ -1762,6 +2265,20 @@ def _random_uniform_like(data=None, low=_Null, high=_Null, out=None, name=None, 
     return _call("_random_uniform_like", [data], {"low": low, "high": high}, out, ctx, kwargs, variadic=False)
 
 
+def _ravel_multi_index(data=None, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Flat indices from columns of multi-indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: NDArray.
+    """
+    return _call("_ravel_multi_index", [data], {"shape": shape}, out, ctx, kwargs, variadic=False)
+
+
 def _rdiv_scalar(data=None, scalar=_Null, out=None, name=None, ctx=None, **kwargs):
     """Scalar op with the array on the right.
 
@@ -2108,6 +2625,37 @@ def _sparse_rsp_to_dense(data=None, indices=None, shape=_Null, out=None, name=No
     return _call("_sparse_rsp_to_dense", [data, indices], {"shape": shape}, out, ctx, kwargs, variadic=False)
 
 
+def _split_v2(data=None, indices=_Null, axis=_Null, squeeze_axis=_Null, sections=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Split along an axis at indices or into sections.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    indices : default required
+    axis : default 1
+    squeeze_axis : default False
+    sections : default 0
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("_split_v2", [data], {"indices": indices, "axis": axis, "squeeze_axis": squeeze_axis, "sections": sections}, out, ctx, kwargs, variadic=False)
+
+
+def _unravel_index(data=None, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Columns of multi-indices from flat indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: NDArray.
+    """
+    return _call("_unravel_index", [data], {"shape": shape}, out, ctx, kwargs, variadic=False)
+
+
 def _zeros(shape=_Null, dtype=_Null, out=None, name=None, ctx=None, **kwargs):
     """An array filled with one value.
 
@@ -2340,6 +2888,16 @@ def batch_dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, out=None
     Returns: NDArray.
     """
     return _call("batch_dot", [lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b}, out, ctx, kwargs, variadic=False)
+
+
+def batch_take(a=None, indices=None, out=None, name=None, ctx=None, **kwargs):
+    """One element per row (deprecated; use pick).
+
+    Inputs: a, indices.
+
+    Returns: NDArray.
+    """
+    return _call("batch_take", [a, indices], {}, out, ctx, kwargs, variadic=False)
 
 
 def broadcast_add(lhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
@@ -2596,6 +3154,24 @@ def clip(data=None, a_min=_Null, a_max=_Null, out=None, name=None, ctx=None, **k
     return _call("clip", [data], {"a_min": a_min, "a_max": a_max}, out, ctx, kwargs, variadic=False)
 
 
+def col2im(data=None, output_size=_Null, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Columns summed back into an image.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    output_size : default required
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+
+    Returns: NDArray.
+    """
+    return _call("col2im", [data], {"output_size": output_size, "kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad}, out, ctx, kwargs, variadic=False)
+
+
 def cos(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2780,6 +3356,16 @@ def expm1(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("expm1", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def fill_element_0index(lhs=None, mhs=None, rhs=None, out=None, name=None, ctx=None, **kwargs):
+    """Lhs with lhs[i, rhs[i]] set to mhs[i].
+
+    Inputs: lhs, mhs, rhs.
+
+    Returns: NDArray.
+    """
+    return _call("fill_element_0index", [lhs, mhs, rhs], {}, out, ctx, kwargs, variadic=False)
+
+
 def fix(data=None, out=None, name=None, ctx=None, **kwargs):
     """Elementwise math.
 
@@ -2860,6 +3446,16 @@ def gammaln(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("gammaln", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def gather_nd(data=None, indices=None, out=None, name=None, ctx=None, **kwargs):
+    """Gather elements or slices by N-d index tuples.
+
+    Inputs: data, indices.
+
+    Returns: NDArray.
+    """
+    return _call("gather_nd", [data, indices], {}, out, ctx, kwargs, variadic=False)
+
+
 def hard_sigmoid(data=None, alpha=_Null, beta=_Null, out=None, name=None, ctx=None, **kwargs):
     """Clip(alpha * x + beta, 0, 1).
 
@@ -2873,6 +3469,37 @@ def hard_sigmoid(data=None, alpha=_Null, beta=_Null, out=None, name=None, ctx=No
     Returns: NDArray.
     """
     return _call("hard_sigmoid", [data], {"alpha": alpha, "beta": beta}, out, ctx, kwargs, variadic=False)
+
+
+def im2col(data=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Sliding blocks of an image as columns.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+
+    Returns: NDArray.
+    """
+    return _call("im2col", [data], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad}, out, ctx, kwargs, variadic=False)
+
+
+def khatri_rao(*args, num_args=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Column-wise Khatri-Rao product.
+
+    Inputs: *args.
+
+    Parameters
+    ----------
+    num_args : default required
+
+    Returns: NDArray.
+    """
+    return _call("khatri_rao", args, {"num_args": num_args}, out, ctx, kwargs, variadic=True)
 
 
 def lamb_update_phase1(weight=None, grad=None, mean=None, var=None, beta1=_Null, beta2=_Null, epsilon=_Null, t=_Null, bias_correction=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -2977,6 +3604,16 @@ def logical_not(data=None, out=None, name=None, ctx=None, **kwargs):
     Returns: NDArray.
     """
     return _call("logical_not", [data], {}, out, ctx, kwargs, variadic=False)
+
+
+def make_loss(data=None, out=None, name=None, ctx=None, **kwargs):
+    """Identity whose input's gradient is ones.
+
+    Inputs: data.
+
+    Returns: NDArray.
+    """
+    return _call("make_loss", [data], {}, out, ctx, kwargs, variadic=False)
 
 
 def max(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -3269,6 +3906,22 @@ def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, w
     Returns: NDArray.
     """
     return _call("nag_mom_update", [weight, grad, mom], {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, out, ctx, kwargs, variadic=False)
+
+
+def nanprod(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Product over axes, NaN counted as one.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default ()
+    keepdims : default False
+    exclude : default False
+
+    Returns: NDArray.
+    """
+    return _call("nanprod", [data], {"axis": axis, "keepdims": keepdims, "exclude": exclude}, out, ctx, kwargs, variadic=False)
 
 
 def nansum(data=None, axis=_Null, keepdims=_Null, exclude=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -3602,6 +4255,20 @@ def rsqrt(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("rsqrt", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def scatter_nd(data=None, indices=None, shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Scatter data into zeros of a shape at N-d index tuples.
+
+    Inputs: data, indices.
+
+    Parameters
+    ----------
+    shape : default required
+
+    Returns: NDArray.
+    """
+    return _call("scatter_nd", [data, indices], {"shape": shape}, out, ctx, kwargs, variadic=False)
+
+
 def sgd_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, out=None, name=None, ctx=None, **kwargs):
     """SGD step with momentum.
 
@@ -3810,6 +4477,16 @@ def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_N
     Returns: NDArray.
     """
     return _call("softmax", [data], {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, out, ctx, kwargs, variadic=False)
+
+
+def softmax_cross_entropy(data=None, label=None, out=None, name=None, ctx=None, **kwargs):
+    """Summed softmax cross-entropy.
+
+    Inputs: data, label.
+
+    Returns: NDArray.
+    """
+    return _call("softmax_cross_entropy", [data, label], {}, out, ctx, kwargs, variadic=False)
 
 
 def softmin(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -4052,6 +4729,7 @@ _Plus = elemwise_add
 _add = elemwise_add
 _contrib_CTCLoss = CTCLoss
 _contrib_adamw_update = _adamw_update
+_contrib_box_non_maximum_suppression = _contrib_box_nms
 _contrib_ctc_loss = CTCLoss
 _contrib_mp_adamw_update = _mp_adamw_update
 _contrib_multi_adamw_update = _multi_adamw_update
@@ -4067,6 +4745,7 @@ broadcast_axes = broadcast_axis
 broadcast_minus = broadcast_sub
 broadcast_plus = broadcast_add
 cast = Cast
+choose_element_0index = pick
 concat = Concat
 crop = slice
 ctc_loss = CTCLoss
@@ -4111,6 +4790,7 @@ random_pdf_uniform = _random_pdf_uniform
 random_poisson = _random_poisson
 random_randint = _random_randint
 random_uniform = _random_uniform
+ravel_multi_index = _ravel_multi_index
 reshape = Reshape
 sample_exponential = _sample_exponential
 sample_gamma = _sample_gamma
@@ -4126,22 +4806,29 @@ stop_gradient = BlockGrad
 sum_axis = sum
 swapaxes = SwapAxis
 uniform = _random_uniform
+unravel_index = _unravel_index
 
 __all__ = [
     "Activation",
     "BatchNorm",
+    "BatchNorm_v1",
+    "BilinearSampler",
     "BlockGrad",
     "CTCLoss",
     "Cast",
     "Concat",
     "Convolution",
+    "Convolution_v1",
+    "Crop",
     "Deconvolution",
     "Dropout",
     "ElementWiseSum",
     "Embedding",
     "Flatten",
     "FullyConnected",
+    "GridGenerator",
     "GroupNorm",
+    "IdentityAttachKLSparseReg",
     "InstanceNorm",
     "L2Normalization",
     "LRN",
@@ -4153,8 +4840,11 @@ __all__ = [
     "MakeLoss",
     "Pad",
     "Pooling",
+    "Pooling_v1",
     "RNN",
+    "ROIPooling",
     "Reshape",
+    "SVMOutput",
     "SequenceLast",
     "SequenceMask",
     "SequenceReverse",
@@ -4162,6 +4852,7 @@ __all__ = [
     "Softmax",
     "SoftmaxActivation",
     "SoftmaxOutput",
+    "SpatialTransformer",
     "SwapAxis",
     "UpSampling",
     "_Div",
@@ -4172,12 +4863,34 @@ __all__ = [
     "_add",
     "_arange",
     "_broadcast_reduced_like",
+    "_contrib_AdaptiveAvgPooling2D",
+    "_contrib_BilinearResize2D",
     "_contrib_CTCLoss",
+    "_contrib_ROIAlign",
     "_contrib_adamw_update",
+    "_contrib_allclose",
+    "_contrib_arange_like",
+    "_contrib_bipartite_matching",
+    "_contrib_box_decode",
+    "_contrib_box_encode",
+    "_contrib_box_iou",
+    "_contrib_box_nms",
+    "_contrib_box_non_maximum_suppression",
     "_contrib_ctc_loss",
+    "_contrib_div_sqrt_dim",
+    "_contrib_gradientmultiplier",
+    "_contrib_index_array",
+    "_contrib_index_copy",
+    "_contrib_interleaved_matmul_encdec_qk",
+    "_contrib_interleaved_matmul_encdec_valatt",
+    "_contrib_interleaved_matmul_selfatt_qk",
+    "_contrib_interleaved_matmul_selfatt_valatt",
     "_contrib_mp_adamw_update",
     "_contrib_multi_adamw_update",
     "_contrib_multi_mp_adamw_update",
+    "_contrib_quadratic",
+    "_contrib_round_ste",
+    "_contrib_sign_ste",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -4193,6 +4906,7 @@ __all__ = [
     "_greater_equal",
     "_greater_equal_scalar",
     "_greater_scalar",
+    "_histogram",
     "_hypot",
     "_hypot_scalar",
     "_lesser",
@@ -4238,6 +4952,7 @@ __all__ = [
     "_multi_mp_adamw_update",
     "_not_equal",
     "_not_equal_scalar",
+    "_onehot_encode",
     "_ones",
     "_plus",
     "_plus_scalar",
@@ -4266,6 +4981,7 @@ __all__ = [
     "_random_randint",
     "_random_uniform",
     "_random_uniform_like",
+    "_ravel_multi_index",
     "_rdiv_scalar",
     "_reduce_sum_like",
     "_rminus_scalar",
@@ -4291,7 +5007,9 @@ __all__ = [
     "_sparse_rsp_from_dense",
     "_sparse_rsp_rowptr",
     "_sparse_rsp_to_dense",
+    "_split_v2",
     "_sub",
+    "_unravel_index",
     "_zeros",
     "abs",
     "adam_update",
@@ -4310,6 +5028,7 @@ __all__ = [
     "argmin",
     "argsort",
     "batch_dot",
+    "batch_take",
     "broadcast_add",
     "broadcast_axes",
     "broadcast_axis",
@@ -4337,7 +5056,9 @@ __all__ = [
     "cast",
     "cbrt",
     "ceil",
+    "choose_element_0index",
     "clip",
+    "col2im",
     "concat",
     "cos",
     "cosh",
@@ -4357,6 +5078,7 @@ __all__ = [
     "exp",
     "expand_dims",
     "expm1",
+    "fill_element_0index",
     "fix",
     "flatten",
     "flip",
@@ -4365,8 +5087,11 @@ __all__ = [
     "ftrl_update",
     "gamma",
     "gammaln",
+    "gather_nd",
     "hard_sigmoid",
     "identity",
+    "im2col",
+    "khatri_rao",
     "lamb_update_phase1",
     "lamb_update_phase2",
     "linalg_det",
@@ -4391,6 +5116,7 @@ __all__ = [
     "log2",
     "log_softmax",
     "logical_not",
+    "make_loss",
     "max",
     "max_axis",
     "maximum",
@@ -4412,6 +5138,7 @@ __all__ = [
     "multi_sgd_update",
     "multi_sum_sq",
     "nag_mom_update",
+    "nanprod",
     "nansum",
     "negative",
     "norm",
@@ -4442,6 +5169,7 @@ __all__ = [
     "random_poisson",
     "random_randint",
     "random_uniform",
+    "ravel_multi_index",
     "rcbrt",
     "reciprocal",
     "relu",
@@ -4463,6 +5191,7 @@ __all__ = [
     "sample_normal",
     "sample_poisson",
     "sample_uniform",
+    "scatter_nd",
     "sgd_mom_update",
     "sgd_update",
     "shape_array",
@@ -4479,6 +5208,7 @@ __all__ = [
     "slice_like",
     "smooth_l1",
     "softmax",
+    "softmax_cross_entropy",
     "softmin",
     "softsign",
     "sort",
@@ -4500,6 +5230,7 @@ __all__ = [
     "transpose",
     "trunc",
     "uniform",
+    "unravel_index",
     "where",
     "zeros_like",
 ]

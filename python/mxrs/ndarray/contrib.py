@@ -12,6 +12,7 @@ AdaptiveAvgPooling2D = _ops._contrib_AdaptiveAvgPooling2D
 BilinearResize2D = _ops._contrib_BilinearResize2D
 CTCLoss = _ops._contrib_CTCLoss
 ROIAlign = _ops._contrib_ROIAlign
+adamw_update = _ops._contrib_adamw_update
 allclose = _ops._contrib_allclose
 arange_like = _ops._contrib_arange_like
 bipartite_matching = _ops._contrib_bipartite_matching
@@ -29,6 +30,9 @@ interleaved_matmul_encdec_qk = _ops._contrib_interleaved_matmul_encdec_qk
 interleaved_matmul_encdec_valatt = _ops._contrib_interleaved_matmul_encdec_valatt
 interleaved_matmul_selfatt_qk = _ops._contrib_interleaved_matmul_selfatt_qk
 interleaved_matmul_selfatt_valatt = _ops._contrib_interleaved_matmul_selfatt_valatt
+mp_adamw_update = _ops._contrib_mp_adamw_update
+multi_adamw_update = _ops._contrib_multi_adamw_update
+multi_mp_adamw_update = _ops._contrib_multi_mp_adamw_update
 quadratic = _ops._contrib_quadratic
 round_ste = _ops._contrib_round_ste
 sign_ste = _ops._contrib_sign_ste
@@ -38,6 +42,7 @@ __all__ = [
     "BilinearResize2D",
     "CTCLoss",
     "ROIAlign",
+    "adamw_update",
     "allclose",
     "arange_like",
     "bipartite_matching",
@@ -61,6 +66,9 @@ __all__ = [
     "isfinite",
     "isinf",
     "isnan",
+    "mp_adamw_update",
+    "multi_adamw_update",
+    "multi_mp_adamw_update",
     "quadratic",
     "rand_zipfian",
     "round_ste",

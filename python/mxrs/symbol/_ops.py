@@ -46,6 +46,38 @@ def BatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=Non
     return _symbol_op("BatchNorm", "batchnorm", {"data": data, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}, {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, name, attr, kwargs)
 
 
+def BatchNorm_v1(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, name=None, attr=None, **kwargs):
+    """Deprecated batch normalization over axis 1.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("BatchNorm_v1", "batchnorm_v1", {"data": data, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}, {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var}, name, attr, kwargs)
+
+
+def BilinearSampler(data=None, grid=None, cudnn_off=_Null, name=None, attr=None, **kwargs):
+    """Bilinear sampling of 4-D data at a normalised grid.
+
+    Inputs: data, grid.
+
+    Parameters
+    ----------
+    cudnn_off : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("BilinearSampler", "bilinearsampler", {"data": data, "grid": grid}, {"cudnn_off": cudnn_off}, name, attr, kwargs)
+
+
 def BlockGrad(data=None, name=None, attr=None, **kwargs):
     """Identity that stops gradients.
 
@@ -123,6 +155,47 @@ def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, d
     Returns: Symbol.
     """
     return _symbol_op("Convolution", "convolution", {"data": data, "weight": weight, "bias": bias}, {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, name, attr, kwargs)
+
+
+def Convolution_v1(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, name=None, attr=None, **kwargs):
+    """Deprecated convolution over NCHW or NCDHW data (Convolution's kernel).
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("Convolution_v1", "convolution_v1", {"data": data, "weight": weight, "bias": bias}, {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, name, attr, kwargs)
+
+
+def Crop(*data, num_args=_Null, offset=_Null, h_w=_Null, center_crop=_Null, name=None, attr=None, **kwargs):
+    """A (h, w) window of 4-D data (legacy).
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_args : default required
+    offset : default (0, 0)
+    h_w : default (0, 0)
+    center_crop : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("Crop", "crop", data, {"num_args": num_args, "offset": offset, "h_w": h_w, "center_crop": center_crop}, name, attr, kwargs)
 
 
 def Deconvolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, adj=_Null, target_shape=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, name=None, attr=None, **kwargs):
@@ -211,6 +284,21 @@ def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=
     return _symbol_op("FullyConnected", "fullyconnected", {"data": data, "weight": weight, "bias": bias}, {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, name, attr, kwargs)
 
 
+def GridGenerator(data=None, transform_type=_Null, target_shape=_Null, name=None, attr=None, **kwargs):
+    """A sampling grid from an affine transform or a warp flow.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    transform_type : default required
+    target_shape : default (0, 0)
+
+    Returns: Symbol.
+    """
+    return _symbol_op("GridGenerator", "gridgenerator", {"data": data}, {"transform_type": transform_type, "target_shape": target_shape}, name, attr, kwargs)
+
+
 def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, output_mean_var=_Null, name=None, attr=None, **kwargs):
     """Group normalization over groups of channels.
 
@@ -225,6 +313,22 @@ def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, out
     Returns: Symbol.
     """
     return _symbol_op("GroupNorm", "groupnorm", {"data": data, "gamma": gamma, "beta": beta}, {"num_groups": num_groups, "eps": eps, "output_mean_var": output_mean_var}, name, attr, kwargs)
+
+
+def IdentityAttachKLSparseReg(data=None, moving_avg=None, sparseness_target=_Null, penalty=_Null, momentum=_Null, name=None, attr=None, **kwargs):
+    """Identity adding a KL sparseness penalty to the gradient.
+
+    Inputs: data, moving_avg.
+
+    Parameters
+    ----------
+    sparseness_target : default 0.1
+    penalty : default 0.001
+    momentum : default 0.9
+
+    Returns: Symbol.
+    """
+    return _symbol_op("IdentityAttachKLSparseReg", "identityattachklsparsereg", {"data": data, "moving_avg": moving_avg}, {"sparseness_target": sparseness_target, "penalty": penalty, "momentum": momentum}, name, attr, kwargs)
 
 
 def InstanceNorm(data=None, gamma=None, beta=None, eps=_Null, name=None, attr=None, **kwargs):
@@ -403,6 +507,25 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     return _symbol_op("Pooling", "pooling", {"data": data}, {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, name, attr, kwargs)
 
 
+def Pooling_v1(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, name=None, attr=None, **kwargs):
+    """Deprecated max, avg or sum pooling of NCHW or NCDHW data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default ()
+    pool_type : default 'max'
+    global_pool : default False
+    pooling_convention : default 'valid'
+    stride : default ()
+    pad : default ()
+
+    Returns: Symbol.
+    """
+    return _symbol_op("Pooling_v1", "pooling_v1", {"data": data}, {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "pooling_convention": pooling_convention, "stride": stride, "pad": pad}, name, attr, kwargs)
+
+
 def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, name=None, attr=None, **kwargs):
     """Fused recurrent layers (vanilla RNN, LSTM with optional projection, GRU), stacked and optionally bidirectional, with optional per-sample sequence lengths.
 
@@ -427,6 +550,21 @@ def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length
     return _symbol_op("RNN", "rnn", {"data": data, "parameters": parameters, "state": state, "state_cell": state_cell, "sequence_length": sequence_length}, {"state_size": state_size, "num_layers": num_layers, "bidirectional": bidirectional, "mode": mode, "p": p, "state_outputs": state_outputs, "projection_size": projection_size, "lstm_state_clip_min": lstm_state_clip_min, "lstm_state_clip_max": lstm_state_clip_max, "lstm_state_clip_nan": lstm_state_clip_nan, "use_sequence_length": use_sequence_length}, name, attr, kwargs)
 
 
+def ROIPooling(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, name=None, attr=None, **kwargs):
+    """Max pooling of regions of interest.
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("ROIPooling", "roipooling", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale}, name, attr, kwargs)
+
+
 def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwargs):
     """Reshape with MXNet's special codes.
 
@@ -440,6 +578,22 @@ def Reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwarg
     Returns: Symbol.
     """
     return _symbol_op("Reshape", "reshape", {"data": data}, {"shape": shape, "reverse": reverse}, name, attr, kwargs)
+
+
+def SVMOutput(data=None, label=None, margin=_Null, regularization_coefficient=_Null, use_linear=_Null, name=None, attr=None, **kwargs):
+    """Identity with a support-vector-machine gradient.
+
+    Inputs: data, label.
+
+    Parameters
+    ----------
+    margin : default 1.0
+    regularization_coefficient : default 1.0
+    use_linear : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SVMOutput", "svmoutput", {"data": data, "label": label}, {"margin": margin, "regularization_coefficient": regularization_coefficient, "use_linear": use_linear}, name, attr, kwargs)
 
 
 def SequenceLast(data=None, sequence_length=None, use_sequence_length=_Null, axis=_Null, name=None, attr=None, **kwargs):
@@ -539,6 +693,23 @@ def SoftmaxOutput(data=None, label=None, grad_scale=_Null, ignore_label=_Null, m
     return _symbol_op("SoftmaxOutput", "softmaxoutput", {"data": data, "label": label}, {"grad_scale": grad_scale, "ignore_label": ignore_label, "multi_output": multi_output, "use_ignore": use_ignore, "preserve_shape": preserve_shape, "normalization": normalization, "out_grad": out_grad, "smooth_alpha": smooth_alpha}, name, attr, kwargs)
 
 
+def SpatialTransformer(data=None, loc=None, target_shape=_Null, transform_type=_Null, sampler_type=_Null, cudnn_off=_Null, name=None, attr=None, **kwargs):
+    """Affine spatial transformer (bilinear sampling).
+
+    Inputs: data, loc.
+
+    Parameters
+    ----------
+    target_shape : default (0, 0)
+    transform_type : default required
+    sampler_type : default required
+    cudnn_off : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("SpatialTransformer", "spatialtransformer", {"data": data, "loc": loc}, {"target_shape": target_shape, "transform_type": transform_type, "sampler_type": sampler_type, "cudnn_off": cudnn_off}, name, attr, kwargs)
+
+
 def SwapAxis(data=None, dim1=_Null, dim2=_Null, name=None, attr=None, **kwargs):
     """Swap two axes.
 
@@ -626,6 +797,313 @@ def _broadcast_reduced_like(data=None, like=None, axis=_Null, keepdims=_Null, ex
     Returns: Symbol.
     """
     return _symbol_op("_broadcast_reduced_like", "_broadcast_reduced_like", {"data": data, "like": like}, {"axis": axis, "keepdims": keepdims, "exclude": exclude, "mean": mean}, name, attr, kwargs)
+
+
+def _contrib_AdaptiveAvgPooling2D(data=None, output_size=_Null, name=None, attr=None, **kwargs):
+    """Adaptive average pooling of NCHW data to output_size.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    output_size : default ()
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_AdaptiveAvgPooling2D", "_contrib_adaptiveavgpooling2d", {"data": data}, {"output_size": output_size}, name, attr, kwargs)
+
+
+def _contrib_BilinearResize2D(data=None, like=None, height=_Null, width=_Null, scale_height=_Null, scale_width=_Null, mode=_Null, align_corners=_Null, name=None, attr=None, **kwargs):
+    """Bilinear resizing of NCHW data to a size, a scale or another array's height and width.
+
+    Inputs: data, like.
+
+    Parameters
+    ----------
+    height : default 1
+    width : default 1
+    scale_height : default None
+    scale_width : default None
+    mode : default 'size'
+    align_corners : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_BilinearResize2D", "_contrib_bilinearresize2d", {"data": data, "like": like}, {"height": height, "width": width, "scale_height": scale_height, "scale_width": scale_width, "mode": mode, "align_corners": align_corners}, name, attr, kwargs)
+
+
+def _contrib_ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sample_ratio=_Null, position_sensitive=_Null, aligned=_Null, name=None, attr=None, **kwargs):
+    """Region-of-interest features of NCHW data by bilinear sampling (ROI Align).
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+    sample_ratio : default -1
+    position_sensitive : default False
+    aligned : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_ROIAlign", "_contrib_roialign", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sample_ratio": sample_ratio, "position_sensitive": position_sensitive, "aligned": aligned}, name, attr, kwargs)
+
+
+def _contrib_allclose(a=None, b=None, rtol=_Null, atol=_Null, equal_nan=_Null, name=None, attr=None, **kwargs):
+    """1 when a and b are elementwise equal within a tolerance, else 0.
+
+    Inputs: a, b.
+
+    Parameters
+    ----------
+    rtol : default 1e-05
+    atol : default 1e-08
+    equal_nan : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_allclose", "_contrib_allclose", {"a": a, "b": b}, {"rtol": rtol, "atol": atol, "equal_nan": equal_nan}, name, attr, kwargs)
+
+
+def _contrib_arange_like(data=None, start=_Null, step=_Null, repeat=_Null, axis=_Null, name=None, attr=None, **kwargs):
+    """Evenly spaced values shaped like data (or one of its axes).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    start : default 0
+    step : default 1
+    repeat : default 1
+    axis : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_arange_like", "_contrib_arange_like", {"data": data}, {"start": start, "step": step, "repeat": repeat, "axis": axis}, name, attr, kwargs)
+
+
+def _contrib_bipartite_matching(data=None, is_ascend=_Null, threshold=_Null, topk=_Null, name=None, attr=None, **kwargs):
+    """Greedy bipartite matching of rows and columns by score.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    is_ascend : default False
+    threshold : default required
+    topk : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_bipartite_matching", "_contrib_bipartite_matching", {"data": data}, {"is_ascend": is_ascend, "threshold": threshold, "topk": topk}, name, attr, kwargs)
+
+
+def _contrib_box_decode(data=None, anchors=None, std0=_Null, std1=_Null, std2=_Null, std3=_Null, clip=_Null, format=_Null, name=None, attr=None, **kwargs):
+    """Corner boxes from predicted offsets relative to anchors.
+
+    Inputs: data, anchors.
+
+    Parameters
+    ----------
+    std0 : default 1
+    std1 : default 1
+    std2 : default 1
+    std3 : default 1
+    clip : default -1
+    format : default 'center'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_decode", "_contrib_box_decode", {"data": data, "anchors": anchors}, {"std0": std0, "std1": std1, "std2": std2, "std3": std3, "clip": clip, "format": format}, name, attr, kwargs)
+
+
+def _contrib_box_encode(samples=None, matches=None, anchors=None, refs=None, means=None, stds=None, name=None, attr=None, **kwargs):
+    """Regression targets and masks of anchors matched to reference boxes.
+
+    Inputs: samples, matches, anchors, refs, means, stds.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_encode", "_contrib_box_encode", {"samples": samples, "matches": matches, "anchors": anchors, "refs": refs, "means": means, "stds": stds}, {}, name, attr, kwargs)
+
+
+def _contrib_box_iou(lhs=None, rhs=None, format=_Null, name=None, attr=None, **kwargs):
+    """Intersection over union of every pair of lhs and rhs boxes.
+
+    Inputs: lhs, rhs.
+
+    Parameters
+    ----------
+    format : default 'corner'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_iou", "_contrib_box_iou", {"lhs": lhs, "rhs": rhs}, {"format": format}, name, attr, kwargs)
+
+
+def _contrib_box_nms(data=None, overlap_thresh=_Null, valid_thresh=_Null, topk=_Null, coord_start=_Null, score_index=_Null, id_index=_Null, background_id=_Null, force_suppress=_Null, in_format=_Null, out_format=_Null, name=None, attr=None, **kwargs):
+    """Non-maximum suppression of scored boxes, per batch, optionally per class.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    overlap_thresh : default 0.5
+    valid_thresh : default 0
+    topk : default -1
+    coord_start : default 2
+    score_index : default 1
+    id_index : default -1
+    background_id : default -1
+    force_suppress : default False
+    in_format : default 'corner'
+    out_format : default 'corner'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_nms", "_contrib_box_nms", {"data": data}, {"overlap_thresh": overlap_thresh, "valid_thresh": valid_thresh, "topk": topk, "coord_start": coord_start, "score_index": score_index, "id_index": id_index, "background_id": background_id, "force_suppress": force_suppress, "in_format": in_format, "out_format": out_format}, name, attr, kwargs)
+
+
+def _contrib_div_sqrt_dim(data=None, name=None, attr=None, **kwargs):
+    """Data divided by the square root of its last dimension.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_div_sqrt_dim", "_contrib_div_sqrt_dim", {"data": data}, {}, name, attr, kwargs)
+
+
+def _contrib_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=None, **kwargs):
+    """The identity, with its gradient multiplied by scalar.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+    is_int : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_gradientmultiplier", "_contrib_gradientmultiplier", {"data": data}, {"scalar": scalar, "is_int": is_int}, name, attr, kwargs)
+
+
+def _contrib_index_array(data=None, axes=_Null, name=None, attr=None, **kwargs):
+    """The index of every element of data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axes : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_index_array", "_contrib_index_array", {"data": data}, {"axes": axes}, name, attr, kwargs)
+
+
+def _contrib_index_copy(old_tensor=None, index_vector=None, new_tensor=None, name=None, attr=None, **kwargs):
+    """Old_tensor with the rows named by index_vector replaced by new_tensor's rows.
+
+    Inputs: old_tensor, index_vector, new_tensor.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_index_copy", "_contrib_index_copy", {"old_tensor": old_tensor, "index_vector": index_vector, "new_tensor": new_tensor}, {}, name, attr, kwargs)
+
+
+def _contrib_interleaved_matmul_encdec_qk(queries=None, keys_values=None, heads=_Null, name=None, attr=None, **kwargs):
+    """Scaled query-key products of encoder-decoder attention.
+
+    Inputs: queries, keys_values.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_interleaved_matmul_encdec_qk", "_contrib_interleaved_matmul_encdec_qk", {"queries": queries, "keys_values": keys_values}, {"heads": heads}, name, attr, kwargs)
+
+
+def _contrib_interleaved_matmul_encdec_valatt(keys_values=None, attention=None, heads=_Null, name=None, attr=None, **kwargs):
+    """Attention-weighted values of encoder-decoder attention.
+
+    Inputs: keys_values, attention.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_interleaved_matmul_encdec_valatt", "_contrib_interleaved_matmul_encdec_valatt", {"keys_values": keys_values, "attention": attention}, {"heads": heads}, name, attr, kwargs)
+
+
+def _contrib_interleaved_matmul_selfatt_qk(queries_keys_values=None, heads=_Null, name=None, attr=None, **kwargs):
+    """Scaled query-key products of interleaved self-attention projections.
+
+    Inputs: queries_keys_values.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_interleaved_matmul_selfatt_qk", "_contrib_interleaved_matmul_selfatt_qk", {"queries_keys_values": queries_keys_values}, {"heads": heads}, name, attr, kwargs)
+
+
+def _contrib_interleaved_matmul_selfatt_valatt(queries_keys_values=None, attention=None, heads=_Null, name=None, attr=None, **kwargs):
+    """Attention-weighted values of interleaved self-attention projections.
+
+    Inputs: queries_keys_values, attention.
+
+    Parameters
+    ----------
+    heads : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_interleaved_matmul_selfatt_valatt", "_contrib_interleaved_matmul_selfatt_valatt", {"queries_keys_values": queries_keys_values, "attention": attention}, {"heads": heads}, name, attr, kwargs)
+
+
+def _contrib_quadratic(data=None, a=_Null, b=_Null, c=_Null, name=None, attr=None, **kwargs):
+    """A * data^2 + b * data + c.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    a : default 0
+    b : default 0
+    c : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_quadratic", "_contrib_quadratic", {"data": data}, {"a": a, "b": b, "c": c}, name, attr, kwargs)
+
+
+def _contrib_round_ste(data=None, name=None, attr=None, **kwargs):
+    """Rounding, with a straight-through gradient.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_round_ste", "_contrib_round_ste", {"data": data}, {}, name, attr, kwargs)
+
+
+def _contrib_sign_ste(data=None, name=None, attr=None, **kwargs):
+    """Sign, with a straight-through gradient.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_sign_ste", "_contrib_sign_ste", {"data": data}, {}, name, attr, kwargs)
 
 
 def _copy(data=None, name=None, attr=None, **kwargs):
@@ -780,6 +1258,21 @@ def _greater_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("_greater_scalar", "_greater_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
+
+
+def _histogram(data=None, bins=None, bin_cnt=_Null, range=_Null, name=None, attr=None, **kwargs):
+    """Histogram of the values (counts and bin edges).
+
+    Inputs: data, bins.
+
+    Parameters
+    ----------
+    bin_cnt : default None
+    range : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_histogram", "_histogram", {"data": data, "bins": bins}, {"bin_cnt": bin_cnt, "range": range}, name, attr, kwargs)
 
 
 def _hypot(lhs=None, rhs=None, name=None, attr=None, **kwargs):
@@ -1360,6 +1853,16 @@ def _not_equal_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     return _symbol_op("_not_equal_scalar", "_not_equal_scalar", {"data": data}, {"scalar": scalar}, name, attr, kwargs)
 
 
+def _onehot_encode(lhs=None, rhs=None, name=None, attr=None, **kwargs):
+    """One-hot rows of rhs's shape (deprecated).
+
+    Inputs: lhs, rhs.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_onehot_encode", "_onehot_encode", {"lhs": lhs, "rhs": rhs}, {}, name, attr, kwargs)
+
+
 def _ones(shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """An array filled with one value.
 
@@ -1762,6 +2265,20 @@ def _random_uniform_like(data=None, low=_Null, high=_Null, name=None, attr=None,
     return _symbol_op("_random_uniform_like", "_random_uniform_like", {"data": data}, {"low": low, "high": high}, name, attr, kwargs)
 
 
+def _ravel_multi_index(data=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Flat indices from columns of multi-indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_ravel_multi_index", "_ravel_multi_index", {"data": data}, {"shape": shape}, name, attr, kwargs)
+
+
 def _rdiv_scalar(data=None, scalar=_Null, name=None, attr=None, **kwargs):
     """Scalar op with the array on the right.
 
@@ -2108,6 +2625,37 @@ def _sparse_rsp_to_dense(data=None, indices=None, shape=_Null, name=None, attr=N
     return _symbol_op("_sparse_rsp_to_dense", "_sparse_rsp_to_dense", {"data": data, "indices": indices}, {"shape": shape}, name, attr, kwargs)
 
 
+def _split_v2(data=None, indices=_Null, axis=_Null, squeeze_axis=_Null, sections=_Null, name=None, attr=None, **kwargs):
+    """Split along an axis at indices or into sections.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    indices : default required
+    axis : default 1
+    squeeze_axis : default False
+    sections : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_split_v2", "_split_v2", {"data": data}, {"indices": indices, "axis": axis, "squeeze_axis": squeeze_axis, "sections": sections}, name, attr, kwargs)
+
+
+def _unravel_index(data=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Columns of multi-indices from flat indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_unravel_index", "_unravel_index", {"data": data}, {"shape": shape}, name, attr, kwargs)
+
+
 def _zeros(shape=_Null, dtype=_Null, name=None, attr=None, **kwargs):
     """An array filled with one value.
 
@@ -2340,6 +2888,16 @@ def batch_dot(lhs=None, rhs=None, transpose_a=_Null, transpose_b=_Null, name=Non
     Returns: Symbol.
     """
     return _symbol_op("batch_dot", "batch_dot", {"lhs": lhs, "rhs": rhs}, {"transpose_a": transpose_a, "transpose_b": transpose_b}, name, attr, kwargs)
+
+
+def batch_take(a=None, indices=None, name=None, attr=None, **kwargs):
+    """One element per row (deprecated; use pick).
+
+    Inputs: a, indices.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("batch_take", "batch_take", {"a": a, "indices": indices}, {}, name, attr, kwargs)
 
 
 def broadcast_add(lhs=None, rhs=None, name=None, attr=None, **kwargs):
@@ -2596,6 +3154,24 @@ def clip(data=None, a_min=_Null, a_max=_Null, name=None, attr=None, **kwargs):
     return _symbol_op("clip", "clip", {"data": data}, {"a_min": a_min, "a_max": a_max}, name, attr, kwargs)
 
 
+def col2im(data=None, output_size=_Null, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, name=None, attr=None, **kwargs):
+    """Columns summed back into an image.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    output_size : default required
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+
+    Returns: Symbol.
+    """
+    return _symbol_op("col2im", "col2im", {"data": data}, {"output_size": output_size, "kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad}, name, attr, kwargs)
+
+
 def cos(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2780,6 +3356,16 @@ def expm1(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("expm1", "expm1", {"data": data}, {}, name, attr, kwargs)
 
 
+def fill_element_0index(lhs=None, mhs=None, rhs=None, name=None, attr=None, **kwargs):
+    """Lhs with lhs[i, rhs[i]] set to mhs[i].
+
+    Inputs: lhs, mhs, rhs.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("fill_element_0index", "fill_element_0index", {"lhs": lhs, "mhs": mhs, "rhs": rhs}, {}, name, attr, kwargs)
+
+
 def fix(data=None, name=None, attr=None, **kwargs):
     """Elementwise math.
 
@@ -2860,6 +3446,16 @@ def gammaln(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("gammaln", "gammaln", {"data": data}, {}, name, attr, kwargs)
 
 
+def gather_nd(data=None, indices=None, name=None, attr=None, **kwargs):
+    """Gather elements or slices by N-d index tuples.
+
+    Inputs: data, indices.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("gather_nd", "gather_nd", {"data": data, "indices": indices}, {}, name, attr, kwargs)
+
+
 def hard_sigmoid(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwargs):
     """Clip(alpha * x + beta, 0, 1).
 
@@ -2873,6 +3469,37 @@ def hard_sigmoid(data=None, alpha=_Null, beta=_Null, name=None, attr=None, **kwa
     Returns: Symbol.
     """
     return _symbol_op("hard_sigmoid", "hard_sigmoid", {"data": data}, {"alpha": alpha, "beta": beta}, name, attr, kwargs)
+
+
+def im2col(data=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, name=None, attr=None, **kwargs):
+    """Sliding blocks of an image as columns.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+
+    Returns: Symbol.
+    """
+    return _symbol_op("im2col", "im2col", {"data": data}, {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad}, name, attr, kwargs)
+
+
+def khatri_rao(*args, num_args=_Null, name=None, attr=None, **kwargs):
+    """Column-wise Khatri-Rao product.
+
+    Inputs: *args.
+
+    Parameters
+    ----------
+    num_args : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("khatri_rao", "khatri_rao", args, {"num_args": num_args}, name, attr, kwargs)
 
 
 def lamb_update_phase1(weight=None, grad=None, mean=None, var=None, beta1=_Null, beta2=_Null, epsilon=_Null, t=_Null, bias_correction=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
@@ -2977,6 +3604,16 @@ def logical_not(data=None, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("logical_not", "logical_not", {"data": data}, {}, name, attr, kwargs)
+
+
+def make_loss(data=None, name=None, attr=None, **kwargs):
+    """Identity whose input's gradient is ones.
+
+    Inputs: data.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("make_loss", "make_loss", {"data": data}, {}, name, attr, kwargs)
 
 
 def max(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=None, **kwargs):
@@ -3269,6 +3906,22 @@ def nag_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, w
     Returns: Symbol.
     """
     return _symbol_op("nag_mom_update", "nag_mom_update", {"weight": weight, "grad": grad, "mom": mom}, {"lr": lr, "momentum": momentum, "wd": wd, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
+def nanprod(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=None, **kwargs):
+    """Product over axes, NaN counted as one.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    axis : default ()
+    keepdims : default False
+    exclude : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("nanprod", "nanprod", {"data": data}, {"axis": axis, "keepdims": keepdims, "exclude": exclude}, name, attr, kwargs)
 
 
 def nansum(data=None, axis=_Null, keepdims=_Null, exclude=_Null, name=None, attr=None, **kwargs):
@@ -3602,6 +4255,20 @@ def rsqrt(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("rsqrt", "rsqrt", {"data": data}, {}, name, attr, kwargs)
 
 
+def scatter_nd(data=None, indices=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Scatter data into zeros of a shape at N-d index tuples.
+
+    Inputs: data, indices.
+
+    Parameters
+    ----------
+    shape : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("scatter_nd", "scatter_nd", {"data": data, "indices": indices}, {"shape": shape}, name, attr, kwargs)
+
+
 def sgd_mom_update(weight=None, grad=None, mom=None, lr=_Null, momentum=_Null, wd=_Null, rescale_grad=_Null, clip_gradient=_Null, lazy_update=_Null, name=None, attr=None, **kwargs):
     """SGD step with momentum.
 
@@ -3810,6 +4477,16 @@ def softmax(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_N
     Returns: Symbol.
     """
     return _symbol_op("softmax", "softmax", {"data": data}, {"axis": axis, "temperature": temperature, "dtype": dtype, "use_length": use_length}, name, attr, kwargs)
+
+
+def softmax_cross_entropy(data=None, label=None, name=None, attr=None, **kwargs):
+    """Summed softmax cross-entropy.
+
+    Inputs: data, label.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("softmax_cross_entropy", "softmax_cross_entropy", {"data": data, "label": label}, {}, name, attr, kwargs)
 
 
 def softmin(data=None, axis=_Null, temperature=_Null, dtype=_Null, use_length=_Null, name=None, attr=None, **kwargs):
@@ -4165,6 +4842,29 @@ def _contrib_adamw_update(weight=None, grad=None, mean=None, var=None, rescale_g
     return _symbol_op("_adamw_update", "_contrib_adamw_update", {"weight": weight, "grad": grad, "mean": mean, "var": var, "rescale_grad": rescale_grad}, {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, name, attr, kwargs)
 
 
+def _contrib_box_non_maximum_suppression(data=None, overlap_thresh=_Null, valid_thresh=_Null, topk=_Null, coord_start=_Null, score_index=_Null, id_index=_Null, background_id=_Null, force_suppress=_Null, in_format=_Null, out_format=_Null, name=None, attr=None, **kwargs):
+    """Non-maximum suppression of scored boxes, per batch, optionally per class.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    overlap_thresh : default 0.5
+    valid_thresh : default 0
+    topk : default -1
+    coord_start : default 2
+    score_index : default 1
+    id_index : default -1
+    background_id : default -1
+    force_suppress : default False
+    in_format : default 'corner'
+    out_format : default 'corner'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_box_nms", "_contrib_box_non_maximum_suppression", {"data": data}, {"overlap_thresh": overlap_thresh, "valid_thresh": valid_thresh, "topk": topk, "coord_start": coord_start, "score_index": score_index, "id_index": id_index, "background_id": background_id, "force_suppress": force_suppress, "in_format": in_format, "out_format": out_format}, name, attr, kwargs)
+
+
 def _contrib_ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
     """Connectionist temporal classification loss.
 
@@ -4373,6 +5073,22 @@ def cast(data=None, dtype=_Null, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("Cast", "cast", {"data": data}, {"dtype": dtype}, name, attr, kwargs)
+
+
+def choose_element_0index(data=None, index=None, axis=_Null, keepdims=_Null, mode=_Null, name=None, attr=None, **kwargs):
+    """Pick one element per row.
+
+    Inputs: data, index.
+
+    Parameters
+    ----------
+    axis : default -1
+    keepdims : default False
+    mode : default 'clip'
+
+    Returns: Symbol.
+    """
+    return _symbol_op("pick", "choose_element_0index", {"data": data, "index": index}, {"axis": axis, "keepdims": keepdims, "mode": mode}, name, attr, kwargs)
 
 
 def concat(*data, num_args=_Null, dim=_Null, name=None, attr=None, **kwargs):
@@ -5007,6 +5723,20 @@ def random_uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, a
     return _symbol_op("_random_uniform", "random_uniform", {}, {"low": low, "high": high, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
 
+def ravel_multi_index(data=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Flat indices from columns of multi-indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_ravel_multi_index", "ravel_multi_index", {"data": data}, {"shape": shape}, name, attr, kwargs)
+
+
 def reshape(data=None, shape=_Null, reverse=_Null, name=None, attr=None, **kwargs):
     """Reshape with MXNet's special codes.
 
@@ -5226,21 +5956,41 @@ def uniform(low=_Null, high=_Null, shape=_Null, dtype=_Null, name=None, attr=Non
     """
     return _symbol_op("_random_uniform", "uniform", {}, {"low": low, "high": high, "shape": shape, "dtype": dtype}, name, attr, kwargs)
 
+
+def unravel_index(data=None, shape=_Null, name=None, attr=None, **kwargs):
+    """Columns of multi-indices from flat indices.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    shape : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_unravel_index", "unravel_index", {"data": data}, {"shape": shape}, name, attr, kwargs)
+
 __all__ = [
     "Activation",
     "BatchNorm",
+    "BatchNorm_v1",
+    "BilinearSampler",
     "BlockGrad",
     "CTCLoss",
     "Cast",
     "Concat",
     "Convolution",
+    "Convolution_v1",
+    "Crop",
     "Deconvolution",
     "Dropout",
     "ElementWiseSum",
     "Embedding",
     "Flatten",
     "FullyConnected",
+    "GridGenerator",
     "GroupNorm",
+    "IdentityAttachKLSparseReg",
     "InstanceNorm",
     "L2Normalization",
     "LRN",
@@ -5252,8 +6002,11 @@ __all__ = [
     "MakeLoss",
     "Pad",
     "Pooling",
+    "Pooling_v1",
     "RNN",
+    "ROIPooling",
     "Reshape",
+    "SVMOutput",
     "SequenceLast",
     "SequenceMask",
     "SequenceReverse",
@@ -5261,6 +6014,7 @@ __all__ = [
     "Softmax",
     "SoftmaxActivation",
     "SoftmaxOutput",
+    "SpatialTransformer",
     "SwapAxis",
     "UpSampling",
     "_Div",
@@ -5271,12 +6025,34 @@ __all__ = [
     "_add",
     "_arange",
     "_broadcast_reduced_like",
+    "_contrib_AdaptiveAvgPooling2D",
+    "_contrib_BilinearResize2D",
     "_contrib_CTCLoss",
+    "_contrib_ROIAlign",
     "_contrib_adamw_update",
+    "_contrib_allclose",
+    "_contrib_arange_like",
+    "_contrib_bipartite_matching",
+    "_contrib_box_decode",
+    "_contrib_box_encode",
+    "_contrib_box_iou",
+    "_contrib_box_nms",
+    "_contrib_box_non_maximum_suppression",
     "_contrib_ctc_loss",
+    "_contrib_div_sqrt_dim",
+    "_contrib_gradientmultiplier",
+    "_contrib_index_array",
+    "_contrib_index_copy",
+    "_contrib_interleaved_matmul_encdec_qk",
+    "_contrib_interleaved_matmul_encdec_valatt",
+    "_contrib_interleaved_matmul_selfatt_qk",
+    "_contrib_interleaved_matmul_selfatt_valatt",
     "_contrib_mp_adamw_update",
     "_contrib_multi_adamw_update",
     "_contrib_multi_mp_adamw_update",
+    "_contrib_quadratic",
+    "_contrib_round_ste",
+    "_contrib_sign_ste",
     "_copy",
     "_copyto",
     "_crop_assign",
@@ -5292,6 +6068,7 @@ __all__ = [
     "_greater_equal",
     "_greater_equal_scalar",
     "_greater_scalar",
+    "_histogram",
     "_hypot",
     "_hypot_scalar",
     "_lesser",
@@ -5337,6 +6114,7 @@ __all__ = [
     "_multi_mp_adamw_update",
     "_not_equal",
     "_not_equal_scalar",
+    "_onehot_encode",
     "_ones",
     "_plus",
     "_plus_scalar",
@@ -5365,6 +6143,7 @@ __all__ = [
     "_random_randint",
     "_random_uniform",
     "_random_uniform_like",
+    "_ravel_multi_index",
     "_rdiv_scalar",
     "_reduce_sum_like",
     "_rminus_scalar",
@@ -5390,7 +6169,9 @@ __all__ = [
     "_sparse_rsp_from_dense",
     "_sparse_rsp_rowptr",
     "_sparse_rsp_to_dense",
+    "_split_v2",
     "_sub",
+    "_unravel_index",
     "_zeros",
     "abs",
     "adam_update",
@@ -5409,6 +6190,7 @@ __all__ = [
     "argmin",
     "argsort",
     "batch_dot",
+    "batch_take",
     "broadcast_add",
     "broadcast_axes",
     "broadcast_axis",
@@ -5436,7 +6218,9 @@ __all__ = [
     "cast",
     "cbrt",
     "ceil",
+    "choose_element_0index",
     "clip",
+    "col2im",
     "concat",
     "cos",
     "cosh",
@@ -5456,6 +6240,7 @@ __all__ = [
     "exp",
     "expand_dims",
     "expm1",
+    "fill_element_0index",
     "fix",
     "flatten",
     "flip",
@@ -5464,8 +6249,11 @@ __all__ = [
     "ftrl_update",
     "gamma",
     "gammaln",
+    "gather_nd",
     "hard_sigmoid",
     "identity",
+    "im2col",
+    "khatri_rao",
     "lamb_update_phase1",
     "lamb_update_phase2",
     "linalg_det",
@@ -5490,6 +6278,7 @@ __all__ = [
     "log2",
     "log_softmax",
     "logical_not",
+    "make_loss",
     "max",
     "max_axis",
     "maximum",
@@ -5511,6 +6300,7 @@ __all__ = [
     "multi_sgd_update",
     "multi_sum_sq",
     "nag_mom_update",
+    "nanprod",
     "nansum",
     "negative",
     "norm",
@@ -5541,6 +6331,7 @@ __all__ = [
     "random_poisson",
     "random_randint",
     "random_uniform",
+    "ravel_multi_index",
     "rcbrt",
     "reciprocal",
     "relu",
@@ -5562,6 +6353,7 @@ __all__ = [
     "sample_normal",
     "sample_poisson",
     "sample_uniform",
+    "scatter_nd",
     "sgd_mom_update",
     "sgd_update",
     "shape_array",
@@ -5578,6 +6370,7 @@ __all__ = [
     "slice_like",
     "smooth_l1",
     "softmax",
+    "softmax_cross_entropy",
     "softmin",
     "softsign",
     "sort",
@@ -5599,6 +6392,7 @@ __all__ = [
     "transpose",
     "trunc",
     "uniform",
+    "unravel_index",
     "where",
     "zeros_like",
 ]

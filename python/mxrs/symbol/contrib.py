@@ -78,6 +78,26 @@ def ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sampl
     return _symbol_op("_contrib_ROIAlign", "ROIAlign", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sample_ratio": sample_ratio, "position_sensitive": position_sensitive, "aligned": aligned}, name, attr, kwargs)
 
 
+def adamw_update(weight=None, grad=None, mean=None, var=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
+    """AdamW step (decoupled weight decay).
+
+    Inputs: weight, grad, mean, var, rescale_grad.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    eta : default required
+    clip_gradient : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_adamw_update", "adamw_update", {"weight": weight, "grad": grad, "mean": mean, "var": var, "rescale_grad": rescale_grad}, {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
 def allclose(a=None, b=None, rtol=_Null, atol=_Null, equal_nan=_Null, name=None, attr=None, **kwargs):
     """1 when a and b are elementwise equal within a tolerance, else 0.
 
@@ -337,6 +357,68 @@ def interleaved_matmul_selfatt_valatt(queries_keys_values=None, attention=None, 
     return _symbol_op("_contrib_interleaved_matmul_selfatt_valatt", "interleaved_matmul_selfatt_valatt", {"queries_keys_values": queries_keys_values, "attention": attention}, {"heads": heads}, name, attr, kwargs)
 
 
+def mp_adamw_update(weight=None, grad=None, mean=None, var=None, weight32=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
+    """AdamW step on a float32 master weight.
+
+    Inputs: weight, grad, mean, var, weight32, rescale_grad.
+
+    Parameters
+    ----------
+    lr : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wd : default 0
+    eta : default required
+    clip_gradient : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_mp_adamw_update", "mp_adamw_update", {"weight": weight, "grad": grad, "mean": mean, "var": var, "weight32": weight32, "rescale_grad": rescale_grad}, {"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wd": wd, "eta": eta, "clip_gradient": clip_gradient}, name, attr, kwargs)
+
+
+def multi_adamw_update(*data, lrs=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wds=_Null, etas=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """AdamW steps of several weights.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wds : default required
+    etas : default required
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_multi_adamw_update", "multi_adamw_update", data, {"lrs": lrs, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wds": wds, "etas": etas, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
+def multi_mp_adamw_update(*data, lrs=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wds=_Null, etas=_Null, clip_gradient=_Null, num_weights=_Null, name=None, attr=None, **kwargs):
+    """AdamW steps of several weights on float32 master copies.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    lrs : default required
+    beta1 : default 0.9
+    beta2 : default 0.999
+    epsilon : default 1e-08
+    wds : default required
+    etas : default required
+    clip_gradient : default -1
+    num_weights : default 1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_multi_mp_adamw_update", "multi_mp_adamw_update", data, {"lrs": lrs, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "wds": wds, "etas": etas, "clip_gradient": clip_gradient, "num_weights": num_weights}, name, attr, kwargs)
+
+
 def quadratic(data=None, a=_Null, b=_Null, c=_Null, name=None, attr=None, **kwargs):
     """A * data^2 + b * data + c.
 
@@ -377,6 +459,7 @@ __all__ = [
     "BilinearResize2D",
     "CTCLoss",
     "ROIAlign",
+    "adamw_update",
     "allclose",
     "arange_like",
     "bipartite_matching",
@@ -397,6 +480,9 @@ __all__ = [
     "interleaved_matmul_encdec_valatt",
     "interleaved_matmul_selfatt_qk",
     "interleaved_matmul_selfatt_valatt",
+    "mp_adamw_update",
+    "multi_adamw_update",
+    "multi_mp_adamw_update",
     "quadratic",
     "rand_zipfian",
     "round_ste",

@@ -9,8 +9,8 @@
 
 pub mod attrs;
 mod catalog;
-mod contrib;
 mod classic;
+mod contrib;
 mod conv;
 mod dot;
 mod elemwise;
@@ -18,6 +18,7 @@ pub mod grad;
 mod indexing;
 mod init;
 mod layers;
+mod legacy_v1;
 mod linalg;
 mod matrix;
 mod nn;
@@ -30,6 +31,7 @@ mod reduce;
 mod registry;
 mod remap;
 pub mod rng;
+mod sampler;
 mod scan;
 mod sort;
 mod sparse;
