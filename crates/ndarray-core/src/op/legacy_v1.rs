@@ -105,11 +105,11 @@ fn delegate(r: &Registry, v1: &'static str, base: &str, params: &'static [ParamS
                 return Err(Error::param(v1, format!("kernel {k:?} must be 2-D or 3-D (1-D is not supported)")));
             }
         }
-        if v1 == "Pooling_v1" {
-            if let Some(pad) = zero_padded_max(a)? {
-                let inner = create(&split_pad(a, &pad).0)?;
-                return Ok(Box::new(PaddedMax { inner, pad }));
-            }
+        if v1 == "Pooling_v1"
+            && let Some(pad) = zero_padded_max(a)?
+        {
+            let inner = create(&split_pad(a, &pad).0)?;
+            return Ok(Box::new(PaddedMax { inner, pad }));
         }
         create(a)
     })
