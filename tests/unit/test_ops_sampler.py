@@ -66,3 +66,10 @@ def test_bad_inputs_name_op_and_shapes():
         mx.nd.BilinearSampler(mx.nd.ones((1, 1, 4, 4)), mx.nd.ones((2, 2, 3, 3)))
     with pytest.raises(mx.base.MXNetError, match="SpatialTransformer"):
         mx.nd.SpatialTransformer(mx.nd.ones((1, 1, 4, 4)), mx.nd.ones((1, 4)), target_shape=(2, 2), **AFFINE)
+
+
+def test_empty_images_give_empty_or_zero_outputs():
+    grid = mx.nd.zeros((1, 2, 2, 2))
+    assert mx.nd.BilinearSampler(mx.nd.ones((1, 3, 0, 4)), grid).asnumpy().tolist() == np.zeros((1, 3, 2, 2)).tolist()
+    assert mx.nd.GridGenerator(mx.nd.ones((1, 2, 0, 3)), transform_type="warp").shape == (1, 2, 0, 3)
+    assert mx.nd.BilinearSampler(mx.nd.ones((1, 3, 2, 2)), mx.nd.zeros((1, 2, 0, 5))).shape == (1, 3, 0, 5)

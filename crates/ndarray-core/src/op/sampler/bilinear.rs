@@ -78,6 +78,10 @@ fn corners(grid: &[f64], gs: &[usize], b: usize, h: usize, w: usize) -> Vec<Corn
 pub(super) fn sample(data: &[f64], d: &[usize], grid: &[f64], gs: &[usize]) -> Vec<f64> {
     let (c, hw) = (d[1], d[2] * d[3]);
     let mut out = Vec::with_capacity(d[0] * c * gs[2] * gs[3]);
+    if hw == 0 {
+        out.resize(d[0] * c * gs[2] * gs[3], 0.0);
+        return out;
+    }
     for b in 0..d[0] {
         let cs = corners(grid, gs, b, d[2], d[3]);
         for plane in data[b * c * hw..(b + 1) * c * hw].chunks(hw) {

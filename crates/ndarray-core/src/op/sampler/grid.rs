@@ -74,7 +74,7 @@ impl Transform {
                 let (h, w) = (d[2], d[3]);
                 let (hx, hy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
                 let mut out = data.to_vec();
-                for (k, plane) in out.chunks_mut(h * w).enumerate() {
+                for (k, plane) in out.chunks_mut((h * w).max(1)).enumerate() {
                     for (i, v) in plane.iter_mut().enumerate() {
                         *v = if k % 2 == 0 { (*v + (i % w) as f64) / hx } else { (*v + (i / w) as f64) / hy } - 1.0;
                     }
@@ -91,7 +91,7 @@ impl Transform {
             Transform::Affine(..) => {
                 let coords = target_coords(h, w);
                 let mut out = Vec::with_capacity(g.len() / (h * w) * 3);
-                for plane in g.chunks(h * w) {
+                for plane in g.chunks((h * w).max(1)) {
                     let mut r = [0.0; 3];
                     for (&gv, &(x, y)) in plane.iter().zip(&coords) {
                         r[0] += gv * x;
@@ -104,7 +104,7 @@ impl Transform {
             }
             Transform::Warp => {
                 let (hx, hy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
-                g.chunks(h * w)
+                g.chunks((h * w).max(1))
                     .enumerate()
                     .flat_map(|(k, plane)| plane.iter().map(move |&v| if k % 2 == 0 { v / hx } else { v / hy }))
                     .collect()
