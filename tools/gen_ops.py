@@ -25,6 +25,7 @@ MULTI_OUTPUT = {
     "split",
     "topk",
     "BatchNorm",
+    "BatchNorm_v1",
     "LeakyReLU",
     "LayerNorm",
     "GroupNorm",

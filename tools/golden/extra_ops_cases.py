@@ -512,3 +512,4 @@ FAMILIES = {
     "contrib": contrib_cases(),
 }
 FAMILIES.update(__import__("cases_ops").FAMILIES)  # the classic ops of issue 18
+FAMILIES.update(__import__("cases_v1").FAMILIES)  # the sampler and _v1 ops of issue 18

@@ -40,6 +40,8 @@ pub fn registry() -> &'static Registry {
         super::sparse::register(&mut r);
         super::contrib::register::register(&mut r);
         super::classic::register(&mut r);
+        super::sampler::register(&mut r);
+        super::legacy_v1::register(&mut r);
         r
     })
 }
