@@ -46,6 +46,38 @@ def BatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=Non
     return _call("BatchNorm", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
 
 
+def BatchNorm_v1(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deprecated batch normalization over axis 1.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+
+    Returns: NDArray or list of NDArray.
+    """
+    return _call("BatchNorm_v1", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var}, out, ctx, kwargs, variadic=False)
+
+
+def BilinearSampler(data=None, grid=None, cudnn_off=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Bilinear sampling of 4-D data at a normalised grid.
+
+    Inputs: data, grid.
+
+    Parameters
+    ----------
+    cudnn_off : default None
+
+    Returns: NDArray.
+    """
+    return _call("BilinearSampler", [data, grid], {"cudnn_off": cudnn_off}, out, ctx, kwargs, variadic=False)
+
+
 def BlockGrad(data=None, out=None, name=None, ctx=None, **kwargs):
     """Identity that stops gradients.
 
@@ -123,6 +155,30 @@ def Convolution(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, d
     Returns: NDArray.
     """
     return _call("Convolution", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def Convolution_v1(data=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deprecated convolution over NCHW or NCDHW data (Convolution's kernel).
+
+    Inputs: data, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+
+    Returns: NDArray.
+    """
+    return _call("Convolution_v1", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
 def Crop(*data, num_args=_Null, offset=_Null, h_w=_Null, center_crop=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -226,6 +282,21 @@ def FullyConnected(data=None, weight=None, bias=None, num_hidden=_Null, no_bias=
     Returns: NDArray.
     """
     return _call("FullyConnected", [data, weight, bias], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
+
+
+def GridGenerator(data=None, transform_type=_Null, target_shape=_Null, out=None, name=None, ctx=None, **kwargs):
+    """A sampling grid from an affine transform or a warp flow.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    transform_type : default required
+    target_shape : default (0, 0)
+
+    Returns: NDArray.
+    """
+    return _call("GridGenerator", [data], {"transform_type": transform_type, "target_shape": target_shape}, out, ctx, kwargs, variadic=False)
 
 
 def GroupNorm(data=None, gamma=None, beta=None, num_groups=_Null, eps=_Null, output_mean_var=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -436,6 +507,25 @@ def Pooling(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_o
     return _call("Pooling", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
+def Pooling_v1(data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deprecated max, avg or sum pooling of NCHW or NCDHW data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    kernel : default ()
+    pool_type : default 'max'
+    global_pool : default False
+    pooling_convention : default 'valid'
+    stride : default ()
+    pad : default ()
+
+    Returns: NDArray.
+    """
+    return _call("Pooling_v1", [data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "pooling_convention": pooling_convention, "stride": stride, "pad": pad}, out, ctx, kwargs, variadic=False)
+
+
 def RNN(data=None, parameters=None, state=None, state_cell=None, sequence_length=None, state_size=_Null, num_layers=_Null, bidirectional=_Null, mode=_Null, p=_Null, state_outputs=_Null, projection_size=_Null, lstm_state_clip_min=_Null, lstm_state_clip_max=_Null, lstm_state_clip_nan=_Null, use_sequence_length=_Null, out=None, name=None, ctx=None, **kwargs):
     """Fused recurrent layers (vanilla RNN, LSTM with optional projection, GRU), stacked and optionally bidirectional, with optional per-sample sequence lengths.
 
@@ -601,6 +691,23 @@ def SoftmaxOutput(data=None, label=None, grad_scale=_Null, ignore_label=_Null, m
     Returns: NDArray.
     """
     return _call("SoftmaxOutput", [data, label], {"grad_scale": grad_scale, "ignore_label": ignore_label, "multi_output": multi_output, "use_ignore": use_ignore, "preserve_shape": preserve_shape, "normalization": normalization, "out_grad": out_grad, "smooth_alpha": smooth_alpha}, out, ctx, kwargs, variadic=False)
+
+
+def SpatialTransformer(data=None, loc=None, target_shape=_Null, transform_type=_Null, sampler_type=_Null, cudnn_off=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Affine spatial transformer (bilinear sampling).
+
+    Inputs: data, loc.
+
+    Parameters
+    ----------
+    target_shape : default (0, 0)
+    transform_type : default required
+    sampler_type : default required
+    cudnn_off : default None
+
+    Returns: NDArray.
+    """
+    return _call("SpatialTransformer", [data, loc], {"target_shape": target_shape, "transform_type": transform_type, "sampler_type": sampler_type, "cudnn_off": cudnn_off}, out, ctx, kwargs, variadic=False)
 
 
 def SwapAxis(data=None, dim1=_Null, dim2=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -4704,11 +4811,14 @@ unravel_index = _unravel_index
 __all__ = [
     "Activation",
     "BatchNorm",
+    "BatchNorm_v1",
+    "BilinearSampler",
     "BlockGrad",
     "CTCLoss",
     "Cast",
     "Concat",
     "Convolution",
+    "Convolution_v1",
     "Crop",
     "Deconvolution",
     "Dropout",
@@ -4716,6 +4826,7 @@ __all__ = [
     "Embedding",
     "Flatten",
     "FullyConnected",
+    "GridGenerator",
     "GroupNorm",
     "IdentityAttachKLSparseReg",
     "InstanceNorm",
@@ -4729,6 +4840,7 @@ __all__ = [
     "MakeLoss",
     "Pad",
     "Pooling",
+    "Pooling_v1",
     "RNN",
     "ROIPooling",
     "Reshape",
@@ -4740,6 +4852,7 @@ __all__ = [
     "Softmax",
     "SoftmaxActivation",
     "SoftmaxOutput",
+    "SpatialTransformer",
     "SwapAxis",
     "UpSampling",
     "_Div",
