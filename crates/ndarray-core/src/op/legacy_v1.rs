@@ -4,7 +4,7 @@
 
 use super::grad::Grads;
 use super::registry::Registry;
-use super::sampler::{storage_of, values};
+use super::sampler::common::{storage_of, values};
 use super::{Attrs, CreateFn, GradBuilder, NodeEntry, OpCtx, Operator, ParamSpec, TensorIn, expect_inputs};
 use crate::dtype::DType;
 use crate::error::{Error, Result};

@@ -4,8 +4,8 @@
 //! data, grid)` gives both gradients. `SpatialTransformer(data, loc)` samples at the affine
 //! grid of `loc` (`GridGenerator` then `BilinearSampler`).
 
+use super::common::{storage_of, values};
 use super::grid::Transform;
-use super::{storage_of, values};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::grad::{Grads, pick_attrs};

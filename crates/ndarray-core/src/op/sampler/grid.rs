@@ -3,7 +3,7 @@
 //! `(n, 2, h, w)`; with `warp`, `data` is an `(n, 2, h, w)` flow in pixels added to each pixel's
 //! position and normalised to [-1, 1]. `_backward_GridGenerator(ograd)` is its data gradient.
 
-use super::{storage_of, values};
+use super::common::{storage_of, values};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::grad::{Grads, pick_attrs};
