@@ -50,6 +50,16 @@ def _ensure(name):
 
 for _name in ("mxnet.image", "mxnet.contrib", "mxnet.contrib.text"):
     _ensure(_name)
+try:  # d2lzh binds the placeholders at import time; other tests must not see them in mxrs
+    import d2lzh  # noqa: F401
+except ImportError:  # pragma: no cover - the d2l tests skip without d2lzh
+    pass
+for _name in ("mxnet.image", "mxnet.contrib", "mxnet.contrib.text"):
+    _parent, _, _child = _name.rpartition(".")
+    if isinstance(getattr(sys.modules[_parent], _child, None), types.ModuleType) and not hasattr(
+        sys.modules[_name], "__file__"
+    ):
+        delattr(sys.modules[_parent], _child)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -86,7 +86,7 @@ def test_dataloader_iter_pads_last_batch_and_trains_module():
     assert len(list(it)) == 3
     it.reset()
     data = mx.sym.Variable("data")
-    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(data, num_hidden=2), name="softmax")
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(data, num_hidden=2, name="fc"), name="softmax")
     mod = mx.mod.Module(net, context=mx.cpu())
     mod.fit(it, num_epoch=2, optimizer_params={"learning_rate": 0.1})
-    assert mod.get_params()[0]["fullyconnected0_weight"].shape == (2, 4)
+    assert mod.get_params()[0]["fc_weight"].shape == (2, 4)
