@@ -19,25 +19,30 @@ class BaseConvRNNCell(BaseRNNCell):
     shape of the input-to-state convolution's output.
     """
 
+    # The prefix a subclass uses when none is given (MXNet's per-cell defaults).
+    _default_prefix = ""
+
     def __init__(
         self,
         input_shape,
         num_hidden,
-        h2h_kernel,
-        h2h_dilate,
-        i2h_kernel,
-        i2h_stride,
-        i2h_pad,
-        i2h_dilate,
-        i2h_weight_initializer,
-        h2h_weight_initializer,
-        i2h_bias_initializer,
-        h2h_bias_initializer,
-        activation,
-        prefix="",
+        h2h_kernel=(3, 3),
+        h2h_dilate=(1, 1),
+        i2h_kernel=(3, 3),
+        i2h_stride=(1, 1),
+        i2h_pad=(1, 1),
+        i2h_dilate=(1, 1),
+        i2h_weight_initializer=None,
+        h2h_weight_initializer=None,
+        i2h_bias_initializer="zeros",
+        h2h_bias_initializer="zeros",
+        activation=_LEAKY,
+        prefix=None,
         params=None,
         conv_layout="NCHW",
     ):
+        if prefix is None:
+            prefix = self._default_prefix
         super().__init__(prefix=prefix, params=params)
         self._h2h_kernel = h2h_kernel
         if not (h2h_kernel[0] % 2 == 1 and h2h_kernel[1] % 2 == 1):
@@ -128,43 +133,7 @@ class ConvRNNCell(BaseConvRNNCell):
     conv_layout : str, default 'NCHW'
     """
 
-    def __init__(
-        self,
-        input_shape,
-        num_hidden,
-        h2h_kernel=(3, 3),
-        h2h_dilate=(1, 1),
-        i2h_kernel=(3, 3),
-        i2h_stride=(1, 1),
-        i2h_pad=(1, 1),
-        i2h_dilate=(1, 1),
-        i2h_weight_initializer=None,
-        h2h_weight_initializer=None,
-        i2h_bias_initializer="zeros",
-        h2h_bias_initializer="zeros",
-        activation=_LEAKY,
-        prefix="ConvRNN_",
-        params=None,
-        conv_layout="NCHW",
-    ):
-        super().__init__(
-            input_shape,
-            num_hidden,
-            h2h_kernel,
-            h2h_dilate,
-            i2h_kernel,
-            i2h_stride,
-            i2h_pad,
-            i2h_dilate,
-            i2h_weight_initializer,
-            h2h_weight_initializer,
-            i2h_bias_initializer,
-            h2h_bias_initializer,
-            activation,
-            prefix=prefix,
-            params=params,
-            conv_layout=conv_layout,
-        )
+    _default_prefix = "ConvRNN_"
 
     @property
     def _gate_names(self):
@@ -186,43 +155,7 @@ class ConvLSTMCell(BaseConvRNNCell):
     """Convolutional LSTM cell (Xingjian et al., NIPS 2015); parameters as :class:`ConvRNNCell`,
     prefix ``'ConvLSTM_'``."""
 
-    def __init__(
-        self,
-        input_shape,
-        num_hidden,
-        h2h_kernel=(3, 3),
-        h2h_dilate=(1, 1),
-        i2h_kernel=(3, 3),
-        i2h_stride=(1, 1),
-        i2h_pad=(1, 1),
-        i2h_dilate=(1, 1),
-        i2h_weight_initializer=None,
-        h2h_weight_initializer=None,
-        i2h_bias_initializer="zeros",
-        h2h_bias_initializer="zeros",
-        activation=_LEAKY,
-        prefix="ConvLSTM_",
-        params=None,
-        conv_layout="NCHW",
-    ):
-        super().__init__(
-            input_shape,
-            num_hidden,
-            h2h_kernel,
-            h2h_dilate,
-            i2h_kernel,
-            i2h_stride,
-            i2h_pad,
-            i2h_dilate,
-            i2h_weight_initializer,
-            h2h_weight_initializer,
-            i2h_bias_initializer,
-            h2h_bias_initializer,
-            activation,
-            prefix=prefix,
-            params=params,
-            conv_layout=conv_layout,
-        )
+    _default_prefix = "ConvLSTM_"
 
     @property
     def _gate_names(self):
@@ -246,43 +179,7 @@ class ConvLSTMCell(BaseConvRNNCell):
 class ConvGRUCell(BaseConvRNNCell):
     """Convolutional GRU cell; parameters as :class:`ConvRNNCell`, prefix ``'ConvGRU_'``."""
 
-    def __init__(
-        self,
-        input_shape,
-        num_hidden,
-        h2h_kernel=(3, 3),
-        h2h_dilate=(1, 1),
-        i2h_kernel=(3, 3),
-        i2h_stride=(1, 1),
-        i2h_pad=(1, 1),
-        i2h_dilate=(1, 1),
-        i2h_weight_initializer=None,
-        h2h_weight_initializer=None,
-        i2h_bias_initializer="zeros",
-        h2h_bias_initializer="zeros",
-        activation=_LEAKY,
-        prefix="ConvGRU_",
-        params=None,
-        conv_layout="NCHW",
-    ):
-        super().__init__(
-            input_shape,
-            num_hidden,
-            h2h_kernel,
-            h2h_dilate,
-            i2h_kernel,
-            i2h_stride,
-            i2h_pad,
-            i2h_dilate,
-            i2h_weight_initializer,
-            h2h_weight_initializer,
-            i2h_bias_initializer,
-            h2h_bias_initializer,
-            activation,
-            prefix=prefix,
-            params=params,
-            conv_layout=conv_layout,
-        )
+    _default_prefix = "ConvGRU_"
 
     @property
     def _gate_names(self):
