@@ -16,17 +16,19 @@ workers send with ``set_optimizer``. See the README's "Distributed training".
 
 import os
 import pickle
+import sys
 
 import numpy
 
-from mxrs import _native, kvstore_server
+from mxrs import _native, kvstore_server, profiler
 from mxrs import optimizer as opt
 from mxrs.base import MXNetError, NotSupported
 from mxrs.kvstore_base import KVStoreBase
+from mxrs.kvstore_server import KVStoreServer
 from mxrs.ndarray import ndarray
 from mxrs.ndarray.ndarray import NDArray, _wrap
 
-__all__ = ["KVStore", "KVStoreBase", "create"]
+__all__ = ["KVStore", "KVStoreBase", "KVStoreServer", "create"]
 
 
 def _is_key(k):
@@ -266,5 +268,16 @@ def create(name="local"):
         os.environ.setdefault("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3")
         handle = _native.KVStoreHandle(name)
         kvstore_server.register_shutdown()
-        return KVStore(handle)
-    return KVStore(_native.KVStoreHandle(name))
+        kvstore_server._learn_server_index()
+    else:
+        handle = _native.KVStoreHandle(name)
+    kv = KVStore(handle)
+    # As MXNet: profile_process='server' reaches the servers of the last store made.
+    profiler.set_kvstore_handle(kv.handle)
+    return kv
+
+
+# MXNet's ``mx.kv`` is a package; ``mx.kv.kvstore`` is its module of the KVStore class (and
+# ``import mxnet.kvstore.kvstore`` works). Here both are this module.
+kvstore = sys.modules[__name__]
+sys.modules[__name__ + ".kvstore"] = kvstore

@@ -7,24 +7,31 @@ workers' pushes and runs the optimizer the workers send with ``set_optimizer``) 
 so user code after the import runs only on workers. A process's role is read from the
 environment at import (MPI's rank variables and ``DMLC_*``), which costs nothing outside a job;
 MPI itself starts only when a distributed store is created or a server starts.
+
+:class:`KVStoreServer` is MXNet's class for that loop: ``KVStoreServer(kvstore).run()`` installs
+its controller and serves until every worker finished (``import mxrs`` does exactly this in a
+server process, so user code rarely needs it).
 """
 
 import atexit
+import logging
 import os
 import pickle
 import sys
 
-from mxrs import _native
+from mxrs import _native, profiler
 from mxrs import optimizer as opt
 from mxrs.ndarray.ndarray import _wrap
 
-__all__ = ["controller"]
+__all__ = ["KVStoreServer", "controller"]
 
 # Server command ids, as MXNet's (kvstore_server.py / kvstore_dist_server.h).
 K_CONTROLLER = 0
 K_SET_MULTI_PRECISION = 1
 K_STOP_SERVER = 2
 K_SYNC_MODE = 3
+K_SET_GRADIENT_COMPRESSION = 4
+K_SET_PROFILER_PARAMS = profiler.K_SET_PROFILER_PARAMS
 
 _RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
 _SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS")
@@ -39,9 +46,24 @@ def _env_int(names):
     return None
 
 
+# This process's index among the servers (MXNet's ``ps::MyRank()`` on a server), set before the
+# server loop starts: a command handler runs on the communication thread and must not ask MPI.
+_server_index = [0]
+
+
+def _learn_server_index():
+    """Read this process's server index from MPI (starts MPI; not from a command handler)."""
+    is_worker, rank, workers, _servers = _native.dist_role()
+    _server_index[0] = rank if is_worker else rank - workers
+
+
 def controller(cmd, body):
     """Run server command ``cmd`` (MXNet's ids): for ``kController`` (0) ``body`` is the pickled
-    optimizer, and the updater to install is returned."""
+    optimizer, and the updater to install is returned; ``kSetProfilerParams`` (5) runs a
+    profiler call a worker made with ``profile_process='server'``."""
+    if cmd == K_SET_PROFILER_PARAMS:
+        profiler._server_command(body, _server_index[0])
+        return None
     if cmd == K_CONTROLLER:
         updater = opt.get_updater(pickle.loads(body))
 
@@ -53,6 +75,43 @@ def controller(cmd, body):
 
         return call
     return None
+
+
+class KVStoreServer:
+    """The server of a distributed store (MXNet's ``mx.kv.KVStoreServer``).
+
+    ``kvstore`` is the store the server belongs to, or None: in mxrs a server process cannot
+    create a worker's store (its rank is a server's), so :meth:`run` needs none."""
+
+    def __init__(self, kvstore=None):
+        self.kvstore = kvstore
+        self.handle = getattr(kvstore, "handle", None)
+        self.init_logginig = False
+
+    def _controller(self):
+        """The server controller: ``controller(cmd_id, cmd_body)`` runs a command sent with
+        ``_send_command_to_servers`` and returns the updater to install for ``kController``
+        (0, a pickled optimizer); unknown commands are printed, as MXNet does."""
+
+        def server_controller(cmd_id, cmd_body, _=None):
+            if not self.init_logginig:
+                head = f"%(asctime)-15s Server[{_server_index[0]}] %(message)s"
+                logging.basicConfig(level=logging.DEBUG, format=head)
+                self.init_logginig = True
+            if cmd_id in (K_CONTROLLER, K_SET_PROFILER_PARAMS):
+                return controller(cmd_id, cmd_body)
+            if cmd_id not in (K_SET_MULTI_PRECISION, K_STOP_SERVER, K_SYNC_MODE):
+                print(f"server {_server_index[0]}, unknown command ({cmd_id}, {cmd_body!r})")
+            return None
+
+        return server_controller
+
+    def run(self):
+        """Serve until every worker finished: receive requests; a command runs the controller,
+        a push runs the updater the workers' ``set_optimizer`` installed. Then MPI ends."""
+        _native.dist_set_controller(self._controller())
+        _learn_server_index()
+        _native.dist_run_server()
 
 
 def _shutdown(connect):
@@ -91,8 +150,7 @@ def _init_kvstore_server_module():
     """Called by ``import mxrs``: a server runs its loop and exits the process."""
     r = role()
     if r == "server":
-        _native.dist_set_controller(controller)
-        _native.dist_run_server()
+        KVStoreServer().run()
         sys.exit(0)
     if r == "scheduler":
         # MPI needs no scheduler (ps-lite's): nothing to do.

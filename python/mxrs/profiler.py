@@ -23,8 +23,16 @@ are not aligned with the ops. They are recorded while the profiler runs and is n
 (MXNet 1.9.1 also records them before the first ``set_state('run')``). ``dumps`` lists the
 spans, not the counters.
 
-Not implemented (accepted and ignored): ``profile_memory``, ``profile_api``, ``continuous_dump``,
-``dump_period`` and ``profile_process='server'``.
+``profile_process='server'`` (in :func:`set_config`, :func:`set_state`, :func:`pause`,
+:func:`resume` and :func:`dump`) sends the call to the servers of a distributed store, as MXNet
+does: ``mx.kv.create`` hands each store's handle to :func:`set_kvstore_handle`, and worker 0
+sends the command (MXNet's ``kSetProfilerParams``) to every server, which runs it on its own
+profiler (a ``filename`` ``dir/name`` becomes ``dir/rank<server index>_name`` there). Without a
+distributed store it raises :class:`~mxrs.base.MXNetError`. Where the servers run inside the
+workers (a plain ``mpirun`` without ``DMLC_NUM_SERVER``) a server's profiler is its worker's.
+
+Not implemented (accepted and ignored): ``profile_memory``, ``profile_api``, ``continuous_dump``
+and ``dump_period``.
 """
 
 import itertools
@@ -35,9 +43,17 @@ import time
 import warnings
 
 from mxrs import _native
-from mxrs.base import MXNetValueError
+from mxrs.base import MXNetError, MXNetValueError
 
-__all__ = ["set_config", "profiler_set_config", "set_state", "profiler_set_state", "dump", "dumps"]
+__all__ = [
+    "set_kvstore_handle",
+    "set_config",
+    "profiler_set_config",
+    "set_state",
+    "profiler_set_state",
+    "dump",
+    "dumps",
+]
 __all__ += ["dump_profile", "pause", "resume", "reset", "Domain", "Task", "Frame", "Event", "Counter", "Marker"]
 
 _VALID_KEYS = {
@@ -53,6 +69,82 @@ _VALID_KEYS = {
     "profile_process",
 }
 _DEVICES = {1: "cpu", 2: "gpu"}
+
+# Server command of profiler calls (MXNet's CommandType::kSetProfilerParams), and the kinds of
+# call (KVStoreServerProfilerCommand), sent as the body's last character.
+K_SET_PROFILER_PARAMS = 5
+_SERVER_SET_CONFIG, _SERVER_STATE, _SERVER_PAUSE, _SERVER_DUMP = 0, 1, 2, 3
+_BOOL_KEYS = {"profile_all", "profile_symbolic", "profile_imperative", "profile_memory", "profile_api"}
+_BOOL_KEYS |= {"continuous_dump", "aggregate_stats"}
+
+profiler_kvstore_handle = None
+
+
+def set_kvstore_handle(handle):
+    """Make ``profile_process='server'`` calls go to the servers of the store ``handle`` (a
+    ``KVStore``'s ``handle``; ``mx.kv.create`` sets it for each store it makes, as MXNet)."""
+    global profiler_kvstore_handle  # noqa: PLW0603 - MXNet's module-level handle
+    profiler_kvstore_handle = handle
+
+
+def _process(profile_process, fn):
+    if profile_process not in ("worker", "server"):
+        raise MXNetValueError(f"profiler.{fn}: profile_process must be 'worker' or 'server', not {profile_process!r}")
+    return profile_process == "server"
+
+
+def _to_servers(fn, kind, params):
+    """Send profiler call ``kind`` with ``params`` (str) to every server (from worker 0)."""
+    h = profiler_kvstore_handle
+    if h is None:
+        raise MXNetError(
+            f"profiler.{fn}(profile_process='server'): no kvstore handle; create a distributed store "
+            "(mx.kv.create('dist_sync')) first or pass its handle to mx.profiler.set_kvstore_handle"
+        )
+    h = getattr(h, "handle", h)
+    if getattr(h, "is_local", False):
+        raise MXNetError(
+            f"profiler.{fn}(profile_process='server'): the kvstore given to the profiler is "
+            f"'{h.type_name}', which has no servers; servers exist only for distributed stores (dist_*)"
+        )
+    if h.rank == 0:
+        h.send_command(K_SET_PROFILER_PARAMS, f"{params}{kind}".encode())
+
+
+def _config_value(key, val):
+    if key in _BOOL_KEYS:
+        return val.strip().lower() in ("true", "1")
+    if key == "dump_period":
+        return float(val)
+    return val
+
+
+def _server_command(body, server_rank):
+    """Run a profiler call a worker sent to this server (MXNet's ProcessServerProfilerCommands)."""
+    text = body.decode() if isinstance(body, bytes) else body
+    if not text or not text[-1].isdigit():
+        raise MXNetValueError(f"profiler: improper server profiler command {text!r}")
+    kind, params = int(text[-1]), text[:-1]
+    if kind == _SERVER_SET_CONFIG:
+        kwargs = {}
+        for elem in filter(None, params.split(",")):
+            parts = elem.split(":")
+            if len(parts) != 2 or not parts[0] or not parts[1]:
+                raise MXNetValueError(f"profiler: improper profiler config passed from worker: {elem!r}")
+            key, val = parts
+            if key == "filename":  # MXNet prefixes the name; here the file's, not its folder's
+                head, tail = os.path.split(val)
+                val = os.path.join(head, f"rank{server_rank}_{tail}")
+            kwargs[key] = _config_value(key, val)
+        set_config(**kwargs)
+    elif kind == _SERVER_STATE:
+        set_state("run" if params[:1] == "1" else "stop")
+    elif kind == _SERVER_PAUSE:
+        (pause if params[:1] == "1" else resume)()
+    elif kind == _SERVER_DUMP:
+        dump(params[:1] == "1")
+    else:
+        raise MXNetValueError(f"profiler: unknown server profiler command {kind}")
 
 
 class _State:
@@ -95,6 +187,9 @@ def set_config(**kwargs):
     bad = sorted(set(kwargs) - _VALID_KEYS)
     if bad:
         raise MXNetValueError(f"profiler.set_config: unknown keys {bad}; valid keys are {sorted(_VALID_KEYS)}")
+    if _process(kwargs.get("profile_process", "worker"), "set_config"):
+        params = ",".join(f"{k}:{v}" for k, v in kwargs.items() if k != "profile_process")
+        return _to_servers("set_config", _SERVER_SET_CONFIG, params)
     with _state.lock:
         _state.config.update(kwargs)
         _state.apply()
@@ -112,6 +207,8 @@ def set_state(state="stop", profile_process="worker"):
     """Start (``'run'``) or stop (``'stop'``) recording."""
     if state not in ("run", "stop"):
         raise MXNetValueError(f"profiler.set_state: state must be 'run' or 'stop', not {state!r}")
+    if _process(profile_process, "set_state"):
+        return _to_servers("set_state", _SERVER_STATE, "1" if state == "run" else "0")
     with _state.lock:
         _state.collect()
         _state.running = state == "run"
@@ -127,6 +224,8 @@ def profiler_set_state(state="stop"):
 
 def pause(profile_process="worker"):
     """Stop recording for a while (the profiler stays in the ``'run'`` state)."""
+    if _process(profile_process, "pause"):
+        return _to_servers("pause", _SERVER_PAUSE, "1")
     with _state.lock:
         _state.paused = True
         _state.apply()
@@ -134,6 +233,8 @@ def pause(profile_process="worker"):
 
 def resume(profile_process="worker"):
     """Record again after :func:`pause`."""
+    if _process(profile_process, "resume"):
+        return _to_servers("resume", _SERVER_PAUSE, "0")
     with _state.lock:
         _state.paused = False
         _state.apply()
@@ -179,6 +280,8 @@ def _trace(events):
 
 def dump(finished=True, profile_process="worker"):
     """Write every op recorded so far to the configured file as a Chrome trace (JSON)."""
+    if _process(profile_process, "dump"):
+        return _to_servers("dump", _SERVER_DUMP, "1" if finished is True else "0")
     with _state.lock:
         events = list(_state.collect())
         fname = str(_state.config.get("filename", "profile.json"))

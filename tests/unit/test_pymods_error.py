@@ -1,8 +1,7 @@
 """mx.error: MXNet's registry of error types, wired to mxrs's own error classes."""
 
-import pytest
-
 import mxrs as mx
+import pytest
 from mxrs import base
 
 
