@@ -48,6 +48,7 @@ from mxrs import (
     rnn,
     symbol,
     test_utils,
+    torch,
     viz,
 )
 from mxrs import image as img
@@ -58,6 +59,7 @@ from mxrs import monitor as mon
 from mxrs import ndarray as nd
 from mxrs import random as rnd
 from mxrs import symbol as sym
+from mxrs import torch as th
 from mxrs import viz as visualization
 from mxrs._mxnet_alias import install_as_mxnet
 from mxrs.attribute import AttrScope
@@ -69,6 +71,8 @@ __version__ = "0.1.0"
 # MXNet's module is ``mxnet.visualization`` with ``mx.viz`` as its alias: both names, and
 # ``import mxrs.visualization``, give the one module.
 _sys.modules[__name__ + ".visualization"] = viz
+# MXNet's Torch functions are ``mxnet.torch`` and ``mxnet.th``: one module.
+_sys.modules[__name__ + ".th"] = torch
 
 from mxrs import _blas, _native  # noqa: E402
 
@@ -116,6 +120,8 @@ __all__ = [
     "viz",
     "visualization",
     "test_utils",
+    "torch",
+    "th",
     "onnx",
     "contrib",
     "engine",
