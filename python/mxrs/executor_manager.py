@@ -9,6 +9,7 @@ over ``param_arrays``/``grad_arrays``), as in MXNet.
 """
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def _bind_exec(
     assert arg_types is not None
 
     arg_arrays = []
-    grad_arrays = {} if need_grad is not False else None
+    grad_arrays: dict[str, Any] = {}
     arg_names = sym.list_arguments()
     if need_grad is False:
         need_grad = set()
@@ -145,7 +146,7 @@ def _bind_exec(
     return sym.bind(
         ctx=ctx,
         args=arg_arrays,
-        args_grad=grad_arrays,
+        args_grad=grad_arrays if need_grad else None,
         aux_states=aux_arrays,
         grad_req=grad_req,
         shared_exec=base_exec,
@@ -188,7 +189,7 @@ class DataParallelExecutorGroup:
     def __init__(self, sym, arg_names, param_names, ctx, slices, train_data, shared_group=None):
         _check_arguments(sym)
         if shared_group is None:
-            self.shared_data_arrays = [{} for _ in ctx]
+            self.shared_data_arrays: list[dict[str, Any]] = [{} for _ in ctx]
         else:
             self.shared_data_arrays = shared_group.shared_data_arrays
 
@@ -204,7 +205,7 @@ class DataParallelExecutorGroup:
             data_types = {}
             for x in list(train_data.provide_data) + list(train_data.provide_label):
                 data_shapes[x[0]] = tuple([slices[i].stop - slices[i].start] + list(x[1][1:]))
-                data_types[x[0]] = x.dtype if isinstance(x, DataDesc) else mx_real_t
+                data_types[x[0]] = getattr(x, "dtype", mx_real_t) if isinstance(x, DataDesc) else mx_real_t
             shared_exec = None if shared_group is None else shared_group.train_execs[i]
             train_exec = _bind_exec(
                 sym,
@@ -294,7 +295,7 @@ class DataParallelExecutorManager:
         )
         self.symbol = symbol
         self.sym_gen = sym_gen
-        self.curr_execgrp = None  # set when data is loaded
+        self.curr_execgrp: Any = None  # set when data is loaded
         if self.sym_gen is not None:
             self.execgrp_bucket = {train_data.default_bucket_key: self.execgrp}
 

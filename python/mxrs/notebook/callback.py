@@ -19,9 +19,11 @@ Differences from MXNet 1.9.1, whose versions fail there: ``epoch_cb`` accepts th
 """
 
 import datetime
+import importlib
 import time
 import warnings
 from collections import defaultdict
+from typing import Any
 
 from mxrs.base import MXNetError
 
@@ -34,7 +36,7 @@ class MissingDependency(MXNetError, ImportError):
 
 def _pandas():
     try:
-        import pandas  # noqa: PLC0415 - optional, imported when a logger is made
+        pandas = importlib.import_module("pandas")  # optional, imported when a logger is made
     except ImportError as e:
         raise MissingDependency(
             "mx.notebook.callback.PandasLogger needs pandas, which is not installed: pip install pandas"
@@ -44,8 +46,10 @@ def _pandas():
 
 def _bokeh(what):
     try:
-        import bokeh.io  # noqa: PLC0415 - optional, imported when a chart is made
-        import bokeh.plotting  # noqa: PLC0415
+        # Optional, imported when a chart is made.
+        bokeh = importlib.import_module("bokeh")
+        importlib.import_module("bokeh.io")
+        importlib.import_module("bokeh.plotting")
     except ImportError as e:
         raise MissingDependency(
             f"mx.notebook.callback.{what} draws with bokeh, which is not installed: pip install bokeh"
@@ -237,8 +241,8 @@ class LiveTimeSeries(LiveBokehChart):
     def setup_chart(self):
         """Draw the (empty) line and show the figure."""
         self.start_time = datetime.datetime.now()
-        self.x_axis_val = []
-        self.y_axis_val = []
+        self.x_axis_val: list[Any] = []
+        self.y_axis_val: list[Any] = []
         self.fig.line(self.x_axis_val, self.y_axis_val)
         return self._bokeh.plotting.show(self.fig, notebook_handle=True)
 
@@ -246,7 +250,7 @@ class LiveTimeSeries(LiveBokehChart):
         """Time since the chart was made."""
         return datetime.datetime.now() - self.start_time
 
-    def update_chart_data(self, value):
+    def update_chart_data(self, value=None):
         """Add ``value`` at the elapsed time and redraw."""
         self.x_axis_val.append(self.elapsed())
         self.y_axis_val.append(value)
@@ -260,15 +264,15 @@ class LiveLearningCurve(LiveBokehChart):
     def __init__(self, metric_name, display_freq=10, frequent=50):
         self.frequent = frequent
         self.start_time = datetime.datetime.now()
-        self._data = {"train": {"elapsed": []}, "eval": {"elapsed": []}}
+        self._data: dict[str, dict[str, list[Any]]] = {"train": {"elapsed": []}, "eval": {"elapsed": []}}
         super().__init__(None, metric_name, display_freq, frequent=frequent)
 
     def setup_chart(self):
         """Draw the train and validation lines and show the figure."""
         bokeh = self._bokeh
         self.fig = _figure(bokeh, x_axis_type="datetime", x_axis_label="Training time")
-        self.x_axis_val1 = []
-        self.y_axis_val1 = []
+        self.x_axis_val1: list[Any] = []
+        self.y_axis_val1: list[Any] = []
         self.train1 = self.fig.line(
             self.x_axis_val1, self.y_axis_val1, line_dash="dotted", alpha=0.3, **_legend(bokeh, "train")
         )
@@ -276,8 +280,8 @@ class LiveLearningCurve(LiveBokehChart):
             self.x_axis_val1, self.y_axis_val1, size=1.5, line_alpha=0.3, fill_alpha=0.3, **_legend(bokeh, "train")
         )
         self.train2.visible = False
-        self.x_axis_val2 = []
-        self.y_axis_val2 = []
+        self.x_axis_val2: list[Any] = []
+        self.y_axis_val2: list[Any] = []
         self.valid1 = self.fig.line(
             self.x_axis_val2, self.y_axis_val2, line_color="green", line_width=2, **_legend(bokeh, "validation")
         )
