@@ -251,7 +251,9 @@ class LiveTimeSeries(LiveBokehChart):
         return datetime.datetime.now() - self.start_time
 
     def update_chart_data(self, value=None):
-        """Add ``value`` at the elapsed time and redraw."""
+        """Add ``value`` at the elapsed time (none when None: the periodic redraw) and redraw."""
+        if value is None:
+            return
         self.x_axis_val.append(self.elapsed())
         self.y_axis_val.append(value)
         self._push_render()
