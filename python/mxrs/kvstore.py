@@ -268,7 +268,6 @@ def create(name="local"):
         os.environ.setdefault("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3")
         handle = _native.KVStoreHandle(name)
         kvstore_server.register_shutdown()
-        kvstore_server._learn_server_index()
     else:
         handle = _native.KVStoreHandle(name)
     kv = KVStore(handle)

@@ -46,15 +46,19 @@ def _env_int(names):
     return None
 
 
-# This process's index among the servers (MXNet's ``ps::MyRank()`` on a server), set before the
-# server loop starts: a command handler runs on the communication thread and must not ask MPI.
-_server_index = [0]
-
-
-def _learn_server_index():
-    """Read this process's server index from MPI (starts MPI; not from a command handler)."""
-    is_worker, rank, workers, _servers = _native.dist_role()
-    _server_index[0] = rank if is_worker else rank - workers
+def _server_index():
+    """This process's index among the servers (MXNet's ``ps::MyRank()`` on a server), from the
+    environment: asking MPI from a command handler, or before the server loop installed its
+    executor, can deadlock (a handler running outside the main thread waits for the import of
+    mxrs that the main thread, serving, never finishes)."""
+    rank = _env_int(_RANK_VARS) or 0
+    nw, ns = _env_int(("DMLC_NUM_WORKER",)), _env_int(("DMLC_NUM_SERVER",))
+    if role() != "server":
+        return rank  # servers inside the workers: worker r hosts shard r
+    if nw is not None:
+        return rank - nw
+    size = _env_int(_SIZE_VARS)
+    return rank - (size - ns) if size is not None and ns is not None else 0
 
 
 def controller(cmd, body):
@@ -62,7 +66,7 @@ def controller(cmd, body):
     optimizer, and the updater to install is returned; ``kSetProfilerParams`` (5) runs a
     profiler call a worker made with ``profile_process='server'``."""
     if cmd == K_SET_PROFILER_PARAMS:
-        profiler._server_command(body, _server_index[0])
+        profiler._server_command(body, _server_index())
         return None
     if cmd == K_CONTROLLER:
         updater = opt.get_updater(pickle.loads(body))
@@ -95,13 +99,13 @@ class KVStoreServer:
 
         def server_controller(cmd_id, cmd_body, _=None):
             if not self.init_logginig:
-                head = f"%(asctime)-15s Server[{_server_index[0]}] %(message)s"
+                head = f"%(asctime)-15s Server[{_server_index()}] %(message)s"
                 logging.basicConfig(level=logging.DEBUG, format=head)
                 self.init_logginig = True
             if cmd_id in (K_CONTROLLER, K_SET_PROFILER_PARAMS):
                 return controller(cmd_id, cmd_body)
             if cmd_id not in (K_SET_MULTI_PRECISION, K_STOP_SERVER, K_SYNC_MODE):
-                print(f"server {_server_index[0]}, unknown command ({cmd_id}, {cmd_body!r})")
+                print(f"server {_server_index()}, unknown command ({cmd_id}, {cmd_body!r})")
             return None
 
         return server_controller
@@ -110,7 +114,6 @@ class KVStoreServer:
         """Serve until every worker finished: receive requests; a command runs the controller,
         a push runs the updater the workers' ``set_optimizer`` installed. Then MPI ends."""
         _native.dist_set_controller(self._controller())
-        _learn_server_index()
         _native.dist_run_server()
 
 

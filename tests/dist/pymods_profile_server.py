@@ -1,8 +1,8 @@
 """Worker program of tests/unit/test_pymods_kvstore_server.py (started by mxrs.launch with a
 dedicated server): profiles the server through ``profile_process='server'``.
 
-``python pymods_profile_server.py OUT_DIR``: the server writes OUT_DIR/rank0_server.json; the
-worker writes OUT_DIR/worker.json (what it saw).
+``python pymods_profile_server.py OUT_DIR``: server ``i`` writes OUT_DIR/rank<i>_server.json;
+the worker writes OUT_DIR/worker.json (what it saw).
 """
 
 import json
@@ -30,7 +30,7 @@ mx.profiler.set_state("stop", profile_process="server")
 mx.profiler.dump(profile_process="server")
 kv.barrier()
 seen["value"] = float(a.asnumpy()[0, 0])
-seen["server_file"] = os.path.exists(os.path.join(out_dir, "rank0_server.json"))
+seen["server_files"] = sorted(f for f in os.listdir(out_dir) if f.endswith("_server.json"))
 # The worker's own profiler was not touched.
 seen["worker_file"] = os.path.exists(os.path.join(out_dir, "server.json"))
 with open(os.path.join(out_dir, "worker.json"), "w") as f:

@@ -133,13 +133,16 @@ def test_profile_the_server_of_a_dist_store(tmp_path):
         env.pop(k, None)
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", MXNET_KVSTORE_TIMEOUT="20")
     env.update(OMPI_MCA_rmaps_base_oversubscribe="1")
-    cmd = [sys.executable, "-m", "mxrs.launch", "-n", "1", "-s", "1", sys.executable, SCRIPT, str(tmp_path)]
+    cmd = [sys.executable, "-m", "mxrs.launch", "-n", "1", "-s", "2", sys.executable, SCRIPT, str(tmp_path)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
     seen = json.loads((tmp_path / "worker.json").read_text())
-    assert seen == {"handle_set": True, "value": pytest.approx(0.6), "server_file": True, "worker_file": False}
-    # The server (its own process, run by KVStoreServer at import) recorded its optimizer's
-    # updates while running and not paused: 3 of the 4 pushes.
-    trace = json.loads((tmp_path / "rank0_server.json").read_text())["traceEvents"]
-    ops = [e["name"] for e in trace if e.get("ph") == "X"]
+    files = ["rank0_server.json", "rank1_server.json"]
+    assert seen == {"handle_set": True, "value": pytest.approx(0.6), "server_files": files, "worker_file": False}
+    # The servers (their own processes, run by KVStoreServer at import) recorded the optimizer's
+    # updates of the key they hold while running and not paused: 3 of the 4 pushes.
+    ops = []
+    for f in files:
+        trace = json.loads((tmp_path / f).read_text())["traceEvents"]
+        ops += [e["name"] for e in trace if e.get("ph") == "X"]
     assert len([n for n in ops if "sgd" in n]) == 3, ops
