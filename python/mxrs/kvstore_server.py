@@ -149,10 +149,24 @@ def role():
     return "worker"
 
 
+def _mark_mxrs_imported():
+    """Let other threads import from mxrs while a server serves inside ``import mxrs``.
+
+    The server loop runs in the last statement of ``mxrs/__init__``, so the package stays
+    "being imported" while it serves; a command that reaches the server before its loop took
+    over (it then runs on the communication thread) unpickles the optimizer, and that import of
+    ``mxrs`` would wait for the main thread's import to finish: forever. Everything is defined
+    by then, so mark the import done."""
+    spec = getattr(sys.modules.get(__name__.rpartition(".")[0]), "__spec__", None)
+    if spec is not None and getattr(spec, "_initializing", False):
+        spec._initializing = False
+
+
 def _init_kvstore_server_module():
     """Called by ``import mxrs``: a server runs its loop and exits the process."""
     r = role()
     if r == "server":
+        _mark_mxrs_imported()
         KVStoreServer().run()
         sys.exit(0)
     if r == "scheduler":
