@@ -159,3 +159,31 @@ def test_bucketing_groups_share_parameters():
     mgr.forward(is_train=True)
     mgr.backward()
     assert mgr.curr_execgrp.train_execs[1].outputs[0].shape == (4, 3)
+
+
+def test_copy_to_averages_aux_states_over_devices():
+    data = mx.sym.Variable("data")
+    h = mx.sym.FullyConnected(data, num_hidden=4, name="fc")
+    h = mx.sym.BatchNorm(h, name="bn")
+    sym = mx.sym.SoftmaxOutput(h, name="softmax")
+    x = np.random.RandomState(3).rand(8, 5).astype(np.float32)
+    x[4:] += 2  # the two devices see different batch statistics
+    it = mx.io.NDArrayIter(x, np.zeros(8, np.float32), batch_size=8, label_name="softmax_label")
+    names = sym.list_arguments()
+    params = [n for n in names if n not in ("data", "softmax_label")]
+    aux_names = sym.list_auxiliary_states()
+    mgr = em.DataParallelExecutorManager(sym, [mx.cpu(0), mx.cpu(1)], it, names, params, aux_names)
+    arg_shapes, _, aux_shapes = sym.infer_shape(data=(8, 5))
+    arg_params = {n: mx.nd.ones(s) * 0.1 for n, s in zip(names, arg_shapes) if n in params}
+    aux_params = {n: mx.nd.zeros(s) for n, s in zip(aux_names, aux_shapes)}
+    mgr.set_params(arg_params, aux_params)
+    mgr.load_data_batch(next(iter(it)))
+    mgr.forward(is_train=True)
+    per_dev = [[a.asnumpy() for a in block] for block in mgr.aux_arrays]
+    assert not np.allclose(per_dev[0][0], per_dev[0][1])
+    mgr.copy_to(arg_params, aux_params)
+    for name, block in zip(aux_names, per_dev):
+        np.testing.assert_allclose(aux_params[name].asnumpy(), (block[0] + block[1]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(arg_params["fc_weight"].asnumpy(), np.full((4, 5), 0.1), rtol=1e-6)
+    assert [len(b) for b in mgr.param_arrays] == [2] * len(params)
+    assert mgr.grad_arrays[0][1].context == mx.cpu(1)
