@@ -67,13 +67,17 @@ def cases(mx):
     g["count_plain"] = sorted(c1.items())
     c2 = text.utils.count_tokens_from_str(TEXT, " ", "\n", True)
     g["count_lower"] = sorted(c2.items())
-    c3 = text.utils.count_tokens_from_str("*a*b*\n*B*a*\n", "\\*", "\\n", True, counter_to_update=collections.Counter(c1))
+    c3 = text.utils.count_tokens_from_str(
+        "*a*b*\n*B*a*\n", "\\*", "\\n", True, counter_to_update=collections.Counter(c1)
+    )
     g["count_update"] = sorted(c3.items())
 
     counter = text.utils.count_tokens_from_str(TEXT, to_lower=True)
     v = text.vocab.Vocabulary(counter)
     g["vocab_default"] = v.idx_to_token
-    v2 = text.vocab.Vocabulary(counter, most_freq_count=3, min_freq=1, unknown_token="<UNK>", reserved_tokens=["<pad>", "<bos>"])
+    v2 = text.vocab.Vocabulary(
+        counter, most_freq_count=3, min_freq=1, unknown_token="<UNK>", reserved_tokens=["<pad>", "<bos>"]
+    )
     g["vocab_cap"] = v2.idx_to_token
     g["vocab_cap_indices"] = v2.to_indices(["life", "zzz", "<pad>", "is"])
     g["vocab_cap_tokens"] = v2.to_tokens([0, 1, 3, 4])
