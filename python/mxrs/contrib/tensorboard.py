@@ -7,6 +7,8 @@ imported among ``mxboard``, ``tensorboardX`` and ``torch.utils.tensorboard`` (al
 ImportError naming them when none is installed.
 """
 
+import importlib
+
 __all__ = ["LogMetricsCallback"]
 
 _INSTALL_HINT = (
@@ -19,24 +21,13 @@ def _summary_writer_class():
     """The first SummaryWriter class that imports: mxboard's (MXNet's own), tensorboardX's,
     then PyTorch's."""
     errors = []
-    try:
-        from mxboard import SummaryWriter  # type: ignore[import-not-found]
-
-        return SummaryWriter
-    except (ImportError, TypeError) as e:  # TypeError: mxboard's old protobuf files on a new protobuf
-        errors.append(f"mxboard: {e}")
-    try:
-        from tensorboardX import SummaryWriter  # type: ignore[import-not-found,no-redef]
-
-        return SummaryWriter
-    except ImportError as e:
-        errors.append(f"tensorboardX: {e}")
-    try:
-        from torch.utils.tensorboard import SummaryWriter  # type: ignore[import-not-found,no-redef]
-
-        return SummaryWriter
-    except ImportError as e:
-        errors.append(f"torch.utils.tensorboard: {e}")
+    for name in ("mxboard", "tensorboardX", "torch.utils.tensorboard"):
+        try:
+            return importlib.import_module(name).SummaryWriter
+        except ImportError as e:
+            errors.append(f"{name}: {e}")
+        except TypeError as e:  # mxboard's old generated protobuf modules on a new protobuf
+            errors.append(f"{name}: {e}")
     raise ImportError(f"{_INSTALL_HINT} ({'; '.join(errors)})")
 
 

@@ -347,7 +347,7 @@ class ImageDetRecordIter(DataIter):
         self._batch = None
         if self._overflow:
             return False
-        index: list = []
+        index = []
         while len(index) < self.batch_size and (inst := self._next_instance()) is not None:
             self._put(len(index), inst, index)
         if not index:

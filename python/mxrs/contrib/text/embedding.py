@@ -174,10 +174,10 @@ class _TokenEmbedding(vocab.Vocabulary):
             self._idx_to_vec[C.UNKNOWN_IDX] = nd.array(loaded_unknown_vec)
 
     def _index_tokens_from_vocabulary(self, vocabulary):
-        self._token_to_idx = vocabulary.token_to_idx.copy() if vocabulary.token_to_idx is not None else None
-        self._idx_to_token = vocabulary.idx_to_token[:] if vocabulary.idx_to_token is not None else None
+        self._token_to_idx = dict(vocabulary.token_to_idx)
+        self._idx_to_token = list(vocabulary.idx_to_token)
         self._unknown_token = vocabulary.unknown_token
-        self._reserved_tokens = vocabulary.reserved_tokens[:] if vocabulary.reserved_tokens is not None else None
+        self._reserved_tokens = list(vocabulary.reserved_tokens) if vocabulary.reserved_tokens is not None else None
 
     def _set_idx_to_vec_by_embeddings(self, token_embeddings, vocab_len, vocab_idx_to_token):
         """Sets ``idx_to_vec`` to the concatenated vectors of ``token_embeddings`` for the

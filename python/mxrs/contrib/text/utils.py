@@ -15,7 +15,7 @@ def count_tokens_from_str(source_str, token_delim=" ", seq_delim="\n", to_lower=
     Returns ``counter_to_update`` (a ``collections.Counter``) updated with the counts, or a new
     Counter when it is None.
     """
-    tokens = filter(None, re.split(token_delim + "|" + seq_delim, source_str))
+    tokens = [t for t in re.split(token_delim + "|" + seq_delim, source_str) if t]
     if to_lower:
         tokens = [t.lower() for t in tokens]
     if counter_to_update is None:
