@@ -16,6 +16,7 @@ iterator drops) and one a 1-channel PNG.
 import os
 import struct
 import sys
+import tempfile
 import zlib
 
 import numpy as np
@@ -83,6 +84,11 @@ CASES = {
     "part2of3": dict(data_shape=(3, 8, 8), batch_size=2, num_parts=3, part_index=2),
     "imglist": dict(data_shape=(3, 8, 8), batch_size=7, path_imglist="det.lst"),
     "names": dict(data_shape=(3, 8, 8), batch_size=7, data_name="img", label_name="gt"),
+    "auto_interp": dict(data_shape=(3, 28, 20), batch_size=7, inter_method=9),
+    "resize_fit_mirror": dict(
+        data_shape=(3, 20, 30), batch_size=7, resize=10, resize_mode="fit", rand_mirror_prob=1.0, mean_g=10.0
+    ),
+    "mean_img": dict(data_shape=(3, 8, 8), batch_size=4, mean_img="mean.nd", std_g=3.0, scale=2.0),
 }
 EPOCHS = {"basic": 2, "no_round": 2}
 
@@ -120,6 +126,8 @@ def run_case(mx, name, kwargs):
     kwargs = dict(kwargs)
     if "path_imglist" in kwargs:
         kwargs["path_imglist"] = os.path.join(DATA, kwargs["path_imglist"])
+    if "mean_img" in kwargs:  # a new file each run: the iterator computes the mean and saves it
+        kwargs["mean_img"] = os.path.join(tempfile.mkdtemp(), kwargs["mean_img"])
     it = mx.io.ImageDetRecordIter(path_imgrec=REC, **kwargs)
     out = {
         "provide_data": [(d.name, tuple(d.shape)) for d in it.provide_data],

@@ -321,11 +321,11 @@ class ImageDetRecordIter(DataIter):
             return arrays[0].asnumpy().astype(np.float32)
         total, count = None, 0
         while (inst := self._next_instance()) is not None:
-            total = inst[1].astype(np.float64) if total is None else total + inst[1]
+            total = inst[1].copy() if total is None else total + inst[1]  # float32 sums, as MXNet
             count += 1
         if not count:
             raise MXNetError(f"{_OP}: cannot compute a mean image of an empty record file")
-        mean = (total / count).astype(np.float32)
+        mean = total * np.float32(1.0 / count)
         save(path, {"mean_img": array(mean)})
         self._start_pass()
         return mean
