@@ -187,3 +187,47 @@ def test_pretrained_archive_is_unpacked(tmp_path, monkeypatch):
     assert (root / "fasttext" / "wiki.simple.zip").exists()
     assert ft.idx_to_token == ["<unk>", "the", "cat"]
     np.testing.assert_array_equal(ft.idx_to_vec.asnumpy()[2], [0, 1, 0, 1, 0])
+
+
+def test_pretrained_tar_gz_is_unpacked(tmp_path, monkeypatch):
+    """An embedding class whose download is a .tar.gz gets it unpacked into its directory."""
+    import io
+    import tarfile
+
+    gutils = importlib.import_module(mx.__name__ + ".gluon.utils")
+    body = (DATA / "glove.6B.50d.txt").read_bytes()
+    archive = tmp_path / "src.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("vectors.txt")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+
+    class TarEmbed(text.embedding._TokenEmbedding):
+        pretrained_file_name_sha1 = {"vectors.txt": hashlib.sha1(body).hexdigest()}
+        pretrained_archive_name_sha1 = {"vectors.tar.gz": "2" * 40}
+
+        @classmethod
+        def _get_download_file_name(cls, pretrained_file_name):
+            return "vectors.tar.gz"
+
+        def __init__(self, root):
+            super().__init__()
+            self._load_embedding(self._get_pretrained_file(root, "vectors.txt"), " ", mx.nd.zeros)
+
+    calls = []
+
+    def fake_download(url, path=None, overwrite=False, sha1_hash=None, **kwargs):
+        calls.append((url, sha1_hash))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy(archive, path)
+        return path
+
+    monkeypatch.setattr(gutils, "download", fake_download)
+    monkeypatch.delenv("MXNET_GLUON_REPO", raising=False)
+    emb = TarEmbed(str(tmp_path / "root"))
+    url = "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/embeddings/tarembed/vectors.tar.gz"
+    assert calls == [(url, "2" * 40)]
+    assert emb.idx_to_token == ["<unk>", "the", "of", "and"]
+    # Now the file is there with the right SHA-1: no second download.
+    TarEmbed(str(tmp_path / "root"))
+    assert len(calls) == 1

@@ -112,7 +112,10 @@ class _TokenEmbedding(vocab.Vocabulary):
                     zf.extractall(embedding_dir)
             elif ext == ".gz":
                 with tarfile.open(downloaded_file_path, "r:gz") as tar:
-                    tar.extractall(path=embedding_dir, filter="data")
+                    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members
+                        tar.extractall(path=embedding_dir, filter="data")
+                    else:
+                        tar.extractall(path=embedding_dir)  # noqa: S202 - MXNet's archives, as MXNet does
         return pretrained_file_path
 
     def _load_embedding(self, pretrained_file_path, elem_delim, init_unknown_vec, encoding="utf8"):
