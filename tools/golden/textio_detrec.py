@@ -89,6 +89,7 @@ CASES = {
         data_shape=(3, 20, 30), batch_size=7, resize=10, resize_mode="fit", rand_mirror_prob=1.0, mean_g=10.0
     ),
     "mean_img": dict(data_shape=(3, 8, 8), batch_size=4, mean_img="mean.nd", std_g=3.0, scale=2.0),
+    "rgba": dict(path_imgrec="det_rgba.rec", data_shape=(4, 6, 6), batch_size=3, mean_a=5.0, std_a=2.0, std_r=4.0),
 }
 EPOCHS = {"basic": 2, "no_round": 2}
 
@@ -96,7 +97,7 @@ EPOCHS = {"basic": 2, "no_round": 2}
 def png(img):
     """A PNG file of a HW (gray) or HWC (RGB) uint8 image (filter 0, zlib)."""
     h, w = img.shape[:2]
-    color_type = 0 if img.ndim == 2 else 2
+    color_type = 0 if img.ndim == 2 else {3: 2, 4: 6}[img.shape[2]]
     raw = b"".join(b"\x00" + img[i].tobytes() for i in range(h))
 
     def chunk(kind, body):
@@ -115,6 +116,12 @@ def write_fixture(mx):
         header = mx.recordio.IRHeader(0, np.array(label, dtype=np.float32), 100 + i, 0)
         writer.write(mx.recordio.pack(header, png(img)))
     writer.close()
+    writer = mx.recordio.MXRecordIO(os.path.join(DATA, "det_rgba.rec"), "w")
+    for i in range(3):  # RGBA images (data_shape[0] == 4)
+        img = rng.randint(0, 256, (10 + i, 12, 4)).astype(np.uint8)
+        header = mx.recordio.IRHeader(0, np.array([2, 5, 1, 0.1, 0.2, 0.7, 0.9], dtype=np.float32), 200 + i, 0)
+        writer.write(mx.recordio.pack(header, png(img)))
+    writer.close()
     with open(LST, "w") as f:
         for idx, label in list_labels().items():
             f.write("\t".join([str(idx)] + [repr(float(v)) for v in label] + [f"img{idx}.png"]) + "\n")
@@ -128,7 +135,8 @@ def run_case(mx, name, kwargs):
         kwargs["path_imglist"] = os.path.join(DATA, kwargs["path_imglist"])
     if "mean_img" in kwargs:  # a new file each run: the iterator computes the mean and saves it
         kwargs["mean_img"] = os.path.join(tempfile.mkdtemp(), kwargs["mean_img"])
-    it = mx.io.ImageDetRecordIter(path_imgrec=REC, **kwargs)
+    rec = os.path.join(DATA, kwargs.pop("path_imgrec")) if "path_imgrec" in kwargs else REC
+    it = mx.io.ImageDetRecordIter(path_imgrec=rec, **kwargs)
     out = {
         "provide_data": [(d.name, tuple(d.shape)) for d in it.provide_data],
         "provide_label": [(d.name, tuple(d.shape)) for d in it.provide_label],
