@@ -9,7 +9,7 @@ computed in float32 as MXNet does.
 
 import numpy as np
 
-from mxrs import _imgcv
+from mxrs import _imgcv, _native
 from mxrs.base import MXNetError
 
 F32 = np.float32
@@ -140,6 +140,11 @@ def _inter_method(method, old_w, old_h, new_w, new_h, rng):
 
 def _resize(img, new_w, new_h, p, rng):
     method = _inter_method(p["inter_method"], img.shape[1], img.shape[0], new_w, new_h, rng)
+    h, w, c = img.shape
+    if method == 1 and new_w > 0 and new_h > 0:
+        # The Rust core's bilinear resize: OpenCV's fixed-point INTER_LINEAR, as _imgcv's.
+        out = _native.imresize(np.ascontiguousarray(img).tobytes(), h, w, c, int(new_w), int(new_h))
+        return np.frombuffer(out, dtype=np.uint8).reshape(int(new_h), int(new_w), c)
     return _imgcv.resize(img, new_w, new_h, method, op="ImageDetRecordIter")
 
 
