@@ -243,7 +243,12 @@ class ImageDetRecordIter(DataIter):
             rec = self._reader.read()
             if rec is None:
                 break
-            records.append((pos, None if self._imglist is not None else unpack(rec)[0]))
+            header = None
+            if self._imglist is None:
+                header = unpack(rec)[0]
+                if header.flag > 0:  # a copy: the unpacked label is a view of the whole record
+                    header = header._replace(label=np.array(header.label, dtype=np.float32))
+            records.append((pos, header))
         begin, end = _part_range(self._reader.tell(), num_parts, part_index)
         part = [(pos, header) for pos, header in records if begin <= pos < end]
         if self._imglist is not None:
