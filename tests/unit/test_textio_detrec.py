@@ -188,3 +188,40 @@ def test_errors(tmp_path):
     w.close()
     with pytest.raises(mx.base.MXNetError, match="at least 7 values"):
         mx.io.ImageDetRecordIter(path_imgrec=str(bad), data_shape=(3, 8, 8), batch_size=1).next()
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's HLS helpers (MXNet calls OpenCV's cvtColor)")
+def test_hls_conversions_match_opencv():
+    """The colour jitter's RGB <-> HLS follows OpenCV's 8-bit cvtColor (values from OpenCV)."""
+    from mxrs.io import _detaug
+
+    rgb = np.array(
+        [
+            [
+                [0, 0, 0],
+                [255, 255, 255],
+                [128, 128, 128],
+                [255, 0, 0],
+                [0, 255, 0],
+                [0, 0, 255],
+                [10, 10, 11],
+                [200, 100, 100],
+            ]
+        ],
+        dtype=np.uint8,
+    )
+    hls = [
+        [0, 0, 0],
+        [0, 255, 0],
+        [0, 128, 0],
+        [0, 128, 255],
+        [60, 128, 255],
+        [120, 128, 255],
+        [120, 10, 12],
+        [0, 150, 121],
+    ]
+    np.testing.assert_array_equal(_detaug._rgb_to_hls_u8(rgb)[0], hls)
+    shifted = np.array([[[22, 0, 0], [11, 255, 0], [3, 111, 21], [0, 143, 233]]], dtype=np.int32)
+    np.testing.assert_array_equal(
+        _detaug._hls_to_rgb_u8(shifted)[0], [[0, 0, 0], [255, 255, 255], [120, 104, 102], [245, 41, 41]]
+    )

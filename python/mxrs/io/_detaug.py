@@ -150,13 +150,13 @@ def _resize(img, new_w, new_h, p, rng):
 
 def _rgb_to_hls_u8(img):
     """OpenCV's 8-bit BGR2HLS (of an RGB image): H in [0, 180), L and S in [0, 255]."""
-    f = img.astype(F32) / F32(255)
+    f = img.astype(F32) * F32(1.0 / 255)  # OpenCV multiplies by the reciprocal
     r, g, b = f[..., 0], f[..., 1], f[..., 2]
     vmax, vmin = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
     diff = vmax - vmin
     lum = (vmax + vmin) * F32(0.5)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.where(lum < F32(0.5), diff / (vmax + vmin), diff / (F32(2) - vmax - vmin))
+        s = np.where(lum < F32(0.5), diff / (vmax + vmin), diff / (F32(2) - (vmax + vmin)))
         scale = F32(60) / diff
         h = np.where(
             vmax == r, (g - b) * scale, np.where(vmax == g, (b - r) * scale + F32(120), (r - g) * scale + F32(240))
