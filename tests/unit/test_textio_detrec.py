@@ -1,7 +1,8 @@
 """``mx.io.ImageDetRecordIter`` against real MXNet 1.9.1: the batches (data, padded labels,
 pad, index, provide_data/label) of every deterministic case of tools/golden/textio_detrec.py
-on tests/data/textio/det.rec, saved in tests/data/textio_detrec_golden.npz; then the random
-augmentations' invariants and the errors."""
+on tests/data/textio/det.rec, saved in tests/data/textio_detrec_golden.npz (random mirror,
+pad, crop and colour jitter included: MXNet with preprocess_threads=1 draws as mxrs does); then
+the random augmentations' invariants and the errors."""
 
 import importlib.util
 from pathlib import Path

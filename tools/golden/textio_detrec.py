@@ -89,9 +89,63 @@ CASES = {
         data_shape=(3, 20, 30), batch_size=7, resize=10, resize_mode="fit", rand_mirror_prob=1.0, mean_g=10.0
     ),
     "mean_img": dict(data_shape=(3, 8, 8), batch_size=4, mean_img="mean.nd", std_g=3.0, scale=2.0),
+    # Random augmentations, draw for draw: MXNet decodes on one thread (one std::mt19937 seeded
+    # 233) with preprocess_threads=1, and mxrs draws as that thread does.
+    "rand_mirror": dict(data_shape=(3, 8, 8), batch_size=7, rand_mirror_prob=0.5, preprocess_threads=1),
+    "rand_pad": dict(
+        data_shape=(3, 12, 12), batch_size=7, rand_pad_prob=0.7, max_pad_scale=2.5, fill_value=33, preprocess_threads=1
+    ),
+    "rand_crop": dict(
+        data_shape=(3, 12, 12),
+        batch_size=4,
+        rand_crop_prob=0.9,
+        min_crop_scales=0.3,
+        max_crop_scales=0.9,
+        min_crop_aspect_ratios=0.5,
+        max_crop_aspect_ratios=2.0,
+        min_crop_overlaps=0.1,
+        max_crop_trials=40,
+        preprocess_threads=1,
+    ),
+    "rand_crop_overlap": dict(
+        data_shape=(3, 10, 10),
+        batch_size=7,
+        rand_crop_prob=1.0,
+        min_crop_scales=0.2,
+        max_crop_scales=0.7,
+        min_crop_object_coverages=0.3,
+        max_crop_sample_coverages=0.9,
+        crop_emit_mode="overlap",
+        emit_overlap_thresh=0.4,
+        preprocess_threads=1,
+    ),
+    "rand_all": dict(
+        data_shape=(3, 12, 12),
+        batch_size=5,
+        rand_mirror_prob=0.5,
+        rand_pad_prob=0.5,
+        max_pad_scale=2.0,
+        rand_crop_prob=0.5,
+        min_crop_scales=0.4,
+        random_contrast_prob=0.5,
+        max_random_contrast=0.4,
+        resize=20,
+        preprocess_threads=1,
+    ),
+    "rand_color": dict(
+        data_shape=(3, 8, 8),
+        batch_size=7,
+        random_hue_prob=0.8,
+        max_random_hue=18,
+        random_saturation_prob=0.8,
+        max_random_saturation=30,
+        random_illumination_prob=0.8,
+        max_random_illumination=25,
+        preprocess_threads=1,
+    ),
     "rgba": dict(path_imgrec="det_rgba.rec", data_shape=(4, 6, 6), batch_size=3, mean_a=5.0, std_a=2.0, std_r=4.0),
 }
-EPOCHS = {"basic": 2, "no_round": 2}
+EPOCHS = {"basic": 2, "no_round": 2, "rand_all": 3}
 
 
 def png(img):

@@ -122,8 +122,42 @@ class DetLabel:
         self.objects[:, 3] = F32(1) - left
 
 
-def _uniform(rng, lo, hi):
-    return F32(lo + (hi - lo) * rng.random_sample())
+class StdRng:
+    """The draws MXNet's detection augmenter makes: C++ ``std::mt19937`` (numpy's legacy
+    MT19937 has the same seeding and the same 32-bit outputs) with libstdc++'s
+    ``uniform_real_distribution<float>`` (one 32-bit output per float: ``x / 2**32`` rounded to
+    float, then ``u * (b - a) + a`` in float)."""
+
+    def __init__(self, seed):
+        self._bits = np.random.RandomState(seed)._bit_generator
+
+    def _raw(self):
+        return int(self._bits.random_raw())
+
+    def canonical(self):
+        """``generate_canonical<float, 24>``: a float in [0, 1)."""
+        u = F32(self._raw()) / F32(4294967296.0)
+        return u if u < 1 else np.nextafter(F32(1), F32(0))
+
+    def uniform(self, a, b):
+        a, b = F32(a), F32(b)
+        return F32(self.canonical() * F32(b - a) + a)
+
+    def randint(self, lo, hi):
+        """An int in [lo, hi] (``uniform_int_distribution``, libstdc++'s downscaling)."""
+        span = hi - lo + 1
+        scaling = 0xFFFFFFFF // span
+        past = span * scaling
+        while (x := self._raw()) >= past:
+            pass
+        return lo + x // scaling
+
+    def shuffle(self, items):
+        """Fisher-Yates with :meth:`randint` (libstdc++ pairs its draws: the crop samplers'
+        order is not MXNet's when there are several)."""
+        for i in range(len(items) - 1, 0, -1):
+            j = self.randint(0, i)
+            items[i], items[j] = items[j], items[i]
 
 
 def _inter_method(method, old_w, old_h, new_w, new_h, rng):
@@ -134,7 +168,7 @@ def _inter_method(method, old_w, old_h, new_w, new_h, rng):
             return 3
         return 1
     if method == 10:
-        return int(rng.randint(0, 5))
+        return rng.randint(0, 4)
     return method
 
 
@@ -192,14 +226,14 @@ def _hls_to_rgb_u8(hls):
 
 def _color(img, p, rng):
     lo_hi = (-1.0, 1.0)
-    h = int(_uniform(rng, *lo_hi) * p["max_random_hue"])
-    s = int(_uniform(rng, *lo_hi) * p["max_random_saturation"])
-    lum = int(_uniform(rng, *lo_hi) * p["max_random_illumination"])
-    c = F32(_uniform(rng, *lo_hi) * F32(p["max_random_contrast"]))
-    h = h if rng.random_sample() < p["random_hue_prob"] else 0
-    s = s if rng.random_sample() < p["random_saturation_prob"] else 0
-    lum = lum if rng.random_sample() < p["random_illumination_prob"] else 0
-    c = c if rng.random_sample() < p["random_contrast_prob"] else F32(0)
+    h = int(rng.uniform(*lo_hi) * p["max_random_hue"])
+    s = int(rng.uniform(*lo_hi) * p["max_random_saturation"])
+    lum = int(rng.uniform(*lo_hi) * p["max_random_illumination"])
+    c = F32(rng.uniform(*lo_hi) * F32(p["max_random_contrast"]))
+    h = h if rng.canonical() < p["random_hue_prob"] else 0
+    s = s if rng.canonical() < p["random_saturation_prob"] else 0
+    lum = lum if rng.canonical() < p["random_illumination_prob"] else 0
+    c = c if rng.canonical() < p["random_contrast_prob"] else F32(0)
     if (h or s or lum) and img.shape[2] == 3:
         hls = _rgb_to_hls_u8(img) + np.array([h, lum, s], dtype=np.int32)
         hls = np.clip(hls, 0, np.array([180, 255, 255]))
@@ -210,23 +244,24 @@ def _color(img, p, rng):
 
 
 def _pad_box(max_pad_scale, rng, threshold=1.05):
-    new_scale = _uniform(rng, 1.0, max_pad_scale)
+    new_scale = rng.uniform(1.0, max_pad_scale)
     if new_scale < threshold:
         return None
-    x0 = _uniform(rng, 0.0, new_scale - 1)
-    y0 = _uniform(rng, 0.0, new_scale - 1)
+    x0 = rng.uniform(0.0, new_scale - 1)
+    y0 = rng.uniform(0.0, new_scale - 1)
     return (F32(-x0), F32(-y0), new_scale, new_scale)
 
 
 def _crop_box(p, idx, rng, img_aspect):
-    new_scale = F32(_uniform(rng, p["min_crop_scales"][idx], p["max_crop_scales"][idx]) + F32(1e-12))
-    min_ratio = max(F32(p["min_crop_aspect_ratios"][idx] / img_aspect), F32(new_scale * new_scale))
-    max_ratio = min(F32(p["max_crop_aspect_ratios"][idx] / img_aspect), F32(1.0 / (new_scale * new_scale)))
-    new_ratio = F32(np.sqrt(_uniform(rng, min_ratio, max_ratio)))
+    """MXNet's ``GenerateCropBox`` (float arithmetic; ``1. / (s * s)`` in double)."""
+    new_scale = F32(rng.uniform(p["min_crop_scales"][idx], p["max_crop_scales"][idx]) + F32(1e-12))
+    min_ratio = max(F32(F32(p["min_crop_aspect_ratios"][idx]) / img_aspect), F32(new_scale * new_scale))
+    max_ratio = min(F32(F32(p["max_crop_aspect_ratios"][idx]) / img_aspect), F32(1.0 / float(new_scale * new_scale)))
+    new_ratio = F32(np.sqrt(rng.uniform(min_ratio, max_ratio)))
     w = min(F32(1), F32(new_scale * new_ratio))
     h = min(F32(1), F32(new_scale / new_ratio))
-    x0 = _uniform(rng, 0.0, F32(1) - w)
-    y0 = _uniform(rng, 0.0, F32(1) - h)
+    x0 = rng.uniform(0.0, F32(1) - w)
+    y0 = rng.uniform(0.0, F32(1) - h)
     return (x0, y0, w, h)
 
 
@@ -270,18 +305,21 @@ def augment(img, raw_label, p, rng):
     probs = ("random_hue_prob", "random_saturation_prob", "random_illumination_prob", "random_contrast_prob")
     if any(p[k] > 0 for k in probs):
         img = _color(img, p, rng)
-    if p["rand_mirror_prob"] > 0 and rng.random_sample() < p["rand_mirror_prob"]:
+    if p["rand_mirror_prob"] > 0 and rng.canonical() < p["rand_mirror_prob"]:
         label.mirror()
         img = img[:, ::-1]
-    if p["rand_pad_prob"] > 0 and p["max_pad_scale"] > 1 and rng.random_sample() < p["rand_pad_prob"]:
+    if p["rand_pad_prob"] > 0 and p["max_pad_scale"] > 1 and rng.canonical() < p["rand_pad_prob"]:
         box = _pad_box(p["max_pad_scale"], rng)
         if box is not None:
             label.pad(box)
             rows, cols = img.shape[:2]
             left, top = int(-box[0] * cols), int(-box[1] * rows)
             right, bot = int((box[2] + box[0] - 1) * cols), int((box[3] + box[1] - 1) * rows)
-            img = _imgcv.copy_make_border(np.ascontiguousarray(img), top, bot, left, right, 0, float(p["fill_value"]))
-    if p["rand_crop_prob"] > 0 and p["num_crop_sampler"] > 0 and rng.random_sample() < p["rand_crop_prob"]:
+            fill = float(p["fill_value"])  # cv::Scalar(v, v, v): an alpha channel gets 0
+            img = _imgcv.copy_make_border(
+                np.ascontiguousarray(img), top, bot, left, right, 0, values=(fill, fill, fill, 0)
+            )
+    if p["rand_crop_prob"] > 0 and p["num_crop_sampler"] > 0 and rng.canonical() < p["rand_crop_prob"]:
         img = _random_crop(img, label, p, rng)
     img = _final_resize(np.ascontiguousarray(img), p, rng)
     return img, label.to_array()

@@ -76,8 +76,11 @@ def _tuple(v, cast):
 def _aug_params(data_shape, kwargs):
     p = {k: kwargs.pop(k, d) for k, d in _AUG_DEFAULTS.items()}
     for k, d in _CROP_TUPLES.items():
-        p[k] = _tuple(kwargs.pop(k, d), int if k == "max_crop_trials" else float)
+        p[k] = _tuple(kwargs.pop(k, d), int if k == "max_crop_trials" else np.float32)
     p["data_shape"] = data_shape
+    for k, d in _AUG_DEFAULTS.items():  # MXNet's float parameters are C++ floats
+        if isinstance(d, float):
+            p[k] = np.float32(p[k])
     emit = {0: "center", 1: "overlap"}.get(p["crop_emit_mode"], p["crop_emit_mode"])
     mode = {0: "force", 1: "shrink", 2: "fit"}.get(p["resize_mode"], p["resize_mode"])
     if emit not in ("center", "overlap"):
@@ -156,8 +159,12 @@ class ImageDetRecordIter(DataIter):
     ``part_index`` read one byte range of the file, as MXNet splits it. With ``round_batch``
     the last batch is completed from the start of the next pass (``pad`` counts those, and the
     next epoch goes on after them, as MXNet's BatchLoader does); without, ``pad`` counts the
-    missing images (their rows keep the previous batch's values). The random draws of the
-    augmentations come from numpy's generator, not MXNet's, so only their distribution matches.
+    missing images (their rows keep the previous batch's values). The augmentations draw from
+    one ``std::mt19937`` seeded 233, as MXNet's first decoding thread does: with
+    ``preprocess_threads=1`` MXNet gives the same batches draw for draw (with more threads
+    MXNet splits the records among engines; ``preprocess_threads`` does not change mxrs's
+    draws). ``shuffle``'s order is mxrs's own (seeded by ``seed``), as is the order of several
+    crop samplers.
 
     Outputs ``provide_data`` ``[(data_name, (batch_size,) + data_shape)]`` and
     ``provide_label`` ``[(label_name, (batch_size, label_pad_width + 4))]``.
@@ -220,7 +227,8 @@ class ImageDetRecordIter(DataIter):
                 )
             label_pad_width = max_width
         self.label_pad_width = label_pad_width
-        self._aug_rng = np.random.RandomState(_RAND_MAGIC)
+        # MXNet's first decoding thread's engine (seeded (0 + 1) * 233, whatever the seed).
+        self._aug_rng = _detaug.StdRng(_RAND_MAGIC)
         self._shuffle_rng = np.random.RandomState(_RAND_MAGIC + int(seed))
         self._mean = None
         self.provide_data = [DataDesc(data_name, (self.batch_size, *self.data_shape), self._dtype.type, "NCHW")]
