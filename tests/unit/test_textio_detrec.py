@@ -226,3 +226,13 @@ def test_hls_conversions_match_opencv():
     np.testing.assert_array_equal(
         _detaug._hls_to_rgb_u8(shifted)[0], [[0, 0, 0], [255, 255, 255], [120, 104, 102], [245, 41, 41]]
     )
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's chunking helper")
+def test_shuffle_chunks_are_8mb_runs_of_records():
+    from mxrs.io.detrec import _chunks
+
+    mb = 1 << 20
+    spans = [(0, 3 * mb), (3 * mb, 7 * mb), (7 * mb, 9 * mb), (9 * mb, 20 * mb), (20 * mb, 21 * mb)]
+    assert _chunks(spans) == [[0, 3 * mb], [7 * mb], [9 * mb], [20 * mb]]
+    assert _chunks([]) == []

@@ -143,9 +143,15 @@ CASES = {
         max_random_illumination=25,
         preprocess_threads=1,
     ),
+    "shuffle": dict(data_shape=(3, 8, 8), batch_size=3, shuffle=True, seed=3, preprocess_threads=1),
+    "crop_samplers": dict(
+        data_shape=(3, 10, 10), batch_size=7, rand_crop_prob=1.0, num_crop_sampler=3,
+        min_crop_scales=(0.3, 0.5, 0.1), max_crop_scales=(0.6, 1.0, 0.3), min_crop_overlaps=(0.1, 0.0, 0.0),
+        max_crop_trials=(10, 20, 5), shuffle=True, preprocess_threads=1,
+    ),
     "rgba": dict(path_imgrec="det_rgba.rec", data_shape=(4, 6, 6), batch_size=3, mean_a=5.0, std_a=2.0, std_r=4.0),
 }
-EPOCHS = {"basic": 2, "no_round": 2, "rand_all": 3}
+EPOCHS = {"basic": 2, "no_round": 2, "rand_all": 3, "shuffle": 3, "crop_samplers": 2}
 
 
 def png(img):

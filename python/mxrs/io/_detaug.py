@@ -153,9 +153,9 @@ class StdRng:
         return lo + x // scaling
 
     def shuffle(self, items):
-        """Fisher-Yates with :meth:`randint` (libstdc++ pairs its draws: the crop samplers'
-        order is not MXNet's when there are several)."""
-        for i in range(len(items) - 1, 0, -1):
+        """``std::shuffle`` as the libstdc++ MXNet 1.9.1 was built with: for each position i
+        from 1, swap it with a uniform position in [0, i]."""
+        for i in range(1, len(items)):
             j = self.randint(0, i)
             items[i], items[j] = items[j], items[i]
 

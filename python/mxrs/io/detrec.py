@@ -137,6 +137,22 @@ def _part_range(total, num_parts, part_index):
     return min(step * part_index, total), min(step * (part_index + 1), total)
 
 
+_CHUNK_BYTES = 8 << 20  # MXNet's HintChunkSize for this iterator
+
+
+def _chunks(spans):
+    """Consecutive records grouped as dmlc's InputSplit hands them out (chunks of at most
+    8 MB, at least one record): MXNet shuffles within a chunk."""
+    chunks: list = []
+    start = None
+    for pos, stop in spans:
+        if start is None or stop - start > _CHUNK_BYTES:
+            chunks.append([])
+            start = pos
+        chunks[-1].append(pos)
+    return chunks
+
+
 class ImageDetRecordIter(DataIter):
     """Batches of images and padded detection labels from a RecordIO file (MXNet's
     ``ImageDetRecordIter``).
@@ -163,8 +179,9 @@ class ImageDetRecordIter(DataIter):
     one ``std::mt19937`` seeded 233, as MXNet's first decoding thread does: with
     ``preprocess_threads=1`` MXNet gives the same batches draw for draw (with more threads
     MXNet splits the records among engines; ``preprocess_threads`` does not change mxrs's
-    draws). ``shuffle``'s order is mxrs's own (seeded by ``seed``), as is the order of several
-    crop samplers.
+    draws). ``shuffle`` permutes the records of each chunk of up to 8 MB (as MXNet reads the
+    file) with ``std::shuffle`` and a ``std::mt19937`` seeded ``233 + seed``, after decoding
+    and augmenting the chunk in file order, as MXNet does.
 
     Outputs ``provide_data`` ``[(data_name, (batch_size,) + data_shape)]`` and
     ``provide_label`` ``[(label_name, (batch_size, label_pad_width + 4))]``.
@@ -229,7 +246,7 @@ class ImageDetRecordIter(DataIter):
         self.label_pad_width = label_pad_width
         # MXNet's first decoding thread's engine (seeded (0 + 1) * 233, whatever the seed).
         self._aug_rng = _detaug.StdRng(_RAND_MAGIC)
-        self._shuffle_rng = np.random.RandomState(_RAND_MAGIC + int(seed))
+        self._shuffle_rng = _detaug.StdRng(_RAND_MAGIC + int(seed))
         self._mean = None
         self.provide_data = [DataDesc(data_name, (self.batch_size, *self.data_shape), self._dtype.type, "NCHW")]
         self.provide_label = [DataDesc(label_name, (self.batch_size, label_pad_width + 4), np.float32, "NCHW")]
@@ -256,12 +273,13 @@ class ImageDetRecordIter(DataIter):
                 header = unpack(rec)[0]
                 if header.flag > 0:  # a copy: the unpacked label is a view of the whole record
                     header = header._replace(label=np.array(header.label, dtype=np.float32))
-            records.append((pos, header))
+            records.append((pos, self._reader.tell(), header))
         begin, end = _part_range(self._reader.tell(), num_parts, part_index)
-        part = [(pos, header) for pos, header in records if begin <= pos < end]
+        part = [(pos, stop, header) for pos, stop, header in records if begin <= pos < end]
+        self._chunks = _chunks([(pos, stop) for pos, stop, _ in part])
         if self._imglist is not None:
-            return [pos for pos, _ in part], max((v.size for v in self._imglist.values()), default=0)
-        return [pos for pos, _ in part], max((self._record_label(h).size for _, h in part), default=0)
+            return [pos for pos, *_ in part], max((v.size for v in self._imglist.values()), default=0)
+        return [pos for pos, *_ in part], max((self._record_label(h).size for *_, h in part), default=0)
 
     def _record_label(self, header):
         if self._imglist is not None:
@@ -278,17 +296,32 @@ class ImageDetRecordIter(DataIter):
         return label
 
     def _start_pass(self):
-        self._order = list(self._offsets)
-        if self._shuffle:
-            self._shuffle_rng.shuffle(self._order)
+        self._chunk = 0
+        self._pending = []  # the rest of the current shuffled chunk, next first
         self._pos = 0
 
     def _next_instance(self):
-        """(image id, CHW float32 data, padded label) of the next record, None at the end."""
-        if self._pos >= len(self._order):
-            return None
-        self._reader.handle.seek(self._order[self._pos])
-        self._pos += 1
+        """(image id, CHW float32 data, padded label) of the next record, None at the end.
+
+        In file order; with ``shuffle`` MXNet decodes and augments a whole chunk in file order
+        and then permutes it, and so does this."""
+        if not self._shuffle:
+            if self._pos >= len(self._offsets):
+                return None
+            self._pos += 1
+            return self._process(self._offsets[self._pos - 1])
+        if not self._pending:
+            if self._chunk >= len(self._chunks):
+                return None
+            self._pending = [self._process(pos) for pos in self._chunks[self._chunk]]
+            self._chunk += 1
+            self._shuffle_rng.shuffle(self._pending)
+            self._pending.reverse()
+        return self._pending.pop()
+
+    def _process(self, pos):
+        """Decode, augment and normalise the record at byte offset ``pos``."""
+        self._reader.handle.seek(pos)
         header, buf = unpack(self._reader.read())
         c, h, w = self.data_shape
         # mxrs.image's package imports mxrs.io: its decoder is imported when first needed.
