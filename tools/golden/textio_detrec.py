@@ -145,13 +145,36 @@ CASES = {
     ),
     "shuffle": dict(data_shape=(3, 8, 8), batch_size=3, shuffle=True, seed=3, preprocess_threads=1),
     "crop_samplers": dict(
-        data_shape=(3, 10, 10), batch_size=7, rand_crop_prob=1.0, num_crop_sampler=3,
-        min_crop_scales=(0.3, 0.5, 0.1), max_crop_scales=(0.6, 1.0, 0.3), min_crop_overlaps=(0.1, 0.0, 0.0),
-        max_crop_trials=(10, 20, 5), shuffle=True, preprocess_threads=1,
+        data_shape=(3, 10, 10),
+        batch_size=7,
+        rand_crop_prob=1.0,
+        num_crop_sampler=3,
+        min_crop_scales=(0.3, 0.5, 0.1),
+        max_crop_scales=(0.6, 1.0, 0.3),
+        min_crop_overlaps=(0.1, 0.0, 0.0),
+        max_crop_trials=(10, 20, 5),
+        shuffle=True,
+        preprocess_threads=1,
     ),
     "rgba": dict(path_imgrec="det_rgba.rec", data_shape=(4, 6, 6), batch_size=3, mean_a=5.0, std_a=2.0, std_r=4.0),
 }
-EPOCHS = {"basic": 2, "no_round": 2, "rand_all": 3, "shuffle": 3, "crop_samplers": 2}
+# Cases run as on an 8-CPU machine (MXNet starts min(8 - 1, preprocess_threads) decoding
+# threads, each with its own engine, and splits each chunk among them): MXNet runs them with
+# omp_get_num_procs() made to answer 8 (a preloaded shim, built here with the C compiler).
+CASES_8CPU = {
+    "threads3": dict(
+        data_shape=(3, 10, 10),
+        batch_size=7,
+        preprocess_threads=3,
+        rand_mirror_prob=0.5,
+        rand_pad_prob=0.5,
+        max_pad_scale=2.0,
+        rand_crop_prob=0.7,
+        min_crop_scales=0.3,
+    ),
+    "threads_default_shuffle": dict(data_shape=(3, 10, 10), batch_size=4, shuffle=True, rand_crop_prob=0.8),
+}
+EPOCHS = {"basic": 2, "no_round": 2, "rand_all": 3, "shuffle": 3, "crop_samplers": 2, "threads_default_shuffle": 2}
 
 
 def png(img):
@@ -231,11 +254,39 @@ def flatten(results):
     return flat
 
 
+def run_8cpu_cases():
+    """CASES_8CPU, run by this script in a child process whose omp_get_num_procs() is 8."""
+    import pickle
+    import subprocess
+
+    tmp = tempfile.mkdtemp()
+    shim = os.path.join(tmp, "procs8.so")
+    with open(os.path.join(tmp, "shim.c"), "w") as f:
+        f.write("int omp_get_num_procs(void) { return 8; }\n")
+    with open(os.path.join(tmp, "ver.map"), "w") as f:
+        f.write("OMP_1.0 { global: omp_get_num_procs; local: *; };\n")
+    subprocess.check_call(
+        ["cc", "-shared", "-fPIC", f"-Wl,--version-script={tmp}/ver.map", "-o", shim, os.path.join(tmp, "shim.c")]
+    )
+    out = os.path.join(tmp, "out.pkl")
+    env = dict(os.environ, LD_PRELOAD=shim, TEXTIO_8CPU_OUT=out)
+    subprocess.check_call([sys.executable, os.path.abspath(__file__)], env=env)
+    with open(out, "rb") as f:
+        return pickle.load(f)  # noqa: S301 - written just now by this script
+
+
 def main():
     import mxnet as mx
 
+    if os.environ.get("TEXTIO_8CPU_OUT"):
+        import pickle
+
+        with open(os.environ["TEXTIO_8CPU_OUT"], "wb") as f:
+            pickle.dump({name: run_case(mx, name, kwargs) for name, kwargs in CASES_8CPU.items()}, f)
+        return
     write_fixture(mx)
     results = {name: run_case(mx, name, kwargs) for name, kwargs in CASES.items()}
+    results.update(run_8cpu_cases())
     np.savez_compressed(OUT, **flatten(results))
     print(f"wrote {OUT} ({len(results)} cases)")
 

@@ -17,7 +17,7 @@ __all__ = ["ImageDetRecordIter"]
 _OP = "ImageDetRecordIter"
 _RAND_MAGIC = 233
 # Accepted, and only change logging, threading or prefetching (not the batches).
-_IGNORED = {"verbose", "preprocess_threads", "prefetch_buffer", "ctx", "shuffle_chunk_size", "shuffle_chunk_seed"}
+_IGNORED = {"verbose", "prefetch_buffer", "ctx", "shuffle_chunk_size", "shuffle_chunk_seed"}
 _CROP_TUPLES = {
     "min_crop_scales": (0.0,),
     "max_crop_scales": (1.0,),
@@ -141,16 +141,34 @@ _CHUNK_BYTES = 8 << 20  # MXNet's HintChunkSize for this iterator
 
 
 def _chunks(spans):
-    """Consecutive records grouped as dmlc's InputSplit hands them out (chunks of at most
-    8 MB, at least one record): MXNet shuffles within a chunk."""
+    """Consecutive records (their ``(start, stop)`` byte spans) grouped as dmlc's InputSplit
+    hands them out: chunks of at most 8 MB, at least one record. MXNet shuffles within a
+    chunk and splits a chunk among its decoding threads."""
     chunks: list = []
     start = None
     for pos, stop in spans:
         if start is None or stop - start > _CHUNK_BYTES:
             chunks.append([])
             start = pos
-        chunks[-1].append(pos)
+        chunks[-1].append((pos, stop))
     return chunks
+
+
+def _num_procs():
+    """OpenMP's ``omp_get_num_procs``: the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _thread_of(chunks, num_threads):
+    """Which of MXNet's decoding threads takes each record: a chunk's bytes are cut in equal
+    parts (rounded up to 4 bytes), one per thread, as dmlc's RecordIOChunkReader does."""
+    owner = {}
+    for chunk in chunks:
+        base = chunk[0][0]
+        size = chunk[-1][1] - base
+        for pos, _ in chunk:
+            owner[pos] = min(t for t in range(num_threads) if pos - base < _part_range(size, num_threads, t)[1])
+    return owner
 
 
 class ImageDetRecordIter(DataIter):
@@ -175,13 +193,15 @@ class ImageDetRecordIter(DataIter):
     ``part_index`` read one byte range of the file, as MXNet splits it. With ``round_batch``
     the last batch is completed from the start of the next pass (``pad`` counts those, and the
     next epoch goes on after them, as MXNet's BatchLoader does); without, ``pad`` counts the
-    missing images (their rows keep the previous batch's values). The augmentations draw from
-    one ``std::mt19937`` seeded 233, as MXNet's first decoding thread does: with
-    ``preprocess_threads=1`` MXNet gives the same batches draw for draw (with more threads
-    MXNet splits the records among engines; ``preprocess_threads`` does not change mxrs's
-    draws). ``shuffle`` permutes the records of each chunk of up to 8 MB (as MXNet reads the
-    file) with ``std::shuffle`` and a ``std::mt19937`` seeded ``233 + seed``, after decoding
-    and augmenting the chunk in file order, as MXNet does.
+    missing images (their rows keep the previous batch's values).
+
+    Random draws are MXNet's: MXNet decodes on ``min(cpus - 1, preprocess_threads)`` threads
+    (at least one), each taking an equal byte range of each chunk of the file and drawing from
+    its own ``std::mt19937`` seeded ``(t + 1) * 233``; mxrs assigns the records and draws the
+    same way (decoding on the calling thread), so the same file, parameters and CPU count give
+    MXNet's batches. ``shuffle`` permutes the records of each chunk of up to 8 MB (as MXNet
+    reads the file) with ``std::shuffle`` and a ``std::mt19937`` seeded ``233 + seed``, after
+    decoding and augmenting the chunk in file order, as MXNet does.
 
     Outputs ``provide_data`` ``[(data_name, (batch_size,) + data_shape)]`` and
     ``provide_label`` ``[(label_name, (batch_size, label_pad_width + 4))]``.
@@ -206,6 +226,7 @@ class ImageDetRecordIter(DataIter):
         data_name="data",
         label_name="softmax_label",
         aug_seq="det_aug_default",
+        preprocess_threads=4,
         **kwargs,
     ):
         super().__init__(int(batch_size))
@@ -234,6 +255,10 @@ class ImageDetRecordIter(DataIter):
         if self._dtype not in (np.float32, np.float64, np.float16):
             raise MXNetError(f"{_OP}: dtype must be float32, float64 or float16, got {dtype}")
         self._imglist = _read_imglist(os.fspath(path_imglist), self._label_width) if path_imglist else None
+        # MXNet's decoding threads (as many as it would start here) and their random engines,
+        # seeded (t + 1) * 233 whatever the seed.
+        threads = min(max(_num_procs() - 1, 1), max(int(preprocess_threads), 1))
+        self._aug_rngs = [_detaug.StdRng((t + 1) * _RAND_MAGIC) for t in range(threads)]
         self._reader = MXRecordIO(self._uri, "r")
         self._offsets, max_width = self._scan(int(num_parts), int(part_index))
         label_pad_width = int(label_pad_width)
@@ -244,8 +269,6 @@ class ImageDetRecordIter(DataIter):
                 )
             label_pad_width = max_width
         self.label_pad_width = label_pad_width
-        # MXNet's first decoding thread's engine (seeded (0 + 1) * 233, whatever the seed).
-        self._aug_rng = _detaug.StdRng(_RAND_MAGIC)
         self._shuffle_rng = _detaug.StdRng(_RAND_MAGIC + int(seed))
         self._mean = None
         self.provide_data = [DataDesc(data_name, (self.batch_size, *self.data_shape), self._dtype.type, "NCHW")]
@@ -276,7 +299,9 @@ class ImageDetRecordIter(DataIter):
             records.append((pos, self._reader.tell(), header))
         begin, end = _part_range(self._reader.tell(), num_parts, part_index)
         part = [(pos, stop, header) for pos, stop, header in records if begin <= pos < end]
-        self._chunks = _chunks([(pos, stop) for pos, stop, _ in part])
+        chunks = _chunks([(pos, stop) for pos, stop, _ in part])
+        self._chunks = [[pos for pos, _ in chunk] for chunk in chunks]
+        self._thread = _thread_of(chunks, len(self._aug_rngs))
         if self._imglist is not None:
             return [pos for pos, *_ in part], max((v.size for v in self._imglist.values()), default=0)
         return [pos for pos, *_ in part], max((self._record_label(h).size for *_, h in part), default=0)
@@ -330,7 +355,8 @@ class ImageDetRecordIter(DataIter):
         img = _decode(buf, {1: 0, 3: 1, 4: -1}[c], True, _OP, f"record {header.id}")
         if img.shape[2] != c:
             raise MXNetError(f"{_OP}: Invalid image with index {header.id}. Expected {c} channels, got {img.shape[2]}")
-        img, label = _detaug.augment(img, self._record_label(header), self._aug, self._aug_rng)
+        rng = self._aug_rngs[self._thread[pos]]
+        img, label = _detaug.augment(img, self._record_label(header), self._aug, rng)
         rows, cols = img.shape[:2]
         data = np.zeros(self.data_shape, dtype=np.float32)
         data[:, : min(rows, h), : min(cols, w)] = img[:h, :w].transpose(2, 0, 1)
