@@ -18,7 +18,9 @@ venv: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' scipy-openblas32 pytest hypothesis ruff mypy matplotlib scikit-learn 'moto[server]' graphviz onnx onnxruntime 'pandas<3' 'ipython<9'
+	$(PY) -m pip install -q 'maturin>=1.9.4,<2' 'numpy>=1.23' scipy-openblas32 pytest hypothesis ruff mypy matplotlib scikit-learn 'moto[server]' graphviz onnx onnxruntime 'pandas<3' 'ipython<9' tensorboardX
+	# tensorboardX (pure Python, on the protobuf onnx already needs): the event-file writer of the
+	# mx.contrib.tensorboard tests.
 	# tests/d2l run the d2l book's helper package unchanged; its declared dependencies (jupyter)
 	# are not needed: it imports IPython.display (whose set_matplotlib_formats IPython 9 removed);
 	# the book's house-price code selects numeric columns by dtype != object (pandas 3 has str).

@@ -162,9 +162,25 @@ def _resize_area(img, new_h, new_w):
             return ((blocks.astype(np.int64) + 2) >> 2).astype(np.uint8)
         val = blocks * np.float32(1.0 / (isx * isy))
     else:
-        rows = np.matmul(_area_tab(w, new_w), src)  # (h, new_w, c): per row, the x weights
-        val = np.tensordot(_area_tab(h, new_h), rows, axes=(1, 0))
+        val = _area_accumulate(img, _area_tab(w, new_w), _area_tab(h, new_h))
     return _cast_back(val, img.dtype)
+
+
+def _area_accumulate(img, xtab, ytab):
+    """OpenCV's ``ResizeArea_Invoker`` sums in its working type (float for 8-bit and float
+    images, double for double): each source row's weighted pixels added in increasing x, then
+    the weighted rows in increasing y, so uint8 results round as OpenCV's do. Absent taps have
+    weight 0 and add an exact 0."""
+    wt = np.float64 if img.dtype == np.float64 else np.float32
+    src = img.astype(wt)
+    xtab, ytab = xtab.astype(wt), ytab.astype(wt)
+    rows = np.zeros((img.shape[0], xtab.shape[0], img.shape[2]), wt)
+    for sx in range(img.shape[1]):
+        rows += src[:, sx, None, :] * xtab[None, :, sx, None]
+    val = np.zeros((ytab.shape[0], xtab.shape[0], img.shape[2]), wt)
+    for sy in range(img.shape[0]):
+        val += ytab[:, sy, None, None] * rows[None, sy]
+    return val
 
 
 def _resize_nearest(img, new_h, new_w):

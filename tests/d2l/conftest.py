@@ -8,10 +8,7 @@ temporary folder), the Kaggle house-price CSVs and the airfoil file under ``../d
 working directory, as the book's notebooks expect.
 """
 
-import importlib
 import random
-import sys
-import types
 
 import d2l_data
 import matplotlib
@@ -22,44 +19,6 @@ from matplotlib import pyplot as plt
 
 matplotlib.use("Agg")
 mxrs.install_as_mxnet()
-
-
-def _placeholder(name, why):
-    """A package whose every attribute raises NotSupported: d2lzh imports ``mxnet.image`` and
-    ``mxnet.contrib.text`` at import time, and chapters 2-7 never use them."""
-    module = types.ModuleType(name)
-    module.__path__ = []
-
-    def missing(attr):
-        if attr.startswith("__"):  # tools probing modules (pytest, hypothesis) ask for dunders
-            raise AttributeError(attr)
-        raise mxrs.base.NotSupported(f"{name}.{attr}: {why}")
-
-    module.__getattr__ = missing  # type: ignore[method-assign]
-    return module
-
-
-def _ensure(name):
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        sys.modules[name] = _placeholder(name, "not in mxrs yet (a gap that d2lzh's import needs filled)")
-        parent, _, child = name.rpartition(".")
-        sys.modules[parent].__dict__[child] = sys.modules[name]
-
-
-for _name in ("mxnet.image", "mxnet.contrib", "mxnet.contrib.text"):
-    _ensure(_name)
-try:  # d2lzh binds the placeholders at import time; other tests must not see them in mxrs
-    import d2lzh  # noqa: F401
-except ImportError:  # pragma: no cover - the d2l tests skip without d2lzh
-    pass
-for _name in ("mxnet.image", "mxnet.contrib", "mxnet.contrib.text"):
-    _parent, _, _child = _name.rpartition(".")
-    if isinstance(getattr(sys.modules[_parent], _child, None), types.ModuleType) and not hasattr(
-        sys.modules[_name], "__file__"
-    ):
-        delattr(sys.modules[_parent], _child)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,11 +3,11 @@
 ``mx.contrib.nd`` / ``mx.contrib.ndarray`` (``mx.nd.contrib``) and ``mx.contrib.sym`` /
 ``mx.contrib.symbol`` (``mx.sym.contrib``)."""
 
-from mxrs.contrib import autograd, io, onnx
+from mxrs.contrib import autograd, io, onnx, tensorboard, text
 from mxrs.ndarray import contrib as ndarray
 from mxrs.symbol import contrib as symbol
 
 nd = ndarray
 sym = symbol
 
-__all__ = ["autograd", "io", "nd", "ndarray", "onnx", "sym", "symbol"]
+__all__ = ["autograd", "io", "nd", "ndarray", "onnx", "sym", "symbol", "tensorboard", "text"]

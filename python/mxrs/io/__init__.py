@@ -1,6 +1,7 @@
 """Data iterators (``mx.io``): the DataIter protocol, NDArrayIter, CSVIter, ImageRecordIter,
-PrefetchingIter and ResizeIter."""
+ImageDetRecordIter, PrefetchingIter and ResizeIter."""
 
+from mxrs.io.detrec import ImageDetRecordIter
 from mxrs.io.io import DataBatch, DataDesc, DataIter, NDArrayIter, PrefetchingIter, ResizeIter
 from mxrs.io.libsvm import LibSVMIter
 from mxrs.io.mnist import MNISTIter
@@ -24,6 +25,7 @@ __all__ = [
     "MXDataIter",
     "CSVIter",
     "ImageRecordIter",
+    "ImageDetRecordIter",
     "ImageRecordUInt8Iter",
     "ImageRecordInt8Iter",
     "ImageRecordIter_v1",
