@@ -29,6 +29,7 @@ from mxrs import (
     initializer,
     io,
     kvstore,
+    library,
     lr_scheduler,
     metric,
     model,
