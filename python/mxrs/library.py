@@ -1,426 +1,470 @@
-"""Extension libraries (MXNet's ``mx.library``): load custom operators compiled against MXNet
-1.9.1's ``include/mxnet/lib_api.h``.
+"""``mx.library``: load operator libraries built against MXNet 1.9.1's extension API.
 
-``mx.library.load('/abs/path/libgemm_lib.so')`` opens the library with ctypes, checks its API
-version (``_opVersion``, 11 as MXNet 1.9.1), runs its ``initialize(10901)`` and registers each
-operator of its registry (``_opRegSize``/``_opRegGet``) as ``mx.nd.<name>``::
+MXNet 1.9.1's ``include/mxnet/lib_api.h`` lets a shared library register operators
+(``REGISTER_OP(my_gemm).setForward(...).setInferShape(...)``); ``mx.library.load(path)`` opens
+it and adds every operator to ``mx.nd`` (and ``mx.sym``). The library talks to its host only
+through the plain C functions that ``lib_api.cc`` compiles into it (``_opVersion``,
+``_opRegSize``, ``_opRegGet``, ``_opCallParseAttrs``, ``_opCallInferShape``,
+``_opCallInferType``, ``_opCallFCompute``, the stateful-op calls, ``_msgSize``/``_msgGet``), so
+mxrs loads the same ``.so`` files MXNet does, through :mod:`ctypes`.
 
-    mx.library.load(os.path.abspath("libgemm_lib.so"))
-    c = mx.nd.my_gemm(a, b)                  # the library's parseAttrs, inferType,
-                                             # inferShape and forward
-    with mx.autograd.record():
-        c = mx.nd.my_gemm(a, b)              # its backward gives a.grad and b.grad
-    c.backward()
+How the operators run in mxrs:
 
-Keyword arguments become the operator's attributes (as strings). Operators with a forward for
-``"cpu"`` and stateful operators (``createOpState``: a state per call, kept for backward) run on
-CPU arrays (dense storage); the library's error messages (``MX_ERROR_MSG``) are in the raised
-:class:`~mxrs.base.MXNetError`. Not supported: running them in symbols (``mx.sym``), sparse
-inputs, GPU arrays, and the libraries' partitioners and graph passes (a warning says they were
-skipped).
+- Each library operator becomes a Python custom operator (:mod:`mxrs.operator`, registered as
+  ``op_type="_lib_" + name``); ``mx.nd.NAME(*inputs, **attrs)`` calls it, so it is recorded by
+  :mod:`mxrs.autograd` and its ``backward`` (MXNet's ``_backward_NAME``: inputs are the output
+  gradients, then the inputs, then the outputs) runs the library's backward function. Where
+  ``mx.sym.Custom`` exists, ``mx.sym.NAME`` builds the same operator into graphs.
+- Attributes go to the library as strings, as MXNet passes them.
+- The library's CPU functions run on host copies of the inputs (GPU arrays are copied to the
+  host and back). Operators with only a GPU implementation, sparse storage, and the library's
+  random-number resources are refused with an :class:`~mxrs.base.MXNetError`; so are graph
+  partitioners and passes (``optimize_for``), which mxrs does not run.
+- Every failure (a wrong path, a version mismatch, ``MX_FAIL`` from the library) raises
+  :class:`~mxrs.base.MXNetError` with the library's own messages (its "Extension Traceback").
 """
 
 import ctypes
 import os
 import sys
-import warnings
-from typing import Any
 
 import numpy as np
 
-from mxrs import autograd
-from mxrs import ndarray as nd
-from mxrs.base import MXNetError, NotSupported, ShapeError
-from mxrs.ndarray.ndarray import NDArray
+from mxrs.base import MXNetError
 
-__all__ = ["load", "loaded_ops"]
+__all__ = ["load"]
 
+#: The extension API version of MXNet 1.9.1 (``MX_LIBRARY_VERSION`` in lib_api.h).
 MX_LIBRARY_VERSION = 11
+#: The MXNet version passed to the library's ``initialize`` (1.9.1).
 MXNET_VERSION = 10901
-_DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 3: np.uint8, 4: np.int32, 5: np.int8, 6: np.int64}
-_CODES = {np.dtype(t): c for c, t in _DTYPES.items()}
 
-_P = ctypes.POINTER
-_c_int_p = _P(ctypes.c_int)
-_c_str_p = _P(ctypes.c_char_p)
-_MALLOC = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
-# The arguments of _opCallFCompute / _opCallFStatefulCompute after the function (or state).
-_COMPUTE_TAIL = (
-    [_P(_P(ctypes.c_int64)), _c_int_p, _P(ctypes.c_void_p), _c_int_p, _P(ctypes.c_size_t), _c_str_p, _c_int_p]
-    + [ctypes.c_int]
-    + [_P(_P(ctypes.c_int64)), _c_int_p, _P(ctypes.c_void_p), _c_int_p, _P(ctypes.c_size_t), _c_str_p, _c_int_p]
-    + [ctypes.c_int, _MALLOC, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    + [ctypes.c_void_p, ctypes.c_void_p, _c_int_p, _c_int_p]
-    + [_P(ctypes.c_void_p)] * 4
-    + [_P(ctypes.c_int64)] * 4
-    + [ctypes.c_void_p, ctypes.c_void_p]
-)
+_DTYPES = {
+    0: np.float32,
+    1: np.float64,
+    2: np.float16,
+    3: np.uint8,
+    4: np.int32,
+    5: np.int8,
+    6: np.int64,
+}
+_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
-# name -> _LibOp of every operator loaded so far.
-loaded_ops: dict[str, Any] = {}
-_libraries: list[Any] = []
+_P = ctypes.c_void_p
+_PP = ctypes.POINTER(ctypes.c_void_p)
+_CP = ctypes.c_char_p
+_CPP = ctypes.POINTER(ctypes.c_char_p)
+_IP = ctypes.POINTER(ctypes.c_int)
+_I64PP = ctypes.POINTER(ctypes.POINTER(ctypes.c_int64))
+_UPP = ctypes.POINTER(ctypes.POINTER(ctypes.c_uint))
+_SZP = ctypes.POINTER(ctypes.c_size_t)
+_I64P = ctypes.POINTER(ctypes.c_int64)
+
+#: ``void* (*xpu_malloc_t)(void*, int)``: the allocator the library's ``OpResource`` calls.
+_MALLOC_T = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+
+#: Loaded libraries by real path, kept alive (MXNet never unloads them either).
+_LOADED: dict = {}
+
+
+def _func(lib, path, name, restype, argtypes):
+    try:
+        fn = getattr(lib, name)
+    except AttributeError:
+        raise MXNetError(f"library {path}: missing symbol {name!r}; is it built against MXNet's lib_api.h?") from None
+    fn.restype = restype
+    fn.argtypes = argtypes
+    return fn
 
 
 class _Lib:
-    """The ctypes functions of one loaded library."""
+    """The C entry points of one loaded library."""
 
     def __init__(self, path):
         self.path = path
-        self.dll = ctypes.CDLL(path, mode=getattr(os, "RTLD_LOCAL", 0) | getattr(os, "RTLD_LAZY", 1))
-        self.seen_msgs = 0
-        sig = {
-            "_opVersion": (ctypes.c_int, []),
-            "_msgSize": (ctypes.c_int, []),
-            "_msgGet": (None, [ctypes.c_int, _c_str_p]),
-            "initialize": (ctypes.c_int, [ctypes.c_int]),
-            "_opRegSize": (ctypes.c_int, []),
-            "_opRegGet": (
-                None,
-                [ctypes.c_int, _c_str_p, _c_int_p]
-                + [_P(_c_str_p), _P(_P(ctypes.c_void_p)), _c_int_p] * 3
-                + [_P(ctypes.c_void_p)] * 5,
-            ),
-            "_opCallFree": (None, [ctypes.c_void_p]),
-            "_opCallParseAttrs": (
-                ctypes.c_int,
-                [ctypes.c_void_p, _c_str_p, _c_str_p, ctypes.c_int, _c_int_p, _c_int_p],
-            ),
-            "_opCallInferShape": (
-                ctypes.c_int,
-                [ctypes.c_void_p, _c_str_p, _c_str_p, ctypes.c_int, _P(_P(ctypes.c_uint)), _c_int_p, ctypes.c_int]
-                + [_P(_P(_P(ctypes.c_uint))), _P(_c_int_p)] * 2
-                + [ctypes.c_int],
-            ),
-            "_opCallInferType": (
-                ctypes.c_int,
-                [ctypes.c_void_p, _c_str_p, _c_str_p, ctypes.c_int, _c_int_p, ctypes.c_int, _c_int_p, ctypes.c_int],
-            ),
-            "_opCallFCompute": (ctypes.c_int, [ctypes.c_void_p, _c_str_p, _c_str_p, ctypes.c_int] + _COMPUTE_TAIL),
-            "_opCallCreateOpState": (
-                ctypes.c_int,
-                [ctypes.c_void_p, _c_str_p, _c_str_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-                + [_P(_P(ctypes.c_uint)), _c_int_p, ctypes.c_int, _c_int_p, _P(ctypes.c_void_p)],
-            ),
-            "_opCallDestroyOpState": (None, [ctypes.c_void_p]),
-            "_opCallFStatefulCompute": (ctypes.c_int, [ctypes.c_int, ctypes.c_void_p] + _COMPUTE_TAIL),
-        }
-        for name, (res, args) in sig.items():
-            try:
-                f = getattr(self.dll, name)
-            except AttributeError as e:
-                raise MXNetError(
-                    f"library {path} does not define {name}: it was not built with MXNet's lib_api.h/lib_api.cc"
-                ) from e
-            f.restype, f.argtypes = res, args
-            setattr(self, name, f)
-
-    def __getattr__(self, name: str) -> Any:
-        # The library's functions are set in __init__; this only tells type checkers so.
-        raise AttributeError(name)
-
-    def count(self, name):
-        """The number of partitioners/passes (``_partRegSize``...), 0 when not defined."""
-        f = getattr(self.dll, name, None)
-        if f is None:
-            return 0
-        f.restype, f.argtypes = ctypes.c_int, []
-        return int(f())
+        self.seen = 0
+        try:
+            self.lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
+        except OSError as exc:
+            raise MXNetError(f"library {path}: cannot be loaded: {exc}") from exc
+        f = lambda name, res, args: _func(self.lib, path, name, res, args)  # noqa: E731
+        self.version = f("_opVersion", ctypes.c_int, [])
+        self.msg_size = f("_msgSize", ctypes.c_int, [])
+        self.msg_get = f("_msgGet", None, [ctypes.c_int, _CPP])
+        self.initialize = f("initialize", ctypes.c_int, [ctypes.c_int])
+        self.reg_size = f("_opRegSize", ctypes.c_int, [])
+        self.reg_get = f(
+            "_opRegGet",
+            None,
+            [ctypes.c_int, _CPP, _IP] + [ctypes.POINTER(_CPP), ctypes.POINTER(_PP), _IP] * 3 + [_PP] * 5,
+        )
+        self.call_free = f("_opCallFree", None, [_P])
+        self.call_parse = f("_opCallParseAttrs", ctypes.c_int, [_P, _CPP, _CPP, ctypes.c_int, _IP, _IP])
+        self.call_shape = f(
+            "_opCallInferShape",
+            ctypes.c_int,
+            [_P, _CPP, _CPP, ctypes.c_int, _UPP, _IP, ctypes.c_int]
+            + [ctypes.POINTER(_UPP), ctypes.POINTER(_IP), ctypes.POINTER(_UPP), ctypes.POINTER(_IP), ctypes.c_int],
+        )
+        self.call_type = f(
+            "_opCallInferType", ctypes.c_int, [_P, _CPP, _CPP, ctypes.c_int, _IP, ctypes.c_int, _IP, ctypes.c_int]
+        )
+        tensors = [_I64PP, _IP, _PP, _IP, _SZP, _CPP, _IP, ctypes.c_int]
+        resources = [_P, _P, _P, _P, _P, _P, _P]  # cpu/gpu malloc+alloc, stream, sparse malloc+alloc
+        sparse = [_IP, _IP, _PP, _PP, _PP, _PP, _I64P, _I64P, _I64P, _I64P, _P, _P]
+        self.call_fcompute = f(
+            "_opCallFCompute", ctypes.c_int, [_P, _CPP, _CPP, ctypes.c_int] + tensors * 2 + resources + sparse
+        )
+        self.call_create_state = f(
+            "_opCallCreateOpState",
+            ctypes.c_int,
+            [_P, _CPP, _CPP, ctypes.c_int, _CP, ctypes.c_int, _UPP, _IP, ctypes.c_int, _IP, _PP],
+        )
+        self.call_destroy_state = f("_opCallDestroyOpState", None, [_P])
+        self.call_stateful = f(
+            "_opCallFStatefulCompute", ctypes.c_int, [ctypes.c_int, _P] + tensors * 2 + resources + sparse
+        )
 
     def messages(self):
-        """The library's error messages not reported yet, as MXNet formats them."""
-        n = int(self._msgSize())
-        if n <= self.seen_msgs:
+        """The library's error messages added since the last call (MXNet's "Extension
+        Traceback"; the library keeps every message it ever raised, so older ones are skipped)."""
+        n = self.msg_size()
+        first, self.seen = self.seen, max(n, 0)
+        if n <= first:
             return ""
-        out = "\nExtension Traceback:\n"
-        for i in range(self.seen_msgs, n):
+        lines = []
+        for i in range(first, n):
             msg = ctypes.c_char_p()
-            self._msgGet(i, ctypes.byref(msg))
-            out += f"\t[{i}] {(msg.value or b'').decode(errors='replace')}\n"
-        self.seen_msgs = n
-        return out
+            self.msg_get(i, ctypes.byref(msg))
+            lines.append(f"\t[{i}] {(msg.value or b'').decode('utf-8', 'replace')}")
+        return "\nExtension Traceback:\n" + "\n".join(lines)
 
 
-def _attrs(kwargs):
-    keys = [str(k).encode() for k in kwargs]
-    vals = [str(v).encode() for v in kwargs.values()]
+def _attr_arrays(attrs):
+    keys = [str(k).encode() for k in attrs]
+    vals = [str(v).encode() for v in attrs.values()]
     return (ctypes.c_char_p * max(len(keys), 1))(*keys), (ctypes.c_char_p * max(len(vals), 1))(*vals), len(keys)
 
 
+def _uint_shapes(shapes):
+    rows = [(ctypes.c_uint * max(len(s), 1))(*s) for s in shapes]
+    arr = (ctypes.POINTER(ctypes.c_uint) * max(len(rows), 1))(
+        *[ctypes.cast(r, ctypes.POINTER(ctypes.c_uint)) for r in rows]
+    )
+    dims = (ctypes.c_int * max(len(shapes), 1))(*[len(s) for s in shapes])
+    return arr, dims, rows
+
+
 class _Tensors:
-    """Pointers, shapes and types of dense CPU arrays, laid out for ``_opCallFCompute``."""
+    """C views of host arrays for ``_opCallFCompute`` (dense, CPU)."""
 
     def __init__(self, arrays):
+        self.arrays = arrays
         n = len(arrays)
-        self.views = [np.from_dlpack(a) for a in arrays]  # waits for the engine; shares memory
-        self.shapes = [(ctypes.c_int64 * max(len(a.shape), 1))(*a.shape) for a in arrays]
-        self.shape_ptrs = (_P(ctypes.c_int64) * max(n, 1))(*[ctypes.cast(s, _P(ctypes.c_int64)) for s in self.shapes])
-        self.dims = (ctypes.c_int * max(n, 1))(*[len(a.shape) for a in arrays])
-        self.data = (ctypes.c_void_p * max(n, 1))(*[v.ctypes.data for v in self.views])
-        self.types = (ctypes.c_int * max(n, 1))(*[_CODES[np.dtype(a.dtype)] for a in arrays])
-        self.ids = (ctypes.c_size_t * max(n, 1))()
+        self.shape_rows = [(ctypes.c_int64 * max(a.ndim, 1))(*a.shape) for a in arrays]
+        self.shapes = (ctypes.POINTER(ctypes.c_int64) * max(n, 1))(
+            *[ctypes.cast(r, ctypes.POINTER(ctypes.c_int64)) for r in self.shape_rows]
+        )
+        self.dims = (ctypes.c_int * max(n, 1))(*[a.ndim for a in arrays])
+        self.data = (ctypes.c_void_p * max(n, 1))(*[a.ctypes.data for a in arrays])
+        self.types = (ctypes.c_int * max(n, 1))(*[_CODES[a.dtype] for a in arrays])
+        self.ids = (ctypes.c_size_t * max(n, 1))(*([0] * n))
         self.dev_type = (ctypes.c_char_p * max(n, 1))(*([b"cpu"] * n))
-        self.dev_id = (ctypes.c_int * max(n, 1))()
-        self.stypes = (ctypes.c_int * max(n, 1))()
-        self.none = (ctypes.c_void_p * max(n, 1))()
+        self.dev_id = (ctypes.c_int * max(n, 1))(*([0] * n))
+        self.stypes = (ctypes.c_int * max(n, 1))(*([0] * n))
+        self.null_ptrs = (ctypes.c_void_p * max(n, 1))()
+        self.null_ptrs2 = (ctypes.c_void_p * max(n, 1))()
         self.zeros = (ctypes.c_int64 * max(n, 1))()
+        self.zeros2 = (ctypes.c_int64 * max(n, 1))()
         self.n = n
 
-    def args(self):
-        return [self.shape_ptrs, self.dims, self.data, self.types, self.ids, self.dev_type, self.dev_id, self.n]
+    def dense_args(self):
+        return [self.shapes, self.dims, self.data, self.types, self.ids, self.dev_type, self.dev_id, self.n]
 
 
 def _compute_args(ins, outs, malloc):
-    return (
-        ins.args()
-        + outs.args()
-        + [malloc, None, None, None, None, None, None, ins.stypes, outs.stypes]
-        + [ins.none, outs.none, ins.none, outs.none, ins.zeros, outs.zeros, ins.zeros, outs.zeros, None, None]
-    )
+    """Arguments after the tensors: resources (CPU allocator only), then sparse fields."""
+    resources = [ctypes.cast(malloc, ctypes.c_void_p), None, None, None, None, None, None]
+    sparse = [
+        ins.stypes,
+        outs.stypes,
+        ins.null_ptrs,
+        outs.null_ptrs,
+        ins.null_ptrs2,
+        outs.null_ptrs2,
+        ins.zeros,
+        outs.zeros,
+        ins.zeros2,
+        outs.zeros2,
+        None,
+        None,
+    ]
+    return resources + sparse
 
 
-def _cpu_malloc(buffers):
-    """The ``alloc_cpu`` of OpResource: numpy buffers kept alive in ``buffers`` for the call."""
+class _Workspace:
+    """The CPU allocator handed to the library for one call: buffers live until the call ends."""
 
-    def alloc(_ctx, size):
-        buf = np.empty(max(int(size), 1) + 64, dtype=np.uint8)
-        buffers.append(buf)
-        addr = buf.ctypes.data
-        return addr + (-addr) % 64
+    def __init__(self):
+        self.buffers: list = []
 
-    return _MALLOC(alloc)
+        def malloc(_alloc, size):
+            buf = np.empty(max(int(size), 1), dtype=np.uint8)
+            self.buffers.append(buf)
+            return buf.ctypes.data
 
-
-class _LibOp:
-    """One operator of a loaded library, run on NDArrays."""
-
-    def __init__(self, lib, name, parse, infer_type, infer_shape, forward, backward, create_op):
-        self.lib, self.name = lib, name
-        self.parse, self.infer_type, self.infer_shape = parse, infer_type, infer_shape
-        self.forward, self.backward, self.create_op = forward, backward, create_op
-
-    def _fail(self, what):
-        raise MXNetError(f"Error calling {what} for custom operator '{self.name}'{self.lib.messages()}")
-
-    def num_io(self, attrs):
-        keys, vals, n = attrs
-        num_in, num_out = ctypes.c_int(), ctypes.c_int()
-        if not self.lib._opCallParseAttrs(self.parse, keys, vals, n, ctypes.byref(num_in), ctypes.byref(num_out)):
-            self._fail("ParseAttrs")
-        return num_in.value, num_out.value
-
-    def out_types(self, attrs, inputs, num_out):
-        keys, vals, n = attrs
-        for a in inputs:
-            if np.dtype(a.dtype) not in _CODES:
-                raise MXNetError(f"custom operator '{self.name}': dtype {np.dtype(a.dtype)} is not in lib_api.h")
-        intypes = (ctypes.c_int * max(len(inputs), 1))(*[_CODES[np.dtype(a.dtype)] for a in inputs])
-        outtypes = (ctypes.c_int * max(num_out, 1))(*([-1] * num_out))
-        if not self.lib._opCallInferType(self.infer_type, keys, vals, n, intypes, len(inputs), outtypes, num_out):
-            self._fail("InferType")
-        return [_DTYPES[outtypes[i]] for i in range(num_out)]
-
-    def out_shapes(self, attrs, inputs, num_out):
-        keys, vals, n = attrs
-        shapes = [(ctypes.c_uint * max(len(a.shape), 1))(*a.shape) for a in inputs]
-        inshapes = (_P(ctypes.c_uint) * max(len(inputs), 1))(*[ctypes.cast(s, _P(ctypes.c_uint)) for s in shapes])
-        indims = (ctypes.c_int * max(len(inputs), 1))(*[len(a.shape) for a in inputs])
-        mod_in, mod_dims = _P(_P(ctypes.c_uint))(), _c_int_p()
-        out, out_dims = _P(_P(ctypes.c_uint))(), _c_int_p()
-        ok = self.lib._opCallInferShape(
-            self.infer_shape, keys, vals, n, inshapes, indims, len(inputs),
-            ctypes.byref(mod_in), ctypes.byref(mod_dims), ctypes.byref(out), ctypes.byref(out_dims), num_out,
-        )  # fmt: skip
-        if not ok:
-            shapes_s = ", ".join(str(tuple(a.shape)) for a in inputs)
-            msgs = self.lib.messages()
-            raise ShapeError(f"Error calling InferShape for custom operator '{self.name}' with inputs {shapes_s}{msgs}")
-        res = [tuple(int(out[i][j]) for j in range(out_dims[i])) for i in range(num_out)]
-        for i in range(len(inputs)):
-            self.lib._opCallFree(ctypes.cast(mod_in[i], ctypes.c_void_p))
-        for i in range(num_out):
-            self.lib._opCallFree(ctypes.cast(out[i], ctypes.c_void_p))
-        for p in (mod_in, mod_dims, out, out_dims):
-            self.lib._opCallFree(ctypes.cast(p, ctypes.c_void_p))
-        return res
-
-    def run(self, fcomp, attrs, inputs, outputs, state=None, is_forward=True):
-        """Run ``fcomp`` (or the state's forward/backward) from ``inputs`` into ``outputs``."""
-        ins, outs = _Tensors(inputs), _Tensors(outputs)
-        buffers: list[Any] = []
-        malloc = _cpu_malloc(buffers)
-        if state is not None:
-            ok = self.lib._opCallFStatefulCompute(int(is_forward), state.ptr, *_compute_args(ins, outs, malloc))
-        else:
-            keys, vals, n = attrs
-            ok = self.lib._opCallFCompute(fcomp, keys, vals, n, *_compute_args(ins, outs, malloc))
-        if not ok:
-            self._fail("FCompute" if state is None else "stateful " + ("Forward" if is_forward else "Backward"))
-
-    def create_state(self, attrs, inputs):
-        keys, vals, n = attrs
-        shapes = [(ctypes.c_uint * max(len(a.shape), 1))(*a.shape) for a in inputs]
-        inshapes = (_P(ctypes.c_uint) * max(len(inputs), 1))(*[ctypes.cast(s, _P(ctypes.c_uint)) for s in shapes])
-        indims = (ctypes.c_int * max(len(inputs), 1))(*[len(a.shape) for a in inputs])
-        intypes = (ctypes.c_int * max(len(inputs), 1))(*[_CODES[np.dtype(a.dtype)] for a in inputs])
-        ptr = ctypes.c_void_p()
-        ok = self.lib._opCallCreateOpState(
-            self.create_op, keys, vals, n, b"cpu", 0, inshapes, indims, len(inputs), intypes, ctypes.byref(ptr)
-        )
-        if not ok or not ptr.value:
-            self._fail("CreateOpState")
-        return _State(self.lib, ptr)
-
-    def __call__(self, *inputs, out=None, name=None, **kwargs):
-        for i, a in enumerate(inputs):
-            if not isinstance(a, NDArray):
-                raise MXNetError(f"{self.name}: input {i} must be an NDArray, got {type(a).__name__}")
-            if getattr(a, "stype", "default") != "default" or a.context.device_type != "cpu":
-                raise NotSupported(
-                    f"{self.name}: custom library operators run on dense CPU arrays here, got a "
-                    f"{getattr(a, 'stype', 'default')} array on {a.context}"
-                )
-        attrs = _attrs(kwargs)
-        num_in, num_out = self.num_io(attrs)
-        if len(inputs) != num_in:
-            raise MXNetError(f"custom operator '{self.name}' takes {num_in} inputs, got {len(inputs)}")
-        outs = _Call(self, attrs, num_out)(*inputs)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        if out is not None:
-            targets = out if isinstance(out, (list, tuple)) else [out]
-            for t, o in zip(targets, outs):
-                t[:] = o
-            return out
-        return outs[0] if num_out == 1 else list(outs)
+        self.fn = _MALLOC_T(malloc)
 
 
-class _State:
-    """A stateful operator instance of a library, destroyed when no longer used."""
+class _LibOpDef:
+    """One operator of a library, as ``_opRegGet`` describes it."""
 
-    def __init__(self, lib, ptr):
-        self.lib, self.ptr = lib, ptr
-
-    def __del__(self):
-        if self.ptr:
-            self.lib._opCallDestroyOpState(self.ptr)
-            self.ptr = None
-
-
-class _Call(autograd.Function):
-    """One call of a library operator; under ``autograd.record()`` its backward is the library's."""
-
-    def __init__(self, op, attrs, num_out):
-        super().__init__()
-        self.op, self.attrs, self.num_out = op, attrs, num_out
-        self.state = None
-
-    def forward(self, *inputs):
-        op = self.op
-        ctx = inputs[0].context if inputs else None
-        types = op.out_types(self.attrs, inputs, self.num_out)
-        shapes = op.out_shapes(self.attrs, inputs, self.num_out)
-        outs = [nd.empty(s, ctx=ctx, dtype=t) for s, t in zip(shapes, types)]
-        if op.forward is not None:
-            op.run(op.forward, self.attrs, list(inputs), outs)
-        else:
-            self.state = op.create_state(self.attrs, inputs)
-            op.run(None, self.attrs, list(inputs), outs, state=self.state, is_forward=True)
-        self.save_for_backward(*inputs, *outs)
-        return outs[0] if self.num_out == 1 else outs
-
-    def backward(self, *ograds):
-        op = self.op
-        saved: list[Any] = list(self.saved_tensors)
-        inputs = saved[: len(saved) - self.num_out]
-        if op.backward is None and self.state is None:
-            raise MXNetError(f"custom operator '{op.name}' has no backward function")
-        grads = [nd.zeros(a.shape, ctx=a.context, dtype=a.dtype) for a in inputs]
-        args = [g.astype(o.dtype) if g.dtype != o.dtype else g for g, o in zip(ograds, saved[len(inputs) :])]
-        if self.state is not None:
-            op.run(None, self.attrs, args + saved, grads, state=self.state, is_forward=False)
-        else:
-            op.run(op.backward, self.attrs, args + saved, grads)
-        return grads[0] if len(grads) == 1 else tuple(grads)
-
-
-def _register(lib, verbose):
-    num_ops = int(lib._opRegSize())
-    if verbose:
-        print(f"Found {num_ops} operators in library", file=sys.stderr)
-    for i in range(num_ops):
+    def __init__(self, lib, idx):
+        self.lib = lib
         name = ctypes.c_char_p()
         is_sg = ctypes.c_int()
-        ctxs = [_c_str_p() for _ in range(3)]
-        fps = [_P(ctypes.c_void_p)() for _ in range(3)]
+        ctxs = [ctypes.POINTER(ctypes.c_char_p)() for _ in range(3)]
+        fps = [ctypes.POINTER(ctypes.c_void_p)() for _ in range(3)]
         counts = [ctypes.c_int() for _ in range(3)]
         fns = [ctypes.c_void_p() for _ in range(5)]
-        lib._opRegGet(
-            i, ctypes.byref(name), ctypes.byref(is_sg),
-            *[x for k in range(3) for x in (ctypes.byref(ctxs[k]), ctypes.byref(fps[k]), ctypes.byref(counts[k]))],
-            *[ctypes.byref(f) for f in fns],
-        )  # fmt: skip
-        op_name = (name.value or b"").decode()
-        maps = [{ctxs[k][j].decode(): fps[k][j] for j in range(counts[k].value)} for k in range(3)]
-        parse, infer_type, _stype, infer_shape, _mutate = (f.value for f in fns)
-        if is_sg.value:
-            warnings.warn(
-                f"mx.library.load: subgraph operator '{op_name}' is not supported by mxrs; skipped", stacklevel=3
-            )
-            continue
-        for what, ok in (
-            ("ParseAttrs", parse),
-            ("Forward or CreateOpState", maps[0] or maps[2]),
-            ("InferType", infer_type),
-            ("InferShape", infer_shape),
-        ):
-            if not ok:
-                raise MXNetError(f"Error loading '{op_name}' custom op, {what} function was not set.")
-        if not maps[0].get("cpu") and not maps[2].get("cpu"):
-            warnings.warn(f"mx.library.load: '{op_name}' has no CPU implementation; skipped", stacklevel=3)
-            continue
-        op = _LibOp(
-            lib, op_name, parse, infer_type, infer_shape, maps[0].get("cpu"), maps[1].get("cpu"), maps[2].get("cpu")
+        args = [idx, ctypes.byref(name), ctypes.byref(is_sg)]
+        for c, p, n in zip(ctxs, fps, counts):
+            args += [ctypes.byref(c), ctypes.byref(p), ctypes.byref(n)]
+        args += [ctypes.byref(f) for f in fns]
+        lib.reg_get(*args)
+        self.name = (name.value or b"").decode()
+        self.is_subgraph_op = bool(is_sg.value)
+
+        def table(c, p, n):
+            return {c[i].decode(): p[i] for i in range(n.value)}
+
+        self.forward = table(ctxs[0], fps[0], counts[0])
+        self.backward = table(ctxs[1], fps[1], counts[1])
+        self.create_state = table(ctxs[2], fps[2], counts[2])
+        self.parse, self.infer_type, self.infer_stype, self.infer_shape, self.mutate = (f.value for f in fns)
+
+    def fail(self, what):
+        raise MXNetError(f"library op {self.name!r} ({self.lib.path}): {what}{self.lib.messages()}")
+
+    def num_in_out(self, attrs):
+        keys, vals, n = _attr_arrays(attrs)
+        num_in, num_out = ctypes.c_int(), ctypes.c_int()
+        if not self.lib.call_parse(self.parse, keys, vals, n, ctypes.byref(num_in), ctypes.byref(num_out)):
+            self.fail("parseAttrs failed")
+        return num_in.value, num_out.value
+
+    def shapes(self, attrs, in_shapes, num_out):
+        keys, vals, n = _attr_arrays(attrs)
+        arr, dims, _rows = _uint_shapes(in_shapes)
+        mod_in, mod_dims = _UPP(), _IP()
+        out, out_dims = _UPP(), _IP()
+        ok = self.lib.call_shape(
+            self.infer_shape,
+            keys,
+            vals,
+            n,
+            arr,
+            dims,
+            len(in_shapes),
+            ctypes.byref(mod_in),
+            ctypes.byref(mod_dims),
+            ctypes.byref(out),
+            ctypes.byref(out_dims),
+            num_out,
         )
-        loaded_ops[op_name] = op
-        fn = _make_function(op)
-        setattr(nd, op_name, fn)
+        if not ok:
+            self.fail(f"inferShape failed for input shapes {[tuple(s) for s in in_shapes]}")
+        free = self.lib.call_free
+        new_in = [tuple(mod_in[i][j] for j in range(mod_dims[i])) for i in range(len(in_shapes))]
+        new_out = [tuple(out[i][j] for j in range(out_dims[i])) for i in range(num_out)]
+        for i in range(len(in_shapes)):
+            free(ctypes.cast(mod_in[i], ctypes.c_void_p))
+        for i in range(num_out):
+            free(ctypes.cast(out[i], ctypes.c_void_p))
+        for p in (mod_in, mod_dims, out, out_dims):
+            free(ctypes.cast(p, ctypes.c_void_p))
+        return new_in, new_out
+
+    def types(self, attrs, in_types, num_out):
+        keys, vals, n = _attr_arrays(attrs)
+        ins = (ctypes.c_int * max(len(in_types), 1))(*[_CODES[np.dtype(t)] for t in in_types])
+        outs = (ctypes.c_int * max(num_out, 1))(*([-1] * num_out))
+        if not self.lib.call_type(self.infer_type, keys, vals, n, ins, len(in_types), outs, num_out):
+            self.fail(f"inferType failed for input types {[np.dtype(t).name for t in in_types]}")
+        for i in range(num_out):
+            if outs[i] not in _DTYPES:
+                self.fail(f"inferType left output {i} with unknown type code {outs[i]}")
+        return [_DTYPES[ins[i]] for i in range(len(in_types))], [_DTYPES[outs[i]] for i in range(num_out)]
+
+    def compute(self, fcomp, attrs, inputs, outputs):
+        keys, vals, n = _attr_arrays(attrs)
+        ins, outs, ws = _Tensors(inputs), _Tensors(outputs), _Workspace()
+        args = [fcomp, keys, vals, n] + ins.dense_args() + outs.dense_args() + _compute_args(ins, outs, ws.fn)
+        return self.lib.call_fcompute(*args)
+
+    def stateful(self, state, is_forward, inputs, outputs):
+        ins, outs, ws = _Tensors(inputs), _Tensors(outputs), _Workspace()
+        args = [int(is_forward), state] + ins.dense_args() + outs.dense_args() + _compute_args(ins, outs, ws.fn)
+        return self.lib.call_stateful(*args)
+
+    def new_state(self, attrs, in_shapes, in_types):
+        fp = self.create_state.get("cpu")
+        if fp is None:
+            self.fail(f"no CPU state creator (the library registers it for {sorted(self.create_state)})")
+        keys, vals, n = _attr_arrays(attrs)
+        arr, dims, _rows = _uint_shapes(in_shapes)
+        types = (ctypes.c_int * max(len(in_types), 1))(*[_CODES[np.dtype(t)] for t in in_types])
+        state = ctypes.c_void_p()
+        ok = self.lib.call_create_state(
+            fp, keys, vals, n, b"cpu", 0, arr, dims, len(in_shapes), types, ctypes.byref(state)
+        )
+        if not ok or not state.value:
+            self.fail("createOpState failed")
+        return state
+
+
+def _host(arrays):
+    return [np.ascontiguousarray(a.asnumpy()) for a in arrays]
+
+
+def _make_prop(op):
+    """A :class:`mxrs.operator.CustomOpProp` running library operator ``op``."""
+    from mxrs import ndarray as nd  # noqa: PLC0415  (mx.nd is imported lazily)
+    from mxrs.operator import CustomOp, CustomOpProp  # noqa: PLC0415
+
+    class LibOp(CustomOp):
+        def __init__(self, attrs, in_shapes, in_types):
+            super().__init__()
+            self.attrs = attrs
+            self.state = op.new_state(attrs, in_shapes, in_types) if op.create_state else None
+
+        def __del__(self):
+            if getattr(self, "state", None) is not None:
+                op.lib.call_destroy_state(self.state)
+
+        def _run(self, is_forward, inputs, outputs, reqs):
+            host_in = _host(inputs)
+            host_out = [np.zeros(o.shape, dtype=o.dtype) for o in outputs]
+            if self.state is not None:
+                ok = op.stateful(self.state, is_forward, host_in, host_out)
+            else:
+                table = op.forward if is_forward else op.backward
+                fp = table.get("cpu")
+                if fp is None:
+                    kind = "forward" if is_forward else "backward"
+                    op.fail(f"no CPU {kind} function (the library registers it for {sorted(table)})")
+                ok = op.compute(fp, self.attrs, host_in, host_out)
+            if not ok:
+                op.fail("forward failed" if is_forward else "backward failed")
+            for dst, req, src in zip(outputs, reqs, host_out):
+                self.assign(dst, req, nd.array(src, ctx=dst.context, dtype=dst.dtype))
+
+        def forward(self, is_train, req, in_data, out_data, aux):
+            self._run(True, in_data, out_data, req)
+
+        def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+            if self.state is None and "cpu" not in op.backward:
+                op.fail("has no backward function")
+            self._run(False, list(out_grad) + list(in_data) + list(out_data), in_grad, req)
+
+    class LibProp(CustomOpProp):
+        def __init__(self, **attrs):
+            super().__init__(need_top_grad=True)
+            self.attrs = {k: str(v) for k, v in attrs.items()}
+            self.num_in, self.num_out = op.num_in_out(self.attrs)
+
+        def list_arguments(self):
+            return [f"data{i}" if self.num_in > 1 else "data" for i in range(self.num_in)]
+
+        def list_outputs(self):
+            return [f"output{i}" if self.num_out > 1 else "output" for i in range(self.num_out)]
+
+        def infer_shape(self, in_shape):
+            new_in, out = op.shapes(self.attrs, [tuple(s) for s in in_shape], self.num_out)
+            return new_in, out, []
+
+        def infer_type(self, in_type):
+            new_in, out = op.types(self.attrs, list(in_type), self.num_out)
+            return new_in, out, []
+
+        def create_operator(self, ctx, in_shapes, in_dtypes):
+            return LibOp(self.attrs, [tuple(s) for s in in_shapes], list(in_dtypes))
+
+    LibProp.__name__ = f"LibProp_{op.name}"
+    return LibProp
+
+
+def _nd_function(op, op_type):
+    from mxrs.ndarray import Custom  # noqa: PLC0415
+
+    def fn(*args, out=None, name=None, **attrs):
+        return Custom(*args, op_type=op_type, out=out, name=name, **attrs)
+
+    fn.__name__ = op.name
+    fn.__doc__ = f"Operator {op.name!r} of the extension library {op.lib.path} (runs through mx.nd.Custom)."
+    return fn
+
+
+def _sym_function(op, op_type, custom):
+    def fn(*args, name=None, **attrs):
+        return custom(*args, op_type=op_type, name=name, **attrs)
+
+    fn.__name__ = op.name
+    fn.__doc__ = f"Operator {op.name!r} of the extension library {op.lib.path} (a Custom node)."
+    return fn
+
+
+def _register(op, verbose):
+    from mxrs import ndarray, operator, symbol  # noqa: PLC0415
+
+    if op.is_subgraph_op:
         if verbose:
-            print(f"\tOp[{i}] {op_name}", file=sys.stderr)
-
-
-def _make_function(op):
-    def call(*args, **kwargs):
-        return op(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = op.name
-    call.__doc__ = f"Custom operator ``{op.name}`` of the library {op.lib.path} (see ``mx.library``)."
-    return call
+            print(f"\tskipped subgraph operator {op.name!r}: mxrs does not partition graphs")
+        return
+    if not (op.forward or op.create_state):
+        raise MXNetError(f"library op {op.name!r} ({op.lib.path}): registers no forward function and no state creator")
+    op_type = "_lib_" + op.name
+    operator.register(op_type)(_make_prop(op))
+    setattr(ndarray, op.name, _nd_function(op, op_type))
+    custom = getattr(symbol, "Custom", None)
+    if custom is not None:
+        setattr(symbol, op.name, _sym_function(op, op_type, custom))
+    if verbose:
+        print(f"\tregistered operator {op.name!r} (forward on {sorted(op.forward or op.create_state)})")
 
 
 def load(path, verbose=True):
-    """Load the extension library at ``path`` (an absolute path to a ``.so``/``.dll`` built with
-    MXNet 1.9.1's lib_api.h) and register its operators as ``mx.nd.<name>``; with ``verbose``
-    the operators found are listed on stderr, as MXNet logs them."""
-    path = os.fspath(path)
+    """Load the extension library at ``path`` (an absolute path to a ``.so``/``.dll`` built
+    against MXNet 1.9.1's ``lib_api.h``) and add its operators to ``mx.nd`` and ``mx.sym``."""
     if not os.path.exists(path):
         raise MXNetError(f"load path {path} does NOT exist")
     if not os.path.isabs(path):
         raise MXNetError(f"load path {path} is not an absolute path")
     if os.path.splitext(path)[1] not in (".so", ".dll"):
         raise MXNetError(f"load path {path} is NOT a library file")
-    try:
-        lib = _Lib(path)
-    except OSError as e:
-        raise MXNetError(f"Unable to load library {path}: {e}") from e
-    version = int(lib._opVersion())
+    real = os.path.realpath(path)
+    if real in _LOADED:
+        return
+    lib = _Lib(real)
+    version = lib.version()
     if version != MX_LIBRARY_VERSION:
-        raise MXNetError(f"Library version ({version}) does not match MXNet version ({MX_LIBRARY_VERSION})")
+        raise MXNetError(
+            f"library {path}: library version ({version}) does not match MXNet version ({MX_LIBRARY_VERSION})"
+        )
     if not lib.initialize(MXNET_VERSION):
-        raise MXNetError(f"Library failed to initialize{lib.messages()}")
-    _register(lib, verbose)
-    for what, fn in (("partitioners", "_partRegSize"), ("graph passes", "_passRegSize")):
-        n = lib.count(fn)
-        if verbose:
-            print(f"Found {n} {what} in library", file=sys.stderr)
-        if n:
-            warnings.warn(f"mx.library.load: {path} has {n} {what}, which mxrs does not run; skipped", stacklevel=2)
-    _libraries.append(lib)
+        raise MXNetError(f"library {path}: failed to initialize{lib.messages()}")
+    count = lib.reg_size()
+    if verbose:
+        print(f"Found {count} operators in library {path}", file=sys.stdout)
+    ops = [_LibOpDef(lib, i) for i in range(count)]
+    for op in ops:
+        _register(op, verbose)
+    for extra in ("_partRegSize", "_passRegSize"):
+        fn = getattr(lib.lib, extra, None)
+        if fn is not None:
+            fn.restype = ctypes.c_int
+            n = fn()
+            if n and verbose:
+                kind = "partitioners" if extra == "_partRegSize" else "graph passes"
+                print(f"\tskipped {n} {kind}: mxrs does not run optimize_for")
+    _LOADED[real] = (lib, ops)
