@@ -46,6 +46,7 @@ from mxrs import (
     profiler,
     random,
     recordio,
+    rtc,
     rnn,
     symbol,
     test_utils,

@@ -24,6 +24,7 @@ pub mod io;
 pub mod ndarray;
 pub mod op;
 pub mod pool;
+pub mod rtc;
 pub mod shape;
 pub mod storage;
 

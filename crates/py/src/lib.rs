@@ -9,6 +9,7 @@ mod io;
 mod kvstore;
 mod kvstore_dist;
 mod ndarray;
+mod rtc;
 mod runtime;
 mod storage;
 mod symbol;
@@ -336,6 +337,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     autograd::register(m)?;
     dlpack::register(m)?;
     io::register(m)?;
+    rtc::register(m)?;
     runtime::register(m)?;
     storage::register(m)?;
     Ok(())

@@ -124,3 +124,36 @@ pub enum ActKind {
     /// x * Phi(x)
     Gelu = 8,
 }
+
+/// One argument of a kernel compiled at run time (`mx.rtc`), in the order of its C signature:
+/// a device address (an array's first element) or a scalar of the signature's type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RtcArg {
+    /// A pointer: the device address of an array's first element.
+    Ptr(u64),
+    /// `int8_t` / `char`.
+    I8(i8),
+    /// `uint8_t`.
+    U8(u8),
+    /// `int` / `int32_t`.
+    I32(i32),
+    /// `int64_t`.
+    I64(i64),
+    /// `float`.
+    F32(f32),
+    /// `double`.
+    F64(f64),
+    /// `__half`, as its 16 bits.
+    F16(u16),
+}
+
+/// Grid, block and shared memory of a run-time kernel launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtcLaunch {
+    /// Blocks in x, y, z.
+    pub grid: [u32; 3],
+    /// Threads per block in x, y, z.
+    pub block: [u32; 3],
+    /// Dynamic shared memory in bytes.
+    pub shared_mem: u32,
+}

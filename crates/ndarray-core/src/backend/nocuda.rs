@@ -2,7 +2,7 @@
 //! no [`DeviceStorage`] can be made and every primitive is unreachable; `gpu(i)` reports that
 //! this build has no CUDA backend.
 
-pub use super::device_types::{ActKind, DeviceDist, OptParams, OptRule, ReduceOp};
+pub use super::device_types::{ActKind, DeviceDist, OptParams, OptRule, ReduceOp, RtcArg, RtcLaunch};
 
 /// A device input; never constructed in this build.
 pub type DevIn<'a> = super::device_types::DevInOf<'a, DeviceStorage>;
@@ -42,6 +42,10 @@ impl DeviceStorage {
     }
     /// The device ordinal.
     pub fn device_id(&self) -> u32 {
+        match self.never {}
+    }
+    /// The device address of element `_i`.
+    pub fn address(&self, _i: usize) -> u64 {
         match self.never {}
     }
     /// Zeros on a device: an error here.
@@ -233,6 +237,10 @@ pub fn synchronize_all() -> Result<()> {
 }
 /// An error: no devices.
 pub fn pool_bytes(_id: u32) -> Result<(usize, usize)> {
+    Err(none())
+}
+/// An error: no devices to launch a run-time compiled kernel on.
+pub fn rtc_launch(_dev: u32, _ptx: &str, _name: &str, _args: &[RtcArg], _cfg: RtcLaunch) -> Result<()> {
     Err(none())
 }
 /// No kernels in this build.

@@ -8,7 +8,7 @@
 //! - [`nvrtc`]: the CUDA C sources in `kernels/`, compiled by NVRTC at first use and cached
 //!   on disk. [`ops`]: the primitives the ops call; [`conv`]: convolution and pooling;
 //!   [`layout`]: data movement (strided copies, gathers, one_hot, where); [`activation`]:
-//!   Activation and LeakyReLU.
+//!   Activation and LeakyReLU; [`rtc`]: kernels the user compiles at run time (`mx.rtc`).
 
 mod activation;
 mod alloc;
@@ -16,6 +16,7 @@ mod conv;
 mod layout;
 mod nvrtc;
 mod ops;
+mod rtc;
 mod runtime;
 mod storage;
 
@@ -26,6 +27,7 @@ pub use ops::{
     DevIn, DeviceDist, OptParams, OptRule, ReduceOp, binary, cast, fill, matmul, optimizer_step, random, reduce,
     scalar, softmax, unary,
 };
+pub use rtc::{RtcArg, RtcLaunch, rtc_launch};
 pub use runtime::num_gpus;
 pub use storage::DeviceStorage;
 

@@ -59,6 +59,11 @@ impl DeviceStorage {
     pub fn device_id(&self) -> u32 {
         self.gpu.id
     }
+    /// The device address of element `i` (for kernels launched by the user, `mx.rtc`).
+    pub fn address(&self, i: usize) -> u64 {
+        self.at(i)
+    }
+
     /// Address of element `i`.
     pub(crate) fn at(&self, i: usize) -> u64 {
         self.ptr + (i * self.dtype.size()) as u64
