@@ -127,11 +127,11 @@ def _make(name, fn):
 
 
 def __getattr__(name):
-    if name.startswith("__"):
-        raise AttributeError(name)
+    if name.startswith("_"):
+        raise AttributeError(f"module 'mxrs.torch' has no attribute {name!r}")  # private: no torch import
     torch = torch_module(f"mx.th.{name}")
     fn = getattr(torch, name, None)
-    if name.startswith("_") or fn is None or not callable(fn) or isinstance(fn, type):
+    if fn is None or not callable(fn) or isinstance(fn, type):
         raise MXNetAttributeError(f"mx.th.{name}: PyTorch {torch.__version__} has no function torch.{name}")
     wrapped = _make(name, fn)
     globals()[name] = wrapped

@@ -38,8 +38,10 @@ def test_without_torch_says_so():
     with pytest.raises(mx.th.TorchNotFound, match=r"mx.th.abs runs PyTorch functions.*pip install torch") as info:
         mx.th.abs(mx.nd.ones((2,)))
     assert isinstance(info.value, mx.base.MXNetError) and isinstance(info.value, AttributeError)
-    with pytest.raises(AttributeError):
-        mx.th.__wrapped__  # noqa: B018 - dunder lookups never import torch
+    for private in ("__wrapped__", "_private"):
+        with pytest.raises(AttributeError) as info:
+            getattr(mx.th, private)  # private names never import torch
+        assert not isinstance(info.value, mx.base.MXNetError)
     assert "torch" not in sys.modules
 
 
