@@ -41,7 +41,16 @@ fn decode(a: &[f32], p: &[f32], clip: bool, v: &[f32; 4]) -> [f32; 4] {
     let (ax, ay) = ((a[0] + a[2]) / 2.0, (a[1] + a[3]) / 2.0);
     let (ox, oy) = (p[0] * v[0] * aw + ax, p[1] * v[1] * ah + ay);
     let (ow, oh) = ((p[2] * v[2]).exp() * aw / 2.0, (p[3] * v[3]).exp() * ah / 2.0);
-    let c = |x: f32| if clip { x.min(1.0).max(0.0) } else { x };
+    // MXNet's `max(0, min(1, x))` takes a NaN to 1.
+    let c = |x: f32| {
+        if !clip {
+            x
+        } else if x.is_nan() {
+            1.0
+        } else {
+            x.clamp(0.0, 1.0)
+        }
+    };
     [c(ox - ow), c(oy - oh), c(ox + ow), c(oy + oh)]
 }
 

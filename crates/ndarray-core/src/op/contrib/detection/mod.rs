@@ -12,6 +12,7 @@
 mod detect;
 mod prior;
 mod proposal;
+pub(super) mod register;
 mod rroi;
 mod target;
 #[cfg(test)]
@@ -179,13 +180,4 @@ pub(super) fn variances(a: &Attrs, op: &str) -> Result<[f32; 4]> {
     let v = floats(a, op, "variances", &[0.1, 0.1, 0.2, 0.2])?;
     <[f32; 4]>::try_from(v.as_slice())
         .map_err(|_| Error::param(op, format!("variances {v:?} must have 4 elements (Variance size must be 4)")))
-}
-
-/// Register every detection op.
-pub(super) fn register(r: &mut Registry) {
-    prior::register(r);
-    target::register(r);
-    detect::register(r);
-    proposal::register(r);
-    rroi::register(r);
 }

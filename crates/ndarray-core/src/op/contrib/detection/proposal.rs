@@ -156,7 +156,10 @@ impl Proposal {
             };
             let lim = [im_w - 1.0, im_h - 1.0, im_w - 1.0, im_h - 1.0];
             for (v, l) in p.iter_mut().zip(lim) {
-                *v = v.min(l).max(0.0);
+                // MXNet's `max(min(v, l), 0)` keeps a NaN.
+                if !v.is_nan() {
+                    *v = v.min(l).max(0.0);
+                }
             }
             let mut score = im.scores[(a * h + j) * w + k];
             if j as i64 >= real_h || k as i64 >= real_w {

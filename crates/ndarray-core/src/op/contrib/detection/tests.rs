@@ -126,3 +126,25 @@ fn shape_dtype_and_param_errors() {
     let e = r.infer_shape(&[vec![1, 2, 4, 4], vec![3, 5]]).unwrap_err().to_string();
     assert!(e.contains("RROIAlign") && e.contains("(3,5)"), "{e}");
 }
+
+#[test]
+fn rroi_align_samples_rotated_boxes() {
+    use super::super::{In as In64, Kernel};
+    use super::rroi::RroiAlign;
+    let r = RroiAlign { ph: 1, pw: 2, scale: 1.0, ratio: 2 };
+    // A map whose value is its x coordinate: a box rotated by 90 degrees samples along y, so
+    // both bins see the center's x; unrotated, the two bins see x - w/4 and x + w/4.
+    let data: Vec<f64> = (0..36).map(|i| (i % 6) as f64).collect();
+    let rois = vec![0.0, 2.5, 2.5, 2.0, 2.0, 0.0, 0.0, 2.5, 2.5, 2.0, 2.0, 90.0];
+    let (ds, rs) = ([1, 1, 6, 6], [2, 6]);
+    let out = r.shapes(&[ds.to_vec(), rs.to_vec()]).unwrap();
+    assert_eq!(out, vec![vec![2, 1, 1, 2]]);
+    let y = r.run(&[In64 { v: data, s: &ds }, In64 { v: rois, s: &rs }], &out).unwrap();
+    let want = [2.0, 3.0, 2.5, 2.5];
+    for (g, w) in y[0].iter().zip(want) {
+        assert!((g - w).abs() < 1e-9, "{:?}", y[0]);
+    }
+    let bad =
+        r.run(&[In64 { v: vec![0.0; 36], s: &ds }, In64 { v: vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0], s: &[1, 6] }], &out);
+    assert!(bad.unwrap_err().to_string().contains("batch index"));
+}
