@@ -220,9 +220,9 @@ impl DetKernel for Target {
                 if self.mining_thresh <= 0.0 {
                     return Err(Error::param(OP, format!("negative_mining_thresh {} must be > 0", self.mining_thresh)));
                 }
-                if b >= x[2].s[0] {
+                if b >= x[2].s[0] || classes == 0 {
                     let s = [("label", x[1].s), ("cls_pred", x[2].s)];
-                    return Err(shape_err(OP, "negative mining needs cls_pred for every batch item", &s));
+                    return Err(shape_err(OP, "negative mining needs class predictions for every batch item", &s));
                 }
                 self.mine(&mut m, &ov, nl, valid, &cls[b * classes * n..(b + 1) * classes * n], classes)?;
             } else {
