@@ -219,3 +219,24 @@ def test_ssd_graph_trains_like_mxnet():
             exe.grad_dict[name].asnumpy().ravel(), want["data"], rtol=1e-4, atol=1e-5, err_msg=name
         )
     assert np.abs(exe.grad_dict["cls_weight"].asnumpy()).max() > 0  # the class head learns
+
+
+def test_rroi_align_has_no_gradient_like_mxnet():
+    """MXNet registers no gradient for RROIAlign: autograd and a bound graph needing one raise."""
+    x = mx.nd.ones((1, 2, 4, 4))
+    x.attach_grad()
+    rois = mx.nd.array([[0, 2, 2, 2, 2, 30]])
+    with pytest.raises(mx.base.MXNetError, match=None if IS_MXNET else "RROIAlign"):
+        with mx.autograd.record():
+            y = mx.nd.contrib.RROIAlign(x, rois, pooled_size=(2, 2), spatial_scale=1.0)
+        y.backward()
+    s = mx.sym.contrib.RROIAlign(mx.sym.var("x"), mx.sym.var("r"), pooled_size=(2, 2), spatial_scale=1.0)
+    # MXNet's simple_bind wraps the error in a plain RuntimeError.
+    with pytest.raises(RuntimeError if IS_MXNET else mx.base.MXNetError, match=None if IS_MXNET else "RROIAlign"):
+        exe = s.simple_bind(mx.cpu(), x=(1, 2, 4, 4), r=(1, 6), grad_req="write")
+        exe.forward(is_train=True)
+        exe.backward(mx.nd.ones((1, 2, 2, 2)))
+    exe = s.simple_bind(mx.cpu(), x=(1, 2, 4, 4), r=(1, 6), grad_req="null")
+    exe.arg_dict["x"][:] = 1.0
+    exe.arg_dict["r"][:] = rois
+    np.testing.assert_allclose(exe.forward()[0].asnumpy(), np.ones((1, 2, 2, 2)), rtol=1e-6)
