@@ -513,3 +513,4 @@ FAMILIES = {
 }
 FAMILIES.update(__import__("cases_ops").FAMILIES)  # the classic ops of issue 18
 FAMILIES.update(__import__("cases_v1").FAMILIES)  # the sampler and _v1 ops of issue 18
+FAMILIES.update(__import__("cases_det").FAMILIES)  # the detection ops (SSD, Faster R-CNN)

@@ -832,6 +832,107 @@ def _contrib_BilinearResize2D(data=None, like=None, height=_Null, width=_Null, s
     return _call("_contrib_BilinearResize2D", [data, like], {"height": height, "width": width, "scale_height": scale_height, "scale_width": scale_width, "mode": mode, "align_corners": align_corners}, out, ctx, kwargs, variadic=False)
 
 
+def _contrib_MultiBoxDetection(cls_prob=None, loc_pred=None, anchor=None, clip=_Null, threshold=_Null, background_id=_Null, nms_threshold=_Null, force_suppress=_Null, variances=_Null, nms_topk=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Convert MultiBox (SSD) predictions into detections [class_id, score, xmin, ymin, xmax, ymax].
+
+    Inputs: cls_prob, loc_pred, anchor.
+
+    Parameters
+    ----------
+    clip : default True
+    threshold : default 0.01
+    background_id : default 0
+    nms_threshold : default 0.5
+    force_suppress : default False
+    variances : default (0.1, 0.1, 0.2, 0.2)
+    nms_topk : default -1
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_MultiBoxDetection", [cls_prob, loc_pred, anchor], {"clip": clip, "threshold": threshold, "background_id": background_id, "nms_threshold": nms_threshold, "force_suppress": force_suppress, "variances": variances, "nms_topk": nms_topk}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_MultiBoxPrior(data=None, sizes=_Null, ratios=_Null, clip=_Null, steps=_Null, offsets=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Generate prior (anchor) boxes from data, sizes and ratios.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    sizes : default (1,)
+    ratios : default (1,)
+    clip : default False
+    steps : default (-1, -1)
+    offsets : default (0.5, 0.5)
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_MultiBoxPrior", [data], {"sizes": sizes, "ratios": ratios, "clip": clip, "steps": steps, "offsets": offsets}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_MultiBoxTarget(anchor=None, label=None, cls_pred=None, overlap_threshold=_Null, ignore_label=_Null, negative_mining_ratio=_Null, negative_mining_thresh=_Null, minimum_negative_samples=_Null, variances=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Compute MultiBox (SSD) training targets: box regression targets, their mask and anchor classes.
+
+    Inputs: anchor, label, cls_pred.
+
+    Parameters
+    ----------
+    overlap_threshold : default 0.5
+    ignore_label : default -1.0
+    negative_mining_ratio : default -1.0
+    negative_mining_thresh : default 0.5
+    minimum_negative_samples : default 0
+    variances : default (0.1, 0.1, 0.2, 0.2)
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_MultiBoxTarget", [anchor, label, cls_pred], {"overlap_threshold": overlap_threshold, "ignore_label": ignore_label, "negative_mining_ratio": negative_mining_ratio, "negative_mining_thresh": negative_mining_thresh, "minimum_negative_samples": minimum_negative_samples, "variances": variances}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_MultiProposal(cls_prob=None, bbox_pred=None, im_info=None, rpn_pre_nms_top_n=_Null, rpn_post_nms_top_n=_Null, threshold=_Null, rpn_min_size=_Null, scales=_Null, ratios=_Null, feature_stride=_Null, output_score=_Null, iou_loss=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Generate region proposals via RPN (a batch of images).
+
+    Inputs: cls_prob, bbox_pred, im_info.
+
+    Parameters
+    ----------
+    rpn_pre_nms_top_n : default 6000
+    rpn_post_nms_top_n : default 300
+    threshold : default 0.7
+    rpn_min_size : default 16
+    scales : default (4, 8, 16, 32)
+    ratios : default (0.5, 1, 2)
+    feature_stride : default 16
+    output_score : default False
+    iou_loss : default False
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_MultiProposal", [cls_prob, bbox_pred, im_info], {"rpn_pre_nms_top_n": rpn_pre_nms_top_n, "rpn_post_nms_top_n": rpn_post_nms_top_n, "threshold": threshold, "rpn_min_size": rpn_min_size, "scales": scales, "ratios": ratios, "feature_stride": feature_stride, "output_score": output_score, "iou_loss": iou_loss}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_Proposal(cls_prob=None, bbox_pred=None, im_info=None, rpn_pre_nms_top_n=_Null, rpn_post_nms_top_n=_Null, threshold=_Null, rpn_min_size=_Null, scales=_Null, ratios=_Null, feature_stride=_Null, output_score=_Null, iou_loss=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Generate region proposals via RPN (one image).
+
+    Inputs: cls_prob, bbox_pred, im_info.
+
+    Parameters
+    ----------
+    rpn_pre_nms_top_n : default 6000
+    rpn_post_nms_top_n : default 300
+    threshold : default 0.7
+    rpn_min_size : default 16
+    scales : default (4, 8, 16, 32)
+    ratios : default (0.5, 1, 2)
+    feature_stride : default 16
+    output_score : default False
+    iou_loss : default False
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_Proposal", [cls_prob, bbox_pred, im_info], {"rpn_pre_nms_top_n": rpn_pre_nms_top_n, "rpn_post_nms_top_n": rpn_post_nms_top_n, "threshold": threshold, "rpn_min_size": rpn_min_size, "scales": scales, "ratios": ratios, "feature_stride": feature_stride, "output_score": output_score, "iou_loss": iou_loss}, out, ctx, kwargs, variadic=False)
+
+
 def _contrib_ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sample_ratio=_Null, position_sensitive=_Null, aligned=_Null, out=None, name=None, ctx=None, **kwargs):
     """Region-of-interest features of NCHW data by bilinear sampling (ROI Align).
 
@@ -848,6 +949,22 @@ def _contrib_ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Nu
     Returns: NDArray.
     """
     return _call("_contrib_ROIAlign", [data, rois], {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sample_ratio": sample_ratio, "position_sensitive": position_sensitive, "aligned": aligned}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_RROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sampling_ratio=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Rotated ROI Align: features of rotated boxes [batch, cx, cy, w, h, degrees] by bilinear sampling.
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+    sampling_ratio : default -1
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_RROIAlign", [data, rois], {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sampling_ratio": sampling_ratio}, out, ctx, kwargs, variadic=False)
 
 
 def _contrib_allclose(a=None, b=None, rtol=_Null, atol=_Null, equal_nan=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -4866,7 +4983,13 @@ __all__ = [
     "_contrib_AdaptiveAvgPooling2D",
     "_contrib_BilinearResize2D",
     "_contrib_CTCLoss",
+    "_contrib_MultiBoxDetection",
+    "_contrib_MultiBoxPrior",
+    "_contrib_MultiBoxTarget",
+    "_contrib_MultiProposal",
+    "_contrib_Proposal",
     "_contrib_ROIAlign",
+    "_contrib_RROIAlign",
     "_contrib_adamw_update",
     "_contrib_allclose",
     "_contrib_arange_like",

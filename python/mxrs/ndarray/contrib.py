@@ -11,7 +11,13 @@ from mxrs.ndarray._contrib import boolean_mask, cond, foreach, group_adagrad_upd
 AdaptiveAvgPooling2D = _ops._contrib_AdaptiveAvgPooling2D
 BilinearResize2D = _ops._contrib_BilinearResize2D
 CTCLoss = _ops._contrib_CTCLoss
+MultiBoxDetection = _ops._contrib_MultiBoxDetection
+MultiBoxPrior = _ops._contrib_MultiBoxPrior
+MultiBoxTarget = _ops._contrib_MultiBoxTarget
+MultiProposal = _ops._contrib_MultiProposal
+Proposal = _ops._contrib_Proposal
 ROIAlign = _ops._contrib_ROIAlign
+RROIAlign = _ops._contrib_RROIAlign
 adamw_update = _ops._contrib_adamw_update
 allclose = _ops._contrib_allclose
 arange_like = _ops._contrib_arange_like
@@ -41,7 +47,13 @@ __all__ = [
     "AdaptiveAvgPooling2D",
     "BilinearResize2D",
     "CTCLoss",
+    "MultiBoxDetection",
+    "MultiBoxPrior",
+    "MultiBoxTarget",
+    "MultiProposal",
+    "Proposal",
     "ROIAlign",
+    "RROIAlign",
     "adamw_update",
     "allclose",
     "arange_like",

@@ -60,6 +60,107 @@ def CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_da
     return _symbol_op("CTCLoss", "CTCLoss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
 
 
+def MultiBoxDetection(cls_prob=None, loc_pred=None, anchor=None, clip=_Null, threshold=_Null, background_id=_Null, nms_threshold=_Null, force_suppress=_Null, variances=_Null, nms_topk=_Null, name=None, attr=None, **kwargs):
+    """Convert MultiBox (SSD) predictions into detections [class_id, score, xmin, ymin, xmax, ymax].
+
+    Inputs: cls_prob, loc_pred, anchor.
+
+    Parameters
+    ----------
+    clip : default True
+    threshold : default 0.01
+    background_id : default 0
+    nms_threshold : default 0.5
+    force_suppress : default False
+    variances : default (0.1, 0.1, 0.2, 0.2)
+    nms_topk : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_MultiBoxDetection", "MultiBoxDetection", {"cls_prob": cls_prob, "loc_pred": loc_pred, "anchor": anchor}, {"clip": clip, "threshold": threshold, "background_id": background_id, "nms_threshold": nms_threshold, "force_suppress": force_suppress, "variances": variances, "nms_topk": nms_topk}, name, attr, kwargs)
+
+
+def MultiBoxPrior(data=None, sizes=_Null, ratios=_Null, clip=_Null, steps=_Null, offsets=_Null, name=None, attr=None, **kwargs):
+    """Generate prior (anchor) boxes from data, sizes and ratios.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    sizes : default (1,)
+    ratios : default (1,)
+    clip : default False
+    steps : default (-1, -1)
+    offsets : default (0.5, 0.5)
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_MultiBoxPrior", "MultiBoxPrior", {"data": data}, {"sizes": sizes, "ratios": ratios, "clip": clip, "steps": steps, "offsets": offsets}, name, attr, kwargs)
+
+
+def MultiBoxTarget(anchor=None, label=None, cls_pred=None, overlap_threshold=_Null, ignore_label=_Null, negative_mining_ratio=_Null, negative_mining_thresh=_Null, minimum_negative_samples=_Null, variances=_Null, name=None, attr=None, **kwargs):
+    """Compute MultiBox (SSD) training targets: box regression targets, their mask and anchor classes.
+
+    Inputs: anchor, label, cls_pred.
+
+    Parameters
+    ----------
+    overlap_threshold : default 0.5
+    ignore_label : default -1.0
+    negative_mining_ratio : default -1.0
+    negative_mining_thresh : default 0.5
+    minimum_negative_samples : default 0
+    variances : default (0.1, 0.1, 0.2, 0.2)
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_MultiBoxTarget", "MultiBoxTarget", {"anchor": anchor, "label": label, "cls_pred": cls_pred}, {"overlap_threshold": overlap_threshold, "ignore_label": ignore_label, "negative_mining_ratio": negative_mining_ratio, "negative_mining_thresh": negative_mining_thresh, "minimum_negative_samples": minimum_negative_samples, "variances": variances}, name, attr, kwargs)
+
+
+def MultiProposal(cls_prob=None, bbox_pred=None, im_info=None, rpn_pre_nms_top_n=_Null, rpn_post_nms_top_n=_Null, threshold=_Null, rpn_min_size=_Null, scales=_Null, ratios=_Null, feature_stride=_Null, output_score=_Null, iou_loss=_Null, name=None, attr=None, **kwargs):
+    """Generate region proposals via RPN (a batch of images).
+
+    Inputs: cls_prob, bbox_pred, im_info.
+
+    Parameters
+    ----------
+    rpn_pre_nms_top_n : default 6000
+    rpn_post_nms_top_n : default 300
+    threshold : default 0.7
+    rpn_min_size : default 16
+    scales : default (4, 8, 16, 32)
+    ratios : default (0.5, 1, 2)
+    feature_stride : default 16
+    output_score : default False
+    iou_loss : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_MultiProposal", "MultiProposal", {"cls_prob": cls_prob, "bbox_pred": bbox_pred, "im_info": im_info}, {"rpn_pre_nms_top_n": rpn_pre_nms_top_n, "rpn_post_nms_top_n": rpn_post_nms_top_n, "threshold": threshold, "rpn_min_size": rpn_min_size, "scales": scales, "ratios": ratios, "feature_stride": feature_stride, "output_score": output_score, "iou_loss": iou_loss}, name, attr, kwargs)
+
+
+def Proposal(cls_prob=None, bbox_pred=None, im_info=None, rpn_pre_nms_top_n=_Null, rpn_post_nms_top_n=_Null, threshold=_Null, rpn_min_size=_Null, scales=_Null, ratios=_Null, feature_stride=_Null, output_score=_Null, iou_loss=_Null, name=None, attr=None, **kwargs):
+    """Generate region proposals via RPN (one image).
+
+    Inputs: cls_prob, bbox_pred, im_info.
+
+    Parameters
+    ----------
+    rpn_pre_nms_top_n : default 6000
+    rpn_post_nms_top_n : default 300
+    threshold : default 0.7
+    rpn_min_size : default 16
+    scales : default (4, 8, 16, 32)
+    ratios : default (0.5, 1, 2)
+    feature_stride : default 16
+    output_score : default False
+    iou_loss : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_Proposal", "Proposal", {"cls_prob": cls_prob, "bbox_pred": bbox_pred, "im_info": im_info}, {"rpn_pre_nms_top_n": rpn_pre_nms_top_n, "rpn_post_nms_top_n": rpn_post_nms_top_n, "threshold": threshold, "rpn_min_size": rpn_min_size, "scales": scales, "ratios": ratios, "feature_stride": feature_stride, "output_score": output_score, "iou_loss": iou_loss}, name, attr, kwargs)
+
+
 def ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sample_ratio=_Null, position_sensitive=_Null, aligned=_Null, name=None, attr=None, **kwargs):
     """Region-of-interest features of NCHW data by bilinear sampling (ROI Align).
 
@@ -76,6 +177,22 @@ def ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sampl
     Returns: Symbol.
     """
     return _symbol_op("_contrib_ROIAlign", "ROIAlign", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sample_ratio": sample_ratio, "position_sensitive": position_sensitive, "aligned": aligned}, name, attr, kwargs)
+
+
+def RROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sampling_ratio=_Null, name=None, attr=None, **kwargs):
+    """Rotated ROI Align: features of rotated boxes [batch, cx, cy, w, h, degrees] by bilinear sampling.
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    pooled_size : default required
+    spatial_scale : default required
+    sampling_ratio : default -1
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_RROIAlign", "RROIAlign", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sampling_ratio": sampling_ratio}, name, attr, kwargs)
 
 
 def adamw_update(weight=None, grad=None, mean=None, var=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
@@ -458,7 +575,13 @@ __all__ = [
     "AdaptiveAvgPooling2D",
     "BilinearResize2D",
     "CTCLoss",
+    "MultiBoxDetection",
+    "MultiBoxPrior",
+    "MultiBoxTarget",
+    "MultiProposal",
+    "Proposal",
     "ROIAlign",
+    "RROIAlign",
     "adamw_update",
     "allclose",
     "arange_like",

@@ -1,7 +1,8 @@
 //! MXNet's `contrib` ops (`mx.nd.contrib`, `mx.sym.contrib`), registered as `_contrib_NAME` as
 //! MXNet registers them: resizing and adaptive pooling (`resize.rs`), bounding boxes
 //! (`bbox.rs`), `ROIAlign` (`roi.rs`), the interleaved attention products (`attention.rs`),
-//! small helpers (`misc.rs`), box encoding and the straight-through estimators (`extra.rs`).
+//! small helpers (`misc.rs`), box encoding and the straight-through estimators (`extra.rs`),
+//! and the SSD / Faster R-CNN detection ops (`detection/`).
 //!
 //! These ops compute in `f64` over the input values (MXNet computes them in the input's float
 //! type); each is a [`Kernel`]: shapes, dtypes and a function of `f64` vectors, wrapped into an
@@ -9,6 +10,7 @@
 
 mod attention;
 mod bbox;
+mod detection;
 mod extra;
 mod misc;
 pub(super) mod register;
