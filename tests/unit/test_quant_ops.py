@@ -81,13 +81,21 @@ def test_namespaces_expose_every_op():
 
 def test_sym_fc_infers_weight_ranges_and_types():
     d = mx.sym.var("data")
-    y = mx.sym.contrib.quantized_fully_connected(d, *_sym_vars(["w", "b", "dmin", "dmax", "wmin", "wmax", "bmin", "bmax"]),
-                                                 num_hidden=4, name="qfc")
+    y = mx.sym.contrib.quantized_fully_connected(
+        d, *_sym_vars(["w", "b", "dmin", "dmax", "wmin", "wmax", "bmin", "bmax"]), num_hidden=4, name="qfc"
+    )
     assert y.list_outputs() == ["qfc_output", "qfc_min_output", "qfc_max_output"]
     args, outs, _ = y.infer_shape(data=(3, 2, 5))
     assert dict(zip(y.list_arguments(), args)) == {
-        "data": (3, 2, 5), "w": (4, 10), "b": (4,), "dmin": (1,), "dmax": (1,), "wmin": (1,), "wmax": (1,),
-        "bmin": (1,), "bmax": (1,),
+        "data": (3, 2, 5),
+        "w": (4, 10),
+        "b": (4,),
+        "dmin": (1,),
+        "dmax": (1,),
+        "wmin": (1,),
+        "wmax": (1,),
+        "bmin": (1,),
+        "bmax": (1,),
     }
     assert outs == [(3, 4), (1,), (1,)]
     targs, touts, _ = y.infer_type(data="int8")
@@ -98,8 +106,12 @@ def test_sym_fc_infers_weight_ranges_and_types():
 
 def test_sym_conv_infer_shape_and_type():
     # As in MXNet, inputs after a missing bias are passed by name (positionally they would bind to bias).
-    v = dict(zip(["data", "weight", "min_data", "max_data", "min_weight", "max_weight"],
-                 _sym_vars(["data", "w", "dmin", "dmax", "wmin", "wmax"])))
+    v = dict(
+        zip(
+            ["data", "weight", "min_data", "max_data", "min_weight", "max_weight"],
+            _sym_vars(["data", "w", "dmin", "dmax", "wmin", "wmax"]),
+        )
+    )
     y = mx.sym.contrib.quantized_conv(**v, kernel=(3, 3), num_filter=5, no_bias=True, pad=(1, 1), stride=(2, 2))
     args, outs, _ = y.infer_shape(data=(2, 3, 7, 7))
     assert dict(zip(y.list_arguments(), args))["w"] == (5, 3, 3, 3)
@@ -110,8 +122,13 @@ def test_sym_conv_infer_shape_and_type():
 
 def test_sym_quantize_v2_output_types_follow_out_type():
     d = mx.sym.var("data")
-    for ot, calib, want in [("int8", None, np.int8), ("uint8", None, np.uint8), ("auto", (0.0, 1.0), np.uint8),
-                            ("auto", (-1.0, 1.0), np.int8), ("auto", None, np.int8)]:
+    for ot, calib, want in [
+        ("int8", None, np.int8),
+        ("uint8", None, np.uint8),
+        ("auto", (0.0, 1.0), np.uint8),
+        ("auto", (-1.0, 1.0), np.int8),
+        ("auto", None, np.int8),
+    ]:
         kw = {"out_type": ot}
         if calib:
             kw.update(min_calib_range=calib[0], max_calib_range=calib[1])
@@ -129,8 +146,9 @@ def test_bound_quantized_graph_matches_float_reference():
     data = mx.sym.var("data")
     q = mx.sym.contrib.quantize_v2(data, out_type="int8")
     qw, wmin, wmax = _sym_vars(["qw", "wmin", "wmax"])
-    fc = mx.sym.contrib.quantized_fully_connected(data=q[0], weight=qw, min_data=q[1], max_data=q[2], min_weight=wmin,
-                                                  max_weight=wmax, num_hidden=3, no_bias=True)
+    fc = mx.sym.contrib.quantized_fully_connected(
+        data=q[0], weight=qw, min_data=q[1], max_data=q[2], min_weight=wmin, max_weight=wmax, num_hidden=3, no_bias=True
+    )
     rq = mx.sym.contrib.requantize(fc[0], fc[1], fc[2])
     out = mx.sym.contrib.dequantize(rq[0], rq[1], rq[2])
     wq, wlo, whi = mx.nd.contrib.quantize_v2(mx.nd.array(w), out_type="int8")
@@ -178,24 +196,54 @@ def test_bad_inputs_name_the_op():
     _err(lambda: mx.nd.contrib.requantize(i8, r1(-1.0), r1(1.0)), "requantize", "int32")
     _err(lambda: mx.nd.contrib.quantize_v2(f, out_type="int4"), "quantize_v2", "out_type")
     w = mx.nd.array([[1, 2], [3, 4]], dtype="int8")
-    _err(lambda: mx.nd.contrib.quantized_fully_connected(i8, w, r1(-1.0), r1(1.0), r1(-1.0), r1(1.0), num_hidden=2,
-                                                         no_bias=True), "quantized_fully_connected", "weight", "(2, 3)")
+    _err(
+        lambda: mx.nd.contrib.quantized_fully_connected(
+            i8, w, r1(-1.0), r1(1.0), r1(-1.0), r1(1.0), num_hidden=2, no_bias=True
+        ),
+        "quantized_fully_connected",
+        "weight",
+        "(2, 3)",
+    )
     fw = mx.nd.array([[1, 2, 3], [3, 4, 5]])
-    _err(lambda: mx.nd.contrib.quantized_fully_connected(i8, fw, r1(-1.0), r1(1.0), r1(-1.0), r1(1.0), num_hidden=2,
-                                                         no_bias=True), "quantized_fully_connected", "int8")
+    _err(
+        lambda: mx.nd.contrib.quantized_fully_connected(
+            i8, fw, r1(-1.0), r1(1.0), r1(-1.0), r1(1.0), num_hidden=2, no_bias=True
+        ),
+        "quantized_fully_connected",
+        "int8",
+    )
     d4 = mx.nd.zeros((1, 2, 4, 4), dtype="int8")
     cw = mx.nd.zeros((2, 3, 3, 3), dtype="int8")
-    _err(lambda: mx.nd.contrib.quantized_conv(d4, cw, r1(-1.0), r1(1.0), r1(-1.0), r1(1.0), kernel=(3, 3),
-                                              num_filter=2, no_bias=True), "quantized_conv", "weight")
-    _err(lambda: mx.nd.contrib.quantized_conv(d4, cw, r1(-1.0), r1(1.0), r1(-1.0), r1(1.0), kernel=(3, 3),
-                                              num_filter=2, num_group=2, no_bias=True), "quantized_conv", "num_group")
+    _err(
+        lambda: mx.nd.contrib.quantized_conv(
+            d4, cw, r1(-1.0), r1(1.0), r1(-1.0), r1(1.0), kernel=(3, 3), num_filter=2, no_bias=True
+        ),
+        "quantized_conv",
+        "weight",
+    )
+    _err(
+        lambda: mx.nd.contrib.quantized_conv(
+            d4, cw, r1(-1.0), r1(1.0), r1(-1.0), r1(1.0), kernel=(3, 3), num_filter=2, num_group=2, no_bias=True
+        ),
+        "quantized_conv",
+        "num_group",
+    )
     f4 = mx.nd.zeros((1, 1, 2, 2))
     _err(lambda: mx.nd.contrib.quantized_pooling(f4, r1(-1.0), r1(1.0), kernel=(2, 2)), "quantized_pooling", "int8")
     _err(lambda: mx.nd.contrib.quantized_act(i8, r1(-1.0), r1(1.0), act_type="tanh"), "quantized_act", "relu")
-    _err(lambda: mx.nd.contrib.quantized_elemwise_add(i8, mx.nd.zeros((1, 2), dtype="int8"), r1(-1.0), r1(1.0),
-                                                      r1(-1.0), r1(1.0)), "quantized_elemwise_add", "same shape")
+    _err(
+        lambda: mx.nd.contrib.quantized_elemwise_add(
+            i8, mx.nd.zeros((1, 2), dtype="int8"), r1(-1.0), r1(1.0), r1(-1.0), r1(1.0)
+        ),
+        "quantized_elemwise_add",
+        "same shape",
+    )
     g = mx.nd.ones((3,))
-    _err(lambda: mx.nd.contrib.quantized_batch_norm(mx.nd.zeros((1, 3, 2), dtype="int8"), g, g, g, g, r1(-1.0),
-                                                    r1(1.0)), "quantized_batch_norm", "min_calib_range")
-    _err(lambda: mx.nd.contrib.calibrate_entropy(mx.nd.ones((10,)), mx.nd.ones((10,))), "calibrate_entropy",
-         "hist_edges")
+    _err(
+        lambda: mx.nd.contrib.quantized_batch_norm(mx.nd.zeros((1, 3, 2), dtype="int8"), g, g, g, g, r1(-1.0), r1(1.0)),
+        "quantized_batch_norm",
+        "min_calib_range",
+    )
+    _err(
+        lambda: mx.nd.contrib.calibrate_entropy(mx.nd.ones((10,)), mx.nd.ones((10,))), "calibrate_entropy", "hist_edges"
+    )

@@ -125,7 +125,7 @@ impl QKernel for CalibrateEntropy {
                 format!("hist_edges must have one more element than hist, got {} and {}", fmt_shape(&x[0]), fmt_shape(&x[1])),
             ));
         }
-        if n / 2 < self.bins / 2 {
+        if n == 0 || n / 2 < self.bins / 2 {
             return Err(Error::shape(
                 CALIB,
                 format!("hist {} has fewer bins than num_quantized_bins {}", fmt_shape(&x[0]), self.bins),

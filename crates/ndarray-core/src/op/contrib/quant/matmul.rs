@@ -134,7 +134,7 @@ impl QKernel for QuantizedFc {
         };
         Ok(vec![out, vec![1], vec![1]])
     }
-    fn run(&self, x: &[In<'_>], _: &[Shape], _: &[DType], in_dt: &[DType]) -> Result<Vec<Vec<f64>>> {
+    fn run(&self, x: &[In<'_>], out: &[Shape], _: &[DType], in_dt: &[DType]) -> Result<Vec<Vec<f64>>> {
         let n = arrays(self.no_bias);
         let (data, weight) = (pair(x, n), pair(x, n + 2));
         let signed = in_dt[0] == DType::I8;
@@ -150,12 +150,14 @@ impl QKernel for QuantizedFc {
             x[2].v.iter().map(|&v| (v as f32 * rescale) as i32 as f64).collect()
         };
         let w = &x[1].v;
-        let out = x[0]
-            .v
-            .chunks(k.max(1))
-            .flat_map(|row| {
-                (0..h).map(|o| sat32(row.iter().zip(&w[o * k..(o + 1) * k]).map(|(a, b)| a * b).sum::<f64>() + bias[o]))
+        let rows = out[0].iter().product::<usize>() / h;
+        let out = (0..rows)
+            .flat_map(|r| {
+                let row = &x[0].v[r * k..(r + 1) * k];
+                (0..h).map(move |o| row.iter().zip(&w[o * k..(o + 1) * k]).map(|(a, b)| a * b).sum::<f64>())
             })
+            .enumerate()
+            .map(|(i, acc)| sat32(acc + bias[i % h]))
             .collect();
         let m = product_range(signed, data, weight);
         Ok(vec![out, vec![-m as f64], vec![m as f64]])
