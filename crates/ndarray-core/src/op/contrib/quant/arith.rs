@@ -4,7 +4,9 @@
 
 use super::super::super::Attrs;
 use super::super::super::registry::Registry;
-use super::{In, INT8_RANGE, INT32_RANGE, QKernel, UINT8_RANGE, add, bounds, int8_or_uint8, max_abs, round_sat, scalar};
+use super::{
+    INT8_RANGE, INT32_RANGE, In, QKernel, UINT8_RANGE, add, bounds, int8_or_uint8, max_abs, round_sat, scalar,
+};
 use super::{matmul::product_range, zero_grads};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -116,7 +118,11 @@ fn same_shapes(op: &str, x: &[Shape], outputs: usize) -> Result<Vec<Shape>> {
     if x[0] != x[1] {
         return Err(Error::shape(
             op,
-            format!("lhs and rhs must have the same shape (no broadcasting), got {} and {}", fmt_shape(&x[0]), fmt_shape(&x[1])),
+            format!(
+                "lhs and rhs must have the same shape (no broadcasting), got {} and {}",
+                fmt_shape(&x[0]),
+                fmt_shape(&x[1])
+            ),
         ));
     }
     let mut v = vec![x[0].clone()];
@@ -286,7 +292,11 @@ pub(super) fn register(r: &mut Registry) {
         a.check_known(ADD, &["min_calib_range", "max_calib_range"])?;
         Ok(QuantizedAdd { calib: calib_range(ADD, a)? })
     });
-    let p = params!("min_calib_range" = Some("None"), "max_calib_range" = Some("None"), "enable_float_output" = Some("False"));
+    let p = params!(
+        "min_calib_range" = Some("None"),
+        "max_calib_range" = Some("None"),
+        "enable_float_output" = Some("False")
+    );
     add(r, MUL, &EW_INPUTS, p, "product of int8 arrays in int32, calibrated int8 or float32", |a| {
         a.check_known(MUL, &["min_calib_range", "max_calib_range", "enable_float_output"])?;
         Ok(QuantizedMul { calib: calib_range(MUL, a)?, float_out: a.bool_or(MUL, "enable_float_output", false)? })

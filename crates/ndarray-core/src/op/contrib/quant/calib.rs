@@ -63,7 +63,8 @@ fn divergence(hist: &[f32], i: usize, nq: usize) -> Result<f32> {
         }
     }
     let merged = len / nq;
-    let mut qbins: Vec<f32> = (0..nq).map(|j| sliced[j * merged..(j + 1) * merged].iter().sum::<usize>() as f32).collect();
+    let mut qbins: Vec<f32> =
+        (0..nq).map(|j| sliced[j * merged..(j + 1) * merged].iter().sum::<usize>() as f32).collect();
     qbins[nq - 1] += sliced[nq * merged..].iter().sum::<usize>() as f32;
     let mut q = vec![0.0f32; len];
     for (j, &qb) in qbins.iter().enumerate() {
@@ -122,7 +123,11 @@ impl QKernel for CalibrateEntropy {
         if e != n + 1 {
             return Err(Error::shape(
                 CALIB,
-                format!("hist_edges must have one more element than hist, got {} and {}", fmt_shape(&x[0]), fmt_shape(&x[1])),
+                format!(
+                    "hist_edges must have one more element than hist, got {} and {}",
+                    fmt_shape(&x[0]),
+                    fmt_shape(&x[1])
+                ),
             ));
         }
         if n == 0 || n / 2 < self.bins / 2 {

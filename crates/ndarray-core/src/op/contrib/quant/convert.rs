@@ -5,7 +5,7 @@
 
 use super::super::super::registry::Registry;
 use super::{
-    Calib, In, INT8_RANGE, INT32_RANGE, QKernel, UINT8_RANGE, add, bounds, dtype_err, int8_or_uint8, max_abs, names,
+    Calib, INT8_RANGE, INT32_RANGE, In, QKernel, UINT8_RANGE, add, bounds, dtype_err, int8_or_uint8, max_abs, names,
     round_sat, scalar, zero_grads,
 };
 use crate::dtype::DType;

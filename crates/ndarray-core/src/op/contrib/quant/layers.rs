@@ -6,8 +6,7 @@ use super::super::super::Attrs;
 use super::super::super::conv::{check_layout, spatial};
 use super::super::super::registry::Registry;
 use super::{
-    In, INT8_RANGE, QKernel, UINT8_RANGE, add, bounds, dtype_err, int8_or_uint8, max_abs, names, round_sat, scalar,
-    zero_grads,
+    INT8_RANGE, In, QKernel, UINT8_RANGE, add, bounds, int8_or_uint8, max_abs, names, round_sat, scalar, zero_grads,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -273,12 +272,7 @@ impl QKernel for QuantizedEmbedding {
         if x[1] != [self.input_dim, self.output_dim] {
             return Err(Error::shape(
                 EMBED,
-                format!(
-                    "weight must have shape ({}, {}), got {}",
-                    self.input_dim,
-                    self.output_dim,
-                    fmt_shape(&x[1])
-                ),
+                format!("weight must have shape ({}, {}), got {}", self.input_dim, self.output_dim, fmt_shape(&x[1])),
             ));
         }
         let out = x[0].iter().copied().chain([self.output_dim]).collect();
@@ -347,7 +341,12 @@ impl QKernel for QuantizedBatchNorm {
             if x[i] != [c] {
                 return Err(Error::shape(
                     BN,
-                    format!("{} must have shape ({c},) for data {}, got {}", names[i], fmt_shape(&x[0]), fmt_shape(&x[i])),
+                    format!(
+                        "{} must have shape ({c},) for data {}, got {}",
+                        names[i],
+                        fmt_shape(&x[0]),
+                        fmt_shape(&x[i])
+                    ),
                 ));
             }
         }
@@ -428,7 +427,14 @@ pub(super) fn register(r: &mut Registry) {
         "count_include_pad" = Some("None"),
         "layout" = Some("None"),
     );
-    add(r, POOL, &["data", "min_data", "max_data"], p, "max or average pooling of int8/uint8 data", QuantizedPool::parse);
+    add(
+        r,
+        POOL,
+        &["data", "min_data", "max_data"],
+        p,
+        "max or average pooling of int8/uint8 data",
+        QuantizedPool::parse,
+    );
     add(r, FLATTEN, &["data", "min_data", "max_data"], params!(), "flatten int8/uint8 data to 2-D", |a| {
         a.check_known(FLATTEN, &[])?;
         Ok(QuantizedFlatten)
@@ -440,7 +446,8 @@ pub(super) fn register(r: &mut Registry) {
             other => Err(Error::param(ACT, format!("only act_type='relu' is supported, got '{other}'"))),
         }
     });
-    let p = params!("input_dim" = None, "output_dim" = None, "dtype" = Some("'float32'"), "sparse_grad" = Some("False"));
+    let p =
+        params!("input_dim" = None, "output_dim" = None, "dtype" = Some("'float32'"), "sparse_grad" = Some("False"));
     add(r, EMBED, &["data", "weight", "min_weight", "max_weight"], p, "rows of an int8 embedding matrix", |a| {
         a.check_known(EMBED, &["input_dim", "output_dim", "dtype", "sparse_grad"])?;
         let (i, o) = (a.int(EMBED, "input_dim")?, a.int(EMBED, "output_dim")?);
@@ -465,5 +472,4 @@ pub(super) fn register(r: &mut Registry) {
     for name in [POOL, FLATTEN, EMBED, BN] {
         r.set_gradient(name, zero_grads);
     }
-    let _ = dtype_err;
 }

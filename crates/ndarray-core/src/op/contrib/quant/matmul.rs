@@ -8,7 +8,9 @@
 use super::super::super::Attrs;
 use super::super::super::conv::{check_layout, dhw, spatial};
 use super::super::super::registry::Registry;
-use super::{In, INT8_RANGE, INT32_RANGE, QKernel, UINT8_RANGE, add, int8_or_uint8, max_abs, names, scalar, zero_grads};
+use super::{
+    INT8_RANGE, INT32_RANGE, In, QKernel, UINT8_RANGE, add, int8_or_uint8, max_abs, names, scalar, zero_grads,
+};
 use crate::backend::cpu::Parallelism;
 use crate::backend::cpu::conv::{ConvGeom, conv_forward};
 use crate::dtype::DType;

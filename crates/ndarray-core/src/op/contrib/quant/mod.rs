@@ -26,8 +26,8 @@ mod tests;
 
 use std::fmt;
 
-use super::super::registry::Registry;
 use super::super::grad::Grads;
+use super::super::registry::Registry;
 use super::super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, ParamSpec, TensorIn, assign_shapes};
 use super::{In, store, values};
 use crate::dtype::DType;
@@ -223,14 +223,24 @@ impl<K: QKernel> Operator for QOp<K> {
         for (o, d) in outputs.iter_mut().zip(inferred) {
             match o {
                 Some(x) if *x != d => {
-                    return Err(Error::dtype(self.0.name(), d, format!("output dtype {x} conflicts with inferred {d}")));
+                    return Err(Error::dtype(
+                        self.0.name(),
+                        d,
+                        format!("output dtype {x} conflicts with inferred {d}"),
+                    ));
                 }
                 _ => *o = Some(d),
             }
         }
         Ok(())
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], shapes: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(
+        &self,
+        _: &mut OpCtx<'_>,
+        x: &[TensorIn<'_>],
+        shapes: &[Shape],
+        dt: &[DType],
+    ) -> Result<Vec<CpuStorage>> {
         let in_dt: Vec<DType> = x.iter().map(|t| t.data.dtype()).collect();
         let ins: Vec<In<'_>> = x.iter().map(|t| In { v: values(t), s: t.shape }).collect();
         let outs = self.0.run(&ins, shapes, dt, &in_dt)?;

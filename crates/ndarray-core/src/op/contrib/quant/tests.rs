@@ -131,10 +131,15 @@ fn layers_pass_ranges_and_round_averages() {
 fn elementwise_ranges() {
     let a = (DType::I8, vec![2], vec![10.0, -20.0]);
     let b = (DType::I8, vec![2], vec![3.0, 4.0]);
-    let o = run("_contrib_quantized_elemwise_mul", &[], &[a.clone(), b.clone(), range(-1.0), range(1.0), range(-2.0), range(2.0)])
-        .unwrap();
+    let o = run(
+        "_contrib_quantized_elemwise_mul",
+        &[],
+        &[a.clone(), b.clone(), range(-1.0), range(1.0), range(-2.0), range(2.0)],
+    )
+    .unwrap();
     assert_eq!((o[0].0, o[0].1.clone()), (DType::I32, vec![30.0, -80.0]));
-    let o = run("_contrib_quantized_elemwise_add", &[], &[a, b, range(-1.0), range(1.0), range(-1.0), range(1.0)]).unwrap();
+    let o =
+        run("_contrib_quantized_elemwise_add", &[], &[a, b, range(-1.0), range(1.0), range(-1.0), range(1.0)]).unwrap();
     assert_eq!(o[0].0, DType::I32);
     assert_eq!((o[1].1[0], o[2].1[0]), (-2.0, 2.0));
     // Scale for each: 1 * 2^31 / (2 * 127.5); 13 * that.
