@@ -47,7 +47,7 @@ fn run(name: &str, attrs: &[(&str, &str)], inputs: &[Input]) -> Result<Vec<(DTyp
 fn quantize_v2_scales_round_to_even_and_saturate() {
     // range 1.0: int8 scale 127.5, so 1.0 -> 127.5 -> 128 (even) -> saturated 127.
     let x = f32s(&[1.0, -1.0, 0.5, 2.0 / 255.0, -0.25]);
-    let o = run("_contrib_quantize_v2", &[], &[x.clone()]).unwrap();
+    let o = run("_contrib_quantize_v2", &[], std::slice::from_ref(&x)).unwrap();
     assert_eq!(o[0].0, DType::I8);
     assert_eq!(o[0].1, vec![127.0, -128.0, 64.0, 1.0, -32.0]);
     assert_eq!((o[1].1[0], o[2].1[0]), (-1.0, 1.0));
