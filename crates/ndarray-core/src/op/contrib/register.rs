@@ -12,5 +12,5 @@ pub(in crate::op) fn register(r: &mut Registry) {
     attention::register(r);
     misc::register(r);
     extra::register(r);
-    quant::register(r);
+    quant::register::register(r);
 }

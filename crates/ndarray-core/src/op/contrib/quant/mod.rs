@@ -21,6 +21,7 @@ mod calib;
 mod convert;
 mod layers;
 mod matmul;
+pub(super) mod register;
 #[cfg(test)]
 mod tests;
 
@@ -41,15 +42,6 @@ pub(super) const INT8_RANGE: f32 = 127.5;
 pub(super) const UINT8_RANGE: f32 = 255.5;
 /// `MinAbs(INT32_MIN, INT32_MAX)` as MXNet computes it in `f32`: 2^31.
 pub(super) const INT32_RANGE: f32 = 2_147_483_648.0;
-
-/// Register every quantization op.
-pub(in crate::op) fn register(r: &mut Registry) {
-    convert::register(r);
-    matmul::register(r);
-    layers::register(r);
-    arith::register(r);
-    calib::register(r);
-}
 
 /// `MaxAbs(a, b)` of MXNet's `quantization_utils.h`.
 pub(super) fn max_abs(a: f32, b: f32) -> f32 {
