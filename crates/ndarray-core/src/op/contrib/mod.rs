@@ -13,6 +13,7 @@ mod bbox;
 mod detection;
 mod extra;
 mod misc;
+mod quant;
 pub(super) mod register;
 mod resize;
 mod roi;

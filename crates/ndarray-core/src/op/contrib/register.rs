@@ -2,7 +2,7 @@
 //! `mod.rs`, so that imports run one way: this file -> the families -> `mod.rs`).
 
 use super::super::registry::Registry;
-use super::{attention, bbox, detection, extra, misc, resize, roi};
+use super::{attention, bbox, detection, extra, misc, quant, resize, roi};
 
 /// Register every contrib op.
 pub(in crate::op) fn register(r: &mut Registry) {
@@ -13,4 +13,5 @@ pub(in crate::op) fn register(r: &mut Registry) {
     misc::register(r);
     extra::register(r);
     detection::register::register(r);
+    quant::register::register(r);
 }
