@@ -10,6 +10,11 @@ from mxrs.io import DataIter
 from mxrs.ndarray import NDArray
 
 
+def contrib_op(name):
+    """``mx.nd.contrib.NAME`` (the quantization operators; looked up when called)."""
+    return getattr(ndarray.contrib, name)
+
+
 def _py_str(name):
     return name.decode("utf-8") if isinstance(name, bytes) else str(name)
 
@@ -232,7 +237,7 @@ def _get_optimal_threshold(hist_data, quantized_dtype, num_quantized_bins=255):
         # We need to move negative bins to positive bins to fit uint8 range.
         num_quantized_bins = num_quantized_bins * 2 + 1
     if _has_op("_contrib_calibrate_entropy"):
-        threshold, divergence = ndarray.contrib.calibrate_entropy(
+        threshold, divergence = contrib_op("calibrate_entropy")(
             hist=ndarray.array(hist, ctx=cpu()),
             hist_edges=ndarray.array(hist_edges, ctx=cpu()),
             num_quantized_bins=num_quantized_bins,
@@ -250,7 +255,7 @@ def _get_optimal_thresholds(hist_dict, quantized_dtype, num_quantized_bins=255, 
             "Calculating optimal thresholds for quantization using KL divergence"
             " with num_quantized_bins=%d" % num_quantized_bins
         )
-    th_dict = {}
+    th_dict: dict[str, tuple[float, float]] = {}
     # copy hist_dict keys since the keys() only returns a view in python3
     for name in list(hist_dict.keys()):
         min_val, max_val, th, divergence = _get_optimal_threshold(
@@ -258,7 +263,7 @@ def _get_optimal_thresholds(hist_dict, quantized_dtype, num_quantized_bins=255, 
         )
         th = float(np.asarray(th).reshape(-1)[0])
         if min_val >= 0 and quantized_dtype in ["auto", "uint8"]:
-            th_dict[name] = (0, th)
+            th_dict[name] = (0.0, th)
         else:
             th_dict[name] = (-th, th)
         del hist_dict[name]  # release the memory

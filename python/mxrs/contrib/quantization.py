@@ -25,6 +25,7 @@ import logging
 import os
 import tempfile
 import warnings
+from typing import Any, cast
 
 from mxrs import ndarray
 from mxrs.context import Context, cpu
@@ -41,6 +42,7 @@ from mxrs.contrib._quantize_calib import (
     _LayerOutputMinMaxCollector,
     _smooth_distribution,
     combine_histogram,
+    contrib_op,
 )
 from mxrs.io import DataBatch, DataDesc, DataIter
 from mxrs.module import Module
@@ -73,7 +75,7 @@ def _quantize_params(qsym, params, th_dict):
         if name.endswith(("weight_quantize", "bias_quantize")):
             original_name = name[: -len("_quantize")]
             param = params[original_name]
-            val, vmin, vmax = ndarray.contrib.quantize(
+            val, vmin, vmax = contrib_op("quantize")(
                 data=param, min_range=ndarray.min(param), max_range=ndarray.max(param), out_type="int8"
             )
             quantized_params[name] = val
@@ -90,6 +92,12 @@ def _quantize_params(qsym, params, th_dict):
             if output in th_dict:
                 quantized_params[name] = ndarray.array([th_dict[output][1]])
     return quantized_params
+
+
+def _can_run(quantized_op):
+    """Whether mxrs can run a quantized operator (with the quantize/requantize/dequantize
+    operators around it); MXNet leaves a layer in float when its device lacks the kernel."""
+    return all(_has_op(op) for op in (quantized_op, _qgraph.QUANTIZE_V2, _qgraph.REQUANTIZE, _qgraph.DEQUANTIZE))
 
 
 def _quantize_symbol(
@@ -120,7 +128,7 @@ def _quantize_symbol(
         offline_params or [],
         quantized_dtype,
         quantize_mode,
-        available=_has_op,
+        available=_can_run,
     )
     return sym_load_json(json.dumps(graph)), calib_layer
 
@@ -221,9 +229,9 @@ def _as_data_iter(calib_data):
     """Convert normal iterator to mx.io.DataIter while parsing the data_shapes"""
     if isinstance(calib_data, DataIter):
         # already validated DataIter, just return
-        return calib_data, calib_data.provide_data
-    calib_data = _DataIterWrapper(calib_data)
-    return calib_data, calib_data.provide_data
+        return calib_data, getattr(calib_data, "provide_data")  # noqa: B009 (not on DataIter)
+    wrapped = _DataIterWrapper(calib_data)
+    return wrapped, wrapped.provide_data
 
 
 def _check_lists(excluded_sym_names, excluded_op_names):
@@ -306,6 +314,7 @@ def quantize_model(
                 % (calib_mode, str(type(calib_data)))
             )
         mod = Module(symbol=sym, data_names=data_names, label_names=label_names, context=ctx)
+        calib_data = cast(Any, calib_data)  # an iterator with provide_data/provide_label
         if len(calib_data.provide_label) > 0:
             mod.bind(for_training=False, data_shapes=calib_data.provide_data, label_shapes=calib_data.provide_label)
         else:
@@ -418,7 +427,7 @@ def quantize_graph(
         quantize_mode=quantize_mode,
         quantize_granularity=quantize_granularity,
     )
-    collector = None
+    collector: Any = None
     if calib_mode is not None and calib_mode != "none":
         if calib_mode == "entropy":
             collector = _LayerHistogramCollector(include_layer=calib_layer, logger=logger)
@@ -509,7 +518,7 @@ def quantize_net_v2(
         logger.info("Export HybridBlock")
     if calib_data is not None:
         if isinstance(calib_data, DataIter):
-            dshapes = calib_data.provide_data
+            dshapes = cast(Any, calib_data).provide_data
         else:
             calib_data, dshapes = _as_data_iter(calib_data)
         if not data_shapes:
