@@ -151,21 +151,26 @@ def test_quantize_graph_then_calib_graph_with_monitor():
     _check_qargs(qargs, case)
 
 
-@pytest.mark.parametrize("calib_mode", ["none", "naive"])
-def test_quantize_net_v2_gluon(calib_mode):
+@pytest.mark.parametrize("calib", ["none", "naive-iter", "naive-loader"])
+def test_quantize_net_v2_gluon(calib):
+    """A Gluon MLP quantized to a SymbolBlock: without calibration, calibrated from a DataIter,
+    and from a gluon DataLoader of (data, label) batches whose last batch is smaller."""
     _need(*_FC_OPS, _ACT)
     mx.random.seed(3)
     net = mx.gluon.nn.HybridSequential()
     net.add(mx.gluon.nn.Dense(16, activation="relu"), mx.gluon.nn.Dense(4))
     net.initialize(mx.init.Uniform(0.5))
     rs = np.random.RandomState(7)
-    x = rs.uniform(-1, 1, (8, 10)).astype("float32")
+    x = rs.uniform(-1, 1, (10, 10)).astype("float32")
     ref = net(mx.nd.array(x)).asnumpy()
-    kwargs = {"calib_mode": calib_mode, "quantized_dtype": "int8"}
-    if calib_mode == "none":
-        kwargs["data_shapes"] = [mx.io.DataDesc("data", (8, 10))]
+    kwargs = {"calib_mode": "none" if calib == "none" else "naive", "quantized_dtype": "int8"}
+    if calib == "none":
+        kwargs["data_shapes"] = [mx.io.DataDesc("data", (10, 10))]
+    elif calib == "naive-iter":
+        kwargs["calib_data"] = mx.io.NDArrayIter(x, batch_size=5)
     else:
-        kwargs["calib_data"] = mx.io.NDArrayIter(x, batch_size=4)
+        dataset = mx.gluon.data.ArrayDataset(mx.nd.array(x), mx.nd.zeros(10))
+        kwargs["calib_data"] = mx.gluon.data.DataLoader(dataset, batch_size=4)
     qnet = q.quantize_net_v2(net, **kwargs)
     assert isinstance(qnet, mx.gluon.SymbolBlock)
     out = qnet(mx.nd.array(x)).asnumpy()

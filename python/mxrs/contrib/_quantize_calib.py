@@ -6,7 +6,7 @@ import numpy as np
 
 from mxrs import ndarray
 from mxrs.context import cpu
-from mxrs.io import DataIter
+from mxrs.io import DataBatch, DataIter
 from mxrs.ndarray import NDArray
 
 
@@ -106,18 +106,30 @@ class _LayerOutputMinMaxCollector:
             self.logger.debug("Collecting layer %s min_range=%f, max_range=%f" % (name, min_range, max_range))
 
 
+class _CollectorMonitor:
+    """Installs ``collector.collect`` as the monitor callback of a Module's executors."""
+
+    def __init__(self, collector):
+        self.collector = collector
+
+    def install(self, exe):
+        exe.set_monitor_callback(self.collector.collect, monitor_all=True)
+
+
 def _collect_layer_statistics(mod, data, collector, max_num_examples=None, logger=None):
     """Run ``mod`` forward on the batches of ``data``, giving the collector every layer output
     and every input (MXNet's monitor callback with ``monitor_all=True``)."""
     if not isinstance(data, DataIter):
         raise ValueError("Only supports data as a type of DataIter, while received type %s" % str(type(data)))
-    exe = mod._exec_group.execs[0]
-    exe.set_monitor_callback(collector.collect, monitor_all=True)
+    mod.install_monitor(_CollectorMonitor(collector))  # also on executors made for new shapes
     num_batches = 0
     num_examples = 0
     for batch in data:
+        n = len(mod.data_names)
+        if len(batch.data) > n:  # MXNet's Module zips the batch with its data names
+            batch = DataBatch(data=batch.data[:n], label=batch.label, pad=batch.pad, index=batch.index)
         mod.forward(data_batch=batch, is_train=False)
-        for name, arr in exe.arg_dict.items():
+        for name, arr in mod._exec_group.execs[0].arg_dict.items():
             collector.collect(name, arr)
         num_batches += 1
         num_examples += data.batch_size

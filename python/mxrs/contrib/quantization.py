@@ -525,7 +525,9 @@ def quantize_net_v2(
             data_shapes = dshapes
     if not data_shapes:
         raise ValueError("data_shapes required")
-    data_shapes = [d if isinstance(d, DataDesc) else DataDesc(*d) for d in data_shapes]
+    for i, desc in enumerate(data_shapes):  # in place: the calibration iterator shares the list
+        if not isinstance(desc, DataDesc):
+            data_shapes[i] = DataDesc(*desc)
     symnet, args, auxs = _export_net(network, data_shapes, calib_data)
 
     exclude_layers = list(exclude_layers or [])
