@@ -222,6 +222,7 @@ def test_namespace():
         "quantize_net",
         "quantize_net_v2",
         "combine_histogram",
+        "CalibrationCollector",
         "_LayerHistogramCollector",
         "_LayerOutputMinMaxCollector",
         "_get_optimal_threshold",

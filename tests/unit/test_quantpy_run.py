@@ -179,3 +179,38 @@ def test_quantize_net_v2_gluon(calib):
     params = qnet.collect_params()
     weights = [k for k in params if k.endswith("weight_quantize")]
     assert len(weights) == 2 and all(params[k].data().dtype == np.int8 for k in weights)
+
+
+class _SymmetricCollector(q.CalibrationCollector):
+    """A customized collector: symmetric ranges max|x| of the layers to calibrate."""
+
+    def collect(self, name, arr):
+        if name in self.include_layer:
+            m = max(float(np.abs(arr.asnumpy()).max()), self.min_max_dict.get(name, (0.0, 0.0))[1])
+            self.min_max_dict[name] = (-m, m)
+
+    def post_collect(self):
+        return {k: (lo, hi) for k, (lo, hi) in self.min_max_dict.items()}
+
+
+def test_customize_collector():
+    _need(*_FC_OPS, _ACT)
+    case = GOLDEN["mlp_naive"]
+    args, auxs = _params(case)
+    sym = mx.sym.load_json(json.dumps(case["sym"]))
+    collector = _SymmetricCollector()
+    qsym, _, _, got = q.quantize_graph(sym, args, auxs, calib_mode="customize", LayerOutputCollector=collector)
+    assert got is collector
+    collector.include_layer = ["data", "fc1_output", "fc2_output"]
+    mod = mx.mod.Module(sym)
+    it = _calib_iter(case)
+    mod.bind(for_training=False, data_shapes=it.provide_data, label_shapes=it.provide_label)
+    mod.set_params(args, auxs)
+    q._collect_layer_statistics(mod, it, collector)
+    qsym, _, _ = q.calib_graph(qsym, args, auxs, collector, calib_mode="customize")
+    ranges = _calib_attrs(json.loads(qsym.tojson()))
+    mxnet = _calib_attrs(case["qsym"])
+    assert sorted(ranges) == ["data_quantize", "requantize_fc1", "requantize_fc2"]
+    for k, (lo, hi) in ranges.items():
+        assert lo == -hi
+        np.testing.assert_allclose(hi, max(-mxnet[k][0], mxnet[k][1]), rtol=1e-4)

@@ -50,16 +50,35 @@ def _as_numpy(arr):
     return arr.asnumpy() if isinstance(arr, NDArray) else np.asarray(arr)
 
 
-class _LayerHistogramCollector:
+class CalibrationCollector:
+    """Base class of the layer-output collectors (MXNet 2.x's name; MXNet 1.9.1's collectors
+    have no base class). ``collect(name, arr)`` is the monitor callback: it receives every
+    layer output and input by name and keeps those in ``include_layer``; ``post_collect()``
+    returns ``{layer name: (min, max)}`` for ``calib_graph(calib_mode='customize')``."""
+
+    def __init__(self, include_layer=None, logger=None):
+        self.include_layer = include_layer
+        self.logger = logger
+        self.min_max_dict = {}
+
+    def collect(self, name, arr):
+        """Receive the array ``arr`` of the layer output (or input) ``name``."""
+        raise NotImplementedError("CalibrationCollector.collect must be overridden")
+
+    def post_collect(self):
+        """The thresholds ``{name: (min, max)}`` collected (``min_max_dict`` by default)."""
+        return self.min_max_dict
+
+
+class _LayerHistogramCollector(CalibrationCollector):
     """Saves layer histogram in a dict with layer names as keys and lists of NDArrays as
     values. The collected histogram will be used for calculating the optimal thresholds for
     quantization using KL divergence."""
 
     def __init__(self, num_bins=8001, include_layer=None, logger=None):
+        super().__init__(include_layer, logger)
         self.hist_dict = {}
         self.num_bins = num_bins
-        self.include_layer = include_layer
-        self.logger = logger
 
     def collect(self, name, arr):
         """Callback function for collecting layer output NDArrays."""
@@ -79,15 +98,13 @@ class _LayerHistogramCollector:
             self.hist_dict[name] = (hist, hist_edges, min_range, max_range, th)
 
 
-class _LayerOutputMinMaxCollector:
+class _LayerOutputMinMaxCollector(CalibrationCollector):
     """Saves layer output min and max values in a dict with layer names as keys. The collected
     min and max values will be directly used as thresholds for quantization."""
 
     def __init__(self, quantized_dtype, include_layer=None, logger=None):
-        self.min_max_dict = {}
+        super().__init__(include_layer, logger)
         self.quantized_dtype = quantized_dtype
-        self.include_layer = include_layer
-        self.logger = logger
 
     def collect(self, name, arr):
         """Callback function for collecting min and max values from an NDArray."""

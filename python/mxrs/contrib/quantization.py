@@ -31,6 +31,7 @@ from mxrs import ndarray
 from mxrs.context import Context, cpu
 from mxrs.contrib import _quantize_graph as _qgraph
 from mxrs.contrib._quantize_calib import (
+    CalibrationCollector,
     _calibrate_entropy,
     _collect_layer_histogram,
     _collect_layer_output_min_max,
@@ -55,6 +56,7 @@ from mxrs.symbol import load_json as sym_load_json
 _CPU = cpu()  # MXNet's default ``ctx=cpu()``
 
 __all__ = [
+    "CalibrationCollector",
     "calib_graph",
     "combine_histogram",
     "quantize_graph",
@@ -458,8 +460,11 @@ def calib_graph(qsym, arg_params, aux_params, collector, calib_mode="entropy", q
             if logger:
                 logger.info("Calculating optimal thresholds for quantization")
             th_dict = _get_optimal_thresholds(collector.hist_dict, quantized_dtype, logger=logger)
-        elif calib_mode in ("naive", "customize"):
+        elif calib_mode == "naive":
             th_dict = collector.min_max_dict
+        elif calib_mode == "customize":
+            post = getattr(collector, "post_collect", None)
+            th_dict = post() if post is not None else collector.min_max_dict
         else:
             raise ValueError(
                 "unknown calibration mode %s received, expected `none`, `naive`, `entropy` or `customize`" % calib_mode
