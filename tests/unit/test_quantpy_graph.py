@@ -229,3 +229,15 @@ def test_namespace():
         "_get_optimal_thresholds",
     ):
         assert callable(getattr(mx.contrib.quant, name)), name
+
+
+def test_quantize_model_leaves_float_what_mxrs_cannot_run(monkeypatch):
+    """Without a quantized operator for any layer, quantize_model returns the FP32 model (MXNet
+    excludes a layer whose quantized operator has no kernel on the device)."""
+    monkeypatch.setattr(q, "_can_run", lambda op: False)
+    case = GOLDEN["mlp_none"]
+    sym = mx.sym.load_json(json.dumps(case["sym"]))
+    args = {k: mx.nd.array(v) for k, v in case["args"].items()}
+    qsym, qargs, qauxs = q.quantize_model(sym, args, {}, calib_mode="none")
+    assert json.loads(qsym.tojson())["nodes"] == json.loads(sym.tojson())["nodes"]
+    assert sorted(qargs) == sorted(args) and qauxs == {}
