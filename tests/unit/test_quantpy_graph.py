@@ -169,6 +169,11 @@ def test_optimal_threshold_matches_mxnet(case):
     assert (lo, hi) == (arr.min(), arr.max())
     np.testing.assert_allclose(float(np.ravel(thr)[0]), case["threshold"], rtol=1e-6)
     np.testing.assert_allclose(float(np.ravel(div)[0]), case["divergence"], rtol=1e-4)
+    # the NumPy port of MXNet's calibrate_entropy (used when mxrs lacks the operator)
+    nbins = 511 if case["kind"] == "relu" and case["dtype"] == "uint8" else 255
+    thr, div = q._calibrate_entropy(hist, edges, nbins)
+    np.testing.assert_allclose(thr, case["threshold"], rtol=1e-6)
+    np.testing.assert_allclose(div, case["divergence"], rtol=1e-4)
 
 
 def test_collectors_and_histogram_merge():
