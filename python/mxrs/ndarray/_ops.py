@@ -965,6 +965,34 @@ def _contrib_box_nms(data=None, overlap_thresh=_Null, valid_thresh=_Null, topk=_
     return _call("_contrib_box_nms", [data], {"overlap_thresh": overlap_thresh, "valid_thresh": valid_thresh, "topk": topk, "coord_start": coord_start, "score_index": score_index, "id_index": id_index, "background_id": background_id, "force_suppress": force_suppress, "in_format": in_format, "out_format": out_format}, out, ctx, kwargs, variadic=False)
 
 
+def _contrib_calibrate_entropy(hist=None, hist_edges=None, num_quantized_bins=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The entropy-minimising (KL divergence) threshold of a histogram.
+
+    Inputs: hist, hist_edges.
+
+    Parameters
+    ----------
+    num_quantized_bins : default 255
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_calibrate_entropy", [hist, hist_edges], {"num_quantized_bins": num_quantized_bins}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_dequantize(data=None, min_range=None, max_range=None, out_type=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Dequantize int8 or uint8 data to float32 over the range [min_range, max_range].
+
+    Inputs: data, min_range, max_range.
+
+    Parameters
+    ----------
+    out_type : default 'float32'
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_dequantize", [data, min_range, max_range], {"out_type": out_type}, out, ctx, kwargs, variadic=False)
+
+
 def _contrib_div_sqrt_dim(data=None, out=None, name=None, ctx=None, **kwargs):
     """Data divided by the square root of its last dimension.
 
@@ -1084,6 +1112,239 @@ def _contrib_quadratic(data=None, a=_Null, b=_Null, c=_Null, out=None, name=None
     Returns: NDArray.
     """
     return _call("_contrib_quadratic", [data], {"a": a, "b": b, "c": c}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantize(data=None, min_range=None, max_range=None, out_type=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Quantize float32 data to int8 or uint8 over the range [min_range, max_range].
+
+    Inputs: data, min_range, max_range.
+
+    Parameters
+    ----------
+    out_type : default 'uint8'
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantize", [data, min_range, max_range], {"out_type": out_type}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantize_asym(data=None, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Asymmetric quantization of float32 data to uint8 with a scale and shift.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantize_asym", [data], {"min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantize_v2(data=None, out_type=_Null, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Quantize float32 data to int8 or uint8 over a calibrated range or the data's own.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    out_type : default 'int8'
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantize_v2", [data], {"out_type": out_type, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_act(data=None, min_data=None, max_data=None, act_type=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Relu of int8/uint8 data.
+
+    Inputs: data, min_data, max_data.
+
+    Parameters
+    ----------
+    act_type : default required
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_act", [data, min_data, max_data], {"act_type": act_type}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_batch_norm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, min_data=None, max_data=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, axis=_Null, cudnn_off=_Null, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Batch norm (inference) of int8/uint8 data onto a calibrated int8 range.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var, min_data, max_data.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    axis : default 1
+    cudnn_off : default False
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_batch_norm", [data, gamma, beta, moving_mean, moving_var, min_data, max_data], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_concat(*data, num_args=_Null, dim=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Concatenate int8/uint8 arrays onto their widest range.
+
+    Inputs: *data.
+
+    Parameters
+    ----------
+    num_args : default required
+    dim : default 1
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_concat", data, {"num_args": num_args, "dim": dim}, out, ctx, kwargs, variadic=True)
+
+
+def _contrib_quantized_conv(data=None, weight=None, bias=None, min_data=None, max_data=None, min_weight=None, max_weight=None, min_bias=None, max_bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, workspace=_Null, no_bias=_Null, cudnn_tune=_Null, cudnn_off=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Convolution over int8/uint8 data and int8 weights, accumulated in int32.
+
+    Inputs: data, weight, bias, min_data, max_data, min_weight, max_weight, min_bias, max_bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default []
+    dilate : default []
+    pad : default []
+    num_filter : default required
+    num_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    cudnn_tune : default None
+    cudnn_off : default False
+    layout : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_conv", [data, weight, bias, min_data, max_data, min_weight, max_weight, min_bias, max_bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_elemwise_add(lhs=None, rhs=None, lhs_min=None, lhs_max=None, rhs_min=None, rhs_max=None, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Sum of int8/uint8 arrays onto an int32 or calibrated range.
+
+    Inputs: lhs, rhs, lhs_min, lhs_max, rhs_min, rhs_max.
+
+    Parameters
+    ----------
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_elemwise_add", [lhs, rhs, lhs_min, lhs_max, rhs_min, rhs_max], {"min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_elemwise_mul(lhs=None, rhs=None, lhs_min=None, lhs_max=None, rhs_min=None, rhs_max=None, min_calib_range=_Null, max_calib_range=_Null, enable_float_output=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Product of int8 arrays in int32, calibrated int8 or float32.
+
+    Inputs: lhs, rhs, lhs_min, lhs_max, rhs_min, rhs_max.
+
+    Parameters
+    ----------
+    min_calib_range : default None
+    max_calib_range : default None
+    enable_float_output : default False
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_elemwise_mul", [lhs, rhs, lhs_min, lhs_max, rhs_min, rhs_max], {"min_calib_range": min_calib_range, "max_calib_range": max_calib_range, "enable_float_output": enable_float_output}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_embedding(data=None, weight=None, min_weight=None, max_weight=None, input_dim=_Null, output_dim=_Null, dtype=_Null, sparse_grad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Rows of an int8 embedding matrix.
+
+    Inputs: data, weight, min_weight, max_weight.
+
+    Parameters
+    ----------
+    input_dim : default required
+    output_dim : default required
+    dtype : default 'float32'
+    sparse_grad : default False
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_embedding", [data, weight, min_weight, max_weight], {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_flatten(data=None, min_data=None, max_data=None, out=None, name=None, ctx=None, **kwargs):
+    """Flatten int8/uint8 data to 2-D.
+
+    Inputs: data, min_data, max_data.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_flatten", [data, min_data, max_data], {}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_fully_connected(data=None, weight=None, bias=None, min_data=None, max_data=None, min_weight=None, max_weight=None, min_bias=None, max_bias=None, num_hidden=_Null, no_bias=_Null, flatten=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Fully connected layer over int8/uint8 data and int8 weights, accumulated in int32.
+
+    Inputs: data, weight, bias, min_data, max_data, min_weight, max_weight, min_bias, max_bias.
+
+    Parameters
+    ----------
+    num_hidden : default required
+    no_bias : default False
+    flatten : default True
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_fully_connected", [data, weight, bias, min_data, max_data, min_weight, max_weight, min_bias, max_bias], {"num_hidden": num_hidden, "no_bias": no_bias, "flatten": flatten}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_quantized_pooling(data=None, min_data=None, max_data=None, kernel=_Null, pool_type=_Null, global_pool=_Null, cudnn_off=_Null, pooling_convention=_Null, stride=_Null, pad=_Null, p_value=_Null, count_include_pad=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Max or average pooling of int8/uint8 data.
+
+    Inputs: data, min_data, max_data.
+
+    Parameters
+    ----------
+    kernel : default []
+    pool_type : default 'max'
+    global_pool : default False
+    cudnn_off : default False
+    pooling_convention : default 'valid'
+    stride : default []
+    pad : default []
+    p_value : default None
+    count_include_pad : default None
+    layout : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_quantized_pooling", [data, min_data, max_data], {"kernel": kernel, "pool_type": pool_type, "global_pool": global_pool, "cudnn_off": cudnn_off, "pooling_convention": pooling_convention, "stride": stride, "pad": pad, "p_value": p_value, "count_include_pad": count_include_pad, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_requantize(data=None, min_range=None, max_range=None, out_type=_Null, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Requantize int32 data to int8 or uint8 over a calibrated range or the data's own.
+
+    Inputs: data, min_range, max_range.
+
+    Parameters
+    ----------
+    out_type : default 'int8'
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_requantize", [data, min_range, max_range], {"out_type": out_type, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
 
 
 def _contrib_round_ste(data=None, out=None, name=None, ctx=None, **kwargs):
@@ -4876,7 +5137,9 @@ __all__ = [
     "_contrib_box_iou",
     "_contrib_box_nms",
     "_contrib_box_non_maximum_suppression",
+    "_contrib_calibrate_entropy",
     "_contrib_ctc_loss",
+    "_contrib_dequantize",
     "_contrib_div_sqrt_dim",
     "_contrib_gradientmultiplier",
     "_contrib_index_array",
@@ -4889,6 +5152,20 @@ __all__ = [
     "_contrib_multi_adamw_update",
     "_contrib_multi_mp_adamw_update",
     "_contrib_quadratic",
+    "_contrib_quantize",
+    "_contrib_quantize_asym",
+    "_contrib_quantize_v2",
+    "_contrib_quantized_act",
+    "_contrib_quantized_batch_norm",
+    "_contrib_quantized_concat",
+    "_contrib_quantized_conv",
+    "_contrib_quantized_elemwise_add",
+    "_contrib_quantized_elemwise_mul",
+    "_contrib_quantized_embedding",
+    "_contrib_quantized_flatten",
+    "_contrib_quantized_fully_connected",
+    "_contrib_quantized_pooling",
+    "_contrib_requantize",
     "_contrib_round_ste",
     "_contrib_sign_ste",
     "_copy",

@@ -21,7 +21,9 @@ box_encode = _ops._contrib_box_encode
 box_iou = _ops._contrib_box_iou
 box_nms = _ops._contrib_box_nms
 box_non_maximum_suppression = _ops._contrib_box_non_maximum_suppression
+calibrate_entropy = _ops._contrib_calibrate_entropy
 ctc_loss = _ops._contrib_ctc_loss
+dequantize = _ops._contrib_dequantize
 div_sqrt_dim = _ops._contrib_div_sqrt_dim
 gradientmultiplier = _ops._contrib_gradientmultiplier
 index_array = _ops._contrib_index_array
@@ -34,6 +36,20 @@ mp_adamw_update = _ops._contrib_mp_adamw_update
 multi_adamw_update = _ops._contrib_multi_adamw_update
 multi_mp_adamw_update = _ops._contrib_multi_mp_adamw_update
 quadratic = _ops._contrib_quadratic
+quantize = _ops._contrib_quantize
+quantize_asym = _ops._contrib_quantize_asym
+quantize_v2 = _ops._contrib_quantize_v2
+quantized_act = _ops._contrib_quantized_act
+quantized_batch_norm = _ops._contrib_quantized_batch_norm
+quantized_concat = _ops._contrib_quantized_concat
+quantized_conv = _ops._contrib_quantized_conv
+quantized_elemwise_add = _ops._contrib_quantized_elemwise_add
+quantized_elemwise_mul = _ops._contrib_quantized_elemwise_mul
+quantized_embedding = _ops._contrib_quantized_embedding
+quantized_flatten = _ops._contrib_quantized_flatten
+quantized_fully_connected = _ops._contrib_quantized_fully_connected
+quantized_pooling = _ops._contrib_quantized_pooling
+requantize = _ops._contrib_requantize
 round_ste = _ops._contrib_round_ste
 sign_ste = _ops._contrib_sign_ste
 
@@ -52,8 +68,10 @@ __all__ = [
     "box_iou",
     "box_nms",
     "box_non_maximum_suppression",
+    "calibrate_entropy",
     "cond",
     "ctc_loss",
+    "dequantize",
     "div_sqrt_dim",
     "foreach",
     "gradientmultiplier",
@@ -71,7 +89,21 @@ __all__ = [
     "multi_adamw_update",
     "multi_mp_adamw_update",
     "quadratic",
+    "quantize",
+    "quantize_asym",
+    "quantize_v2",
+    "quantized_act",
+    "quantized_batch_norm",
+    "quantized_concat",
+    "quantized_conv",
+    "quantized_elemwise_add",
+    "quantized_elemwise_mul",
+    "quantized_embedding",
+    "quantized_flatten",
+    "quantized_fully_connected",
+    "quantized_pooling",
     "rand_zipfian",
+    "requantize",
     "round_ste",
     "sign_ste",
     "while_loop",

@@ -156,6 +156,9 @@ mod tests {
         ("_onehot_encode", "legacy NDArray function of integer indices; MXNet gives none"),
         ("khatri_rao", "MXNet gives none"),
         ("_histogram", "integer counts; MXNet gives none"),
+        ("_contrib_quantized_act", "quantized inference op; MXNet gives none"),
+        ("_contrib_quantized_elemwise_add", "quantized inference op; MXNet gives none"),
+        ("_contrib_calibrate_entropy", "calibration statistic; MXNet gives none"),
     ];
 
     #[test]

@@ -11,6 +11,7 @@ mod attention;
 mod bbox;
 mod extra;
 mod misc;
+mod quant;
 pub(super) mod register;
 mod resize;
 mod roi;
