@@ -111,9 +111,11 @@ def _quantize_symbol(
     quantized_dtype="int8",
     quantize_mode="smart",
     quantize_granularity="tensor-wise",
+    as_json=False,
 ):
-    """Quantize the FP32 symbol ``sym`` (MXNet's ``MXQuantizeSymbol``): the INT8 symbol and the
-    names of the layer outputs its quantize/requantize nodes calibrate from."""
+    """Quantize the FP32 symbol ``sym`` (MXNet's ``MXQuantizeSymbol``): the INT8 symbol (its
+    JSON graph as a dict with ``as_json``) and the names of the layer outputs its
+    quantize/requantize nodes calibrate from."""
     if excluded_symbols is not None and not isinstance(excluded_symbols, list):
         raise AssertionError("excluded_symbols must be a list")
     if excluded_operators is not None and not isinstance(excluded_operators, list):
@@ -132,6 +134,8 @@ def _quantize_symbol(
         quantize_mode,
         available=_can_run,
     )
+    if as_json:
+        return graph, calib_layer
     return sym_load_json(json.dumps(graph)), calib_layer
 
 
@@ -294,7 +298,9 @@ def quantize_model(
         os.environ["MXNET_QUANTIZATION_VERBOSE"] = "1"
         logger.info("Quantizing symbol")
     _check_dtype_granularity(quantized_dtype, quantize_granularity)
-    qsym, calib_layer = _quantize_symbol(
+    # calibrated on the JSON graph, made a Symbol once: mxrs's quantized batch norm needs
+    # its calibration ranges when it is created
+    qgraph, calib_layer = _quantize_symbol(
         sym,
         ctx,
         excluded_symbols=excluded_sym_names,
@@ -303,6 +309,7 @@ def quantize_model(
         quantized_dtype=quantized_dtype,
         quantize_mode=quantize_mode,
         quantize_granularity=quantize_granularity,
+        as_json=True,
     )
     th_dict = {}
     if calib_mode is not None and calib_mode != "none":
@@ -345,7 +352,8 @@ def quantize_model(
             raise ValueError(
                 "unknown calibration mode %s received, expected `none`, `naive`, or `entropy`" % calib_mode
             )
-        qsym = _calibrate_quantized_sym(qsym, th_dict)
+        qgraph = _qgraph.set_calib_table_json(qgraph, th_dict)
+    qsym = sym_load_json(json.dumps(qgraph))
     if logger:
         logger.info("Quantizing parameters")
     qarg_params = _quantize_params(qsym, arg_params, th_dict)
