@@ -44,7 +44,7 @@ def _calib_iter(case):
 
 def _run(sym, args, auxs, data):
     mod = mx.mod.Module(sym, data_names=("data",), label_names=("softmax_label",))
-    mod.bind(for_training=False, data_shapes=[("data", data.shape)])
+    mod.bind(for_training=False, data_shapes=[("data", data.shape)], label_shapes=[("softmax_label", data.shape[:1])])
     mod.set_params(args, auxs, allow_missing=True)
     mod.forward(mx.io.DataBatch([mx.nd.array(data)]), is_train=False)
     return mod.get_outputs()[0].asnumpy()
