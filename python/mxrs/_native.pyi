@@ -22,6 +22,7 @@ __all__ = [
     "from_buffer",
     "zeros",
     "waitall",
+    "custom_set_factory",
     "autograd_set_recording",
     "autograd_set_training",
     "autograd_is_recording",

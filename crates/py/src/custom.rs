@@ -134,7 +134,7 @@ impl CustomProp for PyProp {
                 .call_method1(py, "infer_shape", (args.to_vec(),))
                 .map_err(|e| py_error(py, &self.op_type, "infer_shape", &e))?;
             r.extract::<Option<Inferred<Shape>>>(py)
-                .map_err(|e| py_error(py, &self.op_type, "infer_shape result", &e.into()))
+                .map_err(|e| py_error(py, &self.op_type, "infer_shape result", &e))
         })
     }
     fn infer_type(&self, args: &[Option<DType>]) -> Result<Inferred<Option<DType>>> {
@@ -144,7 +144,7 @@ impl CustomProp for PyProp {
                 .obj
                 .call_method1(py, "infer_type", (names,))
                 .map_err(|e| py_error(py, &self.op_type, "infer_type", &e))?;
-            r.extract::<Names>(py).map_err(|e| py_error(py, &self.op_type, "infer_type result", &e.into()))
+            r.extract::<Names>(py).map_err(|e| py_error(py, &self.op_type, "infer_type result", &e))
         })?;
         Ok((dtypes(&self.op_type, a)?, dtypes(&self.op_type, o)?, dtypes(&self.op_type, x)?))
     }
