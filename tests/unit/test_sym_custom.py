@@ -261,3 +261,22 @@ def test_naive_engine():
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[1.0, 1.0, 1.0, 1.0]"
+
+
+def test_hybridized_gluon_block_with_a_custom_op():
+    class Net(mx.gluon.HybridBlock):
+        def hybrid_forward(self, F, a, b):
+            s, p = F.Custom(a, b, op_type="t_scalesum", scale=2.5)
+            return s + p
+
+    net = Net()
+    net.hybridize()
+    a, b = mx.nd.array([[1.0, 2.0]]), mx.nd.array([[3.0, 4.0]])
+    a.attach_grad()
+    b.attach_grad()
+    with mx.autograd.record():
+        y = net(a, b)
+    y.backward()
+    np.testing.assert_allclose(y.asnumpy(), [[5.5, 13.0]])  # 2.5 a + a b
+    np.testing.assert_allclose(a.grad.asnumpy(), [[5.5, 6.5]])  # 2.5 + b
+    np.testing.assert_allclose(b.grad.asnumpy(), [[1.0, 2.0]])  # a
