@@ -133,8 +133,7 @@ impl CustomProp for PyProp {
                 .obj
                 .call_method1(py, "infer_shape", (args.to_vec(),))
                 .map_err(|e| py_error(py, &self.op_type, "infer_shape", &e))?;
-            r.extract::<Option<Inferred<Shape>>>(py)
-                .map_err(|e| py_error(py, &self.op_type, "infer_shape result", &e))
+            r.extract::<Option<Inferred<Shape>>>(py).map_err(|e| py_error(py, &self.op_type, "infer_shape result", &e))
         })
     }
     fn infer_type(&self, args: &[Option<DType>]) -> Result<Inferred<Option<DType>>> {

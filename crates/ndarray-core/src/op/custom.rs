@@ -175,9 +175,14 @@ struct CustomOp {
     id: u64,
     /// Output shapes by argument shapes (inference calls into Python: once per shape).
     shapes: Mutex<HashMap<Vec<Shape>, Inferred<Shape>>>,
+    /// Output dtypes by argument dtypes (each forward step asks).
+    dtypes: Mutex<HashMap<Vec<DType>, Vec<DType>>>,
 }
 
 impl CustomOp {
+    fn new(prop: Arc<dyn CustomProp>, id: u64) -> CustomOp {
+        CustomOp { prop, id, shapes: Mutex::new(HashMap::new()), dtypes: Mutex::new(HashMap::new()) }
+    }
     fn n_args(&self) -> usize {
         self.prop.arguments().len()
     }
@@ -292,12 +297,19 @@ impl Operator for CustomOp {
         Ok(())
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
-        let args: Vec<Option<DType>> = inputs.iter().take(self.n_args()).copied().map(Some).collect();
+        let key: Vec<DType> = inputs.iter().take(self.n_args()).copied().collect();
+        if let Some(r) = self.dtypes.lock().get(&key) {
+            return Ok(r.clone());
+        }
+        let args: Vec<Option<DType>> = key.iter().copied().map(Some).collect();
         let r = self.prop.infer_type(&args)?;
         self.check_counts(&r)?;
-        r.1.into_iter()
-            .map(|d| d.ok_or_else(|| Error::param(self.label(), "infer_type left an output dtype unknown")))
-            .collect()
+        let outs =
+            r.1.into_iter()
+                .map(|d| d.ok_or_else(|| Error::param(self.label(), "infer_type left an output dtype unknown")))
+                .collect::<Result<Vec<DType>>>()?;
+        self.dtypes.lock().insert(key, outs.clone());
+        Ok(outs)
     }
     fn infer_dtype_partial(&self, inputs: &mut [Option<DType>], outputs: &mut [Option<DType>]) -> Result<()> {
         let n = self.n_args();
@@ -427,14 +439,6 @@ fn custom_gradient(
     Ok(grads.into_iter().map(Some).chain(std::iter::repeat_n(None, inputs.len() - a)).collect())
 }
 
-/// A `Custom` op over `prop` directly, without a backend (Rust tests of graphs with a prop
-/// written in Rust).
-pub fn custom_op_with(prop: Arc<dyn CustomProp>) -> Box<dyn Operator> {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    LIVE.lock().get_or_insert_with(HashMap::new).insert(id, Arc::downgrade(&prop));
-    Box::new(CustomOp { prop, id, shapes: Mutex::new(HashMap::new()) })
-}
-
 pub(super) fn register(r: &mut Registry) {
     r.add(
         "Custom",
@@ -443,7 +447,7 @@ pub(super) fn register(r: &mut Registry) {
         "apply a custom operator implemented in Python (registered with mx.operator.register)",
         |a| {
             let (prop, id) = prop_of(a, "Custom")?;
-            Ok(Box::new(CustomOp { prop, id, shapes: Mutex::new(HashMap::new()) }))
+            Ok(Box::new(CustomOp::new(prop, id)))
         },
     );
     r.set_gradient("Custom", custom_gradient);
@@ -455,3 +459,6 @@ pub(super) fn register(r: &mut Registry) {
         |a| Ok(Box::new(CustomBackwardOp { prop: prop_of(a, "_backward_Custom")?.0 })),
     );
 }
+
+#[cfg(test)]
+mod tests;
