@@ -39,6 +39,10 @@ MULTI_OUTPUT = {
 
 WARNING = "Do not edit by hand."
 
+# Ops whose Python functions are written by hand: ``Custom`` takes any keyword arguments for
+# the Python operator's prop (``mxrs.ndarray._custom``, ``mxrs.symbol._custom``).
+PYTHON_WRAPPED = {"Custom"}
+
 # Namespaces built from op names, as MXNet builds them: ``_linalg_gemm`` is ``mx.nd.linalg.gemm``.
 NAMESPACES = ("linalg", "contrib")
 
@@ -255,8 +259,9 @@ def _load_native():
 
 def generated_files(native):
     """``{path: text}`` of every file this tool writes."""
-    # Gradient kernels (`_backward_*`) are internal to graphs, as in MXNet's Python API.
-    ops = [op for op in native.list_ops() if not op[0].startswith("_backward_")]
+    # Gradient kernels (`_backward_*`) are internal to graphs, as in MXNet's Python API; the ops
+    # of PYTHON_WRAPPED have hand-written functions.
+    ops = [op for op in native.list_ops() if not op[0].startswith("_backward_") and op[0] not in PYTHON_WRAPPED]
     aliases = native.list_aliases()
     files = {
         PKG / "ndarray" / "_ops.py": render_nd(ops, aliases),

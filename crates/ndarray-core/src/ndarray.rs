@@ -78,6 +78,9 @@ pub const LIGHT_OP_ELEMENTS: usize = 1 << 14;
 /// than handing it to a worker thread. (An op without a device kernel then also runs its host
 /// copies on the calling thread when its inputs are ready.)
 pub(crate) fn property_for(ctx: Context, elements: usize) -> FnProperty {
+    if ctx.is_host() && crate::op::custom::inline_ops() {
+        return FnProperty::Light;
+    }
     if elements <= LIGHT_OP_ELEMENTS || !ctx.is_host() { FnProperty::Light } else { FnProperty::Normal }
 }
 

@@ -2,6 +2,7 @@
 //! on pyo3; everything here is a thin conversion layer over the core crates.
 
 mod autograd;
+mod custom;
 mod dlpack;
 mod error;
 mod guard;
@@ -335,6 +336,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_engine_env, m)?)?;
     m.add_function(wrap_pyfunction!(guard::_guard_selftest, m)?)?;
     autograd::register(m)?;
+    custom::register(m)?;
     dlpack::register(m)?;
     io::register(m)?;
     rtc::register(m)?;

@@ -42,6 +42,7 @@ pub fn registry() -> &'static Registry {
         super::classic::register(&mut r);
         super::sampler::register(&mut r);
         super::legacy_v1::register(&mut r);
+        super::custom::register(&mut r);
         r
     })
 }

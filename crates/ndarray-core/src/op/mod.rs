@@ -12,6 +12,7 @@ mod catalog;
 mod classic;
 mod contrib;
 mod conv;
+pub mod custom;
 mod dot;
 mod elemwise;
 pub mod grad;
@@ -199,6 +200,12 @@ pub trait Operator: Send + Sync + fmt::Debug {
     /// `moving_var`): state the op updates itself, never given a gradient.
     fn num_aux(&self) -> usize {
         0
+    }
+    /// Attributes this instance adds to the node's parameters when its gradient is built (a
+    /// Python `Custom` op names its prop, so that its backward op uses the same one). Default:
+    /// none.
+    fn gradient_attrs(&self) -> Vec<(String, String)> {
+        Vec::new()
     }
     /// Inputs the op updates in place (aux states, an optimizer's momentum). `forward` returns
     /// their new values after the outputs, in this order; the engine orders the op as a writer

@@ -165,7 +165,11 @@ fn node_gradient(
     }
     let ins: Vec<NodeEntry> = g.inputs[i].iter().map(|&(s, k)| NodeEntry(g.entry(s, k))).collect();
     let outs: Vec<NodeEntry> = (0..node.num_outputs()).map(|k| NodeEntry(g.entry(i, k))).collect();
-    let grads = grad_fn(b, &op_params(&node.attrs), &ins, &outs, &ogs)
+    let mut attrs = op_params(&node.attrs);
+    for (k, v) in node.operator().gradient_attrs() {
+        attrs.set(&k, v);
+    }
+    let grads = grad_fn(b, &attrs, &ins, &outs, &ogs)
         .map_err(|e| Error::msg(format!("building the gradient of {} ({}): {e}", def.name, node.name)))?;
     if grads.len() != ins.len() {
         return Err(Error::msg(format!(
