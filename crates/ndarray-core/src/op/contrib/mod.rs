@@ -9,6 +9,7 @@
 
 mod attention;
 mod bbox;
+mod deformable;
 mod extra;
 mod misc;
 pub(super) mod register;
@@ -53,6 +54,11 @@ pub(super) trait Kernel: Send + Sync + fmt::Debug {
     }
     /// Output shapes from input shapes.
     fn shapes(&self, x: &[Shape]) -> Result<Vec<Shape>>;
+    /// Fill the unknown input shapes that the known ones determine (a layer's weight and bias
+    /// from its data), before the outputs are inferred once every input is known.
+    fn fill_inputs(&self, _inputs: &mut [Option<Shape>]) -> Result<()> {
+        Ok(())
+    }
     /// Output dtypes: by default every input shares one float dtype, which every output has.
     fn dtypes(&self, x: &[DType]) -> Result<Vec<DType>> {
         let d = same_dtype(self.name(), x)?;
@@ -108,6 +114,13 @@ impl<K: Kernel> Operator for F64Op<K> {
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         self.check_count(inputs.len())?;
         self.0.shapes(inputs)
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        self.check_count(inputs.len())?;
+        self.0.fill_inputs(inputs)?;
+        let Some(known) = inputs.iter().cloned().collect::<Option<Vec<Shape>>>() else { return Ok(()) };
+        let inferred = self.0.shapes(&known)?;
+        super::assign_shapes(self.0.name(), outputs, &inferred)
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         self.check_count(inputs.len())?;

@@ -2,7 +2,7 @@
 //! `mod.rs`, so that imports run one way: this file -> the families -> `mod.rs`).
 
 use super::super::registry::Registry;
-use super::{attention, bbox, extra, misc, resize, roi};
+use super::{attention, bbox, deformable, extra, misc, resize, roi};
 
 /// Register every contrib op.
 pub(in crate::op) fn register(r: &mut Registry) {
@@ -12,4 +12,5 @@ pub(in crate::op) fn register(r: &mut Registry) {
     attention::register(r);
     misc::register(r);
     extra::register(r);
+    deformable::register(r);
 }
