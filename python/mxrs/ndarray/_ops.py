@@ -181,6 +181,25 @@ def Convolution_v1(data=None, weight=None, bias=None, kernel=_Null, stride=_Null
     return _call("Convolution_v1", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
+def Correlation(data1=None, data2=None, kernel_size=_Null, max_displacement=_Null, stride1=_Null, stride2=_Null, pad_size=_Null, is_multiply=_Null, out=None, name=None, ctx=None, **kwargs):
+    """FlowNet's correlation of two NCHW feature maps over a neighbourhood of displacements.
+
+    Inputs: data1, data2.
+
+    Parameters
+    ----------
+    kernel_size : default 1
+    max_displacement : default 1
+    stride1 : default 1
+    stride2 : default 1
+    pad_size : default 0
+    is_multiply : default True
+
+    Returns: NDArray.
+    """
+    return _call("Correlation", [data1, data2], {"kernel_size": kernel_size, "max_displacement": max_displacement, "stride1": stride1, "stride2": stride2, "pad_size": pad_size, "is_multiply": is_multiply}, out, ctx, kwargs, variadic=False)
+
+
 def Crop(*data, num_args=_Null, offset=_Null, h_w=_Null, center_crop=_Null, out=None, name=None, ctx=None, **kwargs):
     """A (h, w) window of 4-D data (legacy).
 
@@ -830,6 +849,91 @@ def _contrib_BilinearResize2D(data=None, like=None, height=_Null, width=_Null, s
     Returns: NDArray.
     """
     return _call("_contrib_BilinearResize2D", [data, like], {"height": height, "width": width, "scale_height": scale_height, "scale_width": scale_width, "mode": mode, "align_corners": align_corners}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_DeformableConvolution(data=None, offset=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, num_deformable_group=_Null, workspace=_Null, no_bias=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deformable convolution v1 of NCHW data: kernel taps moved by learned offsets.
+
+    Inputs: data, offset, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    num_deformable_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    layout : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_DeformableConvolution", [data, offset, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "num_deformable_group": num_deformable_group, "workspace": workspace, "no_bias": no_bias, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_DeformablePSROIPooling(data=None, rois=None, trans=None, spatial_scale=_Null, output_dim=_Null, group_size=_Null, pooled_size=_Null, part_size=_Null, sample_per_part=_Null, trans_std=_Null, no_trans=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deformable position-sensitive ROI pooling: bins moved by trans, sampled bilinearly.
+
+    Inputs: data, rois, trans.
+
+    Parameters
+    ----------
+    spatial_scale : default required
+    output_dim : default required
+    group_size : default required
+    pooled_size : default required
+    part_size : default 0
+    sample_per_part : default 1
+    trans_std : default 0.0
+    no_trans : default False
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_DeformablePSROIPooling", [data, rois, trans], {"spatial_scale": spatial_scale, "output_dim": output_dim, "group_size": group_size, "pooled_size": pooled_size, "part_size": part_size, "sample_per_part": sample_per_part, "trans_std": trans_std, "no_trans": no_trans}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_ModulatedDeformableConvolution(data=None, offset=None, mask=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, num_deformable_group=_Null, workspace=_Null, no_bias=_Null, im2col_step=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Modulated deformable convolution (v2) of NCHW data: offset taps scaled by a mask.
+
+    Inputs: data, offset, mask, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    num_deformable_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    im2col_step : default 64
+    layout : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_ModulatedDeformableConvolution", [data, offset, mask, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "num_deformable_group": num_deformable_group, "workspace": workspace, "no_bias": no_bias, "im2col_step": im2col_step, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_PSROIPooling(data=None, rois=None, spatial_scale=_Null, output_dim=_Null, pooled_size=_Null, group_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Position-sensitive ROI average pooling (R-FCN).
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    spatial_scale : default required
+    output_dim : default required
+    pooled_size : default required
+    group_size : default 0
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_PSROIPooling", [data, rois], {"spatial_scale": spatial_scale, "output_dim": output_dim, "pooled_size": pooled_size, "group_size": group_size}, out, ctx, kwargs, variadic=False)
 
 
 def _contrib_ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sample_ratio=_Null, position_sensitive=_Null, aligned=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -4819,6 +4923,7 @@ __all__ = [
     "Concat",
     "Convolution",
     "Convolution_v1",
+    "Correlation",
     "Crop",
     "Deconvolution",
     "Dropout",
@@ -4866,6 +4971,10 @@ __all__ = [
     "_contrib_AdaptiveAvgPooling2D",
     "_contrib_BilinearResize2D",
     "_contrib_CTCLoss",
+    "_contrib_DeformableConvolution",
+    "_contrib_DeformablePSROIPooling",
+    "_contrib_ModulatedDeformableConvolution",
+    "_contrib_PSROIPooling",
     "_contrib_ROIAlign",
     "_contrib_adamw_update",
     "_contrib_allclose",

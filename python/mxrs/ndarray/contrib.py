@@ -11,6 +11,10 @@ from mxrs.ndarray._contrib import boolean_mask, cond, foreach, group_adagrad_upd
 AdaptiveAvgPooling2D = _ops._contrib_AdaptiveAvgPooling2D
 BilinearResize2D = _ops._contrib_BilinearResize2D
 CTCLoss = _ops._contrib_CTCLoss
+DeformableConvolution = _ops._contrib_DeformableConvolution
+DeformablePSROIPooling = _ops._contrib_DeformablePSROIPooling
+ModulatedDeformableConvolution = _ops._contrib_ModulatedDeformableConvolution
+PSROIPooling = _ops._contrib_PSROIPooling
 ROIAlign = _ops._contrib_ROIAlign
 adamw_update = _ops._contrib_adamw_update
 allclose = _ops._contrib_allclose
@@ -41,6 +45,10 @@ __all__ = [
     "AdaptiveAvgPooling2D",
     "BilinearResize2D",
     "CTCLoss",
+    "DeformableConvolution",
+    "DeformablePSROIPooling",
+    "ModulatedDeformableConvolution",
+    "PSROIPooling",
     "ROIAlign",
     "adamw_update",
     "allclose",

@@ -60,6 +60,91 @@ def CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_da
     return _symbol_op("CTCLoss", "CTCLoss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
 
 
+def DeformableConvolution(data=None, offset=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, num_deformable_group=_Null, workspace=_Null, no_bias=_Null, layout=_Null, name=None, attr=None, **kwargs):
+    """Deformable convolution v1 of NCHW data: kernel taps moved by learned offsets.
+
+    Inputs: data, offset, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    num_deformable_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    layout : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_DeformableConvolution", "DeformableConvolution", {"data": data, "offset": offset, "weight": weight, "bias": bias}, {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "num_deformable_group": num_deformable_group, "workspace": workspace, "no_bias": no_bias, "layout": layout}, name, attr, kwargs)
+
+
+def DeformablePSROIPooling(data=None, rois=None, trans=None, spatial_scale=_Null, output_dim=_Null, group_size=_Null, pooled_size=_Null, part_size=_Null, sample_per_part=_Null, trans_std=_Null, no_trans=_Null, name=None, attr=None, **kwargs):
+    """Deformable position-sensitive ROI pooling: bins moved by trans, sampled bilinearly.
+
+    Inputs: data, rois, trans.
+
+    Parameters
+    ----------
+    spatial_scale : default required
+    output_dim : default required
+    group_size : default required
+    pooled_size : default required
+    part_size : default 0
+    sample_per_part : default 1
+    trans_std : default 0.0
+    no_trans : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_DeformablePSROIPooling", "DeformablePSROIPooling", {"data": data, "rois": rois, "trans": trans}, {"spatial_scale": spatial_scale, "output_dim": output_dim, "group_size": group_size, "pooled_size": pooled_size, "part_size": part_size, "sample_per_part": sample_per_part, "trans_std": trans_std, "no_trans": no_trans}, name, attr, kwargs)
+
+
+def ModulatedDeformableConvolution(data=None, offset=None, mask=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, num_deformable_group=_Null, workspace=_Null, no_bias=_Null, im2col_step=_Null, layout=_Null, name=None, attr=None, **kwargs):
+    """Modulated deformable convolution (v2) of NCHW data: offset taps scaled by a mask.
+
+    Inputs: data, offset, mask, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    num_deformable_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    im2col_step : default 64
+    layout : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_ModulatedDeformableConvolution", "ModulatedDeformableConvolution", {"data": data, "offset": offset, "mask": mask, "weight": weight, "bias": bias}, {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "num_deformable_group": num_deformable_group, "workspace": workspace, "no_bias": no_bias, "im2col_step": im2col_step, "layout": layout}, name, attr, kwargs)
+
+
+def PSROIPooling(data=None, rois=None, spatial_scale=_Null, output_dim=_Null, pooled_size=_Null, group_size=_Null, name=None, attr=None, **kwargs):
+    """Position-sensitive ROI average pooling (R-FCN).
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    spatial_scale : default required
+    output_dim : default required
+    pooled_size : default required
+    group_size : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_PSROIPooling", "PSROIPooling", {"data": data, "rois": rois}, {"spatial_scale": spatial_scale, "output_dim": output_dim, "pooled_size": pooled_size, "group_size": group_size}, name, attr, kwargs)
+
+
 def ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sample_ratio=_Null, position_sensitive=_Null, aligned=_Null, name=None, attr=None, **kwargs):
     """Region-of-interest features of NCHW data by bilinear sampling (ROI Align).
 
@@ -458,6 +543,10 @@ __all__ = [
     "AdaptiveAvgPooling2D",
     "BilinearResize2D",
     "CTCLoss",
+    "DeformableConvolution",
+    "DeformablePSROIPooling",
+    "ModulatedDeformableConvolution",
+    "PSROIPooling",
     "ROIAlign",
     "adamw_update",
     "allclose",

@@ -52,6 +52,10 @@ pub(super) trait Kernel: Send + Sync + fmt::Debug {
     fn input_names(&self) -> Option<Vec<String>> {
         None
     }
+    /// Output names (`list_outputs` suffixes) when they are not the default ones.
+    fn output_names(&self) -> Option<Vec<String>> {
+        None
+    }
     /// Output shapes from input shapes.
     fn shapes(&self, x: &[Shape]) -> Result<Vec<Shape>>;
     /// Fill the unknown input shapes that the known ones determine (a layer's weight and bias
@@ -110,6 +114,13 @@ impl<K: Kernel> Operator for F64Op<K> {
     }
     fn input_names(&self) -> Option<Vec<String>> {
         self.0.input_names()
+    }
+    fn output_names(&self) -> Vec<String> {
+        match self.0.output_names() {
+            Some(names) => names,
+            None if self.0.num_outputs() == 1 => vec!["output".to_string()],
+            None => (0..self.0.num_outputs()).map(|i| format!("output{i}")).collect(),
+        }
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         self.check_count(inputs.len())?;

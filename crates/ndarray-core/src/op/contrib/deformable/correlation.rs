@@ -120,9 +120,7 @@ impl Correlation {
     /// Calls `f(out_index, p1, p2)` for every pair of padded NHWC indices an output sums over,
     /// where `p1`/`p2` is `None` inside the padding.
     fn walk(&self, g: &Geom, mut f: impl FnMut(usize, usize, usize, bool, bool)) {
-        let inside = |y: usize, x: usize| {
-            y >= self.pad && x >= self.pad && y < g.h + self.pad && x < g.w + self.pad
-        };
+        let inside = |y: usize, x: usize| y >= self.pad && x >= self.pad && y < g.h + self.pad && x < g.w + self.pad;
         for b in 0..g.n {
             for i in 0..g.th {
                 for j in 0..g.tw {
@@ -168,6 +166,9 @@ impl Kernel for Correlation {
     }
     fn num_visible(&self) -> usize {
         if self.backward { 2 } else { 1 }
+    }
+    fn output_names(&self) -> Option<Vec<String>> {
+        (!self.backward).then(|| ["output", "tmp1", "tmp2"].map(String::from).to_vec())
     }
     fn input_names(&self) -> Option<Vec<String>> {
         let names: &[&str] = if self.backward { &["out_grad", "data1", "data2"] } else { &["data1", "data2"] };
@@ -223,7 +224,13 @@ impl Kernel for Correlation {
 }
 
 /// `Correlation`'s gradient through its backward op.
-pub(super) fn grad_corr(b: &mut dyn GradBuilder, a: &Attrs, x: &[NodeEntry], _: &[NodeEntry], g: &[NodeEntry]) -> Grads {
+pub(super) fn grad_corr(
+    b: &mut dyn GradBuilder,
+    a: &Attrs,
+    x: &[NodeEntry],
+    _: &[NodeEntry],
+    g: &[NodeEntry],
+) -> Grads {
     let outs = b.op(CORR_BWD, &[g[0], x[0], x[1]], a.clone())?;
     Ok(outs.into_iter().take(2).map(Some).collect())
 }

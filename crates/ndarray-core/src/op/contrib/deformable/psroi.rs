@@ -185,8 +185,10 @@ impl PsRoi {
         Ok(())
     }
 
+    /// The image of roi `n`: its first value truncated, as MXNet casts it to an integer.
     fn batch(&self, n: usize, b: f64, images: usize) -> Result<usize> {
-        if b < 0.0 || b as usize >= images {
+        let b = b.trunc();
+        if !(b >= 0.0 && (b as usize) < images) {
             return Err(Error::msg(format!("{}: roi {n} has batch index {b}, data has {images} images", self.name())));
         }
         Ok(b as usize)
@@ -213,8 +215,11 @@ impl PsRoi {
                         let class = ct / per_class;
                         let tx = (((n * classes + class) * 2) * self.part + part_h) * self.part + part_w;
                         let ty = tx + self.part * self.part;
-                        let (dx, dy) =
-                            if self.no_trans { (0.0, 0.0) } else { (trans[tx] * self.trans_std, trans[ty] * self.trans_std) };
+                        let (dx, dy) = if self.no_trans {
+                            (0.0, 0.0)
+                        } else {
+                            (trans[tx] * self.trans_std, trans[ty] * self.trans_std)
+                        };
                         let ws = pw as f64 * bw + x0 + dx * rw;
                         let hs = ph as f64 * bh + y0 + dy * rh;
                         let base = (b * c + self.channel(ct, ph, pw)) * h * w;
@@ -276,6 +281,9 @@ impl Kernel for PsRoi {
     }
     fn num_visible(&self) -> usize {
         if self.backward { self.num_outputs() } else { 1 }
+    }
+    fn output_names(&self) -> Option<Vec<String>> {
+        (self.deformable && !self.backward).then(|| ["output", "top_count"].map(String::from).to_vec())
     }
     fn input_names(&self) -> Option<Vec<String>> {
         let mut names = self.forward_inputs();
@@ -345,7 +353,8 @@ impl Kernel for PsRoi {
         let size = out[0].iter().product();
         let (mut y, mut count) = (vec![0.0; size], vec![0.0; size]);
         self.walk_deformable(d, rois, trans, |s| {
-            let sum: f64 = s.cells.iter().map(|&(cx, cy)| s.taps(cx, cy).0.iter().map(|(i, wt)| wt * data[*i]).sum::<f64>()).sum();
+            let sum: f64 =
+                s.cells.iter().map(|&(cx, cy)| s.taps(cx, cy).0.iter().map(|(i, wt)| wt * data[*i]).sum::<f64>()).sum();
             let n = s.cells.len();
             y[s.out] = if n == 0 { 0.0 } else { sum / n as f64 };
             count[s.out] = n as f64;

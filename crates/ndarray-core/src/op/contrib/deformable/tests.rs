@@ -7,7 +7,12 @@ use crate::op::{Attrs, registry};
 fn deformable_convolution_gradients() {
     let a = [("kernel", "(2, 2)"), ("num_filter", "2"), ("pad", "(1, 0)"), ("num_deformable_group", "2")];
     let offset = arr_map(&[1, 16, 4, 2], 3, |v| v * 0.7 + 0.13);
-    check("_contrib_DeformableConvolution", &a, &[arr(&[1, 2, 3, 3], 1), offset, arr(&[2, 2, 2, 2], 2), arr(&[2], 4)], &[0, 1, 2, 3]);
+    check(
+        "_contrib_DeformableConvolution",
+        &a,
+        &[arr(&[1, 2, 3, 3], 1), offset, arr(&[2, 2, 2, 2], 2), arr(&[2], 4)],
+        &[0, 1, 2, 3],
+    );
 }
 
 #[test]
@@ -24,7 +29,13 @@ fn modulated_deformable_convolution_gradients() {
 #[test]
 fn correlation_gradients() {
     for mult in ["True", "False"] {
-        let a = [("kernel_size", "3"), ("max_displacement", "1"), ("pad_size", "2"), ("stride2", "1"), ("is_multiply", mult)];
+        let a = [
+            ("kernel_size", "3"),
+            ("max_displacement", "1"),
+            ("pad_size", "2"),
+            ("stride2", "1"),
+            ("is_multiply", mult),
+        ];
         check("Correlation", &a, &[arr(&[1, 2, 4, 3], 10), arr(&[1, 2, 4, 3], 11)], &[0, 1]);
     }
 }
