@@ -71,7 +71,7 @@ impl Correlation {
             multiply: a.bool_or(op, "is_multiply", true)?,
             backward,
         };
-        if c.kernel % 2 == 0 {
+        if c.kernel.is_multiple_of(2) {
             return Err(Error::param(op, format!("kernel_size {} must be an odd number", c.kernel)));
         }
         if c.stride1 == 0 || c.stride2 == 0 {

@@ -136,7 +136,13 @@ impl PsRoi {
         }
         if !self.no_trans {
             let t = &x[2];
-            if t.len() != 4 || t[0] != r[0] || t[1] == 0 || t[1] % 2 != 0 || t[2] != self.part || t[3] != self.part {
+            if t.len() != 4
+                || t[0] != r[0]
+                || t[1] == 0
+                || !t[1].is_multiple_of(2)
+                || t[2] != self.part
+                || t[3] != self.part
+            {
                 return fail(format!("trans must have shape (num_rois, 2 * num_classes, {0}, {0})", self.part));
             }
             if !self.out_dim.is_multiple_of(t[1] / 2) {
