@@ -81,7 +81,7 @@ def test_weight_shape_is_inferred_from_data():
     s = mx.sym.contrib.DeformableConvolution(
         mx.sym.Variable("data"), mx.sym.Variable("offset"), kernel=(3, 3), num_filter=6, num_group=2, name="dc"
     )
-    args, outs, _ = s.infer_shape(data=(2, 4, 7, 7))
+    args, outs, _ = s.infer_shape(data=(2, 4, 7, 7), offset=(2, 18, 5, 5))
     assert dict(zip(s.list_arguments(), args)) == {
         "data": (2, 4, 7, 7),
         "offset": (2, 18, 5, 5),
@@ -132,6 +132,7 @@ def test_numeric_gradient_deformable_convolution():
     )
 
 
+@pytest.mark.skipif(IS_MXNET, reason="MXNet 1.9.1 runs this backward on GPU only")
 def test_numeric_gradient_modulated_deformable_convolution():
     rng = np.random.RandomState(5)
     inputs = {
@@ -177,6 +178,7 @@ def test_hidden_outputs():
     assert y.asnumpy()[0, 0, 0, 0] == 0.0
 
 
+@pytest.mark.skipif(IS_MXNET, reason="the messages are mxrs's (MXNet's name neither op nor shapes)")
 def test_bad_inputs_raise_mxnet_errors():
     x = mx.nd.ones((1, 2, 5, 5))
     w = mx.nd.ones((4, 2, 3, 3))

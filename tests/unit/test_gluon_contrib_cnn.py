@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _target import mx
+from _target import IS_MXNET, mx
 
 GOLDEN = json.loads((Path(__file__).resolve().parent.parent / "data" / "ops_deform_golden.json").read_text())
 LAYERS = {c["name"]: c for c in GOLDEN["gluon"]}
@@ -55,25 +55,27 @@ def test_parameters_and_deferred_shapes():
     layer = cnn.DeformableConvolution(8, kernel_size=3, padding=1, num_deformable_group=2, prefix="d_")
     params = layer.collect_params()
     assert list(params) == ["d_offset_weight", "d_offset_bias", "d_deformable_conv_weight", "d_deformable_conv_bias"]
-    assert params["d_offset_weight"].shape == (36, 0, 3, 3)
-    assert params["d_deformable_conv_weight"].shape == (8, 0, 3, 3)
+    assert tuple(params["d_offset_weight"].shape) == (36, 0, 3, 3)
+    assert tuple(params["d_deformable_conv_weight"].shape) == (8, 0, 3, 3)
     layer.initialize()
     y = layer(mx.nd.ones((2, 4, 6, 5)))
     assert y.shape == (2, 8, 6, 5)
-    assert params["d_offset_weight"].shape == (36, 4, 3, 3)
-    assert params["d_deformable_conv_weight"].shape == (8, 4, 3, 3)
+    assert tuple(params["d_offset_weight"].shape) == (36, 4, 3, 3)
+    assert tuple(params["d_deformable_conv_weight"].shape) == (8, 4, 3, 3)
     # The offset convolution starts at zero: the layer starts as a plain convolution.
     assert not params["d_offset_weight"].data().asnumpy().any()
     m = cnn.ModulatedDeformableConvolution(4, kernel_size=(3, 3), in_channels=2, use_bias=False, prefix="m_")
     mp = m.collect_params()
     assert list(mp) == ["m_deformable_conv_weight", "m_offset_weight", "m_offset_bias"]
-    assert mp["m_offset_weight"].shape == (27, 2, 3, 3)
+    assert tuple(mp["m_offset_weight"].shape) == (27, 2, 3, 3)
     assert m.offset_split_index == 18
     assert "DeformableConvolution" in repr(layer) and "ModulatedDeformableConvolution" in repr(m)
 
 
 @pytest.mark.parametrize("cls", ["DeformableConvolution", "ModulatedDeformableConvolution"])
 def test_hybridized_equals_imperative_and_trains(cls):
+    if IS_MXNET and cls.startswith("Modulated"):
+        pytest.skip("MXNet 1.9.1 runs ModulatedDeformableConvolution's backward on GPU only")
     rng = np.random.RandomState(7)
     kw = {"kernel_size": 3, "strides": (2, 1), "padding": 1, "activation": "tanh", "num_deformable_group": 2}
     a = getattr(cnn, cls)(4, offset_weight_initializer=mx.init.Uniform(0.3), **kw)
