@@ -1,7 +1,7 @@
 """``mx.gluon.contrib``: MXNet 1.9.1's extra Gluon layers (``nn``), cells (``rnn``), samplers and
-text datasets (``data``) and the ``estimator`` training loop. MXNet's ``cnn`` (deformable
-convolutions) is not implemented."""
+text datasets (``data``), the deformable convolution layers (``cnn``) and the ``estimator``
+training loop."""
 
-from mxrs.gluon.contrib import data, estimator, nn, rnn
+from mxrs.gluon.contrib import cnn, data, estimator, nn, rnn
 
-__all__ = ["nn", "rnn", "data", "estimator"]
+__all__ = ["nn", "rnn", "cnn", "data", "estimator"]

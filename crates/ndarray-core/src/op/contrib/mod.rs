@@ -10,6 +10,7 @@
 
 mod attention;
 mod bbox;
+mod deformable;
 mod detection;
 mod extra;
 mod misc;
@@ -54,8 +55,17 @@ pub(super) trait Kernel: Send + Sync + fmt::Debug {
     fn input_names(&self) -> Option<Vec<String>> {
         None
     }
+    /// Output names (`list_outputs` suffixes) when they are not the default ones.
+    fn output_names(&self) -> Option<Vec<String>> {
+        None
+    }
     /// Output shapes from input shapes.
     fn shapes(&self, x: &[Shape]) -> Result<Vec<Shape>>;
+    /// Fill the unknown input shapes that the known ones determine (a layer's weight and bias
+    /// from its data), before the outputs are inferred once every input is known.
+    fn fill_inputs(&self, _inputs: &mut [Option<Shape>]) -> Result<()> {
+        Ok(())
+    }
     /// Output dtypes: by default every input shares one float dtype, which every output has.
     fn dtypes(&self, x: &[DType]) -> Result<Vec<DType>> {
         let d = same_dtype(self.name(), x)?;
@@ -108,9 +118,23 @@ impl<K: Kernel> Operator for F64Op<K> {
     fn input_names(&self) -> Option<Vec<String>> {
         self.0.input_names()
     }
+    fn output_names(&self) -> Vec<String> {
+        match self.0.output_names() {
+            Some(names) => names,
+            None if self.0.num_outputs() == 1 => vec!["output".to_string()],
+            None => (0..self.0.num_outputs()).map(|i| format!("output{i}")).collect(),
+        }
+    }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         self.check_count(inputs.len())?;
         self.0.shapes(inputs)
+    }
+    fn infer_shape_partial(&self, inputs: &mut [Option<Shape>], outputs: &mut [Option<Shape>]) -> Result<()> {
+        self.check_count(inputs.len())?;
+        self.0.fill_inputs(inputs)?;
+        let Some(known) = inputs.iter().cloned().collect::<Option<Vec<Shape>>>() else { return Ok(()) };
+        let inferred = self.0.shapes(&known)?;
+        super::assign_shapes(self.0.name(), outputs, &inferred)
     }
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         self.check_count(inputs.len())?;

@@ -2,7 +2,7 @@
 //! `mod.rs`, so that imports run one way: this file -> the families -> `mod.rs`).
 
 use super::super::registry::Registry;
-use super::{attention, bbox, detection, extra, misc, quant, resize, roi};
+use super::{attention, bbox, deformable, detection, extra, misc, quant, resize, roi};
 
 /// Register every contrib op.
 pub(in crate::op) fn register(r: &mut Registry) {
@@ -14,4 +14,5 @@ pub(in crate::op) fn register(r: &mut Registry) {
     extra::register(r);
     detection::register::register(r);
     quant::register::register(r);
+    deformable::register(r);
 }
