@@ -2,7 +2,7 @@
 //! `mod.rs`, so that imports run one way: this file -> the families -> `mod.rs`).
 
 use super::super::registry::Registry;
-use super::{attention, bbox, extra, misc, resize, roi};
+use super::{attention, backward, bbox, extra, fft, group_adagrad, hawkes, misc, resize, roi, sketch, wrapped};
 
 /// Register every contrib op.
 pub(in crate::op) fn register(r: &mut Registry) {
@@ -12,4 +12,10 @@ pub(in crate::op) fn register(r: &mut Registry) {
     attention::register(r);
     misc::register(r);
     extra::register(r);
+    fft::register(r);
+    sketch::register(r);
+    hawkes::register(r);
+    backward::register(r);
+    wrapped::register(r);
+    group_adagrad::register(r);
 }
