@@ -280,7 +280,7 @@ def dgl_graph_compact(*graph_data, graph_sizes=None, return_mapping=False, num_a
     if len(graph_data) % 2 or not graph_data:
         raise MXNetError("_contrib_dgl_graph_compact: expects n sub-graphs followed by their n vertex arrays")
     n = len(graph_data) // 2
-    sizes = [int(graph_sizes)] if np.isscalar(graph_sizes) else [int(s) for s in graph_sizes]
+    sizes = [int(s) for s in np.atleast_1d(np.asarray(graph_sizes, dtype=np.int64))]
     if len(sizes) != n:
         raise MXNetError(f"_contrib_dgl_graph_compact: graph_sizes {graph_sizes} must have one size per graph ({n})")
     subs, maps = [], []

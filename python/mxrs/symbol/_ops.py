@@ -813,6 +813,28 @@ def _contrib_AdaptiveAvgPooling2D(data=None, output_size=_Null, name=None, attr=
     return _symbol_op("_contrib_AdaptiveAvgPooling2D", "_contrib_adaptiveavgpooling2d", {"data": data}, {"output_size": output_size}, name, attr, kwargs)
 
 
+def _contrib_BatchNormWithReLU(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, axis=_Null, cudnn_off=_Null, min_calib_range=_Null, max_calib_range=_Null, name=None, attr=None, **kwargs):
+    """Batch normalization over the channel axis, followed by ReLU.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    axis : default 1
+    cudnn_off : default False
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_BatchNormWithReLU", "_contrib_batchnormwithrelu", {"data": data, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}, {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, name, attr, kwargs)
+
+
 def _contrib_BilinearResize2D(data=None, like=None, height=_Null, width=_Null, scale_height=_Null, scale_width=_Null, mode=_Null, align_corners=_Null, name=None, attr=None, **kwargs):
     """Bilinear resizing of NCHW data to a size, a scale or another array's height and width.
 
@@ -850,6 +872,43 @@ def _contrib_ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Nu
     return _symbol_op("_contrib_ROIAlign", "_contrib_roialign", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sample_ratio": sample_ratio, "position_sensitive": position_sensitive, "aligned": aligned}, name, attr, kwargs)
 
 
+def _contrib_SparseEmbedding(data=None, weight=None, input_dim=_Null, output_dim=_Null, dtype=_Null, sparse_grad=_Null, name=None, attr=None, **kwargs):
+    """Embedding with a sparse weight gradient in MXNet (dense here).
+
+    Inputs: data, weight.
+
+    Parameters
+    ----------
+    input_dim : default required
+    output_dim : default required
+    dtype : default 'float32'
+    sparse_grad : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_SparseEmbedding", "_contrib_sparseembedding", {"data": data, "weight": weight}, {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, name, attr, kwargs)
+
+
+def _contrib_SyncBatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, ndev=_Null, key=_Null, name=None, attr=None, **kwargs):
+    """Batch normalization over axis 1 with statistics shared across ndev devices (one here).
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    ndev : default 1
+    key : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_SyncBatchNorm", "_contrib_syncbatchnorm", {"data": data, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}, {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "ndev": ndev, "key": key}, name, attr, kwargs)
+
+
 def _contrib_allclose(a=None, b=None, rtol=_Null, atol=_Null, equal_nan=_Null, name=None, attr=None, **kwargs):
     """1 when a and b are elementwise equal within a tolerance, else 0.
 
@@ -881,6 +940,57 @@ def _contrib_arange_like(data=None, start=_Null, step=_Null, repeat=_Null, axis=
     Returns: Symbol.
     """
     return _symbol_op("_contrib_arange_like", "_contrib_arange_like", {"data": data}, {"start": start, "step": step, "repeat": repeat, "axis": axis}, name, attr, kwargs)
+
+
+def _contrib_backward_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=None, **kwargs):
+    """The gradient of gradientmultiplier: scalar * data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+    is_int : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_gradientmultiplier", "_contrib_backward_gradientmultiplier", {"data": data}, {"scalar": scalar, "is_int": is_int}, name, attr, kwargs)
+
+
+def _contrib_backward_hawkesll(out_grad_ll=None, out_grad_states=None, lda=None, alpha=None, beta=None, state=None, lags=None, marks=None, valid_length=None, max_time=None, name=None, attr=None, **kwargs):
+    """The gradient of hawkesll: d lda, d alpha, d beta, then zeros for the other inputs.
+
+    Inputs: out_grad_ll, out_grad_states, lda, alpha, beta, state, lags, marks, valid_length, max_time.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_hawkesll", "_contrib_backward_hawkesll", {"out_grad_ll": out_grad_ll, "out_grad_states": out_grad_states, "lda": lda, "alpha": alpha, "beta": beta, "state": state, "lags": lags, "marks": marks, "valid_length": valid_length, "max_time": max_time}, {}, name, attr, kwargs)
+
+
+def _contrib_backward_index_copy(out_grad=None, old_tensor=None, index_vector=None, new_tensor=None, name=None, attr=None, **kwargs):
+    """The gradients of index_copy's old_tensor, index_vector (zeros) and new_tensor.
+
+    Inputs: out_grad, old_tensor, index_vector, new_tensor.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_index_copy", "_contrib_backward_index_copy", {"out_grad": out_grad, "old_tensor": old_tensor, "index_vector": index_vector, "new_tensor": new_tensor}, {}, name, attr, kwargs)
+
+
+def _contrib_backward_quadratic(out_grad=None, data=None, a=_Null, b=_Null, c=_Null, name=None, attr=None, **kwargs):
+    """The gradient of quadratic: out_grad * (2 a data + b).
+
+    Inputs: out_grad, data.
+
+    Parameters
+    ----------
+    a : default 0
+    b : default 0
+    c : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_quadratic", "_contrib_backward_quadratic", {"out_grad": out_grad, "data": data}, {"a": a, "b": b, "c": c}, name, attr, kwargs)
 
 
 def _contrib_bipartite_matching(data=None, is_ascend=_Null, threshold=_Null, topk=_Null, name=None, attr=None, **kwargs):
@@ -965,6 +1075,21 @@ def _contrib_box_nms(data=None, overlap_thresh=_Null, valid_thresh=_Null, topk=_
     return _symbol_op("_contrib_box_nms", "_contrib_box_nms", {"data": data}, {"overlap_thresh": overlap_thresh, "valid_thresh": valid_thresh, "topk": topk, "coord_start": coord_start, "score_index": score_index, "id_index": id_index, "background_id": background_id, "force_suppress": force_suppress, "in_format": in_format, "out_format": out_format}, name, attr, kwargs)
 
 
+def _contrib_count_sketch(data=None, h=None, s=None, out_dim=_Null, processing_batch_size=_Null, name=None, attr=None, **kwargs):
+    """The count sketch of each row of data: out[i, h[j]] += s[j] * data[i, j].
+
+    Inputs: data, h, s.
+
+    Parameters
+    ----------
+    out_dim : default required
+    processing_batch_size : default 32
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_count_sketch", "_contrib_count_sketch", {"data": data, "h": h, "s": s}, {"out_dim": out_dim, "processing_batch_size": processing_batch_size}, name, attr, kwargs)
+
+
 def _contrib_div_sqrt_dim(data=None, name=None, attr=None, **kwargs):
     """Data divided by the square root of its last dimension.
 
@@ -973,6 +1098,20 @@ def _contrib_div_sqrt_dim(data=None, name=None, attr=None, **kwargs):
     Returns: Symbol.
     """
     return _symbol_op("_contrib_div_sqrt_dim", "_contrib_div_sqrt_dim", {"data": data}, {}, name, attr, kwargs)
+
+
+def _contrib_fft(data=None, compute_size=_Null, name=None, attr=None, **kwargs):
+    """The FFT of each row of real data along the last axis, as interleaved (real, imag) pairs.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    compute_size : default 128
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_fft", "_contrib_fft", {"data": data}, {"compute_size": compute_size}, name, attr, kwargs)
 
 
 def _contrib_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=None, **kwargs):
@@ -988,6 +1127,47 @@ def _contrib_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None
     Returns: Symbol.
     """
     return _symbol_op("_contrib_gradientmultiplier", "_contrib_gradientmultiplier", {"data": data}, {"scalar": scalar, "is_int": is_int}, name, attr, kwargs)
+
+
+def _contrib_group_adagrad_update(weight=None, grad=None, history=None, lr=_Null, rescale_grad=_Null, clip_gradient=_Null, epsilon=_Null, name=None, attr=None, **kwargs):
+    """AdaGrad with one learning rate per row; returns the new weight and updates history.
+
+    Inputs: weight, grad, history.
+
+    Parameters
+    ----------
+    lr : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+    epsilon : default 1e-05
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_group_adagrad_update", "_contrib_group_adagrad_update", {"weight": weight, "grad": grad, "history": history}, {"lr": lr, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "epsilon": epsilon}, name, attr, kwargs)
+
+
+def _contrib_hawkesll(lda=None, alpha=None, beta=None, state=None, lags=None, marks=None, valid_length=None, max_time=None, name=None, attr=None, **kwargs):
+    """The log likelihood of a marked Hawkes process with exponential decay, and its final states.
+
+    Inputs: lda, alpha, beta, state, lags, marks, valid_length, max_time.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_hawkesll", "_contrib_hawkesll", {"lda": lda, "alpha": alpha, "beta": beta, "state": state, "lags": lags, "marks": marks, "valid_length": valid_length, "max_time": max_time}, {}, name, attr, kwargs)
+
+
+def _contrib_ifft(data=None, compute_size=_Null, name=None, attr=None, **kwargs):
+    """The real part of the unnormalised inverse FFT of interleaved complex rows (last axis).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    compute_size : default 128
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_ifft", "_contrib_ifft", {"data": data}, {"compute_size": compute_size}, name, attr, kwargs)
 
 
 def _contrib_index_array(data=None, axes=_Null, name=None, attr=None, **kwargs):
@@ -6026,21 +6206,33 @@ __all__ = [
     "_arange",
     "_broadcast_reduced_like",
     "_contrib_AdaptiveAvgPooling2D",
+    "_contrib_BatchNormWithReLU",
     "_contrib_BilinearResize2D",
     "_contrib_CTCLoss",
     "_contrib_ROIAlign",
+    "_contrib_SparseEmbedding",
+    "_contrib_SyncBatchNorm",
     "_contrib_adamw_update",
     "_contrib_allclose",
     "_contrib_arange_like",
+    "_contrib_backward_gradientmultiplier",
+    "_contrib_backward_hawkesll",
+    "_contrib_backward_index_copy",
+    "_contrib_backward_quadratic",
     "_contrib_bipartite_matching",
     "_contrib_box_decode",
     "_contrib_box_encode",
     "_contrib_box_iou",
     "_contrib_box_nms",
     "_contrib_box_non_maximum_suppression",
+    "_contrib_count_sketch",
     "_contrib_ctc_loss",
     "_contrib_div_sqrt_dim",
+    "_contrib_fft",
     "_contrib_gradientmultiplier",
+    "_contrib_group_adagrad_update",
+    "_contrib_hawkesll",
+    "_contrib_ifft",
     "_contrib_index_array",
     "_contrib_index_copy",
     "_contrib_interleaved_matmul_encdec_qk",

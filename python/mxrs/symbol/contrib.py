@@ -6,7 +6,7 @@ Do not edit by hand.
 # ruff: noqa: E501
 
 from mxrs.base import _Null
-from mxrs.symbol._contrib import boolean_mask, cond, foreach, rand_zipfian, while_loop  # noqa: F401
+from mxrs.symbol._contrib import boolean_mask, cond, dgl_adjacency, dgl_csr_neighbor_non_uniform_sample, dgl_csr_neighbor_uniform_sample, dgl_graph_compact, dgl_subgraph, edge_id, foreach, getnnz, rand_zipfian, while_loop  # noqa: F401
 from mxrs.symbol.symbol import _symbol_op
 
 
@@ -23,6 +23,28 @@ def AdaptiveAvgPooling2D(data=None, output_size=_Null, name=None, attr=None, **k
     Returns: Symbol.
     """
     return _symbol_op("_contrib_AdaptiveAvgPooling2D", "AdaptiveAvgPooling2D", {"data": data}, {"output_size": output_size}, name, attr, kwargs)
+
+
+def BatchNormWithReLU(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, axis=_Null, cudnn_off=_Null, min_calib_range=_Null, max_calib_range=_Null, name=None, attr=None, **kwargs):
+    """Batch normalization over the channel axis, followed by ReLU.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    axis : default 1
+    cudnn_off : default False
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_BatchNormWithReLU", "BatchNormWithReLU", {"data": data, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}, {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, name, attr, kwargs)
 
 
 def BilinearResize2D(data=None, like=None, height=_Null, width=_Null, scale_height=_Null, scale_width=_Null, mode=_Null, align_corners=_Null, name=None, attr=None, **kwargs):
@@ -78,6 +100,43 @@ def ROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, sampl
     return _symbol_op("_contrib_ROIAlign", "ROIAlign", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sample_ratio": sample_ratio, "position_sensitive": position_sensitive, "aligned": aligned}, name, attr, kwargs)
 
 
+def SparseEmbedding(data=None, weight=None, input_dim=_Null, output_dim=_Null, dtype=_Null, sparse_grad=_Null, name=None, attr=None, **kwargs):
+    """Embedding with a sparse weight gradient in MXNet (dense here).
+
+    Inputs: data, weight.
+
+    Parameters
+    ----------
+    input_dim : default required
+    output_dim : default required
+    dtype : default 'float32'
+    sparse_grad : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_SparseEmbedding", "SparseEmbedding", {"data": data, "weight": weight}, {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, name, attr, kwargs)
+
+
+def SyncBatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, ndev=_Null, key=_Null, name=None, attr=None, **kwargs):
+    """Batch normalization over axis 1 with statistics shared across ndev devices (one here).
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    ndev : default 1
+    key : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_SyncBatchNorm", "SyncBatchNorm", {"data": data, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}, {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "ndev": ndev, "key": key}, name, attr, kwargs)
+
+
 def adamw_update(weight=None, grad=None, mean=None, var=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
     """AdamW step (decoupled weight decay).
 
@@ -129,6 +188,57 @@ def arange_like(data=None, start=_Null, step=_Null, repeat=_Null, axis=_Null, na
     Returns: Symbol.
     """
     return _symbol_op("_contrib_arange_like", "arange_like", {"data": data}, {"start": start, "step": step, "repeat": repeat, "axis": axis}, name, attr, kwargs)
+
+
+def backward_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=None, **kwargs):
+    """The gradient of gradientmultiplier: scalar * data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+    is_int : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_gradientmultiplier", "backward_gradientmultiplier", {"data": data}, {"scalar": scalar, "is_int": is_int}, name, attr, kwargs)
+
+
+def backward_hawkesll(out_grad_ll=None, out_grad_states=None, lda=None, alpha=None, beta=None, state=None, lags=None, marks=None, valid_length=None, max_time=None, name=None, attr=None, **kwargs):
+    """The gradient of hawkesll: d lda, d alpha, d beta, then zeros for the other inputs.
+
+    Inputs: out_grad_ll, out_grad_states, lda, alpha, beta, state, lags, marks, valid_length, max_time.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_hawkesll", "backward_hawkesll", {"out_grad_ll": out_grad_ll, "out_grad_states": out_grad_states, "lda": lda, "alpha": alpha, "beta": beta, "state": state, "lags": lags, "marks": marks, "valid_length": valid_length, "max_time": max_time}, {}, name, attr, kwargs)
+
+
+def backward_index_copy(out_grad=None, old_tensor=None, index_vector=None, new_tensor=None, name=None, attr=None, **kwargs):
+    """The gradients of index_copy's old_tensor, index_vector (zeros) and new_tensor.
+
+    Inputs: out_grad, old_tensor, index_vector, new_tensor.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_index_copy", "backward_index_copy", {"out_grad": out_grad, "old_tensor": old_tensor, "index_vector": index_vector, "new_tensor": new_tensor}, {}, name, attr, kwargs)
+
+
+def backward_quadratic(out_grad=None, data=None, a=_Null, b=_Null, c=_Null, name=None, attr=None, **kwargs):
+    """The gradient of quadratic: out_grad * (2 a data + b).
+
+    Inputs: out_grad, data.
+
+    Parameters
+    ----------
+    a : default 0
+    b : default 0
+    c : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_quadratic", "backward_quadratic", {"out_grad": out_grad, "data": data}, {"a": a, "b": b, "c": c}, name, attr, kwargs)
 
 
 def bipartite_matching(data=None, is_ascend=_Null, threshold=_Null, topk=_Null, name=None, attr=None, **kwargs):
@@ -236,6 +346,21 @@ def box_non_maximum_suppression(data=None, overlap_thresh=_Null, valid_thresh=_N
     return _symbol_op("_contrib_box_nms", "box_non_maximum_suppression", {"data": data}, {"overlap_thresh": overlap_thresh, "valid_thresh": valid_thresh, "topk": topk, "coord_start": coord_start, "score_index": score_index, "id_index": id_index, "background_id": background_id, "force_suppress": force_suppress, "in_format": in_format, "out_format": out_format}, name, attr, kwargs)
 
 
+def count_sketch(data=None, h=None, s=None, out_dim=_Null, processing_batch_size=_Null, name=None, attr=None, **kwargs):
+    """The count sketch of each row of data: out[i, h[j]] += s[j] * data[i, j].
+
+    Inputs: data, h, s.
+
+    Parameters
+    ----------
+    out_dim : default required
+    processing_batch_size : default 32
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_count_sketch", "count_sketch", {"data": data, "h": h, "s": s}, {"out_dim": out_dim, "processing_batch_size": processing_batch_size}, name, attr, kwargs)
+
+
 def ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
     """Connectionist temporal classification loss.
 
@@ -262,6 +387,20 @@ def div_sqrt_dim(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("_contrib_div_sqrt_dim", "div_sqrt_dim", {"data": data}, {}, name, attr, kwargs)
 
 
+def fft(data=None, compute_size=_Null, name=None, attr=None, **kwargs):
+    """The FFT of each row of real data along the last axis, as interleaved (real, imag) pairs.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    compute_size : default 128
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_fft", "fft", {"data": data}, {"compute_size": compute_size}, name, attr, kwargs)
+
+
 def gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=None, **kwargs):
     """The identity, with its gradient multiplied by scalar.
 
@@ -275,6 +414,47 @@ def gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=No
     Returns: Symbol.
     """
     return _symbol_op("_contrib_gradientmultiplier", "gradientmultiplier", {"data": data}, {"scalar": scalar, "is_int": is_int}, name, attr, kwargs)
+
+
+def group_adagrad_update(weight=None, grad=None, history=None, lr=_Null, rescale_grad=_Null, clip_gradient=_Null, epsilon=_Null, name=None, attr=None, **kwargs):
+    """AdaGrad with one learning rate per row; returns the new weight and updates history.
+
+    Inputs: weight, grad, history.
+
+    Parameters
+    ----------
+    lr : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+    epsilon : default 1e-05
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_group_adagrad_update", "group_adagrad_update", {"weight": weight, "grad": grad, "history": history}, {"lr": lr, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "epsilon": epsilon}, name, attr, kwargs)
+
+
+def hawkesll(lda=None, alpha=None, beta=None, state=None, lags=None, marks=None, valid_length=None, max_time=None, name=None, attr=None, **kwargs):
+    """The log likelihood of a marked Hawkes process with exponential decay, and its final states.
+
+    Inputs: lda, alpha, beta, state, lags, marks, valid_length, max_time.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_hawkesll", "hawkesll", {"lda": lda, "alpha": alpha, "beta": beta, "state": state, "lags": lags, "marks": marks, "valid_length": valid_length, "max_time": max_time}, {}, name, attr, kwargs)
+
+
+def ifft(data=None, compute_size=_Null, name=None, attr=None, **kwargs):
+    """The real part of the unnormalised inverse FFT of interleaved complex rows (last axis).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    compute_size : default 128
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_ifft", "ifft", {"data": data}, {"compute_size": compute_size}, name, attr, kwargs)
 
 
 def index_array(data=None, axes=_Null, name=None, attr=None, **kwargs):
@@ -456,12 +636,19 @@ def sign_ste(data=None, name=None, attr=None, **kwargs):
 
 __all__ = [
     "AdaptiveAvgPooling2D",
+    "BatchNormWithReLU",
     "BilinearResize2D",
     "CTCLoss",
     "ROIAlign",
+    "SparseEmbedding",
+    "SyncBatchNorm",
     "adamw_update",
     "allclose",
     "arange_like",
+    "backward_gradientmultiplier",
+    "backward_hawkesll",
+    "backward_index_copy",
+    "backward_quadratic",
     "bipartite_matching",
     "boolean_mask",
     "box_decode",
@@ -470,10 +657,22 @@ __all__ = [
     "box_nms",
     "box_non_maximum_suppression",
     "cond",
+    "count_sketch",
     "ctc_loss",
+    "dgl_adjacency",
+    "dgl_csr_neighbor_non_uniform_sample",
+    "dgl_csr_neighbor_uniform_sample",
+    "dgl_graph_compact",
+    "dgl_subgraph",
     "div_sqrt_dim",
+    "edge_id",
+    "fft",
     "foreach",
+    "getnnz",
     "gradientmultiplier",
+    "group_adagrad_update",
+    "hawkesll",
+    "ifft",
     "index_array",
     "index_copy",
     "interleaved_matmul_encdec_qk",

@@ -90,7 +90,12 @@ impl Kernel for IndexCopyBack {
             && old[1..] == new[1..];
         if !ok {
             let what = "out_grad must have old_tensor's shape, index_vector be 1-D and new_tensor (len(index_vector), *old_tensor.shape[1:])";
-            let named = [("out_grad", g.as_slice()), ("old_tensor", old), ("index_vector", idx), ("new_tensor", new)];
+            let named = [
+                ("out_grad", g.as_slice()),
+                ("old_tensor", old.as_slice()),
+                ("index_vector", idx.as_slice()),
+                ("new_tensor", new.as_slice()),
+            ];
             return Err(shape_err(INDEX_COPY, what, &named));
         }
         Ok(vec![old.clone(), idx.clone(), new.clone()])

@@ -123,6 +123,13 @@ pub(super) fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eager_grad::testing::{arr, check};
+
+    #[test]
+    fn fft_and_ifft_gradients_are_each_other() {
+        check(FFT, &[], &[arr(&[3, 5], 21)], &[0]);
+        check(IFFT, &[("compute_size", "2")], &[arr(&[2, 1, 2, 6], 22)], &[0]);
+    }
 
     #[test]
     fn fft_matches_the_definition_and_ifft_inverts_it_times_d() {

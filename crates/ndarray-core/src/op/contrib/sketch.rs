@@ -115,3 +115,15 @@ pub(super) fn register(r: &mut Registry) {
     let doc = "the data gradient of count_sketch: out_grad[i, h[j]] * s[j]";
     add(r, BACK, &["out_grad", "h", "s"], p, doc, |a| parse(BACK, a, true));
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::eager_grad::testing::{arr, check, vals};
+
+    #[test]
+    fn count_sketch_data_gradient() {
+        let h = vals(&[1, 5], &[0.0, 2.0, 1.0, 2.0, 0.0]);
+        let s = vals(&[1, 5], &[1.0, -1.0, 1.0, 1.0, -1.0]);
+        check(super::NAME, &[("out_dim", "3")], &[arr(&[4, 5], 23), h, s], &[0]);
+    }
+}

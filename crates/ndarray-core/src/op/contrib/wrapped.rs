@@ -32,6 +32,7 @@ const BN_PARAMS: &[&str] = &[
     "min_calib_range",
     "max_calib_range",
 ];
+const EMB_PARAMS: &[&str] = &["input_dim", "output_dim", "dtype", "sparse_grad"];
 const SYNC_PARAMS: &[&str] = &["eps", "momentum", "fix_gamma", "use_global_stats", "output_mean_var", "ndev", "key"];
 
 /// What a [`Wrapped`] op changes in its inner op's outputs.
@@ -189,10 +190,10 @@ pub(super) fn register(r: &mut Registry) {
     r.set_gradient(SYNC_BN, grad_sync_bn);
     let p =
         params!("input_dim" = None, "output_dim" = None, "dtype" = Some("'float32'"), "sparse_grad" = Some("False"));
-    let keep = &["input_dim", "output_dim", "dtype", "sparse_grad"];
-    r.add(SPARSE_EMB, &["data", "weight"], p, "Embedding with a sparse weight gradient in MXNet (dense here)", |a| {
-        a.check_known(SPARSE_EMB, keep)?;
-        wrap(SPARSE_EMB, "Embedding", a, keep, Change::None)
+    let doc = "Embedding with a sparse weight gradient in MXNet (dense here)";
+    r.add(SPARSE_EMB, &["data", "weight"], p, doc, |a: &Attrs| {
+        a.check_known(SPARSE_EMB, EMB_PARAMS)?;
+        wrap(SPARSE_EMB, "Embedding", a, EMB_PARAMS, Change::None)
     });
     let grad = r.get("Embedding").expect("layers are registered before contrib").gradient;
     if let Some(g) = grad {
