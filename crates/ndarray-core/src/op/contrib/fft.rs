@@ -75,7 +75,7 @@ impl Kernel for Fft {
         let mut out = s.clone();
         let last = s[s.len() - 1];
         if self.inverse {
-            if last % 2 != 0 {
+            if !last.is_multiple_of(2) {
                 let what = "the last axis holds interleaved (real, imag) pairs and must be even";
                 return Err(shape_err(IFFT, what, &[("data", s)]));
             }
