@@ -55,7 +55,14 @@ NAMESPACE_EXTRAS = {
         (
             "boolean_mask",
             "cond",
+            "dgl_adjacency",
+            "dgl_csr_neighbor_non_uniform_sample",
+            "dgl_csr_neighbor_uniform_sample",
+            "dgl_graph_compact",
+            "dgl_subgraph",
+            "edge_id",
             "foreach",
+            "getnnz",
             "group_adagrad_update",
             "isfinite",
             "isinf",
@@ -64,7 +71,23 @@ NAMESPACE_EXTRAS = {
             "while_loop",
         ),
     ),
-    ("sym", "contrib"): ("mxrs.symbol._contrib", ("boolean_mask", "cond", "foreach", "rand_zipfian", "while_loop")),
+    ("sym", "contrib"): (
+        "mxrs.symbol._contrib",
+        (
+            "boolean_mask",
+            "cond",
+            "dgl_adjacency",
+            "dgl_csr_neighbor_non_uniform_sample",
+            "dgl_csr_neighbor_uniform_sample",
+            "dgl_graph_compact",
+            "dgl_subgraph",
+            "edge_id",
+            "foreach",
+            "getnnz",
+            "rand_zipfian",
+            "while_loop",
+        ),
+    ),
 }
 
 
@@ -177,8 +200,10 @@ def render_namespace(kind, ns, ops, aliases=()):
     ``gemm0`` as MXNet's does (``mx.sym.linalg_gemm`` makes ``linalg_gemm0``).
     """
     what = f"mx.{kind}.{ns}"
-    members = _namespaced(ops, aliases, ns)
     module, extras = NAMESPACE_EXTRAS.get((kind, ns), (None, ()))
+    # A Python function of the namespace replaces an op of the same name (the Python
+    # ``group_adagrad_update`` of ``mx.nd.contrib`` also takes row_sparse gradients).
+    members = [m for m in _namespaced(ops, aliases, ns) if m[0] not in extras]
     extra_import = [f"from {module} import {', '.join(extras)}  # noqa: F401"] if extras else []
     if kind == "nd":
         lines = _module_header(what, ["from mxrs.ndarray import _ops", *extra_import])

@@ -12,6 +12,15 @@ import numpy as np
 from mxrs.base import MXNetError
 from mxrs.context import current_context
 from mxrs.ndarray import _ops
+from mxrs.ndarray._contrib_graph import (  # noqa: F401
+    dgl_adjacency,
+    dgl_csr_neighbor_non_uniform_sample,
+    dgl_csr_neighbor_uniform_sample,
+    dgl_graph_compact,
+    dgl_subgraph,
+    edge_id,
+    getnnz,
+)
 from mxrs.ndarray._sparse_base import RowSparseNDArray
 from mxrs.ndarray._sparse_optim import _target, _write
 from mxrs.ndarray.ndarray import NDArray, array, zeros
@@ -19,6 +28,13 @@ from mxrs.ndarray.ndarray import NDArray, array, zeros
 __all__ = [
     "boolean_mask",
     "cond",
+    "dgl_adjacency",
+    "dgl_csr_neighbor_non_uniform_sample",
+    "dgl_csr_neighbor_uniform_sample",
+    "dgl_graph_compact",
+    "dgl_subgraph",
+    "edge_id",
+    "getnnz",
     "foreach",
     "group_adagrad_update",
     "isfinite",

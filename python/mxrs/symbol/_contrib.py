@@ -16,9 +16,31 @@ import math
 
 from mxrs.base import MXNetError
 from mxrs.symbol import _ops
+from mxrs.symbol._contrib_graph import (  # noqa: F401
+    dgl_adjacency,
+    dgl_csr_neighbor_non_uniform_sample,
+    dgl_csr_neighbor_uniform_sample,
+    dgl_graph_compact,
+    dgl_subgraph,
+    edge_id,
+    getnnz,
+)
 from mxrs.symbol.symbol import Symbol
 
-__all__ = ["boolean_mask", "cond", "foreach", "rand_zipfian", "while_loop"]
+__all__ = [
+    "boolean_mask",
+    "cond",
+    "dgl_adjacency",
+    "dgl_csr_neighbor_non_uniform_sample",
+    "dgl_csr_neighbor_uniform_sample",
+    "dgl_graph_compact",
+    "dgl_subgraph",
+    "edge_id",
+    "getnnz",
+    "foreach",
+    "rand_zipfian",
+    "while_loop",
+]
 
 
 def _flatten(args, inout_str):

@@ -2,7 +2,10 @@
 //! `mod.rs`, so that imports run one way: this file -> the families -> `mod.rs`).
 
 use super::super::registry::Registry;
-use super::{attention, bbox, deformable, detection, extra, misc, quant, resize, roi};
+use super::{
+    attention, backward, bbox, deformable, detection, extra, fft, group_adagrad, hawkes, misc, quant, resize, roi,
+    sketch, wrapped,
+};
 
 /// Register every contrib op.
 pub(in crate::op) fn register(r: &mut Registry) {
@@ -15,4 +18,10 @@ pub(in crate::op) fn register(r: &mut Registry) {
     detection::register::register(r);
     quant::register::register(r);
     deformable::register(r);
+    fft::register(r);
+    sketch::register(r);
+    hawkes::register(r);
+    backward::register(r);
+    wrapped::register(r);
+    group_adagrad::register(r);
 }
