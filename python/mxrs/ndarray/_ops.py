@@ -181,6 +181,25 @@ def Convolution_v1(data=None, weight=None, bias=None, kernel=_Null, stride=_Null
     return _call("Convolution_v1", [data, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "workspace": workspace, "no_bias": no_bias, "cudnn_tune": cudnn_tune, "cudnn_off": cudnn_off, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
+def Correlation(data1=None, data2=None, kernel_size=_Null, max_displacement=_Null, stride1=_Null, stride2=_Null, pad_size=_Null, is_multiply=_Null, out=None, name=None, ctx=None, **kwargs):
+    """FlowNet's correlation of two NCHW feature maps over a neighbourhood of displacements.
+
+    Inputs: data1, data2.
+
+    Parameters
+    ----------
+    kernel_size : default 1
+    max_displacement : default 1
+    stride1 : default 1
+    stride2 : default 1
+    pad_size : default 0
+    is_multiply : default True
+
+    Returns: NDArray.
+    """
+    return _call("Correlation", [data1, data2], {"kernel_size": kernel_size, "max_displacement": max_displacement, "stride1": stride1, "stride2": stride2, "pad_size": pad_size, "is_multiply": is_multiply}, out, ctx, kwargs, variadic=False)
+
+
 def Crop(*data, num_args=_Null, offset=_Null, h_w=_Null, center_crop=_Null, out=None, name=None, ctx=None, **kwargs):
     """A (h, w) window of 4-D data (legacy).
 
@@ -813,6 +832,28 @@ def _contrib_AdaptiveAvgPooling2D(data=None, output_size=_Null, out=None, name=N
     return _call("_contrib_AdaptiveAvgPooling2D", [data], {"output_size": output_size}, out, ctx, kwargs, variadic=False)
 
 
+def _contrib_BatchNormWithReLU(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, axis=_Null, cudnn_off=_Null, min_calib_range=_Null, max_calib_range=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Batch normalization over the channel axis, followed by ReLU.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    axis : default 1
+    cudnn_off : default False
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_BatchNormWithReLU", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, out, ctx, kwargs, variadic=False)
+
+
 def _contrib_BilinearResize2D(data=None, like=None, height=_Null, width=_Null, scale_height=_Null, scale_width=_Null, mode=_Null, align_corners=_Null, out=None, name=None, ctx=None, **kwargs):
     """Bilinear resizing of NCHW data to a size, a scale or another array's height and width.
 
@@ -830,6 +871,74 @@ def _contrib_BilinearResize2D(data=None, like=None, height=_Null, width=_Null, s
     Returns: NDArray.
     """
     return _call("_contrib_BilinearResize2D", [data, like], {"height": height, "width": width, "scale_height": scale_height, "scale_width": scale_width, "mode": mode, "align_corners": align_corners}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_DeformableConvolution(data=None, offset=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, num_deformable_group=_Null, workspace=_Null, no_bias=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deformable convolution v1 of NCHW data: kernel taps moved by learned offsets.
+
+    Inputs: data, offset, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    num_deformable_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    layout : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_DeformableConvolution", [data, offset, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "num_deformable_group": num_deformable_group, "workspace": workspace, "no_bias": no_bias, "layout": layout}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_DeformablePSROIPooling(data=None, rois=None, trans=None, spatial_scale=_Null, output_dim=_Null, group_size=_Null, pooled_size=_Null, part_size=_Null, sample_per_part=_Null, trans_std=_Null, no_trans=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Deformable position-sensitive ROI pooling: bins moved by trans, sampled bilinearly.
+
+    Inputs: data, rois, trans.
+
+    Parameters
+    ----------
+    spatial_scale : default required
+    output_dim : default required
+    group_size : default required
+    pooled_size : default required
+    part_size : default 0
+    sample_per_part : default 1
+    trans_std : default 0.0
+    no_trans : default False
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_DeformablePSROIPooling", [data, rois, trans], {"spatial_scale": spatial_scale, "output_dim": output_dim, "group_size": group_size, "pooled_size": pooled_size, "part_size": part_size, "sample_per_part": sample_per_part, "trans_std": trans_std, "no_trans": no_trans}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_ModulatedDeformableConvolution(data=None, offset=None, mask=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, num_deformable_group=_Null, workspace=_Null, no_bias=_Null, im2col_step=_Null, layout=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Modulated deformable convolution (v2) of NCHW data: offset taps scaled by a mask.
+
+    Inputs: data, offset, mask, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    num_deformable_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    im2col_step : default 64
+    layout : default None
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_ModulatedDeformableConvolution", [data, offset, mask, weight, bias], {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "num_deformable_group": num_deformable_group, "workspace": workspace, "no_bias": no_bias, "im2col_step": im2col_step, "layout": layout}, out, ctx, kwargs, variadic=False)
 
 
 def _contrib_MultiBoxDetection(cls_prob=None, loc_pred=None, anchor=None, clip=_Null, threshold=_Null, background_id=_Null, nms_threshold=_Null, force_suppress=_Null, variances=_Null, nms_topk=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -911,6 +1020,23 @@ def _contrib_MultiProposal(cls_prob=None, bbox_pred=None, im_info=None, rpn_pre_
     return _call("_contrib_MultiProposal", [cls_prob, bbox_pred, im_info], {"rpn_pre_nms_top_n": rpn_pre_nms_top_n, "rpn_post_nms_top_n": rpn_post_nms_top_n, "threshold": threshold, "rpn_min_size": rpn_min_size, "scales": scales, "ratios": ratios, "feature_stride": feature_stride, "output_score": output_score, "iou_loss": iou_loss}, out, ctx, kwargs, variadic=False)
 
 
+def _contrib_PSROIPooling(data=None, rois=None, spatial_scale=_Null, output_dim=_Null, pooled_size=_Null, group_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Position-sensitive ROI average pooling (R-FCN).
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    spatial_scale : default required
+    output_dim : default required
+    pooled_size : default required
+    group_size : default 0
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_PSROIPooling", [data, rois], {"spatial_scale": spatial_scale, "output_dim": output_dim, "pooled_size": pooled_size, "group_size": group_size}, out, ctx, kwargs, variadic=False)
+
+
 def _contrib_Proposal(cls_prob=None, bbox_pred=None, im_info=None, rpn_pre_nms_top_n=_Null, rpn_post_nms_top_n=_Null, threshold=_Null, rpn_min_size=_Null, scales=_Null, ratios=_Null, feature_stride=_Null, output_score=_Null, iou_loss=_Null, out=None, name=None, ctx=None, **kwargs):
     """Generate region proposals via RPN (one image).
 
@@ -967,6 +1093,43 @@ def _contrib_RROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_N
     return _call("_contrib_RROIAlign", [data, rois], {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sampling_ratio": sampling_ratio}, out, ctx, kwargs, variadic=False)
 
 
+def _contrib_SparseEmbedding(data=None, weight=None, input_dim=_Null, output_dim=_Null, dtype=_Null, sparse_grad=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Embedding with a sparse weight gradient in MXNet (dense here).
+
+    Inputs: data, weight.
+
+    Parameters
+    ----------
+    input_dim : default required
+    output_dim : default required
+    dtype : default 'float32'
+    sparse_grad : default False
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_SparseEmbedding", [data, weight], {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_SyncBatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, ndev=_Null, key=_Null, out=None, name=None, ctx=None, **kwargs):
+    """Batch normalization over axis 1 with statistics shared across ndev devices (one here).
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    ndev : default 1
+    key : default required
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_SyncBatchNorm", [data, gamma, beta, moving_mean, moving_var], {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "ndev": ndev, "key": key}, out, ctx, kwargs, variadic=False)
+
+
 def _contrib_allclose(a=None, b=None, rtol=_Null, atol=_Null, equal_nan=_Null, out=None, name=None, ctx=None, **kwargs):
     """1 when a and b are elementwise equal within a tolerance, else 0.
 
@@ -998,6 +1161,57 @@ def _contrib_arange_like(data=None, start=_Null, step=_Null, repeat=_Null, axis=
     Returns: NDArray.
     """
     return _call("_contrib_arange_like", [data], {"start": start, "step": step, "repeat": repeat, "axis": axis}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_backward_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The gradient of gradientmultiplier: scalar * data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+    is_int : default True
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_backward_gradientmultiplier", [data], {"scalar": scalar, "is_int": is_int}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_backward_hawkesll(out_grad_ll=None, out_grad_states=None, lda=None, alpha=None, beta=None, state=None, lags=None, marks=None, valid_length=None, max_time=None, out=None, name=None, ctx=None, **kwargs):
+    """The gradient of hawkesll: d lda, d alpha, d beta, then zeros for the other inputs.
+
+    Inputs: out_grad_ll, out_grad_states, lda, alpha, beta, state, lags, marks, valid_length, max_time.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_backward_hawkesll", [out_grad_ll, out_grad_states, lda, alpha, beta, state, lags, marks, valid_length, max_time], {}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_backward_index_copy(out_grad=None, old_tensor=None, index_vector=None, new_tensor=None, out=None, name=None, ctx=None, **kwargs):
+    """The gradients of index_copy's old_tensor, index_vector (zeros) and new_tensor.
+
+    Inputs: out_grad, old_tensor, index_vector, new_tensor.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_backward_index_copy", [out_grad, old_tensor, index_vector, new_tensor], {}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_backward_quadratic(out_grad=None, data=None, a=_Null, b=_Null, c=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The gradient of quadratic: out_grad * (2 a data + b).
+
+    Inputs: out_grad, data.
+
+    Parameters
+    ----------
+    a : default 0
+    b : default 0
+    c : default 0
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_backward_quadratic", [out_grad, data], {"a": a, "b": b, "c": c}, out, ctx, kwargs, variadic=False)
 
 
 def _contrib_bipartite_matching(data=None, is_ascend=_Null, threshold=_Null, topk=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -1096,6 +1310,21 @@ def _contrib_calibrate_entropy(hist=None, hist_edges=None, num_quantized_bins=_N
     return _call("_contrib_calibrate_entropy", [hist, hist_edges], {"num_quantized_bins": num_quantized_bins}, out, ctx, kwargs, variadic=False)
 
 
+def _contrib_count_sketch(data=None, h=None, s=None, out_dim=_Null, processing_batch_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The count sketch of each row of data: out[i, h[j]] += s[j] * data[i, j].
+
+    Inputs: data, h, s.
+
+    Parameters
+    ----------
+    out_dim : default required
+    processing_batch_size : default 32
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_count_sketch", [data, h, s], {"out_dim": out_dim, "processing_batch_size": processing_batch_size}, out, ctx, kwargs, variadic=False)
+
+
 def _contrib_dequantize(data=None, min_range=None, max_range=None, out_type=_Null, out=None, name=None, ctx=None, **kwargs):
     """Dequantize int8 or uint8 data to float32 over the range [min_range, max_range].
 
@@ -1120,6 +1349,20 @@ def _contrib_div_sqrt_dim(data=None, out=None, name=None, ctx=None, **kwargs):
     return _call("_contrib_div_sqrt_dim", [data], {}, out, ctx, kwargs, variadic=False)
 
 
+def _contrib_fft(data=None, compute_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The FFT of each row of real data along the last axis, as interleaved (real, imag) pairs.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    compute_size : default 128
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_fft", [data], {"compute_size": compute_size}, out, ctx, kwargs, variadic=False)
+
+
 def _contrib_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, out=None, name=None, ctx=None, **kwargs):
     """The identity, with its gradient multiplied by scalar.
 
@@ -1133,6 +1376,47 @@ def _contrib_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, out=None,
     Returns: NDArray.
     """
     return _call("_contrib_gradientmultiplier", [data], {"scalar": scalar, "is_int": is_int}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_group_adagrad_update(weight=None, grad=None, history=None, lr=_Null, rescale_grad=_Null, clip_gradient=_Null, epsilon=_Null, out=None, name=None, ctx=None, **kwargs):
+    """AdaGrad with one learning rate per row; returns the new weight and updates history.
+
+    Inputs: weight, grad, history.
+
+    Parameters
+    ----------
+    lr : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+    epsilon : default 1e-05
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_group_adagrad_update", [weight, grad, history], {"lr": lr, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "epsilon": epsilon}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_hawkesll(lda=None, alpha=None, beta=None, state=None, lags=None, marks=None, valid_length=None, max_time=None, out=None, name=None, ctx=None, **kwargs):
+    """The log likelihood of a marked Hawkes process with exponential decay, and its final states.
+
+    Inputs: lda, alpha, beta, state, lags, marks, valid_length, max_time.
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_hawkesll", [lda, alpha, beta, state, lags, marks, valid_length, max_time], {}, out, ctx, kwargs, variadic=False)
+
+
+def _contrib_ifft(data=None, compute_size=_Null, out=None, name=None, ctx=None, **kwargs):
+    """The real part of the unnormalised inverse FFT of interleaved complex rows (last axis).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    compute_size : default 128
+
+    Returns: NDArray.
+    """
+    return _call("_contrib_ifft", [data], {"compute_size": compute_size}, out, ctx, kwargs, variadic=False)
 
 
 def _contrib_index_array(data=None, axes=_Null, out=None, name=None, ctx=None, **kwargs):
@@ -5197,6 +5481,7 @@ __all__ = [
     "Concat",
     "Convolution",
     "Convolution_v1",
+    "Correlation",
     "Crop",
     "Deconvolution",
     "Dropout",
@@ -5242,18 +5527,29 @@ __all__ = [
     "_arange",
     "_broadcast_reduced_like",
     "_contrib_AdaptiveAvgPooling2D",
+    "_contrib_BatchNormWithReLU",
     "_contrib_BilinearResize2D",
     "_contrib_CTCLoss",
+    "_contrib_DeformableConvolution",
+    "_contrib_DeformablePSROIPooling",
+    "_contrib_ModulatedDeformableConvolution",
     "_contrib_MultiBoxDetection",
     "_contrib_MultiBoxPrior",
     "_contrib_MultiBoxTarget",
     "_contrib_MultiProposal",
+    "_contrib_PSROIPooling",
     "_contrib_Proposal",
     "_contrib_ROIAlign",
     "_contrib_RROIAlign",
+    "_contrib_SparseEmbedding",
+    "_contrib_SyncBatchNorm",
     "_contrib_adamw_update",
     "_contrib_allclose",
     "_contrib_arange_like",
+    "_contrib_backward_gradientmultiplier",
+    "_contrib_backward_hawkesll",
+    "_contrib_backward_index_copy",
+    "_contrib_backward_quadratic",
     "_contrib_bipartite_matching",
     "_contrib_box_decode",
     "_contrib_box_encode",
@@ -5261,10 +5557,15 @@ __all__ = [
     "_contrib_box_nms",
     "_contrib_box_non_maximum_suppression",
     "_contrib_calibrate_entropy",
+    "_contrib_count_sketch",
     "_contrib_ctc_loss",
     "_contrib_dequantize",
     "_contrib_div_sqrt_dim",
+    "_contrib_fft",
     "_contrib_gradientmultiplier",
+    "_contrib_group_adagrad_update",
+    "_contrib_hawkesll",
+    "_contrib_ifft",
     "_contrib_index_array",
     "_contrib_index_copy",
     "_contrib_interleaved_matmul_encdec_qk",

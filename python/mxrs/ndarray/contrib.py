@@ -6,21 +6,32 @@ Do not edit by hand.
 # ruff: noqa: E501
 
 from mxrs.ndarray import _ops
-from mxrs.ndarray._contrib import boolean_mask, cond, foreach, group_adagrad_update, isfinite, isinf, isnan, rand_zipfian, while_loop  # noqa: F401
+from mxrs.ndarray._contrib import boolean_mask, cond, dgl_adjacency, dgl_csr_neighbor_non_uniform_sample, dgl_csr_neighbor_uniform_sample, dgl_graph_compact, dgl_subgraph, edge_id, foreach, getnnz, group_adagrad_update, isfinite, isinf, isnan, rand_zipfian, while_loop  # noqa: F401
 
 AdaptiveAvgPooling2D = _ops._contrib_AdaptiveAvgPooling2D
+BatchNormWithReLU = _ops._contrib_BatchNormWithReLU
 BilinearResize2D = _ops._contrib_BilinearResize2D
 CTCLoss = _ops._contrib_CTCLoss
+DeformableConvolution = _ops._contrib_DeformableConvolution
+DeformablePSROIPooling = _ops._contrib_DeformablePSROIPooling
+ModulatedDeformableConvolution = _ops._contrib_ModulatedDeformableConvolution
 MultiBoxDetection = _ops._contrib_MultiBoxDetection
 MultiBoxPrior = _ops._contrib_MultiBoxPrior
 MultiBoxTarget = _ops._contrib_MultiBoxTarget
 MultiProposal = _ops._contrib_MultiProposal
+PSROIPooling = _ops._contrib_PSROIPooling
 Proposal = _ops._contrib_Proposal
 ROIAlign = _ops._contrib_ROIAlign
 RROIAlign = _ops._contrib_RROIAlign
+SparseEmbedding = _ops._contrib_SparseEmbedding
+SyncBatchNorm = _ops._contrib_SyncBatchNorm
 adamw_update = _ops._contrib_adamw_update
 allclose = _ops._contrib_allclose
 arange_like = _ops._contrib_arange_like
+backward_gradientmultiplier = _ops._contrib_backward_gradientmultiplier
+backward_hawkesll = _ops._contrib_backward_hawkesll
+backward_index_copy = _ops._contrib_backward_index_copy
+backward_quadratic = _ops._contrib_backward_quadratic
 bipartite_matching = _ops._contrib_bipartite_matching
 box_decode = _ops._contrib_box_decode
 box_encode = _ops._contrib_box_encode
@@ -28,10 +39,14 @@ box_iou = _ops._contrib_box_iou
 box_nms = _ops._contrib_box_nms
 box_non_maximum_suppression = _ops._contrib_box_non_maximum_suppression
 calibrate_entropy = _ops._contrib_calibrate_entropy
+count_sketch = _ops._contrib_count_sketch
 ctc_loss = _ops._contrib_ctc_loss
 dequantize = _ops._contrib_dequantize
 div_sqrt_dim = _ops._contrib_div_sqrt_dim
+fft = _ops._contrib_fft
 gradientmultiplier = _ops._contrib_gradientmultiplier
+hawkesll = _ops._contrib_hawkesll
+ifft = _ops._contrib_ifft
 index_array = _ops._contrib_index_array
 index_copy = _ops._contrib_index_copy
 interleaved_matmul_encdec_qk = _ops._contrib_interleaved_matmul_encdec_qk
@@ -61,18 +76,29 @@ sign_ste = _ops._contrib_sign_ste
 
 __all__ = [
     "AdaptiveAvgPooling2D",
+    "BatchNormWithReLU",
     "BilinearResize2D",
     "CTCLoss",
+    "DeformableConvolution",
+    "DeformablePSROIPooling",
+    "ModulatedDeformableConvolution",
     "MultiBoxDetection",
     "MultiBoxPrior",
     "MultiBoxTarget",
     "MultiProposal",
+    "PSROIPooling",
     "Proposal",
     "ROIAlign",
     "RROIAlign",
+    "SparseEmbedding",
+    "SyncBatchNorm",
     "adamw_update",
     "allclose",
     "arange_like",
+    "backward_gradientmultiplier",
+    "backward_hawkesll",
+    "backward_index_copy",
+    "backward_quadratic",
     "bipartite_matching",
     "boolean_mask",
     "box_decode",
@@ -82,12 +108,23 @@ __all__ = [
     "box_non_maximum_suppression",
     "calibrate_entropy",
     "cond",
+    "count_sketch",
     "ctc_loss",
     "dequantize",
+    "dgl_adjacency",
+    "dgl_csr_neighbor_non_uniform_sample",
+    "dgl_csr_neighbor_uniform_sample",
+    "dgl_graph_compact",
+    "dgl_subgraph",
     "div_sqrt_dim",
+    "edge_id",
+    "fft",
     "foreach",
+    "getnnz",
     "gradientmultiplier",
     "group_adagrad_update",
+    "hawkesll",
+    "ifft",
     "index_array",
     "index_copy",
     "interleaved_matmul_encdec_qk",

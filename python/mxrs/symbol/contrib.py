@@ -6,7 +6,7 @@ Do not edit by hand.
 # ruff: noqa: E501
 
 from mxrs.base import _Null
-from mxrs.symbol._contrib import boolean_mask, cond, foreach, rand_zipfian, while_loop  # noqa: F401
+from mxrs.symbol._contrib import boolean_mask, cond, dgl_adjacency, dgl_csr_neighbor_non_uniform_sample, dgl_csr_neighbor_uniform_sample, dgl_graph_compact, dgl_subgraph, edge_id, foreach, getnnz, rand_zipfian, while_loop  # noqa: F401
 from mxrs.symbol.symbol import _symbol_op
 
 
@@ -23,6 +23,28 @@ def AdaptiveAvgPooling2D(data=None, output_size=_Null, name=None, attr=None, **k
     Returns: Symbol.
     """
     return _symbol_op("_contrib_AdaptiveAvgPooling2D", "AdaptiveAvgPooling2D", {"data": data}, {"output_size": output_size}, name, attr, kwargs)
+
+
+def BatchNormWithReLU(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, axis=_Null, cudnn_off=_Null, min_calib_range=_Null, max_calib_range=_Null, name=None, attr=None, **kwargs):
+    """Batch normalization over the channel axis, followed by ReLU.
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    axis : default 1
+    cudnn_off : default False
+    min_calib_range : default None
+    max_calib_range : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_BatchNormWithReLU", "BatchNormWithReLU", {"data": data, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}, {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "axis": axis, "cudnn_off": cudnn_off, "min_calib_range": min_calib_range, "max_calib_range": max_calib_range}, name, attr, kwargs)
 
 
 def BilinearResize2D(data=None, like=None, height=_Null, width=_Null, scale_height=_Null, scale_width=_Null, mode=_Null, align_corners=_Null, name=None, attr=None, **kwargs):
@@ -58,6 +80,74 @@ def CTCLoss(data=None, label=None, data_lengths=None, label_lengths=None, use_da
     Returns: Symbol.
     """
     return _symbol_op("CTCLoss", "CTCLoss", {"data": data, "label": label, "data_lengths": data_lengths, "label_lengths": label_lengths}, {"use_data_lengths": use_data_lengths, "use_label_lengths": use_label_lengths, "blank_label": blank_label}, name, attr, kwargs)
+
+
+def DeformableConvolution(data=None, offset=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, num_deformable_group=_Null, workspace=_Null, no_bias=_Null, layout=_Null, name=None, attr=None, **kwargs):
+    """Deformable convolution v1 of NCHW data: kernel taps moved by learned offsets.
+
+    Inputs: data, offset, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    num_deformable_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    layout : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_DeformableConvolution", "DeformableConvolution", {"data": data, "offset": offset, "weight": weight, "bias": bias}, {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "num_deformable_group": num_deformable_group, "workspace": workspace, "no_bias": no_bias, "layout": layout}, name, attr, kwargs)
+
+
+def DeformablePSROIPooling(data=None, rois=None, trans=None, spatial_scale=_Null, output_dim=_Null, group_size=_Null, pooled_size=_Null, part_size=_Null, sample_per_part=_Null, trans_std=_Null, no_trans=_Null, name=None, attr=None, **kwargs):
+    """Deformable position-sensitive ROI pooling: bins moved by trans, sampled bilinearly.
+
+    Inputs: data, rois, trans.
+
+    Parameters
+    ----------
+    spatial_scale : default required
+    output_dim : default required
+    group_size : default required
+    pooled_size : default required
+    part_size : default 0
+    sample_per_part : default 1
+    trans_std : default 0.0
+    no_trans : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_DeformablePSROIPooling", "DeformablePSROIPooling", {"data": data, "rois": rois, "trans": trans}, {"spatial_scale": spatial_scale, "output_dim": output_dim, "group_size": group_size, "pooled_size": pooled_size, "part_size": part_size, "sample_per_part": sample_per_part, "trans_std": trans_std, "no_trans": no_trans}, name, attr, kwargs)
+
+
+def ModulatedDeformableConvolution(data=None, offset=None, mask=None, weight=None, bias=None, kernel=_Null, stride=_Null, dilate=_Null, pad=_Null, num_filter=_Null, num_group=_Null, num_deformable_group=_Null, workspace=_Null, no_bias=_Null, im2col_step=_Null, layout=_Null, name=None, attr=None, **kwargs):
+    """Modulated deformable convolution (v2) of NCHW data: offset taps scaled by a mask.
+
+    Inputs: data, offset, mask, weight, bias.
+
+    Parameters
+    ----------
+    kernel : default required
+    stride : default ()
+    dilate : default ()
+    pad : default ()
+    num_filter : default required
+    num_group : default 1
+    num_deformable_group : default 1
+    workspace : default 1024
+    no_bias : default False
+    im2col_step : default 64
+    layout : default None
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_ModulatedDeformableConvolution", "ModulatedDeformableConvolution", {"data": data, "offset": offset, "mask": mask, "weight": weight, "bias": bias}, {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_filter": num_filter, "num_group": num_group, "num_deformable_group": num_deformable_group, "workspace": workspace, "no_bias": no_bias, "im2col_step": im2col_step, "layout": layout}, name, attr, kwargs)
 
 
 def MultiBoxDetection(cls_prob=None, loc_pred=None, anchor=None, clip=_Null, threshold=_Null, background_id=_Null, nms_threshold=_Null, force_suppress=_Null, variances=_Null, nms_topk=_Null, name=None, attr=None, **kwargs):
@@ -139,6 +229,23 @@ def MultiProposal(cls_prob=None, bbox_pred=None, im_info=None, rpn_pre_nms_top_n
     return _symbol_op("_contrib_MultiProposal", "MultiProposal", {"cls_prob": cls_prob, "bbox_pred": bbox_pred, "im_info": im_info}, {"rpn_pre_nms_top_n": rpn_pre_nms_top_n, "rpn_post_nms_top_n": rpn_post_nms_top_n, "threshold": threshold, "rpn_min_size": rpn_min_size, "scales": scales, "ratios": ratios, "feature_stride": feature_stride, "output_score": output_score, "iou_loss": iou_loss}, name, attr, kwargs)
 
 
+def PSROIPooling(data=None, rois=None, spatial_scale=_Null, output_dim=_Null, pooled_size=_Null, group_size=_Null, name=None, attr=None, **kwargs):
+    """Position-sensitive ROI average pooling (R-FCN).
+
+    Inputs: data, rois.
+
+    Parameters
+    ----------
+    spatial_scale : default required
+    output_dim : default required
+    pooled_size : default required
+    group_size : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_PSROIPooling", "PSROIPooling", {"data": data, "rois": rois}, {"spatial_scale": spatial_scale, "output_dim": output_dim, "pooled_size": pooled_size, "group_size": group_size}, name, attr, kwargs)
+
+
 def Proposal(cls_prob=None, bbox_pred=None, im_info=None, rpn_pre_nms_top_n=_Null, rpn_post_nms_top_n=_Null, threshold=_Null, rpn_min_size=_Null, scales=_Null, ratios=_Null, feature_stride=_Null, output_score=_Null, iou_loss=_Null, name=None, attr=None, **kwargs):
     """Generate region proposals via RPN (one image).
 
@@ -195,6 +302,43 @@ def RROIAlign(data=None, rois=None, pooled_size=_Null, spatial_scale=_Null, samp
     return _symbol_op("_contrib_RROIAlign", "RROIAlign", {"data": data, "rois": rois}, {"pooled_size": pooled_size, "spatial_scale": spatial_scale, "sampling_ratio": sampling_ratio}, name, attr, kwargs)
 
 
+def SparseEmbedding(data=None, weight=None, input_dim=_Null, output_dim=_Null, dtype=_Null, sparse_grad=_Null, name=None, attr=None, **kwargs):
+    """Embedding with a sparse weight gradient in MXNet (dense here).
+
+    Inputs: data, weight.
+
+    Parameters
+    ----------
+    input_dim : default required
+    output_dim : default required
+    dtype : default 'float32'
+    sparse_grad : default False
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_SparseEmbedding", "SparseEmbedding", {"data": data, "weight": weight}, {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype, "sparse_grad": sparse_grad}, name, attr, kwargs)
+
+
+def SyncBatchNorm(data=None, gamma=None, beta=None, moving_mean=None, moving_var=None, eps=_Null, momentum=_Null, fix_gamma=_Null, use_global_stats=_Null, output_mean_var=_Null, ndev=_Null, key=_Null, name=None, attr=None, **kwargs):
+    """Batch normalization over axis 1 with statistics shared across ndev devices (one here).
+
+    Inputs: data, gamma, beta, moving_mean, moving_var.
+
+    Parameters
+    ----------
+    eps : default 0.001
+    momentum : default 0.9
+    fix_gamma : default True
+    use_global_stats : default False
+    output_mean_var : default False
+    ndev : default 1
+    key : default required
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_SyncBatchNorm", "SyncBatchNorm", {"data": data, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}, {"eps": eps, "momentum": momentum, "fix_gamma": fix_gamma, "use_global_stats": use_global_stats, "output_mean_var": output_mean_var, "ndev": ndev, "key": key}, name, attr, kwargs)
+
+
 def adamw_update(weight=None, grad=None, mean=None, var=None, rescale_grad=None, lr=_Null, beta1=_Null, beta2=_Null, epsilon=_Null, wd=_Null, eta=_Null, clip_gradient=_Null, name=None, attr=None, **kwargs):
     """AdamW step (decoupled weight decay).
 
@@ -246,6 +390,57 @@ def arange_like(data=None, start=_Null, step=_Null, repeat=_Null, axis=_Null, na
     Returns: Symbol.
     """
     return _symbol_op("_contrib_arange_like", "arange_like", {"data": data}, {"start": start, "step": step, "repeat": repeat, "axis": axis}, name, attr, kwargs)
+
+
+def backward_gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=None, **kwargs):
+    """The gradient of gradientmultiplier: scalar * data.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    scalar : default 1
+    is_int : default True
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_gradientmultiplier", "backward_gradientmultiplier", {"data": data}, {"scalar": scalar, "is_int": is_int}, name, attr, kwargs)
+
+
+def backward_hawkesll(out_grad_ll=None, out_grad_states=None, lda=None, alpha=None, beta=None, state=None, lags=None, marks=None, valid_length=None, max_time=None, name=None, attr=None, **kwargs):
+    """The gradient of hawkesll: d lda, d alpha, d beta, then zeros for the other inputs.
+
+    Inputs: out_grad_ll, out_grad_states, lda, alpha, beta, state, lags, marks, valid_length, max_time.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_hawkesll", "backward_hawkesll", {"out_grad_ll": out_grad_ll, "out_grad_states": out_grad_states, "lda": lda, "alpha": alpha, "beta": beta, "state": state, "lags": lags, "marks": marks, "valid_length": valid_length, "max_time": max_time}, {}, name, attr, kwargs)
+
+
+def backward_index_copy(out_grad=None, old_tensor=None, index_vector=None, new_tensor=None, name=None, attr=None, **kwargs):
+    """The gradients of index_copy's old_tensor, index_vector (zeros) and new_tensor.
+
+    Inputs: out_grad, old_tensor, index_vector, new_tensor.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_index_copy", "backward_index_copy", {"out_grad": out_grad, "old_tensor": old_tensor, "index_vector": index_vector, "new_tensor": new_tensor}, {}, name, attr, kwargs)
+
+
+def backward_quadratic(out_grad=None, data=None, a=_Null, b=_Null, c=_Null, name=None, attr=None, **kwargs):
+    """The gradient of quadratic: out_grad * (2 a data + b).
+
+    Inputs: out_grad, data.
+
+    Parameters
+    ----------
+    a : default 0
+    b : default 0
+    c : default 0
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_backward_quadratic", "backward_quadratic", {"out_grad": out_grad, "data": data}, {"a": a, "b": b, "c": c}, name, attr, kwargs)
 
 
 def bipartite_matching(data=None, is_ascend=_Null, threshold=_Null, topk=_Null, name=None, attr=None, **kwargs):
@@ -367,6 +562,21 @@ def calibrate_entropy(hist=None, hist_edges=None, num_quantized_bins=_Null, name
     return _symbol_op("_contrib_calibrate_entropy", "calibrate_entropy", {"hist": hist, "hist_edges": hist_edges}, {"num_quantized_bins": num_quantized_bins}, name, attr, kwargs)
 
 
+def count_sketch(data=None, h=None, s=None, out_dim=_Null, processing_batch_size=_Null, name=None, attr=None, **kwargs):
+    """The count sketch of each row of data: out[i, h[j]] += s[j] * data[i, j].
+
+    Inputs: data, h, s.
+
+    Parameters
+    ----------
+    out_dim : default required
+    processing_batch_size : default 32
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_count_sketch", "count_sketch", {"data": data, "h": h, "s": s}, {"out_dim": out_dim, "processing_batch_size": processing_batch_size}, name, attr, kwargs)
+
+
 def ctc_loss(data=None, label=None, data_lengths=None, label_lengths=None, use_data_lengths=_Null, use_label_lengths=_Null, blank_label=_Null, name=None, attr=None, **kwargs):
     """Connectionist temporal classification loss.
 
@@ -407,6 +617,20 @@ def div_sqrt_dim(data=None, name=None, attr=None, **kwargs):
     return _symbol_op("_contrib_div_sqrt_dim", "div_sqrt_dim", {"data": data}, {}, name, attr, kwargs)
 
 
+def fft(data=None, compute_size=_Null, name=None, attr=None, **kwargs):
+    """The FFT of each row of real data along the last axis, as interleaved (real, imag) pairs.
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    compute_size : default 128
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_fft", "fft", {"data": data}, {"compute_size": compute_size}, name, attr, kwargs)
+
+
 def gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=None, **kwargs):
     """The identity, with its gradient multiplied by scalar.
 
@@ -420,6 +644,47 @@ def gradientmultiplier(data=None, scalar=_Null, is_int=_Null, name=None, attr=No
     Returns: Symbol.
     """
     return _symbol_op("_contrib_gradientmultiplier", "gradientmultiplier", {"data": data}, {"scalar": scalar, "is_int": is_int}, name, attr, kwargs)
+
+
+def group_adagrad_update(weight=None, grad=None, history=None, lr=_Null, rescale_grad=_Null, clip_gradient=_Null, epsilon=_Null, name=None, attr=None, **kwargs):
+    """AdaGrad with one learning rate per row; returns the new weight and updates history.
+
+    Inputs: weight, grad, history.
+
+    Parameters
+    ----------
+    lr : default required
+    rescale_grad : default 1
+    clip_gradient : default -1
+    epsilon : default 1e-05
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_group_adagrad_update", "group_adagrad_update", {"weight": weight, "grad": grad, "history": history}, {"lr": lr, "rescale_grad": rescale_grad, "clip_gradient": clip_gradient, "epsilon": epsilon}, name, attr, kwargs)
+
+
+def hawkesll(lda=None, alpha=None, beta=None, state=None, lags=None, marks=None, valid_length=None, max_time=None, name=None, attr=None, **kwargs):
+    """The log likelihood of a marked Hawkes process with exponential decay, and its final states.
+
+    Inputs: lda, alpha, beta, state, lags, marks, valid_length, max_time.
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_hawkesll", "hawkesll", {"lda": lda, "alpha": alpha, "beta": beta, "state": state, "lags": lags, "marks": marks, "valid_length": valid_length, "max_time": max_time}, {}, name, attr, kwargs)
+
+
+def ifft(data=None, compute_size=_Null, name=None, attr=None, **kwargs):
+    """The real part of the unnormalised inverse FFT of interleaved complex rows (last axis).
+
+    Inputs: data.
+
+    Parameters
+    ----------
+    compute_size : default 128
+
+    Returns: Symbol.
+    """
+    return _symbol_op("_contrib_ifft", "ifft", {"data": data}, {"compute_size": compute_size}, name, attr, kwargs)
 
 
 def index_array(data=None, axes=_Null, name=None, attr=None, **kwargs):
@@ -834,18 +1099,29 @@ def sign_ste(data=None, name=None, attr=None, **kwargs):
 
 __all__ = [
     "AdaptiveAvgPooling2D",
+    "BatchNormWithReLU",
     "BilinearResize2D",
     "CTCLoss",
+    "DeformableConvolution",
+    "DeformablePSROIPooling",
+    "ModulatedDeformableConvolution",
     "MultiBoxDetection",
     "MultiBoxPrior",
     "MultiBoxTarget",
     "MultiProposal",
+    "PSROIPooling",
     "Proposal",
     "ROIAlign",
     "RROIAlign",
+    "SparseEmbedding",
+    "SyncBatchNorm",
     "adamw_update",
     "allclose",
     "arange_like",
+    "backward_gradientmultiplier",
+    "backward_hawkesll",
+    "backward_index_copy",
+    "backward_quadratic",
     "bipartite_matching",
     "boolean_mask",
     "box_decode",
@@ -855,11 +1131,23 @@ __all__ = [
     "box_non_maximum_suppression",
     "calibrate_entropy",
     "cond",
+    "count_sketch",
     "ctc_loss",
     "dequantize",
+    "dgl_adjacency",
+    "dgl_csr_neighbor_non_uniform_sample",
+    "dgl_csr_neighbor_uniform_sample",
+    "dgl_graph_compact",
+    "dgl_subgraph",
     "div_sqrt_dim",
+    "edge_id",
+    "fft",
     "foreach",
+    "getnnz",
     "gradientmultiplier",
+    "group_adagrad_update",
+    "hawkesll",
+    "ifft",
     "index_array",
     "index_copy",
     "interleaved_matmul_encdec_qk",
