@@ -269,6 +269,11 @@ def dense(d):
     return m
 
 
+def shifted(d):
+    """The CSR ``d`` with every stored value + 1 (edge ids from 1, for dense graphs)."""
+    return {**d, "data": [x + 1 for x in d["data"]]}
+
+
 def same_csr(got, want):
     assert got.stype == "csr" and got.shape == tuple(want["shape"])
     np.testing.assert_array_equal(got.asnumpy(), dense(want))
@@ -310,8 +315,42 @@ def test_graph_ops_in_symbols_compute_densely():
     s = mx.sym.contrib.edge_id(mx.sym.var("g"), mx.sym.var("u"), mx.sym.var("v"))
     (out,), _ = sym_run(s, {"g": dense_g, "u": mx.nd.array([0, 1, 2]), "v": mx.nd.array([0, 2, 4])})
     np.testing.assert_array_equal(out.asnumpy(), [-1, 6, 12])
-    with pytest.raises(NotImplementedError, match="CSRNDArray"):
-        mx.sym.contrib.dgl_subgraph(mx.sym.var("g"), mx.sym.var("v"))
+
+
+def test_structural_graph_ops_in_symbols_match_mxnet():
+    """The samplers, dgl_subgraph and dgl_graph_compact in graphs: Custom nodes on the dense
+    graph, whose dense outputs equal MXNet's CSR outputs densified."""
+    g = mx.nd.array(dense(G["g"]), dtype="int64")
+    sub = mx.sym.contrib.dgl_subgraph(mx.sym.var("g"), mx.sym.var("v"), return_mapping=True, num_args=2)
+    v = mx.nd.array(G["subgraph"]["v"], dtype="int64")
+    _, out_shapes, _ = sub.infer_shape(g=g.shape, v=v.shape)
+    assert out_shapes == [(len(G["subgraph"]["v"]),) * 2] * 2
+    outs, _ = sym_run(sub, {"g": g, "v": v})
+    np.testing.assert_array_equal(outs[0].asnumpy(), dense(G["subgraph"]["sub"]))
+    np.testing.assert_array_equal(outs[1].asnumpy(), dense(G["subgraph"]["map"]))
+    assert mx.sym.load_json(sub.tojson()).list_outputs() == sub.list_outputs()
+    # In a dense graph an edge id 0 is no edge: g2's ids start at 0, so the graphs here have them + 1.
+    g2 = mx.nd.array(dense(shifted(G["g2"])), dtype="int64")
+    for c in G["samples"]:
+        kw = {"num_hops": c["num_hops"], "num_neighbor": 3, "max_num_vertices": c["max_num_vertices"]}
+        seeds = mx.nd.array(c["seeds"], dtype="int64")
+        s = mx.sym.contrib.dgl_csr_neighbor_uniform_sample(mx.sym.var("g"), mx.sym.var("s"), **kw)
+        (ids, sg, layer), _ = sym_run(s, {"g": g2, "s": seeds})
+        n = int(c["ids"][-1])
+        np.testing.assert_array_equal(ids.asnumpy()[:n], c["ids"][:n])
+        np.testing.assert_array_equal(sg.asnumpy(), dense(shifted(c["sub"])))
+        np.testing.assert_array_equal(layer.asnumpy()[:n], c["layer"][:n])
+        comp = mx.sym.contrib.dgl_graph_compact(mx.sym.var("sg"), mx.sym.var("ids"), graph_sizes=(n,))
+        (out,), _ = sym_run(comp, {"sg": sg, "ids": ids})
+        np.testing.assert_array_equal(out.asnumpy(), dense(c["compact"]))
+        nu = mx.sym.contrib.dgl_csr_neighbor_non_uniform_sample(mx.sym.var("g"), mx.sym.var("p"), mx.sym.var("s"), **kw)
+        prob = mx.nd.array([0.1, 0.2, 0.3, 0.2, 0.2])
+        outs, _ = sym_run(nu, {"g": g2, "p": prob, "s": seeds})
+        np.testing.assert_array_equal(outs[0].asnumpy()[:n], c["nu_ids"][:n])
+        np.testing.assert_array_equal(outs[1].asnumpy(), dense(shifted(c["nu_sub"])))
+        close(outs[2].asnumpy()[:n], c["nu_prob"])
+    with pytest.raises(mx.base.MXNetError, match="num_args=3 but 2 inputs"):
+        mx.sym.contrib.dgl_subgraph(mx.sym.var("g"), mx.sym.var("v"), num_args=3)
 
 
 def test_dgl_subgraph_matches_mxnet():

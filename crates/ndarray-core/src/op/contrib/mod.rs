@@ -3,9 +3,10 @@
 //! (`bbox.rs`), `ROIAlign` (`roi.rs`), the interleaved attention products (`attention.rs`),
 //! small helpers (`misc.rs`), box encoding and the straight-through estimators (`extra.rs`),
 //! the SSD / Faster R-CNN detection ops (`detection/`), INT8 quantization (`quant/`), deformable
-//! convolution, PSROI pooling and Correlation (`deformable/`), FFTs (`fft.rs`), count sketch (`sketch.rs`), the Hawkes log likelihood (`hawkes.rs`), the
-//! exposed gradient ops (`backward.rs`) and layers under contrib names (`wrapped.rs`) and the
-//! dense `group_adagrad_update` (`group_adagrad.rs`).
+//! convolution, PSROI pooling and Correlation (`deformable/`), FFTs (`fft.rs`), count sketch
+//! (`sketch.rs`), the Hawkes log likelihood (`hawkes.rs`), the exposed gradient ops
+//! (`backward.rs`), layers under contrib names (`wrapped.rs`) and the dense
+//! `group_adagrad_update` (`group_adagrad.rs`).
 //!
 //! These ops compute in `f64` over the input values (MXNet computes them in the input's float
 //! type); each is a [`Kernel`]: shapes, dtypes and a function of `f64` vectors, wrapped into an
