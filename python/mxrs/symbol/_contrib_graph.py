@@ -179,7 +179,7 @@ def _register_prop():
 
 def _structural(op):
     def fn(*data, name=None, attr=None, **kwargs):
-        from mxrs.symbol import Custom  # noqa: PLC0415  (mx.sym.Custom is defined after this module)
+        from mxrs.symbol._custom import Custom  # noqa: PLC0415  (loaded at first use)
 
         if len(data) == 1 and isinstance(data[0], (list, tuple)):
             data = tuple(data[0])
