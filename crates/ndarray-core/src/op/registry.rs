@@ -159,6 +159,12 @@ mod tests {
         ("_contrib_quantized_act", "quantized inference op; MXNet gives none"),
         ("_contrib_quantized_elemwise_add", "quantized inference op; MXNet gives none"),
         ("_contrib_calibrate_entropy", "calibration statistic; MXNet gives none"),
+        ("_contrib_RROIAlign", "rotated ROI align; MXNet registers no gradient"),
+        ("_contrib_backward_gradientmultiplier", "a gradient op under MXNet's exposed name; MXNet gives none"),
+        ("_contrib_backward_hawkesll", "a gradient op under MXNet's exposed name; MXNet gives none"),
+        ("_contrib_backward_index_copy", "a gradient op under MXNet's exposed name; MXNet gives none"),
+        ("_contrib_backward_quadratic", "a gradient op under MXNet's exposed name; MXNet gives none"),
+        ("_contrib_group_adagrad_update", "optimizer update; MXNet gives none"),
     ];
 
     #[test]
