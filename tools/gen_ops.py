@@ -196,8 +196,9 @@ def _namespaced(ops, aliases, ns):
 def render_namespace(kind, ns, ops, aliases=()):
     """The text of ``mxrs/ndarray/<ns>.py`` or ``mxrs/symbol/<ns>.py`` (``mx.nd.linalg``...).
 
-    ``mx.nd.linalg.gemm`` is ``mx.nd._linalg_gemm``; ``mx.sym.linalg.gemm`` names its nodes
-    ``gemm0`` as MXNet's does (``mx.sym.linalg_gemm`` makes ``linalg_gemm0``).
+    ``mx.nd.linalg.gemm`` is ``mx.nd._linalg_gemm``; ``mx.sym.linalg.gemm`` is
+    ``mx.sym._linalg_gemm`` naming its nodes ``gemm0`` as MXNet's does (``mx.sym.linalg_gemm``
+    makes ``linalg_gemm0``).
     """
     what = f"mx.{kind}.{ns}"
     module, extras = NAMESPACE_EXTRAS.get((kind, ns), (None, ()))
@@ -209,10 +210,9 @@ def render_namespace(kind, ns, ops, aliases=()):
         lines = _module_header(what, ["from mxrs.ndarray import _ops", *extra_import])
         lines += [f"{short} = _ops.{func}" for short, func, _ in members]
     else:
-        imports = ["from mxrs.base import _Null", *extra_import, "from mxrs.symbol.symbol import _symbol_op"]
+        imports = ["from mxrs.symbol import _ops", *extra_import, "from mxrs.symbol.symbol import _with_hint"]
         lines = _module_header(what, imports)
-        for short, _, (name, inputs, params, doc) in members:
-            lines += _sym_function(short, name, short, inputs, params, doc)
+        lines += [f'{short} = _with_hint(_ops.{func}, "{short}")' for short, func, _ in members]
     lines += _all_list([m[0] for m in members] + list(extras))
     return "\n".join(lines) + "\n"
 

@@ -5,239 +5,26 @@ Do not edit by hand.
 
 # ruff: noqa: E501
 
-from mxrs.base import _Null
-from mxrs.symbol.symbol import _symbol_op
-
-
-
-def det(A=None, name=None, attr=None, **kwargs):
-    """Determinant of square matrices.
-
-    Inputs: A.
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_det", "det", {"A": A}, {}, name, attr, kwargs)
-
-
-def extractdiag(A=None, offset=_Null, name=None, attr=None, **kwargs):
-    """Extract a diagonal of square matrices.
-
-    Inputs: A.
-
-    Parameters
-    ----------
-    offset : default 0
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_extractdiag", "extractdiag", {"A": A}, {"offset": offset}, name, attr, kwargs)
-
-
-def extracttrian(A=None, offset=_Null, lower=_Null, name=None, attr=None, **kwargs):
-    """Extract a triangle of square matrices.
-
-    Inputs: A.
-
-    Parameters
-    ----------
-    offset : default 0
-    lower : default True
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_extracttrian", "extracttrian", {"A": A}, {"offset": offset, "lower": lower}, name, attr, kwargs)
-
-
-def gelqf(A=None, name=None, attr=None, **kwargs):
-    """LQ factorization of matrices with at most as many rows as columns.
-
-    Inputs: A.
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_gelqf", "gelqf", {"A": A}, {}, name, attr, kwargs)
-
-
-def gemm(A=None, B=None, C=None, transpose_a=_Null, transpose_b=_Null, alpha=_Null, beta=_Null, axis=_Null, name=None, attr=None, **kwargs):
-    """Matrix product plus a multiple of a third matrix.
-
-    Inputs: A, B, C.
-
-    Parameters
-    ----------
-    transpose_a : default False
-    transpose_b : default False
-    alpha : default 1.0
-    beta : default 1.0
-    axis : default -2
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_gemm", "gemm", {"A": A, "B": B, "C": C}, {"transpose_a": transpose_a, "transpose_b": transpose_b, "alpha": alpha, "beta": beta, "axis": axis}, name, attr, kwargs)
-
-
-def gemm2(A=None, B=None, transpose_a=_Null, transpose_b=_Null, alpha=_Null, axis=_Null, name=None, attr=None, **kwargs):
-    """Matrix product.
-
-    Inputs: A, B.
-
-    Parameters
-    ----------
-    transpose_a : default False
-    transpose_b : default False
-    alpha : default 1.0
-    axis : default -2
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_gemm2", "gemm2", {"A": A, "B": B}, {"transpose_a": transpose_a, "transpose_b": transpose_b, "alpha": alpha, "axis": axis}, name, attr, kwargs)
-
-
-def inverse(A=None, name=None, attr=None, **kwargs):
-    """Inverse of square matrices.
-
-    Inputs: A.
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_inverse", "inverse", {"A": A}, {}, name, attr, kwargs)
-
-
-def makediag(A=None, offset=_Null, name=None, attr=None, **kwargs):
-    """Square matrices with the given vectors as a diagonal.
-
-    Inputs: A.
-
-    Parameters
-    ----------
-    offset : default 0
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_makediag", "makediag", {"A": A}, {"offset": offset}, name, attr, kwargs)
-
-
-def maketrian(A=None, offset=_Null, lower=_Null, name=None, attr=None, **kwargs):
-    """Square matrices with the given vectors as a triangle.
-
-    Inputs: A.
-
-    Parameters
-    ----------
-    offset : default 0
-    lower : default True
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_maketrian", "maketrian", {"A": A}, {"offset": offset, "lower": lower}, name, attr, kwargs)
-
-
-def potrf(A=None, lower=_Null, name=None, attr=None, **kwargs):
-    """Cholesky factorization of symmetric positive-definite matrices.
-
-    Inputs: A.
-
-    Parameters
-    ----------
-    lower : default True
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_potrf", "potrf", {"A": A}, {"lower": lower}, name, attr, kwargs)
-
-
-def potri(A=None, lower=_Null, name=None, attr=None, **kwargs):
-    """Inverse of a symmetric positive-definite matrix from its Cholesky factor.
-
-    Inputs: A.
-
-    Parameters
-    ----------
-    lower : default True
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_potri", "potri", {"A": A}, {"lower": lower}, name, attr, kwargs)
-
-
-def slogdet(A=None, name=None, attr=None, **kwargs):
-    """Sign and log of the absolute value of the determinant of square matrices.
-
-    Inputs: A.
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_slogdet", "slogdet", {"A": A}, {}, name, attr, kwargs)
-
-
-def sumlogdiag(A=None, name=None, attr=None, **kwargs):
-    """Sum of the logarithms of the diagonal of square matrices.
-
-    Inputs: A.
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_sumlogdiag", "sumlogdiag", {"A": A}, {}, name, attr, kwargs)
-
-
-def syevd(A=None, name=None, attr=None, **kwargs):
-    """Eigendecomposition of symmetric matrices (eigenvectors as rows, eigenvalues ascending).
-
-    Inputs: A.
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_syevd", "syevd", {"A": A}, {}, name, attr, kwargs)
-
-
-def syrk(A=None, transpose=_Null, alpha=_Null, name=None, attr=None, **kwargs):
-    """Product of a matrix and its transpose.
-
-    Inputs: A.
-
-    Parameters
-    ----------
-    transpose : default False
-    alpha : default 1.0
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_syrk", "syrk", {"A": A}, {"transpose": transpose, "alpha": alpha}, name, attr, kwargs)
-
-
-def trmm(A=None, B=None, transpose=_Null, rightside=_Null, lower=_Null, alpha=_Null, name=None, attr=None, **kwargs):
-    """Product with a triangular matrix.
-
-    Inputs: A, B.
-
-    Parameters
-    ----------
-    transpose : default False
-    rightside : default False
-    lower : default True
-    alpha : default 1.0
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_trmm", "trmm", {"A": A, "B": B}, {"transpose": transpose, "rightside": rightside, "lower": lower, "alpha": alpha}, name, attr, kwargs)
-
-
-def trsm(A=None, B=None, transpose=_Null, rightside=_Null, lower=_Null, alpha=_Null, name=None, attr=None, **kwargs):
-    """Solve a triangular system of equations.
-
-    Inputs: A, B.
-
-    Parameters
-    ----------
-    transpose : default False
-    rightside : default False
-    lower : default True
-    alpha : default 1.0
-
-    Returns: Symbol.
-    """
-    return _symbol_op("_linalg_trsm", "trsm", {"A": A, "B": B}, {"transpose": transpose, "rightside": rightside, "lower": lower, "alpha": alpha}, name, attr, kwargs)
+from mxrs.symbol import _ops
+from mxrs.symbol.symbol import _with_hint
+
+det = _with_hint(_ops._linalg_det, "det")
+extractdiag = _with_hint(_ops._linalg_extractdiag, "extractdiag")
+extracttrian = _with_hint(_ops._linalg_extracttrian, "extracttrian")
+gelqf = _with_hint(_ops._linalg_gelqf, "gelqf")
+gemm = _with_hint(_ops._linalg_gemm, "gemm")
+gemm2 = _with_hint(_ops._linalg_gemm2, "gemm2")
+inverse = _with_hint(_ops._linalg_inverse, "inverse")
+makediag = _with_hint(_ops._linalg_makediag, "makediag")
+maketrian = _with_hint(_ops._linalg_maketrian, "maketrian")
+potrf = _with_hint(_ops._linalg_potrf, "potrf")
+potri = _with_hint(_ops._linalg_potri, "potri")
+slogdet = _with_hint(_ops._linalg_slogdet, "slogdet")
+sumlogdiag = _with_hint(_ops._linalg_sumlogdiag, "sumlogdiag")
+syevd = _with_hint(_ops._linalg_syevd, "syevd")
+syrk = _with_hint(_ops._linalg_syrk, "syrk")
+trmm = _with_hint(_ops._linalg_trmm, "trmm")
+trsm = _with_hint(_ops._linalg_trsm, "trsm")
 
 __all__ = [
     "det",

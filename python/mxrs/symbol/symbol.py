@@ -1,5 +1,7 @@
 """The Symbol class: an immutable graph of registered ops, with MXNet 1.x's API."""
 
+import contextvars
+import functools
 import json
 import numbers
 import os
@@ -364,9 +366,30 @@ def _attr_strings(attrs):
     return out
 
 
+# The name hint of the op function being called through a namespace (see :func:`_with_hint`).
+_HINT: contextvars.ContextVar[str | None] = contextvars.ContextVar("mxrs_symbol_hint", default=None)
+
+
+def _with_hint(fn, hint):
+    """The generated op function ``fn`` whose node is named ``hint``N when no name is given:
+    MXNet names the nodes of ``mx.sym.linalg.gemm`` ``gemm0`` and those of ``mx.sym.linalg_gemm``
+    ``linalg_gemm0``. (Each generated function makes exactly one node.)"""
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        token = _HINT.set(hint)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _HINT.reset(token)
+
+    op.__name__ = op.__qualname__ = hint
+    return op
+
+
 def _create(op, args, params, name, attr, hint, sym_kwargs=None):
     """Make an op node: name from the NameManager, attributes from the scope."""
-    name = _name.current().get(name, hint)
+    name = _name.current().get(name, _HINT.get() or hint)
     attrs = _attribute.hide(_attribute.current().get(attr))
     attrs = {k: str(v) for k, v in attrs.items()}
     attrs.update(_attr_strings(params))
