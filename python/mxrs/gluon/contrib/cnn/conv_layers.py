@@ -24,33 +24,38 @@ def _pair(value: Any, n: int) -> tuple[int, ...]:
 
 
 class _DeformableBase(HybridBlock):
-    """The parameters and attributes both deformable layers share; ``per_tap`` is the number of
-    offset-convolution channels per kernel tap and deformable group (2, or 3 with a mask)."""
+    """The constructor, parameters and attributes both deformable layers share (MXNet 1.9.1's
+    arguments). Each layer names its op (``_OP_NAME``) and the offset-convolution channels per
+    kernel tap and deformable group (``_PER_TAP``: 2, or 3 with a mask)."""
+
+    _OP_NAME = ""
+    _PER_TAP = 2
 
     def __init__(
         self,
         channels: int,
-        kernel_size: Any,
-        strides: Any,
-        padding: Any,
-        dilation: Any,
-        groups: int,
-        num_deformable_group: int,
-        layout: str,
-        use_bias: bool,
-        in_channels: int,
-        activation: str | None,
-        weight_initializer: Any,
-        bias_initializer: Any,
-        offset_weight_initializer: Any,
-        offset_bias_initializer: Any,
-        offset_use_bias: bool,
-        op_name: str,
-        adj: Any,
-        per_tap: int,
-        prefix: str | None,
-        params: Any,
+        kernel_size: Any = (1, 1),
+        strides: Any = (1, 1),
+        padding: Any = (0, 0),
+        dilation: Any = (1, 1),
+        groups: int = 1,
+        num_deformable_group: int = 1,
+        layout: str = "NCHW",
+        use_bias: bool = True,
+        in_channels: int = 0,
+        activation: str | None = None,
+        weight_initializer: Any = None,
+        bias_initializer: Any = "zeros",
+        offset_weight_initializer: Any = "zeros",
+        offset_bias_initializer: Any = "zeros",
+        offset_use_bias: bool = True,
+        op_name: str | None = None,
+        adj: Any = None,
+        prefix: str | None = None,
+        params: Any = None,
     ) -> None:
+        per_tap = self._PER_TAP
+        op_name = op_name or self._OP_NAME
         super().__init__(prefix=prefix, params=params)
         with self.name_scope():
             self._channels = channels
@@ -171,52 +176,8 @@ class DeformableConvolution(_DeformableBase):
     ``offset_bias``) predicts per-tap offsets, then ``contrib.DeformableConvolution`` samples
     the input at the shifted taps. Arguments as MXNet 1.9.1's layer."""
 
-    def __init__(
-        self,
-        channels: int,
-        kernel_size: Any = (1, 1),
-        strides: Any = (1, 1),
-        padding: Any = (0, 0),
-        dilation: Any = (1, 1),
-        groups: int = 1,
-        num_deformable_group: int = 1,
-        layout: str = "NCHW",
-        use_bias: bool = True,
-        in_channels: int = 0,
-        activation: str | None = None,
-        weight_initializer: Any = None,
-        bias_initializer: Any = "zeros",
-        offset_weight_initializer: Any = "zeros",
-        offset_bias_initializer: Any = "zeros",
-        offset_use_bias: bool = True,
-        op_name: str = "DeformableConvolution",
-        adj: Any = None,
-        prefix: str | None = None,
-        params: Any = None,
-    ) -> None:
-        super().__init__(
-            channels,
-            kernel_size,
-            strides,
-            padding,
-            dilation,
-            groups,
-            num_deformable_group,
-            layout,
-            use_bias,
-            in_channels,
-            activation,
-            weight_initializer,
-            bias_initializer,
-            offset_weight_initializer,
-            offset_bias_initializer,
-            offset_use_bias,
-            op_name,
-            adj,
-            2,
-            prefix,
-            params,
-        )
+    _OP_NAME = "DeformableConvolution"
+    _PER_TAP = 2
 
     def hybrid_forward(
         self,
@@ -248,52 +209,8 @@ class ModulatedDeformableConvolution(_DeformableBase):
     predicts a mask (``2 * sigmoid``) that scales each sampled tap. Arguments as MXNet 1.9.1's
     layer."""
 
-    def __init__(
-        self,
-        channels: int,
-        kernel_size: Any = (1, 1),
-        strides: Any = (1, 1),
-        padding: Any = (0, 0),
-        dilation: Any = (1, 1),
-        groups: int = 1,
-        num_deformable_group: int = 1,
-        layout: str = "NCHW",
-        use_bias: bool = True,
-        in_channels: int = 0,
-        activation: str | None = None,
-        weight_initializer: Any = None,
-        bias_initializer: Any = "zeros",
-        offset_weight_initializer: Any = "zeros",
-        offset_bias_initializer: Any = "zeros",
-        offset_use_bias: bool = True,
-        op_name: str = "ModulatedDeformableConvolution",
-        adj: Any = None,
-        prefix: str | None = None,
-        params: Any = None,
-    ) -> None:
-        super().__init__(
-            channels,
-            kernel_size,
-            strides,
-            padding,
-            dilation,
-            groups,
-            num_deformable_group,
-            layout,
-            use_bias,
-            in_channels,
-            activation,
-            weight_initializer,
-            bias_initializer,
-            offset_weight_initializer,
-            offset_bias_initializer,
-            offset_use_bias,
-            op_name,
-            adj,
-            3,
-            prefix,
-            params,
-        )
+    _OP_NAME = "ModulatedDeformableConvolution"
+    _PER_TAP = 3
 
     def hybrid_forward(
         self,
