@@ -32,8 +32,9 @@ struct RoiAlign {
     backward: bool,
 }
 
-/// The four neighbours and weights of a sampling point (none outside the map).
-fn bilinear(h: usize, w: usize, mut y: f64, mut x: f64) -> Option<[(usize, f64); 4]> {
+/// The four neighbours and weights of a sampling point (none outside the map); RROIAlign samples
+/// with it too.
+pub(super) fn bilinear(h: usize, w: usize, mut y: f64, mut x: f64) -> Option<[(usize, f64); 4]> {
     if y < -1.0 || y > h as f64 || x < -1.0 || x > w as f64 {
         return None;
     }

@@ -4,6 +4,7 @@
 
 use super::super::super::registry::Registry;
 use super::super::super::{Attrs, ParamSpec};
+use super::super::roi::bilinear;
 use super::super::{In, Kernel, add};
 use super::{keys, shape_err};
 use crate::error::{Error, Result};
@@ -21,33 +22,6 @@ pub(super) struct RroiAlign {
     pub pw: usize,
     pub scale: f64,
     pub ratio: i64,
-}
-
-/// The four neighbours and weights of a sampling point (all zero weights outside the map).
-fn bilinear(h: usize, w: usize, mut y: f64, mut x: f64) -> [(usize, f64); 4] {
-    if y < -1.0 || y > h as f64 || x < -1.0 || x > w as f64 {
-        return [(0, 0.0); 4];
-    }
-    y = y.max(0.0);
-    x = x.max(0.0);
-    let (mut yl, mut xl) = (y as usize, x as usize);
-    let yh = if yl >= h - 1 {
-        yl = h - 1;
-        y = yl as f64;
-        yl
-    } else {
-        yl + 1
-    };
-    let xh = if xl >= w - 1 {
-        xl = w - 1;
-        x = xl as f64;
-        xl
-    } else {
-        xl + 1
-    };
-    let (ly, lx) = (y - yl as f64, x - xl as f64);
-    let (hy, hx) = (1.0 - ly, 1.0 - lx);
-    [(yl * w + xl, hy * hx), (yl * w + xh, hy * lx), (yh * w + xl, ly * hx), (yh * w + xh, ly * lx)]
 }
 
 impl RroiAlign {
@@ -102,7 +76,7 @@ impl RroiAlign {
         for ch in 0..c {
             let plane = &img[ch * h * w..(ch + 1) * h * w];
             for (bin, pts) in points.chunks(per_bin.max(1)).enumerate().take(self.ph * self.pw) {
-                let sum: f64 = pts.iter().flatten().map(|&(k, wt)| wt * plane[k]).sum();
+                let sum: f64 = pts.iter().flatten().flatten().map(|&(k, wt)| wt * plane[k]).sum();
                 out[ch * self.ph * self.pw + bin] = sum / count;
             }
         }
