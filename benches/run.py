@@ -36,7 +36,7 @@ RESULTS_FILE = BENCH_DIR / "results" / "ndarray.json"
 
 FRAMEWORKS = ("mxrs", "mxnet", "torch", "numpy")
 PEERS = ("mxnet", "torch", "numpy")
-CASES = ("overhead", "add", "exp", "sum", "dot")
+CASES = ("overhead", "add", "exp", "sum", "stream", "dot", "batch_dot")
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -246,6 +246,36 @@ def print_table(rows):
     )
 
 
+def memcpy_fractions(rows):
+    """Each framework's streaming-op GB/s as a fraction of the machine's memcpy bandwidth.
+
+    The memcpy bandwidth is NumPy's ``copy out= 1e7`` row (``np.copyto``, one read and one write
+    per byte: glibc's memcpy). Returns ``(memcpy GB/s, {case: {framework: fraction}})``, or
+    ``(None, {})`` when NumPy did not run.
+    """
+    by_case = {row["case"]: row for row in rows}
+    copy = by_case.get("copy out= 1e7", {}).get("values", {}).get("numpy")
+    if not copy:
+        return None, {}
+    fractions = {
+        case: {fw: value / copy for fw, value in row["values"].items()}
+        for case, row in by_case.items()
+        if case.endswith(" out= 1e7")
+    }
+    return copy, fractions
+
+
+def print_memcpy_fractions(rows):
+    """Print the streaming rows as fractions of the machine's memcpy bandwidth."""
+    copy, fractions = memcpy_fractions(rows)
+    if not fractions:
+        return
+    print(f"\nStreaming ops as a fraction of this machine's memcpy bandwidth ({copy:.1f} GB/s, np.copyto):")
+    print("  ".join(["case".ljust(22), *(fw.rjust(9) for fw in FRAMEWORKS)]))
+    for case, values in fractions.items():
+        print("  ".join([case.ljust(22), *(fmt(values.get(fw), 9) for fw in FRAMEWORKS)]))
+
+
 def parse_args(argv=None):
     """Command-line options of the runner."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -329,6 +359,7 @@ def main(argv=None):
     records = merge_rounds(round_records)
     rows = add_round_spread(build_rows(records), round_records)
     print_table(rows)
+    print_memcpy_fractions(rows)
 
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -354,6 +385,7 @@ def main(argv=None):
             for fw in frameworks
         },
         "rows": rows,
+        "memcpy_fractions": memcpy_fractions(rows)[1],
         "raw": {fw: rec["results"] for fw, rec in records.items()},
     }
     RESULTS_FILE.write_text(json.dumps(payload, indent=2) + "\n")

@@ -3,7 +3,7 @@
 Usage::
 
     python benches/workloads.py --framework mxnet|mxrs|torch|numpy \
-        [--case overhead|add|exp|sum|dot ...] [--threads 2] [--quick]
+        [--case overhead|add|exp|sum|stream|dot|batch_dot ...] [--threads 2] [--quick]
 
 The script prints exactly one JSON line on stdout::
 
@@ -30,9 +30,10 @@ THREAD_ENV_VARS = (
     "OPENBLAS_NUM_THREADS",
     "RAYON_NUM_THREADS",
 )
-CASES = ("overhead", "add", "exp", "sum", "dot")
+CASES = ("overhead", "add", "exp", "sum", "stream", "dot", "batch_dot")
 BIG_N = 10**7
-DOT_SIZES = (256, 1024, 2048)
+DOT_SIZES = (64, 128, 256, 512, 1024, 2048)
+BATCH_DOT = (128, 32)  # 128 products of 32x32 by 32x32
 FLOAT32_BYTES = 4
 
 
@@ -49,6 +50,7 @@ class Backend:
             self.exp = mx.nd.exp
             self.sum = mx.nd.sum
             self.dot = mx.nd.dot
+            self.batch_dot = mx.nd.batch_dot
             self.is_async = True
         elif name == "torch":
             import torch
@@ -58,6 +60,7 @@ class Backend:
             self.exp = torch.exp
             self.sum = torch.sum
             self.dot = torch.matmul
+            self.batch_dot = torch.bmm
             self.is_async = False
         elif name == "numpy":
             import numpy
@@ -67,6 +70,7 @@ class Backend:
             self.exp = numpy.exp
             self.sum = numpy.sum
             self.dot = numpy.dot
+            self.batch_dot = numpy.matmul
             self.is_async = False
         else:
             raise ValueError(f"unknown framework {name!r}")
@@ -78,6 +82,40 @@ class Backend:
         if self.name == "torch":
             return self.mod.from_numpy(host.copy())
         return host.copy()
+
+    def empty(self, n, dtype="float32"):
+        """A new 1-D array of ``n`` elements (contents undefined), the target of ``out=``."""
+        if self.name in ("mxnet", "mxrs"):
+            return self.mod.nd.empty((n,), dtype=dtype)
+        return self.mod.empty(n, dtype=getattr(self.mod, dtype))
+
+    def streaming(self):
+        """The ``out=`` form of each streaming op: name -> (bytes per element, out dtype, f(a, b, c))."""
+        if self.name in ("mxnet", "mxrs"):
+            nd = self.mod.nd
+            return {
+                "add": (12, "float32", lambda a, b, c: nd.elemwise_add(a, b, out=c)),
+                "mul": (12, "float32", lambda a, b, c: nd.elemwise_mul(a, b, out=c)),
+                "exp": (8, "float32", lambda a, b, c: nd.exp(a, out=c)),
+                "copy": (8, "float32", lambda a, b, c: a.copyto(c)),
+                "cast f16": (6, "float16", lambda a, b, c: nd.Cast(a, dtype="float16", out=c)),
+            }
+        m = self.mod
+        if self.name == "torch":
+            return {
+                "add": (12, "float32", lambda a, b, c: m.add(a, b, out=c)),
+                "mul": (12, "float32", lambda a, b, c: m.mul(a, b, out=c)),
+                "exp": (8, "float32", lambda a, b, c: m.exp(a, out=c)),
+                "copy": (8, "float32", lambda a, b, c: c.copy_(a)),
+                "cast f16": (6, "float16", lambda a, b, c: c.copy_(a)),
+            }
+        return {
+            "add": (12, "float32", lambda a, b, c: m.add(a, b, out=c)),
+            "mul": (12, "float32", lambda a, b, c: m.multiply(a, b, out=c)),
+            "exp": (8, "float32", lambda a, b, c: m.exp(a, out=c)),
+            "copy": (8, "float32", lambda a, b, c: m.copyto(c, a)),
+            "cast f16": (6, "float16", lambda a, b, c: m.copyto(c, a, casting="unsafe")),
+        }
 
     def sync(self, out):
         """Wait until ``out`` is computed (no-op for synchronous frameworks)."""
@@ -118,12 +156,13 @@ def random_f32(shape, seed):
 
 
 def case_overhead(fw, cfg):
-    """Per-op overhead of ``c = a + b`` on 2x3 float32, in microseconds/op.
+    """Per-op overhead of ``c = a + b`` (and of ``a += 1``) on 2x3 float32, in microseconds/op.
 
     Variant ``waitall``: ops are issued back to back and one final sync
     (``mx.nd.waitall()``) is inside the timed region.  Variant
     ``wait_to_read``: every op is followed by ``c.wait_to_read()``.  Torch and
     NumPy are synchronous, so for them both variants measure the same thing.
+    Variant ``a += 1``: the in-place scalar update, issued back to back, then one ``waitall``.
     """
     a = fw.array(random_f32((2, 3), 1))
     b = fw.array(random_f32((2, 3), 2))
@@ -141,10 +180,20 @@ def case_overhead(fw, cfg):
             fw.sync(c)
         return c
 
+    x = fw.array(random_f32((2, 3), 3))
+
+    def in_place_then_waitall():
+        nonlocal x
+        for _ in range(iters):
+            x += 1
+        fw.waitall()
+        return x
+
     rows = []
     for variant, op in (
         ("waitall", batch_then_waitall),
         ("wait_to_read", wait_each_op),
+        ("a += 1", in_place_then_waitall),
     ):
         best, median = best_time(op, cfg["repeats"], target_s=0.0)
         rows.append(
@@ -211,6 +260,41 @@ def case_sum(fw, cfg):
     return [_throughput_row("sum 1e7", "GB/s", gb, best, median)]
 
 
+def case_stream(fw, cfg):
+    """Streaming ops on 10^7 float32 written into an existing output (``out=``), in GB/s.
+
+    Each op's bytes are what it must move: every input read once and the output written once
+    (``add``/``mul`` 12 bytes an element, ``exp``/``copy`` 8, ``cast f16`` 6). NumPy's ``copy``
+    row (``np.copyto``) is the machine's memcpy bandwidth that ``run.py`` compares them with.
+    """
+    a = fw.array(random_f32(BIG_N, 1))
+    b = fw.array(random_f32(BIG_N, 2))
+    rows = []
+    for name, (nbytes, dtype, f) in fw.streaming().items():
+        c = fw.empty(BIG_N, dtype)
+
+        def op(f=f, c=c):
+            f(a, b, c)
+            fw.sync(c)
+
+        best, median = best_time(op, cfg["repeats"], cfg["target_s"])
+        rows.append(_throughput_row(f"{name} out= 1e7", "GB/s", nbytes * BIG_N / 1e9, best, median))
+    return rows
+
+
+def case_batch_dot(fw, cfg):
+    """``batch_dot`` of 128 products of 32x32 float32 matrices, in GFLOP/s."""
+    batch, n = BATCH_DOT
+    a = fw.array(random_f32((batch, n, n), 1))
+    b = fw.array(random_f32((batch, n, n), 2))
+
+    def op():
+        fw.sync(fw.batch_dot(a, b))
+
+    best, median = best_time(op, cfg["repeats"], cfg["target_s"])
+    return [_throughput_row(f"batch_dot {batch}x{n}", "GFLOP/s", 2 * batch * n**3 / 1e9, best, median)]
+
+
 def case_dot(fw, cfg):
     """Square float32 ``dot(a, b)`` at several sizes, in GFLOP/s (2 n^3)."""
     rows = []
@@ -232,7 +316,9 @@ CASE_FUNCS = {
     "add": case_add,
     "exp": case_exp,
     "sum": case_sum,
+    "stream": case_stream,
     "dot": case_dot,
+    "batch_dot": case_batch_dot,
 }
 
 

@@ -299,6 +299,43 @@ def test_unary_ops_written_over_their_input_match_fresh_outputs(name, dtype):
     np.testing.assert_array_equal(m.asnumpy(), want)
 
 
+def test_inplace_with_numpy_and_bool_scalars():
+    # Python ints and floats take the operators' fast path; other scalars the general one.
+    a = mx.nd.ones((2,))
+    a += np.float32(2.5)
+    check(a, [3.5, 3.5])
+    a *= True
+    check(a, [3.5, 3.5])
+    a -= np.int64(1)
+    check(a, [2.5, 2.5])
+    a /= 2
+    check(a, [1.25, 1.25])
+
+
+@pytest.mark.parametrize("n", [3_000_001, 262_145])
+def test_large_float32_arithmetic_and_casts_match_numpy_bit_for_bit(n):
+    # Outputs of 1 MB and more are written with streaming stores (split over the threads);
+    # the values must be NumPy's to the bit, specials included, at any alignment.
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n).astype(np.float32)
+    b = (rng.random(n) + 0.5).astype(np.float32)
+    a[[1, 5, 9]] = [np.nan, np.inf, -0.0]
+    b[3] = 0.0
+    x, y = mx.nd.array(a), mx.nd.array(b)
+    with np.errstate(all="ignore"):
+        for got, want in ((x + y, a + b), (x - y, a - b), (x * y, a * b), (x / y, a / b)):
+            assert got.asnumpy().tobytes() == want.tobytes()
+        out = mx.nd.empty((n,))
+        mx.nd.elemwise_mul(x[1:], y[1:], out=out[1:])
+        assert out.asnumpy()[1:].tobytes() == (a[1:] * b[1:]).tobytes()
+        h = mx.nd.Cast(x, dtype="float16")
+        assert h.asnumpy().tobytes() == a.astype(np.float16).tobytes()
+        assert h.astype("float32").asnumpy().tobytes() == a.astype(np.float16).astype(np.float32).tobytes()
+    c = mx.nd.zeros((n,))
+    x.copyto(c)
+    assert c.asnumpy().tobytes() == a.tobytes()
+
+
 def test_inplace_on_a_view_and_with_itself():
     a = mx.nd.array(np.arange(6, dtype=np.float32).reshape(3, 2))
     v = a[1:3]

@@ -393,7 +393,7 @@ fn check_result_count(op: &dyn Operator, got: usize, want: usize) -> Result<()> 
 /// use one thread whenever another engine op runs (each op then keeps to its own worker, and
 /// independent ops run side by side instead of queueing for the same pool); they ask at each
 /// split. Kernels that split report it to the engine, which then leaves the cores to the pool.
-fn thread_budget() -> Parallelism {
+pub(crate) fn thread_budget() -> Parallelism {
     // Rayon's global pool never changes size once built; asking it per op would cost a
     // thread-local and registry lookup on every tiny op.
     static POOL_THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();

@@ -60,17 +60,25 @@ fn invoke(
 }
 
 /// Fast path of the Python operators: a one-output op on one or two arrays, with an optional
-/// `scalar` attribute.
+/// `scalar` attribute, written to `out` when given (the in-place operators: `a += 1` passes
+/// `a`). Returns the output's handle (for `out`, the one that records the call under autograd).
 #[pyfunction]
-#[pyo3(signature = (name, a, b=None, scalar=None))]
-fn invoke_fast(name: &str, a: &PyNDArray, b: Option<&PyNDArray>, scalar: Option<f64>) -> PyResult<PyNDArray> {
+#[pyo3(signature = (name, a, b=None, scalar=None, out=None))]
+fn invoke_fast(
+    name: &str,
+    a: &PyNDArray,
+    b: Option<&PyNDArray>,
+    scalar: Option<f64>,
+    out: Option<&PyNDArray>,
+) -> PyResult<PyNDArray> {
     let inputs = match b {
         Some(b) => vec![a.0.clone(), b.0.clone()],
         None => vec![a.0.clone()],
     };
+    let out = out.map(|o| std::slice::from_ref(&o.0));
     enter(name, || {
         let attrs = || scalar.map(|s| Attrs::from_pairs([("scalar", format!("{s:?}"))])).unwrap_or_default();
-        let mut r = mxrs_ndarray_core::invoke::invoke_op_attrs(fast_op(name, scalar)?, attrs, &inputs, None, None)?;
+        let mut r = mxrs_ndarray_core::invoke::invoke_op_attrs(fast_op(name, scalar)?, attrs, &inputs, out, None)?;
         Ok::<_, PyMxError>(PyNDArray(r.swap_remove(0)))
     })
 }

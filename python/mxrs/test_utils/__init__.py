@@ -45,11 +45,6 @@ from mxrs.test_utils._random import *  # noqa: F403
 from mxrs.test_utils._sparse import *  # noqa: F403
 from mxrs.test_utils._symbolic import *  # noqa: F403
 
-try:
-    import scipy.stats as ss  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - scipy is optional, as in MXNet
-    ss = None
-
 
 def default_context():
     """The context tests run on: the current default context (``cpu(0)`` unless set)."""

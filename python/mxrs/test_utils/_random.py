@@ -8,11 +8,6 @@ from mxrs.context import current_context
 from mxrs.test_utils._compare import default_dtype
 from mxrs.test_utils._sparse import rand_sparse_ndarray
 
-try:
-    import scipy.stats as ss  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - scipy is optional, as in MXNet
-    ss = None
-
 __all__ = [
     "random_arrays",
     "random_uniform_arrays",
@@ -213,9 +208,13 @@ def var_check(generator, sigma, nsamples=1000000):
 def chi_square_check(generator, buckets, probs, nsamples=1000000):
     """Chi-square test of ``generator(nsamples)`` against ``probs`` over ``buckets`` (ranges
     ``(lo, hi)`` for a continuous distribution, else the possible values). Returns
-    ``(p, observed_freq, expected_freq)``. Needs scipy."""
-    if not ss:
-        raise ImportError("scipy is not available. Please check if the scipy python bindings are installed.")
+    ``(p, observed_freq, expected_freq)``. Needs scipy, imported here rather than with the
+    package: ``import mxrs`` imports ``test_utils`` (as MXNet does), and scipy.stats took half a
+    second of it and started SciPy's OpenBLAS threads, which then spun beside every op."""
+    try:
+        import scipy.stats as ss  # type: ignore[import-untyped]
+    except ImportError:  # scipy is optional, as in MXNet
+        raise ImportError("scipy is not available. Please check if the scipy python bindings are installed.") from None
     assert isinstance(buckets, list)
     samples = generator(nsamples)
     assert len(probs) == len(buckets)

@@ -3,7 +3,7 @@
 use super::grad::{Grads, pick_attrs};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs};
-use crate::backend::cpu::matmul::{MatRef, matmul_into};
+use crate::backend::cpu::matmul::{MatRef, matmul_batch_into, matmul_into};
 use crate::backend::device::{self, DeviceStorage};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -153,11 +153,11 @@ impl Operator for BatchDot {
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (bs, m, k, n) = self.dims(x[0].shape, x[1].shape)?;
         let mut out = CpuStorage::zeros(dt[0], bs * m * n);
-        for i in 0..bs {
+        matmul_batch_into(ctx.par, &mut out, 0, x[0].data, x[1].data, bs, m, n, k, |i| {
             let l = MatRef::row_major(x[0].offset + i * m * k, if self.ta { m } else { k }, self.ta);
             let r = MatRef::row_major(x[1].offset + i * k * n, if self.tb { k } else { n }, self.tb);
-            matmul_into(ctx.par, &mut out, i * m * n, x[0].data, l, x[1].data, r, m, n, k);
-        }
+            (l, r)
+        });
         Ok(vec![out])
     }
     fn forward_device(
@@ -227,33 +227,31 @@ impl Operator for DotBackward {
         let (ta, tb) = (self.ta, self.tb);
         let mut da = CpuStorage::zeros(dt[0], bs * m * k);
         let mut db = CpuStorage::zeros(dt[1], bs * k * n);
-        for i in 0..bs {
-            let (go, ao, bo) = (g.offset + i * m * n, a.offset + i * m * k, b.offset + i * k * n);
-            // Stored A is (m x k), or (k x m) when transposed; stored B is (k x n) or (n x k).
-            let a_ld = if ta { m } else { k };
-            let b_ld = if tb { k } else { n };
-            if ta {
-                // dA^T (k x m) = op(B) (k x n) * G^T (n x m).
-                let l = MatRef::row_major(bo, b_ld, tb);
-                let r = MatRef::row_major(go, n, true);
-                matmul_into(ctx.par, &mut da, i * m * k, b.data, l, g.data, r, k, m, n);
-            } else {
-                // dA (m x k) = G (m x n) * op(B)^T (n x k).
-                let l = MatRef::row_major(go, n, false);
-                let r = MatRef::row_major(bo, b_ld, !tb);
-                matmul_into(ctx.par, &mut da, i * m * k, g.data, l, b.data, r, m, k, n);
-            }
-            if tb {
-                // dB^T (n x k) = G^T (n x m) * op(A) (m x k).
-                let l = MatRef::row_major(go, n, true);
-                let r = MatRef::row_major(ao, a_ld, ta);
-                matmul_into(ctx.par, &mut db, i * k * n, g.data, l, a.data, r, n, k, m);
-            } else {
-                // dB (k x n) = op(A)^T (k x m) * G (m x n).
-                let l = MatRef::row_major(ao, a_ld, !ta);
-                let r = MatRef::row_major(go, n, false);
-                matmul_into(ctx.par, &mut db, i * k * n, a.data, l, g.data, r, k, n, m);
-            }
+        // Stored A is (m x k), or (k x m) when transposed; stored B is (k x n) or (n x k).
+        let a_ld = if ta { m } else { k };
+        let b_ld = if tb { k } else { n };
+        let (go, ao, bo) = (|i| g.offset + i * m * n, |i| a.offset + i * m * k, |i| b.offset + i * k * n);
+        if ta {
+            // dA^T (k x m) = op(B) (k x n) * G^T (n x m).
+            matmul_batch_into(ctx.par, &mut da, 0, b.data, g.data, bs, k, m, n, |i| {
+                (MatRef::row_major(bo(i), b_ld, tb), MatRef::row_major(go(i), n, true))
+            });
+        } else {
+            // dA (m x k) = G (m x n) * op(B)^T (n x k).
+            matmul_batch_into(ctx.par, &mut da, 0, g.data, b.data, bs, m, k, n, |i| {
+                (MatRef::row_major(go(i), n, false), MatRef::row_major(bo(i), b_ld, !tb))
+            });
+        }
+        if tb {
+            // dB^T (n x k) = G^T (n x m) * op(A) (m x k).
+            matmul_batch_into(ctx.par, &mut db, 0, g.data, a.data, bs, n, k, m, |i| {
+                (MatRef::row_major(go(i), n, true), MatRef::row_major(ao(i), a_ld, ta))
+            });
+        } else {
+            // dB (k x n) = op(A)^T (k x m) * G (m x n).
+            matmul_batch_into(ctx.par, &mut db, 0, a.data, g.data, bs, k, n, m, |i| {
+                (MatRef::row_major(ao(i), a_ld, !ta), MatRef::row_major(go(i), n, false))
+            });
         }
         Ok(vec![da, db])
     }

@@ -16,8 +16,9 @@
 //! program that never multiplies large matrices. The library's `sgemm` may be named `cblas_sgemm`,
 //! `scipy_cblas_sgemm` (the PyPI `scipy-openblas32` wheels), or either with OpenBLAS's `64_`
 //! suffix for 64-bit integers (ILP64 builds); an unsuffixed name whose OpenBLAS build reports
-//! `USE64BITINT` is taken as ILP64 as well. OpenBLAS sizes its own thread pool from
-//! `OPENBLAS_NUM_THREADS` (or `OMP_NUM_THREADS`), one thread per core by default.
+//! `USE64BITINT` is taken as ILP64 as well. An OpenBLAS is told at load to run every call on
+//! the calling thread ([`Blas::single_threaded`]); mxrs splits products over rayon's threads
+//! itself. Another CBLAS splits each product over its own threads.
 //!
 //! ```no_run
 //! use mxrs_ndarray_core::backend::cpu::blas;
@@ -44,6 +45,9 @@ type SgemmIlp64 =
 
 /// OpenBLAS's `openblas_get_config`: its build options as a C string.
 type GetConfig = unsafe extern "C" fn() -> *const c_char;
+
+/// OpenBLAS's `openblas_set_num_threads`.
+type SetNumThreads = unsafe extern "C" fn(i32);
 
 /// A resolved `sgemm` and the integer width of its sizes.
 #[derive(Clone, Copy)]
@@ -112,6 +116,8 @@ pub struct Blas {
     sgemm: Sgemm,
     symbol: String,
     path: PathBuf,
+    /// The library was told to run every call on the caller's thread (OpenBLAS).
+    single_threaded: bool,
     /// Keeps the library mapped while `sgemm` may be called.
     _lib: Library,
 }
@@ -219,7 +225,9 @@ impl Blas {
                 } else {
                     Sgemm::Lp64(f)
                 };
-                return Ok(Blas { sgemm, symbol, path: path.to_path_buf(), _lib: lib });
+                // SAFETY: as above, `prefix`openblas_set_num_threads if present is OpenBLAS's.
+                let single_threaded = unsafe { pin_to_one_thread(&lib, prefix) };
+                return Ok(Blas { sgemm, symbol, path: path.to_path_buf(), single_threaded, _lib: lib });
             }
         }
         Err(BlasError::NoSgemm(path.to_path_buf()))
@@ -233,6 +241,17 @@ impl Blas {
     /// The name of the `sgemm` symbol in use.
     pub fn symbol(&self) -> &str {
         &self.symbol
+    }
+
+    /// True when every call runs on the calling thread only: the library is OpenBLAS, told at
+    /// load to use one thread (`openblas_set_num_threads(1)`). mxrs then splits a large product
+    /// into blocks that rayon's threads hand to the library side by side
+    /// ([`matmul`](super::matmul)), and OpenBLAS's own pool, whose threads spin after each call,
+    /// never competes with rayon for the cores. A process that shares this very library file
+    /// with other code (NumPy built against the same system OpenBLAS) pins that code's calls
+    /// to one thread as well.
+    pub fn single_threaded(&self) -> bool {
+        self.single_threaded
     }
 
     /// True when the library takes 64-bit sizes (an ILP64 build).
@@ -303,6 +322,21 @@ impl Blas {
         }
         true
     }
+}
+
+/// Tell an OpenBLAS to run every call on the caller's thread; false when `lib` has no
+/// `<prefix>openblas_set_num_threads` (not OpenBLAS).
+///
+/// # Safety
+/// `lib` must be a CBLAS library, so that `<prefix>openblas_set_num_threads`, if exported, is
+/// OpenBLAS's function taking the thread count.
+unsafe fn pin_to_one_thread(lib: &Library, prefix: &str) -> bool {
+    let name = format!("{prefix}openblas_set_num_threads");
+    // SAFETY: the caller's contract.
+    let Ok(set) = (unsafe { lib.get::<SetNumThreads>(name.as_bytes()) }) else { return false };
+    // SAFETY: OpenBLAS's setter takes any positive count.
+    unsafe { set(1) };
+    true
 }
 
 /// True when `lib` is an OpenBLAS built with 64-bit integers (its config says `USE64BITINT`).

@@ -1,6 +1,8 @@
 //! Matrix products through the `gemm` crate (runtime CPU dispatch, AVX-512 included), with a
 //! plain loop for integer dtypes; large float32 products go to a CBLAS library when there is
-//! one ([`blas`]).
+//! one ([`blas`]): OpenBLAS pinned to one thread, called once per block of a product that
+//! rayon's threads compute side by side, so that its own pool never competes with rayon for the
+//! cores.
 
 use half::f16;
 
@@ -29,15 +31,16 @@ impl MatRef {
 }
 
 /// Products with fewer multiply-adds than this stay on the gemm crate; `MXRS_BLAS_MIN_MACS`
-/// overrides it (read once). On a 2-vCPU Xeon with AVX-512, OpenBLAS for every product made an
-/// MLP's training step 1.3x faster but LeNet's 1.8x slower (its threads spin after each call
-/// and take the cores from the rayon convolution kernels), so the default stays high.
-const EXTERNAL_MIN_MACS: usize = 512 * 512 * 512;
+/// overrides it (read once). Below it the gemm crate (AVX-512 where the CPU has it) was as fast
+/// as OpenBLAS on one thread: on a 2-vCPU EPYC, 10.7 against 8.2 µs for a 64^3 `dot`, 229
+/// against 242 µs at 256^3, and LeNet's training step was 15-20% slower with OpenBLAS for its
+/// fully connected layers.
+const BLAS_MIN_MACS: usize = 512 * 512 * 512;
 
 fn external_min_macs() -> usize {
     static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MIN.get_or_init(|| {
-        std::env::var("MXRS_BLAS_MIN_MACS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(EXTERNAL_MIN_MACS)
+        std::env::var("MXRS_BLAS_MIN_MACS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(BLAS_MIN_MACS)
     })
 }
 
@@ -52,57 +55,17 @@ fn cblas_operand(x: MatRef) -> Option<(Op, usize)> {
     }
 }
 
-/// Try the external sgemm ([`blas`]) for `dst = lhs * rhs`; false when there is none or it is
-/// unsuitable.
-#[allow(clippy::too_many_arguments)]
-fn external_sgemm(
-    par: Parallelism,
-    d: &mut [f32],
-    dst_off: usize,
-    a: &[f32],
-    l: MatRef,
-    b: &[f32],
-    r: MatRef,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> bool {
-    // Only large products: OpenBLAS's own threads spin after each call and then fight the
-    // engine workers and rayon for the cores; for layer-sized products (an MLP's or LeNet's,
-    // up to ~10^8 multiply-adds) the gemm crate on rayon was faster in a training step.
-    if m * n * k < external_min_macs() || m == 0 || n == 0 || k == 0 {
-        return false;
-    }
-    let Some(blas) = blas::get() else { return false };
-    let (Some((ta, lda)), Some((tb, ldb))) = (cblas_operand(l), cblas_operand(r)) else { return false };
-    // OpenBLAS splits the product over its own threads.
-    par.notify_split();
-    // Bounds were checked by the caller (`span` asserts) for every element addressed.
-    // SAFETY: the operands address only elements inside `a` and `b` (checked by the caller),
-    // and `d` has room for m*n row-major elements from `dst_off` with leading dimension n.
-    unsafe {
-        blas.sgemm(
-            ta,
-            tb,
-            m,
-            n,
-            k,
-            a.as_ptr().add(l.offset),
-            lda,
-            b.as_ptr().add(r.offset),
-            ldb,
-            d.as_mut_ptr().add(dst_off),
-            n,
-        )
-    }
-}
-
 /// How many blocks to split a product into: one per thread of the budget for products big
 /// enough to pay for the hand-off.
 fn num_blocks(par: Parallelism, m: usize, n: usize, k: usize) -> usize {
-    let threads = if m * n * k >= 64 * 64 * 64 { par.available() } else { 1 };
+    let threads = if m * n * k >= SPLIT_MIN_MACS { par.available() } else { 1 };
     if threads > 1 { threads.min(m.max(n).div_ceil(BLOCK_ALIGN)) } else { 1 }
 }
+
+/// Products with fewer multiply-adds than this run on one thread: handing a block to a sleeping
+/// pool thread costs about 8-10 µs on a 2-vCPU VM, and a 64^3 product (5 µs on one core
+/// through OpenBLAS) took 17 µs split against 8 µs whole, call included.
+const SPLIT_MIN_MACS: usize = 128 * 128 * 128;
 
 /// Blocks of a split product start at multiples of this many rows (or columns).
 const BLOCK_ALIGN: usize = 16;
@@ -110,23 +73,126 @@ const BLOCK_ALIGN: usize = 16;
 /// A raw pointer that may cross to a rayon thread (each block writes its own part of `dst`).
 #[derive(Clone, Copy)]
 struct SendPtr<T>(*mut T);
-// SAFETY: only used by `gemm_blocks`, whose blocks write disjoint parts of the destination and
-// only read the operands, all of which outlive the parallel section.
+// SAFETY: only used by `split_product`'s callers, whose blocks write disjoint parts of the
+// destination and only read the operands, all of which outlive the parallel section.
 unsafe impl<T> Send for SendPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for SendPtr<T> {}
 
-/// `dst (m x n, row stride n) = lhs (m x k) * rhs (k x n)` through the gemm crate, split into
-/// row blocks (or column blocks, whichever dimension is larger) that rayon's threads compute
-/// side by side, each with a serial gemm. Splitting once per product beat the crate's own
-/// parallel mode, which synchronises its threads once per depth block: a 128x784 by 784x128
-/// product took 250 µs against 290-370 µs on 2 threads.
+/// Split the `m x n` product into row blocks (or column blocks, whichever dimension is larger)
+/// and call `block(row0, rows, col0, cols)` for each: on rayon's threads, side by side, when
+/// the budget and the product's size allow, else once for the whole product. Splitting once per
+/// product beat the gemm crate's own parallel mode, which synchronises its threads once per
+/// depth block: a 128x784 by 784x128 product took 250 µs against 290-370 µs on 2 threads.
+fn split_product(par: Parallelism, m: usize, n: usize, k: usize, block: impl Fn(usize, usize, usize, usize) + Sync) {
+    let blocks = num_blocks(par, m, n, k);
+    if blocks <= 1 {
+        return block(0, m, 0, n);
+    }
+    let along_rows = m >= n;
+    let len = if along_rows { m } else { n };
+    let step = len.div_ceil(blocks).div_ceil(BLOCK_ALIGN) * BLOCK_ALIGN;
+    use rayon::prelude::*;
+    par.notify_split();
+    (0..len.div_ceil(step)).into_par_iter().for_each(|i| {
+        let start = i * step;
+        let size = step.min(len - start);
+        if along_rows { block(start, size, 0, n) } else { block(0, m, start, size) }
+    });
+}
+
+/// The float types with a fast product: the `gemm` crate, and for float32 the external BLAS.
+trait MatFloat: Element + 'static {
+    /// `dst (m x n, row stride n) = lhs * rhs` through the external BLAS; false (nothing
+    /// written) when there is none or it cannot take these operands.
+    ///
+    /// # Safety
+    /// As for [`product`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn external(
+        _par: Parallelism,
+        _dst: *mut Self,
+        _lhs: *const Self,
+        _l: MatRef,
+        _rhs: *const Self,
+        _r: MatRef,
+        _m: usize,
+        _n: usize,
+        _k: usize,
+    ) -> bool {
+        false
+    }
+}
+
+impl MatFloat for f64 {}
+impl MatFloat for f16 {}
+impl MatFloat for f32 {
+    unsafe fn external(
+        par: Parallelism,
+        dst: *mut f32,
+        lhs: *const f32,
+        l: MatRef,
+        rhs: *const f32,
+        r: MatRef,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> bool {
+        // Small products never open the library (which starts its thread pool).
+        if m * n * k < external_min_macs() {
+            return false;
+        }
+        let Some(lib) = blas::get() else { return false };
+        let (Some((ta, lda)), Some((tb, ldb))) = (cblas_operand(l), cblas_operand(r)) else { return false };
+        let (d, a, b) = (SendPtr(dst), SendPtr(lhs as *mut f32), SendPtr(rhs as *mut f32));
+        if !lib.single_threaded() {
+            // The library splits the product over its own threads.
+            par.notify_split();
+            // SAFETY: the caller's contract (`product`'s): the operands address only elements
+            // inside their buffers, and `dst` has room for the m*n row-major result.
+            return unsafe { lib.sgemm(ta, tb, m, n, k, a.0, lda, b.0, ldb, d.0, n) };
+        }
+        let done = std::sync::atomic::AtomicBool::new(true);
+        split_product(par, m, n, k, |r0, rows, c0, cols| {
+            let (d, a, b) = (&d, &a, &b);
+            // SAFETY: the block covers rows r0..r0+rows and columns c0..c0+cols of `dst` (row
+            // stride n) and reads the matching rows of lhs and columns of rhs, all inside the
+            // caller's ranges; blocks are disjoint. Offsets along a stride keep the operand's
+            // layout, so its leading dimension is unchanged.
+            let ok = unsafe {
+                lib.sgemm(
+                    ta,
+                    tb,
+                    rows,
+                    cols,
+                    k,
+                    a.0.offset(r0 as isize * l.rs),
+                    lda,
+                    b.0.offset(c0 as isize * r.cs),
+                    ldb,
+                    d.0.add(r0 * n + c0),
+                    n,
+                )
+            };
+            if !ok {
+                done.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        // A size that does not fit the library's integers fails in every block alike: the
+        // caller then computes the whole product again on the gemm crate.
+        done.into_inner()
+    }
+}
+
+/// `dst (m x n, row stride n) = lhs (m x k) * rhs (k x n)`: through the external BLAS where
+/// [`MatFloat::external`] takes it, else through the gemm crate, split over rayon's threads
+/// by [`split_product`] when large.
 ///
 /// # Safety
 /// `dst` must be valid for writes of `m * n` row-major elements, and `lhs`/`rhs` valid for
 /// reads of every element `l`/`r` address for these sizes (offsets already applied).
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_blocks<T: 'static + Copy + Send + Sync>(
+unsafe fn product<T: MatFloat>(
     par: Parallelism,
     dst: *mut T,
     lhs: *const T,
@@ -136,64 +202,89 @@ unsafe fn gemm_blocks<T: 'static + Copy + Send + Sync>(
     m: usize,
     n: usize,
     k: usize,
-    zero: T,
-    one: T,
 ) {
-    let blocks = num_blocks(par, m, n, k);
-    let run = |d: SendPtr<T>, a: SendPtr<T>, b: SendPtr<T>, rows: usize, cols: usize| {
-        // SAFETY: the caller's contract, restricted to this block.
+    // SAFETY: the caller's contract.
+    if unsafe { T::external(par, dst, lhs, l, rhs, r, m, n, k) } {
+        return;
+    }
+    let (d, a, b) = (SendPtr(dst), SendPtr(lhs as *mut T), SendPtr(rhs as *mut T));
+    split_product(par, m, n, k, |r0, rows, c0, cols| {
+        let (d, a, b) = (&d, &a, &b);
+        // SAFETY: the block covers rows r0..r0+rows and columns c0..c0+cols of dst and the
+        // matching rows of lhs and columns of rhs, all inside the caller's ranges; blocks are
+        // disjoint.
         unsafe {
             gemm::gemm(
                 rows,
                 cols,
                 k,
-                d.0,
+                d.0.add(r0 * n + c0),
                 1,
                 n as isize,
                 false,
-                a.0 as *const T,
+                a.0.offset(r0 as isize * l.rs),
                 l.cs,
                 l.rs,
-                b.0 as *const T,
+                b.0.offset(c0 as isize * r.cs),
                 r.cs,
                 r.rs,
-                zero,
-                one,
+                T::zero(),
+                T::one(),
                 false,
                 false,
                 false,
                 gemm::Parallelism::None,
             )
         }
-    };
-    let (d, a, b) = (SendPtr(dst), SendPtr(lhs as *mut T), SendPtr(rhs as *mut T));
-    if blocks <= 1 {
-        return run(d, a, b, m, n);
-    }
-    let along_rows = m >= n;
-    let len = if along_rows { m } else { n };
-    let step = len.div_ceil(blocks).div_ceil(BLOCK_ALIGN) * BLOCK_ALIGN;
-    use rayon::prelude::*;
-    par.notify_split();
-    (0..len.div_ceil(step)).into_par_iter().for_each(|i| {
-        // Whole wrappers, not their raw-pointer fields, are captured.
-        let (d, a, b) = (&d, &a, &b);
-        let start = i * step;
-        let size = step.min(len - start);
-        // SAFETY: block `i` covers rows (or columns) start..start+size of dst and the matching
-        // rows of lhs (or columns of rhs), all inside the caller's ranges; blocks are disjoint.
-        unsafe {
-            if along_rows {
-                let d = SendPtr(d.0.add(start * n));
-                let a = SendPtr(a.0.offset(start as isize * l.rs));
-                run(d, a, *b, size, n)
-            } else {
-                let d = SendPtr(d.0.add(start));
-                let b = SendPtr(b.0.offset(start as isize * r.cs));
-                run(d, *a, b, m, size)
-            }
-        }
     });
+}
+
+/// The number of elements of `x` (as `rows x cols`) that a product reads, from its slice's start.
+fn span(x: MatRef, rows: usize, cols: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        x.offset + ((rows - 1) as isize * x.rs + (cols - 1) as isize * x.cs) as usize + 1
+    }
+}
+
+/// [`product`] over slices: `d` (exactly `m * n` elements) `= a[l] * b[r]`, bounds checked.
+#[allow(clippy::too_many_arguments)]
+fn product_into<T: MatFloat>(
+    par: Parallelism,
+    d: &mut [T],
+    a: &[T],
+    l: MatRef,
+    b: &[T],
+    r: MatRef,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(span(l, m, k) <= a.len() && span(r, k, n) <= b.len() && d.len() == m * n, "matmul: operand out of range");
+    if k == 0 {
+        d.fill(T::zero());
+        return;
+    }
+    // SAFETY: the assert checks that every element the strided operands address lies inside
+    // its slice, and `d` is exclusively borrowed with exactly m*n elements; the product reads
+    // only the operands and writes only `d`.
+    unsafe {
+        product(
+            par,
+            d.as_mut_ptr(),
+            a.as_ptr().add(l.offset),
+            MatRef { offset: 0, ..l },
+            b.as_ptr().add(r.offset),
+            MatRef { offset: 0, ..r },
+            m,
+            n,
+            k,
+        )
+    }
 }
 
 /// `dst[m x n] (row-major, at dst_off) = lhs[m x k] * rhs[k x n]`, split over the threads of
@@ -211,59 +302,17 @@ pub fn matmul_into(
     n: usize,
     k: usize,
 ) {
-    macro_rules! fast {
-        ($d:expr, $a:expr, $b:expr, $zero:expr, $one:expr) => {{
-            if m == 0 || n == 0 {
-                return;
-            }
-            let span = |x: MatRef, rows: usize, cols: usize| -> usize {
-                if rows == 0 || cols == 0 {
-                    0
-                } else {
-                    x.offset + ((rows - 1) as isize * x.rs + (cols - 1) as isize * x.cs) as usize + 1
-                }
-            };
-            assert!(span(l, m, k) <= $a.len() && span(r, k, n) <= $b.len() && dst_off + m * n <= $d.len());
-            if k == 0 {
-                $d[dst_off..dst_off + m * n].fill($zero);
-                return;
-            }
-            // SAFETY: the asserts above check that every element the strided operands address
-            // lies inside its slice, and `dst` is exclusively borrowed with room for m*n
-            // row-major elements from `dst_off`; gemm reads only lhs/rhs and writes only dst.
-            unsafe {
-                gemm_blocks(
-                    par,
-                    $d.as_mut_ptr().add(dst_off),
-                    $a.as_ptr().add(l.offset),
-                    MatRef { offset: 0, ..l },
-                    $b.as_ptr().add(r.offset),
-                    MatRef { offset: 0, ..r },
-                    m,
-                    n,
-                    k,
-                    $zero,
-                    $one,
-                )
-            }
-        }};
-    }
+    let out = dst_off..dst_off + m * n;
     match (dst, lhs, rhs) {
         (CpuStorage::F32(d), CpuStorage::F32(a), CpuStorage::F32(b)) => {
-            let span = |x: MatRef, rows: usize, cols: usize| -> usize {
-                if rows == 0 || cols == 0 {
-                    0
-                } else {
-                    x.offset + ((rows - 1) as isize * x.rs + (cols - 1) as isize * x.cs) as usize + 1
-                }
-            };
-            let in_bounds = span(l, m, k) <= a.len() && span(r, k, n) <= b.len() && dst_off + m * n <= d.len();
-            if !(in_bounds && external_sgemm(par, d, dst_off, a, l, b, r, m, n, k)) {
-                fast!(d, a, b, 0f32, 1f32)
-            }
+            product_into(par, &mut d[out], a, l, b, r, m, n, k)
         }
-        (CpuStorage::F64(d), CpuStorage::F64(a), CpuStorage::F64(b)) => fast!(d, a, b, 0f64, 1f64),
-        (CpuStorage::F16(d), CpuStorage::F16(a), CpuStorage::F16(b)) => fast!(d, a, b, f16::ZERO, f16::ONE),
+        (CpuStorage::F64(d), CpuStorage::F64(a), CpuStorage::F64(b)) => {
+            product_into(par, &mut d[out], a, l, b, r, m, n, k)
+        }
+        (CpuStorage::F16(d), CpuStorage::F16(a), CpuStorage::F16(b)) => {
+            product_into(par, &mut d[out], a, l, b, r, m, n, k)
+        }
         (d, a, b) => crate::dispatch!(storage d => dv: T, {
             let av = <T as crate::storage::StorageElement>::slice(a).expect("dtype checked by caller");
             let bv = <T as crate::storage::StorageElement>::slice(b).expect("dtype checked by caller");
@@ -279,6 +328,62 @@ pub fn matmul_into(
                 }
             }
         }),
+    }
+}
+
+/// Products below this many multiply-adds are computed whole by one thread each when a batch
+/// of them is split over the threads ([`matmul_batch_into`]); larger ones split themselves.
+const BATCH_SPLIT_MAX_MACS: usize = 64 * 64 * 64;
+
+/// `batch` products, product `i` written at `dst[dst_off + i*m*n ..]` (row-major `m x n`) from
+/// the operands `mats(i)` returns. A batch of small products (`batch_dot` of 32x32 matrices) is
+/// split over the threads of `par` by product; larger products are split each by
+/// [`matmul_into`].
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_batch_into(
+    par: Parallelism,
+    dst: &mut CpuStorage,
+    dst_off: usize,
+    lhs: &CpuStorage,
+    rhs: &CpuStorage,
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    mats: impl Fn(usize) -> (MatRef, MatRef) + Sync,
+) {
+    let per = m * n;
+    let threads = if batch > 1 && m * n * k < BATCH_SPLIT_MAX_MACS && batch * m * n * k >= BATCH_SPLIT_MAX_MACS {
+        par.available()
+    } else {
+        1
+    };
+    if threads > 1 && per > 0 {
+        let out = dst_off..dst_off + batch * per;
+        let group = batch.div_ceil(threads);
+        macro_rules! split {
+            ($d:expr, $a:expr, $b:expr) => {{
+                use rayon::prelude::*;
+                par.notify_split();
+                $d[out].par_chunks_mut(group * per).enumerate().for_each(|(g, dg)| {
+                    for (j, d) in dg.chunks_mut(per).enumerate() {
+                        let (l, r) = mats(g * group + j);
+                        product_into(Parallelism::SERIAL, d, $a, l, $b, r, m, n, k);
+                    }
+                });
+                return;
+            }};
+        }
+        match (&mut *dst, lhs, rhs) {
+            (CpuStorage::F32(d), CpuStorage::F32(a), CpuStorage::F32(b)) => split!(d, a, b),
+            (CpuStorage::F64(d), CpuStorage::F64(a), CpuStorage::F64(b)) => split!(d, a, b),
+            (CpuStorage::F16(d), CpuStorage::F16(a), CpuStorage::F16(b)) => split!(d, a, b),
+            _ => {}
+        }
+    }
+    for i in 0..batch {
+        let (l, r) = mats(i);
+        matmul_into(par, dst, dst_off + i * per, lhs, l, rhs, r, m, n, k);
     }
 }
 
@@ -336,6 +441,36 @@ mod tests {
             assert!(d[..2].iter().all(|v| v.is_nan()), "nothing written before dst_off");
             for (i, (&g, &w)) in d[2..].iter().zip(&want).enumerate() {
                 assert!((g as f64 - w).abs() < 1e-4, "{m}x{n}x{k} ta={ta} tb={tb}: element {i} is {g}, want {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_batches_match_the_naive_loop() {
+        // 40 products of 9x11 by 11x6 (each small, so the batch is split over the threads), at
+        // an output offset, for every transpose of the operands.
+        let (batch, m, n, k) = (40, 9, 6, 11);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a: Vec<f32> = (0..batch * m * k).map(|i| ((i * 7919) % 23) as f32 / 23.0 - 0.5).collect();
+            let b: Vec<f32> = (0..batch * k * n).map(|i| ((i * 104_729) % 19) as f32 / 19.0 - 0.5).collect();
+            let mats = |i: usize| {
+                (
+                    MatRef::row_major(i * m * k, if ta { m } else { k }, ta),
+                    MatRef::row_major(i * k * n, if tb { k } else { n }, tb),
+                )
+            };
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let mut dst = CpuStorage::F32(vec![f32::NAN; batch * m * n + 1].into());
+            let (sa, sb) = (CpuStorage::F32(a.clone().into()), CpuStorage::F32(b.clone().into()));
+            pool.install(|| matmul_batch_into(Parallelism::whole_pool(), &mut dst, 1, &sa, &sb, batch, m, n, k, mats));
+            let CpuStorage::F32(d) = dst else { unreachable!() };
+            assert!(d[0].is_nan(), "nothing written before dst_off");
+            for i in 0..batch {
+                let (l, r) = mats(i);
+                let want = naive(&a, l, &b, r, m, n, k);
+                for (j, (&g, &w)) in d[1 + i * m * n..1 + (i + 1) * m * n].iter().zip(&want).enumerate() {
+                    assert!((g as f64 - w).abs() < 1e-4, "ta={ta} tb={tb} product {i} element {j}: {g}, want {w}");
+                }
             }
         }
     }

@@ -178,8 +178,8 @@ impl Operator for Cast {
     fn infer_dtype(&self, _: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![self.dtype])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        Ok(vec![x[0].data.cast(x[0].offset, x[0].len(), self.dtype)])
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        Ok(vec![x[0].data.cast_par(ctx.par, x[0].offset, x[0].len(), self.dtype)])
     }
     fn forward_device(
         &self,

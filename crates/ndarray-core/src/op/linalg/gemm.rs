@@ -3,11 +3,11 @@
 //!
 //! The matrices' rows lie on axis `axis` (default -2) and their columns on the last axis; every
 //! other axis is a batch axis, on which the operands must agree. Each product runs on the
-//! strided operands in place through [`matmul_into`] (the `gemm` crate, or CBLAS for large
+//! strided operands in place through [`matmul_batch_into`] (the `gemm` crate, or CBLAS for large
 //! float32 products). The gradients are `linalg_gemm2` products, as MXNet computes them.
 
 use super::batch::la_dtype;
-use crate::backend::cpu::matmul::{MatRef, matmul_into};
+use crate::backend::cpu::matmul::{MatRef, matmul_batch_into};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::grad::{Grads, pick_attrs};
@@ -154,10 +154,9 @@ impl Operator for Gemm {
         let batch = lo.pre * lo.mid;
         // The products, batch after batch, each m x n row-major.
         let mut prod = CpuStorage::try_zeros(self.name(), dt[0], batch * m * n)?;
-        for b in 0..batch {
-            let (l, r) = (la.mat(x[0].offset, b, self.ta), lb.mat(x[1].offset, b, self.tb));
-            matmul_into(ctx.par, &mut prod, b * m * n, x[0].data, l, x[1].data, r, m, n, k);
-        }
+        matmul_batch_into(ctx.par, &mut prod, 0, x[0].data, x[1].data, batch, m, n, k, |b| {
+            (la.mat(x[0].offset, b, self.ta), lb.mat(x[1].offset, b, self.tb))
+        });
         if !self.mac && self.alpha == 1.0 && lo.mid == 1 {
             return Ok(vec![prod]);
         }
