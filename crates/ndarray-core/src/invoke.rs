@@ -300,7 +300,7 @@ fn run(
             tensors.push(TensorIn { data, offset: a.offset, shape: a.shape() });
         }
         let mut rng_guard = rng.map(|r| r.rng.lock());
-        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut(), is_train, par: thread_budget() };
+        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut(), is_train, par: Parallelism::engine_op() };
         op.forward(&mut octx, &tensors, out_shapes, out_dtypes)?
     };
     // `outputs` includes the mutated inputs, whose new values follow the outputs.
@@ -360,7 +360,7 @@ fn run_device(
             }
         }
         let mut rng_guard = rng.map(|r| r.rng.lock());
-        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut(), is_train, par: thread_budget() };
+        let mut octx = OpCtx { ctx, rng: rng_guard.as_deref_mut(), is_train, par: Parallelism::engine_op() };
         match op.forward_device(&mut octx, &tensors, out_shapes, out_dtypes)? {
             Some(r) => r,
             None => {
@@ -387,23 +387,6 @@ fn check_result_count(op: &dyn Operator, got: usize, want: usize) -> Result<()> 
         return Err(Error::msg(format!("internal: {} returned {got} outputs, expected {want}", op.name())));
     }
     Ok(())
-}
-
-/// The thread budget of the op about to run on this thread: rayon's pool, of which its kernels
-/// use one thread whenever another engine op runs (each op then keeps to its own worker, and
-/// independent ops run side by side instead of queueing for the same pool); they ask at each
-/// split. Kernels that split report it to the engine, which then leaves the cores to the pool.
-pub(crate) fn thread_budget() -> Parallelism {
-    // Rayon's global pool never changes size once built; asking it per op would cost a
-    // thread-local and registry lookup on every tiny op.
-    static POOL_THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let threads = *POOL_THREADS.get_or_init(rayon::current_num_threads);
-    Parallelism { threads, busy: other_ops_running, on_split: mxrs_engine::mark_parallel }
-}
-
-/// Whether engine ops other than the caller's run now (the caller's op counts itself).
-fn other_ops_running() -> bool {
-    mxrs_engine::running_ops() > 1
 }
 
 /// Whether the op writes its only output over the whole of input 0, with input 0's shape and
@@ -436,7 +419,7 @@ fn run_in_place(op: &dyn Operator, ctx: Context, is_train: bool, inputs: &[NDArr
             _ => return Ok(false),
         }
     }
-    let mut octx = OpCtx { ctx, rng: None, is_train, par: thread_budget() };
+    let mut octx = OpCtx { ctx, rng: None, is_train, par: Parallelism::engine_op() };
     op.forward_inplace(&mut octx, data, &rest)
 }
 

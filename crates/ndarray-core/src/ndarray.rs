@@ -446,7 +446,7 @@ fn copy_body(s: &NDArray, d: &NDArray) -> Result<()> {
             if cpu.len() != s.chunk.len {
                 return Err(Error::msg("copyto: the source was never written (its producing op failed)"));
             }
-            let data = cpu.cast_par(crate::invoke::thread_budget(), s.offset, s.size(), d.dtype());
+            let data = cpu.cast_par(crate::backend::cpu::Parallelism::engine_op(), s.offset, s.size(), d.dtype());
             drop(g);
             d.write_result(data)
         }

@@ -55,7 +55,10 @@ fn convert<S: Element, T: Element>(src: &[S], dst: &mut [T], stream: bool) {
     match (S::DTYPE, T::DTYPE) {
         // half's slice conversions use the F16C instructions where the CPU has them.
         (DType::F32, DType::F16) => {
-            bytemuck::cast_slice_mut::<T, f16>(dst).convert_from_f32_slice(bytemuck::cast_slice::<S, f32>(src))
+            let (d, s) = (bytemuck::cast_slice_mut::<T, f16>(dst), bytemuck::cast_slice::<S, f32>(src));
+            if !(stream && super::stream::f32_to_f16_streamed(d, s)) {
+                d.convert_from_f32_slice(s)
+            }
         }
         (DType::F16, DType::F32) => {
             bytemuck::cast_slice::<S, f16>(src).convert_to_f32_slice(bytemuck::cast_slice_mut::<T, f32>(dst))

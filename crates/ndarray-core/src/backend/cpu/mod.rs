@@ -67,6 +67,19 @@ impl Parallelism {
         n >= PAR_THRESHOLD_CHEAP && self.split(n)
     }
 
+    /// The budget of the engine op about to run on this thread: rayon's pool, of which its
+    /// kernels use one thread whenever another engine op runs (each op then keeps to its own
+    /// worker, and independent ops run side by side instead of queueing for the same pool);
+    /// they ask at each split. Kernels that split report it to the engine, which then leaves
+    /// the cores to the pool.
+    pub fn engine_op() -> Parallelism {
+        // Rayon's global pool never changes size once built; asking it per op would cost a
+        // thread-local and registry lookup on every tiny op.
+        static POOL_THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let threads = *POOL_THREADS.get_or_init(rayon::current_num_threads);
+        Parallelism { threads, busy: other_ops_running, on_split: mxrs_engine::mark_parallel }
+    }
+
     /// Report a split decided by the kernel's own measure of work (the matrix products, an
     /// external BLAS's threads).
     pub fn notify_split(self) {
@@ -79,6 +92,11 @@ impl Parallelism {
     pub(crate) fn whole_pool() -> Parallelism {
         Parallelism { threads: rayon::current_num_threads(), busy: never_busy, on_split: no_split_hook }
     }
+}
+
+/// Whether engine ops other than the caller's run now (the caller's op counts itself).
+fn other_ops_running() -> bool {
+    mxrs_engine::running_ops() > 1
 }
 
 /// The `on_split` of a budget nobody listens to.

@@ -94,6 +94,19 @@ fn binary_scalar(dst: &mut [f32], a: &[f32], b: &[f32], op: Arith, start: usize)
     }
 }
 
+/// `dst[i] = src[i]` rounded to float16 with streaming stores (for a chunk of a large output),
+/// through the F16C instructions; false, with nothing written, on a CPU without them.
+pub fn f32_to_f16_streamed(dst: &mut [half::f16], src: &[f32]) -> bool {
+    assert_eq!(dst.len(), src.len(), "f32_to_f16_streamed: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU supports F16C and AVX, checked just above.
+        unsafe { x86::f32_to_f16(dst, src) };
+        return true;
+    }
+    false
+}
+
 /// The ordinary loop, from element `start` on.
 fn sum_scalar(dst: &mut [f32], srcs: &[&[f32]], start: usize) {
     for i in start..dst.len() {
@@ -113,6 +126,33 @@ mod x86 {
     };
 
     use super::Arith;
+
+    /// [`super::f32_to_f16_streamed`] on a CPU with F16C and AVX.
+    #[target_feature(enable = "f16c,avx")]
+    pub(super) fn f32_to_f16(dst: &mut [half::f16], src: &[f32]) {
+        use half::slice::HalfFloatSliceExt;
+        use std::arch::x86_64::{_MM_FROUND_TO_NEAREST_INT, _mm256_cvtps_ph, _mm256_loadu_ps};
+        let n = dst.len();
+        let h = head(dst.as_ptr(), n);
+        dst[..h].convert_from_f32_slice(&src[..h]);
+        let body = (n - h) / 8 * 8;
+        // SAFETY: F16C and AVX are enabled for this function (its callers check the CPU).
+        // Element offsets run over [h, h + body) with h + body <= n = dst.len() = src.len(), so
+        // all loads and stores are in bounds. `dst + h + k` is 16-byte aligned (h aligns it, k
+        // is a multiple of 8 halves), as `_mm_stream_si128` requires; loads are unaligned. The
+        // fence orders the streaming stores before anything that follows.
+        unsafe {
+            let (s, d) = (src.as_ptr().add(h), dst.as_mut_ptr().add(h));
+            let mut k = 0;
+            while k < body {
+                let v = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(s.add(k)));
+                _mm_stream_si128(d.add(k) as *mut __m128i, v);
+                k += 8;
+            }
+            _mm_sfence();
+        }
+        dst[h + body..].convert_from_f32_slice(&src[h + body..]);
+    }
 
     pub(super) fn binary(dst: &mut [f32], a: &[f32], b: &[f32], op: Arith) {
         let n = dst.len();
@@ -239,6 +279,12 @@ mod tests {
                 binary_f32_streamed(&mut out[1..], &a[1..], &b[1..], op);
                 for i in 1..=n {
                     assert_eq!(out[i].to_bits(), op.apply(a[i], b[i]).to_bits(), "{op:?} at {i}");
+                }
+            }
+            let mut h = vec![half::f16::ZERO; n + 1];
+            if f32_to_f16_streamed(&mut h[1..], &b[1..]) {
+                for i in 1..=n {
+                    assert_eq!(h[i].to_bits(), half::f16::from_f32(b[i]).to_bits(), "f16 at {i}");
                 }
             }
             let src: Vec<u8> = (0..4 * n + 5).map(|i| (i * 7) as u8).collect();

@@ -86,6 +86,18 @@ macro_rules! slice_fn {
                 generic(src, dst)
             }
             #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn avx512(src: &[f32], dst: &mut [f32]) {
+                generic(src, dst)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports AVX-512F, AVX2 and FMA, checked just above (AVX-512F
+                // implies AVX2).
+                unsafe { avx512(src, dst) };
+                return;
+            }
+            #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU supports AVX2 and FMA, checked just above.
                 unsafe { avx2(src, dst) };
@@ -106,6 +118,17 @@ macro_rules! slice_fn {
             #[target_feature(enable = "avx2,fma")]
             fn avx2(v: &mut [f32]) {
                 generic(v)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn avx512(v: &mut [f32]) {
+                generic(v)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports AVX-512F, AVX2 and FMA, checked just above.
+                unsafe { avx512(v) };
+                return;
             }
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
