@@ -169,18 +169,19 @@ pub(super) fn check_kernel_rank(op: &str, kernel: &[usize]) -> Result<()> {
     }
 }
 
-/// Parameters of Convolution and Deconvolution.
+/// Parameters of Convolution and Deconvolution (and of the quantized convolution, which takes
+/// Convolution's).
 #[derive(Clone, Debug)]
-struct ConvParams {
-    kernel: Vec<usize>,
-    stride: Vec<usize>,
-    dilate: Vec<usize>,
-    pad: Vec<usize>,
+pub(super) struct ConvParams {
+    pub(super) kernel: Vec<usize>,
+    pub(super) stride: Vec<usize>,
+    pub(super) dilate: Vec<usize>,
+    pub(super) pad: Vec<usize>,
     adj: Vec<usize>,
     target: Vec<usize>,
-    num_filter: usize,
-    num_group: usize,
-    no_bias: bool,
+    pub(super) num_filter: usize,
+    pub(super) num_group: usize,
+    pub(super) no_bias: bool,
 }
 
 const CONV_KEYS: &[&str] = &[
@@ -213,7 +214,8 @@ const DECONV_KEYS: &[&str] = &[
 ];
 
 impl ConvParams {
-    fn parse(op: &str, a: &Attrs, deconv: bool) -> Result<ConvParams> {
+    /// The attributes of `op`, Convolution's or (`deconv`) Deconvolution's, checked.
+    pub(super) fn parse(op: &str, a: &Attrs, deconv: bool) -> Result<ConvParams> {
         a.check_known(op, if deconv { DECONV_KEYS } else { CONV_KEYS })?;
         let kernel = a.shape(op, "kernel")?;
         check_kernel_rank(op, &kernel)?;

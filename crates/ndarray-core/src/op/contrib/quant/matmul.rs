@@ -6,7 +6,7 @@
 //! [min_bias, max_bias]`.
 
 use super::super::super::Attrs;
-use super::super::super::conv::{check_layout, dhw, spatial};
+use super::super::super::conv::{ConvParams, dhw};
 use super::super::super::registry::Registry;
 use super::{
     INT8_RANGE, INT32_RANGE, In, QKernel, UINT8_RANGE, add, int8_or_uint8, max_abs, names, scalar, zero_grads,
@@ -172,85 +172,52 @@ impl QKernel for QuantizedFc {
 /// `trunc((acc * out_level + bias * bias_level) / out_level)` with levels `MaxAbs / INT32_MAX`
 /// and `MaxAbs / 127`.
 #[derive(Debug)]
-struct QuantizedConv {
-    kernel: Vec<usize>,
-    stride: Vec<usize>,
-    dilate: Vec<usize>,
-    pad: Vec<usize>,
-    num_filter: usize,
-    no_bias: bool,
-}
+struct QuantizedConv(ConvParams);
 
 impl QuantizedConv {
+    /// Convolution's attributes (parsed as Convolution parses them), restricted to what the
+    /// quantized kernel runs.
     fn parse(a: &Attrs) -> Result<QuantizedConv> {
-        let keys = [
-            "kernel",
-            "stride",
-            "dilate",
-            "pad",
-            "num_filter",
-            "num_group",
-            "workspace",
-            "no_bias",
-            "cudnn_tune",
-            "cudnn_off",
-            "layout",
-        ];
-        a.check_known(CONV, &keys)?;
-        let kernel = a.shape(CONV, "kernel")?;
-        if !(2..=3).contains(&kernel.len()) {
-            return Err(Error::param(CONV, format!("kernel {kernel:?} must be 2-D or 3-D (NCHW or NCDHW data)")));
+        let p = ConvParams::parse(CONV, a, false)?;
+        if !(2..=3).contains(&p.kernel.len()) {
+            return Err(Error::param(CONV, format!("kernel {:?} must be 2-D or 3-D (NCHW or NCDHW data)", p.kernel)));
         }
-        let nd = kernel.len();
-        check_layout(a, CONV, nd)?;
-        if a.int_or(CONV, "num_group", 1)? != 1 {
+        if p.num_group != 1 {
             return Err(Error::param(CONV, "quantized_conv only supports num_group=1"));
         }
-        let num_filter = a.int(CONV, "num_filter")?;
-        let c = QuantizedConv {
-            stride: spatial(a, CONV, "stride", nd, 1)?,
-            dilate: spatial(a, CONV, "dilate", nd, 1)?,
-            pad: spatial(a, CONV, "pad", nd, 0)?,
-            num_filter: usize::try_from(num_filter).unwrap_or(0),
-            no_bias: a.bool_or(CONV, "no_bias", false)?,
-            kernel,
-        };
-        if c.num_filter == 0 || c.kernel.contains(&0) || c.stride.contains(&0) || c.dilate.contains(&0) {
-            return Err(Error::param(CONV, "num_filter, kernel, stride and dilate must be positive"));
-        }
-        Ok(c)
+        Ok(QuantizedConv(p))
     }
 
     /// The weight shape for `data`.
     fn weight_shape(&self, data: &[usize]) -> Shape {
-        [self.num_filter, data[1]].into_iter().chain(self.kernel.iter().copied()).collect()
+        [self.0.num_filter, data[1]].into_iter().chain(self.0.kernel.iter().copied()).collect()
     }
 
     /// The geometry (checked) and output shape for `data`.
     fn geom(&self, data: &[usize]) -> Result<(ConvGeom, Shape)> {
-        let nd = self.kernel.len();
+        let nd = self.0.kernel.len();
         if data.len() != nd + 2 {
             return Err(Error::shape(
                 CONV,
                 format!("data {} must have {} dimensions for a {nd}-D kernel", fmt_shape(data), nd + 2),
             ));
         }
-        let mut out = vec![data[0], self.num_filter];
+        let mut out = vec![data[0], self.0.num_filter];
         for i in 0..nd {
-            let span = self.dilate[i] * (self.kernel[i] - 1) + 1;
-            let padded = data[i + 2] + 2 * self.pad[i];
+            let span = self.0.dilate[i] * (self.0.kernel[i] - 1) + 1;
+            let padded = data[i + 2] + 2 * self.0.pad[i];
             if padded < span {
                 return Err(Error::shape(
                     CONV,
-                    format!("kernel {:?} (dilated) exceeds padded data {}", self.kernel, fmt_shape(data)),
+                    format!("kernel {:?} (dilated) exceeds padded data {}", self.0.kernel, fmt_shape(data)),
                 ));
             }
-            out.push((padded - span) / self.stride[i] + 1);
+            out.push((padded - span) / self.0.stride[i] + 1);
         }
-        let ([kd, kh, kw], [sd, sh, sw]) = (dhw(&self.kernel, 1), dhw(&self.stride, 1));
-        let ([dd, dh, dw], [pd, ph, pw]) = (dhw(&self.dilate, 1), dhw(&self.pad, 0));
+        let ([kd, kh, kw], [sd, sh, sw]) = (dhw(&self.0.kernel, 1), dhw(&self.0.stride, 1));
+        let ([dd, dh, dw], [pd, ph, pw]) = (dhw(&self.0.dilate, 1), dhw(&self.0.pad, 0));
         let ([d, h, w], [od, oh, ow]) = (dhw(&data[2..], 1), dhw(&out[2..], 1));
-        let (batch, in_c, out_c) = (data[0], data[1], self.num_filter);
+        let (batch, in_c, out_c) = (data[0], data[1], self.0.num_filter);
         let g = ConvGeom {
             batch,
             in_c,
@@ -284,14 +251,14 @@ impl QKernel for QuantizedConv {
         CONV
     }
     fn input_names(&self) -> Vec<String> {
-        io_names(self.no_bias)
+        io_names(self.0.no_bias)
     }
     fn range_inputs(&self) -> Vec<usize> {
-        let n = arrays(self.no_bias);
+        let n = arrays(self.0.no_bias);
         (n..3 * n).collect()
     }
     fn fixed_dtype(&self, i: usize) -> Option<DType> {
-        (1..arrays(self.no_bias)).contains(&i).then_some(DType::I8)
+        (1..arrays(self.0.no_bias)).contains(&i).then_some(DType::I8)
     }
     fn dtypes(&self, x: &[DType]) -> Result<Vec<DType>> {
         dtypes_of(CONV, x)
@@ -300,8 +267,8 @@ impl QKernel for QuantizedConv {
         if let Some(d) = x[0].clone() {
             self.geom(&d)?;
             x[1].get_or_insert_with(|| self.weight_shape(&d));
-            if !self.no_bias {
-                x[2].get_or_insert_with(|| vec![self.num_filter]);
+            if !self.0.no_bias {
+                x[2].get_or_insert_with(|| vec![self.0.num_filter]);
             }
         }
         Ok(())
@@ -320,21 +287,21 @@ impl QKernel for QuantizedConv {
                 ),
             ));
         }
-        if !self.no_bias && x[2] != [self.num_filter] {
+        if !self.0.no_bias && x[2] != [self.0.num_filter] {
             return Err(Error::shape(
                 CONV,
-                format!("bias must have shape ({},), got {}", self.num_filter, fmt_shape(&x[2])),
+                format!("bias must have shape ({},), got {}", self.0.num_filter, fmt_shape(&x[2])),
             ));
         }
         Ok(vec![out, vec![1], vec![1]])
     }
     fn run(&self, x: &[In<'_>], _: &[Shape], _: &[DType], in_dt: &[DType]) -> Result<Vec<Vec<f64>>> {
-        let n = arrays(self.no_bias);
+        let n = arrays(self.0.no_bias);
         let (g, _) = self.geom(x[0].s)?;
         let acc = conv_forward::<f64>(Parallelism::SERIAL, &x[0].v, &x[1].v, None, &g);
         let m = product_range(true, pair(x, n), pair(x, n + 2));
         let plane = g.out_vol();
-        let out = if self.no_bias {
+        let out = if self.0.no_bias {
             acc.into_iter().map(sat32).collect()
         } else if in_dt[0] == DType::U8 {
             acc.iter().enumerate().map(|(i, &v)| sat32(v + x[2].v[(i / plane) % g.out_c])).collect()
