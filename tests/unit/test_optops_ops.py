@@ -83,6 +83,28 @@ def test_multi_sgd_list_out_updates_every_weight():
     np.testing.assert_allclose(moms[1].asnumpy(), np.full((3,), -1.9 * 0.4), rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_multi_sgd_mom_update_large_weights_split_over_threads(dtype):
+    """Weights long enough to be split over the threads (the kernel works in chunks), an odd
+    length with a partial last chunk, clipping and weight decay, against the formula."""
+    rng = np.random.default_rng(3)
+    n = (1 << 19) + 77
+    w0, g0, m0 = (rng.standard_normal(n).astype(dtype) for _ in range(3))
+    w1, g1 = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
+    m1 = np.zeros(1000, dtype)
+    arrs = [mx.nd.array(a, dtype=dtype) for a in (w0, g0, m0, w1, g1, m1)]
+    kw = dict(lrs=(0.1, 0.05), wds=(0.01, 0.0), momentum=0.9, rescale_grad=0.5, clip_gradient=0.3, num_weights=2)
+    outs = mx.nd.multi_sgd_mom_update(*arrs, out=[arrs[0], arrs[3]], **kw)
+    assert len(outs) == 2
+    for (w, g, m), lr, wd, wa, ma in zip(((w0, g0, m0), (w1, g1, m1)), (0.1, 0.05), (0.01, 0.0), (0, 3), (2, 5), strict=True):
+        c = w.astype(np.float64 if dtype == "float64" else np.float32)
+        g = np.clip(0.5 * g.astype(c.dtype), -0.3, 0.3)
+        mom = 0.9 * m.astype(c.dtype) - lr * wd * c - lr * g
+        tol = 1e-3 if dtype == "float16" else 1e-6
+        np.testing.assert_allclose(arrs[ma].asnumpy().astype(np.float64), mom, rtol=tol, atol=tol)
+        np.testing.assert_allclose(arrs[wa].asnumpy().astype(np.float64), c + mom, rtol=tol, atol=tol)
+
+
 def test_reset_arrays_and_all_finite():
     a, b = mx.nd.ones((2, 3)), mx.nd.full((4,), 5.0, dtype="float64")
     assert mx.nd.reset_arrays(a, b, num_arrays=2) == []

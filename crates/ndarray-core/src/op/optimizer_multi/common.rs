@@ -17,6 +17,11 @@ pub(super) fn load<T: StorageElement>(t: &TensorIn<'_>) -> Vec<T> {
     }
 }
 
+/// The elements of an input as `T`: borrowed when its dtype is `T`, else a converted copy.
+pub(super) fn borrow_or_load<'a, T: StorageElement>(t: &TensorIn<'a>) -> std::borrow::Cow<'a, [T]> {
+    if t.dtype() == T::DTYPE { std::borrow::Cow::Borrowed(t.typed::<T>()) } else { std::borrow::Cow::Owned(load(t)) }
+}
+
 /// A compute-type vector stored as `dtype` (float16 weights are rounded from float32).
 pub(super) fn store<T: StorageElement>(v: Vec<T>, dtype: DType) -> CpuStorage {
     if T::DTYPE == dtype {

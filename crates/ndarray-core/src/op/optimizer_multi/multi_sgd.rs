@@ -10,10 +10,13 @@
 
 use num_traits::Float;
 
+use rayon::prelude::*;
+
 use super::common::{
-    compute_is_f64, expect_count, f32_dtype, f32_param, float_dtype, float_tuple, group_names, load, num_weights,
-    same_shapes, scaled, store,
+    borrow_or_load, compute_is_f64, expect_count, f32_dtype, f32_param, float_dtype, float_tuple, group_names, load,
+    num_weights, same_shapes, scaled, store,
 };
+use crate::backend::cpu::{PAR_CHUNK, Parallelism};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
@@ -37,28 +40,65 @@ struct MultiSgd {
     clip: f64,
 }
 
-/// One group's step over `T`: returns the new weight; `mom` is updated in place.
+/// One group's step over `T`: the new weight and, with momentum, the new momentum, computed
+/// into fresh buffers chunk by chunk, split over the op's threads for large weights (an
+/// SGD step reads three arrays and writes two: memory bound, so the inputs are read in place
+/// rather than copied first).
 #[allow(clippy::too_many_arguments)]
-fn step<T: Float>(w: &[T], g: &[T], mom: Option<&mut [T]>, lr: T, wd: T, momentum: T, rescale: T, bound: T) -> Vec<T> {
-    match mom {
-        Some(m) => w
-            .iter()
-            .zip(g)
-            .zip(m.iter_mut())
-            .map(|((&w, &g), m)| {
-                *m = momentum * *m - lr * wd * w - lr * scaled(g, rescale, bound);
-                w + *m
-            })
-            .collect(),
-        None => w
-            .iter()
-            .zip(g)
-            .map(|(&w, &g)| {
-                let m = momentum * <T as num_traits::Zero>::zero() - lr * wd * w - lr * scaled(g, rescale, bound);
-                w + m
-            })
-            .collect(),
+fn step<T: Float + StorageElement + Send + Sync>(
+    par: Parallelism,
+    w: &[T],
+    g: &[T],
+    mom: Option<&[T]>,
+    lr: T,
+    wd: T,
+    momentum: T,
+    rescale: T,
+    bound: T,
+) -> (Vec<T>, Option<Vec<T>>) {
+    let zero = <T as num_traits::Zero>::zero();
+    let n = w.len();
+    let mut new_w: Vec<T> = crate::pool::alloc(n);
+    let mut new_m: Option<Vec<T>> = mom.map(|_| crate::pool::alloc(n));
+    // Chunk `c` of the outputs: elements `c * PAR_CHUNK ..`.
+    let body = |c: usize, ow: &mut [T], om: Option<&mut [T]>| {
+        let r = c * PAR_CHUNK..c * PAR_CHUNK + ow.len();
+        let (w, g) = (&w[r.clone()], &g[r.clone()]);
+        match (om, mom) {
+            (Some(om), Some(m)) => {
+                for ((((ow, om), &w), &g), &m) in ow.iter_mut().zip(om.iter_mut()).zip(w).zip(g).zip(&m[r]) {
+                    let v = momentum * m - lr * wd * w - lr * scaled(g, rescale, bound);
+                    *om = v;
+                    *ow = w + v;
+                }
+            }
+            _ => {
+                for ((ow, &w), &g) in ow.iter_mut().zip(w).zip(g) {
+                    *ow = w + (momentum * zero - lr * wd * w - lr * scaled(g, rescale, bound));
+                }
+            }
+        }
+    };
+    if par.split_cheap(n) {
+        match new_m.as_mut() {
+            Some(m) => new_w
+                .par_chunks_mut(PAR_CHUNK)
+                .zip(m.par_chunks_mut(PAR_CHUNK))
+                .enumerate()
+                .for_each(|(c, (ow, om))| body(c, ow, Some(om))),
+            None => new_w.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(c, ow)| body(c, ow, None)),
+        }
+    } else {
+        match new_m.as_mut() {
+            Some(m) => new_w
+                .chunks_mut(PAR_CHUNK)
+                .zip(m.chunks_mut(PAR_CHUNK))
+                .enumerate()
+                .for_each(|(c, (ow, om))| body(c, ow, Some(om))),
+            None => new_w.chunks_mut(PAR_CHUNK).enumerate().for_each(|(c, ow)| body(c, ow, None)),
+        }
     }
+    (new_w, new_m)
 }
 
 impl MultiSgd {
@@ -92,8 +132,9 @@ impl MultiSgd {
     }
 
     /// Group `i` computed in `T`: the new weight (in `out_dtype`) and the new mom and weight32.
-    fn group<T: Float + StorageElement>(
+    fn group<T: Float + StorageElement + Send + Sync>(
         &self,
+        par: Parallelism,
         x: &[TensorIn<'_>],
         i: usize,
         lr: f64,
@@ -104,13 +145,13 @@ impl MultiSgd {
         let base = i * self.stride();
         // With a float32 weight, MXNet's mp kernels work on the weight and ignore weight32.
         let master = self.mp && x[base].dtype() != DType::F32;
-        let w = if master { load::<T>(&x[base + self.stride() - 1]) } else { load::<T>(&x[base]) };
-        let g = load::<T>(&x[base + 1]);
-        let mut mom = self.mom.then(|| load::<T>(&x[base + 2]));
+        let w = borrow_or_load::<T>(if master { &x[base + self.stride() - 1] } else { &x[base] });
+        let g = borrow_or_load::<T>(&x[base + 1]);
+        let mom = self.mom.then(|| borrow_or_load::<T>(&x[base + 2]));
         let (mc, rc, bc) = (c(self.momentum), c(self.rescale), c(self.clip));
-        let new = step(&w, &g, mom.as_deref_mut(), c(lr), c(wd), mc, rc, bc);
+        let (new, new_mom) = step(par, &w, &g, mom.as_deref(), c(lr), c(wd), mc, rc, bc);
         let mut states = Vec::new();
-        if let Some(m) = mom {
+        if let Some(m) = new_mom {
             states.push(store(m, x[base + 2].dtype()));
         }
         if self.mp {
@@ -208,15 +249,16 @@ impl Operator for MultiSgd {
         }
         v
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (lrs, wds) = self.rates(x);
+        let par = ctx.par;
         let mut outs = Vec::with_capacity(self.n);
         let mut states = Vec::new();
         for i in 0..self.n {
             let (o, s) = if !self.mp && compute_is_f64(dt[i]) {
-                self.group::<f64>(x, i, lrs[i], wds[i], dt[i])
+                self.group::<f64>(par, x, i, lrs[i], wds[i], dt[i])
             } else {
-                self.group::<f32>(x, i, lrs[i], wds[i], dt[i])
+                self.group::<f32>(par, x, i, lrs[i], wds[i], dt[i])
             };
             outs.push(o);
             states.extend(s);
