@@ -22,15 +22,17 @@ fn depth_slice(g: &ConvGeom, oz: usize, a: usize) -> Option<usize> {
 }
 
 /// Gather the patches of one group's input volumes `x` (`cg` volumes of `d x h x w`) into `col`
-/// (`cg * kd * kh * kw` rows of `od * oh * ow`), zeros where a patch reads padding.
-pub(super) fn im2col<T: ConvFloat>(x: &[T], g: &ConvGeom, cg: usize, col: &mut [T]) {
+/// (`cg * kd * kh * kw` rows of `od * oh * ow`, row `r` starting at `r * ld`: `ld` is the
+/// output volume for one image's own matrix, larger when several images share one), zeros
+/// where a patch reads padding.
+pub(super) fn im2col<T: ConvFloat>(x: &[T], g: &ConvGeom, cg: usize, col: &mut [T], ld: usize) {
     let (ohw, hw, ovol, vol) = (g.oh * g.ow, g.h * g.w, g.out_vol(), g.in_vol());
     for c in 0..cg {
         let volume = &x[c * vol..(c + 1) * vol];
         for a in 0..g.kd {
             for i in 0..g.kh {
                 for j in 0..g.kw {
-                    let row = &mut col[(((c * g.kd + a) * g.kh + i) * g.kw + j) * ovol..][..ovol];
+                    let row = &mut col[(((c * g.kd + a) * g.kh + i) * g.kw + j) * ld..][..ovol];
                     for (oz, dst) in row.chunks_exact_mut(ohw.max(1)).enumerate().take(g.od) {
                         match depth_slice(g, oz, a) {
                             Some(iz) => im2col_plane(&volume[iz * hw..(iz + 1) * hw], g, i, j, dst),
@@ -69,16 +71,16 @@ fn im2col_plane<T: ConvFloat>(plane: &[T], g: &ConvGeom, i: usize, j: usize, dst
     }
 }
 
-/// Add the column matrix `col` back onto one group's input volumes `x` (the adjoint of
-/// [`im2col`]).
-pub(super) fn col2im<T: ConvFloat>(col: &[T], g: &ConvGeom, cg: usize, x: &mut [T]) {
+/// Add the column matrix `col` (rows starting at multiples of `ld`) back onto one group's
+/// input volumes `x` (the adjoint of [`im2col`]).
+pub(super) fn col2im<T: ConvFloat>(col: &[T], g: &ConvGeom, cg: usize, x: &mut [T], ld: usize) {
     let (ohw, hw, ovol, vol) = (g.oh * g.ow, g.h * g.w, g.out_vol(), g.in_vol());
     for c in 0..cg {
         let volume = &mut x[c * vol..(c + 1) * vol];
         for a in 0..g.kd {
             for i in 0..g.kh {
                 for j in 0..g.kw {
-                    let row = &col[(((c * g.kd + a) * g.kh + i) * g.kw + j) * ovol..][..ovol];
+                    let row = &col[(((c * g.kd + a) * g.kh + i) * g.kw + j) * ld..][..ovol];
                     if g.d == 1 && g.od == 1 && g.pd == 0 {
                         // 1-D and 2-D data: the one depth slice (a straight call kept the 2-D
                         // backward pass as fast as before depth was added).
