@@ -103,7 +103,7 @@ pub use naive::NaiveEngine;
 pub use op::{Device, DeviceKind, FnProperty, OpFn};
 pub use pool::{LaneKind, WorkerInfo, WorkerInitHook, current_worker, set_worker_init_hook, with_worker_state};
 pub use queue::Var;
-pub use running::{mark_parallel, running_ops};
+pub use running::{mark_parallel, others_running, running_ops};
 pub use threaded::{
     DEFAULT_CPU_PRIORITY_WORKERS, DEFAULT_CPU_WORKERS, DEFAULT_GPU_COPY_WORKERS, DEFAULT_GPU_WORKERS,
     DEFAULT_MAX_PENDING, ThreadedConfig, ThreadedEngine,

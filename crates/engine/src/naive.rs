@@ -39,7 +39,7 @@ impl Engine for NaiveEngine {
             if prop == FnProperty::Wait { None } else { inherited_error(&reads).or_else(|| inherited_error(&rw)) };
         let (err, fresh) = match inherited {
             Some(e) => (Some(e), false),
-            None => (run_guarded(op, name, device).err(), true),
+            None => (run_guarded(op, name, device, prop).err(), true),
         };
         for w in &writes {
             w.finish_write(err.as_ref());

@@ -257,7 +257,7 @@ impl Shared {
                 Some(e)
             }
             None => {
-                let fresh = func.and_then(|f| run_guarded(f, op.name, op.device).err());
+                let fresh = func.and_then(|f| run_guarded(f, op.name, op.device, op.prop).err());
                 // Only new failures are recorded for wait_for_all (an inherited error was
                 // recorded where it arose). Record before releasing, so that a waiter woken
                 // by the release finds it recorded.

@@ -127,7 +127,8 @@ fn parallel_ops_are_counted_while_they_run() {
             crate::running::run_guarded(
                 Box::new(|| {
                     crate::mark_parallel();
-                    crate::running::run_guarded(Box::new(|| Ok(())), "inner", Device::cpu(0)).unwrap();
+                    crate::running::run_guarded(Box::new(|| Ok(())), "inner", Device::cpu(0), FnProperty::Light)
+                        .unwrap();
                     crate::running::run_guarded(
                         Box::new(|| {
                             crate::mark_parallel();
@@ -135,12 +136,14 @@ fn parallel_ops_are_counted_while_they_run() {
                         }),
                         "inner parallel",
                         Device::cpu(0),
+                        FnProperty::Normal,
                     )
                     .unwrap();
                     Ok(())
                 }),
                 "outer",
                 Device::cpu(0),
+                FnProperty::Normal,
             )
             .unwrap();
         }

@@ -94,9 +94,9 @@ impl Parallelism {
     }
 }
 
-/// Whether engine ops other than the caller's run now (the caller's op counts itself).
+/// Whether engine ops other than the caller's run now (light ones aside: see `mxrs_engine::running_ops`).
 fn other_ops_running() -> bool {
-    mxrs_engine::running_ops() > 1
+    mxrs_engine::others_running()
 }
 
 /// The `on_split` of a budget nobody listens to.
