@@ -3,9 +3,12 @@
 use num_traits::Float;
 
 use super::super::blas::{self, Op};
+use crate::storage::StorageElement;
 
 /// Element types the convolution kernels run on: the floats `gemm` supports.
-pub trait ConvFloat: Float + Send + Sync + Default + std::fmt::Debug + 'static {
+pub trait ConvFloat:
+    Float + StorageElement + bytemuck::Zeroable + Send + Sync + Default + std::fmt::Debug + 'static
+{
     /// True when [`ConvFloat::blas_gemm`] has a library to call.
     fn has_blas() -> bool {
         false
@@ -27,6 +30,11 @@ pub trait ConvFloat: Float + Send + Sync + Default + std::fmt::Debug + 'static {
     ) -> bool {
         false
     }
+}
+
+/// Zero of a [`ConvFloat`] (`Float`'s and `Element`'s both name one).
+pub(super) fn zero<T: ConvFloat>() -> T {
+    <T as num_traits::Zero>::zero()
 }
 
 impl ConvFloat for f32 {

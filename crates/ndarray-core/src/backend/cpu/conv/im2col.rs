@@ -4,7 +4,7 @@
 //! Both run over depth, then the 2-D planes of one depth slice: 1-D and 2-D data have a unit
 //! depth, so the depth loops run once and the plane loops are those of a 2-D convolution.
 
-use super::geom::{ConvFloat, ConvGeom};
+use super::geom::{ConvFloat, ConvGeom, zero};
 
 /// Range `[lo, hi)` of output positions `o` whose input position `o * s + off` lies in `[0, n)`.
 fn valid_range(off: isize, s: usize, n: usize, out: usize) -> (usize, usize) {
@@ -36,7 +36,7 @@ pub(super) fn im2col<T: ConvFloat>(x: &[T], g: &ConvGeom, cg: usize, col: &mut [
                     for (oz, dst) in row.chunks_exact_mut(ohw.max(1)).enumerate().take(g.od) {
                         match depth_slice(g, oz, a) {
                             Some(iz) => im2col_plane(&volume[iz * hw..(iz + 1) * hw], g, i, j, dst),
-                            None => dst.fill(T::zero()),
+                            None => dst.fill(zero::<T>()),
                         }
                     }
                 }
@@ -54,12 +54,12 @@ fn im2col_plane<T: ConvFloat>(plane: &[T], g: &ConvGeom, i: usize, j: usize, dst
         let dst = &mut dst[oy * g.ow..(oy + 1) * g.ow];
         let iy = (oy * g.sh + i * g.dh) as isize - g.ph as isize;
         if iy < 0 || iy >= g.h as isize {
-            dst.fill(T::zero());
+            dst.fill(zero::<T>());
             continue;
         }
         let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-        dst[..lo].fill(T::zero());
-        dst[hi..].fill(T::zero());
+        dst[..lo].fill(zero::<T>());
+        dst[hi..].fill(zero::<T>());
         if g.sw == 1 {
             let s0 = (lo as isize + x0) as usize;
             dst[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);

@@ -17,6 +17,7 @@ mod pool;
 
 use rayon::prelude::*;
 
+use self::geom::zero;
 use self::im2col::{col2im, im2col};
 use super::Parallelism;
 
@@ -52,7 +53,7 @@ fn gemm_rm<T: ConvFloat>(
     }
     if k == 0 {
         if !acc {
-            dst[..m * n].fill(T::zero());
+            dst[..m * n].fill(zero::<T>());
         }
         return;
     }
@@ -80,8 +81,8 @@ fn gemm_rm<T: ConvFloat>(
             b.as_ptr(),
             b_cs,
             b_rs,
-            T::one(),
-            T::one(),
+            <T as num_traits::One>::one(),
+            <T as num_traits::One>::one(),
             false,
             false,
             false,
@@ -90,24 +91,42 @@ fn gemm_rm<T: ConvFloat>(
     }
 }
 
-/// How to spread `work` multiply-adds over `batch` images: (split over the batch, gemm's own
-/// parallelism inside each product, whether float32 products may go to the external BLAS).
+/// Convolutions of at least this many multiply-adds split over the whole thread budget even
+/// while other ops run. The budget's `busy` rule keeps an op on one thread when it starts
+/// beside another, which suits ops of similar size; but in a training step the gradient copies
+/// and optimizer updates of the layers already done run beside the backward convolutions, and
+/// a 20 ms convolution that started beside a 0.1 ms copy ran on one core for all of its 20 ms.
+/// Splitting adds no threads: the op's own thread waits while rayon's pool does the work.
+const ALWAYS_SPLIT_MACS: usize = 1 << 24;
+
+/// How to spread `work` multiply-adds over `batch` images (or blocks of images): (split over
+/// the batch, gemm's own parallelism inside each product, whether float32 products may go to
+/// the external BLAS).
 ///
 /// The BLAS is used only under a one-thread budget (e.g. `--threads 1`, where OpenBLAS is
 /// pinned to one thread as well): it cannot be told per call how many threads to use, and
 /// OpenBLAS's spinning threads beside rayon's workers, or beside other processes on a busy
 /// machine, made a 2-thread ResNet-sized forward take 150-600 ms instead of 25-30 ms.
 fn plan<T: ConvFloat>(par: Parallelism, batch: usize, work: usize) -> (bool, gemm::Parallelism, bool) {
+    let threads = conv_threads(par, work);
     // Small convolutions (LeNet's) never open the library (which starts its thread pool).
     let blas = par.threads == 1 && work / batch.max(1) >= BLAS_MIN_MACS && T::has_blas();
-    let split = par.split(work);
+    let split = threads > 1 && work >= super::PAR_THRESHOLD;
+    if split {
+        par.notify_split();
+    }
     if split && batch > 1 {
         (true, gemm::Parallelism::None, blas)
     } else if split {
-        (false, gemm::Parallelism::Rayon(par.threads), blas)
+        (false, gemm::Parallelism::Rayon(threads), blas)
     } else {
         (false, gemm::Parallelism::None, blas)
     }
+}
+
+/// Threads a convolution of `work` multiply-adds may use now (see [`ALWAYS_SPLIT_MACS`]).
+fn conv_threads(par: Parallelism, work: usize) -> usize {
+    if work >= ALWAYS_SPLIT_MACS { par.threads } else { par.available() }
 }
 
 /// A lowered block aims at about this many columns (output positions of all its images): a
@@ -127,14 +146,17 @@ fn images_per_block(par: Parallelism, g: &ConvGeom) -> usize {
     if ovol >= BLOCK_COLS || g.batch <= 1 {
         return 1;
     }
-    let per_thread = (g.batch / par.available()).max(1);
+    let per_thread = (g.batch / conv_threads(par, g.work())).max(1);
     let by_memory = BLOCK_COL_MAX / (g.col_rows() * ovol).max(1);
     BLOCK_COLS.div_ceil(ovol).min(per_thread).min(by_memory).max(1)
 }
 
 /// Run `f(block, out_chunk, scratch)` for every `per`-element chunk of `out` (the last one may
-/// be shorter), in parallel when `split`; each worker owns one `scratch`-element buffer.
+/// be shorter): split into one run of consecutive chunks per thread when `split`, each run with
+/// one `scratch`-element buffer. Buffers come from (and go back to) the buffer pool: a fresh
+/// column matrix of a few MiB per call paid its page faults at every training step.
 fn for_each_block<T: ConvFloat>(
+    par: Parallelism,
     out: &mut [T],
     per: usize,
     scratch: usize,
@@ -144,13 +166,20 @@ fn for_each_block<T: ConvFloat>(
     if out.is_empty() || per == 0 {
         return;
     }
-    if split {
-        out.par_chunks_mut(per).enumerate().for_each_init(|| vec![T::zero(); scratch], |buf, (n, o)| f(n, o, buf));
-    } else {
-        let mut buf = vec![T::zero(); scratch];
-        for (n, o) in out.chunks_mut(per).enumerate() {
-            f(n, o, &mut buf);
+    let blocks = out.len().div_ceil(per);
+    let parts = if split { par.threads.min(blocks).max(1) } else { 1 };
+    let per_part = blocks.div_ceil(parts);
+    let run = |p: usize, o: &mut [T]| {
+        let mut buf = crate::pool::alloc::<T>(scratch);
+        for (i, chunk) in o.chunks_mut(per).enumerate() {
+            f(p * per_part + i, chunk, &mut buf);
         }
+        crate::pool::give(T::wrap(buf));
+    };
+    if parts > 1 {
+        out.par_chunks_mut(per_part * per).enumerate().for_each(|(p, o)| run(p, o));
+    } else {
+        run(0, out);
     }
 }
 
@@ -184,13 +213,14 @@ pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Opti
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
     let (hw, ohw) = (g.in_vol(), g.out_vol());
     let nb = images_per_block(par, g);
-    let mut y = vec![T::zero(); g.batch * g.out_c * ohw];
+    // Every element is written: by the product (which does not accumulate) or the copy after it.
+    let mut y = crate::pool::alloc::<T>(g.batch * g.out_c * ohw);
     let (par_blocks, inner, blas) = plan::<T>(par, g.batch.div_ceil(nb), g.work());
     let pointwise = g.is_pointwise() && nb == 1;
     let col_len = if pointwise { 0 } else { kg * nb * ohw };
     let tmp_len = if nb > 1 { fg * nb * ohw } else { 0 };
     let per = g.out_c * ohw;
-    for_each_block(&mut y, nb * per, col_len + tmp_len, par_blocks, |b, yblk, scratch| {
+    for_each_block(par, &mut y, nb * per, col_len + tmp_len, par_blocks, |b, yblk, scratch| {
         let (n0, imgs) = (b * nb, yblk.len() / per);
         let ld = imgs * ohw;
         let (col, tmp) = scratch.split_at_mut(col_len);
@@ -232,13 +262,13 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
     let (hw, ohw) = (g.in_vol(), g.out_vol());
     let nb = images_per_block(par, g);
-    let mut dx = vec![T::zero(); g.batch * g.in_c * hw];
+    let mut dx = crate::pool::alloc_zeroed::<T>(g.batch * g.in_c * hw);
     let (par_blocks, inner, blas) = plan::<T>(par, g.batch.div_ceil(nb), g.work());
     let pointwise = g.is_pointwise() && nb == 1;
     let col_len = if pointwise { 0 } else { kg * nb * ohw };
     let tmp_len = if nb > 1 { fg * nb * ohw } else { 0 };
     let per = g.in_c * hw;
-    for_each_block(&mut dx, nb * per, col_len + tmp_len, par_blocks, |b, dxblk, scratch| {
+    for_each_block(par, &mut dx, nb * per, col_len + tmp_len, par_blocks, |b, dxblk, scratch| {
         let (n0, imgs) = (b * nb, dxblk.len() / per);
         let ld = imgs * ohw;
         let (col, tmp) = scratch.split_at_mut(col_len);
@@ -274,8 +304,8 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
     let pointwise = g.is_pointwise() && nb == 1;
     // Accumulate images [lo, hi) into `dw` (zero on entry), `nb` at a time.
     let accumulate = |lo: usize, hi: usize, dw: &mut [T]| {
-        let mut col = vec![T::zero(); if pointwise { 0 } else { kg * nb * ohw }];
-        let mut tmp = vec![T::zero(); if nb > 1 { fg * nb * ohw } else { 0 }];
+        let mut col = crate::pool::alloc::<T>(if pointwise { 0 } else { kg * nb * ohw });
+        let mut tmp = crate::pool::alloc::<T>(if nb > 1 { fg * nb * ohw } else { 0 });
         let mut n0 = lo;
         while n0 < hi {
             let imgs = nb.min(hi - n0);
@@ -301,10 +331,12 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
             }
             n0 += imgs;
         }
+        crate::pool::give(T::wrap(col));
+        crate::pool::give(T::wrap(tmp));
     };
     let len = g.weight_len();
     if !par_blocks {
-        let mut dw = vec![T::zero(); len];
+        let mut dw = crate::pool::alloc_zeroed::<T>(len);
         accumulate(0, g.batch, &mut dw);
         return dw;
     }
@@ -315,24 +347,25 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
     (0..parts)
         .into_par_iter()
         .map(|p| {
-            let mut dw = vec![T::zero(); len];
+            let mut dw = crate::pool::alloc_zeroed::<T>(len);
             accumulate((p * per).min(g.batch), ((p + 1) * per).min(g.batch), &mut dw);
             dw
         })
         .reduce_with(|mut a, b| {
             a.iter_mut().zip(&b).for_each(|(x, &y)| *x = *x + y);
+            crate::pool::give(T::wrap(b));
             a
         })
-        .unwrap_or_else(|| vec![T::zero(); len])
+        .unwrap_or_else(|| crate::pool::alloc_zeroed::<T>(len))
 }
 
 /// Gradient of a per-channel bias: sums `dy` (`(batch, channels, plane)`) over batch and plane.
 pub fn bias_backward<T: ConvFloat>(dy: &[T], batch: usize, channels: usize, plane: usize) -> Vec<T> {
-    let mut db = vec![T::zero(); channels];
+    let mut db = vec![zero::<T>(); channels];
     for n in 0..batch {
         for (c, d) in db.iter_mut().enumerate() {
             let s = &dy[(n * channels + c) * plane..(n * channels + c + 1) * plane];
-            *d = *d + s.iter().fold(T::zero(), |a, &v| a + v);
+            *d = *d + s.iter().fold(zero::<T>(), |a, &v| a + v);
         }
     }
     db
