@@ -47,15 +47,320 @@ struct BatchNorm {
     axis: i64,
 }
 
-/// Per-channel float64 sums over a row-major (outer, ch, inner) block.
-fn channel_sums<T: Real>(v: &[T], ch: usize, inner: usize, f: impl Fn(usize, T) -> f64) -> Vec<f64> {
-    let mut acc = vec![0f64; ch];
-    for block in v.chunks_exact(ch * inner) {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a += block[k * inner..(k + 1) * inner].iter().map(|&x| f(k, x)).sum::<f64>();
+/// Lanes of the float64 partial sums: independent accumulators that LLVM keeps in vector
+/// registers, so that the conversions to float64 and the adds vectorise instead of forming one
+/// serial dependency chain.
+const LANES: usize = 8;
+
+/// Adds `f(a)` over `v` into the [`LANES`] float64 partial sums `acc` (a channel's runs add
+/// into one `acc`, folded once at the end: short runs then cost no fold each).
+#[inline(always)]
+fn lane_add<T: Real>(acc: &mut [f64; LANES], v: &[T], f: impl Fn(f64) -> f64) {
+    let chunks = v.chunks_exact(LANES);
+    for (s, &a) in acc.iter_mut().zip(chunks.remainder()) {
+        *s += f(a.to_f64());
+    }
+    for chunk in chunks {
+        let chunk: &[T; LANES] = chunk.try_into().expect("chunks_exact gives LANES elements");
+        for (s, &a) in acc.iter_mut().zip(chunk) {
+            *s += f(a.to_f64());
         }
     }
-    acc
+}
+
+/// [`lane_add`] of `f(a, b)` over paired slices.
+#[inline(always)]
+fn lane_add2<T: Real>(acc: &mut [f64; LANES], u: &[T], v: &[T], f: impl Fn(f64, f64) -> f64) {
+    let (uc, vc) = (u.chunks_exact(LANES), v.chunks_exact(LANES));
+    for ((s, &a), &b) in acc.iter_mut().zip(uc.remainder()).zip(vc.remainder()) {
+        *s += f(a.to_f64(), b.to_f64());
+    }
+    for (uk, vk) in uc.zip(vc) {
+        let uk: &[T; LANES] = uk.try_into().expect("chunks_exact gives LANES elements");
+        let vk: &[T; LANES] = vk.try_into().expect("chunks_exact gives LANES elements");
+        for ((s, &a), &b) in acc.iter_mut().zip(uk).zip(vk) {
+            *s += f(a.to_f64(), b.to_f64());
+        }
+    }
+}
+
+/// The float64 sum of `f(a)` over a channel's runs, in [`LANES`] partial sums.
+#[inline(always)]
+fn runs_sum<'a, T: Real>(runs: impl Iterator<Item = &'a [T]>, f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    runs.for_each(|r| lane_add(&mut acc, r, &f));
+    acc.iter().sum()
+}
+
+/// Adds `g` and `g * (x - mean)` over paired slices into `sg` and `sgx`, in one pass over
+/// memory: both per block of 1024 elements, the second over the block still in L1 (one loop
+/// with both sums gets vectorised across the two sums instead of across the lanes).
+#[inline(always)]
+fn grad_add<T: Real>(sg: &mut [f64; LANES], sgx: &mut [f64; LANES], g: &[T], x: &[T], mean: f64) {
+    for (gb, xb) in g.chunks(1024).zip(x.chunks(1024)) {
+        lane_add(sg, gb, |a| a);
+        lane_add2(sgx, gb, xb, |a, b| a * (b - mean));
+    }
+}
+
+/// The runs of `inner` elements of channel `k` in a row-major (outer, ch, inner) block:
+/// `outer` contiguous runs, `ch * inner` apart.
+fn runs<T>(v: &[T], ch: usize, inner: usize, k: usize) -> impl Iterator<Item = &[T]> {
+    let outer = v.len().checked_div(ch * inner).unwrap_or(0);
+    (0..outer).map(move |o| &v[(o * ch + k) * inner..(o * ch + k + 1) * inner])
+}
+
+/// [`runs`] of every channel as disjoint mutable slices: entry `k` holds channel `k`'s runs in
+/// order, so that the channels can write their parts of one buffer in parallel.
+fn runs_mut<T>(v: &mut [T], ch: usize, inner: usize) -> Vec<Vec<&mut [T]>> {
+    let per = v.len().checked_div(ch * inner).unwrap_or(0);
+    let mut groups: Vec<Vec<&mut [T]>> = (0..ch).map(|_| Vec::with_capacity(per)).collect();
+    if inner > 0 {
+        for (j, r) in v.chunks_mut(inner).enumerate() {
+            groups[j % ch].push(r);
+        }
+    }
+    groups
+}
+
+/// `f(k, item)` for each channel `k` and its item, over rayon's pool when `par`; the results in
+/// channel order.
+fn per_channel<I: Send, R: Send>(items: Vec<I>, par: bool, f: impl Fn(usize, I) -> R + Sync + Send) -> Vec<R> {
+    if par {
+        items.into_par_iter().enumerate().map(|(k, i)| f(k, i)).collect()
+    } else {
+        items.into_iter().enumerate().map(|(k, i)| f(k, i)).collect()
+    }
+}
+
+/// What the kernels share: the (outer, ch, inner) layout, the count `m` of a channel's elements
+/// and whether batch statistics are used.
+#[derive(Clone, Copy)]
+struct Plan {
+    ch: usize,
+    inner: usize,
+    m: f64,
+    batch: bool,
+}
+
+/// BatchNorm forward of channel `k` of `v` into its runs `outs`, with `p` = (gamma, beta,
+/// moving mean, moving variance) of the channel: the batch mean, the biased variance in a second
+/// pass (over data still in L2), then out = x * scale + shift. Returns (mean, var, invstd).
+#[inline(always)]
+fn forward_channel<T: Real>(
+    job: Plan,
+    k: usize,
+    eps: f64,
+    p: [f64; 4],
+    v: &[T],
+    outs: Vec<&mut [T]>,
+) -> (f64, f64, f64) {
+    let Plan { ch, inner, m, batch } = job;
+    let (mean, var) = if batch {
+        let mean = runs_sum(runs(v, ch, inner, k), |a| a) / m;
+        (mean, runs_sum(runs(v, ch, inner, k), |a| (a - mean) * (a - mean)) / m)
+    } else {
+        (p[2], p[3])
+    };
+    let invstd = 1.0 / (var + eps).sqrt();
+    let scale: T = c(p[0] * invstd);
+    let shift: T = c(p[1] - mean * scale.to_f64());
+    for (o, a) in outs.into_iter().zip(runs(v, ch, inner, k)) {
+        for (o, &a) in o.iter_mut().zip(a) {
+            *o = a * scale + shift;
+        }
+    }
+    (mean, var, invstd)
+}
+
+/// BatchNorm backward of channel `k` (output gradient `g`, data `v`) into its runs `dxs` of
+/// the data gradient, with `p` = (gamma, mean, invstd) of the channel: sum(g) and
+/// sum(g * (x - mean)) in one pass, then dx over the same (L2-hot) data. Returns
+/// (sum(g * xhat), sum(g)), the gamma and beta gradients.
+#[inline(always)]
+fn backward_channel<T: Real>(job: Plan, k: usize, p: [f64; 3], g: &[T], v: &[T], dxs: Vec<&mut [T]>) -> (f64, f64) {
+    let Plan { ch, inner, m, batch } = job;
+    let [gamma, mean, invstd] = p;
+    let (mut sgl, mut sgxl) = ([0f64; LANES], [0f64; LANES]);
+    for (a, b) in runs(g, ch, inner, k).zip(runs(v, ch, inner, k)) {
+        grad_add(&mut sgl, &mut sgxl, a, b, mean);
+    }
+    let (sg, sgx) = (sgl.iter().sum::<f64>(), sgxl.iter().sum::<f64>());
+    // sum(g * xhat), with xhat = (x - mean) * invstd.
+    let gx = sgx * invstd;
+    let gs = gamma * invstd;
+    let data = runs(g, ch, inner, k).zip(runs(v, ch, inner, k));
+    if batch {
+        // gamma*invstd * (g - mean(g) - xhat * mean(g*xhat))
+        let (mg, xs) = (sg / m, gs * invstd * (gx / m));
+        for (o, (gr, vr)) in dxs.into_iter().zip(data) {
+            for ((o, &a), &b) in o.iter_mut().zip(gr).zip(vr) {
+                *o = c(gs * (a.to_f64() - mg) - (b.to_f64() - mean) * xs);
+            }
+        }
+    } else {
+        let s = c::<T>(gs);
+        for (o, (gr, _)) in dxs.into_iter().zip(data) {
+            for (o, &a) in o.iter_mut().zip(gr) {
+                *o = a * s;
+            }
+        }
+    }
+    (gx, sg)
+}
+
+/// Whether the CPU has AVX2, for the channel kernels: compiled for it they run 4 float64 lanes
+/// per instruction instead of SSE2's 2, with the same operations in the same order (Rust never
+/// fuses a multiply and an add), so with the same results.
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2")
+}
+
+/// [`forward_channel`], compiled for AVX2 where the CPU has it.
+fn forward_best<T: Real>(job: Plan, k: usize, eps: f64, p: [f64; 4], v: &[T], outs: Vec<&mut [T]>) -> (f64, f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: Real>(job: Plan, k: usize, eps: f64, p: [f64; 4], v: &[T], outs: Vec<&mut [T]>) -> (f64, f64, f64) {
+            forward_channel(job, k, eps, p, v, outs)
+        }
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { avx2(job, k, eps, p, v, outs) };
+    }
+    forward_channel(job, k, eps, p, v, outs)
+}
+
+/// [`backward_channel`], compiled for AVX2 where the CPU has it.
+fn backward_best<T: Real>(job: Plan, k: usize, p: [f64; 3], g: &[T], v: &[T], dxs: Vec<&mut [T]>) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: Real>(job: Plan, k: usize, p: [f64; 3], g: &[T], v: &[T], dxs: Vec<&mut [T]>) -> (f64, f64) {
+            backward_channel(job, k, p, g, v, dxs)
+        }
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { avx2(job, k, p, g, v, dxs) };
+    }
+    backward_channel(job, k, p, g, v, dxs)
+}
+
+/// Channels with runs shorter than this take the row-wise kernels ([`forward_rows`],
+/// [`backward_rows`]): the lane sums need long runs, and channels-last data has runs of 1.
+const SHORT_RUN: usize = LANES;
+
+/// Elements per block of rows of width `w` in the row-wise kernels: about 16 Ki, at least a row.
+fn row_block(w: usize) -> usize {
+    w * (16384 / w).max(1)
+}
+
+/// Float64 sums per channel of `f(u, v, at[channel])` over (outer, ch, inner) blocks `u` and
+/// `v`: sums per position of a row (contiguous, vectorised across the positions) over fixed
+/// blocks of rows (over rayon when `par`), added in order, so the result does not depend on
+/// `par`. Needs `ch * inner > 0`.
+fn row_sums<T: Real>(
+    u: &[T],
+    v: &[T],
+    pl: Plan,
+    at: &[f64],
+    par: bool,
+    f: impl Fn(f64, f64, f64) -> f64 + Sync,
+) -> Vec<f64> {
+    let w = pl.ch * pl.inner;
+    let at: Vec<f64> = (0..w).map(|j| at[j / pl.inner]).collect();
+    let part = |(bu, bv): (&[T], &[T])| {
+        let mut acc = vec![0f64; w];
+        for (ru, rv) in bu.chunks_exact(w).zip(bv.chunks_exact(w)) {
+            for (((s, &a), &b), &c) in acc.iter_mut().zip(ru).zip(rv).zip(&at) {
+                *s += f(a.to_f64(), b.to_f64(), c);
+            }
+        }
+        acc
+    };
+    let b = row_block(w);
+    let parts: Vec<Vec<f64>> = if par {
+        u.par_chunks(b).zip(v.par_chunks(b)).map(part).collect()
+    } else {
+        u.chunks(b).zip(v.chunks(b)).map(part).collect()
+    };
+    let mut total = vec![0f64; w];
+    for p in parts {
+        total.iter_mut().zip(p).for_each(|(t, p)| *t += p);
+    }
+    total.chunks(pl.inner).map(|c| c.iter().sum()).collect()
+}
+
+/// `out[r, j] = f(&pos[j], u[r, j], v[r, j])` over the rows of width `pos.len()` (> 0), in
+/// blocks of rows over rayon when `par`.
+fn map_rows<T: Real, P: Sync>(out: &mut [T], u: &[T], v: &[T], pos: &[P], par: bool, f: impl Fn(&P, T, T) -> T + Sync) {
+    let w = pos.len();
+    let body = |((o, a), b): ((&mut [T], &[T]), &[T])| {
+        for ((o, a), b) in o.chunks_exact_mut(w).zip(a.chunks_exact(w)).zip(b.chunks_exact(w)) {
+            for (((o, &a), &b), p) in o.iter_mut().zip(a).zip(b).zip(pos) {
+                *o = f(p, a, b);
+            }
+        }
+    };
+    let bl = row_block(w);
+    if par {
+        out.par_chunks_mut(bl).zip(u.par_chunks(bl)).zip(v.par_chunks(bl)).for_each(body);
+    } else {
+        out.chunks_mut(bl).zip(u.chunks(bl)).zip(v.chunks(bl)).for_each(body);
+    }
+}
+
+/// [`forward_channel`] for all channels at once, row by row, for short channel runs; `p` =
+/// (gamma, beta, moving mean, moving variance) per channel. Returns (mean, var, invstd) per channel.
+fn forward_rows<T: Real>(
+    v: &[T],
+    out: &mut [T],
+    pl: Plan,
+    eps: f64,
+    p: [&[f64]; 4],
+    par: bool,
+) -> Vec<(f64, f64, f64)> {
+    let (mean, var): (Vec<f64>, Vec<f64>) = if pl.batch {
+        let mean: Vec<f64> = row_sums(v, v, pl, &vec![0.0; pl.ch], par, |a, _, _| a).iter().map(|s| s / pl.m).collect();
+        let var = row_sums(v, v, pl, &mean, par, |a, _, mu| (a - mu) * (a - mu)).iter().map(|s| s / pl.m).collect();
+        (mean, var)
+    } else {
+        (p[2].to_vec(), p[3].to_vec())
+    };
+    let stats: Vec<(f64, f64, f64)> =
+        mean.iter().zip(&var).map(|(&mu, &va)| (mu, va, 1.0 / (va + eps).sqrt())).collect();
+    let pos: Vec<(T, T)> = (0..pl.ch * pl.inner)
+        .map(|j| {
+            let (k, (mu, _, invstd)) = (j / pl.inner, stats[j / pl.inner]);
+            let scale: T = c(p[0][k] * invstd);
+            (scale, c(p[1][k] - mu * scale.to_f64()))
+        })
+        .collect();
+    map_rows(out, v, v, &pos, par, |&(s, b), a, _| a * s + b);
+    stats
+}
+
+/// [`backward_channel`] for all channels at once, row by row, for short channel runs; `p` =
+/// (gamma, mean, invstd) per channel. Returns (sum(g * xhat), sum(g)) per channel.
+fn backward_rows<T: Real>(g: &[T], v: &[T], dx: &mut [T], pl: Plan, p: [&[f64]; 3], par: bool) -> Vec<(f64, f64)> {
+    let [gamma, mean, invstd] = p;
+    let sg = row_sums(g, g, pl, &vec![0.0; pl.ch], par, |a, _, _| a);
+    let sgx = row_sums(g, v, pl, mean, par, |a, b, mu| a * (b - mu));
+    let sums: Vec<(f64, f64)> = (0..pl.ch).map(|k| (sgx[k] * invstd[k], sg[k])).collect();
+    // Per position: gamma*invstd, mean(g), mean and gamma*invstd^2*mean(g*xhat) of its channel.
+    let pos: Vec<[f64; 4]> = (0..pl.ch * pl.inner)
+        .map(|j| {
+            let k = j / pl.inner;
+            let gs = gamma[k] * invstd[k];
+            [gs, sg[k] / pl.m, mean[k], gs * invstd[k] * (sums[k].0 / pl.m)]
+        })
+        .collect();
+    if pl.batch {
+        map_rows(dx, g, v, &pos, par, |q, a, b| c(q[0] * (a.to_f64() - q[1]) - (b.to_f64() - q[2]) * q[3]));
+    } else {
+        let s: Vec<T> = pos.iter().map(|q| c(q[0])).collect();
+        map_rows(dx, g, g, &s, par, |&s, a, _| a * s);
+    }
+    sums
 }
 
 impl BatchNorm {
@@ -176,39 +481,28 @@ impl Operator for BatchNorm {
         let m = (outer * inner) as f64;
         let (gamma, beta) = (values(&x[1]), values(&x[2]));
         let (mm, mv) = (values(&x[3]), values(&x[4]));
-        let pdt = dt[1];
+        let (pdt, batch, eps) = (dt[1], self.batch_stats(ctx.is_train), self.eps);
         dispatch!(float NAME, dt[0] => T, {
             let v = x[0].typed::<T>();
-            let (mean, var) = if self.batch_stats(ctx.is_train) {
-                let mean: Vec<f64> = channel_sums(v, ch, inner, |_, a| a.to_f64()).iter().map(|s| s / m).collect();
-                let var: Vec<f64> =
-                    channel_sums(v, ch, inner, |k, a| (a.to_f64() - mean[k]).powi(2)).iter().map(|s| s / m).collect();
-                (mean, var)
-            } else {
-                (mm.clone(), mv.clone())
-            };
-            let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
-            // out = x * scale + shift per channel.
-            let scale: Vec<T> = (0..ch).map(|k| c(if self.fix_gamma { 1.0 } else { gamma[k] } * invstd[k])).collect();
-            let shift: Vec<T> = (0..ch).map(|k| c(beta[k] - mean[k] * scale[k].to_f64())).collect();
             let mut out = vec![<T as Element>::zero(); v.len()];
-            // One channel block of `inner` elements at a time, split over rayon for large data.
-            let body = |(j, (o, a)): (usize, (&mut [T], &[T]))| {
-                let (s, b) = (scale[j % ch], shift[j % ch]);
-                for (o, &a) in o.iter_mut().zip(a) {
-                    *o = a * s + b;
-                }
+            let (pl, par) = (Plan { ch, inner, m, batch }, ctx.par.split(v.len()));
+            let stats = if inner > 0 && inner < SHORT_RUN && !v.is_empty() {
+                let g1 = if self.fix_gamma { vec![1.0; ch] } else { gamma };
+                forward_rows(v, &mut out, pl, eps, [&g1, &beta, &mm, &mv], par)
+            } else {
+                // One channel at a time, the channels over rayon for large data.
+                per_channel(runs_mut(&mut out, ch, inner), par, |k, outs| {
+                    let p = [if self.fix_gamma { 1.0 } else { gamma[k] }, beta[k], mm[k], mv[k]];
+                    forward_best(pl, k, eps, p, v, outs)
+                })
             };
-            if inner > 0 && ctx.par.split(v.len()) {
-                out.par_chunks_mut(inner).zip(v.par_chunks(inner)).enumerate().for_each(body);
-            } else if inner > 0 {
-                out.chunks_mut(inner).zip(v.chunks(inner)).enumerate().for_each(body);
-            }
-            let (new_mm, new_mv) = if self.batch_stats(ctx.is_train) {
+            let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
+            let invstd: Vec<f64> = stats.iter().map(|s| s.2).collect();
+            let (new_mm, new_mv) = if batch {
                 let mo = self.momentum;
                 (
-                    mm.iter().zip(&mean).map(|(a, b)| a * mo + b * (1.0 - mo)).collect(),
-                    mv.iter().zip(&var).map(|(a, b)| a * mo + b * (1.0 - mo)).collect(),
+                    mm.iter().zip(&stats).map(|(a, s)| a * mo + s.0 * (1.0 - mo)).collect(),
+                    mv.iter().zip(&stats).map(|(a, s)| a * mo + s.1 * (1.0 - mo)).collect(),
                 )
             } else {
                 (mm, mv)
@@ -252,43 +546,18 @@ impl Operator for BatchNormBackward {
         let batch = self.0.batch_stats(ctx.is_train);
         dispatch!(float BACK, dt[0] => T, {
             let (g, v) = (x[0].typed::<T>(), x[1].typed::<T>());
-            let dbeta = channel_sums(g, ch, inner, |_, a| a.to_f64());
-            // sum(g * xhat) per channel, with xhat = (x - mean) * invstd.
-            let mut gx = vec![0f64; ch];
-            for (gb, vb) in g.chunks_exact(ch * inner).zip(v.chunks_exact(ch * inner)) {
-                for k in 0..ch {
-                    let r = k * inner..(k + 1) * inner;
-                    gx[k] += gb[r.clone()]
-                        .iter()
-                        .zip(&vb[r])
-                        .map(|(&a, &b)| a.to_f64() * (b.to_f64() - mean[k]))
-                        .sum::<f64>()
-                        * invstd[k];
-                }
-            }
             let mut dx = vec![<T as Element>::zero(); v.len()];
-            for ((db, gb), vb) in
-                dx.chunks_exact_mut(ch * inner).zip(g.chunks_exact(ch * inner)).zip(v.chunks_exact(ch * inner))
-            {
-                for k in 0..ch {
-                    let gs = gamma[k] * invstd[k];
-                    let r = k * inner..(k + 1) * inner;
-                    if batch {
-                        // gamma*invstd * (g - mean(g) - xhat * mean(g*xhat))
-                        let (mg, mgx) = (dbeta[k] / m, gx[k] / m);
-                        for ((o, &a), &b) in db[r.clone()].iter_mut().zip(&gb[r.clone()]).zip(&vb[r]) {
-                            let xhat = (b.to_f64() - mean[k]) * invstd[k];
-                            *o = c(gs * (a.to_f64() - mg - xhat * mgx));
-                        }
-                    } else {
-                        let s = c::<T>(gs);
-                        for (o, &a) in db[r.clone()].iter_mut().zip(&gb[r]) {
-                            *o = a * s;
-                        }
-                    }
-                }
-            }
-            let dgamma = if self.0.fix_gamma { vec![0.0; ch] } else { gx };
+            let (pl, par) = (Plan { ch, inner, m, batch }, ctx.par.split(v.len()));
+            let sums = if inner > 0 && inner < SHORT_RUN && !v.is_empty() {
+                backward_rows(g, v, &mut dx, pl, [&gamma, &mean, &invstd], par)
+            } else {
+                // One channel at a time, the channels over rayon for large data.
+                per_channel(runs_mut(&mut dx, ch, inner), par, |k, dxs| {
+                    backward_best(pl, k, [gamma[k], mean[k], invstd[k]], g, v, dxs)
+                })
+            };
+            let dgamma = if self.0.fix_gamma { vec![0.0; ch] } else { sums.iter().map(|s| s.0).collect() };
+            let dbeta = sums.iter().map(|s| s.1).collect();
             Ok(vec![T::wrap(dx), wrap_as(dt[1], dgamma), wrap_as(dt[2], dbeta)])
         })
     }
@@ -442,3 +711,6 @@ pub(in crate::op) fn register(r: &mut Registry) {
     });
     r.set_gradient(NAME, grad_batch_norm);
 }
+
+#[cfg(test)]
+mod tests;
