@@ -484,7 +484,7 @@ impl Operator for BatchNorm {
         let (pdt, batch, eps) = (dt[1], self.batch_stats(ctx.is_train), self.eps);
         dispatch!(float NAME, dt[0] => T, {
             let v = x[0].typed::<T>();
-            let mut out = vec![<T as Element>::zero(); v.len()];
+            let mut out: Vec<T> = crate::pool::alloc(v.len());
             let (pl, par) = (Plan { ch, inner, m, batch }, ctx.par.split(v.len()));
             let stats = if inner > 0 && inner < SHORT_RUN && !v.is_empty() {
                 let g1 = if self.fix_gamma { vec![1.0; ch] } else { gamma };
@@ -546,7 +546,7 @@ impl Operator for BatchNormBackward {
         let batch = self.0.batch_stats(ctx.is_train);
         dispatch!(float BACK, dt[0] => T, {
             let (g, v) = (x[0].typed::<T>(), x[1].typed::<T>());
-            let mut dx = vec![<T as Element>::zero(); v.len()];
+            let mut dx: Vec<T> = crate::pool::alloc(v.len());
             let (pl, par) = (Plan { ch, inner, m, batch }, ctx.par.split(v.len()));
             let sums = if inner > 0 && inner < SHORT_RUN && !v.is_empty() {
                 backward_rows(g, v, &mut dx, pl, [&gamma, &mean, &invstd], par)
