@@ -146,7 +146,10 @@ pub fn invoke_op_full(
     }
     // Inputs that are also outputs stay in `reads`: the engine then knows the op reads them
     // (an error on them makes it skip) and treats them as written.
-    let work: usize = inputs.iter().map(|a| a.size()).chain(outputs.iter().map(|a| a.size())).sum();
+    let work = match op.work_elements(&in_shapes) {
+        Some(w) => w,
+        None => inputs.iter().map(|a| a.size()).chain(outputs.iter().map(|a| a.size())).sum(),
+    };
     let prop = crate::ndarray::property_for(ctx, work);
     // The engine closure needs the data only; autograd slots stay with the caller.
     let ins: Vec<NDArray> = inputs.iter().map(NDArray::detach).collect();

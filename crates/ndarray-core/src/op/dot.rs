@@ -75,9 +75,19 @@ impl Dot {
     }
 }
 
+/// Multiply-adds counted as one element of work by `work_elements`: a 128^3 product (about
+/// 25 µs split over two cores) or 128 products of 32^3 then count as light and run on the
+/// calling thread when their inputs are ready, which saves the hand-off to an engine worker
+/// (8-10 µs on a 2-core VM) before the one to the kernel threads.
+const MACS_PER_ELEMENT: usize = 256;
+
 impl Operator for Dot {
     fn name(&self) -> &str {
         "dot"
+    }
+    fn work_elements(&self, inputs: &[Shape]) -> Option<usize> {
+        let (m, k, n, _) = self.dims(inputs.first()?, inputs.get(1)?).ok()?;
+        Some(m.saturating_mul(k).saturating_mul(n) / MACS_PER_ELEMENT)
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         expect_inputs("dot", inputs.len(), 2)?;
@@ -144,6 +154,10 @@ impl BatchDot {
 impl Operator for BatchDot {
     fn name(&self) -> &str {
         "batch_dot"
+    }
+    fn work_elements(&self, inputs: &[Shape]) -> Option<usize> {
+        let (b, m, k, n) = self.dims(inputs.first()?, inputs.get(1)?).ok()?;
+        Some(b.saturating_mul(m).saturating_mul(k).saturating_mul(n) / MACS_PER_ELEMENT)
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         expect_inputs("batch_dot", inputs.len(), 2)?;
@@ -336,5 +350,30 @@ mod grad_tests {
         check("dot", &[], &[arr(&[4], 13), arr(&[4], 14)], &[0, 1]);
         check("dot", &[], &[arr(&[4], 15), arr(&[4, 3], 16)], &[0, 1]);
         check("dot", &[], &[arr(&[3, 4], 17), arr(&[4], 18)], &[0, 1]);
+    }
+}
+
+#[cfg(test)]
+mod work_tests {
+    use super::{BatchDot, Dot};
+    use crate::ndarray::LIGHT_OP_ELEMENTS;
+    use crate::op::Operator;
+
+    /// Products count their multiply-adds as work: up to 128^3 (or 128 products of 32^3) they
+    /// are light and run on the calling thread; 256^3 and up go to the engine's workers.
+    #[test]
+    fn products_count_their_multiply_adds_as_work() {
+        let dot = Dot { ta: false, tb: true };
+        let w = |op: &dyn Operator, a: &[usize], b: &[usize]| op.work_elements(&[a.to_vec(), b.to_vec()]).unwrap();
+        assert_eq!(w(&dot, &[128, 128], &[128, 128]), 128 * 128 * 128 / 256);
+        assert!(w(&dot, &[128, 128], &[128, 128]) <= LIGHT_OP_ELEMENTS);
+        assert!(w(&dot, &[256, 256], &[256, 256]) > LIGHT_OP_ELEMENTS);
+        // transpose_b: (64 x 300) times (300 x 10) stored as (10 x 300).
+        assert_eq!(w(&dot, &[64, 300], &[10, 300]), 64 * 300 * 10 / 256);
+        let bd = BatchDot { ta: false, tb: false };
+        assert!(w(&bd, &[128, 32, 32], &[128, 32, 32]) <= LIGHT_OP_ELEMENTS);
+        assert!(w(&bd, &[128, 64, 64], &[128, 64, 64]) > LIGHT_OP_ELEMENTS);
+        // Shapes the op rejects leave the choice to the element count.
+        assert_eq!(dot.work_elements(&[vec![3, 4], vec![3, 5]]), None);
     }
 }

@@ -167,6 +167,13 @@ pub trait Operator: Send + Sync + fmt::Debug {
     fn uses_rng(&self) -> bool {
         false
     }
+    /// The op's work on inputs of these shapes, in elements of an elementwise op, when it is
+    /// not about the elements it touches (a matrix product does `m n k` multiply-adds on
+    /// `m k + k n + m n` elements). The imperative call runs light work on the calling thread
+    /// when the inputs are ready ([`crate::ndarray::LIGHT_OP_ELEMENTS`]). `None`: the elements.
+    fn work_elements(&self, _inputs: &[Shape]) -> Option<usize> {
+        None
+    }
     /// The registered name, for messages.
     fn name(&self) -> &str;
 
