@@ -14,7 +14,7 @@ static RUNNING_OPS: AtomicUsize = AtomicUsize::new(0);
 /// How many op closures other than [`FnProperty::Light`] ones are running right now, in all
 /// engines of the process. Callers that launch ops use it to give each op its thread budget
 /// (mxrs-ndarray-core's `invoke` does, through [`others_running`]): when several ops already
-/// run side by side, each is better off on one thread (see the crate README's thread policy).
+/// run side by side, each is better off on one thread.
 /// Light ops (microseconds of work) are not counted: a convolution that started beside one
 /// ran its whole product on one thread, at twice its time.
 #[inline]
