@@ -34,7 +34,7 @@ fn light_ops_leave_the_running_count_alone() {
             Ok(())
         }),
         &[],
-        &[outer.clone()],
+        std::slice::from_ref(&outer),
         Device::cpu(0),
         FnProperty::Normal,
         0,
