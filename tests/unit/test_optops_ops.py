@@ -96,7 +96,8 @@ def test_multi_sgd_mom_update_large_weights_split_over_threads(dtype):
     kw = dict(lrs=(0.1, 0.05), wds=(0.01, 0.0), momentum=0.9, rescale_grad=0.5, clip_gradient=0.3, num_weights=2)
     outs = mx.nd.multi_sgd_mom_update(*arrs, out=[arrs[0], arrs[3]], **kw)
     assert len(outs) == 2
-    for (w, g, m), lr, wd, wa, ma in zip(((w0, g0, m0), (w1, g1, m1)), (0.1, 0.05), (0.01, 0.0), (0, 3), (2, 5), strict=True):
+    groups = (((w0, g0, m0), 0.1, 0.01, 0, 2), ((w1, g1, m1), 0.05, 0.0, 3, 5))
+    for (w, g, m), lr, wd, wa, ma in groups:
         c = w.astype(np.float64 if dtype == "float64" else np.float32)
         g = np.clip(0.5 * g.astype(c.dtype), -0.3, 0.3)
         mom = 0.9 * m.astype(c.dtype) - lr * wd * c - lr * g
