@@ -40,6 +40,9 @@ struct MultiSgd {
     clip: f64,
 }
 
+/// Chunk `c` of a step's outputs: its index, the new weight's and the new momentum's parts.
+type Chunk<'a, T> = (usize, &'a mut [T], Option<&'a mut [T]>);
+
 /// One group's step over `T`: the new weight and, with momentum, the new momentum, computed
 /// into fresh buffers chunk by chunk, split over the op's threads for large weights (an
 /// SGD step reads three arrays and writes two: memory bound, so the inputs are read in place
@@ -79,24 +82,19 @@ fn step<T: Float + StorageElement + Send + Sync>(
             }
         }
     };
+    let chunks: Vec<Chunk<'_, T>> = match new_m.as_mut() {
+        Some(m) => new_w
+            .chunks_mut(PAR_CHUNK)
+            .zip(m.chunks_mut(PAR_CHUNK))
+            .enumerate()
+            .map(|(c, (ow, om))| (c, ow, Some(om)))
+            .collect(),
+        None => new_w.chunks_mut(PAR_CHUNK).enumerate().map(|(c, ow)| (c, ow, None)).collect(),
+    };
     if par.split_cheap(n) {
-        match new_m.as_mut() {
-            Some(m) => new_w
-                .par_chunks_mut(PAR_CHUNK)
-                .zip(m.par_chunks_mut(PAR_CHUNK))
-                .enumerate()
-                .for_each(|(c, (ow, om))| body(c, ow, Some(om))),
-            None => new_w.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(c, ow)| body(c, ow, None)),
-        }
+        chunks.into_par_iter().for_each(|(c, ow, om)| body(c, ow, om));
     } else {
-        match new_m.as_mut() {
-            Some(m) => new_w
-                .chunks_mut(PAR_CHUNK)
-                .zip(m.chunks_mut(PAR_CHUNK))
-                .enumerate()
-                .for_each(|(c, (ow, om))| body(c, ow, Some(om))),
-            None => new_w.chunks_mut(PAR_CHUNK).enumerate().for_each(|(c, ow)| body(c, ow, None)),
-        }
+        chunks.into_iter().for_each(|(c, ow, om)| body(c, ow, om));
     }
     (new_w, new_m)
 }
