@@ -205,13 +205,55 @@ fn gather_channels<T: ConvFloat>(
     }
 }
 
+/// Group `grp`'s column matrix of images `n0..n0 + imgs` of `x`: the input itself for a
+/// pointwise kernel on one image, else their patches gathered into `col` side by side.
+#[allow(clippy::too_many_arguments)]
+fn lower_block<'a, T: ConvFloat>(
+    x: &'a [T],
+    g: &ConvGeom,
+    grp: usize,
+    n0: usize,
+    imgs: usize,
+    pointwise: bool,
+    col: &'a mut [T],
+) -> &'a [T] {
+    let (cg, hw, ohw) = (g.in_c / g.groups, g.in_vol(), g.out_vol());
+    let xg = |n: usize| &x[(n * g.in_c + grp * cg) * hw..][..cg * hw];
+    if pointwise {
+        return xg(n0);
+    }
+    let ld = imgs * ohw;
+    for j in 0..imgs {
+        im2col(xg(n0 + j), g, cg, &mut col[j * ohw..], ld);
+    }
+    &col[..g.col_rows() * ld]
+}
+
+/// Group `grp`'s output gradient of images `n0..n0 + imgs` as one `fg x (imgs * ohw)` matrix:
+/// a slice of `dy` for one image, else gathered into `tmp`.
+fn dy_block<'a, T: ConvFloat>(
+    dy: &'a [T],
+    g: &ConvGeom,
+    grp: usize,
+    n0: usize,
+    imgs: usize,
+    tmp: &'a mut [T],
+) -> &'a [T] {
+    let (fg, ohw) = (g.out_c / g.groups, g.out_vol());
+    if imgs == 1 {
+        return &dy[(n0 * g.out_c + grp * fg) * ohw..][..fg * ohw];
+    }
+    gather_channels(dy, g.out_c, ohw, n0, imgs, grp * fg, fg, tmp);
+    &tmp[..fg * imgs * ohw]
+}
+
 /// Convolution forward: `x` is `(batch, in_c, d, h, w)`, `w` is
 /// `(out_c, in_c/groups, kd, kh, kw)`, `bias` is `(out_c,)`; returns `(batch, out_c, od, oh, ow)`.
 /// Images go in blocks of [`images_per_block`]; a block of one image writes its product in
 /// place, a larger one through a buffer then copied to each image's planes.
 pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Option<&[T]>, g: &ConvGeom) -> Vec<T> {
-    let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
-    let (hw, ohw) = (g.in_vol(), g.out_vol());
+    let (fg, kg) = (g.out_c / g.groups, g.col_rows());
+    let ohw = g.out_vol();
     let nb = images_per_block(par, g);
     // Every element is written: by the product (which does not accumulate) or the copy after it.
     let mut y = crate::pool::alloc::<T>(g.batch * g.out_c * ohw);
@@ -225,15 +267,7 @@ pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Opti
         let ld = imgs * ohw;
         let (col, tmp) = scratch.split_at_mut(col_len);
         for grp in 0..g.groups {
-            let xg = |n: usize| &x[(n * g.in_c + grp * cg) * hw..][..cg * hw];
-            let src: &[T] = if pointwise {
-                xg(n0)
-            } else {
-                for j in 0..imgs {
-                    im2col(xg(n0 + j), g, cg, &mut col[j * ohw..], ld);
-                }
-                &col[..kg * ld]
-            };
+            let src = lower_block(x, g, grp, n0, imgs, pointwise, col);
             let wg = &w[grp * fg * kg..(grp + 1) * fg * kg];
             if imgs == 1 {
                 let dst = &mut yblk[grp * fg * ohw..(grp + 1) * fg * ohw];
@@ -274,12 +308,7 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
         let (col, tmp) = scratch.split_at_mut(col_len);
         for grp in 0..g.groups {
             let wg = &w[grp * fg * kg..(grp + 1) * fg * kg];
-            let dyg: &[T] = if imgs == 1 {
-                &dy[(n0 * g.out_c + grp * fg) * ohw..][..fg * ohw]
-            } else {
-                gather_channels(dy, g.out_c, ohw, n0, imgs, grp * fg, fg, tmp);
-                &tmp[..fg * ld]
-            };
+            let dyg = dy_block(dy, g, grp, n0, imgs, tmp);
             if pointwise {
                 let dxg = &mut dxblk[grp * cg * hw..(grp + 1) * cg * hw];
                 gemm_rm(kg, ohw, fg, dxg, wg, true, dyg, false, false, inner, blas);
@@ -297,8 +326,8 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
 /// Gradient of the convolution's weight: `dy` is `(batch, out_c, od, oh, ow)`, `x` the input;
 /// returns `(out_c, in_c/groups, kd, kh, kw)`, summed over the batch.
 pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g: &ConvGeom) -> Vec<T> {
-    let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
-    let (hw, ohw) = (g.in_vol(), g.out_vol());
+    let (fg, kg) = (g.out_c / g.groups, g.col_rows());
+    let ohw = g.out_vol();
     let nb = images_per_block(par, g);
     let (par_blocks, inner, blas) = plan::<T>(par, g.batch.div_ceil(nb), g.work());
     let pointwise = g.is_pointwise() && nb == 1;
@@ -311,21 +340,8 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
             let imgs = nb.min(hi - n0);
             let ld = imgs * ohw;
             for grp in 0..g.groups {
-                let xg = |n: usize| &x[(n * g.in_c + grp * cg) * hw..][..cg * hw];
-                let src: &[T] = if pointwise {
-                    xg(n0)
-                } else {
-                    for j in 0..imgs {
-                        im2col(xg(n0 + j), g, cg, &mut col[j * ohw..], ld);
-                    }
-                    &col[..kg * ld]
-                };
-                let dyg: &[T] = if imgs == 1 {
-                    &dy[(n0 * g.out_c + grp * fg) * ohw..][..fg * ohw]
-                } else {
-                    gather_channels(dy, g.out_c, ohw, n0, imgs, grp * fg, fg, &mut tmp);
-                    &tmp[..fg * ld]
-                };
+                let src = lower_block(x, g, grp, n0, imgs, pointwise, &mut col);
+                let dyg = dy_block(dy, g, grp, n0, imgs, &mut tmp);
                 let dwg = &mut dw[grp * fg * kg..(grp + 1) * fg * kg];
                 gemm_rm(fg, kg, ld, dwg, dyg, false, src, true, n0 > lo, inner, blas);
             }
