@@ -200,20 +200,30 @@ def _wrap(handle):
     return a
 
 
-def record_custom(inputs, outputs, backward_fn, name="custom"):
+def record_custom(inputs, outputs, backward_fn, name="custom", direct=False):
     """Record ONE node from ``inputs`` to ``outputs`` whose backward is ``backward_fn(*out_grads)``,
     returning one gradient (NDArray or None) per input. Returns ``outputs`` as nodes of the
     graph (new NDArray objects sharing their memory); when not recording, returns them as they
-    are. See the module's documentation."""
+    are. See the module's documentation.
+
+    With ``direct=True`` the backward is called as ``backward_fn(*out_grads, dests=dests)``:
+    ``dests`` has one entry per input, the input's gradient buffer where it is a variable with
+    ``grad_req='write'`` that gets its whole gradient from this node (else None). Writing the
+    gradient into that buffer and returning the buffer itself saves the tape's copy."""
     inputs = _as_list(inputs, "inputs")
     outputs = _as_list(outputs, "outputs")
     if not is_recording():
         return outputs
     n_in = len(inputs)
 
-    def native_backward(out_grads, train):
+    def native_backward(out_grads, train, dests):
         with _RecordingStateScope(False, train):
-            rets = backward_fn(*[_wrap(g) for g in out_grads])
+            ogs = [_wrap(g) for g in out_grads]
+            if direct:
+                ds = [None if d is None else _wrap(d) for d in dests] if dests else [None] * n_in
+                rets = backward_fn(*ogs, dests=ds)
+            else:
+                rets = backward_fn(*ogs)
         if isinstance(rets, NDArray) or rets is None:
             rets = (rets,)
         rets = tuple(rets)

@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ndarray::NDArray;
-use crate::op::{Attrs, OpCtx, Operator, TensorIn, registry, rng};
+use crate::op::{Attrs, OpCtx, Operator, Slot, TensorIn, registry, rng};
 use crate::shape::{Shape, checked_bytes, fmt_shape};
 use crate::storage::{CpuStorage, Storage, probe_alloc};
 
@@ -287,6 +287,10 @@ fn run(
     {
         return Ok(());
     }
+    if rng.is_none() && run_update(op, ctx, is_train, inputs, outputs)? {
+        return Ok(());
+    }
+    recycle_outputs(inputs, outputs);
     let results = {
         let guards: Vec<_> = inputs.iter().map(|a| a.chunk.storage.read()).collect();
         let mut tensors = Vec::with_capacity(inputs.len());
@@ -390,6 +394,85 @@ fn check_result_count(op: &dyn Operator, got: usize, want: usize) -> Result<()> 
         return Err(Error::msg(format!("internal: {} returned {got} outputs, expected {want}", op.name())));
     }
     Ok(())
+}
+
+/// Offer an updating op ([`Operator::forward_update`]) its outputs in place, when each output
+/// is the whole array of a distinct input that no other input shares; false when the op
+/// declined or the arrays do not allow it (or an input was never written, which the general
+/// path reports).
+fn run_update(
+    op: &dyn Operator,
+    ctx: Context,
+    is_train: bool,
+    inputs: &[NDArray],
+    outputs: &[NDArray],
+) -> Result<bool> {
+    if !op.updates_in_place() {
+        return Ok(false);
+    }
+    let mut written = vec![false; inputs.len()];
+    for o in outputs {
+        let Some(k) = inputs.iter().position(|a| a.same_chunk(o)) else { return Ok(false) };
+        let a = &inputs[k];
+        if written[k] || !a.is_whole() || !o.is_whole() || a.shape() != o.shape() || a.dtype() != o.dtype() {
+            return Ok(false);
+        }
+        written[k] = true;
+    }
+    let shares_written = |k: usize| inputs.iter().zip(&written).any(|(b, &w)| w && b.same_chunk(&inputs[k]));
+    if (0..inputs.len()).any(|k| !written[k] && shares_written(k)) {
+        return Ok(false);
+    }
+    enum Guard<'g> {
+        R(parking_lot::RwLockReadGuard<'g, Storage>),
+        W(parking_lot::RwLockWriteGuard<'g, Storage>),
+    }
+    let mut guards: Vec<Guard<'_>> = inputs
+        .iter()
+        .zip(&written)
+        .map(|(a, &w)| if w { Guard::W(a.chunk.storage.write()) } else { Guard::R(a.chunk.storage.read()) })
+        .collect();
+    let mut slots = Vec::with_capacity(inputs.len());
+    for (a, g) in inputs.iter().zip(guards.iter_mut()) {
+        let slot = match g {
+            Guard::R(g) => match &**g {
+                Storage::Cpu(c) if c.len() == a.chunk.len => {
+                    Slot::Read(TensorIn { data: c, offset: a.offset, shape: a.shape() })
+                }
+                _ => return Ok(false),
+            },
+            Guard::W(g) => match &mut **g {
+                Storage::Cpu(c) if c.len() == a.chunk.len => Slot::Write(c),
+                _ => return Ok(false),
+            },
+        };
+        slots.push(slot);
+    }
+    let mut octx = OpCtx { ctx, rng: None, is_train, par: Parallelism::engine_op() };
+    op.forward_update(&mut octx, &mut slots)
+}
+
+/// Give the buffers of outputs the op is about to replace whole to the buffer pool, where
+/// the kernel's allocation of the same size takes them back: an array written again and again
+/// (an executor's planned buffer, an `out=` array) keeps one buffer instead of taking a
+/// second one from the pool each time. Skipped for outputs that are also inputs (their old
+/// values are read), views, and memory shared with other owners.
+fn recycle_outputs(inputs: &[NDArray], outputs: &[NDArray]) {
+    for o in outputs {
+        if !o.is_whole()
+            || o.chunk.pinned.load(std::sync::atomic::Ordering::Relaxed)
+            || inputs.iter().any(|a| a.same_chunk(o))
+        {
+            continue;
+        }
+        let mut g = o.chunk.storage.write();
+        if let Storage::Cpu(c) = &mut *g
+            && c.len() == o.chunk.len
+            && c.len() * o.chunk.dtype.size() >= crate::pool::MIN_POOLED_BYTES
+        {
+            crate::pool::give(std::mem::replace(c, CpuStorage::zeros(o.chunk.dtype, 0)));
+        }
+    }
 }
 
 /// Whether the op writes its only output over the whole of input 0, with input 0's shape and

@@ -112,8 +112,9 @@ impl NDArray {
         }
     }
 
-    /// A new array whose memory the first op writing it will provide.
-    pub(crate) fn new_pending(shape: Shape, dtype: DType, ctx: Context) -> Result<NDArray> {
+    /// A new array whose memory the first op writing it will provide (reading it before then
+    /// is an error naming the reader).
+    pub fn new_pending(shape: Shape, dtype: DType, ctx: Context) -> Result<NDArray> {
         ctx.check_available()?;
         Ok(Self::with_storage(Storage::Cpu(CpuStorage::zeros(dtype, 0)), shape, ctx, dtype))
     }

@@ -146,6 +146,15 @@ pub fn pooled_bytes() -> usize {
     pool().lock().bytes
 }
 
+/// The free buffers the pool holds: `(dtype, elements, count)` per size, largest first.
+pub fn pooled_sizes() -> Vec<(DType, usize, usize)> {
+    let p = pool().lock();
+    let mut v: Vec<(DType, usize, usize)> =
+        p.free.iter().filter(|(_, b)| !b.is_empty()).map(|(&(d, n), b)| (d, n, b.len())).collect();
+    v.sort_by_key(|&(d, n, _)| std::cmp::Reverse(n * d.size()));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

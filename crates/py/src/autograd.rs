@@ -113,20 +113,28 @@ fn autograd_backward(
     }
 }
 
-/// A node's backward implemented by a Python callable `f(out_grads, train_mode)` returning
-/// one gradient (an `NDArrayHandle` or None) per input.
+/// A node's backward implemented by a Python callable `f(out_grads, train_mode, dests)`
+/// returning one gradient (an `NDArrayHandle` or None) per input; `dests` has one entry per
+/// input, the variable's gradient buffer where the callable may write that input's gradient
+/// itself and return the buffer (see `CustomBackward::backward_into`), else None.
 struct PyBackward {
     callback: Py<PyAny>,
     name: String,
 }
 
-impl CustomBackward<NDArray> for PyBackward {
-    fn backward(&self, out_grads: &[NDArray], is_train: bool) -> mxrs_ndarray_core::Result<Vec<Option<NDArray>>> {
+impl PyBackward {
+    fn call(
+        &self,
+        out_grads: &[NDArray],
+        is_train: bool,
+        dests: &[Option<NDArray>],
+    ) -> mxrs_ndarray_core::Result<Vec<Option<NDArray>>> {
         Python::attach(|py| {
             let ogs: Vec<PyNDArray> = out_grads.iter().map(|g| PyNDArray(g.clone())).collect();
+            let ds: Vec<Option<PyNDArray>> = dests.iter().map(|d| d.clone().map(PyNDArray)).collect();
             let r = self
                 .callback
-                .call1(py, (ogs, is_train))
+                .call1(py, (ogs, is_train, ds))
                 .and_then(|r| r.bind(py).extract::<Vec<Option<PyRef<'_, PyNDArray>>>>());
             match r {
                 Ok(gs) => Ok(gs.into_iter().map(|g| g.map(|g| g.0.clone())).collect()),
@@ -137,6 +145,20 @@ impl CustomBackward<NDArray> for PyBackward {
                 }
             }
         })
+    }
+}
+
+impl CustomBackward<NDArray> for PyBackward {
+    fn backward(&self, out_grads: &[NDArray], is_train: bool) -> mxrs_ndarray_core::Result<Vec<Option<NDArray>>> {
+        self.call(out_grads, is_train, &[])
+    }
+    fn backward_into(
+        &self,
+        out_grads: &[NDArray],
+        is_train: bool,
+        dests: &[Option<NDArray>],
+    ) -> mxrs_ndarray_core::Result<Vec<Option<NDArray>>> {
+        self.call(out_grads, is_train, dests)
     }
     fn name(&self) -> String {
         self.name.clone()

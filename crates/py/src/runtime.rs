@@ -51,11 +51,27 @@ fn kernel_threads() -> PyResult<usize> {
     enter_ok("kernel_threads", rayon::current_num_threads)
 }
 
+/// Bytes of free host buffers the buffer pool keeps for reuse.
+#[pyfunction]
+fn pooled_bytes() -> PyResult<usize> {
+    enter_ok("pooled_bytes", mxrs_ndarray_core::pool::pooled_bytes)
+}
+
+/// The pool's free buffers: `(dtype name, elements, count)` per size, largest first.
+#[pyfunction]
+fn pooled_sizes() -> PyResult<Vec<(String, usize, usize)>> {
+    enter_ok("pooled_sizes", || {
+        mxrs_ndarray_core::pool::pooled_sizes().into_iter().map(|(d, n, c)| (d.name().to_string(), n, c)).collect()
+    })
+}
+
 /// Add the functions to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profiler_set_recording, m)?)?;
     m.add_function(wrap_pyfunction!(profiler_take_events, m)?)?;
     m.add_function(wrap_pyfunction!(build_features, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(pooled_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(pooled_sizes, m)?)?;
     Ok(())
 }

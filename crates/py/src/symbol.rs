@@ -187,6 +187,20 @@ impl PyExecutor {
     fn backward(&self, py: Python<'_>) -> PyResult<()> {
         enter_detached(py, "backward", || self.0.backward())
     }
+    /// The indices of the arguments backward writes a gradient for.
+    fn grad_args(&self) -> PyResult<Vec<usize>> {
+        enter_ok("Executor.grad_args", || self.0.grad_args())
+    }
+    /// Make each `(argument index, array)` pair's array the argument's gradient array for the
+    /// following backward passes (`Executor::set_grad_array`).
+    fn set_grad_arrays(&self, pairs: Vec<(usize, PyRef<'_, PyNDArray>)>) -> PyResult<()> {
+        enter("Executor.set_grad_arrays", || {
+            for (k, a) in &pairs {
+                self.0.set_grad_array(*k, &a.0)?;
+            }
+            Ok::<_, PyMxError>(())
+        })
+    }
     /// Output arrays.
     fn outputs(&self) -> PyResult<Vec<PyNDArray>> {
         enter_ok("Executor.outputs", || self.0.outputs().iter().cloned().map(PyNDArray).collect())
@@ -200,8 +214,9 @@ impl PyExecutor {
         enter_ok("Executor.debug_str", || {
             let (f, b) = self.0.num_steps();
             format!(
-                "{f} forward step(s), {b} backward step(s), {} buffer(s)\n{}",
+                "{f} forward step(s), {b} backward step(s), {} buffer(s) of {} bytes\n{}",
                 self.0.num_buffers(),
+                self.0.peak_bytes(),
                 self.0.debug_plan()
             )
         })

@@ -5,7 +5,10 @@ recording). Parameters are bound in place (no copy per call); inputs are copied 
 executor's own buffers and outputs copied out, so results never alias the executor's memory.
 
 Under ``autograd.record()`` a call is one tape node (an ``autograd.Function``) whose backward
-runs the executor's backward pass. An executor whose forward state is still needed by a tape
+runs the executor's backward pass. A parameter whose gradient comes from this call alone and
+whose ``grad_req`` is write gets its gradient written straight into its ``.grad`` array (as
+MXNet's CachedOp does); otherwise the executor writes a buffer of its own and the tape gets a
+copy. An executor whose forward state is still needed by a tape
 node is busy until that node is freed, so calling the same block twice in one recording binds a
 second executor instead of overwriting the first one's saved activations.
 """
@@ -23,15 +26,26 @@ __all__ = ["CachedGraph"]
 class _Entry:
     """A bound executor and the parameter arrays it was bound with."""
 
-    __slots__ = ("exe", "params", "aux", "busy", "data_bufs", "grads")
+    __slots__ = ("exe", "params", "aux", "busy", "data_bufs", "grads", "own")
 
-    def __init__(self, exe, params, aux, data_bufs, grads):
+    def __init__(self, exe, params, aux, data_bufs, grads, own):
         self.exe = exe
         self.params = params
         self.aux = aux
         self.data_bufs = data_bufs
+        # Per argument: whether it has a gradient, and the executor's own buffer for it (made
+        # when first needed: a parameter's own .grad is bound instead where it can be).
         self.grads = grads
+        self.own = own
         self.busy = False
+
+    def own_grad(self, i):
+        """The executor's own gradient buffer of argument ``i``."""
+        buf = self.own[i]
+        if buf is None:
+            arg = self.exe.arg_arrays[i]
+            buf = self.own[i] = zeros(arg.shape, ctx=arg.context, dtype=arg.dtype)
+        return buf
 
 
 def _only_or_data(param, like):
@@ -56,13 +70,27 @@ class _Backward:
         entry.busy = True
         weakref.finalize(self, _release, entry)
 
-    def __call__(self, *out_grads):
+    def __call__(self, *out_grads, dests=None):
         entry = self._entry
-        outs = entry.exe.outputs
-        entry.exe.backward(
+        exe = entry.exe
+        # Each gradient goes to its destination (a variable's .grad the tape hands over) or to
+        # the executor's own buffer.
+        targets = [None] * len(self._order)
+        pairs = []
+        for j, i in enumerate(self._order):
+            if not entry.grads[i]:
+                continue
+            d = dests[j] if dests is not None else None
+            targets[j] = d if d is not None else entry.own_grad(i)
+            pairs.append((i, targets[j]._handle))
+        exe._handle.set_grad_arrays(pairs)
+        outs = exe.outputs
+        exe.backward(
             [g if g is not None else zeros(o.shape, ctx=o.context, dtype=o.dtype) for g, o in zip(out_grads, outs)]
         )
-        return [None if entry.grads[i] is None else entry.grads[i].copy() for i in self._order]
+        return [
+            t if t is None or (dests is not None and dests[j] is not None) else t.copy() for j, t in enumerate(targets)
+        ]
 
 
 class CachedGraph:
@@ -116,12 +144,24 @@ class CachedGraph:
         for pos, p in zip(self._param_pos, pdata):
             args[pos] = p
         grads: list = [None] * len(args)
+        own: list = [None] * len(args)
         if needs is not None:
-            wanted = set(self._data_pos) | {pos for pos, n in zip(self._param_pos, needs) if n}
-            grads = [zeros(a.shape, ctx=ctx, dtype=a.dtype) if i in wanted else None for i, a in enumerate(args)]
+            for pos in self._data_pos:
+                grads[pos] = own[pos] = zeros(args[pos].shape, ctx=ctx, dtype=args[pos].dtype)
+            for pos, p, n in zip(self._param_pos, self._params, needs):
+                if not n:
+                    continue
+                # A parameter written by backward starts bound to its own .grad (usually the
+                # destination the tape hands over); others get a buffer of the executor's.
+                g = p.grad(ctx) if p.grad_req == "write" else None
+                if g is None or g.shape != args[pos].shape or g.dtype != args[pos].dtype:
+                    g = own[pos] = zeros(args[pos].shape, ctx=ctx, dtype=args[pos].dtype)
+                grads[pos] = g
         reqs = ["write" if g is not None else "null" for g in grads]
         exe = Executor._bind(self.symbol, ctx, args, grads, reqs, adata)
-        return _Entry(exe, pdata, adata, bufs, grads)
+        # Arguments no gradient reaches (a label) get None: the tape reads that as zeros.
+        wired = set(exe._handle.grad_args())
+        return _Entry(exe, pdata, adata, bufs, [i in wired for i in range(len(grads))], own)
 
     def _entry(self, data, recording):
         pair = data[0]._handle.ctx
@@ -171,4 +211,4 @@ class CachedGraph:
             outs = self._run(entry, data, train)
         outs = [outs] if not isinstance(outs, tuple) else list(outs)
         back = _Backward(entry, self._input_order)
-        return autograd.record_custom(list(data) + list(entry.params), outs, back, name="HybridBlock")
+        return autograd.record_custom(list(data) + list(entry.params), outs, back, name="HybridBlock", direct=True)

@@ -147,10 +147,14 @@ fn take_out_grads(
         .map(Some)
 }
 
-/// The input gradients of one recorded node for its output gradients `ogs`.
+/// The input gradients of one recorded node for its output gradients `ogs`. A custom node
+/// gets `dests_of`'s destinations for its inputs (see [`CustomBackward::backward_into`]).
+///
+/// [`CustomBackward::backward_into`]: super::node::CustomBackward::backward_into
 fn node_gradients(
     node: &Arc<TapeNode>,
     ogs_of: impl FnOnce(&[NDArray], usize) -> Result<Option<Vec<NDArray>>>,
+    dests_of: impl FnOnce() -> Vec<Option<NDArray>>,
     opts: BackwardOptions,
 ) -> Result<Option<Vec<Option<NDArray>>>> {
     enum Work {
@@ -203,7 +207,7 @@ fn node_gradients(
         }
         Work::Custom(f, n_in, outputs) => {
             let Some(ogs) = ogs_of(&outputs, outputs.len())? else { return Ok(None) };
-            let gs = f.backward(&ogs, opts.is_train)?;
+            let gs = f.backward_into(&ogs, opts.is_train, &dests_of())?;
             if gs.len() != n_in {
                 return Err(Error::Autograd(format!(
                     "{}: backward returned {} gradients for {n_in} inputs",
@@ -273,9 +277,12 @@ pub fn backward(
         };
         accumulate(&mut grads, e.key(), g)?;
     }
-    let result = walk(&order, &mut grads, opts).and_then(|()| match &targets {
+    // Only a plain backward (no requested variables, no new graph) lets custom nodes write
+    // variables' buffers themselves.
+    let sources = (targets.is_none() && !opts.create_graph).then(|| gradient_sources(&order, &head_entries));
+    let result = walk(&order, &mut grads, sources.as_ref(), opts).and_then(|written| match &targets {
         Some(ts) => finish_grad(ts, variables.unwrap_or_default(), &mut grads),
-        None => finish_backward(&order, &grads).map(|()| Vec::new()),
+        None => finish_backward(&order, &grads, &written).map(|()| Vec::new()),
     });
     if !opts.retain_graph {
         for v in &order {
@@ -288,22 +295,76 @@ pub fn backward(
     result
 }
 
+/// How many gradients reach each entry in the walk: one per edge from a needed node, one per
+/// head.
+fn gradient_sources(order: &[Visit], heads: &[&Entry<NDArray>]) -> HashMap<Key, usize> {
+    let mut n: HashMap<Key, usize> = HashMap::new();
+    for e in heads {
+        *n.entry(e.key()).or_default() += 1;
+    }
+    for v in order.iter().filter(|v| v.needed) {
+        for c in v.children.iter().flatten() {
+            *n.entry(c.key()).or_default() += 1;
+        }
+    }
+    n
+}
+
+/// The gradient buffer of `child` when its gradient may be written there directly: a variable
+/// with `grad_req` write that this one edge is the only source of.
+fn direct_dest(child: &Option<Entry<NDArray>>, sources: &HashMap<Key, usize>) -> Option<NDArray> {
+    let c = child.as_ref()?;
+    if sources.get(&c.key()) != Some(&1) {
+        return None;
+    }
+    match &*c.node.state.lock() {
+        NodeState::Variable { grad, req: GradReq::Write, .. } => Some(grad.clone()),
+        _ => None,
+    }
+}
+
+/// Whether `a` and `b` are the same region of the same memory.
+fn same_array(a: &NDArray, b: &NDArray) -> bool {
+    a.same_chunk(b) && a.offset() == b.offset() && a.shape() == b.shape()
+}
+
 /// The reverse walk: each needed node turns its output gradients into its inputs' gradients.
-fn walk(order: &[Visit], grads: &mut HashMap<Key, NDArray>, opts: BackwardOptions) -> Result<()> {
+/// With `sources`, custom nodes get the buffers of the variables they alone feed; returns the
+/// variables whose buffers a node wrote itself.
+fn walk(
+    order: &[Visit],
+    grads: &mut HashMap<Key, NDArray>,
+    sources: Option<&HashMap<Key, usize>>,
+    opts: BackwardOptions,
+) -> Result<HashSet<Key>> {
     let needed: HashSet<usize> = order.iter().filter(|v| v.needed).map(|v| node_key(&v.node)).collect();
+    let mut written = HashSet::new();
     for v in order.iter().rev().filter(|v| v.needed) {
         let nk = node_key(&v.node);
         let ogs_of = |outs: &[NDArray], visible: usize| take_out_grads(grads, nk, outs, visible);
-        let Some(gs) = node_gradients(&v.node, ogs_of, opts)? else { continue };
-        for (child, g) in v.children.iter().zip(gs) {
+        // Asked for by custom nodes only.
+        let mut dests: Vec<Option<NDArray>> = Vec::new();
+        let dests_of = || {
+            dests = match sources {
+                Some(s) => v.children.iter().map(|c| direct_dest(c, s)).collect(),
+                None => vec![None; v.children.len()],
+            };
+            dests.clone()
+        };
+        let Some(gs) = node_gradients(&v.node, ogs_of, dests_of, opts)? else { continue };
+        for (i, (child, g)) in v.children.iter().zip(gs).enumerate() {
             if let (Some(c), Some(g)) = (child, g)
                 && needed.contains(&node_key(&c.node))
             {
-                accumulate(grads, c.key(), g)?;
+                if dests.get(i).and_then(Option::as_ref).is_some_and(|d| same_array(d, &g)) {
+                    written.insert(c.key());
+                } else {
+                    accumulate(grads, c.key(), g)?;
+                }
             }
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 /// `autograd.grad`: the requested gradients, zeros where none arrived.
@@ -318,8 +379,9 @@ fn finish_grad(targets: &[Key], variables: &[NDArray], grads: &mut HashMap<Key, 
         .collect()
 }
 
-/// `backward`: store each reached variable's gradient into its buffer by its request.
-fn finish_backward(order: &[Visit], grads: &HashMap<Key, NDArray>) -> Result<()> {
+/// `backward`: store each reached variable's gradient into its buffer by its request (except
+/// the `written` ones, whose buffers a node filled itself).
+fn finish_backward(order: &[Visit], grads: &HashMap<Key, NDArray>, written: &HashSet<Key>) -> Result<()> {
     let _plain = ModeGuard::new(false, record::is_training());
     for v in order.iter().filter(|v| v.needed) {
         let (buf, req) = match &mut *v.node.state.lock() {
@@ -329,7 +391,11 @@ fn finish_backward(order: &[Visit], grads: &HashMap<Key, NDArray>) -> Result<()>
             }
             _ => continue,
         };
-        let g = grads.get(&(node_key(&v.node), 0));
+        let key = (node_key(&v.node), 0);
+        if written.contains(&key) {
+            continue;
+        }
+        let g = grads.get(&key);
         match (req, g) {
             (GradReq::Null, _) => {}
             (GradReq::Write, Some(g)) => buf.copy_from(g)?,

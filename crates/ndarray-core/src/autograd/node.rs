@@ -48,6 +48,15 @@ impl GradReq {
 pub trait CustomBackward<V>: Send + Sync {
     /// Compute the input gradients; `is_train` is backward's training mode.
     fn backward(&self, out_grads: &[V], is_train: bool) -> Result<Vec<Option<V>>>;
+    /// [`backward`](Self::backward) with a destination per input: `Some(buffer)` for an input
+    /// that is a variable with `grad_req` write whose whole gradient comes from this node. A
+    /// node may write that input's gradient straight into the buffer and return the buffer
+    /// itself (the tape then stores nothing for it); returning any other array works as in
+    /// `backward`. The default ignores the destinations.
+    fn backward_into(&self, out_grads: &[V], is_train: bool, dests: &[Option<V>]) -> Result<Vec<Option<V>>> {
+        let _ = dests;
+        self.backward(out_grads, is_train)
+    }
     /// A name for messages.
     fn name(&self) -> String;
 }

@@ -159,3 +159,90 @@ fn deep_graphs_are_walked_and_dropped_without_recursion() {
     // Dropping the last handle releases the whole retained chain.
     drop(y2);
 }
+
+/// Writes twice the output gradient into each destination it is given (returning the
+/// destination) and returns a fresh array for inputs without one; records the destinations.
+#[derive(Debug, Default)]
+struct IntoDest {
+    seen: parking_lot::Mutex<Vec<Vec<bool>>>,
+}
+
+impl CustomBackward<NDArray> for IntoDest {
+    fn backward(&self, out_grads: &[NDArray], is_train: bool) -> Result<Vec<Option<NDArray>>> {
+        self.backward_into(out_grads, is_train, &[None, None])
+    }
+    fn backward_into(&self, out_grads: &[NDArray], _: bool, dests: &[Option<NDArray>]) -> Result<Vec<Option<NDArray>>> {
+        self.seen.lock().push(dests.iter().map(Option::is_some).collect());
+        let g = scalar("_mul_scalar", &out_grads[0], 2.0);
+        Ok(dests
+            .iter()
+            .map(|d| match d {
+                Some(d) => {
+                    d.copy_from(&g).unwrap();
+                    Some(d.clone())
+                }
+                None => Some(g.clone()),
+            })
+            .collect())
+    }
+    fn name(&self) -> String {
+        "IntoDest".into()
+    }
+}
+
+#[test]
+fn custom_nodes_write_sole_write_variables_directly() {
+    // x (write) feeds only the node: its buffer is the destination. w (write) also feeds an
+    // op, a (add) only the node: neither gets one, and their gradients are stored as usual.
+    let x = var(&[1.0, 2.0], GradReq::Write);
+    let w = var(&[3.0, 4.0], GradReq::Write);
+    let node = Arc::new(IntoDest::default());
+    let mut out = [scalar("_mul_scalar", &x, 1.0)];
+    recording(|| record_custom(node.clone(), &[x.clone(), w.clone()], &mut out));
+    let [o] = out;
+    let y = recording(|| op("elemwise_add", &[&scalar("_mul_scalar", &o, 3.0), &scalar("_mul_scalar", &w, 5.0)]));
+    backward(&[y], &[None], None, OPTS).unwrap();
+    assert_eq!(*node.seen.lock(), [vec![true, false]]);
+    assert_eq!(grad(&x), [6.0, 6.0]);
+    assert_eq!(grad(&w), [11.0, 11.0]);
+
+    let a = var(&[1.0], GradReq::Add);
+    let node = Arc::new(IntoDest::default());
+    for _ in 0..2 {
+        let mut out = [scalar("_mul_scalar", &a, 1.0)];
+        recording(|| record_custom(node.clone(), std::slice::from_ref(&a), &mut out));
+        let [o] = out;
+        backward(&[o], &[None], None, OPTS).unwrap();
+    }
+    assert_eq!(*node.seen.lock(), [vec![false], vec![false]]);
+    assert_eq!(grad(&a), [4.0]);
+}
+
+#[test]
+fn autograd_grad_and_new_graphs_give_no_destinations() {
+    let x = var(&[1.0], GradReq::Write);
+    for create_graph in [false, true] {
+        let node = Arc::new(IntoDest::default());
+        let mut out = [scalar("_mul_scalar", &x, 1.0)];
+        recording(|| record_custom(node.clone(), std::slice::from_ref(&x), &mut out));
+        let [o] = out;
+        let g = backward(
+            std::slice::from_ref(&o),
+            &[None],
+            Some(std::slice::from_ref(&x)),
+            BackwardOptions { create_graph, ..OPTS },
+        )
+        .unwrap();
+        assert_eq!(vals(&g[0]), [2.0]);
+        assert_eq!(grad(&x), [0.0], "autograd.grad must leave the buffer alone");
+        assert_eq!(*node.seen.lock(), [vec![false]]);
+        let node = Arc::new(IntoDest::default());
+        let mut out = [scalar("_mul_scalar", &x, 1.0)];
+        recording(|| record_custom(node.clone(), std::slice::from_ref(&x), &mut out));
+        let [o] = out;
+        backward(&[o], &[None], None, BackwardOptions { create_graph, ..OPTS }).unwrap();
+        assert_eq!(*node.seen.lock(), [vec![!create_graph]]);
+        assert_eq!(grad(&x), [2.0]);
+        record::grad_of(&x).unwrap().copy_from(&f64_array(&[1], vec![0.0]).unwrap()).unwrap();
+    }
+}

@@ -96,6 +96,15 @@ impl<'a> TensorIn<'a> {
     }
 }
 
+/// An input of [`Operator::forward_update`]: read, or overwritten in place.
+#[derive(Debug)]
+pub enum Slot<'a> {
+    /// An input the op only reads.
+    Read(TensorIn<'a>),
+    /// An input the op overwrites with one of its results: the array's whole storage.
+    Write(&'a mut CpuStorage),
+}
+
 /// What an op's compute function may use besides its inputs.
 pub struct OpCtx<'a> {
     /// The context the op runs on.
@@ -147,6 +156,20 @@ pub trait Operator: Send + Sync + fmt::Debug {
     /// there is no in-place kernel for these inputs; `forward` then runs instead. Working in
     /// place needs no second buffer, so a chain of updates of a 16 MB array stays in the cache.
     fn forward_inplace(&self, _ctx: &mut OpCtx<'_>, _data: &mut CpuStorage, _rest: &[TensorIn<'_>]) -> Result<bool> {
+        Ok(false)
+    }
+    /// Whether the op has a [`Operator::forward_update`] kernel.
+    fn updates_in_place(&self) -> bool {
+        false
+    }
+    /// Compute every result in place, over the inputs the results replace. [`crate::invoke()`]
+    /// offers this (to ops whose [`Operator::updates_in_place`] is true) when each output (the
+    /// `out=` arrays, then the mutated inputs) is the whole array of one input, with its shape
+    /// and dtype, and no other input shares that memory: those inputs are [`Slot::Write`], the
+    /// others [`Slot::Read`]. Return `Ok(false)`, leaving every slot untouched, when there is no
+    /// such kernel for these inputs; `forward` then runs. An optimizer step then updates its
+    /// weights and states without a second buffer for each.
+    fn forward_update(&self, _ctx: &mut OpCtx<'_>, _inputs: &mut [Slot<'_>]) -> Result<bool> {
         Ok(false)
     }
     /// Compute the outputs from inputs in device memory, with the backend's primitives

@@ -5,8 +5,8 @@
 //! walking the schedule in order: at each step, the buffers of the inputs read for the last
 //! time are released first, then each output takes a released buffer of the same element count
 //! and dtype (the most recently released one) or a new buffer; an output nobody reads is
-//! released again right after its step. Buffers are allocated once, at bind, and each value is
-//! a reshaped view of its buffer.
+//! released again right after its step. Each buffer gets its memory from the first step writing
+//! it and keeps it; each value is a reshaped view of its buffer.
 //!
 //! # Invariants
 //!
@@ -23,9 +23,12 @@
 //! 3. The outputs of one step have distinct buffers; a value and its buffer have the same
 //!    element count and dtype; fixed values never get a buffer.
 //! 4. **Peak bytes.** [`MemoryPlan::peak_bytes`] is the total size of the buffers. As all of
-//!    them are allocated at bind and held, it is the memory the plan uses for intermediates at
-//!    any time (fixed arrays not counted), and it is at least the bytes of the values live at
-//!    once at any step.
+//!    them are held once written, it is the memory the plan uses for intermediates (fixed
+//!    arrays not counted), and it is at least the bytes of the values live at once at any step.
+//! 5. **Backward can run again.** A value written before step `hold_from` (the forward pass)
+//!    and read at or after it (by the backward pass) keeps its buffer to the end: no later
+//!    step writes that buffer, so a second backward (`retain_graph`) reads the same forward
+//!    values. The backward's own intermediates still reuse each other's buffers.
 //!
 //! A value no step writes (one a pruned backward step would have produced) is left
 //! [`Place::Unplanned`]; no step reads it either.
@@ -79,9 +82,24 @@ pub(crate) struct MemoryPlan {
 
 impl MemoryPlan {
     /// Plan `schedule` (steps in running order) over values `values[v] = (elements, dtype)`;
-    /// `is_fixed(v)` marks the values that keep their own arrays.
-    pub(crate) fn new(schedule: &[StepIo<'_>], values: &[(usize, DType)], is_fixed: impl Fn(usize) -> bool) -> Self {
-        let last_use = last_uses(schedule);
+    /// `is_fixed(v)` marks the values that keep their own arrays, and values written before
+    /// step `hold_from` but read from it on are held to the end (invariant 5).
+    pub(crate) fn new(
+        schedule: &[StepIo<'_>],
+        values: &[(usize, DType)],
+        is_fixed: impl Fn(usize) -> bool,
+        hold_from: usize,
+    ) -> Self {
+        let mut last_use = last_uses(schedule);
+        for (_, outputs) in &schedule[..hold_from.min(schedule.len())] {
+            for v in *outputs {
+                if let Some(l) = last_use.get_mut(v)
+                    && *l >= hold_from
+                {
+                    *l = usize::MAX;
+                }
+            }
+        }
         let mut places: Vec<Place> =
             (0..values.len()).map(|v| if is_fixed(v) { Place::Fixed } else { Place::Unplanned }).collect();
         let mut buffers: Vec<Buffer> = Vec::new();
@@ -208,6 +226,46 @@ mod tests {
         in_place
     }
 
+    /// Invariant 5: no step from `hold_from` on writes the buffer of a value written before it
+    /// and read from it on.
+    fn check_forward_values_held(schedule: &[StepIo<'_>], hold_from: usize, plan: &MemoryPlan) {
+        let last_use = last_uses(schedule);
+        let held: HashSet<usize> = schedule[..hold_from]
+            .iter()
+            .flat_map(|(_, o)| o.iter())
+            .filter(|v| last_use.get(v).is_some_and(|&l| l >= hold_from))
+            .filter_map(|&v| match plan.place(v) {
+                Place::Buffer(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        for (s, (_, outputs)) in schedule.iter().enumerate().skip(hold_from) {
+            for &v in *outputs {
+                if let Place::Buffer(b) = plan.place(v) {
+                    assert!(!held.contains(&b), "backward step {s} writes buffer {b} of a forward value");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn forward_values_read_by_backward_are_held() {
+        // Steps 0-1 are the forward pass; 1 and 2 are last read by backward step 2.
+        let values = [f32s(4); 5];
+        let steps: [(Vec<usize>, Vec<usize>); 4] =
+            [(vec![0], vec![1]), (vec![1], vec![2]), (vec![1, 2], vec![3]), (vec![3], vec![4])];
+        let schedule: Vec<StepIo<'_>> = steps.iter().map(|(i, o)| (&i[..], &o[..])).collect();
+        let is_fixed = |v: usize| v == 0 || v == 4;
+        let free = MemoryPlan::new(&schedule, &values, is_fixed, schedule.len());
+        // Without holding, 3 takes the buffer of 1 or 2 (both die at step 2).
+        assert!(free.place(3) == free.place(1) || free.place(3) == free.place(2));
+        let held = MemoryPlan::new(&schedule, &values, is_fixed, 2);
+        assert_ne!(held.place(3), held.place(1));
+        assert_ne!(held.place(3), held.place(2));
+        check_forward_values_held(&schedule, 2, &held);
+        check_invariants(&schedule, &values, is_fixed, &held);
+    }
+
     fn f32s(n: usize) -> (usize, DType) {
         (n, DType::F32)
     }
@@ -226,7 +284,7 @@ mod tests {
             (vec![4], vec![7]),    // 7 reuses buffer 2
         ];
         let schedule: Vec<StepIo<'_>> = steps.iter().map(|(i, o)| (&i[..], &o[..])).collect();
-        let plan = MemoryPlan::new(&schedule, &values, is_fixed);
+        let plan = MemoryPlan::new(&schedule, &values, is_fixed, schedule.len());
         let places: Vec<Place> = (0..values.len()).map(|v| plan.place(v)).collect();
         use Place::{Buffer as B, Fixed as F};
         assert_eq!(places, [F, B(0), B(0), B(1), B(1), F, B(2), B(2)]);
@@ -242,7 +300,7 @@ mod tests {
         let steps: [(Vec<usize>, Vec<usize>); 3] = [(vec![0], vec![1]), (vec![1], vec![2]), (vec![1, 2], vec![3])];
         let schedule: Vec<StepIo<'_>> = steps.iter().map(|(i, o)| (&i[..], &o[..])).collect();
         let is_fixed = |v: usize| v == 0 || v == 3;
-        let plan = MemoryPlan::new(&schedule, &values, is_fixed);
+        let plan = MemoryPlan::new(&schedule, &values, is_fixed, schedule.len());
         assert_ne!(plan.place(1), plan.place(2));
         assert_eq!(plan.peak_bytes(), 2 * 4 * 4);
         assert_eq!(check_invariants(&schedule, &values, is_fixed, &plan), 0);
@@ -253,7 +311,7 @@ mod tests {
         let values = [f32s(4), f32s(4), f32s(8), (4, DType::F64)];
         let steps: [(Vec<usize>, Vec<usize>); 3] = [(vec![0], vec![1]), (vec![1], vec![2]), (vec![2], vec![3])];
         let schedule: Vec<StepIo<'_>> = steps.iter().map(|(i, o)| (&i[..], &o[..])).collect();
-        let plan = MemoryPlan::new(&schedule, &values, |v| v == 0);
+        let plan = MemoryPlan::new(&schedule, &values, |v| v == 0, schedule.len());
         assert_eq!(plan.buffers().len(), 3);
         assert_eq!(plan.peak_bytes(), 4 * 4 + 8 * 4 + 4 * 8);
         check_invariants(&schedule, &values, |v| v == 0, &plan);
@@ -265,8 +323,9 @@ mod tests {
         let p = Program::build(sym, known, req);
         let schedule = schedule_io(&p.fwd, &p.back.steps);
         let values = value_sizes(&p.shapes, &p.dtypes);
-        let plan = MemoryPlan::new(&schedule, &values, |v| p.fixed.contains(&v));
+        let plan = MemoryPlan::new(&schedule, &values, |v| p.fixed.contains(&v), p.fwd.len());
         let in_place = check_invariants(&schedule, &values, |v| p.fixed.contains(&v), &plan);
+        check_forward_values_held(&schedule, p.fwd.len(), &plan);
         (plan, in_place, values.len())
     }
 

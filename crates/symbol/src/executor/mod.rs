@@ -30,6 +30,7 @@ mod types;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mxrs_ndarray_core::dtype::DType;
@@ -64,8 +65,11 @@ pub struct Executor {
     ctx: Context,
     fwd: Vec<Step>,
     bwd: Vec<Step>,
-    /// One array per value id: its own array or a view of a plan buffer.
-    arrays: Vec<NDArray>,
+    /// One array per value id: its own array or a view of a plan buffer (locked while a pass
+    /// is pushed, as [`Executor::set_grad_array`] may swap an argument's gradient array).
+    arrays: Mutex<Vec<NDArray>>,
+    /// `(argument index, value id)` of each argument gradient array.
+    arg_grads: Vec<(usize, usize)>,
     outputs: Vec<NDArray>,
     head_grads: Vec<NDArray>,
     arg_names: Vec<String>,
@@ -123,16 +127,20 @@ impl Executor {
             head_grads.push(a);
         }
 
-        let plan = MemoryPlan::new(&schedule_io(&fwd, &back.steps), &value_sizes(&shapes, &dtypes), |v| {
-            fixed.contains_key(&v)
-        });
+        let plan = MemoryPlan::new(
+            &schedule_io(&fwd, &back.steps),
+            &value_sizes(&shapes, &dtypes),
+            |v| fixed.contains_key(&v),
+            fwd.len(),
+        );
         let arrays = materialize(&plan, &fixed, &shapes, &dtypes, ctx)?;
         Ok(Executor {
             ctx,
             fwd,
             has_backward: !back.head_grads.is_empty(),
+            arg_grads: back.arg_grads,
             bwd: back.steps,
-            arrays,
+            arrays: Mutex::new(arrays),
             outputs,
             head_grads,
             arg_names,
@@ -157,10 +165,53 @@ impl Executor {
         self.run(&self.bwd, self.last_train.load(Ordering::Relaxed))
     }
 
+    /// The arguments backward writes a gradient for, in binding order (those with a gradient
+    /// array, a request other than null, and some gradient reaching them).
+    pub fn grad_args(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self.arg_grads.iter().map(|&(k, _)| k).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Make `a` the gradient array of argument `arg` from the next backward on (an array of
+    /// the same shape, dtype and context as the one bound; the same array is left alone). Lets
+    /// a caller have backward write a gradient straight into a buffer of its own.
+    pub fn set_grad_array(&self, arg: usize, a: &NDArray) -> Result<()> {
+        let Some(&(_, v)) = self.arg_grads.iter().find(|&&(k, _)| k == arg) else {
+            let name = self.arg_names.get(arg).map_or("?", String::as_str);
+            return Err(Error::param(
+                "set_grad_array",
+                format!(
+                    "argument {arg} ('{name}') has no gradient array (its grad_req is null or it gets no gradient)"
+                ),
+            ));
+        };
+        let mut arrays = self.arrays.lock().unwrap_or_else(|e| e.into_inner());
+        let cur = &arrays[v];
+        if cur.same_chunk(a) && cur.offset() == a.offset() && cur.shape() == a.shape() {
+            return Ok(());
+        }
+        if a.dtype() != cur.dtype() {
+            return Err(Error::param(
+                "set_grad_array",
+                format!(
+                    "gradient array of '{}' must be {}, got {}",
+                    self.arg_names[arg],
+                    cur.dtype().name(),
+                    a.dtype().name()
+                ),
+            ));
+        }
+        check_array(&self.arg_names[arg], a, cur.shape(), self.ctx)?;
+        arrays[v] = a.clone();
+        Ok(())
+    }
+
     fn run(&self, steps: &[Step], is_train: bool) -> Result<()> {
+        let arrays = self.arrays.lock().unwrap_or_else(|e| e.into_inner());
         for st in steps {
-            let ins: Vec<NDArray> = st.inputs.iter().map(|&v| self.arrays[v].clone()).collect();
-            let outs: Vec<NDArray> = st.outputs.iter().map(|&v| self.arrays[v].clone()).collect();
+            let ins: Vec<NDArray> = st.inputs.iter().map(|&v| arrays[v].clone()).collect();
+            let outs: Vec<NDArray> = st.outputs.iter().map(|&v| arrays[v].clone()).collect();
             invoke_op_full(st.op.clone(), &ins, Some(&outs), Some(self.ctx), is_train)?;
         }
         Ok(())
@@ -186,7 +237,7 @@ impl Executor {
     pub fn num_buffers(&self) -> usize {
         self.num_buffers
     }
-    /// Bytes of the memory plan's intermediate buffers, all allocated at bind (the arrays of
+    /// Bytes of the memory plan's intermediate buffers, held once written (the arrays of
     /// arguments, aux states, outputs and gradients not counted).
     pub fn peak_bytes(&self) -> usize {
         self.peak_bytes
@@ -280,8 +331,9 @@ fn check_grad_shapes(
     Ok(())
 }
 
-/// One array per value: the fixed arrays, views of the plan's buffers (each allocated once),
-/// and zeros for values no step writes.
+/// One array per value: the fixed arrays, views of the plan's buffers, and arrays for values
+/// no step writes. Buffers get their memory from the first step writing them (whole, so the
+/// kernel's output becomes the buffer); unwritten values never get any.
 fn materialize(
     plan: &MemoryPlan,
     fixed: &HashMap<usize, NDArray>,
@@ -290,12 +342,12 @@ fn materialize(
     ctx: Context,
 ) -> Result<Vec<NDArray>> {
     let buffers: Vec<NDArray> =
-        plan.buffers().iter().map(|b| NDArray::zeros(&[b.len], b.dtype, ctx)).collect::<Result<_>>()?;
+        plan.buffers().iter().map(|b| NDArray::new_pending(vec![b.len], b.dtype, ctx)).collect::<Result<_>>()?;
     (0..shapes.len())
         .map(|v| match plan.place(v) {
             Place::Fixed => Ok(fixed[&v].clone()),
             Place::Buffer(b) => buffers[b].reshape_view(&shapes[v]),
-            Place::Unplanned => NDArray::zeros(&shapes[v], dtypes[v], ctx),
+            Place::Unplanned => NDArray::new_pending(shapes[v].clone(), dtypes[v], ctx),
         })
         .collect()
 }

@@ -20,7 +20,7 @@ use crate::backend::cpu::{PAR_CHUNK, Parallelism};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
-use crate::op::{Attrs, OpCtx, Operator, TensorIn};
+use crate::op::{Attrs, OpCtx, Operator, Slot, TensorIn};
 use crate::params;
 use crate::shape::{Shape, fmt_shape};
 use crate::storage::{CpuStorage, StorageElement};
@@ -99,6 +99,47 @@ fn step<T: Float + StorageElement + Send + Sync>(
     (new_w, new_m)
 }
 
+/// [`step`] in place: the weight and the momentum are overwritten with their new values
+/// (the same arithmetic, so the same results).
+#[allow(clippy::too_many_arguments)]
+fn step_in_place<T: Float + Send + Sync>(
+    par: Parallelism,
+    w: &mut [T],
+    g: &[T],
+    mom: Option<&mut [T]>,
+    lr: T,
+    wd: T,
+    momentum: T,
+    rescale: T,
+    bound: T,
+) {
+    let zero = <T as num_traits::Zero>::zero();
+    let body = |w: &mut [T], g: &[T], m: Option<&mut [T]>| match m {
+        Some(m) => {
+            for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
+                let v = momentum * *m - lr * wd * *w - lr * scaled(g, rescale, bound);
+                *m = v;
+                *w = *w + v;
+            }
+        }
+        None => {
+            for (w, &g) in w.iter_mut().zip(g) {
+                *w = *w + (momentum * zero - lr * wd * *w - lr * scaled(g, rescale, bound));
+            }
+        }
+    };
+    let split = par.split_cheap(w.len());
+    match mom {
+        Some(m) if split => w
+            .par_chunks_mut(PAR_CHUNK)
+            .zip(m.par_chunks_mut(PAR_CHUNK))
+            .zip(g.par_chunks(PAR_CHUNK))
+            .for_each(|((w, m), g)| body(w, g, Some(m))),
+        None if split => w.par_chunks_mut(PAR_CHUNK).zip(g.par_chunks(PAR_CHUNK)).for_each(|(w, g)| body(w, g, None)),
+        m => body(w, g, m),
+    }
+}
+
 impl MultiSgd {
     fn stride(&self) -> usize {
         2 + usize::from(self.mom) + usize::from(self.mp)
@@ -127,6 +168,23 @@ impl MultiSgd {
         } else {
             (self.lrs.clone(), self.wds.clone())
         }
+    }
+
+    /// One group's step in place over `T` (the dtype of all three arrays, checked).
+    fn update_group<T: Float + StorageElement + Send + Sync>(
+        &self,
+        par: Parallelism,
+        w: &mut CpuStorage,
+        g: &TensorIn<'_>,
+        mom: Option<&mut CpuStorage>,
+        lr: f64,
+        wd: f64,
+    ) {
+        let c = |v: f64| T::from(v).unwrap_or_else(T::nan);
+        let w = T::slice_mut(w).expect("the weight's dtype was checked");
+        let mom = mom.map(|m| T::slice_mut(m).expect("the momentum's dtype was checked"));
+        let (mc, rc, bc) = (c(self.momentum), c(self.rescale), c(self.clip));
+        step_in_place(par, w, g.typed::<T>(), mom, c(lr), c(wd), mc, rc, bc);
     }
 
     /// Group `i` computed in `T`: the new weight (in `out_dtype`) and the new mom and weight32.
@@ -247,6 +305,50 @@ impl Operator for MultiSgd {
         }
         v
     }
+    fn updates_in_place(&self) -> bool {
+        !self.mp
+    }
+    fn forward_update(&self, ctx: &mut OpCtx<'_>, x: &mut [Slot<'_>]) -> Result<bool> {
+        let k = self.stride();
+        let (lrs, wds) = if self.preloaded {
+            let f = |s: &Slot<'_>| match s {
+                Slot::Read(t) if t.dtype() == DType::F32 => Some(load::<f32>(t).into_iter().map(f64::from).collect()),
+                _ => None,
+            };
+            match (f(&x[self.n * k]), f(&x[self.n * k + 1])) {
+                (Some(l), Some(w)) => (l, w),
+                _ => return Ok(false),
+            }
+        } else {
+            (self.lrs.clone(), self.wds.clone())
+        };
+        // Each group: the weight and its momentum written, the gradient read, one dtype.
+        for group in x[..self.n * k].chunks(k) {
+            let dt = match &group[0] {
+                Slot::Write(w) if matches!(w.dtype(), DType::F32 | DType::F64) => w.dtype(),
+                _ => return Ok(false),
+            };
+            let grad_ok = matches!(&group[1], Slot::Read(g) if g.dtype() == dt);
+            let mom_ok = !self.mom || matches!(&group[2], Slot::Write(m) if m.dtype() == dt);
+            if !grad_ok || !mom_ok {
+                return Ok(false);
+            }
+        }
+        let par = ctx.par;
+        for (i, group) in x[..self.n * k].chunks_mut(k).enumerate() {
+            let [Slot::Write(w), Slot::Read(g), rest @ ..] = group else { return Ok(false) };
+            let mom = match rest.first_mut() {
+                Some(Slot::Write(m)) => Some(&mut **m),
+                _ => None,
+            };
+            if w.dtype() == DType::F64 {
+                self.update_group::<f64>(par, w, g, mom, lrs[i], wds[i]);
+            } else {
+                self.update_group::<f32>(par, w, g, mom, lrs[i], wds[i]);
+            }
+        }
+        Ok(true)
+    }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (lrs, wds) = self.rates(x);
         let par = ctx.par;
@@ -355,5 +457,73 @@ pub(super) fn register(r: &mut Registry) {
     ];
     for (name, params, doc, mom, mp, preloaded) in specs {
         r.add(name, &["*data"], params, doc, move |a: &Attrs| Ok(Box::new(parse(name, mom, mp, preloaded, a)?)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::context::Context;
+    use crate::invoke::invoke;
+    use crate::ndarray::NDArray;
+    use crate::op::Attrs;
+    use crate::storage::CpuStorage;
+
+    fn arr(n: usize, seed: usize, dtype: &str) -> NDArray {
+        let v: Vec<f64> = (0..n).map(|i| (((i * 7 + seed * 13) % 23) as f64 - 11.0) / 7.0).collect();
+        let s = if dtype == "float64" {
+            CpuStorage::F64(v.into())
+        } else {
+            CpuStorage::F32(v.iter().map(|&x| x as f32).collect::<Vec<f32>>().into())
+        };
+        NDArray::from_cpu(s, &[n], Context::cpu(0)).unwrap()
+    }
+
+    fn address(a: &NDArray) -> usize {
+        a.read_cpu(|s, _, _| match s {
+            CpuStorage::F32(v) => v.as_ptr() as usize,
+            CpuStorage::F64(v) => v.as_ptr() as usize,
+            _ => unreachable!(),
+        })
+        .unwrap()
+    }
+
+    fn values(a: &NDArray) -> Vec<f64> {
+        let s = a.to_cpu_storage().unwrap();
+        (0..s.len()).map(|i| s.get_f64(i)).collect()
+    }
+
+    /// `multi_sgd_mom_update` with `out=` its weights updates the weights and momenta in their
+    /// own buffers, with the same values as the run into fresh outputs. Sizes: one above the
+    /// parallel split (uneven chunks) and a small one.
+    #[test]
+    fn momentum_step_in_place_keeps_buffers_and_values() {
+        for dtype in ["float32", "float64"] {
+            let sizes = [300_001, 17];
+            let attrs = Attrs::from_pairs([
+                ("num_weights", "2"),
+                ("lrs", "(0.1, 0.05)"),
+                ("wds", "(0.01, 0.0)"),
+                ("momentum", "0.9"),
+                ("rescale_grad", "0.5"),
+                ("clip_gradient", "1.5"),
+            ]);
+            let group = |k: usize| -> Vec<NDArray> { (0..3).map(|j| arr(sizes[k], 3 * k + j, dtype)).collect() };
+            let (a, b) = (group(0), group(1));
+            let inputs: Vec<NDArray> = a.iter().chain(&b).cloned().collect();
+            // Out of place: fresh outputs (the momenta are still updated in place by the op).
+            let (a2, b2) = (group(0), group(1));
+            let inputs2: Vec<NDArray> = a2.iter().chain(&b2).cloned().collect();
+            let fresh = invoke("multi_sgd_mom_update", &attrs, &inputs2, None, None).unwrap();
+            let before = [address(&a[0]), address(&a[2]), address(&b[0]), address(&b[2])];
+            let outs = [a[0].clone(), b[0].clone()];
+            invoke("multi_sgd_mom_update", &attrs, &inputs, Some(&outs), None).unwrap();
+            let after = [address(&a[0]), address(&a[2]), address(&b[0]), address(&b[2])];
+            assert_eq!(before, after, "{dtype}: the update replaced a buffer");
+            assert_eq!(values(&a[0]), values(&fresh[0]), "{dtype}: weight 0");
+            assert_eq!(values(&b[0]), values(&fresh[1]), "{dtype}: weight 1");
+            assert_eq!(values(&a[2]), values(&a2[2]), "{dtype}: momentum 0");
+            assert_eq!(values(&b[2]), values(&b2[2]), "{dtype}: momentum 1");
+            assert_ne!(values(&a[0]), values(&arr(sizes[0], 0, dtype)), "{dtype}: the weight was not updated");
+        }
     }
 }
