@@ -615,6 +615,32 @@ mod tests {
                 assert!(got[i] == want[i] || (got[i].is_nan() && want[i].is_nan()), "{name} element {i}");
             }
         }
+        // Activation (what a graph executor runs in place over a batch norm's output), with a NaN.
+        for act in ["relu", "tanh", "sigmoid"] {
+            let attrs = Attrs::from_pairs([("act_type", act)]);
+            let mut v = src.clone();
+            v[5] = f32::NAN;
+            let x = arr(v, &[n]);
+            let fresh = invoke("Activation", &attrs, std::slice::from_ref(&x), None, None).unwrap();
+            let p = buffer(&x);
+            invoke("Activation", &attrs, std::slice::from_ref(&x), Some(std::slice::from_ref(&x)), None).unwrap();
+            assert_eq!(buffer(&x), p, "Activation {act} replaced the buffer");
+            let (got, want) = (vals(&x), vals(&fresh[0]));
+            for i in 0..n {
+                assert!(got[i] == want[i] || (got[i].is_nan() && want[i].is_nan()), "{act} element {i}");
+            }
+            // Its gradient over the output gradient (a backward pass's in-place step).
+            let g = arr((0..n).map(|i| ((i % 13) as f32 - 6.0) / 3.0).collect(), &[n]);
+            let ins = [g.clone(), x.clone(), x.clone()];
+            let fresh = invoke("_backward_Activation", &attrs, &ins, None, None).unwrap();
+            let p = buffer(&g);
+            invoke("_backward_Activation", &attrs, &ins, Some(std::slice::from_ref(&g)), None).unwrap();
+            assert_eq!(buffer(&g), p, "_backward_Activation {act} replaced the buffer");
+            let (got, want) = (vals(&g), vals(&fresh[0]));
+            for i in 0..n {
+                assert!(got[i] == want[i] || (got[i].is_nan() && want[i].is_nan()), "{act} gradient element {i}");
+            }
+        }
         let x = NDArray::from_cpu(CpuStorage::I32(vec![-3, 4, -5, 0].into()), &[4], Context::cpu(0)).unwrap();
         let p = buffer(&x);
         invoke("abs", &Attrs::default(), std::slice::from_ref(&x), Some(std::slice::from_ref(&x)), None).unwrap();

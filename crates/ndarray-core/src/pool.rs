@@ -7,6 +7,12 @@
 //! asked for are kept (a kernel that allocates by itself would otherwise fill the pool with
 //! buffers nobody takes). The pool holds at most `MXRS_POOL_BYTES` bytes (default 1 GiB; 0
 //! disables it) and evicts the oldest buffers first.
+//!
+//! It also returns what a steady loop does not need: per size, the fewest buffers left free
+//! right after a take is tracked over [`TRIM_TAKES`] takes, and that many (never needed in
+//! that window) are released; sizes nobody took over [`SWEEP_TAKES`] takes of any size are
+//! released whole. A training loop that frees a buffer of a size and takes one back in every
+//! step thus keeps one spare of that size, not [`MAX_PER_SIZE`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::OnceLock;
@@ -24,9 +30,26 @@ pub const MIN_POOLED_BYTES: usize = 1 << 20;
 /// step), the surplus goes back to the allocator instead of piling up.
 pub const MAX_PER_SIZE: usize = 4;
 
+/// Takes of one size over which its fewest free buffers are counted before trimming.
+pub const TRIM_TAKES: usize = 8;
+
+/// Takes of any size after which sizes nobody took in the meantime are released.
+pub const SWEEP_TAKES: usize = 2048;
+
+/// Per size: the fewest free buffers right after a take, the takes counted, and whether any
+/// take came since the last sweep.
+#[derive(Clone, Copy)]
+struct Usage {
+    low: usize,
+    takes: usize,
+    recent: bool,
+}
+
 #[derive(Default)]
 struct Pool {
     free: HashMap<(DType, usize), Vec<CpuStorage>>,
+    usage: HashMap<(DType, usize), Usage>,
+    takes: usize,
     /// Sizes kernels have asked for: only these are kept.
     wanted: std::collections::HashSet<(DType, usize)>,
     /// Insertion order, for eviction.
@@ -94,12 +117,54 @@ pub fn take(dtype: DType, len: usize) -> Option<CpuStorage> {
         p.wanted.insert((dtype, len));
         return None;
     }
-    let s = p.free.get_mut(&(dtype, len))?.pop()?;
-    p.bytes -= nbytes(dtype, len);
-    if let Some(i) = p.order.iter().rposition(|k| *k == (dtype, len)) {
-        p.order.remove(i);
+    let key = (dtype, len);
+    let s = p.free.get_mut(&key).and_then(Vec::pop);
+    if s.is_some() {
+        p.bytes -= nbytes(dtype, len);
+        if let Some(i) = p.order.iter().rposition(|k| *k == key) {
+            p.order.remove(i);
+        }
     }
-    Some(s)
+    note_take(&mut p, key);
+    s
+}
+
+/// Count a take of `key`: trim the size's surplus after [`TRIM_TAKES`] takes of it, and
+/// sweep the sizes nobody takes after [`SWEEP_TAKES`] takes of any size.
+fn note_take(p: &mut Pool, key: (DType, usize)) {
+    let left = p.free.get(&key).map_or(0, Vec::len);
+    let u = p.usage.entry(key).or_insert(Usage { low: left, takes: 0, recent: true });
+    u.low = u.low.min(left);
+    u.takes += 1;
+    u.recent = true;
+    if u.takes >= TRIM_TAKES {
+        let surplus = u.low;
+        *u = Usage { low: left - surplus, takes: 0, recent: true };
+        release(p, key, surplus);
+    }
+    p.takes += 1;
+    if p.takes >= SWEEP_TAKES {
+        p.takes = 0;
+        let idle: Vec<(DType, usize)> = p.usage.iter().filter(|(_, u)| !u.recent).map(|(&k, _)| k).collect();
+        for k in idle {
+            let n = p.free.get(&k).map_or(0, Vec::len);
+            release(p, k, n);
+        }
+        p.usage.values_mut().for_each(|u| u.recent = false);
+    }
+}
+
+/// Free `n` of the pooled buffers of `key` (the oldest first).
+fn release(p: &mut Pool, key: (DType, usize), n: usize) {
+    let Some(v) = p.free.get_mut(&key) else { return };
+    let n = n.min(v.len());
+    drop(v.drain(..n));
+    p.bytes -= n * nbytes(key.0, key.1);
+    for _ in 0..n {
+        if let Some(i) = p.order.iter().position(|k| *k == key) {
+            p.order.remove(i);
+        }
+    }
 }
 
 /// A vector of `len` elements for a kernel that writes every element: pooled when possible
@@ -188,6 +253,30 @@ mod tests {
             got += 1;
         }
         assert_eq!(got, MAX_PER_SIZE);
+    }
+
+    #[test]
+    fn a_steady_loop_trims_the_buffers_it_never_takes() {
+        // Four spare buffers, then a loop that frees one buffer of the size and takes one back
+        // each round (an array rewritten every step): three spares are never needed.
+        let n = (MIN_POOLED_BYTES / 4) + 19;
+        assert!(take(DType::F32, n).is_none());
+        let free_now = || pool().lock().free.get(&(DType::F32, n)).map_or(0, Vec::len);
+        for _ in 0..MAX_PER_SIZE {
+            give(CpuStorage::F32(vec![0.0; n].into()));
+        }
+        let mut held: Vec<f32> = vec![0.0; n];
+        for round in 0..3 * TRIM_TAKES {
+            give(CpuStorage::F32(std::mem::take(&mut held).into()));
+            held = alloc::<f32>(n);
+            let want = if round + 1 < TRIM_TAKES { MAX_PER_SIZE - 1 } else { 0 };
+            assert_eq!(free_now(), want, "round {round}");
+        }
+        // The loop still gets its buffer back from the pool.
+        let p = held.as_ptr();
+        give(CpuStorage::F32(held.into()));
+        let back = alloc::<f32>(n);
+        assert_eq!(back.as_ptr(), p);
     }
 
     #[test]

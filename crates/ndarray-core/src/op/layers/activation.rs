@@ -63,6 +63,54 @@ fn softrelu<T: Real>(x: T) -> T {
     if x > <T as Element>::zero() { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
 }
 
+/// `v[i] = max(v[i], 0)` in place (NaN becomes 0, as in the out-of-place kernel), split over
+/// the op's threads for long arrays.
+fn relu_inplace<T: Real + Send + Sync>(par: crate::backend::cpu::Parallelism, v: &mut [T]) {
+    use rayon::prelude::*;
+    let f = |c: &mut [T]| {
+        for a in c {
+            if !(*a > <T as Element>::zero()) {
+                *a = <T as Element>::zero();
+            }
+        }
+    };
+    if par.split(v.len()) {
+        v.par_chunks_mut(crate::backend::cpu::PAR_CHUNK).for_each(f);
+    } else {
+        f(v);
+    }
+}
+
+/// `_backward_Activation` of relu, sigmoid or tanh over the output gradient `g`, from the
+/// output `y` (the same arithmetic as the out-of-place kernel); false for the other functions.
+fn backward_inplace<T: Real + Send + Sync>(
+    par: crate::backend::cpu::Parallelism,
+    act: Act,
+    g: &mut [T],
+    y: &[T],
+) -> bool {
+    use rayon::prelude::*;
+    let f: fn(T, T) -> T = match act {
+        Act::Relu => |g, y| if y > <T as Element>::zero() { g } else { <T as Element>::zero() },
+        Act::Sigmoid => |g, y| g * y * (<T as Element>::one() - y),
+        Act::Tanh => |g, y| g * (<T as Element>::one() - y * y),
+        _ => return false,
+    };
+    let body = |(g, y): (&mut [T], &[T])| {
+        for (g, &y) in g.iter_mut().zip(y) {
+            *g = f(*g, y);
+        }
+    };
+    if par.split(g.len()) {
+        g.par_chunks_mut(crate::backend::cpu::PAR_CHUNK)
+            .zip(y.par_chunks(crate::backend::cpu::PAR_CHUNK))
+            .for_each(body);
+    } else {
+        body((g, y));
+    }
+    true
+}
+
 /// The device kernel's code of an Activation function.
 fn act_kind(a: Act) -> ActKind {
     match a {
@@ -111,6 +159,29 @@ impl Operator for Activation {
             device::activation_backward(k, x[0], x[1], x[2], 0.0)?
         };
         Ok(r.map(|o| vec![o]))
+    }
+    fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, rest: &[TensorIn<'_>]) -> Result<bool> {
+        use crate::backend::cpu::vmath;
+        if self.name != ACT {
+            // _backward_Activation(out_grad, data, output) over out_grad.
+            return Ok(match (data, rest.get(1).map(|y| y.data)) {
+                (CpuStorage::F32(g), Some(CpuStorage::F32(_))) => {
+                    backward_inplace(ctx.par, self.act, g, rest[1].typed())
+                }
+                (CpuStorage::F64(g), Some(CpuStorage::F64(_))) => {
+                    backward_inplace(ctx.par, self.act, g, rest[1].typed())
+                }
+                _ => false,
+            });
+        }
+        match (self.act, data) {
+            (Act::Tanh, CpuStorage::F32(v)) => vmath::map_inplace(ctx.par, v, vmath::tanh_inplace),
+            (Act::Sigmoid, CpuStorage::F32(v)) => vmath::map_inplace(ctx.par, v, vmath::sigmoid_inplace),
+            (Act::Relu, CpuStorage::F32(v)) => relu_inplace(ctx.par, v),
+            (Act::Relu, CpuStorage::F64(v)) => relu_inplace(ctx.par, v),
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let act = self.act;

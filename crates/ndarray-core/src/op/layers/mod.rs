@@ -52,7 +52,7 @@ fn float_dtype(op: &str, dt: DType) -> Result<DType> {
 
 /// `f` applied elementwise, split over rayon's pool for large inputs.
 fn map1<T: Real>(par: Parallelism, x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
-    let mut out = vec![<T as Element>::zero(); x.len()];
+    let mut out: Vec<T> = crate::pool::alloc(x.len());
     let body = |(o, a): (&mut [T], &[T])| {
         for (o, &a) in o.iter_mut().zip(a) {
             *o = f(a);
@@ -71,7 +71,7 @@ type Chunk3<'a, T> = (&'a mut [T], (&'a [T], (&'a [T], &'a [T])));
 
 /// `f(a, b, c)` elementwise over three equal-length slices, split like [`map1`].
 fn map3<T: Real>(par: Parallelism, a: &[T], b: &[T], cc: &[T], f: impl Fn(T, T, T) -> T + Sync) -> Vec<T> {
-    let mut out = vec![<T as Element>::zero(); a.len()];
+    let mut out: Vec<T> = crate::pool::alloc(a.len());
     let body = |(o, (a, (b, cc))): Chunk3<'_, T>| {
         for (o, ((&a, &b), &cc)) in o.iter_mut().zip(a.iter().zip(b).zip(cc)) {
             *o = f(a, b, cc);
