@@ -69,9 +69,7 @@ fn relu_inplace<T: Real + Send + Sync>(par: crate::backend::cpu::Parallelism, v:
     use rayon::prelude::*;
     let f = |c: &mut [T]| {
         for a in c {
-            if !(*a > <T as Element>::zero()) {
-                *a = <T as Element>::zero();
-            }
+            *a = if *a > <T as Element>::zero() { *a } else { <T as Element>::zero() };
         }
     };
     if par.split(v.len()) {
