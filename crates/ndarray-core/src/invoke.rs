@@ -459,7 +459,9 @@ fn run_update(
 /// values are read), views, and memory shared with other owners.
 fn recycle_outputs(inputs: &[NDArray], outputs: &[NDArray]) {
     for o in outputs {
-        if !o.is_whole()
+        // The size first: a tiny op's output is never pooled, and skips the lock below.
+        if o.chunk.len * o.chunk.dtype.size() < crate::pool::MIN_POOLED_BYTES
+            || !o.is_whole()
             || o.chunk.pinned.load(std::sync::atomic::Ordering::Relaxed)
             || inputs.iter().any(|a| a.same_chunk(o))
         {
@@ -468,7 +470,6 @@ fn recycle_outputs(inputs: &[NDArray], outputs: &[NDArray]) {
         let mut g = o.chunk.storage.write();
         if let Storage::Cpu(c) = &mut *g
             && c.len() == o.chunk.len
-            && c.len() * o.chunk.dtype.size() >= crate::pool::MIN_POOLED_BYTES
         {
             crate::pool::give(std::mem::replace(c, CpuStorage::zeros(o.chunk.dtype, 0)));
         }

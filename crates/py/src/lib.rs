@@ -41,10 +41,20 @@ struct Alloc;
 /// Blocks of at least this many bytes are advised to use huge pages.
 const HUGE_FROM: usize = 4 << 20;
 
-/// Advise the whole 2 MiB pages inside a new large block to be backed by huge pages.
+/// Advise the whole 2 MiB pages inside a new large block to be backed by huge pages; the
+/// size test is all a small block pays (the advice is out of line).
+#[inline(always)]
 fn advise_huge(p: *mut u8, size: usize) {
+    if size >= HUGE_FROM {
+        advise_large(p, size);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn advise_large(p: *mut u8, size: usize) {
     #[cfg(target_os = "linux")]
-    if !p.is_null() && size >= HUGE_FROM {
+    if !p.is_null() {
         const PAGE: usize = 2 << 20;
         let start = (p as usize).next_multiple_of(PAGE);
         let end = (p as usize + size) & !(PAGE - 1);
@@ -63,22 +73,26 @@ fn advise_huge(p: *mut u8, size: usize) {
 // SAFETY: every call is forwarded to mimalloc with the same layout; `advise_huge` only advises
 // the kernel about pages of a block mimalloc just returned.
 unsafe impl std::alloc::GlobalAlloc for Alloc {
+    #[inline]
     unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
         // SAFETY: the caller's contract is mimalloc's.
         let p = unsafe { mimalloc::MiMalloc.alloc(l) };
         advise_huge(p, l.size());
         p
     }
+    #[inline]
     unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
         // SAFETY: as `alloc`.
         let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(l) };
         advise_huge(p, l.size());
         p
     }
+    #[inline]
     unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
         // SAFETY: `p` came from mimalloc with layout `l`.
         unsafe { mimalloc::MiMalloc.dealloc(p, l) }
     }
+    #[inline]
     unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
         // SAFETY: `p` came from mimalloc with layout `l`.
         let q = unsafe { mimalloc::MiMalloc.realloc(p, l, n) };
