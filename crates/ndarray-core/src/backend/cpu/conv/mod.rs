@@ -103,15 +103,23 @@ const ALWAYS_SPLIT_MACS: usize = 1 << 24;
 /// the batch, gemm's own parallelism inside each product, whether float32 products may go to
 /// the external BLAS).
 ///
-/// The BLAS is used only under a one-thread budget (e.g. `--threads 1`, where OpenBLAS is
-/// pinned to one thread as well): it cannot be told per call how many threads to use, and
-/// OpenBLAS's spinning threads beside rayon's workers, or beside other processes on a busy
-/// machine, made a 2-thread ResNet-sized forward take 150-600 ms instead of 25-30 ms.
+/// The BLAS takes products of at least [`BLAS_MIN_MACS`] per block under a one-thread
+/// budget, and when the blocks are split over the threads and the library runs each call on
+/// the calling thread (OpenBLAS, pinned to one thread at load): a library left to its own
+/// thread pool cannot be told per call how many threads to use, and its spinning threads beside
+/// rayon's workers made a 2-thread ResNet-sized forward take 150-600 ms instead of 25-30 ms.
+/// OpenBLAS picks its kernels for the CPU at run time (AVX-512 where there is one): split over
+/// blocks, it trained `benches/gluon.py`'s ResNet-18 about 1.5x as fast as the gemm crate's
+/// FMA kernels on a 2-vCPU Intel Xeon.
 fn plan<T: ConvFloat>(par: Parallelism, batch: usize, work: usize) -> (bool, gemm::Parallelism, bool) {
     let threads = conv_threads(par, work);
-    // Small convolutions (LeNet's) never open the library (which starts its thread pool).
-    let blas = par.threads == 1 && work / batch.max(1) >= BLAS_MIN_MACS && T::has_blas();
     let split = threads > 1 && work >= super::PAR_THRESHOLD;
+    // Small convolutions (LeNet's) never open the library (which starts its thread pool).
+    // Split over blocks, each thread hands its own blocks' products to the library, which then
+    // must run every call on the calling thread (OpenBLAS pinned to one thread at load).
+    let blas = work / batch.max(1) >= BLAS_MIN_MACS
+        && T::has_blas()
+        && (par.threads == 1 || (split && batch > 1 && super::blas::get().is_some_and(|b| b.single_threaded())));
     if split {
         par.notify_split();
     }
