@@ -18,7 +18,7 @@ import weakref
 from mxrs import autograd
 from mxrs.base import MXNetError
 from mxrs.executor import Executor
-from mxrs.ndarray.ndarray import invoke, zeros
+from mxrs.ndarray.ndarray import NDArray, invoke, zeros
 
 __all__ = ["CachedGraph"]
 
@@ -75,14 +75,15 @@ class _Backward:
         exe = entry.exe
         # Each gradient goes to its destination (a variable's .grad the tape hands over) or to
         # the executor's own buffer.
-        targets = [None] * len(self._order)
+        targets: list[NDArray | None] = [None] * len(self._order)
         pairs = []
         for j, i in enumerate(self._order):
             if not entry.grads[i]:
                 continue
             d = dests[j] if dests is not None else None
-            targets[j] = d if d is not None else entry.own_grad(i)
-            pairs.append((i, targets[j]._handle))
+            t = d if d is not None else entry.own_grad(i)
+            targets[j] = t
+            pairs.append((i, t._handle))
         exe._handle.set_grad_arrays(pairs)
         outs = exe.outputs
         exe.backward(
