@@ -176,6 +176,10 @@ impl NDArray {
     pub fn same_chunk(&self, other: &NDArray) -> bool {
         Arc::ptr_eq(&self.chunk, &other.chunk)
     }
+    /// Whether `other` is this very region of the same memory: the same chunk, offset and shape.
+    pub fn same_view(&self, other: &NDArray) -> bool {
+        self.same_chunk(other) && self.offset == other.offset && self.shape() == other.shape()
+    }
     /// Element offset inside the chunk.
     pub fn offset(&self) -> usize {
         self.offset

@@ -323,11 +323,6 @@ fn direct_dest(child: &Option<Entry<NDArray>>, sources: &HashMap<Key, usize>) ->
     }
 }
 
-/// Whether `a` and `b` are the same region of the same memory.
-fn same_array(a: &NDArray, b: &NDArray) -> bool {
-    a.same_chunk(b) && a.offset() == b.offset() && a.shape() == b.shape()
-}
-
 /// The reverse walk: each needed node turns its output gradients into its inputs' gradients.
 /// With `sources`, custom nodes get the buffers of the variables they alone feed; returns the
 /// variables whose buffers a node wrote itself.
@@ -356,7 +351,7 @@ fn walk(
             if let (Some(c), Some(g)) = (child, g)
                 && needed.contains(&node_key(&c.node))
             {
-                if dests.get(i).and_then(Option::as_ref).is_some_and(|d| same_array(d, &g)) {
+                if dests.get(i).and_then(Option::as_ref).is_some_and(|d| d.same_view(&g)) {
                     written.insert(c.key());
                 } else {
                     accumulate(grads, c.key(), g)?;

@@ -63,13 +63,29 @@ fn softrelu<T: Real>(x: T) -> T {
     if x > <T as Element>::zero() { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
 }
 
-/// `v[i] = max(v[i], 0)` in place (NaN becomes 0, as in the out-of-place kernel), split over
-/// the op's threads for long arrays.
+/// `max(a, 0)`, NaN giving 0.
+#[inline(always)]
+fn relu<T: Real>(a: T) -> T {
+    if a > <T as Element>::zero() { a } else { <T as Element>::zero() }
+}
+
+/// The gradient of relu, sigmoid or tanh from the output gradient `g` and the output `y`;
+/// None for the functions that need their input.
+fn grad_from_output<T: Real>(act: Act) -> Option<fn(T, T) -> T> {
+    match act {
+        Act::Relu => Some(|g, y| if y > <T as Element>::zero() { g } else { <T as Element>::zero() }),
+        Act::Sigmoid => Some(|g, y| g * y * (<T as Element>::one() - y)),
+        Act::Tanh => Some(|g, y| g * (<T as Element>::one() - y * y)),
+        Act::SoftRelu | Act::SoftSign => None,
+    }
+}
+
+/// `v[i] = relu(v[i])` in place, split over the op's threads for long arrays.
 fn relu_inplace<T: Real + Send + Sync>(par: crate::backend::cpu::Parallelism, v: &mut [T]) {
     use rayon::prelude::*;
     let f = |c: &mut [T]| {
         for a in c {
-            *a = if *a > <T as Element>::zero() { *a } else { <T as Element>::zero() };
+            *a = relu(*a);
         }
     };
     if par.split(v.len()) {
@@ -88,12 +104,7 @@ fn backward_inplace<T: Real + Send + Sync>(
     y: &[T],
 ) -> bool {
     use rayon::prelude::*;
-    let f: fn(T, T) -> T = match act {
-        Act::Relu => |g, y| if y > <T as Element>::zero() { g } else { <T as Element>::zero() },
-        Act::Sigmoid => |g, y| g * y * (<T as Element>::one() - y),
-        Act::Tanh => |g, y| g * (<T as Element>::one() - y * y),
-        _ => return false,
-    };
+    let Some(f) = grad_from_output::<T>(act) else { return false };
     let body = |(g, y): (&mut [T], &[T])| {
         for (g, &y) in g.iter_mut().zip(y) {
             *g = f(*g, y);
@@ -192,9 +203,7 @@ impl Operator for Activation {
             if self.name == ACT {
                 let v = x[0].typed::<T>();
                 T::wrap(match act {
-                    Act::Relu => {
-                        map1(ctx.par, v, |a| if a > <T as Element>::zero() { a } else { <T as Element>::zero() })
-                    }
+                    Act::Relu => map1(ctx.par, v, relu),
                     Act::Sigmoid => map1(ctx.par, v, sigmoid),
                     Act::Tanh => map1(ctx.par, v, |a| a.tanh()),
                     Act::SoftRelu => map1(ctx.par, v, softrelu),
@@ -204,20 +213,11 @@ impl Operator for Activation {
                 // _backward_Activation(out_grad, data, output)
                 let (g, d, y) = (x[0].typed::<T>(), x[1].typed::<T>(), x[2].typed::<T>());
                 let one = <T as Element>::one();
-                T::wrap(match act {
-                    Act::Relu => {
-                        map3(
-                            ctx.par,
-                            g,
-                            d,
-                            y,
-                            |g, _, y| if y > <T as Element>::zero() { g } else { <T as Element>::zero() },
-                        )
-                    }
-                    Act::Sigmoid => map3(ctx.par, g, d, y, |g, _, y| g * y * (one - y)),
-                    Act::Tanh => map3(ctx.par, g, d, y, |g, _, y| g * (one - y * y)),
-                    Act::SoftRelu => map3(ctx.par, g, d, y, |g, d, _| g * sigmoid(d)),
-                    Act::SoftSign => map3(ctx.par, g, d, y, |g, d, _| {
+                T::wrap(match (act, grad_from_output::<T>(act)) {
+                    (_, Some(f)) => map3(ctx.par, g, d, y, |g, _, y| f(g, y)),
+                    (Act::SoftRelu, _) => map3(ctx.par, g, d, y, |g, d, _| g * sigmoid(d)),
+                    // softsign
+                    (_, None) => map3(ctx.par, g, d, y, |g, d, _| {
                         let t = one + d.abs();
                         g / (t * t)
                     }),
@@ -240,7 +240,7 @@ fn grad_activation(
     y: &[NodeEntry],
     g: &[NodeEntry],
 ) -> Result<Vec<Option<NodeEntry>>> {
-    let from_output = matches!(parse_act(ACT, attrs)?, Act::Relu | Act::Sigmoid | Act::Tanh);
+    let from_output = grad_from_output::<f32>(parse_act(ACT, attrs)?).is_some();
     let d = if from_output { y[0] } else { x[0] };
     Ok(vec![Some(b.apply("_backward_Activation", &[g[0], d, y[0]], attrs.clone())?)])
 }

@@ -43,21 +43,36 @@ struct MultiSgd {
 /// Chunk `c` of a step's outputs: its index, the new weight's and the new momentum's parts.
 type Chunk<'a, T> = (usize, &'a mut [T], Option<&'a mut [T]>);
 
-/// One group's step over `T`: the new weight and, with momentum, the new momentum, computed
-/// into fresh buffers chunk by chunk, split over the op's threads for large weights (an
-/// SGD step reads three arrays and writes two: memory bound, so the inputs are read in place
-/// rather than copied first).
-#[allow(clippy::too_many_arguments)]
-fn step<T: Float + StorageElement + Send + Sync>(
-    par: Parallelism,
-    w: &[T],
-    g: &[T],
-    mom: Option<&[T]>,
+/// One step's coefficients, in the compute type.
+#[derive(Clone, Copy)]
+struct Coefs<T> {
     lr: T,
     wd: T,
     momentum: T,
     rescale: T,
     bound: T,
+}
+
+impl<T: Float> Coefs<T> {
+    /// One element's step: the new weight and the new momentum, `v = momentum * m - lr * wd *
+    /// w - lr * clip(rescale * g)` and `w + v` (`m` is zero without momentum).
+    #[inline(always)]
+    fn apply(&self, w: T, g: T, m: T) -> (T, T) {
+        let v = self.momentum * m - self.lr * self.wd * w - self.lr * scaled(g, self.rescale, self.bound);
+        (w + v, v)
+    }
+}
+
+/// One group's step over `T`: the new weight and, with momentum, the new momentum, computed
+/// into fresh buffers chunk by chunk, split over the op's threads for large weights (an
+/// SGD step reads three arrays and writes two: memory bound, so the inputs are read in place
+/// rather than copied first).
+fn step<T: Float + StorageElement + Send + Sync>(
+    par: Parallelism,
+    w: &[T],
+    g: &[T],
+    mom: Option<&[T]>,
+    k: Coefs<T>,
 ) -> (Vec<T>, Option<Vec<T>>) {
     let zero = <T as num_traits::Zero>::zero();
     let n = w.len();
@@ -70,14 +85,12 @@ fn step<T: Float + StorageElement + Send + Sync>(
         match (om, mom) {
             (Some(om), Some(m)) => {
                 for ((((ow, om), &w), &g), &m) in ow.iter_mut().zip(om.iter_mut()).zip(w).zip(g).zip(&m[r]) {
-                    let v = momentum * m - lr * wd * w - lr * scaled(g, rescale, bound);
-                    *om = v;
-                    *ow = w + v;
+                    (*ow, *om) = k.apply(w, g, m);
                 }
             }
             _ => {
                 for ((ow, &w), &g) in ow.iter_mut().zip(w).zip(g) {
-                    *ow = w + (momentum * zero - lr * wd * w - lr * scaled(g, rescale, bound));
+                    *ow = k.apply(w, g, zero).0;
                 }
             }
         }
@@ -101,30 +114,17 @@ fn step<T: Float + StorageElement + Send + Sync>(
 
 /// [`step`] in place: the weight and the momentum are overwritten with their new values
 /// (the same arithmetic, so the same results).
-#[allow(clippy::too_many_arguments)]
-fn step_in_place<T: Float + Send + Sync>(
-    par: Parallelism,
-    w: &mut [T],
-    g: &[T],
-    mom: Option<&mut [T]>,
-    lr: T,
-    wd: T,
-    momentum: T,
-    rescale: T,
-    bound: T,
-) {
+fn step_in_place<T: Float + Send + Sync>(par: Parallelism, w: &mut [T], g: &[T], mom: Option<&mut [T]>, k: Coefs<T>) {
     let zero = <T as num_traits::Zero>::zero();
     let body = |w: &mut [T], g: &[T], m: Option<&mut [T]>| match m {
         Some(m) => {
             for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
-                let v = momentum * *m - lr * wd * *w - lr * scaled(g, rescale, bound);
-                *m = v;
-                *w = *w + v;
+                (*w, *m) = k.apply(*w, g, *m);
             }
         }
         None => {
             for (w, &g) in w.iter_mut().zip(g) {
-                *w = *w + (momentum * zero - lr * wd * *w - lr * scaled(g, rescale, bound));
+                *w = k.apply(*w, g, zero).0;
             }
         }
     };
@@ -141,6 +141,11 @@ fn step_in_place<T: Float + Send + Sync>(
 }
 
 impl MultiSgd {
+    /// The step's coefficients in `T` for a group's learning rate and weight decay.
+    fn coefs<T: Float>(&self, lr: f64, wd: f64) -> Coefs<T> {
+        let c = |v: f64| T::from(v).unwrap_or_else(T::nan);
+        Coefs { lr: c(lr), wd: c(wd), momentum: c(self.momentum), rescale: c(self.rescale), bound: c(self.clip) }
+    }
     fn stride(&self) -> usize {
         2 + usize::from(self.mom) + usize::from(self.mp)
     }
@@ -180,11 +185,9 @@ impl MultiSgd {
         lr: f64,
         wd: f64,
     ) {
-        let c = |v: f64| T::from(v).unwrap_or_else(T::nan);
         let w = T::slice_mut(w).expect("the weight's dtype was checked");
         let mom = mom.map(|m| T::slice_mut(m).expect("the momentum's dtype was checked"));
-        let (mc, rc, bc) = (c(self.momentum), c(self.rescale), c(self.clip));
-        step_in_place(par, w, g.typed::<T>(), mom, c(lr), c(wd), mc, rc, bc);
+        step_in_place(par, w, g.typed::<T>(), mom, self.coefs(lr, wd));
     }
 
     /// Group `i` computed in `T`: the new weight (in `out_dtype`) and the new mom and weight32.
@@ -197,15 +200,13 @@ impl MultiSgd {
         wd: f64,
         out_dtype: DType,
     ) -> (CpuStorage, Vec<CpuStorage>) {
-        let c = |v: f64| T::from(v).unwrap_or_else(T::nan);
         let base = i * self.stride();
         // With a float32 weight, MXNet's mp kernels work on the weight and ignore weight32.
         let master = self.mp && x[base].dtype() != DType::F32;
         let w = borrow_or_load::<T>(if master { &x[base + self.stride() - 1] } else { &x[base] });
         let g = borrow_or_load::<T>(&x[base + 1]);
         let mom = self.mom.then(|| borrow_or_load::<T>(&x[base + 2]));
-        let (mc, rc, bc) = (c(self.momentum), c(self.rescale), c(self.clip));
-        let (new, new_mom) = step(par, &w, &g, mom.as_deref(), c(lr), c(wd), mc, rc, bc);
+        let (new, new_mom) = step(par, &w, &g, mom.as_deref(), self.coefs(lr, wd));
         let mut states = Vec::new();
         if let Some(m) = new_mom {
             states.push(store(m, x[base + 2].dtype()));
