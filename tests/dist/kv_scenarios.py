@@ -132,6 +132,31 @@ def dies(kv, r, w):
     return {}
 
 
+def large(kv, r, w):
+    """Sums of values on both sides of the allreduce path's blocking/non-blocking split (4 MiB),
+    alone and fused with a value of another dtype in one push, twice each."""
+    out = {}
+    n = (4 << 20) // 4 + 7  # float32 elements just over 4 MiB
+    rng = np.random.RandomState(0)
+    base = rng.uniform(-1, 1, n).astype("float32")
+    kv.init(["big", "ints"], [mx.nd.zeros((n,)), mx.nd.zeros((5,), dtype="int64")])
+    got = mx.nd.zeros((n,))
+    ok = []
+    for step in range(2):
+        kv.push("big", mx.nd.array(base * (r + 1 + step)))
+        kv.pull("big", out=got)
+        want = base * sum(k + 1 + step for k in range(w))
+        ok.append(bool(np.allclose(got.asnumpy(), want, rtol=1e-5, atol=1e-5)))
+        kv.push(["big", "ints"], [mx.nd.array(base), mx.nd.ones((5,), dtype="int64") * (r + 1)])
+        ints = mx.nd.zeros((5,), dtype="int64")
+        kv.pull(["big", "ints"], out=[got, ints])
+        ok.append(bool(np.allclose(got.asnumpy(), base * w, rtol=1e-5, atol=1e-5)))
+        ok.append(ints.asnumpy().tolist() == [w * (w + 1) // 2] * 5)
+    out["ok"] = ok
+    kv._barrier()
+    return out
+
+
 def silent(kv, r, w):
     kv.init(3, mx.nd.ones(SHAPE))
     if r == 1:
@@ -209,6 +234,7 @@ SCENARIOS = {
     f.__name__: f
     for f in [
         seed,
+        large,
         module_fit,
         feedforward_fit,
         str_keys,

@@ -99,6 +99,19 @@ def test_seed_sequence_3_workers_2_servers_split_keys(tmp_path, mode):
 
 
 @needs_mpi
+@both_modes
+def test_large_and_mixed_dtype_pushes_sum_on_every_rank(tmp_path, mode):
+    # Over 4 MiB: the allreduce path's non-blocking sums; with an int64 key in the same push:
+    # one fused buffer per dtype.
+    rc, out, res = _mpirun(tmp_path, "large", 2, **MODES[mode])
+    assert rc == 0, out
+    assert sorted(res) == [0, 1]
+    for r in res.values():
+        assert "error" not in r, r
+        assert r["ok"] == [True] * 6, r
+
+
+@needs_mpi
 def test_plain_mpirun_str_keys(tmp_path):
     rc, out, res = _mpirun(tmp_path, "str_keys", 2)
     assert rc == 0, out

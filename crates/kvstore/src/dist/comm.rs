@@ -1,7 +1,13 @@
-//! The process's MPI endpoint: one comm thread owns MPI (so `MPI_THREAD_SERIALIZED` suffices),
-//! sends queued messages with `MPI_Isend`, receives with `MPI_Iprobe`/`MPI_Recv`, hands requests
-//! to this process's server shard (if it hosts one) and replies to the worker waiting for them.
-//! Callers never block inside MPI: they wait on a condition variable, with a deadline.
+//! The process's MPI endpoint: one comm thread sends queued messages with `MPI_Isend`,
+//! receives with `MPI_Iprobe`/`MPI_Recv`, hands requests to this process's server shard (if it
+//! hosts one) and replies to the worker waiting for them; callers wait on a condition
+//! variable, with a deadline.
+//!
+//! Allreduces run on the calling thread instead ([`Comm::allreduce`]): a hand-off to the comm
+//! thread and back costs two thread wake-ups, several times a small allreduce's time. Every
+//! MPI call, on either thread, holds the endpoint's MPI lock, so `MPI_THREAD_SERIALIZED`
+//! suffices; a caller blocks inside MPI only for a sum that every rank has agreed to take part
+//! in.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -17,6 +23,9 @@ use super::mpi::{Elem, Handle, Mpi, ReduceOp};
 use super::server::{Hooks, Shard, hooks};
 use super::wire::{Msg, Op, TAG_REPLY, TAG_REQUEST};
 
+/// How often a waiting caller asks whether to give up (deadline, interrupt, a peer's state).
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+
 /// Replies that arrived, by request id.
 #[derive(Default)]
 struct Mailbox {
@@ -28,24 +37,19 @@ struct Mailbox {
     broken: Option<String>,
 }
 
-/// An allreduce among all ranks (every rank a worker): first a check that every rank pushes
-/// the same keys, shapes and dtypes (the maximum of `check` and of its negation equals this
-/// rank's on every rank only when all agree), then the sum of each group, in place. The reply
-/// to `id` is `Data` (the sums are then taken with [`Comm::take_sums`]), or `Fail` when the
-/// ranks disagree.
-pub(crate) struct Allreduce {
-    pub(crate) id: u64,
-    pub(crate) check: i64,
-    pub(crate) groups: Vec<(Elem, CpuStorage)>,
-}
+/// Sums of fewer bytes are blocking `MPI_Allreduce`s (the tuned algorithms of small messages);
+/// larger ones non-blocking, measured faster from 16 MB on (`benches/dist.py`).
+const BLOCKING_SUM_BYTES: usize = 4 << 20;
 
-/// The allreduce the comm thread is driving: its requests and buffers.
-struct Active {
-    job: Allreduce,
-    /// Phase 1: the check's send and receive buffers (boxed: MPI holds their address while
-    /// `Active` moves); phase 2 (`None`): the groups' sums.
-    check: Option<Box<[i64; 4]>>,
-    reqs: Vec<Handle>,
+/// An allreduce whose caller gave up waiting for the other ranks (a timeout, an interrupt):
+/// the comm thread finishes it, so that ranks arriving late still complete theirs.
+struct Orphan {
+    /// The agreement's buffers (MPI holds their address) and request.
+    check: Box<[i64; 4]>,
+    req: Option<Handle>,
+    groups: Vec<(Elem, CpuStorage)>,
+    /// The sums' requests, once the ranks agreed.
+    sums: Vec<Handle>,
 }
 
 /// The process's endpoint.
@@ -53,12 +57,15 @@ pub(crate) struct Comm {
     pub(crate) mpi: &'static Mpi,
     pub(crate) layout: Layout,
     outbox: Mutex<VecDeque<(usize, i32, Vec<u8>)>>,
-    /// Allreduces to run, in order (the same order on every rank).
-    collectives: Mutex<VecDeque<Allreduce>>,
+    /// Held around every MPI call (`MPI_THREAD_SERIALIZED`).
+    mpi_lock: Mutex<()>,
+    /// Held by the caller running an allreduce: collectives start in the same order on every
+    /// rank only if one caller at a time runs them.
+    turn: Mutex<()>,
+    /// Allreduces given up by their callers, finished by the comm thread.
+    orphans: Mutex<Vec<Orphan>>,
     /// Allreduces started by this process.
     started: AtomicU64,
-    /// The sums of finished allreduces, by id.
-    sums: Mutex<HashMap<u64, Vec<CpuStorage>>>,
     mailbox: Mutex<Mailbox>,
     arrived: Condvar,
     next_id: AtomicU64,
@@ -120,9 +127,10 @@ fn start() -> Result<Arc<Comm>> {
                 Arc::new(Comm {
                     mpi,
                     outbox: Mutex::new(VecDeque::new()),
-                    collectives: Mutex::new(VecDeque::new()),
+                    mpi_lock: Mutex::new(()),
+                    turn: Mutex::new(()),
+                    orphans: Mutex::new(Vec::new()),
                     started: AtomicU64::new(0),
-                    sums: Mutex::new(HashMap::new()),
                     mailbox: Mutex::new(Mailbox::default()),
                     arrived: Condvar::new(),
                     next_id: AtomicU64::new(1),
@@ -182,17 +190,138 @@ impl Comm {
         }
     }
 
-    /// Queue an allreduce; its reply arrives for `job.id` (see [`Allreduce`]). Returns how
-    /// many this process started, this one included.
-    pub(crate) fn allreduce(&self, job: Allreduce) -> u64 {
-        self.collectives.lock().push_back(job);
-        self.wake();
-        self.started.fetch_add(1, Ordering::AcqRel) + 1
+    /// An allreduce among all ranks (every rank a worker), run on the calling thread: first
+    /// whether every rank passed the same `check` (the maximum of `check` and of its negation
+    /// equal this rank's on every rank only when all agree; `None` when they do not), then the
+    /// sum of each group over every rank, in place, in order.
+    ///
+    /// Counts the allreduce as started (see [`Comm::allreduces`]; `give_up` gets the count).
+    /// The agreement waits at most `timeout`, asking `give_up` and the interrupt check every
+    /// 100 ms; `what` describes the wait for errors. A caller that gives up leaves the
+    /// allreduce to the comm thread, which finishes it if the other ranks come. After an error
+    /// no further allreduce may run (the ranks' collectives no longer match).
+    pub(crate) fn allreduce(
+        &self,
+        check: i64,
+        mut groups: Vec<(Elem, CpuStorage)>,
+        timeout: Duration,
+        what: &dyn Fn() -> String,
+        give_up: &dyn Fn(u64) -> Option<String>,
+    ) -> Result<Option<Vec<CpuStorage>>> {
+        let _turn = self.turn.lock();
+        let n = self.started.fetch_add(1, Ordering::AcqRel) + 1;
+        // Boxed: MPI holds the address until the request completes (an orphan keeps it).
+        let mut buf = Box::new([check, -check, 0, 0]);
+        let (s, r) = bytes_of_mut(&mut buf).split_at_mut(16);
+        // SAFETY: `buf` lives until the request completes below, or goes to the comm thread
+        // with the request.
+        let mut req = self.mpi_call(|m| unsafe { m.iallreduce(Some(s), r, Elem::I64, ReduceOp::Max) })?;
+        let start = Instant::now();
+        let (deadline, mut next) = (start + timeout, start + CHECK_EVERY);
+        let mut spins = 0u32;
+        while !self.mpi_call(|m| m.test(&mut req))? {
+            spins = spins.saturating_add(1);
+            backoff_waiting(spins);
+            if !spins.is_multiple_of(16) {
+                continue;
+            }
+            let now = Instant::now();
+            if now < next {
+                continue;
+            }
+            next = now + CHECK_EVERY;
+            let why = if now >= deadline {
+                Some(format!(
+                    "{}: no reply within {} s (a process may have died or stopped calling the kvstore; \
+                     MXNET_KVSTORE_TIMEOUT sets the limit)",
+                    what(),
+                    timeout.as_secs_f64()
+                ))
+            } else {
+                let check = INTERRUPT.read().clone();
+                check.and_then(|c| c()).map(|why| format!("{}: {why}", what())).or_else(|| give_up(n))
+            };
+            if let Some(why) = why {
+                self.orphans.lock().push(Orphan { check: buf, req: Some(req), groups, sums: Vec::new() });
+                self.wake();
+                return Err(Error::msg(why));
+            }
+        }
+        if buf[..2] != buf[2..] {
+            return Ok(None);
+        }
+        // Every rank takes part now: no deadline.
+        for (elem, g) in groups.iter_mut() {
+            // SAFETY: `g` is borrowed until the request completes in the loop below (an MPI
+            // error there ends the process's MPI use).
+            if let Some(mut req) = unsafe { self.start_sum(*elem, g) }? {
+                while !self.mpi_call(|m| m.test(&mut req))? {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        Ok(Some(groups.into_iter().map(|(_, g)| g).collect()))
     }
 
-    /// The sums of the finished allreduce `id` (after its `Data` reply).
-    pub(crate) fn take_sums(&self, id: u64) -> Option<Vec<CpuStorage>> {
-        self.sums.lock().remove(&id)
+    /// Sum `g` in place over every rank: at once with a blocking `MPI_Allreduce` when small
+    /// (`None`), else the request of an `MPI_Iallreduce`. (Every rank must choose alike:
+    /// blocking and non-blocking collectives do not match each other.)
+    ///
+    /// # Safety
+    /// For a request, `g`'s memory must stay alive and untouched until it completes.
+    unsafe fn start_sum(&self, elem: Elem, g: &mut CpuStorage) -> Result<Option<Handle>> {
+        let recv = g.as_bytes_mut();
+        if recv.len() < BLOCKING_SUM_BYTES {
+            return self.mpi_call(|m| m.allreduce(None, recv, elem, ReduceOp::Sum)).map(|()| None);
+        }
+        // SAFETY: the caller keeps `g` alive and untouched until the request completes.
+        self.mpi_call(|m| unsafe { m.iallreduce(None, recv, elem, ReduceOp::Sum) }).map(Some)
+    }
+
+    /// Advance the orphaned allreduces (comm thread); true when any finished a phase.
+    fn drive_orphans(&self) -> Result<bool> {
+        let mut orphans = self.orphans.lock();
+        let mut busy = false;
+        let mut i = 0;
+        while i < orphans.len() {
+            let o = &mut orphans[i];
+            if let Some(req) = o.req.as_mut() {
+                if !self.mpi_call(|m| m.test(req))? {
+                    i += 1;
+                    continue;
+                }
+                busy = true;
+                o.req = None;
+                if o.check[..2] == o.check[2..] {
+                    for (elem, g) in o.groups.iter_mut() {
+                        // SAFETY: the orphan owns `g` (heap memory that does not move with the
+                        // orphan) until its requests complete.
+                        o.sums.extend(unsafe { self.start_sum(*elem, g) }?);
+                    }
+                }
+            }
+            let mut j = 0;
+            while j < o.sums.len() {
+                if self.mpi_call(|m| m.test(&mut o.sums[j]))? {
+                    o.sums.swap_remove(j);
+                    busy = true;
+                } else {
+                    j += 1;
+                }
+            }
+            if o.req.is_none() && o.sums.is_empty() {
+                orphans.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(busy)
+    }
+
+    /// Run `f` on MPI holding the MPI lock.
+    fn mpi_call<R>(&self, f: impl FnOnce(&Mpi) -> R) -> R {
+        let _g = self.mpi_lock.lock();
+        f(self.mpi)
     }
 
     /// How many allreduces this process started (sent with barriers and the final message, so
@@ -315,10 +444,9 @@ impl Comm {
         let _ = self.comm_thread.set(std::thread::current());
         let mut shard = self.layout.shard_here().map(|s| Shard::new(s, self.layout, self.hooks.clone()));
         let mut inflight: Vec<InFlight> = Vec::new();
-        let mut active: Option<Active> = None;
         let mut idle = 0u32;
         let result = loop {
-            match self.step(&mut shard, &mut inflight).and_then(|b| Ok(self.drive(&mut active)? || b)) {
+            match self.step(&mut shard, &mut inflight).and_then(|b| Ok(self.drive_orphans()? || b)) {
                 Ok(true) => idle = 0,
                 Ok(false) => {
                     if self.stop.load(Ordering::Acquire) && inflight.is_empty() {
@@ -327,7 +455,9 @@ impl Comm {
                     idle = idle.saturating_add(1);
                     // Sends in flight need MPI calls to progress (large messages go in
                     // fragments), and a waiting caller wants its reply at once: no sleeping.
-                    let urgent = !inflight.is_empty() || active.is_some() || self.waiting.load(Ordering::Acquire) > 0;
+                    let urgent = !inflight.is_empty()
+                        || self.waiting.load(Ordering::Acquire) > 0
+                        || !self.orphans.lock().is_empty();
                     backoff(if urgent { idle.min(255) } else { idle });
                 }
                 Err(e) => break Err(e),
@@ -345,58 +475,15 @@ impl Comm {
         }
     }
 
-    /// Start the next allreduce, or advance the running one; true when anything happened.
-    fn drive(&self, active: &mut Option<Active>) -> Result<bool> {
-        let Some(a) = active.as_mut() else {
-            let Some(job) = self.collectives.lock().pop_front() else {
-                return Ok(false);
-            };
-            let mut buf = Box::new([job.check, -job.check, 0, 0]);
-            let (s, r) = bytes_of_mut(&mut buf).split_at_mut(16);
-            let req = self.mpi.iallreduce(Some(s), r, Elem::I64, ReduceOp::Max)?;
-            *active = Some(Active { job, check: Some(buf), reqs: vec![req] });
-            return Ok(true);
-        };
-        let mut i = 0;
-        while i < a.reqs.len() {
-            if self.mpi.test(&mut a.reqs[i])? {
-                a.reqs.swap_remove(i);
-            } else {
-                i += 1;
-            }
-        }
-        if !a.reqs.is_empty() {
-            return Ok(false);
-        }
-        if let Some(buf) = a.check.take() {
-            if buf[..2] != buf[2..] {
-                let m = Msg::fail(a.job.id, "the workers disagree");
-                *active = None;
-                self.deliver(m);
-                return Ok(true);
-            }
-            // The sums, in place: every group at once (MPI matches them in order on every rank).
-            for (elem, buf) in a.job.groups.iter_mut() {
-                a.reqs.push(self.mpi.iallreduce(None, buf.as_bytes_mut(), *elem, ReduceOp::Sum)?);
-            }
-            return Ok(true);
-        }
-        let Some(a) = active.take() else { return Ok(false) };
-        let id = a.job.id;
-        self.sums.lock().insert(id, a.job.groups.into_iter().map(|(_, b)| b).collect());
-        self.deliver(Msg::bare(Op::Data, id));
-        Ok(true)
-    }
-
     /// One round of sends, receives and completions; true when anything happened.
     fn step(&self, shard: &mut Option<Shard>, inflight: &mut Vec<InFlight>) -> Result<bool> {
         let mut busy = false;
         while let Some((dest, tag, buf)) = self.outbox.lock().pop_front() {
-            let req = self.mpi.isend(&buf, dest, tag)?;
+            let req = self.mpi_call(|m| m.isend(&buf, dest, tag))?;
             inflight.push(InFlight { req, _buf: buf });
             busy = true;
         }
-        if let Some((src, tag, buf)) = self.mpi.try_recv()? {
+        if let Some((src, tag, buf)) = self.mpi_call(Mpi::try_recv)? {
             busy = true;
             let msg = Msg::decode(buf)?;
             if tag == TAG_REPLY {
@@ -415,7 +502,7 @@ impl Comm {
         }
         let mut i = 0;
         while i < inflight.len() {
-            if self.mpi.test(&mut inflight[i].req)? {
+            if self.mpi_call(|m| m.test(&mut inflight[i].req))? {
                 inflight.swap_remove(i);
                 busy = true;
             } else {
@@ -430,6 +517,18 @@ fn bytes_of_mut(v: &mut [i64; 4]) -> &mut [u8] {
     // SAFETY: four i64 are 32 initialised bytes, u8 has no alignment requirement, and every
     // byte pattern is a valid i64.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), 32) }
+}
+
+/// A caller waiting for an allreduce's agreement: spin (the peers are usually there within
+/// microseconds), then yield the core (another rank may need it), then nap 20 µs.
+fn backoff_waiting(spins: u32) {
+    if spins < 256 {
+        std::hint::spin_loop();
+    } else if spins < 4096 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(20));
+    }
 }
 
 /// Spin briefly, yield, then nap longer and longer (up to 250 µs) while nothing happens.

@@ -9,8 +9,8 @@
 //! Both are passed as a pointer-sized integer, which the C calling conventions of x86-64 and
 //! AArch64 pass in one register or stack slot, the callee reading the low 32 bits for an `int`.
 //!
-//! Only the calls the comm thread needs exist: thread init, rank/size, `Isend`/`Test`,
-//! `Iprobe`/`Get_count`/`Recv`, `Iallreduce`, `Abort`, `Finalize`. Open MPI 4.1 is tested in CI; MPICH 4.0
+//! Only the calls the kvstore needs exist: thread init, rank/size, `Isend`/`Test`,
+//! `Iprobe`/`Get_count`/`Recv`, `Iallreduce`/`Allreduce`, `Abort`, `Finalize`. Open MPI 4.1 is tested in CI; MPICH 4.0
 //! (Debian's `libmpich12`, started by `mpiexec.hydra`) was checked by hand with the same
 //! scenarios (co-located and dedicated servers, the allreduce path, and `mxrs.launch --mpirun
 //! mpiexec.hydra`).
@@ -42,6 +42,7 @@ type AbortFn = unsafe extern "C" fn(Handle, c_int) -> c_int;
 type LibVersionFn = unsafe extern "C" fn(*mut c_char, *mut c_int) -> c_int;
 type IallreduceFn =
     unsafe extern "C" fn(*const c_void, *mut c_void, c_int, Handle, Handle, Handle, *mut Handle) -> c_int;
+type AllreduceFn = unsafe extern "C" fn(*const c_void, *mut c_void, c_int, Handle, Handle, Handle) -> c_int;
 
 /// The element types and operations of allreduces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +86,8 @@ pub(crate) enum ReduceOp {
     Max,
 }
 
-/// `MPI_THREAD_SERIALIZED` (the same in both families): one thread (the comm thread) calls MPI.
+/// `MPI_THREAD_SERIALIZED` (the same in both families): one thread at a time calls MPI (the
+/// comm thread, or a worker running an allreduce, each holding the endpoint's MPI lock).
 const THREAD_SERIALIZED: c_int = 2;
 
 /// The MPI library and the handles of its family.
@@ -121,6 +123,7 @@ struct Fns {
     get_count: GetCountFn,
     abort: AbortFn,
     iallreduce: IallreduceFn,
+    allreduce: AllreduceFn,
 }
 
 /// How to get MPI, for error messages.
@@ -223,6 +226,7 @@ impl Mpi {
             get_count: sym(&lib, "MPI_Get_count")?,
             abort: sym(&lib, "MPI_Abort")?,
             iallreduce: sym(&lib, "MPI_Iallreduce")?,
+            allreduce: sym(&lib, "MPI_Allreduce")?,
         };
         Ok(Mpi {
             describe: format!("{family} ({file}: {version})"),
@@ -291,7 +295,45 @@ impl Mpi {
     /// Start an allreduce over every rank of `send` (elements of type `elem`) into `recv`, of
     /// the same length (`send` None: `recv` in place); both buffers must live until
     /// [`Mpi::test`] says done.
-    pub(crate) fn iallreduce(&self, send: Option<&[u8]>, recv: &mut [u8], elem: Elem, op: ReduceOp) -> Result<Handle> {
+    ///
+    /// # Safety
+    /// Both buffers must stay alive and unmoved, and `recv` otherwise untouched, until
+    /// [`Mpi::test`] says the request is done (a caller giving up earlier leaks them).
+    pub(crate) unsafe fn iallreduce(
+        &self,
+        send: Option<&[u8]>,
+        recv: &mut [u8],
+        elem: Elem,
+        op: ReduceOp,
+    ) -> Result<Handle> {
+        let (send, n, dt, op) = self.allreduce_args(send, recv, elem, op)?;
+        let mut req: Handle = 0;
+        // SAFETY: both buffers (or `recv` and MPI_IN_PLACE) hold `n` elements of `elem` and stay
+        // alive until the request completes (this function's contract); `req` receives the
+        // handle.
+        let rc = unsafe { (self.fns.iallreduce)(send, recv.as_mut_ptr().cast(), n, dt, op, self.comm_world, &mut req) };
+        self.check("MPI_Iallreduce", rc)?;
+        Ok(req)
+    }
+
+    /// `MPI_Allreduce` over every rank of `send` into `recv` (`send` None: in place): returns
+    /// when this rank's sum is complete.
+    pub(crate) fn allreduce(&self, send: Option<&[u8]>, recv: &mut [u8], elem: Elem, op: ReduceOp) -> Result<()> {
+        let (send, n, dt, op) = self.allreduce_args(send, recv, elem, op)?;
+        // SAFETY: both buffers (or `recv` and MPI_IN_PLACE) hold `n` elements of `elem` and are
+        // borrowed for the whole (blocking) call.
+        let rc = unsafe { (self.fns.allreduce)(send, recv.as_mut_ptr().cast(), n, dt, op, self.comm_world) };
+        self.check("MPI_Allreduce", rc)
+    }
+
+    /// The send pointer (or `MPI_IN_PLACE`), count, datatype and operation of an allreduce.
+    fn allreduce_args(
+        &self,
+        send: Option<&[u8]>,
+        recv: &[u8],
+        elem: Elem,
+        op: ReduceOp,
+    ) -> Result<(*const c_void, c_int, Handle, Handle)> {
         let len = recv.len();
         if send.is_some_and(|s| s.len() != len) || !len.is_multiple_of(elem.size()) {
             return Err(Error::msg(format!("allreduce of {:?} bytes into {len} bytes", send.map(<[u8]>::len))));
@@ -299,14 +341,7 @@ impl Mpi {
         let n = c_int::try_from(len / elem.size())
             .map_err(|_| Error::msg(format!("an allreduce of {len} bytes is over MPI's count limit")))?;
         let send: *const c_void = send.map_or(self.in_place as *const c_void, |s| s.as_ptr().cast());
-        let (dt, op) = (self.elems[elem as usize], self.ops[op as usize]);
-        let mut req: Handle = 0;
-        // SAFETY: both buffers (or `recv` and MPI_IN_PLACE) hold `n` elements of `elem` and stay
-        // alive (owned by the comm thread's running allreduce) until the request completes;
-        // `req` receives the handle.
-        let rc = unsafe { (self.fns.iallreduce)(send, recv.as_mut_ptr().cast(), n, dt, op, self.comm_world, &mut req) };
-        self.check("MPI_Iallreduce", rc)?;
-        Ok(req)
+        Ok((send, n, self.elems[elem as usize], self.ops[op as usize]))
     }
 
     /// True once the request (a send or an allreduce) has completed (MPI then frees it).

@@ -9,7 +9,7 @@ use mxrs_ndarray_core::shape::fmt_shape;
 use mxrs_ndarray_core::{Context, CpuStorage, DType, Error, NDArray, Result};
 use parking_lot::Mutex;
 
-use super::comm::{Allreduce, Comm};
+use super::comm::Comm;
 use super::mpi::Elem;
 use super::wire::{FLAG_SYNC, FLAG_VALUE, Msg, Op};
 use crate::store::{KVStore, Key, Updater, check_lengths, sum_into};
@@ -223,8 +223,9 @@ impl DistStore {
     }
 
     /// Sum the values with one allreduce per dtype among the workers, then update (or replace)
-    /// each key's value on this worker, as the server would.
-    fn push_allreduce(&self, f: &Fast, items: Vec<(&Key, Vec<usize>, DType, CpuStorage)>) -> Result<()> {
+    /// each key's value on this worker, as the server would. The allreduce runs on this
+    /// thread.
+    fn push_allreduce(&self, f: &Fast, items: Vec<(&Key, Vec<usize>, DType, NDArray)>) -> Result<()> {
         let r = self.comm.layout.rank;
         if let Some(why) = f.broken.lock().clone() {
             return Err(Error::msg(format!("kvstore.push (rank {r}): {why}")));
@@ -232,28 +233,23 @@ impl DistStore {
         // What every worker must agree on: keys, shapes, dtypes and the optimizer.
         let mut sig = String::new();
         let mut metas = Vec::with_capacity(items.len());
-        let mut parts: Vec<(Elem, Vec<CpuStorage>)> = Vec::new();
+        let mut parts: Vec<(Elem, Vec<NDArray>)> = Vec::new();
         let mut place = Vec::with_capacity(items.len());
-        for (k, shape, dtype, data) in items {
+        for (k, shape, dtype, value) in items {
             sig.push_str(&format!("key {k} {} {dtype}; ", fmt_shape(&shape)));
             let elem = Elem::of(dtype).ok_or_else(|| Error::msg(format!("no MPI type for {dtype}")))?;
             let g = parts.iter().position(|(e, _)| *e == elem).unwrap_or_else(|| {
                 parts.push((elem, Vec::new()));
                 parts.len() - 1
             });
-            let at: usize = parts[g].1.iter().map(CpuStorage::len).sum();
-            place.push((g, at, data.len()));
-            parts[g].1.push(data);
+            let at: usize = parts[g].1.iter().map(NDArray::size).sum();
+            place.push((g, at, value.size()));
+            parts[g].1.push(value);
             metas.push((k, shape));
         }
-        // One buffer per dtype: a key's own storage, or the keys' concatenation (fused).
-        let single: Vec<bool> = parts.iter().map(|(_, v)| v.len() == 1).collect();
-        let groups = parts.into_iter().map(|(e, v)| Ok((e, concat(v)?))).collect::<Result<Vec<_>>>()?;
         let updater = f.updater.lock().clone();
         let opt = updater.as_ref().map_or(0, |(b, _)| fnv1a_bytes(b));
         let check = ((fnv1a(&sig) ^ opt.rotate_left(17)) >> 2) as i64;
-        let id = self.comm.id();
-        let n = self.comm.allreduce(Allreduce { id, check, groups });
         let key = metas.first().map_or(String::new(), |m| format!("key {}", m.0));
         let nw = self.comm.layout.workers;
         let what = || {
@@ -262,7 +258,7 @@ impl DistStore {
                  same keys equally often under dist_sync; uneven batch counts?)"
             )
         };
-        let give_up = || {
+        let give_up = |n: u64| {
             let blocked = super::server::hooks().blocked.lock();
             let (v, why) = blocked.iter().enumerate().find_map(|(v, b)| b.filter(|b| b.1 < n).map(|b| (v, b.0)))?;
             Some(format!(
@@ -270,28 +266,27 @@ impl DistStore {
                  workers); every worker must push each key equally often under dist_sync (uneven batch counts?)"
             ))
         };
-        let reply = match self.comm.wait_or(&[id], self.timeout, &what, &give_up) {
-            Ok(mut v) => v.remove(0),
+        let groups = parts
+            .iter()
+            .map(|(elem, v)| Ok((*elem, concat(v.iter().map(NDArray::to_cpu_storage).collect::<Result<Vec<_>>>()?)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let sums = match self.comm.allreduce(check, groups, self.timeout, &what, &give_up) {
+            Ok(Some(sums)) => sums,
+            Ok(None) => {
+                return Err(Error::msg(format!(
+                    "kvstore.push (rank {r}): the workers pushed different keys, shapes or dtypes, or set different \
+                     optimizers (this rank pushed {}{}); under dist_sync every worker pushes the same keys in the same order",
+                    sig.trim_end_matches("; "),
+                    if updater.is_some() { " with an optimizer" } else { " without optimizer" }
+                )));
+            }
             Err(e) => {
                 *f.broken.lock() = Some(format!("an earlier allreduce failed ({e}); the workers' values differ"));
                 return Err(e);
             }
         };
-        if reply.op == Op::Fail {
-            return Err(Error::msg(format!(
-                "kvstore.push (rank {r}): the workers pushed different keys, shapes or dtypes, or set different \
-                 optimizers (this rank pushed {}{}); under dist_sync every worker pushes the same keys in the same order",
-                sig.trim_end_matches("; "),
-                if updater.is_some() { " with an optimizer" } else { " without optimizer" }
-            )));
-        }
-        let mut sums: Vec<Option<CpuStorage>> = self
-            .comm
-            .take_sums(id)
-            .ok_or_else(|| Error::msg("internal: allreduce sums missing"))?
-            .into_iter()
-            .map(Some)
-            .collect();
+        let single: Vec<bool> = parts.iter().map(|(_, v)| v.len() == 1).collect();
+        let mut sums: Vec<Option<CpuStorage>> = sums.into_iter().map(Some).collect();
         let mut values = f.values.lock();
         for ((k, shape), (g, at, len)) in metas.into_iter().zip(place) {
             let data = if single[g] {
@@ -316,7 +311,10 @@ impl DistStore {
     }
 }
 
-/// The storages laid end to end (the one storage itself, without copying).
+/// The storages laid end to end (the one storage itself, without copying), to be summed in
+/// place. (Summing from the pushed array into a separate buffer saves a copy, and so does a
+/// buffer from the array pool, but both were measured slower in all on 2 ranks: the pull's
+/// copy out of the sum then ran at half speed.)
 fn concat(mut parts: Vec<CpuStorage>) -> Result<CpuStorage> {
     if parts.len() == 1 {
         return parts.pop().ok_or_else(|| Error::msg("internal: empty group"));
@@ -469,7 +467,7 @@ impl KVStore for DistStore {
         let mut fast = Vec::new();
         for ((k, list), (shape, dtype)) in keys.iter().zip(values).zip(meta) {
             if self.is_fast(dtype).is_some() {
-                fast.push((k, shape, dtype, merged(list)?.to_cpu_storage()?));
+                fast.push((k, shape, dtype, merged(list)?));
                 continue;
             }
             let bytes = merged(list)?.to_bytes()?;
