@@ -30,18 +30,43 @@ impl MatRef {
     }
 }
 
-/// Products with fewer multiply-adds than this stay on the gemm crate; `MXRS_BLAS_MIN_MACS`
-/// overrides it (read once). Below it the gemm crate (AVX-512 where the CPU has it) was as fast
-/// as OpenBLAS on one thread: on a 2-vCPU EPYC, 10.7 against 8.2 µs for a 64^3 `dot`, 229
-/// against 242 µs at 256^3, and LeNet's training step was 15-20% slower with OpenBLAS for its
-/// fully connected layers.
+/// Products with fewer multiply-adds than this stay on the gemm crate, except on Intel CPUs
+/// with AVX-512 ([`INTEL_AVX512_MIN_MACS`]); `MXRS_BLAS_MIN_MACS` overrides both (read once).
+/// Below it the gemm crate (built without its AVX-512 kernels, which were 30% slower on AMD's
+/// Zen 4) was as fast as OpenBLAS on one thread: on a 2-vCPU EPYC (Zen 4), 10.7 against 8.2 µs
+/// for a 64^3 `dot`, 229 against 242 µs at 256^3, and LeNet's training step was 15-20% slower
+/// with OpenBLAS for its fully connected layers.
 const BLAS_MIN_MACS: usize = 512 * 512 * 512;
+
+/// [`BLAS_MIN_MACS`] on an Intel CPU with AVX-512, where OpenBLAS's AVX-512 kernels beat the
+/// gemm crate's AVX2 ones at every size measured: on a 2-vCPU Xeon (family 6, model 207),
+/// `dot` 64^3 went from 60 to 89 GFLOP/s, 256^3 from 174 to 269, `batch_dot` 128 x 32^3 from
+/// 103 to 149, and the MLP training step of `benches/training.py` from 164-182k to 222-229k
+/// samples/s (LeNet unchanged). Smaller products are mostly call overhead either way.
+const INTEL_AVX512_MIN_MACS: usize = 32 * 32 * 32;
 
 fn external_min_macs() -> usize {
     static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MIN.get_or_init(|| {
-        std::env::var("MXRS_BLAS_MIN_MACS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(BLAS_MIN_MACS)
+        let default = if intel_with_avx512() { INTEL_AVX512_MIN_MACS } else { BLAS_MIN_MACS };
+        std::env::var("MXRS_BLAS_MIN_MACS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
     })
+}
+
+/// Whether this is an Intel CPU with AVX-512 (CPUID vendor "GenuineIntel", `avx512f`).
+#[cfg(target_arch = "x86_64")]
+fn intel_with_avx512() -> bool {
+    if !std::is_x86_feature_detected!("avx512f") {
+        return false;
+    }
+    let id = std::arch::x86_64::__cpuid(0);
+    // "Genu" "ineI" "ntel" in EBX, EDX, ECX.
+    (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn intel_with_avx512() -> bool {
+    false
 }
 
 /// (how CBLAS reads an operand, its leading dimension), if CBLAS can read it directly.
