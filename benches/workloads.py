@@ -51,6 +51,7 @@ class Backend:
             self.sum = mx.nd.sum
             self.dot = mx.nd.dot
             self.batch_dot = mx.nd.batch_dot
+            self.relu = mx.nd.relu
             self.is_async = True
         elif name == "torch":
             import torch
@@ -61,6 +62,7 @@ class Backend:
             self.sum = torch.sum
             self.dot = torch.matmul
             self.batch_dot = torch.bmm
+            self.relu = torch.relu
             self.is_async = False
         elif name == "numpy":
             import numpy
@@ -71,6 +73,7 @@ class Backend:
             self.sum = numpy.sum
             self.dot = numpy.dot
             self.batch_dot = numpy.matmul
+            self.relu = lambda x: numpy.maximum(x, 0)
             self.is_async = False
         else:
             raise ValueError(f"unknown framework {name!r}")
@@ -163,6 +166,8 @@ def case_overhead(fw, cfg):
     ``wait_to_read``: every op is followed by ``c.wait_to_read()``.  Torch and
     NumPy are synchronous, so for them both variants measure the same thing.
     Variant ``a += 1``: the in-place scalar update, issued back to back, then one ``waitall``.
+    Variant ``relu(a)``: an op called by name (``mx.nd.relu(a)``, ``torch.relu(a)``,
+    ``numpy.maximum(a, 0)``), back to back, then one ``waitall``.
     """
     a = fw.array(random_f32((2, 3), 1))
     b = fw.array(random_f32((2, 3), 2))
@@ -189,11 +194,20 @@ def case_overhead(fw, cfg):
         fw.waitall()
         return x
 
+    relu = fw.relu
+
+    def function_then_waitall():
+        for _ in range(iters):
+            c = relu(a)
+        fw.waitall()
+        return c
+
     rows = []
     for variant, op in (
         ("waitall", batch_then_waitall),
         ("wait_to_read", wait_each_op),
         ("a += 1", in_place_then_waitall),
+        ("relu(a)", function_then_waitall),
     ):
         best, median = best_time(op, cfg["repeats"], target_s=0.0)
         rows.append(

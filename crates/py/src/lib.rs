@@ -122,7 +122,14 @@ fn invoke(
     enter(name, || {
         let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
         let outs = out.as_deref().map(handles);
-        let r = mxrs_ndarray_core::invoke(name, &Attrs(attrs), &handles(&inputs), outs.as_deref(), ctx)?;
+        let r = if attrs.is_empty() {
+            // No attributes: the op instance comes from the cache of the operators' fast path
+            // (`mx.nd.relu(x)`: 1.9 -> 1.7 us).
+            let op = fast_op(name, None)?;
+            mxrs_ndarray_core::invoke::invoke_op_attrs(op, Attrs::default, &handles(&inputs), outs.as_deref(), ctx)?
+        } else {
+            mxrs_ndarray_core::invoke(name, &Attrs(attrs), &handles(&inputs), outs.as_deref(), ctx)?
+        };
         Ok::<_, PyMxError>(wrap(r))
     })
 }
