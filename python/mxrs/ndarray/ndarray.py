@@ -753,7 +753,7 @@ def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):
             kw[k] = _dtype_name(v)
         else:
             kw[k] = _attr_fast(v)
-    handles = []
+    handles: list[Any] = []
     for x in inputs:
         if x is None:
             continue
