@@ -216,8 +216,21 @@ impl NDArray {
         engine().poll_var(&self.chunk.var).map(|r| r.map_err(from_engine))
     }
 
-    /// Block until pending reads and writes are done; report a failure of pending writes.
+    /// Block until every op pushed so far that reads or writes this array's memory is done (for
+    /// a caller that will write it outside the engine, as MXNet's `WaitToWrite`); report a
+    /// failure of pending writes. ([`NDArray::wait_to_read`] waits for the writes only.)
     pub fn wait_to_write(&self) -> Result<()> {
+        self.wait_to_read()?;
+        // A no-op write, ordered after every pending read and write of the chunk.
+        engine().push(
+            Box::new(|| Ok(())),
+            &[],
+            std::slice::from_ref(&self.chunk.var),
+            self.ctx().engine_device(),
+            FnProperty::Wait,
+            0,
+            "WaitToWrite",
+        );
         self.wait_to_read()
     }
 
@@ -489,4 +502,37 @@ fn to_device(x: DevIn<'_>, dtype: DType, dev: u32) -> Result<DeviceStorage> {
 pub fn waitall() -> Result<()> {
     engine().wait_for_all().map_err(from_engine)?;
     crate::backend::device::synchronize_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn wait_to_write_waits_for_pending_reads_too() {
+        let a = NDArray::zeros(&[4], DType::F32, Context::cpu(0)).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        // A slow op that only reads `a`: wait_to_read does not wait for it, wait_to_write must.
+        engine().push(
+            Box::new(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            }),
+            std::slice::from_ref(&a.chunk.var),
+            &[],
+            a.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "slow_read",
+        );
+        a.wait_to_write().unwrap();
+        assert!(done.load(Ordering::SeqCst), "wait_to_write returned while a read was running");
+        // The array is still readable and unchanged.
+        assert_eq!(a.to_cpu_storage().unwrap().len(), 4);
+    }
 }

@@ -3,7 +3,6 @@
 
 use std::ffi::{CStr, c_void};
 
-use mxrs_engine::{FnProperty, engine};
 use mxrs_ndarray_core::NDArray;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -61,23 +60,6 @@ unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
     }
 }
 
-/// Block until the engine has finished every op pushed so far that reads or writes `a`'s
-/// memory (for a consumer that will write it): a no-op write ordered after them.
-fn wait_reads_and_writes(a: &NDArray) -> mxrs_ndarray_core::Result<()> {
-    a.wait_to_read()?;
-    let eng = engine();
-    eng.push(
-        Box::new(|| Ok(())),
-        &[],
-        std::slice::from_ref(a.var()),
-        a.ctx().engine_device(),
-        FnProperty::Wait,
-        0,
-        "to_dlpack_for_write",
-    );
-    a.wait_to_read()
-}
-
 /// The tensor for `a` (the engine waited for already) and its owner, for a `DlManagedTensor`
 /// or a `DlManagedTensorVersioned`.
 fn export(a: &NDArray, op: &str) -> mxrs_ndarray_core::Result<(DlTensor, *mut c_void)> {
@@ -133,7 +115,7 @@ fn managed(tensor: DlTensor, manager_ctx: *mut c_void, versioned: Option<u64>) -
 pub(crate) fn to_dlpack(py: Python<'_>, a: &PyNDArray, for_write: bool, versioned: bool) -> PyResult<Py<PyAny>> {
     let arr = a.0.clone();
     let op = if for_write { "to_dlpack_for_write" } else { "to_dlpack_for_read" };
-    enter_detached(py, op, || if for_write { wait_reads_and_writes(&arr) } else { arr.wait_to_read() })?;
+    enter_detached(py, op, || if for_write { arr.wait_to_write() } else { arr.wait_to_read() })?;
     let (tensor, owner) = enter(op, || export(&arr, op))?;
     let flags = versioned.then_some(if for_write { 0 } else { FLAG_READ_ONLY });
     let (ptr, name) = managed(tensor, owner, flags);
