@@ -108,28 +108,33 @@ def invoke(op, inputs, attrs=None, out=None, ctx=None):
         for k, v in attrs.items():
             if v is not None:
                 kw[k] = _attr(v)
-    handles = [x._handle for x in inputs]
+    return _run(op, [x._handle for x in inputs], kw, out, ctx)
+
+
+def _run(op, handles, kw, out, ctx):
+    """Run ``op`` on input handles with attribute strings ``kw``: into ``out`` (an NDArray or a
+    list of them; returns ``out``), else into new arrays on ``ctx`` (default: the inputs', or
+    the current context without inputs); one NDArray, or a list when the op has several."""
     if out is not None:
-        return _invoke_out(op, handles, kw, out)
-    pair = None
+        outs = [out] if isinstance(out, NDArray) else list(out)
+        res = _native.invoke(op, handles, kw, [o._handle for o in outs], None)
+        # While recording, the outputs' new handles point at the op's tape node.
+        for o, h in zip(outs, res):
+            o._handle = h
+        return out
     if ctx is not None:
         pair = Context(ctx)._pair()
-    elif not inputs:
+    elif not handles:
         pair = current_context()._pair()
+    else:
+        pair = None
     res = _native.invoke(op, handles, kw, None, pair)
     if len(res) == 1:
-        return _wrap(res[0])
+        r = _new_ndarray(NDArray)
+        r._handle = res[0]
+        r.writable = True
+        return r
     return [_wrap(h) for h in res]
-
-
-def _invoke_out(op, handles, kw, out):
-    """Run ``op`` into ``out`` (an NDArray or a list of them); returns ``out``."""
-    outs = [out] if isinstance(out, NDArray) else list(out)
-    res = _native.invoke(op, handles, kw, [o._handle for o in outs], None)
-    # While recording, the outputs' new handles point at the op's tape node.
-    for o, h in zip(outs, res):
-        o._handle = h
-    return out
 
 
 _new_ndarray = object.__new__
@@ -760,21 +765,7 @@ def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):
         if type(x) is not NDArray and not isinstance(x, NDArray):
             raise MXNetTypeError(f"{op}: input {len(handles)} must be an NDArray, got {type(x).__name__}")
         handles.append(x._handle)
-    if out is not None:
-        return _invoke_out(op, handles, kw, out)
-    if ctx is not None:
-        pair = Context(ctx)._pair()
-    elif not handles:
-        pair = current_context()._pair()
-    else:
-        pair = None
-    res = _native.invoke(op, handles, kw, None, pair)
-    if len(res) == 1:
-        r = _new_ndarray(NDArray)
-        r._handle = res[0]
-        r.writable = True
-        return r
-    return [_wrap(h) for h in res]
+    return _run(op, handles, kw, out, ctx)
 
 
 def _call_general(op, inputs, attrs, out, ctx, kwargs, variadic):
