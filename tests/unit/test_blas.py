@@ -1,5 +1,7 @@
 """Large float32 ``dot`` through the OpenBLAS of ``scipy-openblas32`` agrees with NumPy and with
-the pure-Rust path (``MXRS_BLAS=0``); ``MXRS_BLAS_LIBRARY`` overrides the library."""
+the pure-Rust path (``MXRS_BLAS=0``); ``MXRS_BLAS_LIBRARY`` overrides the library. Small and
+mid-sized products (mxrs's own AVX-512 kernels on Intel CPUs, the gemm crate elsewhere) agree
+with NumPy at every block edge, split over the threads or not."""
 
 import os
 import subprocess
@@ -32,6 +34,71 @@ def test_dot_matches_numpy(sa, sb, ta, tb):
     assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
+# (m, k, n): the AVX-512 kernels' blocks are 12 rows by 32 columns with depth chunks of 256;
+# products from 2^20 multiply-adds are split over the threads by column panels (n >= 64) or
+# row blocks, and right operands used by many blocks are copied into panels first.
+MID = [
+    (1, 1, 1),
+    (13, 300, 33),
+    (12, 64, 32),
+    (25, 70, 17),
+    (100, 130, 70),
+    (128, 128, 128),
+    (96, 257, 200),
+    (40, 600, 300),
+    (300, 80, 40),
+]
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m,k,n", MID)
+def test_mid_sized_dot_matches_numpy(m, k, n, ta, tb):
+    rng = np.random.default_rng(m * 7 + n)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b)
+    got = mx.nd.dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb).asnumpy()
+    assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
+def test_batch_dot_of_small_products_matches_numpy(ta, tb):
+    # 128 products of 32x32 (split over the threads by groups of products) and a ragged batch.
+    rng = np.random.default_rng(3)
+    for bs, m, k, n in [(128, 32, 32, 32), (37, 9, 40, 20)]:
+        a = rng.standard_normal((bs, k, m) if ta else (bs, m, k)).astype(np.float32)
+        b = rng.standard_normal((bs, n, k) if tb else (bs, k, n)).astype(np.float32)
+        want = (a.transpose(0, 2, 1) if ta else a) @ (b.transpose(0, 2, 1) if tb else b)
+        got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+        assert_allclose(got.asnumpy(), want, rtol=1e-4, atol=1e-3)
+
+
+def test_products_from_several_threads_at_once_are_right():
+    """Products split over the helper threads, called from several Python threads at once (each
+    split taking blocks from the others' helpers' queue)."""
+    import threading
+
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((160, 150)).astype(np.float32)
+    b = rng.standard_normal((150, 170)).astype(np.float32)
+    want = a.astype(np.float64) @ b
+    xa, xb = mx.nd.array(a), mx.nd.array(b)
+    errors = []
+
+    def run():
+        for _ in range(20):
+            err = np.abs(mx.nd.dot(xa, xb).asnumpy() - want).max()
+            if err > 1e-3:
+                errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 def test_batch_dot_large_matches_numpy():
     rng = np.random.default_rng(2)
     a = rng.standard_normal((2, 520, 512)).astype(np.float32)
@@ -51,8 +118,8 @@ def test_the_dependency_provides_the_blas():
 
 def test_importing_mxrs_opens_no_blas():
     """OpenBLAS starts a thread when opened: mxrs opens it at the first product that goes to it
-    (512^3 multiply-adds; 32^3 on Intel CPUs with AVX-512), never at import or for products
-    below both bounds."""
+    (above 512^3 multiply-adds; 32^3 on Intel CPUs with AVX-512 where mxrs's own kernels are
+    turned off), never at import or for products below both bounds."""
     code = (
         "import mxrs as mx\n"
         "mx.nd.dot(mx.nd.ones((16, 16)), mx.nd.ones((16, 16))).wait_to_read()\n"

@@ -43,7 +43,9 @@
 //! `MXRS_ENGINE_SPIN_US` microseconds (yielding its core) before it sleeps: waking a sleeping
 //! thread costs about 8 µs on a 2-core VM, more than many ops take. Neither looks while an op
 //! has split its work over a thread pool ([`mark_parallel`]), so that pool gets every core.
-//! `x = sum(y); x.asnumpy()` in a loop on 10^5 float32 went from 32-42 µs to 18-21 µs.
+//! `x = sum(y); x.asnumpy()` in a loop on 10^5 float32 went from 32-42 µs to 18-21 µs. The
+//! helper threads that share a split matrix product with its caller (`mxrs-team-N`, in
+//! `mxrs-ndarray-core`) look for the next split for the same time ([`spin_time`]).
 //!
 //! Kernels parallelise *inside* an op on rayon's global pool, which is sized to the cores
 //! (`RAYON_NUM_THREADS`). The engine's workers are for overlapping independent ops, not for
@@ -101,7 +103,9 @@ pub use api::Engine;
 pub use error::{BoxError, EngineError};
 pub use naive::NaiveEngine;
 pub use op::{Device, DeviceKind, FnProperty, OpFn};
-pub use pool::{LaneKind, WorkerInfo, WorkerInitHook, current_worker, set_worker_init_hook, with_worker_state};
+pub use pool::{
+    LaneKind, WorkerInfo, WorkerInitHook, current_worker, set_worker_init_hook, spin_time, with_worker_state,
+};
 pub use queue::Var;
 pub use running::{mark_parallel, others_running, running_ops};
 pub use threaded::{

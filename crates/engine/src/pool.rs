@@ -23,7 +23,7 @@ const WORKER_STACK: usize = 8 << 20;
 /// the last one finished, and a short op finishes within microseconds: a thread still looking
 /// takes the news at once, where a sleeping one takes about 8 µs to wake on a 2-core VM. Both
 /// yield their core while they look.
-pub(crate) fn spin_time() -> std::time::Duration {
+pub fn spin_time() -> std::time::Duration {
     static SPIN: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
     *SPIN.get_or_init(|| {
         let us = std::env::var("MXRS_ENGINE_SPIN_US").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(30);

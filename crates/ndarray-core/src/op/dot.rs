@@ -98,7 +98,7 @@ impl Operator for Dot {
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (m, k, n, _) = self.dims(x[0].shape, x[1].shape)?;
-        let mut out = CpuStorage::zeros(dt[0], m * n);
+        let mut out = crate::pool::alloc_storage(dt[0], m * n);
         // Row-major left matrix is (m x k) or, transposed, stored as (k x m).
         let l = MatRef::row_major(x[0].offset, if self.ta { m } else { k }, self.ta);
         let r = MatRef::row_major(x[1].offset, if self.tb { k } else { n }, self.tb);
@@ -166,7 +166,7 @@ impl Operator for BatchDot {
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (bs, m, k, n) = self.dims(x[0].shape, x[1].shape)?;
-        let mut out = CpuStorage::zeros(dt[0], bs * m * n);
+        let mut out = crate::pool::alloc_storage(dt[0], bs * m * n);
         matmul_batch_into(ctx.par, &mut out, 0, x[0].data, x[1].data, bs, m, n, k, |i| {
             let l = MatRef::row_major(x[0].offset + i * m * k, if self.ta { m } else { k }, self.ta);
             let r = MatRef::row_major(x[1].offset + i * k * n, if self.tb { k } else { n }, self.tb);
@@ -239,8 +239,8 @@ impl Operator for DotBackward {
         let (g, a, b) = (&x[0], &x[1], &x[2]);
         let (bs, m, k, n, _) = self.dims(a.shape, b.shape)?;
         let (ta, tb) = (self.ta, self.tb);
-        let mut da = CpuStorage::zeros(dt[0], bs * m * k);
-        let mut db = CpuStorage::zeros(dt[1], bs * k * n);
+        let mut da = crate::pool::alloc_storage(dt[0], bs * m * k);
+        let mut db = crate::pool::alloc_storage(dt[1], bs * k * n);
         // Stored A is (m x k), or (k x m) when transposed; stored B is (k x n) or (n x k).
         let a_ld = if ta { m } else { k };
         let b_ld = if tb { k } else { n };

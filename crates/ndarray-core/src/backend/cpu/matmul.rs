@@ -1,8 +1,9 @@
-//! Matrix products through the `gemm` crate (runtime CPU dispatch, AVX-512 included), with a
-//! plain loop for integer dtypes; large float32 products go to a CBLAS library when there is
-//! one ([`blas`]): OpenBLAS pinned to one thread, called once per block of a product that
-//! rayon's threads compute side by side, so that its own pool never competes with rayon for the
-//! cores.
+//! Matrix products through the `gemm` crate (runtime CPU dispatch), with a plain loop for
+//! integer dtypes. Float32 products up to 512^3 multiply-adds run on this crate's AVX-512
+//! kernels ([`super::sgemm_avx512`]) on Intel CPUs with AVX-512; larger ones go to a CBLAS
+//! library when there is one ([`blas`]): OpenBLAS pinned to one thread, called once per block
+//! of a product that the calling thread and its helpers ([`super::team`]) compute side by
+//! side, so that OpenBLAS's own pool never competes with them for the cores.
 
 use half::f16;
 
@@ -42,7 +43,9 @@ const BLAS_MIN_MACS: usize = 512 * 512 * 512;
 /// gemm crate's AVX2 ones at every size measured: on a 2-vCPU Xeon (family 6, model 207),
 /// `dot` 64^3 went from 60 to 89 GFLOP/s, 256^3 from 174 to 269, `batch_dot` 128 x 32^3 from
 /// 103 to 149, and the MLP training step of `benches/training.py` from 164-182k to 222-229k
-/// samples/s (LeNet unchanged). Smaller products are mostly call overhead either way.
+/// samples/s (LeNet unchanged). Smaller products are mostly call overhead either way. Products
+/// up to [`OWN_AVX512_MAX_MACS`] now run on this crate's own AVX-512 kernels there, so this
+/// bound matters only where `MXRS_AVX512_GEMM_MAX_MACS` lowers that one.
 const INTEL_AVX512_MIN_MACS: usize = 32 * 32 * 32;
 
 fn external_min_macs() -> usize {
@@ -89,7 +92,8 @@ fn num_blocks(par: Parallelism, m: usize, n: usize, k: usize) -> usize {
 
 /// Products with fewer multiply-adds than this run on one thread: handing a block to a sleeping
 /// pool thread costs about 8-10 µs on a 2-vCPU VM, and a 64^3 product (5 µs on one core
-/// through OpenBLAS) took 17 µs split against 8 µs whole, call included.
+/// through OpenBLAS) took 17 µs split against 8 µs whole, call included (measured with
+/// rayon's hand-off; the AVX-512 kernels have their own bound, [`OWN_SPLIT_MIN_MACS`]).
 const SPLIT_MIN_MACS: usize = 128 * 128 * 128;
 
 /// Blocks of a split product start at multiples of this many rows (or columns).
@@ -98,15 +102,16 @@ const BLOCK_ALIGN: usize = 16;
 /// A raw pointer that may cross to a rayon thread (each block writes its own part of `dst`).
 #[derive(Clone, Copy)]
 struct SendPtr<T>(*mut T);
-// SAFETY: only used by `split_product`'s callers, whose blocks write disjoint parts of the
+// SAFETY: only used by split products and batches, whose blocks write disjoint parts of the
 // destination and only read the operands, all of which outlive the parallel section.
 unsafe impl<T> Send for SendPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Split the `m x n` product into row blocks (or column blocks, whichever dimension is larger)
-/// and call `block(row0, rows, col0, cols)` for each: on rayon's threads, side by side, when
-/// the budget and the product's size allow, else once for the whole product. Splitting once per
+/// and call `block(row0, rows, col0, cols)` for each: on the calling thread and its helpers
+/// ([`run_blocks`](super::team::run_blocks)), side by side, when the budget and the product's
+/// size allow, else once for the whole product. Splitting once per
 /// product beat the gemm crate's own parallel mode, which synchronises its threads once per
 /// depth block: a 128x784 by 784x128 product took 250 µs against 290-370 µs on 2 threads.
 fn split_product(par: Parallelism, m: usize, n: usize, k: usize, block: impl Fn(usize, usize, usize, usize) + Sync) {
@@ -117,13 +122,114 @@ fn split_product(par: Parallelism, m: usize, n: usize, k: usize, block: impl Fn(
     let along_rows = m >= n;
     let len = if along_rows { m } else { n };
     let step = len.div_ceil(blocks).div_ceil(BLOCK_ALIGN) * BLOCK_ALIGN;
-    use rayon::prelude::*;
     par.notify_split();
-    (0..len.div_ceil(step)).into_par_iter().for_each(|i| {
+    super::team::run_blocks(len.div_ceil(step), blocks - 1, &|i| {
         let start = i * step;
         let size = step.min(len - start);
         if along_rows { block(start, size, 0, n) } else { block(0, m, start, size) }
     });
+}
+
+/// Float32 products up to this many multiply-adds run on this crate's AVX-512 kernels
+/// ([`sgemm_avx512`](super::sgemm_avx512)) on Intel CPUs with AVX-512 (`MXRS_AVX512_GEMM_MAX_MACS`
+/// overrides it, 0 turns them off; read once). On a 2-vCPU Xeon (family 6, model 207) they
+/// run at 170-190 GFLOP/s on one core from 32^3 to 256^3, and `dot` went from 0.49 to 1.0x
+/// PyTorch's GFLOP/s at 128^3 and from 0.70 to 0.95-1.05x at 256^3, `batch_dot` of 128 x 32^3
+/// from 0.35 to 0.84x; at 512^3 they match OpenBLAS. Not used on AMD CPUs, where they are
+/// unmeasured (Zen 4 runs AVX-512 at AVX2's width).
+const OWN_AVX512_MAX_MACS: usize = 512 * 512 * 512;
+
+/// Products from this many multiply-adds on [`sgemm_avx512`](super::sgemm_avx512) are split
+/// over the budget's threads: the calling thread works on the blocks too
+/// ([`run_blocks`](super::team::run_blocks)), so a split costs about a microsecond, not a
+/// thread wake-up. On a 2-vCPU Xeon a 128^3 product went from 23-26 to 15-16 µs split; 96^3
+/// gained nothing, and `dot` of 64^3 from Python was slower split (68-80 against 91 GFLOP/s).
+const OWN_SPLIT_MIN_MACS: usize = 1 << 20;
+
+/// Blocks per thread of a split product on [`sgemm_avx512`](super::sgemm_avx512), at most.
+const OWN_BLOCKS_PER_THREAD: usize = 4;
+
+fn own_avx512_max_macs() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        let default = if intel_with_avx512() { OWN_AVX512_MAX_MACS } else { 0 };
+        std::env::var("MXRS_AVX512_GEMM_MAX_MACS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    })
+}
+
+/// A float32 product's operands, as [`product`] takes them.
+#[derive(Clone, Copy)]
+struct F32Product {
+    dst: SendPtr<f32>,
+    lhs: SendPtr<f32>,
+    l: MatRef,
+    rhs: SendPtr<f32>,
+    r: MatRef,
+    m: usize,
+    n: usize,
+    k: usize,
+}
+
+/// `dst (m x n, row stride n) = lhs * rhs` on [`sgemm_avx512`](super::sgemm_avx512), split
+/// over the budget's threads when large; false (nothing written) where the CPU or the size
+/// does not take it.
+///
+/// # Safety
+/// As for [`product`].
+unsafe fn own_avx512(par: Parallelism, p: F32Product) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::sgemm_avx512;
+        let F32Product { dst: d, lhs: a, l, rhs: b, r, m, n, k } = p;
+        if m * n * k > own_avx512_max_macs() || !sgemm_avx512::available() {
+            return false;
+        }
+        let run = |r0: usize, rows: usize, c0: usize, cols: usize| {
+            let (d, a, b) = (&d, &a, &b);
+            // SAFETY: AVX-512 is available (checked above); the block covers rows r0..r0+rows
+            // and columns c0..c0+cols of dst (row stride n) and reads the matching rows of lhs
+            // and columns of rhs, all inside the caller's ranges; blocks are disjoint.
+            unsafe {
+                sgemm_avx512::sgemm(&sgemm_avx512::Product {
+                    m: rows,
+                    n: cols,
+                    k,
+                    a: a.0.offset(r0 as isize * l.rs),
+                    rsa: l.rs,
+                    csa: l.cs,
+                    b: b.0.offset(c0 as isize * r.cs),
+                    rsb: r.rs,
+                    csb: r.cs,
+                    c: d.0.add(r0 * n + c0),
+                    ldc: n,
+                })
+            }
+        };
+        let threads = if m * n * k >= OWN_SPLIT_MIN_MACS { par.available() } else { 1 };
+        if threads <= 1 {
+            run(0, m, 0, n);
+            return true;
+        }
+        // Blocks of whole column panels where there are several (each block then copies only
+        // its own panels of rhs), else of whole row blocks; a few per thread, so that the
+        // caller takes more of them when a helper starts late.
+        let by_cols = n >= 2 * sgemm_avx512::NR;
+        let (len, unit) = if by_cols { (n, sgemm_avx512::NR) } else { (m, sgemm_avx512::MR) };
+        let units = len.div_ceil(unit);
+        let step = units.div_ceil(units.min(OWN_BLOCKS_PER_THREAD * threads)) * unit;
+        par.notify_split();
+        super::team::run_blocks(len.div_ceil(step), threads - 1, &|i| {
+            let start = i * step;
+            let size = step.min(len - start);
+            if by_cols { run(0, m, start, size) } else { run(start, size, 0, n) }
+        });
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (par, p);
+        false
+    }
 }
 
 /// The float types with a fast product: the `gemm` crate, and for float32 the external BLAS.
@@ -163,6 +269,20 @@ impl MatFloat for f32 {
         n: usize,
         k: usize,
     ) -> bool {
+        let p = F32Product {
+            dst: SendPtr(dst),
+            lhs: SendPtr(lhs as *mut f32),
+            l,
+            rhs: SendPtr(rhs as *mut f32),
+            r,
+            m,
+            n,
+            k,
+        };
+        // SAFETY: the caller's contract.
+        if unsafe { own_avx512(par, p) } {
+            return true;
+        }
         // Small products never open the library (which starts its thread pool).
         if m * n * k < external_min_macs() {
             return false;
@@ -385,14 +505,19 @@ pub fn matmul_batch_into(
     };
     if threads > 1 && per > 0 {
         let out = dst_off..dst_off + batch * per;
-        let group = batch.div_ceil(threads);
+        // A few groups per thread, so that the caller takes more when a helper starts late.
+        let group = batch.div_ceil(OWN_BLOCKS_PER_THREAD * threads);
         macro_rules! split {
             ($d:expr, $a:expr, $b:expr) => {{
-                use rayon::prelude::*;
                 par.notify_split();
-                $d[out].par_chunks_mut(group * per).enumerate().for_each(|(g, dg)| {
-                    for (j, d) in dg.chunks_mut(per).enumerate() {
-                        let (l, r) = mats(g * group + j);
+                let d = SendPtr($d[out].as_mut_ptr());
+                super::team::run_blocks(batch.div_ceil(group), threads - 1, &|g| {
+                    let d = &d;
+                    for i in g * group..batch.min((g + 1) * group) {
+                        // SAFETY: product i's m x n elements of the output, inside `out`
+                        // (i < batch); each product is written by one block only.
+                        let d = unsafe { std::slice::from_raw_parts_mut(d.0.add(i * per), per) };
+                        let (l, r) = mats(i);
                         product_into(Parallelism::SERIAL, d, $a, l, $b, r, m, n, k);
                     }
                 });

@@ -9,7 +9,10 @@ pub mod elemwise;
 pub mod gather;
 pub mod matmul;
 pub mod reduce;
+#[cfg(target_arch = "x86_64")]
+pub mod sgemm_avx512;
 pub mod stream;
+pub mod team;
 pub mod vmath;
 
 /// Inputs at least this long are processed in parallel chunks.

@@ -96,7 +96,7 @@ impl Operator for FullyConnected {
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (m, k) = self.dims(x[0].shape)?;
         let h = self.num_hidden;
-        let mut out = CpuStorage::zeros(dt[0], m * h);
+        let mut out = crate::pool::alloc_storage(dt[0], m * h);
         // data (m x k) times weight (h x k) transposed.
         let l = MatRef::row_major(x[0].offset, k, false);
         let r = MatRef::row_major(x[1].offset, k, true);
@@ -187,14 +187,14 @@ impl Operator for FullyConnectedBackward {
         let mut out = Vec::with_capacity(3);
         if self.keep.0[0] {
             // d data (m x k) = g (m x h) · W (h x k)
-            let mut dx = CpuStorage::zeros(dt[0], m * k);
+            let mut dx = crate::pool::alloc_storage(dt[0], m * k);
             let gl = MatRef::row_major(g.offset, h, false);
             matmul_into(ctx.par, &mut dx, 0, g.data, gl, w.data, MatRef::row_major(w.offset, k, false), m, k, h);
             out.push(dx);
         }
         if self.keep.0[1] {
             // d W (h x k) = gᵀ (h x m) · data (m x k)
-            let mut dw = CpuStorage::zeros(dt[0], h * k);
+            let mut dw = crate::pool::alloc_storage(dt[0], h * k);
             let gt = MatRef::row_major(g.offset, h, true);
             matmul_into(ctx.par, &mut dw, 0, g.data, gt, data.data, MatRef::row_major(data.offset, k, false), h, k, m);
             out.push(dw);
