@@ -157,6 +157,53 @@ fn own_avx512_max_macs() -> usize {
     })
 }
 
+/// A dense row-major product for the convolution kernels: `dst (m x n) = (dst if acc) +
+/// op(a) * op(b)`, `a` being `m x k` (stored `k x m` when `ta`) and `b` `k x n` (stored `n x k`
+/// when `tb`).
+#[derive(Debug)]
+pub struct RmGemm<'a, T> {
+    /// Rows of the result.
+    pub m: usize,
+    /// Columns of the result.
+    pub n: usize,
+    /// Depth.
+    pub k: usize,
+    /// The result, at least m*n elements.
+    pub dst: &'a mut [T],
+    /// The left operand, at least m*k elements.
+    pub a: &'a [T],
+    /// Whether `a` is stored transposed.
+    pub ta: bool,
+    /// The right operand, at least k*n elements.
+    pub b: &'a [T],
+    /// Whether `b` is stored transposed.
+    pub tb: bool,
+    /// Add to dst's values instead of overwriting them.
+    pub acc: bool,
+}
+
+/// The product `g` on this crate's AVX-512 kernels, split over `threads` threads when large
+/// (the convolutions' products); false (nothing written) where the CPU or the size does not
+/// take it.
+pub fn own_sgemm_rm(threads: usize, g: &mut RmGemm<'_, f32>) -> bool {
+    let RmGemm { m, n, k, ta, tb, acc, .. } = *g;
+    assert!(g.a.len() >= m * k && g.b.len() >= k * n && g.dst.len() >= m * n, "own_sgemm_rm: operand too short");
+    let p = F32Product {
+        dst: SendPtr(g.dst.as_mut_ptr()),
+        lhs: SendPtr(g.a.as_ptr() as *mut f32),
+        l: MatRef::row_major(0, if ta { m } else { k }, ta),
+        rhs: SendPtr(g.b.as_ptr() as *mut f32),
+        r: MatRef::row_major(0, if tb { k } else { n }, tb),
+        m,
+        n,
+        k,
+        acc,
+    };
+    // SAFETY: the assert checks that a and b hold every element the row-major operands address
+    // and that dst (exclusively borrowed, so apart from them) has room for the m*n result.
+    unsafe { own_avx512(Parallelism { threads, ..Parallelism::SERIAL }, p) }
+}
+
 /// A float32 product's operands, as [`product`] takes them.
 #[derive(Clone, Copy)]
 struct F32Product {
@@ -168,9 +215,11 @@ struct F32Product {
     m: usize,
     n: usize,
     k: usize,
+    /// Add to dst's values instead of overwriting them.
+    acc: bool,
 }
 
-/// `dst (m x n, row stride n) = lhs * rhs` on [`sgemm_avx512`](super::sgemm_avx512), split
+/// `dst (m x n, row stride n) = (dst if acc) + lhs * rhs` on [`sgemm_avx512`](super::sgemm_avx512), split
 /// over the budget's threads when large; false (nothing written) where the CPU or the size
 /// does not take it.
 ///
@@ -180,7 +229,7 @@ unsafe fn own_avx512(par: Parallelism, p: F32Product) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use super::sgemm_avx512;
-        let F32Product { dst: d, lhs: a, l, rhs: b, r, m, n, k } = p;
+        let F32Product { dst: d, lhs: a, l, rhs: b, r, m, n, k, acc } = p;
         if m * n * k > own_avx512_max_macs() || !sgemm_avx512::available() {
             return false;
         }
@@ -202,6 +251,7 @@ unsafe fn own_avx512(par: Parallelism, p: F32Product) -> bool {
                     csb: r.cs,
                     c: d.0.add(r0 * n + c0),
                     ldc: n,
+                    acc,
                 })
             }
         };
@@ -278,6 +328,7 @@ impl MatFloat for f32 {
             m,
             n,
             k,
+            acc: false,
         };
         // SAFETY: the caller's contract.
         if unsafe { own_avx512(par, p) } {

@@ -25,7 +25,7 @@ pub const MR: usize = 12;
 /// Columns of a block: two 16-lane vectors.
 pub const NR: usize = 32;
 /// Depth of a chunk: a block's slice of the right operand (`KC x NR`, 32 KiB) stays in L1.
-const KC: usize = 256;
+pub const KC: usize = 256;
 
 /// A right operand with contiguous rows is read in place unless the product has more rows
 /// than this and at least [`PACK_MIN_DEPTH`] depth: then its panels are reused by enough
@@ -71,20 +71,25 @@ pub struct Product {
     pub c: *mut f32,
     /// Row stride of c (at least n).
     pub ldc: usize,
+    /// Add the product to c's values instead of overwriting them.
+    pub acc: bool,
 }
 
-/// Compute the product `p` (see [`Product`]), overwriting c's m x n elements.
+/// Compute the product `p` (see [`Product`]) into c's m x n elements.
 ///
 /// # Safety
 /// [`available`] must be true; `a` must be valid for reads of every element it addresses for
 /// `i < m`, `p < k`, b likewise for `p < k`, `j < n`, and c valid for writes of
 /// `c + i*ldc + j`; c must not overlap the operands.
 pub unsafe fn sgemm(p: &Product) {
-    let &Product { m, n, k, c, ldc, csb, .. } = p;
+    let &Product { m, n, k, c, ldc, csb, acc, .. } = p;
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
+        if acc {
+            return;
+        }
         for i in 0..m {
             // SAFETY: row i of c has n writable elements (the caller's contract).
             unsafe { std::ptr::write_bytes(c.add(i * ldc), 0, n) };
@@ -119,12 +124,12 @@ pub unsafe fn sgemm(p: &Product) {
 /// `min(KC, k) * ceil(n / NR) * NR` elements.
 #[target_feature(enable = "avx512f")]
 unsafe fn sgemm_chunks(p: &Product, pack: Option<*mut f32>) {
-    let &Product { m, n, k, a, rsa, csa, b, rsb, csb, c, ldc } = p;
+    let &Product { m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, acc } = p;
     let panels = n.div_ceil(NR);
     let mut p0 = 0;
     while p0 < k {
         let kc = KC.min(k - p0);
-        let accumulate = p0 > 0;
+        let accumulate = acc || p0 > 0;
         // The right operand of this chunk: in place (row stride rsb) or packed (row stride NR,
         // one kc x NR panel after another, zero beyond column n).
         let (bbase, bstride, panel_step) = match pack {
@@ -371,7 +376,7 @@ mod tests {
         }
         // Ragged rows and columns (block edges at 1..MR rows, 1..NR columns), depths over one
         // chunk, empty depth, every transpose of the operands, and a row stride of c wider
-        // than n.
+        // than n; overwriting c or adding to it.
         let sizes = [
             (1, 1, 1),
             (3, 5, 7),
@@ -391,23 +396,40 @@ mod tests {
                 let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
                 let want = naive(&a, rsa, csa, &b, rsb, csb, m, n, k);
                 let ldc = n + 3;
-                let mut c = vec![f32::NAN; m * ldc];
-                let p = Product { m, n, k, a: a.as_ptr(), rsa, csa, b: b.as_ptr(), rsb, csb, c: c.as_mut_ptr(), ldc };
-                // SAFETY: AVX-512 is available; the strides address only elements of a and b;
-                // c has m rows of ldc >= n elements.
-                unsafe { sgemm(&p) };
-                for i in 0..m {
-                    for j in 0..ldc {
-                        let got = c[i * ldc + j];
-                        if j >= n {
-                            assert!(got.is_nan(), "{m}x{n}x{k}: wrote past column n at ({i}, {j})");
-                            continue;
+                for acc in [false, true] {
+                    // Overwritten, or added to (1.5 in every cell of c's m x n).
+                    let mut c: Vec<f32> =
+                        (0..m * ldc).map(|x| if acc && x % ldc < n { 1.5 } else { f32::NAN }).collect();
+                    let p = Product {
+                        m,
+                        n,
+                        k,
+                        a: a.as_ptr(),
+                        rsa,
+                        csa,
+                        b: b.as_ptr(),
+                        rsb,
+                        csb,
+                        c: c.as_mut_ptr(),
+                        ldc,
+                        acc,
+                    };
+                    // SAFETY: AVX-512 is available; the strides address only elements of a and
+                    // b; c has m rows of ldc >= n elements.
+                    unsafe { sgemm(&p) };
+                    for i in 0..m {
+                        for j in 0..ldc {
+                            let got = c[i * ldc + j];
+                            if j >= n {
+                                assert!(got.is_nan(), "{m}x{n}x{k}: wrote past column n at ({i}, {j})");
+                                continue;
+                            }
+                            let w = want[i * n + j] + if acc { 1.5 } else { 0.0 };
+                            assert!(
+                                (got as f64 - w).abs() < 1e-3,
+                                "{m}x{n}x{k} ta={ta} tb={tb} acc={acc}: ({i}, {j}) is {got}, want {w}"
+                            );
                         }
-                        let w = want[i * n + j];
-                        assert!(
-                            (got as f64 - w).abs() < 1e-3,
-                            "{m}x{n}x{k} ta={ta} tb={tb}: ({i}, {j}) is {got}, want {w}"
-                        );
                     }
                 }
             }

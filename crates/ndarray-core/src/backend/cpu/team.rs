@@ -17,9 +17,11 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-/// One split: blocks claimed, blocks finished, whether one panicked, and the work (valid
-/// until `done` reaches `count`: the caller does not return before).
+/// One split: seats left, blocks claimed, blocks finished, whether one panicked, and the work
+/// (valid until `done` reaches `count`: the caller does not return before).
 struct Split {
+    /// Helpers that may still join (the op's thread budget less the caller).
+    seats: AtomicUsize,
     next: AtomicUsize,
     done: AtomicUsize,
     panicked: AtomicBool,
@@ -106,14 +108,17 @@ fn helper(team: &'static Team) {
         }
         seen = team.generation.load(Ordering::SeqCst);
         let job = team.job.lock().clone();
-        if let Some(split) = job {
+        if let Some(split) = job
+            && split.seats.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+        {
             split.work();
         }
     }
 }
 
 /// Run `f(0)`, ..., `f(count - 1)` over the calling thread and up to `helpers` helper threads
-/// (see the module's notes), and return when all have run. From a thread of rayon's pool it
+/// (see the module's notes; the team has one per core but the caller's), and return when all
+/// have run. From a thread of rayon's pool it
 /// uses rayon's `par_iter` instead, which works inside the pool. A panic in any block is
 /// raised again on the caller once every block has finished.
 pub fn run_blocks(count: usize, helpers: usize, f: &(dyn Fn(usize) + Sync)) {
@@ -130,6 +135,7 @@ pub fn run_blocks(count: usize, helpers: usize, f: &(dyn Fn(usize) + Sync)) {
     let f_static: *const (dyn Fn(usize) + Sync) =
         unsafe { std::mem::transmute(f as *const (dyn Fn(usize) + Sync + '_)) };
     let split = Arc::new(Split {
+        seats: AtomicUsize::new(helpers),
         next: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
         panicked: AtomicBool::new(false),

@@ -3,6 +3,7 @@
 use num_traits::Float;
 
 use super::super::blas::{self, Op};
+use super::super::matmul::{RmGemm, own_sgemm_rm};
 use crate::storage::StorageElement;
 
 /// Element types the convolution kernels run on: the floats `gemm` supports.
@@ -13,21 +14,14 @@ pub trait ConvFloat:
     fn has_blas() -> bool {
         false
     }
-    /// The external BLAS's gemm for this type, if it has one and one was loaded ([`blas`]):
-    /// `dst (m x n) = op(a) * op(b) (+ dst when acc)`, row-major and dense as in the caller's
-    /// `gemm_rm`. Returns false, doing nothing, when there is none.
-    #[allow(clippy::too_many_arguments)]
-    fn blas_gemm(
-        _m: usize,
-        _n: usize,
-        _k: usize,
-        _dst: &mut [Self],
-        _a: &[Self],
-        _ta: bool,
-        _b: &[Self],
-        _tb: bool,
-        _acc: bool,
-    ) -> bool {
+    /// [`own_sgemm_rm`] for float32 (this crate's AVX-512 kernels), split over `threads`
+    /// threads; false, doing nothing, where they do not run.
+    fn own_gemm(_threads: usize, _g: &mut RmGemm<'_, Self>) -> bool {
+        false
+    }
+    /// The external BLAS's gemm for this type, if it has one and one was loaded ([`blas`]).
+    /// Returns false, doing nothing, when there is none.
+    fn blas_gemm(_g: &mut RmGemm<'_, Self>) -> bool {
         false
     }
 }
@@ -41,17 +35,12 @@ impl ConvFloat for f32 {
     fn has_blas() -> bool {
         blas::get().is_some()
     }
-    fn blas_gemm(
-        m: usize,
-        n: usize,
-        k: usize,
-        dst: &mut [f32],
-        a: &[f32],
-        ta: bool,
-        b: &[f32],
-        tb: bool,
-        acc: bool,
-    ) -> bool {
+    fn own_gemm(threads: usize, g: &mut RmGemm<'_, f32>) -> bool {
+        own_sgemm_rm(threads, g)
+    }
+    fn blas_gemm(g: &mut RmGemm<'_, f32>) -> bool {
+        let RmGemm { m, n, k, ta, tb, acc, .. } = *g;
+        let (dst, a, b) = (&mut *g.dst, g.a, g.b);
         let Some(lib) = blas::get() else { return false };
         assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n, "blas_gemm: operand too short");
         let op = |t| if t { Op::Trans } else { Op::NoTrans };

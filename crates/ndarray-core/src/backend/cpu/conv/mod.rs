@@ -5,7 +5,8 @@
 //! patches into a `(C/g * kd * kh * kw) x (od * oh * ow)` matrix, `gemm` multiplies it by the weight, and
 //! `col2im` scatters patch gradients back. Work is split over the batch with rayon (each worker
 //! keeps one column buffer); a lone large image lets `gemm` use the pool instead. Under a
-//! one-thread budget, large float32 products go to the external BLAS's sgemm ([`blas`](super::blas)). Transposed
+//! one-thread budget, large float32 products go to the external BLAS's sgemm ([`blas`](super::blas)); on Intel CPUs
+//! with AVX-512, float32 products up to 512^3 run on this crate's own kernels ([`super::sgemm_avx512`]). Transposed
 //! convolution (Deconvolution) is the same set of kernels with the roles swapped.
 //!
 //! The element types and the geometry live in the `geom` submodule, the patch gathers in `im2col`
@@ -20,6 +21,7 @@ use rayon::prelude::*;
 use self::geom::zero;
 use self::im2col::{col2im, im2col};
 use super::Parallelism;
+use super::matmul::RmGemm;
 
 pub use self::geom::{ConvFloat, ConvGeom};
 pub use self::pool::{PoolGeom, PoolKind, pool_backward, pool_forward};
@@ -31,8 +33,9 @@ pub use self::pool::{PoolGeom, PoolKind, pool_backward, pool_forward};
 /// thread budget).
 const BLAS_MIN_MACS: usize = 1 << 22;
 
-/// `dst[m x n] = (dst if acc) + op(a) * op(b)`, through the external BLAS when `blas` allows and
-/// the product is large, all row-major: `a` is `m x k` (stored `k x m`
+/// `dst[m x n] = (dst if acc) + op(a) * op(b)`, on this crate's AVX-512 kernels where they run
+/// (Intel CPUs with AVX-512, products up to 512^3), else through the external BLAS when `blas`
+/// allows and the product is large, all row-major: `a` is `m x k` (stored `k x m`
 /// when `ta`), `b` is `k x n` (stored `n x k` when `tb`).
 #[allow(clippy::too_many_arguments)]
 fn gemm_rm<T: ConvFloat>(
@@ -57,8 +60,15 @@ fn gemm_rm<T: ConvFloat>(
         }
         return;
     }
-    if blas && m * n * k >= BLAS_MIN_MACS && T::blas_gemm(m, n, k, dst, a, ta, b, tb, acc) {
-        return;
+    let threads = match par {
+        gemm::Parallelism::Rayon(t) => t.max(1),
+        _ => 1,
+    };
+    {
+        let mut g = RmGemm { m, n, k, dst: &mut *dst, a, ta, b, tb, acc };
+        if T::own_gemm(threads, &mut g) || (blas && m * n * k >= BLAS_MIN_MACS && T::blas_gemm(&mut g)) {
+            return;
+        }
     }
     assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n, "gemm_rm: operand too short");
     let (a_rs, a_cs) = if ta { (1, m as isize) } else { (k as isize, 1) };
