@@ -176,7 +176,7 @@ pub fn unary_scalar<F: UnaryFloat>(kind: UnaryKind, x: F) -> F {
 
 /// The vectorised float32 kernels of `kind` (out of place, in place), where there are some.
 #[allow(clippy::type_complexity)]
-fn f32_kernels(kind: UnaryKind) -> Option<(fn(&[f32], &mut [f32]), fn(&mut [f32]))> {
+fn f32_kernels(kind: UnaryKind) -> Option<(fn(&[f32], &mut [f32], bool), fn(&mut [f32]))> {
     use crate::backend::cpu::vmath::*;
     match kind {
         UnaryKind::Exp => Some((exp_slice, exp_inplace)),
