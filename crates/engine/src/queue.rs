@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 
 use crate::error::EngineError;
 use crate::op::{Device, FnProperty, OpFn};
@@ -366,6 +367,73 @@ pub(crate) fn release(op: &OprBlock, error: Option<&EngineError>, ready: &mut Ve
     }
     for v in &op.writes {
         release_write(v, error, ready);
+    }
+}
+
+/// The variables of an op granted at once by [`claim`], each once, in id order: the op runs
+/// without an [`OprBlock`] or a place in any queue, and [`Claim::release`] ends it.
+pub(crate) struct Claim<'a> {
+    /// Each variable with the access granted, and whether the op reads it (a read, or a
+    /// write the caller also listed as read).
+    vars: SmallVec<[(&'a Var, Access, bool); 6]>,
+}
+
+/// Grant an op all its variables now, when every one is free for it (as [`append`] would
+/// grant them at once); `None`, with nothing changed, when any would have to wait. `reads`
+/// and `writes` as given to `push` (duplicates allowed, a variable in both is written).
+///
+/// Locks are taken as [`append`] takes them (all together, in id order), so a claim is
+/// ordered against concurrent pushes exactly like an appended op granted at once.
+pub(crate) fn claim<'a>(reads: &'a [Var], writes: &'a [Var]) -> Option<Claim<'a>> {
+    let mut vars: SmallVec<[(&'a Var, Access, bool); 6]> = SmallVec::new();
+    for w in writes {
+        if !vars.iter().any(|(v, _, _)| v.same(w)) {
+            vars.push((w, Access::Write, reads.iter().any(|r| r.same(w))));
+        }
+    }
+    for r in reads {
+        if !vars.iter().any(|(v, _, _)| v.same(r)) {
+            vars.push((r, Access::Read, true));
+        }
+    }
+    vars.sort_unstable_by_key(|(v, _, _)| v.id());
+    let mut guards: SmallVec<[MutexGuard<'_, VarQueue>; 6]> = vars.iter().map(|(v, _, _)| v.0.sched.lock()).collect();
+    let free = vars.iter().zip(&guards).all(|((_, access, _), q)| match access {
+        Access::Read => !q.write_running && q.waiting.is_empty(),
+        Access::Write => !q.write_running && q.running_reads == 0 && q.waiting.is_empty(),
+    });
+    if !free {
+        return None;
+    }
+    for ((_, access, _), q) in vars.iter().zip(guards.iter_mut()) {
+        match access {
+            Access::Read => q.running_reads += 1,
+            Access::Write => q.write_running = true,
+        }
+    }
+    drop(guards);
+    Some(Claim { vars })
+}
+
+impl Claim<'_> {
+    /// The error on a variable the op reads, which makes it skip: on the variables it only
+    /// reads first, then on those it also writes (as [`inherited_error`] over an op's reads,
+    /// then its read-writes).
+    pub(crate) fn inherited_error(&self, reads: &[Var]) -> Option<EngineError> {
+        let only_read = |v: &Var| self.vars.iter().any(|(x, a, _)| x.same(v) && *a == Access::Read);
+        let read_write = |v: &Var| self.vars.iter().any(|(x, a, r)| x.same(v) && *a == Access::Write && *r);
+        reads.iter().filter(|v| only_read(v)).chain(reads.iter().filter(|v| read_write(v))).find_map(|v| v.error())
+    }
+
+    /// Release every variable, reads first, then writes (as [`release`]); ops made ready go
+    /// to `ready`.
+    pub(crate) fn release(self, error: Option<&EngineError>, ready: &mut VecDeque<Opr>) {
+        for (v, _, _) in self.vars.iter().filter(|(_, a, _)| *a == Access::Read) {
+            release_read(v, ready);
+        }
+        for (v, _, _) in self.vars.iter().filter(|(_, a, _)| *a == Access::Write) {
+            release_write(v, error, ready);
+        }
     }
 }
 

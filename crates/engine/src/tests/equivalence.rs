@@ -23,7 +23,8 @@ struct TestOp {
     reads: Vec<usize>,
     writes: Vec<usize>,
     kind: Kind,
-    /// 0..=2 CPU normal, 3 CPU prioritized, 4 GPU 0 compute, 5 GPU 1 copy, 6 `Wait`.
+    /// 0..=2 CPU normal, 3 CPU prioritized, 4 GPU 0 compute, 5 GPU 1 copy, 6 `Wait`, 7 CPU
+    /// light (run by the pusher when its variables are free).
     lane: u8,
     priority: i32,
     /// Call `wait_for_var` on this variable right after the push.
@@ -32,7 +33,8 @@ struct TestOp {
 
 fn test_op() -> impl Strategy<Value = TestOp> {
     let kind = prop_oneof![16 => Just(Kind::Ok), 2 => Just(Kind::Fail), 1 => Just(Kind::Panic)];
-    let lane = prop_oneof![12 => 0u8..3, 2 => Just(3u8), 2 => Just(4u8), 2 => Just(5u8), 1 => Just(6u8)];
+    let lane =
+        prop_oneof![12 => 0u8..3, 2 => Just(3u8), 2 => Just(4u8), 2 => Just(5u8), 1 => Just(6u8), 4 => Just(7u8)];
     let wait = prop_oneof![9 => Just(None), 1 => (0..NVARS).prop_map(Some)];
     (prop::collection::vec(0..NVARS, 0..4), prop::collection::vec(0..NVARS, 0..3), kind, lane, -3i32..3, wait).prop_map(
         |(reads, writes, kind, lane, priority, wait_after)| TestOp { reads, writes, kind, lane, priority, wait_after },
@@ -139,6 +141,7 @@ fn run(eng: &dyn Engine, ops: &[TestOp]) -> (Outcome, Option<usize>) {
             4 => (Device::gpu(0), FnProperty::Normal),
             5 => (Device::gpu(1), FnProperty::CopyToDevice),
             6 => (Device::cpu(0), FnProperty::Wait),
+            7 => (Device::cpu(0), FnProperty::Light),
             _ => (Device::cpu(0), FnProperty::Normal),
         };
         let reads: Vec<Var> = op.reads.iter().map(|&v| vars[v].clone()).collect();

@@ -313,3 +313,86 @@ fn engine_names_and_config_from_env() {
     assert_eq!(ThreadedConfig::from_lookup(false, |_| None), ThreadedConfig::pooled());
     assert_eq!(ThreadedConfig::from_lookup(true, |_| None), ThreadedConfig::default());
 }
+
+/// Push a light CPU op (run by the pusher when its variables are free).
+fn push_light(
+    eng: &dyn Engine,
+    reads: &[&Var],
+    writes: &[&Var],
+    f: impl FnOnce() -> Result<(), crate::error::BoxError> + Send + 'static,
+) {
+    let (reads, writes): (Vec<Var>, Vec<Var>) =
+        (reads.iter().map(|&v| v.clone()).collect(), writes.iter().map(|&v| v.clone()).collect());
+    eng.push(Box::new(f), &reads, &writes, Device::cpu(0), FnProperty::Light, 0, "light_op");
+}
+
+#[test]
+fn light_ops_run_in_push_when_free_and_queue_behind_busy_variables() {
+    with_timeout(30, || {
+        let eng = cpu_engine(2);
+        let (a, b, out) = (Var::new(), Var::new(), Var::new());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        // Free variables: the op has run (on this thread) when push returns, and is not pending.
+        let (l, me) = (log.clone(), std::thread::current().id());
+        push_light(&eng, &[&a, &b], &[&out], move || {
+            l.lock().push(("free", std::thread::current().id() == me));
+            Ok(())
+        });
+        assert_eq!(*log.lock(), [("free", true)]);
+        assert_eq!(out.version(), 1);
+        // A busy input: the light op waits for the write, then runs, in push order with a read
+        // and a write pushed after it.
+        let gate = Arc::new(Gate::default());
+        let (g, l) = (gate.clone(), log.clone());
+        push_cpu(&eng, &[], &[&a], move || {
+            assert!(g.wait(LONG));
+            l.lock().push(("write a", true));
+            Ok(())
+        });
+        let l = log.clone();
+        push_light(&eng, &[&a, &a], &[&out, &out], move || {
+            l.lock().push(("light after write", true));
+            Ok(())
+        });
+        let l = log.clone();
+        push_light(&eng, &[&out], &[&b], move || {
+            l.lock().push(("light reads out", true));
+            Ok(())
+        });
+        assert_eq!(log.lock().len(), 1, "ran before the write it depends on");
+        gate.open();
+        eng.wait_for_all().unwrap();
+        let order: Vec<&str> = log.lock().iter().map(|(s, _)| *s).collect();
+        assert_eq!(order, ["free", "write a", "light after write", "light reads out"]);
+        assert_eq!((a.version(), b.version(), out.version()), (1, 1, 2));
+        // An error on an input: the light op skips and passes the error on; a light op that
+        // fails leaves its error on its outputs and for wait_for_all, once.
+        push_light(&eng, &[], &[&a], || Err("light failure".into()));
+        let ran = Arc::new(AtomicI64::new(0));
+        let r = ran.clone();
+        push_light(&eng, &[&a], &[&b], move || {
+            r.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 0);
+        assert!(b.error().is_some_and(|e| e.to_string().contains("light failure")), "{:?}", b.error());
+        assert!(eng.wait_for_all().is_err());
+        assert!(eng.wait_for_all().is_ok());
+        // In-place on a variable read by a running op: waits for the read.
+        let gate = Arc::new(Gate::default());
+        let g = gate.clone();
+        push_cpu(&eng, &[&out], &[], move || {
+            assert!(g.wait(LONG));
+            Ok(())
+        });
+        let r = ran.clone();
+        push_light(&eng, &[&out], &[&out], move || {
+            r.fetch_add(10, Ordering::Relaxed);
+            Ok(())
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 0);
+        gate.open();
+        eng.wait_for_var(&out).unwrap();
+        assert_eq!(ran.load(Ordering::Relaxed), 10);
+    });
+}
