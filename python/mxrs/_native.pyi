@@ -18,6 +18,7 @@ __all__ = [
     "dist_shutdown",
     "dist_mpi_library",
     "invoke",
+    "call",
     "invoke_fast",
     "from_buffer",
     "zeros",
@@ -173,6 +174,14 @@ def invoke_fast(
     scalar: float | None = None,
     out: NDArrayHandle | None = None,
 ) -> NDArrayHandle: ...
+def call(
+    name: str,
+    inputs: Any,
+    attrs: dict[str, Any],
+    out: Any,
+    null: Any,
+    cls: type,
+) -> Any: ...
 def load_blas(path: str | os.PathLike[str]) -> str: ...
 def prefer_blas(path: str | os.PathLike[str]) -> bool: ...
 def blas_library() -> pathlib.Path | None: ...

@@ -134,6 +134,120 @@ fn invoke(
     })
 }
 
+/// The common call of the generated op functions (`mx.nd.relu(x)`, `mx.nd.dot(a, b, out=c)`)
+/// in one native step: the attributes of `attrs` that are not `null` (MXNet's `_Null`: not
+/// given) made into attribute strings, the `_handle`s of the NDArray inputs (`None` inputs
+/// skipped), the op run into `out` or new arrays, and the results made `cls` instances (or
+/// `out` returned). Python did this in three frames and two dictionaries, about 0.6 µs of a
+/// 1.9 µs `relu`.
+///
+/// Returns `None`, having run nothing, when the call needs the general path: an attribute
+/// value that is not a str, an int, a float or None (or a `dtype` that is not a str), an input
+/// or `out` that is not a `cls`, inputs not in a list, or no inputs and no `out` (the current
+/// context decides).
+#[pyfunction]
+fn call<'py>(
+    py: Python<'py>,
+    name: &str,
+    inputs: &Bound<'py, PyAny>,
+    attrs: &Bound<'py, pyo3::types::PyDict>,
+    out: &Bound<'py, PyAny>,
+    null: &Bound<'py, PyAny>,
+    cls: &Bound<'py, pyo3::types::PyType>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    use pyo3::types::{PyFloat, PyInt, PyList, PyString, PyTuple};
+    let Ok(inputs) = inputs.cast::<PyList>() else { return Ok(None) };
+    let mut kw: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in attrs.iter() {
+        if v.is(null) {
+            continue;
+        }
+        let k: String = k.extract()?;
+        let text = if v.is_none() {
+            "None".to_string()
+        } else if let Ok(s) = v.cast_exact::<PyString>() {
+            s.to_str()?.to_string()
+        } else if k != "dtype" && (v.is_exact_instance_of::<PyInt>() || v.is_exact_instance_of::<PyFloat>()) {
+            v.str()?.to_str()?.to_string()
+        } else {
+            return Ok(None);
+        };
+        kw.insert(k, text);
+    }
+    let handle_of = |x: &Bound<'py, PyAny>| -> PyResult<Option<NDArray>> {
+        if !x.is_instance(cls)? {
+            return Ok(None);
+        }
+        Ok(Some(x.getattr(pyo3::intern!(py, "_handle"))?.cast::<PyNDArray>()?.get().0.clone()))
+    };
+    let mut ins = Vec::with_capacity(inputs.len());
+    for x in inputs.iter() {
+        if x.is_none() {
+            continue;
+        }
+        match handle_of(&x)? {
+            Some(h) => ins.push(h),
+            None => return Ok(None),
+        }
+    }
+    let outs: Option<Vec<Bound<'py, PyAny>>> = if out.is_none() {
+        None
+    } else if out.is_instance(cls)? {
+        Some(vec![out.clone()])
+    } else if out.is_instance_of::<PyList>() || out.is_instance_of::<PyTuple>() {
+        Some(out.try_iter()?.collect::<PyResult<_>>()?)
+    } else {
+        return Ok(None);
+    };
+    let out_handles = match &outs {
+        None => None,
+        Some(o) => {
+            let mut hs = Vec::with_capacity(o.len());
+            for x in o {
+                match handle_of(x)? {
+                    Some(h) => hs.push(h),
+                    None => return Ok(None),
+                }
+            }
+            Some(hs)
+        }
+    };
+    if ins.is_empty() && out_handles.is_none() {
+        return Ok(None);
+    }
+    let res = enter(name, || {
+        if kw.is_empty() {
+            let op = fast_op(name, None)?;
+            mxrs_ndarray_core::invoke::invoke_op_attrs(op, Attrs::default, &ins, out_handles.as_deref(), None)
+        } else {
+            mxrs_ndarray_core::invoke(name, &Attrs(kw), &ins, out_handles.as_deref(), None)
+        }
+        .map_err(PyMxError)
+    })?;
+    let handle = pyo3::intern!(py, "_handle");
+    if let Some(o) = outs {
+        // While recording, the outputs' new handles point at the op's tape node.
+        for (x, h) in o.iter().zip(res) {
+            x.setattr(handle, Py::new(py, PyNDArray(h))?)?;
+        }
+        return Ok(Some(out.clone()));
+    }
+    static NEW: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let new = NEW.get_or_try_init(py, || py.get_type::<pyo3::types::PyAny>().getattr("__new__").map(Bound::unbind))?;
+    let writable = pyo3::intern!(py, "writable");
+    let mut made = Vec::with_capacity(res.len());
+    for h in res {
+        let a = new.bind(py).call1((cls,))?;
+        a.setattr(handle, Py::new(py, PyNDArray(h))?)?;
+        a.setattr(writable, true)?;
+        made.push(a);
+    }
+    if made.len() == 1 {
+        return Ok(made.pop());
+    }
+    Ok(Some(PyList::new(py, made)?.into_any()))
+}
+
 /// Fast path of the Python operators: a one-output op on one or two arrays, with an optional
 /// `scalar` attribute, written to `out` when given (the in-place operators: `a += 1` passes
 /// `a`). Returns the output's handle (for `out`, the one that records the call under autograd).
@@ -394,6 +508,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kvstore::PyKVStore>()?;
     kvstore_dist::register(m)?;
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
+    m.add_function(wrap_pyfunction!(call, m)?)?;
     m.add_function(wrap_pyfunction!(invoke_fast, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(zeros, m)?)?;

@@ -92,6 +92,7 @@ def _attr(v):
 
 
 _invoke_fast = _native.invoke_fast
+_native_call = _native.call
 
 
 def _wrap(h):
@@ -747,6 +748,11 @@ def _call(op, inputs, attrs, out, ctx, kwargs, variadic=False):
     native call alone)."""
     if kwargs or variadic:
         return _call_general(op, inputs, attrs, out, ctx, kwargs, variadic)
+    if ctx is None:
+        # All of it natively, unless an attribute, input or output needs the path below.
+        r = _native_call(op, inputs, attrs, out, _Null, NDArray)
+        if r is not None:
+            return r
     kw = {}
     for k, v in attrs.items():
         if v is _Null:
