@@ -33,7 +33,7 @@ pub fn cast_slice_par<S: Element>(par: Parallelism, src: &[S], dtype: DType) -> 
     dispatch!(dtype dtype => T, {
         // Pooled (already faulted-in) memory: the conversions are bandwidth-bound.
         let mut out: Vec<T> = crate::pool::alloc(src.len());
-        let stream = std::mem::size_of_val(out.as_slice()) >= super::stream::STREAM_MIN_BYTES;
+        let stream = std::mem::size_of_val(out.as_slice()) >= super::stream::stream_min_bytes();
         if par.split_cheap(src.len()) {
             out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, o)| {
                 let s = ci * PAR_CHUNK;

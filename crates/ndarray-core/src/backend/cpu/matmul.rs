@@ -64,12 +64,7 @@ fn env_macs(var: &str, default: usize) -> usize {
 /// Whether this is an Intel CPU with AVX-512 (CPUID vendor "GenuineIntel", `avx512f`).
 #[cfg(target_arch = "x86_64")]
 fn intel_with_avx512() -> bool {
-    if !std::is_x86_feature_detected!("avx512f") {
-        return false;
-    }
-    let id = std::arch::x86_64::__cpuid(0);
-    // "Genu" "ineI" "ntel" in EBX, EDX, ECX.
-    (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
+    std::is_x86_feature_detected!("avx512f") && super::intel_cpu()
 }
 
 #[cfg(not(target_arch = "x86_64"))]

@@ -15,6 +15,22 @@ pub mod stream;
 pub mod team;
 pub mod vmath;
 
+/// Whether this is an Intel CPU (CPUID vendor "GenuineIntel"; checked once): some bounds
+/// measured on Intel's caches and AMD's differ.
+pub fn intel_cpu() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static INTEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *INTEL.get_or_init(|| {
+            let id = std::arch::x86_64::__cpuid(0);
+            // "Genu" "ineI" "ntel" in EBX, EDX, ECX.
+            (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Inputs at least this long are processed in parallel chunks.
 pub const PAR_THRESHOLD: usize = 1 << 16;
 

@@ -305,18 +305,14 @@ mod avx512 {
     kernels!(sigmoid, sigmoid_inplace, sigmoid16);
 }
 
-/// Outputs of at least this many bytes are written with streaming stores. Far above the
-/// binary ops' bound ([`super::stream::STREAM_MIN_BYTES`]): these functions are mostly
-/// activations, whose output the next layer reads at once, from the cache when it stayed
-/// there (LeNet's tanh outputs are 2.9 MB); a 40 MB `exp` is written at memory speed.
-const STREAM_MIN_BYTES: usize = 32 << 20;
-
 /// `dst[i] = f(src[i])` with one of the slice functions above, split over rayon's threads for
 /// long inputs (see [`Parallelism::split`]).
 pub fn map_slices(par: Parallelism, src: &[f32], f: fn(&[f32], &mut [f32], bool)) -> Vec<f32> {
     use rayon::prelude::*;
     let mut out: Vec<f32> = crate::pool::alloc(src.len());
-    let stream = std::mem::size_of_val(src) >= STREAM_MIN_BYTES;
+    // From the same bound as the binary ops': these are mostly activations, read back at once
+    // by the next layer, as in the chain that bound was measured on.
+    let stream = std::mem::size_of_val(src) >= super::stream::stream_min_bytes();
     if par.split(src.len()) {
         out.par_chunks_mut(super::PAR_CHUNK).zip(src.par_chunks(super::PAR_CHUNK)).for_each(|(o, s)| f(s, o, stream));
     } else {

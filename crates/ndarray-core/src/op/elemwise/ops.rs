@@ -344,7 +344,7 @@ fn sum_f32(par: Parallelism, xs: &[&[f32]]) -> Vec<f32> {
     use crate::backend::cpu::stream;
     use rayon::prelude::*;
     let n = xs[0].len();
-    if n * 4 < stream::STREAM_MIN_BYTES || xs.len() > 8 {
+    if n * 4 < stream::stream_min_bytes() || xs.len() > 8 {
         return sum_slices(par, xs);
     }
     let mut out: Vec<f32> = crate::pool::alloc(n);

@@ -175,10 +175,10 @@ pub fn binary<T: Arith + PartialOrd>(
 }
 
 /// The streamed form of `kind` when it applies: float32 arithmetic on two arrays of the output's
-/// size, an output larger than the caches ([`stream::STREAM_MIN_BYTES`]).
+/// size, an output larger than the caches ([`stream::stream_min_bytes`]).
 fn streamed_arith(kind: BinaryKind, a: usize, b: usize, out_shape: &[usize]) -> Option<stream::Arith> {
     let n: usize = out_shape.iter().product();
-    if a != n || b != n || n * 4 < stream::STREAM_MIN_BYTES {
+    if a != n || b != n || n * 4 < stream::stream_min_bytes() {
         return None;
     }
     match kind {
