@@ -234,24 +234,32 @@ pub(crate) struct VarQueue {
 }
 
 impl VarQueue {
-    /// Register a read; true if granted at once.
-    fn append_read(&mut self, op: &Opr) -> bool {
-        if !self.write_running && self.waiting.is_empty() {
-            self.running_reads += 1;
-            true
-        } else {
-            self.waiting.push_back((op.clone(), Access::Read));
-            false
+    /// Whether an access arriving now would be granted at once: a read when no write runs or
+    /// waits, a write when nothing runs or waits.
+    fn free_for(&self, access: Access) -> bool {
+        !self.write_running
+            && self.waiting.is_empty()
+            && match access {
+                Access::Read => true,
+                Access::Write => self.running_reads == 0,
+            }
+    }
+
+    /// Grant `access` (the variable must be [`VarQueue::free_for`] it).
+    fn grant(&mut self, access: Access) {
+        match access {
+            Access::Read => self.running_reads += 1,
+            Access::Write => self.write_running = true,
         }
     }
 
-    /// Register a write; true if granted at once.
-    fn append_write(&mut self, op: &Opr) -> bool {
-        if !self.write_running && self.running_reads == 0 && self.waiting.is_empty() {
-            self.write_running = true;
+    /// Register `op`'s `access`; true if granted at once.
+    fn append(&mut self, op: &Opr, access: Access) -> bool {
+        if self.free_for(access) {
+            self.grant(access);
             true
         } else {
-            self.waiting.push_back((op.clone(), Access::Write));
+            self.waiting.push_back((op.clone(), access));
             false
         }
     }
@@ -331,11 +339,7 @@ pub(crate) fn append(op: &Opr) -> bool {
     let mut guards: Vec<MutexGuard<'_, VarQueue>> = vars.iter().map(|(v, _)| v.0.sched.lock()).collect();
     let mut granted = 0;
     for ((_, access), queue) in vars.iter().zip(guards.iter_mut()) {
-        let now = match access {
-            Access::Read => queue.append_read(op),
-            Access::Write => queue.append_write(op),
-        };
-        granted += usize::from(now);
+        granted += usize::from(queue.append(op, *access));
     }
     drop(guards);
     op.release_waits(granted + 1)
@@ -398,18 +402,11 @@ pub(crate) fn claim<'a>(reads: &'a [Var], writes: &'a [Var]) -> Option<Claim<'a>
     }
     vars.sort_unstable_by_key(|(v, _, _)| v.id());
     let mut guards: SmallVec<[MutexGuard<'_, VarQueue>; 6]> = vars.iter().map(|(v, _, _)| v.0.sched.lock()).collect();
-    let free = vars.iter().zip(&guards).all(|((_, access, _), q)| match access {
-        Access::Read => !q.write_running && q.waiting.is_empty(),
-        Access::Write => !q.write_running && q.running_reads == 0 && q.waiting.is_empty(),
-    });
-    if !free {
+    if !vars.iter().zip(&guards).all(|((_, access, _), q)| q.free_for(*access)) {
         return None;
     }
     for ((_, access, _), q) in vars.iter().zip(guards.iter_mut()) {
-        match access {
-            Access::Read => q.running_reads += 1,
-            Access::Write => q.write_running = true,
-        }
+        q.grant(*access);
     }
     drop(guards);
     Some(Claim { vars })

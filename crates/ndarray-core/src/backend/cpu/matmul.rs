@@ -52,13 +52,8 @@ fn external_min_macs() -> usize {
     static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MIN.get_or_init(|| {
         let default = if intel_with_avx512() { INTEL_AVX512_MIN_MACS } else { BLAS_MIN_MACS };
-        env_macs("MXRS_BLAS_MIN_MACS", default)
+        super::env_usize("MXRS_BLAS_MIN_MACS", default)
     })
-}
-
-/// A bound in multiply-adds from the environment variable `var`, else `default`.
-fn env_macs(var: &str, default: usize) -> usize {
-    std::env::var(var).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
 
 /// Whether this is an Intel CPU with AVX-512 (CPUID vendor "GenuineIntel", `avx512f`).
@@ -153,7 +148,7 @@ fn own_avx512_max_macs() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {
         let default = if intel_with_avx512() { OWN_AVX512_MAX_MACS } else { 0 };
-        env_macs("MXRS_AVX512_GEMM_MAX_MACS", default)
+        super::env_usize("MXRS_AVX512_GEMM_MAX_MACS", default)
     })
 }
 

@@ -31,6 +31,11 @@ pub fn intel_cpu() -> bool {
     false
 }
 
+/// A size or bound from the environment variable `var` (an unsigned integer), else `default`.
+pub(crate) fn env_usize(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+}
+
 /// Inputs at least this long are processed in parallel chunks.
 pub const PAR_THRESHOLD: usize = 1 << 16;
 

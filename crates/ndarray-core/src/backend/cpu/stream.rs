@@ -22,7 +22,7 @@ pub fn stream_min_bytes() -> usize {
     static BOUND: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *BOUND.get_or_init(|| {
         let default = if super::intel_cpu() { STREAM_MIN_BYTES_INTEL } else { STREAM_MIN_BYTES };
-        std::env::var("MXRS_STREAM_MIN_BYTES").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+        super::env_usize("MXRS_STREAM_MIN_BYTES", default)
     })
 }
 
