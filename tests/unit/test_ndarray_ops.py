@@ -120,6 +120,60 @@ def test_clip():
     check(mx.nd.clip(nd([-3, 4, 1], "int32"), -1, 2), [-1, 2, 1], np.int32)
 
 
+def test_nan_and_infinity_follow_mxnet():
+    # Values printed by MXNet 1.9.1: clip and maximum keep NaN, `relu` keeps it too while
+    # `Activation(act_type='relu')` gives 0; `where` takes NaN as true.
+    nan, inf = np.nan, np.inf
+    check(mx.nd.clip(nd([nan, -inf, inf, 3, -3]), -1, 2), [nan, -1, 2, 2, -1])
+    check(mx.nd.clip(nd([0, 5, 200, 255], "uint8"), 3, 100), [3, 5, 100, 100], np.uint8)
+    check(mx.nd.maximum(nd([nan, 1, 2]), nd([0, nan, 1])), [nan, nan, 2])
+    check(mx.nd.maximum(nd([nan, 1]), 0), [nan, 1])
+    check(mx.nd.relu(nd([nan, -1, 2])), [nan, 0, 2])
+    check(mx.nd.Activation(nd([nan, -1, 2]), act_type="relu"), [0, 0, 2])
+    check(mx.nd.where(nd([nan, 0, 1]), nd([1, 2, 3]), nd([4, 5, 6])), [1, 5, 3])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cheap_elementwise_ops_on_long_arrays_match_numpy(dtype):
+    # Long enough to split over threads and to run the vectorised loops' bodies and tails.
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(100_003) * 4).astype(dtype)
+    x[::101] = 0.5
+    x[::103] = -2.5
+    y = (rng.standard_normal(100_003) * 4).astype(dtype)
+    a, b = mx.nd.array(x, dtype=dtype), mx.nd.array(y, dtype=dtype)
+    for name, want in [
+        ("relu", np.maximum(x, 0)),
+        ("abs", np.abs(x)),
+        ("square", np.square(x)),
+        ("negative", -x),
+        ("sign", np.sign(x)),
+        ("floor", np.floor(x)),
+        ("ceil", np.ceil(x)),
+        ("trunc", np.trunc(x)),
+        ("fix", np.fix(x)),
+        # MXNet's round takes halves away from zero, NumPy's to even.
+        ("round", np.sign(x) * np.floor(np.abs(x) + 0.5)),
+    ]:
+        np.testing.assert_array_equal(getattr(mx.nd, name)(a).asnumpy(), want, err_msg=name)
+    np.testing.assert_array_equal(mx.nd.maximum(a, b).asnumpy(), np.maximum(x, y))
+    np.testing.assert_array_equal(mx.nd.minimum(a, 0.5).asnumpy(), np.minimum(x, 0.5))
+    np.testing.assert_array_equal((a > b).asnumpy(), (x > y).astype(dtype))
+    np.testing.assert_array_equal((a**2).asnumpy(), x * x)
+    np.testing.assert_array_equal(mx.nd.clip(a, -1.5, 2).asnumpy(), np.clip(x, -1.5, 2))
+    # A row vector and a column broadcast over a matrix (the row loops of the broadcast walk).
+    m, r, c = x[:600].reshape(20, 30), y[:30].reshape(1, 30), y[:20].reshape(20, 1)
+    am = mx.nd.array(m, dtype=dtype)
+    np.testing.assert_array_equal(
+        mx.nd.broadcast_maximum(am, mx.nd.array(r, dtype=dtype)).asnumpy(), np.maximum(m, r)
+    )
+    np.testing.assert_array_equal(mx.nd.broadcast_sub(am, mx.nd.array(c, dtype=dtype)).asnumpy(), m - c)
+    np.testing.assert_array_equal(
+        mx.nd.broadcast_greater(mx.nd.array(c, dtype=dtype), mx.nd.array(r, dtype=dtype)).asnumpy(),
+        (c > r).astype(dtype),
+    )
+
+
 def test_method_forms():
     x = nd(ANY)
     check(x.exp(), np.exp(ANY))
@@ -551,6 +605,22 @@ def test_where():
     )
     with pytest.raises(mx.base.MXNetError):
         mx.nd.where(nd([[1, 0]]), nd([[1, 2], [3, 4]]), nd([[5, 6], [7, 8]])).wait_to_read()
+
+
+@pytest.mark.parametrize("cond_dtype", ["float32", "int32", "uint8", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_where_long_and_mixed_dtypes(cond_dtype, dtype):
+    # A condition of the values' dtype takes the vectorised pass, any other dtype the general
+    # one; NaN counts as true (it is not zero), as in NumPy.
+    rng = np.random.default_rng(3)
+    n = 70_001
+    c = rng.integers(0, 3, n).astype(cond_dtype)
+    if cond_dtype.startswith("float"):
+        c[::97] = np.nan
+    a = rng.integers(-50, 50, n).astype(dtype)
+    b = rng.integers(-50, 50, n).astype(dtype)
+    got = mx.nd.where(mx.nd.array(c, dtype=cond_dtype), mx.nd.array(a, dtype=dtype), mx.nd.array(b, dtype=dtype))
+    np.testing.assert_array_equal(got.asnumpy(), np.where(c != 0, a, b))
 
 
 def _softmax(x, axis=-1):

@@ -196,6 +196,15 @@ impl Operator for OneHot {
     }
 }
 
+crate::backend::cpu::simd_fn! {
+    /// `out[i] = if cond[i] != 0 { a[i] } else { b[i] }`.
+    fn select[T: Element](cond: &[T], a: &[T], b: &[T], out: &mut [T]) {
+        for (((o, &c), &p), &q) in out.iter_mut().zip(cond).zip(a).zip(b) {
+            *o = if c != T::zero() { p } else { q };
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Where;
 
@@ -240,10 +249,20 @@ impl Operator for Where {
         let n = x[1].len();
         let per = if x[0].len() == n { 1 } else { n / x[0].len().max(1) };
         let (a, b) = (x[1].storage(), x[2].storage());
-        let cond: Vec<bool> = (0..x[0].len()).map(|i| get(&x[0], i) != 0.0).collect();
         dispatch!(storage &*a => av: T, {
             let bv = T::slice(&b).expect("same dtype");
-            let o: Vec<T> = (0..n).map(|i| if cond[i / per] { av[i] } else { bv[i] }).collect();
+            let mut o: Vec<T> = crate::pool::alloc(n);
+            if per == 1 && x[0].data.dtype() == T::DTYPE {
+                // The common form: a condition of the values' shape and dtype, in one
+                // vectorised pass (a value read per element through its dtype took 3 µs a
+                // thousand).
+                select(x[0].typed::<T>(), av, bv, &mut o);
+            } else {
+                let cond: Vec<bool> = (0..x[0].len()).map(|i| get(&x[0], i) != 0.0).collect();
+                for (i, o) in o.iter_mut().enumerate() {
+                    *o = if cond[i / per] { av[i] } else { bv[i] };
+                }
+            }
             Ok(vec![T::wrap(o)])
         })
     }

@@ -10,7 +10,7 @@
 use super::grad::{Grads, pick_attrs};
 use super::registry::Registry;
 use super::{Attrs, GradBuilder, NodeEntry, OpCtx, Operator, TensorIn, expect_inputs, same_shape_unary};
-use crate::backend::cpu::elemwise::erf;
+use crate::backend::cpu::elemwise::{erf, map};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::shape::{Shape, norm_axis};
@@ -79,6 +79,7 @@ enum Fun {
 }
 
 impl Fun {
+    #[inline(always)]
     fn f(self, x: f64) -> f64 {
         match self {
             Fun::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
@@ -97,6 +98,7 @@ impl Fun {
         }
     }
     /// The derivative, for the fused gradients.
+    #[inline(always)]
     fn df(self, x: f64) -> f64 {
         match self {
             Fun::HardSigmoid { alpha, beta } => {
@@ -113,6 +115,45 @@ impl Fun {
             _ => f64::NAN,
         }
     }
+}
+
+/// `$body` with `$g` bound to the closure `|x| fun.$m(x)` (`f` or `df`) that captures only
+/// `fun`'s fields and rebuilds the variant inside: a constant variant, so that `Fun::f` and
+/// `Fun::df` fold to one function and its loop vectorises, instead of matching per element
+/// (`smooth_l1` on 10^5 float32 took 150-300 µs).
+macro_rules! by_fun {
+    ($fun:expr, $m:ident, $g:ident => $body:expr) => {
+        match $fun {
+            Fun::HardSigmoid { alpha, beta } => {
+                let $g = move |x: f64| Fun::HardSigmoid { alpha, beta }.$m(x);
+                $body
+            }
+            Fun::SmoothL1 { s2 } => {
+                let $g = move |x: f64| Fun::SmoothL1 { s2 }.$m(x);
+                $body
+            }
+            Fun::Erfinv => {
+                let $g = move |x: f64| Fun::Erfinv.$m(x);
+                $body
+            }
+            Fun::Arcsinh => {
+                let $g = move |x: f64| Fun::Arcsinh.$m(x);
+                $body
+            }
+            Fun::Arccosh => {
+                let $g = move |x: f64| Fun::Arccosh.$m(x);
+                $body
+            }
+            Fun::Arctanh => {
+                let $g = move |x: f64| Fun::Arctanh.$m(x);
+                $body
+            }
+            Fun::Rcbrt => {
+                let $g = move |x: f64| Fun::Rcbrt.$m(x);
+                $body
+            }
+        }
+    };
 }
 
 fn parse(name: &'static str, a: &Attrs) -> Result<Fun> {
@@ -165,14 +206,16 @@ impl Operator for Pointwise {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![float_in(self.name, super::same_dtype(self.name, inputs)?)?])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
-        let fun = self.fun;
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+        let par = ctx.par;
         dispatch!(float self.name, dt[0] => T, {
             let out: Vec<T> = if self.backward {
                 let (g, v) = (x[0].typed::<T>(), x[1].typed::<T>());
-                g.iter().zip(v).map(|(&g, &v)| T::from_f64(g.to_f64() * fun.df(v.to_f64()))).collect()
+                by_fun!(self.fun, df, df => {
+                    g.iter().zip(v).map(|(&g, &v)| T::from_f64(g.to_f64() * df(v.to_f64()))).collect()
+                })
             } else {
-                x[0].typed::<T>().iter().map(|&v| T::from_f64(fun.f(v.to_f64()))).collect()
+                by_fun!(self.fun, f, f => map(par, x[0].typed::<T>(), move |v: T| T::from_f64(f(v.to_f64()))))
             };
             Ok(vec![T::wrap(out)])
         })

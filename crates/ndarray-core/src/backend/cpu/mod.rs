@@ -31,6 +31,46 @@ pub fn intel_cpu() -> bool {
     false
 }
 
+/// Whether the CPU has AVX2 and FMA (checked once by the standard library's cache).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+/// Defines a loop function (generic parameters with simple bounds, no return value) that runs
+/// compiled for AVX2+FMA where the CPU has them (picked at run time), else as built for
+/// baseline x86-64. The wheel must run on any x86-64, so loops are built for SSE2 unless they
+/// are defined through here; with AVX2 (which implies SSE4.1) they also vectorise `floor`,
+/// `ceil`, `round` and `trunc`, which SSE2 turns into a libm call per element. The results are
+/// the same either way: Rust never contracts `a * b + c` into a fused multiply-add by itself.
+///
+/// The slices and the closure stay function parameters all the way down (never captures), so
+/// that the compiler knows that writes to the output cannot change a captured scalar operand
+/// (see `elemwise/map.rs`).
+macro_rules! simd_fn {
+    // The generic parameters go in brackets (`fn name[T: Copy, F: Fn(T) -> T](...)`), which a
+    // macro can pass on as they are.
+    ($(#[$attr:meta])* $vis:vis fn $name:ident[$($gen:tt)*]($($p:ident: $t:ty),* $(,)?) $body:block) => {
+        $(#[$attr])*
+        #[inline]
+        $vis fn $name<$($gen)*>($($p: $t),*) {
+            #[inline(always)]
+            fn body<$($gen)*>($($p: $t),*) $body
+            #[cfg(target_arch = "x86_64")]
+            if $crate::backend::cpu::avx2_fma() {
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2<$($gen)*>($($p: $t),*) {
+                    body($($p),*)
+                }
+                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                return unsafe { avx2($($p),*) };
+            }
+            body($($p),*)
+        }
+    };
+}
+pub(crate) use simd_fn;
+
 /// A size or bound from the environment variable `var` (an unsigned integer), else `default`.
 pub(crate) fn env_usize(var: &str, default: usize) -> usize {
     std::env::var(var).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)

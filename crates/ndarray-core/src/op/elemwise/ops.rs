@@ -153,12 +153,17 @@ impl Operator for Clip {
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         same_shape_unary("clip", inputs)
     }
-    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        let a = x[0].storage();
-        let lo = CpuStorage::full(a.dtype(), 1, self.lo);
-        let hi = CpuStorage::full(a.dtype(), 1, self.hi);
-        let t = binary_storage(ctx.par, BinaryKind::Maximum, &a, x[0].shape, &lo, &[1], &out[0]);
-        Ok(vec![binary_storage(ctx.par, BinaryKind::Minimum, &t, &out[0], &hi, &[1], &out[0])])
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        // `minimum(maximum(x, lo), hi)` in one pass: NaN stays NaN, as through the two ops.
+        crate::dispatch!(dtype x[0].data.dtype() => T, {
+            use crate::storage::StorageElement;
+            let (lo, hi) = (<T as crate::dtype::Element>::from_f64(self.lo), <T as crate::dtype::Element>::from_f64(self.hi));
+            let clip = move |v: T| {
+                let t = if v >= lo || v.partial_cmp(&v).is_none() { v } else { lo };
+                if t <= hi || t.partial_cmp(&t).is_none() { t } else { hi }
+            };
+            Ok(vec![T::wrap(crate::backend::cpu::elemwise::map(ctx.par, x[0].typed::<T>(), clip))])
+        })
     }
 }
 

@@ -6,8 +6,8 @@ use rayon::prelude::*;
 
 use super::Arith;
 use super::map::{map_chunks, update_map};
-use crate::backend::cpu::{PAR_CHUNK, Parallelism, stream};
-use crate::dtype::Element;
+use crate::backend::cpu::{PAR_CHUNK, Parallelism, simd_fn, stream};
+use crate::dtype::{DType, Element};
 use crate::storage::{CpuStorage, StorageElement};
 
 /// Elementwise binary operations (MXNet's `elemwise_*`, `broadcast_*` and `_*_scalar`).
@@ -116,8 +116,24 @@ where
             pa += i as isize * sa[ax];
             pb += i as isize * sb[ax];
         }
-        for (j, o) in o.iter_mut().enumerate() {
-            *o = f(a[(pa + j as isize * la) as usize], b[(pb + j as isize * lb) as usize]);
+        let (pa, pb) = (pa as usize, pb as usize);
+        // A row reads each operand either along its own row (stride 1) or as one repeated
+        // value (stride 0, a broadcast axis): then the row is a plain vectorised loop.
+        match (la, lb) {
+            (1, 1) => zip_chunk(&a[pa..pa + last], &b[pb..pb + last], o, &f),
+            (1, 0) => {
+                let y = b[pb];
+                map_chunks(&a[pa..pa + last], o, false, |x| f(x, y));
+            }
+            (0, 1) => {
+                let x = a[pa];
+                map_chunks(&b[pb..pb + last], o, false, |y| f(x, y));
+            }
+            _ => {
+                for (j, o) in o.iter_mut().enumerate() {
+                    *o = f(a[(pa as isize + j as isize * la) as usize], b[(pb as isize + j as isize * lb) as usize]);
+                }
+            }
         }
     };
     if split {
@@ -131,12 +147,13 @@ where
     out
 }
 
-/// `out[i] = f(a[i], b[i])` over one chunk (a separate function for the reason given in
-/// `map.rs`).
-#[inline]
-fn zip_chunk<T: Copy, F: Fn(T, T) -> T>(a: &[T], b: &[T], out: &mut [T], f: &F) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = f(x, y);
+simd_fn! {
+    /// `out[i] = f(a[i], b[i])` over one chunk (a separate function for the reason given in
+    /// `map.rs`).
+    fn zip_chunk[T: Copy, F: Fn(T, T) -> T](a: &[T], b: &[T], out: &mut [T], f: &F) {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
     }
 }
 
@@ -151,26 +168,39 @@ pub fn binary<T: Arith + PartialOrd>(
     out_shape: &[usize],
 ) -> Vec<T> {
     use BinaryKind::*;
-    let z = |f: &(dyn Fn(T, T) -> T + Sync + Send)| zip_broadcast(par, a, ashape, b, bshape, out_shape, false, f);
+    // Each function is its own closure type, so that every loop is compiled (and vectorised)
+    // for its function: through one `&dyn Fn` they made an indirect call per element, 7-10x
+    // slower than a vectorised loop for `maximum` or `greater` (100 against 10 µs on 10^5
+    // float32).
+    macro_rules! z {
+        ($cheap:literal, $f:expr) => {
+            zip_broadcast(par, a, ashape, b, bshape, out_shape, $cheap, $f)
+        };
+    }
     match kind {
-        Add => zip_broadcast(par, a, ashape, b, bshape, out_shape, true, |x, y| x.add(y)),
-        Sub => zip_broadcast(par, a, ashape, b, bshape, out_shape, true, |x, y| x.sub(y)),
-        Mul => zip_broadcast(par, a, ashape, b, bshape, out_shape, true, |x, y| x.mul(y)),
-        Div => zip_broadcast(par, a, ashape, b, bshape, out_shape, true, |x, y| x.div(y)),
-        Mod => z(&|x, y| x.modulo(y)),
-        Power => z(&|x, y| x.pow(y)),
-        Maximum => z(&|x, y| if x >= y || x.partial_cmp(&x).is_none() { x } else { y }),
-        Minimum => z(&|x, y| if x <= y || x.partial_cmp(&x).is_none() { x } else { y }),
-        Equal => z(&|x, y| b2t(x == y)),
-        NotEqual => z(&|x, y| b2t(x != y)),
-        Greater => z(&|x, y| b2t(x > y)),
-        GreaterEqual => z(&|x, y| b2t(x >= y)),
-        Lesser => z(&|x, y| b2t(x < y)),
-        LesserEqual => z(&|x, y| b2t(x <= y)),
-        LogicalAnd => z(&|x, y| b2t(x != T::zero() && y != T::zero())),
-        LogicalOr => z(&|x, y| b2t(x != T::zero() || y != T::zero())),
-        LogicalXor => z(&|x, y| b2t((x != T::zero()) != (y != T::zero()))),
-        Hypot => z(&|x, y| T::from_f64(x.to_f64().hypot(y.to_f64()))),
+        Add => z!(true, |x, y| x.add(y)),
+        Sub => z!(true, |x, y| x.sub(y)),
+        Mul => z!(true, |x, y| x.mul(y)),
+        Div => z!(true, |x, y| x.div(y)),
+        Mod => z!(false, |x, y| x.modulo(y)),
+        // `x ** 2` (a squared error) is exactly `x * x` in floating point, without a `powf`
+        // per element.
+        Power if matches!(T::DTYPE, DType::F32 | DType::F64) && b.len() == 1 && b[0].to_f64() == 2.0 => {
+            z!(true, |x, _| x.mul(x))
+        }
+        Power => z!(false, |x, y| x.pow(y)),
+        Maximum => z!(true, |x, y| if x >= y || x.partial_cmp(&x).is_none() { x } else { y }),
+        Minimum => z!(true, |x, y| if x <= y || x.partial_cmp(&x).is_none() { x } else { y }),
+        Equal => z!(true, |x, y| b2t(x == y)),
+        NotEqual => z!(true, |x, y| b2t(x != y)),
+        Greater => z!(true, |x, y| b2t(x > y)),
+        GreaterEqual => z!(true, |x, y| b2t(x >= y)),
+        Lesser => z!(true, |x, y| b2t(x < y)),
+        LesserEqual => z!(true, |x, y| b2t(x <= y)),
+        LogicalAnd => z!(true, |x, y| b2t(x != T::zero() && y != T::zero())),
+        LogicalOr => z!(true, |x, y| b2t(x != T::zero() || y != T::zero())),
+        LogicalXor => z!(true, |x, y| b2t((x != T::zero()) != (y != T::zero()))),
+        Hypot => z!(false, |x, y| T::from_f64(x.to_f64().hypot(y.to_f64()))),
     }
 }
 
@@ -292,17 +322,150 @@ fn zip_inplace<T: Copy + Send + Sync, F: Fn(T, T) -> T + Sync + Send>(par: Paral
     }
 }
 
-/// `a[i] = f(a[i], b[i])` over one chunk.
-#[inline]
-fn update_zip_chunk<T: Copy, F: Fn(T, T) -> T>(a: &mut [T], b: &[T], f: &F) {
-    for (x, &y) in a.iter_mut().zip(b) {
-        *x = f(*x, y);
+simd_fn! {
+    /// `a[i] = f(a[i], b[i])` over one chunk.
+    fn update_zip_chunk[T: Copy, F: Fn(T, T) -> T](a: &mut [T], b: &[T], f: &F) {
+        for (x, &y) in a.iter_mut().zip(b) {
+            *x = f(*x, y);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every op over every broadcast form, in float32 and int32, equals the op's definition
+    /// value by value: equal shapes, a scalar on either side, rows against a row vector or a
+    /// column (strides 1 and 0 within a row), both operands broadcast, and an inner axis
+    /// broadcast (the general walk); NaN operands included for the floats. `x ** 2` is
+    /// computed as `x * x`: it must equal `powf` exactly.
+    #[test]
+    fn every_op_and_broadcast_form_matches_the_definition() {
+        use BinaryKind::*;
+        let kinds = [
+            Add,
+            Sub,
+            Mul,
+            Div,
+            Mod,
+            Power,
+            Maximum,
+            Minimum,
+            Equal,
+            NotEqual,
+            Greater,
+            GreaterEqual,
+            Lesser,
+            LesserEqual,
+            LogicalAnd,
+            LogicalOr,
+            LogicalXor,
+            Hypot,
+        ];
+        let forms: [(&[usize], &[usize], &[usize]); 8] = [
+            (&[3, 37], &[3, 37], &[3, 37]),
+            (&[3, 37], &[1], &[3, 37]),
+            (&[1], &[3, 37], &[3, 37]),
+            (&[5, 37], &[1, 37], &[5, 37]),
+            (&[5, 37], &[5, 1], &[5, 37]),
+            (&[5, 1], &[1, 37], &[5, 37]),
+            (&[4, 3, 6], &[4, 1, 6], &[4, 3, 6]),
+            (&[4, 3, 6], &[1, 3, 1], &[4, 3, 6]),
+        ];
+        fn def(kind: BinaryKind, x: f64, y: f64) -> f64 {
+            let t = |b: bool| if b { 1.0 } else { 0.0 };
+            match kind {
+                Add => x + y,
+                Sub => x - y,
+                Mul => x * y,
+                Div => x / y,
+                Mod => x.modulo(y),
+                Power => x.powf(y),
+                Maximum => {
+                    if x >= y || x.is_nan() {
+                        x
+                    } else {
+                        y
+                    }
+                }
+                Minimum => {
+                    if x <= y || x.is_nan() {
+                        x
+                    } else {
+                        y
+                    }
+                }
+                Equal => t(x == y),
+                NotEqual => t(x != y),
+                Greater => t(x > y),
+                GreaterEqual => t(x >= y),
+                Lesser => t(x < y),
+                LesserEqual => t(x <= y),
+                LogicalAnd => t(x != 0.0 && y != 0.0),
+                LogicalOr => t(x != 0.0 || y != 0.0),
+                LogicalXor => t((x != 0.0) != (y != 0.0)),
+                Hypot => x.hypot(y),
+            }
+        }
+        let value = |i: usize, salt: usize| -> f32 {
+            match (i * 31 + salt) % 23 {
+                0 => f32::NAN,
+                1 => 0.0,
+                2 => 2.0,
+                k => k as f32 / 4.0 - 2.5,
+            }
+        };
+        for kind in kinds {
+            for (ashape, bshape, oshape) in forms {
+                let (na, nb): (usize, usize) = (ashape.iter().product(), bshape.iter().product());
+                let a: Vec<f32> = (0..na).map(|i| value(i, 0)).collect();
+                let b: Vec<f32> = (0..nb).map(|i| value(i, 7)).collect();
+                let got = binary(Parallelism::SERIAL, kind, &a, ashape, &b, bshape, oshape);
+                let ai: Vec<i32> = (0..na).map(|i| (i as i32 * 7) % 11 - 5).collect();
+                let bi: Vec<i32> = (0..nb).map(|i| (i as i32 * 5) % 7 - 3).collect();
+                let got_i = binary(Parallelism::SERIAL, kind, &ai, ashape, &bi, bshape, oshape);
+                let sa = crate::backend::cpu::gather::broadcast_strides(ashape, oshape);
+                let sb = crate::backend::cpu::gather::broadcast_strides(bshape, oshape);
+                let n: usize = oshape.iter().product();
+                for o in 0..n {
+                    let (mut ia, mut ib, mut rem) = (0isize, 0isize, o);
+                    for ax in (0..oshape.len()).rev() {
+                        let i = (rem % oshape[ax]) as isize;
+                        rem /= oshape[ax];
+                        ia += i * sa[ax];
+                        ib += i * sb[ax];
+                    }
+                    let (x, y) = (a[ia as usize], b[ib as usize]);
+                    let want = def(kind, x as f64, y as f64) as f32;
+                    let want = if matches!(kind, Add | Sub | Mul | Div | Mod | Power | Hypot) {
+                        // Computed in float32 by the kernel.
+                        match kind {
+                            Add => x + y,
+                            Sub => x - y,
+                            Mul => x * y,
+                            Div => x / y,
+                            Mod => x.modulo(y),
+                            Power => x.powf(y),
+                            _ => want,
+                        }
+                    } else {
+                        want
+                    };
+                    let g = got[o];
+                    assert!(
+                        g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                        "{kind:?} {ashape:?} {bshape:?} at {o}: f({x}, {y}) = {g}, want {want}"
+                    );
+                    if kind != Hypot {
+                        let (xi, yi) = (ai[ia as usize], bi[ib as usize]);
+                        let want_i = binary(Parallelism::SERIAL, kind, &[xi], &[1], &[yi], &[1], &[1])[0];
+                        assert_eq!(got_i[o], want_i, "{kind:?} {ashape:?} {bshape:?} int32 at {o}: f({xi}, {yi})");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn broadcast_add() {

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::backend::cpu::{PAR_CHUNK, Parallelism};
+use crate::backend::cpu::{PAR_CHUNK, Parallelism, simd_fn};
 use crate::storage::StorageElement;
 
 /// `out[i] = f(src[i])`, in parallel for long inputs.
@@ -35,11 +35,12 @@ where
 // scalar operand): inlined into rayon's plumbing it lost that, reloaded the scalar after every
 // store and never vectorised (`x += 1` ran at a quarter of memory speed).
 
-/// `out[i] = f(src[i])` over one chunk.
-#[inline]
-fn map_chunk<S: Copy, T, F: Fn(S) -> T>(src: &[S], out: &mut [T], f: &F) {
-    for (o, &x) in out.iter_mut().zip(src) {
-        *o = f(x);
+simd_fn! {
+    /// `out[i] = f(src[i])` over one chunk.
+    fn map_chunk[S: Copy, T, F: Fn(S) -> T](src: &[S], out: &mut [T], f: &F) {
+        for (o, &x) in out.iter_mut().zip(src) {
+            *o = f(x);
+        }
     }
 }
 
@@ -68,10 +69,11 @@ where
     }
 }
 
-/// `a[i] = f(a[i])` over one chunk.
-#[inline]
-fn update_chunk<T: Copy, F: Fn(T) -> T>(a: &mut [T], f: &F) {
-    for x in a.iter_mut() {
-        *x = f(*x);
+simd_fn! {
+    /// `a[i] = f(a[i])` over one chunk.
+    fn update_chunk[T: Copy, F: Fn(T) -> T](a: &mut [T], f: &F) {
+        for x in a.iter_mut() {
+            *x = f(*x);
+        }
     }
 }

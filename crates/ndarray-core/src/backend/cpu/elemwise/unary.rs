@@ -67,7 +67,7 @@ pub enum UnaryKind {
     Tanh,
     /// logistic sigmoid
     Sigmoid,
-    /// max(x, 0)
+    /// max(x, 0), NaN kept
     Relu,
     /// x / (1 + |x|)
     Softsign,
@@ -142,8 +142,9 @@ pub fn unary_scalar<F: UnaryFloat>(kind: UnaryKind, x: F) -> F {
         Cosh => x.cosh(),
         Tanh => x.tanh(),
         Sigmoid => one / (one + (-x).exp()),
+        // NaN stays NaN, as MXNet's `relu` (its `Activation` relu gives 0).
         Relu => {
-            if x > zero {
+            if x > zero || x.is_nan() {
                 x
             } else {
                 zero
@@ -186,17 +187,38 @@ fn f32_kernels(kind: UnaryKind) -> Option<(fn(&[f32], &mut [f32], bool), fn(&mut
     }
 }
 
+/// `$body` with the constant `$k` bound to the function `kind`, one copy of `$body` per
+/// function. Loops built from it are compiled, and vectorised, for their function: matching
+/// `kind` inside the loop instead kept every function scalar (`relu` on 10^5 float32 took 57 µs,
+/// against 10 µs for `Activation`'s relu).
+macro_rules! for_kind {
+    ($kind:expr, $k:ident => $body:expr) => {
+        for_kind!(@arms $kind, $k, $body; Exp Log Log2 Log10 Log1p Expm1 Sqrt Rsqrt Cbrt Square Abs
+            Sign Ceil Floor Round Rint Trunc Fix Sin Cos Tan Arcsin Arccos Arctan Sinh Cosh Tanh
+            Sigmoid Relu Softsign Negative Reciprocal Softrelu LogicalNot Degrees Radians Erf Gamma
+            Gammaln)
+    };
+    (@arms $kind:expr, $k:ident, $body:expr; $($v:ident)*) => {
+        match $kind {
+            $(UnaryKind::$v => {
+                const $k: UnaryKind = UnaryKind::$v;
+                $body
+            })*
+        }
+    };
+}
+
 /// Unary function over a storage; the output keeps the input dtype.
 pub fn unary_storage(par: Parallelism, kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
     match s {
         CpuStorage::F32(v) => CpuStorage::F32(
             match f32_kernels(kind) {
                 Some((slice, _)) => crate::backend::cpu::vmath::map_slices(par, v, slice),
-                None => map(par, v, |x| unary_scalar(kind, x)),
+                None => for_kind!(kind, K => map(par, v, |x| unary_scalar(K, x))),
             }
             .into(),
         ),
-        CpuStorage::F64(v) => CpuStorage::F64(map(par, v, |x| unary_scalar(kind, x)).into()),
+        CpuStorage::F64(v) => CpuStorage::F64(for_kind!(kind, K => map(par, v, |x| unary_scalar(K, x))).into()),
         CpuStorage::F16(v) => {
             CpuStorage::F16(map(par, v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32()))).into())
         }
@@ -213,9 +235,9 @@ pub fn unary_inplace(par: Parallelism, kind: UnaryKind, s: &mut CpuStorage) -> b
     match s {
         CpuStorage::F32(v) => match f32_kernels(kind) {
             Some((_, inplace)) => crate::backend::cpu::vmath::map_inplace(par, v, inplace),
-            None => update_map(v, |n| par.split(n), |x| unary_scalar(kind, x)),
+            None => for_kind!(kind, K => update_map(v, |n| par.split(n), |x| unary_scalar(K, x))),
         },
-        CpuStorage::F64(v) => update_map(v, |n| par.split(n), |x| unary_scalar(kind, x)),
+        CpuStorage::F64(v) => for_kind!(kind, K => update_map(v, |n| par.split(n), |x| unary_scalar(K, x))),
         CpuStorage::U8(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
         CpuStorage::I8(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
         CpuStorage::I32(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
@@ -233,5 +255,67 @@ fn int_unary<T: Element>(kind: UnaryKind, x: T) -> T {
         Abs => T::from_f64(x.to_f64().abs()),
         Square => T::from_f64(x.to_f64() * x.to_f64()),
         _ => T::from_f64(unary_scalar(kind, x.to_f64())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every function in both float widths, out of place and in place, serial and split over
+    /// threads (`for_kind`'s copy per function), equals `unary_scalar` on each value, NaN
+    /// included; the values cover both signs, halves, zeros, the specials and a length past
+    /// the threshold for splitting.
+    #[test]
+    fn every_function_matches_the_scalar_definition() {
+        use UnaryKind::*;
+        let kinds = [
+            Exp, Log, Log2, Log10, Log1p, Expm1, Sqrt, Rsqrt, Cbrt, Square, Abs, Sign, Ceil, Floor, Round, Rint, Trunc,
+            Fix, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Sigmoid, Relu, Softsign, Negative,
+            Reciprocal, Softrelu, LogicalNot, Degrees, Radians, Erf, Gamma, Gammaln,
+        ];
+        let specials = [0.0, -0.0, 0.5, -0.5, 1.5, -2.5, 2.5, 1e-40, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
+        let n = crate::backend::cpu::PAR_THRESHOLD + 37;
+        let vals: Vec<f64> = (0..n)
+            .map(|i| if i < specials.len() { specials[i] } else { ((i * 7919) % 2000) as f64 / 97.0 - 10.0 })
+            .collect();
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        let par = crate::backend::cpu::Parallelism { threads: 2, ..crate::backend::cpu::Parallelism::SERIAL };
+        for kind in kinds {
+            for p in [crate::backend::cpu::Parallelism::SERIAL, par] {
+                let x32: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
+                let CpuStorage::F32(got) = unary_storage(p, kind, &CpuStorage::F32(x32.clone().into())) else {
+                    panic!("dtype")
+                };
+                let mut inplace = CpuStorage::F32(x32.clone().into());
+                assert!(unary_inplace(p, kind, &mut inplace));
+                let CpuStorage::F32(inplace) = inplace else { panic!("dtype") };
+                for (i, &x) in x32.iter().enumerate() {
+                    let want = unary_scalar(kind, x);
+                    // exp, tanh and sigmoid have their own vectorised kernels (vmath.rs, tested
+                    // there to a few ulp); the rest must be exactly the scalar function.
+                    let close = |g: f32| {
+                        if matches!(kind, Exp | Tanh | Sigmoid) {
+                            same(g as f64, want as f64) || (g - want).abs() <= 4e-7 * want.abs().max(1e-30)
+                        } else {
+                            same(g as f64, want as f64)
+                        }
+                    };
+                    assert!(close(got[i]), "{kind:?}({x}) = {}, want {want}", got[i]);
+                    assert!(close(inplace[i]), "{kind:?}({x}) in place = {}, want {want}", inplace[i]);
+                }
+                let CpuStorage::F64(got) = unary_storage(p, kind, &CpuStorage::F64(vals.clone().into())) else {
+                    panic!("dtype")
+                };
+                let mut inplace = CpuStorage::F64(vals.clone().into());
+                assert!(unary_inplace(p, kind, &mut inplace));
+                let CpuStorage::F64(inplace) = inplace else { panic!("dtype") };
+                for (i, &x) in vals.iter().enumerate() {
+                    let want = unary_scalar(kind, x);
+                    assert!(same(got[i], want), "{kind:?}({x}) = {}, want {want} (f64)", got[i]);
+                    assert!(same(inplace[i], want), "{kind:?}({x}) in place = {}, want {want} (f64)", inplace[i]);
+                }
+            }
+        }
     }
 }

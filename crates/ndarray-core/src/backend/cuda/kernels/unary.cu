@@ -16,7 +16,7 @@ template <typename C> __device__ __forceinline__ C u_rint(C x) {
     X(round, m_round(x)) X(rint, u_rint(x)) X(trunc, m_trunc(x)) X(sin, m_sin(x)) X(cos, m_cos(x)) \
     X(tan, m_tan(x)) X(arcsin, m_asin(x)) X(arccos, m_acos(x)) X(arctan, m_atan(x)) \
     X(sinh, m_sinh(x)) X(cosh, m_cosh(x)) X(tanh, m_tanh(x)) \
-    X(sigmoid, C(1) / (C(1) + m_exp(-x))) X(relu, x > C(0) ? x : C(0)) \
+    X(sigmoid, C(1) / (C(1) + m_exp(-x))) X(relu, (x > C(0) || x != x) ? x : C(0)) \
     X(softsign, x / (C(1) + m_fabs(x))) X(negative, -x) X(reciprocal, C(1) / x) \
     X(softrelu, x > C(20) ? x : m_log1p(m_exp(x))) X(logical_not, x == C(0) ? C(1) : C(0)) \
     X(degrees, x * C(57.29577951308232)) X(radians, x * C(0.017453292519943295)) X(erf, m_erf(x)) \
