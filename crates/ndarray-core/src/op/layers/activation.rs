@@ -526,7 +526,22 @@ const SMA: &str = "SoftmaxActivation";
 
 /// Softmax over `n` entries spaced `inner` apart, for each (outer, inner) position of a
 /// row-major (outer, n, inner) block.
-pub(super) fn softmax_groups<T: Real>(x: &[T], n: usize, inner: usize) -> Vec<T> {
+pub(super) fn softmax_groups<T: Real>(
+    par: crate::backend::cpu::Parallelism,
+    x: &[T],
+    n: usize,
+    inner: usize,
+) -> Vec<T> {
+    if T::DTYPE == DType::F32
+        && inner == 1
+        && n > 0
+        && let Ok(xf) = bytemuck::try_cast_slice::<T, f32>(x)
+    {
+        // Float32 along the last axis: vectorised rows.
+        let mut out: Vec<f32> = crate::pool::alloc(x.len());
+        crate::backend::cpu::vmath::softmax_rows(par, xf, &mut out, n, 1.0, false);
+        return bytemuck::cast_vec(out);
+    }
     let mut out = vec![<T as Element>::zero(); x.len()];
     if n == 0 || inner == 0 {
         return out;
@@ -602,11 +617,11 @@ impl Operator for SoftmaxActivation {
     fn infer_dtype(&self, inputs: &[DType]) -> Result<Vec<DType>> {
         Ok(vec![float_dtype(self.name, same_dtype(self.name, inputs)?)?])
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         let (n, inner) = self.groups(x[0].shape)?;
         Ok(vec![dispatch!(float self.name, dt[0] => T, {
             if self.name == SMA {
-                T::wrap(softmax_groups(x[0].typed::<T>(), n, inner))
+                T::wrap(softmax_groups(ctx.par, x[0].typed::<T>(), n, inner))
             } else {
                 // _backward_SoftmaxActivation(out_grad, output): y * (g - sum(g * y))
                 let (g, y) = (x[0].typed::<T>(), x[1].typed::<T>());

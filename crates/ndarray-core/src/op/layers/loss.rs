@@ -248,11 +248,11 @@ impl Operator for SoftmaxOutput {
         }
         Ok(())
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], dt: &[DType]) -> Result<Vec<CpuStorage>> {
         dispatch!(float self.name, dt[0] => T, {
             if self.name == SO {
                 let (_, n, inner) = self.layout(x[0].shape)?;
-                Ok(vec![T::wrap(softmax_groups(x[0].typed::<T>(), n, inner))])
+                Ok(vec![T::wrap(softmax_groups(ctx.par, x[0].typed::<T>(), n, inner))])
             } else {
                 if x[0].dtype() != dt[0] {
                     return Err(Error::dtype(

@@ -24,14 +24,28 @@ impl Remap for Reverse {
         Ok(inputs[0].clone())
     }
     fn map(&self, inputs: &[Shape], out: &[usize], _: &[Vec<f64>]) -> Result<Vec<i64>> {
-        let axes: Vec<usize> = self.axes.iter().map(|&a| norm_axis(self.name, a, out.len())).collect::<Result<_>>()?;
+        let flip = self.flips(out.len())?;
         Ok(map_coords(out, &inputs[0], |oc, ic| {
-            ic.copy_from_slice(oc);
-            for &a in &axes {
-                ic[a] = out[a] - 1 - oc[a];
+            for (a, (i, &o)) in ic.iter_mut().zip(oc).enumerate() {
+                *i = if flip[a] { out[a] - 1 - o } else { o };
             }
             true
         }))
+    }
+    fn flipped_axes(&self, ndim: usize) -> Option<Vec<bool>> {
+        self.flips(ndim).ok()
+    }
+}
+
+impl Reverse {
+    /// Which axes end up reversed: an axis named twice is reversed twice, so not at all (as
+    /// MXNet 1.9.1 does).
+    fn flips(&self, ndim: usize) -> Result<Vec<bool>> {
+        let mut flip = vec![false; ndim];
+        for &a in &self.axes {
+            flip[norm_axis(self.name, a, ndim)?] ^= true;
+        }
+        Ok(flip)
     }
 }
 

@@ -45,6 +45,43 @@ pub(super) trait Remap: Send + Sync + fmt::Debug {
     fn fill(&self) -> f64 {
         0.0
     }
+    /// For a map that only reverses axes (`reverse`), which of the `ndim` axes it reverses:
+    /// the forward pass then copies rows directly instead of building the map.
+    fn flipped_axes(&self, _ndim: usize) -> Option<Vec<bool>> {
+        None
+    }
+}
+
+/// `v` (of `shape`) with the axes marked in `flip` reversed, copied a row (last axis) at a
+/// time: the element-by-element map took 5 ns an element.
+fn reverse_rows<T: Copy>(v: &[T], shape: &[usize], flip: &[bool]) -> Vec<T> {
+    let n: usize = shape.iter().product();
+    let Some(&last) = shape.last() else { return v.to_vec() };
+    if n == 0 {
+        return Vec::new();
+    }
+    let strides = strides_of(shape);
+    let outer = &shape[..shape.len() - 1];
+    let mut oc = vec![0usize; outer.len()];
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n / last {
+        let base: usize =
+            oc.iter().enumerate().map(|(a, &c)| if flip[a] { shape[a] - 1 - c } else { c } * strides[a]).sum();
+        let row = &v[base..base + last];
+        if flip[outer.len()] {
+            out.extend(row.iter().rev());
+        } else {
+            out.extend_from_slice(row);
+        }
+        for d in (0..outer.len()).rev() {
+            oc[d] += 1;
+            if oc[d] < outer[d] {
+                break;
+            }
+            oc[d] = 0;
+        }
+    }
+    out
 }
 
 /// Build a map from output coordinates: `f(out_coords, in_coords)` fills the input coordinates
@@ -110,6 +147,12 @@ impl Operator for RemapOp {
         Ok(())
     }
     fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+        if let Some(flip) = self.0.flipped_axes(x[0].shape.len()) {
+            let t = &x[0];
+            return Ok(vec![dispatch!(storage t.data => v: T, {
+                T::wrap(reverse_rows(&v[t.offset..t.offset + t.len()], t.shape, &flip))
+            })]);
+        }
         let map = self.0.map(&shapes(x), &out[0], &aux_values(x))?;
         let fill = self.0.fill();
         let t = &x[0];
