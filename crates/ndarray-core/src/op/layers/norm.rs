@@ -233,6 +233,68 @@ crate::backend::cpu::simd_fn! {
     }
 }
 
+crate::backend::cpu::simd_fn! {
+    /// The backward sums of one contiguous group, `gamma` one value or one per element (then
+    /// `dgamma` and `dbeta` too): `dgamma += g * xhat`, `dbeta += g`, and `ab` = (sum of
+    /// `g * gamma`, sum of `g * gamma * xhat`), with `xhat = (x - m) * inv`. Eight partial
+    /// sums, so that the loop vectorises.
+    fn back_sums[T: Real](g: &[T], x: &[T], gamma: &[f64], m: f64, inv: f64, dgamma: &mut [f64], dbeta: &mut [f64], ab: &mut [f64; 2]) {
+        let (mut a8, mut b8, mut dg8, mut db8) = ([0f64; 8], [0f64; 8], [0f64; 8], [0f64; 8]);
+        let per = gamma.len() > 1;
+        let n = g.len().min(x.len());
+        let full = n / 8 * 8;
+        for i in (0..full).step_by(8) {
+            for j in 0..8 {
+                let gv = g[i + j].to_f64();
+                let xh = (x[i + j].to_f64() - m) * inv;
+                let gg = gv * if per { gamma[i + j] } else { gamma[0] };
+                a8[j] += gg;
+                b8[j] += gg * xh;
+                if per {
+                    dgamma[i + j] += gv * xh;
+                    dbeta[i + j] += gv;
+                } else {
+                    dg8[j] += gv * xh;
+                    db8[j] += gv;
+                }
+            }
+        }
+        for i in full..n {
+            let gv = g[i].to_f64();
+            let xh = (x[i].to_f64() - m) * inv;
+            let gg = gv * if per { gamma[i] } else { gamma[0] };
+            a8[0] += gg;
+            b8[0] += gg * xh;
+            if per {
+                dgamma[i] += gv * xh;
+                dbeta[i] += gv;
+            } else {
+                dg8[0] += gv * xh;
+                db8[0] += gv;
+            }
+        }
+        if !per {
+            dgamma[0] += dg8.iter().sum::<f64>();
+            dbeta[0] += db8.iter().sum::<f64>();
+        }
+        ab[0] = a8.iter().sum();
+        ab[1] = b8.iter().sum();
+    }
+}
+
+crate::backend::cpu::simd_fn! {
+    /// The data gradient of one contiguous group: `(g * gamma - a - xhat * b) * inv`, `a` and
+    /// `b` the means of [`back_sums`]'s sums.
+    fn back_data[T: Real](g: &[T], x: &[T], gamma: &[f64], m: f64, inv: f64, a: f64, b: f64, d: &mut [T]) {
+        let per = gamma.len() > 1;
+        for (i, ((d, &gv), &xv)) in d.iter_mut().zip(g).zip(x).enumerate() {
+            let ga = if per { gamma[i] } else { gamma[0] };
+            let xh = (xv.to_f64() - m) * inv;
+            *d = c((gv.to_f64() * ga - a - xh * b) * inv);
+        }
+    }
+}
+
 /// Forward kernel: the output and the per-`(pre, post)` mean and std.
 fn forward_kernel<T: Real>(
     par: Parallelism,
@@ -319,6 +381,45 @@ fn backward_kernel<T: Real>(
     }
     let kf = geo.k as f64;
     let post = geo.post;
+    let zeros = || (vec![0f64; gl], vec![0f64; gl]);
+    let add = |mut l: Acc, r: Acc| {
+        l.0.iter_mut().zip(&r.0).for_each(|(a, b)| *a += b);
+        l.1.iter_mut().zip(&r.1).for_each(|(a, b)| *a += b);
+        l
+    };
+    let blk = geo.block();
+    if post == 1 {
+        // One contiguous group per block (as in the forward pass): two vectorised passes.
+        let body = |mut acc: Acc, (p, (db, (gb, xb))): BackBlock<'_, T>| {
+            let (m, inv) = (mean[p], 1.0 / std[p]);
+            let mut ab = [0.0; 2];
+            let ga = if geo.per_k {
+                back_sums(gb, xb, gamma, m, inv, &mut acc.0, &mut acc.1, &mut ab);
+                gamma
+            } else {
+                let gi = p % geo.groups;
+                let (mut dg1, mut db1) = ([0.0], [0.0]);
+                back_sums(gb, xb, &gamma[gi..gi + 1], m, inv, &mut dg1, &mut db1, &mut ab);
+                acc.0[gi] += dg1[0];
+                acc.1[gi] += db1[0];
+                &gamma[gi..gi + 1]
+            };
+            back_data(gb, xb, ga, m, inv, ab[0] / kf, ab[1] / kf, db);
+            acc
+        };
+        return if par.split(x.len()) {
+            let (dg, dbeta) = dx
+                .par_chunks_mut(blk)
+                .zip(og.par_chunks(blk).zip(x.par_chunks(blk)))
+                .enumerate()
+                .fold(zeros, body)
+                .reduce(zeros, add);
+            (dx, dg, dbeta)
+        } else {
+            let (dg, dbeta) = dx.chunks_mut(blk).zip(og.chunks(blk).zip(x.chunks(blk))).enumerate().fold(zeros(), body);
+            (dx, dg, dbeta)
+        };
+    }
     let body = |mut acc: Acc, (p, (db, (gb, xb))): BackBlock<'_, T>| {
         let (m, s) = (&mean[p * post..(p + 1) * post], &std[p * post..(p + 1) * post]);
         // a = mean(gh), b = mean(gh * xhat) over k, with gh = g * gamma.
@@ -344,13 +445,6 @@ fn backward_kernel<T: Real>(
         }
         acc
     };
-    let zeros = || (vec![0f64; gl], vec![0f64; gl]);
-    let add = |mut l: Acc, r: Acc| {
-        l.0.iter_mut().zip(&r.0).for_each(|(a, b)| *a += b);
-        l.1.iter_mut().zip(&r.1).for_each(|(a, b)| *a += b);
-        l
-    };
-    let blk = geo.block();
     let (dg, dbeta) = if par.split(x.len()) {
         dx.par_chunks_mut(blk)
             .zip(og.par_chunks(blk).zip(x.par_chunks(blk)))
