@@ -36,7 +36,7 @@ RESULTS_FILE = BENCH_DIR / "results" / "ndarray.json"
 
 FRAMEWORKS = ("mxrs", "mxnet", "torch", "numpy")
 PEERS = ("mxnet", "torch", "numpy")
-CASES = ("overhead", "add", "exp", "sum", "stream", "dot", "batch_dot")
+CASES = ("overhead", "add", "exp", "sum", "stream", "elemwise", "dot", "batch_dot")
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",

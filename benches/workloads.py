@@ -3,7 +3,7 @@
 Usage::
 
     python benches/workloads.py --framework mxnet|mxrs|torch|numpy \
-        [--case overhead|add|exp|sum|stream|dot|batch_dot ...] [--threads 2] [--quick]
+        [--case overhead|add|exp|sum|stream|elemwise|dot|batch_dot ...] [--threads 2] [--quick]
 
 The script prints exactly one JSON line on stdout::
 
@@ -30,7 +30,7 @@ THREAD_ENV_VARS = (
     "OPENBLAS_NUM_THREADS",
     "RAYON_NUM_THREADS",
 )
-CASES = ("overhead", "add", "exp", "sum", "stream", "dot", "batch_dot")
+CASES = ("overhead", "add", "exp", "sum", "stream", "elemwise", "dot", "batch_dot")
 BIG_N = 10**7
 DOT_SIZES = (64, 128, 256, 512, 1024, 2048)
 BATCH_DOT = (128, 32)  # 128 products of 32x32 by 32x32
@@ -296,6 +296,102 @@ def case_stream(fw, cfg):
     return rows
 
 
+ROWS = (1000, 100)  # 10^5 float32, a layer's activations: 400 KB, in the per-core cache
+
+
+def elementwise_ops(fw):
+    """The everyday elementwise and row ops, each framework's usual call: name -> f(x, y)."""
+    if fw.name in ("mxnet", "mxrs"):
+        nd = fw.mod.nd
+        ones, zeros = nd.ones(ROWS[1]), nd.zeros(ROWS[1])
+        return {
+            "relu": lambda x, y: nd.relu(x),
+            "maximum(x, 0)": lambda x, y: nd.maximum(x, 0),
+            "maximum(x, y)": lambda x, y: nd.maximum(x, y),
+            "x > y": lambda x, y: x > y,
+            "clip": lambda x, y: nd.clip(x, 0.2, 0.8),
+            "x ** 2": lambda x, y: x**2,
+            "abs": lambda x, y: nd.abs(x),
+            "floor": lambda x, y: nd.floor(x),
+            "where": lambda x, y: nd.where(x > y, x, y),
+            "softmax 1000x100": lambda x, y: nd.softmax(x),
+            "log_softmax 1000x100": lambda x, y: nd.log_softmax(x),
+            "LayerNorm 1000x100": lambda x, y: nd.LayerNorm(x, ones, zeros),
+            "flip 1000x100": lambda x, y: nd.flip(x, axis=1),
+        }
+    m = fw.mod
+    if fw.name == "torch":
+        f = m.nn.functional
+        return {
+            "relu": lambda x, y: m.relu(x),
+            "maximum(x, 0)": lambda x, y: m.clamp_min(x, 0),
+            "maximum(x, y)": lambda x, y: m.maximum(x, y),
+            "x > y": lambda x, y: (x > y).float(),
+            "clip": lambda x, y: m.clamp(x, 0.2, 0.8),
+            "x ** 2": lambda x, y: x**2,
+            "abs": lambda x, y: m.abs(x),
+            "floor": lambda x, y: m.floor(x),
+            "where": lambda x, y: m.where(x > y, x, y),
+            "softmax 1000x100": lambda x, y: m.softmax(x, 1),
+            "log_softmax 1000x100": lambda x, y: m.log_softmax(x, 1),
+            "LayerNorm 1000x100": lambda x, y: f.layer_norm(x, (ROWS[1],)),
+            "flip 1000x100": lambda x, y: m.flip(x, (1,)),
+        }
+
+    def softmax(x):
+        e = m.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def log_softmax(x):
+        z = x - x.max(axis=1, keepdims=True)
+        return z - m.log(m.exp(z).sum(axis=1, keepdims=True))
+
+    def layer_norm(x):
+        mu = x.mean(axis=1, keepdims=True)
+        return (x - mu) / m.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
+
+    return {
+        "relu": lambda x, y: m.maximum(x, 0),
+        "maximum(x, 0)": lambda x, y: m.maximum(x, 0),
+        "maximum(x, y)": lambda x, y: m.maximum(x, y),
+        "x > y": lambda x, y: (x > y).astype(m.float32),
+        "clip": lambda x, y: m.clip(x, 0.2, 0.8),
+        "x ** 2": lambda x, y: x**2,
+        "abs": lambda x, y: m.abs(x),
+        "floor": lambda x, y: m.floor(x),
+        "where": lambda x, y: m.where(x > y, x, y),
+        "softmax 1000x100": lambda x, y: softmax(x),
+        "log_softmax 1000x100": lambda x, y: log_softmax(x),
+        "LayerNorm 1000x100": lambda x, y: layer_norm(x),
+        "flip 1000x100": lambda x, y: m.flip(x, 1).copy(),
+    }
+
+
+def case_elemwise(fw, cfg):
+    """Everyday elementwise ops and row ops on 1000x100 float32 (10^5 elements), a new result each
+    call (synced), in microseconds per op: the size of a layer's activations, where a per-element
+    dispatch or an unvectorised loop shows, rather than the memory's bandwidth."""
+    x = fw.array(random_f32(ROWS, 5))
+    y = fw.array(random_f32(ROWS, 6))
+    rows = []
+    for name, f in elementwise_ops(fw).items():
+
+        def op(f=f):
+            fw.sync(f(x, y))
+
+        best, median = best_time(op, cfg["repeats"], cfg["target_s"])
+        rows.append(
+            {
+                "case": name if "x100" in name else f"{name} 1e5",
+                "unit": "us/op",
+                "better": "lower",
+                "value": best * 1e6,
+                "median": median * 1e6,
+            }
+        )
+    return rows
+
+
 def case_batch_dot(fw, cfg):
     """``batch_dot`` of 128 products of 32x32 float32 matrices, in GFLOP/s."""
     batch, n = BATCH_DOT
@@ -331,6 +427,7 @@ CASE_FUNCS = {
     "exp": case_exp,
     "sum": case_sum,
     "stream": case_stream,
+    "elemwise": case_elemwise,
     "dot": case_dot,
     "batch_dot": case_batch_dot,
 }

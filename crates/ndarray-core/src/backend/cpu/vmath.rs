@@ -67,13 +67,125 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-x))
 }
 
+/// `x = 2^e m` with `m` in [sqrt(1/2), sqrt(2)): `(e, ln m)`, for finite positive `x`
+/// (subnormals included); other inputs give garbage that the callers replace. Cephes' `logf`
+/// polynomial (degree 9 in `m - 1`), about 1 ulp. Written without branches so that loops over
+/// it vectorise.
+#[inline(always)]
+fn log_parts(x: f32) -> (f32, f32) {
+    // Subnormals are scaled into the normal range first.
+    let tiny = x < f32::MIN_POSITIVE;
+    let xs = if tiny { x * 8_388_608.0 } else { x }; // 2^23
+    let bits = xs.to_bits() as i32;
+    let e0 = ((bits >> 23) & 0xff) - 127 - if tiny { 23 } else { 0 };
+    let m0 = f32::from_bits(((bits & 0x007f_ffff) | 0x3f80_0000) as u32); // in [1, 2)
+    let big = m0 > std::f32::consts::SQRT_2;
+    let m = if big { m0 * 0.5 } else { m0 };
+    let e = if big { e0 + 1 } else { e0 };
+    let f = m - 1.0;
+    let z = f * f;
+    let mut y = 7.037_683_6e-2_f32;
+    for c in [
+        -1.151_461e-1,
+        1.167_699_9e-1,
+        -1.242_014_1e-1,
+        1.424_932_3e-1,
+        -1.666_805_8e-1,
+        2.000_071_5e-1,
+        -2.499_999_4e-1,
+        3.333_333e-1,
+    ] {
+        y = y * f + c;
+    }
+    (e as f32, f + (y * f * z - 0.5 * z))
+}
+
+/// The value of a logarithm at the special inputs, else `r`: NaN below 0 and for NaN, -inf at
+/// 0, inf at inf.
+#[inline(always)]
+fn log_special(x: f32, r: f32) -> f32 {
+    if x > 0.0 && x < f32::INFINITY {
+        r
+    } else if x == 0.0 {
+        f32::NEG_INFINITY
+    } else if x == f32::INFINITY {
+        x
+    } else {
+        f32::NAN
+    }
+}
+
+/// ln x for float32, about 1 ulp ([`log_parts`]); NaN below 0, -inf at 0.
+#[inline(always)]
+pub fn log_f32(x: f32) -> f32 {
+    let (e, lm) = log_parts(x);
+    // e ln 2 in two parts (Cephes): the first exact in e's product.
+    log_special(x, lm + e * -2.121_944_4e-4 + e * 0.693_359_4)
+}
+
+/// log2 x for float32: exact at powers of two.
+#[inline(always)]
+pub fn log2_f32(x: f32) -> f32 {
+    let (e, lm) = log_parts(x);
+    log_special(x, e + lm * std::f32::consts::LOG2_E)
+}
+
+/// log10 x for float32.
+#[inline(always)]
+pub fn log10_f32(x: f32) -> f32 {
+    let (e, lm) = log_parts(x);
+    // log10(2) and log10(e) each split into a short head (exact in its products) and a tail
+    // (Cephes' log10f), the small terms summed first.
+    log_special(x, ((lm * 7.007_319e-4 + e * 2.487_456_6e-4) + lm * 0.433_593_75) + e * 0.300_781_25)
+}
+
+/// ln(1 + x) for float32, accurate for small x: `ln(u) x / (u - 1)` with `u = 1 + x` (the
+/// rounding of `u` cancels), `x` itself where `u` rounds to 1.
+#[inline(always)]
+pub fn log1p_f32(x: f32) -> f32 {
+    let u = 1.0 + x;
+    let r = log_f32(u) * (x / (u - 1.0));
+    if u == 1.0 {
+        x
+    } else if u == f32::INFINITY {
+        u
+    } else if u <= 0.0 || u.is_nan() {
+        log_special(u, r)
+    } else {
+        r
+    }
+}
+
 /// `dst[i] = f(src[i])` for one of the functions above, as `NAME_slice`, and `v[i] = f(v[i])`
 /// as `NAME_inplace`: the hand-written AVX-512 kernels of the last two arguments where the
 /// CPU has AVX-512, else the scalar loop compiled for AVX2+FMA where it has those, else the
 /// scalar loop; picked at run time. `NAME_slice`'s `stream` asks for stores that bypass the
 /// caches (a large output not read again soon); the AVX-512 kernels have them.
 macro_rules! slice_fn {
+    // Without hand-written kernels: the scalar loop is compiled a third time, for AVX-512.
+    ($name:ident, $inplace:ident, $f:path, $doc:literal, $doc_inplace:literal) => {
+        slice_fn!(@build $name, $inplace, $f, $doc, $doc_inplace, {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn auto512(src: &[f32], dst: &mut [f32], _stream: bool) {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = $f(s);
+                }
+            }
+            auto512
+        }, {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn auto512_inplace(v: &mut [f32]) {
+                for x in v.iter_mut() {
+                    *x = $f(*x);
+                }
+            }
+            auto512_inplace
+        });
+    };
     ($name:ident, $inplace:ident, $f:path, $doc:literal, $doc_inplace:literal, $avx512:path, $avx512_inplace:path) => {
+        slice_fn!(@build $name, $inplace, $f, $doc, $doc_inplace, { $avx512 }, { $avx512_inplace });
+    };
+    (@build $name:ident, $inplace:ident, $f:path, $doc:literal, $doc_inplace:literal, $avx512:block, $avx512_inplace:block) => {
         #[doc = $doc]
         pub fn $name(src: &[f32], dst: &mut [f32], stream: bool) {
             // Inlined into the AVX2 copy below, which is what makes that copy use AVX2.
@@ -91,7 +203,7 @@ macro_rules! slice_fn {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU supports AVX-512F, checked just above.
-                unsafe { $avx512(src, dst, stream) };
+                unsafe { ($avx512)(src, dst, stream) };
                 return;
             }
             #[cfg(target_arch = "x86_64")]
@@ -120,7 +232,7 @@ macro_rules! slice_fn {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU supports AVX-512F, checked just above.
-                unsafe { $avx512_inplace(v) };
+                unsafe { ($avx512_inplace)(v) };
                 return;
             }
             #[cfg(target_arch = "x86_64")]
@@ -161,6 +273,11 @@ slice_fn!(
     avx512::sigmoid,
     avx512::sigmoid_inplace
 );
+
+slice_fn!(log_slice, log_inplace, log_f32, "`dst[i] = ln(src[i])`.", "`v[i] = ln(v[i])`.");
+slice_fn!(log2_slice, log2_inplace, log2_f32, "`dst[i] = log2(src[i])`.", "`v[i] = log2(v[i])`.");
+slice_fn!(log10_slice, log10_inplace, log10_f32, "`dst[i] = log10(src[i])`.", "`v[i] = log10(v[i])`.");
+slice_fn!(log1p_slice, log1p_inplace, log1p_f32, "`dst[i] = ln(1 + src[i])`.", "`v[i] = ln(1 + v[i])`.");
 
 /// exp, tanh and sigmoid of 16 float32 lanes at a time with AVX-512. The exponential is
 /// [`exp_f32`]'s in fewer instructions: the scaling by 2^n is one `vscalefps`, which also
@@ -528,6 +645,82 @@ fn sum_f64(v: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The logarithms against float64 to 2 ulp over a sweep of magnitudes (subnormals, powers
+    /// of two, both sides of 1), exact where they should be (powers of two for log2, 1 for all),
+    /// the special values, and through every slice kernel (in place too, every length's tail).
+    #[test]
+    fn logarithms_match_f64() {
+        fn ulps(a: f32, b: f64) -> f64 {
+            let w = b as f32;
+            if a == w || (a.is_nan() && w.is_nan()) {
+                return 0.0;
+            }
+            let ulp = f32::from_bits(w.abs().to_bits() + 1) - w.abs();
+            ((a as f64 - b).abs() / ulp as f64).max(if a.is_finite() != w.is_finite() { f64::INFINITY } else { 0.0 })
+        }
+        let mut xs: Vec<f32> =
+            vec![1e-45, 1e-40, 1.17e-38, f32::MIN_POSITIVE, 1.0, 2.0, 0.5, f32::MAX, 1.0 + 1e-7, 1.0 - 1e-7];
+        let mut x = 1e-30f32;
+        while x < 1e30 {
+            xs.push(x);
+            x *= 1.013;
+        }
+        xs.extend((0..2000).map(|i| 0.5 + i as f32 / 1000.0));
+        let fs: [(&str, fn(f32) -> f32, fn(f64) -> f64); 3] =
+            [("log", log_f32, f64::ln), ("log2", log2_f32, f64::log2), ("log10", log10_f32, f64::log10)];
+        for (name, f, g) in fs {
+            for &x in &xs {
+                let u = ulps(f(x), g(x as f64));
+                assert!(u <= 2.0, "{name}({x:e}) = {} against {}: {u} ulp", f(x), g(x as f64));
+            }
+            assert_eq!(f(1.0), 0.0, "{name}(1)");
+            assert_eq!(f(0.0), f32::NEG_INFINITY, "{name}(0)");
+            assert_eq!(f(-0.0), f32::NEG_INFINITY, "{name}(-0)");
+            assert_eq!(f(f32::INFINITY), f32::INFINITY, "{name}(inf)");
+            assert!(f(-1.0).is_nan() && f(f32::NAN).is_nan() && f(f32::NEG_INFINITY).is_nan(), "{name}");
+        }
+        for k in -149..128 {
+            // 2^k from its bits (`powi` overflows on the way to the subnormals).
+            let p = if k >= -126 { f32::from_bits(((k + 127) as u32) << 23) } else { f32::from_bits(1 << (k + 149)) };
+            assert_eq!(log2_f32(p), k as f32, "log2(2^{k})");
+        }
+        // log1p: small arguments keep their precision; the ends of its domain.
+        let mut xs1: Vec<f32> = xs.iter().flat_map(|&x| [x, -x.min(0.999_999)]).collect();
+        xs1.extend([1e-20, -1e-20, 3e-8, -3e-8, 0.0, -0.0]);
+        for &x in &xs1 {
+            let u = ulps(log1p_f32(x), (x as f64).ln_1p());
+            assert!(u <= 2.5, "log1p({x:e}) = {} against {}: {u} ulp", log1p_f32(x), (x as f64).ln_1p());
+        }
+        assert_eq!(log1p_f32(-1.0), f32::NEG_INFINITY);
+        assert!(log1p_f32(-2.0).is_nan() && log1p_f32(f32::NAN).is_nan());
+        assert_eq!(log1p_f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(log1p_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        // The slice kernels equal the scalar functions at every length and in place.
+        type Slice = fn(&[f32], &mut [f32], bool);
+        type InPlace = fn(&mut [f32]);
+        let kernels: [(Slice, InPlace, fn(f32) -> f32); 4] = [
+            (log_slice, log_inplace, log_f32),
+            (log2_slice, log2_inplace, log2_f32),
+            (log10_slice, log10_inplace, log10_f32),
+            (log1p_slice, log1p_inplace, log1p_f32),
+        ];
+        for (slice, inplace, f) in kernels {
+            for n in 0..40 {
+                let src: Vec<f32> = xs[..n].to_vec();
+                let mut dst = vec![7.0f32; n + 1];
+                slice(&src, &mut dst[..n], false);
+                let mut v = src.clone();
+                inplace(&mut v);
+                for i in 0..n {
+                    let w = f(src[i]);
+                    assert!(dst[i].to_bits() == w.to_bits() || (dst[i].is_nan() && w.is_nan()));
+                    assert!(v[i].to_bits() == w.to_bits() || (v[i].is_nan() && w.is_nan()));
+                }
+                assert_eq!(dst[n], 7.0, "wrote past the end");
+            }
+        }
+    }
 
     /// Rows of every length from 1 to 40 and some longer, with both scales' signs, softmax and
     /// log-softmax, through the AVX-512 kernel (where the CPU has it) and the generic loops,

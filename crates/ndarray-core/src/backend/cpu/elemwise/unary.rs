@@ -183,6 +183,10 @@ fn f32_kernels(kind: UnaryKind) -> Option<(fn(&[f32], &mut [f32], bool), fn(&mut
         UnaryKind::Exp => Some((exp_slice, exp_inplace)),
         UnaryKind::Tanh => Some((tanh_slice, tanh_inplace)),
         UnaryKind::Sigmoid => Some((sigmoid_slice, sigmoid_inplace)),
+        UnaryKind::Log => Some((log_slice, log_inplace)),
+        UnaryKind::Log2 => Some((log2_slice, log2_inplace)),
+        UnaryKind::Log10 => Some((log10_slice, log10_inplace)),
+        UnaryKind::Log1p => Some((log1p_slice, log1p_inplace)),
         _ => None,
     }
 }
@@ -292,10 +296,11 @@ mod tests {
                 let CpuStorage::F32(inplace) = inplace else { panic!("dtype") };
                 for (i, &x) in x32.iter().enumerate() {
                     let want = unary_scalar(kind, x);
-                    // exp, tanh and sigmoid have their own vectorised kernels (vmath.rs, tested
-                    // there to a few ulp); the rest must be exactly the scalar function.
+                    // exp, tanh, sigmoid and the logarithms have their own vectorised kernels
+                    // (vmath.rs, tested there to a few ulp); the rest must be exactly the scalar
+                    // function.
                     let close = |g: f32| {
-                        if matches!(kind, Exp | Tanh | Sigmoid) {
+                        if matches!(kind, Exp | Tanh | Sigmoid | Log | Log2 | Log10 | Log1p) {
                             same(g as f64, want as f64) || (g - want).abs() <= 4e-7 * want.abs().max(1e-30)
                         } else {
                             same(g as f64, want as f64)
