@@ -126,6 +126,9 @@ def test_nan_and_infinity_follow_mxnet():
     nan, inf = np.nan, np.inf
     check(mx.nd.clip(nd([nan, -inf, inf, 3, -3]), -1, 2), [nan, -1, 2, 2, -1])
     check(mx.nd.clip(nd([0, 5, 200, 255], "uint8"), 3, 100), [3, 5, 100, 100], np.uint8)
+    # a_min above a_max: above a_max gives a_max, anything else a_min.
+    check(mx.nd.clip(nd([0, 1.5, 3, nan]), 2, 1), [2, 1, 1, nan])
+    check(mx.nd.clip(nd([0, 1, 3], "int32"), 2, 1), [2, 2, 1], np.int32)
     check(mx.nd.maximum(nd([nan, 1, 2]), nd([0, nan, 1])), [nan, nan, 2])
     check(mx.nd.maximum(nd([nan, 1]), 0), [nan, 1])
     check(mx.nd.relu(nd([nan, -1, 2])), [nan, 0, 2])

@@ -81,7 +81,13 @@ pub(crate) fn property_for(ctx: Context, elements: usize) -> FnProperty {
     if ctx.is_host() && crate::op::custom::inline_ops() {
         return FnProperty::Light;
     }
-    if elements <= LIGHT_OP_ELEMENTS || !ctx.is_host() { FnProperty::Light } else { FnProperty::Normal }
+    if elements <= light_op_elements() || !ctx.is_host() { FnProperty::Light } else { FnProperty::Normal }
+}
+
+/// [`LIGHT_OP_ELEMENTS`], or `MXRS_LIGHT_OP_ELEMENTS` when set (read once).
+fn light_op_elements() -> usize {
+    static BOUND: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BOUND.get_or_init(|| crate::backend::cpu::env_usize("MXRS_LIGHT_OP_ELEMENTS", LIGHT_OP_ELEMENTS))
 }
 
 /// Convert an engine error back into this crate's error, keeping its kind.

@@ -154,15 +154,13 @@ impl Operator for Clip {
         same_shape_unary("clip", inputs)
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        // `minimum(maximum(x, lo), hi)` in one pass: NaN stays NaN, as through the two ops.
+        // MXNet's order: above hi gives hi, else below lo gives lo (so lo > hi gives hi or lo),
+        // NaN passes through.
         crate::dispatch!(dtype x[0].data.dtype() => T, {
             use crate::storage::StorageElement;
             let (lo, hi) = (<T as crate::dtype::Element>::from_f64(self.lo), <T as crate::dtype::Element>::from_f64(self.hi));
-            let clip = move |v: T| {
-                let t = if v >= lo || v.partial_cmp(&v).is_none() { v } else { lo };
-                if t <= hi || t.partial_cmp(&t).is_none() { t } else { hi }
-            };
-            Ok(vec![T::wrap(crate::backend::cpu::elemwise::map(ctx.par, x[0].typed::<T>(), clip))])
+            let clip = move |v: T| if v > hi { hi } else if v < lo { lo } else { v };
+            Ok(vec![T::wrap(crate::backend::cpu::elemwise::map_cheap(ctx.par, x[0].typed::<T>(), clip))])
         })
     }
 }

@@ -55,6 +55,19 @@ pub fn map<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send
     out
 }
 
+/// [`map`] for a function of a few instructions (`relu`, `abs`, `clip`): split over threads only
+/// from [`PAR_THRESHOLD_CHEAP`](crate::backend::cpu::PAR_THRESHOLD_CHEAP) elements, as the
+/// binary arithmetic ops, since below it the hand-off costs more than the second core saves.
+pub fn map_cheap<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send>(
+    par: Parallelism,
+    src: &[S],
+    f: F,
+) -> Vec<T> {
+    let mut out: Vec<T> = crate::pool::alloc(src.len());
+    map_chunks(src, &mut out, par.split_cheap(src.len()), f);
+    out
+}
+
 /// `a[i] = f(a[i])`, split over rayon's pool when `split(a.len())` says so
 /// ([`Parallelism::split`] or [`Parallelism::split_cheap`]).
 pub(super) fn update_map<T, F>(a: &mut [T], split: impl FnOnce(usize) -> bool, f: F)

@@ -15,6 +15,6 @@ mod unary;
 
 pub use arith::Arith;
 pub use binary::{BinaryKind, binary, binary_inplace, binary_storage};
-pub use map::{map, map_into};
+pub use map::{map, map_cheap, map_into};
 pub use special::{digamma, erf, gamma, ln_gamma};
 pub use unary::{UnaryFloat, UnaryKind, unary_inplace, unary_scalar, unary_storage};

@@ -2,7 +2,7 @@
 
 use half::f16;
 
-use super::map::{map, update_map};
+use super::map::{map, map_cheap, update_map};
 use super::special::{erf, gamma};
 use crate::backend::cpu::Parallelism;
 use crate::dtype::Element;
@@ -212,16 +212,42 @@ macro_rules! for_kind {
     };
 }
 
+/// Whether `kind` is a few instructions an element, so that only very long inputs are split
+/// over threads ([`map_cheap`]).
+fn cheap(kind: UnaryKind) -> bool {
+    use UnaryKind::*;
+    matches!(
+        kind,
+        Abs | Square
+            | Relu
+            | Negative
+            | Sign
+            | Ceil
+            | Floor
+            | Round
+            | Rint
+            | Trunc
+            | Fix
+            | LogicalNot
+            | Degrees
+            | Radians
+    )
+}
+
 /// Unary function over a storage; the output keeps the input dtype.
 pub fn unary_storage(par: Parallelism, kind: UnaryKind, s: &CpuStorage) -> CpuStorage {
     match s {
         CpuStorage::F32(v) => CpuStorage::F32(
             match f32_kernels(kind) {
                 Some((slice, _)) => crate::backend::cpu::vmath::map_slices(par, v, slice),
+                None if cheap(kind) => for_kind!(kind, K => map_cheap(par, v, |x| unary_scalar(K, x))),
                 None => for_kind!(kind, K => map(par, v, |x| unary_scalar(K, x))),
             }
             .into(),
         ),
+        CpuStorage::F64(v) if cheap(kind) => {
+            CpuStorage::F64(for_kind!(kind, K => map_cheap(par, v, |x| unary_scalar(K, x))).into())
+        }
         CpuStorage::F64(v) => CpuStorage::F64(for_kind!(kind, K => map(par, v, |x| unary_scalar(K, x))).into()),
         CpuStorage::F16(v) => {
             CpuStorage::F16(map(par, v, |x: f16| f16::from_f32(unary_scalar(kind, x.to_f32()))).into())
@@ -239,9 +265,15 @@ pub fn unary_inplace(par: Parallelism, kind: UnaryKind, s: &mut CpuStorage) -> b
     match s {
         CpuStorage::F32(v) => match f32_kernels(kind) {
             Some((_, inplace)) => crate::backend::cpu::vmath::map_inplace(par, v, inplace),
-            None => for_kind!(kind, K => update_map(v, |n| par.split(n), |x| unary_scalar(K, x))),
+            None => {
+                let split = |n| if cheap(kind) { par.split_cheap(n) } else { par.split(n) };
+                for_kind!(kind, K => update_map(v, split, |x| unary_scalar(K, x)))
+            }
         },
-        CpuStorage::F64(v) => for_kind!(kind, K => update_map(v, |n| par.split(n), |x| unary_scalar(K, x))),
+        CpuStorage::F64(v) => {
+            let split = |n| if cheap(kind) { par.split_cheap(n) } else { par.split(n) };
+            for_kind!(kind, K => update_map(v, split, |x| unary_scalar(K, x)))
+        }
         CpuStorage::U8(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
         CpuStorage::I8(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
         CpuStorage::I32(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
