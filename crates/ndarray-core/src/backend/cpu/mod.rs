@@ -53,12 +53,15 @@ macro_rules! simd_fn {
     ($(#[$attr:meta])* $vis:vis fn $name:ident[$($gen:tt)*]($($p:ident: $t:ty),* $(,)?) $body:block) => {
         $(#[$attr])*
         #[inline]
+        #[allow(clippy::too_many_arguments)] // a loop's slices and scalars, passed as they are
         $vis fn $name<$($gen)*>($($p: $t),*) {
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             fn body<$($gen)*>($($p: $t),*) $body
             #[cfg(target_arch = "x86_64")]
             if $crate::backend::cpu::avx2_fma() {
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 fn avx2<$($gen)*>($($p: $t),*) {
                     body($($p),*)
                 }

@@ -667,9 +667,10 @@ mod tests {
             x *= 1.013;
         }
         xs.extend((0..2000).map(|i| 0.5 + i as f32 / 1000.0));
-        let fs: [(&str, fn(f32) -> f32, fn(f64) -> f64); 3] =
-            [("log", log_f32, f64::ln), ("log2", log2_f32, f64::log2), ("log10", log10_f32, f64::log10)];
-        for (name, f, g) in fs {
+        type Pair = (fn(f32) -> f32, fn(f64) -> f64);
+        let fs: [(&str, Pair); 3] =
+            [("log", (log_f32, f64::ln)), ("log2", (log2_f32, f64::log2)), ("log10", (log10_f32, f64::log10))];
+        for (name, (f, g)) in fs {
             for &x in &xs {
                 let u = ulps(f(x), g(x as f64));
                 assert!(u <= 2.0, "{name}({x:e}) = {} against {}: {u} ulp", f(x), g(x as f64));
@@ -699,7 +700,8 @@ mod tests {
         // The slice kernels equal the scalar functions at every length and in place.
         type Slice = fn(&[f32], &mut [f32], bool);
         type InPlace = fn(&mut [f32]);
-        let kernels: [(Slice, InPlace, fn(f32) -> f32); 4] = [
+        type Scalar = fn(f32) -> f32;
+        let kernels: [(Slice, InPlace, Scalar); 4] = [
             (log_slice, log_inplace, log_f32),
             (log2_slice, log2_inplace, log2_f32),
             (log10_slice, log10_inplace, log10_f32),
@@ -733,9 +735,11 @@ mod tests {
             let sum: f64 = v.iter().map(|a| (a - mx).exp()).sum();
             v.iter().map(|a| if log { a - mx - sum.ln() } else { (a - mx).exp() / sum }).collect()
         };
-        let mut kernels: Vec<(&str, fn(&[f32], &mut [f32], f32, bool))> = vec![("generic", softmax_row_generic)];
+        type Row = fn(&[f32], &mut [f32], f32, bool);
+        let mut kernels: Vec<(&str, Row)> = vec![("generic", softmax_row_generic)];
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: only pushed where the CPU has AVX-512F, checked just above.
             kernels.push(("avx512", |s, d, sc, l| unsafe { avx512::softmax_row(s, d, sc, l) }));
         }
         let lens: Vec<usize> = (1..=40).chain([100, 1000, 1023]).collect();
