@@ -44,15 +44,13 @@ simd_fn! {
     }
 }
 
-/// A new vector `f(src[i])`.
+/// A new vector `f(src[i])`, in parallel for long inputs ([`Parallelism::split`]).
 pub fn map<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send>(
     par: Parallelism,
     src: &[S],
     f: F,
 ) -> Vec<T> {
-    let mut out: Vec<T> = crate::pool::alloc(src.len());
-    map_into(par, src, &mut out, f);
-    out
+    new_mapped(src, par.split(src.len()), f)
 }
 
 /// [`map`] for a function of a few instructions (`relu`, `abs`, `clip`): split over threads only
@@ -63,8 +61,17 @@ pub fn map_cheap<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync 
     src: &[S],
     f: F,
 ) -> Vec<T> {
+    new_mapped(src, par.split_cheap(src.len()), f)
+}
+
+/// A new vector `f(src[i])`, split over rayon's pool when `split`.
+fn new_mapped<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send>(
+    src: &[S],
+    split: bool,
+    f: F,
+) -> Vec<T> {
     let mut out: Vec<T> = crate::pool::alloc(src.len());
-    map_chunks(src, &mut out, par.split_cheap(src.len()), f);
+    map_chunks(src, &mut out, split, f);
     out
 }
 
