@@ -16,6 +16,7 @@ pub fn registry() -> &'static Registry {
         super::dot::register(&mut r);
         super::matrix::register(&mut r);
         super::indexing::register(&mut r);
+        super::slice_assign::register(&mut r);
         super::init::register(&mut r);
         super::random::register(&mut r);
         super::nn::register(&mut r);

@@ -34,6 +34,7 @@ mod remap;
 pub mod rng;
 mod sampler;
 mod scan;
+mod slice_assign;
 mod sort;
 mod sparse;
 

@@ -51,7 +51,7 @@ impl Operator for Softmax {
             let v = x[0].typed::<f32>();
             let mut o: Vec<f32> = crate::pool::alloc(v.len());
             let scale = (self.sign / self.temperature) as f32;
-            crate::backend::cpu::vmath::softmax_rows(ctx.par, v, &mut o, n, scale, self.log);
+            crate::backend::cpu::softmax::softmax_rows(ctx.par, v, &mut o, n, scale, self.log);
             return Ok(vec![CpuStorage::F32(o.into())]);
         }
         let src = x[0].storage();

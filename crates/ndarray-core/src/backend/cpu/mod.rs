@@ -11,6 +11,7 @@ pub mod matmul;
 pub mod reduce;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm_avx512;
+pub mod softmax;
 pub mod stream;
 pub mod team;
 pub mod vmath;

@@ -539,7 +539,7 @@ pub(super) fn softmax_groups<T: Real>(
     {
         // Float32 along the last axis: vectorised rows.
         let mut out: Vec<f32> = crate::pool::alloc(x.len());
-        crate::backend::cpu::vmath::softmax_rows(par, xf, &mut out, n, 1.0, false);
+        crate::backend::cpu::softmax::softmax_rows(par, xf, &mut out, n, 1.0, false);
         return bytemuck::cast_vec(out);
     }
     let mut out = vec![<T as Element>::zero(); x.len()];
