@@ -132,6 +132,27 @@ def test_importing_mxrs_opens_no_blas():
     assert _run(code).strip() == "False"
 
 
+def test_opening_the_blas_starts_no_threads():
+    """OpenBLAS starts one spinning thread per CPU when it loads; mxrs runs every call on the
+    calling thread, so it loads the library as seen from one CPU and no pool starts (the spin
+    took a core from the first products for about 0.1 s)."""
+    if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:
+        pytest.skip("counts /proc/self/task threads; needs two CPUs")
+    pytest.importorskip("scipy_openblas32")
+    code = (
+        "import os, numpy as np, mxrs as mx\n"
+        "tasks = lambda: len(os.listdir('/proc/self/task'))\n"
+        "a, b = np.ones((520, 512)), np.ones((512, 516))\n"
+        # float64 never goes to the BLAS: it starts whatever threads a large product starts.
+        "mx.nd.dot(mx.nd.array(a, dtype='float64'), mx.nd.array(b, dtype='float64')).wait_to_read()\n"
+        "before = tasks()\n"
+        "mx.nd.dot(mx.nd.array(a), mx.nd.array(b)).wait_to_read()\n"
+        "print(mx._native.blas_library() is not None, tasks() - before)\n"
+    )
+    env = {k: "" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS")}
+    assert _run(code, MXRS_BLAS="1", **env).split() == ["True", "0"]
+
+
 def _run(code, **env):
     """Run ``code`` in a fresh interpreter with ``env`` added; returns its stdout."""
     out = subprocess.run(

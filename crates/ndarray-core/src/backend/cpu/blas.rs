@@ -206,7 +206,7 @@ impl Blas {
     unsafe fn open(path: &Path) -> Result<Blas, BlasError> {
         let open_err = |source| BlasError::Open { path: path.to_path_buf(), source };
         // SAFETY: the caller's contract (the library's initialisers may run).
-        let lib = unsafe { Library::new(path) }.map_err(open_err)?;
+        let lib = on_one_cpu(|| unsafe { Library::new(path) }).map_err(open_err)?;
         for prefix in PREFIXES {
             for suffix in ["", "64_"] {
                 let symbol = format!("{prefix}cblas_sgemm{suffix}");
@@ -322,6 +322,47 @@ impl Blas {
         }
         true
     }
+}
+
+/// Run `f` (opening the library) with the calling thread allowed on one CPU only, then give it
+/// back its CPUs.
+///
+/// OpenBLAS starts its thread pool while it loads, one thread per CPU the loading thread may
+/// run on (unless `OPENBLAS_NUM_THREADS` or `OMP_NUM_THREADS` says otherwise), and each of
+/// those threads spins for about 2^28 clock ticks (0.1 s) before it sleeps. mxrs runs every
+/// call on the calling thread ([`pin_to_one_thread`]), so the pool would never work, but its
+/// spinning took a core from the first products: the 64-channel 3x3 convolutions at the start
+/// of `benches/conv_resnet.py` ran at half speed for their first 12 calls. Seen through a
+/// one-CPU mask, OpenBLAS starts no pool at all. The mask is the calling thread's own, so no
+/// other thread is affected, and it is restored before this returns.
+#[cfg(target_os = "linux")]
+fn on_one_cpu<R>(f: impl FnOnce() -> R) -> R {
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `cpu_set_t` is a plain bit array, valid when zeroed.
+    let (mut old, mut one): (libc::cpu_set_t, libc::cpu_set_t) = unsafe { std::mem::zeroed() };
+    // SAFETY: `old` is a writable `cpu_set_t` of `size` bytes; pid 0 is the calling thread.
+    if unsafe { libc::sched_getaffinity(0, size, &mut old) } != 0 {
+        return f();
+    }
+    // SAFETY: every index is below CPU_SETSIZE, the set's size in bits.
+    let first = (0..libc::CPU_SETSIZE as usize).find(|&c| unsafe { libc::CPU_ISSET(c, &old) });
+    let Some(cpu) = first else { return f() };
+    // SAFETY: `cpu` is below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut one) };
+    // SAFETY: `one` is a valid `cpu_set_t` of `size` bytes naming a CPU the thread may use.
+    let narrowed = unsafe { libc::sched_setaffinity(0, size, &one) } == 0;
+    let r = f();
+    if narrowed {
+        // SAFETY: `old` is the mask the kernel gave this thread above.
+        unsafe { libc::sched_setaffinity(0, size, &old) };
+    }
+    r
+}
+
+/// Elsewhere the library opens as it is (see the Linux version).
+#[cfg(not(target_os = "linux"))]
+fn on_one_cpu<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// Tell an OpenBLAS to run every call on the caller's thread; false when `lib` has no
