@@ -7,8 +7,8 @@
 
 use half::f16;
 
-use super::Parallelism;
 use super::blas::{self, Op};
+use super::{Parallelism, SendPtr};
 use crate::dtype::Element;
 use crate::storage::CpuStorage;
 
@@ -93,15 +93,6 @@ const SPLIT_MIN_MACS: usize = 128 * 128 * 128;
 
 /// Blocks of a split product start at multiples of this many rows (or columns).
 const BLOCK_ALIGN: usize = 16;
-
-/// A raw pointer that may cross to a rayon thread (each block writes its own part of `dst`).
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-// SAFETY: only used by split products and batches, whose blocks write disjoint parts of the
-// destination and only read the operands, all of which outlive the parallel section.
-unsafe impl<T> Send for SendPtr<T> {}
-// SAFETY: as above.
-unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Split the `m x n` product into row blocks (or column blocks, whichever dimension is larger)
 /// and call `block(row0, rows, col0, cols)` for each: on the calling thread and its helpers

@@ -80,6 +80,24 @@ pub(crate) fn env_usize(var: &str, default: usize) -> usize {
     std::env::var(var).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
 
+/// A raw pointer that may cross to a rayon thread, for kernels whose parallel parts each write
+/// their own elements of one destination (split products and batches, Winograd's output
+/// tiles) and only read their operands, all of which outlive the parallel section.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+// SAFETY: see the type's contract: the parts write disjoint elements and nothing else touches
+// the destination while they run.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so that a closure captures the whole `SendPtr`).
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// Inputs at least this long are processed in parallel chunks.
 pub const PAR_THRESHOLD: usize = 1 << 16;
 

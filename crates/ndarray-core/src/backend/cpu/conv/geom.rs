@@ -2,6 +2,7 @@
 
 use num_traits::Float;
 
+use super::super::Parallelism;
 use super::super::blas::{self, Op};
 use super::super::matmul::{RmGemm, own_sgemm_rm};
 use crate::storage::StorageElement;
@@ -24,6 +25,25 @@ pub trait ConvFloat:
     fn blas_gemm(_g: &mut RmGemm<'_, Self>) -> bool {
         false
     }
+    /// The forward pass of `g` by a faster algorithm this type has for it (float32's Winograd
+    /// 3x3, [`super::winograd`]), or None.
+    fn fast_forward(
+        _par: Parallelism,
+        _x: &[Self],
+        _w: &[Self],
+        _bias: Option<&[Self]>,
+        _g: &ConvGeom,
+    ) -> Option<Vec<Self>> {
+        None
+    }
+    /// The data gradient of `g` by a faster algorithm this type has for it, or None.
+    fn fast_backward_data(_par: Parallelism, _dy: &[Self], _w: &[Self], _g: &ConvGeom) -> Option<Vec<Self>> {
+        None
+    }
+    /// The weight gradient of `g` by a faster algorithm this type has for it, or None.
+    fn fast_backward_weight(_par: Parallelism, _dy: &[Self], _x: &[Self], _g: &ConvGeom) -> Option<Vec<Self>> {
+        None
+    }
 }
 
 /// Zero of a [`ConvFloat`] (`Float`'s and `Element`'s both name one).
@@ -37,6 +57,15 @@ impl ConvFloat for f32 {
     }
     fn own_gemm(threads: usize, g: &mut RmGemm<'_, f32>) -> bool {
         own_sgemm_rm(threads, g)
+    }
+    fn fast_forward(par: Parallelism, x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Option<Vec<f32>> {
+        super::winograd::forward(par, x, w, bias, g)
+    }
+    fn fast_backward_data(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeom) -> Option<Vec<f32>> {
+        super::winograd::backward_data(par, dy, w, g)
+    }
+    fn fast_backward_weight(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom) -> Option<Vec<f32>> {
+        super::winograd::backward_weight(par, dy, x, g)
     }
     fn blas_gemm(g: &mut RmGemm<'_, f32>) -> bool {
         let RmGemm { m, n, k, ta, tb, acc, .. } = *g;

@@ -15,6 +15,7 @@
 mod geom;
 mod im2col;
 mod pool;
+mod winograd;
 
 use rayon::prelude::*;
 
@@ -270,6 +271,9 @@ fn dy_block<'a, T: ConvFloat>(
 /// Images go in blocks of [`images_per_block`]; a block of one image writes its product in
 /// place, a larger one through a buffer then copied to each image's planes.
 pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Option<&[T]>, g: &ConvGeom) -> Vec<T> {
+    if let Some(y) = T::fast_forward(par, x, w, bias, g) {
+        return y;
+    }
     let (fg, kg) = (g.out_c / g.groups, g.col_rows());
     let ohw = g.out_vol();
     let nb = images_per_block(par, g);
@@ -311,6 +315,9 @@ pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Opti
 /// Gradient of the convolution's input: `dy` is `(batch, out_c, od, oh, ow)`; returns
 /// `(batch, in_c, d, h, w)`. Also the forward pass of a transposed convolution.
 pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: &ConvGeom) -> Vec<T> {
+    if let Some(dx) = T::fast_backward_data(par, dy, w, g) {
+        return dx;
+    }
     let (cg, fg, kg) = (g.in_c / g.groups, g.out_c / g.groups, g.col_rows());
     let (hw, ohw) = (g.in_vol(), g.out_vol());
     let nb = images_per_block(par, g);
@@ -344,6 +351,9 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
 /// Gradient of the convolution's weight: `dy` is `(batch, out_c, od, oh, ow)`, `x` the input;
 /// returns `(out_c, in_c/groups, kd, kh, kw)`, summed over the batch.
 pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g: &ConvGeom) -> Vec<T> {
+    if let Some(dw) = T::fast_backward_weight(par, dy, x, g) {
+        return dw;
+    }
     let (fg, kg) = (g.out_c / g.groups, g.col_rows());
     let ohw = g.out_vol();
     let nb = images_per_block(par, g);

@@ -1,0 +1,199 @@
+//! Tests of the Winograd kernels against the direct sums.
+
+use super::super::{ConvGeom, conv_backward_data, conv_backward_weight, conv_forward};
+use super::*;
+
+fn geom(batch: usize, c: usize, k: usize, h: usize, w: usize, ph: usize, pw: usize) -> ConvGeom {
+    ConvGeom {
+        batch,
+        in_c: c,
+        d: 1,
+        h,
+        w,
+        out_c: k,
+        groups: 1,
+        kd: 1,
+        kh: 3,
+        kw: 3,
+        sd: 1,
+        sh: 1,
+        sw: 1,
+        pd: 0,
+        ph,
+        pw,
+        dd: 1,
+        dh: 1,
+        dw: 1,
+        od: 1,
+        oh: h + 2 * ph - 2,
+        ow: w + 2 * pw - 2,
+    }
+}
+
+/// The direct sums, in float64.
+fn direct(x: &[f32], wt: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f64> {
+    let mut y = vec![0.0f64; g.batch * g.out_c * g.oh * g.ow];
+    for n in 0..g.batch {
+        for f in 0..g.out_c {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let mut acc = bias.map_or(0.0, |b| b[f] as f64);
+                    for c in 0..g.in_c {
+                        for i in 0..3 {
+                            for j in 0..3 {
+                                let (iy, ix) = ((oy + i) as isize - g.ph as isize, (ox + j) as isize - g.pw as isize);
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                let xv = x[((n * g.in_c + c) * g.h + iy as usize) * g.w + ix as usize];
+                                acc += xv as f64 * wt[((f * g.in_c + c) * 3 + i) * 3 + j] as f64;
+                            }
+                        }
+                    }
+                    y[((n * g.out_c + f) * g.oh + oy) * g.ow + ox] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// The data gradient by its definition (each output gradient spread over its patch), in
+/// float64.
+fn direct_dx(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f64> {
+    let mut dx = vec![0.0f64; g.batch * g.in_c * g.h * g.w];
+    for n in 0..g.batch {
+        for f in 0..g.out_c {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let d = dy[((n * g.out_c + f) * g.oh + oy) * g.ow + ox] as f64;
+                    for c in 0..g.in_c {
+                        for i in 0..3 {
+                            for j in 0..3 {
+                                let (iy, ix) = ((oy + i) as isize - g.ph as isize, (ox + j) as isize - g.pw as isize);
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                dx[((n * g.in_c + c) * g.h + iy as usize) * g.w + ix as usize] +=
+                                    d * wt[((f * g.in_c + c) * 3 + i) * 3 + j] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// The weight gradient by its definition, in float64.
+fn direct_dw(dy: &[f32], x: &[f32], g: &ConvGeom) -> Vec<f64> {
+    let mut dw = vec![0.0f64; g.out_c * g.in_c * 9];
+    for n in 0..g.batch {
+        for f in 0..g.out_c {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let d = dy[((n * g.out_c + f) * g.oh + oy) * g.ow + ox] as f64;
+                    for c in 0..g.in_c {
+                        for i in 0..3 {
+                            for j in 0..3 {
+                                let (iy, ix) = ((oy + i) as isize - g.ph as isize, (ox + j) as isize - g.pw as isize);
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                let xv = x[((n * g.in_c + c) * g.h + iy as usize) * g.w + ix as usize] as f64;
+                                dw[((f * g.in_c + c) * 3 + i) * 3 + j] += d * xv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dw
+}
+
+fn values(len: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+fn close(got: &[f32], want: &[f64], scale: f64) {
+    assert_eq!(got.len(), want.len());
+    for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
+        assert!((a as f64 - b).abs() <= 2e-7 * scale, "element {i}: {a} vs {b}");
+    }
+}
+
+thread_local! {
+    /// Keeps this thread's transforms off AVX-512.
+    pub(super) static SCALAR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Odd and even planes, a plane smaller than a tile, paddings 0-2 either way, several
+/// blocks per image and several images per block, serial and split, with the AVX-512
+/// transforms (where the CPU has them) and without; the last shape has enough tiles for
+/// the convolution kernels to choose this path themselves.
+#[test]
+fn matches_the_direct_sums() {
+    let shapes = [
+        (4, 16, 16, 16, 16, 1, 1),
+        (2, 16, 17, 8, 8, 1, 1),
+        (3, 20, 16, 7, 9, 1, 0),
+        (1, 16, 16, 5, 3, 2, 2),
+        (2, 18, 16, 1, 1, 1, 1),
+        (1, 16, 24, 33, 30, 1, 1),
+        (5, 16, 16, 4, 4, 0, 2),
+        (1, 17, 19, 3, 4, 0, 1),
+    ];
+    for (case, &(b, c, k, h, w, ph, pw)) in shapes.iter().enumerate() {
+        let g = geom(b, c, k, h, w, ph, pw);
+        if g.oh == 0 || g.ow == 0 {
+            continue;
+        }
+        assert!(applies(&g), "{g:?}");
+        let x = values(b * c * h * w, case as u32);
+        let wt = values(k * c * 9, 100 + case as u32);
+        let bias = values(k, 200 + case as u32);
+        let scale = (c * 9) as f64;
+        let want = direct(&x, &wt, Some(&bias), &g);
+        let dy = values(b * k * g.oh * g.ow, 300 + case as u32);
+        let want_dx = direct_dx(&dy, &wt, &g);
+        let want_dw = direct_dw(&dy, &x, &g);
+        let runs = [(Parallelism::SERIAL, false), (Parallelism::whole_pool(), false), (Parallelism::SERIAL, true)];
+        for (par, scalar) in runs {
+            SCALAR.with(|s| s.set(scalar));
+            close(&forward_from(par, &x, &wt, Some(&bias), &g, 0).unwrap(), &want, scale);
+            close(&conv_forward(par, &x, &wt, Some(&bias), &g), &want, scale);
+            close(&backward_data_from(par, &dy, &wt, &g, 0).unwrap(), &want_dx, (k * 9) as f64);
+            close(&conv_backward_data(par, &dy, &wt, &g), &want_dx, (k * 9) as f64);
+            let dw_scale = (b * g.oh * g.ow) as f64;
+            close(&backward_weight_from(par, &dy, &x, &g, 0).unwrap(), &want_dw, dw_scale);
+            close(&conv_backward_weight(par, &dy, &x, &g), &want_dw, dw_scale);
+            SCALAR.with(|s| s.set(false));
+        }
+        assert_eq!(
+            forward(Parallelism::SERIAL, &x, &wt, None, &g).is_some(),
+            b * g.oh.div_ceil(2) * g.ow.div_ceil(2) >= MIN_TILES
+        );
+    }
+}
+
+#[test]
+fn takes_only_what_it_computes() {
+    let g = geom(1, 16, 16, 8, 8, 1, 1);
+    assert!(applies(&g));
+    assert!(!applies(&ConvGeom { sh: 2, oh: 4, ..g }));
+    assert!(!applies(&ConvGeom { groups: 2, ..g }));
+    assert!(!applies(&ConvGeom { dh: 2, oh: 4, ..g }));
+    assert!(!applies(&ConvGeom { in_c: 3, ..g }));
+    assert!(!applies(&ConvGeom { kh: 5, oh: 6, ph: 2, ..g }));
+    assert!(!applies(&ConvGeom { ph: 3, oh: 12, ..g }));
+}
