@@ -77,12 +77,25 @@ fn team() -> &'static Team {
             wake: Condvar::new(),
             sleep: Mutex::new(()),
         }));
+        let (started, running) = std::sync::mpsc::channel();
+        let mut spawned = 0;
         for i in 0..helpers {
-            let spawned = std::thread::Builder::new().name(format!("mxrs-team-{i}")).spawn(move || helper(team));
-            if spawned.is_err() {
+            let started = started.clone();
+            let helper = move || {
+                let _ = started.send(());
+                helper(team)
+            };
+            if std::thread::Builder::new().name(format!("mxrs-team-{i}")).spawn(helper).is_err() {
                 // No helper thread: splits then run on their callers alone.
                 break;
             }
+            spawned += 1;
+        }
+        // A new thread carries its spawner's name until it starts and names itself: wait until
+        // every helper runs, so that nothing sees a helper under an engine worker's name (a test
+        // that counted `mxrs-cpu-worker` threads right after a split failed now and then).
+        for _ in 0..spawned {
+            let _ = running.recv();
         }
         team
     })
