@@ -3,8 +3,7 @@
 use num_traits::Float;
 
 use super::super::Parallelism;
-use super::super::blas::{self, Op};
-use super::super::matmul::{RmGemm, own_sgemm_rm};
+use super::super::matmul::RmGemm;
 use crate::storage::StorageElement;
 
 /// Element types the convolution kernels run on: the floats `gemm` supports.
@@ -15,18 +14,18 @@ pub trait ConvFloat:
     fn has_blas() -> bool {
         false
     }
-    /// [`own_sgemm_rm`] for float32 (this crate's AVX-512 kernels), split over `threads`
+    /// [`own_sgemm_rm`](super::super::matmul::own_sgemm_rm) for float32 (this crate's AVX-512 kernels), split over `threads`
     /// threads; false, doing nothing, where they do not run.
     fn own_gemm(_threads: usize, _g: &mut RmGemm<'_, Self>) -> bool {
         false
     }
-    /// The external BLAS's gemm for this type, if it has one and one was loaded ([`blas`]).
+    /// The external BLAS's gemm for this type, if it has one and one was loaded ([`blas`](super::super::blas)).
     /// Returns false, doing nothing, when there is none.
     fn blas_gemm(_g: &mut RmGemm<'_, Self>) -> bool {
         false
     }
     /// The forward pass of `g` by a faster algorithm this type has for it (float32's Winograd
-    /// 3x3, [`super::winograd`]), or None.
+    /// 3x3 in `conv::winograd`), or None.
     fn fast_forward(
         _par: Parallelism,
         _x: &[Self],
@@ -50,53 +49,6 @@ pub trait ConvFloat:
 pub(super) fn zero<T: ConvFloat>() -> T {
     <T as num_traits::Zero>::zero()
 }
-
-impl ConvFloat for f32 {
-    fn has_blas() -> bool {
-        blas::get().is_some()
-    }
-    fn own_gemm(threads: usize, g: &mut RmGemm<'_, f32>) -> bool {
-        own_sgemm_rm(threads, g)
-    }
-    fn fast_forward(par: Parallelism, x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Option<Vec<f32>> {
-        super::winograd::forward(par, x, w, bias, g)
-    }
-    fn fast_backward_data(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeom) -> Option<Vec<f32>> {
-        super::winograd::backward_data(par, dy, w, g)
-    }
-    fn fast_backward_weight(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom) -> Option<Vec<f32>> {
-        super::winograd::backward_weight(par, dy, x, g)
-    }
-    fn blas_gemm(g: &mut RmGemm<'_, f32>) -> bool {
-        let RmGemm { m, n, k, ta, tb, acc, .. } = *g;
-        let (dst, a, b) = (&mut *g.dst, g.a, g.b);
-        let Some(lib) = blas::get() else { return false };
-        assert!(a.len() >= m * k && b.len() >= k * n && dst.len() >= m * n, "blas_gemm: operand too short");
-        let op = |t| if t { Op::Trans } else { Op::NoTrans };
-        let (lda, ldb) = (if ta { m } else { k }, if tb { k } else { n });
-        let beta = if acc { 1.0 } else { 0.0 };
-        // SAFETY: the assert checks that `a` holds the m*k elements and `b` the k*n elements the
-        // leading dimensions address, and that `dst` (exclusively borrowed, so not overlapping
-        // them) has room for the m*n row-major result.
-        unsafe {
-            lib.sgemm_beta(
-                op(ta),
-                op(tb),
-                m,
-                n,
-                k,
-                a.as_ptr(),
-                lda.max(1),
-                b.as_ptr(),
-                ldb.max(1),
-                beta,
-                dst.as_mut_ptr(),
-                n.max(1),
-            )
-        }
-    }
-}
-impl ConvFloat for f64 {}
 
 /// The geometry of a grouped convolution over up to three spatial dimensions, from
 /// `(batch, in_c, d, h, w)` to `(batch, out_c, od, oh, ow)` with a

@@ -8,7 +8,7 @@ use std::arch::x86_64::{
 };
 
 use super::super::super::SendPtr;
-use super::{Filters, Tiles, filter_transform, grad_transform, input_transform, output_transform};
+use super::tiles::{Filters, Tiles, filter_transform, grad_transform, input_transform, output_transform};
 
 /// Lanes `0..n` (n <= 16).
 fn lanes(n: usize) -> __mmask16 {
@@ -25,8 +25,8 @@ fn offsets(o: &[i32; 16]) -> __m512i {
 /// Row `o` of every filter matrix, 16 filters at a time.
 ///
 /// # Safety
-/// As [`Filters::row_scalar`], with AVX-512 available and `w` shorter than
-/// [`super::GATHER_MAX`].
+/// As `Filters::row_scalar`, with AVX-512 available and `w` shorter than
+/// `GATHER_MAX`.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn filters(f: &Filters<'_>, o: usize) {
     let step: [i32; 16] = std::array::from_fn(|l| (l * f.sq) as i32);
@@ -50,10 +50,10 @@ pub(super) unsafe fn filters(f: &Filters<'_>, o: usize) {
     }
 }
 
-/// [`Tiles::inputs`], 16 tiles at a time.
+/// `inputs`, 16 tiles at a time.
 ///
 /// # Safety
-/// AVX-512 available; `x` shorter than [`super::GATHER_MAX`]; `v` holds 16 * c * n values.
+/// AVX-512 available; `x` shorter than `GATHER_MAX`; `v` holds 16 * c * n values.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn inputs(tiles: &Tiles<'_>, x: &[f32], v: &mut [f32]) {
     let p = tiles.p;
@@ -93,10 +93,10 @@ pub(super) unsafe fn inputs(tiles: &Tiles<'_>, x: &[f32], v: &mut [f32]) {
     }
 }
 
-/// [`Tiles::grads`], 16 tiles at a time.
+/// `grads`, 16 tiles at a time.
 ///
 /// # Safety
-/// AVX-512 available; `dy` shorter than [`super::GATHER_MAX`].
+/// AVX-512 available; `dy` shorter than `GATHER_MAX`.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn grads(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f32]) {
     let p = tiles.p;
@@ -129,11 +129,11 @@ pub(super) unsafe fn grads(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f32]) {
     }
 }
 
-/// [`Tiles::outputs`], 16 tiles at a time.
+/// `outputs`, 16 tiles at a time.
 ///
 /// # Safety
-/// As [`Tiles::outputs`], with AVX-512 available and the output shorter than
-/// [`super::GATHER_MAX`].
+/// As `outputs`, with AVX-512 available and the output shorter than
+/// `GATHER_MAX`.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn outputs(tiles: &Tiles<'_>, m: &[f32], bias: Option<&[f32]>, out: SendPtr<f32>) {
     let p = tiles.p;

@@ -19,12 +19,13 @@
 
 use rayon::prelude::*;
 
+use self::tiles::{Filters, GATHER_MAX, Plan, Tiles};
 use super::super::{Parallelism, SendPtr};
-use super::{ConvGeom, conv_threads, gemm_rm};
+use super::geom::ConvGeom;
+use super::product::{conv_threads, gemm_rm};
 use crate::storage::StorageElement as _;
 
-/// A block of tile rows aims at about this many tiles (columns of each product).
-const BLOCK_TILES: usize = 128;
+mod tiles;
 
 /// Both channel counts at least this: the products' depth (input channels) and rows (output
 /// channels) are then deep enough for the kernels, where a 3-channel stem is not.
@@ -134,8 +135,8 @@ fn backward_weight_from(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, m
         for b in part * per..((part + 1) * per).min(blocks) {
             let tiles = p.block(b, per_block);
             let n = tiles.n;
-            tiles.inputs(x, &mut v[..16 * p.c * n]);
-            tiles.grads(dy, &mut d[..16 * p.k * n]);
+            inputs(&tiles, x, &mut v[..16 * p.c * n]);
+            grads(&tiles, dy, &mut d[..16 * p.k * n]);
             for xi in 0..16 {
                 let (dx, vx) = (&d[xi * p.k * n..][..p.k * n], &v[xi * p.c * n..][..p.c * n]);
                 let dux = &mut du[xi * p.k * p.c..][..p.k * p.c];
@@ -184,60 +185,6 @@ fn untransform_filters(du: &[f32], k: usize, c: usize) -> Vec<f32> {
     dw
 }
 
-/// One Winograd convolution: `c` input channels of `h x w` to `k` output channels of `oh x ow`.
-struct Plan {
-    batch: usize,
-    c: usize,
-    k: usize,
-    h: usize,
-    w: usize,
-    oh: usize,
-    ow: usize,
-    ph: usize,
-    pw: usize,
-    /// Tiles down and across one output plane.
-    th: usize,
-    tw: usize,
-    /// Tile rows per block.
-    rows: usize,
-}
-
-impl Plan {
-    fn of(
-        batch: usize,
-        c: usize,
-        k: usize,
-        (h, w): (usize, usize),
-        (oh, ow): (usize, usize),
-        (ph, pw): (usize, usize),
-    ) -> Plan {
-        let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
-        Plan { batch, c, k, h, w, oh, ow, ph, pw, th, tw, rows: (BLOCK_TILES / tw).max(1) }
-    }
-    /// (tile rows per block, blocks, parts) for `threads` threads: blocks of about
-    /// [`BLOCK_TILES`] tiles, at least one per thread when there are few tiles, and the blocks
-    /// split into consecutive runs, one per part.
-    fn blocks(&self, threads: usize) -> (usize, usize, usize) {
-        let total_rows = self.batch * self.th;
-        let per_block = self.rows.min(total_rows.div_ceil(threads.max(1))).max(1);
-        let blocks = total_rows.div_ceil(per_block);
-        (per_block, blocks, threads.min(blocks).max(1))
-    }
-    /// The tiles of block `b` of `per_block` tile rows.
-    fn block(&self, b: usize, per_block: usize) -> Tiles<'_> {
-        let r0 = b * per_block;
-        Tiles { p: self, r0, n: per_block.min(self.batch * self.th - r0) * self.tw }
-    }
-    /// Tiles of the whole batch.
-    fn tiles(&self) -> usize {
-        self.batch * self.th * self.tw
-    }
-    /// Multiply-adds of the 16 products over all tiles.
-    fn work(&self) -> usize {
-        16 * self.k * self.c * self.tiles()
-    }
-}
-
 /// `U[xi] = G g G^T` for every filter, as 16 matrices `k x c` (`turned`: the filters turned by
 /// 180 degrees with their channel roles swapped, as 16 matrices `c x k`).
 ///
@@ -268,125 +215,14 @@ fn transform_filters(par: Parallelism, w: &[f32], k: usize, c: usize, turned: bo
     u
 }
 
-/// Gathers address elements with 32-bit offsets: operands shorter than this use them.
-const GATHER_MAX: usize = 1 << 30;
-
 /// Whether the AVX-512 transforms run here (tests may turn them off on their own thread).
 #[cfg(target_arch = "x86_64")]
 fn avx512() -> bool {
     #[cfg(test)]
-    if tests::SCALAR.with(|s| s.get()) {
+    if tiles::SCALAR.with(|s| s.get()) {
         return false;
     }
     super::super::sgemm_avx512::available()
-}
-
-/// Where [`transform_filters`] reads and writes.
-struct Filters<'a> {
-    w: &'a [f32],
-    u: SendPtr<f32>,
-    rows: usize,
-    cols: usize,
-    so: usize,
-    sq: usize,
-    turned: bool,
-}
-
-impl Filters<'_> {
-    /// Matrix of transform value (i, j).
-    fn plane(&self, i: usize, j: usize) -> usize {
-        let s = |i: usize| if self.turned { [3, 1, 2, 0][i] } else { i };
-        s(i) * 4 + s(j)
-    }
-
-    /// Row `o` of every matrix, one filter at a time.
-    ///
-    /// # Safety
-    /// `u` must hold 16 * rows * cols elements, and no other thread may write row `o`.
-    unsafe fn row_scalar(&self, o: usize) {
-        for q in 0..self.cols {
-            let g: [f32; 9] = std::array::from_fn(|e| self.w[o * self.so + q * self.sq + e]);
-            let t = filter_transform(|a, b| g[a * 3 + b], |x, y| x + y, |x, y| x - y, |x| 0.5 * x);
-            for (e, v) in t.into_iter().enumerate() {
-                let at = (self.plane(e / 4, e % 4) * self.rows + o) * self.cols + q;
-                // SAFETY: at < 16 * rows * cols (the caller's contract), in row o.
-                unsafe { *self.u.get().add(at) = v };
-            }
-        }
-    }
-}
-
-/// `G g G^T` (row-major 4x4) of the filter `g(a, b)`, in any arithmetic: scalars or vectors of
-/// filters.
-#[inline(always)]
-fn filter_transform<V: Copy>(
-    g: impl Fn(usize, usize) -> V,
-    add: impl Fn(V, V) -> V,
-    sub: impl Fn(V, V) -> V,
-    half: impl Fn(V) -> V,
-) -> [V; 16] {
-    // Rows of G g, then each row times G^T.
-    let gg: [[V; 3]; 4] = std::array::from_fn(|i| {
-        std::array::from_fn(|b| {
-            let (x, y, z) = (g(0, b), g(1, b), g(2, b));
-            match i {
-                0 => x,
-                1 => half(add(add(x, y), z)),
-                2 => half(add(sub(x, y), z)),
-                _ => z,
-            }
-        })
-    });
-    std::array::from_fn(|e| {
-        let [x, y, z] = gg[e / 4];
-        match e % 4 {
-            0 => x,
-            1 => half(add(add(x, y), z)),
-            2 => half(add(sub(x, y), z)),
-            _ => z,
-        }
-    })
-}
-
-/// `B^T d B` (row-major 4x4) of the patch `d(i, j)`, `B^T` = [[1, 0, -1, 0], [0, 1, 1, 0],
-/// [0, -1, 1, 0], [0, 1, 0, -1]].
-#[inline(always)]
-fn input_transform<V: Copy>(
-    d: impl Fn(usize, usize) -> V,
-    add: impl Fn(V, V) -> V,
-    sub: impl Fn(V, V) -> V,
-) -> [V; 16] {
-    let comb = |x0: V, x1: V, x2: V, x3: V| [sub(x0, x2), add(x1, x2), sub(x2, x1), sub(x1, x3)];
-    let cols: [[V; 4]; 4] = std::array::from_fn(|j| comb(d(0, j), d(1, j), d(2, j), d(3, j)));
-    let rows: [[V; 4]; 4] = std::array::from_fn(|i| comb(cols[0][i], cols[1][i], cols[2][i], cols[3][i]));
-    std::array::from_fn(|e| rows[e / 4][e % 4])
-}
-
-/// `A^T M A` (row-major 2x2) of the 4x4 `m(i, j)`, `A^T` = [[1, 1, 1, 0], [0, 1, -1, -1]].
-#[inline(always)]
-fn output_transform<V: Copy>(
-    m: impl Fn(usize, usize) -> V,
-    add: impl Fn(V, V) -> V,
-    sub: impl Fn(V, V) -> V,
-) -> [V; 4] {
-    let comb = |x0: V, x1: V, x2: V, x3: V| [add(add(x0, x1), x2), sub(sub(x1, x2), x3)];
-    let cols: [[V; 2]; 4] = std::array::from_fn(|j| comb(m(0, j), m(1, j), m(2, j), m(3, j)));
-    let rows: [[V; 2]; 2] = std::array::from_fn(|r| comb(cols[0][r], cols[1][r], cols[2][r], cols[3][r]));
-    [rows[0][0], rows[0][1], rows[1][0], rows[1][1]]
-}
-
-/// `A dy A^T` (row-major 4x4) of the 2x2 `dy(r, q)`, `A` = [[1, 0], [1, 1], [1, -1], [0, -1]].
-#[inline(always)]
-fn grad_transform<V: Copy>(
-    dy: impl Fn(usize, usize) -> V,
-    add: impl Fn(V, V) -> V,
-    sub: impl Fn(V, V) -> V,
-    neg: impl Fn(V) -> V,
-) -> [V; 16] {
-    let spread = |a: V, b: V| [a, add(a, b), sub(a, b), neg(b)];
-    let cols: [[V; 4]; 2] = std::array::from_fn(|q| spread(dy(0, q), dy(1, q)));
-    let rows: [[V; 4]; 4] = std::array::from_fn(|i| spread(cols[0][i], cols[1][i]));
-    std::array::from_fn(|e| rows[e / 4][e % 4])
 }
 
 /// The convolution of `x` with the transformed filters `u` (16 matrices `k x c`), plus `bias`.
@@ -402,7 +238,7 @@ fn run(par: Parallelism, x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan) -
         for b in part * per..((part + 1) * per).min(blocks) {
             let tiles = p.block(b, per_block);
             let n = tiles.n;
-            tiles.inputs(x, &mut v[..16 * p.c * n]);
+            inputs(&tiles, x, &mut v[..16 * p.c * n]);
             for xi in 0..16 {
                 let (ux, vx) = (&u[xi * p.k * p.c..][..p.k * p.c], &v[xi * p.c * n..][..p.c * n]);
                 let mx = &mut m[xi * p.k * n..][..p.k * n];
@@ -411,7 +247,7 @@ fn run(par: Parallelism, x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan) -
             // SAFETY: block b writes only the output rows of its own tile rows (rows 2ty and
             // 2ty + 1 of every channel plane of their images), which no other block writes;
             // `y` outlives the parallel section and is not read in it.
-            unsafe { tiles.outputs(&m[..16 * p.k * n], bias, out) };
+            unsafe { outputs(&tiles, &m[..16 * p.k * n], bias, out) };
         }
         crate::pool::give(f32::wrap(v));
         crate::pool::give(f32::wrap(m));
@@ -425,112 +261,44 @@ fn run(par: Parallelism, x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan) -
     y
 }
 
-/// The `n` tiles of a block: tile `t` is column `t % tw` of tile row `r0 + t / tw`, and tile
-/// row `r` is row `r % th` of image `r / th`.
-struct Tiles<'a> {
-    p: &'a Plan,
-    r0: usize,
-    n: usize,
+/// `V[xi][ch][t] = (B^T d B)[xi]` of every tile of the block and input channel, zeros where a
+/// patch reads padding.
+fn inputs(tiles: &Tiles<'_>, x: &[f32], v: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() && x.len() < GATHER_MAX {
+        // SAFETY: AVX-512 is available; x is shorter than the gathers' offsets reach.
+        return unsafe { avx512::inputs(tiles, x, v) };
+    }
+    tiles.inputs_scalar(x, v)
 }
 
-impl Tiles<'_> {
-    /// (image, tile row, tile column) of tile `t`.
-    fn at(&self, t: usize) -> (usize, usize, usize) {
-        let r = self.r0 + t / self.p.tw;
-        (r / self.p.th, r % self.p.th, t % self.p.tw)
+/// `D[xi][f][t] = (A dy A^T)[xi]` of every tile of the block and output channel, from the
+/// output gradient `dy` (`(batch, k, oh, ow)`), zeros past the planes.
+fn grads(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() && dy.len() < GATHER_MAX {
+        // SAFETY: AVX-512 is available; dy is shorter than the gathers' offsets reach.
+        return unsafe { avx512::grads(tiles, dy, d) };
     }
+    tiles.grads_scalar(dy, d)
+}
 
-    /// `V[xi][ch][t] = (B^T d B)[xi]` of every tile and input channel, zeros where a patch
-    /// reads padding.
-    fn inputs(&self, x: &[f32], v: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if avx512() && x.len() < GATHER_MAX {
-            // SAFETY: AVX-512 is available; x is shorter than the gathers' offsets reach.
-            return unsafe { avx512::inputs(self, x, v) };
-        }
-        let p = self.p;
-        for t in 0..self.n {
-            let (img, ty, tx) = self.at(t);
-            for ch in 0..p.c {
-                let plane = &x[(img * p.c + ch) * p.h * p.w..][..p.h * p.w];
-                let d = |i: usize, j: usize| {
-                    let (iy, ix) = ((2 * ty + i).wrapping_sub(p.ph), (2 * tx + j).wrapping_sub(p.pw));
-                    if iy < p.h && ix < p.w { plane[iy * p.w + ix] } else { 0.0 }
-                };
-                for (xi, val) in input_transform(d, |a, b| a + b, |a, b| a - b).into_iter().enumerate() {
-                    v[(xi * p.c + ch) * self.n + t] = val;
-                }
-            }
-        }
+/// `y = A^T M A` (+ bias) of every tile of the block and output channel, written to the
+/// output planes at `out`; tiles past a plane's last row or column keep only their inside
+/// values.
+///
+/// # Safety
+/// `out` must point to the whole `(batch, k, oh, ow)` output, valid for writes, and no other
+/// thread may access the output rows of these tiles meanwhile.
+unsafe fn outputs(tiles: &Tiles<'_>, m: &[f32], bias: Option<&[f32]>, out: SendPtr<f32>) {
+    let p = tiles.p;
+    #[cfg(target_arch = "x86_64")]
+    if avx512() && p.batch * p.k * p.oh * p.ow < GATHER_MAX {
+        // SAFETY: the caller's contract; AVX-512 is available and the offsets fit.
+        return unsafe { avx512::outputs(tiles, m, bias, out) };
     }
-
-    /// `D[xi][f][t] = (A dy A^T)[xi]` of every tile and output channel, from the output
-    /// gradient `dy` (`(batch, k, oh, ow)`), zeros past the planes.
-    fn grads(&self, dy: &[f32], d: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if avx512() && dy.len() < GATHER_MAX {
-            // SAFETY: AVX-512 is available; dy is shorter than the gathers' offsets reach.
-            return unsafe { avx512::grads(self, dy, d) };
-        }
-        let p = self.p;
-        for t in 0..self.n {
-            let (img, ty, tx) = self.at(t);
-            for f in 0..p.k {
-                let g = |r: usize, q: usize| {
-                    let (oy, ox) = (2 * ty + r, 2 * tx + q);
-                    if oy < p.oh && ox < p.ow { dy[((img * p.k + f) * p.oh + oy) * p.ow + ox] } else { 0.0 }
-                };
-                for (xi, val) in grad_transform(g, |a, b| a + b, |a, b| a - b, |a| -a).into_iter().enumerate() {
-                    d[(xi * p.k + f) * self.n + t] = val;
-                }
-            }
-        }
-    }
-
-    /// Offsets of the tiles `t0..t0 + 16`'s first outputs in channel 0 of the output, and the
-    /// masks of the tiles whose output (0, 0), (0, 1), (1, 0) and (1, 1) lie inside the plane.
-    fn output_corners(&self, t0: usize) -> ([i32; 16], [u16; 4]) {
-        let p = self.p;
-        let tail = if self.n - t0 >= 16 { u16::MAX } else { (1u16 << (self.n - t0)) - 1 };
-        let mut corner = [0i32; 16];
-        let (mut row1, mut col1) = (0u16, 0u16);
-        for (l, c) in corner.iter_mut().enumerate().take(self.n - t0) {
-            let (img, ty, tx) = self.at(t0 + l);
-            *c = ((img * p.k * p.oh + 2 * ty) * p.ow + 2 * tx) as i32;
-            row1 |= u16::from(2 * ty + 1 < p.oh) << l;
-            col1 |= u16::from(2 * tx + 1 < p.ow) << l;
-        }
-        (corner, [tail, tail & col1, tail & row1, tail & row1 & col1])
-    }
-
-    /// `y = A^T M A` (+ bias) of every tile and output channel, written to the output planes
-    /// at `out`; tiles past a plane's last row or column keep only their inside values.
-    ///
-    /// # Safety
-    /// `out` must point to the whole `(batch, k, oh, ow)` output, valid for writes, and no
-    /// other thread may access the output rows of these tiles meanwhile.
-    unsafe fn outputs(&self, m: &[f32], bias: Option<&[f32]>, out: SendPtr<f32>) {
-        #[cfg(target_arch = "x86_64")]
-        if avx512() && self.p.batch * self.p.k * self.p.oh * self.p.ow < GATHER_MAX {
-            // SAFETY: the caller's contract; AVX-512 is available and the offsets fit.
-            return unsafe { avx512::outputs(self, m, bias, out) };
-        }
-        let p = self.p;
-        for t in 0..self.n {
-            let (img, ty, tx) = self.at(t);
-            for f in 0..p.k {
-                let b = bias.map_or(0.0, |b| b[f]);
-                let y = output_transform(|i, j| m[((i * 4 + j) * p.k + f) * self.n + t], |a, b| a + b, |a, b| a - b);
-                for (e, val) in y.into_iter().enumerate() {
-                    let (oy, ox) = (2 * ty + e / 2, 2 * tx + e % 2);
-                    if oy < p.oh && ox < p.ow {
-                        // SAFETY: the caller's contract; (img, f, oy, ox) is inside the output.
-                        unsafe { *out.get().add(((img * p.k + f) * p.oh + oy) * p.ow + ox) = val + b };
-                    }
-                }
-            }
-        }
-    }
+    // SAFETY: the caller's contract.
+    unsafe { tiles.outputs_scalar(m, bias, out) }
 }
 
 #[cfg(target_arch = "x86_64")]

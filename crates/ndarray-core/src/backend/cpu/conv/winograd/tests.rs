@@ -1,6 +1,7 @@
 //! Tests of the Winograd kernels against the direct sums.
 
 use super::super::{ConvGeom, conv_backward_data, conv_backward_weight, conv_forward};
+use super::tiles::SCALAR;
 use super::*;
 
 fn geom(batch: usize, c: usize, k: usize, h: usize, w: usize, ph: usize, pw: usize) -> ConvGeom {
@@ -130,11 +131,6 @@ fn close(got: &[f32], want: &[f64], scale: f64) {
     for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
         assert!((a as f64 - b).abs() <= 2e-7 * scale, "element {i}: {a} vs {b}");
     }
-}
-
-thread_local! {
-    /// Keeps this thread's transforms off AVX-512.
-    pub(super) static SCALAR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Odd and even planes, a plane smaller than a tile, paddings 0-2 either way, several
