@@ -65,6 +65,21 @@ pub(super) fn forward(par: Parallelism, x: &[f32], w: &[f32], bias: Option<&[f32
     forward_from(par, x, w, bias, g, MIN_TILES)
 }
 
+/// The plan of `g`'s forward pass (`turned`: of its data gradient, the convolution from the
+/// output gradient with the turned filters, padded by `2 - pad`) when this path takes `g` and
+/// the batch has at least `min_tiles` tiles.
+fn plan(g: &ConvGeom, turned: bool, min_tiles: usize) -> Option<Plan> {
+    if !applies(g) {
+        return None;
+    }
+    let plan = if turned {
+        Plan::of(g.batch, g.out_c, g.in_c, (g.oh, g.ow), (g.h, g.w), (2 - g.ph, 2 - g.pw))
+    } else {
+        Plan::of(g.batch, g.in_c, g.out_c, (g.h, g.w), (g.oh, g.ow), (g.ph, g.pw))
+    };
+    (plan.tiles() >= min_tiles).then_some(plan)
+}
+
 /// [`forward`] when the batch has at least `min_tiles` tiles.
 fn forward_from(
     par: Parallelism,
@@ -74,13 +89,7 @@ fn forward_from(
     g: &ConvGeom,
     min_tiles: usize,
 ) -> Option<Vec<f32>> {
-    if !applies(g) {
-        return None;
-    }
-    let plan = Plan::of(g.batch, g.in_c, g.out_c, (g.h, g.w), (g.oh, g.ow), (g.ph, g.pw));
-    if plan.tiles() < min_tiles {
-        return None;
-    }
+    let plan = plan(g, false, min_tiles)?;
     let u = transform_filters(par, w, g.out_c, g.in_c, false);
     Some(run(par, x, &u, bias, &plan))
 }
@@ -93,13 +102,7 @@ pub(super) fn backward_data(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeo
 
 /// [`backward_data`] when the batch has at least `min_tiles` tiles.
 fn backward_data_from(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeom, min_tiles: usize) -> Option<Vec<f32>> {
-    if !applies(g) {
-        return None;
-    }
-    let plan = Plan::of(g.batch, g.out_c, g.in_c, (g.oh, g.ow), (g.h, g.w), (2 - g.ph, 2 - g.pw));
-    if plan.tiles() < min_tiles {
-        return None;
-    }
+    let plan = plan(g, true, min_tiles)?;
     let u = transform_filters(par, w, g.out_c, g.in_c, true);
     Some(run(par, dy, &u, None, &plan))
 }
@@ -116,13 +119,7 @@ pub(super) fn backward_weight(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvG
 
 /// [`backward_weight`] when the batch has at least `min_tiles` tiles.
 fn backward_weight_from(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, min_tiles: usize) -> Option<Vec<f32>> {
-    if !applies(g) {
-        return None;
-    }
-    let p = Plan::of(g.batch, g.in_c, g.out_c, (g.h, g.w), (g.oh, g.ow), (g.ph, g.pw));
-    if p.tiles() < min_tiles {
-        return None;
-    }
+    let p = plan(g, false, min_tiles)?;
     let (per_block, blocks, parts) = p.blocks(conv_threads(par, p.work()));
     let tb = per_block * p.tw;
     let len = 16 * p.k * p.c;

@@ -31,31 +31,40 @@ fn geom(batch: usize, c: usize, k: usize, h: usize, w: usize, ph: usize, pw: usi
     }
 }
 
-/// The direct sums, in float64.
-fn direct(x: &[f32], wt: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f64> {
-    let mut y = vec![0.0f64; g.batch * g.out_c * g.oh * g.ow];
+/// Calls `tap(y, x, w)` for every output element `y`, input element `x` and weight `w` that
+/// the convolution multiplies together (flat indices; padding skipped).
+fn for_each_tap(g: &ConvGeom, mut tap: impl FnMut(usize, usize, usize)) {
     for n in 0..g.batch {
         for f in 0..g.out_c {
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
-                    let mut acc = bias.map_or(0.0, |b| b[f] as f64);
+                    let y = ((n * g.out_c + f) * g.oh + oy) * g.ow + ox;
                     for c in 0..g.in_c {
                         for i in 0..3 {
                             for j in 0..3 {
-                                let (iy, ix) = ((oy + i) as isize - g.ph as isize, (ox + j) as isize - g.pw as isize);
-                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                                    continue;
+                                let (iy, ix) = ((oy + i).wrapping_sub(g.ph), (ox + j).wrapping_sub(g.pw));
+                                if iy < g.h && ix < g.w {
+                                    tap(
+                                        y,
+                                        ((n * g.in_c + c) * g.h + iy) * g.w + ix,
+                                        ((f * g.in_c + c) * 3 + i) * 3 + j,
+                                    );
                                 }
-                                let xv = x[((n * g.in_c + c) * g.h + iy as usize) * g.w + ix as usize];
-                                acc += xv as f64 * wt[((f * g.in_c + c) * 3 + i) * 3 + j] as f64;
                             }
                         }
                     }
-                    y[((n * g.out_c + f) * g.oh + oy) * g.ow + ox] = acc;
                 }
             }
         }
     }
+}
+
+/// The direct sums, in float64.
+fn direct(x: &[f32], wt: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f64> {
+    let plane = g.oh * g.ow;
+    let mut y: Vec<f64> =
+        (0..g.batch * g.out_c * plane).map(|e| bias.map_or(0.0, |b| b[e / plane % g.out_c] as f64)).collect();
+    for_each_tap(g, |o, i, k| y[o] += x[i] as f64 * wt[k] as f64);
     y
 }
 
@@ -63,54 +72,14 @@ fn direct(x: &[f32], wt: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f64>
 /// float64.
 fn direct_dx(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f64> {
     let mut dx = vec![0.0f64; g.batch * g.in_c * g.h * g.w];
-    for n in 0..g.batch {
-        for f in 0..g.out_c {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let d = dy[((n * g.out_c + f) * g.oh + oy) * g.ow + ox] as f64;
-                    for c in 0..g.in_c {
-                        for i in 0..3 {
-                            for j in 0..3 {
-                                let (iy, ix) = ((oy + i) as isize - g.ph as isize, (ox + j) as isize - g.pw as isize);
-                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                                    continue;
-                                }
-                                dx[((n * g.in_c + c) * g.h + iy as usize) * g.w + ix as usize] +=
-                                    d * wt[((f * g.in_c + c) * 3 + i) * 3 + j] as f64;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    for_each_tap(g, |o, i, k| dx[i] += dy[o] as f64 * wt[k] as f64);
     dx
 }
 
 /// The weight gradient by its definition, in float64.
 fn direct_dw(dy: &[f32], x: &[f32], g: &ConvGeom) -> Vec<f64> {
     let mut dw = vec![0.0f64; g.out_c * g.in_c * 9];
-    for n in 0..g.batch {
-        for f in 0..g.out_c {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let d = dy[((n * g.out_c + f) * g.oh + oy) * g.ow + ox] as f64;
-                    for c in 0..g.in_c {
-                        for i in 0..3 {
-                            for j in 0..3 {
-                                let (iy, ix) = ((oy + i) as isize - g.ph as isize, (ox + j) as isize - g.pw as isize);
-                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                                    continue;
-                                }
-                                let xv = x[((n * g.in_c + c) * g.h + iy as usize) * g.w + ix as usize] as f64;
-                                dw[((f * g.in_c + c) * 3 + i) * 3 + j] += d * xv;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    for_each_tap(g, |o, i, k| dw[k] += dy[o] as f64 * x[i] as f64);
     dw
 }
 
