@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use self::geom::zero;
 use self::im2col::{col2im, im2col};
-use self::product::{conv_threads, gemm_rm, plan};
+use self::product::{add_parts, conv_threads, gemm_rm, plan};
 use super::Parallelism;
 
 pub use self::geom::{ConvFloat, ConvGeom};
@@ -276,11 +276,7 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
             accumulate((p * per).min(g.batch), ((p + 1) * per).min(g.batch), &mut dw);
             dw
         })
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, &y)| *x = *x + y);
-            crate::pool::give(T::wrap(b));
-            a
-        })
+        .reduce_with(add_parts)
         .unwrap_or_else(|| crate::pool::alloc_zeroed::<T>(len))
 }
 

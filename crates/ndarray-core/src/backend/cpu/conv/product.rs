@@ -125,3 +125,11 @@ pub(super) fn plan<T: ConvFloat>(par: Parallelism, batch: usize, work: usize) ->
 pub(super) fn conv_threads(par: Parallelism, work: usize) -> usize {
     if work >= ALWAYS_SPLIT_MACS { par.threads } else { par.available() }
 }
+
+/// `a + b`, elementwise, in `a`; `b` goes back to the buffer pool (the per-thread partial
+/// weight gradients of a split convolution, summed).
+pub(super) fn add_parts<T: ConvFloat>(mut a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    a.iter_mut().zip(&b).for_each(|(x, &y)| *x = *x + y);
+    crate::pool::give(T::wrap(b));
+    a
+}

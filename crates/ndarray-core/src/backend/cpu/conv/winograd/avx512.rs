@@ -8,11 +8,28 @@ use std::arch::x86_64::{
 };
 
 use super::super::super::SendPtr;
+use super::super::super::vmath::avx512::mask;
 use super::tiles::{Filters, Tiles, filter_transform, grad_transform, input_transform, output_transform};
 
-/// Lanes `0..n` (n <= 16).
+/// Lanes `0..n`, all 16 from `n = 16` up.
 fn lanes(n: usize) -> __mmask16 {
-    if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
+    mask(n.min(16))
+}
+
+/// Offsets of the tiles `t0..t0 + 16`'s first outputs in channel 0 of the output, and the masks
+/// of the tiles whose output (0, 0), (0, 1), (1, 0) and (1, 1) lie inside the plane.
+fn output_corners(tiles: &Tiles<'_>, t0: usize) -> ([i32; 16], [u16; 4]) {
+    let p = tiles.p;
+    let tail = lanes(tiles.n - t0);
+    let mut corner = [0i32; 16];
+    let (mut row1, mut col1) = (0u16, 0u16);
+    for (l, c) in corner.iter_mut().enumerate().take(tiles.n - t0) {
+        let (img, ty, tx) = tiles.at(t0 + l);
+        *c = ((img * p.k * p.oh + 2 * ty) * p.ow + 2 * tx) as i32;
+        row1 |= u16::from(2 * ty + 1 < p.oh) << l;
+        col1 |= u16::from(2 * tx + 1 < p.ow) << l;
+    }
+    (corner, [tail, tail & col1, tail & row1, tail & row1 & col1])
 }
 
 /// 16 offsets as a vector.
@@ -107,7 +124,7 @@ pub(super) unsafe fn grads(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f32]) {
     let plane = (p.oh * p.ow) as i32;
     let steps = [0, 1, p.ow as i32, p.ow as i32 + 1];
     for t0 in (0..tiles.n).step_by(16) {
-        let (corner, masks) = tiles.output_corners(t0);
+        let (corner, masks) = output_corners(tiles, t0);
         let corner = offsets(&corner);
         for f in 0..p.k {
             let base = _mm512_add_epi32(corner, _mm512_set1_epi32(f as i32 * plane));
@@ -140,7 +157,7 @@ pub(super) unsafe fn outputs(tiles: &Tiles<'_>, m: &[f32], bias: Option<&[f32]>,
     assert!(m.len() >= 16 * p.k * tiles.n, "winograd: product buffer too short");
     let plane = (p.oh * p.ow) as i32;
     for t0 in (0..tiles.n).step_by(16) {
-        let (corner, masks) = tiles.output_corners(t0);
+        let (corner, masks) = output_corners(tiles, t0);
         let tail = masks[0];
         let corner = offsets(&corner);
         let steps = [0, 1, p.ow as i32, p.ow as i32 + 1];

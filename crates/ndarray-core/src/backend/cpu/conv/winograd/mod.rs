@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use self::tiles::{Filters, GATHER_MAX, Plan, Tiles};
 use super::super::{Parallelism, SendPtr};
 use super::geom::ConvGeom;
-use super::product::{conv_threads, gemm_rm};
+use super::product::{add_parts, conv_threads, gemm_rm};
 use crate::storage::StorageElement as _;
 
 mod tiles;
@@ -146,15 +146,7 @@ fn backward_weight_from(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, m
     };
     let du = if parts > 1 {
         par.notify_split();
-        (0..parts)
-            .into_par_iter()
-            .map(part_sum)
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
-                crate::pool::give(f32::wrap(b));
-                a
-            })
-            .expect("at least one part")
+        (0..parts).into_par_iter().map(part_sum).reduce_with(add_parts).expect("at least one part")
     } else {
         part_sum(0)
     };

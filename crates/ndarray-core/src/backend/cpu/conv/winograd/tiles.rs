@@ -224,22 +224,6 @@ impl Tiles<'_> {
         }
     }
 
-    /// Offsets of the tiles `t0..t0 + 16`'s first outputs in channel 0 of the output, and the
-    /// masks of the tiles whose output (0, 0), (0, 1), (1, 0) and (1, 1) lie inside the plane.
-    pub(super) fn output_corners(&self, t0: usize) -> ([i32; 16], [u16; 4]) {
-        let p = self.p;
-        let tail = if self.n - t0 >= 16 { u16::MAX } else { (1u16 << (self.n - t0)) - 1 };
-        let mut corner = [0i32; 16];
-        let (mut row1, mut col1) = (0u16, 0u16);
-        for (l, c) in corner.iter_mut().enumerate().take(self.n - t0) {
-            let (img, ty, tx) = self.at(t0 + l);
-            *c = ((img * p.k * p.oh + 2 * ty) * p.ow + 2 * tx) as i32;
-            row1 |= u16::from(2 * ty + 1 < p.oh) << l;
-            col1 |= u16::from(2 * tx + 1 < p.ow) << l;
-        }
-        (corner, [tail, tail & col1, tail & row1, tail & row1 & col1])
-    }
-
     /// `y = A^T M A` (+ bias) of every tile and output channel, written to the output planes
     /// at `out`; tiles past a plane's last row or column keep only their inside values.
     ///
