@@ -5,6 +5,7 @@ use super::super::Parallelism;
 use super::super::blas::{self, Op};
 use super::super::matmul::{RmGemm, own_sgemm_rm};
 use super::geom::{ConvFloat, ConvGeom};
+use super::taps;
 use super::winograd;
 
 impl ConvFloat for f32 {
@@ -22,6 +23,26 @@ impl ConvFloat for f32 {
     }
     fn fast_backward_weight(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom) -> Option<Vec<f32>> {
         winograd::backward_weight(par, dy, x, g)
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn gathers() -> bool {
+        taps::avx512::available()
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn gather_row(plane: &[f32], idx: &[i32], dst: &mut [f32]) {
+        if taps::avx512::available() {
+            // SAFETY: AVX-512 is available; the rest is the caller's contract.
+            return unsafe { taps::avx512::gather_row(plane, idx, dst) };
+        }
+        super::geom::gather_row_scalar(plane, idx, dst)
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn scatter_add_row(src: &[f32], idx: &[i32], plane: &mut [f32]) {
+        if taps::avx512::available() {
+            // SAFETY: AVX-512 is available; the rest is the caller's contract.
+            return unsafe { taps::avx512::scatter_add_row(src, idx, plane) };
+        }
+        super::geom::scatter_add_row_scalar(src, idx, plane)
     }
     fn blas_gemm(g: &mut RmGemm<'_, f32>) -> bool {
         let RmGemm { m, n, k, ta, tb, acc, .. } = *g;

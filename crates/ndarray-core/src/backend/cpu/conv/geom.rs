@@ -43,6 +43,43 @@ pub trait ConvFloat:
     fn fast_backward_weight(_par: Parallelism, _dy: &[Self], _x: &[Self], _g: &ConvGeom) -> Option<Vec<Self>> {
         None
     }
+    /// Whether [`ConvFloat::gather_row`] runs in vectors here, so that lowering through a
+    /// table of taps (`conv::taps`) beats `im2col`'s element-by-element rows.
+    fn gathers() -> bool {
+        false
+    }
+    /// `dst[o] = plane[idx[o]]` for every `o < idx.len()`, zero where `idx[o]` is negative.
+    ///
+    /// # Safety
+    /// Every index in `idx` is below `plane.len()`, and `dst` is at least as long as `idx`.
+    unsafe fn gather_row(plane: &[Self], idx: &[i32], dst: &mut [Self]) {
+        gather_row_scalar(plane, idx, dst)
+    }
+    /// `plane[idx[o]] += src[o]` for every `o < idx.len()` whose index is not negative.
+    ///
+    /// # Safety
+    /// As [`ConvFloat::gather_row`] (with `src` for `dst`), and no index appears twice.
+    unsafe fn scatter_add_row(src: &[Self], idx: &[i32], plane: &mut [Self]) {
+        scatter_add_row_scalar(src, idx, plane)
+    }
+}
+
+/// `dst[o] = plane[idx[o]]`, zero where `idx[o]` is negative: the scalar form of
+/// [`ConvFloat::gather_row`].
+pub(super) fn gather_row_scalar<T: ConvFloat>(plane: &[T], idx: &[i32], dst: &mut [T]) {
+    for (d, &i) in dst.iter_mut().zip(idx) {
+        *d = if i < 0 { zero::<T>() } else { plane[i as usize] };
+    }
+}
+
+/// `plane[idx[o]] += src[o]` where `idx[o]` is not negative: the scalar form of
+/// [`ConvFloat::scatter_add_row`].
+pub(super) fn scatter_add_row_scalar<T: ConvFloat>(src: &[T], idx: &[i32], plane: &mut [T]) {
+    for (&s, &i) in src.iter().zip(idx) {
+        if i >= 0 {
+            plane[i as usize] = plane[i as usize] + s;
+        }
+    }
 }
 
 /// Zero of a [`ConvFloat`] (`Float`'s and `Element`'s both name one).

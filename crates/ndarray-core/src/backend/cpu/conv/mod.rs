@@ -17,6 +17,7 @@ mod geom;
 mod im2col;
 mod pool;
 mod product;
+mod taps;
 mod winograd;
 
 use rayon::prelude::*;
@@ -24,6 +25,7 @@ use rayon::prelude::*;
 use self::geom::zero;
 use self::im2col::{col2im, im2col};
 use self::product::{add_parts, conv_threads, gemm_rm, plan};
+use self::taps::Taps;
 use super::Parallelism;
 
 pub use self::geom::{ConvFloat, ConvGeom};
@@ -106,7 +108,8 @@ fn gather_channels<T: ConvFloat>(
 }
 
 /// Group `grp`'s column matrix of images `n0..n0 + imgs` of `x`: the input itself for a
-/// pointwise kernel on one image, else their patches gathered into `col` side by side.
+/// pointwise kernel on one image, else their patches gathered into `col` side by side
+/// (through `taps` when there is a table).
 #[allow(clippy::too_many_arguments)]
 fn lower_block<'a, T: ConvFloat>(
     x: &'a [T],
@@ -115,6 +118,7 @@ fn lower_block<'a, T: ConvFloat>(
     n0: usize,
     imgs: usize,
     pointwise: bool,
+    taps: Option<&Taps>,
     col: &'a mut [T],
 ) -> &'a [T] {
     let (cg, hw, ohw) = (g.in_c / g.groups, g.in_vol(), g.out_vol());
@@ -124,7 +128,10 @@ fn lower_block<'a, T: ConvFloat>(
     }
     let ld = imgs * ohw;
     for j in 0..imgs {
-        im2col(xg(n0 + j), g, cg, &mut col[j * ohw..], ld);
+        match taps {
+            Some(t) => t.im2col(xg(n0 + j), cg, &mut col[j * ohw..], ld),
+            None => im2col(xg(n0 + j), g, cg, &mut col[j * ohw..], ld),
+        }
     }
     &col[..g.col_rows() * ld]
 }
@@ -162,6 +169,7 @@ pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Opti
     let mut y = crate::pool::alloc::<T>(g.batch * g.out_c * ohw);
     let (par_blocks, inner, blas) = plan::<T>(par, g.batch.div_ceil(nb), g.work());
     let pointwise = g.is_pointwise() && nb == 1;
+    let taps = if pointwise { None } else { Taps::new::<T>(g) };
     let col_len = if pointwise { 0 } else { kg * nb * ohw };
     let tmp_len = if nb > 1 { fg * nb * ohw } else { 0 };
     let per = g.out_c * ohw;
@@ -170,7 +178,7 @@ pub fn conv_forward<T: ConvFloat>(par: Parallelism, x: &[T], w: &[T], bias: Opti
         let ld = imgs * ohw;
         let (col, tmp) = scratch.split_at_mut(col_len);
         for grp in 0..g.groups {
-            let src = lower_block(x, g, grp, n0, imgs, pointwise, col);
+            let src = lower_block(x, g, grp, n0, imgs, pointwise, taps.as_ref(), col);
             let wg = &w[grp * fg * kg..(grp + 1) * fg * kg];
             if imgs == 1 {
                 let dst = &mut yblk[grp * fg * ohw..(grp + 1) * fg * ohw];
@@ -205,6 +213,7 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
     let mut dx = crate::pool::alloc_zeroed::<T>(g.batch * g.in_c * hw);
     let (par_blocks, inner, blas) = plan::<T>(par, g.batch.div_ceil(nb), g.work());
     let pointwise = g.is_pointwise() && nb == 1;
+    let taps = if pointwise { None } else { Taps::new::<T>(g) };
     let col_len = if pointwise { 0 } else { kg * nb * ohw };
     let tmp_len = if nb > 1 { fg * nb * ohw } else { 0 };
     let per = g.in_c * hw;
@@ -222,7 +231,11 @@ pub fn conv_backward_data<T: ConvFloat>(par: Parallelism, dy: &[T], w: &[T], g: 
             }
             gemm_rm(kg, ld, fg, &mut col[..kg * ld], wg, true, dyg, false, false, inner, blas);
             for j in 0..imgs {
-                col2im(&col[j * ohw..], g, cg, &mut dxblk[(j * g.in_c + grp * cg) * hw..][..cg * hw], ld);
+                let dxg = &mut dxblk[(j * g.in_c + grp * cg) * hw..][..cg * hw];
+                match &taps {
+                    Some(t) => t.col2im(&col[j * ohw..], cg, dxg, ld),
+                    None => col2im(&col[j * ohw..], g, cg, dxg, ld),
+                }
             }
         }
     });
@@ -240,8 +253,14 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
     let nb = images_per_block(par, g);
     let (par_blocks, inner, blas) = plan::<T>(par, g.batch.div_ceil(nb), g.work());
     let pointwise = g.is_pointwise() && nb == 1;
-    // Accumulate images [lo, hi) into `dw` (zero on entry), `nb` at a time.
-    let accumulate = |lo: usize, hi: usize, dw: &mut [T]| {
+    let taps = if pointwise { None } else { Taps::new::<T>(g) };
+    // The gradient of images [lo, hi), `nb` at a time: the first block's products overwrite
+    // a buffer from the pool, the others add to it (zeros for no image).
+    let accumulate = |lo: usize, hi: usize| {
+        if lo >= hi {
+            return crate::pool::alloc_zeroed::<T>(g.weight_len());
+        }
+        let mut dw = crate::pool::alloc::<T>(g.weight_len());
         let mut col = crate::pool::alloc::<T>(if pointwise { 0 } else { kg * nb * ohw });
         let mut tmp = crate::pool::alloc::<T>(if nb > 1 { fg * nb * ohw } else { 0 });
         let mut n0 = lo;
@@ -249,7 +268,7 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
             let imgs = nb.min(hi - n0);
             let ld = imgs * ohw;
             for grp in 0..g.groups {
-                let src = lower_block(x, g, grp, n0, imgs, pointwise, &mut col);
+                let src = lower_block(x, g, grp, n0, imgs, pointwise, taps.as_ref(), &mut col);
                 let dyg = dy_block(dy, g, grp, n0, imgs, &mut tmp);
                 let dwg = &mut dw[grp * fg * kg..(grp + 1) * fg * kg];
                 gemm_rm(fg, kg, ld, dwg, dyg, false, src, true, n0 > lo, inner, blas);
@@ -258,12 +277,10 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
         }
         crate::pool::give(T::wrap(col));
         crate::pool::give(T::wrap(tmp));
+        dw
     };
-    let len = g.weight_len();
     if !par_blocks {
-        let mut dw = crate::pool::alloc_zeroed::<T>(len);
-        accumulate(0, g.batch, &mut dw);
-        return dw;
+        return accumulate(0, g.batch);
     }
     // One run of whole blocks per thread, each into its own gradient, summed at the end.
     let blocks = g.batch.div_ceil(nb);
@@ -271,13 +288,9 @@ pub fn conv_backward_weight<T: ConvFloat>(par: Parallelism, dy: &[T], x: &[T], g
     let per = blocks.div_ceil(parts) * nb;
     (0..parts)
         .into_par_iter()
-        .map(|p| {
-            let mut dw = crate::pool::alloc_zeroed::<T>(len);
-            accumulate((p * per).min(g.batch), ((p + 1) * per).min(g.batch), &mut dw);
-            dw
-        })
+        .map(|p| accumulate((p * per).min(g.batch), ((p + 1) * per).min(g.batch)))
         .reduce_with(add_parts)
-        .unwrap_or_else(|| crate::pool::alloc_zeroed::<T>(len))
+        .unwrap_or_else(|| crate::pool::alloc_zeroed::<T>(g.weight_len()))
 }
 
 /// Gradient of a per-channel bias: sums `dy` (`(batch, channels, plane)`) over batch and plane.
