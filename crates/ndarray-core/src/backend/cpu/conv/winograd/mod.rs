@@ -123,13 +123,19 @@ fn backward_weight_from(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, m
     let (per_block, blocks, parts) = p.blocks(conv_threads(par, p.work()));
     let tb = per_block * p.tw;
     let len = 16 * p.k * p.c;
-    // Each part sums its blocks' products into its own dU.
+    // Each part sums its blocks' products into its own dU: the first block's products
+    // overwrite a buffer from the pool, the others add to it (zeros for a part with no block).
     let part_sum = |part: usize| {
-        let mut du = crate::pool::alloc_zeroed::<f32>(len);
+        let per = blocks.div_ceil(parts);
+        let run = part * per..((part + 1) * per).min(blocks);
+        if run.is_empty() {
+            return crate::pool::alloc_zeroed::<f32>(len);
+        }
+        let first = run.start;
+        let mut du = crate::pool::alloc::<f32>(len);
         let mut v = crate::pool::alloc::<f32>(16 * p.c * tb);
         let mut d = crate::pool::alloc::<f32>(16 * p.k * tb);
-        let per = blocks.div_ceil(parts);
-        for b in part * per..((part + 1) * per).min(blocks) {
+        for b in run {
             let tiles = p.block(b, per_block);
             let n = tiles.n;
             inputs(&tiles, x, &mut v[..16 * p.c * n]);
@@ -137,7 +143,7 @@ fn backward_weight_from(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, m
             for xi in 0..16 {
                 let (dx, vx) = (&d[xi * p.k * n..][..p.k * n], &v[xi * p.c * n..][..p.c * n]);
                 let dux = &mut du[xi * p.k * p.c..][..p.k * p.c];
-                gemm_rm(p.k, p.c, n, dux, dx, false, vx, true, true, gemm::Parallelism::None, false);
+                gemm_rm(p.k, p.c, n, dux, dx, false, vx, true, b > first, gemm::Parallelism::None, false);
             }
         }
         crate::pool::give(f32::wrap(v));
