@@ -7,8 +7,8 @@
 
 use super::geom::{ConvFloat, ConvGeom};
 
-/// Output rows at least this long, read with a unit stride, are copied whole by `im2col`'s
-/// own row loop, which beats a gather.
+/// Output rows at least this long, read with a unit stride, stay on `im2col`'s own row loop:
+/// one contiguous copy per row, as fast as the vectors' loads and stores get.
 const COPY_MIN_ROW: usize = 16;
 
 /// For one 2-D convolution geometry, the position in an input plane (`h * w`) that kernel
@@ -94,9 +94,9 @@ impl Taps {
 #[cfg(target_arch = "x86_64")]
 pub(super) mod avx512 {
     use std::arch::x86_64::{
-        __mmask16, _mm512_add_ps, _mm512_cmpge_epi32_mask, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps,
-        _mm512_mask_storeu_ps, _mm512_maskz_loadu_epi32, _mm512_maskz_loadu_ps, _mm512_setzero_ps,
-        _mm512_setzero_si512,
+        __m512i, __mmask16, _mm512_add_ps, _mm512_cmpge_epi32_mask, _mm512_mask_i32gather_ps,
+        _mm512_mask_i32scatter_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_epi32, _mm512_maskz_loadu_ps,
+        _mm512_setzero_ps, _mm512_setzero_si512,
     };
 
     use super::super::super::vmath::avx512::mask;
@@ -106,13 +106,13 @@ pub(super) mod avx512 {
         super::super::super::sgemm_avx512::available()
     }
 
-    /// Lanes `o0..o0 + 16` of a row of `n`: the lanes inside the row, and those of them whose
-    /// index is not negative.
+    /// Lanes `o0..o0 + 16` of the table row `idx`: the lanes inside the row, their indices, and
+    /// the lanes whose index is not negative.
     ///
     /// # Safety
     /// AVX-512F must be available; `o0 < idx.len()`.
     #[target_feature(enable = "avx512f")]
-    unsafe fn lanes(idx: &[i32], o0: usize) -> (__mmask16, std::arch::x86_64::__m512i, __mmask16) {
+    unsafe fn lanes(idx: &[i32], o0: usize) -> (__mmask16, __m512i, __mmask16) {
         let tail = mask((idx.len() - o0).min(16));
         // SAFETY: the masked load reads only the lanes inside `idx`.
         let ix = unsafe { _mm512_maskz_loadu_epi32(tail, idx.as_ptr().add(o0)) };
