@@ -1,52 +1,70 @@
-//! 3x3 convolutions with unit stride by Winograd's minimal filtering, F(2x2, 3x3) (Lavin and
-//! Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for float32.
+//! 3x3 convolutions with unit stride by Winograd's minimal filtering, F(2x2, 3x3) and
+//! F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for
+//! float32.
 //!
-//! Each 2x2 block of outputs ("tile") of one channel pair is `A^T [(G g G^T) . (B^T d B)] A`, with
-//! `g` the 3x3 filter, `d` the 4x4 input patch under the tile and `.` the elementwise product:
-//! 16 multiplications instead of 36. Summed over input channels, the 16 elementwise products
-//! become 16 matrix products, `M[xi] = U[xi] V[xi]` with `U[xi]` the `out_c x in_c` matrix of
-//! transformed filters and `V[xi]` the `in_c x tiles` matrix of transformed patches, which run
-//! on the same product kernels as the lowered convolution ([`super::gemm_rm`]) with 2.25 times
-//! fewer multiply-adds. The transforms only add and halve, so the results stay within a few
-//! float32 roundings of the direct sum (cuDNN and oneDNN use the same algorithm).
+//! Each `m x m` block of outputs ("tile") of one channel pair is `A^T [(G g G^T) . (B^T d B)] A`,
+//! with `g` the 3x3 filter, `d` the `(m + 2) x (m + 2)` input patch under the tile and `.` the
+//! elementwise product: `(m + 2)^2` multiplications instead of `9 m^2`, 16 instead of 36 for
+//! F(2x2, 3x3) and 36 instead of 144 for F(4x4, 3x3). Summed over input channels, the
+//! elementwise products become one matrix product per plane of the transformed patch,
+//! `M[xi] = U[xi] V[xi]` with `U[xi]` the `out_c x in_c` matrix of transformed filters and
+//! `V[xi]` the `in_c x tiles` matrix of transformed patches, which run on the same product
+//! kernels as the lowered convolution ([`super::gemm_rm`]) with 2.25 (F(2x2, 3x3)) or 4
+//! (F(4x4, 3x3)) times fewer multiply-adds. F(2x2, 3x3)'s transforms only add and halve, so its
+//! results stay within a few float32 roundings of the direct sums; F(4x4, 3x3)'s multiply by
+//! up to 8 and divide by 24, and its errors are 10-20 times as large (about 1e-5 of the
+//! largest output on ResNet-18's layers against 5e-7), well inside what
+//! float32 convolutions are compared with (cuDNN and oneDNN use both variants). The bigger
+//! tiles pay where the batch has many of them (see [`MIN_TILES_F4`]): their filters' transform
+//! is 36 planes where the smaller tiles' is 16.
 //!
-//! Tiles are taken a row of tiles at a time and the rows in blocks of about [`BLOCK_TILES`],
-//! so that a block's transformed patches and products stay in the cache between the
-//! transforms and the products; blocks are split over the threads. The data gradient of such a
+//! Tiles are taken a row of tiles at a time and the rows in blocks of a few dozen tiles, so
+//! that a block's transformed patches and products stay in the cache between the transforms
+//! and the products; blocks are split over the threads. The data gradient of such a
 //! convolution is itself one: the output gradient convolved with the filters turned by 180
-//! degrees and their channel roles swapped, padded by `2 - pad`. The weight gradient stays on
-//! the lowered product.
+//! degrees and their channel roles swapped, padded by `2 - pad`. The weight gradient sums one
+//! product per plane over the tiles ([`backward_weight`]).
 
 use rayon::prelude::*;
 
 use self::tiles::{Filters, GATHER_MAX, Plan, Tiles};
+use self::transforms::{F2, F4, Scalar, Variant};
 use super::super::{Parallelism, SendPtr};
 use super::geom::ConvGeom;
 use super::product::{add_parts, conv_threads, gemm_rm};
 use crate::storage::StorageElement as _;
 
 mod tiles;
+mod transforms;
 
 /// Both channel counts at least this: the products' depth (input channels) and rows (output
 /// channels) are then deep enough for the kernels, where a 3-channel stem is not.
 const MIN_CHANNELS: usize = 16;
 
-/// At least this many tiles in the batch: transforming the filters costs as much whatever the
-/// number of tiles, and below about this many it cost more than the products saved (a
-/// 512-channel 4x4 plane at batch 16, 64 tiles: 5.3 ms against 4.1 ms lowered; 128 tiles of
-/// 128 channels: 0.53 against 0.49 ms; 256 tiles of 64 channels: 0.27 against 0.40 ms).
+/// At least this many tiles of F(2x2, 3x3) in the batch: transforming the filters costs as much
+/// whatever the number of tiles, and below about this many it cost more than the products
+/// saved (a 512-channel 4x4 plane at batch 16, 64 tiles: 5.3 ms against 4.1 ms lowered; 128
+/// tiles of 128 channels: 0.53 against 0.49 ms; 256 tiles of 64 channels: 0.27 against 0.40 ms).
 const MIN_TILES: usize = 192;
 
-/// Whether `MXRS_CONV_WINOGRAD` (default on; `0` turns it off) allows this path.
-fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| super::super::env_usize("MXRS_CONV_WINOGRAD", 1) != 0)
+/// At least this many tiles of F(4x4, 3x3) in the batch for that variant, whose transformed
+/// filters take 36 planes where F(2x2, 3x3)'s take 16. At batch 16, ResNet-18's 32x32 and
+/// 16x16 planes (1024 and 256 tiles) gained: 64->64 channels 2.4 -> 1.5 ms forward, 128->128
+/// 2.6 -> 1.8 ms; the 8x8 planes (64 tiles) came out even and the 4x4 planes (16 tiles) took
+/// twice as long, their filters' transform outweighing the products saved.
+const MIN_TILES_F4: usize = 128;
+
+/// `MXRS_CONV_WINOGRAD`: 0 turns this path off, 2 keeps it to F(2x2, 3x3); by default it takes
+/// F(4x4, 3x3) where the batch has enough tiles.
+fn mode() -> usize {
+    static MODE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| super::super::env_usize("MXRS_CONV_WINOGRAD", 4))
 }
 
 /// Whether `g` is a 2-D 3x3 convolution with unit stride and dilation in one group, padded by
 /// at most 2 (so that its data gradient is one too), wide enough to gain.
 fn applies(g: &ConvGeom) -> bool {
-    enabled()
+    mode() != 0
         && (g.d, g.kd, g.od, g.pd, g.sd, g.dd) == (1, 1, 1, 0, 1, 1)
         && (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1)
         && g.groups == 1
@@ -60,69 +78,103 @@ fn applies(g: &ConvGeom) -> bool {
         && g.ow + 2 == g.w + 2 * g.pw
 }
 
-/// The forward pass of `g` (as [`super::conv_forward`]) when this path takes it.
-pub(super) fn forward(par: Parallelism, x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Option<Vec<f32>> {
-    forward_from(par, x, w, bias, g, MIN_TILES)
+/// Which tiles a convolution takes: by the batch's size, or (tests) `m x m` tiles whatever it.
+#[derive(Clone, Copy)]
+enum Pick {
+    /// F(4x4, 3x3) from [`MIN_TILES_F4`] tiles, F(2x2, 3x3) from [`MIN_TILES`], else none.
+    Auto,
+    /// F(m x m, 3x3).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Tiles(usize),
 }
 
 /// The plan of `g`'s forward pass (`turned`: of its data gradient, the convolution from the
-/// output gradient with the turned filters, padded by `2 - pad`) when this path takes `g` and
-/// the batch has at least `min_tiles` tiles.
-fn plan(g: &ConvGeom, turned: bool, min_tiles: usize) -> Option<Plan> {
+/// output gradient with the turned filters, padded by `2 - pad`) when this path takes `g`.
+fn plan(g: &ConvGeom, turned: bool, pick: Pick) -> Option<Plan> {
     if !applies(g) {
         return None;
     }
-    let plan = if turned {
-        Plan::of(g.batch, g.out_c, g.in_c, (g.oh, g.ow), (g.h, g.w), (2 - g.ph, 2 - g.pw))
-    } else {
-        Plan::of(g.batch, g.in_c, g.out_c, (g.h, g.w), (g.oh, g.ow), (g.ph, g.pw))
+    let of = |m: usize| {
+        if turned {
+            Plan::of(m, g.batch, g.out_c, g.in_c, (g.oh, g.ow), (g.h, g.w), (2 - g.ph, 2 - g.pw))
+        } else {
+            Plan::of(m, g.batch, g.in_c, g.out_c, (g.h, g.w), (g.oh, g.ow), (g.ph, g.pw))
+        }
     };
-    (plan.tiles() >= min_tiles).then_some(plan)
+    match pick {
+        Pick::Tiles(m) => Some(of(m)),
+        Pick::Auto => {
+            let p4 = of(4);
+            if mode() != 2 && p4.tiles() >= MIN_TILES_F4 {
+                return Some(p4);
+            }
+            let p2 = of(2);
+            (p2.tiles() >= MIN_TILES).then_some(p2)
+        }
+    }
 }
 
-/// [`forward`] when the batch has at least `min_tiles` tiles.
-fn forward_from(
+/// The forward pass of `g` (as [`super::conv_forward`]) when this path takes it.
+pub(super) fn forward(par: Parallelism, x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Option<Vec<f32>> {
+    forward_as(par, x, w, bias, g, Pick::Auto)
+}
+
+/// [`forward`] with the tiles that `pick` picks.
+fn forward_as(
     par: Parallelism,
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     g: &ConvGeom,
-    min_tiles: usize,
+    pick: Pick,
 ) -> Option<Vec<f32>> {
-    let plan = plan(g, false, min_tiles)?;
-    let u = transform_filters(par, w, g.out_c, g.in_c, false);
-    Some(run(par, x, &u, bias, &plan))
+    let p = plan(g, false, pick)?;
+    Some(match p.m {
+        2 => run::<F2>(par, x, &transform_filters::<F2>(par, w, g.out_c, g.in_c, false), bias, &p),
+        _ => run::<F4>(par, x, &transform_filters::<F4>(par, w, g.out_c, g.in_c, false), bias, &p),
+    })
 }
 
 /// The data gradient of `g` (as [`super::conv_backward_data`]) when this path takes it: the
 /// forward pass of the convolution from `dy` with the turned, transposed filters.
 pub(super) fn backward_data(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeom) -> Option<Vec<f32>> {
-    backward_data_from(par, dy, w, g, MIN_TILES)
+    backward_data_as(par, dy, w, g, Pick::Auto)
 }
 
-/// [`backward_data`] when the batch has at least `min_tiles` tiles.
-fn backward_data_from(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeom, min_tiles: usize) -> Option<Vec<f32>> {
-    let plan = plan(g, true, min_tiles)?;
-    let u = transform_filters(par, w, g.out_c, g.in_c, true);
-    Some(run(par, dy, &u, None, &plan))
+/// [`backward_data`] with the tiles that `pick` picks.
+fn backward_data_as(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeom, pick: Pick) -> Option<Vec<f32>> {
+    let p = plan(g, true, pick)?;
+    Some(match p.m {
+        2 => run::<F2>(par, dy, &transform_filters::<F2>(par, w, g.out_c, g.in_c, true), None, &p),
+        _ => run::<F4>(par, dy, &transform_filters::<F4>(par, w, g.out_c, g.in_c, true), None, &p),
+    })
 }
 
 /// The weight gradient of `g` (as [`super::conv_backward_weight`]) when this path takes it.
 ///
 /// The forward pass is `y = A^T [U . V] A` per tile with `U = G g G^T`, an identity, so the
 /// weight gradient is its derivative: `dg = G^T [sum over tiles of (A dy A^T) . V] G`, with
-/// `dy` the tile's 2x2 output gradient (zero past the plane). The sum over tiles is 16 matrix
-/// products `dU[xi] += D[xi] V[xi]^T` (`out_c x tiles` by `tiles x in_c`).
+/// `dy` the tile's output gradient (zero past the plane). The sum over tiles is one matrix
+/// product per plane, `dU[xi] += D[xi] V[xi]^T` (`out_c x tiles` by `tiles x in_c`).
 pub(super) fn backward_weight(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom) -> Option<Vec<f32>> {
-    backward_weight_from(par, dy, x, g, MIN_TILES)
+    backward_weight_as(par, dy, x, g, Pick::Auto)
 }
 
-/// [`backward_weight`] when the batch has at least `min_tiles` tiles.
-fn backward_weight_from(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, min_tiles: usize) -> Option<Vec<f32>> {
-    let p = plan(g, false, min_tiles)?;
+/// [`backward_weight`] with the tiles that `pick` picks.
+fn backward_weight_as(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, pick: Pick) -> Option<Vec<f32>> {
+    let p = plan(g, false, pick)?;
+    Some(match p.m {
+        2 => weight_grad::<F2>(par, dy, x, &p),
+        _ => weight_grad::<F4>(par, dy, x, &p),
+    })
+}
+
+/// [`backward_weight`] in `W`'s tiles.
+fn weight_grad<W: Variant>(par: Parallelism, dy: &[f32], x: &[f32], p: &Plan) -> Vec<f32> {
     let (per_block, blocks, parts) = p.blocks(conv_threads(par, p.work()));
     let tb = per_block * p.tw;
-    let len = 16 * p.k * p.c;
+    let planes = p.planes();
+    let len = planes * p.k * p.c;
     // Each part sums its blocks' products into its own dU: the first block's products
     // overwrite a buffer from the pool, the others add to it (zeros for a part with no block).
     let part_sum = |part: usize| {
@@ -133,14 +185,14 @@ fn backward_weight_from(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, m
         }
         let first = run.start;
         let mut du = crate::pool::alloc::<f32>(len);
-        let mut v = crate::pool::alloc::<f32>(16 * p.c * tb);
-        let mut d = crate::pool::alloc::<f32>(16 * p.k * tb);
+        let mut v = crate::pool::alloc::<f32>(planes * p.c * tb);
+        let mut d = crate::pool::alloc::<f32>(planes * p.k * tb);
         for b in run {
             let tiles = p.block(b, per_block);
             let n = tiles.n;
-            inputs(&tiles, x, &mut v[..16 * p.c * n]);
-            grads(&tiles, dy, &mut d[..16 * p.k * n]);
-            for xi in 0..16 {
+            inputs::<W>(&tiles, x, &mut v[..planes * p.c * n]);
+            grads::<W>(&tiles, dy, &mut d[..planes * p.k * n]);
+            for xi in 0..planes {
                 let (dx, vx) = (&d[xi * p.k * n..][..p.k * n], &v[xi * p.c * n..][..p.c * n]);
                 let dux = &mut du[xi * p.k * p.c..][..p.k * p.c];
                 gemm_rm(p.k, p.c, n, dux, dx, false, vx, true, b > first, gemm::Parallelism::None, false);
@@ -156,38 +208,28 @@ fn backward_weight_from(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, m
     } else {
         part_sum(0)
     };
-    let dw = untransform_filters(&du, p.k, p.c);
+    let dw = untransform_filters::<W>(&du, p.k, p.c);
     crate::pool::give(f32::wrap(du));
-    Some(dw)
+    dw
 }
 
-/// `dg = G^T dU G` (3x3) of every filter from the 16 matrices `dU[xi]` (`k x c`): the weight
-/// gradient as `(k, c, 3, 3)`.
-fn untransform_filters(du: &[f32], k: usize, c: usize) -> Vec<f32> {
+/// `dg = G^T dU G` (3x3) of every filter from the matrices `dU[xi]` (`k x c`, one per plane):
+/// the weight gradient as `(k, c, 3, 3)`.
+fn untransform_filters<W: Variant>(du: &[f32], k: usize, c: usize) -> Vec<f32> {
     let mut dw = crate::pool::alloc::<f32>(k * c * 9);
     for (f, out) in dw.chunks_exact_mut(c * 9).enumerate() {
         for (ci, o) in out.chunks_exact_mut(9).enumerate() {
-            let x = |i: usize, j: usize| du[((i * 4 + j) * k + f) * c + ci];
-            // G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0], [0, 1/2, 1/2, 1]], down then across.
-            let fold = |v: [f32; 4]| [v[0] + 0.5 * (v[1] + v[2]), 0.5 * (v[1] - v[2]), 0.5 * (v[1] + v[2]) + v[3]];
-            let cols: [[f32; 3]; 4] = std::array::from_fn(|j| fold([x(0, j), x(1, j), x(2, j), x(3, j)]));
-            for a in 0..3 {
-                let row = fold([cols[0][a], cols[1][a], cols[2][a], cols[3][a]]);
-                o[a * 3..a * 3 + 3].copy_from_slice(&row);
-            }
+            let x = |i: usize, j: usize| du[((i * W::A + j) * k + f) * c + ci];
+            W::untransform(x, &Scalar, |e, v| o[e] = v);
         }
     }
     dw
 }
 
-/// `U[xi] = G g G^T` for every filter, as 16 matrices `k x c` (`turned`: the filters turned by
-/// 180 degrees with their channel roles swapped, as 16 matrices `c x k`).
-///
-/// With `G` = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], turning a filter swaps
-/// rows 0 and 3 of `G g` and columns 0 and 3 of the result, so the turned filter's transform is
-/// the filter's own with indices 0 and 3 swapped both ways.
-fn transform_filters(par: Parallelism, w: &[f32], k: usize, c: usize, turned: bool) -> Vec<f32> {
-    let mut u = crate::pool::alloc::<f32>(16 * k * c);
+/// `U[xi] = G g G^T` for every filter, one matrix `k x c` per plane (`turned`: the filters
+/// turned by 180 degrees with their channel roles swapped, matrices `c x k`).
+fn transform_filters<W: Variant>(par: Parallelism, w: &[f32], k: usize, c: usize, turned: bool) -> Vec<f32> {
+    let mut u = crate::pool::alloc::<f32>(W::A * W::A * k * c);
     // Row `o` of every matrix holds filters (o, q) for q < cols, filter (o, q) at w[o*so + q*sq].
     let (rows, cols, so, sq) = if turned { (c, k, 9, 9 * c) } else { (k, c, 9 * c, 9) };
     let f = Filters { w, u: SendPtr(u.as_mut_ptr()), rows, cols, so, sq, turned };
@@ -196,10 +238,10 @@ fn transform_filters(par: Parallelism, w: &[f32], k: usize, c: usize, turned: bo
         if avx512() && w.len() < GATHER_MAX {
             // SAFETY: AVX-512 is available; `f` addresses w and u within their lengths, and
             // row o of every matrix is written by this call only.
-            return unsafe { avx512::filters(&f, o) };
+            return unsafe { avx512::filters::<W>(&f, o) };
         }
         // SAFETY: as above.
-        unsafe { f.row_scalar(o) }
+        unsafe { f.row_scalar::<W>(o) }
     };
     if par.available() > 1 && k * c >= 1 << 14 {
         par.notify_split();
@@ -220,29 +262,31 @@ fn avx512() -> bool {
     super::super::sgemm_avx512::available()
 }
 
-/// The convolution of `x` with the transformed filters `u` (16 matrices `k x c`), plus `bias`.
-fn run(par: Parallelism, x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan) -> Vec<f32> {
+/// The convolution of `x` with the transformed filters `u` (one matrix `k x c` per plane),
+/// plus `bias`, in `W`'s tiles.
+fn run<W: Variant>(par: Parallelism, x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan) -> Vec<f32> {
     let (per_block, blocks, parts) = p.blocks(conv_threads(par, p.work()));
     let mut y = crate::pool::alloc::<f32>(p.batch * p.k * p.oh * p.ow);
     let out = SendPtr(y.as_mut_ptr());
     let tb = per_block * p.tw;
+    let planes = p.planes();
     let run_part = |part: usize| {
-        let mut v = crate::pool::alloc::<f32>(16 * p.c * tb);
-        let mut m = crate::pool::alloc::<f32>(16 * p.k * tb);
+        let mut v = crate::pool::alloc::<f32>(planes * p.c * tb);
+        let mut m = crate::pool::alloc::<f32>(planes * p.k * tb);
         let per = blocks.div_ceil(parts);
         for b in part * per..((part + 1) * per).min(blocks) {
             let tiles = p.block(b, per_block);
             let n = tiles.n;
-            inputs(&tiles, x, &mut v[..16 * p.c * n]);
-            for xi in 0..16 {
+            inputs::<W>(&tiles, x, &mut v[..planes * p.c * n]);
+            for xi in 0..planes {
                 let (ux, vx) = (&u[xi * p.k * p.c..][..p.k * p.c], &v[xi * p.c * n..][..p.c * n]);
                 let mx = &mut m[xi * p.k * n..][..p.k * n];
                 gemm_rm(p.k, n, p.c, mx, ux, false, vx, false, false, gemm::Parallelism::None, false);
             }
-            // SAFETY: block b writes only the output rows of its own tile rows (rows 2ty and
-            // 2ty + 1 of every channel plane of their images), which no other block writes;
-            // `y` outlives the parallel section and is not read in it.
-            unsafe { outputs(&tiles, &m[..16 * p.k * n], bias, out) };
+            // SAFETY: block b writes only the output rows of its own tile rows (rows M ty to
+            // M ty + M - 1 of every channel plane of their images), which no other block
+            // writes; `y` outlives the parallel section and is not read in it.
+            unsafe { outputs::<W>(&tiles, &m[..planes * p.k * n], bias, out) };
         }
         crate::pool::give(f32::wrap(v));
         crate::pool::give(f32::wrap(m));
@@ -258,24 +302,24 @@ fn run(par: Parallelism, x: &[f32], u: &[f32], bias: Option<&[f32]>, p: &Plan) -
 
 /// `V[xi][ch][t] = (B^T d B)[xi]` of every tile of the block and input channel, zeros where a
 /// patch reads padding.
-fn inputs(tiles: &Tiles<'_>, x: &[f32], v: &mut [f32]) {
+fn inputs<W: Variant>(tiles: &Tiles<'_>, x: &[f32], v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if avx512() && x.len() < GATHER_MAX {
         // SAFETY: AVX-512 is available; x is shorter than the gathers' offsets reach.
-        return unsafe { avx512::inputs(tiles, x, v) };
+        return unsafe { avx512::inputs::<W>(tiles, x, v) };
     }
-    tiles.inputs_scalar(x, v)
+    tiles.inputs_scalar::<W>(x, v)
 }
 
 /// `D[xi][f][t] = (A dy A^T)[xi]` of every tile of the block and output channel, from the
 /// output gradient `dy` (`(batch, k, oh, ow)`), zeros past the planes.
-fn grads(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f32]) {
+fn grads<W: Variant>(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if avx512() && dy.len() < GATHER_MAX {
         // SAFETY: AVX-512 is available; dy is shorter than the gathers' offsets reach.
-        return unsafe { avx512::grads(tiles, dy, d) };
+        return unsafe { avx512::grads::<W>(tiles, dy, d) };
     }
-    tiles.grads_scalar(dy, d)
+    tiles.grads_scalar::<W>(dy, d)
 }
 
 /// `y = A^T M A` (+ bias) of every tile of the block and output channel, written to the
@@ -285,15 +329,15 @@ fn grads(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f32]) {
 /// # Safety
 /// `out` must point to the whole `(batch, k, oh, ow)` output, valid for writes, and no other
 /// thread may access the output rows of these tiles meanwhile.
-unsafe fn outputs(tiles: &Tiles<'_>, m: &[f32], bias: Option<&[f32]>, out: SendPtr<f32>) {
+unsafe fn outputs<W: Variant>(tiles: &Tiles<'_>, m: &[f32], bias: Option<&[f32]>, out: SendPtr<f32>) {
     let p = tiles.p;
     #[cfg(target_arch = "x86_64")]
     if avx512() && p.batch * p.k * p.oh * p.ow < GATHER_MAX {
         // SAFETY: the caller's contract; AVX-512 is available and the offsets fit.
-        return unsafe { avx512::outputs(tiles, m, bias, out) };
+        return unsafe { avx512::outputs::<W>(tiles, m, bias, out) };
     }
     // SAFETY: the caller's contract.
-    unsafe { tiles.outputs_scalar(m, bias, out) }
+    unsafe { tiles.outputs_scalar::<W>(m, bias, out) }
 }
 
 #[cfg(target_arch = "x86_64")]
