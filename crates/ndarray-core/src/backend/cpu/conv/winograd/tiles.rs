@@ -56,8 +56,8 @@ impl Plan {
         (self.m + 2) * (self.m + 2)
     }
     /// (tile rows per block, blocks, parts) for `threads` threads: blocks of about
-    /// [`BLOCK_TILES_F2`] or [`BLOCK_TILES_F4`] tiles, at least one per thread when there are few tiles, and the blocks
-    /// split into consecutive runs, one per part.
+    /// [`BLOCK_TILES_F2`] or [`BLOCK_TILES_F4`] tiles, at least one per thread when there are
+    /// few tiles, and the blocks split into consecutive runs, one per part.
     pub(super) fn blocks(&self, threads: usize) -> (usize, usize, usize) {
         let total_rows = self.batch * self.th;
         let per_block = self.rows.min(total_rows.div_ceil(threads.max(1))).max(1);

@@ -124,31 +124,6 @@ fn gt2<V: Copy>(ar: &impl Arith<V>, [x0, x1, x2, x3]: [V; 4]) -> [V; 3] {
     [ar.add(x0, s), d, ar.add(s, x3)]
 }
 
-impl Variant for F2 {
-    const M: usize = 2;
-
-    #[inline(always)]
-    fn input<V: Copy>(d: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(4, 4, d, bt2, ar, emit)
-    }
-    #[inline(always)]
-    fn output<V: Copy>(m: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(4, 2, m, at2, ar, emit)
-    }
-    #[inline(always)]
-    fn filter<V: Copy>(g: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(3, 4, g, g2, ar, emit)
-    }
-    #[inline(always)]
-    fn grad<V: Copy>(dy: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(2, 4, dy, a2, ar, emit)
-    }
-    #[inline(always)]
-    fn untransform<V: Copy>(du: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(4, 3, du, gt2, ar, emit)
-    }
-}
-
 /// F(4x4, 3x3): 36 products for 16 outputs, where the direct sums take 144.
 pub(super) struct F4;
 
@@ -213,30 +188,39 @@ fn gt4<V: Copy>(ar: &impl Arith<V>, [x0, x1, x2, x3, x4, x5]: [V; 6]) -> [V; 3] 
     ]
 }
 
-impl Variant for F4 {
-    const M: usize = 4;
+/// `impl Variant for $name` (tiles of `$m x $m` outputs from `$a x $a` inputs) from its five
+/// 1-D transforms: `B^T`, `A^T`, `G`, `A` and `G^T`.
+macro_rules! variant {
+    ($name:ident, $m:literal, $a:literal, $bt:ident, $at:ident, $g:ident, $ad:ident, $gt:ident) => {
+        impl Variant for $name {
+            const M: usize = $m;
 
-    #[inline(always)]
-    fn input<V: Copy>(d: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(6, 6, d, bt4, ar, emit)
-    }
-    #[inline(always)]
-    fn output<V: Copy>(m: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(6, 4, m, at4, ar, emit)
-    }
-    #[inline(always)]
-    fn filter<V: Copy>(g: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(3, 6, g, g4, ar, emit)
-    }
-    #[inline(always)]
-    fn grad<V: Copy>(dy: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(4, 6, dy, a4, ar, emit)
-    }
-    #[inline(always)]
-    fn untransform<V: Copy>(du: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
-        two_d!(6, 3, du, gt4, ar, emit)
-    }
+            #[inline(always)]
+            fn input<V: Copy>(d: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
+                two_d!($a, $a, d, $bt, ar, emit)
+            }
+            #[inline(always)]
+            fn output<V: Copy>(m: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
+                two_d!($a, $m, m, $at, ar, emit)
+            }
+            #[inline(always)]
+            fn filter<V: Copy>(g: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
+                two_d!(3, $a, g, $g, ar, emit)
+            }
+            #[inline(always)]
+            fn grad<V: Copy>(dy: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
+                two_d!($m, $a, dy, $ad, ar, emit)
+            }
+            #[inline(always)]
+            fn untransform<V: Copy>(du: impl Fn(usize, usize) -> V, ar: &impl Arith<V>, emit: impl FnMut(usize, V)) {
+                two_d!($a, 3, du, $gt, ar, emit)
+            }
+        }
+    };
 }
+
+variant!(F2, 2, 4, bt2, at2, g2, a2, gt2);
+variant!(F4, 4, 6, bt4, at4, g4, a4, gt4);
 
 #[cfg(test)]
 mod tests {
