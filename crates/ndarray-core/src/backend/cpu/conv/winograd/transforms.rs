@@ -18,23 +18,30 @@ pub(super) trait Arith<V: Copy> {
     fn mac(&self, a: V, c: f64, b: V) -> V;
 }
 
-/// Scalar arithmetic in float32.
+/// Scalar arithmetic: float32 for the kernels, float64 for checks in (nearly) exact
+/// arithmetic.
 pub(super) struct Scalar;
 
-impl Arith<f32> for Scalar {
-    fn add(&self, a: f32, b: f32) -> f32 {
-        a + b
-    }
-    fn sub(&self, a: f32, b: f32) -> f32 {
-        a - b
-    }
-    fn mul(&self, a: f32, c: f64) -> f32 {
-        a * c as f32
-    }
-    fn mac(&self, a: f32, c: f64, b: f32) -> f32 {
-        a * c as f32 + b
-    }
+macro_rules! scalar_arith {
+    ($($t:ty),*) => {$(
+        impl Arith<$t> for Scalar {
+            fn add(&self, a: $t, b: $t) -> $t {
+                a + b
+            }
+            fn sub(&self, a: $t, b: $t) -> $t {
+                a - b
+            }
+            fn mul(&self, a: $t, c: f64) -> $t {
+                a * c as $t
+            }
+            fn mac(&self, a: $t, c: f64, b: $t) -> $t {
+                a * c as $t + b
+            }
+        }
+    )*};
 }
+
+scalar_arith!(f32, f64);
 
 /// `$f` (a 1-D transform, `fn(&impl Arith<V>, [V; N]) -> [V; O]`) applied down every column of
 /// the `N x N` patch `$d(i, j)` and then along every row of the result, `F d F^T` for the
@@ -226,24 +233,6 @@ variant!(F4, 4, 6, bt4, at4, g4, a4, gt4);
 mod tests {
     use super::*;
 
-    /// Float64 arithmetic, for checks in (nearly) exact arithmetic.
-    struct Exact;
-
-    impl Arith<f64> for Exact {
-        fn add(&self, a: f64, b: f64) -> f64 {
-            a + b
-        }
-        fn sub(&self, a: f64, b: f64) -> f64 {
-            a - b
-        }
-        fn mul(&self, a: f64, c: f64) -> f64 {
-            a * c
-        }
-        fn mac(&self, a: f64, c: f64, b: f64) -> f64 {
-            a * c + b
-        }
-    }
-
     /// Values in [-1, 1) from `seed`.
     fn values(n: usize, seed: u64) -> Vec<f64> {
         let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -263,7 +252,7 @@ mod tests {
     /// gradient that the five transforms make.
     fn check<W: Variant>(seed: u64) {
         let (m, a) = (W::M, W::A);
-        let ar = Exact;
+        let ar = Scalar;
         let (d, g, dy) = (values(a * a, seed), values(9, seed + 1), values(m * m, seed + 2));
         let (mut v, mut u, mut e) = (vec![0.0; a * a], vec![0.0; a * a], vec![0.0; a * a]);
         W::input(|i, j| d[i * a + j], &ar, |x, val| v[x] = val);
