@@ -20,6 +20,7 @@ __all__ = [
     "invoke",
     "call",
     "invoke_fast",
+    "install_arith",
     "from_buffer",
     "zeros",
     "waitall",
@@ -174,6 +175,10 @@ def invoke_fast(
     scalar: float | None = None,
     out: NDArrayHandle | None = None,
 ) -> NDArrayHandle: ...
+def install_arith(
+    cls: type,
+    table: Sequence[tuple[str, str, str, bool, Callable[[Any, Any], Any]]],
+) -> None: ...
 def call(
     name: str,
     inputs: Any,

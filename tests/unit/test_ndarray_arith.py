@@ -4,7 +4,7 @@ import operator
 
 import numpy as np
 import pytest
-from _target import mx
+from _target import IS_MXNET, mx
 from numpy.testing import assert_allclose
 
 A = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
@@ -510,3 +510,41 @@ def test_operators_with_many_scalars_and_operand_types():
     check(a * np.float32(2), [2.0, 4.0, 8.0])
     with pytest.raises(TypeError):
         a + "1"
+
+
+def test_operators_on_readonly_arrays():
+    # A read-only array refuses in-place operators (and keeps its value); the others still
+    # make new, writable arrays. Valid on MXNet too, whose arrays carry the same flag.
+    a = mx.nd.array([1.0, 2.0])
+    a.writable = False
+    for update in (operator.iadd, operator.isub, operator.imul, operator.itruediv):
+        with pytest.raises(ValueError, match="readonly"):
+            update(a, 1)
+        with pytest.raises(ValueError, match="readonly"):
+            update(a, mx.nd.ones((2,)))
+    check(a, [1.0, 2.0])
+    for b in (a + 1, 1 + a, a * a, 2 * a, a - 1, a / 2):
+        assert b.writable
+    check(a + a, [2.0, 4.0])
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's native operator methods")
+def test_native_operator_methods():
+    # a + b, a * 2, a += b... are C-level methods of the class: called directly they check
+    # their arguments, and an op's error names the op and the shapes.
+    a = mx.nd.array([1.0, 2.0])
+    assert type(mx.nd.NDArray.__dict__["__add__"]).__name__ == "method_descriptor"
+    check(mx.nd.NDArray.__add__(a, 2.0), [3.0, 4.0])
+    with pytest.raises(TypeError):
+        mx.nd.NDArray.__add__(a)
+    with pytest.raises(TypeError):
+        mx.nd.NDArray.__add__(1.0, a)
+    with pytest.raises(mx.base.MXNetError, match=r"broadcast_add.*\(2\).*\(3\)"):
+        (a + mx.nd.ones((3,))).wait_to_read()
+    b = a
+    b += mx.nd.ones((2,))
+    assert b is a
+    check(a, [2.0, 3.0])
+    # Large ints overflow as float() does.
+    with pytest.raises(OverflowError):
+        a + (1 << 2000)

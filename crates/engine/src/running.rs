@@ -5,8 +5,8 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::error::EngineError;
-use crate::op::{Device, FnProperty, OpFn};
+use crate::error::{BoxError, EngineError};
+use crate::op::{Device, FnProperty};
 use crate::profiler::profiled;
 
 static RUNNING_OPS: AtomicUsize = AtomicUsize::new(0);
@@ -70,7 +70,12 @@ pub(crate) fn parallel_ops_now() -> usize {
 
 /// Run `op` (of property `prop`) with panics caught, turning both failure modes into an
 /// [`EngineError`]; the profiler records it when on.
-pub(crate) fn run_guarded(op: OpFn, name: &'static str, device: Device, prop: FnProperty) -> Result<(), EngineError> {
+pub(crate) fn run_guarded(
+    op: impl FnOnce() -> Result<(), BoxError>,
+    name: &'static str,
+    device: Device,
+    prop: FnProperty,
+) -> Result<(), EngineError> {
     struct Running(u8);
     impl Drop for Running {
         fn drop(&mut self) {

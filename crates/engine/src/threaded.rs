@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::api::Engine;
-use crate::error::EngineError;
+use crate::error::{BoxError, EngineError};
 use crate::op::{Device, DeviceKind, FnProperty, OpFn};
 use crate::pool::{Lane, LaneKind, LaneRunner, in_worker, look_briefly, worker_engine};
 use crate::queue::{self, Opr, OprBlock, Var, inherited_error, normalize_vars, read_writes};
@@ -209,14 +209,14 @@ impl Shared {
     /// once appended and granted, but without an op block, the queues or the pending count
     /// (it has finished when this returns): a tiny op pushed from Python costs a third less.
     /// Gives the op back, untouched, when a variable is busy.
-    fn try_run_now(
+    fn try_run_now<F: FnOnce() -> Result<(), BoxError>>(
         this: &Arc<Self>,
-        func: OpFn,
+        func: F,
         reads: &[Var],
         writes: &[Var],
         device: Device,
         name: &'static str,
-    ) -> Result<(), OpFn> {
+    ) -> Result<(), F> {
         let Some(claim) = queue::claim(reads, writes) else { return Err(func) };
         let error = match claim.inherited_error(reads) {
             Some(e) => {
@@ -478,6 +478,17 @@ impl Engine for ThreadedEngine {
         let rw = read_writes(reads, writes);
         let (reads, writes) = normalize_vars(reads, writes);
         Shared::push(&self.shared, op, reads, writes, rw, device, prop, priority, name, true);
+    }
+
+    fn run_now(
+        &self,
+        op: &mut dyn FnMut() -> Result<(), BoxError>,
+        reads: &[Var],
+        writes: &[Var],
+        device: Device,
+        name: &'static str,
+    ) -> bool {
+        Shared::try_run_now(&self.shared, op, reads, writes, device, name).is_ok()
     }
 
     fn wait_for_var(&self, var: &Var) -> Result<(), EngineError> {

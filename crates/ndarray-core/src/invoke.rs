@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use mxrs_engine::{FnProperty, Var, engine};
+use smallvec::SmallVec;
 
 use crate::autograd::record;
 use crate::backend::cpu::Parallelism;
@@ -111,8 +112,8 @@ pub fn invoke_op_full(
         }
         None => ctx.or_else(|| out.and_then(|o| o.first()).map(|o| o.ctx())).unwrap_or_default(),
     };
-    let in_shapes: Vec<Shape> = inputs.iter().map(|a| a.shape().to_vec()).collect();
-    let in_dtypes: Vec<DType> = inputs.iter().map(|a| a.dtype()).collect();
+    let in_shapes: SmallVec<[Shape; 4]> = inputs.iter().map(|a| a.shape().to_vec()).collect();
+    let in_dtypes: SmallVec<[DType; 4]> = inputs.iter().map(|a| a.dtype()).collect();
     let mut out_shapes = op.infer_shape(&in_shapes)?;
     if inputs.is_empty()
         && let Some(o) = out
@@ -132,7 +133,7 @@ pub fn invoke_op_full(
     }
     let outputs = make_outputs(name, op.num_visible_outputs(), out, &out_shapes, &out_dtypes, ctx)?;
     let rng = op.uses_rng().then(|| rng::resource(ctx));
-    let reads: Vec<Var> = inputs.iter().map(|a| a.var().clone()).collect();
+    let reads: SmallVec<[Var; 4]> = inputs.iter().map(|a| a.var().clone()).collect();
     let mutated: Vec<NDArray> = op
         .mutate_inputs()
         .into_iter()
@@ -140,7 +141,7 @@ pub fn invoke_op_full(
             inputs.get(i).cloned().ok_or_else(|| Error::msg(format!("internal: {name} mutates missing input {i}")))
         })
         .collect::<Result<_>>()?;
-    let mut writes: Vec<Var> = outputs.iter().chain(&mutated).map(|a| a.var().clone()).collect();
+    let mut writes: SmallVec<[Var; 4]> = outputs.iter().chain(&mutated).map(|a| a.var().clone()).collect();
     if let Some(r) = &rng {
         writes.push(r.var.clone());
     }
@@ -151,22 +152,34 @@ pub fn invoke_op_full(
         None => inputs.iter().map(|a| a.size()).chain(outputs.iter().map(|a| a.size())).sum(),
     };
     let prop = crate::ndarray::property_for(ctx, work);
-    // The engine closure needs the data only; autograd slots stay with the caller.
-    let ins: Vec<NDArray> = inputs.iter().map(NDArray::detach).collect();
-    let mut targets = outputs.clone();
-    targets.extend(mutated);
-    engine().push(
-        Box::new(move || {
-            run(&*op, ctx, is_train, &ins, &targets, &out_shapes, &out_dtypes, rng.as_deref())
+    let device = ctx.engine_device();
+    // A light op whose variables are free runs here and now on the borrowed arrays: no boxed
+    // closure and no copies of the arrays for it to own.
+    let ran_now = prop == FnProperty::Light && mutated.is_empty() && {
+        let mut now = || {
+            run(&*op, ctx, is_train, inputs, &outputs, &out_shapes, &out_dtypes, rng.as_deref())
                 .map_err(|e| Box::new(e) as _)
-        }),
-        &reads,
-        &writes,
-        ctx.engine_device(),
-        prop,
-        0,
-        "invoke",
-    );
+        };
+        engine().run_now(&mut now, &reads, &writes, device, "invoke")
+    };
+    if !ran_now {
+        // The engine closure needs the data only; autograd slots stay with the caller.
+        let ins: Vec<NDArray> = inputs.iter().map(NDArray::detach).collect();
+        let mut targets = outputs.clone();
+        targets.extend(mutated);
+        engine().push(
+            Box::new(move || {
+                run(&*op, ctx, is_train, &ins, &targets, &out_shapes, &out_dtypes, rng.as_deref())
+                    .map_err(|e| Box::new(e) as _)
+            }),
+            &reads,
+            &writes,
+            device,
+            prop,
+            0,
+            "invoke",
+        );
+    }
     if engine().name() == "NaiveEngine" {
         // As MXNet's NaiveEngine: the op has run, and its failure is raised by the call itself.
         for o in &outputs {
@@ -197,7 +210,7 @@ fn make_outputs(
         Some(o) if o.len() == visible && visible < out_shapes.len() => {
             let mut all = o.to_vec();
             for (s, &d) in out_shapes[visible..].iter().zip(&out_dtypes[visible..]) {
-                all.push(NDArray::new_pending(s.clone(), d, ctx)?);
+                all.push(NDArray::new_pending(s, d, ctx)?);
             }
             check_outputs(name, &all, out_shapes, ctx)?;
             all
@@ -209,11 +222,9 @@ fn make_outputs(
             check_outputs(name, o, out_shapes, ctx)?;
             o.to_vec()
         }
-        None => out_shapes
-            .iter()
-            .zip(out_dtypes)
-            .map(|(s, &d)| NDArray::new_pending(s.clone(), d, ctx))
-            .collect::<Result<_>>()?,
+        None => {
+            out_shapes.iter().zip(out_dtypes).map(|(s, &d)| NDArray::new_pending(s, d, ctx)).collect::<Result<_>>()?
+        }
     })
 }
 
@@ -292,8 +303,8 @@ fn run(
     }
     recycle_outputs(inputs, outputs);
     let results = {
-        let guards: Vec<_> = inputs.iter().map(|a| a.chunk.storage.read()).collect();
-        let mut tensors = Vec::with_capacity(inputs.len());
+        let guards: SmallVec<[_; 4]> = inputs.iter().map(|a| a.chunk.storage.read()).collect();
+        let mut tensors: SmallVec<[TensorIn<'_>; 4]> = SmallVec::with_capacity(inputs.len());
         for (a, g) in inputs.iter().zip(&guards) {
             let data = match &**g {
                 Storage::Cpu(c) => c,
@@ -496,8 +507,8 @@ fn run_in_place(op: &dyn Operator, ctx: Context, is_train: bool, inputs: &[NDArr
     if data.len() != inputs[0].chunk.len {
         return Ok(false);
     }
-    let guards: Vec<_> = inputs[1..].iter().map(|a| a.chunk.storage.read()).collect();
-    let mut rest = Vec::with_capacity(guards.len());
+    let guards: SmallVec<[_; 4]> = inputs[1..].iter().map(|a| a.chunk.storage.read()).collect();
+    let mut rest: SmallVec<[TensorIn<'_>; 4]> = SmallVec::with_capacity(guards.len());
     for (a, g) in inputs[1..].iter().zip(&guards) {
         match &**g {
             Storage::Cpu(c) if c.len() == a.chunk.len => {

@@ -15,7 +15,10 @@ use crate::backend::device::DevIn;
 use crate::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::shape::{Shape, checked_bytes, checked_size, fmt_shape, size_of};
+use crate::shape::{checked_bytes, checked_size, fmt_shape, size_of};
+
+/// An array's dimensions.
+pub(crate) type Dims = smallvec::SmallVec<[usize; 4]>;
 use crate::storage::{CpuStorage, Storage};
 
 /// The memory behind one or more arrays: storage, the engine variable that orders its use,
@@ -57,7 +60,9 @@ impl fmt::Debug for Chunk {
 pub struct NDArray {
     pub(crate) chunk: Arc<Chunk>,
     pub(crate) offset: usize,
-    pub(crate) shape: Shape,
+    /// Held inline up to 4 dimensions: cloning an array (the op call's inputs, the tape's
+    /// saved arrays) then allocates nothing.
+    pub(crate) shape: Dims,
     /// The autograd slot: the tape node that produced this array, or its variable node
     /// (`None` outside any graph; see `crate::autograd`).
     pub(crate) ag: Option<Entry<NDArray>>,
@@ -99,8 +104,8 @@ pub fn from_engine(e: EngineError) -> Error {
 }
 
 impl NDArray {
-    fn with_storage(storage: Storage, shape: Shape, ctx: Context, dtype: DType) -> NDArray {
-        let len = size_of(&shape);
+    fn with_storage(storage: Storage, shape: &[usize], ctx: Context, dtype: DType) -> NDArray {
+        let len = size_of(shape);
         // Foreign memory (a zero-copy import) is shared from the start: writes go into it.
         let shared = matches!(&storage, Storage::Cpu(c) if c.is_foreign());
         NDArray {
@@ -113,14 +118,14 @@ impl NDArray {
                 pinned: AtomicBool::new(shared),
             }),
             offset: 0,
-            shape,
+            shape: Dims::from_slice(shape),
             ag: None,
         }
     }
 
     /// A new array whose memory the first op writing it will provide (reading it before then
     /// is an error naming the reader).
-    pub fn new_pending(shape: Shape, dtype: DType, ctx: Context) -> Result<NDArray> {
+    pub fn new_pending(shape: &[usize], dtype: DType, ctx: Context) -> Result<NDArray> {
         ctx.check_available()?;
         Ok(Self::with_storage(Storage::Cpu(CpuStorage::zeros(dtype, 0)), shape, ctx, dtype))
     }
@@ -133,12 +138,12 @@ impl NDArray {
         let what = || format!("an array of shape {} and dtype {dtype}", fmt_shape(shape));
         if !ctx.is_host() {
             let d = DeviceStorage::zeros(ctx.dev_id, dtype, size_of(shape))?;
-            return Ok(Self::with_storage(Storage::Device(d), shape.to_vec(), ctx, dtype));
+            return Ok(Self::with_storage(Storage::Device(d), shape, ctx, dtype));
         }
         crate::storage::fits_in_memory("zeros", bytes, what)?;
         let storage = CpuStorage::try_zeros("zeros", dtype, size_of(shape))
             .map_err(|_| Error::out_of_memory("zeros", bytes as u128, what()))?;
-        Ok(Self::with_storage(Storage::Cpu(storage), shape.to_vec(), ctx, dtype))
+        Ok(Self::with_storage(Storage::Cpu(storage), shape, ctx, dtype))
     }
 
     /// An array over host data; the storage's length must match the shape.
@@ -153,9 +158,9 @@ impl NDArray {
         let dtype = data.dtype();
         if !ctx.is_host() {
             let d = DeviceStorage::upload(ctx.dev_id, &data, 0, data.len())?;
-            return Ok(Self::with_storage(Storage::Device(d), shape.to_vec(), ctx, dtype));
+            return Ok(Self::with_storage(Storage::Device(d), shape, ctx, dtype));
         }
-        Ok(Self::with_storage(Storage::Cpu(data), shape.to_vec(), ctx, dtype))
+        Ok(Self::with_storage(Storage::Cpu(data), shape, ctx, dtype))
     }
 
     /// The shape.
@@ -306,7 +311,7 @@ impl NDArray {
         Ok(NDArray {
             chunk: self.chunk.clone(),
             offset: self.offset + i * row,
-            shape: self.shape[1..].to_vec(),
+            shape: Dims::from_slice(&self.shape[1..]),
             ag: None,
         })
     }
@@ -319,7 +324,7 @@ impl NDArray {
                 format!("cannot reshape array of shape {} into shape {}", fmt_shape(&self.shape), fmt_shape(shape)),
             ));
         }
-        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset, shape: shape.to_vec(), ag: None })
+        Ok(NDArray { chunk: self.chunk.clone(), offset: self.offset, shape: Dims::from_slice(shape), ag: None })
     }
 
     /// Store an op's result into this array's region of its chunk. Called by engine ops only.

@@ -4,6 +4,7 @@
 mod autograd;
 mod custom;
 mod dlpack;
+mod dunder;
 mod error;
 mod guard;
 mod io;
@@ -18,11 +19,9 @@ mod symbol;
 use std::collections::BTreeMap;
 
 use mxrs_ndarray_core::io::arrays;
-use mxrs_ndarray_core::op::Operator;
 use mxrs_ndarray_core::{Attrs, NDArray, registry};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use std::sync::Arc;
 
 use crate::error::{MXNetError, PyMxError};
 use crate::guard::{enter, enter_detached, enter_ok};
@@ -136,7 +135,7 @@ fn run_op(
     ctx: Option<mxrs_ndarray_core::Context>,
 ) -> mxrs_ndarray_core::Result<Vec<NDArray>> {
     if attrs.is_empty() {
-        mxrs_ndarray_core::invoke::invoke_op_attrs(fast_op(name, None)?, Attrs::default, inputs, out, ctx)
+        mxrs_ndarray_core::invoke::invoke_op_attrs(dunder::fast_op(name, None)?, Attrs::default, inputs, out, ctx)
     } else {
         mxrs_ndarray_core::invoke(name, &Attrs(attrs), inputs, out, ctx)
     }
@@ -228,16 +227,7 @@ fn call<'py>(
         }
         return Ok(Some(out.clone()));
     }
-    static NEW: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-    let new = NEW.get_or_try_init(py, || py.get_type::<pyo3::types::PyAny>().getattr("__new__").map(Bound::unbind))?;
-    let writable = pyo3::intern!(py, "writable");
-    let mut made = Vec::with_capacity(res.len());
-    for h in res {
-        let a = new.bind(py).call1((cls,))?;
-        a.setattr(handle, Py::new(py, PyNDArray(h))?)?;
-        a.setattr(writable, true)?;
-        made.push(a);
-    }
+    let mut made: Vec<_> = res.into_iter().map(|h| dunder::new_array(cls, PyNDArray(h))).collect::<PyResult<_>>()?;
     if made.len() == 1 {
         return Ok(made.pop());
     }
@@ -256,53 +246,7 @@ fn invoke_fast(
     scalar: Option<f64>,
     out: Option<&PyNDArray>,
 ) -> PyResult<PyNDArray> {
-    let inputs = match b {
-        Some(b) => vec![a.0.clone(), b.0.clone()],
-        None => vec![a.0.clone()],
-    };
-    let out = out.map(|o| std::slice::from_ref(&o.0));
-    enter(name, || {
-        let attrs = || scalar.map(|s| Attrs::from_pairs([("scalar", format!("{s:?}"))])).unwrap_or_default();
-        let mut r = mxrs_ndarray_core::invoke::invoke_op_attrs(fast_op(name, scalar)?, attrs, &inputs, out, None)?;
-        Ok::<_, PyMxError>(PyNDArray(r.swap_remove(0)))
-    })
-}
-
-/// Ops kept by [`fast_op`]: name, bits of the scalar, instance.
-type FastOps = Vec<(String, Option<u64>, Arc<dyn Operator>)>;
-
-thread_local! {
-    /// Ops made by `invoke_fast`, by name and scalar. `NDArray`'s operators use a handful of
-    /// them (`a + b`, `x * 2`), and an op instance is immutable (random ops are not kept), so
-    /// one serves every call: making it took a registry lookup, the scalar's text and its
-    /// parsing, and two allocations, per `a + 1`.
-    static FAST_OPS: std::cell::RefCell<FastOps> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The op `name` (with attribute `scalar` when given), from the cache when it is there.
-fn fast_op(name: &str, scalar: Option<f64>) -> mxrs_ndarray_core::Result<Arc<dyn Operator>> {
-    let key = scalar.map(f64::to_bits);
-    let hit =
-        FAST_OPS.with(|c| c.borrow().iter().find(|(n, k, _)| *k == key && n == name).map(|(_, _, op)| op.clone()));
-    if let Some(op) = hit {
-        return Ok(op);
-    }
-    let mut attrs = Attrs::default();
-    if let Some(s) = scalar {
-        attrs.set("scalar", format!("{s:?}"));
-    }
-    let op: Arc<dyn Operator> = Arc::from((registry().get(name)?.create)(&attrs)?);
-    if op.uses_rng() {
-        return Ok(op);
-    }
-    FAST_OPS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= 32 {
-            c.remove(0);
-        }
-        c.push((name.to_string(), key, op.clone()));
-    });
-    Ok(op)
+    enter(name, || dunder::fast_invoke(name, &a.0, b.map(|b| &b.0), scalar, out.map(|o| &o.0)))
 }
 
 /// A new array from a C-contiguous byte buffer.
@@ -506,6 +450,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
     m.add_function(wrap_pyfunction!(call, m)?)?;
     m.add_function(wrap_pyfunction!(invoke_fast, m)?)?;
+    m.add_function(wrap_pyfunction!(dunder::install_arith, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(zeros, m)?)?;
     m.add_function(wrap_pyfunction!(waitall, m)?)?;

@@ -588,6 +588,29 @@ class NDArray:
         return invoke("SliceChannel", [self], {"num_outputs": num_outputs, "axis": axis, "squeeze_axis": squeeze_axis})
 
 
+# The common operators become native methods (crates/py/src/dunder.rs): with an NDArray or a
+# plain int or float operand they run without a Python frame; any other operand goes to the
+# Python dunder defined above, which each replaces.
+_native.install_arith(
+    NDArray,
+    [
+        (name, op.array, op.scalar, name.startswith("__i"), getattr(NDArray, name))
+        for name, op in (
+            ("__add__", _arith.ADD),
+            ("__radd__", _arith.ADD),
+            ("__sub__", _arith.SUB),
+            ("__mul__", _arith.MUL),
+            ("__rmul__", _arith.MUL),
+            ("__truediv__", _arith.DIV),
+            ("__iadd__", _arith.ADD),
+            ("__isub__", _arith.SUB),
+            ("__imul__", _arith.MUL),
+            ("__itruediv__", _arith.DIV),
+        )
+    ],
+)
+
+
 def _ctx(ctx):
     return current_context() if ctx is None else Context(ctx)
 

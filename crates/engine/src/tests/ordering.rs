@@ -396,3 +396,56 @@ fn light_ops_run_in_push_when_free_and_queue_behind_busy_variables() {
         assert_eq!(ran.load(Ordering::Relaxed), 10);
     });
 }
+
+#[test]
+fn run_now_runs_borrowed_ops_on_free_variables_only() {
+    with_timeout(30, || {
+        let eng = cpu_engine(2);
+        let (a, b, out) = (Var::new(), Var::new(), Var::new());
+        // Free: the op runs here, on data it only borrows, and its write counts.
+        let mut seen = Vec::new();
+        let mut op = || {
+            seen.push(std::thread::current().id());
+            Ok(())
+        };
+        assert!(eng.run_now(&mut op, &[a.clone(), b.clone()], std::slice::from_ref(&out), Device::cpu(0), "now"));
+        assert_eq!(seen, [std::thread::current().id()]);
+        assert_eq!(out.version(), 1);
+        // A busy input: not run, nothing granted; the caller pushes it instead.
+        let gate = Arc::new(Gate::default());
+        let g = gate.clone();
+        push_cpu(&eng, &[], &[&a], move || {
+            assert!(g.wait(LONG));
+            Ok(())
+        });
+        let mut runs = 0;
+        let mut op = || {
+            runs += 1;
+            Ok(())
+        };
+        assert!(!eng.run_now(&mut op, std::slice::from_ref(&a), std::slice::from_ref(&out), Device::cpu(0), "now"));
+        assert_eq!((runs, out.version()), (0, 1));
+        gate.open();
+        eng.wait_for_all().unwrap();
+        // An error on an input: skipped, the error passed on; a failing op leaves its error on
+        // its output and for wait_for_all, as a pushed op.
+        push_light(&eng, &[], &[&a], || Err("input failure".into()));
+        let _ = eng.wait_for_all();
+        let mut runs = 0;
+        let mut op = || {
+            runs += 1;
+            Ok(())
+        };
+        assert!(eng.run_now(&mut op, std::slice::from_ref(&a), std::slice::from_ref(&b), Device::cpu(0), "now"));
+        assert_eq!(runs, 0);
+        assert!(b.error().is_some_and(|e| e.to_string().contains("input failure")), "{:?}", b.error());
+        let mut failing = || Err("own failure".into());
+        assert!(eng.run_now(&mut failing, &[], std::slice::from_ref(&out), Device::cpu(0), "now"));
+        assert!(out.error().is_some_and(|e| e.to_string().contains("own failure")), "{:?}", out.error());
+        assert!(eng.wait_for_all().is_err());
+        // The naive engine has no such path: its callers push.
+        let naive = crate::NaiveEngine::new();
+        let mut op = || Ok(());
+        assert!(!naive.run_now(&mut op, &[], std::slice::from_ref(&b), Device::cpu(0), "now"));
+    });
+}

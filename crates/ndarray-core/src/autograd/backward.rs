@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::node::{Entry, GradReq, Node, NodeState};
+use super::node::{Entry, GradReq, Node, NodeState, Saved};
 use super::record;
 use crate::eager_grad::EagerGrad;
 use crate::error::{Error, Result};
@@ -33,7 +33,7 @@ pub struct BackwardOptions {
 type TapeNode = Node<NDArray>;
 type Key = (usize, usize);
 /// A node's inputs' entries (`None` for inputs outside the graph).
-type Children = Vec<Option<Entry<NDArray>>>;
+type Children = Saved<Option<Entry<NDArray>>>;
 
 /// One node of the walk: the node and its inputs' entries (`None` for inputs outside the graph).
 struct Visit {
@@ -68,7 +68,7 @@ fn node_key(n: &Arc<TapeNode>) -> usize {
 /// The entries of a node's inputs; an error for a node whose graph was released.
 fn children_of(node: &TapeNode) -> Result<Children> {
     Ok(match &*node.state.lock() {
-        NodeState::Variable { .. } => Vec::new(),
+        NodeState::Variable { .. } => Saved::new(),
         NodeState::Op(r) => r.edges.clone(),
         NodeState::Custom(r) => r.edges.clone(),
         NodeState::Freed => return Err(Error::Autograd(NOT_IN_GRAPH.to_string())),
@@ -157,9 +157,11 @@ fn node_gradients(
     dests_of: impl FnOnce() -> Vec<Option<NDArray>>,
     opts: BackwardOptions,
 ) -> Result<Option<Vec<Option<NDArray>>>> {
+    // One value on the stack for the length of this call: its size costs nothing.
+    #[allow(clippy::large_enum_variant)]
     enum Work {
-        Op(Arc<dyn Operator>, Attrs, Vec<NDArray>, Vec<Option<Entry<NDArray>>>, Vec<NDArray>),
-        Custom(Arc<dyn super::node::CustomBackward<NDArray>>, usize, Vec<NDArray>),
+        Op(Arc<dyn Operator>, Attrs, Saved<NDArray>, Saved<Option<Entry<NDArray>>>, Saved<NDArray>),
+        Custom(Arc<dyn super::node::CustomBackward<NDArray>>, usize, Saved<NDArray>),
     }
     // Clone what the gradient needs, then unlock: a custom backward calls back into Python.
     let work = match &*node.state.lock() {

@@ -61,6 +61,10 @@ pub trait CustomBackward<V>: Send + Sync {
     fn name(&self) -> String;
 }
 
+/// A recorded op's arrays or edges: held in the node itself up to two, as most ops have, so
+/// that recording a tiny op allocates the node only.
+pub type Saved<T> = smallvec::SmallVec<[T; 2]>;
+
 /// A recorded registry op: everything its gradient function reads (nothing, with empty
 /// vectors, when none of its inputs was in a graph: no gradient can flow through it).
 pub struct OpRecord<V> {
@@ -69,11 +73,11 @@ pub struct OpRecord<V> {
     /// Its attributes (the gradient functions read them).
     pub attrs: Attrs,
     /// The inputs, without their autograd entries.
-    pub inputs: Vec<V>,
+    pub inputs: Saved<V>,
     /// The inputs' autograd entries (`None` for inputs outside any graph): the graph's edges.
-    pub edges: Vec<Option<Entry<V>>>,
+    pub edges: Saved<Option<Entry<V>>>,
     /// Every output, hidden ones too, without their autograd entries (which point here).
-    pub outputs: Vec<V>,
+    pub outputs: Saved<V>,
     /// The training mode the op ran in.
     pub is_train: bool,
 }
@@ -83,11 +87,11 @@ pub struct CustomRecord<V> {
     /// The backward callback.
     pub backward: Arc<dyn CustomBackward<V>>,
     /// The inputs, without their autograd entries.
-    pub inputs: Vec<V>,
+    pub inputs: Saved<V>,
     /// The inputs' autograd entries: the graph's edges.
-    pub edges: Vec<Option<Entry<V>>>,
+    pub edges: Saved<Option<Entry<V>>>,
     /// The outputs, without their autograd entries.
-    pub outputs: Vec<V>,
+    pub outputs: Saved<V>,
 }
 
 /// What a node holds.
@@ -158,7 +162,7 @@ impl<V> NodeState<V> {
         let edges = match self {
             NodeState::Op(r) => std::mem::take(&mut r.edges),
             NodeState::Custom(r) => std::mem::take(&mut r.edges),
-            NodeState::Variable { .. } | NodeState::Freed => Vec::new(),
+            NodeState::Variable { .. } | NodeState::Freed => Saved::new(),
         };
         edges.into_iter().flatten().map(|e| e.node).collect()
     }

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use super::node::{CustomBackward, CustomRecord, Entry, GradReq, Node, NodeState, OpRecord};
+use super::node::{CustomBackward, CustomRecord, Entry, GradReq, Node, NodeState, OpRecord, Saved};
 use crate::error::{Error, Result};
 use crate::ndarray::NDArray;
 use crate::op::{Attrs, Operator, registry};
@@ -80,7 +80,14 @@ pub fn record_op(
     is_train: bool,
 ) {
     let rec = if inputs.iter().all(|a| a.ag.is_none()) {
-        OpRecord { op, attrs: Attrs::default(), inputs: Vec::new(), edges: Vec::new(), outputs: Vec::new(), is_train }
+        OpRecord {
+            op,
+            attrs: Attrs::default(),
+            inputs: Saved::new(),
+            edges: Saved::new(),
+            outputs: Saved::new(),
+            is_train,
+        }
     } else {
         OpRecord {
             op,

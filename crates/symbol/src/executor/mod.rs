@@ -342,12 +342,12 @@ fn materialize(
     ctx: Context,
 ) -> Result<Vec<NDArray>> {
     let buffers: Vec<NDArray> =
-        plan.buffers().iter().map(|b| NDArray::new_pending(vec![b.len], b.dtype, ctx)).collect::<Result<_>>()?;
+        plan.buffers().iter().map(|b| NDArray::new_pending(&[b.len], b.dtype, ctx)).collect::<Result<_>>()?;
     (0..shapes.len())
         .map(|v| match plan.place(v) {
             Place::Fixed => Ok(fixed[&v].clone()),
             Place::Buffer(b) => buffers[b].reshape_view(&shapes[v]),
-            Place::Unplanned => NDArray::new_pending(shapes[v].clone(), dtypes[v], ctx),
+            Place::Unplanned => NDArray::new_pending(&shapes[v], dtypes[v], ctx),
         })
         .collect()
 }
