@@ -141,28 +141,6 @@ def _run(op, handles, kw, out, ctx):
 _new_ndarray = object.__new__
 
 
-def _fast_binary(op):
-    """The dunder of ``op``: the two common operand types are tested first, inline (an NDArray,
-    or a Python int or float, never a bool, whose type is bool), as tiny ops are dominated by it."""
-    array_op, scalar_op = op.array, op.scalar
-
-    def dunder(self, o):
-        # The result is made here rather than by `_wrap`: one Python call less per tiny op.
-        t = type(o)
-        if t is NDArray:
-            r = _new_ndarray(NDArray)
-            r._handle = _invoke_fast(array_op, self._handle, o._handle)
-        elif t is float or t is int:
-            r = _new_ndarray(NDArray)
-            r._handle = _invoke_fast(scalar_op, self._handle, None, o)
-        else:
-            return self._binary(o, op)
-        r.writable = True
-        return r
-
-    return dunder
-
-
 def _binary_method(op, reverse=False):
     """The dunder of ``op`` (``reverse``: the reflected one, ``other OP self``)."""
 
@@ -173,19 +151,14 @@ def _binary_method(op, reverse=False):
 
 
 def _inplace_method(op):
-    """The in-place dunder of ``op`` (``self OP= other``), written out rather than calling a
-    shared method: one Python call less is 5% of a tiny ``x += 1``."""
+    """The in-place dunder of ``op`` (``self OP= other``). For the common operands (an
+    NDArray, a Python int or float) the native method installed below runs instead."""
     array_op, scalar_op = op.array, op.scalar
 
     def dunder(self, o):
         if not self.writable:
             raise ValueError("trying to modify a readonly NDArray")
-        t = type(o)
-        if t is NDArray:
-            self._handle = _invoke_fast(array_op, self._handle, o._handle, None, self._handle)
-        elif t is float or t is int:
-            self._handle = _invoke_fast(scalar_op, self._handle, None, o, self._handle)
-        elif isinstance(o, NDArray):
+        if isinstance(o, NDArray):
             invoke(array_op, [self, o], out=self)
         elif isinstance(o, numeric_types):
             invoke(scalar_op, [self], {"scalar": float(o)}, out=self)
@@ -524,11 +497,12 @@ class NDArray:
             return _wrap(_invoke_fast(op.rscalar if reverse else op.scalar, self._handle, None, float(other)))
         raise MXNetTypeError(f"type {type(other)} not supported")
 
-    __add__ = __radd__ = _fast_binary(_arith.ADD)
-    __sub__ = _fast_binary(_arith.SUB)
+    # The common operands of these take the native methods installed after the class.
+    __add__ = __radd__ = _binary_method(_arith.ADD)
+    __sub__ = _binary_method(_arith.SUB)
     __rsub__ = _binary_method(_arith.SUB, reverse=True)
-    __mul__ = __rmul__ = _fast_binary(_arith.MUL)
-    __truediv__ = __div__ = _fast_binary(_arith.DIV)
+    __mul__ = __rmul__ = _binary_method(_arith.MUL)
+    __truediv__ = __div__ = _binary_method(_arith.DIV)
     __rtruediv__ = __rdiv__ = _binary_method(_arith.DIV, reverse=True)
     __mod__ = _binary_method(_arith.MOD)
     __rmod__ = _binary_method(_arith.MOD, reverse=True)
