@@ -8,7 +8,6 @@
 //! the Python dunder the method replaces, so every other case keeps its behaviour.
 
 use std::ffi::CString;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -19,7 +18,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyType};
 
-use crate::error::{MXNetError, PyMxError};
+use crate::error::PyMxError;
 use crate::guard::enter;
 use crate::ndarray::PyNDArray;
 
@@ -121,7 +120,7 @@ static INSTALLED: AtomicPtr<Installed> = AtomicPtr::new(std::ptr::null_mut());
 /// How many operators [`install_arith`] can install (one C function each).
 const SLOTS: usize = 12;
 
-/// The operator `dunders[i]`: `slf OP other`.
+/// The operator `dunders[i]`: `slf OP other` (run through [`enter`] by [`slot`]).
 fn apply(py: Python<'_>, i: usize, slf: &Bound<'_, PyAny>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     // SAFETY: set once by `install_arith` before the methods exist, and never freed.
     let table = unsafe { &*INSTALLED.load(Ordering::Acquire) };
@@ -144,11 +143,11 @@ fn apply(py: Python<'_>, i: usize, slf: &Bound<'_, PyAny>, other: &Bound<'_, PyA
         if !slf.getattr(pyo3::intern!(py, "writable"))?.is_truthy()? {
             return Err(PyValueError::new_err("trying to modify a readonly NDArray"));
         }
-        let h = enter(op, || fast_invoke(op, &a.get().0, b, scalar, Some(&a.get().0)))?;
+        let h = fast_invoke(op, &a.get().0, b, scalar, Some(&a.get().0))?;
         slf.setattr(handle, Py::new(py, h)?)?;
         return Ok(slf.clone().unbind());
     }
-    let h = enter(op, || fast_invoke(op, &a.get().0, b, scalar, None))?;
+    let h = fast_invoke(op, &a.get().0, b, scalar, None)?;
     Ok(new_array(cls, h)?.unbind())
 }
 
@@ -161,7 +160,8 @@ unsafe extern "C" fn slot<const I: usize>(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls a method's C function with the GIL held.
     let py = unsafe { Python::assume_attached() };
-    let r = catch_unwind(AssertUnwindSafe(|| {
+    // The guard of every entry point: errors become exceptions, a panic an `MXNetError`.
+    let r = enter("an NDArray operator", || {
         if nargs != 1 {
             return Err(PyTypeError::new_err(format!("expected 1 argument, got {nargs}")));
         }
@@ -169,15 +169,11 @@ unsafe extern "C" fn slot<const I: usize>(
         // alive for the call.
         let (slf, other) = unsafe { (Bound::from_borrowed_ptr(py, slf), Bound::from_borrowed_ptr(py, *args)) };
         apply(py, I, &slf, &other)
-    }));
+    });
     match r {
-        Ok(Ok(obj)) => obj.into_ptr(),
-        Ok(Err(e)) => {
+        Ok(obj) => obj.into_ptr(),
+        Err(e) => {
             e.restore(py);
-            std::ptr::null_mut()
-        }
-        Err(_) => {
-            MXNetError::new_err("internal error in an NDArray operator").restore(py);
             std::ptr::null_mut()
         }
     }
