@@ -1,6 +1,6 @@
 """Large float32 ``dot`` through the OpenBLAS of ``scipy-openblas32`` agrees with NumPy and with
 the pure-Rust path (``MXRS_BLAS=0``); ``MXRS_BLAS_LIBRARY`` overrides the library. Small and
-mid-sized products (mxrs's own AVX-512 kernels on Intel CPUs, the gemm crate elsewhere) agree
+mid-sized products (mxrs's own kernels on CPUs with AVX-512, the gemm crate elsewhere) agree
 with NumPy at every block edge, split over the threads or not."""
 
 import os
@@ -59,6 +59,27 @@ def test_mid_sized_dot_matches_numpy(m, k, n, ta, tb):
     want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b)
     got = mx.nd.dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb).asnumpy()
     assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_split_and_unsplit_products_agree_at_every_bound():
+    """The products of ``MID`` with every one split (``MXRS_AVX512_SPLIT_MIN_MACS=1``, even
+    1x1x1), and with mxrs's own kernels turned off (the gemm crate), are exact on small integers
+    and equal to the default path's bits."""
+    code = (
+        "import numpy as np, mxrs as mx\n"
+        f"shapes = {MID!r}\n"
+        "out = []\n"
+        "for m, k, n in shapes:\n"
+        "    a = np.arange(m * k, dtype=np.float32).reshape(m, k) % 7 - 3\n"
+        "    b = np.arange(k * n, dtype=np.float32).reshape(k, n) % 5 - 2\n"
+        "    r = mx.nd.dot(mx.nd.array(a), mx.nd.array(b)).asnumpy()\n"
+        "    assert (r == a.astype(np.float64) @ b).all(), (m, k, n)\n"
+        "    out.append(float(r.sum()))\n"
+        "print(out)\n"
+    )
+    default = _run(code)
+    assert _run(code, MXRS_AVX512_SPLIT_MIN_MACS="1") == default
+    assert _run(code, MXRS_AVX512_GEMM_MAX_MACS="0") == default
 
 
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])

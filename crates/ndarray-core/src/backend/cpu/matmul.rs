@@ -1,6 +1,6 @@
 //! Matrix products through the `gemm` crate (runtime CPU dispatch), with a plain loop for
 //! integer dtypes. Float32 products up to 512^3 multiply-adds run on this crate's AVX-512
-//! kernels ([`super::sgemm_avx512`]) on Intel CPUs with AVX-512; larger ones go to a CBLAS
+//! kernels ([`super::sgemm_avx512`]) on CPUs with AVX-512; larger ones go to a CBLAS
 //! library when there is one ([`blas`]): OpenBLAS pinned to one thread, called once per block
 //! of a product that the calling thread and its helpers ([`super::team`]) compute side by
 //! side, so that OpenBLAS's own pool never competes with them for the cores.
@@ -36,7 +36,8 @@ impl MatRef {
 /// Below it the gemm crate (built without its AVX-512 kernels, which were 30% slower on AMD's
 /// Zen 4) was as fast as OpenBLAS on one thread: on a 2-vCPU EPYC (Zen 4), 10.7 against 8.2 µs
 /// for a 64^3 `dot`, 229 against 242 µs at 256^3, and LeNet's training step was 15-20% slower
-/// with OpenBLAS for its fully connected layers.
+/// with OpenBLAS for its fully connected layers. Where the CPU has AVX-512, products up to
+/// [`OWN_AVX512_MAX_MACS`] run on this crate's own kernels before either is asked.
 const BLAS_MIN_MACS: usize = 512 * 512 * 512;
 
 /// [`BLAS_MIN_MACS`] on an Intel CPU with AVX-512, where OpenBLAS's AVX-512 kernels beat the
@@ -117,12 +118,19 @@ fn split_product(par: Parallelism, m: usize, n: usize, k: usize, block: impl Fn(
 }
 
 /// Float32 products up to this many multiply-adds run on this crate's AVX-512 kernels
-/// ([`sgemm_avx512`](super::sgemm_avx512)) on Intel CPUs with AVX-512 (`MXRS_AVX512_GEMM_MAX_MACS`
+/// ([`sgemm_avx512`](super::sgemm_avx512)) on CPUs with AVX-512 (`MXRS_AVX512_GEMM_MAX_MACS`
 /// overrides it, 0 turns them off; read once). On a 2-vCPU Xeon (family 6, model 207) they
 /// run at 170-190 GFLOP/s on one core from 32^3 to 256^3, and `dot` went from 0.49 to 1.0x
 /// PyTorch's GFLOP/s at 128^3 and from 0.70 to 0.95-1.05x at 256^3, `batch_dot` of 128 x 32^3
-/// from 0.35 to 0.84x; at 512^3 they match OpenBLAS. Not used on AMD CPUs, where they are
-/// unmeasured (Zen 4 runs AVX-512 at AVX2's width).
+/// from 0.35 to 0.84x; at 512^3 they match OpenBLAS. On a 2-vCPU EPYC (Zen 4, which runs
+/// AVX-512 at AVX2's width) they match the gemm crate and OpenBLAS on one core (92-104
+/// against 87-100 GFLOP/s from 64^3 to 256^3 and for ResNet-18's per-image products), and
+/// split over both cores they beat the gemm crate's rayon split (176-197 against 133-185
+/// GFLOP/s): `batch_dot` 128 x 32^3 went from 141 to 182 GFLOP/s, ResNet-18's hybridized
+/// training step of `benches/gluon.py` from 59-66 to 65-68 samples/s, and the MLP of
+/// `benches/training.py` from 171-214k to 222-225k. LeNet's Gluon step ran 0-5% slower
+/// imperative and unchanged hybridized: its fully connected forward product (`x . W^T`, 64
+/// rows) gathers the transposed right operand into panels, which Zen 4's gathers make slow.
 const OWN_AVX512_MAX_MACS: usize = 512 * 512 * 512;
 
 /// Products from this many multiply-adds on [`sgemm_avx512`](super::sgemm_avx512) are split
@@ -130,17 +138,22 @@ const OWN_AVX512_MAX_MACS: usize = 512 * 512 * 512;
 /// ([`run_blocks`](super::team::run_blocks)), so a split costs about a microsecond, not a
 /// thread wake-up. On a 2-vCPU Xeon a 128^3 product went from 23-26 to 15-16 µs split; 96^3
 /// gained nothing, and `dot` of 64^3 from Python was slower split (68-80 against 91 GFLOP/s).
+/// On a 2-vCPU EPYC (Zen 4), `dot` of 64^3 split ran at 57 or 90 GFLOP/s depending on the
+/// process (where its helper thread landed), against a steady 72 whole.
 const OWN_SPLIT_MIN_MACS: usize = 1 << 20;
 
 /// Blocks per thread of a split product on [`sgemm_avx512`](super::sgemm_avx512), at most.
 const OWN_BLOCKS_PER_THREAD: usize = 4;
 
+/// [`OWN_SPLIT_MIN_MACS`], or `MXRS_AVX512_SPLIT_MIN_MACS` when set (read once).
+fn own_split_min_macs() -> usize {
+    static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MIN.get_or_init(|| super::env_usize("MXRS_AVX512_SPLIT_MIN_MACS", OWN_SPLIT_MIN_MACS))
+}
+
 fn own_avx512_max_macs() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *MAX.get_or_init(|| {
-        let default = if intel_with_avx512() { OWN_AVX512_MAX_MACS } else { 0 };
-        super::env_usize("MXRS_AVX512_GEMM_MAX_MACS", default)
-    })
+    *MAX.get_or_init(|| super::env_usize("MXRS_AVX512_GEMM_MAX_MACS", OWN_AVX512_MAX_MACS))
 }
 
 /// A dense row-major product for the convolution kernels: `dst (m x n) = (dst if acc) +
@@ -241,7 +254,7 @@ unsafe fn own_avx512(par: Parallelism, p: F32Product) -> bool {
                 })
             }
         };
-        let threads = if m * n * k >= OWN_SPLIT_MIN_MACS { par.available() } else { 1 };
+        let threads = if m * n * k >= own_split_min_macs() { par.available() } else { 1 };
         if threads <= 1 {
             run(0, m, 0, n);
             return true;

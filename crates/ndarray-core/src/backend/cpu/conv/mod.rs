@@ -5,7 +5,7 @@
 //! patches into a `(C/g * kd * kh * kw) x (od * oh * ow)` matrix, `gemm` multiplies it by the weight, and
 //! `col2im` scatters patch gradients back. Work is split over the batch with rayon (each worker
 //! keeps one column buffer); a lone large image lets `gemm` use the pool instead. Under a
-//! one-thread budget, large float32 products go to the external BLAS's sgemm ([`blas`](super::blas)); on Intel CPUs
+//! one-thread budget, large float32 products go to the external BLAS's sgemm ([`blas`](super::blas)); on CPUs
 //! with AVX-512, float32 products up to 512^3 run on this crate's own kernels ([`super::sgemm_avx512`]). Transposed
 //! convolution (Deconvolution) is the same set of kernels with the roles swapped.
 //!

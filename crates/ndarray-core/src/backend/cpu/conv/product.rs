@@ -13,7 +13,7 @@ use super::geom::{ConvFloat, zero};
 const BLAS_MIN_MACS: usize = 1 << 22;
 
 /// `dst[m x n] = (dst if acc) + op(a) * op(b)`, on this crate's AVX-512 kernels where they run
-/// (Intel CPUs with AVX-512, products up to 512^3), else through the external BLAS when `blas`
+/// (CPUs with AVX-512, products up to 512^3), else through the external BLAS when `blas`
 /// allows and the product is large, all row-major: `a` is `m x k` (stored `k x m`
 /// when `ta`), `b` is `k x n` (stored `n x k` when `tb`).
 #[allow(clippy::too_many_arguments)]
