@@ -10,8 +10,8 @@
 //! products); otherwise each depth chunk of it is first copied into contiguous column panels,
 //! so that a block's panel sits in L1 whatever the operand's row stride (a row stride of 1 or
 //! 2 KiB maps every row to the same few cache sets). An operand stored transposed is copied
-//! 16 x 16 elements at a time through an in-register transpose, any other by gathers. Ragged edges use masked loads and stores,
-//! so nothing outside the operands is read or written.
+//! 16 x 16 elements at a time through an in-register transpose, any other by gathers. Ragged
+//! edges use masked loads and stores, so nothing outside the operands is read or written.
 
 use std::arch::x86_64::{
     __m512, _mm512_add_epi32, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps,
