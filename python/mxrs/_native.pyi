@@ -73,6 +73,7 @@ __all__ = [
     "profiler_take_events",
     "build_features",
     "kernel_threads",
+    "OpFunction",
     "pooled_bytes",
     "pooled_sizes",
     "_guard_selftest",
@@ -187,6 +188,32 @@ def call(
     null: Any,
     cls: type,
 ) -> Any: ...
+
+@final
+class OpFunction:
+    """A generated op function of ``mx.nd`` made native (``crates/py/src/opfunc.rs``)."""
+
+    def __new__(
+        cls,
+        op: str,
+        func: Callable[..., Any],
+        inputs: list[str],
+        attrs: list[tuple[str, str]],
+        null: Any,
+        array_cls: type,
+    ) -> OpFunction: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, instance: Any, owner: Any = None, /) -> Any: ...
+    def __reduce__(self) -> Any: ...
+    @property
+    def __wrapped__(self) -> Callable[..., Any]: ...
+    @property
+    def __name__(self) -> str: ...
+    @property
+    def __qualname__(self) -> str: ...
+    @property
+    def __module__(self) -> str: ...  # type: ignore[override]
+
 def load_blas(path: str | os.PathLike[str]) -> str: ...
 def prefer_blas(path: str | os.PathLike[str]) -> bool: ...
 def blas_library() -> pathlib.Path | None: ...

@@ -3,9 +3,12 @@ array, a list), several outputs, inputs that are not arrays, errors and recordin
 1.9.1's. The common calls take mxrs's native path; the rest its general one: both must agree
 with MXNet."""
 
+import inspect
+import pickle
+
 import numpy as np
 import pytest
-from _target import mx
+from _target import IS_MXNET, mx
 from numpy.testing import assert_allclose, assert_array_equal
 
 X = np.array([[-2.0, -0.5, 0.0], [0.5, 1.5, 3.0]], np.float32)
@@ -99,3 +102,81 @@ def test_ops_without_inputs_use_the_current_context():
     assert z.context == mx.current_context()
     with mx.Context(mx.cpu(1)):
         assert mx.nd.ones((1,)).context == mx.cpu(1)
+
+
+def test_inputs_by_keyword_and_attributes_by_position():
+    """Every way of passing arguments the generated signature allows gives the same result;
+    passing one twice is Python's TypeError."""
+    a, b = mx.nd.array(X), mx.nd.array(X.T.copy())
+    want = X @ X.T
+    for r in (
+        mx.nd.dot(a, b),
+        mx.nd.dot(lhs=a, rhs=b),
+        mx.nd.dot(a, rhs=b),
+        mx.nd.dot(b, a, True, True),  # attributes by position: b^T a^T
+        mx.nd.dot(a, b, name="d"),
+        mx.nd.dot(a, b, transpose_a=False),
+    ):
+        assert_allclose(r.asnumpy(), want, rtol=1e-6)
+    assert_allclose(mx.nd.clip(a, -1, a_max=2).asnumpy(), np.clip(X, -1, 2))
+    assert_allclose(mx.nd.LeakyReLU(a, act_type="leaky", slope=0.5).asnumpy(), np.where(X > 0, X, 0.5 * X))
+    with pytest.raises(TypeError):
+        mx.nd.dot(a, lhs=a)
+
+
+def test_an_op_function_looks_like_the_generated_function():
+    """Name, docs, signature, and binding as a method, as a Python function's (mxrs's op
+    functions are native callables wrapping the generated ones), and pickling by name (which
+    MXNet's functions, made at import, do not support)."""
+    f = mx.nd.relu
+    assert f.__name__ == "relu"
+    assert f.__doc__
+    params = list(inspect.signature(mx.nd.dot).parameters)
+    assert params[:4] == ["lhs", "rhs", "transpose_a", "transpose_b"]
+    if not IS_MXNET:
+        assert pickle.loads(pickle.dumps(mx.nd.dot)) is mx.nd.dot
+
+    class Holder:
+        act = mx.nd.relu
+
+    a = mx.nd.array(X)
+    with pytest.raises((TypeError, AssertionError)):
+        Holder().act(a)  # bound: the Holder comes first, as with a Python function
+    assert_array_equal(Holder.act(a).asnumpy(), np.maximum(X, 0))
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's native op functions")
+def test_native_and_generated_functions_agree():
+    """The native call and the generated function it wraps (``__wrapped__``) give the same
+    results for each way of calling, including ``out=``, several outputs and recording."""
+    a, c1, c2 = mx.nd.array(X), mx.nd.zeros((2, 3)), mx.nd.zeros((2, 3))
+    calls = [
+        ("relu", (a,), {}),
+        ("dot", (a, a), {"transpose_b": True}),
+        ("sum", (a,), {"axis": 1, "keepdims": True}),
+        ("split", (a,), {"num_outputs": 3, "axis": 1}),
+        ("clip", (a,), {"a_min": -1, "a_max": 2.5}),
+        ("topk", (a,), {"k": 2, "ret_typ": "both"}),
+        ("sum", (a,), {"axis": (0, 1), "keepdims": True}),  # tuples and lists of numbers
+        ("sum", (a,), {"axis": (1,)}),
+        ("reshape", (a,), {"shape": [3, -1]}),
+        ("transpose", (a,), {"axes": (1, 0)}),
+        ("Pooling", (a.reshape((1, 1, 2, 3)),), {"kernel": (2, 2), "pool_type": "max", "stride": (1, 1)}),
+    ]
+    for name, args, kwargs in calls:
+        native = getattr(mx.nd, name)
+        assert type(native).__name__ == "OpFunction", name
+        fast, slow = native(*args, **kwargs), native.__wrapped__(*args, **kwargs)
+        fast = fast if isinstance(fast, list) else [fast]
+        slow = slow if isinstance(slow, list) else [slow]
+        assert len(fast) == len(slow), name
+        for x, y in zip(fast, slow):
+            assert type(x) is type(y) and x.dtype == y.dtype, name
+            assert_array_equal(x.asnumpy(), y.asnumpy())
+    assert mx.nd.relu(a, out=c1) is c1 and mx.nd.relu.__wrapped__(a, out=c2) is c2
+    assert_array_equal(c1.asnumpy(), c2.asnumpy())
+    a.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.sum(mx.nd.square(a))
+    y.backward()
+    assert_allclose(a.grad.asnumpy(), 2 * X)

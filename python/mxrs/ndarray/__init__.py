@@ -4,10 +4,13 @@ The generated op functions (``_ops``) build on :mod:`mxrs.ndarray.ndarray`; this
 them together and gives NDArray its op methods (``a.exp()`` is ``mx.nd.exp(a)``).
 """
 
+import inspect
+import keyword
 import numbers
+import types
 
-from mxrs import _arith
-from mxrs.base import mx_real_t
+from mxrs import _arith, _native
+from mxrs.base import _Null, mx_real_t
 from mxrs.ndarray import _amp_ops, _ops, contrib, dlpack, image, linalg, random, sparse
 from mxrs.ndarray._classic import concatenate, histogram, onehot_encode, split_v2  # noqa: F401
 from mxrs.ndarray._custom import Custom  # noqa: F401
@@ -27,6 +30,41 @@ from mxrs.ndarray.ndarray import (
 from mxrs.ndarray.sparse import CSRNDArray, RowSparseNDArray, cast_storage  # noqa: F401
 from mxrs.ndarray.utils import load, load_frombuffer, save
 
+
+def _native_op_functions():
+    """Replace each generated op function that takes a fixed number of inputs, in ``_ops`` and
+    here (aliases included), with its native form, ``_native.OpFunction``
+    (``crates/py/src/opfunc.rs``): the common call runs without a Python frame, and every other
+    call goes to the generated function, which also gives the name, docs and signature."""
+    # The class's own docstring would hide each instance's, the generated function's.
+    _native.OpFunction.__doc__ = property(lambda self: self.__wrapped__.__doc__)  # type: ignore[assignment]
+    made: dict[types.FunctionType, _native.OpFunction] = {}
+    here = globals()
+    for name, fn in list(vars(_ops).items()):
+        if type(fn) is not types.FunctionType or fn.__module__ != _ops.__name__:
+            continue
+        code = fn.__code__
+        if code.co_flags & inspect.CO_VARARGS:
+            continue
+        native = made.get(fn)
+        if native is None:
+            params = code.co_varnames[: code.co_argcount]
+            defaults = dict(zip(params[len(params) - len(fn.__defaults__ or ()) :], fn.__defaults__ or ()))
+            inputs = [p for p in params if p not in ("out", "name", "ctx") and p in defaults and defaults[p] is None]
+            attrs = [
+                (p, p[:-1] if p.endswith("_") and keyword.iskeyword(p[:-1]) else p)
+                for p in params
+                if p in defaults and defaults[p] is _Null
+            ]
+            if len(inputs) + len(attrs) + 3 != len(params):
+                continue
+            native = made[fn] = _native.OpFunction(fn.__name__, fn, inputs, attrs, _Null, NDArray)
+        setattr(_ops, name, native)
+        if here.get(name) is fn:
+            here[name] = native
+
+
+_native_op_functions()
 _internal = _ops
 # MXNet's init_output=False needs the output's previous value (see _amp_ops).
 all_finite = _amp_ops.all_finite
