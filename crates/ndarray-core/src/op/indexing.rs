@@ -244,7 +244,11 @@ impl Operator for Where {
     ) -> Result<Option<Vec<DeviceStorage>>> {
         Ok(device::where_cond(x[0], x[1], x[2])?.map(|o| vec![o]))
     }
-    fn forward(&self, _: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
+    fn cheap_elementwise(&self, inputs: &[Shape]) -> bool {
+        // The common form, a condition of the values' shape, is a select an element.
+        inputs.len() == 3 && inputs[0] == inputs[1]
+    }
+    fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let n = x[1].len();
         let per = if x[0].len() == n { 1 } else { n / x[0].len().max(1) };
         let (a, b) = (x[1].storage(), x[2].storage());
@@ -255,7 +259,11 @@ impl Operator for Where {
                 // The common form: a condition of the values' shape and dtype, in one
                 // vectorised pass (a value read per element through its dtype took 3 µs a
                 // thousand).
-                select(x[0].typed::<T>(), av, bv, &mut o);
+                let c = x[0].typed::<T>();
+                crate::backend::cpu::chunks_mut(ctx.par.split_cheap_mode(n), &mut o, |s, o| {
+                    let r = s..s + o.len();
+                    select(&c[r.clone()], &av[r.clone()], &bv[r], o)
+                });
             } else {
                 let cond: Vec<bool> = (0..x[0].len()).map(|i| get(&x[0], i) != 0.0).collect();
                 for (i, o) in o.iter_mut().enumerate() {

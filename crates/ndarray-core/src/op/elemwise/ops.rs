@@ -46,6 +46,9 @@ impl Operator for Unary {
     fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
         Ok(unary_inplace(ctx.par, self.kind, data))
     }
+    fn cheap_elementwise(&self, _: &[Shape]) -> bool {
+        self.kind.is_cheap()
+    }
 }
 
 /// Same-shape (`elemwise_*`) or broadcasting (`broadcast_*`) binary op.
@@ -94,6 +97,9 @@ impl Operator for Binary {
     fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, rest: &[TensorIn<'_>]) -> Result<bool> {
         Ok(binary_inplace(ctx.par, self.kind, data, &rest[0].storage(), false))
     }
+    fn cheap_elementwise(&self, _: &[Shape]) -> bool {
+        self.kind.is_cheap()
+    }
 }
 
 /// A binary op with a scalar operand (`_plus_scalar`, `_rminus_scalar`...).
@@ -138,6 +144,10 @@ impl Operator for Scalar {
         let s = CpuStorage::full(data.dtype(), 1, self.scalar);
         Ok(binary_inplace(ctx.par, self.kind, data, &s, self.reverse))
     }
+    fn cheap_elementwise(&self, _: &[Shape]) -> bool {
+        // `x ** 2` runs as `x * x`.
+        self.kind.is_cheap() || (self.kind == BinaryKind::Power && self.scalar == 2.0 && !self.reverse)
+    }
 }
 
 #[derive(Debug)]
@@ -162,6 +172,9 @@ impl Operator for Clip {
             let clip = move |v: T| if v > hi { hi } else if v < lo { lo } else { v };
             Ok(vec![T::wrap(crate::backend::cpu::elemwise::map_cheap(ctx.par, x[0].typed::<T>(), clip))])
         })
+    }
+    fn cheap_elementwise(&self, _: &[Shape]) -> bool {
+        true
     }
 }
 

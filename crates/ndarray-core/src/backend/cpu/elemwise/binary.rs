@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::Arith;
 use super::map::{map_chunks, update_map};
-use crate::backend::cpu::{PAR_CHUNK, Parallelism, simd_fn, stream};
+use crate::backend::cpu::{Parallelism, Split, chunks_mut, simd_fn, stream};
 use crate::dtype::{DType, Element};
 use crate::storage::{CpuStorage, StorageElement};
 
@@ -52,6 +52,12 @@ pub enum BinaryKind {
 }
 
 impl BinaryKind {
+    /// Whether the operation is an instruction or two an element (not `mod`, `**` or `hypot`),
+    /// so that its loops split over threads only for long inputs.
+    pub fn is_cheap(self) -> bool {
+        !matches!(self, BinaryKind::Mod | BinaryKind::Power | BinaryKind::Hypot)
+    }
+
     /// Every operation.
     pub const ALL: [BinaryKind; 18] = [
         BinaryKind::Add,
@@ -102,16 +108,9 @@ where
     if n == 0 {
         return out;
     }
-    let split = if cheap { par.split_cheap(n) } else { par.split(n) };
+    let split = if cheap { par.split_cheap_mode(n) } else { Split::pool_if(par.split(n)) };
     if a.len() == n && b.len() == n {
-        if split {
-            out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, o)| {
-                let (s, len) = (ci * PAR_CHUNK, o.len());
-                zip_chunk(&a[s..s + len], &b[s..s + len], o, &f);
-            });
-        } else {
-            zip_chunk(a, b, &mut out, &f);
-        }
+        chunks_mut(split, &mut out, |s, o| zip_chunk(&a[s..s + o.len()], &b[s..s + o.len()], o, &f));
         return out;
     }
     if b.len() == 1 && a.len() == n {
@@ -147,11 +146,11 @@ where
             (1, 1) => zip_chunk(&a[pa..pa + last], &b[pb..pb + last], o, &f),
             (1, 0) => {
                 let y = b[pb];
-                map_chunks(&a[pa..pa + last], o, false, |x| f(x, y));
+                map_chunks(&a[pa..pa + last], o, Split::One, |x| f(x, y));
             }
             (0, 1) => {
                 let x = a[pa];
-                map_chunks(&b[pb..pb + last], o, false, |y| f(x, y));
+                map_chunks(&b[pb..pb + last], o, Split::One, |y| f(x, y));
             }
             _ => {
                 for (j, o) in o.iter_mut().enumerate() {
@@ -160,7 +159,8 @@ where
             }
         }
     };
-    if split {
+    // Broadcast rows split over rayon's pool only (mid-sized ones stay on this thread).
+    if split == Split::Pool {
         out.par_chunks_mut(last).enumerate().for_each(|(r, o)| row_fn(r, o));
     } else {
         for (r, o) in out.chunks_mut(last).enumerate() {
@@ -248,14 +248,9 @@ fn streamed_arith(kind: BinaryKind, a: usize, b: usize, out_shape: &[usize]) -> 
 /// before it is written, which saves a third of the memory traffic of `c = a + b`.
 fn binary_streamed(par: Parallelism, op: stream::Arith, a: &[f32], b: &[f32]) -> Vec<f32> {
     let mut out: Vec<f32> = crate::pool::alloc(a.len());
-    if par.split_cheap(a.len()) {
-        out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(ci, o)| {
-            let s = ci * PAR_CHUNK;
-            stream::binary_f32_streamed(o, &a[s..s + o.len()], &b[s..s + o.len()], op);
-        });
-    } else {
-        stream::binary_f32_streamed(&mut out, a, b, op);
-    }
+    chunks_mut(par.split_cheap_mode(a.len()), &mut out, |s, o| {
+        stream::binary_f32_streamed(o, &a[s..s + o.len()], &b[s..s + o.len()], op)
+    });
     out
 }
 
@@ -338,11 +333,9 @@ fn apply_inplace<T: Arith>(par: Parallelism, kind: BinaryKind, a: &mut [T], b: &
 fn zip_inplace<T: Copy + Send + Sync, F: Fn(T, T) -> T + Sync + Send>(par: Parallelism, a: &mut [T], b: &[T], f: F) {
     if b.len() == 1 {
         let y = b[0];
-        update_map(a, |n| par.split_cheap(n), move |x| f(x, y));
-    } else if par.split_cheap(a.len()) {
-        a.par_chunks_mut(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)).for_each(|(c, d)| update_zip_chunk(c, d, &f));
+        update_map(a, |n| par.split_cheap_mode(n), move |x| f(x, y));
     } else {
-        update_zip_chunk(a, b, &f);
+        chunks_mut(par.split_cheap_mode(a.len()), a, |s, c| update_zip_chunk(c, &b[s..s + c.len()], &f));
     }
 }
 

@@ -1,9 +1,7 @@
-//! Elementwise maps of one array, out of place and in place, split over rayon's pool when the
-//! op's thread budget allows.
+//! Elementwise maps of one array, out of place and in place, split over the team or rayon's
+//! pool when the op's thread budget allows.
 
-use rayon::prelude::*;
-
-use crate::backend::cpu::{PAR_CHUNK, Parallelism, simd_fn};
+use crate::backend::cpu::{Parallelism, Split, chunks_mut, simd_fn};
 use crate::storage::StorageElement;
 
 /// `out[i] = f(src[i])`, in parallel for long inputs.
@@ -13,21 +11,17 @@ where
     T: Send,
     F: Fn(S) -> T + Sync + Send,
 {
-    map_chunks(src, out, par.split(src.len()), f);
+    map_chunks(src, out, Split::pool_if(par.split(src.len())), f);
 }
 
-/// `out[i] = f(src[i])`, split over rayon's pool when `split`.
-pub(super) fn map_chunks<S, T, F>(src: &[S], out: &mut [T], split: bool, f: F)
+/// `out[i] = f(src[i])`, split as `split` says.
+pub(super) fn map_chunks<S, T, F>(src: &[S], out: &mut [T], split: Split, f: F)
 where
     S: Copy + Sync,
     T: Send,
     F: Fn(S) -> T + Sync + Send,
 {
-    if split {
-        out.par_chunks_mut(PAR_CHUNK).zip(src.par_chunks(PAR_CHUNK)).for_each(|(o, s)| map_chunk(s, o, &f));
-    } else {
-        map_chunk(src, out, &f);
-    }
+    chunks_mut(split, out, |s, o| map_chunk(&src[s..s + o.len()], o, &f));
 }
 
 // The chunk loops (here and in `binary.rs`) take their slices and the closure as arguments so
@@ -50,24 +44,25 @@ pub fn map<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send
     src: &[S],
     f: F,
 ) -> Vec<T> {
-    new_mapped(src, par.split(src.len()), f)
+    new_mapped(src, Split::pool_if(par.split(src.len())), f)
 }
 
-/// [`map`] for a function of a few instructions (`relu`, `abs`, `clip`): split over threads only
-/// from [`PAR_THRESHOLD_CHEAP`](crate::backend::cpu::PAR_THRESHOLD_CHEAP) elements, as the
-/// binary arithmetic ops, since below it the hand-off costs more than the second core saves.
+/// [`map`] for a function of a few instructions (`relu`, `abs`, `clip`): split over rayon's pool
+/// only from [`PAR_THRESHOLD_CHEAP`](crate::backend::cpu::PAR_THRESHOLD_CHEAP) elements, as the
+/// binary arithmetic ops, since below it the hand-off costs more than the second core saves;
+/// mid-sized inputs split over the team ([`Parallelism::split_cheap_mode`]).
 pub fn map_cheap<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send>(
     par: Parallelism,
     src: &[S],
     f: F,
 ) -> Vec<T> {
-    new_mapped(src, par.split_cheap(src.len()), f)
+    new_mapped(src, par.split_cheap_mode(src.len()), f)
 }
 
-/// A new vector `f(src[i])`, split over rayon's pool when `split`.
+/// A new vector `f(src[i])`, split as `split` says.
 fn new_mapped<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send>(
     src: &[S],
-    split: bool,
+    split: Split,
     f: F,
 ) -> Vec<T> {
     let mut out: Vec<T> = crate::pool::alloc(src.len());
@@ -75,18 +70,14 @@ fn new_mapped<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + S
     out
 }
 
-/// `a[i] = f(a[i])`, split over rayon's pool when `split(a.len())` says so
-/// ([`Parallelism::split`] or [`Parallelism::split_cheap`]).
-pub(super) fn update_map<T, F>(a: &mut [T], split: impl FnOnce(usize) -> bool, f: F)
+/// `a[i] = f(a[i])`, split as `split(a.len())` says ([`Parallelism::split_cheap_mode`], or
+/// [`Split::pool_if`] of [`Parallelism::split`]).
+pub(super) fn update_map<T, F>(a: &mut [T], split: impl FnOnce(usize) -> Split, f: F)
 where
     T: Copy + Send + Sync,
     F: Fn(T) -> T + Sync + Send,
 {
-    if split(a.len()) {
-        a.par_chunks_mut(PAR_CHUNK).for_each(|c| update_chunk(c, &f));
-    } else {
-        update_chunk(a, &f);
-    }
+    chunks_mut(split(a.len()), a, |_, c| update_chunk(c, &f));
 }
 
 simd_fn! {

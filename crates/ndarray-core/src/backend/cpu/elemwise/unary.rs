@@ -4,7 +4,7 @@ use half::f16;
 
 use super::map::{map, map_cheap, update_map};
 use super::special::{erf, gamma};
-use crate::backend::cpu::Parallelism;
+use crate::backend::cpu::{Parallelism, Split};
 use crate::dtype::Element;
 use crate::storage::{CpuStorage, StorageElement};
 
@@ -222,8 +222,15 @@ macro_rules! unary_kinds {
     };
 }
 
-/// Whether `kind` is a few instructions an element, so that only very long inputs are split
-/// over threads ([`map_cheap`]).
+impl UnaryKind {
+    /// Whether the function is a few instructions an element, so that only very long inputs
+    /// are split over threads ([`map_cheap`]).
+    pub fn is_cheap(self) -> bool {
+        cheap(self)
+    }
+}
+
+/// See [`UnaryKind::is_cheap`].
 fn cheap(kind: UnaryKind) -> bool {
     use UnaryKind::*;
     matches!(
@@ -276,18 +283,18 @@ pub fn unary_inplace(par: Parallelism, kind: UnaryKind, s: &mut CpuStorage) -> b
         CpuStorage::F32(v) => match f32_kernels(kind) {
             Some((_, inplace)) => crate::backend::cpu::vmath::map_inplace(par, v, inplace),
             None => {
-                let split = |n| if cheap(kind) { par.split_cheap(n) } else { par.split(n) };
+                let split = |n| if cheap(kind) { par.split_cheap_mode(n) } else { Split::pool_if(par.split(n)) };
                 for_kind!(kind, K => update_map(v, split, |x| unary_scalar(K, x)))
             }
         },
         CpuStorage::F64(v) => {
-            let split = |n| if cheap(kind) { par.split_cheap(n) } else { par.split(n) };
+            let split = |n| if cheap(kind) { par.split_cheap_mode(n) } else { Split::pool_if(par.split(n)) };
             for_kind!(kind, K => update_map(v, split, |x| unary_scalar(K, x)))
         }
-        CpuStorage::U8(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
-        CpuStorage::I8(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
-        CpuStorage::I32(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
-        CpuStorage::I64(v) => update_map(v, |n| par.split(n), |x| int_unary(kind, x)),
+        CpuStorage::U8(v) => update_map(v, |n| Split::pool_if(par.split(n)), |x| int_unary(kind, x)),
+        CpuStorage::I8(v) => update_map(v, |n| Split::pool_if(par.split(n)), |x| int_unary(kind, x)),
+        CpuStorage::I32(v) => update_map(v, |n| Split::pool_if(par.split(n)), |x| int_unary(kind, x)),
+        CpuStorage::I64(v) => update_map(v, |n| Split::pool_if(par.split(n)), |x| int_unary(kind, x)),
         _ => return false,
     }
     true
