@@ -151,7 +151,7 @@ pub fn invoke_op_full(
         Some(w) => w,
         None => inputs.iter().map(|a| a.size()).chain(outputs.iter().map(|a| a.size())).sum(),
     };
-    let prop = crate::ndarray::property_for_op(ctx, work, || op.cheap_elementwise(&in_shapes));
+    let prop = crate::ndarray::property_for_op(ctx, work, || op.inline_when_waited(&in_shapes));
     let device = ctx.engine_device();
     // A light op whose variables are free runs here and now on the borrowed arrays: no boxed
     // closure and no copies of the arrays for it to own.

@@ -89,14 +89,14 @@ pub(crate) fn property_for(ctx: Context, elements: usize) -> FnProperty {
     if elements <= light_op_elements() || !ctx.is_host() { FnProperty::Light } else { FnProperty::Normal }
 }
 
-/// A cheap elementwise op ([`crate::op::Operator::cheap_elementwise`]) counts its elements as
+/// A cheap pass over the elements ([`crate::op::Operator::inline_when_waited`]) counts them as
 /// this fraction of a light op's while its caller [waits for each op](waits_each_op): then it
 /// runs on the calling thread up to 2^19 elements in all (inputs and output), about 2^17 an
 /// operand, where its loop splits over that thread and the team's helpers.
 pub const CHEAP_WORK_SCALE: usize = 32;
 
 /// The engine property of an op of `work` elements (inputs and output) on `ctx` (see
-/// [`property_for`]), `cheap()` when it is a cheap elementwise loop: light also where the calling
+/// [`property_for`]), `cheap()` when it is a cheap pass over the elements: light also where the calling
 /// thread waits for each op it pushes and the work is at most [`CHEAP_WORK_SCALE`] light ops'.
 ///
 /// A caller that pushes ops without waiting (an optimizer's updates, two independent chains)

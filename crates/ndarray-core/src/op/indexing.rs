@@ -244,7 +244,7 @@ impl Operator for Where {
     ) -> Result<Option<Vec<DeviceStorage>>> {
         Ok(device::where_cond(x[0], x[1], x[2])?.map(|o| vec![o]))
     }
-    fn cheap_elementwise(&self, inputs: &[Shape]) -> bool {
+    fn inline_when_waited(&self, inputs: &[Shape]) -> bool {
         // The common form, a condition of the values' shape, is a select an element.
         inputs.len() == 3 && inputs[0] == inputs[1]
     }

@@ -198,13 +198,13 @@ pub trait Operator: Send + Sync + fmt::Debug {
     fn work_elements(&self, _inputs: &[Shape]) -> Option<usize> {
         None
     }
-    /// Whether the op on inputs of these shapes is an elementwise loop of an instruction or two
-    /// an element (`relu`, `x + y`, `clip`, `where`), whose kernel splits mid-sized inputs
-    /// over the calling thread and the team's helpers
-    /// ([`crate::backend::cpu::Parallelism::split_cheap_mode`]). The imperative call runs such
-    /// an op on the calling thread up to about 2^17 elements an operand while that thread waits
-    /// for each op it pushes ([`crate::ndarray::waits_each_op`]).
-    fn cheap_elementwise(&self, _inputs: &[Shape]) -> bool {
+    /// Whether the op on inputs of these shapes is one short pass over its elements (an
+    /// elementwise loop of an instruction or two an element: `relu`, `x + y`, `clip`, `where`;
+    /// softmax rows), whose kernel splits mid-sized inputs over the calling thread and the
+    /// team's helpers ([`crate::backend::cpu::Parallelism::split_cheap_mode`]). The imperative
+    /// call runs such an op on the calling thread up to about 2^17 elements an operand while
+    /// that thread waits for each op it pushes ([`crate::ndarray::waits_each_op`]).
+    fn inline_when_waited(&self, _inputs: &[Shape]) -> bool {
         false
     }
     /// The registered name, for messages.

@@ -40,6 +40,10 @@ impl Operator for Softmax {
         let ax = norm_axis(self.name, self.axis, x[0].shape.len())?;
         Ok(device::softmax(x[0], ax, self.sign / self.temperature, self.log)?.map(|o| vec![o]))
     }
+    fn inline_when_waited(&self, inputs: &[Shape]) -> bool {
+        // Along the last axis: vectorised rows (`softmax_rows`).
+        inputs.len() == 1 && norm_axis(self.name, self.axis, inputs[0].len()).is_ok_and(|ax| ax + 1 == inputs[0].len())
+    }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let s = x[0].shape;
         let ax = norm_axis(self.name, self.axis, s.len())?;

@@ -170,6 +170,33 @@ pub fn chunks_mut<T: Send>(split: Split, out: &mut [T], f: impl Fn(usize, &mut [
     }
 }
 
+/// Run `f(start, rows)` over consecutive runs of whole rows of `out` (rows of `row` elements;
+/// `start` is the run's first element), as `split` says: the whole on this thread, a few runs
+/// per thread of the team, or runs of about [`PAR_CHUNK`] elements over rayon's pool.
+pub fn rows_mut<T: Send>(split: Split, out: &mut [T], row: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let row = row.max(1);
+    let rows = out.len() / row;
+    match split {
+        Split::One => f(0, out),
+        Split::Pool => {
+            use rayon::prelude::*;
+            let step = (PAR_CHUNK / row).max(1) * row;
+            out.par_chunks_mut(step).enumerate().for_each(|(i, o)| f(i * step, o));
+        }
+        Split::Team(threads) => {
+            let step = rows.div_ceil((2 * threads).max(1)).max(1) * row;
+            let n = out.len();
+            let base = SendPtr(out.as_mut_ptr());
+            team::run_blocks(n.div_ceil(step), threads - 1, &|i| {
+                let start = i * step;
+                // SAFETY: as in `chunks_mut`: disjoint runs inside `out`, borrowed until all ran.
+                let run = unsafe { std::slice::from_raw_parts_mut(base.ptr().add(start), step.min(n - start)) };
+                f(start, run)
+            });
+        }
+    }
+}
+
 /// The thread budget of one op run: how many threads its kernels may split work over, when,
 /// and whom they tell when they do. The caller that runs the op fills it (the imperative call
 /// gives rayon's pool size, `busy` true while other engine ops run, so that independent ops
@@ -231,6 +258,17 @@ impl Parallelism {
             return Split::Team(threads);
         }
         Split::One
+    }
+
+    /// [`Parallelism::split_cheap_mode`] for kernels of a few dozen instructions an element
+    /// (softmax rows): over the team from [`TEAM_THRESHOLD_CHEAP`] elements where the op runs on
+    /// the thread that called it, over rayon's pool from [`PAR_THRESHOLD`] elsewhere and from
+    /// [`PAR_THRESHOLD_CHEAP`] there.
+    pub fn split_mode(self, n: usize) -> Split {
+        match self.split_cheap_mode(n) {
+            Split::One => Split::pool_if(self.split(n)),
+            s => s,
+        }
     }
 
     /// The budget of the engine op about to run on this thread: rayon's pool, of which its

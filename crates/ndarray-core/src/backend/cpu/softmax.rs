@@ -8,24 +8,17 @@ use super::vmath::exp_inplace;
 /// the softmax of `scale * x`, or its logarithm when `log`, in the same row of `dst`. As MXNet:
 /// the row's maximum is subtracted before the exponential and the sum is accumulated in float64;
 /// a row holding NaN gives NaN. The exponential is [`exp_inplace`] (16 lanes with AVX-512), and
-/// rows are split over threads for long inputs; the float64 scalar loop it replaces took 5.4 ns
+/// rows are split over threads for long inputs ([`Parallelism::split_mode`]); the float64 scalar loop it replaces took 5.4 ns
 /// an element.
 pub fn softmax_rows(par: Parallelism, src: &[f32], dst: &mut [f32], n: usize, scale: f32, log: bool) {
-    use rayon::prelude::*;
     if n == 0 {
         return;
     }
-    let rows_per_chunk = (super::PAR_CHUNK / n).max(1);
-    let body = |s: &[f32], d: &mut [f32]| {
-        for (s, d) in s.chunks_exact(n).zip(d.chunks_exact_mut(n)) {
+    super::rows_mut(par.split_mode(src.len()), dst, n, |start, d| {
+        for (s, d) in src[start..start + d.len()].chunks_exact(n).zip(d.chunks_exact_mut(n)) {
             softmax_row(s, d, scale, log);
         }
-    };
-    if par.split(src.len()) {
-        src.par_chunks(rows_per_chunk * n).zip(dst.par_chunks_mut(rows_per_chunk * n)).for_each(|(s, d)| body(s, d));
-    } else {
-        body(src, dst);
-    }
+    });
 }
 
 /// One row of [`softmax_rows`].

@@ -46,7 +46,7 @@ impl Operator for Unary {
     fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
         Ok(unary_inplace(ctx.par, self.kind, data))
     }
-    fn cheap_elementwise(&self, _: &[Shape]) -> bool {
+    fn inline_when_waited(&self, _: &[Shape]) -> bool {
         self.kind.is_cheap()
     }
 }
@@ -97,7 +97,7 @@ impl Operator for Binary {
     fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, rest: &[TensorIn<'_>]) -> Result<bool> {
         Ok(binary_inplace(ctx.par, self.kind, data, &rest[0].storage(), false))
     }
-    fn cheap_elementwise(&self, _: &[Shape]) -> bool {
+    fn inline_when_waited(&self, _: &[Shape]) -> bool {
         self.kind.is_cheap()
     }
 }
@@ -144,7 +144,7 @@ impl Operator for Scalar {
         let s = CpuStorage::full(data.dtype(), 1, self.scalar);
         Ok(binary_inplace(ctx.par, self.kind, data, &s, self.reverse))
     }
-    fn cheap_elementwise(&self, _: &[Shape]) -> bool {
+    fn inline_when_waited(&self, _: &[Shape]) -> bool {
         // `x ** 2` runs as `x * x`.
         self.kind.is_cheap() || (self.kind == BinaryKind::Power && self.scalar == 2.0 && !self.reverse)
     }
@@ -173,7 +173,7 @@ impl Operator for Clip {
             Ok(vec![T::wrap(crate::backend::cpu::elemwise::map_cheap(ctx.par, x[0].typed::<T>(), clip))])
         })
     }
-    fn cheap_elementwise(&self, _: &[Shape]) -> bool {
+    fn inline_when_waited(&self, _: &[Shape]) -> bool {
         true
     }
 }

@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use super::{Real, c, expect_shape, fill_dtype, fill_shape, float_dtype};
-use crate::backend::cpu::Parallelism;
+use crate::backend::cpu::{Parallelism, SendPtr, Split, team};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::op::registry::Registry;
@@ -328,6 +328,27 @@ fn forward_kernel<T: Real>(
             sb[0] = c(1.0 / inv);
         };
         let blk = g.block();
+        if let Split::Team(threads) = par.split_cheap_mode(x.len()) {
+            // Mid-sized, on the thread that called the op: runs of groups over the team.
+            let (o, m, sd) = (SendPtr(out.as_mut_ptr()), SendPtr(mean.as_mut_ptr()), SendPtr(std.as_mut_ptr()));
+            let step = nstat.div_ceil(2 * threads).max(1);
+            team::run_blocks(nstat.div_ceil(step), threads - 1, &|i| {
+                for p in i * step..((i + 1) * step).min(nstat) {
+                    // SAFETY: group p's block of `out` and its entries of `mean` and `std` lie
+                    // inside them (nstat groups of blk elements) and belong to this run alone;
+                    // the vectors outlive run_blocks, which returns once every run is done.
+                    let (ob, mb, sb) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut(o.ptr().add(p * blk), blk),
+                            std::slice::from_raw_parts_mut(m.ptr().add(p), 1),
+                            std::slice::from_raw_parts_mut(sd.ptr().add(p), 1),
+                        )
+                    };
+                    body((p, (((ob, &x[p * blk..(p + 1) * blk]), mb), sb)));
+                }
+            });
+            return (out, mean, std);
+        }
         blocks!(par, x.len(), body, out => blk, x => blk, mean => 1, std => 1);
         return (out, mean, std);
     }
@@ -460,6 +481,10 @@ fn backward_kernel<T: Real>(
 impl Operator for Norm {
     fn name(&self) -> &str {
         self.name
+    }
+    fn inline_when_waited(&self, inputs: &[Shape]) -> bool {
+        // Contiguous groups (LayerNorm over the last axis...): two sums and a pass an element.
+        !inputs.is_empty() && self.geom(&inputs[0]).is_ok_and(|g| g.post == 1)
     }
     fn num_outputs(&self) -> usize {
         3
