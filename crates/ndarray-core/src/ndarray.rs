@@ -96,8 +96,9 @@ pub(crate) fn property_for(ctx: Context, elements: usize) -> FnProperty {
 pub const CHEAP_WORK_SCALE: usize = 32;
 
 /// The engine property of an op of `work` elements (inputs and output) on `ctx` (see
-/// [`property_for`]), `cheap()` when it is a cheap pass over the elements: light also where the calling
-/// thread waits for each op it pushes and the work is at most [`CHEAP_WORK_SCALE`] light ops'.
+/// [`property_for`]), `cheap()` when it is a cheap pass over the elements: light also where
+/// the calling thread waits for each op it pushes and the work is at most
+/// [`CHEAP_WORK_SCALE`] light ops'.
 ///
 /// A caller that pushes ops without waiting (an optimizer's updates, two independent chains)
 /// gains from the workers: its ops run beside each other and beside its Python code. One that
