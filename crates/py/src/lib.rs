@@ -20,7 +20,7 @@ mod symbol;
 use std::collections::BTreeMap;
 
 use mxrs_ndarray_core::io::arrays;
-use mxrs_ndarray_core::{Attrs, NDArray, registry};
+use mxrs_ndarray_core::{NDArray, registry};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 
@@ -122,24 +122,8 @@ fn invoke(
     enter(name, || {
         let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
         let outs = out.as_deref().map(handles);
-        Ok::<_, PyMxError>(wrap(run_op(name, attrs, &handles(&inputs), outs.as_deref(), ctx)?))
+        Ok::<_, PyMxError>(wrap(opfunc::run_op(name, attrs, &handles(&inputs), outs.as_deref(), ctx)?))
     })
-}
-
-/// Run the registered op `name` with attribute strings `attrs`: with none, the op instance
-/// comes from the cache of the operators' fast path (`mx.nd.relu(x)`: 1.9 -> 1.7 us).
-fn run_op(
-    name: &str,
-    attrs: BTreeMap<String, String>,
-    inputs: &[NDArray],
-    out: Option<&[NDArray]>,
-    ctx: Option<mxrs_ndarray_core::Context>,
-) -> mxrs_ndarray_core::Result<Vec<NDArray>> {
-    if attrs.is_empty() {
-        mxrs_ndarray_core::invoke::invoke_op_attrs(dunder::fast_op(name, None)?, Attrs::default, inputs, out, ctx)
-    } else {
-        mxrs_ndarray_core::invoke(name, &Attrs(attrs), inputs, out, ctx)
-    }
 }
 
 /// The common call of the generated op functions (`mx.nd.relu(x)`, `mx.nd.dot(a, b, out=c)`)

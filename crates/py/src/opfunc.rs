@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use mxrs_ndarray_core::NDArray;
+use mxrs_ndarray_core::{Attrs, NDArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
@@ -75,6 +75,28 @@ pub(crate) fn handle_of<'py>(x: &Bound<'py, PyAny>, cls: &Bound<'py, PyType>) ->
     Ok(Some(h.cast::<PyNDArray>()?.get().0.clone()))
 }
 
+/// Run the registered op `name` with attribute strings `attrs`: with none, the op instance
+/// comes from the cache of the operators' fast path (`mx.nd.relu(x)`: 1.9 -> 1.7 us).
+pub(crate) fn run_op(
+    name: &str,
+    attrs: BTreeMap<String, String>,
+    inputs: &[NDArray],
+    out: Option<&[NDArray]>,
+    ctx: Option<mxrs_ndarray_core::Context>,
+) -> mxrs_ndarray_core::Result<Vec<NDArray>> {
+    if attrs.is_empty() {
+        mxrs_ndarray_core::invoke::invoke_op_attrs(
+            crate::dunder::fast_op(name, None)?,
+            Attrs::default,
+            inputs,
+            out,
+            ctx,
+        )
+    } else {
+        mxrs_ndarray_core::invoke(name, &Attrs(attrs), inputs, out, ctx)
+    }
+}
+
 /// Run op `name` with attribute strings `kw` on `ins`, into `out` (None, a `cls` instance, or
 /// a list or tuple of them), and return `out` or the results as `cls` instances (a list when
 /// there are several). None, having run nothing, where the call needs the general path: an
@@ -110,7 +132,7 @@ pub(crate) fn run_call<'py>(
     if ins.is_empty() && out_handles.is_none() {
         return Ok(None);
     }
-    let res = crate::run_op(name, kw, ins, out_handles.as_deref(), None).map_err(crate::error::PyMxError)?;
+    let res = run_op(name, kw, ins, out_handles.as_deref(), None).map_err(crate::error::PyMxError)?;
     let handle = pyo3::intern!(py, "_handle");
     if let Some(o) = outs {
         // While recording, the outputs' new handles point at the op's tape node.
