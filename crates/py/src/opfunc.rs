@@ -189,8 +189,7 @@ impl OpFunction {
             *slot = Some(x);
         }
         let mut kw = BTreeMap::new();
-        let none = py.None().into_bound(py);
-        let mut out = none.clone();
+        let mut out = py.None().into_bound(py);
         if let Some(kwargs) = kwargs {
             for (k, v) in kwargs.iter() {
                 let k = k.cast_into::<PyString>()?;

@@ -141,60 +141,38 @@ impl Split {
 }
 
 /// Run `f(start, chunk)` over consecutive chunks of `out` (`start` is the chunk's first index),
-/// as `split` says: the whole on this thread, a few chunks per thread of the team, or chunks of
-/// [`PAR_CHUNK`] over rayon's pool.
+/// as `split` says: the whole on this thread, a few chunks per thread of the team (in whole
+/// cache lines), or chunks of [`PAR_CHUNK`] over rayon's pool.
 pub fn chunks_mut<T: Send>(split: Split, out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
-    let n = out.len();
-    match split {
-        Split::One => f(0, out),
-        Split::Pool => {
-            use rayon::prelude::*;
-            out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(i, o)| f(i * PAR_CHUNK, o));
-        }
-        Split::Team(threads) => {
-            // Two blocks a thread, in whole cache lines: a helper that starts late leaves
-            // more of them to the caller.
-            let blocks = (2 * threads).max(1);
-            let step = n.div_ceil(blocks).next_multiple_of(16).max(16);
-            let base = SendPtr(out.as_mut_ptr());
-            team::run_blocks(n.div_ceil(step), threads - 1, &|i| {
-                let start = i * step;
-                let len = step.min(n - start);
-                // SAFETY: the blocks [i*step, i*step + len) are disjoint and inside `out`,
-                // which is exclusively borrowed until every block has run (run_blocks returns
-                // only then).
-                let chunk = unsafe { std::slice::from_raw_parts_mut(base.ptr().add(start), len) };
-                f(start, chunk)
-            });
-        }
-    }
+    rows_mut(split, out, 16, f)
 }
 
-/// Run `f(start, rows)` over consecutive runs of whole rows of `out` (rows of `row` elements;
-/// `start` is the run's first element), as `split` says: the whole on this thread, a few runs
-/// per thread of the team, or runs of about [`PAR_CHUNK`] elements over rayon's pool.
+/// Run `f(start, rows)` over consecutive runs of whole rows of `out` (rows of `row` elements, the
+/// last run possibly shorter; `start` is the run's first element), as `split` says: the whole on
+/// this thread, two runs per thread of the team (a helper that starts late leaves more of them
+/// to the caller), or runs of about [`PAR_CHUNK`] elements over rayon's pool.
 pub fn rows_mut<T: Send>(split: Split, out: &mut [T], row: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let row = row.max(1);
-    let rows = out.len() / row;
-    match split {
-        Split::One => f(0, out),
+    let n = out.len();
+    let threads = match split {
+        Split::One => return f(0, out),
         Split::Pool => {
             use rayon::prelude::*;
             let step = (PAR_CHUNK / row).max(1) * row;
-            out.par_chunks_mut(step).enumerate().for_each(|(i, o)| f(i * step, o));
+            return out.par_chunks_mut(step).enumerate().for_each(|(i, o)| f(i * step, o));
         }
-        Split::Team(threads) => {
-            let step = rows.div_ceil((2 * threads).max(1)).max(1) * row;
-            let n = out.len();
-            let base = SendPtr(out.as_mut_ptr());
-            team::run_blocks(n.div_ceil(step), threads - 1, &|i| {
-                let start = i * step;
-                // SAFETY: as in `chunks_mut`: disjoint runs inside `out`, borrowed until all ran.
-                let run = unsafe { std::slice::from_raw_parts_mut(base.ptr().add(start), step.min(n - start)) };
-                f(start, run)
-            });
-        }
-    }
+        Split::Team(threads) => threads.max(1),
+    };
+    let step = (n / row).div_ceil(2 * threads).max(1) * row;
+    let helpers = threads - 1;
+    let base = SendPtr(out.as_mut_ptr());
+    team::run_blocks(n.div_ceil(step), helpers, &|i| {
+        let start = i * step;
+        // SAFETY: the runs [i*step, min((i+1)*step, n)) are disjoint and inside `out`, which is
+        // exclusively borrowed until every run has finished (run_blocks returns only then).
+        let run = unsafe { std::slice::from_raw_parts_mut(base.ptr().add(start), step.min(n - start)) };
+        f(start, run)
+    });
 }
 
 /// The thread budget of one op run: how many threads its kernels may split work over, when,

@@ -8,8 +8,8 @@ use super::vmath::exp_inplace;
 /// the softmax of `scale * x`, or its logarithm when `log`, in the same row of `dst`. As MXNet:
 /// the row's maximum is subtracted before the exponential and the sum is accumulated in float64;
 /// a row holding NaN gives NaN. The exponential is [`exp_inplace`] (16 lanes with AVX-512), and
-/// rows are split over threads for long inputs ([`Parallelism::split_mode`]); the float64 scalar loop it replaces took 5.4 ns
-/// an element.
+/// rows are split over threads for long inputs ([`Parallelism::split_mode`]); the float64
+/// scalar loop it replaces took 5.4 ns an element.
 pub fn softmax_rows(par: Parallelism, src: &[f32], dst: &mut [f32], n: usize, scale: f32, log: bool) {
     if n == 0 {
         return;

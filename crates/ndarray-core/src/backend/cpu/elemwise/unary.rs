@@ -226,29 +226,24 @@ impl UnaryKind {
     /// Whether the function is a few instructions an element, so that only very long inputs
     /// are split over threads ([`map_cheap`]).
     pub fn is_cheap(self) -> bool {
-        cheap(self)
+        use UnaryKind::*;
+        matches!(
+            self,
+            Abs | Square
+                | Relu
+                | Negative
+                | Sign
+                | Ceil
+                | Floor
+                | Round
+                | Rint
+                | Trunc
+                | Fix
+                | LogicalNot
+                | Degrees
+                | Radians
+        )
     }
-}
-
-/// See [`UnaryKind::is_cheap`].
-fn cheap(kind: UnaryKind) -> bool {
-    use UnaryKind::*;
-    matches!(
-        kind,
-        Abs | Square
-            | Relu
-            | Negative
-            | Sign
-            | Ceil
-            | Floor
-            | Round
-            | Rint
-            | Trunc
-            | Fix
-            | LogicalNot
-            | Degrees
-            | Radians
-    )
 }
 
 /// Unary function over a storage; the output keeps the input dtype.
@@ -257,12 +252,12 @@ pub fn unary_storage(par: Parallelism, kind: UnaryKind, s: &CpuStorage) -> CpuSt
         CpuStorage::F32(v) => CpuStorage::F32(
             match f32_kernels(kind) {
                 Some((slice, _)) => crate::backend::cpu::vmath::map_slices(par, v, slice),
-                None if cheap(kind) => for_kind!(kind, K => map_cheap(par, v, |x| unary_scalar(K, x))),
+                None if kind.is_cheap() => for_kind!(kind, K => map_cheap(par, v, |x| unary_scalar(K, x))),
                 None => for_kind!(kind, K => map(par, v, |x| unary_scalar(K, x))),
             }
             .into(),
         ),
-        CpuStorage::F64(v) if cheap(kind) => {
+        CpuStorage::F64(v) if kind.is_cheap() => {
             CpuStorage::F64(for_kind!(kind, K => map_cheap(par, v, |x| unary_scalar(K, x))).into())
         }
         CpuStorage::F64(v) => CpuStorage::F64(for_kind!(kind, K => map(par, v, |x| unary_scalar(K, x))).into()),
@@ -283,12 +278,12 @@ pub fn unary_inplace(par: Parallelism, kind: UnaryKind, s: &mut CpuStorage) -> b
         CpuStorage::F32(v) => match f32_kernels(kind) {
             Some((_, inplace)) => crate::backend::cpu::vmath::map_inplace(par, v, inplace),
             None => {
-                let split = |n| if cheap(kind) { par.split_cheap_mode(n) } else { Split::pool_if(par.split(n)) };
+                let split = |n| if kind.is_cheap() { par.split_cheap_mode(n) } else { Split::pool_if(par.split(n)) };
                 for_kind!(kind, K => update_map(v, split, |x| unary_scalar(K, x)))
             }
         },
         CpuStorage::F64(v) => {
-            let split = |n| if cheap(kind) { par.split_cheap_mode(n) } else { Split::pool_if(par.split(n)) };
+            let split = |n| if kind.is_cheap() { par.split_cheap_mode(n) } else { Split::pool_if(par.split(n)) };
             for_kind!(kind, K => update_map(v, split, |x| unary_scalar(K, x)))
         }
         CpuStorage::U8(v) => update_map(v, |n| Split::pool_if(par.split(n)), |x| int_unary(kind, x)),
