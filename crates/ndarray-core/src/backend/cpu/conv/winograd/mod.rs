@@ -43,9 +43,12 @@ const MIN_CHANNELS: usize = 16;
 
 /// At least this many tiles of F(2x2, 3x3) in the batch: transforming the filters costs as much
 /// whatever the number of tiles, and below about this many it cost more than the products
-/// saved (a 512-channel 4x4 plane at batch 16, 64 tiles: 5.3 ms against 4.1 ms lowered; 128
-/// tiles of 128 channels: 0.53 against 0.49 ms; 256 tiles of 64 channels: 0.27 against 0.40 ms).
-const MIN_TILES: usize = 192;
+/// saved. On a 2-vCPU AMD EPYC (Zen 4), forward and backward together: 64 tiles gained in
+/// every shape tried (ResNet-18's 512-channel 4x4 planes at batch 16: 23.3 -> 18.4-21.1 ms;
+/// 256 channels on 4x4 at batch 16: 10.6/6.9 -> 5.8/4.1 ms; 64 channels on 8x8 at batch 4:
+/// 0.68/0.54 -> 0.43/0.48 ms), 32 tiles came out even, and 8-16 tiles of 512 channels took
+/// 1.5-3x as long.
+const MIN_TILES: usize = 64;
 
 /// At least this many tiles of F(4x4, 3x3) in the batch for that variant, whose transformed
 /// filters take 36 planes where F(2x2, 3x3)'s take 16. At batch 16, ResNet-18's 32x32 and
@@ -130,9 +133,26 @@ fn forward_as(
 ) -> Option<Vec<f32>> {
     let p = plan(g, false, pick)?;
     Some(match p.m {
-        2 => run::<F2>(par, x, &transform_filters::<F2>(par, w, g.out_c, g.in_c, false), bias, &p),
-        _ => run::<F4>(par, x, &transform_filters::<F4>(par, w, g.out_c, g.in_c, false), bias, &p),
+        2 => transformed_run::<F2>(par, x, w, bias, g, false, &p),
+        _ => transformed_run::<F4>(par, x, w, bias, g, false, &p),
     })
+}
+
+/// [`run`] with `w`'s filters transformed (`turned` as in [`transform_filters`]); the
+/// transformed filters (up to 36 times the weight's size) go back to the buffer pool after.
+fn transformed_run<W: Variant>(
+    par: Parallelism,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    turned: bool,
+    p: &Plan,
+) -> Vec<f32> {
+    let u = transform_filters::<W>(par, w, g.out_c, g.in_c, turned);
+    let y = run::<W>(par, x, &u, bias, p);
+    crate::pool::give(f32::wrap(u));
+    y
 }
 
 /// The data gradient of `g` (as [`super::conv_backward_data`]) when this path takes it: the
@@ -145,8 +165,8 @@ pub(super) fn backward_data(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeo
 fn backward_data_as(par: Parallelism, dy: &[f32], w: &[f32], g: &ConvGeom, pick: Pick) -> Option<Vec<f32>> {
     let p = plan(g, true, pick)?;
     Some(match p.m {
-        2 => run::<F2>(par, dy, &transform_filters::<F2>(par, w, g.out_c, g.in_c, true), None, &p),
-        _ => run::<F4>(par, dy, &transform_filters::<F4>(par, w, g.out_c, g.in_c, true), None, &p),
+        2 => transformed_run::<F2>(par, dy, w, None, g, true, &p),
+        _ => transformed_run::<F4>(par, dy, w, None, g, true, &p),
     })
 }
 

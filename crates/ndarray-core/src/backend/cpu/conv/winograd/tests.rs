@@ -176,3 +176,30 @@ fn takes_only_what_it_computes() {
     assert!(!applies(&ConvGeom { kh: 5, oh: 6, ph: 2, ..g }));
     assert!(!applies(&ConvGeom { ph: 3, oh: 12, ..g }));
 }
+
+/// The transformed filters (36 times the weight for F(4x4, 3x3)) go back to the buffer pool
+/// after the forward pass and the data gradient, so a training loop reuses them instead of
+/// faulting in fresh pages at every step.
+#[test]
+fn transformed_filters_go_back_to_the_pool() {
+    // Channel counts no other test uses, so that the size is this test's own.
+    let (c, k) = (29, 31);
+    let g = geom(1, c, k, 8, 8, 1, 1);
+    let x = values(c * 64, 1);
+    let wt = values(k * c * 9, 2);
+    let dy = values(k * 64, 3);
+    let held = |len: usize| {
+        crate::pool::pooled_sizes().iter().any(|&(d, n, count)| d == crate::dtype::DType::F32 && n == len && count > 0)
+    };
+    let u_len = 36 * k * c;
+    for _ in 0..2 {
+        forward_as(Parallelism::SERIAL, &x, &wt, None, &g, Pick::Tiles(4)).unwrap();
+    }
+    assert!(held(u_len), "the forward pass's transformed filters were not pooled");
+    let taken = crate::pool::take(crate::dtype::DType::F32, u_len);
+    assert!(taken.is_some());
+    for _ in 0..2 {
+        backward_data_as(Parallelism::SERIAL, &dy, &wt, &g, Pick::Tiles(4)).unwrap();
+    }
+    assert!(held(u_len), "the data gradient's transformed filters were not pooled");
+}
