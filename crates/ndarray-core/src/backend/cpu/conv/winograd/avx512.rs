@@ -152,8 +152,9 @@ pub(super) unsafe fn inputs<W: Variant>(tiles: &Tiles<'_>, x: &[f32], v: &mut [f
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn grads<W: Variant>(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f32]) {
     let p = tiles.p;
+    let nk = tiles.ks.len();
     assert!(
-        d.len() >= W::A * W::A * p.k * tiles.n && dy.len() >= p.batch * p.k * p.oh * p.ow,
+        d.len() >= W::A * W::A * nk * tiles.n && dy.len() >= p.batch * p.k * p.oh * p.ow && tiles.ks.end <= p.k,
         "winograd: gradient buffers too short"
     );
     let plane = (p.oh * p.ow) as i32;
@@ -161,7 +162,7 @@ pub(super) unsafe fn grads<W: Variant>(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f
         let tail = lanes(tiles.n - t0);
         let (corner, rows, cols) = output_corners::<W>(tiles, t0);
         let corner = offsets(&corner);
-        for f in 0..p.k {
+        for (fi, f) in tiles.ks.clone().enumerate() {
             let base = _mm512_add_epi32(corner, _mm512_set1_epi32(f as i32 * plane));
             let g = |r: usize, q: usize| {
                 let idx = _mm512_add_epi32(base, _mm512_set1_epi32((r * p.ow + q) as i32));
@@ -170,9 +171,9 @@ pub(super) unsafe fn grads<W: Variant>(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f
                 unsafe { _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), rows[r] & cols[q], idx, dy.as_ptr()) }
             };
             W::grad(g, &zmm(), |xi, val| {
-                // SAFETY: the masked lanes write tiles t0.. below n of row (xi, f) of d,
+                // SAFETY: the masked lanes write tiles t0.. below n of row (xi, fi) of d,
                 // inside d (asserted above).
-                unsafe { _mm512_mask_storeu_ps(d.as_mut_ptr().add((xi * p.k + f) * tiles.n + t0), tail, val) };
+                unsafe { _mm512_mask_storeu_ps(d.as_mut_ptr().add((xi * nk + fi) * tiles.n + t0), tail, val) };
             });
         }
     }
@@ -186,17 +187,18 @@ pub(super) unsafe fn grads<W: Variant>(tiles: &Tiles<'_>, dy: &[f32], d: &mut [f
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn outputs<W: Variant>(tiles: &Tiles<'_>, m: &[f32], bias: Option<&[f32]>, out: SendPtr<f32>) {
     let p = tiles.p;
-    assert!(m.len() >= W::A * W::A * p.k * tiles.n, "winograd: product buffer too short");
+    let nk = tiles.ks.len();
+    assert!(m.len() >= W::A * W::A * nk * tiles.n && tiles.ks.end <= p.k, "winograd: product buffer too short");
     let plane = (p.oh * p.ow) as i32;
     for t0 in (0..tiles.n).step_by(16) {
         let tail = lanes(tiles.n - t0);
         let (corner, rows, cols) = output_corners::<W>(tiles, t0);
         let corner = offsets(&corner);
-        for f in 0..p.k {
+        for (fi, f) in tiles.ks.clone().enumerate() {
             let mv = |i: usize, j: usize| {
-                // SAFETY: the masked lanes read tiles t0.. below n of row (i*A+j, f) of m,
+                // SAFETY: the masked lanes read tiles t0.. below n of row (i*A+j, fi) of m,
                 // inside m (asserted above).
-                unsafe { _mm512_maskz_loadu_ps(tail, m.as_ptr().add(((i * W::A + j) * p.k + f) * tiles.n + t0)) }
+                unsafe { _mm512_maskz_loadu_ps(tail, m.as_ptr().add(((i * W::A + j) * nk + fi) * tiles.n + t0)) }
             };
             let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[f]));
             let base = _mm512_add_epi32(corner, _mm512_set1_epi32(f as i32 * plane));

@@ -149,9 +149,77 @@ fn transformed_run<W: Variant>(
     turned: bool,
     p: &Plan,
 ) -> Vec<f32> {
+    if by_channels(p) {
+        return run_by_channels::<W>(par, x, w, bias, g, turned, p);
+    }
     let u = transform_filters::<W>(par, w, g.out_c, g.in_c, turned);
     let y = run::<W>(par, x, &u, bias, p);
     crate::pool::give(f32::wrap(u));
+    y
+}
+
+/// Output channels a thread transforms and multiplies at a time where a convolution splits
+/// by output channels: their transformed filters (`planes x KB x c`, 1 MiB for 512 input
+/// channels in F(2x2, 3x3)) stay in the core's cache from the transform to the products.
+const KB: usize = 32;
+
+/// Whether `p` splits by output channels ([`run_by_channels`], [`weight_grad_by_channels`]):
+/// it has more output channels than tiles, so its transformed filters outweigh its
+/// transformed tiles (ResNet-18's 512-channel 4x4 planes at batch 16: 16 MiB of filters, 2 MiB
+/// of tiles).
+fn by_channels(p: &Plan) -> bool {
+    p.k > p.tiles()
+}
+
+/// [`transformed_run`] by output channels: the tiles are transformed once, then each thread
+/// takes runs of [`KB`] output channels, transforms just their filters, multiplies and writes
+/// their output planes. The transformed filters never exist whole, and a split needs no more
+/// tiles than the batch has.
+fn run_by_channels<W: Variant>(
+    par: Parallelism,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    turned: bool,
+    p: &Plan,
+) -> Vec<f32> {
+    let planes = p.planes();
+    let all = p.all();
+    let n = all.n;
+    let mut y = crate::pool::alloc::<f32>(p.batch * p.k * p.oh * p.ow);
+    let out = SendPtr(y.as_mut_ptr());
+    let mut v = crate::pool::alloc::<f32>(planes * p.c * n);
+    inputs::<W>(&all, x, &mut v);
+    let chunks = p.k.div_ceil(KB);
+    let parts = conv_threads(par, p.work()).min(chunks).max(1);
+    let per = chunks.div_ceil(parts);
+    let run_part = |part: usize| {
+        let mut u = crate::pool::alloc::<f32>(planes * KB.min(p.k) * p.c);
+        let mut m = crate::pool::alloc::<f32>(planes * KB.min(p.k) * n);
+        for chunk in part * per..((part + 1) * per).min(chunks) {
+            let ks = chunk * KB..((chunk + 1) * KB).min(p.k);
+            let nk = ks.len();
+            filter_rows::<W>(None, w, g.out_c, g.in_c, turned, ks.clone(), &mut u);
+            for xi in 0..planes {
+                let (ux, vx) = (&u[xi * nk * p.c..][..nk * p.c], &v[xi * p.c * n..][..p.c * n]);
+                let mx = &mut m[xi * nk * n..][..nk * n];
+                gemm_rm(nk, n, p.c, mx, ux, false, vx, false, false, gemm::Parallelism::None, false);
+            }
+            // SAFETY: this run writes only the planes of its output channels `ks`, which no
+            // other run writes; `y` outlives the parallel section and is not read in it.
+            unsafe { outputs::<W>(&all.channels(ks), &m[..planes * nk * n], bias, out) };
+        }
+        crate::pool::give(f32::wrap(u));
+        crate::pool::give(f32::wrap(m));
+    };
+    if parts > 1 {
+        par.notify_split();
+        (0..parts).into_par_iter().for_each(run_part);
+    } else {
+        run_part(0);
+    }
+    crate::pool::give(f32::wrap(v));
     y
 }
 
@@ -191,6 +259,9 @@ fn backward_weight_as(par: Parallelism, dy: &[f32], x: &[f32], g: &ConvGeom, pic
 
 /// [`backward_weight`] in `W`'s tiles.
 fn weight_grad<W: Variant>(par: Parallelism, dy: &[f32], x: &[f32], p: &Plan) -> Vec<f32> {
+    if by_channels(p) {
+        return weight_grad_by_channels::<W>(par, dy, x, p);
+    }
     let (per_block, blocks, parts) = p.blocks(conv_threads(par, p.work()));
     let tb = per_block * p.tw;
     let planes = p.planes();
@@ -233,29 +304,92 @@ fn weight_grad<W: Variant>(par: Parallelism, dy: &[f32], x: &[f32], p: &Plan) ->
     dw
 }
 
+/// [`weight_grad`] by output channels (see [`by_channels`]): the tiles are transformed once,
+/// then each thread takes runs of [`KB`] output channels and computes their gradient tiles,
+/// products and filter gradients, with no per-thread copy of the whole `dU` to add up.
+fn weight_grad_by_channels<W: Variant>(par: Parallelism, dy: &[f32], x: &[f32], p: &Plan) -> Vec<f32> {
+    let planes = p.planes();
+    let all = p.all();
+    let n = all.n;
+    let mut v = crate::pool::alloc::<f32>(planes * p.c * n);
+    inputs::<W>(&all, x, &mut v);
+    let mut dw = crate::pool::alloc::<f32>(p.k * p.c * 9);
+    let chunks = p.k.div_ceil(KB);
+    let parts = conv_threads(par, p.work()).min(chunks).max(1);
+    let per = chunks.div_ceil(parts);
+    let run_part = |part: usize, dw_part: &mut [f32]| {
+        let mut d = crate::pool::alloc::<f32>(planes * KB.min(p.k) * n);
+        let mut du = crate::pool::alloc::<f32>(planes * KB.min(p.k) * p.c);
+        for (i, dw_chunk) in dw_part.chunks_mut(KB * p.c * 9).enumerate() {
+            let k0 = (part * per + i) * KB;
+            let nk = dw_chunk.len() / (p.c * 9);
+            grads::<W>(&all.channels(k0..k0 + nk), dy, &mut d[..planes * nk * n]);
+            for xi in 0..planes {
+                let (dx, vx) = (&d[xi * nk * n..][..nk * n], &v[xi * p.c * n..][..p.c * n]);
+                let dux = &mut du[xi * nk * p.c..][..nk * p.c];
+                gemm_rm(nk, p.c, n, dux, dx, false, vx, true, false, gemm::Parallelism::None, false);
+            }
+            untransform_into::<W>(&du[..planes * nk * p.c], nk, p.c, dw_chunk);
+        }
+        crate::pool::give(f32::wrap(d));
+        crate::pool::give(f32::wrap(du));
+    };
+    if parts > 1 {
+        par.notify_split();
+        dw.par_chunks_mut(per * KB * p.c * 9).enumerate().for_each(|(part, c)| run_part(part, c));
+    } else {
+        run_part(0, &mut dw);
+    }
+    crate::pool::give(f32::wrap(v));
+    dw
+}
+
 /// `dg = G^T dU G` (3x3) of every filter from the matrices `dU[xi]` (`k x c`, one per plane):
 /// the weight gradient as `(k, c, 3, 3)`.
 fn untransform_filters<W: Variant>(du: &[f32], k: usize, c: usize) -> Vec<f32> {
     let mut dw = crate::pool::alloc::<f32>(k * c * 9);
-    for (f, out) in dw.chunks_exact_mut(c * 9).enumerate() {
+    untransform_into::<W>(du, k, c, &mut dw);
+    dw
+}
+
+/// [`untransform_filters`] into `dw` (`k * c * 9` values).
+fn untransform_into<W: Variant>(du: &[f32], k: usize, c: usize, dw: &mut [f32]) {
+    for (f, out) in dw[..k * c * 9].chunks_exact_mut(c * 9).enumerate() {
         for (ci, o) in out.chunks_exact_mut(9).enumerate() {
             let x = |i: usize, j: usize| du[((i * W::A + j) * k + f) * c + ci];
             W::untransform(x, &Scalar, |e, v| o[e] = v);
         }
     }
-    dw
 }
 
 /// `U[xi] = G g G^T` for every filter, one matrix `k x c` per plane (`turned`: the filters
 /// turned by 180 degrees with their channel roles swapped, matrices `c x k`).
 fn transform_filters<W: Variant>(par: Parallelism, w: &[f32], k: usize, c: usize, turned: bool) -> Vec<f32> {
     let mut u = crate::pool::alloc::<f32>(W::A * W::A * k * c);
+    filter_rows::<W>(Some(par), w, k, c, turned, 0..if turned { c } else { k }, &mut u);
+    u
+}
+
+/// Rows `rs` of every matrix of [`transform_filters`] (output channels `rs` of the convolution
+/// the matrices run, `k x c` or turned `c x k`), into `u` as matrices of `rs.len()` rows; over
+/// rayon's pool when `par` allows and the rows are many.
+fn filter_rows<W: Variant>(
+    par: Option<Parallelism>,
+    w: &[f32],
+    k: usize,
+    c: usize,
+    turned: bool,
+    rs: std::ops::Range<usize>,
+    u: &mut [f32],
+) {
     // Row `o` of every matrix holds filters (o, q) for q < cols, filter (o, q) at w[o*so + q*sq].
     let (rows, cols, so, sq) = if turned { (c, k, 9, 9 * c) } else { (k, c, 9 * c, 9) };
-    let f = Filters { w, u: SendPtr(u.as_mut_ptr()), rows, cols, so, sq, turned };
+    let nr = rs.len();
+    assert!(rs.end <= rows && u.len() >= W::A * W::A * nr * cols, "winograd: filter buffer too short");
+    let f = Filters { w: &w[rs.start * so..], u: SendPtr(u.as_mut_ptr()), rows: nr, cols, so, sq, turned };
     let one = |o: usize| {
         #[cfg(target_arch = "x86_64")]
-        if avx512() && w.len() < GATHER_MAX {
+        if avx512() && f.w.len() < GATHER_MAX {
             // SAFETY: AVX-512 is available; `f` addresses w and u within their lengths, and
             // row o of every matrix is written by this call only.
             return unsafe { avx512::filters::<W>(&f, o) };
@@ -263,13 +397,13 @@ fn transform_filters<W: Variant>(par: Parallelism, w: &[f32], k: usize, c: usize
         // SAFETY: as above.
         unsafe { f.row_scalar::<W>(o) }
     };
-    if par.available() > 1 && k * c >= 1 << 14 {
-        par.notify_split();
-        (0..rows).into_par_iter().for_each(one);
-    } else {
-        (0..rows).for_each(one);
+    match par {
+        Some(par) if par.available() > 1 && nr * cols >= 1 << 14 => {
+            par.notify_split();
+            (0..nr).into_par_iter().for_each(one);
+        }
+        _ => (0..nr).for_each(one),
     }
-    u
 }
 
 /// Whether the AVX-512 transforms run here (tests may turn them off on their own thread).

@@ -127,6 +127,8 @@ fn matches_the_direct_sums() {
         (1, 16, 24, 33, 30, 1, 1),
         (5, 16, 16, 4, 4, 0, 2),
         (1, 17, 19, 3, 4, 0, 1),
+        (1, 40, 70, 4, 4, 1, 1),
+        (2, 70, 36, 4, 6, 1, 1),
     ];
     for (case, &(b, c, k, h, w, ph, pw)) in shapes.iter().enumerate() {
         let g = geom(b, c, k, h, w, ph, pw);

@@ -67,7 +67,11 @@ impl Plan {
     /// The tiles of block `b` of `per_block` tile rows.
     pub(super) fn block(&self, b: usize, per_block: usize) -> Tiles<'_> {
         let r0 = b * per_block;
-        Tiles { p: self, r0, n: per_block.min(self.batch * self.th - r0) * self.tw }
+        Tiles { p: self, r0, n: per_block.min(self.batch * self.th - r0) * self.tw, ks: 0..self.k }
+    }
+    /// Every tile of the batch, as one block.
+    pub(super) fn all(&self) -> Tiles<'_> {
+        self.block(0, self.batch * self.th)
     }
     /// Tiles of the whole batch.
     pub(super) fn tiles(&self) -> usize {
@@ -114,14 +118,23 @@ impl Filters<'_> {
 }
 
 /// The `n` tiles of a block: tile `t` is column `t % tw` of tile row `r0 + t / tw`, and tile
-/// row `r` is row `r % th` of image `r / th`.
+/// row `r` is row `r % th` of image `r / th`. The output-side transforms (`grads`, `outputs`)
+/// cover output channels `ks` (all `k` unless [`Tiles::channels`] narrows them), row `f - ks.start`
+/// of their matrices.
 pub(super) struct Tiles<'a> {
     pub(super) p: &'a Plan,
     pub(super) r0: usize,
     pub(super) n: usize,
+    pub(super) ks: std::ops::Range<usize>,
 }
 
-impl Tiles<'_> {
+impl<'a> Tiles<'a> {
+    /// The same tiles for output channels `ks` only.
+    pub(super) fn channels(&self, ks: std::ops::Range<usize>) -> Tiles<'a> {
+        debug_assert!(ks.end <= self.p.k);
+        Tiles { p: self.p, r0: self.r0, n: self.n, ks }
+    }
+
     /// (image, tile row, tile column) of tile `t`.
     pub(super) fn at(&self, t: usize) -> (usize, usize, usize) {
         let r = self.r0 + t / self.p.tw;
@@ -145,23 +158,24 @@ impl Tiles<'_> {
         }
     }
 
-    /// `D[xi][f][t] = (A dy A^T)[xi]` of every tile and output channel, from the output
-    /// gradient `dy` (`(batch, k, oh, ow)`), zeros past the planes.
+    /// `D[xi][f][t] = (A dy A^T)[xi]` of every tile and output channel of `ks`, from the
+    /// output gradient `dy` (`(batch, k, oh, ow)`), zeros past the planes.
     pub(super) fn grads_scalar<W: Variant>(&self, dy: &[f32], d: &mut [f32]) {
         let p = self.p;
         for t in 0..self.n {
             let (img, ty, tx) = self.at(t);
-            for f in 0..p.k {
+            let nk = self.ks.len();
+            for (fi, f) in self.ks.clone().enumerate() {
                 let g = |r: usize, q: usize| {
                     let (oy, ox) = (W::M * ty + r, W::M * tx + q);
                     if oy < p.oh && ox < p.ow { dy[((img * p.k + f) * p.oh + oy) * p.ow + ox] } else { 0.0 }
                 };
-                W::grad(g, &Scalar, |xi, val| d[(xi * p.k + f) * self.n + t] = val);
+                W::grad(g, &Scalar, |xi, val| d[(xi * nk + fi) * self.n + t] = val);
             }
         }
     }
 
-    /// `y = A^T M A` (+ bias) of every tile and output channel, written to the output planes
+    /// `y = A^T M A` (+ bias) of every tile and output channel of `ks`, written to the output planes
     /// at `out`; tiles past a plane's last row or column keep only their inside values.
     ///
     /// # Safety
@@ -171,9 +185,10 @@ impl Tiles<'_> {
         let p = self.p;
         for t in 0..self.n {
             let (img, ty, tx) = self.at(t);
-            for f in 0..p.k {
+            let nk = self.ks.len();
+            for (fi, f) in self.ks.clone().enumerate() {
                 let b = bias.map_or(0.0, |b| b[f]);
-                let mv = |i: usize, j: usize| m[((i * W::A + j) * p.k + f) * self.n + t];
+                let mv = |i: usize, j: usize| m[((i * W::A + j) * nk + fi) * self.n + t];
                 W::output(mv, &Scalar, |e, val| {
                     let (oy, ox) = (W::M * ty + e / W::M, W::M * tx + e % W::M);
                     if oy < p.oh && ox < p.ow {
