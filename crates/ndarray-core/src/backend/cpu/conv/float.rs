@@ -4,7 +4,7 @@
 use super::super::Parallelism;
 use super::super::blas::{self, Op};
 use super::super::matmul::{RmGemm, own_sgemm_rm};
-use super::geom::{ConvFloat, ConvGeom};
+use super::geom::{ConvFloat, ConvGeom, Segment};
 use super::taps;
 use super::winograd;
 
@@ -43,6 +43,22 @@ impl ConvFloat for f32 {
             return unsafe { taps::avx512::scatter_add_row(src, idx, plane) };
         }
         super::geom::scatter_add_row_scalar(src, idx, plane)
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn copy_segments(plane: &[f32], segs: &[Segment], ow: usize, dst: &mut [f32]) {
+        if taps::avx512::available() {
+            // SAFETY: AVX-512 is available; the rest is the caller's contract.
+            return unsafe { taps::avx512::copy_segments(plane, segs, ow, dst) };
+        }
+        super::geom::copy_segments_scalar(plane, segs, ow, dst)
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn add_segments(src: &[f32], segs: &[Segment], ow: usize, plane: &mut [f32]) {
+        if taps::avx512::available() {
+            // SAFETY: AVX-512 is available; the rest is the caller's contract.
+            return unsafe { taps::avx512::add_segments(src, segs, ow, plane) };
+        }
+        super::geom::add_segments_scalar(src, segs, ow, plane)
     }
     fn blas_gemm(g: &mut RmGemm<'_, f32>) -> bool {
         let RmGemm { m, n, k, ta, tb, acc, .. } = *g;

@@ -62,6 +62,33 @@ pub trait ConvFloat:
     unsafe fn scatter_add_row(src: &[Self], idx: &[i32], plane: &mut [Self]) {
         scatter_add_row_scalar(src, idx, plane)
     }
+    /// `dst[r * ow + l] = plane[segs[r].off + l]` for the lanes `l < ow` in `segs[r].mask`,
+    /// zero in the others: one run of `ow` consecutive input elements per output row.
+    ///
+    /// # Safety
+    /// `ow <= 16`; every lane in a mask reads inside `plane`; `dst` holds `segs.len() * ow`.
+    unsafe fn copy_segments(plane: &[Self], segs: &[Segment], ow: usize, dst: &mut [Self]) {
+        copy_segments_scalar(plane, segs, ow, dst)
+    }
+    /// The adjoint of [`ConvFloat::copy_segments`]: `plane[segs[r].off + l] += src[r * ow + l]`
+    /// for the lanes in `segs[r].mask`.
+    ///
+    /// # Safety
+    /// As [`ConvFloat::copy_segments`], with `src` for `dst`.
+    unsafe fn add_segments(src: &[Self], segs: &[Segment], ow: usize, plane: &mut [Self]) {
+        add_segments_scalar(src, segs, ow, plane)
+    }
+}
+
+/// One output row's run of a kernel offset with a unit horizontal stride: lane `l` (output
+/// column `l`) reads input position `off + l` of the plane where bit `l` of `mask` is set, and
+/// padding elsewhere (`off` may be negative: its lane is then masked).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    /// The plane position lane 0 reads (or would read: it may lie before the plane).
+    pub off: isize,
+    /// The lanes that read the plane.
+    pub mask: u16,
 }
 
 /// `dst[o] = plane[idx[o]]`, zero where `idx[o]` is negative: the scalar form of
@@ -78,6 +105,27 @@ pub(super) fn scatter_add_row_scalar<T: ConvFloat>(src: &[T], idx: &[i32], plane
     for (&s, &i) in src.iter().zip(idx) {
         if i >= 0 {
             plane[i as usize] = plane[i as usize] + s;
+        }
+    }
+}
+
+/// The scalar form of [`ConvFloat::copy_segments`].
+pub(super) fn copy_segments_scalar<T: ConvFloat>(plane: &[T], segs: &[Segment], ow: usize, dst: &mut [T]) {
+    for (r, s) in segs.iter().enumerate() {
+        for (l, d) in dst[r * ow..(r + 1) * ow].iter_mut().enumerate() {
+            *d = if s.mask >> l & 1 == 1 { plane[(s.off + l as isize) as usize] } else { zero::<T>() };
+        }
+    }
+}
+
+/// The scalar form of [`ConvFloat::add_segments`].
+pub(super) fn add_segments_scalar<T: ConvFloat>(src: &[T], segs: &[Segment], ow: usize, plane: &mut [T]) {
+    for (r, s) in segs.iter().enumerate() {
+        for (l, &v) in src[r * ow..(r + 1) * ow].iter().enumerate() {
+            if s.mask >> l & 1 == 1 {
+                let i = (s.off + l as isize) as usize;
+                plane[i] = plane[i] + v;
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ use self::product::{add_parts, conv_threads, gemm_rm, plan};
 use self::taps::Taps;
 use super::Parallelism;
 
-pub use self::geom::{ConvFloat, ConvGeom};
+pub use self::geom::{ConvFloat, ConvGeom, Segment};
 pub use self::pool::{PoolGeom, PoolKind, pool_backward, pool_forward};
 
 /// A lowered block aims at about this many columns (output positions of all its images): a

@@ -3,9 +3,11 @@
 //! ResNet's stride-2 layers and its 8x8 and 4x4 planes), the input position each kernel offset
 //! reads for each output position is worked out once per call, and every row of the column
 //! matrix is then one gather through that table (16 lanes at a time with AVX-512), its
-//! gradient one gather, add and scatter.
+//! gradient one gather, add and scatter. Short rows with a unit horizontal stride (LeNet's
+//! second layer, 8 outputs a row) read consecutive inputs instead: one masked load and store
+//! per output row ([`Segment`]), its gradient one masked load, add and store.
 
-use super::geom::{ConvFloat, ConvGeom};
+use super::geom::{ConvFloat, ConvGeom, Segment};
 
 /// Output rows at least this long, read with a unit stride, stay on `im2col`'s own row loop:
 /// one contiguous copy per row, as fast as the vectors' loads and stores get.
@@ -18,6 +20,10 @@ pub(super) struct Taps {
     idx: Vec<i32>,
     ohw: usize,
     hw: usize,
+    /// With a unit horizontal stride and dilation and rows of at most 16: each kernel offset's
+    /// run per output row (`segs[t * oh + oy]`), in place of the table's rows.
+    segs: Option<Vec<Segment>>,
+    ow: usize,
 }
 
 impl Taps {
@@ -52,7 +58,24 @@ impl Taps {
                 }
             }
         }
-        Some(Taps { idx, ohw, hw })
+        let segs = (g.sw == 1 && g.dw == 1 && g.ow <= 16).then(|| {
+            idx.chunks_exact(g.ow)
+                .map(|row| {
+                    let lanes = row.iter().enumerate().filter(|&(_, &i)| i >= 0);
+                    let mask = lanes.clone().fold(0u16, |m, (l, _)| m | 1 << l);
+                    // Consecutive lanes read consecutive positions: lane 0 would read `off`.
+                    let off = lanes.map(|(l, &i)| i as isize - l as isize).next().unwrap_or(0);
+                    Segment { off, mask }
+                })
+                .collect()
+        });
+        Some(Taps { idx, ohw, hw, segs, ow: g.ow })
+    }
+
+    /// Kernel offset `t`'s runs, one per output row.
+    fn segments<'s>(&self, segs: &'s [Segment], t: usize) -> &'s [Segment] {
+        let oh = self.ohw / self.ow;
+        &segs[t * oh..(t + 1) * oh]
     }
 
     /// Kernel offset `t`'s row of the table.
@@ -67,9 +90,15 @@ impl Taps {
         for c in 0..cg {
             let plane = &x[c * self.hw..(c + 1) * self.hw];
             for t in 0..taps {
-                // SAFETY: the table's indices are below h * w, the plane's length (`new`), and
-                // the row is `ohw` long, as each row of the table.
-                unsafe { T::gather_row(plane, self.row(t), &mut col[(c * taps + t) * ld..][..self.ohw]) };
+                let dst = &mut col[(c * taps + t) * ld..][..self.ohw];
+                match &self.segs {
+                    // SAFETY: the runs' masked lanes are the table's indices, below h * w, the
+                    // plane's length; `ow <= 16`, and the row holds `oh * ow` elements.
+                    Some(segs) => unsafe { T::copy_segments(plane, self.segments(segs, t), self.ow, dst) },
+                    // SAFETY: the table's indices are below h * w, the plane's length (`new`),
+                    // and the row is `ohw` long, as each row of the table.
+                    None => unsafe { T::gather_row(plane, self.row(t), dst) },
+                }
             }
         }
     }
@@ -81,10 +110,15 @@ impl Taps {
         for c in 0..cg {
             let plane = &mut x[c * self.hw..(c + 1) * self.hw];
             for t in 0..taps {
-                // SAFETY: as in `im2col`; one kernel offset reads distinct input positions for
-                // distinct outputs (its index is linear in the output's row and column with
-                // positive strides), so no index of a row appears twice.
-                unsafe { T::scatter_add_row(&col[(c * taps + t) * ld..][..self.ohw], self.row(t), plane) };
+                let src = &col[(c * taps + t) * ld..][..self.ohw];
+                match &self.segs {
+                    // SAFETY: as in `im2col`.
+                    Some(segs) => unsafe { T::add_segments(src, self.segments(segs, t), self.ow, plane) },
+                    // SAFETY: as in `im2col`; one kernel offset reads distinct input positions
+                    // for distinct outputs (its index is linear in the output's row and column
+                    // with positive strides), so no index of a row appears twice.
+                    None => unsafe { T::scatter_add_row(src, self.row(t), plane) },
+                }
             }
         }
     }
@@ -100,6 +134,7 @@ pub(super) mod avx512 {
     };
 
     use super::super::super::vmath::avx512::mask;
+    use super::Segment;
 
     /// Whether the vector rows run here.
     pub(crate) fn available() -> bool {
@@ -134,6 +169,45 @@ pub(super) mod avx512 {
                 let (tail, ix, read) = lanes(idx, o0);
                 let v = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), read, ix, plane.as_ptr());
                 _mm512_mask_storeu_ps(dst.as_mut_ptr().add(o0), tail, v);
+            }
+        }
+    }
+
+    /// [`ConvFloat::copy_segments`](super::super::geom::ConvFloat::copy_segments) for float32.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `ow <= 16`; every lane in a mask reads inside `plane`, and
+    /// `dst` holds `segs.len() * ow` elements.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn copy_segments(plane: &[f32], segs: &[Segment], ow: usize, dst: &mut [f32]) {
+        assert!(ow <= 16 && dst.len() >= segs.len() * ow, "copy_segments: rows too long");
+        let row = mask(ow);
+        for (r, s) in segs.iter().enumerate() {
+            // SAFETY: the masked load touches only the lanes in `s.mask`, inside the plane (the
+            // caller's contract; the others are not accessed, so `off` may lie before the
+            // plane); the store writes `ow` lanes of row r, inside `dst` (asserted).
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(s.mask, plane.as_ptr().wrapping_offset(s.off));
+                _mm512_mask_storeu_ps(dst.as_mut_ptr().add(r * ow), row, v);
+            }
+        }
+    }
+
+    /// [`ConvFloat::add_segments`](super::super::geom::ConvFloat::add_segments) for float32.
+    ///
+    /// # Safety
+    /// As [`copy_segments`], with `src` for `dst`.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn add_segments(src: &[f32], segs: &[Segment], ow: usize, plane: &mut [f32]) {
+        assert!(ow <= 16 && src.len() >= segs.len() * ow, "add_segments: rows too long");
+        for (r, s) in segs.iter().enumerate() {
+            // SAFETY: the loads and the store touch only the lanes in `s.mask`: of the plane
+            // inside it (the caller's contract), of `src` inside row r (asserted).
+            unsafe {
+                let at = plane.as_mut_ptr().wrapping_offset(s.off);
+                let v = _mm512_maskz_loadu_ps(s.mask, src.as_ptr().add(r * ow));
+                let cur = _mm512_maskz_loadu_ps(s.mask, at);
+                _mm512_mask_storeu_ps(at, s.mask, _mm512_add_ps(cur, v));
             }
         }
     }
@@ -203,7 +277,8 @@ mod tests {
 
     /// The table's lowering and its adjoint equal `im2col`'s and `col2im`'s, element for
     /// element, on float32 (vector rows where AVX-512 runs) and float64 (scalar rows), for
-    /// strided, short, dilated and padded planes and rows longer than one vector.
+    /// strided, short, dilated and padded planes and rows longer than one vector, and short
+    /// unit-stride rows read as runs (up to 16 lanes, rows wholly in the padding among them).
     #[test]
     fn tables_lower_as_im2col_does() {
         let cases = [
@@ -213,6 +288,9 @@ mod tests {
             geom(9, 7, (1, 1), (2, 2), (0, 0), (1, 1)),
             geom(11, 37, (3, 2), (1, 3), (2, 1), (2, 1)),
             geom(5, 6, (3, 3), (2, 1), (3, 3), (1, 2)),
+            geom(12, 12, (5, 5), (1, 1), (0, 0), (1, 1)),
+            geom(7, 9, (5, 5), (1, 1), (2, 2), (1, 1)),
+            geom(6, 18, (3, 3), (2, 1), (0, 0), (1, 1)),
         ];
         fn check<T: ConvFloat>(g: &ConvGeom, taps: &Taps) {
             let cg = g.in_c;
@@ -235,6 +313,7 @@ mod tests {
         }
         for g in &cases {
             let taps = Taps::build(g).expect("a 2-D geometry has a table");
+            assert_eq!(taps.segs.is_some(), g.sw == 1 && g.dw == 1 && g.ow <= 16, "{g:?}");
             check::<f32>(g, &taps);
             check::<f64>(g, &taps);
         }
