@@ -13,26 +13,87 @@ use crate::op::grad::test_values;
 use crate::op::{Attrs, GradBuilder, NodeEntry, Operator, registry};
 use crate::storage::CpuStorage;
 
-/// A [`GradBuilder`] whose node entries are arrays computed at once.
+/// A [`GradBuilder`] whose node entries are arrays: computed at once, or (a builder made by
+/// [`EagerGrad::deferred`]) when [`EagerGrad::run_needed`] says which entries are wanted, so
+/// that ops nobody reads never run and multi-output ops compute only the outputs read
+/// ([`Operator::keep_outputs`]: the data gradient of a network's first convolution).
 #[derive(Debug, Default)]
 pub struct EagerGrad {
-    values: Vec<NDArray>,
+    values: Vec<Option<NDArray>>,
     is_train: bool,
+    /// The ops added so far, in order, when deferred.
+    pending: Option<Vec<Pending>>,
+}
+
+/// An op added to a deferred builder: its outputs are entries `first..first + n`.
+#[derive(Debug)]
+struct Pending {
+    op: Arc<dyn Operator>,
+    inputs: Vec<NodeEntry>,
+    first: usize,
+    n: usize,
 }
 
 impl EagerGrad {
     /// An empty builder; ops it runs see `is_train`.
     pub fn new(is_train: bool) -> EagerGrad {
-        EagerGrad { values: Vec::new(), is_train }
+        EagerGrad { values: Vec::new(), is_train, pending: None }
+    }
+    /// An empty builder that runs its ops only in [`EagerGrad::run_needed`]. Not for a
+    /// builder whose ops are recorded (`create_graph`): a pruned op would be recorded as the
+    /// whole op.
+    pub fn deferred(is_train: bool) -> EagerGrad {
+        EagerGrad { values: Vec::new(), is_train, pending: Some(Vec::new()) }
     }
     /// Register an array; returns its entry.
     pub fn push(&mut self, a: NDArray) -> NodeEntry {
-        self.values.push(a);
+        self.values.push(Some(a));
         NodeEntry(self.values.len() - 1)
     }
-    /// The array behind an entry.
+    /// The array behind an entry (of a deferred builder: once [`EagerGrad::run_needed`] has
+    /// computed it).
+    ///
+    /// # Panics
+    /// On an entry of a deferred op that was not wanted.
     pub fn get(&self, e: NodeEntry) -> &NDArray {
-        &self.values[e.0]
+        self.values[e.0].as_ref().expect("internal: a deferred gradient entry read before it was computed")
+    }
+    /// Run the deferred ops that `wanted` depends on, in order; an op of which only some
+    /// outputs are read runs as the op that computes just those when it has one. Nothing for
+    /// a builder that is not deferred.
+    pub fn run_needed(&mut self, wanted: &[NodeEntry]) -> Result<()> {
+        let Some(pending) = self.pending.take() else { return Ok(()) };
+        let mut needed = vec![false; self.values.len()];
+        wanted.iter().for_each(|e| needed[e.0] = true);
+        for p in pending.iter().rev() {
+            if needed[p.first..p.first + p.n].iter().any(|&n| n) {
+                p.inputs.iter().for_each(|e| needed[e.0] = true);
+            }
+        }
+        for p in pending {
+            let keep = &needed[p.first..p.first + p.n];
+            if !keep.iter().any(|&k| k) {
+                continue;
+            }
+            let ins: Vec<NDArray> = p.inputs.iter().map(|e| self.get(*e).clone()).collect();
+            let pruned = if keep.iter().all(|&k| k) { None } else { p.op.keep_outputs(keep) };
+            match pruned {
+                Some(op) => {
+                    let outs = invoke_op_full(Arc::from(op), &ins, None, None, self.is_train)?;
+                    let slots = (p.first..p.first + p.n).filter(|&i| needed[i]);
+                    for (i, o) in slots.zip(outs) {
+                        self.values[i] = Some(o);
+                    }
+                }
+                None => {
+                    let outs = invoke_op_full(p.op, &ins, None, None, self.is_train)?;
+                    for (i, o) in (p.first..).zip(outs) {
+                        self.values[i] = Some(o);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -40,7 +101,13 @@ impl GradBuilder for EagerGrad {
     fn op(&mut self, name: &str, inputs: &[NodeEntry], attrs: Attrs) -> Result<Vec<NodeEntry>> {
         let def = registry().get(name)?;
         let op: Arc<dyn Operator> = Arc::from((def.create)(&attrs)?);
-        let ins: Vec<NDArray> = inputs.iter().map(|e| self.values[e.0].clone()).collect();
+        if let Some(pending) = &mut self.pending {
+            let (first, n) = (self.values.len(), op.num_outputs());
+            self.values.resize(first + n, None);
+            pending.push(Pending { op, inputs: inputs.to_vec(), first, n });
+            return Ok((first..first + n).map(NodeEntry).collect());
+        }
+        let ins: Vec<NDArray> = inputs.iter().map(|e| self.get(*e).clone()).collect();
         // Recorded while the thread records: `autograd.grad(create_graph=True)`.
         let outs = invoke_op_record(op, || attrs, &ins, None, None, self.is_train)?;
         Ok(outs.into_iter().map(|o| self.push(o)).collect())

@@ -147,14 +147,17 @@ fn take_out_grads(
         .map(Some)
 }
 
-/// The input gradients of one recorded node for its output gradients `ogs`. A custom node
-/// gets `dests_of`'s destinations for its inputs (see [`CustomBackward::backward_into`]).
+/// The input gradients of one recorded node for its output gradients `ogs`, of the inputs
+/// flagged in `wanted` (the others come back as None, their gradient ops never run, unless a
+/// new graph is built). A custom node gets `dests_of`'s destinations for its inputs (see
+/// [`CustomBackward::backward_into`]).
 ///
 /// [`CustomBackward::backward_into`]: super::node::CustomBackward::backward_into
 fn node_gradients(
     node: &Arc<TapeNode>,
     ogs_of: impl FnOnce(&[NDArray], usize) -> Result<Option<Vec<NDArray>>>,
     dests_of: impl FnOnce() -> Vec<Option<NDArray>>,
+    wanted: &[bool],
     opts: BackwardOptions,
 ) -> Result<Option<Vec<Option<NDArray>>>> {
     // One value on the stack for the length of this call: its size costs nothing.
@@ -181,7 +184,10 @@ fn node_gradients(
                     "Operator {name} is non-differentiable because it didn't register FGradient attribute."
                 ))
             })?;
-            let mut b = EagerGrad::new(opts.is_train);
+            // Without a new graph the gradient ops wait until it is known which inputs need
+            // a gradient: those of the others never run.
+            let mut b =
+                if opts.create_graph { EagerGrad::new(opts.is_train) } else { EagerGrad::deferred(opts.is_train) };
             // A new graph links the gradient ops to the inputs' and outputs' nodes.
             let in_e: Vec<NodeEntry> = inputs
                 .iter()
@@ -205,6 +211,9 @@ fn node_gradients(
                     inputs.len()
                 )));
             }
+            let gs: Vec<Option<NodeEntry>> =
+                gs.into_iter().zip(wanted).map(|(g, &w)| g.filter(|_| w || opts.create_graph)).collect();
+            b.run_needed(&gs.iter().flatten().copied().collect::<Vec<_>>())?;
             Ok(Some(gs.into_iter().map(|g| g.map(|e| b.get(e).clone())).collect()))
         }
         Work::Custom(f, n_in, outputs) => {
@@ -348,7 +357,9 @@ fn walk(
             };
             dests.clone()
         };
-        let Some(gs) = node_gradients(&v.node, ogs_of, dests_of, opts)? else { continue };
+        let wanted: Vec<bool> =
+            v.children.iter().map(|c| c.as_ref().is_some_and(|c| needed.contains(&node_key(&c.node)))).collect();
+        let Some(gs) = node_gradients(&v.node, ogs_of, dests_of, &wanted, opts)? else { continue };
         for (i, (child, g)) in v.children.iter().zip(gs).enumerate() {
             if let (Some(c), Some(g)) = (child, g)
                 && needed.contains(&node_key(&c.node))
