@@ -20,7 +20,10 @@
 //!
 //! Tiles are taken a row of tiles at a time and the rows in blocks of a few dozen tiles, so
 //! that a block's transformed patches and products stay in the cache between the transforms
-//! and the products; blocks are split over the threads. The data gradient of such a
+//! and the products; blocks are split over the threads. A convolution with more output
+//! channels than tiles (deep layers on small planes) goes the other way round: its tiles are
+//! transformed once, and the threads take runs of output channels, each transforming only
+//! its own filters ([`by_channels`]). The data gradient of such a
 //! convolution is itself one: the output gradient convolved with the filters turned by 180
 //! degrees and their channel roles swapped, padded by `2 - pad`. The weight gradient sums one
 //! product per plane over the tiles ([`backward_weight`]).
