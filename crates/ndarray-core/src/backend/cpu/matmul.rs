@@ -139,17 +139,26 @@ const OWN_AVX512_MAX_MACS: usize = 512 * 512 * 512;
 /// ([`run_blocks`](super::team::run_blocks)), so a split costs about a microsecond, not a
 /// thread wake-up. On a 2-vCPU Xeon a 128^3 product went from 23-26 to 15-16 µs split; 96^3
 /// gained nothing, and `dot` of 64^3 from Python was slower split (68-80 against 91 GFLOP/s).
-/// On a 2-vCPU EPYC (Zen 4), `dot` of 64^3 split ran at 57 or 90 GFLOP/s depending on the
-/// process (where its helper thread landed), against a steady 72 whole.
+/// On other CPUs (AMD's Zen 4 runs one 512-bit multiply-add a cycle, half an Intel core's
+/// rate, so a product takes twice as long whole) the bound is [`OWN_SPLIT_MIN_MACS_AMD`].
 const OWN_SPLIT_MIN_MACS: usize = 1 << 20;
+
+/// [`OWN_SPLIT_MIN_MACS`] on CPUs other than Intel's. On a 2-vCPU EPYC (Zen 4), 64^3 took
+/// 4.9 µs whole and 3.3-4.5 µs split (the helper's share varied with where the VM's two
+/// vCPUs ran); `dot` of 64^3 from Python 6.9 -> 5.2-6.6 µs. 48^3 gained 0-25%.
+const OWN_SPLIT_MIN_MACS_AMD: usize = 1 << 18;
 
 /// Blocks per thread of a split product on [`sgemm_avx512`](super::sgemm_avx512), at most.
 const OWN_BLOCKS_PER_THREAD: usize = 4;
 
-/// [`OWN_SPLIT_MIN_MACS`], or `MXRS_AVX512_SPLIT_MIN_MACS` when set (read once).
+/// [`OWN_SPLIT_MIN_MACS`] on Intel, [`OWN_SPLIT_MIN_MACS_AMD`] elsewhere, or
+/// `MXRS_AVX512_SPLIT_MIN_MACS` when set (read once).
 fn own_split_min_macs() -> usize {
     static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *MIN.get_or_init(|| super::env_usize("MXRS_AVX512_SPLIT_MIN_MACS", OWN_SPLIT_MIN_MACS))
+    *MIN.get_or_init(|| {
+        let default = if super::intel_cpu() { OWN_SPLIT_MIN_MACS } else { OWN_SPLIT_MIN_MACS_AMD };
+        super::env_usize("MXRS_AVX512_SPLIT_MIN_MACS", default)
+    })
 }
 
 fn own_avx512_max_macs() -> usize {
@@ -262,16 +271,28 @@ unsafe fn own_avx512(par: Parallelism, p: F32Product) -> bool {
         }
         // Blocks of whole column panels where there are several (each block then copies only
         // its own panels of rhs), else of whole row blocks; a few per thread, so that the
-        // caller takes more of them when a helper starts late.
-        let by_cols = n >= 2 * sgemm_avx512::NR;
-        let (len, unit) = if by_cols { (n, sgemm_avx512::NR) } else { (m, sgemm_avx512::MR) };
-        let units = len.div_ceil(unit);
-        let step = units.div_ceil(units.min(OWN_BLOCKS_PER_THREAD * threads)) * unit;
+        // caller takes more of them when a helper starts late. Where the panels make fewer
+        // blocks than that and rhs's rows are contiguous, the panels are cut into blocks of
+        // `PACK_MIN_ROWS` rows too, which read rhs in place (no copy to repeat per block):
+        // 96^3 gave each thread one and a half of its three panels.
+        let (mr, nr) = (sgemm_avx512::MR, sgemm_avx512::NR);
+        let want = OWN_BLOCKS_PER_THREAD * threads;
+        let steps = |len: usize, unit: usize| {
+            let units = len.div_ceil(unit);
+            units.div_ceil(units.min(want)) * unit
+        };
+        let (row_step, col_step) = if n < 2 * nr {
+            (steps(m, mr), n)
+        } else {
+            let col_step = steps(n, nr);
+            let row_step = if n.div_ceil(col_step) < want && r.cs == 1 { sgemm_avx512::PACK_MIN_ROWS } else { m };
+            (row_step, col_step)
+        };
+        let cols = n.div_ceil(col_step);
         par.notify_split();
-        super::team::run_blocks(len.div_ceil(step), threads - 1, &|i| {
-            let start = i * step;
-            let size = step.min(len - start);
-            if by_cols { run(0, m, start, size) } else { run(start, size, 0, n) }
+        super::team::run_blocks(m.div_ceil(row_step) * cols, threads - 1, &|i| {
+            let (r0, c0) = (i / cols * row_step, i % cols * col_step);
+            run(r0, row_step.min(m - r0), c0, col_step.min(n - c0))
         });
         true
     }
@@ -608,11 +629,13 @@ mod tests {
 
     #[test]
     fn split_products_match_the_naive_loop() {
-        // Row splits (m >= n), column splits (n > m), transposed operands, offsets, sizes that
-        // are not multiples of the block alignment, and a product too small to split.
+        // Row splits (m >= n), column splits (n > m), column panels cut into row blocks (a
+        // right operand with contiguous rows and few panels), transposed operands, offsets,
+        // sizes that are not multiples of the block alignment, and a product too small to split.
         let cases = [
             (130, 70, 90, false, true),
             (40, 301, 77, true, false),
+            (100, 96, 70, false, false),
             (129, 129, 64, true, true),
             (3, 5, 7, false, false),
         ];

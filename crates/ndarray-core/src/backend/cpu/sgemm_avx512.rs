@@ -32,7 +32,7 @@ pub const KC: usize = 256;
 /// A right operand with contiguous rows is read in place unless the product has more rows
 /// than this and at least [`PACK_MIN_DEPTH`] depth: then its panels are reused by enough
 /// blocks to pay for the copy.
-const PACK_MIN_ROWS: usize = 2 * MR;
+pub const PACK_MIN_ROWS: usize = 2 * MR;
 /// See [`PACK_MIN_ROWS`].
 const PACK_MIN_DEPTH: usize = 64;
 
