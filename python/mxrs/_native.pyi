@@ -178,7 +178,7 @@ def invoke_fast(
 ) -> NDArrayHandle: ...
 def install_arith(
     cls: type,
-    table: Sequence[tuple[str, str, str, bool, Callable[[Any, Any], Any]]],
+    table: Sequence[tuple[str, str | None, str, bool, float | None, Callable[..., Any]]],
 ) -> None: ...
 def call(
     name: str,

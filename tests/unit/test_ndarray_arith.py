@@ -548,3 +548,50 @@ def test_native_operator_methods():
     # Large ints overflow as float() does.
     with pytest.raises(OverflowError):
         a + (1 << 2000)
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's native operator methods")
+def test_every_native_operator_matches_numpy():
+    # Each native method gives what its Python dunder gave: for two arrays, an array and a
+    # number, a number and an array (the reflected ones), and -a. A reflected method called
+    # with an array (Python does so for a subclass on the right) computes other OP self.
+    x = np.array([[1.5, -2.0, 3.0], [0.5, 4.0, -1.0]], np.float32)
+    y = np.array([[2.0, -2.0, 1.0], [0.25, 5.0, 3.0]], np.float32)
+    a, b = mx.nd.array(x), mx.nd.array(y)
+    binary = {
+        "__sub__": operator.sub,
+        "__truediv__": operator.truediv,
+        "__pow__": operator.pow,
+        "__gt__": operator.gt,
+        "__ge__": operator.ge,
+        "__lt__": operator.lt,
+        "__le__": operator.le,
+        "__eq__": operator.eq,
+        "__ne__": operator.ne,
+    }
+    for name, f in binary.items():
+        assert type(mx.nd.NDArray.__dict__[name]).__name__ == "method_descriptor", name
+        want = f(np.abs(x), y) if name == "__pow__" else f(x, y)
+        check(f(mx.nd.abs(a) if name == "__pow__" else a, b), want.astype(np.float32))
+        check(f(a, 2.0), f(x, np.float32(2.0)).astype(np.float32))
+        check(f(2, a), f(np.float32(2), x).astype(np.float32))
+    check(a % 2, np.mod(x, np.float32(2)))
+    check(3 % b, np.mod(np.float32(3), y))
+    check(a % b, np.mod(x, y))
+    check(mx.nd.NDArray.__rsub__(a, b), y - x)
+    check(mx.nd.NDArray.__rtruediv__(a, b), y / x)
+    check(mx.nd.NDArray.__rpow__(mx.nd.abs(a), b.abs()), np.abs(y) ** np.abs(x))
+    check(-a, -x)
+    assert type(mx.nd.NDArray.__dict__["__neg__"]).__name__ == "method_descriptor"
+    with pytest.raises(TypeError):
+        mx.nd.NDArray.__neg__(a, 1)
+    assert (a == None) is False  # noqa: E711
+    assert (a != None) is True  # noqa: E711
+    c = mx.nd.array(x)
+    c %= 2
+    check(c, np.mod(x, np.float32(2)))
+    c.writable = False
+    with pytest.raises(ValueError, match="readonly"):
+        c %= 2
+    with pytest.raises(mx.base.MXNetError, match=r"broadcast_greater.*\(2,3\).*\(4\)"):
+        (a > mx.nd.ones((4,))).wait_to_read()

@@ -97,12 +97,15 @@ pub(crate) fn new_array<'py>(cls: &Bound<'py, PyType>, handle: PyNDArray) -> PyR
 
 /// One installed operator.
 struct Dunder {
-    /// The op for two arrays (broadcasting).
-    array: String,
+    /// The op for two arrays (broadcasting); None sends array operands to `fallback` (the
+    /// reflected operators, `other OP self`, whose operands would come swapped).
+    array: Option<String>,
     /// The op for an array and a number (`scalar` attribute).
     scalar: String,
     /// `a OP= b`: the result goes into `a`, which is returned.
     inplace: bool,
+    /// A unary operator (`-a`): the method takes no argument and runs `scalar` with this number.
+    operand: Option<f64>,
     /// The Python dunder for every other operand.
     fallback: Py<PyAny>,
 }
@@ -118,26 +121,33 @@ struct Installed {
 static INSTALLED: AtomicPtr<Installed> = AtomicPtr::new(std::ptr::null_mut());
 
 /// How many operators [`install_arith`] can install (one C function each).
-const SLOTS: usize = 12;
+const SLOTS: usize = 24;
 
-/// The operator `dunders[i]`: `slf OP other` (run through [`enter`] by [`slot`]).
-fn apply(py: Python<'_>, i: usize, slf: &Bound<'_, PyAny>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+/// The operator `dunders[i]`: `slf OP other`, or `OP slf` for a unary one (`other` None); run
+/// through [`enter`] by [`slot`] and [`unary_slot`].
+fn apply(py: Python<'_>, i: usize, slf: &Bound<'_, PyAny>, other: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
     // SAFETY: set once by `install_arith` before the methods exist, and never freed.
     let table = unsafe { &*INSTALLED.load(Ordering::Acquire) };
     let d = &table.dunders[i];
     let cls = table.cls.bind(py);
     let handle = pyo3::intern!(py, "_handle");
-    let (b, scalar) = if other.get_type().is(cls) {
-        (Some(other.getattr(handle)?.cast_into::<PyNDArray>()?), None)
-    } else if other.is_exact_instance_of::<PyFloat>() || other.is_exact_instance_of::<PyInt>() {
-        (None, Some(other.extract::<f64>()?))
-    } else {
-        return d.fallback.call1(py, (slf, other));
+    let (b, scalar) = match (other, d.operand) {
+        (None, Some(x)) => (None, Some(x)),
+        (None, None) => return d.fallback.call1(py, (slf,)),
+        (Some(other), _) => {
+            if other.get_type().is(cls) && d.array.is_some() {
+                (Some(other.getattr(handle)?.cast_into::<PyNDArray>()?), None)
+            } else if other.is_exact_instance_of::<PyFloat>() || other.is_exact_instance_of::<PyInt>() {
+                (None, Some(other.extract::<f64>()?))
+            } else {
+                return d.fallback.call1(py, (slf, other));
+            }
+        }
     };
     let a = slf.getattr(handle)?.cast_into::<PyNDArray>()?;
-    let (op, b) = match &b {
-        Some(b) => (&d.array, Some(&b.get().0)),
-        None => (&d.scalar, None),
+    let (op, b) = match (&b, &d.array) {
+        (Some(b), Some(array)) => (array, Some(&b.get().0)),
+        _ => (&d.scalar, None),
     };
     if d.inplace {
         if !slf.getattr(pyo3::intern!(py, "writable"))?.is_truthy()? {
@@ -151,24 +161,16 @@ fn apply(py: Python<'_>, i: usize, slf: &Bound<'_, PyAny>, other: &Bound<'_, PyA
     Ok(new_array(cls, h)?.unbind())
 }
 
-/// The C function of the method descriptor of slot `I` (`METH_FASTCALL`: the instance, then
-/// the one operand).
-unsafe extern "C" fn slot<const I: usize>(
-    slf: *mut ffi::PyObject,
-    args: *mut *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
+/// Run operator `i` on the borrowed `slf` (and `other`) under the entry points' guard (errors
+/// become exceptions, a panic an `MXNetError`), as a C method returns it.
+fn run_slot(i: usize, slf: *mut ffi::PyObject, other: Option<*mut ffi::PyObject>) -> *mut ffi::PyObject {
     // SAFETY: CPython calls a method's C function with the GIL held.
     let py = unsafe { Python::assume_attached() };
-    // The guard of every entry point: errors become exceptions, a panic an `MXNetError`.
     let r = enter("an NDArray operator", || {
-        if nargs != 1 {
-            return Err(PyTypeError::new_err(format!("expected 1 argument, got {nargs}")));
-        }
-        // SAFETY: `slf` and the `nargs` (1) entries of `args` are borrowed references that stay
-        // alive for the call.
-        let (slf, other) = unsafe { (Bound::from_borrowed_ptr(py, slf), Bound::from_borrowed_ptr(py, *args)) };
-        apply(py, I, &slf, &other)
+        // SAFETY: `slf` and `other` are borrowed references that stay alive for the call.
+        let slf = unsafe { Bound::from_borrowed_ptr(py, slf) };
+        let other = other.map(|o| unsafe { Bound::from_borrowed_ptr(py, o) });
+        apply(py, i, &slf, other.as_ref())
     });
     match r {
         Ok(obj) => obj.into_ptr(),
@@ -179,42 +181,76 @@ unsafe extern "C" fn slot<const I: usize>(
     }
 }
 
-/// The C functions of the slots.
-const FUNCS: [ffi::PyCFunctionFast; SLOTS] = [
-    slot::<0>, slot::<1>, slot::<2>, slot::<3>, slot::<4>, slot::<5>, slot::<6>, slot::<7>, slot::<8>, slot::<9>,
-    slot::<10>, slot::<11>,
-];
+/// The C function of the method descriptor of binary slot `I` (`METH_FASTCALL`: the
+/// instance, then the one operand).
+unsafe extern "C" fn slot<const I: usize>(
+    slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    if nargs != 1 {
+        // SAFETY: CPython calls a method's C function with the GIL held.
+        let py = unsafe { Python::assume_attached() };
+        PyTypeError::new_err(format!("expected 1 argument, got {nargs}")).restore(py);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `args` holds `nargs` (1) borrowed references.
+    run_slot(I, slf, Some(unsafe { *args }))
+}
 
-/// Make the operators `table` native methods of `cls`: each entry is (dunder name, the op for
-/// two arrays, the op for an array and a number, whether it is in place, the Python dunder for
-/// other operands). Replaces a previous installation.
+/// The C function of the method descriptor of unary slot `I` (`METH_NOARGS`).
+unsafe extern "C" fn unary_slot<const I: usize>(slf: *mut ffi::PyObject, _: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    run_slot(I, slf, None)
+}
+
+/// The C functions of the slots, binary then unary, by slot.
+macro_rules! slot_functions {
+    ($($i:literal)*) => {
+        (
+            [$(slot::<$i> as ffi::PyCFunctionFast),*],
+            [$(unary_slot::<$i> as ffi::PyCFunction),*],
+        )
+    };
+}
+const FUNCS: ([ffi::PyCFunctionFast; SLOTS], [ffi::PyCFunction; SLOTS]) =
+    slot_functions!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23);
+
+/// One operator as `mxrs.ndarray` gives it: (dunder name, the op for two arrays or None, the op
+/// for an array and a number, whether it is in place, the number of a unary operator or None,
+/// the Python dunder for other operands).
+type Entry = (String, Option<String>, String, bool, Option<f64>, Py<PyAny>);
+
+/// Make the operators `table` native methods of `cls` (each entry as [`Entry`]). Replaces a
+/// previous installation.
 #[pyfunction]
-pub(crate) fn install_arith(
-    cls: &Bound<'_, PyType>,
-    table: Vec<(String, String, String, bool, Py<PyAny>)>,
-) -> PyResult<()> {
+pub(crate) fn install_arith(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
     enter("install_arith", || install(cls, table))
 }
 
-fn install(cls: &Bound<'_, PyType>, table: Vec<(String, String, String, bool, Py<PyAny>)>) -> PyResult<()> {
+fn install(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
     if table.len() > SLOTS {
         return Err(PyValueError::new_err(format!("install_arith: at most {SLOTS} operators")));
     }
     let mut dunders = Vec::with_capacity(table.len());
     let mut names = Vec::with_capacity(table.len());
-    for (name, array, scalar, inplace, fallback) in table {
-        names.push(name);
-        dunders.push(Dunder { array, scalar, inplace, fallback });
+    for (name, array, scalar, inplace, operand, fallback) in table {
+        names.push((name, operand.is_some()));
+        dunders.push(Dunder { array, scalar, inplace, operand, fallback });
     }
     let installed = Box::into_raw(Box::new(Installed { cls: cls.clone().unbind(), dunders }));
     INSTALLED.store(installed, Ordering::Release);
-    for (i, name) in names.iter().enumerate() {
+    for (i, (name, unary)) in names.iter().enumerate() {
         let c_name = CString::new(name.as_str()).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (ml_meth, ml_flags) = if *unary {
+            (ffi::PyMethodDefPointer { PyCFunction: FUNCS.1[i] }, ffi::METH_NOARGS)
+        } else {
+            (ffi::PyMethodDefPointer { PyCFunctionFast: FUNCS.0[i] }, ffi::METH_FASTCALL)
+        };
         // The definition must outlive the descriptor, which lives as long as the class: leaked.
         let def = Box::leak(Box::new(ffi::PyMethodDef {
             ml_name: c_name.into_raw(),
-            ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: FUNCS[i] },
-            ml_flags: ffi::METH_FASTCALL,
+            ml_meth,
+            ml_flags,
             ml_doc: std::ptr::null(),
         }));
         // SAFETY: the GIL is held; `cls` is a live type object and `def` is never freed;

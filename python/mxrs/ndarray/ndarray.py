@@ -564,24 +564,46 @@ class NDArray:
 
 # The common operators become native methods (crates/py/src/dunder.rs): with an NDArray or a
 # plain int or float operand they run without a Python frame; any other operand goes to the
-# Python dunder defined above, which each replaces.
+# Python dunder defined above, which each replaces. The reflected ones (``2 - a``) take numbers
+# only, and ``-a`` is ``a * -1.0`` as above.
 _native.install_arith(
     NDArray,
     [
-        (name, op.array, op.scalar, name.startswith("__i"), getattr(NDArray, name))
-        for name, op in (
-            ("__add__", _arith.ADD),
-            ("__radd__", _arith.ADD),
-            ("__sub__", _arith.SUB),
-            ("__mul__", _arith.MUL),
-            ("__rmul__", _arith.MUL),
-            ("__truediv__", _arith.DIV),
-            ("__iadd__", _arith.ADD),
-            ("__isub__", _arith.SUB),
-            ("__imul__", _arith.MUL),
-            ("__itruediv__", _arith.DIV),
+        (
+            name,
+            None if reflected else op.array,
+            op.rscalar if reflected else op.scalar,
+            name.startswith("__i"),
+            None,
+            getattr(NDArray, name),
         )
-    ],
+        for name, op, reflected in (
+            ("__add__", _arith.ADD, False),
+            ("__radd__", _arith.ADD, False),
+            ("__sub__", _arith.SUB, False),
+            ("__rsub__", _arith.SUB, True),
+            ("__mul__", _arith.MUL, False),
+            ("__rmul__", _arith.MUL, False),
+            ("__truediv__", _arith.DIV, False),
+            ("__rtruediv__", _arith.DIV, True),
+            ("__mod__", _arith.MOD, False),
+            ("__rmod__", _arith.MOD, True),
+            ("__pow__", _arith.POW, False),
+            ("__rpow__", _arith.POW, True),
+            ("__gt__", _arith.GT, False),
+            ("__ge__", _arith.GE, False),
+            ("__lt__", _arith.LT, False),
+            ("__le__", _arith.LE, False),
+            ("__eq__", _arith.EQ, False),
+            ("__ne__", _arith.NE, False),
+            ("__iadd__", _arith.ADD, False),
+            ("__isub__", _arith.SUB, False),
+            ("__imul__", _arith.MUL, False),
+            ("__itruediv__", _arith.DIV, False),
+            ("__imod__", _arith.MOD, False),
+        )
+    ]
+    + [("__neg__", None, "_mul_scalar", False, -1.0, NDArray.__neg__)],
 )
 
 
