@@ -206,6 +206,22 @@ def test_maximum_minimum():
     check(mx.nd.maximum(nd([1, 5], "int32"), 3), [3, 5], np.int32)
 
 
+def test_binary_functions_with_every_operand_kind():
+    # Two arrays, array and number, number and array (plain, NumPy, bool), and two numbers,
+    # each as the operators compute them.
+    x = np.array([[1.5, -2.0], [0.5, 4.0]], np.float32)
+    a = nd(x)
+    for name, f in (("subtract", np.subtract), ("divide", np.divide), ("power", np.power), ("maximum", np.maximum)):
+        g = getattr(mx.nd, name)
+        base = np.abs(x) if name == "power" else x
+        arr = mx.nd.abs(a) if name == "power" else a
+        check(g(arr, arr), f(base, base))
+        for s in (2, 2.5, np.float32(2.5), True):
+            check(g(arr, s), f(base, np.float32(s)))
+            check(g(s, arr), f(np.float32(s), base))
+    assert mx.nd.subtract(5, 3) == 2
+
+
 # --------------------------------------------------------------------------- reductions
 
 R24 = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
