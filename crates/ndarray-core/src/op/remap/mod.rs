@@ -323,8 +323,9 @@ mod tests {
 
     #[test]
     fn reversed_rows_match_the_element_map() {
-        // Every combination of flipped axes on a 3-d shape (trailing kept axes merged into
-        // one row, or not), a 1-d and a 0-d one, run whole and in runs of rows over the team.
+        // Flipped axes of a 3-d shape (none, each one, the outer and last, all: trailing kept
+        // axes merged into one row or not), a 1-d and a 0-d one, run whole and in runs of rows
+        // over the team.
         let cases: [(&[usize], &[bool]); 8] = [
             (&[3, 4, 5], &[false, false, false]),
             (&[3, 4, 5], &[true, false, false]),
