@@ -7,7 +7,8 @@
 //! by kernels that overwrite every element of their output. Only sizes that some kernel has
 //! asked for are kept (a kernel that allocates by itself would otherwise fill the pool with
 //! buffers nobody takes). The pool holds at most `MXRS_POOL_BYTES` bytes (default 1 GiB; 0
-//! disables it) and evicts the oldest buffers first.
+//! disables it) and evicts the oldest buffers first. Buffers of 4-64 KiB are kept per thread
+//! instead ([`MIN_LOCAL_BYTES`]), a few of them, without the lock.
 //!
 //! It also returns what a steady loop does not need: per size, the fewest buffers left free
 //! right after a take is tracked over [`TRIM_TAKES`] takes, and that many (never needed in
@@ -61,16 +62,33 @@ struct Pool {
     cap: usize,
 }
 
+/// `MXRS_POOL_BYTES`, or 1 GiB (read once).
+fn cap() -> usize {
+    static CAP: OnceLock<usize> = OnceLock::new();
+    *CAP.get_or_init(|| std::env::var("MXRS_POOL_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1usize << 30))
+}
+
 fn pool() -> &'static Mutex<Pool> {
     static P: OnceLock<Mutex<Pool>> = OnceLock::new();
-    P.get_or_init(|| {
-        let cap = std::env::var("MXRS_POOL_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1usize << 30);
-        Mutex::new(Pool { cap, ..Default::default() })
-    })
+    P.get_or_init(|| Mutex::new(Pool { cap: cap(), ..Default::default() }))
 }
 
 fn nbytes(dtype: DType, len: usize) -> usize {
     dtype.size() * len
+}
+
+/// Buffers from this size up to [`MIN_POOLED_BYTES`] are kept per thread, the last
+/// [`LOCAL_MAX`] released there: below the shared pool's bound a fresh buffer costs no page
+/// faults, but it comes zeroed, a `memset` of up to 64 KiB (3% of a `dot` of 64x64 float32)
+/// that the kernel's writes repeat. Smaller ones are left to the allocator.
+pub const MIN_LOCAL_BYTES: usize = 4096;
+
+/// See [`MIN_LOCAL_BYTES`]: at most 8 buffers, 512 KiB, a thread.
+pub const LOCAL_MAX: usize = 8;
+
+thread_local! {
+    /// This thread's small buffers ([`MIN_LOCAL_BYTES`]), the latest released last.
+    static LOCAL: std::cell::RefCell<Vec<CpuStorage>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Keep `s` for reuse if it is large enough and fits (and mxrs owns it: foreign memory is
@@ -82,6 +100,16 @@ pub fn give(s: CpuStorage) {
     let (dtype, len) = (s.dtype(), s.len());
     let b = nbytes(dtype, len);
     if b < MIN_POOLED_BYTES {
+        if b >= MIN_LOCAL_BYTES && cap() > 0 {
+            // A thread being torn down drops it instead.
+            let _ = LOCAL.try_with(|l| {
+                let mut l = l.borrow_mut();
+                if l.len() >= LOCAL_MAX {
+                    l.remove(0);
+                }
+                l.push(s);
+            });
+        }
         return;
     }
     let mut p = pool().lock();
@@ -106,8 +134,19 @@ pub fn give(s: CpuStorage) {
 
 /// A pooled buffer of exactly `len` elements of `dtype`, with arbitrary content.
 pub fn take(dtype: DType, len: usize) -> Option<CpuStorage> {
-    if nbytes(dtype, len) < MIN_POOLED_BYTES {
-        return None;
+    let b = nbytes(dtype, len);
+    if b < MIN_POOLED_BYTES {
+        if b < MIN_LOCAL_BYTES || cap() == 0 {
+            return None;
+        }
+        return LOCAL
+            .try_with(|l| {
+                let mut l = l.borrow_mut();
+                let i = l.iter().rposition(|s| s.dtype() == dtype && s.len() == len)?;
+                Some(l.remove(i))
+            })
+            .ok()
+            .flatten();
     }
     let mut p = pool().lock();
     if p.cap == 0 {
@@ -232,6 +271,31 @@ pub fn pooled_sizes() -> Vec<(DType, usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_buffers_are_kept_per_thread() {
+        // 4-64 KiB: the last given of the size comes back, on this thread only, at most
+        // LOCAL_MAX kept; smaller ones never.
+        let n = MIN_LOCAL_BYTES / 4 + 5;
+        let v: Vec<f32> = vec![2.5; n];
+        let ptr = v.as_ptr();
+        give(CpuStorage::F32(v.into()));
+        assert!(take(DType::F32, n + 1).is_none(), "another size");
+        assert!(take(DType::I32, n).is_none(), "another dtype");
+        let other = std::thread::spawn(move || take(DType::F32, n).is_none()).join().unwrap();
+        assert!(other, "another thread");
+        let back = take(DType::F32, n).expect("kept");
+        let CpuStorage::F32(b) = back else { panic!("dtype") };
+        assert_eq!(b.as_ptr(), ptr);
+        assert!(take(DType::F32, n).is_none(), "taken once");
+        for i in 0..LOCAL_MAX + 2 {
+            give(CpuStorage::F32(vec![i as f32; n].into()));
+        }
+        let kept = std::iter::from_fn(|| take(DType::F32, n)).count();
+        assert_eq!(kept, LOCAL_MAX);
+        give(CpuStorage::F32(vec![1.0f32; 16].into()));
+        assert!(take(DType::F32, 16).is_none(), "below MIN_LOCAL_BYTES");
+    }
 
     #[test]
     fn reuses_exact_sizes() {
