@@ -137,7 +137,7 @@ def _module_header(what, imports):
 
 def render_nd(ops, aliases):
     """The text of ``mxrs/ndarray/_ops.py``: one function per op, aliases bound to them."""
-    lines = _module_header("mx.nd", ["from mxrs.base import _Null", "from mxrs.ndarray.ndarray import _call"])
+    lines = _module_header("mx.nd", ["from mxrs.base import _Null", "from mxrs.ndarray._call import _call"])
     for name, inputs, params, doc in ops:
         variadic = _is_variadic(inputs)
         sig = ["*" + inputs[0][1:]] if variadic else [f"{_pyname(i)}=None" for i in inputs]

@@ -6,7 +6,7 @@ Do not edit by hand.
 # ruff: noqa: E501
 
 from mxrs.base import _Null
-from mxrs.ndarray.ndarray import _call
+from mxrs.ndarray._call import _call
 
 
 

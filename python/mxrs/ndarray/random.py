@@ -14,7 +14,8 @@ from numbers import Number
 from mxrs.base import _Null
 from mxrs.context import current_context
 from mxrs.ndarray import _ops
-from mxrs.ndarray.ndarray import NDArray, _call
+from mxrs.ndarray._call import _call
+from mxrs.ndarray.ndarray import NDArray
 
 __all__ = [
     "uniform",
