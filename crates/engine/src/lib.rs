@@ -106,7 +106,7 @@ pub use op::{Device, DeviceKind, FnProperty, OpFn};
 pub use pool::{
     LaneKind, WorkerInfo, WorkerInitHook, current_worker, set_worker_init_hook, spin_time, with_worker_state,
 };
-pub use queue::Var;
+pub use queue::{Var, read_now, write_now};
 pub use running::{mark_parallel, others_running, running_ops};
 pub use threaded::{
     DEFAULT_CPU_PRIORITY_WORKERS, DEFAULT_CPU_WORKERS, DEFAULT_GPU_COPY_WORKERS, DEFAULT_GPU_WORKERS,

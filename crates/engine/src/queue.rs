@@ -382,6 +382,51 @@ pub(crate) struct Claim<'a> {
     vars: SmallVec<[(&'a Var, Access, bool); 6]>,
 }
 
+/// Run `f` at once, with every variable in `reads` held still: when no write runs or waits on
+/// any of them and none carries the error of a failed write; `None`, without running `f`,
+/// otherwise. The variables' queues stay locked while `f` runs (taken in id order, as
+/// [`claim`] takes them), so an op pushed meanwhile by another thread waits to be granted until
+/// `f` returns, as it would behind a granted read. `f` must be short and must not push ops,
+/// wait on the engine or take these locks again.
+///
+/// This is the imperative call's short way for a tiny op on ready inputs: no claim to release,
+/// no op to dispatch afterwards, since nothing could queue behind it.
+pub fn read_now<R>(reads: &[&Var], f: impl FnOnce() -> R) -> Option<R> {
+    hold_now(reads, None, || Some(f()))
+}
+
+/// [`read_now`] for an op that also writes `write` (which may be among `reads`): that variable
+/// must also have no read running. `f` returns `None` when it wrote nothing (the caller then
+/// runs the op the general way); otherwise the write counts as a successful one.
+pub fn write_now<R>(reads: &[&Var], write: &Var, f: impl FnOnce() -> Option<R>) -> Option<R> {
+    hold_now(reads, Some(write), f)
+}
+
+fn hold_now<R>(reads: &[&Var], write: Option<&Var>, f: impl FnOnce() -> Option<R>) -> Option<R> {
+    let mut vars: SmallVec<[(&Var, Access); 4]> = SmallVec::new();
+    vars.extend(write.map(|w| (w, Access::Write)));
+    for v in reads {
+        if !vars.iter().any(|(x, _)| x.same(v)) {
+            vars.push((v, Access::Read));
+        }
+    }
+    vars.sort_unstable_by_key(|(v, _)| v.id());
+    let guards: SmallVec<[MutexGuard<'_, VarQueue>; 4]> = vars.iter().map(|(v, _)| v.0.sched.lock()).collect();
+    // An op skips on an error of a variable it reads (written ones are read here too).
+    let read = |v: &Var| reads.iter().any(|r| r.same(v));
+    if !vars.iter().zip(&guards).all(|((_, a), q)| q.free_for(*a))
+        || vars.iter().any(|(v, _)| read(v) && v.0.error.lock().is_some())
+    {
+        return None;
+    }
+    let r = f()?;
+    if let Some(w) = write {
+        w.finish_write(None);
+    }
+    drop(guards);
+    Some(r)
+}
+
 /// Grant an op all its variables now, when every one is free for it (as [`append`] would
 /// grant them at once); `None`, with nothing changed, when any would have to wait. `reads`
 /// and `writes` as given to `push` (duplicates allowed, a variable in both is written).

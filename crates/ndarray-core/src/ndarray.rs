@@ -151,7 +151,7 @@ fn note_wait() {
 }
 
 /// [`LIGHT_OP_ELEMENTS`], or `MXRS_LIGHT_OP_ELEMENTS` when set (read once).
-fn light_op_elements() -> usize {
+pub(crate) fn light_op_elements() -> usize {
     static BOUND: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *BOUND.get_or_init(|| crate::backend::cpu::env_usize("MXRS_LIGHT_OP_ELEMENTS", LIGHT_OP_ELEMENTS))
 }
@@ -165,7 +165,7 @@ pub fn from_engine(e: EngineError) -> Error {
 }
 
 impl NDArray {
-    fn with_storage(storage: Storage, shape: &[usize], ctx: Context, dtype: DType) -> NDArray {
+    pub(crate) fn with_storage(storage: Storage, shape: &[usize], ctx: Context, dtype: DType) -> NDArray {
         let len = size_of(shape);
         // Foreign memory (a zero-copy import) is shared from the start: writes go into it.
         let shared = matches!(&storage, Storage::Cpu(c) if c.is_foreign());

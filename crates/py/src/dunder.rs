@@ -154,7 +154,11 @@ fn apply(py: Python<'_>, i: usize, slf: &Bound<'_, PyAny>, other: Option<&Bound<
             return Err(PyValueError::new_err("trying to modify a readonly NDArray"));
         }
         let h = fast_invoke(op, &a.get().0, b, scalar, Some(&a.get().0))?;
-        slf.setattr(handle, Py::new(py, h)?)?;
+        // Recorded, `a` takes the handle the tape knows as the result; otherwise that is `a`'s
+        // own handle again.
+        if mxrs_ndarray_core::autograd::record::is_recording() {
+            slf.setattr(handle, Py::new(py, h)?)?;
+        }
         return Ok(slf.clone().unbind());
     }
     let h = fast_invoke(op, &a.get().0, b, scalar, None)?;

@@ -201,3 +201,46 @@ fn poll_var_answers_only_when_no_write_is_pending() {
         }
     });
 }
+
+#[test]
+fn held_variables_run_now_only_when_still() {
+    with_timeout(30, || {
+        let eng = cpu_engine(2);
+        let (a, b) = (Var::new(), Var::new());
+        // Free variables: `f` runs, a write counts as one.
+        assert_eq!(crate::read_now(&[&a, &a, &b], || 7), Some(7));
+        assert_eq!(crate::write_now(&[&a], &b, || Some(())), Some(()));
+        assert_eq!(b.version(), 1);
+        // `f` declining to write leaves the variable as it was.
+        assert_eq!(crate::write_now(&[&a], &b, || None::<()>), None);
+        assert_eq!(b.version(), 1);
+        // A write waiting or running on a read variable, or a read running on the written one,
+        // leaves the op to the engine.
+        let go = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let (g, s) = (go.clone(), started.clone());
+        push_cpu(&eng, &[&a], &[], move || {
+            s.store(true, Ordering::SeqCst);
+            while !g.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            Ok(())
+        });
+        push_cpu(&eng, &[], &[&a], || Ok(()));
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        assert_eq!(crate::read_now(&[&a], || ()), None, "a write waits on a");
+        assert_eq!(crate::write_now(&[&b], &a, || Some(())), None, "a read runs on a");
+        go.store(true, Ordering::SeqCst);
+        eng.wait_for_var(&a).unwrap();
+        assert_eq!(crate::read_now(&[&a], || ()), Some(()));
+        // A read variable with an error: the op must skip, so the engine runs it.
+        push_cpu(&eng, &[], &[&a], || Err("intentional fail".into()));
+        assert!(eng.wait_for_var(&a).is_err());
+        assert_eq!(crate::read_now(&[&a], || ()), None);
+        // Only written, the error does not matter: the write clears it.
+        assert_eq!(crate::write_now(&[&b], &a, || Some(())), Some(()));
+        eng.wait_for_var(&a).unwrap();
+    });
+}

@@ -25,6 +25,9 @@ impl Operator for Unary {
     fn name(&self) -> &str {
         self.name
     }
+    fn elementwise(&self) -> bool {
+        true
+    }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         same_shape_unary(self.name, inputs)
     }
@@ -62,6 +65,9 @@ struct Binary {
 impl Operator for Binary {
     fn name(&self) -> &str {
         self.name
+    }
+    fn elementwise(&self) -> bool {
+        true
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         expect_inputs(self.name, inputs.len(), 2)?;
@@ -114,6 +120,9 @@ struct Scalar {
 impl Operator for Scalar {
     fn name(&self) -> &str {
         self.name
+    }
+    fn elementwise(&self) -> bool {
+        true
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         same_shape_unary(self.name, inputs)

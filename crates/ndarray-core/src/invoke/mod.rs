@@ -1,4 +1,7 @@
-//! The imperative call: check and infer synchronously, then push the compute onto the engine.
+//! The imperative call: check and infer synchronously, then push the compute onto the engine
+//! (or, for a small elementwise op on ready arrays, compute it at once: [`small`]).
+
+mod small;
 
 use std::sync::Arc;
 
@@ -93,6 +96,9 @@ pub fn invoke_op_full(
     ctx: Option<Context>,
     is_train: bool,
 ) -> Result<Vec<NDArray>> {
+    if let Some(outputs) = small::try_run(&*op, inputs, out, is_train) {
+        return Ok(outputs);
+    }
     // The op itself moves into the engine closure below; a second handle lends the name.
     let op_ref = op.clone();
     let name = op_ref.name();
