@@ -595,3 +595,34 @@ def test_every_native_operator_matches_numpy():
         c %= 2
     with pytest.raises(mx.base.MXNetError, match=r"broadcast_greater.*\(2,3\).*\(4\)"):
         (a > mx.nd.ones((4,))).wait_to_read()
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's native operator methods and slots")
+def test_operators_on_subclasses_and_bare_instances():
+    # A subclass defined in Python keeps its operators and state; the result of an operator
+    # is a writable NDArray whose handle is its own; an instance without a handle (made by
+    # __new__ alone) raises AttributeError as attribute access would.
+    class Tagged(mx.nd.NDArray):
+        __slots__ = ("tag",)
+
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], np.float32)
+    a = mx.nd.array(x)
+    t = Tagged(a.handle)
+    t.tag = "kept"
+    check(t + a, x + x)
+    check(a + t, x + x)
+    check(t * 2, x * 2)
+    t += 1
+    check(t, x + 1)
+    check(a, x + 1)  # t shares a's handle
+    assert t.tag == "kept"
+    c = a - 1
+    assert type(c) is mx.nd.NDArray and c.writable and c.handle is not a.handle
+    c += 1
+    check(c, x + 1)
+    check(a, x + 1)
+    bare = mx.nd.NDArray.__new__(mx.nd.NDArray)
+    with pytest.raises(AttributeError):
+        bare + 1
+    with pytest.raises(AttributeError):
+        a + bare

@@ -16,7 +16,7 @@ use mxrs_ndarray_core::{Attrs, NDArray, registry};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyFloat, PyInt, PyType};
+use pyo3::types::{PyFloat, PyInt, PyString, PyType};
 
 use crate::error::PyMxError;
 use crate::guard::enter;
@@ -90,7 +90,19 @@ pub(crate) fn new_array<'py>(cls: &Bound<'py, PyType>, handle: PyNDArray) -> PyR
     // turns into the error. `object.__new__` of a class defined in Python (not abstract, no
     // arguments) does no more than this allocation.
     let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(cls.as_type_ptr(), 0))? };
-    obj.setattr(pyo3::intern!(py, "_handle"), Py::new(py, handle)?)?;
+    let handle = Py::new(py, handle)?;
+    if let Some((h, w)) = installed().filter(|t| cls.is(t.cls.bind(py))).and_then(|t| t.offsets) {
+        // SAFETY: `obj` is a new instance of the installed class, whose slots lie at `h` and
+        // `w` and are empty (null) after the allocation; each takes a strong reference, as
+        // setting the attribute would.
+        unsafe {
+            let base = obj.as_ptr().cast::<u8>();
+            *base.add(h).cast::<*mut ffi::PyObject>() = handle.into_ptr();
+            *base.add(w).cast::<*mut ffi::PyObject>() = pyo3::types::PyBool::new(py, true).to_owned().into_ptr();
+        }
+        return Ok(obj);
+    }
+    obj.setattr(pyo3::intern!(py, "_handle"), handle)?;
     obj.setattr(pyo3::intern!(py, "writable"), true)?;
     Ok(obj)
 }
@@ -114,6 +126,53 @@ struct Dunder {
 struct Installed {
     cls: Py<PyType>,
     dunders: Vec<Dunder>,
+    /// Where the `_handle` and `writable` slots lie in an instance (bytes from its start), when
+    /// [`slot_offsets`] found them.
+    offsets: Option<(usize, usize)>,
+}
+
+/// The installed table, if any.
+fn installed() -> Option<&'static Installed> {
+    // SAFETY: set by `install_arith` to a leaked box, never freed.
+    unsafe { INSTALLED.load(Ordering::Acquire).as_ref() }
+}
+
+/// Where an instance of `cls` keeps its `_handle` and `writable` slots: found by setting
+/// both on a fresh instance to two new objects and looking for their addresses in its memory
+/// (`__basicsize__` bytes). A subclass's instances keep them at the same place, after
+/// CPython's layout of slots. `None` when either is not found: attributes are then set and
+/// read by name.
+fn slot_offsets(cls: &Bound<'_, PyType>) -> PyResult<Option<(usize, usize)>> {
+    let py = cls.py();
+    let size: usize = cls.getattr("__basicsize__")?.extract()?;
+    // SAFETY: as in `new_array`.
+    let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(cls.as_type_ptr(), 0))? };
+    let (h, w) = (pyo3::types::PyList::empty(py), pyo3::types::PyList::empty(py));
+    obj.setattr("_handle", &h)?;
+    obj.setattr("writable", &w)?;
+    let word = std::mem::size_of::<*mut ffi::PyObject>();
+    let find = |target: *mut ffi::PyObject| {
+        (std::mem::size_of::<ffi::PyObject>()..size.saturating_sub(word - 1)).step_by(word).find(|&off| {
+            // SAFETY: `off + word <= size`, inside the instance's memory, which is allocated
+            // with `__basicsize__` bytes and aligned for pointers.
+            unsafe { *obj.as_ptr().cast::<u8>().add(off).cast::<*mut ffi::PyObject>() == target }
+        })
+    };
+    Ok(find(h.as_ptr()).zip(find(w.as_ptr())))
+}
+
+/// The object in the slot at `off` of `obj` (borrowed), or `None` when the slot is empty.
+///
+/// # Safety
+/// `obj` is an instance of the installed class or of a subclass, and `off` one of
+/// [`slot_offsets`]'s offsets for it.
+unsafe fn slot_value<'py>(obj: &Bound<'py, PyAny>, off: usize) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: the slot lies inside the instance (the caller's contract); it holds null or a
+    // strong reference the instance owns, which outlives this borrow while the GIL is held.
+    unsafe {
+        let p = *obj.as_ptr().cast::<u8>().add(off).cast::<*mut ffi::PyObject>();
+        (!p.is_null()).then(|| Bound::from_borrowed_ptr(obj.py(), p))
+    }
 }
 
 /// The installed table: leaked, so that the C functions read it without a lock; installing
@@ -125,18 +184,35 @@ const SLOTS: usize = 24;
 
 /// The operator `dunders[i]`: `slf OP other`, or `OP slf` for a unary one (`other` None); run
 /// through [`enter`] by [`slot`] and [`unary_slot`].
-fn apply(py: Python<'_>, i: usize, slf: &Bound<'_, PyAny>, other: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+fn apply<'py>(
+    py: Python<'py>,
+    i: usize,
+    slf: &Bound<'py, PyAny>,
+    other: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
     // SAFETY: set once by `install_arith` before the methods exist, and never freed.
     let table = unsafe { &*INSTALLED.load(Ordering::Acquire) };
     let d = &table.dunders[i];
     let cls = table.cls.bind(py);
     let handle = pyo3::intern!(py, "_handle");
+    // An attribute of an instance of `cls` (or of a subclass), read from its slot when the
+    // slots were found, else by name.
+    let (h_off, w_off) = table.offsets.unzip();
+    let slot = |obj: &Bound<'py, PyAny>, off: Option<usize>, name: &Bound<'py, PyString>| {
+        // SAFETY: callers pass `slf`, an instance of `cls` or of a subclass (the method
+        // descriptor checks it), or an operand whose type is `cls`; `off` is from
+        // `slot_offsets` for `cls`.
+        match off.and_then(|o| unsafe { slot_value(obj, o) }) {
+            Some(v) => Ok(v),
+            None => obj.getattr(name),
+        }
+    };
     let (b, scalar) = match (other, d.operand) {
         (None, Some(x)) => (None, Some(x)),
         (None, None) => return d.fallback.call1(py, (slf,)),
         (Some(other), _) => {
             if other.get_type().is(cls) && d.array.is_some() {
-                (Some(other.getattr(handle)?.cast_into::<PyNDArray>()?), None)
+                (Some(slot(other, h_off, handle)?.cast_into::<PyNDArray>()?), None)
             } else if other.is_exact_instance_of::<PyFloat>() || other.is_exact_instance_of::<PyInt>() {
                 (None, Some(other.extract::<f64>()?))
             } else {
@@ -144,13 +220,13 @@ fn apply(py: Python<'_>, i: usize, slf: &Bound<'_, PyAny>, other: Option<&Bound<
             }
         }
     };
-    let a = slf.getattr(handle)?.cast_into::<PyNDArray>()?;
+    let a = slot(slf, h_off, handle)?.cast_into::<PyNDArray>()?;
     let (op, b) = match (&b, &d.array) {
         (Some(b), Some(array)) => (array, Some(&b.get().0)),
         _ => (&d.scalar, None),
     };
     if d.inplace {
-        if !slf.getattr(pyo3::intern!(py, "writable"))?.is_truthy()? {
+        if !slot(slf, w_off, pyo3::intern!(py, "writable"))?.is_truthy()? {
             return Err(PyValueError::new_err("trying to modify a readonly NDArray"));
         }
         let h = fast_invoke(op, &a.get().0, b, scalar, Some(&a.get().0))?;
@@ -248,7 +324,8 @@ fn install(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
         names.push((name, operand.is_some()));
         dunders.push(Dunder { array, scalar, inplace, operand, fallback });
     }
-    let installed = Box::into_raw(Box::new(Installed { cls: cls.clone().unbind(), dunders }));
+    let offsets = slot_offsets(cls)?;
+    let installed = Box::into_raw(Box::new(Installed { cls: cls.clone().unbind(), dunders, offsets }));
     INSTALLED.store(installed, Ordering::Release);
     for (i, (name, unary)) in names.iter().enumerate() {
         let c_name = CString::new(name.as_str()).map_err(|e| PyValueError::new_err(e.to_string()))?;
