@@ -33,13 +33,24 @@ pub(crate) fn fast_invoke(
     scalar: Option<f64>,
     out: Option<&NDArray>,
 ) -> Result<PyNDArray, PyMxError> {
+    fast_invoke_op(fast_op(name, scalar)?, a, b, scalar, out)
+}
+
+/// [`fast_invoke`] with the op instance at hand (`scalar` is its attribute, for the tape).
+fn fast_invoke_op(
+    op: Arc<dyn Operator>,
+    a: &NDArray,
+    b: Option<&NDArray>,
+    scalar: Option<f64>,
+    out: Option<&NDArray>,
+) -> Result<PyNDArray, PyMxError> {
     let inputs: smallvec::SmallVec<[NDArray; 2]> = match b {
         Some(b) => smallvec::smallvec![a.clone(), b.clone()],
         None => smallvec::smallvec![a.clone()],
     };
     let attrs = || scalar.map(|s| Attrs::from_pairs([("scalar", format!("{s:?}"))])).unwrap_or_default();
     let out = out.map(std::slice::from_ref);
-    let mut r = mxrs_ndarray_core::invoke::invoke_op_attrs(fast_op(name, scalar)?, attrs, &inputs, out, None)?;
+    let mut r = mxrs_ndarray_core::invoke::invoke_op_attrs(op, attrs, &inputs, out, None)?;
     Ok(PyNDArray(r.swap_remove(0)))
 }
 
@@ -120,6 +131,36 @@ struct Dunder {
     operand: Option<f64>,
     /// The Python dunder for every other operand.
     fallback: Py<PyAny>,
+    /// The op for two arrays, once made.
+    array_op: std::sync::OnceLock<Arc<dyn Operator>>,
+    /// The op for an array and a number, for the number last used (its bits).
+    scalar_op: parking_lot::Mutex<Option<(u64, Arc<dyn Operator>)>>,
+}
+
+impl Dunder {
+    /// The op for two arrays (`scalar` None) or for an array and `scalar`, kept from the last
+    /// call when it serves again (`x * 2` in a loop), else from [`fast_op`].
+    fn op(&self, scalar: Option<f64>) -> mxrs_ndarray_core::Result<Arc<dyn Operator>> {
+        match (scalar, &self.array) {
+            (None, Some(name)) => {
+                if let Some(op) = self.array_op.get() {
+                    return Ok(op.clone());
+                }
+                let op = fast_op(name, None)?;
+                Ok(self.array_op.get_or_init(|| op).clone())
+            }
+            _ => {
+                let bits = scalar.map_or(0, f64::to_bits);
+                let mut last = self.scalar_op.lock();
+                if let Some((_, op)) = last.as_ref().filter(|(b, _)| *b == bits) {
+                    return Ok(op.clone());
+                }
+                let op = fast_op(&self.scalar, scalar)?;
+                *last = Some((bits, op.clone()));
+                Ok(op)
+            }
+        }
+    }
 }
 
 /// The class and its operators, as [`install_arith`] left them.
@@ -221,15 +262,13 @@ fn apply<'py>(
         }
     };
     let a = slot(slf, h_off, handle)?.cast_into::<PyNDArray>()?;
-    let (op, b) = match (&b, &d.array) {
-        (Some(b), Some(array)) => (array, Some(&b.get().0)),
-        _ => (&d.scalar, None),
-    };
+    let b = b.as_ref().map(|b| &b.get().0);
+    let op = d.op(if b.is_some() { None } else { scalar }).map_err(PyMxError::from)?;
     if d.inplace {
         if !slot(slf, w_off, pyo3::intern!(py, "writable"))?.is_truthy()? {
             return Err(PyValueError::new_err("trying to modify a readonly NDArray"));
         }
-        let h = fast_invoke(op, &a.get().0, b, scalar, Some(&a.get().0))?;
+        let h = fast_invoke_op(op, &a.get().0, b, scalar, Some(&a.get().0))?;
         // Recorded, `a` takes the handle the tape knows as the result; otherwise that is `a`'s
         // own handle again.
         if mxrs_ndarray_core::autograd::record::is_recording() {
@@ -237,7 +276,7 @@ fn apply<'py>(
         }
         return Ok(slf.clone().unbind());
     }
-    let h = fast_invoke(op, &a.get().0, b, scalar, None)?;
+    let h = fast_invoke_op(op, &a.get().0, b, scalar, None)?;
     Ok(new_array(cls, h)?.unbind())
 }
 
@@ -322,7 +361,15 @@ fn install(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
     let mut names = Vec::with_capacity(table.len());
     for (name, array, scalar, inplace, operand, fallback) in table {
         names.push((name, operand.is_some()));
-        dunders.push(Dunder { array, scalar, inplace, operand, fallback });
+        dunders.push(Dunder {
+            array,
+            scalar,
+            inplace,
+            operand,
+            fallback,
+            array_op: Default::default(),
+            scalar_op: Default::default(),
+        });
     }
     let offsets = slot_offsets(cls)?;
     let installed = Box::into_raw(Box::new(Installed { cls: cls.clone().unbind(), dunders, offsets }));

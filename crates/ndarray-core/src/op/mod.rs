@@ -209,7 +209,7 @@ pub trait Operator: Send + Sync + fmt::Debug {
     }
     /// Whether the op maps equal-shaped inputs element by element: one output, with input 0's
     /// shape and dtype whenever every input has them, computed by `forward` from the inputs
-    /// alone (no random numbers, no mutated inputs). The imperative call then runs it on small
+    /// and the op's attributes (no random numbers, no mutated inputs). The imperative call then runs it on small
     /// ready host arrays without inference or an engine claim (`invoke`'s short way).
     fn elementwise(&self) -> bool {
         false

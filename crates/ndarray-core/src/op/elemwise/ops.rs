@@ -169,6 +169,9 @@ impl Operator for Clip {
     fn name(&self) -> &str {
         "clip"
     }
+    fn elementwise(&self) -> bool {
+        true
+    }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         same_shape_unary("clip", inputs)
     }
@@ -226,6 +229,9 @@ struct Copy {
 impl Operator for Copy {
     fn name(&self) -> &str {
         self.name
+    }
+    fn elementwise(&self) -> bool {
+        true
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         same_shape_unary(self.name, inputs)
