@@ -581,6 +581,19 @@ mod tests {
         .unwrap()
     }
 
+    /// Push an op that writes `x` and fails with "the producer failed".
+    pub(super) fn fail_writer(x: &NDArray) {
+        engine().push(
+            Box::new(|| Err("the producer failed".into())),
+            &[],
+            std::slice::from_ref(x.var()),
+            x.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "failing producer",
+        );
+    }
+
     fn scalar(name: &str, a: &NDArray, s: &str, out: &NDArray) {
         invoke(
             name,
@@ -726,15 +739,7 @@ mod tests {
         // An op writing x fails at run time; the in-place update after it must not compute
         // over x but leave the original error for the next read.
         let x = arr(vec![1.0, 2.0], &[2]);
-        engine().push(
-            Box::new(|| Err("the producer failed".into())),
-            &[],
-            std::slice::from_ref(x.var()),
-            x.ctx().engine_device(),
-            FnProperty::Normal,
-            0,
-            "failing producer",
-        );
+        fail_writer(&x);
         scalar("_plus_scalar", &x, "1", &x);
         let e = x.wait_to_read().unwrap_err().to_string();
         assert!(e.contains("the producer failed"), "{e}");

@@ -214,15 +214,7 @@ mod tests {
     #[test]
     fn an_input_with_an_error_passes_it_on() {
         let x = arr(&[1.0, 2.0], &[2]);
-        engine().push(
-            Box::new(|| Err("the producer failed".into())),
-            &[],
-            std::slice::from_ref(x.var()),
-            x.ctx().engine_device(),
-            FnProperty::Normal,
-            0,
-            "failing producer",
-        );
+        crate::invoke::tests::fail_writer(&x);
         let _ = x.wait_to_read();
         assert!(try_run(&*op("relu", &[]), std::slice::from_ref(&x), None, false).is_none());
         let out = invoke("relu", &Attrs::default(), std::slice::from_ref(&x), None, None).unwrap();
