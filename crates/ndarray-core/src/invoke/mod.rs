@@ -582,7 +582,7 @@ mod tests {
     }
 
     /// Push an op that writes `x` and fails with "the producer failed".
-    pub(super) fn fail_writer(x: &NDArray) {
+    fn fail_writer(x: &NDArray) {
         engine().push(
             Box::new(|| Err("the producer failed".into())),
             &[],
@@ -747,5 +747,44 @@ mod tests {
         x.write_from_cpu(CpuStorage::F32(vec![5.0, 6.0].into())).unwrap();
         scalar("_plus_scalar", &x, "1", &x);
         assert_eq!(vals(&x), [6.0, 7.0]);
+    }
+
+    /// The op `name` without attributes, for the short way ([`small::try_run`]).
+    fn plain_op(name: &str) -> Box<dyn Operator> {
+        (registry().get(name).unwrap().create)(&Attrs::default()).unwrap()
+    }
+
+    #[test]
+    fn short_way_leaves_an_input_being_written_to_the_queue() {
+        let (x, y) = (arr(vec![1.0, 2.0], &[2]), arr(vec![1.0, 1.0], &[2]));
+        let target = x.clone();
+        engine().push(
+            Box::new(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                *target.chunk.storage.write() = Storage::Cpu(CpuStorage::F32(vec![5.0, 6.0].into()));
+                Ok(())
+            }),
+            &[],
+            std::slice::from_ref(x.var()),
+            x.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "slow producer",
+        );
+        let ins = [x, y];
+        assert!(small::try_run(&*plain_op("elemwise_add"), &ins, None, false).is_none());
+        // The call queues behind the write and sees its values.
+        assert_eq!(vals(&invoke("elemwise_add", &Attrs::default(), &ins, None, None).unwrap()[0]), [6.0, 7.0]);
+    }
+
+    #[test]
+    fn short_way_leaves_an_input_with_an_error_to_the_engine() {
+        let x = arr(vec![1.0, 2.0], &[2]);
+        fail_writer(&x);
+        let _ = x.wait_to_read();
+        assert!(small::try_run(&*plain_op("relu"), std::slice::from_ref(&x), None, false).is_none());
+        let out = invoke("relu", &Attrs::default(), std::slice::from_ref(&x), None, None).unwrap();
+        let e = out[0].wait_to_read().unwrap_err().to_string();
+        assert!(e.contains("the producer failed"), "{e}");
     }
 }

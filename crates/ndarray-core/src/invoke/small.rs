@@ -134,7 +134,6 @@ mod tests {
 
     use super::*;
     use crate::context::Context;
-    use crate::invoke::invoke;
     use crate::op::{Attrs, registry};
     use crate::storage::CpuStorage;
 
@@ -171,7 +170,7 @@ mod tests {
             [1.0, 0.0, 3.0, 4.0]
         );
         // The result is an ordinary array: ops can read and write it.
-        let again = invoke("elemwise_mul", &Attrs::default(), &[short.clone(), y], None, None).unwrap();
+        let again = try_run(&*op("elemwise_mul", &[]), &[short.clone(), y], None, false).unwrap();
         assert_eq!(vals(&again[0]), [110.0, 360.0, 990.0, 1760.0]);
     }
 
@@ -186,40 +185,6 @@ mod tests {
         assert!(try_run(&*op("sum", &[]), std::slice::from_ref(&x), None, false).is_none());
         let ints = NDArray::from_cpu(CpuStorage::I32(vec![1, 2].into()), &[2], Context::cpu(0)).unwrap();
         assert!(try_run(&*op("elemwise_add", &[]), &[x, ints], None, false).is_none());
-    }
-
-    #[test]
-    fn an_input_being_written_is_waited_for() {
-        let (x, y) = (arr(&[1.0, 2.0], &[2]), arr(&[1.0, 1.0], &[2]));
-        let target = x.clone();
-        engine().push(
-            Box::new(move || {
-                std::thread::sleep(Duration::from_millis(50));
-                *target.chunk.storage.write() = Storage::Cpu(CpuStorage::F32(vec![5.0, 6.0].into()));
-                Ok(())
-            }),
-            &[],
-            std::slice::from_ref(x.var()),
-            x.ctx().engine_device(),
-            FnProperty::Normal,
-            0,
-            "slow producer",
-        );
-        assert!(try_run(&*op("elemwise_add", &[]), &[x.clone(), y.clone()], None, false).is_none());
-        // The call queues behind the write and sees its values.
-        let sum = invoke("elemwise_add", &Attrs::default(), &[x, y], None, None).unwrap();
-        assert_eq!(vals(&sum[0]), [6.0, 7.0]);
-    }
-
-    #[test]
-    fn an_input_with_an_error_passes_it_on() {
-        let x = arr(&[1.0, 2.0], &[2]);
-        crate::invoke::tests::fail_writer(&x);
-        let _ = x.wait_to_read();
-        assert!(try_run(&*op("relu", &[]), std::slice::from_ref(&x), None, false).is_none());
-        let out = invoke("relu", &Attrs::default(), std::slice::from_ref(&x), None, None).unwrap();
-        let e = out[0].wait_to_read().unwrap_err().to_string();
-        assert!(e.contains("the producer failed"), "{e}");
     }
 
     #[test]
