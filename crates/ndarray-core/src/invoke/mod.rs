@@ -300,7 +300,7 @@ fn run(
     }
     if rng.is_none()
         && in_place_candidate(inputs, outputs, out_shapes, out_dtypes)
-        && run_in_place(op, ctx, is_train, inputs)?
+        && small::run_in_place(op, ctx, is_train, inputs)?
     {
         return Ok(());
     }
@@ -503,28 +503,6 @@ fn in_place_candidate(inputs: &[NDArray], outputs: &[NDArray], out_shapes: &[Sha
         && first.shape() == out_shapes[0].as_slice()
         && first.dtype() == out_dtypes[0]
         && !rest.iter().any(|a| a.same_chunk(first))
-}
-
-/// Offer the op an in-place run over input 0's storage; false when it declined (or input 0
-/// was never written, which the general path reports).
-fn run_in_place(op: &dyn Operator, ctx: Context, is_train: bool, inputs: &[NDArray]) -> Result<bool> {
-    let mut target = inputs[0].chunk.storage.write();
-    let Storage::Cpu(data) = &mut *target else { return Ok(false) };
-    if data.len() != inputs[0].chunk.len {
-        return Ok(false);
-    }
-    let guards: SmallVec<[_; 4]> = inputs[1..].iter().map(|a| a.chunk.storage.read()).collect();
-    let mut rest: SmallVec<[TensorIn<'_>; 4]> = SmallVec::with_capacity(guards.len());
-    for (a, g) in inputs[1..].iter().zip(&guards) {
-        match &**g {
-            Storage::Cpu(c) if c.len() == a.chunk.len => {
-                rest.push(TensorIn { data: c, offset: a.offset, shape: a.shape() })
-            }
-            _ => return Ok(false),
-        }
-    }
-    let mut octx = OpCtx { ctx, rng: None, is_train, par: Parallelism::engine_op() };
-    op.forward_inplace(&mut octx, data, &rest)
 }
 
 /// Reseed the generator of every context (or only `ctx`), ordered after pending draws.

@@ -16,6 +16,8 @@ use mxrs_engine::Var;
 use smallvec::SmallVec;
 
 use crate::backend::cpu::Parallelism;
+use crate::context::Context;
+use crate::error::Result;
 use crate::ndarray::{NDArray, light_op_elements};
 use crate::op::{OpCtx, Operator, TensorIn};
 use crate::storage::{CpuStorage, Storage};
@@ -101,29 +103,34 @@ impl Run<'_> {
         (data.len() == first.size() && data.dtype() == first.dtype()).then_some(data)
     }
 
-    /// The op over input 0's storage ([`Operator::forward_inplace`]); `None` when it declined.
+    /// The op over input 0's storage ([`run_in_place`]); `None` when it declined or failed.
     fn in_place(&self) -> Option<()> {
-        let (first, rest) = self.inputs.split_first()?;
-        let mut target = first.chunk.storage.write();
-        let Storage::Cpu(data) = &mut *target else { return None };
-        if data.len() != first.chunk.len {
-            return None;
-        }
-        let guards: SmallVec<[_; 4]> = rest.iter().map(|a| a.chunk.storage.read()).collect();
-        let mut tensors: SmallVec<[TensorIn<'_>; 4]> = SmallVec::with_capacity(rest.len());
-        for (a, g) in rest.iter().zip(&guards) {
-            match &**g {
-                Storage::Cpu(d) if d.len() == a.chunk.len => {
-                    tensors.push(TensorIn { data: d, offset: a.offset, shape: a.shape() })
-                }
-                _ => return None,
-            }
-        }
-        let mut octx = self.octx();
         // Elementwise kernels check their operands before writing: a failure leaves the data.
-        let run = AssertUnwindSafe(|| self.op.forward_inplace(&mut octx, data, &tensors));
+        let run = AssertUnwindSafe(|| run_in_place(self.op, self.inputs[0].ctx(), self.is_train, self.inputs));
         std::panic::catch_unwind(run).ok()?.ok()?.then_some(())
     }
+}
+
+/// Offer the op an in-place run over input 0's storage ([`Operator::forward_inplace`]); false
+/// when it declined (or an input was never written, which the general path reports).
+pub(super) fn run_in_place(op: &dyn Operator, ctx: Context, is_train: bool, inputs: &[NDArray]) -> Result<bool> {
+    let mut target = inputs[0].chunk.storage.write();
+    let Storage::Cpu(data) = &mut *target else { return Ok(false) };
+    if data.len() != inputs[0].chunk.len {
+        return Ok(false);
+    }
+    let guards: SmallVec<[_; 4]> = inputs[1..].iter().map(|a| a.chunk.storage.read()).collect();
+    let mut rest: SmallVec<[TensorIn<'_>; 4]> = SmallVec::with_capacity(guards.len());
+    for (a, g) in inputs[1..].iter().zip(&guards) {
+        match &**g {
+            Storage::Cpu(c) if c.len() == a.chunk.len => {
+                rest.push(TensorIn { data: c, offset: a.offset, shape: a.shape() })
+            }
+            _ => return Ok(false),
+        }
+    }
+    let mut octx = OpCtx { ctx, rng: None, is_train, par: Parallelism::engine_op() };
+    op.forward_inplace(&mut octx, data, &rest)
 }
 
 #[cfg(test)]
