@@ -1,8 +1,9 @@
 """One process of benches/dist.py (mxrs under mpirun, or real MXNet under ps-lite's DMLC_* roles).
 
 ``python dist_worker.py FRAMEWORK pushpull SIZES REPEATS`` times push+pull round trips of float32
-values of each size in bytes; ``python dist_worker.py FRAMEWORK train BATCHES`` times
-``Module.fit`` of a small MLP under dist_sync. Rank 0 prints one JSON line.
+values of each size in bytes (``fused`` instead of ``pushpull``: one ``kv.pushpull`` call each);
+``python dist_worker.py FRAMEWORK train BATCHES`` times ``Module.fit`` of a small MLP under
+dist_sync. Rank 0 prints one JSON line.
 """
 
 import importlib
@@ -15,24 +16,23 @@ import numpy as np
 mx = importlib.import_module("mxrs" if sys.argv[1] == "mxrs" else "mxnet")
 
 
-def pushpull(kv, sizes, repeats):
+def pushpull(kv, sizes, repeats, fused=False):
     out = {}
     for i, nbytes in enumerate(sizes):
         n = max(1, nbytes // 4)
         val, res = mx.nd.ones((n,)), mx.nd.zeros((n,))
         kv.init(i, mx.nd.zeros((n,)))
-        for _ in range(2):
-            kv.push(i, val)
-            kv.pull(i, out=res)
-        res.wait_to_read()
         times = []
-        for _ in range(repeats):
+        for _ in range(2 + repeats):  # the first two warm up
             t0 = time.perf_counter()
-            kv.push(i, val)
-            kv.pull(i, out=res)
+            if fused:
+                kv.pushpull(i, val, out=res)
+            else:
+                kv.push(i, val)
+                kv.pull(i, out=res)
             res.wait_to_read()
             times.append(time.perf_counter() - t0)
-        out[str(nbytes)] = float(np.median(times))
+        out[str(nbytes)] = float(np.median(times[2:]))
     return out
 
 
@@ -56,8 +56,8 @@ def train(kv, batches, b=64):
 
 def main():
     kv = mx.kv.create("dist_sync")
-    if sys.argv[2] == "pushpull":
-        res = pushpull(kv, [int(s) for s in sys.argv[3].split(",")], int(sys.argv[4]))
+    if sys.argv[2] in ("pushpull", "fused"):
+        res = pushpull(kv, [int(s) for s in sys.argv[3].split(",")], int(sys.argv[4]), sys.argv[2] == "fused")
     else:
         res = train(kv, int(sys.argv[3]))
     kv._barrier()

@@ -157,6 +157,38 @@ def large(kv, r, w):
     return out
 
 
+def views(kv, r, w):
+    """Values a push reads in place: a row view, a value still being computed, one written
+    again right after the push; the stored value and the updater's sum buffer reused."""
+    out = {}
+    m = mx.nd.arange(0, 12).reshape((3, 4))
+    kv.init(["row", "lazy"], [mx.nd.zeros((4,)), mx.nd.zeros((2, 3))])
+    got = mx.nd.zeros((4,))
+    kv.push("row", m[1] * 1 if r else m[1])  # a view of row 1 on rank 0
+    kv.pull("row", out=got)
+    out["row"] = got.asnumpy().tolist()
+    x = mx.nd.ones((2, 3))
+    for _ in range(50):
+        x = x + 1  # pending when pushed
+    kv.push("lazy", x * (r + 1))
+    x += 100  # written again after the push: the pushed sum must not see it
+    first, again = mx.nd.zeros((2, 3)), mx.nd.zeros((2, 3))
+    kv.pull("lazy", out=first)
+    kv.pull("lazy", out=again)  # the stored value stays as it was
+    out["lazy"] = [val(first), val(again)]
+    kv.init("w", mx.nd.zeros((3,)))
+    kv.set_optimizer(mx.optimizer.SGD(learning_rate=1.0, rescale_grad=1))
+    weights = []
+    for step in range(3):
+        kv.push("w", mx.nd.ones((3,)) * (r + 1 + step))
+        wv = mx.nd.zeros((3,))
+        kv.pull("w", out=wv)
+        weights.append(val(wv))
+    out["sgd"] = weights
+    kv._barrier()
+    return out
+
+
 def silent(kv, r, w):
     kv.init(3, mx.nd.ones(SHAPE))
     if r == 1:
@@ -235,6 +267,7 @@ SCENARIOS = {
     for f in [
         seed,
         large,
+        views,
         module_fit,
         feedforward_fit,
         str_keys,

@@ -112,6 +112,21 @@ def test_large_and_mixed_dtype_pushes_sum_on_every_rank(tmp_path, mode):
 
 
 @needs_mpi
+@both_modes
+def test_pushes_read_views_and_pending_values_in_place(tmp_path, mode):
+    rc, out, res = _mpirun(tmp_path, "views", 2, **MODES[mode])
+    assert rc == 0, out
+    assert sorted(res) == [0, 1]
+    total = sum(k + 1 for k in range(2))  # the ranks push (rank + 1) times the value
+    for r in res.values():
+        assert "error" not in r, r
+        assert r["row"] == [8.0, 10.0, 12.0, 14.0], r  # row 1 of arange(12) from both ranks
+        assert r["lazy"] == [51.0 * total] * 2, r
+        # SGD with learning rate 1 from 0: w -= sum of the step's pushes (1+step, 2+step).
+        assert r["sgd"] == [-3.0, -8.0, -15.0], r
+
+
+@needs_mpi
 def test_plain_mpirun_str_keys(tmp_path):
     rc, out, res = _mpirun(tmp_path, "str_keys", 2)
     assert rc == 0, out

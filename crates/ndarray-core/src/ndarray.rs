@@ -340,6 +340,60 @@ impl NDArray {
         Ok(cpu.as_bytes_mut()[self.offset * es..].as_mut_ptr())
     }
 
+    /// Run `f` outside the engine on `src`'s host bytes (read) and `dst`'s (written in place,
+    /// made first if never written), for a caller such as an MPI collective that reads one
+    /// buffer and writes another directly.
+    ///
+    /// Waits until no op pushed on either array is pending, then runs `f` while the engine
+    /// holds both variables still ([`mxrs_engine::write_now`]): an op pushed meanwhile by
+    /// another thread is granted only after `f` returns, and the write counts as `dst`'s
+    /// latest. Fails, without running `f`, when either array is not in host memory, when they
+    /// share memory, or when a pending write of either failed.
+    pub fn with_host_bytes<R>(
+        src: &NDArray,
+        dst: &NDArray,
+        op: &str,
+        f: impl FnOnce(&[u8], &mut [u8]) -> R,
+    ) -> Result<R> {
+        if !src.ctx().is_host() || !dst.ctx().is_host() {
+            return Err(Error::Context(format!("{op}: both arrays must be in host memory")));
+        }
+        if src.same_chunk(dst) {
+            return Err(Error::msg(format!("{op}: the source and the target share memory")));
+        }
+        let mut f = Some(f);
+        loop {
+            src.wait_to_read()?;
+            dst.wait_to_write()?;
+            let run = || {
+                let s = src.chunk.storage.read();
+                let mut d = dst.chunk.storage.write();
+                let mut run = || -> Result<R> {
+                    let s = s.cpu(op)?;
+                    if s.len() != src.chunk.len {
+                        return Err(Error::msg(format!(
+                            "{op}: the source was never written (its producing op failed)"
+                        )));
+                    }
+                    let d = d.cpu_mut(op)?;
+                    if d.len() != dst.chunk.len {
+                        *d = CpuStorage::try_zeros(op, dst.chunk.dtype, dst.chunk.len)?;
+                    }
+                    let (ss, ds) = (s.dtype().size(), d.dtype().size());
+                    let send = &s.as_bytes()[src.offset * ss..(src.offset + src.size()) * ss];
+                    let recv = &mut d.as_bytes_mut()[dst.offset * ds..(dst.offset + dst.size()) * ds];
+                    let f = f.take().ok_or_else(|| Error::msg(format!("internal: {op} ran twice")))?;
+                    Ok(f(send, recv))
+                };
+                Some(run())
+            };
+            // `None`: another thread pushed an op on either array since the waits; wait again.
+            if let Some(r) = mxrs_engine::write_now(&[src.var()], dst.var(), run) {
+                return r;
+            }
+        }
+    }
+
     /// Wait, then copy the elements out as little-endian bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         self.read_cpu(|s, off, n| {
@@ -610,5 +664,62 @@ mod tests {
         assert!(done.load(Ordering::SeqCst), "wait_to_write returned while a read was running");
         // The array is still readable and unchanged.
         assert_eq!(a.to_cpu_storage().unwrap().len(), 4);
+    }
+
+    fn f32s(a: &NDArray) -> Vec<f32> {
+        a.to_bytes().unwrap().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    }
+
+    #[test]
+    fn host_bytes_reach_regions_and_wait_for_the_engine() {
+        let src = NDArray::from_cpu(CpuStorage::F32(vec![1f32, 2., 3., 4., 5., 6.].into()), &[2, 3], Context::cpu(0))
+            .unwrap();
+        let dst = NDArray::new_pending(&[3, 2], DType::F32, Context::cpu(0)).unwrap();
+        // A queued slow write of `src` must land before the call reads it.
+        let (s, done) = (src.clone(), Arc::new(AtomicBool::new(false)));
+        let flag = done.clone();
+        engine().push(
+            Box::new(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                flag.store(true, Ordering::SeqCst);
+                s.write_result(CpuStorage::F32(vec![7f32, 8., 9., 10., 11., 12.].into())).map_err(|e| Box::new(e) as _)
+            }),
+            &[],
+            std::slice::from_ref(src.var()),
+            src.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "slow_write",
+        );
+        // The second row of `src` into the first row of a `dst` that was never written.
+        let (row, out) = (src.at(1).unwrap(), dst.at(0).unwrap());
+        let n = NDArray::with_host_bytes(&row, &out, "test", |send, recv| {
+            recv[..8].copy_from_slice(&send[..8]);
+            send.len()
+        })
+        .unwrap();
+        assert!(done.load(Ordering::SeqCst));
+        assert_eq!(n, 12);
+        assert_eq!(f32s(&dst), [10., 11., 0., 0., 0., 0.]);
+        // Shared memory is refused without running `f`.
+        let err = NDArray::with_host_bytes(&src, &src.at(0).unwrap(), "test", |_, _| unreachable!()).unwrap_err();
+        assert!(err.to_string().contains("share memory"), "{err}");
+    }
+
+    #[test]
+    fn host_bytes_report_a_failed_write_of_the_source() {
+        let src = NDArray::zeros(&[2], DType::F32, Context::cpu(0)).unwrap();
+        let dst = NDArray::zeros(&[2], DType::F32, Context::cpu(0)).unwrap();
+        engine().push(
+            Box::new(|| Err(Box::new(Error::msg("boom")) as _)),
+            &[],
+            std::slice::from_ref(src.var()),
+            src.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "failing_write",
+        );
+        let err = NDArray::with_host_bytes(&src, &dst, "test", |_, _| unreachable!()).unwrap_err();
+        assert!(err.to_string().contains("boom"), "{err}");
     }
 }

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mxrs_ndarray_core::{CpuStorage, Error, Result};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::layout::Layout;
 use super::mpi::{Elem, Handle, Mpi, ReduceOp};
@@ -50,6 +50,28 @@ struct Orphan {
     groups: Vec<(Elem, CpuStorage)>,
     /// The sums' requests, once the ranks agreed.
     sums: Vec<Handle>,
+}
+
+/// The turn of a caller whose allreduce every rank agreed to ([`Comm::agree`]): no other
+/// allreduce of this process starts until it is dropped.
+pub(crate) struct Turn<'a> {
+    comm: &'a Comm,
+    _turn: MutexGuard<'a, ()>,
+}
+
+impl Turn<'_> {
+    /// Sum `recv` in place (`send` None), or `send` into `recv`, over every rank; returns when
+    /// this rank's sum is complete.
+    pub(crate) fn sum(&self, elem: Elem, send: Option<&[u8]>, recv: &mut [u8]) -> Result<()> {
+        // SAFETY: both buffers are borrowed until the request completes in the loop below (an
+        // MPI error there ends the process's MPI use).
+        if let Some(mut req) = unsafe { self.comm.start_sum(elem, send, recv) }? {
+            while !self.comm.mpi_call(|m| m.test(&mut req))? {
+                std::hint::spin_loop();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The process's endpoint.
@@ -191,24 +213,49 @@ impl Comm {
     }
 
     /// An allreduce among all ranks (every rank a worker), run on the calling thread: first
-    /// whether every rank passed the same `check` (the maximum of `check` and of its negation
-    /// equal this rank's on every rank only when all agree; `None` when they do not), then the
-    /// sum of each group over every rank, in place, in order.
-    ///
-    /// Counts the allreduce as started (see [`Comm::allreduces`]; `give_up` gets the count).
-    /// The agreement waits at most `timeout`, asking `give_up` and the interrupt check every
-    /// 100 ms; `what` describes the wait for errors. A caller that gives up leaves the
-    /// allreduce to the comm thread, which finishes it if the other ranks come. After an error
-    /// no further allreduce may run (the ranks' collectives no longer match).
+    /// whether every rank passed the same `check` ([`Comm::agree`]; `None` when they do not),
+    /// then the sum of each group over every rank, in place, in order.
     pub(crate) fn allreduce(
         &self,
         check: i64,
-        mut groups: Vec<(Elem, CpuStorage)>,
+        groups: Vec<(Elem, CpuStorage)>,
         timeout: Duration,
         what: &dyn Fn() -> String,
         give_up: &dyn Fn(u64) -> Option<String>,
     ) -> Result<Option<Vec<CpuStorage>>> {
-        let _turn = self.turn.lock();
+        let mut slot = Some(groups);
+        let turn = self.agree(check, timeout, what, give_up, &mut || slot.take().unwrap_or_default())?;
+        let (Some(turn), Some(mut groups)) = (turn, slot) else {
+            return Ok(None);
+        };
+        for (elem, g) in groups.iter_mut() {
+            turn.sum(*elem, None, g.as_bytes_mut())?;
+        }
+        Ok(Some(groups.into_iter().map(|(_, g)| g).collect()))
+    }
+
+    /// The first half of an allreduce among all ranks, run on the calling thread: whether every
+    /// rank passed the same `check` (the maximum of `check` and of its negation equal this
+    /// rank's on every rank only when all agree). `Some` turn when they agree: the caller then
+    /// runs the sums it agreed on with [`Turn::sum`], in the same order on every rank (every
+    /// rank now takes part, so the sums have no deadline); `None` when they do not.
+    ///
+    /// Counts the allreduce as started (see [`Comm::allreduces`]; `give_up` gets the count).
+    /// The agreement waits at most `timeout`, asking `give_up` and the interrupt check every
+    /// 100 ms; `what` describes the wait for errors. A caller that gives up leaves the
+    /// allreduce to the comm thread with the groups `orphan` returns (the values to sum in
+    /// place, one per sum the caller would have run, of the same lengths), which finishes it
+    /// if the other ranks come. After an error no further
+    /// allreduce may run (the ranks' collectives no longer match).
+    pub(crate) fn agree(
+        &self,
+        check: i64,
+        timeout: Duration,
+        what: &dyn Fn() -> String,
+        give_up: &dyn Fn(u64) -> Option<String>,
+        orphan: &mut dyn FnMut() -> Vec<(Elem, CpuStorage)>,
+    ) -> Result<Option<Turn<'_>>> {
+        let turn = self.turn.lock();
         let n = self.started.fetch_add(1, Ordering::AcqRel) + 1;
         // Boxed: MPI holds the address until the request completes (an orphan keeps it).
         let mut buf = Box::new([check, -check, 0, 0]);
@@ -242,40 +289,28 @@ impl Comm {
                 check.and_then(|c| c()).map(|why| format!("{}: {why}", what())).or_else(|| give_up(n))
             };
             if let Some(why) = why {
+                let groups = orphan();
                 self.orphans.lock().push(Orphan { check: buf, req: Some(req), groups, sums: Vec::new() });
                 self.wake();
                 return Err(Error::msg(why));
             }
         }
-        if buf[..2] != buf[2..] {
-            return Ok(None);
-        }
-        // Every rank takes part now: no deadline.
-        for (elem, g) in groups.iter_mut() {
-            // SAFETY: `g` is borrowed until the request completes in the loop below (an MPI
-            // error there ends the process's MPI use).
-            if let Some(mut req) = unsafe { self.start_sum(*elem, g) }? {
-                while !self.mpi_call(|m| m.test(&mut req))? {
-                    std::hint::spin_loop();
-                }
-            }
-        }
-        Ok(Some(groups.into_iter().map(|(_, g)| g).collect()))
+        Ok((buf[..2] == buf[2..]).then_some(Turn { comm: self, _turn: turn }))
     }
 
-    /// Sum `g` in place over every rank: at once with a blocking `MPI_Allreduce` when small
-    /// (`None`), else the request of an `MPI_Iallreduce`. (Every rank must choose alike:
-    /// blocking and non-blocking collectives do not match each other.)
+    /// Sum `recv` (or `send` into `recv`) over every rank: with a blocking `MPI_Allreduce`
+    /// when small (`None`), else the request of an `MPI_Iallreduce`. (Every rank must choose
+    /// alike: blocking and non-blocking collectives do not match each other.)
     ///
     /// # Safety
-    /// For a request, `g`'s memory must stay alive and untouched until it completes.
-    unsafe fn start_sum(&self, elem: Elem, g: &mut CpuStorage) -> Result<Option<Handle>> {
-        let recv = g.as_bytes_mut();
+    /// For a request, both buffers must stay alive, and `recv` untouched, until it completes.
+    unsafe fn start_sum(&self, elem: Elem, send: Option<&[u8]>, recv: &mut [u8]) -> Result<Option<Handle>> {
         if recv.len() < BLOCKING_SUM_BYTES {
-            return self.mpi_call(|m| m.allreduce(None, recv, elem, ReduceOp::Sum)).map(|()| None);
+            return self.mpi_call(|m| m.allreduce(send, recv, elem, ReduceOp::Sum)).map(|()| None);
         }
-        // SAFETY: the caller keeps `g` alive and untouched until the request completes.
-        self.mpi_call(|m| unsafe { m.iallreduce(None, recv, elem, ReduceOp::Sum) }).map(Some)
+        // SAFETY: the caller keeps both buffers alive, and `recv` untouched, until the request
+        // completes.
+        self.mpi_call(|m| unsafe { m.iallreduce(send, recv, elem, ReduceOp::Sum) }).map(Some)
     }
 
     /// Advance the orphaned allreduces (comm thread); true when any finished a phase.
@@ -296,7 +331,7 @@ impl Comm {
                     for (elem, g) in o.groups.iter_mut() {
                         // SAFETY: the orphan owns `g` (heap memory that does not move with the
                         // orphan) until its requests complete.
-                        o.sums.extend(unsafe { self.start_sum(*elem, g) }?);
+                        o.sums.extend(unsafe { self.start_sum(*elem, None, g.as_bytes_mut()) }?);
                     }
                 }
             }

@@ -60,6 +60,9 @@ pub struct DistStore {
 #[derive(Default)]
 struct Fast {
     values: Mutex<HashMap<Key, NDArray>>,
+    /// Each key's buffer for a round's sum, given to the updater (reused, as MXNet's merge
+    /// buffers).
+    sums: Mutex<HashMap<Key, NDArray>>,
     /// The optimizer installed by `set_optimizer` (its pickle, and the updater made from it).
     updater: Mutex<Option<(Vec<u8>, Updater)>>,
     /// Why the values may differ between workers (an allreduce that failed half-way).
@@ -224,7 +227,8 @@ impl DistStore {
 
     /// Sum the values with one allreduce per dtype among the workers, then update (or replace)
     /// each key's value on this worker, as the server would. The allreduce runs on this
-    /// thread.
+    /// thread. One key sums straight from the pushed array ([`DistStore::push_one`]); several
+    /// are first laid end to end per dtype, one allreduce each.
     fn push_allreduce(&self, f: &Fast, items: Vec<(&Key, Vec<usize>, DType, NDArray)>) -> Result<()> {
         let r = self.comm.layout.rank;
         if let Some(why) = f.broken.lock().clone() {
@@ -266,20 +270,19 @@ impl DistStore {
                  workers); every worker must push each key equally often under dist_sync (uneven batch counts?)"
             ))
         };
+        if let [(k, ref shape)] = metas[..]
+            && let [(elem, values)] = &parts[..]
+        {
+            let agreed = Agreed { check, sig: &sig, what: &what, give_up: &give_up };
+            return self.push_one(f, k, shape, (*elem, &values[0]), updater.as_ref(), agreed);
+        }
         let groups = parts
             .iter()
             .map(|(elem, v)| Ok((*elem, concat(v.iter().map(NDArray::to_cpu_storage).collect::<Result<Vec<_>>>()?)?)))
             .collect::<Result<Vec<_>>>()?;
         let sums = match self.comm.allreduce(check, groups, self.timeout, &what, &give_up) {
             Ok(Some(sums)) => sums,
-            Ok(None) => {
-                return Err(Error::msg(format!(
-                    "kvstore.push (rank {r}): the workers pushed different keys, shapes or dtypes, or set different \
-                     optimizers (this rank pushed {}{}); under dist_sync every worker pushes the same keys in the same order",
-                    sig.trim_end_matches("; "),
-                    if updater.is_some() { " with an optimizer" } else { " without optimizer" }
-                )));
-            }
+            Ok(None) => return Err(disagree(r, &sig, updater.is_some())),
             Err(e) => {
                 *f.broken.lock() = Some(format!("an earlier allreduce failed ({e}); the workers' values differ"));
                 return Err(e);
@@ -311,10 +314,86 @@ impl DistStore {
     }
 }
 
+/// What every worker's push must agree on, and how its wait reports (see [`Comm::agree`]).
+struct Agreed<'a> {
+    check: i64,
+    sig: &'a str,
+    what: &'a dyn Fn() -> String,
+    give_up: &'a dyn Fn(u64) -> Option<String>,
+}
+
+impl DistStore {
+    /// [`DistStore::push_allreduce`] of one key: MPI sums the pushed array's memory straight
+    /// into the key's value (without an updater) or into its sum buffer for the updater,
+    /// without copies.
+    fn push_one(
+        &self,
+        f: &Fast,
+        k: &Key,
+        shape: &[usize],
+        (elem, value): (Elem, &NDArray),
+        updater: Option<&(Vec<u8>, Updater)>,
+        a: Agreed<'_>,
+    ) -> Result<()> {
+        let r = self.comm.layout.rank;
+        let stored = f.values.lock().get(k).cloned();
+        let stored = stored.ok_or_else(|| Error::msg(format!("key {k} has not been inited")))?;
+        let target = match updater {
+            None => stored.clone(),
+            Some(_) => {
+                let mut sums = f.sums.lock();
+                match sums.get(k) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = NDArray::zeros(shape, value.dtype(), Context::cpu(0))?;
+                        sums.insert(k.clone(), s.clone());
+                        s
+                    }
+                }
+            }
+        };
+        // A failed write of the value fails the push before the ranks agree.
+        value.wait_to_read()?;
+        let zeros = || CpuStorage::zeros(value.dtype(), value.size());
+        let orphan = &mut || vec![(elem, value.to_cpu_storage().unwrap_or_else(|_| zeros()))];
+        let fail = |e: Error| {
+            *f.broken.lock() = Some(format!("an earlier allreduce failed ({e}); the workers' values differ"));
+            e
+        };
+        let turn = match self.comm.agree(a.check, self.timeout, a.what, a.give_up, orphan) {
+            Ok(Some(turn)) => turn,
+            Ok(None) => return Err(disagree(r, a.sig, updater.is_some())),
+            Err(e) => return Err(fail(e)),
+        };
+        let summed =
+            NDArray::with_host_bytes(value, &target, "kvstore.push", |send, recv| turn.sum(elem, Some(send), recv));
+        // Every rank takes part in the sum it agreed to: zeros stand in for a value that
+        // cannot be read now.
+        summed.unwrap_or_else(|e| turn.sum(elem, None, zeros().as_bytes_mut()).and(Err(e))).map_err(fail)?;
+        if let Some((_, u)) = updater {
+            // The turn is still held: no other push overwrites the sum before the updater's
+            // ops have been queued on it.
+            u(k, &target, &stored)
+                .and_then(|()| stored.wait_to_read())
+                .map_err(|e| Error::msg(format!("key {k}: the updater on rank {r} raised: {e}")))?;
+        }
+        drop(turn);
+        Ok(())
+    }
+}
+
+/// The error of workers that pushed different keys, shapes, dtypes or optimizers.
+fn disagree(rank: usize, sig: &str, with_optimizer: bool) -> Error {
+    Error::msg(format!(
+        "kvstore.push (rank {rank}): the workers pushed different keys, shapes or dtypes, or set different \
+         optimizers (this rank pushed {}{}); under dist_sync every worker pushes the same keys in the same order",
+        sig.trim_end_matches("; "),
+        if with_optimizer { " with an optimizer" } else { " without optimizer" }
+    ))
+}
+
 /// The storages laid end to end (the one storage itself, without copying), to be summed in
-/// place. (Summing from the pushed array into a separate buffer saves a copy, and so does a
-/// buffer from the array pool, but both were measured slower in all on 2 ranks: the pull's
-/// copy out of the sum then ran at half speed.)
+/// place.
 fn concat(mut parts: Vec<CpuStorage>) -> Result<CpuStorage> {
     if parts.len() == 1 {
         return parts.pop().ok_or_else(|| Error::msg("internal: empty group"));
