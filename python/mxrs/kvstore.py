@@ -121,11 +121,17 @@ class KVStore(KVStoreBase):
     def push(self, key, value, priority=0):
         """Push values: a list of values for one key is summed; the sum replaces the stored
         value, or is given to the updater with it."""
+        if type(value) is NDArray and _is_key(key):  # the common call, without normalising
+            self.handle.push([key], [[value._handle]], priority)
+            return
         keys, vals = _pairs(key, value, "push")
         self.handle.push(keys, vals, priority)
 
     def pull(self, key, out=None, priority=0, ignore_sparse=True):
         """Copy the stored value of each key into its output array(s)."""
+        if type(out) is NDArray and _is_key(key):  # one dense output, the common call
+            self.handle.pull([key], [[out._handle]], priority)
+            return
         if out is None:
             raise MXNetError("kvstore.pull: out must be given")
         flat = out if isinstance(out, (list, tuple)) else [out]

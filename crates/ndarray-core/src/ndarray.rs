@@ -344,11 +344,12 @@ impl NDArray {
     /// made first if never written), for a caller such as an MPI collective that reads one
     /// buffer and writes another directly.
     ///
-    /// Waits until no op pushed on either array is pending, then runs `f` while the engine
-    /// holds both variables still ([`mxrs_engine::write_now`]): an op pushed meanwhile by
-    /// another thread is granted only after `f` returns, and the write counts as `dst`'s
-    /// latest. Fails, without running `f`, when either array is not in host memory, when they
-    /// share memory, or when a pending write of either failed.
+    /// Runs at once when no op pushed on either array is pending or running, else waits for
+    /// them first. `f` runs while the engine holds both variables still
+    /// ([`mxrs_engine::write_now`]): an op pushed meanwhile by another thread is granted only
+    /// after `f` returns, and the write counts as `dst`'s latest. Fails, without running `f`,
+    /// when either array is not in host memory, when they share memory, or when a pending
+    /// write of `src` failed.
     pub fn with_host_bytes<R>(
         src: &NDArray,
         dst: &NDArray,
@@ -363,35 +364,64 @@ impl NDArray {
         }
         let mut f = Some(f);
         loop {
-            src.wait_to_read()?;
-            dst.wait_to_write()?;
-            let run = || {
-                let s = src.chunk.storage.read();
-                let mut d = dst.chunk.storage.write();
-                let mut run = || -> Result<R> {
-                    let s = s.cpu(op)?;
-                    if s.len() != src.chunk.len {
-                        return Err(Error::msg(format!(
-                            "{op}: the source was never written (its producing op failed)"
-                        )));
-                    }
-                    let d = d.cpu_mut(op)?;
-                    if d.len() != dst.chunk.len {
-                        *d = CpuStorage::try_zeros(op, dst.chunk.dtype, dst.chunk.len)?;
-                    }
-                    let (ss, ds) = (s.dtype().size(), d.dtype().size());
-                    let send = &s.as_bytes()[src.offset * ss..(src.offset + src.size()) * ss];
-                    let recv = &mut d.as_bytes_mut()[dst.offset * ds..(dst.offset + dst.size()) * ds];
-                    let f = f.take().ok_or_else(|| Error::msg(format!("internal: {op} ran twice")))?;
-                    Ok(f(send, recv))
-                };
-                Some(run())
-            };
-            // `None`: another thread pushed an op on either array since the waits; wait again.
-            if let Some(r) = mxrs_engine::write_now(&[src.var()], dst.var(), run) {
+            // `None`: an op on either array is pending or running (or was pushed by another
+            // thread since the waits): wait for them, then try again.
+            if let Some(r) = Self::host_bytes_now(src, dst, op, &mut f) {
                 return r;
             }
+            src.wait_to_read()?;
+            dst.wait_to_write()?;
         }
+    }
+
+    /// [`NDArray::with_host_bytes`] without waiting: runs `f` (taken from its `Option`) when
+    /// no op on either array is pending or running and no failed write left an error on
+    /// `src`, else returns `None` with `f` left in place. The arrays are host arrays that do
+    /// not share memory.
+    fn host_bytes_now<R>(
+        src: &NDArray,
+        dst: &NDArray,
+        op: &str,
+        f: &mut Option<impl FnOnce(&[u8], &mut [u8]) -> R>,
+    ) -> Option<Result<R>> {
+        let run = || {
+            let s = src.chunk.storage.read();
+            let mut d = dst.chunk.storage.write();
+            let mut run = || -> Result<R> {
+                let s = s.cpu(op)?;
+                if s.len() != src.chunk.len {
+                    return Err(Error::msg(format!("{op}: the source was never written (its producing op failed)")));
+                }
+                let d = d.cpu_mut(op)?;
+                if d.len() != dst.chunk.len {
+                    *d = CpuStorage::try_zeros(op, dst.chunk.dtype, dst.chunk.len)?;
+                }
+                let (ss, ds) = (s.dtype().size(), d.dtype().size());
+                let send = &s.as_bytes()[src.offset * ss..(src.offset + src.size()) * ss];
+                let recv = &mut d.as_bytes_mut()[dst.offset * ds..(dst.offset + dst.size()) * ds];
+                let f = f.take().ok_or_else(|| Error::msg(format!("internal: {op} ran twice")))?;
+                Ok(f(send, recv))
+            };
+            Some(run())
+        };
+        mxrs_engine::write_now(&[src.var()], dst.var(), run)
+    }
+
+    /// Copy `src` into `self` at once on this thread when both are host arrays of one dtype
+    /// and size, in separate memory, and no op on either is pending or running (true); else
+    /// nothing happens (false) and the caller pushes the copy ([`NDArray::copy_from`]). For
+    /// copies small enough that handing them to an engine worker costs more than the copy.
+    pub fn copy_now(&self, src: &NDArray) -> Result<bool> {
+        if !src.ctx().is_host()
+            || !self.ctx().is_host()
+            || src.dtype() != self.dtype()
+            || src.size() != self.size()
+            || src.same_chunk(self)
+        {
+            return Ok(false);
+        }
+        let mut f = Some(|s: &[u8], d: &mut [u8]| crate::backend::cpu::stream::copy_bytes(d, s));
+        Self::host_bytes_now(src, self, "copyto", &mut f).transpose().map(|done| done.is_some())
     }
 
     /// Wait, then copy the elements out as little-endian bytes.
@@ -704,6 +734,42 @@ mod tests {
         // Shared memory is refused without running `f`.
         let err = NDArray::with_host_bytes(&src, &src.at(0).unwrap(), "test", |_, _| unreachable!()).unwrap_err();
         assert!(err.to_string().contains("share memory"), "{err}");
+    }
+
+    #[test]
+    fn copy_now_copies_only_arrays_nothing_else_uses() {
+        let src = NDArray::from_cpu(CpuStorage::F32(vec![1f32, 2., 3.].into()), &[3], Context::cpu(0)).unwrap();
+        let dst = NDArray::zeros(&[3], DType::F32, Context::cpu(0)).unwrap();
+        assert!(dst.copy_now(&src).unwrap());
+        assert_eq!(f32s(&dst), [1., 2., 3.]);
+        // Another dtype, or the same memory: left to the engine's copy.
+        let ints = NDArray::zeros(&[3], DType::I32, Context::cpu(0)).unwrap();
+        assert!(!ints.copy_now(&src).unwrap());
+        assert!(!src.copy_now(&src.reshape_view(&[1, 3]).unwrap()).unwrap());
+        // A read of `dst` still running: nothing happens now.
+        let (d, gate) = (dst.clone(), Arc::new(AtomicBool::new(false)));
+        let open = gate.clone();
+        engine().push(
+            Box::new(move || {
+                while !open.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                drop(d);
+                Ok(())
+            }),
+            std::slice::from_ref(dst.var()),
+            &[],
+            dst.ctx().engine_device(),
+            FnProperty::Normal,
+            0,
+            "held_read",
+        );
+        let other = NDArray::from_cpu(CpuStorage::F32(vec![7f32, 8., 9.].into()), &[3], Context::cpu(0)).unwrap();
+        assert!(!dst.copy_now(&other).unwrap());
+        gate.store(true, Ordering::SeqCst);
+        dst.wait_to_write().unwrap();
+        assert!(dst.copy_now(&other).unwrap());
+        assert_eq!(f32s(&dst), [7., 8., 9.]);
     }
 
     #[test]

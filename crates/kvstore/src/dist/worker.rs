@@ -17,6 +17,10 @@ use crate::store::{KVStore, Key, Updater, check_lengths, sum_into};
 /// Arrays with at least this many elements are split evenly over all servers
 /// (`MXNET_KVSTORE_BIGARRAY_BOUND`, MXNet's default 1e6).
 const DEFAULT_BIGARRAY_BOUND: usize = 1_000_000;
+/// A pull of at most this many bytes on the allreduce path copies on the calling thread when
+/// neither array is in use ([`NDArray::copy_now`]): an engine worker's wake-up costs more than
+/// such a copy, and an MPI rank often has one core.
+const INLINE_PULL_BYTES: usize = 1 << 20;
 /// Seconds a worker waits for a reply before failing (`MXNET_KVSTORE_TIMEOUT`).
 const DEFAULT_TIMEOUT_S: f64 = 600.0;
 
@@ -431,8 +435,11 @@ impl Fast {
         }
         let v = self.values.lock().get(key).cloned();
         let v = v.ok_or_else(|| Error::msg(format!("kvstore.pull: key {key} has not been inited")))?;
+        let small = v.size() * v.dtype().size() <= INLINE_PULL_BYTES;
         for o in outs {
-            o.copy_from(&v)?;
+            if !(small && o.copy_now(&v)?) {
+                o.copy_from(&v)?;
+            }
         }
         Ok(())
     }
