@@ -245,8 +245,8 @@ impl Comm {
     /// 100 ms; `what` describes the wait for errors. A caller that gives up leaves the
     /// allreduce to the comm thread with the groups `orphan` returns (the values to sum in
     /// place, one per sum the caller would have run, of the same lengths), which finishes it
-    /// if the other ranks come. After an error no further
-    /// allreduce may run (the ranks' collectives no longer match).
+    /// if the other ranks come. After an error no further allreduce may run (the ranks'
+    /// collectives no longer match).
     pub(crate) fn agree(
         &self,
         check: i64,
