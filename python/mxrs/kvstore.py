@@ -146,6 +146,10 @@ class KVStore(KVStoreBase):
 
     def pushpull(self, key, value, out=None, priority=0):
         """Push, then pull into ``out`` (into ``value`` itself when ``out`` is None)."""
+        if type(value) is NDArray and _is_key(key) and (out is None or type(out) is NDArray):
+            h = [[value._handle]]
+            self.handle.pushpull([key], h, h if out is None else [[out._handle]], priority)
+            return
         keys, vals = _pairs(key, value, "pushpull")
         outs = vals if out is None else _pairs(key, out, "pushpull")[1]
         self.handle.pushpull(keys, vals, outs, priority)

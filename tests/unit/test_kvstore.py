@@ -109,6 +109,16 @@ def test_barrier_is_public():
     mx.kv.create("local").barrier()
 
 
+@pytest.mark.skipif(IS_MXNET, reason="mxrs names the bad key; MXNet takes True as the int key 1")
+def test_bool_is_no_key_for_one_array_either():
+    kv = mx.kv.create("local")
+    kv.init(1, full(1))
+    calls = [lambda: kv.push(True, full(1)), lambda: kv.pull(True, out=full(0)), lambda: kv.pushpull(True, full(1))]
+    for call in calls:
+        with pytest.raises(TypeError, match="int or a str"):
+            call()
+
+
 def test_str_keys_and_pushpull():
     kv = mx.kv.create("local")
     kv.init(["a", "b"], [full(1), full(2)])
@@ -121,6 +131,16 @@ def test_str_keys_and_pushpull():
     kv.pushpull("a", vals)
     for v in vals:
         assert_array_equal(v.asnumpy(), np.full(SHAPE, 10.0))
+    # One array per call, in place and into another array; push and pull of one array too.
+    one = full(7)
+    kv.pushpull("a", one)
+    assert_array_equal(one.asnumpy(), np.full(SHAPE, 7.0))
+    got = mx.nd.zeros(SHAPE)
+    kv.pushpull("a", full(8), out=got)
+    assert_array_equal(got.asnumpy(), np.full(SHAPE, 8.0))
+    kv.push("a", full(9))
+    kv.pull("a", out=got)
+    assert_array_equal(got.asnumpy(), np.full(SHAPE, 9.0))
     seen = []
     kv._set_updater(lambda k, i, s: seen.append(k))
     kv.push("b", full(1))
