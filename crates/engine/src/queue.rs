@@ -385,9 +385,11 @@ pub(crate) struct Claim<'a> {
 /// Run `f` at once, with every variable in `reads` held still: when no write runs or waits on
 /// any of them and none carries the error of a failed write; `None`, without running `f`,
 /// otherwise. The variables' queues stay locked while `f` runs (taken in id order, as
-/// [`claim`] takes them), so an op pushed meanwhile by another thread waits to be granted until
-/// `f` returns, as it would behind a granted read. `f` must be short and must not push ops,
-/// wait on the engine or take these locks again.
+/// [`claim`] takes them), so an op pushed meanwhile by another thread waits until `f` returns,
+/// as it would behind a granted read, but blocked in `push` on the locks rather than queued.
+/// `f` should therefore be short (a long one, such as an MPI sum, stalls only the threads that
+/// push or wait on these variables meanwhile), and must not push ops, wait on the engine or
+/// take these locks again.
 ///
 /// This is the imperative call's short way for a tiny op on ready inputs: no claim to release,
 /// no op to dispatch afterwards, since nothing could queue behind it.

@@ -346,8 +346,8 @@ impl NDArray {
     ///
     /// Runs at once when no op pushed on either array is pending or running, else waits for
     /// them first. `f` runs while the engine holds both variables still
-    /// ([`mxrs_engine::write_now`]): an op pushed meanwhile by another thread is granted only
-    /// after `f` returns, and the write counts as `dst`'s latest. Fails, without running `f`,
+    /// ([`mxrs_engine::write_now`]): another thread pushing an op on either array meanwhile
+    /// blocks until `f` returns, and the write counts as `dst`'s latest. Fails, without running `f`,
     /// when either array is not in host memory, when they share memory, or when a pending
     /// write of `src` failed.
     pub fn with_host_bytes<R>(
