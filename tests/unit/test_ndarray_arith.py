@@ -139,6 +139,19 @@ def test_int_op_float_scalar_is_cast_to_int_first():
     check(i == 2.0, [0, 1, 0], np.int32)
 
 
+def test_one_scalar_in_a_loop_over_dtypes():
+    # The operator keeps its op for the last number, and the op its operand for a dtype: the
+    # same number over arrays of other dtypes, in turn, is cast for each (int32: 2), fresh and
+    # in place, and float32 after float64 gets 2.5 again.
+    arrays = [nd([1.0, -2.0], "float32"), nd([4, -6], "int32"), nd([0.5, 3.0], "float64")]
+    for _ in range(2):
+        for a, want in zip(arrays, ([2.5, -5.0], [8, -12], [1.25, 7.5])):
+            check(a * 2.5, want, a.dtype)
+            b = a.copy()
+            b *= 2.5
+            check(b, want, a.dtype)
+
+
 def test_int_mod_follows_python_sign_rule():
     i = nd([1, 2, 3], "int32")
     check(i % 2, [1, 0, 1], np.int32)

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -20,6 +20,31 @@ use crate::error::EngineError;
 use crate::op::{Device, FnProperty, OpFn};
 
 static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Variable ids are handed to each thread in blocks of this many, so that making one (every
+/// op's new output) takes no shared atomic operation. Ids order lock taking and tell
+/// variables apart; nothing needs them in creation order.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's next id and the end of its block.
+    static IDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// A process-unique variable id.
+fn next_id() -> u64 {
+    IDS.try_with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_VAR_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+    // A thread being torn down takes one id at a time.
+    .unwrap_or_else(|_| NEXT_VAR_ID.fetch_add(1, Ordering::Relaxed))
+}
 
 /// A versioned variable. Ops declare the variables they read and write; the engine orders ops
 /// by them. Cloning gives another handle to the same variable. A variable is deleted when its
@@ -33,6 +58,9 @@ pub(crate) struct VarInner {
     pub(crate) version: AtomicU64,
     /// The error of the last failed op that wrote this variable; cleared by a successful write.
     pub(crate) error: Mutex<Option<EngineError>>,
+    /// Whether `error` holds one: set and cleared with it, under its lock, so that the common
+    /// case (no error) is read without taking the lock.
+    pub(crate) failed: AtomicBool,
     /// Scheduling state used by the threaded engines.
     pub(crate) sched: Mutex<VarQueue>,
 }
@@ -41,9 +69,10 @@ impl Var {
     /// A new variable with version 0 and no pending ops.
     pub fn new() -> Var {
         Var(Arc::new(VarInner {
-            id: NEXT_VAR_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_id(),
             version: AtomicU64::new(0),
             error: Mutex::new(None),
+            failed: AtomicBool::new(false),
             sched: Mutex::new(Default::default()),
         }))
     }
@@ -60,7 +89,16 @@ impl Var {
 
     /// The error a failed write left on this variable, if any.
     pub fn error(&self) -> Option<EngineError> {
+        if !self.failed() {
+            return None;
+        }
         self.0.error.lock().clone()
+    }
+
+    /// Whether the last write of this variable failed (its error is set). Ordered after that
+    /// write as [`Var::version`] is: a caller that saw the write finish sees its outcome.
+    pub(crate) fn failed(&self) -> bool {
+        self.0.failed.load(Ordering::Acquire)
     }
 
     /// True if both handles name the same variable.
@@ -70,7 +108,10 @@ impl Var {
 
     /// Record the outcome of a write: set or clear the error and bump the version.
     pub(crate) fn finish_write(&self, error: Option<&EngineError>) {
-        *self.0.error.lock() = error.cloned();
+        let mut slot = self.0.error.lock();
+        *slot = error.cloned();
+        self.0.failed.store(error.is_some(), Ordering::Release);
+        drop(slot);
         self.0.version.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -394,7 +435,23 @@ pub(crate) struct Claim<'a> {
 /// This is the imperative call's short way for a tiny op on ready inputs: no claim to release,
 /// no op to dispatch afterwards, since nothing could queue behind it.
 pub fn read_now<R>(reads: &[&Var], f: impl FnOnce() -> R) -> Option<R> {
-    hold_now(reads, None, || Some(f()))
+    // One or two variables (every unary and binary op) without the general case's lists.
+    let (first, second) = match reads {
+        [a] => (*a, None),
+        [a, b] if a.same(b) => (*a, None),
+        [a, b] if a.id() < b.id() => (*a, Some(*b)),
+        [a, b] => (*b, Some(*a)),
+        _ => return hold_now(reads, None, || Some(f())),
+    };
+    let still = |v: &Var, q: &VarQueue| q.free_for(Access::Read) && !v.failed();
+    let q1 = first.0.sched.lock();
+    let q2 = second.map(|v| v.0.sched.lock());
+    if !still(first, &q1) || second.zip(q2.as_deref()).is_some_and(|(v, q)| !still(v, q)) {
+        return None;
+    }
+    let r = f();
+    drop((q2, q1));
+    Some(r)
 }
 
 /// [`read_now`] for an op that also writes `write` (which may be among `reads`): that variable
@@ -416,9 +473,7 @@ fn hold_now<R>(reads: &[&Var], write: Option<&Var>, f: impl FnOnce() -> Option<R
     let guards: SmallVec<[MutexGuard<'_, VarQueue>; 4]> = vars.iter().map(|(v, _)| v.0.sched.lock()).collect();
     // An op skips on an error of a variable it reads (written ones are read here too).
     let read = |v: &Var| reads.iter().any(|r| r.same(v));
-    if !vars.iter().zip(&guards).all(|((_, a), q)| q.free_for(*a))
-        || vars.iter().any(|(v, _)| read(v) && v.0.error.lock().is_some())
-    {
+    if !vars.iter().zip(&guards).all(|((_, a), q)| q.free_for(*a)) || vars.iter().any(|(v, _)| read(v) && v.failed()) {
         return None;
     }
     let r = f()?;

@@ -138,17 +138,21 @@ struct Dunder {
 }
 
 impl Dunder {
+    /// The op for two arrays ([`Dunder::array`]), made on first use.
+    fn array_op(&self) -> mxrs_ndarray_core::Result<&Arc<dyn Operator>> {
+        if let Some(op) = self.array_op.get() {
+            return Ok(op);
+        }
+        // Callers come here only for operators with an array op; `scalar` names some op anyway.
+        let op = fast_op(self.array.as_deref().unwrap_or(&self.scalar), None)?;
+        Ok(self.array_op.get_or_init(|| op))
+    }
+
     /// The op for two arrays (`scalar` None) or for an array and `scalar`, kept from the last
     /// call when it serves again (`x * 2` in a loop), else from [`fast_op`].
     fn op(&self, scalar: Option<f64>) -> mxrs_ndarray_core::Result<Arc<dyn Operator>> {
         match (scalar, &self.array) {
-            (None, Some(name)) => {
-                if let Some(op) = self.array_op.get() {
-                    return Ok(op.clone());
-                }
-                let op = fast_op(name, None)?;
-                Ok(self.array_op.get_or_init(|| op).clone())
-            }
+            (None, Some(_)) => self.array_op().cloned(),
             _ => {
                 let bits = scalar.map_or(0, f64::to_bits);
                 let mut last = self.scalar_op.lock();
@@ -263,6 +267,16 @@ fn apply<'py>(
     };
     let a = slot(slf, h_off, handle)?.cast_into::<PyNDArray>()?;
     let b = b.as_ref().map(|b| &b.get().0);
+    if let (Some(b), false) = (b, d.inplace) {
+        // Two arrays into a new one, the loop's common case: the kept op, borrowed.
+        let op = d.array_op().map_err(PyMxError::from)?;
+        let a = &a.get().0;
+        let h = match mxrs_ndarray_core::invoke::invoke_small(&**op, &[a, b]) {
+            Some(r) => PyNDArray(r),
+            None => fast_invoke_op(op.clone(), a, Some(b), None, None)?,
+        };
+        return Ok(new_array(cls, h)?.unbind());
+    }
     let op = d.op(if b.is_some() { None } else { scalar }).map_err(PyMxError::from)?;
     if d.inplace {
         if !slot(slf, w_off, pyo3::intern!(py, "writable"))?.is_truthy()? {
@@ -276,7 +290,11 @@ fn apply<'py>(
         }
         return Ok(slf.clone().unbind());
     }
-    let h = fast_invoke_op(op, &a.get().0, b, scalar, None)?;
+    let a = &a.get().0;
+    let h = match mxrs_ndarray_core::invoke::invoke_small(&*op, &[a]) {
+        Some(r) => PyNDArray(r),
+        None => fast_invoke_op(op, a, b, scalar, None)?,
+    };
     Ok(new_array(cls, h)?.unbind())
 }
 

@@ -231,6 +231,10 @@ fn held_variables_run_now_only_when_still() {
             std::thread::yield_now();
         }
         assert_eq!(crate::read_now(&[&a], || ()), None, "a write waits on a");
+        // Pairs of variables (a binary op's), in either order: one held variable is enough.
+        assert_eq!(crate::read_now(&[&b, &a], || ()), None, "a write waits on a");
+        assert_eq!(crate::read_now(&[&a, &b], || ()), None, "a write waits on a");
+        assert_eq!(crate::read_now(&[&a, &a], || ()), None, "a write waits on a");
         assert_eq!(crate::write_now(&[&b], &a, || Some(())), None, "a read runs on a");
         go.store(true, Ordering::SeqCst);
         eng.wait_for_var(&a).unwrap();
@@ -239,8 +243,13 @@ fn held_variables_run_now_only_when_still() {
         push_cpu(&eng, &[], &[&a], || Err("intentional fail".into()));
         assert!(eng.wait_for_var(&a).is_err());
         assert_eq!(crate::read_now(&[&a], || ()), None);
+        assert_eq!(crate::read_now(&[&b, &a], || ()), None);
+        assert_eq!(crate::read_now(&[&a, &a], || ()), None);
+        assert_eq!(crate::read_now(&[&b, &b], || 3), Some(3));
         // Only written, the error does not matter: the write clears it.
         assert_eq!(crate::write_now(&[&b], &a, || Some(())), Some(()));
         eng.wait_for_var(&a).unwrap();
+        assert!(a.error().is_none());
+        assert_eq!(crate::read_now(&[&b, &a], || 4), Some(4));
     });
 }

@@ -31,31 +31,15 @@ pub(super) fn try_run(
     out: Option<&[NDArray]>,
     is_train: bool,
 ) -> Option<Vec<NDArray>> {
-    if !op.elementwise() {
-        return None;
-    }
-    let (first, rest) = inputs.split_first()?;
-    let ctx = first.ctx();
-    let (shape, dtype) = (first.shape(), first.dtype());
-    // The general call's bound for work run on the calling thread (inputs and output).
-    if !ctx.is_host() || first.size().saturating_mul(inputs.len() + 1) > light_op_elements() {
-        return None;
-    }
-    if rest.iter().any(|a| a.shape() != shape || a.dtype() != dtype || a.ctx() != ctx)
-        || mxrs_engine::profiler::is_recording()
-    {
-        return None;
-    }
-    let vars: SmallVec<[&Var; 4]> = inputs.iter().map(NDArray::var).collect();
-    let run = Run { op, inputs, is_train };
-    let Some(out) = out else {
-        let data = mxrs_engine::read_now(&vars, || run.compute())??;
-        return Some(vec![NDArray::with_storage(Storage::Cpu(data), shape, ctx, dtype)]);
-    };
+    let inputs: SmallVec<[&NDArray; 4]> = inputs.iter().collect();
+    let Some(out) = out else { return try_new(op, &inputs, is_train).map(|a| vec![a]) };
     let [o] = out else { return None };
-    if o.shape() != shape || o.dtype() != dtype || o.ctx() != ctx {
+    let (first, rest) = inputs.split_first()?;
+    if !admits(op, &inputs) || o.shape() != first.shape() || o.dtype() != first.dtype() || o.ctx() != first.ctx() {
         return None;
     }
+    let vars: SmallVec<[&Var; 4]> = inputs.iter().map(|a| a.var()).collect();
+    let run = Run { op, inputs: &inputs, is_train };
     let wrote = if o.same_chunk(first) {
         if !first.is_whole() || !o.is_whole() || rest.iter().any(|a| a.same_chunk(first)) {
             return None;
@@ -69,10 +53,42 @@ pub(super) fn try_run(
     wrote.map(|()| out.to_vec())
 }
 
+/// The op's one new output, computed at once, or `None` when the general call must run it
+/// (as [`try_run`] without `out`). Takes the inputs by reference: the operators of Python's
+/// `NDArray` call it for every `a + b`.
+pub(super) fn try_new(op: &dyn Operator, inputs: &[&NDArray], is_train: bool) -> Option<NDArray> {
+    if !admits(op, inputs) {
+        return None;
+    }
+    let first = inputs[0];
+    let run = Run { op, inputs, is_train };
+    let hold = |vars: &[&Var]| mxrs_engine::read_now(vars, || run.compute());
+    let data = match inputs {
+        [a] => hold(&[a.var()]),
+        [a, b] => hold(&[a.var(), b.var()]),
+        _ => hold(&inputs.iter().map(|a| a.var()).collect::<SmallVec<[&Var; 4]>>()),
+    }??;
+    Some(NDArray::with_storage(Storage::Cpu(data), first.shape(), first.ctx(), first.dtype()))
+}
+
+/// Whether the short way may run `op` on `inputs`: an elementwise op on host arrays of one
+/// shape, dtype and context, small enough to run on the calling thread, with the profiler off.
+fn admits(op: &dyn Operator, inputs: &[&NDArray]) -> bool {
+    let Some((first, rest)) = inputs.split_first() else { return false };
+    let ctx = first.ctx();
+    let (shape, dtype) = (first.shape(), first.dtype());
+    // The general call's bound for work run on the calling thread (inputs and output).
+    op.elementwise()
+        && ctx.is_host()
+        && first.size().saturating_mul(inputs.len() + 1) <= light_op_elements()
+        && rest.iter().all(|a| a.shape() == shape && a.dtype() == dtype && a.ctx() == ctx)
+        && !mxrs_engine::profiler::is_recording()
+}
+
 /// One call's op and inputs.
 struct Run<'a> {
     op: &'a dyn Operator,
-    inputs: &'a [NDArray],
+    inputs: &'a [&'a NDArray],
     is_train: bool,
 }
 
@@ -85,21 +101,39 @@ impl Run<'_> {
     /// reports it) and for a failing or panicking kernel (the general call runs it again and
     /// turns the failure into the output's error, raised at the next wait, as for any op).
     fn compute(&self) -> Option<CpuStorage> {
-        let first = &self.inputs[0];
-        let guards: SmallVec<[_; 4]> = self.inputs.iter().map(|a| a.chunk.storage.read()).collect();
-        let mut tensors: SmallVec<[TensorIn<'_>; 4]> = SmallVec::with_capacity(self.inputs.len());
-        for (a, g) in self.inputs.iter().zip(&guards) {
-            match &**g {
-                Storage::Cpu(data) if data.len() == a.chunk.len => {
-                    tensors.push(TensorIn { data, offset: a.offset, shape: a.shape() })
-                }
-                _ => return None,
+        // One or two inputs (unary and binary ops) without the general case's lists.
+        match self.inputs {
+            [a] => {
+                let g = a.chunk.storage.read();
+                self.kernel(&[tensor(a, &g)?])
+            }
+            [a, b] => {
+                let (ga, gb) = (a.chunk.storage.read(), b.chunk.storage.read());
+                self.kernel(&[tensor(a, &ga)?, tensor(b, &gb)?])
+            }
+            inputs => {
+                let guards: SmallVec<[_; 4]> = inputs.iter().map(|a| a.chunk.storage.read()).collect();
+                let tensors =
+                    inputs.iter().zip(&guards).map(|(a, g)| tensor(a, g)).collect::<Option<SmallVec<[_; 4]>>>()?;
+                self.kernel(&tensors)
             }
         }
+    }
+
+    /// [`Run::compute`]'s kernel call over the inputs' data.
+    fn kernel(&self, tensors: &[TensorIn<'_>]) -> Option<CpuStorage> {
+        let first = self.inputs[0];
         let mut octx = self.octx();
-        let out_shapes = [first.shape().to_vec()];
-        let forward = AssertUnwindSafe(|| self.op.forward(&mut octx, &tensors, &out_shapes, &[first.dtype()]));
-        let [data]: [CpuStorage; 1] = std::panic::catch_unwind(forward).ok()?.ok()?.try_into().ok()?;
+        let forward = AssertUnwindSafe(|| match self.op.forward_elementwise(&mut octx, tensors) {
+            Some(r) => r.ok(),
+            None => {
+                let out_shapes = [first.shape().to_vec()];
+                let outs = self.op.forward(&mut octx, tensors, &out_shapes, &[first.dtype()]).ok()?;
+                let [data]: [CpuStorage; 1] = outs.try_into().ok()?;
+                Some(data)
+            }
+        });
+        let data = std::panic::catch_unwind(forward).ok()??;
         (data.len() == first.size() && data.dtype() == first.dtype()).then_some(data)
     }
 
@@ -111,24 +145,28 @@ impl Run<'_> {
     }
 }
 
+/// `a`'s data as a kernel input, from its storage `s` (read-locked); `None` when it was never
+/// written (a failed op left it empty).
+fn tensor<'a>(a: &'a NDArray, s: &'a Storage) -> Option<TensorIn<'a>> {
+    match s {
+        Storage::Cpu(data) if data.len() == a.chunk.len => Some(TensorIn { data, offset: a.offset, shape: a.shape() }),
+        _ => None,
+    }
+}
+
 /// Offer the op an in-place run over input 0's storage ([`Operator::forward_inplace`]); false
 /// when it declined (or an input was never written, which the general path reports).
-pub(super) fn run_in_place(op: &dyn Operator, ctx: Context, is_train: bool, inputs: &[NDArray]) -> Result<bool> {
+pub(super) fn run_in_place(op: &dyn Operator, ctx: Context, is_train: bool, inputs: &[&NDArray]) -> Result<bool> {
     let mut target = inputs[0].chunk.storage.write();
     let Storage::Cpu(data) = &mut *target else { return Ok(false) };
     if data.len() != inputs[0].chunk.len {
         return Ok(false);
     }
     let guards: SmallVec<[_; 4]> = inputs[1..].iter().map(|a| a.chunk.storage.read()).collect();
-    let mut rest: SmallVec<[TensorIn<'_>; 4]> = SmallVec::with_capacity(guards.len());
-    for (a, g) in inputs[1..].iter().zip(&guards) {
-        match &**g {
-            Storage::Cpu(c) if c.len() == a.chunk.len => {
-                rest.push(TensorIn { data: c, offset: a.offset, shape: a.shape() })
-            }
-            _ => return Ok(false),
-        }
-    }
+    let Some(rest) = inputs[1..].iter().zip(&guards).map(|(a, g)| tensor(a, g)).collect::<Option<SmallVec<[_; 4]>>>()
+    else {
+        return Ok(false);
+    };
     let mut octx = OpCtx { ctx, rng: None, is_train, par: Parallelism::engine_op() };
     op.forward_inplace(&mut octx, data, &rest)
 }

@@ -150,6 +150,13 @@ pub trait Operator: Send + Sync + fmt::Debug {
         out_shapes: &[Shape],
         out_dtypes: &[DType],
     ) -> Result<Vec<CpuStorage>>;
+    /// The only output of an [`Operator::elementwise`] op, input 0's shape and dtype, as
+    /// [`Operator::forward`] computes it, without its lists: the imperative call's short way
+    /// runs it for tiny arrays, where two allocations are a fair part of the call. `None`
+    /// (the default): no such kernel, and `forward` runs.
+    fn forward_elementwise(&self, _ctx: &mut OpCtx<'_>, _inputs: &[TensorIn<'_>]) -> Option<Result<CpuStorage>> {
+        None
+    }
     /// Compute the op's only output in place, over input 0's storage. [`crate::invoke()`] offers
     /// this when the output is the whole of input 0's array and has its shape and dtype
     /// (`x += 1`, `x *= y`): `data` holds input 0 and receives the result, `rest` are the other

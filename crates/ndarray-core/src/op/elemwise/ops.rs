@@ -37,6 +37,9 @@ impl Operator for Unary {
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         Ok(vec![unary_storage(ctx.par, self.kind, &x[0].storage())])
     }
+    fn forward_elementwise(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>]) -> Option<Result<CpuStorage>> {
+        Some(Ok(unary_storage(ctx.par, self.kind, &x[0].storage())))
+    }
     fn forward_device(
         &self,
         _: &mut OpCtx<'_>,
@@ -91,6 +94,11 @@ impl Operator for Binary {
         let (a, b) = (x[0].storage(), x[1].storage());
         Ok(vec![binary_storage(ctx.par, self.kind, &a, x[0].shape, &b, x[1].shape, &out[0])])
     }
+    fn forward_elementwise(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>]) -> Option<Result<CpuStorage>> {
+        // Equal shapes (the short way's condition): the output has input 0's.
+        let (a, b) = (x[0].storage(), x[1].storage());
+        Some(Ok(binary_storage(ctx.par, self.kind, &a, x[0].shape, &b, x[1].shape, x[0].shape)))
+    }
     fn forward_device(
         &self,
         _: &mut OpCtx<'_>,
@@ -115,6 +123,36 @@ struct Scalar {
     kind: BinaryKind,
     scalar: f64,
     reverse: bool,
+    /// The scalar as a one-element storage of the dtype first used: an op instance serves
+    /// every `x * 2` of a loop, and making it took an allocation per call.
+    operand: std::sync::OnceLock<CpuStorage>,
+}
+
+impl Scalar {
+    fn new(name: &'static str, kind: BinaryKind, scalar: f64, reverse: bool) -> Scalar {
+        Scalar { name, kind, scalar, reverse, operand: std::sync::OnceLock::new() }
+    }
+
+    /// The scalar as a one-element storage of `dtype`.
+    fn operand(&self, dtype: DType) -> std::borrow::Cow<'_, CpuStorage> {
+        let kept = self.operand.get_or_init(|| CpuStorage::full(dtype, 1, self.scalar));
+        if kept.dtype() == dtype {
+            std::borrow::Cow::Borrowed(kept)
+        } else {
+            std::borrow::Cow::Owned(CpuStorage::full(dtype, 1, self.scalar))
+        }
+    }
+
+    /// The op over `x` (one input) into a new storage of `shape`.
+    fn compute(&self, par: Parallelism, x: &TensorIn<'_>, shape: &[usize]) -> CpuStorage {
+        let a = x.storage();
+        let s = self.operand(a.dtype());
+        if self.reverse {
+            binary_storage(par, self.kind, &s, &[1], &a, x.shape, shape)
+        } else {
+            binary_storage(par, self.kind, &a, x.shape, &s, &[1], shape)
+        }
+    }
 }
 
 impl Operator for Scalar {
@@ -131,14 +169,10 @@ impl Operator for Scalar {
         same_shape_partial(self.name, inputs, outputs)
     }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], out: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
-        let a = x[0].storage();
-        let s = CpuStorage::full(a.dtype(), 1, self.scalar);
-        let r = if self.reverse {
-            binary_storage(ctx.par, self.kind, &s, &[1], &a, x[0].shape, &out[0])
-        } else {
-            binary_storage(ctx.par, self.kind, &a, x[0].shape, &s, &[1], &out[0])
-        };
-        Ok(vec![r])
+        Ok(vec![self.compute(ctx.par, &x[0], &out[0])])
+    }
+    fn forward_elementwise(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>]) -> Option<Result<CpuStorage>> {
+        Some(Ok(self.compute(ctx.par, &x[0], x[0].shape)))
     }
     fn forward_device(
         &self,
@@ -150,7 +184,7 @@ impl Operator for Scalar {
         Ok(device::scalar(self.kind, x[0], self.scalar, self.reverse)?.map(|o| vec![o]))
     }
     fn forward_inplace(&self, ctx: &mut OpCtx<'_>, data: &mut CpuStorage, _: &[TensorIn<'_>]) -> Result<bool> {
-        let s = CpuStorage::full(data.dtype(), 1, self.scalar);
+        let s = self.operand(data.dtype());
         Ok(binary_inplace(ctx.par, self.kind, data, &s, self.reverse))
     }
     fn inline_when_waited(&self, _: &[Shape]) -> bool {
@@ -491,7 +525,7 @@ pub(super) fn register(r: &mut Registry) {
         let scalar_name = leak(format!("{stem}_scalar"));
         r.add(scalar_name, &["data"], params!("scalar" = None), "binary op with a scalar", move |a: &Attrs| {
             a.check_known(scalar_name, &["scalar", "is_int"])?;
-            Ok(Box::new(Scalar { name: scalar_name, kind, scalar: a.float(scalar_name, "scalar")?, reverse: false }))
+            Ok(Box::new(Scalar::new(scalar_name, kind, a.float(scalar_name, "scalar")?, false)))
         });
         if matches!(kind, BinaryKind::Sub | BinaryKind::Div | BinaryKind::Mod | BinaryKind::Power) {
             let rname = leak(format!("_r{}_scalar", stem.trim_start_matches('_')));
@@ -502,7 +536,7 @@ pub(super) fn register(r: &mut Registry) {
                 "scalar op with the array on the right",
                 move |a: &Attrs| {
                     a.check_known(rname, &["scalar", "is_int"])?;
-                    Ok(Box::new(Scalar { name: rname, kind, scalar: a.float(rname, "scalar")?, reverse: true }))
+                    Ok(Box::new(Scalar::new(rname, kind, a.float(rname, "scalar")?, true)))
                 },
             );
         }

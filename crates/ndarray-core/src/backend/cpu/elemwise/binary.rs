@@ -86,6 +86,9 @@ fn b2t<T: Element>(b: bool) -> T {
     if b { T::one() } else { T::zero() }
 }
 
+/// Outputs of at most this many elements are computed by [`zip_broadcast`]'s plain loop.
+const TINY: usize = 64;
+
 /// Map `f` over `out[i] = f(a[i], b[i])` for a broadcast pair of contiguous arrays. `cheap`:
 /// `f` is a single arithmetic instruction, so that only long inputs are worth splitting.
 #[allow(clippy::too_many_arguments)]
@@ -104,6 +107,20 @@ where
     F: Fn(T, T) -> T + Sync + Send,
 {
     let n: usize = out_shape.iter().product();
+    // A handful of elements (`a + b` of 2x3 in a Python loop): one plain loop, without the
+    // pool's size checks, the split decision and the vector kernels' dispatch, which cost
+    // more than the arithmetic.
+    if n <= TINY {
+        if a.len() == n && b.len() == n {
+            return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+        }
+        if b.len() == 1 && a.len() == n {
+            return a.iter().map(|&x| f(x, b[0])).collect();
+        }
+        if a.len() == 1 && b.len() == n {
+            return b.iter().map(|&y| f(a[0], y)).collect();
+        }
+    }
     let mut out: Vec<T> = crate::pool::alloc(n);
     if n == 0 {
         return out;
