@@ -1,7 +1,8 @@
 """One process of benches/dist.py (mxrs under mpirun, or real MXNet under ps-lite's DMLC_* roles).
 
 ``python dist_worker.py FRAMEWORK pushpull SIZES REPEATS`` times push+pull round trips of float32
-values of each size in bytes (``fused`` instead of ``pushpull``: one ``kv.pushpull`` call each);
+values of each size in bytes, each started after a barrier (``fused`` instead of ``pushpull``: one
+``kv.pushpull`` call each);
 ``python dist_worker.py FRAMEWORK train BATCHES`` times ``Module.fit`` of a small MLP under
 dist_sync. Rank 0 prints one JSON line.
 """
@@ -24,6 +25,10 @@ def pushpull(kv, sizes, repeats, fused=False):
         kv.init(i, mx.nd.zeros((n,)))
         times = []
         for _ in range(2 + repeats):  # the first two warm up
+            # The ranks start each round trip together, as the raw MPI_Allreduce baseline
+            # starts each call after a barrier: the time is then the round trip's own, without
+            # the wait for a peer still finishing the previous one.
+            kv._barrier()
             t0 = time.perf_counter()
             if fused:
                 kv.pushpull(i, val, out=res)
