@@ -21,6 +21,7 @@ __all__ = [
     "call",
     "invoke_fast",
     "install_arith",
+    "install_wait",
     "from_buffer",
     "zeros",
     "waitall",
@@ -180,6 +181,7 @@ def install_arith(
     cls: type,
     table: Sequence[tuple[str, str | None, str, bool, float | None, Callable[..., Any]]],
 ) -> None: ...
+def install_wait(cls: type) -> None: ...
 def call(
     name: str,
     inputs: Any,

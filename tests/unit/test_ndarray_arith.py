@@ -639,3 +639,18 @@ def test_operators_on_subclasses_and_bare_instances():
         bare + 1
     with pytest.raises(AttributeError):
         a + bare
+    # wait_to_read, a native method too, reads the same slots.
+    t.wait_to_read()
+    c.wait_to_read()
+    with pytest.raises(AttributeError):
+        bare.wait_to_read()
+
+
+def test_wait_to_read_raises_a_failed_write_and_the_engine_goes_on():
+    # A failed op's error reaches the next wait_to_read of its output, and later ops run.
+    a = mx.nd.array([[1.0, 2.0], [3.0, 4.0]])
+    bad = mx.nd.linalg.potrf(-a)  # not positive definite: the kernel fails
+    with pytest.raises(mx.base.MXNetError):
+        bad.wait_to_read()
+    a.wait_to_read()
+    check(a + a, [[2.0, 4.0], [6.0, 8.0]])

@@ -359,6 +359,56 @@ macro_rules! slot_functions {
 const FUNCS: ([ffi::PyCFunctionFast; SLOTS], [ffi::PyCFunction; SLOTS]) =
     slot_functions!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23);
 
+/// `NDArray.wait_to_read` as a native method: the handle from its slot, and an array with no
+/// write pending answered without a Python frame or releasing the GIL (a loop that waits after
+/// every op paid about 30 ns for the frame). A handle other than an `NDArrayHandle` has its own
+/// `wait_to_read` called.
+unsafe extern "C" fn wait_to_read(slf: *mut ffi::PyObject, _: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a method's C function with the GIL held and `slf` the instance.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: `slf` is a live borrowed object for the call.
+    let slf = unsafe { Bound::from_borrowed_ptr(py, slf) };
+    let r = enter("NDArray.wait_to_read", || -> PyResult<()> {
+        let h_off = installed().filter(|t| slf.is_instance(t.cls.bind(py)).unwrap_or(false)).and_then(|t| t.offsets);
+        // SAFETY: `slf` is an instance of the installed class (or a subclass), whose `_handle`
+        // slot lies at `h` (`slot_offsets`).
+        let handle = match h_off.and_then(|(h, _)| unsafe { slot_value(&slf, h) }) {
+            Some(h) => h,
+            None => slf.getattr(pyo3::intern!(py, "_handle"))?,
+        };
+        match handle.cast::<PyNDArray>() {
+            Ok(h) => crate::ndarray::wait_readable(py, &h.get().0),
+            Err(_) => handle.call_method0(pyo3::intern!(py, "wait_to_read")).map(drop),
+        }
+    });
+    match r {
+        Ok(()) => py.None().into_ptr(),
+        Err(e) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Make `wait_to_read` a native method of `cls` (see [`wait_to_read`]), after [`install_arith`]
+/// (whose slot offsets it reads).
+#[pyfunction]
+pub(crate) fn install_wait(cls: &Bound<'_, PyType>) -> PyResult<()> {
+    enter("install_wait", || {
+        // The definition must outlive the descriptor, which lives as long as the class: leaked.
+        let def = Box::leak(Box::new(ffi::PyMethodDef {
+            ml_name: c"wait_to_read".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer { PyCFunction: wait_to_read },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: c"Block until every pending write to this array is done; raise its failure if any.".as_ptr(),
+        }));
+        // SAFETY: the GIL is held; `cls` is a live type object and `def` is never freed; the
+        // result is a new reference or null with an exception set.
+        let descr = unsafe { Bound::from_owned_ptr_or_err(cls.py(), ffi::PyDescr_NewMethod(cls.as_type_ptr(), def))? };
+        cls.setattr("wait_to_read", descr)
+    })
+}
+
 /// One operator as `mxrs.ndarray` gives it: (dunder name, the op for two arrays or None, the op
 /// for an array and a number, whether it is in place, the number of a unary operator or None,
 /// the Python dunder for other operands).

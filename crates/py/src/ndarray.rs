@@ -157,7 +157,7 @@ pub(crate) fn storage_from_buffer(py: Python<'_>, buf: &PyBuffer<u8>, dtype: DTy
 
 /// `a.wait_to_read()`, releasing the GIL only when it must block: releasing it costs more
 /// than the tiny op a caller usually has just run.
-fn wait_readable(py: Python<'_>, a: &NDArray) -> PyResult<()> {
+pub(crate) fn wait_readable(py: Python<'_>, a: &NDArray) -> PyResult<()> {
     match enter_ok("wait_to_read", || a.try_wait_to_read())? {
         Some(r) => enter("wait_to_read", || r),
         None => enter_detached(py, "wait_to_read", || a.wait_to_read()),

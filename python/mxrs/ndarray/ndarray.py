@@ -604,6 +604,8 @@ _native.install_arith(
     ]
     + [("__neg__", None, "_mul_scalar", False, -1.0, NDArray.__neg__)],
 )
+# ``wait_to_read`` too: a loop that waits after every op then runs no Python frame for it.
+_native.install_wait(NDArray)
 
 
 def _ctx(ctx):
