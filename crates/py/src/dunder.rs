@@ -270,12 +270,7 @@ fn apply<'py>(
     if let (Some(b), false) = (b, d.inplace) {
         // Two arrays into a new one, the loop's common case: the kept op, borrowed.
         let op = d.array_op().map_err(PyMxError::from)?;
-        let a = &a.get().0;
-        let h = match mxrs_ndarray_core::invoke::invoke_small(&**op, &[a, b]) {
-            Some(r) => PyNDArray(r),
-            None => fast_invoke_op(op.clone(), a, Some(b), None, None)?,
-        };
-        return Ok(new_array(cls, h)?.unbind());
+        return new_result(cls, op, &a.get().0, Some(b), None);
     }
     let op = d.op(if b.is_some() { None } else { scalar }).map_err(PyMxError::from)?;
     if d.inplace {
@@ -290,10 +285,25 @@ fn apply<'py>(
         }
         return Ok(slf.clone().unbind());
     }
-    let a = &a.get().0;
-    let h = match mxrs_ndarray_core::invoke::invoke_small(&*op, &[a]) {
+    new_result(cls, &op, &a.get().0, b, scalar)
+}
+
+/// A new `cls` instance holding `op` over `a` (and `b`): the short way's result when it takes
+/// the call ([`mxrs_ndarray_core::invoke::invoke_small`]), else the general call's.
+fn new_result(
+    cls: &Bound<'_, PyType>,
+    op: &Arc<dyn Operator>,
+    a: &NDArray,
+    b: Option<&NDArray>,
+    scalar: Option<f64>,
+) -> PyResult<Py<PyAny>> {
+    let small = match b {
+        Some(b) => mxrs_ndarray_core::invoke::invoke_small(&**op, &[a, b]),
+        None => mxrs_ndarray_core::invoke::invoke_small(&**op, &[a]),
+    };
+    let h = match small {
         Some(r) => PyNDArray(r),
-        None => fast_invoke_op(op, a, b, scalar, None)?,
+        None => fast_invoke_op(op.clone(), a, b, scalar, None)?,
     };
     Ok(new_array(cls, h)?.unbind())
 }
@@ -314,6 +324,12 @@ unsafe fn run_slot(i: usize, slf: *mut ffi::PyObject, other: Option<*mut ffi::Py
         let other = other.map(|o| unsafe { Bound::from_borrowed_ptr(py, o) });
         apply(py, i, &slf, other.as_ref())
     });
+    c_result(py, r)
+}
+
+/// A C method's return value for `r`: the object (a new reference), or null with the
+/// exception set.
+fn c_result(py: Python<'_>, r: PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
     match r {
         Ok(obj) => obj.into_ptr(),
         Err(e) => {
@@ -381,13 +397,7 @@ unsafe extern "C" fn wait_to_read(slf: *mut ffi::PyObject, _: *mut ffi::PyObject
             Err(_) => handle.call_method0(pyo3::intern!(py, "wait_to_read")).map(drop),
         }
     });
-    match r {
-        Ok(()) => py.None().into_ptr(),
-        Err(e) => {
-            e.restore(py);
-            std::ptr::null_mut()
-        }
-    }
+    c_result(py, r.map(|()| py.None()))
 }
 
 /// Make `wait_to_read` a native method of `cls` (see [`wait_to_read`]), after [`install_arith`]
@@ -395,18 +405,28 @@ unsafe extern "C" fn wait_to_read(slf: *mut ffi::PyObject, _: *mut ffi::PyObject
 #[pyfunction]
 pub(crate) fn install_wait(cls: &Bound<'_, PyType>) -> PyResult<()> {
     enter("install_wait", || {
-        // The definition must outlive the descriptor, which lives as long as the class: leaked.
-        let def = Box::leak(Box::new(ffi::PyMethodDef {
-            ml_name: c"wait_to_read".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer { PyCFunction: wait_to_read },
-            ml_flags: ffi::METH_NOARGS,
-            ml_doc: c"Block until every pending write to this array is done; raise its failure if any.".as_ptr(),
-        }));
-        // SAFETY: the GIL is held; `cls` is a live type object and `def` is never freed; the
-        // result is a new reference or null with an exception set.
-        let descr = unsafe { Bound::from_owned_ptr_or_err(cls.py(), ffi::PyDescr_NewMethod(cls.as_type_ptr(), def))? };
-        cls.setattr("wait_to_read", descr)
+        let doc = c"Block until every pending write to this array is done; raise its failure if any.";
+        let meth = ffi::PyMethodDefPointer { PyCFunction: wait_to_read };
+        add_method(cls, c"wait_to_read".into(), meth, ffi::METH_NOARGS, doc.as_ptr())
     })
+}
+
+/// Make the C function `meth` (called as `flags` says) the method `name` of `cls`.
+fn add_method(
+    cls: &Bound<'_, PyType>,
+    name: CString,
+    meth: ffi::PyMethodDefPointer,
+    flags: std::ffi::c_int,
+    doc: *const std::ffi::c_char,
+) -> PyResult<()> {
+    let attr = name.to_string_lossy().into_owned();
+    // The definition must outlive the descriptor, which lives as long as the class: leaked.
+    let def =
+        Box::leak(Box::new(ffi::PyMethodDef { ml_name: name.into_raw(), ml_meth: meth, ml_flags: flags, ml_doc: doc }));
+    // SAFETY: the GIL is held; `cls` is a live type object and `def` is never freed; the
+    // result is a new reference or null with an exception set.
+    let descr = unsafe { Bound::from_owned_ptr_or_err(cls.py(), ffi::PyDescr_NewMethod(cls.as_type_ptr(), def))? };
+    cls.setattr(attr, descr)
 }
 
 /// One operator as `mxrs.ndarray` gives it: (dunder name, the op for two arrays or None, the op
@@ -444,22 +464,12 @@ fn install(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
     INSTALLED.store(installed, Ordering::Release);
     for (i, (name, unary)) in names.iter().enumerate() {
         let c_name = CString::new(name.as_str()).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let (ml_meth, ml_flags) = if *unary {
+        let (meth, flags) = if *unary {
             (ffi::PyMethodDefPointer { PyCFunction: FUNCS.1[i] }, ffi::METH_NOARGS)
         } else {
             (ffi::PyMethodDefPointer { PyCFunctionFast: FUNCS.0[i] }, ffi::METH_FASTCALL)
         };
-        // The definition must outlive the descriptor, which lives as long as the class: leaked.
-        let def = Box::leak(Box::new(ffi::PyMethodDef {
-            ml_name: c_name.into_raw(),
-            ml_meth,
-            ml_flags,
-            ml_doc: std::ptr::null(),
-        }));
-        // SAFETY: the GIL is held; `cls` is a live type object and `def` is never freed;
-        // the result is a new reference or null with an exception set.
-        let descr = unsafe { Bound::from_owned_ptr_or_err(cls.py(), ffi::PyDescr_NewMethod(cls.as_type_ptr(), def))? };
-        cls.setattr(name.as_str(), descr)?;
+        add_method(cls, c_name, meth, flags, std::ptr::null())?;
     }
     Ok(())
 }
