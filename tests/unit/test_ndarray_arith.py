@@ -541,12 +541,20 @@ def test_operators_on_readonly_arrays():
     check(a + a, [2.0, 4.0])
 
 
+def _assert_native_slot(name):
+    # The operator is the native base class's slot (a wrapper descriptor), not a method of
+    # NDArray's own: CPython calls the C function straight from the expression.
+    assert name not in mx.nd.NDArray.__dict__, name
+    assert getattr(mx.nd.NDArray, name) is mx._native.NDArrayBase.__dict__[name], name
+    assert type(getattr(mx.nd.NDArray, name)).__name__ == "wrapper_descriptor", name
+
+
 @pytest.mark.skipif(IS_MXNET, reason="mxrs's native operator methods")
 def test_native_operator_methods():
-    # a + b, a * 2, a += b... are C-level methods of the class: called directly they check
+    # a + b, a * 2, a += b... are C-level slots of the class: called directly they check
     # their arguments, and an op's error names the op and the shapes.
     a = mx.nd.array([1.0, 2.0])
-    assert type(mx.nd.NDArray.__dict__["__add__"]).__name__ == "method_descriptor"
+    _assert_native_slot("__add__")
     check(mx.nd.NDArray.__add__(a, 2.0), [3.0, 4.0])
     with pytest.raises(TypeError):
         mx.nd.NDArray.__add__(a)
@@ -583,7 +591,7 @@ def test_every_native_operator_matches_numpy():
         "__ne__": operator.ne,
     }
     for name, f in binary.items():
-        assert type(mx.nd.NDArray.__dict__[name]).__name__ == "method_descriptor", name
+        _assert_native_slot(name)
         want = f(np.abs(x), y) if name == "__pow__" else f(x, y)
         check(f(mx.nd.abs(a) if name == "__pow__" else a, b), want.astype(np.float32))
         check(f(a, 2.0), f(x, np.float32(2.0)).astype(np.float32))
@@ -595,7 +603,7 @@ def test_every_native_operator_matches_numpy():
     check(mx.nd.NDArray.__rtruediv__(a, b), y / x)
     check(mx.nd.NDArray.__rpow__(mx.nd.abs(a), b.abs()), np.abs(y) ** np.abs(x))
     check(-a, -x)
-    assert type(mx.nd.NDArray.__dict__["__neg__"]).__name__ == "method_descriptor"
+    _assert_native_slot("__neg__")
     with pytest.raises(TypeError):
         mx.nd.NDArray.__neg__(a, 1)
     assert (a == None) is False  # noqa: E711
@@ -654,3 +662,60 @@ def test_wait_to_read_raises_a_failed_write_and_the_engine_goes_on():
         bad.wait_to_read()
     a.wait_to_read()
     check(a + a, [[2.0, 4.0], [6.0, 8.0]])
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's native base class")
+def test_native_slots_keep_pythons_operator_rules():
+    # NDArray's operators are its native base's number and comparison slots: each result
+    # releases its class when freed, a subclass's own Python dunders still come first where
+    # Python's rules say so, and the forms without a native meaning raise TypeError.
+    import sys
+
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    a = mx.nd.array(x)
+
+    def churn():
+        for _ in range(1000):
+            c = a + a
+            c = -c
+            c += 1
+
+    churn()
+    refs = sys.getrefcount(mx.nd.NDArray)
+    churn()
+    # Each of the 2000 results took a reference to the class; a lost release would show here
+    # as thousands (a few may come and go with other objects in the test process).
+    assert sys.getrefcount(mx.nd.NDArray) - refs < 10
+
+    calls = []
+
+    class Reflecting(mx.nd.NDArray):
+        __slots__ = ()
+
+        def __radd__(self, other):
+            calls.append("radd")
+            return mx.nd.NDArray.__add__(self, other)
+
+        def __lt__(self, other):
+            calls.append("lt")
+            return mx.nd.NDArray.__lt__(self, other)
+
+    r = Reflecting(mx.nd.array([1.0, 1.0, 1.0]).handle)
+    # A subclass on the right that overrides the reflected operator runs first.
+    check(a + r, x + 1)
+    assert calls == ["radd"]
+    check(1.5 + r, [2.5, 2.5, 2.5])
+    assert calls == ["radd", "radd"]
+    # a > r is r < a first for a subclass on the right.
+    check(a > r, x > 1)
+    assert calls[-1] == "lt"
+    check(r * a, x)
+    with pytest.raises(TypeError):
+        pow(a, 2, 3)
+    with pytest.raises(TypeError):
+        mx._native.NDArrayBase.__add__(1.0, a)
+    # Two classes without a shared operator: Python's usual error.
+    with pytest.raises(TypeError):
+        "s" + a
+    with pytest.raises(TypeError, match="immutable"):
+        mx._native.NDArrayBase.__add__ = None

@@ -1,11 +1,12 @@
 //! The arithmetic and comparison operators of Python's `NDArray` (`a + b`, `x * 2`, `2 - x`,
-//! `a += 1`, `x > 0.5`, `-x`) as native methods of the class, and the fast op call behind them.
+//! `a += 1`, `x > 0.5`, `-x`) as CPython's number and comparison slots of its native base
+//! class, and the fast op call behind them.
 //!
 //! A dunder written in Python cost about 0.4 µs of a 1.4 µs `c = a + b` before any work: a
-//! frame, `object.__new__` for the result, and a second call into this module. Here CPython
-//! calls the method descriptor's C function directly, which reads the operands' handles, runs
-//! the op and makes the result. Operands other than an `NDArray` or a plain `int`/`float` go to
-//! the Python dunder the method replaces, so every other case keeps its behaviour.
+//! frame, `object.__new__` for the result, and a second call into this module. Here `a + b`
+//! calls the base class's C slot directly, which reads the operands' handles, runs the op and
+//! makes the result. Operands other than an `NDArray` or a plain `int`/`float` go to the
+//! Python dunder the slot replaces, so every other case keeps its behaviour.
 
 use std::ffi::CString;
 use std::sync::Arc;
@@ -170,7 +171,8 @@ impl Dunder {
 /// The class and its operators, as [`install_arith`] left them.
 struct Installed {
     cls: Py<PyType>,
-    dunders: Vec<Dunder>,
+    /// The operators by their index in [`NAMES`]; None for one the table did not give.
+    dunders: Vec<Option<Dunder>>,
     /// Where the `_handle` and `writable` slots lie in an instance (bytes from its start), when
     /// [`slot_offsets`] found them.
     offsets: Option<(usize, usize)>,
@@ -224,11 +226,8 @@ unsafe fn slot_value<'py>(obj: &Bound<'py, PyAny>, off: usize) -> Option<Bound<'
 /// again (a reloaded module) replaces it and leaks the old one.
 static INSTALLED: AtomicPtr<Installed> = AtomicPtr::new(std::ptr::null_mut());
 
-/// How many operators [`install_arith`] can install (one C function each).
-const SLOTS: usize = 24;
-
-/// The operator `dunders[i]`: `slf OP other`, or `OP slf` for a unary one (`other` None); run
-/// through [`enter`] by [`slot`] and [`unary_slot`].
+/// The operator `dunders[i]` ([`NAMES`]`[i]`): `slf OP other`, or `OP slf` for a unary one
+/// (`other` None); run through [`enter`] by the base class's slots ([`ndarray_base`]).
 fn apply<'py>(
     py: Python<'py>,
     i: usize,
@@ -237,7 +236,7 @@ fn apply<'py>(
 ) -> PyResult<Py<PyAny>> {
     // SAFETY: set once by `install_arith` before the methods exist, and never freed.
     let table = unsafe { &*INSTALLED.load(Ordering::Acquire) };
-    let d = &table.dunders[i];
+    let Some(d) = table.dunders[i].as_ref() else { return Ok(py.NotImplemented()) };
     let cls = table.cls.bind(py);
     let handle = pyo3::intern!(py, "_handle");
     // An attribute of an instance of `cls` (or of a subclass), read from its slot when the
@@ -256,7 +255,7 @@ fn apply<'py>(
         (None, Some(x)) => (None, Some(x)),
         (None, None) => return d.fallback.call1(py, (slf,)),
         (Some(other), _) => {
-            if other.get_type().is(cls) && d.array.is_some() {
+            if other.is_exact_instance(cls) && d.array.is_some() {
                 (Some(slot(other, h_off, handle)?.cast_into::<PyNDArray>()?), None)
             } else if other.is_exact_instance_of::<PyFloat>() || other.is_exact_instance_of::<PyInt>() {
                 (None, Some(other.extract::<f64>()?))
@@ -318,11 +317,12 @@ unsafe fn run_slot(i: usize, slf: *mut ffi::PyObject, other: Option<*mut ffi::Py
     // SAFETY: the GIL is held (the caller's contract).
     let py = unsafe { Python::assume_attached() };
     let r = enter("an NDArray operator", || {
-        // SAFETY: `slf` is a live borrowed object (the caller's contract).
-        let slf = unsafe { Bound::from_borrowed_ptr(py, slf) };
+        // SAFETY: `slf` is a live object borrowed for the call (the caller's contract), which
+        // outlives it: no reference is taken.
+        let slf = unsafe { pyo3::Borrowed::from_ptr(py, slf) };
         // SAFETY: as `slf`.
-        let other = other.map(|o| unsafe { Bound::from_borrowed_ptr(py, o) });
-        apply(py, i, &slf, other.as_ref())
+        let other = other.map(|o| unsafe { pyo3::Borrowed::from_ptr(py, o) });
+        apply(py, i, &slf, other.as_deref())
     });
     c_result(py, r)
 }
@@ -339,41 +339,180 @@ fn c_result(py: Python<'_>, r: PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
     }
 }
 
-/// The C function of the method descriptor of binary slot `I` (`METH_FASTCALL`: the
-/// instance, then the one operand).
-unsafe extern "C" fn slot<const I: usize>(
-    slf: *mut ffi::PyObject,
-    args: *mut *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
-    if nargs != 1 {
-        // SAFETY: CPython calls a method's C function with the GIL held.
-        let py = unsafe { Python::assume_attached() };
-        PyTypeError::new_err(format!("expected 1 argument, got {nargs}")).restore(py);
-        return std::ptr::null_mut();
+/// The operators the native base class gives, by the index [`install_arith`] files them under:
+/// its table's entries are matched to these names.
+const NAMES: [&str; 24] = [
+    "__add__",
+    "__radd__",
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__mod__",
+    "__rmod__",
+    "__pow__",
+    "__rpow__",
+    "__lt__",
+    "__le__",
+    "__eq__",
+    "__ne__",
+    "__gt__",
+    "__ge__",
+    "__iadd__",
+    "__isub__",
+    "__imul__",
+    "__itruediv__",
+    "__imod__",
+    "__neg__",
+];
+
+/// Where the comparisons start in [`NAMES`]: `__lt__` + CPython's `Py_LT`... `Py_GE` (0-5).
+const COMPARE: usize = 12;
+
+/// `NotImplemented`, a new reference (CPython then tries the other operand).
+fn not_implemented() -> *mut ffi::PyObject {
+    // SAFETY: `Py_NotImplemented` is a static singleton; the caller gets a new reference.
+    unsafe {
+        let p = ffi::Py_NotImplemented();
+        ffi::Py_IncRef(p);
+        p
     }
-    // SAFETY: CPython calls a method's C function with the GIL held, `slf` the instance and
-    // `args` holding `nargs` (1) borrowed references.
-    unsafe { run_slot(I, slf, Some(*args)) }
 }
 
-/// The C function of the method descriptor of unary slot `I` (`METH_NOARGS`).
-unsafe extern "C" fn unary_slot<const I: usize>(slf: *mut ffi::PyObject, _: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls a method's C function with the GIL held and `slf` the instance.
-    unsafe { run_slot(I, slf, None) }
+/// Whether `obj` is an instance of the installed class (or of a subclass).
+///
+/// # Safety
+/// The GIL is held and `obj` is a live object.
+unsafe fn is_ours(t: &Installed, obj: *mut ffi::PyObject) -> bool {
+    // SAFETY: the caller's contract; the class is alive while installed.
+    unsafe { ffi::PyObject_TypeCheck(obj, t.cls.as_ptr().cast()) != 0 }
 }
 
-/// The C functions of the slots, binary then unary, by slot.
-macro_rules! slot_functions {
-    ($($i:literal)*) => {
-        (
-            [$(slot::<$i> as ffi::PyCFunctionFast),*],
-            [$(unary_slot::<$i> as ffi::PyCFunction),*],
-        )
+/// The binary number slot of the operators `L` (`v OP w`) and `R` (`w OP v`, reflected): CPython
+/// calls it with the left operand first, whichever of the two is the array.
+unsafe extern "C" fn binary<const L: usize, const R: usize>(
+    v: *mut ffi::PyObject,
+    w: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let Some(t) = installed() else { return not_implemented() };
+    // SAFETY: CPython calls a number slot with the GIL held and both operands live (borrowed).
+    unsafe {
+        if is_ours(t, v) {
+            run_slot(L, v, Some(w))
+        } else if is_ours(t, w) {
+            run_slot(R, w, Some(v))
+        } else {
+            not_implemented()
+        }
+    }
+}
+
+/// `pow(v, w)`: the binary slot of `__pow__` and `__rpow__`; the three-argument form is not
+/// supported (`TypeError`, as for a class without it).
+unsafe extern "C" fn power(v: *mut ffi::PyObject, w: *mut ffi::PyObject, z: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: CPython passes `Py_None` for an absent modulus; the GIL is held.
+    if z != unsafe { ffi::Py_None() } {
+        return not_implemented();
+    }
+    // SAFETY: as `binary`'s caller.
+    unsafe { binary::<10, 11>(v, w) }
+}
+
+/// The in-place number slot of operator `I` (`v OP= w`).
+unsafe extern "C" fn inplace<const I: usize>(v: *mut ffi::PyObject, w: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    match installed() {
+        // SAFETY: CPython calls a number slot with the GIL held and both operands live.
+        Some(t) if unsafe { is_ours(t, v) } => unsafe { run_slot(I, v, Some(w)) },
+        _ => not_implemented(),
+    }
+}
+
+/// The unary number slot of operator `I` (`-v`).
+unsafe extern "C" fn unary<const I: usize>(v: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    match installed() {
+        // SAFETY: CPython calls a number slot with the GIL held and the operand live.
+        Some(t) if unsafe { is_ours(t, v) } => unsafe { run_slot(I, v, None) },
+        _ => not_implemented(),
+    }
+}
+
+/// The rich comparison slot: `v OP w` for CPython's `op` (`Py_LT`... `Py_GE`).
+unsafe extern "C" fn richcompare(
+    v: *mut ffi::PyObject,
+    w: *mut ffi::PyObject,
+    op: std::ffi::c_int,
+) -> *mut ffi::PyObject {
+    match (installed(), usize::try_from(op)) {
+        // SAFETY: CPython calls the slot with the GIL held and both operands live.
+        (Some(t), Ok(op @ 0..=5)) if unsafe { is_ours(t, v) } => unsafe { run_slot(COMPARE + op, v, Some(w)) },
+        _ => not_implemented(),
+    }
+}
+
+/// The base class's deallocation, as a heap type's must be: free the memory by the instance's
+/// own type (a subclass's, with its garbage-collector header), then release that type, which
+/// CPython leaves to the first heap-type base.
+unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: CPython calls `tp_dealloc` with the GIL held on an object whose refcount is zero;
+    // its type is live (the instance holds a reference to it, released last); `tp_free` of a
+    // type is always set (inherited from `object` at the latest).
+    unsafe {
+        let tp = ffi::Py_TYPE(obj);
+        let free = ffi::PyType_GetSlot(tp, ffi::Py_tp_free);
+        let free: ffi::freefunc = std::mem::transmute::<*mut std::ffi::c_void, ffi::freefunc>(free);
+        free(obj.cast());
+        ffi::Py_DecRef(tp.cast());
+    }
+}
+
+/// `mxrs._native.NDArrayBase`, the native base class of Python's `NDArray`: it holds nothing,
+/// and gives the class its operators as CPython's own number and comparison slots. A class
+/// whose dunders are a native base's slots has CPython call the C function straight from
+/// `a + b`; methods set on the class instead go through `slot_nb_add`, a method lookup and a
+/// vectorcall each time (about 15 ns of a 0.32 µs `c = a + b`). [`install_arith`] fills the
+/// table the slots run, and removes the class's own dunders so that the base's show through.
+pub(crate) fn ndarray_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+    macro_rules! slot {
+        ($slot:ident, $f:expr) => {
+            ffi::PyType_Slot { slot: ffi::$slot, pfunc: $f as *mut std::ffi::c_void }
+        };
+    }
+    type Binary = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject) -> *mut ffi::PyObject;
+    let slots = vec![
+        slot!(Py_nb_add, binary::<0, 1> as Binary),
+        slot!(Py_nb_subtract, binary::<2, 3> as Binary),
+        slot!(Py_nb_multiply, binary::<4, 5> as Binary),
+        slot!(Py_nb_true_divide, binary::<6, 7> as Binary),
+        slot!(Py_nb_remainder, binary::<8, 9> as Binary),
+        slot!(Py_nb_power, power as ffi::ternaryfunc),
+        slot!(Py_tp_richcompare, richcompare as ffi::richcmpfunc),
+        slot!(Py_nb_inplace_add, inplace::<18> as Binary),
+        slot!(Py_nb_inplace_subtract, inplace::<19> as Binary),
+        slot!(Py_nb_inplace_multiply, inplace::<20> as Binary),
+        slot!(Py_nb_inplace_true_divide, inplace::<21> as Binary),
+        slot!(Py_nb_inplace_remainder, inplace::<22> as Binary),
+        slot!(Py_nb_negative, unary::<23> as ffi::unaryfunc),
+        slot!(Py_tp_dealloc, dealloc as ffi::destructor),
+        slot!(Py_tp_doc, c"The native operators of NDArray (a base class with no state).".as_ptr()),
+        ffi::PyType_Slot { slot: 0, pfunc: std::ptr::null_mut() },
+    ];
+    let mut spec = ffi::PyType_Spec {
+        name: c"mxrs._native.NDArrayBase".as_ptr(),
+        basicsize: 0,
+        itemsize: 0,
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_BASETYPE | ffi::Py_TPFLAGS_IMMUTABLETYPE) as std::ffi::c_uint,
+        // CPython reads the slots while making the type; they are leaked anyway, as the
+        // type lives as long as the process.
+        slots: Box::leak(slots.into_boxed_slice()).as_mut_ptr(),
     };
+    // SAFETY: the GIL is held; `spec` and its name (a static string, which CPython keeps as
+    // `tp_name`) and slots outlive the call; the result is a new reference or null with an
+    // exception set.
+    let ty = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&mut spec))? };
+    Ok(ty.cast_into::<PyType>()?)
 }
-const FUNCS: ([ffi::PyCFunctionFast; SLOTS], [ffi::PyCFunction; SLOTS]) =
-    slot_functions!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23);
 
 /// `NDArray.wait_to_read` as a native method: the handle from its slot, and an array with no
 /// write pending answered without a Python frame or releasing the GIL (a loop that waits after
@@ -434,22 +573,27 @@ fn add_method(
 /// the Python dunder for other operands).
 type Entry = (String, Option<String>, String, bool, Option<f64>, Py<PyAny>);
 
-/// Make the operators `table` native methods of `cls` (each entry as [`Entry`]). Replaces a
-/// previous installation.
+/// Make the operators `table` native for `cls`, a subclass of [`ndarray_base`]'s class
+/// (each entry as [`Entry`], named as one of the base's operators). The class's own dunders of
+/// those names become the fallbacks of [`apply`] and are removed from the class, so that the
+/// base's slots serve it. Replaces a previous installation.
 #[pyfunction]
 pub(crate) fn install_arith(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
     enter("install_arith", || install(cls, table))
 }
 
 fn install(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
-    if table.len() > SLOTS {
-        return Err(PyValueError::new_err(format!("install_arith: at most {SLOTS} operators")));
+    let py = cls.py();
+    let base = py.import("mxrs._native")?.getattr("NDArrayBase")?;
+    if !cls.is_subclass(&base)? {
+        return Err(PyTypeError::new_err(format!("install_arith: {cls} is not a subclass of NDArrayBase")));
     }
-    let mut dunders = Vec::with_capacity(table.len());
-    let mut names = Vec::with_capacity(table.len());
+    let mut dunders: Vec<Option<Dunder>> = NAMES.iter().map(|_| None).collect();
     for (name, array, scalar, inplace, operand, fallback) in table {
-        names.push((name, operand.is_some()));
-        dunders.push(Dunder {
+        let Some(i) = NAMES.iter().position(|n| *n == name) else {
+            return Err(PyValueError::new_err(format!("install_arith: NDArrayBase has no operator {name}")));
+        };
+        dunders[i] = Some(Dunder {
             array,
             scalar,
             inplace,
@@ -460,16 +604,14 @@ fn install(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
         });
     }
     let offsets = slot_offsets(cls)?;
+    let names: Vec<&str> = NAMES.iter().zip(&dunders).filter(|(_, d)| d.is_some()).map(|(n, _)| *n).collect();
     let installed = Box::into_raw(Box::new(Installed { cls: cls.clone().unbind(), dunders, offsets }));
     INSTALLED.store(installed, Ordering::Release);
-    for (i, (name, unary)) in names.iter().enumerate() {
-        let c_name = CString::new(name.as_str()).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let (meth, flags) = if *unary {
-            (ffi::PyMethodDefPointer { PyCFunction: FUNCS.1[i] }, ffi::METH_NOARGS)
-        } else {
-            (ffi::PyMethodDefPointer { PyCFunctionFast: FUNCS.0[i] }, ffi::METH_FASTCALL)
-        };
-        add_method(cls, c_name, meth, flags, std::ptr::null())?;
+    let own = cls.getattr("__dict__")?;
+    for name in names {
+        if own.contains(name)? {
+            cls.delattr(name)?;
+        }
     }
     Ok(())
 }

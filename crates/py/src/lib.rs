@@ -380,6 +380,7 @@ fn check_engine_env() -> PyResult<()> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNDArray>()?;
+    m.add("NDArrayBase", dunder::ndarray_base(m.py())?)?;
     m.add_class::<symbol::PySymbol>()?;
     m.add_class::<symbol::PyExecutor>()?;
     m.add_class::<kvstore::PyKVStore>()?;

@@ -168,7 +168,7 @@ def _inplace_method(op):
     return dunder
 
 
-class NDArray:
+class NDArray(_native.NDArrayBase):
     """An n-dimensional array on a context (MXNet's ``mx.nd.NDArray``)."""
 
     __slots__ = ("_handle", "writable", "__weakref__")
@@ -561,10 +561,10 @@ class NDArray:
         return invoke("SliceChannel", [self], {"num_outputs": num_outputs, "axis": axis, "squeeze_axis": squeeze_axis})
 
 
-# The common operators become native methods (crates/py/src/dunder.rs): with an NDArray or a
-# plain int or float operand they run without a Python frame; any other operand goes to the
-# Python dunder defined above, which each replaces. The reflected ones (``2 - a``) take numbers
-# only, and ``-a`` is ``a * -1.0`` as above.
+# The common operators become the native base class's slots (crates/py/src/dunder.rs): with an
+# NDArray or a plain int or float operand they run without a Python frame; any other operand
+# goes to the Python dunder defined above, which install_arith keeps and removes from the class.
+# The reflected ones (``2 - a``) take numbers only, and ``-a`` is ``a * -1.0`` as above.
 _native.install_arith(
     NDArray,
     [
