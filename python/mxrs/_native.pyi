@@ -5,7 +5,7 @@ import pathlib
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
-from typing_extensions import Self
+from typing_extensions import Self, disjoint_base
 
 __all__ = [
     "NDArrayBase",
@@ -81,8 +81,11 @@ __all__ = [
     "_guard_selftest",
 ]
 
+@disjoint_base
 class NDArrayBase:
-    """The native operators of NDArray (a base class with no state)."""
+    """The native side of NDArray: its array and its operators."""
+
+    _handle: Any
 
     def __add__(self, other: Any, /) -> Any: ...
     def __radd__(self, other: Any, /) -> Any: ...

@@ -719,3 +719,50 @@ def test_native_slots_keep_pythons_operator_rules():
         "s" + a
     with pytest.raises(TypeError, match="immutable"):
         mx._native.NDArrayBase.__add__ = None
+
+
+@pytest.mark.skipif(IS_MXNET, reason="mxrs's native base class")
+def test_an_operators_result_holds_its_array_until_the_handle_is_read():
+    # A result keeps its array in its own memory; `_handle` is made on first read and is then
+    # the same object; setting it (any object, as a slot took) replaces the array, and
+    # deleting it leaves the instance without one, as an empty slot did.
+    import gc
+    import weakref
+
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    a = mx.nd.array(x)
+    c = a + a
+    h = c._handle
+    assert type(h) is mx._native.NDArrayHandle and c._handle is h and c.handle is h
+    check(c, x + x)
+    c._handle = a._handle
+    check(c, x)
+    check(c * 3, x * 3)
+    c.wait_to_read()
+    del c._handle
+    with pytest.raises(AttributeError):
+        getattr(c, "_handle")  # noqa: B009 - the property's getter is the point
+    with pytest.raises(AttributeError):
+        c + 1
+    with pytest.raises(AttributeError):
+        c.wait_to_read()
+    # A result's array shared with a view and a copy outlives the result.
+    d = a - 1
+    view = d[0]
+    e = d.copy()
+    del d
+    check(view, x[0] - 1)
+    check(e, x - 1)
+    # A cycle through `_handle` is collected.
+
+    class Box:
+        pass
+
+    f = a + 1
+    box = Box()
+    box.f = f
+    f._handle = box
+    gone = weakref.ref(f)
+    del f, box
+    gc.collect()
+    assert gone() is None

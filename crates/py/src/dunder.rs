@@ -17,11 +17,12 @@ use mxrs_ndarray_core::{Attrs, NDArray, registry};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyFloat, PyInt, PyString, PyType};
+use pyo3::types::{PyFloat, PyInt, PyType};
 
 use crate::error::PyMxError;
 use crate::guard::enter;
 use crate::ndarray::PyNDArray;
+use crate::ndarray_base::Held;
 
 /// Run a one-output op on one or two arrays, with an optional `scalar` attribute, into `out`
 /// when given; returns the output's handle (for `out`, the one that records the call under
@@ -93,28 +94,21 @@ pub(crate) fn fast_op(name: &str, scalar: Option<f64>) -> mxrs_ndarray_core::Res
 }
 
 /// A new instance of the Python class `cls` (the `NDArray` class or a subclass defined in
-/// Python, with `_handle` and `writable` slots) holding `handle`, writable, made as
-/// `object.__new__(cls)` makes it, without the call.
-pub(crate) fn new_array<'py>(cls: &Bound<'py, PyType>, handle: PyNDArray) -> PyResult<Bound<'py, PyAny>> {
+/// Python, with a `writable` slot) holding `array` (in its own memory: [`ndarray_base`]),
+/// writable, made as `cls.__new__(cls)` makes it, without the call.
+pub(crate) fn new_array<'py>(cls: &Bound<'py, PyType>, array: NDArray) -> PyResult<Bound<'py, PyAny>> {
     let py = cls.py();
-    // SAFETY: the GIL is held (`py`) and `cls` is a live type object; `PyType_GenericAlloc`
-    // returns a new reference, or null with an exception set, which `from_owned_ptr_or_err`
-    // turns into the error. `object.__new__` of a class defined in Python (not abstract, no
-    // arguments) does no more than this allocation.
-    let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(cls.as_type_ptr(), 0))? };
-    let handle = Py::new(py, handle)?;
-    if let Some((h, w)) = installed().filter(|t| cls.is(t.cls.bind(py))).and_then(|t| t.offsets) {
-        // SAFETY: `obj` is a new instance of the installed class, whose slots lie at `h` and
-        // `w` and are empty (null) after the allocation; each takes a strong reference, as
-        // setting the attribute would.
+    let obj = crate::ndarray_base::new_instance(cls, array)?;
+    if let Some(w) = installed().filter(|t| cls.is(t.cls.bind(py))).and_then(|t| t.writable) {
+        // SAFETY: `obj` is a new instance of the installed class, whose `writable` slot lies at
+        // `w` and is empty (null) after the allocation; it takes a strong reference, as setting
+        // the attribute would.
         unsafe {
-            let base = obj.as_ptr().cast::<u8>();
-            *base.add(h).cast::<*mut ffi::PyObject>() = handle.into_ptr();
-            *base.add(w).cast::<*mut ffi::PyObject>() = pyo3::types::PyBool::new(py, true).to_owned().into_ptr();
+            let slot = obj.as_ptr().cast::<u8>().add(w).cast::<*mut ffi::PyObject>();
+            *slot = pyo3::types::PyBool::new(py, true).to_owned().into_ptr();
         }
         return Ok(obj);
     }
-    obj.setattr(pyo3::intern!(py, "_handle"), handle)?;
     obj.setattr(pyo3::intern!(py, "writable"), true)?;
     Ok(obj)
 }
@@ -173,9 +167,9 @@ struct Installed {
     cls: Py<PyType>,
     /// The operators by their index in [`NAMES`]; None for one the table did not give.
     dunders: Vec<Option<Dunder>>,
-    /// Where the `_handle` and `writable` slots lie in an instance (bytes from its start), when
-    /// [`slot_offsets`] found them.
-    offsets: Option<(usize, usize)>,
+    /// Where the `writable` slot lies in an instance (bytes from its start), when
+    /// [`writable_offset`] found it.
+    writable: Option<usize>,
 }
 
 /// The installed table, if any.
@@ -184,41 +178,44 @@ fn installed() -> Option<&'static Installed> {
     unsafe { INSTALLED.load(Ordering::Acquire).as_ref() }
 }
 
-/// Where an instance of `cls` keeps its `_handle` and `writable` slots: found by setting
-/// both on a fresh instance to two new objects and looking for their addresses in its memory
-/// (`__basicsize__` bytes). A subclass's instances keep them at the same place, after
-/// CPython's layout of slots. `None` when either is not found: attributes are then set and
-/// read by name.
-fn slot_offsets(cls: &Bound<'_, PyType>) -> PyResult<Option<(usize, usize)>> {
+/// Where an instance of `cls` keeps its `writable` slot: found by setting it on a fresh
+/// instance to a new object and looking for its address in the instance's memory
+/// (`__basicsize__` bytes). A subclass's instances keep it at the same place, after CPython's
+/// layout of slots. `None` when it is not found: the attribute is then set and read by name.
+fn writable_offset(cls: &Bound<'_, PyType>) -> PyResult<Option<usize>> {
     let py = cls.py();
     let size: usize = cls.getattr("__basicsize__")?.extract()?;
-    // SAFETY: as in `new_array`.
-    let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(cls.as_type_ptr(), 0))? };
-    let (h, w) = (pyo3::types::PyList::empty(py), pyo3::types::PyList::empty(py));
-    obj.setattr("_handle", &h)?;
+    let obj = cls.call_method1("__new__", (cls,))?;
+    let w = pyo3::types::PyList::empty(py);
     obj.setattr("writable", &w)?;
     let word = std::mem::size_of::<*mut ffi::PyObject>();
-    let find = |target: *mut ffi::PyObject| {
-        (std::mem::size_of::<ffi::PyObject>()..size.saturating_sub(word - 1)).step_by(word).find(|&off| {
-            // SAFETY: `off + word <= size`, inside the instance's memory, which is allocated
-            // with `__basicsize__` bytes and aligned for pointers.
-            unsafe { *obj.as_ptr().cast::<u8>().add(off).cast::<*mut ffi::PyObject>() == target }
-        })
-    };
-    Ok(find(h.as_ptr()).zip(find(w.as_ptr())))
+    Ok((std::mem::size_of::<ffi::PyObject>()..size.saturating_sub(word - 1)).step_by(word).find(|&off| {
+        // SAFETY: `off + word <= size`, inside the instance's memory, which is allocated with
+        // `__basicsize__` bytes and aligned for pointers.
+        unsafe { *obj.as_ptr().cast::<u8>().add(off).cast::<*mut ffi::PyObject>() == w.as_ptr() }
+    }))
 }
 
 /// The object in the slot at `off` of `obj` (borrowed), or `None` when the slot is empty.
 ///
 /// # Safety
-/// `obj` is an instance of the installed class or of a subclass, and `off` one of
-/// [`slot_offsets`]'s offsets for it.
+/// `obj` is an instance of the installed class or of a subclass, and `off` is
+/// [`writable_offset`] for it.
 unsafe fn slot_value<'py>(obj: &Bound<'py, PyAny>, off: usize) -> Option<Bound<'py, PyAny>> {
     // SAFETY: the slot lies inside the instance (the caller's contract); it holds null or a
     // strong reference the instance owns, which outlives this borrow while the GIL is held.
     unsafe {
         let p = *obj.as_ptr().cast::<u8>().add(off).cast::<*mut ffi::PyObject>();
         (!p.is_null()).then(|| Bound::from_borrowed_ptr(obj.py(), p))
+    }
+}
+
+/// The array of `obj`, an `NDArray` (or an instance of a subclass): held in its memory, or its
+/// `_handle` read by name (which raises as a reader would for a missing or foreign handle).
+fn hold<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> PyResult<Held<'a, 'py>> {
+    match crate::ndarray_base::held(obj) {
+        Some(h) => Ok(h),
+        None => Ok(Held::Handle(obj.getattr(pyo3::intern!(obj.py(), "_handle"))?.cast_into::<PyNDArray>()?)),
     }
 }
 
@@ -238,25 +235,14 @@ fn apply<'py>(
     let table = unsafe { &*INSTALLED.load(Ordering::Acquire) };
     let Some(d) = table.dunders[i].as_ref() else { return Ok(py.NotImplemented()) };
     let cls = table.cls.bind(py);
-    let handle = pyo3::intern!(py, "_handle");
-    // An attribute of an instance of `cls` (or of a subclass), read from its slot when the
-    // slots were found, else by name.
-    let (h_off, w_off) = table.offsets.unzip();
-    let slot = |obj: &Bound<'py, PyAny>, off: Option<usize>, name: &Bound<'py, PyString>| {
-        // SAFETY: callers pass `slf`, an instance of `cls` or of a subclass (the method
-        // descriptor checks it), or an operand whose type is `cls`; `off` is from
-        // `slot_offsets` for `cls`.
-        match off.and_then(|o| unsafe { slot_value(obj, o) }) {
-            Some(v) => Ok(v),
-            None => obj.getattr(name),
-        }
-    };
+    // The operands sorted first: the fallback and a subclass's `writable` may run Python
+    // code, and the arrays are borrowed ([`hold`]) only while native code runs.
     let (b, scalar) = match (other, d.operand) {
         (None, Some(x)) => (None, Some(x)),
         (None, None) => return d.fallback.call1(py, (slf,)),
         (Some(other), _) => {
             if other.is_exact_instance(cls) && d.array.is_some() {
-                (Some(slot(other, h_off, handle)?.cast_into::<PyNDArray>()?), None)
+                (Some(other), None)
             } else if other.is_exact_instance_of::<PyFloat>() || other.is_exact_instance_of::<PyInt>() {
                 (None, Some(other.extract::<f64>()?))
             } else {
@@ -264,27 +250,37 @@ fn apply<'py>(
             }
         }
     };
-    let a = slot(slf, h_off, handle)?.cast_into::<PyNDArray>()?;
-    let b = b.as_ref().map(|b| &b.get().0);
+    if d.inplace {
+        // SAFETY: `slf` is an instance of `cls` or of a subclass (the slot checks it), and the
+        // offset is `writable_offset`'s for `cls`.
+        let writable = match table.writable.and_then(|off| unsafe { slot_value(slf, off) }) {
+            Some(w) => w,
+            None => slf.getattr(pyo3::intern!(py, "writable"))?,
+        };
+        if !writable.is_truthy()? {
+            return Err(PyValueError::new_err("trying to modify a readonly NDArray"));
+        }
+    }
+    let a = hold(slf)?;
+    let b = b.map(hold).transpose()?;
+    let b = b.as_ref().map(Held::get);
     if let (Some(b), false) = (b, d.inplace) {
         // Two arrays into a new one, the loop's common case: the kept op, borrowed.
         let op = d.array_op().map_err(PyMxError::from)?;
-        return new_result(cls, op, &a.get().0, Some(b), None);
+        return new_result(cls, op, a.get(), Some(b), None);
     }
     let op = d.op(if b.is_some() { None } else { scalar }).map_err(PyMxError::from)?;
     if d.inplace {
-        if !slot(slf, w_off, pyo3::intern!(py, "writable"))?.is_truthy()? {
-            return Err(PyValueError::new_err("trying to modify a readonly NDArray"));
-        }
-        let h = fast_invoke_op(op, &a.get().0, b, scalar, Some(&a.get().0))?;
-        // Recorded, `a` takes the handle the tape knows as the result; otherwise that is `a`'s
-        // own handle again.
+        let h = fast_invoke_op(op, a.get(), b, scalar, Some(a.get()))?;
+        drop(a);
+        // Recorded, `slf` takes the handle the tape knows as the result; otherwise that is
+        // `slf`'s own array again.
         if mxrs_ndarray_core::autograd::record::is_recording() {
-            slf.setattr(handle, Py::new(py, h)?)?;
+            slf.setattr(pyo3::intern!(py, "_handle"), Py::new(py, h)?)?;
         }
         return Ok(slf.clone().unbind());
     }
-    new_result(cls, &op, &a.get().0, b, scalar)
+    new_result(cls, &op, a.get(), b, scalar)
 }
 
 /// A new `cls` instance holding `op` over `a` (and `b`): the short way's result when it takes
@@ -300,11 +296,11 @@ fn new_result(
         Some(b) => mxrs_ndarray_core::invoke::invoke_small(&**op, &[a, b]),
         None => mxrs_ndarray_core::invoke::invoke_small(&**op, &[a]),
     };
-    let h = match small {
-        Some(r) => PyNDArray(r),
-        None => fast_invoke_op(op.clone(), a, b, scalar, None)?,
+    let r = match small {
+        Some(r) => r,
+        None => fast_invoke_op(op.clone(), a, b, scalar, None)?.0,
     };
-    Ok(new_array(cls, h)?.unbind())
+    Ok(new_array(cls, r)?.unbind())
 }
 
 /// Run operator `i` on the borrowed `slf` (and `other`) under the entry points' guard (errors
@@ -451,28 +447,13 @@ unsafe extern "C" fn richcompare(
     }
 }
 
-/// The base class's deallocation, as a heap type's must be: free the memory by the instance's
-/// own type (a subclass's, with its garbage-collector header), then release that type, which
-/// CPython leaves to the first heap-type base.
-unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
-    // SAFETY: CPython calls `tp_dealloc` with the GIL held on an object whose refcount is zero;
-    // its type is live (the instance holds a reference to it, released last); `tp_free` of a
-    // type is always set (inherited from `object` at the latest).
-    unsafe {
-        let tp = ffi::Py_TYPE(obj);
-        let free = ffi::PyType_GetSlot(tp, ffi::Py_tp_free);
-        let free: ffi::freefunc = std::mem::transmute::<*mut std::ffi::c_void, ffi::freefunc>(free);
-        free(obj.cast());
-        ffi::Py_DecRef(tp.cast());
-    }
-}
-
-/// `mxrs._native.NDArrayBase`, the native base class of Python's `NDArray`: it holds nothing,
-/// and gives the class its operators as CPython's own number and comparison slots. A class
-/// whose dunders are a native base's slots has CPython call the C function straight from
-/// `a + b`; methods set on the class instead go through `slot_nb_add`, a method lookup and a
-/// vectorcall each time (about 15 ns of a 0.32 µs `c = a + b`). [`install_arith`] fills the
-/// table the slots run, and removes the class's own dunders so that the base's show through.
+/// `mxrs._native.NDArrayBase`, the native base class of Python's `NDArray`
+/// ([`crate::ndarray_base`]), with the class's operators as CPython's own number and
+/// comparison slots. A class whose dunders are a native base's slots has CPython call the C
+/// function straight from `a + b`; methods set on the class instead go through `slot_nb_add`,
+/// a method lookup and a vectorcall each time (about 15 ns of a 0.32 µs `c = a + b`).
+/// [`install_arith`] fills the table the slots run, and removes the class's own dunders so
+/// that the base's show through.
 pub(crate) fn ndarray_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
     macro_rules! slot {
         ($slot:ident, $f:expr) => {
@@ -494,24 +475,8 @@ pub(crate) fn ndarray_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
         slot!(Py_nb_inplace_true_divide, inplace::<21> as Binary),
         slot!(Py_nb_inplace_remainder, inplace::<22> as Binary),
         slot!(Py_nb_negative, unary::<23> as ffi::unaryfunc),
-        slot!(Py_tp_dealloc, dealloc as ffi::destructor),
-        slot!(Py_tp_doc, c"The native operators of NDArray (a base class with no state).".as_ptr()),
-        ffi::PyType_Slot { slot: 0, pfunc: std::ptr::null_mut() },
     ];
-    let mut spec = ffi::PyType_Spec {
-        name: c"mxrs._native.NDArrayBase".as_ptr(),
-        basicsize: 0,
-        itemsize: 0,
-        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_BASETYPE | ffi::Py_TPFLAGS_IMMUTABLETYPE) as std::ffi::c_uint,
-        // CPython reads the slots while making the type; they are leaked anyway, as the
-        // type lives as long as the process.
-        slots: Box::leak(slots.into_boxed_slice()).as_mut_ptr(),
-    };
-    // SAFETY: the GIL is held; `spec` and its name (a static string, which CPython keeps as
-    // `tp_name`) and slots outlive the call; the result is a new reference or null with an
-    // exception set.
-    let ty = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&mut spec))? };
-    Ok(ty.cast_into::<PyType>()?)
+    crate::ndarray_base::make_type(py, slots, c"The native side of NDArray: its array and its operators.")
 }
 
 /// `NDArray.wait_to_read` as a native method: the handle from its slot, and an array with no
@@ -524,13 +489,10 @@ unsafe extern "C" fn wait_to_read(slf: *mut ffi::PyObject, _: *mut ffi::PyObject
     // SAFETY: `slf` is a live borrowed object for the call.
     let slf = unsafe { Bound::from_borrowed_ptr(py, slf) };
     let r = enter("NDArray.wait_to_read", || -> PyResult<()> {
-        let h_off = installed().filter(|t| slf.is_instance(t.cls.bind(py)).unwrap_or(false)).and_then(|t| t.offsets);
-        // SAFETY: `slf` is an instance of the installed class (or a subclass), whose `_handle`
-        // slot lies at `h` (`slot_offsets`).
-        let handle = match h_off.and_then(|(h, _)| unsafe { slot_value(&slf, h) }) {
-            Some(h) => h,
-            None => slf.getattr(pyo3::intern!(py, "_handle"))?,
-        };
+        if let Some(h) = crate::ndarray_base::held(&slf) {
+            return crate::ndarray::wait_readable(py, h.get());
+        }
+        let handle = slf.getattr(pyo3::intern!(py, "_handle"))?;
         match handle.cast::<PyNDArray>() {
             Ok(h) => crate::ndarray::wait_readable(py, &h.get().0),
             Err(_) => handle.call_method0(pyo3::intern!(py, "wait_to_read")).map(drop),
@@ -539,8 +501,7 @@ unsafe extern "C" fn wait_to_read(slf: *mut ffi::PyObject, _: *mut ffi::PyObject
     c_result(py, r.map(|()| py.None()))
 }
 
-/// Make `wait_to_read` a native method of `cls` (see [`wait_to_read`]), after [`install_arith`]
-/// (whose slot offsets it reads).
+/// Make `wait_to_read` a native method of `cls` (see [`wait_to_read`]).
 #[pyfunction]
 pub(crate) fn install_wait(cls: &Bound<'_, PyType>) -> PyResult<()> {
     enter("install_wait", || {
@@ -603,9 +564,9 @@ fn install(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
             scalar_op: Default::default(),
         });
     }
-    let offsets = slot_offsets(cls)?;
+    let writable = writable_offset(cls)?;
     let names: Vec<&str> = NAMES.iter().zip(&dunders).filter(|(_, d)| d.is_some()).map(|(n, _)| *n).collect();
-    let installed = Box::into_raw(Box::new(Installed { cls: cls.clone().unbind(), dunders, offsets }));
+    let installed = Box::into_raw(Box::new(Installed { cls: cls.clone().unbind(), dunders, writable }));
     INSTALLED.store(installed, Ordering::Release);
     let own = cls.getattr("__dict__")?;
     for name in names {

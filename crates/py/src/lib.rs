@@ -11,6 +11,7 @@ mod io;
 mod kvstore;
 mod kvstore_dist;
 mod ndarray;
+mod ndarray_base;
 mod opfunc;
 mod rtc;
 mod runtime;

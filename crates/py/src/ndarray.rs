@@ -160,6 +160,11 @@ pub(crate) fn storage_from_buffer(py: Python<'_>, buf: &PyBuffer<u8>, dtype: DTy
 pub(crate) fn wait_readable(py: Python<'_>, a: &NDArray) -> PyResult<()> {
     match enter_ok("wait_to_read", || a.try_wait_to_read())? {
         Some(r) => enter("wait_to_read", || r),
-        None => enter_detached(py, "wait_to_read", || a.wait_to_read()),
+        None => {
+            // Owned: while the GIL is released, another thread may drop the array `a` borrows
+            // from (setting an `NDArray`'s `_handle`).
+            let a = a.clone();
+            enter_detached(py, "wait_to_read", move || a.wait_to_read())
+        }
     }
 }

@@ -71,6 +71,9 @@ pub(crate) fn handle_of<'py>(x: &Bound<'py, PyAny>, cls: &Bound<'py, PyType>) ->
     if !x.is_instance(cls)? {
         return Ok(None);
     }
+    if let Some(h) = crate::ndarray_base::held(x) {
+        return Ok(Some(h.get().clone()));
+    }
     let h = x.getattr(pyo3::intern!(x.py(), "_handle"))?;
     Ok(Some(h.cast::<PyNDArray>()?.get().0.clone()))
 }
@@ -141,8 +144,7 @@ pub(crate) fn run_call<'py>(
         }
         return Ok(Some(out.clone()));
     }
-    let mut made: Vec<_> =
-        res.into_iter().map(|h| crate::dunder::new_array(cls, PyNDArray(h))).collect::<PyResult<_>>()?;
+    let mut made: Vec<_> = res.into_iter().map(|h| crate::dunder::new_array(cls, h)).collect::<PyResult<_>>()?;
     if made.len() == 1 {
         return Ok(made.pop());
     }

@@ -171,7 +171,9 @@ def _inplace_method(op):
 class NDArray(_native.NDArrayBase):
     """An n-dimensional array on a context (MXNet's ``mx.nd.NDArray``)."""
 
-    __slots__ = ("_handle", "writable", "__weakref__")
+    # ``_handle`` is the native base class's: an operator's result holds its array there until
+    # Python code first reads the handle.
+    __slots__ = ("writable", "__weakref__")
     __array_priority__ = 1000.0
 
     def __init__(self, handle=None, writable=True):
