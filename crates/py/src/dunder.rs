@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use mxrs_ndarray_core::op::Operator;
 use mxrs_ndarray_core::{Attrs, NDArray, registry};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyType};
@@ -544,11 +544,7 @@ pub(crate) fn install_arith(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyRes
 }
 
 fn install(cls: &Bound<'_, PyType>, table: Vec<Entry>) -> PyResult<()> {
-    let py = cls.py();
-    let base = py.import("mxrs._native")?.getattr("NDArrayBase")?;
-    if !cls.is_subclass(&base)? {
-        return Err(PyTypeError::new_err(format!("install_arith: {cls} is not a subclass of NDArrayBase")));
-    }
+    crate::ndarray_base::set_leaf(cls)?;
     let mut dunders: Vec<Option<Dunder>> = NAMES.iter().map(|_| None).collect();
     for (name, array, scalar, inplace, operand, fallback) in table {
         let Some(i) = NAMES.iter().position(|n| *n == name) else {
