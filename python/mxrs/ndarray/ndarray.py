@@ -262,13 +262,13 @@ class NDArray(_native.NDArrayBase):
     def copyto(self, other):
         """Copy into ``other`` (an NDArray, returned) or onto a context (a new array)."""
         if isinstance(other, NDArray):
-            if other._handle is self._handle or (
-                other._handle.same_chunk(self._handle) and other._handle.offset == self._handle.offset
-            ):
+            # Each handle read once: `_handle` is a property of the native base class.
+            src, dst = self._handle, other._handle
+            if dst is src or (dst.same_chunk(src) and dst.offset == src.offset):
                 return other
-            if other.shape != self.shape:
+            if dst.shape != src.shape:
                 raise ShapeError(f"copyto: source shape {self.shape} and target shape {other.shape} differ")
-            other._handle.copy_from(self._handle)
+            dst.copy_from(src)
             return other
         if isinstance(other, Context):
             res = empty(self.shape, ctx=other, dtype=self.dtype)
