@@ -135,8 +135,10 @@ unsafe extern "C" fn get_handle(obj: *mut ffi::PyObject, _: *mut std::ffi::c_voi
         if (*inst).handle.is_null() && (*inst).has_array {
             let array = (*inst).array.assume_init_ref().clone();
             match Py::new(py, PyNDArray(array)) {
-                // `Py::new` ran no Python code that could have set a handle meanwhile.
-                Ok(h) => (*inst).handle = h.into_ptr(),
+                // The allocation may have run the collector, and a finaliser may have set a
+                // handle meanwhile: that one stays, and this one is dropped.
+                Ok(h) if (*inst).handle.is_null() => (*inst).handle = h.into_ptr(),
+                Ok(h) => drop(h),
                 Err(e) => {
                     e.restore(py);
                     return std::ptr::null_mut();
