@@ -8,7 +8,6 @@
 //! makes the result. Operands other than an `NDArray` or a plain `int`/`float` go to the
 //! Python dunder the slot replaces, so every other case keeps its behaviour.
 
-use std::ffi::CString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -22,7 +21,7 @@ use pyo3::types::{PyFloat, PyInt, PyType};
 use crate::error::PyMxError;
 use crate::guard::enter;
 use crate::ndarray::PyNDArray;
-use crate::ndarray_base::Held;
+use crate::ndarray_base::{Held, hold};
 
 /// Run a one-output op on one or two arrays, with an optional `scalar` attribute, into `out`
 /// when given; returns the output's handle (for `out`, the one that records the call under
@@ -207,15 +206,6 @@ unsafe fn slot_value<'py>(obj: &Bound<'py, PyAny>, off: usize) -> Option<Bound<'
     unsafe {
         let p = *obj.as_ptr().cast::<u8>().add(off).cast::<*mut ffi::PyObject>();
         (!p.is_null()).then(|| Bound::from_borrowed_ptr(obj.py(), p))
-    }
-}
-
-/// The array of `obj`, an `NDArray` (or an instance of a subclass): held in its memory, or its
-/// `_handle` read by name (which raises as a reader would for a missing or foreign handle).
-fn hold<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> PyResult<Held<'a, 'py>> {
-    match crate::ndarray_base::held(obj) {
-        Some(h) => Ok(h),
-        None => Ok(Held::Handle(obj.getattr(pyo3::intern!(obj.py(), "_handle"))?.cast_into::<PyNDArray>()?)),
     }
 }
 
@@ -455,11 +445,7 @@ unsafe extern "C" fn richcompare(
 /// [`install_arith`] fills the table the slots run, and removes the class's own dunders so
 /// that the base's show through.
 pub(crate) fn ndarray_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
-    macro_rules! slot {
-        ($slot:ident, $f:expr) => {
-            ffi::PyType_Slot { slot: ffi::$slot, pfunc: $f as *mut std::ffi::c_void }
-        };
-    }
+    use crate::ndarray_base::type_slot as slot;
     type Binary = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject) -> *mut ffi::PyObject;
     let slots = vec![
         slot!(Py_nb_add, binary::<0, 1> as Binary),
@@ -505,28 +491,18 @@ unsafe extern "C" fn wait_to_read(slf: *mut ffi::PyObject, _: *mut ffi::PyObject
 #[pyfunction]
 pub(crate) fn install_wait(cls: &Bound<'_, PyType>) -> PyResult<()> {
     enter("install_wait", || {
-        let doc = c"Block until every pending write to this array is done; raise its failure if any.";
-        let meth = ffi::PyMethodDefPointer { PyCFunction: wait_to_read };
-        add_method(cls, c"wait_to_read".into(), meth, ffi::METH_NOARGS, doc.as_ptr())
+        // The definition must outlive the descriptor, which lives as long as the class: leaked.
+        let def = Box::leak(Box::new(ffi::PyMethodDef {
+            ml_name: c"wait_to_read".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer { PyCFunction: wait_to_read },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: c"Block until every pending write to this array is done; raise its failure if any.".as_ptr(),
+        }));
+        // SAFETY: the GIL is held; `cls` is a live type object and `def` is never freed; the
+        // result is a new reference or null with an exception set.
+        let descr = unsafe { Bound::from_owned_ptr_or_err(cls.py(), ffi::PyDescr_NewMethod(cls.as_type_ptr(), def))? };
+        cls.setattr("wait_to_read", descr)
     })
-}
-
-/// Make the C function `meth` (called as `flags` says) the method `name` of `cls`.
-fn add_method(
-    cls: &Bound<'_, PyType>,
-    name: CString,
-    meth: ffi::PyMethodDefPointer,
-    flags: std::ffi::c_int,
-    doc: *const std::ffi::c_char,
-) -> PyResult<()> {
-    let attr = name.to_string_lossy().into_owned();
-    // The definition must outlive the descriptor, which lives as long as the class: leaked.
-    let def =
-        Box::leak(Box::new(ffi::PyMethodDef { ml_name: name.into_raw(), ml_meth: meth, ml_flags: flags, ml_doc: doc }));
-    // SAFETY: the GIL is held; `cls` is a live type object and `def` is never freed; the
-    // result is a new reference or null with an exception set.
-    let descr = unsafe { Bound::from_owned_ptr_or_err(cls.py(), ffi::PyDescr_NewMethod(cls.as_type_ptr(), def))? };
-    cls.setattr(attr, descr)
 }
 
 /// One operator as `mxrs.ndarray` gives it: (dunder name, the op for two arrays or None, the op

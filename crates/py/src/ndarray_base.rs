@@ -19,6 +19,15 @@ use pyo3::types::PyType;
 
 use crate::ndarray::PyNDArray;
 
+/// A `PyType_Slot` of CPython's slot `$slot` (`Py_nb_add`...) holding the function or pointer
+/// `$f`.
+macro_rules! type_slot {
+    ($slot:ident, $f:expr) => {
+        pyo3::ffi::PyType_Slot { slot: pyo3::ffi::$slot, pfunc: $f as *mut std::ffi::c_void }
+    };
+}
+pub(crate) use type_slot;
+
 /// An instance's memory (CPython's header, then these fields; a subclass's slots follow).
 #[repr(C)]
 struct Instance {
@@ -100,6 +109,15 @@ pub(crate) fn held<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> Option<Held<'a, 'py>>
             return None;
         }
         Bound::from_borrowed_ptr(obj.py(), h).cast_into::<PyNDArray>().ok().map(Held::Handle)
+    }
+}
+
+/// The array of `obj`, an `NDArray` (or an instance of a subclass): [`held`], or its
+/// `_handle` read by name (which raises as a reader would for a missing or foreign handle).
+pub(crate) fn hold<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> PyResult<Held<'a, 'py>> {
+    match held(obj) {
+        Some(h) => Ok(h),
+        None => Ok(Held::Handle(obj.getattr(pyo3::intern!(obj.py(), "_handle"))?.cast_into::<PyNDArray>()?)),
     }
 }
 
@@ -249,11 +267,7 @@ pub(crate) fn make_type<'py>(
             closure: std::ptr::null_mut(),
         },
     ];
-    macro_rules! slot {
-        ($slot:ident, $f:expr) => {
-            ffi::PyType_Slot { slot: ffi::$slot, pfunc: $f as *mut std::ffi::c_void }
-        };
-    }
+    use type_slot as slot;
     slots.extend([
         slot!(Py_tp_dealloc, dealloc as ffi::destructor),
         slot!(Py_tp_traverse, traverse as ffi::traverseproc),

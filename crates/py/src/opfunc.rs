@@ -71,11 +71,7 @@ pub(crate) fn handle_of<'py>(x: &Bound<'py, PyAny>, cls: &Bound<'py, PyType>) ->
     if !x.is_instance(cls)? {
         return Ok(None);
     }
-    if let Some(h) = crate::ndarray_base::held(x) {
-        return Ok(Some(h.get().clone()));
-    }
-    let h = x.getattr(pyo3::intern!(x.py(), "_handle"))?;
-    Ok(Some(h.cast::<PyNDArray>()?.get().0.clone()))
+    Ok(Some(crate::ndarray_base::hold(x)?.get().clone()))
 }
 
 /// Run the registered op `name` with attribute strings `attrs`: with none, the op instance
