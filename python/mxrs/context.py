@@ -120,4 +120,10 @@ def gpu_memory_info(device_id=0):
 
 
 def _from_pair(pair):
-    return Context(Context.devtype2str[pair[0]], pair[1])
+    """The context of a native ``(dev_type code, dev_id)`` pair, made without ``__init__``'s
+    checks (a native pair is always valid, and a GPU's libraries are loaded once it has an
+    array): ``NDArray.context`` makes one on every read."""
+    ctx = object.__new__(Context)
+    ctx.device_typeid, ctx.device_id = pair
+    ctx._old_ctx = None
+    return ctx

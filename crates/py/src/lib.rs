@@ -392,6 +392,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(invoke_fast, m)?)?;
     m.add_function(wrap_pyfunction!(dunder::install_arith, m)?)?;
     m.add_function(wrap_pyfunction!(dunder::install_wait, m)?)?;
+    m.add_function(wrap_pyfunction!(ndarray_base::install_dtypes, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(zeros, m)?)?;
     m.add_function(wrap_pyfunction!(waitall, m)?)?;

@@ -12,10 +12,10 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use mxrs_ndarray_core::NDArray;
-use pyo3::exceptions::PyAttributeError;
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 use crate::ndarray::PyNDArray;
 
@@ -197,6 +197,99 @@ unsafe extern "C" fn set_handle(
     0
 }
 
+/// The objects `dtype` gives, by [`mxrs_ndarray_core::DType`] code, as [`install_dtypes`] named them: each a
+/// strong reference kept for the process.
+static DTYPES: [AtomicPtr<ffi::PyObject>; 16] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 16];
+
+/// Name the object `NDArray.dtype` gives for each dtype: `types` maps NumPy's names (as
+/// `NDArrayHandle.dtype` gives them) to the objects.
+#[pyfunction]
+pub(crate) fn install_dtypes(types: &Bound<'_, PyDict>) -> PyResult<()> {
+    crate::guard::enter("install_dtypes", || -> PyResult<()> {
+        for (name, obj) in types.iter() {
+            let code = crate::ndarray::dtype_of(name.extract::<&str>()?)? as usize;
+            let old = DTYPES[code].swap(obj.into_ptr(), Ordering::AcqRel);
+            if !old.is_null() {
+                // SAFETY: `old` was a strong reference the table held; the GIL is held (`types`).
+                unsafe { ffi::Py_DecRef(old) };
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The body of the getter `what`: `f` of the array `obj` holds (as [`hold`] finds it), as a
+/// new reference, or null with the error set (a panic is an error too, as in every entry
+/// point).
+///
+/// # Safety
+/// The GIL is held and `obj` is a live instance of the base class.
+unsafe fn get_with(
+    what: &str,
+    obj: *mut ffi::PyObject,
+    f: impl FnOnce(Python<'_>, &NDArray) -> PyResult<Py<PyAny>>,
+) -> *mut ffi::PyObject {
+    // SAFETY: as the caller promises.
+    let (py, obj) = unsafe {
+        let py = Python::assume_attached();
+        (py, Bound::from_borrowed_ptr(py, obj))
+    };
+    match crate::guard::enter(what, || hold(&obj).and_then(|h| f(py, h.get()))) {
+        Ok(v) => v.into_ptr(),
+        Err(e) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// `shape`: the shape as a tuple of ints.
+unsafe extern "C" fn get_shape(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a getter with the GIL held on an instance of the class.
+    unsafe { get_with("NDArray.shape", obj, |py, a| Ok(PyTuple::new(py, a.shape())?.into_any().unbind())) }
+}
+
+/// `ndim`: the number of dimensions.
+unsafe extern "C" fn get_ndim(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
+    // SAFETY: as in `get_shape`.
+    unsafe { get_with("NDArray.ndim", obj, |py, a| Ok(a.shape().len().into_pyobject(py)?.into_any().unbind())) }
+}
+
+/// `size`: the number of elements.
+unsafe extern "C" fn get_size(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
+    // SAFETY: as in `get_shape`.
+    unsafe { get_with("NDArray.size", obj, |py, a| Ok(a.size().into_pyobject(py)?.into_any().unbind())) }
+}
+
+/// `dtype`: the object [`install_dtypes`] named for the array's dtype.
+unsafe extern "C" fn get_dtype(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
+    // SAFETY: as in `get_shape`; a table entry is a live object the table keeps, taken again
+    // for the result.
+    unsafe {
+        get_with("NDArray.dtype", obj, |py, a| {
+            let t = DTYPES[a.dtype() as usize].load(Ordering::Acquire);
+            if t.is_null() {
+                return Err(PyRuntimeError::new_err(format!(
+                    "NDArray.dtype: no type named for {} (install_dtypes)",
+                    a.dtype().name()
+                )));
+            }
+            Ok(Bound::from_borrowed_ptr(py, t).unbind())
+        })
+    }
+}
+
+/// `_ctx`: the context as `(dev_type code, dev_id)`, read without making a handle.
+unsafe extern "C" fn get_ctx(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
+    // SAFETY: as in `get_shape`.
+    unsafe {
+        get_with("NDArray.context", obj, |py, a| {
+            let c = a.ctx();
+            Ok((c.dev_type as i32, c.dev_id).into_pyobject(py)?.into_any().unbind())
+        })
+    }
+}
+
 /// The collector's visit of the handle (an object set from Python may refer back).
 unsafe extern "C" fn traverse(
     obj: *mut ffi::PyObject,
@@ -251,6 +344,13 @@ pub(crate) fn make_type<'py>(
     mut slots: Vec<ffi::PyType_Slot>,
     doc: &'static std::ffi::CStr,
 ) -> PyResult<Bound<'py, PyType>> {
+    let getter = |name: &'static std::ffi::CStr, get: ffi::getter, doc: &'static std::ffi::CStr| ffi::PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(get),
+        set: None,
+        doc: doc.as_ptr(),
+        closure: std::ptr::null_mut(),
+    };
     let getset = vec![
         ffi::PyGetSetDef {
             name: c"_handle".as_ptr(),
@@ -259,6 +359,15 @@ pub(crate) fn make_type<'py>(
             doc: c"The native handle of the array.".as_ptr(),
             closure: std::ptr::null_mut(),
         },
+        getter(c"shape", get_shape, c"The shape as a tuple."),
+        getter(c"ndim", get_ndim, c"Number of dimensions."),
+        getter(c"size", get_size, c"Number of elements."),
+        getter(
+            c"dtype",
+            get_dtype,
+            c"The element type as a NumPy type (numpy.float32...; bfloat16 as MXNet shows it).",
+        ),
+        getter(c"_ctx", get_ctx, c"The context as (dev_type code, dev_id)."),
         ffi::PyGetSetDef {
             name: std::ptr::null(),
             get: None,

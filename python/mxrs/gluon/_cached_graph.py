@@ -165,7 +165,7 @@ class CachedGraph:
         return _Entry(exe, pdata, adata, bufs, [i in wired for i in range(len(grads))], own)
 
     def _entry(self, data, recording):
-        pair = data[0]._handle.ctx
+        pair = data[0]._ctx
         # Recording executors differ by which parameters want gradients (frozen ones do not).
         needs = tuple(p._grad_req != "null" for p in self._params) if recording else None
         key = (tuple((d.shape, d.dtype) for d in data), pair, needs)

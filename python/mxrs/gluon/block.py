@@ -130,11 +130,11 @@ def _common_prefix(names):
 
 def _arrays_on(reg_params, x, ctx):
     """``{attribute: param.data(ctx)}``, taking a parameter's only array directly when it is on x's context."""
-    pair = x._handle.ctx
+    pair = x._ctx
     out = {}
     for k, v in reg_params.items():
         arrays = v._data
-        if arrays is not None and len(arrays) == 1 and arrays[0]._handle.ctx == pair:
+        if arrays is not None and len(arrays) == 1 and arrays[0]._ctx == pair:
             out[k] = arrays[0]
         else:
             out[k] = v.data(ctx)

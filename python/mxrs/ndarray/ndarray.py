@@ -25,7 +25,7 @@ from mxrs.context import Context, _from_pair, current_context
 
 __all__ = ["NDArray", "invoke", "empty", "zeros", "ones", "full", "array", "waitall"]
 
-_DTYPE_NAMES = {
+_DTYPE_NAMES: dict[np.dtype, str] = {
     np.dtype(np.float32): "float32",
     np.dtype(np.float64): "float64",
     np.dtype(np.float16): "float16",
@@ -186,33 +186,16 @@ class NDArray(_native.NDArrayBase):
         """The native handle."""
         return self._handle
 
-    @property
-    def shape(self):
-        """The shape as a tuple."""
-        return tuple(self._handle.shape)
-
-    @property
-    def dtype(self):
-        """The element type as a NumPy type (``numpy.float32``...; bfloat16 as MXNet shows it)."""
-        name = self._handle.dtype
-        return BFLOAT16 if name == "bfloat16" else np.dtype(name).type
+    # ``shape``, ``ndim``, ``size`` and ``dtype`` are the native base class's getters: they read
+    # the array without a Python frame or making its handle (``dtype``'s objects are named by
+    # ``install_dtypes`` below).
 
     @property
     def context(self):
         """The context the array lives on."""
-        return _from_pair(self._handle.ctx)
+        return _from_pair(self._ctx)
 
     ctx = context
-
-    @property
-    def size(self):
-        """Number of elements."""
-        return self._handle.size
-
-    @property
-    def ndim(self):
-        """Number of dimensions."""
-        return len(self._handle.shape)
 
     @property
     def stype(self):
@@ -608,6 +591,9 @@ _native.install_arith(
 )
 # ``wait_to_read`` too: a loop that waits after every op then runs no Python frame for it.
 _native.install_wait(NDArray)
+# What ``NDArray.dtype`` gives: NumPy's scalar type, and for bfloat16 the structured dtype
+# MXNet shows.
+_native.install_dtypes({name: d.type for d, name in _DTYPE_NAMES.items()} | {"bfloat16": BFLOAT16})
 
 
 def _ctx(ctx):
