@@ -197,8 +197,8 @@ unsafe extern "C" fn set_handle(
     0
 }
 
-/// The objects `dtype` gives, by [`mxrs_ndarray_core::DType`] code, as [`install_dtypes`] named them: each a
-/// strong reference kept for the process.
+/// The objects `dtype` gives, by [`mxrs_ndarray_core::DType`] code, as [`install_dtypes`]
+/// named them: each a strong reference kept for the process.
 static DTYPES: [AtomicPtr<ffi::PyObject>; 16] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 16];
 
 /// Name the object `NDArray.dtype` gives for each dtype: `types` maps NumPy's names (as
@@ -218,23 +218,29 @@ pub(crate) fn install_dtypes(types: &Bound<'_, PyDict>) -> PyResult<()> {
     })
 }
 
-/// The body of the getter `what`: `f` of the array `obj` holds (as [`hold`] finds it), as a
-/// new reference, or null with the error set (a panic is an error too, as in every entry
-/// point).
+/// The body of the getter `what`: `read` of the array `obj` holds (as [`hold`] finds it), made
+/// into the result by `make` once the borrow has ended (an allocation may run the collector,
+/// whose finalisers may set `_handle`, which drops a held array), as a new reference, or null
+/// with the error set (a panic is an error too, as in every entry point).
 ///
 /// # Safety
 /// The GIL is held and `obj` is a live instance of the base class.
-unsafe fn get_with(
+unsafe fn get_with<T>(
     what: &str,
     obj: *mut ffi::PyObject,
-    f: impl FnOnce(Python<'_>, &NDArray) -> PyResult<Py<PyAny>>,
+    read: impl FnOnce(&NDArray) -> T,
+    make: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>>,
 ) -> *mut ffi::PyObject {
     // SAFETY: as the caller promises.
     let (py, obj) = unsafe {
         let py = Python::assume_attached();
         (py, Bound::from_borrowed_ptr(py, obj))
     };
-    match crate::guard::enter(what, || hold(&obj).and_then(|h| f(py, h.get()))) {
+    let r = crate::guard::enter(what, || {
+        let value = read(hold(&obj)?.get());
+        make(py, value)
+    });
+    match r {
         Ok(v) => v.into_ptr(),
         Err(e) => {
             e.restore(py);
@@ -245,49 +251,45 @@ unsafe fn get_with(
 
 /// `shape`: the shape as a tuple of ints.
 unsafe extern "C" fn get_shape(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
+    let read = |a: &NDArray| a.shape().iter().copied().collect::<smallvec::SmallVec<[usize; 6]>>();
     // SAFETY: CPython calls a getter with the GIL held on an instance of the class.
-    unsafe { get_with("NDArray.shape", obj, |py, a| Ok(PyTuple::new(py, a.shape())?.into_any().unbind())) }
+    unsafe { get_with("NDArray.shape", obj, read, |py, dims| Ok(PyTuple::new(py, dims)?.into_any().unbind())) }
 }
 
 /// `ndim`: the number of dimensions.
 unsafe extern "C" fn get_ndim(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
     // SAFETY: as in `get_shape`.
-    unsafe { get_with("NDArray.ndim", obj, |py, a| Ok(a.shape().len().into_pyobject(py)?.into_any().unbind())) }
+    unsafe { get_with("NDArray.ndim", obj, |a| a.shape().len(), |py, n| Ok(n.into_pyobject(py)?.into_any().unbind())) }
 }
 
 /// `size`: the number of elements.
 unsafe extern "C" fn get_size(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
     // SAFETY: as in `get_shape`.
-    unsafe { get_with("NDArray.size", obj, |py, a| Ok(a.size().into_pyobject(py)?.into_any().unbind())) }
+    unsafe { get_with("NDArray.size", obj, NDArray::size, |py, n| Ok(n.into_pyobject(py)?.into_any().unbind())) }
 }
 
 /// `dtype`: the object [`install_dtypes`] named for the array's dtype.
 unsafe extern "C" fn get_dtype(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
-    // SAFETY: as in `get_shape`; a table entry is a live object the table keeps, taken again
-    // for the result.
-    unsafe {
-        get_with("NDArray.dtype", obj, |py, a| {
-            let t = DTYPES[a.dtype() as usize].load(Ordering::Acquire);
-            if t.is_null() {
-                return Err(PyRuntimeError::new_err(format!(
-                    "NDArray.dtype: no type named for {} (install_dtypes)",
-                    a.dtype().name()
-                )));
-            }
-            Ok(Bound::from_borrowed_ptr(py, t).unbind())
-        })
-    }
+    let make = |py: Python<'_>, dtype: mxrs_ndarray_core::DType| {
+        let t = DTYPES[dtype as usize].load(Ordering::Acquire);
+        if t.is_null() {
+            return Err(PyRuntimeError::new_err(format!(
+                "NDArray.dtype: no type named for {} (install_dtypes)",
+                dtype.name()
+            )));
+        }
+        // SAFETY: a table entry is a live object the table keeps; the GIL is held (`py`).
+        Ok(unsafe { Bound::from_borrowed_ptr(py, t) }.unbind())
+    };
+    // SAFETY: as in `get_shape`.
+    unsafe { get_with("NDArray.dtype", obj, NDArray::dtype, make) }
 }
 
 /// `_ctx`: the context as `(dev_type code, dev_id)`, read without making a handle.
 unsafe extern "C" fn get_ctx(obj: *mut ffi::PyObject, _: *mut std::ffi::c_void) -> *mut ffi::PyObject {
+    let read = |a: &NDArray| (a.ctx().dev_type as i32, a.ctx().dev_id);
     // SAFETY: as in `get_shape`.
-    unsafe {
-        get_with("NDArray.context", obj, |py, a| {
-            let c = a.ctx();
-            Ok((c.dev_type as i32, c.dev_id).into_pyobject(py)?.into_any().unbind())
-        })
-    }
+    unsafe { get_with("NDArray.context", obj, read, |py, pair| Ok(pair.into_pyobject(py)?.into_any().unbind())) }
 }
 
 /// The collector's visit of the handle (an object set from Python may refer back).
