@@ -133,3 +133,21 @@ def test_attributes_of_an_array_without_a_handle_raise():
     # A new handle makes it whole again.
     a._handle = mx.nd.zeros((4, 1))._handle
     assert a.shape == (4, 1) and a.size == 4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_asnumpy_and_asscalar_give_writable_copies(dtype):
+    x = np.arange(6).reshape(2, 3).astype(dtype)
+    a = mx.nd.array(x, dtype=dtype)
+    got = a.asnumpy()
+    assert got.dtype == np.dtype(dtype) and got.shape == (2, 3) and got.flags.writeable
+    np.testing.assert_array_equal(got, x)
+    got[0, 0] = 5  # a copy: the array keeps its value
+    assert a.asnumpy()[0, 0] == 0
+    np.testing.assert_array_equal(a[1].asnumpy(), x[1])  # a row view
+    if not IS_MXNET:  # MXNet 1.9.1's legacy arrays take no zero-size shapes (0 means unknown)
+        assert mx.nd.zeros((0, 3), dtype=dtype).asnumpy().shape == (0, 3)
+    s = (a[1:2, 2:3].reshape((1,)) + 1).asscalar()
+    assert type(s) is np.dtype(dtype).type and s == x[1, 2] + 1
+    with pytest.raises(ValueError):
+        a.asscalar()
