@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _target import mx
+from _target import IS_MXNET, mx
 from numpy.testing import assert_array_equal
 
 
@@ -266,3 +266,24 @@ def test_setitem_3d_view_chain():
     b[0, 1:3] = 1
     ref[0, 1:3] = 1
     assert_array_equal(b.asnumpy(), ref)
+
+
+def test_indices_and_shapes_of_every_integer_type():
+    # Plain ints and tuples take a short way; NumPy ints, bools and huge values the general
+    # one, with the same results and errors.
+    a = base()
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    assert_array_equal(a[np.int64(1), 2:].asnumpy(), x[1, 2:])
+    assert_array_equal(a[1, np.int32(2) :].asnumpy(), x[1, 2:])
+    assert_array_equal(a[:, -1].asnumpy(), x[:, -1])
+    assert_array_equal(a[..., 1].asnumpy(), x[..., 1])
+    assert a.reshape((np.int64(3), 8)).shape == (3, 8)
+    assert a.reshape((True, 24)).shape == (1, 24)
+    assert a.reshape([2, -1]).shape == (2, 12)
+    if not IS_MXNET:  # (MXNet raises a ValueError of NumPy's words for the first)
+        with pytest.raises(mx.base.MXNetError, match="too large"):
+            a.reshape((1 << 70, 1))
+        with pytest.raises(mx.base.MXNetError, match="non-integer"):
+            a.reshape((2.0, 12))
+    with pytest.raises(IndexError):
+        a[:, 6]
