@@ -1,5 +1,5 @@
 //! The imperative call: check and infer synchronously, then push the compute onto the engine
-//! (or, for a small elementwise op on ready arrays, compute it at once: [`small`]).
+//! (or, for a light op on ready arrays, compute it at once: [`small`]).
 
 mod small;
 
@@ -111,6 +111,11 @@ pub fn invoke_op_full(
 ) -> Result<Vec<NDArray>> {
     if let Some(outputs) = small::try_run(&*op, inputs, out, is_train) {
         return Ok(outputs);
+    }
+    if out.is_none()
+        && let Some(output) = small::try_light(&*op, inputs, is_train)
+    {
+        return Ok(vec![output]);
     }
     // The op itself moves into the engine closure below; a second handle lends the name.
     let op_ref = op.clone();

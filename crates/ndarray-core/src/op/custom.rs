@@ -246,6 +246,9 @@ impl Operator for CustomOp {
     fn name(&self) -> &str {
         "Custom"
     }
+    fn pure_forward(&self) -> bool {
+        false
+    }
     fn output_names(&self) -> Vec<String> {
         self.prop.outputs().to_vec()
     }
@@ -374,6 +377,9 @@ impl Operator for CustomBackwardOp {
     }
     fn name(&self) -> &str {
         "_backward_Custom"
+    }
+    fn pure_forward(&self) -> bool {
+        false
     }
     fn infer_shape(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
         let (og, a, o, x) = self.counts();

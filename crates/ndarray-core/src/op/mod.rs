@@ -198,6 +198,13 @@ pub trait Operator: Send + Sync + fmt::Debug {
     fn uses_rng(&self) -> bool {
         false
     }
+    /// Whether `forward` only computes its results from its inputs and attributes: no effect
+    /// outside them, no call back into the engine, so that it may run while its inputs' engine
+    /// variables are held, and run again after it failed. True for every built-in op; false
+    /// for custom ops, which run the user's Python code.
+    fn pure_forward(&self) -> bool {
+        true
+    }
     /// The op's work on inputs of these shapes, in elements of an elementwise op, when it is
     /// not about the elements it touches (a matrix product does `m n k` multiply-adds on
     /// `m k + k n + m n` elements). The imperative call runs light work on the calling thread
