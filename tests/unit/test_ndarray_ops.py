@@ -589,6 +589,25 @@ def test_take():
     check(mx.nd.take(nd(W), nd([-1, 3, 4]), mode="wrap"), [[5, 6], [1, 2], [3, 4]])
 
 
+def test_take_raise_mode_checks_the_indices():
+    # In range (a fraction is truncated, as in the other modes): the rows asked for.
+    check(mx.nd.take(nd(W), nd([0, 2, 1.5]), mode="raise"), [[1, 2], [5, 6], [3, 4]])
+    check(mx.nd.take(nd(W), nd([1]), axis=1, mode="raise"), [[2], [4], [6]])
+    # Out of [0, n - 1], as MXNet checks it: the error at the next wait.
+    for bad in ([3], [-1], [2.5], [-0.5], [0, 7]):
+        with pytest.raises(mx.base.MXNetError, match="out of bound"):
+            mx.nd.take(nd(W), nd(bad), mode="raise").asnumpy()
+    with pytest.raises(mx.base.MXNetError, match="out of bound"):
+        mx.nd.take(nd(W), nd([2]), axis=1, mode="raise").asnumpy()
+    # The engine goes on.
+    check(mx.nd.take(nd(W), nd([0]), mode="raise"), [[1, 2]])
+
+
+def test_pick_has_no_raise_mode():
+    with pytest.raises(mx.base.MXNetError, match="raise"):
+        mx.nd.pick(nd(W), nd([0, 1, 0]), mode="raise").asnumpy()
+
+
 def test_pick():
     check(mx.nd.pick(nd(W), nd([0, 1, 0])), [1, 4, 5])  # default axis=-1
     check(mx.nd.pick(nd(W), nd([0, 1, 0]), axis=1), [1, 4, 5])

@@ -29,6 +29,8 @@ fn index(op: &str, v: f64, n: usize, wrap: bool) -> Result<usize> {
 struct Take {
     axis: i64,
     wrap: bool,
+    /// `mode='raise'`: an index outside `[0, n - 1]` fails the op, as in MXNet.
+    raise: bool,
 }
 
 impl Operator for Take {
@@ -54,6 +56,10 @@ impl Operator for Take {
         _: &[Shape],
         _: &[DType],
     ) -> Result<Option<Vec<DeviceStorage>>> {
+        if self.raise {
+            // The host kernel checks the indices.
+            return Ok(None);
+        }
         let ax = norm_axis("take", self.axis, x[0].shape.len())?;
         Ok(device::take(x[0], x[1], ax, self.wrap)?.map(|o| vec![o]))
     }
@@ -64,6 +70,13 @@ impl Operator for Take {
         let inner: usize = a[ax + 1..].iter().product();
         let n = a[ax];
         let ni = x[1].len();
+        if self.raise
+            && let Some(v) = (0..ni).map(|i| get(&x[1], i)).find(|v| !(0.0..=n as f64 - 1.0).contains(v))
+        {
+            return Err(Error::Index(format!(
+                "take: index {v} is out of bounds for axis {ax} with size {n} (mode='raise')"
+            )));
+        }
         let idx: Vec<usize> = (0..ni).map(|i| index("take", get(&x[1], i), n, self.wrap)).collect::<Result<_>>()?;
         let src = x[0].storage();
         dispatch!(storage &*src => v: T, {
@@ -438,13 +451,25 @@ fn grad_where(b: &mut dyn GradBuilder, _: &Attrs, x: &[NodeEntry], _: &[NodeEntr
     Ok(vec![None, Some(gx), Some(gy)])
 }
 
+/// `mode` of pick: whether indices wrap around the axis (`'wrap'`) or are clipped to it.
 fn mode_wrap(a: &Attrs, op: &str) -> Result<bool> {
     match a.str_or("mode", "clip") {
         "clip" => Ok(false),
         "wrap" => Ok(true),
-        "raise" => Ok(false),
         m => Err(Error::param(op, format!("mode must be 'clip' or 'wrap', got '{m}'"))),
     }
+}
+
+/// Take with its `mode`: `'clip'`, `'wrap'` or `'raise'`.
+fn take_op(a: &Attrs, op: &str) -> Result<Take> {
+    let axis = a.int_or(op, "axis", 0)?;
+    let (wrap, raise) = match a.str_or("mode", "clip") {
+        "clip" => (false, false),
+        "wrap" => (true, false),
+        "raise" => (false, true),
+        m => return Err(Error::param(op, format!("mode must be 'clip', 'wrap' or 'raise', got '{m}'"))),
+    };
+    Ok(Take { axis, wrap, raise })
 }
 
 pub(super) fn register(r: &mut Registry) {
@@ -453,7 +478,7 @@ pub(super) fn register(r: &mut Registry) {
         &["a", "indices"],
         params!("axis" = Some("0"), "mode" = Some("'clip'")),
         "gather slices along an axis",
-        |a: &Attrs| Ok(Box::new(Take { axis: a.int_or("take", "axis", 0)?, wrap: mode_wrap(a, "take")? })),
+        |a: &Attrs| Ok(Box::new(take_op(a, "take")?)),
     );
     r.add(
         "pick",
@@ -489,7 +514,8 @@ pub(super) fn register(r: &mut Registry) {
         params!("axis" = Some("0"), "mode" = Some("'clip'")),
         "gradient of take: ograd added into the rows it was taken from",
         |a: &Attrs| {
-            let fwd = Take { axis: a.int_or("_backward_take", "axis", 0)?, wrap: mode_wrap(a, "_backward_take")? };
+            // The forward op checked the indices where they had to be in range.
+            let fwd = Take { raise: false, ..take_op(a, "_backward_take")? };
             Ok(Box::new(TakeBackward { fwd }))
         },
     );
@@ -551,6 +577,24 @@ mod grad_tests {
     fn a32(shape: &[usize], dt: DType) -> crate::ndarray::NDArray {
         let n = shape.iter().product();
         crate::ndarray::NDArray::from_cpu(CpuStorage::full(dt, n, 0.5), shape, crate::context::Context::cpu(0)).unwrap()
+    }
+
+    #[test]
+    fn take_raise_mode_fails_on_indices_out_of_range() {
+        let take = |idx: &[f64], mode: &str| {
+            let attrs = Attrs::from_pairs([("mode", mode)]);
+            let out = crate::invoke("take", &attrs, &[arr(&[3, 2], 1), vals(&[idx.len()], idx)], None, None).unwrap();
+            out[0].wait_to_read().map(|()| out[0].to_cpu_storage().unwrap().len())
+        };
+        assert_eq!(take(&[0.0, 2.0, 1.5], "raise").unwrap(), 6);
+        for bad in [3.0, -1.0, 2.5, -0.5, f64::NAN] {
+            let e = take(&[bad], "raise").unwrap_err().to_string();
+            assert!(e.contains("out of bounds for axis 0 with size 3"), "{e}");
+            // The other modes clip or wrap it.
+            assert_eq!(take(&[bad], "clip").unwrap(), 2);
+        }
+        let e = crate::invoke("take", &Attrs::from_pairs([("mode", "nearest")]), &[arr(&[3], 1)], None, None);
+        assert!(e.unwrap_err().to_string().contains("'clip', 'wrap' or 'raise'"));
     }
 
     #[test]
