@@ -4,8 +4,9 @@ use mxrs_ndarray_core::autograd::record::{check_writable, is_recording, record_v
 use mxrs_ndarray_core::io::arrays;
 use mxrs_ndarray_core::{Attrs, Context, CpuStorage, DType, DevType, NDArray};
 use pyo3::buffer::PyBuffer;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::{PyByteArray, PyBytes, PyInt, PySlice, PyTuple};
 
 use crate::error::{PyMxError, PyMxResult};
 use crate::guard::{enter, enter_detached, enter_ok};
@@ -83,6 +84,13 @@ impl PyNDArray {
             reshape(&row, v.shape()).map(PyNDArray)
         })
     }
+    /// `self[key]` for a tuple of Python ints and slices, as MXNet runs it: one `slice` op,
+    /// then a view without the axes an int picked. None (nothing run) where the key holds
+    /// anything else (Ellipsis, None, arrays, NumPy integers, an index out of range, more
+    /// indices than axes): Python's path then takes it, and raises its errors.
+    fn basic_index(&self, key: &Bound<'_, PyTuple>) -> PyResult<Option<PyNDArray>> {
+        enter("NDArray.__getitem__", || basic_index(&self.0, key))
+    }
     /// View with another shape.
     fn reshape_view(&self, shape: Vec<i64>) -> PyResult<PyNDArray> {
         enter("reshape", || {
@@ -129,6 +137,76 @@ fn slice0(a: &NDArray, begin: usize, end: usize) -> mxrs_ndarray_core::Result<ND
     }
     let attrs = Attrs::from_pairs([("axis", "0".to_string()), ("begin", begin.to_string()), ("end", end.to_string())]);
     record_view("slice_axis", attrs, a, v)
+}
+
+/// See [`PyNDArray::basic_index`].
+fn basic_index(a: &NDArray, key: &Bound<'_, PyTuple>) -> PyResult<Option<PyNDArray>> {
+    let shape = a.shape();
+    if key.len() > shape.len() {
+        return Ok(None);
+    }
+    // The attribute strings as Python's `_attr` makes them: "(0, None, 1)".
+    let (mut begin, mut end, mut step) = (String::from("("), String::from("("), String::from("("));
+    let mut kept: smallvec::SmallVec<[usize; 6]> = smallvec::SmallVec::new();
+    let bound = |v: &Bound<'_, PyAny>, text: &mut String| -> PyResult<bool> {
+        if v.is_none() {
+            text.push_str("None, ");
+        } else if v.is_exact_instance_of::<PyInt>()
+            && let Ok(i) = v.extract::<i64>()
+        {
+            text.push_str(&i.to_string());
+            text.push_str(", ");
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    };
+    for (ax, k) in key.iter().enumerate() {
+        let dim = shape[ax];
+        if let Ok(sl) = k.cast_exact::<PySlice>() {
+            let ok = bound(&sl.getattr(intern!(key.py(), "start"))?, &mut begin)?
+                && bound(&sl.getattr(intern!(key.py(), "stop"))?, &mut end)?
+                && bound(&sl.getattr(intern!(key.py(), "step"))?, &mut step)?;
+            if !ok {
+                return Ok(None);
+            }
+            kept.push(ax);
+        } else if k.is_exact_instance_of::<PyInt>() {
+            let Ok(i) = k.extract::<i64>() else { return Ok(None) };
+            let i = if i < 0 { i.saturating_add(dim as i64) } else { i };
+            if i < 0 || i >= dim as i64 {
+                return Ok(None);
+            }
+            begin.push_str(&format!("{i}, "));
+            end.push_str(&format!("{}, ", i + 1));
+            step.push_str("1, ");
+        } else {
+            return Ok(None);
+        }
+    }
+    let close = |t: &mut String| {
+        // "(a, b, " -> "(a, b)", and "(a, " -> "(a,)" as Python writes a 1-tuple.
+        t.truncate(t.len() - 2);
+        t.push_str(if key.len() == 1 { ",)" } else { ")" });
+    };
+    for t in [&mut begin, &mut end, &mut step] {
+        close(t);
+    }
+    let attrs = [("begin", begin), ("end", end), ("step", step)].map(|(k, v)| (k.to_string(), v)).into();
+    let res = crate::opfunc::run_op("slice", attrs, std::slice::from_ref(a), None, None).map_err(PyMxError)?;
+    let [res]: [NDArray; 1] =
+        res.try_into().map_err(|_| PyMxError(mxrs_ndarray_core::Error::msg("slice: one output")))?;
+    if kept.len() + (shape.len() - key.len()) == shape.len() {
+        return Ok(Some(PyNDArray(res)));
+    }
+    // The axes an int picked are 1 long in the slice's result: drop them (a scalar keeps one).
+    let sliced = res.shape();
+    let mut dims: smallvec::SmallVec<[usize; 6]> =
+        (0..sliced.len()).filter(|&ax| ax >= key.len() || kept.contains(&ax)).map(|ax| sliced[ax]).collect();
+    if dims.is_empty() {
+        dims.push(1);
+    }
+    reshape(&res, &dims).map(|v| Some(PyNDArray(v))).map_err(|e| PyMxError(e).into())
 }
 
 /// `a` as a view of `shape`, recorded as `Reshape` while recording.

@@ -417,6 +417,11 @@ class NDArray(_native.NDArrayBase):
         return begin, end, step, drop
 
     def __getitem__(self, key):
+        if type(key) is tuple and len(key) > 1:
+            # Ints and slices (`x[:, 1]`, `x[0, 1:3]`) natively: 16 -> 3 us.
+            h = self._handle.basic_index(key)
+            if h is not None:
+                return _wrap(h)
         if isinstance(key, (numbers.Integral, np.integer)):
             i = self._norm_index(key, self.shape[0] if self.shape else 0)
             if self.ndim == 1:
