@@ -78,6 +78,25 @@ def test_tuples_of_ints_and_slices_match_numpy(ndim):
         assert_array_equal(got.asnumpy(), exp.reshape(got.shape), err_msg=repr(key))
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_assignments_through_tuples_of_ints_and_slices_match_numpy(ndim):
+    shape = (4, 5, 3)[:ndim]
+    ref = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    x = mx.nd.array(ref)
+    for i, key in enumerate(_random_keys(10 + ndim, ndim, 120)):
+        part = ref[key]
+        if part.size == 0:
+            continue
+        if i % 2:
+            value = np.float32(100 + i)
+            x[key] = float(value) if i % 4 == 1 else int(value)
+        else:
+            value = np.arange(part.size, dtype=np.float32).reshape(part.shape) - i
+            x[key] = mx.nd.array(value.reshape(part.shape or (1,)))
+        ref[key] = value
+        assert_array_equal(x.asnumpy(), ref, err_msg=repr(key))
+
+
 def test_tuple_keys_record_their_gradient():
     x = mx.nd.array(np.arange(12, dtype=np.float32).reshape(3, 4))
     x.attach_grad()

@@ -826,3 +826,19 @@ def test_waitall():
     xs = [mx.nd.ones((10, 10)) * i for i in range(5)]
     assert mx.nd.waitall() is None
     assert [x.asnumpy()[0, 0] for x in xs] == [0, 1, 2, 3, 4]
+
+
+def test_calls_with_the_same_and_other_attributes_alternate():
+    # mxrs keeps op instances by their attributes: calls that alternate them must not mix.
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    x = mx.nd.array(a)
+    for _ in range(3):
+        for axis in (0, 1, 2, (0, 2)):
+            for keepdims in (False, True):
+                check(mx.nd.sum(x, axis=axis, keepdims=keepdims), a.sum(axis=axis, keepdims=keepdims))
+        for shape in ((2, 3), (3, 2), (6,)):
+            check(mx.nd.full(shape, 2.5), np.full(shape, 2.5, np.float32))
+            check(mx.nd.ones(shape, dtype="int32"), np.ones(shape), dtype=np.int32)
+    # Random draws with the same attributes still differ.
+    u = [mx.nd.random.uniform(shape=(50,)).asnumpy() for _ in range(2)]
+    assert not np.array_equal(u[0], u[1])

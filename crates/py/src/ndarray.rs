@@ -3,6 +3,8 @@
 use mxrs_ndarray_core::autograd::record::{check_writable, is_recording, record_view};
 use mxrs_ndarray_core::io::arrays;
 use mxrs_ndarray_core::{Attrs, Context, CpuStorage, DType, DevType, NDArray};
+use std::collections::BTreeMap;
+
 use pyo3::buffer::PyBuffer;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -91,6 +93,12 @@ impl PyNDArray {
     fn basic_index(&self, key: &Bound<'_, PyTuple>) -> PyResult<Option<PyNDArray>> {
         enter("NDArray.__getitem__", || basic_index(&self.0, key))
     }
+    /// The `slice` op's attributes (`begin`, `end`, `step`) for `key`, a tuple of Python ints
+    /// and slices (`x[:, 1] = v` assigns through them); None as for
+    /// [`basic_index`](PyNDArray::basic_index).
+    fn basic_attrs(&self, key: &Bound<'_, PyTuple>) -> PyResult<Option<BTreeMap<String, String>>> {
+        enter("NDArray.__setitem__", || Ok::<_, PyErr>(basic_plan(self.0.shape(), key)?.map(|(attrs, _)| attrs)))
+    }
     /// View with another shape.
     fn reshape_view(&self, shape: Vec<i64>) -> PyResult<PyNDArray> {
         enter("reshape", || {
@@ -139,35 +147,37 @@ fn slice0(a: &NDArray, begin: usize, end: usize) -> mxrs_ndarray_core::Result<ND
     record_view("slice_axis", attrs, a, v)
 }
 
-/// See [`PyNDArray::basic_index`].
-fn basic_index(a: &NDArray, key: &Bound<'_, PyTuple>) -> PyResult<Option<PyNDArray>> {
-    let shape = a.shape();
+/// The `slice` op's attributes for `key`, a tuple of Python ints and slices over an array of
+/// `shape` (as Python's `_attr` writes them: "(0, None, 1)"), and the axes a slice kept; None
+/// where the key holds anything else (see [`PyNDArray::basic_index`]).
+type Plan = (BTreeMap<String, String>, smallvec::SmallVec<[usize; 6]>);
+
+fn basic_plan(shape: &[usize], key: &Bound<'_, PyTuple>) -> PyResult<Option<Plan>> {
     if key.len() > shape.len() {
         return Ok(None);
     }
-    // The attribute strings as Python's `_attr` makes them: "(0, None, 1)".
     let (mut begin, mut end, mut step) = (String::from("("), String::from("("), String::from("("));
-    let mut kept: smallvec::SmallVec<[usize; 6]> = smallvec::SmallVec::new();
-    let bound = |v: &Bound<'_, PyAny>, text: &mut String| -> PyResult<bool> {
+    let mut kept = smallvec::SmallVec::new();
+    let bound = |v: &Bound<'_, PyAny>, text: &mut String| -> bool {
         if v.is_none() {
             text.push_str("None, ");
         } else if v.is_exact_instance_of::<PyInt>()
             && let Ok(i) = v.extract::<i64>()
         {
-            text.push_str(&i.to_string());
-            text.push_str(", ");
+            text.push_str(&format!("{i}, "));
         } else {
-            return Ok(false);
+            return false;
         }
-        Ok(true)
+        true
     };
+    let py = key.py();
     for (ax, k) in key.iter().enumerate() {
         let dim = shape[ax];
         if let Ok(sl) = k.cast_exact::<PySlice>() {
-            let ok = bound(&sl.getattr(intern!(key.py(), "start"))?, &mut begin)?
-                && bound(&sl.getattr(intern!(key.py(), "stop"))?, &mut end)?
-                && bound(&sl.getattr(intern!(key.py(), "step"))?, &mut step)?;
-            if !ok {
+            if !(bound(&sl.getattr(intern!(py, "start"))?, &mut begin)
+                && bound(&sl.getattr(intern!(py, "stop"))?, &mut end)
+                && bound(&sl.getattr(intern!(py, "step"))?, &mut step))
+            {
                 return Ok(None);
             }
             kept.push(ax);
@@ -184,19 +194,24 @@ fn basic_index(a: &NDArray, key: &Bound<'_, PyTuple>) -> PyResult<Option<PyNDArr
             return Ok(None);
         }
     }
-    let close = |t: &mut String| {
+    let close = |mut t: String| {
         // "(a, b, " -> "(a, b)", and "(a, " -> "(a,)" as Python writes a 1-tuple.
         t.truncate(t.len() - 2);
         t.push_str(if key.len() == 1 { ",)" } else { ")" });
+        t
     };
-    for t in [&mut begin, &mut end, &mut step] {
-        close(t);
-    }
-    let attrs = [("begin", begin), ("end", end), ("step", step)].map(|(k, v)| (k.to_string(), v)).into();
+    let attrs = [("begin", begin), ("end", end), ("step", step)].map(|(k, v)| (k.to_string(), close(v))).into();
+    Ok(Some((attrs, kept)))
+}
+
+/// See [`PyNDArray::basic_index`].
+fn basic_index(a: &NDArray, key: &Bound<'_, PyTuple>) -> PyResult<Option<PyNDArray>> {
+    let shape = a.shape();
+    let Some((attrs, kept)) = basic_plan(shape, key)? else { return Ok(None) };
     let res = crate::opfunc::run_op("slice", attrs, std::slice::from_ref(a), None, None).map_err(PyMxError)?;
     let [res]: [NDArray; 1] =
         res.try_into().map_err(|_| PyMxError(mxrs_ndarray_core::Error::msg("slice: one output")))?;
-    if kept.len() + (shape.len() - key.len()) == shape.len() {
+    if kept.len() == key.len() {
         return Ok(Some(PyNDArray(res)));
     }
     // The axes an int picked are 1 long in the slice's result: drop them (a scalar keeps one).

@@ -82,8 +82,13 @@ def _attr(v):
         # The common values first: the checks below cost up to six isinstance calls each, and
         # a slice's begin/end/step tuples made `x[:, 1]` spend a third of its time here.
         return str(v)
-    if t is tuple and all(type(x) is int or x is None for x in v):
-        return "(" + ", ".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
+    if t is tuple:
+        # Python writes a tuple of ints and Nones as MXNet does: "(2, 3)", "(2,)", "(1, None)".
+        for x in v:
+            if type(x) is not int and x is not None:
+                break
+        else:
+            return str(v)
     if isinstance(v, bool):
         return "True" if v else "False"
     if isinstance(v, (tuple, list)):
@@ -445,6 +450,17 @@ class NDArray(_native.NDArrayBase):
     def __setitem__(self, key, value):
         if not self.writable:
             raise ValueError("trying to assign to a readonly NDArray")
+        if type(key) is tuple and len(key) > 1:
+            # Ints and slices (`x[:, 1] = 5`) with the attributes made natively: 11 -> 4 us.
+            kw = self._handle.basic_attrs(key)
+            if kw is not None:
+                if type(value) is float or type(value) is int:
+                    kw["scalar"] = str(float(value))
+                    _run("_slice_assign_scalar", [self._handle], kw, self, None)
+                    return
+                if isinstance(value, NDArray):
+                    _run("_slice_assign", [self._handle, value._handle], kw, self, None)
+                    return
         if isinstance(key, slice) and key == slice(None):
             self._assign(value)
             return
@@ -475,7 +491,8 @@ class NDArray(_native.NDArrayBase):
                 value = value.as_in_context(self.context)
             self._handle.copy_from(value._handle)
         elif isinstance(value, numeric_types):
-            invoke("_full", [], {"shape": self.shape, "value": float(value), "dtype": self._handle.dtype}, out=self)
+            kw = {"shape": str(self.shape), "value": str(float(value)), "dtype": self._handle.dtype}
+            _run("_full", [], kw, self, None)
         else:
             if isinstance(value, (str, bytes)):
                 raise MXNetTypeError(f"cannot assign a value of type {type(value).__name__} to an NDArray")
@@ -703,15 +720,22 @@ def zeros(shape, ctx=None, dtype=None, stype=None, **kwargs):
 
 def ones(shape, ctx=None, dtype=None, **kwargs):
     """An array of ones (``out=`` fills an existing array)."""
-    _check_kwargs("ones", kwargs, _ZEROS_ARGS)
-    _check_stype("ones", kwargs.get("stype"))
+    if kwargs:
+        _check_kwargs("ones", kwargs, _ZEROS_ARGS)
+        _check_stype("ones", kwargs.get("stype"))
     return full(_shape(shape, "ones"), 1.0, ctx, dtype, out=kwargs.get("out"))
 
 
 def full(shape, val, ctx=None, dtype=None, out=None):
     """An array filled with ``val``."""
-    attrs = {"shape": _shape(shape, "full"), "value": float(val), "dtype": _dtype_name(dtype)}
-    return invoke("_full", [], attrs, out=out, ctx=_ctx(ctx))
+    # The attribute strings and the context pair made here, without `invoke`'s frames
+    # (mx.nd.ones((2, 3)): 8 -> 3 us with the native short way).
+    # (_shape gives a tuple of ints, which Python writes as MXNet does.)
+    kw = {"shape": str(_shape(shape, "full")), "value": str(float(val)), "dtype": _dtype_name(dtype)}
+    if out is not None:
+        return _run("_full", [], kw, out, None)
+    pair = (current_context() if ctx is None else Context(ctx))._pair()
+    return _wrap(_native.invoke("_full", [], kw, None, pair)[0])
 
 
 def array(source_array, ctx=None, dtype=None):

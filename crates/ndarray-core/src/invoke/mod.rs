@@ -113,7 +113,7 @@ pub fn invoke_op_full(
         return Ok(outputs);
     }
     if out.is_none()
-        && let Some(output) = small::try_light(&*op, inputs, is_train)
+        && let Some(output) = small::try_light(&*op, inputs, ctx, is_train)
     {
         return Ok(vec![output]);
     }

@@ -83,9 +83,15 @@ pub(super) fn try_new(op: &dyn Operator, inputs: &[&NDArray], is_train: bool) ->
 /// pending and taking an engine claim, then store the result into the pending array: about
 /// 0.5 µs of `mx.nd.dot` on 2x2. A failing or panicking kernel is left to the general call,
 /// which runs it again ([`Operator::pure_forward`]) and reports the failure at the next wait.
-pub(super) fn try_light(op: &dyn Operator, inputs: &[NDArray], is_train: bool) -> Option<NDArray> {
-    let first = inputs.first()?;
-    let ctx = first.ctx();
+///
+/// An op without inputs (`_full`, `_arange`) makes its array on `ctx` (default: `cpu(0)`).
+pub(super) fn try_light(
+    op: &dyn Operator,
+    inputs: &[NDArray],
+    ctx: Option<Context>,
+    is_train: bool,
+) -> Option<NDArray> {
+    let ctx = inputs.first().map_or(ctx.unwrap_or_default(), |a| a.ctx());
     if !ctx.is_host()
         || op.num_outputs() != 1
         || op.uses_rng()
@@ -117,6 +123,7 @@ pub(super) fn try_light(op: &dyn Operator, inputs: &[NDArray], is_train: bool) -
         Some(data)
     };
     let data = match inputs {
+        [] => Some(compute()),
         [a] => mxrs_engine::read_now(&[a.var()], compute),
         [a, b] => mxrs_engine::read_now(&[a.var(), b.var()], compute),
         _ => mxrs_engine::read_now(&inputs.iter().map(|a| a.var()).collect::<SmallVec<[&Var; 4]>>(), compute),
@@ -288,20 +295,26 @@ mod tests {
     #[test]
     fn light_ops_take_the_short_way() {
         let (x, y) = (arr(&[1.0, 2.0, 3.0, 4.0], &[2, 2]), arr(&[5.0, 6.0, 7.0, 8.0], &[2, 2]));
-        let product = try_light(&*op("dot", &[]), &[x.clone(), y.clone()], false).expect("ready inputs");
+        let product = try_light(&*op("dot", &[]), &[x.clone(), y.clone()], None, false).expect("ready inputs");
         assert_eq!((product.shape(), vals(&product)), (&[2, 2][..], vec![19.0, 22.0, 43.0, 50.0]));
         // Shapes and dtypes come from the op's inference.
-        let rows = try_light(&*op("sum", &[("axis", "1")]), std::slice::from_ref(&x), false).unwrap();
+        let rows = try_light(&*op("sum", &[("axis", "1")]), std::slice::from_ref(&x), None, false).unwrap();
         assert_eq!((rows.shape(), vals(&rows)), (&[2][..], vec![3.0, 7.0]));
-        let t = try_light(&*op("transpose", &[]), std::slice::from_ref(&x), false).unwrap();
+        let t = try_light(&*op("transpose", &[]), std::slice::from_ref(&x), None, false).unwrap();
         assert_eq!(vals(&t), [1.0, 3.0, 2.0, 4.0]);
-        let ints = try_light(&*op("Cast", &[("dtype", "int32")]), std::slice::from_ref(&x), false).unwrap();
+        let ints = try_light(&*op("Cast", &[("dtype", "int32")]), std::slice::from_ref(&x), None, false).unwrap();
         assert_eq!((ints.dtype(), vals(&ints)), (crate::dtype::DType::I32, vec![1.0, 2.0, 3.0, 4.0]));
         // Three inputs, one of them a view.
         let row = y.slice_axis0(1, 2).unwrap();
         let fc = op("FullyConnected", &[("num_hidden", "2")]);
-        let r = try_light(&*fc, &[row, x.clone(), arr(&[7.0, 8.0], &[2])], false).unwrap();
+        let r = try_light(&*fc, &[row, x.clone(), arr(&[7.0, 8.0], &[2])], None, false).unwrap();
         assert_eq!(vals(&r), [7.0 + 16.0 + 7.0, 21.0 + 32.0 + 8.0]);
+        // An op without inputs makes its array on the context given, or cpu(0).
+        let full = op("_full", &[("shape", "(2, 3)"), ("value", "1.5")]);
+        let ones = try_light(&*full, &[], Some(Context::cpu(1)), false).unwrap();
+        assert_eq!((ones.shape(), ones.ctx(), vals(&ones)), (&[2, 3][..], Context::cpu(1), vec![1.5; 6]));
+        assert_eq!(try_light(&*full, &[], None, false).unwrap().ctx(), Context::cpu(0));
+        assert!(try_light(&*full, &[], Some(Context::gpu(0)), false).is_none());
         // The result is an ordinary array, equal to the general call's.
         let again = crate::invoke::invoke("dot", &Attrs::default(), &[product.clone(), y.clone()], None, None).unwrap();
         assert_eq!(vals(&again[0]), [249.0, 290.0, 565.0, 658.0]);
@@ -335,26 +348,26 @@ mod tests {
     #[test]
     fn other_light_calls_take_the_general_way() {
         let x = arr(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
-        // Several outputs, random numbers, an impure op, heavy work, an op given no inputs.
+        // Several outputs, random numbers (with inputs or without), an impure op, heavy work.
         let split = op("SliceChannel", &[("num_outputs", "2")]);
-        assert!(try_light(&*split, std::slice::from_ref(&x), false).is_none());
+        assert!(try_light(&*split, std::slice::from_ref(&x), None, false).is_none());
         let sample = op("_sample_uniform", &[]);
-        assert!(try_light(&*sample, &[x.clone(), x.clone()], false).is_none());
-        assert!(try_light(&Impure, std::slice::from_ref(&x), false).is_none());
+        assert!(try_light(&*sample, &[x.clone(), x.clone()], None, false).is_none());
+        assert!(try_light(&Impure, std::slice::from_ref(&x), None, false).is_none());
         let big = NDArray::zeros(&[256, 256], crate::dtype::DType::F32, Context::cpu(0)).unwrap();
-        assert!(try_light(&*op("dot", &[]), &[big.clone(), big], false).is_none());
-        assert!(try_light(&*op("_zeros", &[("shape", "(2,)")]), &[], false).is_none());
+        assert!(try_light(&*op("dot", &[]), &[big.clone(), big], None, false).is_none());
+        assert!(try_light(&*op("_random_uniform", &[("shape", "(2,)")]), &[], None, false).is_none());
         // Inference errors are the general call's to raise.
-        assert!(try_light(&*op("dot", &[]), &[x.clone(), arr(&[1.0; 3], &[3])], false).is_none());
+        assert!(try_light(&*op("dot", &[]), &[x.clone(), arr(&[1.0; 3], &[3])], None, false).is_none());
         // A failing kernel: the general call runs it again and the error surfaces at the wait.
         let not_pd = arr(&[-1.0, 0.0, 0.0, -1.0], &[2, 2]);
         let potrf = op("linalg_potrf", &[]);
-        assert!(try_light(&*potrf, std::slice::from_ref(&not_pd), false).is_none());
+        assert!(try_light(&*potrf, std::slice::from_ref(&not_pd), None, false).is_none());
         let failed = crate::invoke::invoke("linalg_potrf", &Attrs::default(), &[not_pd], None, None).unwrap();
         let err = failed[0].wait_to_read().unwrap_err().to_string();
         assert!(err.contains("positive definite"), "{err}");
         // An input that failed, or that an op is still writing.
-        assert!(try_light(&*op("transpose", &[]), &failed, false).is_none());
+        assert!(try_light(&*op("transpose", &[]), &failed, None, false).is_none());
         let y = arr(&[1.0, 2.0], &[2]);
         engine().push(
             Box::new(|| {
@@ -368,9 +381,9 @@ mod tests {
             0,
             "slow writer",
         );
-        assert!(try_light(&*op("sum", &[]), std::slice::from_ref(&y), false).is_none());
+        assert!(try_light(&*op("sum", &[]), std::slice::from_ref(&y), None, false).is_none());
         y.wait_to_read().unwrap();
-        assert_eq!(vals(&try_light(&*op("sum", &[]), &[y], false).unwrap()), [3.0]);
+        assert_eq!(vals(&try_light(&*op("sum", &[]), &[y], None, false).unwrap()), [3.0]);
     }
 
     #[test]
