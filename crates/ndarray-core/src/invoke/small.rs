@@ -103,15 +103,18 @@ pub(super) fn try_light(
         return None;
     }
     let in_shapes: SmallVec<[Shape; 4]> = inputs.iter().map(|a| a.shape().to_vec()).collect();
+    // The work, or the inputs' part of it, must be light before the output is inferred: a
+    // heavy op then costs the general call no second inference.
+    let op_work = op.work_elements(&in_shapes);
+    let input_work = inputs.iter().map(|a| a.size()).fold(0, usize::saturating_add);
+    if property_for(ctx, op_work.unwrap_or(input_work)) != FnProperty::Light {
+        return None;
+    }
     let [shape]: [Shape; 1] = op.infer_shape(&in_shapes).ok()?.try_into().ok()?;
     let in_dtypes: SmallVec<[DType; 4]> = inputs.iter().map(|a| a.dtype()).collect();
     let [dtype]: [DType; 1] = op.infer_dtype(&in_dtypes).ok()?.try_into().ok()?;
     let size = checked_size(op.name(), &shape).ok()?;
-    let work = match op.work_elements(&in_shapes) {
-        Some(w) => w,
-        None => inputs.iter().map(|a| a.size()).fold(size, usize::saturating_add),
-    };
-    if property_for(ctx, work) != FnProperty::Light {
+    if property_for(ctx, op_work.unwrap_or(input_work.saturating_add(size))) != FnProperty::Light {
         return None;
     }
     let compute = || {
