@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use mxrs_ndarray_core::op::Operator;
-use mxrs_ndarray_core::{Attrs, NDArray, registry};
+use mxrs_ndarray_core::{Attrs, NDArray};
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -22,6 +22,7 @@ use crate::error::PyMxError;
 use crate::guard::enter;
 use crate::ndarray::PyNDArray;
 use crate::ndarray_base::{Held, hold};
+use crate::opcache::fast_op;
 
 /// Run a one-output op on one or two arrays, with an optional `scalar` attribute, into `out`
 /// when given; returns the output's handle (for `out`, the one that records the call under
@@ -53,43 +54,6 @@ fn fast_invoke_op(
     let out = out.map(std::slice::from_ref);
     let mut r = mxrs_ndarray_core::invoke::invoke_op_attrs(op, attrs, &inputs, out, None)?;
     Ok(PyNDArray(r.swap_remove(0)))
-}
-
-/// Ops kept by [`fast_op`]: name, bits of the scalar, instance.
-type FastOps = Vec<(String, Option<u64>, Arc<dyn Operator>)>;
-
-thread_local! {
-    /// Ops made by the fast path, by name and scalar. `NDArray`'s operators use a handful of
-    /// them (`a + b`, `x * 2`), and an op instance is immutable (random ops are not kept), so
-    /// one serves every call: making it took a registry lookup, the scalar's text and its
-    /// parsing, and two allocations, per `a + 1`.
-    static FAST_OPS: std::cell::RefCell<FastOps> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The op `name` (with attribute `scalar` when given), from the cache when it is there.
-pub(crate) fn fast_op(name: &str, scalar: Option<f64>) -> mxrs_ndarray_core::Result<Arc<dyn Operator>> {
-    let key = scalar.map(f64::to_bits);
-    let hit =
-        FAST_OPS.with(|c| c.borrow().iter().find(|(n, k, _)| *k == key && n == name).map(|(_, _, op)| op.clone()));
-    if let Some(op) = hit {
-        return Ok(op);
-    }
-    let mut attrs = Attrs::default();
-    if let Some(s) = scalar {
-        attrs.set("scalar", format!("{s:?}"));
-    }
-    let op: Arc<dyn Operator> = Arc::from((registry().get(name)?.create)(&attrs)?);
-    if op.uses_rng() {
-        return Ok(op);
-    }
-    FAST_OPS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= 32 {
-            c.remove(0);
-        }
-        c.push((name.to_string(), key, op.clone()));
-    });
-    Ok(op)
 }
 
 /// A new instance of the Python class `cls` (the `NDArray` class or a subclass defined in

@@ -12,6 +12,7 @@ mod kvstore;
 mod kvstore_dist;
 mod ndarray;
 mod ndarray_base;
+mod opcache;
 mod opfunc;
 mod rtc;
 mod runtime;
@@ -123,7 +124,7 @@ fn invoke(
     enter(name, || {
         let ctx = ctx.map(|(t, i)| ctx_of(t, i)).transpose()?;
         let outs = out.as_deref().map(handles);
-        Ok::<_, PyMxError>(wrap(opfunc::run_op(name, attrs, &handles(&inputs), outs.as_deref(), ctx)?))
+        Ok::<_, PyMxError>(wrap(opcache::run_op(name, attrs, &handles(&inputs), outs.as_deref(), ctx)?))
     })
 }
 

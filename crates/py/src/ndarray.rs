@@ -208,7 +208,7 @@ fn basic_plan(shape: &[usize], key: &Bound<'_, PyTuple>) -> PyResult<Option<Plan
 fn basic_index(a: &NDArray, key: &Bound<'_, PyTuple>) -> PyResult<Option<PyNDArray>> {
     let shape = a.shape();
     let Some((attrs, kept)) = basic_plan(shape, key)? else { return Ok(None) };
-    let res = crate::opfunc::run_op("slice", attrs, std::slice::from_ref(a), None, None).map_err(PyMxError)?;
+    let res = crate::opcache::run_op("slice", attrs, std::slice::from_ref(a), None, None).map_err(PyMxError)?;
     let [res]: [NDArray; 1] =
         res.try_into().map_err(|_| PyMxError(mxrs_ndarray_core::Error::msg("slice: one output")))?;
     if kept.len() == key.len() {

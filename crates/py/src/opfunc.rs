@@ -12,15 +12,13 @@
 
 use std::collections::BTreeMap;
 
-use std::sync::Arc;
-
-use mxrs_ndarray_core::op::{Operator, registry};
-use mxrs_ndarray_core::{Attrs, NDArray};
+use mxrs_ndarray_core::NDArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::guard::{enter, enter_ok};
 use crate::ndarray::PyNDArray;
+use crate::opcache::run_op;
 
 /// The attribute string of `v` for attribute `k`, as the generated functions make it (`_attr`),
 /// or None where only they can make it (a NumPy type, a nested tuple, a `dtype` that is not a
@@ -75,73 +73,6 @@ pub(crate) fn handle_of<'py>(x: &Bound<'py, PyAny>, cls: &Bound<'py, PyType>) ->
         return Ok(None);
     }
     Ok(Some(crate::ndarray_base::hold(x)?.get().clone()))
-}
-
-/// Run the registered op `name` with attribute strings `attrs`: with none, the op instance
-/// comes from the cache of the operators' fast path (`mx.nd.relu(x)`: 1.9 -> 1.7 us), else
-/// from [`attr_op`]'s.
-pub(crate) fn run_op(
-    name: &str,
-    attrs: BTreeMap<String, String>,
-    inputs: &[NDArray],
-    out: Option<&[NDArray]>,
-    ctx: Option<mxrs_ndarray_core::Context>,
-) -> mxrs_ndarray_core::Result<Vec<NDArray>> {
-    if attrs.is_empty() {
-        return mxrs_ndarray_core::invoke::invoke_op_attrs(
-            crate::dunder::fast_op(name, None)?,
-            Attrs::default,
-            inputs,
-            out,
-            ctx,
-        );
-    }
-    let op = attr_op(name, &attrs)?;
-    mxrs_ndarray_core::invoke::invoke_op_attrs(op, || Attrs(attrs), inputs, out, ctx)
-}
-
-/// Ops [`attr_op`] made, by a hash of their name and attributes: each with its name and
-/// attributes, which a hit must equal.
-type AttrOps = std::collections::HashMap<u64, Vec<(String, BTreeMap<String, String>, Arc<dyn Operator>)>>;
-
-/// Entries [`attr_op`] keeps at most; it starts afresh when full.
-const ATTR_OPS_MAX: usize = 512;
-
-thread_local! {
-    static ATTR_OPS: std::cell::RefCell<(AttrOps, usize)> = std::cell::RefCell::new(Default::default());
-}
-
-/// The op `name` with attributes `attrs`, from this thread's cache when it made one before:
-/// an op instance is immutable, so one serves every call with the same attributes (a loop's
-/// `x.sum(axis=1)`, `mx.nd.ones(shape)`, an optimizer's update with its `lr`). Making it took a
-/// registry lookup and the parsing of every attribute, about 0.4 µs of a 1.7 µs call. Ops that
-/// draw random numbers or run the user's code (custom ops) are made anew for each call.
-fn attr_op(name: &str, attrs: &BTreeMap<String, String>) -> mxrs_ndarray_core::Result<Arc<dyn Operator>> {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (name, attrs).hash(&mut h);
-    let key = h.finish();
-    let hit = ATTR_OPS.with(|c| {
-        let c = c.borrow();
-        c.0.get(&key)?.iter().find(|(n, a, _)| n == name && a == attrs).map(|(_, _, op)| op.clone())
-    });
-    if let Some(op) = hit {
-        return Ok(op);
-    }
-    let op: Arc<dyn Operator> = Arc::from((registry().get(name)?.create)(&Attrs(attrs.clone()))?);
-    if op.uses_rng() || !op.pure_forward() {
-        return Ok(op);
-    }
-    ATTR_OPS.with(|c| {
-        let (map, len) = &mut *c.borrow_mut();
-        if *len >= ATTR_OPS_MAX {
-            map.clear();
-            *len = 0;
-        }
-        map.entry(key).or_default().push((name.to_string(), attrs.clone(), op.clone()));
-        *len += 1;
-    });
-    Ok(op)
 }
 
 /// Run op `name` with attribute strings `kw` on `ins`, into `out` (None, a `cls` instance, or

@@ -255,3 +255,24 @@ fn a_scalar_op_serves_every_dtype() {
     assert_eq!(vals(&doubles), [1.25]);
     assert_eq!(vals(&invoke_small(&*times, &[&x]).unwrap()), [2.5, -5.0]);
 }
+
+#[test]
+fn failures_the_light_short_way_leaves_surface_at_the_wait() {
+    // A failing kernel: the short way leaves it, the general call runs it, and the error
+    // surfaces at the wait.
+    let not_pd = arr(vec![-1.0, 0.0, 0.0, -1.0], &[2, 2]);
+    let failed = invoke("linalg_potrf", &Attrs::default(), &[not_pd], None, None).unwrap();
+    let err = failed[0].wait_to_read().unwrap_err().to_string();
+    assert!(err.contains("positive definite"), "{err}");
+    // An input that failed (here, or in an op before) fails the light op that reads it.
+    let t = invoke("transpose", &Attrs::default(), &failed, None, None).unwrap();
+    assert!(t[0].wait_to_read().is_err());
+    let x = arr(vec![1.0, 2.0], &[2]);
+    fail_writer(&x);
+    let s = invoke("sum", &Attrs::default(), std::slice::from_ref(&x), None, None).unwrap();
+    assert!(s[0].wait_to_read().unwrap_err().to_string().contains("the producer failed"));
+    // The engine goes on: the same ops on good inputs take the short way.
+    let ok =
+        invoke("dot", &Attrs::default(), &[arr(vec![1.0, 2.0], &[1, 2]), arr(vec![3.0, 4.0], &[2, 1])], None, None);
+    assert_eq!(vals(&ok.unwrap()[0]), [11.0]);
+}
