@@ -451,7 +451,7 @@ class NDArray(_native.NDArrayBase):
         if not self.writable:
             raise ValueError("trying to assign to a readonly NDArray")
         if type(key) is tuple and len(key) > 1:
-            # Ints and slices (`x[:, 1] = 5`) with the attributes made natively: 11 -> 4 us.
+            # Ints and slices (`x[:, 1] = 5`) with the attributes made natively: 13 -> 6 us.
             kw = self._handle.basic_attrs(key)
             if kw is not None:
                 if type(value) is float or type(value) is int:
