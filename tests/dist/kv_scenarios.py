@@ -13,7 +13,7 @@ import time
 
 import mxrs as mx
 import numpy as np
-from dist_helpers import FailingSGD, fit_data, fit_net
+from dist_helpers import FailingSGD, fit_data, fit_net, gluon_train
 
 SHAPE = (2, 3)
 
@@ -189,6 +189,55 @@ def views(kv, r, w):
     return out
 
 
+def pushpull(kv, r, w):
+    """pushpull without an updater: the sum lands in `out`, and the stored value follows it for
+    later pulls, including when `out` is written right after; in place, into a view, into
+    several outputs, over the 4 MiB split, and alternated with push and pull."""
+    out = {}
+    total = sum(k + 1 for k in range(w))
+    kv.init(["pp", "big"], [mx.nd.zeros((2, 3)), mx.nd.zeros(((4 << 20) // 4 + 3,))])
+    a, b = mx.nd.zeros((2, 3)), mx.nd.zeros((2, 3))
+    rounds = []
+    for step in range(3):
+        kv.pushpull("pp", mx.nd.ones((2, 3)) * (r + 1 + step), out=a)
+        got = a.asnumpy().tolist()
+        a[:] = -1  # written right after: the stored value must not see it
+        kv.pull("pp", out=b)
+        rounds.append([got[0][0], val(b)])
+    out["rounds"] = rounds
+    x = mx.nd.ones((2, 3))
+    for _ in range(20):
+        x = x + 1  # pending when pushed
+    kv.pushpull("pp", x * (r + 1), out=a)
+    kv.pull("pp", out=b)
+    out["pending"] = [val(a), val(b)]
+    g = mx.nd.ones((2, 3)) * (r + 1)
+    kv.pushpull("pp", g)  # in place: the sum replaces the pushed value
+    out["inplace"] = val(g)
+    m = mx.nd.zeros((3, 2, 3))
+    kv.pushpull("pp", mx.nd.ones((2, 3)) * (r + 1), out=m[1])  # into a view
+    out["view"] = m.asnumpy()[:, 0, 0].tolist()
+    c, d = mx.nd.zeros((2, 3)), mx.nd.zeros((2, 3))
+    kv.pushpull("pp", mx.nd.ones((2, 3)) * (r + 1), out=[c, d])
+    out["two_outs"] = [val(c), val(d)]
+    n = (4 << 20) // 4 + 3
+    base = np.random.RandomState(0).uniform(-1, 1, n).astype("float32")
+    big = mx.nd.zeros((n,))
+    kv.pushpull("big", mx.nd.array(base * (r + 1)), out=big)
+    again = mx.nd.zeros((n,))
+    kv.pull("big", out=again)
+    out["big"] = [bool(np.allclose(v.asnumpy(), base * total, rtol=1e-5, atol=1e-5)) for v in (big, again)]
+    out["bad_shape"] = []
+    for o in (a, mx.nd.zeros((3, 2))):  # an output like the stored value, or like the pushed one
+        try:
+            kv.pushpull("pp", mx.nd.ones((3, 2)), out=o)
+            out["bad_shape"].append("no error")
+        except mx.MXNetError as e:
+            out["bad_shape"].append(str(e))
+    kv._barrier()
+    return out
+
+
 def silent(kv, r, w):
     kv.init(3, mx.nd.ones(SHAPE))
     if r == 1:
@@ -262,14 +311,25 @@ def feedforward_fit(kv, r, w, b=4):
     return {k: v.asnumpy().tolist() for k, v in model.arg_params.items()}
 
 
+def gluon_trainer(kv, r, w, b=4):
+    """Gluon's Trainer on a dist_sync store: worker r trains on its slice of every global batch.
+    GLUON_UPDATE_ON_KVSTORE=0: gradients summed by pushpull in place, the optimizer on each
+    worker; 1: the optimizer on the store."""
+    x, y, init = fit_data(w, b)
+    on_store = os.environ["GLUON_UPDATE_ON_KVSTORE"] == "1"
+    return gluon_train(x, y, init, kv, on_store, (r * b, (r + 1) * b), b, w)
+
+
 SCENARIOS = {
     f.__name__: f
     for f in [
         seed,
         large,
         views,
+        pushpull,
         module_fit,
         feedforward_fit,
+        gluon_trainer,
         str_keys,
         async_updates,
         disagree,

@@ -130,6 +130,21 @@ def test_pushes_read_views_and_pending_values_in_place(tmp_path, mode):
 
 
 @needs_mpi
+@both_modes
+def test_pushpull_without_updater_sums_into_out_and_keeps_the_value(tmp_path, mode):
+    # 3 workers: the ranks push (rank + 1 + step) times ones; the sums are 6 + 3 * step.
+    for r in _every_rank_ran(tmp_path, "pushpull", 3, mode):
+        assert r["rounds"] == [[6.0, 6.0], [9.0, 9.0], [12.0, 12.0]], r
+        assert r["pending"] == [21.0 * 6] * 2, r
+        assert r["inplace"] == 6.0, r
+        assert r["view"] == [0.0, 6.0, 0.0], r
+        assert r["two_outs"] == [6.0, 6.0], r
+        assert r["big"] == [True, True], r
+        for e in r["bad_shape"]:
+            assert "kvstore.push" in e and "shape (3,2)" in e and "stored shape (2,3)" in e, r
+
+
+@needs_mpi
 def test_plain_mpirun_str_keys(tmp_path):
     rc, out, res = _mpirun(tmp_path, "str_keys", 2)
     assert rc == 0, out
@@ -168,6 +183,20 @@ def test_fit_dist_sync_equals_union_batch_training(tmp_path, scenario, mode):
     for k in ("fc_weight", "fc_bias"):
         np.testing.assert_allclose(np.array(res[0][k]), arg[k].asnumpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(arg["fc_weight"].asnumpy(), init["fc_weight"])  # it trained
+
+
+@needs_mpi
+@both_modes
+@pytest.mark.parametrize("on_store", ["0", "1"])
+def test_gluon_trainer_dist_sync_equals_union_batch_training(tmp_path, mode, on_store):
+    rc, out, res = _mpirun(tmp_path, "gluon_trainer", 2, GLUON_UPDATE_ON_KVSTORE=on_store, **MODES[mode])
+    assert rc == 0, out
+    assert "error" not in res[0] and res[0] == res[1] | {"rank": 0}, res  # identical weights
+    x, y, init = helpers.fit_data(2)
+    want = helpers.gluon_train(x, y, init, None, False, b=4, w=2)
+    assert not np.allclose(want["fc_weight"], init["fc_weight"])  # it trained
+    for name in ("fc_weight", "fc_bias"):
+        np.testing.assert_allclose(res[0][name], want[name], rtol=1e-5, atol=1e-6)
 
 
 def test_single_process_dist_store_and_aliases():

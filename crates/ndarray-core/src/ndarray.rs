@@ -348,18 +348,21 @@ impl NDArray {
     /// them first. `f` runs while the engine holds both variables still
     /// ([`mxrs_engine::write_now`]): another thread pushing an op on either array meanwhile
     /// blocks until `f` returns, and the write counts as `dst`'s latest. Fails, without running `f`,
-    /// when either array is not in host memory, when they share memory, or when a pending
-    /// write of `src` failed.
+    /// when either array is not in host memory, when they share memory (other than as the very
+    /// same view), or when a pending write of `src` failed.
+    ///
+    /// `f` gets `None` for the source when `src` and `dst` are the same view (in place, as
+    /// `MPI_IN_PLACE`): `dst`'s bytes are then the source too.
     pub fn with_host_bytes<R>(
         src: &NDArray,
         dst: &NDArray,
         op: &str,
-        f: impl FnOnce(&[u8], &mut [u8]) -> R,
+        f: impl FnOnce(Option<&[u8]>, &mut [u8]) -> R,
     ) -> Result<R> {
         if !src.ctx().is_host() || !dst.ctx().is_host() {
             return Err(Error::Context(format!("{op}: both arrays must be in host memory")));
         }
-        if src.same_chunk(dst) {
+        if src.same_chunk(dst) && !src.same_view(dst) {
             return Err(Error::msg(format!("{op}: the source and the target share memory")));
         }
         let mut f = Some(f);
@@ -377,13 +380,31 @@ impl NDArray {
     /// [`NDArray::with_host_bytes`] without waiting: runs `f` (taken from its `Option`) when
     /// no op on either array is pending or running and no failed write left an error on
     /// `src`, else returns `None` with `f` left in place. The arrays are host arrays that do
-    /// not share memory.
+    /// not share memory, or the very same view (`f` then gets `None` for the source).
     fn host_bytes_now<R>(
         src: &NDArray,
         dst: &NDArray,
         op: &str,
-        f: &mut Option<impl FnOnce(&[u8], &mut [u8]) -> R>,
+        f: &mut Option<impl FnOnce(Option<&[u8]>, &mut [u8]) -> R>,
     ) -> Option<Result<R>> {
+        if src.same_chunk(dst) {
+            let run = || {
+                let mut d = dst.chunk.storage.write();
+                let mut run = || -> Result<R> {
+                    let d = d.cpu_mut(op)?;
+                    if d.len() != dst.chunk.len {
+                        return Err(Error::msg(format!("{op}: the array was never written (its producing op failed)")));
+                    }
+                    let es = d.dtype().size();
+                    let bytes = &mut d.as_bytes_mut()[dst.offset * es..(dst.offset + dst.size()) * es];
+                    let f = f.take().ok_or_else(|| Error::msg(format!("internal: {op} ran twice")))?;
+                    Ok(f(None, bytes))
+                };
+                Some(run())
+            };
+            // The variable is both read and written: a failed earlier write is reported.
+            return mxrs_engine::write_now(&[dst.var()], dst.var(), run);
+        }
         let run = || {
             let s = src.chunk.storage.read();
             let mut d = dst.chunk.storage.write();
@@ -400,7 +421,7 @@ impl NDArray {
                 let send = &s.as_bytes()[src.offset * ss..(src.offset + src.size()) * ss];
                 let recv = &mut d.as_bytes_mut()[dst.offset * ds..(dst.offset + dst.size()) * ds];
                 let f = f.take().ok_or_else(|| Error::msg(format!("internal: {op} ran twice")))?;
-                Ok(f(send, recv))
+                Ok(f(Some(send), recv))
             };
             Some(run())
         };
@@ -420,7 +441,11 @@ impl NDArray {
         {
             return Ok(false);
         }
-        let mut f = Some(|s: &[u8], d: &mut [u8]| crate::backend::cpu::stream::copy_bytes(d, s));
+        let mut f = Some(|s: Option<&[u8]>, d: &mut [u8]| {
+            if let Some(s) = s {
+                crate::backend::cpu::stream::copy_bytes(d, s);
+            }
+        });
         Self::host_bytes_now(src, self, "copyto", &mut f).transpose().map(|done| done.is_some())
     }
 
@@ -665,127 +690,5 @@ pub fn waitall() -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::AtomicBool;
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn wait_to_write_waits_for_pending_reads_too() {
-        let a = NDArray::zeros(&[4], DType::F32, Context::cpu(0)).unwrap();
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
-        // A slow op that only reads `a`: wait_to_read does not wait for it, wait_to_write must.
-        engine().push(
-            Box::new(move || {
-                std::thread::sleep(Duration::from_millis(50));
-                flag.store(true, Ordering::SeqCst);
-                Ok(())
-            }),
-            std::slice::from_ref(&a.chunk.var),
-            &[],
-            a.ctx().engine_device(),
-            FnProperty::Normal,
-            0,
-            "slow_read",
-        );
-        a.wait_to_write().unwrap();
-        assert!(done.load(Ordering::SeqCst), "wait_to_write returned while a read was running");
-        // The array is still readable and unchanged.
-        assert_eq!(a.to_cpu_storage().unwrap().len(), 4);
-    }
-
-    fn f32s(a: &NDArray) -> Vec<f32> {
-        a.to_bytes().unwrap().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-    }
-
-    #[test]
-    fn host_bytes_reach_regions_and_wait_for_the_engine() {
-        let src = NDArray::from_cpu(CpuStorage::F32(vec![1f32, 2., 3., 4., 5., 6.].into()), &[2, 3], Context::cpu(0))
-            .unwrap();
-        let dst = NDArray::new_pending(&[3, 2], DType::F32, Context::cpu(0)).unwrap();
-        // A queued slow write of `src` must land before the call reads it.
-        let (s, done) = (src.clone(), Arc::new(AtomicBool::new(false)));
-        let flag = done.clone();
-        engine().push(
-            Box::new(move || {
-                std::thread::sleep(Duration::from_millis(30));
-                flag.store(true, Ordering::SeqCst);
-                s.write_result(CpuStorage::F32(vec![7f32, 8., 9., 10., 11., 12.].into())).map_err(|e| Box::new(e) as _)
-            }),
-            &[],
-            std::slice::from_ref(src.var()),
-            src.ctx().engine_device(),
-            FnProperty::Normal,
-            0,
-            "slow_write",
-        );
-        // The second row of `src` into the first row of a `dst` that was never written.
-        let (row, out) = (src.at(1).unwrap(), dst.at(0).unwrap());
-        let n = NDArray::with_host_bytes(&row, &out, "test", |send, recv| {
-            recv[..8].copy_from_slice(&send[..8]);
-            send.len()
-        })
-        .unwrap();
-        assert!(done.load(Ordering::SeqCst));
-        assert_eq!(n, 12);
-        assert_eq!(f32s(&dst), [10., 11., 0., 0., 0., 0.]);
-        // Shared memory is refused without running `f`.
-        let err = NDArray::with_host_bytes(&src, &src.at(0).unwrap(), "test", |_, _| unreachable!()).unwrap_err();
-        assert!(err.to_string().contains("share memory"), "{err}");
-    }
-
-    #[test]
-    fn copy_now_copies_only_arrays_nothing_else_uses() {
-        let src = NDArray::from_cpu(CpuStorage::F32(vec![1f32, 2., 3.].into()), &[3], Context::cpu(0)).unwrap();
-        let dst = NDArray::zeros(&[3], DType::F32, Context::cpu(0)).unwrap();
-        assert!(dst.copy_now(&src).unwrap());
-        assert_eq!(f32s(&dst), [1., 2., 3.]);
-        // Another dtype, or the same memory: left to the engine's copy.
-        let ints = NDArray::zeros(&[3], DType::I32, Context::cpu(0)).unwrap();
-        assert!(!ints.copy_now(&src).unwrap());
-        assert!(!src.copy_now(&src.reshape_view(&[1, 3]).unwrap()).unwrap());
-        // A read of `dst` still running: nothing happens now.
-        let (d, gate) = (dst.clone(), Arc::new(AtomicBool::new(false)));
-        let open = gate.clone();
-        engine().push(
-            Box::new(move || {
-                while !open.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                drop(d);
-                Ok(())
-            }),
-            std::slice::from_ref(dst.var()),
-            &[],
-            dst.ctx().engine_device(),
-            FnProperty::Normal,
-            0,
-            "held_read",
-        );
-        let other = NDArray::from_cpu(CpuStorage::F32(vec![7f32, 8., 9.].into()), &[3], Context::cpu(0)).unwrap();
-        assert!(!dst.copy_now(&other).unwrap());
-        gate.store(true, Ordering::SeqCst);
-        dst.wait_to_write().unwrap();
-        assert!(dst.copy_now(&other).unwrap());
-        assert_eq!(f32s(&dst), [7., 8., 9.]);
-    }
-
-    #[test]
-    fn host_bytes_report_a_failed_write_of_the_source() {
-        let src = NDArray::zeros(&[2], DType::F32, Context::cpu(0)).unwrap();
-        let dst = NDArray::zeros(&[2], DType::F32, Context::cpu(0)).unwrap();
-        engine().push(
-            Box::new(|| Err(Box::new(Error::msg("boom")) as _)),
-            &[],
-            std::slice::from_ref(src.var()),
-            src.ctx().engine_device(),
-            FnProperty::Normal,
-            0,
-            "failing_write",
-        );
-        let err = NDArray::with_host_bytes(&src, &dst, "test", |_, _| unreachable!()).unwrap_err();
-        assert!(err.to_string().contains("boom"), "{err}");
-    }
-}
+#[path = "ndarray_tests.rs"]
+mod tests;

@@ -233,7 +233,15 @@ impl DistStore {
     /// each key's value on this worker, as the server would. The allreduce runs on this
     /// thread. One key sums straight from the pushed array ([`DistStore::push_one`]); several
     /// are first laid end to end per dtype, one allreduce each.
-    fn push_allreduce(&self, f: &Fast, items: Vec<(&Key, Vec<usize>, DType, NDArray)>) -> Result<()> {
+    ///
+    /// `into` (one key only): the array that ends with the key's new value, as a pull after
+    /// the push would leave it ([`KVStore::pushpull`]).
+    fn push_allreduce(
+        &self,
+        f: &Fast,
+        items: Vec<(&Key, Vec<usize>, DType, NDArray)>,
+        into: Option<&NDArray>,
+    ) -> Result<()> {
         let r = self.comm.layout.rank;
         if let Some(why) = f.broken.lock().clone() {
             return Err(Error::msg(format!("kvstore.push (rank {r}): {why}")));
@@ -278,7 +286,10 @@ impl DistStore {
             && let [(elem, values)] = &parts[..]
         {
             let agreed = Agreed { check, sig: &sig, what: &what, give_up: &give_up };
-            return self.push_one(f, k, shape, (*elem, &values[0]), updater.as_ref(), agreed);
+            return self.push_one(f, k, shape, (*elem, &values[0], into), updater.as_ref(), agreed);
+        }
+        if into.is_some() {
+            return Err(Error::msg("internal: a pushpull of several keys took the fused path"));
         }
         let groups = parts
             .iter()
@@ -330,21 +341,27 @@ impl DistStore {
     /// [`DistStore::push_allreduce`] of one key: MPI sums the pushed array's memory straight
     /// into the key's value (without an updater) or into its sum buffer for the updater,
     /// without copies.
+    ///
+    /// With `into` and no updater, MPI sums straight into `into`, and the key's value is then
+    /// copied from it by a queued engine op: the caller, who reads `into` next, does not wait
+    /// for that copy (a pull would have made it on the caller's path). With an updater, `into`
+    /// gets a copy of the updated value.
     fn push_one(
         &self,
         f: &Fast,
         k: &Key,
         shape: &[usize],
-        (elem, value): (Elem, &NDArray),
+        (elem, value, into): (Elem, &NDArray, Option<&NDArray>),
         updater: Option<&(Vec<u8>, Updater)>,
         a: Agreed<'_>,
     ) -> Result<()> {
         let r = self.comm.layout.rank;
         let stored = f.values.lock().get(k).cloned();
         let stored = stored.ok_or_else(|| Error::msg(format!("key {k} has not been inited")))?;
-        let target = match updater {
-            None => stored.clone(),
-            Some(_) => {
+        let target = match (updater, into) {
+            (None, Some(o)) => o.clone(),
+            (None, None) => stored.clone(),
+            (Some(_), _) => {
                 let mut sums = f.sums.lock();
                 match sums.get(k) {
                     Some(s) => s.clone(),
@@ -369,8 +386,7 @@ impl DistStore {
             Ok(None) => return Err(disagree(r, a.sig, updater.is_some())),
             Err(e) => return Err(fail(e)),
         };
-        let summed =
-            NDArray::with_host_bytes(value, &target, "kvstore.push", |send, recv| turn.sum(elem, Some(send), recv));
+        let summed = NDArray::with_host_bytes(value, &target, "kvstore.push", |send, recv| turn.sum(elem, send, recv));
         // Every rank takes part in the sum it agreed to: zeros stand in for a value that
         // cannot be read now.
         summed.unwrap_or_else(|e| turn.sum(elem, None, zeros().as_bytes_mut()).and(Err(e))).map_err(fail)?;
@@ -382,7 +398,11 @@ impl DistStore {
                 .map_err(|e| Error::msg(format!("key {k}: the updater on rank {r} raised: {e}")))?;
         }
         drop(turn);
-        Ok(())
+        match (into, updater) {
+            (Some(o), None) => stored.copy_from(o),
+            (Some(o), Some(_)) => o.copy_from(&stored),
+            (None, _) => Ok(()),
+        }
     }
 }
 
@@ -568,9 +588,34 @@ impl KVStore for DistStore {
             }
         }
         match &self.fast {
-            Some(f) if !fast.is_empty() => self.push_allreduce(f, fast),
+            Some(f) if !fast.is_empty() => self.push_allreduce(f, fast, None),
             _ => Ok(()),
         }
+    }
+
+    /// One key, one value and one output in separate host memory (or the value itself), on the
+    /// allreduce path: the sum goes straight into the output ([`DistStore::push_one`]); else a
+    /// push, then a pull.
+    fn pushpull(&self, keys: &[Key], values: &[Vec<NDArray>], outs: &[Vec<NDArray>], priority: i32) -> Result<()> {
+        let plain = || self.push(keys, values, priority).and_then(|()| self.pull(keys, outs, priority));
+        let (Some(f), [k], [vs], [os]) = (&self.fast, keys, values, outs) else {
+            return plain();
+        };
+        let ([v], [o]) = (&vs[..], &os[..]) else {
+            return plain();
+        };
+        let fused = o.ctx().is_host()
+            && v.ctx().is_host()
+            && o.shape() == v.shape()
+            && o.dtype() == v.dtype()
+            && (!o.same_chunk(v) || o.same_view(v))
+            && self.is_fast(v.dtype()).is_some();
+        if !fused {
+            return plain();
+        }
+        self.check_errors("push")?;
+        let (shape, dtype) = self.lookup("pushpull", keys, values)?.swap_remove(0);
+        self.push_allreduce(f, vec![(k, shape, dtype, v.clone())], Some(o))
     }
 
     fn pull(&self, keys: &[Key], outs: &[Vec<NDArray>], _priority: i32) -> Result<()> {
