@@ -22,8 +22,8 @@ mod symbol;
 use std::collections::BTreeMap;
 
 use mxrs_ndarray_core::io::arrays;
-use mxrs_ndarray_core::{NDArray, registry};
-use pyo3::buffer::PyBuffer;
+use mxrs_ndarray_core::{CpuStorage, DType, NDArray, registry};
+use pyo3::buffer::{Element, PyBuffer, PyUntypedBuffer};
 use pyo3::prelude::*;
 
 use crate::error::{MXNetError, PyMxError};
@@ -204,6 +204,47 @@ fn from_buffer(
         let s = storage_from_buffer(py, &buf, dtype)?;
         Ok::<_, PyErr>(PyNDArray(NDArray::from_cpu(s, &shape, ctx).map_err(PyMxError)?))
     })
+}
+
+/// A new float32 array from a NumPy array (any object exporting a C-contiguous buffer) of
+/// float32, float64, int32, int64 or uint8 elements, converted as NumPy's `astype` converts
+/// them: the common `mx.nd.array(x)` without Python's conversions and views. None (nothing
+/// made) for any other source or `dtype`, which Python's path then takes.
+#[pyfunction]
+fn from_numpy(py: Python<'_>, obj: &Bound<'_, PyAny>, dtype: &str, ctx: (i32, u32)) -> PyResult<Option<PyNDArray>> {
+    enter("array", || {
+        let Ok(buf) = PyUntypedBuffer::get(obj) else { return Ok(None) };
+        if dtype != "float32" || !buf.is_c_contiguous() {
+            return Ok(None);
+        }
+        let ctx = ctx_of(ctx.0, ctx.1)?;
+        let mut s = CpuStorage::try_zeros("array", DType::F32, buf.item_count()).map_err(PyMxError)?;
+        let CpuStorage::F32(dst) = &mut s else { return Ok(None) };
+        let done = match buf.as_typed::<f32>() {
+            Ok(src) => src.copy_to_slice(py, dst).is_ok(),
+            Err(_) => {
+                convert::<f64>(py, &buf, dst, |x| x as f32)
+                    || convert::<i64>(py, &buf, dst, |x| x as f32)
+                    || convert::<i32>(py, &buf, dst, |x| x as f32)
+                    || convert::<u8>(py, &buf, dst, f32::from)
+            }
+        };
+        if !done {
+            return Ok(None);
+        }
+        let shape = buf.shape().to_vec();
+        drop(buf);
+        Ok::<_, PyErr>(Some(PyNDArray(NDArray::from_cpu(s, &shape, ctx).map_err(PyMxError)?)))
+    })
+}
+
+/// `dst[i] = f(src[i])` when `buf` holds C-contiguous elements of type `T` (false otherwise).
+fn convert<T: Element + Copy>(py: Python<'_>, buf: &PyUntypedBuffer, dst: &mut [f32], f: impl Fn(T) -> f32) -> bool {
+    let Some(src) = buf.as_typed::<T>().ok().and_then(|b| b.as_slice(py)) else { return false };
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = f(s.get());
+    }
+    src.len() == dst.len()
 }
 
 /// A new array of zeros: a `ShapeError` for a negative dimension or a size that overflows, an
@@ -395,6 +436,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dunder::install_wait, m)?)?;
     m.add_function(wrap_pyfunction!(ndarray_base::install_dtypes, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(zeros, m)?)?;
     m.add_function(wrap_pyfunction!(waitall, m)?)?;
     m.add_function(wrap_pyfunction!(random_seed, m)?)?;

@@ -58,10 +58,25 @@ def _host_array(src, name):
     return rounded.astype(np.uint16).view(BFLOAT16)
 
 
+# Names already resolved by _dtype_name, by the (hashable) dtype a caller passed.
+_DTYPE_NAME_OF: dict[Any, str] = {}
+
+
 def _dtype_name(dtype):
     """NumPy-compatible dtype (name, class, np.dtype) -> mxrs dtype name."""
     if dtype is None:
         return "float32"
+    try:
+        return _DTYPE_NAME_OF[dtype]
+    except (KeyError, TypeError):
+        pass
+    name = _resolve_dtype_name(dtype)
+    if len(_DTYPE_NAME_OF) < 256:
+        _DTYPE_NAME_OF[dtype] = name
+    return name
+
+
+def _resolve_dtype_name(dtype):
     if isinstance(dtype, str) and dtype in ("bfloat16", "bf16"):
         return "bfloat16"
     if isinstance(dtype, np.dtype) and dtype == BFLOAT16:
@@ -217,7 +232,7 @@ class NDArray(_native.NDArrayBase):
     @property
     def T(self):
         """The transpose (axes reversed)."""
-        return invoke("transpose", [self])
+        return _run("transpose", [self._handle], {}, None, None)
 
     # ----- synchronisation and conversion -----------------------------------------------
     def wait_to_read(self):
@@ -249,11 +264,12 @@ class NDArray(_native.NDArrayBase):
         name = _dtype_name(dtype)
         if not copy and name == self._handle.dtype:
             return self
-        return invoke("Cast", [self], {"dtype": name})
+        # The attribute made here, without invoke's loop (4.4 -> 2 us on 2x3).
+        return _run("Cast", [self._handle], {"dtype": name}, None, None)
 
     def copy(self):
         """A deep copy on the same context."""
-        return invoke("_copy", [self])
+        return _run("_copy", [self._handle], {}, None, None)
 
     def copyto(self, other):
         """Copy into ``other`` (an NDArray, returned) or onto a context (a new array)."""
@@ -744,6 +760,11 @@ def array(source_array, ctx=None, dtype=None):
     As in MXNet, the dtype defaults to float32 for anything but an NDArray (which keeps its
     own); pass ``dtype`` to keep another.
     """
+    if type(source_array) is np.ndarray and dtype is None:
+        # The common call, converted natively (float32 from float32/64, int32/64 or uint8).
+        h = _native.from_numpy(source_array, "float32", _ctx(ctx)._pair())
+        if h is not None:
+            return _wrap(h)
     if isinstance(source_array, NDArray):
         res = source_array.as_in_context(_ctx(ctx)) if ctx is not None else source_array
         res = res.astype(source_array.dtype if dtype is None else dtype)
