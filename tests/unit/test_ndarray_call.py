@@ -180,3 +180,26 @@ def test_native_and_generated_functions_agree():
         y = mx.nd.sum(mx.nd.square(a))
     y.backward()
     assert_allclose(a.grad.asnumpy(), 2 * X)
+
+
+def test_variadic_ops_one_by_one_as_a_list_with_out_and_recorded():
+    # concat/stack/add_n given arrays one by one take the native path; a list of arrays, an
+    # explicit num_args, out= and recording must give what MXNet gives.
+    a, b = mx.nd.array(X), mx.nd.array(X * 2 + 1)
+    assert_array_equal(mx.nd.concat(a, b, dim=0).asnumpy(), np.concatenate([X, X * 2 + 1], 0))
+    assert_array_equal(mx.nd.concat(a, b).asnumpy(), np.concatenate([X, X * 2 + 1], 1))
+    assert_array_equal(mx.nd.concat(a, b, num_args=2, dim=1).asnumpy(), np.concatenate([X, X * 2 + 1], 1))
+    assert_array_equal(mx.nd.stack(a, b, axis=2).asnumpy(), np.stack([X, X * 2 + 1], 2))
+    assert_array_equal(mx.nd.stack(*[a, b, a]).asnumpy(), np.stack([X, X * 2 + 1, X]))
+    assert_allclose(mx.nd.add_n(a, b, a).asnumpy(), X * 4 + 1)
+    out = mx.nd.zeros((2, 2, 3))
+    assert mx.nd.stack(a, b, out=out) is out
+    assert_array_equal(out.asnumpy(), np.stack([X, X * 2 + 1]))
+    with pytest.raises(mx.base.MXNetError):
+        mx.nd.concat(a, b, num_args=3)
+    a.attach_grad()
+    with mx.autograd.record():
+        y = (mx.nd.concat(a, b, dim=0) * mx.nd.stack(a, a, axis=0).reshape((4, 3))).sum()
+    y.backward()
+    # d/da of sum(a*a) + sum(b*a) = 2a + b
+    assert_allclose(a.grad.asnumpy(), 2 * X + (X * 2 + 1), rtol=1e-6)

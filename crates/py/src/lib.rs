@@ -138,7 +138,7 @@ fn invoke(
 ///
 /// Returns `None`, having run nothing, when the call needs the general path: an attribute
 /// value that is not a str, a bool, an int, a float or None (or a `dtype` that is not a str), an
-/// input or `out` that is not a `cls`, inputs not in a list, or no inputs and no `out` (the
+/// input or `out` that is not a `cls`, inputs not in a list or tuple, or no inputs and no `out` (the
 /// current context decides).
 #[pyfunction]
 fn call<'py>(
@@ -151,7 +151,13 @@ fn call<'py>(
     cls: &Bound<'py, pyo3::types::PyType>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     enter(name, || {
-        let Ok(inputs) = inputs.cast::<pyo3::types::PyList>() else { return Ok(None) };
+        let inputs: Vec<Bound<'py, PyAny>> = if let Ok(l) = inputs.cast::<pyo3::types::PyList>() {
+            l.iter().collect()
+        } else if let Ok(t) = inputs.cast::<pyo3::types::PyTuple>() {
+            t.iter().collect()
+        } else {
+            return Ok(None);
+        };
         let mut kw: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in attrs.iter() {
             if v.is(null) {
@@ -162,11 +168,11 @@ fn call<'py>(
             kw.insert(k, text);
         }
         let mut ins = Vec::with_capacity(inputs.len());
-        for x in inputs.iter() {
+        for x in &inputs {
             if x.is_none() {
                 continue;
             }
-            let Some(h) = opfunc::handle_of(&x, cls)? else { return Ok(None) };
+            let Some(h) = opfunc::handle_of(x, cls)? else { return Ok(None) };
             ins.push(h);
         }
         opfunc::run_call(py, name, kw, &ins, out, cls)
