@@ -424,6 +424,20 @@ def test_reshape_call_forms():
     assert a.reshape(3, -1).shape == (3, 8)
 
 
+def test_reshape_other_spellings_and_gradient():
+    # Python ints go the native way; lists, NumPy ints and bools the Python one: all agree.
+    a = mx.nd.arange(6).reshape((2, 3))
+    assert a.reshape([3, 2]).shape == (3, 2)
+    assert a.reshape(np.int64(3), 2).shape == (3, 2)
+    assert a.reshape((np.int32(-1),)).shape == (6,)
+    w = mx.nd.array(np.arange(6, dtype=np.float32).reshape(3, 2))
+    a.attach_grad()
+    with mx.autograd.record():
+        y = (a.reshape((3, 2)) * w).sum() + (a.reshape(6) * 2).sum()
+    y.backward()
+    assert_array_equal(npv(a.grad), np.arange(6).reshape(2, 3) + 2)
+
+
 def test_reshape_shares_memory():
     a = mx.nd.arange(24).reshape((2, 3, 4))
     b = a.reshape((6, 4))

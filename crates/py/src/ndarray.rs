@@ -106,6 +106,23 @@ impl PyNDArray {
             reshape(&self.0, &shape).map(PyNDArray)
         })
     }
+    /// `x.reshape(spec)` for a tuple of Python ints (MXNet's codes 0, -1, -2, -3, -4 included):
+    /// the view, recorded as `Reshape` while autograd records. None (nothing done) where `spec`
+    /// holds anything else: Python's path then takes it, and raises its errors.
+    fn reshape_codes(&self, spec: &Bound<'_, PyTuple>) -> PyResult<Option<PyNDArray>> {
+        enter("reshape", || {
+            let mut codes = smallvec::SmallVec::<[i64; 6]>::new();
+            for d in spec.iter() {
+                let Some(d) = d.cast_exact::<PyInt>().ok().and_then(|d| d.extract::<i64>().ok()) else {
+                    return Ok(None);
+                };
+                codes.push(d);
+            }
+            let shape =
+                mxrs_ndarray_core::shape::reshape_codes("reshape", self.0.shape(), &codes, false).map_err(PyMxError)?;
+            Ok::<_, PyErr>(Some(PyNDArray(reshape(&self.0, &shape).map_err(PyMxError)?)))
+        })
+    }
     /// True when both handles share memory.
     fn same_chunk(&self, other: &PyNDArray) -> PyResult<bool> {
         enter_ok("NDArray.same_chunk", || self.0.same_chunk(&other.0))

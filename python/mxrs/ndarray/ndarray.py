@@ -296,6 +296,11 @@ class NDArray(_native.NDArrayBase):
 
     def reshape(self, *shape, **kwargs):
         """A view with a new shape (MXNet's codes 0, -1, -2, -3, -4 and ``reverse`` work)."""
+        if not kwargs and shape:
+            # x.reshape((3, 2)) or x.reshape(3, 2) with Python ints: natively (2.3 -> 1 us).
+            h = self._handle.reshape_codes(shape[0] if type(shape[0]) is tuple and len(shape) == 1 else shape)
+            if h is not None:
+                return _wrap(h)
         _check_kwargs("reshape", kwargs, ("shape", "reverse"))
         spec: Any = shape[0] if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else shape
         if not shape:
