@@ -730,6 +730,13 @@ def empty(shape, ctx=None, dtype=None, stype=None):
 
 def zeros(shape, ctx=None, dtype=None, stype=None, **kwargs):
     """An array of zeros (``out=`` fills an existing array)."""
+    if type(shape) is tuple and stype is None and not kwargs:
+        # The common call without the checks below; any failure goes through them, which
+        # raise the error the user should see (2.6 -> 1.9 us for (2, 3)).
+        try:
+            return _wrap(_native.zeros(shape, _dtype_name(dtype), _ctx(ctx)._pair()))
+        except Exception:  # noqa: BLE001, S110 - the checked path below raises the error
+            pass
     _check_kwargs("zeros", kwargs, _ZEROS_ARGS)
     _check_stype("zeros", stype)
     if stype in ("csr", "row_sparse") and _SPARSE_ZEROS is not None:
