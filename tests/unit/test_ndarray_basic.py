@@ -91,16 +91,19 @@ def test_array_from_float64_numpy_gives_float32():
     assert_array_equal(npv(x), src.astype(np.float32))
 
 
-@pytest.mark.parametrize("src_dtype", ["float32", "float64", "int64", "int32", "uint8", "int8", "float16", "bool"])
+SOURCE_DTYPES = ["float32", "float64", "int64", "int32", "uint8", "int8", "float16", "bool", ">f4", ">f8", ">i8", "<f8"]
+
+
+@pytest.mark.parametrize("src_dtype", SOURCE_DTYPES)
 @pytest.mark.parametrize("layout", ["c", "transposed", "strided", "scalar", "empty"])
 def test_array_from_numpy_converts_like_astype(src_dtype, layout):
     # Every source dtype and layout, converted as NumPy's astype("float32") does (the native
     # conversion takes C-contiguous float32/64, int32/64 and uint8; the rest goes through Python).
     rng = np.random.RandomState(3)
     vals = rng.uniform(-300, 300, (4, 6))
-    if src_dtype.startswith("float"):
-        vals.flat[:4] = [np.inf, -np.inf, 1e300 if src_dtype == "float64" else 0.5, -0.0]
-    if src_dtype == "int64":
+    if np.dtype(src_dtype).kind == "f":
+        vals.flat[:4] = [np.inf, -np.inf, 1e300 if np.dtype(src_dtype).itemsize == 8 else 0.5, -0.0]
+    if np.dtype(src_dtype).kind == "i" and np.dtype(src_dtype).itemsize == 8:
         vals = rng.randint(-(2**62), 2**62, (4, 6), dtype=np.int64)
     with np.errstate(all="ignore"):
         src = vals.astype(src_dtype)

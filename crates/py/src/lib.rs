@@ -220,7 +220,7 @@ fn from_buffer(
 fn from_numpy(py: Python<'_>, obj: &Bound<'_, PyAny>, dtype: &str, ctx: (i32, u32)) -> PyResult<Option<PyNDArray>> {
     enter("array", || {
         let Ok(buf) = PyUntypedBuffer::get(obj) else { return Ok(None) };
-        if dtype != "float32" || !buf.is_c_contiguous() {
+        if dtype != "float32" || !buf.is_c_contiguous() || !native_order(buf.format()) {
             return Ok(None);
         }
         let ctx = ctx_of(ctx.0, ctx.1)?;
@@ -242,6 +242,16 @@ fn from_numpy(py: Python<'_>, obj: &Bound<'_, PyAny>, dtype: &str, ctx: (i32, u3
         drop(buf);
         Ok::<_, PyErr>(Some(PyNDArray(NDArray::from_cpu(s, &shape, ctx).map_err(PyMxError)?)))
     })
+}
+
+/// Whether a buffer format's elements are in this machine's byte order (PyO3's element
+/// checks ignore the order prefix: NumPy's `>f4` would read as little-endian floats).
+fn native_order(format: &std::ffi::CStr) -> bool {
+    match format.to_bytes().first() {
+        Some(b'>' | b'!') => cfg!(target_endian = "big"),
+        Some(b'<') => cfg!(target_endian = "little"),
+        _ => true,
+    }
 }
 
 /// `dst[i] = f(src[i])` when `buf` holds C-contiguous elements of type `T` (false otherwise).
