@@ -1,6 +1,6 @@
 //! Matrix products through the `gemm` crate (runtime CPU dispatch), with a plain loop for
-//! integer dtypes. Float32 products up to 512^3 multiply-adds run on this crate's AVX-512
-//! kernels ([`super::sgemm_avx512`]) on CPUs with AVX-512; larger ones go to a CBLAS
+//! integer dtypes. Float32 products up to 512^3 multiply-adds run on this crate's own SIMD
+//! kernels ([`super::sgemm_own`]) on CPUs with AVX-512 or AVX2; larger ones go to a CBLAS
 //! library when there is one ([`blas`]): OpenBLAS pinned to one thread, called once per block
 //! of a product that the calling thread and its helpers ([`super::team`]) compute side by
 //! side, so that OpenBLAS's own pool never competes with them for the cores.
@@ -8,6 +8,8 @@
 use half::f16;
 
 use super::blas::{self, Op};
+#[cfg(target_arch = "x86_64")]
+use super::sgemm_own::Isa;
 use super::{Parallelism, SendPtr};
 use crate::dtype::Element;
 use crate::storage::CpuStorage;
@@ -134,7 +136,7 @@ fn split_product(par: Parallelism, m: usize, n: usize, k: usize, block: impl Fn(
 /// transposed in registers instead (64x800 . (500x800)^T: 656 -> 599 µs, the gemm crate 604).
 const OWN_AVX512_MAX_MACS: usize = 512 * 512 * 512;
 
-/// Products from this many multiply-adds on [`sgemm_avx512`](super::sgemm_avx512) are split
+/// Products from this many multiply-adds on [`sgemm_own`](super::sgemm_own) are split
 /// over the budget's threads: the calling thread works on the blocks too
 /// ([`run_blocks`](super::team::run_blocks)), so a split costs about a microsecond, not a
 /// thread wake-up. On a 2-vCPU Xeon a 128^3 product went from 23-26 to 15-16 µs split; 96^3
@@ -148,22 +150,47 @@ const OWN_SPLIT_MIN_MACS: usize = 1 << 20;
 /// vCPUs ran); `dot` of 64^3 from Python 6.9 -> 5.2-6.6 µs. 48^3 gained 0-25%.
 const OWN_SPLIT_MIN_MACS_AMD: usize = 1 << 18;
 
-/// Blocks per thread of a split product on [`sgemm_avx512`](super::sgemm_avx512), at most.
+/// Blocks per thread of a split product on [`sgemm_own`](super::sgemm_own), at most.
 const OWN_BLOCKS_PER_THREAD: usize = 4;
 
-/// [`OWN_SPLIT_MIN_MACS`] on Intel, [`OWN_SPLIT_MIN_MACS_AMD`] elsewhere, or
-/// `MXRS_AVX512_SPLIT_MIN_MACS` when set (read once).
-fn own_split_min_macs() -> usize {
+/// Float32 products up to this many multiply-adds run on the AVX2 kernels where the CPU has
+/// no AVX-512 (`MXRS_AVX512_GEMM_MAX_MACS` overrides it too). On a 2-vCPU EPYC (Zen 3, AVX2
+/// only), `dot` from Python on two threads, against the `gemm` crate, best / median GFLOP/s of
+/// six alternated processes each: 64^3 66 / 62 against 59 / 47, 128^3 128 / 115 against
+/// 119 / 99. 256^3 was slower (146 / 126 against 154 / 141; one thread alike), and 512^3 too
+/// (one thread 67-70 against OpenBLAS's 74-85), so larger products keep the `gemm` crate and
+/// OpenBLAS.
+const OWN_AVX2_MAX_MACS: usize = 128 * 128 * 128;
+
+/// [`OWN_SPLIT_MIN_MACS`] for the AVX2 kernels: 64^3 split over the 2 vCPUs of the Zen 3 ran
+/// at 45-47 GFLOP/s against 58-66 whole.
+const OWN_AVX2_SPLIT_MIN_MACS: usize = 1 << 20;
+
+/// [`OWN_SPLIT_MIN_MACS`] on Intel, [`OWN_SPLIT_MIN_MACS_AMD`] elsewhere,
+/// [`OWN_AVX2_SPLIT_MIN_MACS`] on the AVX2 kernels, or `MXRS_AVX512_SPLIT_MIN_MACS` when set
+/// (read once).
+#[cfg(target_arch = "x86_64")]
+fn own_split_min_macs(isa: Isa) -> usize {
     static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MIN.get_or_init(|| {
-        let default = if super::intel_cpu() { OWN_SPLIT_MIN_MACS } else { OWN_SPLIT_MIN_MACS_AMD };
+        let default = match isa {
+            Isa::Avx2 => OWN_AVX2_SPLIT_MIN_MACS,
+            Isa::Avx512 if super::intel_cpu() => OWN_SPLIT_MIN_MACS,
+            Isa::Avx512 => OWN_SPLIT_MIN_MACS_AMD,
+        };
         super::env_usize("MXRS_AVX512_SPLIT_MIN_MACS", default)
     })
 }
 
-fn own_avx512_max_macs() -> usize {
+/// [`OWN_AVX512_MAX_MACS`] or [`OWN_AVX2_MAX_MACS`], or `MXRS_AVX512_GEMM_MAX_MACS` when set
+/// (read once; 0 turns the kernels off).
+#[cfg(target_arch = "x86_64")]
+fn own_max_macs(isa: Isa) -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *MAX.get_or_init(|| super::env_usize("MXRS_AVX512_GEMM_MAX_MACS", OWN_AVX512_MAX_MACS))
+    *MAX.get_or_init(|| {
+        let default = if isa == Isa::Avx2 { OWN_AVX2_MAX_MACS } else { OWN_AVX512_MAX_MACS };
+        super::env_usize("MXRS_AVX512_GEMM_MAX_MACS", default)
+    })
 }
 
 /// A dense row-major product for the convolution kernels: `dst (m x n) = (dst if acc) +
@@ -210,7 +237,7 @@ pub fn own_sgemm_rm(threads: usize, g: &mut RmGemm<'_, f32>) -> bool {
     };
     // SAFETY: the assert checks that a and b hold every element the row-major operands address
     // and that dst (exclusively borrowed, so apart from them) has room for the m*n result.
-    unsafe { own_avx512(Parallelism { threads, ..Parallelism::SERIAL }, p) }
+    unsafe { own_kernels(Parallelism { threads, ..Parallelism::SERIAL }, p) }
 }
 
 /// A float32 product's operands, as [`product`] takes them.
@@ -228,43 +255,47 @@ struct F32Product {
     acc: bool,
 }
 
-/// `dst (m x n, row stride n) = (dst if acc) + lhs * rhs` on [`sgemm_avx512`](super::sgemm_avx512), split
+/// `dst (m x n, row stride n) = (dst if acc) + lhs * rhs` on [`sgemm_own`](super::sgemm_own), split
 /// over the budget's threads when large; false (nothing written) where the CPU or the size
 /// does not take it.
 ///
 /// # Safety
 /// As for [`product`].
-unsafe fn own_avx512(par: Parallelism, p: F32Product) -> bool {
+unsafe fn own_kernels(par: Parallelism, p: F32Product) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        use super::sgemm_avx512;
+        use super::sgemm_own;
         let F32Product { dst: d, lhs: a, l, rhs: b, r, m, n, k, acc } = p;
-        if m * n * k > own_avx512_max_macs() || !sgemm_avx512::available() {
+        let Some(isa) = Isa::detect() else { return false };
+        if m * n * k > own_max_macs(isa) {
             return false;
         }
         let run = |r0: usize, rows: usize, c0: usize, cols: usize| {
             let (d, a, b) = (&d, &a, &b);
-            // SAFETY: AVX-512 is available (checked above); the block covers rows r0..r0+rows
+            // SAFETY: the ISA is available (detected above); the block covers rows r0..r0+rows
             // and columns c0..c0+cols of dst (row stride n) and reads the matching rows of lhs
             // and columns of rhs, all inside the caller's ranges; blocks are disjoint.
             unsafe {
-                sgemm_avx512::sgemm(&sgemm_avx512::Product {
-                    m: rows,
-                    n: cols,
-                    k,
-                    a: a.0.offset(r0 as isize * l.rs),
-                    rsa: l.rs,
-                    csa: l.cs,
-                    b: b.0.offset(c0 as isize * r.cs),
-                    rsb: r.rs,
-                    csb: r.cs,
-                    c: d.0.add(r0 * n + c0),
-                    ldc: n,
-                    acc,
-                })
+                sgemm_own::sgemm(
+                    isa,
+                    &sgemm_own::Product {
+                        m: rows,
+                        n: cols,
+                        k,
+                        a: a.0.offset(r0 as isize * l.rs),
+                        rsa: l.rs,
+                        csa: l.cs,
+                        b: b.0.offset(c0 as isize * r.cs),
+                        rsb: r.rs,
+                        csb: r.cs,
+                        c: d.0.add(r0 * n + c0),
+                        ldc: n,
+                        acc,
+                    },
+                )
             }
         };
-        let threads = if m * n * k >= own_split_min_macs() { par.available() } else { 1 };
+        let threads = if m * n * k >= own_split_min_macs(isa) { par.available() } else { 1 };
         if threads <= 1 {
             run(0, m, 0, n);
             return true;
@@ -275,7 +306,7 @@ unsafe fn own_avx512(par: Parallelism, p: F32Product) -> bool {
         // blocks than that and rhs's rows are contiguous, the panels are cut into blocks of
         // `PACK_MIN_ROWS` rows too, which read rhs in place (no copy to repeat per block):
         // 96^3 gave each thread one and a half of its three panels.
-        let (mr, nr) = (sgemm_avx512::MR, sgemm_avx512::NR);
+        let (mr, nr) = (isa.mr(), isa.nr());
         let want = OWN_BLOCKS_PER_THREAD * threads;
         let steps = |len: usize, unit: usize| {
             let units = len.div_ceil(unit);
@@ -285,7 +316,7 @@ unsafe fn own_avx512(par: Parallelism, p: F32Product) -> bool {
             (steps(m, mr), n)
         } else {
             let col_step = steps(n, nr);
-            let row_step = if n.div_ceil(col_step) < want && r.cs == 1 { sgemm_avx512::PACK_MIN_ROWS } else { m };
+            let row_step = if n.div_ceil(col_step) < want && r.cs == 1 { isa.pack_min_rows() } else { m };
             (row_step, col_step)
         };
         let cols = n.div_ceil(col_step);
@@ -352,7 +383,7 @@ impl MatFloat for f32 {
             acc: false,
         };
         // SAFETY: the caller's contract.
-        if unsafe { own_avx512(par, p) } {
+        if unsafe { own_kernels(par, p) } {
             return true;
         }
         // Small products never open the library (which starts its thread pool).

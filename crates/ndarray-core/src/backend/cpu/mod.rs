@@ -10,7 +10,11 @@ pub mod gather;
 pub mod matmul;
 pub mod reduce;
 #[cfg(target_arch = "x86_64")]
+pub mod sgemm_avx2;
+#[cfg(target_arch = "x86_64")]
 pub mod sgemm_avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod sgemm_own;
 pub mod softmax;
 pub mod stream;
 pub mod team;
