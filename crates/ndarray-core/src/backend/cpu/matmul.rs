@@ -39,7 +39,8 @@ impl MatRef {
 /// Zen 4) was as fast as OpenBLAS on one thread: on a 2-vCPU EPYC (Zen 4), 10.7 against 8.2 µs
 /// for a 64^3 `dot`, 229 against 242 µs at 256^3, and LeNet's training step was 15-20% slower
 /// with OpenBLAS for its fully connected layers. Where the CPU has AVX-512, products up to
-/// [`OWN_AVX512_MAX_MACS`] run on this crate's own kernels before either is asked.
+/// [`OWN_AVX512_MAX_MACS`] run on this crate's own kernels before either is asked (with AVX2
+/// only, up to [`OWN_AVX2_MAX_MACS`]).
 const BLAS_MIN_MACS: usize = 512 * 512 * 512;
 
 /// [`BLAS_MIN_MACS`] on an Intel CPU with AVX-512, where OpenBLAS's AVX-512 kernels beat the
@@ -218,7 +219,7 @@ pub struct RmGemm<'a, T> {
     pub acc: bool,
 }
 
-/// The product `g` on this crate's AVX-512 kernels, split over `threads` threads when large
+/// The product `g` on this crate's own kernels, split over `threads` threads when large
 /// (the convolutions' products); false (nothing written) where the CPU or the size does not
 /// take it.
 pub fn own_sgemm_rm(threads: usize, g: &mut RmGemm<'_, f32>) -> bool {
