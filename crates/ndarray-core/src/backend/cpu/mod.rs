@@ -14,6 +14,8 @@ pub mod sgemm_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm_avx512;
 #[cfg(target_arch = "x86_64")]
+pub mod sgemm_driver;
+#[cfg(target_arch = "x86_64")]
 pub mod sgemm_own;
 pub mod softmax;
 pub mod stream;

@@ -1,4 +1,4 @@
-//! The AVX2 kernels of [`sgemm_own`](super::sgemm_own), for CPUs with AVX2 and FMA but no
+//! The AVX2 kernels of `sgemm_own`'s float32 products, for CPUs with AVX2 and FMA but no
 //! AVX-512 (AMD's Zen 2 and Zen 3, Intel's client cores): blocks of [`Avx2::MR`] rows by
 //! [`Avx2::NR`] columns (two 8-lane vectors), whose 12 accumulators, the two vectors of the
 //! right operand and the broadcast scalar fill 15 of the 16 vector registers. Ragged edges use
@@ -12,7 +12,7 @@ use std::arch::x86_64::{
     _mm256_storeu_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
 };
 
-use super::sgemm_own::{Kernels, Tile, pack_scalar};
+use super::sgemm_driver::{Kernels, Tile, pack_scalar};
 
 /// The AVX2 kernels.
 #[derive(Debug)]
@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn transpose8_transposes() {
-        if !super::super::sgemm_own::Isa::Avx2.available() {
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
             eprintln!("skipped: no AVX2 with FMA on this CPU");
             return;
         }

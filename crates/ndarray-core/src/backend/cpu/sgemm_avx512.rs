@@ -1,4 +1,4 @@
-//! The AVX-512 kernels of [`sgemm_own`](super::sgemm_own): blocks of [`Avx512::MR`] rows by
+//! The AVX-512 kernels of `sgemm_own`'s float32 products: blocks of [`Avx512::MR`] rows by
 //! [`Avx512::NR`] columns (two 16-lane vectors), each block's accumulators held in 2 x `MR` of
 //! the 32 vector registers. Ragged edges use masked loads and stores, so nothing outside the
 //! operands is read or written. A right operand stored transposed is packed 16 x 16 elements
@@ -11,11 +11,11 @@ use std::arch::x86_64::{
     _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
 };
 
-use super::sgemm_own::{Isa, Kernels, Tile, lanes, pack_scalar};
+use super::sgemm_driver::{Kernels, Tile, lanes, pack_scalar};
 
 /// Whether this CPU runs the kernels (AVX-512 Foundation; checked once).
 pub fn available() -> bool {
-    Isa::detect() == Some(Isa::Avx512)
+    std::is_x86_feature_detected!("avx512f")
 }
 
 /// The AVX-512 kernels.
