@@ -168,28 +168,28 @@ const OWN_AVX2_MAX_MACS: usize = 128 * 128 * 128;
 const OWN_AVX2_SPLIT_MIN_MACS: usize = 1 << 20;
 
 /// [`OWN_SPLIT_MIN_MACS`] on Intel, [`OWN_SPLIT_MIN_MACS_AMD`] elsewhere,
-/// [`OWN_AVX2_SPLIT_MIN_MACS`] on the AVX2 kernels, or `MXRS_AVX512_SPLIT_MIN_MACS` when set
-/// (read once).
+/// [`OWN_AVX2_SPLIT_MIN_MACS`] on the AVX2 kernels (whichever [`Isa::detect`] picks), or
+/// `MXRS_AVX512_SPLIT_MIN_MACS` when set (read once).
 #[cfg(target_arch = "x86_64")]
-fn own_split_min_macs(isa: Isa) -> usize {
+fn own_split_min_macs() -> usize {
     static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MIN.get_or_init(|| {
-        let default = match isa {
-            Isa::Avx2 => OWN_AVX2_SPLIT_MIN_MACS,
-            Isa::Avx512 if super::intel_cpu() => OWN_SPLIT_MIN_MACS,
-            Isa::Avx512 => OWN_SPLIT_MIN_MACS_AMD,
+        let default = match Isa::detect() {
+            Some(Isa::Avx2) => OWN_AVX2_SPLIT_MIN_MACS,
+            Some(Isa::Avx512) if super::intel_cpu() => OWN_SPLIT_MIN_MACS,
+            Some(Isa::Avx512) | None => OWN_SPLIT_MIN_MACS_AMD,
         };
         super::env_usize("MXRS_AVX512_SPLIT_MIN_MACS", default)
     })
 }
 
-/// [`OWN_AVX512_MAX_MACS`] or [`OWN_AVX2_MAX_MACS`], or `MXRS_AVX512_GEMM_MAX_MACS` when set
-/// (read once; 0 turns the kernels off).
+/// [`OWN_AVX512_MAX_MACS`] or [`OWN_AVX2_MAX_MACS`] (whichever kernels [`Isa::detect`]
+/// picks), or `MXRS_AVX512_GEMM_MAX_MACS` when set (read once; 0 turns the kernels off).
 #[cfg(target_arch = "x86_64")]
-fn own_max_macs(isa: Isa) -> usize {
+fn own_max_macs() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {
-        let default = if isa == Isa::Avx2 { OWN_AVX2_MAX_MACS } else { OWN_AVX512_MAX_MACS };
+        let default = if Isa::detect() == Some(Isa::Avx2) { OWN_AVX2_MAX_MACS } else { OWN_AVX512_MAX_MACS };
         super::env_usize("MXRS_AVX512_GEMM_MAX_MACS", default)
     })
 }
@@ -268,7 +268,7 @@ unsafe fn own_kernels(par: Parallelism, p: F32Product) -> bool {
         use super::sgemm_own;
         let F32Product { dst: d, lhs: a, l, rhs: b, r, m, n, k, acc } = p;
         let Some(isa) = Isa::detect() else { return false };
-        if m * n * k > own_max_macs(isa) {
+        if m * n * k > own_max_macs() {
             return false;
         }
         let run = |r0: usize, rows: usize, c0: usize, cols: usize| {
@@ -296,7 +296,7 @@ unsafe fn own_kernels(par: Parallelism, p: F32Product) -> bool {
                 )
             }
         };
-        let threads = if m * n * k >= own_split_min_macs(isa) { par.available() } else { 1 };
+        let threads = if m * n * k >= own_split_min_macs() { par.available() } else { 1 };
         if threads <= 1 {
             run(0, m, 0, n);
             return true;

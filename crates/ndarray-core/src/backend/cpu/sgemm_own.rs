@@ -30,15 +30,7 @@ impl Isa {
     /// The best instruction set of this CPU with kernels here (checked once), if any.
     pub fn detect() -> Option<Isa> {
         static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
-        *ISA.get_or_init(|| {
-            if std::is_x86_feature_detected!("avx512f") {
-                Some(Isa::Avx512)
-            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                Some(Isa::Avx2)
-            } else {
-                None
-            }
-        })
+        *ISA.get_or_init(|| [Isa::Avx512, Isa::Avx2].into_iter().find(|isa| isa.available()))
     }
 
     /// Whether this CPU runs this instruction set's kernels.
