@@ -14,6 +14,11 @@ use std::arch::x86_64::{
 
 use super::sgemm_driver::{Kernels, Tile, pack_scalar};
 
+/// Whether this CPU runs the kernels (AVX2 and FMA; `std` caches the check).
+pub fn available() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
 /// The AVX2 kernels.
 #[derive(Debug)]
 pub struct Avx2;
@@ -246,7 +251,7 @@ mod tests {
 
     #[test]
     fn transpose8_transposes() {
-        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
+        if !available() {
             eprintln!("skipped: no AVX2 with FMA on this CPU");
             return;
         }

@@ -13,7 +13,7 @@ use std::arch::x86_64::{
 
 use super::sgemm_driver::{Kernels, Tile, lanes, pack_scalar};
 
-/// Whether this CPU runs the kernels (AVX-512 Foundation; checked once).
+/// Whether this CPU runs the kernels (AVX-512 Foundation; `std` caches the check).
 pub fn available() -> bool {
     std::is_x86_feature_detected!("avx512f")
 }

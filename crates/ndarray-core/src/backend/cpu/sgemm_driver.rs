@@ -1,6 +1,15 @@
 //! The driver of `sgemm_own`'s kernels, common to the instruction sets
 //! ([`Kernels`]): the depth chunks, the right operand packed into column panels or read in
 //! place, and the loop over a chunk's blocks.
+//!
+//! The product is computed in blocks of `MR` rows by `NR` columns (two vectors), each block's
+//! accumulators held in registers over a depth chunk of at most [`KC`]. Each multiply-add
+//! broadcasts its scalar of the left operand straight from the operand, transposed or not, so
+//! the left operand is never copied. The right operand is read in place when its rows are
+//! contiguous and it is used by few blocks (a batch of small products); otherwise each depth
+//! chunk of it is first copied into contiguous column panels, so that a block's panel sits in
+//! L1 whatever the operand's row stride (a row stride of 1 or 2 KiB maps every row to the same
+//! few cache sets).
 
 use std::cell::RefCell;
 

@@ -5,14 +5,6 @@
 //! This module picks the instruction set; the driver common to them is
 //! [`sgemm_driver`](super::sgemm_driver), their kernels AVX-512
 //! ([`sgemm_avx512`](super::sgemm_avx512)) and AVX2 with FMA ([`sgemm_avx2`](super::sgemm_avx2)).
-//! The product is computed in blocks of `MR` rows by `NR` columns (two vectors), each block's
-//! accumulators held in registers over a depth chunk of at most [`KC`]. Each multiply-add
-//! broadcasts its scalar of the left operand straight from the operand, transposed or not, so
-//! the left operand is never copied. The right operand is read in place when its rows are
-//! contiguous and it is used by few blocks (a batch of small products); otherwise each depth
-//! chunk of it is first copied into contiguous column panels, so that a block's panel sits in
-//! L1 whatever the operand's row stride (a row stride of 1 or 2 KiB maps every row to the same
-//! few cache sets).
 
 pub use super::sgemm_driver::{KC, Product};
 use super::sgemm_driver::{Kernels, sgemm_with};
@@ -36,8 +28,8 @@ impl Isa {
     /// Whether this CPU runs this instruction set's kernels.
     pub fn available(self) -> bool {
         match self {
-            Isa::Avx512 => std::is_x86_feature_detected!("avx512f"),
-            Isa::Avx2 => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            Isa::Avx512 => super::sgemm_avx512::available(),
+            Isa::Avx2 => super::sgemm_avx2::available(),
         }
     }
 
