@@ -10,18 +10,49 @@ use super::vmath::exp_inplace;
 /// a row holding NaN gives NaN. The exponential is [`exp_inplace`] (16 lanes with AVX-512), and
 /// rows are split over threads for long inputs ([`Parallelism::split_mode`]); the float64
 /// scalar loop it replaces took 5.4 ns an element.
+///
+/// Short rows of `log` go in groups ([`group_rows`]): the maxima and sums of a group's rows
+/// first, then their results. A row's last pass waits for the logarithm of its sum, a libm call;
+/// taken row by row, that wait was on the critical path of every row.
 pub fn softmax_rows(par: Parallelism, src: &[f32], dst: &mut [f32], n: usize, scale: f32, log: bool) {
     if n == 0 {
         return;
     }
+    let group = group_rows(n, log);
     super::rows_mut(par.split_mode(src.len()), dst, n, |start, d| {
-        for (s, d) in src[start..start + d.len()].chunks_exact(n).zip(d.chunks_exact_mut(n)) {
-            softmax_row(s, d, scale, log);
+        let s = &src[start..start + d.len()];
+        if group == 1 {
+            for (s, d) in s.chunks_exact(n).zip(d.chunks_exact_mut(n)) {
+                softmax_row(s, d, scale, log);
+            }
+            return;
+        }
+        for (sg, dg) in s.chunks(group * n).zip(d.chunks_mut(group * n)) {
+            let mut stats = [(0f32, 0f64); MAX_GROUP];
+            for (st, (s, d)) in stats.iter_mut().zip(sg.chunks_exact(n).zip(dg.chunks_exact_mut(n))) {
+                *st = row_stats(s, d, scale, log);
+            }
+            for (&st, (s, d)) in stats.iter().zip(sg.chunks_exact(n).zip(dg.chunks_exact_mut(n))) {
+                row_finish(s, d, scale, log, st);
+            }
         }
     });
 }
 
-/// One row of [`softmax_rows`].
+/// Rows in a group, at most.
+const MAX_GROUP: usize = 8;
+
+/// A group's rows span at most about this many bytes, so that its last passes find them in L1.
+const GROUP_BYTES: usize = 16 << 10;
+
+/// Rows of `n` elements in a group of [`softmax_rows`]: for `log`, as many as fit
+/// [`GROUP_BYTES`], from 1 to [`MAX_GROUP`]; for softmax 1 (its last pass waits only for a
+/// division, and groups of 1000x100 rows took 8% longer on a Zen 4, 38.5 against 35-36 µs).
+fn group_rows(n: usize, log: bool) -> usize {
+    if log { (GROUP_BYTES / (4 * n)).clamp(1, MAX_GROUP) } else { 1 }
+}
+
+/// A whole row of [`softmax_rows`]: [`row_stats`] then [`row_finish`] in one call.
 fn softmax_row(s: &[f32], d: &mut [f32], scale: f32, log: bool) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
@@ -29,19 +60,46 @@ fn softmax_row(s: &[f32], d: &mut [f32], scale: f32, log: bool) {
         unsafe { avx512::softmax_row(s, d, scale, log) };
         return;
     }
-    softmax_row_generic(s, d, scale, log)
+    let st = generic_stats(s, d, scale, log);
+    generic_finish(s, d, scale, log, st)
 }
 
-/// [`softmax_row`] without AVX-512: loops the compiler vectorises (for AVX2 where the CPU has
-/// it), one pass each for the maximum, the exponentials, the sum and the division.
-fn softmax_row_generic(s: &[f32], d: &mut [f32], scale: f32, log: bool) {
+/// The first passes of a row of [`softmax_rows`]: its maximum (of `scale * x`) and the float64
+/// sum of its exponentials; `d` holds the exponentials unless `log`.
+fn row_stats(s: &[f32], d: &mut [f32], scale: f32, log: bool) -> (f32, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        return unsafe { avx512::row_stats(s, d, scale, log) };
+    }
+    generic_stats(s, d, scale, log)
+}
+
+/// The last pass of a row of [`softmax_rows`], from its [`row_stats`]: the exponentials
+/// divided by their sum, or for `log`, `(scale x - max) - ln(sum)` from the input again.
+fn row_finish(s: &[f32], d: &mut [f32], scale: f32, log: bool, (mx, sum): (f32, f64)) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        unsafe { avx512::row_finish(s, d, scale, log, mx, sum) };
+        return;
+    }
+    generic_finish(s, d, scale, log, (mx, sum))
+}
+
+/// [`row_stats`] without AVX-512: loops the compiler vectorises (for AVX2 where the CPU has
+/// it), one pass each for the maximum, the exponentials and the sum (`d` holds the
+/// exponentials whether or not `log`).
+fn generic_stats(s: &[f32], d: &mut [f32], scale: f32, _log: bool) -> (f32, f64) {
     let mx = scaled_shift(s, d, scale);
     exp_inplace(d);
-    let sum = sum_f64(d);
+    (mx, sum_f64(d))
+}
+
+/// [`row_finish`] without AVX-512.
+fn generic_finish(s: &[f32], d: &mut [f32], scale: f32, log: bool, (mx, sum): (f32, f64)) {
     if log {
-        // log softmax = (scale x - max) - ln(sum), from the input again (d holds exponentials).
-        let sub = mx + sum.ln() as f32;
-        scaled_minus(s, d, scale, sub);
+        scaled_minus(s, d, scale, mx + sum.ln() as f32);
     } else {
         div_by(d, sum as f32);
     }
@@ -126,16 +184,23 @@ fn sum_f64(v: &[f32]) -> f64 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        _mm512_div_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_sub_ps,
+        __mmask16, _mm512_div_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps,
+        _mm512_sub_ps,
     };
 
     use crate::backend::cpu::vmath::avx512::{exp16, mask};
 
-    /// One row of [`super::softmax_rows`] in two passes over the row (three for `log`): the
-    /// maximum; then the exponentials, stored and summed in float64 together; then the
-    /// division (or, for `log`, `scale x - max - ln(sum)`). Ragged ends are masked.
+    /// [`super::softmax_row`]: both passes in one function.
     #[target_feature(enable = "avx512f")]
     pub(super) fn softmax_row(s: &[f32], d: &mut [f32], scale: f32, log: bool) {
+        let (mx, sum) = row_stats(s, d, scale, log);
+        row_finish(s, d, scale, log, mx, sum)
+    }
+
+    /// [`super::row_stats`]: the maximum, then the exponentials summed in float64 (and stored
+    /// unless `log`). Ragged ends are masked.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn row_stats(s: &[f32], d: &mut [f32], scale: f32, log: bool) -> (f32, f64) {
         use std::arch::x86_64::{
             _mm256_castpd_ps, _mm512_add_pd, _mm512_castps_pd, _mm512_castps512_ps256, _mm512_cvtps_pd,
             _mm512_extractf64x4_pd, _mm512_mask_max_ps, _mm512_maskz_mov_ps, _mm512_reduce_add_pd,
@@ -144,13 +209,12 @@ mod avx512 {
         let n = s.len().min(d.len());
         let (sp, dp) = (s.as_ptr(), d.as_mut_ptr());
         let sc = _mm512_set1_ps(scale);
-        let full = |i: usize| if i + 16 <= n { 0xffff } else { mask(n - i) };
         // The maximum of scale * x; `max(v, m)` returns m where v is NaN, so NaN is skipped
         // (as MXNet's loop does) and carried by the exponentials below.
         let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
         let mut i = 0;
         while i < n {
-            let k = full(i);
+            let k = full(i, n);
             // SAFETY: lanes of k lie in i..n, inside s.
             let v = _mm512_mul_ps(sc, unsafe { _mm512_maskz_loadu_ps(k, sp.add(i)) });
             m = _mm512_mask_max_ps(m, k, v, m);
@@ -161,7 +225,7 @@ mod avx512 {
         let (mut lo, mut hi) = (_mm512_setzero_pd(), _mm512_setzero_pd());
         let mut i = 0;
         while i < n {
-            let k = full(i);
+            let k = full(i, n);
             // SAFETY: lanes of k lie in i..n, inside s and d.
             unsafe {
                 let v = _mm512_sub_ps(_mm512_mul_ps(sc, _mm512_maskz_loadu_ps(k, sp.add(i))), mv);
@@ -175,12 +239,20 @@ mod avx512 {
             }
             i += 16;
         }
-        let sum = _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+        (mx, _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)))
+    }
+
+    /// [`super::row_finish`]: the division, or for `log`, `scale x - max - ln(sum)`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn row_finish(s: &[f32], d: &mut [f32], scale: f32, log: bool, mx: f32, sum: f64) {
+        let n = s.len().min(d.len());
+        let (sp, dp) = (s.as_ptr(), d.as_mut_ptr());
         let mut i = 0;
         if log {
+            let sc = _mm512_set1_ps(scale);
             let sub = _mm512_set1_ps(mx + sum.ln() as f32);
             while i < n {
-                let k = full(i);
+                let k = full(i, n);
                 // SAFETY: lanes of k lie in i..n, inside s and d.
                 unsafe {
                     let v = _mm512_sub_ps(_mm512_mul_ps(sc, _mm512_maskz_loadu_ps(k, sp.add(i))), sub);
@@ -191,12 +263,18 @@ mod avx512 {
         } else {
             let by = _mm512_set1_ps(sum as f32);
             while i < n {
-                let k = full(i);
+                let k = full(i, n);
                 // SAFETY: lanes of k lie in i..n, inside d.
                 unsafe { _mm512_mask_storeu_ps(dp.add(i), k, _mm512_div_ps(_mm512_maskz_loadu_ps(k, dp.add(i)), by)) };
                 i += 16;
             }
         }
+    }
+
+    /// The lanes of a row of `n` from element `i` on: all 16, or the row's ragged end.
+    #[inline(always)]
+    fn full(i: usize, n: usize) -> __mmask16 {
+        if i + 16 <= n { 0xffff } else { mask(n - i) }
     }
 }
 
@@ -216,11 +294,18 @@ mod tests {
             v.iter().map(|a| if log { a - mx - sum.ln() } else { (a - mx).exp() / sum }).collect()
         };
         type Row = fn(&[f32], &mut [f32], f32, bool);
-        let mut kernels: Vec<(&str, Row)> = vec![("generic", softmax_row_generic)];
+        let generic: Row = |s, d, sc, l| {
+            let st = generic_stats(s, d, sc, l);
+            generic_finish(s, d, sc, l, st)
+        };
+        let mut kernels: Vec<(&str, Row)> = vec![("generic", generic)];
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: only pushed where the CPU has AVX-512F, checked just above.
-            kernels.push(("avx512", |s, d, sc, l| unsafe { avx512::softmax_row(s, d, sc, l) }));
+            kernels.push(("avx512", |s, d, sc, l| unsafe {
+                let (mx, sum) = avx512::row_stats(s, d, sc, l);
+                avx512::row_finish(s, d, sc, l, mx, sum)
+            }));
         }
         let lens: Vec<usize> = (1..=40).chain([100, 1000, 1023]).collect();
         for (name, kernel) in &kernels {
@@ -258,5 +343,26 @@ mod tests {
         softmax_rows(par, &x, &mut a, 100, 1.0, false);
         softmax_rows(Parallelism::SERIAL, &x, &mut b, 100, 1.0, false);
         assert_eq!(a, b);
+    }
+
+    /// Rows taken in groups (a ragged last group included) give what each row gives alone, for
+    /// short rows (groups of [`MAX_GROUP`]), mid-length ones and rows too long to group.
+    #[test]
+    fn grouped_rows_match_rows_one_by_one() {
+        assert_eq!((group_rows(100, true), group_rows(1000, true), group_rows(5000, true)), (MAX_GROUP, 4, 1));
+        assert_eq!(group_rows(100, false), 1);
+        for (n, rows) in [(100, 1003), (1000, 7), (5000, 3), (3, 17)] {
+            let x: Vec<f32> = (0..n * rows).map(|i| ((i * 37) % 89) as f32 / 11.0 - 3.0).collect();
+            for log in [false, true] {
+                let mut grouped = vec![0f32; x.len()];
+                softmax_rows(Parallelism::SERIAL, &x, &mut grouped, n, 0.5, log);
+                let mut alone = vec![0f32; x.len()];
+                for (s, d) in x.chunks_exact(n).zip(alone.chunks_exact_mut(n)) {
+                    let st = row_stats(s, d, 0.5, log);
+                    row_finish(s, d, 0.5, log, st);
+                }
+                assert_eq!(grouped, alone, "n={n} rows={rows} log={log}");
+            }
+        }
     }
 }

@@ -88,8 +88,7 @@ fn reverse_rows<T: StorageElement + Send + Sync>(
     let reversed = flip[outer.len()];
     let mut out: Vec<T> = crate::pool::alloc(n);
     crate::backend::cpu::rows_mut(split(n), &mut out, last, |start, rows| {
-        // The outer coordinates of the run's first row, then counted up row by row, with the
-        // source offset moved along.
+        // The outer coordinates of the run's first row, and its source offset.
         let mut oc = vec![0usize; outer.len()];
         let mut r = start / last;
         let mut base = first;
@@ -98,29 +97,48 @@ fn reverse_rows<T: StorageElement + Send + Sync>(
             r /= outer[d];
             base += oc[d] as isize * step[d];
         }
-        for dst in rows.chunks_exact_mut(last) {
-            copy_row(dst, &v[base as usize..base as usize + last], reversed);
-            for d in (0..outer.len()).rev() {
-                oc[d] += 1;
-                base += step[d];
-                if oc[d] < outer[d] {
-                    break;
-                }
-                oc[d] = 0;
-                base -= outer[d] as isize * step[d];
-            }
-        }
+        copy_rows(rows, v, Rows { last, reversed, outer, step: &step }, &mut oc, base);
     });
     out
 }
 
+/// The layout of [`copy_rows`]'s source rows.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    /// Elements of a row.
+    last: usize,
+    /// Whether each row is copied back to front.
+    reversed: bool,
+    /// The outer axes' sizes.
+    outer: &'a [usize],
+    /// The source offset's step along each outer axis.
+    step: &'a [isize],
+}
+
 crate::backend::cpu::simd_fn! {
-    /// `dst = src`, or `src` back to front when `reversed`.
-    fn copy_row[T: Copy](dst: &mut [T], src: &[T], reversed: bool) {
-        if reversed {
-            dst.iter_mut().zip(src.iter().rev()).for_each(|(o, &x)| *o = x);
-        } else {
-            dst.copy_from_slice(src);
+    /// The rows of `dst`, each copied from `v` at the source offset `base` (back to front when
+    /// reversed), the outer coordinates `oc` and `base` then counted up a row. One call per run
+    /// of rows, where a call per row paid its CPU-feature dispatch on every row: on a 2-vCPU
+    /// EPYC (Zen 4), `flip` of 1000x100 float32 along either axis went from 8.4-8.9 to 7.2-7.8
+    /// µs, of 16x3x32x32 along the width from 7.0-7.3 to 5.3-5.7.
+    fn copy_rows[T: Copy](dst: &mut [T], v: &[T], l: Rows<'_>, oc: &mut [usize], base: isize) {
+        let mut base = base;
+        for row in dst.chunks_exact_mut(l.last) {
+            let src = &v[base as usize..base as usize + l.last];
+            if l.reversed {
+                row.iter_mut().zip(src.iter().rev()).for_each(|(o, &x)| *o = x);
+            } else {
+                row.copy_from_slice(src);
+            }
+            for d in (0..l.outer.len()).rev() {
+                oc[d] += 1;
+                base += l.step[d];
+                if oc[d] < l.outer[d] {
+                    break;
+                }
+                oc[d] = 0;
+                base -= l.outer[d] as isize * l.step[d];
+            }
         }
     }
 }
