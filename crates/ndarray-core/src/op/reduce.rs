@@ -59,6 +59,16 @@ impl Operator for Reduce {
         // MXNet 1.x (legacy shapes) never returns a 0-d array: a full reduction gives (1,).
         Ok(vec![if out.is_empty() { vec![1] } else { out }])
     }
+    fn inline_when_waited(&self, inputs: &[Shape]) -> bool {
+        // Sums, means, norms, maxima and minima over trailing axes: one pass over contiguous
+        // rows (vectorised for float32), split over the team on the calling thread.
+        let Some(shape) = inputs.first() else { return false };
+        let Ok(flags) = self.flags(shape.len()) else { return false };
+        let first = flags.iter().position(|&f| f).unwrap_or(flags.len());
+        matches!(self.kind, ReduceKind::Sum | ReduceKind::Mean | ReduceKind::Norm | ReduceKind::Max | ReduceKind::Min)
+            && first < flags.len()
+            && flags[first..].iter().all(|&f| f)
+    }
     fn forward(&self, ctx: &mut OpCtx<'_>, x: &[TensorIn<'_>], _: &[Shape], _: &[DType]) -> Result<Vec<CpuStorage>> {
         let flags = self.flags(x[0].shape.len())?;
         if matches!(self.kind, ReduceKind::Argmax | ReduceKind::Argmin)

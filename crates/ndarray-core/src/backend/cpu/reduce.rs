@@ -7,8 +7,8 @@
 use half::f16;
 use rayon::prelude::*;
 
-use super::Parallelism;
 use super::gather::transpose;
+use super::{Parallelism, SendPtr, Split};
 use crate::dtype::Element;
 use crate::storage::{CpuStorage, StorageElement};
 
@@ -165,12 +165,51 @@ pub fn sum_squares_f32(par: Parallelism, v: &[f32]) -> f64 {
 }
 
 fn groups_sum<const SQ: bool>(par: Parallelism, v: &[f32]) -> f64 {
-    // Fixed groups of blocks: the result does not depend on the number of threads.
-    let group = group_sum::<SQ>;
-    if par.split_cheap(v.len()) {
-        v.par_chunks(BLOCK * 256).map(group).collect::<Vec<f64>>().iter().sum()
-    } else {
-        v.chunks(BLOCK * 256).map(group).sum()
+    map_groups(par, v, group_sum::<SQ>).iter().sum()
+}
+
+/// Elements of a group of a float32 reduction ([`map_groups`]).
+const GROUP: usize = BLOCK * 64;
+
+/// `f` of each group of [`GROUP`] elements of `v`, in order, over the threads that
+/// [`Parallelism::split_cheap_mode`] gives: the groups are fixed, so what is made of their
+/// results does not depend on the split. (The groups were 4x longer when only rayon's pool
+/// split them, from 2^18 elements; the team splits them on the thread that called the op,
+/// where a 3x10^5-element sum is two groups of the longer kind, one of them short.)
+fn map_groups<R: Copy + Default + Send>(par: Parallelism, v: &[f32], f: impl Fn(&[f32]) -> R + Sync + Send) -> Vec<R> {
+    map_split(par, v.len().div_ceil(GROUP), v.len(), |i| f(&v[i * GROUP..((i + 1) * GROUP).min(v.len())]))
+}
+
+/// `f(0)`, ..., `f(count - 1)`, in order, for a kernel of `work` elements in all: over the team
+/// (a few runs of indices per thread), rayon's pool or this thread, as
+/// [`Parallelism::split_cheap_mode`] says.
+fn map_split<R: Copy + Default + Send>(
+    par: Parallelism,
+    count: usize,
+    work: usize,
+    f: impl Fn(usize) -> R + Sync + Send,
+) -> Vec<R> {
+    if count <= 1 {
+        return (0..count).map(f).collect();
+    }
+    match par.split_cheap_mode(work) {
+        Split::One => (0..count).map(f).collect(),
+        Split::Pool => (0..count).into_par_iter().map(f).collect(),
+        Split::Team(threads) => {
+            let mut out = vec![R::default(); count];
+            let step = count.div_ceil(2 * threads);
+            let base = SendPtr(out.as_mut_ptr());
+            super::team::run_blocks(count.div_ceil(step), threads - 1, &|b| {
+                for i in b * step..((b + 1) * step).min(count) {
+                    let r = f(i);
+                    // SAFETY: run b writes elements b*step.. of `out` (each i < count =
+                    // out.len()), which no other run writes; `out` outlives the runs
+                    // (run_blocks returns when all have run).
+                    unsafe { *base.ptr().add(i) = r };
+                }
+            });
+            out
+        }
     }
 }
 
@@ -267,11 +306,7 @@ fn extreme_f32<const MAX: bool>(par: Parallelism, v: &[f32]) -> f32 {
         }
     };
     let init = if MAX { f32::NEG_INFINITY } else { f32::INFINITY };
-    if par.split_cheap(v.len()) {
-        v.par_chunks(BLOCK * 256).map(extreme_group::<MAX>).reduce(|| init, pick)
-    } else {
-        v.chunks(BLOCK * 256).map(extreme_group::<MAX>).fold(init, pick)
-    }
+    map_groups(par, v, extreme_group::<MAX>).into_iter().fold(init, pick)
 }
 
 fn reduce_row<T: Element>(kind: ReduceKind, row: &[T], stride: usize, n: usize) -> f64 {
@@ -353,13 +388,7 @@ pub fn reduce<T: Element + StorageElement>(
             _ => sum_f32(par, row),
         };
         let row = |o: usize| finish(&d[o * r..(o + 1) * r]);
-        let vals: Vec<f64> = if outer == 1 {
-            vec![finish(d)]
-        } else if par.split_cheap(d.len()) {
-            (0..outer).into_par_iter().map(row).collect()
-        } else {
-            (0..outer).map(row).collect()
-        };
+        let vals: Vec<f64> = if outer == 1 { vec![finish(d)] } else { map_split(par, outer, d.len(), row) };
         return vals.into_iter().map(T::from_f64).collect();
     }
     let work = |j: usize| -> T {

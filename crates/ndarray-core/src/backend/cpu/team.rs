@@ -1,6 +1,7 @@
 //! A small team of helper threads that split one kernel's blocks with the calling thread,
-//! for kernels too short for rayon's hand-off (the matrix products of 64-256 rows, the cheap
-//! elementwise loops of 2^15-2^18 elements: see `Parallelism::split_cheap_mode`).
+//! for kernels too short for rayon's hand-off (the matrix products of 64-256 rows), and for the
+//! cheap elementwise loops and float32 reductions of 2^15 elements and more on the thread that
+//! called the op (see `Parallelism::split_cheap_mode`).
 //!
 //! Rayon's `par_iter` from a thread outside its pool (an engine worker, or the Python thread
 //! running an op inline) hands every block to the pool and puts the caller to sleep until a

@@ -47,10 +47,11 @@ pub fn map<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send
     new_mapped(src, Split::pool_if(par.split(src.len())), f)
 }
 
-/// [`map`] for a function of a few instructions (`relu`, `abs`, `clip`): split over rayon's pool
-/// only from [`PAR_THRESHOLD_CHEAP`](crate::backend::cpu::PAR_THRESHOLD_CHEAP) elements, as the
-/// binary arithmetic ops, since below it the hand-off costs more than the second core saves;
-/// mid-sized inputs split over the team ([`Parallelism::split_cheap_mode`]).
+/// [`map`] for a function of a few instructions (`relu`, `abs`, `clip`): on an engine worker,
+/// split over rayon's pool only from [`PAR_THRESHOLD_CHEAP`](crate::backend::cpu::PAR_THRESHOLD_CHEAP)
+/// elements, as the binary arithmetic ops, since below it the hand-off costs more than the
+/// second core saves; on the thread that called the op, over the team
+/// ([`Parallelism::split_cheap_mode`]).
 pub fn map_cheap<S: Copy + Sync, T: StorageElement + Send, F: Fn(S) -> T + Sync + Send>(
     par: Parallelism,
     src: &[S],
