@@ -91,12 +91,14 @@ pub(crate) fn property_for(ctx: Context, elements: usize) -> FnProperty {
 
 /// A cheap pass over the elements ([`crate::op::Operator::inline_when_waited`]) counts them as
 /// this fraction of a light op's while its caller [waits for each op](waits_each_op): then it
-/// runs on the calling thread up to 2^22 elements in all (inputs and output), about 2^20 an
-/// operand, where its loop splits over that thread and the team's helpers. The bound was 2^19
-/// until the team split loops of every size: on a 2-vCPU EPYC (Zen 4), `relu(x).wait_to_read()`
-/// of 3x10^5 float32 took 61-65 µs on a worker (split over rayon's pool, the caller asleep
-/// meanwhile) where 2x10^5 took 10-11 µs on the calling thread.
-pub const CHEAP_WORK_SCALE: usize = 256;
+/// runs on the calling thread up to 2^21 elements in all (inputs and output), where its loop
+/// splits over that thread and the team's helpers. The bound was 2^19 until the team split
+/// loops of every size: on a 2-vCPU EPYC (Zen 4), `relu(x).wait_to_read()` of 3x10^5 float32
+/// took 61-65 µs on a worker (split over rayon's pool, the caller asleep meanwhile) where
+/// 2x10^5 took 10-11 µs on the calling thread. At 2^22, `benches/engine.py`'s two chains of
+/// `x += 1` on 4M elements (each chain's first ops after a wait taken for a waiting caller's)
+/// took 14.2 ms against 6.1.
+pub const CHEAP_WORK_SCALE: usize = 128;
 
 /// The engine property of an op of `work` elements (inputs and output) on `ctx` (see
 /// [`property_for`]), `cheap()` when it is a cheap pass over the elements: light also where
