@@ -216,7 +216,7 @@ pub trait Operator: Send + Sync + fmt::Debug {
     /// elementwise loop of an instruction or two an element: `relu`, `x + y`, `clip`, `where`;
     /// softmax rows), whose kernel splits mid-sized inputs over the calling thread and the
     /// team's helpers ([`crate::backend::cpu::Parallelism::split_cheap_mode`]). The imperative
-    /// call runs such an op on the calling thread up to about 2^20 elements in all (two operands) while
+    /// call runs such an op on the calling thread up to 2^21 elements in all (inputs and output) while
     /// that thread waits for each op it pushes ([`crate::ndarray::waits_each_op`]). A matrix
     /// product whose kernel splits over its own threads says yes up to a size it chooses
     /// (`dot`: about 322^3).

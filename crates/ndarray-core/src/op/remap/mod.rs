@@ -119,8 +119,8 @@ crate::backend::cpu::simd_fn! {
     /// The rows of `dst`, each copied from `v` at the source offset `base` (back to front when
     /// reversed), the outer coordinates `oc` and `base` then counted up a row. One call per run
     /// of rows, where a call per row paid its CPU-feature dispatch on every row: on a 2-vCPU
-    /// EPYC (Zen 4), `flip` of 1000x100 float32 along either axis went from 8.4-8.9 to 7.2-7.8
-    /// µs, of 16x3x32x32 along the width from 7.0-7.3 to 5.3-5.7.
+    /// EPYC (Zen 4), `flip` of 1000x100 float32 along either axis went from 8.4-8.9 to 7.2-7.9
+    /// µs, of 16x3x32x32 along the width from 7.0-7.4 to 5.3-5.7.
     fn copy_rows[T: Copy](dst: &mut [T], v: &[T], l: Rows<'_>, oc: &mut [usize], base: isize) {
         let mut base = base;
         for row in dst.chunks_exact_mut(l.last) {
