@@ -95,9 +95,10 @@ pub(crate) fn property_for(ctx: Context, elements: usize) -> FnProperty {
 /// splits over that thread and the team's helpers. The bound was 2^19 until the team split
 /// loops of every size: on a 2-vCPU EPYC (Zen 4), `relu(x).wait_to_read()` of 3x10^5 float32
 /// took 61-65 µs on a worker (split over rayon's pool, the caller asleep meanwhile) where
-/// 2x10^5 took 10-11 µs on the calling thread. At 2^22, `benches/engine.py`'s two chains of
-/// `x += 1` on 4M elements (each chain's first ops after a wait taken for a waiting caller's)
-/// took 14.2 ms against 6.1.
+/// 2x10^5 took 10-11 µs on the calling thread. 2^22 was tried too; one run of
+/// `benches/engine.py` then gave 14.2 ms against 6.1 for its two chains of `x += 1` on 4M
+/// elements, but that benchmark swung 4.8-12.7 ms in later runs of both builds, and its ops
+/// (40 between waits) never count as a waiting caller's: the smaller bound is the cautious one.
 pub const CHEAP_WORK_SCALE: usize = 128;
 
 /// The engine property of an op of `work` elements (inputs and output) on `ctx` (see
